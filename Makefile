@@ -1,0 +1,44 @@
+# One entry point: make demo | test | bench | install | package
+# Uses Debian's system Python, which sees python3-qgis (not a pyenv python3 earlier on PATH).
+PYTHON := /usr/bin/python3
+export QT_QPA_PLATFORM := offscreen
+APT_PACKAGES := qgis qgis-providers python3-qgis python3-gdal gdal-bin python3-numpy \
+	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PROFILE ?= default
+PLUGINS_DIR := $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/plugins
+VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
+
+.PHONY: deps demo test lint bench install package clean
+
+deps:
+	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes" 2>/dev/null \
+		&& command -v qgis_process >/dev/null \
+		|| { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PACKAGES); }
+
+demo: deps
+	$(PYTHON) scripts/demo.py
+
+test: deps lint
+	$(PYTHON) -m pytest -q tests
+
+lint: deps
+	$(PYTHON) -m pyflakes __init__.py plugin.py algorithms palettes tests scripts benchmarks
+
+bench: deps
+	$(PYTHON) benchmarks/bench.py
+
+install:
+	rm -rf "$(PLUGINS_DIR)/palettize"
+	mkdir -p "$(PLUGINS_DIR)/palettize"
+	git archive --format=tar HEAD | tar -x -C "$(PLUGINS_DIR)/palettize"
+	@echo "Installed into $(PLUGINS_DIR)/palettize: enable Palettize in Plugins > Manage and Install Plugins."
+
+package:
+	mkdir -p dist
+	git archive --format=zip --prefix=palettize/ -o dist/palettize-$(VERSION).zip HEAD
+	@echo "dist/palettize-$(VERSION).zip: install it with Plugins > Manage and Install Plugins > Install from ZIP."
+
+clean:
+	rm -rf dist demo-output .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

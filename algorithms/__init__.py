@@ -1,0 +1,1 @@
+"""Processing algorithms and the QGIS-free engine they drive."""

@@ -1,0 +1,49 @@
+"""The one place where Palettize branches on the QGIS version.
+
+Enum parameters with static strings (``PALETTE='win256'``) exist from QGIS 3.24. On 3.22 the
+enum holds indices; Palettize still accepts the option's string there by translating strings
+to indices before QGIS checks the values (``checkable_parameters``).
+"""
+
+from qgis.core import Qgis, QgsProcessingParameterEnum
+
+STATIC_ENUM_STRINGS = Qgis.QGIS_VERSION_INT >= 32400  # False on QGIS 3.22
+
+
+def enum_parameter(name, description, options, default):
+    """An enum parameter whose values are the option strings (indices also accepted)."""
+    parameter = QgsProcessingParameterEnum(
+        name, description, options=list(options), defaultValue=default if STATIC_ENUM_STRINGS else options.index(default)
+    )
+    if STATIC_ENUM_STRINGS:
+        parameter.setUsesStaticStrings(True)
+    return parameter
+
+
+def enum_value(parameters, name, options, default):
+    """The chosen option's string, whether the caller passed the string or its index."""
+    value = parameters.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) and value in options:
+        return value
+    try:
+        return options[int(value)]
+    except (TypeError, ValueError, IndexError):
+        raise ValueError("{} must be one of {} (got {!r})".format(name, ", ".join(options), value))
+
+
+def checkable_parameters(algorithm, parameters, enums):
+    """A copy of ``parameters`` that QGIS's own value checks accept: defaults filled in (3.22
+    rejects a missing band parameter even when it has a default) and, on 3.22, enum strings
+    replaced by their indices."""
+    checkable = dict(parameters)
+    for definition in algorithm.parameterDefinitions():
+        if checkable.get(definition.name()) is None and definition.defaultValue() is not None:
+            checkable[definition.name()] = definition.defaultValue()
+    if not STATIC_ENUM_STRINGS:
+        for name, options in enums.items():
+            value = checkable.get(name)
+            if isinstance(value, str) and value in options:
+                checkable[name] = options.index(value)
+    return checkable

@@ -1,0 +1,95 @@
+"""Exact nearest-palette-colour mapping (QGIS-free).
+
+Distances are computed by brute force over the whole palette, once per distinct colour, and
+ties go to the lowest palette index (numpy's argmin), so the result equals a per-pixel
+brute-force argmin. A lookup table over all 2^24 packed RGB colours caches every answer,
+which makes the per-pixel work one packing and one table look-up.
+"""
+
+import numpy as np
+
+from .colorspace import srgb_to_lab
+
+#: Metric name -> converts 0-255 RGB (K x 3) into the space where Euclidean distance is used.
+METRIC_SPACES = {
+    "rgb": lambda rgb: np.asarray(rgb, dtype=np.float64),  # the seed's method
+    "cielab": srgb_to_lab,  # CIE76 delta E
+}
+METRICS = tuple(METRIC_SPACES)
+
+_UNKNOWN = np.uint16(0xFFFF)  # palettes have at most 65535 colours: 0xFFFF is never an index
+_PAIRS_PER_CHUNK = 1 << 21
+_TIE_TOLERANCE = 1e-6  # far above the rounding error of the fast distance formula
+
+
+def nearest_palette_indices(colours, palette_colours, metric):
+    """Index of the nearest palette colour for each of K colours (K x 3, 0-255).
+
+    Squared distances come from |p|^2 - 2 c.p (one matrix product). Rows whose best and
+    second-best distances are within rounding error of each other are recomputed from the
+    plain differences, so the answer always equals argmin over sum((c - p)^2).
+    """
+    to_space = METRIC_SPACES[metric]
+    points = to_space(np.asarray(colours).reshape(-1, 3))
+    targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
+    target_norms = (targets * targets).sum(axis=1)
+    result = np.empty(len(points), dtype=np.int64)
+    step = max(1, _PAIRS_PER_CHUNK // len(targets))
+    for start in range(0, len(points), step):
+        chunk = points[start:start + step]
+        distances = target_norms - 2.0 * (chunk @ targets.T)
+        best = np.argmin(distances, axis=1)
+        margin = distances[np.arange(len(chunk)), best] + _TIE_TOLERANCE
+        close = np.flatnonzero((distances <= margin[:, None]).sum(axis=1) > 1)
+        if len(close):
+            diff = chunk[close, None, :] - targets[None, :, :]
+            best[close] = np.argmin((diff * diff).sum(axis=2), axis=1)
+        result[start:start + step] = best
+    return result
+
+
+def brute_force_indices(colours, palette_colours, metric):
+    """The reference: argmin over the plain squared differences, pixel by pixel (slow)."""
+    to_space = METRIC_SPACES[metric]
+    points = to_space(np.asarray(colours).reshape(-1, 3))
+    targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
+    return np.array([np.argmin(((targets - point) ** 2).sum(axis=1)) for point in points])
+
+
+def pack_rgb(red, green, blue):
+    """Pack three 0-255 arrays into 24-bit colour codes (uint32)."""
+    return (red.astype(np.uint32) << 16) | (green.astype(np.uint32) << 8) | blue.astype(np.uint32)
+
+
+def unpack_rgb(codes):
+    """Inverse of pack_rgb: K codes -> K x 3 uint8."""
+    codes = np.asarray(codes, dtype=np.uint32)
+    return np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=-1).astype(np.uint8)
+
+
+class NearestColourMapper:
+    """Maps pixels to palette indices, computing each distinct colour's answer only once."""
+
+    def __init__(self, palette_colours, metric):
+        if metric not in METRIC_SPACES:
+            raise ValueError("unknown metric {!r}; choose one of {}".format(metric, ", ".join(METRICS)))
+        self.palette_colours = np.asarray(palette_colours, dtype=np.uint8)
+        self.metric = metric
+        self._lut = np.full(1 << 24, _UNKNOWN, dtype=np.uint16)
+        self.distinct_colours = 0
+
+    def map_codes(self, codes):
+        """Palette indices (uint16, same shape) of packed 24-bit colour codes."""
+        indices = self._lut[codes]
+        unknown = indices == _UNKNOWN
+        if unknown.any():
+            missing = codes[unknown]
+            new = np.unique(missing)
+            self._lut[new] = nearest_palette_indices(unpack_rgb(new), self.palette_colours, self.metric)
+            self.distinct_colours += len(new)
+            indices[unknown] = self._lut[missing]
+        return indices
+
+    def map_rgb(self, red, green, blue):
+        """Palette indices of pixels given as three 0-255 arrays of one shape."""
+        return self.map_codes(pack_rgb(red, green, blue))

@@ -1,0 +1,324 @@
+"""The two ends of a run: RGBA pixel blocks from a QGIS layer, and the indexed raster written by GDAL.
+
+Sources yield ``(window, red, green, blue, alpha)`` with 0-255 uint8 arrays on the layer's own
+pixel grid; ``alpha`` is None when every pixel is opaque. The writer puts index blocks into a
+raster in a private temporary folder and moves it into place only when complete.
+"""
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+from osgeo import gdal, osr
+from qgis.core import (
+    QgsContrastEnhancement,
+    QgsProviderRegistry,
+    QgsRasterLayer,
+    QgsRectangle,
+)
+
+from ..palettes.formats import write_palette_csv
+
+#: Pixels per block: a few megapixels keep memory flat and numpy efficient.
+BLOCK_PIXELS = 1 << 22
+GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
+
+
+class SourceError(Exception):
+    """A layer or band that cannot be read as asked; the message says what to change."""
+
+
+class RasterGrid:
+    """Size, geotransform (rotation terms included) and CRS (WKT, '' for none) of a raster."""
+
+    def __init__(self, width, height, geotransform, wkt):
+        self.width, self.height = width, height
+        self.geotransform = tuple(geotransform)
+        self.wkt = wkt
+
+    @property
+    def is_rotated(self):
+        return self.geotransform[2] != 0 or self.geotransform[4] != 0
+
+
+def iter_windows(width, height, block_pixels=BLOCK_PIXELS):
+    """(xoff, yoff, xsize, ysize) windows covering the grid: full-width strips, split if very wide."""
+    cols = min(width, max(512, block_pixels // 512))
+    rows = max(1, min(height, block_pixels // cols))
+    if rows > 512:
+        rows -= rows % 512  # whole rows of 512-pixel output tiles
+    for yoff in range(0, height, rows):
+        for xoff in range(0, width, cols):
+            yield xoff, yoff, min(cols, width - xoff), min(rows, height - yoff)
+
+
+def gdal_path(layer):
+    """The path GDAL opens for a layer, or None when the layer is not a GDAL raster."""
+    if layer.providerType() != "gdal":
+        return None
+    path = QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path") or layer.source()
+    return path if gdal.OpenEx(path, gdal.OF_RASTER) is not None else None
+
+
+def layer_grid(layer):
+    """The layer's own grid: from GDAL when it can open the source (keeps rotation), else from QGIS."""
+    path = gdal_path(layer)
+    if path is not None:
+        dataset = gdal.Open(path)
+        return RasterGrid(
+            dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(), dataset.GetProjectionRef() or ""
+        )
+    provider = layer.dataProvider()
+    if not provider.capabilities() & provider.Size or layer.width() <= 0:
+        raise SourceError(
+            "layer '{}' has no grid of its own (a web service?); save it as a GeoTIFF first".format(layer.name())
+        )
+    extent = layer.extent()
+    geotransform = (
+        extent.xMinimum(), extent.width() / layer.width(), 0.0,
+        extent.yMaximum(), 0.0, -extent.height() / layer.height(),
+    )
+    return RasterGrid(layer.width(), layer.height(), geotransform, layer.crs().toWkt() if layer.crs().isValid() else "")
+
+
+def _to_bytes(values):
+    """Raw band values as 0-255 bytes (clipped, rounded); also whether any value was clipped."""
+    if values.dtype == np.uint8:
+        return values, False
+    clipped = bool((values < 0).any() or (values > 255).any())
+    return np.rint(np.clip(values, 0, 255)).astype(np.uint8), clipped
+
+
+class BandSource:
+    """Raw values of three bands (plus an alpha band or the dataset's mask), read with GDAL."""
+
+    def __init__(self, path, bands, alpha_band=None, nodata=None):
+        self.dataset = gdal.Open(path)
+        self.bands = [self.dataset.GetRasterBand(b) for b in bands]
+        self.nodata = nodata  # per band: values QGIS would draw transparent
+        if alpha_band:
+            self.alpha = [self.dataset.GetRasterBand(alpha_band)]
+        else:
+            masks = {}
+            for band in self.bands:
+                flags = band.GetMaskFlags()
+                if flags != gdal.GMF_ALL_VALID:
+                    key = "dataset" if flags & gdal.GMF_PER_DATASET else id(band)
+                    masks.setdefault(key, band.GetMaskBand())
+            self.alpha = list(masks.values())
+        self.clipped = False
+        self.description = "bands {} (red, green, blue){}".format(
+            ", ".join(str(b) for b in bands),
+            ", alpha band {}".format(alpha_band) if alpha_band else ", mask" if self.alpha else "",
+        )
+
+    def read(self, window):
+        red, green, blue = (self._read(band, window) for band in self.bands)
+        alpha = None
+        for band in self.alpha:
+            values = self._read(band, window)
+            alpha = values if alpha is None else np.minimum(alpha, values)
+        if self.nodata:
+            transparent = np.zeros(red.shape, dtype=bool)
+            for values, nodata in zip((red, green, blue), self.nodata):
+                if nodata is not None:
+                    transparent |= values == nodata
+            if transparent.any():
+                alpha = np.where(transparent, 0, 255 if alpha is None else alpha).astype(np.uint8)
+        return red, green, blue, alpha
+
+    def _read(self, band, window):
+        values, clipped = _to_bytes(band.ReadAsArray(*window))
+        self.clipped |= clipped
+        return values
+
+    def close(self):
+        self.dataset.FlushCache()
+        self.dataset = self.bands = self.alpha = None
+
+
+def direct_read_plan(layer):
+    """(red, green, blue, alpha band or None, nodata per band) when drawing cannot change
+    the band values (plain Byte RGB(A), no stretch, no colour filters), else None."""
+    path = gdal_path(layer)
+    renderer = layer.renderer()
+    if path is None or renderer is None or renderer.type() != "multibandcolor":
+        return None
+    bands = [renderer.redBand(), renderer.greenBand(), renderer.blueBand()]
+    alpha = renderer.alphaBand() if renderer.alphaBand() > 0 else None
+    dataset = gdal.Open(path)
+    used = bands + ([alpha] if alpha else [])
+    if min(bands) < 1 or any(dataset.GetRasterBand(b).DataType != gdal.GDT_Byte for b in used):
+        return None
+    enhancements = (renderer.redContrastEnhancement(), renderer.greenContrastEnhancement(),
+                    renderer.blueContrastEnhancement())
+    if any(e is not None and e.contrastEnhancementAlgorithm() != QgsContrastEnhancement.NoEnhancement
+           for e in enhancements):
+        return None
+    transparency = renderer.rasterTransparency()
+    if transparency is not None and (transparency.transparentThreeValuePixelList()
+                                     or transparency.transparentSingleValuePixelList()):
+        return None
+    if not _filters_are_neutral(layer):
+        return None
+    provider = layer.dataProvider()
+    if any(provider.userNoDataValues(b) for b in bands):
+        return None
+    nodata = [
+        provider.sourceNoDataValue(b) if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b) else None
+        for b in bands
+    ]
+    return path, bands, alpha, (nodata if any(v is not None for v in nodata) else None)
+
+
+def _filters_are_neutral(layer):
+    brightness, hue = layer.brightnessFilter(), layer.hueSaturationFilter()
+    if brightness is not None and (brightness.brightness() != 0 or brightness.contrast() != 0
+                                   or getattr(brightness, "gamma", lambda: 1.0)() != 1.0):
+        return False
+    if hue is not None and (hue.saturation() != 0 or hue.grayscaleMode() != hue.GrayscaleOff
+                            or hue.colorizeOn() or getattr(hue, "invertColors", lambda: False)()):
+        return False
+    return True
+
+
+class RenderedSource:
+    """Pixels as QGIS draws the layer with its style (layer opacity ignored), read through a copy
+    of its raster pipe so the worker thread never touches the project's layer.
+
+    A rotated GDAL raster is drawn by QGIS on a warped north-up grid; to keep the file's own
+    grid, such a raster is opened through a VRT that only drops the rotation.
+    """
+
+    def __init__(self, layer, grid, workdir):
+        self.description = "the layer as drawn with its style"
+        source, provider_key = layer.source(), layer.providerType()
+        path = gdal_path(layer)
+        self._unrotated = grid.is_rotated and path is not None
+        if self._unrotated:
+            source = os.path.join(workdir, "unrotated.vrt")
+            vrt = gdal.Translate(source, path, format="VRT")
+            vrt.SetGeoTransform((0.0, 1.0, 0.0, 0.0, 0.0, -1.0))
+            vrt.SetProjection("")
+            vrt = None
+        self._source, self._provider_key, self._grid = source, provider_key, grid
+        self._renderer = layer.renderer().clone()
+        self._renderer.setOpacity(1.0)
+        self._filters = [f.clone() for f in (layer.brightnessFilter(), layer.hueSaturationFilter()) if f is not None]
+        self._layer = None
+
+    def read(self, window):
+        if self._layer is None:
+            self._layer = self._open()
+        xoff, yoff, width, height = window
+        block = self._layer.pipe().last().block(1, self._extent(window), width, height)
+        if block is None or block.width() != width or block.height() != height:
+            raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, self._layer.source()))
+        argb = np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
+        return unpremultiply(argb)
+
+    def _open(self):
+        layer = QgsRasterLayer(self._source, "palettize source", self._provider_key)
+        if not layer.isValid():
+            raise SourceError("QGIS could not open '{}'".format(self._source))
+        layer.setRenderer(self._renderer.clone())
+        for interface in self._filters:
+            layer.pipe().set(interface.clone())
+        return layer
+
+    def _extent(self, window):
+        xoff, yoff, width, height = window
+        if self._unrotated:
+            return QgsRectangle(xoff, -(yoff + height), xoff + width, -yoff)
+        x0, dx, _, y0, _, dy = self._grid.geotransform
+        return QgsRectangle(x0 + xoff * dx, y0 + (yoff + height) * dy, x0 + (xoff + width) * dx, y0 + yoff * dy)
+
+    def close(self):
+        self._layer = None
+
+
+def unpremultiply(argb):
+    """Straight 0-255 red, green, blue and alpha of premultiplied ARGB32 pixels."""
+    alpha = (argb >> 24).astype(np.uint8)
+    channels = [((argb >> shift) & 255).astype(np.uint16) for shift in (16, 8, 0)]
+    partial = (alpha > 0) & (alpha < 255)
+    if partial.any():
+        a = alpha[partial].astype(np.uint16)
+        for c in channels:
+            c[partial] = np.minimum(255, (c[partial] * 255 + a // 2) // a)
+    red, green, blue = (c.astype(np.uint8) for c in channels)
+    return red, green, blue, (None if (alpha == 255).all() else alpha)
+
+
+class IndexedRasterWriter:
+    """Writes a single-band indexed raster with a colour table and nodata, all or nothing.
+
+    Everything is written in a temporary folder beside the output and moved into place by
+    ``commit()``; ``discard()`` (or leaving a ``with`` block by an exception) removes it.
+    Drivers that cannot create rasters block by block (e.g. XYZ) get a GeoTIFF copy at the end.
+    """
+
+    def __init__(self, path, driver_name, grid, palette, data_type, nodata):
+        self.path, self.palette = os.path.abspath(path), palette
+        folder = os.path.dirname(self.path)
+        os.makedirs(folder, exist_ok=True)
+        self._tmpdir = tempfile.mkdtemp(prefix=".palettize-", dir=folder)
+        self._driver = gdal.GetDriverByName(driver_name)
+        direct = self._driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES"
+        name = os.path.basename(self.path)
+        self._final = os.path.join(self._tmpdir, name)
+        self._work = self._final if direct else os.path.join(self._tmpdir, "work.tif")
+        driver = self._driver if direct else gdal.GetDriverByName("GTiff")
+        options = GTIFF_OPTIONS if driver.ShortName == "GTiff" else []
+        self._dataset = driver.Create(self._work, grid.width, grid.height, 1, data_type, options)
+        if self._dataset is None:
+            raise OSError("GDAL could not create {}: {}".format(self.path, gdal.GetLastErrorMsg()))
+        self._dataset.SetGeoTransform(grid.geotransform)
+        if grid.wkt:
+            self._dataset.SetSpatialRef(osr.SpatialReference(grid.wkt))
+        self._band = self._dataset.GetRasterBand(1)
+        self._band.SetNoDataValue(nodata)
+        table = gdal.ColorTable()
+        for index, (r, g, b) in enumerate(palette.colours.tolist()):
+            table.SetColorEntry(index, (r, g, b, 255))
+        self._band.SetRasterColorTable(table)
+        self._band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+        self.has_colour_table = True
+
+    def write(self, window, indices):
+        self._band.WriteArray(indices, window[0], window[1])
+        self._band.FlushCache()  # keeps GDAL's block cache from growing with the raster
+
+    def commit(self):
+        """Finish the raster and move it (and any side files) into place."""
+        self._dataset.FlushCache()
+        self._band = None
+        if self._work != self._final:
+            copy = self._driver.CreateCopy(self._final, self._dataset)
+            if copy is None:
+                raise OSError("GDAL could not write {}: {}".format(self.path, gdal.GetLastErrorMsg()))
+            copy = None
+        self._dataset = None
+        if self._work != self._final:
+            gdal.GetDriverByName("GTiff").Delete(self._work)
+        check = gdal.Open(self._final)
+        self.has_colour_table = check is not None and check.GetRasterBand(1).GetColorTable() is not None
+        check = None
+        if not self.has_colour_table:
+            write_palette_csv(self.palette, self._final + ".palette.csv")
+        for name in os.listdir(self._tmpdir):
+            os.replace(os.path.join(self._tmpdir, name), os.path.join(os.path.dirname(self.path), name))
+        os.rmdir(self._tmpdir)
+
+    def discard(self):
+        self._band = self._dataset = None
+        shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.discard()
+        return False

@@ -1,0 +1,1 @@
+"""Palettes: colours plus labels, the shipped palettes and palette files (QGIS-free)."""

@@ -1,0 +1,101 @@
+"""Reading and writing palette files (CSV in this version).
+
+A CSV palette holds one colour per line as red, green, blue, either 0-255 integers or 0-1
+floats, an optional header line, and an optional fourth column used as the colour's label.
+"""
+
+import csv
+import os
+
+import numpy as np
+
+from .palette import MAX_COLOURS, Palette
+
+
+class PaletteFileError(ValueError):
+    """A palette file that cannot be used; the message names the file, the line and the fix."""
+
+
+def read_palette(path):
+    """Read a palette file; return (palette, description of how the values were read)."""
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        raise PaletteFileError("palette file {} does not exist".format(path))
+    rows = _csv_rows(path)
+    if rows and not _is_number(rows[0][1][0]):
+        rows = rows[1:]  # header line
+    if not rows:
+        raise PaletteFileError("palette file {} holds no colours (one 'red,green,blue' per line)".format(name))
+    if len(rows) > MAX_COLOURS:
+        raise PaletteFileError(
+            "palette file {} has {} colours; at most {} are supported".format(name, len(rows), MAX_COLOURS)
+        )
+    values = np.empty((len(rows), 3), dtype=np.float64)
+    labels = []
+    for i, (line, fields) in enumerate(rows):
+        if len(fields) < 3:
+            raise PaletteFileError(
+                "palette file {}, line {}: {} column(s); need red, green, blue".format(name, line, len(fields))
+            )
+        for j in range(3):
+            if not _is_number(fields[j]):
+                raise PaletteFileError(
+                    "palette file {}, line {}: {!r} is not a number".format(name, line, fields[j])
+                )
+            values[i, j] = float(fields[j])
+        labels.append(fields[3].strip() if len(fields) > 3 else "")
+    colours, scale = _to_bytes(values, rows, name)
+    return Palette(colours, labels, name=os.path.splitext(name)[0]), scale
+
+
+def write_palette_csv(palette, path):
+    """Write ``index-ordered red,green,blue,label`` lines with a header; read_palette reads it back."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["red", "green", "blue", "label"])
+        for index, (r, g, b) in enumerate(palette.colours.tolist()):
+            writer.writerow([r, g, b, palette.labels[index] if palette.labels else ""])
+
+
+def _csv_rows(path):
+    """(line number, fields) of every non-blank, non-comment line."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        text = f.read()
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
+    if not lines:
+        return []
+    sample = lines[min(1, len(lines) - 1)][1]
+    delimiter = next((d for d in ",;\t" if d in sample), None)
+    rows = []
+    for n, line in lines:
+        if delimiter is None:
+            fields = line.split()
+        else:
+            fields = next(csv.reader([line], delimiter=delimiter))
+        rows.append((n, [field.strip() for field in fields]))
+    return rows
+
+
+def _is_number(text):
+    try:
+        return np.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _to_bytes(values, rows, name):
+    """Scale to 0-255 bytes: 0-1 floats when any value has a fraction and all are <= 1."""
+    fractional = values != np.round(values)
+    floats = bool(fractional.any()) and values.max() <= 1.0
+    limit, scale = (1.0, "0-1 floats") if floats else (255.0, "0-255 integers")
+    bad = (values < 0) | (values > limit) | (fractional & (not floats))
+    if bad.any():
+        i = int(np.argwhere(bad)[0][0])
+        raise PaletteFileError(
+            "palette file {}, line {}: {} is out of range; use 0-255 integers or 0-1 floats".format(
+                name, rows[i][0], ",".join(rows[i][1][:3])
+            )
+        )
+    if floats:
+        values = np.round(values * 255.0)
+    return values.astype(np.uint8), scale

@@ -1,0 +1,66 @@
+"""A palette: N colours (N x 3 uint8) with optional labels, and the shipped palettes."""
+
+import os
+
+import numpy as np
+
+#: Largest palette: indices 0..65534 leave 65535 free for nodata in a UInt16 raster.
+MAX_COLOURS = 65535
+
+BUILTIN_DIR = os.path.join(os.path.dirname(__file__), "builtin")
+#: Shipped palettes, in the order the PALETTE enum lists them (win256 is the seed's palette).
+BUILTIN_NAMES = ("win256", "websafe216", "vga16", "gray256")
+
+
+class Palette:
+    """Colours and labels of one palette; index i is colour ``colours[i]``."""
+
+    def __init__(self, colours, labels=None, name=""):
+        colours = np.asarray(colours)
+        if colours.ndim != 2 or colours.shape[1] != 3:
+            raise ValueError("a palette needs N rows of red, green, blue")
+        if not 1 <= len(colours) <= MAX_COLOURS:
+            raise ValueError(
+                "a palette needs 1 to {} colours, this one has {}".format(MAX_COLOURS, len(colours))
+            )
+        if colours.min() < 0 or colours.max() > 255:
+            raise ValueError("palette colours must be 0-255")
+        self.colours = colours.astype(np.uint8)
+        if labels is not None:
+            labels = tuple(str(label) for label in labels)
+            if len(labels) != len(colours):
+                raise ValueError("a palette needs one label per colour")
+            if not any(labels):
+                labels = None
+        self.labels = labels
+        self.name = name
+
+    def __len__(self):
+        return len(self.colours)
+
+    def label(self, index):
+        """The entry's label, or its index when the palette has no labels."""
+        if self.labels and self.labels[index]:
+            return self.labels[index]
+        return str(index)
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, Palette)
+            and np.array_equal(self.colours, other.colours)
+            and self.labels == other.labels
+        )
+
+    def __repr__(self):
+        return "Palette({!r}, {} colours)".format(self.name, len(self))
+
+
+def builtin_palette(name):
+    """One of the shipped palettes by name (see BUILTIN_NAMES)."""
+    from .formats import read_palette
+
+    if name not in BUILTIN_NAMES:
+        raise ValueError("unknown palette {!r}; choose one of {}".format(name, ", ".join(BUILTIN_NAMES)))
+    palette, _ = read_palette(os.path.join(BUILTIN_DIR, name + ".csv"))
+    palette.name = name
+    return palette
