@@ -21,8 +21,11 @@ from qgis.core import (
 from ..palettes.formats import write_palette_csv
 
 #: Pixels per block: a few megapixels keep memory flat and numpy efficient.
-BLOCK_PIXELS = 1 << 22
-GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
+BLOCK_PIXELS = 1 << 23
+#: Wider rasters are cut into columns too; 512 rows of this width still fit in a block.
+MAX_STRIP_WIDTH = 1 << 14
+TILE = 512
+GTIFF_OPTIONS = ["TILED=YES", "BLOCKXSIZE=%d" % TILE, "BLOCKYSIZE=%d" % TILE, "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
 
 
 class SourceError(Exception):
@@ -42,12 +45,14 @@ class RasterGrid:
         return self.geotransform[2] != 0 or self.geotransform[4] != 0
 
 
-def iter_windows(width, height, block_pixels=BLOCK_PIXELS):
-    """(xoff, yoff, xsize, ysize) windows covering the grid: full-width strips, split if very wide."""
-    cols = min(width, max(512, block_pixels // 512))
+def iter_windows(width, height, block_pixels=None):
+    """(xoff, yoff, xsize, ysize) windows covering the grid: strips of whole output tile rows,
+    cut into columns when the raster is very wide."""
+    block_pixels = block_pixels or BLOCK_PIXELS
+    cols = min(width, MAX_STRIP_WIDTH)
     rows = max(1, min(height, block_pixels // cols))
-    if rows > 512:
-        rows -= rows % 512  # whole rows of 512-pixel output tiles
+    if rows > TILE:
+        rows -= rows % TILE
     for yoff in range(0, height, rows):
         for xoff in range(0, width, cols):
             yield xoff, yoff, min(cols, width - xoff), min(rows, height - yoff)

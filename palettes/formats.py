@@ -44,7 +44,8 @@ def read_palette(path):
                 )
             values[i, j] = float(fields[j])
         labels.append(fields[3].strip() if len(fields) > 3 else "")
-    colours, scale = _to_bytes(values, rows, name)
+    written_as_floats = any(c in field for _, fields in rows for field in fields[:3] for c in ".eE")
+    colours, scale = _to_bytes(values, written_as_floats, rows, name)
     return Palette(colours, labels, name=os.path.splitext(name)[0]), scale
 
 
@@ -83,10 +84,10 @@ def _is_number(text):
         return False
 
 
-def _to_bytes(values, rows, name):
-    """Scale to 0-255 bytes: 0-1 floats when any value has a fraction and all are <= 1."""
+def _to_bytes(values, written_as_floats, rows, name):
+    """Scale to 0-255 bytes: 0-1 floats when values are written as floats and all are <= 1."""
     fractional = values != np.round(values)
-    floats = bool(fractional.any()) and values.max() <= 1.0
+    floats = written_as_floats and values.max() <= 1.0
     limit, scale = (1.0, "0-1 floats") if floats else (255.0, "0-255 integers")
     bad = (values < 0) | (values > limit) | (fractional & (not floats))
     if bad.any():

@@ -1,0 +1,48 @@
+"""One QGIS for the whole session, with Processing and the Palettize provider registered.
+
+The checkout is imported as the package ``palettize`` (the name it has when installed) through
+a symlink in a temporary folder, so tests exercise the same imports QGIS does.
+"""
+
+import os
+import sys
+import tempfile
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="runtime-"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIR = tempfile.mkdtemp(prefix="palettize-pkg-")
+os.symlink(ROOT, os.path.join(_PACKAGE_DIR, "palettize"))
+sys.path.insert(0, _PACKAGE_DIR)
+sys.path.append("/usr/share/qgis/python/plugins")  # QGIS's own 'processing' package
+
+
+@pytest.fixture(scope="session")
+def qgis_app():
+    from qgis.core import QgsApplication
+
+    os.environ["QGIS_CUSTOM_CONFIG_PATH"] = tempfile.mkdtemp(prefix="qgis-profile-")
+    app = QgsApplication([], False)
+    app.initQgis()
+    from processing.core.Processing import Processing
+
+    from palettize.algorithms.provider import PalettizeProvider
+
+    Processing.initialize()
+    provider = PalettizeProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    yield app
+    QgsApplication.processingRegistry().removeProvider(provider)
+
+
+def pytest_report_header(config):
+    try:
+        from osgeo import gdal
+        from qgis.core import Qgis
+        from qgis.PyQt.QtCore import QT_VERSION_STR
+
+        return "QGIS {}, GDAL {}, Qt {}".format(Qgis.QGIS_VERSION, gdal.__version__, QT_VERSION_STR)
+    except ImportError as error:
+        return "QGIS not importable: {}".format(error)

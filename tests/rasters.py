@@ -1,0 +1,65 @@
+"""Small real rasters for the tests, and ways to run Palettize on them as users do."""
+
+import os
+import subprocess
+
+import numpy as np
+from osgeo import gdal, osr
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_MAP = os.path.join(ROOT, "resources", "sample_map.tif")
+UTM35N = osr.SpatialReference()
+UTM35N.ImportFromEPSG(32635)
+NORTH_UP = (500000.0, 25.0, 0.0, 7500000.0, 0.0, -25.0)
+
+
+def write_raster(path, bands, geotransform=NORTH_UP, srs=UTM35N, alpha=False, nodata=None, gdal_type=gdal.GDT_Byte):
+    """A GeoTIFF from a (bands, rows, cols) array; ``alpha`` marks the last band as alpha."""
+    bands = np.asarray(bands)
+    options = ["PHOTOMETRIC=RGB"] if len(bands) >= 3 and gdal_type == gdal.GDT_Byte else []
+    if alpha:
+        options.append("ALPHA=YES")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, bands.shape[2], bands.shape[1], len(bands), gdal_type, options)
+    dataset.SetGeoTransform(geotransform)
+    if srs is not None:
+        dataset.SetSpatialRef(srs)
+    for i, values in enumerate(bands, 1):
+        band = dataset.GetRasterBand(i)
+        band.WriteArray(values)
+        if nodata is not None and not (alpha and i == len(bands)):
+            band.SetNoDataValue(nodata)
+    dataset = None
+    return path
+
+
+def random_rgba(rows=48, cols=64, seed=0, transparent_share=0.1):
+    """Random colours; a share of pixels fully transparent, the rest opaque."""
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (3, rows, cols), dtype=np.uint8)
+    alpha = np.where(rng.random((rows, cols)) < transparent_share, 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, alpha[None]])
+
+
+def quantize(params, feedback=None, context=None):
+    """Run palettize:quantize through processing.run, as in the Python console."""
+    import processing
+
+    return processing.run("palettize:quantize", params, feedback=feedback, context=context)
+
+
+def read_indices(path):
+    dataset = gdal.Open(path)
+    return dataset.GetRasterBand(1).ReadAsArray()
+
+
+def qgis_process(*args):
+    """Run scripts/qgis-process (the checkout as plugin 'palettize'); CompletedProcess with text."""
+    return subprocess.run(
+        [os.path.join(ROOT, "scripts", "qgis-process")] + list(args),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=600,
+    )
+
+
+def leftovers(folder):
+    """Temporary files or folders a run left in ``folder``."""
+    return [name for name in os.listdir(folder) if name.startswith(".palettize-")]

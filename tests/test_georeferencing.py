@@ -1,0 +1,35 @@
+"""The indexed raster lies on exactly the input's grid: size, geotransform, CRS."""
+
+import pytest
+from osgeo import gdal
+
+from rasters import UTM35N, quantize, random_rgba, read_indices, write_raster
+
+ROTATED = (500000.0, 20.0, 5.0, 7500000.0, 4.0, -20.0)
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_rotated_geotransform_is_kept_term_by_term(qgis_app, tmp_path, source):
+    image = random_rgba(30, 40)
+    path = write_raster(str(tmp_path / "in.tif"), image, geotransform=ROTATED, alpha=True)
+    north_up = write_raster(str(tmp_path / "north_up.tif"), image, alpha=True)
+    out = quantize({"INPUT": path, "SOURCE": source, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    reference = quantize({"INPUT": north_up, "SOURCE": source, "OUTPUT": str(tmp_path / "ref.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    assert dataset.GetGeoTransform() == ROTATED
+    assert (dataset.RasterXSize, dataset.RasterYSize) == (40, 30)
+    assert (read_indices(out) == read_indices(reference)).all()
+
+
+def test_crs_is_the_input_crs(qgis_app, tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6), alpha=True)
+    out = quantize({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert gdal.Open(out).GetSpatialRef().IsSame(UTM35N)
+    assert gdal.Open(out).GetGeoTransform() == gdal.Open(path).GetGeoTransform()
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_input_without_crs_gives_output_without_crs(qgis_app, tmp_path, source):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6), srs=None, alpha=True)
+    out = quantize({"INPUT": path, "SOURCE": source, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert gdal.Open(out).GetSpatialRef() is None

@@ -1,0 +1,54 @@
+"""The mapper finds exactly the nearest palette colour, as a brute-force argmin would."""
+
+import numpy as np
+import pytest
+
+from palettize.algorithms.colorspace import srgb_to_lab
+from palettize.algorithms.nearest import (
+    METRICS,
+    NearestColourMapper,
+    brute_force_indices,
+    nearest_palette_indices,
+)
+from palettize.palettes.palette import builtin_palette
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("palette_name", ["win256", "vga16", "websafe216"])
+def test_every_pixel_gets_the_brute_force_nearest_index(metric, palette_name):
+    palette = builtin_palette(palette_name).colours
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (3, 40, 50), dtype=np.uint8)
+    indices = NearestColourMapper(palette, metric).map_rgb(*pixels)
+    expected = brute_force_indices(pixels.reshape(3, -1).T, palette, metric)
+    assert np.array_equal(indices.ravel(), expected)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_ties_go_to_the_lowest_palette_index(metric):
+    palette = np.array([[10, 10, 10], [0, 0, 0], [20, 20, 20], [0, 0, 0], [10, 10, 10]])
+    colours = np.array([[10, 10, 10], [0, 0, 0], [5, 5, 5], [15, 15, 15]])
+    indices = nearest_palette_indices(colours, palette, metric)
+    assert indices.tolist()[:2] == [0, 1]
+    assert np.array_equal(indices, brute_force_indices(colours, palette, metric))
+
+
+def test_each_distinct_colour_is_searched_once():
+    mapper = NearestColourMapper(builtin_palette("vga16").colours, "rgb")
+    red = np.array([[0, 255, 0, 255]], dtype=np.uint8)
+    mapper.map_rgb(red, red, red)
+    mapper.map_rgb(red, red, red)
+    assert mapper.distinct_colours == 2
+
+
+def test_cielab_of_white_black_and_srgb_red_match_published_values():
+    lab = srgb_to_lab(np.array([[255, 255, 255], [0, 0, 0], [255, 0, 0]]))
+    assert np.allclose(lab[0], [100.0, 0.0, 0.0], atol=0.01)
+    assert np.allclose(lab[1], [0.0, 0.0, 0.0], atol=1e-9)
+    assert np.allclose(lab[2], [53.24, 80.09, 67.20], atol=0.02)
+
+
+def test_cielab_can_choose_differently_from_rgb():
+    palette = np.array([[0, 0, 255], [128, 128, 128]])
+    colour = np.array([[60, 60, 180]])
+    assert nearest_palette_indices(colour, palette, "rgb") != nearest_palette_indices(colour, palette, "cielab")

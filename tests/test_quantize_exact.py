@@ -1,0 +1,86 @@
+"""A geologist quantizes a map: every pixel holds exactly its nearest palette index,
+in a raster of the right type whose colour table is the palette."""
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from palettize.algorithms.nearest import METRICS, brute_force_indices
+from palettize.palettes.palette import builtin_palette
+from rasters import SAMPLE_MAP, quantize, random_rgba, read_indices, write_raster
+
+
+def brute_force_image(rgb, palette, metric):
+    """Per-pixel reference, computed once per distinct colour to stay fast."""
+    pixels = rgb.reshape(3, -1).T
+    distinct, inverse = np.unique(pixels, axis=0, return_inverse=True)
+    return brute_force_indices(distinct, palette.colours, metric)[inverse.ravel()].reshape(rgb.shape[1:])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_random_image_matches_brute_force(qgis_app, tmp_path, metric, source):
+    image = random_rgba(seed=3)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    out = quantize({"INPUT": path, "SOURCE": source, "METRIC": metric, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    expected = brute_force_image(image[:3], builtin_palette("win256"), metric)
+    expected[image[3] == 0] = 65535
+    assert np.array_equal(read_indices(out), expected)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_sample_map_matches_brute_force(qgis_app, tmp_path, metric):
+    out = quantize({"INPUT": SAMPLE_MAP, "METRIC": metric, "PALETTE": "websafe216",
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    image = gdal.Open(SAMPLE_MAP).ReadAsArray()
+    expected = brute_force_image(image[:3], builtin_palette("websafe216"), metric)
+    expected[image[3] < 128] = 255
+    assert np.array_equal(read_indices(out), expected)
+
+
+@pytest.mark.parametrize("palette, data_type, nodata", [
+    ("win256", gdal.GDT_UInt16, 65535), ("gray256", gdal.GDT_UInt16, 65535),
+    ("websafe216", gdal.GDT_Byte, 255), ("vga16", gdal.GDT_Byte, 255),
+])
+def test_colour_table_is_the_palette_and_nodata_lies_outside_it(qgis_app, tmp_path, palette, data_type, nodata):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(8, 8), alpha=True)
+    out = quantize({"INPUT": path, "PALETTE": palette, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    band = dataset.GetRasterBand(1)
+    colours = builtin_palette(palette).colours
+    table = band.GetColorTable()
+    assert band.DataType == data_type
+    assert band.GetNoDataValue() == nodata
+    assert band.GetColorInterpretation() == gdal.GCI_PaletteIndex
+    assert table.GetCount() >= len(colours)
+    assert [table.GetColorEntry(i)[:3] for i in range(len(colours))] == [tuple(c) for c in colours.tolist()]
+    assert read_indices(out).max() == nodata or read_indices(out).max() < len(colours)
+
+
+def test_palette_file_wins_over_palette_and_log_says_how_values_were_read(qgis_app, tmp_path):
+    from qgis.core import QgsProcessingFeedback
+
+    class Log(QgsProcessingFeedback):
+        lines = []
+
+        def pushInfo(self, text):
+            self.lines.append(text)
+
+    csv = tmp_path / "legend.csv"
+    csv.write_text("red,green,blue,unit\n1.0,0,0,Granite\n0,0,1.0,Basalt\n")
+    image = np.array([[[250, 10]], [[0, 0]], [[5, 240]], [[255, 255]]], dtype=np.uint8)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    log = Log()
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "PALETTE_FILE": str(csv),
+                    "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
+    assert read_indices(out).tolist() == [[0, 1]]
+    assert any("0-1 floats" in line for line in log.lines)
+    assert any("writing Byte with nodata 255" in line for line in log.lines)
+
+
+def test_tiled_deflate_geotiff_by_default(qgis_app, tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(8, 8), alpha=True)
+    out = quantize({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    assert dataset.GetMetadata("IMAGE_STRUCTURE").get("COMPRESSION") == "DEFLATE"
+    assert dataset.GetRasterBand(1).GetBlockSize() == [512, 512]
