@@ -1,0 +1,65 @@
+"""Transparent and nodata pixels become nodata; partly transparent pixels keep their colour."""
+
+import numpy as np
+import pytest
+
+from palettize.algorithms.nearest import nearest_palette_indices
+from palettize.palettes.palette import builtin_palette
+from rasters import quantize, read_indices, write_raster
+from test_rendered_source import identity_stretched
+
+VGA = builtin_palette("vga16").colours
+
+
+def nearest_vga(colours):
+    return nearest_palette_indices(np.array(colours), VGA, "rgb").tolist()
+
+
+def alpha_ramp_image():
+    """One row: the same light grey at alpha 0, 60, 127, 128, 130, 200, 255."""
+    alphas = [0, 60, 127, 128, 130, 200, 255]
+    rgb = np.array([[240, 240, 240]] * len(alphas), dtype=np.uint8).T[:, None, :]
+    return np.concatenate([rgb, np.array(alphas, dtype=np.uint8)[None, None, :]])
+
+
+@pytest.mark.parametrize("threshold, nodata_count", [(128, 3), (0, 0), (1, 1), (201, 6)])
+def test_pixels_below_the_alpha_threshold_become_nodata(qgis_app, tmp_path, threshold, nodata_count):
+    path = write_raster(str(tmp_path / "in.tif"), alpha_ramp_image(), alpha=True)
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "ALPHA_THRESHOLD": threshold,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    indices = read_indices(out)[0]
+    assert (indices == 255).sum() == nodata_count
+    assert set(indices[nodata_count:].tolist()) == set(nearest_vga([[240, 240, 240]]))
+
+
+@pytest.mark.parametrize("layer_style", ["as is", "stretched (drawn by QGIS)", "bands"])
+def test_partly_transparent_pixels_are_judged_by_their_unpremultiplied_colour(qgis_app, tmp_path, layer_style):
+    # Premultiplied by alpha 130, (240, 240, 240) would be about (122, 122, 122): another VGA colour.
+    assert nearest_vga([[240, 240, 240]]) != nearest_vga([[122, 122, 122]])
+    path = write_raster(str(tmp_path / "in.tif"), alpha_ramp_image(), alpha=True)
+    params = {"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")}
+    if layer_style == "bands":
+        params["SOURCE"] = "bands"
+    elif layer_style != "as is":
+        params["INPUT"] = identity_stretched(path)
+    indices = read_indices(quantize(params)["OUTPUT"])[0]
+    assert indices[3:].tolist() == nearest_vga([[240, 240, 240]]) * 4
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_band_nodata_values_become_nodata(qgis_app, tmp_path, source):
+    rgb = np.full((3, 2, 3), 200, dtype=np.uint8)
+    rgb[1, 0, 1] = 0  # green is nodata here
+    rgb[:, 1, 2] = 0  # all bands nodata here
+    path = write_raster(str(tmp_path / "in.tif"), rgb, nodata=0)
+    out = quantize({"INPUT": path, "SOURCE": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})
+    grey = nearest_vga([[200, 200, 200]])[0]
+    assert read_indices(out["OUTPUT"]).tolist() == [[grey, 255, grey], [grey, grey, 255]]
+
+
+def test_explicit_alpha_band_for_raw_bands(qgis_app, tmp_path):
+    image = np.array([[[10, 250]], [[10, 250]], [[10, 250]], [[255, 0]], [[0, 255]]], dtype=np.uint8)
+    path = write_raster(str(tmp_path / "in.tif"), image)
+    out = quantize({"INPUT": path, "SOURCE": "bands", "ALPHA_BAND": 5, "PALETTE": "vga16",
+                    "OUTPUT": str(tmp_path / "out.tif")})
+    assert read_indices(out["OUTPUT"]).tolist() == [[255, 15]]

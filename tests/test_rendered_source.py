@@ -1,0 +1,78 @@
+"""SOURCE=rendered quantizes the layer as QGIS draws it: pseudocolour, paletted and RGB layers."""
+
+import numpy as np
+from osgeo import gdal
+
+from palettize.palettes.palette import builtin_palette
+from rasters import quantize, random_rgba, read_indices, write_raster
+
+VGA = builtin_palette("vga16").colours.tolist()
+
+
+def identity_stretched(path):
+    """The RGB(A) file as a layer whose style is a 0-255 stretch: the same pixels, but drawn by
+    QGIS's renderer instead of read directly."""
+    from qgis.core import Qgis, QgsContrastEnhancement, QgsRasterLayer
+
+    layer = QgsRasterLayer(path, "stretched", "gdal")
+    renderer = layer.renderer().clone()
+    for setter in (renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement,
+                   renderer.setBlueContrastEnhancement):
+        enhancement = QgsContrastEnhancement(Qgis.DataType.Byte)
+        enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+        enhancement.setMinimumValue(0)
+        enhancement.setMaximumValue(255)
+        setter(enhancement)
+    layer.setRenderer(renderer)
+    return layer
+
+
+def test_pseudocolour_layer_is_quantized_as_drawn(qgis_app, tmp_path):
+    from qgis.core import QgsColorRampShader, QgsRasterShader, QgsRasterLayer, QgsSingleBandPseudoColorRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    values = np.array([[0.0, 1.0, 2.0], [2.5, 1.2, 0.1]], dtype=np.float32)
+    path = write_raster(str(tmp_path / "depth.tif"), values[None], gdal_type=gdal.GDT_Float32)
+    layer = QgsRasterLayer(path, "depth", "gdal")
+    ramp = QgsColorRampShader(0, 3, None, QgsColorRampShader.Discrete)
+    ramp.setColorRampItemList([
+        QgsColorRampShader.ColorRampItem(0.5, QColor(*VGA[4]), "shallow"),
+        QgsColorRampShader.ColorRampItem(1.5, QColor(*VGA[10]), "middle"),
+        QgsColorRampShader.ColorRampItem(3.0, QColor(*VGA[9]), "deep"),
+    ])
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(ramp)
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
+    out = quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert read_indices(out).tolist() == [[4, 10, 9], [9, 10, 4]]
+
+
+def test_paletted_layer_from_a_colour_table_is_quantized_as_drawn(qgis_app, tmp_path):
+    classes = np.array([[0, 1, 2], [2, 2, 0]], dtype=np.uint8)
+    path = write_raster(str(tmp_path / "units.tif"), classes[None])
+    dataset = gdal.Open(path, gdal.GA_Update)
+    table = gdal.ColorTable()
+    for value, colour in enumerate([VGA[12], VGA[1], VGA[14]]):
+        table.SetColorEntry(value, tuple(colour) + (255,))
+    dataset.GetRasterBand(1).SetRasterColorTable(table)
+    dataset = None
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert read_indices(out).tolist() == [[12, 1, 14], [14, 14, 12]]
+
+
+def test_reading_plain_rgb_directly_gives_what_qgis_draws(qgis_app, tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(70, 90, seed=5), alpha=True)
+    direct = quantize({"INPUT": path, "METRIC": "cielab", "OUTPUT": str(tmp_path / "direct.tif")})["OUTPUT"]
+    drawn = quantize({"INPUT": identity_stretched(path), "METRIC": "cielab", "OUTPUT": str(tmp_path / "drawn.tif")})
+    assert np.array_equal(read_indices(direct), read_indices(drawn["OUTPUT"]))
+
+
+def test_layer_opacity_does_not_turn_pixels_into_nodata(qgis_app, tmp_path):
+    from qgis.core import QgsRasterLayer
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(10, 10, seed=6, transparent_share=0), alpha=True)
+    layer = identity_stretched(path)
+    layer.renderer().setOpacity(0.3)
+    faded = read_indices(quantize({"INPUT": layer, "OUTPUT": str(tmp_path / "faded.tif")})["OUTPUT"])
+    plain = read_indices(quantize({"INPUT": QgsRasterLayer(path), "OUTPUT": str(tmp_path / "plain.tif")})["OUTPUT"])
+    assert np.array_equal(faded, plain)
