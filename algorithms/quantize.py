@@ -183,14 +183,14 @@ class QuantizeAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr(
                 "Cannot write '.{}' rasters: choose a GeoTIFF (.tif) or another raster format GDAL writes."
             ).format(extension))
-        folder = os.path.dirname(os.path.abspath(output))
-        existing = folder
-        while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(os.path.abspath(output))
+        while not os.path.exists(existing):
             existing = os.path.dirname(existing)
-        if not os.access(existing, os.W_OK) or (os.path.exists(output) and not os.access(output, os.W_OK)):
+        if not os.path.isdir(existing) or not os.access(existing, os.W_OK) or (
+                os.path.exists(output) and not os.access(output, os.W_OK)):
             raise QgsProcessingException(tr(
-                "Cannot write {}: the folder is not writable. Choose another output path."
-            ).format(output))
+                "Cannot write {}: {} is not a writable folder. Choose another output path."
+            ).format(output, existing))
         return driver
 
     # -- the run ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def qgis_app():
     provider = PalettizeProvider()
     QgsApplication.processingRegistry().addProvider(provider)
     yield app
-    QgsApplication.processingRegistry().removeProvider(provider)
+    QgsApplication.processingRegistry().removeProvider("palettize")
 
 
 def pytest_report_header(config):

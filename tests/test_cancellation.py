@@ -1,0 +1,24 @@
+"""Cancelling a long run stops it promptly and leaves no output file."""
+
+import os
+
+import pytest
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+from palettize.algorithms import raster_io
+from rasters import leftovers, quantize, random_rgba, write_raster
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_cancel_during_the_run_writes_nothing(qgis_app, tmp_path, monkeypatch, source):
+    monkeypatch.setattr(raster_io, "BLOCK_PIXELS", 64 * 4)  # 4 rows per block: many blocks
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(64, 64), alpha=True)
+    feedback = QgsProcessingFeedback()
+    progress = []
+    feedback.progressChanged.connect(lambda value: (progress.append(value), feedback.cancel()))
+    output = tmp_path / "out" / "classes.tif"
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        quantize({"INPUT": path, "SOURCE": source, "OUTPUT": str(output)}, feedback=feedback)
+    assert len(progress) == 1
+    assert not os.path.exists(output)
+    assert not leftovers(str(tmp_path / "out"))
