@@ -7,7 +7,6 @@ import tempfile
 from osgeo import gdal
 from qgis.core import (
     QgsPalettedRasterRenderer,
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
