@@ -6,10 +6,8 @@ import tempfile
 
 from osgeo import gdal
 from qgis.core import (
-    QgsPalettedRasterRenderer,
     QgsProcessingAlgorithm,
     QgsProcessingException,
-    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterBand,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
@@ -19,7 +17,6 @@ from qgis.core import (
     QgsRasterFileWriter,
 )
 from qgis.PyQt.QtCore import QCoreApplication
-from qgis.PyQt.QtGui import QColor
 
 from ..palettes.formats import PaletteFileError, read_palette
 from ..palettes.palette import BUILTIN_NAMES, builtin_palette
@@ -27,6 +24,7 @@ from . import raster_io
 from .compat import enum_parameter, enum_value, checkable_parameters
 from .engine import Cancelled, output_type, quantize_blocks
 from .nearest import METRICS
+from .styling import PaletteStyler, save_style, style_path
 
 SOURCES = ("rendered", "bands")
 ENUMS = {"SOURCE": SOURCES, "PALETTE": BUILTIN_NAMES, "METRIC": METRICS}
@@ -54,25 +52,6 @@ get the palette beside them as &lt;output&gt;.palette.csv.</p>
 
 def tr(text):
     return QCoreApplication.translate("Palettize", text)
-
-
-class _PaletteStyler(QgsProcessingLayerPostProcessorInterface):
-    """Gives the loaded output a paletted renderer with the palette's colours and labels."""
-
-    def __init__(self, palette):
-        super().__init__()
-        self.palette = palette
-
-    def postProcessLayer(self, layer, context, feedback):
-        classes = [
-            QgsPalettedRasterRenderer.Class(index, QColor(r, g, b), self.palette.label(index))
-            for index, (r, g, b) in enumerate(self.palette.colours.tolist())
-        ]
-        layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
-        layer.triggerRepaint()
-
-
-_STYLERS = {}  # output path -> styler; QGIS keeps no Python reference of its own
 
 
 class QuantizeAlgorithm(QgsProcessingAlgorithm):
@@ -255,7 +234,11 @@ class QuantizeAlgorithm(QgsProcessingAlgorithm):
             feedback.pushWarning(tr(
                 "The {} format cannot hold a colour table: the palette was written beside it as {}."
             ).format(run["driver"], run["output"] + ".palette.csv"))
+        problem = save_style(run["output"], palette)
+        if problem:
+            feedback.pushWarning(tr("No QGIS style was saved beside the output: {}").format(problem))
+        else:
+            feedback.pushInfo(tr("QGIS style with the palette's classes: {}").format(style_path(run["output"])))
         if context.willLoadLayerOnCompletion(run["output"]):
-            styler = _STYLERS[run["output"]] = _PaletteStyler(palette)
-            context.layerToLoadOnCompletionDetails(run["output"]).setPostProcessor(styler)
+            context.layerToLoadOnCompletionDetails(run["output"]).setPostProcessor(PaletteStyler(palette))
         return {self.OUTPUT: run["output"]}

@@ -40,3 +40,12 @@ def test_palette_without_labels_labels_classes_by_index(qgis_app, tmp_path):
     context.layerToLoadOnCompletionDetails(output).postProcessor().postProcessLayer(
         layer, context, QgsProcessingFeedback())
     assert [c.label for c in layer.renderer().classes()][:3] == ["0", "1", "2"]
+
+
+def test_output_opened_later_shows_exactly_the_palette_classes(qgis_app, tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 6), alpha=True)
+    output = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif")})["OUTPUT"]
+    assert (tmp_path / "classes.qml").exists()
+    layer = QgsRasterLayer(output, "opened from the browser")
+    assert layer.renderer().type() == "paletted"
+    assert [c.label for c in layer.renderer().classes()] == list(builtin_palette("vga16").labels)
