@@ -21,6 +21,7 @@ sys.path.append("/usr/share/qgis/python/plugins")  # QGIS's own 'processing' pac
 
 @pytest.fixture(scope="session")
 def qgis_app():
+    """QGIS started once, with Processing and Palettize registered as QGIS does for the plugin."""
     from qgis.core import QgsApplication
 
     os.environ["QGIS_CUSTOM_CONFIG_PATH"] = tempfile.mkdtemp(prefix="qgis-profile-")
@@ -28,13 +29,13 @@ def qgis_app():
     app.initQgis()
     from processing.core.Processing import Processing
 
-    from palettize.algorithms.provider import PalettizeProvider
+    import palettize
 
     Processing.initialize()
-    provider = PalettizeProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
+    app.palettize_plugin = palettize.classFactory(None)  # iface is None, as under qgis_process
+    app.palettize_plugin.initProcessing()
     yield app
-    QgsApplication.processingRegistry().removeProvider("palettize")
+    app.palettize_plugin.unload()
 
 
 def pytest_report_header(config):

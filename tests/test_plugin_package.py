@@ -25,24 +25,18 @@ def test_metadata_has_the_required_fields():
     assert os.path.isfile(os.path.join(ROOT, "LICENSE"))
 
 
-def test_class_factory_registers_and_unregisters_the_provider(qgis_app):
+def test_plugin_registers_the_provider_and_unload_removes_it(qgis_app):
     from qgis.core import QgsApplication
 
-    import palettize
-
     registry = QgsApplication.processingRegistry()
-    registered = registry.providerById("palettize")
-    registry.removeProvider(registered)  # the session's own registration
+    plugin = qgis_app.palettize_plugin  # made by classFactory(None), as under qgis_process
+    provider = registry.providerById("palettize")
+    assert provider.name() == "Palettize"
+    assert not provider.icon().isNull()
+    assert registry.algorithmById("palettize:quantize").displayName() == "Quantize raster to palette"
+    plugin.unload()
     try:
-        plugin = palettize.classFactory(None)  # iface is None under qgis_process
-        plugin.initProcessing()
-        provider = registry.providerById("palettize")
-        assert provider.name() == "Palettize"
-        assert not provider.icon().isNull()
-        assert registry.algorithmById("palettize:quantize").displayName() == "Quantize raster to palette"
-        plugin.unload()
         assert registry.providerById("palettize") is None
     finally:
-        from palettize.algorithms.provider import PalettizeProvider
-
-        registry.addProvider(PalettizeProvider())
+        plugin.initProcessing()
+    assert registry.algorithmById("palettize:quantize") is not None
