@@ -6,7 +6,7 @@ import pytest
 from osgeo import gdal
 
 from palettize.algorithms.nearest import METRICS, brute_force_indices
-from palettize.palettes.palette import builtin_palette
+from palettize.palettes.palette import Palette, builtin_palette
 from rasters import SAMPLE_MAP, quantize, random_rgba, read_indices, write_raster
 
 
@@ -84,3 +84,23 @@ def test_tiled_deflate_geotiff_by_default(qgis_app, tmp_path):
     dataset = gdal.Open(out)
     assert dataset.GetMetadata("IMAGE_STRUCTURE").get("COMPRESSION") == "DEFLATE"
     assert dataset.GetRasterBand(1).GetBlockSize() == [512, 512]
+
+
+@pytest.mark.parametrize("size, data_type, nodata", [
+    (255, gdal.GDT_Byte, 255), (256, gdal.GDT_UInt16, 65535), (65535, gdal.GDT_UInt16, 65535),
+])
+def test_byte_only_while_palette_plus_nodata_fit_in_256_values(qgis_app, tmp_path, size, data_type, nodata):
+    codes = np.arange(size) * (2 ** 24 // size)
+    colours = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
+    csv = tmp_path / "palette.csv"
+    csv.write_text("".join("{},{},{}\n".format(*c) for c in colours.tolist()))
+    image = random_rgba(4, 5)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    out = quantize({"INPUT": path, "PALETTE_FILE": str(csv), "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    assert dataset.GetRasterBand(1).DataType == data_type
+    assert dataset.GetRasterBand(1).GetNoDataValue() == nodata
+    palette = Palette(colours)
+    expected = brute_force_image(image[:3], palette, "rgb")
+    expected[image[3] == 0] = nodata
+    assert np.array_equal(read_indices(out), expected)
