@@ -20,7 +20,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                     progress=lambda fraction: None, is_cancelled=lambda: False):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
-    Pixels whose alpha is below ``alpha_threshold`` become nodata. Returns the mapper, whose
+    ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
+    alpha is below ``alpha_threshold`` become nodata. Returns the mapper, whose
     ``distinct_colours`` tells how many nearest-colour searches were needed.
     """
     dtype, nodata = output_type(len(palette))
@@ -29,10 +30,10 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     for done, window in enumerate(windows):
         if is_cancelled():
             raise Cancelled()
-        red, green, blue, alpha = source.read(window)
-        indices = mapper.map_rgb(red, green, blue).astype(dtype, copy=False)
-        if alpha is not None and alpha_threshold > 0:
-            indices[alpha < alpha_threshold] = nodata
+        rgba = source.read(window)
+        indices = mapper.map_codes(rgba).astype(dtype, copy=False)
+        if alpha_threshold > 0:
+            indices[rgba < np.uint32(alpha_threshold << 24)] = nodata
         writer.write(window, indices)
         progress((done + 1) / len(windows))
     return mapper

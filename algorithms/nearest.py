@@ -56,15 +56,17 @@ def brute_force_indices(colours, palette_colours, metric):
     return np.array([np.argmin(((targets - point) ** 2).sum(axis=1)) for point in points])
 
 
-def pack_rgb(red, green, blue):
-    """Pack three 0-255 arrays into 24-bit colour codes (uint32)."""
-    return (red.astype(np.uint32) << 16) | (green.astype(np.uint32) << 8) | blue.astype(np.uint32)
+def pack_rgba(red, green, blue, alpha=None):
+    """Pack 0-255 arrays into uint32 colour codes: red | green << 8 | blue << 16 | alpha << 24,
+    the value of RGBA bytes read as a little-endian uint32 (alpha defaults to 255)."""
+    alpha = np.uint32(255 << 24) if alpha is None else alpha.astype(np.uint32) << 24
+    return red.astype(np.uint32) | (green.astype(np.uint32) << 8) | (blue.astype(np.uint32) << 16) | alpha
 
 
 def unpack_rgb(codes):
-    """Inverse of pack_rgb: K codes -> K x 3 uint8."""
+    """K colour codes -> K x 3 uint8 red, green, blue (alpha ignored)."""
     codes = np.asarray(codes, dtype=np.uint32)
-    return np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=-1).astype(np.uint8)
+    return np.stack([codes & 255, (codes >> 8) & 255, (codes >> 16) & 255], axis=-1).astype(np.uint8)
 
 
 class NearestColourMapper:
@@ -76,15 +78,19 @@ class NearestColourMapper:
         self.palette_colours = np.asarray(palette_colours, dtype=np.uint8)
         self.metric = metric
         self._lut = np.full(1 << 24, _UNKNOWN, dtype=np.uint16)
+        self._new = np.zeros(1 << 24, dtype=bool)  # scratch: marks unseen colours without sorting
         self.distinct_colours = 0
 
     def map_codes(self, codes):
-        """Palette indices (uint16, same shape) of packed 24-bit colour codes."""
+        """Palette indices (uint16, same shape) of packed colour codes (see pack_rgba)."""
+        codes = codes & np.uint32(0xFFFFFF)
         indices = self._lut[codes]
         unknown = indices == _UNKNOWN
         if unknown.any():
             missing = codes[unknown]
-            new = np.unique(missing)
+            self._new[missing] = True
+            new = np.flatnonzero(self._new).astype(np.uint32)
+            self._new[new] = False
             self._lut[new] = nearest_palette_indices(unpack_rgb(new), self.palette_colours, self.metric)
             self.distinct_colours += len(new)
             indices[unknown] = self._lut[missing]
@@ -92,4 +98,4 @@ class NearestColourMapper:
 
     def map_rgb(self, red, green, blue):
         """Palette indices of pixels given as three 0-255 arrays of one shape."""
-        return self.map_codes(pack_rgb(red, green, blue))
+        return self.map_codes(pack_rgba(red, green, blue))

@@ -186,7 +186,7 @@ class QuantizeAlgorithm(QgsProcessingAlgorithm):
             plan = raster_io.direct_read_plan(layer)
             if plan is not None:
                 path, bands, alpha, nodata = plan
-                self._run["reader"] = lambda: raster_io.BandSource(path, bands, alpha, nodata)
+                self._run["reader"] = lambda: raster_io.BandSource(path, bands, alpha, nodata, use_masks=False)
             else:
                 rendered = raster_io.RenderedSource(layer, grid, self._workdir)
                 self._run["reader"] = lambda: rendered

@@ -1,8 +1,8 @@
 """The two ends of a run: RGBA pixel blocks from a QGIS layer, and the indexed raster written by GDAL.
 
-Sources yield ``(window, red, green, blue, alpha)`` with 0-255 uint8 arrays on the layer's own
-pixel grid; ``alpha`` is None when every pixel is opaque. The writer puts index blocks into a
-raster in a private temporary folder and moves it into place only when complete.
+Sources read windows of the layer's own pixel grid as packed RGBA codes (uint32, see
+nearest.pack_rgba): one array per block, alpha 0 where a pixel is transparent or nodata. The
+writer puts index blocks into a raster in a private temporary folder and moves it into place only when complete.
 """
 
 import os
@@ -19,6 +19,7 @@ from qgis.core import (
 )
 
 from ..palettes.formats import write_palette_csv
+from .nearest import pack_rgba
 
 #: Pixels per block: a few megapixels keep memory flat and numpy efficient.
 BLOCK_PIXELS = 1 << 23
@@ -95,43 +96,58 @@ def _to_bytes(values):
     return np.rint(np.clip(values, 0, 255)).astype(np.uint8), clipped
 
 
-class BandSource:
-    """Raw values of three bands (plus an alpha band or the dataset's mask), read with GDAL."""
+_RGB = np.uint32(0xFFFFFF)
+_OPAQUE = np.uint32(0xFF000000)
 
-    def __init__(self, path, bands, alpha_band=None, nodata=None):
+
+class BandSource:
+    """Values of three bands, read with GDAL; alpha from an alpha band, else (``use_masks``) the
+    dataset's masks, and 0 where a band holds its ``nodata`` value."""
+
+    def __init__(self, path, bands, alpha_band=None, nodata=None, use_masks=True):
         self.dataset = gdal.Open(path)
-        self.bands = [self.dataset.GetRasterBand(b) for b in bands]
-        self.nodata = nodata  # per band: values QGIS would draw transparent
-        if alpha_band:
-            self.alpha = [self.dataset.GetRasterBand(alpha_band)]
-        else:
-            masks = {}
-            for band in self.bands:
+        self.bands, self.alpha_band, self.nodata = list(bands), alpha_band, nodata
+        used = self.bands + ([alpha_band] if alpha_band else [])
+        # All-Byte bands are read in one call straight into RGBA byte order: the fast path.
+        self._interleaved = all(self.dataset.GetRasterBand(b).DataType == gdal.GDT_Byte for b in used)
+        masks = {}
+        if use_masks and not alpha_band:
+            for band in (self.dataset.GetRasterBand(b) for b in self.bands):
                 flags = band.GetMaskFlags()
                 if flags != gdal.GMF_ALL_VALID:
-                    key = "dataset" if flags & gdal.GMF_PER_DATASET else id(band)
-                    masks.setdefault(key, band.GetMaskBand())
-            self.alpha = list(masks.values())
+                    masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else id(band), band.GetMaskBand())
+        self.masks = list(masks.values())
         self.clipped = False
         self.description = "bands {} (red, green, blue){}".format(
-            ", ".join(str(b) for b in bands),
-            ", alpha band {}".format(alpha_band) if alpha_band else ", mask" if self.alpha else "",
+            ", ".join(str(b) for b in self.bands),
+            ", alpha band {}".format(alpha_band) if alpha_band else ", mask" if self.masks else "",
         )
 
     def read(self, window):
-        red, green, blue = (self._read(band, window) for band in self.bands)
-        alpha = None
-        for band in self.alpha:
-            values = self._read(band, window)
-            alpha = values if alpha is None else np.minimum(alpha, values)
+        xoff, yoff, width, height = window
+        if self._interleaved:
+            order = self.bands + [self.alpha_band or self.bands[0]]
+            raw = self.dataset.ReadRaster(xoff, yoff, width, height, band_list=order,
+                                          buf_pixel_space=4, buf_line_space=4 * width, buf_band_space=1)
+            rgba = np.frombuffer(raw, dtype="<u4").reshape(height, width)
+            if not self.alpha_band:
+                rgba = rgba | _OPAQUE
+        else:
+            channels = [self._read(self.dataset.GetRasterBand(b), window)
+                        for b in self.bands + ([self.alpha_band] if self.alpha_band else [])]
+            rgba = pack_rgba(*channels)
+        if self.masks:
+            alpha = self._read(self.masks[0], window)
+            for mask in self.masks[1:]:
+                alpha = np.minimum(alpha, self._read(mask, window))
+            rgba = (rgba & _RGB) | (alpha.astype(np.uint32) << 24)
         if self.nodata:
-            transparent = np.zeros(red.shape, dtype=bool)
-            for values, nodata in zip((red, green, blue), self.nodata):
-                if nodata is not None:
-                    transparent |= values == nodata
-            if transparent.any():
-                alpha = np.where(transparent, 0, 255 if alpha is None else alpha).astype(np.uint8)
-        return red, green, blue, alpha
+            transparent = np.zeros(rgba.shape, dtype=bool)
+            for shift, value in zip((0, 8, 16), self.nodata):
+                if value is not None:
+                    transparent |= ((rgba >> shift) & 255) == value
+            rgba = np.where(transparent, rgba & _RGB, rgba)
+        return rgba
 
     def _read(self, band, window):
         values, clipped = _to_bytes(band.ReadAsArray(*window))
@@ -139,8 +155,7 @@ class BandSource:
         return values
 
     def close(self):
-        self.dataset.FlushCache()
-        self.dataset = self.bands = self.alpha = None
+        self.dataset = self.masks = None
 
 
 def direct_read_plan(layer):
@@ -221,7 +236,7 @@ class RenderedSource:
         if block is None or block.width() != width or block.height() != height:
             raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, self._layer.source()))
         argb = np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
-        return unpremultiply(argb)
+        return pack_rgba(*unpremultiply(argb))
 
     def _open(self):
         layer = QgsRasterLayer(self._source, "palettize source", self._provider_key)
@@ -253,7 +268,7 @@ def unpremultiply(argb):
         for c in channels:
             c[partial] = np.minimum(255, (c[partial] * 255 + a // 2) // a)
     red, green, blue = (c.astype(np.uint8) for c in channels)
-    return red, green, blue, (None if (alpha == 255).all() else alpha)
+    return red, green, blue, alpha
 
 
 class IndexedRasterWriter:
