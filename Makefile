@@ -23,7 +23,7 @@ test: deps lint
 	$(PYTHON) -m pytest -q tests
 
 lint: deps
-	$(PYTHON) -m pyflakes __init__.py plugin.py algorithms palettes tests scripts benchmarks
+	$(PYTHON) -m pyflakes $$(git ls-files "*.py")
 
 bench: deps
 	$(PYTHON) benchmarks/bench.py
