@@ -1,19 +1,21 @@
 """Exact nearest-palette-colour mapping (QGIS-free).
 
-Distances are computed by brute force over the whole palette, once per distinct colour, and
-ties go to the lowest palette index (numpy's argmin), so the result equals a per-pixel
-brute-force argmin. A lookup table over all 2^24 packed RGB colours caches every answer,
+Distances (Euclidean in RGB, CIE76 or CIEDE2000) are computed by brute force over the whole
+palette, once per distinct colour, and ties go to the lowest palette index (numpy's argmin), so
+the result equals a per-pixel brute-force argmin. A lookup table over all 2^24 packed RGB colours caches every answer,
 which makes the per-pixel work one packing and one table look-up.
 """
 
 import numpy as np
 
 from .colorspace import srgb_to_lab
+from .colour_difference import ciede2000
 
-#: Metric name -> converts 0-255 RGB (K x 3) into the space where Euclidean distance is used.
+#: Metric name -> converts 0-255 RGB (K x 3) into the space where distances are measured.
 METRIC_SPACES = {
-    "rgb": lambda rgb: np.asarray(rgb, dtype=np.float64),  # the seed's method
-    "cielab": srgb_to_lab,  # CIE76 delta E
+    "rgb": lambda rgb: np.asarray(rgb, dtype=np.float64),  # Euclidean in RGB: the seed's method
+    "cielab": srgb_to_lab,  # CIE76 delta E: Euclidean in CIELAB
+    "ciede2000": srgb_to_lab,  # CIEDE2000 delta E, measured between CIELAB colours
 }
 METRICS = tuple(METRIC_SPACES)
 
@@ -22,38 +24,48 @@ _PAIRS_PER_CHUNK = 1 << 21
 _TIE_TOLERANCE = 1e-6  # far above the rounding error of the fast distance formula
 
 
+def distances(points, targets, metric):
+    """Distances (or squared distances: same order) between K points and N targets -> K x N."""
+    if metric == "ciede2000":
+        return ciede2000(points[:, None, :], targets[None, :, :])
+    diff = points[:, None, :] - targets[None, :, :]
+    return (diff * diff).sum(axis=2)
+
+
 def nearest_palette_indices(colours, palette_colours, metric):
     """Index of the nearest palette colour for each of K colours (K x 3, 0-255).
 
-    Squared distances come from |p|^2 - 2 c.p (one matrix product). Rows whose best and
-    second-best distances are within rounding error of each other are recomputed from the
-    plain differences, so the answer always equals argmin over sum((c - p)^2).
+    For the Euclidean metrics, squared distances come from |p|^2 - 2 c.p (one matrix product);
+    rows whose best and second-best distances are within rounding error of each other are
+    recomputed from the plain differences, so the answer always equals brute_force_indices.
     """
     to_space = METRIC_SPACES[metric]
     points = to_space(np.asarray(colours).reshape(-1, 3))
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
     target_norms = (targets * targets).sum(axis=1)
     result = np.empty(len(points), dtype=np.int64)
-    step = max(1, _PAIRS_PER_CHUNK // len(targets))
+    step = max(1, (_PAIRS_PER_CHUNK // (8 if metric == "ciede2000" else 1)) // len(targets))
     for start in range(0, len(points), step):
         chunk = points[start:start + step]
-        distances = target_norms - 2.0 * (chunk @ targets.T)
-        best = np.argmin(distances, axis=1)
-        margin = distances[np.arange(len(chunk)), best] + _TIE_TOLERANCE
-        close = np.flatnonzero((distances <= margin[:, None]).sum(axis=1) > 1)
+        if metric == "ciede2000":
+            result[start:start + step] = np.argmin(distances(chunk, targets, metric), axis=1)
+            continue
+        fast = target_norms - 2.0 * (chunk @ targets.T)
+        best = np.argmin(fast, axis=1)
+        margin = fast[np.arange(len(chunk)), best] + _TIE_TOLERANCE
+        close = np.flatnonzero((fast <= margin[:, None]).sum(axis=1) > 1)
         if len(close):
-            diff = chunk[close, None, :] - targets[None, :, :]
-            best[close] = np.argmin((diff * diff).sum(axis=2), axis=1)
+            best[close] = np.argmin(distances(chunk[close], targets, metric), axis=1)
         result[start:start + step] = best
     return result
 
 
 def brute_force_indices(colours, palette_colours, metric):
-    """The reference: argmin over the plain squared differences, pixel by pixel (slow)."""
+    """The reference: argmin over the plain distances, pixel by pixel (slow)."""
     to_space = METRIC_SPACES[metric]
     points = to_space(np.asarray(colours).reshape(-1, 3))
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
-    return np.array([np.argmin(((targets - point) ** 2).sum(axis=1)) for point in points])
+    return np.array([np.argmin(distances(point[None], targets, metric)[0]) for point in points])
 
 
 def pack_rgba(red, green, blue, alpha=None):

@@ -40,8 +40,9 @@ the dataset's alpha band or mask is used.</p>
 <p><b>Palette</b>: win256 (Windows 256 colours), websafe216, vga16 or gray256. A <b>palette file</b>
 (CSV: red,green,blue as 0-255 integers or 0-1 floats, optional header, optional label column) wins
 over the palette.</p>
-<p><b>Metric</b>: <i>rgb</i> (Euclidean distance in RGB) or <i>cielab</i> (CIE76 delta E). The result
-is exact: ties go to the lowest palette index.</p>
+<p><b>Metric</b>: <i>rgb</i> (Euclidean distance in RGB), <i>cielab</i> (CIE76 delta E) or
+<i>ciede2000</i> (CIEDE2000 delta E; slower on photographs). The result is exact: ties go to the
+lowest palette index.</p>
 <p><b>Alpha threshold</b>: pixels with lower alpha become nodata (default 128).</p>
 <p><b>Output</b>: Byte when the palette plus nodata fit in 256 values (nodata 255), otherwise UInt16
 (nodata 65535). GeoTIFF is tiled and DEFLATE-compressed. Formats without colour tables (e.g. .xyz)

@@ -7,7 +7,7 @@ import sys
 
 from rasters import ROOT
 
-QGIS_FREE = ["algorithms/nearest.py", "algorithms/colorspace.py", "algorithms/engine.py",
+QGIS_FREE = ["algorithms/nearest.py", "algorithms/colorspace.py", "algorithms/colour_difference.py", "algorithms/engine.py",
              "palettes/palette.py", "palettes/formats.py"]
 
 
