@@ -25,3 +25,24 @@ def srgb_to_lab(rgb):
     lab[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
     lab[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
     return lab
+
+
+_XYZ_TO_SRGB = np.linalg.inv(_SRGB_TO_XYZ)
+
+
+def lab_to_srgb(lab):
+    """0-255 sRGB of CIELAB (D65) colours, shape (..., 3) -> float64 (..., 3): the inverse of srgb_to_lab.
+
+    Values are neither rounded nor clipped, so a Lab colour outside the sRGB gamut gives components
+    below 0 or above 255 (the linear segment of the sRGB curve is extended below 0); round and clip
+    them to get displayable bytes.
+    """
+    lab = np.asarray(lab, dtype=np.float64)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    epsilon, kappa = 216.0 / 24389.0, 24389.0 / 27.0
+    xyz = np.where(f ** 3 > epsilon, f ** 3, (116.0 * f - 16.0) / kappa) * _D65_WHITE
+    linear = xyz @ _XYZ_TO_SRGB.T
+    encoded = np.where(linear <= 0.0031308, 12.92 * linear,
+                       1.055 * np.abs(linear) ** (1.0 / 2.4) - 0.055)
+    return encoded * 255.0
