@@ -100,13 +100,23 @@ class NearestColourMapper:
         unknown = indices == _UNKNOWN
         if unknown.any():
             missing = codes[unknown]
-            self._new[missing] = True
-            new = np.flatnonzero(self._new).astype(np.uint32)
-            self._new[new] = False
+            new = self._distinct(missing)
             self._lut[new] = nearest_palette_indices(unpack_rgb(new), self.palette_colours, self.metric)
             self.distinct_colours += len(new)
             indices[unknown] = self._lut[missing]
         return indices
+
+    def _distinct(self, codes):
+        """The distinct values of ``codes`` (uint32). Rendered maps repeat each colour along runs,
+        so dropping repeats leaves few to sort; photographs, with few repeats, are marked in a
+        2^24 bitmap instead of being sorted."""
+        codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
+        if len(codes) < 1 << 18:
+            return np.unique(codes)
+        self._new[codes] = True
+        new = np.flatnonzero(self._new).astype(np.uint32)
+        self._new[new] = False
+        return new
 
     def map_rgb(self, red, green, blue):
         """Palette indices of pixels given as three 0-255 arrays of one shape."""

@@ -104,6 +104,8 @@ class BandSource:
     """Values of three bands, read with GDAL; alpha from an alpha band, else (``use_masks``) the
     dataset's masks, and 0 where a band holds its ``nodata`` value."""
 
+    reads_in_background = True  # only GDAL calls: safe in another thread
+
     def __init__(self, path, bands, alpha_band=None, nodata=None, use_masks=True):
         self.dataset = gdal.Open(path)
         self.bands, self.alpha_band, self.nodata = list(bands), alpha_band, nodata
@@ -129,6 +131,7 @@ class BandSource:
             order = self.bands + [self.alpha_band or self.bands[0]]
             raw = self.dataset.ReadRaster(xoff, yoff, width, height, band_list=order,
                                           buf_pixel_space=4, buf_line_space=4 * width, buf_band_space=1)
+            self.dataset.FlushCache()  # GDAL would otherwise keep every block read so far
             rgba = np.frombuffer(raw, dtype="<u4").reshape(height, width)
             if not self.alpha_band:
                 rgba = rgba | _OPAQUE
