@@ -1,0 +1,391 @@
+"""Users bring palettes from GIMP, Photoshop, ArcGIS, QGIS styles and paletted rasters, and take them back.
+
+QGIS-free: the QGIS-made files under tests/data/palettes were written once by QGIS 3.22
+(make_qgis_fixtures.py there) and are read here as plain files.
+"""
+
+import os
+import re
+import struct
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from palettize.palettes.formats import (READ_EXTENSIONS, WRITE_EXTENSIONS, PaletteFileError, read_palette,
+                                        write_palette)
+from palettize.palettes.palette import MAX_COLOURS, Palette, builtin_palette
+from rasters import ROOT
+
+DATA = os.path.join(ROOT, "tests", "data", "palettes")
+GEOLOGY_COLOURS = [[230, 120, 90], [90, 160, 80], [250, 240, 180], [40, 40, 60]]
+LABELLED_FORMATS = [".csv", ".gpl", ".clr", ".qml", ".txt"]
+TRICKY_LABELS = ["Granite & <b>", 'Schist "x", wet', "", "Sand; fine", "Löss", "1,2,3", "# not a comment",
+                 "Color entry 2"]
+
+
+def sample(name):
+    return os.path.join(DATA, name)
+
+
+def write(tmp_path, name, content):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return str(path)
+
+
+def random_palette(count, seed=0, labels=True):
+    colours = np.random.default_rng(seed).integers(0, 256, (count, 3))
+    return Palette(colours, ["class {}".format(i) for i in range(count)] if labels else None)
+
+
+# -- round trips ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extension", LABELLED_FORMATS)
+def test_writing_then_reading_keeps_colours_and_tricky_labels(tmp_path, extension):
+    colours = np.random.default_rng(1).integers(0, 256, (len(TRICKY_LABELS), 3))
+    palette = Palette(colours, TRICKY_LABELS)
+    path = str(tmp_path / ("out" + extension))
+    write_palette(palette, path)
+    assert read_palette(path)[0] == palette
+
+
+@pytest.mark.parametrize("extension", WRITE_EXTENSIONS)
+def test_a_palette_without_labels_reads_back_without_labels(tmp_path, extension):
+    palette = builtin_palette("win256")
+    palette.labels = None
+    path = str(tmp_path / ("win256" + extension))
+    write_palette(palette, path)
+    back = read_palette(path)[0]
+    assert back == palette
+    assert back.labels is None
+
+
+@pytest.mark.parametrize("extension", LABELLED_FORMATS)
+def test_the_largest_palette_round_trips(tmp_path, extension):
+    palette = random_palette(MAX_COLOURS, seed=2)
+    path = str(tmp_path / ("big" + extension))
+    write_palette(palette, path)
+    assert read_palette(path)[0] == palette
+
+
+def test_an_adobe_colour_table_keeps_the_colours_and_their_count(tmp_path):
+    palette = random_palette(17, labels=False)
+    path = str(tmp_path / "out.act")
+    write_palette(palette, path)
+    assert os.path.getsize(path) == 772
+    assert read_palette(path) == (palette, "Adobe colour table")
+
+
+def test_an_adobe_colour_table_without_a_count_has_256_colours(tmp_path):
+    colours = np.random.default_rng(3).integers(0, 256, (256, 3)).astype(np.uint8)
+    palette, description = read_palette(write(tmp_path, "photoshop.act", colours.tobytes()))
+    assert np.array_equal(palette.colours, colours) and description == "Adobe colour table"
+
+
+def test_an_adobe_transparent_index_is_read_as_an_ordinary_colour(tmp_path):
+    data = bytes(range(12)) + bytes(756) + struct.pack(">HH", 4, 2)
+    palette, description = read_palette(write(tmp_path, "web.act", data))
+    assert palette.colours.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
+    assert description == "Adobe colour table (its transparent index 2 is read as an ordinary colour)"
+
+
+def test_an_adobe_colour_table_holds_no_labels(tmp_path):
+    path = str(tmp_path / "out.act")
+    write_palette(random_palette(3), path)
+    assert read_palette(path)[0].labels is None
+
+
+def test_an_adobe_colour_table_refuses_more_than_256_colours(tmp_path):
+    with pytest.raises(PaletteFileError, match=r"out\.act: .* at most 256 colours and this palette has 257"):
+        write_palette(random_palette(257), str(tmp_path / "out.act"))
+
+
+def test_the_gimp_palette_name_is_the_palette_name(tmp_path):
+    palette = random_palette(2)
+    palette.name = "Field sheet"
+    path = str(tmp_path / "out.gpl")
+    write_palette(palette, path)
+    assert read_palette(path)[0].name == "Field sheet"
+
+
+def test_line_breaks_in_labels_become_spaces_in_line_formats(tmp_path):
+    palette = Palette([[1, 2, 3]], ["two\nlines"])
+    for extension in (".csv", ".gpl", ".clr", ".txt"):
+        path = str(tmp_path / ("out" + extension))
+        write_palette(palette, path)
+        assert read_palette(path)[0].labels == ("two lines",), extension
+
+
+def test_a_qgis_style_keeps_line_breaks_in_labels(tmp_path):
+    palette = Palette([[1, 2, 3]], ["two\nlines\tand a tab"])
+    path = str(tmp_path / "out.qml")
+    write_palette(palette, path)
+    assert read_palette(path)[0] == palette
+
+
+def test_the_written_qgis_style_is_a_paletted_renderer_with_one_entry_per_index(tmp_path):
+    path = str(tmp_path / "out.qml")
+    write_palette(Palette([[255, 0, 0], [0, 128, 0]], ["Granite & <b>", ""]), path)
+    text = open(path, encoding="utf-8").read()
+    assert text.startswith("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n<qgis ")
+    assert '<rasterrenderer type="paletted" band="1"' in text
+    assert re.findall(r"<paletteEntry [^>]*>", text) == [
+        '<paletteEntry value="0" color="#ff0000" alpha="255" label="Granite &amp; &lt;b&gt;"/>',
+        '<paletteEntry value="1" color="#008000" alpha="255"/>',
+    ]
+
+
+def test_the_written_colour_map_is_an_exact_qgis_export(tmp_path):
+    path = str(tmp_path / "out.txt")
+    write_palette(Palette([[255, 0, 0], [0, 128, 0]], ["Granite", ""]), path)
+    assert open(path, encoding="utf-8").read() == (
+        "# QGIS Generated Color Map Export File\nINTERPOLATION:EXACT\n0,255,0,0,255,Granite\n"
+        "1,0,128,0,255,Color entry 2\n"
+    )
+
+
+def test_an_unknown_extension_is_refused_naming_the_supported_ones(tmp_path):
+    with pytest.raises(PaletteFileError, match=r"out\.pal: unknown extension '\.pal'; use one of \.csv, \.gpl, "
+                                               r"\.act, \.clr, \.qml, \.txt"):
+        write_palette(random_palette(2), str(tmp_path / "out.pal"))
+
+
+def test_file_dialogs_can_offer_every_writable_format_and_rasters():
+    assert set(WRITE_EXTENSIONS) <= set(READ_EXTENSIONS) and ".tif" in READ_EXTENSIONS
+
+
+# -- reading files made elsewhere ----------------------------------------------------------------
+
+
+def test_a_gimp_palette_reads_colour_names_as_labels():
+    palette, description = read_palette(sample("geology.gpl"))
+    assert description == "GIMP palette"
+    assert palette.name == "Geology (field map)"
+    assert palette.colours.tolist() == GEOLOGY_COLOURS + [[255, 255, 255]]
+    assert palette.labels == ("Granite", "Schist & gneiss", "Löss", "Basalt <dykes>", "")
+
+
+def test_an_esri_colour_map_reads_entries_in_file_order_whatever_their_values():
+    palette, description = read_palette(sample("landcover_esri.clr"))
+    assert description == "ESRI .clr colour map"
+    assert palette.colours.tolist() == [[0, 112, 255], [38, 115, 0], [255, 255, 190], [168, 0, 0]]
+    assert palette.labels is None
+
+
+def test_an_esri_colour_map_reads_trailing_text_as_labels(tmp_path):
+    path = write(tmp_path, "units.clr", "1 255 0 0 Granite, pink\n2 0 0 255\n7 0 255 0 Schist 2\n")
+    palette, _ = read_palette(path)
+    assert palette.labels == ("Granite, pink", "", "Schist 2")
+
+
+def test_a_qgis_paletted_export_skips_its_alpha_column():
+    palette, description = read_palette(sample("qgis_paletted_export.clr"))
+    assert description == "QGIS .clr colour map (alpha column ignored)"
+    assert palette.colours.tolist() == GEOLOGY_COLOURS
+    assert palette.labels == ("Granite", "Schist & gneiss", "Löss", "")
+
+
+def test_a_qgis_colour_map_export_reads_labels_with_commas_and_drops_placeholders():
+    palette, description = read_palette(sample("qgis_colour_map_export.txt"))
+    assert description == "QGIS colour map export"
+    assert palette.colours.tolist() == [[10, 20, 30], [200, 100, 50], [255, 255, 0]]
+    assert palette.labels == ("low", "mid, wet", "")
+
+
+def test_a_space_separated_colour_map_with_the_interpolation_line_reads_as_qgis(tmp_path):
+    path = write(tmp_path, "map.txt", "INTERPOLATION:EXACT\n1 255 0 0 255 Granite rock\n2 0 0 255\n")
+    palette, description = read_palette(path)
+    assert description == "QGIS colour map export"
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
+    assert palette.labels == ("Granite rock", "")
+
+
+def test_a_plain_csv_with_a_txt_extension_still_reads_as_csv(tmp_path):
+    palette, description = read_palette(write(tmp_path, "colours.txt", "red,green,blue\n1.0,0,0\n0,0.5,1\n"))
+    assert (palette.colours.tolist(), description) == ([[255, 0, 0], [0, 128, 255]], "0-1 floats")
+    palette, description = read_palette(write(tmp_path, "colours.txt", "r g b name\n255 0 0 Granite\n"))
+    assert (palette.colours.tolist(), palette.labels, description) == ([[255, 0, 0]], ("Granite",), "0-255 integers")
+
+
+def test_a_paletted_qgis_style_reads_its_entries_in_file_order():
+    palette, description = read_palette(sample("paletted_qgis322.qml"))
+    assert description == "QGIS paletted style"
+    assert palette.colours.tolist() == GEOLOGY_COLOURS
+    assert palette.labels == ("Granite", "Schist & gneiss", "Löss", "")
+
+
+def test_a_pseudocolour_qgis_style_reads_its_class_colours():
+    palette, description = read_palette(sample("pseudocolour_qgis322.qml"))
+    assert description == "QGIS pseudocolour style (class colours)"
+    assert palette.colours.tolist() == [[10, 20, 30], [200, 100, 50], [255, 255, 0]]
+    assert palette.labels == ("low", "mid, wet", "")
+
+
+def test_a_categorized_qgis_322_style_reads_each_category_fill_colour_and_label():
+    palette, description = read_palette(sample("categorized_qgis322.qml"))
+    assert description == "QGIS categorized style (symbol colours)"
+    assert palette.colours.tolist() == GEOLOGY_COLOURS
+    assert palette.labels == ("Granite", "Schist & gneiss", "Löss", "Basalt <dykes>")
+
+
+def test_a_categorized_style_in_the_newer_option_form_reads_the_same(tmp_path):
+    text = open(sample("categorized_qgis322.qml"), encoding="utf-8").read()
+    lines = [line for line in text.splitlines() if not line.strip().startswith("<prop ")]
+    newer = "\n".join(re.sub(r'value="(\d+,\d+,\d+,\d+)"', r'value="\1,rgb:0.5,0.5,0.5,1"', line)
+                      if 'name="color"' in line else line for line in lines)
+    assert "<prop " not in newer and "rgb:0.5" in newer
+    palette, _ = read_palette(write(tmp_path, "newer.qml", newer))
+    assert palette.colours.tolist() == GEOLOGY_COLOURS
+
+
+def test_a_categorized_line_style_reads_the_line_colour(tmp_path):
+    qml = ('<qgis><renderer-v2 type="categorizedSymbol"><categories>'
+           '<category value="a" symbol="0" label="Fault"/></categories><symbols>'
+           '<symbol name="0" type="line"><layer class="SimpleLine"><prop k="line_color" v="12,34,56,255"/>'
+           '</layer></symbol></symbols></renderer-v2></qgis>')
+    palette, _ = read_palette(write(tmp_path, "faults.qml", qml))
+    assert (palette.colours.tolist(), palette.labels) == ([[12, 34, 56]], ("Fault",))
+
+
+def test_a_geotiff_colour_table_drops_only_its_trailing_black_padding():
+    palette, description = read_palette(sample("colour_table.tif"))
+    assert description == "GDAL colour table (GTiff, band 1), 251 trailing black padding entries dropped"
+    assert palette.colours.tolist() == [[230, 120, 90], [0, 0, 0], [90, 160, 80], [250, 240, 180], [40, 40, 60]]
+
+
+def paletted_raster(path, colours, driver="GTiff", names=None, rat_names=None):
+    source = gdal.GetDriverByName("MEM").Create("", 2, 2, 1, gdal.GDT_Byte)
+    table = gdal.ColorTable()
+    for index, colour in enumerate(colours):
+        table.SetColorEntry(index, tuple(colour) + (255,))
+    band = source.GetRasterBand(1)
+    band.SetRasterColorTable(table)
+    if names:
+        band.SetCategoryNames(names)
+    if rat_names:
+        rat = gdal.RasterAttributeTable()
+        rat.CreateColumn("value", gdal.GFT_Integer, gdal.GFU_MinMax)
+        rat.CreateColumn("unit", gdal.GFT_String, gdal.GFU_Name)
+        for row, (value, name) in enumerate(rat_names):
+            rat.SetValueAsInt(row, 0, value)
+            rat.SetValueAsString(row, 1, name)
+        band.SetDefaultRAT(rat)
+    gdal.GetDriverByName(driver).CreateCopy(str(path), source).FlushCache()
+    return str(path)
+
+
+def test_a_png_colour_table_keeps_every_entry_even_trailing_black(tmp_path):
+    path = paletted_raster(tmp_path / "map.png", [[255, 0, 0], [0, 0, 0], [0, 0, 0]], driver="PNG")
+    palette, description = read_palette(path)
+    assert description == "GDAL colour table (PNG, band 1)"
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 0], [0, 0, 0]]
+
+
+def test_raster_category_names_become_labels_and_keep_a_named_trailing_black(tmp_path):
+    path = paletted_raster(tmp_path / "map.tif", [[255, 0, 0], [0, 0, 0]], names=["Granite", "Basalt"])
+    palette, description = read_palette(path)
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 0]]
+    assert palette.labels == ("Granite", "Basalt")
+    assert description.endswith("254 trailing black padding entries dropped")
+
+
+def test_raster_attribute_table_names_become_labels_by_value(tmp_path):
+    path = paletted_raster(tmp_path / "map.tif", [[255, 0, 0], [0, 255, 0], [0, 0, 255]],
+                           rat_names=[(2, "Schist"), (0, "Granite")])
+    palette, _ = read_palette(path)
+    assert palette.labels == ("Granite", "", "Schist")
+
+
+def test_a_raster_without_a_colour_table_is_refused(tmp_path):
+    path = str(tmp_path / "rgb.tif")
+    gdal.GetDriverByName("GTiff").Create(path, 2, 2, 3, gdal.GDT_Byte).FlushCache()
+    with pytest.raises(PaletteFileError, match=r"palette file rgb\.tif: band 1 of this raster has no colour table"):
+        read_palette(path)
+
+
+def test_a_binary_file_that_is_no_raster_is_refused(tmp_path):
+    path = write(tmp_path, "junk.bin", b"\0\1\2junk")
+    with pytest.raises(PaletteFileError, match=r"junk\.bin: not a palette file or a raster GDAL can open"):
+        read_palette(path)
+
+
+def test_content_wins_over_the_extension(tmp_path):
+    gimp = open(sample("geology.gpl"), encoding="utf-8").read()
+    assert read_palette(write(tmp_path, "geology.txt", gimp))[1] == "GIMP palette"
+    style = open(sample("paletted_qgis322.qml"), encoding="utf-8").read()
+    assert read_palette(write(tmp_path, "style.xml", style))[1] == "QGIS paletted style"
+
+
+# -- malformed files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("bad.gpl", "GIMP Palete\n1 2 3\n", "bad.gpl, line 1: a GIMP palette starts with a 'GIMP Palette' line"),
+        ("bad.gpl", "GIMP Palette\nName: x\n255 0\n", "bad.gpl, line 3: 2 column(s); need red, green, blue"),
+        ("bad.gpl", "GIMP Palette\n#\n255 0 300 Red\n", "bad.gpl, line 3: 300 is out of range"),
+        ("bad.gpl", "GIMP Palette\n10 x 20 Red\n", "bad.gpl, line 2: 'x' is not a number"),
+        ("bad.gpl", "GIMP Palette\nName: empty\n", "bad.gpl holds no colours"),
+        ("bad.gpl", "GIMP Palette\n1 2 3 caf\xe9\n".encode("latin-1"), "bad.gpl, line 2: not UTF-8 text"),
+        ("bad.clr", "1 255 0 0\n2 255 0\n", "bad.clr, line 2: 3 column(s); need value, red, green, blue"),
+        ("bad.clr", "# colours\n1 255 0 x\n", "bad.clr, line 2: 'x' is not a number"),
+        ("bad.clr", "one 255 0 0\n", "bad.clr, line 1: 'one' is not a number"),
+        ("bad.clr", "1 12.5 0 0\n", "bad.clr, line 1: 12.5 is out of range"),
+        ("bad.txt", "# QGIS Generated Color Map Export File\nINTERPOLATION:EXACT\n1,255,0\n",
+         "bad.txt, line 3: 3 column(s); need value,red,green,blue,alpha,label"),
+        ("bad.txt", "INTERPOLATION:EXACT\n1,256,0,0,255,x\n", "bad.txt, line 2: 256 is out of range"),
+        ("bad.txt", "INTERPOLATION:EXACT:AGAIN\n1,25,0,0,255,x\n", "bad.txt, line 1: 'INTERPOLATION:EXACT:AGAIN'"),
+        ("bad.txt", "INTERPOLATION:EXACT\n1,2,3,4,opaque,x\n", "bad.txt, line 2: 'opaque' is not a number"),
+        ("bad.qml", "<qgis>\n<pipe>\n</qgis>\n", "bad.qml, line 3: not well-formed XML (mismatched tag)"),
+        ("bad.qml", "<style/>\n", "bad.qml, line 1: the root element is <style>"),
+        ("bad.qml", "<qgis><pipe/></qgis>", "bad.qml: no <rasterrenderer> or <renderer-v2> element"),
+        ("bad.qml", '<qgis>\n<pipe>\n<rasterrenderer type="paletted" band="1">\n</rasterrenderer></pipe></qgis>',
+         'bad.qml, line 3: <rasterrenderer type="paletted"> has no <colorPalette>'),
+        ("bad.qml", '<qgis><pipe><rasterrenderer type="paletted">\n<colorPalette>\n</colorPalette>'
+                    '</rasterrenderer></pipe></qgis>', "bad.qml, line 2: <colorPalette> has no <paletteEntry> entries"),
+        ("bad.qml", '<qgis><pipe><rasterrenderer type="paletted"><colorPalette>\n<paletteEntry value="0" '
+                    'color="#ff00" label="a"/>\n</colorPalette></rasterrenderer></pipe></qgis>',
+         "bad.qml, line 2: <paletteEntry> colour '#ff00' is not '#rrggbb'"),
+        ("bad.qml", '<qgis><pipe><rasterrenderer type="singlebandpseudocolor">\n<rastershader/>'
+                    '</rasterrenderer></pipe></qgis>', "bad.qml, line 2: <rastershader> has no <colorrampshader>"),
+        ("bad.qml", '<qgis><pipe>\n<rasterrenderer type="multibandcolor"/></pipe></qgis>',
+         "bad.qml, line 2: a raster renderer of type 'multibandcolor' has no class colours"),
+        ("bad.qml", '<qgis>\n<renderer-v2 type="graduatedSymbol"/></qgis>',
+         "bad.qml, line 2: a vector renderer of type 'graduatedSymbol' has no class colours"),
+        ("bad.qml", '<qgis><renderer-v2 type="categorizedSymbol"><categories>\n<category symbol="3" label="Gr"/>'
+                    '</categories><symbols/></renderer-v2></qgis>',
+         "bad.qml, line 2: category 'Gr' names symbol '3', which <symbols> does not hold"),
+        ("bad.qml", '<qgis><renderer-v2 type="categorizedSymbol">\n<categories/></renderer-v2></qgis>',
+         'bad.qml, line 1: <renderer-v2 type="categorizedSymbol"> has no <symbols>'),
+        ("bad.qml", '<qgis><renderer-v2 type="categorizedSymbol"><categories><category symbol="0" label="Gr"/>'
+                    '</categories><symbols>\n<symbol name="0"><layer/></symbol></symbols></renderer-v2></qgis>',
+         "bad.qml, line 2: symbol '0' has no layer with a colour"),
+        ("bad.act", bytes(700), "bad.act: 700 bytes; an Adobe colour table (.act) has 768 bytes, or 772"),
+        ("bad.act", bytes(768) + struct.pack(">HH", 300, 0xFFFF), "bad.act: bytes 769-770 give 300 colours"),
+        ("bad.act", bytes(768) + struct.pack(">HH", 0, 0xFFFF), "bad.act: bytes 769-770 give 0 colours"),
+    ],
+)
+def test_malformed_files_are_refused_naming_the_file_the_line_and_the_problem(tmp_path, name, content, message):
+    with pytest.raises(PaletteFileError, match="palette file " + re.escape(message)):
+        read_palette(write(tmp_path, name, content))
+
+
+@pytest.mark.parametrize("name", ["big.gpl", "big.clr", "big.txt", "big.qml"])
+def test_more_than_65535_colours_are_refused_naming_the_count(tmp_path, name):
+    path = str(tmp_path / name)
+    write_palette(random_palette(2), path)
+    text = open(path, encoding="utf-8").read()
+    line = {".gpl": "1 2 3\n", ".clr": "9 1 2 3\n", ".txt": "9,1,2,3,255,x\n"}.get(name[-4:])
+    if line:
+        text += line * (MAX_COLOURS - 1)
+    else:
+        entry = '<paletteEntry value="9" color="#010203" alpha="255"/>\n'
+        text = text.replace("</colorPalette>", entry * (MAX_COLOURS - 1) + "</colorPalette>")
+    with pytest.raises(PaletteFileError, match="has 65536 colours; at most 65535"):
+        read_palette(write(tmp_path, name, text))
