@@ -1,33 +1,33 @@
 """palettize:quantize: parameters in, one block pass through the engine, an indexed raster out."""
 
 import os
-import shutil
-import tempfile
 
 from osgeo import gdal
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingException,
-    QgsProcessingParameterBand,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
     QgsRasterFileWriter,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 
+from ..palettes.adaptive import METHODS
 from ..palettes.formats import PaletteFileError, read_palette
-from ..palettes.palette import BUILTIN_NAMES, builtin_palette
+from ..palettes.palette import (
+    BUILTIN_NAMES,
+    MATPLOTLIB_NAMES,
+    MATPLOTLIB_PREFIX,
+    MAX_COLOURS,
+    builtin_palette,
+    matplotlib_palette,
+)
 from . import raster_io
-from .compat import enum_parameter, enum_value, checkable_parameters
 from .engine import Cancelled, output_type, quantize_blocks
+from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
 from .nearest import METRICS
 from .styling import PaletteStyler, save_style, style_path
 
-SOURCES = ("rendered", "bands")
-ENUMS = {"SOURCE": SOURCES, "PALETTE": BUILTIN_NAMES, "METRIC": METRICS}
+PALETTES = BUILTIN_NAMES + METHODS + tuple(MATPLOTLIB_PREFIX + name for name in MATPLOTLIB_NAMES)
 GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
 
 HELP = """<p>Replaces every pixel of a raster layer by the index of the nearest colour in a palette and
@@ -37,9 +37,15 @@ writes a single-band indexed raster with the palette as its colour table, on exa
 style (layer opacity ignored), so pseudocolour, paletted and RGB layers all work; <i>bands</i> reads the
 raw values of the red, green, blue (and optional alpha) bands, clipped to 0-255. Without an alpha band
 the dataset's alpha band or mask is used.</p>
-<p><b>Palette</b>: win256 (Windows 256 colours), websafe216, vga16 or gray256. A <b>palette file</b>
-(CSV: red,green,blue as 0-255 integers or 0-1 floats, optional header, optional label column) wins
-over the palette.</p>
+<p><b>Palette</b>: a built-in palette (win256: Windows 256 colours, websafe216, vga16, gray256), a
+matplotlib colormap (mpl:viridis, mpl:terrain, ...; any other as "mpl:name" from scripts) sampled at
+<b>Number of colours</b>, or a palette built from the image itself with Number of colours entries:
+<i>exact</i> (the image's own colours, lossless; fails if there are more), <i>frequent</i> (the most
+frequent colours: a rendered map's legend), <i>kmeans</i> (best colours for photographs and hillshades,
+scikit-learn) or <i>mediancut</i>. Palettes from the image scan the whole layer first.</p>
+<p>A <b>palette file</b> wins over the palette: CSV (red,green,blue as 0-255 integers or 0-1 floats,
+optional header, optional label column), GIMP .gpl, Adobe .act, ESRI .clr, QGIS colour map export
+.txt, QGIS .qml style (paletted, pseudocolour or categorized), or any raster with a colour table.</p>
 <p><b>Metric</b>: <i>rgb</i> (Euclidean distance in RGB), <i>cielab</i> (CIE76 delta E) or
 <i>ciede2000</i> (CIEDE2000 delta E; slower on photographs). The result is exact: ties go to the
 lowest palette index.</p>
@@ -50,109 +56,77 @@ get the palette beside them as &lt;output&gt;.palette.csv.</p>
 <p>Example: <code>processing.run("palettize:quantize", {"INPUT": "map.tif", "PALETTE": "win256",
 "OUTPUT": "classes.tif"})</code></p>"""
 
-
-def tr(text):
-    return QCoreApplication.translate("Palettize", text)
-
-
-class QuantizeAlgorithm(QgsProcessingAlgorithm):
-    INPUT, SOURCE, PALETTE, PALETTE_FILE, METRIC = "INPUT", "SOURCE", "PALETTE", "PALETTE_FILE", "METRIC"
-    BANDS = ("RED_BAND", "GREEN_BAND", "BLUE_BAND")
-    ALPHA_BAND, ALPHA_THRESHOLD, OUTPUT = "ALPHA_BAND", "ALPHA_THRESHOLD", "OUTPUT"
+class QuantizeAlgorithm(LayerSourceAlgorithm):
+    PALETTE, PALETTE_FILE, N_COLORS, METRIC, OUTPUT = "PALETTE", "PALETTE_FILE", "N_COLORS", "METRIC", "OUTPUT"
+    ENUMS = dict(LayerSourceAlgorithm.ENUMS, PALETTE=(PALETTES, "win256"), METRIC=(METRICS, "rgb"))
 
     def name(self):
         return "quantize"
 
-    def displayName(self):
+    def displayName(self):  # noqa: N802 (QGIS API)
         return tr("Quantize raster to palette")
 
-    def shortHelpString(self):
+    def shortHelpString(self):  # noqa: N802 (QGIS API)
         return tr(HELP)
 
-    def createInstance(self):
+    def createInstance(self):  # noqa: N802 (QGIS API)
         return QuantizeAlgorithm()
 
-    def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, tr("Input raster layer")))
-        self.addParameter(enum_parameter(self.SOURCE, tr("Pixel source"), SOURCES, "rendered"))
-        for name, label, default in zip(self.BANDS, ("Red band", "Green band", "Blue band"), (1, 2, 3)):
-            band = QgsProcessingParameterBand(name, tr(label), default, self.INPUT, optional=True)
-            band.setFlags(band.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(band)
-        alpha = QgsProcessingParameterBand(self.ALPHA_BAND, tr("Alpha band"), None, self.INPUT, optional=True)
-        alpha.setFlags(alpha.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(alpha)
-        self.addParameter(enum_parameter(self.PALETTE, tr("Palette"), BUILTIN_NAMES, "win256"))
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
+        self.addSourceParameters()
+        self.addParameter(self.enum_parameter(self.PALETTE, tr("Palette")))
         self.addParameter(QgsProcessingParameterFile(
             self.PALETTE_FILE, tr("Palette file (wins over Palette)"), optional=True,
-            fileFilter=tr("CSV palettes (*.csv *.txt);;All files (*.*)"),
+            fileFilter=tr("Palette files (*.csv *.txt *.gpl *.act *.clr *.qml *.tif *.tiff *.png *.vrt);;"
+                          "All files (*.*)"),
         ))
-        self.addParameter(enum_parameter(self.METRIC, tr("Colour distance"), METRICS, "rgb"))
-        threshold = QgsProcessingParameterNumber(
-            self.ALPHA_THRESHOLD, tr("Alpha threshold (lower alpha becomes nodata)"),
-            QgsProcessingParameterNumber.Integer, 128, minValue=0, maxValue=255,
-        )
-        threshold.setFlags(threshold.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(threshold)
+        self.addParameter(QgsProcessingParameterNumber(
+            self.N_COLORS, tr("Number of colours (palettes from the image and matplotlib)"),
+            QgsProcessingParameterNumber.Integer, 256, minValue=2, maxValue=MAX_COLOURS,
+        ))
+        self.addParameter(self.enum_parameter(self.METRIC, tr("Colour distance")))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Indexed raster")))
 
-    # -- validation: the same checks stop processing.run, qgis_process and the dialog ------------
+    def checkable(self, parameters):
+        """Any matplotlib colormap is welcome as 'mpl:<name>', listed or not."""
+        value = parameters.get(self.PALETTE)
+        if isinstance(value, str) and value.startswith(MATPLOTLIB_PREFIX) and value not in PALETTES:
+            return dict(parameters, **{self.PALETTE: MATPLOTLIB_PREFIX + MATPLOTLIB_NAMES[0]})
+        return parameters
 
-    def checkParameterValues(self, parameters, context):
-        ok, message = super().checkParameterValues(checkable_parameters(self, parameters, ENUMS), context)
-        if not ok:
-            return ok, message
-        try:
-            self._settings(parameters, context)
-        except QgsProcessingException as error:
-            return False, str(error)
-        return True, ""
-
-    def _settings(self, parameters, context):
-        """Everything a run needs, checked; raises QgsProcessingException saying what to fix."""
-        try:
-            source, palette_name, metric = (enum_value(parameters, name, ENUMS[name], ENUMS[name][0])
-                                            for name in (self.SOURCE, self.PALETTE, self.METRIC))
-        except ValueError as error:
-            raise QgsProcessingException(str(error))
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if layer is None or not layer.isValid():
-            raise QgsProcessingException(tr("The input is not a valid raster layer: choose a raster QGIS can open."))
-        palette, palette_origin = self._palette(parameters, context, palette_name)
-        bands = [self.parameterAsInt(parameters, name, context) for name in self.BANDS]
-        alpha = parameters.get(self.ALPHA_BAND)
-        alpha = self.parameterAsInt(parameters, self.ALPHA_BAND, context) if alpha not in (None, "", -1, 0) else None
-        if source == "bands":
-            for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
-                if band is not None and not 1 <= band <= layer.bandCount():
-                    raise QgsProcessingException(tr(
-                        "{} is {} but layer '{}' has {} band(s): choose a band from 1 to {}."
-                    ).format(name, band, layer.name(), layer.bandCount(), layer.bandCount()))
-            if raster_io.gdal_path(layer) is None:
-                raise QgsProcessingException(tr(
-                    "SOURCE=bands reads files with GDAL, and layer '{}' is not one: use SOURCE=rendered."
-                ).format(layer.name()))
-        elif layer.renderer() is None:
-            raise QgsProcessingException(tr("Layer '{}' has no style to draw: use SOURCE=bands.").format(layer.name()))
+    def settings(self, parameters, context):
+        run = super().settings(parameters, context)
+        palette_name = parameters.get(self.PALETTE)
+        if not (isinstance(palette_name, str) and palette_name.startswith(MATPLOTLIB_PREFIX)):
+            palette_name = self.enum(parameters, self.PALETTE)
+        n_colours = self.parameterAsInt(parameters, self.N_COLORS, context)
+        palette, origin = self._palette(parameters, context, palette_name, n_colours)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        driver = self._output_driver(output)
-        return {
-            "layer": layer, "source": source, "bands": bands, "alpha": alpha, "palette": palette,
-            "palette_origin": palette_origin, "metric": metric, "output": output, "driver": driver,
-            "threshold": self.parameterAsInt(parameters, self.ALPHA_THRESHOLD, context),
-        }
+        run.update(palette=palette, palette_origin=origin, palette_method=palette_name if palette is None else None,
+                   n_colours=n_colours, metric=self.enum(parameters, self.METRIC),
+                   output=output, driver=self._output_driver(output))
+        return run
 
-    def _palette(self, parameters, context, palette_name):
+    def _palette(self, parameters, context, palette_name, n_colours):
+        """(palette, where it comes from); the palette is None when it is built from the image."""
         path = self.parameterAsFile(parameters, self.PALETTE_FILE, context)
-        if not path:
-            return builtin_palette(palette_name), "built-in palette"
-        try:
-            palette, scale = read_palette(path)
-        except PaletteFileError as error:
-            raise QgsProcessingException(tr("{}. Fix the file or clear PALETTE_FILE.").format(error))
-        except (OSError, UnicodeDecodeError) as error:
-            raise QgsProcessingException(tr("Cannot read palette file {}: {}").format(path, error))
-        return palette, tr("palette file {}, values read as {}").format(path, scale)
+        if path:
+            try:
+                palette, description = read_palette(path)
+            except PaletteFileError as error:
+                raise QgsProcessingException(tr("{}. Fix the file or clear PALETTE_FILE.").format(error))
+            except (OSError, UnicodeDecodeError) as error:
+                raise QgsProcessingException(tr("Cannot read palette file {}: {}").format(path, error))
+            return palette, tr("palette file {}, read as {}").format(path, description)
+        if palette_name in METHODS:
+            return None, tr("built from the image")
+        if palette_name.startswith(MATPLOTLIB_PREFIX):
+            try:
+                return (matplotlib_palette(palette_name[len(MATPLOTLIB_PREFIX):], n_colours),
+                        tr("matplotlib colormap sampled at {} colours").format(n_colours))
+            except ValueError as error:
+                raise QgsProcessingException(str(error))
+        return builtin_palette(palette_name), tr("built-in palette")
 
     @staticmethod
     def _output_driver(output):
@@ -172,62 +146,36 @@ class QuantizeAlgorithm(QgsProcessingAlgorithm):
             ).format(output, existing))
         return driver
 
-    # -- the run ---------------------------------------------------------------------------------
-
-    def prepareAlgorithm(self, parameters, context, feedback):
-        """Runs in the main thread: reads the layer's style while it is safe to touch the layer."""
-        self._run = self._settings(parameters, context)
-        layer = self._run["layer"]
-        self._run["grid"] = grid = self._grid(layer)
-        self._workdir = tempfile.mkdtemp(prefix="palettize-")
-        if self._run["source"] == "bands":
-            path = raster_io.gdal_path(layer)
-            self._run["reader"] = lambda: raster_io.BandSource(path, self._run["bands"], self._run["alpha"])
-        else:
-            plan = raster_io.direct_read_plan(layer)
-            if plan is not None:
-                path, bands, alpha, nodata = plan
-                self._run["reader"] = lambda: raster_io.BandSource(path, bands, alpha, nodata, use_masks=False)
-            else:
-                rendered = raster_io.RenderedSource(layer, grid, self._workdir)
-                self._run["reader"] = lambda: rendered
-        return True
-
-    @staticmethod
-    def _grid(layer):
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
+        run, source = self.run, None
         try:
-            return raster_io.layer_grid(layer)
-        except raster_io.SourceError as error:
-            raise QgsProcessingException(str(error))
-
-    def processAlgorithm(self, parameters, context, feedback):
-        run = self._run
-        palette, grid = run["palette"], run["grid"]
-        dtype, nodata = output_type(len(palette))
-        gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
-        feedback.pushInfo(tr("Palette: {} colours ({}).").format(len(palette), run["palette_origin"]))
-        feedback.pushInfo(tr("{} colours + nodata {} {}: writing {} with nodata {}.").format(
-            len(palette), "fit in" if type_name == "Byte" else "need more than", "256 values", type_name, nodata))
-        source = None
-        try:
-            source = run["reader"]()
-            feedback.pushInfo(tr("Reading {} ({} x {} pixels), metric {}.").format(
-                source.description, grid.width, grid.height, run["metric"]))
-            with raster_io.IndexedRasterWriter(run["output"], run["driver"], grid, palette, gdal_type, nodata) as writer:
+            source = self.open_source(feedback)
+            palette, progress_start = run["palette"], 0.0
+            if palette is None:
+                codes, counts = self.scan_histogram(source, feedback, (0.0, 50.0))
+                palette = self.image_palette(run["palette_method"], codes, counts, run["n_colours"], run["metric"],
+                                             feedback)
+                progress_start = 50.0
+            dtype, nodata = output_type(len(palette))
+            gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
+            feedback.pushInfo(tr("Palette: {} colours ({}); metric {}.").format(
+                len(palette), run["palette_origin"], run["metric"]))
+            feedback.pushInfo(tr("{} colours + nodata {} 256 values: writing {} with nodata {}.").format(
+                len(palette), "fit in" if type_name == "Byte" else "need more than", type_name, nodata))
+            with raster_io.IndexedRasterWriter(run["output"], run["driver"], self.grid, palette, gdal_type,
+                                               nodata) as writer:
                 mapper = quantize_blocks(
-                    source, writer, raster_io.iter_windows(grid.width, grid.height), palette, run["metric"],
-                    run["threshold"], progress=lambda f: feedback.setProgress(100.0 * f),
+                    source, writer, self.windows(), palette, run["metric"], run["threshold"],
+                    progress=lambda f: feedback.setProgress(progress_start + (100.0 - progress_start) * f),
                     is_cancelled=feedback.isCanceled,
                 )
                 writer.commit()
         except Cancelled:
-            raise QgsProcessingException(tr("Cancelled: no output was written."))
+            raise cancelled_error()
         except (OSError, RuntimeError, raster_io.SourceError) as error:
             raise QgsProcessingException(tr("Could not write {}: {}").format(run["output"], error))
         finally:
-            if source is not None:
-                source.close()
-            shutil.rmtree(self._workdir, ignore_errors=True)
+            self.cleanup(source)
         if getattr(source, "clipped", False):
             feedback.pushWarning(tr("Some band values were outside 0-255 and were clipped."))
         feedback.pushInfo(tr("{} distinct colours matched to the palette.").format(mapper.distinct_colours))

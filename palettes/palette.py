@@ -64,3 +64,27 @@ def builtin_palette(name):
     palette, _ = read_palette(os.path.join(BUILTIN_DIR, name + ".csv"))
     palette.name = name
     return palette
+
+
+#: Matplotlib colormaps offered in the PALETTE list; any other name works as "mpl:<name>" too.
+MATPLOTLIB_NAMES = (
+    "viridis", "plasma", "inferno", "magma", "cividis", "turbo", "twilight", "terrain", "gist_earth",
+    "ocean", "cubehelix", "gray", "Greys", "Blues", "Greens", "Reds", "YlOrBr", "YlGnBu", "RdYlBu",
+    "RdYlGn", "Spectral", "coolwarm", "bwr", "seismic", "BrBG", "PuOr", "jet", "rainbow", "hsv",
+    "tab10", "tab20", "Set1", "Set2", "Set3", "Paired", "Accent", "Dark2", "Pastel1",
+)
+MATPLOTLIB_PREFIX = "mpl:"
+
+
+def matplotlib_palette(name, n_colours):
+    """A matplotlib colormap sampled at ``n_colours`` evenly spaced points (name without 'mpl:')."""
+    import matplotlib
+    from matplotlib import cm
+
+    try:  # matplotlib.colormaps exists from matplotlib 3.5
+        colormap = matplotlib.colormaps[name] if hasattr(matplotlib, "colormaps") else cm.get_cmap(name)
+    except (KeyError, ValueError):
+        raise ValueError("matplotlib has no colormap {!r}; e.g. {}".format(
+            name, ", ".join(MATPLOTLIB_PREFIX + n for n in MATPLOTLIB_NAMES[:5])))
+    rgba = colormap(np.linspace(0.0, 1.0, n_colours))
+    return Palette(np.round(rgba[:, :3] * 255.0), name=MATPLOTLIB_PREFIX + name)

@@ -1,0 +1,175 @@
+"""What every Palettize algorithm shares: reading a raster layer's pixels block by block.
+
+Parameters INPUT, SOURCE, RED_BAND, GREEN_BAND, BLUE_BAND, ALPHA_BAND and ALPHA_THRESHOLD, their
+checks, the choice of reader (drawn by QGIS, or bands read directly), and the colour histogram
+pass that palettes built from the image need.
+"""
+
+import shutil
+import tempfile
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+
+from ..palettes.adaptive import PaletteBuildError, build_palette
+from . import raster_io
+from .compat import checkable_parameters, enum_parameter, enum_value
+from .engine import colour_histogram
+
+SOURCES = ("rendered", "bands")
+
+
+def tr(text):
+    return QCoreApplication.translate("Palettize", text)
+
+
+def advanced(parameter):
+    parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return parameter
+
+
+class LayerSourceAlgorithm(QgsProcessingAlgorithm):
+    """Base class: subclasses add their own parameters and extend ``settings``."""
+
+    INPUT, SOURCE, ALPHA_BAND, ALPHA_THRESHOLD = "INPUT", "SOURCE", "ALPHA_BAND", "ALPHA_THRESHOLD"
+    BANDS = ("RED_BAND", "GREEN_BAND", "BLUE_BAND")
+    ENUMS = {"SOURCE": (SOURCES, "rendered")}  # enum parameter -> (options, default); subclasses add theirs
+
+    def addSourceParameters(self):  # noqa: N802 (Qt naming, like addParameter)
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, tr("Input raster layer")))
+        self.addParameter(self.enum_parameter(self.SOURCE, tr("Pixel source")))
+        for name, label, default in zip(self.BANDS, ("Red band", "Green band", "Blue band"), (1, 2, 3)):
+            self.addParameter(advanced(QgsProcessingParameterBand(name, tr(label), default, self.INPUT, optional=True)))
+        self.addParameter(advanced(QgsProcessingParameterBand(
+            self.ALPHA_BAND, tr("Alpha band"), None, self.INPUT, optional=True)))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
+            self.ALPHA_THRESHOLD, tr("Alpha threshold (lower alpha becomes nodata)"),
+            QgsProcessingParameterNumber.Integer, 128, minValue=0, maxValue=255,
+        )))
+
+    # -- validation: the same checks stop processing.run, qgis_process and the dialog -------------
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        ok, message = super().checkParameterValues(
+            checkable_parameters(self, self.checkable(parameters), {k: v[0] for k, v in self.ENUMS.items()}), context)
+        if not ok:
+            return ok, message
+        try:
+            self.settings(parameters, context)
+        except QgsProcessingException as error:
+            return False, str(error)
+        return True, ""
+
+    def checkable(self, parameters):
+        """Parameters as QGIS's own value checks should see them (subclasses may adapt values)."""
+        return parameters
+
+    def enum_parameter(self, name, description):
+        options, default = self.ENUMS[name]
+        return enum_parameter(name, description, options, default)
+
+    def enum(self, parameters, name):
+        """The chosen option's string."""
+        options, default = self.ENUMS[name]
+        try:
+            return enum_value(parameters, name, options, default)
+        except ValueError as error:
+            raise QgsProcessingException(str(error))
+
+    def settings(self, parameters, context):
+        """Everything a run needs, checked; raises QgsProcessingException saying what to fix."""
+        source = self.enum(parameters, self.SOURCE)
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException(tr("The input is not a valid raster layer: choose a raster QGIS can open."))
+        bands = [self.parameterAsInt(parameters, name, context) for name in self.BANDS]
+        alpha = parameters.get(self.ALPHA_BAND)
+        alpha = self.parameterAsInt(parameters, self.ALPHA_BAND, context) if alpha not in (None, "", -1, 0) else None
+        if source == "bands":
+            for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
+                if band is not None and not 1 <= band <= layer.bandCount():
+                    raise QgsProcessingException(tr(
+                        "{} is {} but layer '{}' has {} band(s): choose a band from 1 to {}."
+                    ).format(name, band, layer.name(), layer.bandCount(), layer.bandCount()))
+            if raster_io.gdal_path(layer) is None:
+                raise QgsProcessingException(tr(
+                    "SOURCE=bands reads files with GDAL, and layer '{}' is not one: use SOURCE=rendered."
+                ).format(layer.name()))
+        elif layer.renderer() is None:
+            raise QgsProcessingException(tr("Layer '{}' has no style to draw: use SOURCE=bands.").format(layer.name()))
+        return {
+            "layer": layer, "source": source, "bands": bands, "alpha": alpha,
+            "threshold": self.parameterAsInt(parameters, self.ALPHA_THRESHOLD, context),
+        }
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
+        """Runs in the main thread: reads the layer's style while it is safe to touch the layer."""
+        self.run = self.settings(parameters, context)
+        layer = self.run["layer"]
+        try:
+            self.grid = raster_io.layer_grid(layer)
+        except raster_io.SourceError as error:
+            raise QgsProcessingException(str(error))
+        self.workdir = tempfile.mkdtemp(prefix="palettize-")
+        if self.run["source"] == "bands":
+            path, bands, alpha = raster_io.gdal_path(layer), self.run["bands"], self.run["alpha"]
+            self._open_source = lambda: raster_io.BandSource(path, bands, alpha)
+            return True
+        plan = raster_io.direct_read_plan(layer)
+        if plan is not None:
+            path, bands, alpha, nodata = plan
+            self._open_source = lambda: raster_io.BandSource(path, bands, alpha, nodata, use_masks=False)
+        else:
+            rendered = raster_io.RenderedSource(layer, self.grid, self.workdir)
+            self._open_source = lambda: rendered
+        return True
+
+    def open_source(self, feedback):
+        source = self._open_source()
+        feedback.pushInfo(tr("Reading {} ({} x {} pixels).").format(
+            source.description, self.grid.width, self.grid.height))
+        return source
+
+    def windows(self):
+        return list(raster_io.iter_windows(self.grid.width, self.grid.height))
+
+    def scan_histogram(self, source, feedback, progress_span=(0.0, 100.0)):
+        """Distinct colours and pixel counts of the whole layer (one pass, block by block)."""
+        start, end = progress_span
+        codes, counts = colour_histogram(
+            source, self.windows(), self.run["threshold"],
+            progress=lambda f: feedback.setProgress(start + (end - start) * f), is_cancelled=feedback.isCanceled,
+        )
+        feedback.pushInfo(tr("{} valid pixels, {} distinct colours.").format(int(counts.sum()), len(codes)))
+        return codes, counts
+
+    @staticmethod
+    def image_palette(method, codes, counts, n_colours, metric, feedback):
+        if len(codes) == 0:
+            raise QgsProcessingException(tr(
+                "The layer has no valid pixels to build a palette from: check ALPHA_THRESHOLD and nodata."))
+        try:
+            palette = build_palette(method, codes, counts, n_colours, metric)
+        except (PaletteBuildError, ImportError) as error:
+            raise QgsProcessingException(str(error))
+        feedback.pushInfo(tr("Palette built from the image ({}): {} colours.").format(method, len(palette)))
+        return palette
+
+    def cleanup(self, source):
+        if source is not None:
+            source.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def cancelled_error():
+    return QgsProcessingException(tr("Cancelled: no output was written."))
+
