@@ -5,6 +5,7 @@ import os
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .extract_palette import ExtractPaletteAlgorithm
 from .quantize import QuantizeAlgorithm
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -41,3 +42,4 @@ class PalettizeProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):
         self.addAlgorithm(QuantizeAlgorithm())
+        self.addAlgorithm(ExtractPaletteAlgorithm())

@@ -1,0 +1,126 @@
+"""palettize:extractpalette: a palette built from a layer's pixels, as a file and as a table."""
+
+import numpy as np
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..palettes.adaptive import METHODS
+from ..palettes.formats import PaletteFileError, write_palette
+from ..palettes.palette import MAX_COLOURS
+from .engine import Cancelled, palette_usage
+from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
+from .nearest import METRICS
+
+HELP = """<p>Builds a palette from the colours of a raster layer and saves it as a palette file that
+<i>Quantize raster to palette</i> reads (PALETTE_FILE), plus a table of its entries, so a model can
+chain extract &rarr; quantize and you can inspect the legend in the attribute table.</p>
+<p><b>Source</b>, bands and <b>alpha threshold</b>: as in Quantize raster to palette.</p>
+<p><b>Method</b>: <i>exact</i> (the image's own distinct colours, lossless, by frequency; fails when
+there are more than Number of colours), <i>frequent</i> (the most frequent colours: the legend
+colours of a rendered map win over its anti-aliasing), <i>kmeans</i> (scikit-learn k-means on the
+distinct colours weighted by their counts, in the space of the metric, deterministic) or
+<i>mediancut</i>.</p>
+<p><b>Output palette</b>: .csv, .gpl, .act, .clr, .qml or .txt, by extension.
+<b>Output table</b>: index, red, green, blue, hex, label, pixels (pixels nearest to the entry under
+the metric) and share of the valid pixels.</p>
+<p>Example: <code>processing.run("palettize:extractpalette", {"INPUT": "map.tif", "METHOD": "frequent",
+"N_COLORS": 16, "OUTPUT_PALETTE": "legend.csv", "OUTPUT_TABLE": "TEMPORARY_OUTPUT"})</code></p>"""
+
+PALETTE_FILTER = ("CSV (*.csv);;GIMP palette (*.gpl);;Adobe colour table (*.act);;ESRI colour map (*.clr);;"
+                  "QGIS style (*.qml);;QGIS colour map (*.txt)")
+
+
+class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
+    METHOD, N_COLORS, METRIC = "METHOD", "N_COLORS", "METRIC"
+    OUTPUT_PALETTE, OUTPUT_TABLE = "OUTPUT_PALETTE", "OUTPUT_TABLE"
+    ENUMS = dict(LayerSourceAlgorithm.ENUMS, METHOD=(METHODS, "frequent"), METRIC=(METRICS, "rgb"))
+
+    def name(self):
+        return "extractpalette"
+
+    def displayName(self):  # noqa: N802 (QGIS API)
+        return tr("Extract palette from raster")
+
+    def shortHelpString(self):  # noqa: N802 (QGIS API)
+        return tr(HELP)
+
+    def createInstance(self):  # noqa: N802 (QGIS API)
+        return ExtractPaletteAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
+        self.addSourceParameters()
+        self.addParameter(self.enum_parameter(self.METHOD, tr("Method")))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.N_COLORS, tr("Number of colours"), QgsProcessingParameterNumber.Integer, 256,
+            minValue=2, maxValue=MAX_COLOURS,
+        ))
+        self.addParameter(self.enum_parameter(self.METRIC, tr("Colour distance")))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_PALETTE, tr("Palette file"), fileFilter=tr(PALETTE_FILTER)))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TABLE, tr("Palette table"), QgsProcessing.TypeVector, optional=True))
+
+    def settings(self, parameters, context):
+        run = super().settings(parameters, context)
+        run.update(method=self.enum(parameters, self.METHOD), metric=self.enum(parameters, self.METRIC),
+                   n_colours=self.parameterAsInt(parameters, self.N_COLORS, context),
+                   palette_path=self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context))
+        return run
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
+        run, source = self.run, None
+        try:
+            source = self.open_source(feedback)
+            codes, counts = self.scan_histogram(source, feedback, (0.0, 80.0))
+        except Cancelled:
+            raise cancelled_error()
+        finally:
+            self.cleanup(source)
+        palette = self.image_palette(run["method"], codes, counts, run["n_colours"], run["metric"], feedback)
+        usage = palette_usage(codes, counts, palette, run["metric"])
+        try:
+            write_palette(palette, run["palette_path"])
+        except (PaletteFileError, OSError) as error:
+            raise QgsProcessingException(tr("Could not write the palette: {}").format(error))
+        feedback.setProgress(90.0)
+        results = {self.OUTPUT_PALETTE: run["palette_path"]}
+        sink, table_id = self.parameterAsSink(parameters, self.OUTPUT_TABLE, context, table_fields(),
+                                              QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem())
+        if sink is not None:
+            for feature in table_features(palette, usage):
+                sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            results[self.OUTPUT_TABLE] = table_id
+        feedback.setProgress(100.0)
+        return results
+
+
+def table_fields():
+    fields = QgsFields()
+    for name, kind in (("index", QVariant.Int), ("red", QVariant.Int), ("green", QVariant.Int),
+                       ("blue", QVariant.Int), ("hex", QVariant.String), ("label", QVariant.String),
+                       ("pixels", QVariant.LongLong), ("share", QVariant.Double)):
+        fields.append(QgsField(name, kind))
+    return fields
+
+
+def table_features(palette, usage):
+    """One feature per palette entry: its colour, label, pixels and share of the valid pixels."""
+    total = max(int(np.sum(usage)), 1)
+    fields = table_fields()
+    for index, (r, g, b) in enumerate(palette.colours.tolist()):
+        feature = QgsFeature(fields)
+        feature.setAttributes([index, r, g, b, "#{:02x}{:02x}{:02x}".format(r, g, b), palette.label(index),
+                               int(usage[index]), int(usage[index]) / total])
+        yield feature

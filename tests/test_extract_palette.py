@@ -1,0 +1,125 @@
+"""A user builds the palette from the map itself: its legend, its exact colours, or the best N."""
+
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal
+from qgis.core import QgsProcessingException, QgsVectorLayer
+
+from palettize.palettes.formats import read_palette
+from rasters import ROOT, SAMPLE_MAP, qgis_process, quantize, read_indices, write_raster
+
+
+def extract(params):
+    import processing
+
+    return processing.run("palettize:extractpalette", params)
+
+
+def legend_of_sample_map():
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from render_map import legend_colours
+
+    return {tuple(entry[:3]) for entry in legend_colours()}  # outlines are thinner than a pixel: blended
+
+
+def test_frequent_recovers_the_legend_colours_of_a_rendered_map(qgis_app, tmp_path):
+    legend = legend_of_sample_map()
+    result = extract({"INPUT": SAMPLE_MAP, "METHOD": "frequent", "N_COLORS": len(legend),
+                      "OUTPUT_PALETTE": str(tmp_path / "legend.gpl")})
+    palette, _ = read_palette(result["OUTPUT_PALETTE"])
+    assert {tuple(c) for c in palette.colours.tolist()} == legend
+
+
+def test_table_lists_every_entry_with_its_pixels_and_share(qgis_app, tmp_path):
+    result = extract({"INPUT": SAMPLE_MAP, "METHOD": "kmeans", "N_COLORS": 8, "METRIC": "cielab",
+                      "OUTPUT_PALETTE": str(tmp_path / "palette.csv"), "OUTPUT_TABLE": str(tmp_path / "table.csv")})
+    palette, _ = read_palette(result["OUTPUT_PALETTE"])
+    table = QgsVectorLayer(result["OUTPUT_TABLE"], "table", "ogr")
+    rows = [f.attributes() for f in table.getFeatures()]
+    assert [f.name() for f in table.fields()][:8] == ["index", "red", "green", "blue", "hex", "label", "pixels",
+                                                    "share"]
+    assert [[int(v) for v in row[:4]] for row in rows] == [[i] + c for i, c in enumerate(palette.colours.tolist())]
+    assert rows[0][4] == "#{:02x}{:02x}{:02x}".format(*palette.colours[0])
+    alpha = gdal.Open(SAMPLE_MAP).ReadAsArray()[3]
+    assert sum(int(row[6]) for row in rows) == int((alpha >= 128).sum())
+    assert sum(float(row[7]) for row in rows) == pytest.approx(1.0)
+    # The pixel counts are what quantizing with this palette gives.
+    indices = read_indices(quantize({"INPUT": SAMPLE_MAP, "PALETTE_FILE": result["OUTPUT_PALETTE"],
+                                     "METRIC": "cielab", "OUTPUT": str(tmp_path / "q.tif")})["OUTPUT"])
+    assert [int(row[6]) for row in rows] == np.bincount(indices[alpha >= 128], minlength=8).tolist()
+
+
+def test_exact_palette_is_lossless(qgis_app, tmp_path):
+    rng = np.random.default_rng(4)
+    colours = rng.integers(0, 256, (40, 3))
+    picks = rng.integers(0, 40, (30, 50))
+    image = colours[picks].transpose(2, 0, 1).astype(np.uint8)
+    path = write_raster(str(tmp_path / "in.tif"), image)
+    out = quantize({"INPUT": path, "PALETTE": "exact", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    table = dataset.GetRasterBand(1).GetColorTable()
+    indices = dataset.GetRasterBand(1).ReadAsArray()
+    rebuilt = np.array([[table.GetColorEntry(int(i))[:3] for i in row] for row in indices]).transpose(2, 0, 1)
+    assert np.array_equal(rebuilt, image)
+    counts = np.bincount(indices.ravel())
+    assert list(counts) == sorted(counts, reverse=True)  # ordered by frequency
+
+
+def test_exact_refuses_an_image_with_more_colours_than_asked(qgis_app, tmp_path):
+    with pytest.raises(QgsProcessingException, match=r"4896 distinct colours, more than N_COLORS=256.*frequent.*kmeans"):
+        extract({"INPUT": SAMPLE_MAP, "METHOD": "exact", "OUTPUT_PALETTE": str(tmp_path / "p.csv")})
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_quantize_to_a_matplotlib_colormap(qgis_app, tmp_path):
+    out = quantize({"INPUT": SAMPLE_MAP, "PALETTE": "mpl:gnuplot", "N_COLORS": 32,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    table = dataset.GetRasterBand(1).GetColorTable()
+    import matplotlib
+
+    expected = np.round(matplotlib.colormaps["gnuplot"](np.linspace(0, 1, 32))[:, :3] * 255).astype(int)
+    assert [table.GetColorEntry(i)[:3] for i in range(32)] == [tuple(c) for c in expected.tolist()]
+
+
+def test_extract_then_quantize_in_a_model_run_by_qgis_process(qgis_app, tmp_path):
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource as Source,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterRasterLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("legend_classes", "palettize tests")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("map", "Map"), QgsProcessingModelParameter("map"))
+    extract_step = QgsProcessingModelChildAlgorithm("palettize:extractpalette")
+    extract_step.setChildId("extract")
+    extract_step.addParameterSources("INPUT", [Source.fromModelParameter("map")])
+    extract_step.addParameterSources("METHOD", [Source.fromStaticValue("frequent")])
+    extract_step.addParameterSources("N_COLORS", [Source.fromStaticValue(12)])
+    model.addChildAlgorithm(extract_step)
+    quantize_step = QgsProcessingModelChildAlgorithm("palettize:quantize")
+    quantize_step.setChildId("quantize")
+    quantize_step.addParameterSources("INPUT", [Source.fromModelParameter("map")])
+    quantize_step.addParameterSources("PALETTE_FILE", [Source.fromChildOutput("extract", "OUTPUT_PALETTE")])
+    output = QgsProcessingModelOutput("classes")
+    output.setChildOutputName("OUTPUT")
+    quantize_step.setModelOutputs({"classes": output})
+    model.addChildAlgorithm(quantize_step)
+    model_path = str(tmp_path / "legend_classes.model3")
+    assert model.toFile(model_path)
+
+    classes = str(tmp_path / "classes.tif")
+    result = qgis_process("run", model_path, "--", "map=" + SAMPLE_MAP, "quantize:classes=" + classes)
+    assert result.returncode == 0, result.stdout
+    legend = legend_of_sample_map()
+    dataset = gdal.Open(classes)
+    band = dataset.GetRasterBand(1)
+    assert band.DataType == gdal.GDT_Byte
+    assert {band.GetColorTable().GetColorEntry(i)[:3] for i in range(12)} == legend
