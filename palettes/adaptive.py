@@ -1,0 +1,359 @@
+"""Palettes built from the image itself (QGIS-free).
+
+Every method starts from the image's colour histogram: its distinct colours as packed codes
+``red | green << 8 | blue << 16`` (uint32, see ``algorithms.nearest.pack_rgba``; the alpha byte is
+ignored) and the number of pixels of each. Methods:
+
+exact      the image's own distinct colours, lossless; fails when there are more than n_colours.
+frequent   the n_colours most frequent colours.
+mediancut  weighted median cut in the metric's space (RGB, or CIELAB for cielab and ciede2000).
+kmeans     weighted k-means (scikit-learn) in the metric's space, started from the median cut,
+           then refined on the exact colours as the palette will be used (rounded to bytes).
+
+Every palette lists its colours by frequency, most frequent first (ties by code), and holds no
+colour twice. mediancut and kmeans return all the distinct colours, like exact, when the image has
+no more than n_colours of them.
+"""
+
+import heapq
+
+import numpy as np
+
+from ..algorithms.colorspace import lab_to_srgb, srgb_to_lab
+from ..algorithms.nearest import nearest_palette_indices, unpack_rgb
+from .palette import MAX_COLOURS, Palette
+
+METHODS = ("exact", "frequent", "kmeans", "mediancut")
+
+#: Metric -> (space the palette is built in, metric used to assign colours while building).
+#: CIEDE2000 is not a Euclidean distance, so its palettes are built in CIELAB with CIE76.
+_SPACES = {"rgb": "rgb", "cielab": "cielab", "ciede2000": "cielab"}
+
+#: k-means runs on at most this many points: histograms with more distinct colours are merged first
+#: into cells of 2x2x2 RGB values (7 bits per channel), then 4x4x4 (6 bits), ... (see _merge_cells).
+KMEANS_MAX_POINTS = 1 << 17
+#: Largest number of Lloyd iterations of scikit-learn's k-means, then of the refinement.
+KMEANS_MAX_ITER = 40
+KMEANS_MAX_WORK = 10 ** 9
+REFINE_MAX_ITER = 10
+REFINE_MIN_GAIN = 1e-4
+_TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
+
+_INSTALL_SKLEARN = (
+    "the 'kmeans' palette needs scikit-learn: install it with 'apt install python3-sklearn' "
+    "(Debian, Ubuntu) or 'pip install scikit-learn' (in the Python QGIS uses), "
+    "or use the 'mediancut' palette, which needs nothing more"
+)
+
+
+class PaletteBuildError(ValueError):
+    """A palette cannot be built from this image with these settings (the message says why)."""
+
+
+class ScikitLearnMissingError(PaletteBuildError, ImportError):
+    """The kmeans method needs scikit-learn, which is not installed."""
+
+
+def colour_histogram(codes):
+    """(distinct codes ascending as uint32, their pixel counts as int64) of an array of packed codes.
+
+    The alpha byte is dropped, so leave transparent pixels out before calling. Meant for tests and
+    small images: it sorts every pixel.
+    """
+    codes = np.asarray(codes, dtype=np.uint32).ravel() & np.uint32(0xFFFFFF)
+    distinct, counts = np.unique(codes, return_counts=True)
+    return distinct.astype(np.uint32), counts.astype(np.int64)
+
+
+def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
+    """A Palette of at most n_colours colours for an image with this colour histogram.
+
+    method: one of METHODS. codes: the image's distinct packed colours (uint32); counts: pixels of
+    each (both as from colour_histogram or a block-wise scan). metric: "rgb", "cielab" or
+    "ciede2000", the metric the palette will be used with. seed: fixes every random choice, so the
+    same inputs always give the same palette. Raises PaletteBuildError when it cannot.
+    """
+    if method not in METHODS:
+        raise PaletteBuildError("unknown palette method {!r}; choose one of {}".format(method, ", ".join(METHODS)))
+    if metric not in _SPACES:
+        raise PaletteBuildError("unknown metric {!r}; choose one of {}".format(metric, ", ".join(_SPACES)))
+    n_colours = int(n_colours)
+    if not 1 <= n_colours <= MAX_COLOURS:
+        raise PaletteBuildError("the number of colours must be 1 to {}, not {}".format(MAX_COLOURS, n_colours))
+    codes, counts = _clean_histogram(codes, counts)
+    if len(codes) == 0:
+        raise PaletteBuildError("the image has no pixels to build a palette from "
+                                "(are all of them transparent or nodata?)")
+
+    if method == "exact":
+        if len(codes) > n_colours:
+            raise PaletteBuildError(
+                "the image has {} distinct colours, more than N_COLORS={}: raise N_COLORS or use "
+                "'frequent' or 'kmeans'".format(len(codes), n_colours))
+        return _palette_by_frequency(codes, counts, method)
+    if method == "frequent" or len(codes) <= n_colours:
+        order = _frequency_order(codes, counts)[:n_colours]
+        return Palette(unpack_rgb(codes[order]), name=method)
+
+    space = _SPACES[metric]
+    if method == "mediancut":
+        points, weights = _to_space(unpack_rgb(codes), space), counts.astype(np.float64)
+        centres, totals = _median_cut(points, weights, n_colours, space)
+        return _palette_by_frequency(_pack(centres), totals, method)
+    return _kmeans_palette(codes, counts, n_colours, space, seed)
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+def _clean_histogram(codes, counts):
+    """Codes without alpha, ascending and distinct, with positive int64 counts."""
+    codes = np.asarray(codes, dtype=np.uint32).ravel() & np.uint32(0xFFFFFF)
+    counts = np.asarray(counts).ravel()
+    if codes.shape != counts.shape:
+        raise PaletteBuildError("the histogram needs one count per colour ({} colours, {} counts)"
+                                .format(codes.size, counts.size))
+    counts = counts.astype(np.int64)
+    if (counts < 0).any():
+        raise PaletteBuildError("colour counts cannot be negative")
+    keep = counts > 0
+    codes, counts = codes[keep], counts[keep]
+    if len(codes) > 1 and not (np.diff(codes.astype(np.int64)) > 0).all():
+        codes, inverse = np.unique(codes, return_inverse=True)
+        counts = np.bincount(inverse, weights=counts, minlength=len(codes)).astype(np.int64)
+    return codes, counts
+
+
+def _frequency_order(codes, counts):
+    """Indices ordering colours by count, descending, ties by code ascending."""
+    return np.lexsort((codes, -np.asarray(counts)))
+
+
+def _palette_by_frequency(codes, counts, name):
+    order = _frequency_order(codes, counts)
+    return Palette(unpack_rgb(codes[order]), name=name)
+
+
+def _pack(rgb):
+    rgb = np.asarray(rgb, dtype=np.uint32)
+    return rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16)
+
+
+def _to_space(rgb, space):
+    return srgb_to_lab(rgb) if space == "cielab" else np.asarray(rgb, dtype=np.float64)
+
+
+def _to_bytes(points, space):
+    """Points of the space -> nearest displayable sRGB bytes (rounded, clipped), K x 3 uint8."""
+    rgb = lab_to_srgb(points) if space == "cielab" else np.asarray(points, dtype=np.float64)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _weighted_means(labels, points, weights, k):
+    """Per-label weighted mean of the points (k x 3; NaN for empty labels) and total weights (k)."""
+    totals = np.bincount(labels, weights=weights, minlength=k)
+    sums = np.stack([np.bincount(labels, weights=weights * points[:, axis], minlength=k)
+                     for axis in range(points.shape[1])], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / totals[:, None], totals
+
+
+# ------------------------------------------------------------------------------------ median cut
+
+class _Box:
+    """Indices of the points in one box, with their weighted mean, total weight and error."""
+
+    def __init__(self, index, points, weights):
+        self.index = index
+        w = weights[index]
+        p = points[index]
+        self.weight = w.sum()
+        self.mean = (w[:, None] * p).sum(axis=0) / self.weight
+        self.axis_errors = (w[:, None] * (p - self.mean) ** 2).sum(axis=0)
+        self.error = self.axis_errors.sum()
+
+    def split(self, points, weights):
+        """Two boxes, cut across the axis of largest variance at the weighted median, or None."""
+        if len(self.index) < 2 or self.error <= 0:
+            return None
+        axis = int(np.argmax(self.axis_errors))
+        values = points[self.index, axis]
+        order = np.argsort(values, kind="stable")
+        values = values[order]
+        boundaries = np.flatnonzero(values[1:] > values[:-1]) + 1  # cut before these positions
+        if len(boundaries) == 0:
+            return None
+        cumulative = np.cumsum(weights[self.index[order]])
+        half = cumulative[-1] / 2.0
+        cut = boundaries[np.argmin(np.abs(cumulative[boundaries - 1] - half))]
+        ordered = self.index[order]
+        return _Box(ordered[:cut], points, weights), _Box(ordered[cut:], points, weights)
+
+
+def _median_cut_boxes(points, weights, n_boxes):
+    """Split the box with the largest weighted squared error until there are n_boxes (or no more
+    can be split). Returns the boxes, in the order they were made."""
+    boxes = [_Box(np.arange(len(points)), points, weights)]
+    heap = [(-boxes[0].error, 0)]
+    live = 1
+    while heap and live < n_boxes:
+        _, i = heapq.heappop(heap)
+        halves = boxes[i].split(points, weights)
+        if halves is None:
+            continue  # a single colour: stays as it is
+        boxes[i] = None
+        live += 1
+        for box in halves:
+            boxes.append(box)
+            heapq.heappush(heap, (-box.error, len(boxes) - 1))
+    return [box for box in boxes if box is not None][:n_boxes]
+
+
+def _median_cut(points, weights, n_colours, space):
+    """Median-cut centres as sRGB bytes (K x 3 uint8, distinct) and the pixels of each box.
+
+    When two boxes' means round to the same bytes they are merged and more boxes are cut, so the
+    palette has n_colours colours whenever the image has that many.
+    """
+    n_boxes = n_colours
+    while True:
+        boxes = _median_cut_boxes(points, weights, n_boxes)
+        rgb = _to_bytes(np.array([box.mean for box in boxes]), space)
+        codes, inverse = np.unique(_pack(rgb), return_inverse=True)
+        if len(codes) >= n_colours or len(boxes) < n_boxes:
+            break
+        n_boxes += n_colours - len(codes)
+    totals = np.bincount(inverse, weights=[box.weight for box in boxes], minlength=len(codes))
+    keep = _frequency_order(codes, totals)[:n_colours]
+    return unpack_rgb(codes[keep]), totals[keep]
+
+
+def _median_cut_centres(points, weights, n_colours):
+    """Weighted means of the median-cut boxes, in the points' space (float, K x 3)."""
+    return np.array([box.mean for box in _median_cut_boxes(points, weights, n_colours)])
+
+
+# ---------------------------------------------------------------------------------------- k-means
+
+def _merge_cells(codes, counts, points, max_points):
+    """Merge colours into RGB cells of 2^b values per channel, b = 1, 2, ... until at most max_points
+    cells are left; each cell becomes the count-weighted mean of its colours' points."""
+    for bits in range(1, 8):
+        channel = (0xFF << bits) & 0xFF
+        keys = codes & np.uint32(channel | channel << 8 | channel << 16)
+        cells, inverse = np.unique(keys, return_inverse=True)
+        if len(cells) <= max_points:
+            break
+    return _weighted_means(inverse, points, counts.astype(np.float64), len(cells))
+
+
+def _kmeans_palette(codes, counts, n_colours, space, seed):
+    """k-means palette; see build_palette and the module docstring.
+
+    1. If the image has more than KMEANS_MAX_POINTS distinct colours, they are merged into cells
+       (see _merge_cells): a fixed, deterministic reduction that keeps the counts' weight.
+    2. scikit-learn's KMeans (Lloyd, n_init=1, random_state=seed, sample_weight=counts), in RGB or
+       CIELAB, started from the weighted median-cut centres of the same points, for at most
+       KMEANS_MAX_ITER iterations and KMEANS_MAX_WORK point-centre distances in all (skipped when
+       one iteration would exceed it, as with many thousands of colours).
+    3. Refinement on all the distinct colours, unmerged, as the palette will be used: the centres
+       are rounded to bytes, every colour is assigned to its nearest entry (a KD-tree; CIE76 for
+       both CIELAB metrics), and each entry moves to its colours' weighted mean, while the total
+       error goes down by more than REFINE_MIN_GAIN (at most REFINE_MAX_ITER times). An entry that
+       duplicates another after rounding, or serves no colour, is moved onto the colour with the
+       largest weighted error, so the palette keeps n_colours distinct colours.
+    The palette is ordered by the pixels nearest to each entry.
+    """
+    try:
+        from sklearn.cluster import KMeans
+    except ImportError as error:
+        raise ScikitLearnMissingError("{} ({})".format(_INSTALL_SKLEARN, error)) from error
+
+    rgb = unpack_rgb(codes)
+    points = _to_space(rgb, space)
+    weights = counts.astype(np.float64)
+    if len(codes) > KMEANS_MAX_POINTS:
+        cell_points, cell_weights = _merge_cells(codes, counts, points, KMEANS_MAX_POINTS)
+    else:
+        cell_points, cell_weights = points, weights
+    centres = _median_cut_centres(cell_points, cell_weights, n_colours)
+    max_iter = min(KMEANS_MAX_ITER, KMEANS_MAX_WORK // (len(cell_points) * len(centres)))
+    if max_iter >= 1 and len(cell_points) > len(centres):
+        kmeans = KMeans(n_clusters=len(centres), init=centres, n_init=1, max_iter=max_iter,
+                        random_state=seed, algorithm="lloyd")
+        centres = kmeans.fit(cell_points, sample_weight=cell_weights).cluster_centers_
+    palette = _refine(_to_bytes(centres, space), rgb, points, weights, space)
+    for _ in range(4):  # ties go to the lowest index, so counts can change with the order
+        totals = np.bincount(_nearest_exactly(_to_space(palette, space), points), weights=weights,
+                             minlength=len(palette))
+        order = _frequency_order(_pack(palette), totals)
+        if (order == np.arange(len(order))).all():
+            break
+        palette = palette[order]
+    return Palette(palette, name="kmeans")
+
+
+def _nearest_exactly(targets, points):
+    """Index of the nearest target of each point, ties to the lowest index as the mapper does
+    (the KD-tree's two nearest, and a brute-force look at the points where they tie)."""
+    from scipy.spatial import cKDTree
+
+    if len(targets) == 1:
+        return np.zeros(len(points), dtype=np.int64)
+    distances, labels = cKDTree(targets).query(points, k=2)
+    contested = np.flatnonzero(distances[:, 1] ** 2 - distances[:, 0] ** 2 <= _TIE_TOLERANCE)
+    labels = labels[:, 0]
+    if len(contested):
+        labels[contested] = nearest_palette_indices(points[contested], targets, "rgb")  # plain Euclidean
+    return labels
+
+
+def _assign(palette, points, weights, space):
+    """Nearest entry of every point, the weighted squared error of each point, and the total."""
+    from scipy.spatial import cKDTree  # scikit-learn's own dependency
+
+    distances, labels = cKDTree(_to_space(palette, space)).query(points)
+    error = weights * distances ** 2
+    return labels, error, error.sum()
+
+
+def _fix_dead_entries(palette, labels, error, rgb):
+    """Move duplicated and unused entries onto the worst-served colours (a copy; None if none)."""
+    used = np.bincount(labels, minlength=len(palette)) > 0
+    _, first = np.unique(_pack(palette), return_index=True)
+    unique = np.zeros(len(palette), dtype=bool)
+    unique[first] = True
+    dead = np.flatnonzero(~(used & unique))
+    if len(dead) == 0:
+        return None
+    worst = np.argsort(-error, kind="stable")[:len(dead)]
+    worst = worst[error[worst] > 0]
+    if len(worst) == 0:
+        return None
+    palette = palette.copy()
+    palette[dead[:len(worst)]] = rgb[worst]
+    return palette
+
+
+def _refine(palette, rgb, points, weights, space):
+    """Lloyd iterations on the rounded palette while the total error goes down; returns the last
+    palette that lowered it (distinct colours)."""
+    labels, error, total = _assign(palette, points, weights, space)
+    for _ in range(REFINE_MAX_ITER):
+        candidate = _fix_dead_entries(palette, labels, error, rgb)
+        fixing = candidate is not None
+        if not fixing:
+            means, _ = _weighted_means(labels, points, weights, len(palette))
+            candidate = palette.copy()
+            moved = ~np.isnan(means).any(axis=1)
+            candidate[moved] = _to_bytes(means[moved], space)
+            if np.array_equal(candidate, palette):
+                break
+        new_labels, new_error, new_total = _assign(candidate, points, weights, space)
+        if not fixing and new_total >= total:
+            break
+        gain = (total - new_total) / total if total > 0 else 0.0
+        palette, labels, error, total = candidate, new_labels, new_error, new_total
+        if not fixing and gain < REFINE_MIN_GAIN:
+            break
+    _, first = np.unique(_pack(palette), return_index=True)
+    return palette[np.sort(first)]  # drops duplicates only when the refinement could not separate them

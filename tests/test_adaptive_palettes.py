@@ -1,0 +1,250 @@
+"""Palettes built from the image itself: exact, frequent, mediancut and kmeans (QGIS-free)."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from palettize.algorithms.colorspace import lab_to_srgb, srgb_to_lab
+from palettize.algorithms.nearest import NearestColourMapper, pack_rgba
+from palettize.palettes import adaptive
+from palettize.palettes.adaptive import METHODS, PaletteBuildError, build_palette, colour_histogram
+from rasters import ROOT, SAMPLE_MAP
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from render_map import LEGEND  # noqa: E402
+
+GRACE_HOPPER = "sample_data/grace_hopper.jpg"
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+def read_map_pixels():
+    """The opaque pixels (K x 3 uint8) of the sample map QGIS rendered with anti-aliasing."""
+    rgba = gdal.Open(SAMPLE_MAP).ReadAsArray()
+    opaque = rgba[3] == 255
+    return np.stack([rgba[band][opaque] for band in range(3)], axis=1)
+
+
+def read_photograph():
+    """Grace Hopper's portrait shipped with matplotlib, every other row and column (300 x 256)."""
+    import matplotlib
+    import matplotlib.image
+
+    path = os.path.join(matplotlib.get_data_path(), GRACE_HOPPER)
+    return np.ascontiguousarray(matplotlib.image.imread(path)[::2, ::2, :3])
+
+
+def histogram(pixels):
+    pixels = np.asarray(pixels).reshape(-1, 3)
+    return colour_histogram(pack_rgba(pixels[:, 0], pixels[:, 1], pixels[:, 2]))
+
+
+def mapped(pixels, colours, metric="rgb"):
+    """Each pixel replaced by its nearest palette colour (K x 3 uint8)."""
+    pixels = np.asarray(pixels).reshape(-1, 3)
+    indices = NearestColourMapper(colours, metric).map_rgb(pixels[:, 0], pixels[:, 1], pixels[:, 2])
+    return np.asarray(colours)[indices]
+
+
+def psnr(pixels, colours):
+    pixels = np.asarray(pixels).reshape(-1, 3).astype(np.float64)
+    error = ((mapped(pixels.astype(np.uint8), colours) - pixels) ** 2).mean()
+    return 10.0 * np.log10(255.0 ** 2 / error)
+
+
+def mean_delta_e76(pixels, colours, metric):
+    pixels = np.asarray(pixels).reshape(-1, 3)
+    difference = srgb_to_lab(mapped(pixels, colours, metric)) - srgb_to_lab(pixels)
+    return np.sqrt((difference ** 2).sum(axis=1)).mean()
+
+
+def gdal_median_cut(pixels, n_colours):
+    """The palette of GDAL's ComputeMedianCutPCT (as rgb2pct.py builds it) for an image."""
+    rows, cols, _ = pixels.shape
+    dataset = gdal.GetDriverByName("MEM").Create("", cols, rows, 3, gdal.GDT_Byte)
+    for band in range(3):
+        dataset.GetRasterBand(band + 1).WriteArray(pixels[:, :, band])
+    table = gdal.ColorTable()
+    bands = [dataset.GetRasterBand(band + 1) for band in range(3)]
+    gdal.ComputeMedianCutPCT(bands[0], bands[1], bands[2], n_colours, table)
+    return np.array([table.GetColorEntry(i)[:3] for i in range(table.GetCount())], dtype=np.uint8)
+
+
+def pixel_counts(pixels, colours):
+    """Pixels of the image that have exactly each palette colour."""
+    codes, counts = histogram(pixels)
+    lookup = dict(zip(codes.tolist(), counts.tolist()))
+    packed = pack_rgba(colours[:, 0], colours[:, 1], colours[:, 2]) & np.uint32(0xFFFFFF)
+    return [lookup.get(code, 0) for code in packed.tolist()]
+
+
+@pytest.fixture(scope="module")
+def photograph():
+    return read_photograph()
+
+
+@pytest.fixture(scope="module")
+def kmeans_palette(photograph):
+    return build_palette("kmeans", *histogram(photograph), 64)
+
+
+# -------------------------------------------------------------------------------------- exact
+
+def test_exact_palette_holds_every_colour_of_a_rendered_map_so_mapping_loses_nothing():
+    pixels = read_map_pixels()
+    palette = build_palette("exact", *histogram(pixels), 4096)
+    assert len(palette) == 1925
+    assert np.array_equal(mapped(pixels, palette.colours), pixels)
+
+
+def test_exact_palette_lists_the_most_frequent_colours_first_and_ties_by_code():
+    pixels = np.array([[9, 0, 0]] * 2 + [[1, 0, 0]] * 2 + [[5, 5, 5]] * 3 + [[0, 0, 7]], dtype=np.uint8)
+    palette = build_palette("exact", *histogram(pixels), 4)
+    assert palette.colours.tolist() == [[5, 5, 5], [1, 0, 0], [9, 0, 0], [0, 0, 7]]
+
+
+def test_exact_palette_of_a_map_with_too_many_colours_says_how_many_and_what_to_do():
+    with pytest.raises(PaletteBuildError) as error:
+        build_palette("exact", *histogram(read_map_pixels()), 256)
+    message = str(error.value)
+    assert "1925 distinct colours" in message and "256" in message
+    assert "'frequent'" in message and "'kmeans'" in message
+
+
+# ----------------------------------------------------------------------------------- frequent
+
+def test_frequent_palette_of_a_rendered_map_starts_with_exactly_its_twelve_legend_colours():
+    """Anti-aliasing mixes colours only along boundaries: the 12 unit colours are the 12 most
+    frequent, each far ahead of the 13th. The 0.26 mm outlines are thinner than a pixel, so their
+    (64, 64, 64) never covers a whole pixel and is not among the frequent colours at all."""
+    pixels = read_map_pixels()
+    palette = build_palette("frequent", *histogram(pixels), 13)
+    legend = {tuple(entry[:3]) for entry in LEGEND}
+    assert {tuple(colour) for colour in palette.colours[:12].tolist()} == legend
+    counts = pixel_counts(pixels, palette.colours)
+    assert counts == sorted(counts, reverse=True)
+    assert min(counts[:12]) > 50 * counts[12]
+    assert (64, 64, 64) not in {tuple(colour) for colour in build_palette(
+        "frequent", *histogram(pixels), 100).colours.tolist()}
+
+
+def test_frequent_palette_breaks_ties_by_code():
+    codes = np.array([3, 1, 2], dtype=np.uint32)
+    palette = build_palette("frequent", np.sort(codes), np.array([5, 5, 5]), 2)
+    assert palette.colours.tolist() == [[1, 0, 0], [2, 0, 0]]
+
+
+# ---------------------------------------------------------------------------------- mediancut
+
+@pytest.mark.parametrize("metric", ["rgb", "cielab", "ciede2000"])
+def test_mediancut_palette_has_n_distinct_colours_listed_by_frequency(photograph, metric):
+    palette = build_palette("mediancut", *histogram(photograph), 64, metric=metric)
+    assert len(palette) == 64
+    assert len(np.unique(pack_rgba(*palette.colours.T))) == 64
+
+
+def test_mediancut_palette_beats_gdal_median_cut_by_over_3_db_on_a_photograph(photograph):
+    for n_colours in (16, 256):
+        ours = psnr(photograph, build_palette("mediancut", *histogram(photograph), n_colours).colours)
+        assert ours > psnr(photograph, gdal_median_cut(photograph, n_colours)) + 3.0
+
+
+@pytest.mark.parametrize("method", ["mediancut", "kmeans"])
+def test_an_image_with_no_more_colours_than_asked_gets_exactly_its_own_colours(method):
+    pixels = read_map_pixels()
+    codes, counts = histogram(pixels)
+    assert build_palette(method, codes, counts, 1925) == build_palette("exact", codes, counts, 1925)
+
+
+# ------------------------------------------------------------------------------------- kmeans
+
+def test_kmeans_palette_is_the_same_every_time(photograph, kmeans_palette):
+    assert build_palette("kmeans", *histogram(photograph), 64) == kmeans_palette
+
+
+def test_kmeans_palette_has_n_distinct_colours_most_used_first(photograph, kmeans_palette):
+    colours = kmeans_palette.colours
+    assert len(np.unique(pack_rgba(*colours.T))) == len(colours) == 64
+    indices = NearestColourMapper(colours, "rgb").map_rgb(*np.moveaxis(photograph, 2, 0))
+    used = np.bincount(indices.ravel(), minlength=64)
+    assert used.tolist() == sorted(used.tolist(), reverse=True)
+
+
+def test_kmeans_palette_beats_gdal_median_cut_and_its_own_median_cut_start_on_a_photograph(
+        photograph, kmeans_palette):
+    ours = psnr(photograph, kmeans_palette.colours)
+    assert ours > psnr(photograph, gdal_median_cut(photograph, 64)) + 5.0
+    assert ours > psnr(photograph, build_palette("mediancut", *histogram(photograph), 64).colours) + 0.5
+
+
+def test_kmeans_palette_for_cielab_gives_smaller_colour_differences_than_one_for_rgb(photograph):
+    codes, counts = histogram(photograph)
+    for_rgb = build_palette("kmeans", codes, counts, 32, metric="rgb").colours
+    for_lab = build_palette("kmeans", codes, counts, 32, metric="cielab").colours
+    assert mean_delta_e76(photograph, for_lab, "cielab") < mean_delta_e76(photograph, for_rgb, "cielab")
+    assert build_palette("kmeans", codes, counts, 32, metric="ciede2000").colours.tolist() == for_lab.tolist()
+
+
+def test_kmeans_on_more_distinct_colours_than_its_limit_merges_them_and_keeps_its_quality(
+        photograph, kmeans_palette, monkeypatch):
+    codes, counts = histogram(photograph)
+    monkeypatch.setattr(adaptive, "KMEANS_MAX_POINTS", len(codes) // 4)
+    merged = build_palette("kmeans", codes, counts, 64)
+    assert len(merged) == 64 and merged == build_palette("kmeans", codes, counts, 64)
+    assert psnr(photograph, merged.colours) > psnr(photograph, kmeans_palette.colours) - 0.1
+
+
+def test_kmeans_without_scikit_learn_says_how_to_install_it_and_mediancut_still_works(
+        photograph, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.cluster", None)
+    codes, counts = histogram(photograph)
+    with pytest.raises(ImportError) as error:
+        build_palette("kmeans", codes, counts, 16)
+    assert isinstance(error.value, PaletteBuildError)
+    assert "apt install python3-sklearn" in str(error.value) and "pip install scikit-learn" in str(error.value)
+    assert len(build_palette("mediancut", codes, counts, 16)) == 16
+
+
+# --------------------------------------------------------------------------------- the inputs
+
+def test_colour_histogram_counts_each_colour_and_ignores_alpha():
+    codes = pack_rgba(np.array([1, 1, 2, 1]), np.array([0, 0, 0, 0]), np.array([0, 0, 0, 0]),
+                      np.array([255, 0, 255, 255]))
+    distinct, counts = colour_histogram(codes)
+    assert distinct.tolist() == [1, 2] and counts.tolist() == [3, 1]
+    assert distinct.dtype == np.uint32 and counts.dtype == np.int64
+
+
+def test_codes_with_an_alpha_byte_are_taken_as_their_rgb_colour():
+    codes = np.array([0xFF000001, 0x00000001, 0xFF000002], dtype=np.uint32)
+    palette = build_palette("exact", codes, np.array([1, 1, 1]), 2)
+    assert palette.colours.tolist() == [[1, 0, 0], [2, 0, 0]]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("arguments, message", [
+    (dict(n_colours=0), "1 to 65535"),
+    (dict(metric="cie94"), "unknown metric"),
+    (dict(codes=np.array([], dtype=np.uint32), counts=np.array([], dtype=np.int64)), "no pixels"),
+    (dict(counts=np.array([1, 2])), "one count per colour"),
+])
+def test_bad_arguments_are_refused_with_the_reason(method, arguments, message):
+    call = dict(codes=np.array([1, 2, 3], dtype=np.uint32), counts=np.array([1, 2, 3]), n_colours=2)
+    call.update(arguments)
+    with pytest.raises(PaletteBuildError, match=message):
+        build_palette(method, **call)
+
+
+def test_an_unknown_method_is_refused_with_the_choices():
+    with pytest.raises(PaletteBuildError, match="exact, frequent, kmeans, mediancut"):
+        build_palette("octree", np.array([1], dtype=np.uint32), np.array([1]), 1)
+
+
+def test_lab_to_srgb_inverts_srgb_to_lab():
+    values = np.arange(0, 256, 3)
+    rgb = np.stack(np.meshgrid(values, values, values, indexing="ij"), axis=-1).reshape(-1, 3)
+    assert np.abs(lab_to_srgb(srgb_to_lab(rgb)) - rgb).max() < 1e-6
