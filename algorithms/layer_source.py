@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterBand,
     QgsProcessingParameterDefinition,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
 )
@@ -39,6 +40,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     """Base class: subclasses add their own parameters and extend ``settings``."""
 
     INPUT, SOURCE, ALPHA_BAND, ALPHA_THRESHOLD = "INPUT", "SOURCE", "ALPHA_BAND", "ALPHA_THRESHOLD"
+    EXTENT, PIXEL_SIZE = "EXTENT", "PIXEL_SIZE"
     BANDS = ("RED_BAND", "GREEN_BAND", "BLUE_BAND")
     ENUMS = {"SOURCE": (SOURCES, "rendered")}  # enum parameter -> (options, default); subclasses add theirs
 
@@ -53,6 +55,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             self.ALPHA_THRESHOLD, tr("Alpha threshold (lower alpha becomes nodata)"),
             QgsProcessingParameterNumber.Integer, 128, minValue=0, maxValue=255,
         )))
+        self.addParameter(QgsProcessingParameterExtent(
+            self.EXTENT, tr("Output extent (default: the layer's own grid)"), optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.PIXEL_SIZE, tr("Output pixel size, in the extent's CRS units (with EXTENT)"),
+            QgsProcessingParameterNumber.Double, None, optional=True, minValue=0.0,
+        ))
 
     # -- validation: the same checks stop processing.run, qgis_process and the dialog -------------
 
@@ -104,32 +112,62 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 ).format(layer.name()))
         elif layer.renderer() is None:
             raise QgsProcessingException(tr("Layer '{}' has no style to draw: use SOURCE=bands.").format(layer.name()))
+        grid, target_crs = self._grid(parameters, context, layer, source)
         return {
-            "layer": layer, "source": source, "bands": bands, "alpha": alpha,
+            "layer": layer, "source": source, "bands": bands, "alpha": alpha, "grid": grid, "target_crs": target_crs,
             "threshold": self.parameterAsInt(parameters, self.ALPHA_THRESHOLD, context),
         }
+
+    def _grid(self, parameters, context, layer, source):
+        """(output grid, CRS to draw in or None): the layer's own grid unless EXTENT or PIXEL_SIZE ask
+        for another one (SOURCE=rendered only)."""
+        has_extent = parameters.get(self.EXTENT) not in (None, "")
+        pixel_size = (self.parameterAsDouble(parameters, self.PIXEL_SIZE, context)
+                      if parameters.get(self.PIXEL_SIZE) not in (None, "") else None)
+        native = None
+        try:
+            native = raster_io.layer_grid(layer)
+        except raster_io.SourceError as error:
+            if not (has_extent and pixel_size):
+                raise QgsProcessingException(str(error))
+        if not has_extent and pixel_size is None:
+            return native, None
+        if source == "bands":
+            raise QgsProcessingException(tr(
+                "EXTENT and PIXEL_SIZE choose a grid for the layer as drawn: use SOURCE=rendered, or clear them."))
+        if pixel_size is not None and pixel_size <= 0:
+            raise QgsProcessingException(tr("PIXEL_SIZE must be greater than 0."))
+        crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context) if has_extent else layer.crs()
+        if not crs.isValid():
+            crs = layer.crs()
+        extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs) if has_extent else layer.extent()
+        if pixel_size is None:
+            if native is None or native.is_rotated or crs != layer.crs():
+                raise QgsProcessingException(tr(
+                    "Set PIXEL_SIZE: the layer's own pixel size does not apply to this extent's CRS."))
+            pixel_size = abs(native.geotransform[1])
+        if extent.isEmpty():
+            raise QgsProcessingException(tr("EXTENT is empty: choose an extent with a width and a height."))
+        return raster_io.requested_grid(extent, crs, pixel_size), crs
 
     # -- the run ----------------------------------------------------------------------------------
 
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Runs in the main thread: reads the layer's style while it is safe to touch the layer."""
         self.run = self.settings(parameters, context)
-        layer = self.run["layer"]
-        try:
-            self.grid = raster_io.layer_grid(layer)
-        except raster_io.SourceError as error:
-            raise QgsProcessingException(str(error))
+        layer, self.grid = self.run["layer"], self.run["grid"]
         self.workdir = tempfile.mkdtemp(prefix="palettize-")
         if self.run["source"] == "bands":
             path, bands, alpha = raster_io.gdal_path(layer), self.run["bands"], self.run["alpha"]
             self._open_source = lambda: raster_io.BandSource(path, bands, alpha)
             return True
-        plan = raster_io.direct_read_plan(layer)
+        plan = raster_io.direct_read_plan(layer) if self.run["target_crs"] is None else None
         if plan is not None:
             path, bands, alpha, nodata = plan
             self._open_source = lambda: raster_io.BandSource(path, bands, alpha, nodata, use_masks=False)
         else:
-            rendered = raster_io.RenderedSource(layer, self.grid, self.workdir)
+            rendered = raster_io.RenderedSource(layer, self.grid, self.workdir, self.run["target_crs"],
+                                                context.transformContext())
             self._open_source = lambda: rendered
         return True
 

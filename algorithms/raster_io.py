@@ -5,6 +5,7 @@ nearest.pack_rgba): one array per block, alpha 0 where a pixel is transparent or
 writer puts index blocks into a raster in a private temporary folder and moves it into place only when complete.
 """
 
+import math
 import os
 import shutil
 import tempfile
@@ -13,9 +14,11 @@ import numpy as np
 from osgeo import gdal, osr
 from qgis.core import (
     QgsContrastEnhancement,
+    QgsCoordinateReferenceSystem,
     QgsProviderRegistry,
     QgsRasterLayer,
     QgsRectangle,
+    QgsSingleBandGrayRenderer,
 )
 
 from ..palettes.formats import write_palette_csv
@@ -78,14 +81,27 @@ def layer_grid(layer):
     provider = layer.dataProvider()
     if not provider.capabilities() & provider.Size or layer.width() <= 0:
         raise SourceError(
-            "layer '{}' has no grid of its own (a web service?); save it as a GeoTIFF first".format(layer.name())
+            "Layer '{}' has no grid of its own (a web or tile service?): set EXTENT and PIXEL_SIZE to choose "
+            "the output grid.".format(layer.name())
         )
     extent = layer.extent()
     geotransform = (
         extent.xMinimum(), extent.width() / layer.width(), 0.0,
         extent.yMaximum(), 0.0, -extent.height() / layer.height(),
     )
-    return RasterGrid(layer.width(), layer.height(), geotransform, layer.crs().toWkt() if layer.crs().isValid() else "")
+    return RasterGrid(layer.width(), layer.height(), geotransform, crs_wkt(layer.crs()))
+
+
+def requested_grid(extent, crs, pixel_size):
+    """A north-up grid with its top-left corner at the extent's and square pixels of pixel_size."""
+    width = max(1, int(math.ceil(extent.width() / pixel_size - 1e-9)))
+    height = max(1, int(math.ceil(extent.height() / pixel_size - 1e-9)))
+    geotransform = (extent.xMinimum(), pixel_size, 0.0, extent.yMaximum(), 0.0, -pixel_size)
+    return RasterGrid(width, height, geotransform, crs_wkt(crs))
+
+
+def crs_wkt(crs):
+    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() else ""
 
 
 def _to_bytes(values):
@@ -211,10 +227,15 @@ class RenderedSource:
     of its raster pipe so the worker thread never touches the project's layer.
 
     A rotated GDAL raster is drawn by QGIS on a warped north-up grid; to keep the file's own
-    grid, such a raster is opened through a VRT that only drops the rotation.
+    grid, such a raster is opened through a VRT that only drops the rotation. With a
+    ``target_crs`` (a requested grid in another CRS), QGIS reprojects while drawing.
+
+    QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
+    pixels. For an RGB layer with an alpha band (a map exported by QGIS), the colours are
+    therefore drawn opaque and the alpha band is drawn separately, as grey.
     """
 
-    def __init__(self, layer, grid, workdir):
+    def __init__(self, layer, grid, workdir, target_crs=None, transform_context=None):
         self.description = "the layer as drawn with its style"
         source, provider_key = layer.source(), layer.providerType()
         path = gdal_path(layer)
@@ -228,26 +249,42 @@ class RenderedSource:
         self._source, self._provider_key, self._grid = source, provider_key, grid
         self._renderer = layer.renderer().clone()
         self._renderer.setOpacity(1.0)
+        self._alpha_renderer = None
+        if self._renderer.type() == "multibandcolor" and self._renderer.alphaBand() > 0:
+            self._alpha_renderer = QgsSingleBandGrayRenderer(None, self._renderer.alphaBand())
+            self._renderer.setAlphaBand(-1)
         self._filters = [f.clone() for f in (layer.brightnessFilter(), layer.hueSaturationFilter()) if f is not None]
-        self._layer = None
+        self._target_crs, self._transform_context = target_crs, transform_context
+        self._layers = None
 
     def read(self, window):
-        if self._layer is None:
-            self._layer = self._open()
-        xoff, yoff, width, height = window
-        block = self._layer.pipe().last().block(1, self._extent(window), width, height)
-        if block is None or block.width() != width or block.height() != height:
-            raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, self._layer.source()))
-        argb = np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
-        return pack_rgba(*unpremultiply(argb))
+        if self._layers is None:
+            self._layers = [self._open(self._renderer, self._filters)]
+            if self._alpha_renderer is not None:
+                self._layers.append(self._open(self._alpha_renderer, []))
+        red, green, blue, alpha = unpremultiply(self._draw(self._layers[0], window))
+        if self._alpha_renderer is not None:
+            grey = (self._draw(self._layers[1], window) >> 16) & 255
+            alpha = np.where(alpha == 0, 0, grey).astype(np.uint8)
+        return pack_rgba(red, green, blue, alpha)
 
-    def _open(self):
+    def _draw(self, layer, window):
+        """Premultiplied ARGB32 pixels of one window as QGIS draws ``layer``."""
+        xoff, yoff, width, height = window
+        block = layer.pipe().last().block(1, self._extent(window), width, height)
+        if block is None or block.width() != width or block.height() != height:
+            raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, layer.source()))
+        return np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
+
+    def _open(self, renderer, filters):
         layer = QgsRasterLayer(self._source, "palettize source", self._provider_key)
         if not layer.isValid():
             raise SourceError("QGIS could not open '{}'".format(self._source))
-        layer.setRenderer(self._renderer.clone())
-        for interface in self._filters:
+        layer.setRenderer(renderer.clone())
+        for interface in filters:
             layer.pipe().set(interface.clone())
+        if self._target_crs is not None and self._target_crs.isValid() and self._target_crs != layer.crs():
+            layer.pipe().projector().setCrs(layer.crs(), self._target_crs, self._transform_context)
         return layer
 
     def _extent(self, window):
@@ -258,7 +295,7 @@ class RenderedSource:
         return QgsRectangle(x0 + xoff * dx, y0 + (yoff + height) * dy, x0 + (xoff + width) * dx, y0 + yoff * dy)
 
     def close(self):
-        self._layer = None
+        self._layers = None
 
 
 def unpremultiply(argb):

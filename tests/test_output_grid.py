@@ -1,0 +1,79 @@
+"""Layers without a grid of their own (tile services) and chosen grids: EXTENT and PIXEL_SIZE."""
+
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal, osr
+from qgis.core import QgsProcessingException
+
+from palettize.palettes.palette import builtin_palette
+from rasters import SAMPLE_MAP, quantize, read_indices
+
+VGA = builtin_palette("vga16").colours.tolist()
+TILE_COLOURS = {(0, 0): 12, (1, 0): 10, (0, 1): 9, (1, 1): 14}  # (x, y) of zoom-1 tiles -> VGA index
+HALF_WORLD = 20037508.342789244
+
+
+@pytest.fixture
+def tile_layer(qgis_app, tmp_path):
+    """An XYZ tile layer (QGIS's 'wms' provider) served from local files: solid zoom-1 tiles."""
+    from qgis.core import QgsRasterLayer
+
+    for (x, y), index in TILE_COLOURS.items():
+        folder = tmp_path / "tiles" / "1" / str(x)
+        folder.mkdir(parents=True, exist_ok=True)
+        tile = gdal.GetDriverByName("MEM").Create("", 256, 256, 3, gdal.GDT_Byte)
+        for band, value in enumerate(VGA[index], 1):
+            tile.GetRasterBand(band).Fill(value)
+        gdal.GetDriverByName("PNG").CreateCopy(str(folder / "{}.png".format(y)), tile)
+    uri = "type=xyz&url=file://{}/tiles/{{z}}/{{x}}/{{y}}.png&zmin=1&zmax=1".format(tmp_path)
+    layer = QgsRasterLayer(uri, "tiles", "wms")
+    assert layer.isValid()
+    return layer
+
+
+def test_layer_without_a_grid_asks_for_extent_and_pixel_size(tile_layer, tmp_path):
+    with pytest.raises(QgsProcessingException, match="has no grid of its own.*set EXTENT and PIXEL_SIZE"):
+        quantize({"INPUT": tile_layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})
+    assert not os.path.exists(tmp_path / "out.tif")
+
+
+def test_tile_layer_is_quantized_on_the_requested_grid(tile_layer, tmp_path):
+    extent = "-5000000,5000000,-3000000,3000000 [EPSG:3857]"
+    out = quantize({"INPUT": tile_layer, "PALETTE": "vga16", "EXTENT": extent, "PIXEL_SIZE": 100000,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    assert dataset.GetGeoTransform() == (-5000000.0, 100000.0, 0.0, 3000000.0, 0.0, -100000.0)
+    assert (dataset.RasterXSize, dataset.RasterYSize) == (100, 60)
+    web_mercator = osr.SpatialReference()
+    web_mercator.ImportFromEPSG(3857)
+    assert dataset.GetSpatialRef().IsSame(web_mercator)
+    indices = read_indices(out)
+    expected = np.empty((60, 100), dtype=int)
+    expected[:30, :50], expected[:30, 50:] = TILE_COLOURS[(0, 0)], TILE_COLOURS[(1, 0)]
+    expected[30:, :50], expected[30:, 50:] = TILE_COLOURS[(0, 1)], TILE_COLOURS[(1, 1)]
+    assert np.array_equal(indices, expected)
+
+
+def test_extent_and_pixel_size_on_the_layer_grid_reproduce_a_window(qgis_app, tmp_path):
+    # The sample map: origin (500000, 7500000), 25 m pixels. Ask for columns 100-299, rows 40-189.
+    extent = "502500,507500,7495250,7499000 [EPSG:32635]"
+    out = quantize({"INPUT": SAMPLE_MAP, "EXTENT": extent, "PIXEL_SIZE": 25,
+                    "OUTPUT": str(tmp_path / "window.tif")})["OUTPUT"]
+    whole = quantize({"INPUT": SAMPLE_MAP, "OUTPUT": str(tmp_path / "whole.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    assert dataset.GetGeoTransform() == (502500.0, 25.0, 0.0, 7499000.0, 0.0, -25.0)
+    assert np.array_equal(read_indices(out), read_indices(whole)[40:190, 100:300])
+
+
+def test_pixel_size_alone_resamples_the_whole_layer(qgis_app, tmp_path):
+    out = quantize({"INPUT": SAMPLE_MAP, "PIXEL_SIZE": 100, "OUTPUT": str(tmp_path / "coarse.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    assert dataset.GetGeoTransform() == (500000.0, 100.0, 0.0, 7500000.0, 0.0, -100.0)
+    assert (dataset.RasterXSize, dataset.RasterYSize) == (150, 100)
+
+
+def test_extent_is_refused_for_raw_bands(qgis_app, tmp_path):
+    with pytest.raises(QgsProcessingException, match="use SOURCE=rendered"):
+        quantize({"INPUT": SAMPLE_MAP, "SOURCE": "bands", "PIXEL_SIZE": 50, "OUTPUT": str(tmp_path / "o.tif")})
