@@ -7,9 +7,9 @@ APT_PACKAGES := qgis qgis-providers python3-qgis python3-gdal gdal-bin python3-n
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROFILE ?= default
 PLUGINS_DIR := $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/plugins
-VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
+VERSION := $(shell git show HEAD:metadata.txt | sed -n 's/^version=//p')
 
-.PHONY: deps demo test lint bench install package clean
+.PHONY: deps demo test lint qt6 bench install package clean
 
 deps:
 	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes" 2>/dev/null \
@@ -19,8 +19,11 @@ deps:
 demo: deps
 	$(PYTHON) scripts/demo.py
 
-test: deps lint
+test: deps lint qt6
 	$(PYTHON) -m pytest -q tests
+
+qt6:
+	$(PYTHON) scripts/check_qt6.py
 
 lint: deps
 	$(PYTHON) -m pyflakes $$(git ls-files "*.py")
@@ -37,6 +40,7 @@ install:
 package:
 	mkdir -p dist
 	git archive --format=zip --prefix=palettize/ -o dist/palettize-$(VERSION).zip HEAD
+	$(PYTHON) scripts/check_package.py dist/palettize-$(VERSION).zip
 	@echo "dist/palettize-$(VERSION).zip: install it with Plugins > Manage and Install Plugins > Install from ZIP."
 
 clean:

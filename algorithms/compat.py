@@ -1,13 +1,22 @@
 """The one place where Palettize branches on the QGIS version.
 
-Enum parameters with static strings (``PALETTE='win256'``) exist from QGIS 3.24. On 3.22 the
-enum holds indices; Palettize still accepts the option's string there by translating strings
-to indices before QGIS checks the values (``checkable_parameters``).
+- Enum parameters with static strings (``PALETTE='win256'``) exist from QGIS 3.24. On 3.22 the
+  enum holds indices; Palettize still accepts the option's string there by translating strings
+  to indices before QGIS checks the values (``checkable_parameters``).
+- QgsField takes QMetaType.Type from QGIS 3.38 (QVariant.Type is deprecated, gone with Qt6);
+  QGIS 3.22-3.36 only take QVariant.Type.
 """
 
 from qgis.core import Qgis, QgsProcessingParameterEnum
+from qgis.PyQt.QtCore import QMetaType, QVariant
 
 STATIC_ENUM_STRINGS = Qgis.QGIS_VERSION_INT >= 32400  # False on QGIS 3.22
+
+if Qgis.QGIS_VERSION_INT >= 33800:
+    FIELD_INT, FIELD_LONG, FIELD_DOUBLE, FIELD_STRING = (
+        QMetaType.Type.Int, QMetaType.Type.LongLong, QMetaType.Type.Double, QMetaType.Type.QString)
+else:  # QGIS 3.22-3.36, always Qt5
+    FIELD_INT, FIELD_LONG, FIELD_DOUBLE, FIELD_STRING = (QVariant.Int, QVariant.LongLong, QVariant.Double, QVariant.String)  # qt6: ok (QGIS < 3.38 only)
 
 
 def enum_parameter(name, description, options, default):

@@ -34,19 +34,35 @@ def _read_ahead(source, windows):
             yield window, block
 
 
+class QuantizeResult:
+    """What a pass found: pixels per palette entry, and how many distinct colours were searched."""
+
+    def __init__(self, counts, distinct_colours):
+        self.counts, self.distinct_colours = counts, distinct_colours
+
+
 def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
-                    progress=lambda fraction: None, is_cancelled=lambda: False):
+                    progress=lambda fraction: None, is_cancelled=lambda: False, observers=()):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
     ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
-    alpha is below ``alpha_threshold`` become nodata. Returns the mapper, whose
-    ``distinct_colours`` tells how many nearest-colour searches were needed.
+    alpha is below ``alpha_threshold`` become nodata. Each observer's ``add(window, rgba,
+    indices)`` sees every block (e.g. to build a report) without a second read.
     """
     dtype, nodata = output_type(len(palette))
     mapper = NearestColourMapper(palette.colours, metric)
+    counts = np.zeros(nodata + 1, dtype=np.int64)
+
+    def finish(window, rgba, indices):
+        writer.write(window, indices)
+        counts[:] += np.bincount(indices.ravel(), minlength=nodata + 1)
+        for observer in observers:
+            observer.add(window, rgba, indices)
+
     windows = list(windows)
-    # One block is written (and compressed, GIL released) while the next one is read and mapped.
-    with ThreadPoolExecutor(max_workers=1) as writing:
+    # One block is finished (written, compressed with the GIL released, counted) in a thread
+    # while the next one is read and mapped.
+    with ThreadPoolExecutor(max_workers=1) as finishing:
         pending = None
         for done, (window, rgba) in enumerate(_read_ahead(source, windows)):
             if is_cancelled():
@@ -56,11 +72,11 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                 indices[rgba < np.uint32(alpha_threshold << 24)] = nodata
             if pending is not None:
                 pending.result()
-            pending = writing.submit(writer.write, window, indices)
+            pending = finishing.submit(finish, window, rgba, indices)
             progress((done + 1) / len(windows))
         if pending is not None:
             pending.result()
-    return mapper
+    return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
 
 
 def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction: None,

@@ -1,20 +1,12 @@
 """palettize:extractpalette: a palette built from a layer's pixels, as a file and as a table."""
 
-import numpy as np
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
-    QgsFeature,
-    QgsFeatureSink,
-    QgsField,
-    QgsFields,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..palettes.adaptive import METHODS
 from ..palettes.formats import PaletteFileError, write_palette
@@ -22,6 +14,7 @@ from ..palettes.palette import MAX_COLOURS
 from .engine import Cancelled, palette_usage
 from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
 from .nearest import METRICS
+from .palette_table import write_palette_table
 
 HELP = """<p>Builds a palette from the colours of a raster layer and saves it as a palette file that
 <i>Quantize raster to palette</i> reads (PALETTE_FILE), plus a table of its entries, so a model can
@@ -96,31 +89,6 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
             raise QgsProcessingException(tr("Could not write the palette: {}").format(error))
         feedback.setProgress(90.0)
         results = {self.OUTPUT_PALETTE: run["palette_path"]}
-        sink, table_id = self.parameterAsSink(parameters, self.OUTPUT_TABLE, context, table_fields(),
-                                              QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem())
-        if sink is not None:
-            for feature in table_features(palette, usage):
-                sink.addFeature(feature, QgsFeatureSink.FastInsert)
-            results[self.OUTPUT_TABLE] = table_id
+        results.update(write_palette_table(self, parameters, context, self.OUTPUT_TABLE, palette, usage))
         feedback.setProgress(100.0)
         return results
-
-
-def table_fields():
-    fields = QgsFields()
-    for name, kind in (("index", QVariant.Int), ("red", QVariant.Int), ("green", QVariant.Int),
-                       ("blue", QVariant.Int), ("hex", QVariant.String), ("label", QVariant.String),
-                       ("pixels", QVariant.LongLong), ("share", QVariant.Double)):
-        fields.append(QgsField(name, kind))
-    return fields
-
-
-def table_features(palette, usage):
-    """One feature per palette entry: its colour, label, pixels and share of the valid pixels."""
-    total = max(int(np.sum(usage)), 1)
-    fields = table_fields()
-    for index, (r, g, b) in enumerate(palette.colours.tolist()):
-        feature = QgsFeature(fields)
-        feature.setAttributes([index, r, g, b, "#{:02x}{:02x}{:02x}".format(r, g, b), palette.label(index),
-                               int(usage[index]), int(usage[index]) / total])
-        yield feature

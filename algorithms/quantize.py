@@ -4,7 +4,9 @@ import os
 
 from osgeo import gdal
 from qgis.core import (
+    QgsProcessing,
     QgsProcessingException,
+    QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -25,6 +27,7 @@ from . import raster_io
 from .engine import Cancelled, output_type, quantize_blocks
 from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
 from .nearest import METRICS
+from .palette_table import write_palette_table
 from .styling import PaletteStyler, save_style, style_path
 
 PALETTES = BUILTIN_NAMES + METHODS + tuple(MATPLOTLIB_PREFIX + name for name in MATPLOTLIB_NAMES)
@@ -58,6 +61,7 @@ get the palette beside them as &lt;output&gt;.palette.csv.</p>
 
 class QuantizeAlgorithm(LayerSourceAlgorithm):
     PALETTE, PALETTE_FILE, N_COLORS, METRIC, OUTPUT = "PALETTE", "PALETTE_FILE", "N_COLORS", "METRIC", "OUTPUT"
+    OUTPUT_TABLE = "OUTPUT_TABLE"
     ENUMS = dict(LayerSourceAlgorithm.ENUMS, PALETTE=(PALETTES, "win256"), METRIC=(METRICS, "rgb"))
 
     def name(self):
@@ -86,6 +90,8 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         ))
         self.addParameter(self.enum_parameter(self.METRIC, tr("Colour distance")))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Indexed raster")))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TABLE, tr("Palette table (pixels per entry)"), QgsProcessing.TypeVector, optional=True))
 
     def checkable(self, parameters):
         """Any matplotlib colormap is welcome as 'mpl:<name>', listed or not."""
@@ -164,12 +170,12 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                 len(palette), "fit in" if type_name == "Byte" else "need more than", type_name, nodata))
             with raster_io.IndexedRasterWriter(run["output"], run["driver"], self.grid, palette, gdal_type,
                                                nodata) as writer:
-                mapper = quantize_blocks(
+                result = quantize_blocks(
                     source, writer, self.windows(), palette, run["metric"], run["threshold"],
                     progress=lambda f: feedback.setProgress(progress_start + (100.0 - progress_start) * f),
                     is_cancelled=feedback.isCanceled,
                 )
-                writer.commit()
+                writer.commit(result.counts)
         except Cancelled:
             raise cancelled_error()
         except (OSError, RuntimeError, raster_io.SourceError) as error:
@@ -178,7 +184,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             self.cleanup(source)
         if getattr(source, "clipped", False):
             feedback.pushWarning(tr("Some band values were outside 0-255 and were clipped."))
-        feedback.pushInfo(tr("{} distinct colours matched to the palette.").format(mapper.distinct_colours))
+        feedback.pushInfo(tr("{} distinct colours matched to the palette.").format(result.distinct_colours))
         if not writer.has_colour_table:
             feedback.pushWarning(tr(
                 "The {} format cannot hold a colour table: the palette was written beside it as {}."
@@ -190,4 +196,6 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             feedback.pushInfo(tr("QGIS style with the palette's classes: {}").format(style_path(run["output"])))
         if context.willLoadLayerOnCompletion(run["output"]):
             context.layerToLoadOnCompletionDetails(run["output"]).setPostProcessor(PaletteStyler(palette))
-        return {self.OUTPUT: run["output"]}
+        results = {self.OUTPUT: run["output"]}
+        results.update(write_palette_table(self, parameters, context, self.OUTPUT_TABLE, palette, result.counts))
+        return results

@@ -311,6 +311,22 @@ def unpremultiply(argb):
     return red, green, blue, alpha
 
 
+def attribute_table(palette, counts):
+    """GDAL raster attribute table: value, red, green, blue, label, count per palette entry."""
+    table = gdal.RasterAttributeTable()
+    for name, kind, usage in (("value", gdal.GFT_Integer, gdal.GFU_MinMax), ("red", gdal.GFT_Integer, gdal.GFU_Red),
+                              ("green", gdal.GFT_Integer, gdal.GFU_Green), ("blue", gdal.GFT_Integer, gdal.GFU_Blue),
+                              ("label", gdal.GFT_String, gdal.GFU_Name), ("count", gdal.GFT_Real, gdal.GFU_PixelCount)):
+        table.CreateColumn(name, kind, usage)
+    table.SetRowCount(len(palette))
+    for index, (r, g, b) in enumerate(palette.colours.tolist()):
+        for column, value in enumerate((index, r, g, b)):
+            table.SetValueAsInt(index, column, value)
+        table.SetValueAsString(index, 4, palette.label(index))
+        table.SetValueAsDouble(index, 5, float(counts[index]))
+    return table
+
+
 class IndexedRasterWriter:
     """Writes a single-band indexed raster with a colour table and nodata, all or nothing.
 
@@ -350,8 +366,11 @@ class IndexedRasterWriter:
         self._band.WriteArray(indices, window[0], window[1])
         self._band.FlushCache()  # keeps GDAL's block cache from growing with the raster
 
-    def commit(self):
-        """Finish the raster and move it (and any side files) into place."""
+    def commit(self, counts=None):
+        """Finish the raster (with a raster attribute table when ``counts`` per entry are given)
+        and move it and any side files into place."""
+        if counts is not None:
+            self._band.SetDefaultRAT(attribute_table(self.palette, counts))
         self._dataset.FlushCache()
         self._band = None
         if self._work != self._final:

@@ -6,6 +6,7 @@ from qgis.core import (
     QgsProcessingOutputLayerDefinition,
     QgsProject,
     QgsRasterLayer,
+    QgsVectorLayer,
 )
 
 from palettize.palettes.palette import builtin_palette
@@ -49,3 +50,27 @@ def test_output_opened_later_shows_exactly_the_palette_classes(qgis_app, tmp_pat
     layer = QgsRasterLayer(output, "opened from the browser")
     assert layer.renderer().type() == "paletted"
     assert [c.label for c in layer.renderer().classes()] == list(builtin_palette("vga16").labels)
+
+
+def test_geotiff_carries_a_raster_attribute_table_and_the_table_output_the_same_rows(qgis_app, tmp_path):
+    import numpy as np
+    from osgeo import gdal
+
+    from rasters import SAMPLE_MAP
+
+    result = quantize({"INPUT": SAMPLE_MAP, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif"),
+                       "OUTPUT_TABLE": str(tmp_path / "classes.csv")})
+    dataset = gdal.Open(result["OUTPUT"])
+    band = dataset.GetRasterBand(1)
+    counts = np.bincount(band.ReadAsArray().ravel(), minlength=256)[:16]
+    rat = band.GetDefaultRAT()
+    vga = builtin_palette("vga16")
+    assert [rat.GetNameOfCol(i) for i in range(rat.GetColumnCount())] == ["value", "red", "green", "blue", "label",
+                                                                         "count"]
+    rows = [[rat.GetValueAsString(row, col) for col in range(5)] + [rat.GetValueAsDouble(row, 5)]
+            for row in range(rat.GetRowCount())]
+    assert rows == [[str(i), str(r), str(g), str(b), vga.labels[i], float(counts[i])]
+                    for i, (r, g, b) in enumerate(vga.colours.tolist())]
+    table = QgsVectorLayer(result["OUTPUT_TABLE"], "table", "ogr")
+    assert [int(f["pixels"]) for f in table.getFeatures()] == counts.tolist()
+    assert [f["label"] for f in table.getFeatures()] == list(vga.labels)
