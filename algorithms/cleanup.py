@@ -1,0 +1,358 @@
+"""Edge cleanup after exact nearest-colour mapping (QGIS-free).
+
+Anti-aliased maps hold pixels that no palette colour represents: blends of two neighbouring fills,
+or of a fill and an outline colour that is not in the palette. Their exact nearest palette colour is
+often a third class found nowhere near them on the map. ``clean_seams`` gives such pixels the class
+of their neighbourhood that best explains them; ``sieve`` removes regions smaller than a number of
+pixels. Both only ever assign a class present around a pixel, never change a nodata pixel and never
+count one as a neighbour.
+
+Both work on a window: a block plus ``margin(method, ...)`` pixels on every side, clipped at the
+raster's edges. A block pixel's result depends only on the window within that margin of it, so
+cropping the block out of the result gives the same classes whatever the block boundaries.
+"""
+
+import numpy as np
+
+from .colour_difference import ciede2000
+from .nearest import METRIC_SPACES
+
+#: The CLEANUP choices, in the order of the enum.
+METHODS = ("none", "seams", "sieve")
+
+#: Colour difference, in the units of the metric (RGB: 0-441; CIELAB and CIEDE2000: delta E), up to
+#: which a pixel inside a region of its class counts as well represented by its palette colour.
+DEFAULT_SEAM_TOLERANCE = 5.0
+#: Seam pixels take a class found within this many pixels (a square window).
+DEFAULT_SEAM_RADIUS = 2
+#: A seam pixel is a mix of two neighbouring classes when its premultiplied RGBA colour is within
+#: this distance (0-255 units) of their best mix.
+DEFAULT_BLEND_TOLERANCE = 6.0
+#: As gdal_sieve's defaults: regions under 10 pixels, 4-connected.
+DEFAULT_MIN_REGION = 10
+DEFAULT_CONNECTEDNESS = 4
+
+_CROSS = ((-1, 0), (0, -1), (0, 1), (1, 0))
+_RING = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
+    """Pixels of overlap a block needs on every side for ``method`` to give its pixels the classes
+    of a run over the whole raster."""
+    if method == "none":
+        return 0
+    if method == "seams":
+        # A seam pixel looks at pixels within radius, whose standing depends on their 4 neighbours.
+        return max(1, int(radius)) + 1
+    if method == "sieve":
+        # A region under min_region pixels spans less than min_region; whether a region next to it
+        # reaches min_region is seen within min_region more.
+        return 2 * max(1, int(min_region))
+    raise ValueError("unknown cleanup method {!r}; choose one of {}".format(method, ", ".join(METHODS)))
+
+
+# ----------------------------------------------------------------------------------------- seams
+
+def _seam_offsets(radius):
+    """(dy, dx) of the neighbours within ``radius`` and their vote weights: the 4 nearest count 1,
+    the diagonal ones 0.7, farther rings 0.25 / (ring - 1)."""
+    offsets, weights = [], []
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            ring = max(abs(dy), abs(dx))
+            if ring == 0:
+                continue
+            offsets.append((dy, dx))
+            weights.append((1.0 if dy == 0 or dx == 0 else 0.7) if ring == 1 else 0.25 / (ring - 1))
+    return offsets, np.array(weights)
+
+
+def _metric_distance(rgb, palette_rgb, metric):
+    """Colour difference in the metric's units between K colours and K palette colours (K x 3)."""
+    space = METRIC_SPACES[metric]
+    if metric == "ciede2000":
+        return ciede2000(space(rgb), space(palette_rgb))
+    diff = space(rgb) - space(palette_rgb)
+    return np.sqrt((diff * diff).sum(axis=1))
+
+
+def _best_blend(rgba4, candidates, counts, palette4):
+    """Residual and winning class of the best two-class mix for each pixel.
+
+    ``rgba4``: premultiplied colour and alpha (n x 4, 0-255); ``candidates``: n x m classes, the
+    first ``counts`` of each row in use. Renderers draw polygons one after another: where X covers a
+    share x of a pixel and Y, drawn later, a share y, the pixel holds y*Y + (1 - y)*x*X (premultiplied,
+    on a transparent background, so alpha < 255 at seams). The least-squares weights (u, v) of the two
+    colours give the shares for either drawing order; the order whose shares add up closer to one is
+    taken, and the class with the larger share holds the pixel's centre. Opaque blends (u + v = 1)
+    come out as plain mixes.
+    """
+    n, m = candidates.shape
+    best_res = np.full(n, np.inf)
+    best_class = np.full(n, -1, dtype=np.int64)
+    for a in range(m):
+        for b in range(a + 1, m):
+            rows = np.flatnonzero(counts > b)
+            if len(rows) == 0:
+                continue
+            ka, kb = candidates[rows, a], candidates[rows, b]
+            ca, cb, p = palette4[ka], palette4[kb], rgba4[rows]
+            aa, bb, ab = (ca * ca).sum(axis=1), (cb * cb).sum(axis=1), (ca * cb).sum(axis=1)
+            pa, pb = (p * ca).sum(axis=1), (p * cb).sum(axis=1)
+            det = np.maximum(aa * bb - ab * ab, 1e-9)
+            u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
+            v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
+            diff = p - u[:, None] * ca - v[:, None] * cb
+            res = np.sqrt((diff * diff).sum(axis=1))
+            a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
+            b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
+            a_first = np.abs(a_under + v - 1.0) <= np.abs(u + b_under - 1.0)
+            a_wins = np.where(a_first, a_under >= v, u >= b_under)
+            better = res < best_res[rows]
+            best_res[rows[better]] = res[better]
+            best_class[rows[better]] = np.where(a_wins, ka, kb)[better]
+    return best_res, best_class
+
+
+def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,
+                radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE):
+    """Classes of a window with its seam pixels reassigned: a new array of ``indices``' dtype.
+
+    ``indices``: (rows, cols) exact nearest palette indices (any value where not ``valid``);
+    ``rgba``: the window's packed pixels (nearest.pack_rgba); ``valid``: False where nodata.
+
+    A valid pixel is *well represented* when its colour is exactly its class's palette colour, or
+    within ``tolerance`` of it (units of ``metric``) while its four neighbours are of its class too.
+    Every other valid pixel is a seam pixel: a blend of neighbouring fills, of a fill and an outline,
+    or noise. It takes one of the classes of the well represented pixels within ``radius``:
+
+    - the only one, when there is one;
+    - else, when its colour is a mix of two of them (premultiplied RGBA within ``blend_tolerance``
+      of the best mix of a pair), the one covering more of the pixel (see _best_blend);
+    - else the one with most votes around it (nearest neighbours weigh most), ties going to the class
+      nearest in colour, then to the lower index.
+
+    Seam pixels with no well represented pixel within ``radius`` keep their class.
+    """
+    indices = np.asarray(indices)
+    rgba = np.asarray(rgba, dtype=np.uint32)
+    valid = np.asarray(valid, dtype=bool)
+    if metric not in METRIC_SPACES:
+        raise ValueError("unknown metric {!r}".format(metric))
+    if indices.shape != rgba.shape or indices.shape != valid.shape or indices.ndim != 2:
+        raise ValueError("indices, rgba and valid must be 2-D arrays of one shape")
+    radius = int(radius)
+    if radius < 1:
+        raise ValueError("the seam radius must be at least 1 pixel")
+    out = indices.copy()
+    if not valid.any():
+        return out
+    palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)
+    palette = palette_rgb.astype(np.uint32)
+
+    # Palette colour codes by class; indices beyond the palette (nodata) get an impossible code.
+    table = np.full(max(len(palette), int(indices.max()) + 1), 0xFFFFFFFF, dtype=np.uint32)
+    table[:len(palette)] = palette[:, 0] | (palette[:, 1] << 8) | (palette[:, 2] << 16)
+    inexact = (rgba & np.uint32(0xFFFFFF)) != np.take(table, indices)
+    inexact &= valid
+    ys, xs = np.divmod(np.flatnonzero(inexact), indices.shape[1])
+    if len(ys) == 0:
+        return out
+
+    # Padded copies let neighbours be read without bounds checks; outside and nodata are "blocked".
+    rows, cols = indices.shape
+    pad = radius
+    width = cols + 2 * pad
+    classes_p = np.zeros((rows + 2 * pad, width), dtype=indices.dtype)
+    classes_p[pad:pad + rows, pad:pad + cols] = indices
+    blocked_p = np.ones((rows + 2 * pad, width), dtype=bool)
+    np.logical_not(valid, out=blocked_p[pad:pad + rows, pad:pad + cols])
+    classes_flat, blocked_flat = classes_p.ravel(), blocked_p.ravel()
+    centre = (ys + pad) * width + (xs + pad)
+
+    # Standing of the inexact pixels: near their palette colour and inside their class, or seams.
+    codes = rgba[ys, xs]
+    own = indices[ys, xs].astype(np.int64)
+    distinct, first, inverse = np.unique(codes & np.uint32(0xFFFFFF), return_index=True, return_inverse=True)
+    distinct_rgb = np.stack([distinct & 255, (distinct >> 8) & 255, (distinct >> 16) & 255], axis=-1)
+    distinct_rgb = distinct_rgb.astype(np.float64)
+    seam = (_metric_distance(distinct_rgb, palette_rgb[own[first]], metric) > tolerance)[inverse]
+    for dy, dx in _CROSS:
+        at = centre + dy * width + dx
+        seam |= (classes_flat[at] != own) & ~blocked_flat[at]
+    blocked_flat[centre[seam]] = True  # seam pixels do not vote
+    seam = np.flatnonzero(seam)
+    if len(seam) == 0:
+        return out
+    n = len(seam)
+
+    # Neighbour votes: sort each seam pixel's (class, offset) keys, so each class is one run.
+    offsets, weights = _seam_offsets(radius)
+    k_off = len(offsets)
+    keys = np.empty((n, k_off), dtype=np.int64)
+    for k, (dy, dx) in enumerate(offsets):
+        at = centre[seam] + dy * width + dx
+        keys[:, k] = np.where(blocked_flat[at], -1, classes_flat[at].astype(np.int64) * k_off + k)
+    keys.sort(axis=1)
+    keys = keys.ravel()
+    voting = keys >= 0
+    cls = keys // k_off
+    starts = voting.copy()
+    starts[1:] &= cls[1:] != cls[:-1]
+    starts[::k_off] = voting[::k_off]
+    segment = np.cumsum(starts) - 1
+    votes = np.bincount(segment[voting], weights=weights[keys[voting] % k_off], minlength=int(starts.sum()))
+    seg_class = cls[starts]
+    seg_row = np.flatnonzero(starts) // k_off
+    counts = np.bincount(seg_row, minlength=n)
+    has = counts > 0
+    if not has.any():
+        return out
+    seg_first = np.cumsum(counts) - counts
+
+    # Most votes, then nearest colour (tiny weight), then lowest class (first in order).
+    seam_rgb = distinct_rgb[inverse[seam]]
+    gap = seam_rgb[seg_row] - palette_rgb[seg_class]
+    score = votes - 1e-6 * np.sqrt((gap * gap).sum(axis=1))
+    best = np.maximum.reduceat(score, seg_first[has])
+    top = np.flatnonzero(score >= np.repeat(best, counts[has]))
+    top = top[np.concatenate(([True], seg_row[top][1:] != seg_row[top][:-1]))]
+    chosen = np.full(n, -1, dtype=np.int64)
+    chosen[seg_row[top]] = seg_class[top]
+
+    several = np.flatnonzero(counts >= 2)
+    if len(several):
+        m = int(counts.max())
+        candidates = np.zeros((n, m), dtype=np.int64)
+        candidates[seg_row, np.arange(len(seg_row)) - seg_first[seg_row]] = seg_class
+        alpha = ((codes[seam[several]] >> 24) & 255).astype(np.float64)
+        rgba4 = np.concatenate([seam_rgb[several] * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
+        palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
+        residual, blend_class = _best_blend(rgba4, candidates[several], counts[several], palette4)
+        mixed = residual <= blend_tolerance
+        chosen[several[mixed]] = blend_class[mixed]
+
+    out[ys[seam[has]], xs[seam[has]]] = chosen[has]
+    return out
+
+
+# ----------------------------------------------------------------------------------------- sieve
+
+def _runs(classes, valid):
+    """Horizontal runs of one class: (run id per pixel (-1 where invalid), start column, length,
+    row, class) of each run, in raster order."""
+    rows, cols = classes.shape
+    new = valid.copy()
+    new[:, 1:] &= (classes[:, 1:] != classes[:, :-1]) | ~valid[:, :-1]
+    run_of = np.cumsum(new.ravel(), dtype=np.int64).reshape(rows, cols) - 1
+    run_of[~valid] = -1
+    starts = np.flatnonzero(new)
+    ends = np.ones_like(valid)
+    ends[:, :-1] = new[:, 1:] | ~valid[:, 1:]
+    ends = np.flatnonzero(ends & valid)
+    return run_of, starts % cols, ends - starts + 1, starts // cols, classes.ravel()[starts]
+
+
+def _components(parent_pairs, count):
+    """Connected components of ``count`` nodes joined by pairs (two arrays): root id per node."""
+    parent = np.arange(count)
+    first, second = parent_pairs
+    while True:
+        while True:  # pointer jumping until every node points at its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+        a, b = parent[first], parent[second]
+        differ = a != b
+        if not differ.any():
+            return parent
+        a, b = a[differ], b[differ]
+        np.minimum.at(parent, np.maximum(a, b), np.minimum(a, b))
+
+
+def _region_pairs(run_of, runs, connectedness):
+    """Pairs of same-class runs in consecutive rows that touch (4- or 8-connected).
+
+    Two runs touch when their column ranges overlap (or, 8-connected, meet at a corner), which can
+    be seen at the first column of one of them: the pixel above or below it, or diagonally before it.
+    """
+    rows, cols = run_of.shape
+    col, length, row, cls = runs
+    found = []
+    checks = [(-1, 0), (1, 0)] + ([(-1, -1), (1, -1)] if connectedness == 8 else [])
+    for dy, dx in checks:
+        y, x = row + dy, col + dx
+        ok = (y >= 0) & (y < rows) & (x >= 0)
+        y, x, mine = y[ok], x[ok], np.flatnonzero(ok)
+        other = run_of[y, x]
+        same = (other >= 0) & (cls[np.maximum(other, 0)] == cls[mine])
+        found.append((mine[same], other[same]))
+    return np.concatenate([f for f, _ in found]), np.concatenate([o for _, o in found])
+
+
+def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_CONNECTEDNESS):
+    """Classes of a window after regions smaller than ``min_region`` pixels join a neighbour region.
+
+    Regions are connected pixels of one class (``connectedness`` 4 or 8); nodata pixels belong to no
+    region. As in GDAL's sieve filter a small region takes the class of a neighbouring region, and
+    only of one with at least ``min_region`` pixels; a small region with no such neighbour keeps its
+    class. GDAL picks the neighbour that is largest over the whole raster (and follows chains of small
+    neighbours), which no window can see; here the small region joins the large neighbour it shares
+    the longest border with (pixel pairs adjacent under ``connectedness``), ties going to the lower
+    class, so the result never depends on where blocks start.
+    """
+    indices = np.asarray(indices)
+    valid = np.asarray(valid, dtype=bool)
+    if connectedness not in (4, 8):
+        raise ValueError("connectedness must be 4 or 8, not {!r}".format(connectedness))
+    if indices.shape != valid.shape or indices.ndim != 2:
+        raise ValueError("indices and valid must be 2-D arrays of one shape")
+    out = indices.copy()
+    min_region = int(min_region)
+    if min_region <= 1 or not valid.any():
+        return out
+    rows, cols = indices.shape
+
+    run_of, *runs = _runs(indices, valid)
+    n_runs = len(runs[0])
+    root = _components(_region_pairs(run_of, runs, connectedness), n_runs)
+    size = np.bincount(root, weights=runs[1], minlength=n_runs).astype(np.int64)
+    small_run = size[root] < min_region
+    if not small_run.any():
+        return out
+
+    # Pixels of small regions, and their neighbours in other regions.
+    region = np.where(run_of >= 0, root[np.maximum(run_of, 0)], -1)
+    ys, xs = np.nonzero((run_of >= 0) & small_run[np.maximum(run_of, 0)])
+    mine = region[ys, xs]
+    pairs_small, pairs_other = [], []
+    for dy, dx in (_CROSS if connectedness == 4 else _RING):
+        y, x = ys + dy, xs + dx
+        ok = (y >= 0) & (y < rows) & (x >= 0) & (x < cols)
+        other = np.full(len(ys), -1, dtype=np.int64)
+        other[ok] = region[y[ok], x[ok]]
+        large = (other >= 0) & (other != mine)
+        large[large] = size[other[large]] >= min_region
+        pairs_small.append(mine[large])
+        pairs_other.append(other[large])
+    small_ids, other_ids = np.concatenate(pairs_small), np.concatenate(pairs_other)
+    if len(small_ids) == 0:
+        return out
+
+    # Border length per (small region, large neighbour); keep the longest, then the lower class.
+    root_class = np.full(n_runs, -1, dtype=np.int64)
+    root_class[root] = runs[3]
+    pair_key = small_ids * n_runs + other_ids
+    unique_pairs, border = np.unique(pair_key, return_counts=True)
+    small_of, other_of = unique_pairs // n_runs, unique_pairs % n_runs
+    order = np.lexsort((root_class[other_of], -border, small_of))
+    small_of, other_of = small_of[order], other_of[order]
+    first = np.concatenate(([True], small_of[1:] != small_of[:-1]))
+    target = np.full(n_runs, -1, dtype=np.int64)
+    target[small_of[first]] = root_class[other_of[first]]
+
+    new = target[mine]
+    change = new >= 0
+    out[ys[change], xs[change]] = new[change]
+    return out

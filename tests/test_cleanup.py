@@ -1,0 +1,338 @@
+"""Edge cleanup (CLEANUP=seams / sieve) on index windows: never a new class, nodata untouched, better
+than none on rendered maps, and the same result whatever the block boundaries (QGIS only renders)."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from palettize.algorithms import cleanup
+from palettize.algorithms.nearest import NearestColourMapper, pack_rgba
+from rasters import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from render_map import legend_colours, render_geology_map  # noqa: E402
+
+LEGEND = np.array([colour[:3] for colour in legend_colours()], dtype=np.uint8)
+ALPHA_THRESHOLD = 128
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+def quantized(path, palette=LEGEND, metric="rgb"):
+    """(indices, rgba, valid) of an RGBA GeoTIFF mapped exactly to ``palette``."""
+    bands = gdal.Open(str(path)).ReadAsArray()
+    rgba = pack_rgba(*bands)
+    indices = NearestColourMapper(palette, metric).map_codes(rgba).astype(np.uint8)
+    valid = bands[3] >= ALPHA_THRESHOLD
+    indices[~valid] = 255
+    return indices, rgba, valid
+
+
+def in_blocks(clean, arrays, margin, block_rows, block_cols):
+    """What the engine does: each block's window grown by ``margin`` on every side (clipped at the
+    raster's edges) goes through ``clean``, and the block is cropped out of the result."""
+    rows, cols = arrays[0].shape
+    out = np.empty_like(arrays[0])
+    for y0 in range(0, rows, block_rows):
+        for x0 in range(0, cols, block_cols):
+            y1, x1 = min(rows, y0 + block_rows), min(cols, x0 + block_cols)
+            top, left = max(0, y0 - margin), max(0, x0 - margin)
+            bottom, right = min(rows, y1 + margin), min(cols, x1 + margin)
+            window = clean(*(a[top:bottom, left:right] for a in arrays))
+            out[y0:y1, x0:x1] = window[y0 - top:y1 - top, x0 - left:x1 - left]
+    return out
+
+
+def classes_within(indices, valid, radius):
+    """For every pixel, the set of classes of valid pixels within ``radius`` (a square), as a
+    (rows, cols, n_classes) boolean array."""
+    rows, cols = indices.shape
+    n = int(indices[valid].max()) + 1 if valid.any() else 1
+    present = np.zeros((rows, cols, n), dtype=bool)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            ys, xs = np.mgrid[0:rows, 0:cols]
+            ny, nx = ys + dy, xs + dx
+            ok = (ny >= 0) & (ny < rows) & (nx >= 0) & (nx < cols)
+            ok[ok] = valid[ny[ok], nx[ok]]
+            present[ys[ok], xs[ok], indices[ny[ok], nx[ok]]] = True
+    return present
+
+
+def composite(first, first_cover, second, second_cover):
+    """One pixel as a renderer draws two anti-aliased polygons on a transparent background: premultiplied
+    over-compositing, then straight (unpremultiplied) 8-bit RGBA packed as nearest.pack_rgba."""
+    first, second = np.asarray(first, float), np.asarray(second, float)
+    premultiplied = second_cover * second + (1 - second_cover) * first_cover * first
+    alpha = second_cover + (1 - second_cover) * first_cover
+    rgb = np.clip(np.round(premultiplied / alpha), 0, 255).astype(np.uint8)
+    return pack_rgba(rgb[0:1], rgb[1:2], rgb[2:3], np.array([round(alpha * 255)], dtype=np.uint8))[0]
+
+
+def strip(colours, rows=5):
+    """A (rows, len(colours)) packed RGBA image whose columns hold the given packed colours."""
+    return np.tile(np.array(colours, dtype=np.uint32), (rows, 1))
+
+
+@pytest.fixture(scope="module")
+def maps(qgis_app, tmp_path_factory):
+    """Rendered geology maps (360 x 240): truth (no anti-aliasing, no outlines) and anti-aliased
+    renders with and without outlines, all quantized to the legend colours."""
+    folder = tmp_path_factory.mktemp("cleanup-maps")
+    out = {}
+    for name, outlines, antialiasing in (("truth", False, False), ("plain", False, True),
+                                         ("outlined", True, True), ("outlined-aliased", True, False)):
+        path = folder / "{}.tif".format(name)
+        render_geology_map(str(path), 360, 240, outlines=outlines, antialiasing=antialiasing, seed=3)
+        out[name] = quantized(path)
+    return out
+
+
+def errors(indices, truth, valid):
+    truth_indices, _, truth_valid = truth
+    return int(((indices != truth_indices) & valid & truth_valid).sum())
+
+
+# ----------------------------------------------------------------------------------- seams
+
+@pytest.mark.parametrize("name", ["plain", "outlined", "outlined-aliased"])
+def test_seams_beat_none_against_the_unaliased_render(maps, name):
+    indices, rgba, valid = maps[name]
+    cleaned = cleanup.clean_seams(indices, rgba, LEGEND, "rgb", valid)
+    before, after = errors(indices, maps["truth"], valid), errors(cleaned, maps["truth"], valid)
+    assert before > 0
+    # The benchmark's targets: below 0.1 % wrong without outlines, half the errors gone with them.
+    assert after <= (0.001 * valid.sum() if name == "plain" else before / 2), (before, after)
+
+
+@pytest.mark.parametrize("metric", ["rgb", "cielab", "ciede2000"])
+def test_seams_never_invent_a_class_and_leave_nodata_alone(maps, metric):
+    indices, rgba, valid = maps["outlined"]
+    indices = NearestColourMapper(LEGEND, metric).map_codes(rgba).astype(np.uint8)
+    indices[~valid] = 255
+    cleaned = cleanup.clean_seams(indices, rgba, LEGEND, metric, valid)
+    changed = cleaned != indices
+    assert changed.any()
+    assert not (changed & ~valid).any()
+    ys, xs = np.nonzero(changed)
+    present = classes_within(indices, valid, cleanup.DEFAULT_SEAM_RADIUS)
+    assert present[ys, xs, cleaned[ys, xs]].all()
+
+
+def test_seam_pixels_never_take_the_class_under_nodata():
+    # Class 2 lies only under nodata, right beside a pixel that is nearest to it.
+    palette = np.array([[200, 40, 40], [40, 40, 200], [120, 40, 120]], dtype=np.uint8)
+    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
+    mix = pack_rgba(*[np.array([v], np.uint8) for v in (123, 40, 117)])[0]
+    rgba = strip([code[0]] * 3 + [mix, code[2], code[2], code[1], code[1]])
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    assert (indices[:, 3] == 2).all()
+    valid = np.ones(rgba.shape, dtype=bool)
+    valid[:, 4:6] = False
+    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", valid)
+    assert (cleaned[:, 3] == 0).all()  # the only valid class within 2 pixels
+    assert (cleaned[:, 4:6] == 2).all()
+
+
+def test_pixels_of_an_exact_palette_colour_are_never_changed():
+    rng = np.random.default_rng(1)
+    palette = rng.integers(0, 256, (8, 3), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (3, 60, 80), dtype=np.uint8)
+    exact = rng.random((60, 80)) < 0.3
+    picks = rng.integers(0, 8, (60, 80))
+    for band in range(3):
+        rgb[band][exact] = palette[picks[exact], band]
+    rgba = pack_rgba(*rgb)
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    valid = rng.random((60, 80)) > 0.1
+    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", valid)
+    assert (cleaned[exact] == indices[exact]).all()
+    assert (cleaned[~valid] == indices[~valid]).all()
+    changed = cleaned != indices
+    ys, xs = np.nonzero(changed)
+    assert classes_within(indices, valid, cleanup.DEFAULT_SEAM_RADIUS)[ys, xs, cleaned[ys, xs]].all()
+
+
+@pytest.mark.parametrize("a_first", [True, False])
+def test_a_blend_of_two_fills_goes_to_the_one_covering_the_pixel_centre(a_first):
+    # Green and purple blends pass close to grey, which is nearest for mid blends: none gets them wrong.
+    palette = np.array([[40, 180, 60], [160, 40, 200], [100, 110, 130]], dtype=np.uint8)
+    a, b = palette[0], palette[1]
+    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
+    for cover_a in np.linspace(0.05, 0.95, 37):
+        if abs(cover_a - 0.5) < 0.03:  # too close to call in 8 bits
+            continue
+        seam = composite(a, cover_a, b, 1 - cover_a) if a_first else composite(b, 1 - cover_a, a, cover_a)
+        rgba = strip([code[0]] * 3 + [seam] + [code[1]] * 3)
+        indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+        cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+        assert (cleaned[:, 3] == (0 if cover_a > 0.5 else 1)).all(), (cover_a, indices[0, 3])
+
+
+def test_a_blend_of_a_fill_and_an_outline_goes_to_that_fill():
+    palette = np.array([[240, 220, 120], [120, 190, 230], [90, 100, 90]], dtype=np.uint8)
+    outline = np.array([64, 64, 64])
+    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
+    for cover in (0.2, 0.4, 0.6, 0.8):  # the outline's share of each of the two seam pixels
+        left = composite(palette[0], 1.0, outline, cover)
+        right = composite(palette[1], 1.0, outline, 1.2 - cover)
+        rgba = strip([code[0]] * 3 + [left, right] + [code[1]] * 3)
+        indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+        cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+        assert (cleaned[:, 3] == 0).all() and (cleaned[:, 4] == 1).all(), (cover, indices[0])
+
+
+@pytest.mark.parametrize("block", [(17, 23), (64, 360), (1, 360), (240, 5)])
+def test_seams_do_not_depend_on_block_boundaries(maps, block):
+    for name in ("plain", "outlined", "outlined-aliased"):
+        indices, rgba, valid = maps[name]
+
+        def clean(i, r, v):
+            return cleanup.clean_seams(i, r, LEGEND, "cielab", v)
+
+        whole = clean(indices, rgba, valid)
+        blocks = in_blocks(clean, (indices, rgba, valid), cleanup.margin("seams"), *block)
+        assert np.array_equal(whole, blocks), name
+
+
+def test_a_wider_seam_radius_needs_a_wider_margin(maps):
+    indices, rgba, valid = maps["outlined"]
+
+    def clean(i, r, v):
+        return cleanup.clean_seams(i, r, LEGEND, "rgb", v, radius=3)
+
+    whole = clean(indices, rgba, valid)
+    assert np.array_equal(whole, in_blocks(clean, (indices, rgba, valid), cleanup.margin("seams", radius=3), 19, 29))
+
+
+# ----------------------------------------------------------------------------------- sieve
+
+def gdal_sieve(indices, valid, min_region, connectedness):
+    dataset = gdal.GetDriverByName("MEM").Create("", indices.shape[1], indices.shape[0], 1, gdal.GDT_Int32)
+    band = dataset.GetRasterBand(1)
+    band.WriteArray(indices.astype(np.int32))
+    mask_set = gdal.GetDriverByName("MEM").Create("", indices.shape[1], indices.shape[0], 1, gdal.GDT_Byte)
+    mask = mask_set.GetRasterBand(1)
+    mask.WriteArray(valid.astype(np.uint8))
+    gdal.SieveFilter(band, mask, band, min_region, connectedness)
+    return band.ReadAsArray()
+
+
+def specks(seed, size=(120, 160)):
+    """Four large quadrants of classes 0-3 and, inside them, specks of classes 4-7 (1 to 14 pixels,
+    random shapes) that touch only their quadrant; some nodata holes."""
+    rng = np.random.default_rng(seed)
+    rows, cols = size
+    indices = np.zeros(size, dtype=np.uint8)
+    indices[:rows // 2, cols // 2:] = 1
+    indices[rows // 2:, :cols // 2] = 2
+    indices[rows // 2:, cols // 2:] = 3
+    valid = np.ones(size, dtype=bool)
+    for y in range(4, rows - 8, 10):
+        for x in range(4, cols - 8, 10):
+            if abs(y + 3 - rows // 2) < 6 or abs(x + 3 - cols // 2) < 6:
+                continue
+            shape = rng.random((6, 6)) < rng.uniform(0.05, 0.6)
+            if rng.random() < 0.1:
+                valid[y:y + 6, x:x + 6] &= ~shape
+            else:
+                indices[y:y + 6, x:x + 6][shape] = rng.integers(4, 8)
+    return indices, valid
+
+
+@pytest.mark.parametrize("connectedness", [4, 8])
+@pytest.mark.parametrize("min_region", [2, 5, 10])
+def test_sieve_agrees_with_gdal_where_each_small_region_has_one_neighbour(connectedness, min_region):
+    for seed in range(3):
+        indices, valid = specks(seed)
+        ours = cleanup.sieve(indices, valid, min_region, connectedness)
+        theirs = gdal_sieve(indices, valid, min_region, connectedness)
+        assert np.array_equal(ours[valid], theirs[valid])
+        assert np.array_equal(ours[~valid], indices[~valid])
+        assert (ours != indices).any()
+
+
+def test_sieve_counts_diagonal_pixels_only_when_8_connected():
+    indices = np.zeros((6, 6), dtype=np.uint8)
+    indices[2, 2] = indices[3, 3] = 1  # two pixels touching at a corner
+    valid = np.ones_like(indices, dtype=bool)
+    assert (cleanup.sieve(indices, valid, 2, 4) == 0).all()
+    assert np.array_equal(cleanup.sieve(indices, valid, 2, 8), indices)
+    assert (cleanup.sieve(indices, valid, 3, 8) == 0).all()
+
+
+def test_a_small_region_joins_the_large_neighbour_it_shares_most_border_with():
+    indices = np.zeros((8, 9), dtype=np.uint8)
+    indices[:, 5:] = 1
+    indices[3:5, 3:5] = 2  # 2 x 2: six neighbour pixels of class 0, two of class 1
+    valid = np.ones_like(indices, dtype=bool)
+    cleaned = cleanup.sieve(indices, valid, 5, 4)
+    assert (cleaned[3:5, 3:5] == 0).all()
+    indices[3:5, 3:5] = 0
+    indices[3:5, 4:6] = 2  # now straddling: four neighbour pixels of each class, a tie: the lower class
+    assert (cleanup.sieve(indices, valid, 5, 4)[3:5, 4:6] == 0).all()
+
+
+def test_small_regions_with_only_small_or_nodata_neighbours_stay():
+    indices = np.array([[0, 1, 0], [1, 2, 1], [0, 1, 0]], dtype=np.uint8)
+    valid = np.ones_like(indices, dtype=bool)
+    assert np.array_equal(cleanup.sieve(indices, valid, 5, 4), indices)
+    island = np.array([[9, 9, 9], [9, 1, 9], [9, 9, 9]], dtype=np.uint8)
+    assert np.array_equal(cleanup.sieve(island, island == 1, 5, 8), island)
+
+
+@pytest.mark.parametrize("connectedness", [4, 8])
+def test_sieve_never_invents_a_class_and_leaves_nodata_alone(maps, connectedness):
+    indices, _, valid = maps["outlined"]
+    cleaned = cleanup.sieve(indices, valid, 12, connectedness)
+    changed = cleaned != indices
+    assert changed.any() and not (changed & ~valid).any()
+    ys, xs = np.nonzero(changed)
+    # A changed pixel's region has under 12 pixels, so its new neighbour lies within 12 pixels.
+    assert classes_within(indices, valid, 12)[ys, xs, cleaned[ys, xs]].all()
+
+
+@pytest.mark.parametrize("connectedness", [4, 8])
+@pytest.mark.parametrize("min_region", [3, 12, 40])
+def test_sieve_does_not_depend_on_block_boundaries(maps, connectedness, min_region):
+    indices, _, valid = maps["outlined"]
+
+    def clean(i, v):
+        return cleanup.sieve(i, v, min_region, connectedness)
+
+    whole = clean(indices, valid)
+    assert (whole != indices).any()
+    for block in ((23, 31), (64, 360), (240, 50)):
+        blocks = in_blocks(clean, (indices, valid), cleanup.margin("sieve", min_region=min_region), *block)
+        assert np.array_equal(whole, blocks), block
+
+
+def test_sieve_does_not_depend_on_block_boundaries_in_noise():
+    rng = np.random.default_rng(7)
+    # Smooth random classes with speckle: many regions of every size, some wider than any block.
+    field = np.cumsum(np.cumsum(rng.normal(size=(150, 170)), axis=0), axis=1)
+    indices = (np.digitize(field, np.percentile(field, [20, 40, 60, 80])) % 5).astype(np.uint8)
+    speck = rng.random(indices.shape) < 0.15
+    indices[speck] = rng.integers(0, 5, speck.sum())
+    valid = rng.random(indices.shape) > 0.02
+
+    for connectedness in (4, 8):
+        def clean(i, v):
+            return cleanup.sieve(i, v, 6, connectedness)
+
+        whole = clean(indices, valid)
+        blocks = in_blocks(clean, (indices, valid), cleanup.margin("sieve", min_region=6), 20, 27)
+        assert np.array_equal(whole, blocks)
+
+
+# ----------------------------------------------------------------------------------- margins
+
+def test_margins_tell_the_engine_how_far_each_method_looks():
+    assert cleanup.margin("none") == 0
+    assert cleanup.margin("seams") == cleanup.DEFAULT_SEAM_RADIUS + 1
+    assert cleanup.margin("sieve", min_region=25) == 50
+    with pytest.raises(ValueError, match="seams"):
+        cleanup.margin("smooth")
