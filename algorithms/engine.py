@@ -42,16 +42,25 @@ class QuantizeResult:
 
 
 def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
-                    progress=lambda fraction: None, is_cancelled=lambda: False, observers=()):
+                    progress=lambda fraction: None, is_cancelled=lambda: False, observers=(),
+                    dither="none", cleanup="none", cleanup_options=None, grid_size=None):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
     ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
-    alpha is below ``alpha_threshold`` become nodata. Each observer's ``add(window, rgba,
-    indices)`` sees every block (e.g. to build a report) without a second read.
+    alpha is below ``alpha_threshold`` become nodata. ``dither="floyd-steinberg"`` diffuses the
+    colour error (windows must then be whole rows, in order); ``cleanup`` ("seams" or "sieve",
+    with ``cleanup_options``) reads each window with a margin of overlap, cleans it and keeps
+    the centre, so results do not depend on block boundaries (``grid_size`` = raster size).
+    Each observer's ``add(window, rgba, indices)`` sees every block (e.g. to build a report)
+    without a second read.
     """
     dtype, nodata = output_type(len(palette))
     mapper = NearestColourMapper(palette.colours, metric)
     counts = np.zeros(nodata + 1, dtype=np.int64)
+    windows = list(windows)
+    map_block = _block_mapper(mapper, palette, metric, dither, cleanup, cleanup_options or {}, windows)
+    margin = cleanup_margin(cleanup, cleanup_options or {})
+    reads = [expand_window(window, margin, grid_size) for window in windows] if margin else windows
 
     def finish(window, rgba, indices):
         writer.write(window, indices)
@@ -59,17 +68,24 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         for observer in observers:
             observer.add(window, rgba, indices)
 
-    windows = list(windows)
     # One block is finished (written, compressed with the GIL released, counted) in a thread
     # while the next one is read and mapped.
     with ThreadPoolExecutor(max_workers=1) as finishing:
         pending = None
-        for done, (window, rgba) in enumerate(_read_ahead(source, windows)):
+        for done, (read, rgba) in enumerate(_read_ahead(source, reads)):
             if is_cancelled():
                 raise Cancelled()
-            indices = mapper.map_codes(rgba).astype(dtype, copy=False)
-            if alpha_threshold > 0:
-                indices[rgba < np.uint32(alpha_threshold << 24)] = nodata
+            window = windows[done]
+            opaque = np.uint32(alpha_threshold << 24)
+            if map_block is None:  # plain nearest colour: the fast path
+                indices = mapper.map_codes(rgba).astype(dtype, copy=False)
+                if alpha_threshold > 0:
+                    indices[rgba < opaque] = nodata
+            else:
+                indices = map_block(rgba, rgba >= opaque)
+                rgba, indices = _centre(rgba, read, window), _centre(indices, read, window)
+                indices = indices.astype(dtype)
+                indices[rgba < opaque] = nodata
             if pending is not None:
                 pending.result()
             pending = finishing.submit(finish, window, rgba, indices)
@@ -77,6 +93,52 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         if pending is not None:
             pending.result()
     return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
+
+
+def _block_mapper(mapper, palette, metric, dither, cleanup, options, windows):
+    """None for plain nearest colours, else a function (rgba, valid) -> indices for one read."""
+    if dither == "floyd-steinberg":
+        from .dither import FloydSteinbergDither
+
+        width = windows[0][2] if windows else 0
+        if any(w[0] != 0 or w[2] != width for w in windows):
+            raise ValueError("dithering needs windows of whole rows")
+        return FloydSteinbergDither(mapper, metric, width).dither
+    if cleanup == "seams":
+        from .cleanup import clean_seams
+
+        return lambda rgba, valid: clean_seams(
+            mapper.map_codes(rgba), rgba, palette.colours, metric, valid, **options.get("seams", {}))
+    if cleanup == "sieve":
+        from .cleanup import sieve
+
+        return lambda rgba, valid: sieve(mapper.map_codes(rgba), valid, options["min_region"],
+                                         options["connectedness"])
+    return None
+
+
+def cleanup_margin(cleanup, options):
+    """Pixels of overlap a cleanup needs around each block (0 without cleanup)."""
+    if cleanup in (None, "none"):
+        return 0
+    from .cleanup import margin
+
+    return margin(cleanup, options.get("min_region"))
+
+
+def expand_window(window, margin, grid_size):
+    """The window grown by ``margin`` pixels on every side, clipped to the raster."""
+    xoff, yoff, cols, rows = window
+    width, height = grid_size
+    x0, y0 = max(0, xoff - margin), max(0, yoff - margin)
+    x1, y1 = min(width, xoff + cols + margin), min(height, yoff + rows + margin)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _centre(array, read, window):
+    """The part of a block read over ``read`` that lies in ``window``."""
+    dx, dy = window[0] - read[0], window[1] - read[1]
+    return array[dy:dy + window[3], dx:dx + window[2]]
 
 
 def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction: None,

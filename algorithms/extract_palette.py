@@ -38,6 +38,7 @@ PALETTE_FILTER = ("CSV (*.csv);;GIMP palette (*.gpl);;Adobe colour table (*.act)
 class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
     METHOD, N_COLORS, METRIC = "METHOD", "N_COLORS", "METRIC"
     OUTPUT_PALETTE, OUTPUT_TABLE = "OUTPUT_PALETTE", "OUTPUT_TABLE"
+    HELP_ANCHOR = "parameter-reference-palettizeextractpalette-extract-palette-from-raster"
     ENUMS = dict(LayerSourceAlgorithm.ENUMS, METHOD=(METHODS, "frequent"), METRIC=(METRICS, "rgb"))
 
     def name(self):

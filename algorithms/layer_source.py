@@ -25,6 +25,7 @@ from .compat import checkable_parameters, enum_parameter, enum_value
 from .engine import colour_histogram
 
 SOURCES = ("rendered", "bands")
+README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
 
 
 def tr(text):
@@ -43,6 +44,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     EXTENT, PIXEL_SIZE = "EXTENT", "PIXEL_SIZE"
     BANDS = ("RED_BAND", "GREEN_BAND", "BLUE_BAND")
     ENUMS = {"SOURCE": (SOURCES, "rendered")}  # enum parameter -> (options, default); subclasses add theirs
+
+    #: The README heading of the algorithm's parameter reference, as a GitHub anchor.
+    HELP_ANCHOR = ""
+
+    def helpUrl(self):  # noqa: N802 (QGIS API)
+        return "{}#{}".format(README_URL, self.HELP_ANCHOR)
 
     def addSourceParameters(self):  # noqa: N802 (Qt naming, like addParameter)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, tr("Input raster layer")))
@@ -177,8 +184,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             source.description, self.grid.width, self.grid.height))
         return source
 
-    def windows(self):
-        return list(raster_io.iter_windows(self.grid.width, self.grid.height))
+    def windows(self, full_rows=False):
+        return list(raster_io.iter_windows(self.grid.width, self.grid.height, full_rows=full_rows))
 
     def scan_histogram(self, source, feedback, progress_span=(0.0, 100.0)):
         """Distinct colours and pixel counts of the whole layer (one pass, block by block)."""

@@ -25,11 +25,14 @@ from ..palettes.palette import (
 )
 from . import raster_io
 from .engine import Cancelled, output_type, quantize_blocks
-from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
+from . import cleanup
+from .layer_source import LayerSourceAlgorithm, advanced, cancelled_error, tr
 from .nearest import METRICS
 from .palette_table import write_palette_table
 from .styling import PaletteStyler, save_style, style_path
 
+CLEANUPS = cleanup.METHODS
+DITHERS = ("none", "floyd-steinberg")
 PALETTES = BUILTIN_NAMES + METHODS + tuple(MATPLOTLIB_PREFIX + name for name in MATPLOTLIB_NAMES)
 GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
 
@@ -62,7 +65,11 @@ get the palette beside them as &lt;output&gt;.palette.csv.</p>
 class QuantizeAlgorithm(LayerSourceAlgorithm):
     PALETTE, PALETTE_FILE, N_COLORS, METRIC, OUTPUT = "PALETTE", "PALETTE_FILE", "N_COLORS", "METRIC", "OUTPUT"
     OUTPUT_TABLE = "OUTPUT_TABLE"
-    ENUMS = dict(LayerSourceAlgorithm.ENUMS, PALETTE=(PALETTES, "win256"), METRIC=(METRICS, "rgb"))
+    CLEANUP, SEAM_TOLERANCE, MIN_REGION, CONNECTEDNESS = "CLEANUP", "SEAM_TOLERANCE", "MIN_REGION", "CONNECTEDNESS"
+    DITHER = "DITHER"
+    HELP_ANCHOR = "parameter-reference-palettizequantize-quantize-raster-to-palette"
+    ENUMS = dict(LayerSourceAlgorithm.ENUMS, PALETTE=(PALETTES, "win256"), METRIC=(METRICS, "rgb"),
+                 CLEANUP=(CLEANUPS, "none"), DITHER=(DITHERS, "none"))
 
     def name(self):
         return "quantize"
@@ -89,6 +96,20 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             QgsProcessingParameterNumber.Integer, 256, minValue=2, maxValue=MAX_COLOURS,
         ))
         self.addParameter(self.enum_parameter(self.METRIC, tr("Colour distance")))
+        self.addParameter(self.enum_parameter(self.CLEANUP, tr("Edge cleanup")))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
+            self.SEAM_TOLERANCE, tr("Seams: colour distance up to which a pixel is well represented"),
+            QgsProcessingParameterNumber.Double, cleanup.DEFAULT_SEAM_TOLERANCE, minValue=0.0,
+        )))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
+            self.MIN_REGION, tr("Sieve: regions smaller than this many pixels join their largest neighbour"),
+            QgsProcessingParameterNumber.Integer, cleanup.DEFAULT_MIN_REGION, minValue=2, maxValue=1000,
+        )))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
+            self.CONNECTEDNESS, tr("Sieve: connectedness (4 or 8)"), QgsProcessingParameterNumber.Integer,
+            cleanup.DEFAULT_CONNECTEDNESS, minValue=4, maxValue=8,
+        )))
+        self.addParameter(self.enum_parameter(self.DITHER, tr("Dithering")))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Indexed raster")))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TABLE, tr("Palette table (pixels per entry)"), QgsProcessing.TypeVector, optional=True))
@@ -108,10 +129,24 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         n_colours = self.parameterAsInt(parameters, self.N_COLORS, context)
         palette, origin = self._palette(parameters, context, palette_name, n_colours)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        run.update(self._cleanup_and_dither(parameters, context))
         run.update(palette=palette, palette_origin=origin, palette_method=palette_name if palette is None else None,
                    n_colours=n_colours, metric=self.enum(parameters, self.METRIC),
                    output=output, driver=self._output_driver(output))
         return run
+
+    def _cleanup_and_dither(self, parameters, context):
+        method, dither = self.enum(parameters, self.CLEANUP), self.enum(parameters, self.DITHER)
+        if method != "none" and dither != "none":
+            raise QgsProcessingException(tr(
+                "CLEANUP={} would undo DITHER={}: choose one of them.").format(method, dither))
+        connectedness = self.parameterAsInt(parameters, self.CONNECTEDNESS, context)
+        if connectedness not in (4, 8):
+            raise QgsProcessingException(tr("CONNECTEDNESS must be 4 or 8, not {}.").format(connectedness))
+        options = {"min_region": self.parameterAsInt(parameters, self.MIN_REGION, context),
+                   "connectedness": connectedness,
+                   "seams": {"tolerance": self.parameterAsDouble(parameters, self.SEAM_TOLERANCE, context)}}
+        return {"cleanup": method, "cleanup_options": options, "dither": dither}
 
     def _palette(self, parameters, context, palette_name, n_colours):
         """(palette, where it comes from); the palette is None when it is built from the image."""
@@ -171,9 +206,11 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             with raster_io.IndexedRasterWriter(run["output"], run["driver"], self.grid, palette, gdal_type,
                                                nodata) as writer:
                 result = quantize_blocks(
-                    source, writer, self.windows(), palette, run["metric"], run["threshold"],
+                    source, writer, self.windows(full_rows=run["dither"] != "none"), palette, run["metric"],
+                    run["threshold"],
                     progress=lambda f: feedback.setProgress(progress_start + (100.0 - progress_start) * f),
-                    is_cancelled=feedback.isCanceled,
+                    is_cancelled=feedback.isCanceled, dither=run["dither"], cleanup=run["cleanup"],
+                    cleanup_options=run["cleanup_options"], grid_size=(self.grid.width, self.grid.height),
                 )
                 writer.commit(result.counts)
         except Cancelled:

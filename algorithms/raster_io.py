@@ -49,11 +49,11 @@ class RasterGrid:
         return self.geotransform[2] != 0 or self.geotransform[4] != 0
 
 
-def iter_windows(width, height, block_pixels=None):
+def iter_windows(width, height, block_pixels=None, full_rows=False):
     """(xoff, yoff, xsize, ysize) windows covering the grid: strips of whole output tile rows,
-    cut into columns when the raster is very wide."""
+    cut into columns when the raster is very wide (unless ``full_rows``), in raster order."""
     block_pixels = block_pixels or BLOCK_PIXELS
-    cols = min(width, MAX_STRIP_WIDTH)
+    cols = width if full_rows else min(width, MAX_STRIP_WIDTH)
     rows = max(1, min(height, block_pixels // cols))
     if rows > TILE:
         rows -= rows % TILE

@@ -1,6 +1,7 @@
 """The repository is a QGIS plugin folder with what the official plugin repository asks for."""
 
 import configparser
+import re
 import os
 
 from rasters import ROOT
@@ -40,3 +41,23 @@ def test_plugin_registers_the_provider_and_unload_removes_it(qgis_app):
     finally:
         plugin.initProcessing()
     assert registry.algorithmById("palettize:quantize") is not None
+
+
+def github_anchor(heading):
+    """The anchor GitHub gives a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_algorithm_has_help_and_a_help_url_into_the_readme(qgis_app):
+    from qgis.core import QgsApplication
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        anchors = {github_anchor(line.lstrip("#")) for line in f if line.startswith("#")}
+    algorithms = QgsApplication.processingRegistry().providerById("palettize").algorithms()
+    assert sorted(a.id() for a in algorithms) == ["palettize:extractpalette", "palettize:quantize"]
+    for algorithm in algorithms:
+        assert len(algorithm.shortHelpString()) > 200
+        url, _, anchor = algorithm.helpUrl().partition("#")
+        assert url.endswith("/README.md")
+        assert anchor in anchors, algorithm.id()
