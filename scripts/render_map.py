@@ -271,7 +271,7 @@ def _render_strip(settings, width, rows):
     return np.ascontiguousarray(raw[:, :, order])
 
 
-def render_geology_map(path, width=600, height=400, outlines=True, antialiasing=True, seed=0,
+def _render_geology_map(path, width=600, height=400, outlines=True, antialiasing=True, seed=0,
                        crs="EPSG:32635", pixel_size=25.0, origin=(500000.0, 7500000.0)):
     """Render a synthetic geological map to an RGBA GeoTIFF at ``path``; return the legend colours.
 
@@ -287,7 +287,6 @@ def render_geology_map(path, width=600, height=400, outlines=True, antialiasing=
     if width < 1 or height < 1:
         raise ValueError("width and height must be positive")
     _ensure_qgis()
-    gdal.UseExceptions()
     x0, y0 = float(origin[0]), float(origin[1])
     ps = float(pixel_size)
     map_height = height * ps
@@ -343,6 +342,20 @@ def render_geology_map(path, width=600, height=400, outlines=True, antialiasing=
     del layer
     return legend_colours()
 
+
+
+def render_geology_map(*args, **kwargs):
+    """Render the map (see _render_geology_map) with GDAL exceptions on, restoring the caller's
+    GDAL error mode afterwards so importers (tests, benchmarks) keep theirs."""
+    from osgeo import gdal
+
+    previous = gdal.GetUseExceptions()
+    gdal.UseExceptions()
+    try:
+        return _render_geology_map(*args, **kwargs)
+    finally:
+        if not previous:
+            gdal.DontUseExceptions()
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Render a synthetic geological map to an RGBA GeoTIFF.")
