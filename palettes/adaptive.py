@@ -30,13 +30,15 @@ METHODS = ("exact", "frequent", "kmeans", "mediancut")
 _SPACES = {"rgb": "rgb", "cielab": "cielab", "ciede2000": "cielab"}
 
 #: k-means runs on at most this many points: histograms with more distinct colours are merged first
-#: into cells of 2x2x2 RGB values (7 bits per channel), then 4x4x4 (6 bits), ... (see _merge_cells).
+#: into cells of 2x2x2 RGB values (7 bits per channel), then 4x4x4 (6 bits), ... (see _points).
 KMEANS_MAX_POINTS = 1 << 17
+#: mediancut, and the refinement of kmeans, run on at most this many points (merged likewise).
+MAX_POINTS = 1 << 21
 #: Largest number of Lloyd iterations of scikit-learn's k-means, then of the refinement.
 KMEANS_MAX_ITER = 40
 KMEANS_MAX_WORK = 10 ** 9
-REFINE_MAX_ITER = 10
-REFINE_MIN_GAIN = 1e-4
+REFINE_MAX_ITER = 5
+REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
 
 _INSTALL_SKLEARN = (
@@ -97,7 +99,7 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
 
     space = _SPACES[metric]
     if method == "mediancut":
-        points, weights = _to_space(unpack_rgb(codes), space), counts.astype(np.float64)
+        _, points, weights = _points(codes, counts, space, MAX_POINTS)
         centres, totals = _median_cut(points, weights, n_colours, space)
         return _palette_by_frequency(_pack(centres), totals, method)
     return _kmeans_palette(codes, counts, n_colours, space, seed)
@@ -234,47 +236,66 @@ def _median_cut_centres(points, weights, n_colours):
 
 # ---------------------------------------------------------------------------------------- k-means
 
-def _merge_cells(codes, counts, points, max_points):
-    """Merge colours into RGB cells of 2^b values per channel, b = 1, 2, ... until at most max_points
-    cells are left; each cell becomes the count-weighted mean of its colours' points."""
+def _points(codes, counts, space, max_points, points=None):
+    """(sRGB bytes K x 3, points in the space K x 3, weights K) of the colours; when there are more
+    than max_points, they are merged into RGB cells of 2x2x2 values (7 bits per channel), or 4x4x4
+    (6 bits), ... until at most max_points cells are left, and each cell becomes the count-weighted
+    mean of its colours' points (bytes: the mean rounded). ``points``, if given, are the colours'
+    points already; otherwise they are computed a chunk at a time, so memory stays small."""
+    if len(codes) <= max_points:
+        rgb = unpack_rgb(codes)
+        return rgb, _to_space(rgb, space) if points is None else points, counts.astype(np.float64)
+    red, green, blue = ((codes >> np.uint32(shift)) & np.uint32(255) for shift in (0, 8, 16))
     for bits in range(1, 8):
-        channel = (0xFF << bits) & 0xFF
-        keys = codes & np.uint32(channel | channel << 8 | channel << 16)
-        cells, inverse = np.unique(keys, return_inverse=True)
-        if len(cells) <= max_points:
+        side = np.uint32(256 >> bits)
+        keys = ((red >> np.uint32(bits)) * side + (green >> np.uint32(bits))) * side + (blue >> np.uint32(bits))
+        occupied = np.flatnonzero(np.bincount(keys, minlength=int(side) ** 3))
+        if len(occupied) <= max_points:
             break
-    return _weighted_means(inverse, points, counts.astype(np.float64), len(cells))
+    cell_of_key = np.zeros(int(side) ** 3, dtype=np.int64)
+    cell_of_key[occupied] = np.arange(len(occupied))
+    cells = cell_of_key[keys]
+    del red, green, blue, keys
+    weights = np.asarray(counts, dtype=np.float64)
+    totals = np.bincount(cells, weights=weights, minlength=len(occupied))
+    sums = np.zeros((len(occupied), 3))
+    step = 1 << 20
+    for start in range(0, len(codes), step):
+        chunk = slice(start, start + step)
+        chunk_points = _to_space(unpack_rgb(codes[chunk]), space) if points is None else points[chunk]
+        for axis in range(3):
+            sums[:, axis] += np.bincount(cells[chunk], weights=weights[chunk] * chunk_points[:, axis],
+                                         minlength=len(occupied))
+    means = sums / totals[:, None]
+    return _to_bytes(means, space), means, totals
 
 
 def _kmeans_palette(codes, counts, n_colours, space, seed):
     """k-means palette; see build_palette and the module docstring.
 
     1. If the image has more than KMEANS_MAX_POINTS distinct colours, they are merged into cells
-       (see _merge_cells): a fixed, deterministic reduction that keeps the counts' weight.
+       (see _points): a fixed, deterministic reduction that keeps the counts' weight.
     2. scikit-learn's KMeans (Lloyd, n_init=1, random_state=seed, sample_weight=counts), in RGB or
        CIELAB, started from the weighted median-cut centres of the same points, for at most
        KMEANS_MAX_ITER iterations and KMEANS_MAX_WORK point-centre distances in all (skipped when
        one iteration would exceed it, as with many thousands of colours).
-    3. Refinement on all the distinct colours, unmerged, as the palette will be used: the centres
-       are rounded to bytes, every colour is assigned to its nearest entry (a KD-tree; CIE76 for
-       both CIELAB metrics), and each entry moves to its colours' weighted mean, while the total
-       error goes down by more than REFINE_MIN_GAIN (at most REFINE_MAX_ITER times). An entry that
-       duplicates another after rounding, or serves no colour, is moved onto the colour with the
-       largest weighted error, so the palette keeps n_colours distinct colours.
-    The palette is ordered by the pixels nearest to each entry.
+    3. Refinement on all the distinct colours (merged likewise only beyond MAX_POINTS), as the
+       palette will be used: the centres are rounded to bytes, every colour is assigned to its
+       nearest entry (a KD-tree; CIE76 for both CIELAB metrics), and each entry moves to its
+       colours' weighted mean, while the total error goes down by more than REFINE_MIN_GAIN (at
+       most REFINE_MAX_ITER times). An entry that duplicates another after rounding, or serves no
+       colour, is moved onto the colour with the largest weighted error, so the palette keeps
+       n_colours distinct colours.
+    The palette is ordered by the pixels nearest to each entry, ties to the lower index as the
+    mapper settles them (for ciede2000: nearest by CIE76).
     """
     try:
         from sklearn.cluster import KMeans
     except ImportError as error:
         raise ScikitLearnMissingError("{} ({})".format(_INSTALL_SKLEARN, error)) from error
 
-    rgb = unpack_rgb(codes)
-    points = _to_space(rgb, space)
-    weights = counts.astype(np.float64)
-    if len(codes) > KMEANS_MAX_POINTS:
-        cell_points, cell_weights = _merge_cells(codes, counts, points, KMEANS_MAX_POINTS)
-    else:
-        cell_points, cell_weights = points, weights
+    rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
+    _, cell_points, cell_weights = _points(_pack(rgb), weights, space, KMEANS_MAX_POINTS, points)
     centres = _median_cut_centres(cell_points, cell_weights, n_colours)
     max_iter = min(KMEANS_MAX_ITER, KMEANS_MAX_WORK // (len(cell_points) * len(centres)))
     if max_iter >= 1 and len(cell_points) > len(centres):
@@ -282,7 +303,7 @@ def _kmeans_palette(codes, counts, n_colours, space, seed):
                         random_state=seed, algorithm="lloyd")
         centres = kmeans.fit(cell_points, sample_weight=cell_weights).cluster_centers_
     palette = _refine(_to_bytes(centres, space), rgb, points, weights, space)
-    for _ in range(4):  # ties go to the lowest index, so counts can change with the order
+    for _ in range(10):  # ties go to the lowest index, so counts change with the order: a few rounds
         totals = np.bincount(_nearest_exactly(_to_space(palette, space), points), weights=weights,
                              minlength=len(palette))
         order = _frequency_order(_pack(palette), totals)
@@ -293,17 +314,26 @@ def _kmeans_palette(codes, counts, n_colours, space, seed):
 
 
 def _nearest_exactly(targets, points):
-    """Index of the nearest target of each point, ties to the lowest index as the mapper does
-    (the KD-tree's two nearest, and a brute-force look at the points where they tie)."""
+    """Index of the nearest target of each point, ties to the lowest index as the mapper does: the
+    KD-tree's two nearest; where they tie, its eight nearest; where all eight tie, brute force."""
     from scipy.spatial import cKDTree
 
     if len(targets) == 1:
         return np.zeros(len(points), dtype=np.int64)
-    distances, labels = cKDTree(targets).query(points, k=2)
+    tree = cKDTree(targets)
+    distances, labels = tree.query(points, k=2, workers=-1)
     contested = np.flatnonzero(distances[:, 1] ** 2 - distances[:, 0] ** 2 <= _TIE_TOLERANCE)
     labels = labels[:, 0]
-    if len(contested):
-        labels[contested] = nearest_palette_indices(points[contested], targets, "rgb")  # plain Euclidean
+    if len(contested) == 0:
+        return labels
+    k = min(8, len(targets))
+    distances, candidates = tree.query(points[contested], k=k, workers=-1)
+    tied = distances ** 2 <= distances[:, :1] ** 2 + _TIE_TOLERANCE
+    labels[contested] = np.where(tied, candidates, len(targets)).min(axis=1)
+    if k < len(targets):
+        crowded = contested[tied[:, -1]]
+        if len(crowded):
+            labels[crowded] = nearest_palette_indices(points[crowded], targets, "rgb")  # plain Euclidean
     return labels
 
 
@@ -311,7 +341,7 @@ def _assign(palette, points, weights, space):
     """Nearest entry of every point, the weighted squared error of each point, and the total."""
     from scipy.spatial import cKDTree  # scikit-learn's own dependency
 
-    distances, labels = cKDTree(_to_space(palette, space)).query(points)
+    distances, labels = cKDTree(_to_space(palette, space)).query(points, workers=-1)
     error = weights * distances ** 2
     return labels, error, error.sum()
 

@@ -197,6 +197,17 @@ def test_kmeans_on_more_distinct_colours_than_its_limit_merges_them_and_keeps_it
     assert psnr(photograph, merged.colours) > psnr(photograph, kmeans_palette.colours) - 0.1
 
 
+@pytest.mark.parametrize("method", ["mediancut", "kmeans"])
+def test_histograms_beyond_the_point_limit_are_merged_into_cells_with_little_loss(photograph, method, monkeypatch):
+    codes, counts = histogram(photograph)
+    full = psnr(photograph, build_palette(method, codes, counts, 64).colours)
+    monkeypatch.setattr(adaptive, "MAX_POINTS", len(codes) // 4)
+    monkeypatch.setattr(adaptive, "KMEANS_MAX_POINTS", len(codes) // 16)
+    merged = build_palette(method, codes, counts, 64)
+    assert len(merged) == 64
+    assert psnr(photograph, merged.colours) > full - 0.2
+
+
 def test_kmeans_without_scikit_learn_says_how_to_install_it_and_mediancut_still_works(
         photograph, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
