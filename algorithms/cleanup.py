@@ -53,9 +53,14 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 
 # ----------------------------------------------------------------------------------------- seams
 
+_CHUNK = 1 << 13  # seam pixels decided at once: small temporaries stay in the CPU caches
+_FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
+_BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
+
+
 def _seam_offsets(radius):
-    """(dy, dx) of the neighbours within ``radius`` and their vote weights: the 4 nearest count 1,
-    the diagonal ones 0.7, farther rings 0.25 / (ring - 1)."""
+    """(dy, dx) of the neighbours within ``radius`` and their votes: 40 for the 4 nearest, 28 for the
+    diagonal ones, 10 / (ring - 1) (at least 1) for farther rings. Whole numbers, so ties are exact."""
     offsets, weights = [], []
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
@@ -63,8 +68,8 @@ def _seam_offsets(radius):
             if ring == 0:
                 continue
             offsets.append((dy, dx))
-            weights.append((1.0 if dy == 0 or dx == 0 else 0.7) if ring == 1 else 0.25 / (ring - 1))
-    return offsets, np.array(weights)
+            weights.append((40 if dy == 0 or dx == 0 else 28) if ring == 1 else max(1, 10 // (ring - 1)))
+    return offsets, np.array(weights, dtype=np.float64)
 
 
 def _metric_distance(rgb, palette_rgb, metric):
@@ -88,30 +93,79 @@ def _best_blend(rgba4, candidates, counts, palette4):
     come out as plain mixes.
     """
     n, m = candidates.shape
-    best_res = np.full(n, np.inf)
-    best_class = np.full(n, -1, dtype=np.int64)
-    for a in range(m):
-        for b in range(a + 1, m):
-            rows = np.flatnonzero(counts > b)
-            if len(rows) == 0:
-                continue
-            ka, kb = candidates[rows, a], candidates[rows, b]
-            ca, cb, p = palette4[ka], palette4[kb], rgba4[rows]
-            aa, bb, ab = (ca * ca).sum(axis=1), (cb * cb).sum(axis=1), (ca * cb).sum(axis=1)
-            pa, pb = (p * ca).sum(axis=1), (p * cb).sum(axis=1)
-            det = np.maximum(aa * bb - ab * ab, 1e-9)
-            u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
-            v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
-            diff = p - u[:, None] * ca - v[:, None] * cb
-            res = np.sqrt((diff * diff).sum(axis=1))
-            a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
-            b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
-            a_first = np.abs(a_under + v - 1.0) <= np.abs(u + b_under - 1.0)
-            a_wins = np.where(a_first, a_under >= v, u >= b_under)
-            better = res < best_res[rows]
-            best_res[rows[better]] = res[better]
-            best_class[rows[better]] = np.where(a_wins, ka, kb)[better]
-    return best_res, best_class
+    # Every pair (a < b) of each row's candidates, row by row.
+    pair_a, pair_b = np.triu_indices(m, 1)
+    rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
+    ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
+    gram = palette4 @ palette4.T
+    dots = rgba4 @ palette4.T if len(palette4) <= 4 * m else None
+    if dots is None:
+        pa, pb = (rgba4[rows] * palette4[ka]).sum(axis=1), (rgba4[rows] * palette4[kb]).sum(axis=1)
+    else:
+        pa, pb = dots[rows, ka], dots[rows, kb]
+    aa, bb, ab = gram[ka, ka], gram[kb, kb], gram[ka, kb]
+    det = np.maximum(aa * bb - ab * ab, 1e-9)
+    u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
+    v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
+    res = (rgba4 * rgba4).sum(axis=1)[rows] - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
+    a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
+    b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
+    a_first = np.abs(a_under + v - 1.0) <= np.abs(u + b_under - 1.0)
+    winner = np.where(np.where(a_first, a_under >= v, u >= b_under), ka, kb)
+
+    # The best pair of each row: its smallest residual, the first pair on ties.
+    starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+    least = np.minimum.reduceat(res, starts)
+    at_least = np.flatnonzero(res <= np.repeat(least, np.diff(np.append(starts, len(rows)))))
+    at_least = at_least[np.concatenate(([True], rows[at_least][1:] != rows[at_least][:-1]))]
+    return np.sqrt(np.maximum(res[at_least], 0.0)), winner[at_least]
+
+
+def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, blend_tolerance):
+    """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (n x k),
+    which of them do not vote (``blocked``) and their votes (k)."""
+    n = len(neighbour_classes)
+    votes_each = np.where(blocked, 0.0, weights)
+    chosen = np.full(n, -1, dtype=np.int64)
+    if len(palette_rgb) <= _FEW_CLASSES:  # every palette class gets a column
+        present = np.arange(len(palette_rgb))
+        slot = neighbour_classes.astype(np.int32)
+        np.minimum(slot, len(present) - 1, out=slot)  # nodata may hold any index; it has no votes
+    else:  # only the classes around these pixels
+        present = np.flatnonzero(np.bincount(neighbour_classes.ravel(), weights=votes_each.ravel()))
+        if len(present) == 0:
+            return chosen
+        compact = np.zeros(int(neighbour_classes.max()) + 1, dtype=np.int32)
+        compact[present] = np.arange(len(present), dtype=np.int32)
+        slot = compact[neighbour_classes]
+    c = len(present)
+    slot += (np.arange(n, dtype=np.int32) * c)[:, None]
+    votes = np.bincount(slot.ravel(), weights=votes_each.ravel(), minlength=n * c).reshape(n, c)
+    around = votes > 0
+    counts = around.sum(axis=1)
+    has = counts > 0
+
+    # Most votes; ties go to the nearest colour, then to the lower class (argmax/argmin take the first).
+    top = votes.max(axis=1)
+    best = np.argmax(votes, axis=1)
+    tied = np.flatnonzero(((votes == top[:, None]).sum(axis=1) > 1) & has)
+    if len(tied):
+        gap = seam_rgb[tied][:, None, :] - palette_rgb[present][None, :, :]
+        gap = np.where(votes[tied] == top[tied, None], (gap * gap).sum(axis=2), np.inf)
+        best[tied] = np.argmin(gap, axis=1)
+    chosen[has] = present[best[has]]
+
+    several = np.flatnonzero(counts >= 2)
+    if len(several):
+        m = int(counts.max())
+        rows, cols = np.nonzero(around[several])
+        candidates = np.zeros((len(several), m), dtype=np.int64)
+        first = np.cumsum(counts[several]) - counts[several]
+        candidates[rows, np.arange(len(rows)) - first[rows]] = present[cols]
+        residual, blend_class = _best_blend(rgba4[several], candidates, counts[several], palette4)
+        mixed = residual <= blend_tolerance
+        chosen[several[mixed]] = blend_class[mixed]
+    return chosen
 
 
 def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,
@@ -145,22 +199,29 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     if radius < 1:
         raise ValueError("the seam radius must be at least 1 pixel")
     out = indices.copy()
-    if not valid.any():
+    if indices.size == 0:
         return out
     palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)
     palette = palette_rgb.astype(np.uint32)
 
-    # Palette colour codes by class; indices beyond the palette (nodata) get an impossible code.
+    # Pixels not exactly of their class's colour (indices beyond the palette, i.e. nodata, get an
+    # impossible colour code): few in a rendered map, and the only ones that may change.
     table = np.full(max(len(palette), int(indices.max()) + 1), 0xFFFFFFFF, dtype=np.uint32)
     table[:len(palette)] = palette[:, 0] | (palette[:, 1] << 8) | (palette[:, 2] << 16)
-    inexact = (rgba & np.uint32(0xFFFFFF)) != np.take(table, indices)
-    inexact &= valid
-    ys, xs = np.divmod(np.flatnonzero(inexact), indices.shape[1])
-    if len(ys) == 0:
+    rows, cols = indices.shape
+    band = max(1, _BAND // cols)
+    inexact = []
+    for top in range(0, rows, band):
+        differ = np.take(table, indices[top:top + band])
+        differ ^= rgba[top:top + band]
+        differ <<= np.uint32(8)  # alpha out
+        inexact.append(np.flatnonzero((differ != 0) & valid[top:top + band]) + top * cols)
+    inexact = np.concatenate(inexact)
+    if len(inexact) == 0:
         return out
+    ys, xs = np.divmod(inexact, cols)
 
     # Padded copies let neighbours be read without bounds checks; outside and nodata are "blocked".
-    rows, cols = indices.shape
     pad = radius
     width = cols + 2 * pad
     classes_p = np.zeros((rows + 2 * pad, width), dtype=indices.dtype)
@@ -171,68 +232,33 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     centre = (ys + pad) * width + (xs + pad)
 
     # Standing of the inexact pixels: near their palette colour and inside their class, or seams.
-    codes = rgba[ys, xs]
-    own = indices[ys, xs].astype(np.int64)
+    codes = rgba.ravel()[inexact]
+    own = indices.ravel()[inexact]
     distinct, first, inverse = np.unique(codes & np.uint32(0xFFFFFF), return_index=True, return_inverse=True)
     distinct_rgb = np.stack([distinct & 255, (distinct >> 8) & 255, (distinct >> 16) & 255], axis=-1)
     distinct_rgb = distinct_rgb.astype(np.float64)
     seam = (_metric_distance(distinct_rgb, palette_rgb[own[first]], metric) > tolerance)[inverse]
-    for dy, dx in _CROSS:
-        at = centre + dy * width + dx
-        seam |= (classes_flat[at] != own) & ~blocked_flat[at]
+    cross = centre[:, None] + np.array([dy * width + dx for dy, dx in _CROSS])
+    seam |= ((classes_flat[cross] != own[:, None]) & ~blocked_flat[cross]).any(axis=1)
     blocked_flat[centre[seam]] = True  # seam pixels do not vote
     seam = np.flatnonzero(seam)
     if len(seam) == 0:
         return out
-    n = len(seam)
 
-    # Neighbour votes: sort each seam pixel's (class, offset) keys, so each class is one run.
     offsets, weights = _seam_offsets(radius)
-    k_off = len(offsets)
-    keys = np.empty((n, k_off), dtype=np.int64)
-    for k, (dy, dx) in enumerate(offsets):
-        at = centre[seam] + dy * width + dx
-        keys[:, k] = np.where(blocked_flat[at], -1, classes_flat[at].astype(np.int64) * k_off + k)
-    keys.sort(axis=1)
-    keys = keys.ravel()
-    voting = keys >= 0
-    cls = keys // k_off
-    starts = voting.copy()
-    starts[1:] &= cls[1:] != cls[:-1]
-    starts[::k_off] = voting[::k_off]
-    segment = np.cumsum(starts) - 1
-    votes = np.bincount(segment[voting], weights=weights[keys[voting] % k_off], minlength=int(starts.sum()))
-    seg_class = cls[starts]
-    seg_row = np.flatnonzero(starts) // k_off
-    counts = np.bincount(seg_row, minlength=n)
-    has = counts > 0
-    if not has.any():
-        return out
-    seg_first = np.cumsum(counts) - counts
-
-    # Most votes, then nearest colour (tiny weight), then lowest class (first in order).
-    seam_rgb = distinct_rgb[inverse[seam]]
-    gap = seam_rgb[seg_row] - palette_rgb[seg_class]
-    score = votes - 1e-6 * np.sqrt((gap * gap).sum(axis=1))
-    best = np.maximum.reduceat(score, seg_first[has])
-    top = np.flatnonzero(score >= np.repeat(best, counts[has]))
-    top = top[np.concatenate(([True], seg_row[top][1:] != seg_row[top][:-1]))]
-    chosen = np.full(n, -1, dtype=np.int64)
-    chosen[seg_row[top]] = seg_class[top]
-
-    several = np.flatnonzero(counts >= 2)
-    if len(several):
-        m = int(counts.max())
-        candidates = np.zeros((n, m), dtype=np.int64)
-        candidates[seg_row, np.arange(len(seg_row)) - seg_first[seg_row]] = seg_class
-        alpha = ((codes[seam[several]] >> 24) & 255).astype(np.float64)
-        rgba4 = np.concatenate([seam_rgb[several] * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
-        palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
-        residual, blend_class = _best_blend(rgba4, candidates[several], counts[several], palette4)
-        mixed = residual <= blend_tolerance
-        chosen[several[mixed]] = blend_class[mixed]
-
-    out[ys[seam[has]], xs[seam[has]]] = chosen[has]
+    steps = np.array([dy * width + dx for dy, dx in offsets])
+    palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
+    chunk = max(1, _CHUNK * _FEW_CLASSES // max(_FEW_CLASSES, min(len(palette_rgb), len(offsets) * 4)))
+    for start in range(0, len(seam), chunk):
+        part = seam[start:start + chunk]
+        around = centre[part][:, None] + steps
+        seam_rgb = distinct_rgb[inverse[part]]
+        alpha = ((codes[part] >> 24) & 255).astype(np.float64)
+        rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
+        chosen = _choose(classes_flat[around], blocked_flat[around], weights, seam_rgb, rgba4,
+                         palette_rgb, palette4, blend_tolerance)
+        keep = chosen >= 0
+        out[ys[part[keep]], xs[part[keep]]] = chosen[keep]
     return out
 
 

@@ -198,6 +198,31 @@ def test_seams_do_not_depend_on_block_boundaries(maps, block):
         assert np.array_equal(whole, blocks), name
 
 
+def test_large_palettes_and_small_chunks_give_the_same_seams(maps, monkeypatch):
+    # 12 legend colours among 244 others: classes are counted per class present, not per palette entry.
+    rng = np.random.default_rng(5)
+    palette = np.concatenate([LEGEND, rng.integers(0, 256, (244, 3), dtype=np.uint8)])
+    _, rgba, valid = maps["outlined"]
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    indices[~valid] = 255
+
+    def clean(i, r, v):
+        return cleanup.clean_seams(i, r, palette, "rgb", v)
+
+    whole = clean(indices, rgba, valid)
+    changed = whole != indices
+    assert changed.any() and not (changed & ~valid).any()
+    ys, xs = np.nonzero(changed)
+    assert classes_within(indices, valid, cleanup.DEFAULT_SEAM_RADIUS)[ys, xs, whole[ys, xs]].all()
+    assert np.array_equal(whole, in_blocks(clean, (indices, rgba, valid), cleanup.margin("seams"), 29, 41))
+
+    legend_indices, _, _ = maps["outlined"]
+    legend = cleanup.clean_seams(legend_indices, rgba, LEGEND, "rgb", valid)
+    monkeypatch.setattr(cleanup, "_CHUNK", 7)  # a few seam pixels at a time
+    assert np.array_equal(whole, clean(indices, rgba, valid))
+    assert np.array_equal(legend, cleanup.clean_seams(legend_indices, rgba, LEGEND, "rgb", valid))
+
+
 def test_a_wider_seam_radius_needs_a_wider_margin(maps):
     indices, rgba, valid = maps["outlined"]
 
