@@ -10,9 +10,12 @@ mediancut  weighted median cut in the metric's space (RGB, or CIELAB for cielab 
 kmeans     weighted k-means (scikit-learn) in the metric's space, started from the median cut,
            then refined on the exact colours as the palette will be used (rounded to bytes).
 
-Every palette lists its colours by frequency, most frequent first (ties by code), and holds no
-colour twice. mediancut and kmeans return all the distinct colours, like exact, when the image has
-no more than n_colours of them.
+Every palette lists its colours by frequency, most frequent first, ties by code (exact and
+frequent: the colour's pixels; mediancut: its box's pixels; kmeans: the pixels mapped to it) and
+holds no colour twice. mediancut and kmeans return all the distinct colours, like exact, when the
+image has no more than n_colours of them; otherwise n_colours colours (fewer only in the rare case
+that the image's colours, merged as _points describes, leave fewer cells than that).
+All methods are deterministic: the same histogram always gives the same palette.
 """
 
 import heapq
@@ -25,8 +28,8 @@ from .palette import MAX_COLOURS, Palette
 
 METHODS = ("exact", "frequent", "kmeans", "mediancut")
 
-#: Metric -> (space the palette is built in, metric used to assign colours while building).
-#: CIEDE2000 is not a Euclidean distance, so its palettes are built in CIELAB with CIE76.
+#: Metric -> the space a palette for it is built in, with Euclidean distances there (CIE76 for
+#: CIELAB). CIEDE2000 is not a Euclidean distance, so its palettes are built as CIELAB's are.
 _SPACES = {"rgb": "rgb", "cielab": "cielab", "ciede2000": "cielab"}
 
 #: k-means runs on at most this many points: histograms with more distinct colours are merged first
@@ -34,9 +37,11 @@ _SPACES = {"rgb": "rgb", "cielab": "cielab", "ciede2000": "cielab"}
 KMEANS_MAX_POINTS = 1 << 17
 #: mediancut, and the refinement of kmeans, run on at most this many points (merged likewise).
 MAX_POINTS = 1 << 21
-#: Largest number of Lloyd iterations of scikit-learn's k-means, then of the refinement.
+#: scikit-learn's k-means: at most this many iterations, and this many point-centre distances in all.
 KMEANS_MAX_ITER = 40
 KMEANS_MAX_WORK = 10 ** 9
+#: The refinement on the rounded palette: at most this many rounds, while each lowers the error by
+#: at least this fraction.
 REFINE_MAX_ITER = 5
 REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
@@ -72,8 +77,9 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
 
     method: one of METHODS. codes: the image's distinct packed colours (uint32); counts: pixels of
     each (both as from colour_histogram or a block-wise scan). metric: "rgb", "cielab" or
-    "ciede2000", the metric the palette will be used with. seed: fixes every random choice, so the
-    same inputs always give the same palette. Raises PaletteBuildError when it cannot.
+    "ciede2000", the metric the palette will be used with. seed: scikit-learn's random_state for
+    kmeans (which starts from the median cut, so in practice the seed changes nothing; the result
+    is deterministic either way). Raises PaletteBuildError when it cannot.
     """
     if method not in METHODS:
         raise PaletteBuildError("unknown palette method {!r}; choose one of {}".format(method, ", ".join(METHODS)))
@@ -296,6 +302,8 @@ def _kmeans_palette(codes, counts, n_colours, space, seed):
 
     rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
     _, cell_points, cell_weights = _points(_pack(rgb), weights, space, KMEANS_MAX_POINTS, points)
+    if len(cell_points) < n_colours:  # palettes of many thousand colours: start from finer cells
+        cell_points, cell_weights = points, weights
     centres = _median_cut_centres(cell_points, cell_weights, n_colours)
     max_iter = min(KMEANS_MAX_ITER, KMEANS_MAX_WORK // (len(cell_points) * len(centres)))
     if max_iter >= 1 and len(cell_points) > len(centres):
