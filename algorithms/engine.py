@@ -142,16 +142,19 @@ def _centre(array, read, window):
 
 
 def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction: None,
-                     is_cancelled=lambda: False):
+                     is_cancelled=lambda: False, on_block=None):
     """Distinct colour codes (uint32, ascending) of the valid pixels and their pixel counts.
 
     Counts live in one table over all 2^24 colours, so memory does not grow with the raster.
+    ``on_block(window, rgba)`` sees every block as it is read (e.g. for report thumbnails).
     """
     counts = np.zeros(1 << 24, dtype=np.int64)
     windows = list(windows)
     for done, (window, rgba) in enumerate(_read_ahead(source, windows)):
         if is_cancelled():
             raise Cancelled()
+        if on_block is not None:
+            on_block(window, rgba)
         if alpha_threshold > 0:
             rgba = rgba[rgba >= np.uint32(alpha_threshold << 24)]
         counts += np.bincount((rgba & np.uint32(0xFFFFFF)).ravel(), minlength=1 << 24)
@@ -161,8 +164,8 @@ def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction:
 
 
 def palette_usage(codes, counts, palette, metric):
-    """Pixels that quantization assigns to each palette entry, from a colour histogram."""
+    """(entry of each histogram colour, pixels per palette entry) under ``metric``."""
     if len(codes) == 0:
-        return np.zeros(len(palette), dtype=np.int64)
-    indices = nearest_palette_indices(unpack_rgb(codes), palette.colours, metric)
-    return np.bincount(indices, weights=counts, minlength=len(palette)).astype(np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(len(palette), dtype=np.int64)
+    entries = nearest_palette_indices(unpack_rgb(codes), palette.colours, metric)
+    return entries, np.bincount(entries, weights=counts, minlength=len(palette)).astype(np.int64)

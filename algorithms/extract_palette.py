@@ -1,5 +1,6 @@
 """palettize:extractpalette: a palette built from a layer's pixels, as a file and as a table."""
 
+import numpy as np
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
@@ -12,9 +13,13 @@ from ..palettes.adaptive import METHODS
 from ..palettes.formats import PaletteFileError, write_palette
 from ..palettes.palette import MAX_COLOURS
 from .engine import Cancelled, palette_usage
+from .nearest import NearestColourMapper
 from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
 from .nearest import METRICS
 from .palette_table import write_palette_table
+from .report import ReportCollector
+
+NODATA = 65535  # thumbnail value of transparent pixels (never a palette index)
 
 HELP = """<p>Builds a palette from the colours of a raster layer and saves it as a palette file that
 <i>Quantize raster to palette</i> reads (PALETTE_FILE), plus a table of its entries, so a model can
@@ -65,25 +70,29 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
             self.OUTPUT_PALETTE, tr("Palette file"), fileFilter=tr(PALETTE_FILTER)))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TABLE, tr("Palette table"), QgsProcessing.TypeVector, optional=True))
+        self.addReportParameter()
 
     def settings(self, parameters, context):
         run = super().settings(parameters, context)
         run.update(method=self.enum(parameters, self.METHOD), metric=self.enum(parameters, self.METRIC),
                    n_colours=self.parameterAsInt(parameters, self.N_COLORS, context),
-                   palette_path=self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context))
+                   palette_path=self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context),
+                   report=self.report_path(parameters, context))
         return run
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         run, source = self.run, None
+        collector = ReportCollector(None, self.grid.width, self.grid.height, NODATA) if run["report"] else None
         try:
             source = self.open_source(feedback)
-            codes, counts = self.scan_histogram(source, feedback, (0.0, 80.0))
+            codes, counts = self.scan_histogram(source, feedback, (0.0, 80.0),
+                                                on_block=collector.add_thumbnail_sample if collector else None)
         except Cancelled:
             raise cancelled_error()
         finally:
             self.cleanup(source)
         palette = self.image_palette(run["method"], codes, counts, run["n_colours"], run["metric"], feedback)
-        usage = palette_usage(codes, counts, palette, run["metric"])
+        entries, usage = palette_usage(codes, counts, palette, run["metric"])
         try:
             write_palette(palette, run["palette_path"])
         except (PaletteFileError, OSError) as error:
@@ -91,5 +100,14 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
         feedback.setProgress(90.0)
         results = {self.OUTPUT_PALETTE: run["palette_path"]}
         results.update(write_palette_table(self, parameters, context, self.OUTPUT_TABLE, palette, usage))
+        if collector is not None:
+            collector.set_palette(palette)
+            collector.add_histogram(codes, entries, counts)
+            mapper, threshold = NearestColourMapper(palette.colours, run["metric"]), run["threshold"]
+            collector.index_thumbnails(lambda rgba: np.where(
+                rgba >= np.uint32(threshold << 24), mapper.map_codes(rgba), NODATA))
+            self.write_report(run["report"], collector, palette, feedback, tr("Palette extracted ({}, {} colours)").format(
+                run["method"], len(palette)))
+            results[self.OUTPUT_REPORT] = run["report"]
         feedback.setProgress(100.0)
         return results

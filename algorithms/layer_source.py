@@ -9,13 +9,16 @@ import shutil
 import tempfile
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBand,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterExtent,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsUnitTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
@@ -23,6 +26,7 @@ from ..palettes.adaptive import PaletteBuildError, build_palette
 from . import raster_io
 from .compat import checkable_parameters, enum_parameter, enum_value
 from .engine import colour_histogram
+from .report import write_report
 
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
@@ -42,6 +46,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     INPUT, SOURCE, ALPHA_BAND, ALPHA_THRESHOLD = "INPUT", "SOURCE", "ALPHA_BAND", "ALPHA_THRESHOLD"
     EXTENT, PIXEL_SIZE = "EXTENT", "PIXEL_SIZE"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
     BANDS = ("RED_BAND", "GREEN_BAND", "BLUE_BAND")
     ENUMS = {"SOURCE": (SOURCES, "rendered")}  # enum parameter -> (options, default); subclasses add theirs
 
@@ -187,12 +192,13 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     def windows(self, full_rows=False):
         return list(raster_io.iter_windows(self.grid.width, self.grid.height, full_rows=full_rows))
 
-    def scan_histogram(self, source, feedback, progress_span=(0.0, 100.0)):
+    def scan_histogram(self, source, feedback, progress_span=(0.0, 100.0), on_block=None):
         """Distinct colours and pixel counts of the whole layer (one pass, block by block)."""
         start, end = progress_span
         codes, counts = colour_histogram(
             source, self.windows(), self.run["threshold"],
             progress=lambda f: feedback.setProgress(start + (end - start) * f), is_cancelled=feedback.isCanceled,
+            on_block=on_block,
         )
         feedback.pushInfo(tr("{} valid pixels, {} distinct colours.").format(int(counts.sum()), len(codes)))
         return codes, counts
@@ -208,6 +214,37 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(error))
         feedback.pushInfo(tr("Palette built from the image ({}): {} colours.").format(method, len(palette)))
         return palette
+
+    def addReportParameter(self):  # noqa: N802 (Qt naming, like addParameter)
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, tr("Report"), fileFilter=tr("HTML files (*.html *.htm)"), optional=True,
+            createByDefault=False))
+
+    def report_path(self, parameters, context):
+        """The report's path, or '' when no report was asked for."""
+        if parameters.get(self.OUTPUT_REPORT) in (None, ""):
+            return ""
+        return self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+
+    def write_report(self, path, collector, palette, feedback, title):
+        """The HTML report, with areas in the grid's CRS units (and km² where they are lengths)."""
+        a, b, _, d, e = (self.grid.geotransform[i] for i in (1, 2, 3, 4, 5))
+        pixel_area = abs(a * e - b * d)
+        crs = QgsCoordinateReferenceSystem.fromWkt(self.grid.wkt) if self.grid.wkt else QgsCoordinateReferenceSystem()
+        units = crs.mapUnits() if crs.isValid() else QgsUnitTypes.DistanceUnknownUnit
+        km2_factor = None
+        if units not in (QgsUnitTypes.DistanceDegrees, QgsUnitTypes.DistanceUnknownUnit):
+            km2_factor = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.distanceToAreaUnit(units),
+                                                           QgsUnitTypes.AreaSquareKilometers)
+        area_unit = (QgsUnitTypes.toAbbreviatedString(QgsUnitTypes.distanceToAreaUnit(units))
+                     if units != QgsUnitTypes.DistanceUnknownUnit else tr("pixel units²"))
+        try:
+            write_report(path, collector, palette, pixel_area, area_unit, km2_factor=km2_factor, title=title,
+                         metric=self.run["metric"])
+        except OSError as error:
+            raise QgsProcessingException(tr("Could not write the report {}: {}").format(path, error))
+        feedback.pushInfo(tr("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).").format(
+            path, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
 
     def cleanup(self, source):
         if source is not None:

@@ -29,6 +29,7 @@ from . import cleanup
 from .layer_source import LayerSourceAlgorithm, advanced, cancelled_error, tr
 from .nearest import METRICS
 from .palette_table import write_palette_table
+from .report import ReportCollector
 from .styling import PaletteStyler, save_style, style_path
 
 CLEANUPS = cleanup.METHODS
@@ -113,6 +114,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Indexed raster")))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TABLE, tr("Palette table (pixels per entry)"), QgsProcessing.TypeVector, optional=True))
+        self.addReportParameter()
 
     def checkable(self, parameters):
         """Any matplotlib colormap is welcome as 'mpl:<name>', listed or not."""
@@ -132,7 +134,8 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         run.update(self._cleanup_and_dither(parameters, context))
         run.update(palette=palette, palette_origin=origin, palette_method=palette_name if palette is None else None,
                    n_colours=n_colours, metric=self.enum(parameters, self.METRIC),
-                   output=output, driver=self._output_driver(output))
+                   output=output, driver=self._output_driver(output),
+                   report=self.report_path(parameters, context))
         return run
 
     def _cleanup_and_dither(self, parameters, context):
@@ -203,6 +206,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                 len(palette), run["palette_origin"], run["metric"]))
             feedback.pushInfo(tr("{} colours + nodata {} 256 values: writing {} with nodata {}.").format(
                 len(palette), "fit in" if type_name == "Byte" else "need more than", type_name, nodata))
+            collector = ReportCollector(palette, self.grid.width, self.grid.height, nodata) if run["report"] else None
             with raster_io.IndexedRasterWriter(run["output"], run["driver"], self.grid, palette, gdal_type,
                                                nodata) as writer:
                 result = quantize_blocks(
@@ -211,6 +215,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                     progress=lambda f: feedback.setProgress(progress_start + (100.0 - progress_start) * f),
                     is_cancelled=feedback.isCanceled, dither=run["dither"], cleanup=run["cleanup"],
                     cleanup_options=run["cleanup_options"], grid_size=(self.grid.width, self.grid.height),
+                    observers=[collector] if collector else [],
                 )
                 writer.commit(result.counts)
         except Cancelled:
@@ -234,5 +239,9 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         if context.willLoadLayerOnCompletion(run["output"]):
             context.layerToLoadOnCompletionDetails(run["output"]).setPostProcessor(PaletteStyler(palette))
         results = {self.OUTPUT: run["output"]}
+        if collector is not None:
+            self.write_report(run["report"], collector, palette, feedback, tr("Quantized to {} colours: {}").format(
+                len(palette), os.path.basename(run["output"])))
+            results[self.OUTPUT_REPORT] = run["report"]
         results.update(write_palette_table(self, parameters, context, self.OUTPUT_TABLE, palette, result.counts))
         return results

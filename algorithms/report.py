@@ -49,17 +49,17 @@ _PENDING_LIMIT = 1 << 20  # runs kept before they are counted
 class ReportCollector:
     """Statistics and thumbnails of one quantization run, gathered block by block.
 
-    ``palette``: the Palette the run maps to; ``width``, ``height``: raster size in pixels;
+    ``palette``: the Palette the run maps to (None until ``set_palette`` when it is built from a
+    scan); ``width``, ``height``: raster size in pixels;
     ``nodata``: the index value of pixels outside the palette (transparent input);
     ``thumbnail_size``: longest side of the thumbnails, in pixels.
     """
 
     def __init__(self, palette, width, height, nodata, thumbnail_size=400):
-        self.palette_size = len(palette)
         self.width, self.height = int(width), int(height)
         self.nodata = int(nodata)
-        self._palette_lab = srgb_to_lab(np.asarray(palette.colours, dtype=np.uint8))
-        self._counts = np.zeros(self.palette_size, dtype=np.int64)
+        if palette is not None:
+            self.set_palette(palette)
         self._fixed_sum = 0  # Python int: exact whatever the raster size
         self._histogram = np.zeros(0, dtype=np.int64)
         self._pending, self._pending_runs = [], 0  # runs not counted yet: (entries, delta E, lengths)
@@ -74,6 +74,12 @@ class ReportCollector:
         self.thumbnail_rgba = np.zeros(shape, dtype=np.uint32)  # packed RGBA, transparent where unread
         self.thumbnail_indices = np.full(shape, self.nodata, dtype=np.uint32)
         self.thumbnail_delta_e = np.full(shape, np.nan, dtype=np.float32)  # NaN for nodata
+
+    def set_palette(self, palette):
+        """The palette, when it is only known after a scan (palette None at construction)."""
+        self.palette_size = len(palette)
+        self._palette_lab = srgb_to_lab(np.asarray(palette.colours, dtype=np.uint8))
+        self._counts = np.zeros(self.palette_size, dtype=np.int64)
 
     # -- per block ---------------------------------------------------------------------------------
 
@@ -210,23 +216,54 @@ class ReportCollector:
         return result
 
     def _add_thumbnails(self, window, rgba, indices):
+        rows_at, cols_at, sample_rgba, sample_indices = self._sample(window, rgba, indices)
+        if sample_rgba.size == 0:
+            return
+        self.thumbnail_rgba[rows_at, cols_at] = sample_rgba
+        self.thumbnail_indices[rows_at, cols_at] = sample_indices
+        self.thumbnail_delta_e[rows_at, cols_at] = self._thumbnail_delta_e(sample_rgba, sample_indices)
+
+    def _sample(self, window, *arrays):
+        """(rows, cols) of the thumbnail a block covers, and the block's arrays sampled there."""
         xoff, yoff, cols, rows = window
         s = self.stride
         first_row, first_col = (-yoff) % s, (-xoff) % s
-        sample_rgba = rgba[first_row::s, first_col::s]
-        if sample_rgba.size == 0:
-            return
-        sample_indices = indices[first_row::s, first_col::s]
-        rows_at = slice((yoff + first_row) // s, (yoff + first_row) // s + sample_rgba.shape[0])
-        cols_at = slice((xoff + first_col) // s, (xoff + first_col) // s + sample_rgba.shape[1])
-        self.thumbnail_rgba[rows_at, cols_at] = sample_rgba
-        self.thumbnail_indices[rows_at, cols_at] = sample_indices
+        samples = [array[first_row::s, first_col::s] for array in arrays]
+        rows_at = slice((yoff + first_row) // s, (yoff + first_row) // s + samples[0].shape[0])
+        cols_at = slice((xoff + first_col) // s, (xoff + first_col) // s + samples[0].shape[1])
+        return [rows_at, cols_at] + samples
+
+    def _thumbnail_delta_e(self, sample_rgba, sample_indices):
         delta_e = np.full(sample_indices.shape, np.nan, dtype=np.float32)
         valid = (sample_indices != self.nodata) & (sample_indices < self.palette_size)
         if valid.any():
             fixed = self._fixed_delta_e(sample_rgba[valid] & _RGB_MASK, sample_indices[valid].astype(np.intp))
             delta_e[valid] = fixed / _FIXED_SCALE
-        self.thumbnail_delta_e[rows_at, cols_at] = delta_e
+        return delta_e
+
+    # -- for palettes built from a scan, whose pixels have no indices while they are read ------------
+
+    def add_thumbnail_sample(self, window, rgba):
+        """Keep a block's thumbnail pixels before the palette exists (see index_thumbnails)."""
+        rows_at, cols_at, sample_rgba = self._sample(window, np.asarray(rgba).reshape(window[3], window[2]))
+        self.thumbnail_rgba[rows_at, cols_at] = sample_rgba
+
+    def index_thumbnails(self, indices_of):
+        """Give the kept thumbnail pixels their indices: ``indices_of(rgba)`` -> indices, nodata for
+        transparent pixels."""
+        self.thumbnail_indices = np.asarray(indices_of(self.thumbnail_rgba), dtype=np.uint32)
+        self.thumbnail_delta_e = self._thumbnail_delta_e(self.thumbnail_rgba, self.thumbnail_indices)
+
+    def add_histogram(self, codes, entries, counts):
+        """Account for valid pixels given as a colour histogram: distinct RGB codes, the palette entry
+        each one maps to, and how many pixels have it."""
+        codes = np.asarray(codes, dtype=np.uint32) & _RGB_MASK
+        entries, counts = np.asarray(entries, dtype=np.intp), np.asarray(counts, dtype=np.int64)
+        if len(codes) == 0:
+            return
+        fixed = self._fixed_delta_e(codes, entries)
+        self._fixed_sum += int(np.dot(fixed.astype(np.int64), counts))
+        self._count(entries, fixed, counts)
 
     # -- results -------------------------------------------------------------------------------------
 

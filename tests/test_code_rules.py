@@ -7,8 +7,9 @@ import sys
 
 from rasters import ROOT
 
-QGIS_FREE = ["algorithms/nearest.py", "algorithms/colorspace.py", "algorithms/colour_difference.py", "algorithms/engine.py",
-             "palettes/palette.py", "palettes/formats.py"]
+QGIS_FREE = ["algorithms/nearest.py", "algorithms/colorspace.py", "algorithms/colour_difference.py",
+             "algorithms/engine.py", "algorithms/report.py", "algorithms/cleanup.py",
+             "palettes/palette.py", "palettes/formats.py", "palettes/adaptive.py"]
 
 
 def python_files():
