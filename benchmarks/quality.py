@@ -233,7 +233,7 @@ def render_world_map(width=1800, height=900):
 def qimage_to_rgb(image):
     from qgis.PyQt.QtGui import QImage
 
-    image = image.convertToFormat(QImage.Format_RGB888)
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
     width, height, stride = image.width(), image.height(), image.bytesPerLine()
     data = np.frombuffer(image.constBits().asstring(stride * height), dtype=np.uint8)
     return data.reshape(height, stride)[:, :width * 3].reshape(height, width, 3).copy()
