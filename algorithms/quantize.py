@@ -57,9 +57,20 @@ optional header, optional label column), GIMP .gpl, Adobe .act, ESRI .clr, QGIS 
 <i>ciede2000</i> (CIEDE2000 delta E; slower on photographs). The result is exact: ties go to the
 lowest palette index.</p>
 <p><b>Alpha threshold</b>: pixels with lower alpha become nodata (default 128).</p>
+<p><b>Edge cleanup</b> for anti-aliased or scanned maps: <i>seams</i> gives pixels no palette colour
+represents well (blends of two fills, or of a fill and an outline) the class that best explains them
+among the well represented pixels within 2 pixels (seam tolerance: CIELAB delta E, default 5);
+<i>sieve</i> merges regions smaller than <b>minimum region</b> pixels (default 10) into their largest
+neighbour, with <b>connectedness</b> 4 (default) or 8. Cleanup only assigns classes present around a
+pixel. <b>Dithering</b>: <i>floyd-steinberg</i> error diffusion in the space of the metric, for
+photographs and hillshades (not with cleanup).</p>
+<p><b>Extent</b> and <b>pixel size</b> (rendered source): the output grid, for layers without a grid
+of their own (WMS, XYZ tiles) or to resample; by default the layer's own grid is kept.</p>
 <p><b>Output</b>: Byte when the palette plus nodata fit in 256 values (nodata 255), otherwise UInt16
 (nodata 65535). GeoTIFF is tiled and DEFLATE-compressed. Formats without colour tables (e.g. .xyz)
-get the palette beside them as &lt;output&gt;.palette.csv.</p>
+get the palette beside them as &lt;output&gt;.palette.csv. A QGIS style (.qml) and a raster
+attribute table are written beside the output; the optional table and HTML <b>report</b> show the
+pixels and area per palette entry and the colour error.</p>
 <p>Example: <code>processing.run("palettize:quantize", {"INPUT": "map.tif", "PALETTE": "win256",
 "OUTPUT": "classes.tif"})</code></p>"""
 
