@@ -20,8 +20,9 @@ from .nearest import METRIC_SPACES
 #: The CLEANUP choices, in the order of the enum.
 METHODS = ("none", "seams", "sieve")
 
-#: Colour difference, in the units of the metric (RGB: 0-441; CIELAB and CIEDE2000: delta E), up to
-#: which a pixel inside a region of its class counts as well represented by its palette colour.
+#: Colour difference (CIELAB delta E, CIE76, whatever the metric) up to which a pixel inside a
+#: region of its class counts as well represented by its palette colour. One unit for every metric:
+#: RGB distances run about twice as large as delta E, so no single default would fit both.
 DEFAULT_SEAM_TOLERANCE = 5.0
 #: Seam pixels take a class found within this many pixels (a square window).
 DEFAULT_SEAM_RADIUS = 2
@@ -73,7 +74,7 @@ def _seam_offsets(radius):
 
 
 def _metric_distance(rgb, palette_rgb, metric):
-    """Colour difference in the metric's units between K colours and K palette colours (K x 3)."""
+    """Colour difference under ``metric`` between K colours and K palette colours (K x 3, 0-255)."""
     space = METRIC_SPACES[metric]
     if metric == "ciede2000":
         return ciede2000(space(rgb), space(palette_rgb))
@@ -121,7 +122,7 @@ def _best_blend(rgba4, candidates, counts, palette4):
     return np.sqrt(np.maximum(res[at_least], 0.0)), winner[at_least]
 
 
-def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, blend_tolerance):
+def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance):
     """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (n x k),
     which of them do not vote (``blocked``) and their votes (k)."""
     n = len(neighbour_classes)
@@ -150,8 +151,9 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
     best = np.argmax(votes, axis=1)
     tied = np.flatnonzero(((votes == top[:, None]).sum(axis=1) > 1) & has)
     if len(tied):
-        gap = seam_rgb[tied][:, None, :] - palette_rgb[present][None, :, :]
-        gap = np.where(votes[tied] == top[tied, None], (gap * gap).sum(axis=2), np.inf)
+        rows, cols = np.nonzero(votes[tied] == top[tied, None])
+        gap = np.full((len(tied), c), np.inf)
+        gap[rows, cols] = _metric_distance(seam_rgb[tied[rows]], palette_rgb[present[cols]], metric)
         best[tied] = np.argmin(gap, axis=1)
     chosen[has] = present[best[has]]
 
@@ -175,18 +177,21 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     ``indices``: (rows, cols) exact nearest palette indices (any value where not ``valid``);
     ``rgba``: the window's packed pixels (nearest.pack_rgba); ``valid``: False where nodata.
 
-    A valid pixel is *well represented* when its colour is exactly its class's palette colour, or
-    within ``tolerance`` of it (units of ``metric``) while its four neighbours are of its class too.
-    Every other valid pixel is a seam pixel: a blend of neighbouring fills, of a fill and an outline,
-    or noise. It takes one of the classes of the well represented pixels within ``radius``:
+    A valid pixel is *well represented* when its colour is exactly its class's palette colour; or
+    within ``tolerance`` of it (CIELAB delta E, whatever the metric) while its four neighbours are of
+    its class too; or of the same colour as its four neighbours (a fill the palette does not match
+    exactly, a wide line). Every other valid pixel is a seam pixel: a blend of neighbouring fills, of
+    a fill and an outline, or noise. It takes one of the classes of the well represented pixels
+    within ``radius`` (a square):
 
     - the only one, when there is one;
-    - else, when its colour is a mix of two of them (premultiplied RGBA within ``blend_tolerance``
-      of the best mix of a pair), the one covering more of the pixel (see _best_blend);
-    - else the one with most votes around it (nearest neighbours weigh most), ties going to the class
-      nearest in colour, then to the lower index.
+    - else, when its colour is a mix of two of them (premultiplied RGBA within ``blend_tolerance``,
+      0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend);
+    - else the one with most votes around it (4-neighbours 40, diagonal ones 28, farther rings 10 /
+      (ring - 1)), ties going to the class nearest in colour under ``metric``, then to the lower index.
 
-    Seam pixels with no well represented pixel within ``radius`` keep their class.
+    Seam pixels with no well represented pixel within ``radius`` keep their class. Nodata pixels
+    (``valid`` False) never change and never vote, whatever index they hold.
     """
     indices = np.asarray(indices)
     rgba = np.asarray(rgba, dtype=np.uint32)
@@ -237,9 +242,15 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     distinct, first, inverse = np.unique(codes & np.uint32(0xFFFFFF), return_index=True, return_inverse=True)
     distinct_rgb = np.stack([distinct & 255, (distinct >> 8) & 255, (distinct >> 16) & 255], axis=-1)
     distinct_rgb = distinct_rgb.astype(np.float64)
-    seam = (_metric_distance(distinct_rgb, palette_rgb[own[first]], metric) > tolerance)[inverse]
+    far = (_metric_distance(distinct_rgb, palette_rgb[own[first]], "cielab") > tolerance)[inverse]
     cross = centre[:, None] + np.array([dy * width + dx for dy, dx in _CROSS])
-    seam |= ((classes_flat[cross] != own[:, None]) & ~blocked_flat[cross]).any(axis=1)
+    ignored = blocked_flat[cross]
+    mixed_classes = ((classes_flat[cross] != own[:, None]) & ~ignored).any(axis=1)
+    # Inside a patch of one colour (a fill the palette does not match, a wide line): never a seam.
+    ny = np.clip(ys[:, None] + np.array([dy for dy, _ in _CROSS]), 0, rows - 1)
+    nx = np.clip(xs[:, None] + np.array([dx for _, dx in _CROSS]), 0, cols - 1)
+    flat = (((rgba[ny, nx] ^ codes[:, None]) << np.uint32(8) == 0) | ignored).all(axis=1)
+    seam = (far | mixed_classes) & ~flat
     blocked_flat[centre[seam]] = True  # seam pixels do not vote
     seam = np.flatnonzero(seam)
     if len(seam) == 0:
@@ -256,7 +267,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
         chosen = _choose(classes_flat[around], blocked_flat[around], weights, seam_rgb, rgba4,
-                         palette_rgb, palette4, blend_tolerance)
+                         palette_rgb, palette4, metric, blend_tolerance)
         keep = chosen >= 0
         out[ys[part[keep]], xs[part[keep]]] = chosen[keep]
     return out
