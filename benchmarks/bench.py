@@ -44,6 +44,8 @@ TARGETS = {  # name: (description, test)
     "rgb2pct": ("rgb2pct / palettize > 1", lambda r: r > 1),
     "seed": ("seed / palettize per pixel >= 50", lambda r: r >= 50),
     "rss": ("palettize peak RSS beyond QGIS < 500 MB", lambda r: r < 500),
+    "report": ("palettize with OUTPUT_REPORT / without <= 1.2", lambda r: r <= 1.2),
+    "seams": ("palettize CLEANUP=seams / none <= 2", lambda r: r <= 2),
 }
 
 
@@ -137,8 +139,8 @@ def warm_cache(path):
 
 # -- the tools -------------------------------------------------------------------------------------
 
-def run_palettize(path, output):
-    """processing.run of palettize:quantize with default settings; (seconds, messages)."""
+def run_palettize(path, output, **extra):
+    """processing.run of palettize:quantize, default settings plus ``extra``; (seconds, messages)."""
     import processing
     from qgis.core import QgsProcessingFeedback
 
@@ -152,7 +154,7 @@ def run_palettize(path, output):
 
     feedback = Feedback()
     start = time.perf_counter()
-    processing.run("palettize:quantize", {"INPUT": path, "OUTPUT": output}, feedback=feedback)
+    processing.run("palettize:quantize", dict({"INPUT": path, "OUTPUT": output}, **extra), feedback=feedback)
     return time.perf_counter() - start, feedback.messages
 
 
@@ -330,6 +332,13 @@ def main(argv=None):
         for message in messages:
             print("  palettize: " + message)
 
+        report_s, runs, _ = timed(lambda out: run_palettize(path, out, OUTPUT_REPORT=out + ".html"), repeat,
+                                  os.path.join(tmpdir, "report.tif"))
+        rows.append(("palettize + OUTPUT_REPORT", pixels, report_s, runs))
+        seams_s, runs, _ = timed(lambda out: run_palettize(path, out, CLEANUP="seams"), repeat,
+                                 os.path.join(tmpdir, "seams.tif"))
+        rows.append(("palettize CLEANUP=seams", pixels, seams_s, runs))
+
         script = find_rgb2pct()
         if script is not None:
             pct = rgb2pct_palette(palette, tmpdir)
@@ -360,6 +369,8 @@ def main(argv=None):
         if script is not None:
             ratios["rgb2pct"] = rgb2pct_s / pal_s
         ratios["seed"] = (seed_s / crop_pixels) / (pal_s / pixels)
+        ratios["report"] = report_s / pal_s
+        ratios["seams"] = seams_s / pal_s
 
         print("\nPeak memory (qgis_process subprocesses, /usr/bin/time -v) ...", flush=True)
         wrapper = os.path.join(SCRIPTS, "qgis-process")
