@@ -73,6 +73,11 @@ def _seam_offsets(radius):
     return offsets, np.array(weights, dtype=np.float64)
 
 
+def _unpack(codes):
+    """Packed colour codes -> K x 3 float 0-255 red, green, blue."""
+    return np.stack([codes & 255, (codes >> 8) & 255, (codes >> 16) & 255], axis=-1).astype(np.float64)
+
+
 def _metric_distance(rgb, palette_rgb, metric):
     """Colour difference under ``metric`` between K colours and K palette colours (K x 3, 0-255)."""
     space = METRIC_SPACES[metric]
@@ -98,17 +103,13 @@ def _best_blend(rgba4, candidates, counts, palette4):
     pair_a, pair_b = np.triu_indices(m, 1)
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
-    gram = palette4 @ palette4.T
-    dots = rgba4 @ palette4.T if len(palette4) <= 4 * m else None
-    if dots is None:
-        pa, pb = (rgba4[rows] * palette4[ka]).sum(axis=1), (rgba4[rows] * palette4[kb]).sum(axis=1)
-    else:
-        pa, pb = dots[rows, ka], dots[rows, kb]
-    aa, bb, ab = gram[ka, ka], gram[kb, kb], gram[ka, kb]
+    colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
+    pa, pb = (colour * ca).sum(axis=1), (colour * cb).sum(axis=1)
+    aa, bb, ab = (ca * ca).sum(axis=1), (cb * cb).sum(axis=1), (ca * cb).sum(axis=1)
     det = np.maximum(aa * bb - ab * ab, 1e-9)
     u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
     v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
-    res = (rgba4 * rgba4).sum(axis=1)[rows] - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
+    res = (colour * colour).sum(axis=1) - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
     a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
     b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
     a_first = np.abs(a_under + v - 1.0) <= np.abs(u + b_under - 1.0)
@@ -124,24 +125,25 @@ def _best_blend(rgba4, candidates, counts, palette4):
 
 def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance):
     """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (n x k),
-    which of them do not vote (``blocked``) and their votes (k)."""
+    which of them do not vote (``blocked``) and their votes (``weights``: k, repeated n times)."""
     n = len(neighbour_classes)
-    votes_each = np.where(blocked, 0.0, weights)
     chosen = np.full(n, -1, dtype=np.int64)
-    if len(palette_rgb) <= _FEW_CLASSES:  # every palette class gets a column
+    if len(palette_rgb) <= _FEW_CLASSES:  # a column per palette class
         present = np.arange(len(palette_rgb))
         slot = neighbour_classes.astype(np.int32)
-        np.minimum(slot, len(present) - 1, out=slot)  # nodata may hold any index; it has no votes
-    else:  # only the classes around these pixels
-        present = np.flatnonzero(np.bincount(neighbour_classes.ravel(), weights=votes_each.ravel()))
+        np.minimum(slot, len(present) - 1, out=slot)  # nodata may hold any index (it does not vote)
+    else:  # a column per class around these pixels
+        present = np.flatnonzero(np.bincount(neighbour_classes[~blocked]))
         if len(present) == 0:
             return chosen
         compact = np.zeros(int(neighbour_classes.max()) + 1, dtype=np.int32)
         compact[present] = np.arange(len(present), dtype=np.int32)
         slot = compact[neighbour_classes]
+    # Row i's votes land in columns [2ci, 2ci + c); those that do not count, in the c after them.
     c = len(present)
-    slot += (np.arange(n, dtype=np.int32) * c)[:, None]
-    votes = np.bincount(slot.ravel(), weights=votes_each.ravel(), minlength=n * c).reshape(n, c)
+    slot += np.multiply(blocked, c, dtype=np.int32)
+    slot += (np.arange(n, dtype=np.int32) * (2 * c))[:, None]
+    votes = np.bincount(slot.ravel(), weights=weights[:slot.size], minlength=n * 2 * c).reshape(n, 2 * c)[:, :c]
     around = votes > 0
     counts = around.sum(axis=1)
     has = counts > 0
@@ -236,21 +238,18 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     classes_flat, blocked_flat = classes_p.ravel(), blocked_p.ravel()
     centre = (ys + pad) * width + (xs + pad)
 
-    # Standing of the inexact pixels: near their palette colour and inside their class, or seams.
+    # Standing of the inexact pixels: inside a patch of one colour (a fill the palette does not
+    # match exactly, a wide line), or inside their class and near its colour: they vote; else seams.
     codes = rgba.ravel()[inexact]
     own = indices.ravel()[inexact]
-    distinct, first, inverse = np.unique(codes & np.uint32(0xFFFFFF), return_index=True, return_inverse=True)
-    distinct_rgb = np.stack([distinct & 255, (distinct >> 8) & 255, (distinct >> 16) & 255], axis=-1)
-    distinct_rgb = distinct_rgb.astype(np.float64)
-    far = (_metric_distance(distinct_rgb, palette_rgb[own[first]], "cielab") > tolerance)[inverse]
     cross = centre[:, None] + np.array([dy * width + dx for dy, dx in _CROSS])
-    ignored = blocked_flat[cross]
-    mixed_classes = ((classes_flat[cross] != own[:, None]) & ~ignored).any(axis=1)
-    # Inside a patch of one colour (a fill the palette does not match, a wide line): never a seam.
+    ignored = np.take(blocked_flat, cross)
     ny = np.clip(ys[:, None] + np.array([dy for dy, _ in _CROSS]), 0, rows - 1)
     nx = np.clip(xs[:, None] + np.array([dx for _, dx in _CROSS]), 0, cols - 1)
     flat = (((rgba[ny, nx] ^ codes[:, None]) << np.uint32(8) == 0) | ignored).all(axis=1)
-    seam = (far | mixed_classes) & ~flat
+    seam = ((np.take(classes_flat, cross) != own[:, None]) & ~ignored).any(axis=1) & ~flat
+    inside = np.flatnonzero(~seam & ~flat)
+    seam[inside] = _metric_distance(_unpack(codes[inside]), palette_rgb[own[inside]], "cielab") > tolerance
     blocked_flat[centre[seam]] = True  # seam pixels do not vote
     seam = np.flatnonzero(seam)
     if len(seam) == 0:
@@ -259,14 +258,16 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     offsets, weights = _seam_offsets(radius)
     steps = np.array([dy * width + dx for dy, dx in offsets])
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
-    chunk = max(1, _CHUNK * _FEW_CLASSES // max(_FEW_CLASSES, min(len(palette_rgb), len(offsets) * 4)))
+    # Vote tables hold 2 columns per class (see _choose): fewer seam pixels at once with more classes.
+    chunk = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
+    tiled = np.tile(weights, min(chunk, len(seam)))
     for start in range(0, len(seam), chunk):
         part = seam[start:start + chunk]
         around = centre[part][:, None] + steps
-        seam_rgb = distinct_rgb[inverse[part]]
+        seam_rgb = _unpack(codes[part])
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
-        chosen = _choose(classes_flat[around], blocked_flat[around], weights, seam_rgb, rgba4,
+        chosen = _choose(np.take(classes_flat, around), np.take(blocked_flat, around), tiled, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance)
         keep = chosen >= 0
         out[ys[part[keep]], xs[part[keep]]] = chosen[keep]
