@@ -1,7 +1,7 @@
 """Edge cleanup benchmark: class accuracy of CLEANUP=none / seams / sieve against ground truth.
 
     /usr/bin/python3 benchmarks/cleanup_accuracy.py [--quick] [--seeds 0 1 2] [--size 1000 800]
-                                                    [--metrics rgb cielab ciede2000] [--repeats 5]
+                                                    [--metrics rgb cielab ciede2000] [--repeats 7]
 
 Maps: scripts/render_map.py renders each seed's categorised geology map four ways: with and without
 outlines, each anti-aliased and not. Ground truth: the class of every pixel in the render without
@@ -15,8 +15,10 @@ seams with its defaults, sieve with MIN_REGION 10 and 4-connectedness), set noda
 DEFLATE GeoTIFF. Each method runs --repeats times, interleaved with the others; a time is the
 fastest run. "x none" divides by the none run on the same map, in CPU time of this process (GDAL's
 threads included), which other processes on a busy machine disturb far less than wall-clock time
-over runs of a few tens of milliseconds; the wall-clock ratio is printed beside it. The cleaned result is also recomputed in 128 x 96 blocks with the
-engine's margins and must equal the whole-map result.
+over runs of a few tens of milliseconds; the wall-clock ratio is printed beside it. This none is
+a lean floor (no QGIS, no statistics), so the ratios are upper bounds for palettize:quantize.
+Each cleaned map is also recomputed in 128 x 96 blocks with the engine's margins and must equal
+the whole-map result.
 
 Targets (from the issue), for seams:
   without outlines: class accuracy >= 99.9 % on every map
