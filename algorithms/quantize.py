@@ -60,8 +60,8 @@ lowest palette index.</p>
 <p><b>Edge cleanup</b> for anti-aliased or scanned maps: <i>seams</i> gives pixels no palette colour
 represents well (blends of two fills, or of a fill and an outline) the class that best explains them
 among the well represented pixels within 2 pixels (seam tolerance: CIELAB delta E, default 5);
-<i>sieve</i> merges regions smaller than <b>minimum region</b> pixels (default 10) into their largest
-neighbour, with <b>connectedness</b> 4 (default) or 8. Cleanup only assigns classes present around a
+<i>sieve</i> merges regions smaller than <b>minimum region</b> pixels (default 10) into the
+neighbouring region of at least that size with which they share the longest border, with <b>connectedness</b> 4 (default) or 8. Cleanup only assigns classes present around a
 pixel. <b>Dithering</b>: <i>floyd-steinberg</i> error diffusion in the space of the metric, for
 photographs and hillshades (not with cleanup).</p>
 <p><b>Extent</b> and <b>pixel size</b> (rendered source): the output grid, for layers without a grid
@@ -114,7 +114,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             QgsProcessingParameterNumber.Double, cleanup.DEFAULT_SEAM_TOLERANCE, minValue=0.0,
         )))
         self.addParameter(advanced(QgsProcessingParameterNumber(
-            self.MIN_REGION, tr("Sieve: regions smaller than this many pixels join their largest neighbour"),
+            self.MIN_REGION, tr("Sieve: regions smaller than this many pixels join a large neighbour"),
             QgsProcessingParameterNumber.Integer, cleanup.DEFAULT_MIN_REGION, minValue=2, maxValue=1000,
         )))
         self.addParameter(advanced(QgsProcessingParameterNumber(
