@@ -161,6 +161,8 @@ class _Quantizer:
         self.high = (np.array(high) * _FRACTION).astype(np.int32)[:, None]
         self.low_list, self.high_list = self.low[:, 0].tolist(), self.high[:, 0].tolist()
         self.lut = np.full(1 << 24, _UNKNOWN, dtype=np.uint16)  # packed sRGB code -> index
+        self.palette_lab = _srgb_to_lab(colours[:, 0], colours[:, 1], colours[:, 2])  # 3 x N
+        self._tables = None
 
     def target_of_rgb(self, red, green, blue):
         """Colours (3 x ...) in the metric's space, fixed point (int32), of 0-255 channels."""
@@ -175,14 +177,48 @@ class _Quantizer:
         return np.ascontiguousarray(self.target_of_rgb(*channels).transpose(1, 0, 2))
 
     def _fill(self, codes):
-        """Indices of packed codes, asking the mapper for those not seen yet."""
+        """Indices of packed codes, searching those not seen yet."""
         indices = self.lut[codes]
         unknown = indices == _UNKNOWN
         if unknown.any():
             missing = codes[unknown]
-            self.lut[missing] = self.mapper.map_codes(missing.astype(np.uint32))
-            indices = self.lut[codes]
+            found = self._search(missing)
+            self.lut[missing] = found
+            indices[unknown] = found
         return indices
+
+    # Dithering meets new colours a few at a time, for which the mapper's set-up costs far more
+    # than the search itself. For the Euclidean metrics, small batches are searched here by the
+    # mapper's rule: the smallest squared distance, ties to the lowest index. In RGB the distances
+    # are exact integers, so the answers are the mapper's; in CIELAB they are computed from this
+    # module's Lab of the colours, which may differ from colorspace's in the last bit, so a colour
+    # within ~1e-12 of equidistant from two entries could get the other one.
+    _SMALL_SEARCH = 256
+
+    def _search(self, codes):
+        """Index of the nearest palette entry of each (packed) colour code."""
+        if self.mapper.metric == "ciede2000" or len(codes) > self._SMALL_SEARCH:
+            return self.mapper.map_codes(codes.astype(np.uint32))
+        if self._tables is None:
+            levels = np.arange(256, dtype=np.float64)[:, None]
+            if self.lab:
+                self._tables = self.palette_lab
+            else:
+                self._tables = [((levels - p[None, :]) ** 2).astype(np.int32)
+                                for p in self.mapper.palette_colours.T.astype(np.float64)]
+        red, green, blue = codes & 255, (codes >> 8) & 255, (codes >> 16) & 255
+        if self.lab:
+            lab = _srgb_to_lab(red, green, blue)
+            distance = np.zeros((len(codes), self._tables.shape[1]))
+            for channel in range(3):
+                difference = lab[channel][:, None] - self._tables[channel][None, :]
+                difference *= difference
+                distance += difference
+        else:
+            distance = self._tables[0][red]
+            distance += self._tables[1][green]
+            distance += self._tables[2][blue]
+        return distance.argmin(axis=1)
 
     def quantize(self, wanted, weight):
         """Palette indices (n, uint16) of wanted colours (3 x n int32, 1/4096 units; clamped in
@@ -222,7 +258,7 @@ class _Quantizer:
                 | (((w2 + _HALF) >> _FRACTION_BITS) << 16)
         index = int(self.lut[code])
         if index == _UNKNOWN:
-            index = int(self._fill(np.array([code]))[0])
+            index = int(self._fill(np.array([code], dtype=np.int64))[0])
         p = self.palette_list[index]
         return (index, (w0 - p[0] + _ERROR_ROUND) >> _ERROR_BITS, (w1 - p[1] + _ERROR_ROUND) >> _ERROR_BITS,
                 (w2 - p[2] + _ERROR_ROUND) >> _ERROR_BITS)

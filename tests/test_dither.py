@@ -173,3 +173,20 @@ def test_srgb_rounding_table_counts_the_thresholds():
 def test_lab_of_the_pixels_matches_colorspace():
     rgb = np.random.default_rng(8).integers(0, 256, (3, 1000))
     assert np.allclose(dither._srgb_to_lab(*rgb), srgb_to_lab(rgb.T).T, atol=1e-9)
+
+
+def test_small_searches_agree_with_the_mapper():
+    mapper = NearestColourMapper(builtin_palette("win256").colours, "rgb")
+    quantizer = dither._Quantizer(mapper, "rgb")
+    codes = np.random.default_rng(9).integers(0, 1 << 24, 20000)
+    codes[:200] = pack_rgba(*mapper.palette_colours[:200].T) & 0xFFFFFF  # the palette's own colours
+    ties = np.array([[10, 10, 10], [0, 0, 0], [20, 20, 20], [0, 0, 0]], dtype=np.uint8)
+    tied = pack_rgba(*np.array([[5, 5, 5], [15, 15, 15], [0, 0, 0]], dtype=np.uint8).T)
+    tie_mapper = NearestColourMapper(ties, "rgb")
+    assert np.array_equal(dither._Quantizer(tie_mapper, "rgb")._search(tied), [0, 0, 1])
+    assert np.array_equal(tie_mapper.map_codes(tied), [0, 0, 1])
+    found = np.concatenate([quantizer._search(part) for part in np.split(codes, 100)])
+    assert np.array_equal(found, mapper.map_codes(codes.astype(np.uint32)))
+    lab_mapper = NearestColourMapper(builtin_palette("win256").colours, "cielab")
+    found = np.concatenate([dither._Quantizer(lab_mapper, "cielab")._search(part) for part in np.split(codes, 100)])
+    assert np.array_equal(found, lab_mapper.map_codes(codes.astype(np.uint32)))
