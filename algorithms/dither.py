@@ -38,10 +38,18 @@ comes from a scan that started from the true state: it is identical to the pixel
 whatever K, M and the guesses; those only change the speed (``misses`` and ``fallback_pixels``
 count the pixels the plain-Python fallback did).
 
+Palette searches. Wanted colours are new colours all the time (on a photo, at about every other
+pixel position of a row), met a few at a time: their nearest entries are kept in a table of all
+2^24 sRGB codes. For the Euclidean metrics small batches are searched here by the mapper's rule
+(see _Quantizer), CIEDE2000 is left to the mapper. Once searching has taken a few seconds, the
+whole table is filled at once (RGB: a few seconds, exactly, see _nearest_rgb_table; CIELAB: about
+20 s).
+
 Errors are carried from block to block in ``FloydSteinbergDither``, so the result does not depend
 on the block size.
 """
 
+import time
 from bisect import bisect_left, bisect_right
 
 import numpy as np
@@ -141,6 +149,57 @@ def _lab_code(w0, w1, w2):
     return code
 
 
+def _nearest_rgb_table(palette):
+    """Index of the nearest palette colour (Euclidean RGB, ties to the lowest index) of each of
+    the 2^24 packed colours, exactly. The colour cube is cut into 4 x 4 x 4 cells: a cell whose
+    centre c is nearer to its nearest entry (distance d1) than to any other by more than the
+    cell's diameter 2R gets that entry for all its colours; in the others, an entry nearest to
+    some colour x of the cell is within d1 + 2R of c (d(c, p) <= d(x, p) + R <= d(x, p1) + R <=
+    d1 + 2R), so the entries that far from c are the only candidates, compared exactly."""
+    palette = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
+    count = len(palette)
+    table = np.empty(1 << 24, dtype=np.uint16)
+    radius = 1.5 * np.sqrt(3.0) + 1e-6
+    offsets = np.mgrid[0:4, 0:4, 0:4].reshape(3, -1)
+    offsets = offsets[0] | (offsets[1] << 8) | (offsets[2] << 16)
+    cells = np.mgrid[0:64, 0:64, 0:64].reshape(3, -1)
+    kept = min(8, count - 1)  # candidates kept for a mixed cell (all of them in a few cells)
+    squared_norms = (palette * palette).sum(axis=1).astype(np.float64)
+    for start in range(0, cells.shape[1], 1 << 14):
+        cell = cells[:, start:start + (1 << 14)]
+        corner = (cell[0] << 2) | (cell[1] << 10) | (cell[2] << 18)
+        centre = cell.T * 4.0 + 1.5
+        squared = (squared_norms[None, :] - 2.0 * (centre @ palette.T.astype(np.float64))
+                   + (centre * centre).sum(axis=1)[:, None])
+        distance = np.sqrt(np.maximum(squared, 0.0))  # rounding errors ~1e-9, far below the margin
+        if count > 1:
+            nearest = np.argpartition(distance, kept, axis=1)[:, :kept + 1]
+            ranked = np.take_along_axis(distance, nearest, axis=1)
+            by_distance = np.argsort(ranked, axis=1)
+            nearest = np.take_along_axis(nearest, by_distance, axis=1)
+            ranked = np.take_along_axis(ranked, by_distance, axis=1)
+            reach = ranked[:, 0] + 2 * radius
+            pure = ranked[:, 1] > reach
+        else:
+            nearest, pure = np.zeros((len(corner), 1), dtype=np.intp), np.ones(len(corner), dtype=bool)
+        table[(corner[pure][:, None] + offsets[None, :]).ravel()] = np.repeat(nearest[pure, 0], len(offsets))
+        mixed = np.flatnonzero(~pure)
+        few = ranked[mixed, kept] > reach[mixed] if kept < count - 1 else np.zeros(len(mixed), dtype=bool)
+        for group, candidates in ((mixed[few], nearest[mixed[few], :kept]),
+                                  (mixed[~few], np.broadcast_to(np.arange(count), (int((~few).sum()), count)))):
+            if not len(group):
+                continue
+            candidates = np.sort(candidates, axis=1)  # by index: argmin keeps the lowest of equals
+            codes = corner[group][:, None] + offsets[None, :]  # cells x 64
+            chosen = palette[candidates].astype(np.int32)  # cells x candidates x 3
+            squared = np.zeros(codes.shape + (candidates.shape[1],), dtype=np.int32)
+            for channel in range(3):
+                difference = ((codes >> (8 * channel)) & 255).astype(np.int32)[:, :, None] - chosen[:, None, :, channel]
+                squared += difference * difference
+            table[codes.ravel()] = np.take_along_axis(candidates, squared.argmin(axis=2), axis=1).ravel()
+    return table
+
+
 class _Quantizer:
     """The metric's colour space in fixed point, and the palette entry of a wanted colour."""
 
@@ -163,6 +222,8 @@ class _Quantizer:
         self.lut = np.full(1 << 24, _UNKNOWN, dtype=np.uint16)  # packed sRGB code -> index
         self.palette_lab = _srgb_to_lab(colours[:, 0], colours[:, 1], colours[:, 2])  # 3 x N
         self._tables = None
+        self.search_seconds = 0.0
+        self.complete = False
 
     def target_of_rgb(self, red, green, blue):
         """Colours (3 x ...) in the metric's space, fixed point (int32), of 0-255 channels."""
@@ -178,6 +239,7 @@ class _Quantizer:
 
     def _fill(self, codes):
         """Indices of packed codes, searching those not seen yet."""
+        started = time.perf_counter()
         indices = self.lut[codes]
         unknown = indices == _UNKNOWN
         if unknown.any():
@@ -185,40 +247,70 @@ class _Quantizer:
             found = self._search(missing)
             self.lut[missing] = found
             indices[unknown] = found
+        self.search_seconds += time.perf_counter() - started
+        if self.search_seconds > self._COMPLETE_AFTER.get(self.mapper.metric, np.inf) and not self.complete:
+            self.complete_table()
         return indices
 
-    # Dithering meets new colours a few at a time, for which the mapper's set-up costs far more
-    # than the search itself. For the Euclidean metrics, small batches are searched here by the
-    # mapper's rule: the smallest squared distance, ties to the lowest index. In RGB the distances
-    # are exact integers, so the answers are the mapper's; in CIELAB they are computed from this
-    # module's Lab of the colours, which may differ from colorspace's in the last bit, so a colour
-    # within ~1e-12 of equidistant from two entries could get the other one.
+    # Dithering meets new colours a few at a time (on a photo, at about every other pixel position
+    # of a row), for which the mapper's set-up costs far more than the search. For the Euclidean
+    # metrics they are searched here by the mapper's rule: the smallest squared distance, ties to
+    # the lowest index. In RGB the distances are exact integers, so the answers are the mapper's;
+    # in CIELAB they come from this module's Lab of the colours, which may differ from
+    # colorspace's in the last bit, so a colour within ~1e-12 of equidistant from two entries
+    # could get the other one (the same one whichever way it is searched here).
     _SMALL_SEARCH = 256
+    _TIE_TOLERANCE = 1e-6  # far above the rounding error of |p|^2 - 2 x.p
+    # Once searching colours one batch at a time has taken this long (seconds), fill the whole
+    # table at once (which takes about as long): the cost stays within twice the better of the two.
+    _COMPLETE_AFTER = {"rgb": 3.0, "cielab": 20.0}
 
     def _search(self, codes):
         """Index of the nearest palette entry of each (packed) colour code."""
-        if self.mapper.metric == "ciede2000" or len(codes) > self._SMALL_SEARCH:
+        metric = self.mapper.metric
+        if metric == "ciede2000" or (metric == "rgb" and len(codes) > self._SMALL_SEARCH):
             return self.mapper.map_codes(codes.astype(np.uint32))
-        if self._tables is None:
-            levels = np.arange(256, dtype=np.float64)[:, None]
-            if self.lab:
-                self._tables = self.palette_lab
-            else:
-                self._tables = [((levels - p[None, :]) ** 2).astype(np.int32)
-                                for p in self.mapper.palette_colours.T.astype(np.float64)]
         red, green, blue = codes & 255, (codes >> 8) & 255, (codes >> 16) & 255
-        if self.lab:
-            lab = _srgb_to_lab(red, green, blue)
-            distance = np.zeros((len(codes), self._tables.shape[1]))
-            for channel in range(3):
-                difference = lab[channel][:, None] - self._tables[channel][None, :]
-                difference *= difference
-                distance += difference
-        else:
+        if metric == "rgb":
+            if self._tables is None:  # squared differences of each level to each entry, per channel
+                levels = np.arange(256, dtype=np.int32)[:, None]
+                self._tables = [(levels - p[None, :]) ** 2 for p in self.mapper.palette_colours.T.astype(np.int32)]
             distance = self._tables[0][red]
             distance += self._tables[1][green]
             distance += self._tables[2][blue]
-        return distance.argmin(axis=1)
+            return distance.argmin(axis=1)
+        lab = _srgb_to_lab(red, green, blue)
+        if len(codes) <= self._SMALL_SEARCH:
+            return self._lab_distances(lab).argmin(axis=1)
+        # |p|^2 - 2 x.p orders the entries like the distances; rows whose two best are within
+        # rounding are decided by the plain distances, as for small batches
+        fast = (self.palette_lab * self.palette_lab).sum(axis=0)[None, :] - 2.0 * (lab.T @ self.palette_lab)
+        best = fast.argmin(axis=1)
+        close = np.flatnonzero(
+            (fast <= fast[np.arange(len(codes)), best][:, None] + self._TIE_TOLERANCE).sum(axis=1) > 1)
+        if len(close):
+            best[close] = self._lab_distances(lab[:, close]).argmin(axis=1)
+        return best
+
+    def _lab_distances(self, lab):
+        """Squared CIE76 distances (n x N) of Lab colours (3 x n) to the palette."""
+        distance = np.zeros((lab.shape[1], self.palette_lab.shape[1]))
+        for channel in range(3):
+            difference = lab[channel][:, None] - self.palette_lab[channel][None, :]
+            difference *= difference
+            distance += difference
+        return distance
+
+    def complete_table(self):
+        """Fill the whole 2^24-colour table (RGB and CIELAB metrics)."""
+        self.complete = True
+        if self.lab:
+            unknown = np.flatnonzero(self.lut == _UNKNOWN)
+            for start in range(0, len(unknown), 1 << 16):
+                part = unknown[start:start + (1 << 16)]
+                self.lut[part] = self._search(part)
+        else:
+            self.lut[:] = _nearest_rgb_table(self.mapper.palette_colours)
 
     def quantize(self, wanted, weight):
         """Palette indices (n, uint16) of wanted colours (3 x n int32, 1/4096 units; clamped in

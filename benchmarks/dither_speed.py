@@ -8,7 +8,7 @@ for N x N inputs). Inputs, all N x N RGBA:
 and, for the per-pixel cost on a 100-megapixel raster (10000 x 10000), one strip of 10000-pixel rows
 of the photo and of map-10000.tif. The image is dithered in blocks of 256 rows, as the engine
 does. Printed per run: megapixels per second (wall clock and CPU), the seconds that makes per
-100 megapixels, the share of the time spent in the mapper's first-time palette searches, and how
+100 megapixels, the share of the time spent searching the palette for colours not met before, and how
 often the vectorised scan's guesses missed (chunks, and pixels rescanned in plain Python). "map
 only" is NearestColourMapper.map_codes on the same pixels without dithering, for scale.
 """
@@ -95,18 +95,19 @@ def run(image, palette, metric, dither_class, mapper_class, pack_rgba):
     valid = rgba >= np.uint32(128 << 24)
 
     mapper = mapper_class(palette.colours, metric)
+    ditherer = dither_class(mapper, metric, cols)
     searching = [0.0]
-    map_codes = mapper.map_codes
+    quantizer = ditherer._quantizer  # times its searches for colours not met before
+    fill = quantizer._fill
 
-    def timed_map_codes(codes):
+    def timed_fill(codes):
         started = time.perf_counter()
         try:
-            return map_codes(codes)
+            return fill(codes)
         finally:
             searching[0] += time.perf_counter() - started
 
-    mapper.map_codes = timed_map_codes
-    ditherer = dither_class(mapper, metric, cols)
+    quantizer._fill = timed_fill
     wall, cpu = time.perf_counter(), time.process_time()
     for start in range(0, rows, BLOCK_ROWS):
         ditherer.dither(rgba[start:start + BLOCK_ROWS], valid[start:start + BLOCK_ROWS])
@@ -159,8 +160,8 @@ def main():
                     r["wall"] / max(r["plain"], 1e-9)), flush=True)
     print()
     print("s/100 Mpx: wall-clock seconds per 100 megapixels at this row width (a 100-megapixel raster "
-          "is about 10000 pixels wide: see the 10000-wide strips); search: share of the time in the "
-          "mapper's first-time palette searches; misses: chunks whose guessed entering state was wrong; "
+          "is about 10000 pixels wide: see the 10000-wide strips); search: share of the time searching the "
+          "palette for colours not met before; misses: chunks whose guessed entering state was wrong; "
           "fallback: pixels rescanned in plain Python; map only: dithering time / plain mapping time.")
     wide = [r for name, _, _, r in results if "10000" in name]
     if wide:
