@@ -413,7 +413,7 @@ class FloydSteinbergDither:
 
     _MERGE_EVERY = 8  # warm-up pixels between two merges of the tracks that agree
 
-    def __init__(self, mapper, metric, width, chunk=None, warmup=24, offsets=(-4, -3, -2, -1, 0, 1, 2, 3, 4)):
+    def __init__(self, mapper, metric, width, chunk=None, warmup=16, offsets=(-2, -1, 0, 1, 2)):
         self.width = int(width)
         self._quantizer = _Quantizer(mapper, metric)
         self._below = np.zeros((3, self.width), dtype=np.int32)
