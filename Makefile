@@ -35,6 +35,8 @@ bench: deps
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(BENCH_PACKAGES); }
 	$(PYTHON) benchmarks/bench.py
 	$(PYTHON) benchmarks/quality.py
+	$(PYTHON) benchmarks/cleanup_accuracy.py
+	$(PYTHON) benchmarks/dither_speed.py
 
 install:
 	rm -rf "$(PLUGINS_DIR)/palettize"
