@@ -64,7 +64,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
     def finish(window, rgba, indices):
         writer.write(window, indices)
-        counts[:] += np.bincount(indices.ravel(), minlength=nodata + 1)
+        counts[:] += count_values(indices.ravel(), nodata + 1)
         for observer in observers:
             observer.add(window, rgba, indices)
 
@@ -93,6 +93,17 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         if pending is not None:
             pending.result()
     return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
+
+
+def count_values(values, minlength):
+    """np.bincount(values, minlength), counted per run of equal values where runs are long (maps):
+    several times faster than bincount's pass over every pixel."""
+    change = values[1:] != values[:-1]
+    if len(values) == 0 or np.count_nonzero(change) > len(values) // 8:
+        return np.bincount(values, minlength=minlength)
+    starts = np.concatenate(([0], np.flatnonzero(change) + 1))
+    lengths = np.diff(np.append(starts, len(values)))
+    return np.bincount(values[starts], weights=lengths, minlength=minlength).astype(np.int64)
 
 
 def _block_mapper(mapper, palette, metric, dither, cleanup, options, windows):

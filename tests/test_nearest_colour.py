@@ -52,3 +52,13 @@ def test_cielab_can_choose_differently_from_rgb():
     palette = np.array([[0, 0, 255], [128, 128, 128]])
     colour = np.array([[60, 60, 180]])
     assert nearest_palette_indices(colour, palette, "rgb") != nearest_palette_indices(colour, palette, "cielab")
+
+
+def test_counting_by_runs_equals_bincount():
+    from palettize.algorithms.engine import count_values
+
+    rng = np.random.default_rng(2)
+    runs = np.repeat(rng.integers(0, 300, 500), rng.integers(1, 40, 500)).astype(np.uint16)
+    noise = rng.integers(0, 300, 5000).astype(np.uint16)
+    for values in (runs, noise, runs[:1], runs[:0]):
+        assert np.array_equal(count_values(values, 301), np.bincount(values, minlength=301))
