@@ -2,7 +2,10 @@
 
 - Enum parameters with static strings (``PALETTE='win256'``) exist from QGIS 3.24. On 3.22 the
   enum holds indices; Palettize still accepts the option's string there by translating strings
-  to indices before QGIS checks the values (``checkable_parameters``).
+  to indices before QGIS checks the values (``checkable_parameters``). From 3.24 (3.40 included)
+  the enum holds the strings, so the other way round an index (``METRIC=1`` from a script, a
+  model saved on 3.22) is translated to its string before QGIS checks it, whatever that check
+  makes of numbers. The run itself reads strings and indices alike (``enum_value``).
 - QgsField takes QMetaType.Type from QGIS 3.38 (QVariant.Type is deprecated, gone with Qt6);
   QGIS 3.22-3.36 only take QVariant.Type.
 """
@@ -36,23 +39,37 @@ def enum_value(parameters, name, options, default):
         return default
     if isinstance(value, str) and value in options:
         return value
-    try:
-        return options[int(value)]
-    except (TypeError, ValueError, IndexError):
+    index = _index(value, options)
+    if index is None:
         raise ValueError("{} must be one of {} (got {!r})".format(name, ", ".join(options), value))
+    return options[index]
+
+
+def _index(value, options):
+    """The option index ``value`` gives as a number (e.g. 1 or "1"), or None."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        return None
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        return None
+    return index if 0 <= index < len(options) else None
 
 
 def checkable_parameters(algorithm, parameters, enums):
     """A copy of ``parameters`` that QGIS's own value checks accept: defaults filled in (3.22
-    rejects a missing band parameter even when it has a default) and, on 3.22, enum strings
-    replaced by their indices."""
+    rejects a missing band parameter even when it has a default) and enum values in the form the
+    enum holds: on 3.22 strings replaced by their indices, from 3.24 indices by their strings."""
     checkable = dict(parameters)
     for definition in algorithm.parameterDefinitions():
         if checkable.get(definition.name()) is None and definition.defaultValue() is not None:
             checkable[definition.name()] = definition.defaultValue()
-    if not STATIC_ENUM_STRINGS:
-        for name, options in enums.items():
-            value = checkable.get(name)
-            if isinstance(value, str) and value in options:
-                checkable[name] = options.index(value)
+    for name, options in enums.items():
+        value = checkable.get(name)
+        if STATIC_ENUM_STRINGS:
+            index = None if isinstance(value, str) and value in options else _index(value, options)
+            if index is not None:
+                checkable[name] = options[index]
+        elif isinstance(value, str) and value in options:
+            checkable[name] = options.index(value)
     return checkable

@@ -104,3 +104,38 @@ def test_byte_only_while_palette_plus_nodata_fit_in_256_values(qgis_app, tmp_pat
     expected = brute_force_image(image[:3], palette, "rgb")
     expected[image[3] == 0] = nodata
     assert np.array_equal(read_indices(out), expected)
+
+
+def test_enum_parameters_take_an_index_as_well_as_the_option_string(qgis_app, tmp_path):
+    """Scripts may pass METRIC=1 and models saved on QGIS 3.22 hold indices, while the enums of
+    QGIS 3.24 and later hold the option strings: both forms give the same run."""
+    from palettize.algorithms.layer_source import SOURCES
+    from palettize.algorithms.quantize import PALETTES
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    names = {"PALETTE": "vga16", "METRIC": "cielab", "SOURCE": "bands"}
+    reference = read_indices(quantize(dict(names, INPUT=path, OUTPUT=str(tmp_path / "names.tif")))["OUTPUT"])
+    indices = {"PALETTE": PALETTES.index("vga16"), "METRIC": METRICS.index("cielab"), "SOURCE": SOURCES.index("bands")}
+    for kind, values in (("ints", indices), ("digits", {k: str(v) for k, v in indices.items()})):
+        out = quantize(dict(values, INPUT=path, OUTPUT=str(tmp_path / (kind + ".tif"))))["OUTPUT"]
+        assert np.array_equal(read_indices(out), reference), kind
+
+
+@pytest.mark.parametrize("static_strings", [False, True], ids=["QGIS 3.22", "QGIS 3.24+"])
+def test_qgis_checks_enum_values_in_the_form_its_enum_holds(qgis_app, monkeypatch, static_strings):
+    from palettize.algorithms import compat
+
+    class NoParameters:
+        def parameterDefinitions(self):  # noqa: N802 (QGIS API)
+            return []
+
+    monkeypatch.setattr(compat, "STATIC_ENUM_STRINGS", static_strings)
+    enums = {"METRIC": METRICS}
+    for value in ("cielab", 1, "1"):
+        checked = compat.checkable_parameters(NoParameters(), {"METRIC": value}, enums)["METRIC"]
+        assert checked == ("cielab" if static_strings else 1 if value == "cielab" else value)
+        assert compat.enum_value({"METRIC": value}, "METRIC", METRICS, "rgb") == "cielab"
+    for value in ("lab", 3, -1, "-1", True, 1.5):  # left for QGIS to refuse; never taken as an option
+        assert compat.checkable_parameters(NoParameters(), {"METRIC": value}, enums)["METRIC"] == value
+        with pytest.raises(ValueError):
+            compat.enum_value({"METRIC": value}, "METRIC", METRICS, "rgb")
