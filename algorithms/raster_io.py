@@ -67,7 +67,10 @@ def gdal_path(layer):
     if layer.providerType() != "gdal":
         return None
     path = QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path") or layer.source()
-    return path if gdal.OpenEx(path, gdal.OF_RASTER) is not None else None
+    try:
+        return path if gdal.OpenEx(path, gdal.OF_RASTER) is not None else None
+    except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+        return None
 
 
 def layer_grid(layer):

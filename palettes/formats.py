@@ -448,6 +448,8 @@ def _read_raster(path, name):
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
         dataset = gdal.OpenEx(path, gdal.OF_RASTER)
+    except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+        dataset = None
     finally:
         gdal.PopErrorHandler()
     if dataset is None or dataset.RasterCount == 0:
