@@ -83,7 +83,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                     indices[rgba < opaque] = nodata
             else:
                 indices = map_block(rgba, rgba >= opaque)
-                rgba, indices = _centre(rgba, read, window), _centre(indices, read, window)
+                rgba, indices = centre(rgba, read, window), centre(indices, read, window)
                 indices = indices.astype(dtype)
                 indices[rgba < opaque] = nodata
             if pending is not None:
@@ -146,7 +146,7 @@ def expand_window(window, margin, grid_size):
     return x0, y0, x1 - x0, y1 - y0
 
 
-def _centre(array, read, window):
+def centre(array, read, window):
     """The part of a block read over ``read`` that lies in ``window``."""
     dx, dy = window[0] - read[0], window[1] - read[1]
     return array[dy:dy + window[3], dx:dx + window[2]]

@@ -132,16 +132,18 @@ def run(path, out_path, mapper_class, palette, metric, clean):
 
 
 def in_blocks(clean, arrays, margin, block_rows, block_cols):
-    """The engine's way: each block's window grown by ``margin`` (clipped), cleaned, centre kept."""
+    """What the engine does: each block's window grown by ``margin`` on every side (clipped at the
+    raster's edges, engine.expand_window) goes through ``clean``, and the block is cropped out."""
+    from palettize.algorithms.engine import centre, expand_window
+
     rows, cols = arrays[0].shape
     out = np.empty_like(arrays[0])
     for y0 in range(0, rows, block_rows):
         for x0 in range(0, cols, block_cols):
-            y1, x1 = min(rows, y0 + block_rows), min(cols, x0 + block_cols)
-            top, left = max(0, y0 - margin), max(0, x0 - margin)
-            bottom, right = min(rows, y1 + margin), min(cols, x1 + margin)
-            window = clean(*(a[top:bottom, left:right] for a in arrays))
-            out[y0:y1, x0:x1] = window[y0 - top:y1 - top, x0 - left:x1 - left]
+            block = (x0, y0, min(block_cols, cols - x0), min(block_rows, rows - y0))
+            x, y, w, h = read = expand_window(block, margin, (cols, rows))
+            cleaned = clean(*(a[y:y + h, x:x + w] for a in arrays))
+            out[y0:y0 + block[3], x0:x0 + block[2]] = centre(cleaned, read, block)
     return out
 
 
