@@ -81,6 +81,19 @@ def unpack_rgb(codes):
     return np.stack([codes & 255, (codes >> 8) & 255, (codes >> 16) & 255], axis=-1).astype(np.uint8)
 
 
+def distinct_codes(codes, bitmap):
+    """The distinct values of uint32 colour ``codes``. Rendered maps repeat each colour along runs,
+    so dropping repeats leaves few to sort; photographs, with few repeats, are marked in
+    ``bitmap`` (2^24 booleans, all False, left all False) instead of being sorted."""
+    codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
+    if len(codes) < 1 << 18:
+        return np.unique(codes)
+    bitmap[codes] = True
+    distinct = np.flatnonzero(bitmap).astype(np.uint32)
+    bitmap[distinct] = False
+    return distinct
+
+
 class NearestColourMapper:
     """Maps pixels to palette indices, computing each distinct colour's answer only once."""
 
@@ -100,23 +113,12 @@ class NearestColourMapper:
         unknown = indices == _UNKNOWN
         if unknown.any():
             missing = codes[unknown]
-            new = self._distinct(missing)
+            new = distinct_codes(missing, self._new)
             self._lut[new] = nearest_palette_indices(unpack_rgb(new), self.palette_colours, self.metric)
             self.distinct_colours += len(new)
             indices[unknown] = self._lut[missing]
         return indices
 
-    def _distinct(self, codes):
-        """The distinct values of ``codes`` (uint32). Rendered maps repeat each colour along runs,
-        so dropping repeats leaves few to sort; photographs, with few repeats, are marked in a
-        2^24 bitmap instead of being sorted."""
-        codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
-        if len(codes) < 1 << 18:
-            return np.unique(codes)
-        self._new[codes] = True
-        new = np.flatnonzero(self._new).astype(np.uint32)
-        self._new[new] = False
-        return new
 
     def map_rgb(self, red, green, blue):
         """Palette indices of pixels given as three 0-255 arrays of one shape."""

@@ -30,7 +30,7 @@ import zlib
 import numpy as np
 
 from .colorspace import srgb_to_lab
-from .nearest import unpack_rgb
+from .nearest import distinct_codes, unpack_rgb
 
 #: Delta E is kept as an integer number of 2^-FIXED_BITS (CIE76 delta E in sRGB stays below 260).
 FIXED_BITS = 23
@@ -182,17 +182,10 @@ class ReportCollector:
         return fixed
 
     def _distinct(self, codes):
-        """The distinct values of ``codes``, as the mapper finds them: sorted when few, else marked
-        in a 2^24 bitmap."""
-        codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
-        if len(codes) < 1 << 18:
-            return np.unique(codes)
+        """The distinct values of ``codes``, as the mapper finds them."""
         if self._seen is None:
-            self._seen = np.zeros(1 << 24, dtype=bool)
-        self._seen[codes] = True
-        distinct = np.flatnonzero(self._seen).astype(np.uint32)
-        self._seen[distinct] = False
-        return distinct
+            self._seen = np.zeros(1 << 24, dtype=bool)  # pages cost memory only once touched
+        return distinct_codes(codes, self._seen)
 
     def delta_e_fixed(self, codes, entries, distinct=False):
         """CIE76 delta E between RGB codes and palette entries, in units of 2^-23 (uint32);
