@@ -109,6 +109,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(tr("The input is not a valid raster layer: choose a raster QGIS can open."))
+        path = raster_io.gdal_path(layer)  # None when GDAL cannot open the layer's source
         bands = [self.parameterAsInt(parameters, name, context) for name in self.BANDS]
         alpha = parameters.get(self.ALPHA_BAND)
         alpha = self.parameterAsInt(parameters, self.ALPHA_BAND, context) if alpha not in (None, "", -1, 0) else None
@@ -118,19 +119,19 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     raise QgsProcessingException(tr(
                         "{} is {} but layer '{}' has {} band(s): choose a band from 1 to {}."
                     ).format(name, band, layer.name(), layer.bandCount(), layer.bandCount()))
-            if raster_io.gdal_path(layer) is None:
+            if path is None:
                 raise QgsProcessingException(tr(
                     "SOURCE=bands reads files with GDAL, and layer '{}' is not one: use SOURCE=rendered."
                 ).format(layer.name()))
         elif layer.renderer() is None:
             raise QgsProcessingException(tr("Layer '{}' has no style to draw: use SOURCE=bands.").format(layer.name()))
-        grid, target_crs = self._grid(parameters, context, layer, source)
+        grid, target_crs = self._grid(parameters, context, layer, path, source)
         return {
-            "layer": layer, "source": source, "bands": bands, "alpha": alpha, "grid": grid, "target_crs": target_crs,
+            "layer": layer, "path": path, "source": source, "bands": bands, "alpha": alpha, "grid": grid, "target_crs": target_crs,
             "threshold": self.parameterAsInt(parameters, self.ALPHA_THRESHOLD, context),
         }
 
-    def _grid(self, parameters, context, layer, source):
+    def _grid(self, parameters, context, layer, path, source):
         """(output grid, CRS to draw in or None): the layer's own grid unless EXTENT or PIXEL_SIZE ask
         for another one (SOURCE=rendered only)."""
         has_extent = parameters.get(self.EXTENT) not in (None, "")
@@ -138,7 +139,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                       if parameters.get(self.PIXEL_SIZE) not in (None, "") else None)
         native = None
         try:
-            native = raster_io.layer_grid(layer)
+            native = raster_io.layer_grid(layer, path)
         except raster_io.SourceError as error:
             if not (has_extent and pixel_size):
                 raise QgsProcessingException(str(error))
@@ -167,18 +168,18 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Runs in the main thread: reads the layer's style while it is safe to touch the layer."""
         self.run = self.settings(parameters, context)
-        layer, self.grid = self.run["layer"], self.run["grid"]
+        layer, path, self.grid = self.run["layer"], self.run["path"], self.run["grid"]
         self.workdir = tempfile.mkdtemp(prefix="palettize-")
         if self.run["source"] == "bands":
-            path, bands, alpha = raster_io.gdal_path(layer), self.run["bands"], self.run["alpha"]
+            bands, alpha = self.run["bands"], self.run["alpha"]
             self._open_source = lambda: raster_io.BandSource(path, bands, alpha)
             return True
-        plan = raster_io.direct_read_plan(layer) if self.run["target_crs"] is None else None
+        plan = raster_io.direct_read_plan(layer, path) if self.run["target_crs"] is None else None
         if plan is not None:
-            path, bands, alpha, nodata = plan
+            bands, alpha, nodata = plan
             self._open_source = lambda: raster_io.BandSource(path, bands, alpha, nodata, use_masks=False)
         else:
-            rendered = raster_io.RenderedSource(layer, self.grid, self.workdir, self.run["target_crs"],
+            rendered = raster_io.RenderedSource(layer, path, self.grid, self.workdir, self.run["target_crs"],
                                                 context.transformContext())
             self._open_source = lambda: rendered
         return True

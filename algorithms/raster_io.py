@@ -73,9 +73,9 @@ def gdal_path(layer):
         return None
 
 
-def layer_grid(layer):
-    """The layer's own grid: from GDAL when it can open the source (keeps rotation), else from QGIS."""
-    path = gdal_path(layer)
+def layer_grid(layer, path):
+    """The layer's own grid: from GDAL when it opens the source at ``path`` (keeps rotation; see
+    gdal_path), else from QGIS."""
     if path is not None:
         dataset = gdal.Open(path)
         return RasterGrid(
@@ -180,10 +180,10 @@ class BandSource:
         self.dataset = self.masks = None
 
 
-def direct_read_plan(layer):
-    """(red, green, blue, alpha band or None, nodata per band) when drawing cannot change
-    the band values (plain Byte RGB(A), no stretch, no colour filters), else None."""
-    path = gdal_path(layer)
+def direct_read_plan(layer, path):
+    """(bands, alpha band or None, nodata per band) when drawing cannot change
+    the band values (plain Byte RGB(A), no stretch, no colour filters), else None.
+    ``path``: the layer's GDAL path (gdal_path)."""
     renderer = layer.renderer()
     if path is None or renderer is None or renderer.type() != "multibandcolor":
         return None
@@ -211,7 +211,7 @@ def direct_read_plan(layer):
         provider.sourceNoDataValue(b) if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b) else None
         for b in bands
     ]
-    return path, bands, alpha, (nodata if any(v is not None for v in nodata) else None)
+    return bands, alpha, (nodata if any(v is not None for v in nodata) else None)
 
 
 def _filters_are_neutral(layer):
@@ -238,10 +238,9 @@ class RenderedSource:
     therefore drawn opaque and the alpha band is drawn separately, as grey.
     """
 
-    def __init__(self, layer, grid, workdir, target_crs=None, transform_context=None):
+    def __init__(self, layer, path, grid, workdir, target_crs=None, transform_context=None):
         self.description = "the layer as drawn with its style"
         source, provider_key = layer.source(), layer.providerType()
-        path = gdal_path(layer)
         self._unrotated = grid.is_rotated and path is not None
         if self._unrotated:
             source = os.path.join(workdir, "unrotated.vrt")
