@@ -1,5 +1,7 @@
 """Users bring their palette as CSV; bad files are refused with the line and the fix."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,10 @@ def write(tmp_path, text, name="palette.csv"):
 
 
 def test_win256_is_the_seed_palette_in_its_order():
-    seed = np.loadtxt(ROOT + "/../shared/seed/Windows_256_color_palette_RGB.csv", delimiter=",")
+    path = ROOT + "/../shared/seed/Windows_256_color_palette_RGB.csv"
+    if not os.path.exists(path):  # CI has ../shared beside the clone; a bare clone may not
+        pytest.skip("the seed palette is not beside this checkout: " + path)
+    seed = np.loadtxt(path, delimiter=",")
     assert np.array_equal(builtin_palette("win256").colours, seed)
 
 
