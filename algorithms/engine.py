@@ -78,9 +78,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
             window = windows[done]
             opaque = np.uint32(alpha_threshold << 24)
             if map_block is None:  # plain nearest colour: the fast path
-                indices = mapper.map_codes(rgba).astype(dtype, copy=False)
-                if alpha_threshold > 0:
-                    indices[rgba < opaque] = nodata
+                indices = mapper.map_codes(rgba, dtype, alpha_threshold, nodata)
             else:
                 indices = map_block(rgba, rgba >= opaque)
                 rgba, indices = centre(rgba, read, window), centre(indices, read, window)

@@ -20,6 +20,8 @@ METRIC_SPACES = {
 METRICS = tuple(METRIC_SPACES)
 
 _UNKNOWN = np.uint16(0xFFFF)  # palettes have at most 65535 colours: 0xFFFF is never an index
+_RGB = np.uint32(0xFFFFFF)
+_STEP = 1 << 18  # pixels per mapping step (see NearestColourMapper.map_codes)
 _PAIRS_PER_CHUNK = 1 << 21
 _TIE_TOLERANCE = 1e-6  # far above the rounding error of the fast distance formula
 
@@ -106,19 +108,39 @@ class NearestColourMapper:
         self._new = np.zeros(1 << 24, dtype=bool)  # scratch: marks unseen colours without sorting
         self.distinct_colours = 0
 
-    def map_codes(self, codes):
-        """Palette indices (uint16, same shape) of packed colour codes (see pack_rgba)."""
-        codes = codes & np.uint32(0xFFFFFF)
-        indices = self._lut[codes]
-        unknown = indices == _UNKNOWN
-        if unknown.any():
-            missing = codes[unknown]
-            new = distinct_codes(missing, self._new)
-            self._lut[new] = nearest_palette_indices(unpack_rgb(new), self.palette_colours, self.metric)
-            self.distinct_colours += len(new)
-            indices[unknown] = self._lut[missing]
-        return indices
+    def map_codes(self, codes, dtype=np.uint16, alpha_threshold=0, nodata=None):
+        """Palette indices (``dtype``, same shape) of packed colour codes (see pack_rgba); codes
+        whose alpha is below ``alpha_threshold`` get ``nodata``.
 
+        Works in steps of _STEP pixels so that every temporary stays in the CPU cache: about
+        twice as fast as whole-block numpy operations on a 100-megapixel raster.
+        """
+        flat = np.ravel(np.asarray(codes, dtype=np.uint32))
+        indices = np.empty(flat.size, dtype)
+        rgb_scratch = np.empty(min(_STEP, flat.size), np.uint32)
+        found_scratch = None if indices.dtype == np.uint16 else np.empty(len(rgb_scratch), np.uint16)
+        opaque = np.uint32(alpha_threshold << 24)
+        for start in range(0, flat.size, _STEP):
+            part = flat[start:start + _STEP]
+            rgb = np.bitwise_and(part, _RGB, out=rgb_scratch[:len(part)])
+            found = indices[start:start + len(part)] if found_scratch is None else found_scratch[:len(part)]
+            np.take(self._lut, rgb, out=found, mode="wrap")  # codes < 2^24: "wrap" never wraps
+            if found.max() == _UNKNOWN:
+                unknown = found == _UNKNOWN
+                new = rgb[unknown]
+                self._learn(new)
+                found[unknown] = self._lut[new]
+            if alpha_threshold > 0:
+                np.copyto(found, nodata, where=part < opaque)
+            if found_scratch is not None:
+                indices[start:start + len(part)] = found
+        return indices.reshape(np.shape(codes))
+
+    def _learn(self, codes):
+        """Find and remember the nearest palette entry of every distinct colour among ``codes``."""
+        new = distinct_codes(codes, self._new)
+        self._lut[new] = nearest_palette_indices(unpack_rgb(new), self.palette_colours, self.metric)
+        self.distinct_colours += len(new)
 
     def map_rgb(self, red, green, blue):
         """Palette indices of pixels given as three 0-255 arrays of one shape."""

@@ -62,3 +62,23 @@ def test_counting_by_runs_equals_bincount():
     noise = rng.integers(0, 300, 5000).astype(np.uint16)
     for values in (runs, noise, runs[:1], runs[:0]):
         assert np.array_equal(count_values(values, 301), np.bincount(values, minlength=301))
+
+
+@pytest.mark.parametrize("dtype, nodata", [(np.uint16, 65535), (np.uint8, 255)])
+def test_large_blocks_with_transparency_map_like_pixel_by_pixel(dtype, nodata):
+    """Blocks are mapped in cache-sized steps: new colours may first appear in any step, and
+    transparent pixels (alpha below the threshold) become nodata in every step."""
+    from palettize.algorithms.nearest import _STEP, pack_rgba
+
+    palette = builtin_palette("vga16").colours
+    rng = np.random.default_rng(3)
+    n = 2 * _STEP + 1234
+    red, green, blue = (rng.integers(0, 256, n, dtype=np.uint8) for _ in range(3))
+    red[:_STEP] = green[:_STEP] = blue[:_STEP] = 7  # the first step holds one colour only
+    alpha = rng.integers(0, 256, n, dtype=np.uint8)
+    codes = pack_rgba(red, green, blue, alpha).reshape(1, n)
+    indices = NearestColourMapper(palette, "rgb").map_codes(codes, dtype, alpha_threshold=100, nodata=nodata)
+    expected = nearest_palette_indices(np.stack([red, green, blue], axis=1), palette, "rgb")
+    expected[alpha < 100] = nodata
+    assert indices.dtype == dtype and indices.shape == (1, n)
+    assert np.array_equal(indices.ravel(), expected)
