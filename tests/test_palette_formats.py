@@ -4,6 +4,7 @@ QGIS-free: the QGIS-made files under tests/data/palettes were written once by QG
 (make_qgis_fixtures.py there) and are read here as plain files.
 """
 
+from pathlib import Path
 import os
 import re
 import struct
@@ -131,7 +132,7 @@ def test_a_qgis_style_keeps_line_breaks_in_labels(tmp_path):
 def test_the_written_qgis_style_is_a_paletted_renderer_with_one_entry_per_index(tmp_path):
     path = str(tmp_path / "out.qml")
     write_palette(Palette([[255, 0, 0], [0, 128, 0]], ["Granite & <b>", ""]), path)
-    text = open(path, encoding="utf-8").read()
+    text = Path(path).read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n<qgis ")
     assert '<rasterrenderer type="paletted" band="1"' in text
     assert re.findall(r"<paletteEntry [^>]*>", text) == [
@@ -143,7 +144,7 @@ def test_the_written_qgis_style_is_a_paletted_renderer_with_one_entry_per_index(
 def test_the_written_colour_map_is_an_exact_qgis_export(tmp_path):
     path = str(tmp_path / "out.txt")
     write_palette(Palette([[255, 0, 0], [0, 128, 0]], ["Granite", ""]), path)
-    assert open(path, encoding="utf-8").read() == (
+    assert Path(path).read_text(encoding="utf-8") == (
         "# QGIS Generated Color Map Export File\nINTERPOLATION:EXACT\n0,255,0,0,255,Granite\n"
         "1,0,128,0,255,Color entry 2\n"
     )
@@ -234,7 +235,7 @@ def test_a_categorized_qgis_322_style_reads_each_category_fill_colour_and_label(
 
 
 def test_a_categorized_style_in_the_newer_option_form_reads_the_same(tmp_path):
-    text = open(sample("categorized_qgis322.qml"), encoding="utf-8").read()
+    text = Path(sample("categorized_qgis322.qml")).read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if not line.strip().startswith("<prop ")]
     newer = "\n".join(re.sub(r'value="(\d+,\d+,\d+,\d+)"', r'value="\1,rgb:0.5,0.5,0.5,1"', line)
                       if 'name="color"' in line else line for line in lines)
@@ -315,9 +316,9 @@ def test_a_binary_file_that_is_no_raster_is_refused(tmp_path):
 
 
 def test_content_wins_over_the_extension(tmp_path):
-    gimp = open(sample("geology.gpl"), encoding="utf-8").read()
+    gimp = Path(sample("geology.gpl")).read_text(encoding="utf-8")
     assert read_palette(write(tmp_path, "geology.txt", gimp))[1] == "GIMP palette"
-    style = open(sample("paletted_qgis322.qml"), encoding="utf-8").read()
+    style = Path(sample("paletted_qgis322.qml")).read_text(encoding="utf-8")
     assert read_palette(write(tmp_path, "style.xml", style))[1] == "QGIS paletted style"
 
 
@@ -380,7 +381,7 @@ def test_malformed_files_are_refused_naming_the_file_the_line_and_the_problem(tm
 def test_more_than_65535_colours_are_refused_naming_the_count(tmp_path, name):
     path = str(tmp_path / name)
     write_palette(random_palette(2), path)
-    text = open(path, encoding="utf-8").read()
+    text = Path(path).read_text(encoding="utf-8")
     line = {".gpl": "1 2 3\n", ".clr": "9 1 2 3\n", ".txt": "9,1,2,3,255,x\n"}.get(name[-4:])
     if line:
         text += line * (MAX_COLOURS - 1)

@@ -4,6 +4,7 @@ QGIS-free: the sample map is read with GDAL, mapped with the engine's mapper and
 collector block by block, as the engine does.
 """
 
+from pathlib import Path
 import html.parser
 import os
 import subprocess
@@ -180,7 +181,7 @@ def test_the_html_escapes_labels_and_titles(tmp_path):
     indices, nodata = quantize(rgba, palette)
     path = str(tmp_path / "report.html")
     write_report(path, collect(rgba, indices, palette, nodata), palette, 1.0, "m²", title="<script>")
-    text = open(path, encoding="utf-8").read()
+    text = Path(path).read_text(encoding="utf-8")
     assert "<b>black" not in text and "<script>" not in text and "&lt;b&gt;black&lt;/b&gt;" in text
     assert "white &amp; grey" in text
     assert "Area (km²)" not in text  # no km² column without a conversion
@@ -201,7 +202,7 @@ def test_cutting_into_blocks_does_not_change_the_report(tmp_path):
     paths = [str(tmp_path / name) for name in ("whole.html", "pieces.html")]
     for path, collector in zip(paths, (whole, pieces)):
         write_report(path, collector, palette, pixel_area, "m²", km2_factor=1e-6)
-    assert open(paths[0], "rb").read() == open(paths[1], "rb").read()
+    assert Path(paths[0]).read_bytes() == Path(paths[1]).read_bytes()
 
 
 def test_thumbnail_pixels_are_raster_pixels_at_the_stride():

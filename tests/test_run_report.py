@@ -1,5 +1,6 @@
 """After a run the user reads the report: palette usage, areas, colour error and thumbnails."""
 
+from pathlib import Path
 import re
 
 import numpy as np
@@ -10,7 +11,7 @@ from rasters import SAMPLE_MAP, quantize, read_indices
 
 
 def report_numbers(path):
-    text = open(path, encoding="utf-8").read()
+    text = Path(path).read_text(encoding="utf-8")
     rows = [dict(re.findall(r'data-(\w+)="([^"]*)"', row)) for row in re.findall(r"<tr [^>]*data-index=[^>]*>", text)]
     swatches = int(re.search(r'id="swatches" data-swatches="(\d+)"', text).group(1))
     mean = float(re.search(r'id="mean-delta-e" data-value="([^"]+)"', text).group(1))
