@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .nearest import NearestColourMapper, nearest_palette_indices, unpack_rgb
+from .runs import RunFinder
 
 
 class Cancelled(Exception):
@@ -51,8 +52,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     colour error (windows must then be whole rows, in order); ``cleanup`` ("seams" or "sieve",
     with ``cleanup_options``) reads each window with a margin of overlap, cleans it and keeps
     the centre, so results do not depend on block boundaries (``grid_size`` = raster size).
-    Each observer's ``add(window, rgba, indices)`` sees every block (e.g. to build a report)
-    without a second read.
+    Each observer's ``add(window, rgba, indices, runs)`` sees every block (e.g. to build a
+    report) without a second read; ``runs`` (runs.Runs) cut the block where colour or index changes.
     """
     dtype, nodata = output_type(len(palette))
     mapper = NearestColourMapper(palette.colours, metric)
@@ -62,11 +63,19 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     margin = cleanup_margin(cleanup, cleanup_options or {})
     reads = [expand_window(window, margin, grid_size) for window in windows] if margin else windows
 
+    finder = RunFinder()
+    colour_decides = map_block is None  # each index depends on its pixel's colour code alone
+
     def finish(window, rgba, indices):
         writer.write(window, indices)
-        counts[:] += count_values(indices.ravel(), nodata + 1)
+        flat = indices.ravel()
+        if observers:  # one cut into runs serves the count and every observer
+            runs = finder.find([rgba.ravel()] if colour_decides else [rgba.ravel(), flat])
+        else:  # counting alone: runs pay off only when they are long
+            runs = finder.find([flat], worth_it=0.125)
+        counts[:] += runs.count(flat, nodata + 1)
         for observer in observers:
-            observer.add(window, rgba, indices)
+            observer.add(window, rgba, indices, runs)
 
     # One block is finished (written, compressed with the GIL released, counted) in a thread
     # while the next one is read and mapped.
@@ -91,17 +100,6 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         if pending is not None:
             pending.result()
     return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
-
-
-def count_values(values, minlength):
-    """np.bincount(values, minlength), counted per run of equal values where runs are long (maps):
-    several times faster than bincount's pass over every pixel."""
-    change = values[1:] != values[:-1]
-    if len(values) == 0 or np.count_nonzero(change) > len(values) // 8:
-        return np.bincount(values, minlength=minlength)
-    starts = np.concatenate(([0], np.flatnonzero(change) + 1))
-    lengths = np.diff(np.append(starts, len(values)))
-    return np.bincount(values[starts], weights=lengths, minlength=minlength).astype(np.int64)
 
 
 def _block_mapper(mapper, palette, metric, dither, cleanup, options, windows):

@@ -31,6 +31,7 @@ import numpy as np
 
 from .colorspace import srgb_to_lab
 from .nearest import distinct_codes, unpack_rgb
+from .runs import RunFinder
 
 #: Delta E is kept as an integer number of 2^-FIXED_BITS (CIE76 delta E in sRGB stays below 260).
 FIXED_BITS = 23
@@ -39,7 +40,6 @@ BIN_BITS = 10
 BIN_WIDTH = 2.0 ** -BIN_BITS
 _FIXED_SCALE = float(1 << FIXED_BITS)
 _RGB_MASK = np.uint32(0xFFFFFF)
-_RUNS_WORTH_IT = 0.5  # cut a block into runs when there are at most this many runs per pixel
 _CHUNK = 1 << 20  # colours converted to CIELAB at a time
 _FEW_CODES = 4096  # more colours than this are made distinct before conversion
 _TABLE_LIMIT = 1 << 22  # distinct colours x palette entries measured all at once
@@ -67,7 +67,7 @@ class ReportCollector:
         # the palette entry + 1 that the cached delta E refers to (0: not cached yet) and the value.
         self._entry = None
         self._delta_e = None
-        self._change = self._scratch = None
+        self._run_finder = RunFinder()
         self._seen = None  # scratch bitmap over the 2^24 codes, for many new colours at once
         self.stride = max(1, int(math.ceil(max(self.width, self.height) / float(thumbnail_size))))
         shape = (-(-self.height // self.stride), -(-self.width // self.stride))
@@ -83,19 +83,23 @@ class ReportCollector:
 
     # -- per block ---------------------------------------------------------------------------------
 
-    def add(self, window, rgba, indices):
+    def add(self, window, rgba, indices, runs=None):
         """Account for one mapped block: ``window`` = (xoff, yoff, cols, rows), ``rgba`` packed
-        codes (rows x cols uint32), ``indices`` the palette indices written (nodata included)."""
-        self._add_statistics(np.ascontiguousarray(rgba).ravel(), np.ascontiguousarray(indices).ravel())
+        codes (rows x cols uint32), ``indices`` the palette indices written (nodata included);
+        ``runs``: the block's runs (runs.Runs) along which both are constant, when known."""
+        rgba_flat, indices_flat = np.ascontiguousarray(rgba).ravel(), np.ascontiguousarray(indices).ravel()
+        if len(rgba_flat) != len(indices_flat):
+            raise ValueError("rgba and indices must have the same shape")
+        if runs is None:
+            runs = self._run_finder.find([rgba_flat, indices_flat])
+        self._add_statistics(rgba_flat, indices_flat, runs)
         self._add_thumbnails(window, np.asarray(rgba).reshape(window[3], window[2]),
                              np.asarray(indices).reshape(window[3], window[2]))
 
-    def _add_statistics(self, rgba, indices):
-        if len(rgba) != len(indices):
-            raise ValueError("rgba and indices must have the same shape")
+    def _add_statistics(self, rgba, indices, runs):
         if len(rgba) == 0:
             return
-        codes, entries, lengths = self._runs(rgba, indices)
+        codes, entries, lengths = runs.firsts(rgba), runs.firsts(indices), runs.lengths
         valid = entries != self.nodata
         if not valid.all():
             codes, entries = codes[valid], entries[valid]
@@ -133,30 +137,6 @@ class ReportCollector:
             grown[:len(self._histogram)] = self._histogram
             self._histogram = grown
         self._histogram[:len(histogram)] += histogram
-
-    def _runs(self, rgba, indices):
-        """(codes, indices, lengths) of the runs of equal (code, index) along the flattened block;
-        lengths is None when the block is left pixel by pixel (runs too short to pay off)."""
-        n = len(rgba)
-        padded = -(-n // 8) * 8  # whole 8-byte words of flags
-        if self._change is None or len(self._change) < padded:  # reused: no page faults per block
-            self._change = np.zeros(padded, dtype=bool)
-            self._scratch = np.zeros(padded, dtype=bool)
-        change, scratch = self._change[:padded], self._scratch[:padded]
-        change[0] = True
-        change[n:] = False
-        np.not_equal(rgba[1:], rgba[:-1], out=change[1:n])
-        np.not_equal(indices[1:], indices[:-1], out=scratch[1:n])
-        scratch[n:] = False
-        words = change.view(np.uint64)
-        np.bitwise_or(words, scratch.view(np.uint64), out=words)
-        starts = _flatnonzero_sparse(change)
-        if len(starts) > _RUNS_WORTH_IT * n:
-            return rgba, indices, None
-        lengths = np.empty(len(starts), dtype=np.int64)
-        np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
-        lengths[-1] = n - starts[-1]
-        return rgba[starts], indices[starts], lengths
 
     def _fixed_delta_e(self, codes, entries):
         """Delta E (fixed point, uint32) of each code to its entry, through the cache."""
@@ -308,16 +288,6 @@ def _fixed_distance(lab, other):
     is spelled out so every pair gets the same rounding whatever the arrays' shapes."""
     d0, d1, d2 = (lab[..., k] - other[..., k] for k in range(3))
     return np.rint(np.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * _FIXED_SCALE).astype(np.uint32)
-
-
-def _flatnonzero_sparse(flags):
-    """np.flatnonzero of a bool array whose length is a multiple of 8, faster when few flags are
-    set: words of 8 flags are tested at once and only the words holding a flag are expanded."""
-    words = np.flatnonzero(flags.view(np.uint64) != 0)
-    if len(words) > len(flags) // 64:  # not sparse: numpy's own scan is as fast
-        return np.flatnonzero(flags)
-    bits = flags.reshape(-1, 8)[words]
-    return ((words * 8)[:, None] + np.arange(8))[bits]
 
 
 def _weighted_bincount(values, weights, minlength):

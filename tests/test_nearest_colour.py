@@ -55,13 +55,27 @@ def test_cielab_can_choose_differently_from_rgb():
 
 
 def test_counting_by_runs_equals_bincount():
-    from palettize.algorithms.engine import count_values
+    from palettize.algorithms.runs import RunFinder
 
     rng = np.random.default_rng(2)
     runs = np.repeat(rng.integers(0, 300, 500), rng.integers(1, 40, 500)).astype(np.uint16)
     noise = rng.integers(0, 300, 5000).astype(np.uint16)
-    for values in (runs, noise, runs[:1], runs[:0]):
-        assert np.array_equal(count_values(values, 301), np.bincount(values, minlength=301))
+    finder = RunFinder()
+    for values in (runs, noise, runs[:1], runs[:0], runs[:9]):
+        for worth_it in (0.125, 1.0):
+            counted = finder.find([values], worth_it).count(values, 301)
+            assert np.array_equal(counted, np.bincount(values, minlength=301))
+
+
+def test_runs_of_several_arrays_break_wherever_any_of_them_changes():
+    from palettize.algorithms.runs import RunFinder
+
+    colours = np.array([5, 5, 5, 7, 7, 7, 7, 9], dtype=np.uint32)
+    indices = np.array([1, 1, 2, 2, 2, 3, 3, 3], dtype=np.uint16)
+    runs = RunFinder().find([colours, indices], worth_it=1.0)
+    assert runs.starts.tolist() == [0, 2, 3, 5, 7]
+    assert runs.lengths.tolist() == [2, 1, 2, 2, 1]
+    assert RunFinder().find([colours, indices], worth_it=0.5).starts is None  # 5 runs of 8 pixels
 
 
 @pytest.mark.parametrize("dtype, nodata", [(np.uint16, 65535), (np.uint8, 255)])

@@ -1,0 +1,71 @@
+"""Runs of equal pixels along flattened blocks (QGIS-free).
+
+Rendered maps repeat each colour along rows, so counting and measuring once per run instead of
+once per pixel pays; photographs, whose runs are a pixel or two long, are left pixel by pixel.
+"""
+
+import numpy as np
+
+
+class Runs:
+    """The runs of one flattened block of ``n`` pixels: ``starts`` (ascending) and ``lengths``,
+    both None when the block is left pixel by pixel."""
+
+    def __init__(self, starts, n):
+        self.starts = starts
+        self.lengths = None
+        if starts is not None:
+            self.lengths = np.empty(len(starts), dtype=np.int64)
+            np.subtract(starts[1:], starts[:-1], out=self.lengths[:-1])
+            self.lengths[-1:] = n - starts[-1:]
+
+    def firsts(self, values):
+        """The value of each run (every value when pixel by pixel)."""
+        return values if self.starts is None else values[self.starts]
+
+    def count(self, values, minlength):
+        """np.bincount(values, minlength) (int64) of values that are constant along each run."""
+        if self.starts is None:
+            return np.bincount(values, minlength=minlength).astype(np.int64, copy=False)
+        return np.bincount(values[self.starts], weights=self.lengths, minlength=minlength).astype(np.int64)
+
+
+class RunFinder:
+    """Finds runs, reusing its scratch flags from block to block (no page faults per block)."""
+
+    def __init__(self):
+        self._change = self._other = np.zeros(0, dtype=bool)
+
+    def find(self, arrays, worth_it=0.5):
+        """The runs along which every one of ``arrays`` (flat, equal lengths) is constant; pixel
+        by pixel when there are more than ``worth_it`` runs per pixel."""
+        n = len(arrays[0])
+        if any(len(values) != n for values in arrays):
+            raise ValueError("arrays to cut into runs must have the same length")
+        if n == 0:
+            return Runs(None, 0)
+        padded = -(-n // 8) * 8  # whole 8-byte words of flags
+        if len(self._change) < padded:
+            self._change = np.zeros(padded, dtype=bool)
+        if len(arrays) > 1 and len(self._other) < padded:
+            self._other = np.zeros(padded, dtype=bool)
+        change, other = self._change[:padded], self._other[:padded]
+        change[0] = True
+        change[n:] = other[n:] = False
+        np.not_equal(arrays[0][1:], arrays[0][:-1], out=change[1:n])
+        for values in arrays[1:]:
+            np.not_equal(values[1:], values[:-1], out=other[1:n])
+            words = change.view(np.uint64)
+            np.bitwise_or(words, other.view(np.uint64), out=words)
+        starts = flatnonzero_sparse(change)
+        return Runs(None if len(starts) > worth_it * n else starts, n)
+
+
+def flatnonzero_sparse(flags):
+    """np.flatnonzero of a bool array whose length is a multiple of 8, faster when few flags are
+    set: words of 8 flags are tested at once and only the words holding a flag are expanded."""
+    words = np.flatnonzero(flags.view(np.uint64) != 0)
+    if len(words) > len(flags) // 64:  # not sparse: numpy's own scan is as fast
+        return np.flatnonzero(flags)
+    bits = flags.reshape(-1, 8)[words]
+    return ((words * 8)[:, None] + np.arange(8))[bits]
