@@ -11,7 +11,7 @@ import shutil
 import tempfile
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 from qgis.core import (
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
@@ -366,7 +366,7 @@ class IndexedRasterWriter:
             raise OSError("GDAL could not create {}: {}".format(self.path, gdal.GetLastErrorMsg()))
         self._dataset.SetGeoTransform(grid.geotransform)
         if grid.wkt:
-            self._dataset.SetSpatialRef(osr.SpatialReference(grid.wkt))
+            self._dataset.SetProjection(grid.wkt)
         self._band = self._dataset.GetRasterBand(1)
         self._band.SetNoDataValue(nodata)
         table = gdal.ColorTable()

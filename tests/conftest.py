@@ -9,7 +9,11 @@ import sys
 import tempfile
 
 import pytest
+from osgeo import osr
 
+# Say which error style the tests' own osr calls use: GDAL 3.10 (Debian 13) warns when neither
+# is chosen, because exceptions become the default in GDAL 4.0. The plugin itself uses no osr.
+osr.UseExceptions()
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="runtime-"))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
