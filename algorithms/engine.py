@@ -92,7 +92,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                 indices = map_block(rgba, rgba >= opaque)
                 rgba, indices = centre(rgba, read, window), centre(indices, read, window)
                 indices = indices.astype(dtype)
-                indices[rgba < opaque] = nodata
+                np.copyto(indices, nodata, where=rgba < opaque)
             if pending is not None:
                 pending.result()
             pending = finishing.submit(finish, window, rgba, indices)
