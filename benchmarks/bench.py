@@ -307,24 +307,26 @@ def verdict(name, ratio):
     return "{:<44} {:>9.2f}  {}".format(description, ratio, "PASS" if test(ratio) else "MISS")
 
 
-def timed(function, repeat, output=None):
-    """Median wall seconds of ``repeat`` calls of function(output) (the output removed after each)
-    and the result of the last call; ``function`` returns seconds or (seconds, result)."""
-    runs, result = [], None
-    for attempt in range(repeat):
-        value = function(output)
-        seconds, result = value if isinstance(value, tuple) else (value, None)
-        runs.append(seconds)
-        if output and os.path.exists(output) and attempt != repeat - 1:
-            os.remove(output)
-    return float(np.median(runs)), runs, result
+def timed_rounds(tools, repeat):
+    """{key: (median wall seconds, seconds of each run, result of the last run)} for tools given as
+    (key, function(output) -> seconds or (seconds, result), output path). Each of ``repeat``
+    rounds runs every tool once, in turn; outputs are removed after each run but the last."""
+    runs, results = {key: [] for key, _f, _o in tools}, {}
+    for round_number in range(repeat):
+        for key, function, output in tools:
+            value = function(output)
+            seconds, results[key] = value if isinstance(value, tuple) else (value, None)
+            runs[key].append(seconds)
+            if round_number != repeat - 1 and os.path.exists(output):
+                os.remove(output)
+    return {key: (float(np.median(runs[key])), runs[key], results[key]) for key in runs}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=10000, help="side of the square input in pixels (10000)")
     parser.add_argument("--quick", action="store_true", help="3000 x 3000 input, for smoke runs")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the median is reported (3)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of runs (each tool once per round); medians are reported (3)")
     args = parser.parse_args(argv)
     size = 3000 if args.quick else args.size
     repeat = max(1, args.repeat)
@@ -347,43 +349,44 @@ def main(argv=None):
     rows, ratios = [], {}
     try:
         warm_cache(path)
-        print("Timing: wall clock, median of {} run(s) each, input in the page cache ...".format(repeat), flush=True)
-
-        copy_s, runs, _ = timed(lambda out: plain_copy(path, out, gdal_type), repeat, os.path.join(tmpdir, "copy.tif"))
-        rows.append(("plain copy (GDAL read RGB, write R {})".format(type_name), pixels, copy_s, runs))
-
-        out = os.path.join(tmpdir, "palettize.tif")
-        pal_s, runs, messages = timed(lambda out: run_palettize(path, out), repeat, out)
-        rows.append(("palettize (processing.run, defaults)", pixels, pal_s, runs))
-        for message in messages:
-            print("  palettize: " + message)
-
-        report_s, runs, _ = timed(lambda out: run_palettize(path, out, OUTPUT_REPORT=out + ".html"), repeat,
-                                  os.path.join(tmpdir, "report.tif"))
-        rows.append(("palettize + OUTPUT_REPORT", pixels, report_s, runs))
+        print("Timing: wall clock, median of {} round(s); each round runs every tool once, in turn, so "
+              "changes in the machine's load hit all tools alike; input in the page cache ...".format(repeat),
+              flush=True)
         legend = legend_palette(tmpdir)  # the issue's setting for seams: the map's legend as palette
-        legend_s, runs, _ = timed(lambda out: run_palettize(path, out, PALETTE_FILE=legend), repeat,
-                                  os.path.join(tmpdir, "legend.tif"))
-        rows.append(("palettize, legend palette", pixels, legend_s, runs))
-        seams_s, runs, _ = timed(lambda out: run_palettize(path, out, PALETTE_FILE=legend, CLEANUP="seams"), repeat,
-                                 os.path.join(tmpdir, "seams.tif"))
-        rows.append(("palettize, legend palette, CLEANUP=seams", pixels, seams_s, runs))
-
         script = find_rgb2pct()
+        pct = rgb2pct_palette(palette, tmpdir) if script is not None else None
+        crop_png = os.path.join(tmpdir, "crop.png")
+        window = seed_crop(path, SEED_CROP, crop_png)
+        crop_pixels = window[2] * window[3]
+        tools = [  # (key, label, pixels, function of the output path)
+            ("copy", "plain copy (GDAL read RGB, write R {})".format(type_name), pixels,
+             lambda out: plain_copy(path, out, gdal_type)),
+            ("palettize", "palettize (processing.run, defaults)", pixels, lambda out: run_palettize(path, out)),
+            ("report", "palettize + OUTPUT_REPORT", pixels,
+             lambda out: run_palettize(path, out, OUTPUT_REPORT=out + ".html")),
+            ("legend", "palettize, legend palette", pixels, lambda out: run_palettize(path, out, PALETTE_FILE=legend)),
+            ("seams", "palettize, legend palette, CLEANUP=seams", pixels,
+             lambda out: run_palettize(path, out, PALETTE_FILE=legend, CLEANUP="seams")),
+            ("seed", "seed notebook: imread PNG, argmin, np.save", crop_pixels,
+             lambda out: run_seed(crop_png, palette, out)),
+        ]
         if script is not None:
-            pct = rgb2pct_palette(palette, tmpdir)
-            rgb2pct_s, runs, _ = timed(lambda out: run_rgb2pct(script, pct, path, out), repeat,
-                                       os.path.join(tmpdir, "rgb2pct.tif"))
-            rows.append(("{} -pct win256 (Byte, dithered)".format(os.path.basename(script)), pixels, rgb2pct_s, runs))
+            tools.append(("rgb2pct", "{} -pct win256 (Byte, dithered)".format(os.path.basename(script)), pixels,
+                          lambda out: run_rgb2pct(script, pct, path, out)))
         else:
             print("  rgb2pct not found: skipped")
-
-        window = seed_crop(path, SEED_CROP, os.path.join(tmpdir, "crop.png"))
-        seed_s, runs, (seed_indices, argmin_s) = timed(
-            lambda out: run_seed(os.path.join(tmpdir, "crop.png"), palette, out), repeat,
-            os.path.join(tmpdir, "seed.npy"))
-        crop_pixels = window[2] * window[3]
-        rows.append(("seed notebook: imread PNG, argmin, np.save", crop_pixels, seed_s, runs))
+        timings = timed_rounds([(key, function, os.path.join(tmpdir, key + (".npy" if key == "seed" else ".tif")))
+                                for key, _label, _pixels, function in tools], repeat)
+        for key, label, n, _function in tools:
+            seconds, runs, _result = timings[key]
+            rows.append((label, n, seconds, runs))
+        for message in timings["palettize"][2]:
+            print("  palettize: " + message)
+        out = os.path.join(tmpdir, "palettize.tif")
+        copy_s, pal_s, report_s = (timings[key][0] for key in ("copy", "palettize", "report"))
+        legend_s, seams_s, seed_s = (timings[key][0] for key in ("legend", "seams", "seed"))
+        rgb2pct_s = timings["rgb2pct"][0] if script is not None else None
+        seed_indices, argmin_s = timings["seed"][2]
         written = gdal.Open(out)
         ours = written.GetRasterBand(1).ReadAsArray(*window).ravel()
         written = None
