@@ -11,7 +11,7 @@ PROFILE ?= default
 PLUGINS_DIR := $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/plugins
 VERSION := $(shell git show HEAD:metadata.txt | sed -n 's/^version=//p')
 
-.PHONY: deps demo test lint qt6 bench install package clean
+.PHONY: deps demo test lint qt6 bench install package clean test-debian13
 
 deps:
 	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes" 2>/dev/null \
@@ -37,6 +37,10 @@ bench: deps
 	$(PYTHON) benchmarks/quality.py
 	$(PYTHON) benchmarks/cleanup_accuracy.py
 	$(PYTHON) benchmarks/dither_speed.py
+
+# The suite on Debian 13 with QGIS 3.40, in a chroot (root, debootstrap, Debian's mirror).
+test-debian13:
+	scripts/test-debian13
 
 install:
 	rm -rf "$(PLUGINS_DIR)/palettize"
