@@ -173,8 +173,9 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
 
 
 def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,
-                radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE):
-    """Classes of a window with its seam pixels reassigned: a new array of ``indices``' dtype.
+                radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE, in_place=False):
+    """Classes of a window with its seam pixels reassigned: a new array of ``indices``' dtype, or
+    ``indices`` itself, changed, when ``in_place`` (for callers that own it: saves a copy).
 
     ``indices``: (rows, cols) exact nearest palette indices (any value where not ``valid``);
     ``rgba``: the window's packed pixels (nearest.pack_rgba); ``valid``: False where nodata.
@@ -205,7 +206,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     radius = int(radius)
     if radius < 1:
         raise ValueError("the seam radius must be at least 1 pixel")
-    out = indices.copy()
+    out = indices if in_place else indices.copy()  # votes are read from a padded copy, below
     if indices.size == 0:
         return out
     palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)

@@ -115,7 +115,7 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, options, windows):
         from .cleanup import clean_seams
 
         return lambda rgba, valid: clean_seams(
-            mapper.map_codes(rgba), rgba, palette.colours, metric, valid, **options.get("seams", {}))
+            mapper.map_codes(rgba), rgba, palette.colours, metric, valid, in_place=True, **options.get("seams", {}))
     if cleanup == "sieve":
         from .cleanup import sieve
 
