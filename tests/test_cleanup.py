@@ -107,6 +107,15 @@ def test_seams_beat_none_against_the_unaliased_render(maps, name):
     assert after <= (0.001 * valid.sum() if name == "plain" else before / 2), (before, after)
 
 
+def test_cleaning_seams_in_place_gives_the_same_classes(maps):
+    indices, rgba, valid = maps["outlined"]
+    copied = cleanup.clean_seams(indices, rgba, LEGEND, "rgb", valid)
+    own = indices.copy()
+    cleaned = cleanup.clean_seams(own, rgba, LEGEND, "rgb", valid, in_place=True)
+    assert cleaned is own
+    assert np.array_equal(cleaned, copied) and not np.array_equal(copied, indices)
+
+
 @pytest.mark.parametrize("name", ["plain", "outlined"])
 def test_seams_still_help_when_the_palette_is_a_few_units_off_the_fills(maps, name):
     # Fills then never match their palette colour exactly; flat patches still vote for their class.
