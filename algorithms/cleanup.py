@@ -16,6 +16,7 @@ import numpy as np
 
 from .colour_difference import ciede2000
 from .nearest import METRIC_SPACES
+from .runs import RunFinder
 
 #: The CLEANUP choices, in the order of the enum.
 METHODS = ("none", "seams", "sieve")
@@ -172,6 +173,31 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
     return chosen
 
 
+def _inexact_pixels(indices, rgba, valid, table):
+    """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``.
+
+    Colour, class and validity are constant along a run, so a rendered map is tested once per
+    run; blocks without long runs (photographs) are tested pixel by pixel, a band at a time.
+    """
+    codes, classes, valid = rgba.ravel(), indices.ravel(), valid.ravel()
+    runs = RunFinder().find([codes, classes, valid])
+    if runs.starts is not None:
+        starts = runs.starts
+        differ = (np.take(table, classes[starts]) ^ codes[starts]) << np.uint32(8)  # alpha out
+        wrong = (differ != 0) & valid[starts]
+        firsts, lengths = starts[wrong], runs.lengths[wrong]
+        ends = np.cumsum(lengths)
+        return np.repeat(firsts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
+    band = _BAND
+    inexact = []
+    for start in range(0, len(codes), band):
+        differ = np.take(table, classes[start:start + band])
+        differ ^= codes[start:start + band]
+        differ <<= np.uint32(8)  # alpha out
+        inexact.append(np.flatnonzero((differ != 0) & valid[start:start + band]) + start)
+    return np.concatenate(inexact)
+
+
 def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,
                 radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE, in_place=False):
     """Classes of a window with its seam pixels reassigned: a new array of ``indices``' dtype, or
@@ -217,14 +243,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     table = np.full(max(len(palette), int(indices.max()) + 1), 0xFFFFFFFF, dtype=np.uint32)
     table[:len(palette)] = palette[:, 0] | (palette[:, 1] << 8) | (palette[:, 2] << 16)
     rows, cols = indices.shape
-    band = max(1, _BAND // cols)
-    inexact = []
-    for top in range(0, rows, band):
-        differ = np.take(table, indices[top:top + band])
-        differ ^= rgba[top:top + band]
-        differ <<= np.uint32(8)  # alpha out
-        inexact.append(np.flatnonzero((differ != 0) & valid[top:top + band]) + top * cols)
-    inexact = np.concatenate(inexact)
+    inexact = _inexact_pixels(indices, rgba, valid, table)
     if len(inexact) == 0:
         return out
     ys, xs = np.divmod(inexact, cols)

@@ -107,6 +107,18 @@ def test_seams_beat_none_against_the_unaliased_render(maps, name):
     assert after <= (0.001 * valid.sum() if name == "plain" else before / 2), (before, after)
 
 
+def test_inexact_pixels_are_found_run_by_run_on_maps_and_pixel_by_pixel_on_noise(maps):
+    indices, rgba, valid = maps["outlined"]
+    rng = np.random.default_rng(4)
+    noise = rng.integers(0, 1 << 32, rgba.shape, dtype=np.uint64).astype(np.uint32)
+    noise_indices = NearestColourMapper(LEGEND, "rgb").map_codes(noise).astype(np.uint8)
+    table = np.full(256, 0xFFFFFFFF, dtype=np.uint32)  # nodata (255) never matches
+    table[:len(LEGEND)] = [r | g << 8 | b << 16 for r, g, b in LEGEND.tolist()]
+    for classes, codes, ok in ((indices, rgba, valid), (noise_indices, noise, noise >= np.uint32(128 << 24))):
+        expected = np.flatnonzero(((table[classes] ^ codes) & np.uint32(0xFFFFFF) != 0) & ok)
+        assert np.array_equal(cleanup._inexact_pixels(classes, codes, ok, table), expected)
+
+
 def test_cleaning_seams_in_place_gives_the_same_classes(maps):
     indices, rgba, valid = maps["outlined"]
     copied = cleanup.clean_seams(indices, rgba, LEGEND, "rgb", valid)
