@@ -232,7 +232,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     radius = int(radius)
     if radius < 1:
         raise ValueError("the seam radius must be at least 1 pixel")
-    out = indices if in_place else indices.copy()  # votes are read from a padded copy, below
+    out = indices if in_place else indices.copy()  # changed only at the very end
     if indices.size == 0:
         return out
     palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)
@@ -248,50 +248,55 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         return out
     ys, xs = np.divmod(inexact, cols)
 
-    # Padded copies let neighbours be read without bounds checks; outside and nodata are "blocked".
-    pad = radius
-    width = cols + 2 * pad
-    classes_p = np.zeros((rows + 2 * pad, width), dtype=indices.dtype)
-    classes_p[pad:pad + rows, pad:pad + cols] = indices
-    blocked_p = np.ones((rows + 2 * pad, width), dtype=bool)
-    np.logical_not(valid, out=blocked_p[pad:pad + rows, pad:pad + cols])
-    classes_flat, blocked_flat = classes_p.ravel(), blocked_p.ravel()
-    centre = (ys + pad) * width + (xs + pad)
+    # Only the inexact pixels' neighbourhoods are read, so the arrays are not padded: neighbours
+    # outside the window are "blocked" (they do not vote), as nodata and, below, seam pixels are.
+    classes = indices.ravel()  # read before ``out`` (maybe ``indices`` itself) changes, at the end
+    blocked = np.logical_not(valid).ravel()
+    codes = rgba.ravel()[inexact]
+    own = classes[inexact]
 
     # Standing of the inexact pixels: inside a patch of one colour (a fill the palette does not
     # match exactly, a wide line), or inside their class and near its colour: they vote; else seams.
-    codes = rgba.ravel()[inexact]
-    own = indices.ravel()[inexact]
-    cross = centre[:, None] + np.array([dy * width + dx for dy, dx in _CROSS])
-    ignored = np.take(blocked_flat, cross)
-    ny = np.clip(ys[:, None] + np.array([dy for dy, _ in _CROSS]), 0, rows - 1)
-    nx = np.clip(xs[:, None] + np.array([dx for _, dx in _CROSS]), 0, cols - 1)
-    flat = (((rgba[ny, nx] ^ codes[:, None]) << np.uint32(8) == 0) | ignored).all(axis=1)
-    seam = ((np.take(classes_flat, cross) != own[:, None]) & ~ignored).any(axis=1) & ~flat
+    cross, outside = _neighbours(ys, xs, _CROSS, rows, cols)
+    ignored = blocked[cross] | outside
+    flat = (((rgba.ravel()[cross] ^ codes[:, None]) << np.uint32(8) == 0) | ignored).all(axis=1)
+    seam = ((classes[cross] != own[:, None]) & ~ignored).any(axis=1) & ~flat
     inside = np.flatnonzero(~seam & ~flat)
     seam[inside] = _metric_distance(_unpack(codes[inside]), palette_rgb[own[inside]], "cielab") > tolerance
-    blocked_flat[centre[seam]] = True  # seam pixels do not vote
+    blocked[inexact[seam]] = True  # seam pixels do not vote
     seam = np.flatnonzero(seam)
     if len(seam) == 0:
         return out
 
     offsets, weights = _seam_offsets(radius)
-    steps = np.array([dy * width + dx for dy, dx in offsets])
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
     # Vote tables hold 2 columns per class (see _choose): fewer seam pixels at once with more classes.
     chunk = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
     tiled = np.tile(weights, min(chunk, len(seam)))
+    changed, chosen_classes = [], []
     for start in range(0, len(seam), chunk):
         part = seam[start:start + chunk]
-        around = centre[part][:, None] + steps
+        around, outside = _neighbours(ys[part], xs[part], offsets, rows, cols)
         seam_rgb = _unpack(codes[part])
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
-        chosen = _choose(np.take(classes_flat, around), np.take(blocked_flat, around), tiled, seam_rgb, rgba4,
+        chosen = _choose(classes[around], blocked[around] | outside, tiled, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance)
         keep = chosen >= 0
-        out[ys[part[keep]], xs[part[keep]]] = chosen[keep]
+        changed.append(part[keep])
+        chosen_classes.append(chosen[keep])
+    changed = np.concatenate(changed)
+    out[ys[changed], xs[changed]] = np.concatenate(chosen_classes)
     return out
+
+
+def _neighbours(ys, xs, offsets, rows, cols):
+    """Flat positions (n x k, clipped into the window) of the neighbours at ``offsets`` ((dy, dx))
+    of the pixels at rows ``ys``, columns ``xs``; and which of them lie outside the window."""
+    ny = ys[:, None] + np.array([dy for dy, _dx in offsets])
+    nx = xs[:, None] + np.array([dx for _dy, dx in offsets])
+    outside = (ny < 0) | (ny >= rows) | (nx < 0) | (nx >= cols)
+    return np.clip(ny, 0, rows - 1) * cols + np.clip(nx, 0, cols - 1), outside
 
 
 # ----------------------------------------------------------------------------------------- sieve
