@@ -39,20 +39,20 @@ whatever K, M and the guesses; those only change the speed (``misses`` counts th
 guesses missed, ``fallback_pixels`` the pixels scanned in plain Python).
 
 Palette searches. Dithering meets new colours all the time (on a photo, at about every other
-pixel position of a row), a few at a time; their nearest entries are kept in a table of all 2^24
-sRGB codes. For the Euclidean metrics small batches are searched here by the mapper's rule (see
-_Quantizer), CIEDE2000 is left to the mapper (whose search, ~45 us a colour on 256 entries, then
-dominates). Once searching has taken 3 s (RGB) or 20 s (CIELAB), the whole table is filled at once,
-which takes about as long (RGB exactly and faster, see _nearest_rgb_table).
+pixel position of a row), a few at a time. They are looked up in the mapper's table of all 2^24
+sRGB codes, which the mapper searches by its own rule, small batches by direct formulas (see
+NearestColourMapper.indices_of). Once searching has taken 3 s (RGB) or 20 s (CIELAB), the whole
+table is filled at once, which takes about as long (NearestColourMapper.fill_table).
 
 Errors are carried from block to block in ``FloydSteinbergDither``, so the result does not depend
 on the block size.
 """
 
-import time
 from bisect import bisect_left, bisect_right
 
 import numpy as np
+
+from .nearest import UNKNOWN
 
 DITHER_METHODS = ("none", "floyd-steinberg")
 
@@ -65,7 +65,6 @@ _ERROR_ROUND = 1 << (_ERROR_BITS - 1)
 # 3/16, 5/16 and 1/16 to the pixels below behind, under and ahead
 _UNIT = 1 << (_ERROR_BITS - 4)
 _RIGHT, _BEHIND, _UNDER, _AHEAD = 7 * _UNIT, 3 * _UNIT, 5 * _UNIT, 1 * _UNIT
-_UNKNOWN = 0xFFFF  # never a palette index (palettes have at most 65535 colours)
 
 # Lab <-> sRGB with elementwise operations only (no matrix products, whose rounding may depend on
 # array shapes through BLAS), once for arrays and once for Python floats, with the same
@@ -149,66 +148,20 @@ def _lab_code(w0, w1, w2):
     return code
 
 
-def _nearest_rgb_table(palette):
-    """Index of the nearest palette colour (Euclidean RGB, ties to the lowest index) of each of
-    the 2^24 packed colours, exactly. The colour cube is cut into 4 x 4 x 4 cells: a cell whose
-    centre c is nearer to its nearest entry (distance d1) than to any other by more than the
-    cell's diameter 2R gets that entry for all its colours; in the others, an entry nearest to
-    some colour x of the cell is within d1 + 2R of c (d(c, p) <= d(x, p) + R <= d(x, p1) + R <=
-    d1 + 2R), so the entries that far from c are the only candidates, compared exactly."""
-    palette = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
-    count = len(palette)
-    table = np.empty(1 << 24, dtype=np.uint16)
-    radius = 1.5 * np.sqrt(3.0) + 1e-6
-    offsets = np.mgrid[0:4, 0:4, 0:4].reshape(3, -1)
-    offsets = offsets[0] | (offsets[1] << 8) | (offsets[2] << 16)
-    cells = np.mgrid[0:64, 0:64, 0:64].reshape(3, -1)
-    kept = min(8, count - 1)  # candidates kept for a mixed cell (all of them in a few cells)
-    squared_norms = (palette * palette).sum(axis=1).astype(np.float64)
-    for start in range(0, cells.shape[1], 1 << 14):
-        cell = cells[:, start:start + (1 << 14)]
-        corner = (cell[0] << 2) | (cell[1] << 10) | (cell[2] << 18)
-        centre = cell.T * 4.0 + 1.5
-        squared = (squared_norms[None, :] - 2.0 * (centre @ palette.T.astype(np.float64))
-                   + (centre * centre).sum(axis=1)[:, None])
-        distance = np.sqrt(np.maximum(squared, 0.0))  # rounding errors ~1e-9, far below the margin
-        if count > 1:
-            nearest = np.argpartition(distance, kept, axis=1)[:, :kept + 1]
-            ranked = np.take_along_axis(distance, nearest, axis=1)
-            by_distance = np.argsort(ranked, axis=1)
-            nearest = np.take_along_axis(nearest, by_distance, axis=1)
-            ranked = np.take_along_axis(ranked, by_distance, axis=1)
-            reach = ranked[:, 0] + 2 * radius
-            pure = ranked[:, 1] > reach
-        else:
-            nearest, pure = np.zeros((len(corner), 1), dtype=np.intp), np.ones(len(corner), dtype=bool)
-        table[(corner[pure][:, None] + offsets[None, :]).ravel()] = np.repeat(nearest[pure, 0], len(offsets))
-        mixed = np.flatnonzero(~pure)
-        few = ranked[mixed, kept] > reach[mixed] if kept < count - 1 else np.zeros(len(mixed), dtype=bool)
-        for group, candidates in ((mixed[few], nearest[mixed[few], :kept]),
-                                  (mixed[~few], np.broadcast_to(np.arange(count), (int((~few).sum()), count)))):
-            if not len(group):
-                continue
-            candidates = np.sort(candidates, axis=1)  # by index: argmin keeps the lowest of equals
-            codes = corner[group][:, None] + offsets[None, :]  # cells x 64
-            chosen = palette[candidates].astype(np.int32)  # cells x candidates x 3
-            squared = np.zeros(codes.shape + (candidates.shape[1],), dtype=np.int32)
-            for channel in range(3):
-                difference = ((codes >> (8 * channel)) & 255).astype(np.int32)[:, :, None] - chosen[:, None, :, channel]
-                squared += difference * difference
-            table[codes.ravel()] = np.take_along_axis(candidates, squared.argmin(axis=2), axis=1).ravel()
-    return table
-
-
 class _Quantizer:
     """The metric's colour space in fixed point, and the palette entry of a wanted colour."""
 
     _SHIFTS = np.array([[0], [8], [16]], dtype=np.int32)
+    # Once the mapper has spent this long (seconds) searching colours a few at a time, its whole
+    # table is filled at once (which takes about as long): the cost stays within twice the better
+    # of the two. CIEDE2000 is never filled (that would take hours).
+    _FILL_AFTER = {"rgb": 3.0, "cielab": 20.0}
 
     def __init__(self, mapper, metric):
         if metric not in ("rgb", "cielab", "ciede2000"):
             raise ValueError("unknown metric {!r}".format(metric))
         self.mapper, self.lab = mapper, metric != "rgb"
+        self.table = mapper.table  # the mapper's answers, filled in place: always this array
         colours = np.asarray(mapper.palette_colours, dtype=np.int64).reshape(-1, 3)
         self.palette = self.target_of_rgb(colours[:, 0], colours[:, 1], colours[:, 2])  # 3 x N
         self.palette_list = self.palette.T.tolist()
@@ -219,11 +172,6 @@ class _Quantizer:
         self.low = (np.array(low) * _FRACTION).astype(np.int32)[:, None]
         self.high = (np.array(high) * _FRACTION).astype(np.int32)[:, None]
         self.low_list, self.high_list = self.low[:, 0].tolist(), self.high[:, 0].tolist()
-        self.lut = np.full(1 << 24, _UNKNOWN, dtype=np.uint16)  # packed sRGB code -> index
-        self.palette_lab = _srgb_to_lab(colours[:, 0], colours[:, 1], colours[:, 2])  # 3 x N
-        self._tables = None
-        self.search_seconds = 0.0
-        self.complete = False
 
     def target_of_rgb(self, red, green, blue):
         """Colours (3 x ...) in the metric's space, fixed point (int32), of 0-255 channels."""
@@ -238,79 +186,13 @@ class _Quantizer:
         return np.ascontiguousarray(self.target_of_rgb(*channels).transpose(1, 0, 2))
 
     def _fill(self, codes):
-        """Indices of packed codes, searching those not seen yet."""
-        started = time.perf_counter()
-        indices = self.lut[codes]
-        unknown = indices == _UNKNOWN
-        if unknown.any():
-            missing = codes[unknown]
-            found = self._search(missing)
-            self.lut[missing] = found
-            indices[unknown] = found
-        self.search_seconds += time.perf_counter() - started
-        if self.search_seconds > self._COMPLETE_AFTER.get(self.mapper.metric, np.inf) and not self.complete:
-            self.complete_table()
+        """Indices of packed codes, searching those not seen yet (the whole table once searching
+        has taken long enough)."""
+        mapper = self.mapper
+        indices = mapper.indices_of(codes)
+        if not mapper.complete and mapper.search_seconds > self._FILL_AFTER.get(mapper.metric, np.inf):
+            mapper.fill_table()
         return indices
-
-    # Dithering meets new colours a few at a time (on a photo, at about every other pixel position
-    # of a row), for which the mapper's set-up costs far more than the search. For the Euclidean
-    # metrics they are searched here by the mapper's rule: the smallest squared distance, ties to
-    # the lowest index. In RGB the distances are exact integers, so the answers are the mapper's;
-    # in CIELAB they come from this module's Lab of the colours, which may differ from
-    # colorspace's in the last bit, so a colour within ~1e-12 of equidistant from two entries
-    # could get the other one (the same one whichever way it is searched here).
-    _SMALL_SEARCH = 256
-    _TIE_TOLERANCE = 1e-6  # far above the rounding error of |p|^2 - 2 x.p
-    # Once searching colours one batch at a time has taken this long (seconds), fill the whole
-    # table at once (which takes about as long): the cost stays within twice the better of the two.
-    _COMPLETE_AFTER = {"rgb": 3.0, "cielab": 20.0}
-
-    def _search(self, codes):
-        """Index of the nearest palette entry of each (packed) colour code."""
-        metric = self.mapper.metric
-        if metric == "ciede2000" or (metric == "rgb" and len(codes) > self._SMALL_SEARCH):
-            return self.mapper.map_codes(codes.astype(np.uint32))
-        red, green, blue = codes & 255, (codes >> 8) & 255, (codes >> 16) & 255
-        if metric == "rgb":
-            if self._tables is None:  # squared differences of each level to each entry, per channel
-                levels = np.arange(256, dtype=np.int32)[:, None]
-                self._tables = [(levels - p[None, :]) ** 2 for p in self.mapper.palette_colours.T.astype(np.int32)]
-            distance = self._tables[0][red]
-            distance += self._tables[1][green]
-            distance += self._tables[2][blue]
-            return distance.argmin(axis=1)
-        lab = _srgb_to_lab(red, green, blue)
-        if len(codes) <= self._SMALL_SEARCH:
-            return self._lab_distances(lab).argmin(axis=1)
-        # |p|^2 - 2 x.p orders the entries like the distances; rows whose two best are within
-        # rounding are decided by the plain distances, as for small batches
-        fast = (self.palette_lab * self.palette_lab).sum(axis=0)[None, :] - 2.0 * (lab.T @ self.palette_lab)
-        best = fast.argmin(axis=1)
-        close = np.flatnonzero(
-            (fast <= fast[np.arange(len(codes)), best][:, None] + self._TIE_TOLERANCE).sum(axis=1) > 1)
-        if len(close):
-            best[close] = self._lab_distances(lab[:, close]).argmin(axis=1)
-        return best
-
-    def _lab_distances(self, lab):
-        """Squared CIE76 distances (n x N) of Lab colours (3 x n) to the palette."""
-        distance = np.zeros((lab.shape[1], self.palette_lab.shape[1]))
-        for channel in range(3):
-            difference = lab[channel][:, None] - self.palette_lab[channel][None, :]
-            difference *= difference
-            distance += difference
-        return distance
-
-    def complete_table(self):
-        """Fill the whole 2^24-colour table (RGB and CIELAB metrics)."""
-        self.complete = True
-        if self.lab:
-            unknown = np.flatnonzero(self.lut == _UNKNOWN)
-            for start in range(0, len(unknown), 1 << 16):
-                part = unknown[start:start + (1 << 16)]
-                self.lut[part] = self._search(part)
-        else:
-            self.lut[:] = _nearest_rgb_table(self.mapper.palette_colours)
 
     def quantize(self, wanted, weight):
         """Palette indices (n, uint16) of wanted colours (3 x n int32, 1/4096 units; clamped in
@@ -325,7 +207,7 @@ class _Quantizer:
             levels <<= self._SHIFTS
             codes = levels[0] | levels[1]
             codes |= levels[2]
-        indices = self.lut[codes]
+        indices = self.table[codes]
         try:
             chosen = self.palette.take(indices, axis=1)  # raises if an index is still unknown
         except IndexError:
@@ -348,8 +230,8 @@ class _Quantizer:
         else:
             code = ((w0 + _HALF) >> _FRACTION_BITS) | (((w1 + _HALF) >> _FRACTION_BITS) << 8) \
                 | (((w2 + _HALF) >> _FRACTION_BITS) << 16)
-        index = int(self.lut[code])
-        if index == _UNKNOWN:
+        index = int(self.table[code])
+        if index == UNKNOWN:
             index = int(self._fill(np.array([code], dtype=np.int64))[0])
         p = self.palette_list[index]
         return (index, (w0 - p[0] + _ERROR_ROUND) >> _ERROR_BITS, (w1 - p[1] + _ERROR_ROUND) >> _ERROR_BITS,

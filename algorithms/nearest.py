@@ -2,9 +2,13 @@
 
 Distances (Euclidean in RGB, CIE76 or CIEDE2000) are computed by brute force over the whole
 palette, once per distinct colour, and ties go to the lowest palette index (numpy's argmin), so
-the result equals a per-pixel brute-force argmin. A lookup table over all 2^24 packed RGB colours caches every answer,
-which makes the per-pixel work one packing and one table look-up.
+the result equals a per-pixel brute-force argmin. A lookup table over all 2^24 packed RGB colours
+caches every answer, which makes the per-pixel work one packing and one table look-up. Dithering,
+which meets new colours a few at a time, uses the same table and searches (see
+NearestColourMapper.indices_of and fill_table).
 """
+
+import time
 
 import numpy as np
 
@@ -19,7 +23,10 @@ METRIC_SPACES = {
 }
 METRICS = tuple(METRIC_SPACES)
 
-_UNKNOWN = np.uint16(0xFFFF)  # palettes have at most 65535 colours: 0xFFFF is never an index
+#: Table entry of a colour not searched yet: palettes have at most 65535 colours, so 0xFFFF is
+#: never an index.
+UNKNOWN = np.uint16(0xFFFF)
+_SMALL_SEARCH = 256  # colours searched at once by the direct formulas (see NearestColourMapper._search)
 _RGB = np.uint32(0xFFFFFF)
 _STEP = 1 << 18  # pixels per mapping step (see NearestColourMapper.map_codes)
 _PAIRS_PER_CHUNK = 1 << 21
@@ -70,6 +77,57 @@ def brute_force_indices(colours, palette_colours, metric):
     return np.array([np.argmin(distances(point[None], targets, metric)[0]) for point in points])
 
 
+def nearest_rgb_table(palette):
+    """Index of the nearest palette colour (Euclidean RGB, ties to the lowest index) of each of
+    the 2^24 packed colours, exactly. The colour cube is cut into 4 x 4 x 4 cells: a cell whose
+    centre c is nearer to its nearest entry (distance d1) than to any other by more than the
+    cell's diameter 2R gets that entry for all its colours; in the others, an entry nearest to
+    some colour x of the cell is within d1 + 2R of c (d(c, p) <= d(x, p) + R <= d(x, p1) + R <=
+    d1 + 2R), so the entries that far from c are the only candidates, compared exactly."""
+    palette = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
+    count = len(palette)
+    table = np.empty(1 << 24, dtype=np.uint16)
+    radius = 1.5 * np.sqrt(3.0) + 1e-6
+    offsets = np.mgrid[0:4, 0:4, 0:4].reshape(3, -1)
+    offsets = offsets[0] | (offsets[1] << 8) | (offsets[2] << 16)
+    cells = np.mgrid[0:64, 0:64, 0:64].reshape(3, -1)
+    kept = min(8, count - 1)  # candidates kept for a mixed cell (all of them in a few cells)
+    squared_norms = (palette * palette).sum(axis=1).astype(np.float64)
+    for start in range(0, cells.shape[1], 1 << 14):
+        cell = cells[:, start:start + (1 << 14)]
+        corner = (cell[0] << 2) | (cell[1] << 10) | (cell[2] << 18)
+        centre = cell.T * 4.0 + 1.5
+        squared = (squared_norms[None, :] - 2.0 * (centre @ palette.T.astype(np.float64))
+                   + (centre * centre).sum(axis=1)[:, None])
+        distance = np.sqrt(np.maximum(squared, 0.0))  # rounding errors ~1e-9, far below the margin
+        if count > 1:
+            nearest = np.argpartition(distance, kept, axis=1)[:, :kept + 1]
+            ranked = np.take_along_axis(distance, nearest, axis=1)
+            by_distance = np.argsort(ranked, axis=1)
+            nearest = np.take_along_axis(nearest, by_distance, axis=1)
+            ranked = np.take_along_axis(ranked, by_distance, axis=1)
+            reach = ranked[:, 0] + 2 * radius
+            pure = ranked[:, 1] > reach
+        else:
+            nearest, pure = np.zeros((len(corner), 1), dtype=np.intp), np.ones(len(corner), dtype=bool)
+        table[(corner[pure][:, None] + offsets[None, :]).ravel()] = np.repeat(nearest[pure, 0], len(offsets))
+        mixed = np.flatnonzero(~pure)
+        few = ranked[mixed, kept] > reach[mixed] if kept < count - 1 else np.zeros(len(mixed), dtype=bool)
+        for group, candidates in ((mixed[few], nearest[mixed[few], :kept]),
+                                  (mixed[~few], np.broadcast_to(np.arange(count), (int((~few).sum()), count)))):
+            if not len(group):
+                continue
+            candidates = np.sort(candidates, axis=1)  # by index: argmin keeps the lowest of equals
+            codes = corner[group][:, None] + offsets[None, :]  # cells x 64
+            chosen = palette[candidates].astype(np.int32)  # cells x candidates x 3
+            squared = np.zeros(codes.shape + (candidates.shape[1],), dtype=np.int32)
+            for channel in range(3):
+                difference = ((codes >> (8 * channel)) & 255).astype(np.int32)[:, :, None] - chosen[:, None, :, channel]
+                squared += difference * difference
+            table[codes.ravel()] = np.take_along_axis(candidates, squared.argmin(axis=2), axis=1).ravel()
+    return table
+
+
 def pack_rgba(red, green, blue, alpha=None):
     """Pack 0-255 arrays into uint32 colour codes: red | green << 8 | blue << 16 | alpha << 24,
     the value of RGBA bytes read as a little-endian uint32 (alpha defaults to 255)."""
@@ -87,7 +145,8 @@ def distinct_codes(codes, bitmap):
     """The distinct values of uint32 colour ``codes``. Rendered maps repeat each colour along runs,
     so dropping repeats leaves few to sort; photographs, with few repeats, are marked in
     ``bitmap`` (2^24 booleans, all False, left all False) instead of being sorted."""
-    codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
+    if len(codes) > _SMALL_SEARCH:
+        codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
     if len(codes) < 1 << 18:
         return np.unique(codes)
     bitmap[codes] = True
@@ -97,16 +156,25 @@ def distinct_codes(codes, bitmap):
 
 
 class NearestColourMapper:
-    """Maps pixels to palette indices, computing each distinct colour's answer only once."""
+    """Maps pixels to palette indices, computing each distinct colour's answer only once.
+
+    ``table`` holds the answers found so far over all 2^24 RGB codes (UNKNOWN where a colour has
+    not been met); ``distinct_colours`` counts the colours searched one batch at a time and
+    ``search_seconds`` the time that took (a whole-table fill not included).
+    """
 
     def __init__(self, palette_colours, metric):
         if metric not in METRIC_SPACES:
             raise ValueError("unknown metric {!r}; choose one of {}".format(metric, ", ".join(METRICS)))
         self.palette_colours = np.asarray(palette_colours, dtype=np.uint8)
         self.metric = metric
-        self._lut = np.full(1 << 24, _UNKNOWN, dtype=np.uint16)
+        self.table = np.full(1 << 24, UNKNOWN, dtype=np.uint16)
+        self.complete = False  # True once fill_table has run
         self._new = np.zeros(1 << 24, dtype=bool)  # scratch: marks unseen colours without sorting
+        self._palette_space = METRIC_SPACES[metric](self.palette_colours.reshape(-1, 3))
+        self._channel_tables = None  # RGB: squared difference of each level to each entry, per channel
         self.distinct_colours = 0
+        self.search_seconds = 0.0
 
     def map_codes(self, codes, dtype=np.uint16, alpha_threshold=0, nodata=None):
         """Palette indices (``dtype``, same shape) of packed colour codes (see pack_rgba); codes
@@ -124,23 +192,72 @@ class NearestColourMapper:
             part = flat[start:start + _STEP]
             rgb = np.bitwise_and(part, _RGB, out=rgb_scratch[:len(part)])
             found = indices[start:start + len(part)] if found_scratch is None else found_scratch[:len(part)]
-            np.take(self._lut, rgb, out=found, mode="wrap")  # codes < 2^24: "wrap" never wraps
-            if found.max() == _UNKNOWN:
-                unknown = found == _UNKNOWN
+            np.take(self.table, rgb, out=found, mode="wrap")  # codes < 2^24: "wrap" never wraps
+            if found.max() == UNKNOWN:
+                unknown = found == UNKNOWN
                 new = rgb[unknown]
                 self._learn(new)
-                found[unknown] = self._lut[new]
+                found[unknown] = self.table[new]
             if alpha_threshold > 0:
                 np.copyto(found, nodata, where=part < opaque)
             if found_scratch is not None:
                 indices[start:start + len(part)] = found
         return indices.reshape(np.shape(codes))
 
+    def indices_of(self, codes):
+        """Palette indices (uint16) of 24-bit RGB codes (integers, any shape), searching the
+        colours not met before: the look-up for callers that meet colours a few at a time."""
+        indices = self.table[codes]
+        unknown = indices == UNKNOWN
+        if unknown.any():
+            missing = codes[unknown]
+            self._learn(missing)
+            indices[unknown] = self.table[missing]
+        return indices
+
     def _learn(self, codes):
         """Find and remember the nearest palette entry of every distinct colour among ``codes``."""
+        started = time.perf_counter()
         new = distinct_codes(codes, self._new)
-        self._lut[new] = nearest_palette_indices(unpack_rgb(new), self.palette_colours, self.metric)
+        self.table[new] = self._search(new)
         self.distinct_colours += len(new)
+        self.search_seconds += time.perf_counter() - started
+
+    def _search(self, codes):
+        """Nearest entry of each of these distinct colour codes, by the rule of
+        nearest_palette_indices. Batches of up to _SMALL_SEARCH colours are measured directly:
+        exact integers for RGB (per-channel tables), plain squared differences for CIELAB (what
+        nearest_palette_indices falls back on near ties); its set-up would cost more than that."""
+        if len(codes) > _SMALL_SEARCH or self.metric == "ciede2000":
+            return nearest_palette_indices(unpack_rgb(codes), self.palette_colours, self.metric)
+        if self.metric == "rgb":
+            if self._channel_tables is None:
+                levels = np.arange(256, dtype=np.int32)[:, None]
+                self._channel_tables = [(levels - p[None, :]) ** 2 for p in self.palette_colours.T.astype(np.int32)]
+            distance = self._channel_tables[0][codes & 255]
+            distance += self._channel_tables[1][(codes >> 8) & 255]
+            distance += self._channel_tables[2][(codes >> 16) & 255]
+            return distance.argmin(axis=1)
+        lab = srgb_to_lab(unpack_rgb(codes))
+        distance = np.zeros((len(codes), len(self._palette_space)))
+        for channel in range(3):  # the sum of distances(), term by term, without an n x N x 3 temporary
+            difference = lab[:, channel, None] - self._palette_space[None, :, channel]
+            difference *= difference
+            distance += difference
+        return distance.argmin(axis=1)
+
+    def fill_table(self):
+        """Search every colour not met yet, all at once: it pays when colours keep coming a few at a
+        time (dithering a photograph). RGB exactly by cells of the colour cube (see
+        nearest_rgb_table, a few seconds); CIELAB in large batches (about 20 s)."""
+        if self.metric == "rgb":
+            self.table[:] = nearest_rgb_table(self.palette_colours)
+        else:
+            unknown = np.flatnonzero(self.table == UNKNOWN).astype(np.uint32)
+            for start in range(0, len(unknown), 1 << 16):
+                part = unknown[start:start + (1 << 16)]
+                self.table[part] = nearest_palette_indices(unpack_rgb(part), self.palette_colours, self.metric)
+        self.complete = True
 
     def map_rgb(self, red, green, blue):
         """Palette indices of pixels given as three 0-255 arrays of one shape."""

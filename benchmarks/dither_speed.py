@@ -96,21 +96,9 @@ def run(image, palette, metric, dither_class, mapper_class, pack_rgba, complete=
 
     mapper = mapper_class(palette.colours, metric)
     ditherer = dither_class(mapper, metric, cols)
-    searching = [0.0]
-    quantizer = ditherer._quantizer  # times its searches for colours not met before
-    fill = quantizer._fill
-
-    def timed_fill(codes):
-        started = time.perf_counter()
-        try:
-            return fill(codes)
-        finally:
-            searching[0] += time.perf_counter() - started
-
-    quantizer._fill = timed_fill
     filling = time.perf_counter()
     if complete:
-        quantizer.complete_table()
+        mapper.fill_table()
     filling = time.perf_counter() - filling
     wall, cpu = time.perf_counter(), time.process_time()
     for start in range(0, rows, BLOCK_ROWS):
@@ -124,7 +112,7 @@ def run(image, palette, metric, dither_class, mapper_class, pack_rgba, complete=
     plain_wall = time.perf_counter() - plain_wall
     chunks = rows * -(-cols // ditherer.chunk)
     return {
-        "mpx": rows * cols / 1e6, "wall": wall, "cpu": cpu, "search": searching[0], "plain": plain_wall,
+        "mpx": rows * cols / 1e6, "wall": wall, "cpu": cpu, "search": mapper.search_seconds, "plain": plain_wall,
         "misses": ditherer.misses / chunks, "fallback": ditherer.fallback_pixels / (rows * cols), "fill": filling,
     }
 
@@ -175,11 +163,11 @@ def main():
           "time has taken a few seconds ({}).".format(", ".join(
               "{} after {:g} s".format(k, v) for k, v in FloydSteinbergDither(
                   NearestColourMapper(builtin_palette("vga16").colours, "rgb"), "rgb", 1)._quantizer
-              ._COMPLETE_AFTER.items())))
+              ._FILL_AFTER.items())))
     for label, palette_name, metric, r in results:
         if label.endswith("full table"):
             budget = r["fill"] + FloydSteinbergDither(NearestColourMapper(builtin_palette(palette_name).colours, metric),
-                                                      metric, 1)._quantizer._COMPLETE_AFTER[metric]
+                                                      metric, 1)._quantizer._FILL_AFTER[metric]
             print("100 Mpx, 10000-pixel rows, {} {} {}: about {:.0f} s ({:.0f} s dithering with the full table, "
                   "at most {:.0f} s searching and filling it)".format(
                       label.split(",")[0], palette_name, metric, budget + 100 * r["wall"] / r["mpx"],

@@ -175,39 +175,12 @@ def test_lab_of_the_pixels_matches_colorspace():
     assert np.allclose(dither._srgb_to_lab(*rgb), srgb_to_lab(rgb.T).T, atol=1e-9)
 
 
-def test_small_searches_agree_with_the_mapper():
-    mapper = NearestColourMapper(builtin_palette("win256").colours, "rgb")
-    quantizer = dither._Quantizer(mapper, "rgb")
-    codes = np.random.default_rng(9).integers(0, 1 << 24, 20000)
-    codes[:200] = pack_rgba(*mapper.palette_colours[:200].T) & 0xFFFFFF  # the palette's own colours
-    ties = np.array([[10, 10, 10], [0, 0, 0], [20, 20, 20], [0, 0, 0]], dtype=np.uint8)
-    tied = pack_rgba(*np.array([[5, 5, 5], [15, 15, 15], [0, 0, 0]], dtype=np.uint8).T)
-    tie_mapper = NearestColourMapper(ties, "rgb")
-    assert np.array_equal(dither._Quantizer(tie_mapper, "rgb")._search(tied), [0, 0, 1])
-    assert np.array_equal(tie_mapper.map_codes(tied), [0, 0, 1])
-    found = np.concatenate([quantizer._search(part) for part in np.split(codes, 100)])
-    assert np.array_equal(found, mapper.map_codes(codes.astype(np.uint32)))
-    lab_mapper = NearestColourMapper(builtin_palette("win256").colours, "cielab")
-    found = np.concatenate([dither._Quantizer(lab_mapper, "cielab")._search(part) for part in np.split(codes, 100)])
-    assert np.array_equal(found, lab_mapper.map_codes(codes.astype(np.uint32)))
-    lab_quantizer = dither._Quantizer(lab_mapper, "cielab")
-    assert np.array_equal(lab_quantizer._search(codes), found)  # one large batch: same answers
-
-
-@pytest.mark.parametrize("colours", [GREYS16, np.array([[10, 10, 10], [0, 0, 0], [20, 20, 20], [0, 0, 0], [2, 2, 2]]),
-                                     np.random.default_rng(1).integers(0, 256, (40, 3)) // 32 * 32])
-def test_the_whole_rgb_table_holds_the_mappers_answers(colours):
-    mapper = NearestColourMapper(colours, "rgb")
-    codes = np.concatenate([np.random.default_rng(2).integers(0, 1 << 24, 300000), np.arange(0, 1 << 24, 61)])
-    assert np.array_equal(dither._nearest_rgb_table(colours)[codes], mapper.map_codes(codes.astype(np.uint32)))
-
-
 def test_filling_the_whole_table_midway_changes_nothing():
     mapper = NearestColourMapper(builtin_palette("vga16").colours, "rgb")
     rgba, valid = random_image(12, 57, seed=13)
     ditherer = FloydSteinbergDither(mapper, "rgb", 57)
-    ditherer._quantizer._COMPLETE_AFTER = {"rgb": 0.0}
+    ditherer._quantizer._FILL_AFTER = {"rgb": 0.0}
     result = np.concatenate([ditherer.dither(rgba[:6], valid[:6]), ditherer.dither(rgba[6:], valid[6:])])
-    assert ditherer._quantizer.complete
+    assert mapper.complete
     assert np.array_equal(result, reference_floyd_steinberg(rgba, valid, mapper, "rgb"))
 

@@ -96,3 +96,38 @@ def test_large_blocks_with_transparency_map_like_pixel_by_pixel(dtype, nodata):
     expected[alpha < 100] = nodata
     assert indices.dtype == dtype and indices.shape == (1, n)
     assert np.array_equal(indices.ravel(), expected)
+
+
+@pytest.mark.parametrize("metric", ["rgb", "cielab"])
+def test_colours_met_a_few_at_a_time_get_the_entries_of_one_large_batch(metric):
+    """Dithering looks colours up a few at a time (NearestColourMapper.indices_of): small batches
+    are searched by direct formulas, which must give the same entries, ties included."""
+    from palettize.algorithms.nearest import pack_rgba
+
+    palette = builtin_palette("win256").colours
+    codes = np.random.default_rng(9).integers(0, 1 << 24, 20000)
+    codes[:200] = pack_rgba(*palette[:200].T) & 0xFFFFFF  # the palette's own colours
+    few_at_a_time = NearestColourMapper(palette, metric)
+    found = np.concatenate([few_at_a_time.indices_of(part) for part in np.split(codes, 100)])
+    assert np.array_equal(found, nearest_palette_indices(unpack(codes), palette, metric))
+    assert few_at_a_time.distinct_colours == len(np.unique(codes))
+    ties = np.array([[10, 10, 10], [0, 0, 0], [20, 20, 20], [0, 0, 0]], dtype=np.uint8)
+    tied = pack_rgba(*np.array([[5, 5, 5], [15, 15, 15], [0, 0, 0]], dtype=np.uint8).T) & 0xFFFFFF
+    assert NearestColourMapper(ties, metric).indices_of(tied.astype(np.int64)).tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize("colours", [builtin_palette("vga16").colours,
+                                     np.array([[10, 10, 10], [0, 0, 0], [20, 20, 20], [0, 0, 0], [2, 2, 2]]),
+                                     np.random.default_rng(1).integers(0, 256, (40, 3)) // 32 * 32])
+def test_the_whole_rgb_table_holds_the_nearest_entries(colours):
+    mapper = NearestColourMapper(colours, "rgb")
+    mapper.fill_table()
+    codes = np.concatenate([np.random.default_rng(2).integers(0, 1 << 24, 300000), np.arange(0, 1 << 24, 61)])
+    assert mapper.complete
+    assert np.array_equal(mapper.table[codes], nearest_palette_indices(unpack(codes), colours, "rgb"))
+
+
+def unpack(codes):
+    from palettize.algorithms.nearest import unpack_rgb
+
+    return unpack_rgb(np.asarray(codes, dtype=np.uint32))
