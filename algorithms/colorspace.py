@@ -3,31 +3,43 @@
 import numpy as np
 
 # sRGB (D65) to CIE XYZ, IEC 61966-2-1.
-_SRGB_TO_XYZ = np.array(
+SRGB_TO_XYZ = np.array(
     [
         [0.4124564, 0.3575761, 0.1804375],
         [0.2126729, 0.7151522, 0.0721750],
         [0.0193339, 0.1191920, 0.9503041],
     ]
 )
-_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
+XYZ_TO_SRGB = np.linalg.inv(SRGB_TO_XYZ)
+D65_WHITE = np.array([0.95047, 1.0, 1.08883])
+LAB_EPSILON, LAB_KAPPA = 216.0 / 24389.0, 24389.0 / 27.0
+
+
+def srgb_to_linear(encoded):
+    """Linear light of sRGB-encoded values in 0..1 (any shape)."""
+    encoded = np.asarray(encoded, dtype=np.float64)
+    return np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_lab(red, green, blue):
+    """CIELAB (D65) (L, a, b) of linear-light sRGB channels (arrays of one shape).
+
+    Elementwise operations only, no matrix product (whose rounding may depend on the array's
+    shape through BLAS): a colour gets the same bits in whatever batch it is converted, so the
+    nearest palette entry of a colour never depends on the batch it is searched in.
+    """
+    f = []
+    for row, white in zip(SRGB_TO_XYZ.tolist(), D65_WHITE.tolist()):
+        t = (row[0] * red + row[1] * green + row[2] * blue) / white
+        f.append(np.where(t > LAB_EPSILON, np.cbrt(t), (LAB_KAPPA * t + 16.0) / 116.0))
+    return 116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])
 
 
 def srgb_to_lab(rgb):
     """CIELAB (D65) of 0-255 sRGB colours, shape (..., 3) -> float64 (..., 3)."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    xyz = linear @ _SRGB_TO_XYZ.T / _D65_WHITE
-    epsilon, kappa = 216.0 / 24389.0, 24389.0 / 27.0
-    f = np.where(xyz > epsilon, np.cbrt(xyz), (kappa * xyz + 16.0) / 116.0)
-    lab = np.empty_like(f)
-    lab[..., 0] = 116.0 * f[..., 1] - 16.0
-    lab[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
-    lab[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
-    return lab
+    linear = srgb_to_linear(np.asarray(rgb, dtype=np.float64) / 255.0)
+    return np.stack(linear_to_lab(linear[..., 0], linear[..., 1], linear[..., 2]), axis=-1)
 
-
-_XYZ_TO_SRGB = np.linalg.inv(_SRGB_TO_XYZ)
 
 
 def lab_to_srgb(lab):
@@ -40,9 +52,8 @@ def lab_to_srgb(lab):
     lab = np.asarray(lab, dtype=np.float64)
     fy = (lab[..., 0] + 16.0) / 116.0
     f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
-    epsilon, kappa = 216.0 / 24389.0, 24389.0 / 27.0
-    xyz = np.where(f ** 3 > epsilon, f ** 3, (116.0 * f - 16.0) / kappa) * _D65_WHITE
-    linear = xyz @ _XYZ_TO_SRGB.T
+    xyz = np.where(f ** 3 > LAB_EPSILON, f ** 3, (116.0 * f - 16.0) / LAB_KAPPA) * D65_WHITE
+    linear = xyz @ XYZ_TO_SRGB.T
     encoded = np.where(linear <= 0.0031308, 12.92 * linear,
                        1.055 * np.abs(linear) ** (1.0 / 2.4) - 0.055)
     return encoded * 255.0

@@ -52,6 +52,7 @@ from bisect import bisect_left, bisect_right
 
 import numpy as np
 
+from .colorspace import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_SRGB, linear_to_lab, srgb_to_linear
 from .nearest import UNKNOWN
 
 DITHER_METHODS = ("none", "floyd-steinberg")
@@ -66,30 +67,15 @@ _ERROR_ROUND = 1 << (_ERROR_BITS - 1)
 _UNIT = 1 << (_ERROR_BITS - 4)
 _RIGHT, _BEHIND, _UNDER, _AHEAD = 7 * _UNIT, 3 * _UNIT, 5 * _UNIT, 1 * _UNIT
 
-# Lab <-> sRGB with elementwise operations only (no matrix products, whose rounding may depend on
-# array shapes through BLAS), once for arrays and once for Python floats, with the same
-# operations in the same order, so both give the same bits.
-_SRGB_TO_XYZ = (
-    (0.4124564, 0.3575761, 0.1804375),
-    (0.2126729, 0.7151522, 0.0721750),
-    (0.0193339, 0.1191920, 0.9503041),
-)
-_WHITE = (0.95047, 1.0, 1.08883)
+# Lab -> sRGB with elementwise operations only, like colorspace's sRGB -> Lab (no matrix products,
+# whose rounding may depend on array shapes through BLAS), once for arrays and once for Python
+# floats, with the same operations in the same order, so both give the same bits.
 # Lab's t = f^3 (or its linear part) to linear sRGB: the inverse matrix, white point folded in
-_T_TO_LINEAR = tuple(tuple(float(v) * w for v, w in zip(row, _WHITE))
-                     for row in np.linalg.inv(np.array(_SRGB_TO_XYZ)))
+_T_TO_LINEAR = tuple(tuple(float(v) * w for v, w in zip(row, D65_WHITE.tolist())) for row in XYZ_TO_SRGB.tolist())
 _T_TO_LINEAR_COLUMNS = [np.array(column)[:, None] for column in zip(*_T_TO_LINEAR)]
-_EPSILON, _KAPPA = 216.0 / 24389.0, 24389.0 / 27.0
 
-
-def _decode(encoded):
-    """Linear light of sRGB-encoded values in 0..1 (the formula of colorspace.srgb_to_lab)."""
-    encoded = np.asarray(encoded, dtype=np.float64)
-    return np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
-
-
-_LINEAR = _decode(np.arange(256) / 255.0)  # linear light of each 8-bit level
-_THRESHOLDS = _decode((np.arange(255) + 0.5) / 255.0)  # linear light where rounding moves up a level
+_LINEAR = srgb_to_linear(np.arange(256) / 255.0)  # linear light of each 8-bit level
+_THRESHOLDS = srgb_to_linear((np.arange(255) + 0.5) / 255.0)  # linear light where rounding moves up a level
 _THRESHOLD_LIST = _THRESHOLDS.tolist()
 # Counting the thresholds at or below a linear value (np.searchsorted(_THRESHOLDS, v, "right")) by
 # table: a value in bin b = floor(v * 2^16) is above the thresholds of earlier bins, and a bin
@@ -104,13 +90,8 @@ _BELOW_ONE = 1.0 - 2.0 ** -20
 
 
 def _srgb_to_lab(red, green, blue):
-    """CIELAB (3 x ...) of 0-255 integer sRGB channels."""
-    linear = (_LINEAR[red], _LINEAR[green], _LINEAR[blue])
-    f = []
-    for row, white in zip(_SRGB_TO_XYZ, _WHITE):
-        t = (row[0] * linear[0] + row[1] * linear[1] + row[2] * linear[2]) / white
-        f.append(np.where(t > _EPSILON, np.cbrt(t), (_KAPPA * t + 16.0) / 116.0))
-    return np.stack([116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])])
+    """CIELAB (3 x ...) of 0-255 integer sRGB channels: colorspace's, bit for bit, by table."""
+    return np.stack(linear_to_lab(_LINEAR[red], _LINEAR[green], _LINEAR[blue]))
 
 
 def _srgb_levels(linear):
@@ -128,7 +109,7 @@ def _lab_codes(wanted):
     fy = (lab[0] + 16.0) / 116.0
     f = np.stack([fy + lab[1] / 500.0, fy, fy - lab[2] / 200.0])
     cube = f * f * f
-    t = np.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA)
+    t = np.where(cube > LAB_EPSILON, cube, (116.0 * f - 16.0) / LAB_KAPPA)
     columns = _T_TO_LINEAR_COLUMNS
     levels = _srgb_levels(columns[0] * t[0] + columns[1] * t[1] + columns[2] * t[2])
     return levels[0] | (levels[1] << 8) | (levels[2] << 16)
@@ -141,7 +122,7 @@ def _lab_code(w0, w1, w2):
     t = []
     for f in (fy + (w1 * scale) / 500.0, fy, fy - (w2 * scale) / 200.0):
         cube = f * f * f
-        t.append(cube if cube > _EPSILON else (116.0 * f - 16.0) / _KAPPA)
+        t.append(cube if cube > LAB_EPSILON else (116.0 * f - 16.0) / LAB_KAPPA)
     code = 0
     for shift, row in zip((0, 8, 16), _T_TO_LINEAR):
         code |= bisect_right(_THRESHOLD_LIST, row[0] * t[0] + row[1] * t[1] + row[2] * t[2]) << shift

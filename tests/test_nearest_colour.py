@@ -48,6 +48,14 @@ def test_cielab_of_white_black_and_srgb_red_match_published_values():
     assert np.allclose(lab[2], [53.24, 80.09, 67.20], atol=0.02)
 
 
+def test_cielab_of_a_colour_does_not_depend_on_the_batch_it_is_converted_in():
+    colours = np.random.default_rng(5).integers(0, 256, (5000, 3))
+    whole = srgb_to_lab(colours)
+    assert np.array_equal(np.concatenate([srgb_to_lab(part) for part in np.array_split(colours, 37)]), whole)
+    assert np.array_equal(srgb_to_lab(colours.reshape(50, 100, 3)).reshape(-1, 3), whole)
+    assert np.array_equal(np.stack([srgb_to_lab(c) for c in colours[:300]]), whole[:300])
+
+
 def test_cielab_can_choose_differently_from_rgb():
     palette = np.array([[0, 0, 255], [128, 128, 128]])
     colour = np.array([[60, 60, 180]])
