@@ -561,7 +561,7 @@ def png_bytes(image):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", cols, rows, 8, 6 if channels == 4 else 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 1))
             + chunk(b"IEND", b""))
 
 
@@ -578,9 +578,10 @@ def _indexed_rgba(indices, palette, nodata):
 
 
 def _checkerboard_under(rgba, cell=8):
-    """RGB: the image composited over a light grey checkerboard."""
+    """RGB: the image composited over a light grey checkerboard (integer arithmetic, rounded)."""
     rows, cols = rgba.shape[:2]
-    y, x = np.mgrid[0:rows, 0:cols]
-    board = np.where(((y // cell + x // cell) % 2)[..., None] == 0, 255.0, 214.0)
-    alpha = rgba[..., 3:4] / 255.0
-    return np.rint(rgba[..., :3] * alpha + board * (1.0 - alpha)).astype(np.uint8)
+    checks = (np.arange(rows)[:, None] // cell + np.arange(cols)[None, :] // cell) % 2
+    board = np.where(checks == 0, 255, 214).astype(np.uint16)[..., None]
+    alpha = rgba[..., 3:4].astype(np.uint16)
+    mixed = rgba[..., :3] * alpha + board * (255 - alpha) + 127  # at most 65152: fits uint16
+    return ((mixed + 1 + (mixed >> 8)) >> 8).astype(np.uint8)  # mixed // 255, exactly below 65535
