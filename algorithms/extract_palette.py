@@ -13,7 +13,6 @@ from ..palettes.adaptive import METHODS
 from ..palettes.formats import PaletteFileError, write_palette
 from ..palettes.palette import MAX_COLOURS
 from .engine import Cancelled, palette_usage
-from .nearest import NearestColourMapper
 from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
 from .nearest import METRICS
 from .palette_table import write_palette_table
@@ -103,11 +102,20 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
         if collector is not None:
             collector.set_palette(palette)
             collector.add_histogram(codes, entries, counts)
-            mapper, threshold = NearestColourMapper(palette.colours, run["metric"]), run["threshold"]
-            collector.index_thumbnails(lambda rgba: np.where(
-                rgba >= np.uint32(threshold << 24), mapper.map_codes(rgba), NODATA))
+            collector.index_thumbnails(lambda rgba: histogram_entries(rgba, codes, entries, run["threshold"]))
             self.write_report(run["report"], collector, palette, feedback, tr("Palette extracted ({}, {} colours)").format(
                 run["method"], len(palette)))
             results[self.OUTPUT_REPORT] = run["report"]
         feedback.setProgress(100.0)
         return results
+
+
+def histogram_entries(rgba, codes, entries, alpha_threshold):
+    """Palette entries of pixels (packed RGBA) whose valid colours are all among the histogram's
+    ascending ``codes`` (with their ``entries``): the scan's own answers, looked up; NODATA for
+    pixels with alpha below the threshold."""
+    valid = rgba >= np.uint32(alpha_threshold << 24)
+    if len(codes) == 0:
+        return np.full(rgba.shape, NODATA, dtype=np.int64)
+    at = np.minimum(np.searchsorted(codes, rgba & np.uint32(0xFFFFFF)), len(codes) - 1)
+    return np.where(valid, entries[at], NODATA)

@@ -123,3 +123,13 @@ def test_extract_then_quantize_in_a_model_run_by_qgis_process(qgis_app, tmp_path
     band = dataset.GetRasterBand(1)
     assert band.DataType == gdal.GDT_Byte
     assert {band.GetColorTable().GetColorEntry(i)[:3] for i in range(12)} == legend
+
+
+def test_report_thumbnails_take_each_colours_entry_from_the_scan():
+    from palettize.algorithms.extract_palette import NODATA, histogram_entries
+
+    codes, entries = np.array([5, 9, 300], dtype=np.uint32), np.array([2, 0, 1])
+    opaque, faint = np.uint32(255 << 24), np.uint32(10 << 24)
+    rgba = np.array([[9 | opaque, 300 | opaque], [5 | opaque, 77 | faint]], dtype=np.uint32)
+    assert histogram_entries(rgba, codes, entries, 128).tolist() == [[0, 1], [2, NODATA]]
+    assert (histogram_entries(rgba, codes[:0], entries[:0], 128) == NODATA).all()
