@@ -13,10 +13,12 @@ UTM35N.ImportFromEPSG(32635)
 NORTH_UP = (500000.0, 25.0, 0.0, 7500000.0, 0.0, -25.0)
 
 
-def write_raster(path, bands, geotransform=NORTH_UP, srs=UTM35N, alpha=False, nodata=None, gdal_type=gdal.GDT_Byte):
-    """A GeoTIFF from a (bands, rows, cols) array; ``alpha`` marks the last band as alpha."""
+def write_raster(path, bands, geotransform=NORTH_UP, srs=UTM35N, alpha=False, nodata=None, gdal_type=gdal.GDT_Byte,
+                 options=()):
+    """A GeoTIFF from a (bands, rows, cols) array; ``alpha`` marks the last band as alpha;
+    ``options``: further creation options (layout, compression)."""
     bands = np.asarray(bands)
-    options = ["PHOTOMETRIC=RGB"] if len(bands) >= 3 and gdal_type == gdal.GDT_Byte else []
+    options = (["PHOTOMETRIC=RGB"] if len(bands) >= 3 and gdal_type == gdal.GDT_Byte else []) + list(options)
     if alpha:
         options.append("ALPHA=YES")
     dataset = gdal.GetDriverByName("GTiff").Create(path, bands.shape[2], bands.shape[1], len(bands), gdal_type, options)

@@ -28,6 +28,21 @@ def test_random_image_matches_brute_force(qgis_app, tmp_path, metric, source):
     assert np.array_equal(read_indices(out), expected)
 
 
+@pytest.mark.parametrize("layout", [
+    ["TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16"],  # uncompressed tiles: read past GDAL's block cache
+    ["INTERLEAVE=BAND"],
+    ["TILED=YES", "BLOCKXSIZE=32", "BLOCKYSIZE=16", "COMPRESS=DEFLATE"],
+    ["COMPRESS=LZW", "INTERLEAVE=BAND", "BLOCKYSIZE=5"],
+])
+def test_every_file_layout_gives_the_same_exact_indices(qgis_app, tmp_path, layout):
+    image = random_rgba(rows=45, cols=70, seed=8)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True, options=layout)
+    out = quantize({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    expected = brute_force_image(image[:3], builtin_palette("win256"), "rgb")
+    expected[image[3] == 0] = 65535
+    assert np.array_equal(read_indices(out), expected)
+
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_sample_map_matches_brute_force(qgis_app, tmp_path, metric):
     out = quantize({"INPUT": SAMPLE_MAP, "METRIC": metric, "PALETTE": "websafe216",
