@@ -184,7 +184,10 @@ def open_for_strip_reads(path):
     """The GDAL dataset at ``path``, opened so that an uncompressed GeoTIFF is read straight from
     the file, past GDAL's block cache (GTIFF_DIRECT_IO, set for this thread only): about twice
     as fast for reads of whole strips, and ignored for compressed files and other formats."""
-    previous = gdal.GetThreadLocalConfigOption("GTIFF_DIRECT_IO", None)
+    get_local = getattr(gdal, "GetThreadLocalConfigOption", None)
+    if get_local is None:  # bindings of an older GDAL: reads go through the block cache
+        return gdal.Open(path)
+    previous = get_local("GTIFF_DIRECT_IO", None)
     gdal.SetThreadLocalConfigOption("GTIFF_DIRECT_IO", "YES")
     try:
         return gdal.Open(path)
