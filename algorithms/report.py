@@ -31,7 +31,7 @@ import numpy as np
 
 from .colorspace import srgb_to_lab
 from .nearest import distinct_codes, unpack_rgb
-from .runs import RunFinder
+from .runs import RunFinder, bincount_runs
 
 #: Delta E is kept as an integer number of 2^-FIXED_BITS (CIE76 delta E in sRGB stays below 260).
 FIXED_BITS = 23
@@ -130,8 +130,8 @@ class ReportCollector:
             self._count(entries, fixed, lengths)
 
     def _count(self, entries, fixed, lengths):
-        self._counts += _weighted_bincount(entries, lengths, self.palette_size)
-        histogram = _weighted_bincount(fixed >> (FIXED_BITS - BIN_BITS), lengths, 0)
+        self._counts += bincount_runs(entries, lengths, self.palette_size)
+        histogram = bincount_runs(fixed >> (FIXED_BITS - BIN_BITS), lengths, 0)
         if len(histogram) > len(self._histogram):
             grown = np.zeros(len(histogram), dtype=np.int64)
             grown[:len(self._histogram)] = self._histogram
@@ -288,13 +288,6 @@ def _fixed_distance(lab, other):
     is spelled out so every pair gets the same rounding whatever the arrays' shapes."""
     d0, d1, d2 = (lab[..., k] - other[..., k] for k in range(3))
     return np.rint(np.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * _FIXED_SCALE).astype(np.uint32)
-
-
-def _weighted_bincount(values, weights, minlength):
-    """np.bincount as int64; float weights (run lengths) are exact below 2^53."""
-    if weights is None:
-        return np.bincount(values, minlength=minlength).astype(np.int64, copy=False)
-    return np.rint(np.bincount(values, weights=weights, minlength=minlength)).astype(np.int64)
 
 
 # -- the HTML report -------------------------------------------------------------------------------

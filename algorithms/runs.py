@@ -25,9 +25,15 @@ class Runs:
 
     def count(self, values, minlength):
         """np.bincount(values, minlength) (int64) of values that are constant along each run."""
-        if self.starts is None:
-            return np.bincount(values, minlength=minlength).astype(np.int64, copy=False)
-        return np.bincount(values[self.starts], weights=self.lengths, minlength=minlength).astype(np.int64)
+        return bincount_runs(self.firsts(values), self.lengths, minlength)
+
+
+def bincount_runs(values, lengths, minlength):
+    """np.bincount (int64) of ``values`` each repeated ``lengths`` times (once when None). The
+    weights are floats, exact below 2^53."""
+    if lengths is None:
+        return np.bincount(values, minlength=minlength).astype(np.int64, copy=False)
+    return np.rint(np.bincount(values, weights=lengths, minlength=minlength)).astype(np.int64)
 
 
 class RunFinder:
