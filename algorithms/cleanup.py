@@ -179,23 +179,23 @@ def _inexact_pixels(indices, rgba, valid, table):
     Colour, class and validity are constant along a run, so a rendered map is tested once per
     run; blocks without long runs (photographs) are tested pixel by pixel, a band at a time.
     """
+    def wrong(classes, codes, valid):
+        differ = np.take(table, classes)
+        differ ^= codes
+        differ <<= np.uint32(8)  # alpha out
+        return (differ != 0) & valid
+
     codes, classes, valid = rgba.ravel(), indices.ravel(), valid.ravel()
     runs = RunFinder().find([codes, classes, valid])
     if runs.starts is not None:
         starts = runs.starts
-        differ = (np.take(table, classes[starts]) ^ codes[starts]) << np.uint32(8)  # alpha out
-        wrong = (differ != 0) & valid[starts]
-        firsts, lengths = starts[wrong], runs.lengths[wrong]
+        inexact = wrong(classes[starts], codes[starts], valid[starts])
+        firsts, lengths = starts[inexact], runs.lengths[inexact]
         ends = np.cumsum(lengths)
         return np.repeat(firsts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
-    band = _BAND
-    inexact = []
-    for start in range(0, len(codes), band):
-        differ = np.take(table, classes[start:start + band])
-        differ ^= codes[start:start + band]
-        differ <<= np.uint32(8)  # alpha out
-        inexact.append(np.flatnonzero((differ != 0) & valid[start:start + band]) + start)
-    return np.concatenate(inexact)
+    return np.concatenate([np.flatnonzero(wrong(classes[start:start + _BAND], codes[start:start + _BAND],
+                                                valid[start:start + _BAND])) + start
+                           for start in range(0, len(codes), _BAND)])
 
 
 def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,

@@ -79,13 +79,13 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
     # One block is finished (written, compressed with the GIL released, counted) in a thread
     # while the next one is read and mapped.
+    opaque = np.uint32(alpha_threshold << 24)
     with ThreadPoolExecutor(max_workers=1) as finishing:
         pending = None
         for done, (read, rgba) in enumerate(_read_ahead(source, reads)):
             if is_cancelled():
                 raise Cancelled()
             window = windows[done]
-            opaque = np.uint32(alpha_threshold << 24)
             if map_block is None:  # plain nearest colour: the fast path
                 indices = mapper.map_codes(rgba, dtype, alpha_threshold, nodata)
             else:
