@@ -35,11 +35,25 @@ def linear_to_lab(red, green, blue):
     return 116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])
 
 
+#: Linear light of each 8-bit level: what srgb_to_linear gives for level / 255, bit for bit.
+LINEAR_OF_LEVEL = srgb_to_linear(np.arange(256) / 255.0)
+
+
+def levels_to_lab(red, green, blue):
+    """CIELAB (L, a, b) of 0-255 integer sRGB channels (arrays of one shape), by table: the same
+    bits as srgb_to_lab, without the power function."""
+    return linear_to_lab(LINEAR_OF_LEVEL[red], LINEAR_OF_LEVEL[green], LINEAR_OF_LEVEL[blue])
+
+
 def srgb_to_lab(rgb):
     """CIELAB (D65) of 0-255 sRGB colours, shape (..., 3) -> float64 (..., 3)."""
-    linear = srgb_to_linear(np.asarray(rgb, dtype=np.float64) / 255.0)
-    return np.stack(linear_to_lab(linear[..., 0], linear[..., 1], linear[..., 2]), axis=-1)
-
+    rgb = np.asarray(rgb)
+    if np.issubdtype(rgb.dtype, np.integer):
+        lab = levels_to_lab(rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    else:
+        linear = srgb_to_linear(rgb.astype(np.float64) / 255.0)
+        lab = linear_to_lab(linear[..., 0], linear[..., 1], linear[..., 2])
+    return np.stack(lab, axis=-1)
 
 
 def lab_to_srgb(lab):

@@ -52,7 +52,7 @@ from bisect import bisect_left, bisect_right
 
 import numpy as np
 
-from .colorspace import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_SRGB, linear_to_lab, srgb_to_linear
+from .colorspace import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_SRGB, levels_to_lab, srgb_to_linear
 from .nearest import UNKNOWN
 
 DITHER_METHODS = ("none", "floyd-steinberg")
@@ -74,7 +74,6 @@ _RIGHT, _BEHIND, _UNDER, _AHEAD = 7 * _UNIT, 3 * _UNIT, 5 * _UNIT, 1 * _UNIT
 _T_TO_LINEAR = tuple(tuple(float(v) * w for v, w in zip(row, D65_WHITE.tolist())) for row in XYZ_TO_SRGB.tolist())
 _T_TO_LINEAR_COLUMNS = [np.array(column)[:, None] for column in zip(*_T_TO_LINEAR)]
 
-_LINEAR = srgb_to_linear(np.arange(256) / 255.0)  # linear light of each 8-bit level
 _THRESHOLDS = srgb_to_linear((np.arange(255) + 0.5) / 255.0)  # linear light where rounding moves up a level
 _THRESHOLD_LIST = _THRESHOLDS.tolist()
 # Counting the thresholds at or below a linear value (np.searchsorted(_THRESHOLDS, v, "right")) by
@@ -91,7 +90,7 @@ _BELOW_ONE = 1.0 - 2.0 ** -20
 
 def _srgb_to_lab(red, green, blue):
     """CIELAB (3 x ...) of 0-255 integer sRGB channels: colorspace's, bit for bit, by table."""
-    return np.stack(linear_to_lab(_LINEAR[red], _LINEAR[green], _LINEAR[blue]))
+    return np.stack(levels_to_lab(red, green, blue))
 
 
 def _srgb_levels(linear):

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from .colorspace import srgb_to_lab
+from .colorspace import levels_to_lab, srgb_to_lab
 from .colour_difference import ciede2000
 
 #: Metric name -> converts 0-255 RGB (K x 3) into the space where distances are measured.
@@ -37,8 +37,12 @@ def distances(points, targets, metric):
     """Distances (or squared distances: same order) between K points and N targets -> K x N."""
     if metric == "ciede2000":
         return ciede2000(points[:, None, :], targets[None, :, :])
-    diff = points[:, None, :] - targets[None, :, :]
-    return (diff * diff).sum(axis=2)
+    total = np.zeros((len(points), len(targets)))
+    for channel in range(3):  # term by term: no K x N x 3 temporary, and the same sum, bit for bit
+        difference = points[:, channel, None] - targets[None, :, channel]
+        difference *= difference
+        total += difference
+    return total
 
 
 def nearest_palette_indices(colours, palette_colours, metric):
@@ -194,10 +198,7 @@ class NearestColourMapper:
             found = indices[start:start + len(part)] if found_scratch is None else found_scratch[:len(part)]
             np.take(self.table, rgb, out=found, mode="wrap")  # codes < 2^24: "wrap" never wraps
             if found.max() == UNKNOWN:
-                unknown = found == UNKNOWN
-                new = rgb[unknown]
-                self._learn(new)
-                found[unknown] = self.table[new]
+                self._complete(rgb, found)
             if alpha_threshold > 0:
                 np.copyto(found, nodata, where=part < opaque)
             if found_scratch is not None:
@@ -208,12 +209,17 @@ class NearestColourMapper:
         """Palette indices (uint16) of 24-bit RGB codes (integers, any shape), searching the
         colours not met before: the look-up for callers that meet colours a few at a time."""
         indices = self.table[codes]
-        unknown = indices == UNKNOWN
-        if unknown.any():
-            missing = codes[unknown]
-            self._learn(missing)
-            indices[unknown] = self.table[missing]
+        if indices.size and indices.max() == UNKNOWN:
+            self._complete(codes, indices)
         return indices
+
+    def _complete(self, codes, found):
+        """Fill in ``found`` (the table's entries of ``codes``) where it holds UNKNOWN, searching
+        those colours."""
+        unknown = found == UNKNOWN
+        missing = codes[unknown]
+        self._learn(missing)
+        found[unknown] = self.table[missing]
 
     def _learn(self, codes):
         """Find and remember the nearest palette entry of every distinct colour among ``codes``."""
@@ -226,8 +232,9 @@ class NearestColourMapper:
     def _search(self, codes):
         """Nearest entry of each of these distinct colour codes, by the rule of
         nearest_palette_indices. Batches of up to _SMALL_SEARCH colours are measured directly:
-        exact integers for RGB (per-channel tables), plain squared differences for CIELAB (what
-        nearest_palette_indices falls back on near ties); its set-up would cost more than that."""
+        exact integers for RGB (per-channel tables), plain squared differences (``distances``) for
+        CIELAB, which nearest_palette_indices falls back on near ties; its set-up would cost more
+        than that."""
         if len(codes) > _SMALL_SEARCH or self.metric == "ciede2000":
             return nearest_palette_indices(unpack_rgb(codes), self.palette_colours, self.metric)
         if self.metric == "rgb":
@@ -238,13 +245,8 @@ class NearestColourMapper:
             distance += self._channel_tables[1][(codes >> 8) & 255]
             distance += self._channel_tables[2][(codes >> 16) & 255]
             return distance.argmin(axis=1)
-        lab = srgb_to_lab(unpack_rgb(codes))
-        distance = np.zeros((len(codes), len(self._palette_space)))
-        for channel in range(3):  # the sum of distances(), term by term, without an n x N x 3 temporary
-            difference = lab[:, channel, None] - self._palette_space[None, :, channel]
-            difference *= difference
-            distance += difference
-        return distance.argmin(axis=1)
+        lab = np.stack(levels_to_lab(codes & 255, (codes >> 8) & 255, (codes >> 16) & 255), axis=-1)
+        return distances(lab, self._palette_space, self.metric).argmin(axis=1)
 
     def fill_table(self):
         """Search every colour not met yet, all at once: it pays when colours keep coming a few at a
@@ -256,7 +258,7 @@ class NearestColourMapper:
             unknown = np.flatnonzero(self.table == UNKNOWN).astype(np.uint32)
             for start in range(0, len(unknown), 1 << 16):
                 part = unknown[start:start + (1 << 16)]
-                self.table[part] = nearest_palette_indices(unpack_rgb(part), self.palette_colours, self.metric)
+                self.table[part] = self._search(part)
         self.complete = True
 
     def map_rgb(self, red, green, blue):
