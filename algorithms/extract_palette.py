@@ -75,8 +75,7 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
         run = super().settings(parameters, context)
         run.update(method=self.enum(parameters, self.METHOD), metric=self.enum(parameters, self.METRIC),
                    n_colours=self.parameterAsInt(parameters, self.N_COLORS, context),
-                   palette_path=self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context),
-                   report=self.report_path(parameters, context))
+                   palette_path=self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context))
         return run
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)

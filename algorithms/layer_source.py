@@ -129,6 +129,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         return {
             "layer": layer, "path": path, "source": source, "bands": bands, "alpha": alpha, "grid": grid, "target_crs": target_crs,
             "threshold": self.parameterAsInt(parameters, self.ALPHA_THRESHOLD, context),
+            "report": self.report_path(parameters, context),
         }
 
     def _grid(self, parameters, context, layer, path, source):

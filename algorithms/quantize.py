@@ -145,8 +145,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         run.update(self._cleanup_and_dither(parameters, context))
         run.update(palette=palette, palette_origin=origin, palette_method=palette_name if palette is None else None,
                    n_colours=n_colours, metric=self.enum(parameters, self.METRIC),
-                   output=output, driver=self._output_driver(output),
-                   report=self.report_path(parameters, context))
+                   output=output, driver=self._output_driver(output))
         return run
 
     def _cleanup_and_dither(self, parameters, context):
