@@ -15,7 +15,7 @@ cropping the block out of the result gives the same classes whatever the block b
 import numpy as np
 
 from .colour_difference import ciede2000
-from .nearest import METRIC_SPACES
+from .nearest import METRIC_SPACES, pack_rgb
 from .runs import RunFinder
 
 #: The CLEANUP choices, in the order of the enum.
@@ -241,7 +241,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     # Pixels not exactly of their class's colour (indices beyond the palette, i.e. nodata, get an
     # impossible colour code): few in a rendered map, and the only ones that may change.
     table = np.full(max(len(palette), int(indices.max()) + 1), 0xFFFFFFFF, dtype=np.uint32)
-    table[:len(palette)] = palette[:, 0] | (palette[:, 1] << 8) | (palette[:, 2] << 16)
+    table[:len(palette)] = pack_rgb(palette)
     rows, cols = indices.shape
     inexact = _inexact_pixels(indices, rgba, valid, table)
     if len(inexact) == 0:

@@ -139,6 +139,13 @@ def pack_rgba(red, green, blue, alpha=None):
     return red.astype(np.uint32) | (green.astype(np.uint32) << 8) | (blue.astype(np.uint32) << 16) | alpha
 
 
+def pack_rgb(rgb):
+    """Colours (..., 3) of 0-255 red, green, blue -> uint32 colour codes without alpha: the
+    inverse of unpack_rgb."""
+    rgb = np.asarray(rgb, dtype=np.uint32)
+    return rgb[..., 0] | (rgb[..., 1] << 8) | (rgb[..., 2] << 16)
+
+
 def unpack_rgb(codes):
     """K colour codes -> K x 3 uint8 red, green, blue (alpha ignored)."""
     codes = np.asarray(codes, dtype=np.uint32)

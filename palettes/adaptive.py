@@ -1,7 +1,7 @@
 """Palettes built from the image itself (QGIS-free).
 
 Every method starts from the image's colour histogram: its distinct colours as packed codes
-``red | green << 8 | blue << 16`` (uint32, see ``algorithms.nearest.pack_rgba``; the alpha byte is
+``red | green << 8 | blue << 16`` (uint32, see ``algorithms.nearest.pack_rgb``; the alpha byte is
 ignored) and the number of pixels of each. Methods:
 
 exact      the image's own distinct colours, lossless; fails when there are more than n_colours.
@@ -22,8 +22,8 @@ import heapq
 
 import numpy as np
 
-from ..algorithms.colorspace import lab_to_srgb, srgb_to_lab
-from ..algorithms.nearest import nearest_palette_indices, unpack_rgb
+from ..algorithms.colorspace import lab_to_srgb
+from ..algorithms.nearest import METRIC_SPACES, nearest_palette_indices, pack_rgb, unpack_rgb
 from .palette import MAX_COLOURS, Palette
 
 METHODS = ("exact", "frequent", "kmeans", "mediancut")
@@ -107,7 +107,7 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
     if method == "mediancut":
         _, points, weights = _points(codes, counts, space, MAX_POINTS)
         centres, totals = _median_cut(points, weights, n_colours, space)
-        return _palette_by_frequency(_pack(centres), totals, method)
+        return _palette_by_frequency(pack_rgb(centres), totals, method)
     return _kmeans_palette(codes, counts, n_colours, space, seed)
 
 
@@ -139,15 +139,6 @@ def _frequency_order(codes, counts):
 def _palette_by_frequency(codes, counts, name):
     order = _frequency_order(codes, counts)
     return Palette(unpack_rgb(codes[order]), name=name)
-
-
-def _pack(rgb):
-    rgb = np.asarray(rgb, dtype=np.uint32)
-    return rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16)
-
-
-def _to_space(rgb, space):
-    return srgb_to_lab(rgb) if space == "cielab" else np.asarray(rgb, dtype=np.float64)
 
 
 def _to_bytes(points, space):
@@ -226,7 +217,7 @@ def _median_cut(points, weights, n_colours, space):
     while True:
         boxes = _median_cut_boxes(points, weights, n_boxes)
         rgb = _to_bytes(np.array([box.mean for box in boxes]), space)
-        codes, inverse = np.unique(_pack(rgb), return_inverse=True)
+        codes, inverse = np.unique(pack_rgb(rgb), return_inverse=True)
         if len(codes) >= n_colours or len(boxes) < n_boxes:
             break
         n_boxes += n_colours - len(codes)
@@ -250,7 +241,7 @@ def _points(codes, counts, space, max_points, points=None):
     points already; otherwise they are computed a chunk at a time, so memory stays small."""
     if len(codes) <= max_points:
         rgb = unpack_rgb(codes)
-        return rgb, _to_space(rgb, space) if points is None else points, counts.astype(np.float64)
+        return rgb, METRIC_SPACES[space](rgb) if points is None else points, counts.astype(np.float64)
     red, green, blue = ((codes >> np.uint32(shift)) & np.uint32(255) for shift in (0, 8, 16))
     for bits in range(1, 8):
         side = np.uint32(256 >> bits)
@@ -268,7 +259,7 @@ def _points(codes, counts, space, max_points, points=None):
     step = 1 << 20
     for start in range(0, len(codes), step):
         chunk = slice(start, start + step)
-        chunk_points = _to_space(unpack_rgb(codes[chunk]), space) if points is None else points[chunk]
+        chunk_points = METRIC_SPACES[space](unpack_rgb(codes[chunk])) if points is None else points[chunk]
         for axis in range(3):
             sums[:, axis] += np.bincount(cells[chunk], weights=weights[chunk] * chunk_points[:, axis],
                                          minlength=len(occupied))
@@ -301,7 +292,7 @@ def _kmeans_palette(codes, counts, n_colours, space, seed):
         raise ScikitLearnMissingError("{} ({})".format(_INSTALL_SKLEARN, error)) from error
 
     rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
-    _, cell_points, cell_weights = _points(_pack(rgb), weights, space, KMEANS_MAX_POINTS, points)
+    _, cell_points, cell_weights = _points(pack_rgb(rgb), weights, space, KMEANS_MAX_POINTS, points)
     if len(cell_points) < n_colours:  # palettes of many thousand colours: start from finer cells
         cell_points, cell_weights = points, weights
     centres = _median_cut_centres(cell_points, cell_weights, n_colours)
@@ -312,9 +303,9 @@ def _kmeans_palette(codes, counts, n_colours, space, seed):
         centres = kmeans.fit(cell_points, sample_weight=cell_weights).cluster_centers_
     palette = _refine(_to_bytes(centres, space), rgb, points, weights, space)
     for _ in range(10):  # ties go to the lowest index, so counts change with the order: a few rounds
-        totals = np.bincount(_nearest_exactly(_to_space(palette, space), points), weights=weights,
+        totals = np.bincount(_nearest_exactly(METRIC_SPACES[space](palette), points), weights=weights,
                              minlength=len(palette))
-        order = _frequency_order(_pack(palette), totals)
+        order = _frequency_order(pack_rgb(palette), totals)
         if (order == np.arange(len(order))).all():
             break
         palette = palette[order]
@@ -349,7 +340,7 @@ def _assign(palette, points, weights, space):
     """Nearest entry of every point, the weighted squared error of each point, and the total."""
     from scipy.spatial import cKDTree  # scikit-learn's own dependency
 
-    distances, labels = cKDTree(_to_space(palette, space)).query(points, workers=-1)
+    distances, labels = cKDTree(METRIC_SPACES[space](palette)).query(points, workers=-1)
     error = weights * distances ** 2
     return labels, error, error.sum()
 
@@ -357,7 +348,7 @@ def _assign(palette, points, weights, space):
 def _fix_dead_entries(palette, labels, error, rgb):
     """Move duplicated and unused entries onto the worst-served colours (a copy; None if none)."""
     used = np.bincount(labels, minlength=len(palette)) > 0
-    _, first = np.unique(_pack(palette), return_index=True)
+    _, first = np.unique(pack_rgb(palette), return_index=True)
     unique = np.zeros(len(palette), dtype=bool)
     unique[first] = True
     dead = np.flatnonzero(~(used & unique))
@@ -393,5 +384,5 @@ def _refine(palette, rgb, points, weights, space):
         palette, labels, error, total = candidate, new_labels, new_error, new_total
         if not fixing and gain < REFINE_MIN_GAIN:
             break
-    _, first = np.unique(_pack(palette), return_index=True)
+    _, first = np.unique(pack_rgb(palette), return_index=True)
     return palette[np.sort(first)]  # drops duplicates only when the refinement could not separate them
