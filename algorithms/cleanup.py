@@ -15,7 +15,7 @@ cropping the block out of the result gives the same classes whatever the block b
 import numpy as np
 
 from .colour_difference import ciede2000
-from .nearest import METRIC_SPACES, pack_rgb
+from .nearest import METRIC_SPACES, pack_rgb, unpack_rgb
 from .runs import RunFinder
 
 #: The CLEANUP choices, in the order of the enum.
@@ -72,11 +72,6 @@ def _seam_offsets(radius):
             offsets.append((dy, dx))
             weights.append((40 if dy == 0 or dx == 0 else 28) if ring == 1 else max(1, 10 // (ring - 1)))
     return offsets, np.array(weights, dtype=np.float64)
-
-
-def _unpack(codes):
-    """Packed colour codes -> K x 3 float 0-255 red, green, blue."""
-    return np.stack([codes & 255, (codes >> 8) & 255, (codes >> 16) & 255], axis=-1).astype(np.float64)
 
 
 def _metric_distance(rgb, palette_rgb, metric):
@@ -262,7 +257,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     flat = (((rgba.ravel()[cross] ^ codes[:, None]) << np.uint32(8) == 0) | ignored).all(axis=1)
     seam = ((classes[cross] != own[:, None]) & ~ignored).any(axis=1) & ~flat
     inside = np.flatnonzero(~seam & ~flat)
-    seam[inside] = _metric_distance(_unpack(codes[inside]), palette_rgb[own[inside]], "cielab") > tolerance
+    seam[inside] = _metric_distance(unpack_rgb(codes[inside]).astype(np.float64), palette_rgb[own[inside]], "cielab") > tolerance
     blocked[inexact[seam]] = True  # seam pixels do not vote
     seam = np.flatnonzero(seam)
     if len(seam) == 0:
@@ -277,7 +272,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     for start in range(0, len(seam), chunk):
         part = seam[start:start + chunk]
         around, outside = _neighbours(ys[part], xs[part], offsets, rows, cols)
-        seam_rgb = _unpack(codes[part])
+        seam_rgb = unpack_rgb(codes[part]).astype(np.float64)
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
         chosen = _choose(classes[around], blocked[around] | outside, tiled, seam_rgb, rgba4,
