@@ -9,14 +9,14 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from ..palettes.adaptive import METHODS
+from ..engine.adaptive import METHODS
 from ..palettes.formats import PaletteFileError, write_palette
 from ..palettes.palette import MAX_COLOURS
-from .engine import Cancelled, palette_usage
+from ..engine.blocks import Cancelled, palette_usage
 from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
-from .nearest import METRICS
+from ..engine.nearest import METRICS
 from .palette_table import write_palette_table
-from .report import ReportCollector
+from ..engine.report import ReportCollector
 
 NODATA = 65535  # thumbnail value of transparent pixels (never a palette index)
 

@@ -22,11 +22,12 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..palettes.adaptive import PaletteBuildError, build_palette
-from . import raster_io
+from ..engine.adaptive import PaletteBuildError, build_palette
+from . import rendered_source
+from ..engine import gdal_io
 from .compat import checkable_parameters, enum_parameter, enum_value
-from .engine import colour_histogram
-from .report import write_report
+from ..engine.blocks import colour_histogram
+from ..engine.report import write_report
 
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
@@ -109,7 +110,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(tr("The input is not a valid raster layer: choose a raster QGIS can open."))
-        path = raster_io.gdal_path(layer)  # None when GDAL cannot open the layer's source
+        path = rendered_source.gdal_path(layer)  # None when GDAL cannot open the layer's source
         bands = [self.parameterAsInt(parameters, name, context) for name in self.BANDS]
         alpha = parameters.get(self.ALPHA_BAND)
         alpha = self.parameterAsInt(parameters, self.ALPHA_BAND, context) if alpha not in (None, "", -1, 0) else None
@@ -140,8 +141,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                       if parameters.get(self.PIXEL_SIZE) not in (None, "") else None)
         native = None
         try:
-            native = raster_io.layer_grid(layer, path)
-        except raster_io.SourceError as error:
+            native = rendered_source.layer_grid(layer, path)
+        except gdal_io.SourceError as error:
             if not (has_extent and pixel_size):
                 raise QgsProcessingException(str(error))
         if not has_extent and pixel_size is None:
@@ -162,7 +163,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             pixel_size = abs(native.geotransform[1])
         if extent.isEmpty():
             raise QgsProcessingException(tr("EXTENT is empty: choose an extent with a width and a height."))
-        return raster_io.requested_grid(extent, crs, pixel_size), crs
+        return rendered_source.requested_grid(extent, crs, pixel_size), crs
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -173,14 +174,14 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         self.workdir = tempfile.mkdtemp(prefix="palettize-")
         if self.run["source"] == "bands":
             bands, alpha = self.run["bands"], self.run["alpha"]
-            self._open_source = lambda: raster_io.BandSource(path, bands, alpha)
+            self._open_source = lambda: gdal_io.BandSource(path, bands, alpha)
             return True
-        plan = raster_io.direct_read_plan(layer, path) if self.run["target_crs"] is None else None
+        plan = rendered_source.direct_read_plan(layer, path) if self.run["target_crs"] is None else None
         if plan is not None:
             bands, alpha, nodata = plan
-            self._open_source = lambda: raster_io.BandSource(path, bands, alpha, nodata, use_masks=False)
+            self._open_source = lambda: gdal_io.BandSource(path, bands, alpha, nodata, use_masks=False)
         else:
-            rendered = raster_io.RenderedSource(layer, path, self.grid, self.workdir, self.run["target_crs"],
+            rendered = rendered_source.RenderedSource(layer, path, self.grid, self.workdir, self.run["target_crs"],
                                                 context.transformContext())
             self._open_source = lambda: rendered
         return True
@@ -192,7 +193,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         return source
 
     def windows(self, full_rows=False):
-        return list(raster_io.iter_windows(self.grid.width, self.grid.height, full_rows=full_rows))
+        return list(gdal_io.iter_windows(self.grid.width, self.grid.height, full_rows=full_rows))
 
     def scan_histogram(self, source, feedback, progress_span=(0.0, 100.0), on_block=None):
         """Distinct colours and pixel counts of the whole layer (one pass, block by block)."""

@@ -13,7 +13,7 @@ from qgis.core import (
     QgsRasterFileWriter,
 )
 
-from ..palettes.adaptive import METHODS
+from ..engine.adaptive import METHODS
 from ..palettes.formats import PaletteFileError, read_palette
 from ..palettes.palette import (
     BUILTIN_NAMES,
@@ -23,13 +23,13 @@ from ..palettes.palette import (
     builtin_palette,
     matplotlib_palette,
 )
-from . import raster_io
-from .engine import Cancelled, output_type, quantize_blocks
-from . import cleanup
+from ..engine import gdal_io
+from ..engine.blocks import Cancelled, output_type, quantize_blocks
+from ..engine import cleanup
 from .layer_source import LayerSourceAlgorithm, advanced, cancelled_error, tr
-from .nearest import METRICS
+from ..engine.nearest import METRICS
 from .palette_table import write_palette_table
-from .report import ReportCollector
+from ..engine.report import ReportCollector
 from .styling import PaletteStyler, save_style, style_path
 
 CLEANUPS = cleanup.METHODS
@@ -217,7 +217,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             feedback.pushInfo(tr("{} colours + nodata {} 256 values: writing {} with nodata {}.").format(
                 len(palette), "fit in" if type_name == "Byte" else "need more than", type_name, nodata))
             collector = ReportCollector(palette, self.grid.width, self.grid.height, nodata) if run["report"] else None
-            with raster_io.IndexedRasterWriter(run["output"], run["driver"], self.grid, palette, gdal_type,
+            with gdal_io.IndexedRasterWriter(run["output"], run["driver"], self.grid, palette, gdal_type,
                                                nodata) as writer:
                 result = quantize_blocks(
                     source, writer, self.windows(full_rows=run["dither"] != "none"), palette, run["metric"],
@@ -230,7 +230,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                 writer.commit(result.counts)
         except Cancelled:
             raise cancelled_error()
-        except (OSError, RuntimeError, raster_io.SourceError) as error:
+        except (OSError, RuntimeError, gdal_io.SourceError) as error:
             raise QgsProcessingException(tr("Could not write {}: {}").format(run["output"], error))
         finally:
             self.cleanup(source)

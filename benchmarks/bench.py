@@ -176,7 +176,7 @@ def legend_palette(folder):
 def plain_copy(path, output, gdal_type):
     """Read R, G, B per window and write R as palettize writes its indices; returns seconds."""
     from osgeo import gdal
-    from palettize.algorithms.raster_io import GTIFF_OPTIONS, iter_windows
+    from palettize.engine.gdal_io import GTIFF_OPTIONS, iter_windows
 
     start = time.perf_counter()
     source = gdal.Open(path)
@@ -333,7 +333,7 @@ def main(argv=None):
 
     qgis = Qgis()
     from osgeo import gdal
-    from palettize.algorithms.engine import output_type
+    from palettize.engine.blocks import output_type
     from palettize.palettes.palette import builtin_palette
     from qgis.core import Qgis as QgisInfo
 

@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ALPHA_THRESHOLD = 128
 NODATA = 255
-# As algorithms/raster_io.GTIFF_OPTIONS (not imported: that module needs QGIS).
+# As engine/gdal_io.GTIFF_OPTIONS.
 GTIFF_OPTIONS = ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER",
                  "NUM_THREADS=ALL_CPUS"]
 VARIANTS = (  # name, outlines, anti-aliasing
@@ -61,7 +61,7 @@ def import_palettize():
     os.symlink(ROOT, os.path.join(folder, "palettize"))
     sys.path.insert(0, folder)
     from palettize.algorithms import cleanup
-    from palettize.algorithms.nearest import NearestColourMapper
+    from palettize.engine.nearest import NearestColourMapper
 
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     from render_map import legend_colours
@@ -134,7 +134,7 @@ def run(path, out_path, mapper_class, palette, metric, clean):
 def in_blocks(clean, arrays, margin, block_rows, block_cols):
     """What the engine does: each block's window grown by ``margin`` on every side (clipped at the
     raster's edges, engine.expand_window) goes through ``clean``, and the block is cropped out."""
-    from palettize.algorithms.engine import centre, expand_window
+    from palettize.engine.blocks import centre, expand_window
 
     rows, cols = arrays[0].shape
     out = np.empty_like(arrays[0])

@@ -128,11 +128,11 @@ def main():
         args.size, args.palettes = 300, args.palettes.split(",")[0]
 
     import_palettize()
-    from palettize.algorithms.dither import FloydSteinbergDither
-    from palettize.algorithms.nearest import NearestColourMapper, pack_rgba
+    from palettize.engine.dither import FloydSteinbergDither
+    from palettize.engine.nearest import NearestColourMapper, pack_rgba
     from palettize.palettes.palette import builtin_palette
 
-    print("Floyd-Steinberg dithering (palettize.algorithms.dither), blocks of {} rows, numpy {}".format(
+    print("Floyd-Steinberg dithering (palettize.engine.dither), blocks of {} rows, numpy {}".format(
         BLOCK_ROWS, np.__version__))
     header = "{:<36} {:<7} {:<10} {:>7} {:>8} {:>8} {:>10} {:>8} {:>7} {:>9} {:>9}".format(
         "input", "palette", "metric", "Mpx", "Mpx/s", "CPU Mpx/s", "s/100 Mpx", "search", "misses",

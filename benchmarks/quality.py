@@ -261,8 +261,8 @@ def render_maps(name, folder):
 # -- methods ---------------------------------------------------------------------------------------
 
 def palettize_method(method, metric):
-    from palettize.algorithms.nearest import pack_rgba
-    from palettize.palettes.adaptive import build_palette, colour_histogram
+    from palettize.engine.nearest import pack_rgba
+    from palettize.engine.adaptive import build_palette, colour_histogram
 
     def build(image, n_colours):
         codes, counts = colour_histogram(pack_rgba(image[:, :, 0], image[:, :, 1], image[:, :, 2]))
@@ -368,8 +368,8 @@ def methods():
 
 def measure(image, image_lab, colours, metric):
     """(PSNR dB, mean CIE76 delta E) of the image with each pixel mapped to its nearest colour."""
-    from palettize.algorithms.colorspace import srgb_to_lab
-    from palettize.algorithms.nearest import NearestColourMapper
+    from palettize.engine.colorspace import srgb_to_lab
+    from palettize.engine.nearest import NearestColourMapper
 
     colours = np.asarray(colours, dtype=np.uint8)
     indices = NearestColourMapper(colours, metric).map_rgb(image[:, :, 0], image[:, :, 1], image[:, :, 2])
@@ -380,7 +380,7 @@ def measure(image, image_lab, colours, metric):
 
 
 def run_image(name, image, n_colours, rows_out):
-    from palettize.algorithms.colorspace import srgb_to_lab
+    from palettize.engine.colorspace import srgb_to_lab
 
     mpx = image.shape[0] * image.shape[1] / 1e6
     image_lab = srgb_to_lab(image)
@@ -451,7 +451,7 @@ def import_palettize():
     folder = tempfile.mkdtemp(prefix="palettize-quality-pkg-")
     os.symlink(ROOT, os.path.join(folder, "palettize"))
     sys.path.insert(0, folder)
-    importlib.import_module("palettize.palettes.adaptive")
+    importlib.import_module("palettize.engine.adaptive")
     return folder
 
 

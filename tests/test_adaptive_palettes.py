@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from palettize.algorithms.colorspace import lab_to_srgb, srgb_to_lab
-from palettize.algorithms.nearest import NearestColourMapper, pack_rgba
-from palettize.palettes import adaptive
-from palettize.palettes.adaptive import METHODS, PaletteBuildError, build_palette, colour_histogram
+from palettize.engine.colorspace import lab_to_srgb, srgb_to_lab
+from palettize.engine.nearest import NearestColourMapper, pack_rgba
+from palettize.engine import adaptive
+from palettize.engine.adaptive import METHODS, PaletteBuildError, build_palette, colour_histogram
 from rasters import ROOT, SAMPLE_MAP
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))

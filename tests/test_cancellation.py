@@ -5,13 +5,13 @@ import os
 import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from palettize.algorithms import raster_io
+from palettize.engine import gdal_io
 from rasters import leftovers, quantize, random_rgba, write_raster
 
 
 @pytest.mark.parametrize("source", ["rendered", "bands"])
 def test_cancel_during_the_run_writes_nothing(qgis_app, tmp_path, monkeypatch, source):
-    monkeypatch.setattr(raster_io, "BLOCK_PIXELS", 64 * 4)  # 4 rows per block: many blocks
+    monkeypatch.setattr(gdal_io, "BLOCK_PIXELS", 64 * 4)  # 4 rows per block: many blocks
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(64, 64), alpha=True)
     feedback = QgsProcessingFeedback()
     progress = []

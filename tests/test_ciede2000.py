@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from palettize.algorithms.colour_difference import ciede2000
+from palettize.engine.colour_difference import ciede2000
 
 # (L1, a1, b1), (L2, a2, b2), delta E 2000: pairs from the paper's Table 1.
 SHARMA_PAIRS = [

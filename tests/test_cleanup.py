@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from palettize.algorithms import cleanup
-from palettize.algorithms.engine import centre, expand_window
-from palettize.algorithms.nearest import NearestColourMapper, pack_rgba
+from palettize.engine import cleanup
+from palettize.engine.blocks import centre, expand_window
+from palettize.engine.nearest import NearestColourMapper, pack_rgba
 from rasters import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))

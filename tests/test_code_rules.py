@@ -7,9 +7,8 @@ import sys
 
 from rasters import ROOT
 
-QGIS_FREE = ["algorithms/nearest.py", "algorithms/colorspace.py", "algorithms/colour_difference.py",
-             "algorithms/engine.py", "algorithms/report.py", "algorithms/cleanup.py", "algorithms/dither.py",
-             "palettes/palette.py", "palettes/formats.py", "palettes/adaptive.py"]
+QGIS_FREE = sorted("engine/" + name for name in os.listdir(os.path.join(ROOT, "engine")) if name.endswith(".py")) + [
+    "palettes/palette.py", "palettes/formats.py"]
 
 
 def python_files():

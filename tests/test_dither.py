@@ -4,10 +4,10 @@ error on smooth images, and nodata that neither receives nor passes on error."""
 import numpy as np
 import pytest
 
-from palettize.algorithms import dither
-from palettize.algorithms.colorspace import lab_to_srgb, srgb_to_lab
-from palettize.algorithms.dither import FloydSteinbergDither, reference_floyd_steinberg
-from palettize.algorithms.nearest import METRICS, NearestColourMapper, pack_rgba, unpack_rgb
+from palettize.engine import dither
+from palettize.engine.colorspace import lab_to_srgb, srgb_to_lab
+from palettize.engine.dither import FloydSteinbergDither, reference_floyd_steinberg
+from palettize.engine.nearest import METRICS, NearestColourMapper, pack_rgba, unpack_rgb
 from palettize.palettes.palette import builtin_palette
 
 GREYS16 = np.repeat(np.linspace(0, 255, 16).round().astype(np.uint8)[:, None], 3, axis=1)

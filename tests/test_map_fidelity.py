@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from palettize.algorithms import raster_io
+from palettize.engine import gdal_io
 from palettize.palettes.formats import write_palette
 from palettize.palettes.palette import Palette
 from rasters import ROOT, quantize, read_indices, write_raster
@@ -64,8 +64,8 @@ def test_cleanup_only_uses_classes_found_around_each_pixel_and_keeps_nodata(rend
                                     {"DITHER": "floyd-steinberg", "METRIC": "cielab"}])
 def test_small_blocks_give_identical_output(rendered, tmp_path, monkeypatch, params):
     whole = classes(rendered["smooth"], rendered["legend"], tmp_path, "whole", **params)
-    monkeypatch.setattr(raster_io, "BLOCK_PIXELS", 300 * 7)  # 7-row blocks
-    monkeypatch.setattr(raster_io, "MAX_STRIP_WIDTH", 128)  # and 128-column ones where allowed
+    monkeypatch.setattr(gdal_io, "BLOCK_PIXELS", 300 * 7)  # 7-row blocks
+    monkeypatch.setattr(gdal_io, "MAX_STRIP_WIDTH", 128)  # and 128-column ones where allowed
     blocks = classes(rendered["smooth"], rendered["legend"], tmp_path, "blocks", **params)
     assert np.array_equal(whole, blocks)
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from palettize.algorithms.colorspace import srgb_to_lab
-from palettize.algorithms.nearest import (
+from palettize.engine.colorspace import srgb_to_lab
+from palettize.engine.nearest import (
     METRICS,
     NearestColourMapper,
     brute_force_indices,
@@ -63,7 +63,7 @@ def test_cielab_can_choose_differently_from_rgb():
 
 
 def test_counting_by_runs_equals_bincount():
-    from palettize.algorithms.runs import RunFinder
+    from palettize.engine.runs import RunFinder
 
     rng = np.random.default_rng(2)
     runs = np.repeat(rng.integers(0, 300, 500), rng.integers(1, 40, 500)).astype(np.uint16)
@@ -76,7 +76,7 @@ def test_counting_by_runs_equals_bincount():
 
 
 def test_runs_of_several_arrays_break_wherever_any_of_them_changes():
-    from palettize.algorithms.runs import RunFinder
+    from palettize.engine.runs import RunFinder
 
     colours = np.array([5, 5, 5, 7, 7, 7, 7, 9], dtype=np.uint32)
     indices = np.array([1, 1, 2, 2, 2, 3, 3, 3], dtype=np.uint16)
@@ -90,7 +90,7 @@ def test_runs_of_several_arrays_break_wherever_any_of_them_changes():
 def test_large_blocks_with_transparency_map_like_pixel_by_pixel(dtype, nodata):
     """Blocks are mapped in cache-sized steps: new colours may first appear in any step, and
     transparent pixels (alpha below the threshold) become nodata in every step."""
-    from palettize.algorithms.nearest import _STEP, pack_rgba
+    from palettize.engine.nearest import _STEP, pack_rgba
 
     palette = builtin_palette("vga16").colours
     rng = np.random.default_rng(3)
@@ -110,7 +110,7 @@ def test_large_blocks_with_transparency_map_like_pixel_by_pixel(dtype, nodata):
 def test_colours_met_a_few_at_a_time_get_the_entries_of_one_large_batch(metric):
     """Dithering looks colours up a few at a time (NearestColourMapper.indices_of): small batches
     are searched by direct formulas, which must give the same entries, ties included."""
-    from palettize.algorithms.nearest import pack_rgba
+    from palettize.engine.nearest import pack_rgba
 
     palette = builtin_palette("win256").colours
     codes = np.random.default_rng(9).integers(0, 1 << 24, 20000)
@@ -136,6 +136,6 @@ def test_the_whole_rgb_table_holds_the_nearest_entries(colours):
 
 
 def unpack(codes):
-    from palettize.algorithms.nearest import unpack_rgb
+    from palettize.engine.nearest import unpack_rgb
 
     return unpack_rgb(np.asarray(codes, dtype=np.uint32))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from palettize.algorithms.nearest import nearest_palette_indices
+from palettize.engine.nearest import nearest_palette_indices
 from palettize.palettes.palette import builtin_palette
 from rasters import quantize, read_indices, write_raster
 from test_rendered_source import identity_stretched

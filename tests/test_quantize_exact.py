@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from palettize.algorithms.nearest import METRICS, brute_force_indices
+from palettize.engine.nearest import METRICS, brute_force_indices
 from palettize.palettes.palette import Palette, builtin_palette
 from rasters import SAMPLE_MAP, quantize, random_rgba, read_indices, write_raster
 

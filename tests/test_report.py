@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from palettize.algorithms.colorspace import srgb_to_lab
-from palettize.algorithms.nearest import NearestColourMapper, pack_rgba
-from palettize.algorithms.report import BIN_WIDTH, ReportCollector, png_bytes, write_report
+from palettize.engine.colorspace import srgb_to_lab
+from palettize.engine.nearest import NearestColourMapper, pack_rgba
+from palettize.engine.report import BIN_WIDTH, ReportCollector, png_bytes, write_report
 from palettize.palettes.palette import Palette, builtin_palette
 from rasters import SAMPLE_MAP
 
@@ -285,7 +285,7 @@ def test_the_report_module_imports_without_qgis(tmp_path):
 
     (tmp_path / "qgis.py").write_text("raise ImportError('the report must not import QGIS')\n")
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))
-    code = "import sys\nsys.path[:0] = [{!r}, {!r}]\nimport palettize.algorithms.report\n".format(
+    code = "import sys\nsys.path[:0] = [{!r}, {!r}]\nimport palettize.engine.report\n".format(
         str(tmp_path), package_dir)
     result = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             universal_newlines=True)

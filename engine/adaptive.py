@@ -22,9 +22,9 @@ import heapq
 
 import numpy as np
 
-from ..algorithms.colorspace import lab_to_srgb
-from ..algorithms.nearest import METRIC_SPACES, nearest_palette_indices, pack_rgb, unpack_rgb
-from .palette import MAX_COLOURS, Palette
+from .colorspace import lab_to_srgb
+from .nearest import METRIC_SPACES, nearest_palette_indices, pack_rgb, unpack_rgb
+from ..palettes.palette import MAX_COLOURS, Palette
 
 METHODS = ("exact", "frequent", "kmeans", "mediancut")
 
