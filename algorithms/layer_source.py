@@ -229,7 +229,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             return ""
         return self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
 
-    def write_report(self, path, collector, palette, feedback, title):
+    def write_report(self, path, collector, palette, feedback, title, merged=()):
         """The HTML report, with areas in the grid's CRS units (and km² where they are lengths)."""
         a, b, _, d, e = (self.grid.geotransform[i] for i in (1, 2, 3, 4, 5))
         pixel_area = abs(a * e - b * d)
@@ -243,7 +243,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                      if units != QgsUnitTypes.DistanceUnknownUnit else tr("pixel units²"))
         try:
             write_report(path, collector, palette, pixel_area, area_unit, km2_factor=km2_factor, title=title,
-                         metric=self.run["metric"])
+                         metric=self.run["metric"], merged=merged)
         except OSError as error:
             raise QgsProcessingException(tr("Could not write the report {}: {}").format(path, error))
         feedback.pushInfo(tr("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).").format(

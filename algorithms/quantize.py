@@ -29,6 +29,7 @@ from ..engine import cleanup
 from .layer_source import LayerSourceAlgorithm, advanced, cancelled_error, tr
 from ..engine.nearest import METRICS
 from .palette_table import write_palette_table
+from ..engine.merged import MergedColourFinder
 from ..engine.report import ReportCollector
 from .styling import PaletteStyler, save_style, style_path
 
@@ -217,6 +218,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             feedback.pushInfo(tr("{} colours + nodata {} 256 values: writing {} with nodata {}.").format(
                 len(palette), "fit in" if type_name == "Byte" else "need more than", type_name, nodata))
             collector = ReportCollector(palette, self.grid.width, self.grid.height, nodata) if run["report"] else None
+            merges = MergedColourFinder(self.grid.width, self.grid.height, nodata)
             with gdal_io.IndexedRasterWriter(run["output"], run["driver"], self.grid, palette, gdal_type,
                                                nodata) as writer:
                 result = quantize_blocks(
@@ -225,7 +227,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                     progress=lambda f: feedback.setProgress(progress_start + (100.0 - progress_start) * f),
                     is_cancelled=feedback.isCanceled, dither=run["dither"], cleanup=run["cleanup"],
                     cleanup_options=run["cleanup_options"], grid_size=(self.grid.width, self.grid.height),
-                    observers=[collector] if collector else [],
+                    observers=[merges] + ([collector] if collector else []),
                 )
                 writer.commit(result.counts)
         except Cancelled:
@@ -237,6 +239,11 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         if getattr(source, "clipped", False):
             feedback.pushWarning(tr("Some band values were outside 0-255 and were clipped."))
         feedback.pushInfo(tr("{} distinct colours matched to the palette.").format(result.distinct_colours))
+        merged = merges.merged()
+        for entry in merged:
+            feedback.pushWarning(tr("Merged classes: {}. Use a palette built from the image (PALETTE=frequent) "
+                                    "or the map's legend as palette file to keep them apart.").format(
+                entry.describe(palette)))
         if not writer.has_colour_table:
             feedback.pushWarning(tr(
                 "The {} format cannot hold a colour table: the palette was written beside it as {}."
@@ -251,7 +258,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         results = {self.OUTPUT: run["output"]}
         if collector is not None:
             self.write_report(run["report"], collector, palette, feedback, tr("Quantized to {} colours: {}").format(
-                len(palette), os.path.basename(run["output"])))
+                len(palette), os.path.basename(run["output"])), merged=merged)
             results[self.OUTPUT_REPORT] = run["report"]
         results.update(write_palette_table(self, parameters, context, self.OUTPUT_TABLE, palette, result.counts))
         return results

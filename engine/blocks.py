@@ -53,7 +53,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     with ``cleanup_options``) reads each window with a margin of overlap, cleans it and keeps
     the centre, so results do not depend on block boundaries (``grid_size`` = raster size).
     Each observer's ``add(window, rgba, indices, runs)`` sees every block (e.g. to build a
-    report) without a second read; ``runs`` (runs.Runs) cut the block where colour or index changes.
+    report) without a second read; ``runs`` (runs.Runs) cut the block where colour or index changes,
+    or are None for an observer whose ``needs_runs`` is false when no other observer needs them.
     """
     dtype, nodata = output_type(len(palette))
     mapper = NearestColourMapper(palette.colours, metric)
@@ -65,17 +66,18 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
     finder = RunFinder()
     colour_decides = map_block is None  # each index depends on its pixel's colour code alone
+    cut_runs = any(getattr(observer, "needs_runs", True) for observer in observers)
 
     def finish(window, rgba, indices):
         writer.write(window, indices)
         flat = indices.ravel()
-        if observers:  # one cut into runs serves the count and every observer
+        if cut_runs:  # one cut into runs serves the count and every observer that needs runs
             runs = finder.find([rgba.ravel()] if colour_decides else [rgba.ravel(), flat])
         else:  # counting alone: runs pay off only when they are long
             runs = finder.find([flat], worth_it=0.125)
         counts[:] += runs.count(flat, nodata + 1)
         for observer in observers:
-            observer.add(window, rgba, indices, runs)
+            observer.add(window, rgba, indices, runs if cut_runs else None)
 
     # One block is finished (written, compressed with the GIL released, counted) in a thread
     # while the next one is read and mapped.

@@ -320,13 +320,14 @@ _INFERNO = (0x000004, 0x0b0724, 0x210c4a, 0x3d0965, 0x57106e, 0x71196e, 0x8a226a
 
 
 def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=None, title="",
-                 metric="rgb", extra_lines=()):
+                 metric="rgb", extra_lines=(), merged=()):
     """Write the report of ``collector`` as one self-contained HTML file at ``path``.
 
     ``pixel_area``: area of one pixel in map units (e.g. 625.0 for 25 m pixels), ``area_unit``:
     its name (e.g. "m²"); ``km2_factor``: map-unit area -> km² (e.g. 1e-6 for m²), None when the
     CRS gives no such conversion (geographic degrees, unknown units); ``metric``: the distance the
-    run used to choose entries; ``extra_lines``: plain-text lines about the run (input, palette…).
+    run used to choose entries; ``extra_lines``: plain-text lines about the run (input, palette…);
+    ``merged``: engine.merged.MergedEntry list, palette entries that several frequent colours share.
     """
     counts = collector.counts
     valid = collector.valid_pixels
@@ -348,6 +349,15 @@ def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=Non
     out.append("<li>Palette: {} ({} colours), {} used; entries chosen by {} distance.</li>".format(
         html.escape(palette.name or "unnamed"), len(palette), len(used), html.escape(_metric_name(metric))))
     out.append("</ul>")
+
+    if merged:
+        out.append('<h2>Merged colours</h2><p class="note">Frequent colours of the input that became one '
+                   "palette entry: a palette built from the image (frequent) or the map's legend keeps them "
+                   "apart.</p>")
+        out.append('<ul id="merged">')
+        for entry in merged:
+            out.append('<li data-entry="{}">{}</li>'.format(entry.entry, html.escape(entry.describe(palette))))
+        out.append("</ul>")
 
     out.append("<h2>Palette</h2>")
     out.extend(_swatches(palette, counts))

@@ -1,0 +1,93 @@
+"""A palette that merges two units of a map into one class says so, in the log and in the report."""
+
+import re
+
+import numpy as np
+
+from palettize.engine.merged import MergedColourFinder
+from palettize.palettes.palette import Palette
+from rasters import SAMPLE_MAP, quantize, write_raster
+
+
+def _log():
+    from qgis.core import QgsProcessingFeedback
+
+    class Log(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.warnings = []
+
+        def pushWarning(self, text):  # noqa: N802 (QGIS API)
+            self.warnings.append(text)
+
+    return Log()
+
+
+def _stripes(colours, widths, rows=10):
+    """An RGB image of vertical stripes, ``widths[i]`` columns of ``colours[i]``."""
+    row = np.concatenate([np.tile(np.array(c, dtype=np.uint8), (w, 1)) for c, w in zip(colours, widths)])
+    return np.transpose(np.tile(row, (rows, 1, 1)), (2, 0, 1))
+
+
+def test_the_sample_maps_two_blues_become_one_win256_entry_and_the_log_says_so(qgis_app, tmp_path):
+    log = _log()
+    quantize({"INPUT": SAMPLE_MAP, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif"),
+              "OUTPUT_REPORT": str(tmp_path / "report.html")}, feedback=log)
+    merged = [w for w in log.warnings if w.startswith("Merged classes")]
+    blues = [w for w in merged if "#b2d8e8" in w and "#8bc5e0" in w]
+    assert len(blues) == 1, merged
+    assert "entry 9 " in blues[0] and "PALETTE=frequent" in blues[0]
+    shares = dict(re.findall(r"(#[0-9a-f]{6}) \((\d+\.\d+)%\)", blues[0]))
+    assert abs(float(shares["#b2d8e8"]) - 8.85) < 0.1 and abs(float(shares["#8bc5e0"]) - 6.76) < 0.1
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert '<ul id="merged">' in report and "#b2d8e8" in report and 'data-entry="9"' in report
+
+
+def test_a_palette_built_from_the_map_keeps_its_units_apart_and_says_nothing(qgis_app, tmp_path):
+    log = _log()
+    quantize({"INPUT": SAMPLE_MAP, "PALETTE": "frequent", "N_COLORS": 32, "OUTPUT": str(tmp_path / "out.tif"),
+              "OUTPUT_REPORT": str(tmp_path / "report.html")}, feedback=log)
+    assert not [w for w in log.warnings if w.startswith("Merged classes")]
+    assert '<ul id="merged">' not in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_rare_colours_that_share_an_entry_are_not_units_of_the_map(qgis_app, tmp_path):
+    # 1000 columns: red 60%, dark red 39.6%, and a near-red at 0.4%, under the 0.5% share.
+    image = _stripes([(255, 0, 0), (120, 0, 0), (250, 0, 0)], [600, 396, 4])
+    path = write_raster(str(tmp_path / "in.tif"), image)
+    legend = tmp_path / "legend.csv"
+    legend.write_text("255,0,0,Red\n120,0,0,Dark red\n")
+    log = _log()
+    quantize({"INPUT": path, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)
+    assert not [w for w in log.warnings if w.startswith("Merged classes")]
+    image[:, :, 990:] = np.array([200, 0, 0], dtype=np.uint8)[:, None, None]  # 1% of the pixels: now a unit
+    write_raster(path, image)
+    quantize({"INPUT": path, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out2.tif")}, feedback=log)
+    assert [w for w in log.warnings if w.startswith("Merged classes")] == [
+        "Merged classes: #ff0000 (60.00%), #c80000 (1.00%) all become entry 0 (#ff0000, Red). Use a palette "
+        "built from the image (PALETTE=frequent) or the map's legend as palette file to keep them apart."]
+
+
+def test_shares_are_exact_on_small_rasters_and_do_not_depend_on_the_blocks():
+    palette = Palette([(0, 0, 0), (255, 255, 255)])
+    rng = np.random.default_rng(1)
+    codes = rng.choice(np.array([0x000010, 0x000020, 0xF0F0F0, 0xFFFFFF], dtype=np.uint32), (60, 80))
+    rgba = codes | np.uint32(0xFF000000)
+    indices = np.where((codes & 255) > 128, 1, 0).astype(np.uint8)
+    results = []
+    for cut in (60, 7, 1):
+        finder = MergedColourFinder(80, 60, 255)
+        for y in range(0, 60, cut):
+            window = (0, y, 80, min(cut, 60 - y))
+            finder.add(window, rgba[y:y + cut], indices[y:y + cut])
+        results.append([(m.entry, m.colours) for m in finder.merged()])
+    assert results[0] == results[1] == results[2]
+    expected = {0: {(0x10, 0, 0), (0x20, 0, 0)}, 1: {(0xF0, 0xF0, 0xF0), (255, 255, 255)}}
+    assert {entry: {c for c, _ in colours} for entry, colours in results[0]} == expected
+    for entry, colours in results[0]:
+        for (r, g, b), share in colours:
+            code = r | g << 8 | b << 16
+            assert share == np.count_nonzero(codes == code) / codes.size
+    described = [m.describe(palette) for m in finder.merged()]
+    assert sorted(d[d.index("all become"):] for d in described) == [
+        "all become entry 0 (#000000)", "all become entry 1 (#ffffff)"]
