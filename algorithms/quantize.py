@@ -67,13 +67,25 @@ pixel. <b>Dithering</b>: <i>floyd-steinberg</i> error diffusion in the space of 
 photographs and hillshades (not with cleanup).</p>
 <p><b>Extent</b> and <b>pixel size</b> (rendered source): the output grid, for layers without a grid
 of their own (WMS, XYZ tiles) or to resample; by default the layer's own grid is kept.</p>
-<p><b>Output</b>: Byte when the palette plus nodata fit in 256 values (nodata 255), otherwise UInt16
+<p><b>Output</b>: Byte without nodata for an opaque input (no alpha band, mask or nodata) and up to 256
+colours; otherwise Byte when the palette plus nodata fit in 256 values (nodata 255), else UInt16
 (nodata 65535). GeoTIFF is tiled and DEFLATE-compressed. Formats without colour tables (e.g. .xyz)
 get the palette beside them as &lt;output&gt;.palette.csv. A QGIS style (.qml) and a raster
 attribute table are written beside the output; the optional table and HTML <b>report</b> show the
 pixels and area per palette entry and the colour error.</p>
 <p>Example: <code>processing.run("palettize:quantize", {"INPUT": "map.tif", "PALETTE": "win256",
 "OUTPUT": "classes.tif"})</code></p>"""
+
+def output_type_message(palette_size, opaque, type_name, nodata):
+    """Why the output has its data type, for the log."""
+    if nodata is None:
+        return tr("{} colours and an opaque input (no alpha band, mask or nodata): writing Byte without "
+                  "nodata.").format(palette_size)
+    because = "" if palette_size > 256 or opaque else tr(
+        " (the input can have transparent pixels: an alpha band, a mask, nodata or a style that leaves some)")
+    return tr("{} colours + nodata {} 256 values: writing {} with nodata {}{}.").format(
+        palette_size, "fit in" if type_name == "Byte" else "need more than", type_name, nodata, because)
+
 
 class QuantizeAlgorithm(LayerSourceAlgorithm):
     PALETTE, PALETTE_FILE, N_COLORS, METRIC, OUTPUT = "PALETTE", "PALETTE_FILE", "N_COLORS", "METRIC", "OUTPUT"
@@ -211,14 +223,15 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                 palette = self.image_palette(run["palette_method"], codes, counts, run["n_colours"], run["metric"],
                                              feedback)
                 progress_start = 50.0
-            dtype, nodata = output_type(len(palette))
+            opaque = getattr(source, "opaque", False)
+            dtype, nodata = output_type(len(palette), opaque)
             gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
             feedback.pushInfo(tr("Palette: {} colours ({}); metric {}.").format(
                 len(palette), run["palette_origin"], run["metric"]))
-            feedback.pushInfo(tr("{} colours + nodata {} 256 values: writing {} with nodata {}.").format(
-                len(palette), "fit in" if type_name == "Byte" else "need more than", type_name, nodata))
-            collector = ReportCollector(palette, self.grid.width, self.grid.height, nodata) if run["report"] else None
-            merges = MergedColourFinder(self.grid.width, self.grid.height, nodata)
+            feedback.pushInfo(output_type_message(len(palette), opaque, type_name, nodata))
+            outside = len(palette) if nodata is None else nodata  # the index no pixel of the palette has
+            collector = ReportCollector(palette, self.grid.width, self.grid.height, outside) if run["report"] else None
+            merges = MergedColourFinder(self.grid.width, self.grid.height, outside)
             with gdal_io.IndexedRasterWriter(run["output"], run["driver"], self.grid, palette, gdal_type,
                                                nodata) as writer:
                 result = quantize_blocks(
@@ -227,7 +240,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                     progress=lambda f: feedback.setProgress(progress_start + (100.0 - progress_start) * f),
                     is_cancelled=feedback.isCanceled, dither=run["dither"], cleanup=run["cleanup"],
                     cleanup_options=run["cleanup_options"], grid_size=(self.grid.width, self.grid.height),
-                    observers=[merges] + ([collector] if collector else []),
+                    observers=[merges] + ([collector] if collector else []), opaque=opaque,
                 )
                 writer.commit(result.counts)
         except Cancelled:

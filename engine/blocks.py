@@ -12,8 +12,12 @@ class Cancelled(Exception):
     """The user cancelled the run."""
 
 
-def output_type(palette_size):
-    """(numpy dtype, nodata value) for a palette: nodata is always outside the palette."""
+def output_type(palette_size, opaque=False):
+    """(numpy dtype, nodata value or None) for a palette. Nodata is always outside the palette; a
+    source with no transparent pixel needs none, so up to 256 colours fit in a Byte, which is what
+    GDAL's rgb2pct, OpendTect and most readers expect of 256 classes."""
+    if opaque and palette_size <= 256:
+        return np.uint8, None
     if palette_size <= 255:
         return np.uint8, 255
     return np.uint16, 65535
@@ -44,11 +48,12 @@ class QuantizeResult:
 
 def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                     progress=lambda fraction: None, is_cancelled=lambda: False, observers=(),
-                    dither="none", cleanup="none", cleanup_options=None, grid_size=None):
+                    dither="none", cleanup="none", cleanup_options=None, grid_size=None, opaque=False):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
     ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
-    alpha is below ``alpha_threshold`` become nodata. ``dither="floyd-steinberg"`` diffuses the
+    alpha is below ``alpha_threshold`` become nodata; ``opaque``: the source has no transparent
+    pixel (see output_type), so there is no nodata and no alpha to test. ``dither="floyd-steinberg"`` diffuses the
     colour error (windows must then be whole rows, in order); ``cleanup`` ("seams" or "sieve",
     with ``cleanup_options``) reads each window with a margin of overlap, cleans it and keeps
     the centre, so results do not depend on block boundaries (``grid_size`` = raster size).
@@ -56,9 +61,11 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     report) without a second read; ``runs`` (runs.Runs) cut the block where colour or index changes,
     or are None for an observer whose ``needs_runs`` is false when no other observer needs them.
     """
-    dtype, nodata = output_type(len(palette))
+    dtype, nodata = output_type(len(palette), opaque)
+    if nodata is None:
+        alpha_threshold = 0
     mapper = NearestColourMapper(palette.colours, metric)
-    counts = np.zeros(nodata + 1, dtype=np.int64)
+    counts = np.zeros(len(palette) if nodata is None else nodata + 1, dtype=np.int64)
     windows = list(windows)
     map_block = _block_mapper(mapper, palette, metric, dither, cleanup, cleanup_options or {}, windows)
     margin = cleanup_margin(cleanup, cleanup_options or {})
@@ -75,7 +82,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
             runs = finder.find([rgba.ravel()] if colour_decides else [rgba.ravel(), flat])
         else:  # counting alone: runs pay off only when they are long
             runs = finder.find([flat], worth_it=0.125)
-        counts[:] += runs.count(flat, nodata + 1)
+        counts[:] += runs.count(flat, len(counts))
         for observer in observers:
             observer.add(window, rgba, indices, runs if cut_runs else None)
 
@@ -94,7 +101,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                 indices = map_block(rgba, rgba >= opaque)
                 rgba, indices = centre(rgba, read, window), centre(indices, read, window)
                 indices = indices.astype(dtype)
-                np.copyto(indices, nodata, where=rgba < opaque)
+                if nodata is not None:
+                    np.copyto(indices, nodata, where=rgba < opaque)
             if pending is not None:
                 pending.result()
             pending = finishing.submit(finish, window, rgba, indices)

@@ -70,7 +70,8 @@ _OPAQUE = np.uint32(0xFF000000)
 
 class BandSource:
     """Values of three bands, read with GDAL; alpha from an alpha band, else (``use_masks``) the
-    dataset's masks, and 0 where a band holds its ``nodata`` value."""
+    dataset's masks, and 0 where a band holds its ``nodata`` value. ``opaque``: no pixel can be
+    transparent (Byte bands without alpha band, mask or nodata)."""
 
     reads_in_background = True  # only GDAL calls: safe in another thread
 
@@ -87,6 +88,7 @@ class BandSource:
                 if flags != gdal.GMF_ALL_VALID:
                     masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else id(band), band.GetMaskBand())
         self.masks = list(masks.values())
+        self.opaque = self._interleaved and not (alpha_band or self.masks or nodata)
         self.clipped = False
         self.description = "bands {} (red, green, blue){}".format(
             ", ".join(str(b) for b in self.bands),
@@ -187,7 +189,8 @@ class IndexedRasterWriter:
         if grid.wkt:
             self._dataset.SetProjection(grid.wkt)
         self._band = self._dataset.GetRasterBand(1)
-        self._band.SetNoDataValue(nodata)
+        if nodata is not None:
+            self._band.SetNoDataValue(nodata)
         table = gdal.ColorTable()
         for index, (r, g, b) in enumerate(palette.colours.tolist()):
             table.SetColorEntry(index, (r, g, b, 255))
