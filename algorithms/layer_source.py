@@ -192,14 +192,17 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             source.description, self.grid.width, self.grid.height))
         return source
 
-    def windows(self, full_rows=False):
-        return list(gdal_io.iter_windows(self.grid.width, self.grid.height, full_rows=full_rows))
+    def windows(self, source, full_rows=False):
+        """The source's blocks: its own block size when it has one (drawn layers: smaller blocks,
+        drawn in parallel), else the engine's."""
+        return list(gdal_io.iter_windows(self.grid.width, self.grid.height, getattr(source, "block_pixels", None),
+                                         full_rows=full_rows))
 
     def scan_histogram(self, source, feedback, progress_span=(0.0, 100.0), on_block=None):
         """Distinct colours and pixel counts of the whole layer (one pass, block by block)."""
         start, end = progress_span
         codes, counts = colour_histogram(
-            source, self.windows(), self.run["threshold"],
+            source, self.windows(source), self.run["threshold"],
             progress=lambda f: feedback.setProgress(start + (end - start) * f), is_cancelled=feedback.isCanceled,
             on_block=on_block,
         )

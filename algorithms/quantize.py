@@ -235,7 +235,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             with gdal_io.IndexedRasterWriter(run["output"], run["driver"], self.grid, palette, gdal_type,
                                                nodata) as writer:
                 result = quantize_blocks(
-                    source, writer, self.windows(full_rows=run["dither"] != "none"), palette, run["metric"],
+                    source, writer, self.windows(source, full_rows=run["dither"] != "none"), palette, run["metric"],
                     run["threshold"],
                     progress=lambda f: feedback.setProgress(progress_start + (100.0 - progress_start) * f),
                     is_cancelled=feedback.isCanceled, dither=run["dither"], cleanup=run["cleanup"],

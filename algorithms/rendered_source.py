@@ -5,6 +5,7 @@ The QGIS end of a run: everything else (band reading, writing) is in engine.gdal
 
 import math
 import os
+import threading
 
 import numpy as np
 from osgeo import gdal
@@ -17,6 +18,7 @@ from qgis.core import (
     QgsSingleBandGrayRenderer,
 )
 
+from ..engine import gdal_io
 from ..engine.gdal_io import RasterGrid, SourceError
 from ..engine.nearest import pack_rgba
 
@@ -122,7 +124,14 @@ class RenderedSource:
     QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
     pixels. For an RGB layer with an alpha band (a map exported by QGIS), the colours are
     therefore drawn opaque and the alpha band is drawn separately, as grey.
+
+    Drawing is the slowest step of a run on a styled layer, and QGIS releases the GIL while it
+    draws: blocks are drawn ``parallel_reads`` at a time, each reading thread with its own copy of
+    the layer (a QGIS layer and its GDAL dataset belong to one thread).
     """
+
+    reads_in_background = True
+    parallel_reads = max(1, min(4, os.cpu_count() or 1))
 
     def __init__(self, layer, path, grid, workdir, target_crs=None, transform_context=None):
         self.description = "the layer as drawn with its style"
@@ -143,18 +152,30 @@ class RenderedSource:
             self._renderer.setAlphaBand(-1)
         self._filters = [f.clone() for f in (layer.brightnessFilter(), layer.hueSaturationFilter()) if f is not None]
         self._target_crs, self._transform_context = target_crs, transform_context
-        self._layers = None
+        self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
+        # One output tile row per block: enough blocks to keep every drawing thread busy.
+        self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
+
+    def _thread_layers(self):
+        """This thread's copies of the layer: colours, and the alpha band drawn as grey if any."""
+        layers = getattr(self._local, "layers", None)
+        if layers is None:
+            layers = [self._open(self._renderer, self._filters)]
+            if self._alpha_renderer is not None:
+                layers.append(self._open(self._alpha_renderer, []))
+            self._local.layers = layers
+            with self._lock:
+                self._opened.append(layers)
+        return layers
 
     def read(self, window):
-        if self._layers is None:
-            self._layers = [self._open(self._renderer, self._filters)]
-            if self._alpha_renderer is not None:
-                self._layers.append(self._open(self._alpha_renderer, []))
-        red, green, blue, alpha = unpremultiply(self._draw(self._layers[0], window))
+        layers = self._thread_layers()
+        rgba = argb_to_rgba(self._draw(layers[0], window))
         if self._alpha_renderer is not None:
-            grey = (self._draw(self._layers[1], window) >> 16) & 255
-            alpha = np.where(alpha == 0, 0, grey).astype(np.uint8)
-        return pack_rgba(red, green, blue, alpha)
+            grey = (self._draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
+            alpha = np.where(rgba < _ALPHA_ONE, 0, grey << np.uint32(24)).astype(np.uint32)
+            rgba = (rgba & _RGB) | alpha
+        return rgba
 
     def _draw(self, layer, window):
         """Premultiplied ARGB32 pixels of one window as QGIS draws ``layer``."""
@@ -183,7 +204,34 @@ class RenderedSource:
         return QgsRectangle(x0 + xoff * dx, y0 + (yoff + height) * dy, x0 + (xoff + width) * dx, y0 + yoff * dy)
 
     def close(self):
-        self._layers = None
+        with self._lock:
+            self._opened = []
+        self._local = threading.local()
+
+
+_RGB = np.uint32(0xFFFFFF)
+_ALPHA_ONE = np.uint32(1 << 24)
+
+
+def argb_to_rgba(argb):
+    """Packed RGBA codes (see nearest.pack_rgba) of premultiplied ARGB32 pixels, un-premultiplied
+    as ``unpremultiply`` does. Opaque pixels only swap their red and blue bytes, so this is done on
+    whole uint32 words, and the division only where alpha is partial."""
+    rgba = argb & np.uint32(0xFF00FF00)
+    swapped = argb & np.uint32(0xFF)
+    swapped <<= np.uint32(16)
+    rgba |= swapped
+    np.right_shift(argb, np.uint32(16), out=swapped)
+    swapped &= np.uint32(0xFF)
+    rgba |= swapped
+    np.right_shift(argb, np.uint32(24), out=swapped)
+    swapped -= np.uint32(1)  # alpha 0 wraps around: only 1-254 fall below 254
+    partial = np.flatnonzero(swapped.ravel() < 254)
+    if len(partial):
+        flat = rgba.reshape(-1)
+        red, green, blue, alpha = unpremultiply(argb.reshape(-1)[partial])
+        flat[partial] = pack_rgba(red, green, blue, alpha)
+    return rgba
 
 
 def unpremultiply(argb):

@@ -1,5 +1,6 @@
 """One quantization pass: blocks of RGBA pixels in, blocks of palette indices out (QGIS-free)."""
 
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -24,18 +25,21 @@ def output_type(palette_size, opaque=False):
 
 
 def _read_ahead(source, windows):
-    """(window, block) pairs; a source whose ``reads_in_background`` is true reads the next block
-    in a thread (GDAL releases the GIL) while the caller works on the current one."""
+    """(window, block) pairs, in order. A source whose ``reads_in_background`` is true is read in
+    threads (GDAL and QGIS's renderer release the GIL) while the caller works on the current block:
+    ``parallel_reads`` blocks at a time (1 unless the source says more: a layer drawn by QGIS,
+    whose drawing is the slowest step of its run)."""
     if not getattr(source, "reads_in_background", False):
         for window in windows:
             yield window, source.read(window)
         return
-    with ThreadPoolExecutor(max_workers=1) as reading:
-        upcoming = reading.submit(source.read, windows[0]) if windows else None
+    ahead = max(1, int(getattr(source, "parallel_reads", 1)))
+    with ThreadPoolExecutor(max_workers=ahead) as reading:
+        upcoming = deque(reading.submit(source.read, window) for window in windows[:ahead])
         for i, window in enumerate(windows):
-            block = upcoming.result()
-            if i + 1 < len(windows):
-                upcoming = reading.submit(source.read, windows[i + 1])
+            block = upcoming.popleft().result()
+            if i + ahead < len(windows):
+                upcoming.append(reading.submit(source.read, windows[i + ahead]))
             yield window, block
 
 

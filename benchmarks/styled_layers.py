@@ -1,0 +1,198 @@
+"""Styled layers on the rendered path against a plain GDAL conversion of the same data to Byte.
+
+Run as part of ``make bench`` (``/usr/bin/python3 benchmarks/styled_layers.py``; ``--size N`` for an
+N x N input, default 10000 = 100 megapixels). For each style — a Float32 DEM with a 12-class
+pseudocolour ramp, a Byte raster with a paletted style, the DEM as singleband grey, and an RGB
+raster with a min/max stretch — it times, in this process, wall clock, medians of ``--repeat``
+rounds:
+  translate    gdal.Translate of the input to Byte (scaled), tiled and DEFLATE-compressed like
+               Palettize's output: the reference
+  palettize    processing.run("palettize:quantize") with the style, win256, default settings
+  one thread   the same with blocks drawn one at a time (as before parallel drawing)
+and prints palettize / translate and one thread / palettize. Inputs are generated in a temporary
+folder and removed at the end.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TARGET = 1.5
+
+
+def start_qgis():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    package_dir = tempfile.mkdtemp(prefix="palettize-pkg-")
+    os.symlink(ROOT, os.path.join(package_dir, "palettize"))
+    sys.path.insert(0, package_dir)
+    sys.path.append("/usr/share/qgis/python/plugins")
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    from processing.core.Processing import Processing
+
+    import palettize
+
+    Processing.initialize()
+    plugin = palettize.classFactory(None)
+    plugin.initProcessing()
+    return app, plugin, package_dir
+
+
+def write(path, arrays, gdal_type):
+    from osgeo import gdal
+
+    rows, cols = arrays[0].shape
+    dataset = gdal.GetDriverByName("GTiff").Create(path, cols, rows, len(arrays), gdal_type, ["TILED=YES"])
+    dataset.SetGeoTransform((500000.0, 10.0, 0.0, 7600000.0, 0.0, -10.0))
+    dataset.SetProjection('EPSG:32635')
+    for i, values in enumerate(arrays, 1):
+        dataset.GetRasterBand(i).WriteArray(values)
+    dataset = None
+    return path
+
+
+def make_inputs(folder, size):
+    """(name, path, style function, gdal.Translate scale options) per style."""
+    from osgeo import gdal
+
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    dem = (600 + 450 * np.sin(7 * x) * np.cos(5 * y) + 80 * np.sin(41 * x + 23 * y)).astype(np.float32)
+    dem_path = write(os.path.join(folder, "dem.tif"), [dem], gdal.GDT_Float32)
+    classes = write(os.path.join(folder, "classes.tif"), [(dem // 100).astype(np.uint8)], gdal.GDT_Byte)
+    rgb = [(dem / 6).astype(np.uint8), (255 - dem / 6).astype(np.uint8), ((x * 255) // 1).astype(np.uint8)]
+    rgb_path = write(os.path.join(folder, "rgb.tif"), rgb, gdal.GDT_Byte)
+    del y, x, dem, rgb
+    return [("pseudocolour DEM", dem_path, pseudocolour, ["-scale", "0", "1200", "0", "255"]),
+            ("paletted classes", classes, paletted, []),
+            ("singleband grey DEM", dem_path, grey, ["-scale", "0", "1200", "0", "255"]),
+            ("RGB with stretch", rgb_path, stretched, ["-scale"])]
+
+
+def pseudocolour(layer):
+    from qgis.core import QgsColorRampShader, QgsRasterShader, QgsSingleBandPseudoColorRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    ramp = QgsColorRampShader(0, 1200)
+    ramp.setColorRampType(QgsColorRampShader.Type.Discrete)
+    ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(100 * (i + 1), QColor(20 * i, 240 - 20 * i, 60 + 15 * i))
+                               for i in range(12)])
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(ramp)
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
+
+
+def paletted(layer):
+    from qgis.core import QgsPalettedRasterRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    classes = [QgsPalettedRasterRenderer.Class(i, QColor(23 * i % 256, 255 - 19 * i % 256, 37 * i % 256), str(i))
+               for i in range(13)]
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+
+
+def grey(layer):
+    from qgis.core import QgsContrastEnhancement, QgsSingleBandGrayRenderer
+
+    renderer = QgsSingleBandGrayRenderer(layer.dataProvider(), 1)
+    enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(1))
+    enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
+    enhancement.setMinimumValue(0)
+    enhancement.setMaximumValue(1200)
+    renderer.setContrastEnhancement(enhancement)
+    layer.setRenderer(renderer)
+
+
+def stretched(layer):
+    from qgis.core import QgsContrastEnhancement, QgsMultiBandColorRenderer
+
+    renderer = QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3)
+    for setter in (renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement,
+                   renderer.setBlueContrastEnhancement):
+        enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(1))
+        enhancement.setContrastEnhancementAlgorithm(
+            QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
+        enhancement.setMinimumValue(20)
+        enhancement.setMaximumValue(230)
+        setter(enhancement)
+    layer.setRenderer(renderer)
+
+
+def timed_translate(path, output, scale):
+    from osgeo import gdal
+
+    start = time.perf_counter()
+    options = ["-ot", "Byte", "-co", "TILED=YES", "-co", "COMPRESS=DEFLATE", "-co", "NUM_THREADS=ALL_CPUS",
+               "-co", "BLOCKXSIZE=512", "-co", "BLOCKYSIZE=512"] + scale
+    gdal.Translate(output, path, options=options)
+    return time.perf_counter() - start
+
+
+def timed_palettize(layer, output, parallel):
+    import processing
+
+    from palettize.algorithms.rendered_source import RenderedSource
+
+    RenderedSource.parallel_reads = parallel
+    start = time.perf_counter()
+    processing.run("palettize:quantize", {"INPUT": layer, "PALETTE": "win256", "OUTPUT": output})
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=10000, help="side of the square inputs in pixels (10000)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported (3)")
+    parser.add_argument("--only", help="run only the style whose name starts with this")
+    args = parser.parse_args(argv)
+    app, plugin, package_dir = start_qgis()
+    from qgis.core import QgsRasterLayer
+
+    from palettize.algorithms.rendered_source import RenderedSource
+
+    parallel = RenderedSource.parallel_reads
+    folder = tempfile.mkdtemp(prefix="palettize-styled-")
+    try:
+        print("Styled layers, {0} x {0} pixels, {1} rounds, blocks drawn {2} at a time:".format(
+            args.size, args.repeat, parallel), flush=True)
+        print("{:<22} {:>10} {:>10} {:>11} {:>10} {:>12}".format(
+            "style", "translate", "palettize", "one thread", "ratio", "one/parallel"))
+        for name, path, style, scale in make_inputs(folder, args.size):
+            if args.only and not name.startswith(args.only):
+                continue
+            layer = QgsRasterLayer(path, name, "gdal")
+            style(layer)
+            times = {"translate": [], "palettize": [], "one": []}
+            for _ in range(args.repeat):
+                for key, run in (("translate", lambda out: timed_translate(path, out, scale)),
+                                 ("palettize", lambda out: timed_palettize(layer, out, parallel)),
+                                 ("one", lambda out: timed_palettize(layer, out, 1))):
+                    output = os.path.join(folder, "out-{}.tif".format(key))
+                    times[key].append(run(output))
+                    for leftover in os.listdir(folder):
+                        if leftover.startswith("out-"):
+                            os.remove(os.path.join(folder, leftover))
+            ratios = np.array(times["palettize"]) / np.array(times["translate"])
+            speedup = np.array(times["one"]) / np.array(times["palettize"])
+            print("{:<22} {:>9.2f}s {:>9.2f}s {:>10.2f}s {:>9.2f}x {:>11.2f}x  {}".format(
+                name, np.median(times["translate"]), np.median(times["palettize"]), np.median(times["one"]),
+                np.median(ratios), np.median(speedup), "PASS" if np.median(ratios) <= TARGET else "MISS"), flush=True)
+        RenderedSource.parallel_reads = parallel
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(package_dir, ignore_errors=True)
+        plugin.unload()
+    print("Target: palettize <= {}x translate (ratios pair runs of the same round).".format(TARGET))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
