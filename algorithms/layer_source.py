@@ -177,9 +177,13 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             self._open_source = lambda: gdal_io.BandSource(path, bands, alpha)
             return True
         plan = rendered_source.direct_read_plan(layer, path) if self.run["target_crs"] is None else None
+        lookup_band = rendered_source.lookup_plan(layer, path, self.run["target_crs"])
         if plan is not None:
             bands, alpha, nodata = plan
             self._open_source = lambda: gdal_io.BandSource(path, bands, alpha, nodata, use_masks=False)
+        elif lookup_band is not None:
+            looked_up = rendered_source.LookupSource(layer, path, lookup_band, self.workdir)
+            self._open_source = lambda: looked_up
         else:
             rendered = rendered_source.RenderedSource(layer, path, self.grid, self.workdir, self.run["target_crs"],
                                                 context.transformContext())

@@ -133,9 +133,13 @@ class RenderedSource:
     reads_in_background = True
     parallel_reads = max(1, min(4, os.cpu_count() or 1))
 
-    def __init__(self, layer, path, grid, workdir, target_crs=None, transform_context=None):
+    def __init__(self, layer, path, grid, workdir, target_crs=None, transform_context=None, draw_path=None):
+        """``draw_path``: a GDAL raster to draw with the layer's style instead of the layer's own
+        source (see LookupSource)."""
         self.description = "the layer as drawn with its style"
         source, provider_key = layer.source(), layer.providerType()
+        if draw_path is not None:
+            source, provider_key = draw_path, "gdal"
         self._unrotated = grid.is_rotated and path is not None
         if self._unrotated:
             source = os.path.join(workdir, "unrotated.vrt")
@@ -151,6 +155,9 @@ class RenderedSource:
             self._alpha_renderer = QgsSingleBandGrayRenderer(None, self._renderer.alphaBand())
             self._renderer.setAlphaBand(-1)
         self._filters = [f.clone() for f in (layer.brightnessFilter(), layer.hueSaturationFilter()) if f is not None]
+        provider = layer.dataProvider()
+        self._nodata_settings = [(b, provider.useSourceNoDataValue(b), provider.userNoDataValues(b))
+                                 for b in range(1, provider.bandCount() + 1)]
         self._target_crs, self._transform_context = target_crs, transform_context
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: enough blocks to keep every drawing thread busy.
@@ -190,6 +197,11 @@ class RenderedSource:
         if not layer.isValid():
             raise SourceError("QGIS could not open '{}'".format(self._source))
         layer.setRenderer(renderer.clone())
+        provider = layer.dataProvider()
+        for band, use_source, user_ranges in self._nodata_settings:  # the user's own nodata values
+            if band <= provider.bandCount():
+                provider.setUseSourceNoDataValue(band, use_source)
+                provider.setUserNoDataValue(band, user_ranges)
         for interface in filters:
             layer.pipe().set(interface.clone())
         if self._target_crs is not None and self._target_crs.isValid() and self._target_crs != layer.crs():
@@ -245,3 +257,80 @@ def unpremultiply(argb):
             c[partial] = np.minimum(255, (c[partial] * 255 + a // 2) // a)
     red, green, blue = (c.astype(np.uint8) for c in channels)
     return red, green, blue, alpha
+
+
+#: GDAL types whose every value can be drawn once: (smallest value, number of values).
+LOOKUP_TYPES = {gdal.GDT_Byte: (0, 1 << 8), gdal.GDT_UInt16: (0, 1 << 16), gdal.GDT_Int16: (-(1 << 15), 1 << 16)}
+#: Styles that colour a pixel from its own value alone (on the layer's own grid).
+POINTWISE_STYLES = ("paletted", "singlebandpseudocolor", "singlebandgray")
+
+
+def lookup_plan(layer, path, target_crs):
+    """The band to look colours up in, when every pixel's colour as QGIS draws the layer depends
+    on its own value alone and the band has few possible values: a paletted, pseudocolour or grey
+    style of an 8- or 16-bit integer band, drawn on its own grid. Else None."""
+    renderer = layer.renderer()
+    if path is None or target_crs is not None or renderer is None or renderer.type() not in POINTWISE_STYLES:
+        return None
+    bands = renderer.usesBands()
+    if len(bands) != 1:
+        return None
+    dataset = gdal.Open(path)
+    band = dataset.GetRasterBand(bands[0]) if 1 <= bands[0] <= dataset.RasterCount else None
+    if band is None or band.DataType not in LOOKUP_TYPES or band.GetMaskFlags() not in (
+            gdal.GMF_ALL_VALID, gdal.GMF_NODATA):
+        return None
+    return bands[0]
+
+
+class LookupSource:
+    """A pointwise-styled integer band (see lookup_plan) as QGIS draws it: every possible value is
+    drawn once, through the layer's own style, filters and nodata settings, into a colour table;
+    blocks are then read with GDAL and looked up. Exactly what drawing each block gives, at the
+    speed of reading the band."""
+
+    reads_in_background = True  # only GDAL calls after construction: safe in another thread
+
+    def __init__(self, layer, path, band, workdir):
+        self.dataset = gdal_io.open_for_strip_reads(path)
+        self.band = self.dataset.GetRasterBand(band)
+        self.low, count = LOOKUP_TYPES[self.band.DataType]
+        self.table = self._draw_every_value(layer, path, band, count, workdir)
+        self.description = "the layer as drawn with its style (each of its {:,} possible values drawn once)".format(
+            count)
+
+    def _draw_every_value(self, layer, path, band_number, count, workdir):
+        """RGBA codes of every value low .. low + count - 1, as QGIS draws them with the layer's style."""
+        width = min(count, 256)
+        rows = count // width
+        values = (np.arange(count, dtype=np.int64) + self.low).reshape(rows, width)
+        lookup_path = os.path.join(workdir, "every-value.tif")
+        original = gdal.Open(path)
+        dataset = gdal.GetDriverByName("GTiff").Create(lookup_path, width, rows, band_number, self.band.DataType)
+        dataset.SetGeoTransform((0.0, 1.0, 0.0, float(rows), 0.0, -1.0))
+        for number in range(1, band_number + 1):  # the style's band keeps its number
+            source_band, target = original.GetRasterBand(number), dataset.GetRasterBand(number)
+            if number == band_number:
+                target.WriteArray(values)
+            for getter, setter in ((source_band.GetNoDataValue, target.SetNoDataValue),
+                                   (source_band.GetScale, target.SetScale), (source_band.GetOffset, target.SetOffset)):
+                if getter() is not None:
+                    setter(getter())
+        dataset = original = None
+        grid = RasterGrid(width, rows, (0.0, 1.0, 0.0, float(rows), 0.0, -1.0), "")
+        drawn = RenderedSource(layer, lookup_path, grid, workdir, draw_path=lookup_path)
+        try:
+            table = drawn.read((0, 0, width, rows)).ravel()
+        finally:
+            drawn.close()
+        return table
+
+    def read(self, window):
+        values = self.band.ReadAsArray(*window)
+        self.dataset.FlushCache()  # GDAL would otherwise keep every block read so far
+        if self.low:
+            values = values.astype(np.int32) - self.low
+        return self.table[values]
+
+    def close(self):
+        self.band = self.dataset = None

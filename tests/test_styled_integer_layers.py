@@ -1,0 +1,126 @@
+"""Styled 8- and 16-bit layers (paletted, pseudocolour, grey) are quantized exactly as QGIS draws
+them, whether each block is drawn or each possible value is drawn once and looked up."""
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from rasters import quantize, read_indices, write_raster
+
+TYPES = {"Byte": (gdal.GDT_Byte, 0, 255), "UInt16": (gdal.GDT_UInt16, 0, 65535), "Int16": (gdal.GDT_Int16, -32768, 32767)}
+
+
+def _values(gdal_type):
+    _, low, high = TYPES[gdal_type]
+    rng = np.random.default_rng(5)
+    values = rng.integers(low, high + 1, (37, 53))
+    values[:3] = np.arange(low, low + 3 * 53).reshape(3, 53) if high - low > 200 else values[:3]
+    values[-1, :10] = [low, high, 0, 1, 2, 3, 4, 5, 6, 7]
+    return values
+
+
+def _paletted(layer, low):
+    from qgis.core import QgsPalettedRasterRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    classes = [QgsPalettedRasterRenderer.Class(low + i, QColor(40 * i % 256, 255 - 30 * i % 256, 17 * i % 256), str(i))
+               for i in range(0, 9, 2)]  # odd values have no class: QGIS leaves them transparent
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+
+
+def _pseudocolour(layer, low, high, interpolated=False):
+    from qgis.core import QgsColorRampShader, QgsRasterShader, QgsSingleBandPseudoColorRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    kind = QgsColorRampShader.Type.Interpolated if interpolated else QgsColorRampShader.Type.Discrete
+    ramp = QgsColorRampShader(low, high, None, kind)
+    step = (high - low) / 7.0
+    ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(low + step * (i + 1), QColor(30 * i, 200 - 25 * i, 90))
+                               for i in range(6)])
+    ramp.setClip(True)
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(ramp)
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
+
+
+def _grey(layer, low, high):
+    from qgis.core import QgsContrastEnhancement, QgsSingleBandGrayRenderer
+
+    renderer = QgsSingleBandGrayRenderer(layer.dataProvider(), 1)
+    enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(1))
+    enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
+    enhancement.setMinimumValue(low + (high - low) * 0.2)
+    enhancement.setMaximumValue(low + (high - low) * 0.7)
+    renderer.setContrastEnhancement(enhancement)
+    layer.setRenderer(renderer)
+
+
+STYLES = {
+    "paletted": lambda layer, low, high: _paletted(layer, low),
+    "discrete pseudocolour": lambda layer, low, high: _pseudocolour(layer, low, high),
+    "interpolated pseudocolour": lambda layer, low, high: _pseudocolour(layer, low, high, interpolated=True),
+    "stretched grey": _grey,
+}
+
+
+def _run_both_ways(tmp_path, monkeypatch, layer_for, name):
+    from palettize.algorithms import rendered_source
+
+    from qgis.core import QgsProcessingFeedback
+
+    class Log(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def pushInfo(self, text):  # noqa: N802 (QGIS API)
+            self.lines.append(text)
+
+    results = []
+    for lookup in (True, False):
+        if not lookup:
+            monkeypatch.setattr(rendered_source, "lookup_plan", lambda *args: None)
+        log = Log()
+        out = quantize({"INPUT": layer_for(), "PALETTE": "win256", "OUTPUT": str(tmp_path / "{}-{}.tif".format(name, lookup))},
+                       feedback=log)
+        assert any("possible values drawn once" in line for line in log.lines) == lookup
+        results.append(read_indices(out["OUTPUT"]))
+    monkeypatch.undo()
+    return results
+
+
+@pytest.mark.parametrize("gdal_type", sorted(TYPES))
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_each_value_drawn_once_gives_the_indices_of_the_layer_as_drawn(qgis_app, tmp_path, monkeypatch, gdal_type, style):
+    from qgis.core import QgsRasterLayer
+
+    kind, low, high = TYPES[gdal_type]
+    path = write_raster(str(tmp_path / "in.tif"), _values(gdal_type)[None], gdal_type=kind, nodata=low + 4)
+
+    def layer_for():
+        layer = QgsRasterLayer(path, "styled", "gdal")
+        STYLES[style](layer, low, high)
+        return layer
+
+    looked_up, drawn = _run_both_ways(tmp_path, monkeypatch, layer_for, "out")
+    assert np.array_equal(looked_up, drawn)
+    assert (looked_up == 65535).any() and (looked_up != 65535).any()  # nodata and classes both present
+
+
+def test_user_nodata_ranges_and_colour_filters_are_drawn_as_the_user_set_them(qgis_app, tmp_path, monkeypatch):
+    from qgis.core import QgsRasterLayer, QgsRasterRange
+
+    path = write_raster(str(tmp_path / "in.tif"), _values("UInt16")[None], gdal_type=gdal.GDT_UInt16)
+
+    def layer_for():
+        layer = QgsRasterLayer(path, "styled", "gdal")
+        _grey(layer, 0, 65535)
+        layer.dataProvider().setUserNoDataValue(1, [QgsRasterRange(1000, 20000)])
+        layer.brightnessFilter().setBrightness(30)
+        layer.hueSaturationFilter().setColorizeOn(True)
+        return layer
+
+    looked_up, drawn = _run_both_ways(tmp_path, monkeypatch, layer_for, "filtered")
+    assert np.array_equal(looked_up, drawn)
+    values = _values("UInt16")
+    assert (looked_up[(values >= 1000) & (values <= 20000)] == 65535).all()
