@@ -287,7 +287,7 @@ class LookupSource:
     """A pointwise-styled integer band (see lookup_plan) as QGIS draws it: every possible value is
     drawn once, through the layer's own style, filters and nodata settings, into a colour table;
     blocks are then read with GDAL and looked up. Exactly what drawing each block gives, at the
-    speed of reading the band."""
+    speed of reading the band; and when no value is drawn transparent, the output needs no nodata."""
 
     reads_in_background = True  # only GDAL calls after construction: safe in another thread
 
@@ -296,6 +296,7 @@ class LookupSource:
         self.band = self.dataset.GetRasterBand(band)
         self.low, count = LOOKUP_TYPES[self.band.DataType]
         self.table = self._draw_every_value(layer, path, band, count, workdir)
+        self.opaque = bool(self.table.min() >= np.uint32(0xFF000000))  # no value is drawn transparent
         self.description = "the layer as drawn with its style (each of its {:,} possible values drawn once)".format(
             count)
 

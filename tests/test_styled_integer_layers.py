@@ -124,3 +124,19 @@ def test_user_nodata_ranges_and_colour_filters_are_drawn_as_the_user_set_them(qg
     assert np.array_equal(looked_up, drawn)
     values = _values("UInt16")
     assert (looked_up[(values >= 1000) & (values <= 20000)] == 65535).all()
+
+
+def test_a_style_that_draws_every_value_opaque_gives_byte_without_nodata_for_256_colours(qgis_app, tmp_path):
+    from qgis.core import QgsRasterLayer
+
+    path = write_raster(str(tmp_path / "in.tif"), _values("Byte")[None], gdal_type=gdal.GDT_Byte)
+    layer = QgsRasterLayer(path, "grey", "gdal")
+    _grey(layer, 0, 255)
+    out = quantize({"INPUT": layer, "PALETTE": "gray256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    band = dataset.GetRasterBand(1)
+    assert (gdal.GetDataTypeName(band.DataType), band.GetNoDataValue()) == ("Byte", None)
+    # gray256 entry i is grey level i: the stretch from 51 to 178.5 drawn by QGIS, looked up.
+    values = _values("Byte").astype(float)
+    stretched = np.clip(np.round((values - 51.0) * 255.0 / (178.5 - 51.0)), 0, 255)
+    assert np.abs(band.ReadAsArray().astype(int) - stretched).max() <= 1
