@@ -68,7 +68,7 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_PALETTE, tr("Palette file"), fileFilter=tr(PALETTE_FILTER)))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TABLE, tr("Palette table"), QgsProcessing.TypeVector, optional=True))
+            self.OUTPUT_TABLE, tr("Palette table"), QgsProcessing.TypeVector, optional=True, createByDefault=False))
         self.addReportParameter()
 
     def settings(self, parameters, context):

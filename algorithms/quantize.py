@@ -26,6 +26,7 @@ from ..palettes.palette import (
 from . import raster_io
 from .engine import Cancelled, output_type, quantize_blocks
 from . import cleanup
+from .loading import load_on_completion, resolve_output
 from .layer_source import LayerSourceAlgorithm, advanced, cancelled_error, tr
 from .nearest import METRICS
 from .palette_table import write_palette_table
@@ -124,7 +125,8 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         self.addParameter(self.enum_parameter(self.DITHER, tr("Dithering")))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Indexed raster")))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TABLE, tr("Palette table (pixels per entry)"), QgsProcessing.TypeVector, optional=True))
+            self.OUTPUT_TABLE, tr("Palette table (pixels per entry)"), QgsProcessing.TypeVector, optional=True,
+            createByDefault=False))
         self.addReportParameter()
 
     def checkable(self, parameters):
@@ -141,11 +143,11 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             palette_name = self.enum(parameters, self.PALETTE)
         n_colours = self.parameterAsInt(parameters, self.N_COLORS, context)
         palette, origin = self._palette(parameters, context, palette_name, n_colours)
-        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        output = resolve_output(self, parameters, self.OUTPUT, context)
         run.update(self._cleanup_and_dither(parameters, context))
         run.update(palette=palette, palette_origin=origin, palette_method=palette_name if palette is None else None,
                    n_colours=n_colours, metric=self.enum(parameters, self.METRIC),
-                   output=output, driver=self._output_driver(output))
+                   output=output.path, output_request=output, driver=self._output_driver(output.path))
         return run
 
     def _cleanup_and_dither(self, parameters, context):
@@ -246,8 +248,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             feedback.pushWarning(tr("No QGIS style was saved beside the output: {}").format(problem))
         else:
             feedback.pushInfo(tr("QGIS style with the palette's classes: {}").format(style_path(run["output"])))
-        if context.willLoadLayerOnCompletion(run["output"]):
-            context.layerToLoadOnCompletionDetails(run["output"]).setPostProcessor(PaletteStyler(palette))
+        load_on_completion(self, run["output_request"], context, PaletteStyler(palette))
         results = {self.OUTPUT: run["output"]}
         if collector is not None:
             self.write_report(run["report"], collector, palette, feedback, tr("Quantized to {} colours: {}").format(
