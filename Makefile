@@ -3,7 +3,7 @@
 PYTHON := /usr/bin/python3
 export QT_QPA_PLATFORM := offscreen
 APT_PACKAGES := qgis qgis-providers python3-qgis python3-gdal gdal-bin python3-numpy \
-	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes
+	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes xvfb xauth
 # Only for make bench: photographs (scikit-image) and the Pillow/GDAL quantizers compared against.
 BENCH_PACKAGES := python3-skimage python3-pil python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -11,11 +11,14 @@ PROFILE ?= default
 PLUGINS_DIR := $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/plugins
 VERSION := $(shell git show HEAD:metadata.txt | sed -n 's/^version=//p')
 
-.PHONY: deps demo test lint qt6 bench install package clean test-debian13
+# Debian 12's /usr/bin/qgis_process wrapper passes a flag its binary rejects: call the binary there.
+QGIS_PROCESS := $(shell command -v qgis_process.bin || command -v qgis_process)
+
+.PHONY: deps demo test lint qt6 bench install package clean test-debian13 desktop-check
 
 deps:
 	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes" 2>/dev/null \
-		&& command -v qgis_process >/dev/null \
+		&& command -v qgis_process >/dev/null && command -v xvfb-run >/dev/null && command -v xauth >/dev/null \
 		|| { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PACKAGES); }
 
 demo: deps
@@ -48,6 +51,10 @@ install:
 	git archive --format=tar HEAD | tar -x -C "$(PLUGINS_DIR)/palettize"
 	@echo "Installed into $(PLUGINS_DIR)/palettize: enable Palettize in Plugins > Manage and Install Plugins."
 
+# The real QGIS desktop under Xvfb: the dialog, a run, screenshots in desktop-check/ (scripts/desktop_check.py).
+desktop-check: deps
+	$(PYTHON) scripts/desktop_check.py --out desktop-check
+
 package:
 	mkdir -p dist
 	git archive --format=zip --prefix=palettize/ -o dist/palettize-$(VERSION).zip HEAD
@@ -55,5 +62,5 @@ package:
 	@echo "dist/palettize-$(VERSION).zip: install it with Plugins > Manage and Install Plugins > Install from ZIP."
 
 clean:
-	rm -rf dist demo-output .pytest_cache
+	rm -rf dist demo-output desktop-check .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
