@@ -45,11 +45,21 @@ bench: deps
 test-debian13:
 	scripts/test-debian13
 
+# The working tree as it is (tracked files with their changes, and new files git does not ignore),
+# not HEAD: a throw-away index snapshots it, and git archive applies .gitattributes' export-ignore.
+# Then the plugin is enabled for qgis_process and the desktop (the profile's QGIS3.ini).
 install:
-	rm -rf "$(PLUGINS_DIR)/palettize"
-	mkdir -p "$(PLUGINS_DIR)/palettize"
-	git archive --format=tar HEAD | tar -x -C "$(PLUGINS_DIR)/palettize"
-	@echo "Installed into $(PLUGINS_DIR)/palettize: enable Palettize in Plugins > Manage and Install Plugins."
+	@index=$$(mktemp) && cp "$$(git rev-parse --git-path index)" "$$index" && \
+		GIT_INDEX_FILE="$$index" git add -A && tree=$$(GIT_INDEX_FILE="$$index" git write-tree) && rm -f "$$index" && \
+		rm -rf "$(PLUGINS_DIR)/palettize" && mkdir -p "$(PLUGINS_DIR)/palettize" && \
+		git archive --format=tar "$$tree" | tar -x -C "$(PLUGINS_DIR)/palettize"
+	@echo "Installed the working tree into $(PLUGINS_DIR)/palettize"
+	@if [ "$(PROFILE)" = default ] && [ -n "$(QGIS_PROCESS)" ] && \
+		XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-$$(mktemp -d)} "$(QGIS_PROCESS)" plugins enable palettize >/dev/null 2>&1; then \
+		echo "Enabled: qgis_process run palettize:quantize works, and QGIS shows Palettize at its next start."; \
+	else \
+		echo "Enable Palettize in Plugins > Manage and Install Plugins (qgis_process: qgis_process plugins enable palettize)."; \
+	fi
 
 # The real QGIS desktop under Xvfb: the dialog, a run, screenshots in desktop-check/ (scripts/desktop_check.py).
 desktop-check: deps
