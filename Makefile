@@ -41,7 +41,7 @@ bench: deps
 	$(PYTHON) benchmarks/cleanup_accuracy.py
 	$(PYTHON) benchmarks/dither_speed.py
 
-# The suite on Debian 13 with QGIS 3.40, in a chroot (root, debootstrap, Debian's mirror).
+# The suite on Debian 13 with QGIS 3.40, in a chroot (root, debootstrap, the host's apt mirror).
 test-debian13:
 	scripts/test-debian13
 
