@@ -3,7 +3,7 @@
 PYTHON := /usr/bin/python3
 export QT_QPA_PLATFORM := offscreen
 APT_PACKAGES := qgis qgis-providers python3-qgis python3-gdal gdal-bin python3-numpy \
-	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes
+	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes xvfb xauth
 # Only for make bench: photographs (scikit-image) and the Pillow/GDAL quantizers compared against.
 BENCH_PACKAGES := python3-skimage python3-pil python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -11,11 +11,14 @@ PROFILE ?= default
 PLUGINS_DIR := $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/plugins
 VERSION := $(shell git show HEAD:metadata.txt | sed -n 's/^version=//p')
 
-.PHONY: deps demo test lint qt6 bench install package clean test-debian13
+# Debian 12's /usr/bin/qgis_process wrapper passes a flag its binary rejects: call the binary there.
+QGIS_PROCESS := $(shell command -v qgis_process.bin || command -v qgis_process)
+
+.PHONY: deps demo test lint qt6 bench install package clean test-debian13 desktop-check
 
 deps:
 	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes" 2>/dev/null \
-		&& command -v qgis_process >/dev/null \
+		&& command -v qgis_process >/dev/null && command -v xvfb-run >/dev/null && command -v xauth >/dev/null \
 		|| { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PACKAGES); }
 
 demo: deps
@@ -38,15 +41,29 @@ bench: deps
 	$(PYTHON) benchmarks/cleanup_accuracy.py
 	$(PYTHON) benchmarks/dither_speed.py
 
-# The suite on Debian 13 with QGIS 3.40, in a chroot (root, debootstrap, Debian's mirror).
+# The suite on Debian 13 with QGIS 3.40, in a chroot (root, debootstrap, the host's apt mirror).
 test-debian13:
 	scripts/test-debian13
 
+# The working tree as it is (tracked files with their changes, and new files git does not ignore),
+# not HEAD: a throw-away index snapshots it, and git archive applies .gitattributes' export-ignore.
+# Then the plugin is enabled for qgis_process and the desktop (the profile's QGIS3.ini).
 install:
-	rm -rf "$(PLUGINS_DIR)/palettize"
-	mkdir -p "$(PLUGINS_DIR)/palettize"
-	git archive --format=tar HEAD | tar -x -C "$(PLUGINS_DIR)/palettize"
-	@echo "Installed into $(PLUGINS_DIR)/palettize: enable Palettize in Plugins > Manage and Install Plugins."
+	@index=$$(mktemp) && cp "$$(git rev-parse --git-path index)" "$$index" && \
+		GIT_INDEX_FILE="$$index" git add -A && tree=$$(GIT_INDEX_FILE="$$index" git write-tree) && rm -f "$$index" && \
+		rm -rf "$(PLUGINS_DIR)/palettize" && mkdir -p "$(PLUGINS_DIR)/palettize" && \
+		git archive --format=tar "$$tree" | tar -x -C "$(PLUGINS_DIR)/palettize"
+	@echo "Installed the working tree into $(PLUGINS_DIR)/palettize"
+	@if [ "$(PROFILE)" = default ] && [ -n "$(QGIS_PROCESS)" ] && \
+		XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-$$(mktemp -d)} "$(QGIS_PROCESS)" plugins enable palettize >/dev/null 2>&1; then \
+		echo "Enabled: qgis_process run palettize:quantize works, and QGIS shows Palettize at its next start."; \
+	else \
+		echo "Enable Palettize in Plugins > Manage and Install Plugins (qgis_process: qgis_process plugins enable palettize)."; \
+	fi
+
+# The real QGIS desktop under Xvfb: the dialog, a run, screenshots in desktop-check/ (scripts/desktop_check.py).
+desktop-check: deps
+	$(PYTHON) scripts/desktop_check.py --out desktop-check
 
 package:
 	mkdir -p dist
@@ -55,5 +72,5 @@ package:
 	@echo "dist/palettize-$(VERSION).zip: install it with Plugins > Manage and Install Plugins > Install from ZIP."
 
 clean:
-	rm -rf dist demo-output .pytest_cache
+	rm -rf dist demo-output desktop-check .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +

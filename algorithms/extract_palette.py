@@ -13,27 +13,13 @@ from ..engine.adaptive import METHODS
 from ..palettes.formats import PaletteFileError, write_palette
 from ..palettes.palette import MAX_COLOURS
 from ..engine.blocks import Cancelled, palette_usage
+from . import help as help_text
 from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
 from ..engine.nearest import METRICS
 from .palette_table import write_palette_table
 from ..engine.report import ReportCollector
 
 NODATA = 65535  # thumbnail value of transparent pixels (never a palette index)
-
-HELP = """<p>Builds a palette from the colours of a raster layer and saves it as a palette file that
-<i>Quantize raster to palette</i> reads (PALETTE_FILE), plus a table of its entries, so a model can
-chain extract &rarr; quantize and you can inspect the legend in the attribute table.</p>
-<p><b>Source</b>, bands and <b>alpha threshold</b>: as in Quantize raster to palette.</p>
-<p><b>Method</b>: <i>exact</i> (the image's own distinct colours, lossless, by frequency; fails when
-there are more than Number of colours), <i>frequent</i> (the most frequent colours: the legend
-colours of a rendered map win over its anti-aliasing), <i>kmeans</i> (scikit-learn k-means on the
-distinct colours weighted by their counts, in the space of the metric, deterministic) or
-<i>mediancut</i>.</p>
-<p><b>Output palette</b>: .csv, .gpl, .act, .clr, .qml or .txt, by extension.
-<b>Output table</b>: index, red, green, blue, hex, label, pixels (pixels nearest to the entry under
-the metric) and share of the valid pixels.</p>
-<p>Example: <code>processing.run("palettize:extractpalette", {"INPUT": "map.tif", "METHOD": "frequent",
-"N_COLORS": 16, "OUTPUT_PALETTE": "legend.csv", "OUTPUT_TABLE": "TEMPORARY_OUTPUT"})</code></p>"""
 
 PALETTE_FILTER = ("CSV (*.csv);;GIMP palette (*.gpl);;Adobe colour table (*.act);;ESRI colour map (*.clr);;"
                   "QGIS style (*.qml);;QGIS colour map (*.txt)")
@@ -42,6 +28,7 @@ PALETTE_FILTER = ("CSV (*.csv);;GIMP palette (*.gpl);;Adobe colour table (*.act)
 class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
     METHOD, N_COLORS, METRIC = "METHOD", "N_COLORS", "METRIC"
     OUTPUT_PALETTE, OUTPUT_TABLE = "OUTPUT_PALETTE", "OUTPUT_TABLE"
+    PARAMETERS, HELP_INTRO, HELP_EXAMPLE = help_text.EXTRACT_PARAMETERS, help_text.EXTRACT_INTRO, help_text.EXTRACT_EXAMPLE
     HELP_ANCHOR = "parameter-reference-palettizeextractpalette-extract-palette-from-raster"
     ENUMS = dict(LayerSourceAlgorithm.ENUMS, METHOD=(METHODS, "frequent"), METRIC=(METRICS, "rgb"))
 
@@ -51,25 +38,25 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
     def displayName(self):  # noqa: N802 (QGIS API)
         return tr("Extract palette from raster")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS API)
-        return tr(HELP)
-
     def createInstance(self):  # noqa: N802 (QGIS API)
         return ExtractPaletteAlgorithm()
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
-        self.addSourceParameters()
-        self.addParameter(self.enum_parameter(self.METHOD, tr("Method")))
+        self.addInputParameter()
+        self.addParameter(self.enum_parameter(self.METHOD, self.label(self.METHOD)))
         self.addParameter(QgsProcessingParameterNumber(
-            self.N_COLORS, tr("Number of colours"), QgsProcessingParameterNumber.Integer, 256,
+            self.N_COLORS, self.label(self.N_COLORS), QgsProcessingParameterNumber.Integer, 256,
             minValue=2, maxValue=MAX_COLOURS,
         ))
-        self.addParameter(self.enum_parameter(self.METRIC, tr("Colour distance")))
+        self.addParameter(self.enum_parameter(self.METRIC, self.label(self.METRIC)))
+        self.addSourceParameters()
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_PALETTE, tr("Palette file"), fileFilter=tr(PALETTE_FILTER)))
+            self.OUTPUT_PALETTE, self.label(self.OUTPUT_PALETTE), fileFilter=tr(PALETTE_FILTER)))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TABLE, tr("Palette table"), QgsProcessing.TypeVector, optional=True))
+            self.OUTPUT_TABLE, self.label(self.OUTPUT_TABLE), QgsProcessing.TypeVector, optional=True,
+            createByDefault=False))
         self.addReportParameter()
+        self.describeParameters()
 
     def settings(self, parameters, context):
         run = super().settings(parameters, context)

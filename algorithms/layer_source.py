@@ -23,6 +23,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..engine.adaptive import PaletteBuildError, build_palette
+from . import help as help_text
 from . import rendered_source
 from ..engine import gdal_io
 from .compat import checkable_parameters, enum_parameter, enum_value
@@ -57,32 +58,58 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     def helpUrl(self):  # noqa: N802 (QGIS API)
         return "{}#{}".format(README_URL, self.HELP_ANCHOR)
 
+    #: The rows of algorithms/help.py describing this algorithm's parameters (labels, tooltips, help).
+    PARAMETERS = ()
+
+    def label(self, name):
+        """What the dialog shows for parameter ``name``."""
+        return tr(help_text.label(self.PARAMETERS, name))
+
+    def named(self, name):
+        """Parameter ``name`` as messages name it: the dialog's label, and the id for scripts."""
+        return "{} ({})".format(self.label(name), name)
+
+    def addInputParameter(self):  # noqa: N802 (Qt naming, like addParameter)
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.label(self.INPUT)))
+
     def addSourceParameters(self):  # noqa: N802 (Qt naming, like addParameter)
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, tr("Input raster layer")))
-        self.addParameter(self.enum_parameter(self.SOURCE, tr("Pixel source")))
-        for name, label, default in zip(self.BANDS, ("Red band", "Green band", "Blue band"), (1, 2, 3)):
-            self.addParameter(advanced(QgsProcessingParameterBand(name, tr(label), default, self.INPUT, optional=True)))
+        """Where the pixels come from and on which grid: all under Advanced parameters."""
+        self.addParameter(advanced(self.enum_parameter(self.SOURCE, self.label(self.SOURCE))))
+        for name, default in zip(self.BANDS, (1, 2, 3)):
+            self.addParameter(advanced(QgsProcessingParameterBand(
+                name, self.label(name), default, self.INPUT, optional=True)))
         self.addParameter(advanced(QgsProcessingParameterBand(
-            self.ALPHA_BAND, tr("Alpha band"), None, self.INPUT, optional=True)))
+            self.ALPHA_BAND, self.label(self.ALPHA_BAND), None, self.INPUT, optional=True)))
+        self.addParameter(advanced(QgsProcessingParameterExtent(
+            self.EXTENT, self.label(self.EXTENT), optional=True)))
         self.addParameter(advanced(QgsProcessingParameterNumber(
-            self.ALPHA_THRESHOLD, tr("Alpha threshold (lower alpha becomes nodata)"),
+            self.PIXEL_SIZE, self.label(self.PIXEL_SIZE), QgsProcessingParameterNumber.Double, None, optional=True,
+            minValue=0.0,
+        )))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
+            self.ALPHA_THRESHOLD, self.label(self.ALPHA_THRESHOLD),
             QgsProcessingParameterNumber.Integer, 128, minValue=0, maxValue=255,
         )))
-        self.addParameter(QgsProcessingParameterExtent(
-            self.EXTENT, tr("Output extent (default: the layer's own grid)"), optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.PIXEL_SIZE, tr("Output pixel size, in the extent's CRS units (with EXTENT)"),
-            QgsProcessingParameterNumber.Double, None, optional=True, minValue=0.0,
-        ))
+
+    def describeParameters(self):  # noqa: N802 (Qt naming, like addParameter)
+        """Each parameter's tooltip (setHelp, QGIS 3.16 and later)."""
+        for definition in self.parameterDefinitions():
+            if hasattr(definition, "setHelp"):
+                definition.setHelp(tr(help_text.find(self.PARAMETERS, definition.name()).tip))
+
+    def shortHelpString(self):  # noqa: N802 (QGIS API)
+        return tr(help_text.short_help(self.HELP_INTRO, self.PARAMETERS, self.HELP_EXAMPLE))
 
     # -- validation: the same checks stop processing.run, qgis_process and the dialog -------------
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         ok, message = super().checkParameterValues(
             checkable_parameters(self, self.checkable(parameters), {k: v[0] for k, v in self.ENUMS.items()}), context)
-        if not ok:
-            return ok, message
         try:
+            if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
+                for name in self.ENUMS:
+                    self.enum(self.checkable(parameters), name)
+                return ok, message
             self.settings(parameters, context)
         except QgsProcessingException as error:
             return False, str(error)
@@ -101,8 +128,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         options, default = self.ENUMS[name]
         try:
             return enum_value(parameters, name, options, default)
-        except ValueError as error:
-            raise QgsProcessingException(str(error))
+        except ValueError:
+            raise QgsProcessingException(tr("{} must be one of {} (got {!r}).").format(
+                self.named(name), ", ".join(options), parameters.get(name)))
 
     def settings(self, parameters, context):
         """Everything a run needs, checked; raises QgsProcessingException saying what to fix."""
@@ -119,13 +147,14 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 if band is not None and not 1 <= band <= layer.bandCount():
                     raise QgsProcessingException(tr(
                         "{} is {} but layer '{}' has {} band(s): choose a band from 1 to {}."
-                    ).format(name, band, layer.name(), layer.bandCount(), layer.bandCount()))
+                    ).format(self.named(name), band, layer.name(), layer.bandCount(), layer.bandCount()))
             if path is None:
                 raise QgsProcessingException(tr(
-                    "SOURCE=bands reads files with GDAL, and layer '{}' is not one: use SOURCE=rendered."
-                ).format(layer.name()))
+                    "{} = bands reads files with GDAL, and layer '{}' is not one: choose rendered."
+                ).format(self.named(self.SOURCE), layer.name()))
         elif layer.renderer() is None:
-            raise QgsProcessingException(tr("Layer '{}' has no style to draw: use SOURCE=bands.").format(layer.name()))
+            raise QgsProcessingException(tr("Layer '{}' has no style to draw: set {} to bands.").format(
+                layer.name(), self.named(self.SOURCE)))
         grid, target_crs = self._grid(parameters, context, layer, path, source)
         return {
             "layer": layer, "path": path, "source": source, "bands": bands, "alpha": alpha, "grid": grid, "target_crs": target_crs,
@@ -149,9 +178,10 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             return native, None
         if source == "bands":
             raise QgsProcessingException(tr(
-                "EXTENT and PIXEL_SIZE choose a grid for the layer as drawn: use SOURCE=rendered, or clear them."))
+                "{} and {} choose a grid for the layer as drawn: set {} to rendered, or clear them.").format(
+                self.named(self.EXTENT), self.named(self.PIXEL_SIZE), self.named(self.SOURCE)))
         if pixel_size is not None and pixel_size <= 0:
-            raise QgsProcessingException(tr("PIXEL_SIZE must be greater than 0."))
+            raise QgsProcessingException(tr("{} must be greater than 0.").format(self.named(self.PIXEL_SIZE)))
         crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context) if has_extent else layer.crs()
         if not crs.isValid():
             crs = layer.crs()
@@ -159,10 +189,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         if pixel_size is None:
             if native is None or native.is_rotated or crs != layer.crs():
                 raise QgsProcessingException(tr(
-                    "Set PIXEL_SIZE: the layer's own pixel size does not apply to this extent's CRS."))
+                    "Set {}: the layer's own pixel size does not apply to this extent's CRS.").format(
+                    self.named(self.PIXEL_SIZE)))
             pixel_size = abs(native.geotransform[1])
         if extent.isEmpty():
-            raise QgsProcessingException(tr("EXTENT is empty: choose an extent with a width and a height."))
+            raise QgsProcessingException(tr("{} is empty: choose an extent with a width and a height.").format(
+                self.named(self.EXTENT)))
         return rendered_source.requested_grid(extent, crs, pixel_size), crs
 
     # -- the run ----------------------------------------------------------------------------------
@@ -213,11 +245,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         feedback.pushInfo(tr("{} valid pixels, {} distinct colours.").format(int(counts.sum()), len(codes)))
         return codes, counts
 
-    @staticmethod
-    def image_palette(method, codes, counts, n_colours, metric, feedback):
+    def image_palette(self, method, codes, counts, n_colours, metric, feedback):
         if len(codes) == 0:
             raise QgsProcessingException(tr(
-                "The layer has no valid pixels to build a palette from: check ALPHA_THRESHOLD and nodata."))
+                "The layer has no valid pixels to build a palette from: check {} and nodata.").format(
+                self.named(self.ALPHA_THRESHOLD)))
         try:
             palette = build_palette(method, codes, counts, n_colours, metric)
         except (PaletteBuildError, ImportError) as error:
@@ -227,7 +259,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     def addReportParameter(self):  # noqa: N802 (Qt naming, like addParameter)
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_REPORT, tr("Report"), fileFilter=tr("HTML files (*.html *.htm)"), optional=True,
+            self.OUTPUT_REPORT, self.label(self.OUTPUT_REPORT), fileFilter=tr("HTML files (*.html *.htm)"), optional=True,
             createByDefault=False))
 
     def report_path(self, parameters, context):

@@ -47,7 +47,8 @@ def test_bad_palette_file_is_refused(qgis_app, tmp_path, rgba, case):
 @pytest.mark.parametrize("band", ["RED_BAND", "GREEN_BAND", "BLUE_BAND", "ALPHA_BAND"])
 def test_band_the_layer_does_not_have_is_refused(qgis_app, tmp_path, rgba, band):
     error = refused({"INPUT": rgba, "SOURCE": "bands", band: 9, "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
-    assert "{} is 9 but layer".format(band) in error
+    label = {"RED_BAND": "Red band", "GREEN_BAND": "Green band", "BLUE_BAND": "Blue band", "ALPHA_BAND": "Alpha band"}
+    assert "{} ({}) is 9 but layer".format(label[band], band) in error  # what the dialog shows, and the id
     assert "choose a band from 1 to 4" in error
 
 
@@ -74,5 +75,5 @@ def test_qgis_process_refuses_bad_input_with_the_same_message(qgis_app, tmp_path
     result = qgis_process("run", "palettize:quantize", "--", "INPUT=" + rgba, "SOURCE=bands", "RED_BAND=7",
                           "OUTPUT=" + str(tmp_path / "out.tif"))
     assert result.returncode != 0
-    assert "RED_BAND is 7 but layer" in result.stdout
+    assert "Red band (RED_BAND) is 7 but layer" in result.stdout
     assert not os.path.exists(tmp_path / "out.tif")

@@ -75,5 +75,5 @@ def test_pixel_size_alone_resamples_the_whole_layer(qgis_app, tmp_path):
 
 
 def test_extent_is_refused_for_raw_bands(qgis_app, tmp_path):
-    with pytest.raises(QgsProcessingException, match="use SOURCE=rendered"):
+    with pytest.raises(QgsProcessingException, match=r"set Pixel source \(SOURCE\) to rendered"):
         quantize({"INPUT": SAMPLE_MAP, "SOURCE": "bands", "PIXEL_SIZE": 50, "OUTPUT": str(tmp_path / "o.tif")})

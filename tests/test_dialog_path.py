@@ -1,0 +1,147 @@
+"""A toolbox run loads its styled result: the algorithm runs as the toolbox dialog runs it.
+
+The dialog (processing/gui/AlgorithmDialog.py) checks the parameters with its own context on the
+main thread, runs the algorithm in a QgsProcessingAlgRunnerTask in the task manager (a worker
+thread with a context of its own, whose results the dialog's context takes afterwards), then
+loads what its context's layersToLoadOnCompletion() holds (processing/gui/Postprocessing.py).
+"""
+
+import pytest
+from qgis.core import (
+    QgsApplication,
+    QgsProcessingAlgRunnerTask,
+    QgsProcessingFeedback,
+    QgsProcessingOutputLayerDefinition,
+    QgsProject,
+)
+from qgis.PyQt.QtCore import QEventLoop, QTimer
+
+from palettize.palettes.palette import builtin_palette
+from rasters import SAMPLE_MAP
+
+
+class ToolboxRun:
+    """One run as the dialog makes it: check, task in the task manager, then the results."""
+
+    def __init__(self, algorithm_id, parameters):
+        from processing.tools import dataobjects
+
+        self.feedback = QgsProcessingFeedback()
+        self.context = dataobjects.createContext(self.feedback)
+        self.algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
+        self.parameters = parameters
+        self.check = self.algorithm.checkParameterValues(parameters, self.context)
+        self.ok, self.results = False, {}
+        if not self.check[0]:
+            return
+        task = QgsProcessingAlgRunnerTask(self.algorithm, parameters, self.context, self.feedback)
+        loop = QEventLoop()
+
+        def executed(ok, results):
+            self.ok, self.results = ok, results
+            loop.quit()
+
+        task.executed.connect(executed)
+        QgsApplication.taskManager().addTask(task)
+        QTimer.singleShot(120000, loop.quit)
+        loop.exec()
+
+    def to_load(self):
+        return self.context.layersToLoadOnCompletion()
+
+    def load(self):
+        """What the dialog does next: load the layers into the project (False when one failed)."""
+        from processing.gui.Postprocessing import handleAlgorithmResults
+
+        return handleAlgorithmResults(self.algorithm, self.context, self.feedback, False, self.parameters)
+
+
+def shown(path):
+    """A destination as the dialog passes it with "Open output file after running" checked."""
+    return QgsProcessingOutputLayerDefinition(path, QgsProject.instance())
+
+
+@pytest.fixture
+def project(qgis_app):
+    QgsProject.instance().removeAllMapLayers()
+    yield QgsProject.instance()
+    QgsProject.instance().removeAllMapLayers()
+
+
+@pytest.mark.parametrize("destination", ["TEMPORARY_OUTPUT", "typed path"])
+def test_toolbox_run_loads_the_indexed_raster_with_the_palette_style(project, tmp_path, destination):
+    output = str(tmp_path / "classes.tif") if destination == "typed path" else destination
+    run = ToolboxRun("palettize:quantize", {"INPUT": SAMPLE_MAP, "PALETTE": "vga16", "OUTPUT": shown(output)})
+    assert run.check == (True, "")
+    assert run.ok
+    written = run.results["OUTPUT"]
+    if destination == "typed path":
+        assert written == output
+    assert list(run.to_load().keys()) == [written]
+    details = run.to_load()[written]
+    assert details.outputName == "OUTPUT"
+    assert details.postProcessor() is not None
+    assert run.load()
+    layers = project.mapLayersByName(details.name)
+    assert [layer.source() for layer in layers] == [written]
+    renderer = layers[0].renderer()
+    assert renderer.type() == "paletted"
+    vga = builtin_palette("vga16")
+    assert [c.color.getRgb()[:3] for c in renderer.classes()] == [tuple(c) for c in vga.colours.tolist()]
+    assert [c.label for c in renderer.classes()] == list(vga.labels)
+
+
+def test_toolbox_run_without_a_table_adds_only_the_indexed_raster(project):
+    run = ToolboxRun("palettize:quantize", {"INPUT": SAMPLE_MAP, "PALETTE": "vga16",
+                                            "OUTPUT": shown("TEMPORARY_OUTPUT")})
+    assert run.ok and run.load()
+    assert [layer.source() for layer in project.mapLayers().values()] == [run.results["OUTPUT"]]
+
+
+def test_toolbox_run_with_the_table_loads_both(project):
+    run = ToolboxRun("palettize:quantize", {"INPUT": SAMPLE_MAP, "PALETTE": "vga16",
+                                            "OUTPUT": shown("TEMPORARY_OUTPUT"),
+                                            "OUTPUT_TABLE": shown("TEMPORARY_OUTPUT")})
+    assert run.ok
+    assert set(run.to_load().keys()) == {run.results["OUTPUT"], run.results["OUTPUT_TABLE"]}
+    assert run.load()
+    assert len(project.mapLayers()) == 2
+
+
+def test_failed_toolbox_run_lists_no_made_up_output(project):
+    run = ToolboxRun("palettize:quantize", {"INPUT": SAMPLE_MAP, "PALETTE": "exact", "N_COLORS": 2,
+                                            "OUTPUT": shown("TEMPORARY_OUTPUT")})
+    assert run.check == (True, "")
+    assert not run.ok
+    assert dict(run.to_load()) == {}
+    assert run.load()  # nothing "not correctly generated"
+    assert project.mapLayers() == {}
+
+
+def test_checking_parameters_registers_nothing_to_load(qgis_app):
+    from processing.tools import dataobjects
+
+    context = dataobjects.createContext()
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("palettize:quantize")
+    assert algorithm.checkParameterValues({"INPUT": SAMPLE_MAP, "OUTPUT": shown("TEMPORARY_OUTPUT")}, context)[0]
+    assert dict(context.layersToLoadOnCompletion()) == {}
+
+
+def test_extract_palette_toolbox_run_loads_its_table(project, tmp_path):
+    palette_path = str(tmp_path / "legend.csv")
+    run = ToolboxRun("palettize:extractpalette", {"INPUT": SAMPLE_MAP, "METHOD": "frequent", "N_COLORS": 8,
+                                                  "OUTPUT_PALETTE": palette_path,
+                                                  "OUTPUT_TABLE": shown("TEMPORARY_OUTPUT")})
+    assert run.ok
+    assert run.results["OUTPUT_PALETTE"] == palette_path
+    assert list(run.to_load().keys()) == [run.results["OUTPUT_TABLE"]]
+    assert run.load()
+    [table] = project.mapLayers().values()
+    assert table.featureCount() == 8
+
+
+@pytest.mark.parametrize("algorithm_id", ["palettize:quantize", "palettize:extractpalette"])
+def test_palette_table_is_created_only_when_asked_for(qgis_app, algorithm_id):
+    algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+    table = algorithm.parameterDefinition("OUTPUT_TABLE")
+    assert table.createByDefault() is False
