@@ -33,6 +33,21 @@ def refused(path, message):
     return str(caught.value)
 
 
+# -- other formats, paths ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("renderer, entry", [("paletted", "paletteEntry"), ("singlebandpseudocolor", "item")])
+def test_a_style_entry_without_a_colour_is_an_error_not_black(tmp_path, renderer, entry):
+    inner = "<colorPalette>{}</colorPalette>" if renderer == "paletted" else \
+        "<rastershader><colorrampshader>{}</colorrampshader></rastershader>"
+    entries = '\n<{0} value="0" color="#ff0000" label="a"/>\n<{0} value="1" label="b"/>\n'.format(entry)
+    style = '<qgis><pipe><rasterrenderer type="{}">{}</rasterrenderer></pipe></qgis>'.format(
+        renderer, inner.format(entries))
+    refused(write(tmp_path, "p.qml", style),
+            'palette file p.qml, line 3: <{}> has no color attribute; give it one, such as color="#ff0000"'
+            .format(entry))
+
+
 # -- optional libraries --------------------------------------------------------------------------
 
 

@@ -31,7 +31,7 @@ def read(path, name):
             colours, labels = _qml_entries(shader, "item", name)
             return make_palette(name, colours, labels), "QGIS pseudocolour style (class colours)"
         raise error(name, raster.line, "a raster renderer of type '{}' has no class colours; use a paletted "
-                     "or singleband pseudocolour style".format(kind))
+                    "or singleband pseudocolour style".format(kind))
     renderers = list(root.descendants("renderer-v2"))
     categorized = next((node for node in renderers if node.attrs.get("type") == "categorizedSymbol"), None)
     if categorized is not None:
@@ -39,9 +39,9 @@ def read(path, name):
         return make_palette(name, colours, labels), "QGIS categorized style (symbol colours)"
     if renderers:
         raise error(name, renderers[0].line, "a vector renderer of type '{}' has no class colours; use a "
-                     "categorized style".format(renderers[0].attrs.get("type")))
+                    "categorized style".format(renderers[0].attrs.get("type")))
     raise error(name, None, "no <rasterrenderer> or <renderer-v2> element; use a QGIS style with a paletted, "
-                 "singleband pseudocolour or categorized renderer")
+                "singleband pseudocolour or categorized renderer")
 
 
 def _required(node, path, name):
@@ -57,7 +57,10 @@ def _qml_entries(parent, tag, name):
     colours, labels = [], []
     for entry in parent.children:
         if entry.tag == tag:
-            colours.append(_colour(entry.attrs.get("color", "#000000"), name, entry.line, tag))
+            if "color" not in entry.attrs:  # QGIS would draw it black: say so rather than guess
+                raise error(name, entry.line, "<{}> has no color attribute; give it one, such as "
+                            "color=\"#ff0000\"".format(tag))
+            colours.append(_colour(entry.attrs["color"], name, entry.line, tag))
             labels.append(entry.attrs.get("label", "").strip())
     if not colours:
         raise error(name, parent.line, "{} has no <{}> entries".format(parent.describe(), tag))
@@ -75,7 +78,7 @@ def _qml_categories(renderer, name):
         symbol = by_name.get(category.attrs.get("symbol"))
         if symbol is None:
             raise error(name, category.line, "category '{}' names symbol '{}', which <symbols> does not hold"
-                         .format(category.attrs.get("label", ""), category.attrs.get("symbol")))
+                        .format(category.attrs.get("label", ""), category.attrs.get("symbol")))
         colours.append(_symbol_colour(symbol, name))
         labels.append(category.attrs.get("label", "").strip())
     if not colours:
