@@ -4,12 +4,15 @@ Every failure a file can cause comes out of ``read_palette`` as a PaletteFileErr
 (and the line, where there is one) and saying what to fix; the Processing glue catches that one class.
 """
 
+import csv
 import os
 import re
 import sys
 
 import pytest
+from osgeo import gdal
 
+from palettize.palettes import formats
 from palettize.palettes.formats import PaletteFileError, read_palette
 from palettize.palettes.palette import matplotlib_palette
 from rasters import ROOT
@@ -46,6 +49,49 @@ def test_a_style_entry_without_a_colour_is_an_error_not_black(tmp_path, renderer
     refused(write(tmp_path, "p.qml", style),
             'palette file p.qml, line 3: <{}> has no color attribute; give it one, such as color="#ff0000"'
             .format(entry))
+
+
+def test_a_folder_given_as_palette_file_is_refused_as_a_folder(tmp_path):
+    message = refused(str(tmp_path), "is a folder; choose a palette file")
+    assert "does not exist" not in message
+
+
+def test_a_device_given_as_palette_file_is_refused_as_not_a_file():
+    if not os.path.exists(os.devnull) or os.path.isfile(os.devnull):
+        pytest.skip("no character device to try")
+    refused(os.devnull, "is not a regular file; choose a palette file")
+
+
+def test_a_raster_cut_short_is_refused_by_name_with_gdal_exceptions_on_or_off(tmp_path):
+    path = str(tmp_path / "cut.tif")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, 64, 64, 1, gdal.GDT_Byte)
+    table = gdal.ColorTable()
+    table.SetColorEntry(0, (255, 0, 0, 255))
+    dataset.GetRasterBand(1).SetColorTable(table)
+    dataset = None
+    with open(path, "rb") as f:
+        data = f.read()
+    write(tmp_path, "cut.tif", data[:1000])  # its colour table is cut off
+    was = gdal.GetUseExceptions()
+    try:
+        for use in (True, False):
+            gdal.UseExceptions() if use else gdal.DontUseExceptions()
+            refused(path, "palette file cut.tif: band 1 of this raster has no colour table")
+    finally:
+        gdal.UseExceptions() if was else gdal.DontUseExceptions()
+
+
+@pytest.mark.parametrize("problem", [OSError(5, "Input/output error"), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "x"),
+                                     csv.Error("bad"), RuntimeError("GDAL said no"), MemoryError(), IndexError("x")])
+def test_whatever_goes_wrong_reading_a_file_comes_out_as_one_palette_file_error(tmp_path, monkeypatch, problem):
+    def broken(path, name):
+        raise problem
+
+    monkeypatch.setattr(formats.registry.csv.FORMAT, "read", broken)
+    with pytest.raises(PaletteFileError, match=r"p\.csv") as caught:
+        read_palette(write(tmp_path, "p.csv", "1,2,3\n"))
+    assert caught.value.__cause__ is problem
+    assert str(caught.value).count(";") == 1  # one sentence with the fix after the semicolon
 
 
 # -- optional libraries --------------------------------------------------------------------------

@@ -36,11 +36,32 @@ def read_palette(path):
 
     The description is "0-255 integers" or "0-1 floats" for CSV, else the format, such as
     "GIMP palette" (see each format's module for its index and label rules).
+
+    Whatever is wrong with the file, the error is a PaletteFileError saying what to fix, so a caller
+    catches one class: an exception escaping a Processing algorithm aborts ``qgis_process``.
     """
     name = os.path.basename(path)
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
+        raise PaletteFileError("palette file {} is a folder; choose a palette file".format(path))
+    if not os.path.exists(path):
         raise PaletteFileError("palette file {} does not exist".format(path))
-    return registry.detect(path).read(path, name)
+    if not os.path.isfile(path):
+        raise PaletteFileError("palette file {} is not a regular file; choose a palette file".format(path))
+    try:
+        found = registry.detect(path)
+        palette, description = found.read(path, name)
+    except PaletteFileError:
+        raise
+    except OSError as problem:
+        raise PaletteFileError("cannot read palette file {}: {}; check that it can be read".format(
+            path, problem.strerror or problem)) from problem
+    except MemoryError as problem:
+        raise PaletteFileError("palette file {} is too large to read; a palette file holds at most 65535 "
+                               "colours".format(path)) from problem
+    except Exception as problem:  # a file this code does not expect: still one sentence, not a crash
+        raise PaletteFileError("palette file {} could not be read ({}: {}); check that it is a palette file"
+                               .format(path, type(problem).__name__, problem)) from problem
+    return palette, description
 
 
 def write_palette(palette, path):

@@ -24,25 +24,47 @@ def read(path, name):
     except ImportError:
         raise error(name, None, "looks like a raster, and reading rasters needs GDAL's Python bindings (osgeo)")
     gdal.PushErrorHandler("CPLQuietErrorHandler")
+    gdal.ErrorReset()
     try:
-        dataset = gdal.OpenEx(path, gdal.OF_RASTER)
-    except RuntimeError:  # GDAL exceptions switched on by someone else in this process
-        dataset = None
+        try:
+            dataset = gdal.OpenEx(path, gdal.OF_RASTER)
+        except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+            dataset = None
+        if dataset is None or dataset.RasterCount == 0:
+            raise _not_a_raster(name, _gdal_reason(gdal, path))
+        try:
+            return _read_table(gdal, dataset, name, _gdal_reason(gdal, path))
+        except RuntimeError as problem:  # with GDAL exceptions on: a damaged file
+            raise error(name, None, "GDAL cannot read its colour table ({}); check the file".format(
+                str(problem).strip() or "no reason given"))
     finally:
         gdal.PopErrorHandler()
-    if dataset is None or dataset.RasterCount == 0:
-        from .registry import WRITE_EXTENSIONS  # the registry imports this module
 
-        raise error(name, None, "not a palette file or a raster GDAL can open; use {} or a raster with a colour table"
-                     .format(", ".join(WRITE_EXTENSIONS)))
+
+def _gdal_reason(gdal, path):
+    """GDAL's last complaint, if any, as " (GDAL: ...)": why a damaged file lacks what it should have."""
+    message = (gdal.GetLastErrorMsg() or "").strip()
+    if message.startswith(path + ":"):
+        message = message[len(path) + 1:].strip()
+    return " (GDAL: {})".format(message) if message else ""
+
+
+def _not_a_raster(name, reason):
+    from .registry import WRITE_EXTENSIONS  # the registry imports this module
+
+    return error(name, None, "not a palette file or a raster GDAL can open{}; use {} or a raster with a colour "
+                 "table".format(reason, ", ".join(WRITE_EXTENSIONS)))
+
+
+def _read_table(gdal, dataset, name, reason):
     band = dataset.GetRasterBand(1)
     table = band.GetColorTable()
     if table is None:
-        raise error(name, None, "band 1 of this raster has no colour table; use a paletted raster (such as a "
-                     "Palettize output) or a palette file")
+        raise error(name, None, "band 1 of this raster has no colour table{}; use a paletted raster (such as a "
+                    "Palettize output) or a palette file".format(reason))
     if table.GetPaletteInterpretation() != gdal.GPI_RGB:
         raise error(name, None, "the colour table is not RGB (GDAL palette interpretation {}); use an RGB one"
-                     .format(table.GetPaletteInterpretation()))
+                    .format(table.GetPaletteInterpretation()))
     colours = [list(table.GetColorEntry(i)[:3]) for i in range(table.GetCount())]
     names = _raster_names(gdal, band)
     description = "GDAL colour table ({}, band 1)".format(dataset.GetDriver().ShortName)
