@@ -13,8 +13,8 @@ import pytest
 from osgeo import gdal
 
 from palettize.palettes import formats
-from palettize.palettes.formats import PaletteFileError, read_palette
-from palettize.palettes.palette import matplotlib_palette
+from palettize.palettes.formats import PaletteFileError, read_palette, write_palette
+from palettize.palettes.palette import Palette, matplotlib_palette
 from rasters import ROOT
 
 DATA = os.path.join(ROOT, "tests", "data", "palettes")
@@ -34,6 +34,56 @@ def refused(path, message):
     with pytest.raises(PaletteFileError, match=re.escape(message)) as caught:
         read_palette(path)
     return str(caught.value)
+
+
+# -- text encodings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["p.csv", "p.gpl", "p.clr", "p.txt"])
+def test_latin1_text_is_refused_as_not_utf8_naming_the_line(tmp_path, name):
+    text = {"p.csv": "r,g,b,name\n1,2,3,ok\n10,20,30,Löss\n", "p.gpl": "GIMP Palette\n1 2 3 ok\n10 20 30 Löss\n",
+            "p.clr": "# x\n1 1 2 3 ok\n2 10 20 30 Löss\n", "p.txt": "INTERPOLATION:EXACT\n1,1,2,3,255,ok\n2,10,20,30,255,Löss\n"}
+    path = write(tmp_path, name, text[name].encode("latin-1"))
+    refused(path, "palette file {}, line 3: not UTF-8 text (byte 0xf6); save the file as UTF-8".format(name))
+
+
+def test_a_binary_file_named_csv_is_refused_as_not_text_naming_the_line(tmp_path):
+    refused(write(tmp_path, "p.csv", b"10,20,30\n\x00\x01\x02\xff junk"),
+            "palette file p.csv, line 2: not UTF-8 text (it holds NUL bytes)")
+    refused(write(tmp_path, "q.csv", b"10,20,30\n1,2,3\n\xff\xfe\xfd junk"),
+            "palette file q.csv, line 3: not UTF-8 text (byte 0xff)")
+
+
+def test_a_nul_byte_late_in_a_text_file_is_refused_naming_its_line(tmp_path):
+    text = b"10,20,30\n" * 600 + b"1,2,\x003\n"
+    refused(write(tmp_path, "p.csv", text), "palette file p.csv, line 601: not UTF-8 text (it holds NUL bytes)")
+
+
+@pytest.mark.parametrize("encoding, shown", [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"),
+                                             ("utf-32", "UTF-32")])
+@pytest.mark.parametrize("extension", [".csv", ".gpl", ".clr", ".txt", ".qml"])
+def test_utf16_and_utf32_palette_files_are_read_saying_so(tmp_path, encoding, shown, extension):
+    palette = Palette([[10, 20, 30], [200, 100, 0]], ["Löss, fine", "Granit"])
+    written = str(tmp_path / ("utf8" + extension))
+    write_palette(palette, written)
+    text = open(written, encoding="utf-8").read()
+    if extension == ".qml":
+        text = '<?xml version="1.0" encoding="UTF-16"?>\n' + text
+    path = write(tmp_path, "p" + extension, text.encode(encoding))
+    read, description = read_palette(path)
+    assert read == palette
+    assert description.endswith(", {} text".format(shown))
+
+
+def test_a_latin1_style_without_an_encoding_declaration_says_it_is_not_utf8(tmp_path):
+    style = ('<qgis><pipe><rasterrenderer type="paletted"><colorPalette>\n'
+             '<paletteEntry value="0" color="#ff0000" label="Löss"/>\n</colorPalette></rasterrenderer></pipe></qgis>')
+    refused(write(tmp_path, "p.qml", style.encode("latin-1")),
+            "palette file p.qml, line 2: not well-formed XML (not well-formed (invalid token)); it is not UTF-8 "
+            "text: save it as UTF-8 or declare its encoding")
+    palette, _ = read_palette(write(tmp_path, "q.qml", ('<?xml version="1.0" encoding="ISO-8859-1"?>\n' + style)
+                                    .encode("latin-1")))
+    assert palette.labels == ("Löss",)
 
 
 # -- other formats, paths ------------------------------------------------------------------------

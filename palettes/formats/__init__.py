@@ -22,7 +22,7 @@ spaces in the line-based formats (.csv, .gpl, .clr, .txt), which cannot hold the
 import os
 
 from . import registry
-from .common import PaletteFileError
+from .common import PaletteFileError, encoding_name
 from .csv import write_palette_csv
 from .qgis_txt import QGIS_EXPORT_HEADER
 from .registry import FORMATS, READ_EXTENSIONS, WRITE_EXTENSIONS
@@ -48,7 +48,7 @@ def read_palette(path):
     if not os.path.isfile(path):
         raise PaletteFileError("palette file {} is not a regular file; choose a palette file".format(path))
     try:
-        found = registry.detect(path)
+        found, encoding = registry.detect(path)
         palette, description = found.read(path, name)
     except PaletteFileError:
         raise
@@ -61,6 +61,8 @@ def read_palette(path):
     except Exception as problem:  # a file this code does not expect: still one sentence, not a crash
         raise PaletteFileError("palette file {} could not be read ({}: {}); check that it is a palette file"
                                .format(path, type(problem).__name__, problem)) from problem
+    if found.text and encoding is not None and encoding_name(encoding) != "UTF-8":
+        description += ", {} text".format(encoding_name(encoding))
     return palette, description
 
 

@@ -44,4 +44,4 @@ def write(palette, path):
 
 
 FORMAT = Format("act", "Adobe colour table (at most 256 colours, no labels)", read, write, ".act",
-                extensions=(".act",), sniff=sniff)
+                extensions=(".act",), sniff=sniff, text=False)

@@ -1,6 +1,7 @@
 """What every palette file format shares: the one error class, messages that name the file and the
 line, the size limit, decoding text, and reading numbers and colour components."""
 
+import codecs
 import os
 
 import numpy as np
@@ -33,15 +34,58 @@ def make_palette(name, colours, labels, title=None):
     return Palette(np.array(colours, dtype=np.uint8), labels, name=title or os.path.splitext(name)[0])
 
 
-def text_lines(path, name):
+#: How many bytes of a file recognise its format and its text encoding.
+HEAD = 4096
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def text_encoding(head):
+    """The encoding of a file starting with the bytes ``head``, or None when they are not text.
+
+    A byte-order mark decides (UTF-8, UTF-16, UTF-32: Windows programs write UTF-16 as "Unicode");
+    text with every other byte NUL is UTF-16 without one; any other NUL byte means binary content
+    (a raster); else UTF-8, refused later, naming the line, if it does not decode.
+    """
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    if b"\0" not in head:
+        return "utf-8-sig"
+    if len(head) >= 4 and b"\0" not in head[0::2] and not head[1::2].strip(b"\0"):
+        return "utf-16-le"
+    if len(head) >= 4 and b"\0" not in head[1::2] and not head[0::2].strip(b"\0"):
+        return "utf-16-be"
+    return None
+
+
+def encoding_name(encoding):
+    """'UTF-8', 'UTF-16' or 'UTF-32', the name people know, for an encoding ``text_encoding`` gives."""
+    return encoding.upper().replace("-SIG", "").replace("-LE", "").replace("-BE", "")
+
+
+def read_text(path, name):
+    """The file's text, in the encoding ``text_encoding`` finds; anything else is refused naming the line."""
     with open(path, "rb") as f:
         data = f.read()
+    encoding = text_encoding(data[:HEAD])
+    if encoding is None:
+        line = data[:data.index(b"\0")].count(b"\n") + 1
+        raise error(name, line, "not UTF-8 text (it holds NUL bytes); save the palette as UTF-8 text")
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(encoding)
     except UnicodeDecodeError as problem:
-        line = data[:problem.start].count(b"\n") + 1
-        raise error(name, line, "not UTF-8 text; save the file as UTF-8")
-    return text.splitlines()
+        line = data[:problem.start].decode(encoding, errors="replace").count("\n") + 1
+        raise error(name, line, "not {} text (byte 0x{:02x}); save the file as UTF-8".format(
+            encoding_name(encoding), data[problem.start]))
+    if "\0" in text:
+        line = text[:text.index("\0")].count("\n") + 1
+        raise error(name, line, "not UTF-8 text (it holds NUL bytes); save the palette as UTF-8 text")
+    return text
+
+
+def text_lines(path, name):
+    return read_text(path, name).splitlines()
 
 
 def number(text, name, line):
@@ -92,11 +136,13 @@ class Format:
     """One palette file format: how to recognise, read and write it (see registry.FORMATS).
 
     ``sniff(text, extension)`` says whether the file's start (``text``, or None for binary content)
-    shows it is this format; ``extensions`` decide when no format's content matches.
+    shows it is this format; ``extensions`` decide when no format's content matches. ``text`` is
+    False for binary formats.
     """
 
-    def __init__(self, key, title, read, write=None, write_extension=None, extensions=(), sniff=None):
-        self.key, self.title = key, title
+    def __init__(self, key, title, read, write=None, write_extension=None, extensions=(), sniff=None,
+                 text=True):
+        self.key, self.title, self.text = key, title, text
         self.read, self.write, self.write_extension = read, write, write_extension
         self.extensions, self.sniff = tuple(extensions), sniff
 

@@ -7,11 +7,11 @@ import os
 import numpy as np
 
 from ..palette import Palette
-from .common import Format, PaletteFileError, check_count, is_number, one_line_labels
+from .common import Format, PaletteFileError, check_count, is_number, one_line_labels, read_text
 
 
 def read(path, name):
-    rows = _csv_rows(path)
+    rows = _csv_rows(path, name)
     if rows and not is_number(rows[0][1][0]):
         rows = rows[1:]  # header line
     if not rows:
@@ -45,10 +45,9 @@ def write_palette_csv(palette, path):
             writer.writerow([r, g, b, label])
 
 
-def _csv_rows(path):
+def _csv_rows(path, name):
     """(line number, fields) of every non-blank, non-comment line."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        text = f.read()
+    text = read_text(path, name)
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
     if not lines:
         return []

@@ -6,7 +6,7 @@ is the entry's position in the file. Writes a paletted renderer style QGIS 3.22+
 import re
 from xml.parsers import expat
 
-from .common import Format, error, is_byte, make_palette, write_lines
+from .common import HEAD, Format, error, is_byte, make_palette, read_text, text_encoding, write_lines
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -139,7 +139,14 @@ class _Node:
 
 
 def _parse_xml(path, name):
-    parser = expat.ParserCreate()
+    with open(path, "rb") as f:
+        data = f.read()
+    encoding = text_encoding(data[:HEAD])
+    if encoding in ("utf-8-sig", None):  # expat reads the declared encoding (UTF-8 by default) itself
+        parser = expat.ParserCreate()
+    else:  # UTF-16/32, perhaps without a byte-order mark: decode here, tell expat it is UTF-8
+        data = read_text(path, name).encode("utf-8")
+        parser = expat.ParserCreate("UTF-8")
     stack, roots = [], []
 
     def start(tag, attrs):
@@ -149,12 +156,23 @@ def _parse_xml(path, name):
 
     parser.StartElementHandler = start
     parser.EndElementHandler = lambda tag: stack.pop()
-    with open(path, "rb") as f:
-        try:
-            parser.ParseFile(f)
-        except expat.ExpatError as problem:
-            raise error(name, problem.lineno, "not well-formed XML ({})".format(expat.ErrorString(problem.code)))
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as problem:
+        raise error(name, problem.lineno, "not well-formed XML ({}){}".format(
+            expat.ErrorString(problem.code), _encoding_hint(data, problem)))
     return roots[0]
+
+
+def _encoding_hint(data, problem):
+    """Why a style written in Latin-1 without saying so does not parse."""
+    if problem.code != expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]:
+        return ""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "; it is not UTF-8 text: save it as UTF-8 or declare its encoding in <?xml ...?>"
+    return ""
 
 
 def write(palette, path):

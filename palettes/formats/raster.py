@@ -6,8 +6,10 @@ A raster's colour table keeps entry i as index i. GeoTIFF pads a table to 256 (B
 entries after the last other colour are dropped (the description says how many) -- except those
 named by the band's category names or raster attribute table, which also give the labels."""
 
+import os
+
 from ..palette import MAX_COLOURS
-from .common import Format, error, make_palette
+from .common import HEAD, Format, error, make_palette
 
 #: Raster extensions worth offering in a file dialog; any raster GDAL opens is read.
 EXTENSIONS = (".tif", ".tiff", ".png", ".gif", ".bmp", ".vrt", ".img")
@@ -31,7 +33,7 @@ def read(path, name):
         except RuntimeError:  # GDAL exceptions switched on by someone else in this process
             dataset = None
         if dataset is None or dataset.RasterCount == 0:
-            raise _not_a_raster(name, _gdal_reason(gdal, path))
+            raise _not_a_raster(path, name, _gdal_reason(gdal, path))
         try:
             return _read_table(gdal, dataset, name, _gdal_reason(gdal, path))
         except RuntimeError as problem:  # with GDAL exceptions on: a damaged file
@@ -49,9 +51,15 @@ def _gdal_reason(gdal, path):
     return " (GDAL: {})".format(message) if message else ""
 
 
-def _not_a_raster(name, reason):
-    from .registry import WRITE_EXTENSIONS  # the registry imports this module
+def _not_a_raster(path, name, reason):
+    from .registry import TEXT_EXTENSIONS, WRITE_EXTENSIONS  # the registry imports this module
 
+    if os.path.splitext(name)[1].lower() in TEXT_EXTENSIONS:  # e.g. a CSV saved as UTF-16 by a CJK locale
+        with open(path, "rb") as f:
+            head = f.read(HEAD)
+        line = head[:head.find(b"\0")].count(b"\n") + 1
+        return error(name, line, "not UTF-8 text (it holds NUL bytes) nor a raster GDAL can open; save the "
+                     "palette as UTF-8 text")
     return error(name, None, "not a palette file or a raster GDAL can open{}; use {} or a raster with a colour "
                  "table".format(reason, ", ".join(WRITE_EXTENSIONS)))
 
@@ -99,4 +107,5 @@ def _raster_names(gdal, band):
     return [by_value.get(value, "") for value in range(max(by_value) + 1)] if by_value else []
 
 
-FORMAT = Format("raster", "Raster with a colour table (read only)", read, extensions=EXTENSIONS, sniff=sniff)
+FORMAT = Format("raster", "Raster with a colour table (read only)", read, extensions=EXTENSIONS, sniff=sniff,
+                text=False)

@@ -7,6 +7,7 @@ extension second; text no format claims is read as CSV. Written formats follow t
 import os
 
 from . import act, clr, csv, gpl, qgis_txt, qml, raster
+from .common import HEAD, text_encoding
 
 #: In the order file dialogs list them; detection tries the ``sniff`` functions in this order too.
 FORMATS = (csv.FORMAT, gpl.FORMAT, act.FORMAT, clr.FORMAT, qml.FORMAT, qgis_txt.FORMAT, raster.FORMAT)
@@ -17,20 +18,21 @@ DEFAULT = csv.FORMAT
 WRITE_EXTENSIONS = tuple(f.write_extension for f in FORMATS if f.write is not None)
 #: Extensions worth offering in a file dialog; ``read_palette`` also reads other GDAL rasters.
 READ_EXTENSIONS = WRITE_EXTENSIONS + tuple(e for f in FORMATS for e in f.extensions if e not in WRITE_EXTENSIONS)
-
-_HEAD = 4096
+#: Extensions of the text formats: a file named so that holds binary content is no palette file.
+TEXT_EXTENSIONS = tuple(f.write_extension for f in FORMATS if f.text and f.write_extension)
 
 
 def detect(path):
-    """The format of the file at ``path``, from its first bytes and its extension."""
+    """(format, text encoding or None) of the file at ``path``, from its first bytes and its extension."""
     extension = os.path.splitext(path)[1].lower()
     with open(path, "rb") as f:
-        head = f.read(_HEAD)
-    text = None if b"\0" in head else head.decode("utf-8-sig", errors="replace").lstrip()
+        head = f.read(HEAD)
+    encoding = text_encoding(head)
+    text = None if encoding is None else head.decode(encoding, errors="replace").lstrip()
     for candidate in FORMATS:
         if candidate.sniff is not None and candidate.sniff(text, extension):
-            return candidate
-    return next((f for f in FORMATS if extension in f.extensions), DEFAULT)
+            return candidate, encoding
+    return next((f for f in FORMATS if extension in f.extensions), DEFAULT), encoding
 
 
 def writer(extension):
