@@ -36,6 +36,100 @@ def refused(path, message):
     return str(caught.value)
 
 
+# -- CSV header or mistake -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first, shown", [("1O,20,30", "'1O'"), ("nan,0,0", "'nan'"), ("10,2O,30", "'2O'"),
+                                          ("inf,0,0", "'inf'"), ("-,0,0", "'-'")])
+def test_a_first_line_that_looks_like_a_colour_but_does_not_parse_is_an_error_not_a_header(tmp_path, first, shown):
+    path = write(tmp_path, "p.csv", first + "\n40,50,60\n70,80,90\n")
+    refused(path, "palette file p.csv, line 1: {} is not a number".format(shown))
+
+
+def test_a_header_is_a_first_line_without_any_number(tmp_path):
+    palette, _ = read_palette(write(tmp_path, "p.csv", "Rot;Grün;Blau;Gestein\n10;20;30;Granit\n"))
+    assert palette.colours.tolist() == [[10, 20, 30]]
+    assert palette.labels == ("Granit",)
+
+
+def test_a_line_without_numbers_after_the_first_is_an_error_naming_it(tmp_path):
+    refused(write(tmp_path, "p.csv", "10,20,30\nred,green,blue\n"), "line 2: 'red' is not a number")
+
+
+def test_a_number_with_an_underscore_is_refused_not_read_as_python_reads_it(tmp_path):
+    refused(write(tmp_path, "p.csv", "10,20,30\n1_0,20,30\n"), "line 2: '1_0' is not a number")
+
+
+# -- CSV delimiter -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_labels_may_hold_commas_when_another_delimiter_separates_the_columns(tmp_path, delimiter):
+    text = "".join(delimiter.join(row) + "\n" for row in
+                   [("10", "20", "30", "Sand, fine"), ("40", "50", "60", "Clay, wet, grey"), ("1", "2", "3", "x")])
+    palette, description = read_palette(write(tmp_path, "p.csv", text))
+    assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60], [1, 2, 3]]
+    assert palette.labels == ("Sand, fine", "Clay, wet, grey", "x")
+    assert description == "0-255 integers"
+
+
+def test_a_one_line_semicolon_file_with_a_comma_in_its_label_reads_right(tmp_path):
+    palette, _ = read_palette(write(tmp_path, "p.csv", "10;20;30;Sand, fine\n"))
+    assert (palette.colours.tolist(), palette.labels) == ([[10, 20, 30]], ("Sand, fine",))
+
+
+def test_a_header_with_commas_does_not_decide_the_delimiter(tmp_path):
+    palette, _ = read_palette(write(tmp_path, "p.csv", "red;green;blue;unit, age\n10;20;30;Sand, fine\n"))
+    assert (palette.colours.tolist(), palette.labels) == ([[10, 20, 30]], ("Sand, fine",))
+
+
+def test_a_decimal_comma_is_refused_saying_to_write_a_point(tmp_path):
+    refused(write(tmp_path, "p.csv", "0,5;0,25;1\n"), "line 1: '0,5' is not a number; write decimals with a point")
+
+
+# -- CSV columns ---------------------------------------------------------------------------------
+
+
+def test_a_whitespace_separated_csv_keeps_multi_word_labels(tmp_path):
+    palette, _ = read_palette(write(tmp_path, "p.csv", "10 20 30 Sand  fine\n40\t50 60   Clay, wet grey  \n"))
+    assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60]]
+    assert palette.labels == ("Sand  fine", "Clay, wet grey")
+
+
+def test_an_rgba_csv_reads_its_alpha_as_alpha_not_as_the_label(tmp_path):
+    palette, description = read_palette(write(tmp_path, "p.csv", "255,0,0,255\n0,255,0,128\n0,0,255,0\n"))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
+    assert palette.labels is None
+    assert description.startswith("0-255 integers, the fourth column read as alpha and ignored")
+
+
+def test_an_rgba_csv_with_labels_takes_the_label_from_the_fifth_column(tmp_path):
+    palette, _ = read_palette(write(tmp_path, "p.csv", "255,0,0,255,Granite\n0,255,0,255,Schist 2\n"))
+    assert palette.labels == ("Granite", "Schist 2")
+    palette, _ = read_palette(write(tmp_path, "p.csv", "1.0 0.5 0 1.0 Sand fine\n0 0 1 0.5 Clay\n"))
+    assert palette.colours.tolist() == [[255, 128, 0], [0, 0, 255]]
+    assert palette.labels == ("Sand fine", "Clay")
+
+
+def test_a_header_naming_the_columns_places_them(tmp_path):
+    text = "value,alpha,Red,Green,Blue,label\n7,255,255,0,0,Granite\n9,128,0,0,255,Schist\n"
+    palette, description = read_palette(write(tmp_path, "p.csv", text))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
+    assert palette.labels == ("Granite", "Schist")
+    assert description == "0-255 integers, columns Red, Green, Blue by the header, alpha column ignored"
+
+
+def test_numeric_labels_stay_labels_when_the_header_names_their_column(tmp_path):
+    palette, description = read_palette(write(tmp_path, "p.csv", "r,g,b,class\n255,0,0,1\n0,255,0,2\n"))
+    assert (palette.labels, description) == (("1", "2"), "0-255 integers")
+
+
+def test_a_label_longer_than_csv_allows_is_refused_naming_the_line(tmp_path):
+    path = write(tmp_path, "p.csv", "10,20,30,ok\n40,50,60," + "x" * (csv.field_size_limit() + 10) + "\n")
+    refused(path, "palette file p.csv, line 2: a field is longer than 131072 characters, the most a CSV field "
+                  "may hold; shorten it")
+
+
 # -- text encodings ------------------------------------------------------------------------------
 
 
@@ -73,6 +167,14 @@ def test_utf16_and_utf32_palette_files_are_read_saying_so(tmp_path, encoding, sh
     read, description = read_palette(path)
     assert read == palette
     assert description.endswith(", {} text".format(shown))
+
+
+def test_a_utf16_csv_from_a_spreadsheet_reads_with_tabs_and_a_header(tmp_path):
+    text = "Red\tGreen\tBlue\tUnit\r\n10\t20\t30\tSand, fine\r\n40\t50\t60\tLöss\r\n"
+    palette, description = read_palette(write(tmp_path, "units.csv", b"\xff\xfe" + text.encode("utf-16-le")))
+    assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60]]
+    assert palette.labels == ("Sand, fine", "Löss")
+    assert description == "0-255 integers, UTF-16 text"
 
 
 def test_a_latin1_style_without_an_encoding_declaration_says_it_is_not_utf8(tmp_path):

@@ -90,7 +90,7 @@ def text_lines(path, name):
 
 def number(text, name, line):
     try:
-        value = float(text)
+        value = float(text) if "_" not in text else float("nan")  # float() reads "1_0" as 10
     except ValueError:
         value = float("nan")
     if not np.isfinite(value):
@@ -108,7 +108,7 @@ def channel(text, name, line):
 
 def is_number(text):
     try:
-        return bool(np.isfinite(float(text)))
+        return "_" not in text and bool(np.isfinite(float(text)))
     except ValueError:
         return False
 
