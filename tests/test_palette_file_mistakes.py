@@ -256,3 +256,28 @@ def test_an_mpl_palette_without_matplotlib_says_how_to_install_it(monkeypatch):
     message = str(caught.value)
     assert message.startswith("the palette mpl:viridis needs matplotlib, which this Python cannot import")
     assert "python3-matplotlib" in message and "pip install matplotlib" in message
+
+
+# -- palettes other programs write ---------------------------------------------------------------
+
+
+def test_gimp_palettes_in_gimps_own_layout_read_every_colour_and_name():
+    palette, description = read_palette(os.path.join(DATA, "gimp_layout.gpl"))
+    assert description == "GIMP palette"
+    assert palette.name == "Tango-like"
+    assert palette.colours.tolist() == [[252, 233, 79], [237, 212, 0], [196, 160, 0], [0, 0, 0], [255, 255, 255]]
+    assert palette.labels == ("Butter 1", "Butter 2", "Butter 3", "", "White (255 255 255) #FFFFFF")
+
+
+def gimp_data_palettes():
+    folder = "/usr/share/gimp/2.0/palettes"
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+@pytest.mark.skipif(not gimp_data_palettes(), reason="Debian's gimp-data is not installed")
+def test_every_palette_gimp_ships_reads_with_one_colour_per_colour_line():
+    for path in gimp_data_palettes():
+        lines = open(path, encoding="utf-8").read().splitlines()
+        expected = [line for line in lines[1:] if line.strip() and line.split()[0].isdigit()]
+        palette, description = read_palette(path)
+        assert (len(palette), description) == (len(expected), "GIMP palette"), path
