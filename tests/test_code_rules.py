@@ -9,7 +9,7 @@ from rasters import ROOT
 
 QGIS_FREE = ["algorithms/nearest.py", "algorithms/colorspace.py", "algorithms/colour_difference.py",
              "algorithms/engine.py", "algorithms/report.py", "algorithms/cleanup.py", "algorithms/dither.py",
-             "palettes/palette.py", "palettes/formats/registry.py", "palettes/adaptive.py"]
+             "palettes/palette.py", "palettes/formats.py", "palettes/adaptive.py"]
 
 
 def python_files():
