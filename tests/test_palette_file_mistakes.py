@@ -269,14 +269,19 @@ def test_gimp_palettes_in_gimps_own_layout_read_every_colour_and_name():
     assert palette.labels == ("Butter 1", "Butter 2", "Butter 3", "", "White (255 255 255) #FFFFFF")
 
 
-def gimp_data_palettes():
-    folder = "/usr/share/gimp/2.0/palettes"
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder)) if os.path.isdir(folder) else []
+#: Where Debian's gimp-data, inkscape and qgis packages put the GIMP palettes they ship.
+SHIPPED_PALETTE_FOLDERS = ("/usr/share/gimp/2.0/palettes", "/usr/share/inkscape/palettes",
+                           "/usr/share/qgis/resources/palettes")
 
 
-@pytest.mark.skipif(not gimp_data_palettes(), reason="Debian's gimp-data is not installed")
-def test_every_palette_gimp_ships_reads_with_one_colour_per_colour_line():
-    for path in gimp_data_palettes():
+def shipped_gimp_palettes():
+    return sorted(os.path.join(folder, name) for folder in SHIPPED_PALETTE_FOLDERS if os.path.isdir(folder)
+                  for name in os.listdir(folder) if name.endswith(".gpl"))
+
+
+@pytest.mark.skipif(not shipped_gimp_palettes(), reason="no GIMP, Inkscape or QGIS palettes installed")
+def test_every_gimp_palette_that_gimp_inkscape_or_qgis_ships_reads_one_colour_per_colour_line():
+    for path in shipped_gimp_palettes():
         lines = open(path, encoding="utf-8").read().splitlines()
         expected = [line for line in lines[1:] if line.strip() and line.split()[0].isdigit()]
         palette, description = read_palette(path)
