@@ -124,10 +124,46 @@ def test_numeric_labels_stay_labels_when_the_header_names_their_column(tmp_path)
     assert (palette.labels, description) == (("1", "2"), "0-255 integers")
 
 
+def test_unquoted_commas_in_the_last_column_belong_to_the_label(tmp_path):
+    palette, _ = read_palette(write(tmp_path, "p.csv", "10,20,30,Sand, fine\n40,50,60,Clay\n"))
+    assert palette.labels == ("Sand, fine", "Clay")
+    palette, _ = read_palette(write(tmp_path, "q.csv", "r,g,b,label,note\n10,20,30,Sand,fine\n"))
+    assert palette.labels == ("Sand",)
+
+
 def test_a_label_longer_than_csv_allows_is_refused_naming_the_line(tmp_path):
     path = write(tmp_path, "p.csv", "10,20,30,ok\n40,50,60," + "x" * (csv.field_size_limit() + 10) + "\n")
     refused(path, "palette file p.csv, line 2: a field is longer than 131072 characters, the most a CSV field "
                   "may hold; shorten it")
+
+
+# -- hex colours --------------------------------------------------------------------------------
+
+
+def test_hex_colour_lines_are_read_with_their_labels_not_skipped_as_comments(tmp_path):
+    text = "colour,name\n# tab10\n#1f77b4,Blue, deep\n#FF7F0E;x\n#2ca02c\tGreen grass\n#d62728 Red one\n#9467bd\n"
+    palette, description = read_palette(write(tmp_path, "p.csv", text))
+    assert palette.colours.tolist() == [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189]]
+    assert palette.labels == ("Blue, deep", "x", "Green grass", "Red one", "")
+    assert description == "hex colours (#rrggbb)"
+
+
+def test_a_hex_colour_among_rgb_lines_is_an_error_not_a_skipped_comment(tmp_path):
+    refused(write(tmp_path, "p.csv", "255,0,0,Red\n#00ff00,Green\n0,0,255,Blue\n"),
+            "palette file p.csv, line 2: '#00ff00,Green' is a hex colour among red,green,blue lines; write it as "
+            "0,255,0")
+    refused(write(tmp_path, "q.csv", "#00ff00\n#0000ff\n1,2,3\n"),
+            "palette file q.csv, line 3: '1,2,3' is not a '#rrggbb' colour like the other lines")
+
+
+def test_an_eight_digit_hex_colour_is_refused_rather_than_guessing_where_alpha_is(tmp_path):
+    refused(write(tmp_path, "p.csv", "#1f77b4\n#ff7f0e80\n"),
+            "palette file p.csv, line 2: '#ff7f0e80' has 8 hex digits; write '#rrggbb' (alpha is not read)")
+
+
+def test_comments_stay_comments(tmp_path):
+    palette, _ = read_palette(write(tmp_path, "p.csv", "# 255,0,0 was red\n#fade to grey\n1,2,3\n  # indented\n"))
+    assert palette.colours.tolist() == [[1, 2, 3]]
 
 
 # -- text encodings ------------------------------------------------------------------------------
@@ -135,8 +171,10 @@ def test_a_label_longer_than_csv_allows_is_refused_naming_the_line(tmp_path):
 
 @pytest.mark.parametrize("name", ["p.csv", "p.gpl", "p.clr", "p.txt"])
 def test_latin1_text_is_refused_as_not_utf8_naming_the_line(tmp_path, name):
-    text = {"p.csv": "r,g,b,name\n1,2,3,ok\n10,20,30,Löss\n", "p.gpl": "GIMP Palette\n1 2 3 ok\n10 20 30 Löss\n",
-            "p.clr": "# x\n1 1 2 3 ok\n2 10 20 30 Löss\n", "p.txt": "INTERPOLATION:EXACT\n1,1,2,3,255,ok\n2,10,20,30,255,Löss\n"}
+    text = {"p.csv": "r,g,b,name\n1,2,3,ok\n10,20,30,Löss\n",
+            "p.gpl": "GIMP Palette\n1 2 3 ok\n10 20 30 Löss\n",
+            "p.clr": "# x\n1 1 2 3 ok\n2 10 20 30 Löss\n",
+            "p.txt": "INTERPOLATION:EXACT\n1,1,2,3,255,ok\n2,10,20,30,255,Löss\n"}
     path = write(tmp_path, name, text[name].encode("latin-1"))
     refused(path, "palette file {}, line 3: not UTF-8 text (byte 0xf6); save the file as UTF-8".format(name))
 

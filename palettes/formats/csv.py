@@ -2,15 +2,17 @@
 line, an optional alpha column (ignored) and an optional label column. Any text no other format claims.
 
 - Delimiter: ``,``, ``;``, tab or ``|``, whichever makes most of the first lines start with three
-  numbers (so ``10;20;30;Sand, fine`` reads right); else runs of white space, and the label is the
-  rest of the line, spaces and all.
+  numbers (so ``10;20;30;Sand, fine`` reads right); else runs of white space.
 - Header: the first line when none of its first three fields looks like a number. Any other line
   that does not read as a colour is an error naming it: ``1O,20,30`` (a letter O) or ``nan,0,0`` on
   the first line is a mistake, not a header, and skipping it would shift every index by one.
 - Columns: a header naming ``red``/``r``, ``green``/``g`` and ``blue``/``b`` places them (and
   ``alpha``/``a``, ``label``/``name``/``class``/...); else red, green, blue come first. Without a
   header, a fourth column holding a number 0-255 on every line is alpha, not a label. The label is
-  the named label column, else the first column after blue (and alpha).
+  the named label column, else the first column after blue (and alpha); when it is the last column,
+  the rest of the line is the label, so unquoted commas or spaces in it are kept.
+- Lines starting with ``#`` are comments, except ``#rrggbb[,label]`` lines: a file of those is read
+  as hex colours (mixed with red,green,blue lines it is an error, not colours silently skipped).
 """
 
 import csv
@@ -33,11 +35,19 @@ _NAMES = {
 }
 _NUMBER_LIKE = re.compile(r"[-+]?\.?\d")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+$")
+_HEX = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{8})(?=$|[\s,;|])")
 
 
 def read(path, name):
-    lines = [(n, line) for n, line in enumerate(read_text(path, name).splitlines(), 1)
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines, hex_lines = [], []
+    for n, line in enumerate(read_text(path, name).splitlines(), 1):
+        stripped = line.strip()
+        if _HEX.match(stripped):  # '#00ff00' is a colour, not a comment to skip
+            hex_lines.append((n, stripped))
+        elif stripped and not stripped.startswith("#"):
+            lines.append((n, line))
+    if hex_lines:
+        return _read_hex(hex_lines, lines, name)
     delimiter = _delimiter(lines[:_SAMPLE_LINES])
     rows = [(n, line, _fields(line, delimiter, name, n)) for n, line in lines]
     header = None
@@ -47,7 +57,8 @@ def read(path, name):
         raise PaletteFileError("palette file {} holds no colours (one 'red,green,blue' per line)".format(name))
     check_count(name, len(rows))
     rgb, alpha, label, notes = _columns(header, rows)
-    rest_of_line = delimiter is None and label is not None and label > max(rgb + (alpha or 0,))
+    # The last column holds the label: unquoted delimiters (or spaces) in it belong to it.
+    last = label is not None and label > max(rgb + (alpha or 0,)) and (header is None or len(header) <= label + 1)
     values = np.empty((len(rows), 3), dtype=np.float64)
     labels = []
     for i, (line, text, fields) in enumerate(rows):
@@ -58,10 +69,38 @@ def read(path, name):
                 hint = "; write decimals with a point" if _DECIMAL_COMMA.match(fields[column]) else ""
                 raise error(name, line, "{!r} is not a number{}".format(fields[column], hint))
             values[i, j] = float(fields[column])
-        labels.append(_label(text, fields, label, rest_of_line))
+        labels.append(_label(text, fields, label, delimiter, last))
     written_as_floats = any(c in fields[column] for _, _, fields in rows for column in rgb for c in ".eE")
     colours, scale = _to_bytes(values, written_as_floats, rows, rgb, name)
     return Palette(colours, labels, name=os.path.splitext(name)[0]), ", ".join([scale] + notes)
+
+
+def _read_hex(hex_lines, other_lines, name):
+    """'#rrggbb[,label]' lines (any delimiter); only a header line may be something else."""
+    first = other_lines[0] if other_lines else None
+    if first and first[0] < hex_lines[0][0] and not _looks_like_a_number(re.split(r"[\s,;|]", first[1].strip())[0]):
+        other_lines = other_lines[1:]  # a header
+    if other_lines and len(other_lines) >= len(hex_lines):
+        line, text = hex_lines[0]
+        digits = _HEX.match(text).group(1)
+        raise error(name, line, "{!r} is a hex colour among red,green,blue lines; write it as {}".format(
+            text, ",".join(str(int(digits[i:i + 2], 16)) for i in (0, 2, 4))))
+    if other_lines:
+        line, text = other_lines[0]
+        raise error(name, line, "{!r} is not a '#rrggbb' colour like the other lines; write every colour "
+                    "the same way".format(text.strip()))
+    check_count(name, len(hex_lines))
+    colours, labels = [], []
+    for line, text in hex_lines:
+        digits = _HEX.match(text).group(1)
+        if len(digits) == 8:  # '#rrggbbaa' in CSS, '#aarrggbb' in Qt: refuse rather than guess
+            raise error(name, line, "'#{}' has 8 hex digits; write '#rrggbb' (alpha is not read)".format(digits))
+        colours.append([int(digits[i:i + 2], 16) for i in (0, 2, 4)])
+        rest = text[7:].strip()
+        if rest[:1] in _DELIMITERS:  # the label is the rest of the line, unquoted if quoted
+            rest = rest[0].join(_fields(rest[1:], rest[0], name, line, strip=False))
+        labels.append(rest.strip())
+    return Palette(np.array(colours, dtype=np.uint8), labels, name=os.path.splitext(name)[0]), "hex colours (#rrggbb)"
 
 
 def write_palette_csv(palette, path):
@@ -73,12 +112,13 @@ def write_palette_csv(palette, path):
             writer.writerow([r, g, b, label])
 
 
-def _fields(line, delimiter, name=None, number=None):
-    """The stripped fields of one line (white space separated when ``delimiter`` is None)."""
+def _fields(line, delimiter, name=None, number=None, strip=True):
+    """The fields of one line (white space separated when ``delimiter`` is None)."""
     if delimiter is None:
         return line.split()
     try:
-        return [field.strip() for field in next(csv.reader([line], delimiter=delimiter))]
+        fields = next(csv.reader([line], delimiter=delimiter), [])
+        return [field.strip() for field in fields] if strip else fields
     except csv.Error as problem:
         if name is None:
             raise
@@ -148,15 +188,17 @@ def _is_alpha(fields, column):
         return False
 
 
-def _label(text, fields, column, rest_of_line):
+def _label(text, fields, column, delimiter, last):
     if column is None or column >= len(fields):
         return ""
-    if rest_of_line:  # white space separated and the last column: the label may hold spaces
-        label = text.split(None, column)[column].strip()
-        if len(label) > 1 and label[0] == label[-1] == '"':
-            label = label[1:-1].strip()
-        return label
-    return fields[column].strip()
+    if not last or len(fields) == column + 1:
+        return fields[column]
+    if delimiter is not None:  # 'Sand, fine' unquoted in a comma-separated file
+        return delimiter.join(_fields(text, delimiter, strip=False)[column:]).strip()
+    label = text.split(None, column)[column].strip()
+    if len(label) > 1 and label[0] == label[-1] == '"':
+        label = label[1:-1].strip()
+    return label
 
 
 def _to_bytes(values, written_as_floats, rows, rgb, name):
