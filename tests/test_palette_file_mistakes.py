@@ -246,6 +246,22 @@ def test_a_folder_given_as_palette_file_is_refused_as_a_folder(tmp_path):
     assert "does not exist" not in message
 
 
+@pytest.mark.parametrize("name", ["e.csv", "e.gpl", "e.act", "e.qml", "e.tif"])
+def test_an_empty_file_is_refused_as_empty_whatever_its_extension(tmp_path, name):
+    refused(write(tmp_path, name, b""), "palette file {} is empty (0 bytes), so it holds no colours; choose the "
+                                        "palette file or save it again".format(name))
+
+
+@pytest.mark.parametrize("name, content, kind", [
+    ("units.csv", b"PK\x03\x04\x14\x00\x06\x00\x08\x00[Content_Types].xml", "a ZIP archive, such as an .xlsx"),
+    ("units.xlsx", b"PK\x03\x04\x14\x00\x06\x00\x08\x00[Content_Types].xml", "a ZIP archive, such as an .xlsx"),
+    ("units.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x00", "an old Office file, such as an .xls"),
+])
+def test_a_spreadsheet_given_as_palette_file_says_to_save_it_as_csv(tmp_path, name, content, kind):
+    message = refused(write(tmp_path, name, content), "palette file {}: {}".format(name, kind))
+    assert message.endswith("not a palette file; save the sheet as CSV (UTF-8)")
+
+
 def test_a_device_given_as_palette_file_is_refused_as_not_a_file():
     if not os.path.exists(os.devnull) or os.path.isfile(os.devnull):
         pytest.skip("no character device to try")

@@ -48,6 +48,9 @@ def read_palette(path):
     if not os.path.isfile(path):
         raise PaletteFileError("palette file {} is not a regular file; choose a palette file".format(path))
     try:
+        if os.path.getsize(path) == 0:
+            raise PaletteFileError("palette file {} is empty (0 bytes), so it holds no colours; choose the palette "
+                                   "file or save it again".format(name))
         found, encoding = registry.detect(path)
         palette, description = found.read(path, name)
     except PaletteFileError:

@@ -51,12 +51,20 @@ def _gdal_reason(gdal, path):
     return " (GDAL: {})".format(message) if message else ""
 
 
+#: Signatures of files people pick by mistake, and what they are.
+_SPREADSHEETS = ((b"PK\x03\x04", "a ZIP archive, such as an .xlsx or .ods spreadsheet"),
+                 (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Office file, such as an .xls spreadsheet"))
+
+
 def _not_a_raster(path, name, reason):
     from .registry import TEXT_EXTENSIONS, WRITE_EXTENSIONS  # the registry imports this module
 
+    with open(path, "rb") as f:
+        head = f.read(HEAD)
+    for signature, kind in _SPREADSHEETS:
+        if head.startswith(signature):
+            return error(name, None, "{}, not a palette file; save the sheet as CSV (UTF-8)".format(kind))
     if os.path.splitext(name)[1].lower() in TEXT_EXTENSIONS:  # e.g. a CSV saved as UTF-16 by a CJK locale
-        with open(path, "rb") as f:
-            head = f.read(HEAD)
         line = head[:head.find(b"\0")].count(b"\n") + 1
         return error(name, line, "not UTF-8 text (it holds NUL bytes) nor a raster GDAL can open; save the "
                      "palette as UTF-8 text")
