@@ -262,6 +262,15 @@ def test_a_spreadsheet_given_as_palette_file_says_to_save_it_as_csv(tmp_path, na
     assert message.endswith("not a palette file; save the sheet as CSV (UTF-8)")
 
 
+@pytest.mark.parametrize("name", ["points.csv", "points.txt", "big.gpl", "big.qml"])
+def test_a_huge_text_file_is_refused_before_it_is_read(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(formats.common, "MAX_TEXT_BYTES", 1000)
+    text = "GIMP Palette\n" if name.endswith(".gpl") else "<qgis>" if name.endswith(".qml") else ""
+    path = write(tmp_path, name, text + "512345.25,6789012.5,123.5\n" * 100)
+    refused(path, "palette file {}: 0 MiB is far more than a palette of at most 65535 colours takes; check that "
+                  "this is the palette file".format(name))
+
+
 def test_a_device_given_as_palette_file_is_refused_as_not_a_file():
     if not os.path.exists(os.devnull) or os.path.isfile(os.devnull):
         pytest.skip("no character device to try")

@@ -64,10 +64,24 @@ def encoding_name(encoding):
     return encoding.upper().replace("-SIG", "").replace("-LE", "").replace("-BE", "")
 
 
+#: Largest text palette file read: 65535 colours with long labels fit many times over, while a
+#: point cloud or a log picked by mistake is refused before it fills the memory.
+MAX_TEXT_BYTES = 64 * 1024 * 1024
+
+
+def read_bytes(path, name):
+    """The whole file, when it is no larger than a text palette file can sensibly be."""
+    size = os.path.getsize(path)
+    if size > MAX_TEXT_BYTES:
+        raise error(name, None, "{:.0f} MiB is far more than a palette of at most {} colours takes; check that "
+                    "this is the palette file".format(size / 2 ** 20, MAX_COLOURS))
+    with open(path, "rb") as f:
+        return f.read(MAX_TEXT_BYTES + 1)
+
+
 def read_text(path, name):
     """The file's text, in the encoding ``text_encoding`` finds; anything else is refused naming the line."""
-    with open(path, "rb") as f:
-        data = f.read()
+    data = read_bytes(path, name)
     encoding = text_encoding(data[:HEAD])
     if encoding is None:
         line = data[:data.index(b"\0")].count(b"\n") + 1

@@ -6,7 +6,7 @@ is the entry's position in the file. Writes a paletted renderer style QGIS 3.22+
 import re
 from xml.parsers import expat
 
-from .common import HEAD, Format, error, is_byte, make_palette, read_text, text_encoding, write_lines
+from .common import HEAD, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -139,8 +139,7 @@ class _Node:
 
 
 def _parse_xml(path, name):
-    with open(path, "rb") as f:
-        data = f.read()
+    data = read_bytes(path, name)
     encoding = text_encoding(data[:HEAD])
     if encoding in ("utf-8-sig", None):  # expat reads the declared encoding (UTF-8 by default) itself
         parser = expat.ParserCreate()
