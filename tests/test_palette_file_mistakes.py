@@ -349,3 +349,47 @@ def test_every_gimp_palette_that_gimp_inkscape_or_qgis_ships_reads_one_colour_pe
         expected = [line for line in lines[1:] if line.strip() and line.split()[0].isdigit()]
         palette, description = read_palette(path)
         assert (len(palette), description) == (len(expected), "GIMP palette"), path
+
+
+# -- through Processing and qgis_process ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("long.csv", "10,20,30,ok\n40,50,60," + "x" * 140000 + "\n", "line 2: a field is longer than 131072 characters"),
+    ("latin1.csv", "10,20,30,L\xf6ss\n".encode("latin-1"), "line 1: not UTF-8 text (byte 0xf6)"),
+    ("hex.csv", "255,0,0\n#00ff00\n0,0,255\n", "line 2: '#00ff00' is a hex colour among red,green,blue lines"),
+    ("no_colour.qml", '<qgis><pipe><rasterrenderer type="paletted"><colorPalette>\n<paletteEntry value="0"/>'
+                      "</colorPalette></rasterrenderer></pipe></qgis>", "line 2: <paletteEntry> has no color attribute"),
+], ids=["long label", "latin-1", "hex among rgb", "qml entry without colour"])
+def test_the_quantize_algorithm_refuses_a_bad_palette_file_with_the_readers_message(qgis_app, tmp_path, name, content,
+                                                                                      message):
+    from qgis.core import QgsProcessingException
+    from rasters import quantize, random_rgba, write_raster
+
+    rgba = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    palette = write(tmp_path, name, content)
+    with pytest.raises(QgsProcessingException, match=re.escape(message)):
+        quantize({"INPUT": rgba, "PALETTE_FILE": palette, "OUTPUT": str(tmp_path / "out.tif")})
+    assert not os.path.exists(tmp_path / "out.tif")
+
+
+def test_the_quantize_algorithm_says_how_to_install_matplotlib_for_an_mpl_palette(qgis_app, tmp_path, monkeypatch):
+    from qgis.core import QgsProcessingException
+    from rasters import quantize, random_rgba, write_raster
+
+    rgba = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(QgsProcessingException, match="install it .*python3-matplotlib"):
+        quantize({"INPUT": rgba, "PALETTE": "mpl:viridis", "OUTPUT": str(tmp_path / "out.tif")})
+
+
+def test_qgis_process_refuses_a_label_longer_than_csv_allows_instead_of_aborting(qgis_app, tmp_path):
+    from rasters import qgis_process, random_rgba, write_raster
+
+    rgba = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    palette = write(tmp_path, "long.csv", "10,20,30," + "x" * 140000 + "\n")
+    result = qgis_process("run", "palettize:quantize", "--", "INPUT=" + rgba, "PALETTE_FILE=" + palette,
+                          "OUTPUT=" + str(tmp_path / "out.tif"))
+    assert result.returncode not in (0, 134, -6), result.stdout[-2000:]
+    assert "palette file long.csv, line 1: a field is longer than 131072 characters" in result.stdout
+    assert not os.path.exists(tmp_path / "out.tif")
