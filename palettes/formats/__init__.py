@@ -22,6 +22,7 @@ spaces in the line-based formats (.csv, .gpl, .clr, .txt), which cannot hold the
 import os
 
 from . import registry
+from ..palette import MAX_COLOURS
 from .common import PaletteFileError, encoding_name
 from .csv import write_palette_csv
 from .qgis_txt import QGIS_EXPORT_HEADER
@@ -59,8 +60,8 @@ def read_palette(path):
         raise PaletteFileError("cannot read palette file {}: {}; check that it can be read".format(
             path, problem.strerror or problem)) from problem
     except MemoryError as problem:
-        raise PaletteFileError("palette file {} is too large to read; a palette file holds at most 65535 "
-                               "colours".format(path)) from problem
+        raise PaletteFileError("palette file {} is too large to read; a palette file holds at most {} "
+                               "colours".format(path, MAX_COLOURS)) from problem
     except Exception as problem:  # a file this code does not expect: still one sentence, not a crash
         raise PaletteFileError("palette file {} could not be read ({}: {}); check that it is a palette file"
                                .format(path, type(problem).__name__, problem)) from problem

@@ -128,11 +128,7 @@ def is_number(text):
 
 
 def is_byte(text):
-    try:
-        value = float(text)
-    except ValueError:
-        return False
-    return 0 <= value <= 255 and value == int(value)
+    return is_number(text) and 0 <= float(text) <= 255 and float(text) == int(float(text))
 
 
 def one_line_labels(palette):

@@ -83,8 +83,8 @@ def _read_hex(hex_lines, other_lines, name):
     if other_lines and len(other_lines) >= len(hex_lines):
         line, text = hex_lines[0]
         digits = _HEX.match(text).group(1)
-        raise error(name, line, "{!r} is a hex colour among red,green,blue lines; write it as {}".format(
-            text, ",".join(str(int(digits[i:i + 2], 16)) for i in (0, 2, 4))))
+        rgb = ",".join(str(int(digits[i:i + 2], 16)) for i in (0, 2, 4)) if len(digits) == 6 else "red,green,blue"
+        raise error(name, line, "{!r} is a hex colour among red,green,blue lines; write it as {}".format(text, rgb))
     if other_lines:
         line, text = other_lines[0]
         raise error(name, line, "{!r} is not a '#rrggbb' colour like the other lines; write every colour "
