@@ -76,10 +76,20 @@ MATPLOTLIB_NAMES = (
 MATPLOTLIB_PREFIX = "mpl:"
 
 
+class MatplotlibMissingError(ValueError):
+    """An ``mpl:`` palette asked for where matplotlib cannot be imported (it is optional)."""
+
+
 def matplotlib_palette(name, n_colours):
     """A matplotlib colormap sampled at ``n_colours`` evenly spaced points (name without 'mpl:')."""
-    import matplotlib
-    from matplotlib import cm
+    try:
+        import matplotlib
+        from matplotlib import cm
+    except ImportError as problem:
+        raise MatplotlibMissingError(
+            "the palette {}{} needs matplotlib, which this Python cannot import ({}); install it (Debian or "
+            "Ubuntu: sudo apt install python3-matplotlib; pip: python3 -m pip install matplotlib) or choose "
+            "another palette".format(MATPLOTLIB_PREFIX, name, problem)) from problem
 
     try:  # matplotlib.colormaps exists from matplotlib 3.5
         colormap = matplotlib.colormaps[name] if hasattr(matplotlib, "colormaps") else cm.get_cmap(name)

@@ -35,3 +35,29 @@ def test_engine_modules_import_without_qgis(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             universal_newlines=True)
     assert result.returncode == 0, result.stdout
+
+
+def imported_modules(path):
+    """Every module ``path`` imports, relative imports resolved from the plugin's root."""
+    package = os.path.relpath(os.path.dirname(path), ROOT).split(os.sep)
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), filename=path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - node.level + 1]
+            yield ".".join(base + ([node.module] if node.module else []))
+        elif isinstance(node, ast.ImportFrom):
+            yield node.module
+
+
+def test_the_palette_and_its_file_formats_import_neither_the_engine_nor_the_processing_glue():
+    """Arrows run one way, algorithms -> engine -> palettes, so palette files read anywhere."""
+    folder = os.path.join(ROOT, "palettes", "formats")
+    paths = [os.path.join(ROOT, "palettes", "palette.py")] + sorted(
+        os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".py"))
+    for path in paths:
+        for module in imported_modules(path):
+            top = module.replace("palettize.", "", 1).split(".")[0]
+            assert top not in ("algorithms", "engine", "qgis"), "{} imports {}".format(path, module)

@@ -2,7 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen /usr/bin/python3 tests/data/palettes/make_fixtures.py
 
-Run once and commit the files; geology.gpl and landcover_esri.clr are written by hand.
+Run once and commit the files; geology.gpl, gimp_layout.gpl and landcover_esri.clr are written by hand.
 """
 
 import os

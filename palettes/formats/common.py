@@ -1,0 +1,160 @@
+"""What every palette file format shares: the one error class, messages that name the file and the
+line, the size limit, decoding text, and reading numbers and colour components."""
+
+import codecs
+import os
+
+import numpy as np
+
+from ..palette import MAX_COLOURS, Palette
+
+
+class PaletteFileError(ValueError):
+    """A palette file that cannot be used; the message names the file, the line and the fix."""
+
+
+def error(name, line, message):
+    """A PaletteFileError naming the file and, when known, the line."""
+    if line is None:
+        return PaletteFileError("palette file {}: {}".format(name, message))
+    return PaletteFileError("palette file {}, line {}: {}".format(name, line, message))
+
+
+def check_count(name, count):
+    if count > MAX_COLOURS:
+        raise PaletteFileError(
+            "palette file {} has {} colours; at most {} are supported".format(name, count, MAX_COLOURS)
+        )
+
+
+def make_palette(name, colours, labels, title=None):
+    if not len(colours):
+        raise PaletteFileError("palette file {} holds no colours".format(name))
+    check_count(name, len(colours))
+    return Palette(np.array(colours, dtype=np.uint8), labels, name=title or os.path.splitext(name)[0])
+
+
+#: How many bytes of a file recognise its format and its text encoding.
+HEAD = 4096
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def text_encoding(head):
+    """The encoding of a file starting with the bytes ``head``, or None when they are not text.
+
+    A byte-order mark decides (UTF-8, UTF-16, UTF-32: Windows programs write UTF-16 as "Unicode");
+    text with every other byte NUL is UTF-16 without one; any other NUL byte means binary content
+    (a raster); else UTF-8, refused later, naming the line, if it does not decode.
+    """
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    if b"\0" not in head:
+        return "utf-8-sig"
+    if len(head) >= 4 and b"\0" not in head[0::2] and not head[1::2].strip(b"\0"):
+        return "utf-16-le"
+    if len(head) >= 4 and b"\0" not in head[1::2] and not head[0::2].strip(b"\0"):
+        return "utf-16-be"
+    return None
+
+
+def encoding_name(encoding):
+    """'UTF-8', 'UTF-16' or 'UTF-32', the name people know, for an encoding ``text_encoding`` gives."""
+    return encoding.upper().replace("-SIG", "").replace("-LE", "").replace("-BE", "")
+
+
+#: Largest text palette file read: 65535 colours with long labels fit many times over, while a
+#: point cloud or a log picked by mistake is refused before it fills the memory.
+MAX_TEXT_BYTES = 64 * 1024 * 1024
+
+
+def read_bytes(path, name):
+    """The whole file, when it is no larger than a text palette file can sensibly be."""
+    size = os.path.getsize(path)
+    if size > MAX_TEXT_BYTES:
+        raise error(name, None, "{:.0f} MiB is far more than a palette of at most {} colours takes; check that "
+                    "this is the palette file".format(size / 2 ** 20, MAX_COLOURS))
+    with open(path, "rb") as f:
+        return f.read(MAX_TEXT_BYTES + 1)
+
+
+def read_text(path, name):
+    """The file's text, in the encoding ``text_encoding`` finds; anything else is refused naming the line."""
+    data = read_bytes(path, name)
+    encoding = text_encoding(data[:HEAD])
+    if encoding is None:
+        line = data[:data.index(b"\0")].count(b"\n") + 1
+        raise error(name, line, "not UTF-8 text (it holds NUL bytes); save the palette as UTF-8 text")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as problem:
+        line = data[:problem.start].decode(encoding, errors="replace").count("\n") + 1
+        raise error(name, line, "not {} text (byte 0x{:02x}); save the file as UTF-8".format(
+            encoding_name(encoding), data[problem.start]))
+    if "\0" in text:
+        line = text[:text.index("\0")].count("\n") + 1
+        raise error(name, line, "not UTF-8 text (it holds NUL bytes); save the palette as UTF-8 text")
+    return text
+
+
+def text_lines(path, name):
+    return read_text(path, name).splitlines()
+
+
+def number(text, name, line):
+    try:
+        value = float(text) if "_" not in text else float("nan")  # float() reads "1_0" as 10
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value):
+        raise error(name, line, "{!r} is not a number".format(text))
+    return value
+
+
+def channel(text, name, line):
+    """A 0-255 integer colour component."""
+    value = number(text, name, line)
+    if not (0 <= value <= 255 and value == int(value)):
+        raise error(name, line, "{} is out of range; colours are 0-255 integers".format(text))
+    return int(value)
+
+
+def is_number(text):
+    try:
+        return "_" not in text and bool(np.isfinite(float(text)))
+    except ValueError:
+        return False
+
+
+def is_byte(text):
+    return is_number(text) and 0 <= float(text) <= 255 and float(text) == int(float(text))
+
+
+def one_line_labels(palette):
+    """One label per colour ("" when none), line breaks replaced by spaces."""
+    labels = palette.labels or ("",) * len(palette)
+    return [" ".join(label.splitlines()) if label else "" for label in labels]
+
+
+def write_lines(path, lines):
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+class Format:
+    """One palette file format: how to recognise, read and write it (see registry.FORMATS).
+
+    ``sniff(text, extension)`` says whether the file's start (``text``, or None for binary content)
+    shows it is this format; ``extensions`` decide when no format's content matches. ``text`` is
+    False for binary formats.
+    """
+
+    def __init__(self, key, title, read, write=None, write_extension=None, extensions=(), sniff=None,
+                 text=True):
+        self.key, self.title, self.text = key, title, text
+        self.read, self.write, self.write_extension = read, write, write_extension
+        self.extensions, self.sniff = tuple(extensions), sniff
+
+    def __repr__(self):
+        return "Format({!r})".format(self.key)

@@ -1,0 +1,224 @@
+"""CSV: one colour per line as red, green, blue (0-255 integers or 0-1 floats), an optional header
+line, an optional alpha column (ignored) and an optional label column. Any text no other format claims.
+
+- Delimiter: ``,``, ``;``, tab or ``|``, whichever makes most of the first lines start with three
+  numbers (so ``10;20;30;Sand, fine`` reads right); else runs of white space.
+- Header: the first line when none of its first three fields looks like a number. Any other line
+  that does not read as a colour is an error naming it: ``1O,20,30`` (a letter O) or ``nan,0,0`` on
+  the first line is a mistake, not a header, and skipping it would shift every index by one.
+- Columns: a header naming ``red``/``r``, ``green``/``g`` and ``blue``/``b`` places them (and
+  ``alpha``/``a``, ``label``/``name``/``class``/...); else red, green, blue come first. Without a
+  header, a fourth column holding a number 0-255 on every line is alpha, not a label. The label is
+  the named label column, else the first column after blue (and alpha); when it is the last column,
+  the rest of the line is the label, so unquoted commas or spaces in it are kept.
+- Lines starting with ``#`` are comments, except ``#rrggbb[,label]`` lines: a file of those is read
+  as hex colours (mixed with red,green,blue lines it is an error, not colours silently skipped).
+"""
+
+import csv
+import os
+import re
+
+import numpy as np
+
+from ..palette import Palette
+from .common import Format, PaletteFileError, check_count, error, is_number, one_line_labels, read_text
+
+_DELIMITERS = (",", ";", "\t", "|")
+_SAMPLE_LINES = 50
+_NAMES = {
+    "red": ("r", "red"),
+    "green": ("g", "green"),
+    "blue": ("b", "blue"),
+    "alpha": ("a", "alpha", "opacity"),
+    "label": ("label", "name", "class", "description", "category", "legend", "title"),
+}
+_NUMBER_LIKE = re.compile(r"[-+]?\.?\d")
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+$")
+_HEX = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{8})(?=$|[\s,;|])")
+
+
+def read(path, name):
+    lines, hex_lines = [], []
+    for n, line in enumerate(read_text(path, name).splitlines(), 1):
+        stripped = line.strip()
+        if _HEX.match(stripped):  # '#00ff00' is a colour, not a comment to skip
+            hex_lines.append((n, stripped))
+        elif stripped and not stripped.startswith("#"):
+            lines.append((n, line))
+    if hex_lines:
+        return _read_hex(hex_lines, lines, name)
+    delimiter = _delimiter(lines[:_SAMPLE_LINES])
+    rows = [(n, line, _fields(line, delimiter, name, n)) for n, line in lines]
+    header = None
+    if rows and not any(_looks_like_a_number(field) for field in rows[0][2][:3]):
+        header, rows = rows[0][2], rows[1:]
+    if not rows:
+        raise PaletteFileError("palette file {} holds no colours (one 'red,green,blue' per line)".format(name))
+    check_count(name, len(rows))
+    rgb, alpha, label, notes = _columns(header, rows)
+    # The last column holds the label: unquoted delimiters (or spaces) in it belong to it.
+    last = label is not None and label > max(rgb + (alpha or 0,)) and (header is None or len(header) <= label + 1)
+    values = np.empty((len(rows), 3), dtype=np.float64)
+    labels = []
+    for i, (line, text, fields) in enumerate(rows):
+        if len(fields) <= max(rgb):
+            raise error(name, line, "{} column(s); need red, green, blue".format(len(fields)))
+        for j, column in enumerate(rgb):
+            if not is_number(fields[column]):
+                hint = "; write decimals with a point" if _DECIMAL_COMMA.match(fields[column]) else ""
+                raise error(name, line, "{!r} is not a number{}".format(fields[column], hint))
+            values[i, j] = float(fields[column])
+        labels.append(_label(text, fields, label, delimiter, last))
+    written_as_floats = any(c in fields[column] for _, _, fields in rows for column in rgb for c in ".eE")
+    colours, scale = _to_bytes(values, written_as_floats, rows, rgb, name)
+    return Palette(colours, labels, name=os.path.splitext(name)[0]), ", ".join([scale] + notes)
+
+
+def _read_hex(hex_lines, other_lines, name):
+    """'#rrggbb[,label]' lines (any delimiter); only a header line may be something else."""
+    first = other_lines[0] if other_lines else None
+    if first and first[0] < hex_lines[0][0] and not _looks_like_a_number(re.split(r"[\s,;|]", first[1].strip())[0]):
+        other_lines = other_lines[1:]  # a header
+    if other_lines and len(other_lines) >= len(hex_lines):
+        line, text = hex_lines[0]
+        digits = _HEX.match(text).group(1)
+        rgb = ",".join(str(int(digits[i:i + 2], 16)) for i in (0, 2, 4)) if len(digits) == 6 else "red,green,blue"
+        raise error(name, line, "{!r} is a hex colour among red,green,blue lines; write it as {}".format(text, rgb))
+    if other_lines:
+        line, text = other_lines[0]
+        raise error(name, line, "{!r} is not a '#rrggbb' colour like the other lines; write every colour "
+                    "the same way".format(text.strip()))
+    check_count(name, len(hex_lines))
+    colours, labels = [], []
+    for line, text in hex_lines:
+        digits = _HEX.match(text).group(1)
+        if len(digits) == 8:  # '#rrggbbaa' in CSS, '#aarrggbb' in Qt: refuse rather than guess
+            raise error(name, line, "'#{}' has 8 hex digits; write '#rrggbb' (alpha is not read)".format(digits))
+        colours.append([int(digits[i:i + 2], 16) for i in (0, 2, 4)])
+        rest = text[7:].strip()
+        if rest[:1] in _DELIMITERS:  # the label is the rest of the line, unquoted if quoted
+            rest = rest[0].join(_fields(rest[1:], rest[0], name, line, strip=False))
+        labels.append(rest.strip())
+    return Palette(np.array(colours, dtype=np.uint8), labels, name=os.path.splitext(name)[0]), "hex colours (#rrggbb)"
+
+
+def write_palette_csv(palette, path):
+    """Write ``index-ordered red,green,blue,label`` lines with a header; read_palette reads it back."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["red", "green", "blue", "label"])
+        for (r, g, b), label in zip(palette.colours.tolist(), one_line_labels(palette)):
+            writer.writerow([r, g, b, label])
+
+
+def _fields(line, delimiter, name=None, number=None, strip=True):
+    """The fields of one line (white space separated when ``delimiter`` is None)."""
+    if delimiter is None:
+        return line.split()
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter), [])
+        return [field.strip() for field in fields] if strip else fields
+    except csv.Error as problem:
+        if name is None:
+            raise
+        if "field limit" in str(problem):
+            raise error(name, number, "a field is longer than {} characters, the most a CSV field may hold; "
+                        "shorten it".format(csv.field_size_limit()))
+        raise error(name, number, "not CSV ({}); check its quotes".format(problem))
+
+
+def _delimiter(lines):
+    """The delimiter that makes most lines start with three numbers; on a tie, the one giving most
+    numbers (decimal commas counted, so they are refused by name), then most lines 3 fields wide."""
+    best, best_score = None, None
+    for delimiter in _DELIMITERS + (None,):
+        colours = numbers = wide = 0
+        for _, line in lines:
+            try:
+                fields = _fields(line, delimiter)
+            except csv.Error:
+                continue
+            found = sum(1 for field in fields[:3] if is_number(field) or _DECIMAL_COMMA.match(field))
+            colours += len(fields) >= 3 and all(is_number(field) for field in fields[:3])
+            numbers += found
+            wide += len(fields) >= 3
+        if best_score is None or (colours, numbers, wide) > best_score:
+            best, best_score = delimiter, (colours, numbers, wide)
+    return best
+
+
+def _looks_like_a_number(field):
+    """A number, or a mistyped one ('1O', 'nan'): such a first line is an error, not a header."""
+    try:
+        float(field)
+        return True
+    except ValueError:
+        return bool(_NUMBER_LIKE.match(field))
+
+
+def _columns(header, rows):
+    """(red, green, blue column indices, alpha index or None, label index or None, notes)."""
+    names = [field.strip().strip('"').lower() for field in header] if header else []
+    found = {key: next((i for i, n in enumerate(names) if n in accepted), None) for key, accepted in _NAMES.items()}
+    notes = []
+    if None in (found["red"], found["green"], found["blue"]):
+        rgb = (0, 1, 2)
+    else:
+        rgb = (found["red"], found["green"], found["blue"])
+        if rgb != (0, 1, 2):
+            notes.append("columns {} by the header".format(", ".join(header[i] for i in rgb)))
+    after = max(rgb) + 1
+    alpha = found["alpha"]
+    if alpha is None and len(names) <= after and all(_is_alpha(fields, after) for _, _, fields in rows):
+        alpha = after
+        notes.append("the fourth column read as alpha and ignored (a header naming it 'label' keeps it)")
+    elif alpha is not None:
+        notes.append("alpha column ignored")
+    label = found["label"]
+    if label is None:
+        label = after + 1 if alpha == after else after
+    return rgb, alpha, label, notes
+
+
+def _is_alpha(fields, column):
+    try:
+        return len(fields) > column and 0 <= float(fields[column]) <= 255
+    except ValueError:
+        return False
+
+
+def _label(text, fields, column, delimiter, last):
+    if column is None or column >= len(fields):
+        return ""
+    if not last or len(fields) == column + 1:
+        return fields[column]
+    if delimiter is not None:  # 'Sand, fine' unquoted in a comma-separated file
+        return delimiter.join(_fields(text, delimiter, strip=False)[column:]).strip()
+    label = text.split(None, column)[column].strip()
+    if len(label) > 1 and label[0] == label[-1] == '"':
+        label = label[1:-1].strip()
+    return label
+
+
+def _to_bytes(values, written_as_floats, rows, rgb, name):
+    """Scale to 0-255 bytes: 0-1 floats when values are written as floats and all are <= 1."""
+    fractional = values != np.round(values)
+    floats = written_as_floats and values.max() <= 1.0
+    limit, scale = (1.0, "0-1 floats") if floats else (255.0, "0-255 integers")
+    bad = (values < 0) | (values > limit) | (fractional & (not floats))
+    if bad.any():
+        i = int(np.argwhere(bad)[0][0])
+        line, _, fields = rows[i]
+        raise PaletteFileError(
+            "palette file {}, line {}: {} is out of range; use 0-255 integers or 0-1 floats".format(
+                name, line, ",".join(fields[column] for column in rgb)
+            )
+        )
+    if floats:
+        values = np.round(values * 255.0)
+    return values.astype(np.uint8), scale
+
+
+FORMAT = Format("csv", "CSV (red,green,blue[,label]; 0-255 integers or 0-1 floats)", read, write_palette_csv,
+                ".csv", extensions=(".csv",))

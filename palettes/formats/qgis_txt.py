@@ -1,0 +1,55 @@
+"""QGIS colour map export (``.txt`` with an ``INTERPOLATION:`` line or the ``# QGIS Generated Color
+Map Export File`` header): ``value,R,G,B,A,label`` lines. Labels QGIS invents for unlabelled entries
+(``Color entry N`` on entry N) are read as no label. The index is the entry's position in the file.
+A plain CSV named ``.txt`` is read as CSV: only the content recognises this format."""
+
+import re
+
+from .common import Format, channel, error, make_palette, number, one_line_labels, text_lines, write_lines
+
+QGIS_EXPORT_HEADER = "# QGIS Generated Color Map Export File"
+_QGIS_PLACEHOLDER = re.compile(r"Color entry (\d+)$")
+_INTERPOLATION = re.compile(r"^\s*INTERPOLATION\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+def sniff(text, extension):
+    return text is not None and (text.startswith(QGIS_EXPORT_HEADER) or bool(_INTERPOLATION.search(text)))
+
+
+def read(path, name):
+    colours, labels = [], []
+    for line, text in enumerate(text_lines(path, name), 1):
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if _INTERPOLATION.match(stripped):
+            if len(stripped.split(":")) != 2:
+                raise error(name, line, "{!r} is not 'INTERPOLATION:' and a type".format(stripped))
+            continue
+        if stripped.count(",") >= 5:
+            fields = stripped.split(",", 5)
+        else:
+            fields = re.split(r"[\s,]+", stripped, maxsplit=5)
+        if len(fields) < 4:
+            raise error(name, line, "{} column(s); need value,red,green,blue,alpha,label".format(len(fields)))
+        number(fields[0].strip(), name, line)
+        colours.append([channel(field.strip(), name, line) for field in fields[1:4]])
+        if len(fields) > 4:
+            number(fields[4].strip(), name, line)
+        label = fields[5].strip() if len(fields) > 5 else ""
+        placeholder = _QGIS_PLACEHOLDER.match(label)
+        if placeholder and int(placeholder.group(1)) == len(colours):
+            label = ""
+        labels.append(label)
+    return make_palette(name, colours, labels), "QGIS colour map export"
+
+
+def write(palette, path):
+    lines = [QGIS_EXPORT_HEADER, "INTERPOLATION:EXACT"]
+    for index, ((r, g, b), label) in enumerate(zip(palette.colours.tolist(), one_line_labels(palette))):
+        lines.append("{},{},{},{},255,{}".format(index, r, g, b, label or "Color entry {}".format(index + 1)))
+    write_lines(path, lines)
+
+
+FORMAT = Format("qgis_txt", "QGIS colour map export (INTERPOLATION: line, value,R,G,B,A,label)", read, write,
+                ".txt", sniff=sniff)

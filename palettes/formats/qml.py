@@ -1,0 +1,217 @@
+"""QGIS style (``.qml``, XML under ``<qgis>``): a paletted raster renderer (its palette entries), a
+singleband pseudocolour renderer (its class colours) or a categorized vector renderer (each
+category's symbol colour: the first symbol layer with a ``color``, else ``line_color``). The index
+is the entry's position in the file. Writes a paletted renderer style QGIS 3.22+ loads."""
+
+import re
+from xml.parsers import expat
+
+from .common import HEAD, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def sniff(text, extension):
+    return text is not None and text.startswith("<") and ("<qgis" in text or extension == ".qml")
+
+
+def read(path, name):
+    root = _parse_xml(path, name)
+    if root.tag != "qgis":
+        raise error(name, root.line, "the root element is <{}>; a QGIS style (.qml) has <qgis>".format(root.tag))
+    raster = next(root.descendants("rasterrenderer"), None)
+    if raster is not None:
+        kind = raster.attrs.get("type")
+        if kind == "paletted":
+            entries = _required(raster, ["colorPalette"], name)
+            colours, labels = _qml_entries(entries, "paletteEntry", name)
+            return make_palette(name, colours, labels), "QGIS paletted style"
+        if kind == "singlebandpseudocolor":
+            shader = _required(raster, ["rastershader", "colorrampshader"], name)
+            colours, labels = _qml_entries(shader, "item", name)
+            return make_palette(name, colours, labels), "QGIS pseudocolour style (class colours)"
+        raise error(name, raster.line, "a raster renderer of type '{}' has no class colours; use a paletted "
+                    "or singleband pseudocolour style".format(kind))
+    renderers = list(root.descendants("renderer-v2"))
+    categorized = next((node for node in renderers if node.attrs.get("type") == "categorizedSymbol"), None)
+    if categorized is not None:
+        colours, labels = _qml_categories(categorized, name)
+        return make_palette(name, colours, labels), "QGIS categorized style (symbol colours)"
+    if renderers:
+        raise error(name, renderers[0].line, "a vector renderer of type '{}' has no class colours; use a "
+                    "categorized style".format(renderers[0].attrs.get("type")))
+    raise error(name, None, "no <rasterrenderer> or <renderer-v2> element; use a QGIS style with a paletted, "
+                "singleband pseudocolour or categorized renderer")
+
+
+def _required(node, path, name):
+    for tag in path:
+        found = node.child(tag)
+        if found is None:
+            raise error(name, node.line, "{} has no <{}>".format(node.describe(), tag))
+        node = found
+    return node
+
+
+def _qml_entries(parent, tag, name):
+    colours, labels = [], []
+    for entry in parent.children:
+        if entry.tag == tag:
+            if "color" not in entry.attrs:  # QGIS would draw it black: say so rather than guess
+                raise error(name, entry.line, "<{}> has no color attribute; give it one, such as "
+                            "color=\"#ff0000\"".format(tag))
+            colours.append(_colour(entry.attrs["color"], name, entry.line, tag))
+            labels.append(entry.attrs.get("label", "").strip())
+    if not colours:
+        raise error(name, parent.line, "{} has no <{}> entries".format(parent.describe(), tag))
+    return colours, labels
+
+
+def _qml_categories(renderer, name):
+    categories = _required(renderer, ["categories"], name)
+    symbols = _required(renderer, ["symbols"], name)
+    by_name = {symbol.attrs.get("name"): symbol for symbol in symbols.children if symbol.tag == "symbol"}
+    colours, labels = [], []
+    for category in categories.children:
+        if category.tag != "category":
+            continue
+        symbol = by_name.get(category.attrs.get("symbol"))
+        if symbol is None:
+            raise error(name, category.line, "category '{}' names symbol '{}', which <symbols> does not hold"
+                        .format(category.attrs.get("label", ""), category.attrs.get("symbol")))
+        colours.append(_symbol_colour(symbol, name))
+        labels.append(category.attrs.get("label", "").strip())
+    if not colours:
+        raise error(name, categories.line, "<categories> has no <category> entries")
+    return colours, labels
+
+
+def _symbol_colour(symbol, name):
+    """The colour of a symbol's first layer that has one: ``color``, else ``line_color``."""
+    for key in ("color", "line_color"):
+        for layer in symbol.children:
+            if layer.tag != "layer":
+                continue
+            for node in layer.children:
+                if node.tag == "prop" and node.attrs.get("k") == key:
+                    return _colour(node.attrs.get("v", ""), name, node.line, "prop")
+                if node.tag == "Option" and node.attrs.get("type") == "Map":
+                    for option in node.children:
+                        if option.tag == "Option" and option.attrs.get("name") == key:
+                            return _colour(option.attrs.get("value", ""), name, option.line, "Option")
+    raise error(name, symbol.line, "symbol '{}' has no layer with a colour".format(symbol.attrs.get("name")))
+
+
+def _colour(text, name, line, tag):
+    """'#rrggbb', '#rgb', '#aarrggbb' or 'r,g,b[,a[,...]]' (QGIS's encodings) as [r, g, b]."""
+    text = text.strip()
+    digits = text[1:]
+    if text.startswith("#") and len(digits) in (3, 6, 8) and all(c in "0123456789abcdefABCDEF" for c in digits):
+        if len(digits) == 3:
+            digits = "".join(c * 2 for c in digits)
+        return [int(digits[i:i + 2], 16) for i in range(len(digits) - 6, len(digits), 2)]
+    parts = text.split(",")
+    if len(parts) >= 3 and all(is_byte(part) for part in parts[:3]):
+        return [int(float(part)) for part in parts[:3]]
+    raise error(name, line, "<{}> colour {!r} is not '#rrggbb' or 'red,green,blue'".format(tag, text))
+
+
+class _Node:
+    """An XML element with the line it starts on (ElementTree does not keep line numbers)."""
+
+    __slots__ = ("tag", "attrs", "children", "line")
+
+    def __init__(self, tag, attrs, line):
+        self.tag, self.attrs, self.children, self.line = tag, attrs, [], line
+
+    def child(self, tag):
+        return next((node for node in self.children if node.tag == tag), None)
+
+    def descendants(self, tag):
+        for node in self.children:
+            if node.tag == tag:
+                yield node
+            yield from node.descendants(tag)
+
+    def describe(self):
+        kind = self.attrs.get("type")
+        return '<{} type="{}">'.format(self.tag, kind) if kind else "<{}>".format(self.tag)
+
+
+def _parse_xml(path, name):
+    data = read_bytes(path, name)
+    encoding = text_encoding(data[:HEAD])
+    if encoding in ("utf-8-sig", None):  # expat reads the declared encoding (UTF-8 by default) itself
+        parser = expat.ParserCreate()
+    else:  # UTF-16/32, perhaps without a byte-order mark: decode here, tell expat it is UTF-8
+        data = read_text(path, name).encode("utf-8")
+        parser = expat.ParserCreate("UTF-8")
+    stack, roots = [], []
+
+    def start(tag, attrs):
+        node = _Node(tag, attrs, parser.CurrentLineNumber)
+        (stack[-1].children if stack else roots).append(node)
+        stack.append(node)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = lambda tag: stack.pop()
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as problem:
+        raise error(name, problem.lineno, "not well-formed XML ({}){}".format(
+            expat.ErrorString(problem.code), _encoding_hint(data, problem)))
+    return roots[0]
+
+
+def _encoding_hint(data, problem):
+    """Why a style written in Latin-1 without saying so does not parse."""
+    if problem.code != expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]:
+        return ""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "; it is not UTF-8 text: save it as UTF-8 or declare its encoding in <?xml ...?>"
+    return ""
+
+
+def write(palette, path):
+    """A QGIS style with a paletted renderer on band 1: value i is palette entry i."""
+    entries = []
+    for index, (r, g, b) in enumerate(palette.colours.tolist()):
+        label = palette.labels[index] if palette.labels else ""
+        entries.append('        <paletteEntry value="{}" color="#{:02x}{:02x}{:02x}" alpha="255"{}/>'.format(
+            index, r, g, b, ' label="{}"'.format(_xml_attribute(label)) if label else ""))
+    lines = [
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>",
+        '<qgis version="3.22.0" styleCategories="Symbology">',
+        "  <pipe>",
+        '    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">',
+        "      <rasterTransparency/>",
+        "      <minMaxOrigin>",
+        "        <limits>None</limits>",
+        "        <extent>WholeRaster</extent>",
+        "        <statAccuracy>Estimated</statAccuracy>",
+        "        <cumulativeCutLower>0.02</cumulativeCutLower>",
+        "        <cumulativeCutUpper>0.98</cumulativeCutUpper>",
+        "        <stdDevFactor>2</stdDevFactor>",
+        "      </minMaxOrigin>",
+        "      <colorPalette>",
+    ] + entries + [
+        "      </colorPalette>",
+        "    </rasterrenderer>",
+        "  </pipe>",
+        "</qgis>",
+    ]
+    write_lines(path, lines)
+
+
+def _xml_attribute(text):
+    text = _XML_INVALID.sub("", text)
+    for plain, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"),
+                           ("\n", "&#10;"), ("\r", "&#13;"), ("\t", "&#9;")):
+        text = text.replace(plain, escaped)
+    return text
+
+
+FORMAT = Format("qml", "QGIS style (paletted, singleband pseudocolour or categorized renderer)", read, write,
+                ".qml", extensions=(".qml",), sniff=sniff)

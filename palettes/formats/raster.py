@@ -1,0 +1,119 @@
+"""Any raster GDAL opens whose band 1 has a colour table (e.g. an earlier Palettize output); GDAL
+is imported only when such a file is read.
+
+A raster's colour table keeps entry i as index i. GeoTIFF pads a table to 256 (Byte) or 65536
+(UInt16) entries with opaque black, so in a table of exactly 256 or 65536 entries trailing black
+entries after the last other colour are dropped (the description says how many) -- except those
+named by the band's category names or raster attribute table, which also give the labels."""
+
+import os
+
+from ..palette import MAX_COLOURS
+from .common import HEAD, Format, error, make_palette
+
+#: Raster extensions worth offering in a file dialog; any raster GDAL opens is read.
+EXTENSIONS = (".tif", ".tiff", ".png", ".gif", ".bmp", ".vrt", ".img")
+
+
+def sniff(text, extension):
+    """Binary content, or XML that is no QGIS style (e.g. a GDAL .vrt)."""
+    return text is None or text.startswith("<")
+
+
+def read(path, name):
+    try:
+        from osgeo import gdal
+    except ImportError:
+        raise error(name, None, "looks like a raster, and reading rasters needs GDAL's Python bindings (osgeo)")
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    gdal.ErrorReset()
+    try:
+        try:
+            dataset = gdal.OpenEx(path, gdal.OF_RASTER)
+        except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+            dataset = None
+        if dataset is None or dataset.RasterCount == 0:
+            raise _not_a_raster(path, name, _gdal_reason(gdal, path))
+        try:
+            return _read_table(gdal, dataset, name, _gdal_reason(gdal, path))
+        except RuntimeError as problem:  # with GDAL exceptions on: a damaged file
+            raise error(name, None, "GDAL cannot read its colour table ({}); check the file".format(
+                str(problem).strip() or "no reason given"))
+    finally:
+        gdal.PopErrorHandler()
+
+
+def _gdal_reason(gdal, path):
+    """GDAL's last complaint, if any, as " (GDAL: ...)": why a damaged file lacks what it should have."""
+    message = (gdal.GetLastErrorMsg() or "").strip()
+    if message.startswith(path + ":"):
+        message = message[len(path) + 1:].strip()
+    return " (GDAL: {})".format(message) if message else ""
+
+
+#: Signatures of files people pick by mistake, and what they are.
+_SPREADSHEETS = ((b"PK\x03\x04", "a ZIP archive, such as an .xlsx or .ods spreadsheet"),
+                 (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Office file, such as an .xls spreadsheet"))
+
+
+def _not_a_raster(path, name, reason):
+    from .registry import TEXT_EXTENSIONS, WRITE_EXTENSIONS  # the registry imports this module
+
+    with open(path, "rb") as f:
+        head = f.read(HEAD)
+    for signature, kind in _SPREADSHEETS:
+        if head.startswith(signature):
+            return error(name, None, "{}, not a palette file; save the sheet as CSV (UTF-8)".format(kind))
+    if os.path.splitext(name)[1].lower() in TEXT_EXTENSIONS:  # e.g. a CSV saved as UTF-16 by a CJK locale
+        line = head[:head.find(b"\0")].count(b"\n") + 1
+        return error(name, line, "not UTF-8 text (it holds NUL bytes) nor a raster GDAL can open; save the "
+                     "palette as UTF-8 text")
+    return error(name, None, "not a palette file or a raster GDAL can open{}; use {} or a raster with a colour "
+                 "table".format(reason, ", ".join(WRITE_EXTENSIONS)))
+
+
+def _read_table(gdal, dataset, name, reason):
+    band = dataset.GetRasterBand(1)
+    table = band.GetColorTable()
+    if table is None:
+        raise error(name, None, "band 1 of this raster has no colour table{}; use a paletted raster (such as a "
+                    "Palettize output) or a palette file".format(reason))
+    if table.GetPaletteInterpretation() != gdal.GPI_RGB:
+        raise error(name, None, "the colour table is not RGB (GDAL palette interpretation {}); use an RGB one"
+                    .format(table.GetPaletteInterpretation()))
+    colours = [list(table.GetColorEntry(i)[:3]) for i in range(table.GetCount())]
+    names = _raster_names(gdal, band)
+    description = "GDAL colour table ({}, band 1)".format(dataset.GetDriver().ShortName)
+    if len(colours) in (256, 65536):
+        coloured = [i for i, colour in enumerate(colours) if colour != [0, 0, 0]]
+        named = [i for i, label in enumerate(names) if label]
+        keep = max([0] + [i + 1 for i in coloured[-1:] + named[-1:]]) or 1
+        if keep < len(colours):
+            description += ", {} trailing black padding entries dropped".format(len(colours) - keep)
+            colours = colours[:keep]
+    labels = [label.strip() for label in names[:len(colours)]]
+    labels += [""] * (len(colours) - len(labels))
+    return make_palette(name, colours, labels), description
+
+
+def _raster_names(gdal, band):
+    """Labels by value: the band's category names, else its attribute table's name column."""
+    names = band.GetCategoryNames()
+    if names:
+        return list(names)
+    rat = band.GetDefaultRAT()
+    if rat is None:
+        return []
+    usages = {rat.GetUsageOfCol(column): column for column in range(rat.GetColumnCount())}
+    if gdal.GFU_Name not in usages:
+        return []
+    by_value = {}
+    for row in range(rat.GetRowCount()):
+        value = rat.GetValueAsInt(row, usages[gdal.GFU_MinMax]) if gdal.GFU_MinMax in usages else row
+        if 0 <= value <= MAX_COLOURS:
+            by_value[value] = rat.GetValueAsString(row, usages[gdal.GFU_Name])
+    return [by_value.get(value, "") for value in range(max(by_value) + 1)] if by_value else []
+
+
+FORMAT = Format("raster", "Raster with a colour table (read only)", read, extensions=EXTENSIONS, sniff=sniff,
+                text=False)
