@@ -7,8 +7,19 @@ import sys
 
 from rasters import ROOT
 
-QGIS_FREE = sorted("engine/" + name for name in os.listdir(os.path.join(ROOT, "engine")) if name.endswith(".py")) + [
-    "palettes/palette.py", "palettes/formats.py"]
+
+
+def modules_under(*folders):
+    """Every Python module below ``folders`` (relative to the checkout), as paths."""
+    found = []
+    for top in folders:
+        for folder, dirs, files in os.walk(os.path.join(ROOT, top)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            found += [os.path.relpath(os.path.join(folder, name), ROOT) for name in files if name.endswith(".py")]
+    return sorted(found)
+
+
+QGIS_FREE = modules_under("engine", "palettes")
 
 
 def python_files():
@@ -30,7 +41,8 @@ def test_engine_modules_import_without_qgis(tmp_path):
 
     (tmp_path / "qgis.py").write_text("raise ImportError('the engine must not import QGIS')\n")
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))
-    imports = "".join("import palettize.{}\n".format(path[:-3].replace("/", ".")) for path in QGIS_FREE)
+    modules = (path[:-3].replace("/__init__", "").replace("/", ".") for path in QGIS_FREE)
+    imports = "".join("import palettize.{}\n".format(module) for module in modules)
     code = "import sys\nsys.path[:0] = [{!r}, {!r}]\n{}".format(str(tmp_path), package_dir, imports)
     result = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             universal_newlines=True)
@@ -54,10 +66,7 @@ def imported_modules(path):
 
 def test_the_palette_and_its_file_formats_import_neither_the_engine_nor_the_processing_glue():
     """Arrows run one way, algorithms -> engine -> palettes, so palette files read anywhere."""
-    folder = os.path.join(ROOT, "palettes", "formats")
-    paths = [os.path.join(ROOT, "palettes", "palette.py")] + sorted(
-        os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".py"))
-    for path in paths:
+    for path in (os.path.join(ROOT, relative) for relative in modules_under("palettes")):
         for module in imported_modules(path):
             top = module.replace("palettize.", "", 1).split(".")[0]
             assert top not in ("algorithms", "engine", "qgis"), "{} imports {}".format(path, module)
