@@ -26,6 +26,7 @@ from ..palettes.palette import (
 from ..engine import gdal_io
 from ..engine.blocks import Cancelled, output_type, quantize_blocks
 from ..engine import cleanup
+from ..engine.options import CleanupOptions
 from .layer_source import LayerSourceAlgorithm, advanced, cancelled_error, tr
 from ..engine.nearest import METRICS
 from .palette_table import write_palette_table
@@ -156,10 +157,10 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         connectedness = self.parameterAsInt(parameters, self.CONNECTEDNESS, context)
         if connectedness not in (4, 8):
             raise QgsProcessingException(tr("CONNECTEDNESS must be 4 or 8, not {}.").format(connectedness))
-        options = {"min_region": self.parameterAsInt(parameters, self.MIN_REGION, context),
-                   "connectedness": connectedness,
-                   "seams": {"tolerance": self.parameterAsDouble(parameters, self.SEAM_TOLERANCE, context)}}
-        return {"cleanup": method, "cleanup_options": options, "dither": dither}
+        options = CleanupOptions(method, seam_tolerance=self.parameterAsDouble(parameters, self.SEAM_TOLERANCE, context),
+                                 min_region=self.parameterAsInt(parameters, self.MIN_REGION, context),
+                                 connectedness=connectedness)
+        return {"cleanup": options, "dither": dither}
 
     def _palette(self, parameters, context, palette_name, n_colours):
         """(palette, where it comes from); the palette is None when it is built from the image."""
@@ -224,7 +225,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                     run["threshold"],
                     progress=lambda f: feedback.setProgress(progress_start + (100.0 - progress_start) * f),
                     is_cancelled=feedback.isCanceled, dither=run["dither"], cleanup=run["cleanup"],
-                    cleanup_options=run["cleanup_options"], grid_size=(self.grid.width, self.grid.height),
+                    grid_size=(self.grid.width, self.grid.height),
                     observers=[collector] if collector else [],
                 )
                 writer.commit(result.counts)
