@@ -241,22 +241,25 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
 # -- sources -------------------------------------------------------------------------------------
 
 
-def quantize_source(source, grid, output_path, options, palette=None, histogram=None, driver=None, progress=None,
-                    is_cancelled=None, log=None):
+def quantize_source(source, grid, output_path, options, palette=None, palette_origin=None, histogram=None,
+                    driver=None, progress=None, is_cancelled=None, log=None):
     """Quantize a source (``read(window)`` -> packed RGBA) on ``grid`` into ``output_path`` with
-    QuantizeOptions; returns a QuantizeResult. ``palette`` skips resolve_palette; ``histogram``
-    spares a palette built from the image its scan of the source."""
+    QuantizeOptions; returns a QuantizeResult. ``palette`` (with ``palette_origin`` for the log)
+    skips resolve_palette; ``histogram`` spares a palette built from the image its scan of the source."""
     progress, is_cancelled, log = progress or _quiet, is_cancelled or _never, log or _quiet
     driver = driver or output_driver(output_path)
     start = 0.0
     if palette is None:
         if options.palette.from_image and histogram is None:
-            histogram = histogram_of_source(source, grid, options.alpha_threshold, _span(progress, 0.0, 0.5),
-                                            is_cancelled, log)
+            try:
+                histogram = histogram_of_source(source, grid, options.alpha_threshold, _span(progress, 0.0, 0.5),
+                                                is_cancelled, log)
+            except (OSError, RuntimeError, gdal_io.SourceError) as error:
+                raise RunError("Could not write {}: {}".format(output_path, error))
             start = 0.5
         palette, origin = resolve_palette(options, histogram, log)
     else:
-        origin = palette.name or "given"
+        origin = palette_origin or palette.name or "given"
     dtype, nodata = output_type(len(palette))
     gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
     log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
