@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
 from . import cleanup
 from .adaptive import METHODS as IMAGE_METHODS
-from .nearest import METRICS
+from .metrics import METRICS
 
 CLEANUPS = cleanup.METHODS
 DITHERS = ("none", "floyd-steinberg")

@@ -412,8 +412,9 @@ def area_units(wkt):
 
 
 def _metric_name(metric):
-    return {"rgb": "RGB (Euclidean)", "cielab": "CIE76 ΔE (CIELAB)", "ciede2000": "CIEDE2000 ΔE"}.get(
-        metric, str(metric))
+    from .metrics import REGISTRY
+
+    return REGISTRY[metric].title if metric in REGISTRY else str(metric)
 
 
 def _hex(colour):
