@@ -7,8 +7,16 @@ import sys
 
 from rasters import ROOT
 
-QGIS_FREE = sorted("engine/" + name for name in os.listdir(os.path.join(ROOT, "engine")) if name.endswith(".py")) + [
-    "palettes/palette.py", "palettes/formats.py"]
+
+def qgis_free_modules():
+    """Every module under engine/ and palettes/ (packages inside them included), as dotted names."""
+    for top in ("engine", "palettes"):
+        for folder, dirs, files in os.walk(os.path.join(ROOT, top)):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    relative = os.path.relpath(os.path.join(folder, name), ROOT)[:-3].split(os.sep)
+                    yield ".".join(relative[:-1] if relative[-1] == "__init__" else relative)
 
 
 def python_files():
@@ -25,12 +33,15 @@ def test_every_module_parses_as_python_3_9():
             ast.parse(f.read(), filename=path, feature_version=(3, 9))
 
 
-def test_engine_modules_import_without_qgis(tmp_path):
+def test_every_engine_and_palettes_module_imports_without_qgis(tmp_path):
     import palettize
+
+    modules = list(qgis_free_modules())
+    assert "engine.run" in modules and "engine.options" in modules and "palettes.palette" in modules
 
     (tmp_path / "qgis.py").write_text("raise ImportError('the engine must not import QGIS')\n")
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))
-    imports = "".join("import palettize.{}\n".format(path[:-3].replace("/", ".")) for path in QGIS_FREE)
+    imports = "".join("import palettize.{}\n".format(module) for module in modules)
     code = "import sys\nsys.path[:0] = [{!r}, {!r}]\n{}".format(str(tmp_path), package_dir, imports)
     result = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             universal_newlines=True)
