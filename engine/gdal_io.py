@@ -38,6 +38,12 @@ class RasterGrid:
         self.geotransform = tuple(geotransform)
         self.wkt = wkt
 
+    @classmethod
+    def of_dataset(cls, dataset):
+        """The grid of an open GDAL dataset."""
+        return cls(dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(),
+                   dataset.GetProjectionRef() or "")
+
     @property
     def is_rotated(self):
         return self.geotransform[2] != 0 or self.geotransform[4] != 0

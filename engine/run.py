@@ -161,8 +161,7 @@ def open_file(path, bands=None):
         if band > count:
             raise RunError("{} has {} band(s): choose bands from 1 to {} (red, green, blue[, alpha]).".format(
                 path, count, count))
-    grid = gdal_io.RasterGrid(dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(),
-                              dataset.GetProjectionRef() or "")
+    grid = gdal_io.RasterGrid.of_dataset(dataset)
     dataset = None
     return gdal_io.BandSource(path, bands[:3], bands[3] if len(bands) == 4 else None), grid
 
