@@ -122,8 +122,8 @@ def merge_histograms(histograms):
     if not histograms:
         return np.zeros(0, np.uint32), np.zeros(0, np.int64)
     codes, where = np.unique(np.concatenate([c for c, _ in histograms]), return_inverse=True)
-    counts = np.bincount(where, weights=np.concatenate([n for _, n in histograms]),
-                         minlength=len(codes)).astype(np.int64)
+    counts = np.zeros(len(codes), dtype=np.int64)
+    np.add.at(counts, where, np.concatenate([n for _, n in histograms]))  # exact integers, however many pixels
     return codes.astype(np.uint32), counts
 
 
@@ -151,10 +151,13 @@ def colour_histogram_files(paths, options, progress=None, is_cancelled=None, log
 def open_file(path, bands=None):
     """(BandSource, RasterGrid) of a raster file: ``bands`` (red, green, blue[, alpha]) or 1, 2, 3
     with the file's alpha band or mask."""
-    dataset = gdal.Open(path) if os.path.exists(path) or path.startswith("/vsi") else None
+    try:
+        dataset = gdal.Open(path) if os.path.exists(path) or path.startswith("/vsi") else None
+        problem = "" if dataset is not None else gdal.GetLastErrorMsg() if os.path.exists(path) else "no such file"
+    except RuntimeError as error:  # GDAL exceptions switched on by the caller
+        dataset, problem = None, str(error)
     if dataset is None:
-        raise RunError("Cannot open {} as a raster: {}".format(
-            path, gdal.GetLastErrorMsg() or "no such file"))
+        raise RunError("Cannot open {} as a raster: {}".format(path, problem or "GDAL cannot read it"))
     count = dataset.RasterCount
     bands = tuple(bands) if bands else (1, 2, 3)
     for band in bands:
