@@ -279,12 +279,12 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     except (OSError, RuntimeError, gdal_io.SourceError) as error:
         raise RunError("Could not write {}: {}".format(output_path, error))
     result = QuantizeResult(output_path, palette, passed.counts, type_name, nodata, passed.distinct_colours,
-                            [output_path])
+                            [os.path.join(os.path.dirname(output_path), os.path.basename(path))
+                             for path in writer.written])
     if getattr(source, "clipped", False):
         log("Some band values were outside 0-255 and were clipped.", warning=True)
     log("{} distinct colours matched to the palette.".format(passed.distinct_colours))
     if not writer.has_colour_table:
-        result.written.append(output_path + ".palette.csv")
         log("The {} format cannot hold a colour table: the palette was written beside it as {}.".format(
             driver, output_path + ".palette.csv"), warning=True)
     if options.style:

@@ -39,7 +39,8 @@ def test_quantize_file_writes_what_the_plugin_writes_from_the_bands(qgis_app, tm
     assert ours.GetProjectionRef() == theirs.GetProjectionRef()
     assert ours.GetRasterBand(1).GetNoDataValue() == theirs.GetRasterBand(1).GetNoDataValue() == 255
     assert (tmp_path / "engine.qml").read_text() == (tmp_path / "plugin.qml").read_text()
-    assert result.data_type == "Byte" and result.written == [result.output, str(tmp_path / "engine.qml")]
+    assert result.data_type == "Byte"
+    assert result.written == [result.output, result.output + ".aux.xml", str(tmp_path / "engine.qml")]
     assert result.counts.tolist() == np.bincount(read_indices(plugin).ravel(), minlength=256)[:16].tolist()
 
 
