@@ -133,10 +133,10 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
     def complete(self, run, parameters, context):
         """The output and its driver; a palette that is not built from the image, read now so that
         a bad palette file stops the run before any work."""
-        run.output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        run.driver = output_driver(run.output)
         if not run.options.palette.from_image:
             run.palette, run.palette_origin = resolve_palette(run.options)
+        run.output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        run.driver = output_driver(run.output)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         run = self.run
