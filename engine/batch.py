@@ -14,6 +14,7 @@ only: a file it would have to split is refused. dask and distributed are importe
 a cluster is asked for.
 """
 
+import math
 import os
 import shutil
 import time
@@ -21,6 +22,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Optional
 
+import numpy as np
 from osgeo import gdal
 
 from ..palettes.formats import PaletteFileError, write_palette
@@ -100,15 +102,34 @@ def quantize_whole(job, options, palette):
     return result.counts
 
 
+#: Below this many pixels a histogram sorts the pixels' colours instead of counting them in a
+#: table of all 2^24 colours, whose 128 MB cost more than the sort (the same codes and counts).
+SMALL_HISTOGRAM = 1 << 21
+
+
 def histogram_task(path, options, window=None):
     """(codes, counts) of one file, or of one tile window of it."""
     source, grid = run.open_file(path, options.bands)
     try:
-        if window is None:
-            return run.histogram_of_source(source, grid, options.alpha_threshold)
-        return colour_histogram(source, _offset_windows(window), options.alpha_threshold)
+        window = window or (0, 0, grid.width, grid.height)
+        windows = _offset_windows(window)
+        if window[2] * window[3] < SMALL_HISTOGRAM:
+            return _sorted_histogram(source, windows, options.alpha_threshold)
+        return colour_histogram(source, windows, options.alpha_threshold)
     finally:
         source.close()
+
+
+def _sorted_histogram(source, windows, alpha_threshold):
+    """blocks.colour_histogram by sorting: for few pixels."""
+    parts = []
+    for window in windows:
+        rgba = source.read(window)
+        if alpha_threshold > 0:
+            rgba = rgba[rgba >= np.uint32(alpha_threshold << 24)]
+        codes, counts = np.unique(rgba & np.uint32(0xFFFFFF), return_counts=True)
+        parts.append((codes, counts.astype(np.int64)))
+    return run.merge_histograms(parts) if len(parts) != 1 else parts[0]
 
 
 def _offset_windows(tile):
@@ -231,6 +252,11 @@ def tile_windows(width, height, split_above):
                  for y in range(0, height, side) for x in range(0, width, side))
 
 
+def _megapixels(pixels):
+    """Megapixels rounded up to 2 decimals: a --split-above that keeps such a file whole."""
+    return "{:g}".format(math.ceil(pixels / 1e4) / 100)
+
+
 def raster_size(path):
     """(width, height) of a raster, or raises run.RunError saying why it cannot be read."""
     dataset = gdal.Open(path) if os.path.exists(path) or path.startswith("/vsi") else None
@@ -269,8 +295,10 @@ class Cluster:
             except (OSError, TimeoutError) as error:
                 raise BatchError("Cannot reach the Dask scheduler at {}: {}".format(self.scheduler, error))
         else:
+            # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
+            # warning on stderr when another cluster has it); bokeh's dashboard is optional.
             self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None, scheduler_port=0, silence_logs=level.upper())
+                                         dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
             self.client = Client(self._cluster)
         return self.client
 
@@ -319,14 +347,14 @@ class Runner:
             planned.append(job)
         split = [job for job in planned if job.tiles]
         if split and getattr(options, "dither", "none") != "none":
-            raise BatchError("--dither carries the colour error through a whole file, so {} ({:.0f} MPx) cannot be "
-                             "split into tiles: raise --split-above above {:.0f} or leave out --dither.".format(
-                                 split[0].input, split[0].pixels / 1e6, max(j.pixels for j in split) / 1e6))
+            raise BatchError("--dither carries the colour error through a whole file, so {} ({} MPx) cannot be "
+                             "split into tiles: set --split-above {} or leave out --dither.".format(
+                                 split[0].input, _megapixels(split[0].pixels), _megapixels(max(j.pixels for j in split))))
         reported = [job for job in split if job.report]
         if reported:
-            raise BatchError("--report needs a whole file in one task, and {} is split into tiles: raise "
-                             "--split-above above {:.0f} or leave out --report.".format(
-                                 reported[0].input, reported[0].pixels / 1e6))
+            raise BatchError("--report needs a whole file in one task, and {} ({} MPx) would be split into tiles: set "
+                             "--split-above {} or leave out --report.".format(
+                                 reported[0].input, _megapixels(reported[0].pixels), _megapixels(reported[0].pixels)))
         return planned
 
     # -- quantize --
