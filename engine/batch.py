@@ -132,9 +132,9 @@ def _sorted_histogram(source, windows, alpha_threshold):
     return run.merge_histograms(parts) if len(parts) != 1 else parts[0]
 
 
-def _offset_windows(tile):
+def _offset_windows(tile, full_rows=False):
     x0, y0, width, height = tile
-    return [(x0 + x, y0 + y, w, h) for x, y, w, h in gdal_io.iter_windows(width, height)]
+    return [(x0 + x, y0 + y, w, h) for x, y, w, h in gdal_io.iter_windows(width, height, full_rows=full_rows)]
 
 
 class _TileWriter:
@@ -145,6 +145,11 @@ class _TileWriter:
 
     def write(self, window, indices):
         self.writer.write((window[0] - self.x0, window[1] - self.y0, window[2], window[3]), indices)
+
+
+def is_mosaic(output):
+    """A .vrt output is a mosaic of GeoTIFF tiles beside it, however many tiles the input needs."""
+    return output.lower().endswith(".vrt")
 
 
 def tile_name(tile):
@@ -167,9 +172,9 @@ def quantize_tile(path, workdir, tile, options, palette):
         os.makedirs(folder, exist_ok=True)
         with gdal_io.IndexedRasterWriter(os.path.join(folder, tile_name(tile)), "GTiff", tile_grid, palette,
                                          gdal_type, nodata) as writer:
-            passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile), palette, options.metric,
-                                     options.alpha_threshold, cleanup=options.cleanup,
-                                     grid_size=(grid.width, grid.height))
+            passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows), palette,
+                                     options.metric, options.alpha_threshold, dither=options.dither,
+                                     cleanup=options.cleanup, grid_size=(grid.width, grid.height))
             writer.commit()
         return passed.counts
     finally:
@@ -189,9 +194,12 @@ def assemble(job, workdir, options, palette, tile_counts):
         mosaic = gdal.BuildVRT(vrt_path, names, srcNodata=nodata, VRTNodata=nodata)  # tiles relative to it
         if mosaic is None:
             raise OSError("GDAL could not build the mosaic: {}".format(gdal.GetLastErrorMsg()))
-        mosaic.GetRasterBand(1).SetDefaultRAT(gdal_io.attribute_table(palette, counts))
+        band = mosaic.GetRasterBand(1)
+        band.SetColorTable(_colour_table(palette))  # the palette, not the GeoTIFF tiles' padded table
+        band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))
+        band = None
         mosaic = None
-        if job.output.lower().endswith(".vrt"):
+        if is_mosaic(job.output):
             _place_mosaic(workdir, vrt_path, job.output)
         else:
             _copy_mosaic(vrt_path, job.output, palette, counts)
@@ -205,6 +213,13 @@ def assemble(job, workdir, options, palette, tile_counts):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return counts
+
+
+def _colour_table(palette):
+    table = gdal.ColorTable()
+    for index, (r, g, b) in enumerate(palette.colours.tolist()):
+        table.SetColorEntry(index, (r, g, b, 255))
+    return table
 
 
 def _place_mosaic(workdir, vrt_path, output):
@@ -233,6 +248,12 @@ def _copy_mosaic(vrt_path, output, palette, counts):
             writer.write(window, band.ReadAsArray(*window))
         writer.commit(counts)
     source = band = None
+
+
+def _workdir(job):
+    """A private folder beside the output for its tiles (where every worker writes it)."""
+    return os.path.join(os.path.dirname(os.path.abspath(job.output)),
+                        ".palettize-{}-{}".format(stem(job.output), uuid.uuid4().hex[:8]))
 
 
 def remove_folder(path):
@@ -342,14 +363,25 @@ class Runner:
             except run.RunError as error:
                 on_failure(job, error)
                 continue
-            if self.client is not None and job.pixels > self.split_above * 1e6:
-                job.tiles = tile_windows(job.width, job.height, self.split_above)
+            split = self.client is not None and job.pixels > self.split_above * 1e6
+            if split or is_mosaic(job.output):
+                extension = os.path.splitext(job.output)[1].lstrip(".")
+                if extension and not run.driver_for_extension(extension):
+                    on_failure(job, run.RunError("Cannot write '.{}' rasters: choose a GeoTIFF (.tif), a mosaic "
+                                                 "(.vrt) or another raster format GDAL writes.".format(extension)))
+                    continue
+                job.tiles = tile_windows(job.width, job.height, self.split_above) if split else (
+                    (0, 0, job.width, job.height),)
             planned.append(job)
-        split = [job for job in planned if job.tiles]
+        split = [job for job in planned if len(job.tiles) > 1]
         if split and getattr(options, "dither", "none") != "none":
             raise BatchError("--dither carries the colour error through a whole file, so {} ({} MPx) cannot be "
                              "split into tiles: set --split-above {} or leave out --dither.".format(
                                  split[0].input, _megapixels(split[0].pixels), _megapixels(max(j.pixels for j in split))))
+        mosaics = [job for job in planned if job.report and is_mosaic(job.output)]
+        if mosaics:
+            raise BatchError("--report is written for one raster, not for the .vrt mosaic {}: write a .tif, or leave "
+                             "out --report.".format(mosaics[0].output))
         reported = [job for job in split if job.report]
         if reported:
             raise BatchError("--report needs a whole file in one task, and {} ({} MPx) would be split into tiles: set "
@@ -391,8 +423,11 @@ class Runner:
 
             before = _snapshot(_side_files(job))
             try:
-                run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
-                                  progress=file_progress, log=log if len(jobs) == 1 else None)
+                if job.tiles:
+                    self._tiles_here(job, options, palette)
+                else:
+                    run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
+                                      progress=file_progress, log=log if len(jobs) == 1 else None)
             except Exception as error:  # one line per failed file; the batch goes on or stops cleanly
                 _remove_new(before)
                 fail(job, error)
@@ -404,8 +439,21 @@ class Runner:
             done_pixels += job.pixels
             progress(number + 1, done_pixels, len(jobs), total)
 
+    @staticmethod
+    def _tiles_here(job, options, palette):
+        if palette is None:
+            palette, _ = run.resolve_palette(options, run.colour_histogram_files([job.input], options)
+                                             if options.palette.from_image else None)
+        workdir = _workdir(job)
+        try:
+            counts = [quantize_tile(job.input, workdir, tile, options, palette) for tile in job.tiles]
+        except BaseException:
+            remove_folder(workdir)
+            raise
+        assemble(job, workdir, options, palette, counts)
+
     def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, fail, total):
-        from distributed import as_completed
+        from distributed import as_completed, wait
 
         client = self.client
         watched, finals, workdirs = {}, {}, {}
@@ -414,9 +462,7 @@ class Runner:
                 future = client.submit(quantize_whole, job, options, palette, pure=False)
                 watched[future], finals[future] = (job, job.pixels), job
                 continue
-            workdir = os.path.join(os.path.dirname(os.path.abspath(job.output)),
-                                   ".palettize-{}-{}".format(stem(job.output), uuid.uuid4().hex[:8]))
-            workdirs[job.output] = workdir
+            workdir = workdirs[job.output] = _workdir(job)
             tiles = [client.submit(quantize_tile, job.input, workdir, tile, options, palette, pure=False)
                      for tile in job.tiles]
             for future, tile in zip(tiles, job.tiles):
@@ -427,17 +473,20 @@ class Runner:
         stop = False
         for future in as_completed(list(watched)):
             job, pixels = watched[future]
-            if future.status == "error" or future.status == "cancelled":
-                if job.output not in failed and not stop:
-                    failed.add(job.output)
-                    fail(job, future.exception() if future.status == "error" else "cancelled")
-                    if job.output in workdirs:
-                        client.submit(remove_folder, workdirs[job.output], pure=False).result()
-                    if not keep_going:
-                        stop = True
-                        self._cancel([f for f in watched if not f.done()])
-                        for workdir in workdirs.values():
-                            client.submit(remove_folder, workdir, pure=False).result()
+            if future.status in ("error", "cancelled"):
+                if job.output in failed or stop:
+                    continue
+                failed.add(job.output)
+                fail(job, future.exception() if future.status == "error" else "cancelled")
+                if not keep_going:
+                    stop = True
+                    self._cancel([f for f in watched if not f.done()])
+                    removed = list(workdirs.values())
+                else:  # the file's other tiles still run: their tiles must not outlive the folder
+                    wait([f for f, (other, _) in watched.items() if other is job and f not in finals])
+                    removed = [workdirs[job.output]] if job.output in workdirs else []
+                for workdir in removed:
+                    client.submit(remove_folder, workdir, pure=False).result()
                 continue
             pixels_done += pixels
             if future in finals:

@@ -191,8 +191,7 @@ def run_quantize(args, stderr):
             for source, output, report, table in zip(args.inputs, paths, reports, tables)]
     with batch.Runner(cluster(args), split_above=args.split_above) as runner:
         bar = ProgressBar(stderr, len(jobs), 0, enabled=not args.quiet)
-        log = None if args.quiet else bar.message
-        failures = runner.quantize(jobs, options, progress=_progress(bar), keep_going=args.keep_going, log=log,
+        failures = runner.quantize(jobs, options, progress=_progress(bar), keep_going=args.keep_going, log=_log(args, bar),
                                    on_failure=lambda job, error: bar.message(_failure(job.input, error)))
         bar.close()
     return 1 if failures else 0
@@ -205,10 +204,16 @@ def run_extract(args, stderr):
         raise UsageError("--report shows one input: run extract on one input, or leave --report out.")
     with batch.Runner(cluster(args), split_above=args.split_above) as runner:
         bar = ProgressBar(stderr, len(args.inputs), 0, enabled=not args.quiet)
-        runner.extract(args.inputs, args.output, options, progress=_progress(bar),
-                       log=None if args.quiet else bar.message)
+        runner.extract(args.inputs, args.output, options, progress=_progress(bar), log=_log(args, bar))
         bar.close()
     return 0
+
+
+def _log(args, bar):
+    """The engine's notes and warnings above the progress bar (none with --quiet)."""
+    if args.quiet:
+        return None
+    return lambda text, warning=False: bar.message(("warning: " if warning else "") + text)
 
 
 def _progress(bar):

@@ -139,6 +139,16 @@ def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     assert not os.path.exists(str(tmp_path / "x.tif"))
 
 
+def test_warnings_are_printed_unless_quiet(tmp_path):
+    values = (random_rgba(6, 7, seed=8)[:3].astype(np.uint16) * 4)
+    path = write_raster(str(tmp_path / "uint16.tif"), values, gdal_type=gdal.GDT_UInt16)
+    result = palettize("quantize", path, "-o", tmp_path / "out.tif")
+    assert result.returncode == 0, result.stderr
+    assert "warning: Some band values were outside 0-255 and were clipped." in result.stderr.splitlines()
+    quiet = palettize("quantize", path, "-o", tmp_path / "quiet.tif", "-q")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
 def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(50, 60), alpha=True)
     piped = palettize("quantize", path, "-o", tmp_path / "piped.tif", "--palette", "vga16")
