@@ -1,25 +1,21 @@
 """palettize:extractpalette: a palette built from a layer's pixels, as a file and as a table."""
 
-import numpy as np
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingException,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
 )
 
 from ..engine.adaptive import METHODS
-from ..palettes.formats import PaletteFileError, write_palette
-from ..palettes.palette import MAX_COLOURS
-from ..engine.blocks import Cancelled, palette_usage
-from . import help as help_text
-from .layer_source import LayerSourceAlgorithm, cancelled_error, tr
 from ..engine.nearest import METRICS
+from ..engine.options import ExtractOptions
+from ..engine.run import extract_palette_source
+from ..palettes.palette import MAX_COLOURS
+from . import help as help_text
+from .layer_source import LayerSourceAlgorithm, tr
 from .palette_table import write_palette_table
-from ..engine.report import ReportCollector
 
-NODATA = 65535  # thumbnail value of transparent pixels (never a palette index)
 
 PALETTE_FILTER = ("CSV (*.csv);;GIMP palette (*.gpl);;Adobe colour table (*.act);;ESRI colour map (*.clr);;"
                   "QGIS style (*.qml);;QGIS colour map (*.txt)")
@@ -58,50 +54,19 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
         self.addReportParameter()
         self.describeParameters()
 
-    def settings(self, parameters, context):
-        run = super().settings(parameters, context)
-        run.update(method=self.enum(parameters, self.METHOD), metric=self.enum(parameters, self.METRIC),
-                   n_colours=self.parameterAsInt(parameters, self.N_COLORS, context),
-                   palette_path=self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context))
-        return run
+    def options(self, parameters, context, source_options):
+        return ExtractOptions(method=self.enum(parameters, self.METHOD),
+                              n_colours=self.parameterAsInt(parameters, self.N_COLORS, context),
+                              metric=self.enum(parameters, self.METRIC), **source_options)
+
+    def complete(self, run, parameters, context):
+        run.output = self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        run, source = self.run, None
-        collector = ReportCollector(None, self.grid.width, self.grid.height, NODATA) if run["report"] else None
-        try:
-            source = self.open_source(feedback)
-            codes, counts = self.scan_histogram(source, feedback, (0.0, 80.0),
-                                                on_block=collector.add_thumbnail_sample if collector else None)
-        except Cancelled:
-            raise cancelled_error()
-        finally:
-            self.cleanup(source)
-        palette = self.image_palette(run["method"], codes, counts, run["n_colours"], run["metric"], feedback)
-        entries, usage = palette_usage(codes, counts, palette, run["metric"])
-        try:
-            write_palette(palette, run["palette_path"])
-        except (PaletteFileError, OSError) as error:
-            raise QgsProcessingException(tr("Could not write the palette: {}").format(error))
-        feedback.setProgress(90.0)
-        results = {self.OUTPUT_PALETTE: run["palette_path"]}
-        results.update(write_palette_table(self, parameters, context, self.OUTPUT_TABLE, palette, usage))
-        if collector is not None:
-            collector.set_palette(palette)
-            collector.add_histogram(codes, entries, counts)
-            collector.index_thumbnails(lambda rgba: histogram_entries(rgba, codes, entries, run["threshold"]))
-            self.write_report(run["report"], collector, palette, feedback, tr("Palette extracted ({}, {} colours)").format(
-                run["method"], len(palette)))
-            results[self.OUTPUT_REPORT] = run["report"]
-        feedback.setProgress(100.0)
+        run = self.run
+        result = self.call_engine(extract_palette_source, feedback, run.output, run.options)
+        results = {self.OUTPUT_PALETTE: run.output}
+        results.update(write_palette_table(self, parameters, context, self.OUTPUT_TABLE, result.palette, result.usage))
+        if run.options.report:
+            results[self.OUTPUT_REPORT] = run.options.report
         return results
-
-
-def histogram_entries(rgba, codes, entries, alpha_threshold):
-    """Palette entries of pixels (packed RGBA) whose valid colours are all among the histogram's
-    ascending ``codes`` (with their ``entries``): the scan's own answers, looked up; NODATA for
-    pixels with alpha below the threshold."""
-    valid = rgba >= np.uint32(alpha_threshold << 24)
-    if len(codes) == 0:
-        return np.full(rgba.shape, NODATA, dtype=np.int64)
-    at = np.minimum(np.searchsorted(codes, rgba & np.uint32(0xFFFFFF)), len(codes) - 1)
-    return np.where(valid, entries[at], NODATA)

@@ -1,15 +1,17 @@
 """What every Palettize algorithm shares: reading a raster layer's pixels block by block.
 
 Parameters INPUT, SOURCE, RED_BAND, GREEN_BAND, BLUE_BAND, ALPHA_BAND and ALPHA_THRESHOLD, their
-checks, the choice of reader (drawn by QGIS, or bands read directly), and the colour histogram
-pass that palettes built from the image need.
+checks, the choice of reader (drawn by QGIS, or bands read directly), and the call into the
+engine's run API (engine.run) with the subclass's typed options.
 """
 
+import re
 import shutil
 import tempfile
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBand,
@@ -18,17 +20,16 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsUnitTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..engine.adaptive import PaletteBuildError, build_palette
+from ..engine import gdal_io
+from ..engine.blocks import Cancelled
+from ..engine.options import OptionsError
+from ..engine.run import RunError
 from . import help as help_text
 from . import rendered_source
-from ..engine import gdal_io
 from .compat import checkable_parameters, enum_parameter, enum_value
-from ..engine.blocks import colour_histogram
-from ..engine.report import write_report
 
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
@@ -43,8 +44,36 @@ def advanced(parameter):
     return parameter
 
 
+@dataclass
+class LayerRun:
+    """One run as the glue prepares it: the layer and how to read it, the output, and the engine's
+    typed options (engine.options), which carry every setting from parameter to use."""
+
+    layer: Any
+    path: Optional[str]  # what GDAL opens for the layer, None when it cannot
+    source: str  # "rendered" or "bands"
+    grid: gdal_io.RasterGrid
+    target_crs: Any  # the CRS to draw in when EXTENT/PIXEL_SIZE ask for another grid, else None
+    options: Any = None  # QuantizeOptions or ExtractOptions
+    output: str = ""  # the indexed raster, or the palette file
+    driver: str = ""
+    palette: Any = None  # read or sampled in advance; None when built from the image
+    palette_origin: str = ""
+    output_request: Any = None  # loading.OutputRequest: the output resolved once, loaded by the run that writes it
+
+
+def engine_callbacks(feedback):
+    """progress, is_cancelled and log for the engine's run API, reporting to ``feedback``."""
+    def log(text, warning=False):
+        (feedback.pushWarning if warning else feedback.pushInfo)(text)
+
+    return {"progress": lambda fraction: feedback.setProgress(100.0 * fraction),
+            "is_cancelled": feedback.isCanceled, "log": log}
+
+
 class LayerSourceAlgorithm(QgsProcessingAlgorithm):
-    """Base class: subclasses add their own parameters and extend ``settings``."""
+    """Base class: subclasses add their own parameters, build their options (``options``) and
+    complete the run (``complete``)."""
 
     INPUT, SOURCE, ALPHA_BAND, ALPHA_THRESHOLD = "INPUT", "SOURCE", "ALPHA_BAND", "ALPHA_THRESHOLD"
     EXTENT, PIXEL_SIZE = "EXTENT", "PIXEL_SIZE"
@@ -133,7 +162,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 self.named(name), ", ".join(options), parameters.get(name)))
 
     def settings(self, parameters, context):
-        """Everything a run needs, checked; raises QgsProcessingException saying what to fix."""
+        """Everything a run needs, checked, as a LayerRun; raises QgsProcessingException saying what to fix."""
         source = self.enum(parameters, self.SOURCE)
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
@@ -156,11 +185,33 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("Layer '{}' has no style to draw: set {} to bands.").format(
                 layer.name(), self.named(self.SOURCE)))
         grid, target_crs = self._grid(parameters, context, layer, path, source)
-        return {
-            "layer": layer, "path": path, "source": source, "bands": bands, "alpha": alpha, "grid": grid, "target_crs": target_crs,
-            "threshold": self.parameterAsInt(parameters, self.ALPHA_THRESHOLD, context),
-            "report": self.report_path(parameters, context),
-        }
+        run = LayerRun(layer, path, source, grid, target_crs)
+        try:
+            run.options = self.options(parameters, context, {
+                "alpha_threshold": self.parameterAsInt(parameters, self.ALPHA_THRESHOLD, context),
+                "bands": (tuple(bands) + ((alpha,) if alpha else ())) if source == "bands" else None,
+                "report": self.report_path(parameters, context) or None,
+            })
+            self.complete(run, parameters, context)
+        except (OptionsError, RunError) as error:
+            raise QgsProcessingException(self.explained(error))
+        return run
+
+    def explained(self, error):
+        """An engine error with every setting as the dialog names it: its label, and the id for
+        scripts ("CLEANUP=seams" becomes "Edge cleanup (CLEANUP) = seams"); ids inside file names
+        (".../OUTPUT.tif") stay as they are."""
+        ids = [name for row in self.PARAMETERS for name in row.ids]
+        pattern = r"(?<![\w/\\.])({})(?![\w]|\.\w)(=?)".format("|".join(re.escape(name) for name in ids))
+        return re.sub(pattern, lambda m: self.named(m.group(1)) + (" = " if m.group(2) else ""), str(error))
+
+    def options(self, parameters, context, source_options):
+        """The engine's typed options (QuantizeOptions, ExtractOptions) for these parameters;
+        ``source_options``: alpha_threshold, bands and report, read by this base class."""
+        raise NotImplementedError
+
+    def complete(self, run, parameters, context):
+        """Fill in what the run needs beyond its options (output path, palette); may raise RunError."""
 
     def _grid(self, parameters, context, layer, path, source):
         """(output grid, CRS to draw in or None): the layer's own grid unless EXTENT or PIXEL_SIZE ask
@@ -201,61 +252,45 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Runs in the main thread: reads the layer's style while it is safe to touch the layer."""
-        self.run = self.settings(parameters, context)
-        layer, path, self.grid = self.run["layer"], self.run["path"], self.run["grid"]
+        self.run = run = self.settings(parameters, context)
         self.workdir = tempfile.mkdtemp(prefix="palettize-")
-        if self.run["source"] == "bands":
-            bands, alpha = self.run["bands"], self.run["alpha"]
-            self._open_source = lambda: gdal_io.BandSource(path, bands, alpha)
+        if run.source == "bands":
+            bands = run.options.bands
+            self._open_source = lambda: gdal_io.BandSource(run.path, bands[:3], bands[3] if len(bands) == 4 else None)
             return True
-        plan = rendered_source.direct_read_plan(layer, path) if self.run["target_crs"] is None else None
-        lookup_band = rendered_source.lookup_plan(layer, path, self.run["target_crs"])
+        plan = rendered_source.direct_read_plan(run.layer, run.path) if run.target_crs is None else None
+        lookup_band = rendered_source.lookup_plan(run.layer, run.path, run.target_crs)
         if plan is not None:
             bands, alpha, nodata = plan
-            self._open_source = lambda: gdal_io.BandSource(path, bands, alpha, nodata, use_masks=False)
+            self._open_source = lambda: gdal_io.BandSource(run.path, bands, alpha, nodata, use_masks=False)
         elif lookup_band is not None:
-            looked_up = rendered_source.LookupSource(layer, path, lookup_band, self.workdir)
+            looked_up = rendered_source.LookupSource(run.layer, run.path, lookup_band, self.workdir)
             self._open_source = lambda: looked_up
         else:
-            rendered = rendered_source.RenderedSource(layer, path, self.grid, self.workdir, self.run["target_crs"],
-                                                context.transformContext())
+            rendered = rendered_source.RenderedSource(run.layer, run.path, run.grid, self.workdir, run.target_crs,
+                                                      context.transformContext())
             self._open_source = lambda: rendered
         return True
 
-    def open_source(self, feedback):
-        source = self._open_source()
-        feedback.pushInfo(tr("Reading {} ({} x {} pixels).").format(
-            source.description, self.grid.width, self.grid.height))
-        return source
-
-    def windows(self, source, full_rows=False):
-        """The source's blocks: its own block size when it has one (drawn layers: smaller blocks,
-        drawn in parallel), else the engine's."""
-        return list(gdal_io.iter_windows(self.grid.width, self.grid.height, getattr(source, "block_pixels", None),
-                                         full_rows=full_rows))
-
-    def scan_histogram(self, source, feedback, progress_span=(0.0, 100.0), on_block=None):
-        """Distinct colours and pixel counts of the whole layer (one pass, block by block)."""
-        start, end = progress_span
-        codes, counts = colour_histogram(
-            source, self.windows(source), self.run["threshold"],
-            progress=lambda f: feedback.setProgress(start + (end - start) * f), is_cancelled=feedback.isCanceled,
-            on_block=on_block,
-        )
-        feedback.pushInfo(tr("{} valid pixels, {} distinct colours.").format(int(counts.sum()), len(codes)))
-        return codes, counts
-
-    def image_palette(self, method, codes, counts, n_colours, metric, feedback):
-        if len(codes) == 0:
-            raise QgsProcessingException(tr(
-                "The layer has no valid pixels to build a palette from: check {} and nodata.").format(
-                self.named(self.ALPHA_THRESHOLD)))
+    def call_engine(self, function, feedback, *args, **kwargs):
+        """Open the source, call an engine run function on it, close it; engine errors become
+        QgsProcessingException."""
+        source = None
         try:
-            palette = build_palette(method, codes, counts, n_colours, metric)
-        except (PaletteBuildError, ImportError) as error:
-            raise QgsProcessingException(str(error))
-        feedback.pushInfo(tr("Palette built from the image ({}): {} colours.").format(method, len(palette)))
-        return palette
+            source = self._open_source()
+            feedback.pushInfo(tr("Reading {} ({} x {} pixels).").format(
+                source.description, self.run.grid.width, self.run.grid.height))
+            return function(source, self.run.grid, *args, **kwargs, **engine_callbacks(feedback))
+        except Cancelled:
+            raise QgsProcessingException(tr("Cancelled: no output was written."))
+        except RunError as error:
+            raise QgsProcessingException(self.explained(error))
+        except (OSError, RuntimeError, gdal_io.SourceError) as error:
+            raise QgsProcessingException(tr("Could not write {}: {}").format(self.run.output, error))
+        finally:
+            if source is not None:
+                source.close()
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def addReportParameter(self):  # noqa: N802 (Qt naming, like addParameter)
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -267,33 +302,3 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         if parameters.get(self.OUTPUT_REPORT) in (None, ""):
             return ""
         return self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
-
-    def write_report(self, path, collector, palette, feedback, title, merged=()):
-        """The HTML report, with areas in the grid's CRS units (and km² where they are lengths)."""
-        a, b, _, d, e = (self.grid.geotransform[i] for i in (1, 2, 3, 4, 5))
-        pixel_area = abs(a * e - b * d)
-        crs = QgsCoordinateReferenceSystem.fromWkt(self.grid.wkt) if self.grid.wkt else QgsCoordinateReferenceSystem()
-        units = crs.mapUnits() if crs.isValid() else QgsUnitTypes.DistanceUnknownUnit
-        km2_factor = None
-        if units not in (QgsUnitTypes.DistanceDegrees, QgsUnitTypes.DistanceUnknownUnit):
-            km2_factor = QgsUnitTypes.fromUnitToUnitFactor(QgsUnitTypes.distanceToAreaUnit(units),
-                                                           QgsUnitTypes.AreaSquareKilometers)
-        area_unit = (QgsUnitTypes.toAbbreviatedString(QgsUnitTypes.distanceToAreaUnit(units))
-                     if units != QgsUnitTypes.DistanceUnknownUnit else tr("pixel units²"))
-        try:
-            write_report(path, collector, palette, pixel_area, area_unit, km2_factor=km2_factor, title=title,
-                         metric=self.run["metric"], merged=merged)
-        except OSError as error:
-            raise QgsProcessingException(tr("Could not write the report {}: {}").format(path, error))
-        feedback.pushInfo(tr("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).").format(
-            path, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
-
-    def cleanup(self, source):
-        if source is not None:
-            source.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def cancelled_error():
-    return QgsProcessingException(tr("Cancelled: no output was written."))
-

@@ -1,6 +1,5 @@
 """The palette as a QGIS table: one row per entry with its colour, label, pixels and share."""
 
-import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
@@ -10,26 +9,24 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
+from ..engine.run import TABLE_COLUMNS, table_rows
 from .compat import FIELD_DOUBLE, FIELD_INT, FIELD_LONG, FIELD_STRING
 
 
 def table_fields():
     fields = QgsFields()
-    for name, kind in (("index", FIELD_INT), ("red", FIELD_INT), ("green", FIELD_INT), ("blue", FIELD_INT),
-                       ("hex", FIELD_STRING), ("label", FIELD_STRING), ("pixels", FIELD_LONG),
-                       ("share", FIELD_DOUBLE)):
-        fields.append(QgsField(name, kind))
+    kinds = {"hex": FIELD_STRING, "label": FIELD_STRING, "pixels": FIELD_LONG, "share": FIELD_DOUBLE}
+    for name in TABLE_COLUMNS:
+        fields.append(QgsField(name, kinds.get(name, FIELD_INT)))
     return fields
 
 
 def table_features(palette, usage):
-    """One feature per palette entry: its colour, label, pixels and share of the valid pixels."""
-    total = max(int(np.sum(usage)), 1)
+    """One feature per palette entry: the engine's table rows (engine.run.table_rows)."""
     fields = table_fields()
-    for index, (r, g, b) in enumerate(palette.colours.tolist()):
+    for row in table_rows(palette, usage):
         feature = QgsFeature(fields)
-        feature.setAttributes([index, r, g, b, "#{:02x}{:02x}{:02x}".format(r, g, b), palette.label(index),
-                               int(usage[index]), int(usage[index]) / total])
+        feature.setAttributes(row)
         yield feature
 
 

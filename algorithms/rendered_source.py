@@ -38,10 +38,7 @@ def layer_grid(layer, path):
     """The layer's own grid: from GDAL when it opens the source at ``path`` (keeps rotation; see
     gdal_path), else from QGIS."""
     if path is not None:
-        dataset = gdal.Open(path)
-        return RasterGrid(
-            dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(), dataset.GetProjectionRef() or ""
-        )
+        return RasterGrid.of_dataset(gdal.Open(path))
     provider = layer.dataProvider()
     if not provider.capabilities() & provider.Size or layer.width() <= 0:
         raise SourceError(

@@ -1,13 +1,11 @@
-"""The indexed raster's QGIS style: a paletted renderer with one class per palette entry.
+"""The paletted renderer Processing gives the indexed raster it loads: one class per palette entry.
 
 GeoTIFF pads colour tables to 256 or 65,536 entries, which QGIS would show as that many classes;
-the style keeps exactly the palette, with its labels. It is saved beside the output as a .qml
-(QGIS loads it whenever the file is opened) and applied to the layer Processing loads.
+the renderer keeps exactly the palette, with its labels. The same classes are saved beside the
+output as a .qml by the engine (engine.style), for the file opened later.
 """
 
-import os
-
-from qgis.core import QgsPalettedRasterRenderer, QgsProcessingLayerPostProcessorInterface, QgsRasterLayer
+from qgis.core import QgsPalettedRasterRenderer, QgsProcessingLayerPostProcessorInterface
 from qgis.PyQt.QtGui import QColor
 
 
@@ -17,20 +15,6 @@ def paletted_renderer(layer, palette):
         for index, (r, g, b) in enumerate(palette.colours.tolist())
     ]
     return QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes)
-
-
-def style_path(raster_path):
-    return os.path.splitext(raster_path)[0] + ".qml"
-
-
-def save_style(raster_path, palette):
-    """Write <output>.qml; returns an error message, or '' when it was written."""
-    layer = QgsRasterLayer(raster_path, "palettize", "gdal")
-    if not layer.isValid():
-        return "QGIS cannot open {}".format(raster_path)
-    layer.setRenderer(paletted_renderer(layer, palette))
-    message, ok = layer.saveNamedStyle(style_path(raster_path))
-    return "" if ok else message
 
 
 class PaletteStyler(QgsProcessingLayerPostProcessorInterface):

@@ -9,16 +9,16 @@ anti-aliasing AND without outlines (the fill under an outline: the polygon the p
 in). Palette: the 12 legend colours. Accuracy counts the pixels valid (alpha >= 128) in both the
 map and the truth.
 
-Each method runs the way palettize:quantize runs one block (a 1000 x 800 map is a single block):
-read the RGBA GeoTIFF with GDAL, map every pixel with a fresh NearestColourMapper, clean up (none,
-seams with its defaults, sieve with MIN_REGION 10 and 4-connectedness), set nodata, write a tiled
-DEFLATE GeoTIFF. Each method runs --repeats times, interleaved with the others; a time is the
-fastest run. "x none" divides by the none run on the same map, in CPU time of this process (GDAL's
-threads included), which other processes on a busy machine disturb far less than wall-clock time
-over runs of a few tens of milliseconds; the wall-clock ratio is printed beside it. This none is
-a lean floor (no QGIS, no statistics), so the ratios are upper bounds for palettize:quantize.
-Each cleaned map is also recomputed in 128 x 96 blocks with the engine's margins and must equal
-the whole-map result.
+Each method is one run of the engine's run API, engine.run.quantize_file, as palettize:quantize
+with SOURCE=bands and the command line run it (a 1000 x 800 map is a single block): read the RGBA
+GeoTIFF with GDAL, map every pixel, clean up (none, seams with its defaults, sieve with MIN_REGION
+10 and 4-connectedness), write the tiled DEFLATE GeoTIFF with its colour and attribute tables (no
+style). Each method runs --repeats times, interleaved with the others; a time is the fastest run.
+"x none" divides by the none run on the same map, in CPU time of this process (GDAL's threads
+included), which other processes on a busy machine disturb far less than wall-clock time over
+runs of a few tens of milliseconds; the wall-clock ratio is printed beside it. Each cleaned map is
+also recomputed by the engine in strips of 96 rows (with the margins the options give) and must
+equal the whole-map result.
 
 Targets (from the issue), for seams:
   without outlines: class accuracy >= 99.9 % on every map
@@ -39,11 +39,7 @@ from osgeo import gdal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-ALPHA_THRESHOLD = 128
 NODATA = 255
-# As engine/gdal_io.GTIFF_OPTIONS.
-GTIFF_OPTIONS = ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER",
-                 "NUM_THREADS=ALL_CPUS"]
 VARIANTS = (  # name, outlines, anti-aliasing
     ("fills, aliased", False, False),
     ("fills, anti-aliased", False, True),
@@ -52,7 +48,7 @@ VARIANTS = (  # name, outlines, anti-aliasing
 )
 METHODS = ("none", "seams", "sieve")
 SIEVE = dict(min_region=10, connectedness=4)
-CHECK_BLOCK = (96, 128)
+CHECK_ROWS = 96
 
 
 def import_palettize():
@@ -60,13 +56,12 @@ def import_palettize():
     folder = tempfile.mkdtemp(prefix="palettize-pkg-")
     os.symlink(ROOT, os.path.join(folder, "palettize"))
     sys.path.insert(0, folder)
-    from palettize.algorithms import cleanup
-    from palettize.engine.nearest import NearestColourMapper
+    from palettize.engine import run
 
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     from render_map import legend_colours
 
-    return cleanup, NearestColourMapper, np.array([c[:3] for c in legend_colours()], dtype=np.uint8), folder
+    return run, np.array([c[:3] for c in legend_colours()], dtype=np.uint8), folder
 
 
 def render_all(folder, seeds, width, height):
@@ -85,75 +80,39 @@ def render_all(folder, seeds, width, height):
     return jobs
 
 
-def read_rgba(path):
-    """Packed RGBA (red | green << 8 | blue << 16 | alpha << 24) in one interleaved read, as
-    raster_io.BandSource reads byte bands."""
+def options(palette_path, method, metric):
+    """The engine's options for one method: the legend as palette file, no style."""
+    from palettize.engine.options import CleanupOptions, PaletteOptions, QuantizeOptions
+
+    cleanup = CleanupOptions(method, **(SIEVE if method == "sieve" else {}))
+    return QuantizeOptions(palette=PaletteOptions(file=palette_path), metric=metric, cleanup=cleanup, style=False)
+
+
+def read_indices(path):
     dataset = gdal.Open(path)
-    width, height = dataset.RasterXSize, dataset.RasterYSize
-    raw = dataset.ReadRaster(0, 0, width, height, band_list=[1, 2, 3, 4], buf_pixel_space=4,
-                             buf_line_space=4 * width, buf_band_space=1)
-    return np.frombuffer(raw, dtype="<u4").reshape(height, width)
+    return dataset.GetRasterBand(1).ReadAsArray()
 
 
-def write_indices(path, indices, palette):
-    dataset = gdal.GetDriverByName("GTiff").Create(path, indices.shape[1], indices.shape[0], 1, gdal.GDT_Byte,
-                                                   GTIFF_OPTIONS)
-    band = dataset.GetRasterBand(1)
-    table = gdal.ColorTable()
-    for index, (r, g, b) in enumerate(palette.tolist()):
-        table.SetColorEntry(index, (r, g, b, 255))
-    band.SetColorTable(table)
-    band.SetNoDataValue(NODATA)
-    band.WriteArray(indices)
-    dataset = None
-
-
-def cleaner(cleanup, method, palette, metric):
-    """(indices, rgba, valid) -> cleaned indices, or None for none."""
-    if method == "seams":
-        return lambda indices, rgba, valid: cleanup.clean_seams(indices, rgba, palette, metric, valid)
-    if method == "sieve":
-        return lambda indices, rgba, valid: cleanup.sieve(indices, valid, **SIEVE)
-    return None
-
-
-def run(path, out_path, mapper_class, palette, metric, clean):
-    """One quantize run over one map: read, map, clean, nodata, write.
-    Returns (indices, (CPU seconds, wall-clock seconds))."""
+def run(engine, path, out_path, palette_path, metric, method):
+    """One quantize run over one map; returns (indices, (CPU seconds, wall-clock seconds))."""
     start, cpu = time.perf_counter(), time.process_time()
-    rgba = read_rgba(path)
-    indices = mapper_class(palette, metric).map_codes(rgba).astype(np.uint8)
-    valid = rgba >= np.uint32(ALPHA_THRESHOLD << 24)
-    if clean is not None:
-        indices = clean(indices, rgba, valid)
-    indices[~valid] = NODATA
-    write_indices(out_path, indices, palette)
-    return indices, (time.process_time() - cpu, time.perf_counter() - start)
+    engine.quantize_file(path, out_path, options(palette_path, method, metric))
+    seconds = (time.process_time() - cpu, time.perf_counter() - start)
+    return read_indices(out_path), seconds
 
 
-def in_blocks(clean, arrays, margin, block_rows, block_cols):
-    """What the engine does: each block's window grown by ``margin`` on every side (clipped at the
-    raster's edges, engine.expand_window) goes through ``clean``, and the block is cropped out."""
-    from palettize.engine.blocks import centre, expand_window
+def blocks_agree(engine, path, out_path, palette_path, metric, method, whole):
+    """Whether the engine, reading strips of CHECK_ROWS rows with its margins, gives ``whole``."""
+    from palettize.engine import gdal_io
 
-    rows, cols = arrays[0].shape
-    out = np.empty_like(arrays[0])
-    for y0 in range(0, rows, block_rows):
-        for x0 in range(0, cols, block_cols):
-            block = (x0, y0, min(block_cols, cols - x0), min(block_rows, rows - y0))
-            x, y, w, h = read = expand_window(block, margin, (cols, rows))
-            cleaned = clean(*(a[y:y + h, x:x + w] for a in arrays))
-            out[y0:y0 + block[3], x0:x0 + block[2]] = centre(cleaned, read, block)
-    return out
-
-
-def blocks_agree(cleanup, mapper_class, path, palette, metric, method):
-    clean = cleaner(cleanup, method, palette, metric)
-    rgba = read_rgba(path)
-    indices = mapper_class(palette, metric).map_codes(rgba).astype(np.uint8)
-    valid = rgba >= np.uint32(ALPHA_THRESHOLD << 24)
-    margin = cleanup.margin(method, min_region=SIEVE["min_region"])
-    return np.array_equal(clean(indices, rgba, valid), in_blocks(clean, (indices, rgba, valid), margin, *CHECK_BLOCK))
+    width = gdal.Open(path).RasterXSize
+    saved = gdal_io.BLOCK_PIXELS
+    gdal_io.BLOCK_PIXELS = width * CHECK_ROWS
+    try:
+        engine.quantize_file(path, out_path, options(palette_path, method, metric))
+    finally:
+        gdal_io.BLOCK_PIXELS = saved
+    return np.array_equal(read_indices(out_path), whole)
 
 
 def main(argv=None):
@@ -168,9 +127,14 @@ def main(argv=None):
         args.seeds, args.size, args.metrics, args.repeats = [0], [500, 400], ["rgb"], 2
     gdal.UseExceptions()
 
-    cleanup, mapper_class, palette, package_dir = import_palettize()
+    engine, palette, package_dir = import_palettize()
     work = tempfile.mkdtemp(prefix="palettize-cleanup-bench-")
     try:
+        from palettize.palettes.formats import write_palette_csv
+        from palettize.palettes.palette import Palette
+
+        palette_path = os.path.join(work, "legend.csv")
+        write_palette_csv(Palette(palette), palette_path)
         print("Rendering {} maps of {} x {} px (seeds {}) ...".format(
             len(args.seeds) * len(VARIANTS), args.size[0], args.size[1], " ".join(map(str, args.seeds))), flush=True)
         maps = render_all(work, args.seeds, *args.size)
@@ -184,7 +148,7 @@ def main(argv=None):
             print("{:>84}{:>16}{:>13}{:>13}".format("(accuracy, errors)", "CPU ms", "CPU (wall)", "CPU (wall)"))
             print("-" * len(header))
             for seed in args.seeds:
-                truth, _ = run(maps[(seed, False, False)], out_path, mapper_class, palette, metric, None)
+                truth, _ = run(engine, maps[(seed, False, False)], out_path, palette_path, metric, "none")
                 truth_valid = truth != NODATA
                 for name, outlines, aa in VARIANTS:
                     path = maps[(seed, outlines, aa)]
@@ -192,8 +156,7 @@ def main(argv=None):
                     results = {}
                     for _ in range(args.repeats):
                         for method in METHODS:
-                            indices, seconds = run(path, out_path, mapper_class, palette, metric,
-                                                   cleaner(cleanup, method, palette, metric))
+                            indices, seconds = run(engine, path, out_path, palette_path, metric, method)
                             times[method].append(seconds)
                             results[method] = indices
                     cpu = {m: min(t[0] for t in times[m]) for m in METHODS}
@@ -211,7 +174,8 @@ def main(argv=None):
                         target = "accuracy >= 99.9%"
                         ok = accuracy["seams"] >= 0.999
                     fast = ratio["seams"] <= 2.0
-                    same = all(blocks_agree(cleanup, mapper_class, path, palette, metric, m) for m in ("seams", "sieve"))
+                    same = all(blocks_agree(engine, path, out_path, palette_path, metric, m, results[m])
+                               for m in ("seams", "sieve"))
                     verdicts.append((metric, seed, name, ok, fast, same))
                     cells = ["{:.3%} ({})".format(accuracy[m], wrong[m]) for m in METHODS]
                     times_text = ["{:.2f} ({:.2f})".format(ratio[m], wall_ratio[m]) for m in ("seams", "sieve")]

@@ -23,14 +23,15 @@ import heapq
 import numpy as np
 
 from .colorspace import lab_to_srgb
-from .nearest import METRIC_SPACES, nearest_palette_indices, pack_rgb, unpack_rgb
+from .metrics import METRIC_SPACES, REGISTRY
+from .nearest import nearest_palette_indices, pack_rgb, unpack_rgb
 from ..palettes.palette import MAX_COLOURS, Palette
 
 METHODS = ("exact", "frequent", "kmeans", "mediancut")
 
 #: Metric -> the space a palette for it is built in, with Euclidean distances there (CIE76 for
 #: CIELAB). CIEDE2000 is not a Euclidean distance, so its palettes are built as CIELAB's are.
-_SPACES = {"rgb": "rgb", "cielab": "cielab", "ciede2000": "cielab"}
+_SPACES = {name: metric.space for name, metric in REGISTRY.items()}
 
 #: k-means runs on at most this many points: histograms with more distinct colours are merged first
 #: into cells of 2x2x2 RGB values (7 bits per channel), then 4x4x4 (6 bits), ... (see _points).

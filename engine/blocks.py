@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .options import CleanupOptions
 from .nearest import NearestColourMapper, nearest_palette_indices, unpack_rgb
 from .runs import RunFinder
 
@@ -52,14 +53,15 @@ class QuantizeResult:
 
 def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                     progress=lambda fraction: None, is_cancelled=lambda: False, observers=(),
-                    dither="none", cleanup="none", cleanup_options=None, grid_size=None, opaque=False):
+                    dither="none", cleanup=None, grid_size=None, opaque=False):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
     ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
     alpha is below ``alpha_threshold`` become nodata; ``opaque``: the source has no transparent
-    pixel (see output_type), so there is no nodata and no alpha to test. ``dither="floyd-steinberg"`` diffuses the
-    colour error (windows must then be whole rows, in order); ``cleanup`` ("seams" or "sieve",
-    with ``cleanup_options``) reads each window with a margin of overlap, cleans it and keeps
+    pixel (see output_type), so there is no nodata and no alpha to test. ``dither="floyd-steinberg"``
+    diffuses the colour error (windows must then be whole rows, in order); ``cleanup``
+    (options.CleanupOptions, method "seams" or "sieve") reads each window with its ``margin`` of
+    overlap, cleans it and keeps
     the centre, so results do not depend on block boundaries (``grid_size`` = raster size).
     Each observer's ``add(window, rgba, indices, runs)`` sees every block (e.g. to build a
     report) without a second read; ``runs`` (runs.Runs) cut the block where colour or index changes,
@@ -71,8 +73,9 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     mapper = NearestColourMapper(palette.colours, metric)
     counts = np.zeros(len(palette) if nodata is None else nodata + 1, dtype=np.int64)
     windows = list(windows)
-    map_block = _block_mapper(mapper, palette, metric, dither, cleanup, cleanup_options or {}, windows)
-    margin = cleanup_margin(cleanup, cleanup_options or {})
+    cleanup = cleanup or CleanupOptions()
+    map_block = _block_mapper(mapper, palette, metric, dither, cleanup, windows)
+    margin = cleanup.margin
     reads = [expand_window(window, margin, grid_size) for window in windows] if margin else windows
 
     finder = RunFinder()
@@ -116,7 +119,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
 
 
-def _block_mapper(mapper, palette, metric, dither, cleanup, options, windows):
+def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
     """None for plain nearest colours, else a function (rgba, valid) -> indices for one read."""
     if dither == "floyd-steinberg":
         from .dither import FloydSteinbergDither
@@ -125,26 +128,17 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, options, windows):
         if any(w[0] != 0 or w[2] != width for w in windows):
             raise ValueError("dithering needs windows of whole rows")
         return FloydSteinbergDither(mapper, metric, width).dither
-    if cleanup == "seams":
+    if cleanup.method == "seams":
         from .cleanup import clean_seams
 
         return lambda rgba, valid: clean_seams(
-            mapper.map_codes(rgba), rgba, palette.colours, metric, valid, in_place=True, **options.get("seams", {}))
-    if cleanup == "sieve":
+            mapper.map_codes(rgba), rgba, palette.colours, metric, valid, tolerance=cleanup.seam_tolerance,
+            radius=cleanup.seam_radius, in_place=True)
+    if cleanup.method == "sieve":
         from .cleanup import sieve
 
-        return lambda rgba, valid: sieve(mapper.map_codes(rgba), valid, options["min_region"],
-                                         options["connectedness"])
+        return lambda rgba, valid: sieve(mapper.map_codes(rgba), valid, cleanup.min_region, cleanup.connectedness)
     return None
-
-
-def cleanup_margin(cleanup, options):
-    """Pixels of overlap a cleanup needs around each block (0 without cleanup)."""
-    if cleanup in (None, "none"):
-        return 0
-    from .cleanup import margin
-
-    return margin(cleanup, options.get("min_region"))
 
 
 def expand_window(window, margin, grid_size):

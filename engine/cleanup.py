@@ -14,8 +14,8 @@ cropping the block out of the result gives the same classes whatever the block b
 
 import numpy as np
 
-from .colour_difference import ciede2000
-from .nearest import METRIC_SPACES, pack_rgb, unpack_rgb
+from .metrics import METRIC_SPACES, REGISTRY
+from .nearest import pack_rgb, unpack_rgb
 from .runs import RunFinder
 
 #: The CLEANUP choices, in the order of the enum.
@@ -76,9 +76,9 @@ def _seam_offsets(radius):
 
 def _metric_distance(rgb, palette_rgb, metric):
     """Colour difference under ``metric`` between K colours and K palette colours (K x 3, 0-255)."""
-    space = METRIC_SPACES[metric]
-    if metric == "ciede2000":
-        return ciede2000(space(rgb), space(palette_rgb))
+    space, distance = METRIC_SPACES[metric], REGISTRY[metric].distance
+    if distance is not None:
+        return distance(space(rgb), space(palette_rgb))
     diff = space(rgb) - space(palette_rgb)
     return np.sqrt((diff * diff).sum(axis=1))
 

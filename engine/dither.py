@@ -53,6 +53,7 @@ from bisect import bisect_left, bisect_right
 import numpy as np
 
 from .colorspace import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_SRGB, levels_to_lab, srgb_to_linear
+from .metrics import metric as registered_metric
 from .nearest import UNKNOWN
 
 DITHER_METHODS = ("none", "floyd-steinberg")
@@ -132,15 +133,12 @@ class _Quantizer:
     """The metric's colour space in fixed point, and the palette entry of a wanted colour."""
 
     _SHIFTS = np.array([[0], [8], [16]], dtype=np.int32)
-    # Once the mapper has spent this long (seconds) searching colours a few at a time, its whole
-    # table is filled at once (which takes about as long): the cost stays within twice the better
-    # of the two. CIEDE2000 is never filled (that would take hours).
-    _FILL_AFTER = {"rgb": 3.0, "cielab": 20.0}
-
     def __init__(self, mapper, metric):
-        if metric not in ("rgb", "cielab", "ciede2000"):
-            raise ValueError("unknown metric {!r}".format(metric))
-        self.mapper, self.lab = mapper, metric != "rgb"
+        # Once the mapper has spent fill_after seconds searching colours a few at a time, its whole
+        # table is filled at once (which takes about as long): the cost stays within twice the
+        # better of the two. CIEDE2000 is never filled (that would take hours).
+        self.fill_after = registered_metric(mapper.metric).fill_after
+        self.mapper, self.lab = mapper, registered_metric(metric).space == "cielab"
         self.table = mapper.table  # the mapper's answers, filled in place: always this array
         colours = np.asarray(mapper.palette_colours, dtype=np.int64).reshape(-1, 3)
         self.palette = self.target_of_rgb(colours[:, 0], colours[:, 1], colours[:, 2])  # 3 x N
@@ -170,7 +168,7 @@ class _Quantizer:
         has taken long enough)."""
         mapper = self.mapper
         indices = mapper.indices_of(codes)
-        if not mapper.complete and mapper.search_seconds > self._FILL_AFTER.get(mapper.metric, np.inf):
+        if not mapper.complete and self.fill_after is not None and mapper.search_seconds > self.fill_after:
             mapper.fill_table()
         return indices
 

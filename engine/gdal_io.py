@@ -38,6 +38,12 @@ class RasterGrid:
         self.geotransform = tuple(geotransform)
         self.wkt = wkt
 
+    @classmethod
+    def of_dataset(cls, dataset):
+        """The grid of an open GDAL dataset."""
+        return cls(dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(),
+                   dataset.GetProjectionRef() or "")
+
     @property
     def is_rotated(self):
         return self.geotransform[2] != 0 or self.geotransform[4] != 0
@@ -222,9 +228,12 @@ class IndexedRasterWriter:
         check = None
         if not self.has_colour_table:
             write_palette_csv(self.palette, self._final + ".palette.csv")
-        for name in os.listdir(self._tmpdir):
+        names = sorted(os.listdir(self._tmpdir), key=lambda name: (name != os.path.basename(self.path), name))
+        for name in names:
             os.replace(os.path.join(self._tmpdir, name), os.path.join(os.path.dirname(self.path), name))
         os.rmdir(self._tmpdir)
+        #: Every file put in place: the raster first, then its side files (.aux.xml, .palette.csv, ...).
+        self.written = [os.path.join(os.path.dirname(self.path), name) for name in names]
 
     def discard(self):
         self._band = self._dataset = None

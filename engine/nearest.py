@@ -12,16 +12,10 @@ import time
 
 import numpy as np
 
-from .colorspace import levels_to_lab, srgb_to_lab
-from .colour_difference import ciede2000
+from .colorspace import levels_to_lab
+from .metrics import METRIC_SPACES, METRICS, REGISTRY, metric as registered_metric
 
-#: Metric name -> converts 0-255 RGB (K x 3) into the space where distances are measured.
-METRIC_SPACES = {
-    "rgb": lambda rgb: np.asarray(rgb, dtype=np.float64),  # Euclidean in RGB: the seed's method
-    "cielab": srgb_to_lab,  # CIE76 delta E: Euclidean in CIELAB
-    "ciede2000": srgb_to_lab,  # CIEDE2000 delta E, measured between CIELAB colours
-}
-METRICS = tuple(METRIC_SPACES)
+__all__ = ["METRIC_SPACES", "METRICS"]  # the registry's (engine.metrics), here for old imports
 
 #: Table entry of a colour not searched yet: palettes have at most 65535 colours, so 0xFFFF is
 #: never an index.
@@ -35,8 +29,9 @@ _TIE_TOLERANCE = 1e-6  # far above the rounding error of the fast distance formu
 
 def distances(points, targets, metric):
     """Distances (or squared distances: same order) between K points and N targets -> K x N."""
-    if metric == "ciede2000":
-        return ciede2000(points[:, None, :], targets[None, :, :])
+    distance = REGISTRY[metric].distance
+    if distance is not None:
+        return distance(points[:, None, :], targets[None, :, :])
     total = np.zeros((len(points), len(targets)))
     for channel in range(3):  # term by term: no K x N x 3 temporary, and the same sum, bit for bit
         difference = points[:, channel, None] - targets[None, :, channel]
@@ -57,10 +52,11 @@ def nearest_palette_indices(colours, palette_colours, metric):
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
     target_norms = (targets * targets).sum(axis=1)
     result = np.empty(len(points), dtype=np.int64)
-    step = max(1, (_PAIRS_PER_CHUNK // (8 if metric == "ciede2000" else 1)) // len(targets))
+    euclidean = REGISTRY[metric].distance is None
+    step = max(1, (_PAIRS_PER_CHUNK // REGISTRY[metric].cost) // len(targets))
     for start in range(0, len(points), step):
         chunk = points[start:start + step]
-        if metric == "ciede2000":
+        if not euclidean:
             result[start:start + step] = np.argmin(distances(chunk, targets, metric), axis=1)
             continue
         fast = target_norms - 2.0 * (chunk @ targets.T)
@@ -175,8 +171,7 @@ class NearestColourMapper:
     """
 
     def __init__(self, palette_colours, metric):
-        if metric not in METRIC_SPACES:
-            raise ValueError("unknown metric {!r}; choose one of {}".format(metric, ", ".join(METRICS)))
+        registered_metric(metric)  # ValueError naming the choices
         self.palette_colours = np.asarray(palette_colours, dtype=np.uint8)
         self.metric = metric
         self.table = np.full(1 << 24, UNKNOWN, dtype=np.uint16)
@@ -242,7 +237,7 @@ class NearestColourMapper:
         exact integers for RGB (per-channel tables), plain squared differences (``distances``) for
         CIELAB, which nearest_palette_indices falls back on near ties; its set-up would cost more
         than that."""
-        if len(codes) > _SMALL_SEARCH or self.metric == "ciede2000":
+        if len(codes) > _SMALL_SEARCH or REGISTRY[self.metric].distance is not None:
             return nearest_palette_indices(unpack_rgb(codes), self.palette_colours, self.metric)
         if self.metric == "rgb":
             if self._channel_tables is None:

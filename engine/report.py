@@ -394,9 +394,37 @@ def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=Non
         f.write("\n".join(out) + "\n")
 
 
+def area_units(wkt):
+    """(name of the area unit, factor to km² or None) of a grid's CRS (WKT, '' for none): the
+    squared linear unit of a projected CRS, square degrees without km² for a geographic one."""
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    try:
+        known = bool(wkt) and srs.ImportFromWkt(wkt) == 0
+    except RuntimeError:  # osr exceptions switched on elsewhere in this process
+        known = False
+    if not known:
+        return "pixel units²", None
+    if srs.IsGeographic():
+        return "deg²", None
+    metres = srs.GetLinearUnits() or 1.0
+    name = (srs.GetLinearUnitsName() or "").lower()
+    if abs(metres - 1.0) < 1e-12:
+        unit = "m"
+    elif abs(metres - 1000.0) < 1e-9:
+        unit = "km"
+    elif "foot" in name or "feet" in name:
+        unit = "ft"
+    else:
+        unit = name or "unit"
+    return unit + "²", metres * metres / 1e6
+
+
 def _metric_name(metric):
-    return {"rgb": "RGB (Euclidean)", "cielab": "CIE76 ΔE (CIELAB)", "ciede2000": "CIEDE2000 ΔE"}.get(
-        metric, str(metric))
+    from .metrics import REGISTRY
+
+    return REGISTRY[metric].title if metric in REGISTRY else str(metric)
 
 
 def _hex(colour):

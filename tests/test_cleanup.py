@@ -389,3 +389,31 @@ def test_margins_tell_the_engine_how_far_each_method_looks():
     assert cleanup.margin("sieve", min_region=25) == 50
     with pytest.raises(ValueError, match="seams"):
         cleanup.margin("smooth")
+
+
+@pytest.mark.parametrize("settings", [{"method": "seams", "seam_radius": 4},
+                                      {"method": "sieve", "min_region": 6, "connectedness": 8}])
+def test_a_run_reads_its_blocks_with_the_margin_its_cleanup_settings_need(qgis_app, tmp_path, monkeypatch, settings):
+    # The run API takes the margin from the options: a wider seam radius widens it too.
+    from palettize.engine import gdal_io
+    from palettize.engine.options import CleanupOptions, PaletteOptions, QuantizeOptions
+    from palettize.engine.run import quantize_file
+    from palettize.palettes.formats import write_palette_csv
+    from palettize.palettes.palette import Palette
+
+    path = str(tmp_path / "outlined.tif")
+    render_geology_map(path, 360, 240, outlines=True, antialiasing=True, seed=3)
+    write_palette_csv(Palette(LEGEND), str(tmp_path / "legend.csv"))
+    options = QuantizeOptions(palette=PaletteOptions(file=str(tmp_path / "legend.csv")),
+                              cleanup=CleanupOptions(**settings))
+    whole = quantize_file(path, str(tmp_path / "whole.tif"), options).output
+    monkeypatch.setattr(gdal_io, "BLOCK_PIXELS", 360 * 7)  # strips of 7 rows
+    strips = quantize_file(path, str(tmp_path / "strips.tif"), options).output
+    indices, rgba, valid = quantized(path)
+    if settings["method"] == "seams":
+        expected = cleanup.clean_seams(indices, rgba, LEGEND, "rgb", valid, radius=4)
+    else:
+        expected = cleanup.sieve(indices, valid, 6, 8)
+    expected[~valid] = 255
+    assert np.array_equal(gdal.Open(whole).ReadAsArray(), expected)
+    assert np.array_equal(gdal.Open(strips).ReadAsArray(), expected)

@@ -8,18 +8,15 @@ import sys
 from rasters import ROOT
 
 
-
-def modules_under(*folders):
-    """Every Python module below ``folders`` (relative to the checkout), as paths."""
-    found = []
-    for top in folders:
+def qgis_free_modules():
+    """Every module under engine/ and palettes/ (packages inside them included), as dotted names."""
+    for top in ("engine", "palettes"):
         for folder, dirs, files in os.walk(os.path.join(ROOT, top)):
-            dirs[:] = [d for d in dirs if d != "__pycache__"]
-            found += [os.path.relpath(os.path.join(folder, name), ROOT) for name in files if name.endswith(".py")]
-    return sorted(found)
-
-
-QGIS_FREE = modules_under("engine", "palettes")
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    relative = os.path.relpath(os.path.join(folder, name), ROOT)[:-3].split(os.sep)
+                    yield ".".join(relative[:-1] if relative[-1] == "__init__" else relative)
 
 
 def python_files():
@@ -36,12 +33,14 @@ def test_every_module_parses_as_python_3_9():
             ast.parse(f.read(), filename=path, feature_version=(3, 9))
 
 
-def test_engine_modules_import_without_qgis(tmp_path):
+def test_every_engine_and_palettes_module_imports_without_qgis(tmp_path):
     import palettize
+
+    modules = list(qgis_free_modules())
+    assert "engine.run" in modules and "engine.options" in modules and "palettes.palette" in modules
 
     (tmp_path / "qgis.py").write_text("raise ImportError('the engine must not import QGIS')\n")
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))
-    modules = (path[:-3].replace("/__init__", "").replace("/", ".") for path in QGIS_FREE)
     imports = "".join("import palettize.{}\n".format(module) for module in modules)
     code = "import sys\nsys.path[:0] = [{!r}, {!r}]\n{}".format(str(tmp_path), package_dir, imports)
     result = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -66,7 +65,10 @@ def imported_modules(path):
 
 def test_the_palette_and_its_file_formats_import_neither_the_engine_nor_the_processing_glue():
     """Arrows run one way, algorithms -> engine -> palettes, so palette files read anywhere."""
-    for path in (os.path.join(ROOT, relative) for relative in modules_under("palettes")):
+    paths = [os.path.join(folder, name) for folder, _, files in os.walk(os.path.join(ROOT, "palettes"))
+             for name in files if name.endswith(".py")]
+    assert os.path.join(ROOT, "palettes", "formats", "csv.py") in paths
+    for path in paths:
         for module in imported_modules(path):
             top = module.replace("palettize.", "", 1).split(".")[0]
             assert top not in ("algorithms", "engine", "qgis"), "{} imports {}".format(path, module)

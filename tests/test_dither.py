@@ -179,7 +179,7 @@ def test_filling_the_whole_table_midway_changes_nothing():
     mapper = NearestColourMapper(builtin_palette("vga16").colours, "rgb")
     rgba, valid = random_image(12, 57, seed=13)
     ditherer = FloydSteinbergDither(mapper, "rgb", 57)
-    ditherer._quantizer._FILL_AFTER = {"rgb": 0.0}
+    ditherer._quantizer.fill_after = 0.0  # the registry says 3 s for rgb: fill at once
     result = np.concatenate([ditherer.dither(rgba[:6], valid[:6]), ditherer.dither(rgba[6:], valid[6:])])
     assert mapper.complete
     assert np.array_equal(result, reference_floyd_steinberg(rgba, valid, mapper, "rgb"))

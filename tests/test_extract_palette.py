@@ -126,7 +126,7 @@ def test_extract_then_quantize_in_a_model_run_by_qgis_process(qgis_app, tmp_path
 
 
 def test_report_thumbnails_take_each_colours_entry_from_the_scan():
-    from palettize.algorithms.extract_palette import NODATA, histogram_entries
+    from palettize.engine.run import EXTRACT_NODATA as NODATA, histogram_entries
 
     codes, entries = np.array([5, 9, 300], dtype=np.uint32), np.array([2, 0, 1])
     opaque, faint = np.uint32(255 << 24), np.uint32(10 << 24)

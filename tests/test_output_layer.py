@@ -74,3 +74,24 @@ def test_geotiff_carries_a_raster_attribute_table_and_the_table_output_the_same_
     table = QgsVectorLayer(result["OUTPUT_TABLE"], "table", "ogr")
     assert [int(f["pixels"]) for f in table.getFeatures()] == counts.tolist()
     assert [f["label"] for f in table.getFeatures()] == list(vga.labels)
+
+
+def test_style_the_engine_writes_as_text_opens_in_qgis_with_the_palettes_colours_and_labels(qgis_app, tmp_path):
+    # The command line writes the same .qml without QGIS: QGIS must read it as a paletted renderer.
+    from palettize.engine.options import PaletteOptions, QuantizeOptions
+    from palettize.engine.run import quantize_file
+    from palettize.palettes.formats import write_palette_csv
+    from palettize.palettes.palette import Palette
+
+    labels = ["Sand & gravel <fine>", "", 'Clay "blue"', "Till\tgrey"]
+    colours = [(250, 240, 200), (10, 20, 30), (40, 90, 200), (128, 128, 128)]
+    write_palette_csv(Palette(colours, labels), str(tmp_path / "legend.csv"))
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 6), alpha=True)
+    output = quantize_file(path, str(tmp_path / "classes.tif"),
+                           QuantizeOptions(palette=PaletteOptions(file=str(tmp_path / "legend.csv")))).output
+    layer = QgsRasterLayer(output, "opened later")
+    renderer = layer.renderer()
+    assert renderer.type() == "paletted"
+    assert [c.value for c in renderer.classes()] == [0, 1, 2, 3]
+    assert [c.color.getRgb()[:3] for c in renderer.classes()] == colours
+    assert [c.label for c in renderer.classes()] == ["Sand & gravel <fine>", "1", 'Clay "blue"', "Till\tgrey"]

@@ -1,0 +1,542 @@
+"""Many rasters, one legend: quantize a batch of files in this process or on a Dask cluster.
+
+In this process the files run one after another through ``run.quantize_file``. On a cluster
+(``Cluster``: a LocalCluster of N worker processes, or an existing scheduler) every file is a
+task, and a file larger than ``split_above`` megapixels becomes tasks of tile windows: each reads
+its window plus the cleanup margin, writes its own GeoTIFF tile with the colour table, and a last
+task assembles the tiles into a .vrt mosaic (and, unless the output is a .vrt, into the output
+raster). A palette built from the image comes from one colour histogram per task, merged. Results
+are the same cell for cell wherever they run: a block's classes depend only on its window plus the
+margin, never on where a block or tile ends.
+
+Dithering carries the colour error through a whole file in order, so it parallelises across files
+only: a file it would have to split is refused. dask and distributed are imported only here, when
+a cluster is asked for.
+"""
+
+import math
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import numpy as np
+from osgeo import gdal
+
+from ..palettes.formats import PaletteFileError, write_palette
+from . import gdal_io, run
+from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
+from .style import style_path, write_style
+
+#: Files above this many megapixels are split into tiles on a cluster.
+DEFAULT_SPLIT_ABOVE = 256.0
+INSTALL_DASK = ("--workers and --scheduler need the Python packages dask and distributed: install them "
+                "(Debian/Ubuntu: apt install python3-dask python3-distributed; elsewhere: pip install \"dask[distributed]\").")
+
+
+class BatchError(Exception):
+    """A batch that cannot start; the message says what to change."""
+
+
+def stem(path):
+    """An input's name without folder and extension (also for /vsi... paths)."""
+    return os.path.splitext(os.path.basename(path.rstrip("/")))[0]
+
+
+@dataclass
+class Job:
+    """One input, its output and optional per-file report and table."""
+
+    input: str
+    output: str
+    report: Optional[str] = None
+    table: Optional[str] = None
+    width: int = 0
+    height: int = 0
+    tiles: tuple = ()  # windows (xoff, yoff, xsize, ysize) when the file is split
+
+    @property
+    def pixels(self):
+        return self.width * self.height
+
+
+def _job_options(job, options):
+    return replace(options, report=job.report, table=job.table)
+
+
+# -- leaving nothing behind ----------------------------------------------------------------------
+
+
+def _side_files(job):
+    paths = [job.output, style_path(job.output), job.output + ".palette.csv", job.output + ".aux.xml"]
+    return [p for p in paths + [job.report, job.table] if p]
+
+
+def _snapshot(paths):
+    return {path: (os.stat(path).st_mtime_ns if os.path.exists(path) else None) for path in paths}
+
+
+def _remove_new(before):
+    """Remove the files a failed job created or rewrote (what was there untouched stays)."""
+    for path, stamp in before.items():
+        if os.path.exists(path) and os.stat(path).st_mtime_ns != stamp:
+            try:
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+            except OSError:
+                pass
+
+
+# -- tasks (run in this process or on a worker; plain functions of picklable arguments) ---------
+
+
+def quantize_whole(job, options, palette):
+    """Quantize one file in one task; on failure nothing new is left behind."""
+    before = _snapshot(_side_files(job))
+    try:
+        result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette)
+    except BaseException:
+        _remove_new(before)
+        raise
+    return result.counts
+
+
+#: Below this many pixels a histogram sorts the pixels' colours instead of counting them in a
+#: table of all 2^24 colours, whose 128 MB cost more than the sort (the same codes and counts).
+SMALL_HISTOGRAM = 1 << 21
+
+
+def histogram_task(path, options, window=None):
+    """(codes, counts) of one file, or of one tile window of it."""
+    source, grid = run.open_file(path, options.bands)
+    try:
+        window = window or (0, 0, grid.width, grid.height)
+        windows = _offset_windows(window)
+        if window[2] * window[3] < SMALL_HISTOGRAM:
+            return _sorted_histogram(source, windows, options.alpha_threshold)
+        return colour_histogram(source, windows, options.alpha_threshold)
+    finally:
+        source.close()
+
+
+def _sorted_histogram(source, windows, alpha_threshold):
+    """blocks.colour_histogram by sorting: for few pixels."""
+    parts = []
+    for window in windows:
+        rgba = source.read(window)
+        if alpha_threshold > 0:
+            rgba = rgba[rgba >= np.uint32(alpha_threshold << 24)]
+        codes, counts = np.unique(rgba & np.uint32(0xFFFFFF), return_counts=True)
+        parts.append((codes, counts.astype(np.int64)))
+    return run.merge_histograms(parts) if len(parts) != 1 else parts[0]
+
+
+def _offset_windows(tile, full_rows=False):
+    x0, y0, width, height = tile
+    return [(x0 + x, y0 + y, w, h) for x, y, w, h in gdal_io.iter_windows(width, height, full_rows=full_rows)]
+
+
+class _TileWriter:
+    """Hands blocks given in the whole raster's pixel coordinates to a tile's writer."""
+
+    def __init__(self, writer, tile):
+        self.writer, self.x0, self.y0 = writer, tile[0], tile[1]
+
+    def write(self, window, indices):
+        self.writer.write((window[0] - self.x0, window[1] - self.y0, window[2], window[3]), indices)
+
+
+def is_mosaic(output):
+    """A .vrt output is a mosaic of GeoTIFF tiles beside it, however many tiles the input needs."""
+    return output.lower().endswith(".vrt")
+
+
+def tile_name(tile):
+    return "tile_{}_{}.tif".format(tile[1], tile[0])
+
+
+def quantize_tile(path, workdir, tile, options, palette):
+    """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns pixels per entry.
+
+    Blocks are read with the cleanup margin from the whole raster, across the tile's borders, so
+    the tile holds exactly the classes a run over the whole file gives it."""
+    source, grid = run.open_file(path, options.bands)
+    try:
+        x0, y0, width, height = tile
+        a, b, c, d, e, f = grid.geotransform
+        tile_grid = gdal_io.RasterGrid(width, height, (a + x0 * b + y0 * c, b, c, d + x0 * e + y0 * f, e, f), grid.wkt)
+        dtype, nodata = output_type(len(palette))
+        gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
+        folder = os.path.join(workdir, "tiles")
+        os.makedirs(folder, exist_ok=True)
+        with gdal_io.IndexedRasterWriter(os.path.join(folder, tile_name(tile)), "GTiff", tile_grid, palette,
+                                         gdal_type, nodata) as writer:
+            passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows), palette,
+                                     options.metric, options.alpha_threshold, dither=options.dither,
+                                     cleanup=options.cleanup, grid_size=(grid.width, grid.height))
+            writer.commit()
+        return passed.counts
+    finally:
+        source.close()
+
+
+def assemble(job, workdir, options, palette, tile_counts):
+    """The tiles as one mosaic: <output>.vrt beside its tiles folder, or the output raster itself
+    (written from the mosaic as quantize_file writes it); then the style and table. Removes the
+    work folder, whatever happens."""
+    before = _snapshot(_side_files(job) + [os.path.splitext(job.output)[0] + "_tiles"])
+    counts = sum(tile_counts)
+    try:
+        vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
+        names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
+        _, nodata = output_type(len(palette))
+        mosaic = gdal.BuildVRT(vrt_path, names, srcNodata=nodata, VRTNodata=nodata)  # tiles relative to it
+        if mosaic is None:
+            raise OSError("GDAL could not build the mosaic: {}".format(gdal.GetLastErrorMsg()))
+        band = mosaic.GetRasterBand(1)
+        band.SetColorTable(_colour_table(palette))  # the palette, not the GeoTIFF tiles' padded table
+        band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))
+        band = None
+        mosaic = None
+        if is_mosaic(job.output):
+            _place_mosaic(workdir, vrt_path, job.output)
+        else:
+            _copy_mosaic(vrt_path, job.output, palette, counts)
+        if options.style:
+            write_style(job.output, palette)
+        if job.table:
+            run.write_table(job.table, palette, counts)
+    except BaseException:
+        _remove_new(before)
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return counts
+
+
+def _colour_table(palette):
+    table = gdal.ColorTable()
+    for index, (r, g, b) in enumerate(palette.colours.tolist()):
+        table.SetColorEntry(index, (r, g, b, 255))
+    return table
+
+
+def _place_mosaic(workdir, vrt_path, output):
+    """Move <name>.vrt and its tiles (as <name>_tiles/) beside each other into place."""
+    tiles = os.path.splitext(output)[0] + "_tiles"
+    with open(vrt_path, encoding="utf-8") as f:
+        text = f.read().replace('relativeToVRT="1">tiles/', 'relativeToVRT="1">{}/'.format(os.path.basename(tiles)))
+    if os.path.isdir(tiles):
+        shutil.rmtree(tiles)
+    os.replace(os.path.join(workdir, "tiles"), tiles)
+    with open(output + ".part", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(output + ".part", output)
+
+
+def _copy_mosaic(vrt_path, output, palette, counts):
+    """The mosaic written block by block as the output raster, by the writer quantize_file uses."""
+    source = gdal.Open(vrt_path)
+    band = source.GetRasterBand(1)
+    grid = gdal_io.RasterGrid(source.RasterXSize, source.RasterYSize, source.GetGeoTransform(),
+                              source.GetProjectionRef() or "")
+    dtype, nodata = output_type(len(palette))
+    gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
+    with gdal_io.IndexedRasterWriter(output, run.output_driver(output), grid, palette, gdal_type, nodata) as writer:
+        for window in gdal_io.iter_windows(grid.width, grid.height):
+            writer.write(window, band.ReadAsArray(*window))
+        writer.commit(counts)
+    source = band = None
+
+
+def _workdir(job):
+    """A private folder beside the output for its tiles (where every worker writes it)."""
+    return os.path.join(os.path.dirname(os.path.abspath(job.output)),
+                        ".palettize-{}-{}".format(stem(job.output), uuid.uuid4().hex[:8]))
+
+
+def remove_folder(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def tile_windows(width, height, split_above):
+    """Square-ish windows of at most ``split_above`` megapixels (sides in multiples of the output's
+    512-pixel blocks when they are that large) covering the grid, in raster order."""
+    side = max(16, int((split_above * 1e6) ** 0.5))
+    if side >= gdal_io.TILE:
+        side -= side % gdal_io.TILE
+    return tuple((x, y, min(side, width - x), min(side, height - y))
+                 for y in range(0, height, side) for x in range(0, width, side))
+
+
+def _megapixels(pixels):
+    """Megapixels rounded up to 2 decimals: a --split-above that keeps such a file whole."""
+    return "{:g}".format(math.ceil(pixels / 1e4) / 100)
+
+
+def raster_size(path):
+    """(width, height) of a raster, or raises run.RunError saying why it cannot be read."""
+    dataset = gdal.Open(path) if os.path.exists(path) or path.startswith("/vsi") else None
+    if dataset is None:
+        raise run.RunError("Cannot open {} as a raster: {}".format(path, gdal.GetLastErrorMsg() or "no such file"))
+    return dataset.RasterXSize, dataset.RasterYSize
+
+
+# -- the runner ----------------------------------------------------------------------------------
+
+
+class Cluster:
+    """Where tasks run: a LocalCluster of ``workers`` processes, or the cluster at ``scheduler``."""
+
+    def __init__(self, workers=None, scheduler=None, quiet=False):
+        self.workers, self.scheduler, self.quiet = workers, scheduler, quiet
+        self.client = self._cluster = None
+
+    def start(self):
+        # Workers log INFO to stderr whatever LocalCluster's silence_logs says: set the level they
+        # read from the environment when they import distributed.
+        level = "error" if self.quiet else "warning"
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", level)
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise BatchError(INSTALL_DASK)
+        import logging
+
+        logging.getLogger("distributed").setLevel(level.upper())
+        dask.config.set({"distributed.worker.daemon": False})
+        if self.scheduler:
+            try:
+                self.client = Client(self.scheduler, timeout=30)
+            except (OSError, TimeoutError) as error:
+                raise BatchError("Cannot reach the Dask scheduler at {}: {}".format(self.scheduler, error))
+        else:
+            # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
+            # warning on stderr when another cluster has it); bokeh's dashboard is optional.
+            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                         dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
+            self.client = Client(self._cluster)
+        return self.client
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self.client = self._cluster = None
+
+
+def _quiet(*args, **kwargs):
+    return None
+
+
+class Runner:
+    """Runs a batch here or on a cluster; ``with Runner(cluster) as runner: runner.quantize(...)``."""
+
+    def __init__(self, cluster=None, split_above=DEFAULT_SPLIT_ABOVE):
+        self.cluster, self.split_above = cluster, split_above
+        self.client = None
+
+    def __enter__(self):
+        if self.cluster is not None:
+            self.client = self.cluster.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.cluster is not None:
+            self.cluster.close()
+        return False
+
+    # -- planning, shared --
+
+    def _plan(self, jobs, options, on_failure):
+        """Sizes and tiles of every job; jobs whose input cannot be opened fail here."""
+        planned = []
+        for job in jobs:
+            try:
+                job.width, job.height = raster_size(job.input)
+            except run.RunError as error:
+                on_failure(job, error)
+                continue
+            split = self.client is not None and job.pixels > self.split_above * 1e6
+            if split or is_mosaic(job.output):
+                extension = os.path.splitext(job.output)[1].lstrip(".")
+                if extension and not run.driver_for_extension(extension):
+                    on_failure(job, run.RunError("Cannot write '.{}' rasters: choose a GeoTIFF (.tif), a mosaic "
+                                                 "(.vrt) or another raster format GDAL writes.".format(extension)))
+                    continue
+                job.tiles = tile_windows(job.width, job.height, self.split_above) if split else (
+                    (0, 0, job.width, job.height),)
+            planned.append(job)
+        split = [job for job in planned if len(job.tiles) > 1]
+        if split and getattr(options, "dither", "none") != "none":
+            raise BatchError("--dither carries the colour error through a whole file, so {} ({} MPx) cannot be "
+                             "split into tiles: set --split-above {} or leave out --dither.".format(
+                                 split[0].input, _megapixels(split[0].pixels), _megapixels(max(j.pixels for j in split))))
+        mosaics = [job for job in planned if job.report and is_mosaic(job.output)]
+        if mosaics:
+            raise BatchError("--report is written for one raster, not for the .vrt mosaic {}: write a .tif, or leave "
+                             "out --report.".format(mosaics[0].output))
+        reported = [job for job in split if job.report]
+        if reported:
+            raise BatchError("--report needs a whole file in one task, and {} ({} MPx) would be split into tiles: set "
+                             "--split-above {} or leave out --report.".format(
+                                 reported[0].input, _megapixels(reported[0].pixels), _megapixels(reported[0].pixels)))
+        return planned
+
+    # -- quantize --
+
+    def quantize(self, jobs, options, progress=_quiet, keep_going=False, log=None, on_failure=_quiet):
+        """Quantize every job; returns the failed jobs (each reported once through ``on_failure``)."""
+        log = log or _quiet
+        failures = []
+
+        def fail(job, error):
+            failures.append(job)
+            on_failure(job, error)
+
+        planned = self._plan(list(jobs), options, fail)
+        if failures and not keep_going:
+            return failures
+        total = sum(job.pixels for job in planned)
+        progress(0, 0, len(planned), total)
+        palette = None
+        if options.palette.from_image:
+            histogram = self._histogram([job.input for job in planned], options, planned)
+            palette, _ = run.resolve_palette(options, histogram, log)
+        elif self.client is not None or len(planned) > 1:
+            palette, _ = run.resolve_palette(options, None, log)
+        run_batch = self._quantize_here if self.client is None else self._quantize_on_cluster
+        run_batch(planned, options, palette, progress, keep_going, log, fail, total)
+        return failures
+
+    def _quantize_here(self, jobs, options, palette, progress, keep_going, log, fail, total):
+        done_pixels = 0
+        for number, job in enumerate(jobs):
+            def file_progress(fraction, number=number, start=done_pixels):
+                progress(number, start + fraction * job.pixels, len(jobs), total)
+
+            before = _snapshot(_side_files(job))
+            try:
+                if job.tiles:
+                    self._tiles_here(job, options, palette)
+                else:
+                    run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
+                                      progress=file_progress, log=log if len(jobs) == 1 else None)
+            except Exception as error:  # one line per failed file; the batch goes on or stops cleanly
+                _remove_new(before)
+                fail(job, error)
+                if not keep_going:
+                    return
+            except BaseException:
+                _remove_new(before)
+                raise
+            done_pixels += job.pixels
+            progress(number + 1, done_pixels, len(jobs), total)
+
+    @staticmethod
+    def _tiles_here(job, options, palette):
+        if palette is None:
+            palette, _ = run.resolve_palette(options, run.colour_histogram_files([job.input], options)
+                                             if options.palette.from_image else None)
+        workdir = _workdir(job)
+        try:
+            counts = [quantize_tile(job.input, workdir, tile, options, palette) for tile in job.tiles]
+        except BaseException:
+            remove_folder(workdir)
+            raise
+        assemble(job, workdir, options, palette, counts)
+
+    def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, fail, total):
+        from distributed import as_completed, wait
+
+        client = self.client
+        watched, finals, workdirs = {}, {}, {}
+        for job in jobs:
+            if not job.tiles:
+                future = client.submit(quantize_whole, job, options, palette, pure=False)
+                watched[future], finals[future] = (job, job.pixels), job
+                continue
+            workdir = workdirs[job.output] = _workdir(job)
+            tiles = [client.submit(quantize_tile, job.input, workdir, tile, options, palette, pure=False)
+                     for tile in job.tiles]
+            for future, tile in zip(tiles, job.tiles):
+                watched[future] = (job, tile[2] * tile[3])
+            final = client.submit(assemble, job, workdir, options, palette, tiles, pure=False)
+            watched[final], finals[final] = (job, 0), job
+        files_done, pixels_done, failed = 0, 0, set()
+        stop = False
+        for future in as_completed(list(watched)):
+            job, pixels = watched[future]
+            if future.status in ("error", "cancelled"):
+                if job.output in failed or stop:
+                    continue
+                failed.add(job.output)
+                fail(job, future.exception() if future.status == "error" else "cancelled")
+                if not keep_going:
+                    stop = True
+                    self._cancel([f for f in watched if not f.done()])
+                    removed = list(workdirs.values())
+                else:  # the file's other tiles still run: their tiles must not outlive the folder
+                    wait([f for f, (other, _) in watched.items() if other is job and f not in finals])
+                    removed = [workdirs[job.output]] if job.output in workdirs else []
+                for workdir in removed:
+                    client.submit(remove_folder, workdir, pure=False).result()
+                continue
+            pixels_done += pixels
+            if future in finals:
+                files_done += 1
+            progress(files_done, pixels_done, len(jobs), total)
+
+    def _cancel(self, futures, timeout=60):
+        """Cancel tasks and wait until none still runs (a running task cannot be stopped, and its
+        tile must not land in a work folder after the folder is removed)."""
+        self.client.cancel(futures)
+        deadline = time.monotonic() + timeout
+        while any(self.client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _histogram(self, paths, options, jobs=None):
+        """(codes, counts) of all inputs together: here file by file, on a cluster one task per
+        file or tile, merged."""
+        if self.client is None:
+            return run.colour_histogram_files(paths, options)
+        jobs = jobs or [_sized(path) for path in paths]
+        for job in jobs:
+            if not job.tiles and job.pixels > self.split_above * 1e6:
+                job.tiles = tile_windows(job.width, job.height, self.split_above)
+        parts = [self.client.submit(histogram_task, job.input, options, tile, pure=False)
+                 for job in jobs for tile in (job.tiles or (None,))]
+        return self.client.submit(run.merge_histograms, parts, pure=False).result()
+
+    # -- extract --
+
+    def extract(self, inputs, output, options, progress=_quiet, log=None):
+        """One palette from all inputs together, written to ``output``."""
+        log = log or _quiet
+        if self.client is None:
+            return run.extract_palette_files(inputs, output, options, log=log,
+                                             progress=lambda f: progress(0, f, len(inputs), 1.0))
+        if options.report:
+            raise BatchError("--report is not written on a cluster: run extract without --workers/--scheduler.")
+        jobs = [_sized(path) for path in inputs]
+        total = sum(job.pixels for job in jobs)
+        progress(0, 0, len(jobs), total)
+        histogram = self._histogram(inputs, options, jobs)
+        palette, _ = run.resolve_palette(options, histogram, log)
+        try:
+            write_palette(palette, output)
+        except (PaletteFileError, OSError) as error:
+            raise run.RunError("Could not write the palette: {}".format(error))
+        progress(len(jobs), total, len(jobs), total)
+        return run.ExtractResult(palette, palette_usage(histogram[0], histogram[1], palette, options.metric)[1], [output])
+
+
+def _sized(path):
+    width, height = raster_size(path)
+    return Job(path, "", width=width, height=height)

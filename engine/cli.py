@@ -1,0 +1,284 @@
+"""The ``palettize`` command line: the algorithms' words, for files, scripts and clusters.
+
+    palettize quantize INPUT... (-o OUTPUT | --out-dir DIR) [--palette NAME|FILE] ...
+    palettize extract INPUT... -o PALETTE_FILE [--method ...] [--n-colors N]
+    palettize palettes
+
+Reads raw bands with GDAL (no QGIS). Exit status 0 only when every file succeeded, 1 when any
+failed (one line each on stderr), 2 for a command line that cannot run.
+"""
+
+import argparse
+import os
+import sys
+
+from ..palettes.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
+from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
+from . import batch
+from .adaptive import METHODS
+from .nearest import METRICS
+from .options import (
+    CLEANUPS, DITHERS, CleanupOptions, ExtractOptions, OptionsError, PaletteOptions, QuantizeOptions,
+)
+from .progress import ProgressBar
+from .run import RunError
+
+PROG = "palettize"
+STEM = "{stem}"
+
+
+class UsageError(Exception):
+    """A command line that cannot run; the message says what to change."""
+
+
+def _bands(text):
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("takes band numbers separated by commas, such as 1,2,3 or 1,2,3,4")
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("must be a number, not {!r}".format(text))
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be greater than 0, not {}".format(text))
+        return value
+    return parse
+
+
+def _source_arguments(parser):
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="rasters GDAL reads (paths or /vsi... paths)")
+    parser.add_argument("--n-colors", type=int, default=256, metavar="N",
+                        help="colours of a palette built from the image or sampled from matplotlib (256)")
+    parser.add_argument("--metric", choices=METRICS, default="rgb", help="colour distance (rgb)")
+    parser.add_argument("--alpha-threshold", type=int, default=128, metavar="N",
+                        help="pixels with lower alpha become nodata (128)")
+    parser.add_argument("--bands", type=_bands, metavar="R,G,B[,A]",
+                        help="band numbers of red, green, blue and alpha (1,2,3 with the file's alpha or mask)")
+    parser.add_argument("--report", metavar="FILE",
+                        help="HTML report (with several inputs, a path holding {stem})")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no notes, errors only")
+
+
+def _cluster_arguments(parser):
+    group = parser.add_argument_group("cluster (needs dask and distributed)")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive(int), metavar="N",
+                       help="run on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="run on an existing Dask cluster; its workers must see the inputs and outputs at "
+                            "the same paths")
+    group.add_argument("--split-above", type=_positive(float), default=batch.DEFAULT_SPLIT_ABOVE, metavar="MPX",
+                       help="on a cluster, split files larger than this many megapixels into tiles ({:g})".format(
+                           batch.DEFAULT_SPLIT_ABOVE))
+
+
+def parser():
+    top = argparse.ArgumentParser(prog=PROG, description=(
+        "Quantize rasters to a palette: every pixel becomes the index of the nearest palette colour, "
+        "written as a single-band raster with the palette as colour table, on the input's grid."))
+    commands = top.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    quantize = commands.add_parser("quantize", help="write indexed rasters", description=(
+        "Quantize each INPUT to one palette. A palette built from the image (exact, frequent, kmeans, "
+        "mediancut) is built once from the colours of all inputs together, so every output has the same classes."))
+    _source_arguments(quantize)
+    out = quantize.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", metavar="OUTPUT", help="the output raster (one input)")
+    out.add_argument("--out-dir", metavar="DIR", help="write DIR/<input stem>.tif for each input")
+    quantize.add_argument("--palette", default="win256", metavar="NAME|FILE", help=(
+        "a built-in palette ({}), a method building it from the image ({}), a matplotlib colormap as mpl:NAME, "
+        "or a palette file (win256)".format(", ".join(BUILTIN_NAMES), ", ".join(METHODS))))
+    quantize.add_argument("--cleanup", choices=CLEANUPS, default="none", help="edge cleanup (none)")
+    quantize.add_argument("--seam-tolerance", type=float, default=CleanupOptions.seam_tolerance, metavar="DE",
+                          help="seams: delta E up to which a pixel is well represented (%(default)s)")
+    quantize.add_argument("--seam-radius", type=int, default=CleanupOptions.seam_radius, metavar="PX",
+                          help="seams: pixels within which a seam pixel finds its class (%(default)s)")
+    quantize.add_argument("--min-region", type=int, default=CleanupOptions.min_region, metavar="PX",
+                          help="sieve: regions smaller than this join a large neighbour (%(default)s)")
+    quantize.add_argument("--connectedness", type=int, choices=(4, 8), default=CleanupOptions.connectedness,
+                          help="sieve: 4 or 8 (%(default)s)")
+    quantize.add_argument("--dither", choices=DITHERS, default="none",
+                          help="error diffusion for photographs (none); not with --cleanup or tiling")
+    quantize.add_argument("--table", metavar="FILE",
+                          help="CSV of the palette entries and their pixels (with several inputs, a path holding {stem})")
+    quantize.add_argument("--keep-going", action="store_true", help="after a failed file, go on with the others")
+    _cluster_arguments(quantize)
+
+    extract = commands.add_parser("extract", help="write a palette built from the inputs' colours", description=(
+        "Build one palette from the colours of all INPUTs together and write it as a palette file."))
+    _source_arguments(extract)
+    extract.add_argument("-o", "--output", required=True, metavar="PALETTE_FILE",
+                         help="the palette file: {}".format(", ".join(WRITE_EXTENSIONS)))
+    extract.add_argument("--method", choices=METHODS, default="frequent", help="how to build it (frequent)")
+    _cluster_arguments(extract)
+
+    commands.add_parser("palettes", help="list the built-in palettes and the palette file formats")
+    return top
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+def palette_options(value, n_colours):
+    """--palette: a built-in name, a method, mpl:NAME, or else a palette file."""
+    if value in BUILTIN_NAMES or value in METHODS or value.startswith(MATPLOTLIB_PREFIX):
+        return PaletteOptions(name=value, n_colours=n_colours)
+    if not os.path.isfile(value):
+        raise UsageError("--palette {}: no such palette file, and not a built-in palette ({}), a method ({}) or "
+                         "mpl:NAME.".format(value, ", ".join(BUILTIN_NAMES), ", ".join(METHODS)))
+    return PaletteOptions(file=value, n_colours=n_colours)
+
+
+def quantize_options(args):
+    return QuantizeOptions(
+        palette=palette_options(args.palette, args.n_colors), metric=args.metric,
+        cleanup=CleanupOptions(method=args.cleanup, seam_tolerance=args.seam_tolerance, seam_radius=args.seam_radius,
+                               min_region=args.min_region, connectedness=args.connectedness),
+        dither=args.dither, alpha_threshold=args.alpha_threshold, bands=args.bands)
+
+
+def per_input(path, inputs, flag):
+    """A side file per input: the path itself for one input, else it must hold {stem}."""
+    if path is None:
+        return [None] * len(inputs)
+    if len(inputs) > 1 and STEM not in path:
+        raise UsageError("{} {}: with several inputs the path must hold {} (one file per input), e.g. "
+                         "reports/{}.html.".format(flag, path, STEM, STEM))
+    return [path.replace(STEM, batch.stem(source)) for source in inputs]
+
+
+def outputs(args):
+    """The output path of each input."""
+    if args.output is not None:
+        if len(args.inputs) > 1:
+            raise UsageError("-o names one output but there are {} inputs: use --out-dir DIR.".format(len(args.inputs)))
+        if os.path.abspath(args.output) == os.path.abspath(args.inputs[0]):
+            raise UsageError("-o {} is the input: choose another output.".format(args.output))
+        return [args.output]
+    paths = [os.path.join(args.out_dir, batch.stem(source) + ".tif") for source in args.inputs]
+    seen = {}
+    for source, path in zip(args.inputs, paths):
+        if os.path.abspath(path) == os.path.abspath(source):
+            raise UsageError("{} would be written over its input: choose another --out-dir.".format(path))
+        if path in seen:
+            raise UsageError("{} and {} would both be written to {}: give them different names.".format(
+                seen[path], source, path))
+        seen[path] = source
+    return paths
+
+
+def cluster(args):
+    """A batch.Cluster for --workers/--scheduler, or None to run in this process."""
+    if args.workers is None and args.scheduler is None:
+        return None
+    return batch.Cluster(workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def run_quantize(args, stderr):
+    options = quantize_options(args)
+    paths = outputs(args)
+    reports, tables = per_input(args.report, args.inputs, "--report"), per_input(args.table, args.inputs, "--table")
+    jobs = [batch.Job(source, output, report=report, table=table)
+            for source, output, report, table in zip(args.inputs, paths, reports, tables)]
+    with batch.Runner(cluster(args), split_above=args.split_above) as runner:
+        bar = ProgressBar(stderr, len(jobs), 0, enabled=not args.quiet)
+        failures = runner.quantize(jobs, options, progress=_progress(bar), keep_going=args.keep_going, log=_log(args, bar),
+                                   on_failure=lambda job, error: bar.message(_failure(job.input, error)))
+        bar.close()
+    return 1 if failures else 0
+
+
+def run_extract(args, stderr):
+    options = ExtractOptions(method=args.method, n_colours=args.n_colors, metric=args.metric,
+                             alpha_threshold=args.alpha_threshold, bands=args.bands, report=args.report)
+    if args.report and len(args.inputs) > 1:
+        raise UsageError("--report shows one input: run extract on one input, or leave --report out.")
+    with batch.Runner(cluster(args), split_above=args.split_above) as runner:
+        bar = ProgressBar(stderr, len(args.inputs), 0, enabled=not args.quiet)
+        runner.extract(args.inputs, args.output, options, progress=_progress(bar), log=_log(args, bar))
+        bar.close()
+    return 0
+
+
+def _log(args, bar):
+    """The engine's notes and warnings above the progress bar (none with --quiet)."""
+    if args.quiet:
+        return None
+    return lambda text, warning=False: bar.message(("warning: " if warning else "") + text)
+
+
+def _progress(bar):
+    def update(files_done, pixels_done, files_total, pixels_total):
+        bar.files, bar.pixels = files_total, max(int(pixels_total), 1)
+        bar.update(files_done, pixels_done, force=files_done == files_total)
+    return update
+
+
+def _in_flags(error):
+    """An options error in the command line's words: N_COLORS becomes --n-colors."""
+    text = str(error)
+    for setting in ("PALETTE", "N_COLORS", "METRIC", "CLEANUP", "SEAM_TOLERANCE", "SEAM_RADIUS", "MIN_REGION",
+                    "CONNECTEDNESS", "DITHER", "ALPHA_THRESHOLD", "BANDS", "METHOD"):
+        text = text.replace(setting, "--" + setting.lower().replace("_", "-"))
+    return text
+
+
+def _failure(path, error):
+    return "{}: error: {}: {}".format(PROG, path, " ".join(str(error).split()) or type(error).__name__)
+
+
+def list_palettes(stdout):
+    stdout.write("Built-in palettes (--palette NAME):\n")
+    for name in BUILTIN_NAMES:
+        stdout.write("  {}\n".format(name))
+    stdout.write("Palettes built from the image (--palette METHOD, --n-colors N): {}\n".format(", ".join(METHODS)))
+    stdout.write("Matplotlib colormaps (--palette mpl:NAME, --n-colors N), e.g.: {}\n".format(
+        ", ".join(MATPLOTLIB_PREFIX + name for name in MATPLOTLIB_NAMES[:8])))
+    stdout.write("Palette files read (--palette FILE): {}, and any raster GDAL reads with a colour table\n".format(
+        ", ".join(READ_EXTENSIONS)))
+    stdout.write("Palette files written (extract -o FILE): {}\n".format(", ".join(WRITE_EXTENSIONS)))
+    stdout.write("At most {} colours.\n".format(MAX_COLOURS))
+    return 0
+
+
+def main(argv=None, stdout=None, stderr=None):
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "palettes":
+            return list_palettes(stdout)
+        if args.command == "quantize":
+            return run_quantize(args, stderr)
+        return run_extract(args, stderr)
+    except (UsageError, OptionsError) as error:
+        stderr.write("{}: error: {}\n".format(PROG, _in_flags(error)))
+        return 2
+    except (batch.BatchError, RunError) as error:
+        stderr.write("{}: error: {}\n".format(PROG, error))
+        return 1
+    except KeyboardInterrupt:
+        stderr.write("{}: interrupted: outputs not finished were removed\n".format(PROG))
+        return 130
+
+
+def console():
+    """The console script's entry point."""
+    try:
+        code = main()
+    except BrokenPipeError:  # e.g. `palettize palettes | head`
+        code = 0
+        sys.stdout = None
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    console()

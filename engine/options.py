@@ -1,0 +1,181 @@
+"""The settings of a run, as one typed object every front end builds and the engine reads.
+
+Frozen dataclasses, checked once when they are made: a value the engine cannot use raises
+``OptionsError`` whose ``setting`` names it with the word the algorithms and the command line
+share (``CLEANUP``, ``N_COLORS``, ...), so each front end can show it in its own terms. The engine
+derives everything else from here: the block margin from ``CleanupOptions.margin``, the palette
+from ``PaletteOptions``, whole-row windows from ``dither``.
+"""
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
+from . import cleanup
+from .adaptive import METHODS as IMAGE_METHODS
+from .metrics import METRICS
+
+CLEANUPS = cleanup.METHODS
+DITHERS = ("none", "floyd-steinberg")
+
+
+class OptionsError(ValueError):
+    """A setting the engine cannot use; ``setting`` names it (e.g. "CLEANUP"), the message says
+    what to choose instead."""
+
+    def __init__(self, setting, message):
+        super().__init__(message)
+        self.setting = setting
+
+
+def _choice(setting, value, choices):
+    if value not in choices:
+        raise OptionsError(setting, "{} must be one of {}, not {!r}.".format(setting, ", ".join(choices), value))
+
+
+def _integer(setting, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (high is not None and value > high):
+        raise OptionsError(setting, "{} must be a whole number from {}{}, not {!r}.".format(
+            setting, low, " to {}".format(high) if high is not None else " up", value))
+
+
+def _bands(setting, bands):
+    """None, or a tuple of 3 (red, green, blue) or 4 (with alpha) band numbers from 1."""
+    if bands is None:
+        return None
+    bands = tuple(bands)
+    if len(bands) not in (3, 4):
+        raise OptionsError(setting, "{} takes 3 band numbers (red, green, blue) or 4 (with alpha), not {}.".format(
+            setting, len(bands)))
+    for band in bands:
+        _integer(setting, band, 1)
+    return bands
+
+
+@dataclass(frozen=True)
+class PaletteOptions:
+    """Where the palette comes from: ``file`` (a palette file) wins over ``name``, which is a
+    built-in palette (BUILTIN_NAMES), a method building it from the image (exact, frequent,
+    kmeans, mediancut) or a matplotlib colormap as "mpl:<name>"; ``n_colours`` sizes the last two."""
+
+    name: str = "win256"
+    file: Optional[str] = None
+    n_colours: int = 256
+
+    def __post_init__(self):
+        if not self.file and not (self.name in BUILTIN_NAMES or self.name in IMAGE_METHODS or (
+                isinstance(self.name, str) and self.name.startswith(MATPLOTLIB_PREFIX)
+                and len(self.name) > len(MATPLOTLIB_PREFIX))):
+            raise OptionsError("PALETTE", "PALETTE must be a built-in palette ({}), a method ({}) or "
+                               "'mpl:<colormap>', not {!r}.".format(", ".join(BUILTIN_NAMES),
+                                                                    ", ".join(IMAGE_METHODS), self.name))
+        _integer("N_COLORS", self.n_colours, 2, MAX_COLOURS)
+
+    @property
+    def kind(self):
+        """"file", "image" (built from the pixels), "matplotlib" or "builtin"."""
+        if self.file:
+            return "file"
+        if self.name in IMAGE_METHODS:
+            return "image"
+        if self.name.startswith(MATPLOTLIB_PREFIX):
+            return "matplotlib"
+        return "builtin"
+
+    @property
+    def from_image(self):
+        return self.kind == "image"
+
+
+@dataclass(frozen=True)
+class CleanupOptions:
+    """Edge cleanup: ``method`` none, seams (``seam_tolerance`` delta E, ``seam_radius`` pixels)
+    or sieve (regions under ``min_region`` pixels, ``connectedness`` 4 or 8)."""
+
+    method: str = "none"
+    seam_tolerance: float = cleanup.DEFAULT_SEAM_TOLERANCE
+    seam_radius: int = cleanup.DEFAULT_SEAM_RADIUS
+    min_region: int = cleanup.DEFAULT_MIN_REGION
+    connectedness: int = cleanup.DEFAULT_CONNECTEDNESS
+
+    def __post_init__(self):
+        _choice("CLEANUP", self.method, CLEANUPS)
+        tolerance = self.seam_tolerance
+        if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not math.isfinite(tolerance) \
+                or tolerance < 0:
+            raise OptionsError("SEAM_TOLERANCE", "SEAM_TOLERANCE must be a number of 0 or more, not {!r}.".format(
+                tolerance))
+        _integer("SEAM_RADIUS", self.seam_radius, 1)
+        _integer("MIN_REGION", self.min_region, 1)
+        if self.connectedness not in (4, 8) or isinstance(self.connectedness, bool):
+            raise OptionsError("CONNECTEDNESS", "CONNECTEDNESS must be 4 or 8, not {}.".format(self.connectedness))
+
+    @property
+    def margin(self):
+        """Pixels of overlap each block is read with, so results do not depend on block boundaries."""
+        return cleanup.margin(self.method, self.min_region, self.seam_radius)
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """Everything ``run.quantize_file`` and ``run.quantize_source`` need besides the pixels.
+
+    ``bands``: (red, green, blue[, alpha]) band numbers of a file, None for 1, 2, 3 with the file's
+    alpha band or mask. ``report``: an HTML report path; ``table``: a CSV of the palette entries
+    with their pixels; ``style``: write the QGIS style (.qml) beside the output.
+    """
+
+    palette: PaletteOptions = field(default_factory=PaletteOptions)
+    metric: str = "rgb"
+    cleanup: CleanupOptions = field(default_factory=CleanupOptions)
+    dither: str = "none"
+    alpha_threshold: int = 128
+    bands: Optional[Tuple[int, ...]] = None
+    report: Optional[str] = None
+    table: Optional[str] = None
+    style: bool = True
+
+    def __post_init__(self):
+        _choice("METRIC", self.metric, METRICS)
+        _choice("DITHER", self.dither, DITHERS)
+        _integer("ALPHA_THRESHOLD", self.alpha_threshold, 0, 255)
+        object.__setattr__(self, "bands", _bands("BANDS", self.bands))
+        if self.cleanup.method != "none" and self.dither != "none":
+            raise OptionsError("CLEANUP", "CLEANUP={} would undo DITHER={}: choose one of them.".format(
+                self.cleanup.method, self.dither))
+
+    @property
+    def full_rows(self):
+        """Dithering carries errors along rows in order, so its blocks must be whole rows."""
+        return self.dither != "none"
+
+    @property
+    def margin(self):
+        return self.cleanup.margin
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Everything ``run.extract_palette_files`` needs: a palette of ``n_colours`` built by
+    ``method`` under ``metric`` from the pixels whose alpha reaches ``alpha_threshold``."""
+
+    method: str = "frequent"
+    n_colours: int = 256
+    metric: str = "rgb"
+    alpha_threshold: int = 128
+    bands: Optional[Tuple[int, ...]] = None
+    report: Optional[str] = None
+
+    def __post_init__(self):
+        _choice("METHOD", self.method, IMAGE_METHODS)
+        _integer("N_COLORS", self.n_colours, 2, MAX_COLOURS)
+        _choice("METRIC", self.metric, METRICS)
+        _integer("ALPHA_THRESHOLD", self.alpha_threshold, 0, 255)
+        object.__setattr__(self, "bands", _bands("BANDS", self.bands))
+
+    @property
+    def palette(self):
+        """The same palette choice as a QuantizeOptions palette (a method, built from the image)."""
+        return PaletteOptions(name=self.method, n_colours=self.n_colours)

@@ -1,0 +1,421 @@
+"""The run API: a whole quantization or palette extraction, from a typed options object.
+
+``quantize_file`` and ``extract_palette_files`` read raster files with GDAL (the command line, a
+notebook, a cluster); ``quantize_source`` and ``extract_palette_source`` take any source with
+``read(window)`` (the plugin passes the layer as QGIS draws it). All of them choose the palette
+(``resolve_palette``), the output type, the windows (whole rows when dithering, a margin for the
+cleanup) and write the extras (report, table, style) the options ask for.
+
+Errors a user can fix raise ``RunError`` with one sentence saying what to do; a cancel raises
+``blocks.Cancelled``. ``progress(fraction)``, ``is_cancelled()`` and ``log(text, warning=False)``
+are optional callbacks.
+"""
+
+import csv
+import os
+from dataclasses import dataclass, field
+from typing import List
+
+import numpy as np
+from osgeo import gdal
+
+from ..palettes.formats import PaletteFileError, read_palette, write_palette
+from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
+from . import gdal_io
+from .adaptive import PaletteBuildError, build_palette
+from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
+from .merged import MergedColourFinder
+from .report import ReportCollector, area_units, write_report
+from .style import style_path, write_style
+
+GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
+#: Index of transparent pixels in an extraction report's thumbnails (never a palette index).
+EXTRACT_NODATA = 65535
+
+
+class RunError(Exception):
+    """A run that cannot go on; the message says what to change."""
+
+
+@dataclass
+class QuantizeResult:
+    """What a quantization wrote: the palette, pixels per entry, the output's type and every path."""
+
+    output: str
+    palette: Palette
+    counts: np.ndarray
+    data_type: str
+    nodata: int
+    distinct_colours: int
+    written: List[str] = field(default_factory=list)
+
+
+@dataclass
+class ExtractResult:
+    """What an extraction found: the palette, pixels nearest to each entry, the paths written."""
+
+    palette: Palette
+    usage: np.ndarray
+    written: List[str] = field(default_factory=list)
+
+
+def _quiet(*args, **kwargs):
+    return None
+
+
+def _never():
+    return False
+
+
+def _span(progress, start, end):
+    return lambda fraction: progress(start + (end - start) * fraction)
+
+
+# -- palettes ------------------------------------------------------------------------------------
+
+
+def resolve_palette(options, histogram=None, log=None):
+    """(palette, where it comes from) for ``options`` (QuantizeOptions or ExtractOptions: their
+    ``palette`` and ``metric``); ``histogram`` = (codes, counts) of the pixels, needed only when
+    the palette is built from the image."""
+    choice, log = options.palette, log or _quiet
+    if choice.kind == "file":
+        try:
+            palette, description = read_palette(choice.file)
+        except PaletteFileError as error:
+            raise RunError("{}. Fix the file or clear PALETTE_FILE.".format(error))
+        except (OSError, UnicodeDecodeError) as error:
+            raise RunError("Cannot read palette file {}: {}".format(choice.file, error))
+        return palette, "palette file {}, read as {}".format(choice.file, description)
+    if choice.kind == "image":
+        if histogram is None:
+            raise ValueError("a palette built from the image needs the image's colour histogram")
+        codes, counts = histogram
+        if len(codes) == 0:
+            raise RunError("The input has no valid pixels to build a palette from: check ALPHA_THRESHOLD and nodata.")
+        try:
+            palette = build_palette(choice.name, codes, counts, choice.n_colours, options.metric)
+        except (PaletteBuildError, ImportError) as error:
+            raise RunError(str(error))
+        log("Palette built from the image ({}): {} colours.".format(choice.name, len(palette)))
+        return palette, "built from the image"
+    if choice.kind == "matplotlib":
+        try:
+            palette = matplotlib_palette(choice.name[len(MATPLOTLIB_PREFIX):], choice.n_colours)
+        except ValueError as error:
+            raise RunError(str(error))
+        return palette, "matplotlib colormap sampled at {} colours".format(choice.n_colours)
+    return builtin_palette(choice.name), "built-in palette"
+
+
+def histogram_of_source(source, grid, alpha_threshold, progress=None, is_cancelled=None, log=None, on_block=None):
+    """(codes, counts): the distinct colours of a source's valid pixels and their pixel counts."""
+    codes, counts = colour_histogram(
+        source, source_windows(source, grid), alpha_threshold,
+        progress=progress or _quiet, is_cancelled=is_cancelled or _never, on_block=on_block)
+    (log or _quiet)("{} valid pixels, {} distinct colours.".format(int(counts.sum()), len(codes)))
+    return codes, counts
+
+
+def merge_histograms(histograms):
+    """One (codes, counts) from several: the histogram of all their pixels together."""
+    histograms = [(np.asarray(c, dtype=np.uint32), np.asarray(n, dtype=np.int64)) for c, n in histograms]
+    if not histograms:
+        return np.zeros(0, np.uint32), np.zeros(0, np.int64)
+    codes, where = np.unique(np.concatenate([c for c, _ in histograms]), return_inverse=True)
+    counts = np.zeros(len(codes), dtype=np.int64)
+    np.add.at(counts, where, np.concatenate([n for _, n in histograms]))  # exact integers, however many pixels
+    return codes.astype(np.uint32), counts
+
+
+def colour_histogram_files(paths, options, progress=None, is_cancelled=None, log=None):
+    """(codes, counts) of the valid pixels of all ``paths`` together (their ``options.bands``),
+    so that several inputs can share one palette built from the image."""
+    progress, parts = progress or _quiet, []
+    for number, path in enumerate(paths):
+        source, grid = open_file(path, options.bands)
+        try:
+            parts.append(histogram_of_source(
+                source, grid, options.alpha_threshold, _span(progress, number / len(paths), (number + 1) / len(paths)),
+                is_cancelled))
+        finally:
+            source.close()
+    histogram = parts[0] if len(parts) == 1 else merge_histograms(parts)
+    (log or _quiet)("{} valid pixels, {} distinct colours in {} input(s).".format(
+        int(histogram[1].sum()), len(histogram[0]), len(paths)))
+    return histogram
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+
+def open_file(path, bands=None):
+    """(BandSource, RasterGrid) of a raster file: ``bands`` (red, green, blue[, alpha]) or 1, 2, 3
+    with the file's alpha band or mask."""
+    try:
+        dataset = gdal.Open(path) if os.path.exists(path) or path.startswith("/vsi") else None
+        problem = "" if dataset is not None else gdal.GetLastErrorMsg() if os.path.exists(path) else "no such file"
+    except RuntimeError as error:  # GDAL exceptions switched on by the caller
+        dataset, problem = None, str(error)
+    if dataset is None:
+        raise RunError("Cannot open {} as a raster: {}".format(path, problem or "GDAL cannot read it"))
+    count = dataset.RasterCount
+    bands = tuple(bands) if bands else (1, 2, 3)
+    for band in bands:
+        if band > count:
+            raise RunError("{} has {} band(s): choose bands from 1 to {} (red, green, blue[, alpha]).".format(
+                path, count, count))
+    grid = gdal_io.RasterGrid.of_dataset(dataset)
+    dataset = None
+    return gdal_io.BandSource(path, bands[:3], bands[3] if len(bands) == 4 else None), grid
+
+
+def output_driver(path):
+    """The GDAL driver that writes rasters with ``path``'s extension (GeoTIFF without one); raises
+    RunError when there is none or the folder cannot be written."""
+    extension = os.path.splitext(path)[1].lstrip(".").lower()
+    driver = driver_for_extension(extension) if extension else "GTiff"
+    if not driver:
+        raise RunError("Cannot write '.{}' rasters: choose a GeoTIFF (.tif) or another raster format GDAL writes."
+                       .format(extension))
+    check_writable(path)
+    return driver
+
+
+def driver_for_extension(extension):
+    """The first GDAL raster driver that creates files with this extension, or None."""
+    extension = extension.lower()
+    for i in range(gdal.GetDriverCount()):
+        driver = gdal.GetDriver(i)
+        metadata = driver.GetMetadata() or {}
+        if metadata.get(gdal.DCAP_RASTER) != "YES":
+            continue
+        if metadata.get(gdal.DCAP_CREATE) != "YES" and metadata.get(gdal.DCAP_CREATECOPY) != "YES":
+            continue
+        if extension in (metadata.get(gdal.DMD_EXTENSIONS) or "").lower().split():
+            return driver.ShortName
+    return None
+
+
+def check_writable(path):
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise RunError("Cannot write {}: {} is not a writable folder. Choose another output path.".format(
+            path, existing))
+
+
+def quantize_file(input_path, output_path, options, progress=None, is_cancelled=None, log=None, palette=None,
+                  histogram=None):
+    """Quantize the raster file ``input_path`` into ``output_path`` (see quantize_source);
+    ``palette`` or ``histogram`` may come from elsewhere, e.g. shared by a batch of inputs."""
+    driver = output_driver(output_path)
+    source, grid = open_file(input_path, options.bands)
+    try:
+        (log or _quiet)("Reading {} ({} x {} pixels).".format(source.description, grid.width, grid.height))
+        return quantize_source(source, grid, output_path, options, palette=palette, histogram=histogram,
+                               driver=driver, progress=progress, is_cancelled=is_cancelled, log=log)
+    finally:
+        source.close()
+
+
+def extract_palette_files(input_paths, output_path, options, progress=None, is_cancelled=None, log=None):
+    """Build one palette from all ``input_paths`` together (ExtractOptions) and write it to
+    ``output_path`` in the format its extension names."""
+    if isinstance(input_paths, str):
+        input_paths = [input_paths]
+    if options.report and len(input_paths) != 1:
+        raise RunError("A report shows one input: give one input, or no report.")
+    if len(input_paths) == 1:
+        source, grid = open_file(input_paths[0], options.bands)
+        try:
+            return extract_palette_source(source, grid, output_path, options, progress, is_cancelled, log)
+        finally:
+            source.close()
+    progress = progress or _quiet
+    histogram = colour_histogram_files(input_paths, options, _span(progress, 0.0, 0.8), is_cancelled, log)
+    result = _extract(histogram, output_path, options, log)
+    progress(1.0)
+    return result
+
+
+# -- sources -------------------------------------------------------------------------------------
+
+
+def source_windows(source, grid, full_rows=False):
+    """The blocks to read: the source's own block size when it has one (a layer drawn by QGIS:
+    smaller blocks, drawn in parallel), else the engine's."""
+    return list(gdal_io.iter_windows(grid.width, grid.height, getattr(source, "block_pixels", None),
+                                     full_rows=full_rows))
+
+
+def output_type_message(palette_size, opaque, type_name, nodata):
+    """Why the output has its data type, for the log."""
+    if nodata is None:
+        return "{} colours and an opaque input (no alpha band, mask or nodata): writing Byte without nodata.".format(
+            palette_size)
+    because = "" if palette_size > 256 or opaque else (
+        " (the input can have transparent pixels: an alpha band, a mask, nodata or a style that leaves some)")
+    return "{} colours + nodata {} 256 values: writing {} with nodata {}{}.".format(
+        palette_size, "fit in" if type_name == "Byte" else "need more than", type_name, nodata, because)
+
+
+def quantize_source(source, grid, output_path, options, palette=None, palette_origin=None, histogram=None,
+                    driver=None, progress=None, is_cancelled=None, log=None):
+    """Quantize a source (``read(window)`` -> packed RGBA) on ``grid`` into ``output_path`` with
+    QuantizeOptions; returns a QuantizeResult. ``palette`` (with ``palette_origin`` for the log)
+    skips resolve_palette; ``histogram`` spares a palette built from the image its scan of the source."""
+    progress, is_cancelled, log = progress or _quiet, is_cancelled or _never, log or _quiet
+    driver = driver or output_driver(output_path)
+    start = 0.0
+    if palette is None:
+        if options.palette.from_image and histogram is None:
+            try:
+                histogram = histogram_of_source(source, grid, options.alpha_threshold, _span(progress, 0.0, 0.5),
+                                                is_cancelled, log)
+            except (OSError, RuntimeError, gdal_io.SourceError) as error:
+                raise RunError("Could not write {}: {}".format(output_path, error))
+            start = 0.5
+        palette, origin = resolve_palette(options, histogram, log)
+    else:
+        origin = palette_origin or palette.name or "given"
+    opaque = getattr(source, "opaque", False)
+    dtype, nodata = output_type(len(palette), opaque)
+    gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
+    log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
+    log(output_type_message(len(palette), opaque, type_name, nodata))
+    outside = len(palette) if nodata is None else nodata  # an index no pixel of the palette has
+    collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
+    merges = MergedColourFinder(grid.width, grid.height, outside)
+    try:
+        with gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata) as writer:
+            passed = quantize_blocks(
+                source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
+                options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
+                is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
+                grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),
+                opaque=opaque)
+            writer.commit(passed.counts)
+    except (OSError, RuntimeError, gdal_io.SourceError) as error:
+        raise RunError("Could not write {}: {}".format(output_path, error))
+    result = QuantizeResult(output_path, palette, passed.counts, type_name, nodata, passed.distinct_colours,
+                            [os.path.join(os.path.dirname(output_path), os.path.basename(path))
+                             for path in writer.written])
+    if getattr(source, "clipped", False):
+        log("Some band values were outside 0-255 and were clipped.", warning=True)
+    log("{} distinct colours matched to the palette.".format(passed.distinct_colours))
+    merged = merges.merged()
+    for entry in merged:
+        log("Merged classes: {}. Use a palette built from the image (PALETTE=frequent) or the map's legend as "
+            "palette file to keep them apart.".format(entry.describe(palette)), warning=True)
+    if not writer.has_colour_table:
+        log("The {} format cannot hold a colour table: the palette was written beside it as {}.".format(
+            driver, output_path + ".palette.csv"), warning=True)
+    if options.style:
+        try:
+            write_style(output_path, palette)
+        except (OSError, PaletteFileError) as error:
+            log("No QGIS style was saved beside the output: {}".format(error), warning=True)
+        else:
+            result.written.append(style_path(output_path))
+            log("QGIS style with the palette's classes: {}".format(style_path(output_path)))
+    if collector is not None:
+        _report(options.report, collector, palette, grid, options.metric, "Quantized to {} colours: {}".format(
+            len(palette), os.path.basename(output_path)), log, merged)
+        result.written.append(options.report)
+    if options.table:
+        write_table(options.table, palette, passed.counts)
+        result.written.append(options.table)
+    return result
+
+
+def extract_palette_source(source, grid, output_path, options, progress=None, is_cancelled=None, log=None):
+    """Build a palette from a source's pixels (ExtractOptions) and write it to ``output_path``
+    (None: write no file, e.g. when the caller keeps the palette); returns an ExtractResult."""
+    progress = progress or _quiet
+    collector = ReportCollector(None, grid.width, grid.height, EXTRACT_NODATA) if options.report else None
+    histogram = histogram_of_source(source, grid, options.alpha_threshold, _span(progress, 0.0, 0.8), is_cancelled,
+                                    log, on_block=collector.add_thumbnail_sample if collector else None)
+    result = _extract(histogram, output_path, options, log)
+    progress(0.9)
+    if collector is not None:
+        codes, counts = histogram
+        entries, _ = palette_usage(codes, counts, result.palette, options.metric)
+        collector.set_palette(result.palette)
+        collector.add_histogram(codes, entries, counts)
+        collector.index_thumbnails(lambda rgba: histogram_entries(rgba, codes, entries, options.alpha_threshold))
+        _report(options.report, collector, result.palette, grid, options.metric,
+                "Palette extracted ({}, {} colours)".format(options.method, len(result.palette)), log)
+        result.written.append(options.report)
+    progress(1.0)
+    return result
+
+
+def _extract(histogram, output_path, options, log):
+    palette, _ = resolve_palette(options, histogram, log)
+    _, usage = palette_usage(histogram[0], histogram[1], palette, options.metric)
+    result = ExtractResult(palette, usage)
+    if output_path:
+        try:
+            write_palette(palette, output_path)
+        except (PaletteFileError, OSError) as error:
+            raise RunError("Could not write the palette: {}".format(error))
+        result.written.append(output_path)
+    return result
+
+
+def histogram_entries(rgba, codes, entries, alpha_threshold):
+    """Palette entries of pixels (packed RGBA) whose valid colours are all among the histogram's
+    ascending ``codes`` (with their ``entries``): the scan's own answers, looked up;
+    EXTRACT_NODATA for pixels with alpha below the threshold."""
+    valid = rgba >= np.uint32(alpha_threshold << 24)
+    if len(codes) == 0:
+        return np.full(rgba.shape, EXTRACT_NODATA, dtype=np.int64)
+    at = np.minimum(np.searchsorted(codes, rgba & np.uint32(0xFFFFFF)), len(codes) - 1)
+    return np.where(valid, entries[at], EXTRACT_NODATA)
+
+
+# -- extras --------------------------------------------------------------------------------------
+
+
+def _report(path, collector, palette, grid, metric, title, log, merged=()):
+    """The HTML report, with areas in the grid's CRS units (and km² where they are lengths);
+    ``merged``: palette entries that several frequent colours share (engine.merged)."""
+    a, b, _, d, e = (grid.geotransform[i] for i in (1, 2, 3, 4, 5))
+    area_unit, km2_factor = area_units(grid.wkt)
+    try:
+        write_report(path, collector, palette, abs(a * e - b * d), area_unit, km2_factor=km2_factor, title=title,
+                     metric=metric, merged=merged)
+    except OSError as error:
+        raise RunError("Could not write the report {}: {}".format(path, error))
+    log("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
+        path, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
+
+
+TABLE_COLUMNS = ("index", "red", "green", "blue", "hex", "label", "pixels", "share")
+
+
+def table_rows(palette, usage):
+    """One row per palette entry (TABLE_COLUMNS): its colour, label, pixels and share of the valid pixels."""
+    total = max(int(np.sum(usage)), 1)
+    for index, (r, g, b) in enumerate(palette.colours.tolist()):
+        yield [index, r, g, b, "#{:02x}{:02x}{:02x}".format(r, g, b), palette.label(index), int(usage[index]),
+               int(usage[index]) / total]
+
+
+def write_table(path, palette, usage):
+    """The palette table as CSV, with the columns of the plugin's table output."""
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(TABLE_COLUMNS)
+            writer.writerows(table_rows(palette, usage))
+    except OSError as error:
+        raise RunError("Could not write the table {}: {}".format(path, error))
+
+
+__all__ = ["RunError", "QuantizeResult", "ExtractResult", "resolve_palette", "histogram_of_source", "merge_histograms",
+           "colour_histogram_files", "open_file", "output_driver", "quantize_file", "extract_palette_files",
+           "quantize_source", "extract_palette_source", "write_table", "table_rows"]

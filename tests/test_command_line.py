@@ -1,0 +1,210 @@
+"""The `palettize` command line, run as users run it: scripts/palettize from the clone (Debian's
+python3, no QGIS) or the console script `pip install .` makes; its outputs against the plugin's."""
+
+import configparser
+import os
+import pty
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from palettize.palettes.formats import read_palette
+from rasters import ROOT, SAMPLE_MAP, leftovers, quantize, random_rgba, read_indices, write_raster
+
+SCRIPT = os.path.join(ROOT, "scripts", "palettize")
+
+
+def palettize(*args, **kwargs):
+    """scripts/palettize with these arguments; CompletedProcess with text stdout and stderr."""
+    return subprocess.run([SCRIPT] + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=300, **kwargs)
+
+
+def colour_table(path):
+    dataset = gdal.Open(path)
+    table = dataset.GetRasterBand(1).GetColorTable()
+    entries = [table.GetColorEntry(i) for i in range(table.GetCount())]
+    dataset = None
+    return entries
+
+
+def two_sheets(tmp_path):
+    """Two map sheets with different colours (each misses some of the other's)."""
+    sample = gdal.Open(SAMPLE_MAP).ReadAsArray()
+    first = write_raster(str(tmp_path / "north.tif"), sample[:, :200, :300], alpha=True)
+    second = write_raster(str(tmp_path / "south.tif"), sample[:, 200:, 300:], alpha=True)
+    return first, second
+
+
+@pytest.mark.parametrize("flags, parameters", [
+    (["--palette", "websafe216", "--metric", "cielab"], {"PALETTE": "websafe216", "METRIC": "cielab"}),
+    (["--palette", "frequent", "--n-colors", "12", "--cleanup", "seams"],
+     {"PALETTE": "frequent", "N_COLORS": 12, "CLEANUP": "seams"}),
+    (["--palette", "vga16", "--cleanup", "sieve", "--min-region", "20", "--connectedness", "8"],
+     {"PALETTE": "vga16", "CLEANUP": "sieve", "MIN_REGION": 20, "CONNECTEDNESS": 8}),
+    (["--dither", "floyd-steinberg", "--alpha-threshold", "200"], {"DITHER": "floyd-steinberg", "ALPHA_THRESHOLD": 200}),
+    (["--palette", "mpl:viridis", "--n-colors", "300"], {"PALETTE": "mpl:viridis", "N_COLORS": 300}),
+], ids=["websafe-cielab", "frequent-seams", "vga16-sieve", "dither", "viridis-uint16"])
+def test_the_command_line_writes_the_indices_and_colour_table_of_the_plugin_reading_bands(
+        qgis_app, tmp_path, flags, parameters):
+    result = palettize("quantize", SAMPLE_MAP, "-o", tmp_path / "cli.tif", *flags)
+    assert result.returncode == 0, result.stderr
+    plugin = quantize(dict(parameters, INPUT=SAMPLE_MAP, SOURCE="bands", OUTPUT=str(tmp_path / "plugin.tif")))["OUTPUT"]
+    cli = str(tmp_path / "cli.tif")
+    assert read_indices(cli).dtype == read_indices(plugin).dtype
+    assert np.array_equal(read_indices(cli), read_indices(plugin))
+    assert colour_table(cli) == colour_table(plugin)
+    assert gdal.Open(cli).GetGeoTransform() == gdal.Open(plugin).GetGeoTransform()
+    assert read_palette(str(tmp_path / "cli.qml"))[0] == read_palette(str(tmp_path / "plugin.qml"))[0]
+
+
+def test_a_palette_file_and_explicit_bands_work_as_in_the_plugin(qgis_app, tmp_path):
+    bgra = random_rgba(30, 40, seed=4)[[2, 1, 0, 3]]
+    path = write_raster(str(tmp_path / "bgra.tif"), bgra)
+    palette = tmp_path / "legend.csv"
+    palette.write_text("red,green,blue,label\n255,0,0,red\n0,255,0,green\n0,0,255,blue\n20,20,20,dark\n")
+    result = palettize("quantize", path, "-o", tmp_path / "cli.tif", "--palette", palette, "--bands", "3,2,1,4")
+    assert result.returncode == 0, result.stderr
+    plugin = quantize({"INPUT": path, "SOURCE": "bands", "RED_BAND": 3, "GREEN_BAND": 2, "BLUE_BAND": 1,
+                       "ALPHA_BAND": 4, "PALETTE_FILE": str(palette), "OUTPUT": str(tmp_path / "plugin.tif")})["OUTPUT"]
+    assert np.array_equal(read_indices(str(tmp_path / "cli.tif")), read_indices(plugin))
+    assert colour_table(str(tmp_path / "cli.tif")) == colour_table(plugin)
+
+
+def test_out_dir_gives_every_input_its_output_and_one_palette_built_from_all_inputs(tmp_path):
+    first, second = two_sheets(tmp_path)
+    result = palettize("quantize", first, second, "--out-dir", tmp_path / "out", "--palette", "frequent",
+                       "--n-colors", "8", "--table", tmp_path / "out" / "{stem}.csv")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(str(tmp_path / "out"))) == [
+        "north.csv", "north.qml", "north.tif", "north.tif.aux.xml", "south.csv", "south.qml", "south.tif",
+        "south.tif.aux.xml"]
+    # The shared palette is the one extracted from both sheets together...
+    assert palettize("extract", first, second, "-o", tmp_path / "both.csv", "--method", "frequent",
+                     "--n-colors", "8").returncode == 0
+    shared, _ = read_palette(str(tmp_path / "both.csv"))
+    for name in ("north", "south"):
+        assert read_palette(str(tmp_path / "out" / (name + ".tif")))[0].colours.tolist() == shared.colours.tolist()
+    # ...which is the palette of one raster holding both sheets' pixels.
+    sheets = [gdal.Open(path).ReadAsArray() for path in (first, second)]
+    mosaic = write_raster(str(tmp_path / "mosaic.tif"), np.concatenate(sheets, axis=1), alpha=True)
+    assert palettize("extract", mosaic, "-o", tmp_path / "mosaic.csv", "--n-colors", "8").returncode == 0
+    assert read_palette(str(tmp_path / "mosaic.csv"))[0].colours.tolist() == shared.colours.tolist()
+
+
+def test_a_failed_file_gets_one_error_line_no_output_and_exit_status_1(tmp_path):
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(10, 12, seed=1), alpha=True)
+    missing = str(tmp_path / "missing.tif")
+    out = tmp_path / "out"
+    result = palettize("quantize", missing, good, "--out-dir", out, "--keep-going", "-q")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["palettize: error: {}: Cannot open {} as a raster: no such file".format(
+        missing, missing)]
+    assert sorted(os.listdir(str(out))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
+
+    stopped = palettize("quantize", missing, good, "--out-dir", tmp_path / "stopped", "-q")
+    assert stopped.returncode == 1
+    assert not os.path.exists(str(tmp_path / "stopped" / "good.tif"))
+
+
+def test_a_file_failing_while_it_runs_leaves_nothing_behind(tmp_path):
+    many = write_raster(str(tmp_path / "many.tif"), random_rgba(20, 20, seed=3), alpha=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = palettize("quantize", many, "-o", out / "many.tif", "--palette", "exact", "--n-colors", "16", "-q")
+    assert result.returncode == 1
+    assert result.stderr.startswith("palettize: error: ")
+    assert "16" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert os.listdir(str(out)) == [] and leftovers(str(out)) == []
+
+
+def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    several = palettize("quantize", path, path, "-o", tmp_path / "x.tif")
+    assert several.returncode == 2
+    assert "-o names one output but there are 2 inputs: use --out-dir DIR." in several.stderr
+    unknown = palettize("quantize", path, "-o", tmp_path / "x.tif", "--palette", "win257")
+    assert unknown.returncode == 2 and "--palette win257: no such palette file" in unknown.stderr
+    clash = palettize("quantize", path, "-o", tmp_path / "x.tif", "--cleanup", "seams", "--dither", "floyd-steinberg")
+    assert clash.returncode == 2 and "--cleanup=seams would undo --dither=floyd-steinberg" in clash.stderr
+    other = write_raster(str(tmp_path / "other.tif"), random_rgba(4, 4), alpha=True)
+    reports = palettize("quantize", path, other, "--out-dir", tmp_path / "out", "--report", tmp_path / "r.html")
+    assert reports.returncode == 2 and "must hold {stem}" in reports.stderr
+    over = palettize("quantize", path, other, "--out-dir", tmp_path)
+    assert over.returncode == 2 and "in.tif would be written over its input: choose another --out-dir." in over.stderr
+    assert not os.path.exists(str(tmp_path / "x.tif"))
+
+
+def test_warnings_are_printed_unless_quiet(tmp_path):
+    values = (random_rgba(6, 7, seed=8)[:3].astype(np.uint16) * 4)
+    path = write_raster(str(tmp_path / "uint16.tif"), values, gdal_type=gdal.GDT_UInt16)
+    result = palettize("quantize", path, "-o", tmp_path / "out.tif")
+    assert result.returncode == 0, result.stderr
+    assert "warning: Some band values were outside 0-255 and were clipped." in result.stderr.splitlines()
+    quiet = palettize("quantize", path, "-o", tmp_path / "quiet.tif", "-q")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(50, 60), alpha=True)
+    piped = palettize("quantize", path, "-o", tmp_path / "piped.tif", "--palette", "vga16")
+    assert piped.returncode == 0 and "MPx/s" not in piped.stderr
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run([SCRIPT, "quantize", path, "-o", str(tmp_path / "tty.tif")], stdout=subprocess.PIPE,
+                                stderr=follower, timeout=300)
+        os.close(follower)
+        follower = None
+        drawn = os.read(leader, 65536).decode()
+    finally:
+        os.close(leader)
+        if follower is not None:
+            os.close(follower)
+    assert result.returncode == 0
+    assert "1/1 files" in drawn and "0.0/0.0 MPx" in drawn and "MPx/s" in drawn and "left" in drawn
+    quiet = palettize("quantize", path, "-o", tmp_path / "quiet.tif", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_palettes_lists_the_built_in_palettes_and_the_file_formats():
+    result = palettize("palettes")
+    assert result.returncode == 0
+    for word in ("win256", "websafe216", "vga16", "gray256", "kmeans", "mpl:viridis", ".gpl", ".qml"):
+        assert word in result.stdout
+
+
+def test_the_pyproject_installs_every_package_of_the_plugin_at_its_version():
+    import tomllib  # Python 3.11+: the test runs where pip install runs
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)
+    folders = [os.path.relpath(folder, ROOT) for folder, _, files in os.walk(ROOT) if "__init__.py" in files]
+    packages = {"palettize" if folder == "." else "palettize." + folder.replace(os.sep, ".")
+                for folder in folders if folder == "." or not folder.startswith(("tests", "."))}
+    assert set(project["tool"]["setuptools"]["packages"]) == packages
+    metadata = configparser.ConfigParser(interpolation=None)
+    metadata.read(os.path.join(ROOT, "metadata.txt"), encoding="utf-8")
+    assert project["project"]["version"] == metadata["general"]["version"]
+
+
+def test_pip_install_gives_a_palettize_command_that_needs_no_clone(tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, str(source), ignore=shutil.ignore_patterns(".git", "__pycache__", "build", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp_path / "venv")], check=True)
+    pip = subprocess.run([str(tmp_path / "venv" / "bin" / "pip"), "install", "--no-build-isolation", "--no-deps",
+                          "--quiet", str(source)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True, timeout=300)
+    assert pip.returncode == 0, pip.stdout
+    shutil.rmtree(str(source))
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(8, 9, seed=5), alpha=True)
+    result = subprocess.run([str(tmp_path / "venv" / "bin" / "palettize"), "quantize", path, "-o",
+                             str(tmp_path / "out.tif"), "--palette", "gray256", "-q"], cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    reference = palettize("quantize", path, "-o", tmp_path / "ref.tif", "--palette", "gray256", "-q")
+    assert reference.returncode == 0
+    assert np.array_equal(read_indices(str(tmp_path / "out.tif")), read_indices(str(tmp_path / "ref.tif")))

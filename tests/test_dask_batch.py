@@ -1,0 +1,141 @@
+"""On a Dask cluster (a real scheduler and two worker processes on localhost), files and tiles of
+files give the same cells as one process, cleanup across tile borders included."""
+
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from palettize.engine import cli
+from rasters import ROOT, SAMPLE_MAP, leftovers, random_rgba, read_indices, write_raster
+
+SCRIPT = os.path.join(ROOT, "scripts", "palettize")
+SPLIT = "0.03"  # megapixels: the 600 x 400 sample map becomes 12 tiles of 173 x 173
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of a LocalCluster of two worker processes, as `dask-scheduler` + 2 `dask-worker`."""
+    pytest.importorskip("distributed")
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           scheduler_port=0, silence_logs=logging.ERROR)
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+def run(*args):
+    """palettize in this process; its exit status."""
+    return cli.main([str(a) for a in args])
+
+
+def colour_table(path):
+    dataset = gdal.Open(path)  # the table lives only as long as its dataset
+    table = dataset.GetRasterBand(1).GetColorTable()
+    entries = [table.GetColorEntry(i) for i in range(table.GetCount())]
+    dataset = None
+    return entries
+
+
+@pytest.mark.parametrize("flags", [
+    ["--palette", "win256"],
+    ["--palette", "frequent", "--n-colors", "12", "--cleanup", "seams", "--seam-radius", "3"],
+    ["--palette", "vga16", "--cleanup", "sieve", "--min-region", "30"],
+], ids=["win256", "frequent-seams", "vga16-sieve"])
+def test_a_file_split_into_tiles_on_the_cluster_equals_one_process_cell_for_cell(scheduler, tmp_path, flags):
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "here.tif", "-q", *flags) == 0
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "cluster.tif", "--scheduler", scheduler, "--split-above",
+               SPLIT, "-q", *flags) == 0
+    here, cluster = read_indices(str(tmp_path / "here.tif")), read_indices(str(tmp_path / "cluster.tif"))
+    assert cluster.dtype == here.dtype and np.array_equal(cluster, here)
+    assert colour_table(str(tmp_path / "cluster.tif")) == colour_table(str(tmp_path / "here.tif"))
+    assert gdal.Open(str(tmp_path / "cluster.tif")).GetGeoTransform() == gdal.Open(SAMPLE_MAP).GetGeoTransform()
+    assert sorted(os.listdir(str(tmp_path))) == ["cluster.qml", "cluster.tif", "cluster.tif.aux.xml", "here.qml",
+                                                 "here.tif", "here.tif.aux.xml"]
+
+
+def test_a_vrt_output_is_a_mosaic_of_geotiff_tiles_with_the_colour_table(scheduler, tmp_path):
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "here.tif", "--palette", "vga16", "-q") == 0
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "out" / "map.vrt", "--palette", "vga16", "--scheduler",
+               scheduler, "--split-above", SPLIT, "-q") == 0
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["map.qml", "map.vrt", "map_tiles"]
+    tiles = sorted(os.listdir(str(tmp_path / "out" / "map_tiles")))
+    assert len(tiles) == 12 and tiles[0] == "tile_0_0.tif"
+    assert colour_table(str(tmp_path / "out" / "map_tiles" / tiles[0])) == colour_table(str(tmp_path / "here.tif"))
+    assert np.array_equal(read_indices(str(tmp_path / "out" / "map.vrt")), read_indices(str(tmp_path / "here.tif")))
+    assert colour_table(str(tmp_path / "out" / "map.vrt")) == colour_table(str(tmp_path / "here.tif"))[:16]
+    # In one process a .vrt is a mosaic too, of one tile.
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "one" / "map.vrt", "--palette", "vga16", "-q") == 0
+    assert sorted(os.listdir(str(tmp_path / "one" / "map_tiles"))) == ["tile_0_0.tif"]
+    assert np.array_equal(read_indices(str(tmp_path / "one" / "map.vrt")), read_indices(str(tmp_path / "here.tif")))
+
+
+def test_many_files_share_one_palette_from_a_map_reduce_of_their_histograms(scheduler, tmp_path):
+    sample = gdal.Open(SAMPLE_MAP).ReadAsArray()
+    inputs = [write_raster(str(tmp_path / "big.tif"), sample, alpha=True),
+              write_raster(str(tmp_path / "small.tif"), random_rgba(30, 40, seed=6), alpha=True)]
+    assert run("quantize", *inputs, "--out-dir", tmp_path / "here", "--palette", "frequent", "--n-colors", "10",
+               "-q") == 0
+    assert run("quantize", *inputs, "--out-dir", tmp_path / "cluster", "--palette", "frequent", "--n-colors", "10",
+               "--scheduler", scheduler, "--split-above", SPLIT, "-q") == 0
+    for name in ("big.tif", "small.tif"):
+        here, cluster = str(tmp_path / "here" / name), str(tmp_path / "cluster" / name)
+        assert np.array_equal(read_indices(cluster), read_indices(here))
+        assert colour_table(cluster) == colour_table(here)
+    assert run("extract", *inputs, "-o", tmp_path / "here.csv", "--method", "mediancut", "-q") == 0
+    assert run("extract", *inputs, "-o", tmp_path / "cluster.csv", "--method", "mediancut", "--scheduler", scheduler,
+               "--split-above", SPLIT, "-q") == 0
+    assert (tmp_path / "cluster.csv").read_text() == (tmp_path / "here.csv").read_text()
+
+
+def test_dithering_a_file_that_would_be_split_is_refused(scheduler, tmp_path, capsys):
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "out.tif", "--dither", "floyd-steinberg", "--scheduler",
+               scheduler, "--split-above", SPLIT) == 1
+    assert ("--dither carries the colour error through a whole file, so {} (0.24 MPx) cannot be split into tiles: "
+            "set --split-above 0.24 or leave out --dither.").format(SAMPLE_MAP) in capsys.readouterr().err
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "out.tif", "--dither", "floyd-steinberg", "--scheduler",
+               scheduler, "--split-above", "0.24", "-q") == 0
+    assert sorted(os.listdir(str(tmp_path))) == ["out.qml", "out.tif", "out.tif.aux.xml"]
+
+
+def test_a_file_failing_on_a_worker_gets_its_error_line_and_leaves_no_tiles(scheduler, tmp_path, capsys):
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(40, 50, seed=2), alpha=True)
+    broken = write_raster(str(tmp_path / "broken.tif"), random_rgba(300, 200, seed=3), alpha=True)
+    with open(broken, "r+b") as f:  # the header stays, the pixels are cut off
+        f.truncate(4096)
+    out = tmp_path / "out"
+    assert run("quantize", broken, good, "--out-dir", out, "--scheduler", scheduler, "--split-above", SPLIT,
+               "--keep-going", "-q") == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: ".format(broken))
+    assert sorted(os.listdir(str(out))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
+    assert leftovers(str(out)) == []
+
+
+def test_workers_start_a_local_cluster_that_prints_nothing_with_quiet(tmp_path):
+    pytest.importorskip("distributed")
+    here = subprocess.run([SCRIPT, "quantize", SAMPLE_MAP, "-o", str(tmp_path / "here.tif"), "--cleanup", "seams",
+                           "-q"], stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert here.returncode == 0, here.stderr
+    result = subprocess.run([SCRIPT, "quantize", SAMPLE_MAP, "-o", str(tmp_path / "cluster.tif"), "--cleanup", "seams",
+                             "--workers", "2", "--split-above", SPLIT, "-q"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and result.stdout == ""
+    assert np.array_equal(read_indices(str(tmp_path / "cluster.tif")), read_indices(str(tmp_path / "here.tif")))
+
+
+def test_without_dask_the_cluster_flags_say_how_to_install_it(tmp_path):
+    code = "import runpy, sys; sys.modules['distributed'] = None; runpy.run_path({!r}, run_name='__main__')".format(
+        SCRIPT)
+    result = subprocess.run([sys.executable, "-c", code, "quantize", SAMPLE_MAP, "-o", str(tmp_path / "out.tif"),
+                             "--workers", "2"], stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert result.returncode == 1
+    assert "apt install python3-dask python3-distributed" in result.stderr
+    assert os.listdir(str(tmp_path)) == []

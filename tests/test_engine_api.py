@@ -1,0 +1,113 @@
+"""Scripts drive the engine without QGIS: one typed options object, checked once, and the run API
+(quantize_file, extract_palette_files) writing what the algorithms write."""
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from palettize.engine.adaptive import build_palette, colour_histogram
+from palettize.engine.metrics import METRICS, REGISTRY
+from palettize.engine.nearest import brute_force_indices, pack_rgba
+from palettize.engine.options import (
+    CleanupOptions,
+    ExtractOptions,
+    OptionsError,
+    PaletteOptions,
+    QuantizeOptions,
+)
+from palettize.engine.run import RunError, colour_histogram_files, extract_palette_files, quantize_file
+from palettize.palettes.formats import read_palette
+from palettize.palettes.palette import builtin_palette
+from rasters import SAMPLE_MAP, quantize, random_rgba, read_indices, write_raster
+
+
+def colour_table(path, count):
+    dataset = gdal.Open(path)  # kept alive while its band is read
+    table = dataset.GetRasterBand(1).GetColorTable()
+    return [table.GetColorEntry(i) for i in range(count)]
+
+
+def test_quantize_file_writes_what_the_plugin_writes_from_the_bands(qgis_app, tmp_path):
+    plugin = quantize({"INPUT": SAMPLE_MAP, "SOURCE": "bands", "PALETTE": "vga16", "CLEANUP": "seams",
+                       "OUTPUT": str(tmp_path / "plugin.tif")})["OUTPUT"]
+    options = QuantizeOptions(palette=PaletteOptions("vga16"), cleanup=CleanupOptions("seams"))
+    result = quantize_file(SAMPLE_MAP, str(tmp_path / "engine.tif"), options)
+    ours, theirs = gdal.Open(result.output), gdal.Open(plugin)
+    assert np.array_equal(read_indices(result.output), read_indices(plugin))
+    assert colour_table(result.output, 256) == colour_table(plugin, 256)
+    assert ours.GetGeoTransform() == theirs.GetGeoTransform()
+    assert ours.GetProjectionRef() == theirs.GetProjectionRef()
+    assert ours.GetRasterBand(1).GetNoDataValue() == theirs.GetRasterBand(1).GetNoDataValue() == 255
+    assert (tmp_path / "engine.qml").read_text() == (tmp_path / "plugin.qml").read_text()
+    assert result.data_type == "Byte"
+    assert result.written == [result.output, result.output + ".aux.xml", str(tmp_path / "engine.qml")]
+    assert result.counts.tolist() == np.bincount(read_indices(plugin).ravel(), minlength=256)[:16].tolist()
+
+
+@pytest.mark.parametrize("make, setting", [
+    (lambda: PaletteOptions("win255"), "PALETTE"),
+    (lambda: PaletteOptions("kmeans", n_colours=1), "N_COLORS"),
+    (lambda: CleanupOptions("smooth"), "CLEANUP"),
+    (lambda: CleanupOptions("seams", seam_tolerance=float("nan")), "SEAM_TOLERANCE"),
+    (lambda: CleanupOptions("seams", seam_radius=0), "SEAM_RADIUS"),
+    (lambda: CleanupOptions("sieve", connectedness=5), "CONNECTEDNESS"),
+    (lambda: QuantizeOptions(metric="cie94"), "METRIC"),
+    (lambda: QuantizeOptions(alpha_threshold=256), "ALPHA_THRESHOLD"),
+    (lambda: QuantizeOptions(bands=(1, 2)), "BANDS"),
+    (lambda: QuantizeOptions(cleanup=CleanupOptions("sieve"), dither="floyd-steinberg"), "CLEANUP"),
+    (lambda: ExtractOptions(method="win256"), "METHOD"),
+    (lambda: ExtractOptions(n_colours=2.5), "N_COLORS"),
+])
+def test_options_refuse_a_bad_setting_and_name_it(make, setting):
+    with pytest.raises(OptionsError) as error:
+        make()
+    assert error.value.setting == setting
+    assert setting in str(error.value)
+
+
+def test_options_are_frozen_and_give_the_block_margin_of_their_cleanup():
+    options = QuantizeOptions(cleanup=CleanupOptions("seams", seam_radius=5))
+    assert options.margin == 6 and QuantizeOptions(cleanup=CleanupOptions("sieve", min_region=7)).margin == 14
+    with pytest.raises(AttributeError):
+        options.metric = "cielab"
+
+
+def test_several_inputs_share_one_palette_built_from_all_their_pixels(tmp_path):
+    first, second = random_rgba(6, 7, seed=1, transparent_share=0), random_rgba(5, 4, seed=2, transparent_share=0)
+    paths = [write_raster(str(tmp_path / "a.tif"), first, alpha=True),
+             write_raster(str(tmp_path / "b.tif"), second, alpha=True)]
+    together = np.concatenate([pack_rgba(*first).ravel(), pack_rgba(*second).ravel()])
+    expected = build_palette("frequent", *colour_histogram(together), 16)
+    histogram = colour_histogram_files(paths, ExtractOptions())
+    assert [h.tolist() for h in histogram] == [h.tolist() for h in colour_histogram(together)]
+
+    result = extract_palette_files(paths, str(tmp_path / "legend.csv"), ExtractOptions("frequent", n_colours=16))
+    assert result.palette == expected
+    assert read_palette(str(tmp_path / "legend.csv"))[0].colours.tolist() == expected.colours.tolist()
+    options = QuantizeOptions(palette=PaletteOptions("frequent", n_colours=16))
+    for path in paths:
+        written = quantize_file(path, path.replace(".tif", "-classes.tif"), options, histogram=histogram)
+        assert written.palette == expected
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_every_registered_metric_runs_end_to_end(tmp_path, metric):
+    image = random_rgba(9, 11, seed=3)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    result = quantize_file(path, str(tmp_path / "out.tif"), QuantizeOptions(
+        palette=PaletteOptions("vga16"), metric=metric, report=str(tmp_path / "report.html")))
+    valid = image[3] >= 128
+    reference = brute_force_indices(image[:3].reshape(3, -1).T, builtin_palette("vga16").colours, metric)
+    indices = read_indices(result.output)
+    assert indices[valid].tolist() == reference.reshape(valid.shape)[valid].tolist()
+    assert (indices[~valid] == 255).all()
+    assert REGISTRY[metric].title in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_quantize_file_says_which_input_it_cannot_read(tmp_path):
+    with pytest.raises(RunError, match="Cannot open .*missing.tif as a raster"):
+        quantize_file(str(tmp_path / "missing.tif"), str(tmp_path / "out.tif"), QuantizeOptions())
+    grey = write_raster(str(tmp_path / "grey.tif"), random_rgba(4, 4)[:1])
+    with pytest.raises(RunError, match="grey.tif has 1 band"):
+        quantize_file(grey, str(tmp_path / "out.tif"), QuantizeOptions())
+    assert not (tmp_path / "out.tif").exists()
