@@ -174,6 +174,10 @@ def open_file(path, bands=None):
                 path, count, count))
     grid = gdal_io.RasterGrid.of_dataset(dataset)
     dataset = None
+    band = gdal_io.complex_band(path, bands)
+    if band:
+        raise RunError("Band {} of {} holds complex numbers, which are no colours: choose other bands.".format(
+            band, path))
     return gdal_io.BandSource(path, bands[:3], bands[3] if len(bands) == 4 else None), grid
 
 

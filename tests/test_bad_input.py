@@ -80,12 +80,12 @@ def test_qgis_process_refuses_bad_input_with_the_same_message(qgis_app, tmp_path
 
 
 @pytest.mark.parametrize("name, value, message", [
-    ("N_COLORS", 2.5, "N_COLORS must be a whole number, not 2.5"),
-    ("N_COLORS", "2.5", "N_COLORS must be a whole number, not 2.5"),
-    ("SEAM_TOLERANCE", float("nan"), "SEAM_TOLERANCE must be a finite number"),
-    ("ALPHA_THRESHOLD", 127.5, "ALPHA_THRESHOLD must be a whole number"),
-    ("MIN_REGION", 4.5, "MIN_REGION must be a whole number"),
-    ("PIXEL_SIZE", float("nan"), "PIXEL_SIZE must be a finite number"),
+    ("N_COLORS", 2.5, "Number of colours (N_COLORS) must be a whole number, not 2.5"),
+    ("N_COLORS", "2.5", "Number of colours (N_COLORS) must be a whole number, not 2.5"),
+    ("SEAM_TOLERANCE", float("nan"), "(SEAM_TOLERANCE) must be a finite number"),
+    ("ALPHA_THRESHOLD", 127.5, "Alpha threshold (ALPHA_THRESHOLD) must be a whole number"),
+    ("MIN_REGION", 4.5, "(MIN_REGION) must be a whole number"),
+    ("PIXEL_SIZE", float("nan"), "Output pixel size (PIXEL_SIZE) must be a finite number"),
 ])
 def test_numbers_that_would_be_rounded_or_are_not_numbers_are_refused(qgis_app, tmp_path, rgba, name, value, message):
     params = {"INPUT": rgba, "PALETTE": "frequent", "CLEANUP": "seams", name: value, "OUTPUT": str(tmp_path / "out.tif")}
@@ -101,7 +101,7 @@ def test_an_output_grid_no_disk_or_gdal_can_hold_is_refused_at_once(qgis_app, tm
     error = refused({"INPUT": rgba, "PALETTE": "vga16", "EXTENT": "0,200,0,150 [EPSG:32635]", "PIXEL_SIZE": pixel_size,
                      "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
     assert message in error
-    assert "a larger PIXEL_SIZE or a smaller EXTENT" in error
+    assert "a larger Output pixel size (PIXEL_SIZE) or a smaller Output extent (EXTENT)" in error
 
 
 def paletted_geotiff(path):
@@ -142,8 +142,8 @@ def test_a_truncated_geotiff_is_reported_as_damaged(qgis_app, tmp_path_factory, 
 
 
 @pytest.mark.parametrize("output, message", [
-    ("in.tif", "OUTPUT would replace INPUT"),
-    ("legend.tif", "OUTPUT would replace PALETTE_FILE"),
+    ("in.tif", r"\(OUTPUT\) would replace Input raster layer \(INPUT\)"),
+    ("legend.tif", r"\(OUTPUT\) would replace Palette file \(PALETTE_FILE\)"),
 ])
 def test_an_output_that_would_replace_an_input_is_refused(qgis_app, tmp_path, rgba, output, message):
     legend = paletted_geotiff(str(tmp_path / "legend.tif"))
@@ -158,7 +158,7 @@ def test_a_report_not_named_as_a_web_page_is_refused(qgis_app, tmp_path, rgba, r
     """A report named like the output, its style or another kind of file would replace it or mislead."""
     error = refused({"INPUT": rgba, "OUTPUT": str(tmp_path / "out.tif"), "OUTPUT_REPORT": str(tmp_path / report)},
                     tmp_path)
-    assert "give OUTPUT_REPORT a name ending in .html, not {}".format(report) in error
+    assert "give Report (OUTPUT_REPORT) a name ending in .html, not {}".format(report) in error
     assert not os.path.exists(tmp_path / report)
 
 
@@ -173,12 +173,13 @@ def test_complex_bands_are_refused_with_source_bands(qgis_app, tmp_path):
 
     source = write_raster(str(tmp_path / "complex.tif"), [[[3 + 4j] * 5] * 4] * 3, gdal_type=gdal.GDT_CFloat32)
     error = refused({"INPUT": source, "SOURCE": "bands", "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
-    assert "Band 1 of layer 'complex' holds complex numbers, which are no colours: use SOURCE=rendered." in error
+    assert "Band 1 of layer 'complex' holds complex numbers, which are no colours: set Pixel source (SOURCE) to " \
+        "rendered." in error
 
 
 @pytest.mark.parametrize("argument, message", [
-    ("PIXEL_SIZE=nan", "PIXEL_SIZE must be a finite number"),
-    ("N_COLORS=2.5", "N_COLORS must be a whole number"),
+    ("PIXEL_SIZE=nan", "Output pixel size (PIXEL_SIZE) must be a finite number"),
+    ("N_COLORS=2.5", "Number of colours (N_COLORS) must be a whole number"),
     ("OUTPUT_REPORT=.", "is a folder"),
 ])
 def test_qgis_process_shows_the_message_instead_of_aborting(qgis_app, tmp_path, rgba, argument, message):
