@@ -115,3 +115,35 @@ def test_folders_a_failed_run_created_are_removed(qgis_app, tmp_path, rgba):
         quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(output),
                   "OUTPUT_REPORT": str(tmp_path / "reports" / "r.html")}, feedback=CancelsBeforeWriting())
     assert everything_under(str(tmp_path)) == []
+
+
+def run_command_line(*args):
+    """scripts/palettize (the command line, no QGIS) with these arguments."""
+    from rasters import ROOT
+
+    return subprocess.run([os.path.join(ROOT, "scripts", "palettize")] + [str(a) for a in args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+
+
+def test_the_command_line_leaves_nothing_when_a_side_file_cannot_be_put_in_place(tmp_path, rgba):
+    old = tmp_path / "out.tif"
+    old.write_bytes(b"the previous output")
+    (tmp_path / "out.tif.aux.xml").mkdir()
+    result = run_command_line("quantize", rgba, "-o", old, "--palette", "vga16", "--report", tmp_path / "r.html",
+                              "--table", tmp_path / "new" / "table.csv")
+    assert result.returncode != 0
+    assert "is a folder" in result.stderr
+    assert old.read_bytes() == b"the previous output"
+    assert everything_under(str(tmp_path)) == ["out.tif", "out.tif.aux.xml"]  # no report, no table, no folder
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-o", "{tmp}/classes.gif", "--palette", "win256"], "Choose a GeoTIFF (.tif)"),
+    (["-o", "{tmp}/out.tif", "--report", "{tmp}/report.pdf"], "a name ending in .html, not report.pdf"),
+    (["-o", "{tmp}/out.tif", "--report", "{tmp}/same.html", "--table", "{tmp}/same.html"], "would replace"),
+])
+def test_the_command_line_refuses_outputs_before_any_work(tmp_path, rgba, arguments, message):
+    result = run_command_line("quantize", rgba, *[a.format(tmp=tmp_path) for a in arguments])
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert everything_under(str(tmp_path)) == []
