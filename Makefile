@@ -4,8 +4,8 @@ PYTHON := /usr/bin/python3
 export QT_QPA_PLATFORM := offscreen
 APT_PACKAGES := qgis qgis-providers python3-qgis python3-gdal gdal-bin python3-numpy \
 	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes
-# Only for make bench: photographs (scikit-image) and the Pillow/GDAL quantizers compared against.
-BENCH_PACKAGES := python3-skimage python3-pil python3-venv
+# Only for make bench: photographs (scikit-image), the Pillow/GDAL quantizers compared against, Dask.
+BENCH_PACKAGES := python3-skimage python3-pil python3-venv python3-dask python3-distributed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROFILE ?= default
 PLUGINS_DIR := $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/plugins
@@ -31,12 +31,13 @@ lint: deps
 	$(PYTHON) -m pyflakes $$(git ls-files "*.py")
 
 bench: deps
-	@$(PYTHON) -c "import skimage, PIL" 2>/dev/null || { $(SUDO) apt-get update && \
+	@$(PYTHON) -c "import skimage, PIL, distributed" 2>/dev/null || { $(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(BENCH_PACKAGES); }
 	$(PYTHON) benchmarks/bench.py
 	$(PYTHON) benchmarks/quality.py
 	$(PYTHON) benchmarks/cleanup_accuracy.py
 	$(PYTHON) benchmarks/dither_speed.py
+	$(PYTHON) benchmarks/batch.py
 
 # The suite on Debian 13 with QGIS 3.40, in a chroot (root, debootstrap, Debian's mirror).
 test-debian13:
