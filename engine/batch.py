@@ -458,7 +458,7 @@ class Runner:
         assemble(job, workdir, options, palette, counts)
 
     def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, fail, total):
-        from distributed import as_completed, wait
+        from distributed import as_completed
 
         client = self.client
         watched, finals, workdirs = {}, {}, {}
@@ -474,9 +474,23 @@ class Runner:
                 watched[future] = (job, tile[2] * tile[3])
             final = client.submit(assemble, job, workdir, options, palette, tiles, pure=False)
             watched[final], finals[final] = (job, 0), job
+        try:
+            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, progress,
+                         len(jobs), total)
+        except BaseException:  # e.g. Ctrl-C: no tile folder outlives the run
+            self._cancel([f for f in watched if not f.done()], timeout=10)
+            for workdir in workdirs.values():
+                remove_folder(workdir)
+            raise
+
+    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, progress, files, total):
+        """Account for tasks as they finish: progress, one failure per file, cleaning up after it."""
+        from distributed import wait
+
+        client = self.client
         files_done, pixels_done, failed = 0, 0, set()
         stop = False
-        for future in as_completed(list(watched)):
+        for future in completed:
             job, pixels = watched[future]
             if future.status in ("error", "cancelled"):
                 if job.output in failed or stop:
@@ -496,7 +510,7 @@ class Runner:
             pixels_done += pixels
             if future in finals:
                 files_done += 1
-            progress(files_done, pixels_done, len(jobs), total)
+            progress(files_done, pixels_done, files, total)
 
     def _cancel(self, futures, timeout=60):
         """Cancel tasks and wait until none still runs (a running task cannot be stopped, and its
