@@ -1,17 +1,19 @@
 """Exact nearest-palette-colour mapping (QGIS-free).
 
-Distances (Euclidean in RGB, CIE76 or CIEDE2000) are computed by brute force over the whole
-palette, once per distinct colour, and ties go to the lowest palette index (numpy's argmin), so
-the result equals a per-pixel brute-force argmin. A lookup table over all 2^24 packed RGB colours
-caches every answer, which makes the per-pixel work one packing and one table look-up. Dithering,
-which meets new colours a few at a time, uses the same table and searches (see
-NearestColourMapper.indices_of and fill_table).
+Each distinct colour is searched once, and ties go to the lowest palette index, so the result equals
+a per-pixel brute-force argmin (brute_force_indices). Euclidean RGB and CIE76 search candidate lists
+per cell of their space (engine/candidate_cells.py): a colour is measured against the few entries
+that can be nearest anywhere in its cell. CIEDE2000, which has no such bound here, measures every
+entry. A lookup table over all 2^24 packed RGB colours caches every answer, which makes the
+per-pixel work one packing and one table look-up. Dithering, which meets new colours a few at a
+time, uses the same table and searches (see NearestColourMapper.indices_of and fill_table).
 """
 
 import time
 
 import numpy as np
 
+from .candidate_cells import CandidateCells, depth_for
 from .colorspace import levels_to_lab, srgb_to_lab
 from .colour_difference import ciede2000
 
@@ -22,6 +24,13 @@ METRIC_SPACES = {
     "ciede2000": srgb_to_lab,  # CIEDE2000 delta E, measured between CIELAB colours
 }
 METRICS = tuple(METRIC_SPACES)
+#: Metric -> (low, high) corners of a box holding every 0-255 sRGB colour in the metric's space,
+#: searched through candidate cells (CIELAB: L 0 to 100.0000039, a -86.19 to 98.24, b -107.87 to
+#: 94.48, measured over all 2^24 colours, padded). A colour outside is measured against every entry.
+CELL_BOXES = {
+    "rgb": ((0.0, 0.0, 0.0), (255.0, 255.0, 255.0)),
+    "cielab": ((-0.01, -86.5, -108.0), (100.01, 98.5, 94.75)),
+}
 
 #: Table entry of a colour not searched yet: palettes have at most 65535 colours, so 0xFFFF is
 #: never an index.
@@ -29,8 +38,7 @@ UNKNOWN = np.uint16(0xFFFF)
 _SMALL_SEARCH = 256  # colours searched at once by the direct formulas (see NearestColourMapper._search)
 _RGB = np.uint32(0xFFFFFF)
 _STEP = 1 << 18  # pixels per mapping step (see NearestColourMapper.map_codes)
-_PAIRS_PER_CHUNK = 1 << 21
-_TIE_TOLERANCE = 1e-6  # far above the rounding error of the fast distance formula
+_PAIRS_PER_CHUNK = 1 << 18  # CIEDE2000 colour-entry pairs measured at once
 
 
 def distances(points, targets, metric):
@@ -46,39 +54,28 @@ def distances(points, targets, metric):
 
 
 def nearest_palette_indices(colours, palette_colours, metric):
-    """Index of the nearest palette colour for each of K colours (K x 3, 0-255).
-
-    For the Euclidean metrics, squared distances come from |p|^2 - 2 c.p (one matrix product);
-    rows whose best and second-best distances are within rounding error of each other are
-    recomputed from the plain differences, so the answer always equals brute_force_indices.
-    """
+    """Index of the nearest palette colour for each of K colours (K x 3, 0-255): the answer of
+    brute_force_indices, through candidate cells where the metric has them."""
     to_space = METRIC_SPACES[metric]
     points = to_space(np.asarray(colours).reshape(-1, 3))
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
-    target_norms = (targets * targets).sum(axis=1)
+    if metric in CELL_BOXES:
+        return CandidateCells(targets, *CELL_BOXES[metric], depth_for(len(points))).nearest(points)
     result = np.empty(len(points), dtype=np.int64)
-    step = max(1, (_PAIRS_PER_CHUNK // (8 if metric == "ciede2000" else 1)) // len(targets))
+    step = max(1, _PAIRS_PER_CHUNK // len(targets))
     for start in range(0, len(points), step):
-        chunk = points[start:start + step]
-        if metric == "ciede2000":
-            result[start:start + step] = np.argmin(distances(chunk, targets, metric), axis=1)
-            continue
-        fast = target_norms - 2.0 * (chunk @ targets.T)
-        best = np.argmin(fast, axis=1)
-        margin = fast[np.arange(len(chunk)), best] + _TIE_TOLERANCE
-        close = np.flatnonzero((fast <= margin[:, None]).sum(axis=1) > 1)
-        if len(close):
-            best[close] = np.argmin(distances(chunk[close], targets, metric), axis=1)
-        result[start:start + step] = best
+        result[start:start + step] = np.argmin(distances(points[start:start + step], targets, metric), axis=1)
     return result
 
 
 def brute_force_indices(colours, palette_colours, metric):
-    """The reference: argmin over the plain distances, pixel by pixel (slow)."""
+    """The reference: for each colour, argmin over the plain distances to every entry (slow)."""
     to_space = METRIC_SPACES[metric]
     points = to_space(np.asarray(colours).reshape(-1, 3))
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
-    return np.array([np.argmin(distances(point[None], targets, metric)[0]) for point in points])
+    step = max(1, (1 << 20) // len(targets))  # colours at once: a row's argmin is that colour's
+    return np.concatenate([np.argmin(distances(points[start:start + step], targets, metric), axis=1)
+                           for start in range(0, len(points), step)] or [np.zeros(0, dtype=np.int64)])
 
 
 def nearest_rgb_table(palette):
@@ -184,6 +181,7 @@ class NearestColourMapper:
         self._new = np.zeros(1 << 24, dtype=bool)  # scratch: marks unseen colours without sorting
         self._palette_space = METRIC_SPACES[metric](self.palette_colours.reshape(-1, 3))
         self._channel_tables = None  # RGB: squared difference of each level to each entry, per channel
+        self._cells = None  # candidate cells of the palette, made at the first large search
         self.distinct_colours = 0
         self.search_seconds = 0.0
 
@@ -238,12 +236,17 @@ class NearestColourMapper:
 
     def _search(self, codes):
         """Nearest entry of each of these distinct colour codes, by the rule of
-        nearest_palette_indices. Batches of up to _SMALL_SEARCH colours are measured directly:
-        exact integers for RGB (per-channel tables), plain squared differences (``distances``) for
-        CIELAB, which nearest_palette_indices falls back on near ties; its set-up would cost more
-        than that."""
-        if len(codes) > _SMALL_SEARCH or self.metric == "ciede2000":
+        nearest_palette_indices. Batches of up to _SMALL_SEARCH colours are measured directly against
+        every entry: exact integers for RGB (per-channel tables), plain squared differences
+        (``distances``) for CIELAB; larger ones through the mapper's candidate cells, cut finer as
+        more colours come (see candidate_cells.depth_for)."""
+        if self.metric not in CELL_BOXES:
             return nearest_palette_indices(unpack_rgb(codes), self.palette_colours, self.metric)
+        if len(codes) > _SMALL_SEARCH:
+            if self._cells is None:
+                self._cells = CandidateCells(self._palette_space, *CELL_BOXES[self.metric])
+            self._cells.refine(depth_for(self.distinct_colours + len(codes)))
+            return self._cells.nearest(METRIC_SPACES[self.metric](unpack_rgb(codes)))
         if self.metric == "rgb":
             if self._channel_tables is None:
                 levels = np.arange(256, dtype=np.int32)[:, None]
