@@ -209,3 +209,31 @@ def test_points_outside_the_colour_cube_are_measured_against_every_entry():
     targets = rng.uniform(-120, 300, (200, 3))
     points = np.concatenate([rng.uniform(-150, 350, (2000, 3)), targets[:50], rng.uniform(0, 255, (500, 3))])
     assert np.array_equal(nearest_palette_indices(points, targets, "rgb"), brute_force_indices(points, targets, "rgb"))
+
+
+def test_points_on_cell_boundaries_between_mirrored_entries_get_the_brute_force_entries():
+    """Exact ties across cell walls: entries mirrored about the walls of every grid the search may
+    use, and points on those walls, their corners and a hair beside them."""
+    rng = np.random.default_rng(7)
+    walls = np.unique(np.concatenate([np.arange(side + 1) * 255.0 / side for side in (2, 4, 8, 16, 32, 64)]))
+    corners = walls[rng.integers(0, len(walls), (3000, 3))]
+    points = np.concatenate([corners, corners + rng.choice([-1e-9, 0.0, 1e-9], (3000, 3))])
+    offsets = rng.uniform(0.5, 6.0, (300, 3)) * rng.choice([0.0, 1.0], (300, 3))
+    centres = walls[rng.integers(0, len(walls), (300, 3))]
+    targets = np.concatenate([centres + offsets, centres - offsets, centres[:20]])
+    assert np.array_equal(nearest_palette_indices(points, targets, "rgb"), brute_force_indices(points, targets, "rgb"))
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5, 6])
+def test_an_entry_exactly_as_far_as_the_cells_bound_stays_a_candidate(depth):
+    """At the corner of the colour cube, entry 1 sits at the centre of the corner cell of every
+    level, and entry 0 outside the cube, its nearest point of every such cell the corner itself:
+    both are sqrt(3) cell sides from the corner colour, so entry 0's least distance to the cell
+    equals entry 1's greatest, and the tie goes to entry 0."""
+    from palettize.engine.candidate_cells import CandidateCells
+
+    side = 255.0 / (1 << depth)
+    targets = np.array([[255.0 + side] * 3, [255.0 - side] * 3])
+    corner = np.array([[255.0, 255.0, 255.0]])
+    assert brute_force_indices(corner, targets, "rgb").tolist() == [0]
+    assert CandidateCells(targets, (0.0,) * 3, (255.0,) * 3, depth).nearest(corner).tolist() == [0]
