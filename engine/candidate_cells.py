@@ -11,6 +11,10 @@ and a colour is compared with its cell's few candidates only, with the same dist
 brute-force search (nearest.distances), bit for bit; ties go to the lowest index. The test keeps a
 margin far above rounding errors, which only adds candidates, so the answer always equals brute force.
 
+A cell keeps many entries where they all lie at similar distances (off the line of a grey palette,
+for example); its colours are then measured against every entry at once, which costs less than
+pair by pair.
+
 The grid is refined level by level (2, 4, 8 ... cells per axis), cells numbered in Morton order
 (the children of cell j are 8j ... 8j + 7): a child's candidates are chosen among its parent's, so
 the set-up costs about as much as the candidates it keeps, and a grid can be refined later, when
@@ -23,6 +27,8 @@ MAX_DEPTH = 6  # 64 cells per axis: finer grids cost more to set up than they sa
 _ABSOLUTE_MARGIN = 1e-6  # squared distance units; rounding errors are ~1e-10 for distances <= 400
 _RELATIVE_MARGIN = 1e-9
 _PAIRS_PER_CHUNK = 1 << 18  # colour-candidate pairs measured at once: temporaries stay in the cache
+_DENSE_SHARE = 0.0625  # a cell keeping more of the entries than this is searched by brute force
+_FEW = 16  # ... unless it keeps at most this many
 _OCTANTS = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)])  # child o = 4x + 2y + z
 
 
@@ -123,11 +129,24 @@ class CandidateCells:
 
     def nearest(self, points):
         """Index of the nearest target of each point (K x 3, float64 in the targets' space), ties to
-        the lowest index: what an argmin over the distances to all targets gives."""
+        the lowest index: what an argmin over the distances to all targets gives. Points whose cell
+        keeps more than a share of the entries (off the line of a grey palette, say) are measured
+        against all of them at once, which is then cheaper than pair by pair."""
         points = np.asfortranarray(np.asarray(points, dtype=np.float64).reshape(-1, 3))  # columns contiguous
         result = np.empty(len(points), dtype=np.int64)
         cells = self.cells_of(points)
         counts = self.counts[cells]
+        crowded = counts > max(_FEW, _DENSE_SHARE * len(self.targets))
+        if crowded.any():
+            result[crowded] = self._nearest_of_all(points[crowded])
+            few = np.flatnonzero(~crowded)
+            result[few] = self._nearest_of_candidates(points[few], cells[few], counts[few])
+        else:
+            result[:] = self._nearest_of_candidates(points, cells, counts)
+        return result
+
+    def _nearest_of_candidates(self, points, cells, counts):
+        result = np.empty(len(points), dtype=np.int64)
         ends = np.cumsum(counts)
         start = 0
         while start < len(points):
@@ -135,6 +154,20 @@ class CandidateCells:
             stop = max(start + 1, int(np.searchsorted(ends, done + _PAIRS_PER_CHUNK)))
             result[start:stop] = self._nearest_chunk(points[start:stop], cells[start:stop], counts[start:stop])
             start = stop
+        return result
+
+    def _nearest_of_all(self, points):
+        """Brute force: the same term-by-term distances to every target, argmin per point."""
+        result = np.empty(len(points), dtype=np.int64)
+        step = max(1, _PAIRS_PER_CHUNK // len(self.targets))
+        for start in range(0, len(points), step):
+            chunk = points[start:start + step]
+            total = np.zeros((len(chunk), len(self.targets)))
+            for channel in range(3):
+                difference = chunk[:, channel, None] - self._columns[channel][None, :]
+                difference *= difference
+                total += difference
+            result[start:start + step] = total.argmin(axis=1)
         return result
 
     def _nearest_chunk(self, points, cells, counts):
