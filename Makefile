@@ -39,6 +39,7 @@ bench: deps
 	@$(PYTHON) -c "import skimage, PIL" 2>/dev/null || { $(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(BENCH_PACKAGES); }
 	$(PYTHON) benchmarks/bench.py
+	$(PYTHON) benchmarks/small_sheet.py
 	$(PYTHON) benchmarks/quality.py
 	$(PYTHON) benchmarks/cleanup_accuracy.py
 	$(PYTHON) benchmarks/dither_speed.py
