@@ -3,9 +3,10 @@
 PYTHON := /usr/bin/python3
 export QT_QPA_PLATFORM := offscreen
 APT_PACKAGES := qgis qgis-providers python3-qgis python3-gdal gdal-bin python3-numpy \
-	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes xvfb xauth
+	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes xvfb xauth \
+	python3-dask python3-distributed python3-venv
 # Only for make bench: photographs (scikit-image) and the Pillow/GDAL quantizers compared against.
-BENCH_PACKAGES := python3-skimage python3-pil python3-venv
+BENCH_PACKAGES := python3-skimage python3-pil
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROFILE ?= default
 PLUGINS_DIR := $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/plugins
@@ -17,8 +18,9 @@ QGIS_PROCESS := $(shell command -v qgis_process.bin || command -v qgis_process)
 .PHONY: deps demo test lint qt6 bench install package clean test-debian13 desktop-check
 
 deps:
-	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes" 2>/dev/null \
+	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes, dask, distributed" 2>/dev/null \
 		&& command -v qgis_process >/dev/null && command -v xvfb-run >/dev/null && command -v xauth >/dev/null \
+		&& dpkg -s python3-venv >/dev/null 2>&1 \
 		|| { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PACKAGES); }
 
 demo: deps
@@ -37,9 +39,12 @@ bench: deps
 	@$(PYTHON) -c "import skimage, PIL" 2>/dev/null || { $(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(BENCH_PACKAGES); }
 	$(PYTHON) benchmarks/bench.py
+	$(PYTHON) benchmarks/small_sheet.py
 	$(PYTHON) benchmarks/quality.py
 	$(PYTHON) benchmarks/cleanup_accuracy.py
 	$(PYTHON) benchmarks/dither_speed.py
+	$(PYTHON) benchmarks/batch.py
+	$(PYTHON) benchmarks/styled_layers.py
 
 # The suite on Debian 13 with QGIS 3.40, in a chroot (root, debootstrap, the host's apt mirror).
 test-debian13:

@@ -166,7 +166,7 @@ def quantize_tile(path, workdir, tile, options, palette):
         x0, y0, width, height = tile
         a, b, c, d, e, f = grid.geotransform
         tile_grid = gdal_io.RasterGrid(width, height, (a + x0 * b + y0 * c, b, c, d + x0 * e + y0 * f, e, f), grid.wkt)
-        dtype, nodata = output_type(len(palette))
+        dtype, nodata = output_type(len(palette), source.opaque)
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
         folder = os.path.join(workdir, "tiles")
         os.makedirs(folder, exist_ok=True)
@@ -174,7 +174,8 @@ def quantize_tile(path, workdir, tile, options, palette):
                                          gdal_type, nodata) as writer:
             passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows), palette,
                                      options.metric, options.alpha_threshold, dither=options.dither,
-                                     cleanup=options.cleanup, grid_size=(grid.width, grid.height))
+                                     cleanup=options.cleanup, grid_size=(grid.width, grid.height),
+                                     opaque=source.opaque)
             writer.commit()
         return passed.counts
     finally:
@@ -190,8 +191,9 @@ def assemble(job, workdir, options, palette, tile_counts):
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
-        _, nodata = output_type(len(palette))
-        mosaic = gdal.BuildVRT(vrt_path, names, srcNodata=nodata, VRTNodata=nodata)  # tiles relative to it
+        _, nodata = file_output_type(job.input, options, palette)
+        no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
+        mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
         if mosaic is None:
             raise OSError("GDAL could not build the mosaic: {}".format(gdal.GetLastErrorMsg()))
         band = mosaic.GetRasterBand(1)
@@ -202,7 +204,7 @@ def assemble(job, workdir, options, palette, tile_counts):
         if is_mosaic(job.output):
             _place_mosaic(workdir, vrt_path, job.output)
         else:
-            _copy_mosaic(vrt_path, job.output, palette, counts)
+            _copy_mosaic(vrt_path, job.output, palette, counts, file_output_type(job.input, options, palette))
         if options.style and not style_conflict(job.output):  # never a user's .qml
             write_style(job.output, palette)
         if job.table:
@@ -235,13 +237,24 @@ def _place_mosaic(workdir, vrt_path, output):
     os.replace(output + ".part", output)
 
 
-def _copy_mosaic(vrt_path, output, palette, counts):
-    """The mosaic written block by block as the output raster, by the writer quantize_file uses."""
+def file_output_type(path, options, palette):
+    """(dtype, nodata) of a file's output: as quantize_file decides it for the whole file, so that
+    every tile and the mosaic agree (an opaque input needs no nodata)."""
+    source, _ = run.open_file(path, options.bands)
+    try:
+        return output_type(len(palette), source.opaque)
+    finally:
+        source.close()
+
+
+def _copy_mosaic(vrt_path, output, palette, counts, data_type):
+    """The mosaic written block by block as the output raster, by the writer quantize_file uses;
+    ``data_type``: (dtype, nodata) of the file's output (file_output_type)."""
     source = gdal.Open(vrt_path)
     band = source.GetRasterBand(1)
     grid = gdal_io.RasterGrid(source.RasterXSize, source.RasterYSize, source.GetGeoTransform(),
                               source.GetProjectionRef() or "")
-    dtype, nodata = output_type(len(palette))
+    dtype, nodata = data_type
     gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
     with gdal_io.IndexedRasterWriter(output, run.output_driver(output), grid, palette, gdal_type, nodata) as writer:
         for window in gdal_io.iter_windows(grid.width, grid.height):
@@ -309,7 +322,12 @@ class Cluster:
         import logging
 
         logging.getLogger("distributed").setLevel(level.upper())
-        dask.config.set({"distributed.worker.daemon": False})
+        # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's adaptive
+        # mmap threshold: every block the engine allocates (tens of MB) is then mapped and zeroed
+        # afresh, and a task ran up to 1.5 times slower than in one process.
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
         if self.scheduler:
             try:
                 self.client = Client(self.scheduler, timeout=30)
@@ -453,7 +471,7 @@ class Runner:
         assemble(job, workdir, options, palette, counts)
 
     def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, fail, total):
-        from distributed import as_completed, wait
+        from distributed import as_completed
 
         client = self.client
         watched, finals, workdirs = {}, {}, {}
@@ -469,9 +487,23 @@ class Runner:
                 watched[future] = (job, tile[2] * tile[3])
             final = client.submit(assemble, job, workdir, options, palette, tiles, pure=False)
             watched[final], finals[final] = (job, 0), job
+        try:
+            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, progress,
+                         len(jobs), total)
+        except BaseException:  # e.g. Ctrl-C: no tile folder outlives the run
+            self._cancel([f for f in watched if not f.done()], timeout=10)
+            for workdir in workdirs.values():
+                remove_folder(workdir)
+            raise
+
+    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, progress, files, total):
+        """Account for tasks as they finish: progress, one failure per file, cleaning up after it."""
+        from distributed import wait
+
+        client = self.client
         files_done, pixels_done, failed = 0, 0, set()
         stop = False
-        for future in as_completed(list(watched)):
+        for future in completed:
             job, pixels = watched[future]
             if future.status in ("error", "cancelled"):
                 if job.output in failed or stop:
@@ -491,7 +523,7 @@ class Runner:
             pixels_done += pixels
             if future in finals:
                 files_done += 1
-            progress(files_done, pixels_done, len(jobs), total)
+            progress(files_done, pixels_done, files, total)
 
     def _cancel(self, futures, timeout=60):
         """Cancel tasks and wait until none still runs (a running task cannot be stopped, and its

@@ -41,8 +41,8 @@ guesses missed, ``fallback_pixels`` the pixels scanned in plain Python).
 Palette searches. Dithering meets new colours all the time (on a photo, at about every other
 pixel position of a row), a few at a time. They are looked up in the mapper's table of all 2^24
 sRGB codes, which the mapper searches by its own rule, small batches by direct formulas (see
-NearestColourMapper.indices_of). Once searching has taken 3 s (RGB) or 20 s (CIELAB), the whole
-table is filled at once, which takes about as long (NearestColourMapper.fill_table).
+NearestColourMapper.indices_of). Once searching has taken 3 s (RGB or CIELAB), the whole table is
+filled at once, which takes about as long (NearestColourMapper.fill_table).
 
 Errors are carried from block to block in ``FloydSteinbergDither``, so the result does not depend
 on the block size.

@@ -33,11 +33,17 @@ class Metric:
     #: Seconds of searching colours a few at a time after which dithering fills the mapper's whole
     #: table at once; None: never (too slow for the metric).
     fill_after: Optional[float] = None
+    #: (low, high) corners of a box holding every 0-255 sRGB colour in ``to_space``, searched through
+    #: candidate cells (engine.candidate_cells); None: every colour is measured against every entry.
+    cell_box: Optional[tuple] = None
 
 
 REGISTRY = {metric.name: metric for metric in (
-    Metric("rgb", "RGB (Euclidean)", _rgb, "rgb", fill_after=3.0),  # the seed's method
-    Metric("cielab", "CIE76 ΔE (CIELAB)", srgb_to_lab, "cielab", fill_after=20.0),
+    Metric("rgb", "RGB (Euclidean)", _rgb, "rgb", fill_after=3.0,  # the seed's method
+           cell_box=((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))),
+    # CIELAB of all 2^24 colours: L 0 to 100.0000039, a -86.19 to 98.24, b -107.87 to 94.48; padded.
+    Metric("cielab", "CIE76 ΔE (CIELAB)", srgb_to_lab, "cielab", fill_after=3.0,
+           cell_box=((-0.01, -86.5, -108.0), (100.01, 98.5, 94.75))),
     Metric("ciede2000", "CIEDE2000 ΔE", srgb_to_lab, "cielab", distance=ciede2000, cost=8),
 )}
 #: Metric names, in the order the METRIC enum lists them.

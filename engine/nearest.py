@@ -1,17 +1,19 @@
 """Exact nearest-palette-colour mapping (QGIS-free).
 
-Distances (Euclidean in RGB, CIE76 or CIEDE2000) are computed by brute force over the whole
-palette, once per distinct colour, and ties go to the lowest palette index (numpy's argmin), so
-the result equals a per-pixel brute-force argmin. A lookup table over all 2^24 packed RGB colours
-caches every answer, which makes the per-pixel work one packing and one table look-up. Dithering,
-which meets new colours a few at a time, uses the same table and searches (see
-NearestColourMapper.indices_of and fill_table).
+Each distinct colour is searched once, and ties go to the lowest palette index, so the result equals
+a per-pixel brute-force argmin (brute_force_indices). Euclidean RGB and CIE76 search candidate lists
+per cell of their space (engine/candidate_cells.py): a colour is measured against the few entries
+that can be nearest anywhere in its cell. CIEDE2000, which has no such bound here, measures every
+entry. A lookup table over all 2^24 packed RGB colours caches every answer, which makes the
+per-pixel work one packing and one table look-up. Dithering, which meets new colours a few at a
+time, uses the same table and searches (see NearestColourMapper.indices_of and fill_table).
 """
 
 import time
 
 import numpy as np
 
+from .candidate_cells import CandidateCells, depth_for
 from .colorspace import levels_to_lab
 from .metrics import METRIC_SPACES, METRICS, REGISTRY, metric as registered_metric
 
@@ -23,8 +25,7 @@ UNKNOWN = np.uint16(0xFFFF)
 _SMALL_SEARCH = 256  # colours searched at once by the direct formulas (see NearestColourMapper._search)
 _RGB = np.uint32(0xFFFFFF)
 _STEP = 1 << 18  # pixels per mapping step (see NearestColourMapper.map_codes)
-_PAIRS_PER_CHUNK = 1 << 21
-_TIE_TOLERANCE = 1e-6  # far above the rounding error of the fast distance formula
+_PAIRS_PER_CHUNK = 1 << 18  # CIEDE2000 colour-entry pairs measured at once
 
 
 def distances(points, targets, metric):
@@ -41,91 +42,29 @@ def distances(points, targets, metric):
 
 
 def nearest_palette_indices(colours, palette_colours, metric):
-    """Index of the nearest palette colour for each of K colours (K x 3, 0-255).
-
-    For the Euclidean metrics, squared distances come from |p|^2 - 2 c.p (one matrix product);
-    rows whose best and second-best distances are within rounding error of each other are
-    recomputed from the plain differences, so the answer always equals brute_force_indices.
-    """
+    """Index of the nearest palette colour for each of K colours (K x 3, 0-255): the answer of
+    brute_force_indices, through candidate cells where the metric has them."""
     to_space = METRIC_SPACES[metric]
     points = to_space(np.asarray(colours).reshape(-1, 3))
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
-    target_norms = (targets * targets).sum(axis=1)
+    box = REGISTRY[metric].cell_box
+    if box is not None:
+        return CandidateCells(targets, *box, depth_for(len(points))).nearest(points)
     result = np.empty(len(points), dtype=np.int64)
-    euclidean = REGISTRY[metric].distance is None
     step = max(1, (_PAIRS_PER_CHUNK // REGISTRY[metric].cost) // len(targets))
     for start in range(0, len(points), step):
-        chunk = points[start:start + step]
-        if not euclidean:
-            result[start:start + step] = np.argmin(distances(chunk, targets, metric), axis=1)
-            continue
-        fast = target_norms - 2.0 * (chunk @ targets.T)
-        best = np.argmin(fast, axis=1)
-        margin = fast[np.arange(len(chunk)), best] + _TIE_TOLERANCE
-        close = np.flatnonzero((fast <= margin[:, None]).sum(axis=1) > 1)
-        if len(close):
-            best[close] = np.argmin(distances(chunk[close], targets, metric), axis=1)
-        result[start:start + step] = best
+        result[start:start + step] = np.argmin(distances(points[start:start + step], targets, metric), axis=1)
     return result
 
 
 def brute_force_indices(colours, palette_colours, metric):
-    """The reference: argmin over the plain distances, pixel by pixel (slow)."""
+    """The reference: for each colour, argmin over the plain distances to every entry (slow)."""
     to_space = METRIC_SPACES[metric]
     points = to_space(np.asarray(colours).reshape(-1, 3))
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
-    return np.array([np.argmin(distances(point[None], targets, metric)[0]) for point in points])
-
-
-def nearest_rgb_table(palette):
-    """Index of the nearest palette colour (Euclidean RGB, ties to the lowest index) of each of
-    the 2^24 packed colours, exactly. The colour cube is cut into 4 x 4 x 4 cells: a cell whose
-    centre c is nearer to its nearest entry (distance d1) than to any other by more than the
-    cell's diameter 2R gets that entry for all its colours; in the others, an entry nearest to
-    some colour x of the cell is within d1 + 2R of c (d(c, p) <= d(x, p) + R <= d(x, p1) + R <=
-    d1 + 2R), so the entries that far from c are the only candidates, compared exactly."""
-    palette = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
-    count = len(palette)
-    table = np.empty(1 << 24, dtype=np.uint16)
-    radius = 1.5 * np.sqrt(3.0) + 1e-6
-    offsets = np.mgrid[0:4, 0:4, 0:4].reshape(3, -1)
-    offsets = offsets[0] | (offsets[1] << 8) | (offsets[2] << 16)
-    cells = np.mgrid[0:64, 0:64, 0:64].reshape(3, -1)
-    kept = min(8, count - 1)  # candidates kept for a mixed cell (all of them in a few cells)
-    squared_norms = (palette * palette).sum(axis=1).astype(np.float64)
-    for start in range(0, cells.shape[1], 1 << 14):
-        cell = cells[:, start:start + (1 << 14)]
-        corner = (cell[0] << 2) | (cell[1] << 10) | (cell[2] << 18)
-        centre = cell.T * 4.0 + 1.5
-        squared = (squared_norms[None, :] - 2.0 * (centre @ palette.T.astype(np.float64))
-                   + (centre * centre).sum(axis=1)[:, None])
-        distance = np.sqrt(np.maximum(squared, 0.0))  # rounding errors ~1e-9, far below the margin
-        if count > 1:
-            nearest = np.argpartition(distance, kept, axis=1)[:, :kept + 1]
-            ranked = np.take_along_axis(distance, nearest, axis=1)
-            by_distance = np.argsort(ranked, axis=1)
-            nearest = np.take_along_axis(nearest, by_distance, axis=1)
-            ranked = np.take_along_axis(ranked, by_distance, axis=1)
-            reach = ranked[:, 0] + 2 * radius
-            pure = ranked[:, 1] > reach
-        else:
-            nearest, pure = np.zeros((len(corner), 1), dtype=np.intp), np.ones(len(corner), dtype=bool)
-        table[(corner[pure][:, None] + offsets[None, :]).ravel()] = np.repeat(nearest[pure, 0], len(offsets))
-        mixed = np.flatnonzero(~pure)
-        few = ranked[mixed, kept] > reach[mixed] if kept < count - 1 else np.zeros(len(mixed), dtype=bool)
-        for group, candidates in ((mixed[few], nearest[mixed[few], :kept]),
-                                  (mixed[~few], np.broadcast_to(np.arange(count), (int((~few).sum()), count)))):
-            if not len(group):
-                continue
-            candidates = np.sort(candidates, axis=1)  # by index: argmin keeps the lowest of equals
-            codes = corner[group][:, None] + offsets[None, :]  # cells x 64
-            chosen = palette[candidates].astype(np.int32)  # cells x candidates x 3
-            squared = np.zeros(codes.shape + (candidates.shape[1],), dtype=np.int32)
-            for channel in range(3):
-                difference = ((codes >> (8 * channel)) & 255).astype(np.int32)[:, :, None] - chosen[:, None, :, channel]
-                squared += difference * difference
-            table[codes.ravel()] = np.take_along_axis(candidates, squared.argmin(axis=2), axis=1).ravel()
-    return table
+    step = max(1, (1 << 20) // len(targets))  # colours at once: a row's argmin is that colour's
+    return np.concatenate([np.argmin(distances(points[start:start + step], targets, metric), axis=1)
+                           for start in range(0, len(points), step)] or [np.zeros(0, dtype=np.int64)])
 
 
 def pack_rgba(red, green, blue, alpha=None):
@@ -179,6 +118,7 @@ class NearestColourMapper:
         self._new = np.zeros(1 << 24, dtype=bool)  # scratch: marks unseen colours without sorting
         self._palette_space = METRIC_SPACES[metric](self.palette_colours.reshape(-1, 3))
         self._channel_tables = None  # RGB: squared difference of each level to each entry, per channel
+        self._cells = None  # candidate cells of the palette, made at the first large search
         self.distinct_colours = 0
         self.search_seconds = 0.0
 
@@ -233,12 +173,15 @@ class NearestColourMapper:
 
     def _search(self, codes):
         """Nearest entry of each of these distinct colour codes, by the rule of
-        nearest_palette_indices. Batches of up to _SMALL_SEARCH colours are measured directly:
-        exact integers for RGB (per-channel tables), plain squared differences (``distances``) for
-        CIELAB, which nearest_palette_indices falls back on near ties; its set-up would cost more
-        than that."""
-        if len(codes) > _SMALL_SEARCH or REGISTRY[self.metric].distance is not None:
+        nearest_palette_indices. Batches of up to _SMALL_SEARCH colours are measured directly against
+        every entry: exact integers for RGB (per-channel tables), plain squared differences
+        (``distances``) for CIELAB; larger ones through the mapper's candidate cells, cut finer as
+        more colours come (see candidate_cells.depth_for)."""
+        if REGISTRY[self.metric].cell_box is None:
             return nearest_palette_indices(unpack_rgb(codes), self.palette_colours, self.metric)
+        if len(codes) > _SMALL_SEARCH:
+            cells = self._candidate_cells(self.distinct_colours + len(codes))
+            return cells.nearest(METRIC_SPACES[self.metric](unpack_rgb(codes)))
         if self.metric == "rgb":
             if self._channel_tables is None:
                 levels = np.arange(256, dtype=np.int32)[:, None]
@@ -250,17 +193,23 @@ class NearestColourMapper:
         lab = np.stack(levels_to_lab(codes & 255, (codes >> 8) & 255, (codes >> 16) & 255), axis=-1)
         return distances(lab, self._palette_space, self.metric).argmin(axis=1)
 
+    def _candidate_cells(self, colours):
+        """The palette's candidate cells, cut as fine as pays for searching this many colours."""
+        if self._cells is None:
+            self._cells = CandidateCells(self._palette_space, *REGISTRY[self.metric].cell_box)
+        self._cells.refine(depth_for(colours))
+        return self._cells
+
     def fill_table(self):
         """Search every colour not met yet, all at once: it pays when colours keep coming a few at a
-        time (dithering a photograph). RGB exactly by cells of the colour cube (see
-        nearest_rgb_table, a few seconds); CIELAB in large batches (about 20 s)."""
-        if self.metric == "rgb":
-            self.table[:] = nearest_rgb_table(self.palette_colours)
-        else:
-            unknown = np.flatnonzero(self.table == UNKNOWN).astype(np.uint32)
-            for start in range(0, len(unknown), 1 << 16):
-                part = unknown[start:start + (1 << 16)]
-                self.table[part] = self._search(part)
+        time (dithering a photograph). Through candidate cells cut as fine as they go, 2 to 3 s (RGB,
+        CIELAB) with 256 entries; CIEDE2000 measures every entry (about half an hour)."""
+        if REGISTRY[self.metric].cell_box is not None:
+            self._candidate_cells(1 << 24)
+        unknown = np.flatnonzero(self.table == UNKNOWN).astype(np.uint32)
+        for start in range(0, len(unknown), 1 << 16):
+            part = unknown[start:start + (1 << 16)]
+            self.table[part] = self._search(part)
         self.complete = True
 
     def map_rgb(self, red, green, blue):

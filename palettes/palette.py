@@ -1,5 +1,6 @@
 """A palette: N colours (N x 3 uint8) with optional labels, and the shipped palettes."""
 
+import functools
 import os
 
 import numpy as np
@@ -56,14 +57,22 @@ class Palette:
 
 
 def builtin_palette(name):
-    """One of the shipped palettes by name (see BUILTIN_NAMES)."""
-    from .formats import read_palette
-
+    """One of the shipped palettes by name (see BUILTIN_NAMES): a new Palette each time."""
     if name not in BUILTIN_NAMES:
         raise ValueError("unknown palette {!r}; choose one of {}".format(name, ", ".join(BUILTIN_NAMES)))
+    colours, labels = _builtin_entries(name)
+    return Palette(colours, labels, name=name)
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_entries(name):
+    """(colours, labels) of a shipped palette, its file read once per process: parsing it costs
+    about 10 ms, and a run asks for it twice (checks, then the run itself)."""
+    from .formats import read_palette
+
     palette, _ = read_palette(os.path.join(BUILTIN_DIR, name + ".csv"))
-    palette.name = name
-    return palette
+    palette.colours.flags.writeable = False  # Palette copies it (astype); never changed in place
+    return palette.colours, palette.labels
 
 
 #: Matplotlib colormaps offered in the PALETTE list; any other name works as "mpl:<name>" too.

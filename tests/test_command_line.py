@@ -194,7 +194,11 @@ def test_the_pyproject_installs_every_package_of_the_plugin_at_its_version():
 def test_pip_install_gives_a_palettize_command_that_needs_no_clone(tmp_path):
     source = tmp_path / "src"
     shutil.copytree(ROOT, str(source), ignore=shutil.ignore_patterns(".git", "__pycache__", "build", "*.egg-info"))
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp_path / "venv")], check=True)
+    venv = subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp_path / "venv")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    if venv.returncode != 0 and "ensurepip" in venv.stdout:
+        pytest.skip("python3-venv is not installed (make test installs it)")
+    assert venv.returncode == 0, venv.stdout
     pip = subprocess.run([str(tmp_path / "venv" / "bin" / "pip"), "install", "--no-build-isolation", "--no-deps",
                           "--quiet", str(source)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          universal_newlines=True, timeout=300)

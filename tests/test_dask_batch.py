@@ -120,9 +120,7 @@ def test_a_file_failing_on_a_worker_gets_its_error_line_and_leaves_no_tiles(sche
 
 def test_workers_start_a_local_cluster_that_prints_nothing_with_quiet(tmp_path):
     pytest.importorskip("distributed")
-    here = subprocess.run([SCRIPT, "quantize", SAMPLE_MAP, "-o", str(tmp_path / "here.tif"), "--cleanup", "seams",
-                           "-q"], stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
-    assert here.returncode == 0, here.stderr
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "here.tif", "--cleanup", "seams", "-q") == 0
     result = subprocess.run([SCRIPT, "quantize", SAMPLE_MAP, "-o", str(tmp_path / "cluster.tif"), "--cleanup", "seams",
                              "--workers", "2", "--split-above", SPLIT, "-q"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
@@ -139,3 +137,18 @@ def test_without_dask_the_cluster_flags_say_how_to_install_it(tmp_path):
     assert result.returncode == 1
     assert "apt install python3-dask python3-distributed" in result.stderr
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_an_opaque_map_split_into_tiles_is_byte_without_nodata_as_in_one_process(scheduler, tmp_path):
+    opaque = str(tmp_path / "opaque.tif")
+    gdal.Translate(opaque, SAMPLE_MAP, bandList=[1, 2, 3])
+    for name in ("here.tif", "cluster.tif", "mosaic.vrt"):
+        flags = [] if name == "here.tif" else ["--scheduler", scheduler, "--split-above", SPLIT]
+        assert run("quantize", opaque, "-o", tmp_path / name, "-q", "--palette", "win256", *flags) == 0
+        dataset = gdal.Open(str(tmp_path / name))
+        band = dataset.GetRasterBand(1)
+        assert (gdal.GetDataTypeName(band.DataType), band.GetNoDataValue()) == ("Byte", None), name
+        dataset = None
+    here = read_indices(str(tmp_path / "here.tif"))
+    assert np.array_equal(read_indices(str(tmp_path / "cluster.tif")), here)
+    assert np.array_equal(read_indices(str(tmp_path / "mosaic.vrt")), here)

@@ -139,3 +139,101 @@ def unpack(codes):
     from palettize.engine.nearest import unpack_rgb
 
     return unpack_rgb(np.asarray(codes, dtype=np.uint32))
+
+
+def hard_colours(palette, rng, count=3000):
+    """Colours that make a nearest-entry search go wrong if anything can: random ones, the entries
+    themselves, exact midpoints between entries (ties), one level beside entries and midpoints
+    (near ties), and the levels around the cell boundaries of every grid the search may use."""
+    palette = np.asarray(palette, dtype=np.int64)
+    first, second = palette[rng.integers(0, len(palette), count)], palette[rng.integers(0, len(palette), count)]
+    middle = (first + second) // 2
+    boundaries = np.unique(np.concatenate([np.arange(side + 1) * 255.0 / side for side in (2, 4, 8, 16, 32, 64)]))
+    around = np.unique(np.clip(np.concatenate([np.floor(boundaries), np.ceil(boundaries)]), 0, 255))
+    corners = around[rng.integers(0, len(around), (count, 3))]
+    nudge = rng.integers(-1, 2, (count, 3))
+    colours = np.concatenate([rng.integers(0, 256, (count, 3)), palette[:count], middle, middle + nudge,
+                              second + nudge, corners, corners + nudge])
+    return np.clip(colours, 0, 255).astype(np.uint8)
+
+
+def random_palette(size, rng):
+    """Entries with duplicates and many exactly tied distances: few distinct levels, repeated rows."""
+    palette = rng.integers(0, 256, (size, 3))
+    if size > 3:
+        palette[rng.integers(0, size, size // 4)] = palette[rng.integers(0, size, size // 4)]  # duplicates
+        palette[: size // 3] = palette[: size // 3] // 32 * 32  # a coarse lattice: ties everywhere
+    return palette.astype(np.uint8)
+
+
+@pytest.mark.parametrize("metric", ["rgb", "cielab"])  # the metrics searched through candidate cells
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 16, 100, 255, 256, 257, 1000, 4096, 65535])
+def test_random_palettes_of_every_size_give_the_brute_force_entries_ties_included(metric, size):
+    rng = np.random.default_rng(size)
+    palette = random_palette(size, rng)
+    colours = hard_colours(palette, rng, count=min(3000, 3 * 10 ** 6 // size))
+    assert np.array_equal(nearest_palette_indices(colours, palette, metric),
+                          brute_force_indices(colours, palette, metric))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("palette_name", ["win256", "vga16", "websafe216", "gray256"])
+def test_built_in_palettes_give_the_brute_force_entries_on_a_dense_sample_of_all_colours(metric, palette_name):
+    palette = builtin_palette(palette_name).colours
+    codes = np.arange(0, 1 << 24, 97 if metric != "ciede2000" else 9973)
+    colours = unpack(codes)
+    mapper = NearestColourMapper(palette, metric)
+    assert np.array_equal(mapper.indices_of(codes), brute_force_indices(colours, palette, metric))
+
+
+@pytest.mark.parametrize("metric", ["rgb", "cielab"])
+def test_colours_met_in_growing_batches_get_the_brute_force_entries(metric):
+    """The mapper cuts its cells finer as more colours come: answers never depend on when a colour
+    came, or on how fine the cells were then."""
+    rng = np.random.default_rng(4)
+    palette = random_palette(300, rng)
+    colours = hard_colours(palette, rng, count=20000)
+    codes = np.unique(colours[:, 0].astype(np.int64) | (colours[:, 1].astype(np.int64) << 8)
+                      | (colours[:, 2].astype(np.int64) << 16))
+    rng.shuffle(codes)
+    mapper = NearestColourMapper(palette, metric)
+    found = np.concatenate([mapper.indices_of(part) for part in np.split(codes, [300, 1000, 5000, 20000, 60000])])
+    assert mapper._cells.depth > 1
+    assert np.array_equal(found, brute_force_indices(unpack(codes), palette, metric))
+
+
+def test_points_outside_the_colour_cube_are_measured_against_every_entry():
+    """nearest_palette_indices also serves plain Euclidean searches of points in other spaces
+    (adaptive palettes search CIELAB points with the "rgb" metric)."""
+    rng = np.random.default_rng(6)
+    targets = rng.uniform(-120, 300, (200, 3))
+    points = np.concatenate([rng.uniform(-150, 350, (2000, 3)), targets[:50], rng.uniform(0, 255, (500, 3))])
+    assert np.array_equal(nearest_palette_indices(points, targets, "rgb"), brute_force_indices(points, targets, "rgb"))
+
+
+def test_points_on_cell_boundaries_between_mirrored_entries_get_the_brute_force_entries():
+    """Exact ties across cell walls: entries mirrored about the walls of every grid the search may
+    use, and points on those walls, their corners and a hair beside them."""
+    rng = np.random.default_rng(7)
+    walls = np.unique(np.concatenate([np.arange(side + 1) * 255.0 / side for side in (2, 4, 8, 16, 32, 64)]))
+    corners = walls[rng.integers(0, len(walls), (3000, 3))]
+    points = np.concatenate([corners, corners + rng.choice([-1e-9, 0.0, 1e-9], (3000, 3))])
+    offsets = rng.uniform(0.5, 6.0, (300, 3)) * rng.choice([0.0, 1.0], (300, 3))
+    centres = walls[rng.integers(0, len(walls), (300, 3))]
+    targets = np.concatenate([centres + offsets, centres - offsets, centres[:20]])
+    assert np.array_equal(nearest_palette_indices(points, targets, "rgb"), brute_force_indices(points, targets, "rgb"))
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5, 6])
+def test_an_entry_exactly_as_far_as_the_cells_bound_stays_a_candidate(depth):
+    """At the corner of the colour cube, entry 1 sits at the centre of the corner cell of every
+    level, and entry 0 outside the cube, its nearest point of every such cell the corner itself:
+    both are sqrt(3) cell sides from the corner colour, so entry 0's least distance to the cell
+    equals entry 1's greatest, and the tie goes to entry 0."""
+    from palettize.engine.candidate_cells import CandidateCells
+
+    side = 255.0 / (1 << depth)
+    targets = np.array([[255.0 + side] * 3, [255.0 - side] * 3])
+    corner = np.array([[255.0, 255.0, 255.0]])
+    assert brute_force_indices(corner, targets, "rgb").tolist() == [0]
+    assert CandidateCells(targets, (0.0,) * 3, (255.0,) * 3, depth).nearest(corner).tolist() == [0]

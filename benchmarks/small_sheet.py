@@ -1,0 +1,197 @@
+"""Benchmark palettize:quantize on small sheets: 6-megapixel anti-aliased maps, in-process.
+
+An archive of thousands of small sheets pays a run's fixed costs and its nearest-colour search on
+every sheet, where a 100-megapixel map hides them. Run as
+``/usr/bin/python3 benchmarks/small_sheet.py`` (``--size N`` for N x N sheets, ``--repeat R``).
+The map is rendered like benchmarks/bench.py's (scripts/render_map.py, outlines, anti-aliasing) and
+cached in benchmarks/data/; the "scanned" sheet is the same map with Gaussian noise (sigma 3 levels
+per channel), which gives it about ten times as many distinct colours (~100,000).
+
+Timed in one process, in turns, medians of the rounds:
+  plain copy   GDAL read of the RGB blocks of the rendered sheet, one band written as palettize
+               writes its output: the reference for both sheets (a copy of the scanned sheet would
+               compress its noisy band, which palettize never writes, and look slower than palettize)
+  palettize    processing.run("palettize:quantize"), default settings (win256, rgb), each sheet
+  cielab       the same with METRIC=cielab, scanned sheet
+  tiny sheet   palettize on a 64 x 64 crop of the map: the fixed cost of a run
+Then the nearest-colour search alone (a fresh mapper on each sheet's distinct colours, every metric),
+and a profile of the tiny run (cumulative time per function: where the fixed cost goes).
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import bench  # noqa: E402 (the sibling benchmark: QGIS start, the map, the plain copy)
+
+TARGET = 1.5  # palettize / plain copy on the small sheet
+TINY = 64
+NOISE = 3.0  # standard deviation of the scanned sheet's noise, in levels
+
+
+def scanned_sheet(path, output):
+    """The map at ``path`` with Gaussian noise on its colours (alpha kept), as a tiled GeoTIFF."""
+    from osgeo import gdal
+
+    source = gdal.Open(path)
+    rgba = source.ReadAsArray()
+    noise = np.random.default_rng(0).normal(0.0, NOISE, rgba[:3].shape)
+    rgba[:3] = np.clip(rgba[:3] + np.round(noise), 0, 255)
+    target = gdal.GetDriverByName("GTiff").Create(output, source.RasterXSize, source.RasterYSize, 4,
+                                                  gdal.GDT_Byte, bench.INPUT_OPTIONS)
+    target.SetGeoTransform(source.GetGeoTransform())
+    target.SetProjection(source.GetProjectionRef())
+    for band in range(4):
+        target.GetRasterBand(band + 1).WriteArray(rgba[band])
+    target.GetRasterBand(4).SetColorInterpretation(gdal.GCI_AlphaBand)
+    target = None
+
+
+def timed_rounds(tools, repeat):
+    """{key: (median wall seconds, median CPU seconds of this process, wall seconds of each run)}
+    for tools given as (key, function(output), output path), run in turns, ``repeat`` rounds. CPU
+    time (all threads of this process) tells more than wall time on a machine shared with others."""
+    walls, cpus = {key: [] for key, _f, _o in tools}, {key: [] for key, _f, _o in tools}
+    for _round in range(repeat):
+        for key, function, output in tools:
+            wall, cpu = time.perf_counter(), time.process_time()
+            function(output)
+            walls[key].append(time.perf_counter() - wall)
+            cpus[key].append(time.process_time() - cpu)
+            if os.path.exists(output):
+                os.remove(output)
+    return {key: (float(np.median(walls[key])), float(np.median(cpus[key])), walls[key]) for key in walls}
+
+
+def distinct_colours(path):
+    """The distinct RGB codes of the opaque pixels of the map at ``path``."""
+    from osgeo import gdal
+    from palettize.engine.nearest import pack_rgba
+
+    dataset = gdal.Open(path)
+    bands = [dataset.GetRasterBand(b).ReadAsArray() for b in (1, 2, 3, 4)]
+    codes = pack_rgba(*bands[:3])[bands[3] >= 128] & 0xFFFFFF
+    return np.unique(codes)
+
+
+def search_seconds(codes, palette, metric, repeat):
+    """Median seconds of a fresh mapper's search of ``codes`` (distinct), one batch."""
+    from palettize.engine.nearest import NearestColourMapper
+
+    runs = []
+    for _ in range(repeat):
+        mapper = NearestColourMapper(palette.colours, metric)
+        start = time.perf_counter()
+        mapper.indices_of(codes)
+        runs.append(time.perf_counter() - start)
+    return float(np.median(runs))
+
+
+def fixed_cost_profile(path, output, runs, top=16):
+    """cProfile (CPU time) of ``runs`` runs on the tiny sheet: rows of (function, calls per run,
+    cumulative CPU seconds per run), and the CPU seconds of a run with the profiler."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile(time.process_time)
+    for _ in range(runs):
+        for leftover in (output, os.path.splitext(output)[0] + ".qml"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        profiler.enable()
+        bench.run_palettize(path, output)
+        profiler.disable()
+    rows, total = [], 0.0
+    for (filename, line, function), (_cc, calls, _self, cumulative, _callers) in pstats.Stats(profiler).stats.items():
+        if function == "run_palettize":
+            total = cumulative / runs
+        if "palettize" not in filename and "processing" not in filename:
+            continue
+        parts = filename.split(os.sep)
+        rows.append(("{}:{} {}".format("/".join(parts[-2:]), line, function), calls / runs, cumulative / runs))
+    rows.sort(key=lambda row: -row[2])
+    return rows[:top], total
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=2450, help="side of the square sheet in pixels (2450: 6 Mpx)")
+    parser.add_argument("--repeat", type=int, default=7, help="rounds of runs; medians are reported (7)")
+    args = parser.parse_args(argv)
+    repeat = max(1, args.repeat)
+
+    qgis = bench.Qgis()
+    from osgeo import gdal
+    from palettize.engine.blocks import output_type
+    from palettize.palettes.palette import builtin_palette
+
+    palette = builtin_palette("win256")
+    gdal_type = {np.uint8: gdal.GDT_Byte, np.uint16: gdal.GDT_UInt16}[output_type(len(palette))[0]]
+    path = bench.input_map(args.size)
+    tmpdir = tempfile.mkdtemp(prefix="small-", dir=bench.DATA)
+    try:
+        tiny = os.path.join(tmpdir, "crop-input.tif")
+        gdal.Translate(tiny, path, srcWin=[args.size // 2, args.size // 2, TINY, TINY])
+        scanned = os.path.join(tmpdir, "scanned-input.tif")
+        scanned_sheet(path, scanned)
+        for sheet in (path, scanned):
+            bench.warm_cache(sheet)
+        tools = [
+            ("copy", "plain copy (GDAL read RGB, write R {})".format(gdal.GetDataTypeName(gdal_type)),
+             lambda out: bench.plain_copy(path, out, gdal_type)),
+            ("palettize", "palettize, rendered sheet", lambda out: bench.run_palettize(path, out)),
+            ("scanned", "palettize, scanned sheet", lambda out: bench.run_palettize(scanned, out)),
+            ("cielab", "palettize METRIC=cielab, scanned sheet",
+             lambda out: bench.run_palettize(scanned, out, METRIC="cielab")),
+            ("tiny", "palettize on a {0} x {0} crop".format(TINY), lambda out: bench.run_palettize(tiny, out)),
+        ]
+        bench.run_palettize(tiny, os.path.join(tmpdir, "warm-up.tif"))  # first-run imports not counted
+        timings = timed_rounds([(key, function, os.path.join(tmpdir, key + ".tif"))
+                                for key, _label, function in tools], repeat)
+        print("Sheets: {0} x {0} ({1:.1f} Mpx), medians of {2} rounds".format(args.size, args.size ** 2 / 1e6, repeat))
+        print("{:<44} {:>9} {:>9}  {}".format("run", "wall s", "CPU s", "wall s of each run"))
+        for key, label, _function in tools:
+            wall, cpu, runs = timings[key]
+            print("{:<44} {:>9.3f} {:>9.3f}  {}".format(label, wall, cpu, " ".join("{:.3f}".format(r) for r in runs)))
+
+        print("\nNearest-colour search of a sheet's distinct colours against win256 (a fresh mapper, "
+              "one batch, median of {}):".format(repeat))
+        print("  {:<10} {:>16} {:>16}".format("metric", "rendered sheet", "scanned sheet"))
+        sheets = [distinct_colours(sheet) for sheet in (path, scanned)]
+        print("  {:<10} {:>16,} {:>16,}".format("colours", *(len(codes) for codes in sheets)))
+        for metric in ("rgb", "cielab"):
+            print("  {:<10} {:>14.3f} s {:>14.3f} s".format(
+                metric, *(search_seconds(codes, palette, metric, repeat) for codes in sheets)))
+        print("  {:<10} {:>14.3f} s {:>16}".format("ciede2000", search_seconds(sheets[0], palette, "ciede2000", 1),
+                                                   "(not timed)"))
+
+        rows, total = fixed_cost_profile(tiny, os.path.join(tmpdir, "profiled.tif"), repeat)
+        print("\nWhere the {0} x {0} run's fixed cost goes (cProfile of {1} runs, CPU ms per run, cumulative; "
+              "{2:.1f} ms with the profiler):".format(TINY, repeat, total * 1e3))
+        for name, calls, seconds in rows:
+            name = name if len(name) <= 64 else "..." + name[-61:]
+            print("  {:<64} {:>4.0f} x {:>7.1f} ms".format(name, calls, seconds * 1e3))
+
+        copy_wall, copy_cpu, _runs = timings["copy"]
+        print("\nRatios to the plain copy (target: palettize / plain copy <= {} in wall time)".format(TARGET))
+        print("{:<44} {:>9} {:>9}".format("run", "wall", "CPU"))
+        for key, label, _function in tools[1:]:
+            ratio = timings[key][0] / copy_wall
+            print("{:<44} {:>9.2f} {:>9.2f}  {}".format(label, ratio, timings[key][1] / copy_cpu, "" if key in (
+                "tiny", "cielab") else "PASS" if ratio <= TARGET else "MISS"))
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        qgis.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
