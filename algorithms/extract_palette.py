@@ -10,11 +10,10 @@ from qgis.core import (
 from ..engine.adaptive import METHODS
 from ..engine.nearest import METRICS
 from ..engine.options import ExtractOptions
-from ..engine.run import extract_palette_source
+from ..engine.run import check_extract, extract_palette_source
 from ..palettes.palette import MAX_COLOURS
 from . import help as help_text
-from .layer_source import LayerSourceAlgorithm, tr
-from .palette_table import write_palette_table
+from .layer_source import LayerSourceAlgorithm, tr, user_errors
 
 
 PALETTE_FILTER = ("CSV (*.csv);;GIMP palette (*.gpl);;Adobe colour table (*.act);;ESRI colour map (*.clr);;"
@@ -56,17 +55,20 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
 
     def options(self, parameters, context, source_options):
         return ExtractOptions(method=self.enum(parameters, self.METHOD),
-                              n_colours=self.parameterAsInt(parameters, self.N_COLORS, context),
+                              n_colours=self.whole_number(parameters, self.N_COLORS, context),
                               metric=self.enum(parameters, self.METRIC), **source_options)
 
     def complete(self, run, parameters, context):
+        """The palette file, checked with the other outputs before any work (engine.run.check_extract)."""
         run.output = self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context)
+        check_extract(run.output, run.options, {self.INPUT: run.path},
+                      {self.OUTPUT_TABLE: self.table_path(parameters, context)})
 
+    @user_errors
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        run = self.run
-        result = self.call_engine(extract_palette_source, feedback, run.output, run.options)
-        results = {self.OUTPUT_PALETTE: run.output}
-        results.update(write_palette_table(self, parameters, context, self.OUTPUT_TABLE, result.palette, result.usage))
+        run, results = self.run, {self.OUTPUT_PALETTE: self.run.output}
+        self.call_engine(extract_palette_source, feedback, run.output, run.options, inputs={self.INPUT: run.path},
+                         before_commit=self.table_writer(parameters, context, lambda r: r.usage, results))
         if run.options.report:
             results[self.OUTPUT_REPORT] = run.options.report
         return results

@@ -5,6 +5,9 @@ checks, the choice of reader (drawn by QGIS, or bands read directly), and the ca
 engine's run API (engine.run) with the subclass's typed options.
 """
 
+import functools
+import numbers
+import os
 import re
 import shutil
 import tempfile
@@ -25,11 +28,13 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 from ..engine import gdal_io
 from ..engine.blocks import Cancelled
-from ..engine.options import OptionsError
+from ..engine.options import OptionsError, finite_number, whole_number
 from ..engine.run import RunError
 from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
+from .loading import resolve_output
+from .palette_table import write_palette_table
 
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
@@ -60,6 +65,32 @@ class LayerRun:
     palette: Any = None  # read or sampled in advance; None when built from the image
     palette_origin: str = ""
     output_request: Any = None  # loading.OutputRequest: the output resolved once, loaded by the run that writes it
+
+
+def unexpected(error):
+    return tr("Palettize failed unexpectedly ({}: {}); nothing was written. Please report this with the "
+              "parameters you used.").format(type(error).__name__, error)
+
+
+def user_errors(method):
+    """Let only QgsProcessingException out of a Processing entry point: qgis_process aborts on
+    anything else, and a user needs one sentence, not a traceback."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except QgsProcessingException:
+            raise
+        except Exception as error:
+            raise QgsProcessingException(unexpected(error))
+    return wrapper
+
+
+def table_file(table_id):
+    """The file a table output was written to (its id without a layer name), or '' when it is no
+    file (a memory layer, a database)."""
+    path = (table_id or "").split("|")[0]
+    return path if path and os.path.isfile(path) else ""
 
 
 def engine_callbacks(feedback):
@@ -142,6 +173,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             self.settings(parameters, context)
         except QgsProcessingException as error:
             return False, str(error)
+        except Exception as error:  # qgis_process aborts when anything else leaves this method
+            return False, unexpected(error)
         return True, ""
 
     def checkable(self, parameters):
@@ -151,6 +184,29 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     def enum_parameter(self, name, description):
         options, default = self.ENUMS[name]
         return enum_parameter(name, description, options, default)
+
+    def whole_number(self, parameters, name, context):
+        """An integer parameter, refused when the value given is not a whole number (QGIS would
+        round 2.5 to 2 without a word)."""
+        value = parameters.get(name)
+        if isinstance(value, (str, numbers.Real)) and not isinstance(value, bool) and value != "":
+            try:
+                float(value)
+            except ValueError:  # not a number: an expression QGIS evaluates, or QGIS's own refusal
+                pass
+            else:
+                self.checked(whole_number, name, value)
+        return self.parameterAsInt(parameters, name, context)
+
+    def finite_number(self, parameters, name, context):
+        """A number parameter, refused when it is NaN or infinite."""
+        return self.checked(finite_number, name, self.parameterAsDouble(parameters, name, context))
+
+    def checked(self, check, name, value):
+        try:
+            return check(name, value)
+        except OptionsError as error:
+            raise QgsProcessingException(self.explained(error))
 
     def enum(self, parameters, name):
         """The chosen option's string."""
@@ -168,9 +224,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         if layer is None or not layer.isValid():
             raise QgsProcessingException(tr("The input is not a valid raster layer: choose a raster QGIS can open."))
         path = rendered_source.gdal_path(layer)  # None when GDAL cannot open the layer's source
-        bands = [self.parameterAsInt(parameters, name, context) for name in self.BANDS]
+        bands = [self.whole_number(parameters, name, context) for name in self.BANDS]
         alpha = parameters.get(self.ALPHA_BAND)
-        alpha = self.parameterAsInt(parameters, self.ALPHA_BAND, context) if alpha not in (None, "", -1, 0) else None
+        alpha = self.whole_number(parameters, self.ALPHA_BAND, context) if alpha not in (None, "", -1, 0) else None
         if source == "bands":
             for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
                 if band is not None and not 1 <= band <= layer.bandCount():
@@ -181,6 +237,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(tr(
                     "{} = bands reads files with GDAL, and layer '{}' is not one: choose rendered."
                 ).format(self.named(self.SOURCE), layer.name()))
+            band = gdal_io.complex_band(path, [b for b in bands + [alpha] if b])
+            if band:
+                raise QgsProcessingException(tr(
+                    "Band {} of layer '{}' holds complex numbers, which are no colours: set {} to rendered."
+                ).format(band, layer.name(), self.named(self.SOURCE)))
         elif layer.renderer() is None:
             raise QgsProcessingException(tr("Layer '{}' has no style to draw: set {} to bands.").format(
                 layer.name(), self.named(self.SOURCE)))
@@ -188,7 +249,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         run = LayerRun(layer, path, source, grid, target_crs)
         try:
             run.options = self.options(parameters, context, {
-                "alpha_threshold": self.parameterAsInt(parameters, self.ALPHA_THRESHOLD, context),
+                "alpha_threshold": self.whole_number(parameters, self.ALPHA_THRESHOLD, context),
                 "bands": (tuple(bands) + ((alpha,) if alpha else ())) if source == "bands" else None,
                 "report": self.report_path(parameters, context) or None,
             })
@@ -217,7 +278,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         """(output grid, CRS to draw in or None): the layer's own grid unless EXTENT or PIXEL_SIZE ask
         for another one (SOURCE=rendered only)."""
         has_extent = parameters.get(self.EXTENT) not in (None, "")
-        pixel_size = (self.parameterAsDouble(parameters, self.PIXEL_SIZE, context)
+        pixel_size = (self.finite_number(parameters, self.PIXEL_SIZE, context)
                       if parameters.get(self.PIXEL_SIZE) not in (None, "") else None)
         native = None
         try:
@@ -246,30 +307,59 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         if extent.isEmpty():
             raise QgsProcessingException(tr("{} is empty: choose an extent with a width and a height.").format(
                 self.named(self.EXTENT)))
-        return rendered_source.requested_grid(extent, crs, pixel_size), crs
+        try:
+            return rendered_source.requested_grid(extent, crs, pixel_size), crs
+        except gdal_io.SourceError as error:
+            raise QgsProcessingException(self.explained(error))
 
     # -- the run ----------------------------------------------------------------------------------
 
+    def reader(self, run):
+        """How the run reads the layer: ("bands", (bands, alpha band, nodata, use masks)) for bands
+        read with GDAL, ("lookup", band) for a LookupSource, or ("drawn", None)."""
+        if run.source == "bands":
+            bands = run.options.bands
+            return "bands", (bands[:3], bands[3] if len(bands) == 4 else None, None, True)
+        plan = rendered_source.direct_read_plan(run.layer, run.path) if run.target_crs is None else None
+        if plan is not None:
+            return "bands", tuple(plan) + (False,)
+        lookup_band = rendered_source.lookup_plan(run.layer, run.path, run.target_crs)
+        if lookup_band is not None:
+            return "lookup", lookup_band
+        return "drawn", None
+
+    def opaque_source(self, run):
+        """Whether the source can have no transparent pixel, as far as is known before reading it
+        (which decides the output type, see engine.blocks.output_type): a looked-up style is known
+        only once drawn, so it counts as opaque here and the engine checks again before writing."""
+        kind, plan = self.reader(run)
+        if kind == "bands":
+            source = gdal_io.BandSource(run.path, *plan)
+            try:
+                return source.opaque
+            finally:
+                source.close()
+        return kind == "lookup"
+
+    @user_errors
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Runs in the main thread: reads the layer's style while it is safe to touch the layer."""
         self.run = run = self.settings(parameters, context)
         self.workdir = tempfile.mkdtemp(prefix="palettize-")
-        if run.source == "bands":
-            bands = run.options.bands
-            self._open_source = lambda: gdal_io.BandSource(run.path, bands[:3], bands[3] if len(bands) == 4 else None)
-            return True
-        plan = rendered_source.direct_read_plan(run.layer, run.path) if run.target_crs is None else None
-        lookup_band = rendered_source.lookup_plan(run.layer, run.path, run.target_crs)
-        if plan is not None:
-            bands, alpha, nodata = plan
-            self._open_source = lambda: gdal_io.BandSource(run.path, bands, alpha, nodata, use_masks=False)
-        elif lookup_band is not None:
-            looked_up = rendered_source.LookupSource(run.layer, run.path, lookup_band, self.workdir)
-            self._open_source = lambda: looked_up
-        else:
-            rendered = rendered_source.RenderedSource(run.layer, run.path, run.grid, self.workdir, run.target_crs,
-                                                      context.transformContext())
-            self._open_source = lambda: rendered
+        try:
+            kind, plan = self.reader(run)
+            if kind == "bands":
+                self._open_source = lambda: gdal_io.BandSource(run.path, *plan)
+            elif kind == "lookup":
+                looked_up = rendered_source.LookupSource(run.layer, run.path, plan, self.workdir)
+                self._open_source = lambda: looked_up
+            else:
+                rendered = rendered_source.RenderedSource(run.layer, run.path, run.grid, self.workdir,
+                                                          run.target_crs, context.transformContext())
+                self._open_source = lambda: rendered
+        except BaseException:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         return True
 
     def call_engine(self, function, feedback, *args, **kwargs):
@@ -285,8 +375,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("Cancelled: no output was written."))
         except RunError as error:
             raise QgsProcessingException(self.explained(error))
-        except (OSError, RuntimeError, gdal_io.SourceError) as error:
-            raise QgsProcessingException(tr("Could not write {}: {}").format(self.run.output, error))
+        except gdal_io.SourceError as error:
+            raise QgsProcessingException(tr("Could not read the input: {}").format(error))
+        except (OSError, RuntimeError) as error:
+            raise QgsProcessingException(tr("Could not write {}: {}. Nothing was written.").format(
+                self.run.output, error))
         finally:
             if source is not None:
                 source.close()
@@ -298,7 +391,30 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             createByDefault=False))
 
     def report_path(self, parameters, context):
-        """The report's path, or '' when no report was asked for."""
+        """The report's path, or '' when no report was asked for (checked by the engine)."""
         if parameters.get(self.OUTPUT_REPORT) in (None, ""):
             return ""
         return self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+
+    def table_path(self, parameters, context):
+        """The path of the OUTPUT_TABLE file, '' for none or a destination that is no file (a memory
+        layer, a database); refused in a missing folder, where QGIS cannot create it."""
+        if parameters.get("OUTPUT_TABLE") in (None, ""):
+            return ""
+        table = resolve_output(self, parameters, "OUTPUT_TABLE", context).path
+        if not os.path.splitext(table)[1] or "|" in table or ":" in os.path.splitdrive(table)[1]:
+            return ""
+        if not os.path.isdir(os.path.dirname(os.path.abspath(table))):
+            raise QgsProcessingException(tr("Cannot write {} {}: its folder does not exist. Choose an existing "
+                                            "folder.").format(self.named("OUTPUT_TABLE"), table))
+        return table
+
+    def table_writer(self, parameters, context, usage_of, results):
+        """An engine ``before_commit`` that writes the OUTPUT_TABLE (QGIS writes it in place: it is
+        removed if the run fails before its outputs go into place) and adds it to ``results``."""
+        def write(result, outputs):
+            written = write_palette_table(self, parameters, context, "OUTPUT_TABLE", result.palette, usage_of(result))
+            for table_id in written.values():
+                outputs.written_in_place(table_file(table_id))
+            results.update(written)
+        return write

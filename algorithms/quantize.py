@@ -12,12 +12,11 @@ from ..engine import cleanup
 from ..engine.adaptive import METHODS
 from ..engine.nearest import METRICS
 from ..engine.options import CLEANUPS, DITHERS, CleanupOptions, PaletteOptions, QuantizeOptions
-from ..engine.run import output_driver, quantize_source, resolve_palette
+from ..engine.run import check_quantize, quantize_source, resolve_palette
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
 from . import help as help_text
-from .layer_source import LayerSourceAlgorithm, advanced, tr
+from .layer_source import LayerSourceAlgorithm, advanced, tr, user_errors
 from .loading import load_on_completion, resolve_output
-from .palette_table import write_palette_table
 from .styling import PaletteStyler
 
 PALETTES = BUILTIN_NAMES + METHODS + tuple(MATPLOTLIB_PREFIX + name for name in MATPLOTLIB_NAMES)
@@ -91,33 +90,35 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         if not (isinstance(palette_name, str) and palette_name.startswith(MATPLOTLIB_PREFIX)):
             palette_name = self.enum(parameters, self.PALETTE)
         palette = PaletteOptions(palette_name, self.parameterAsFile(parameters, self.PALETTE_FILE, context) or None,
-                                 self.parameterAsInt(parameters, self.N_COLORS, context))
+                                 self.whole_number(parameters, self.N_COLORS, context))
         cleanup = CleanupOptions(self.enum(parameters, self.CLEANUP),
-                                 seam_tolerance=self.parameterAsDouble(parameters, self.SEAM_TOLERANCE, context),
-                                 min_region=self.parameterAsInt(parameters, self.MIN_REGION, context),
+                                 seam_tolerance=self.finite_number(parameters, self.SEAM_TOLERANCE, context),
+                                 min_region=self.whole_number(parameters, self.MIN_REGION, context),
                                  connectedness=int(self.enum(parameters, self.CONNECTEDNESS)))
         return QuantizeOptions(palette=palette, metric=self.enum(parameters, self.METRIC), cleanup=cleanup,
                                dither=self.enum(parameters, self.DITHER), **source_options)
 
     def complete(self, run, parameters, context):
         """The output and its driver; a palette that is not built from the image, read now so that
-        a bad palette file stops the run before any work."""
+        a bad palette file stops the run before any work; every output checked (engine.run.check_quantize:
+        paths, format, grid size, no input replaced)."""
         if not run.options.palette.from_image:
             run.palette, run.palette_origin = resolve_palette(run.options)
         run.output_request = resolve_output(self, parameters, self.OUTPUT, context)
         run.output = run.output_request.path
-        run.driver = output_driver(run.output)
+        run.driver = check_quantize(run.output, run.grid, run.options, run.palette, self.opaque_source(run),
+                                    inputs={self.INPUT: run.path},
+                                    other_outputs={self.OUTPUT_TABLE: self.table_path(parameters, context)})
 
+    @user_errors
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        run = self.run
+        run, results = self.run, {self.OUTPUT: self.run.output}
         result = self.call_engine(quantize_source, feedback, run.output, run.options, palette=run.palette,
-                                  palette_origin=run.palette_origin, driver=run.driver)
+                                  palette_origin=run.palette_origin, driver=run.driver,
+                                  before_commit=self.table_writer(parameters, context, lambda r: r.counts, results))
         load_on_completion(self, run.output_request, context, PaletteStyler(result.palette))
-        results = {self.OUTPUT: run.output}
         if run.options.report:
             results[self.OUTPUT_REPORT] = run.options.report
-        results.update(write_palette_table(self, parameters, context, self.OUTPUT_TABLE, result.palette,
-                                           result.counts))
         return results
 
 

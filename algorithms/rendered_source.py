@@ -19,7 +19,7 @@ from qgis.core import (
 )
 
 from ..engine import gdal_io
-from ..engine.gdal_io import RasterGrid, SourceError
+from ..engine.gdal_io import RasterGrid, SourceError, grid_size_problem, unreadable
 from ..engine.nearest import pack_rgba
 
 
@@ -54,9 +54,14 @@ def layer_grid(layer, path):
 
 
 def requested_grid(extent, crs, pixel_size):
-    """A north-up grid with its top-left corner at the extent's and square pixels of pixel_size."""
-    width = max(1, int(math.ceil(extent.width() / pixel_size - 1e-9)))
-    height = max(1, int(math.ceil(extent.height() / pixel_size - 1e-9)))
+    """A north-up grid with its top-left corner at the extent's and square pixels of pixel_size;
+    SourceError when GDAL cannot hold such a grid (see grid_size_problem)."""
+    columns, rows = (max(1.0, math.ceil(side / pixel_size - 1e-9) if math.isfinite(side / pixel_size) else math.inf)
+                     for side in (extent.width(), extent.height()))
+    problem = grid_size_problem(columns, rows)
+    if problem:
+        raise SourceError(problem)
+    width, height = int(columns), int(rows)
     geotransform = (extent.xMinimum(), pixel_size, 0.0, extent.yMaximum(), 0.0, -pixel_size)
     return RasterGrid(width, height, geotransform, crs_wkt(crs))
 
@@ -114,9 +119,11 @@ class RenderedSource:
     """Pixels as QGIS draws the layer with its style (layer opacity ignored), read through a copy
     of its raster pipe so the worker thread never touches the project's layer.
 
-    A rotated GDAL raster is drawn by QGIS on a warped north-up grid; to keep the file's own
-    grid, such a raster is opened through a VRT that only drops the rotation. With a
-    ``target_crs`` (a requested grid in another CRS), QGIS reprojects while drawing.
+    QGIS draws a rotated GDAL raster on a warped north-up grid, a south-up or mirrored one
+    flipped, and one without georeferencing where its own provider places it; to keep the file's
+    own grid, cell for cell, such a raster is opened through a VRT that only replaces the
+    georeferencing by its pixel grid. With a ``target_crs`` (a requested grid in another CRS),
+    QGIS reprojects while drawing.
 
     QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
     pixels. For an RGB layer with an alpha band (a map exported by QGIS), the colours are
@@ -137,7 +144,7 @@ class RenderedSource:
         source, provider_key = layer.source(), layer.providerType()
         if draw_path is not None:
             source, provider_key = draw_path, "gdal"
-        self._unrotated = grid.is_rotated and path is not None
+        self._unrotated = path is not None and not grid.is_north_up
         if self._unrotated:
             source = os.path.join(workdir, "unrotated.vrt")
             vrt = gdal.Translate(source, path, format="VRT")
@@ -184,9 +191,14 @@ class RenderedSource:
     def _draw(self, layer, window):
         """Premultiplied ARGB32 pixels of one window as QGIS draws ``layer``."""
         xoff, yoff, width, height = window
+        gdal.ErrorReset()
         block = layer.pipe().last().block(1, self._extent(window), width, height)
         if block is None or block.width() != width or block.height() != height:
             raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, layer.source()))
+        if self._provider_key == "gdal" and gdal.GetLastErrorType() >= gdal.CE_Failure:
+            # QGIS draws what it could not read as transparent, with only a log message; GDAL's
+            # error state (per thread, shared with QGIS's GDAL provider) tells.
+            raise unreadable(layer.source(), window)
         return np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
 
     def _open(self, renderer, filters):
@@ -324,7 +336,12 @@ class LookupSource:
         return table
 
     def read(self, window):
-        values = self.band.ReadAsArray(*window)
+        try:
+            values = self.band.ReadAsArray(*window)
+        except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+            values = None
+        if values is None:
+            raise unreadable(self.dataset.GetDescription(), window)
         self.dataset.FlushCache()  # GDAL would otherwise keep every block read so far
         if self.low:
             values = values.astype(np.int32) - self.low

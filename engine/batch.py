@@ -28,7 +28,7 @@ from osgeo import gdal
 from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
-from .style import style_path, write_style
+from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
 DEFAULT_SPLIT_ABOVE = 256.0
@@ -205,7 +205,7 @@ def assemble(job, workdir, options, palette, tile_counts):
             _place_mosaic(workdir, vrt_path, job.output)
         else:
             _copy_mosaic(vrt_path, job.output, palette, counts, file_output_type(job.input, options, palette))
-        if options.style:
+        if options.style and not style_conflict(job.output):  # never a user's .qml
             write_style(job.output, palette)
         if job.table:
             run.write_table(job.table, palette, counts)

@@ -3,10 +3,10 @@ bands, and the indexed raster with its colour table and attribute table.
 
 Sources read windows of a raster's pixel grid as packed RGBA codes (uint32, see
 nearest.pack_rgba): one array per block, alpha 0 where a pixel is transparent or nodata. The
-writer puts index blocks into a raster in a private temporary folder and moves it into place
-only when complete.
+writer puts index blocks into a staged raster (see outputs.OutputFiles), every write checked.
 """
 
+import math
 import os
 import shutil
 import tempfile
@@ -16,6 +16,7 @@ from osgeo import gdal
 
 from ..palettes.formats import write_palette_csv
 from .nearest import pack_rgba
+from .outputs import OutputFiles
 
 
 #: Pixels per block: a few megapixels keep memory flat and numpy efficient.
@@ -35,18 +36,27 @@ class RasterGrid:
 
     def __init__(self, width, height, geotransform, wkt):
         self.width, self.height = width, height
-        self.geotransform = tuple(geotransform)
+        #: False for a raster without georeferencing: its pixel grid is then (0, 1, 0, 0, 0, 1), as
+        #: GDAL reports it, and the output gets no geotransform either.
+        self.has_geotransform = geotransform is not None
+        self.geotransform = tuple(geotransform) if geotransform is not None else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
         self.wkt = wkt
 
     @classmethod
     def of_dataset(cls, dataset):
-        """The grid of an open GDAL dataset."""
-        return cls(dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(),
+        """The grid of an open GDAL dataset (without a geotransform when it has none)."""
+        return cls(dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(can_return_null=True),
                    dataset.GetProjectionRef() or "")
 
     @property
     def is_rotated(self):
         return self.geotransform[2] != 0 or self.geotransform[4] != 0
+
+    @property
+    def is_north_up(self):
+        """True when QGIS draws the raster on its own pixel grid (no rotation, columns run east
+        and rows south)."""
+        return self.has_geotransform and not self.is_rotated and self.geotransform[1] > 0 > self.geotransform[5]
 
 
 def iter_windows(width, height, block_pixels=None, full_rows=False):
@@ -76,8 +86,9 @@ _OPAQUE = np.uint32(0xFF000000)
 
 class BandSource:
     """Values of three bands, read with GDAL; alpha from an alpha band, else (``use_masks``) the
-    dataset's masks, and 0 where a band holds its ``nodata`` value. ``opaque``: no pixel can be
-    transparent (Byte bands without alpha band, mask or nodata)."""
+    dataset's masks, and 0 where a band holds its ``nodata`` value (or, in a float band, NaN or
+    infinity). ``opaque``: no pixel can be transparent (Byte bands without alpha band, mask or
+    nodata)."""
 
     reads_in_background = True  # only GDAL calls: safe in another thread
 
@@ -105,16 +116,24 @@ class BandSource:
         xoff, yoff, width, height = window
         if self._interleaved:
             order = self.bands + [self.alpha_band or self.bands[0]]
-            raw = self.dataset.ReadRaster(xoff, yoff, width, height, band_list=order,
-                                          buf_pixel_space=4, buf_line_space=4 * width, buf_band_space=1)
+            try:
+                raw = self.dataset.ReadRaster(xoff, yoff, width, height, band_list=order,
+                                              buf_pixel_space=4, buf_line_space=4 * width, buf_band_space=1)
+            except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+                raw = None
+            if raw is None:
+                raise self._read_error(window)
             self.dataset.FlushCache()  # GDAL would otherwise keep every block read so far
             rgba = np.frombuffer(raw, dtype="<u4").reshape(height, width)
             if not self.alpha_band:
                 rgba = rgba | _OPAQUE
         else:
-            channels = [self._read(self.dataset.GetRasterBand(b), window)
+            invalid = []
+            channels = [self._read(self.dataset.GetRasterBand(b), window, invalid)
                         for b in self.bands + ([self.alpha_band] if self.alpha_band else [])]
             rgba = pack_rgba(*channels)
+            for mask in invalid:  # NaN or infinity in a float band: nodata, as QGIS draws it
+                rgba = np.where(mask, rgba & _RGB, rgba)
         if self.masks:
             alpha = self._read(self.masks[0], window)
             for mask in self.masks[1:]:
@@ -128,13 +147,43 @@ class BandSource:
             rgba = np.where(transparent, rgba & _RGB, rgba)
         return rgba
 
-    def _read(self, band, window):
-        values, clipped = _to_bytes(band.ReadAsArray(*window))
+    def _read(self, band, window, invalid=None):
+        try:
+            values = band.ReadAsArray(*window)
+        except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+            values = None
+        if values is None:
+            raise self._read_error(window)
+        if invalid is not None and values.dtype.kind in "fc":
+            finite = np.isfinite(values)
+            if not finite.all():
+                invalid.append(~finite)
+                values = np.where(finite, values, 0)
+        values, clipped = _to_bytes(values)
         self.clipped |= clipped
         return values
 
+    def _read_error(self, window):
+        return unreadable(self.dataset.GetDescription(), window)
+
     def close(self):
         self.dataset = self.masks = None
+
+
+def unreadable(path, window):
+    """The error for pixels GDAL could not read (GDAL's own reason, when it gave one)."""
+    reason = gdal.GetLastErrorMsg().strip().rstrip(".")
+    return SourceError("GDAL could not read pixels {} of {}{}. The file may be truncated or damaged: repair or "
+                       "replace it.".format(window, path, " ({})".format(reason) if reason else ""))
+
+
+def complex_band(path, bands):
+    """The first of ``bands`` of the raster at ``path`` that holds complex numbers, or None."""
+    dataset = gdal.Open(path)
+    for band in bands:
+        if gdal.DataTypeIsComplex(dataset.GetRasterBand(band).DataType):
+            return band
+    return None
 
 
 def open_for_strip_reads(path):
@@ -169,76 +218,134 @@ def attribute_table(palette, counts):
     return table
 
 
-class IndexedRasterWriter:
-    """Writes a single-band indexed raster with a colour table and nodata, all or nothing.
+class WriteError(OSError):
+    """GDAL could not write, flush or close an output; the message gives GDAL's reason."""
 
-    Everything is written in a temporary folder beside the output and moved into place by
-    ``commit()``; ``discard()`` (or leaving a ``with`` block by an exception) removes it.
-    Drivers that cannot create rasters block by block (e.g. XYZ) get a GeoTIFF copy at the end.
+
+def checked(what, call, *args):
+    """``call(*args)``, raising WriteError when GDAL reports a failure (by its return code or its
+    error state, whether or not GDAL exceptions are switched on in this process)."""
+    gdal.ErrorReset()
+    try:
+        result = call(*args)
+    except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+        raise WriteError("{}: {}".format(what, error))
+    failed = isinstance(result, int) and not isinstance(result, bool) and result >= gdal.CE_Failure
+    if failed or gdal.GetLastErrorType() >= gdal.CE_Failure:
+        raise WriteError("{}: {}".format(what, gdal.GetLastErrorMsg() or "GDAL gave no reason"))
+    return result
+
+
+def _close(dataset_holder, what):
+    """Close the dataset held in ``dataset_holder[0]`` (GDAL writes what it still holds), checked."""
+    def close():
+        dataset_holder[0] = None
+    checked(what, close)
+
+
+class IndexedRasterWriter:
+    """Writes a single-band indexed raster with a colour table and nodata (None: none, for an
+    opaque Byte output) at ``path``, staged in ``outputs`` (outputs.OutputFiles): the raster and
+    the side files GDAL adds go into place with the run's other outputs when the caller commits
+    them. Without ``outputs`` the writer stages in its own and ``commit()`` puts the raster in
+    place; ``discard()`` (or leaving a ``with`` block by an exception) removes everything.
+
+    Every GDAL write, flush and close is checked: a full disk raises WriteError, never a
+    truncated file. Drivers that cannot create rasters block by block (e.g. XYZ) get a GeoTIFF
+    copy at the end; a format without colour tables gets the palette as <path>.palette.csv.
     """
 
-    def __init__(self, path, driver_name, grid, palette, data_type, nodata):
-        self.path, self.palette = os.path.abspath(path), palette
-        folder = os.path.dirname(self.path)
-        os.makedirs(folder, exist_ok=True)
-        self._tmpdir = tempfile.mkdtemp(prefix=".palettize-", dir=folder)
+    def __init__(self, path, driver_name, grid, palette, data_type, nodata, outputs=None):
+        self.final_path, self.palette = os.path.abspath(path), palette
+        self._own_outputs = outputs is None
+        self._outputs = OutputFiles() if outputs is None else outputs
+        self._dataset, self._band = [None], None
+        try:
+            self.path = self._outputs.stage(self.final_path)  # where GDAL writes it
+            self._create(driver_name, grid, palette, data_type, nodata)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _create(self, driver_name, grid, palette, data_type, nodata):
         self._driver = gdal.GetDriverByName(driver_name)
         direct = self._driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES"
-        name = os.path.basename(self.path)
-        self._final = os.path.join(self._tmpdir, name)
-        self._work = self._final if direct else os.path.join(self._tmpdir, "work.tif")
+        self._work = self.path if direct else self.path + ".palettize-work.tif"
         driver = self._driver if direct else gdal.GetDriverByName("GTiff")
         options = GTIFF_OPTIONS if driver.ShortName == "GTiff" else []
-        self._dataset = driver.Create(self._work, grid.width, grid.height, 1, data_type, options)
-        if self._dataset is None:
-            raise OSError("GDAL could not create {}: {}".format(self.path, gdal.GetLastErrorMsg()))
-        self._dataset.SetGeoTransform(grid.geotransform)
+        self._dataset = [checked("GDAL could not create {}".format(self.final_path), driver.Create, self._work,
+                                 grid.width, grid.height, 1, data_type, options)]
+        if self._dataset[0] is None:
+            raise WriteError("GDAL could not create {}: {}".format(self.final_path, gdal.GetLastErrorMsg()))
+        dataset = self._dataset[0]
+        if grid.has_geotransform:
+            dataset.SetGeoTransform(grid.geotransform)
         if grid.wkt:
-            self._dataset.SetProjection(grid.wkt)
-        self._band = self._dataset.GetRasterBand(1)
+            dataset.SetProjection(grid.wkt)
+        self._band = dataset.GetRasterBand(1)
         if nodata is not None:
             self._band.SetNoDataValue(nodata)
         table = gdal.ColorTable()
         for index, (r, g, b) in enumerate(palette.colours.tolist()):
             table.SetColorEntry(index, (r, g, b, 255))
+        if data_type == gdal.GDT_Byte and nodata is not None:  # PNG and GIF cannot store an index beyond their table
+            for index in range(len(palette), nodata):
+                table.SetColorEntry(index, (0, 0, 0, 255))
+            table.SetColorEntry(nodata, (0, 0, 0, 0))
         self._band.SetRasterColorTable(table)
         self._band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
         self.has_colour_table = True
 
     def write(self, window, indices):
-        self._band.WriteArray(indices, window[0], window[1])
-        self._band.FlushCache()  # keeps GDAL's block cache from growing with the raster
+        what = "GDAL could not write {}".format(self.final_path)
+        checked(what, self._band.WriteArray, indices, window[0], window[1])
+        checked(what, self._band.FlushCache)  # keeps GDAL's block cache from growing with the raster
 
-    def commit(self, counts=None):
-        """Finish the raster (with a raster attribute table when ``counts`` per entry are given)
-        and move it and any side files into place."""
+    def finish(self, counts=None):
+        """Complete the raster (with a raster attribute table when ``counts`` per entry are given)
+        and check that GDAL reads it back; raises WriteError when anything failed."""
+        what = "GDAL could not write {}".format(self.final_path)
         if counts is not None:
             self._band.SetDefaultRAT(attribute_table(self.palette, counts))
-        self._dataset.FlushCache()
+        checked(what, self._dataset[0].FlushCache)
         self._band = None
-        if self._work != self._final:
-            copy = self._driver.CreateCopy(self._final, self._dataset)
-            if copy is None:
-                raise OSError("GDAL could not write {}: {}".format(self.path, gdal.GetLastErrorMsg()))
-            copy = None
-        self._dataset = None
-        if self._work != self._final:
+        if self._work != self.path:
+            copy = [checked(what, self._driver.CreateCopy, self.path, self._dataset[0])]
+            if copy[0] is None:
+                raise WriteError("{}: {}".format(what, gdal.GetLastErrorMsg() or "GDAL gave no reason"))
+            _close(copy, what)
+        _close(self._dataset, what)
+        if self._work != self.path:
             gdal.GetDriverByName("GTiff").Delete(self._work)
-        check = gdal.Open(self._final)
-        self.has_colour_table = check is not None and check.GetRasterBand(1).GetColorTable() is not None
+        check = gdal.Open(self.path)
+        if check is None:
+            raise WriteError("GDAL cannot read back {}: {}".format(self.final_path, gdal.GetLastErrorMsg()))
+        self.has_colour_table = check.GetRasterBand(1).GetColorTable() is not None
         check = None
         if not self.has_colour_table:
-            write_palette_csv(self.palette, self._final + ".palette.csv")
-        names = sorted(os.listdir(self._tmpdir), key=lambda name: (name != os.path.basename(self.path), name))
-        for name in names:
-            os.replace(os.path.join(self._tmpdir, name), os.path.join(os.path.dirname(self.path), name))
-        os.rmdir(self._tmpdir)
-        #: Every file put in place: the raster first, then its side files (.aux.xml, .palette.csv, ...).
-        self.written = [os.path.join(os.path.dirname(self.path), name) for name in names]
+            write_palette_csv(self.palette, self.path + ".palette.csv")
+        # The staging folder holds only the raster's files so far (it is staged first).
+        names = sorted((n for n in os.listdir(os.path.dirname(self.path)) if n != ".replaced"),
+                       key=lambda name: (name != os.path.basename(self.path), name))
+        #: Every file the raster puts in place: the raster first, then its side files (.aux.xml, .palette.csv, ...).
+        self.written = [os.path.join(os.path.dirname(self.final_path), name) for name in names]
+
+    def commit(self, counts=None):
+        """finish(), then (when the writer stages in its own OutputFiles) put the files in place."""
+        self.finish(counts)
+        if self._own_outputs:
+            self._outputs.commit()
+
+    def close(self):
+        """Let go of the dataset without checking (after a failure; the staged files are removed
+        by their OutputFiles)."""
+        self._band = None
+        self._dataset[0] = None
 
     def discard(self):
-        self._band = self._dataset = None
-        shutil.rmtree(self._tmpdir, ignore_errors=True)
+        self.close()
+        if self._own_outputs:
+            self._outputs.discard()
 
     def __enter__(self):
         return self
@@ -246,4 +353,105 @@ class IndexedRasterWriter:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
             self.discard()
+        else:
+            self.close()
         return False
+
+
+# -- what an output format and a disk can hold, decided before any work ------------------------
+
+#: GDAL counts pixels per side with a C int.
+MAX_SIDE = 2 ** 31 - 1
+
+
+def size_text(n_bytes):
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= size:
+            return "{:.1f} {} ({:,} bytes)".format(n_bytes / size, unit, int(n_bytes))
+    return "{:,} bytes".format(int(n_bytes))
+
+
+def grid_size_problem(width, height, bytes_per_pixel=1, folder=None):
+    """Why a ``width`` x ``height`` raster of ``bytes_per_pixel`` cannot be written in ``folder``
+    (a sentence with its size in pixels and bytes), or '' when it can. Sizes may be floats (a
+    requested grid before rounding, even infinite): they are checked before anything is built.
+    The disk must hold the uncompressed raster: compression cannot be counted on in advance.
+    Without a ``folder`` only GDAL's own limit is checked."""
+    if not (math.isfinite(width) and math.isfinite(height)):
+        return "The output grid would have no end: choose a larger PIXEL_SIZE or a smaller EXTENT."
+    width, height = int(math.ceil(width)), int(math.ceil(height))
+    pixels = width * height
+    n_bytes = pixels * bytes_per_pixel
+    described = "{:,} x {:,} pixels, {:,} pixels in all, up to {}".format(width, height, pixels, size_text(n_bytes))
+    if max(width, height) > MAX_SIDE:
+        return ("The output grid would be {}: GDAL writes at most {:,} pixels per side. Choose a larger "
+                "PIXEL_SIZE or a smaller EXTENT.").format(described, MAX_SIDE)
+    free = shutil.disk_usage(folder).free if folder else math.inf
+    if n_bytes > free:
+        return ("The output grid would be {}, and the disk of {} has {} free. Choose a larger PIXEL_SIZE or "
+                "a smaller EXTENT, or free disk space.").format(described, folder, size_text(free))
+    return ""
+
+
+_FORMAT_PROBLEMS = {}
+
+
+def indexed_format_problem(driver_name, extension, data_type, grid):
+    """Why GDAL's ``driver_name`` cannot hold this indexed raster (a phrase), or '' when it can.
+
+    Decided by GDAL itself, once per driver, data type, geotransform and CRS: a 3 x 2 raster with
+    the palette's data type, nodata, colour table, the grid's geotransform (rotation, south-up)
+    and CRS is written exactly as a run writes it, then read back. A format may lose the colour
+    table (the palette then goes beside it as a .palette.csv) but must keep one band of exactly
+    the indices written and the geotransform.
+    """
+    key = (driver_name, extension, data_type, grid.geotransform, grid.has_geotransform, grid.wkt)
+    if key not in _FORMAT_PROBLEMS:
+        _FORMAT_PROBLEMS[key] = _probe_format(driver_name, extension, data_type, grid)
+    return _FORMAT_PROBLEMS[key]
+
+
+def _probe_format(driver_name, extension, data_type, grid):
+    from ..palettes.palette import Palette
+
+    driver = gdal.GetDriverByName(driver_name)
+    if driver is None or driver.GetMetadataItem(gdal.DCAP_RASTER) != "YES" or not (
+            driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES" or driver.GetMetadataItem(gdal.DCAP_CREATECOPY) == "YES"):
+        return "GDAL cannot write rasters in this format"
+    byte = data_type == gdal.GDT_Byte
+    size, nodata, dtype = (3, 255, np.uint8) if byte else (300, 65535, np.uint16)
+    palette = Palette(np.array([((7 * i) % 256, (13 * i) % 256, (29 * i) % 256) for i in range(size)], dtype=np.uint8))
+    values = np.array([[0, 1, size - 1], [nodata, 2, 0]], dtype=dtype)
+    probe_grid = RasterGrid(3, 2, grid.geotransform if grid.has_geotransform else None, grid.wkt)
+    folder = tempfile.mkdtemp(prefix="palettize-probe-")
+    path = os.path.join(folder, "probe" + ("." + extension if extension else ""))
+    writer = None
+    gdal.PushErrorHandler("CPLQuietErrorHandler")  # the answer says what went wrong
+    try:
+        writer = IndexedRasterWriter(path, driver_name, probe_grid, palette, data_type, nodata)
+        writer.write((0, 0, 3, 2), values)
+        writer.commit()
+        writer.close()
+        dataset = gdal.Open(path)
+        if dataset is None:
+            return "GDAL cannot read back the rasters it writes in this format"
+        if dataset.RasterCount != 1:
+            return "it stores colours ({} bands), not class indices".format(dataset.RasterCount)
+        written = dataset.GetRasterBand(1).ReadAsArray()
+        if written is None or written.shape != values.shape or not np.array_equal(written.astype(np.float64), values):
+            return "it does not keep the class indices of a {} raster".format(
+                "Byte" if byte else "UInt16 (more than 255 colours)")
+        if grid.has_geotransform and not np.allclose(dataset.GetGeoTransform(), grid.geotransform,
+                                                     rtol=1e-9, atol=1e-9 * max(1.0, *map(abs, grid.geotransform))):
+            return "it does not keep the {} grid's geotransform".format(
+                "rotated" if grid.is_rotated else "south-up" if grid.geotransform[5] > 0 else "input")
+        return ""
+    except (WriteError, RuntimeError) as error:
+        return "GDAL cannot write a {} indexed raster in this format ({})".format(
+            "Byte" if byte else "UInt16 (more than 255 colours)", str(error).split(": ", 1)[-1].strip())
+    finally:
+        if writer is not None:
+            writer.discard()
+        dataset = None
+        gdal.PopErrorHandler()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -41,6 +41,29 @@ def _integer(setting, value, low, high=None):
             setting, low, " to {}".format(high) if high is not None else " up", value))
 
 
+def whole_number(setting, value):
+    """``value`` (a number, or its text as a front end receives it) as an int; OptionsError when it
+    is not a whole number, which a front end would otherwise round or cut (2.5 to 2) without a word."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not number.is_integer():
+        raise OptionsError(setting, "{} must be a whole number, not {}.".format(setting, value))
+    return int(number)
+
+
+def finite_number(setting, value):
+    """``value`` (a number or its text) as a float; OptionsError when it is NaN, infinite or no number."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise OptionsError(setting, "{} must be a finite number, not {}.".format(setting, value))
+    return number
+
+
 def _bands(setting, bands):
     """None, or a tuple of 3 (red, green, blue) or 4 (with alpha) band numbers from 1."""
     if bands is None:
@@ -103,8 +126,9 @@ class CleanupOptions:
     def __post_init__(self):
         _choice("CLEANUP", self.method, CLEANUPS)
         tolerance = self.seam_tolerance
-        if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not math.isfinite(tolerance) \
-                or tolerance < 0:
+        if not isinstance(tolerance, bool) and isinstance(tolerance, numbers.Real) and not math.isfinite(tolerance):
+            raise OptionsError("SEAM_TOLERANCE", "SEAM_TOLERANCE must be a finite number, not {}.".format(tolerance))
+        if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or tolerance < 0:
             raise OptionsError("SEAM_TOLERANCE", "SEAM_TOLERANCE must be a number of 0 or more, not {!r}.".format(
                 tolerance))
         _integer("SEAM_RADIUS", self.seam_radius, 1)

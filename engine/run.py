@@ -6,6 +6,11 @@ notebook, a cluster); ``quantize_source`` and ``extract_palette_source`` take an
 (``resolve_palette``), the output type, the windows (whole rows when dithering, a margin for the
 cleanup) and write the extras (report, table, style) the options ask for.
 
+Every run writes all its outputs or none (outputs.OutputFiles): they are staged beside their
+final places and put in place together at the end; a failure or a cancel leaves the disk as it was.
+Outputs a format or the disk cannot hold, or that would replace an input, are refused before any
+work (``check_quantize``, ``check_extract``: the plugin calls them while checking its parameters).
+
 Errors a user can fix raise ``RunError`` with one sentence saying what to do; a cancel raises
 ``blocks.Cancelled``. ``progress(fraction)``, ``is_cancelled()`` and ``log(text, warning=False)``
 are optional callbacks.
@@ -19,18 +24,20 @@ from typing import List
 import numpy as np
 from osgeo import gdal
 
-from ..palettes.formats import PaletteFileError, read_palette, write_palette
+from ..palettes.formats import WRITE_EXTENSIONS, PaletteFileError, read_palette, write_palette
 from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
 from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
 from .merged import MergedColourFinder
+from .outputs import OutputFiles, nearest_existing_folder, writable_path_problem
 from .report import ReportCollector, area_units, write_report
-from .style import style_path, write_style
+from .style import style_conflict, style_path, write_style
 
 GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
 #: Index of transparent pixels in an extraction report's thumbnails (never a palette index).
 EXTRACT_NODATA = 65535
+REPORT_EXTENSIONS = (".html", ".htm")
 
 
 class RunError(Exception):
@@ -167,18 +174,22 @@ def open_file(path, bands=None):
                 path, count, count))
     grid = gdal_io.RasterGrid.of_dataset(dataset)
     dataset = None
+    band = gdal_io.complex_band(path, bands)
+    if band:
+        raise RunError("Band {} of {} holds complex numbers, which are no colours: choose other bands.".format(
+            band, path))
     return gdal_io.BandSource(path, bands[:3], bands[3] if len(bands) == 4 else None), grid
 
 
 def output_driver(path):
     """The GDAL driver that writes rasters with ``path``'s extension (GeoTIFF without one); raises
-    RunError when there is none or the folder cannot be written."""
+    RunError when there is none or the path cannot be written."""
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     driver = driver_for_extension(extension) if extension else "GTiff"
     if not driver:
         raise RunError("Cannot write '.{}' rasters: choose a GeoTIFF (.tif) or another raster format GDAL writes."
                        .format(extension))
-    check_writable(path)
+    check_writable("OUTPUT", path)
     return driver
 
 
@@ -197,23 +208,92 @@ def driver_for_extension(extension):
     return None
 
 
-def check_writable(path):
-    existing = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK) or (
-            os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise RunError("Cannot write {}: {} is not a writable folder. Choose another output path.".format(
-            path, existing))
+def check_writable(setting, path):
+    """Refuse, before any work, an output path (of ``setting``) that cannot be written."""
+    problem = writable_path_problem(path)
+    if problem:
+        raise RunError("Cannot write {} {}: {}. Choose another path.".format(setting, path, problem))
+
+
+def check_output_paths(outputs, inputs=None):
+    """Refuse, before any work, outputs ({setting: path or None}) that cannot be written, a report
+    not named as a web page, and outputs that would replace an input ({setting: path}) or each other."""
+    for setting, path in outputs.items():
+        if path:
+            check_writable(setting, path)
+    report = outputs.get("OUTPUT_REPORT")
+    if report and os.path.splitext(report)[1].lower() not in REPORT_EXTENSIONS:
+        raise RunError("The report is an HTML page: give OUTPUT_REPORT a name ending in .html, not {}.".format(
+            os.path.basename(report)))
+    seen = {_same_file_key(path): setting for setting, path in (inputs or {}).items() if path}
+    for setting, path in outputs.items():
+        if not path:
+            continue
+        key = _same_file_key(path)
+        if key in seen:
+            raise RunError("{} would replace {} ({}): choose another path for {}.".format(setting, seen[key], path,
+                                                                                         setting))
+        seen[key] = setting
+
+
+def _same_file_key(path):
+    return os.path.normcase(os.path.realpath(path))
+
+
+def check_raster_output(path, driver, grid, palette_size, opaque=False, from_image=False, disk=True):
+    """Refuse, before any work, an indexed raster of ``palette_size`` colours on ``grid`` that the
+    format of ``driver`` cannot hold (decided by GDAL itself: gdal_io.indexed_format_problem) or that
+    GDAL or the free disk cannot hold (gdal_io.grid_size_problem). ``from_image``: the palette is
+    built from the image, at most ``palette_size`` colours; ``disk``: check the free disk too."""
+    dtype, _ = output_type(palette_size, opaque)
+    gdal_type, _ = GDAL_TYPES[dtype().itemsize]
+    extension = os.path.splitext(path)[1].lstrip(".").lower()
+    problem = gdal_io.indexed_format_problem(driver, extension, gdal_type, grid)
+    if problem:
+        raise RunError("Cannot write {} as {} (.{}): {}. Choose a GeoTIFF (.tif){}.".format(
+            os.path.basename(path), driver, extension, problem,
+            ", or N_COLORS of at most 255" if from_image and gdal_type != gdal.GDT_Byte else ""))
+    problem = gdal_io.grid_size_problem(grid.width, grid.height, dtype().itemsize,
+                                        nearest_existing_folder(path) if disk else None)
+    if problem:
+        raise RunError(problem)
+
+
+def check_quantize(output_path, grid, options, palette=None, opaque=False, driver=None, inputs=None,
+                   other_outputs=None):
+    """Everything about a quantization's outputs that can be refused before any work; returns the
+    output's driver. ``palette``: None when built from the image (sized by N_COLORS until then);
+    ``inputs``: {setting: path} the outputs must not replace (the palette file is added);
+    ``other_outputs``: {setting: path} written by the caller (the plugin's table)."""
+    driver = driver or output_driver(output_path)
+    outputs = {"OUTPUT": output_path, "OUTPUT_REPORT": options.report, "OUTPUT_TABLE": options.table}
+    outputs.update(other_outputs or {})
+    check_output_paths(outputs, dict(inputs or {}, PALETTE_FILE=options.palette.file))
+    from_image = palette is None
+    check_raster_output(output_path, driver, grid, options.palette.n_colours if from_image else len(palette), opaque,
+                        from_image)
+    return driver
+
+
+def check_extract(output_path, options, inputs=None, other_outputs=None):
+    """Everything about an extraction's outputs that can be refused before scanning the pixels."""
+    if output_path:
+        extension = os.path.splitext(output_path)[1].lower()
+        if extension not in WRITE_EXTENSIONS:
+            raise RunError("Cannot write a palette as '{}': choose a file ending in {}.".format(
+                extension or os.path.basename(output_path), ", ".join(WRITE_EXTENSIONS)))
+    outputs = {"OUTPUT_PALETTE": output_path, "OUTPUT_REPORT": options.report}
+    outputs.update(other_outputs or {})
+    check_output_paths(outputs, inputs)
 
 
 def quantize_file(input_path, output_path, options, progress=None, is_cancelled=None, log=None, palette=None,
                   histogram=None):
     """Quantize the raster file ``input_path`` into ``output_path`` (see quantize_source);
     ``palette`` or ``histogram`` may come from elsewhere, e.g. shared by a batch of inputs."""
-    driver = output_driver(output_path)
     source, grid = open_file(input_path, options.bands)
     try:
+        driver = check_quantize(output_path, grid, options, palette, source.opaque, inputs={"INPUT": input_path})
         (log or _quiet)("Reading {} ({} x {} pixels).".format(source.description, grid.width, grid.height))
         return quantize_source(source, grid, output_path, options, palette=palette, histogram=histogram,
                                driver=driver, progress=progress, is_cancelled=is_cancelled, log=log)
@@ -228,6 +308,8 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
         input_paths = [input_paths]
     if options.report and len(input_paths) != 1:
         raise RunError("A report shows one input: give one input, or no report.")
+    check_extract(output_path, options, {"INPUT{}".format(i + 1) if len(input_paths) > 1 else "INPUT": path
+                                         for i, path in enumerate(input_paths)})
     if len(input_paths) == 1:
         source, grid = open_file(input_paths[0], options.bands)
         try:
@@ -235,8 +317,13 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
         finally:
             source.close()
     progress = progress or _quiet
-    histogram = colour_histogram_files(input_paths, options, _span(progress, 0.0, 0.8), is_cancelled, log)
-    result = _extract(histogram, output_path, options, log)
+    try:
+        histogram = colour_histogram_files(input_paths, options, _span(progress, 0.0, 0.8), is_cancelled, log)
+    except gdal_io.SourceError as error:
+        raise RunError("Could not read the input: {}".format(error))
+    with OutputFiles() as outputs:
+        result = _extract(histogram, output_path, options, log, outputs)
+        _commit(outputs, output_path)
     progress(1.0)
     return result
 
@@ -263,25 +350,34 @@ def output_type_message(palette_size, opaque, type_name, nodata):
 
 
 def quantize_source(source, grid, output_path, options, palette=None, palette_origin=None, histogram=None,
-                    driver=None, progress=None, is_cancelled=None, log=None):
+                    driver=None, progress=None, is_cancelled=None, log=None, inputs=None, before_commit=None):
     """Quantize a source (``read(window)`` -> packed RGBA) on ``grid`` into ``output_path`` with
     QuantizeOptions; returns a QuantizeResult. ``palette`` (with ``palette_origin`` for the log)
-    skips resolve_palette; ``histogram`` spares a palette built from the image its scan of the source."""
+    skips resolve_palette; ``histogram`` spares a palette built from the image its scan of the source.
+    ``driver``: given by a caller that has checked the outputs (check_quantize), else they are
+    checked here, with ``inputs`` ({setting: path}) no output may replace; ``before_commit(result,
+    outputs)``: writes the caller's own outputs (staged in or registered with ``outputs``) before
+    all go into place."""
     progress, is_cancelled, log = progress or _quiet, is_cancelled or _never, log or _quiet
-    driver = driver or output_driver(output_path)
+    opaque = getattr(source, "opaque", False)
     start = 0.0
+    if palette is None and not options.palette.from_image:
+        palette, palette_origin = resolve_palette(options, None, log)
+    if driver is None:
+        driver = check_quantize(output_path, grid, options, palette, opaque, inputs=inputs)
     if palette is None:
-        if options.palette.from_image and histogram is None:
+        if histogram is None:
             try:
                 histogram = histogram_of_source(source, grid, options.alpha_threshold, _span(progress, 0.0, 0.5),
                                                 is_cancelled, log)
-            except (OSError, RuntimeError, gdal_io.SourceError) as error:
-                raise RunError("Could not write {}: {}".format(output_path, error))
+            except gdal_io.SourceError as error:
+                raise RunError("Could not read the input: {}".format(error))
             start = 0.5
         palette, origin = resolve_palette(options, histogram, log)
     else:
         origin = palette_origin or palette.name or "given"
-    opaque = getattr(source, "opaque", False)
+    # the output's type is known now (the palette's size, whether the source is opaque): the format again
+    check_raster_output(output_path, driver, grid, len(palette), opaque, options.palette.from_image, disk=False)
     dtype, nodata = output_type(len(palette), opaque)
     gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
     log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
@@ -289,77 +385,127 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     outside = len(palette) if nodata is None else nodata  # an index no pixel of the palette has
     collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
     merges = MergedColourFinder(grid.width, grid.height, outside)
+    messages = []  # logged once the outputs are in place
     try:
-        with gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata) as writer:
-            passed = quantize_blocks(
-                source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
-                options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
-                is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
-                grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),
-                opaque=opaque)
-            writer.commit(passed.counts)
-    except (OSError, RuntimeError, gdal_io.SourceError) as error:
-        raise RunError("Could not write {}: {}".format(output_path, error))
-    result = QuantizeResult(output_path, palette, passed.counts, type_name, nodata, passed.distinct_colours,
-                            [os.path.join(os.path.dirname(output_path), os.path.basename(path))
-                             for path in writer.written])
+        with OutputFiles() as outputs:  # a failure anywhere removes every file and folder the run made
+            writer = gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata, outputs)
+            try:
+                passed = quantize_blocks(
+                    source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
+                    options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
+                    is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
+                    grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),
+                    opaque=opaque)
+                writer.finish(passed.counts)
+            finally:
+                writer.close()
+            result = QuantizeResult(output_path, palette, passed.counts, type_name, nodata, passed.distinct_colours,
+                                    list(writer.written))
+            merged = merges.merged()
+            if options.style:
+                messages.append(_style(output_path, palette, outputs, result))
+            if collector is not None:
+                _report(options.report, collector, palette, grid, options.metric, "Quantized to {} colours: {}".format(
+                    len(palette), os.path.basename(output_path)), log, merged, outputs)
+                result.written.append(options.report)
+            if options.table:
+                write_table(options.table, palette, passed.counts, outputs)
+                result.written.append(options.table)
+            if before_commit is not None:
+                before_commit(result, outputs)
+            _commit(outputs, output_path)
+    except gdal_io.SourceError as error:
+        raise RunError("Could not read the input: {}".format(error))
+    except (OSError, RuntimeError) as error:
+        raise RunError("Could not write {}: {}. Nothing was written.".format(output_path, error))
     if getattr(source, "clipped", False):
         log("Some band values were outside 0-255 and were clipped.", warning=True)
     log("{} distinct colours matched to the palette.".format(passed.distinct_colours))
-    merged = merges.merged()
     for entry in merged:
         log("Merged classes: {}. Use a palette built from the image (PALETTE=frequent) or the map's legend as "
             "palette file to keep them apart.".format(entry.describe(palette)), warning=True)
     if not writer.has_colour_table:
         log("The {} format cannot hold a colour table: the palette was written beside it as {}.".format(
             driver, output_path + ".palette.csv"), warning=True)
-    if options.style:
-        try:
-            write_style(output_path, palette)
-        except (OSError, PaletteFileError) as error:
-            log("No QGIS style was saved beside the output: {}".format(error), warning=True)
-        else:
-            result.written.append(style_path(output_path))
-            log("QGIS style with the palette's classes: {}".format(style_path(output_path)))
+    for text, warning in messages:
+        log(text, warning=warning)
     if collector is not None:
-        _report(options.report, collector, palette, grid, options.metric, "Quantized to {} colours: {}".format(
-            len(palette), os.path.basename(output_path)), log, merged)
-        result.written.append(options.report)
-    if options.table:
-        write_table(options.table, palette, passed.counts)
-        result.written.append(options.table)
+        log("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
+            options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
+    if not passed.counts.any():
+        log("No pixel got a palette entry: the output is all nodata. Check EXTENT, ALPHA_THRESHOLD and the "
+            "input's nodata.", warning=True)
     return result
 
 
-def extract_palette_source(source, grid, output_path, options, progress=None, is_cancelled=None, log=None):
+def _style(output_path, palette, outputs, result):
+    """Stage the .qml beside the output, unless a file there is not a style Palettize wrote for it;
+    returns (message, warning) for the log."""
+    problem = style_conflict(output_path)
+    if problem:
+        return "No QGIS style was saved beside the output: {}".format(problem), True
+    path, staged = style_path(output_path), outputs.stage(style_path(output_path))
+    try:
+        write_style(output_path, palette, staged)
+    except (OSError, PaletteFileError) as error:
+        if os.path.exists(staged):  # a partly written style would go into place with the raster
+            os.remove(staged)
+        return "No QGIS style was saved beside the output: {}".format(error), True
+    result.written.append(path)
+    return "QGIS style with the palette's classes: {}".format(path), False
+
+
+def _commit(outputs, output_path):
+    """Put every staged output in place; a failed move is a RunError (and leaves nothing)."""
+    try:
+        outputs.commit()
+    except OSError as error:
+        raise RunError("Could not write {}: {}. Nothing was written.".format(output_path, error))
+
+
+def extract_palette_source(source, grid, output_path, options, progress=None, is_cancelled=None, log=None,
+                           inputs=None, before_commit=None):
     """Build a palette from a source's pixels (ExtractOptions) and write it to ``output_path``
-    (None: write no file, e.g. when the caller keeps the palette); returns an ExtractResult."""
+    (None: write no file, e.g. when the caller keeps the palette); returns an ExtractResult.
+    ``inputs`` and ``before_commit`` as for quantize_source."""
     progress = progress or _quiet
+    check_extract(output_path, options, inputs)
     collector = ReportCollector(None, grid.width, grid.height, EXTRACT_NODATA) if options.report else None
-    histogram = histogram_of_source(source, grid, options.alpha_threshold, _span(progress, 0.0, 0.8), is_cancelled,
-                                    log, on_block=collector.add_thumbnail_sample if collector else None)
-    result = _extract(histogram, output_path, options, log)
-    progress(0.9)
+    try:
+        histogram = histogram_of_source(source, grid, options.alpha_threshold, _span(progress, 0.0, 0.8),
+                                        is_cancelled, log, on_block=collector.add_thumbnail_sample if collector else None)
+    except gdal_io.SourceError as error:
+        raise RunError("Could not read the input: {}".format(error))
+    with OutputFiles() as outputs:  # the palette, the report and the caller's outputs go into place together
+        result = _extract(histogram, output_path, options, log, outputs)
+        progress(0.9)
+        if collector is not None:
+            codes, counts = histogram
+            entries, _ = palette_usage(codes, counts, result.palette, options.metric)
+            collector.set_palette(result.palette)
+            collector.add_histogram(codes, entries, counts)
+            collector.index_thumbnails(lambda rgba: histogram_entries(rgba, codes, entries, options.alpha_threshold))
+            _report(options.report, collector, result.palette, grid, options.metric,
+                    "Palette extracted ({}, {} colours)".format(options.method, len(result.palette)), log, (),
+                    outputs)
+            result.written.append(options.report)
+        if before_commit is not None:
+            before_commit(result, outputs)
+        _commit(outputs, output_path or options.report)
     if collector is not None:
-        codes, counts = histogram
-        entries, _ = palette_usage(codes, counts, result.palette, options.metric)
-        collector.set_palette(result.palette)
-        collector.add_histogram(codes, entries, counts)
-        collector.index_thumbnails(lambda rgba: histogram_entries(rgba, codes, entries, options.alpha_threshold))
-        _report(options.report, collector, result.palette, grid, options.metric,
-                "Palette extracted ({}, {} colours)".format(options.method, len(result.palette)), log)
-        result.written.append(options.report)
+        log("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
+            options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
     progress(1.0)
     return result
 
 
-def _extract(histogram, output_path, options, log):
+def _extract(histogram, output_path, options, log, outputs):
     palette, _ = resolve_palette(options, histogram, log)
     _, usage = palette_usage(histogram[0], histogram[1], palette, options.metric)
     result = ExtractResult(palette, usage)
     if output_path:
         try:
-            write_palette(palette, output_path)
+            write_palette(palette, outputs.stage(output_path))
         except (PaletteFileError, OSError) as error:
             raise RunError("Could not write the palette: {}".format(error))
         result.written.append(output_path)
@@ -380,18 +526,17 @@ def histogram_entries(rgba, codes, entries, alpha_threshold):
 # -- extras --------------------------------------------------------------------------------------
 
 
-def _report(path, collector, palette, grid, metric, title, log, merged=()):
-    """The HTML report, with areas in the grid's CRS units (and km² where they are lengths);
-    ``merged``: palette entries that several frequent colours share (engine.merged)."""
+def _report(path, collector, palette, grid, metric, title, log, merged=(), outputs=None):
+    """The HTML report (staged in ``outputs`` when given), with areas in the grid's CRS units (and
+    km² where they are lengths); ``merged``: palette entries that several frequent colours share
+    (engine.merged)."""
     a, b, _, d, e = (grid.geotransform[i] for i in (1, 2, 3, 4, 5))
     area_unit, km2_factor = area_units(grid.wkt)
     try:
-        write_report(path, collector, palette, abs(a * e - b * d), area_unit, km2_factor=km2_factor, title=title,
-                     metric=metric, merged=merged)
+        write_report(outputs.stage(path) if outputs is not None else path, collector, palette, abs(a * e - b * d),
+                     area_unit, km2_factor=km2_factor, title=title, metric=metric, merged=merged)
     except OSError as error:
         raise RunError("Could not write the report {}: {}".format(path, error))
-    log("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
-        path, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
 
 
 TABLE_COLUMNS = ("index", "red", "green", "blue", "hex", "label", "pixels", "share")
@@ -405,10 +550,11 @@ def table_rows(palette, usage):
                int(usage[index]) / total]
 
 
-def write_table(path, palette, usage):
-    """The palette table as CSV, with the columns of the plugin's table output."""
+def write_table(path, palette, usage, outputs=None):
+    """The palette table as CSV, with the columns of the plugin's table output (staged in
+    ``outputs`` when given)."""
     try:
-        with open(path, "w", newline="", encoding="utf-8") as f:
+        with open(outputs.stage(path) if outputs is not None else path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(TABLE_COLUMNS)
             writer.writerows(table_rows(palette, usage))
@@ -417,5 +563,5 @@ def write_table(path, palette, usage):
 
 
 __all__ = ["RunError", "QuantizeResult", "ExtractResult", "resolve_palette", "histogram_of_source", "merge_histograms",
-           "colour_histogram_files", "open_file", "output_driver", "quantize_file", "extract_palette_files",
+           "colour_histogram_files", "open_file", "output_driver", "check_quantize", "check_extract", "quantize_file", "extract_palette_files",
            "quantize_source", "extract_palette_source", "write_table", "table_rows"]

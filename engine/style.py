@@ -3,7 +3,9 @@
 GeoTIFF pads colour tables to 256 or 65,536 entries, which QGIS would show as that many classes;
 the style keeps exactly the palette, with its labels (an entry's index where it has none). Written
 beside the output as <output>.qml, which QGIS loads whenever the file is opened, by the plugin and
-the command line alike; the text is the palette file format's .qml (palettes.formats).
+the command line alike; the text is the palette file format's .qml (palettes.formats). The .qml
+ends with a comment naming the raster it was written for, so a later run replaces only its own
+style, never a user's file (a palette file, the input's own style, a style for another raster).
 """
 
 import os
@@ -16,9 +18,32 @@ def style_path(raster_path):
     return os.path.splitext(raster_path)[0] + ".qml"
 
 
-def write_style(raster_path, palette):
-    """Write <output>.qml for the indexed raster at ``raster_path``; returns the style's path."""
-    labelled = Palette(palette.colours, [palette.label(i) for i in range(len(palette))], palette.name)
+def _mark(raster_path):
+    """The comment that marks a .qml as the style Palettize wrote for ``raster_path``."""
+    return "<!-- Palettize style for {} -->".format(os.path.basename(raster_path).replace("--", "- -"))
+
+
+def style_conflict(raster_path):
+    """Why the style beside ``raster_path`` must not be written (a user's file is there), or ''
+    when it may."""
     path = style_path(raster_path)
+    if not os.path.lexists(path):
+        return ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            ours = _mark(raster_path) in f.read()
+    except OSError:
+        ours = False
+    return "" if ours else "{} exists and is not a style Palettize wrote for {}: it was kept".format(
+        path, os.path.basename(raster_path))
+
+
+def write_style(raster_path, palette, path=None):
+    """Write the .qml for the indexed raster at ``raster_path``, marked as Palettize's, at ``path``
+    (default <output>.qml; a staged path, see outputs.OutputFiles); returns the path written."""
+    labelled = Palette(palette.colours, [palette.label(i) for i in range(len(palette))], palette.name)
+    path = path or style_path(raster_path)
     write_palette(labelled, path)
+    with open(path, "a", encoding="utf-8") as f:  # a comment after the root element: QGIS ignores it
+        f.write(_mark(raster_path) + "\n")
     return path

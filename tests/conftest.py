@@ -42,6 +42,19 @@ def qgis_app():
     app.palettize_plugin.unload()
 
 
+@pytest.fixture(params=["GDAL errors as return codes", "GDAL exceptions"])
+def gdal_error_style(request):
+    """Both ways GDAL reports errors: another plugin may switch exceptions on for the process."""
+    from osgeo import gdal
+
+    if request.param == "GDAL exceptions":
+        gdal.UseExceptions()
+        yield
+        gdal.DontUseExceptions()
+    else:
+        yield
+
+
 def pytest_report_header(config):
     try:
         from osgeo import gdal

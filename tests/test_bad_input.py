@@ -77,3 +77,134 @@ def test_qgis_process_refuses_bad_input_with_the_same_message(qgis_app, tmp_path
     assert result.returncode != 0
     assert "Red band (RED_BAND) is 7 but layer" in result.stdout
     assert not os.path.exists(tmp_path / "out.tif")
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("N_COLORS", 2.5, "Number of colours (N_COLORS) must be a whole number, not 2.5"),
+    ("N_COLORS", "2.5", "Number of colours (N_COLORS) must be a whole number, not 2.5"),
+    ("SEAM_TOLERANCE", float("nan"), "(SEAM_TOLERANCE) must be a finite number"),
+    ("ALPHA_THRESHOLD", 127.5, "Alpha threshold (ALPHA_THRESHOLD) must be a whole number"),
+    ("MIN_REGION", 4.5, "(MIN_REGION) must be a whole number"),
+    ("PIXEL_SIZE", float("nan"), "Output pixel size (PIXEL_SIZE) must be a finite number"),
+])
+def test_numbers_that_would_be_rounded_or_are_not_numbers_are_refused(qgis_app, tmp_path, rgba, name, value, message):
+    params = {"INPUT": rgba, "PALETTE": "frequent", "CLEANUP": "seams", name: value, "OUTPUT": str(tmp_path / "out.tif")}
+    assert message in refused(params, tmp_path)
+
+
+@pytest.mark.parametrize("pixel_size, message", [
+    (0.0002, "1,000,000 x 750,000 pixels, 750,000,000,000 pixels in all, up to 750.0 GB (750,000,000,000 bytes)"),
+    (1e-9, "GDAL writes at most 2,147,483,647 pixels per side"),
+    (1e-320, "The output grid would have no end"),
+])
+def test_an_output_grid_no_disk_or_gdal_can_hold_is_refused_at_once(qgis_app, tmp_path, rgba, pixel_size, message):
+    error = refused({"INPUT": rgba, "PALETTE": "vga16", "EXTENT": "0,200,0,150 [EPSG:32635]", "PIXEL_SIZE": pixel_size,
+                     "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert message in error
+    assert "a larger Output pixel size (PIXEL_SIZE) or a smaller Output extent (EXTENT)" in error
+
+
+def paletted_geotiff(path):
+    """A 300 x 200 GeoTIFF of 16 classes with a colour table."""
+    import numpy as np
+    from osgeo import gdal
+
+    memory = gdal.GetDriverByName("MEM").Create("", 300, 200, 1, gdal.GDT_Byte)
+    memory.GetRasterBand(1).WriteArray(np.random.default_rng(2).integers(0, 16, (200, 300), dtype=np.uint8))
+    table = gdal.ColorTable()
+    for i in range(16):
+        table.SetColorEntry(i, (i * 15, 255 - i * 15, i * 7, 255))
+    memory.GetRasterBand(1).SetRasterColorTable(table)
+    memory.SetGeoTransform((500000.0, 25.0, 0.0, 7500000.0, 0.0, -25.0))
+    gdal.GetDriverByName("GTiff").CreateCopy(path, memory)
+    return path
+
+
+def truncated_geotiff(path, paletted):
+    """A GeoTIFF cut off at 60 % of its length, as a broken download leaves it."""
+    if paletted:
+        paletted_geotiff(path)
+    else:
+        write_raster(path, random_rgba(200, 300), alpha=True)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) * 6 // 10)
+    return path
+
+
+@pytest.mark.parametrize("case", ["rgba bands", "rgba rendered", "paletted rendered"])
+def test_a_truncated_geotiff_is_reported_as_damaged(qgis_app, tmp_path_factory, tmp_path, case, gdal_error_style):
+    source = truncated_geotiff(str(tmp_path_factory.mktemp("input") / "broken.tif"), case.startswith("paletted"))
+    error = refused({"INPUT": source, "SOURCE": case.split()[1], "PALETTE": "vga16",
+                     "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert "Could not read the input: GDAL could not read pixels" in error
+    assert "broken.tif" in error and "truncated or damaged" in error
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("output, message", [
+    ("in.tif", r"\(OUTPUT\) would replace Input raster layer \(INPUT\)"),
+    ("legend.tif", r"\(OUTPUT\) would replace Palette file \(PALETTE_FILE\)"),
+])
+def test_an_output_that_would_replace_an_input_is_refused(qgis_app, tmp_path, rgba, output, message):
+    legend = paletted_geotiff(str(tmp_path / "legend.tif"))
+    before = {name: (tmp_path / name).read_bytes() for name in ("in.tif", "legend.tif")}
+    with pytest.raises(QgsProcessingException, match=message):
+        quantize({"INPUT": rgba, "PALETTE_FILE": legend, "OUTPUT": str(tmp_path / output)})
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+
+
+@pytest.mark.parametrize("report", ["out.tif", "out.qml", "report.pdf"])
+def test_a_report_not_named_as_a_web_page_is_refused(qgis_app, tmp_path, rgba, report):
+    """A report named like the output, its style or another kind of file would replace it or mislead."""
+    error = refused({"INPUT": rgba, "OUTPUT": str(tmp_path / "out.tif"), "OUTPUT_REPORT": str(tmp_path / report)},
+                    tmp_path)
+    assert "give Report (OUTPUT_REPORT) a name ending in .html, not {}".format(report) in error
+    assert not os.path.exists(tmp_path / report)
+
+
+def test_a_table_in_a_missing_folder_is_refused_before_any_work(qgis_app, tmp_path, rgba):
+    error = refused({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"),
+                     "OUTPUT_TABLE": str(tmp_path / "missing" / "table.csv")}, tmp_path)
+    assert "its folder does not exist" in error
+
+
+def test_complex_bands_are_refused_with_source_bands(qgis_app, tmp_path):
+    from osgeo import gdal
+
+    source = write_raster(str(tmp_path / "complex.tif"), [[[3 + 4j] * 5] * 4] * 3, gdal_type=gdal.GDT_CFloat32)
+    error = refused({"INPUT": source, "SOURCE": "bands", "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert "Band 1 of layer 'complex' holds complex numbers, which are no colours: set Pixel source (SOURCE) to " \
+        "rendered." in error
+
+
+@pytest.mark.parametrize("argument, message", [
+    ("PIXEL_SIZE=nan", "Output pixel size (PIXEL_SIZE) must be a finite number"),
+    ("N_COLORS=2.5", "Number of colours (N_COLORS) must be a whole number"),
+    ("OUTPUT_REPORT=.", "is a folder"),
+])
+def test_qgis_process_shows_the_message_instead_of_aborting(qgis_app, tmp_path, rgba, argument, message):
+    result = qgis_process("run", "palettize:quantize", "--", "INPUT=" + rgba, "PALETTE=frequent", argument,
+                          "OUTPUT=" + str(tmp_path / "out.tif"))
+    assert result.returncode not in (0, 134, -6), result.stdout
+    assert message in result.stdout
+    assert not os.path.exists(tmp_path / "out.tif")
+
+
+def test_extract_palette_refuses_a_palette_file_type_it_cannot_write_before_scanning(qgis_app, tmp_path, rgba):
+    import processing
+
+    with pytest.raises(QgsProcessingException, match=r"Cannot write a palette as '\.docx': choose a file ending in"):
+        processing.run("palettize:extractpalette", {"INPUT": rgba, "OUTPUT_PALETTE": str(tmp_path / "legend.docx"),
+                                                    "OUTPUT_REPORT": str(tmp_path / "report.html")})
+    assert not {"legend.docx", "report.html"} & set(os.listdir(tmp_path))
+    assert not leftovers(str(tmp_path))
+
+
+def test_qgis_process_reports_a_truncated_geotiff_instead_of_a_traceback(qgis_app, tmp_path_factory, tmp_path):
+    source = truncated_geotiff(str(tmp_path_factory.mktemp("input") / "broken.tif"), paletted=False)
+    result = qgis_process("run", "palettize:quantize", "--", "INPUT=" + source, "SOURCE=bands",
+                          "OUTPUT=" + str(tmp_path / "out.tif"))
+    assert result.returncode not in (0, 134, -6), result.stdout
+    assert "broken.tif" in result.stdout and "truncated or damaged" in result.stdout
+    assert "Traceback" not in result.stdout
+    assert os.listdir(tmp_path) == []

@@ -6,7 +6,7 @@ import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 from palettize.engine import gdal_io
-from rasters import leftovers, quantize, random_rgba, write_raster
+from rasters import quantize, random_rgba, write_raster
 
 
 @pytest.mark.parametrize("source", ["rendered", "bands"])
@@ -20,5 +20,4 @@ def test_cancel_during_the_run_writes_nothing(qgis_app, tmp_path, monkeypatch, s
     with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
         quantize({"INPUT": path, "SOURCE": source, "OUTPUT": str(output)}, feedback=feedback)
     assert len(progress) == 1
-    assert not os.path.exists(output)
-    assert not leftovers(str(tmp_path / "out"))
+    assert not os.path.exists(tmp_path / "out")  # the folder the run made is gone too

@@ -70,7 +70,8 @@ def test_exact_palette_is_lossless(qgis_app, tmp_path):
 
 
 def test_exact_refuses_an_image_with_more_colours_than_asked(qgis_app, tmp_path):
-    with pytest.raises(QgsProcessingException, match=r"4896 distinct colours, more than N_COLORS=256.*frequent.*kmeans"):
+    message = r"4896 distinct colours, more than Number of colours \(N_COLORS\) = 256.*frequent.*kmeans"
+    with pytest.raises(QgsProcessingException, match=message):
         extract({"INPUT": SAMPLE_MAP, "METHOD": "exact", "OUTPUT_PALETTE": str(tmp_path / "p.csv")})
     assert not (tmp_path / "p.csv").exists()
 

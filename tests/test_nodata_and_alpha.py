@@ -63,3 +63,33 @@ def test_explicit_alpha_band_for_raw_bands(qgis_app, tmp_path):
     out = quantize({"INPUT": path, "SOURCE": "bands", "ALPHA_BAND": 5, "PALETTE": "vga16",
                     "OUTPUT": str(tmp_path / "out.tif")})
     assert read_indices(out["OUTPUT"]).tolist() == [[255, 15]]
+
+
+def test_nan_and_infinity_in_float_bands_become_nodata_with_source_bands(qgis_app, tmp_path):
+    from osgeo import gdal
+
+    values = np.array([[10.0, np.nan, 200.0, np.inf, -np.inf, 90.0]], dtype=np.float32)
+    bands = np.stack([values, values[:, ::-1].copy(), np.full_like(values, 60.0)])
+    path = write_raster(str(tmp_path / "in.tif"), bands, gdal_type=gdal.GDT_Float32)
+    out = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    indices = read_indices(out)[0].tolist()
+    finite = [0, 5]  # columns where all three bands are finite
+    assert [indices[i] for i in range(6) if i not in finite] == [255] * 4
+    assert [indices[i] for i in finite] == nearest_vga([[10, 90, 60], [90, 10, 60]])
+
+
+def test_an_extent_beside_the_layer_gives_a_warning_with_its_all_nodata_output(qgis_app, tmp_path):
+    from qgis.core import QgsProcessingFeedback
+
+    class Warnings(QgsProcessingFeedback):
+        warnings = []
+
+        def pushWarning(self, warning):  # noqa: N802 (QGIS API)
+            self.warnings.append(warning)
+
+    path = write_raster(str(tmp_path / "in.tif"), alpha_ramp_image(), alpha=True)
+    feedback = Warnings()
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "EXTENT": "0,100,0,100 [EPSG:32635]", "PIXEL_SIZE": 10,
+                    "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)["OUTPUT"]
+    assert (read_indices(out) == 255).all()
+    assert any("the output is all nodata" in w for w in feedback.warnings)

@@ -1,0 +1,131 @@
+"""All the files of one run, put in place together or not at all (QGIS-free).
+
+A run writes every output (raster, side files, style, report, palette) into a private
+``.palettize-XXXX`` folder beside its final place; ``commit()`` moves them all into place at the
+end, and ``discard()`` (or a failed commit) leaves the disk as it was: no staged file, no
+temporary folder, no folder the run created, and files it would have replaced restored.
+"""
+
+import os
+import shutil
+import tempfile
+
+STAGING_PREFIX = ".palettize-"
+
+
+def writable_path_problem(path):
+    """Why a file cannot be written at ``path`` (a sentence), or '' when it can: the path must not
+    be a folder, and its nearest existing folder must be a writable folder."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return "{} is a folder".format(path)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return "{} is read-only".format(path)
+    existing = os.path.dirname(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        return "{} is not a writable folder".format(existing)
+    return ""
+
+
+def nearest_existing_folder(path):
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return folder
+
+
+class OutputFiles:
+    """Staging folders, one per destination folder, and what commit moves out of them."""
+
+    def __init__(self):
+        self._staging = {}  # destination folder -> its .palettize-XXXX folder
+        self._created = []  # folders this run made, outermost first
+        self._in_place = []  # files others wrote straight into place for this run
+
+    def stage(self, target):
+        """Where to write the file that ends up at ``target`` (files written beside it in the same
+        staging folder, e.g. side files a GDAL driver adds, go into place with it)."""
+        folder = os.path.dirname(os.path.abspath(target))
+        if folder not in self._staging:
+            self._make_folders(folder)
+            self._staging[folder] = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder)
+        return os.path.join(self._staging[folder], os.path.basename(target))
+
+    def written_in_place(self, path):
+        """A file written straight into place for this run (e.g. a table QGIS creates itself):
+        removed if the run fails before its commit."""
+        if path:
+            self._in_place.append(path)
+
+    def _make_folders(self, folder):
+        missing = []
+        while not os.path.isdir(folder):
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        for folder in reversed(missing):
+            os.mkdir(folder)
+            self._created.append(folder)
+
+    def commit(self):
+        """Move every staged file into place; on any failure undo the moves (restoring files they
+        replaced), remove everything and raise OSError."""
+        placed, replaced = [], []
+        try:
+            for folder, staging in self._staging.items():
+                backups = os.path.join(staging, ".replaced")
+                for name in sorted(os.listdir(staging)):
+                    if name == ".replaced":
+                        continue
+                    target = os.path.join(folder, name)
+                    if os.path.isdir(target):
+                        raise OSError("{} is a folder: it cannot be replaced by a file".format(target))
+                    if os.path.lexists(target):
+                        os.makedirs(backups, exist_ok=True)
+                        os.replace(target, os.path.join(backups, name))
+                        replaced.append((os.path.join(backups, name), target))
+                    os.replace(os.path.join(staging, name), target)
+                    placed.append(target)
+        except OSError:
+            for target in placed:
+                _remove(target)
+            for backup, target in replaced:
+                try:
+                    os.replace(backup, target)
+                except OSError:
+                    pass
+            self.discard()
+            raise
+        self._created = self._in_place = []  # the folders now hold outputs
+        self.discard()
+
+    def discard(self):
+        """Remove the staging folders and the folders this run created (when empty)."""
+        for staging in self._staging.values():
+            shutil.rmtree(staging, ignore_errors=True)
+        self._staging = {}
+        for path in self._in_place:
+            _remove(path)
+        self._in_place = []
+        for folder in reversed(self._created):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+        self._created = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.discard()
+        return False
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -1,0 +1,89 @@
+"""Drawn layers come out cell for cell on the input's own grid, whatever its geotransform: north-up,
+south-up, rotated, or none at all (a PNG or GIF without georeferencing)."""
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from palettize.palettes.palette import builtin_palette
+from rasters import NORTH_UP, UTM35N, quantize, read_indices
+
+GEOTRANSFORMS = {
+    "north-up": NORTH_UP,
+    "south-up": (500000.0, 25.0, 0.0, 7400000.0, 0.0, 25.0),
+    "rotated": (500000.0, 24.0, 7.0, 7500000.0, 7.0, -24.0),
+    "mirrored": (500000.0, -25.0, 0.0, 7500000.0, 0.0, -25.0),
+    "south-up and mirrored": (500000.0, -25.0, 0.0, 7400000.0, 0.0, 25.0),
+}
+COLOURS = np.random.default_rng(5).integers(0, 256, (16, 3), dtype=np.uint8)
+
+
+def save(path, driver, values, geotransform=None, colours=None):
+    """A raster (bands, rows, cols) written through a MEM copy, as other programs write them."""
+    values = np.asarray(values)
+    kind = gdal.GDT_Byte if values.dtype == np.uint8 else gdal.GDT_UInt16
+    memory = gdal.GetDriverByName("MEM").Create("", values.shape[2], values.shape[1], len(values), kind)
+    for i, band in enumerate(values, 1):
+        memory.GetRasterBand(i).WriteArray(band)
+    if geotransform is not None:
+        memory.SetGeoTransform(geotransform)
+        memory.SetSpatialRef(UTM35N)
+    if colours is not None:
+        table = gdal.ColorTable()
+        for index, (r, g, b) in enumerate(colours.tolist()):
+            table.SetColorEntry(index, (r, g, b, 255))
+        memory.GetRasterBand(1).SetRasterColorTable(table)
+    gdal.GetDriverByName(driver).CreateCopy(path, memory)
+    return path
+
+
+def nearest_vga16(colours):
+    """Brute force: the lowest vga16 index at the smallest RGB distance from each colour."""
+    palette = builtin_palette("vga16").colours.astype(np.int64)
+    distances = ((colours.astype(np.int64)[..., None, :] - palette) ** 2).sum(axis=-1)
+    return distances.argmin(axis=-1)
+
+
+def paletted_values(rows=9, cols=13):
+    return np.random.default_rng(rows * cols).integers(0, 16, (1, rows, cols), dtype=np.uint8)
+
+
+def output_geotransform(path):
+    return gdal.Open(path).GetGeoTransform(can_return_null=True)
+
+
+@pytest.mark.parametrize("kind", sorted(GEOTRANSFORMS))
+def test_paletted_geotiff_gives_the_brute_force_indices_cell_for_cell(qgis_app, tmp_path, kind):
+    values = paletted_values()
+    path = save(str(tmp_path / "in.tif"), "GTiff", values, GEOTRANSFORMS[kind], COLOURS)
+    output = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert np.array_equal(read_indices(output), nearest_vga16(COLOURS[values[0]]))
+    assert output_geotransform(output) == GEOTRANSFORMS[kind]
+
+
+@pytest.mark.parametrize("driver,extension", [("PNG", "png"), ("GIF", "gif")])
+def test_paletted_image_without_georeferencing_gives_the_brute_force_indices(qgis_app, tmp_path, driver, extension):
+    values = paletted_values()
+    path = save(str(tmp_path / ("in." + extension)), driver, values, colours=COLOURS)
+    output = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert np.array_equal(read_indices(output), nearest_vga16(COLOURS[values[0]]))
+    assert output_geotransform(output) is None
+
+
+@pytest.mark.parametrize("case", ["grey png", "uint16 rgb tiff"])
+def test_image_without_georeferencing_is_drawn_as_its_georeferenced_twin(qgis_app, tmp_path, case):
+    """Stretched renderers have no brute-force reference of their own: the same pixels with a
+    north-up geotransform are drawn on their own grid (checked above), so must give the same indices."""
+    rng = np.random.default_rng(8)
+    if case == "grey png":
+        values, driver, extension = rng.integers(0, 256, (1, 11, 17), dtype=np.uint8), "PNG", "png"
+    else:
+        values, driver, extension = rng.integers(0, 4000, (3, 11, 17), dtype=np.uint16), "GTiff", "tif"
+    plain = save(str(tmp_path / ("plain." + extension)), driver, values)
+    twin = save(str(tmp_path / "twin.tif"), "GTiff", values, NORTH_UP)
+    output = quantize({"INPUT": plain, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    reference = quantize({"INPUT": twin, "PALETTE": "win256", "OUTPUT": str(tmp_path / "ref.tif")})["OUTPUT"]
+    indices = read_indices(output)
+    assert np.array_equal(indices, read_indices(reference))
+    assert len(np.unique(indices)) > 10  # drawn, not all nodata
+    assert output_geotransform(output) is None

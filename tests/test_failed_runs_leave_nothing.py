@@ -1,0 +1,149 @@
+"""A run that fails, whenever and however, leaves the disk as it found it: no output, no side file,
+no temporary folder, no folder it made, and the files it would have replaced intact."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+from rasters import quantize, random_rgba, write_raster
+
+
+def everything_under(folder):
+    """Every file and folder below ``folder``, as relative paths (inputs live elsewhere: QGIS may
+    save statistics beside them)."""
+    found = []
+    for root, folders, files in os.walk(folder):
+        found += [os.path.relpath(os.path.join(root, name), folder) for name in folders + files]
+    return sorted(found)
+
+
+@pytest.fixture
+def rgba(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("input")
+    return write_raster(str(folder / "in.tif"), random_rgba(20, 30, transparent_share=0), alpha=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB file system (tmpfs), or a skip where this system cannot mount one."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+class FillsTheDisk(QgsProcessingFeedback):
+    """Another program fills the disk just after the run's checks, while it reads its input."""
+
+    def __init__(self, disk, keep_free):
+        super().__init__()
+        self.disk, self.keep_free = disk, keep_free
+
+    def pushInfo(self, info):  # noqa: N802 (QGIS API)
+        if info.startswith("Reading") and not os.path.exists(os.path.join(self.disk, "filler")):
+            free = os.statvfs(self.disk).f_bavail * os.statvfs(self.disk).f_frsize
+            with open(os.path.join(self.disk, "filler"), "wb") as f:
+                f.write(b"\0" * max(0, free - self.keep_free))
+        super().pushInfo(info)
+
+
+def test_a_full_disk_fails_the_run_and_leaves_nothing(qgis_app, tmp_path, small_disk, gdal_error_style):
+    rng = np.random.default_rng(3)
+    noise = np.concatenate([rng.integers(0, 256, (3, 700, 700), dtype=np.uint8), np.full((1, 700, 700), 255, np.uint8)])
+    path = write_raster(str(tmp_path / "noise.tif"), noise, alpha=True)  # outside the small disk
+    output = small_disk / "new folder" / "out.tif"
+    with pytest.raises(QgsProcessingException) as error:
+        quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(output),
+                  "OUTPUT_REPORT": str(small_disk / "report.html")}, feedback=FillsTheDisk(str(small_disk), 64 * 1024))
+    assert "Could not write {}".format(output) in str(error.value)
+    assert everything_under(str(small_disk)) == ["filler"]
+
+
+@pytest.mark.parametrize("extension", ["pdf", "bmp", "mbtiles"])
+def test_a_format_gdal_cannot_create_leaves_no_temporary_folder(qgis_app, tmp_path, rgba, extension):
+    output = tmp_path / "out" / ("classes." + extension)
+    with pytest.raises(QgsProcessingException, match="Choose a GeoTIFF"):
+        quantize({"INPUT": rgba, "PALETTE": "win256", "OUTPUT": str(output)})
+    assert everything_under(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("report", ["a folder", "inside a file"])
+def test_a_report_that_cannot_be_written_is_refused_before_any_work(qgis_app, tmp_path, rgba, report):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "notes.txt").write_text("a file")
+    path = tmp_path / "reports" if report == "a folder" else tmp_path / "notes.txt" / "report.html"
+    with pytest.raises(QgsProcessingException, match=r"Cannot write Report \(OUTPUT_REPORT\)"):
+        quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"), "OUTPUT_REPORT": str(path)})
+    assert everything_under(str(tmp_path)) == ["notes.txt", "reports"]
+
+
+def test_a_report_in_a_missing_folder_is_written_with_its_folder(qgis_app, tmp_path, rgba):
+    report = tmp_path / "new" / "report.html"
+    quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"), "OUTPUT_REPORT": str(report)})
+    assert report.is_file()
+    assert "new/report.html" in everything_under(str(tmp_path))
+
+
+def test_a_side_file_that_cannot_be_put_in_place_fails_the_run_and_keeps_the_old_output(qgis_app, tmp_path, rgba):
+    old = tmp_path / "out.tif"
+    old.write_bytes(b"the previous output")
+    (tmp_path / "out.tif.aux.xml").mkdir()  # the raster attribute table cannot go there
+    with pytest.raises(QgsProcessingException, match="is a folder"):
+        quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(old), "OUTPUT_REPORT": str(tmp_path / "r.html"),
+                  "OUTPUT_TABLE": str(tmp_path / "table.csv")})
+    assert old.read_bytes() == b"the previous output"
+    assert everything_under(str(tmp_path)) == ["out.tif", "out.tif.aux.xml"]  # no report, no table
+
+
+class CancelsBeforeWriting(QgsProcessingFeedback):
+    def pushInfo(self, info):  # noqa: N802 (QGIS API)
+        if "nodata" in info:
+            self.cancel()
+        super().pushInfo(info)
+
+
+def test_folders_a_failed_run_created_are_removed(qgis_app, tmp_path, rgba):
+    output = tmp_path / "made" / "by the run" / "out.tif"
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(output),
+                  "OUTPUT_REPORT": str(tmp_path / "reports" / "r.html")}, feedback=CancelsBeforeWriting())
+    assert everything_under(str(tmp_path)) == []
+
+
+def run_command_line(*args):
+    """scripts/palettize (the command line, no QGIS) with these arguments."""
+    from rasters import ROOT
+
+    return subprocess.run([os.path.join(ROOT, "scripts", "palettize")] + [str(a) for a in args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+
+
+def test_the_command_line_leaves_nothing_when_a_side_file_cannot_be_put_in_place(tmp_path, rgba):
+    old = tmp_path / "out.tif"
+    old.write_bytes(b"the previous output")
+    (tmp_path / "out.tif.aux.xml").mkdir()
+    result = run_command_line("quantize", rgba, "-o", old, "--palette", "vga16", "--report", tmp_path / "r.html",
+                              "--table", tmp_path / "new" / "table.csv")
+    assert result.returncode != 0
+    assert "is a folder" in result.stderr
+    assert old.read_bytes() == b"the previous output"
+    assert everything_under(str(tmp_path)) == ["out.tif", "out.tif.aux.xml"]  # no report, no table, no folder
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-o", "{tmp}/classes.gif", "--palette", "win256"], "Choose a GeoTIFF (.tif)"),
+    (["-o", "{tmp}/out.tif", "--report", "{tmp}/report.pdf"], "a name ending in .html, not report.pdf"),
+    (["-o", "{tmp}/out.tif", "--report", "{tmp}/same.html", "--table", "{tmp}/same.html"], "would replace"),
+])
+def test_the_command_line_refuses_outputs_before_any_work(tmp_path, rgba, arguments, message):
+    result = run_command_line("quantize", rgba, *[a.format(tmp=tmp_path) for a in arguments])
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert everything_under(str(tmp_path)) == []

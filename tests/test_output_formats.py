@@ -1,0 +1,65 @@
+"""Every raster format QGIS offers for the output is either written right (one band of exactly the
+indices, the input's geotransform, the palette as colour table or beside the file) or refused
+before any work, with a message saying which format to choose."""
+
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal
+from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException
+
+from palettize.palettes.formats import read_palette
+from palettize.palettes.palette import builtin_palette
+from rasters import NORTH_UP, quantize, random_rgba, read_indices, write_raster
+
+ROTATED = (500000.0, 24.0, 7.0, 7500000.0, 7.0, -24.0)
+#: Typed by users though not in the dialog's list on every QGIS (formats GDAL only copies to).
+TYPED = ["png", "gif", "jpg", "asc", "xyz", "vrt", "nc", "sdat", "rst", "gpkg", "mbtiles", "pdf", "bmp"]
+CASES = {"Byte": ("vga16", NORTH_UP), "UInt16": ("win256", NORTH_UP), "rotated": ("vga16", ROTATED)}
+
+
+def offered_extensions():
+    from qgis.core import QgsRasterFileWriter
+
+    return sorted(set(QgsRasterFileWriter.supportedFormatExtensions()) | set(TYPED))
+
+
+@pytest.fixture(scope="module")
+def algorithm(qgis_app):
+    return QgsApplication.processingRegistry().algorithmById("palettize:quantize")
+
+
+def test_the_walk_covers_the_extensions_of_the_output_dialog(qgis_app, algorithm):
+    dialog = algorithm.parameterDefinition("OUTPUT").supportedOutputRasterLayerExtensions()
+    assert "tif" in dialog
+    assert set(dialog) <= set(offered_extensions())
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("extension", offered_extensions())
+def test_output_format_is_written_right_or_refused_before_any_work(qgis_app, algorithm, tmp_path, extension, case):
+    palette, geotransform = CASES[case]
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), geotransform=geotransform, alpha=True)
+    folder = tmp_path / "out"
+    params = {"INPUT": source, "PALETTE": palette, "OUTPUT": str(folder / ("classes." + extension))}
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    if not ok:
+        assert "Choose a GeoTIFF (.tif)" in message
+        with pytest.raises(QgsProcessingException, match="Choose a GeoTIFF"):
+            quantize(params)
+        assert not os.path.exists(folder)
+        return
+    output = quantize(params)["OUTPUT"]
+    reference = quantize(dict(params, OUTPUT=str(tmp_path / "reference.tif")))["OUTPUT"]
+    dataset = gdal.Open(output)
+    assert dataset is not None and dataset.RasterCount == 1
+    assert np.array_equal(read_indices(output).astype(np.int64), read_indices(reference).astype(np.int64))
+    assert np.allclose(dataset.GetGeoTransform(), geotransform, rtol=1e-9)
+    table = dataset.GetRasterBand(1).GetColorTable()
+    colours = builtin_palette(palette).colours
+    if table is None:
+        assert read_palette(output + ".palette.csv")[0] == builtin_palette(palette)
+    else:
+        assert [table.GetColorEntry(i)[:3] for i in range(len(colours))] == [tuple(c) for c in colours.tolist()]
+    assert not [name for name in os.listdir(folder) if name.startswith(".palettize-")]
