@@ -9,7 +9,7 @@ from osgeo import gdal
 
 from palettize.engine.colorspace import lab_to_srgb, srgb_to_lab
 from palettize.engine.nearest import NearestColourMapper, pack_rgba
-from palettize.engine import adaptive
+from palettize.engine import adaptive, blocks
 from palettize.engine.adaptive import METHODS, PaletteBuildError, build_palette, colour_histogram
 from rasters import ROOT, SAMPLE_MAP
 
@@ -280,6 +280,35 @@ def test_colour_histogram_counts_each_colour_and_ignores_alpha():
     distinct, counts = colour_histogram(codes)
     assert distinct.tolist() == [1, 2] and counts.tolist() == [3, 1]
     assert distinct.dtype == np.uint32 and counts.dtype == np.int64
+
+
+class ArraySource:
+    """Blocks of packed RGBA codes from an array, as engine.blocks reads a raster."""
+
+    def __init__(self, codes):
+        self.codes = codes
+
+    def read(self, window):
+        xoff, yoff, cols, rows = window
+        return self.codes[yoff:yoff + rows, xoff:xoff + cols]
+
+
+@pytest.mark.parametrize("sorted_pixels, table_pixels", [(1 << 21, 1 << 23), (0, 1 << 23), (0, 5000)])
+def test_a_layer_histogram_counts_valid_pixels_the_same_by_sorting_or_by_table(
+        photograph, monkeypatch, sorted_pixels, table_pixels):
+    """Small images are counted by sorting, large ones in a table filled a part at a time."""
+    monkeypatch.setattr(blocks, "SORTED_HISTOGRAM_PIXELS", sorted_pixels)
+    monkeypatch.setattr(blocks, "TABLE_HISTOGRAM_PIXELS", table_pixels)
+    rows, cols, _ = photograph.shape
+    alpha = np.where(np.arange(rows * cols).reshape(rows, cols) % 7 == 0, 0, 255)
+    codes = pack_rgba(*np.moveaxis(photograph, 2, 0), alpha)
+    windows = [(x, y, min(100, cols - x), min(64, rows - y)) for y in range(0, rows, 64) for x in range(0, cols, 100)]
+    distinct, counts = blocks.colour_histogram(ArraySource(codes), windows, alpha_threshold=128)
+    expected = colour_histogram(codes[alpha == 255])
+    assert distinct.tolist() == expected[0].tolist() and counts.tolist() == expected[1].tolist()
+    assert distinct.dtype == np.uint32 and counts.dtype == np.int64
+    none = blocks.colour_histogram(ArraySource(np.zeros((2, 2), np.uint32)), [(0, 0, 2, 2)], alpha_threshold=1)
+    assert none[0].size == 0 and none[1].size == 0
 
 
 def test_codes_with_an_alpha_byte_are_taken_as_their_rgb_colour():
