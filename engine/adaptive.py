@@ -57,6 +57,7 @@ KMEANS_REFRESH = 8
 REFINE_MAX_ITER = 5
 REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
+_THREADED_QUERY = 1 << 16  # KD-tree queries of at least this many points run in threads
 
 _INSTALL_SCIPY = (
     "the 'kmeans' palette needs SciPy: install it with 'apt install python3-scipy' "
@@ -385,7 +386,7 @@ def _lloyd(points, weights, centres, max_iter):
     rows = np.arange(len(points))[:, None]
     for iteration in range(max_iter):
         if iteration % KMEANS_REFRESH == 0:
-            _, candidates = _kd_tree(centres).query(points, k=min(KMEANS_CANDIDATES, len(centres)), workers=-1)
+            _, candidates = _query(_kd_tree(centres), points, min(KMEANS_CANDIDATES, len(centres)))
             candidates = candidates.reshape(len(points), -1)
         distances = np.zeros(candidates.shape)
         for axis in range(points.shape[1]):
@@ -411,6 +412,12 @@ def _kd_tree(targets):
     except ImportError as error:
         raise SciPyMissingError("{} ({})".format(_INSTALL_SCIPY, error)) from error
     return cKDTree(targets)
+
+
+def _query(tree, points, k):
+    """The tree's k nearest targets of the points: (distances, indices), in threads for many points
+    (for a few, starting threads costs more than it saves)."""
+    return tree.query(points, k=k, workers=-1 if len(points) >= _THREADED_QUERY else 1)
 
 
 def _order_by_use(palette, points, weights, space):
@@ -439,13 +446,13 @@ def _nearest_exactly(targets, points):
     if len(targets) == 1:
         return np.zeros(len(points), dtype=np.int64), np.zeros(0, dtype=np.int64)
     tree = _kd_tree(targets)
-    distances, labels = tree.query(points, k=2, workers=-1)
+    distances, labels = _query(tree, points, 2)
     contested = np.flatnonzero(distances[:, 1] ** 2 - distances[:, 0] ** 2 <= _TIE_TOLERANCE)
     labels = labels[:, 0]
     if len(contested) == 0:
         return labels, contested
     k = min(8, len(targets))
-    distances, candidates = tree.query(points[contested], k=k, workers=-1)
+    distances, candidates = _query(tree, points[contested], k)
     tied = distances ** 2 <= distances[:, :1] ** 2 + _TIE_TOLERANCE
     labels[contested] = np.where(tied, candidates, len(targets)).min(axis=1)
     if k < len(targets):
@@ -457,7 +464,7 @@ def _nearest_exactly(targets, points):
 
 def _assign(palette, points, weights, space):
     """Nearest entry of every point, the weighted squared error of each point, and the total."""
-    distances, labels = _kd_tree(METRIC_SPACES[space](palette)).query(points, workers=-1)
+    distances, labels = _query(_kd_tree(METRIC_SPACES[space](palette)), points, 1)
     error = weights * distances ** 2
     return labels, error, error.sum()
 
