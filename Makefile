@@ -3,10 +3,10 @@
 PYTHON := /usr/bin/python3
 export QT_QPA_PLATFORM := offscreen
 APT_PACKAGES := qgis qgis-providers python3-qgis python3-gdal gdal-bin python3-numpy \
-	python3-scipy python3-matplotlib python3-pytest python3-pyflakes
-# Only for make bench: photographs (scikit-image), the Pillow/GDAL/pngquant quantizers compared
-# against, and scikit-learn for the seed notebook's method.
-BENCH_PACKAGES := python3-skimage python3-pil python3-venv pngquant python3-sklearn
+	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes
+# Only for make bench: photographs (scikit-image) and the Pillow/GDAL/pngquant quantizers compared
+# against.
+BENCH_PACKAGES := python3-skimage python3-pil python3-venv pngquant
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROFILE ?= default
 PLUGINS_DIR := $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/plugins
@@ -15,7 +15,7 @@ VERSION := $(shell git show HEAD:metadata.txt | sed -n 's/^version=//p')
 .PHONY: deps demo test lint qt6 bench install package clean test-debian13
 
 deps:
-	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, scipy, matplotlib, pytest, pyflakes" 2>/dev/null \
+	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes" 2>/dev/null \
 		&& command -v qgis_process >/dev/null \
 		|| { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PACKAGES); }
 
@@ -32,7 +32,7 @@ lint: deps
 	$(PYTHON) -m pyflakes $$(git ls-files "*.py")
 
 bench: deps
-	@$(PYTHON) -c "import skimage, PIL, sklearn" 2>/dev/null && command -v pngquant >/dev/null || { $(SUDO) apt-get update && \
+	@$(PYTHON) -c "import skimage, PIL" 2>/dev/null && command -v pngquant >/dev/null || { $(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(BENCH_PACKAGES); }
 	$(PYTHON) benchmarks/bench.py
 	$(PYTHON) benchmarks/quality.py

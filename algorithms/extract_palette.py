@@ -26,8 +26,8 @@ chain extract &rarr; quantize and you can inspect the legend in the attribute ta
 <p><b>Source</b>, bands and <b>alpha threshold</b>: as in Quantize raster to palette.</p>
 <p><b>Method</b>: <i>exact</i> (the image's own distinct colours, lossless, by frequency; fails when
 there are more than Number of colours), <i>frequent</i> (the most frequent colours: the legend
-colours of a rendered map win over its anti-aliasing), <i>kmeans</i> (k-means on the
-distinct colours weighted by their counts, in the space of the metric, deterministic; needs SciPy) or
+colours of a rendered map win over its anti-aliasing), <i>kmeans</i> (scikit-learn k-means on the
+distinct colours weighted by their counts, in the space of the metric, deterministic) or
 <i>mediancut</i>.</p>
 <p><b>Output palette</b>: .csv, .gpl, .act, .clr, .qml or .txt, by extension.
 <b>Output table</b>: index, red, green, blue, hex, label, pixels (pixels nearest to the entry under

@@ -48,8 +48,8 @@ the dataset's alpha band or mask is used.</p>
 matplotlib colormap (mpl:viridis, mpl:terrain, ...; any other as "mpl:name" from scripts) sampled at
 <b>Number of colours</b>, or a palette built from the image itself with Number of colours entries:
 <i>exact</i> (the image's own colours, lossless; fails if there are more), <i>frequent</i> (the most
-frequent colours: a rendered map's legend), <i>kmeans</i> (best colours for photographs and hillshades;
-needs SciPy) or <i>mediancut</i>. Palettes from the image scan the whole layer first.</p>
+frequent colours: a rendered map's legend), <i>kmeans</i> (best colours for photographs and hillshades,
+scikit-learn) or <i>mediancut</i>. Palettes from the image scan the whole layer first.</p>
 <p>A <b>palette file</b> wins over the palette: CSV (red,green,blue as 0-255 integers or 0-1 floats,
 optional header, optional label column), GIMP .gpl, Adobe .act, ESRI .clr, QGIS colour map export
 .txt, QGIS .qml style (paletted, pseudocolour or categorized), or any raster with a colour table.</p>
