@@ -41,8 +41,8 @@ MAX_POINTS = 1 << 21
 #: kmeans merges the colours into at most this many cells (or 8 per palette colour, if more) for its
 #: median-cut start and its Lloyd iterations, and into at most KMEANS_FINE_POINTS (or 32 per
 #: palette colour) for the last iterations and the refinement; see _merge_cells.
-KMEANS_COARSE_POINTS = 1 << 14
-KMEANS_FINE_POINTS = 1 << 16
+KMEANS_COARSE_POINTS = 1 << 13
+KMEANS_FINE_POINTS = 1 << 15
 #: Lloyd iterations on the coarse cells, then on the fine ones: at most this many, while each
 #: lowers the error by at least KMEANS_MIN_GAIN of it.
 KMEANS_MAX_ITER = 30
@@ -351,12 +351,22 @@ def _merge_cells(levels, points, weights, max_points):
             count += int(np.count_nonzero(occupied))
         return level, count
 
-    low, high = 0.0, weights.sum() / max_points  # at most max_points cells hold that many pixels
-    level, count = choose(high)
-    while count > max_points:
-        low, high = high, high * 2.0
-        level, count = choose(high)
-    while low > 0 and high > 1.1 * low:
+    # Bracket the threshold between a low one (too many cells) and a high one (few enough), then
+    # halve the bracket. Below the smallest count, every colour is its own cell: too many.
+    threshold = weights.sum() / max_points
+    level, count = choose(threshold)
+    if count > max_points:
+        low, high = threshold, None
+    else:
+        low, high = None, threshold
+    while low is None or high is None:
+        threshold = threshold * 2.0 if high is None else threshold / 2.0
+        threshold_level, count = choose(threshold)
+        if count > max_points:
+            low = threshold
+        else:
+            high, level = threshold, threshold_level
+    while high > 1.1 * low:
         middle = (low + high) / 2.0
         middle_level, middle_count = choose(middle)
         if middle_count <= max_points:
