@@ -284,9 +284,10 @@ def _kmeans_palette(codes, counts, n_colours, space):
     """k-means palette; see build_palette and the module docstring.
 
     1. The distinct colours (merged into 2x2x2 cells ... only beyond MAX_POINTS, see _points) are
-       merged twice into cells that are small where there are many pixels and large where there are
-       few (see _merge_cells): at most KMEANS_COARSE_POINTS coarse cells and KMEANS_FINE_POINTS
-       fine ones. Every step below is deterministic: no sampling, no random start.
+       merged into cells that are small where there are many pixels and large where there are few
+       (see _merge_cells): at most KMEANS_FINE_POINTS fine cells, and these (as their mean colours)
+       into at most KMEANS_COARSE_POINTS coarse ones. Every step below is deterministic: no
+       sampling, no random start.
     2. Weighted median cut of the coarse cells, then weighted Lloyd iterations in RGB or CIELAB on
        the coarse cells (at most KMEANS_MAX_ITER) and on the fine cells (KMEANS_FINE_ITER), each
        while it lowers the error by KMEANS_MIN_GAIN.
@@ -300,15 +301,17 @@ def _kmeans_palette(codes, counts, n_colours, space):
     ties to the lower index as the mapper settles them (for ciede2000: nearest by CIE76).
     """
     rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
-    levels = _cell_levels(rgb, weights)
-    fine_points, fine_weights = _merge_cells(levels, points, weights, max(KMEANS_FINE_POINTS, 32 * n_colours))
-    coarse_points, coarse_weights = _merge_cells(levels, points, weights, max(KMEANS_COARSE_POINTS, 8 * n_colours))
+    fine_points, fine_weights = _merge_cells(_cell_levels(rgb, weights), points, weights,
+                                             max(KMEANS_FINE_POINTS, 32 * n_colours))
+    fine_rgb = _to_bytes(fine_points, space)
+    coarse_points, coarse_weights = _merge_cells(_cell_levels(fine_rgb, fine_weights), fine_points, fine_weights,
+                                                 max(KMEANS_COARSE_POINTS, 8 * n_colours))
     if len(coarse_points) < n_colours:  # too few cells for a start: the colours themselves
         coarse_points, coarse_weights = fine_points, fine_weights = points, weights
     centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
     centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
     centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER)
-    palette = _refine(_to_bytes(centres, space), _to_bytes(fine_points, space), fine_points, fine_weights, space)
+    palette = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights, space)
     return Palette(_order_by_use(palette, points, weights, space), name="kmeans")
 
 
