@@ -308,6 +308,7 @@ def _kmeans_palette(codes, counts, n_colours, space):
                                                  max(KMEANS_COARSE_POINTS, 8 * n_colours))
     if len(coarse_points) < n_colours:  # too few cells for a start: the colours themselves
         coarse_points, coarse_weights = fine_points, fine_weights = points, weights
+        fine_rgb = rgb
     centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
     centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
     centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER)
