@@ -5,8 +5,9 @@ export QT_QPA_PLATFORM := offscreen
 APT_PACKAGES := qgis qgis-providers python3-qgis python3-gdal gdal-bin python3-numpy \
 	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes xvfb xauth \
 	python3-dask python3-distributed python3-venv
-# Only for make bench: photographs (scikit-image) and the Pillow/GDAL quantizers compared against.
-BENCH_PACKAGES := python3-skimage python3-pil
+# Only for make bench: photographs (scikit-image) and the Pillow/GDAL/pngquant quantizers compared
+# against.
+BENCH_PACKAGES := python3-skimage python3-pil pngquant
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROFILE ?= default
 PLUGINS_DIR := $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/plugins
@@ -36,11 +37,12 @@ lint: deps
 	$(PYTHON) -m pyflakes $$(git ls-files "*.py")
 
 bench: deps
-	@$(PYTHON) -c "import skimage, PIL" 2>/dev/null || { $(SUDO) apt-get update && \
+	@$(PYTHON) -c "import skimage, PIL" 2>/dev/null && command -v pngquant >/dev/null || { $(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(BENCH_PACKAGES); }
 	$(PYTHON) benchmarks/bench.py
 	$(PYTHON) benchmarks/small_sheet.py
 	$(PYTHON) benchmarks/quality.py
+	$(PYTHON) benchmarks/photographs.py
 	$(PYTHON) benchmarks/cleanup_accuracy.py
 	$(PYTHON) benchmarks/dither_speed.py
 	$(PYTHON) benchmarks/batch.py

@@ -96,8 +96,8 @@ QUANTIZE_PARAMETERS = [
         `N_COLORS` entries (the whole layer is scanned first, block by block): `exact` (its own
         distinct colours, lossless, by frequency; fails, giving the count, when there are more than
         `N_COLORS`), `frequent` (the most frequent colours: a rendered map's legend colours win over
-        its anti-aliasing), `kmeans` (scikit-learn k-means on the distinct colours weighted by their
-        counts, in the space of `METRIC`, deterministic, initialised by median cut), `mediancut`
+        its anti-aliasing), `kmeans` (weighted k-means on the image's colours, in the space of
+        `METRIC`, deterministic, started from a median cut; needs SciPy), `mediancut`
         (weighted median cut). Matplotlib colormaps: `mpl:viridis`, `mpl:terrain`, … (38 listed; any
         other matplotlib name works as `mpl:<name>` from scripts), sampled at `N_COLORS` colours."""),
     parameter(
@@ -174,8 +174,8 @@ EXTRACT_PARAMETERS = [
         "How the palette is built from the image's colours.",
         """`exact` (the image's own distinct colours, lossless, by frequency; fails when there are more
         than `N_COLORS`), `frequent` (the most frequent colours: the legend colours of a rendered map
-        win over its anti-aliasing), `kmeans` (scikit-learn k-means on the distinct colours weighted
-        by their counts, in the space of `METRIC`, deterministic) or `mediancut`."""),
+        win over its anti-aliasing), `kmeans` (weighted k-means on the image's colours, in the space of
+        `METRIC`, deterministic; needs SciPy) or `mediancut`."""),
     parameter("N_COLORS", "Number of colours", "integer 2–65,535", "256", "Palette size.", "Palette size."),
     parameter(
         "METRIC", "Colour distance", "`rgb` / `cielab` / `ciede2000`", "`rgb`",

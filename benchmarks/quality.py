@@ -7,7 +7,7 @@ method builds a palette of at most --colours colours; then EVERY palette is appl
 each pixel becomes its nearest palette colour in RGB (palettize's NearestColourMapper, no
 dithering), so only the palettes are compared. Printed per image: PSNR (dB, on RGB), mean CIE76
 colour difference (delta E between each pixel and its mapped colour), seconds to build the palette
-(from the pixels, including each method's own histogram; scikit-learn is imported beforehand) and
+(from the pixels, including each method's own histogram; SciPy is imported beforehand) and
 megapixels per second. Methods:
 
   palettize kmeans       build_palette("kmeans", metric="rgb")
@@ -471,7 +471,7 @@ def main(argv=None):
         os.environ.setdefault(NO_LIQ_KEY, "--no-venv")
     folder = import_palettize()
     try:
-        importlib.import_module("sklearn.cluster")  # once, outside the timings
+        importlib.import_module("scipy.spatial")  # once, outside the timings (kmeans uses its KD-tree)
     except ImportError:
         pass
     print("Palette quality: {} colours, no dithering; every palette applied by nearest RGB colour "

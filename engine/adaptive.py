@@ -7,8 +7,10 @@ ignored) and the number of pixels of each. Methods:
 exact      the image's own distinct colours, lossless; fails when there are more than n_colours.
 frequent   the n_colours most frequent colours.
 mediancut  weighted median cut in the metric's space (RGB, or CIELAB for cielab and ciede2000).
-kmeans     weighted k-means (scikit-learn) in the metric's space, started from the median cut,
-           then refined on the exact colours as the palette will be used (rounded to bytes).
+kmeans     weighted k-means in the metric's space (numpy, with SciPy's KD-tree to find nearest
+           centres), started from the median cut, on the colours merged into cells that are small
+           where the image has many pixels; then refined as the palette will be used (rounded to
+           bytes). See _kmeans_palette.
 
 Every palette lists its colours by frequency, most frequent first, ties by code (exact and
 frequent: the colour's pixels; mediancut: its box's pixels; kmeans: the pixels mapped to it) and
@@ -33,23 +35,34 @@ METHODS = ("exact", "frequent", "kmeans", "mediancut")
 #: CIELAB). CIEDE2000 is not a Euclidean distance, so its palettes are built as CIELAB's are.
 _SPACES = {name: metric.space for name, metric in REGISTRY.items()}
 
-#: k-means runs on at most this many points: histograms with more distinct colours are merged first
-#: into cells of 2x2x2 RGB values (7 bits per channel), then 4x4x4 (6 bits), ... (see _points).
-KMEANS_MAX_POINTS = 1 << 17
-#: mediancut, and the refinement of kmeans, run on at most this many points (merged likewise).
+#: mediancut runs on at most this many points: histograms with more distinct colours are merged
+#: first into cells of 2x2x2 RGB values (7 bits per channel), then 4x4x4 (6 bits), ... (see _points).
+#: kmeans orders its palette by the pixels nearest to each entry among as many points.
 MAX_POINTS = 1 << 21
-#: scikit-learn's k-means: at most this many iterations, and this many point-centre distances in all.
-KMEANS_MAX_ITER = 40
-KMEANS_MAX_WORK = 10 ** 9
+#: kmeans merges the colours into at most this many cells (or 8 per palette colour, if more) for its
+#: median-cut start and its Lloyd iterations, and into at most KMEANS_FINE_POINTS (or 32 per
+#: palette colour) for the last iterations and the refinement; see _merge_cells.
+KMEANS_COARSE_POINTS = 1 << 13
+KMEANS_FINE_POINTS = 1 << 15
+#: Lloyd iterations on the coarse cells, then on the fine ones: at most this many, while each
+#: lowers the error by at least KMEANS_MIN_GAIN of it.
+KMEANS_MAX_ITER = 30
+KMEANS_FINE_ITER = 15
+KMEANS_MIN_GAIN = 1e-4
+#: Each Lloyd iteration compares a point with this many candidate centres, its nearest when they
+#: were last found, every KMEANS_REFRESH iterations (see _lloyd).
+KMEANS_CANDIDATES = 4
+KMEANS_REFRESH = 8
 #: The refinement on the rounded palette: at most this many rounds, while each lowers the error by
 #: at least this fraction.
 REFINE_MAX_ITER = 5
 REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
+_THREADED_QUERY = 1 << 16  # KD-tree queries of at least this many points run in threads
 
-_INSTALL_SKLEARN = (
-    "the 'kmeans' palette needs scikit-learn: install it with 'apt install python3-sklearn' "
-    "(Debian, Ubuntu) or 'pip install scikit-learn' (in the Python QGIS uses), "
+_INSTALL_SCIPY = (
+    "the 'kmeans' palette needs SciPy: install it with 'apt install python3-scipy' "
+    "(Debian, Ubuntu) or 'pip install scipy' (in the Python QGIS uses), "
     "or use the 'mediancut' palette, which needs nothing more"
 )
 
@@ -58,8 +71,8 @@ class PaletteBuildError(ValueError):
     """A palette cannot be built from this image with these settings (the message says why)."""
 
 
-class ScikitLearnMissingError(PaletteBuildError, ImportError):
-    """The kmeans method needs scikit-learn, which is not installed."""
+class SciPyMissingError(PaletteBuildError, ImportError):
+    """The kmeans method needs SciPy (its KD-tree), which is not installed."""
 
 
 def colour_histogram(codes):
@@ -78,9 +91,9 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
 
     method: one of METHODS. codes: the image's distinct packed colours (uint32); counts: pixels of
     each (both as from colour_histogram or a block-wise scan). metric: "rgb", "cielab" or
-    "ciede2000", the metric the palette will be used with. seed: scikit-learn's random_state for
-    kmeans (which starts from the median cut, so in practice the seed changes nothing; the result
-    is deterministic either way). Raises PaletteBuildError when it cannot.
+    "ciede2000", the metric the palette will be used with. seed: kept for callers that pass one;
+    no method has a random step (kmeans starts from the median cut), so every result is
+    deterministic and the seed changes nothing. Raises PaletteBuildError when it cannot.
     """
     if method not in METHODS:
         raise PaletteBuildError("unknown palette method {!r}; choose one of {}".format(method, ", ".join(METHODS)))
@@ -109,7 +122,7 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
         _, points, weights = _points(codes, counts, space, MAX_POINTS)
         centres, totals = _median_cut(points, weights, n_colours, space)
         return _palette_by_frequency(pack_rgb(centres), totals, method)
-    return _kmeans_palette(codes, counts, n_colours, space, seed)
+    return _kmeans_palette(codes, counts, n_colours, space)
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -268,80 +281,205 @@ def _points(codes, counts, space, max_points, points=None):
     return _to_bytes(means, space), means, totals
 
 
-def _kmeans_palette(codes, counts, n_colours, space, seed):
+def _kmeans_palette(codes, counts, n_colours, space):
     """k-means palette; see build_palette and the module docstring.
 
-    1. If the image has more than KMEANS_MAX_POINTS distinct colours, they are merged into cells
-       (see _points): a fixed, deterministic reduction that keeps the counts' weight.
-    2. scikit-learn's KMeans (Lloyd, n_init=1, random_state=seed, sample_weight=counts), in RGB or
-       CIELAB, started from the weighted median-cut centres of the same points, for at most
-       KMEANS_MAX_ITER iterations and KMEANS_MAX_WORK point-centre distances in all (skipped when
-       one iteration would exceed it, as with many thousands of colours).
-    3. Refinement on all the distinct colours (merged likewise only beyond MAX_POINTS), as the
-       palette will be used: the centres are rounded to bytes, every colour is assigned to its
-       nearest entry (a KD-tree; CIE76 for both CIELAB metrics), and each entry moves to its
-       colours' weighted mean, while the total error goes down by more than REFINE_MIN_GAIN (at
-       most REFINE_MAX_ITER times). An entry that duplicates another after rounding, or serves no
-       colour, is moved onto the colour with the largest weighted error, so the palette keeps
-       n_colours distinct colours.
-    The palette is ordered by the pixels nearest to each entry, ties to the lower index as the
-    mapper settles them (for ciede2000: nearest by CIE76).
+    1. The distinct colours (merged into 2x2x2 cells ... only beyond MAX_POINTS, see _points) are
+       merged into cells that are small where there are many pixels and large where there are few
+       (see _merge_cells): at most KMEANS_FINE_POINTS fine cells, and these (as their mean colours)
+       into at most KMEANS_COARSE_POINTS coarse ones. Every step below is deterministic: no
+       sampling, no random start.
+    2. Weighted median cut of the coarse cells, then weighted Lloyd iterations in RGB or CIELAB on
+       the coarse cells (at most KMEANS_MAX_ITER) and on the fine cells (KMEANS_FINE_ITER), each
+       while it lowers the error by KMEANS_MIN_GAIN.
+    3. Refinement on the fine cells as the palette will be used: the centres are rounded to bytes,
+       every cell is assigned to its nearest entry (a KD-tree; CIE76 for both CIELAB metrics), and
+       each entry moves to its cells' weighted mean, while the total error goes down by more than
+       REFINE_MIN_GAIN (at most REFINE_MAX_ITER times). An entry that duplicates another after
+       rounding, or serves no cell, is moved onto the cell with the largest weighted error, so the
+       palette keeps n_colours distinct colours.
+    The palette is ordered by the pixels nearest to each entry (all distinct colours, exactly),
+    ties to the lower index as the mapper settles them (for ciede2000: nearest by CIE76).
     """
-    try:
-        from sklearn.cluster import KMeans
-    except ImportError as error:
-        raise ScikitLearnMissingError("{} ({})".format(_INSTALL_SKLEARN, error)) from error
-
     rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
-    _, cell_points, cell_weights = _points(pack_rgb(rgb), weights, space, KMEANS_MAX_POINTS, points)
-    if len(cell_points) < n_colours:  # palettes of many thousand colours: start from finer cells
-        cell_points, cell_weights = points, weights
-    centres = _median_cut_centres(cell_points, cell_weights, n_colours)
-    max_iter = min(KMEANS_MAX_ITER, KMEANS_MAX_WORK // (len(cell_points) * len(centres)))
-    if max_iter >= 1 and len(cell_points) > len(centres):
-        kmeans = KMeans(n_clusters=len(centres), init=centres, n_init=1, max_iter=max_iter,
-                        random_state=seed, algorithm="lloyd")
-        centres = kmeans.fit(cell_points, sample_weight=cell_weights).cluster_centers_
-    palette = _refine(_to_bytes(centres, space), rgb, points, weights, space)
-    for _ in range(10):  # ties go to the lowest index, so counts change with the order: a few rounds
-        totals = np.bincount(_nearest_exactly(METRIC_SPACES[space](palette), points), weights=weights,
-                             minlength=len(palette))
+    fine_points, fine_weights = _merge_cells(_cell_levels(rgb, weights), points, weights,
+                                             max(KMEANS_FINE_POINTS, 32 * n_colours))
+    fine_rgb = _to_bytes(fine_points, space)
+    coarse_points, coarse_weights = _merge_cells(_cell_levels(fine_rgb, fine_weights), fine_points, fine_weights,
+                                                 max(KMEANS_COARSE_POINTS, 8 * n_colours))
+    if len(coarse_points) < n_colours:  # too few cells for a start: the colours themselves
+        coarse_points, coarse_weights = fine_points, fine_weights = points, weights
+        fine_rgb = rgb
+    centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
+    centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
+    centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER)
+    palette = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights, space)
+    return Palette(_order_by_use(palette, points, weights, space), name="kmeans")
+
+
+def _cell_levels(rgb, weights):
+    """For each level of RGB cells, finest first: (cell number of each colour, number of cells,
+    pixels in each colour's cell). Level 0 is the colour itself; level b (1 to 7) cells of 2^b
+    values a side."""
+    levels = [(np.arange(len(rgb)), len(rgb), weights)]
+    channels = [rgb[:, axis].copy() for axis in range(3)]
+    for bits in range(1, 8):
+        side_bits = 8 - bits
+        for channel in channels:
+            channel >>= 1
+        keys = ((channels[0].astype(np.int32) << 2 * side_bits) | (channels[1].astype(np.int32) << side_bits)
+                | channels[2])
+        size = 1 << 3 * side_bits
+        levels.append((keys, size, np.bincount(keys, weights=weights, minlength=size)[keys]))
+    return levels
+
+
+def _merge_cells(levels, points, weights, max_points):
+    """At most max_points weighted points (the weighted means of the colours of each cell, and the
+    cell's pixels): each colour joins the smallest cell around it, of the levels of _cell_levels,
+    that holds at least a threshold of pixels (else the largest). So colours stay apart where the
+    image has many pixels, which is where a palette needs its detail (the dark sky of a deep-field
+    photograph), and are merged where it has few. The threshold is the smallest, to within 10%,
+    that leaves at most max_points cells."""
+    if len(points) <= max_points:
+        return points, weights
+
+    def choose(threshold):
+        """Level chosen by each colour, and the number of cells."""
+        level = np.full(len(points), len(levels) - 1)
+        for i in range(len(levels) - 2, -1, -1):
+            level[levels[i][2] >= threshold] = i
+        count = 0
+        for i, (keys, size, _) in enumerate(levels):
+            occupied = np.zeros(size, dtype=bool)
+            occupied[keys[level == i]] = True
+            count += int(np.count_nonzero(occupied))
+        return level, count
+
+    # Bracket the threshold between a low one (too many cells) and a high one (few enough), then
+    # halve the bracket. Below the smallest count, every colour is its own cell: too many.
+    threshold = weights.sum() / max_points
+    level, count = choose(threshold)
+    if count > max_points:
+        low, high = threshold, None
+    else:
+        low, high = None, threshold
+    while low is None or high is None:
+        threshold = threshold * 2.0 if high is None else threshold / 2.0
+        threshold_level, count = choose(threshold)
+        if count > max_points:
+            low = threshold
+        else:
+            high, level = threshold, threshold_level
+    while high > 1.1 * low:
+        middle = (low + high) / 2.0
+        middle_level, middle_count = choose(middle)
+        if middle_count <= max_points:
+            high, level = middle, middle_level
+        else:
+            low = middle
+    cells = np.empty(len(points), dtype=np.int64)
+    count = 0
+    for i, (keys, size, _) in enumerate(levels):
+        chosen = np.flatnonzero(level == i)
+        if len(chosen):
+            occupied = np.zeros(size, dtype=np.int64)
+            occupied[keys[chosen]] = 1
+            number = np.cumsum(occupied)
+            cells[chosen] = number[keys[chosen]] + (count - 1)
+            count += int(number[-1])
+    return _weighted_means(cells, points, weights, count)
+
+
+def _lloyd(points, weights, centres, max_iter):
+    """Weighted Lloyd iterations while each lowers the total squared error by at least
+    KMEANS_MIN_GAIN of it. Each point's KMEANS_CANDIDATES nearest centres are found with a KD-tree
+    every KMEANS_REFRESH iterations; in between, a point is assigned to the nearest of those (late
+    iterations move centres little, so a point's nearest centre stays among them). A centre that
+    loses all its points stays where it is (the refinement moves it)."""
+    total = None
+    rows = np.arange(len(points))[:, None]
+    for iteration in range(max_iter):
+        if iteration % KMEANS_REFRESH == 0:
+            _, candidates = _query(_kd_tree(centres), points, min(KMEANS_CANDIDATES, len(centres)))
+            candidates = candidates.reshape(len(points), -1)
+        distances = np.zeros(candidates.shape)
+        for axis in range(points.shape[1]):
+            difference = points[:, axis, None] - centres[candidates, axis]
+            distances += difference * difference
+        nearest = distances.argmin(axis=1)[:, None]
+        labels = candidates[rows, nearest][:, 0]
+        new_total = (weights * distances[rows, nearest][:, 0]).sum()
+        if total is not None and total - new_total <= KMEANS_MIN_GAIN * total:
+            break
+        total = new_total
+        means, _ = _weighted_means(labels, points, weights, len(centres))
+        empty = np.isnan(means).any(axis=1)
+        means[empty] = centres[empty]
+        centres = means
+    return centres
+
+
+def _kd_tree(targets):
+    """SciPy's KD-tree of the targets (SciPy is kmeans's one optional dependency)."""
+    try:
+        from scipy.spatial import cKDTree
+    except ImportError as error:
+        raise SciPyMissingError("{} ({})".format(_INSTALL_SCIPY, error)) from error
+    return cKDTree(targets)
+
+
+def _query(tree, points, k):
+    """The tree's k nearest targets of the points: (distances, indices), in threads for many points
+    (for a few, starting threads costs more than it saves)."""
+    return tree.query(points, k=k, workers=-1 if len(points) >= _THREADED_QUERY else 1)
+
+
+def _order_by_use(palette, points, weights, space):
+    """The palette ordered by the pixels nearest to each entry, most first, ties by code. Ties
+    between entries go to the lower index, so reordering can move the few tied colours: only
+    those are searched again, until the order holds."""
+    labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points)
+    for _ in range(10):
+        totals = np.bincount(labels, weights=weights, minlength=len(palette))
         order = _frequency_order(pack_rgb(palette), totals)
         if (order == np.arange(len(order))).all():
             break
         palette = palette[order]
-    return Palette(palette, name="kmeans")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        labels = rank[labels]
+        if len(contested):
+            labels[contested] = _nearest_exactly(METRIC_SPACES[space](palette), points[contested])[0]
+    return palette
 
 
 def _nearest_exactly(targets, points):
-    """Index of the nearest target of each point, ties to the lowest index as the mapper does: the
-    KD-tree's two nearest; where they tie, its eight nearest; where all eight tie, brute force."""
-    from scipy.spatial import cKDTree
-
+    """(index of the nearest target of each point, indices of the points with a tie), ties to the
+    lowest index as the mapper does: the KD-tree's two nearest; where they tie, its eight nearest;
+    where all eight tie, brute force."""
     if len(targets) == 1:
-        return np.zeros(len(points), dtype=np.int64)
-    tree = cKDTree(targets)
-    distances, labels = tree.query(points, k=2, workers=-1)
+        return np.zeros(len(points), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    tree = _kd_tree(targets)
+    distances, labels = _query(tree, points, 2)
     contested = np.flatnonzero(distances[:, 1] ** 2 - distances[:, 0] ** 2 <= _TIE_TOLERANCE)
     labels = labels[:, 0]
     if len(contested) == 0:
-        return labels
+        return labels, contested
     k = min(8, len(targets))
-    distances, candidates = tree.query(points[contested], k=k, workers=-1)
+    distances, candidates = _query(tree, points[contested], k)
     tied = distances ** 2 <= distances[:, :1] ** 2 + _TIE_TOLERANCE
     labels[contested] = np.where(tied, candidates, len(targets)).min(axis=1)
     if k < len(targets):
         crowded = contested[tied[:, -1]]
         if len(crowded):
             labels[crowded] = nearest_palette_indices(points[crowded], targets, "rgb")  # plain Euclidean
-    return labels
+    return labels, contested
 
 
 def _assign(palette, points, weights, space):
     """Nearest entry of every point, the weighted squared error of each point, and the total."""
-    from scipy.spatial import cKDTree  # scikit-learn's own dependency
-
-    distances, labels = cKDTree(METRIC_SPACES[space](palette)).query(points, workers=-1)
+    distances, labels = _query(_kd_tree(METRIC_SPACES[space](palette)), points, 1)
     error = weights * distances ** 2
     return labels, error, error.sum()
 

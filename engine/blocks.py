@@ -156,14 +156,23 @@ def centre(array, read, window):
     return array[dy:dy + window[3], dx:dx + window[2]]
 
 
+#: A histogram of up to this many valid pixels is counted by sorting them, which costs less than
+#: a table over all 2^24 colours; beyond it, pixels go into such a table this many at a time.
+SORTED_HISTOGRAM_PIXELS = 1 << 21
+TABLE_HISTOGRAM_PIXELS = 1 << 23
+
+
 def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction: None,
                      is_cancelled=lambda: False, on_block=None):
     """Distinct colour codes (uint32, ascending) of the valid pixels and their pixel counts.
 
-    Counts live in one table over all 2^24 colours, so memory does not grow with the raster.
-    ``on_block(window, rgba)`` sees every block as it is read (e.g. for report thumbnails).
+    A small image (photographs, sheets: up to SORTED_HISTOGRAM_PIXELS) is counted by sorting its
+    pixels; a larger one in one table over all 2^24 colours, TABLE_HISTOGRAM_PIXELS pixels at a
+    time, so memory does not grow with the raster. ``on_block(window, rgba)`` sees every block as
+    it is read (e.g. for report thumbnails).
     """
-    counts = np.zeros(1 << 24, dtype=np.int64)
+    counts = None  # the table, once there are too many pixels to sort
+    pending, pending_pixels = [], 0
     windows = list(windows)
     for done, (window, rgba) in enumerate(_read_ahead(source, windows)):
         if is_cancelled():
@@ -172,10 +181,35 @@ def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction:
             on_block(window, rgba)
         if alpha_threshold > 0:
             rgba = rgba[rgba >= np.uint32(alpha_threshold << 24)]
-        counts += np.bincount((rgba & np.uint32(0xFFFFFF)).ravel(), minlength=1 << 24)
+        pending.append(np.bitwise_and(rgba, np.uint32(0xFFFFFF)).ravel())
+        pending_pixels += pending[-1].size
+        if pending_pixels >= TABLE_HISTOGRAM_PIXELS:
+            counts = _count_into_table(counts, pending)
+            pending, pending_pixels = [], 0
         progress((done + 1) / len(windows))
+    if counts is None and pending_pixels <= SORTED_HISTOGRAM_PIXELS:
+        return _count_by_sorting(np.concatenate(pending) if pending else np.zeros(0, np.uint32))
+    counts = _count_into_table(counts, pending)
     codes = np.flatnonzero(counts).astype(np.uint32)
     return codes, counts[codes]
+
+
+def _count_into_table(counts, parts):
+    """The 2^24-entry table of pixel counts (made if None) with the codes of ``parts`` added."""
+    if counts is None:
+        counts = np.zeros(1 << 24, dtype=np.int64)
+    if parts:
+        counts += np.bincount(np.concatenate(parts), minlength=1 << 24)
+    return counts
+
+
+def _count_by_sorting(codes):
+    """(distinct codes ascending, their counts) of uint32 codes, by one sort."""
+    codes = np.sort(codes)
+    if len(codes) == 0:
+        return codes, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
+    return codes[starts], np.diff(np.append(starts, len(codes))).astype(np.int64)
 
 
 def palette_usage(codes, counts, palette, metric):
