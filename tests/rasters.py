@@ -65,3 +65,23 @@ def qgis_process(*args):
 def leftovers(folder):
     """Temporary files or folders a run left in ``folder``."""
     return [name for name in os.listdir(folder) if name.startswith(".palettize-")]
+
+
+def feedback_log():
+    """A QgsProcessingFeedback that keeps what a run tells: ``infos`` and ``warnings``, as lists."""
+    from qgis.core import QgsProcessingFeedback
+
+    class Log(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.infos, self.warnings = [], []
+
+        def pushInfo(self, text):  # noqa: N802 (QGIS API)
+            self.infos.append(text)
+            super().pushInfo(text)
+
+        def pushWarning(self, text):  # noqa: N802 (QGIS API)
+            self.warnings.append(text)
+            super().pushWarning(text)
+
+    return Log()

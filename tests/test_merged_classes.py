@@ -6,21 +6,8 @@ import numpy as np
 
 from palettize.engine.merged import MergedColourFinder
 from palettize.palettes.palette import Palette
-from rasters import SAMPLE_MAP, quantize, write_raster
+from rasters import SAMPLE_MAP, feedback_log, quantize, write_raster
 
-
-def _log():
-    from qgis.core import QgsProcessingFeedback
-
-    class Log(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.warnings = []
-
-        def pushWarning(self, text):  # noqa: N802 (QGIS API)
-            self.warnings.append(text)
-
-    return Log()
 
 
 def _stripes(colours, widths, rows=10):
@@ -30,7 +17,7 @@ def _stripes(colours, widths, rows=10):
 
 
 def test_the_sample_maps_two_blues_become_one_win256_entry_and_the_log_says_so(qgis_app, tmp_path):
-    log = _log()
+    log = feedback_log()
     quantize({"INPUT": SAMPLE_MAP, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif"),
               "OUTPUT_REPORT": str(tmp_path / "report.html")}, feedback=log)
     merged = [w for w in log.warnings if w.startswith("Merged classes")]
@@ -44,7 +31,7 @@ def test_the_sample_maps_two_blues_become_one_win256_entry_and_the_log_says_so(q
 
 
 def test_a_palette_built_from_the_map_keeps_its_units_apart_and_says_nothing(qgis_app, tmp_path):
-    log = _log()
+    log = feedback_log()
     quantize({"INPUT": SAMPLE_MAP, "PALETTE": "frequent", "N_COLORS": 32, "OUTPUT": str(tmp_path / "out.tif"),
               "OUTPUT_REPORT": str(tmp_path / "report.html")}, feedback=log)
     assert not [w for w in log.warnings if w.startswith("Merged classes")]
@@ -57,7 +44,7 @@ def test_rare_colours_that_share_an_entry_are_not_units_of_the_map(qgis_app, tmp
     path = write_raster(str(tmp_path / "in.tif"), image)
     legend = tmp_path / "legend.csv"
     legend.write_text("255,0,0,Red\n120,0,0,Dark red\n")
-    log = _log()
+    log = feedback_log()
     quantize({"INPUT": path, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)
     assert not [w for w in log.warnings if w.startswith("Merged classes")]
     image[:, :, 990:] = np.array([200, 0, 0], dtype=np.uint8)[:, None, None]  # 1% of the pixels: now a unit

@@ -7,21 +7,8 @@ from osgeo import gdal
 
 from palettize.engine.nearest import brute_force_indices
 from palettize.palettes.palette import builtin_palette
-from rasters import quantize, random_rgba, read_indices, write_raster
+from rasters import feedback_log, quantize, random_rgba, read_indices, write_raster
 
-
-def _log():
-    from qgis.core import QgsProcessingFeedback
-
-    class Log(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.lines = []
-
-        def pushInfo(self, text):  # noqa: N802 (QGIS API)
-            self.lines.append(text)
-
-    return Log()
 
 
 def _band(path):
@@ -36,7 +23,7 @@ def _band(path):
 def test_an_opaque_rgb_map_quantized_to_256_colours_is_byte_without_nodata(qgis_app, tmp_path):
     rgb = random_rgba(40, 50, seed=3)[:3]
     path = write_raster(str(tmp_path / "in.tif"), rgb)
-    log = _log()
+    log = feedback_log()
     out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
     data_type, nodata, table = _band(out)
     assert (data_type, nodata) == ("Byte", None)
@@ -44,15 +31,15 @@ def test_an_opaque_rgb_map_quantized_to_256_colours_is_byte_without_nodata(qgis_
     assert table == [tuple(c) for c in win256.tolist()]
     expected = brute_force_indices(np.transpose(rgb, (1, 2, 0)), win256, "rgb").reshape(40, 50)
     assert np.array_equal(read_indices(out), expected)
-    assert "256 colours and an opaque input (no alpha band, mask or nodata): writing Byte without nodata." in log.lines
+    assert "256 colours and an opaque input (no alpha band, mask or nodata): writing Byte without nodata." in log.infos
 
 
 def test_a_map_with_an_alpha_band_keeps_uint16_and_nodata_65535_for_256_colours(qgis_app, tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(20, 30, seed=4), alpha=True)
-    log = _log()
+    log = feedback_log()
     out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
     assert _band(out)[:2] == ("UInt16", 65535.0)
-    assert any("writing UInt16 with nodata 65535 (the input can have transparent pixels" in line for line in log.lines)
+    assert any("writing UInt16 with nodata 65535 (the input can have transparent pixels" in line for line in log.infos)
 
 
 def test_a_map_with_a_nodata_value_keeps_uint16_for_256_colours(qgis_app, tmp_path):

@@ -1,20 +1,11 @@
 """The QGIS style written beside the output replaces only a style Palettize wrote for that output,
 never a user's file: a palette file, the input's own style, a style for another raster."""
 
-from qgis.core import QgsProcessingFeedback, QgsRasterLayer
+from qgis.core import QgsRasterLayer
 
 from palettize.palettes.palette import builtin_palette
-from rasters import quantize, random_rgba, write_raster
+from rasters import feedback_log, quantize, random_rgba, write_raster
 
-
-class Warnings(QgsProcessingFeedback):
-    def __init__(self):
-        super().__init__()
-        self.warnings = []
-
-    def pushWarning(self, warning):  # noqa: N802 (QGIS API)
-        self.warnings.append(warning)
-        super().pushWarning(warning)
 
 
 def paletted_classes(raster):
@@ -30,7 +21,7 @@ def test_a_palette_file_beside_the_output_is_not_replaced_by_its_style(qgis_app,
         "<paletteEntry value='0' color='#ff0000' label='red'/><paletteEntry value='1' color='#0000ff' label='blue'/>"
         "</colorPalette></rasterrenderer></pipe></qgis>\n")
     before = legend.read_text()
-    feedback = Warnings()
+    feedback = feedback_log()
     quantize({"INPUT": source, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "legend.tif")}, feedback=feedback)
     assert legend.read_text() == before
     assert any("legend.qml exists and is not a style Palettize wrote" in w for w in feedback.warnings)
@@ -40,7 +31,7 @@ def test_the_inputs_own_style_is_not_replaced_by_an_output_of_the_same_name(qgis
     source = write_raster(str(tmp_path / "map.tif"), random_rgba(5, 6), alpha=True)
     own_style = tmp_path / "map.qml"
     own_style.write_text("<!DOCTYPE qgis><qgis><!-- the user's own style --></qgis>\n")
-    feedback = Warnings()
+    feedback = feedback_log()
     quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "map.png")}, feedback=feedback)
     assert own_style.read_text() == "<!DOCTYPE qgis><qgis><!-- the user's own style --></qgis>\n"
     assert (tmp_path / "map.png").exists()
@@ -51,7 +42,7 @@ def test_a_style_palettize_wrote_for_the_same_output_is_replaced(qgis_app, tmp_p
     source = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6), alpha=True)
     output = tmp_path / "classes.tif"
     quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(output)})
-    feedback = Warnings()
+    feedback = feedback_log()
     quantize({"INPUT": source, "PALETTE": "websafe216", "OUTPUT": str(output)}, feedback=feedback)
     assert not feedback.warnings
     assert paletted_classes(output) == [tuple(c) for c in builtin_palette("websafe216").colours.tolist()]

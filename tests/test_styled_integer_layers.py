@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rasters import quantize, read_indices, write_raster
+from rasters import feedback_log, quantize, read_indices, write_raster
 
 TYPES = {"Byte": (gdal.GDT_Byte, 0, 255), "UInt16": (gdal.GDT_UInt16, 0, 65535), "Int16": (gdal.GDT_Int16, -32768, 32767)}
 
@@ -66,24 +66,14 @@ STYLES = {
 def _run_both_ways(tmp_path, monkeypatch, layer_for, name):
     from palettize.algorithms import rendered_source
 
-    from qgis.core import QgsProcessingFeedback
-
-    class Log(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.lines = []
-
-        def pushInfo(self, text):  # noqa: N802 (QGIS API)
-            self.lines.append(text)
-
     results = []
     for lookup in (True, False):
         if not lookup:
             monkeypatch.setattr(rendered_source, "lookup_plan", lambda *args: None)
-        log = Log()
+        log = feedback_log()
         out = quantize({"INPUT": layer_for(), "PALETTE": "win256", "OUTPUT": str(tmp_path / "{}-{}.tif".format(name, lookup))},
                        feedback=log)
-        assert any("possible values drawn once" in line for line in log.lines) == lookup
+        assert any("possible values drawn once" in line for line in log.infos) == lookup
         results.append(read_indices(out["OUTPUT"]))
     monkeypatch.undo()
     return results
