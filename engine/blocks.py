@@ -120,7 +120,7 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, options, windows):
         from .cleanup import sieve
 
         return lambda rgba, valid: sieve(mapper.map_codes(rgba), valid, options["min_region"],
-                                         options["connectedness"])
+                                         options["connectedness"], in_place=True)
     return None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .colour_difference import ciede2000
 from .nearest import METRIC_SPACES, pack_rgb, unpack_rgb
-from .runs import RunFinder
+from .runs import RunFinder, flatnonzero_sparse
 
 #: The CLEANUP choices, in the order of the enum.
 METHODS = ("none", "seams", "sieve")
@@ -83,6 +83,14 @@ def _metric_distance(rgb, palette_rgb, metric):
     return np.sqrt((diff * diff).sum(axis=1))
 
 
+def _dots(a, b):
+    """Dot products of the rows of ``a`` (n x 4) with those of ``b`` (k x 4): n x k."""
+    out = a[:, None, 0] * b[None, :, 0]
+    for i in range(1, a.shape[-1]):
+        out += a[:, None, i] * b[None, :, i]
+    return out
+
+
 def _best_blend(rgba4, candidates, counts, palette4):
     """Residual and winning class of the best two-class mix for each pixel.
 
@@ -99,13 +107,16 @@ def _best_blend(rgba4, candidates, counts, palette4):
     pair_a, pair_b = np.triu_indices(m, 1)
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
-    colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
-    pa, pb = (colour * ca).sum(axis=1), (colour * cb).sum(axis=1)
-    aa, bb, ab = (ca * ca).sum(axis=1), (cb * cb).sum(axis=1), (ca * cb).sum(axis=1)
+    # Dot products of pixels and classes, summed term by term in the order of .sum(axis=1).
+    gram = _dots(palette4, palette4)
+    project = _dots(rgba4, palette4)
+    pa, pb = project[rows, ka], project[rows, kb]
+    aa, bb, ab = gram[ka, ka], gram[kb, kb], gram[ka, kb]
+    colour_colour = (rgba4 * rgba4).sum(axis=1)[rows]
     det = np.maximum(aa * bb - ab * ab, 1e-9)
     u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
     v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
-    res = (colour * colour).sum(axis=1) - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
+    res = colour_colour - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
     a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
     b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
     a_first = np.abs(a_under + v - 1.0) <= np.abs(u + b_under - 1.0)
@@ -288,27 +299,46 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 def _neighbours(ys, xs, offsets, rows, cols):
     """Flat positions (n x k, clipped into the window) of the neighbours at ``offsets`` ((dy, dx))
     of the pixels at rows ``ys``, columns ``xs``; and which of them lie outside the window."""
-    ny = ys[:, None] + np.array([dy for dy, _dx in offsets])
-    nx = xs[:, None] + np.array([dx for _dy, dx in offsets])
-    outside = (ny < 0) | (ny >= rows) | (nx < 0) | (nx >= cols)
-    return np.clip(ny, 0, rows - 1) * cols + np.clip(nx, 0, cols - 1), outside
+    dys = np.array([dy for dy, _dx in offsets])
+    dxs = np.array([dx for _dy, dx in offsets])
+    reach_y, reach_x = int(np.abs(dys).max()), int(np.abs(dxs).max())
+    around = (ys * cols + xs)[:, None] + (dys * cols + dxs)
+    outside = np.zeros(around.shape, dtype=bool)
+    # Only pixels near the window's edges have neighbours outside it: clip those alone.
+    edge = np.flatnonzero((ys < reach_y) | (ys >= rows - reach_y) | (xs < reach_x) | (xs >= cols - reach_x))
+    if len(edge):
+        ny, nx = ys[edge, None] + dys, xs[edge, None] + dxs
+        outside[edge] = (ny < 0) | (ny >= rows) | (nx < 0) | (nx >= cols)
+        around[edge] = np.clip(ny, 0, rows - 1) * cols + np.clip(nx, 0, cols - 1)
+    return around, outside
 
 
 # ----------------------------------------------------------------------------------------- sieve
 
 def _runs(classes, valid):
-    """Horizontal runs of one class: (run id per pixel (-1 where invalid), start column, length,
-    row, class) of each run, in raster order."""
+    """Horizontal runs of one class among valid pixels, never across rows: (flat start, length) of
+    each, in raster order. Only flags and the runs themselves are built, no per-pixel numbers."""
     rows, cols = classes.shape
-    new = valid.copy()
-    new[:, 1:] &= (classes[:, 1:] != classes[:, :-1]) | ~valid[:, :-1]
-    run_of = np.cumsum(new.ravel(), dtype=np.int64).reshape(rows, cols) - 1
-    run_of[~valid] = -1
-    starts = np.flatnonzero(new)
-    ends = np.ones_like(valid)
-    ends[:, :-1] = new[:, 1:] | ~valid[:, 1:]
-    ends = np.flatnonzero(ends & valid)
-    return run_of, starts % cols, ends - starts + 1, starts // cols, classes.ravel()[starts]
+    flat, ok = classes.ravel(), valid.ravel()
+    n = flat.size
+    flags = np.zeros(-(-n // 8) * 8, dtype=bool)  # whole words for flatnonzero_sparse
+    change, other = flags[:n], np.empty(n, dtype=bool)
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    np.not_equal(ok[1:], ok[:-1], out=other[1:])
+    change |= other
+    change[::cols] = True
+    starts = flatnonzero_sparse(flags)
+    lengths = np.diff(np.append(starts, n))
+    keep = ok[starts]
+    return starts[keep], lengths[keep]
+
+
+def _run_at(starts, lengths, positions):
+    """The run holding each flat position, -1 where none does (nodata)."""
+    run = np.searchsorted(starts, positions, side="right") - 1
+    inside = run >= 0
+    inside[inside] = positions[inside] < starts[run[inside]] + lengths[run[inside]]
+    return np.where(inside, run, -1)
 
 
 def _components(parent_pairs, count):
@@ -329,27 +359,30 @@ def _components(parent_pairs, count):
         np.minimum.at(parent, np.maximum(a, b), np.minimum(a, b))
 
 
-def _region_pairs(run_of, runs, connectedness):
+def _region_pairs(starts, lengths, run_class, cols, n, connectedness):
     """Pairs of same-class runs in consecutive rows that touch (4- or 8-connected).
 
     Two runs touch when their column ranges overlap (or, 8-connected, meet at a corner), which can
     be seen at the first column of one of them: the pixel above or below it, or diagonally before it.
     """
-    rows, cols = run_of.shape
-    col, length, row, cls = runs
-    found = []
+    first_column = starts % cols == 0
+    found_mine, found_other = [], []
     checks = [(-1, 0), (1, 0)] + ([(-1, -1), (1, -1)] if connectedness == 8 else [])
     for dy, dx in checks:
-        y, x = row + dy, col + dx
-        ok = (y >= 0) & (y < rows) & (x >= 0)
-        y, x, mine = y[ok], x[ok], np.flatnonzero(ok)
-        other = run_of[y, x]
-        same = (other >= 0) & (cls[np.maximum(other, 0)] == cls[mine])
-        found.append((mine[same], other[same]))
-    return np.concatenate([f for f, _ in found]), np.concatenate([o for _, o in found])
+        positions = starts + dy * cols + dx
+        ok = (positions >= 0) & (positions < n)
+        if dx:
+            ok &= ~first_column
+        mine = np.flatnonzero(ok)
+        other = _run_at(starts, lengths, positions[mine])
+        same = other >= 0
+        same[same] = run_class[other[same]] == run_class[mine[same]]
+        found_mine.append(mine[same])
+        found_other.append(other[same])
+    return np.concatenate(found_mine), np.concatenate(found_other)
 
 
-def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_CONNECTEDNESS):
+def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_CONNECTEDNESS, in_place=False):
     """Classes of a window after regions smaller than ``min_region`` pixels join a neighbour region.
 
     Regions are connected pixels of one class (``connectedness`` 4 or 8); nodata pixels belong to no
@@ -358,7 +391,8 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
     class. GDAL picks the neighbour that is largest over the whole raster (and follows chains of small
     neighbours), which no window can see; here the small region joins the large neighbour it shares
     the longest border with (pixel pairs adjacent under ``connectedness``), ties going to the lower
-    class, so the result never depends on where blocks start.
+    class, so the result never depends on where blocks start. ``in_place``: change and return
+    ``indices`` itself (for callers that own it: saves a copy).
     """
     indices = np.asarray(indices)
     valid = np.asarray(valid, dtype=bool)
@@ -366,30 +400,36 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
         raise ValueError("connectedness must be 4 or 8, not {!r}".format(connectedness))
     if indices.shape != valid.shape or indices.ndim != 2:
         raise ValueError("indices and valid must be 2-D arrays of one shape")
-    out = indices.copy()
+    out = indices if in_place else indices.copy()
     min_region = int(min_region)
     if min_region <= 1 or not valid.any():
         return out
     rows, cols = indices.shape
+    n = indices.size
+    flat = indices.ravel()
 
-    run_of, *runs = _runs(indices, valid)
-    n_runs = len(runs[0])
-    root = _components(_region_pairs(run_of, runs, connectedness), n_runs)
-    size = np.bincount(root, weights=runs[1], minlength=n_runs).astype(np.int64)
-    small_run = size[root] < min_region
-    if not small_run.any():
+    starts, lengths = _runs(indices, valid)
+    run_class = flat[starts]
+    n_runs = len(starts)
+    root = _components(_region_pairs(starts, lengths, run_class, cols, n, connectedness), n_runs)
+    size = np.bincount(root, weights=lengths, minlength=n_runs).astype(np.int64)
+    small_run = np.flatnonzero(size[root] < min_region)
+    if len(small_run) == 0:
         return out
 
     # Pixels of small regions, and their neighbours in other regions.
-    region = np.where(run_of >= 0, root[np.maximum(run_of, 0)], -1)
-    ys, xs = np.nonzero((run_of >= 0) & small_run[np.maximum(run_of, 0)])
-    mine = region[ys, xs]
+    run_lengths = lengths[small_run]
+    ends = np.cumsum(run_lengths)
+    positions = np.repeat(starts[small_run] - (ends - run_lengths), run_lengths) + np.arange(ends[-1])
+    mine = np.repeat(root[small_run], run_lengths)
+    ys, xs = np.divmod(positions, cols)
     pairs_small, pairs_other = [], []
     for dy, dx in (_CROSS if connectedness == 4 else _RING):
         y, x = ys + dy, xs + dx
-        ok = (y >= 0) & (y < rows) & (x >= 0) & (x < cols)
+        ok = np.flatnonzero((y >= 0) & (y < rows) & (x >= 0) & (x < cols))
         other = np.full(len(ys), -1, dtype=np.int64)
-        other[ok] = region[y[ok], x[ok]]
+        run = _run_at(starts, lengths, positions[ok] + (dy * cols + dx))
+        other[ok] = np.where(run >= 0, root[np.maximum(run, 0)], -1)
         large = (other >= 0) & (other != mine)
         large[large] = size[other[large]] >= min_region
         pairs_small.append(mine[large])
@@ -400,7 +440,7 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
 
     # Border length per (small region, large neighbour); keep the longest, then the lower class.
     root_class = np.full(n_runs, -1, dtype=np.int64)
-    root_class[root] = runs[3]
+    root_class[root] = run_class
     pair_key = small_ids * n_runs + other_ids
     unique_pairs, border = np.unique(pair_key, return_counts=True)
     small_of, other_of = unique_pairs // n_runs, unique_pairs % n_runs
