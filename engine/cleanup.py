@@ -91,6 +91,25 @@ def _dots(a, b):
     return out
 
 
+def _pair_blend(rgba4, rows, ka, kb, palette4):
+    """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels
+    ``rows`` of ``rgba4`` (see _best_blend)."""
+    # Dot products of pixels and classes, summed term by term in the order of .sum(axis=1).
+    gram = _dots(palette4, palette4)
+    project = _dots(rgba4, palette4)
+    pa, pb = project[rows, ka], project[rows, kb]
+    aa, bb, ab = gram[ka, ka], gram[kb, kb], gram[ka, kb]
+    colour_colour = (rgba4 * rgba4).sum(axis=1)[rows]
+    det = np.maximum(aa * bb - ab * ab, 1e-9)
+    u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
+    v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
+    res = colour_colour - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
+    a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
+    b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
+    a_first = np.abs(a_under + v - 1.0) <= np.abs(u + b_under - 1.0)
+    return res, np.where(np.where(a_first, a_under >= v, u >= b_under), ka, kb)
+
+
 def _best_blend(rgba4, candidates, counts, palette4):
     """Residual and winning class of the best two-class mix for each pixel.
 
@@ -107,20 +126,7 @@ def _best_blend(rgba4, candidates, counts, palette4):
     pair_a, pair_b = np.triu_indices(m, 1)
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
-    # Dot products of pixels and classes, summed term by term in the order of .sum(axis=1).
-    gram = _dots(palette4, palette4)
-    project = _dots(rgba4, palette4)
-    pa, pb = project[rows, ka], project[rows, kb]
-    aa, bb, ab = gram[ka, ka], gram[kb, kb], gram[ka, kb]
-    colour_colour = (rgba4 * rgba4).sum(axis=1)[rows]
-    det = np.maximum(aa * bb - ab * ab, 1e-9)
-    u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
-    v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
-    res = colour_colour - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
-    a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
-    b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
-    a_first = np.abs(a_under + v - 1.0) <= np.abs(u + b_under - 1.0)
-    winner = np.where(np.where(a_first, a_under >= v, u >= b_under), ka, kb)
+    res, winner = _pair_blend(rgba4, rows, ka, kb, palette4)
 
     # The best pair of each row: its smallest residual, the first pair on ties.
     starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
@@ -131,8 +137,53 @@ def _best_blend(rgba4, candidates, counts, palette4):
 
 
 def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance):
-    """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (n x k),
-    which of them do not vote (``blocked``) and their votes (``weights``: k, repeated n times)."""
+    """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
+    which of them do not vote (``blocked``) and their votes (``weights``: k).
+
+    Most seam pixels lie between one or two classes: those are decided from the lowest and highest
+    class voting around them, without a vote table; the others go to _choose_among_many. Both give
+    the classes the vote table would."""
+    n = neighbour_classes.shape[1]
+    chosen = np.full(n, -1, dtype=np.int64)
+    voting = ~blocked
+    if neighbour_classes.dtype.kind == "u":  # blocked neighbours to the largest value (np.where is slow)
+        top = np.iinfo(neighbour_classes.dtype).max
+        low = (neighbour_classes | blocked.astype(neighbour_classes.dtype) * top).min(axis=0)
+    else:
+        low = np.where(voting, neighbour_classes, neighbour_classes.max()).min(axis=0)
+    high = (neighbour_classes * voting).max(axis=0)
+    is_low = neighbour_classes == low
+    is_high = neighbour_classes == high
+    many = (voting & ~is_low & ~is_high).any(axis=0)
+    has = voting.any(axis=0)
+    one = np.flatnonzero(has & (low == high))
+    chosen[one] = low[one]
+    two = np.flatnonzero(has & (low != high) & ~many)
+    if len(two):
+        low_votes = (weights @ (voting & is_low))[two]
+        high_votes = (weights @ (voting & is_high))[two]
+        low, high = low[two].astype(np.int64), high[two].astype(np.int64)
+        chosen[two] = np.where(low_votes >= high_votes, low, high)
+        tied = np.flatnonzero(low_votes == high_votes)
+        if len(tied):  # the nearer colour, then the lower class
+            rgb = seam_rgb[two[tied]]
+            nearer_high = (_metric_distance(rgb, palette_rgb[high[tied]], metric) <
+                           _metric_distance(rgb, palette_rgb[low[tied]], metric))
+            chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
+        residual, blend_class = _pair_blend(rgba4[two], np.arange(len(two)), low, high, palette4)
+        mixed = np.sqrt(np.maximum(residual, 0.0)) <= blend_tolerance
+        chosen[two[mixed]] = blend_class[mixed]
+    rest = np.flatnonzero(many)
+    if len(rest):
+        chosen[rest] = _choose_among_many(neighbour_classes[:, rest].T, blocked[:, rest].T, np.tile(weights, len(rest)),
+                                          seam_rgb[rest], rgba4[rest], palette_rgb, palette4, metric,
+                                          blend_tolerance)
+    return chosen
+
+
+def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric,
+                       blend_tolerance):
+    """_choose with a vote table: ``weights`` (k, repeated n times) summed per class around each pixel."""
     n = len(neighbour_classes)
     chosen = np.full(n, -1, dtype=np.int64)
     if len(palette_rgb) <= _FEW_CLASSES:  # a column per palette class
@@ -265,8 +316,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     # match exactly, a wide line), or inside their class and near its colour: they vote; else seams.
     cross, outside = _neighbours(ys, xs, _CROSS, rows, cols)
     ignored = blocked[cross] | outside
-    flat = (((rgba.ravel()[cross] ^ codes[:, None]) << np.uint32(8) == 0) | ignored).all(axis=1)
-    seam = ((classes[cross] != own[:, None]) & ~ignored).any(axis=1) & ~flat
+    flat = (((rgba.ravel()[cross] ^ codes) << np.uint32(8) == 0) | ignored).all(axis=0)
+    seam = ((classes[cross] != own) & ~ignored).any(axis=0) & ~flat
     inside = np.flatnonzero(~seam & ~flat)
     seam[inside] = _metric_distance(unpack_rgb(codes[inside]).astype(np.float64), palette_rgb[own[inside]], "cielab") > tolerance
     blocked[inexact[seam]] = True  # seam pixels do not vote
@@ -278,7 +329,6 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
     # Vote tables hold 2 columns per class (see _choose): fewer seam pixels at once with more classes.
     chunk = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
-    tiled = np.tile(weights, min(chunk, len(seam)))
     changed, chosen_classes = [], []
     for start in range(0, len(seam), chunk):
         part = seam[start:start + chunk]
@@ -286,7 +336,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         seam_rgb = unpack_rgb(codes[part]).astype(np.float64)
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
-        chosen = _choose(classes[around], blocked[around] | outside, tiled, seam_rgb, rgba4,
+        chosen = _choose(classes[around], blocked[around] | outside, weights, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance)
         keep = chosen >= 0
         changed.append(part[keep])
@@ -297,19 +347,20 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
 
 def _neighbours(ys, xs, offsets, rows, cols):
-    """Flat positions (n x k, clipped into the window) of the neighbours at ``offsets`` ((dy, dx))
-    of the pixels at rows ``ys``, columns ``xs``; and which of them lie outside the window."""
+    """Flat positions (k x n, clipped into the window) of the neighbours at ``offsets`` ((dy, dx))
+    of the pixels at rows ``ys``, columns ``xs``; and which of them lie outside the window. One row
+    per offset, so that reductions over the neighbours run along contiguous rows."""
     dys = np.array([dy for dy, _dx in offsets])
     dxs = np.array([dx for _dy, dx in offsets])
     reach_y, reach_x = int(np.abs(dys).max()), int(np.abs(dxs).max())
-    around = (ys * cols + xs)[:, None] + (dys * cols + dxs)
+    around = (dys * cols + dxs)[:, None] + (ys * cols + xs)
     outside = np.zeros(around.shape, dtype=bool)
     # Only pixels near the window's edges have neighbours outside it: clip those alone.
     edge = np.flatnonzero((ys < reach_y) | (ys >= rows - reach_y) | (xs < reach_x) | (xs >= cols - reach_x))
     if len(edge):
-        ny, nx = ys[edge, None] + dys, xs[edge, None] + dxs
-        outside[edge] = (ny < 0) | (ny >= rows) | (nx < 0) | (nx >= cols)
-        around[edge] = np.clip(ny, 0, rows - 1) * cols + np.clip(nx, 0, cols - 1)
+        ny, nx = dys[:, None] + ys[edge], dxs[:, None] + xs[edge]
+        outside[:, edge] = (ny < 0) | (ny >= rows) | (nx < 0) | (nx >= cols)
+        around[:, edge] = np.clip(ny, 0, rows - 1) * cols + np.clip(nx, 0, cols - 1)
     return around, outside
 
 
