@@ -56,6 +56,7 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 # ----------------------------------------------------------------------------------------- seams
 
 _CHUNK = 1 << 13  # seam pixels decided at once: small temporaries stay in the CPU caches
+_UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
 _BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
 
@@ -106,8 +107,8 @@ def _pair_blend(rgba4, rows, ka, kb, palette4):
     res = colour_colour - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
     a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
     b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
-    a_first = np.abs(a_under + v - 1.0) <= np.abs(u + b_under - 1.0)
-    return res, np.where(np.where(a_first, a_under >= v, u >= b_under), ka, kb)
+    lean = np.abs(u + b_under - 1.0) - np.abs(a_under + v - 1.0)  # > 0: a drawn first fits better
+    return res, np.where(np.where(lean >= 0, a_under >= v, u >= b_under), ka, kb), lean, a_under >= v, u >= b_under
 
 
 def _best_blend(rgba4, candidates, counts, palette4):
@@ -126,7 +127,7 @@ def _best_blend(rgba4, candidates, counts, palette4):
     pair_a, pair_b = np.triu_indices(m, 1)
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
-    res, winner = _pair_blend(rgba4, rows, ka, kb, palette4)
+    res, winner = _pair_blend(rgba4, rows, ka, kb, palette4)[:2]
 
     # The best pair of each row: its smallest residual, the first pair on ties.
     starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
@@ -136,7 +137,22 @@ def _best_blend(rgba4, candidates, counts, palette4):
     return np.sqrt(np.maximum(res[at_least], 0.0)), winner[at_least]
 
 
-def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance):
+def _drawing_order(around4, low, high, palette4, blend_tolerance):
+    """+1 where the seam pixels around (k x n x 4, NaN where none) that mix ``low`` and ``high`` say
+    ``low`` was drawn first, -1 where they say ``high`` was, 0 where they do not tell."""
+    k, n = around4.shape[:2]
+    rows = np.tile(np.arange(n), k)
+    colours = around4.reshape(k * n, 4)
+    known = colours[:, 3] < 255  # partly transparent seam pixels (NaN elsewhere)
+    res, _winner, lean = _pair_blend(np.where(known[:, None], colours, 0.0), np.arange(k * n), low[rows],
+                                     high[rows], palette4)[:3]
+    mixing = known & (np.sqrt(np.maximum(res, 0.0)) <= blend_tolerance)
+    # Each says how much better one order fits it: unsure pixels say little, sure ones decide.
+    return np.sign(np.bincount(rows[mixing], weights=lean[mixing], minlength=n)).astype(int)
+
+
+def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
+            neighbour_rgba4=None):
     """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
     which of them do not vote (``blocked``) and their votes (``weights``: k).
 
@@ -170,9 +186,21 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
             nearer_high = (_metric_distance(rgb, palette_rgb[high[tied]], metric) <
                            _metric_distance(rgb, palette_rgb[low[tied]], metric))
             chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
-        residual, blend_class = _pair_blend(rgba4[two], np.arange(len(two)), low, high, palette4)
+        residual, blend_class, lean, a_if_first, a_if_second = _pair_blend(
+            rgba4[two], np.arange(len(two)), low, high, palette4)
         mixed = np.sqrt(np.maximum(residual, 0.0)) <= blend_tolerance
         chosen[two[mixed]] = blend_class[mixed]
+        unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
+                                (rgba4[two, 3] < 255))  # drawn over transparency: the order shows
+        if len(unsure) and neighbour_rgba4 is not None:
+            # Either drawing order explains the pixel, each giving it another class: the seam pixels
+            # around it that mix the same two classes tell which polygon was drawn first.
+            order = _drawing_order(neighbour_rgba4(two[unsure]), low[unsure], high[unsure], palette4,
+                                   blend_tolerance)
+            decided = order != 0
+            a_wins = np.where(order > 0, a_if_first[unsure], a_if_second[unsure])
+            rows = two[unsure[decided]]
+            chosen[rows] = np.where(a_wins[decided], low[unsure[decided]], high[unsure[decided]])
     rest = np.flatnonzero(many)
     if len(rest):
         chosen[rest] = _choose_among_many(neighbour_classes[:, rest].T, blocked[:, rest].T, np.tile(weights, len(rest)),
@@ -272,7 +300,10 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     - the only one, when there is one;
     - else, when its colour is a mix of two of them (premultiplied RGBA within ``blend_tolerance``,
-      0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend);
+      0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend).
+      Where a partly transparent pixel fits both drawing orders about as well and each order gives
+      the other class, the order that the partly transparent seam pixels within ``radius`` mixing
+      the same two classes fit better decides (see _drawing_order);
     - else the one with most votes around it (4-neighbours 40, diagonal ones 28, farther rings 10 /
       (ring - 1)), ties going to the class nearest in colour under ``metric``, then to the lower index.
 
@@ -326,6 +357,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         return out
 
     offsets, weights = _seam_offsets(radius)
+    rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
     # Vote tables hold 2 columns per class (see _choose): fewer seam pixels at once with more classes.
     chunk = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
@@ -337,12 +369,23 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
         chosen = _choose(classes[around], blocked[around] | outside, weights, seam_rgb, rgba4,
-                         palette_rgb, palette4, metric, blend_tolerance)
+                         palette_rgb, palette4, metric, blend_tolerance,
+                         lambda rows: _seam_colours(around[:, rows], outside[:, rows], rgba_flat, valid_flat, blocked))
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])
     changed = np.concatenate(changed)
     out[ys[changed], xs[changed]] = np.concatenate(chosen_classes)
+    return out
+
+
+def _seam_colours(around, outside, rgba_flat, valid_flat, blocked):
+    """Premultiplied RGBA (k x n x 4) of the seam pixels at ``around``, NaN elsewhere."""
+    codes = rgba_flat[around]
+    colour = unpack_rgb(codes.ravel()).astype(np.float64).reshape(around.shape + (3,))
+    alpha = ((codes >> 24) & 255).astype(np.float64)
+    out = np.concatenate([colour * (alpha / 255.0)[..., None], alpha[..., None]], axis=-1)
+    out[~(blocked[around] & valid_flat[around] & ~outside)] = np.nan
     return out
 
 
