@@ -416,6 +416,68 @@ def test_sieve_does_not_depend_on_block_boundaries_in_noise():
         assert np.array_equal(whole, blocks)
 
 
+def sieve_by_brute_force(indices, valid, min_region, connectedness):
+    """The sieve's rule pixel by pixel: label regions by flood fill, then give every small region the
+    class of the large neighbour region it shares most adjacent pixel pairs with (then the lower class)."""
+    rows, cols = indices.shape
+    steps = [(-1, 0), (1, 0), (0, -1), (0, 1)] + ([(-1, -1), (-1, 1), (1, -1), (1, 1)] if connectedness == 8 else [])
+    region = np.full(indices.shape, -1)
+    sizes = []
+    for y in range(rows):
+        for x in range(cols):
+            if valid[y, x] and region[y, x] < 0:
+                region[y, x], todo, size = len(sizes), [(y, x)], 0
+                while todo:
+                    cy, cx = todo.pop()
+                    size += 1
+                    for dy, dx in steps:
+                        ny, nx = cy + dy, cx + dx
+                        if (0 <= ny < rows and 0 <= nx < cols and valid[ny, nx] and region[ny, nx] < 0
+                                and indices[ny, nx] == indices[y, x]):
+                            region[ny, nx] = len(sizes)
+                            todo.append((ny, nx))
+                sizes.append(size)
+    border = {}
+    for y in range(rows):
+        for x in range(cols):
+            mine = region[y, x]
+            if mine < 0 or sizes[mine] >= min_region:
+                continue
+            for dy, dx in steps:
+                ny, nx = y + dy, x + dx
+                if 0 <= ny < rows and 0 <= nx < cols and region[ny, nx] >= 0 and sizes[region[ny, nx]] >= min_region:
+                    key = (mine, int(indices[ny, nx]), region[ny, nx])
+                    border[key] = border.get(key, 0) + 1
+    best = {}
+    for (mine, cls, _other), count in border.items():
+        if mine not in best or (-count, cls) < best[mine]:
+            best[mine] = (-count, cls)
+    out = indices.copy()
+    for y in range(rows):
+        for x in range(cols):
+            if region[y, x] in best:
+                out[y, x] = best[region[y, x]][1]
+    return out
+
+
+@pytest.mark.parametrize("connectedness", [4, 8])
+def test_sieve_gives_every_small_region_the_class_a_flood_fill_finds(connectedness):
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        rows, cols = rng.integers(1, 25, 2)
+        indices = rng.integers(0, 3, (rows // 3 + 1, cols // 2 + 1)).repeat(3, 0).repeat(2, 1)[:rows, :cols]
+        speck = rng.random(indices.shape) < 0.2
+        indices[speck] = rng.integers(0, 4, speck.sum())
+        indices = indices.astype(np.uint8)
+        valid = rng.random(indices.shape) > 0.05
+        for min_region in (2, 4, 7):
+            expected = sieve_by_brute_force(indices, valid, min_region, connectedness)
+            assert np.array_equal(cleanup.sieve(indices, valid, min_region, connectedness), expected)
+            in_place = indices.copy()
+            assert cleanup.sieve(in_place, valid, min_region, connectedness, in_place=True) is in_place
+            assert np.array_equal(in_place, expected)
+
+
 # ----------------------------------------------------------------------------------- margins
 
 def test_margins_tell_the_engine_how_far_each_method_looks():
