@@ -203,9 +203,9 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
             chosen[rows] = np.where(a_wins[decided], low[unsure[decided]], high[unsure[decided]])
     rest = np.flatnonzero(many)
     if len(rest):
-        chosen[rest] = _choose_among_many(neighbour_classes[:, rest].T, blocked[:, rest].T, np.tile(weights, len(rest)),
-                                          seam_rgb[rest], rgba4[rest], palette_rgb, palette4, metric,
-                                          blend_tolerance)
+        chosen[rest] = _choose_among_many(neighbour_classes[:, rest].T, blocked[:, rest].T,
+                                          np.tile(weights, len(rest)), seam_rgb[rest], rgba4[rest], palette_rgb,
+                                          palette4, metric, blend_tolerance)
     return chosen
 
 
@@ -265,7 +265,7 @@ def _inexact_pixels(indices, rgba, valid, table):
     run; blocks without long runs (photographs) are tested pixel by pixel, a band at a time.
     """
     def wrong(classes, codes, valid):
-        differ = np.take(table, classes)
+        differ = np.take(table, classes, mode="clip")  # beyond the palette: the impossible code
         differ ^= codes
         differ <<= np.uint32(8)  # alpha out
         return (differ != 0) & valid
@@ -328,7 +328,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     # Pixels not exactly of their class's colour (indices beyond the palette, i.e. nodata, get an
     # impossible colour code): few in a rendered map, and the only ones that may change.
-    table = np.full(max(len(palette), int(indices.max()) + 1), 0xFFFFFFFF, dtype=np.uint32)
+    table = np.full(len(palette) + 1, 0xFFFFFFFF, dtype=np.uint32)
     table[:len(palette)] = pack_rgb(palette)
     rows, cols = indices.shape
     inexact = _inexact_pixels(indices, rgba, valid, table)
