@@ -84,23 +84,13 @@ def _metric_distance(rgb, palette_rgb, metric):
     return np.sqrt((diff * diff).sum(axis=1))
 
 
-def _dots(a, b):
-    """Dot products of the rows of ``a`` (n x 4) with those of ``b`` (k x 4): n x k."""
-    out = a[:, None, 0] * b[None, :, 0]
-    for i in range(1, a.shape[-1]):
-        out += a[:, None, i] * b[None, :, i]
-    return out
-
-
 def _pair_blend(rgba4, rows, ka, kb, palette4):
     """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels
     ``rows`` of ``rgba4`` (see _best_blend)."""
-    # Dot products of pixels and classes, summed term by term in the order of .sum(axis=1).
-    gram = _dots(palette4, palette4)
-    project = _dots(rgba4, palette4)
-    pa, pb = project[rows, ka], project[rows, kb]
-    aa, bb, ab = gram[ka, ka], gram[kb, kb], gram[ka, kb]
-    colour_colour = (rgba4 * rgba4).sum(axis=1)[rows]
+    colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
+    pa, pb = (colour * ca).sum(axis=1), (colour * cb).sum(axis=1)
+    aa, bb, ab = (ca * ca).sum(axis=1), (cb * cb).sum(axis=1), (ca * cb).sum(axis=1)
+    colour_colour = (colour * colour).sum(axis=1)
     det = np.maximum(aa * bb - ab * ab, 1e-9)
     u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
     v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
