@@ -349,7 +349,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     offsets, weights = _seam_offsets(radius)
     rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
-    # Vote tables hold 2 columns per class (see _choose): fewer seam pixels at once with more classes.
+    # Vote tables hold 2 columns per class (see _choose_among_many): fewer pixels at once with more classes.
     chunk = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
     changed, chosen_classes = [], []
     for start in range(0, len(seam), chunk):
