@@ -11,6 +11,9 @@ Timed on the same input, wall clock:
   rgb2pct     GDAL's rgb2pct.py -pct with the same palette (Byte, Floyd-Steinberg dithering)
   seed        the seed notebook's steps on a crop exported as PNG, scaled per pixel: plt.imread,
               pairwise_distances_argmin to win256/255, np.save (argmin alone printed too)
+Cleanup (CLEANUP=seams, sieve) is timed against CLEANUP=none with the map's legend as palette, in the
+same rounds, on that map and on a second one with many more edges: the provinces of Europe from QGIS's
+own world_map.gpkg with thin black outlines (about as many pixels, 1-2% of them not legend colours).
 Then the peak resident memory of a palettize run through qgis_process next to a trivial
 qgis_process run, and a profile of one palettize run (self time per function).
 """
@@ -47,6 +50,9 @@ TARGETS = {  # name: (description, test)
     "rss": ("palettize peak RSS beyond QGIS < 500 MB", lambda r: r < 500),
     "report": ("palettize with OUTPUT_REPORT / without <= 1.2", lambda r: r <= 1.2),
     "seams": ("CLEANUP=seams / none (legend palette) <= 2", lambda r: r <= 2),
+    "sieve": ("CLEANUP=sieve / none (legend palette) <= 2.5", lambda r: r <= 2.5),
+    "outline-seams": ("provinces: CLEANUP=seams / none <= 2", lambda r: r <= 2),
+    "outline-sieve": ("provinces: CLEANUP=sieve / none <= 2.5", lambda r: r <= 2.5),
 }
 
 
@@ -90,33 +96,47 @@ def renderer_version():
         return "scripts/render_map.py {}".format(hashlib.sha1(f.read()).hexdigest()[:12])
 
 
-def render_map(path, size):
+def render_map(path, size, kind="geology"):
     """Render the map with scripts/render_map.py in a child process: it starts its own QGIS state and
-    switches GDAL to exceptions, neither of which should leak into the process that times palettize."""
-    code = ("import sys; sys.path.insert(0, {scripts!r}); from render_map import render_geology_map; "
-            "render_geology_map({path!r}, width={size}, height={size}, outlines=True, antialiasing=True, "
-            "seed=0, crs={crs!r}, pixel_size={ps!r}, origin={origin!r})").format(
-        scripts=SCRIPTS, path=path, size=size, crs=CRS, ps=PIXEL_SIZE, origin=ORIGIN)
+    switches GDAL to exceptions, neither of which should leak into the process that times palettize.
+    ``kind`` "geology": the synthetic geological map, size x size; "provinces": the provinces of
+    Europe from QGIS's own world_map.gpkg with thin black outlines, about as many pixels (3:2)."""
+    if kind == "provinces":
+        width, height = provinces_size(size)
+        code = ("import sys; sys.path.insert(0, {scripts!r}); from render_map import render_world_map; "
+                "render_world_map({path!r}, 'europe', {width}, {height}, outlines=True, antialiasing=True)"
+                ).format(scripts=SCRIPTS, path=path, width=width, height=height)
+    else:
+        code = ("import sys; sys.path.insert(0, {scripts!r}); from render_map import render_geology_map; "
+                "render_geology_map({path!r}, width={size}, height={size}, outlines=True, antialiasing=True, "
+                "seed=0, crs={crs!r}, pixel_size={ps!r}, origin={origin!r})").format(
+            scripts=SCRIPTS, path=path, size=size, crs=CRS, ps=PIXEL_SIZE, origin=ORIGIN)
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def input_map(size):
-    """Path of the cached size x size map, rendered (tiled, uncompressed RGBA) when missing or stale."""
+def provinces_size(size):
+    """(width, height) of the provinces map: 3:2, about size x size pixels."""
+    return int(round(size * 1.5 ** 0.5)), int(round(size / 1.5 ** 0.5))
+
+
+def input_map(size, kind="geology"):
+    """Path of the cached map (see render_map), rendered (tiled, uncompressed RGBA) when missing or stale."""
     from osgeo import gdal
 
     name = renderer_version()
-    path = os.path.join(DATA, "map-{}.tif".format(size))
+    width, height = provinces_size(size) if kind == "provinces" else (size, size)
+    path = os.path.join(DATA, "{}-{}.tif".format("map" if kind == "geology" else kind, size))
     dataset = gdal.Open(path) if os.path.exists(path) else None
     if dataset is not None and dataset.GetMetadataItem(GENERATOR_KEY) == name:
-        print("Input: {} ({} x {}, cached, made by {})".format(os.path.relpath(path), size, size, name))
+        print("Input: {} ({} x {}, cached, made by {})".format(os.path.relpath(path), width, height, name))
         return path
     dataset = None
     os.makedirs(DATA, exist_ok=True)
-    print("Input: rendering {} x {} with {} ...".format(size, size, name), flush=True)
+    print("Input: rendering {} x {} with {} ...".format(width, height, name), flush=True)
     start = time.perf_counter()
     raw, work = path + ".render.tif", path + ".work.tif"
     try:
-        render_map(raw, size)
+        render_map(raw, size, kind)
         copy = gdal.Translate(work, raw, creationOptions=INPUT_OPTIONS)
         if copy is None:
             raise RuntimeError("could not copy {}: {}".format(raw, gdal.GetLastErrorMsg()))
@@ -129,6 +149,25 @@ def input_map(size):
                 os.remove(leftover)
     print("Input: {} ready in {:.0f} s".format(os.path.relpath(path), time.perf_counter() - start))
     return path
+
+
+def off_legend_share(path):
+    """Share of a map's pixels (opaque enough to be valid) whose colour is not a legend colour."""
+    from osgeo import gdal
+
+    sys.path.insert(0, SCRIPTS)
+    from render_map import legend_colours
+
+    legend = np.array([r | g << 8 | b << 16 for r, g, b, _label in legend_colours()], dtype=np.uint32)
+    dataset = gdal.Open(path)
+    off = total = 0
+    for yoff in range(0, dataset.RasterYSize, 1024):
+        rows = min(1024, dataset.RasterYSize - yoff)
+        r, g, b, a = (dataset.GetRasterBand(i).ReadAsArray(0, yoff, dataset.RasterXSize, rows).astype(np.uint32)
+                      for i in (1, 2, 3, 4))
+        off += int((~np.isin(r | g << 8 | b << 16, legend) & (a >= 128)).sum())
+        total += r.size
+    return off / total
 
 
 def warm_cache(path):
@@ -345,10 +384,13 @@ def main(argv=None):
     type_name = gdal.GetDataTypeName(gdal_type)
     path = input_map(size)
     pixels = size * size
+    provinces = input_map(size, "provinces")
+    provinces_pixels = int(np.prod(provinces_size(size)))
     tmpdir = tempfile.mkdtemp(prefix="run-", dir=DATA)
     rows, ratios = [], {}
     try:
         warm_cache(path)
+        warm_cache(provinces)
         print("Timing: wall clock, median of {} round(s); each round runs every tool once, in turn, so "
               "changes in the machine's load hit all tools alike; input in the page cache ...".format(repeat),
               flush=True)
@@ -367,6 +409,14 @@ def main(argv=None):
             ("legend", "palettize, legend palette", pixels, lambda out: run_palettize(path, out, PALETTE_FILE=legend)),
             ("seams", "palettize, legend palette, CLEANUP=seams", pixels,
              lambda out: run_palettize(path, out, PALETTE_FILE=legend, CLEANUP="seams")),
+            ("sieve", "palettize, legend palette, CLEANUP=sieve", pixels,
+             lambda out: run_palettize(path, out, PALETTE_FILE=legend, CLEANUP="sieve")),
+            ("outline-none", "provinces, legend palette", provinces_pixels,
+             lambda out: run_palettize(provinces, out, PALETTE_FILE=legend)),
+            ("outline-seams", "provinces, legend palette, CLEANUP=seams", provinces_pixels,
+             lambda out: run_palettize(provinces, out, PALETTE_FILE=legend, CLEANUP="seams")),
+            ("outline-sieve", "provinces, legend palette, CLEANUP=sieve", provinces_pixels,
+             lambda out: run_palettize(provinces, out, PALETTE_FILE=legend, CLEANUP="sieve")),
             ("seed", "seed notebook: imread PNG, argmin, np.save", crop_pixels,
              lambda out: run_seed(crop_png, palette, out)),
         ]
@@ -408,6 +458,10 @@ def main(argv=None):
               "per pixel".format(argmin_s, (argmin_s / crop_pixels) / (pal_s / pixels)))
         ratios["report"] = report_s / pal_s
         ratios["seams"] = seams_s / legend_s
+        ratios["sieve"] = timings["sieve"][0] / legend_s
+        for method in ("seams", "sieve"):
+            ratios["outline-" + method] = timings["outline-" + method][0] / timings["outline-none"][0]
+        print("provinces map: {:.2%} of its pixels are not legend colours".format(off_legend_share(provinces)))
 
         print("\nPeak memory (qgis_process subprocesses, /usr/bin/time -v) ...", flush=True)
         wrapper = os.path.join(SCRIPTS, "qgis-process")

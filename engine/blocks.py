@@ -137,7 +137,8 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
     if cleanup.method == "sieve":
         from .cleanup import sieve
 
-        return lambda rgba, valid: sieve(mapper.map_codes(rgba), valid, cleanup.min_region, cleanup.connectedness)
+        return lambda rgba, valid: sieve(mapper.map_codes(rgba), valid, cleanup.min_region, cleanup.connectedness,
+                                         in_place=True)
     return None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .metrics import METRIC_SPACES, REGISTRY
 from .nearest import pack_rgb, unpack_rgb
-from .runs import RunFinder
+from .runs import RunFinder, flatnonzero_sparse
 
 #: The CLEANUP choices, in the order of the enum.
 METHODS = ("none", "seams", "sieve")
@@ -56,6 +56,7 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 # ----------------------------------------------------------------------------------------- seams
 
 _CHUNK = 1 << 13  # seam pixels decided at once: small temporaries stay in the CPU caches
+_UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
 _BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
 
@@ -83,6 +84,23 @@ def _metric_distance(rgb, palette_rgb, metric):
     return np.sqrt((diff * diff).sum(axis=1))
 
 
+def _pair_blend(rgba4, rows, ka, kb, palette4):
+    """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels
+    ``rows`` of ``rgba4`` (see _best_blend)."""
+    colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
+    pa, pb = (colour * ca).sum(axis=1), (colour * cb).sum(axis=1)
+    aa, bb, ab = (ca * ca).sum(axis=1), (cb * cb).sum(axis=1), (ca * cb).sum(axis=1)
+    colour_colour = (colour * colour).sum(axis=1)
+    det = np.maximum(aa * bb - ab * ab, 1e-9)
+    u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
+    v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
+    res = colour_colour - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
+    a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
+    b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
+    lean = np.abs(u + b_under - 1.0) - np.abs(a_under + v - 1.0)  # > 0: a drawn first fits better
+    return res, np.where(np.where(lean >= 0, a_under >= v, u >= b_under), ka, kb), lean, a_under >= v, u >= b_under
+
+
 def _best_blend(rgba4, candidates, counts, palette4):
     """Residual and winning class of the best two-class mix for each pixel.
 
@@ -99,17 +117,7 @@ def _best_blend(rgba4, candidates, counts, palette4):
     pair_a, pair_b = np.triu_indices(m, 1)
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
-    colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
-    pa, pb = (colour * ca).sum(axis=1), (colour * cb).sum(axis=1)
-    aa, bb, ab = (ca * ca).sum(axis=1), (cb * cb).sum(axis=1), (ca * cb).sum(axis=1)
-    det = np.maximum(aa * bb - ab * ab, 1e-9)
-    u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
-    v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
-    res = (colour * colour).sum(axis=1) - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
-    a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
-    b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
-    a_first = np.abs(a_under + v - 1.0) <= np.abs(u + b_under - 1.0)
-    winner = np.where(np.where(a_first, a_under >= v, u >= b_under), ka, kb)
+    res, winner = _pair_blend(rgba4, rows, ka, kb, palette4)[:2]
 
     # The best pair of each row: its smallest residual, the first pair on ties.
     starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
@@ -119,9 +127,81 @@ def _best_blend(rgba4, candidates, counts, palette4):
     return np.sqrt(np.maximum(res[at_least], 0.0)), winner[at_least]
 
 
-def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance):
-    """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (n x k),
-    which of them do not vote (``blocked``) and their votes (``weights``: k, repeated n times)."""
+def _drawing_order(around4, low, high, palette4, blend_tolerance):
+    """+1 where the seam pixels around (k x n x 4, NaN where none) that mix ``low`` and ``high`` say
+    ``low`` was drawn first, -1 where they say ``high`` was, 0 where they do not tell."""
+    k, n = around4.shape[:2]
+    rows = np.tile(np.arange(n), k)
+    colours = around4.reshape(k * n, 4)
+    known = colours[:, 3] < 255  # partly transparent seam pixels (NaN elsewhere)
+    res, _winner, lean = _pair_blend(np.where(known[:, None], colours, 0.0), np.arange(k * n), low[rows],
+                                     high[rows], palette4)[:3]
+    mixing = known & (np.sqrt(np.maximum(res, 0.0)) <= blend_tolerance)
+    # Each says how much better one order fits it: unsure pixels say little, sure ones decide.
+    return np.sign(np.bincount(rows[mixing], weights=lean[mixing], minlength=n)).astype(int)
+
+
+def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
+            neighbour_rgba4=None):
+    """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
+    which of them do not vote (``blocked``) and their votes (``weights``: k).
+
+    Most seam pixels lie between one or two classes: those are decided from the lowest and highest
+    class voting around them, without a vote table; the others go to _choose_among_many. Both give
+    the classes the vote table would."""
+    n = neighbour_classes.shape[1]
+    chosen = np.full(n, -1, dtype=np.int64)
+    voting = ~blocked
+    if neighbour_classes.dtype.kind == "u":  # blocked neighbours to the largest value (np.where is slow)
+        top = np.iinfo(neighbour_classes.dtype).max
+        low = (neighbour_classes | blocked.astype(neighbour_classes.dtype) * top).min(axis=0)
+    else:
+        low = np.where(voting, neighbour_classes, neighbour_classes.max()).min(axis=0)
+    high = (neighbour_classes * voting).max(axis=0)
+    is_low = neighbour_classes == low
+    is_high = neighbour_classes == high
+    many = (voting & ~is_low & ~is_high).any(axis=0)
+    has = voting.any(axis=0)
+    one = np.flatnonzero(has & (low == high))
+    chosen[one] = low[one]
+    two = np.flatnonzero(has & (low != high) & ~many)
+    if len(two):
+        low_votes = (weights @ (voting & is_low))[two]
+        high_votes = (weights @ (voting & is_high))[two]
+        low, high = low[two].astype(np.int64), high[two].astype(np.int64)
+        chosen[two] = np.where(low_votes >= high_votes, low, high)
+        tied = np.flatnonzero(low_votes == high_votes)
+        if len(tied):  # the nearer colour, then the lower class
+            rgb = seam_rgb[two[tied]]
+            nearer_high = (_metric_distance(rgb, palette_rgb[high[tied]], metric) <
+                           _metric_distance(rgb, palette_rgb[low[tied]], metric))
+            chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
+        residual, blend_class, lean, a_if_first, a_if_second = _pair_blend(
+            rgba4[two], np.arange(len(two)), low, high, palette4)
+        mixed = np.sqrt(np.maximum(residual, 0.0)) <= blend_tolerance
+        chosen[two[mixed]] = blend_class[mixed]
+        unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
+                                (rgba4[two, 3] < 255))  # drawn over transparency: the order shows
+        if len(unsure) and neighbour_rgba4 is not None:
+            # Either drawing order explains the pixel, each giving it another class: the seam pixels
+            # around it that mix the same two classes tell which polygon was drawn first.
+            order = _drawing_order(neighbour_rgba4(two[unsure]), low[unsure], high[unsure], palette4,
+                                   blend_tolerance)
+            decided = order != 0
+            a_wins = np.where(order > 0, a_if_first[unsure], a_if_second[unsure])
+            rows = two[unsure[decided]]
+            chosen[rows] = np.where(a_wins[decided], low[unsure[decided]], high[unsure[decided]])
+    rest = np.flatnonzero(many)
+    if len(rest):
+        chosen[rest] = _choose_among_many(neighbour_classes[:, rest].T, blocked[:, rest].T,
+                                          np.tile(weights, len(rest)), seam_rgb[rest], rgba4[rest], palette_rgb,
+                                          palette4, metric, blend_tolerance)
+    return chosen
+
+
+def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric,
+                       blend_tolerance):
+    """_choose with a vote table: ``weights`` (k, repeated n times) summed per class around each pixel."""
     n = len(neighbour_classes)
     chosen = np.full(n, -1, dtype=np.int64)
     if len(palette_rgb) <= _FEW_CLASSES:  # a column per palette class
@@ -175,7 +255,7 @@ def _inexact_pixels(indices, rgba, valid, table):
     run; blocks without long runs (photographs) are tested pixel by pixel, a band at a time.
     """
     def wrong(classes, codes, valid):
-        differ = np.take(table, classes)
+        differ = np.take(table, classes, mode="clip")  # beyond the palette: the impossible code
         differ ^= codes
         differ <<= np.uint32(8)  # alpha out
         return (differ != 0) & valid
@@ -210,7 +290,10 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     - the only one, when there is one;
     - else, when its colour is a mix of two of them (premultiplied RGBA within ``blend_tolerance``,
-      0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend);
+      0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend).
+      Where a partly transparent pixel fits both drawing orders about as well and each order gives
+      the other class, the order that the partly transparent seam pixels within ``radius`` mixing
+      the same two classes fit better decides (see _drawing_order);
     - else the one with most votes around it (4-neighbours 40, diagonal ones 28, farther rings 10 /
       (ring - 1)), ties going to the class nearest in colour under ``metric``, then to the lower index.
 
@@ -235,7 +318,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     # Pixels not exactly of their class's colour (indices beyond the palette, i.e. nodata, get an
     # impossible colour code): few in a rendered map, and the only ones that may change.
-    table = np.full(max(len(palette), int(indices.max()) + 1), 0xFFFFFFFF, dtype=np.uint32)
+    table = np.full(len(palette) + 1, 0xFFFFFFFF, dtype=np.uint32)
     table[:len(palette)] = pack_rgb(palette)
     rows, cols = indices.shape
     inexact = _inexact_pixels(indices, rgba, valid, table)
@@ -254,8 +337,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     # match exactly, a wide line), or inside their class and near its colour: they vote; else seams.
     cross, outside = _neighbours(ys, xs, _CROSS, rows, cols)
     ignored = blocked[cross] | outside
-    flat = (((rgba.ravel()[cross] ^ codes[:, None]) << np.uint32(8) == 0) | ignored).all(axis=1)
-    seam = ((classes[cross] != own[:, None]) & ~ignored).any(axis=1) & ~flat
+    flat = (((rgba.ravel()[cross] ^ codes) << np.uint32(8) == 0) | ignored).all(axis=0)
+    seam = ((classes[cross] != own) & ~ignored).any(axis=0) & ~flat
     inside = np.flatnonzero(~seam & ~flat)
     seam[inside] = _metric_distance(unpack_rgb(codes[inside]).astype(np.float64), palette_rgb[own[inside]], "cielab") > tolerance
     blocked[inexact[seam]] = True  # seam pixels do not vote
@@ -264,10 +347,10 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         return out
 
     offsets, weights = _seam_offsets(radius)
+    rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
-    # Vote tables hold 2 columns per class (see _choose): fewer seam pixels at once with more classes.
+    # Vote tables hold 2 columns per class (see _choose_among_many): fewer pixels at once with more classes.
     chunk = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
-    tiled = np.tile(weights, min(chunk, len(seam)))
     changed, chosen_classes = [], []
     for start in range(0, len(seam), chunk):
         part = seam[start:start + chunk]
@@ -275,8 +358,9 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         seam_rgb = unpack_rgb(codes[part]).astype(np.float64)
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
-        chosen = _choose(classes[around], blocked[around] | outside, tiled, seam_rgb, rgba4,
-                         palette_rgb, palette4, metric, blend_tolerance)
+        chosen = _choose(classes[around], blocked[around] | outside, weights, seam_rgb, rgba4,
+                         palette_rgb, palette4, metric, blend_tolerance,
+                         lambda rows: _seam_colours(around[:, rows], outside[:, rows], rgba_flat, valid_flat, blocked))
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])
@@ -285,30 +369,60 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     return out
 
 
+def _seam_colours(around, outside, rgba_flat, valid_flat, blocked):
+    """Premultiplied RGBA (k x n x 4) of the seam pixels at ``around``, NaN elsewhere."""
+    codes = rgba_flat[around]
+    colour = unpack_rgb(codes.ravel()).astype(np.float64).reshape(around.shape + (3,))
+    alpha = ((codes >> 24) & 255).astype(np.float64)
+    out = np.concatenate([colour * (alpha / 255.0)[..., None], alpha[..., None]], axis=-1)
+    out[~(blocked[around] & valid_flat[around] & ~outside)] = np.nan
+    return out
+
+
 def _neighbours(ys, xs, offsets, rows, cols):
-    """Flat positions (n x k, clipped into the window) of the neighbours at ``offsets`` ((dy, dx))
-    of the pixels at rows ``ys``, columns ``xs``; and which of them lie outside the window."""
-    ny = ys[:, None] + np.array([dy for dy, _dx in offsets])
-    nx = xs[:, None] + np.array([dx for _dy, dx in offsets])
-    outside = (ny < 0) | (ny >= rows) | (nx < 0) | (nx >= cols)
-    return np.clip(ny, 0, rows - 1) * cols + np.clip(nx, 0, cols - 1), outside
+    """Flat positions (k x n, clipped into the window) of the neighbours at ``offsets`` ((dy, dx))
+    of the pixels at rows ``ys``, columns ``xs``; and which of them lie outside the window. One row
+    per offset, so that reductions over the neighbours run along contiguous rows."""
+    dys = np.array([dy for dy, _dx in offsets])
+    dxs = np.array([dx for _dy, dx in offsets])
+    reach_y, reach_x = int(np.abs(dys).max()), int(np.abs(dxs).max())
+    around = (dys * cols + dxs)[:, None] + (ys * cols + xs)
+    outside = np.zeros(around.shape, dtype=bool)
+    # Only pixels near the window's edges have neighbours outside it: clip those alone.
+    edge = np.flatnonzero((ys < reach_y) | (ys >= rows - reach_y) | (xs < reach_x) | (xs >= cols - reach_x))
+    if len(edge):
+        ny, nx = dys[:, None] + ys[edge], dxs[:, None] + xs[edge]
+        outside[:, edge] = (ny < 0) | (ny >= rows) | (nx < 0) | (nx >= cols)
+        around[:, edge] = np.clip(ny, 0, rows - 1) * cols + np.clip(nx, 0, cols - 1)
+    return around, outside
 
 
 # ----------------------------------------------------------------------------------------- sieve
 
 def _runs(classes, valid):
-    """Horizontal runs of one class: (run id per pixel (-1 where invalid), start column, length,
-    row, class) of each run, in raster order."""
+    """Horizontal runs of one class among valid pixels, never across rows: (flat start, length) of
+    each, in raster order. Only flags and the runs themselves are built, no per-pixel numbers."""
     rows, cols = classes.shape
-    new = valid.copy()
-    new[:, 1:] &= (classes[:, 1:] != classes[:, :-1]) | ~valid[:, :-1]
-    run_of = np.cumsum(new.ravel(), dtype=np.int64).reshape(rows, cols) - 1
-    run_of[~valid] = -1
-    starts = np.flatnonzero(new)
-    ends = np.ones_like(valid)
-    ends[:, :-1] = new[:, 1:] | ~valid[:, 1:]
-    ends = np.flatnonzero(ends & valid)
-    return run_of, starts % cols, ends - starts + 1, starts // cols, classes.ravel()[starts]
+    flat, ok = classes.ravel(), valid.ravel()
+    n = flat.size
+    flags = np.zeros(-(-n // 8) * 8, dtype=bool)  # whole words for flatnonzero_sparse
+    change, other = flags[:n], np.empty(n, dtype=bool)
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    np.not_equal(ok[1:], ok[:-1], out=other[1:])
+    change |= other
+    change[::cols] = True
+    starts = flatnonzero_sparse(flags)
+    lengths = np.diff(np.append(starts, n))
+    keep = ok[starts]
+    return starts[keep], lengths[keep]
+
+
+def _run_at(starts, lengths, positions):
+    """The run holding each flat position, -1 where none does (nodata)."""
+    run = np.searchsorted(starts, positions, side="right") - 1
+    inside = run >= 0
+    inside[inside] = positions[inside] < starts[run[inside]] + lengths[run[inside]]
+    return np.where(inside, run, -1)
 
 
 def _components(parent_pairs, count):
@@ -329,27 +443,30 @@ def _components(parent_pairs, count):
         np.minimum.at(parent, np.maximum(a, b), np.minimum(a, b))
 
 
-def _region_pairs(run_of, runs, connectedness):
+def _region_pairs(starts, lengths, run_class, cols, n, connectedness):
     """Pairs of same-class runs in consecutive rows that touch (4- or 8-connected).
 
     Two runs touch when their column ranges overlap (or, 8-connected, meet at a corner), which can
     be seen at the first column of one of them: the pixel above or below it, or diagonally before it.
     """
-    rows, cols = run_of.shape
-    col, length, row, cls = runs
-    found = []
+    first_column = starts % cols == 0
+    found_mine, found_other = [], []
     checks = [(-1, 0), (1, 0)] + ([(-1, -1), (1, -1)] if connectedness == 8 else [])
     for dy, dx in checks:
-        y, x = row + dy, col + dx
-        ok = (y >= 0) & (y < rows) & (x >= 0)
-        y, x, mine = y[ok], x[ok], np.flatnonzero(ok)
-        other = run_of[y, x]
-        same = (other >= 0) & (cls[np.maximum(other, 0)] == cls[mine])
-        found.append((mine[same], other[same]))
-    return np.concatenate([f for f, _ in found]), np.concatenate([o for _, o in found])
+        positions = starts + dy * cols + dx
+        ok = (positions >= 0) & (positions < n)
+        if dx:
+            ok &= ~first_column
+        mine = np.flatnonzero(ok)
+        other = _run_at(starts, lengths, positions[mine])
+        same = other >= 0
+        same[same] = run_class[other[same]] == run_class[mine[same]]
+        found_mine.append(mine[same])
+        found_other.append(other[same])
+    return np.concatenate(found_mine), np.concatenate(found_other)
 
 
-def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_CONNECTEDNESS):
+def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_CONNECTEDNESS, in_place=False):
     """Classes of a window after regions smaller than ``min_region`` pixels join a neighbour region.
 
     Regions are connected pixels of one class (``connectedness`` 4 or 8); nodata pixels belong to no
@@ -358,7 +475,8 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
     class. GDAL picks the neighbour that is largest over the whole raster (and follows chains of small
     neighbours), which no window can see; here the small region joins the large neighbour it shares
     the longest border with (pixel pairs adjacent under ``connectedness``), ties going to the lower
-    class, so the result never depends on where blocks start.
+    class, so the result never depends on where blocks start. ``in_place``: change and return
+    ``indices`` itself (for callers that own it: saves a copy).
     """
     indices = np.asarray(indices)
     valid = np.asarray(valid, dtype=bool)
@@ -366,30 +484,36 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
         raise ValueError("connectedness must be 4 or 8, not {!r}".format(connectedness))
     if indices.shape != valid.shape or indices.ndim != 2:
         raise ValueError("indices and valid must be 2-D arrays of one shape")
-    out = indices.copy()
+    out = indices if in_place else indices.copy()
     min_region = int(min_region)
     if min_region <= 1 or not valid.any():
         return out
     rows, cols = indices.shape
+    n = indices.size
+    flat = indices.ravel()
 
-    run_of, *runs = _runs(indices, valid)
-    n_runs = len(runs[0])
-    root = _components(_region_pairs(run_of, runs, connectedness), n_runs)
-    size = np.bincount(root, weights=runs[1], minlength=n_runs).astype(np.int64)
-    small_run = size[root] < min_region
-    if not small_run.any():
+    starts, lengths = _runs(indices, valid)
+    run_class = flat[starts]
+    n_runs = len(starts)
+    root = _components(_region_pairs(starts, lengths, run_class, cols, n, connectedness), n_runs)
+    size = np.bincount(root, weights=lengths, minlength=n_runs).astype(np.int64)
+    small_run = np.flatnonzero(size[root] < min_region)
+    if len(small_run) == 0:
         return out
 
     # Pixels of small regions, and their neighbours in other regions.
-    region = np.where(run_of >= 0, root[np.maximum(run_of, 0)], -1)
-    ys, xs = np.nonzero((run_of >= 0) & small_run[np.maximum(run_of, 0)])
-    mine = region[ys, xs]
+    run_lengths = lengths[small_run]
+    ends = np.cumsum(run_lengths)
+    positions = np.repeat(starts[small_run] - (ends - run_lengths), run_lengths) + np.arange(ends[-1])
+    mine = np.repeat(root[small_run], run_lengths)
+    ys, xs = np.divmod(positions, cols)
     pairs_small, pairs_other = [], []
     for dy, dx in (_CROSS if connectedness == 4 else _RING):
         y, x = ys + dy, xs + dx
-        ok = (y >= 0) & (y < rows) & (x >= 0) & (x < cols)
+        ok = np.flatnonzero((y >= 0) & (y < rows) & (x >= 0) & (x < cols))
         other = np.full(len(ys), -1, dtype=np.int64)
-        other[ok] = region[y[ok], x[ok]]
+        run = _run_at(starts, lengths, positions[ok] + (dy * cols + dx))
+        other[ok] = np.where(run >= 0, root[np.maximum(run, 0)], -1)
         large = (other >= 0) & (other != mine)
         large[large] = size[other[large]] >= min_region
         pairs_small.append(mine[large])
@@ -400,7 +524,7 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
 
     # Border length per (small region, large neighbour); keep the longest, then the lower class.
     root_class = np.full(n_runs, -1, dtype=np.int64)
-    root_class[root] = runs[3]
+    root_class[root] = run_class
     pair_key = small_ids * n_runs + other_ids
     unique_pairs, border = np.unique(pair_key, return_counts=True)
     small_of, other_of = unique_pairs // n_runs, unique_pairs % n_runs

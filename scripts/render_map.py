@@ -271,6 +271,38 @@ def _render_strip(settings, width, rows):
     return np.ascontiguousarray(raw[:, :, order])
 
 
+def _write_strips(path, settings, width, height, crs, x0, y0, pixel_width, pixel_height):
+    """Render ``settings`` strip by strip into an RGBA GeoTIFF of ``width`` x ``height`` pixels whose
+    top-left corner is (x0, y0) in ``crs``."""
+    from osgeo import gdal, osr
+
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(crs)
+    options = ["PHOTOMETRIC=RGB", "ALPHA=YES", "COMPRESS=DEFLATE", "TILED=YES",
+               "BLOCKXSIZE={}".format(BLOCK), "BLOCKYSIZE={}".format(BLOCK), "BIGTIFF=IF_SAFER",
+               "NUM_THREADS=ALL_CPUS"]
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, 4, gdal.GDT_Byte, options)
+    try:
+        ds.SetGeoTransform((x0, pixel_width, 0.0, y0, 0.0, -pixel_height))
+        ds.SetProjection(srs.ExportToWkt())
+        for row in range(0, height, STRIP_ROWS):
+            rows = min(STRIP_ROWS, height - row)
+            # Each strip gets its own sub-extent on exactly the pixel grid of the whole map.
+            # Rendered with PAD extra rows above and below, then cropped: Qt strokes outlines a little
+            # differently near the image edge (see _make_layer), and this keeps those rows out of the file.
+            top, bottom = max(0, row - PAD), min(height, row + rows + PAD)
+            settings.setExtent(_rect(x0, y0 - bottom * pixel_height, x0 + width * pixel_width,
+                                     y0 - top * pixel_height))
+            rgba = _render_strip(settings, width, bottom - top)[row - top:row - top + rows]
+            ds.WriteRaster(0, row, width, rows, np.ascontiguousarray(rgba), buf_xsize=width, buf_ysize=rows,
+                           buf_type=gdal.GDT_Byte, band_list=[1, 2, 3, 4],
+                           buf_pixel_space=4, buf_line_space=4 * width, buf_band_space=1)
+            del rgba
+            ds.FlushCache()
+    finally:
+        ds = None
+
+
 def _render_geology_map(path, width=600, height=400, outlines=True, antialiasing=True, seed=0,
                        crs="EPSG:32635", pixel_size=25.0, origin=(500000.0, 7500000.0)):
     """Render a synthetic geological map to an RGBA GeoTIFF at ``path``; return the legend colours.
@@ -279,7 +311,6 @@ def _render_geology_map(path, width=600, height=400, outlines=True, antialiasing
     at ``origin``, in ``crs``. Polygons cover most of the frame; outside the survey boundary pixels are
     fully transparent. Alpha is straight (unassociated). Returns ``legend_colours()``: (r, g, b, label).
     """
-    from osgeo import gdal, osr
     from qgis.core import Qgis, QgsCoordinateReferenceSystem, QgsMapSettings, QgsVectorSimplifyMethod
     from qgis.PyQt.QtGui import QColor, QImage
 
@@ -315,47 +346,98 @@ def _render_geology_map(path, width=600, height=400, outlines=True, antialiasing
     settings.setFlag(Qgis.MapSettingsFlag.RenderMapTile, True)  # strips must join without seams
     settings.setFlag(Qgis.MapSettingsFlag.DrawEditingInfo, False)
 
-    srs = osr.SpatialReference()
-    srs.SetFromUserInput(crs)
-    options = ["PHOTOMETRIC=RGB", "ALPHA=YES", "COMPRESS=DEFLATE", "TILED=YES",
-               "BLOCKXSIZE={}".format(BLOCK), "BLOCKYSIZE={}".format(BLOCK), "BIGTIFF=IF_SAFER",
-               "NUM_THREADS=ALL_CPUS"]
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, 4, gdal.GDT_Byte, options)
-    try:
-        ds.SetGeoTransform((x0, ps, 0.0, y0, 0.0, -ps))
-        ds.SetProjection(srs.ExportToWkt())
-        for row in range(0, height, STRIP_ROWS):
-            rows = min(STRIP_ROWS, height - row)
-            # Each strip gets its own sub-extent on exactly the pixel grid of the whole map.
-            # Rendered with PAD extra rows above and below, then cropped: Qt strokes outlines a little
-            # differently near the image edge (see _make_layer), and this keeps those rows out of the file.
-            top, bottom = max(0, row - PAD), min(height, row + rows + PAD)
-            settings.setExtent(_rect(x0, y0 - bottom * ps, x0 + width * ps, y0 - top * ps))
-            rgba = _render_strip(settings, width, bottom - top)[row - top:row - top + rows]
-            ds.WriteRaster(0, row, width, rows, np.ascontiguousarray(rgba), buf_xsize=width, buf_ysize=rows,
-                           buf_type=gdal.GDT_Byte, band_list=[1, 2, 3, 4],
-                           buf_pixel_space=4, buf_line_space=4 * width, buf_band_space=1)
-            del rgba
-            ds.FlushCache()
-    finally:
-        ds = None
+    _write_strips(path, settings, width, height, crs, x0, y0, ps, ps)
     del layer
     return legend_colours()
 
 
 
-def render_geology_map(*args, **kwargs):
-    """Render the map (see _render_geology_map) with GDAL exceptions on, restoring the caller's
-    GDAL error mode afterwards so importers (tests, benchmarks) keep theirs."""
+#: Maps of real boundaries: (layer of QGIS's own world_map.gpkg, extent in degrees (west, south, east,
+#: north)); the countries of the world and the provinces of Europe.
+WORLD_MAPS = {
+    "world": ("countries", (-180.0, -90.0, 180.0, 90.0)),
+    "europe": ("states_provinces", (-10.0, 35.0, 30.0, 61.6667)),
+}
+WORLD_OUTLINE_COLOUR = "0,0,0,255"
+
+
+def world_map_path():
+    """The vector data QGIS itself ships (resources/data/world_map.gpkg), or None."""
+    from qgis.core import QgsApplication
+
+    path = os.path.join(QgsApplication.pkgDataPath(), "resources", "data", "world_map.gpkg")
+    return path if os.path.exists(path) else None
+
+
+def _render_world_map(path, name="world", width=3600, height=1800, outlines=False, antialiasing=True,
+                      background=None):
+    """Render the countries (``name`` "world") or European provinces ("europe") of QGIS's
+    world_map.gpkg to an RGBA GeoTIFF in EPSG:4326, categorised by ``"fid" % 12`` into the LEGEND
+    colours, optionally with thin black outlines, onto transparency (``background`` None) or an
+    opaque (r, g, b) background. Returns ``legend_colours()``."""
+    from qgis.core import (Qgis, QgsCategorizedSymbolRenderer, QgsFillSymbol, QgsMapSettings,
+                           QgsRendererCategory, QgsVectorLayer, QgsVectorSimplifyMethod)
+    from qgis.PyQt.QtGui import QColor, QImage
+
+    _ensure_qgis()
+    source = world_map_path()
+    if source is None:
+        raise RuntimeError("QGIS's resources/data/world_map.gpkg is not installed")
+    layer_name, (west, south, east, north) = WORLD_MAPS[name]
+    layer = QgsVectorLayer("{}|layername={}".format(source, layer_name), name, "ogr")
+    categories = []
+    for i, (r, g, b, label) in enumerate(LEGEND):
+        props = {"color": "{},{},{},255".format(r, g, b), "style": "solid", "outline_style": "no"}
+        if outlines:
+            props.update({"outline_color": WORLD_OUTLINE_COLOUR, "outline_style": "solid",
+                          "outline_width": str(OUTLINE_WIDTH_MM), "outline_width_unit": "MM"})
+        symbol = QgsFillSymbol.createSimple(props)
+        symbol.setClipFeaturesToExtent(False)  # as _renderer: strips join without seams
+        categories.append(QgsRendererCategory(i, symbol, label))
+    layer.setRenderer(QgsCategorizedSymbolRenderer('"fid" % {}'.format(len(LEGEND)), categories))
+    no_simplify = QgsVectorSimplifyMethod()
+    no_simplify.setSimplifyHints(QgsVectorSimplifyMethod.SimplifyHint.NoSimplification)
+    layer.setSimplifyMethod(no_simplify)
+
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(layer.crs())
+    settings.setBackgroundColor(QColor(0, 0, 0, 0) if background is None else QColor(*background))
+    settings.setOutputDpi(DPI)
+    settings.setDevicePixelRatio(1.0)
+    settings.setOutputImageFormat(QImage.Format.Format_ARGB32_Premultiplied)
+    settings.setFlag(Qgis.MapSettingsFlag.Antialiasing, bool(antialiasing))
+    settings.setFlag(Qgis.MapSettingsFlag.RenderMapTile, True)
+    settings.setFlag(Qgis.MapSettingsFlag.DrawEditingInfo, False)
+    width, height = int(width), int(height)
+    _write_strips(path, settings, width, height, "EPSG:4326", west, north, (east - west) / width,
+                  (north - south) / height)
+    del layer
+    return legend_colours()
+
+
+def render_world_map(*args, **kwargs):
+    """_render_world_map with GDAL exceptions on, as render_geology_map."""
+    return _with_gdal_exceptions(_render_world_map, *args, **kwargs)
+
+
+def _with_gdal_exceptions(function, *args, **kwargs):
     from osgeo import gdal
 
     previous = gdal.GetUseExceptions()
     gdal.UseExceptions()
     try:
-        return _render_geology_map(*args, **kwargs)
+        return function(*args, **kwargs)
     finally:
         if not previous:
             gdal.DontUseExceptions()
+
+
+def render_geology_map(*args, **kwargs):
+    """Render the map (see _render_geology_map) with GDAL exceptions on, restoring the caller's
+    GDAL error mode afterwards so importers (tests, benchmarks) keep theirs."""
+    return _with_gdal_exceptions(_render_geology_map, *args, **kwargs)
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Render a synthetic geological map to an RGBA GeoTIFF.")
