@@ -2,9 +2,11 @@
 # Uses Debian's system Python, which sees python3-qgis (not a pyenv python3 earlier on PATH).
 PYTHON := /usr/bin/python3
 export QT_QPA_PLATFORM := offscreen
+# setuptools and wheel: tests/test_command_line.py pip-installs the clone without build isolation
+# (Debian 13 has no setuptools by default; Debian 12's setuptools builds wheels through wheel).
 APT_PACKAGES := qgis qgis-providers python3-qgis python3-gdal gdal-bin python3-numpy \
 	python3-sklearn python3-matplotlib python3-pytest python3-pyflakes xvfb xauth \
-	python3-dask python3-distributed python3-venv
+	python3-dask python3-distributed python3-venv python3-setuptools python3-wheel
 # Only for make bench: photographs (scikit-image) and the Pillow/GDAL/pngquant quantizers compared
 # against.
 BENCH_PACKAGES := python3-skimage python3-pil pngquant
@@ -19,7 +21,7 @@ QGIS_PROCESS := $(shell command -v qgis_process.bin || command -v qgis_process)
 .PHONY: deps demo test lint qt6 bench install package clean test-debian13 desktop-check
 
 deps:
-	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes, dask, distributed" 2>/dev/null \
+	@$(PYTHON) -c "import qgis.core, osgeo.gdal, numpy, sklearn, matplotlib, pytest, pyflakes, dask, distributed, setuptools, wheel" 2>/dev/null \
 		&& command -v qgis_process >/dev/null && command -v xvfb-run >/dev/null && command -v xauth >/dev/null \
 		&& dpkg -s python3-venv >/dev/null 2>&1 \
 		|| { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PACKAGES); }

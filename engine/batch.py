@@ -89,10 +89,12 @@ def _remove_new(before):
 
 
 # -- tasks (run in this process or on a worker; plain functions of picklable arguments) ---------
+# Each task that uses GDAL states its error mode first: a worker process is the engine's own.
 
 
 def quantize_whole(job, options, palette):
     """Quantize one file in one task; on failure nothing new is left behind."""
+    gdal_io.state_error_mode()
     before = _snapshot(_side_files(job))
     try:
         result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette)
@@ -109,6 +111,7 @@ SMALL_HISTOGRAM = 1 << 21
 
 def histogram_task(path, options, window=None):
     """(codes, counts) of one file, or of one tile window of it."""
+    gdal_io.state_error_mode()
     source, grid = run.open_file(path, options.bands)
     try:
         window = window or (0, 0, grid.width, grid.height)
@@ -161,6 +164,7 @@ def quantize_tile(path, workdir, tile, options, palette):
 
     Blocks are read with the cleanup margin from the whole raster, across the tile's borders, so
     the tile holds exactly the classes a run over the whole file gives it."""
+    gdal_io.state_error_mode()
     source, grid = run.open_file(path, options.bands)
     try:
         x0, y0, width, height = tile
@@ -186,6 +190,7 @@ def assemble(job, workdir, options, palette, tile_counts):
     """The tiles as one mosaic: <output>.vrt beside its tiles folder, or the output raster itself
     (written from the mosaic as quantize_file writes it); then the style and table. Removes the
     work folder, whatever happens."""
+    gdal_io.state_error_mode()
     before = _snapshot(_side_files(job) + [os.path.splitext(job.output)[0] + "_tiles"])
     counts = sum(tile_counts)
     try:

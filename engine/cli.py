@@ -14,7 +14,7 @@ import sys
 
 from ..palettes.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
-from . import batch
+from . import batch, gdal_io
 from .adaptive import METHODS
 from .nearest import METRICS
 from .options import (
@@ -271,7 +271,8 @@ def main(argv=None, stdout=None, stderr=None):
 
 
 def console():
-    """The console script's entry point."""
+    """The console script's entry point: a process of its own, which states GDAL's error mode."""
+    gdal_io.state_error_mode()
     try:
         code = main()
     except BrokenPipeError:  # e.g. `palettize palettes | head`

@@ -27,6 +27,17 @@ TILE = 512
 GTIFF_OPTIONS = ["TILED=YES", "BLOCKXSIZE=%d" % TILE, "BLOCKYSIZE=%d" % TILE, "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
 
 
+def state_error_mode():
+    """Say GDAL's error mode out loud, keeping the one in force (the engine works with return codes
+    and with exceptions): GDAL 3.9 and later print a FutureWarning on stderr in a process where no
+    one has. Only for processes that are ours alone (the command line, Dask workers' tasks): never
+    in QGIS's, whose mode is QGIS's."""
+    if gdal.GetUseExceptions():
+        gdal.UseExceptions()
+    else:
+        gdal.DontUseExceptions()
+
+
 class SourceError(Exception):
     """A layer or band that cannot be read as asked; the message says what to change."""
 

@@ -296,16 +296,18 @@ def visible_labels(dialog):
 
 
 def parameter_labels(dialog):
-    """The visible labels of the parameters panel (not the help text or the log)."""
+    """The visible labels of the parameters panel (not the help text or the log, which are outside
+    it). QGIS 3.40 makes the parameters' labels wrap their words; 3.22 does not."""
     from qgis.PyQt.QtWidgets import QLabel
 
     panel = dialog.mainWidget()
-    return [label for label in panel.findChildren(QLabel)
-            if label.isVisible() and label.text().strip() and not label.wordWrap()]
+    return [label for label in panel.findChildren(QLabel) if label.isVisible() and label.text().strip()]
 
 
 def cut_labels(dialog):
-    """Labels whose text runs past the visible part of the parameters panel (its scroll area)."""
+    """Labels whose text runs past the visible part of the parameters panel (its scroll area); a
+    label that wraps its words (QGIS 3.40) is cut when a word runs past it or its lines need more
+    height than the label has."""
     from qgis.PyQt.QtCore import QPoint
     from qgis.PyQt.QtGui import QTextDocument
     from qgis.PyQt.QtWidgets import QScrollArea
@@ -321,7 +323,12 @@ def cut_labels(dialog):
             document.setHtml(text)
             text = document.toPlainText()
         start = label.mapToGlobal(label.contentsRect().topLeft()).x()
-        if start + label.fontMetrics().horizontalAdvance(text) > visible_right:
+        metrics = label.fontMetrics()
+        if label.wordWrap():
+            widest = max(metrics.horizontalAdvance(word) for word in text.split())
+            if start + widest > visible_right or label.heightForWidth(label.width()) > label.height():
+                cut.append(text)
+        elif start + metrics.horizontalAdvance(text) > visible_right:
             cut.append(text)
     return cut
 

@@ -50,10 +50,12 @@ class ToolboxRun:
         return self.context.layersToLoadOnCompletion()
 
     def load(self):
-        """What the dialog does next: load the layers into the project (False when one failed)."""
+        """What the dialog does next: load the layers into the project (False when one failed).
+        The dialog passes the results as ``parameters``; by keyword, as QGIS 3.22 has a
+        ``showResults`` argument before it (unused there) and 3.40 has none."""
         from processing.gui.Postprocessing import handleAlgorithmResults
 
-        return handleAlgorithmResults(self.algorithm, self.context, self.feedback, False, self.parameters)
+        return handleAlgorithmResults(self.algorithm, self.context, self.feedback, parameters=self.results)
 
 
 def shown(path):
