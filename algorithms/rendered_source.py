@@ -153,6 +153,11 @@ class RenderedSource:
             vrt = None
         self._source, self._provider_key, self._grid = source, provider_key, grid
         self._renderer = layer.renderer().clone()
+        if self._unrotated and max(self._renderer.usesBands() or [0]) > gdal.Open(path).RasterCount:
+            # QGIS 3.40 styles a raster that is not north-up by the bands of its own warped view (one
+            # more, alpha): the file's bands are drawn with the style QGIS gives them on their grid.
+            self._styled = QgsRasterLayer(source, "palettize source", provider_key)  # alive with its renderer
+            self._renderer = self._styled.renderer().clone()
         self._renderer.setOpacity(1.0)
         self._alpha_renderer = None
         if self._renderer.type() == "multibandcolor" and self._renderer.alphaBand() > 0:
