@@ -36,9 +36,10 @@ import time
 
 import numpy as np
 
+import bench  # noqa: E402 (this folder: QGIS started as bench.py starts it)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-QGIS_PLUGINS = "/usr/share/qgis/python/plugins"
 MATPLOTLIB_DATA = "/usr/share/matplotlib/mpl-data/sample_data"
 SIZES_MPX = (0.25, 1.0, 4.0)
 TIME_TARGET = 1.5
@@ -84,31 +85,6 @@ def read_rgb(path):
 
 
 # -- tools: each (input png, output folder) -> output path ---------------------------------------
-
-class Qgis:
-    """QGIS started once, Processing initialised, this checkout registered as provider 'palettize'."""
-
-    def __init__(self):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        self.workdir = tempfile.mkdtemp(prefix="palettize-photos-")
-        os.symlink(ROOT, os.path.join(self.workdir, "palettize"))
-        sys.path[:0] = [self.workdir, QGIS_PLUGINS]
-        from qgis.core import QgsApplication
-
-        QgsApplication.setPrefixPath("/usr", True)
-        self.app = QgsApplication([], False, os.path.join(self.workdir, "profile"))
-        self.app.initQgis()
-        from processing.core.Processing import Processing
-
-        Processing.initialize()
-        from palettize.algorithms.provider import PalettizeProvider
-
-        self.provider = PalettizeProvider()  # kept: the registry does not own it
-        QgsApplication.processingRegistry().addProvider(self.provider)
-
-    def close(self):
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
 
 def palettize(method):
     def run(path, folder, n_colours):
@@ -234,7 +210,7 @@ def main(argv=None):
     tools = [(name, run) for name, run in TOOLS if name not in problems]
     for name, problem in problems.items():
         print("{}: not run ({})".format(name, problem))
-    qgis = Qgis()
+    qgis = bench.Qgis()
     folder = tempfile.mkdtemp(prefix="palettize-photos-out-")
     print("Whole runs (PNG in, indexed file out), {} colours, median of {} runs; ratio: time / {}'s"
           .format(args.colours, args.repeat, REFERENCE))

@@ -85,3 +85,13 @@ def feedback_log():
             super().pushWarning(text)
 
     return Log()
+
+
+def write_file(tmp_path, name, content):
+    """A file ``name`` in ``tmp_path`` holding ``content`` (bytes as they are, text as UTF-8); its path."""
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return str(path)

@@ -15,18 +15,11 @@ from osgeo import gdal
 from palettize.palettes import formats
 from palettize.palettes.formats import PaletteFileError, read_palette, write_palette
 from palettize.palettes.palette import Palette, matplotlib_palette
-from rasters import ROOT
+from rasters import ROOT, write_file
 
 DATA = os.path.join(ROOT, "tests", "data", "palettes")
 
 
-def write(tmp_path, name, content):
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return str(path)
 
 
 def refused(path, message):
@@ -42,22 +35,22 @@ def refused(path, message):
 @pytest.mark.parametrize("first, shown", [("1O,20,30", "'1O'"), ("nan,0,0", "'nan'"), ("10,2O,30", "'2O'"),
                                           ("inf,0,0", "'inf'"), ("-,0,0", "'-'")])
 def test_a_first_line_that_looks_like_a_colour_but_does_not_parse_is_an_error_not_a_header(tmp_path, first, shown):
-    path = write(tmp_path, "p.csv", first + "\n40,50,60\n70,80,90\n")
+    path = write_file(tmp_path, "p.csv", first + "\n40,50,60\n70,80,90\n")
     refused(path, "palette file p.csv, line 1: {} is not a number".format(shown))
 
 
 def test_a_header_is_a_first_line_without_any_number(tmp_path):
-    palette, _ = read_palette(write(tmp_path, "p.csv", "Rot;Grün;Blau;Gestein\n10;20;30;Granit\n"))
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "Rot;Grün;Blau;Gestein\n10;20;30;Granit\n"))
     assert palette.colours.tolist() == [[10, 20, 30]]
     assert palette.labels == ("Granit",)
 
 
 def test_a_line_without_numbers_after_the_first_is_an_error_naming_it(tmp_path):
-    refused(write(tmp_path, "p.csv", "10,20,30\nred,green,blue\n"), "line 2: 'red' is not a number")
+    refused(write_file(tmp_path, "p.csv", "10,20,30\nred,green,blue\n"), "line 2: 'red' is not a number")
 
 
 def test_a_number_with_an_underscore_is_refused_not_read_as_python_reads_it(tmp_path):
-    refused(write(tmp_path, "p.csv", "10,20,30\n1_0,20,30\n"), "line 2: '1_0' is not a number")
+    refused(write_file(tmp_path, "p.csv", "10,20,30\n1_0,20,30\n"), "line 2: '1_0' is not a number")
 
 
 # -- CSV delimiter -------------------------------------------------------------------------------
@@ -67,72 +60,72 @@ def test_a_number_with_an_underscore_is_refused_not_read_as_python_reads_it(tmp_
 def test_labels_may_hold_commas_when_another_delimiter_separates_the_columns(tmp_path, delimiter):
     text = "".join(delimiter.join(row) + "\n" for row in
                    [("10", "20", "30", "Sand, fine"), ("40", "50", "60", "Clay, wet, grey"), ("1", "2", "3", "x")])
-    palette, description = read_palette(write(tmp_path, "p.csv", text))
+    palette, description = read_palette(write_file(tmp_path, "p.csv", text))
     assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60], [1, 2, 3]]
     assert palette.labels == ("Sand, fine", "Clay, wet, grey", "x")
     assert description == "0-255 integers"
 
 
 def test_a_one_line_semicolon_file_with_a_comma_in_its_label_reads_right(tmp_path):
-    palette, _ = read_palette(write(tmp_path, "p.csv", "10;20;30;Sand, fine\n"))
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "10;20;30;Sand, fine\n"))
     assert (palette.colours.tolist(), palette.labels) == ([[10, 20, 30]], ("Sand, fine",))
 
 
 def test_a_header_with_commas_does_not_decide_the_delimiter(tmp_path):
-    palette, _ = read_palette(write(tmp_path, "p.csv", "red;green;blue;unit, age\n10;20;30;Sand, fine\n"))
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "red;green;blue;unit, age\n10;20;30;Sand, fine\n"))
     assert (palette.colours.tolist(), palette.labels) == ([[10, 20, 30]], ("Sand, fine",))
 
 
 def test_a_decimal_comma_is_refused_saying_to_write_a_point(tmp_path):
-    refused(write(tmp_path, "p.csv", "0,5;0,25;1\n"), "line 1: '0,5' is not a number; write decimals with a point")
+    refused(write_file(tmp_path, "p.csv", "0,5;0,25;1\n"), "line 1: '0,5' is not a number; write decimals with a point")
 
 
 # -- CSV columns ---------------------------------------------------------------------------------
 
 
 def test_a_whitespace_separated_csv_keeps_multi_word_labels(tmp_path):
-    palette, _ = read_palette(write(tmp_path, "p.csv", "10 20 30 Sand  fine\n40\t50 60   Clay, wet grey  \n"))
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "10 20 30 Sand  fine\n40\t50 60   Clay, wet grey  \n"))
     assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60]]
     assert palette.labels == ("Sand  fine", "Clay, wet grey")
 
 
 def test_an_rgba_csv_reads_its_alpha_as_alpha_not_as_the_label(tmp_path):
-    palette, description = read_palette(write(tmp_path, "p.csv", "255,0,0,255\n0,255,0,128\n0,0,255,0\n"))
+    palette, description = read_palette(write_file(tmp_path, "p.csv", "255,0,0,255\n0,255,0,128\n0,0,255,0\n"))
     assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
     assert palette.labels is None
     assert description.startswith("0-255 integers, the fourth column read as alpha and ignored")
 
 
 def test_an_rgba_csv_with_labels_takes_the_label_from_the_fifth_column(tmp_path):
-    palette, _ = read_palette(write(tmp_path, "p.csv", "255,0,0,255,Granite\n0,255,0,255,Schist 2\n"))
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "255,0,0,255,Granite\n0,255,0,255,Schist 2\n"))
     assert palette.labels == ("Granite", "Schist 2")
-    palette, _ = read_palette(write(tmp_path, "p.csv", "1.0 0.5 0 1.0 Sand fine\n0 0 1 0.5 Clay\n"))
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "1.0 0.5 0 1.0 Sand fine\n0 0 1 0.5 Clay\n"))
     assert palette.colours.tolist() == [[255, 128, 0], [0, 0, 255]]
     assert palette.labels == ("Sand fine", "Clay")
 
 
 def test_a_header_naming_the_columns_places_them(tmp_path):
     text = "value,alpha,Red,Green,Blue,label\n7,255,255,0,0,Granite\n9,128,0,0,255,Schist\n"
-    palette, description = read_palette(write(tmp_path, "p.csv", text))
+    palette, description = read_palette(write_file(tmp_path, "p.csv", text))
     assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
     assert palette.labels == ("Granite", "Schist")
     assert description == "0-255 integers, columns Red, Green, Blue by the header, alpha column ignored"
 
 
 def test_numeric_labels_stay_labels_when_the_header_names_their_column(tmp_path):
-    palette, description = read_palette(write(tmp_path, "p.csv", "r,g,b,class\n255,0,0,1\n0,255,0,2\n"))
+    palette, description = read_palette(write_file(tmp_path, "p.csv", "r,g,b,class\n255,0,0,1\n0,255,0,2\n"))
     assert (palette.labels, description) == (("1", "2"), "0-255 integers")
 
 
 def test_unquoted_commas_in_the_last_column_belong_to_the_label(tmp_path):
-    palette, _ = read_palette(write(tmp_path, "p.csv", "10,20,30,Sand, fine\n40,50,60,Clay\n"))
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "10,20,30,Sand, fine\n40,50,60,Clay\n"))
     assert palette.labels == ("Sand, fine", "Clay")
-    palette, _ = read_palette(write(tmp_path, "q.csv", "r,g,b,label,note\n10,20,30,Sand,fine\n"))
+    palette, _ = read_palette(write_file(tmp_path, "q.csv", "r,g,b,label,note\n10,20,30,Sand,fine\n"))
     assert palette.labels == ("Sand",)
 
 
 def test_a_label_longer_than_csv_allows_is_refused_naming_the_line(tmp_path):
-    path = write(tmp_path, "p.csv", "10,20,30,ok\n40,50,60," + "x" * (csv.field_size_limit() + 10) + "\n")
+    path = write_file(tmp_path, "p.csv", "10,20,30,ok\n40,50,60," + "x" * (csv.field_size_limit() + 10) + "\n")
     refused(path, "palette file p.csv, line 2: a field is longer than 131072 characters, the most a CSV field "
                   "may hold; shorten it")
 
@@ -142,27 +135,27 @@ def test_a_label_longer_than_csv_allows_is_refused_naming_the_line(tmp_path):
 
 def test_hex_colour_lines_are_read_with_their_labels_not_skipped_as_comments(tmp_path):
     text = "colour,name\n# tab10\n#1f77b4,Blue, deep\n#FF7F0E;x\n#2ca02c\tGreen grass\n#d62728 Red one\n#9467bd\n"
-    palette, description = read_palette(write(tmp_path, "p.csv", text))
+    palette, description = read_palette(write_file(tmp_path, "p.csv", text))
     assert palette.colours.tolist() == [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189]]
     assert palette.labels == ("Blue, deep", "x", "Green grass", "Red one", "")
     assert description == "hex colours (#rrggbb)"
 
 
 def test_a_hex_colour_among_rgb_lines_is_an_error_not_a_skipped_comment(tmp_path):
-    refused(write(tmp_path, "p.csv", "255,0,0,Red\n#00ff00,Green\n0,0,255,Blue\n"),
+    refused(write_file(tmp_path, "p.csv", "255,0,0,Red\n#00ff00,Green\n0,0,255,Blue\n"),
             "palette file p.csv, line 2: '#00ff00,Green' is a hex colour among red,green,blue lines; write it as "
             "0,255,0")
-    refused(write(tmp_path, "q.csv", "#00ff00\n#0000ff\n1,2,3\n"),
+    refused(write_file(tmp_path, "q.csv", "#00ff00\n#0000ff\n1,2,3\n"),
             "palette file q.csv, line 3: '1,2,3' is not a '#rrggbb' colour like the other lines")
 
 
 def test_an_eight_digit_hex_colour_is_refused_rather_than_guessing_where_alpha_is(tmp_path):
-    refused(write(tmp_path, "p.csv", "#1f77b4\n#ff7f0e80\n"),
+    refused(write_file(tmp_path, "p.csv", "#1f77b4\n#ff7f0e80\n"),
             "palette file p.csv, line 2: '#ff7f0e80' has 8 hex digits; write '#rrggbb' (alpha is not read)")
 
 
 def test_comments_stay_comments(tmp_path):
-    palette, _ = read_palette(write(tmp_path, "p.csv", "# 255,0,0 was red\n#fade to grey\n1,2,3\n  # indented\n"))
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "# 255,0,0 was red\n#fade to grey\n1,2,3\n  # indented\n"))
     assert palette.colours.tolist() == [[1, 2, 3]]
 
 
@@ -175,20 +168,20 @@ def test_latin1_text_is_refused_as_not_utf8_naming_the_line(tmp_path, name):
             "p.gpl": "GIMP Palette\n1 2 3 ok\n10 20 30 Löss\n",
             "p.clr": "# x\n1 1 2 3 ok\n2 10 20 30 Löss\n",
             "p.txt": "INTERPOLATION:EXACT\n1,1,2,3,255,ok\n2,10,20,30,255,Löss\n"}
-    path = write(tmp_path, name, text[name].encode("latin-1"))
+    path = write_file(tmp_path, name, text[name].encode("latin-1"))
     refused(path, "palette file {}, line 3: not UTF-8 text (byte 0xf6); save the file as UTF-8".format(name))
 
 
 def test_a_binary_file_named_csv_is_refused_as_not_text_naming_the_line(tmp_path):
-    refused(write(tmp_path, "p.csv", b"10,20,30\n\x00\x01\x02\xff junk"),
+    refused(write_file(tmp_path, "p.csv", b"10,20,30\n\x00\x01\x02\xff junk"),
             "palette file p.csv, line 2: not UTF-8 text (it holds NUL bytes)")
-    refused(write(tmp_path, "q.csv", b"10,20,30\n1,2,3\n\xff\xfe\xfd junk"),
+    refused(write_file(tmp_path, "q.csv", b"10,20,30\n1,2,3\n\xff\xfe\xfd junk"),
             "palette file q.csv, line 3: not UTF-8 text (byte 0xff)")
 
 
 def test_a_nul_byte_late_in_a_text_file_is_refused_naming_its_line(tmp_path):
     text = b"10,20,30\n" * 600 + b"1,2,\x003\n"
-    refused(write(tmp_path, "p.csv", text), "palette file p.csv, line 601: not UTF-8 text (it holds NUL bytes)")
+    refused(write_file(tmp_path, "p.csv", text), "palette file p.csv, line 601: not UTF-8 text (it holds NUL bytes)")
 
 
 @pytest.mark.parametrize("encoding, shown", [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"),
@@ -201,7 +194,7 @@ def test_utf16_and_utf32_palette_files_are_read_saying_so(tmp_path, encoding, sh
     text = open(written, encoding="utf-8").read()
     if extension == ".qml":
         text = '<?xml version="1.0" encoding="UTF-16"?>\n' + text
-    path = write(tmp_path, "p" + extension, text.encode(encoding))
+    path = write_file(tmp_path, "p" + extension, text.encode(encoding))
     read, description = read_palette(path)
     assert read == palette
     assert description.endswith(", {} text".format(shown))
@@ -209,7 +202,7 @@ def test_utf16_and_utf32_palette_files_are_read_saying_so(tmp_path, encoding, sh
 
 def test_a_utf16_csv_from_a_spreadsheet_reads_with_tabs_and_a_header(tmp_path):
     text = "Red\tGreen\tBlue\tUnit\r\n10\t20\t30\tSand, fine\r\n40\t50\t60\tLöss\r\n"
-    palette, description = read_palette(write(tmp_path, "units.csv", b"\xff\xfe" + text.encode("utf-16-le")))
+    palette, description = read_palette(write_file(tmp_path, "units.csv", b"\xff\xfe" + text.encode("utf-16-le")))
     assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60]]
     assert palette.labels == ("Sand, fine", "Löss")
     assert description == "0-255 integers, UTF-16 text"
@@ -218,10 +211,10 @@ def test_a_utf16_csv_from_a_spreadsheet_reads_with_tabs_and_a_header(tmp_path):
 def test_a_latin1_style_without_an_encoding_declaration_says_it_is_not_utf8(tmp_path):
     style = ('<qgis><pipe><rasterrenderer type="paletted"><colorPalette>\n'
              '<paletteEntry value="0" color="#ff0000" label="Löss"/>\n</colorPalette></rasterrenderer></pipe></qgis>')
-    refused(write(tmp_path, "p.qml", style.encode("latin-1")),
+    refused(write_file(tmp_path, "p.qml", style.encode("latin-1")),
             "palette file p.qml, line 2: not well-formed XML (not well-formed (invalid token)); it is not UTF-8 "
             "text: save it as UTF-8 or declare its encoding")
-    palette, _ = read_palette(write(tmp_path, "q.qml", ('<?xml version="1.0" encoding="ISO-8859-1"?>\n' + style)
+    palette, _ = read_palette(write_file(tmp_path, "q.qml", ('<?xml version="1.0" encoding="ISO-8859-1"?>\n' + style)
                                     .encode("latin-1")))
     assert palette.labels == ("Löss",)
 
@@ -236,7 +229,7 @@ def test_a_style_entry_without_a_colour_is_an_error_not_black(tmp_path, renderer
     entries = '\n<{0} value="0" color="#ff0000" label="a"/>\n<{0} value="1" label="b"/>\n'.format(entry)
     style = '<qgis><pipe><rasterrenderer type="{}">{}</rasterrenderer></pipe></qgis>'.format(
         renderer, inner.format(entries))
-    refused(write(tmp_path, "p.qml", style),
+    refused(write_file(tmp_path, "p.qml", style),
             'palette file p.qml, line 3: <{}> has no color attribute; give it one, such as color="#ff0000"'
             .format(entry))
 
@@ -248,7 +241,7 @@ def test_a_folder_given_as_palette_file_is_refused_as_a_folder(tmp_path):
 
 @pytest.mark.parametrize("name", ["e.csv", "e.gpl", "e.act", "e.qml", "e.tif"])
 def test_an_empty_file_is_refused_as_empty_whatever_its_extension(tmp_path, name):
-    refused(write(tmp_path, name, b""), "palette file {} is empty (0 bytes), so it holds no colours; choose the "
+    refused(write_file(tmp_path, name, b""), "palette file {} is empty (0 bytes), so it holds no colours; choose the "
                                         "palette file or save it again".format(name))
 
 
@@ -258,7 +251,7 @@ def test_an_empty_file_is_refused_as_empty_whatever_its_extension(tmp_path, name
     ("units.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x00", "an old Office file, such as an .xls"),
 ])
 def test_a_spreadsheet_given_as_palette_file_says_to_save_it_as_csv(tmp_path, name, content, kind):
-    message = refused(write(tmp_path, name, content), "palette file {}: {}".format(name, kind))
+    message = refused(write_file(tmp_path, name, content), "palette file {}: {}".format(name, kind))
     assert message.endswith("not a palette file; save the sheet as CSV (UTF-8)")
 
 
@@ -266,7 +259,7 @@ def test_a_spreadsheet_given_as_palette_file_says_to_save_it_as_csv(tmp_path, na
 def test_a_huge_text_file_is_refused_before_it_is_read(tmp_path, monkeypatch, name):
     monkeypatch.setattr(formats.common, "MAX_TEXT_BYTES", 1000)
     text = "GIMP Palette\n" if name.endswith(".gpl") else "<qgis>" if name.endswith(".qml") else ""
-    path = write(tmp_path, name, text + "512345.25,6789012.5,123.5\n" * 100)
+    path = write_file(tmp_path, name, text + "512345.25,6789012.5,123.5\n" * 100)
     refused(path, "palette file {}: 0 MiB is far more than a palette of at most 65535 colours takes; check that "
                   "this is the palette file".format(name))
 
@@ -286,7 +279,7 @@ def test_a_raster_cut_short_is_refused_by_name_with_gdal_exceptions_on_or_off(tm
     dataset = None
     with open(path, "rb") as f:
         data = f.read()
-    write(tmp_path, "cut.tif", data[:1000])  # its colour table is cut off
+    write_file(tmp_path, "cut.tif", data[:1000])  # its colour table is cut off
     was = gdal.GetUseExceptions()
     try:
         for use in (True, False):
@@ -304,7 +297,7 @@ def test_whatever_goes_wrong_reading_a_file_comes_out_as_one_palette_file_error(
 
     monkeypatch.setattr(formats.registry.csv.FORMAT, "read", broken)
     with pytest.raises(PaletteFileError, match=r"p\.csv") as caught:
-        read_palette(write(tmp_path, "p.csv", "1,2,3\n"))
+        read_palette(write_file(tmp_path, "p.csv", "1,2,3\n"))
     assert caught.value.__cause__ is problem
     assert str(caught.value).count(";") == 1  # one sentence with the fix after the semicolon
 
@@ -367,7 +360,7 @@ def test_the_quantize_algorithm_refuses_a_bad_palette_file_with_the_readers_mess
     from rasters import quantize, random_rgba, write_raster
 
     rgba = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
-    palette = write(tmp_path, name, content)
+    palette = write_file(tmp_path, name, content)
     with pytest.raises(QgsProcessingException, match=re.escape(message)):
         quantize({"INPUT": rgba, "PALETTE_FILE": palette, "OUTPUT": str(tmp_path / "out.tif")})
     assert not os.path.exists(tmp_path / "out.tif")
@@ -387,7 +380,7 @@ def test_qgis_process_refuses_a_label_longer_than_csv_allows_instead_of_aborting
     from rasters import qgis_process, random_rgba, write_raster
 
     rgba = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
-    palette = write(tmp_path, "long.csv", "10,20,30," + "x" * 140000 + "\n")
+    palette = write_file(tmp_path, "long.csv", "10,20,30," + "x" * 140000 + "\n")
     result = qgis_process("run", "palettize:quantize", "--", "INPUT=" + rgba, "PALETTE_FILE=" + palette,
                           "OUTPUT=" + str(tmp_path / "out.tif"))
     assert result.returncode not in (0, 134, -6), result.stdout[-2000:]

@@ -16,7 +16,7 @@ from osgeo import gdal
 from palettize.palettes.formats import (READ_EXTENSIONS, WRITE_EXTENSIONS, PaletteFileError, read_palette,
                                         write_palette)
 from palettize.palettes.palette import MAX_COLOURS, Palette, builtin_palette
-from rasters import ROOT
+from rasters import ROOT, write_file
 
 DATA = os.path.join(ROOT, "tests", "data", "palettes")
 GEOLOGY_COLOURS = [[230, 120, 90], [90, 160, 80], [250, 240, 180], [40, 40, 60]]
@@ -29,13 +29,6 @@ def sample(name):
     return os.path.join(DATA, name)
 
 
-def write(tmp_path, name, content):
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return str(path)
 
 
 def random_palette(count, seed=0, labels=True):
@@ -84,13 +77,13 @@ def test_an_adobe_colour_table_keeps_the_colours_and_their_count(tmp_path):
 
 def test_an_adobe_colour_table_without_a_count_has_256_colours(tmp_path):
     colours = np.random.default_rng(3).integers(0, 256, (256, 3)).astype(np.uint8)
-    palette, description = read_palette(write(tmp_path, "photoshop.act", colours.tobytes()))
+    palette, description = read_palette(write_file(tmp_path, "photoshop.act", colours.tobytes()))
     assert np.array_equal(palette.colours, colours) and description == "Adobe colour table"
 
 
 def test_an_adobe_transparent_index_is_read_as_an_ordinary_colour(tmp_path):
     data = bytes(range(12)) + bytes(756) + struct.pack(">HH", 4, 2)
-    palette, description = read_palette(write(tmp_path, "web.act", data))
+    palette, description = read_palette(write_file(tmp_path, "web.act", data))
     assert palette.colours.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
     assert description == "Adobe colour table (its transparent index 2 is read as an ordinary colour)"
 
@@ -179,7 +172,7 @@ def test_an_esri_colour_map_reads_entries_in_file_order_whatever_their_values():
 
 
 def test_an_esri_colour_map_reads_trailing_text_as_labels(tmp_path):
-    path = write(tmp_path, "units.clr", "1 255 0 0 Granite, pink\n2 0 0 255\n7 0 255 0 Schist 2\n")
+    path = write_file(tmp_path, "units.clr", "1 255 0 0 Granite, pink\n2 0 0 255\n7 0 255 0 Schist 2\n")
     palette, _ = read_palette(path)
     assert palette.labels == ("Granite, pink", "", "Schist 2")
 
@@ -199,7 +192,7 @@ def test_a_qgis_colour_map_export_reads_labels_with_commas_and_drops_placeholder
 
 
 def test_a_space_separated_colour_map_with_the_interpolation_line_reads_as_qgis(tmp_path):
-    path = write(tmp_path, "map.txt", "INTERPOLATION:EXACT\n1 255 0 0 255 Granite rock\n2 0 0 255\n")
+    path = write_file(tmp_path, "map.txt", "INTERPOLATION:EXACT\n1 255 0 0 255 Granite rock\n2 0 0 255\n")
     palette, description = read_palette(path)
     assert description == "QGIS colour map export"
     assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
@@ -207,9 +200,9 @@ def test_a_space_separated_colour_map_with_the_interpolation_line_reads_as_qgis(
 
 
 def test_a_plain_csv_with_a_txt_extension_still_reads_as_csv(tmp_path):
-    palette, description = read_palette(write(tmp_path, "colours.txt", "red,green,blue\n1.0,0,0\n0,0.5,1\n"))
+    palette, description = read_palette(write_file(tmp_path, "colours.txt", "red,green,blue\n1.0,0,0\n0,0.5,1\n"))
     assert (palette.colours.tolist(), description) == ([[255, 0, 0], [0, 128, 255]], "0-1 floats")
-    palette, description = read_palette(write(tmp_path, "colours.txt", "r g b name\n255 0 0 Granite\n"))
+    palette, description = read_palette(write_file(tmp_path, "colours.txt", "r g b name\n255 0 0 Granite\n"))
     assert (palette.colours.tolist(), palette.labels, description) == ([[255, 0, 0]], ("Granite",), "0-255 integers")
 
 
@@ -240,7 +233,7 @@ def test_a_categorized_style_in_the_newer_option_form_reads_the_same(tmp_path):
     newer = "\n".join(re.sub(r'value="(\d+,\d+,\d+,\d+)"', r'value="\1,rgb:0.5,0.5,0.5,1"', line)
                       if 'name="color"' in line else line for line in lines)
     assert "<prop " not in newer and "rgb:0.5" in newer
-    palette, _ = read_palette(write(tmp_path, "newer.qml", newer))
+    palette, _ = read_palette(write_file(tmp_path, "newer.qml", newer))
     assert palette.colours.tolist() == GEOLOGY_COLOURS
 
 
@@ -249,7 +242,7 @@ def test_a_categorized_line_style_reads_the_line_colour(tmp_path):
            '<category value="a" symbol="0" label="Fault"/></categories><symbols>'
            '<symbol name="0" type="line"><layer class="SimpleLine"><prop k="line_color" v="12,34,56,255"/>'
            '</layer></symbol></symbols></renderer-v2></qgis>')
-    palette, _ = read_palette(write(tmp_path, "faults.qml", qml))
+    palette, _ = read_palette(write_file(tmp_path, "faults.qml", qml))
     assert (palette.colours.tolist(), palette.labels) == ([[12, 34, 56]], ("Fault",))
 
 
@@ -310,16 +303,16 @@ def test_a_raster_without_a_colour_table_is_refused(tmp_path):
 
 
 def test_a_binary_file_that_is_no_raster_is_refused(tmp_path):
-    path = write(tmp_path, "junk.bin", b"\0\1\2junk")
+    path = write_file(tmp_path, "junk.bin", b"\0\1\2junk")
     with pytest.raises(PaletteFileError, match=r"junk\.bin: not a palette file or a raster GDAL can open"):
         read_palette(path)
 
 
 def test_content_wins_over_the_extension(tmp_path):
     gimp = Path(sample("geology.gpl")).read_text(encoding="utf-8")
-    assert read_palette(write(tmp_path, "geology.txt", gimp))[1] == "GIMP palette"
+    assert read_palette(write_file(tmp_path, "geology.txt", gimp))[1] == "GIMP palette"
     style = Path(sample("paletted_qgis322.qml")).read_text(encoding="utf-8")
-    assert read_palette(write(tmp_path, "style.xml", style))[1] == "QGIS paletted style"
+    assert read_palette(write_file(tmp_path, "style.xml", style))[1] == "QGIS paletted style"
 
 
 # -- malformed files -----------------------------------------------------------------------------
@@ -374,7 +367,7 @@ def test_content_wins_over_the_extension(tmp_path):
 )
 def test_malformed_files_are_refused_naming_the_file_the_line_and_the_problem(tmp_path, name, content, message):
     with pytest.raises(PaletteFileError, match="palette file " + re.escape(message)):
-        read_palette(write(tmp_path, name, content))
+        read_palette(write_file(tmp_path, name, content))
 
 
 @pytest.mark.parametrize("name", ["big.gpl", "big.clr", "big.txt", "big.qml"])
@@ -389,4 +382,4 @@ def test_more_than_65535_colours_are_refused_naming_the_count(tmp_path, name):
         entry = '<paletteEntry value="9" color="#010203" alpha="255"/>\n'
         text = text.replace("</colorPalette>", entry * (MAX_COLOURS - 1) + "</colorPalette>")
     with pytest.raises(PaletteFileError, match="has 65536 colours; at most 65535"):
-        read_palette(write(tmp_path, name, text))
+        read_palette(write_file(tmp_path, name, text))
