@@ -152,3 +152,11 @@ def test_an_opaque_map_split_into_tiles_is_byte_without_nodata_as_in_one_process
     here = read_indices(str(tmp_path / "here.tif"))
     assert np.array_equal(read_indices(str(tmp_path / "cluster.tif")), here)
     assert np.array_equal(read_indices(str(tmp_path / "mosaic.vrt")), here)
+
+
+def test_a_users_style_beside_a_tiled_output_is_kept_with_a_warning(scheduler, tmp_path, capsys):
+    (tmp_path / "map.qml").write_text("<qgis>my own style</qgis>")
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "map.tif", "--scheduler", scheduler, "--split-above", SPLIT,
+               "--palette", "vga16") == 0
+    assert (tmp_path / "map.qml").read_text() == "<qgis>my own style</qgis>"
+    assert "map.qml exists and is not a style Palettize wrote for map.tif: it was kept" in capsys.readouterr().err
