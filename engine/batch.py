@@ -428,9 +428,10 @@ class Runner:
             return failures
         total = sum(job.pixels for job in planned)
         for job in planned:  # files assembled from tiles or run on workers cannot say it themselves
-            kept = options.style and log and (job.tiles or self.client is not None or len(planned) > 1)
-            if kept and style_conflict(job.output):
-                log("No QGIS style was saved beside the output: {}".format(style_conflict(job.output)), warning=True)
+            unsaid = options.style and log and (job.tiles or self.client is not None or len(planned) > 1)
+            kept = unsaid and style_conflict(job.output)
+            if kept:
+                log("No QGIS style was saved beside the output: {}".format(kept), warning=True)
         progress(0, 0, len(planned), total)
         palette = None
         if options.palette.from_image:
