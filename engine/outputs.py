@@ -21,9 +21,7 @@ def writable_path_problem(path):
         return "{} is a folder".format(path)
     if os.path.exists(path) and not os.access(path, os.W_OK):
         return "{} is read-only".format(path)
-    existing = os.path.dirname(path)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    existing = nearest_existing_folder(path)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         return "{} is not a writable folder".format(existing)
     return ""
