@@ -202,7 +202,7 @@ def assemble(job, workdir, options, palette, tile_counts):
         if mosaic is None:
             raise OSError("GDAL could not build the mosaic: {}".format(gdal.GetLastErrorMsg()))
         band = mosaic.GetRasterBand(1)
-        band.SetColorTable(_colour_table(palette))  # the palette, not the GeoTIFF tiles' padded table
+        band.SetColorTable(gdal_io.colour_table(palette))  # the palette, not the GeoTIFF tiles' padded table
         band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))
         band = None
         mosaic = None
@@ -220,13 +220,6 @@ def assemble(job, workdir, options, palette, tile_counts):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return counts
-
-
-def _colour_table(palette):
-    table = gdal.ColorTable()
-    for index, (r, g, b) in enumerate(palette.colours.tolist()):
-        table.SetColorEntry(index, (r, g, b, 255))
-    return table
 
 
 def _place_mosaic(workdir, vrt_path, output):

@@ -212,6 +212,14 @@ def open_for_strip_reads(path):
         gdal.SetThreadLocalConfigOption("GTIFF_DIRECT_IO", previous)
 
 
+def colour_table(palette):
+    """The palette as a GDAL colour table, one opaque entry per colour."""
+    table = gdal.ColorTable()
+    for index, (r, g, b) in enumerate(palette.colours.tolist()):
+        table.SetColorEntry(index, (r, g, b, 255))
+    return table
+
+
 def attribute_table(palette, counts):
     """GDAL raster attribute table: value, red, green, blue, label, count per palette entry."""
     table = gdal.RasterAttributeTable()
@@ -296,9 +304,7 @@ class IndexedRasterWriter:
         self._band = dataset.GetRasterBand(1)
         if nodata is not None:
             self._band.SetNoDataValue(nodata)
-        table = gdal.ColorTable()
-        for index, (r, g, b) in enumerate(palette.colours.tolist()):
-            table.SetColorEntry(index, (r, g, b, 255))
+        table = colour_table(palette)
         if data_type == gdal.GDT_Byte and nodata is not None:  # PNG and GIF cannot store an index beyond their table
             for index in range(len(palette), nodata):
                 table.SetColorEntry(index, (0, 0, 0, 255))
