@@ -12,6 +12,10 @@ kmeans     weighted k-means in the metric's space (numpy, with SciPy's KD-tree t
            where the image has many pixels; then refined as the palette will be used (rounded to
            bytes). See _kmeans_palette.
 
+build_palette_and_nearest also hands on, where the method found them anyway (kmeans under rgb
+and cielab), the nearest entry of every distinct colour, exactly as the mapper would find it, so
+the mapper need not search them again.
+
 Every palette lists its colours by frequency, most frequent first, ties by code (exact and
 frequent: the colour's pixels; mediancut: its box's pixels; kmeans: the pixels mapped to it) and
 holds no colour twice. mediancut and kmeans return all the distinct colours, like exact, when the
@@ -95,6 +99,14 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
     no method has a random step (kmeans starts from the median cut), so every result is
     deterministic and the seed changes nothing. Raises PaletteBuildError when it cannot.
     """
+    return build_palette_and_nearest(method, codes, counts, n_colours, metric)[0]
+
+
+def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb"):
+    """(palette, nearest) for build_palette's arguments: ``nearest`` is None, or (codes, entries)
+    with the index of the nearest palette entry of every distinct colour of the histogram, ties to
+    the lowest index: nearest.nearest_palette_indices's answers, for a mapper to take
+    (NearestColourMapper.remember) instead of searching them again."""
     if method not in METHODS:
         raise PaletteBuildError("unknown palette method {!r}; choose one of {}".format(method, ", ".join(METHODS)))
     if metric not in _SPACES:
@@ -112,17 +124,21 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
             raise PaletteBuildError(
                 "the image has {} distinct colours, more than N_COLORS={}: raise N_COLORS or use "
                 "'frequent' or 'kmeans'".format(len(codes), n_colours))
-        return _palette_by_frequency(codes, counts, method)
+        return _palette_by_frequency(codes, counts, method), None
     if method == "frequent" or len(codes) <= n_colours:
         order = _frequency_order(codes, counts)[:n_colours]
-        return Palette(unpack_rgb(codes[order]), name=method)
+        return Palette(unpack_rgb(codes[order]), name=method), None
 
     space = _SPACES[metric]
     if method == "mediancut":
         _, points, weights = _points(codes, counts, space, MAX_POINTS)
         centres, totals = _median_cut(points, weights, n_colours, space)
-        return _palette_by_frequency(pack_rgb(centres), totals, method)
-    return _kmeans_palette(codes, counts, n_colours, space)
+        return _palette_by_frequency(pack_rgb(centres), totals, method), None
+    palette, entries = _kmeans_palette(codes, counts, n_colours, space)
+    # The entries are the mapper's answers where its metric is the Euclidean distance of the space the
+    # palette was built in (not CIEDE2000) and every distinct colour was a point (see _points).
+    exact = REGISTRY[metric].distance is None and len(codes) <= MAX_POINTS
+    return palette, (codes, entries) if exact else None
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -300,6 +316,7 @@ def _kmeans_palette(codes, counts, n_colours, space):
        palette keeps n_colours distinct colours.
     The palette is ordered by the pixels nearest to each entry (all distinct colours, exactly),
     ties to the lower index as the mapper settles them (for ciede2000: nearest by CIE76).
+    Returns the Palette and the index of the nearest entry of each of _points's points.
     """
     rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
     fine_points, fine_weights = _merge_cells(_cell_levels(rgb, weights), points, weights,
@@ -314,7 +331,8 @@ def _kmeans_palette(codes, counts, n_colours, space):
     centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
     centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER)
     palette = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights, space)
-    return Palette(_order_by_use(palette, points, weights, space), name="kmeans")
+    palette, labels = _order_by_use(palette, points, weights, space)
+    return Palette(palette, name="kmeans"), labels
 
 
 def _cell_levels(rgb, weights):
@@ -436,9 +454,10 @@ def _query(tree, points, k):
 
 
 def _order_by_use(palette, points, weights, space):
-    """The palette ordered by the pixels nearest to each entry, most first, ties by code. Ties
-    between entries go to the lower index, so reordering can move the few tied colours: only
-    those are searched again, until the order holds."""
+    """The palette ordered by the pixels nearest to each entry, most first, ties by code, and the
+    index of the nearest entry of each point in that order. Ties between entries go to the lower
+    index, so reordering can move the few tied colours: only those are searched again, until the
+    order holds."""
     labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points)
     for _ in range(10):
         totals = np.bincount(labels, weights=weights, minlength=len(palette))
@@ -451,13 +470,15 @@ def _order_by_use(palette, points, weights, space):
         labels = rank[labels]
         if len(contested):
             labels[contested] = _nearest_exactly(METRIC_SPACES[space](palette), points[contested])[0]
-    return palette
+    return palette, labels
 
 
 def _nearest_exactly(targets, points):
-    """(index of the nearest target of each point, indices of the points with a tie), ties to the
-    lowest index as the mapper does: the KD-tree's two nearest; where they tie, its eight nearest;
-    where all eight tie, brute force."""
+    """(index of the nearest target of each point, indices of the points with a near tie): the
+    answers of nearest.nearest_palette_indices (Euclidean), ties to the lowest index. The KD-tree's
+    two nearest decide where they lie clearly apart; where they are within _TIE_TOLERANCE, its
+    eight nearest are measured again as the mapper measures (term by term, see nearest.distances);
+    where all eight are that close, every target is."""
     if len(targets) == 1:
         return np.zeros(len(points), dtype=np.int64), np.zeros(0, dtype=np.int64)
     tree = _kd_tree(targets)
@@ -468,10 +489,17 @@ def _nearest_exactly(targets, points):
         return labels, contested
     k = min(8, len(targets))
     distances, candidates = _query(tree, points[contested], k)
-    tied = distances ** 2 <= distances[:, :1] ** 2 + _TIE_TOLERANCE
-    labels[contested] = np.where(tied, candidates, len(targets)).min(axis=1)
+    close = distances ** 2 <= distances[:, :1] ** 2 + _TIE_TOLERANCE  # holds every target that can be nearest
+    exact = np.zeros(candidates.shape)
+    for axis in range(3):
+        difference = points[contested, axis, None] - targets[candidates, axis]
+        difference *= difference
+        exact += difference
+    exact[~close] = np.inf
+    nearest = exact == exact.min(axis=1)[:, None]
+    labels[contested] = np.where(nearest, candidates, len(targets)).min(axis=1)
     if k < len(targets):
-        crowded = contested[tied[:, -1]]
+        crowded = contested[close[:, -1]]
         if len(crowded):
             labels[crowded] = nearest_palette_indices(points[crowded], targets, "rgb")  # plain Euclidean
     return labels, contested

@@ -53,7 +53,7 @@ class QuantizeResult:
 
 def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                     progress=lambda fraction: None, is_cancelled=lambda: False, observers=(),
-                    dither="none", cleanup=None, grid_size=None, opaque=False):
+                    dither="none", cleanup=None, grid_size=None, opaque=False, nearest=None):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
     ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
@@ -66,11 +66,15 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     Each observer's ``add(window, rgba, indices, runs)`` sees every block (e.g. to build a
     report) without a second read; ``runs`` (runs.Runs) cut the block where colour or index changes,
     or are None for an observer whose ``needs_runs`` is false when no other observer needs them.
+    ``nearest``: (codes, entries) already known to be the exact nearest entries of those colours
+    (see NearestColourMapper.remember), or None.
     """
     dtype, nodata = output_type(len(palette), opaque)
     if nodata is None:
         alpha_threshold = 0
     mapper = NearestColourMapper(palette.colours, metric)
+    if nearest is not None:
+        mapper.remember(*nearest)
     counts = np.zeros(len(palette) if nodata is None else nodata + 1, dtype=np.int64)
     windows = list(windows)
     cleanup = cleanup or CleanupOptions()

@@ -155,6 +155,14 @@ class NearestColourMapper:
             self._complete(codes, indices)
         return indices
 
+    def remember(self, codes, indices):
+        """Take the nearest entries of distinct colour ``codes`` found elsewhere (a kmeans palette
+        finds them while it is built: adaptive.build_palette_and_nearest), so they are not searched
+        again. They must be this mapper's own answers, ties to the lowest index; they count as
+        searched colours."""
+        self.table[np.asarray(codes, dtype=np.uint32) & _RGB] = indices
+        self.distinct_colours += len(codes)
+
     def _complete(self, codes, found):
         """Fill in ``found`` (the table's entries of ``codes``) where it holds UNKNOWN, searching
         those colours."""

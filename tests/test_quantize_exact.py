@@ -53,6 +53,23 @@ def test_sample_map_matches_brute_force(qgis_app, tmp_path, metric):
     assert np.array_equal(read_indices(out), expected)
 
 
+@pytest.mark.parametrize("metric", METRICS)
+def test_a_kmeans_palette_built_from_the_image_gets_every_pixel_its_exact_nearest_entry(qgis_app, tmp_path, metric):
+    """The palette's build finds the nearest entries of the image's colours and hands them on to
+    the mapper: they are the brute-force answers, ties (many, on this coarse grid) to the lowest index."""
+    image = random_rgba(rows=40, cols=50, seed=5)
+    image[:3] = image[:3] // 32 * 32
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    out = quantize({"INPUT": path, "PALETTE": "kmeans", "N_COLORS": 24, "METRIC": metric,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    table = dataset.GetRasterBand(1).GetColorTable()
+    palette = Palette([table.GetColorEntry(i)[:3] for i in range(24)])
+    expected = brute_force_image(image[:3], palette, metric)
+    expected[image[3] == 0] = 255
+    assert np.array_equal(read_indices(out), expected)
+
+
 @pytest.mark.parametrize("palette, data_type, nodata", [
     ("win256", gdal.GDT_UInt16, 65535), ("gray256", gdal.GDT_UInt16, 65535),
     ("websafe216", gdal.GDT_Byte, 255), ("vga16", gdal.GDT_Byte, 255),
