@@ -28,7 +28,7 @@ from ..palettes.formats import WRITE_EXTENSIONS, PaletteFileError, read_palette,
 from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
 from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette_and_nearest
-from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
+from .blocks import HeldPixels, colour_histogram, output_type, palette_usage, quantize_blocks
 from .merged import MergedColourFinder
 from .outputs import OutputFiles, nearest_existing_folder, writable_path_problem
 from .report import ReportCollector, area_units, write_report
@@ -374,12 +374,14 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     if driver is None:
         driver = check_quantize(output_path, grid, options, palette, opaque, inputs=inputs)
     nearest = None  # the nearest entries of the source's colours, when building the palette found them
+    held = None  # a small source's pixels, kept from the scan for the mapping pass
     if palette is None:
         scanned = histogram is None
         if scanned:
+            held = HeldPixels.if_small(grid.width, grid.height)
             try:
                 histogram = histogram_of_source(source, grid, options.alpha_threshold, _span(progress, 0.0, 0.5),
-                                                is_cancelled, log)
+                                                is_cancelled, log, on_block=held.hold if held else None)
             except gdal_io.SourceError as error:
                 raise RunError("Could not read the input: {}".format(error))
             start = 0.5
@@ -404,7 +406,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             writer = gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata, outputs)
             try:
                 passed = quantize_blocks(
-                    source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
+                    held or source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
                     options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
                     is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
                     grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from palettize.engine import blocks, gdal_io
 from palettize.engine.nearest import METRICS, brute_force_indices
 from palettize.palettes.palette import Palette, builtin_palette
 from rasters import SAMPLE_MAP, quantize, random_rgba, read_indices, write_raster
@@ -68,6 +69,22 @@ def test_a_kmeans_palette_built_from_the_image_gets_every_pixel_its_exact_neares
     expected = brute_force_image(image[:3], palette, metric)
     expected[image[3] == 0] = 255
     assert np.array_equal(read_indices(out), expected)
+
+
+@pytest.mark.parametrize("params", [{}, {"CLEANUP": "seams"}, {"CLEANUP": "sieve", "MIN_REGION": 5},
+                                    {"DITHER": "floyd-steinberg", "METRIC": "cielab"}])
+def test_a_small_image_read_once_for_its_palette_and_its_indices_gets_what_two_reads_give(
+        qgis_app, tmp_path, monkeypatch, params):
+    """A small image is held in memory while its histogram is counted and mapped from there, in
+    blocks of other sizes (with margins, whole rows) than it was read in."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(rows=60, cols=70, seed=11), alpha=True)
+    monkeypatch.setattr(gdal_io, "BLOCK_PIXELS", 70 * 8)  # 8-row blocks
+    outputs = []
+    for hold in (blocks.HOLD_PIXELS, 0):
+        monkeypatch.setattr(blocks, "HOLD_PIXELS", hold)
+        outputs.append(read_indices(quantize(dict(params, INPUT=path, PALETTE="kmeans", N_COLORS=16,
+                                                  OUTPUT=str(tmp_path / "out{}.tif".format(hold))))["OUTPUT"]))
+    assert np.array_equal(outputs[0], outputs[1])
 
 
 @pytest.mark.parametrize("palette, data_type, nodata", [
