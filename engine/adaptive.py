@@ -416,22 +416,28 @@ def _lloyd(points, weights, centres, max_iter):
     iterations move centres little, so a point's nearest centre stays among them). A centre that
     loses all its points stays where it is (the refinement moves it)."""
     total = None
-    rows = np.arange(len(points))[:, None]
+    columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
+    weighted = [weights * column for column in columns]  # the sums _weighted_means would form each time
     for iteration in range(max_iter):
         if iteration % KMEANS_REFRESH == 0:
             _, candidates = _query(_kd_tree(centres), points, min(KMEANS_CANDIDATES, len(centres)))
             candidates = candidates.reshape(len(points), -1)
-        distances = np.zeros(candidates.shape)
-        for axis in range(points.shape[1]):
-            difference = points[:, axis, None] - centres[candidates, axis]
-            distances += difference * difference
+        distances = None
+        for axis, column in enumerate(columns):
+            difference = np.take(np.ascontiguousarray(centres[:, axis]), candidates)
+            np.subtract(column[:, None], difference, out=difference)
+            difference *= difference
+            distances = difference if distances is None else np.add(distances, difference, out=distances)
         nearest = distances.argmin(axis=1)[:, None]
-        labels = candidates[rows, nearest][:, 0]
-        new_total = (weights * distances[rows, nearest][:, 0]).sum()
+        labels = np.take_along_axis(candidates, nearest, axis=1)[:, 0]
+        new_total = (weights * np.take_along_axis(distances, nearest, axis=1)[:, 0]).sum()
         if total is not None and total - new_total <= KMEANS_MIN_GAIN * total:
             break
         total = new_total
-        means, _ = _weighted_means(labels, points, weights, len(centres))
+        sums = np.stack([np.bincount(labels, weights=values, minlength=len(centres)) for values in weighted], axis=1)
+        totals = np.bincount(labels, weights=weights, minlength=len(centres))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / totals[:, None]
         empty = np.isnan(means).any(axis=1)
         means[empty] = centres[empty]
         centres = means
