@@ -56,7 +56,7 @@ KMEANS_MIN_GAIN = 1e-4
 #: Each Lloyd iteration compares a point with this many candidate centres, its nearest when they
 #: were last found, every KMEANS_REFRESH iterations (see _lloyd).
 KMEANS_CANDIDATES = 4
-KMEANS_REFRESH = 8
+KMEANS_REFRESH = 16
 #: The refinement on the rounded palette: at most this many rounds, while each lowers the error by
 #: at least this fraction.
 REFINE_MAX_ITER = 5
