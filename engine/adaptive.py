@@ -361,52 +361,50 @@ def _merge_cells(levels, points, weights, max_points):
     that leaves at most max_points cells."""
     if len(points) <= max_points:
         return points, weights
+    # Every cell of every level gets one number: the levels one after another, finest first.
+    offsets = np.cumsum([0] + [size for _, size, _ in levels[:-1]])
+    numbers = np.stack([keys.astype(np.int32) + np.int32(offset) for (keys, _, _), offset in zip(levels, offsets)])
+    occupied = np.zeros(int(offsets[-1]) + levels[-1][1], dtype=bool)
+    colours = np.arange(len(points))
 
     def choose(threshold):
-        """Level chosen by each colour, and the number of cells."""
-        level = np.full(len(points), len(levels) - 1)
-        for i in range(len(levels) - 2, -1, -1):
-            level[levels[i][2] >= threshold] = i
-        count = 0
-        for i, (keys, size, _) in enumerate(levels):
-            occupied = np.zeros(size, dtype=bool)
-            occupied[keys[level == i]] = True
-            count += int(np.count_nonzero(occupied))
-        return level, count
+        """The number of the cell each colour joins, and the number of cells."""
+        level = np.zeros(len(points), dtype=np.intp)  # cells nest, so pixels grow with the level
+        for _, _, pixels in levels[:-1]:
+            level += pixels < threshold
+        cells = numbers[level, colours]
+        occupied[cells] = True
+        count = int(np.count_nonzero(occupied))
+        occupied[cells] = False
+        return cells, count
 
     # Bracket the threshold between a low one (too many cells) and a high one (few enough), then
     # halve the bracket. Below the smallest count, every colour is its own cell: too many.
     threshold = weights.sum() / max_points
-    level, count = choose(threshold)
+    cells, count = choose(threshold)
     if count > max_points:
         low, high = threshold, None
     else:
         low, high = None, threshold
     while low is None or high is None:
         threshold = threshold * 2.0 if high is None else threshold / 2.0
-        threshold_level, count = choose(threshold)
+        threshold_cells, count = choose(threshold)
         if count > max_points:
             low = threshold
         else:
-            high, level = threshold, threshold_level
+            high, cells = threshold, threshold_cells
     while high > 1.1 * low:
         middle = (low + high) / 2.0
-        middle_level, middle_count = choose(middle)
+        middle_cells, middle_count = choose(middle)
         if middle_count <= max_points:
-            high, level = middle, middle_level
+            high, cells = middle, middle_cells
         else:
             low = middle
-    cells = np.empty(len(points), dtype=np.int64)
-    count = 0
-    for i, (keys, size, _) in enumerate(levels):
-        chosen = np.flatnonzero(level == i)
-        if len(chosen):
-            occupied = np.zeros(size, dtype=np.int64)
-            occupied[keys[chosen]] = 1
-            number = np.cumsum(occupied)
-            cells[chosen] = number[keys[chosen]] + (count - 1)
-            count += int(number[-1])
-    return _weighted_means(cells, points, weights, count)
+    occupied[cells] = True
+    kept = np.flatnonzero(occupied)
+    dense = np.empty(len(occupied), dtype=np.int64)
+    dense[kept] = np.arange(len(kept))
+    return _weighted_means(dense[cells], points, weights, len(kept))
 
 
 def _lloyd(points, weights, centres, max_iter):
