@@ -62,6 +62,7 @@ KMEANS_REFRESH = 16
 REFINE_MAX_ITER = 5
 REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
+_RELATIVE_MARGIN = 1e-9
 _THREADED_QUERY = 1 << 16  # KD-tree queries of at least this many points run in threads
 
 _INSTALL_SCIPY = (
@@ -319,19 +320,20 @@ def _kmeans_palette(codes, counts, n_colours, space):
     Returns the Palette and the index of the nearest entry of each of _points's points.
     """
     rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
-    fine_points, fine_weights = _merge_cells(_cell_levels(rgb, weights), points, weights,
-                                             max(KMEANS_FINE_POINTS, 32 * n_colours))
+    fine_points, fine_weights, fine_cells = _merge_cells(_cell_levels(rgb, weights), points, weights,
+                                                         max(KMEANS_FINE_POINTS, 32 * n_colours))
     fine_rgb = _to_bytes(fine_points, space)
-    coarse_points, coarse_weights = _merge_cells(_cell_levels(fine_rgb, fine_weights), fine_points, fine_weights,
-                                                 max(KMEANS_COARSE_POINTS, 8 * n_colours))
+    coarse_points, coarse_weights, _ = _merge_cells(_cell_levels(fine_rgb, fine_weights), fine_points, fine_weights,
+                                                    max(KMEANS_COARSE_POINTS, 8 * n_colours))
     if len(coarse_points) < n_colours:  # too few cells for a start: the colours themselves
         coarse_points, coarse_weights = fine_points, fine_weights = points, weights
-        fine_rgb = rgb
+        fine_rgb, fine_cells = rgb, None
     centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
     centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
     centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER)
-    palette = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights, space)
-    palette, labels = _order_by_use(palette, points, weights, space)
+    palette, fine_labels = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights, space)
+    guess = fine_labels if fine_labels is None or fine_cells is None else fine_labels[fine_cells]
+    palette, labels = _order_by_use(palette, points, weights, space, guess)
     return Palette(palette, name="kmeans"), labels
 
 
@@ -358,9 +360,10 @@ def _merge_cells(levels, points, weights, max_points):
     that holds at least a threshold of pixels (else the largest). So colours stay apart where the
     image has many pixels, which is where a palette needs its detail (the dark sky of a deep-field
     photograph), and are merged where it has few. The threshold is the smallest, to within 10%,
-    that leaves at most max_points cells."""
+    that leaves at most max_points cells. Also returns the cell of each colour (None: each colour
+    is its own cell)."""
     if len(points) <= max_points:
-        return points, weights
+        return points, weights, None
     # Every cell of every level gets one number: the levels one after another, finest first.
     offsets = np.cumsum([0] + [size for _, size, _ in levels[:-1]])
     numbers = np.stack([keys.astype(np.int32) + np.int32(offset) for (keys, _, _), offset in zip(levels, offsets)])
@@ -404,7 +407,8 @@ def _merge_cells(levels, points, weights, max_points):
     kept = np.flatnonzero(occupied)
     dense = np.empty(len(occupied), dtype=np.int64)
     dense[kept] = np.arange(len(kept))
-    return _weighted_means(dense[cells], points, weights, len(kept))
+    cells = dense[cells]
+    return _weighted_means(cells, points, weights, len(kept)) + (cells,)
 
 
 def _lloyd(points, weights, centres, max_iter):
@@ -457,12 +461,12 @@ def _query(tree, points, k):
     return tree.query(points, k=k, workers=-1 if len(points) >= _THREADED_QUERY else 1)
 
 
-def _order_by_use(palette, points, weights, space):
+def _order_by_use(palette, points, weights, space, guess=None):
     """The palette ordered by the pixels nearest to each entry, most first, ties by code, and the
     index of the nearest entry of each point in that order. Ties between entries go to the lower
     index, so reordering can move the few tied colours: only those are searched again, until the
-    order holds."""
-    labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points)
+    order holds. ``guess``: an entry likely nearest to each point, or None (see _nearest_exactly)."""
+    labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points, guess)
     for _ in range(10):
         totals = np.bincount(labels, weights=weights, minlength=len(palette))
         order = _frequency_order(pack_rgb(palette), totals)
@@ -477,15 +481,37 @@ def _order_by_use(palette, points, weights, space):
     return palette, labels
 
 
-def _nearest_exactly(targets, points):
+def _nearest_exactly(targets, points, guess=None):
     """(index of the nearest target of each point, indices of the points with a near tie): the
-    answers of nearest.nearest_palette_indices (Euclidean), ties to the lowest index. The KD-tree's
-    two nearest decide where they lie clearly apart; where they are within _TIE_TOLERANCE, its
-    eight nearest are measured again as the mapper measures (term by term, see nearest.distances);
-    where all eight are that close, every target is."""
+    answers of nearest.nearest_palette_indices (Euclidean), ties to the lowest index. A point
+    closer to its ``guess`` (a target index per point, or None) than half the distance from that
+    target to any other is nearest to it, with no tie (the triangle inequality). For the others,
+    the KD-tree's two nearest decide where they lie clearly apart; where they are within
+    _TIE_TOLERANCE, its eight nearest are measured again as the mapper measures (term by term, see
+    nearest.distances); where all eight are that close, every target is."""
     if len(targets) == 1:
         return np.zeros(len(points), dtype=np.int64), np.zeros(0, dtype=np.int64)
     tree = _kd_tree(targets)
+    if guess is None:
+        return _searched(tree, targets, points)
+    radius = _query(tree, targets, 2)[0][:, 1] / 2.0  # half the distance to the nearest other target
+    squared = np.zeros(len(points))
+    for axis in range(3):
+        difference = points[:, axis] - targets[guess, axis]
+        difference *= difference
+        squared += difference
+    limit = radius * radius
+    limit -= _RELATIVE_MARGIN * limit + _TIE_TOLERANCE  # far above rounding errors
+    labels = np.asarray(guess, dtype=np.int64).copy()
+    search = np.flatnonzero(squared >= limit[guess])
+    if len(search) == 0:
+        return labels, search
+    labels[search], contested = _searched(tree, targets, points[search])
+    return labels, search[contested]
+
+
+def _searched(tree, targets, points):
+    """_nearest_exactly without a guess: through the KD-tree ``tree`` of the targets."""
     distances, labels = _query(tree, points, 2)
     contested = np.flatnonzero(distances[:, 1] ** 2 - distances[:, 0] ** 2 <= _TIE_TOLERANCE)
     labels = labels[:, 0]
@@ -536,7 +562,8 @@ def _fix_dead_entries(palette, labels, error, rgb):
 
 def _refine(palette, rgb, points, weights, space):
     """Lloyd iterations on the rounded palette while the total error goes down; returns the last
-    palette that lowered it (distinct colours)."""
+    palette that lowered it (distinct colours) and the nearest entry of each point (None if
+    duplicates had to be dropped)."""
     labels, error, total = _assign(palette, points, weights, space)
     for _ in range(REFINE_MAX_ITER):
         candidate = _fix_dead_entries(palette, labels, error, rgb)
@@ -556,4 +583,6 @@ def _refine(palette, rgb, points, weights, space):
         if not fixing and gain < REFINE_MIN_GAIN:
             break
     _, first = np.unique(pack_rgb(palette), return_index=True)
-    return palette[np.sort(first)]  # drops duplicates only when the refinement could not separate them
+    if len(first) == len(palette):
+        return palette, labels
+    return palette[np.sort(first)], None  # drops duplicates only when the refinement could not separate them
