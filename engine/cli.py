@@ -213,7 +213,7 @@ def _log(args, bar):
     """The engine's notes and warnings above the progress bar (none with --quiet)."""
     if args.quiet:
         return None
-    return lambda text, warning=False: bar.message(("warning: " if warning else "") + text)
+    return lambda text, warning=False: bar.message(("warning: " if warning else "") + _in_flags(text))
 
 
 def _progress(bar):

@@ -433,8 +433,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         log("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
             options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
     if not passed.counts.any():
-        log("No pixel got a palette entry: the output is all nodata. Check EXTENT, ALPHA_THRESHOLD and the "
-            "input's nodata.", warning=True)
+        log("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata "
+            "and alpha band, and the extent asked for.", warning=True)
     return result
 
 
