@@ -99,7 +99,9 @@ QUANTIZE_PARAMETERS = [
         its anti-aliasing), `kmeans` (weighted k-means on the image's colours, in the space of
         `METRIC`, deterministic, started from a median cut; needs SciPy), `mediancut`
         (weighted median cut). Matplotlib colormaps: `mpl:viridis`, `mpl:terrain`, … (38 listed; any
-        other matplotlib name works as `mpl:<name>` from scripts), sampled at `N_COLORS` colours."""),
+        other matplotlib name works as `mpl:<name>` from scripts), sampled at `N_COLORS` colours. The
+        dialog's list starts each entry with its group (*Fixed: Windows, 256 colours (win256)*,
+        *From the image: k-means (kmeans)*, *Colormap: viridis*)."""),
     parameter(
         "PALETTE_FILE", "Palette file", "file, optional", "",
         "A palette file (CSV, GIMP, ACT, CLR, QGIS style, a raster with colour table); wins over Palette.",
@@ -157,6 +159,41 @@ QUANTIZE_PARAMETERS = [
         `share` (of the valid pixels), from the same pass."""),
     OUTPUT_REPORT,
 ]
+#: The dialog's palette list, one label per PALETTE option, grouped by kind in the enum's order:
+#: fixed palettes, palettes built from the image, matplotlib colormaps. QGIS's list has no
+#: separators, so each label starts with its group; the option string scripts pass follows in
+#: brackets (a colormap's is ``mpl:`` and its name). The options' order and indices never change
+#: (models saved with QGIS 3.22 store indices).
+PALETTE_GROUPS = (
+    ("Fixed", (("win256", "Windows, 256 colours"), ("websafe216", "web-safe, 216 colours"),
+               ("vga16", "VGA, 16 colours"), ("gray256", "greys, 256 levels"))),
+    ("From the image", (("exact", "exact colours"), ("frequent", "most frequent"),
+                        ("kmeans", "k-means"), ("mediancut", "median cut"))),
+)
+COLORMAP_GROUP = "Colormap"
+
+
+def palette_label(option):
+    """What the dialog's palette list shows for PALETTE option ``option``."""
+    if option.startswith("mpl:"):
+        return "{}: {}".format(COLORMAP_GROUP, option[len("mpl:"):])
+    for group, entries in PALETTE_GROUPS:
+        for name, words in entries:
+            if name == option:
+                return "{}: {} ({})".format(group, words, name)
+    raise KeyError(option)
+
+
+def markdown_palette_options():
+    """The README's list of PALETTE options as the dialog shows them."""
+    lines = ["| `PALETTE` | In the dialog |", "|----|----|"]
+    for group, entries in PALETTE_GROUPS:
+        lines += ["| `{}` | {} |".format(name, palette_label(name)) for name, _ in entries]
+    lines.append("| `mpl:viridis`, `mpl:terrain`, … | {}, {}, … |".format(
+        palette_label("mpl:viridis"), palette_label("mpl:terrain")))
+    return "\n".join(lines)
+
+
 QUANTIZE_EXAMPLE = ('processing.run("palettize:quantize", {"INPUT": "map.tif", "PALETTE": "win256", '
                     '"OUTPUT": "classes.tif"})')
 

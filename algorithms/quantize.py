@@ -32,6 +32,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
     ENUMS = dict(LayerSourceAlgorithm.ENUMS, PALETTE=(PALETTES, "win256"), METRIC=(METRICS, "rgb"),
                  CLEANUP=(CLEANUPS, "none"), DITHER=(DITHERS, "none"),
                  CONNECTEDNESS=(CONNECTEDNESSES, str(cleanup.DEFAULT_CONNECTEDNESS)))
+    ENUM_LABELS = {"PALETTE": tuple(help_text.palette_label(option) for option in PALETTES)}
 
     def name(self):
         return "quantize"
