@@ -145,11 +145,24 @@ QUANTIZE_PARAMETERS = [
         """`sieve`: how pixels connect into regions, through their 4 edges or through their 8 edges
         and corners. Scripts may pass the number 4 or 8.""", advanced=True),
     parameter(
+        "NODATA_INDEX", "Nodata index", "integer 0–65,535, optional", "unset: outside the palette",
+        "The index nodata pixels get, and the output's nodata value; a palette entry there is kept for nodata.",
+        """The index transparent and nodata pixels are written as, and the output's nodata value,
+        whether or not the input has such pixels. Unset, nodata goes outside the palette (see
+        *Indexed raster*). Inside the palette, that entry is kept for nodata: no pixel gets it as its
+        colour (the log says so), and its colour table entry is transparent; a palette built from the
+        image gets `N_COLORS` − 1 colours around a black entry labelled `nodata` at that index. So 256
+        colours with `NODATA_INDEX=0` or `255` are written as Byte even when some pixels are
+        transparent. The output is Byte when the index and every palette index fit in 0–255, else
+        UInt16. Values above 65,535 are refused, and so is the only entry of a 1-colour
+        palette.""", advanced=True),
+    parameter(
         "OUTPUT", "Indexed raster", "raster file", "GeoTIFF",
         "The indexed raster (GeoTIFF or any format GDAL writes).",
         """The indexed raster. Byte without nodata when the input is opaque (no alpha band, mask,
         nodata or transparent style) and the palette has up to 256 colours; otherwise Byte when the
-        palette plus nodata fit in 256 values (nodata 255), else UInt16 (nodata 65535). GeoTIFF is tiled and DEFLATE-compressed. Formats without
+        palette plus nodata fit in 256 values (nodata 255), else UInt16 (nodata 65535); `NODATA_INDEX`
+        chooses nodata's index instead. GeoTIFF is tiled and DEFLATE-compressed. Formats without
         colour tables (e.g. `.xyz`) get the palette beside them as `<output>.palette.csv`. A QGIS style
         (`.qml`) and a raster attribute table are written beside the output."""),
     parameter(

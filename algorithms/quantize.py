@@ -26,7 +26,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
     PALETTE, PALETTE_FILE, N_COLORS, METRIC, OUTPUT = "PALETTE", "PALETTE_FILE", "N_COLORS", "METRIC", "OUTPUT"
     OUTPUT_TABLE = "OUTPUT_TABLE"
     CLEANUP, SEAM_TOLERANCE, MIN_REGION, CONNECTEDNESS = "CLEANUP", "SEAM_TOLERANCE", "MIN_REGION", "CONNECTEDNESS"
-    DITHER = "DITHER"
+    DITHER, NODATA_INDEX = "DITHER", "NODATA_INDEX"
     PARAMETERS, HELP_INTRO, HELP_EXAMPLE = help_text.QUANTIZE_PARAMETERS, help_text.QUANTIZE_INTRO, help_text.QUANTIZE_EXAMPLE
     HELP_ANCHOR = "parameter-reference-palettizequantize-quantize-raster-to-palette"
     ENUMS = dict(LayerSourceAlgorithm.ENUMS, PALETTE=(PALETTES, "win256"), METRIC=(METRICS, "rgb"),
@@ -70,6 +70,10 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             cleanup.DEFAULT_MIN_REGION, minValue=2, maxValue=1000,
         )))
         self.addParameter(advanced(self.enum_parameter(self.CONNECTEDNESS, self.label(self.CONNECTEDNESS))))
+        # No range here: the engine's check names the parameter and the allowed values (0 to 65,535).
+        self.addParameter(advanced(QgsProcessingParameterNumber(
+            self.NODATA_INDEX, self.label(self.NODATA_INDEX), QgsProcessingParameterNumber.Integer, None,
+            optional=True)))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.label(self.OUTPUT)))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TABLE, self.label(self.OUTPUT_TABLE), QgsProcessing.TypeVector, optional=True,
@@ -96,8 +100,11 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                                  seam_tolerance=self.finite_number(parameters, self.SEAM_TOLERANCE, context),
                                  min_region=self.whole_number(parameters, self.MIN_REGION, context),
                                  connectedness=int(self.enum(parameters, self.CONNECTEDNESS)))
+        nodata_index = (self.whole_number(parameters, self.NODATA_INDEX, context)
+                        if parameters.get(self.NODATA_INDEX) not in (None, "") else None)
         return QuantizeOptions(palette=palette, metric=self.enum(parameters, self.METRIC), cleanup=cleanup,
-                               dither=self.enum(parameters, self.DITHER), **source_options)
+                               dither=self.enum(parameters, self.DITHER), nodata_index=nodata_index,
+                               **source_options)
 
     def complete(self, run, parameters, context):
         """The output and its driver; a palette that is not built from the image, read now so that

@@ -17,7 +17,7 @@ MAIN_ORDER = {
     "palettize:extractpalette": ["INPUT", "METHOD", "N_COLORS", "METRIC"],
 }
 ADVANCED = {"SOURCE", "RED_BAND", "GREEN_BAND", "BLUE_BAND", "ALPHA_BAND", "EXTENT", "PIXEL_SIZE", "ALPHA_THRESHOLD",
-            "SEAM_TOLERANCE", "MIN_REGION", "CONNECTEDNESS"}
+            "SEAM_TOLERANCE", "MIN_REGION", "CONNECTEDNESS", "NODATA_INDEX"}
 
 
 def algorithm(algorithm_id):
