@@ -11,7 +11,8 @@ from qgis.core import (
 from ..engine import cleanup
 from ..engine.adaptive import METHODS
 from ..engine.nearest import METRICS
-from ..engine.options import CLEANUPS, DITHERS, CleanupOptions, PaletteOptions, QuantizeOptions
+from ..engine.options import CLEANUPS, DITHERS, CleanupOptions, OptionsError, PaletteOptions, QuantizeOptions
+from ..engine.options import nodata_index as checked_nodata_index
 from ..engine.run import check_quantize, quantize_source, resolve_palette
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
 from . import help as help_text
@@ -70,16 +71,26 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             cleanup.DEFAULT_MIN_REGION, minValue=2, maxValue=1000,
         )))
         self.addParameter(advanced(self.enum_parameter(self.CONNECTEDNESS, self.label(self.CONNECTEDNESS))))
-        # No range here: the engine's check names the parameter and the allowed values (0 to 65,535).
         self.addParameter(advanced(QgsProcessingParameterNumber(
             self.NODATA_INDEX, self.label(self.NODATA_INDEX), QgsProcessingParameterNumber.Integer, None,
-            optional=True)))
+            optional=True, minValue=0, maxValue=MAX_COLOURS)))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.label(self.OUTPUT)))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TABLE, self.label(self.OUTPUT_TABLE), QgsProcessing.TypeVector, optional=True,
             createByDefault=False))
         self.addReportParameter()
         self.describeParameters()
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        """A NODATA_INDEX out of range is explained before QGIS's own check, which would only say
+        that the value is incorrect."""
+        value = parameters.get(self.NODATA_INDEX)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
+            try:
+                checked_nodata_index(value)
+            except OptionsError as error:
+                return False, self.explained(error)
+        return super().checkParameterValues(parameters, context)
 
     def checkable(self, parameters):
         """Any matplotlib colormap is welcome as 'mpl:<name>', listed or not."""

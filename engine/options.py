@@ -64,6 +64,13 @@ def finite_number(setting, value):
     return number
 
 
+def nodata_index(value):
+    """NODATA_INDEX (a number or its text) as an int from 0 to MAX_COLOURS, else OptionsError."""
+    number = whole_number("NODATA_INDEX", value)
+    _integer("NODATA_INDEX", number, 0, MAX_COLOURS)
+    return number
+
+
 def _bands(setting, bands):
     """None, or a tuple of 3 (red, green, blue) or 4 (with alpha) band numbers from 1."""
     if bands is None:

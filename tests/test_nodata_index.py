@@ -91,7 +91,8 @@ def test_a_palette_built_from_the_image_keeps_n_colors_entries_with_nodata_insid
     rgba = random_rgba(30, 40, seed=15)
     path = write_raster(str(tmp_path / "in.tif"), rgba, alpha=True)
     out = quantize({"INPUT": path, "PALETTE": "mediancut", "N_COLORS": 8, "NODATA_INDEX": 0,
-                    "OUTPUT_TABLE": str(tmp_path / "table.csv"), "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+                    "OUTPUT_TABLE": str(tmp_path / "table.csv"), "OUTPUT_REPORT": str(tmp_path / "report.html"),
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     data_type, nodata, table = band_facts(out)
     assert (data_type, nodata) == ("Byte", 0.0)
     assert table[0] == (0, 0, 0, 0)
@@ -101,6 +102,8 @@ def test_a_palette_built_from_the_image_keeps_n_colors_entries_with_nodata_insid
     assert set(np.unique(indices[rgba[3] == 255])) <= set(range(1, 8))
     rows = (tmp_path / "table.csv").read_text().splitlines()
     assert len(rows) == 9 and rows[1].replace("\"", "") == "0,0,0,0,#000000,nodata,0,0"
+    valid = int((rgba[3] == 255).sum())
+    assert "{:,} nodata".format(rgba[3].size - valid) in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("value, message", [
