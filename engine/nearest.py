@@ -106,17 +106,23 @@ class NearestColourMapper:
 
     ``table`` holds the answers found so far over all 2^24 RGB codes (UNKNOWN where a colour has
     not been met); ``distinct_colours`` counts the colours searched one batch at a time and
-    ``search_seconds`` the time that took (a whole-table fill not included).
+    ``search_seconds`` the time that took (a whole-table fill not included). ``reserved``: a
+    palette index never given to a colour (the entry kept for nodata, see blocks.output_type).
     """
 
-    def __init__(self, palette_colours, metric):
+    def __init__(self, palette_colours, metric, reserved=None):
         registered_metric(metric)  # ValueError naming the choices
         self.palette_colours = np.asarray(palette_colours, dtype=np.uint8)
+        self._entries = None  # palette index of each searched colour, where an entry is reserved
+        self._searched = self.palette_colours
+        if reserved is not None:
+            self._entries = np.delete(np.arange(len(self.palette_colours)), reserved)
+            self._searched = self.palette_colours[self._entries]
         self.metric = metric
         self.table = np.full(1 << 24, UNKNOWN, dtype=np.uint16)
         self.complete = False  # True once fill_table has run
         self._new = np.zeros(1 << 24, dtype=bool)  # scratch: marks unseen colours without sorting
-        self._palette_space = METRIC_SPACES[metric](self.palette_colours.reshape(-1, 3))
+        self._palette_space = METRIC_SPACES[metric](self._searched.reshape(-1, 3))
         self._channel_tables = None  # RGB: squared difference of each level to each entry, per channel
         self._cells = None  # candidate cells of the palette, made at the first large search
         self.distinct_colours = 0
@@ -180,20 +186,25 @@ class NearestColourMapper:
         self.search_seconds += time.perf_counter() - started
 
     def _search(self, codes):
-        """Nearest entry of each of these distinct colour codes, by the rule of
+        """Palette index of the nearest searched entry of each of these distinct colour codes."""
+        nearest = self._search_searched(codes)
+        return nearest if self._entries is None else self._entries[nearest]
+
+    def _search_searched(self, codes):
+        """Nearest entry of each of these distinct colour codes among the searched colours, by the rule of
         nearest_palette_indices. Batches of up to _SMALL_SEARCH colours are measured directly against
         every entry: exact integers for RGB (per-channel tables), plain squared differences
         (``distances``) for CIELAB; larger ones through the mapper's candidate cells, cut finer as
         more colours come (see candidate_cells.depth_for)."""
         if REGISTRY[self.metric].cell_box is None:
-            return nearest_palette_indices(unpack_rgb(codes), self.palette_colours, self.metric)
+            return nearest_palette_indices(unpack_rgb(codes), self._searched, self.metric)
         if len(codes) > _SMALL_SEARCH:
             cells = self._candidate_cells(self.distinct_colours + len(codes))
             return cells.nearest(METRIC_SPACES[self.metric](unpack_rgb(codes)))
         if self.metric == "rgb":
             if self._channel_tables is None:
                 levels = np.arange(256, dtype=np.int32)[:, None]
-                self._channel_tables = [(levels - p[None, :]) ** 2 for p in self.palette_colours.T.astype(np.int32)]
+                self._channel_tables = [(levels - p[None, :]) ** 2 for p in self._searched.T.astype(np.int32)]
             distance = self._channel_tables[0][codes & 255]
             distance += self._channel_tables[1][(codes >> 8) & 255]
             distance += self._channel_tables[2][(codes >> 16) & 255]
