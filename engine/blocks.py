@@ -116,6 +116,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
             progress((done + 1) / len(windows))
         if pending is not None:
             pending.result()
+    mapper.release()
     return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
 
 

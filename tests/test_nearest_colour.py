@@ -237,3 +237,19 @@ def test_an_entry_exactly_as_far_as_the_cells_bound_stays_a_candidate(depth):
     corner = np.array([[255.0, 255.0, 255.0]])
     assert brute_force_indices(corner, targets, "rgb").tolist() == [0]
     assert CandidateCells(targets, (0.0,) * 3, (255.0,) * 3, depth).nearest(corner).tolist() == [0]
+
+
+def test_a_mapper_made_after_another_was_released_knows_nothing_of_its_answers():
+    """A finished run leaves its mapper's table to the next mapper (NearestColourMapper.release):
+    the next one, with another palette, must search every colour again."""
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (3, 60, 70), dtype=np.uint8)
+    first = NearestColourMapper(builtin_palette("win256").colours, "rgb")
+    first.map_rgb(*pixels)
+    first.release()
+    palette = builtin_palette("vga16").colours
+    second = NearestColourMapper(palette, "rgb")
+    assert not second._new.any() and (second.table == 0xFFFF).all()
+    indices = second.map_rgb(*pixels)
+    assert np.array_equal(indices.ravel(), brute_force_indices(pixels.reshape(3, -1).T, palette, "rgb"))
+    assert second.distinct_colours == len(np.unique(pixels.reshape(3, -1), axis=1).T)
