@@ -37,6 +37,9 @@ _PAIRS_PER_CHUNK = 1 << 18  # CIEDE2000 colour-entry pairs measured at once
 #: NearestColourMapper.release): 48 MB of new memory cost a run 5 to 25 ms of page faults, refilling
 #: the kept table 1 ms. One pair at most is kept.
 _SPARE_TABLES = []
+#: A mapper maps its first pixels by sorting them, without a table, up to this many: a small sheet
+#: then costs no table at all (5 ms and more in a new process).
+_SMALL_LOOKUP = 1 << 16
 
 
 def distances(points, targets, metric):
@@ -117,19 +120,17 @@ class NearestColourMapper:
 
     ``table`` holds the answers found so far over all 2^24 RGB codes (UNKNOWN where a colour has
     not been met); ``distinct_colours`` counts the colours searched one batch at a time and
-    ``search_seconds`` the time that took (a whole-table fill not included).
+    ``search_seconds`` the time that took (a whole-table fill not included). The table is made
+    once more than _SMALL_LOOKUP pixels have been mapped; the first ones are mapped by sorting.
     """
 
     def __init__(self, palette_colours, metric):
         registered_metric(metric)  # ValueError naming the choices
         self.palette_colours = np.asarray(palette_colours, dtype=np.uint8)
         self.metric = metric
-        try:
-            self.table, self._new = _SPARE_TABLES.pop()
-            self.table.fill(UNKNOWN)
-        except IndexError:
-            self.table = np.full(1 << 24, UNKNOWN, dtype=np.uint16)
-            self._new = np.zeros(1 << 24, dtype=bool)  # scratch: marks unseen colours without sorting
+        self._table = self._new = None  # the table and scratch flags that mark unseen colours
+        self._sorted = (np.zeros(0, np.uint32), np.zeros(0, np.uint16))  # codes searched before the table, ascending; entries
+        self._pixels = 0  # pixels mapped before the table
         self.complete = False  # True once fill_table has run
         self._palette_space = METRIC_SPACES[metric](self.palette_colours.reshape(-1, 3))
         self._channel_tables = None  # RGB: squared difference of each level to each entry, per channel
@@ -137,12 +138,24 @@ class NearestColourMapper:
         self.distinct_colours = 0
         self.search_seconds = 0.0
 
+    @property
+    def table(self):
+        if self._table is None:
+            try:
+                self._table, self._new = _SPARE_TABLES.pop()
+                self._table.fill(UNKNOWN)
+            except IndexError:
+                self._table = np.full(1 << 24, UNKNOWN, dtype=np.uint16)
+                self._new = np.zeros(1 << 24, dtype=bool)  # all False between searches
+            self._table[self._sorted[0]] = self._sorted[1]
+        return self._table
+
     def release(self):
-        """Leave the mapper's table and scratch flags (all False between searches) to the next
-        mapper made in this process: a run calls it once it has mapped every block."""
-        if not _SPARE_TABLES:
-            _SPARE_TABLES.append((self.table, self._new))
-        self.table = self._new = None
+        """Leave the mapper's table and scratch flags to the next mapper made in this process: a
+        run calls it once it has mapped every block."""
+        if self._table is not None and not _SPARE_TABLES:
+            _SPARE_TABLES.append((self._table, self._new))
+        self._table = self._new = None
 
     def map_codes(self, codes, dtype=np.uint16, alpha_threshold=0, nodata=None):
         """Palette indices (``dtype``, same shape) of packed colour codes (see pack_rgba); codes
@@ -152,6 +165,12 @@ class NearestColourMapper:
         twice as fast as whole-block numpy operations on a 100-megapixel raster.
         """
         flat = np.ravel(np.asarray(codes, dtype=np.uint32))
+        if self._table is None and self._pixels + flat.size <= _SMALL_LOOKUP:
+            self._pixels += flat.size
+            found = self._sorted_lookup(flat & _RGB)
+            if alpha_threshold > 0:
+                np.copyto(found, nodata, where=flat < np.uint32(alpha_threshold << 24))
+            return found.astype(dtype, copy=False).reshape(np.shape(codes))
         indices = np.empty(flat.size, dtype)
         rgb_scratch = np.empty(min(_STEP, flat.size), np.uint32)
         found_scratch = None if indices.dtype == np.uint16 else np.empty(len(rgb_scratch), np.uint16)
@@ -192,6 +211,28 @@ class NearestColourMapper:
         self.table[new] = self._search(new)
         self.distinct_colours += len(new)
         self.search_seconds += time.perf_counter() - started
+
+    def _sorted_lookup(self, codes):
+        """Entries (uint16) of 24-bit codes, found by sorting them, before the table is made: the
+        colours not met before are searched and kept, in order, for the table."""
+        started = time.perf_counter()
+        distinct, where = np.unique(codes, return_inverse=True)
+        known, entries = self._sorted
+        at = np.searchsorted(known, distinct)
+        met = np.zeros(len(distinct), dtype=bool)
+        inside = at < len(known)
+        met[inside] = known[at[inside]] == distinct[inside]
+        found = np.empty(len(distinct), dtype=np.uint16)
+        found[met] = entries[at[met]]
+        new = distinct[~met]
+        if len(new):
+            found[~met] = self._search(new)
+            known = np.concatenate([known, new])
+            order = np.argsort(known, kind="stable")
+            self._sorted = (known[order], np.concatenate([entries, found[~met]])[order])
+            self.distinct_colours += len(new)
+            self.search_seconds += time.perf_counter() - started
+        return found[where]
 
     def _search(self, codes):
         """Nearest entry of each of these distinct colour codes, by the rule of
