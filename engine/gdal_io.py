@@ -72,11 +72,12 @@ class RasterGrid:
 
 def iter_windows(width, height, block_pixels=None, full_rows=False):
     """(xoff, yoff, xsize, ysize) windows covering the grid: strips of whole output tile rows,
-    cut into columns when the raster is very wide (unless ``full_rows``), in raster order."""
+    cut into columns when the raster is very wide (unless ``full_rows``), in raster order; one
+    window when the whole raster fits in a block."""
     block_pixels = block_pixels or BLOCK_PIXELS
     cols = width if full_rows else min(width, MAX_STRIP_WIDTH)
     rows = max(1, min(height, block_pixels // cols))
-    if rows > TILE:
+    if TILE < rows < height:
         rows -= rows % TILE
     for yoff in range(0, height, rows):
         for xoff in range(0, width, cols):
