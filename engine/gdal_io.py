@@ -338,8 +338,10 @@ class IndexedRasterWriter:
         check = gdal.Open(self.path)
         if check is None:
             raise WriteError("GDAL cannot read back {}: {}".format(self.final_path, gdal.GetLastErrorMsg()))
-        self.has_colour_table = check.GetRasterBand(1).GetColorTable() is not None
-        check = None
+        band = check.GetRasterBand(1)  # a palette band has a table: spares reading 65,536 entries back
+        self.has_colour_table = (band.GetColorInterpretation() == gdal.GCI_PaletteIndex
+                                 or band.GetColorTable() is not None)
+        band = check = None
         if not self.has_colour_table:
             write_palette_csv(self.palette, self.path + ".palette.csv")
         # The staging folder holds only the raster's files so far (it is staged first).
