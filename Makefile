@@ -74,11 +74,14 @@ install:
 desktop-check: deps
 	$(PYTHON) scripts/desktop_check.py --out desktop-check
 
+# A zip the checks refuse (e.g. metadata.txt's e-mail still a placeholder) is removed, not left in dist/.
+DIST ?= dist
 package:
-	mkdir -p dist
-	git archive --format=zip --prefix=palettize/ -o dist/palettize-$(VERSION).zip HEAD
-	$(PYTHON) scripts/check_package.py dist/palettize-$(VERSION).zip
-	@echo "dist/palettize-$(VERSION).zip: install it with Plugins > Manage and Install Plugins > Install from ZIP."
+	mkdir -p $(DIST)
+	git archive --format=zip --prefix=palettize/ -o $(DIST)/palettize-$(VERSION).zip HEAD
+	$(PYTHON) scripts/check_package.py $(DIST)/palettize-$(VERSION).zip || { rm -f $(DIST)/palettize-$(VERSION).zip; \
+		echo "No zip was built: fix the problems above and commit them (make package archives HEAD)."; exit 1; }
+	@echo "$(DIST)/palettize-$(VERSION).zip: install it with Plugins > Manage and Install Plugins > Install from ZIP."
 
 clean:
 	rm -rf dist demo-output desktop-check .pytest_cache

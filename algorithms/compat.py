@@ -6,6 +6,9 @@
   the enum holds the strings, so the other way round an index (``METRIC=1`` from a script, a
   model saved on 3.22) is translated to its string before QGIS checks it, whatever that check
   makes of numbers. The run itself reads strings and indices alike (``enum_value``).
+  An enum whose dialog shows labels other than its option strings (PALETTE: each label names its
+  group) holds indices on every version, as an enum of static strings shows its values; its
+  option strings are still accepted everywhere.
 - QgsField takes QMetaType.Type from QGIS 3.38 (QVariant.Type is deprecated, gone with Qt6);
   QGIS 3.22-3.36 only take QVariant.Type.
 """
@@ -22,12 +25,14 @@ else:  # QGIS 3.22-3.36, always Qt5
     FIELD_INT, FIELD_LONG, FIELD_DOUBLE, FIELD_STRING = (QVariant.Int, QVariant.LongLong, QVariant.Double, QVariant.String)  # qt6: ok (QGIS < 3.38 only)
 
 
-def enum_parameter(name, description, options, default):
-    """An enum parameter whose values are the option strings (indices also accepted)."""
+def enum_parameter(name, description, options, default, labels=None):
+    """An enum parameter whose values are the option strings (indices also accepted); with
+    ``labels`` the dialog shows those, and the enum holds indices."""
+    static = STATIC_ENUM_STRINGS and labels is None
     parameter = QgsProcessingParameterEnum(
-        name, description, options=list(options), defaultValue=default if STATIC_ENUM_STRINGS else options.index(default)
+        name, description, options=list(labels or options), defaultValue=default if static else options.index(default)
     )
-    if STATIC_ENUM_STRINGS:
+    if static:
         parameter.setUsesStaticStrings(True)
     return parameter
 
@@ -56,17 +61,18 @@ def _index(value, options):
     return index if 0 <= index < len(options) else None
 
 
-def checkable_parameters(algorithm, parameters, enums):
+def checkable_parameters(algorithm, parameters, enums, labelled=()):
     """A copy of ``parameters`` that QGIS's own value checks accept: defaults filled in (3.22
     rejects a missing band parameter even when it has a default) and enum values in the form the
-    enum holds: on 3.22 strings replaced by their indices, from 3.24 indices by their strings."""
+    enum holds: on 3.22 (and for the ``labelled`` enums) strings replaced by their indices, from
+    3.24 indices by their strings."""
     checkable = dict(parameters)
     for definition in algorithm.parameterDefinitions():
         if checkable.get(definition.name()) is None and definition.defaultValue() is not None:
             checkable[definition.name()] = definition.defaultValue()
     for name, options in enums.items():
         value = checkable.get(name)
-        if STATIC_ENUM_STRINGS:
+        if STATIC_ENUM_STRINGS and name not in labelled:
             index = None if isinstance(value, str) and value in options else _index(value, options)
             if index is not None:
                 checkable[name] = options[index]

@@ -99,7 +99,9 @@ QUANTIZE_PARAMETERS = [
         its anti-aliasing), `kmeans` (weighted k-means on the image's colours, in the space of
         `METRIC`, deterministic, started from a median cut; needs SciPy), `mediancut`
         (weighted median cut). Matplotlib colormaps: `mpl:viridis`, `mpl:terrain`, … (38 listed; any
-        other matplotlib name works as `mpl:<name>` from scripts), sampled at `N_COLORS` colours."""),
+        other matplotlib name works as `mpl:<name>` from scripts), sampled at `N_COLORS` colours. The
+        dialog's list starts each entry with its group (*Fixed: Windows, 256 colours (win256)*,
+        *From the image: k-means (kmeans)*, *Colormap: viridis*)."""),
     parameter(
         "PALETTE_FILE", "Palette file", "file, optional", "",
         "A palette file (CSV, GIMP, ACT, CLR, QGIS style, a raster with colour table); wins over Palette.",
@@ -143,11 +145,24 @@ QUANTIZE_PARAMETERS = [
         """`sieve`: how pixels connect into regions, through their 4 edges or through their 8 edges
         and corners. Scripts may pass the number 4 or 8.""", advanced=True),
     parameter(
+        "NODATA_INDEX", "Nodata index", "integer 0–65,535, optional", "unset: outside the palette",
+        "The index nodata pixels get, and the output's nodata value; a palette entry there is kept for nodata.",
+        """The index transparent and nodata pixels are written as, and the output's nodata value,
+        whether or not the input has such pixels. Unset, nodata goes outside the palette (see
+        *Indexed raster*). Inside the palette, that entry is kept for nodata: no pixel gets it as its
+        colour (the log says so), and its colour table entry is transparent; a palette built from the
+        image gets `N_COLORS` − 1 colours around a black entry labelled `nodata` at that index. So 256
+        colours with `NODATA_INDEX=0` or `255` are written as Byte even when some pixels are
+        transparent. The output is Byte when the index and every palette index fit in 0–255, else
+        UInt16. Values above 65,535 are refused, and so is the only entry of a 1-colour
+        palette.""", advanced=True),
+    parameter(
         "OUTPUT", "Indexed raster", "raster file", "GeoTIFF",
         "The indexed raster (GeoTIFF or any format GDAL writes).",
         """The indexed raster. Byte without nodata when the input is opaque (no alpha band, mask,
         nodata or transparent style) and the palette has up to 256 colours; otherwise Byte when the
-        palette plus nodata fit in 256 values (nodata 255), else UInt16 (nodata 65535). GeoTIFF is tiled and DEFLATE-compressed. Formats without
+        palette plus nodata fit in 256 values (nodata 255), else UInt16 (nodata 65535); `NODATA_INDEX`
+        chooses nodata's index instead. GeoTIFF is tiled and DEFLATE-compressed. Formats without
         colour tables (e.g. `.xyz`) get the palette beside them as `<output>.palette.csv`. A QGIS style
         (`.qml`) and a raster attribute table are written beside the output."""),
     parameter(
@@ -157,6 +172,41 @@ QUANTIZE_PARAMETERS = [
         `share` (of the valid pixels), from the same pass."""),
     OUTPUT_REPORT,
 ]
+#: The dialog's palette list, one label per PALETTE option, grouped by kind in the enum's order:
+#: fixed palettes, palettes built from the image, matplotlib colormaps. QGIS's list has no
+#: separators, so each label starts with its group; the option string scripts pass follows in
+#: brackets (a colormap's is ``mpl:`` and its name). The options' order and indices never change
+#: (models saved with QGIS 3.22 store indices).
+PALETTE_GROUPS = (
+    ("Fixed", (("win256", "Windows, 256 colours"), ("websafe216", "web-safe, 216 colours"),
+               ("vga16", "VGA, 16 colours"), ("gray256", "greys, 256 levels"))),
+    ("From the image", (("exact", "exact colours"), ("frequent", "most frequent"),
+                        ("kmeans", "k-means"), ("mediancut", "median cut"))),
+)
+COLORMAP_GROUP = "Colormap"
+
+
+def palette_label(option):
+    """What the dialog's palette list shows for PALETTE option ``option``."""
+    if option.startswith("mpl:"):
+        return "{}: {}".format(COLORMAP_GROUP, option[len("mpl:"):])
+    for group, entries in PALETTE_GROUPS:
+        for name, words in entries:
+            if name == option:
+                return "{}: {} ({})".format(group, words, name)
+    raise KeyError(option)
+
+
+def markdown_palette_options():
+    """The README's list of PALETTE options as the dialog shows them."""
+    lines = ["| `PALETTE` | In the dialog |", "|----|----|"]
+    for group, entries in PALETTE_GROUPS:
+        lines += ["| `{}` | {} |".format(name, palette_label(name)) for name, _ in entries]
+    lines.append("| `mpl:viridis`, `mpl:terrain`, … | {}, {}, … |".format(
+        palette_label("mpl:viridis"), palette_label("mpl:terrain")))
+    return "\n".join(lines)
+
+
 QUANTIZE_EXAMPLE = ('processing.run("palettize:quantize", {"INPUT": "map.tif", "PALETTE": "win256", '
                     '"OUTPUT": "classes.tif"})')
 

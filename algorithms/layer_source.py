@@ -111,6 +111,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     OUTPUT_REPORT = "OUTPUT_REPORT"
     BANDS = ("RED_BAND", "GREEN_BAND", "BLUE_BAND")
     ENUMS = {"SOURCE": (SOURCES, "rendered")}  # enum parameter -> (options, default); subclasses add theirs
+    ENUM_LABELS = {}  # enum parameter -> what the dialog shows for each option, where not the option itself
 
     #: The README heading of the algorithm's parameter reference, as a GitHub anchor.
     HELP_ANCHOR = ""
@@ -164,7 +165,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         ok, message = super().checkParameterValues(
-            checkable_parameters(self, self.checkable(parameters), {k: v[0] for k, v in self.ENUMS.items()}), context)
+            checkable_parameters(self, self.checkable(parameters), {k: v[0] for k, v in self.ENUMS.items()},
+                                 self.ENUM_LABELS), context)
         try:
             if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
                 for name in self.ENUMS:
@@ -201,7 +203,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     def enum_parameter(self, name, description):
         options, default = self.ENUMS[name]
-        return enum_parameter(name, description, options, default)
+        return enum_parameter(name, description, options, default, self.ENUM_LABELS.get(name))
 
     def whole_number(self, parameters, name, context):
         """An integer parameter, refused when the value given is not a whole number (QGIS would

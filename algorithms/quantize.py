@@ -11,7 +11,8 @@ from qgis.core import (
 from ..engine import cleanup
 from ..engine.adaptive import METHODS
 from ..engine.nearest import METRICS
-from ..engine.options import CLEANUPS, DITHERS, CleanupOptions, PaletteOptions, QuantizeOptions
+from ..engine.options import CLEANUPS, DITHERS, CleanupOptions, OptionsError, PaletteOptions, QuantizeOptions
+from ..engine.options import nodata_index as checked_nodata_index
 from ..engine.run import check_quantize, quantize_source, resolve_palette
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
 from . import help as help_text
@@ -26,12 +27,13 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
     PALETTE, PALETTE_FILE, N_COLORS, METRIC, OUTPUT = "PALETTE", "PALETTE_FILE", "N_COLORS", "METRIC", "OUTPUT"
     OUTPUT_TABLE = "OUTPUT_TABLE"
     CLEANUP, SEAM_TOLERANCE, MIN_REGION, CONNECTEDNESS = "CLEANUP", "SEAM_TOLERANCE", "MIN_REGION", "CONNECTEDNESS"
-    DITHER = "DITHER"
+    DITHER, NODATA_INDEX = "DITHER", "NODATA_INDEX"
     PARAMETERS, HELP_INTRO, HELP_EXAMPLE = help_text.QUANTIZE_PARAMETERS, help_text.QUANTIZE_INTRO, help_text.QUANTIZE_EXAMPLE
     HELP_ANCHOR = "parameter-reference-palettizequantize-quantize-raster-to-palette"
     ENUMS = dict(LayerSourceAlgorithm.ENUMS, PALETTE=(PALETTES, "win256"), METRIC=(METRICS, "rgb"),
                  CLEANUP=(CLEANUPS, "none"), DITHER=(DITHERS, "none"),
                  CONNECTEDNESS=(CONNECTEDNESSES, str(cleanup.DEFAULT_CONNECTEDNESS)))
+    ENUM_LABELS = {"PALETTE": tuple(help_text.palette_label(option) for option in PALETTES)}
 
     def name(self):
         return "quantize"
@@ -66,12 +68,26 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             cleanup.DEFAULT_MIN_REGION, minValue=2, maxValue=1000,
         )))
         self.addParameter(advanced(self.enum_parameter(self.CONNECTEDNESS, self.label(self.CONNECTEDNESS))))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
+            self.NODATA_INDEX, self.label(self.NODATA_INDEX), QgsProcessingParameterNumber.Integer, None,
+            optional=True, minValue=0, maxValue=MAX_COLOURS)))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.label(self.OUTPUT)))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TABLE, self.label(self.OUTPUT_TABLE), QgsProcessing.TypeVector, optional=True,
             createByDefault=False))
         self.addReportParameter()
         self.describeParameters()
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        """A NODATA_INDEX out of range is explained before QGIS's own check, which would only say
+        that the value is incorrect."""
+        value = parameters.get(self.NODATA_INDEX)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
+            try:
+                checked_nodata_index(value)
+            except OptionsError as error:
+                return False, self.explained(error)
+        return super().checkParameterValues(parameters, context)
 
     def checkable(self, parameters):
         """Any matplotlib colormap is welcome as 'mpl:<name>', listed or not."""
@@ -92,8 +108,11 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                                  seam_tolerance=self.finite_number(parameters, self.SEAM_TOLERANCE, context),
                                  min_region=self.whole_number(parameters, self.MIN_REGION, context),
                                  connectedness=int(self.enum(parameters, self.CONNECTEDNESS)))
+        nodata_index = (self.whole_number(parameters, self.NODATA_INDEX, context)
+                        if parameters.get(self.NODATA_INDEX) not in (None, "") else None)
         return QuantizeOptions(palette=palette, metric=self.enum(parameters, self.METRIC), cleanup=cleanup,
-                               dither=self.enum(parameters, self.DITHER), **source_options)
+                               dither=self.enum(parameters, self.DITHER), nodata_index=nodata_index,
+                               **source_options)
 
     def complete(self, run, parameters, context):
         """The output and its driver; a palette that is not built from the image, read now so that

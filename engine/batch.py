@@ -170,7 +170,7 @@ def quantize_tile(path, workdir, tile, options, palette):
         x0, y0, width, height = tile
         a, b, c, d, e, f = grid.geotransform
         tile_grid = gdal_io.RasterGrid(width, height, (a + x0 * b + y0 * c, b, c, d + x0 * e + y0 * f, e, f), grid.wkt)
-        dtype, nodata = output_type(len(palette), source.opaque)
+        dtype, nodata = output_type(len(palette), source.opaque, options.nodata_index)
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
         folder = os.path.join(workdir, "tiles")
         os.makedirs(folder, exist_ok=True)
@@ -179,7 +179,7 @@ def quantize_tile(path, workdir, tile, options, palette):
             passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows), palette,
                                      options.metric, options.alpha_threshold, dither=options.dither,
                                      cleanup=options.cleanup, grid_size=(grid.width, grid.height),
-                                     opaque=source.opaque)
+                                     opaque=source.opaque, nodata_index=options.nodata_index)
             writer.commit()
         return passed.counts
     finally:
@@ -202,7 +202,7 @@ def assemble(job, workdir, options, palette, tile_counts):
         if mosaic is None:
             raise OSError("GDAL could not build the mosaic: {}".format(gdal.GetLastErrorMsg()))
         band = mosaic.GetRasterBand(1)
-        band.SetColorTable(gdal_io.colour_table(palette))  # the palette, not the GeoTIFF tiles' padded table
+        band.SetColorTable(gdal_io.colour_table(palette, nodata))  # the palette, not the tiles' padded table
         band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))
         band = None
         mosaic = None
@@ -240,7 +240,7 @@ def file_output_type(path, options, palette):
     every tile and the mosaic agree (an opaque input needs no nodata)."""
     source, _ = run.open_file(path, options.bands)
     try:
-        return output_type(len(palette), source.opaque)
+        return output_type(len(palette), source.opaque, options.nodata_index)
     finally:
         source.close()
 

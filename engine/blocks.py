@@ -14,15 +14,24 @@ class Cancelled(Exception):
     """The user cancelled the run."""
 
 
-def output_type(palette_size, opaque=False):
-    """(numpy dtype, nodata value or None) for a palette. Nodata is always outside the palette; a
+def output_type(palette_size, opaque=False, nodata_index=None):
+    """(numpy dtype, nodata value or None) for a palette. Nodata is outside the palette; a
     source with no transparent pixel needs none, so up to 256 colours fit in a Byte, which is what
-    GDAL's rgb2pct, OpendTect and most readers expect of 256 classes."""
+    GDAL's rgb2pct, OpendTect and most readers expect of 256 classes. A ``nodata_index`` chosen by
+    the user is the nodata value whatever the source (inside the palette, that entry is kept for
+    nodata: reserved_entry), and the output is Byte when it and every palette index fit in one."""
+    if nodata_index is not None:
+        return (np.uint8 if max(palette_size - 1, nodata_index) <= 255 else np.uint16), nodata_index
     if opaque and palette_size <= 256:
         return np.uint8, None
     if palette_size <= 255:
         return np.uint8, 255
     return np.uint16, 65535
+
+
+def reserved_entry(palette_size, nodata):
+    """The palette entry kept for nodata (never a pixel's nearest colour), or None."""
+    return nodata if nodata is not None and nodata < palette_size else None
 
 
 def _read_ahead(source, windows):
@@ -68,12 +77,13 @@ class QuantizeResult:
 
 def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                     progress=lambda fraction: None, is_cancelled=lambda: False, observers=(),
-                    dither="none", cleanup=None, grid_size=None, opaque=False):
+                    dither="none", cleanup=None, grid_size=None, opaque=False, nodata_index=None):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
     ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
     alpha is below ``alpha_threshold`` become nodata; ``opaque``: the source has no transparent
-    pixel (see output_type), so there is no nodata and no alpha to test. ``dither="floyd-steinberg"``
+    pixel (see output_type), so there is no nodata and no alpha to test; ``nodata_index``: the
+    user's nodata value (see output_type). ``dither="floyd-steinberg"``
     diffuses the colour error (windows must then be whole rows, in order); ``cleanup``
     (options.CleanupOptions, method "seams" or "sieve") reads each window with its ``margin`` of
     overlap, cleans it and keeps
@@ -82,11 +92,12 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     report) without a second read; ``runs`` (runs.Runs) cut the block where colour or index changes,
     or are None for an observer whose ``needs_runs`` is false when no other observer needs them.
     """
-    dtype, nodata = output_type(len(palette), opaque)
+    dtype, nodata = output_type(len(palette), opaque, nodata_index)
     if nodata is None:
         alpha_threshold = 0
-    mapper = NearestColourMapper(palette.colours, metric)
-    counts = np.zeros(len(palette) if nodata is None else nodata + 1, dtype=np.int64)
+    reserved = reserved_entry(len(palette), nodata)
+    mapper = NearestColourMapper(palette.colours, metric, reserved)
+    counts = np.zeros(len(palette) if nodata is None else max(len(palette), nodata + 1), dtype=np.int64)
     windows = list(windows)
     cleanup = cleanup or CleanupOptions()
     map_block = _block_mapper(mapper, palette, metric, dither, cleanup, windows)
@@ -132,6 +143,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         if pending is not None:
             pending.result()
     mapper.release()
+    if reserved is not None:
+        counts[reserved] = 0  # its pixels are nodata
     return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
 
 

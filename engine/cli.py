@@ -105,6 +105,9 @@ def parser():
                           help="sieve: 4 or 8 (%(default)s)")
     quantize.add_argument("--dither", choices=DITHERS, default="none",
                           help="error diffusion for photographs (none); not with --cleanup or tiling")
+    quantize.add_argument("--nodata-index", type=int, metavar="N", help=(
+        "write nodata pixels as palette index N, the output's nodata value (by default an index outside the "
+        "palette); an entry of the palette at N is kept for nodata, so 256 colours with N 0 or 255 stay Byte"))
     quantize.add_argument("--table", metavar="FILE",
                           help="CSV of the palette entries and their pixels (with several inputs, a path holding {stem})")
     quantize.add_argument("--keep-going", action="store_true", help="after a failed file, go on with the others")
@@ -140,7 +143,7 @@ def quantize_options(args):
         palette=palette_options(args.palette, args.n_colors), metric=args.metric,
         cleanup=CleanupOptions(method=args.cleanup, seam_tolerance=args.seam_tolerance, seam_radius=args.seam_radius,
                                min_region=args.min_region, connectedness=args.connectedness),
-        dither=args.dither, alpha_threshold=args.alpha_threshold, bands=args.bands)
+        dither=args.dither, alpha_threshold=args.alpha_threshold, bands=args.bands, nodata_index=args.nodata_index)
 
 
 def per_input(path, inputs, flag):
@@ -213,7 +216,7 @@ def _log(args, bar):
     """The engine's notes and warnings above the progress bar (none with --quiet)."""
     if args.quiet:
         return None
-    return lambda text, warning=False: bar.message(("warning: " if warning else "") + text)
+    return lambda text, warning=False: bar.message(("warning: " if warning else "") + _in_flags(text))
 
 
 def _progress(bar):
@@ -227,7 +230,7 @@ def _in_flags(error):
     """An options error in the command line's words: N_COLORS becomes --n-colors."""
     text = str(error)
     for setting in ("PALETTE", "N_COLORS", "METRIC", "CLEANUP", "SEAM_TOLERANCE", "SEAM_RADIUS", "MIN_REGION",
-                    "CONNECTEDNESS", "DITHER", "ALPHA_THRESHOLD", "BANDS", "METHOD"):
+                    "CONNECTEDNESS", "DITHER", "ALPHA_THRESHOLD", "BANDS", "METHOD", "NODATA_INDEX"):
         text = text.replace(setting, "--" + setting.lower().replace("_", "-"))
     return text
 

@@ -213,11 +213,12 @@ def open_for_strip_reads(path):
         gdal.SetThreadLocalConfigOption("GTIFF_DIRECT_IO", previous)
 
 
-def colour_table(palette):
-    """The palette as a GDAL colour table, one opaque entry per colour."""
+def colour_table(palette, nodata=None):
+    """The palette as a GDAL colour table, one opaque entry per colour; an entry kept for
+    ``nodata`` (a user's NODATA_INDEX inside the palette) keeps its colour, transparent."""
     table = gdal.ColorTable()
     for index, (r, g, b) in enumerate(palette.colours.tolist()):
-        table.SetColorEntry(index, (r, g, b, 255))
+        table.SetColorEntry(index, (r, g, b, 0 if index == nodata else 255))
     return table
 
 
@@ -305,8 +306,9 @@ class IndexedRasterWriter:
         self._band = dataset.GetRasterBand(1)
         if nodata is not None:
             self._band.SetNoDataValue(nodata)
-        table = colour_table(palette)
-        if data_type == gdal.GDT_Byte and nodata is not None:  # PNG and GIF cannot store an index beyond their table
+        table = colour_table(palette, nodata)
+        if data_type == gdal.GDT_Byte and nodata is not None and nodata >= len(palette):
+            # PNG and GIF cannot store an index beyond their table
             for index in range(len(palette), nodata):
                 table.SetColorEntry(index, (0, 0, 0, 255))
             table.SetColorEntry(nodata, (0, 0, 0, 0))

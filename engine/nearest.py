@@ -5,9 +5,10 @@ a per-pixel brute-force argmin (brute_force_indices). Euclidean RGB and CIE76 se
 through candidate lists per cell of their space (engine/candidate_cells.py): a colour is measured
 against the few entries that can be nearest anywhere in its cell; a batch of few colours is
 measured against every entry, which costs less than the cells' set-up. CIEDE2000, which has no
-such bound here, measures every entry. A lookup table over all 2^24 packed RGB colours caches every answer, which makes the
-per-pixel work one packing and one table look-up. Dithering, which meets new colours a few at a
-time, uses the same table and searches (see NearestColourMapper.indices_of and fill_table).
+such bound here, measures every entry. A lookup table over all 2^24 packed RGB colours caches every
+answer, which makes the per-pixel work one packing and one table look-up. Dithering, which meets new
+colours a few at a time, uses the same table and searches (see NearestColourMapper.indices_of and
+fill_table).
 """
 
 import time
@@ -122,17 +123,25 @@ class NearestColourMapper:
     not been met); ``distinct_colours`` counts the colours searched one batch at a time and
     ``search_seconds`` the time that took (a whole-table fill not included). The table is made
     once more than _SMALL_LOOKUP pixels have been mapped; the first ones are mapped by sorting.
+    ``reserved``: a palette index never given to a colour (the entry kept for nodata, see
+    blocks.output_type).
     """
 
-    def __init__(self, palette_colours, metric):
+    def __init__(self, palette_colours, metric, reserved=None):
         registered_metric(metric)  # ValueError naming the choices
         self.palette_colours = np.asarray(palette_colours, dtype=np.uint8)
+        self._entries = None  # palette index of each searched colour, where an entry is reserved
+        self._searched = self.palette_colours
+        if reserved is not None:
+            self._entries = np.delete(np.arange(len(self.palette_colours)), reserved)
+            self._searched = self.palette_colours[self._entries]
         self.metric = metric
         self._table = self._new = None  # the table and scratch flags that mark unseen colours
-        self._sorted = (np.zeros(0, np.uint32), np.zeros(0, np.uint16))  # codes searched before the table, ascending; entries
+        # Codes searched before the table is made (ascending) and their entries.
+        self._sorted = (np.zeros(0, np.uint32), np.zeros(0, np.uint16))
         self._pixels = 0  # pixels mapped before the table
         self.complete = False  # True once fill_table has run
-        self._palette_space = METRIC_SPACES[metric](self.palette_colours.reshape(-1, 3))
+        self._palette_space = METRIC_SPACES[metric](self._searched.reshape(-1, 3))
         self._channel_tables = None  # RGB: squared difference of each level to each entry, per channel
         self._cells = None  # candidate cells of the palette, made at the first large search
         self.distinct_colours = 0
@@ -235,17 +244,22 @@ class NearestColourMapper:
         return found[where]
 
     def _search(self, codes):
-        """Nearest entry of each of these distinct colour codes, by the rule of
-        nearest_palette_indices: batches of up to _DIRECT_PAIRS colour-entry pairs measured
+        """Palette index of the nearest searched entry of each of these distinct colour codes."""
+        nearest = self._search_searched(codes)
+        return nearest if self._entries is None else self._entries[nearest]
+
+    def _search_searched(self, codes):
+        """Nearest entry of each of these distinct colour codes among the searched colours, by the
+        rule of nearest_palette_indices: batches of up to _DIRECT_PAIRS colour-entry pairs measured
         directly against every entry, larger ones through the mapper's candidate cells, cut finer
         as more colours come (see candidate_cells.depth_for)."""
         if REGISTRY[self.metric].cell_box is None:
-            return nearest_palette_indices(unpack_rgb(codes), self.palette_colours, self.metric)
-        if len(codes) * len(self.palette_colours) > _DIRECT_PAIRS.get(self.metric, 0):
+            return nearest_palette_indices(unpack_rgb(codes), self._searched, self.metric)
+        if len(codes) * len(self._searched) > _DIRECT_PAIRS.get(self.metric, 0):
             cells = self._candidate_cells(self.distinct_colours + len(codes))
             return cells.nearest(METRIC_SPACES[self.metric](unpack_rgb(codes)))
         result = np.empty(len(codes), dtype=np.int64)
-        step = max(1, _DIRECT_CHUNK // len(self.palette_colours))
+        step = max(1, _DIRECT_CHUNK // len(self._searched))
         for start in range(0, len(codes), step):
             result[start:start + step] = self._measure_all(codes[start:start + step])
         return result
@@ -256,7 +270,7 @@ class NearestColourMapper:
         if self.metric == "rgb":
             if self._channel_tables is None:
                 levels = np.arange(256, dtype=np.int32)[:, None]
-                self._channel_tables = [(levels - p[None, :]) ** 2 for p in self.palette_colours.T.astype(np.int32)]
+                self._channel_tables = [(levels - p[None, :]) ** 2 for p in self._searched.T.astype(np.int32)]
             distance = self._channel_tables[0][codes & 255]
             distance += self._channel_tables[1][(codes >> 8) & 255]
             distance += self._channel_tables[2][(codes >> 16) & 255]

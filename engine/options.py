@@ -64,6 +64,13 @@ def finite_number(setting, value):
     return number
 
 
+def nodata_index(value):
+    """NODATA_INDEX (a number or its text) as an int from 0 to MAX_COLOURS, else OptionsError."""
+    number = whole_number("NODATA_INDEX", value)
+    _integer("NODATA_INDEX", number, 0, MAX_COLOURS)
+    return number
+
+
 def _bands(setting, bands):
     """None, or a tuple of 3 (red, green, blue) or 4 (with alpha) band numbers from 1."""
     if bands is None:
@@ -148,7 +155,9 @@ class QuantizeOptions:
 
     ``bands``: (red, green, blue[, alpha]) band numbers of a file, None for 1, 2, 3 with the file's
     alpha band or mask. ``report``: an HTML report path; ``table``: a CSV of the palette entries
-    with their pixels; ``style``: write the QGIS style (.qml) beside the output.
+    with their pixels; ``style``: write the QGIS style (.qml) beside the output. ``nodata_index``:
+    the index nodata pixels get and the output's nodata value (None: chosen outside the palette,
+    see blocks.output_type); inside the palette, that entry is kept for nodata.
     """
 
     palette: PaletteOptions = field(default_factory=PaletteOptions)
@@ -160,9 +169,12 @@ class QuantizeOptions:
     report: Optional[str] = None
     table: Optional[str] = None
     style: bool = True
+    nodata_index: Optional[int] = None
 
     def __post_init__(self):
         _choice("METRIC", self.metric, METRICS)
+        if self.nodata_index is not None:
+            _integer("NODATA_INDEX", self.nodata_index, 0, MAX_COLOURS)
         _choice("DITHER", self.dither, DITHERS)
         _integer("ALPHA_THRESHOLD", self.alpha_threshold, 0, 255)
         object.__setattr__(self, "bands", _bands("BANDS", self.bands))

@@ -28,7 +28,7 @@ from ..palettes.formats import WRITE_EXTENSIONS, PaletteFileError, read_palette,
 from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
 from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette
-from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
+from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks, reserved_entry
 from .merged import MergedColourFinder
 from .outputs import OutputFiles, nearest_existing_folder, writable_path_problem
 from .report import ReportCollector, area_units, write_report
@@ -100,11 +100,15 @@ def resolve_palette(options, histogram=None, log=None):
         codes, counts = histogram
         if len(codes) == 0:
             raise RunError("The input has no valid pixels to build a palette from: check ALPHA_THRESHOLD and nodata.")
+        nodata_index = getattr(options, "nodata_index", None)
+        reserve = nodata_index is not None and nodata_index < choice.n_colours  # N_COLORS counts the nodata entry
         try:
-            palette = build_palette(choice.name, codes, counts, choice.n_colours, options.metric)
+            palette = build_palette(choice.name, codes, counts, choice.n_colours - reserve, options.metric)
         except (PaletteBuildError, ImportError) as error:
             raise RunError(str(error))
         log("Palette built from the image ({}): {} colours.".format(choice.name, len(palette)))
+        if reserve and nodata_index < len(palette):
+            palette = with_nodata_entry(palette, nodata_index)
         return palette, "built from the image"
     if choice.kind == "matplotlib":
         try:
@@ -113,6 +117,21 @@ def resolve_palette(options, histogram=None, log=None):
             raise RunError(str(error))
         return palette, "matplotlib colormap sampled at {} colours".format(choice.n_colours)
     return builtin_palette(choice.name), "built-in palette"
+
+
+def with_nodata_entry(palette, index):
+    """``palette`` with an entry for nodata (black, labelled "nodata") inserted at ``index``: a
+    palette built from the image keeps all its colours when NODATA_INDEX falls inside it."""
+    labels = list(palette.labels) if palette.labels else [""] * len(palette)
+    labels.insert(index, "nodata")
+    return Palette(np.insert(palette.colours, index, 0, axis=0), labels, palette.name)
+
+
+def check_nodata_index(nodata_index, palette_size):
+    """Refuse a NODATA_INDEX that would keep for nodata the only colour of the palette."""
+    if reserved_entry(palette_size, nodata_index) is not None and palette_size == 1:
+        raise RunError("NODATA_INDEX={} is the palette's only colour: choose an index of 1 or more (outside the "
+                       "palette).".format(nodata_index))
 
 
 def histogram_of_source(source, grid, alpha_threshold, progress=None, is_cancelled=None, log=None, on_block=None):
@@ -240,12 +259,15 @@ def _same_file_key(path):
     return os.path.normcase(os.path.realpath(path))
 
 
-def check_raster_output(path, driver, grid, palette_size, opaque=False, from_image=False, disk=True):
+def check_raster_output(path, driver, grid, palette_size, opaque=False, from_image=False, disk=True,
+                        nodata_index=None):
     """Refuse, before any work, an indexed raster of ``palette_size`` colours on ``grid`` that the
     format of ``driver`` cannot hold (decided by GDAL itself: gdal_io.indexed_format_problem) or that
     GDAL or the free disk cannot hold (gdal_io.grid_size_problem). ``from_image``: the palette is
-    built from the image, at most ``palette_size`` colours; ``disk``: check the free disk too."""
-    dtype, _ = output_type(palette_size, opaque)
+    built from the image, at most ``palette_size`` colours; ``disk``: check the free disk too;
+    ``nodata_index``: the user's NODATA_INDEX."""
+    check_nodata_index(nodata_index, palette_size)
+    dtype, _ = output_type(palette_size, opaque, nodata_index)
     gdal_type, _ = GDAL_TYPES[dtype().itemsize]
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     problem = gdal_io.indexed_format_problem(driver, extension, gdal_type, grid)
@@ -271,7 +293,7 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     check_output_paths(outputs, dict(inputs or {}, PALETTE_FILE=options.palette.file))
     from_image = palette is None
     check_raster_output(output_path, driver, grid, options.palette.n_colours if from_image else len(palette), opaque,
-                        from_image)
+                        from_image, nodata_index=options.nodata_index)
     return driver
 
 
@@ -338,8 +360,16 @@ def source_windows(source, grid, full_rows=False):
                                      full_rows=full_rows))
 
 
-def output_type_message(palette_size, opaque, type_name, nodata):
+def output_type_message(palette_size, opaque, type_name, nodata, palette=None, nodata_index=None):
     """Why the output has its data type, for the log."""
+    if nodata_index is not None:
+        if nodata_index < palette_size:
+            kept = "palette entry {} ({}) is kept for nodata and never chosen as a pixel's colour".format(
+                nodata_index, palette.label(nodata_index) if palette is not None else nodata_index)
+        else:
+            kept = "it is outside the palette"
+        return "NODATA_INDEX={}: nodata pixels are written as {} ({}); {} colours: writing {} with nodata {}.".format(
+            nodata_index, nodata_index, kept, palette_size, type_name, nodata)
     if nodata is None:
         return "{} colours and an opaque input (no alpha band, mask or nodata): writing Byte without nodata.".format(
             palette_size)
@@ -377,11 +407,12 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     else:
         origin = palette_origin or palette.name or "given"
     # the output's type is known now (the palette's size, whether the source is opaque): the format again
-    check_raster_output(output_path, driver, grid, len(palette), opaque, options.palette.from_image, disk=False)
-    dtype, nodata = output_type(len(palette), opaque)
+    check_raster_output(output_path, driver, grid, len(palette), opaque, options.palette.from_image, disk=False,
+                        nodata_index=options.nodata_index)
+    dtype, nodata = output_type(len(palette), opaque, options.nodata_index)
     gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
     log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
-    log(output_type_message(len(palette), opaque, type_name, nodata))
+    log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index))
     outside = len(palette) if nodata is None else nodata  # an index no pixel of the palette has
     collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
     merges = MergedColourFinder(grid.width, grid.height, outside)
@@ -395,7 +426,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                     options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
                     is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
                     grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),
-                    opaque=opaque)
+                    opaque=opaque, nodata_index=options.nodata_index)
                 writer.finish(passed.counts)
             finally:
                 writer.close()
@@ -433,8 +464,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         log("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
             options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
     if not passed.counts.any():
-        log("No pixel got a palette entry: the output is all nodata. Check EXTENT, ALPHA_THRESHOLD and the "
-            "input's nodata.", warning=True)
+        log("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata "
+            "and alpha band, and the extent asked for.", warning=True)
     return result
 
 

@@ -18,7 +18,9 @@ stricter where this project asks for more:
   ``[general]`` section has non-empty: name, qgisMinimumVersion, description, about, version,
   author, email, repository, tracker (required upstream) and homepage, tags, changelog, icon
   (recommended upstream, required here); URLs are http(s) and not the template's placeholders;
-  the author has no ``/``; boolean flags are booleans; the icon is in the zip; the changelog
+  the author has no ``/``; the e-mail is no placeholder (a reserved example domain such as
+  ``example.org``, ``.invalid`` or ``.test``: set the maintainer's address before a release;
+  ``--allow-placeholder-email`` lets tests check a development tree); boolean flags are booleans; the icon is in the zip; the changelog
   mentions the version; the zip's file name (``<name>-<version>.zip``) matches the version;
 - ``supportsQt6=True`` and a ``qgisMaximumVersion`` (if any) that admits QGIS 4.
 
@@ -59,10 +61,12 @@ DEVELOPMENT_ONLY = ("tests", "test", "benchmarks", "scripts", ".ci", "dist", "de
 ICON_TYPES = (".png", ".svg", ".jpg", ".jpeg", ".gif")
 PROVIDER = "palettize"
 ALGORITHMS = ("palettize:quantize", "palettize:extractpalette")
+#: Domains reserved for examples and tests (RFC 2606, RFC 6761): an e-mail there reaches nobody.
+PLACEHOLDER_DOMAIN = re.compile(r"(^|\.)(example\.(org|com|net)|example|invalid|test|localhost)$", re.IGNORECASE)
 DEFAULT_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
-def static_problems(path):
+def static_problems(path, allow_placeholder_email=False):
     """(problems, facts): what plugins.qgis.org (and this project) would refuse in the zip."""
     problems = []
     facts = {}
@@ -98,7 +102,8 @@ def static_problems(path):
                 except (SyntaxError, ValueError) as error:  # ValueError: null bytes, bad UTF-8
                     problems.append("{}: does not parse as Python 3.9: {}".format(name, error))
         if top + "/metadata.txt" in names:
-            metadata_problems, metadata = _metadata_problems(archive.read(top + "/metadata.txt"), names, top)
+            metadata_problems, metadata = _metadata_problems(archive.read(top + "/metadata.txt"), names, top,
+                                                              allow_placeholder_email)
             problems += metadata_problems
             facts["metadata"] = metadata
             version = metadata.get("version", "")
@@ -131,7 +136,7 @@ def _name_problems(names):
     return problems
 
 
-def _metadata_problems(raw, names, top):
+def _metadata_problems(raw, names, top, allow_placeholder_email=False):
     problems = []
     parser = configparser.ConfigParser()  # as the uploader: default interpolation, case kept
     parser.optionxform = str
@@ -160,6 +165,11 @@ def _metadata_problems(raw, names, top):
         problems.append("metadata.txt: author may not contain /")
     if metadata.get("email") and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", metadata["email"]):
         problems.append("metadata.txt: email={!r} is not an e-mail address".format(metadata["email"]))
+    elif metadata.get("email") and PLACEHOLDER_DOMAIN.search(metadata["email"].rsplit("@", 1)[-1]) \
+            and not allow_placeholder_email:
+        problems.append("metadata.txt: email={} is a placeholder: set email= to the maintainer's real address "
+                        "(plugins.qgis.org writes to it about the plugin) before building a release".format(
+                            metadata["email"]))
     version = metadata.get("version", "")
     if version and not re.match(r"^\d+\.\d+(\.\d+)?$", version):
         problems.append("metadata.txt: version={!r} should read like 1.2.3".format(version))
@@ -255,11 +265,11 @@ def import_problems(path, folder, python=DEFAULT_PYTHON, provider=PROVIDER, algo
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def check(path, load=True, python=DEFAULT_PYTHON):
+def check(path, load=True, python=DEFAULT_PYTHON, allow_placeholder_email=False):
     """(problems, summary line)."""
     if not os.path.isfile(path):
         return ["{}: no such file".format(path)], ""
-    problems, facts = static_problems(path)
+    problems, facts = static_problems(path, allow_placeholder_email)
     if problems:
         if load:
             problems.append("(not loaded in QGIS until the problems above are fixed)")
@@ -281,8 +291,11 @@ def main(argv=None):
     parser.add_argument("zip", help="the plugin zip, e.g. dist/palettize-0.2.0.zip")
     parser.add_argument("--no-load", action="store_true", help="static checks only; do not start QGIS")
     parser.add_argument("--python", default=DEFAULT_PYTHON, help="the Python with QGIS (default: %(default)s)")
+    parser.add_argument("--allow-placeholder-email", action="store_true",
+                        help="accept a placeholder e-mail (tests of a development tree; never for a release)")
     args = parser.parse_args(argv)
-    problems, summary = check(args.zip, load=not args.no_load, python=args.python)
+    problems, summary = check(args.zip, load=not args.no_load, python=args.python,
+                              allow_placeholder_email=args.allow_placeholder_email)
     if problems:
         print("{}: {} problem(s)".format(args.zip, len([p for p in problems if not p.startswith("(")])))
         for problem in problems:

@@ -12,6 +12,7 @@ whose class colours are the palette's, opens *Extract palette from raster* too, 
 and writes its findings to ``DIR/result.json``; then QGIS quits. Screenshots (PNG) in DIR:
 
 - ``quantize_dialog.png``: the dialog at its default size (look for labels cut short);
+- ``quantize_palette_list.png``: the screen with the palette list open (its groups);
 - ``quantize_dialog_advanced.png``: the same, taller, with *Advanced parameters* open;
 - ``quantize_log.png``: the dialog after the run (its log);
 - ``main_window.png``: QGIS with the loaded result (map and legend);
@@ -183,10 +184,37 @@ class DesktopCheck:
             self.fail("labels cut at the default size: {}".format(self.findings["cut_labels"]))
         self.findings["labels"] = visible_labels(self.dialog)
         self.grab(self.dialog, "quantize_dialog.png")
+        self.look_at_palette_list()
         self.findings["advanced_groups"] = open_advanced_groups(self.dialog)
         size = self.dialog.size()
         self.dialog.resize(size.width(), min(self.dialog.screen().availableGeometry().height(), 1000))
         self.later(lambda: self.look_at_advanced(size))
+
+    def look_at_palette_list(self):
+        """The palette list as a user opens it: its entries, the ones wider than the closed box
+        (their end would be cut there), and a screenshot of the open list."""
+        from qgis.PyQt.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox
+
+        boxes = [box for box in self.dialog.mainWidget().findChildren(QComboBox)
+                 if box.isVisible() and box.count() > 40]
+        if len(boxes) != 1:
+            return self.fail("expected one visible palette list, found {}".format(len(boxes)))
+        box = boxes[0]
+        option = QStyleOptionComboBox()
+        option.initFrom(box)  # initStyleOption is protected in PyQt
+        option.frame = box.hasFrame()
+        text_width = box.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                                QStyle.SubControl.SC_ComboBoxEditField, box).width()
+        items = [box.itemText(i) for i in range(box.count())]
+        self.findings["palette_items"] = items
+        self.findings["palette_current"] = box.currentText()
+        self.findings["palette_cut_items"] = [item for item in items
+                                              if box.fontMetrics().horizontalAdvance(item) > text_width]
+        if self.findings["palette_cut_items"]:
+            self.fail("palette entries cut at the default width: {}".format(self.findings["palette_cut_items"]))
+        box.showPopup()
+        self.grab(None, "quantize_palette_list.png")
+        box.hidePopup()
 
     def look_at_advanced(self, size):
         self.findings["advanced_labels"] = [label for label in visible_labels(self.dialog)
@@ -349,13 +377,15 @@ def open_advanced_groups(dialog):
 
 
 def enum_value(algorithm_id, name, option):
-    """``option`` as the dialog's enum widget holds it: the string from QGIS 3.24, the index before."""
+    """``option`` as the dialog's enum widget holds it: the string from QGIS 3.24, else its index
+    (the widget shows a label, e.g. PALETTE's, where the option string differs from it)."""
     from qgis.core import QgsApplication
 
-    definition = QgsApplication.processingRegistry().algorithmById(algorithm_id).parameterDefinition(name)
+    algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+    definition = algorithm.parameterDefinition(name)
     if hasattr(definition, "usesStaticStrings") and definition.usesStaticStrings():
         return option
-    return definition.options().index(option)
+    return algorithm.ENUMS[name][0].index(option)
 
 
 def running_inside_qgis():

@@ -27,7 +27,8 @@ def load_help():
 def tables():
     help_text = load_help()
     return {"quantize parameters": help_text.markdown_table(help_text.QUANTIZE_PARAMETERS),
-            "extractpalette parameters": help_text.markdown_table(help_text.EXTRACT_PARAMETERS)}
+            "extractpalette parameters": help_text.markdown_table(help_text.EXTRACT_PARAMETERS),
+            "palette options": help_text.markdown_palette_options()}
 
 
 def updated(readme):

@@ -149,6 +149,15 @@ def test_warnings_are_printed_unless_quiet(tmp_path):
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
+def test_warnings_name_the_command_lines_flags_not_the_plugins_parameters(tmp_path):
+    transparent = random_rgba(6, 7, seed=9, transparent_share=1.0)
+    path = write_raster(str(tmp_path / "transparent.tif"), transparent, alpha=True)
+    result = palettize("quantize", path, "-o", tmp_path / "out.tif")
+    assert result.returncode == 0, result.stderr
+    assert ("warning: No pixel got a palette entry: the output is all nodata. Check --alpha-threshold, the "
+            "input's nodata and alpha band, and the extent asked for.") in result.stderr.splitlines()
+
+
 def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(50, 60), alpha=True)
     piped = palettize("quantize", path, "-o", tmp_path / "piped.tif", "--palette", "vga16")

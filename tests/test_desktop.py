@@ -44,9 +44,18 @@ def test_dialog_shows_the_main_choices_first_and_no_label_is_cut(findings):
     assert findings["extractpalette_cut_labels"] == []
 
 
+def test_the_palette_list_shows_its_groups_in_order_and_no_entry_is_cut(findings):
+    from palettize.algorithms import help as help_text
+    from palettize.algorithms.quantize import PALETTES
+
+    assert findings["palette_items"] == [help_text.palette_label(option) for option in PALETTES]
+    assert findings["palette_current"] == "Fixed: VGA, 16 colours (vga16)"
+    assert findings["palette_cut_items"] == []
+
+
 def test_screenshots_are_saved(findings):
     names = sorted(os.path.basename(path) for path in findings["screenshots"])
     assert names == ["extractpalette_dialog.png", "main_window.png", "quantize_dialog.png",
-                     "quantize_dialog_advanced.png", "quantize_log.png"]
+                     "quantize_dialog_advanced.png", "quantize_log.png", "quantize_palette_list.png"]
     for path in findings["screenshots"]:
         assert path.startswith(findings["out"]) and os.path.getsize(path) > 10000

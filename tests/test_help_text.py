@@ -17,7 +17,7 @@ MAIN_ORDER = {
     "palettize:extractpalette": ["INPUT", "METHOD", "N_COLORS", "METRIC"],
 }
 ADVANCED = {"SOURCE", "RED_BAND", "GREEN_BAND", "BLUE_BAND", "ALPHA_BAND", "EXTENT", "PIXEL_SIZE", "ALPHA_THRESHOLD",
-            "SEAM_TOLERANCE", "MIN_REGION", "CONNECTEDNESS"}
+            "SEAM_TOLERANCE", "MIN_REGION", "CONNECTEDNESS", "NODATA_INDEX"}
 
 
 def algorithm(algorithm_id):
@@ -119,3 +119,50 @@ def test_connectedness_other_than_4_or_8_is_refused_naming_the_label(qgis_app, t
         {"INPUT": SAMPLE_MAP, "CONNECTEDNESS": 5, "OUTPUT": str(tmp_path / "o.tif")}, QgsProcessingContext())
     assert not ok
     assert message == "Sieve: connectedness (CONNECTEDNESS) must be one of 4, 8 (got 5)."
+
+
+# The options scripts pass and the indices models saved with QGIS 3.22 store: never reordered.
+PALETTE_OPTIONS_AS_RELEASED = ("win256", "websafe216", "vga16", "gray256", "exact", "frequent", "kmeans", "mediancut",
+                               "mpl:viridis", "mpl:plasma", "mpl:inferno", "mpl:magma", "mpl:cividis", "mpl:turbo")
+
+
+def test_the_palette_list_groups_fixed_palettes_then_image_palettes_then_colormaps(qgis_app):
+    from palettize.algorithms.quantize import PALETTES
+
+    definition = algorithm("palettize:quantize").parameterDefinition("PALETTE")
+    labels = definition.options()
+    assert labels == [help_text.palette_label(option) for option in PALETTES]
+    assert labels[:9] == ["Fixed: Windows, 256 colours (win256)", "Fixed: web-safe, 216 colours (websafe216)",
+                          "Fixed: VGA, 16 colours (vga16)", "Fixed: greys, 256 levels (gray256)",
+                          "From the image: exact colours (exact)", "From the image: most frequent (frequent)",
+                          "From the image: k-means (kmeans)", "From the image: median cut (mediancut)",
+                          "Colormap: viridis"]
+    groups = [label.split(":")[0] for label in labels]
+    assert groups == ["Fixed"] * 4 + ["From the image"] * 4 + ["Colormap"] * (len(PALETTES) - 8)
+    assert max(len(label) for label in labels) <= 45  # the desktop check measures them in the dialog
+    assert PALETTES[:len(PALETTE_OPTIONS_AS_RELEASED)] == PALETTE_OPTIONS_AS_RELEASED
+    assert definition.defaultValue() == 0
+
+
+@pytest.mark.parametrize("static_strings", [False, True], ids=["QGIS 3.22", "QGIS 3.24+"])
+def test_the_labelled_palette_list_holds_indices_and_takes_option_strings(qgis_app, monkeypatch, tmp_path,
+                                                                           static_strings):
+    from qgis.core import QgsProcessingContext
+
+    from palettize.algorithms import compat
+    from palettize.algorithms.quantize import PALETTES, QuantizeAlgorithm
+    from rasters import SAMPLE_MAP
+
+    monkeypatch.setattr(compat, "STATIC_ENUM_STRINGS", static_strings)
+    quantize = QuantizeAlgorithm()
+    quantize.initAlgorithm()
+    assert not (hasattr(quantize.parameterDefinition("PALETTE"), "usesStaticStrings")
+                and quantize.parameterDefinition("PALETTE").usesStaticStrings())
+    for value in ("kmeans", 6, "6"):
+        checked = compat.checkable_parameters(quantize, {"PALETTE": value}, {"PALETTE": PALETTES},
+                                              quantize.ENUM_LABELS)
+        assert checked["PALETTE"] == (6 if value == "kmeans" else value)
+    ok, message = quantize.checkParameterValues({"INPUT": SAMPLE_MAP, "PALETTE": "mpl:Wistia",
+                                                 "OUTPUT": str(tmp_path / "o.tif")},
+                                                QgsProcessingContext())
+    assert ok, message

@@ -4,6 +4,7 @@ it exists for."""
 
 import configparser
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -21,12 +22,22 @@ def run(script, *args):
                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=600)
 
 
-def committed_version():
+def check_package(path):
+    """scripts/check_package.py on a development zip: metadata.txt's e-mail may still be the
+    placeholder that only a release must replace (see the tests of that refusal below)."""
+    return run(CHECK_PACKAGE, "--allow-placeholder-email", path)
+
+
+def committed_metadata():
     text = subprocess.run(["git", "show", "HEAD:metadata.txt"], cwd=ROOT, stdout=subprocess.PIPE, check=True,
                           universal_newlines=True).stdout
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
-    return parser["general"]["version"]
+    return parser["general"]
+
+
+def committed_version():
+    return committed_metadata()["version"]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +82,7 @@ def bad_zip(valid_package, tmp_path, **changes):
 
 
 def test_the_package_passes_the_plugin_repository_checks_and_loads_in_qgis(package):
-    result = run(CHECK_PACKAGE, package)
+    result = check_package(package)
     assert result.returncode == 0, "scripts/check_package.py refuses the zip of HEAD:\n" + result.stdout
     assert result.stdout.startswith("OK ")
     assert "palettize:quantize" in result.stdout and "palettize:extractpalette" in result.stdout
@@ -134,7 +145,7 @@ def test_the_qt6_check_passes_the_qt6_spelling_and_ignores_strings_and_comments(
 ])
 def test_the_package_check_fails_on_a_planted_file(valid_package, tmp_path, planted, expected):
     bad = bad_zip(valid_package, tmp_path, add={planted: b"\x00"})
-    result = run(CHECK_PACKAGE, bad)
+    result = check_package(bad)
     assert result.returncode == 1, result.stdout
     assert expected in result.stdout, result.stdout
 
@@ -145,7 +156,7 @@ def test_the_package_check_fails_on_missing_metadata_fields(valid_package, tmp_p
     kept = "".join(line for line in metadata.splitlines(True)
                    if not line.startswith(("about=", "tracker=", "homepage=", "supportsQt6=")))
     bad = bad_zip(valid_package, tmp_path, replace={"palettize/metadata.txt": kept})
-    result = run(CHECK_PACKAGE, bad)
+    result = check_package(bad)
     assert result.returncode == 1, result.stdout
     assert "lacks (or leaves empty): about, tracker, homepage" in result.stdout, result.stdout
     assert "supportsQt6=True is missing" in result.stdout, result.stdout
@@ -157,6 +168,32 @@ def test_the_package_check_fails_when_the_plugin_does_not_register_its_algorithm
     assert "self.addAlgorithm(ExtractPaletteAlgorithm())" in provider
     broken = provider.replace("self.addAlgorithm(ExtractPaletteAlgorithm())", "pass")
     bad = bad_zip(valid_package, tmp_path, replace={"palettize/algorithms/provider.py": broken})
-    result = run(CHECK_PACKAGE, bad)
+    result = check_package(bad)
     assert result.returncode == 1, result.stdout
     assert "algorithm palettize:extractpalette is not registered" in result.stdout, result.stdout
+
+
+def test_the_package_check_refuses_a_placeholder_email_and_says_to_set_it(valid_package, tmp_path):
+    with zipfile.ZipFile(str(valid_package)) as archive:
+        metadata = archive.read("palettize/metadata.txt").decode("utf-8")
+    planted = re.sub(r"(?m)^email=.*$", "email=someone@example.com", metadata)
+    bad = bad_zip(valid_package, tmp_path, replace={"palettize/metadata.txt": planted})
+    result = run(CHECK_PACKAGE, "--no-load", bad)
+    assert result.returncode == 1, result.stdout
+    assert ("metadata.txt: email=someone@example.com is a placeholder: set email= to the maintainer's real "
+            "address") in result.stdout, result.stdout
+
+
+def test_make_package_leaves_no_zip_while_the_committed_email_is_a_placeholder(tmp_path):
+    email = committed_metadata()["email"]
+    result = subprocess.run(["make", "--no-print-directory", "package", "DIST={}".format(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=600)
+    zip_path = tmp_path / "palettize-{}.zip".format(committed_version())
+    if email.rsplit("@", 1)[-1] in ("example.org", "example.com", "example.net"):
+        assert result.returncode != 0, result.stdout
+        assert "email={} is a placeholder".format(email) in result.stdout, result.stdout
+        assert "No zip was built" in result.stdout
+        assert not zip_path.exists()
+    else:  # a real address: the release zip is built and checked
+        assert result.returncode == 0, result.stdout
+        assert zip_path.is_file()
