@@ -33,9 +33,6 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
     def displayName(self):  # noqa: N802 (QGIS API)
         return tr("Extract palette from raster")
 
-    def createInstance(self):  # noqa: N802 (QGIS API)
-        return ExtractPaletteAlgorithm()
-
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addInputParameter()
         self.addParameter(self.enum_parameter(self.METHOD, self.label(self.METHOD)))

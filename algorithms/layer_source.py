@@ -172,12 +172,30 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 for name in self.ENUMS:
                     self.enum(self.checkable(parameters), name)
                 return ok, message
-            self.settings(parameters, context)
+            self._checked = (context, dict(parameters), self.settings(parameters, context))
         except QgsProcessingException as error:
             return False, str(error)
         except Exception as error:  # qgis_process aborts when anything else leaves this method
             return False, unexpected(error)
         return True, ""
+
+    def createInstance(self):  # noqa: N802 (QGIS API)
+        """A new instance of this algorithm. QGIS runs an algorithm on an instance it creates from
+        the one whose parameters it checked (processing.run, qgis_process and the dialog alike):
+        the settings found by the check go with it, so that a run reads and checks them once."""
+        instance = type(self)()
+        instance._checked, self._checked = self._checked, None
+        return instance
+
+    _checked = None  # (context, parameters, LayerRun) of the last successful checkParameterValues
+
+    def checked_settings(self, parameters, context):
+        """``settings`` for these parameters: those checkParameterValues found for the same values
+        in the same context (see createInstance), else found now."""
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] is context and checked[1] == parameters:
+            return checked[2]
+        return self.settings(parameters, context)
 
     def checkable(self, parameters):
         """Parameters as QGIS's own value checks should see them (subclasses may adapt values)."""
@@ -346,7 +364,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     @user_errors
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Runs in the main thread: reads the layer's style while it is safe to touch the layer."""
-        self.run = run = self.settings(parameters, context)
+        self.run = run = self.checked_settings(parameters, context)
         self.workdir = tempfile.mkdtemp(prefix="palettize-")
         try:
             kind, plan = self.reader(run)

@@ -41,9 +41,6 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
     def displayName(self):  # noqa: N802 (QGIS API)
         return tr("Quantize raster to palette")
 
-    def createInstance(self):  # noqa: N802 (QGIS API)
-        return QuantizeAlgorithm()
-
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         # The dialog's order: what most runs set first, then Advanced parameters, then the outputs.
         self.addInputParameter()

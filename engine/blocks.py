@@ -1,7 +1,7 @@
 """One quantization pass: blocks of RGBA pixels in, blocks of palette indices out (QGIS-free)."""
 
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -39,7 +39,7 @@ def _read_ahead(source, windows):
     threads (GDAL and QGIS's renderer release the GIL) while the caller works on the current block:
     ``parallel_reads`` blocks at a time (1 unless the source says more: a layer drawn by QGIS,
     whose drawing is the slowest step of its run)."""
-    if not getattr(source, "reads_in_background", False):
+    if not getattr(source, "reads_in_background", False) or len(windows) < 2:
         for window in windows:
             yield window, source.read(window)
         return
@@ -51,6 +51,21 @@ def _read_ahead(source, windows):
             if i + ahead < len(windows):
                 upcoming.append(reading.submit(source.read, windows[i + ahead]))
             yield window, block
+
+
+class _Inline:
+    """An executor that runs what it is given at once, in the caller's thread."""
+
+    def submit(self, function, *args):
+        future = Future()
+        future.set_result(function(*args))
+        return future
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 class QuantizeResult:
@@ -111,9 +126,9 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
             observer.add(window, rgba, indices, runs if cut_runs else None)
 
     # One block is finished (written, compressed with the GIL released, counted) in a thread
-    # while the next one is read and mapped.
+    # while the next one is read and mapped; a single block has nothing to overlap with.
     opaque = np.uint32(alpha_threshold << 24)
-    with ThreadPoolExecutor(max_workers=1) as finishing:
+    with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing:
         pending = None
         for done, (read, rgba) in enumerate(_read_ahead(source, reads)):
             if is_cancelled():
@@ -133,6 +148,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
             progress((done + 1) / len(windows))
         if pending is not None:
             pending.result()
+    mapper.release()
     if reserved is not None:
         counts[reserved] = 0  # its pixels are nodata
     return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)

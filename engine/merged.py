@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .nearest import unpack_rgb
+from .runs import RunFinder, bincount_runs
 
 #: A colour counts as a unit of the map when it covers at least this share of the valid pixels.
 MIN_SHARE = 0.005
@@ -45,6 +46,7 @@ class MergedColourFinder:
         self.step = max(1, int(math.ceil(math.sqrt(pixels / float(MAX_SAMPLES)))))
         self.nodata, self.min_share = int(nodata), min_share
         self._samples = []
+        self._runs = RunFinder()
 
     def add(self, window, rgba, indices, runs=None):
         xoff, yoff, cols, rows = window
@@ -53,8 +55,15 @@ class MergedColourFinder:
         indices = np.asarray(indices).reshape(rows, cols)[(-yoff) % step::step, (-xoff) % step::step].ravel()
         valid = indices != self.nodata
         packed = (rgba[valid] & np.uint32(0xFFFFFF)).astype(np.uint64) << np.uint64(16)
-        # Sorted here, in the engine's finishing thread, so only the distinct pairs wait for the end.
-        self._samples.append(np.unique(packed | indices[valid].astype(np.uint64), return_counts=True))
+        pairs = packed | indices[valid].astype(np.uint64)
+        # Sorted here, in the engine's finishing thread, so only the distinct pairs wait for the end;
+        # on a map, whose samples repeat along rows, only the first pair of each run is sorted.
+        runs = self._runs.find([pairs], worth_it=0.5)
+        if runs.starts is None:
+            self._samples.append(np.unique(pairs, return_counts=True))
+        else:
+            distinct, where = np.unique(runs.firsts(pairs), return_inverse=True)
+            self._samples.append((distinct, bincount_runs(where, runs.lengths, len(distinct))))
 
     def merged(self):
         """The merged entries, most affected pixels first."""

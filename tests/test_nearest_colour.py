@@ -237,3 +237,40 @@ def test_an_entry_exactly_as_far_as_the_cells_bound_stays_a_candidate(depth):
     corner = np.array([[255.0, 255.0, 255.0]])
     assert brute_force_indices(corner, targets, "rgb").tolist() == [0]
     assert CandidateCells(targets, (0.0,) * 3, (255.0,) * 3, depth).nearest(corner).tolist() == [0]
+
+
+def test_a_mapper_made_after_another_was_released_knows_nothing_of_its_answers():
+    """A finished run leaves its mapper's table to the next mapper (NearestColourMapper.release):
+    the next one, with another palette, must search every colour again."""
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (3, 300, 400), dtype=np.uint8)  # more than a mapper sorts without a table
+    first = NearestColourMapper(builtin_palette("win256").colours, "rgb")
+    first.map_rgb(*pixels)
+    first.release()
+    palette = builtin_palette("vga16").colours
+    second = NearestColourMapper(palette, "rgb")
+    assert (second.table == 0xFFFF).all() and not second._new.any()
+    indices = second.map_rgb(*pixels)
+    assert np.array_equal(indices.ravel(), brute_force_indices(pixels.reshape(3, -1).T, palette, "rgb"))
+    assert second.distinct_colours == len(np.unique(pixels.reshape(3, -1), axis=1).T)
+
+
+@pytest.mark.parametrize("metric", ["rgb", "cielab"])
+def test_pixels_mapped_by_sorting_before_the_table_is_made_get_the_same_entries(metric):
+    """A mapper sorts its first pixels (a small sheet needs no 2^24-entry table); the blocks after
+    them go through the table, which must hold the entries found by sorting."""
+    from palettize.engine.nearest import _SMALL_LOOKUP, pack_rgba
+
+    palette = builtin_palette("vga16").colours
+    rng = np.random.default_rng(6)
+    first = rng.integers(0, 64, (4, 30, 40), dtype=np.uint8) * 4  # few colours, some transparent
+    second = rng.integers(0, 64, (4, 2, _SMALL_LOOKUP), dtype=np.uint8) * 4  # the same colours and more
+    mapper = NearestColourMapper(palette, metric)
+    results = [mapper.map_codes(pack_rgba(*block), np.uint8, alpha_threshold=100, nodata=255) for block in (first, second)]
+    assert mapper._table is not None
+    for block, indices in zip((first, second), results):
+        expected = brute_force_indices(block[:3].reshape(3, -1).T, palette, metric)
+        expected[block[3].ravel() < 100] = 255
+        assert indices.dtype == np.uint8 and np.array_equal(indices.ravel(), expected)
+    both = np.concatenate([first[:3].reshape(3, -1), second[:3].reshape(3, -1)], axis=1)
+    assert mapper.distinct_colours == len(np.unique(both, axis=1).T)

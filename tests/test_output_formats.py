@@ -63,3 +63,13 @@ def test_output_format_is_written_right_or_refused_before_any_work(qgis_app, alg
     else:
         assert [table.GetColorEntry(i)[:3] for i in range(len(colours))] == [tuple(c) for c in colours.tolist()]
     assert not [name for name in os.listdir(folder) if name.startswith(".palettize-")]
+
+
+@pytest.mark.parametrize("data_type", [gdal.GDT_Byte, gdal.GDT_UInt16])
+@pytest.mark.parametrize("geotransform", [NORTH_UP, ROTATED, (500000.0, 24.0, 0.0, 7400000.0, 0.0, 24.0), None])
+def test_geotiff_which_runs_do_not_probe_passes_the_format_probe_on_every_grid(data_type, geotransform):
+    from palettize.engine import gdal_io
+
+    grid = gdal_io.RasterGrid(3, 2, geotransform, "")
+    assert gdal_io.indexed_format_problem(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, grid) == ""
+    assert gdal_io._probe_format(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, grid) == ""
