@@ -55,10 +55,12 @@ def test_sample_map_matches_brute_force(qgis_app, tmp_path, metric):
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_a_kmeans_palette_built_from_the_image_gets_every_pixel_its_exact_nearest_entry(qgis_app, tmp_path, metric):
+@pytest.mark.parametrize("rows, cols", [(40, 50), (260, 300)])  # the mapper's look-up by sorting, and its table
+def test_a_kmeans_palette_built_from_the_image_gets_every_pixel_its_exact_nearest_entry(
+        qgis_app, tmp_path, metric, rows, cols):
     """The palette's build finds the nearest entries of the image's colours and hands them on to
     the mapper: they are the brute-force answers, ties (many, on this coarse grid) to the lowest index."""
-    image = random_rgba(rows=40, cols=50, seed=5)
+    image = random_rgba(rows=rows, cols=cols, seed=5)
     image[:3] = image[:3] // 32 * 32
     path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
     out = quantize({"INPUT": path, "PALETTE": "kmeans", "N_COLORS": 24, "METRIC": metric,
