@@ -29,6 +29,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..engine import gdal_io
 from ..engine.blocks import Cancelled
 from ..engine.options import OptionsError, finite_number, whole_number
+from ..engine.pointwise import NotPiecewise
 from ..engine.run import RunError
 from . import help as help_text
 from . import rendered_source
@@ -351,9 +352,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if kind == "bands":
                 self._open_source = lambda: gdal_io.BandSource(run.path, *plan)
             elif kind == "lookup":
-                looked_up = rendered_source.LookupSource(run.layer, run.path, plan, self.workdir)
-                self._open_source = lambda: looked_up
-            else:
+                try:
+                    looked_up = rendered_source.LookupSource(run.layer, run.path, plan, self.workdir)
+                    self._open_source = lambda: looked_up
+                except NotPiecewise:  # a Float32 band whose colours could not be looked up: drawn
+                    kind = "drawn"
+            if kind == "drawn":
                 rendered = rendered_source.RenderedSource(run.layer, run.path, run.grid, self.workdir,
                                                           run.target_crs, context.transformContext())
                 self._open_source = lambda: rendered

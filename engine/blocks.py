@@ -7,6 +7,7 @@ import numpy as np
 
 from .options import CleanupOptions
 from .nearest import NearestColourMapper, nearest_palette_indices, unpack_rgb
+from .pointwise import look_up
 from .runs import RunFinder
 
 
@@ -25,22 +26,23 @@ def output_type(palette_size, opaque=False):
     return np.uint16, 65535
 
 
-def _read_ahead(source, windows):
-    """(window, block) pairs, in order. A source whose ``reads_in_background`` is true is read in
-    threads (GDAL and QGIS's renderer release the GIL) while the caller works on the current block:
+def _read_ahead(source, windows, read=None):
+    """(window, block) pairs, in order, of ``read`` (default ``source.read``). A source whose
+    ``reads_in_background`` is true is read in threads (GDAL and QGIS's renderer release the GIL) while the caller works on the current block:
     ``parallel_reads`` blocks at a time (1 unless the source says more: a layer drawn by QGIS,
     whose drawing is the slowest step of its run)."""
+    read = read or source.read
     if not getattr(source, "reads_in_background", False):
         for window in windows:
-            yield window, source.read(window)
+            yield window, read(window)
         return
     ahead = max(1, int(getattr(source, "parallel_reads", 1)))
     with ThreadPoolExecutor(max_workers=ahead) as reading:
-        upcoming = deque(reading.submit(source.read, window) for window in windows[:ahead])
+        upcoming = deque(reading.submit(read, window) for window in windows[:ahead])
         for i, window in enumerate(windows):
             block = upcoming.popleft().result()
             if i + ahead < len(windows):
-                upcoming.append(reading.submit(source.read, windows[i + ahead]))
+                upcoming.append(reading.submit(read, windows[i + ahead]))
             yield window, block
 
 
@@ -93,6 +95,11 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         for observer in observers:
             observer.add(window, rgba, indices, runs if cut_runs else None)
 
+    if map_block is None and getattr(source, "read_codes", None) is not None:
+        _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers,
+                        progress, is_cancelled)
+        return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
+
     # One block is finished (written, compressed with the GIL released, counted) in a thread
     # while the next one is read and mapped.
     opaque = np.uint32(alpha_threshold << 24)
@@ -117,6 +124,41 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         if pending is not None:
             pending.result()
     return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
+
+
+def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers, progress,
+                    is_cancelled):
+    """The pass of quantize_blocks for a source whose pixels are codes into a table of colours
+    (``source.read_codes(window)`` -> (codes, colours), see engine.pointwise): each table is mapped
+    once, each pixel is one look-up. Observers with an ``add_codes`` see the codes; the others
+    get the colours of every pixel, as from any source."""
+    colours_of_pixels = not all(hasattr(observer, "add_codes") for observer in observers)
+    finder = RunFinder()
+
+    def finish_codes(window, codes, colours, indices):
+        if colours_of_pixels:
+            return finish(window, look_up(colours, codes), indices)
+        writer.write(window, indices)
+        flat = indices.ravel()
+        counts[:] += finder.find([flat], worth_it=0.125).count(flat, len(counts))
+        for observer in observers:
+            observer.add_codes(window, codes, colours, indices)
+
+    mapped = (None, None)  # (colours, their indices): the last table mapped
+    with ThreadPoolExecutor(max_workers=1) as finishing:
+        pending = None
+        for done, (window, (codes, colours)) in enumerate(_read_ahead(source, windows, source.read_codes)):
+            if is_cancelled():
+                raise Cancelled()
+            if mapped[0] is not colours:
+                mapped = (colours, mapper.map_codes(colours, dtype, alpha_threshold, nodata))
+            indices = look_up(mapped[1], codes)
+            if pending is not None:
+                pending.result()
+            pending = finishing.submit(finish_codes, window, codes, colours, indices)
+            progress((done + 1) / len(windows))
+        if pending is not None:
+            pending.result()
 
 
 def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
