@@ -70,10 +70,12 @@ def crs_wkt(crs):
     return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() else ""
 
 
-def direct_read_plan(layer, path):
+def direct_read_plan(layer, path, stretched=False):
     """(bands, alpha band or None, nodata per band) when drawing cannot change
     the band values (plain Byte RGB(A), no stretch, no colour filters), else None.
-    ``path``: the layer's GDAL path (gdal_path)."""
+    ``path``: the layer's GDAL path (gdal_path). ``stretched``: also when some bands are stretched
+    from their minimum to their maximum (without alpha band), which changes each band's values on
+    their own (see StretchedBandSource)."""
     renderer = layer.renderer()
     if path is None or renderer is None or renderer.type() != "multibandcolor":
         return None
@@ -85,8 +87,9 @@ def direct_read_plan(layer, path):
         return None
     enhancements = (renderer.redContrastEnhancement(), renderer.greenContrastEnhancement(),
                     renderer.blueContrastEnhancement())
-    if any(e is not None and e.contrastEnhancementAlgorithm() != QgsContrastEnhancement.NoEnhancement
-           for e in enhancements):
+    allowed = (QgsContrastEnhancement.NoEnhancement,) + (
+        (QgsContrastEnhancement.StretchToMinimumMaximum,) if stretched and alpha is None else ())
+    if any(e is not None and e.contrastEnhancementAlgorithm() not in allowed for e in enhancements):
         return None
     transparency = renderer.rasterTransparency()
     if transparency is not None and (transparency.transparentThreeValuePixelList()
@@ -237,6 +240,7 @@ class RenderedSource:
 
 _RGB = np.uint32(0xFFFFFF)
 _ALPHA_ONE = np.uint32(1 << 24)
+_OPAQUE = np.uint32(0xFF000000)
 
 
 def argb_to_rgba(argb):
@@ -271,6 +275,60 @@ def unpremultiply(argb):
             c[partial] = np.minimum(255, (c[partial] * 255 + a // 2) // a)
     red, green, blue = (c.astype(np.uint8) for c in channels)
     return red, green, blue, alpha
+
+
+class StretchedBandSource:
+    """Byte bands that the layer's style stretches each on its own (see direct_read_plan with
+    ``stretched``), read with GDAL and stretched through tables of what QGIS draws: every value
+    0-255 of each band drawn once. SourceError-free fallback: NotPiecewise when QGIS draws a
+    window of the band differently (checked on a few windows), and the layer is then drawn."""
+
+    reads_in_background = True  # only GDAL calls and numpy after construction: safe in another thread
+
+    def __init__(self, layer, path, plan, grid, workdir):
+        self._bands = gdal_io.BandSource(path, *plan, use_masks=False)
+        self.description = "the layer as drawn with its style (each band's 256 values drawn once)"
+        renderer = layer.renderer()
+        used = [renderer.redBand(), renderer.greenBand(), renderer.blueBand()]
+        every = np.arange(256, dtype=np.uint8)
+        drawn = _ValueDrawer(layer, path, max(used), gdal.GDT_Byte, workdir, all_bands=True).draw(every)
+        if drawn.min() < _OPAQUE:
+            raise pointwise.NotPiecewise("a value is drawn transparent")
+        levels = np.arange(1 << 16, dtype=np.uint32)
+        red, green, blue = ((drawn >> np.uint32(shift)) & np.uint32(255) for shift in (0, 8, 16))
+        # A colour code's low half holds red and green, its high half blue and alpha.
+        self._low = red[levels & np.uint32(255)] | (green[levels >> np.uint32(8)] << np.uint32(8))
+        self._high = (blue[levels & np.uint32(255)] << np.uint32(16)) | ((levels >> np.uint32(8)) << np.uint32(24))
+        self.opaque = self._bands.opaque
+        self._check(layer, path, grid, workdir)
+
+    def _check(self, layer, path, grid, workdir):
+        drawn = RenderedSource(layer, path, grid, workdir)
+        try:
+            for fraction in (0.0, 0.5, 1.0):
+                width, height = min(grid.width, _CHECK_WINDOW), min(grid.height, _CHECK_WINDOW)
+                window = (int((grid.width - width) * fraction), int((grid.height - height) * fraction), width, height)
+                if not np.array_equal(drawn.read(window), self.read(window)):
+                    raise pointwise.NotPiecewise("a window is drawn in other colours than its bands stretched")
+        finally:
+            drawn.close()
+
+    def read(self, window):
+        raw = self._bands.read(window)
+        halves = raw.view(np.uint16).reshape(raw.shape + (2,))  # little-endian: the low half first
+        rgba = np.empty(raw.shape, np.uint32)
+        flat, low, high = rgba.reshape(-1), halves[..., 0].reshape(-1), halves[..., 1].reshape(-1)
+        step = pointwise.STEP
+        for start in range(0, flat.size, step):
+            part = flat[start:start + step]
+            np.take(self._low, low[start:start + step], out=part)
+            part |= np.take(self._high, high[start:start + step])
+        if not self.opaque:  # QGIS draws nodata pixels fully transparent: no colour either
+            rgba[rgba < _ALPHA_ONE] = 0
+        return rgba
+
+    def close(self):
+        self._bands.close()
 
 
 #: GDAL types whose every value can be drawn once: (smallest value, number of values).
@@ -446,9 +504,11 @@ class _ValueDrawer:
     nodata settings too): a small raster of those values, with the band's number, type, nodata,
     scale and offset, drawn as the layer would draw it."""
 
-    def __init__(self, layer, path, band_number, data_type, workdir):
+    def __init__(self, layer, path, band_number, data_type, workdir, all_bands=False):
+        """``all_bands``: the values go into every band up to ``band_number``, not that band alone,
+        and without nodata (a value that is nodata in one band is not in another)."""
         self.layer, self.path, self.band_number, self.data_type = layer, path, band_number, data_type
-        self.workdir, self.count, self._files = workdir, 0, 0
+        self.workdir, self.count, self._files, self._all_bands = workdir, 0, 0, all_bands
 
     def draw(self, values):
         """RGBA codes (see nearest.pack_rgba) of a 1-D array of values, as QGIS draws them."""
@@ -465,11 +525,11 @@ class _ValueDrawer:
         dataset.SetGeoTransform((0.0, 1.0, 0.0, float(rows), 0.0, -1.0))
         for number in range(1, self.band_number + 1):  # the style's band keeps its number
             source_band, target = original.GetRasterBand(number), dataset.GetRasterBand(number)
-            if number == self.band_number:
+            if number == self.band_number or self._all_bands:
                 target.WriteArray(padded)
             for getter, setter in ((source_band.GetNoDataValue, target.SetNoDataValue),
                                    (source_band.GetScale, target.SetScale), (source_band.GetOffset, target.SetOffset)):
-                if getter() is not None:
+                if getter() is not None and not (self._all_bands and setter == target.SetNoDataValue):
                     setter(getter())
         dataset = original = None
         grid = RasterGrid(width, rows, (0.0, 1.0, 0.0, float(rows), 0.0, -1.0), "")

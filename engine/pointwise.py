@@ -14,7 +14,7 @@ import numpy as np
 _SIGN = np.uint32(0x80000000)
 #: Values of the bucket table's buckets: 2^12 consecutive float32 bit patterns each (see PieceClassifier).
 _BUCKET_SHIFT = 12
-_STEP = 1 << 18  # pixels per classification step: temporaries stay in the CPU cache
+STEP = 1 << 18  # pixels per step of a look-up: temporaries stay in the CPU cache
 #: Points drawn between two of different colours per round of the search (see find_pieces).
 _SPLIT = 16
 #: More pieces than this: the style is not worth classifying (a colour per value or nearly).
@@ -123,15 +123,15 @@ class PieceClassifier:
         flat = np.ravel(np.asarray(values, dtype=np.float32))
         bits = flat.view(np.uint32)
         codes = np.empty(flat.size, self.dtype)
-        scratch = np.empty(min(_STEP, flat.size), np.uint32)
-        for start in range(0, flat.size, _STEP):
-            part = bits[start:start + _STEP]
+        scratch = np.empty(min(STEP, flat.size), np.uint32)
+        for start in range(0, flat.size, STEP):
+            part = bits[start:start + STEP]
             bucket = np.right_shift(part, np.uint32(_BUCKET_SHIFT), out=scratch[:len(part)])
             found = codes[start:start + len(part)]
             np.take(self.table, bucket, out=found, mode="wrap")  # buckets < 2^20: "wrap" never wraps
             if found.max() == self.mark:
                 search = np.flatnonzero(found == self.mark)
-                found[search] = self._search(flat[start:start + _STEP][search])
+                found[search] = self._search(flat[start:start + STEP][search])
         return codes.reshape(np.shape(values))
 
 
@@ -143,6 +143,6 @@ def look_up(table, codes):
         return np.frombuffer(codes.tobytes().translate(table.tobytes()), dtype=np.uint8).reshape(codes.shape)
     flat = np.ravel(codes)
     result = np.empty(flat.size, table.dtype)
-    for start in range(0, flat.size, _STEP):
-        np.take(table, flat[start:start + _STEP], out=result[start:start + _STEP])
+    for start in range(0, flat.size, STEP):
+        np.take(table, flat[start:start + STEP], out=result[start:start + STEP])
     return result.reshape(codes.shape)
