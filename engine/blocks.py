@@ -1,6 +1,5 @@
 """One quantization pass: blocks of RGBA pixels in, blocks of palette indices out (QGIS-free)."""
 
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -28,21 +27,19 @@ def output_type(palette_size, opaque=False):
 
 def _read_ahead(source, windows, read=None):
     """(window, block) pairs, in order, of ``read`` (default ``source.read``). A source whose
-    ``reads_in_background`` is true is read in threads (GDAL and QGIS's renderer release the GIL) while the caller works on the current block:
-    ``parallel_reads`` blocks at a time (1 unless the source says more: a layer drawn by QGIS,
-    whose drawing is the slowest step of its run)."""
+    ``reads_in_background`` is true reads the next block in a thread (GDAL and numpy release the
+    GIL) while the caller works on the current one."""
     read = read or source.read
     if not getattr(source, "reads_in_background", False):
         for window in windows:
             yield window, read(window)
         return
-    ahead = max(1, int(getattr(source, "parallel_reads", 1)))
-    with ThreadPoolExecutor(max_workers=ahead) as reading:
-        upcoming = deque(reading.submit(read, window) for window in windows[:ahead])
+    with ThreadPoolExecutor(max_workers=1) as reading:
+        upcoming = reading.submit(read, windows[0]) if windows else None
         for i, window in enumerate(windows):
-            block = upcoming.popleft().result()
-            if i + ahead < len(windows):
-                upcoming.append(reading.submit(read, windows[i + ahead]))
+            block = upcoming.result()
+            if i + 1 < len(windows):
+                upcoming = reading.submit(read, windows[i + 1])
             yield window, block
 
 
