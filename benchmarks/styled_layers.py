@@ -2,7 +2,7 @@
 
 Run as part of ``make bench`` (``/usr/bin/python3 benchmarks/styled_layers.py``; ``--size N`` for an
 N x N input, default 10000 = 100 megapixels). For each style — a Float32 DEM with a 12-class
-pseudocolour ramp, a Byte raster with a paletted style, the DEM as singleband grey, and an RGB
+pseudocolour ramp and with a five-colour interpolated one, a Byte raster with a paletted style, the DEM as singleband grey, and an RGB
 raster with a min/max stretch — it times, in this process, medians of ``--repeat`` rounds:
   translate    gdal.Translate of the input to Byte (scaled), tiled and DEFLATE-compressed like
                Palettize's output: the reference
@@ -72,6 +72,7 @@ def make_inputs(folder, size):
     rgb_path = write(os.path.join(folder, "rgb.tif"), rgb, gdal.GDT_Byte)
     del y, x, dem, rgb
     return [("pseudocolour DEM", dem_path, pseudocolour, ["-scale", "0", "1200", "0", "255"]),
+            ("interpolated ramp DEM", dem_path, interpolated, ["-scale", "0", "1200", "0", "255"]),
             ("paletted classes", classes, paletted, []),
             ("singleband grey DEM", dem_path, grey, ["-scale", "0", "1200", "0", "255"]),
             ("RGB with stretch", rgb_path, stretched, ["-scale"])]
@@ -85,6 +86,21 @@ def pseudocolour(layer):
     ramp.setColorRampType(QgsColorRampShader.Type.Discrete)
     ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(100 * (i + 1), QColor(20 * i, 240 - 20 * i, 60 + 15 * i))
                                for i in range(12)])
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(ramp)
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
+
+
+def interpolated(layer):
+    """A five-colour interpolated ramp: about 1,500 pieces of one colour over the DEM's values."""
+    from qgis.core import QgsColorRampShader, QgsRasterShader, QgsSingleBandPseudoColorRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    ramp = QgsColorRampShader(0, 1200)
+    ramp.setColorRampType(QgsColorRampShader.Type.Interpolated)
+    stops = [(0, (43, 131, 186)), (300, (171, 221, 164)), (600, (255, 255, 191)), (900, (253, 174, 97)),
+             (1200, (215, 25, 28))]
+    ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(v, QColor(*c)) for v, c in stops])
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(ramp)
     layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))

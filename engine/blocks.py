@@ -141,15 +141,19 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
         for observer in observers:
             observer.add_codes(window, codes, colours, indices)
 
-    mapped = (None, None)  # (colours, their indices): the last table mapped
+    mapped = [None, None]  # (colours, their indices): the last table mapped
+
+    def read_indices(window):  # in the reading thread, which alone uses the mapper here
+        codes, colours = source.read_codes(window)
+        if mapped[0] is not colours:
+            mapped[:] = colours, mapper.map_codes(colours, dtype, alpha_threshold, nodata)
+        return codes, colours, look_up(mapped[1], codes)
+
     with ThreadPoolExecutor(max_workers=1) as finishing:
         pending = None
-        for done, (window, (codes, colours)) in enumerate(_read_ahead(source, windows, source.read_codes)):
+        for done, (window, (codes, colours, indices)) in enumerate(_read_ahead(source, windows, read_indices)):
             if is_cancelled():
                 raise Cancelled()
-            if mapped[0] is not colours:
-                mapped = (colours, mapper.map_codes(colours, dtype, alpha_threshold, nodata))
-            indices = look_up(mapped[1], codes)
             if pending is not None:
                 pending.result()
             pending = finishing.submit(finish_codes, window, codes, colours, indices)

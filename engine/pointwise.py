@@ -12,8 +12,9 @@ bucket holds a break, a binary search.
 import numpy as np
 
 _SIGN = np.uint32(0x80000000)
-#: Values of the bucket table's buckets: 2^12 consecutive float32 bit patterns each (see PieceClassifier).
-_BUCKET_SHIFT = 12
+#: Buckets of PieceClassifier: 2^12 consecutive float32 bit patterns each, cut in 2^8 fine buckets
+#: of 2^4 where a piece starts inside.
+_BUCKET_SHIFT, _FINE_BITS, _FINE_SHIFT = 12, 8, 4
 STEP = 1 << 18  # pixels per step of a look-up: temporaries stay in the CPU cache
 #: Points drawn between two of different colours per round of the search (see find_pieces).
 _SPLIT = 16
@@ -89,9 +90,10 @@ class PieceClassifier:
     """Colour codes of float32 values, given the pieces of find_pieces: ``colours`` (uint32, one
     per code, the last for NaN) and ``classify(values)`` -> codes (uint8 when they fit).
 
-    A table over the top 20 bits of each value's bit pattern (2^20 buckets, each a run of
-    consecutive float32 values) holds the code of every bucket that lies within one piece; only
-    values in a bucket that a piece starts inside are searched among the starts."""
+    A table over the top 20 bits of each value's bit pattern (2^20 buckets, each a run of 4096
+    consecutive float32 values) holds the code of every bucket that lies within one piece; a
+    bucket that a piece starts inside has a finer table of its own (256 buckets of 16 values), and
+    only values in a fine bucket that a piece starts inside are searched among the starts."""
 
     def __init__(self, starts, piece_colours, nan_colour):
         self.starts = np.asarray(starts, dtype=np.float32)
@@ -99,23 +101,42 @@ class PieceClassifier:
                                          return_inverse=True)
         self.colours = colours.astype(np.uint32)
         self.dtype = np.uint8 if len(colours) < 255 else np.uint16
-        self.mark = np.iinfo(self.dtype).max  # a bucket to search
+        self.mark = np.iinfo(self.dtype).max  # a bucket to look into further
         self.piece_codes = piece_codes[:-1].astype(self.dtype)
         self.nan_code = self.dtype(piece_codes[-1])
         first = np.arange(1 << (32 - _BUCKET_SHIFT), dtype=np.uint32) << np.uint32(_BUCKET_SHIFT)
-        ends = [first.view(np.float32), (first | np.uint32((1 << _BUCKET_SHIFT) - 1)).view(np.float32)]
+        self.table = self._codes_of_runs(first, (1 << _BUCKET_SHIFT) - 1)
+        mixed = np.flatnonzero(self.table == self.mark).astype(np.uint32)
+        self.slot = np.zeros(len(self.table), np.int64)  # a mixed bucket's place among the fine tables
+        self.slot[mixed] = np.arange(len(mixed)) << _FINE_BITS
+        fine_first = ((mixed[:, None] << np.uint32(_BUCKET_SHIFT))
+                      | (np.arange(1 << _FINE_BITS, dtype=np.uint32) << np.uint32(_FINE_SHIFT))).ravel()
+        self.fine = self._codes_of_runs(fine_first, (1 << _FINE_SHIFT) - 1)
+
+    def _codes_of_runs(self, first, length):
+        """The code of each run of float32 bit patterns from ``first`` to ``first + length``, or the
+        mark where the run holds values of more than one piece."""
+        ends = [first.view(np.float32), (first + np.uint32(length)).view(np.float32)]
         pieces = [self._pieces(end) for end in ends]
         nan = [np.isnan(end) for end in ends]
-        codes = [np.where(n, self.nan_code, self.piece_codes[p]) for n, p in zip(nan, pieces)]
-        same = (nan[0] == nan[1]) & ((pieces[0] == pieces[1]) | nan[0])  # sign buckets: one value range each
-        self.table = np.where(same, codes[0], self.mark).astype(self.dtype)
+        codes = np.where(nan[0], self.nan_code, self.piece_codes[pieces[0]])
+        same = (nan[0] == nan[1]) & ((pieces[0] == pieces[1]) | nan[0])  # a run of bit patterns: one value range
+        return np.where(same, codes, self.mark).astype(self.dtype)
 
     def _pieces(self, values):
         return np.maximum(np.searchsorted(self.starts, values, side="right") - 1, 0)
 
-    def _search(self, values):
-        codes = self.piece_codes[self._pieces(values)]
-        codes[np.isnan(values)] = self.nan_code
+    def _finer(self, bits, values):
+        """Codes of values whose bucket is mixed: from the fine tables, else searched."""
+        places = self.slot[bits >> np.uint32(_BUCKET_SHIFT)]
+        places |= (bits >> np.uint32(_FINE_SHIFT)) & np.uint32((1 << _FINE_BITS) - 1)
+        codes = self.fine[places]
+        search = np.flatnonzero(codes == self.mark)
+        if len(search):
+            values = values[search]
+            found = self.piece_codes[self._pieces(values)]
+            found[np.isnan(values)] = self.nan_code
+            codes[search] = found
         return codes
 
     def classify(self, values):
@@ -130,8 +151,8 @@ class PieceClassifier:
             found = codes[start:start + len(part)]
             np.take(self.table, bucket, out=found, mode="wrap")  # buckets < 2^20: "wrap" never wraps
             if found.max() == self.mark:
-                search = np.flatnonzero(found == self.mark)
-                found[search] = self._search(flat[start:start + STEP][search])
+                mixed = np.flatnonzero(found == self.mark)
+                found[mixed] = self._finer(part[mixed], flat[start:start + STEP][mixed])
         return codes.reshape(np.shape(values))
 
 
