@@ -141,6 +141,28 @@ def test_user_nodata_ranges_and_transparent_values_are_classified_as_drawn(qgis_
     assert (classified[(values >= 555.0) & (values <= 700.0)] == 65535).all()
 
 
+def test_a_band_with_a_scale_and_offset_is_classified_by_the_values_qgis_shows(qgis_app, tmp_path, monkeypatch):
+    from qgis.core import QgsRasterLayer
+
+    with np.errstate(over="ignore"):  # the largest values become infinities
+        raw = (_values() - 100.0) * 2.0  # shown as raw * 0.5 + 100: the values of the other tests
+    path = write_raster(str(tmp_path / "in.tif"), raw[None], gdal_type=gdal.GDT_Float32, nodata=NODATA)
+    dataset = gdal.Open(path, gdal.GA_Update)
+    dataset.GetRasterBand(1).SetScale(0.5)
+    dataset.GetRasterBand(1).SetOffset(100.0)
+    dataset = None
+
+    def layer_for():
+        layer = QgsRasterLayer(path, "scaled", "gdal")
+        _pseudocolour(layer, "Discrete")
+        return layer
+
+    (classified, drawn), said = _run_both_ways(tmp_path, monkeypatch, layer_for)
+    assert said
+    assert np.array_equal(classified, drawn)
+    assert len(np.unique(classified)) > 3
+
+
 def test_a_float_layer_with_colour_filters_is_drawn_block_by_block(qgis_app, tmp_path, monkeypatch):
     from qgis.core import QgsRasterLayer
 
