@@ -281,8 +281,8 @@ def unpremultiply(argb):
 class StretchedBandSource:
     """Byte bands that the layer's style stretches each on its own (see direct_read_plan with
     ``stretched``), read with GDAL and stretched through tables of what QGIS draws: every value
-    0-255 of each band drawn once. SourceError-free fallback: NotPiecewise when QGIS draws a
-    window of the band differently (checked on a few windows), and the layer is then drawn."""
+    0-255 of each band drawn once. NotPiecewise when QGIS draws a value transparent or a few
+    windows of the layer otherwise than the tables give, and the layer is then drawn."""
 
     reads_in_background = True  # only GDAL calls and numpy after construction: safe in another thread
 
@@ -411,6 +411,9 @@ class LookupSource:
         if not _filters_are_neutral(layer):
             raise pointwise.NotPiecewise("colour filters")
         starts, colours = pointwise.find_pieces(drawn.draw, style_breaks(layer, band, self.band))
+        alpha = colours >> np.uint32(24)
+        if ((alpha > 0) & (alpha < 255)).any():  # un-premultiplied, their channels can wobble
+            raise pointwise.NotPiecewise("partly transparent colours")
         nan_colour = drawn.draw(np.array([np.nan, 0.0], np.float32))[0]  # (a raster of NaN alone: GDAL complains)
         classifier = pointwise.PieceClassifier(starts, colours, nan_colour)
         check = np.concatenate([self._sample_values(), _around(starts), _random_values(starts)])
@@ -445,7 +448,8 @@ class LookupSource:
         return self._codes(values), self.table
 
     def read(self, window):
-        return pointwise.look_up(*reversed(self.read_codes(window)))
+        codes, colours = self.read_codes(window)
+        return pointwise.look_up(colours, codes)
 
     def close(self):
         self.band = self.dataset = None

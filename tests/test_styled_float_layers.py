@@ -141,6 +141,26 @@ def test_user_nodata_ranges_and_transparent_values_are_classified_as_drawn(qgis_
     assert (classified[(values >= 555.0) & (values <= 700.0)] == 65535).all()
 
 
+def test_partly_transparent_ramp_colours_are_drawn_block_by_block(qgis_app, tmp_path, monkeypatch):
+    from qgis.core import QgsRasterLayer
+
+    path = write_raster(str(tmp_path / "in.tif"), _values()[None], gdal_type=gdal.GDT_Float32, nodata=NODATA)
+
+    def layer_for():
+        layer = QgsRasterLayer(path, "styled", "gdal")
+        _pseudocolour(layer, "Interpolated")
+        function = layer.renderer().shader().rasterShaderFunction()
+        items = function.colorRampItemList()
+        for i, item in enumerate(items):
+            item.color.setAlpha(255 - 30 * i)
+        function.setColorRampItemList(items)
+        return layer
+
+    (first, drawn), said = _run_both_ways(tmp_path, monkeypatch, layer_for)
+    assert not said  # QGIS draws premultiplied colours: un-premultiplied, a channel can fall and rise
+    assert np.array_equal(first, drawn)
+
+
 def test_a_band_with_a_scale_and_offset_is_classified_by_the_values_qgis_shows(qgis_app, tmp_path, monkeypatch):
     from qgis.core import QgsRasterLayer
 
