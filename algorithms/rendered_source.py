@@ -401,9 +401,9 @@ class LookupSource:
             return False
         flags = transparent.astype(np.uint8).tobytes()
         for window in gdal_io.iter_windows(self.band.XSize, self.band.YSize):
-            found = self._read(window).tobytes().translate(flags).find(1)
+            values = self._read(window)
             self.dataset.FlushCache()
-            if found >= 0:
+            if transparent[values.min():int(values.max()) + 1].any() and values.tobytes().translate(flags).find(1) >= 0:
                 return False
         return True
 
