@@ -57,6 +57,7 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 
 _CHUNK = 1 << 13  # seam pixels decided at once: small temporaries stay in the CPU caches
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
+_ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
 _BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
 
@@ -84,21 +85,61 @@ def _metric_distance(rgb, palette_rgb, metric):
     return np.sqrt((diff * diff).sum(axis=1))
 
 
-def _pair_blend(rgba4, rows, ka, kb, palette4):
+def _pair_blend(rgba4, rows, ka, kb, palette4, under4=None):
     """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels
-    ``rows`` of ``rgba4`` (see _best_blend)."""
+    ``rows`` of ``rgba4`` (see _best_blend), drawn over ``under4`` (premultiplied colours, one per
+    row; None: transparency); then how much better drawing ``ka`` first fits than drawing it second
+    (> 0: first), whether ``ka`` wins if drawn first, whether it wins if drawn second, and how far
+    the better order's shares are from adding up to one."""
     colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
-    pa, pb = (colour * ca).sum(axis=1), (colour * cb).sum(axis=1)
-    aa, bb, ab = (ca * ca).sum(axis=1), (cb * cb).sum(axis=1), (ca * cb).sum(axis=1)
-    colour_colour = (colour * colour).sum(axis=1)
+    if under4 is not None:  # the colour under both fills is the origin: as transparency is
+        colour, ca, cb = colour - under4, ca - under4, cb - under4
+    res, lean, a_if_first, a_if_second, misfit = _mix((colour * ca).sum(axis=1), (colour * cb).sum(axis=1),
+                                                      (ca * ca).sum(axis=1), (cb * cb).sum(axis=1),
+                                                      (ca * cb).sum(axis=1), (colour * colour).sum(axis=1))
+    return res, np.where(np.where(lean >= 0, a_if_first, a_if_second), ka, kb), lean, a_if_first, a_if_second, misfit
+
+
+def _mix(pa, pb, aa, bb, ab, pp):
+    """_pair_blend's answers but the winner, from the dot products of the pixel (p) and the two
+    classes' colours (a, b)."""
     det = np.maximum(aa * bb - ab * ab, 1e-9)
     u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
     v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
-    res = colour_colour - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
+    res = pp - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
     a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
     b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
-    lean = np.abs(u + b_under - 1.0) - np.abs(a_under + v - 1.0)  # > 0: a drawn first fits better
-    return res, np.where(np.where(lean >= 0, a_under >= v, u >= b_under), ka, kb), lean, a_under >= v, u >= b_under
+    a_first, b_first = np.abs(a_under + v - 1.0), np.abs(u + b_under - 1.0)
+    return res, b_first - a_first, a_under >= v, u >= b_under, np.minimum(a_first, b_first)
+
+
+def _best_under(rgba4, low, high, palette4, blend_tolerance):
+    """For opaque seam pixels between classes ``low`` and ``high``: the palette colour drawn under
+    both (the map's background; -1 where none fits) and _pair_blend's answers over it.
+
+    Over an opaque background G a renderer leaves f*f*A + (1 - f)*B + f*(1 - f)*G where A (coverage f)
+    was drawn first: with G as the origin the pixel is the transparent case again. A colour counts
+    as G when the pixel is such a mix over it (within ``blend_tolerance``, shares adding up to one
+    within _ORDER_FIT for one drawing order); the closest fit wins, then the lower index. Every
+    colour is tried at once from dot products: (x - g).(y - g) = x.y - x.g - y.g + g.g."""
+    gram = palette4 @ palette4.T
+    gg = np.diag(gram)[None, :]
+    pg, ag, bg = rgba4 @ palette4.T, gram[low], gram[high]
+    pa, pb = (rgba4 * palette4[low]).sum(axis=1)[:, None], (rgba4 * palette4[high]).sum(axis=1)[:, None]
+    aa, bb, ab = gram[low, low][:, None], gram[high, high][:, None], gram[low, high][:, None]
+    pp = (rgba4 * rgba4).sum(axis=1)[:, None]
+    res, lean, a_if_first, a_if_second, misfit = _mix(pa - pg - ag + gg, pb - pg - bg + gg, aa - 2 * ag + gg,
+                                                      bb - 2 * bg + gg, ab - ag - bg + gg, pp - 2 * pg + gg)
+    columns = np.arange(len(palette4))
+    fits = ((res <= blend_tolerance * blend_tolerance) & (misfit <= _ORDER_FIT) & (columns != low[:, None]) &
+            (columns != high[:, None]))
+    under = np.argmin(np.where(fits, res, np.inf), axis=1)
+    rows = np.arange(len(low))
+    found = fits[rows, under]
+    a_if_first, a_if_second = a_if_first[rows, under], a_if_second[rows, under]
+    lean = lean[rows, under]
+    winner = np.where(np.where(lean >= 0, a_if_first, a_if_second), low, high)
+    return np.where(found, under, -1), (res[rows, under], winner, lean, a_if_first, a_if_second)
 
 
 def _best_blend(rgba4, candidates, counts, palette4):
@@ -127,22 +168,26 @@ def _best_blend(rgba4, candidates, counts, palette4):
     return np.sqrt(np.maximum(res[at_least], 0.0)), winner[at_least]
 
 
-def _drawing_order(around4, low, high, palette4, blend_tolerance):
-    """+1 where the seam pixels around (k x n x 4, NaN where none) that mix ``low`` and ``high`` say
-    ``low`` was drawn first, -1 where they say ``high`` was, 0 where they do not tell."""
+def _drawing_order(around4, low, high, under, palette4, blend_tolerance):
+    """+1 where the seam pixels around (k x n x 4, NaN where none) that mix ``low`` and ``high``
+    (over palette colour ``under``, or transparency where -1) say ``low`` was drawn first, -1 where
+    they say ``high`` was, 0 where they do not tell."""
     k, n = around4.shape[:2]
     rows = np.tile(np.arange(n), k)
     colours = around4.reshape(k * n, 4)
-    known = colours[:, 3] < 255  # partly transparent seam pixels (NaN elsewhere)
+    over = under[rows] >= 0
+    # Seam pixels (NaN elsewhere): partly transparent ones over transparency, opaque ones over a colour.
+    known = np.where(over, colours[:, 3] == 255, colours[:, 3] < 255)
+    under4 = np.where(over[:, None], palette4[under[rows]], 0.0)
     res, _winner, lean = _pair_blend(np.where(known[:, None], colours, 0.0), np.arange(k * n), low[rows],
-                                     high[rows], palette4)[:3]
+                                     high[rows], palette4, under4)[:3]
     mixing = known & (np.sqrt(np.maximum(res, 0.0)) <= blend_tolerance)
     # Each says how much better one order fits it: unsure pixels say little, sure ones decide.
     return np.sign(np.bincount(rows[mixing], weights=lean[mixing], minlength=n)).astype(int)
 
 
 def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
-            neighbour_rgba4=None):
+            neighbour_rgba4=None, own=None):
     """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
     which of them do not vote (``blocked``) and their votes (``weights``: k).
 
@@ -164,6 +209,16 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
     has = voting.any(axis=0)
     one = np.flatnonzero(has & (low == high))
     chosen[one] = low[one]
+    if own is not None and len(one):
+        # A sliver too thin for a pixel of its own colour: the pixel is a mix of its own class and
+        # the one around it, covered mostly by its own.
+        other = np.flatnonzero((own[one] >= 0) & (own[one] != low[one]))
+        if len(other):
+            rows = one[other]
+            residual, blend_class = _pair_blend(rgba4, rows, own[rows].astype(np.int64), low[rows].astype(np.int64),
+                                                palette4)[:2]
+            mine = (residual <= blend_tolerance * blend_tolerance) & (blend_class == own[rows])
+            chosen[rows[mine]] = own[rows[mine]]
     two = np.flatnonzero(has & (low != high) & ~many)
     if len(two):
         low_votes = (weights @ (voting & is_low))[two]
@@ -177,16 +232,28 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
                            _metric_distance(rgb, palette_rgb[low[tied]], metric))
             chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
         residual, blend_class, lean, a_if_first, a_if_second = _pair_blend(
-            rgba4[two], np.arange(len(two)), low, high, palette4)
-        mixed = np.sqrt(np.maximum(residual, 0.0)) <= blend_tolerance
+            rgba4[two], np.arange(len(two)), low, high, palette4)[:5]
+        mixed = residual <= blend_tolerance * blend_tolerance
+        # Opaque pixels may be such mixes over a background colour: the closer fit explains them. Legends
+        # only: every entry is tried as the background, which in a large palette would fit by chance.
+        under = np.full(len(two), -1, dtype=np.int64)
+        opaque = np.flatnonzero(rgba4[two, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
+        if len(opaque):
+            found, fit = _best_under(rgba4[two[opaque]], low[opaque], high[opaque], palette4, blend_tolerance)
+            better = (found >= 0) & (~mixed[opaque] | (fit[0] < residual[opaque]))
+            rows = opaque[better]
+            under[rows] = found[better]
+            mixed[rows] = True
+            for kept, new in zip((blend_class, lean, a_if_first, a_if_second), fit[1:]):
+                kept[rows] = new[better]
         chosen[two[mixed]] = blend_class[mixed]
         unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
-                                (rgba4[two, 3] < 255))  # drawn over transparency: the order shows
+                                ((rgba4[two, 3] < 255) | (under >= 0)))  # over transparency or a background
         if len(unsure) and neighbour_rgba4 is not None:
             # Either drawing order explains the pixel, each giving it another class: the seam pixels
             # around it that mix the same two classes tell which polygon was drawn first.
-            order = _drawing_order(neighbour_rgba4(two[unsure]), low[unsure], high[unsure], palette4,
-                                   blend_tolerance)
+            order = _drawing_order(neighbour_rgba4(two[unsure]), low[unsure], high[unsure], under[unsure],
+                                   palette4, blend_tolerance)
             decided = order != 0
             a_wins = np.where(order > 0, a_if_first[unsure], a_if_second[unsure])
             rows = two[unsure[decided]]
@@ -288,12 +355,16 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     a fill and an outline, or noise. It takes one of the classes of the well represented pixels
     within ``radius`` (a square):
 
-    - the only one, when there is one;
+    - the only one, when there is one; but the pixel's own (nearest) class when a valid pixel
+      within ``radius`` has it too and the pixel is a mix of the two covered mostly by its own (a
+      sliver of a polygon thinner than a pixel, beside the sea);
     - else, when its colour is a mix of two of them (premultiplied RGBA within ``blend_tolerance``,
       0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend).
-      Where a partly transparent pixel fits both drawing orders about as well and each order gives
-      the other class, the order that the partly transparent seam pixels within ``radius`` mixing
-      the same two classes fit better decides (see _drawing_order);
+      An opaque pixel between two classes may be such a mix drawn over a background colour (any
+      entry of a palette of up to _FEW_CLASSES colours, see _best_under): the better fit decides.
+      Where a pixel fits both drawing orders about as well and each order gives the other class,
+      the order that the seam pixels within ``radius`` mixing the same two classes (over the same
+      background) fit better decides (see _drawing_order);
     - else the one with most votes around it (4-neighbours 40, diagonal ones 28, farther rings 10 /
       (ring - 1)), ties going to the class nearest in colour under ``metric``, then to the lower index.
 
@@ -358,9 +429,13 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         seam_rgb = unpack_rgb(codes[part]).astype(np.float64)
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
-        chosen = _choose(classes[around], blocked[around] | outside, weights, seam_rgb, rgba4,
+        around_classes = classes[around]
+        # The pixel's own class where a valid pixel around has it too (seam pixels included).
+        mine = np.where(((around_classes == own[part]) & valid_flat[around] & ~outside).any(axis=0), own[part], -1)
+        chosen = _choose(around_classes, blocked[around] | outside, weights, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance,
-                         lambda rows: _seam_colours(around[:, rows], outside[:, rows], rgba_flat, valid_flat, blocked))
+                         lambda rows: _seam_colours(around[:, rows], outside[:, rows], rgba_flat, valid_flat, blocked),
+                         mine)
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])
