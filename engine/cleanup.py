@@ -16,7 +16,7 @@ import numpy as np
 
 from .metrics import METRIC_SPACES, REGISTRY
 from .nearest import pack_rgb, unpack_rgb
-from .runs import RunFinder, flatnonzero_sparse
+from .runs import flatnonzero_sparse
 
 #: The CLEANUP choices, in the order of the enum.
 METHODS = ("none", "seams", "sieve")
@@ -118,28 +118,36 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     both (the map's background; -1 where none fits) and _pair_blend's answers over it.
 
     Over an opaque background G a renderer leaves f*f*A + (1 - f)*B + f*(1 - f)*G where A (coverage f)
-    was drawn first: with G as the origin the pixel is the transparent case again. A colour counts
-    as G when the pixel is such a mix over it (within ``blend_tolerance``, shares adding up to one
-    within _ORDER_FIT for one drawing order); the closest fit wins, then the lower index. Every
-    colour is tried at once from dot products: (x - g).(y - g) = x.y - x.g - y.g + g.g."""
-    gram = palette4 @ palette4.T
-    gg = np.diag(gram)[None, :]
-    pg, ag, bg = rgba4 @ palette4.T, gram[low], gram[high]
-    pa, pb = (rgba4 * palette4[low]).sum(axis=1)[:, None], (rgba4 * palette4[high]).sum(axis=1)[:, None]
-    aa, bb, ab = gram[low, low][:, None], gram[high, high][:, None], gram[low, high][:, None]
-    pp = (rgba4 * rgba4).sum(axis=1)[:, None]
-    res, lean, a_if_first, a_if_second, misfit = _mix(pa - pg - ag + gg, pb - pg - bg + gg, aa - 2 * ag + gg,
-                                                      bb - 2 * bg + gg, ab - ag - bg + gg, pp - 2 * pg + gg)
-    columns = np.arange(len(palette4))
-    fits = ((res <= blend_tolerance * blend_tolerance) & (misfit <= _ORDER_FIT) & (columns != low[:, None]) &
-            (columns != high[:, None]))
-    under = np.argmin(np.where(fits, res, np.inf), axis=1)
+    was drawn first: with G as the origin the pixel is the transparent case again. The colour
+    (other than A and B) over which the pixel is closest to a mix of the two whose shares add up
+    to one within _ORDER_FIT for one drawing order, the lower index on ties, counts as G when that
+    mix is within ``blend_tolerance``. Every colour is tried at once, in single precision,
+    from dot products ((x - g).(y - g) = x.y - x.g - y.g + g.g); the chosen one again exactly."""
+    colours, pixels = palette4.astype(np.float32), rgba4.astype(np.float32)
+    gram = colours @ colours.T
+    gg = np.diag(gram)
+    pg, ag, bg = pixels @ colours.T, gram[low], gram[high]
+    pa = (pixels * colours[low]).sum(axis=1)[:, None] + gg - pg - ag
+    pb = (pixels * colours[high]).sum(axis=1)[:, None] + gg - pg - bg
+    aa = gram[low, low][:, None] + gg - 2 * ag
+    bb = gram[high, high][:, None] + gg - 2 * bg
+    ab = gram[low, high][:, None] + gg - ag - bg
+    pp = (pixels * pixels).sum(axis=1)[:, None] + gg - 2 * pg
+    det = np.maximum(aa * bb - ab * ab, 1e-3)
+    u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
+    v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
+    res = pp - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
+    a_under = u / np.maximum(1.0 - v, 1e-6)
+    b_under = v / np.maximum(1.0 - u, 1e-6)
+    misfit = np.minimum(np.abs(a_under + v - 1.0), np.abs(u + b_under - 1.0))
+    res[misfit > _ORDER_FIT] = np.inf
     rows = np.arange(len(low))
-    found = fits[rows, under]
-    a_if_first, a_if_second = a_if_first[rows, under], a_if_second[rows, under]
-    lean = lean[rows, under]
-    winner = np.where(np.where(lean >= 0, a_if_first, a_if_second), low, high)
-    return np.where(found, under, -1), (res[rows, under], winner, lean, a_if_first, a_if_second)
+    res[rows, low] = res[rows, high] = np.inf
+    under = np.argmin(res, axis=1)
+    res, _winner, lean, a_if_first, a_if_second, misfit = fit = _pair_blend(rgba4, rows, low, high, palette4,
+                                                                           palette4[under])
+    found = (res <= blend_tolerance * blend_tolerance) & (misfit <= _ORDER_FIT) & (under != low) & (under != high)
+    return np.where(found, under, -1), fit[:5]
 
 
 def _best_blend(rgba4, candidates, counts, palette4):
@@ -187,7 +195,7 @@ def _drawing_order(around4, low, high, under, palette4, blend_tolerance):
 
 
 def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
-            neighbour_rgba4=None, own=None):
+            neighbour_rgba4=None, own=None, neighbour_valid=None):
     """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
     which of them do not vote (``blocked``) and their votes (``weights``: k).
 
@@ -210,19 +218,22 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
     one = np.flatnonzero(has & (low == high))
     chosen[one] = low[one]
     if own is not None and len(one):
-        # A sliver too thin for a pixel of its own colour: the pixel is a mix of its own class and
-        # the one around it, covered mostly by its own.
-        other = np.flatnonzero((own[one] >= 0) & (own[one] != low[one]))
-        if len(other):
-            rows = one[other]
+        # A sliver too thin for a pixel of its own colour: the pixel is a mix of its own (nearest)
+        # class, which a valid pixel around has too, and the one around it, covered mostly by its own.
+        rows = one[own[one] != low[one]]
+        if len(rows):
             residual, blend_class = _pair_blend(rgba4, rows, own[rows].astype(np.int64), low[rows].astype(np.int64),
                                                 palette4)[:2]
-            mine = (residual <= blend_tolerance * blend_tolerance) & (blend_class == own[rows])
-            chosen[rows[mine]] = own[rows[mine]]
+            rows = rows[(residual <= blend_tolerance * blend_tolerance) & (blend_class == own[rows])]
+        if len(rows):
+            rows = rows[((neighbour_classes[:, rows] == own[rows]) & neighbour_valid(rows)).any(axis=0)]
+            chosen[rows] = own[rows]
     two = np.flatnonzero(has & (low != high) & ~many)
     if len(two):
-        low_votes = (weights @ (voting & is_low))[two]
-        high_votes = (weights @ (voting & is_high))[two]
+        # Whole-number votes as bytes, summed in 32 bits: exact, and no float copy of the masks.
+        votes = weights.astype(np.uint8)[:, None]
+        low_votes = np.add.reduce((voting & is_low).view(np.uint8) * votes, axis=0, dtype=np.uint32)[two]
+        high_votes = np.add.reduce((voting & is_high).view(np.uint8) * votes, axis=0, dtype=np.uint32)[two]
         low, high = low[two].astype(np.int64), high[two].astype(np.int64)
         chosen[two] = np.where(low_votes >= high_votes, low, high)
         tied = np.flatnonzero(low_votes == high_votes)
@@ -318,26 +329,21 @@ def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, pal
 def _inexact_pixels(indices, rgba, valid, table):
     """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``.
 
-    Colour, class and validity are constant along a run, so a rendered map is tested once per
-    run; blocks without long runs (photographs) are tested pixel by pixel, a band at a time.
-    """
-    def wrong(classes, codes, valid):
-        differ = np.take(table, classes, mode="clip")  # beyond the palette: the impossible code
-        differ ^= codes
-        differ <<= np.uint32(8)  # alpha out
-        return (differ != 0) & valid
-
+    Tested pixel by pixel a band at a time, so that every temporary stays in the CPU caches: on
+    a rendered map this beats finding the runs of colour, class and validity first."""
     codes, classes, valid = rgba.ravel(), indices.ravel(), valid.ravel()
-    runs = RunFinder().find([codes, classes, valid])
-    if runs.starts is not None:
-        starts = runs.starts
-        inexact = wrong(classes[starts], codes[starts], valid[starts])
-        firsts, lengths = starts[inexact], runs.lengths[inexact]
-        ends = np.cumsum(lengths)
-        return np.repeat(firsts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
-    return np.concatenate([np.flatnonzero(wrong(classes[start:start + _BAND], codes[start:start + _BAND],
-                                                valid[start:start + _BAND])) + start
-                           for start in range(0, len(codes), _BAND)])
+    scratch = np.empty(min(_BAND, len(codes)), dtype=np.uint32)
+    found = [np.zeros(0, dtype=np.int64)]
+    for start in range(0, len(codes), _BAND):
+        differ = scratch[:len(classes[start:start + _BAND])]
+        np.take(table, classes[start:start + _BAND], out=differ, mode="clip")  # beyond the palette: impossible
+        differ ^= codes[start:start + _BAND]
+        differ <<= np.uint32(8)  # alpha out
+        wrong = differ != 0
+        wrong &= valid[start:start + _BAND]
+        if wrong.any():
+            found.append(np.flatnonzero(wrong) + start)
+    return np.concatenate(found)
 
 
 def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,
@@ -430,12 +436,10 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
         around_classes = classes[around]
-        # The pixel's own class where a valid pixel around has it too (seam pixels included).
-        mine = np.where(((around_classes == own[part]) & valid_flat[around] & ~outside).any(axis=0), own[part], -1)
         chosen = _choose(around_classes, blocked[around] | outside, weights, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance,
                          lambda rows: _seam_colours(around[:, rows], outside[:, rows], rgba_flat, valid_flat, blocked),
-                         mine)
+                         own[part], lambda rows: (valid_flat[around[:, rows]] & ~outside[:, rows]))
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])

@@ -125,7 +125,7 @@ def test_seams_beat_none_against_the_unaliased_render(maps, name):
     assert after <= (0.001 * valid.sum() if name == "plain" else before / 2), (before, after)
 
 
-def test_inexact_pixels_are_found_run_by_run_on_maps_and_pixel_by_pixel_on_noise(maps):
+def test_inexact_pixels_are_found_band_by_band_on_maps_and_on_noise(maps):
     indices, rgba, valid = maps["outlined"]
     rng = np.random.default_rng(4)
     noise = rng.integers(0, 1 << 32, rgba.shape, dtype=np.uint64).astype(np.uint32)
