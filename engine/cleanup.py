@@ -150,7 +150,7 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     return np.where(found, under, -1), fit[:5]
 
 
-def _best_blend(rgba4, candidates, counts, palette4):
+def _best_blend(rgba4, candidates, counts, palette4, blend_tolerance=DEFAULT_BLEND_TOLERANCE):
     """Residual and winning class of the best two-class mix for each pixel.
 
     ``rgba4``: premultiplied colour and alpha (n x 4, 0-255); ``candidates``: n x m classes, the
@@ -167,6 +167,11 @@ def _best_blend(rgba4, candidates, counts, palette4):
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
     res, winner = _pair_blend(rgba4, rows, ka, kb, palette4)[:2]
+    opaque = np.flatnonzero(rgba4[rows, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
+    if len(opaque):  # or over a background colour (see _choose), where that fits better
+        under, fit = _best_under(rgba4[rows[opaque]], ka[opaque], kb[opaque], palette4, blend_tolerance)
+        better = (under >= 0) & ((res[opaque] > blend_tolerance * blend_tolerance) | (fit[0] < res[opaque]))
+        res[opaque[better]], winner[opaque[better]] = fit[0][better], fit[1][better]
 
     # The best pair of each row: its smallest residual, the first pair on ties.
     starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
@@ -320,7 +325,7 @@ def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, pal
         candidates = np.zeros((len(several), m), dtype=np.int64)
         first = np.cumsum(counts[several]) - counts[several]
         candidates[rows, np.arange(len(rows)) - first[rows]] = present[cols]
-        residual, blend_class = _best_blend(rgba4[several], candidates, counts[several], palette4)
+        residual, blend_class = _best_blend(rgba4[several], candidates, counts[several], palette4, blend_tolerance)
         mixed = residual <= blend_tolerance
         chosen[several[mixed]] = blend_class[mixed]
     return chosen
@@ -366,8 +371,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
       sliver of a polygon thinner than a pixel, beside the sea);
     - else, when its colour is a mix of two of them (premultiplied RGBA within ``blend_tolerance``,
       0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend).
-      An opaque pixel between two classes may be such a mix drawn over a background colour (any
-      entry of a palette of up to _FEW_CLASSES colours, see _best_under): the better fit decides.
+      An opaque pixel may be such a mix drawn over a background colour (any entry of a palette of
+      up to _FEW_CLASSES colours, see _best_under): for each pair, the better fit counts.
       Where a pixel fits both drawing orders about as well and each order gives the other class,
       the order that the seam pixels within ``radius`` mixing the same two classes (over the same
       background) fit better decides (see _drawing_order);

@@ -256,6 +256,21 @@ def test_seams_on_an_opaque_background_take_the_class_that_explains_the_colour_o
     assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 1).all()
 
 
+@pytest.mark.parametrize("a_first", [True, False])
+def test_seams_where_three_fills_meet_on_an_opaque_background_take_the_pair_that_explains_the_colour(a_first):
+    # The edge of the test above ends against a third fill: near it three classes vote, and the
+    # pair of them whose mix over the grey explains the seam pixel decides.
+    palette = np.array([[178, 216, 232], [139, 197, 224], [200, 200, 200], [233, 187, 79]], dtype=np.uint8)
+    a, b, sea = palette[:3]
+    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(4)}
+    covers_a = (0.1, 0.3, 0.7, 0.9)
+    seams = [qt_composite(a, f, b, 1 - f, sea) if a_first else qt_composite(b, 1 - f, a, f, sea) for f in covers_a]
+    rgba = np.array([[code[3]] * 7] + [[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+    assert cleaned[1:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
+
+
 @pytest.mark.parametrize("cover", [0.3, 0.45, 0.55, 0.7, 0.9])
 def test_a_sliver_thinner_than_a_pixel_keeps_its_class_where_it_covers_most_of_the_pixel(cover):
     # A line of pixels each covered partly by a narrow polygon over the sea: no pixel shows the
