@@ -135,14 +135,8 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     offset = rgba4 - a
     along = (offset * line).sum(axis=1)
     away = (offset * offset).sum(axis=1) - along * along / np.maximum((line * line).sum(axis=1), 1e-9)
-    pairs, pair_of = np.unique(low * len(palette4) + high, return_inverse=True)
-    pa_, pb_ = palette4[pairs // len(palette4)], palette4[pairs % len(palette4)]
-    to_g = palette4[None, :, :] - pa_[:, None, :]
-    pair_line = (pb_ - pa_)[:, None, :]
-    g_along = (to_g * pair_line).sum(axis=2)
-    g_away = (to_g * to_g).sum(axis=2) - g_along * g_along / np.maximum((pair_line * pair_line).sum(axis=2), 1e-9)
-    reach = 0.3 * np.sqrt(np.maximum(g_away, 0.0).max(axis=1)) + blend_tolerance + 0.5
-    near = np.flatnonzero(np.sqrt(np.maximum(away, 0.0)) <= reach[pair_of])
+    reach = 0.3 * _farthest_from_lines(palette4)[low, high] + blend_tolerance + 0.5
+    near = np.flatnonzero(away <= reach * reach)
     if len(near) == 0:
         return under, fit
     found, near_fit = _fit_under(rgba4[near], low[near], high[near], palette4, blend_tolerance)
@@ -150,6 +144,25 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     for kept, new in zip(fit, near_fit):
         kept[near] = new
     return under, fit
+
+
+_FARTHEST = {}
+
+
+def _farthest_from_lines(palette4):
+    """For every two palette colours, how far the farthest palette colour is from the line through
+    them (N x N, for palettes of up to _FEW_CLASSES colours; the last palette asked for is kept)."""
+    key = palette4.tobytes()
+    farthest = _FARTHEST.get(key)
+    if farthest is None:
+        to_g = palette4[None, None, :, :] - palette4[:, None, None, :]
+        line = (palette4[None, :, :] - palette4[:, None, :])[:, :, None, :]
+        along = (to_g * line).sum(axis=3)
+        away = (to_g * to_g).sum(axis=3) - along * along / np.maximum((line * line).sum(axis=3), 1e-9)
+        farthest = np.sqrt(np.maximum(away, 0.0).max(axis=2))
+        _FARTHEST.clear()
+        _FARTHEST[key] = farthest
+    return farthest
 
 
 def _fit_under(rgba4, low, high, palette4, blend_tolerance):
