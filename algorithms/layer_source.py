@@ -29,6 +29,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..engine import gdal_io
 from ..engine.blocks import Cancelled
 from ..engine.options import OptionsError, finite_number, whole_number
+from ..engine.pointwise import NotPiecewise
 from ..engine.run import RunError
 from . import help as help_text
 from . import rendered_source
@@ -336,13 +337,17 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     def reader(self, run):
         """How the run reads the layer: ("bands", (bands, alpha band, nodata, use masks)) for bands
-        read with GDAL, ("lookup", band) for a LookupSource, or ("drawn", None)."""
+        read with GDAL, ("stretched", the same) for bands stretched as QGIS draws them
+        (StretchedBandSource), ("lookup", band) for a LookupSource, or ("drawn", None)."""
         if run.source == "bands":
             bands = run.options.bands
             return "bands", (bands[:3], bands[3] if len(bands) == 4 else None, None, True)
         plan = rendered_source.direct_read_plan(run.layer, run.path) if run.target_crs is None else None
         if plan is not None:
             return "bands", tuple(plan) + (False,)
+        plan = rendered_source.direct_read_plan(run.layer, run.path, stretched=True) if run.target_crs is None else None
+        if plan is not None:
+            return "stretched", tuple(plan) + (False,)
         lookup_band = rendered_source.lookup_plan(run.layer, run.path, run.target_crs)
         if lookup_band is not None:
             return "lookup", lookup_band
@@ -353,7 +358,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         (which decides the output type, see engine.blocks.output_type): a looked-up style is known
         only once drawn, so it counts as opaque here and the engine checks again before writing."""
         kind, plan = self.reader(run)
-        if kind == "bands":
+        if kind in ("bands", "stretched"):
             source = gdal_io.BandSource(run.path, *plan)
             try:
                 return source.opaque
@@ -370,10 +375,17 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             kind, plan = self.reader(run)
             if kind == "bands":
                 self._open_source = lambda: gdal_io.BandSource(run.path, *plan)
-            elif kind == "lookup":
-                looked_up = rendered_source.LookupSource(run.layer, run.path, plan, self.workdir)
-                self._open_source = lambda: looked_up
-            else:
+            elif kind in ("lookup", "stretched"):
+                try:
+                    if kind == "lookup":
+                        looked_up = rendered_source.LookupSource(run.layer, run.path, plan, self.workdir)
+                    else:
+                        looked_up = rendered_source.StretchedBandSource(run.layer, run.path, plan[:3], run.grid,
+                                                                        self.workdir)
+                    self._open_source = lambda: looked_up
+                except NotPiecewise:  # colours that could not be looked up: drawn
+                    kind = "drawn"
+            if kind == "drawn":
                 rendered = rendered_source.RenderedSource(run.layer, run.path, run.grid, self.workdir,
                                                           run.target_crs, context.transformContext())
                 self._open_source = lambda: rendered

@@ -18,7 +18,7 @@ from qgis.core import (
     QgsSingleBandGrayRenderer,
 )
 
-from ..engine import gdal_io
+from ..engine import gdal_io, pointwise
 from ..engine.gdal_io import RasterGrid, SourceError, grid_size_problem, unreadable
 from ..engine.nearest import pack_rgba
 
@@ -70,10 +70,12 @@ def crs_wkt(crs):
     return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs.isValid() else ""
 
 
-def direct_read_plan(layer, path):
+def direct_read_plan(layer, path, stretched=False):
     """(bands, alpha band or None, nodata per band) when drawing cannot change
     the band values (plain Byte RGB(A), no stretch, no colour filters), else None.
-    ``path``: the layer's GDAL path (gdal_path)."""
+    ``path``: the layer's GDAL path (gdal_path). ``stretched``: also when some bands are stretched
+    from their minimum to their maximum (without alpha band), which changes each band's values on
+    their own (see StretchedBandSource)."""
     renderer = layer.renderer()
     if path is None or renderer is None or renderer.type() != "multibandcolor":
         return None
@@ -85,8 +87,9 @@ def direct_read_plan(layer, path):
         return None
     enhancements = (renderer.redContrastEnhancement(), renderer.greenContrastEnhancement(),
                     renderer.blueContrastEnhancement())
-    if any(e is not None and e.contrastEnhancementAlgorithm() != QgsContrastEnhancement.NoEnhancement
-           for e in enhancements):
+    allowed = (QgsContrastEnhancement.NoEnhancement,) + (
+        (QgsContrastEnhancement.StretchToMinimumMaximum,) if stretched and alpha is None else ())
+    if any(e is not None and e.contrastEnhancementAlgorithm() not in allowed for e in enhancements):
         return None
     transparency = renderer.rasterTransparency()
     if transparency is not None and (transparency.transparentThreeValuePixelList()
@@ -129,13 +132,14 @@ class RenderedSource:
     pixels. For an RGB layer with an alpha band (a map exported by QGIS), the colours are
     therefore drawn opaque and the alpha band is drawn separately, as grey.
 
-    Drawing is the slowest step of a run on a styled layer, and QGIS releases the GIL while it
-    draws: blocks are drawn ``parallel_reads`` at a time, each reading thread with its own copy of
-    the layer (a QGIS layer and its GDAL dataset belong to one thread).
+    Blocks are drawn in a thread of the engine's while it maps the previous one; each thread that
+    draws has its own copy of the layer (a QGIS layer and its GDAL dataset belong to one thread).
+    Drawing several blocks at once in several threads gained nothing (one thread took 0.65-1.13
+    times as long): the Python calls into QGIS hold the GIL. Pointwise styles are not drawn block
+    by block at all (LookupSource, StretchedBandSource).
     """
 
     reads_in_background = True
-    parallel_reads = max(1, min(4, os.cpu_count() or 1))
 
     def __init__(self, layer, path, grid, workdir, target_crs=None, transform_context=None, draw_path=None):
         """``draw_path``: a GDAL raster to draw with the layer's style instead of the layer's own
@@ -169,7 +173,7 @@ class RenderedSource:
                                  for b in range(1, provider.bandCount() + 1)]
         self._target_crs, self._transform_context = target_crs, transform_context
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
-        # One output tile row per block: enough blocks to keep every drawing thread busy.
+        # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
 
     def _thread_layers(self):
@@ -237,6 +241,7 @@ class RenderedSource:
 
 _RGB = np.uint32(0xFFFFFF)
 _ALPHA_ONE = np.uint32(1 << 24)
+_OPAQUE = np.uint32(0xFF000000)
 
 
 def argb_to_rgba(argb):
@@ -273,16 +278,72 @@ def unpremultiply(argb):
     return red, green, blue, alpha
 
 
+class StretchedBandSource:
+    """Byte bands that the layer's style stretches each on its own (see direct_read_plan with
+    ``stretched``), read with GDAL and stretched through tables of what QGIS draws: every value
+    0-255 of each band drawn once. NotPiecewise when QGIS draws a value transparent or a few
+    windows of the layer otherwise than the tables give, and the layer is then drawn."""
+
+    reads_in_background = True  # only GDAL calls and numpy after construction: safe in another thread
+
+    def __init__(self, layer, path, plan, grid, workdir):
+        self._bands = gdal_io.BandSource(path, *plan, use_masks=False)
+        self.description = "the layer as drawn with its style (each band's 256 values drawn once)"
+        renderer = layer.renderer()
+        used = [renderer.redBand(), renderer.greenBand(), renderer.blueBand()]
+        every = np.arange(256, dtype=np.uint8)
+        drawn = _ValueDrawer(layer, path, max(used), gdal.GDT_Byte, workdir, all_bands=True).draw(every)
+        if drawn.min() < _OPAQUE:
+            raise pointwise.NotPiecewise("a value is drawn transparent")
+        levels = np.arange(1 << 16, dtype=np.uint32)
+        red, green, blue = ((drawn >> np.uint32(shift)) & np.uint32(255) for shift in (0, 8, 16))
+        # A colour code's low half holds red and green, its high half blue and alpha.
+        self._low = red[levels & np.uint32(255)] | (green[levels >> np.uint32(8)] << np.uint32(8))
+        self._high = (blue[levels & np.uint32(255)] << np.uint32(16)) | ((levels >> np.uint32(8)) << np.uint32(24))
+        self.opaque = self._bands.opaque
+        self._check(layer, path, grid, workdir)
+
+    def _check(self, layer, path, grid, workdir):
+        drawn = RenderedSource(layer, path, grid, workdir)
+        try:
+            for fraction in (0.0, 0.5, 1.0):
+                width, height = min(grid.width, _CHECK_WINDOW), min(grid.height, _CHECK_WINDOW)
+                window = (int((grid.width - width) * fraction), int((grid.height - height) * fraction), width, height)
+                if not np.array_equal(drawn.read(window), self.read(window)):
+                    raise pointwise.NotPiecewise("a window is drawn in other colours than its bands stretched")
+        finally:
+            drawn.close()
+
+    def read(self, window):
+        raw = self._bands.read(window)
+        halves = raw.view(np.uint16).reshape(raw.shape + (2,))  # little-endian: the low half first
+        rgba = np.empty(raw.shape, np.uint32)
+        flat, low, high = rgba.reshape(-1), halves[..., 0].reshape(-1), halves[..., 1].reshape(-1)
+        step = pointwise.STEP
+        for start in range(0, flat.size, step):
+            part = flat[start:start + step]
+            np.take(self._low, low[start:start + step], out=part)
+            part |= np.take(self._high, high[start:start + step])
+        if not self.opaque:  # QGIS draws nodata pixels fully transparent: no colour either
+            rgba[rgba < _ALPHA_ONE] = 0
+        return rgba
+
+    def close(self):
+        self._bands.close()
+
+
 #: GDAL types whose every value can be drawn once: (smallest value, number of values).
 LOOKUP_TYPES = {gdal.GDT_Byte: (0, 1 << 8), gdal.GDT_UInt16: (0, 1 << 16), gdal.GDT_Int16: (-(1 << 15), 1 << 16)}
 #: Styles that colour a pixel from its own value alone (on the layer's own grid).
 POINTWISE_STYLES = ("paletted", "singlebandpseudocolor", "singlebandgray")
+#: Band values of a Float32 band that are drawn to check its pieces (see LookupSource), per window read.
+_CHECK_WINDOW = 256
 
 
 def lookup_plan(layer, path, target_crs):
     """The band to look colours up in, when every pixel's colour as QGIS draws the layer depends
-    on its own value alone and the band has few possible values: a paletted, pseudocolour or grey
-    style of an 8- or 16-bit integer band, drawn on its own grid. Else None."""
+    on its own value alone: a paletted, pseudocolour or grey style of an 8- or 16-bit integer or a
+    Float32 band, drawn on its own grid. Else None."""
     renderer = layer.renderer()
     if path is None or target_crs is not None or renderer is None or renderer.type() not in POINTWISE_STYLES:
         return None
@@ -291,66 +352,213 @@ def lookup_plan(layer, path, target_crs):
         return None
     dataset = gdal.Open(path)
     band = dataset.GetRasterBand(bands[0]) if 1 <= bands[0] <= dataset.RasterCount else None
-    if band is None or band.DataType not in LOOKUP_TYPES or band.GetMaskFlags() not in (
-            gdal.GMF_ALL_VALID, gdal.GMF_NODATA):
+    if band is None or band.DataType not in LOOKUP_TYPES and band.DataType != gdal.GDT_Float32:
+        return None
+    if band.GetMaskFlags() not in (gdal.GMF_ALL_VALID, gdal.GMF_NODATA):
         return None
     return bands[0]
 
 
 class LookupSource:
-    """A pointwise-styled integer band (see lookup_plan) as QGIS draws it: every possible value is
-    drawn once, through the layer's own style, filters and nodata settings, into a colour table;
-    blocks are then read with GDAL and looked up. Exactly what drawing each block gives, at the
-    speed of reading the band; and when no value is drawn transparent, the output needs no nodata."""
+    """A pointwise-styled band (see lookup_plan) as QGIS draws it, read with GDAL as codes into a
+    table of the colours QGIS draws (see engine.pointwise): exactly what drawing each block gives,
+    at the speed of reading the band; and when no value is drawn transparent, the output needs no
+    nodata.
 
-    reads_in_background = True  # only GDAL calls after construction: safe in another thread
+    An 8- or 16-bit band has every possible value drawn once, through the layer's own style,
+    filters and nodata settings: its values are the codes. A Float32 band has its value line cut
+    into pieces of one colour by drawing values around the style's breaks (pointwise.find_pieces),
+    checked by drawing values of the band itself and more; NotPiecewise when anything disagrees
+    (or colour filters could bend the style's ramps), and the layer is then drawn block by block."""
+
+    reads_in_background = True  # only GDAL calls and numpy after construction: safe in another thread
 
     def __init__(self, layer, path, band, workdir):
         self.dataset = gdal_io.open_for_strip_reads(path)
         self.band = self.dataset.GetRasterBand(band)
-        self.low, count = LOOKUP_TYPES[self.band.DataType]
-        self.table = self._draw_every_value(layer, path, band, count, workdir)
-        self.opaque = bool(self.table.min() >= np.uint32(0xFF000000))  # no value is drawn transparent
-        self.description = "the layer as drawn with its style (each of its {:,} possible values drawn once)".format(
-            count)
+        drawn = _ValueDrawer(layer, path, band, self.band.DataType, workdir)
+        if self.band.DataType in LOOKUP_TYPES:
+            low, count = LOOKUP_TYPES[self.band.DataType]
+            self.table = drawn.draw(np.arange(low, low + count))
+            self._codes = _integer_codes
+            self.description = "the layer as drawn with its style (each of its {:,} possible values drawn once)".format(
+                count)
+        else:
+            classifier = self._pieces(layer, band, drawn)
+            self.table, self._codes = classifier.colours, classifier.classify
+            self.description = ("the layer as drawn with its style ({:,} colours, {:,} pieces of its values found by "
+                                "drawing {:,} values)").format(len(classifier.colours), len(classifier.starts),
+                                                              drawn.count)
+        self.opaque = bool(self.table.min() >= _OPAQUE) or self._no_value_drawn_transparent()
 
-    def _draw_every_value(self, layer, path, band_number, count, workdir):
-        """RGBA codes of every value low .. low + count - 1, as QGIS draws them with the layer's style."""
-        width = min(count, 256)
-        rows = count // width
-        values = (np.arange(count, dtype=np.int64) + self.low).reshape(rows, width)
-        lookup_path = os.path.join(workdir, "every-value.tif")
-        original = gdal.Open(path)
-        dataset = gdal.GetDriverByName("GTiff").Create(lookup_path, width, rows, band_number, self.band.DataType)
-        dataset.SetGeoTransform((0.0, 1.0, 0.0, float(rows), 0.0, -1.0))
-        for number in range(1, band_number + 1):  # the style's band keeps its number
-            source_band, target = original.GetRasterBand(number), dataset.GetRasterBand(number)
-            if number == band_number:
-                target.WriteArray(values)
-            for getter, setter in ((source_band.GetNoDataValue, target.SetNoDataValue),
-                                   (source_band.GetScale, target.SetScale), (source_band.GetOffset, target.SetOffset)):
-                if getter() is not None:
-                    setter(getter())
-        dataset = original = None
-        grid = RasterGrid(width, rows, (0.0, 1.0, 0.0, float(rows), 0.0, -1.0), "")
-        drawn = RenderedSource(layer, lookup_path, grid, workdir, draw_path=lookup_path)
-        try:
-            table = drawn.read((0, 0, width, rows)).ravel()
-        finally:
-            drawn.close()
-        return table
+    def _no_value_drawn_transparent(self):
+        """Whether no pixel of a Byte band holds a value that is drawn transparent, when some values
+        would be (a paletted style leaves values without a class transparent, and a band's nodata
+        value is drawn so): then the output needs no nodata, and 256 colours fit in a Byte. One
+        read of the band, about a third of what writing a UInt16 output instead costs."""
+        transparent = self.table < _OPAQUE
+        if self.band.DataType != gdal.GDT_Byte or transparent.all():
+            return False
+        flags = transparent.astype(np.uint8).tobytes()
+        for window in gdal_io.iter_windows(self.band.XSize, self.band.YSize):
+            values = self._read(window)
+            self.dataset.FlushCache()
+            if transparent[values.min():int(values.max()) + 1].any() and values.tobytes().translate(flags).find(1) >= 0:
+                return False
+        return True
 
-    def read(self, window):
+    def _pieces(self, layer, band, drawn):
+        if not _filters_are_neutral(layer):
+            raise pointwise.NotPiecewise("colour filters")
+        starts, colours = pointwise.find_pieces(drawn.draw, style_breaks(layer, band, self.band))
+        alpha = colours >> np.uint32(24)
+        if ((alpha > 0) & (alpha < 255)).any():  # un-premultiplied, their channels can wobble
+            raise pointwise.NotPiecewise("partly transparent colours")
+        nan_colour = drawn.draw(np.array([np.nan, 0.0], np.float32))[0]  # (a raster of NaN alone: GDAL complains)
+        classifier = pointwise.PieceClassifier(starts, colours, nan_colour)
+        check = np.concatenate([self._sample_values(), _around(starts), _random_values(starts)])
+        if not np.array_equal(drawn.draw(check), classifier.colours[classifier.classify(check)]):
+            raise pointwise.NotPiecewise("a value is drawn in another colour than its piece's")
+        return classifier
+
+    def _sample_values(self):
+        """Values of a few windows of the band, along its diagonal."""
+        width, height = self.band.XSize, self.band.YSize
+        size_x, size_y = min(width, _CHECK_WINDOW), min(height, _CHECK_WINDOW)
+        values = []
+        for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
+            window = (int((width - size_x) * fraction), int((height - size_y) * fraction), size_x, size_y)
+            values.append(self._read(window).ravel())
+        self.dataset.FlushCache()
+        return np.concatenate(values).astype(np.float32)
+
+    def _read(self, window):
         try:
             values = self.band.ReadAsArray(*window)
         except RuntimeError:  # GDAL exceptions switched on by someone else in this process
             values = None
         if values is None:
             raise unreadable(self.dataset.GetDescription(), window)
+        return values
+
+    def read_codes(self, window):
+        """(codes, colours) of a window: see engine.pointwise."""
+        values = self._read(window)
         self.dataset.FlushCache()  # GDAL would otherwise keep every block read so far
-        if self.low:
-            values = values.astype(np.int32) - self.low
-        return self.table[values]
+        return self._codes(values), self.table
+
+    def read(self, window):
+        codes, colours = self.read_codes(window)
+        return pointwise.look_up(colours, codes)
 
     def close(self):
         self.band = self.dataset = None
+
+
+def _integer_codes(values):
+    """Codes of 8- and 16-bit values: their place among the type's values (Int16 offset by 2^15)."""
+    if values.dtype == np.int16:
+        return values.view(np.uint16) ^ np.uint16(0x8000)
+    return values
+
+
+def _around(starts):
+    """Each piece's start and the float32 value below it."""
+    finite = starts[np.isfinite(starts)]
+    with np.errstate(over="ignore"):
+        return np.concatenate([finite, np.nextafter(finite, np.float32(-np.inf))]).astype(np.float32)
+
+
+def _random_values(starts, count=1 << 16):
+    """Random float32 values from the lowest to the highest finite start, 0 and -0."""
+    finite = starts[np.isfinite(starts)]
+    if not len(finite):
+        return np.array([0.0, -0.0], np.float32)
+    low, high = pointwise.float_keys(finite[[0, -1]]).astype(np.int64)
+    keys = np.random.default_rng(0).integers(low, high + 1, count).astype(np.uint32)
+    return np.concatenate([pointwise.key_values(keys), np.array([0.0, -0.0], np.float32)])
+
+
+def style_breaks(layer, band_number, band):
+    """Values of a Float32 band where its pointwise style can change colour otherwise than by
+    rising or falling steadily: class values, ramp items, stretch limits, nodata values and ranges,
+    transparent values (and, for a band with a scale or offset, the raw values that give them)."""
+    renderer = layer.renderer()
+    values = []
+    kind = renderer.type()
+    if kind == "paletted":
+        values += [c.value for c in renderer.classes()]
+    elif kind == "singlebandpseudocolor":
+        function = renderer.shader().rasterShaderFunction() if renderer.shader() is not None else None
+        if function is not None:
+            values += [function.minimumValue(), function.maximumValue()]
+            values += [item.value for item in getattr(function, "colorRampItemList", lambda: [])()]
+        values += [renderer.classificationMin(), renderer.classificationMax()]
+    elif renderer.contrastEnhancement() is not None:
+        values += [renderer.contrastEnhancement().minimumValue(), renderer.contrastEnhancement().maximumValue()]
+    provider = layer.dataProvider()
+    if provider.sourceHasNoDataValue(band_number):
+        values.append(provider.sourceNoDataValue(band_number))
+    values += [v for r in provider.userNoDataValues(band_number) for v in (r.min(), r.max())]
+    transparency = renderer.rasterTransparency()
+    if transparency is not None:
+        values += [_number(pixel.min) for pixel in transparency.transparentSingleValuePixelList()]
+        values += [_number(pixel.max) for pixel in transparency.transparentSingleValuePixelList()]
+    values = np.array([v for v in values if v is not None], dtype=np.float64)
+    # QGIS takes values within a few 1e-16 of a nodata value (and maybe within some relative
+    # tolerance of a break) as equal to it: breaks on either side as well.
+    values = np.concatenate([values, values * (1 + 2.0 ** -20), values * (1 - 2.0 ** -20), values + 1e-12,
+                             values - 1e-12])
+    scale, offset = band.GetScale() or 1.0, band.GetOffset() or 0.0
+    if (scale, offset) != (1.0, 0.0):
+        with np.errstate(all="ignore"):
+            values = np.concatenate([values, (values - offset) / scale])
+    return values
+
+
+def _number(value):
+    return value() if callable(value) else value
+
+
+class _ValueDrawer:
+    """Draws chosen values of one band through a layer's style (the layer's own filters and
+    nodata settings too): a small raster of those values, with the band's number, type, nodata,
+    scale and offset, drawn as the layer would draw it."""
+
+    def __init__(self, layer, path, band_number, data_type, workdir, all_bands=False):
+        """``all_bands``: the values go into every band up to ``band_number``, not that band alone,
+        and without nodata (a value that is nodata in one band is not in another)."""
+        self.layer, self.path, self.band_number, self.data_type = layer, path, band_number, data_type
+        self.workdir, self.count, self._files, self._all_bands = workdir, 0, 0, all_bands
+
+    def draw(self, values):
+        """RGBA codes (see nearest.pack_rgba) of a 1-D array of values, as QGIS draws them."""
+        values = np.asarray(values).ravel()
+        if not len(values):
+            return np.zeros(0, np.uint32)
+        width = min(len(values), 256)
+        rows = -(-len(values) // width)
+        padded = np.concatenate([values, np.repeat(values[-1:], rows * width - len(values))]).reshape(rows, width)
+        self._files += 1
+        drawn_path = os.path.join(self.workdir, "values-{}.tif".format(self._files))
+        original = gdal.Open(self.path)
+        dataset = gdal.GetDriverByName("GTiff").Create(drawn_path, width, rows, self.band_number, self.data_type)
+        dataset.SetGeoTransform((0.0, 1.0, 0.0, float(rows), 0.0, -1.0))
+        for number in range(1, self.band_number + 1):  # the style's band keeps its number
+            source_band, target = original.GetRasterBand(number), dataset.GetRasterBand(number)
+            if number == self.band_number or self._all_bands:
+                target.WriteArray(padded)
+            for getter, setter in ((source_band.GetNoDataValue, target.SetNoDataValue),
+                                   (source_band.GetScale, target.SetScale), (source_band.GetOffset, target.SetOffset)):
+                if getter() is not None and not (self._all_bands and setter == target.SetNoDataValue):
+                    setter(getter())
+        dataset = original = None
+        grid = RasterGrid(width, rows, (0.0, 1.0, 0.0, float(rows), 0.0, -1.0), "")
+        drawn = RenderedSource(self.layer, drawn_path, grid, self.workdir, draw_path=drawn_path)
+        try:
+            colours = drawn.read((0, 0, width, rows)).ravel()[:len(values)]
+        finally:
+            drawn.close()
+        os.remove(drawn_path)
+        self.count += len(values)
+        return colours

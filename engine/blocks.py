@@ -1,12 +1,12 @@
 """One quantization pass: blocks of RGBA pixels in, blocks of palette indices out (QGIS-free)."""
 
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from .options import CleanupOptions
 from .nearest import NearestColourMapper, nearest_palette_indices, unpack_rgb
+from .pointwise import look_up
 from .runs import RunFinder
 
 
@@ -34,22 +34,21 @@ def reserved_entry(palette_size, nodata):
     return nodata if nodata is not None and nodata < palette_size else None
 
 
-def _read_ahead(source, windows):
-    """(window, block) pairs, in order. A source whose ``reads_in_background`` is true is read in
-    threads (GDAL and QGIS's renderer release the GIL) while the caller works on the current block:
-    ``parallel_reads`` blocks at a time (1 unless the source says more: a layer drawn by QGIS,
-    whose drawing is the slowest step of its run)."""
+def _read_ahead(source, windows, read=None):
+    """(window, block) pairs, in order, of ``read`` (default ``source.read``). A source whose
+    ``reads_in_background`` is true reads the next block in a thread (GDAL and numpy release the
+    GIL) while the caller works on the current one; a single block has nothing to overlap with."""
+    read = read or source.read
     if not getattr(source, "reads_in_background", False) or len(windows) < 2:
         for window in windows:
-            yield window, source.read(window)
+            yield window, read(window)
         return
-    ahead = max(1, int(getattr(source, "parallel_reads", 1)))
-    with ThreadPoolExecutor(max_workers=ahead) as reading:
-        upcoming = deque(reading.submit(source.read, window) for window in windows[:ahead])
+    with ThreadPoolExecutor(max_workers=1) as reading:
+        upcoming = reading.submit(read, windows[0])
         for i, window in enumerate(windows):
-            block = upcoming.popleft().result()
-            if i + ahead < len(windows):
-                upcoming.append(reading.submit(source.read, windows[i + ahead]))
+            block = upcoming.result()
+            if i + 1 < len(windows):
+                upcoming = reading.submit(read, windows[i + 1])
             yield window, block
 
 
@@ -125,8 +124,23 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         for observer in observers:
             observer.add(window, rgba, indices, runs if cut_runs else None)
 
-    # One block is finished (written, compressed with the GIL released, counted) in a thread
-    # while the next one is read and mapped; a single block has nothing to overlap with.
+    if map_block is None and getattr(source, "read_codes", None) is not None:
+        _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers,
+                        progress, is_cancelled)
+    else:
+        _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, finish, progress,
+                          is_cancelled)
+    mapper.release()
+    if reserved is not None:
+        counts[reserved] = 0  # its pixels are nodata
+    return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
+
+
+def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, finish, progress,
+                      is_cancelled):
+    """The pass of quantize_blocks for a source of RGBA codes (``reads``: the windows grown by the
+    cleanup's margin). One block is finished (written, compressed with the GIL released, counted)
+    in a thread while the next one is read and mapped; a single block has nothing to overlap with."""
     opaque = np.uint32(alpha_threshold << 24)
     with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing:
         pending = None
@@ -148,10 +162,45 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
             progress((done + 1) / len(windows))
         if pending is not None:
             pending.result()
-    mapper.release()
-    if reserved is not None:
-        counts[reserved] = 0  # its pixels are nodata
-    return QuantizeResult(counts[:len(palette)], mapper.distinct_colours)
+
+
+def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers, progress,
+                    is_cancelled):
+    """The pass of quantize_blocks for a source whose pixels are codes into a table of colours
+    (``source.read_codes(window)`` -> (codes, colours), see engine.pointwise): each table is mapped
+    once, each pixel is one look-up. Observers with an ``add_codes`` see the codes; the others
+    get the colours of every pixel, as from any source."""
+    colours_of_pixels = not all(hasattr(observer, "add_codes") for observer in observers)
+    finder = RunFinder()
+
+    def finish_codes(window, codes, colours, indices):
+        if colours_of_pixels:
+            return finish(window, look_up(colours, codes), indices)
+        writer.write(window, indices)
+        flat = indices.ravel()
+        counts[:] += finder.find([flat], worth_it=0.125).count(flat, len(counts))
+        for observer in observers:
+            observer.add_codes(window, codes, colours, indices)
+
+    mapped = [None, None]  # (colours, their indices): the last table mapped
+
+    def read_indices(window):  # in the reading thread, which alone uses the mapper here
+        codes, colours = source.read_codes(window)
+        if mapped[0] is not colours:
+            mapped[:] = colours, mapper.map_codes(colours, dtype, alpha_threshold, nodata)
+        return codes, colours, look_up(mapped[1], codes)
+
+    with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing:
+        pending = None
+        for done, (window, (codes, colours, indices)) in enumerate(_read_ahead(source, windows, read_indices)):
+            if is_cancelled():
+                raise Cancelled()
+            if pending is not None:
+                pending.result()
+            pending = finishing.submit(finish_codes, window, codes, colours, indices)
+            progress((done + 1) / len(windows))
+        if pending is not None:
+            pending.result()
 
 
 def _block_mapper(mapper, palette, metric, dither, cleanup, windows):

@@ -16,7 +16,7 @@ import numpy as np
 
 from .metrics import METRIC_SPACES, REGISTRY
 from .nearest import pack_rgb, unpack_rgb
-from .runs import RunFinder, flatnonzero_sparse
+from .runs import flatnonzero_sparse
 
 #: The CLEANUP choices, in the order of the enum.
 METHODS = ("none", "seams", "sieve")
@@ -57,6 +57,7 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 
 _CHUNK = 1 << 13  # seam pixels decided at once: small temporaries stay in the CPU caches
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
+_ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
 _BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
 
@@ -84,24 +85,116 @@ def _metric_distance(rgb, palette_rgb, metric):
     return np.sqrt((diff * diff).sum(axis=1))
 
 
-def _pair_blend(rgba4, rows, ka, kb, palette4):
+def _pair_blend(rgba4, rows, ka, kb, palette4, under4=None):
     """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels
-    ``rows`` of ``rgba4`` (see _best_blend)."""
+    ``rows`` of ``rgba4`` (see _best_blend), drawn over ``under4`` (premultiplied colours, one per
+    row; None: transparency); then how much better drawing ``ka`` first fits than drawing it second
+    (> 0: first), whether ``ka`` wins if drawn first, whether it wins if drawn second, and how far
+    the better order's shares are from adding up to one."""
     colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
-    pa, pb = (colour * ca).sum(axis=1), (colour * cb).sum(axis=1)
-    aa, bb, ab = (ca * ca).sum(axis=1), (cb * cb).sum(axis=1), (ca * cb).sum(axis=1)
-    colour_colour = (colour * colour).sum(axis=1)
+    if under4 is not None:  # the colour under both fills is the origin: as transparency is
+        colour, ca, cb = colour - under4, ca - under4, cb - under4
+    res, lean, a_if_first, a_if_second, misfit = _mix((colour * ca).sum(axis=1), (colour * cb).sum(axis=1),
+                                                      (ca * ca).sum(axis=1), (cb * cb).sum(axis=1),
+                                                      (ca * cb).sum(axis=1), (colour * colour).sum(axis=1))
+    return res, np.where(np.where(lean >= 0, a_if_first, a_if_second), ka, kb), lean, a_if_first, a_if_second, misfit
+
+
+def _mix(pa, pb, aa, bb, ab, pp):
+    """_pair_blend's answers but the winner, from the dot products of the pixel (p) and the two
+    classes' colours (a, b)."""
     det = np.maximum(aa * bb - ab * ab, 1e-9)
     u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
     v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
-    res = colour_colour - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
+    res = pp - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
     a_under = u / np.maximum(1.0 - v, 1e-9)  # a's share if a was drawn first (b's share: v)
     b_under = v / np.maximum(1.0 - u, 1e-9)  # b's share if b was drawn first (a's share: u)
-    lean = np.abs(u + b_under - 1.0) - np.abs(a_under + v - 1.0)  # > 0: a drawn first fits better
-    return res, np.where(np.where(lean >= 0, a_under >= v, u >= b_under), ka, kb), lean, a_under >= v, u >= b_under
+    a_first, b_first = np.abs(a_under + v - 1.0), np.abs(u + b_under - 1.0)
+    return res, b_first - a_first, a_under >= v, u >= b_under, np.minimum(a_first, b_first)
 
 
-def _best_blend(rgba4, candidates, counts, palette4):
+def _best_under(rgba4, low, high, palette4, blend_tolerance):
+    """For opaque seam pixels between classes ``low`` and ``high``: the palette colour drawn under
+    both (the map's background; -1 where none fits) and _pair_blend's answers over it.
+
+    Over an opaque background G a renderer leaves f*f*A + (1 - f)*B + f*(1 - f)*G where A (coverage f)
+    was drawn first: with G as the origin the pixel is the transparent case again. The colour
+    (other than A and B) over which the pixel is closest to a mix of the two whose shares add up
+    to one within _ORDER_FIT for one drawing order, the lower index on ties, counts as G when that
+    mix is within ``blend_tolerance``. Every colour is tried at once, in single precision,
+    from dot products ((x - g).(y - g) = x.y - x.g - y.g + g.g); the chosen one again exactly.
+
+    Such a mix holds at most 0.28 of G (f * (1 - f) with the shares' slack), so a pixel farther from
+    the line through A and B than 0.3 times the farthest colour, plus the tolerance, has no G: most
+    pixels of an outline, which a few tests leave out."""
+    n = len(low)
+    under, fit = np.full(n, -1, dtype=np.int64), (np.full(n, np.inf), low.copy(), np.zeros(n), np.zeros(n, dtype=bool),
+                                                  np.zeros(n, dtype=bool))
+    a, b = palette4[low], palette4[high]
+    line = b - a
+    offset = rgba4 - a
+    along = (offset * line).sum(axis=1)
+    away = (offset * offset).sum(axis=1) - along * along / np.maximum((line * line).sum(axis=1), 1e-9)
+    reach = 0.3 * _farthest_from_lines(palette4)[low, high] + blend_tolerance + 0.5
+    near = np.flatnonzero(away <= reach * reach)
+    if len(near) == 0:
+        return under, fit
+    found, near_fit = _fit_under(rgba4[near], low[near], high[near], palette4, blend_tolerance)
+    under[near] = found
+    for kept, new in zip(fit, near_fit):
+        kept[near] = new
+    return under, fit
+
+
+_FARTHEST = {}
+
+
+def _farthest_from_lines(palette4):
+    """For every two palette colours, how far the farthest palette colour is from the line through
+    them (N x N, for palettes of up to _FEW_CLASSES colours; the last palette asked for is kept)."""
+    key = palette4.tobytes()
+    farthest = _FARTHEST.get(key)
+    if farthest is None:
+        to_g = palette4[None, None, :, :] - palette4[:, None, None, :]
+        line = (palette4[None, :, :] - palette4[:, None, :])[:, :, None, :]
+        along = (to_g * line).sum(axis=3)
+        away = (to_g * to_g).sum(axis=3) - along * along / np.maximum((line * line).sum(axis=3), 1e-9)
+        farthest = np.sqrt(np.maximum(away, 0.0).max(axis=2))
+        _FARTHEST.clear()
+        _FARTHEST[key] = farthest
+    return farthest
+
+
+def _fit_under(rgba4, low, high, palette4, blend_tolerance):
+    """_best_under for pixels that may have a background."""
+    colours, pixels = palette4.astype(np.float32), rgba4.astype(np.float32)
+    gram = colours @ colours.T
+    gg = np.diag(gram)
+    pg, ag, bg = pixels @ colours.T, gram[low], gram[high]
+    pa = (pixels * colours[low]).sum(axis=1)[:, None] + gg - pg - ag
+    pb = (pixels * colours[high]).sum(axis=1)[:, None] + gg - pg - bg
+    aa = gram[low, low][:, None] + gg - 2 * ag
+    bb = gram[high, high][:, None] + gg - 2 * bg
+    ab = gram[low, high][:, None] + gg - ag - bg
+    pp = (pixels * pixels).sum(axis=1)[:, None] + gg - 2 * pg
+    det = np.maximum(aa * bb - ab * ab, 1e-3)
+    u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
+    v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
+    res = pp - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
+    a_under = u / np.maximum(1.0 - v, 1e-6)
+    b_under = v / np.maximum(1.0 - u, 1e-6)
+    misfit = np.minimum(np.abs(a_under + v - 1.0), np.abs(u + b_under - 1.0))
+    res[misfit > _ORDER_FIT] = np.inf
+    rows = np.arange(len(low))
+    res[rows, low] = res[rows, high] = np.inf
+    under = np.argmin(res, axis=1)
+    res, _winner, lean, a_if_first, a_if_second, misfit = fit = _pair_blend(rgba4, rows, low, high, palette4,
+                                                                           palette4[under])
+    found = (res <= blend_tolerance * blend_tolerance) & (misfit <= _ORDER_FIT) & (under != low) & (under != high)
+    return np.where(found, under, -1), fit[:5]
+
+
+def _best_blend(rgba4, candidates, counts, palette4, blend_tolerance=DEFAULT_BLEND_TOLERANCE):
     """Residual and winning class of the best two-class mix for each pixel.
 
     ``rgba4``: premultiplied colour and alpha (n x 4, 0-255); ``candidates``: n x m classes, the
@@ -118,6 +211,11 @@ def _best_blend(rgba4, candidates, counts, palette4):
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
     res, winner = _pair_blend(rgba4, rows, ka, kb, palette4)[:2]
+    opaque = np.flatnonzero(rgba4[rows, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
+    if len(opaque):  # or over a background colour (see _choose), where that fits better
+        under, fit = _best_under(rgba4[rows[opaque]], ka[opaque], kb[opaque], palette4, blend_tolerance)
+        better = (under >= 0) & ((res[opaque] > blend_tolerance * blend_tolerance) | (fit[0] < res[opaque]))
+        res[opaque[better]], winner[opaque[better]] = fit[0][better], fit[1][better]
 
     # The best pair of each row: its smallest residual, the first pair on ties.
     starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
@@ -127,22 +225,26 @@ def _best_blend(rgba4, candidates, counts, palette4):
     return np.sqrt(np.maximum(res[at_least], 0.0)), winner[at_least]
 
 
-def _drawing_order(around4, low, high, palette4, blend_tolerance):
-    """+1 where the seam pixels around (k x n x 4, NaN where none) that mix ``low`` and ``high`` say
-    ``low`` was drawn first, -1 where they say ``high`` was, 0 where they do not tell."""
+def _drawing_order(around4, low, high, under, palette4, blend_tolerance):
+    """+1 where the seam pixels around (k x n x 4, NaN where none) that mix ``low`` and ``high``
+    (over palette colour ``under``, or transparency where -1) say ``low`` was drawn first, -1 where
+    they say ``high`` was, 0 where they do not tell."""
     k, n = around4.shape[:2]
     rows = np.tile(np.arange(n), k)
     colours = around4.reshape(k * n, 4)
-    known = colours[:, 3] < 255  # partly transparent seam pixels (NaN elsewhere)
+    over = under[rows] >= 0
+    # Seam pixels (NaN elsewhere): partly transparent ones over transparency, opaque ones over a colour.
+    known = np.where(over, colours[:, 3] == 255, colours[:, 3] < 255)
+    under4 = np.where(over[:, None], palette4[under[rows]], 0.0)
     res, _winner, lean = _pair_blend(np.where(known[:, None], colours, 0.0), np.arange(k * n), low[rows],
-                                     high[rows], palette4)[:3]
+                                     high[rows], palette4, under4)[:3]
     mixing = known & (np.sqrt(np.maximum(res, 0.0)) <= blend_tolerance)
     # Each says how much better one order fits it: unsure pixels say little, sure ones decide.
     return np.sign(np.bincount(rows[mixing], weights=lean[mixing], minlength=n)).astype(int)
 
 
 def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
-            neighbour_rgba4=None):
+            neighbour_rgba4=None, own=None, neighbour_valid=None):
     """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
     which of them do not vote (``blocked``) and their votes (``weights``: k).
 
@@ -164,10 +266,23 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
     has = voting.any(axis=0)
     one = np.flatnonzero(has & (low == high))
     chosen[one] = low[one]
+    if own is not None and len(one):
+        # A sliver too thin for a pixel of its own colour: the pixel is a mix of its own (nearest)
+        # class, which a valid pixel around has too, and the one around it, covered mostly by its own.
+        rows = one[own[one] != low[one]]
+        if len(rows):
+            residual, blend_class = _pair_blend(rgba4, rows, own[rows].astype(np.int64), low[rows].astype(np.int64),
+                                                palette4)[:2]
+            rows = rows[(residual <= blend_tolerance * blend_tolerance) & (blend_class == own[rows])]
+        if len(rows):
+            rows = rows[((neighbour_classes[:, rows] == own[rows]) & neighbour_valid(rows)).any(axis=0)]
+            chosen[rows] = own[rows]
     two = np.flatnonzero(has & (low != high) & ~many)
     if len(two):
-        low_votes = (weights @ (voting & is_low))[two]
-        high_votes = (weights @ (voting & is_high))[two]
+        # Whole-number votes as bytes, summed in 32 bits: exact, and no float copy of the masks.
+        votes = weights.astype(np.uint8)[:, None]
+        low_votes = np.add.reduce((voting & is_low).view(np.uint8) * votes, axis=0, dtype=np.uint32)[two]
+        high_votes = np.add.reduce((voting & is_high).view(np.uint8) * votes, axis=0, dtype=np.uint32)[two]
         low, high = low[two].astype(np.int64), high[two].astype(np.int64)
         chosen[two] = np.where(low_votes >= high_votes, low, high)
         tied = np.flatnonzero(low_votes == high_votes)
@@ -177,16 +292,28 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
                            _metric_distance(rgb, palette_rgb[low[tied]], metric))
             chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
         residual, blend_class, lean, a_if_first, a_if_second = _pair_blend(
-            rgba4[two], np.arange(len(two)), low, high, palette4)
-        mixed = np.sqrt(np.maximum(residual, 0.0)) <= blend_tolerance
+            rgba4[two], np.arange(len(two)), low, high, palette4)[:5]
+        mixed = residual <= blend_tolerance * blend_tolerance
+        # Opaque pixels may be such mixes over a background colour: the closer fit explains them. Legends
+        # only: every entry is tried as the background, which in a large palette would fit by chance.
+        under = np.full(len(two), -1, dtype=np.int64)
+        opaque = np.flatnonzero(rgba4[two, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
+        if len(opaque):
+            found, fit = _best_under(rgba4[two[opaque]], low[opaque], high[opaque], palette4, blend_tolerance)
+            better = (found >= 0) & (~mixed[opaque] | (fit[0] < residual[opaque]))
+            rows = opaque[better]
+            under[rows] = found[better]
+            mixed[rows] = True
+            for kept, new in zip((blend_class, lean, a_if_first, a_if_second), fit[1:]):
+                kept[rows] = new[better]
         chosen[two[mixed]] = blend_class[mixed]
         unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
-                                (rgba4[two, 3] < 255))  # drawn over transparency: the order shows
+                                ((rgba4[two, 3] < 255) | (under >= 0)))  # over transparency or a background
         if len(unsure) and neighbour_rgba4 is not None:
             # Either drawing order explains the pixel, each giving it another class: the seam pixels
             # around it that mix the same two classes tell which polygon was drawn first.
-            order = _drawing_order(neighbour_rgba4(two[unsure]), low[unsure], high[unsure], palette4,
-                                   blend_tolerance)
+            order = _drawing_order(neighbour_rgba4(two[unsure]), low[unsure], high[unsure], under[unsure],
+                                   palette4, blend_tolerance)
             decided = order != 0
             a_wins = np.where(order > 0, a_if_first[unsure], a_if_second[unsure])
             rows = two[unsure[decided]]
@@ -242,7 +369,7 @@ def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, pal
         candidates = np.zeros((len(several), m), dtype=np.int64)
         first = np.cumsum(counts[several]) - counts[several]
         candidates[rows, np.arange(len(rows)) - first[rows]] = present[cols]
-        residual, blend_class = _best_blend(rgba4[several], candidates, counts[several], palette4)
+        residual, blend_class = _best_blend(rgba4[several], candidates, counts[several], palette4, blend_tolerance)
         mixed = residual <= blend_tolerance
         chosen[several[mixed]] = blend_class[mixed]
     return chosen
@@ -251,26 +378,21 @@ def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, pal
 def _inexact_pixels(indices, rgba, valid, table):
     """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``.
 
-    Colour, class and validity are constant along a run, so a rendered map is tested once per
-    run; blocks without long runs (photographs) are tested pixel by pixel, a band at a time.
-    """
-    def wrong(classes, codes, valid):
-        differ = np.take(table, classes, mode="clip")  # beyond the palette: the impossible code
-        differ ^= codes
-        differ <<= np.uint32(8)  # alpha out
-        return (differ != 0) & valid
-
+    Tested pixel by pixel a band at a time, so that every temporary stays in the CPU caches: on
+    a rendered map this beats finding the runs of colour, class and validity first."""
     codes, classes, valid = rgba.ravel(), indices.ravel(), valid.ravel()
-    runs = RunFinder().find([codes, classes, valid])
-    if runs.starts is not None:
-        starts = runs.starts
-        inexact = wrong(classes[starts], codes[starts], valid[starts])
-        firsts, lengths = starts[inexact], runs.lengths[inexact]
-        ends = np.cumsum(lengths)
-        return np.repeat(firsts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
-    return np.concatenate([np.flatnonzero(wrong(classes[start:start + _BAND], codes[start:start + _BAND],
-                                                valid[start:start + _BAND])) + start
-                           for start in range(0, len(codes), _BAND)])
+    scratch = np.empty(min(_BAND, len(codes)), dtype=np.uint32)
+    found = [np.zeros(0, dtype=np.int64)]
+    for start in range(0, len(codes), _BAND):
+        differ = scratch[:len(classes[start:start + _BAND])]
+        np.take(table, classes[start:start + _BAND], out=differ, mode="clip")  # beyond the palette: impossible
+        differ ^= codes[start:start + _BAND]
+        differ <<= np.uint32(8)  # alpha out
+        wrong = differ != 0
+        wrong &= valid[start:start + _BAND]
+        if wrong.any():
+            found.append(np.flatnonzero(wrong) + start)
+    return np.concatenate(found)
 
 
 def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,
@@ -288,12 +410,16 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     a fill and an outline, or noise. It takes one of the classes of the well represented pixels
     within ``radius`` (a square):
 
-    - the only one, when there is one;
+    - the only one, when there is one; but the pixel's own (nearest) class when a valid pixel
+      within ``radius`` has it too and the pixel is a mix of the two covered mostly by its own (a
+      sliver of a polygon thinner than a pixel, beside the sea);
     - else, when its colour is a mix of two of them (premultiplied RGBA within ``blend_tolerance``,
       0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend).
-      Where a partly transparent pixel fits both drawing orders about as well and each order gives
-      the other class, the order that the partly transparent seam pixels within ``radius`` mixing
-      the same two classes fit better decides (see _drawing_order);
+      An opaque pixel may be such a mix drawn over a background colour (any entry of a palette of
+      up to _FEW_CLASSES colours, see _best_under): for each pair, the better fit counts.
+      Where a pixel fits both drawing orders about as well and each order gives the other class,
+      the order that the seam pixels within ``radius`` mixing the same two classes (over the same
+      background) fit better decides (see _drawing_order);
     - else the one with most votes around it (4-neighbours 40, diagonal ones 28, farther rings 10 /
       (ring - 1)), ties going to the class nearest in colour under ``metric``, then to the lower index.
 
@@ -358,9 +484,11 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         seam_rgb = unpack_rgb(codes[part]).astype(np.float64)
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
-        chosen = _choose(classes[around], blocked[around] | outside, weights, seam_rgb, rgba4,
+        around_classes = classes[around]
+        chosen = _choose(around_classes, blocked[around] | outside, weights, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance,
-                         lambda rows: _seam_colours(around[:, rows], outside[:, rows], rgba_flat, valid_flat, blocked))
+                         lambda rows: _seam_colours(around[:, rows], outside[:, rows], rgba_flat, valid_flat, blocked),
+                         own[part], lambda rows: (valid_flat[around[:, rows]] & ~outside[:, rows]))
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])

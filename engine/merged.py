@@ -49,10 +49,18 @@ class MergedColourFinder:
         self._runs = RunFinder()
 
     def add(self, window, rgba, indices, runs=None):
+        self._add_samples(self._sample(window, rgba), self._sample(window, indices))
+
+    def add_codes(self, window, codes, colours, indices):
+        """``add`` for a block given as codes into a table of colours (see blocks._quantize_codes)."""
+        self._add_samples(colours[self._sample(window, codes)], self._sample(window, indices))
+
+    def _sample(self, window, values):
         xoff, yoff, cols, rows = window
         step = self.step
-        rgba = np.asarray(rgba).reshape(rows, cols)[(-yoff) % step::step, (-xoff) % step::step].ravel()
-        indices = np.asarray(indices).reshape(rows, cols)[(-yoff) % step::step, (-xoff) % step::step].ravel()
+        return np.asarray(values).reshape(rows, cols)[(-yoff) % step::step, (-xoff) % step::step].ravel()
+
+    def _add_samples(self, rgba, indices):
         valid = indices != self.nodata
         packed = (rgba[valid] & np.uint32(0xFFFFFF)).astype(np.uint64) << np.uint64(16)
         pairs = packed | indices[valid].astype(np.uint64)

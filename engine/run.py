@@ -367,7 +367,7 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
 
 def source_windows(source, grid, full_rows=False):
     """The blocks to read: the source's own block size when it has one (a layer drawn by QGIS:
-    smaller blocks, drawn in parallel), else the engine's."""
+    one output tile row per block), else the engine's."""
     return list(gdal_io.iter_windows(grid.width, grid.height, getattr(source, "block_pixels", None),
                                      full_rows=full_rows))
 

@@ -71,17 +71,19 @@ def composite(first, first_cover, second, second_cover):
     return pack_rgba(rgb[0:1], rgb[1:2], rgb[2:3], np.array([round(alpha * 255)], dtype=np.uint8))[0]
 
 
-def qt_composite(first, first_cover, second, second_cover):
+def qt_composite(first, first_cover, second, second_cover, background=None):
     """composite() as Qt's raster engine computes it when QGIS renders a map into a QImage: 8-bit
-    premultiplied ARGB, source-over with 8-bit coverage, each step rounded, then un-premultiplied."""
+    premultiplied ARGB, source-over with 8-bit coverage, each step rounded, then un-premultiplied;
+    onto transparency or onto an opaque ``background`` colour."""
     def byte_mul(x, a):
         t = x * a + 128
         return (t + (t >> 8)) >> 8
 
-    first_alpha, second_alpha = int(round(first_cover * 255)), int(round(second_cover * 255))
-    under = [byte_mul(int(v), first_alpha) for v in first] + [first_alpha]
-    over = [byte_mul(int(v), second_alpha) for v in second] + [second_alpha]
-    pixel = [s + byte_mul(d, 255 - second_alpha) for s, d in zip(over, under)]
+    pixel = [0, 0, 0, 0] if background is None else [int(v) for v in background] + [255]
+    for colour, cover in ((first, first_cover), (second, second_cover)):
+        alpha = int(round(cover * 255))
+        over = [byte_mul(int(v), alpha) for v in colour] + [alpha]
+        pixel = [s + byte_mul(d, 255 - alpha) for s, d in zip(over, pixel)]
     alpha = pixel[3]
     rgb = [min(255, (v * 255 + alpha // 2) // alpha) for v in pixel[:3]]
     return pack_rgba(*[np.array([v], np.uint8) for v in rgb + [alpha]])[0]
@@ -123,7 +125,7 @@ def test_seams_beat_none_against_the_unaliased_render(maps, name):
     assert after <= (0.001 * valid.sum() if name == "plain" else before / 2), (before, after)
 
 
-def test_inexact_pixels_are_found_run_by_run_on_maps_and_pixel_by_pixel_on_noise(maps):
+def test_inexact_pixels_are_found_band_by_band_on_maps_and_on_noise(maps):
     indices, rgba, valid = maps["outlined"]
     rng = np.random.default_rng(4)
     noise = rng.integers(0, 1 << 32, rgba.shape, dtype=np.uint64).astype(np.uint32)
@@ -173,13 +175,14 @@ def test_seam_pixels_never_take_the_class_under_nodata():
     palette = np.array([[200, 40, 40], [40, 40, 200], [120, 40, 120]], dtype=np.uint8)
     code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
     mix = pack_rgba(*[np.array([v], np.uint8) for v in (123, 40, 117)])[0]
-    rgba = strip([code[0]] * 3 + [mix, code[2], code[2], code[1], code[1]])
+    rgba = strip([code[0]] * 4 + [code[2], code[2], code[1], code[1]])
+    rgba[2, 3] = mix  # one pixel: a line of them would be a sliver of class 2 (see test_cleanup_slivers)
     indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
-    assert (indices[:, 3] == 2).all()
+    assert indices[2, 3] == 2
     valid = np.ones(rgba.shape, dtype=bool)
     valid[:, 4:6] = False
     cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", valid)
-    assert (cleaned[:, 3] == 0).all()  # the only valid class within 2 pixels
+    assert cleaned[2, 3] == 0  # the only valid class within 2 pixels
     assert (cleaned[:, 4:6] == 2).all()
 
 
@@ -234,6 +237,52 @@ def test_seams_on_transparent_background_take_the_class_that_explains_the_alpha_
     cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", valid)
     assert cleaned[:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
     assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 1).all()
+
+
+@pytest.mark.parametrize("a_first", [True, False])
+def test_seams_on_an_opaque_background_take_the_class_that_explains_the_colour_over_it(a_first):
+    # The same edge drawn onto an opaque grey (the sea, a class of the legend, nowhere near the edge):
+    # the grey shows through the seam pixels (f * (1 - f) of it), so they are no mix of the two blues;
+    # over the grey they are, as over transparency.
+    palette = np.array([[178, 216, 232], [139, 197, 224], [200, 200, 200]], dtype=np.uint8)
+    a, b, sea = palette
+    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
+    covers_a = (0.1, 0.2, 0.3, 0.37, 0.4, 0.45, 0.55, 0.6, 0.63, 0.7, 0.8, 0.9)
+    seams = [qt_composite(a, f, b, 1 - f, sea) if a_first else qt_composite(b, 1 - f, a, f, sea) for f in covers_a]
+    rgba = np.array([[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+    assert cleaned[:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
+    assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 1).all()
+
+
+@pytest.mark.parametrize("a_first", [True, False])
+def test_seams_where_three_fills_meet_on_an_opaque_background_take_the_pair_that_explains_the_colour(a_first):
+    # The edge of the test above ends against a third fill: near it three classes vote, and the
+    # pair of them whose mix over the grey explains the seam pixel decides.
+    palette = np.array([[178, 216, 232], [139, 197, 224], [200, 200, 200], [233, 187, 79]], dtype=np.uint8)
+    a, b, sea = palette[:3]
+    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(4)}
+    covers_a = (0.1, 0.3, 0.7, 0.9)
+    seams = [qt_composite(a, f, b, 1 - f, sea) if a_first else qt_composite(b, 1 - f, a, f, sea) for f in covers_a]
+    rgba = np.array([[code[3]] * 7] + [[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+    assert cleaned[1:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
+
+
+@pytest.mark.parametrize("cover", [0.3, 0.45, 0.55, 0.7, 0.9])
+def test_a_sliver_thinner_than_a_pixel_keeps_its_class_where_it_covers_most_of_the_pixel(cover):
+    # A line of pixels each covered partly by a narrow polygon over the sea: no pixel shows the
+    # polygon's own colour, yet each is mostly that polygon when cover > 0.5.
+    palette = np.array([[200, 200, 200], [233, 187, 79], [238, 106, 122]], dtype=np.uint8)
+    sea = pack_rgba(*[np.array([v], np.uint8) for v in palette[0]])[0]
+    sliver = qt_composite(palette[1], cover, palette[1], 0.0, palette[0])
+    rgba = strip([sea] * 3 + [sliver] + [sea] * 3)
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+    assert (cleaned[:, 3] == (1 if cover > 0.5 else 0)).all(), indices[0, 3]
+    assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 0).all()
 
 
 def test_a_blend_of_a_fill_and_an_outline_goes_to_that_fill():

@@ -87,17 +87,3 @@ def test_drawn_pixels_are_unpremultiplied_exactly_for_every_alpha():
     channels = [np.minimum(rng.integers(0, 256, alpha.shape), alpha).astype(np.uint32) for _ in range(3)]
     argb = (alpha << 24) | (channels[0] << 16) | (channels[1] << 8) | channels[2]
     assert np.array_equal(argb_to_rgba(argb), pack_rgba(*unpremultiply(argb)))
-
-
-def test_a_layer_drawn_in_parallel_threads_gives_the_same_indices_as_one_thread(qgis_app, tmp_path, monkeypatch):
-    from palettize.algorithms.rendered_source import RenderedSource
-    from palettize.engine import gdal_io
-
-    path = write_raster(str(tmp_path / "in.tif"), random_rgba(700, 90, seed=11), alpha=True)
-    monkeypatch.setattr(gdal_io, "TILE", 16)  # many small blocks: 16 rows each
-    outputs = []
-    for parallel in (1, 3):
-        monkeypatch.setattr(RenderedSource, "parallel_reads", parallel)
-        outputs.append(read_indices(quantize({"INPUT": identity_stretched(path), "PALETTE": "vga16",
-                                              "OUTPUT": str(tmp_path / "out{}.tif".format(parallel))})["OUTPUT"]))
-    assert np.array_equal(outputs[0], outputs[1])

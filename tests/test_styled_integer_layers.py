@@ -130,3 +130,20 @@ def test_a_style_that_draws_every_value_opaque_gives_byte_without_nodata_for_256
     values = _values("Byte").astype(float)
     stretched = np.clip(np.round((values - 51.0) * 255.0 / (178.5 - 51.0)), 0, 255)
     assert np.abs(band.ReadAsArray().astype(int) - stretched).max() <= 1
+
+
+@pytest.mark.parametrize("classless_pixel", [False, True])
+def test_a_paletted_byte_layer_needs_nodata_only_when_a_pixel_has_no_class(qgis_app, tmp_path, classless_pixel):
+    from qgis.core import QgsRasterLayer
+
+    values = np.arange(0, 9, 2, dtype=np.uint8)[np.random.default_rng(2).integers(0, 5, (40, 30))]
+    values[-1, -1] = 3 if classless_pixel else 8  # 3 has no class: QGIS leaves it transparent
+    path = write_raster(str(tmp_path / "in.tif"), values[None], gdal_type=gdal.GDT_Byte)
+    layer = QgsRasterLayer(path, "classes", "gdal")
+    _paletted(layer, 0)
+    out = quantize({"INPUT": layer, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)  # kept alive while its band is read
+    band = dataset.GetRasterBand(1)
+    expected = ("UInt16", 65535) if classless_pixel else ("Byte", None)
+    assert (gdal.GetDataTypeName(band.DataType), band.GetNoDataValue()) == expected
+    assert (band.ReadAsArray()[-1, -1] == 65535) == classless_pixel
