@@ -12,7 +12,8 @@ against the input:
                        (GeoTIFF, DEFLATE; QGIS started once beforehand)
   palettize mediancut  the same with PALETTE=mediancut
   libimagequant        pngquant --nofs (Debian's pngquant, built on libimagequant; no dithering,
-                       like palettize's default), a child process, PNG out
+                       like palettize's default), a child process, PNG out; OMP_WAIT_POLICY=PASSIVE
+                       (on a busy machine, spinning OpenMP threads slow it down 2-3 times)
   libimagequant Pillow Image.quantize(method=LIBIMAGEQUANT) and save as PNG, in this process
   Pillow median cut    Image.quantize(method=MEDIANCUT), PNG
   Pillow octree        Image.quantize(method=FASTOCTREE), PNG
@@ -100,7 +101,11 @@ def palettize(method):
 
 def pngquant(path, folder, n_colours):
     output = os.path.join(folder, "pngquant.png")
-    subprocess.run(["pngquant", "--nofs", "--force", "--output", output, str(n_colours), path], check=True)
+    # Idle OpenMP threads sleep instead of spinning: on a machine shared with other work, spinning
+    # threads that wait for a core made pngquant's run 2-3 times as long (and its reference as slow).
+    environment = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    subprocess.run(["pngquant", "--nofs", "--force", "--output", output, str(n_colours), path], check=True,
+                   env=environment)
     return output
 
 

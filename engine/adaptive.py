@@ -12,6 +12,10 @@ kmeans     weighted k-means in the metric's space (numpy, with SciPy's KD-tree t
            where the image has many pixels; then refined as the palette will be used (rounded to
            bytes). See _kmeans_palette.
 
+build_palette_and_nearest also hands on, where the method found them anyway (kmeans under rgb
+and cielab), the nearest entry of every distinct colour, exactly as the mapper would find it, so
+the mapper need not search them again.
+
 Every palette lists its colours by frequency, most frequent first, ties by code (exact and
 frequent: the colour's pixels; mediancut: its box's pixels; kmeans: the pixels mapped to it) and
 holds no colour twice. mediancut and kmeans return all the distinct colours, like exact, when the
@@ -52,12 +56,13 @@ KMEANS_MIN_GAIN = 1e-4
 #: Each Lloyd iteration compares a point with this many candidate centres, its nearest when they
 #: were last found, every KMEANS_REFRESH iterations (see _lloyd).
 KMEANS_CANDIDATES = 4
-KMEANS_REFRESH = 8
+KMEANS_REFRESH = 16
 #: The refinement on the rounded palette: at most this many rounds, while each lowers the error by
 #: at least this fraction.
 REFINE_MAX_ITER = 5
 REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
+_RELATIVE_MARGIN = 1e-9
 _THREADED_QUERY = 1 << 16  # KD-tree queries of at least this many points run in threads
 
 _INSTALL_SCIPY = (
@@ -95,6 +100,14 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
     no method has a random step (kmeans starts from the median cut), so every result is
     deterministic and the seed changes nothing. Raises PaletteBuildError when it cannot.
     """
+    return build_palette_and_nearest(method, codes, counts, n_colours, metric)[0]
+
+
+def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb"):
+    """(palette, nearest) for build_palette's arguments: ``nearest`` is None, or (codes, entries)
+    with the index of the nearest palette entry of every distinct colour of the histogram, ties to
+    the lowest index: nearest.nearest_palette_indices's answers, for a mapper to take
+    (NearestColourMapper.remember) instead of searching them again."""
     if method not in METHODS:
         raise PaletteBuildError("unknown palette method {!r}; choose one of {}".format(method, ", ".join(METHODS)))
     if metric not in _SPACES:
@@ -112,17 +125,21 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
             raise PaletteBuildError(
                 "the image has {} distinct colours, more than N_COLORS={}: raise N_COLORS or use "
                 "'frequent' or 'kmeans'".format(len(codes), n_colours))
-        return _palette_by_frequency(codes, counts, method)
+        return _palette_by_frequency(codes, counts, method), None
     if method == "frequent" or len(codes) <= n_colours:
         order = _frequency_order(codes, counts)[:n_colours]
-        return Palette(unpack_rgb(codes[order]), name=method)
+        return Palette(unpack_rgb(codes[order]), name=method), None
 
     space = _SPACES[metric]
     if method == "mediancut":
         _, points, weights = _points(codes, counts, space, MAX_POINTS)
         centres, totals = _median_cut(points, weights, n_colours, space)
-        return _palette_by_frequency(pack_rgb(centres), totals, method)
-    return _kmeans_palette(codes, counts, n_colours, space)
+        return _palette_by_frequency(pack_rgb(centres), totals, method), None
+    palette, entries = _kmeans_palette(codes, counts, n_colours, space)
+    # The entries are the mapper's answers where its metric is the Euclidean distance of the space the
+    # palette was built in (not CIEDE2000) and every distinct colour was a point (see _points).
+    exact = REGISTRY[metric].distance is None and len(codes) <= MAX_POINTS
+    return palette, (codes, entries) if exact else None
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -300,21 +317,24 @@ def _kmeans_palette(codes, counts, n_colours, space):
        palette keeps n_colours distinct colours.
     The palette is ordered by the pixels nearest to each entry (all distinct colours, exactly),
     ties to the lower index as the mapper settles them (for ciede2000: nearest by CIE76).
+    Returns the Palette and the index of the nearest entry of each of _points's points.
     """
     rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
-    fine_points, fine_weights = _merge_cells(_cell_levels(rgb, weights), points, weights,
-                                             max(KMEANS_FINE_POINTS, 32 * n_colours))
+    fine_points, fine_weights, fine_cells = _merge_cells(_cell_levels(rgb, weights), points, weights,
+                                                         max(KMEANS_FINE_POINTS, 32 * n_colours))
     fine_rgb = _to_bytes(fine_points, space)
-    coarse_points, coarse_weights = _merge_cells(_cell_levels(fine_rgb, fine_weights), fine_points, fine_weights,
-                                                 max(KMEANS_COARSE_POINTS, 8 * n_colours))
+    coarse_points, coarse_weights, _ = _merge_cells(_cell_levels(fine_rgb, fine_weights), fine_points, fine_weights,
+                                                    max(KMEANS_COARSE_POINTS, 8 * n_colours))
     if len(coarse_points) < n_colours:  # too few cells for a start: the colours themselves
         coarse_points, coarse_weights = fine_points, fine_weights = points, weights
-        fine_rgb = rgb
+        fine_rgb, fine_cells = rgb, None
     centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
     centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
     centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER)
-    palette = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights, space)
-    return Palette(_order_by_use(palette, points, weights, space), name="kmeans")
+    palette, fine_labels = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights, space)
+    guess = fine_labels if fine_labels is None or fine_cells is None else fine_labels[fine_cells]
+    palette, labels = _order_by_use(palette, points, weights, space, guess)
+    return Palette(palette, name="kmeans"), labels
 
 
 def _cell_levels(rgb, weights):
@@ -340,55 +360,55 @@ def _merge_cells(levels, points, weights, max_points):
     that holds at least a threshold of pixels (else the largest). So colours stay apart where the
     image has many pixels, which is where a palette needs its detail (the dark sky of a deep-field
     photograph), and are merged where it has few. The threshold is the smallest, to within 10%,
-    that leaves at most max_points cells."""
+    that leaves at most max_points cells. Also returns the cell of each colour (None: each colour
+    is its own cell)."""
     if len(points) <= max_points:
-        return points, weights
+        return points, weights, None
+    # Every cell of every level gets one number: the levels one after another, finest first.
+    offsets = np.cumsum([0] + [size for _, size, _ in levels[:-1]])
+    numbers = np.stack([keys.astype(np.int32) + np.int32(offset) for (keys, _, _), offset in zip(levels, offsets)])
+    occupied = np.zeros(int(offsets[-1]) + levels[-1][1], dtype=bool)
+    colours = np.arange(len(points))
 
     def choose(threshold):
-        """Level chosen by each colour, and the number of cells."""
-        level = np.full(len(points), len(levels) - 1)
-        for i in range(len(levels) - 2, -1, -1):
-            level[levels[i][2] >= threshold] = i
-        count = 0
-        for i, (keys, size, _) in enumerate(levels):
-            occupied = np.zeros(size, dtype=bool)
-            occupied[keys[level == i]] = True
-            count += int(np.count_nonzero(occupied))
-        return level, count
+        """The number of the cell each colour joins, and the number of cells."""
+        level = np.zeros(len(points), dtype=np.intp)  # cells nest, so pixels grow with the level
+        for _, _, pixels in levels[:-1]:
+            level += pixels < threshold
+        cells = numbers[level, colours]
+        occupied[cells] = True
+        count = int(np.count_nonzero(occupied))
+        occupied[cells] = False
+        return cells, count
 
     # Bracket the threshold between a low one (too many cells) and a high one (few enough), then
     # halve the bracket. Below the smallest count, every colour is its own cell: too many.
     threshold = weights.sum() / max_points
-    level, count = choose(threshold)
+    cells, count = choose(threshold)
     if count > max_points:
         low, high = threshold, None
     else:
         low, high = None, threshold
     while low is None or high is None:
         threshold = threshold * 2.0 if high is None else threshold / 2.0
-        threshold_level, count = choose(threshold)
+        threshold_cells, count = choose(threshold)
         if count > max_points:
             low = threshold
         else:
-            high, level = threshold, threshold_level
+            high, cells = threshold, threshold_cells
     while high > 1.1 * low:
         middle = (low + high) / 2.0
-        middle_level, middle_count = choose(middle)
+        middle_cells, middle_count = choose(middle)
         if middle_count <= max_points:
-            high, level = middle, middle_level
+            high, cells = middle, middle_cells
         else:
             low = middle
-    cells = np.empty(len(points), dtype=np.int64)
-    count = 0
-    for i, (keys, size, _) in enumerate(levels):
-        chosen = np.flatnonzero(level == i)
-        if len(chosen):
-            occupied = np.zeros(size, dtype=np.int64)
-            occupied[keys[chosen]] = 1
-            number = np.cumsum(occupied)
-            cells[chosen] = number[keys[chosen]] + (count - 1)
-            count += int(number[-1])
-    return _weighted_means(cells, points, weights, count)
+    occupied[cells] = True
+    kept = np.flatnonzero(occupied)
+    dense = np.empty(len(occupied), dtype=np.int64)
+    dense[kept] = np.arange(len(kept))
+    cells = dense[cells]
+    return _weighted_means(cells, points, weights, len(kept)) + (cells,)
 
 
 def _lloyd(points, weights, centres, max_iter):
@@ -398,22 +418,28 @@ def _lloyd(points, weights, centres, max_iter):
     iterations move centres little, so a point's nearest centre stays among them). A centre that
     loses all its points stays where it is (the refinement moves it)."""
     total = None
-    rows = np.arange(len(points))[:, None]
+    columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
+    weighted = [weights * column for column in columns]  # the sums _weighted_means would form each time
     for iteration in range(max_iter):
         if iteration % KMEANS_REFRESH == 0:
             _, candidates = _query(_kd_tree(centres), points, min(KMEANS_CANDIDATES, len(centres)))
             candidates = candidates.reshape(len(points), -1)
-        distances = np.zeros(candidates.shape)
-        for axis in range(points.shape[1]):
-            difference = points[:, axis, None] - centres[candidates, axis]
-            distances += difference * difference
+        distances = None
+        for axis, column in enumerate(columns):
+            difference = np.take(np.ascontiguousarray(centres[:, axis]), candidates)
+            np.subtract(column[:, None], difference, out=difference)
+            difference *= difference
+            distances = difference if distances is None else np.add(distances, difference, out=distances)
         nearest = distances.argmin(axis=1)[:, None]
-        labels = candidates[rows, nearest][:, 0]
-        new_total = (weights * distances[rows, nearest][:, 0]).sum()
+        labels = np.take_along_axis(candidates, nearest, axis=1)[:, 0]
+        new_total = (weights * np.take_along_axis(distances, nearest, axis=1)[:, 0]).sum()
         if total is not None and total - new_total <= KMEANS_MIN_GAIN * total:
             break
         total = new_total
-        means, _ = _weighted_means(labels, points, weights, len(centres))
+        sums = np.stack([np.bincount(labels, weights=values, minlength=len(centres)) for values in weighted], axis=1)
+        totals = np.bincount(labels, weights=weights, minlength=len(centres))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / totals[:, None]
         empty = np.isnan(means).any(axis=1)
         means[empty] = centres[empty]
         centres = means
@@ -435,11 +461,12 @@ def _query(tree, points, k):
     return tree.query(points, k=k, workers=-1 if len(points) >= _THREADED_QUERY else 1)
 
 
-def _order_by_use(palette, points, weights, space):
-    """The palette ordered by the pixels nearest to each entry, most first, ties by code. Ties
-    between entries go to the lower index, so reordering can move the few tied colours: only
-    those are searched again, until the order holds."""
-    labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points)
+def _order_by_use(palette, points, weights, space, guess=None):
+    """The palette ordered by the pixels nearest to each entry, most first, ties by code, and the
+    index of the nearest entry of each point in that order. Ties between entries go to the lower
+    index, so reordering can move the few tied colours: only those are searched again, until the
+    order holds. ``guess``: an entry likely nearest to each point, or None (see _nearest_exactly)."""
+    labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points, guess)
     for _ in range(10):
         totals = np.bincount(labels, weights=weights, minlength=len(palette))
         order = _frequency_order(pack_rgb(palette), totals)
@@ -451,16 +478,40 @@ def _order_by_use(palette, points, weights, space):
         labels = rank[labels]
         if len(contested):
             labels[contested] = _nearest_exactly(METRIC_SPACES[space](palette), points[contested])[0]
-    return palette
+    return palette, labels
 
 
-def _nearest_exactly(targets, points):
-    """(index of the nearest target of each point, indices of the points with a tie), ties to the
-    lowest index as the mapper does: the KD-tree's two nearest; where they tie, its eight nearest;
-    where all eight tie, brute force."""
+def _nearest_exactly(targets, points, guess=None):
+    """(index of the nearest target of each point, indices of the points with a near tie): the
+    answers of nearest.nearest_palette_indices (Euclidean), ties to the lowest index. A point
+    closer to its ``guess`` (a target index per point, or None) than half the distance from that
+    target to any other is nearest to it, with no tie (the triangle inequality). For the others,
+    the KD-tree's two nearest decide where they lie clearly apart; where they are within
+    _TIE_TOLERANCE, its eight nearest are measured again as the mapper measures (term by term, see
+    nearest.distances); where all eight are that close, every target is."""
     if len(targets) == 1:
         return np.zeros(len(points), dtype=np.int64), np.zeros(0, dtype=np.int64)
     tree = _kd_tree(targets)
+    if guess is None:
+        return _searched(tree, targets, points)
+    radius = _query(tree, targets, 2)[0][:, 1] / 2.0  # half the distance to the nearest other target
+    squared = np.zeros(len(points))
+    for axis in range(3):
+        difference = points[:, axis] - targets[guess, axis]
+        difference *= difference
+        squared += difference
+    limit = radius * radius
+    limit -= _RELATIVE_MARGIN * limit + _TIE_TOLERANCE  # far above rounding errors
+    labels = np.asarray(guess, dtype=np.int64).copy()
+    search = np.flatnonzero(squared >= limit[guess])
+    if len(search) == 0:
+        return labels, search
+    labels[search], contested = _searched(tree, targets, points[search])
+    return labels, search[contested]
+
+
+def _searched(tree, targets, points):
+    """_nearest_exactly without a guess: through the KD-tree ``tree`` of the targets."""
     distances, labels = _query(tree, points, 2)
     contested = np.flatnonzero(distances[:, 1] ** 2 - distances[:, 0] ** 2 <= _TIE_TOLERANCE)
     labels = labels[:, 0]
@@ -468,10 +519,17 @@ def _nearest_exactly(targets, points):
         return labels, contested
     k = min(8, len(targets))
     distances, candidates = _query(tree, points[contested], k)
-    tied = distances ** 2 <= distances[:, :1] ** 2 + _TIE_TOLERANCE
-    labels[contested] = np.where(tied, candidates, len(targets)).min(axis=1)
+    close = distances ** 2 <= distances[:, :1] ** 2 + _TIE_TOLERANCE  # holds every target that can be nearest
+    exact = np.zeros(candidates.shape)
+    for axis in range(3):
+        difference = points[contested, axis, None] - targets[candidates, axis]
+        difference *= difference
+        exact += difference
+    exact[~close] = np.inf
+    nearest = exact == exact.min(axis=1)[:, None]
+    labels[contested] = np.where(nearest, candidates, len(targets)).min(axis=1)
     if k < len(targets):
-        crowded = contested[tied[:, -1]]
+        crowded = contested[close[:, -1]]
         if len(crowded):
             labels[crowded] = nearest_palette_indices(points[crowded], targets, "rgb")  # plain Euclidean
     return labels, contested
@@ -504,7 +562,8 @@ def _fix_dead_entries(palette, labels, error, rgb):
 
 def _refine(palette, rgb, points, weights, space):
     """Lloyd iterations on the rounded palette while the total error goes down; returns the last
-    palette that lowered it (distinct colours)."""
+    palette that lowered it (distinct colours) and the nearest entry of each point (None if
+    duplicates had to be dropped)."""
     labels, error, total = _assign(palette, points, weights, space)
     for _ in range(REFINE_MAX_ITER):
         candidate = _fix_dead_entries(palette, labels, error, rgb)
@@ -524,4 +583,6 @@ def _refine(palette, rgb, points, weights, space):
         if not fixing and gain < REFINE_MIN_GAIN:
             break
     _, first = np.unique(pack_rgb(palette), return_index=True)
-    return palette[np.sort(first)]  # drops duplicates only when the refinement could not separate them
+    if len(first) == len(palette):
+        return palette, labels
+    return palette[np.sort(first)], None  # drops duplicates only when the refinement could not separate them

@@ -76,7 +76,8 @@ class QuantizeResult:
 
 def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                     progress=lambda fraction: None, is_cancelled=lambda: False, observers=(),
-                    dither="none", cleanup=None, grid_size=None, opaque=False, nodata_index=None):
+                    dither="none", cleanup=None, grid_size=None, opaque=False, nodata_index=None,
+                    nearest=None):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
     ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
@@ -90,12 +91,17 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     Each observer's ``add(window, rgba, indices, runs)`` sees every block (e.g. to build a
     report) without a second read; ``runs`` (runs.Runs) cut the block where colour or index changes,
     or are None for an observer whose ``needs_runs`` is false when no other observer needs them.
+    ``nearest``: (codes, entries) already known to be the exact nearest entries of those colours
+    as this pass's mapper finds them (never a kept nodata entry; see NearestColourMapper.remember),
+    or None.
     """
     dtype, nodata = output_type(len(palette), opaque, nodata_index)
     if nodata is None:
         alpha_threshold = 0
     reserved = reserved_entry(len(palette), nodata)
     mapper = NearestColourMapper(palette.colours, metric, reserved)
+    if nearest is not None:
+        mapper.remember(*nearest)
     counts = np.zeros(len(palette) if nodata is None else max(len(palette), nodata + 1), dtype=np.int64)
     windows = list(windows)
     cleanup = cleanup or CleanupOptions()
@@ -235,20 +241,24 @@ def centre(array, read, window):
     return array[dy:dy + window[3], dx:dx + window[2]]
 
 
-#: A histogram of up to this many valid pixels is counted by sorting them, which costs less than
-#: a table over all 2^24 colours; beyond it, pixels go into such a table this many at a time.
-SORTED_HISTOGRAM_PIXELS = 1 << 21
+#: A histogram of up to this many valid pixels is counted by sorting them; up to
+#: TABLE_HISTOGRAM_PIXELS, by marking their colours among all 2^24 (see _count_distinct); beyond
+#: it, pixels go into a table of counts of all 2^24 colours this many at a time.
+SORTED_HISTOGRAM_PIXELS = 1 << 19
 TABLE_HISTOGRAM_PIXELS = 1 << 23
+#: A source of up to this many pixels is held in memory as its histogram is counted (HeldPixels),
+#: so the pass that maps it does not read (decode, draw) it again.
+HOLD_PIXELS = 1 << 23
 
 
 def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction: None,
                      is_cancelled=lambda: False, on_block=None):
     """Distinct colour codes (uint32, ascending) of the valid pixels and their pixel counts.
 
-    A small image (photographs, sheets: up to SORTED_HISTOGRAM_PIXELS) is counted by sorting its
-    pixels; a larger one in one table over all 2^24 colours, TABLE_HISTOGRAM_PIXELS pixels at a
-    time, so memory does not grow with the raster. ``on_block(window, rgba)`` sees every block as
-    it is read (e.g. for report thumbnails).
+    An image of up to TABLE_HISTOGRAM_PIXELS (photographs, sheets) is counted all at once
+    (_count_distinct); a larger one in one table over all 2^24 colours, TABLE_HISTOGRAM_PIXELS
+    pixels at a time, so memory does not grow with the raster. ``on_block(window, rgba)`` sees
+    every block as it is read (e.g. for report thumbnails, or HeldPixels.hold).
     """
     counts = None  # the table, once there are too many pixels to sort
     pending, pending_pixels = [], 0
@@ -266,8 +276,8 @@ def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction:
             counts = _count_into_table(counts, pending)
             pending, pending_pixels = [], 0
         progress((done + 1) / len(windows))
-    if counts is None and pending_pixels <= SORTED_HISTOGRAM_PIXELS:
-        return _count_by_sorting(np.concatenate(pending) if pending else np.zeros(0, np.uint32))
+    if counts is None:
+        return _count_distinct(np.concatenate(pending) if pending else np.zeros(0, np.uint32))
     counts = _count_into_table(counts, pending)
     codes = np.flatnonzero(counts).astype(np.uint32)
     return codes, counts[codes]
@@ -275,11 +285,47 @@ def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction:
 
 def _count_into_table(counts, parts):
     """The 2^24-entry table of pixel counts (made if None) with the codes of ``parts`` added."""
+    added = np.bincount(np.concatenate(parts), minlength=1 << 24) if parts else None
     if counts is None:
-        counts = np.zeros(1 << 24, dtype=np.int64)
-    if parts:
-        counts += np.bincount(np.concatenate(parts), minlength=1 << 24)
+        return np.zeros(1 << 24, dtype=np.int64) if added is None else added.astype(np.int64, copy=False)
+    if added is not None:
+        counts += added
     return counts
+
+
+def _count_distinct(codes):
+    """(distinct codes ascending, their counts) of uint32 codes below 2^24: by one sort for up to
+    SORTED_HISTOGRAM_PIXELS codes; for more, whose sort costs more, by marking the codes among all
+    2^24 and numbering the marked ones."""
+    if len(codes) <= SORTED_HISTOGRAM_PIXELS:
+        return _count_by_sorting(codes)
+    seen = np.zeros(1 << 24, dtype=bool)
+    seen[codes] = True
+    distinct = np.flatnonzero(seen).astype(np.uint32)
+    number = np.empty(1 << 24, dtype=np.int32)
+    number[distinct] = np.arange(len(distinct), dtype=np.int32)
+    return distinct, np.bincount(number[codes], minlength=len(distinct)).astype(np.int64)
+
+
+class HeldPixels:
+    """A source's blocks kept in memory as they are read (``hold(window, rgba)``, e.g. while its
+    histogram is counted) and read again from there, in any windows (a source, for quantize_blocks)."""
+
+    def __init__(self, width, height):
+        self.pixels = np.empty((height, width), dtype=np.uint32)
+
+    @classmethod
+    def if_small(cls, width, height):
+        """HeldPixels for a source of this size, or None if it has more than HOLD_PIXELS pixels."""
+        return cls(width, height) if width * height <= HOLD_PIXELS else None
+
+    def hold(self, window, rgba):
+        xoff, yoff, cols, rows = window
+        self.pixels[yoff:yoff + rows, xoff:xoff + cols] = rgba
+
+    def read(self, window):
+        xoff, yoff, cols, rows = window
+        return self.pixels[yoff:yoff + rows, xoff:xoff + cols].copy()  # a block of its own, as a source reads it
 
 
 def _count_by_sorting(codes):

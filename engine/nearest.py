@@ -205,6 +205,20 @@ class NearestColourMapper:
             self._complete(codes, indices)
         return indices
 
+    def remember(self, codes, indices):
+        """Take the nearest entries of distinct colour ``codes`` found elsewhere (a kmeans palette
+        finds them while it is built: adaptive.build_palette_and_nearest), so they are not searched
+        again. They must be this mapper's own answers, ties to the lowest index; they count as
+        searched colours. Before the table is made they are kept sorted, as searched colours are."""
+        codes = np.asarray(codes, dtype=np.uint32) & _RGB
+        indices = np.asarray(indices).astype(np.uint16)
+        if self._table is None and len(self._sorted[0]) == 0:
+            order = np.argsort(codes, kind="stable") if (codes[1:] <= codes[:-1]).any() else slice(None)
+            self._sorted = (codes[order], indices[order])
+        else:
+            self.table[codes] = indices
+        self.distinct_colours += len(codes)
+
     def _complete(self, codes, found):
         """Fill in ``found`` (the table's entries of ``codes``) where it holds UNKNOWN, searching
         those colours."""

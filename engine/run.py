@@ -27,8 +27,8 @@ from osgeo import gdal
 from ..palettes.formats import WRITE_EXTENSIONS, PaletteFileError, read_palette, write_palette
 from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
 from . import gdal_io
-from .adaptive import PaletteBuildError, build_palette
-from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks, reserved_entry
+from .adaptive import PaletteBuildError, build_palette_and_nearest
+from .blocks import HeldPixels, colour_histogram, output_type, palette_usage, quantize_blocks, reserved_entry
 from .merged import MergedColourFinder
 from .outputs import OutputFiles, nearest_existing_folder, writable_path_problem
 from .report import ReportCollector, area_units, write_report
@@ -95,21 +95,7 @@ def resolve_palette(options, histogram=None, log=None):
             raise RunError("Cannot read palette file {}: {}".format(choice.file, error))
         return palette, "palette file {}, read as {}".format(choice.file, description)
     if choice.kind == "image":
-        if histogram is None:
-            raise ValueError("a palette built from the image needs the image's colour histogram")
-        codes, counts = histogram
-        if len(codes) == 0:
-            raise RunError("The input has no valid pixels to build a palette from: check ALPHA_THRESHOLD and nodata.")
-        nodata_index = getattr(options, "nodata_index", None)
-        reserve = nodata_index is not None and nodata_index < choice.n_colours  # N_COLORS counts the nodata entry
-        try:
-            palette = build_palette(choice.name, codes, counts, choice.n_colours - reserve, options.metric)
-        except (PaletteBuildError, ImportError) as error:
-            raise RunError(str(error))
-        log("Palette built from the image ({}): {} colours.".format(choice.name, len(palette)))
-        if reserve and nodata_index < len(palette):
-            palette = with_nodata_entry(palette, nodata_index)
-        return palette, "built from the image"
+        return palette_from_image(options, histogram, log)[0], "built from the image"
     if choice.kind == "matplotlib":
         try:
             palette = matplotlib_palette(choice.name[len(MATPLOTLIB_PREFIX):], choice.n_colours)
@@ -117,6 +103,32 @@ def resolve_palette(options, histogram=None, log=None):
             raise RunError(str(error))
         return palette, "matplotlib colormap sampled at {} colours".format(choice.n_colours)
     return builtin_palette(choice.name), "built-in palette"
+
+
+def palette_from_image(options, histogram, log=None):
+    """(palette, nearest) built from the image's ``histogram`` = (codes, counts) as ``options``
+    say; ``nearest``: None or the nearest entries of the histogram's colours, found while building
+    it (adaptive.build_palette_and_nearest), as the mapper gives them (never a NODATA_INDEX kept
+    inside the palette)."""
+    if histogram is None:
+        raise ValueError("a palette built from the image needs the image's colour histogram")
+    codes, counts = histogram
+    if len(codes) == 0:
+        raise RunError("The input has no valid pixels to build a palette from: check ALPHA_THRESHOLD and nodata.")
+    choice = options.palette
+    nodata_index = getattr(options, "nodata_index", None)
+    reserve = nodata_index is not None and nodata_index < choice.n_colours  # N_COLORS counts the nodata entry
+    try:
+        palette, nearest = build_palette_and_nearest(choice.name, codes, counts, choice.n_colours - reserve,
+                                                     options.metric)
+    except (PaletteBuildError, ImportError) as error:
+        raise RunError(str(error))
+    (log or _quiet)("Palette built from the image ({}): {} colours.".format(choice.name, len(palette)))
+    if reserve and nodata_index < len(palette):
+        palette = with_nodata_entry(palette, nodata_index)
+        if nearest is not None:  # the entries from the nodata one on move up by one
+            nearest = nearest[0], nearest[1] + (nearest[1] >= nodata_index)
+    return palette, nearest
 
 
 def with_nodata_entry(palette, index):
@@ -344,7 +356,7 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
     except gdal_io.SourceError as error:
         raise RunError("Could not read the input: {}".format(error))
     with OutputFiles() as outputs:
-        result = _extract(histogram, output_path, options, log, outputs)
+        result, _ = _extract(histogram, output_path, options, log, outputs)
         _commit(outputs, output_path)
     progress(1.0)
     return result
@@ -395,15 +407,22 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         palette, palette_origin = resolve_palette(options, None, log)
     if driver is None:
         driver = check_quantize(output_path, grid, options, palette, opaque, inputs=inputs)
+    nearest = None  # the nearest entries of the source's colours, when building the palette found them
+    held = None  # a small source's pixels, kept from the scan for the mapping pass
     if palette is None:
-        if histogram is None:
+        scanned = histogram is None
+        if scanned:
+            held = HeldPixels.if_small(grid.width, grid.height)
             try:
                 histogram = histogram_of_source(source, grid, options.alpha_threshold, _span(progress, 0.0, 0.5),
-                                                is_cancelled, log)
+                                                is_cancelled, log, on_block=held.hold if held else None)
             except gdal_io.SourceError as error:
                 raise RunError("Could not read the input: {}".format(error))
             start = 0.5
-        palette, origin = resolve_palette(options, histogram, log)
+        palette, nearest = palette_from_image(options, histogram, log)
+        origin = "built from the image"
+        if not scanned:  # a histogram given by the caller may hold colours this source does not
+            nearest = None
     else:
         origin = palette_origin or palette.name or "given"
     # the output's type is known now (the palette's size, whether the source is opaque): the format again
@@ -422,11 +441,11 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             writer = gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata, outputs)
             try:
                 passed = quantize_blocks(
-                    source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
+                    held or source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
                     options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
                     is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
                     grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),
-                    opaque=opaque, nodata_index=options.nodata_index)
+                    opaque=opaque, nodata_index=options.nodata_index, nearest=nearest)
                 writer.finish(passed.counts)
             finally:
                 writer.close()
@@ -508,11 +527,10 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
     except gdal_io.SourceError as error:
         raise RunError("Could not read the input: {}".format(error))
     with OutputFiles() as outputs:  # the palette, the report and the caller's outputs go into place together
-        result = _extract(histogram, output_path, options, log, outputs)
+        result, entries = _extract(histogram, output_path, options, log, outputs)
         progress(0.9)
         if collector is not None:
             codes, counts = histogram
-            entries, _ = palette_usage(codes, counts, result.palette, options.metric)
             collector.set_palette(result.palette)
             collector.add_histogram(codes, entries, counts)
             collector.index_thumbnails(lambda rgba: histogram_entries(rgba, codes, entries, options.alpha_threshold))
@@ -531,8 +549,13 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
 
 
 def _extract(histogram, output_path, options, log, outputs):
-    palette, _ = resolve_palette(options, histogram, log)
-    _, usage = palette_usage(histogram[0], histogram[1], palette, options.metric)
+    """(ExtractResult, nearest entry of each histogram colour), the palette staged in ``outputs``."""
+    palette, nearest = palette_from_image(options, histogram, log)
+    if nearest is not None and np.array_equal(nearest[0], histogram[0]):
+        entries = nearest[1]
+        usage = np.bincount(entries, weights=histogram[1], minlength=len(palette)).astype(np.int64)
+    else:
+        entries, usage = palette_usage(histogram[0], histogram[1], palette, options.metric)
     result = ExtractResult(palette, usage)
     if output_path:
         try:
@@ -540,7 +563,7 @@ def _extract(histogram, output_path, options, log, outputs):
         except (PaletteFileError, OSError) as error:
             raise RunError("Could not write the palette: {}".format(error))
         result.written.append(output_path)
-    return result
+    return result, entries
 
 
 def histogram_entries(rgba, codes, entries, alpha_threshold):

@@ -8,9 +8,10 @@ import pytest
 from osgeo import gdal
 
 from palettize.engine.colorspace import lab_to_srgb, srgb_to_lab
-from palettize.engine.nearest import NearestColourMapper, pack_rgba
+from palettize.engine.nearest import NearestColourMapper, brute_force_indices, pack_rgba, unpack_rgb
 from palettize.engine import adaptive, blocks
-from palettize.engine.adaptive import METHODS, PaletteBuildError, build_palette, colour_histogram
+from palettize.engine.adaptive import (METHODS, PaletteBuildError, build_palette, build_palette_and_nearest,
+                                       colour_histogram)
 from rasters import ROOT, SAMPLE_MAP
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -216,6 +217,33 @@ def test_a_colour_halfway_between_two_kmeans_entries_counts_for_the_first_as_the
     assert np.bincount(indices).tolist() == [1001, 1000]
 
 
+@pytest.mark.parametrize("metric", ["rgb", "cielab"])
+def test_kmeans_hands_on_the_exact_nearest_entry_of_every_colour_so_the_mapper_need_not_search(photograph, metric):
+    codes, counts = histogram(photograph)
+    palette, (nearest_codes, entries) = build_palette_and_nearest("kmeans", codes, counts, 64, metric)
+    assert palette == build_palette("kmeans", codes, counts, 64, metric)
+    assert nearest_codes.tolist() == codes.tolist()
+    assert entries.tolist() == brute_force_indices(unpack_rgb(codes), palette.colours, metric).tolist()
+
+
+def test_colours_tied_between_kmeans_entries_are_handed_on_with_the_lowest_index():
+    """Clusters on the corners of a cube, and one pixel each on its centre, the middles of its
+    faces and of its edges: as far from 8, 4 or 2 entries. Each goes to the lowest index, as the
+    mapper settles ties."""
+    grid = np.stack(np.meshgrid(*[[0, 50, 100]] * 3), axis=-1).reshape(-1, 3).astype(np.uint8)
+    corners = (grid != 50).all(axis=1)
+    pixels = np.concatenate([np.repeat(grid[corners], 1000 + np.arange(8), axis=0), grid[~corners]])
+    codes, counts = histogram(pixels)
+    palette, (_, entries) = build_palette_and_nearest("kmeans", codes, counts, 8)
+    assert sorted(palette.colours.tolist()) == sorted(grid[corners].tolist())
+    assert entries.tolist() == brute_force_indices(unpack_rgb(codes), palette.colours, "rgb").tolist()
+
+
+@pytest.mark.parametrize("method, metric", [("kmeans", "ciede2000"), ("mediancut", "rgb"), ("frequent", "rgb")])
+def test_palettes_that_find_no_nearest_entries_on_the_way_hand_on_none(photograph, method, metric):
+    assert build_palette_and_nearest(method, *histogram(photograph), 16, metric)[1] is None
+
+
 def test_kmeans_merges_many_distinct_colours_into_cells_and_keeps_its_quality(
         photograph, kmeans_palette, monkeypatch):
     codes, counts = histogram(photograph)
@@ -235,7 +263,7 @@ def test_cells_keep_dark_colours_apart_where_a_photograph_has_most_of_its_pixels
     rgb = np.concatenate([dark, bright]).astype(np.uint8)
     codes, counts = histogram(rgb)
     levels = adaptive._cell_levels(adaptive.unpack_rgb(codes), counts.astype(np.float64))
-    points, weights = adaptive._merge_cells(levels, adaptive.unpack_rgb(codes).astype(np.float64),
+    points, weights, _ = adaptive._merge_cells(levels, adaptive.unpack_rgb(codes).astype(np.float64),
                                             counts.astype(np.float64), 2000)
     assert len(points) <= 2000 and weights.sum() == counts.sum()
     dark_cells = (points < 24).all(axis=1).sum()

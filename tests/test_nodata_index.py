@@ -106,6 +106,20 @@ def test_a_palette_built_from_the_image_keeps_n_colors_entries_with_nodata_insid
     assert "{:,} nodata".format(rgba[3].size - valid) in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("nodata_index", [0, 3, 7])
+def test_a_kmeans_palette_hands_on_nearest_entries_that_step_around_the_nodata_one(qgis_app, tmp_path, nodata_index):
+    """kmeans finds each colour's nearest entry while it builds the palette and hands them to the
+    mapper: with the nodata entry inserted among them, they still skip it, ties to the lowest index."""
+    rgba = random_rgba(30, 40, seed=16)
+    rgba[:3] = rgba[:3] // 32 * 32  # a coarse grid of colours: many ties
+    path = write_raster(str(tmp_path / "in.tif"), rgba, alpha=True)
+    out = quantize({"INPUT": path, "PALETTE": "kmeans", "N_COLORS": 8, "NODATA_INDEX": nodata_index,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    _, _, table = band_facts(out)
+    colours = np.array([entry[:3] for entry in table[:8]], dtype=np.uint8)
+    assert np.array_equal(read_indices(out), expected_indices(rgba, colours, nodata_index))
+
+
 @pytest.mark.parametrize("value, message", [
     (-1, "Nodata index (NODATA_INDEX) must be a whole number from 0 to 65535, not -1."),
     (65536, "Nodata index (NODATA_INDEX) must be a whole number from 0 to 65535, not 65536."),

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from palettize.engine import blocks, gdal_io
 from palettize.engine.nearest import METRICS, brute_force_indices
 from palettize.palettes.palette import Palette, builtin_palette
 from rasters import SAMPLE_MAP, quantize, random_rgba, read_indices, write_raster
@@ -51,6 +52,41 @@ def test_sample_map_matches_brute_force(qgis_app, tmp_path, metric):
     expected = brute_force_image(image[:3], builtin_palette("websafe216"), metric)
     expected[image[3] < 128] = 255
     assert np.array_equal(read_indices(out), expected)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("rows, cols", [(40, 50), (260, 300)])  # the mapper's look-up by sorting, and its table
+def test_a_kmeans_palette_built_from_the_image_gets_every_pixel_its_exact_nearest_entry(
+        qgis_app, tmp_path, metric, rows, cols):
+    """The palette's build finds the nearest entries of the image's colours and hands them on to
+    the mapper: they are the brute-force answers, ties (many, on this coarse grid) to the lowest index."""
+    image = random_rgba(rows=rows, cols=cols, seed=5)
+    image[:3] = image[:3] // 32 * 32
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    out = quantize({"INPUT": path, "PALETTE": "kmeans", "N_COLORS": 24, "METRIC": metric,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    table = dataset.GetRasterBand(1).GetColorTable()
+    palette = Palette([table.GetColorEntry(i)[:3] for i in range(24)])
+    expected = brute_force_image(image[:3], palette, metric)
+    expected[image[3] == 0] = 255
+    assert np.array_equal(read_indices(out), expected)
+
+
+@pytest.mark.parametrize("params", [{}, {"CLEANUP": "seams"}, {"CLEANUP": "sieve", "MIN_REGION": 5},
+                                    {"DITHER": "floyd-steinberg", "METRIC": "cielab"}])
+def test_a_small_image_read_once_for_its_palette_and_its_indices_gets_what_two_reads_give(
+        qgis_app, tmp_path, monkeypatch, params):
+    """A small image is held in memory while its histogram is counted and mapped from there, in
+    blocks of other sizes (with margins, whole rows) than it was read in."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(rows=60, cols=70, seed=11), alpha=True)
+    monkeypatch.setattr(gdal_io, "BLOCK_PIXELS", 70 * 8)  # 8-row blocks
+    outputs = []
+    for hold in (blocks.HOLD_PIXELS, 0):
+        monkeypatch.setattr(blocks, "HOLD_PIXELS", hold)
+        outputs.append(read_indices(quantize(dict(params, INPUT=path, PALETTE="kmeans", N_COLORS=16,
+                                                  OUTPUT=str(tmp_path / "out{}.tif".format(hold))))["OUTPUT"]))
+    assert np.array_equal(outputs[0], outputs[1])
 
 
 @pytest.mark.parametrize("palette, data_type, nodata", [
