@@ -35,9 +35,13 @@ _RGB = np.uint32(0xFFFFFF)
 _STEP = 1 << 18  # pixels per mapping step (see NearestColourMapper.map_codes)
 _PAIRS_PER_CHUNK = 1 << 18  # CIEDE2000 colour-entry pairs measured at once
 #: The table and scratch flags of a finished mapper, kept for the next one (see
-#: NearestColourMapper.release): 48 MB of new memory cost a run 5 to 25 ms of page faults, refilling
-#: the kept table 1 ms. One pair at most is kept.
+#: NearestColourMapper.release), with the codes it answered (None: too many to list): 48 MB of new
+#: memory cost a run 5 to 25 ms of page faults, refilling the kept table 1 ms, clearing the few
+#: thousand answers of a map a few microseconds. One set at most is kept.
 _SPARE_TABLES = []
+#: A mapper lists the codes it writes into its table up to this many; beyond, the next mapper
+#: refills the whole table, which then costs less than clearing them one by one.
+_LISTED_ANSWERS = 1 << 20
 #: A mapper maps its first pixels by sorting them, without a table, up to this many: a small sheet
 #: then costs no table at all (5 ms and more in a new process).
 _SMALL_LOOKUP = 1 << 16
@@ -137,6 +141,8 @@ class NearestColourMapper:
             self._searched = self.palette_colours[self._entries]
         self.metric = metric
         self._table = self._new = None  # the table and scratch flags that mark unseen colours
+        self._answered = []  # arrays of the codes written into the table (None: too many to list)
+        self._listed = 0
         # Codes searched before the table is made (ascending) and their entries.
         self._sorted = (np.zeros(0, np.uint32), np.zeros(0, np.uint16))
         self._pixels = 0  # pixels mapped before the table
@@ -151,19 +157,30 @@ class NearestColourMapper:
     def table(self):
         if self._table is None:
             try:
-                self._table, self._new = _SPARE_TABLES.pop()
-                self._table.fill(UNKNOWN)
+                self._table, self._new, answered = _SPARE_TABLES.pop()
+                if answered is None:
+                    self._table.fill(UNKNOWN)
+                else:  # only the previous mapper's answers are not UNKNOWN
+                    for codes in answered:
+                        self._table[codes] = UNKNOWN
             except IndexError:
                 self._table = np.full(1 << 24, UNKNOWN, dtype=np.uint16)
                 self._new = np.zeros(1 << 24, dtype=bool)  # all False between searches
             self._table[self._sorted[0]] = self._sorted[1]
+            self._note_answers(self._sorted[0])
         return self._table
+
+    def _note_answers(self, codes):
+        """Remember that the table now answers ``codes`` (for the next mapper, see release)."""
+        if self._answered is not None:
+            self._listed += len(codes)
+            self._answered = None if self._listed > _LISTED_ANSWERS else self._answered + [codes]
 
     def release(self):
         """Leave the mapper's table and scratch flags to the next mapper made in this process: a
         run calls it once it has mapped every block."""
         if self._table is not None and not _SPARE_TABLES:
-            _SPARE_TABLES.append((self._table, self._new))
+            _SPARE_TABLES.append((self._table, self._new, self._answered))
         self._table = self._new = None
 
     def map_codes(self, codes, dtype=np.uint16, alpha_threshold=0, nodata=None):
@@ -232,6 +249,7 @@ class NearestColourMapper:
         started = time.perf_counter()
         new = distinct_codes(codes, self._new)
         self.table[new] = self._search(new)
+        self._note_answers(new)
         self.distinct_colours += len(new)
         self.search_seconds += time.perf_counter() - started
 
@@ -309,6 +327,7 @@ class NearestColourMapper:
         for start in range(0, len(unknown), 1 << 16):
             part = unknown[start:start + (1 << 16)]
             self.table[part] = self._search(part)
+        self._answered = None
         self.complete = True
 
     def map_rgb(self, red, green, blue):

@@ -255,6 +255,21 @@ def test_a_mapper_made_after_another_was_released_knows_nothing_of_its_answers()
     assert second.distinct_colours == len(np.unique(pixels.reshape(3, -1), axis=1).T)
 
 
+def test_a_mapper_made_after_one_that_filled_its_whole_table_knows_nothing_of_its_answers():
+    """A released mapper lists the answers the next one clears; one whose whole table was filled
+    (fill_table, dithering) or that answered more than it lists leaves a table refilled instead."""
+    first = NearestColourMapper(builtin_palette("vga16").colours, "rgb")
+    first.fill_table()
+    first.release()
+    second = NearestColourMapper(builtin_palette("win256").colours, "rgb")
+    assert (second.table == 0xFFFF).all() and not second._new.any()
+    codes = np.arange(0, 1 << 24, 7, dtype=np.uint32)  # more codes than a mapper lists
+    second.indices_of(codes)
+    second.release()
+    third = NearestColourMapper(builtin_palette("vga16").colours, "rgb")
+    assert (third.table == 0xFFFF).all() and not third._new.any()
+
+
 @pytest.mark.parametrize("metric", ["rgb", "cielab"])
 def test_pixels_mapped_by_sorting_before_the_table_is_made_get_the_same_entries(metric):
     """A mapper sorts its first pixels (a small sheet needs no 2^24-entry table); the blocks after
