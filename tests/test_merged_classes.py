@@ -78,3 +78,19 @@ def test_shares_are_exact_on_small_rasters_and_do_not_depend_on_the_blocks():
     described = [m.describe(palette) for m in finder.merged()]
     assert sorted(d[d.index("all become"):] for d in described) == [
         "all become entry 0 (#000000)", "all become entry 1 (#ffffff)"]
+
+
+def test_nodata_pixels_count_for_no_colour_and_no_share():
+    rng = np.random.default_rng(2)
+    codes = rng.choice(np.array([0x000010, 0x000020, 0xF0F0F0, 0x0000F0], dtype=np.uint32), (60, 80))
+    transparent = rng.random((60, 80)) < 0.3
+    rgba = np.where(transparent, codes, codes | np.uint32(0xFF000000))  # their colours stay in the codes
+    indices = np.where(transparent, 255, np.where((codes & 255) > 128, 1, 0)).astype(np.uint8)
+    finder = MergedColourFinder(80, 60, 255)
+    finder.add((0, 0, 80, 60), rgba, indices)
+    merged = finder.merged()
+    assert sorted(m.entry for m in merged) == [0, 1]
+    valid = codes[~transparent]
+    for m in merged:
+        for (r, g, b), share in m.colours:
+            assert share == np.count_nonzero(valid == (r | g << 8 | b << 16)) / valid.size
