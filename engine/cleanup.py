@@ -45,7 +45,8 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
         return 0
     if method == "seams":
         # A seam pixel looks at pixels within radius, whose standing depends on their 4 neighbours.
-        return max(1, int(radius)) + 1
+        # Pixels over a background read the drawing order from seam pixels within _ORDER_RADIUS.
+        return max(1, int(radius), _ORDER_RADIUS) + 1
     if method == "sieve":
         # A region under min_region pixels spans less than min_region; whether a region next to it
         # reaches min_region is seen within min_region more.
@@ -60,6 +61,11 @@ _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing ord
 _ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
 _BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
+_ORDER_RADIUS = 4  # over a background, seam pixels this near tell the drawing order of two classes
+_ORDER_CLEAR = 16.0  # squared distances to the two orders' curves this far apart: the pixel's own order
+_ON_CURVE = 4.0  # squared distance (0-255 units) within which a pixel lies on a drawing order's curve
+_RETRIED = 3  # background colours tried on the curves where the least-squares shares rule all out
+_CURVE_STEPS = 17  # coverages tried along each curve before Newton steps refine the best
 
 
 def _seam_offsets(radius):
@@ -184,13 +190,33 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance):
     a_under = u / np.maximum(1.0 - v, 1e-6)
     b_under = v / np.maximum(1.0 - u, 1e-6)
     misfit = np.minimum(np.abs(a_under + v - 1.0), np.abs(u + b_under - 1.0))
-    res[misfit > _ORDER_FIT] = np.inf
     rows = np.arange(len(low))
     res[rows, low] = res[rows, high] = np.inf
+    loose = res.copy()  # planes, whatever the shares
+    res[misfit > _ORDER_FIT] = np.inf
     under = np.argmin(res, axis=1)
     res, _winner, lean, a_if_first, a_if_second, misfit = fit = _pair_blend(rgba4, rows, low, high, palette4,
                                                                            palette4[under])
     found = (res <= blend_tolerance * blend_tolerance) & (misfit <= _ORDER_FIT) & (under != low) & (under != high)
+    # The shares of the least-squares mix are a noisy test of the drawing order where the two orders'
+    # curves cross: a pixel lying on either curve over one of the _RETRIED nearest planes' colours
+    # has it as background.
+    retry = np.flatnonzero(~found)
+    if len(retry):
+        ranked = np.argsort(loose[retry], axis=1, kind="stable")[:, :_RETRIED]
+        for attempt in range(ranked.shape[1]):
+            colour = ranked[:, attempt]
+            # The curve lies in the plane: no nearer to the pixel than the plane's patch is.
+            on_curve = (colour != low[retry]) & (colour != high[retry]) & (loose[retry, colour] <= _ON_CURVE + 1.0)
+            on_curve[on_curve] = _order_fits(rgba4[retry[on_curve]], low[retry[on_curve]], high[retry[on_curve]],
+                                             colour[on_curve], palette4)[1] <= _ON_CURVE
+            hit = retry[on_curve]
+            under[hit] = colour[on_curve]
+            found[hit] = True
+            again = _pair_blend(rgba4, hit, low[hit], high[hit], palette4, palette4[under[hit]])
+            for kept, new in zip(fit, again):
+                kept[hit] = new
+            retry, ranked = retry[~on_curve], ranked[~on_curve]
     return np.where(found, under, -1), fit[:5]
 
 
@@ -241,6 +267,69 @@ def _drawing_order(around4, low, high, under, palette4, blend_tolerance):
     mixing = known & (np.sqrt(np.maximum(res, 0.0)) <= blend_tolerance)
     # Each says how much better one order fits it: unsure pixels say little, sure ones decide.
     return np.sign(np.bincount(rows[mixing], weights=lean[mixing], minlength=n)).astype(int)
+
+
+def _curve_fit(colour, first, second):
+    """Squared distance from each pixel to the colours f*f*first + (1 - f)*second (``first`` drawn
+    with coverage f, then ``second`` with coverage 1 - f, over the origin), and the best f. All
+    n x 4; the distance is a quartic in f: sampled, then refined by Newton steps on its slope."""
+    c = second - colour
+    aa, ab, bb = (first * first).sum(axis=1), (first * second).sum(axis=1), (second * second).sum(axis=1)
+    ac, bc, cc = (first * c).sum(axis=1), (second * c).sum(axis=1), (c * c).sum(axis=1)
+    quadratic = bb + 2 * ac
+
+    def distance(f):
+        return (((aa * f - 2 * ab) * f + quadratic) * f - 2 * bc) * f + cc
+
+    steps = np.linspace(0.0, 1.0, _CURVE_STEPS)
+    f = steps[np.argmin(distance(steps[:, None]), axis=0)]
+    for _ in range(3):
+        slope = ((4 * aa * f - 6 * ab) * f + 2 * quadratic) * f - 2 * bc
+        curvature = (12 * aa * f - 12 * ab) * f + 2 * quadratic
+        better = np.clip(f - slope / np.where(curvature > 0, curvature, np.inf), 0.0, 1.0)
+        f = np.where(distance(better) < distance(f), better, f)
+    return np.maximum(distance(f), 0.0), f
+
+
+def _order_fits(colour, low, high, under, palette4):
+    """For opaque pixels mixing classes ``low`` and ``high`` over palette colour ``under``: how much
+    closer (squared) the pixel lies to the curve of ``low`` drawn first than to that of ``high``
+    drawn first (> 0: low first), the nearer curve's squared distance, and the class each order
+    gives the pixel (the fill covering more than half of it)."""
+    g = palette4[under]
+    a, b, p = palette4[low] - g, palette4[high] - g, colour - g
+    low_first, f_low = _curve_fit(p, a, b)
+    high_first, f_high = _curve_fit(p, b, a)
+    return (high_first - low_first, np.minimum(low_first, high_first), np.where(f_low > 0.5, low, high),
+            np.where(f_high > 0.5, high, low))
+
+
+def _over_background(rgba4, low, high, under, palette4, neighbour_rgba4):
+    """The class of opaque seam pixels mixing ``low`` and ``high`` over background ``under`` (-1
+    where the drawing-order model does not fit within _ON_CURVE).
+
+    Both drawing orders are fitted exactly (see _curve_fit). Where they give the same class, that
+    is it; else the pixel's own order where one curve is clearly nearer (_ORDER_CLEAR); else the
+    order that the seam pixels within _ORDER_RADIUS lying on either curve of the same two classes
+    and background, and the pixel itself, prefer in sum (a polygon pair is drawn in one order along
+    its whole border; near the crossing of the two curves a pixel alone cannot tell)."""
+    lean, near, if_low, if_high = _order_fits(rgba4, low, high, under, palette4)
+    fits = near <= _ON_CURVE
+    chosen = np.where(fits, np.where(lean > 0, if_low, if_high), -1)
+    ask = np.flatnonzero(fits & (if_low != if_high) & (np.abs(lean) <= _ORDER_CLEAR))
+    if len(ask):
+        around4 = neighbour_rgba4(ask)
+        k = around4.shape[0]
+        colours = around4.reshape(k * len(ask), 4)
+        known = np.flatnonzero(colours[:, 3] == 255)  # opaque seam pixels (NaN elsewhere)
+        voter = np.tile(np.arange(len(ask)), k)[known]
+        rows = ask[voter]
+        votes, reach = _order_fits(colours[known], low[rows], high[rows], under[rows], palette4)[:2]
+        counted = reach <= _ON_CURVE
+        total = np.clip(lean[ask], -50.0, 50.0) + np.bincount(
+            voter[counted], weights=np.clip(votes[counted], -50.0, 50.0), minlength=len(ask))
+        chosen[ask] = np.where(total > 0, if_low[ask], if_high[ask])
+    return chosen
 
 
 def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
@@ -301,18 +390,30 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
         if len(opaque):
             found, fit = _best_under(rgba4[two[opaque]], low[opaque], high[opaque], palette4, blend_tolerance)
             better = (found >= 0) & (~mixed[opaque] | (fit[0] < residual[opaque]))
+            if neighbour_rgba4 is not None:  # or lies on a drawing order's curve over it
+                other = np.flatnonzero((found >= 0) & ~better & (fit[0] <= _ON_CURVE))
+                if len(other):
+                    better[other] = _order_fits(rgba4[two[opaque[other]]], low[opaque[other]], high[opaque[other]],
+                                                found[other], palette4)[1] <= _ON_CURVE
             rows = opaque[better]
             under[rows] = found[better]
             mixed[rows] = True
             for kept, new in zip((blend_class, lean, a_if_first, a_if_second), fit[1:]):
                 kept[rows] = new[better]
         chosen[two[mixed]] = blend_class[mixed]
+        if neighbour_rgba4 is not None:
+            over = np.flatnonzero(mixed & (under >= 0))
+            if len(over):
+                rows = _over_background(rgba4[two[over]], low[over], high[over], under[over], palette4,
+                                        lambda picked: neighbour_rgba4(two[over[picked]], _ORDER_RADIUS))
+                fits = rows >= 0
+                chosen[two[over[fits]]] = rows[fits]
         unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
-                                ((rgba4[two, 3] < 255) | (under >= 0)))  # over transparency or a background
+                                (rgba4[two, 3] < 255) & (under < 0))  # over transparency
         if len(unsure) and neighbour_rgba4 is not None:
             # Either drawing order explains the pixel, each giving it another class: the seam pixels
             # around it that mix the same two classes tell which polygon was drawn first.
-            order = _drawing_order(neighbour_rgba4(two[unsure]), low[unsure], high[unsure], under[unsure],
+            order = _drawing_order(neighbour_rgba4(two[unsure], None), low[unsure], high[unsure], under[unsure],
                                    palette4, blend_tolerance)
             decided = order != 0
             a_wins = np.where(order > 0, a_if_first[unsure], a_if_second[unsure])
@@ -473,6 +574,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         return out
 
     offsets, weights = _seam_offsets(radius)
+    order_offsets, rows_ = _seam_offsets(_ORDER_RADIUS)[0], rows
     rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
     # Vote tables hold 2 columns per class (see _choose_among_many): fewer pixels at once with more classes.
@@ -487,7 +589,10 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         around_classes = classes[around]
         chosen = _choose(around_classes, blocked[around] | outside, weights, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance,
-                         lambda rows: _seam_colours(around[:, rows], outside[:, rows], rgba_flat, valid_flat, blocked),
+                         lambda rows, reach: _seam_colours(*((around[:, rows], outside[:, rows]) if reach is None else
+                                                             _neighbours(ys[part[rows]], xs[part[rows]],
+                                                                         order_offsets, rows_, cols)),
+                                                           rgba_flat, valid_flat, blocked),
                          own[part], lambda rows: (valid_flat[around[:, rows]] & ~outside[:, rows]))
         keep = chosen >= 0
         changed.append(part[keep])

@@ -257,6 +257,23 @@ def test_seams_on_an_opaque_background_take_the_class_that_explains_the_colour_o
 
 
 @pytest.mark.parametrize("a_first", [True, False])
+def test_seams_over_a_background_where_both_drawing_orders_fit_take_the_order_of_the_seam_pixels_around(a_first):
+    # Over the grey, the colours of the two drawing orders cross near a coverage of 0.62: there a pixel
+    # fits both, each giving the other class. The two polygons are drawn in one order all along their
+    # border, which the seam pixels around (up to 4 rows away) show where their coverages tell.
+    palette = np.array([[178, 216, 232], [139, 197, 224], [200, 200, 200]], dtype=np.uint8)
+    a, b, sea = palette
+    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
+    covers_a = (0.9, 0.15, 0.85, 0.2, 0.58, 0.62, 0.66, 0.8, 0.1, 0.9, 0.25)
+    seams = [qt_composite(a, f, b, 1 - f, sea) if a_first else qt_composite(b, 1 - f, a, f, sea) for f in covers_a]
+    rgba = np.array([[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+    assert cleaned[:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
+    assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 1).all()
+
+
+@pytest.mark.parametrize("a_first", [True, False])
 def test_seams_where_three_fills_meet_on_an_opaque_background_take_the_pair_that_explains_the_colour(a_first):
     # The edge of the test above ends against a third fill: near it three classes vote, and the
     # pair of them whose mix over the grey explains the seam pixel decides.
@@ -531,7 +548,8 @@ def test_sieve_gives_every_small_region_the_class_a_flood_fill_finds(connectedne
 
 def test_margins_tell_the_engine_how_far_each_method_looks():
     assert cleanup.margin("none") == 0
-    assert cleanup.margin("seams") == cleanup.DEFAULT_SEAM_RADIUS + 1
+    # Seams over a background read the drawing order from seam pixels 4 away, whose standing needs 1 more.
+    assert cleanup.margin("seams") == 5 and cleanup.margin("seams", radius=6) == 7
     assert cleanup.margin("sieve", min_region=25) == 50
     with pytest.raises(ValueError, match="seams"):
         cleanup.margin("smooth")
