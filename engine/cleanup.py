@@ -518,9 +518,10 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
       0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend).
       An opaque pixel may be such a mix drawn over a background colour (any entry of a palette of
       up to _FEW_CLASSES colours, see _best_under): for each pair, the better fit counts.
-      Where a pixel fits both drawing orders about as well and each order gives the other class,
-      the order that the seam pixels within ``radius`` mixing the same two classes (over the same
-      background) fit better decides (see _drawing_order);
+      Over transparency, where a pixel fits both drawing orders about as well and each order gives
+      the other class, the order that the seam pixels within ``radius`` mixing the same two classes
+      fit better decides (see _drawing_order); over a background both orders are fitted exactly and
+      the seam pixels within _ORDER_RADIUS decide where the pixel alone cannot (see _over_background);
     - else the one with most votes around it (4-neighbours 40, diagonal ones 28, farther rings 10 /
       (ring - 1)), ties going to the class nearest in colour under ``metric``, then to the lower index.
 
@@ -574,7 +575,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         return out
 
     offsets, weights = _seam_offsets(radius)
-    order_offsets, rows_ = _seam_offsets(_ORDER_RADIUS)[0], rows
+    order_offsets = _seam_offsets(_ORDER_RADIUS)[0]
     rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
     # Vote tables hold 2 columns per class (see _choose_among_many): fewer pixels at once with more classes.
@@ -589,10 +590,10 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         around_classes = classes[around]
         chosen = _choose(around_classes, blocked[around] | outside, weights, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance,
-                         lambda rows, reach: _seam_colours(*((around[:, rows], outside[:, rows]) if reach is None else
-                                                             _neighbours(ys[part[rows]], xs[part[rows]],
-                                                                         order_offsets, rows_, cols)),
-                                                           rgba_flat, valid_flat, blocked),
+                         lambda picked, reach: _seam_colours(*((around[:, picked], outside[:, picked]) if reach is None
+                                                               else _neighbours(ys[part[picked]], xs[part[picked]],
+                                                                                order_offsets, rows, cols)),
+                                                             rgba_flat, valid_flat, blocked),
                          own[part], lambda rows: (valid_flat[around[:, rows]] & ~outside[:, rows]))
         keep = chosen >= 0
         changed.append(part[keep])
