@@ -59,13 +59,15 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 _CHUNK = 1 << 13  # seam pixels decided at once: small temporaries stay in the CPU caches
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
+_LEAN_CLEAR = 0.1  # shares this clear about the drawing order and giving one class: no curve fit needed
+_LOOSE_FIT = 0.15  # within this, a background is retried on the drawing orders' curves
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
 _BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
 _ORDER_RADIUS = 4  # over a background, seam pixels this near tell the drawing order of two classes
 _ORDER_CLEAR = 16.0  # squared distances to the two orders' curves this far apart: the pixel's own order
 _ON_CURVE = 4.0  # squared distance (0-255 units) within which a pixel lies on a drawing order's curve
 _RETRIED = 3  # background colours tried on the curves where the least-squares shares rule all out
-_CURVE_STEPS = 17  # coverages tried along each curve before Newton steps refine the best
+_CURVE_SAMPLES = np.linspace(0.0, 1.0, 17)  # coverages tried along a curve before Newton steps refine the best
 
 
 def _seam_offsets(radius):
@@ -145,7 +147,8 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     near = np.flatnonzero(away <= reach * reach)
     if len(near) == 0:
         return under, fit
-    found, near_fit = _fit_under(rgba4[near], low[near], high[near], palette4, blend_tolerance)
+    found, near_fit = _fit_under(rgba4[near], low[near], high[near], palette4, blend_tolerance,
+                                 away[near] > _ON_CURVE)
     under[near] = found
     for kept, new in zip(fit, near_fit):
         kept[near] = new
@@ -171,8 +174,9 @@ def _farthest_from_lines(palette4):
     return farthest
 
 
-def _fit_under(rgba4, low, high, palette4, blend_tolerance):
-    """_best_under for pixels that may have a background."""
+def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
+    """_best_under for pixels that may have a background (``off_line``: not a plain mix of the two,
+    which any background would explain)."""
     colours, pixels = palette4.astype(np.float32), rgba4.astype(np.float32)
     gram = colours @ colours.T
     gg = np.diag(gram)
@@ -192,7 +196,7 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance):
     misfit = np.minimum(np.abs(a_under + v - 1.0), np.abs(u + b_under - 1.0))
     rows = np.arange(len(low))
     res[rows, low] = res[rows, high] = np.inf
-    loose = res.copy()  # planes, whatever the shares
+    loose = np.where(misfit <= _LOOSE_FIT, res, np.inf)  # shares near adding up to one
     res[misfit > _ORDER_FIT] = np.inf
     under = np.argmin(res, axis=1)
     res, _winner, lean, a_if_first, a_if_second, misfit = fit = _pair_blend(rgba4, rows, low, high, palette4,
@@ -201,22 +205,21 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance):
     # The shares of the least-squares mix are a noisy test of the drawing order where the two orders'
     # curves cross: a pixel lying on either curve over one of the _RETRIED nearest planes' colours
     # has it as background.
-    retry = np.flatnonzero(~found)
+    # The curves lie in the plane: none is nearer to the pixel than the plane's patch is.
+    retry = np.flatnonzero(~found & off_line & (loose.min(axis=1) <= _ON_CURVE + 1.0))
     if len(retry):
         ranked = np.argsort(loose[retry], axis=1, kind="stable")[:, :_RETRIED]
-        for attempt in range(ranked.shape[1]):
-            colour = ranked[:, attempt]
-            # The curve lies in the plane: no nearer to the pixel than the plane's patch is.
-            on_curve = (colour != low[retry]) & (colour != high[retry]) & (loose[retry, colour] <= _ON_CURVE + 1.0)
-            on_curve[on_curve] = _order_fits(rgba4[retry[on_curve]], low[retry[on_curve]], high[retry[on_curve]],
-                                             colour[on_curve], palette4)[1] <= _ON_CURVE
-            hit = retry[on_curve]
-            under[hit] = colour[on_curve]
-            found[hit] = True
-            again = _pair_blend(rgba4, hit, low[hit], high[hit], palette4, palette4[under[hit]])
-            for kept, new in zip(fit, again):
-                kept[hit] = new
-            retry, ranked = retry[~on_curve], ranked[~on_curve]
+        row, rank = np.nonzero(loose[retry[:, None], ranked] <= _ON_CURVE + 1.0)  # best ranks first
+        colour = ranked[row, rank]
+        on_curve = _order_fits(rgba4[retry[row]], low[retry[row]], high[retry[row]], colour, palette4)[1] <= _ON_CURVE
+        row, colour = row[on_curve], colour[on_curve]
+        row, first = np.unique(row, return_index=True)
+        hit = retry[row]
+        under[hit] = colour[first]
+        found[hit] = True
+        again = _pair_blend(rgba4, hit, low[hit], high[hit], palette4, palette4[under[hit]])
+        for kept, new in zip(fit, again):
+            kept[hit] = new
     return np.where(found, under, -1), fit[:5]
 
 
@@ -269,26 +272,27 @@ def _drawing_order(around4, low, high, under, palette4, blend_tolerance):
     return np.sign(np.bincount(rows[mixing], weights=lean[mixing], minlength=n)).astype(int)
 
 
-def _curve_fit(colour, first, second):
-    """Squared distance from each pixel to the colours f*f*first + (1 - f)*second (``first`` drawn
-    with coverage f, then ``second`` with coverage 1 - f, over the origin), and the best f. All
-    n x 4; the distance is a quartic in f: sampled, then refined by Newton steps on its slope."""
-    c = second - colour
-    aa, ab, bb = (first * first).sum(axis=1), (first * second).sum(axis=1), (second * second).sum(axis=1)
-    ac, bc, cc = (first * c).sum(axis=1), (second * c).sum(axis=1), (c * c).sum(axis=1)
+def _curve_fit(aa, ab, bb, ap, bp, pp):
+    """Squared distance from pixels p to the colours f*f*a + (1 - f)*b (``a`` drawn with coverage f,
+    then ``b`` with coverage 1 - f, over the origin), and the best f, from the dot products of p, a
+    and b. The distance is a quartic in f: sampled, then refined by Newton steps on its slope."""
+    ac, bc, cc = ab - ap, bb - bp, bb - 2 * bp + pp  # c = b - p
     quadratic = bb + 2 * ac
 
     def distance(f):
         return (((aa * f - 2 * ab) * f + quadratic) * f - 2 * bc) * f + cc
 
-    steps = np.linspace(0.0, 1.0, _CURVE_STEPS)
-    f = steps[np.argmin(distance(steps[:, None]), axis=0)]
-    for _ in range(3):
+    sampled = distance(_CURVE_SAMPLES[:, None])
+    best = np.argmin(sampled, axis=0)
+    f, least = _CURVE_SAMPLES[best], sampled[best, np.arange(len(best))]
+    for _ in range(2):
         slope = ((4 * aa * f - 6 * ab) * f + 2 * quadratic) * f - 2 * bc
         curvature = (12 * aa * f - 12 * ab) * f + 2 * quadratic
-        better = np.clip(f - slope / np.where(curvature > 0, curvature, np.inf), 0.0, 1.0)
-        f = np.where(distance(better) < distance(f), better, f)
-    return np.maximum(distance(f), 0.0), f
+        step = np.clip(f - slope / np.where(curvature > 0, curvature, np.inf), 0.0, 1.0)
+        reached = distance(step)
+        closer = reached < least
+        f, least = np.where(closer, step, f), np.where(closer, reached, least)
+    return np.maximum(least, 0.0), f
 
 
 def _order_fits(colour, low, high, under, palette4):
@@ -298,10 +302,15 @@ def _order_fits(colour, low, high, under, palette4):
     gives the pixel (the fill covering more than half of it)."""
     g = palette4[under]
     a, b, p = palette4[low] - g, palette4[high] - g, colour - g
-    low_first, f_low = _curve_fit(p, a, b)
-    high_first, f_high = _curve_fit(p, b, a)
-    return (high_first - low_first, np.minimum(low_first, high_first), np.where(f_low > 0.5, low, high),
-            np.where(f_high > 0.5, high, low))
+    aa, ab, bb = (a * a).sum(axis=1), (a * b).sum(axis=1), (b * b).sum(axis=1)
+    ap, bp, pp = (a * p).sum(axis=1), (b * p).sum(axis=1), (p * p).sum(axis=1)
+    # Both orders at once: low first, then high first (a and b swapped).
+    distance, f = _curve_fit(np.concatenate((aa, bb)), np.concatenate((ab, ab)), np.concatenate((bb, aa)),
+                             np.concatenate((ap, bp)), np.concatenate((bp, ap)), np.concatenate((pp, pp)))
+    n = len(colour)
+    low_first, high_first = distance[:n], distance[n:]
+    return (high_first - low_first, np.minimum(low_first, high_first), np.where(f[:n] > 0.5, low, high),
+            np.where(f[n:] > 0.5, high, low))
 
 
 def _over_background(rgba4, low, high, under, palette4, neighbour_rgba4):
@@ -390,11 +399,6 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
         if len(opaque):
             found, fit = _best_under(rgba4[two[opaque]], low[opaque], high[opaque], palette4, blend_tolerance)
             better = (found >= 0) & (~mixed[opaque] | (fit[0] < residual[opaque]))
-            if neighbour_rgba4 is not None:  # or lies on a drawing order's curve over it
-                other = np.flatnonzero((found >= 0) & ~better & (fit[0] <= _ON_CURVE))
-                if len(other):
-                    better[other] = _order_fits(rgba4[two[opaque[other]]], low[opaque[other]], high[opaque[other]],
-                                                found[other], palette4)[1] <= _ON_CURVE
             rows = opaque[better]
             under[rows] = found[better]
             mixed[rows] = True
@@ -402,7 +406,7 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
                 kept[rows] = new[better]
         chosen[two[mixed]] = blend_class[mixed]
         if neighbour_rgba4 is not None:
-            over = np.flatnonzero(mixed & (under >= 0))
+            over = np.flatnonzero(mixed & (under >= 0) & ((a_if_first != a_if_second) | (np.abs(lean) < _LEAN_CLEAR)))
             if len(over):
                 rows = _over_background(rgba4[two[over]], low[over], high[over], under[over], palette4,
                                         lambda picked: neighbour_rgba4(two[over[picked]], _ORDER_RADIUS))
