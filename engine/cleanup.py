@@ -174,20 +174,44 @@ def _farthest_from_lines(palette4):
     return farthest
 
 
+_PAIR_TABLES = {}
+
+
+def _pair_tables(palette4):
+    """The Gram matrix of the palette colours and, for every two classes (rows low * N + high) and
+    background colour g (columns), the dot products aa, bb, ab of the two colours less g and the
+    determinant of their 2 x 2 system, in single precision, as _fit_under computed them per pixel
+    (the last palette asked for is kept)."""
+    key = palette4.tobytes()
+    tables = _PAIR_TABLES.get(key)
+    if tables is None:
+        colours = palette4.astype(np.float32)
+        n = len(colours)
+        gram = colours @ colours.T
+        gg = np.diag(gram)
+        low, high = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+        ag, bg = gram[low], gram[high]
+        aa = gram[low, low][:, None] + gg - 2 * ag
+        bb = gram[high, high][:, None] + gg - 2 * bg
+        ab = gram[low, high][:, None] + gg - ag - bg
+        tables = (gram, aa, bb, ab, np.maximum(aa * bb - ab * ab, 1e-3))
+        _PAIR_TABLES.clear()
+        _PAIR_TABLES[key] = tables
+    return tables
+
+
 def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
     """_best_under for pixels that may have a background (``off_line``: not a plain mix of the two,
     which any background would explain)."""
     colours, pixels = palette4.astype(np.float32), rgba4.astype(np.float32)
-    gram = colours @ colours.T
+    gram, pair_aa, pair_bb, pair_ab, pair_det = _pair_tables(palette4)
     gg = np.diag(gram)
     pg, ag, bg = pixels @ colours.T, gram[low], gram[high]
     pa = (pixels * colours[low]).sum(axis=1)[:, None] + gg - pg - ag
     pb = (pixels * colours[high]).sum(axis=1)[:, None] + gg - pg - bg
-    aa = gram[low, low][:, None] + gg - 2 * ag
-    bb = gram[high, high][:, None] + gg - 2 * bg
-    ab = gram[low, high][:, None] + gg - ag - bg
+    pair = low * len(colours) + high
+    aa, bb, ab, det = pair_aa[pair], pair_bb[pair], pair_ab[pair], pair_det[pair]
     pp = (pixels * pixels).sum(axis=1)[:, None] + gg - 2 * pg
-    det = np.maximum(aa * bb - ab * ab, 1e-3)
     u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
     v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
     res = pp - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
