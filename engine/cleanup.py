@@ -337,7 +337,7 @@ def _order_fits(colour, low, high, under, palette4):
             np.where(f[n:] > 0.5, high, low))
 
 
-def _over_background(rgba4, low, high, under, palette4, neighbour_rgba4):
+def _over_background(rgba4, low, high, under, palette4, order_neighbours):
     """The class of opaque seam pixels mixing ``low`` and ``high`` over background ``under`` (-1
     where the drawing-order model does not fit within _ON_CURVE).
 
@@ -345,19 +345,21 @@ def _over_background(rgba4, low, high, under, palette4, neighbour_rgba4):
     is it; else the pixel's own order where one curve is clearly nearer (_ORDER_CLEAR); else the
     order that the seam pixels within _ORDER_RADIUS lying on either curve of the same two classes
     and background, and the pixel itself, prefer in sum (a polygon pair is drawn in one order along
-    its whole border; near the crossing of the two curves a pixel alone cannot tell)."""
+    its whole border; near the crossing of the two curves a pixel alone cannot tell). A seam pixel
+    near several of them is fitted once for each pair of classes and background."""
     lean, near, if_low, if_high = _order_fits(rgba4, low, high, under, palette4)
     fits = near <= _ON_CURVE
     chosen = np.where(fits, np.where(lean > 0, if_low, if_high), -1)
     ask = np.flatnonzero(fits & (if_low != if_high) & (np.abs(lean) <= _ORDER_CLEAR))
     if len(ask):
-        around4 = neighbour_rgba4(ask)
-        k = around4.shape[0]
-        colours = around4.reshape(k * len(ask), 4)
-        known = np.flatnonzero(colours[:, 3] == 255)  # opaque seam pixels (NaN elsewhere)
-        voter = np.tile(np.arange(len(ask)), k)[known]
+        voter, positions, colours = order_neighbours(ask)
         rows = ask[voter]
-        votes, reach = _order_fits(colours[known], low[rows], high[rows], under[rows], palette4)[:2]
+        size = len(palette4)
+        key = ((positions * size + low[rows]) * size + high[rows]) * size + under[rows]
+        _unique, first, again = np.unique(key, return_index=True, return_inverse=True)
+        votes, reach = _order_fits(colours[first], low[rows[first]], high[rows[first]], under[rows[first]],
+                                   palette4)[:2]
+        votes, reach = votes[again], reach[again]
         counted = reach <= _ON_CURVE
         total = np.clip(lean[ask], -50.0, 50.0) + np.bincount(
             voter[counted], weights=np.clip(votes[counted], -50.0, 50.0), minlength=len(ask))
@@ -366,7 +368,7 @@ def _over_background(rgba4, low, high, under, palette4, neighbour_rgba4):
 
 
 def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
-            neighbour_rgba4=None, own=None, neighbour_valid=None):
+            neighbour_rgba4=None, own=None, neighbour_valid=None, order_neighbours=None):
     """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
     which of them do not vote (``blocked``) and their votes (``weights``: k).
 
@@ -429,11 +431,11 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
             for kept, new in zip((blend_class, lean, a_if_first, a_if_second), fit[1:]):
                 kept[rows] = new[better]
         chosen[two[mixed]] = blend_class[mixed]
-        if neighbour_rgba4 is not None:
+        if order_neighbours is not None:
             over = np.flatnonzero(mixed & (under >= 0) & ((a_if_first != a_if_second) | (np.abs(lean) < _LEAN_CLEAR)))
             if len(over):
                 rows = _over_background(rgba4[two[over]], low[over], high[over], under[over], palette4,
-                                        lambda picked: neighbour_rgba4(two[over[picked]], _ORDER_RADIUS))
+                                        lambda picked: order_neighbours(two[over[picked]]))
                 fits = rows >= 0
                 chosen[two[over[fits]]] = rows[fits]
         unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
@@ -441,7 +443,7 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
         if len(unsure) and neighbour_rgba4 is not None:
             # Either drawing order explains the pixel, each giving it another class: the seam pixels
             # around it that mix the same two classes tell which polygon was drawn first.
-            order = _drawing_order(neighbour_rgba4(two[unsure], None), low[unsure], high[unsure], under[unsure],
+            order = _drawing_order(neighbour_rgba4(two[unsure]), low[unsure], high[unsure], under[unsure],
                                    palette4, blend_tolerance)
             decided = order != 0
             a_wins = np.where(order > 0, a_if_first[unsure], a_if_second[unsure])
@@ -618,11 +620,12 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         around_classes = classes[around]
         chosen = _choose(around_classes, blocked[around] | outside, weights, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance,
-                         lambda picked, reach: _seam_colours(*((around[:, picked], outside[:, picked]) if reach is None
-                                                               else _neighbours(ys[part[picked]], xs[part[picked]],
-                                                                                order_offsets, rows, cols)),
-                                                             rgba_flat, valid_flat, blocked),
-                         own[part], lambda rows: (valid_flat[around[:, rows]] & ~outside[:, rows]))
+                         lambda picked: _seam_colours(around[:, picked], outside[:, picked], rgba_flat, valid_flat,
+                                                      blocked),
+                         own[part], lambda picked: (valid_flat[around[:, picked]] & ~outside[:, picked]),
+                         lambda picked: _opaque_seam_neighbours(
+                             *_neighbours(ys[part[picked]], xs[part[picked]], order_offsets, rows, cols), rgba_flat,
+                             valid_flat, blocked))
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])
@@ -639,6 +642,19 @@ def _seam_colours(around, outside, rgba_flat, valid_flat, blocked):
     out = np.concatenate([colour * (alpha / 255.0)[..., None], alpha[..., None]], axis=-1)
     out[~(blocked[around] & valid_flat[around] & ~outside)] = np.nan
     return out
+
+
+def _opaque_seam_neighbours(around, outside, rgba_flat, valid_flat, blocked):
+    """The opaque seam pixels among ``around`` (k x n flat positions): for each, the column (the pixel
+    it is near), its flat position and its colour (premultiplied RGBA, m x 4), offset by offset."""
+    codes = rgba_flat[around]
+    seam = blocked[around] & valid_flat[around] & ~outside & (codes >= np.uint32(255 << 24))
+    found = np.flatnonzero(seam)
+    codes = codes.ravel()[found]
+    colours = np.empty((len(found), 4))
+    colours[:, :3] = unpack_rgb(codes)
+    colours[:, 3] = 255.0
+    return found % around.shape[1], around.ravel()[found], colours
 
 
 def _neighbours(ys, xs, offsets, rows, cols):
