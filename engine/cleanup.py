@@ -60,6 +60,7 @@ _CHUNK = 1 << 13  # seam pixels decided at once: small temporaries stay in the C
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
 _LEAN_CLEAR = 0.1  # shares this clear about the drawing order and giving one class: no curve fit needed
+_ON_LINE = 1.0  # squared distance from the line between two fills within which a pixel is their plain mix
 _LOOSE_FIT = 0.15  # within this, a background is retried on the drawing orders' curves
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
 _BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
@@ -134,7 +135,8 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
 
     Such a mix holds at most 0.28 of G (f * (1 - f) with the shares' slack), so a pixel farther from
     the line through A and B than 0.3 times the farthest colour, plus the tolerance, has no G: most
-    pixels of an outline, which a few tests leave out."""
+    pixels of an outline, which a few tests leave out. A pixel within 1 unit of that line is a plain
+    mix of A and B (a coast against the background itself): no G is sought for it either."""
     n = len(low)
     under, fit = np.full(n, -1, dtype=np.int64), (np.full(n, np.inf), low.copy(), np.zeros(n), np.zeros(n, dtype=bool),
                                                   np.zeros(n, dtype=bool))
@@ -144,7 +146,7 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     along = (offset * line).sum(axis=1)
     away = (offset * offset).sum(axis=1) - along * along / np.maximum((line * line).sum(axis=1), 1e-9)
     reach = 0.3 * _farthest_from_lines(palette4)[low, high] + blend_tolerance + 0.5
-    near = np.flatnonzero(away <= reach * reach)
+    near = np.flatnonzero((away <= reach * reach) & (away > _ON_LINE))
     if len(near) == 0:
         return under, fit
     found, near_fit = _fit_under(rgba4[near], low[near], high[near], palette4, blend_tolerance,
