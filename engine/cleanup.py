@@ -56,7 +56,7 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 
 # ----------------------------------------------------------------------------------------- seams
 
-_CHUNK = 1 << 13  # seam pixels decided at once: small temporaries stay in the CPU caches
+_CHUNK = 1 << 14  # seam pixels decided at once: small temporaries stay in the CPU caches
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
 _LEAN_CLEAR = 0.1  # shares this clear about the drawing order and giving one class: no curve fit needed
