@@ -230,8 +230,7 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
     found = (res <= blend_tolerance * blend_tolerance) & (misfit <= _ORDER_FIT) & (under != low) & (under != high)
     # The shares of the least-squares mix are a noisy test of the drawing order where the two orders'
     # curves cross: a pixel lying on either curve over one of the _RETRIED nearest planes' colours
-    # has it as background.
-    # The curves lie in the plane: none is nearer to the pixel than the plane's patch is.
+    # has it as background. The curves lie in the planes: none is nearer than its plane's patch.
     retry = np.flatnonzero(~found & off_line & (loose.min(axis=1) <= _ON_CURVE + 1.0))
     if len(retry):
         ranked = np.argsort(loose[retry], axis=1, kind="stable")[:, :_RETRIED]
@@ -436,10 +435,10 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
         if order_neighbours is not None:
             over = np.flatnonzero(mixed & (under >= 0) & ((a_if_first != a_if_second) | (np.abs(lean) < _LEAN_CLEAR)))
             if len(over):
-                rows = _over_background(rgba4[two[over]], low[over], high[over], under[over], palette4,
-                                        lambda picked: order_neighbours(two[over[picked]]))
-                fits = rows >= 0
-                chosen[two[over[fits]]] = rows[fits]
+                on_curves = _over_background(rgba4[two[over]], low[over], high[over], under[over], palette4,
+                                             lambda picked: order_neighbours(two[over[picked]]))
+                fits = on_curves >= 0
+                chosen[two[over[fits]]] = on_curves[fits]
         unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
                                 (rgba4[two, 3] < 255) & (under < 0))  # over transparency
         if len(unsure) and neighbour_rgba4 is not None:
