@@ -45,7 +45,8 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
         return 0
     if method == "seams":
         # A seam pixel looks at pixels within radius, whose standing depends on their 4 neighbours.
-        return max(1, int(radius)) + 1
+        # Pixels over a background read the drawing order from seam pixels within _ORDER_RADIUS.
+        return max(1, int(radius), _ORDER_RADIUS) + 1
     if method == "sieve":
         # A region under min_region pixels spans less than min_region; whether a region next to it
         # reaches min_region is seen within min_region more.
@@ -55,11 +56,19 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 
 # ----------------------------------------------------------------------------------------- seams
 
-_CHUNK = 1 << 13  # seam pixels decided at once: small temporaries stay in the CPU caches
+_CHUNK = 1 << 14  # seam pixels decided at once: small temporaries stay in the CPU caches
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
+_LEAN_CLEAR = 0.1  # shares this clear about the drawing order and giving one class: no curve fit needed
+_ON_LINE = 1.0  # squared distance from the line between two fills within which a pixel is their plain mix
+_LOOSE_FIT = 0.15  # within this, a background is retried on the drawing orders' curves
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
 _BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
+_ORDER_RADIUS = 4  # over a background, seam pixels this near tell the drawing order of two classes
+_ORDER_CLEAR = 16.0  # squared distances to the two orders' curves this far apart: the pixel's own order
+_ON_CURVE = 4.0  # squared distance (0-255 units) within which a pixel lies on a drawing order's curve
+_RETRIED = 3  # background colours tried on the curves where the least-squares shares rule all out
+_CURVE_SAMPLES = np.linspace(0.0, 1.0, 17)  # coverages tried along a curve before Newton steps refine the best
 
 
 def _seam_offsets(radius):
@@ -126,7 +135,8 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
 
     Such a mix holds at most 0.28 of G (f * (1 - f) with the shares' slack), so a pixel farther from
     the line through A and B than 0.3 times the farthest colour, plus the tolerance, has no G: most
-    pixels of an outline, which a few tests leave out."""
+    pixels of an outline, which a few tests leave out. A pixel within 1 unit of that line is a plain
+    mix of A and B (a coast against the background itself): no G is sought for it either."""
     n = len(low)
     under, fit = np.full(n, -1, dtype=np.int64), (np.full(n, np.inf), low.copy(), np.zeros(n), np.zeros(n, dtype=bool),
                                                   np.zeros(n, dtype=bool))
@@ -136,10 +146,11 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     along = (offset * line).sum(axis=1)
     away = (offset * offset).sum(axis=1) - along * along / np.maximum((line * line).sum(axis=1), 1e-9)
     reach = 0.3 * _farthest_from_lines(palette4)[low, high] + blend_tolerance + 0.5
-    near = np.flatnonzero(away <= reach * reach)
+    near = np.flatnonzero((away <= reach * reach) & (away > _ON_LINE))
     if len(near) == 0:
         return under, fit
-    found, near_fit = _fit_under(rgba4[near], low[near], high[near], palette4, blend_tolerance)
+    found, near_fit = _fit_under(rgba4[near], low[near], high[near], palette4, blend_tolerance,
+                                 away[near] > _ON_CURVE)
     under[near] = found
     for kept, new in zip(fit, near_fit):
         kept[near] = new
@@ -165,32 +176,75 @@ def _farthest_from_lines(palette4):
     return farthest
 
 
-def _fit_under(rgba4, low, high, palette4, blend_tolerance):
-    """_best_under for pixels that may have a background."""
+_PAIR_TABLES = {}
+
+
+def _pair_tables(palette4):
+    """The Gram matrix of the palette colours and, for every two classes (rows low * N + high) and
+    background colour g (columns), the dot products aa, bb, ab of the two colours less g and the
+    determinant of their 2 x 2 system, in single precision, as _fit_under computed them per pixel
+    (the last palette asked for is kept)."""
+    key = palette4.tobytes()
+    tables = _PAIR_TABLES.get(key)
+    if tables is None:
+        colours = palette4.astype(np.float32)
+        n = len(colours)
+        gram = colours @ colours.T
+        gg = np.diag(gram)
+        low, high = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+        ag, bg = gram[low], gram[high]
+        aa = gram[low, low][:, None] + gg - 2 * ag
+        bb = gram[high, high][:, None] + gg - 2 * bg
+        ab = gram[low, high][:, None] + gg - ag - bg
+        tables = (gram, aa, bb, ab, np.maximum(aa * bb - ab * ab, 1e-3))
+        _PAIR_TABLES.clear()
+        _PAIR_TABLES[key] = tables
+    return tables
+
+
+def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
+    """_best_under for pixels that may have a background (``off_line``: not a plain mix of the two,
+    which any background would explain)."""
     colours, pixels = palette4.astype(np.float32), rgba4.astype(np.float32)
-    gram = colours @ colours.T
+    gram, pair_aa, pair_bb, pair_ab, pair_det = _pair_tables(palette4)
     gg = np.diag(gram)
     pg, ag, bg = pixels @ colours.T, gram[low], gram[high]
     pa = (pixels * colours[low]).sum(axis=1)[:, None] + gg - pg - ag
     pb = (pixels * colours[high]).sum(axis=1)[:, None] + gg - pg - bg
-    aa = gram[low, low][:, None] + gg - 2 * ag
-    bb = gram[high, high][:, None] + gg - 2 * bg
-    ab = gram[low, high][:, None] + gg - ag - bg
+    pair = low * len(colours) + high
+    aa, bb, ab, det = pair_aa[pair], pair_bb[pair], pair_ab[pair], pair_det[pair]
     pp = (pixels * pixels).sum(axis=1)[:, None] + gg - 2 * pg
-    det = np.maximum(aa * bb - ab * ab, 1e-3)
     u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
     v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
     res = pp - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
     a_under = u / np.maximum(1.0 - v, 1e-6)
     b_under = v / np.maximum(1.0 - u, 1e-6)
     misfit = np.minimum(np.abs(a_under + v - 1.0), np.abs(u + b_under - 1.0))
-    res[misfit > _ORDER_FIT] = np.inf
     rows = np.arange(len(low))
     res[rows, low] = res[rows, high] = np.inf
+    loose = np.where(misfit <= _LOOSE_FIT, res, np.inf)  # shares near adding up to one
+    res[misfit > _ORDER_FIT] = np.inf
     under = np.argmin(res, axis=1)
     res, _winner, lean, a_if_first, a_if_second, misfit = fit = _pair_blend(rgba4, rows, low, high, palette4,
                                                                            palette4[under])
     found = (res <= blend_tolerance * blend_tolerance) & (misfit <= _ORDER_FIT) & (under != low) & (under != high)
+    # The shares of the least-squares mix are a noisy test of the drawing order where the two orders'
+    # curves cross: a pixel lying on either curve over one of the _RETRIED nearest planes' colours
+    # has it as background. The curves lie in the planes: none is nearer than its plane's patch.
+    retry = np.flatnonzero(~found & off_line & (loose.min(axis=1) <= _ON_CURVE + 1.0))
+    if len(retry):
+        ranked = np.argsort(loose[retry], axis=1, kind="stable")[:, :_RETRIED]
+        row, rank = np.nonzero(loose[retry[:, None], ranked] <= _ON_CURVE + 1.0)  # best ranks first
+        colour = ranked[row, rank]
+        on_curve = _order_fits(rgba4[retry[row]], low[retry[row]], high[retry[row]], colour, palette4)[1] <= _ON_CURVE
+        row, colour = row[on_curve], colour[on_curve]
+        row, first = np.unique(row, return_index=True)
+        hit = retry[row]
+        under[hit] = colour[first]
+        found[hit] = True
+        again = _pair_blend(rgba4, hit, low[hit], high[hit], palette4, palette4[under[hit]])
+        for kept, new in zip(fit, again):
+            kept[hit] = new
     return np.where(found, under, -1), fit[:5]
 
 
@@ -243,8 +297,79 @@ def _drawing_order(around4, low, high, under, palette4, blend_tolerance):
     return np.sign(np.bincount(rows[mixing], weights=lean[mixing], minlength=n)).astype(int)
 
 
+def _curve_fit(aa, ab, bb, ap, bp, pp):
+    """Squared distance from pixels p to the colours f*f*a + (1 - f)*b (``a`` drawn with coverage f,
+    then ``b`` with coverage 1 - f, over the origin), and the best f, from the dot products of p, a
+    and b. The distance is a quartic in f: sampled, then refined by Newton steps on its slope."""
+    ac, bc, cc = ab - ap, bb - bp, bb - 2 * bp + pp  # c = b - p
+    quadratic = bb + 2 * ac
+
+    def distance(f):
+        return (((aa * f - 2 * ab) * f + quadratic) * f - 2 * bc) * f + cc
+
+    sampled = distance(_CURVE_SAMPLES[:, None])
+    best = np.argmin(sampled, axis=0)
+    f, least = _CURVE_SAMPLES[best], sampled[best, np.arange(len(best))]
+    for _ in range(2):
+        slope = ((4 * aa * f - 6 * ab) * f + 2 * quadratic) * f - 2 * bc
+        curvature = (12 * aa * f - 12 * ab) * f + 2 * quadratic
+        step = np.clip(f - slope / np.where(curvature > 0, curvature, np.inf), 0.0, 1.0)
+        reached = distance(step)
+        closer = reached < least
+        f, least = np.where(closer, step, f), np.where(closer, reached, least)
+    return np.maximum(least, 0.0), f
+
+
+def _order_fits(colour, low, high, under, palette4):
+    """For opaque pixels mixing classes ``low`` and ``high`` over palette colour ``under``: how much
+    closer (squared) the pixel lies to the curve of ``low`` drawn first than to that of ``high``
+    drawn first (> 0: low first), the nearer curve's squared distance, and the class each order
+    gives the pixel (the fill covering more than half of it)."""
+    g = palette4[under]
+    a, b, p = palette4[low] - g, palette4[high] - g, colour - g
+    aa, ab, bb = (a * a).sum(axis=1), (a * b).sum(axis=1), (b * b).sum(axis=1)
+    ap, bp, pp = (a * p).sum(axis=1), (b * p).sum(axis=1), (p * p).sum(axis=1)
+    # Both orders at once: low first, then high first (a and b swapped).
+    distance, f = _curve_fit(np.concatenate((aa, bb)), np.concatenate((ab, ab)), np.concatenate((bb, aa)),
+                             np.concatenate((ap, bp)), np.concatenate((bp, ap)), np.concatenate((pp, pp)))
+    n = len(colour)
+    low_first, high_first = distance[:n], distance[n:]
+    return (high_first - low_first, np.minimum(low_first, high_first), np.where(f[:n] > 0.5, low, high),
+            np.where(f[n:] > 0.5, high, low))
+
+
+def _over_background(rgba4, low, high, under, palette4, order_neighbours):
+    """The class of opaque seam pixels mixing ``low`` and ``high`` over background ``under`` (-1
+    where the drawing-order model does not fit within _ON_CURVE).
+
+    Both drawing orders are fitted exactly (see _curve_fit). Where they give the same class, that
+    is it; else the pixel's own order where one curve is clearly nearer (_ORDER_CLEAR); else the
+    order that the seam pixels within _ORDER_RADIUS lying on either curve of the same two classes
+    and background, and the pixel itself, prefer in sum (a polygon pair is drawn in one order along
+    its whole border; near the crossing of the two curves a pixel alone cannot tell). A seam pixel
+    near several of them is fitted once for each pair of classes and background."""
+    lean, near, if_low, if_high = _order_fits(rgba4, low, high, under, palette4)
+    fits = near <= _ON_CURVE
+    chosen = np.where(fits, np.where(lean > 0, if_low, if_high), -1)
+    ask = np.flatnonzero(fits & (if_low != if_high) & (np.abs(lean) <= _ORDER_CLEAR))
+    if len(ask):
+        voter, positions, colours = order_neighbours(ask)
+        rows = ask[voter]
+        size = len(palette4)
+        key = ((positions * size + low[rows]) * size + high[rows]) * size + under[rows]
+        _unique, first, again = np.unique(key, return_index=True, return_inverse=True)
+        votes, reach = _order_fits(colours[first], low[rows[first]], high[rows[first]], under[rows[first]],
+                                   palette4)[:2]
+        votes, reach = votes[again], reach[again]
+        counted = reach <= _ON_CURVE
+        total = np.clip(lean[ask], -50.0, 50.0) + np.bincount(
+            voter[counted], weights=np.clip(votes[counted], -50.0, 50.0), minlength=len(ask))
+        chosen[ask] = np.where(total > 0, if_low[ask], if_high[ask])
+    return chosen
+
+
 def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
-            neighbour_rgba4=None, own=None, neighbour_valid=None):
+            neighbour_rgba4=None, own=None, neighbour_valid=None, order_neighbours=None):
     """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
     which of them do not vote (``blocked``) and their votes (``weights``: k).
 
@@ -307,8 +432,15 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
             for kept, new in zip((blend_class, lean, a_if_first, a_if_second), fit[1:]):
                 kept[rows] = new[better]
         chosen[two[mixed]] = blend_class[mixed]
+        if order_neighbours is not None:
+            over = np.flatnonzero(mixed & (under >= 0) & ((a_if_first != a_if_second) | (np.abs(lean) < _LEAN_CLEAR)))
+            if len(over):
+                on_curves = _over_background(rgba4[two[over]], low[over], high[over], under[over], palette4,
+                                             lambda picked: order_neighbours(two[over[picked]]))
+                fits = on_curves >= 0
+                chosen[two[over[fits]]] = on_curves[fits]
         unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
-                                ((rgba4[two, 3] < 255) | (under >= 0)))  # over transparency or a background
+                                (rgba4[two, 3] < 255) & (under < 0))  # over transparency
         if len(unsure) and neighbour_rgba4 is not None:
             # Either drawing order explains the pixel, each giving it another class: the seam pixels
             # around it that mix the same two classes tell which polygon was drawn first.
@@ -417,9 +549,10 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
       0-255 units, of the best mix of a pair), the one covering more of the pixel (see _best_blend).
       An opaque pixel may be such a mix drawn over a background colour (any entry of a palette of
       up to _FEW_CLASSES colours, see _best_under): for each pair, the better fit counts.
-      Where a pixel fits both drawing orders about as well and each order gives the other class,
-      the order that the seam pixels within ``radius`` mixing the same two classes (over the same
-      background) fit better decides (see _drawing_order);
+      Over transparency, where a pixel fits both drawing orders about as well and each order gives
+      the other class, the order that the seam pixels within ``radius`` mixing the same two classes
+      fit better decides (see _drawing_order); over a background both orders are fitted exactly and
+      the seam pixels within _ORDER_RADIUS decide where the pixel alone cannot (see _over_background);
     - else the one with most votes around it (4-neighbours 40, diagonal ones 28, farther rings 10 /
       (ring - 1)), ties going to the class nearest in colour under ``metric``, then to the lower index.
 
@@ -473,6 +606,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         return out
 
     offsets, weights = _seam_offsets(radius)
+    order_offsets = _seam_offsets(_ORDER_RADIUS)[0]
     rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
     # Vote tables hold 2 columns per class (see _choose_among_many): fewer pixels at once with more classes.
@@ -487,8 +621,12 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         around_classes = classes[around]
         chosen = _choose(around_classes, blocked[around] | outside, weights, seam_rgb, rgba4,
                          palette_rgb, palette4, metric, blend_tolerance,
-                         lambda rows: _seam_colours(around[:, rows], outside[:, rows], rgba_flat, valid_flat, blocked),
-                         own[part], lambda rows: (valid_flat[around[:, rows]] & ~outside[:, rows]))
+                         lambda picked: _seam_colours(around[:, picked], outside[:, picked], rgba_flat, valid_flat,
+                                                      blocked),
+                         own[part], lambda picked: (valid_flat[around[:, picked]] & ~outside[:, picked]),
+                         lambda picked: _opaque_seam_neighbours(
+                             *_neighbours(ys[part[picked]], xs[part[picked]], order_offsets, rows, cols), rgba_flat,
+                             valid_flat, blocked))
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])
@@ -505,6 +643,19 @@ def _seam_colours(around, outside, rgba_flat, valid_flat, blocked):
     out = np.concatenate([colour * (alpha / 255.0)[..., None], alpha[..., None]], axis=-1)
     out[~(blocked[around] & valid_flat[around] & ~outside)] = np.nan
     return out
+
+
+def _opaque_seam_neighbours(around, outside, rgba_flat, valid_flat, blocked):
+    """The opaque seam pixels among ``around`` (k x n flat positions): for each, the column (the pixel
+    it is near), its flat position and its colour (premultiplied RGBA, m x 4), offset by offset."""
+    codes = rgba_flat[around]
+    seam = blocked[around] & valid_flat[around] & ~outside & (codes >= np.uint32(255 << 24))
+    found = np.flatnonzero(seam)
+    codes = codes.ravel()[found]
+    colours = np.empty((len(found), 4))
+    colours[:, :3] = unpack_rgb(codes)
+    colours[:, 3] = 255.0
+    return found % around.shape[1], around.ravel()[found], colours
 
 
 def _neighbours(ys, xs, offsets, rows, cols):

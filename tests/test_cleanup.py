@@ -14,7 +14,7 @@ from palettize.engine.nearest import NearestColourMapper, pack_rgba
 from rasters import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from render_map import legend_colours, render_geology_map  # noqa: E402
+from render_map import legend_colours, render_geology_map, render_world_map  # noqa: E402
 
 LEGEND = np.array([colour[:3] for colour in legend_colours()], dtype=np.uint8)
 ALPHA_THRESHOLD = 128
@@ -256,6 +256,25 @@ def test_seams_on_an_opaque_background_take_the_class_that_explains_the_colour_o
     assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 1).all()
 
 
+@pytest.mark.parametrize("first, second, a_first", [(0, 5, True), (7, 3, False), (9, 11, True), (11, 5, True)])
+def test_seams_over_a_background_where_both_drawing_orders_fit_take_the_order_of_the_seam_pixels_around(
+        first, second, a_first):
+    # Over the grey, the colours of the two drawing orders cross near a coverage of 0.62: there a pixel
+    # fits both about as well, each giving the other class, and least-squares shares tell neither the
+    # order nor, at times, the background. The two polygons are drawn in one order all along their
+    # border: the seam pixels around (up to 4 rows away) whose coverages tell it decide.
+    palette = np.vstack([LEGEND[first], LEGEND[second], [200, 200, 200]]).astype(np.uint8)
+    a, b, sea = palette
+    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
+    covers_a = (0.9, 0.15, 0.85, 0.2) + tuple(np.round(np.arange(0.52, 0.75, 0.02), 2)) + (0.8, 0.1, 0.9, 0.25)
+    seams = [qt_composite(a, f, b, 1 - f, sea) if a_first else qt_composite(b, 1 - f, a, f, sea) for f in covers_a]
+    rgba = np.array([[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+    assert cleaned[:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
+    assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 1).all()
+
+
 @pytest.mark.parametrize("a_first", [True, False])
 def test_seams_where_three_fills_meet_on_an_opaque_background_take_the_pair_that_explains_the_colour(a_first):
     # The edge of the test above ends against a third fill: near it three classes vote, and the
@@ -309,6 +328,23 @@ def test_seams_do_not_depend_on_block_boundaries(maps, block):
         whole = clean(indices, rgba, valid)
         blocks = in_blocks(clean, (indices, rgba, valid), cleanup.margin("seams"), *block)
         assert np.array_equal(whole, blocks), name
+
+
+def test_seams_over_an_opaque_background_do_not_depend_on_block_boundaries(qgis_app, tmp_path):
+    # Over a background the drawing order is read from seam pixels 4 away: the margin covers them,
+    # where the margin of the seam radius alone (3) would not.
+    path = str(tmp_path / "provinces.tif")
+    render_world_map(path, "europe", 300, 200, outlines=False, antialiasing=True, background=(200, 200, 200))
+    palette = np.vstack([LEGEND, [[200, 200, 200]]]).astype(np.uint8)
+    indices, rgba, valid = quantized(path, palette)
+
+    def clean(i, r, v):
+        return cleanup.clean_seams(i, r, palette, "rgb", v)
+
+    whole = clean(indices, rgba, valid)
+    assert (whole != indices).sum() > 100
+    assert np.array_equal(whole, in_blocks(clean, (indices, rgba, valid), cleanup.margin("seams"), 23, 31))
+    assert not np.array_equal(whole, in_blocks(clean, (indices, rgba, valid), 3, 23, 31))
 
 
 @pytest.mark.parametrize("size", [256, 20000])
@@ -531,7 +567,8 @@ def test_sieve_gives_every_small_region_the_class_a_flood_fill_finds(connectedne
 
 def test_margins_tell_the_engine_how_far_each_method_looks():
     assert cleanup.margin("none") == 0
-    assert cleanup.margin("seams") == cleanup.DEFAULT_SEAM_RADIUS + 1
+    # Seams over a background read the drawing order from seam pixels 4 away, whose standing needs 1 more.
+    assert cleanup.margin("seams") == 5 and cleanup.margin("seams", radius=6) == 7
     assert cleanup.margin("sieve", min_region=25) == 50
     with pytest.raises(ValueError, match="seams"):
         cleanup.margin("smooth")
