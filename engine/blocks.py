@@ -1,6 +1,8 @@
 """One quantization pass: blocks of RGBA pixels in, blocks of palette indices out (QGIS-free)."""
 
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from threading import Lock
 
 import numpy as np
 
@@ -140,26 +142,43 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
                       is_cancelled):
     """The pass of quantize_blocks for a source of RGBA codes (``reads``: the windows grown by the
     cleanup's margin). One block is finished (written, compressed with the GIL released, counted)
-    in a thread while the next one is read and mapped; a single block has nothing to overlap with."""
+    in a thread while the next one is read and mapped; a single block has nothing to overlap with.
+    A cleanup (``map_block.parallel``) cleans two blocks at once: each block's result depends on
+    its own read alone, and most of a cleanup's time is spent in numpy, which releases the GIL."""
     opaque = np.uint32(alpha_threshold << 24)
-    with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing:
-        pending = None
-        for done, (read, rgba) in enumerate(_read_ahead(source, reads)):
-            if is_cancelled():
-                raise Cancelled()
-            window = windows[done]
-            if map_block is None:  # plain nearest colour: the fast path
-                indices = mapper.map_codes(rgba, dtype, alpha_threshold, nodata)
-            else:
-                indices = map_block(rgba, rgba >= opaque)
-                rgba, indices = centre(rgba, read, window), centre(indices, read, window)
-                indices = indices.astype(dtype)
-                if nodata is not None:
-                    np.copyto(indices, nodata, where=rgba < opaque)
+    in_flight = 2 if getattr(map_block, "parallel", False) and len(windows) > 1 else 1
+
+    def mapped(read, rgba, window):
+        if map_block is None:  # plain nearest colour: the fast path
+            return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata)
+        indices = map_block(rgba, rgba >= opaque)
+        rgba, indices = centre(rgba, read, window), centre(indices, read, window)
+        indices = indices.astype(dtype)
+        if nodata is not None:
+            np.copyto(indices, nodata, where=rgba < opaque)
+        return rgba, indices
+
+    with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing, \
+            ThreadPoolExecutor(max_workers=in_flight) if in_flight > 1 else _Inline() as mapping:
+        pending, maps = None, deque()
+
+        def finish_first():
+            nonlocal pending
+            done, window, future = maps.popleft()
+            rgba, indices = future.result()
             if pending is not None:
                 pending.result()
             pending = finishing.submit(finish, window, rgba, indices)
             progress((done + 1) / len(windows))
+
+        for done, (read, rgba) in enumerate(_read_ahead(source, reads)):
+            if is_cancelled():
+                raise Cancelled()
+            maps.append((done, windows[done], mapping.submit(mapped, read, rgba, windows[done])))
+            if len(maps) >= in_flight:
+                finish_first()
+        while maps:
+            finish_first()
         if pending is not None:
             pending.result()
 
@@ -212,18 +231,27 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
         if any(w[0] != 0 or w[2] != width for w in windows):
             raise ValueError("dithering needs windows of whole rows")
         return FloydSteinbergDither(mapper, metric, width).dither
+    lock = Lock()  # the mapper learns as it goes: one block at a time
+
+    def nearest(rgba):
+        with lock:
+            return mapper.map_codes(rgba)
+
     if cleanup.method == "seams":
         from .cleanup import clean_seams
 
-        return lambda rgba, valid: clean_seams(
-            mapper.map_codes(rgba), rgba, palette.colours, metric, valid, tolerance=cleanup.seam_tolerance,
-            radius=cleanup.seam_radius, in_place=True)
-    if cleanup.method == "sieve":
+        def clean(rgba, valid):
+            return clean_seams(nearest(rgba), rgba, palette.colours, metric, valid, tolerance=cleanup.seam_tolerance,
+                               radius=cleanup.seam_radius, in_place=True)
+    elif cleanup.method == "sieve":
         from .cleanup import sieve
 
-        return lambda rgba, valid: sieve(mapper.map_codes(rgba), valid, cleanup.min_region, cleanup.connectedness,
-                                         in_place=True)
-    return None
+        def clean(rgba, valid):
+            return sieve(nearest(rgba), valid, cleanup.min_region, cleanup.connectedness, in_place=True)
+    else:
+        return None
+    clean.parallel = True
+    return clean
 
 
 def expand_window(window, margin, grid_size):
