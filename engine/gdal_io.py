@@ -106,6 +106,8 @@ class BandSource:
 
     def __init__(self, path, bands, alpha_band=None, nodata=None, use_masks=True):
         self.dataset = open_for_strip_reads(path)
+        if use_masks and not alpha_band:
+            alpha_band = self._alpha_band_of_mask(bands)
         self.bands, self.alpha_band, self.nodata = list(bands), alpha_band, nodata
         used = self.bands + ([alpha_band] if alpha_band else [])
         # All-Byte bands are read in one call straight into RGBA byte order: the fast path.
@@ -123,6 +125,18 @@ class BandSource:
             ", ".join(str(b) for b in self.bands),
             ", alpha band {}".format(alpha_band) if alpha_band else ", mask" if self.masks else "",
         )
+
+    def _alpha_band_of_mask(self, bands):
+        """The Byte alpha band that is the bands' mask (an RGBA raster read as bands 1-3), or None:
+        read as the alpha band, in the same call as the colours, it gives the alpha the mask gives."""
+        flags = self.dataset.GetRasterBand(bands[0]).GetMaskFlags()
+        if flags != gdal.GMF_ALPHA | gdal.GMF_PER_DATASET:
+            return None
+        for index in range(1, self.dataset.RasterCount + 1):
+            band = self.dataset.GetRasterBand(index)
+            if band.GetColorInterpretation() == gdal.GCI_AlphaBand and band.DataType == gdal.GDT_Byte:
+                return index
+        return None
 
     def read(self, window):
         xoff, yoff, width, height = window

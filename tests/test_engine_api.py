@@ -46,6 +46,24 @@ def test_quantize_file_writes_what_the_plugin_writes_from_the_bands(qgis_app, tm
     assert result.counts.tolist() == np.bincount(read_indices(plugin).ravel(), minlength=256)[:16].tolist()
 
 
+def test_an_rgba_file_read_as_its_colour_bands_takes_the_alpha_its_mask_gives(tmp_path):
+    rgba = random_rgba(40, 50, seed=5, transparent_share=0.3)
+    rgba[3][::3, ::4] = 100  # partly transparent too: below and above the alpha threshold
+    rgba[3][1::3, ::4] = 200
+    path = write_raster(str(tmp_path / "rgba.tif"), rgba, alpha=True)
+    from palettize.engine.gdal_io import BandSource
+
+    source = BandSource(path, [1, 2, 3])
+    assert source.alpha_band == 4 and not source.masks  # one read of the four bands, no mask read
+    codes = source.read((0, 0, 50, 40))
+    assert np.array_equal(codes, pack_rgba(*rgba))
+    result = quantize_file(path, str(tmp_path / "out.tif"), QuantizeOptions(palette=PaletteOptions("vga16")))
+    palette = builtin_palette("vga16")
+    expected = brute_force_indices(rgba[:3].reshape(3, -1).T, palette.colours, "rgb").reshape(40, 50)
+    expected = np.where(rgba[3] >= 128, expected, 255)
+    assert np.array_equal(read_indices(result.output), expected)
+
+
 @pytest.mark.parametrize("make, setting", [
     (lambda: PaletteOptions("win255"), "PALETTE"),
     (lambda: PaletteOptions("kmeans", n_colours=1), "N_COLORS"),
