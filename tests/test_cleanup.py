@@ -94,6 +94,28 @@ def strip(colours, rows=5):
     return np.tile(np.array(colours, dtype=np.uint32), (rows, 1))
 
 
+def codes(palette):
+    """The packed RGBA code of each palette colour, opaque."""
+    return [pack_rgba(*[np.array([v], np.uint8) for v in colour])[0] for colour in palette]
+
+
+def edge_rows(palette, covers_a, a_first, background=None):
+    """One row per coverage f: three pixels of class 0, the seam pixel Qt draws where class 0 covers
+    f of it (drawn first or second, onto transparency or an opaque ``background``), three of class 1."""
+    a, b = palette[0], palette[1]
+    code = codes(palette)
+    seams = [qt_composite(a, f, b, 1 - f, background) if a_first else qt_composite(b, 1 - f, a, f, background)
+             for f in covers_a]
+    return np.array([[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
+
+
+def cleaned_seams(palette, rgba, valid=None):
+    """CLEANUP=seams (RGB) of the nearest palette indices of ``rgba``; every pixel valid by default."""
+    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
+    return cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool) if valid is None
+                               else valid)
+
+
 @pytest.fixture(scope="module")
 def maps(qgis_app, tmp_path_factory):
     """Rendered geology maps (360 x 240): truth (no anti-aliasing, no outlines) and anti-aliased
@@ -173,8 +195,8 @@ def test_seams_never_invent_a_class_and_leave_nodata_alone(maps, metric):
 def test_seam_pixels_never_take_the_class_under_nodata():
     # Class 2 lies only under nodata, right beside a pixel that is nearest to it.
     palette = np.array([[200, 40, 40], [40, 40, 200], [120, 40, 120]], dtype=np.uint8)
-    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
-    mix = pack_rgba(*[np.array([v], np.uint8) for v in (123, 40, 117)])[0]
+    code = codes(palette)
+    mix = codes([(123, 40, 117)])[0]
     rgba = strip([code[0]] * 4 + [code[2], code[2], code[1], code[1]])
     rgba[2, 3] = mix  # one pixel: a line of them would be a sliver of class 2 (see test_cleanup_slivers)
     indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
@@ -209,7 +231,7 @@ def test_a_blend_of_two_fills_goes_to_the_one_covering_the_pixel_centre(a_first)
     # Green and purple blends pass close to grey, which is nearest for mid blends: none gets them wrong.
     palette = np.array([[40, 180, 60], [160, 40, 200], [100, 110, 130]], dtype=np.uint8)
     a, b = palette[0], palette[1]
-    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
+    code = codes(palette)
     for cover_a in np.linspace(0.05, 0.95, 37):
         if abs(cover_a - 0.5) < 0.03:  # too close to call in 8 bits
             continue
@@ -227,14 +249,9 @@ def test_seams_on_transparent_background_take_the_class_that_explains_the_alpha_
     # seam pixel's colour and alpha, each giving it the other class; the seam pixels above and below,
     # which tell the order, decide.
     palette = np.array([[178, 216, 232], [139, 197, 224]], dtype=np.uint8)
-    a, b = palette
-    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(2)}
     covers_a = (0.1, 0.2, 0.3, 0.37, 0.4, 0.45, 0.55, 0.6, 0.61, 0.62, 0.64, 0.7, 0.8, 0.9)
-    seams = [qt_composite(a, f, b, 1 - f) if a_first else qt_composite(b, 1 - f, a, f) for f in covers_a]
-    rgba = np.array([[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
-    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
-    valid = rgba >= np.uint32(ALPHA_THRESHOLD << 24)
-    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", valid)
+    rgba = edge_rows(palette, covers_a, a_first)
+    cleaned = cleaned_seams(palette, rgba, valid=rgba >= np.uint32(ALPHA_THRESHOLD << 24))
     assert cleaned[:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
     assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 1).all()
 
@@ -245,13 +262,8 @@ def test_seams_on_an_opaque_background_take_the_class_that_explains_the_colour_o
     # the grey shows through the seam pixels (f * (1 - f) of it), so they are no mix of the two blues;
     # over the grey they are, as over transparency.
     palette = np.array([[178, 216, 232], [139, 197, 224], [200, 200, 200]], dtype=np.uint8)
-    a, b, sea = palette
-    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
     covers_a = (0.1, 0.2, 0.3, 0.37, 0.4, 0.45, 0.55, 0.6, 0.63, 0.7, 0.8, 0.9)
-    seams = [qt_composite(a, f, b, 1 - f, sea) if a_first else qt_composite(b, 1 - f, a, f, sea) for f in covers_a]
-    rgba = np.array([[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
-    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
-    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+    cleaned = cleaned_seams(palette, edge_rows(palette, covers_a, a_first, background=palette[2]))
     assert cleaned[:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
     assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 1).all()
 
@@ -264,13 +276,8 @@ def test_seams_over_a_background_where_both_drawing_orders_fit_take_the_order_of
     # order nor, at times, the background. The two polygons are drawn in one order all along their
     # border: the seam pixels around (up to 4 rows away) whose coverages tell it decide.
     palette = np.vstack([LEGEND[first], LEGEND[second], [200, 200, 200]]).astype(np.uint8)
-    a, b, sea = palette
-    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
     covers_a = (0.9, 0.15, 0.85, 0.2) + tuple(np.round(np.arange(0.52, 0.75, 0.02), 2)) + (0.8, 0.1, 0.9, 0.25)
-    seams = [qt_composite(a, f, b, 1 - f, sea) if a_first else qt_composite(b, 1 - f, a, f, sea) for f in covers_a]
-    rgba = np.array([[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
-    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
-    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+    cleaned = cleaned_seams(palette, edge_rows(palette, covers_a, a_first, background=palette[2]))
     assert cleaned[:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
     assert (cleaned[:, :3] == 0).all() and (cleaned[:, 4:] == 1).all()
 
@@ -280,13 +287,9 @@ def test_seams_where_three_fills_meet_on_an_opaque_background_take_the_pair_that
     # The edge of the test above ends against a third fill: near it three classes vote, and the
     # pair of them whose mix over the grey explains the seam pixel decides.
     palette = np.array([[178, 216, 232], [139, 197, 224], [200, 200, 200], [233, 187, 79]], dtype=np.uint8)
-    a, b, sea = palette[:3]
-    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(4)}
     covers_a = (0.1, 0.3, 0.7, 0.9)
-    seams = [qt_composite(a, f, b, 1 - f, sea) if a_first else qt_composite(b, 1 - f, a, f, sea) for f in covers_a]
-    rgba = np.array([[code[3]] * 7] + [[code[0]] * 3 + [seam] + [code[1]] * 3 for seam in seams], dtype=np.uint32)
-    indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
-    cleaned = cleanup.clean_seams(indices, rgba, palette, "rgb", np.ones(rgba.shape, dtype=bool))
+    third = np.full((1, 7), codes(palette)[3], dtype=np.uint32)
+    cleaned = cleaned_seams(palette, np.vstack([third, edge_rows(palette, covers_a, a_first, background=palette[2])]))
     assert cleaned[1:, 3].tolist() == [0 if f > 0.5 else 1 for f in covers_a]
 
 
@@ -295,7 +298,7 @@ def test_a_sliver_thinner_than_a_pixel_keeps_its_class_where_it_covers_most_of_t
     # A line of pixels each covered partly by a narrow polygon over the sea: no pixel shows the
     # polygon's own colour, yet each is mostly that polygon when cover > 0.5.
     palette = np.array([[200, 200, 200], [233, 187, 79], [238, 106, 122]], dtype=np.uint8)
-    sea = pack_rgba(*[np.array([v], np.uint8) for v in palette[0]])[0]
+    sea = codes(palette)[0]
     sliver = qt_composite(palette[1], cover, palette[1], 0.0, palette[0])
     rgba = strip([sea] * 3 + [sliver] + [sea] * 3)
     indices = NearestColourMapper(palette, "rgb").map_codes(rgba).astype(np.uint8)
@@ -307,7 +310,7 @@ def test_a_sliver_thinner_than_a_pixel_keeps_its_class_where_it_covers_most_of_t
 def test_a_blend_of_a_fill_and_an_outline_goes_to_that_fill():
     palette = np.array([[240, 220, 120], [120, 190, 230], [90, 100, 90]], dtype=np.uint8)
     outline = np.array([64, 64, 64])
-    code = {k: pack_rgba(*[np.array([v], np.uint8) for v in palette[k]])[0] for k in range(3)}
+    code = codes(palette)
     for cover in (0.2, 0.4, 0.6, 0.8):  # the outline's share of each of the two seam pixels
         left = composite(palette[0], 1.0, outline, cover)
         right = composite(palette[1], 1.0, outline, 1.2 - cover)
