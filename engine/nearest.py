@@ -234,6 +234,7 @@ class NearestColourMapper:
             self._sorted = (codes[order], indices[order])
         else:
             self.table[codes] = indices
+            self._note_answers(codes)
         self.distinct_colours += len(codes)
 
     def _complete(self, codes, found):

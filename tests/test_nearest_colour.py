@@ -270,6 +270,19 @@ def test_a_mapper_made_after_one_that_filled_its_whole_table_knows_nothing_of_it
     assert (third.table == 0xFFFF).all() and not third._new.any()
 
 
+def test_entries_remembered_into_a_made_table_are_cleared_for_the_next_mapper():
+    """Entries handed to a mapper whose table is made (remember) are its answers too: the next
+    mapper, with another palette, finds none of them in the table it is left."""
+    first = NearestColourMapper(builtin_palette("win256").colours, "rgb")
+    first.table  # made: what is remembered now goes into it
+    codes = np.array([0x123456, 0xABCDEF], dtype=np.uint32)
+    first.remember(codes, [7, 9])
+    assert first.table[codes].tolist() == [7, 9]
+    first.release()
+    second = NearestColourMapper(builtin_palette("vga16").colours, "rgb")
+    assert (second.table == 0xFFFF).all()
+
+
 @pytest.mark.parametrize("metric", ["rgb", "cielab"])
 def test_pixels_mapped_by_sorting_before_the_table_is_made_get_the_same_entries(metric):
     """A mapper sorts its first pixels (a small sheet needs no 2^24-entry table); the blocks after
