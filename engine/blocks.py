@@ -365,9 +365,11 @@ def _count_by_sorting(codes):
     return codes[starts], np.diff(np.append(starts, len(codes))).astype(np.int64)
 
 
-def palette_usage(codes, counts, palette, metric):
-    """(entry of each histogram colour, pixels per palette entry) under ``metric``."""
+def palette_usage(codes, counts, palette, metric, entries=None):
+    """(entry of each histogram colour, pixels per palette entry) under ``metric``; ``entries``:
+    the colours' nearest entries when already known (found while the palette was built)."""
     if len(codes) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(len(palette), dtype=np.int64)
-    entries = nearest_palette_indices(unpack_rgb(codes), palette.colours, metric)
+    if entries is None:
+        entries = nearest_palette_indices(unpack_rgb(codes), palette.colours, metric)
     return entries, np.bincount(entries, weights=counts, minlength=len(palette)).astype(np.int64)

@@ -551,11 +551,8 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
 def _extract(histogram, output_path, options, log, outputs):
     """(ExtractResult, nearest entry of each histogram colour), the palette staged in ``outputs``."""
     palette, nearest = palette_from_image(options, histogram, log)
-    if nearest is not None and np.array_equal(nearest[0], histogram[0]):
-        entries = nearest[1]
-        usage = np.bincount(entries, weights=histogram[1], minlength=len(palette)).astype(np.int64)
-    else:
-        entries, usage = palette_usage(histogram[0], histogram[1], palette, options.metric)
+    known = nearest[1] if nearest is not None and np.array_equal(nearest[0], histogram[0]) else None
+    entries, usage = palette_usage(histogram[0], histogram[1], palette, options.metric, known)
     result = ExtractResult(palette, usage)
     if output_path:
         try:
