@@ -306,9 +306,7 @@ class StretchedBandSource:
     def _check(self, layer, path, grid, workdir):
         drawn = RenderedSource(layer, path, grid, workdir)
         try:
-            for fraction in (0.0, 0.5, 1.0):
-                width, height = min(grid.width, _CHECK_WINDOW), min(grid.height, _CHECK_WINDOW)
-                window = (int((grid.width - width) * fraction), int((grid.height - height) * fraction), width, height)
+            for window in _check_windows(grid.width, grid.height, (0.0, 0.5, 1.0)):
                 if not np.array_equal(drawn.read(window), self.read(window)):
                     raise pointwise.NotPiecewise("a window is drawn in other colours than its bands stretched")
         finally:
@@ -338,6 +336,14 @@ LOOKUP_TYPES = {gdal.GDT_Byte: (0, 1 << 8), gdal.GDT_UInt16: (0, 1 << 16), gdal.
 POINTWISE_STYLES = ("paletted", "singlebandpseudocolor", "singlebandgray")
 #: Band values of a Float32 band that are drawn to check its pieces (see LookupSource), per window read.
 _CHECK_WINDOW = 256
+
+
+def _check_windows(width, height, fractions):
+    """Windows of up to _CHECK_WINDOW pixels a side along the raster's diagonal, at these fractions
+    of the way from its top-left corner to its bottom-right one."""
+    size_x, size_y = min(width, _CHECK_WINDOW), min(height, _CHECK_WINDOW)
+    return [(int((width - size_x) * fraction), int((height - size_y) * fraction), size_x, size_y)
+            for fraction in fractions]
 
 
 def lookup_plan(layer, path, target_crs):
@@ -423,12 +429,8 @@ class LookupSource:
 
     def _sample_values(self):
         """Values of a few windows of the band, along its diagonal."""
-        width, height = self.band.XSize, self.band.YSize
-        size_x, size_y = min(width, _CHECK_WINDOW), min(height, _CHECK_WINDOW)
-        values = []
-        for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
-            window = (int((width - size_x) * fraction), int((height - size_y) * fraction), size_x, size_y)
-            values.append(self._read(window).ravel())
+        values = [self._read(window).ravel()
+                  for window in _check_windows(self.band.XSize, self.band.YSize, (0.0, 0.25, 0.5, 0.75, 1.0))]
         self.dataset.FlushCache()
         return np.concatenate(values).astype(np.float32)
 
