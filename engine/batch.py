@@ -16,6 +16,7 @@ a cluster is asked for.
 
 import math
 import os
+import re
 import shutil
 import time
 import uuid
@@ -159,6 +160,9 @@ def tile_name(tile):
     return "tile_{}_{}.tif".format(tile[1], tile[0])
 
 
+_PIXEL_COORDINATES = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+
+
 def quantize_tile(path, workdir, tile, options, palette):
     """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns pixels per entry.
 
@@ -168,7 +172,9 @@ def quantize_tile(path, workdir, tile, options, palette):
     source, grid = run.open_file(path, options.bands)
     try:
         x0, y0, width, height = tile
-        a, b, c, d, e, f = grid.geotransform
+        # A picture without georeferencing: tiles in pixel coordinates (rows running south, as
+        # GDAL's mosaics need), which the mosaic drops again (see assemble).
+        a, b, c, d, e, f = grid.geotransform if grid.has_geotransform else _PIXEL_COORDINATES
         tile_grid = gdal_io.RasterGrid(width, height, (a + x0 * b + y0 * c, b, c, d + x0 * e + y0 * f, e, f), grid.wkt)
         dtype, nodata = output_type(len(palette), source.opaque, options.nodata_index)
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
@@ -196,7 +202,8 @@ def assemble(job, workdir, options, palette, tile_counts):
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
-        _, nodata = file_output_type(job.input, options, palette)
+        data_type, georeferenced = file_output_type(job.input, options, palette), _georeferenced(job.input, options)
+        nodata = data_type[1]
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
         if mosaic is None:
@@ -206,10 +213,12 @@ def assemble(job, workdir, options, palette, tile_counts):
         band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))
         band = None
         mosaic = None
+        if not georeferenced:
+            _drop_geotransform(vrt_path)
         if is_mosaic(job.output):
             _place_mosaic(workdir, vrt_path, job.output)
         else:
-            _copy_mosaic(vrt_path, job.output, palette, counts, file_output_type(job.input, options, palette))
+            _copy_mosaic(vrt_path, job.output, palette, counts, data_type)
         if options.style and not style_conflict(job.output):  # never a user's .qml
             write_style(job.output, palette)
         if job.table:
@@ -220,6 +229,21 @@ def assemble(job, workdir, options, palette, tile_counts):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return counts
+
+
+def _georeferenced(path, options):
+    source, grid = run.open_file(path, options.bands)
+    source.close()
+    return grid.has_geotransform
+
+
+def _drop_geotransform(vrt_path):
+    """The mosaic of a picture without georeferencing without the tiles' pixel coordinates: its
+    sources stay placed by their pixel offsets."""
+    with open(vrt_path, encoding="utf-8") as f:
+        text = f.read()
+    with open(vrt_path, "w", encoding="utf-8") as f:
+        f.write(re.sub(r"\s*<GeoTransform>[^<]*</GeoTransform>", "", text, count=1))
 
 
 def _place_mosaic(workdir, vrt_path, output):
@@ -250,8 +274,7 @@ def _copy_mosaic(vrt_path, output, palette, counts, data_type):
     ``data_type``: (dtype, nodata) of the file's output (file_output_type)."""
     source = gdal.Open(vrt_path)
     band = source.GetRasterBand(1)
-    grid = gdal_io.RasterGrid(source.RasterXSize, source.RasterYSize, source.GetGeoTransform(),
-                              source.GetProjectionRef() or "")
+    grid = gdal_io.RasterGrid.of_dataset(source)
     dtype, nodata = data_type
     gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
     with gdal_io.IndexedRasterWriter(output, run.output_driver(output), grid, palette, gdal_type, nodata) as writer:

@@ -76,6 +76,26 @@ def test_a_vrt_output_is_a_mosaic_of_geotiff_tiles_with_the_colour_table(schedul
     assert np.array_equal(read_indices(str(tmp_path / "one" / "map.vrt")), read_indices(str(tmp_path / "here.tif")))
 
 
+def test_a_picture_without_georeferencing_split_into_tiles_stays_without_it(scheduler, tmp_path):
+    """A scanned sheet or a photograph as PNG: the tiles are placed by their pixel offsets, and the
+    output, a raster or a .vrt mosaic, has no geotransform, as the picture and a run in one process."""
+    rgb = gdal.Open(SAMPLE_MAP).ReadAsArray()[:3]
+    memory = gdal.GetDriverByName("MEM").Create("", rgb.shape[2], rgb.shape[1], 3, gdal.GDT_Byte)
+    for i, values in enumerate(rgb, 1):
+        memory.GetRasterBand(i).WriteArray(values)
+    gdal.GetDriverByName("PNG").CreateCopy(str(tmp_path / "sheet.png"), memory)
+    memory = None
+    flags = ["--palette", "frequent", "--n-colors", "12", "--cleanup", "seams", "-q"]
+    assert run("quantize", tmp_path / "sheet.png", "-o", tmp_path / "here.tif", *flags) == 0
+    for output in ("cluster.tif", os.path.join("mosaic", "sheet.vrt")):
+        assert run("quantize", tmp_path / "sheet.png", "-o", tmp_path / output, "--scheduler", scheduler,
+                   "--split-above", SPLIT, *flags) == 0
+        assert np.array_equal(read_indices(str(tmp_path / output)), read_indices(str(tmp_path / "here.tif")))
+        assert gdal.Open(str(tmp_path / output)).GetGeoTransform(can_return_null=True) is None
+    assert gdal.Open(str(tmp_path / "here.tif")).GetGeoTransform(can_return_null=True) is None
+    assert not leftovers(tmp_path)
+
+
 def test_many_files_share_one_palette_from_a_map_reduce_of_their_histograms(scheduler, tmp_path):
     sample = gdal.Open(SAMPLE_MAP).ReadAsArray()
     inputs = [write_raster(str(tmp_path / "big.tif"), sample, alpha=True),
