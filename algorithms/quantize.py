@@ -124,7 +124,8 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         run.output = run.output_request.path
         run.driver = check_quantize(run.output, run.grid, run.options, run.palette, self.opaque_source(run),
                                     inputs={self.INPUT: run.path},
-                                    other_outputs={self.OUTPUT_TABLE: self.table_path(parameters, context)})
+                                    other_outputs={self.OUTPUT_TABLE: self.table_path(parameters, context)},
+                                    resizable=True)
 
     @user_errors
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)

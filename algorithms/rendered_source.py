@@ -58,7 +58,7 @@ def requested_grid(extent, crs, pixel_size):
     SourceError when GDAL cannot hold such a grid (see grid_size_problem)."""
     columns, rows = (max(1.0, math.ceil(side / pixel_size - 1e-9) if math.isfinite(side / pixel_size) else math.inf)
                      for side in (extent.width(), extent.height()))
-    problem = grid_size_problem(columns, rows)
+    problem = grid_size_problem(columns, rows, resizable=True)
     if problem:
         raise SourceError(problem)
     width, height = int(columns), int(rows)

@@ -407,25 +407,28 @@ def size_text(n_bytes):
     return "{:,} bytes".format(int(n_bytes))
 
 
-def grid_size_problem(width, height, bytes_per_pixel=1, folder=None):
+def grid_size_problem(width, height, bytes_per_pixel=1, folder=None, resizable=False):
     """Why a ``width`` x ``height`` raster of ``bytes_per_pixel`` cannot be written in ``folder``
     (a sentence with its size in pixels and bytes), or '' when it can. Sizes may be floats (a
     requested grid before rounding, even infinite): they are checked before anything is built.
     The disk must hold the uncompressed raster: compression cannot be counted on in advance.
-    Without a ``folder`` only GDAL's own limit is checked."""
+    Without a ``folder`` only GDAL's own limit is checked. ``resizable``: the user chose the grid
+    (the plugin's PIXEL_SIZE and EXTENT), so the sentence says how to make it smaller."""
+    smaller = " Choose a larger PIXEL_SIZE or a smaller EXTENT." if resizable else ""
     if not (math.isfinite(width) and math.isfinite(height)):
-        return "The output grid would have no end: choose a larger PIXEL_SIZE or a smaller EXTENT."
+        return "The output grid would have no end." + smaller
     width, height = int(math.ceil(width)), int(math.ceil(height))
     pixels = width * height
     n_bytes = pixels * bytes_per_pixel
     described = "{:,} x {:,} pixels, {:,} pixels in all, up to {}".format(width, height, pixels, size_text(n_bytes))
     if max(width, height) > MAX_SIDE:
-        return ("The output grid would be {}: GDAL writes at most {:,} pixels per side. Choose a larger "
-                "PIXEL_SIZE or a smaller EXTENT.").format(described, MAX_SIDE)
+        return "The output grid would be {}: GDAL writes at most {:,} pixels per side.{}".format(
+            described, MAX_SIDE, smaller)
     free = shutil.disk_usage(folder).free if folder else math.inf
     if n_bytes > free:
-        return ("The output grid would be {}, and the disk of {} has {} free. Choose a larger PIXEL_SIZE or "
-                "a smaller EXTENT, or free disk space.").format(described, folder, size_text(free))
+        return "The output grid would be {}, and the disk of {} has {} free. {}".format(
+            described, folder, size_text(free), "Choose a larger PIXEL_SIZE or a smaller EXTENT, or free disk space."
+            if resizable else "Free disk space or write the output elsewhere.")
     return ""
 
 

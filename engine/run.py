@@ -272,12 +272,13 @@ def _same_file_key(path):
 
 
 def check_raster_output(path, driver, grid, palette_size, opaque=False, from_image=False, disk=True,
-                        nodata_index=None):
+                        nodata_index=None, resizable=False):
     """Refuse, before any work, an indexed raster of ``palette_size`` colours on ``grid`` that the
     format of ``driver`` cannot hold (decided by GDAL itself: gdal_io.indexed_format_problem) or that
     GDAL or the free disk cannot hold (gdal_io.grid_size_problem). ``from_image``: the palette is
     built from the image, at most ``palette_size`` colours; ``disk``: check the free disk too;
-    ``nodata_index``: the user's NODATA_INDEX."""
+    ``nodata_index``: the user's NODATA_INDEX; ``resizable``: the user chose the grid (see
+    gdal_io.grid_size_problem)."""
     check_nodata_index(nodata_index, palette_size)
     dtype, _ = output_type(palette_size, opaque, nodata_index)
     gdal_type, _ = GDAL_TYPES[dtype().itemsize]
@@ -288,24 +289,25 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
             os.path.basename(path), driver, extension, problem,
             ", or N_COLORS of at most 255" if from_image and gdal_type != gdal.GDT_Byte else ""))
     problem = gdal_io.grid_size_problem(grid.width, grid.height, dtype().itemsize,
-                                        nearest_existing_folder(path) if disk else None)
+                                        nearest_existing_folder(path) if disk else None, resizable)
     if problem:
         raise RunError(problem)
 
 
 def check_quantize(output_path, grid, options, palette=None, opaque=False, driver=None, inputs=None,
-                   other_outputs=None):
+                   other_outputs=None, resizable=False):
     """Everything about a quantization's outputs that can be refused before any work; returns the
     output's driver. ``palette``: None when built from the image (sized by N_COLORS until then);
     ``inputs``: {setting: path} the outputs must not replace (the palette file is added);
-    ``other_outputs``: {setting: path} written by the caller (the plugin's table)."""
+    ``other_outputs``: {setting: path} written by the caller (the plugin's table); ``resizable``:
+    the user chose the grid (the plugin's PIXEL_SIZE and EXTENT)."""
     driver = driver or output_driver(output_path)
     outputs = {"OUTPUT": output_path, "OUTPUT_REPORT": options.report, "OUTPUT_TABLE": options.table}
     outputs.update(other_outputs or {})
     check_output_paths(outputs, dict(inputs or {}, PALETTE_FILE=options.palette.file))
     from_image = palette is None
     check_raster_output(output_path, driver, grid, options.palette.n_colours if from_image else len(palette), opaque,
-                        from_image, nodata_index=options.nodata_index)
+                        from_image, nodata_index=options.nodata_index, resizable=resizable)
     return driver
 
 

@@ -5,6 +5,7 @@ a symlink in a temporary folder, so tests exercise the same imports QGIS does.
 """
 
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -53,6 +54,19 @@ def gdal_error_style(request):
         gdal.DontUseExceptions()
     else:
         yield
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB file system (tmpfs), or a skip where this system cannot mount one."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
 
 
 def pytest_report_header(config):

@@ -122,6 +122,17 @@ def test_a_file_failing_while_it_runs_leaves_nothing_behind(tmp_path):
     assert os.listdir(str(out)) == [] and leftovers(str(out)) == []
 
 
+def test_an_output_the_disk_cannot_hold_is_refused_in_the_command_lines_words(tmp_path, small_disk):
+    """The output keeps the input's grid here: the remedy is room on the disk, not a plugin setting."""
+    big = write_raster(str(tmp_path / "big.tif"), np.zeros((3, 1500, 2000), dtype=np.uint8))
+    result = palettize("quantize", big, "-o", small_disk / "big.tif", "-q")
+    assert result.returncode == 1
+    assert result.stderr.startswith("palettize: error: ") and len(result.stderr.splitlines()) == 1
+    assert "2,000 x 1,500 pixels" in result.stderr and "Free disk space or write the output elsewhere." in result.stderr
+    assert "PIXEL_SIZE" not in result.stderr and "EXTENT" not in result.stderr
+    assert os.listdir(str(small_disk)) == []
+
+
 def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
     several = palettize("quantize", path, path, "-o", tmp_path / "x.tif")

@@ -26,19 +26,6 @@ def rgba(tmp_path_factory):
     return write_raster(str(folder / "in.tif"), random_rgba(20, 30, transparent_share=0), alpha=True)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MB file system (tmpfs), or a skip where this system cannot mount one."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a small file system here (needs root)")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
-
-
 class FillsTheDisk(QgsProcessingFeedback):
     """Another program fills the disk just after the run's checks, while it reads its input."""
 
