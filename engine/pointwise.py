@@ -171,6 +171,15 @@ def look_up(table, codes):
     return result.reshape(codes.shape)
 
 
+def any_of(codes, flags):
+    """Whether the flag (uint8, one per code) of any code is set: looked up only when the codes'
+    range holds a flag (a map's block holds a few codes, often far from every flagged one)."""
+    if not codes.size:
+        return False
+    low, high = int(codes.min()), int(codes.max())
+    return bool(flags[low:high + 1].any()) and bool(look_up(flags, codes).any())
+
+
 def _look_up_bytes(table, codes):
     """table[codes] for a 256-entry byte table and byte codes: each pair of codes (read as one
     uint16) through a table of every pair (_byte_pairs), about 3 times as fast as bytes.translate
