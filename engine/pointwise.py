@@ -160,9 +160,9 @@ class PieceClassifier:
 
 def look_up(table, codes):
     """table[codes] for small integer codes, in steps that keep numpy's index temporaries in the
-    CPU cache (a 256-entry byte table two bytes at a time, see _byte_pairs)."""
+    CPU cache (a byte table of byte codes two bytes at a time, see _byte_pairs)."""
     codes = np.asarray(codes)
-    if table.dtype == np.uint8 and codes.dtype == np.uint8 and len(table) == 256:
+    if table.dtype == np.uint8 and codes.dtype == np.uint8 and len(table) <= 256:
         return _look_up_bytes(table, codes)
     flat = np.ravel(codes)
     result = np.empty(flat.size, table.dtype)
@@ -181,9 +181,11 @@ def any_of(codes, flags):
 
 
 def _look_up_bytes(table, codes):
-    """table[codes] for a 256-entry byte table and byte codes: each pair of codes (read as one
-    uint16) through a table of every pair (_byte_pairs), about 3 times as fast as bytes.translate
-    or numpy's own indexing, and with the GIL released."""
+    """table[codes] for a byte table of up to 256 entries and byte codes: each pair of codes (read
+    as one uint16) through a table of every pair (_byte_pairs), about 3 times as fast as
+    bytes.translate or numpy's own indexing, and with the GIL released."""
+    if len(table) < 256:  # codes index the table: the entries beyond it are never looked up
+        table = np.concatenate([table, np.zeros(256 - len(table), np.uint8)])
     flat = np.ravel(codes)
     result = np.empty(flat.size, np.uint8)
     even = flat.size & ~1
