@@ -182,8 +182,11 @@ def any_of(codes, flags):
 
 def _look_up_bytes(table, codes):
     """table[codes] for a byte table of up to 256 entries and byte codes: each pair of codes (read
-    as one uint16) through a table of every pair (_byte_pairs), about 3 times as fast as
-    bytes.translate or numpy's own indexing, and with the GIL released."""
+    as one uint16) through a table of every pair (_byte_pairs), with the GIL released, so the
+    thread that writes the previous block never waits for it (bytes.translate holds the GIL). On a
+    raster's codes, whose neighbours repeat, about a fifth faster than bytes.translate and twice
+    as fast as numpy's own indexing; on codes without order (noise over 256 values), whose pairs
+    miss the CPU cache, about 1.4 times as slow as bytes.translate."""
     if len(table) < 256:  # codes index the table: the entries beyond it are never looked up
         table = np.concatenate([table, np.zeros(256 - len(table), np.uint8)])
     flat = np.ravel(codes)
