@@ -207,21 +207,25 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
         if colours_of_pixels:
             return finish(window, look_up(colours, codes), indices)
         writer.write(window, indices)
-        flat = indices.ravel()
-        counts[:] += finder.find([flat], worth_it=0.125).count(flat, len(counts))
-        for observer in observers:
-            observer.add_codes(window, codes, colours, indices)
 
     mapped = [None, None, None]  # (colours, their indices, which are transparent): the last table mapped
 
-    def read_indices(window):  # in the reading thread, which alone uses the mapper here
+    def read_indices(window):
+        """In the reading thread, which alone uses the mapper, the counts and the observers here:
+        the finishing thread, which waits for GDAL to compress each block, only writes."""
         codes, colours = source.read_codes(window)
         if mapped[0] is not colours:
             transparent = (colours < _OPAQUE).view(np.uint8) if check_opaque else None
             mapped[:] = colours, mapper.map_codes(colours, dtype, alpha_threshold, nodata), transparent
         if mapped[2] is not None and any_of(codes, mapped[2]):
             raise TransparentAfterAll()
-        return codes, colours, look_up(mapped[1], codes)
+        indices = look_up(mapped[1], codes)
+        if not colours_of_pixels:
+            flat = indices.ravel()
+            counts[:] += finder.find([flat], worth_it=0.125).count(flat, len(counts))
+            for observer in observers:
+                observer.add_codes(window, codes, colours, indices)
+        return codes, colours, indices
 
     with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing:
         pending = None
