@@ -405,12 +405,14 @@ class LookupSource:
         output needs no nodata, and 256 colours fit in a Byte. The engine checks the guess on every
         block it writes and writes the output again with nodata when a pixel proves it wrong, instead
         of a read of the whole band before writing (a tenth of a run, in QGIS's main thread); a few
-        windows along the band's diagonal, where nodata borders and corners show, are read here."""
+        windows along the band's two diagonals, where nodata borders and corners show, are read here."""
         transparent = self.table < _OPAQUE
         if self.band.DataType != gdal.GDT_Byte or transparent.all():
             return False
         flags = transparent.astype(np.uint8)
-        windows = _check_windows(self.band.XSize, self.band.YSize, (0.0, 0.25, 0.5, 0.75, 1.0))
+        width = self.band.XSize
+        windows = _check_windows(width, self.band.YSize, (0.0, 0.25, 0.5, 0.75, 1.0))
+        windows += [(width - cols - xoff, yoff, cols, rows) for xoff, yoff, cols, rows in windows]  # the other diagonal
         found = any(pointwise.any_of(self._read(window), flags) for window in windows)
         self.dataset.FlushCache()
         return not found

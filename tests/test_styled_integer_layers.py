@@ -133,15 +133,15 @@ def test_a_style_that_draws_every_value_opaque_gives_byte_without_nodata_for_256
 
 
 @pytest.mark.parametrize("palette", ["win256", "frequent"])
-@pytest.mark.parametrize("classless_pixel", [None, (-1, -1), (-1, 0)], ids=["none", "bottom-right", "bottom-left"])
+@pytest.mark.parametrize("classless_pixel", [None, (-1, 0), (300, -1)], ids=["none", "bottom-left", "right-edge"])
 def test_a_paletted_byte_layer_needs_nodata_only_when_a_pixel_has_no_class(qgis_app, tmp_path, monkeypatch,
                                                                            classless_pixel, palette):
-    """A pixel without class in the bottom-right corner is seen before writing (a window along the
-    band's diagonal); one in the bottom-left corner only while writing, which starts again (after
-    the scan that builds a palette from the image too)."""
+    """A pixel without class in a corner is seen before writing (windows along the band's
+    diagonals); one halfway down the right edge only while writing, which starts again (after the
+    scan that builds a palette from the image too)."""
     from qgis.core import QgsRasterLayer
 
-    values = np.arange(0, 9, 2, dtype=np.uint8)[np.random.default_rng(2).integers(0, 5, (300, 300))]
+    values = np.arange(0, 9, 2, dtype=np.uint8)[np.random.default_rng(2).integers(0, 5, (600, 600))]
     if classless_pixel is not None:
         values[classless_pixel] = 3  # 3 has no class: QGIS leaves it transparent
     path = write_raster(str(tmp_path / "in.tif"), values[None], gdal_type=gdal.GDT_Byte)
@@ -159,7 +159,7 @@ def test_a_paletted_byte_layer_needs_nodata_only_when_a_pixel_has_no_class(qgis_
     expected = ("Byte", None) if classless_pixel is None else ("UInt16" if nodata > 255 else "Byte", nodata)
     assert (gdal.GetDataTypeName(band.DataType), band.GetNoDataValue()) == expected
     written_again = any("transparent pixels after all" in line for line in log.infos)
-    assert written_again == (classless_pixel == (-1, 0))
+    assert written_again == (classless_pixel == (300, -1))
     looked_up, drawn = _run_both_ways(tmp_path, monkeypatch, layer_for, "classes", palette)
     assert np.array_equal(looked_up, drawn)
     assert np.array_equal(looked_up == nodata, values == 3)
