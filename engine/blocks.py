@@ -8,12 +8,17 @@ import numpy as np
 
 from .options import CleanupOptions
 from .nearest import NearestColourMapper, nearest_palette_indices, unpack_rgb
-from .pointwise import look_up
+from .pointwise import any_of, look_up
 from .runs import RunFinder
 
 
 class Cancelled(Exception):
     """The user cancelled the run."""
+
+
+class TransparentAfterAll(Exception):
+    """A source guessed to be opaque (quantize_blocks with ``check_opaque``) has a transparent
+    pixel: its output needs nodata, so the pass must be run again with ``opaque`` false."""
 
 
 def output_type(palette_size, opaque=False, nodata_index=None):
@@ -79,7 +84,7 @@ class QuantizeResult:
 def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                     progress=lambda fraction: None, is_cancelled=lambda: False, observers=(),
                     dither="none", cleanup=None, grid_size=None, opaque=False, nodata_index=None,
-                    nearest=None):
+                    nearest=None, check_opaque=False):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
     ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
@@ -95,11 +100,14 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     or are None for an observer whose ``needs_runs`` is false when no other observer needs them.
     ``nearest``: (codes, entries) already known to be the exact nearest entries of those colours
     as this pass's mapper finds them (never a kept nodata entry; see NearestColourMapper.remember),
-    or None.
+    or None. ``check_opaque``: ``opaque`` is a guess (a scan of the whole source to be sure would
+    cost a read of it before writing); every block is checked and TransparentAfterAll raised at
+    the first transparent pixel of an output without nodata.
     """
     dtype, nodata = output_type(len(palette), opaque, nodata_index)
     if nodata is None:
         alpha_threshold = 0
+    check_opaque = check_opaque and nodata is None
     reserved = reserved_entry(len(palette), nodata)
     mapper = NearestColourMapper(palette.colours, metric, reserved)
     if nearest is not None:
@@ -128,10 +136,10 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
     if map_block is None and getattr(source, "read_codes", None) is not None:
         _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers,
-                        progress, is_cancelled)
+                        progress, is_cancelled, check_opaque)
     else:
         _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, finish, progress,
-                          is_cancelled)
+                          is_cancelled, check_opaque)
     mapper.release()
     if reserved is not None:
         counts[reserved] = 0  # its pixels are nodata
@@ -139,7 +147,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
 
 def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, finish, progress,
-                      is_cancelled):
+                      is_cancelled, check_opaque=False):
     """The pass of quantize_blocks for a source of RGBA codes (``reads``: the windows grown by the
     cleanup's margin). One block is finished (written, compressed with the GIL released, counted)
     in a thread while the next one is read and mapped; a single block has nothing to overlap with.
@@ -149,6 +157,8 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
     in_flight = 2 if getattr(map_block, "parallel", False) and len(windows) > 1 else 1
 
     def mapped(read, rgba, window):
+        if check_opaque and rgba.size and rgba.min() < _OPAQUE:
+            raise TransparentAfterAll()
         if map_block is None:  # plain nearest colour: the fast path
             return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata)
         indices = map_block(rgba, rgba >= opaque)
@@ -184,11 +194,12 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
 
 
 def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers, progress,
-                    is_cancelled):
+                    is_cancelled, check_opaque=False):
     """The pass of quantize_blocks for a source whose pixels are codes into a table of colours
     (``source.read_codes(window)`` -> (codes, colours), see engine.pointwise): each table is mapped
     once, each pixel is one look-up. Observers with an ``add_codes`` see the codes; the others
-    get the colours of every pixel, as from any source."""
+    get the colours of every pixel, as from any source. ``check_opaque``: see quantize_blocks (a
+    block whose codes' range holds no transparent colour costs its minimum and maximum)."""
     colours_of_pixels = not all(hasattr(observer, "add_codes") for observer in observers)
     finder = RunFinder()
 
@@ -196,18 +207,25 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
         if colours_of_pixels:
             return finish(window, look_up(colours, codes), indices)
         writer.write(window, indices)
-        flat = indices.ravel()
-        counts[:] += finder.find([flat], worth_it=0.125).count(flat, len(counts))
-        for observer in observers:
-            observer.add_codes(window, codes, colours, indices)
 
-    mapped = [None, None]  # (colours, their indices): the last table mapped
+    mapped = [None, None, None]  # (colours, their indices, which are transparent): the last table mapped
 
-    def read_indices(window):  # in the reading thread, which alone uses the mapper here
+    def read_indices(window):
+        """In the reading thread, which alone uses the mapper, the counts and the observers here:
+        the finishing thread, which waits for GDAL to compress each block, only writes."""
         codes, colours = source.read_codes(window)
         if mapped[0] is not colours:
-            mapped[:] = colours, mapper.map_codes(colours, dtype, alpha_threshold, nodata)
-        return codes, colours, look_up(mapped[1], codes)
+            transparent = (colours < _OPAQUE).view(np.uint8) if check_opaque else None
+            mapped[:] = colours, mapper.map_codes(colours, dtype, alpha_threshold, nodata), transparent
+        if mapped[2] is not None and any_of(codes, mapped[2]):
+            raise TransparentAfterAll()
+        indices = look_up(mapped[1], codes)
+        if not colours_of_pixels:
+            flat = indices.ravel()
+            counts[:] += finder.find([flat], worth_it=0.125).count(flat, len(counts))
+            for observer in observers:
+                observer.add_codes(window, codes, colours, indices)
+        return codes, colours, indices
 
     with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing:
         pending = None
@@ -268,6 +286,8 @@ def centre(array, read, window):
     dx, dy = window[0] - read[0], window[1] - read[1]
     return array[dy:dy + window[3], dx:dx + window[2]]
 
+
+_OPAQUE = np.uint32(0xFF000000)  # the lowest code of an opaque pixel
 
 #: A histogram of up to this many valid pixels is counted by sorting them; up to
 #: TABLE_HISTOGRAM_PIXELS, by marking their colours among all 2^24 (see _count_distinct); beyond

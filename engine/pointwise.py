@@ -9,6 +9,8 @@ then gives every pixel its piece's colour code with a bucket table and, for the 
 bucket holds a break, a binary search.
 """
 
+import functools
+
 import numpy as np
 
 _SIGN = np.uint32(0x80000000)
@@ -158,12 +160,56 @@ class PieceClassifier:
 
 def look_up(table, codes):
     """table[codes] for small integer codes, in steps that keep numpy's index temporaries in the
-    CPU cache (a 256-entry byte table through bytes.translate, faster still)."""
+    CPU cache (a byte table of byte codes two bytes at a time, see _byte_pairs)."""
     codes = np.asarray(codes)
-    if table.dtype == np.uint8 and codes.dtype == np.uint8 and len(table) == 256:
-        return np.frombuffer(codes.tobytes().translate(table.tobytes()), dtype=np.uint8).reshape(codes.shape)
+    if table.dtype == np.uint8 and codes.dtype == np.uint8 and len(table) <= 256:
+        return _look_up_bytes(table, codes)
     flat = np.ravel(codes)
     result = np.empty(flat.size, table.dtype)
     for start in range(0, flat.size, STEP):
         np.take(table, flat[start:start + STEP], out=result[start:start + STEP])
     return result.reshape(codes.shape)
+
+
+def any_of(codes, flags):
+    """Whether the flag (uint8, one per code) of any code is set: looked up only when the codes'
+    range holds a flag (a map's block holds a few codes, often far from every flagged one)."""
+    if not codes.size:
+        return False
+    low, high = int(codes.min()), int(codes.max())
+    return bool(flags[low:high + 1].any()) and bool(look_up(flags, codes).any())
+
+
+def _look_up_bytes(table, codes):
+    """table[codes] for a byte table of up to 256 entries and byte codes: each pair of codes (read
+    as one uint16) through a table of every pair (_byte_pairs), with the GIL released, so the
+    thread that writes the previous block never waits for it (bytes.translate holds the GIL). On a
+    raster's codes, whose neighbours repeat, about a fifth faster than bytes.translate and twice
+    as fast as numpy's own indexing; on codes without order (noise over 256 values), whose pairs
+    miss the CPU cache, about 1.4 times as slow as bytes.translate."""
+    if len(table) < 256:  # codes index the table: the entries beyond it are never looked up
+        table = np.concatenate([table, np.zeros(256 - len(table), np.uint8)])
+    flat = np.ravel(codes)
+    result = np.empty(flat.size, np.uint8)
+    even = flat.size & ~1
+    if even < _PAIRS_WORTH_IT:
+        result[:] = np.frombuffer(flat.tobytes().translate(table.tobytes()), dtype=np.uint8)
+        return result.reshape(codes.shape)
+    pairs, found = np.ascontiguousarray(flat[:even]).view(np.uint16), result[:even].view(np.uint16)
+    np.take(_byte_pairs(table.tobytes()), pairs, out=found, mode="wrap")  # every uint16 is in the table
+    result[even:] = table[flat[even:]]
+    return result.reshape(codes.shape)
+
+
+#: Fewer codes than this: bytes.translate, whose table costs nothing to make.
+_PAIRS_WORTH_IT = 1 << 16
+
+
+@functools.lru_cache(maxsize=4)
+def _byte_pairs(table):
+    """The uint16 table of every pair of byte codes, each byte of a pair looked up on its own (so
+    it holds whatever the byte order of the uint16 view); ``table``: 256 bytes (cached: a run looks
+    up through one table block after block)."""
+    bytes_ = np.frombuffer(table, dtype=np.uint8).astype(np.uint16)
+    every = np.arange(1 << 16, dtype=np.uint16)
+    return bytes_[every & np.uint16(255)] | (bytes_[every >> np.uint16(8)] << np.uint16(8))

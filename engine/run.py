@@ -28,7 +28,8 @@ from ..palettes.formats import WRITE_EXTENSIONS, PaletteFileError, read_palette,
 from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
 from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette_and_nearest
-from .blocks import HeldPixels, colour_histogram, output_type, palette_usage, quantize_blocks, reserved_entry
+from .blocks import (HeldPixels, TransparentAfterAll, colour_histogram, output_type, palette_usage, quantize_blocks,
+                     reserved_entry)
 from .merged import MergedColourFinder
 from .outputs import OutputFiles, nearest_existing_folder, writable_path_problem
 from .report import ReportCollector, area_units, write_report
@@ -427,63 +428,77 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             nearest = None
     else:
         origin = palette_origin or palette.name or "given"
-    # the output's type is known now (the palette's size, whether the source is opaque): the format again
-    check_raster_output(output_path, driver, grid, len(palette), opaque, options.palette.from_image, disk=False,
-                        nodata_index=options.nodata_index)
-    dtype, nodata = output_type(len(palette), opaque, options.nodata_index)
-    gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
-    log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
-    log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index))
-    outside = len(palette) if nodata is None else nodata  # an index no pixel of the palette has
-    collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
-    merges = MergedColourFinder(grid.width, grid.height, outside)
-    messages = []  # logged once the outputs are in place
+
+    def write(opaque, check_opaque):
+        """(result, the pass's QuantizeResult, merged entries, (text, warning) to log after them) of
+        the pass that writes (see quantize_blocks for ``check_opaque``)."""
+        # the output's type is known now (the palette's size, whether the source is opaque): the format again
+        check_raster_output(output_path, driver, grid, len(palette), opaque, options.palette.from_image, disk=False,
+                            nodata_index=options.nodata_index)
+        dtype, nodata = output_type(len(palette), opaque, options.nodata_index)
+        gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
+        log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
+        log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index))
+        outside = len(palette) if nodata is None else nodata  # an index no pixel of the palette has
+        collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
+        merges = MergedColourFinder(grid.width, grid.height, outside)
+        messages = []  # logged once the outputs are in place (after the merged classes)
+        try:
+            with OutputFiles() as outputs:  # a failure anywhere removes every file and folder the run made
+                writer = gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata, outputs)
+                try:
+                    passed = quantize_blocks(
+                        held or source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
+                        options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
+                        is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
+                        grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),
+                        opaque=opaque, nodata_index=options.nodata_index, nearest=nearest,
+                        check_opaque=check_opaque)
+                    writer.finish(passed.counts)
+                finally:
+                    writer.close()
+                result = QuantizeResult(output_path, palette, passed.counts, type_name, nodata, passed.distinct_colours,
+                                        list(writer.written))
+                merged = merges.merged()
+                if options.style:
+                    messages.append(_style(output_path, palette, outputs, result))
+                if collector is not None:
+                    _report(options.report, collector, palette, grid, options.metric, "Quantized to {} colours: {}".format(
+                        len(palette), os.path.basename(output_path)), log, merged, outputs)
+                    result.written.append(options.report)
+                if options.table:
+                    write_table(options.table, palette, passed.counts, outputs)
+                    result.written.append(options.table)
+                if before_commit is not None:
+                    before_commit(result, outputs)
+                _commit(outputs, output_path)
+        except gdal_io.SourceError as error:
+            raise RunError("Could not read the input: {}".format(error))
+        except (OSError, RuntimeError) as error:
+            raise RunError("Could not write {}: {}. Nothing was written.".format(output_path, error))
+        if not writer.has_colour_table:
+            messages.insert(0, ("The {} format cannot hold a colour table: the palette was written beside it as "
+                                "{}.".format(driver, output_path + ".palette.csv"), True))
+        if collector is not None:
+            messages.append(("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
+                options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0), False))
+        return result, passed, merged, messages
+
+    guessed = opaque and getattr(source, "opaque_guessed", False)
     try:
-        with OutputFiles() as outputs:  # a failure anywhere removes every file and folder the run made
-            writer = gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata, outputs)
-            try:
-                passed = quantize_blocks(
-                    held or source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
-                    options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
-                    is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
-                    grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),
-                    opaque=opaque, nodata_index=options.nodata_index, nearest=nearest)
-                writer.finish(passed.counts)
-            finally:
-                writer.close()
-            result = QuantizeResult(output_path, palette, passed.counts, type_name, nodata, passed.distinct_colours,
-                                    list(writer.written))
-            merged = merges.merged()
-            if options.style:
-                messages.append(_style(output_path, palette, outputs, result))
-            if collector is not None:
-                _report(options.report, collector, palette, grid, options.metric, "Quantized to {} colours: {}".format(
-                    len(palette), os.path.basename(output_path)), log, merged, outputs)
-                result.written.append(options.report)
-            if options.table:
-                write_table(options.table, palette, passed.counts, outputs)
-                result.written.append(options.table)
-            if before_commit is not None:
-                before_commit(result, outputs)
-            _commit(outputs, output_path)
-    except gdal_io.SourceError as error:
-        raise RunError("Could not read the input: {}".format(error))
-    except (OSError, RuntimeError) as error:
-        raise RunError("Could not write {}: {}. Nothing was written.".format(output_path, error))
+        result, passed, merged, messages = write(opaque, guessed)
+    except TransparentAfterAll:
+        log("The input has transparent pixels after all (its style leaves some values transparent): writing it "
+            "again with nodata.")
+        result, passed, merged, messages = write(False, False)
     if getattr(source, "clipped", False):
         log("Some band values were outside 0-255 and were clipped.", warning=True)
     log("{} distinct colours matched to the palette.".format(passed.distinct_colours))
     for entry in merged:
         log("Merged classes: {}. Use a palette built from the image (PALETTE=frequent) or the map's legend as "
             "palette file to keep them apart.".format(entry.describe(palette)), warning=True)
-    if not writer.has_colour_table:
-        log("The {} format cannot hold a colour table: the palette was written beside it as {}.".format(
-            driver, output_path + ".palette.csv"), warning=True)
     for text, warning in messages:
         log(text, warning=warning)
-    if collector is not None:
-        log("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
-            options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
     if not passed.counts.any():
         log("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata "
             "and alpha band, and the extent asked for.", warning=True)

@@ -63,7 +63,7 @@ STYLES = {
 }
 
 
-def _run_both_ways(tmp_path, monkeypatch, layer_for, name):
+def _run_both_ways(tmp_path, monkeypatch, layer_for, name, palette="win256"):
     from palettize.algorithms import rendered_source
 
     results = []
@@ -71,8 +71,8 @@ def _run_both_ways(tmp_path, monkeypatch, layer_for, name):
         if not lookup:
             monkeypatch.setattr(rendered_source, "lookup_plan", lambda *args: None)
         log = feedback_log()
-        out = quantize({"INPUT": layer_for(), "PALETTE": "win256", "OUTPUT": str(tmp_path / "{}-{}.tif".format(name, lookup))},
-                       feedback=log)
+        out = quantize({"INPUT": layer_for(), "PALETTE": palette,
+                        "OUTPUT": str(tmp_path / "{}-{}.tif".format(name, lookup))}, feedback=log)
         assert any("possible values drawn once" in line for line in log.infos) == lookup
         results.append(read_indices(out["OUTPUT"]))
     monkeypatch.undo()
@@ -132,18 +132,34 @@ def test_a_style_that_draws_every_value_opaque_gives_byte_without_nodata_for_256
     assert np.abs(band.ReadAsArray().astype(int) - stretched).max() <= 1
 
 
-@pytest.mark.parametrize("classless_pixel", [False, True])
-def test_a_paletted_byte_layer_needs_nodata_only_when_a_pixel_has_no_class(qgis_app, tmp_path, classless_pixel):
+@pytest.mark.parametrize("palette", ["win256", "frequent"])
+@pytest.mark.parametrize("classless_pixel", [None, (-1, 0), (300, -1)], ids=["none", "bottom-left", "right-edge"])
+def test_a_paletted_byte_layer_needs_nodata_only_when_a_pixel_has_no_class(qgis_app, tmp_path, monkeypatch,
+                                                                           classless_pixel, palette):
+    """A pixel without class in a corner is seen before writing (windows along the band's
+    diagonals); one halfway down the right edge only while writing, which starts again (after the
+    scan that builds a palette from the image too)."""
     from qgis.core import QgsRasterLayer
 
-    values = np.arange(0, 9, 2, dtype=np.uint8)[np.random.default_rng(2).integers(0, 5, (40, 30))]
-    values[-1, -1] = 3 if classless_pixel else 8  # 3 has no class: QGIS leaves it transparent
+    values = np.arange(0, 9, 2, dtype=np.uint8)[np.random.default_rng(2).integers(0, 5, (600, 600))]
+    if classless_pixel is not None:
+        values[classless_pixel] = 3  # 3 has no class: QGIS leaves it transparent
     path = write_raster(str(tmp_path / "in.tif"), values[None], gdal_type=gdal.GDT_Byte)
-    layer = QgsRasterLayer(path, "classes", "gdal")
-    _paletted(layer, 0)
-    out = quantize({"INPUT": layer, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
-    dataset = gdal.Open(out)  # kept alive while its band is read
+
+    def layer_for():
+        layer = QgsRasterLayer(path, "classes", "gdal")
+        _paletted(layer, 0)
+        return layer
+
+    log = feedback_log()
+    out = quantize({"INPUT": layer_for(), "PALETTE": palette, "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)
+    dataset = gdal.Open(out["OUTPUT"])  # kept alive while its band is read
     band = dataset.GetRasterBand(1)
-    expected = ("UInt16", 65535) if classless_pixel else ("Byte", None)
+    nodata = 65535 if palette == "win256" else 255  # the 5 classes' palette and nodata fit in a Byte
+    expected = ("Byte", None) if classless_pixel is None else ("UInt16" if nodata > 255 else "Byte", nodata)
     assert (gdal.GetDataTypeName(band.DataType), band.GetNoDataValue()) == expected
-    assert (band.ReadAsArray()[-1, -1] == 65535) == classless_pixel
+    written_again = any("transparent pixels after all" in line for line in log.infos)
+    assert written_again == (classless_pixel == (300, -1))
+    looked_up, drawn = _run_both_ways(tmp_path, monkeypatch, layer_for, "classes", palette)
+    assert np.array_equal(looked_up, drawn)
+    assert np.array_equal(looked_up == nodata, values == 3)
