@@ -56,7 +56,8 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 
 # ----------------------------------------------------------------------------------------- seams
 
-_CHUNK = 1 << 14  # seam pixels decided at once: small temporaries stay in the CPU caches
+_CHUNK = 1 << 14  # seam pixels whose neighbours are found at once: small temporaries stay in the CPU caches
+_DECIDED = 1 << 17  # seam pixels decided at once: fewer, longer numpy calls
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
 _LEAN_CLEAR = 0.1  # shares this clear about the drawing order and giving one class: no curve fit needed
@@ -94,6 +95,12 @@ def _metric_distance(rgb, palette_rgb, metric):
     return np.sqrt((diff * diff).sum(axis=1))
 
 
+def _dot(x, y):
+    """Row-wise dot products of two n x 4 arrays: added in the order ``(x * y).sum(axis=1)`` adds them,
+    column by column (a reduction over 4 elements is slow in numpy)."""
+    return x[:, 0] * y[:, 0] + x[:, 1] * y[:, 1] + x[:, 2] * y[:, 2] + x[:, 3] * y[:, 3]
+
+
 def _pair_blend(rgba4, rows, ka, kb, palette4, under4=None):
     """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels
     ``rows`` of ``rgba4`` (see _best_blend), drawn over ``under4`` (premultiplied colours, one per
@@ -103,9 +110,8 @@ def _pair_blend(rgba4, rows, ka, kb, palette4, under4=None):
     colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
     if under4 is not None:  # the colour under both fills is the origin: as transparency is
         colour, ca, cb = colour - under4, ca - under4, cb - under4
-    res, lean, a_if_first, a_if_second, misfit = _mix((colour * ca).sum(axis=1), (colour * cb).sum(axis=1),
-                                                      (ca * ca).sum(axis=1), (cb * cb).sum(axis=1),
-                                                      (ca * cb).sum(axis=1), (colour * colour).sum(axis=1))
+    res, lean, a_if_first, a_if_second, misfit = _mix(_dot(colour, ca), _dot(colour, cb), _dot(ca, ca), _dot(cb, cb),
+                                                      _dot(ca, cb), _dot(colour, colour))
     return res, np.where(np.where(lean >= 0, a_if_first, a_if_second), ka, kb), lean, a_if_first, a_if_second, misfit
 
 
@@ -143,8 +149,8 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     a, b = palette4[low], palette4[high]
     line = b - a
     offset = rgba4 - a
-    along = (offset * line).sum(axis=1)
-    away = (offset * offset).sum(axis=1) - along * along / np.maximum((line * line).sum(axis=1), 1e-9)
+    along = _dot(offset, line)
+    away = _dot(offset, offset) - along * along / np.maximum(_dot(line, line), 1e-9)
     reach = 0.3 * _farthest_from_lines(palette4)[low, high] + blend_tolerance + 0.5
     near = np.flatnonzero((away <= reach * reach) & (away > _ON_LINE))
     if len(near) == 0:
@@ -209,11 +215,11 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
     gram, pair_aa, pair_bb, pair_ab, pair_det = _pair_tables(palette4)
     gg = np.diag(gram)
     pg, ag, bg = pixels @ colours.T, gram[low], gram[high]
-    pa = (pixels * colours[low]).sum(axis=1)[:, None] + gg - pg - ag
-    pb = (pixels * colours[high]).sum(axis=1)[:, None] + gg - pg - bg
+    pa = _dot(pixels, colours[low])[:, None] + gg - pg - ag
+    pb = _dot(pixels, colours[high])[:, None] + gg - pg - bg
     pair = low * len(colours) + high
     aa, bb, ab, det = pair_aa[pair], pair_bb[pair], pair_ab[pair], pair_det[pair]
-    pp = (pixels * pixels).sum(axis=1)[:, None] + gg - 2 * pg
+    pp = _dot(pixels, pixels)[:, None] + gg - 2 * pg
     u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
     v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
     res = pp - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
@@ -327,8 +333,8 @@ def _order_fits(colour, low, high, under, palette4):
     gives the pixel (the fill covering more than half of it)."""
     g = palette4[under]
     a, b, p = palette4[low] - g, palette4[high] - g, colour - g
-    aa, ab, bb = (a * a).sum(axis=1), (a * b).sum(axis=1), (b * b).sum(axis=1)
-    ap, bp, pp = (a * p).sum(axis=1), (b * p).sum(axis=1), (p * p).sum(axis=1)
+    aa, ab, bb = _dot(a, a), _dot(a, b), _dot(b, b)
+    ap, bp, pp = _dot(a, p), _dot(b, p), _dot(p, p)
     # Both orders at once: low first, then high first (a and b swapped).
     distance, f = _curve_fit(np.concatenate((aa, bb)), np.concatenate((ab, ab)), np.concatenate((bb, aa)),
                              np.concatenate((ap, bp)), np.concatenate((bp, ap)), np.concatenate((pp, pp)))
@@ -395,12 +401,16 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
         # A sliver too thin for a pixel of its own colour: the pixel is a mix of its own (nearest)
         # class, which a valid pixel around has too, and the one around it, covered mostly by its own.
         rows = one[own[one] != low[one]]
+        around = neighbour_classes[:, rows] == own[rows]
+        present = around.any(axis=0)  # the cheapest test first
+        rows, around = rows[present], around[:, present]
         if len(rows):
             residual, blend_class = _pair_blend(rgba4, rows, own[rows].astype(np.int64), low[rows].astype(np.int64),
                                                 palette4)[:2]
-            rows = rows[(residual <= blend_tolerance * blend_tolerance) & (blend_class == own[rows])]
+            mixed = (residual <= blend_tolerance * blend_tolerance) & (blend_class == own[rows])
+            rows, around = rows[mixed], around[:, mixed]
         if len(rows):
-            rows = rows[((neighbour_classes[:, rows] == own[rows]) & neighbour_valid(rows)).any(axis=0)]
+            rows = rows[(around & neighbour_valid(rows)).any(axis=0)]
             chosen[rows] = own[rows]
     two = np.flatnonzero(has & (low != high) & ~many)
     if len(two):
@@ -460,8 +470,15 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
 
 def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric,
                        blend_tolerance):
-    """_choose with a vote table: ``weights`` (k, repeated n times) summed per class around each pixel."""
+    """_choose with a vote table: ``weights`` (k, repeated n times) summed per class around each pixel.
+    Vote tables hold 2 columns per class: fewer pixels at once with more classes."""
     n = len(neighbour_classes)
+    step = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
+    if n > step:
+        return np.concatenate([_choose_among_many(neighbour_classes[start:start + step], blocked[start:start + step],
+                                                  weights, seam_rgb[start:start + step], rgba4[start:start + step],
+                                                  palette_rgb, palette4, metric, blend_tolerance)
+                               for start in range(0, n, step)])
     chosen = np.full(n, -1, dtype=np.int64)
     if len(palette_rgb) <= _FEW_CLASSES:  # a column per palette class
         present = np.arange(len(palette_rgb))
@@ -609,24 +626,30 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     order_offsets = _seam_offsets(_ORDER_RADIUS)[0]
     rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
-    # Vote tables hold 2 columns per class (see _choose_among_many): fewer pixels at once with more classes.
-    chunk = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
     changed, chosen_classes = [], []
-    for start in range(0, len(seam), chunk):
-        part = seam[start:start + chunk]
-        around, outside = _neighbours(ys[part], xs[part], offsets, rows, cols)
+    for start in range(0, len(seam), _DECIDED):
+        part = seam[start:start + _DECIDED]
+        around_classes, around_blocked = _around(classes, blocked, ys[part], xs[part], offsets, rows, cols)
         seam_rgb = unpack_rgb(codes[part]).astype(np.float64)
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
-        around_classes = classes[around]
-        chosen = _choose(around_classes, blocked[around] | outside, weights, seam_rgb, rgba4,
-                         palette_rgb, palette4, metric, blend_tolerance,
-                         lambda picked: _seam_colours(around[:, picked], outside[:, picked], rgba_flat, valid_flat,
-                                                      blocked),
-                         own[part], lambda picked: (valid_flat[around[:, picked]] & ~outside[:, picked]),
-                         lambda picked: _opaque_seam_neighbours(
-                             *_neighbours(ys[part[picked]], xs[part[picked]], order_offsets, rows, cols), rgba_flat,
-                             valid_flat, blocked))
+
+        def around(picked):
+            return _neighbours(ys[part[picked]], xs[part[picked]], offsets, rows, cols)
+
+        def seam_colours(picked):
+            return _seam_colours(*around(picked), rgba_flat, valid_flat, blocked)
+
+        def valid_around(picked):
+            positions, outside = around(picked)
+            return valid_flat[positions] & ~outside
+
+        def order_neighbours(picked):
+            return _opaque_seam_neighbours(*_neighbours(ys[part[picked]], xs[part[picked]], order_offsets, rows, cols),
+                                           rgba_flat, valid_flat, blocked)
+
+        chosen = _choose(around_classes, around_blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric,
+                         blend_tolerance, seam_colours, own[part], valid_around, order_neighbours)
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])
@@ -656,6 +679,20 @@ def _opaque_seam_neighbours(around, outside, rgba_flat, valid_flat, blocked):
     colours[:, :3] = unpack_rgb(codes)
     colours[:, 3] = 255.0
     return found % around.shape[1], around.ravel()[found], colours
+
+
+def _around(classes, blocked, ys, xs, offsets, rows, cols):
+    """The classes (k x n) of the neighbours at ``offsets`` of the pixels at ``ys``, ``xs``, and which of
+    them do not vote (``blocked``, or outside the window): gathered _CHUNK pixels at a time, so that
+    the flat positions stay in the CPU caches."""
+    around_classes = np.empty((len(offsets), len(ys)), dtype=classes.dtype)
+    around_blocked = np.empty((len(offsets), len(ys)), dtype=bool)
+    for start in range(0, len(ys), _CHUNK):
+        end = start + _CHUNK
+        positions, outside = _neighbours(ys[start:end], xs[start:end], offsets, rows, cols)
+        around_classes[:, start:end] = classes[positions]
+        np.logical_or(blocked[positions], outside, out=around_blocked[:, start:end])
+    return around_classes, around_blocked
 
 
 def _neighbours(ys, xs, offsets, rows, cols):
