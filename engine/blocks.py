@@ -232,10 +232,11 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
             raise ValueError("dithering needs windows of whole rows")
         return FloydSteinbergDither(mapper, metric, width).dither
     lock = Lock()  # the mapper learns as it goes: one block at a time
+    classes = np.uint8 if len(palette) <= 256 else np.uint16  # the narrower, the faster a cleanup reads them
 
     def nearest(rgba):
         with lock:
-            return mapper.map_codes(rgba)
+            return mapper.map_codes(rgba, classes)
 
     if cleanup.method == "seams":
         from .cleanup import clean_seams
