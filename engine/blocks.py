@@ -241,9 +241,14 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
     if cleanup.method == "seams":
         from .cleanup import clean_seams
 
-        def clean(rgba, valid):
-            return clean_seams(nearest(rgba), rgba, palette.colours, metric, valid, tolerance=cleanup.seam_tolerance,
-                               radius=cleanup.seam_radius, in_place=True)
+        def nearest_band(codes):
+            with lock:
+                return mapper.map_codes(codes, classes)
+
+        def clean(rgba, valid):  # mapped as the seams are found (see clean_seams)
+            return clean_seams(np.empty(rgba.shape, classes), rgba, palette.colours, metric, valid,
+                               tolerance=cleanup.seam_tolerance, radius=cleanup.seam_radius, in_place=True,
+                               map_codes=nearest_band)
     elif cleanup.method == "sieve":
         from .cleanup import sieve
 

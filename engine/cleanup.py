@@ -524,18 +524,23 @@ def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, pal
     return chosen
 
 
-def _inexact_pixels(indices, rgba, valid, table):
-    """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``.
+def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
+    """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``; with
+    ``map_codes``, ``indices`` (contiguous) is first filled with the classes it gives each band.
 
-    Tested pixel by pixel a band at a time, so that every temporary stays in the CPU caches: on
-    a rendered map this beats finding the runs of colour, class and validity first."""
-    codes, classes, valid = rgba.ravel(), indices.ravel(), valid.ravel()
+    Tested pixel by pixel a band at a time, so that every temporary stays in the CPU caches (and a
+    band just mapped is still there): on a rendered map this beats finding the runs of colour, class
+    and validity first."""
+    codes, classes, valid = rgba.ravel(), indices.reshape(-1), valid.ravel()
     scratch = np.empty(min(_BAND, len(codes)), dtype=np.uint32)
     found = [np.zeros(0, dtype=np.int64)]
     for start in range(0, len(codes), _BAND):
-        differ = scratch[:len(classes[start:start + _BAND])]
+        band = codes[start:start + _BAND]
+        if map_codes is not None:
+            classes[start:start + len(band)] = map_codes(band)
+        differ = scratch[:len(band)]
         np.take(table, classes[start:start + _BAND], out=differ, mode="clip")  # beyond the palette: impossible
-        differ ^= codes[start:start + _BAND]
+        differ ^= band
         differ <<= np.uint32(8)  # alpha out
         wrong = differ != 0
         wrong &= valid[start:start + _BAND]
@@ -545,12 +550,16 @@ def _inexact_pixels(indices, rgba, valid, table):
 
 
 def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,
-                radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE, in_place=False):
+                radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE, in_place=False, map_codes=None):
     """Classes of a window with its seam pixels reassigned: a new array of ``indices``' dtype, or
     ``indices`` itself, changed, when ``in_place`` (for callers that own it: saves a copy).
 
     ``indices``: (rows, cols) exact nearest palette indices (any value where not ``valid``);
     ``rgba``: the window's packed pixels (nearest.pack_rgba); ``valid``: False where nodata.
+    ``map_codes``: None, or the function giving the exact nearest indices of packed codes when
+    ``indices`` is an empty array still to be filled with them (``in_place`` then): the window is
+    mapped band by band as the pixels not of their class's colour are found, each band while it is
+    in the CPU caches.
 
     A valid pixel is *well represented* when its colour is exactly its class's palette colour; or
     within ``tolerance`` of it (CIELAB delta E, whatever the metric) while its four neighbours are of
@@ -586,9 +595,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     radius = int(radius)
     if radius < 1:
         raise ValueError("the seam radius must be at least 1 pixel")
-    out = indices if in_place else indices.copy()  # changed only at the very end
-    if indices.size == 0:
-        return out
+    if map_codes is not None and not (in_place and indices.flags.c_contiguous):
+        raise ValueError("indices to be filled by map_codes must be a contiguous array cleaned in place")
     palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)
     palette = palette_rgb.astype(np.uint32)
 
@@ -597,7 +605,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     table = np.full(len(palette) + 1, 0xFFFFFFFF, dtype=np.uint32)
     table[:len(palette)] = pack_rgb(palette)
     rows, cols = indices.shape
-    inexact = _inexact_pixels(indices, rgba, valid, table)
+    inexact = _inexact_pixels(indices, rgba, valid, table, map_codes)
+    out = indices if in_place else indices.copy()  # changed only at the very end
     if len(inexact) == 0:
         return out
     ys, xs = np.divmod(inexact, cols)
@@ -611,10 +620,11 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     # Standing of the inexact pixels: inside a patch of one colour (a fill the palette does not
     # match exactly, a wide line), or inside their class and near its colour: they vote; else seams.
-    cross, outside = _neighbours(ys, xs, _CROSS, rows, cols)
-    ignored = blocked[cross] | outside
-    flat = (((rgba.ravel()[cross] ^ codes) << np.uint32(8) == 0) | ignored).all(axis=0)
-    seam = ((classes[cross] != own) & ~ignored).any(axis=0) & ~flat
+    (cross_blocked, cross_codes, cross_classes), outside = _around((blocked, rgba.ravel(), classes), ys, xs, _CROSS,
+                                                                   rows, cols)
+    ignored = cross_blocked | outside
+    flat = (((cross_codes ^ codes) << np.uint32(8) == 0) | ignored).all(axis=0)
+    seam = ((cross_classes != own) & ~ignored).any(axis=0) & ~flat
     inside = np.flatnonzero(~seam & ~flat)
     seam[inside] = _metric_distance(unpack_rgb(codes[inside]).astype(np.float64), palette_rgb[own[inside]], "cielab") > tolerance
     blocked[inexact[seam]] = True  # seam pixels do not vote
@@ -629,7 +639,9 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     changed, chosen_classes = [], []
     for start in range(0, len(seam), _DECIDED):
         part = seam[start:start + _DECIDED]
-        around_classes, around_blocked = _around(classes, blocked, ys[part], xs[part], offsets, rows, cols)
+        (around_classes, around_blocked), outside = _around((classes, blocked), ys[part], xs[part], offsets, rows,
+                                                            cols)
+        around_blocked |= outside
         seam_rgb = unpack_rgb(codes[part]).astype(np.float64)
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
@@ -681,18 +693,28 @@ def _opaque_seam_neighbours(around, outside, rgba_flat, valid_flat, blocked):
     return found % around.shape[1], around.ravel()[found], colours
 
 
-def _around(classes, blocked, ys, xs, offsets, rows, cols):
-    """The classes (k x n) of the neighbours at ``offsets`` of the pixels at ``ys``, ``xs``, and which of
-    them do not vote (``blocked``, or outside the window): gathered _CHUNK pixels at a time, so that
-    the flat positions stay in the CPU caches."""
-    around_classes = np.empty((len(offsets), len(ys)), dtype=classes.dtype)
-    around_blocked = np.empty((len(offsets), len(ys)), dtype=bool)
+def _around(arrays, ys, xs, offsets, rows, cols):
+    """The values (k x n) that each of the flat ``arrays`` holds at the neighbours at ``offsets`` of the
+    pixels at ``ys``, ``xs`` (clipped into the window), and which of these neighbours lie outside it.
+    Gathered an offset at a time for _CHUNK pixels, so that their positions stay in the CPU caches;
+    the few pixels near the window's edges again, clipped (see _neighbours)."""
+    gathered = [np.empty((len(offsets), len(ys)), dtype=array.dtype) for array in arrays]
+    outside = np.zeros((len(offsets), len(ys)), dtype=bool)
+    positions = ys * cols + xs
+    steps = [dy * cols + dx for dy, dx in offsets]
     for start in range(0, len(ys), _CHUNK):
-        end = start + _CHUNK
-        positions, outside = _neighbours(ys[start:end], xs[start:end], offsets, rows, cols)
-        around_classes[:, start:end] = classes[positions]
-        np.logical_or(blocked[positions], outside, out=around_blocked[:, start:end])
-    return around_classes, around_blocked
+        end = min(start + _CHUNK, len(ys))
+        for row, step in enumerate(steps):
+            at = positions[start:end] + step
+            for array, values in zip(arrays, gathered):
+                np.take(array, at, out=values[row, start:end], mode="clip")
+    reach = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
+    edge = np.flatnonzero((ys < reach) | (ys >= rows - reach) | (xs < reach) | (xs >= cols - reach))
+    if len(edge):
+        near, outside[:, edge] = _neighbours(ys[edge], xs[edge], offsets, rows, cols)
+        for array, values in zip(arrays, gathered):
+            values[:, edge] = array[near]
+    return gathered, outside
 
 
 def _neighbours(ys, xs, offsets, rows, cols):
