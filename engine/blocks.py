@@ -151,11 +151,12 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
     def mapped(read, rgba, window):
         if map_block is None:  # plain nearest colour: the fast path
             return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata)
-        indices = map_block(rgba, rgba >= opaque)
+        valid = rgba >= opaque
+        indices = map_block(rgba, valid)
         rgba, indices = centre(rgba, read, window), centre(indices, read, window)
-        indices = indices.astype(dtype)
+        indices = indices.astype(dtype, copy=False)  # the block's own array: changed in place below
         if nodata is not None:
-            np.copyto(indices, nodata, where=rgba < opaque)
+            np.copyto(indices, nodata, where=np.logical_not(centre(valid, read, window)))
         return rgba, indices
 
     with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing, \
