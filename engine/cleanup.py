@@ -101,13 +101,13 @@ def _dot(x, y):
     return x[:, 0] * y[:, 0] + x[:, 1] * y[:, 1] + x[:, 2] * y[:, 2] + x[:, 3] * y[:, 3]
 
 
-def _pair_blend(rgba4, rows, ka, kb, palette4, under4=None):
-    """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels
-    ``rows`` of ``rgba4`` (see _best_blend), drawn over ``under4`` (premultiplied colours, one per
-    row; None: transparency); then how much better drawing ``ka`` first fits than drawing it second
-    (> 0: first), whether ``ka`` wins if drawn first, whether it wins if drawn second, and how far
-    the better order's shares are from adding up to one."""
-    colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
+def _pair_blend(colour, ka, kb, palette4, under4=None):
+    """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels of
+    premultiplied colour ``colour`` (n x 4, see _best_blend), drawn over ``under4`` (premultiplied
+    colours, one per pixel; None: transparency); then how much better drawing ``ka`` first fits
+    than drawing it second (> 0: first), whether ``ka`` wins if drawn first, whether it wins if
+    drawn second, and how far the better order's shares are from adding up to one."""
+    ca, cb = palette4[ka], palette4[kb]
     if under4 is not None:  # the colour under both fills is the origin: as transparency is
         colour, ca, cb = colour - under4, ca - under4, cb - under4
     res, lean, a_if_first, a_if_second, misfit = _mix(_dot(colour, ca), _dot(colour, cb), _dot(ca, ca), _dot(cb, cb),
@@ -231,7 +231,7 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
     loose = np.where(misfit <= _LOOSE_FIT, res, np.inf)  # shares near adding up to one
     res[misfit > _ORDER_FIT] = np.inf
     under = np.argmin(res, axis=1)
-    res, _winner, lean, a_if_first, a_if_second, misfit = fit = _pair_blend(rgba4, rows, low, high, palette4,
+    res, _winner, lean, a_if_first, a_if_second, misfit = fit = _pair_blend(rgba4, low, high, palette4,
                                                                            palette4[under])
     found = (res <= blend_tolerance * blend_tolerance) & (misfit <= _ORDER_FIT) & (under != low) & (under != high)
     # The shares of the least-squares mix are a noisy test of the drawing order where the two orders'
@@ -248,7 +248,7 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
         hit = retry[row]
         under[hit] = colour[first]
         found[hit] = True
-        again = _pair_blend(rgba4, hit, low[hit], high[hit], palette4, palette4[under[hit]])
+        again = _pair_blend(rgba4[hit], low[hit], high[hit], palette4, palette4[under[hit]])
         for kept, new in zip(fit, again):
             kept[hit] = new
     return np.where(found, under, -1), fit[:5]
@@ -270,7 +270,7 @@ def _best_blend(rgba4, candidates, counts, palette4, blend_tolerance=DEFAULT_BLE
     pair_a, pair_b = np.triu_indices(m, 1)
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
-    res, winner = _pair_blend(rgba4, rows, ka, kb, palette4)[:2]
+    res, winner = _pair_blend(rgba4[rows], ka, kb, palette4)[:2]
     opaque = np.flatnonzero(rgba4[rows, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
     if len(opaque):  # or over a background colour (see _choose), where that fits better
         under, fit = _best_under(rgba4[rows[opaque]], ka[opaque], kb[opaque], palette4, blend_tolerance)
@@ -296,7 +296,7 @@ def _drawing_order(around4, low, high, under, palette4, blend_tolerance):
     # Seam pixels (NaN elsewhere): partly transparent ones over transparency, opaque ones over a colour.
     known = np.where(over, colours[:, 3] == 255, colours[:, 3] < 255)
     under4 = np.where(over[:, None], palette4[under[rows]], 0.0)
-    res, _winner, lean = _pair_blend(np.where(known[:, None], colours, 0.0), np.arange(k * n), low[rows],
+    res, _winner, lean = _pair_blend(np.where(known[:, None], colours, 0.0), low[rows],
                                      high[rows], palette4, under4)[:3]
     mixing = known & (np.sqrt(np.maximum(res, 0.0)) <= blend_tolerance)
     # Each says how much better one order fits it: unsure pixels say little, sure ones decide.
@@ -405,7 +405,7 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
         present = around.any(axis=0)  # the cheapest test first
         rows, around = rows[present], around[:, present]
         if len(rows):
-            residual, blend_class = _pair_blend(rgba4, rows, own[rows].astype(np.int64), low[rows].astype(np.int64),
+            residual, blend_class = _pair_blend(rgba4[rows], own[rows].astype(np.int64), low[rows].astype(np.int64),
                                                 palette4)[:2]
             mixed = (residual <= blend_tolerance * blend_tolerance) & (blend_class == own[rows])
             rows, around = rows[mixed], around[:, mixed]
@@ -427,7 +427,7 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
                            _metric_distance(rgb, palette_rgb[low[tied]], metric))
             chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
         residual, blend_class, lean, a_if_first, a_if_second = _pair_blend(
-            rgba4[two], np.arange(len(two)), low, high, palette4)[:5]
+            rgba4[two], low, high, palette4)[:5]
         mixed = residual <= blend_tolerance * blend_tolerance
         # Opaque pixels may be such mixes over a background colour: the closer fit explains them. Legends
         # only: every entry is tried as the background, which in a large palette would fit by chance.
