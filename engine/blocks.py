@@ -161,11 +161,12 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
             raise TransparentAfterAll()
         if map_block is None:  # plain nearest colour: the fast path
             return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata)
-        indices = map_block(rgba, rgba >= opaque)
+        valid = rgba >= opaque
+        indices = map_block(rgba, valid)
         rgba, indices = centre(rgba, read, window), centre(indices, read, window)
-        indices = indices.astype(dtype)
+        indices = indices.astype(dtype, copy=False)  # the block's own array: changed in place below
         if nodata is not None:
-            np.copyto(indices, nodata, where=rgba < opaque)
+            np.copyto(indices, nodata, where=np.logical_not(centre(valid, read, window)))
         return rgba, indices
 
     with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing, \
@@ -250,17 +251,23 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
             raise ValueError("dithering needs windows of whole rows")
         return FloydSteinbergDither(mapper, metric, width).dither
     lock = Lock()  # the mapper learns as it goes: one block at a time
+    classes = np.uint8 if len(palette) <= 256 else np.uint16  # the narrower, the faster a cleanup reads them
 
     def nearest(rgba):
         with lock:
-            return mapper.map_codes(rgba)
+            return mapper.map_codes(rgba, classes)
 
     if cleanup.method == "seams":
         from .cleanup import clean_seams
 
-        def clean(rgba, valid):
-            return clean_seams(nearest(rgba), rgba, palette.colours, metric, valid, tolerance=cleanup.seam_tolerance,
-                               radius=cleanup.seam_radius, in_place=True)
+        def nearest_band(codes):
+            with lock:
+                return mapper.map_codes(codes, classes)
+
+        def clean(rgba, valid):  # mapped as the seams are found (see clean_seams)
+            return clean_seams(np.empty(rgba.shape, classes), rgba, palette.colours, metric, valid,
+                               tolerance=cleanup.seam_tolerance, radius=cleanup.seam_radius, in_place=True,
+                               map_codes=nearest_band)
     elif cleanup.method == "sieve":
         from .cleanup import sieve
 

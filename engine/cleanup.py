@@ -56,7 +56,8 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 
 # ----------------------------------------------------------------------------------------- seams
 
-_CHUNK = 1 << 14  # seam pixels decided at once: small temporaries stay in the CPU caches
+_CHUNK = 1 << 14  # seam pixels whose neighbours are found at once: small temporaries stay in the CPU caches
+_DECIDED = 1 << 17  # seam pixels decided at once: fewer, longer numpy calls
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
 _LEAN_CLEAR = 0.1  # shares this clear about the drawing order and giving one class: no curve fit needed
@@ -94,18 +95,23 @@ def _metric_distance(rgb, palette_rgb, metric):
     return np.sqrt((diff * diff).sum(axis=1))
 
 
-def _pair_blend(rgba4, rows, ka, kb, palette4, under4=None):
-    """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels
-    ``rows`` of ``rgba4`` (see _best_blend), drawn over ``under4`` (premultiplied colours, one per
-    row; None: transparency); then how much better drawing ``ka`` first fits than drawing it second
-    (> 0: first), whether ``ka`` wins if drawn first, whether it wins if drawn second, and how far
-    the better order's shares are from adding up to one."""
-    colour, ca, cb = rgba4[rows], palette4[ka], palette4[kb]
+def _dot(x, y):
+    """Row-wise dot products of two n x 4 arrays: added in the order ``(x * y).sum(axis=1)`` adds them,
+    column by column (a reduction over 4 elements is slow in numpy)."""
+    return x[:, 0] * y[:, 0] + x[:, 1] * y[:, 1] + x[:, 2] * y[:, 2] + x[:, 3] * y[:, 3]
+
+
+def _pair_blend(colour, ka, kb, palette4, under4=None):
+    """Squared residual and winning class of the best mix of classes ``ka`` and ``kb`` for pixels of
+    premultiplied colour ``colour`` (n x 4, see _best_blend), drawn over ``under4`` (premultiplied
+    colours, one per pixel; None: transparency); then how much better drawing ``ka`` first fits
+    than drawing it second (> 0: first), whether ``ka`` wins if drawn first, whether it wins if
+    drawn second, and how far the better order's shares are from adding up to one."""
+    ca, cb = palette4[ka], palette4[kb]
     if under4 is not None:  # the colour under both fills is the origin: as transparency is
         colour, ca, cb = colour - under4, ca - under4, cb - under4
-    res, lean, a_if_first, a_if_second, misfit = _mix((colour * ca).sum(axis=1), (colour * cb).sum(axis=1),
-                                                      (ca * ca).sum(axis=1), (cb * cb).sum(axis=1),
-                                                      (ca * cb).sum(axis=1), (colour * colour).sum(axis=1))
+    res, lean, a_if_first, a_if_second, misfit = _mix(_dot(colour, ca), _dot(colour, cb), _dot(ca, ca), _dot(cb, cb),
+                                                      _dot(ca, cb), _dot(colour, colour))
     return res, np.where(np.where(lean >= 0, a_if_first, a_if_second), ka, kb), lean, a_if_first, a_if_second, misfit
 
 
@@ -143,8 +149,8 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     a, b = palette4[low], palette4[high]
     line = b - a
     offset = rgba4 - a
-    along = (offset * line).sum(axis=1)
-    away = (offset * offset).sum(axis=1) - along * along / np.maximum((line * line).sum(axis=1), 1e-9)
+    along = _dot(offset, line)
+    away = _dot(offset, offset) - along * along / np.maximum(_dot(line, line), 1e-9)
     reach = 0.3 * _farthest_from_lines(palette4)[low, high] + blend_tolerance + 0.5
     near = np.flatnonzero((away <= reach * reach) & (away > _ON_LINE))
     if len(near) == 0:
@@ -209,11 +215,11 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
     gram, pair_aa, pair_bb, pair_ab, pair_det = _pair_tables(palette4)
     gg = np.diag(gram)
     pg, ag, bg = pixels @ colours.T, gram[low], gram[high]
-    pa = (pixels * colours[low]).sum(axis=1)[:, None] + gg - pg - ag
-    pb = (pixels * colours[high]).sum(axis=1)[:, None] + gg - pg - bg
+    pa = _dot(pixels, colours[low])[:, None] + gg - pg - ag
+    pb = _dot(pixels, colours[high])[:, None] + gg - pg - bg
     pair = low * len(colours) + high
     aa, bb, ab, det = pair_aa[pair], pair_bb[pair], pair_ab[pair], pair_det[pair]
-    pp = (pixels * pixels).sum(axis=1)[:, None] + gg - 2 * pg
+    pp = _dot(pixels, pixels)[:, None] + gg - 2 * pg
     u = np.clip((pa * bb - pb * ab) / det, 0.0, 1.0)
     v = np.clip((pb * aa - pa * ab) / det, 0.0, 1.0)
     res = pp - 2 * (u * pa + v * pb) + u * u * aa + v * v * bb + 2 * u * v * ab
@@ -225,7 +231,7 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
     loose = np.where(misfit <= _LOOSE_FIT, res, np.inf)  # shares near adding up to one
     res[misfit > _ORDER_FIT] = np.inf
     under = np.argmin(res, axis=1)
-    res, _winner, lean, a_if_first, a_if_second, misfit = fit = _pair_blend(rgba4, rows, low, high, palette4,
+    res, _winner, lean, a_if_first, a_if_second, misfit = fit = _pair_blend(rgba4, low, high, palette4,
                                                                            palette4[under])
     found = (res <= blend_tolerance * blend_tolerance) & (misfit <= _ORDER_FIT) & (under != low) & (under != high)
     # The shares of the least-squares mix are a noisy test of the drawing order where the two orders'
@@ -242,7 +248,7 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
         hit = retry[row]
         under[hit] = colour[first]
         found[hit] = True
-        again = _pair_blend(rgba4, hit, low[hit], high[hit], palette4, palette4[under[hit]])
+        again = _pair_blend(rgba4[hit], low[hit], high[hit], palette4, palette4[under[hit]])
         for kept, new in zip(fit, again):
             kept[hit] = new
     return np.where(found, under, -1), fit[:5]
@@ -264,7 +270,7 @@ def _best_blend(rgba4, candidates, counts, palette4, blend_tolerance=DEFAULT_BLE
     pair_a, pair_b = np.triu_indices(m, 1)
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
-    res, winner = _pair_blend(rgba4, rows, ka, kb, palette4)[:2]
+    res, winner = _pair_blend(rgba4[rows], ka, kb, palette4)[:2]
     opaque = np.flatnonzero(rgba4[rows, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
     if len(opaque):  # or over a background colour (see _choose), where that fits better
         under, fit = _best_under(rgba4[rows[opaque]], ka[opaque], kb[opaque], palette4, blend_tolerance)
@@ -290,7 +296,7 @@ def _drawing_order(around4, low, high, under, palette4, blend_tolerance):
     # Seam pixels (NaN elsewhere): partly transparent ones over transparency, opaque ones over a colour.
     known = np.where(over, colours[:, 3] == 255, colours[:, 3] < 255)
     under4 = np.where(over[:, None], palette4[under[rows]], 0.0)
-    res, _winner, lean = _pair_blend(np.where(known[:, None], colours, 0.0), np.arange(k * n), low[rows],
+    res, _winner, lean = _pair_blend(np.where(known[:, None], colours, 0.0), low[rows],
                                      high[rows], palette4, under4)[:3]
     mixing = known & (np.sqrt(np.maximum(res, 0.0)) <= blend_tolerance)
     # Each says how much better one order fits it: unsure pixels say little, sure ones decide.
@@ -327,8 +333,8 @@ def _order_fits(colour, low, high, under, palette4):
     gives the pixel (the fill covering more than half of it)."""
     g = palette4[under]
     a, b, p = palette4[low] - g, palette4[high] - g, colour - g
-    aa, ab, bb = (a * a).sum(axis=1), (a * b).sum(axis=1), (b * b).sum(axis=1)
-    ap, bp, pp = (a * p).sum(axis=1), (b * p).sum(axis=1), (p * p).sum(axis=1)
+    aa, ab, bb = _dot(a, a), _dot(a, b), _dot(b, b)
+    ap, bp, pp = _dot(a, p), _dot(b, p), _dot(p, p)
     # Both orders at once: low first, then high first (a and b swapped).
     distance, f = _curve_fit(np.concatenate((aa, bb)), np.concatenate((ab, ab)), np.concatenate((bb, aa)),
                              np.concatenate((ap, bp)), np.concatenate((bp, ap)), np.concatenate((pp, pp)))
@@ -395,12 +401,16 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
         # A sliver too thin for a pixel of its own colour: the pixel is a mix of its own (nearest)
         # class, which a valid pixel around has too, and the one around it, covered mostly by its own.
         rows = one[own[one] != low[one]]
+        around = neighbour_classes[:, rows] == own[rows]
+        present = around.any(axis=0)  # the cheapest test first
+        rows, around = rows[present], around[:, present]
         if len(rows):
-            residual, blend_class = _pair_blend(rgba4, rows, own[rows].astype(np.int64), low[rows].astype(np.int64),
+            residual, blend_class = _pair_blend(rgba4[rows], own[rows].astype(np.int64), low[rows].astype(np.int64),
                                                 palette4)[:2]
-            rows = rows[(residual <= blend_tolerance * blend_tolerance) & (blend_class == own[rows])]
+            mixed = (residual <= blend_tolerance * blend_tolerance) & (blend_class == own[rows])
+            rows, around = rows[mixed], around[:, mixed]
         if len(rows):
-            rows = rows[((neighbour_classes[:, rows] == own[rows]) & neighbour_valid(rows)).any(axis=0)]
+            rows = rows[(around & neighbour_valid(rows)).any(axis=0)]
             chosen[rows] = own[rows]
     two = np.flatnonzero(has & (low != high) & ~many)
     if len(two):
@@ -417,7 +427,7 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
                            _metric_distance(rgb, palette_rgb[low[tied]], metric))
             chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
         residual, blend_class, lean, a_if_first, a_if_second = _pair_blend(
-            rgba4[two], np.arange(len(two)), low, high, palette4)[:5]
+            rgba4[two], low, high, palette4)[:5]
         mixed = residual <= blend_tolerance * blend_tolerance
         # Opaque pixels may be such mixes over a background colour: the closer fit explains them. Legends
         # only: every entry is tried as the background, which in a large palette would fit by chance.
@@ -460,8 +470,15 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
 
 def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric,
                        blend_tolerance):
-    """_choose with a vote table: ``weights`` (k, repeated n times) summed per class around each pixel."""
+    """_choose with a vote table: ``weights`` (k, repeated n times) summed per class around each pixel.
+    Vote tables hold 2 columns per class: fewer pixels at once with more classes."""
     n = len(neighbour_classes)
+    step = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
+    if n > step:
+        return np.concatenate([_choose_among_many(neighbour_classes[start:start + step], blocked[start:start + step],
+                                                  weights, seam_rgb[start:start + step], rgba4[start:start + step],
+                                                  palette_rgb, palette4, metric, blend_tolerance)
+                               for start in range(0, n, step)])
     chosen = np.full(n, -1, dtype=np.int64)
     if len(palette_rgb) <= _FEW_CLASSES:  # a column per palette class
         present = np.arange(len(palette_rgb))
@@ -507,18 +524,23 @@ def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, pal
     return chosen
 
 
-def _inexact_pixels(indices, rgba, valid, table):
-    """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``.
+def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
+    """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``; with
+    ``map_codes``, ``indices`` (contiguous) is first filled with the classes it gives each band.
 
-    Tested pixel by pixel a band at a time, so that every temporary stays in the CPU caches: on
-    a rendered map this beats finding the runs of colour, class and validity first."""
-    codes, classes, valid = rgba.ravel(), indices.ravel(), valid.ravel()
+    Tested pixel by pixel a band at a time, so that every temporary stays in the CPU caches (and a
+    band just mapped is still there): on a rendered map this beats finding the runs of colour, class
+    and validity first."""
+    codes, classes, valid = rgba.ravel(), indices.reshape(-1), valid.ravel()
     scratch = np.empty(min(_BAND, len(codes)), dtype=np.uint32)
     found = [np.zeros(0, dtype=np.int64)]
     for start in range(0, len(codes), _BAND):
-        differ = scratch[:len(classes[start:start + _BAND])]
+        band = codes[start:start + _BAND]
+        if map_codes is not None:
+            classes[start:start + len(band)] = map_codes(band)
+        differ = scratch[:len(band)]
         np.take(table, classes[start:start + _BAND], out=differ, mode="clip")  # beyond the palette: impossible
-        differ ^= codes[start:start + _BAND]
+        differ ^= band
         differ <<= np.uint32(8)  # alpha out
         wrong = differ != 0
         wrong &= valid[start:start + _BAND]
@@ -528,12 +550,16 @@ def _inexact_pixels(indices, rgba, valid, table):
 
 
 def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,
-                radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE, in_place=False):
+                radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE, in_place=False, map_codes=None):
     """Classes of a window with its seam pixels reassigned: a new array of ``indices``' dtype, or
     ``indices`` itself, changed, when ``in_place`` (for callers that own it: saves a copy).
 
     ``indices``: (rows, cols) exact nearest palette indices (any value where not ``valid``);
     ``rgba``: the window's packed pixels (nearest.pack_rgba); ``valid``: False where nodata.
+    ``map_codes``: None, or the function giving the exact nearest indices of packed codes when
+    ``indices`` is an empty array still to be filled with them (``in_place`` then): the window is
+    mapped band by band as the pixels not of their class's colour are found, each band while it is
+    in the CPU caches.
 
     A valid pixel is *well represented* when its colour is exactly its class's palette colour; or
     within ``tolerance`` of it (CIELAB delta E, whatever the metric) while its four neighbours are of
@@ -569,9 +595,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     radius = int(radius)
     if radius < 1:
         raise ValueError("the seam radius must be at least 1 pixel")
-    out = indices if in_place else indices.copy()  # changed only at the very end
-    if indices.size == 0:
-        return out
+    if map_codes is not None and not (in_place and indices.flags.c_contiguous):
+        raise ValueError("indices to be filled by map_codes must be a contiguous array cleaned in place")
     palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)
     palette = palette_rgb.astype(np.uint32)
 
@@ -580,7 +605,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     table = np.full(len(palette) + 1, 0xFFFFFFFF, dtype=np.uint32)
     table[:len(palette)] = pack_rgb(palette)
     rows, cols = indices.shape
-    inexact = _inexact_pixels(indices, rgba, valid, table)
+    inexact = _inexact_pixels(indices, rgba, valid, table, map_codes)
+    out = indices if in_place else indices.copy()  # changed only at the very end
     if len(inexact) == 0:
         return out
     ys, xs = np.divmod(inexact, cols)
@@ -594,10 +620,11 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     # Standing of the inexact pixels: inside a patch of one colour (a fill the palette does not
     # match exactly, a wide line), or inside their class and near its colour: they vote; else seams.
-    cross, outside = _neighbours(ys, xs, _CROSS, rows, cols)
-    ignored = blocked[cross] | outside
-    flat = (((rgba.ravel()[cross] ^ codes) << np.uint32(8) == 0) | ignored).all(axis=0)
-    seam = ((classes[cross] != own) & ~ignored).any(axis=0) & ~flat
+    (cross_blocked, cross_codes, cross_classes), outside = _around((blocked, rgba.ravel(), classes), ys, xs, _CROSS,
+                                                                   rows, cols)
+    ignored = cross_blocked | outside
+    flat = (((cross_codes ^ codes) << np.uint32(8) == 0) | ignored).all(axis=0)
+    seam = ((cross_classes != own) & ~ignored).any(axis=0) & ~flat
     inside = np.flatnonzero(~seam & ~flat)
     seam[inside] = _metric_distance(unpack_rgb(codes[inside]).astype(np.float64), palette_rgb[own[inside]], "cielab") > tolerance
     blocked[inexact[seam]] = True  # seam pixels do not vote
@@ -609,24 +636,32 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     order_offsets = _seam_offsets(_ORDER_RADIUS)[0]
     rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
-    # Vote tables hold 2 columns per class (see _choose_among_many): fewer pixels at once with more classes.
-    chunk = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
     changed, chosen_classes = [], []
-    for start in range(0, len(seam), chunk):
-        part = seam[start:start + chunk]
-        around, outside = _neighbours(ys[part], xs[part], offsets, rows, cols)
+    for start in range(0, len(seam), _DECIDED):
+        part = seam[start:start + _DECIDED]
+        (around_classes, around_blocked), outside = _around((classes, blocked), ys[part], xs[part], offsets, rows,
+                                                            cols)
+        around_blocked |= outside
         seam_rgb = unpack_rgb(codes[part]).astype(np.float64)
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
-        around_classes = classes[around]
-        chosen = _choose(around_classes, blocked[around] | outside, weights, seam_rgb, rgba4,
-                         palette_rgb, palette4, metric, blend_tolerance,
-                         lambda picked: _seam_colours(around[:, picked], outside[:, picked], rgba_flat, valid_flat,
-                                                      blocked),
-                         own[part], lambda picked: (valid_flat[around[:, picked]] & ~outside[:, picked]),
-                         lambda picked: _opaque_seam_neighbours(
-                             *_neighbours(ys[part[picked]], xs[part[picked]], order_offsets, rows, cols), rgba_flat,
-                             valid_flat, blocked))
+
+        def around(picked):
+            return _neighbours(ys[part[picked]], xs[part[picked]], offsets, rows, cols)
+
+        def seam_colours(picked):
+            return _seam_colours(*around(picked), rgba_flat, valid_flat, blocked)
+
+        def valid_around(picked):
+            positions, outside = around(picked)
+            return valid_flat[positions] & ~outside
+
+        def order_neighbours(picked):
+            return _opaque_seam_neighbours(*_neighbours(ys[part[picked]], xs[part[picked]], order_offsets, rows, cols),
+                                           rgba_flat, valid_flat, blocked)
+
+        chosen = _choose(around_classes, around_blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric,
+                         blend_tolerance, seam_colours, own[part], valid_around, order_neighbours)
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])
@@ -656,6 +691,30 @@ def _opaque_seam_neighbours(around, outside, rgba_flat, valid_flat, blocked):
     colours[:, :3] = unpack_rgb(codes)
     colours[:, 3] = 255.0
     return found % around.shape[1], around.ravel()[found], colours
+
+
+def _around(arrays, ys, xs, offsets, rows, cols):
+    """The values (k x n) that each of the flat ``arrays`` holds at the neighbours at ``offsets`` of the
+    pixels at ``ys``, ``xs`` (clipped into the window), and which of these neighbours lie outside it.
+    Gathered an offset at a time for _CHUNK pixels, so that their positions stay in the CPU caches;
+    the few pixels near the window's edges again, clipped (see _neighbours)."""
+    gathered = [np.empty((len(offsets), len(ys)), dtype=array.dtype) for array in arrays]
+    outside = np.zeros((len(offsets), len(ys)), dtype=bool)
+    positions = ys * cols + xs
+    steps = [dy * cols + dx for dy, dx in offsets]
+    for start in range(0, len(ys), _CHUNK):
+        end = min(start + _CHUNK, len(ys))
+        for row, step in enumerate(steps):
+            at = positions[start:end] + step
+            for array, values in zip(arrays, gathered):
+                np.take(array, at, out=values[row, start:end], mode="clip")
+    reach = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
+    edge = np.flatnonzero((ys < reach) | (ys >= rows - reach) | (xs < reach) | (xs >= cols - reach))
+    if len(edge):
+        near, outside[:, edge] = _neighbours(ys[edge], xs[edge], offsets, rows, cols)
+        for array, values in zip(arrays, gathered):
+            values[:, edge] = array[near]
+    return gathered, outside
 
 
 def _neighbours(ys, xs, offsets, rows, cols):
