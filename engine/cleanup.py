@@ -57,7 +57,7 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 # ----------------------------------------------------------------------------------------- seams
 
 _CHUNK = 1 << 14  # seam pixels whose neighbours are found at once: small temporaries stay in the CPU caches
-_DECIDED = 1 << 17  # seam pixels decided at once: fewer, longer numpy calls
+_DECIDED = 1 << 15  # seam pixels decided at once: fewer numpy calls, yet the k x n tables stay in the CPU caches
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
 _LEAN_CLEAR = 0.1  # shares this clear about the drawing order and giving one class: no curve fit needed
