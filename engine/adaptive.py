@@ -63,7 +63,8 @@ REFINE_MAX_ITER = 5
 REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
 _RELATIVE_MARGIN = 1e-9
-_THREADED_QUERY = 1 << 16  # KD-tree queries of at least this many points run in threads
+_THREADED_QUERY = 1 << 16
+_MOVERS = 8  # entries measured directly between two rounds of the refinement (see _assign)  # KD-tree queries of at least this many points run in threads
 
 _INSTALL_SCIPY = (
     "the 'kmeans' palette needs SciPy: install it with 'apt install python3-scipy' "
@@ -331,9 +332,14 @@ def _kmeans_palette(codes, counts, n_colours, space):
     centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
     centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
     centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER)
-    palette, fine_labels = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights, space)
-    guess = fine_labels if fine_labels is None or fine_cells is None else fine_labels[fine_cells]
-    palette, labels = _order_by_use(palette, points, weights, space, guess)
+    palette, fine_labels, fine_bound = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights,
+                                               space)
+    guess, bound = fine_labels, fine_bound
+    if fine_labels is not None and fine_cells is not None:
+        # A colour is as far from every other entry as its cell is, less its distance to the cell.
+        guess = fine_labels[fine_cells]
+        bound = fine_bound[fine_cells] - np.sqrt(((points - fine_points[fine_cells]) ** 2).sum(axis=1))
+    palette, labels = _order_by_use(palette, points, weights, space, guess, bound)
     return Palette(palette, name="kmeans"), labels
 
 
@@ -461,12 +467,12 @@ def _query(tree, points, k):
     return tree.query(points, k=k, workers=-1 if len(points) >= _THREADED_QUERY else 1)
 
 
-def _order_by_use(palette, points, weights, space, guess=None):
+def _order_by_use(palette, points, weights, space, guess=None, bound=None):
     """The palette ordered by the pixels nearest to each entry, most first, ties by code, and the
     index of the nearest entry of each point in that order. Ties between entries go to the lower
     index, so reordering can move the few tied colours: only those are searched again, until the
-    order holds. ``guess``: an entry likely nearest to each point, or None (see _nearest_exactly)."""
-    labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points, guess)
+    order holds. ``guess``, ``bound``: see _nearest_exactly."""
+    labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points, guess, bound)
     for _ in range(10):
         totals = np.bincount(labels, weights=weights, minlength=len(palette))
         order = _frequency_order(pack_rgb(palette), totals)
@@ -481,11 +487,13 @@ def _order_by_use(palette, points, weights, space, guess=None):
     return palette, labels
 
 
-def _nearest_exactly(targets, points, guess=None):
+def _nearest_exactly(targets, points, guess=None, bound=None):
     """(index of the nearest target of each point, indices of the points with a near tie): the
     answers of nearest.nearest_palette_indices (Euclidean), ties to the lowest index. A point
     closer to its ``guess`` (a target index per point, or None) than half the distance from that
-    target to any other is nearest to it, with no tie (the triangle inequality). For the others,
+    target to any other is nearest to it, with no tie (the triangle inequality); so is a point
+    closer to it than its ``bound`` (None, or a lower bound per point on its distance to every
+    target but its guess). For the others,
     the KD-tree's two nearest decide where they lie clearly apart; where they are within
     _TIE_TOLERANCE, its eight nearest are measured again as the mapper measures (term by term, see
     nearest.distances); where all eight are that close, every target is."""
@@ -500,14 +508,24 @@ def _nearest_exactly(targets, points, guess=None):
         difference = points[:, axis] - targets[guess, axis]
         difference *= difference
         squared += difference
-    limit = radius * radius
-    limit -= _RELATIVE_MARGIN * limit + _TIE_TOLERANCE  # far above rounding errors
+    limit = _below(radius)[guess]
+    if bound is not None:
+        np.maximum(limit, _below(bound), out=limit)
     labels = np.asarray(guess, dtype=np.int64).copy()
-    search = np.flatnonzero(squared >= limit[guess])
+    search = np.flatnonzero(squared >= limit)
     if len(search) == 0:
         return labels, search
     labels[search], contested = _searched(tree, targets, points[search])
     return labels, search[contested]
+
+
+def _below(distances):
+    """Squared distances a point must stay under to be clearly nearer than these: far above
+    rounding errors (-inf where a distance is not positive)."""
+    limit = np.square(distances)
+    limit -= _RELATIVE_MARGIN * limit + _TIE_TOLERANCE
+    limit[~(distances > 0)] = -np.inf
+    return limit
 
 
 def _searched(tree, targets, points):
@@ -535,11 +553,46 @@ def _searched(tree, targets, points):
     return labels, contested
 
 
-def _assign(palette, points, weights, space):
-    """Nearest entry of every point, the weighted squared error of each point, and the total."""
-    distances, labels = _query(_kd_tree(METRIC_SPACES[space](palette)), points, 1)
-    error = weights * distances ** 2
-    return labels, error, error.sum()
+def _assign(palette, points, weights, space, before=None):
+    """Nearest entry of every point, the weighted squared error of each point, the total, and the
+    state for the next call: (entries in the space, labels, a lower bound on each point's distance
+    to every entry but its own). ``before``: that state of the last call. Between two calls most
+    entries move by a unit or none, a few further: each point is measured against its entry and
+    the _MOVERS entries that moved furthest, and every other entry is at least the old bound less
+    the furthest any of them moved away (the triangle inequality). A point clearly nearest to one
+    of those it was measured against keeps it, unsearched (the KD-tree would find the same entry);
+    the others are searched."""
+    targets = METRIC_SPACES[space](palette)
+    if before is None:
+        search = np.arange(len(points))
+        labels, nearest, second = (np.empty(len(points), dtype=np.intp), np.empty(len(points)),
+                                   np.empty(len(points)))
+    else:
+        old_targets, labels, second = before
+        moves = np.sqrt(((targets - old_targets) ** 2).sum(axis=1))
+        order = np.argsort(-moves, kind="stable")
+        movers, rest = order[:_MOVERS], (moves[order[_MOVERS]] if len(order) > _MOVERS else 0.0)
+        others = second - rest  # bound on the distance to every entry but the point's own and the movers
+        nearest = np.sqrt(((points - targets[labels]) ** 2).sum(axis=1))
+        measured = np.sqrt(((points[:, None, :] - targets[movers][None, :, :]) ** 2).sum(axis=2))
+        measured[labels[:, None] == movers[None, :]] = np.inf
+        if len(movers) > 1:
+            two = np.partition(measured, 1, axis=1)[:, :2]
+        else:
+            two = np.concatenate([measured, np.full((len(points), 1), np.inf)], axis=1)
+        closest = movers[measured.argmin(axis=1)]
+        stays = nearest ** 2 < _below(np.minimum(others, two[:, 0]))
+        moves_to = ~stays & (two[:, 0] ** 2 < _below(np.minimum(np.minimum(others, nearest), two[:, 1])))
+        second = np.where(stays, np.minimum(others, two[:, 0]),
+                          np.minimum(np.minimum(others, nearest), two[:, 1]))
+        labels = np.where(moves_to, closest, labels)
+        nearest = np.where(moves_to, two[:, 0], nearest)
+        search = np.flatnonzero(~(stays | moves_to))
+    if len(search):
+        distances, found = _query(_kd_tree(targets), points[search], 2)
+        labels[search], nearest[search], second[search] = found[:, 0], distances[:, 0], distances[:, 1]
+    error = weights * nearest ** 2
+    return labels, error, error.sum(), (targets, labels, second)
 
 
 def _fix_dead_entries(palette, labels, error, rgb):
@@ -562,9 +615,9 @@ def _fix_dead_entries(palette, labels, error, rgb):
 
 def _refine(palette, rgb, points, weights, space):
     """Lloyd iterations on the rounded palette while the total error goes down; returns the last
-    palette that lowered it (distinct colours) and the nearest entry of each point (None if
-    duplicates had to be dropped)."""
-    labels, error, total = _assign(palette, points, weights, space)
+    palette that lowered it (distinct colours), the nearest entry of each point and a lower bound
+    on its distance to every other entry (both None if duplicates had to be dropped)."""
+    labels, error, total, state = _assign(palette, points, weights, space)
     for _ in range(REFINE_MAX_ITER):
         candidate = _fix_dead_entries(palette, labels, error, rgb)
         fixing = candidate is not None
@@ -575,14 +628,14 @@ def _refine(palette, rgb, points, weights, space):
             candidate[moved] = _to_bytes(means[moved], space)
             if np.array_equal(candidate, palette):
                 break
-        new_labels, new_error, new_total = _assign(candidate, points, weights, space)
+        new_labels, new_error, new_total, new_state = _assign(candidate, points, weights, space, state)
         if not fixing and new_total >= total:
             break
         gain = (total - new_total) / total if total > 0 else 0.0
-        palette, labels, error, total = candidate, new_labels, new_error, new_total
+        palette, labels, error, total, state = candidate, new_labels, new_error, new_total, new_state
         if not fixing and gain < REFINE_MIN_GAIN:
             break
     _, first = np.unique(pack_rgb(palette), return_index=True)
     if len(first) == len(palette):
-        return palette, labels
-    return palette[np.sort(first)], None  # drops duplicates only when the refinement could not separate them
+        return palette, labels, state[2]
+    return palette[np.sort(first)], None, None  # drops duplicates only when the refinement could not separate them
