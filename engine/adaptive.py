@@ -191,19 +191,25 @@ def _weighted_means(labels, points, weights, k):
 # ------------------------------------------------------------------------------------ median cut
 
 class _Box:
-    """Indices of the points in one box, with their weighted mean, total weight and error."""
+    """Indices of the points in one box, with their total weight, weighted sums and weighted sums
+    of squares per axis, and from these the weighted mean and squared error (per axis and total)."""
 
-    def __init__(self, index, points, weights):
-        self.index = index
-        w = weights[index]
-        p = points[index]
-        self.weight = w.sum()
-        self.mean = (w[:, None] * p).sum(axis=0) / self.weight
-        self.axis_errors = (w[:, None] * (p - self.mean) ** 2).sum(axis=0)
+    def __init__(self, index, weight, sums, squares):
+        self.index, self.weight, self.sums, self.squares = index, weight, sums, squares
+        self.mean = sums / weight
+        self.axis_errors = np.maximum(squares - sums * self.mean, 0.0)
         self.error = self.axis_errors.sum()
 
+    @classmethod
+    def of(cls, index, points, weights):
+        w = weights[index]
+        p = points[index]
+        weighted = w[:, None] * p
+        return cls(index, w.sum(), weighted.sum(axis=0), (weighted * p).sum(axis=0))
+
     def split(self, points, weights):
-        """Two boxes, cut across the axis of largest variance at the weighted median, or None."""
+        """Two boxes, cut across the axis of largest variance at the weighted median, or None. The
+        first box's sums are summed, the second's are this box's less those."""
         if len(self.index) < 2 or self.error <= 0:
             return None
         axis = int(np.argmax(self.axis_errors))
@@ -213,17 +219,20 @@ class _Box:
         boundaries = np.flatnonzero(values[1:] > values[:-1]) + 1  # cut before these positions
         if len(boundaries) == 0:
             return None
-        cumulative = np.cumsum(weights[self.index[order]])
+        ordered = self.index[order]
+        w = weights[ordered]
+        cumulative = np.cumsum(w)
         half = cumulative[-1] / 2.0
         cut = boundaries[np.argmin(np.abs(cumulative[boundaries - 1] - half))]
-        ordered = self.index[order]
-        return _Box(ordered[:cut], points, weights), _Box(ordered[cut:], points, weights)
+        first = _Box.of(ordered[:cut], points, weights)
+        return first, _Box(ordered[cut:], self.weight - first.weight, self.sums - first.sums,
+                           self.squares - first.squares)
 
 
 def _median_cut_boxes(points, weights, n_boxes):
     """Split the box with the largest weighted squared error until there are n_boxes (or no more
     can be split). Returns the boxes, in the order they were made."""
-    boxes = [_Box(np.arange(len(points)), points, weights)]
+    boxes = [_Box.of(np.arange(len(points)), points, weights)]
     heap = [(-boxes[0].error, 0)]
     live = 1
     while heap and live < n_boxes:
