@@ -30,7 +30,7 @@ import numpy as np
 
 from .colorspace import lab_to_srgb
 from .metrics import METRIC_SPACES, REGISTRY
-from .nearest import nearest_palette_indices, pack_rgb, unpack_rgb
+from .nearest import distances, nearest_palette_indices, pack_rgb, unpack_rgb
 from ..palettes.palette import MAX_COLOURS, Palette
 
 METHODS = ("exact", "frequent", "kmeans", "mediancut")
@@ -64,6 +64,7 @@ REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
 _RELATIVE_MARGIN = 1e-9
 _THREADED_QUERY = 1 << 16
+_PAIRS_PER_CHUNK = 1 << 18  # point-entry distances measured at once (see _tied_entries)
 _MOVERS = 8  # entries measured directly between two rounds of the refinement (see _assign)  # KD-tree queries of at least this many points run in threads
 
 _INSTALL_SCIPY = (
@@ -479,9 +480,13 @@ def _query(tree, points, k):
 def _order_by_use(palette, points, weights, space, guess=None, bound=None):
     """The palette ordered by the pixels nearest to each entry, most first, ties by code, and the
     index of the nearest entry of each point in that order. Ties between entries go to the lower
-    index, so reordering can move the few tied colours: only those are searched again, until the
-    order holds. ``guess``, ``bound``: see _nearest_exactly."""
-    labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points, guess, bound)
+    index, so reordering can move the few tied colours: their tied entries are listed once, and
+    each order gives them the first of these, until the order holds. ``guess``, ``bound``: see
+    _nearest_exactly."""
+    targets = METRIC_SPACES[space](palette)
+    labels, contested = _nearest_exactly(targets, points, guess, bound)
+    starts, tied = _tied_entries(targets, points[contested])
+    position = np.arange(len(palette))  # of each entry of the first order in the current one
     for _ in range(10):
         totals = np.bincount(labels, weights=weights, minlength=len(palette))
         order = _frequency_order(pack_rgb(palette), totals)
@@ -491,9 +496,25 @@ def _order_by_use(palette, points, weights, space, guess=None, bound=None):
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
         labels = rank[labels]
+        position = rank[position]
         if len(contested):
-            labels[contested] = _nearest_exactly(METRIC_SPACES[space](palette), points[contested])[0]
+            labels[contested] = np.minimum.reduceat(position[tied], starts)
     return palette, labels
+
+
+def _tied_entries(targets, points):
+    """(where each point's entries start, the entries at exactly its least distance, point after
+    point), measured as the mapper measures (nearest.distances, term by term)."""
+    starts, tied = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
+    step = max(1, _PAIRS_PER_CHUNK // len(targets))
+    found = 0
+    for start in range(0, len(points), step):
+        exact = distances(points[start:start + step], targets, "rgb")
+        rows, entries = np.nonzero(exact == exact.min(axis=1)[:, None])
+        starts.append(found + np.flatnonzero(np.diff(rows, prepend=-1)))
+        tied.append(entries)
+        found += len(entries)
+    return np.concatenate(starts), np.concatenate(tied)
 
 
 def _nearest_exactly(targets, points, guess=None, bound=None):
