@@ -57,15 +57,18 @@ KMEANS_MIN_GAIN = 1e-4
 #: were last found, every KMEANS_REFRESH iterations (see _lloyd).
 KMEANS_CANDIDATES = 4
 KMEANS_REFRESH = 16
+#: The fine cells' first candidates are this many centres nearest to the coarse cell they were
+#: merged into (one search among the coarse cells instead of all the fine ones).
+KMEANS_INHERITED_CANDIDATES = 6
 #: The refinement on the rounded palette: at most this many rounds, while each lowers the error by
 #: at least this fraction.
 REFINE_MAX_ITER = 5
 REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
 _RELATIVE_MARGIN = 1e-9
-_THREADED_QUERY = 1 << 16
+_THREADED_QUERY = 1 << 16  # KD-tree queries of at least this many points run in threads
 _PAIRS_PER_CHUNK = 1 << 18  # point-entry distances measured at once (see _tied_entries)
-_MOVERS = 8  # entries measured directly between two rounds of the refinement (see _assign)  # KD-tree queries of at least this many points run in threads
+_MOVERS = 16  # entries measured directly between two rounds of the refinement (see _assign)
 
 _INSTALL_SCIPY = (
     "the 'kmeans' palette needs SciPy: install it with 'apt install python3-scipy' "
@@ -331,17 +334,17 @@ def _kmeans_palette(codes, counts, n_colours, space):
     Returns the Palette and the index of the nearest entry of each of _points's points.
     """
     rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
-    fine_points, fine_weights, fine_cells = _merge_cells(_cell_levels(rgb, weights), points, weights,
-                                                         max(KMEANS_FINE_POINTS, 32 * n_colours))
+    fine_points, fine_weights, fine_cells = _merge_cells(rgb, points, weights, max(KMEANS_FINE_POINTS, 32 * n_colours))
     fine_rgb = _to_bytes(fine_points, space)
-    coarse_points, coarse_weights, _ = _merge_cells(_cell_levels(fine_rgb, fine_weights), fine_points, fine_weights,
-                                                    max(KMEANS_COARSE_POINTS, 8 * n_colours))
+    coarse_points, coarse_weights, coarse_cells = _merge_cells(fine_rgb, fine_points, fine_weights,
+                                                               max(KMEANS_COARSE_POINTS, 8 * n_colours))
     if len(coarse_points) < n_colours:  # too few cells for a start: the colours themselves
         coarse_points, coarse_weights = fine_points, fine_weights = points, weights
-        fine_rgb, fine_cells = rgb, None
+        fine_rgb, fine_cells, coarse_cells = rgb, None, None
     centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
     centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
-    centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER)
+    centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER,
+                     None if coarse_cells is None else (coarse_points, coarse_cells))
     palette, fine_labels, fine_bound = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights,
                                                space)
     guess, bound = fine_labels, fine_bound
@@ -370,16 +373,17 @@ def _cell_levels(rgb, weights):
     return levels
 
 
-def _merge_cells(levels, points, weights, max_points):
+def _merge_cells(rgb, points, weights, max_points):
     """At most max_points weighted points (the weighted means of the colours of each cell, and the
-    cell's pixels): each colour joins the smallest cell around it, of the levels of _cell_levels,
-    that holds at least a threshold of pixels (else the largest). So colours stay apart where the
-    image has many pixels, which is where a palette needs its detail (the dark sky of a deep-field
-    photograph), and are merged where it has few. The threshold is the smallest, to within 10%,
-    that leaves at most max_points cells. Also returns the cell of each colour (None: each colour
-    is its own cell)."""
+    cell's pixels) from colours (``rgb``: their bytes) at these points: each colour joins the
+    smallest cell around it, of the levels of _cell_levels, that holds at least a threshold of
+    pixels (else the largest). So colours stay apart where the image has many pixels, which is
+    where a palette needs its detail (the dark sky of a deep-field photograph), and are merged
+    where it has few. The threshold is the smallest, to within 10%, that leaves at most max_points
+    cells. Also returns the cell of each colour (None: each colour is its own cell)."""
     if len(points) <= max_points:
         return points, weights, None
+    levels = _cell_levels(rgb, weights)
     # Every cell of every level gets one number: the levels one after another, finest first.
     offsets = np.cumsum([0] + [size for _, size, _ in levels[:-1]])
     numbers = np.stack([keys.astype(np.int32) + np.int32(offset) for (keys, _, _), offset in zip(levels, offsets)])
@@ -427,7 +431,7 @@ def _merge_cells(levels, points, weights, max_points):
     return _weighted_means(cells, points, weights, len(kept)) + (cells,)
 
 
-def _lloyd(points, weights, centres, max_iter):
+def _lloyd(points, weights, centres, max_iter, groups=None):
     """Weighted Lloyd iterations while each lowers the total squared error by at least
     KMEANS_MIN_GAIN of it. Each point's KMEANS_CANDIDATES nearest centres are found with a KD-tree
     every KMEANS_REFRESH iterations; in between, a point is assigned to the nearest of those (late
@@ -435,15 +439,20 @@ def _lloyd(points, weights, centres, max_iter):
     measured against all its candidates only where it is not clearly nearer to its own centre than
     to the others when last measured, less the furthest any of them has moved since (the triangle
     inequality); elsewhere its centre stays, as measuring would find. A centre that loses all its
-    points stays where it is (the refinement moves it)."""
+    points stays where it is (the refinement moves it). ``groups``: None, or (points, the group of
+    each point) whose KMEANS_INHERITED_CANDIDATES nearest centres are the points' first
+    candidates (the coarse cells the fine ones were merged into)."""
     total = None
     columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
     weighted = [weights * column for column in columns]  # the sums _weighted_means would form each time
     previous = centres
     for iteration in range(max_iter):
         if iteration % KMEANS_REFRESH == 0:
-            _, candidates = _query(_kd_tree(centres), points, min(KMEANS_CANDIDATES, len(centres)))
-            candidates = candidates.reshape(len(points), -1)
+            searched, k, group = points, KMEANS_CANDIDATES, slice(None)
+            if groups is not None and iteration == 0:
+                (searched, group), k = groups, KMEANS_INHERITED_CANDIDATES
+            _, candidates = _query(_kd_tree(centres), searched, min(k, len(centres)))
+            candidates = candidates.reshape(len(searched), -1)[group]
             by_rank = np.ascontiguousarray(candidates.T)  # max over axis 0 of k x N: 10 times faster
             labels, own, others = np.empty(len(points), dtype=np.intp), np.empty(len(points)), np.empty(len(points))
             measure = np.arange(len(points))
@@ -625,26 +634,40 @@ def _assign(palette, points, weights, space, before=None):
         order = np.argsort(-moves, kind="stable")
         movers, rest = order[:_MOVERS], (moves[order[_MOVERS]] if len(order) > _MOVERS else 0.0)
         others = second - rest  # bound on the distance to every entry but the point's own and the movers
-        nearest = np.sqrt(((points - targets[labels]) ** 2).sum(axis=1))
-        measured = np.sqrt(((points[:, None, :] - targets[movers][None, :, :]) ** 2).sum(axis=2))
-        measured[labels[:, None] == movers[None, :]] = np.inf
-        if len(movers) > 1:
-            two = np.partition(measured, 1, axis=1)[:, :2]
-        else:
-            two = np.concatenate([measured, np.full((len(points), 1), np.inf)], axis=1)
-        closest = movers[measured.argmin(axis=1)]
-        stays = nearest ** 2 < _below(np.minimum(others, two[:, 0]))
-        moves_to = ~stays & (two[:, 0] ** 2 < _below(np.minimum(np.minimum(others, nearest), two[:, 1])))
-        second = np.where(stays, np.minimum(others, two[:, 0]),
-                          np.minimum(np.minimum(others, nearest), two[:, 1]))
+        columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
+        nearest = np.sqrt(_squared_distances(columns, targets, labels[:, None])[:, 0])
+        first, runner_up, closest = _two_nearest(columns, targets, movers, labels)
+        stays = nearest ** 2 < _below(np.minimum(others, first))
+        moves_to = ~stays & (first ** 2 < _below(np.minimum(np.minimum(others, nearest), runner_up)))
+        second = np.where(stays, np.minimum(others, first), np.minimum(np.minimum(others, nearest), runner_up))
         labels = np.where(moves_to, closest, labels)
-        nearest = np.where(moves_to, two[:, 0], nearest)
+        nearest = np.where(moves_to, first, nearest)
         search = np.flatnonzero(~(stays | moves_to))
     if len(search):
         distances, found = _query(_kd_tree(targets), points[search], 2)
         labels[search], nearest[search], second[search] = found[:, 0], distances[:, 0], distances[:, 1]
     error = weights * nearest ** 2
     return labels, error, error.sum(), (targets, labels, second)
+
+
+def _two_nearest(columns, targets, entries, labels):
+    """Distance of each point (its coordinates: ``columns``, one array per axis) to the nearest and
+    the second-nearest of ``entries`` other than its own label, and that nearest entry (inf, inf
+    and -1 where there are none)."""
+    first = np.full(len(labels), np.inf)
+    second = first.copy()
+    closest = np.full(len(labels), -1, dtype=np.intp)
+    for entry in entries:
+        squared = None
+        for axis, column in enumerate(columns):
+            difference = column - targets[entry, axis]
+            difference *= difference
+            squared = difference if squared is None else np.add(squared, difference, out=squared)
+        squared[labels == entry] = np.inf
+        np.minimum(second, np.maximum(first, squared), out=second)
+        closest[squared < first] = entry
+        np.minimum(first, squared, out=first)
+    return np.sqrt(first), np.sqrt(second), closest
 
 
 def _fix_dead_entries(palette, labels, error, rgb):

@@ -262,9 +262,8 @@ def test_cells_keep_dark_colours_apart_where_a_photograph_has_most_of_its_pixels
     bright = rng.integers(24, 256, (2000, 3))
     rgb = np.concatenate([dark, bright]).astype(np.uint8)
     codes, counts = histogram(rgb)
-    levels = adaptive._cell_levels(adaptive.unpack_rgb(codes), counts.astype(np.float64))
-    points, weights, _ = adaptive._merge_cells(levels, adaptive.unpack_rgb(codes).astype(np.float64),
-                                            counts.astype(np.float64), 2000)
+    rgb = adaptive.unpack_rgb(codes)
+    points, weights, _ = adaptive._merge_cells(rgb, rgb.astype(np.float64), counts.astype(np.float64), 2000)
     assert len(points) <= 2000 and weights.sum() == counts.sum()
     dark_cells = (points < 24).all(axis=1).sum()
     assert dark_cells > 4 * (len(points) - dark_cells)
