@@ -205,30 +205,31 @@ class _Box:
         self.error = self.axis_errors.sum()
 
     @classmethod
-    def of(cls, index, points, weights):
-        w = weights[index]
+    def of(cls, index, points, weights, w=None):
+        """The box of these points (``w``: their weights, if already taken)."""
+        w = weights[index] if w is None else w
         p = points[index]
         weighted = w[:, None] * p
         return cls(index, w.sum(), weighted.sum(axis=0), (weighted * p).sum(axis=0))
 
-    def split(self, points, weights):
+    def split(self, points, weights, columns):
         """Two boxes, cut across the axis of largest variance at the weighted median, or None. The
-        first box's sums are summed, the second's are this box's less those."""
+        first box's sums are summed, the second's are this box's less those. ``columns``: the
+        points' coordinates, an array per axis. (Array methods rather than NumPy functions: a
+        median cut makes hundreds of small calls, where dispatching costs as much as the work.)"""
         if len(self.index) < 2 or self.error <= 0:
             return None
-        axis = int(np.argmax(self.axis_errors))
-        values = points[self.index, axis]
-        order = np.argsort(values, kind="stable")
+        values = columns[int(self.axis_errors.argmax())][self.index]
+        order = values.argsort(kind="stable")
         values = values[order]
-        boundaries = np.flatnonzero(values[1:] > values[:-1]) + 1  # cut before these positions
+        boundaries = (values[1:] > values[:-1]).nonzero()[0] + 1  # cut before these positions
         if len(boundaries) == 0:
             return None
         ordered = self.index[order]
         w = weights[ordered]
-        cumulative = np.cumsum(w)
-        half = cumulative[-1] / 2.0
-        cut = boundaries[np.argmin(np.abs(cumulative[boundaries - 1] - half))]
-        first = _Box.of(ordered[:cut], points, weights)
+        cumulative = w.cumsum()
+        cut = boundaries[abs(cumulative[boundaries - 1] - cumulative[-1] / 2.0).argmin()]
+        first = _Box.of(ordered[:cut], points, weights, w[:cut])
         return first, _Box(ordered[cut:], self.weight - first.weight, self.sums - first.sums,
                            self.squares - first.squares)
 
@@ -237,11 +238,12 @@ def _median_cut_boxes(points, weights, n_boxes):
     """Split the box with the largest weighted squared error until there are n_boxes (or no more
     can be split). Returns the boxes, in the order they were made."""
     boxes = [_Box.of(np.arange(len(points)), points, weights)]
+    columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
     heap = [(-boxes[0].error, 0)]
     live = 1
     while heap and live < n_boxes:
         _, i = heapq.heappop(heap)
-        halves = boxes[i].split(points, weights)
+        halves = boxes[i].split(points, weights, columns)
         if halves is None:
             continue  # a single colour: stays as it is
         boxes[i] = None
