@@ -454,21 +454,16 @@ def _lloyd(points, weights, centres, max_iter, groups=None):
             if groups is not None and iteration == 0:
                 (searched, group), k = groups, KMEANS_INHERITED_CANDIDATES
             _, candidates = _query(_kd_tree(centres), searched, min(k, len(centres)))
-            candidates = candidates.reshape(len(searched), -1)[group]
-            by_rank = np.ascontiguousarray(candidates.T)  # max over axis 0 of k x N: 10 times faster
-            labels, own, others = np.empty(len(points), dtype=np.intp), np.empty(len(points)), np.empty(len(points))
-            measure = np.arange(len(points))
+            # A row per rank (k x N): NumPy reduces along the first axis ten times faster.
+            by_rank = np.ascontiguousarray(candidates.reshape(len(searched), -1)[group].T)
+            labels, own, others = _nearest_candidates(columns, centres, by_rank)
         else:
             others -= np.take(np.sqrt(((centres - previous) ** 2).sum(axis=1)), by_rank).max(axis=0)
             own = _squared_distances(columns, centres, labels[:, None])[:, 0]
             measure = np.flatnonzero(own >= _below(others))
-        if len(measure):
-            distances = _squared_distances([column[measure] for column in columns], centres, candidates[measure])
-            nearest = distances.argmin(axis=1)
-            rows = np.arange(len(measure))
-            labels[measure], own[measure] = candidates[measure, nearest], distances[rows, nearest]
-            distances[rows, nearest] = np.inf
-            others[measure] = np.sqrt(distances.min(axis=1))
+            if len(measure):
+                labels[measure], own[measure], others[measure] = _nearest_candidates(
+                    [column[measure] for column in columns], centres, by_rank[:, measure])
         new_total = (weights * own).sum()
         if total is not None and total - new_total <= KMEANS_MIN_GAIN * total:
             break
@@ -481,6 +476,29 @@ def _lloyd(points, weights, centres, max_iter, groups=None):
         means[empty] = centres[empty]
         centres, previous = means, centres
     return centres
+
+
+def _nearest_candidates(columns, centres, by_rank):
+    """(nearest candidate centre, its squared distance, the distance to the next nearest) of each
+    point (its coordinates: ``columns``, one array per axis) among its candidates (``by_rank``: a
+    row per rank, k x points), ties to the lower rank, as argmin would settle them."""
+    centre_columns = [np.ascontiguousarray(centres[:, axis]) for axis in range(centres.shape[1])]
+    label = best = runner = None
+    for ranked in by_rank:
+        squared = None
+        for column, centre_column in zip(columns, centre_columns):
+            difference = np.take(centre_column, ranked)
+            np.subtract(column, difference, out=difference)
+            difference *= difference
+            squared = difference if squared is None else np.add(squared, difference, out=squared)
+        if best is None:
+            label, best, runner = ranked.copy(), squared, np.full(len(squared), np.inf)
+            continue
+        np.minimum(runner, np.maximum(best, squared), out=runner)
+        closer = squared < best
+        label[closer] = ranked[closer]
+        np.minimum(best, squared, out=best)
+    return label, best, np.sqrt(runner)
 
 
 def _squared_distances(columns, centres, candidates):
