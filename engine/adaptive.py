@@ -345,10 +345,10 @@ def _kmeans_palette(codes, counts, n_colours, space):
         fine_rgb, fine_cells, coarse_cells = rgb, None, None
     centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
     centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
-    centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER,
-                     None if coarse_cells is None else (coarse_points, coarse_cells))
+    groups = None if coarse_cells is None else (coarse_points, coarse_cells)
+    centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER, groups)
     palette, fine_labels, fine_bound = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights,
-                                               space)
+                                               space, groups)
     guess, bound = fine_labels, fine_bound
     if fine_labels is not None and fine_cells is not None:
         # A colour is as far from every other entry as its cell is, less its distance to the cell.
@@ -634,7 +634,7 @@ def _searched(tree, targets, points):
     return labels, contested
 
 
-def _assign(palette, points, weights, space, before=None):
+def _assign(palette, points, weights, space, before=None, groups=None):
     """Nearest entry of every point, the weighted squared error of each point, the total, and the
     state for the next call: (entries in the space, labels, a lower bound on each point's distance
     to every entry but its own). ``before``: that state of the last call. Between two calls most
@@ -642,12 +642,29 @@ def _assign(palette, points, weights, space, before=None):
     the _MOVERS entries that moved furthest, and every other entry is at least the old bound less
     the furthest any of them moved away (the triangle inequality). A point clearly nearest to one
     of those it was measured against keeps it, unsearched (the KD-tree would find the same entry);
-    the others are searched."""
+    the others are searched. ``groups`` (first call only): None, or (points, the group of each
+    point): each point is measured against the KMEANS_INHERITED_CANDIDATES entries nearest to its
+    group, and every other entry is at least as far as the last of those from the group, less the
+    point's distance to the group."""
     targets = METRIC_SPACES[space](palette)
-    if before is None:
+    if before is None and groups is None:
         search = np.arange(len(points))
         labels, nearest, second = (np.empty(len(points), dtype=np.intp), np.empty(len(points)),
                                    np.empty(len(points)))
+    elif before is None:
+        group_points, group = groups
+        k = min(KMEANS_INHERITED_CANDIDATES, len(targets))
+        distances, ranked = _query(_kd_tree(targets), group_points, k)
+        distances, ranked = distances.reshape(len(group_points), -1), ranked.reshape(len(group_points), -1)
+        columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
+        labels, squared, runner_up = _nearest_candidates(columns, targets, np.ascontiguousarray(ranked[group].T))
+        nearest = np.sqrt(squared)
+        if k < len(targets):
+            away = np.sqrt(((points - group_points[group]) ** 2).sum(axis=1))
+            second = np.minimum(runner_up, distances[group, -1] - away)
+        else:
+            second = runner_up
+        search = np.flatnonzero(squared >= _below(second))
     else:
         old_targets, labels, second = before
         moves = np.sqrt(((targets - old_targets) ** 2).sum(axis=1))
@@ -708,11 +725,12 @@ def _fix_dead_entries(palette, labels, error, rgb):
     return palette
 
 
-def _refine(palette, rgb, points, weights, space):
+def _refine(palette, rgb, points, weights, space, groups=None):
     """Lloyd iterations on the rounded palette while the total error goes down; returns the last
     palette that lowered it (distinct colours), the nearest entry of each point and a lower bound
-    on its distance to every other entry (both None if duplicates had to be dropped)."""
-    labels, error, total, state = _assign(palette, points, weights, space)
+    on its distance to every other entry (both None if duplicates had to be dropped). ``groups``:
+    see _assign."""
+    labels, error, total, state = _assign(palette, points, weights, space, groups=groups)
     for _ in range(REFINE_MAX_ITER):
         candidate = _fix_dead_entries(palette, labels, error, rgb)
         fixing = candidate is not None
