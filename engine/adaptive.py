@@ -604,7 +604,8 @@ def _below(distances):
     """Squared distances a point must stay under to be clearly nearer than these: far above
     rounding errors (-inf where a distance is not positive)."""
     limit = np.square(distances)
-    limit -= _RELATIVE_MARGIN * limit + _TIE_TOLERANCE
+    limit *= 1.0 - _RELATIVE_MARGIN  # an infinite distance stays infinite
+    limit -= _TIE_TOLERANCE
     limit[~(distances > 0)] = -np.inf
     return limit
 

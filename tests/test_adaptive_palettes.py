@@ -2,6 +2,7 @@
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -224,6 +225,17 @@ def test_kmeans_hands_on_the_exact_nearest_entry_of_every_colour_so_the_mapper_n
     assert palette == build_palette("kmeans", codes, counts, 64, metric)
     assert nearest_codes.tolist() == codes.tolist()
     assert entries.tolist() == brute_force_indices(unpack_rgb(codes), palette.colours, metric).tolist()
+
+
+@pytest.mark.parametrize("n_colours", [1, 2, 7])
+def test_kmeans_palettes_of_very_few_colours_hand_on_exact_entries_without_warnings(photograph, n_colours):
+    """A palette of one entry has no second-nearest entry: the distance to it is infinite."""
+    codes, counts = histogram(photograph)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        palette, (_, entries) = build_palette_and_nearest("kmeans", codes, counts, n_colours)
+    assert len(palette) == n_colours
+    assert entries.tolist() == brute_force_indices(unpack_rgb(codes), palette.colours, "rgb").tolist()
 
 
 def test_colours_tied_between_kmeans_entries_are_handed_on_with_the_lowest_index():
