@@ -326,7 +326,8 @@ def _kmeans_palette(codes, counts, n_colours, space):
        the coarse cells (at most KMEANS_MAX_ITER) and on the fine cells (KMEANS_FINE_ITER), each
        while it lowers the error by KMEANS_MIN_GAIN.
     3. Refinement on the fine cells as the palette will be used: the centres are rounded to bytes,
-       every cell is assigned to its nearest entry (a KD-tree; CIE76 for both CIELAB metrics), and
+       every cell is assigned to its nearest entry (exactly: bounds from the triangle inequality
+       where they settle it, a KD-tree where not; CIE76 for both CIELAB metrics), and
        each entry moves to its cells' weighted mean, while the total error goes down by more than
        REFINE_MIN_GAIN (at most REFINE_MAX_ITER times). An entry that duplicates another after
        rounding, or serves no cell, is moved onto the cell with the largest weighted error, so the
