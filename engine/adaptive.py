@@ -671,7 +671,12 @@ def _assign(palette, points, weights, space, before=None, groups=None):
         old_targets, labels, second = before
         moves = np.sqrt(((targets - old_targets) ** 2).sum(axis=1))
         order = np.argsort(-moves, kind="stable")
-        movers, rest = order[:_MOVERS], (moves[order[_MOVERS]] if len(order) > _MOVERS else 0.0)
+        # Up to _MOVERS of them, cut where the moves drop (a mover more that moved as far as the
+        # rest would not lower their bound).
+        ranked, most = np.append(moves[order], 0.0), min(_MOVERS, len(order))
+        drops = np.flatnonzero(ranked[1:most + 1] < ranked[:most]) + 1
+        count = drops[-1] if len(drops) else most
+        movers, rest = order[:count], ranked[count]
         others = second - rest  # bound on the distance to every entry but the point's own and the movers
         columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
         nearest = np.sqrt(_squared_distances(columns, targets, labels[:, None])[:, 0])
