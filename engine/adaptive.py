@@ -30,7 +30,7 @@ import numpy as np
 
 from .colorspace import lab_to_srgb
 from .metrics import METRIC_SPACES, REGISTRY
-from .nearest import nearest_palette_indices, pack_rgb, unpack_rgb
+from .nearest import distances, nearest_palette_indices, pack_rgb, unpack_rgb
 from ..palettes.palette import MAX_COLOURS, Palette
 
 METHODS = ("exact", "frequent", "kmeans", "mediancut")
@@ -57,6 +57,9 @@ KMEANS_MIN_GAIN = 1e-4
 #: were last found, every KMEANS_REFRESH iterations (see _lloyd).
 KMEANS_CANDIDATES = 4
 KMEANS_REFRESH = 16
+#: The fine cells' first candidates are this many centres nearest to the coarse cell they were
+#: merged into (one search among the coarse cells instead of all the fine ones).
+KMEANS_INHERITED_CANDIDATES = 6
 #: The refinement on the rounded palette: at most this many rounds, while each lowers the error by
 #: at least this fraction.
 REFINE_MAX_ITER = 5
@@ -64,6 +67,8 @@ REFINE_MIN_GAIN = 1e-3
 _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
 _RELATIVE_MARGIN = 1e-9
 _THREADED_QUERY = 1 << 16  # KD-tree queries of at least this many points run in threads
+_PAIRS_PER_CHUNK = 1 << 18  # point-entry distances measured at once (see _tied_entries)
+_MOVERS = 16  # entries measured directly between two rounds of the refinement (see _assign)
 
 _INSTALL_SCIPY = (
     "the 'kmeans' palette needs SciPy: install it with 'apt install python3-scipy' "
@@ -190,44 +195,55 @@ def _weighted_means(labels, points, weights, k):
 # ------------------------------------------------------------------------------------ median cut
 
 class _Box:
-    """Indices of the points in one box, with their weighted mean, total weight and error."""
+    """Indices of the points in one box, with their total weight, weighted sums and weighted sums
+    of squares per axis, and from these the weighted mean and squared error (per axis and total)."""
 
-    def __init__(self, index, points, weights):
-        self.index = index
-        w = weights[index]
-        p = points[index]
-        self.weight = w.sum()
-        self.mean = (w[:, None] * p).sum(axis=0) / self.weight
-        self.axis_errors = (w[:, None] * (p - self.mean) ** 2).sum(axis=0)
+    def __init__(self, index, weight, sums, squares):
+        self.index, self.weight, self.sums, self.squares = index, weight, sums, squares
+        self.mean = sums / weight
+        self.axis_errors = np.maximum(squares - sums * self.mean, 0.0)
         self.error = self.axis_errors.sum()
 
-    def split(self, points, weights):
-        """Two boxes, cut across the axis of largest variance at the weighted median, or None."""
+    @classmethod
+    def of(cls, index, points, weights, w=None):
+        """The box of these points (``w``: their weights, if already taken)."""
+        w = weights[index] if w is None else w
+        p = points[index]
+        weighted = w[:, None] * p
+        return cls(index, w.sum(), weighted.sum(axis=0), (weighted * p).sum(axis=0))
+
+    def split(self, points, weights, columns):
+        """Two boxes, cut across the axis of largest variance at the weighted median, or None. The
+        first box's sums are summed, the second's are this box's less those. ``columns``: the
+        points' coordinates, an array per axis. (Array methods rather than NumPy functions: a
+        median cut makes hundreds of small calls, where dispatching costs as much as the work.)"""
         if len(self.index) < 2 or self.error <= 0:
             return None
-        axis = int(np.argmax(self.axis_errors))
-        values = points[self.index, axis]
-        order = np.argsort(values, kind="stable")
+        values = columns[int(self.axis_errors.argmax())][self.index]
+        order = values.argsort(kind="stable")
         values = values[order]
-        boundaries = np.flatnonzero(values[1:] > values[:-1]) + 1  # cut before these positions
+        boundaries = (values[1:] > values[:-1]).nonzero()[0] + 1  # cut before these positions
         if len(boundaries) == 0:
             return None
-        cumulative = np.cumsum(weights[self.index[order]])
-        half = cumulative[-1] / 2.0
-        cut = boundaries[np.argmin(np.abs(cumulative[boundaries - 1] - half))]
         ordered = self.index[order]
-        return _Box(ordered[:cut], points, weights), _Box(ordered[cut:], points, weights)
+        w = weights[ordered]
+        cumulative = w.cumsum()
+        cut = boundaries[abs(cumulative[boundaries - 1] - cumulative[-1] / 2.0).argmin()]
+        first = _Box.of(ordered[:cut], points, weights, w[:cut])
+        return first, _Box(ordered[cut:], self.weight - first.weight, self.sums - first.sums,
+                           self.squares - first.squares)
 
 
 def _median_cut_boxes(points, weights, n_boxes):
     """Split the box with the largest weighted squared error until there are n_boxes (or no more
     can be split). Returns the boxes, in the order they were made."""
-    boxes = [_Box(np.arange(len(points)), points, weights)]
+    boxes = [_Box.of(np.arange(len(points)), points, weights)]
+    columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
     heap = [(-boxes[0].error, 0)]
     live = 1
     while heap and live < n_boxes:
         _, i = heapq.heappop(heap)
-        halves = boxes[i].split(points, weights)
+        halves = boxes[i].split(points, weights, columns)
         if halves is None:
             continue  # a single colour: stays as it is
         boxes[i] = None
@@ -310,7 +326,8 @@ def _kmeans_palette(codes, counts, n_colours, space):
        the coarse cells (at most KMEANS_MAX_ITER) and on the fine cells (KMEANS_FINE_ITER), each
        while it lowers the error by KMEANS_MIN_GAIN.
     3. Refinement on the fine cells as the palette will be used: the centres are rounded to bytes,
-       every cell is assigned to its nearest entry (a KD-tree; CIE76 for both CIELAB metrics), and
+       every cell is assigned to its nearest entry (exactly: bounds from the triangle inequality
+       where they settle it, a KD-tree where not; CIE76 for both CIELAB metrics), and
        each entry moves to its cells' weighted mean, while the total error goes down by more than
        REFINE_MIN_GAIN (at most REFINE_MAX_ITER times). An entry that duplicates another after
        rounding, or serves no cell, is moved onto the cell with the largest weighted error, so the
@@ -320,20 +337,25 @@ def _kmeans_palette(codes, counts, n_colours, space):
     Returns the Palette and the index of the nearest entry of each of _points's points.
     """
     rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
-    fine_points, fine_weights, fine_cells = _merge_cells(_cell_levels(rgb, weights), points, weights,
-                                                         max(KMEANS_FINE_POINTS, 32 * n_colours))
+    fine_points, fine_weights, fine_cells = _merge_cells(rgb, points, weights, max(KMEANS_FINE_POINTS, 32 * n_colours))
     fine_rgb = _to_bytes(fine_points, space)
-    coarse_points, coarse_weights, _ = _merge_cells(_cell_levels(fine_rgb, fine_weights), fine_points, fine_weights,
-                                                    max(KMEANS_COARSE_POINTS, 8 * n_colours))
+    coarse_points, coarse_weights, coarse_cells = _merge_cells(fine_rgb, fine_points, fine_weights,
+                                                               max(KMEANS_COARSE_POINTS, 8 * n_colours))
     if len(coarse_points) < n_colours:  # too few cells for a start: the colours themselves
         coarse_points, coarse_weights = fine_points, fine_weights = points, weights
-        fine_rgb, fine_cells = rgb, None
+        fine_rgb, fine_cells, coarse_cells = rgb, None, None
     centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
     centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
-    centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER)
-    palette, fine_labels = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights, space)
-    guess = fine_labels if fine_labels is None or fine_cells is None else fine_labels[fine_cells]
-    palette, labels = _order_by_use(palette, points, weights, space, guess)
+    groups = None if coarse_cells is None else (coarse_points, coarse_cells)
+    centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER, groups)
+    palette, fine_labels, fine_bound = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights,
+                                               space, groups)
+    guess, bound = fine_labels, fine_bound
+    if fine_labels is not None and fine_cells is not None:
+        # A colour is as far from every other entry as its cell is, less its distance to the cell.
+        guess = fine_labels[fine_cells]
+        bound = fine_bound[fine_cells] - np.sqrt(((points - fine_points[fine_cells]) ** 2).sum(axis=1))
+    palette, labels = _order_by_use(palette, points, weights, space, guess, bound)
     return Palette(palette, name="kmeans"), labels
 
 
@@ -354,16 +376,17 @@ def _cell_levels(rgb, weights):
     return levels
 
 
-def _merge_cells(levels, points, weights, max_points):
+def _merge_cells(rgb, points, weights, max_points):
     """At most max_points weighted points (the weighted means of the colours of each cell, and the
-    cell's pixels): each colour joins the smallest cell around it, of the levels of _cell_levels,
-    that holds at least a threshold of pixels (else the largest). So colours stay apart where the
-    image has many pixels, which is where a palette needs its detail (the dark sky of a deep-field
-    photograph), and are merged where it has few. The threshold is the smallest, to within 10%,
-    that leaves at most max_points cells. Also returns the cell of each colour (None: each colour
-    is its own cell)."""
+    cell's pixels) from colours (``rgb``: their bytes) at these points: each colour joins the
+    smallest cell around it, of the levels of _cell_levels, that holds at least a threshold of
+    pixels (else the largest). So colours stay apart where the image has many pixels, which is
+    where a palette needs its detail (the dark sky of a deep-field photograph), and are merged
+    where it has few. The threshold is the smallest, to within 10%, that leaves at most max_points
+    cells. Also returns the cell of each colour (None: each colour is its own cell)."""
     if len(points) <= max_points:
         return points, weights, None
+    levels = _cell_levels(rgb, weights)
     # Every cell of every level gets one number: the levels one after another, finest first.
     offsets = np.cumsum([0] + [size for _, size, _ in levels[:-1]])
     numbers = np.stack([keys.astype(np.int32) + np.int32(offset) for (keys, _, _), offset in zip(levels, offsets)])
@@ -411,28 +434,38 @@ def _merge_cells(levels, points, weights, max_points):
     return _weighted_means(cells, points, weights, len(kept)) + (cells,)
 
 
-def _lloyd(points, weights, centres, max_iter):
+def _lloyd(points, weights, centres, max_iter, groups=None):
     """Weighted Lloyd iterations while each lowers the total squared error by at least
     KMEANS_MIN_GAIN of it. Each point's KMEANS_CANDIDATES nearest centres are found with a KD-tree
     every KMEANS_REFRESH iterations; in between, a point is assigned to the nearest of those (late
-    iterations move centres little, so a point's nearest centre stays among them). A centre that
-    loses all its points stays where it is (the refinement moves it)."""
+    iterations move centres little, so a point's nearest centre stays among them). A point is
+    measured against all its candidates only where it is not clearly nearer to its own centre than
+    to the others when last measured, less the furthest any of them has moved since (the triangle
+    inequality); elsewhere its centre stays, as measuring would find. A centre that loses all its
+    points stays where it is (the refinement moves it). ``groups``: None, or (points, the group of
+    each point) whose KMEANS_INHERITED_CANDIDATES nearest centres are the points' first
+    candidates (the coarse cells the fine ones were merged into)."""
     total = None
     columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
     weighted = [weights * column for column in columns]  # the sums _weighted_means would form each time
+    previous = centres
     for iteration in range(max_iter):
         if iteration % KMEANS_REFRESH == 0:
-            _, candidates = _query(_kd_tree(centres), points, min(KMEANS_CANDIDATES, len(centres)))
-            candidates = candidates.reshape(len(points), -1)
-        distances = None
-        for axis, column in enumerate(columns):
-            difference = np.take(np.ascontiguousarray(centres[:, axis]), candidates)
-            np.subtract(column[:, None], difference, out=difference)
-            difference *= difference
-            distances = difference if distances is None else np.add(distances, difference, out=distances)
-        nearest = distances.argmin(axis=1)[:, None]
-        labels = np.take_along_axis(candidates, nearest, axis=1)[:, 0]
-        new_total = (weights * np.take_along_axis(distances, nearest, axis=1)[:, 0]).sum()
+            searched, k, group = points, KMEANS_CANDIDATES, slice(None)
+            if groups is not None and iteration == 0:
+                (searched, group), k = groups, KMEANS_INHERITED_CANDIDATES
+            _, candidates = _query(_kd_tree(centres), searched, min(k, len(centres)))
+            # A row per rank (k x N): NumPy reduces along the first axis ten times faster.
+            by_rank = np.ascontiguousarray(candidates.reshape(len(searched), -1)[group].T)
+            labels, own, others = _nearest_candidates(columns, centres, by_rank)
+        else:
+            others -= np.take(np.sqrt(((centres - previous) ** 2).sum(axis=1)), by_rank).max(axis=0)
+            own = _squared_distances(columns, centres, labels[:, None])[:, 0]
+            measure = np.flatnonzero(own >= _below(others))
+            if len(measure):
+                labels[measure], own[measure], others[measure] = _nearest_candidates(
+                    [column[measure] for column in columns], centres, by_rank[:, measure])
+        new_total = (weights * own).sum()
         if total is not None and total - new_total <= KMEANS_MIN_GAIN * total:
             break
         total = new_total
@@ -442,8 +475,43 @@ def _lloyd(points, weights, centres, max_iter):
             means = sums / totals[:, None]
         empty = np.isnan(means).any(axis=1)
         means[empty] = centres[empty]
-        centres = means
+        centres, previous = means, centres
     return centres
+
+
+def _nearest_candidates(columns, centres, by_rank):
+    """(nearest candidate centre, its squared distance, the distance to the next nearest) of each
+    point (its coordinates: ``columns``, one array per axis) among its candidates (``by_rank``: a
+    row per rank, k x points), ties to the lower rank, as argmin would settle them."""
+    centre_columns = [np.ascontiguousarray(centres[:, axis]) for axis in range(centres.shape[1])]
+    label = best = runner = None
+    for ranked in by_rank:
+        squared = None
+        for column, centre_column in zip(columns, centre_columns):
+            difference = np.take(centre_column, ranked)
+            np.subtract(column, difference, out=difference)
+            difference *= difference
+            squared = difference if squared is None else np.add(squared, difference, out=squared)
+        if best is None:
+            label, best, runner = ranked.copy(), squared, np.full(len(squared), np.inf)
+            continue
+        np.minimum(runner, np.maximum(best, squared), out=runner)
+        closer = squared < best
+        label[closer] = ranked[closer]
+        np.minimum(best, squared, out=best)
+    return label, best, np.sqrt(runner)
+
+
+def _squared_distances(columns, centres, candidates):
+    """Squared distances of each point (its coordinates: ``columns``, one array per axis) to its
+    candidate centres (an index array, a row per point), axis after axis."""
+    distances = None
+    for axis, column in enumerate(columns):
+        difference = np.take(np.ascontiguousarray(centres[:, axis]), candidates)
+        np.subtract(column[:, None], difference, out=difference)
+        difference *= difference
+        distances = difference if distances is None else np.add(distances, difference, out=distances)
+    return distances
 
 
 def _kd_tree(targets):
@@ -461,12 +529,16 @@ def _query(tree, points, k):
     return tree.query(points, k=k, workers=-1 if len(points) >= _THREADED_QUERY else 1)
 
 
-def _order_by_use(palette, points, weights, space, guess=None):
+def _order_by_use(palette, points, weights, space, guess=None, bound=None):
     """The palette ordered by the pixels nearest to each entry, most first, ties by code, and the
     index of the nearest entry of each point in that order. Ties between entries go to the lower
-    index, so reordering can move the few tied colours: only those are searched again, until the
-    order holds. ``guess``: an entry likely nearest to each point, or None (see _nearest_exactly)."""
-    labels, contested = _nearest_exactly(METRIC_SPACES[space](palette), points, guess)
+    index, so reordering can move the few tied colours: their tied entries are listed once, and
+    each order gives them the first of these, until the order holds. ``guess``, ``bound``: see
+    _nearest_exactly."""
+    targets = METRIC_SPACES[space](palette)
+    labels, contested = _nearest_exactly(targets, points, guess, bound)
+    starts, tied = _tied_entries(targets, points[contested])
+    position = np.arange(len(palette))  # of each entry of the first order in the current one
     for _ in range(10):
         totals = np.bincount(labels, weights=weights, minlength=len(palette))
         order = _frequency_order(pack_rgb(palette), totals)
@@ -476,16 +548,34 @@ def _order_by_use(palette, points, weights, space, guess=None):
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
         labels = rank[labels]
+        position = rank[position]
         if len(contested):
-            labels[contested] = _nearest_exactly(METRIC_SPACES[space](palette), points[contested])[0]
+            labels[contested] = np.minimum.reduceat(position[tied], starts)
     return palette, labels
 
 
-def _nearest_exactly(targets, points, guess=None):
+def _tied_entries(targets, points):
+    """(where each point's entries start, the entries at exactly its least distance, point after
+    point), measured as the mapper measures (nearest.distances, term by term)."""
+    starts, tied = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
+    step = max(1, _PAIRS_PER_CHUNK // len(targets))
+    found = 0
+    for start in range(0, len(points), step):
+        exact = distances(points[start:start + step], targets, "rgb")
+        rows, entries = np.nonzero(exact == exact.min(axis=1)[:, None])
+        starts.append(found + np.flatnonzero(np.diff(rows, prepend=-1)))
+        tied.append(entries)
+        found += len(entries)
+    return np.concatenate(starts), np.concatenate(tied)
+
+
+def _nearest_exactly(targets, points, guess=None, bound=None):
     """(index of the nearest target of each point, indices of the points with a near tie): the
     answers of nearest.nearest_palette_indices (Euclidean), ties to the lowest index. A point
     closer to its ``guess`` (a target index per point, or None) than half the distance from that
-    target to any other is nearest to it, with no tie (the triangle inequality). For the others,
+    target to any other is nearest to it, with no tie (the triangle inequality); so is a point
+    closer to it than its ``bound`` (None, or a lower bound per point on its distance to every
+    target but its guess). For the others,
     the KD-tree's two nearest decide where they lie clearly apart; where they are within
     _TIE_TOLERANCE, its eight nearest are measured again as the mapper measures (term by term, see
     nearest.distances); where all eight are that close, every target is."""
@@ -500,14 +590,25 @@ def _nearest_exactly(targets, points, guess=None):
         difference = points[:, axis] - targets[guess, axis]
         difference *= difference
         squared += difference
-    limit = radius * radius
-    limit -= _RELATIVE_MARGIN * limit + _TIE_TOLERANCE  # far above rounding errors
+    limit = _below(radius)[guess]
+    if bound is not None:
+        np.maximum(limit, _below(bound), out=limit)
     labels = np.asarray(guess, dtype=np.int64).copy()
-    search = np.flatnonzero(squared >= limit[guess])
+    search = np.flatnonzero(squared >= limit)
     if len(search) == 0:
         return labels, search
     labels[search], contested = _searched(tree, targets, points[search])
     return labels, search[contested]
+
+
+def _below(distances):
+    """Squared distances a point must stay under to be clearly nearer than these: far above
+    rounding errors (-inf where a distance is not positive)."""
+    limit = np.square(distances)
+    limit *= 1.0 - _RELATIVE_MARGIN  # an infinite distance stays infinite
+    limit -= _TIE_TOLERANCE
+    limit[~(distances > 0)] = -np.inf
+    return limit
 
 
 def _searched(tree, targets, points):
@@ -535,11 +636,82 @@ def _searched(tree, targets, points):
     return labels, contested
 
 
-def _assign(palette, points, weights, space):
-    """Nearest entry of every point, the weighted squared error of each point, and the total."""
-    distances, labels = _query(_kd_tree(METRIC_SPACES[space](palette)), points, 1)
-    error = weights * distances ** 2
-    return labels, error, error.sum()
+def _assign(palette, points, weights, space, before=None, groups=None):
+    """Nearest entry of every point, the weighted squared error of each point, the total, and the
+    state for the next call: (entries in the space, labels, a lower bound on each point's distance
+    to every entry but its own). ``before``: that state of the last call. Between two calls most
+    entries move by a unit or none, a few further: each point is measured against its entry and
+    the _MOVERS entries that moved furthest, and every other entry is at least the old bound less
+    the furthest any of them moved away (the triangle inequality). A point clearly nearest to one
+    of those it was measured against keeps it, unsearched (the KD-tree would find the same entry);
+    the others are searched. ``groups`` (first call only): None, or (points, the group of each
+    point): each point is measured against the KMEANS_INHERITED_CANDIDATES entries nearest to its
+    group, and every other entry is at least as far as the last of those from the group, less the
+    point's distance to the group."""
+    targets = METRIC_SPACES[space](palette)
+    if before is None and groups is None:
+        search = np.arange(len(points))
+        labels, nearest, second = (np.empty(len(points), dtype=np.intp), np.empty(len(points)),
+                                   np.empty(len(points)))
+    elif before is None:
+        group_points, group = groups
+        k = min(KMEANS_INHERITED_CANDIDATES, len(targets))
+        distances, ranked = _query(_kd_tree(targets), group_points, k)
+        distances, ranked = distances.reshape(len(group_points), -1), ranked.reshape(len(group_points), -1)
+        columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
+        labels, squared, runner_up = _nearest_candidates(columns, targets, np.ascontiguousarray(ranked[group].T))
+        nearest = np.sqrt(squared)
+        if k < len(targets):
+            away = np.sqrt(((points - group_points[group]) ** 2).sum(axis=1))
+            second = np.minimum(runner_up, distances[group, -1] - away)
+        else:
+            second = runner_up
+        search = np.flatnonzero(squared >= _below(second))
+    else:
+        old_targets, labels, second = before
+        moves = np.sqrt(((targets - old_targets) ** 2).sum(axis=1))
+        order = np.argsort(-moves, kind="stable")
+        # Up to _MOVERS of them, cut where the moves drop (a mover more that moved as far as the
+        # rest would not lower their bound).
+        ranked, most = np.append(moves[order], 0.0), min(_MOVERS, len(order))
+        drops = np.flatnonzero(ranked[1:most + 1] < ranked[:most]) + 1
+        count = drops[-1] if len(drops) else most
+        movers, rest = order[:count], ranked[count]
+        others = second - rest  # bound on the distance to every entry but the point's own and the movers
+        columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
+        nearest = np.sqrt(_squared_distances(columns, targets, labels[:, None])[:, 0])
+        first, runner_up, closest = _two_nearest(columns, targets, movers, labels)
+        stays = nearest ** 2 < _below(np.minimum(others, first))
+        moves_to = ~stays & (first ** 2 < _below(np.minimum(np.minimum(others, nearest), runner_up)))
+        second = np.where(stays, np.minimum(others, first), np.minimum(np.minimum(others, nearest), runner_up))
+        labels = np.where(moves_to, closest, labels)
+        nearest = np.where(moves_to, first, nearest)
+        search = np.flatnonzero(~(stays | moves_to))
+    if len(search):
+        distances, found = _query(_kd_tree(targets), points[search], 2)
+        labels[search], nearest[search], second[search] = found[:, 0], distances[:, 0], distances[:, 1]
+    error = weights * nearest ** 2
+    return labels, error, error.sum(), (targets, labels, second)
+
+
+def _two_nearest(columns, targets, entries, labels):
+    """Distance of each point (its coordinates: ``columns``, one array per axis) to the nearest and
+    the second-nearest of ``entries`` other than its own label, and that nearest entry (inf, inf
+    and -1 where there are none)."""
+    first = np.full(len(labels), np.inf)
+    second = first.copy()
+    closest = np.full(len(labels), -1, dtype=np.intp)
+    for entry in entries:
+        squared = None
+        for axis, column in enumerate(columns):
+            difference = column - targets[entry, axis]
+            difference *= difference
+            squared = difference if squared is None else np.add(squared, difference, out=squared)
+        squared[labels == entry] = np.inf
+        np.minimum(second, np.maximum(first, squared), out=second)
+        closest[squared < first] = entry
+        np.minimum(first, squared, out=first)
+    return np.sqrt(first), np.sqrt(second), closest
 
 
 def _fix_dead_entries(palette, labels, error, rgb):
@@ -560,11 +732,12 @@ def _fix_dead_entries(palette, labels, error, rgb):
     return palette
 
 
-def _refine(palette, rgb, points, weights, space):
+def _refine(palette, rgb, points, weights, space, groups=None):
     """Lloyd iterations on the rounded palette while the total error goes down; returns the last
-    palette that lowered it (distinct colours) and the nearest entry of each point (None if
-    duplicates had to be dropped)."""
-    labels, error, total = _assign(palette, points, weights, space)
+    palette that lowered it (distinct colours), the nearest entry of each point and a lower bound
+    on its distance to every other entry (both None if duplicates had to be dropped). ``groups``:
+    see _assign."""
+    labels, error, total, state = _assign(palette, points, weights, space, groups=groups)
     for _ in range(REFINE_MAX_ITER):
         candidate = _fix_dead_entries(palette, labels, error, rgb)
         fixing = candidate is not None
@@ -575,14 +748,14 @@ def _refine(palette, rgb, points, weights, space):
             candidate[moved] = _to_bytes(means[moved], space)
             if np.array_equal(candidate, palette):
                 break
-        new_labels, new_error, new_total = _assign(candidate, points, weights, space)
+        new_labels, new_error, new_total, new_state = _assign(candidate, points, weights, space, state)
         if not fixing and new_total >= total:
             break
         gain = (total - new_total) / total if total > 0 else 0.0
-        palette, labels, error, total = candidate, new_labels, new_error, new_total
+        palette, labels, error, total, state = candidate, new_labels, new_error, new_total, new_state
         if not fixing and gain < REFINE_MIN_GAIN:
             break
     _, first = np.unique(pack_rgb(palette), return_index=True)
     if len(first) == len(palette):
-        return palette, labels
-    return palette[np.sort(first)], None  # drops duplicates only when the refinement could not separate them
+        return palette, labels, state[2]
+    return palette[np.sort(first)], None, None  # drops duplicates only when the refinement could not separate them

@@ -384,8 +384,11 @@ class HeldPixels:
 
 
 def _count_by_sorting(codes):
-    """(distinct codes ascending, their counts) of uint32 codes, by one sort."""
-    codes = np.sort(codes)
+    """(distinct codes ascending, their counts) of uint32 codes below 2^24, by one sort: two stable
+    passes, by the low 16 bits then the high 8, which NumPy sorts by radix (0.25 Mpx: 7 ms against
+    16 ms for np.sort)."""
+    codes = codes[np.argsort(codes.astype(np.uint16), kind="stable")]
+    codes = codes[np.argsort((codes >> np.uint32(16)).astype(np.uint8), kind="stable")]
     if len(codes) == 0:
         return codes, np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))

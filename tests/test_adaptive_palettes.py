@@ -2,6 +2,7 @@
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -226,6 +227,17 @@ def test_kmeans_hands_on_the_exact_nearest_entry_of_every_colour_so_the_mapper_n
     assert entries.tolist() == brute_force_indices(unpack_rgb(codes), palette.colours, metric).tolist()
 
 
+@pytest.mark.parametrize("n_colours", [1, 2, 7])
+def test_kmeans_palettes_of_very_few_colours_hand_on_exact_entries_without_warnings(photograph, n_colours):
+    """A palette of one entry has no second-nearest entry: the distance to it is infinite."""
+    codes, counts = histogram(photograph)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        palette, (_, entries) = build_palette_and_nearest("kmeans", codes, counts, n_colours)
+    assert len(palette) == n_colours
+    assert entries.tolist() == brute_force_indices(unpack_rgb(codes), palette.colours, "rgb").tolist()
+
+
 def test_colours_tied_between_kmeans_entries_are_handed_on_with_the_lowest_index():
     """Clusters on the corners of a cube, and one pixel each on its centre, the middles of its
     faces and of its edges: as far from 8, 4 or 2 entries. Each goes to the lowest index, as the
@@ -262,9 +274,8 @@ def test_cells_keep_dark_colours_apart_where_a_photograph_has_most_of_its_pixels
     bright = rng.integers(24, 256, (2000, 3))
     rgb = np.concatenate([dark, bright]).astype(np.uint8)
     codes, counts = histogram(rgb)
-    levels = adaptive._cell_levels(adaptive.unpack_rgb(codes), counts.astype(np.float64))
-    points, weights, _ = adaptive._merge_cells(levels, adaptive.unpack_rgb(codes).astype(np.float64),
-                                            counts.astype(np.float64), 2000)
+    rgb = adaptive.unpack_rgb(codes)
+    points, weights, _ = adaptive._merge_cells(rgb, rgb.astype(np.float64), counts.astype(np.float64), 2000)
     assert len(points) <= 2000 and weights.sum() == counts.sum()
     dark_cells = (points < 24).all(axis=1).sum()
     assert dark_cells > 4 * (len(points) - dark_cells)
