@@ -20,7 +20,7 @@ from qgis.core import (
 
 from ..engine import gdal_io, pointwise
 from ..engine.gdal_io import RasterGrid, SourceError, grid_size_problem, unreadable
-from ..engine.nearest import pack_rgba
+from ..engine.nearest import OPAQUE, RGB_BITS, pack_rgba
 
 
 def gdal_path(layer):
@@ -194,7 +194,7 @@ class RenderedSource:
         if self._alpha_renderer is not None:
             grey = (self._draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
             alpha = np.where(rgba < _ALPHA_ONE, 0, grey << np.uint32(24)).astype(np.uint32)
-            rgba = (rgba & _RGB) | alpha
+            rgba = (rgba & RGB_BITS) | alpha
         return rgba
 
     def _draw(self, layer, window):
@@ -239,9 +239,7 @@ class RenderedSource:
         self._local = threading.local()
 
 
-_RGB = np.uint32(0xFFFFFF)
 _ALPHA_ONE = np.uint32(1 << 24)
-_OPAQUE = np.uint32(0xFF000000)
 
 
 def argb_to_rgba(argb):
@@ -293,7 +291,7 @@ class StretchedBandSource:
         used = [renderer.redBand(), renderer.greenBand(), renderer.blueBand()]
         every = np.arange(256, dtype=np.uint8)
         drawn = _ValueDrawer(layer, path, max(used), gdal.GDT_Byte, workdir, all_bands=True).draw(every)
-        if drawn.min() < _OPAQUE:
+        if drawn.min() < OPAQUE:
             raise pointwise.NotPiecewise("a value is drawn transparent")
         levels = np.arange(1 << 16, dtype=np.uint32)
         red, green, blue = ((drawn >> np.uint32(shift)) & np.uint32(255) for shift in (0, 8, 16))
@@ -395,7 +393,7 @@ class LookupSource:
             self.description = ("the layer as drawn with its style ({:,} colours, {:,} pieces of its values found by "
                                 "drawing {:,} values)").format(len(classifier.colours), len(classifier.starts),
                                                               drawn.count)
-        self.opaque = bool(self.table.min() >= _OPAQUE)
+        self.opaque = bool(self.table.min() >= OPAQUE)
         self.opaque_guessed = not self.opaque and self._guess_opaque()
         self.opaque = self.opaque or self.opaque_guessed
 
@@ -406,7 +404,7 @@ class LookupSource:
         block it writes and writes the output again with nodata when a pixel proves it wrong, instead
         of a read of the whole band before writing (a tenth of a run, in QGIS's main thread); a few
         windows along the band's two diagonals, where nodata borders and corners show, are read here."""
-        transparent = self.table < _OPAQUE
+        transparent = self.table < OPAQUE
         if self.band.DataType != gdal.GDT_Byte or transparent.all():
             return False
         flags = transparent.astype(np.uint8)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .colorspace import lab_to_srgb
 from .metrics import METRIC_SPACES, REGISTRY
-from .nearest import distances, nearest_palette_indices, pack_rgb, unpack_rgb
+from .nearest import RGB_BITS, distances, nearest_palette_indices, pack_rgb, unpack_rgb
 from ..palettes.palette import MAX_COLOURS, Palette
 
 METHODS = ("exact", "frequent", "kmeans", "mediancut")
@@ -91,7 +91,7 @@ def colour_histogram(codes):
     The alpha byte is dropped, so leave transparent pixels out before calling. Meant for tests and
     small images: it sorts every pixel.
     """
-    codes = np.asarray(codes, dtype=np.uint32).ravel() & np.uint32(0xFFFFFF)
+    codes = np.asarray(codes, dtype=np.uint32).ravel() & RGB_BITS
     distinct, counts = np.unique(codes, return_counts=True)
     return distinct.astype(np.uint32), counts.astype(np.int64)
 
@@ -151,7 +151,7 @@ def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb"):
 
 def _clean_histogram(codes, counts):
     """Codes without alpha, ascending and distinct, with positive int64 counts."""
-    codes = np.asarray(codes, dtype=np.uint32).ravel() & np.uint32(0xFFFFFF)
+    codes = np.asarray(codes, dtype=np.uint32).ravel() & RGB_BITS
     counts = np.asarray(counts).ravel()
     if codes.shape != counts.shape:
         raise PaletteBuildError("the histogram needs one count per colour ({} colours, {} counts)"

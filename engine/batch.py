@@ -29,6 +29,7 @@ from osgeo import gdal
 from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
+from .nearest import RGB_BITS
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -131,7 +132,7 @@ def _sorted_histogram(source, windows, alpha_threshold):
         rgba = source.read(window)
         if alpha_threshold > 0:
             rgba = rgba[rgba >= np.uint32(alpha_threshold << 24)]
-        codes, counts = np.unique(rgba & np.uint32(0xFFFFFF), return_counts=True)
+        codes, counts = np.unique(rgba & RGB_BITS, return_counts=True)
         parts.append((codes, counts.astype(np.int64)))
     return run.merge_histograms(parts) if len(parts) != 1 else parts[0]
 
@@ -202,7 +203,7 @@ def assemble(job, workdir, options, palette, tile_counts):
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
-        data_type, georeferenced = file_output_type(job.input, options, palette), _georeferenced(job.input, options)
+        data_type, georeferenced = file_output(job.input, options, palette)
         nodata = data_type[1]
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
@@ -231,12 +232,6 @@ def assemble(job, workdir, options, palette, tile_counts):
     return counts
 
 
-def _georeferenced(path, options):
-    source, grid = run.open_file(path, options.bands)
-    source.close()
-    return grid.has_geotransform
-
-
 def _drop_geotransform(vrt_path):
     """The mosaic of a picture without georeferencing without the tiles' pixel coordinates: its
     sources stay placed by their pixel offsets."""
@@ -259,19 +254,20 @@ def _place_mosaic(workdir, vrt_path, output):
     os.replace(output + ".part", output)
 
 
-def file_output_type(path, options, palette):
-    """(dtype, nodata) of a file's output: as quantize_file decides it for the whole file, so that
-    every tile and the mosaic agree (an opaque input needs no nodata)."""
-    source, _ = run.open_file(path, options.bands)
+def file_output(path, options, palette):
+    """((dtype, nodata) of a file's output, whether the file is georeferenced): the type as
+    quantize_file decides it for the whole file, so that every tile and the mosaic agree (an opaque
+    input needs no nodata)."""
+    source, grid = run.open_file(path, options.bands)
     try:
-        return output_type(len(palette), source.opaque, options.nodata_index)
+        return output_type(len(palette), source.opaque, options.nodata_index), grid.has_geotransform
     finally:
         source.close()
 
 
 def _copy_mosaic(vrt_path, output, palette, counts, data_type):
     """The mosaic written block by block as the output raster, by the writer quantize_file uses;
-    ``data_type``: (dtype, nodata) of the file's output (file_output_type)."""
+    ``data_type``: (dtype, nodata) of the file's output (see file_output)."""
     source = gdal.Open(vrt_path)
     band = source.GetRasterBand(1)
     grid = gdal_io.RasterGrid.of_dataset(source)

@@ -7,7 +7,7 @@ from threading import Lock
 import numpy as np
 
 from .options import CleanupOptions
-from .nearest import NearestColourMapper, nearest_palette_indices, unpack_rgb
+from .nearest import OPAQUE, RGB_BITS, NearestColourMapper, nearest_palette_indices, unpack_rgb
 from .pointwise import any_of, look_up
 from .runs import RunFinder
 
@@ -157,7 +157,7 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
     in_flight = 2 if getattr(map_block, "parallel", False) and len(windows) > 1 else 1
 
     def mapped(read, rgba, window):
-        if check_opaque and rgba.size and rgba.min() < _OPAQUE:
+        if check_opaque and rgba.size and rgba.min() < OPAQUE:
             raise TransparentAfterAll()
         if map_block is None:  # plain nearest colour: the fast path
             return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata)
@@ -216,7 +216,7 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
         the finishing thread, which waits for GDAL to compress each block, only writes."""
         codes, colours = source.read_codes(window)
         if mapped[0] is not colours:
-            transparent = (colours < _OPAQUE).view(np.uint8) if check_opaque else None
+            transparent = (colours < OPAQUE).view(np.uint8) if check_opaque else None
             mapped[:] = colours, mapper.map_codes(colours, dtype, alpha_threshold, nodata), transparent
         if mapped[2] is not None and any_of(codes, mapped[2]):
             raise TransparentAfterAll()
@@ -253,21 +253,17 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
     lock = Lock()  # the mapper learns as it goes: one block at a time
     classes = np.uint8 if len(palette) <= 256 else np.uint16  # the narrower, the faster a cleanup reads them
 
-    def nearest(rgba):
+    def nearest(codes):
         with lock:
-            return mapper.map_codes(rgba, classes)
+            return mapper.map_codes(codes, classes)
 
     if cleanup.method == "seams":
         from .cleanup import clean_seams
 
-        def nearest_band(codes):
-            with lock:
-                return mapper.map_codes(codes, classes)
-
-        def clean(rgba, valid):  # mapped as the seams are found (see clean_seams)
+        def clean(rgba, valid):  # mapped band by band as the seams are found (see clean_seams)
             return clean_seams(np.empty(rgba.shape, classes), rgba, palette.colours, metric, valid,
                                tolerance=cleanup.seam_tolerance, radius=cleanup.seam_radius, in_place=True,
-                               map_codes=nearest_band)
+                               map_codes=nearest)
     elif cleanup.method == "sieve":
         from .cleanup import sieve
 
@@ -293,8 +289,6 @@ def centre(array, read, window):
     dx, dy = window[0] - read[0], window[1] - read[1]
     return array[dy:dy + window[3], dx:dx + window[2]]
 
-
-_OPAQUE = np.uint32(0xFF000000)  # the lowest code of an opaque pixel
 
 #: A histogram of up to this many valid pixels is counted by sorting them; up to
 #: TABLE_HISTOGRAM_PIXELS, by marking their colours among all 2^24 (see _count_distinct); beyond
@@ -325,7 +319,7 @@ def colour_histogram(source, windows, alpha_threshold, progress=lambda fraction:
             on_block(window, rgba)
         if alpha_threshold > 0:
             rgba = rgba[rgba >= np.uint32(alpha_threshold << 24)]
-        pending.append(np.bitwise_and(rgba, np.uint32(0xFFFFFF)).ravel())
+        pending.append(np.bitwise_and(rgba, RGB_BITS).ravel())
         pending_pixels += pending[-1].size
         if pending_pixels >= TABLE_HISTOGRAM_PIXELS:
             counts = _count_into_table(counts, pending)

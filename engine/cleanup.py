@@ -15,7 +15,7 @@ cropping the block out of the result gives the same classes whatever the block b
 import numpy as np
 
 from .metrics import METRIC_SPACES, REGISTRY
-from .nearest import pack_rgb, unpack_rgb
+from .nearest import OPAQUE, pack_rgb, unpack_rgb
 from .runs import flatnonzero_sparse
 
 #: The CLEANUP choices, in the order of the enum.
@@ -426,15 +426,15 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
             nearer_high = (_metric_distance(rgb, palette_rgb[high[tied]], metric) <
                            _metric_distance(rgb, palette_rgb[low[tied]], metric))
             chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
-        residual, blend_class, lean, a_if_first, a_if_second = _pair_blend(
-            rgba4[two], low, high, palette4)[:5]
+        colour = rgba4[two]
+        residual, blend_class, lean, a_if_first, a_if_second = _pair_blend(colour, low, high, palette4)[:5]
         mixed = residual <= blend_tolerance * blend_tolerance
         # Opaque pixels may be such mixes over a background colour: the closer fit explains them. Legends
         # only: every entry is tried as the background, which in a large palette would fit by chance.
         under = np.full(len(two), -1, dtype=np.int64)
-        opaque = np.flatnonzero(rgba4[two, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
+        opaque = np.flatnonzero(colour[:, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
         if len(opaque):
-            found, fit = _best_under(rgba4[two[opaque]], low[opaque], high[opaque], palette4, blend_tolerance)
+            found, fit = _best_under(colour[opaque], low[opaque], high[opaque], palette4, blend_tolerance)
             better = (found >= 0) & (~mixed[opaque] | (fit[0] < residual[opaque]))
             rows = opaque[better]
             under[rows] = found[better]
@@ -445,12 +445,12 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
         if order_neighbours is not None:
             over = np.flatnonzero(mixed & (under >= 0) & ((a_if_first != a_if_second) | (np.abs(lean) < _LEAN_CLEAR)))
             if len(over):
-                on_curves = _over_background(rgba4[two[over]], low[over], high[over], under[over], palette4,
+                on_curves = _over_background(colour[over], low[over], high[over], under[over], palette4,
                                              lambda picked: order_neighbours(two[over[picked]]))
                 fits = on_curves >= 0
                 chosen[two[over[fits]]] = on_curves[fits]
         unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
-                                (rgba4[two, 3] < 255) & (under < 0))  # over transparency
+                                (colour[:, 3] < 255) & (under < 0))  # over transparency
         if len(unsure) and neighbour_rgba4 is not None:
             # Either drawing order explains the pixel, each giving it another class: the seam pixels
             # around it that mix the same two classes tell which polygon was drawn first.
@@ -614,13 +614,14 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     # Only the inexact pixels' neighbourhoods are read, so the arrays are not padded: neighbours
     # outside the window are "blocked" (they do not vote), as nodata and, below, seam pixels are.
     classes = indices.ravel()  # read before ``out`` (maybe ``indices`` itself) changes, at the end
-    blocked = np.logical_not(valid).ravel()
-    codes = rgba.ravel()[inexact]
+    rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
+    blocked = np.logical_not(valid_flat)
+    codes = rgba_flat[inexact]
     own = classes[inexact]
 
     # Standing of the inexact pixels: inside a patch of one colour (a fill the palette does not
     # match exactly, a wide line), or inside their class and near its colour: they vote; else seams.
-    (cross_blocked, cross_codes, cross_classes), outside = _around((blocked, rgba.ravel(), classes), ys, xs, _CROSS,
+    (cross_blocked, cross_codes, cross_classes), outside = _around((blocked, rgba_flat, classes), ys, xs, _CROSS,
                                                                    rows, cols)
     ignored = cross_blocked | outside
     flat = (((cross_codes ^ codes) << np.uint32(8) == 0) | ignored).all(axis=0)
@@ -634,7 +635,6 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     offsets, weights = _seam_offsets(radius)
     order_offsets = _seam_offsets(_ORDER_RADIUS)[0]
-    rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
     changed, chosen_classes = [], []
     for start in range(0, len(seam), _DECIDED):
@@ -684,7 +684,7 @@ def _opaque_seam_neighbours(around, outside, rgba_flat, valid_flat, blocked):
     """The opaque seam pixels among ``around`` (k x n flat positions): for each, the column (the pixel
     it is near), its flat position and its colour (premultiplied RGBA, m x 4), offset by offset."""
     codes = rgba_flat[around]
-    seam = blocked[around] & valid_flat[around] & ~outside & (codes >= np.uint32(255 << 24))
+    seam = blocked[around] & valid_flat[around] & ~outside & (codes >= OPAQUE)
     found = np.flatnonzero(seam)
     codes = codes.ravel()[found]
     colours = np.empty((len(found), 4))

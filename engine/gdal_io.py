@@ -15,7 +15,7 @@ import numpy as np
 from osgeo import gdal
 
 from ..palettes.formats import write_palette_csv
-from .nearest import pack_rgba
+from .nearest import OPAQUE, RGB_BITS, pack_rgba
 from .outputs import OutputFiles
 
 
@@ -92,9 +92,6 @@ def _to_bytes(values):
     return np.rint(np.clip(values, 0, 255)).astype(np.uint8), clipped
 
 
-_RGB = np.uint32(0xFFFFFF)
-_OPAQUE = np.uint32(0xFF000000)
-
 
 class BandSource:
     """Values of three bands, read with GDAL; alpha from an alpha band, else (``use_masks``) the
@@ -152,25 +149,25 @@ class BandSource:
             self.dataset.FlushCache()  # GDAL would otherwise keep every block read so far
             rgba = np.frombuffer(raw, dtype="<u4").reshape(height, width)
             if not self.alpha_band:
-                rgba = rgba | _OPAQUE
+                rgba = rgba | OPAQUE
         else:
             invalid = []
             channels = [self._read(self.dataset.GetRasterBand(b), window, invalid)
                         for b in self.bands + ([self.alpha_band] if self.alpha_band else [])]
             rgba = pack_rgba(*channels)
             for mask in invalid:  # NaN or infinity in a float band: nodata, as QGIS draws it
-                rgba = np.where(mask, rgba & _RGB, rgba)
+                rgba = np.where(mask, rgba & RGB_BITS, rgba)
         if self.masks:
             alpha = self._read(self.masks[0], window)
             for mask in self.masks[1:]:
                 alpha = np.minimum(alpha, self._read(mask, window))
-            rgba = (rgba & _RGB) | (alpha.astype(np.uint32) << 24)
+            rgba = (rgba & RGB_BITS) | (alpha.astype(np.uint32) << 24)
         if self.nodata:
             transparent = np.zeros(rgba.shape, dtype=bool)
             for shift, value in zip((0, 8, 16), self.nodata):
                 if value is not None:
                     transparent |= ((rgba >> shift) & 255) == value
-            rgba = np.where(transparent, rgba & _RGB, rgba)
+            rgba = np.where(transparent, rgba & RGB_BITS, rgba)
         return rgba
 
     def _read(self, band, window, invalid=None):

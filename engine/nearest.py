@@ -31,7 +31,9 @@ _SMALL_SEARCH = 256  # fewer colours than this are sorted as they come (see dist
 #: batches of a few hundred: 2.5 ms measured directly against win256, 27 ms through cells.
 _DIRECT_PAIRS = {"rgb": 1 << 22, "cielab": 1 << 18}
 _DIRECT_CHUNK = 1 << 19  # pairs measured at once: temporaries stay in the CPU cache
-_RGB = np.uint32(0xFFFFFF)
+#: The colour bits of a packed code (see pack_rgba), and the lowest code of an opaque pixel.
+RGB_BITS = np.uint32(0xFFFFFF)
+OPAQUE = np.uint32(0xFF000000)
 _STEP = 1 << 18  # pixels per mapping step (see NearestColourMapper.map_codes)
 _PAIRS_PER_CHUNK = 1 << 18  # CIEDE2000 colour-entry pairs measured at once
 #: The table and scratch flags of a finished mapper, kept for the next one (see
@@ -89,7 +91,7 @@ def brute_force_indices(colours, palette_colours, metric):
 def pack_rgba(red, green, blue, alpha=None):
     """Pack 0-255 arrays into uint32 colour codes: red | green << 8 | blue << 16 | alpha << 24,
     the value of RGBA bytes read as a little-endian uint32 (alpha defaults to 255)."""
-    alpha = np.uint32(255 << 24) if alpha is None else alpha.astype(np.uint32) << 24
+    alpha = OPAQUE if alpha is None else alpha.astype(np.uint32) << 24
     return red.astype(np.uint32) | (green.astype(np.uint32) << 8) | (blue.astype(np.uint32) << 16) | alpha
 
 
@@ -193,7 +195,7 @@ class NearestColourMapper:
         flat = np.ravel(np.asarray(codes, dtype=np.uint32))
         if self._table is None and self._pixels + flat.size <= _SMALL_LOOKUP:
             self._pixels += flat.size
-            found = self._sorted_lookup(flat & _RGB)
+            found = self._sorted_lookup(flat & RGB_BITS)
             if alpha_threshold > 0:
                 np.copyto(found, nodata, where=flat < np.uint32(alpha_threshold << 24))
             return found.astype(dtype, copy=False).reshape(np.shape(codes))
@@ -203,7 +205,7 @@ class NearestColourMapper:
         opaque = np.uint32(alpha_threshold << 24)
         for start in range(0, flat.size, _STEP):
             part = flat[start:start + _STEP]
-            rgb = np.bitwise_and(part, _RGB, out=rgb_scratch[:len(part)])
+            rgb = np.bitwise_and(part, RGB_BITS, out=rgb_scratch[:len(part)])
             found = indices[start:start + len(part)] if found_scratch is None else found_scratch[:len(part)]
             np.take(self.table, rgb, out=found, mode="wrap")  # codes < 2^24: "wrap" never wraps
             if found.max() == UNKNOWN:
@@ -227,7 +229,7 @@ class NearestColourMapper:
         finds them while it is built: adaptive.build_palette_and_nearest), so they are not searched
         again. They must be this mapper's own answers, ties to the lowest index; they count as
         searched colours. Before the table is made they are kept sorted, as searched colours are."""
-        codes = np.asarray(codes, dtype=np.uint32) & _RGB
+        codes = np.asarray(codes, dtype=np.uint32) & RGB_BITS
         indices = np.asarray(indices).astype(np.uint16)
         if self._table is None and len(self._sorted[0]) == 0:
             order = np.argsort(codes, kind="stable") if (codes[1:] <= codes[:-1]).any() else slice(None)

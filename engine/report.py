@@ -30,7 +30,7 @@ import zlib
 import numpy as np
 
 from .colorspace import srgb_to_lab
-from .nearest import distinct_codes, unpack_rgb
+from .nearest import RGB_BITS, distinct_codes, unpack_rgb
 from .runs import RunFinder, bincount_runs
 
 #: Delta E is kept as an integer number of 2^-FIXED_BITS (CIE76 delta E in sRGB stays below 260).
@@ -39,7 +39,6 @@ FIXED_BITS = 23
 BIN_BITS = 10
 BIN_WIDTH = 2.0 ** -BIN_BITS
 _FIXED_SCALE = float(1 << FIXED_BITS)
-_RGB_MASK = np.uint32(0xFFFFFF)
 _CHUNK = 1 << 20  # colours converted to CIELAB at a time
 _FEW_CODES = 4096  # more colours than this are made distinct before conversion
 _TABLE_LIMIT = 1 << 22  # distinct colours x palette entries measured all at once
@@ -110,7 +109,7 @@ class ReportCollector:
         if entries.max() >= self.palette_size:
             raise ValueError("palette index {} outside the palette of {} colours".format(
                 int(entries.max()), self.palette_size))
-        codes = codes & _RGB_MASK
+        codes = codes & RGB_BITS
         fixed = self._fixed_delta_e(codes, entries)
         self._fixed_sum += int(np.dot(fixed.astype(np.int64), lengths) if lengths is not None
                                else fixed.sum(dtype=np.int64))
@@ -210,7 +209,7 @@ class ReportCollector:
         delta_e = np.full(sample_indices.shape, np.nan, dtype=np.float32)
         valid = (sample_indices != self.nodata) & (sample_indices < self.palette_size)
         if valid.any():
-            fixed = self._fixed_delta_e(sample_rgba[valid] & _RGB_MASK, sample_indices[valid].astype(np.intp))
+            fixed = self._fixed_delta_e(sample_rgba[valid] & RGB_BITS, sample_indices[valid].astype(np.intp))
             delta_e[valid] = fixed / _FIXED_SCALE
         return delta_e
 
@@ -230,7 +229,7 @@ class ReportCollector:
     def add_histogram(self, codes, entries, counts):
         """Account for valid pixels given as a colour histogram: distinct RGB codes, the palette entry
         each one maps to, and how many pixels have it."""
-        codes = np.asarray(codes, dtype=np.uint32) & _RGB_MASK
+        codes = np.asarray(codes, dtype=np.uint32) & RGB_BITS
         entries, counts = np.asarray(entries, dtype=np.intp), np.asarray(counts, dtype=np.int64)
         if len(codes) == 0:
             return

@@ -31,6 +31,7 @@ from .adaptive import PaletteBuildError, build_palette_and_nearest
 from .blocks import (HeldPixels, TransparentAfterAll, colour_histogram, output_type, palette_usage, quantize_blocks,
                      reserved_entry)
 from .merged import MergedColourFinder
+from .nearest import RGB_BITS
 from .outputs import OutputFiles, nearest_existing_folder, writable_path_problem
 from .report import ReportCollector, area_units, write_report
 from .style import style_conflict, style_path, write_style
@@ -587,7 +588,7 @@ def histogram_entries(rgba, codes, entries, alpha_threshold):
     valid = rgba >= np.uint32(alpha_threshold << 24)
     if len(codes) == 0:
         return np.full(rgba.shape, EXTRACT_NODATA, dtype=np.int64)
-    at = np.minimum(np.searchsorted(codes, rgba & np.uint32(0xFFFFFF)), len(codes) - 1)
+    at = np.minimum(np.searchsorted(codes, rgba & RGB_BITS), len(codes) - 1)
     return np.where(valid, entries[at], EXTRACT_NODATA)
 
 
