@@ -129,6 +129,7 @@ def main():
 
     import_palettize()
     from palettize.engine.dither import FloydSteinbergDither
+    from palettize.engine.metrics import REGISTRY
     from palettize.engine.nearest import NearestColourMapper, pack_rgba
     from palettize.palettes.palette import builtin_palette
 
@@ -161,13 +162,11 @@ def main():
           "rescanned in plain Python; map only: dithering time / plain mapping time. \"full table\": the table of "
           "nearest entries filled beforehand, as happens on a large raster once searching colours one batch at a "
           "time has taken a few seconds ({}).".format(", ".join(
-              "{} after {:g} s".format(k, v) for k, v in FloydSteinbergDither(
-                  NearestColourMapper(builtin_palette("vga16").colours, "rgb"), "rgb", 1)._quantizer
-              ._FILL_AFTER.items())))
+              "{} after {:g} s".format(name, metric.fill_after) for name, metric in REGISTRY.items()
+              if metric.fill_after is not None)))
     for label, palette_name, metric, r in results:
         if label.endswith("full table"):
-            budget = r["fill"] + FloydSteinbergDither(NearestColourMapper(builtin_palette(palette_name).colours, metric),
-                                                      metric, 1)._quantizer._FILL_AFTER[metric]
+            budget = r["fill"] + REGISTRY[metric].fill_after
             print("100 Mpx, 10000-pixel rows, {} {} {}: about {:.0f} s ({:.0f} s dithering with the full table, "
                   "at most {:.0f} s searching and filling it)".format(
                       label.split(",")[0], palette_name, metric, budget + 100 * r["wall"] / r["mpx"],
