@@ -430,15 +430,15 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     else:
         origin = palette_origin or palette.name or "given"
 
-    def write(opaque, check_opaque):
+    def write(opaque, check_opaque, again=False):
         """(result, the pass's QuantizeResult, merged entries, (text, warning) to log after them) of
-        the pass that writes (see quantize_blocks for ``check_opaque``)."""
+        the pass that writes (see quantize_blocks for ``check_opaque``). ``again``: a pass that
+        writes with nodata after all, whose wider type the disk must hold too."""
         # the output's type is known now (the palette's size, whether the source is opaque): the format again
-        check_raster_output(output_path, driver, grid, len(palette), opaque, options.palette.from_image, disk=False,
+        check_raster_output(output_path, driver, grid, len(palette), opaque, options.palette.from_image, disk=again,
                             nodata_index=options.nodata_index)
         dtype, nodata = output_type(len(palette), opaque, options.nodata_index)
         gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
-        log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
         log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index))
         outside = len(palette) if nodata is None else nodata  # an index no pixel of the palette has
         collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
@@ -486,12 +486,13 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         return result, passed, merged, messages
 
     guessed = opaque and getattr(source, "opaque_guessed", False)
+    log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
     try:
         result, passed, merged, messages = write(opaque, guessed)
     except TransparentAfterAll:
         log("The input has transparent pixels after all (its style leaves some values transparent): writing it "
             "again with nodata.")
-        result, passed, merged, messages = write(False, False)
+        result, passed, merged, messages = write(False, False, again=True)
     if getattr(source, "clipped", False):
         log("Some band values were outside 0-255 and were clipped.", warning=True)
     log("{} distinct colours matched to the palette.".format(passed.distinct_colours))

@@ -63,8 +63,9 @@ class RunFinder:
             np.not_equal(values[1:], values[:-1], out=other[1:n])
             words = change.view(np.uint64)
             np.bitwise_or(words, other.view(np.uint64), out=words)
-        starts = flatnonzero_sparse(change)
-        return Runs(None if len(starts) > worth_it * n else starts, n)
+        if np.count_nonzero(change) > worth_it * n:  # photographs: no list of millions of starts to throw away
+            return Runs(None, n)
+        return Runs(flatnonzero_sparse(change), n)
 
 
 def flatnonzero_sparse(flags):

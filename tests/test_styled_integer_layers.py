@@ -1,6 +1,8 @@
 """Styled 8- and 16-bit layers (paletted, pseudocolour, grey) are quantized exactly as QGIS draws
 them, whether each block is drawn or each possible value is drawn once and looked up."""
 
+import os
+
 import numpy as np
 import pytest
 from osgeo import gdal
@@ -160,6 +162,25 @@ def test_a_paletted_byte_layer_needs_nodata_only_when_a_pixel_has_no_class(qgis_
     assert (gdal.GetDataTypeName(band.DataType), band.GetNoDataValue()) == expected
     written_again = any("transparent pixels after all" in line for line in log.infos)
     assert written_again == (classless_pixel == (300, -1))
+    assert sum(line.startswith("Palette: ") for line in log.infos) == 1  # said once, even when written again
     looked_up, drawn = _run_both_ways(tmp_path, monkeypatch, layer_for, "classes", palette)
     assert np.array_equal(looked_up, drawn)
     assert np.array_equal(looked_up == nodata, values == 3)
+
+
+def test_a_paletted_layer_written_again_with_nodata_is_refused_when_the_disk_cannot_hold_its_wider_type(
+        qgis_app, tmp_path, small_disk):
+    """The disk was checked for a Byte output; a pixel without class found only while writing needs
+    UInt16 with nodata, twice the bytes: refused as the first check would have, nothing left."""
+    from qgis.core import QgsProcessingException, QgsRasterLayer
+
+    values = np.arange(0, 9, 2, dtype=np.uint8)[np.random.default_rng(3).integers(0, 5, (1100, 1100))]
+    values[550, -1] = 3  # no class, halfway down the right edge: missed by the diagonal windows
+    layer = QgsRasterLayer(write_raster(str(tmp_path / "in.tif"), values[None], gdal_type=gdal.GDT_Byte), "classes",
+                           "gdal")
+    _paletted(layer, 0)
+    log = feedback_log()
+    with pytest.raises(QgsProcessingException, match="2.4 MB .* Free disk space or write the output elsewhere"):
+        quantize({"INPUT": layer, "PALETTE": "win256", "OUTPUT": str(small_disk / "out.tif")}, feedback=log)
+    assert any("transparent pixels after all" in line for line in log.infos)
+    assert os.listdir(str(small_disk)) == []
