@@ -117,10 +117,11 @@ QUANTIZE_PARAMETERS = [
         """Edge cleanup for anti-aliased or scanned maps. `none`: the exact nearest colour. `seams`:
         pixels no palette colour represents well (blends of two neighbouring fills, or of a fill and
         an outline) take the class that best explains them among the well represented pixels within 2
-        pixels. `sieve`: regions smaller than `MIN_REGION` pixels join the neighbouring region of at
-        least `MIN_REGION` pixels with which they share the longest border (GDAL's sieve filter picks
-        the largest neighbour over the whole raster and follows chains of small regions, so its result
-        would depend on where blocks start; where a small region has one neighbour, both agree).
+        pixels. `sieve`: regions smaller than `MIN_REGION` pixels take the class whose neighbouring
+        regions of at least `MIN_REGION` pixels share the longest border with them in total, ties
+        going to the lower class (GDAL's sieve filter picks the largest neighbour over the whole raster
+        and follows chains of small regions, so its result would depend on where blocks start; where a
+        small region has one neighbour, both agree).
         Cleanup only assigns classes present around a pixel; nodata stays nodata; blocks overlap so
         results do not depend on block boundaries."""),
     parameter(

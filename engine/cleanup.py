@@ -811,10 +811,14 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
     region. As in GDAL's sieve filter a small region takes the class of a neighbouring region, and
     only of one with at least ``min_region`` pixels; a small region with no such neighbour keeps its
     class. GDAL picks the neighbour that is largest over the whole raster (and follows chains of small
-    neighbours), which no window can see; here the small region joins the large neighbour it shares
-    the longest border with (pixel pairs adjacent under ``connectedness``), ties going to the lower
-    class, so the result never depends on where blocks start. ``in_place``: change and return
-    ``indices`` itself (for callers that own it: saves a copy).
+    neighbours), which no window can see; here the small region joins the class whose large
+    neighbour regions share the longest border with it in total (pixel pairs adjacent under
+    ``connectedness``), ties going to the lower class, so the result never depends on where blocks
+    start. The sum is per class, not per region, because a window (see ``margin``) may cut a large
+    region into pieces that join only outside it: each piece touching a small region still holds
+    ``min_region`` connected pixels inside the window, so it is seen as large, but only the sum of
+    their borders is the same in every window. ``in_place``: change and return ``indices`` itself
+    (for callers that own it: saves a copy).
     """
     indices = np.asarray(indices)
     valid = np.asarray(valid, dtype=bool)
@@ -839,38 +843,36 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
     if len(small_run) == 0:
         return out
 
-    # Pixels of small regions, and their neighbours in other regions.
+    # Pixels of small regions, and the classes of their neighbours in large regions.
     run_lengths = lengths[small_run]
     ends = np.cumsum(run_lengths)
     positions = np.repeat(starts[small_run] - (ends - run_lengths), run_lengths) + np.arange(ends[-1])
     mine = np.repeat(root[small_run], run_lengths)
     ys, xs = np.divmod(positions, cols)
-    pairs_small, pairs_other = [], []
+    pairs_small, pairs_class = [], []
     for dy, dx in (_CROSS if connectedness == 4 else _RING):
         y, x = ys + dy, xs + dx
         ok = np.flatnonzero((y >= 0) & (y < rows) & (x >= 0) & (x < cols))
-        other = np.full(len(ys), -1, dtype=np.int64)
         run = _run_at(starts, lengths, positions[ok] + (dy * cols + dx))
-        other[ok] = np.where(run >= 0, root[np.maximum(run, 0)], -1)
-        large = (other >= 0) & (other != mine)
-        large[large] = size[other[large]] >= min_region
-        pairs_small.append(mine[large])
-        pairs_other.append(other[large])
-    small_ids, other_ids = np.concatenate(pairs_small), np.concatenate(pairs_other)
+        seen = run >= 0  # not nodata
+        ok, run = ok[seen], run[seen]
+        large = size[root[run]] >= min_region  # never the pixel's own region, which is small
+        pairs_small.append(mine[ok[large]])
+        pairs_class.append(run_class[run[large]])
+    small_ids, other_class = np.concatenate(pairs_small), np.concatenate(pairs_class).astype(np.int64)
     if len(small_ids) == 0:
         return out
 
-    # Border length per (small region, large neighbour); keep the longest, then the lower class.
-    root_class = np.full(n_runs, -1, dtype=np.int64)
-    root_class[root] = run_class
-    pair_key = small_ids * n_runs + other_ids
-    unique_pairs, border = np.unique(pair_key, return_counts=True)
-    small_of, other_of = unique_pairs // n_runs, unique_pairs % n_runs
-    order = np.lexsort((root_class[other_of], -border, small_of))
-    small_of, other_of = small_of[order], other_of[order]
-    first = np.concatenate(([True], small_of[1:] != small_of[:-1]))
+    # Border length per (small region, class of large neighbours), summed over that class's regions
+    # (a window may cut a large region in two, never change the sum). The most border wins, then the
+    # lower class: the highest border * classes + (classes - 1 - class).
+    classes = int(run_class.max()) + 1
+    pairs, border = np.unique(small_ids * classes + other_class, return_counts=True)
+    small_of, class_of = np.divmod(pairs, classes)
+    first = np.flatnonzero(np.concatenate(([True], small_of[1:] != small_of[:-1])))
+    best = np.maximum.reduceat(border * classes + (classes - 1 - class_of), first)
     target = np.full(n_runs, -1, dtype=np.int64)
-    target[small_of[first]] = root_class[other_of[first]]
+    target[small_of[first]] = classes - 1 - best % classes
 
     new = target[mine]
     change = new >= 0

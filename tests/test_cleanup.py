@@ -471,19 +471,22 @@ def test_sieve_never_invents_a_class_and_leaves_nodata_alone(maps, connectedness
     assert found_within(indices, valid, cleaned, 12).all()
 
 
+def sieve_in_blocks(indices, valid, min_region, connectedness, block):
+    """The sieve as the engine runs it: on blocks of ``block`` (rows, columns) grown by its margin."""
+    def clean(i, v):
+        return cleanup.sieve(i, v, min_region, connectedness)
+
+    return in_blocks(clean, (indices, valid), cleanup.margin("sieve", min_region=min_region), *block)
+
+
 @pytest.mark.parametrize("connectedness", [4, 8])
 @pytest.mark.parametrize("min_region", [3, 12, 40])
 def test_sieve_does_not_depend_on_block_boundaries(maps, connectedness, min_region):
     indices, _, valid = maps["outlined"]
-
-    def clean(i, v):
-        return cleanup.sieve(i, v, min_region, connectedness)
-
-    whole = clean(indices, valid)
+    whole = cleanup.sieve(indices, valid, min_region, connectedness)
     assert (whole != indices).any()
     for block in ((23, 31), (64, 360), (240, 50)):
-        blocks = in_blocks(clean, (indices, valid), cleanup.margin("sieve", min_region=min_region), *block)
-        assert np.array_equal(whole, blocks), block
+        assert np.array_equal(sieve_in_blocks(indices, valid, min_region, connectedness, block), whole), block
 
 
 def test_sieve_does_not_depend_on_block_boundaries_in_noise():
@@ -496,17 +499,70 @@ def test_sieve_does_not_depend_on_block_boundaries_in_noise():
     valid = rng.random(indices.shape) > 0.02
 
     for connectedness in (4, 8):
-        def clean(i, v):
-            return cleanup.sieve(i, v, 6, connectedness)
+        whole = cleanup.sieve(indices, valid, 6, connectedness)
+        assert np.array_equal(sieve_in_blocks(indices, valid, 6, connectedness, (20, 27)), whole)
 
-        whole = clean(indices, valid)
-        blocks = in_blocks(clean, (indices, valid), cleanup.margin("sieve", min_region=6), 20, 27)
-        assert np.array_equal(whole, blocks)
+
+def horseshoe(length=40):
+    """A small region (class 1, 2 x 3 pixels) plugging the mouth of a horseshoe of class 6 whose two
+    arms touch it on either side (3 pixel pairs each, 4-connected) and join only ``length`` rows
+    below; class 3 around it all and inside the horseshoe touches it 3 pairs above and 1 below:
+    more than either arm, less than both."""
+    indices = np.full((length + 5, 9), 3, dtype=np.uint8)
+    indices[2:length + 3, 1:8] = 6  # the horseshoe, its inside cut out below
+    indices[4:length + 2, 4] = 3
+    indices[2:4, 3:6] = 1  # the small region in its mouth
+    return indices, np.ones(indices.shape, dtype=bool)
+
+
+@pytest.mark.parametrize("connectedness", [4, 8])
+def test_a_small_region_joins_the_class_it_shares_most_border_with_even_where_blocks_cut_that_class_in_two(
+        connectedness):
+    indices, valid = horseshoe()
+    whole = cleanup.sieve(indices, valid, 7, connectedness)
+    assert (whole[2:4, 3:6] == 6).all()
+    assert np.array_equal(whole[indices != 1], indices[indices != 1])
+    # Blocks whose windows hold the small region but not where the arms join see two regions of
+    # class 6, each with no more border than the class 3 around; together they still have more.
+    for block in ((3, 9), (5, 4), (8, 3), (20, 9), (45, 2)):
+        assert np.array_equal(sieve_in_blocks(indices, valid, 7, connectedness, block), whole), block
+
+
+def hairpins(seed, size=(96, 128)):
+    """Fills of classes 2 and 3 crossed by outlines (class 6) that double back like hairpins, their
+    two passes joined 3 to 40 pixels away, and specks (classes 7-9, 1-3 pixels) between the passes at
+    the open end, where one outline touches them from both sides: the shape in which the sieve on a
+    map of European provinces with outlines once depended on the blocks."""
+    rng = np.random.default_rng(seed)
+    indices = np.where(np.add.outer(np.arange(size[0]), np.arange(size[1])) % 40 < 20, 2, 3).astype(np.uint8)
+    for _ in range(60):
+        length, gap = int(rng.integers(3, 41)), int(rng.integers(1, 3))
+        y, x = int(rng.integers(0, size[0] - gap - 2)), int(rng.integers(0, size[1] - length))
+        pin = indices[y:y + gap + 2, x:x + length]
+        if rng.random() < 0.5:
+            pin = pin[:, ::-1]  # open to the right
+        pin[0], pin[-1], pin[:, -1] = 6, 6, 6
+        pin[1:-1, :int(rng.integers(1, 4))] = rng.integers(7, 10)
+    valid = rng.random(size) > 0.01
+    return indices, valid
+
+
+@pytest.mark.parametrize("connectedness", [4, 8])
+def test_specks_inside_an_outline_that_doubles_back_are_sieved_the_same_in_blocks(connectedness):
+    for seed in range(4):
+        indices, valid = hairpins(seed)
+        for min_region in (2, 4, 6):
+            whole = cleanup.sieve(indices, valid, min_region, connectedness)
+            assert (whole != indices).any()
+            for block in ((7, 11), (16, 16), (30, 50)):
+                blocks = sieve_in_blocks(indices, valid, min_region, connectedness, block)
+                assert np.array_equal(blocks, whole), (seed, min_region, block)
 
 
 def sieve_by_brute_force(indices, valid, min_region, connectedness):
     """The sieve's rule pixel by pixel: label regions by flood fill, then give every small region the
-    class of the large neighbour region it shares most adjacent pixel pairs with (then the lower class)."""
+    class whose large neighbour regions share most adjacent pixel pairs with it in all (then the lower
+    class)."""
     rows, cols = indices.shape
     steps = [(-1, 0), (1, 0), (0, -1), (0, 1)] + ([(-1, -1), (-1, 1), (1, -1), (1, 1)] if connectedness == 8 else [])
     region = np.full(indices.shape, -1)
@@ -534,10 +590,10 @@ def sieve_by_brute_force(indices, valid, min_region, connectedness):
             for dy, dx in steps:
                 ny, nx = y + dy, x + dx
                 if 0 <= ny < rows and 0 <= nx < cols and region[ny, nx] >= 0 and sizes[region[ny, nx]] >= min_region:
-                    key = (mine, int(indices[ny, nx]), region[ny, nx])
+                    key = (mine, int(indices[ny, nx]))
                     border[key] = border.get(key, 0) + 1
     best = {}
-    for (mine, cls, _other), count in border.items():
+    for (mine, cls), count in border.items():
         if mine not in best or (-count, cls) < best[mine]:
             best[mine] = (-count, cls)
     out = indices.copy()
