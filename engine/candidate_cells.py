@@ -27,6 +27,8 @@ MAX_DEPTH = 6  # 64 cells per axis: finer grids cost more to set up than they sa
 _ABSOLUTE_MARGIN = 1e-6  # squared distance units; rounding errors are ~1e-10 for distances <= 400
 _RELATIVE_MARGIN = 1e-9
 _PAIRS_PER_CHUNK = 1 << 18  # colour-candidate pairs measured at once: temporaries stay in the cache
+_REFINED_PAIRS = 1 << 20  # child cell-entry pairs made at once when a grid is refined (see _refine_pairs)
+_KEPT_PAIRS = 1 << 20  # a grid keeping more cell-entry pairs than this is not refined further (see refine)
 _DENSE_SHARE = 0.0625  # a cell keeping more of the entries than this is searched by brute force
 _FEW = 16  # ... unless it keeps at most this many
 _OCTANTS = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)])  # child o = 4x + 2y + z
@@ -67,11 +69,16 @@ class CandidateCells:
         self.refine(depth)
 
     def refine(self, depth):
-        """Cut the cells until there are 2**depth per axis (never coarser than now)."""
+        """Cut the cells until there are 2**depth per axis (never coarser than now), or until they
+        keep more than _KEPT_PAIRS cell-entry pairs: palettes of tens of thousands of entries
+        (CIELAB above all) would keep millions more at each level, and answers do not depend on
+        how fine the cells are."""
         depth = min(depth, MAX_DEPTH)
         if depth <= self.depth:
             return
-        while self.depth < depth:
+        if len(self._entries) > _KEPT_PAIRS:
+            return
+        while self.depth < depth and len(self._entries) <= _KEPT_PAIRS:
             self.depth += 1
             self._coordinates = (self._coordinates[:, None, :] * 2 + _OCTANTS[None, :, :]).reshape(-1, 3)
             self._refine_pairs()
@@ -86,20 +93,38 @@ class CandidateCells:
         self._morton = _spread_bits(np.arange(self.side, dtype=np.int64))
 
     def _refine_pairs(self):
-        """Pairs of the cells one level finer from the pairs of their parents."""
+        """Pairs of the cells one level finer from the pairs of their parents, a few parents at a
+        time: each parent pair becomes 8, and a palette of thousands of entries would otherwise
+        make hundreds of megabytes of temporaries (65,535 entries: 1.5 GB at MAX_DEPTH)."""
         counts = np.bincount(self._cells, minlength=len(self._coordinates) // 8)
         starts = np.cumsum(counts) - counts
+        ends = starts + counts
+        cells, entries = [], []
+        parent = 0
+        while parent < len(counts):
+            stop = max(parent + 1, int(np.searchsorted(ends, starts[parent] + _REFINED_PAIRS // 8, side="right")))
+            kept = self._children(np.arange(parent, stop), counts[parent:stop], starts[parent:stop])
+            cells.append(kept[0])
+            entries.append(kept[1])
+            parent = stop
+        self._cells, self._entries = np.concatenate(cells), np.concatenate(entries)
+
+    def _children(self, parents, counts, starts):
+        """(cell, entry) pairs kept in the children of ``parents`` (consecutive cells, with their
+        pairs' ``counts`` and ``starts``)."""
         repeats = 8 * counts
-        within = np.arange(repeats.sum()) - np.repeat(8 * starts, repeats)  # position among the parent's
+        within = np.arange(repeats.sum()) - np.repeat(8 * (starts - starts[0]), repeats)  # position among the parent's
         block = np.repeat(counts, repeats)
-        child = np.repeat(8 * np.arange(len(counts)), repeats) + within // block
+        child = np.repeat(8 * parents, repeats) + within // block
         entries = self._entries[np.repeat(starts, repeats) + within % block]
+        if len(child) == 0:
+            return child, entries
         least, greatest = self._box_distances(entries, self._coordinates[child], 1 << self.depth)
         first = np.flatnonzero(np.concatenate(([True], child[1:] != child[:-1])))
         bound = np.minimum.reduceat(greatest, first)
         bound += _ABSOLUTE_MARGIN + _RELATIVE_MARGIN * bound
         keep = least <= np.repeat(bound, np.diff(np.append(first, len(child))))
-        self._cells, self._entries = child[keep], entries[keep]
+        return child[keep], entries[keep]
 
     def _box_distances(self, entries, coordinates, side):
         """Least and greatest squared distances from targets ``entries`` to the cells at
