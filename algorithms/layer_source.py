@@ -249,15 +249,18 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         alpha = parameters.get(self.ALPHA_BAND)
         alpha = self.whole_number(parameters, self.ALPHA_BAND, context) if alpha not in (None, "", -1, 0) else None
         if source == "bands":
-            for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
-                if band is not None and not 1 <= band <= layer.bandCount():
-                    raise QgsProcessingException(tr(
-                        "{} is {} but layer '{}' has {} band(s): choose a band from 1 to {}."
-                    ).format(self.named(name), band, layer.name(), layer.bandCount(), layer.bandCount()))
             if path is None:
                 raise QgsProcessingException(tr(
                     "{} = bands reads files with GDAL, and layer '{}' is not one: choose rendered."
                 ).format(self.named(self.SOURCE), layer.name()))
+            count = rendered_source.file_band_count(path)
+            for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
+                if band is not None and not 1 <= band <= count:
+                    raise QgsProcessingException(tr(
+                        "{} is {} but layer '{}' has {} band(s){}: choose a band from 1 to {}."
+                    ).format(self.named(name), band, layer.name(), count, tr(
+                        " (QGIS lists the file's mask as band {}; it is read as alpha without being chosen)"
+                    ).format(count + 1) if band <= layer.bandCount() else "", count))
             band = gdal_io.complex_band(path, [b for b in bands + [alpha] if b])
             if band:
                 raise QgsProcessingException(tr(

@@ -34,6 +34,11 @@ def gdal_path(layer):
         return None
 
 
+def file_band_count(path):
+    """The bands of the file GDAL opens at ``path``: QGIS shows one more for a file with a mask."""
+    return gdal.Open(path).RasterCount
+
+
 def layer_grid(layer, path):
     """The layer's own grid: from GDAL when it opens the source at ``path`` (keeps rotation; see
     gdal_path), else from QGIS."""
@@ -83,7 +88,9 @@ def direct_read_plan(layer, path, stretched=False):
     alpha = renderer.alphaBand() if renderer.alphaBand() > 0 else None
     dataset = gdal.Open(path)
     used = bands + ([alpha] if alpha else [])
-    if min(bands) < 1 or any(dataset.GetRasterBand(b).DataType != gdal.GDT_Byte for b in used):
+    # A band beyond the file's is the mask QGIS shows as a band (and draws as alpha): drawn.
+    if min(bands) < 1 or max(used) > dataset.RasterCount or any(
+            dataset.GetRasterBand(b).DataType != gdal.GDT_Byte for b in used):
         return None
     enhancements = (renderer.redContrastEnhancement(), renderer.greenContrastEnhancement(),
                     renderer.blueContrastEnhancement())
