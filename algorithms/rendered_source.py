@@ -27,7 +27,10 @@ def gdal_path(layer):
     """The path GDAL opens for a layer, or None when the layer is not a GDAL raster."""
     if layer.providerType() != "gdal":
         return None
-    path = QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path") or layer.source()
+    parts = QgsProviderRegistry.instance().decodeUri("gdal", layer.source())
+    path = parts.get("path") or layer.source()
+    if parts.get("path") and parts.get("vsiPrefix"):  # a file inside an archive: /vsizip/x.zip/inner.tif
+        path = parts["vsiPrefix"] + path + (parts.get("vsiSuffix") or "")
     try:
         return path if gdal.OpenEx(path, gdal.OF_RASTER) is not None else None
     except RuntimeError:  # GDAL exceptions switched on by someone else in this process
