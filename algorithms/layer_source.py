@@ -6,6 +6,7 @@ engine's run API (engine.run) with the subclass's typed options.
 """
 
 import functools
+import math
 import numbers
 import os
 import re
@@ -85,6 +86,11 @@ def user_errors(method):
         except Exception as error:
             raise QgsProcessingException(unexpected(error))
     return wrapper
+
+
+def plain(number):
+    """A range limit as a user writes it: 2, not 2.0."""
+    return int(number) if float(number).is_integer() else number
 
 
 def table_file(table_id):
@@ -172,13 +178,37 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
                 for name in self.ENUMS:
                     self.enum(self.checkable(parameters), name)
-                return ok, message
+                return ok, self.number_problem(parameters) or message
             self._checked = (context, dict(parameters), self.settings(parameters, context))
         except QgsProcessingException as error:
             return False, str(error)
         except Exception as error:  # qgis_process aborts when anything else leaves this method
             return False, unexpected(error)
         return True, ""
+
+    def number_problem(self, parameters):
+        """Why a number parameter's value is refused, as a sentence ('' when none is): QGIS's own
+        check only says "Incorrect parameter value for N_COLORS"."""
+        for definition in self.parameterDefinitions():
+            name, value = definition.name(), parameters.get(definition.name())
+            if not isinstance(definition, QgsProcessingParameterNumber) or not isinstance(value, (str, numbers.Real)) \
+                    or isinstance(value, bool) or value == "":
+                continue
+            try:
+                number = float(value)
+            except ValueError:
+                return tr("{} must be a number, not {!r}.").format(self.named(name), value)
+            low, high = definition.minimum(), definition.maximum()
+            if not math.isfinite(number):
+                return tr("{} must be a finite number, not {}.").format(self.named(name), value)
+            if name == self.PIXEL_SIZE and number <= 0:
+                return tr("{} must be greater than 0.").format(self.named(name))
+            if not low <= number <= high:
+                return tr("{} must be a {} from {}{}, not {}.").format(
+                    self.named(name),
+                    tr("whole number") if definition.dataType() == QgsProcessingParameterNumber.Integer else tr("number"),
+                    plain(low), tr(" to {}").format(plain(high)) if high < 1e300 else tr(" up"), value)
+        return ""
 
     def createInstance(self):  # noqa: N802 (QGIS API)
         """A new instance of this algorithm. QGIS runs an algorithm on an instance it creates from
