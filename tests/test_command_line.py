@@ -169,6 +169,25 @@ def test_warnings_name_the_command_lines_flags_not_the_plugins_parameters(tmp_pa
             "input's nodata and alpha band, and the extent asked for.") in result.stderr.splitlines()
 
 
+def test_errors_name_the_command_lines_flags_not_the_plugins_parameters(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7, seed=9), alpha=True)
+    out = str(tmp_path / "OUTPUT.tif")  # a setting's id inside a file name stays as it is
+    report = palettize("quantize", path, "-o", out, "--report", out, "-q")
+    assert report.returncode == 1 and report.stderr == (
+        "palettize: error: {}: The report is an HTML page: give --report a name ending in .html, not "
+        "OUTPUT.tif.\n".format(path))
+    table = palettize("quantize", path, "-o", out, "--table", out, "-q")
+    assert table.returncode == 1 and table.stderr == (
+        "palettize: error: {}: --table would replace the output ({}): choose another path for --table.\n".format(
+            path, out))
+    transparent = write_raster(str(tmp_path / "transparent.tif"), random_rgba(6, 7, transparent_share=1.0), alpha=True)
+    extract = palettize("extract", transparent, "-o", tmp_path / "legend.csv", "-q")
+    assert extract.returncode == 1 and extract.stderr == (
+        "palettize: error: The input has no valid pixels to build a palette from: check --alpha-threshold and "
+        "nodata.\n")
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "transparent.tif"]
+
+
 def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(50, 60), alpha=True)
     piped = palettize("quantize", path, "-o", tmp_path / "piped.tif", "--palette", "vga16")
