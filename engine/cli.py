@@ -177,6 +177,17 @@ def outputs(args):
     return paths
 
 
+def refuse_standard_streams(args):
+    """'-' stands for standard input or output in most tools, but rasters are read and written
+    with seeks: here it would be a file named '-' in the current folder."""
+    if "-" in args.inputs:
+        raise UsageError("Input -: palettize reads raster files, not standard input: give the raster's path.")
+    for flag, value in (("-o", args.output), ("--out-dir", getattr(args, "out_dir", None)), ("--report", args.report),
+                        ("--table", getattr(args, "table", None))):
+        if value == "-":
+            raise UsageError("{} -: palettize writes files, not standard output: give a file name.".format(flag))
+
+
 def cluster(args):
     """A batch.Cluster for --workers/--scheduler, or None to run in this process."""
     if args.workers is None and args.scheduler is None:
@@ -266,6 +277,7 @@ def main(argv=None, stdout=None, stderr=None):
     try:
         if args.command == "palettes":
             return list_palettes(stdout)
+        refuse_standard_streams(args)
         if args.command == "quantize":
             return run_quantize(args, stderr)
         return run_extract(args, stderr)

@@ -150,6 +150,19 @@ def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     assert not os.path.exists(str(tmp_path / "x.tif"))
 
 
+def test_a_dash_for_standard_input_or_output_is_refused_instead_of_naming_a_file(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    output = palettize("quantize", path, "-o", "-", cwd=str(tmp_path))
+    assert output.returncode == 2
+    assert output.stderr == "palettize: error: -o -: palettize writes files, not standard output: give a file name.\n"
+    table = palettize("quantize", path, "-o", "out.tif", "--table", "-", cwd=str(tmp_path))
+    assert table.returncode == 2 and "--table -: palettize writes files" in table.stderr
+    standard_input = palettize("extract", "-", "-o", "legend.csv", cwd=str(tmp_path))
+    assert standard_input.returncode == 2 and standard_input.stderr == (
+        "palettize: error: Input -: palettize reads raster files, not standard input: give the raster's path.\n")
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
 def test_warnings_are_printed_unless_quiet(tmp_path):
     values = (random_rgba(6, 7, seed=8)[:3].astype(np.uint16) * 4)
     path = write_raster(str(tmp_path / "uint16.tif"), values, gdal_type=gdal.GDT_UInt16)
