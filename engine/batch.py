@@ -164,6 +164,13 @@ def tile_name(tile):
 _PIXEL_COORDINATES = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 
 
+def tile_geotransform(geotransform, tile):
+    """The geotransform of a tile window of a raster with this geotransform."""
+    a, b, c, d, e, f = geotransform
+    x0, y0 = tile[:2]
+    return (a + x0 * b + y0 * c, b, c, d + x0 * e + y0 * f, e, f)
+
+
 def quantize_tile(path, workdir, tile, options, palette):
     """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns pixels per entry.
 
@@ -173,10 +180,10 @@ def quantize_tile(path, workdir, tile, options, palette):
     source, grid = run.open_file(path, options.bands)
     try:
         x0, y0, width, height = tile
-        # A picture without georeferencing: tiles in pixel coordinates (rows running south, as
-        # GDAL's mosaics need), which the mosaic drops again (see assemble).
-        a, b, c, d, e, f = grid.geotransform if grid.has_geotransform else _PIXEL_COORDINATES
-        tile_grid = gdal_io.RasterGrid(width, height, (a + x0 * b + y0 * c, b, c, d + x0 * e + y0 * f, e, f), grid.wkt)
+        # A picture without georeferencing, or a rotated, south-up or mirrored one: tiles in pixel
+        # coordinates (north-up, as GDAL's mosaics need), which assemble replaces again.
+        geotransform = grid.geotransform if grid.is_north_up else _PIXEL_COORDINATES
+        tile_grid = gdal_io.RasterGrid(width, height, tile_geotransform(geotransform, tile), grid.wkt)
         dtype, nodata = output_type(len(palette), source.opaque, options.nodata_index)
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
         folder = os.path.join(workdir, "tiles")
@@ -203,18 +210,22 @@ def assemble(job, workdir, options, palette, tile_counts):
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
-        data_type, georeferenced = file_output(job.input, options, palette)
+        data_type, grid = file_output(job.input, options, palette)
         nodata = data_type[1]
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
         if mosaic is None:
             raise OSError("GDAL could not build the mosaic: {}".format(gdal.GetLastErrorMsg()))
+        if grid.has_geotransform and not grid.is_north_up:  # tiles built in pixel coordinates (quantize_tile)
+            mosaic.SetGeoTransform(grid.geotransform)
+            for tile, name in zip(job.tiles, names):
+                gdal.Open(name, gdal.GA_Update).SetGeoTransform(tile_geotransform(grid.geotransform, tile))
         band = mosaic.GetRasterBand(1)
         band.SetColorTable(gdal_io.colour_table(palette, nodata))  # the palette, not the tiles' padded table
         band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))
         band = None
         mosaic = None
-        if not georeferenced:
+        if not grid.has_geotransform:
             _drop_geotransform(vrt_path)
         if is_mosaic(job.output):
             _place_mosaic(workdir, vrt_path, job.output)
@@ -255,12 +266,12 @@ def _place_mosaic(workdir, vrt_path, output):
 
 
 def file_output(path, options, palette):
-    """((dtype, nodata) of a file's output, whether the file is georeferenced): the type as
-    quantize_file decides it for the whole file, so that every tile and the mosaic agree (an opaque
-    input needs no nodata)."""
+    """((dtype, nodata) of a file's output, the file's RasterGrid): the type as quantize_file
+    decides it for the whole file, so that every tile and the mosaic agree (an opaque input needs
+    no nodata)."""
     source, grid = run.open_file(path, options.bands)
     try:
-        return output_type(len(palette), source.opaque, options.nodata_index), grid.has_geotransform
+        return output_type(len(palette), source.opaque, options.nodata_index), grid
     finally:
         source.close()
 
