@@ -220,6 +220,8 @@ def assemble(job, workdir, options, palette, tile_counts):
             mosaic.SetGeoTransform(grid.geotransform)
             for tile, name in zip(job.tiles, names):
                 gdal.Open(name, gdal.GA_Update).SetGeoTransform(tile_geotransform(grid.geotransform, tile))
+        if grid.gcps:  # a scan georeferenced by ground control points: they hold for the mosaic as a whole
+            mosaic.SetGCPs(grid.gcps, grid.gcp_wkt)
         band = mosaic.GetRasterBand(1)
         band.SetColorTable(gdal_io.colour_table(palette, nodata))  # the palette, not the tiles' padded table
         band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))

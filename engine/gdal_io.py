@@ -45,19 +45,23 @@ class SourceError(Exception):
 class RasterGrid:
     """Size, geotransform (rotation terms included) and CRS (WKT, '' for none) of a raster."""
 
-    def __init__(self, width, height, geotransform, wkt):
+    def __init__(self, width, height, geotransform, wkt, gcps=(), gcp_wkt=""):
         self.width, self.height = width, height
         #: False for a raster without georeferencing: its pixel grid is then (0, 1, 0, 0, 0, 1), as
         #: GDAL reports it, and the output gets no geotransform either.
         self.has_geotransform = geotransform is not None
         self.geotransform = tuple(geotransform) if geotransform is not None else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
         self.wkt = wkt
+        #: A scan georeferenced by ground control points instead (gdal.GCP list and their CRS), kept as they are.
+        self.gcps, self.gcp_wkt = tuple(gcps), gcp_wkt
 
     @classmethod
     def of_dataset(cls, dataset):
         """The grid of an open GDAL dataset (without a geotransform when it has none)."""
-        return cls(dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(can_return_null=True),
-                   dataset.GetProjectionRef() or "")
+        geotransform = dataset.GetGeoTransform(can_return_null=True)
+        gcps = dataset.GetGCPs() if geotransform is None else ()
+        return cls(dataset.RasterXSize, dataset.RasterYSize, geotransform, dataset.GetProjectionRef() or "",
+                   gcps or (), dataset.GetGCPProjection() or "" if gcps else "")
 
     @property
     def is_rotated(self):
@@ -314,6 +318,8 @@ class IndexedRasterWriter:
             dataset.SetGeoTransform(grid.geotransform)
         if grid.wkt:
             dataset.SetProjection(grid.wkt)
+        if grid.gcps:
+            dataset.SetGCPs(grid.gcps, grid.gcp_wkt)
         self._band = dataset.GetRasterBand(1)
         if nodata is not None:
             self._band.SetNoDataValue(nodata)

@@ -117,6 +117,21 @@ def test_a_rotated_or_south_up_map_split_into_tiles_keeps_its_grid(scheduler, tm
     assert not leftovers(tmp_path) and not leftovers(tmp_path / "mosaic")
 
 
+def test_a_scan_georeferenced_by_ground_control_points_split_into_tiles_keeps_them(scheduler, tmp_path):
+    from test_georeferencing import scan_with_ground_control_points
+
+    path, gcps = scan_with_ground_control_points(str(tmp_path / "scan.tif"), gdal.Open(SAMPLE_MAP).ReadAsArray())
+    assert run("quantize", path, "-o", tmp_path / "here.tif", "--palette", "vga16", "-q") == 0
+    for output in ("cluster.tif", os.path.join("mosaic", "scan.vrt")):
+        assert run("quantize", path, "-o", tmp_path / output, "--palette", "vga16", "--scheduler", scheduler,
+                   "--split-above", SPLIT, "-q") == 0
+        assert np.array_equal(read_indices(str(tmp_path / output)), read_indices(str(tmp_path / "here.tif")))
+        dataset = gdal.Open(str(tmp_path / output))
+        assert dataset.GetGeoTransform(can_return_null=True) is None
+        assert [(g.GCPPixel, g.GCPLine, g.GCPX, g.GCPY) for g in dataset.GetGCPs()] == [
+            (g.GCPPixel, g.GCPLine, g.GCPX, g.GCPY) for g in gcps]
+
+
 def test_many_files_share_one_palette_from_a_map_reduce_of_their_histograms(scheduler, tmp_path):
     sample = gdal.Open(SAMPLE_MAP).ReadAsArray()
     inputs = [write_raster(str(tmp_path / "big.tif"), sample, alpha=True),
