@@ -353,10 +353,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             crs = layer.crs()
         extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs) if has_extent else layer.extent()
         if pixel_size is None:
-            if native is None or native.is_rotated or crs != layer.crs():
-                raise QgsProcessingException(tr(
-                    "Set {}: the layer's own pixel size does not apply to this extent's CRS.").format(
-                    self.named(self.PIXEL_SIZE)))
+            reason = (tr("the layer's own pixels are rotated, and the output's are not") if native.is_rotated else
+                      tr("the layer's own pixel size does not apply to this extent's CRS")
+                      if crs != layer.crs() else "")
+            if reason:
+                raise QgsProcessingException(tr("Set {}: {}.").format(self.named(self.PIXEL_SIZE), reason))
             pixel_size = abs(native.geotransform[1])
         if extent.isEmpty():
             raise QgsProcessingException(tr("{} is empty: choose an extent with a width and a height.").format(
