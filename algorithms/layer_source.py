@@ -178,7 +178,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
                 for name in self.ENUMS:
                     self.enum(self.checkable(parameters), name)
-                return ok, self.number_problem(parameters) or message
+                return ok, self.number_problem(parameters) or self.missing_output(parameters) or message
             self._checked = (context, dict(parameters), self.settings(parameters, context))
         except QgsProcessingException as error:
             return False, str(error)
@@ -208,6 +208,16 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     self.named(name),
                     tr("whole number") if definition.dataType() == QgsProcessingParameterNumber.Integer else tr("number"),
                     plain(low), tr(" to {}").format(plain(high)) if high < 1e300 else tr(" up"), value)
+        return ""
+
+    def missing_output(self, parameters):
+        """A sentence for a required output left empty ('' when there is none): QGIS's own check
+        only says "Incorrect parameter value for OUTPUT"."""
+        for definition in self.destinationParameterDefinitions():
+            if not definition.flags() & QgsProcessingParameterDefinition.FlagOptional and \
+                    parameters.get(definition.name()) in (None, ""):
+                return tr("{} needs a value: a file path, or TEMPORARY_OUTPUT for a temporary file.").format(
+                    self.named(definition.name()))
         return ""
 
     def createInstance(self):  # noqa: N802 (QGIS API)

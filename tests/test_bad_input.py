@@ -121,6 +121,22 @@ def test_qgis_process_and_extract_palette_give_the_range_too(qgis_app, tmp_path,
     assert not os.path.exists(tmp_path / "legend.csv") and not leftovers(str(tmp_path))
 
 
+@pytest.mark.parametrize("algorithm, output, label", [("quantize", "OUTPUT", "Indexed raster"),
+                                                     ("extractpalette", "OUTPUT_PALETTE", "Palette file")])
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_required_output_left_empty_is_asked_for_by_name(qgis_app, tmp_path, rgba, algorithm, output, label, value):
+    import processing
+
+    parameters = {"INPUT": rgba, "PALETTE": "vga16"}
+    if value is not None:
+        parameters[output] = value
+    with pytest.raises(QgsProcessingException) as error:
+        processing.run("palettize:" + algorithm, parameters)
+    assert str(error.value).endswith(
+        "{} ({}) needs a value: a file path, or TEMPORARY_OUTPUT for a temporary file.".format(label, output))
+    assert os.listdir(tmp_path) == ["in.tif"]
+
+
 @pytest.mark.parametrize("pixel_size, message", [
     (0.0002, "1,000,000 x 750,000 pixels, 750,000,000,000 pixels in all, up to 750.0 GB (750,000,000,000 bytes)"),
     (1e-9, "GDAL writes at most 2,147,483,647 pixels per side"),
