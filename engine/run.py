@@ -200,11 +200,12 @@ def open_file(path, bands=None):
     if dataset is None:
         raise RunError("Cannot open {} as a raster: {}".format(path, problem or "GDAL cannot read it"))
     count = dataset.RasterCount
+    grey = "; a grey image is read with BANDS=1,1,1" if count < 3 and not bands else ""
     bands = tuple(bands) if bands else (1, 2, 3)
     for band in bands:
         if band > count:
-            raise RunError("{} has {} band(s): choose bands from 1 to {} (red, green, blue[, alpha]).".format(
-                path, count, count))
+            raise RunError("{} has {} band(s): choose bands from 1 to {} (red, green, blue[, alpha]){}.".format(
+                path, count, count, grey))
     grid = gdal_io.RasterGrid.of_dataset(dataset)
     dataset = None
     band = gdal_io.complex_band(path, bands)

@@ -163,6 +163,23 @@ def test_a_dash_for_standard_input_or_output_is_refused_instead_of_naming_a_file
     assert os.listdir(str(tmp_path)) == ["in.tif"]
 
 
+def test_a_grey_raster_is_refused_with_the_bands_that_read_it_and_read_with_them(tmp_path):
+    from palettize.engine.nearest import brute_force_indices
+    from palettize.palettes.palette import builtin_palette
+
+    grey = random_rgba(6, 7, seed=4)[:1]
+    path = write_raster(str(tmp_path / "grey.tif"), grey)
+    refused = palettize("quantize", path, "-o", tmp_path / "out.tif", "--palette", "vga16", "-q")
+    assert refused.returncode == 1 and refused.stderr == (
+        "palettize: error: {0}: {0} has 1 band(s): choose bands from 1 to 1 (red, green, blue[, alpha]); a grey "
+        "image is read with --bands=1,1,1.\n".format(path))
+    assert not os.path.exists(str(tmp_path / "out.tif"))
+    read = palettize("quantize", path, "-o", tmp_path / "out.tif", "--palette", "vga16", "--bands=1,1,1", "-q")
+    assert read.returncode == 0, read.stderr
+    expected = brute_force_indices(np.repeat(grey.reshape(-1, 1), 3, axis=1), builtin_palette("vga16").colours, "rgb")
+    assert np.array_equal(read_indices(str(tmp_path / "out.tif")), expected.reshape(6, 7))
+
+
 def test_warnings_are_printed_unless_quiet(tmp_path):
     values = (random_rgba(6, 7, seed=8)[:3].astype(np.uint16) * 4)
     path = write_raster(str(tmp_path / "uint16.tif"), values, gdal_type=gdal.GDT_UInt16)
