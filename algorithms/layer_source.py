@@ -300,7 +300,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                         "{} is {} but layer '{}' has {} band(s){}: choose a band from 1 to {}."
                     ).format(self.named(name), band, layer.name(), count, tr(
                         " (QGIS lists the file's mask as band {}; it is read as alpha without being chosen)"
-                    ).format(count + 1) if band <= layer.bandCount() else "", count))
+                    ).format(count + 1) if band == count + 1 <= layer.bandCount() else "", count))
             band = gdal_io.complex_band(path, [b for b in bands + [alpha] if b])
             if band:
                 raise QgsProcessingException(tr(

@@ -31,10 +31,13 @@ def gdal_path(layer):
     path = parts.get("path") or layer.source()
     if parts.get("path") and parts.get("vsiPrefix"):  # a file inside an archive: /vsizip/x.zip/inner.tif
         path = parts["vsiPrefix"] + path + (parts.get("vsiSuffix") or "")
+    if parts.get("layerName"):  # one table or subdataset of a file (GPKG:maps.gpkg:sheet): GDAL's own name
+        path = layer.source()
     try:
-        return path if gdal.OpenEx(path, gdal.OF_RASTER) is not None else None
+        dataset = gdal.OpenEx(path, gdal.OF_RASTER)
     except RuntimeError:  # GDAL exceptions switched on by someone else in this process
         return None
+    return path if dataset is not None and dataset.RasterCount > 0 else None  # not a container of subdatasets
 
 
 def file_band_count(path):
