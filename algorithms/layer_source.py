@@ -178,7 +178,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
                 for name in self.ENUMS:
                     self.enum(self.checkable(parameters), name)
-                return ok, self.number_problem(parameters) or self.missing_output(parameters) or message
+                return ok, (self.number_problem(parameters) or self.missing_output(parameters)
+                            or self.extent_problem(parameters, context) or message)
             self._checked = (context, dict(parameters), self.settings(parameters, context))
         except QgsProcessingException as error:
             return False, str(error)
@@ -219,6 +220,17 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 return tr("{} needs a value: a file path, or TEMPORARY_OUTPUT for a temporary file.").format(
                     self.named(definition.name()))
         return ""
+
+    def extent_problem(self, parameters, context):
+        """A sentence for an EXTENT QGIS cannot read ('' when it can): its own check only says
+        "Incorrect parameter value for EXTENT"."""
+        value = parameters.get(self.EXTENT)
+        definition = self.parameterDefinition(self.EXTENT)
+        if definition is None or not isinstance(value, str) or not value or \
+                definition.checkValueIsAcceptable(value, context):
+            return ""
+        return tr("{} must be xmin,xmax,ymin,ymax and optionally its CRS, e.g. 500000,510000,7490000,7500000 "
+                  "[EPSG:32635], not {!r}.").format(self.named(self.EXTENT), value)
 
     def createInstance(self):  # noqa: N802 (QGIS API)
         """A new instance of this algorithm. QGIS runs an algorithm on an instance it creates from

@@ -121,6 +121,13 @@ def test_qgis_process_and_extract_palette_give_the_range_too(qgis_app, tmp_path,
     assert not os.path.exists(tmp_path / "legend.csv") and not leftovers(str(tmp_path))
 
 
+@pytest.mark.parametrize("extent", ["Kevitsa", "500000,510000,7490000"])
+def test_an_extent_qgis_cannot_read_is_refused_with_its_form(qgis_app, tmp_path, rgba, extent):
+    error = refused({"INPUT": rgba, "EXTENT": extent, "PIXEL_SIZE": 25, "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert error.endswith("Output extent (EXTENT) must be xmin,xmax,ymin,ymax and optionally its CRS, e.g. "
+                          "500000,510000,7490000,7500000 [EPSG:32635], not {!r}.".format(extent))
+
+
 @pytest.mark.parametrize("algorithm, output, label", [("quantize", "OUTPUT", "Indexed raster"),
                                                      ("extractpalette", "OUTPUT_PALETTE", "Palette file")])
 @pytest.mark.parametrize("value", [None, ""])
