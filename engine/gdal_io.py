@@ -298,6 +298,8 @@ class IndexedRasterWriter:
         self._dataset, self._band = [None], None
         try:
             self.path = self._outputs.stage(self.final_path)  # where GDAL writes it
+            for side_file in (".ovr", ".msk", ".aux.xml"):  # left by earlier tools, they would describe this raster
+                self._outputs.obsolete(self.final_path + side_file)
             self._create(driver_name, grid, palette, data_type, nodata)
         except BaseException:
             self.discard()
