@@ -205,7 +205,7 @@ def assemble(job, workdir, options, palette, tile_counts):
     (written from the mosaic as quantize_file writes it); then the style and table. Removes the
     work folder, whatever happens."""
     gdal_io.state_error_mode()
-    before = _snapshot(_side_files(job) + [os.path.splitext(job.output)[0] + "_tiles"])
+    before = _snapshot(_side_files(job) + [tiles_folder(job.output)])
     counts = sum(tile_counts)
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
@@ -254,9 +254,31 @@ def _drop_geotransform(vrt_path):
         f.write(re.sub(r"\s*<GeoTransform>[^<]*</GeoTransform>", "", text, count=1))
 
 
+def tiles_folder(output):
+    return os.path.splitext(output)[0] + "_tiles"
+
+
+_OWN_TILE = re.compile(r"tile_\d+_\d+\.tif(\.aux\.xml|\.ovr|\.msk)?$")
+
+
+def tiles_folder_problem(output):
+    """Why the tiles of the .vrt mosaic ``output`` cannot go into <name>_tiles/ (a sentence), or ''
+    when it is missing or holds only an earlier mosaic's tiles, which the new ones replace."""
+    folder = tiles_folder(output)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        return "{} is a file, and the tiles of {} go there: move it or choose another output name.".format(
+            folder, output)
+    foreign = sorted(name for name in os.listdir(folder) if not _OWN_TILE.match(name)) if os.path.isdir(folder) else []
+    if foreign:
+        return ("{} holds files Palettize did not write ({}), and the tiles of {} replace that folder: move them "
+                "or choose another output name.".format(folder, ", ".join(foreign[:3] + ["..."][:len(foreign) - 3]),
+                                                        output))
+    return ""
+
+
 def _place_mosaic(workdir, vrt_path, output):
     """Move <name>.vrt and its tiles (as <name>_tiles/) beside each other into place."""
-    tiles = os.path.splitext(output)[0] + "_tiles"
+    tiles = tiles_folder(output)
     with open(vrt_path, encoding="utf-8") as f:
         text = f.read().replace('relativeToVRT="1">tiles/', 'relativeToVRT="1">{}/'.format(os.path.basename(tiles)))
     if os.path.isdir(tiles):
@@ -417,6 +439,9 @@ class Runner:
                 if extension and not run.driver_for_extension(extension):
                     on_failure(job, run.RunError("Cannot write '.{}' rasters: choose a GeoTIFF (.tif), a mosaic "
                                                  "(.vrt) or another raster format GDAL writes.".format(extension)))
+                    continue
+                if is_mosaic(job.output) and tiles_folder_problem(job.output):
+                    on_failure(job, run.RunError(tiles_folder_problem(job.output)))
                     continue
                 job.tiles = tile_windows(job.width, job.height, self.split_above) if split else (
                     (0, 0, job.width, job.height),)

@@ -180,6 +180,25 @@ def test_a_grey_raster_is_refused_with_the_bands_that_read_it_and_read_with_them
     assert np.array_equal(read_indices(str(tmp_path / "out.tif")), expected.reshape(6, 7))
 
 
+def test_a_vrt_mosaic_never_replaces_a_tiles_folder_holding_files_it_did_not_write(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    own = tmp_path / "map_tiles" / "14" / "8000"
+    own.mkdir(parents=True)
+    (own / "5000.png").write_bytes(b"a tile of the user's web map")
+    refused = palettize("quantize", path, "-o", tmp_path / "map.vrt", "-q")
+    assert refused.returncode == 1 and refused.stderr == (
+        "palettize: error: {0}: {1}_tiles holds files Palettize did not write (14), and the tiles of {1}.vrt "
+        "replace that folder: move them or choose another output name.\n".format(path, tmp_path / "map"))
+    assert (own / "5000.png").read_bytes() == b"a tile of the user's web map"
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "map_tiles"]
+    (own / "5000.png").unlink()
+    own.rmdir()
+    own.parent.rmdir()
+    for _ in range(2):  # a mosaic written again replaces its own tiles
+        assert palettize("quantize", path, "-o", tmp_path / "map.vrt", "-q").returncode == 0
+    assert os.listdir(str(tmp_path / "map_tiles")) == ["tile_0_0.tif"]
+
+
 def test_warnings_are_printed_unless_quiet(tmp_path):
     values = (random_rgba(6, 7, seed=8)[:3].astype(np.uint16) * 4)
     path = write_raster(str(tmp_path / "uint16.tif"), values, gdal_type=gdal.GDT_UInt16)
