@@ -460,6 +460,25 @@ class Runner:
             raise BatchError("--report needs a whole file in one task, and {} ({} MPx) would be split into tiles: set "
                              "--split-above {} or leave out --report.".format(
                                  reported[0].input, _megapixels(reported[0].pixels), _megapixels(reported[0].pixels)))
+        return self._checked_tiled(planned, options, on_failure)
+
+    @staticmethod
+    def _checked_tiled(planned, options, on_failure):
+        """The planned jobs, less the tiled ones whose outputs quantize_file would refuse before
+        any work (a table replacing the output, a format that cannot hold the indices, ...):
+        their tiles are assembled only at the end."""
+        tiled = [job for job in planned if job.tiles]
+        palette = None if not tiled or options.palette.from_image else run.resolve_palette(options)[0]
+        for job in tiled:
+            source, grid = run.open_file(job.input, options.bands)
+            try:
+                run.check_quantize(job.output, grid, _job_options(job, options), palette, source.opaque,
+                                   driver="GTiff" if is_mosaic(job.output) else None, inputs={"INPUT": job.input})
+            except run.RunError as error:
+                on_failure(job, error)
+                planned.remove(job)
+            finally:
+                source.close()
         return planned
 
     # -- quantize --

@@ -40,6 +40,7 @@ GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
 #: Index of transparent pixels in an extraction report's thumbnails (never a palette index).
 EXTRACT_NODATA = 65535
 REPORT_EXTENSIONS = (".html", ".htm")
+TABLE_EXTENSIONS = (".csv", ".txt", "")  # the engine writes its table as CSV text
 
 
 class RunError(Exception):
@@ -308,6 +309,9 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     outputs = {"OUTPUT": output_path, "OUTPUT_REPORT": options.report, "OUTPUT_TABLE": options.table}
     outputs.update(other_outputs or {})
     check_output_paths(outputs, dict(inputs or {}, PALETTE_FILE=options.palette.file))
+    if options.table and os.path.splitext(options.table)[1].lower() not in TABLE_EXTENSIONS:
+        raise RunError("The table is written as CSV: give OUTPUT_TABLE a name ending in .csv, not {}.".format(
+            os.path.basename(options.table)))
     from_image = palette is None
     check_raster_output(output_path, driver, grid, options.palette.n_colours if from_image else len(palette), opaque,
                         from_image, nodata_index=options.nodata_index, resizable=resizable)

@@ -199,6 +199,31 @@ def test_a_vrt_mosaic_never_replaces_a_tiles_folder_holding_files_it_did_not_wri
     assert os.listdir(str(tmp_path / "map_tiles")) == ["tile_0_0.tif"]
 
 
+@pytest.mark.parametrize("output", ["out.tif", "map.vrt"])  # a .vrt mosaic's tiles are assembled at the end
+def test_a_table_not_named_as_csv_or_replacing_the_output_is_refused_before_any_work(tmp_path, output):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    result = palettize("quantize", path, "-o", tmp_path / output, "--table", tmp_path / "table.xlsx", "-q")
+    assert result.returncode == 1 and result.stderr == (
+        "palettize: error: {}: The table is written as CSV: give --table a name ending in .csv, not table.xlsx.\n"
+        .format(path))
+    same = palettize("quantize", path, "-o", tmp_path / output, "--table", tmp_path / output, "-q")
+    assert same.returncode == 1 and same.stderr == (
+        "palettize: error: {}: --table would replace the output ({}): choose another path for --table.\n".format(
+            path, tmp_path / output))
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
+def test_a_vrt_mosaic_refuses_before_any_work_what_a_single_raster_refuses(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    legend = tmp_path / "legend.csv"
+    legend.write_text("10,20,30\n")
+    result = palettize("quantize", path, "-o", tmp_path / "map.vrt", "--palette", legend, "--nodata-index", "0", "-q")
+    assert result.returncode == 1 and result.stderr == (
+        "palettize: error: {}: --nodata-index=0 is the palette's only colour: choose an index of 1 or more "
+        "(outside the palette).\n".format(path))
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "legend.csv"]
+
+
 def test_warnings_are_printed_unless_quiet(tmp_path):
     values = (random_rgba(6, 7, seed=8)[:3].astype(np.uint16) * 4)
     path = write_raster(str(tmp_path / "uint16.tif"), values, gdal_type=gdal.GDT_UInt16)

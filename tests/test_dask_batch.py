@@ -132,6 +132,15 @@ def test_a_scan_georeferenced_by_ground_control_points_split_into_tiles_keeps_th
             (g.GCPPixel, g.GCPLine, g.GCPX, g.GCPY) for g in gcps]
 
 
+def test_a_file_to_split_into_a_format_that_cannot_hold_indices_is_refused_before_its_tiles(scheduler, tmp_path, capsys):
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "map.jpg", "--scheduler", scheduler, "--split-above", SPLIT,
+               "-q") == 1
+    error = capsys.readouterr().err
+    assert error.startswith("palettize: error: {}: Cannot write map.jpg as JPEG (.jpg): ".format(SAMPLE_MAP))
+    assert error.endswith("Choose a GeoTIFF (.tif).\n")
+    assert os.listdir(str(tmp_path)) == []
+
+
 def test_many_files_share_one_palette_from_a_map_reduce_of_their_histograms(scheduler, tmp_path):
     sample = gdal.Open(SAMPLE_MAP).ReadAsArray()
     inputs = [write_raster(str(tmp_path / "big.tif"), sample, alpha=True),
