@@ -152,8 +152,8 @@ def per_input(path, inputs, flag):
     if path is None:
         return [None] * len(inputs)
     if len(inputs) > 1 and STEM not in path:
-        raise UsageError("{} {}: with several inputs the path must hold {} (one file per input), e.g. "
-                         "reports/{}.html.".format(flag, path, STEM, STEM))
+        raise UsageError("{} {}: with several inputs the path must hold {} (one file per input), e.g. {}.".format(
+            flag, path, STEM, os.path.join(os.path.dirname(path), STEM + os.path.splitext(path)[1])))
     return [path.replace(STEM, batch.stem(source)) for source in inputs]
 
 

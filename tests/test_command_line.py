@@ -145,6 +145,8 @@ def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     other = write_raster(str(tmp_path / "other.tif"), random_rgba(4, 4), alpha=True)
     reports = palettize("quantize", path, other, "--out-dir", tmp_path / "out", "--report", tmp_path / "r.html")
     assert reports.returncode == 2 and "must hold {stem}" in reports.stderr
+    tables = palettize("quantize", path, other, "--out-dir", tmp_path / "out", "--table", tmp_path / "t.csv")
+    assert tables.returncode == 2 and tables.stderr.endswith("e.g. {}.\n".format(tmp_path / "{stem}.csv"))
     over = palettize("quantize", path, other, "--out-dir", tmp_path)
     assert over.returncode == 2 and "in.tif would be written over its input: choose another --out-dir." in over.stderr
     assert not os.path.exists(str(tmp_path / "x.tif"))
