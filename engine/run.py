@@ -336,10 +336,14 @@ def quantize_file(input_path, output_path, options, progress=None, is_cancelled=
     ``palette`` or ``histogram`` may come from elsewhere, e.g. shared by a batch of inputs."""
     source, grid = open_file(input_path, options.bands)
     try:
+        origin = None
+        if palette is None and not options.palette.from_image:  # its size decides the output type checked
+            palette, origin = resolve_palette(options, None, log)
         driver = check_quantize(output_path, grid, options, palette, source.opaque, inputs={"INPUT": input_path})
         (log or _quiet)("Reading {} ({} x {} pixels).".format(source.description, grid.width, grid.height))
-        return quantize_source(source, grid, output_path, options, palette=palette, histogram=histogram,
-                               driver=driver, progress=progress, is_cancelled=is_cancelled, log=log)
+        return quantize_source(source, grid, output_path, options, palette=palette, palette_origin=origin,
+                               histogram=histogram, driver=driver, progress=progress, is_cancelled=is_cancelled,
+                               log=log)
     finally:
         source.close()
 

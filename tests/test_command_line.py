@@ -226,6 +226,23 @@ def test_a_vrt_mosaic_refuses_before_any_work_what_a_single_raster_refuses(tmp_p
     assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "legend.csv"]
 
 
+@pytest.mark.parametrize("extension", ["png", "gif", "bmp"])
+def test_a_map_with_transparency_is_written_as_a_byte_picture_with_a_small_fixed_palette(tmp_path, extension):
+    """16 colours + nodata fit in Byte: the check before any work sized the palette by --n-colors (256)."""
+    from palettize.engine.nearest import brute_force_indices
+    from palettize.palettes.palette import builtin_palette
+
+    image = random_rgba(6, 7, seed=5)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    out = str(tmp_path / ("out." + extension))
+    result = palettize("quantize", path, "-o", out, "--palette", "vga16", "-q")
+    assert result.returncode == 0, result.stderr
+    expected = brute_force_indices(image[:3].reshape(3, -1).T, builtin_palette("vga16").colours, "rgb").reshape(6, 7)
+    expected[image[3] == 0] = 255
+    assert np.array_equal(read_indices(out), expected)
+    assert colour_table(out)[:16] == [tuple(c) + (255,) for c in builtin_palette("vga16").colours.tolist()]
+
+
 def test_warnings_are_printed_unless_quiet(tmp_path):
     values = (random_rgba(6, 7, seed=8)[:3].astype(np.uint16) * 4)
     path = write_raster(str(tmp_path / "uint16.tif"), values, gdal_type=gdal.GDT_UInt16)
