@@ -323,6 +323,7 @@ class IndexedRasterWriter:
         if grid.gcps:
             dataset.SetGCPs(grid.gcps, grid.gcp_wkt)
         self._band = dataset.GetRasterBand(1)
+        self.nodata = nodata
         if nodata is not None:
             self._band.SetNoDataValue(nodata)
         table = colour_table(palette, nodata)
@@ -362,6 +363,7 @@ class IndexedRasterWriter:
         band = check.GetRasterBand(1)  # a palette band has a table: spares reading 65,536 entries back
         self.has_colour_table = (band.GetColorInterpretation() == gdal.GCI_PaletteIndex
                                  or band.GetColorTable() is not None)
+        self.keeps_nodata = self.nodata is None or band.GetNoDataValue() == self.nodata
         band = check = None
         if not self.has_colour_table:
             write_palette_csv(self.palette, self.path + ".palette.csv")

@@ -489,6 +489,10 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         if not writer.has_colour_table:
             messages.insert(0, ("The {} format cannot hold a colour table: the palette was written beside it as "
                                 "{}.".format(driver, output_path + ".palette.csv"), True))
+        if not writer.keeps_nodata:
+            messages.insert(0, ("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in "
+                                "{}; treat that value as nodata where you use it.".format(
+                                    driver, writer.nodata, os.path.basename(output_path)), True))
         if collector is not None:
             messages.append(("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
                 options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0), False))
