@@ -6,6 +6,7 @@ engine's run API (engine.run) with the subclass's typed options.
 """
 
 import functools
+import math
 import numbers
 import os
 import re
@@ -85,6 +86,11 @@ def user_errors(method):
         except Exception as error:
             raise QgsProcessingException(unexpected(error))
     return wrapper
+
+
+def plain(number):
+    """A range limit as a user writes it: 2, not 2.0."""
+    return int(number) if float(number).is_integer() else number
 
 
 def table_file(table_id):
@@ -172,13 +178,59 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
                 for name in self.ENUMS:
                     self.enum(self.checkable(parameters), name)
-                return ok, message
+                return ok, (self.number_problem(parameters) or self.missing_output(parameters)
+                            or self.extent_problem(parameters, context) or message)
             self._checked = (context, dict(parameters), self.settings(parameters, context))
         except QgsProcessingException as error:
             return False, str(error)
         except Exception as error:  # qgis_process aborts when anything else leaves this method
             return False, unexpected(error)
         return True, ""
+
+    def number_problem(self, parameters):
+        """Why a number parameter's value is refused, as a sentence ('' when none is): QGIS's own
+        check only says "Incorrect parameter value for N_COLORS"."""
+        for definition in self.parameterDefinitions():
+            name, value = definition.name(), parameters.get(definition.name())
+            if not isinstance(definition, QgsProcessingParameterNumber) or not isinstance(value, (str, numbers.Real)) \
+                    or isinstance(value, bool) or value == "":
+                continue
+            try:
+                number = float(value)
+            except ValueError:
+                return tr("{} must be a number, not {!r}.").format(self.named(name), value)
+            low, high = definition.minimum(), definition.maximum()
+            if not math.isfinite(number):
+                return tr("{} must be a finite number, not {}.").format(self.named(name), value)
+            if name == self.PIXEL_SIZE and number <= 0:
+                return tr("{} must be greater than 0.").format(self.named(name))
+            if not low <= number <= high:
+                return tr("{} must be a {} from {}{}, not {}.").format(
+                    self.named(name),
+                    tr("whole number") if definition.dataType() == QgsProcessingParameterNumber.Integer else tr("number"),
+                    plain(low), tr(" to {}").format(plain(high)) if high < 1e300 else tr(" up"), value)
+        return ""
+
+    def missing_output(self, parameters):
+        """A sentence for a required output left empty ('' when there is none): QGIS's own check
+        only says "Incorrect parameter value for OUTPUT"."""
+        for definition in self.destinationParameterDefinitions():
+            if not definition.flags() & QgsProcessingParameterDefinition.FlagOptional and \
+                    parameters.get(definition.name()) in (None, ""):
+                return tr("{} needs a value: a file path, or TEMPORARY_OUTPUT for a temporary file.").format(
+                    self.named(definition.name()))
+        return ""
+
+    def extent_problem(self, parameters, context):
+        """A sentence for an EXTENT QGIS cannot read ('' when it can): its own check only says
+        "Incorrect parameter value for EXTENT"."""
+        value = parameters.get(self.EXTENT)
+        definition = self.parameterDefinition(self.EXTENT)
+        if definition is None or not isinstance(value, str) or not value or \
+                definition.checkValueIsAcceptable(value, context):
+            return ""
+        return tr("{} must be xmin,xmax,ymin,ymax and optionally its CRS, e.g. 500000,510000,7490000,7500000 "
+                  "[EPSG:32635], not {!r}.").format(self.named(self.EXTENT), value)
 
     def createInstance(self):  # noqa: N802 (QGIS API)
         """A new instance of this algorithm. QGIS runs an algorithm on an instance it creates from
@@ -249,15 +301,18 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         alpha = parameters.get(self.ALPHA_BAND)
         alpha = self.whole_number(parameters, self.ALPHA_BAND, context) if alpha not in (None, "", -1, 0) else None
         if source == "bands":
-            for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
-                if band is not None and not 1 <= band <= layer.bandCount():
-                    raise QgsProcessingException(tr(
-                        "{} is {} but layer '{}' has {} band(s): choose a band from 1 to {}."
-                    ).format(self.named(name), band, layer.name(), layer.bandCount(), layer.bandCount()))
             if path is None:
                 raise QgsProcessingException(tr(
                     "{} = bands reads files with GDAL, and layer '{}' is not one: choose rendered."
                 ).format(self.named(self.SOURCE), layer.name()))
+            count = rendered_source.file_band_count(path)
+            for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
+                if band is not None and not 1 <= band <= count:
+                    raise QgsProcessingException(tr(
+                        "{} is {} but layer '{}' has {} band(s){}: choose a band from 1 to {}."
+                    ).format(self.named(name), band, layer.name(), count, tr(
+                        " (QGIS lists the file's mask as band {}; it is read as alpha without being chosen)"
+                    ).format(count + 1) if band == count + 1 <= layer.bandCount() else "", count))
             band = gdal_io.complex_band(path, [b for b in bands + [alpha] if b])
             if band:
                 raise QgsProcessingException(tr(
@@ -320,10 +375,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             crs = layer.crs()
         extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs) if has_extent else layer.extent()
         if pixel_size is None:
-            if native is None or native.is_rotated or crs != layer.crs():
-                raise QgsProcessingException(tr(
-                    "Set {}: the layer's own pixel size does not apply to this extent's CRS.").format(
-                    self.named(self.PIXEL_SIZE)))
+            reason = (tr("the layer's own pixels are rotated, and the output's are not") if native.is_rotated else
+                      tr("the layer's own pixel size does not apply to this extent's CRS")
+                      if crs != layer.crs() else "")
+            if reason:
+                raise QgsProcessingException(tr("Set {}: {}.").format(self.named(self.PIXEL_SIZE), reason))
             pixel_size = abs(native.geotransform[1])
         if extent.isEmpty():
             raise QgsProcessingException(tr("{} is empty: choose an extent with a width and a height.").format(

@@ -27,11 +27,22 @@ def gdal_path(layer):
     """The path GDAL opens for a layer, or None when the layer is not a GDAL raster."""
     if layer.providerType() != "gdal":
         return None
-    path = QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path") or layer.source()
+    parts = QgsProviderRegistry.instance().decodeUri("gdal", layer.source())
+    path = parts.get("path") or layer.source()
+    if parts.get("path") and parts.get("vsiPrefix"):  # a file inside an archive: /vsizip/x.zip/inner.tif
+        path = parts["vsiPrefix"] + path + (parts.get("vsiSuffix") or "")
+    if parts.get("layerName"):  # one table or subdataset of a file (GPKG:maps.gpkg:sheet): GDAL's own name
+        path = layer.source()
     try:
-        return path if gdal.OpenEx(path, gdal.OF_RASTER) is not None else None
+        dataset = gdal.OpenEx(path, gdal.OF_RASTER)
     except RuntimeError:  # GDAL exceptions switched on by someone else in this process
         return None
+    return path if dataset is not None and dataset.RasterCount > 0 else None  # not a container of subdatasets
+
+
+def file_band_count(path):
+    """The bands of the file GDAL opens at ``path``: QGIS shows one more for a file with a mask."""
+    return gdal.Open(path).RasterCount
 
 
 def layer_grid(layer, path):
@@ -83,7 +94,9 @@ def direct_read_plan(layer, path, stretched=False):
     alpha = renderer.alphaBand() if renderer.alphaBand() > 0 else None
     dataset = gdal.Open(path)
     used = bands + ([alpha] if alpha else [])
-    if min(bands) < 1 or any(dataset.GetRasterBand(b).DataType != gdal.GDT_Byte for b in used):
+    # A band beyond the file's is the mask QGIS shows as a band (and draws as alpha): drawn.
+    if min(bands) < 1 or max(used) > dataset.RasterCount or any(
+            dataset.GetRasterBand(b).DataType != gdal.GDT_Byte for b in used):
         return None
     enhancements = (renderer.redContrastEnhancement(), renderer.greenContrastEnhancement(),
                     renderer.blueContrastEnhancement())

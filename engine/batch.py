@@ -164,6 +164,13 @@ def tile_name(tile):
 _PIXEL_COORDINATES = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 
 
+def tile_geotransform(geotransform, tile):
+    """The geotransform of a tile window of a raster with this geotransform."""
+    a, b, c, d, e, f = geotransform
+    x0, y0 = tile[:2]
+    return (a + x0 * b + y0 * c, b, c, d + x0 * e + y0 * f, e, f)
+
+
 def quantize_tile(path, workdir, tile, options, palette):
     """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns pixels per entry.
 
@@ -173,10 +180,10 @@ def quantize_tile(path, workdir, tile, options, palette):
     source, grid = run.open_file(path, options.bands)
     try:
         x0, y0, width, height = tile
-        # A picture without georeferencing: tiles in pixel coordinates (rows running south, as
-        # GDAL's mosaics need), which the mosaic drops again (see assemble).
-        a, b, c, d, e, f = grid.geotransform if grid.has_geotransform else _PIXEL_COORDINATES
-        tile_grid = gdal_io.RasterGrid(width, height, (a + x0 * b + y0 * c, b, c, d + x0 * e + y0 * f, e, f), grid.wkt)
+        # A picture without georeferencing, or a rotated, south-up or mirrored one: tiles in pixel
+        # coordinates (north-up, as GDAL's mosaics need), which assemble replaces again.
+        geotransform = grid.geotransform if grid.is_north_up else _PIXEL_COORDINATES
+        tile_grid = gdal_io.RasterGrid(width, height, tile_geotransform(geotransform, tile), grid.wkt)
         dtype, nodata = output_type(len(palette), source.opaque, options.nodata_index)
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
         folder = os.path.join(workdir, "tiles")
@@ -198,23 +205,29 @@ def assemble(job, workdir, options, palette, tile_counts):
     (written from the mosaic as quantize_file writes it); then the style and table. Removes the
     work folder, whatever happens."""
     gdal_io.state_error_mode()
-    before = _snapshot(_side_files(job) + [os.path.splitext(job.output)[0] + "_tiles"])
+    before = _snapshot(_side_files(job) + [tiles_folder(job.output)])
     counts = sum(tile_counts)
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
-        data_type, georeferenced = file_output(job.input, options, palette)
+        data_type, grid = file_output(job.input, options, palette)
         nodata = data_type[1]
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
         if mosaic is None:
             raise OSError("GDAL could not build the mosaic: {}".format(gdal.GetLastErrorMsg()))
+        if grid.has_geotransform and not grid.is_north_up:  # tiles built in pixel coordinates (quantize_tile)
+            mosaic.SetGeoTransform(grid.geotransform)
+            for tile, name in zip(job.tiles, names):
+                gdal.Open(name, gdal.GA_Update).SetGeoTransform(tile_geotransform(grid.geotransform, tile))
+        if grid.gcps:  # a scan georeferenced by ground control points: they hold for the mosaic as a whole
+            mosaic.SetGCPs(grid.gcps, grid.gcp_wkt)
         band = mosaic.GetRasterBand(1)
         band.SetColorTable(gdal_io.colour_table(palette, nodata))  # the palette, not the tiles' padded table
         band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))
         band = None
         mosaic = None
-        if not georeferenced:
+        if not grid.has_geotransform:
             _drop_geotransform(vrt_path)
         if is_mosaic(job.output):
             _place_mosaic(workdir, vrt_path, job.output)
@@ -241,9 +254,31 @@ def _drop_geotransform(vrt_path):
         f.write(re.sub(r"\s*<GeoTransform>[^<]*</GeoTransform>", "", text, count=1))
 
 
+def tiles_folder(output):
+    return os.path.splitext(output)[0] + "_tiles"
+
+
+_OWN_TILE = re.compile(r"tile_\d+_\d+\.tif(\.aux\.xml|\.ovr|\.msk)?$")
+
+
+def tiles_folder_problem(output):
+    """Why the tiles of the .vrt mosaic ``output`` cannot go into <name>_tiles/ (a sentence), or ''
+    when it is missing or holds only an earlier mosaic's tiles, which the new ones replace."""
+    folder = tiles_folder(output)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        return "{} is a file, and the tiles of {} go there: move it or choose another output name.".format(
+            folder, output)
+    foreign = sorted(name for name in os.listdir(folder) if not _OWN_TILE.match(name)) if os.path.isdir(folder) else []
+    if foreign:
+        return ("{} holds files Palettize did not write ({}), and the tiles of {} replace that folder: move them "
+                "or choose another output name.".format(folder, ", ".join(foreign[:3] + ["..."][:len(foreign) - 3]),
+                                                        output))
+    return ""
+
+
 def _place_mosaic(workdir, vrt_path, output):
     """Move <name>.vrt and its tiles (as <name>_tiles/) beside each other into place."""
-    tiles = os.path.splitext(output)[0] + "_tiles"
+    tiles = tiles_folder(output)
     with open(vrt_path, encoding="utf-8") as f:
         text = f.read().replace('relativeToVRT="1">tiles/', 'relativeToVRT="1">{}/'.format(os.path.basename(tiles)))
     if os.path.isdir(tiles):
@@ -255,12 +290,12 @@ def _place_mosaic(workdir, vrt_path, output):
 
 
 def file_output(path, options, palette):
-    """((dtype, nodata) of a file's output, whether the file is georeferenced): the type as
-    quantize_file decides it for the whole file, so that every tile and the mosaic agree (an opaque
-    input needs no nodata)."""
+    """((dtype, nodata) of a file's output, the file's RasterGrid): the type as quantize_file
+    decides it for the whole file, so that every tile and the mosaic agree (an opaque input needs
+    no nodata)."""
     source, grid = run.open_file(path, options.bands)
     try:
-        return output_type(len(palette), source.opaque, options.nodata_index), grid.has_geotransform
+        return output_type(len(palette), source.opaque, options.nodata_index), grid
     finally:
         source.close()
 
@@ -405,6 +440,9 @@ class Runner:
                     on_failure(job, run.RunError("Cannot write '.{}' rasters: choose a GeoTIFF (.tif), a mosaic "
                                                  "(.vrt) or another raster format GDAL writes.".format(extension)))
                     continue
+                if is_mosaic(job.output) and tiles_folder_problem(job.output):
+                    on_failure(job, run.RunError(tiles_folder_problem(job.output)))
+                    continue
                 job.tiles = tile_windows(job.width, job.height, self.split_above) if split else (
                     (0, 0, job.width, job.height),)
             planned.append(job)
@@ -422,6 +460,25 @@ class Runner:
             raise BatchError("--report needs a whole file in one task, and {} ({} MPx) would be split into tiles: set "
                              "--split-above {} or leave out --report.".format(
                                  reported[0].input, _megapixels(reported[0].pixels), _megapixels(reported[0].pixels)))
+        return self._checked_tiled(planned, options, on_failure)
+
+    @staticmethod
+    def _checked_tiled(planned, options, on_failure):
+        """The planned jobs, less the tiled ones whose outputs quantize_file would refuse before
+        any work (a table replacing the output, a format that cannot hold the indices, ...):
+        their tiles are assembled only at the end."""
+        tiled = [job for job in planned if job.tiles]
+        palette = None if not tiled or options.palette.from_image else run.resolve_palette(options)[0]
+        for job in tiled:
+            source, grid = run.open_file(job.input, options.bands)
+            try:
+                run.check_quantize(job.output, grid, _job_options(job, options), palette, source.opaque,
+                                   driver="GTiff" if is_mosaic(job.output) else None, inputs={"INPUT": job.input})
+            except run.RunError as error:
+                on_failure(job, error)
+                planned.remove(job)
+            finally:
+                source.close()
         return planned
 
     # -- quantize --

@@ -10,6 +10,7 @@ failed (one line each on stderr), 2 for a command line that cannot run.
 
 import argparse
 import os
+import re
 import sys
 
 from ..palettes.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
@@ -151,8 +152,8 @@ def per_input(path, inputs, flag):
     if path is None:
         return [None] * len(inputs)
     if len(inputs) > 1 and STEM not in path:
-        raise UsageError("{} {}: with several inputs the path must hold {} (one file per input), e.g. "
-                         "reports/{}.html.".format(flag, path, STEM, STEM))
+        raise UsageError("{} {}: with several inputs the path must hold {} (one file per input), e.g. {}.".format(
+            flag, path, STEM, os.path.join(os.path.dirname(path), STEM + os.path.splitext(path)[1])))
     return [path.replace(STEM, batch.stem(source)) for source in inputs]
 
 
@@ -174,6 +175,17 @@ def outputs(args):
                 seen[path], source, path))
         seen[path] = source
     return paths
+
+
+def refuse_standard_streams(args):
+    """'-' stands for standard input or output in most tools, but rasters are read and written
+    with seeks: here it would be a file named '-' in the current folder."""
+    if "-" in args.inputs:
+        raise UsageError("Input -: palettize reads raster files, not standard input: give the raster's path.")
+    for flag, value in (("-o", args.output), ("--out-dir", getattr(args, "out_dir", None)), ("--report", args.report),
+                        ("--table", getattr(args, "table", None))):
+        if value == "-":
+            raise UsageError("{} -: palettize writes files, not standard output: give a file name.".format(flag))
 
 
 def cluster(args):
@@ -226,17 +238,23 @@ def _progress(bar):
     return update
 
 
+SETTING_WORDS = dict({setting: "--" + setting.lower().replace("_", "-") for setting in (
+    "PALETTE", "N_COLORS", "METRIC", "CLEANUP", "SEAM_TOLERANCE", "SEAM_RADIUS", "MIN_REGION", "CONNECTEDNESS",
+    "DITHER", "ALPHA_THRESHOLD", "BANDS", "METHOD", "NODATA_INDEX")},
+    PALETTE_FILE="--palette", OUTPUT_REPORT="--report", OUTPUT_TABLE="--table", OUTPUT_PALETTE="-o",
+    OUTPUT="the output", INPUT="the input")
+# A setting's id as a word of its own, not part of a file name (/data/OUTPUT.tif stays as it is).
+SETTING_PATTERN = re.compile(r"(?<![\w/\\.])({})(?![\w]|\.\w)".format(
+    "|".join(sorted(SETTING_WORDS, key=len, reverse=True))))
+
+
 def _in_flags(error):
-    """An options error in the command line's words: N_COLORS becomes --n-colors."""
-    text = str(error)
-    for setting in ("PALETTE", "N_COLORS", "METRIC", "CLEANUP", "SEAM_TOLERANCE", "SEAM_RADIUS", "MIN_REGION",
-                    "CONNECTEDNESS", "DITHER", "ALPHA_THRESHOLD", "BANDS", "METHOD", "NODATA_INDEX"):
-        text = text.replace(setting, "--" + setting.lower().replace("_", "-"))
-    return text
+    """An engine message in the command line's words: N_COLORS becomes --n-colors, OUTPUT_TABLE --table."""
+    return SETTING_PATTERN.sub(lambda match: SETTING_WORDS[match.group(1)], str(error))
 
 
 def _failure(path, error):
-    return "{}: error: {}: {}".format(PROG, path, " ".join(str(error).split()) or type(error).__name__)
+    return "{}: error: {}: {}".format(PROG, path, " ".join(_in_flags(error).split()) or type(error).__name__)
 
 
 def list_palettes(stdout):
@@ -259,6 +277,7 @@ def main(argv=None, stdout=None, stderr=None):
     try:
         if args.command == "palettes":
             return list_palettes(stdout)
+        refuse_standard_streams(args)
         if args.command == "quantize":
             return run_quantize(args, stderr)
         return run_extract(args, stderr)
@@ -266,7 +285,7 @@ def main(argv=None, stdout=None, stderr=None):
         stderr.write("{}: error: {}\n".format(PROG, _in_flags(error)))
         return 2
     except (batch.BatchError, RunError) as error:
-        stderr.write("{}: error: {}\n".format(PROG, error))
+        stderr.write("{}: error: {}\n".format(PROG, _in_flags(error)))
         return 1
     except KeyboardInterrupt:
         stderr.write("{}: interrupted: outputs not finished were removed\n".format(PROG))

@@ -45,19 +45,23 @@ class SourceError(Exception):
 class RasterGrid:
     """Size, geotransform (rotation terms included) and CRS (WKT, '' for none) of a raster."""
 
-    def __init__(self, width, height, geotransform, wkt):
+    def __init__(self, width, height, geotransform, wkt, gcps=(), gcp_wkt=""):
         self.width, self.height = width, height
         #: False for a raster without georeferencing: its pixel grid is then (0, 1, 0, 0, 0, 1), as
         #: GDAL reports it, and the output gets no geotransform either.
         self.has_geotransform = geotransform is not None
         self.geotransform = tuple(geotransform) if geotransform is not None else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
         self.wkt = wkt
+        #: A scan georeferenced by ground control points instead (gdal.GCP list and their CRS), kept as they are.
+        self.gcps, self.gcp_wkt = tuple(gcps), gcp_wkt
 
     @classmethod
     def of_dataset(cls, dataset):
         """The grid of an open GDAL dataset (without a geotransform when it has none)."""
-        return cls(dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(can_return_null=True),
-                   dataset.GetProjectionRef() or "")
+        geotransform = dataset.GetGeoTransform(can_return_null=True)
+        gcps = dataset.GetGCPs() if geotransform is None else ()
+        return cls(dataset.RasterXSize, dataset.RasterYSize, geotransform, dataset.GetProjectionRef() or "",
+                   gcps or (), dataset.GetGCPProjection() or "" if gcps else "")
 
     @property
     def is_rotated(self):
@@ -294,6 +298,8 @@ class IndexedRasterWriter:
         self._dataset, self._band = [None], None
         try:
             self.path = self._outputs.stage(self.final_path)  # where GDAL writes it
+            for side_file in (".ovr", ".msk", ".aux.xml"):  # left by earlier tools, they would describe this raster
+                self._outputs.obsolete(self.final_path + side_file)
             self._create(driver_name, grid, palette, data_type, nodata)
         except BaseException:
             self.discard()
@@ -314,7 +320,10 @@ class IndexedRasterWriter:
             dataset.SetGeoTransform(grid.geotransform)
         if grid.wkt:
             dataset.SetProjection(grid.wkt)
+        if grid.gcps:
+            dataset.SetGCPs(grid.gcps, grid.gcp_wkt)
         self._band = dataset.GetRasterBand(1)
+        self.nodata = nodata
         if nodata is not None:
             self._band.SetNoDataValue(nodata)
         table = colour_table(palette, nodata)
@@ -354,6 +363,7 @@ class IndexedRasterWriter:
         band = check.GetRasterBand(1)  # a palette band has a table: spares reading 65,536 entries back
         self.has_colour_table = (band.GetColorInterpretation() == gdal.GCI_PaletteIndex
                                  or band.GetColorTable() is not None)
+        self.keeps_nodata = self.nodata is None or band.GetNoDataValue() == self.nodata
         band = check = None
         if not self.has_colour_table:
             write_palette_csv(self.palette, self.path + ".palette.csv")

@@ -41,6 +41,7 @@ class OutputFiles:
         self._staging = {}  # destination folder -> its .palettize-XXXX folder
         self._created = []  # folders this run made, outermost first
         self._in_place = []  # files others wrote straight into place for this run
+        self._obsolete = []  # files beside an output that would describe the file it replaces
 
     def stage(self, target):
         """Where to write the file that ends up at ``target`` (files written beside it in the same
@@ -56,6 +57,12 @@ class OutputFiles:
         removed if the run fails before its commit."""
         if path:
             self._in_place.append(path)
+
+    def obsolete(self, path):
+        """A file GDAL would read as part of the output it sits beside (external overviews or mask
+        of the file being replaced): removed by commit unless staged, restored if commit fails."""
+        self.stage(path)  # the staging folder keeps it until commit succeeds
+        self._obsolete.append(os.path.abspath(path))
 
     def _make_folders(self, folder):
         missing = []
@@ -85,6 +92,12 @@ class OutputFiles:
                         replaced.append((os.path.join(backups, name), target))
                     os.replace(os.path.join(staging, name), target)
                     placed.append(target)
+            for target in self._obsolete:
+                if os.path.isfile(target) and target not in placed:
+                    backup = os.path.join(self._staging[os.path.dirname(target)], ".replaced", os.path.basename(target))
+                    os.makedirs(os.path.dirname(backup), exist_ok=True)
+                    os.replace(target, backup)
+                    replaced.append((backup, target))
         except OSError:
             for target in placed:
                 _remove(target)
@@ -105,7 +118,7 @@ class OutputFiles:
         self._staging = {}
         for path in self._in_place:
             _remove(path)
-        self._in_place = []
+        self._in_place, self._obsolete = [], []
         for folder in reversed(self._created):
             try:
                 os.rmdir(folder)

@@ -40,6 +40,7 @@ GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
 #: Index of transparent pixels in an extraction report's thumbnails (never a palette index).
 EXTRACT_NODATA = 65535
 REPORT_EXTENSIONS = (".html", ".htm")
+TABLE_EXTENSIONS = (".csv", ".txt", "")  # the engine writes its table as CSV text
 
 
 class RunError(Exception):
@@ -200,11 +201,12 @@ def open_file(path, bands=None):
     if dataset is None:
         raise RunError("Cannot open {} as a raster: {}".format(path, problem or "GDAL cannot read it"))
     count = dataset.RasterCount
+    grey = "; a grey image is read with BANDS=1,1,1" if count < 3 and not bands else ""
     bands = tuple(bands) if bands else (1, 2, 3)
     for band in bands:
         if band > count:
-            raise RunError("{} has {} band(s): choose bands from 1 to {} (red, green, blue[, alpha]).".format(
-                path, count, count))
+            raise RunError("{} has {} band(s): choose bands from 1 to {} (red, green, blue[, alpha]){}.".format(
+                path, count, count, grey))
     grid = gdal_io.RasterGrid.of_dataset(dataset)
     dataset = None
     band = gdal_io.complex_band(path, bands)
@@ -307,6 +309,9 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     outputs = {"OUTPUT": output_path, "OUTPUT_REPORT": options.report, "OUTPUT_TABLE": options.table}
     outputs.update(other_outputs or {})
     check_output_paths(outputs, dict(inputs or {}, PALETTE_FILE=options.palette.file))
+    if options.table and os.path.splitext(options.table)[1].lower() not in TABLE_EXTENSIONS:
+        raise RunError("The table is written as CSV: give OUTPUT_TABLE a name ending in .csv, not {}.".format(
+            os.path.basename(options.table)))
     from_image = palette is None
     check_raster_output(output_path, driver, grid, options.palette.n_colours if from_image else len(palette), opaque,
                         from_image, nodata_index=options.nodata_index, resizable=resizable)
@@ -331,10 +336,14 @@ def quantize_file(input_path, output_path, options, progress=None, is_cancelled=
     ``palette`` or ``histogram`` may come from elsewhere, e.g. shared by a batch of inputs."""
     source, grid = open_file(input_path, options.bands)
     try:
+        origin = None
+        if palette is None and not options.palette.from_image:  # its size decides the output type checked
+            palette, origin = resolve_palette(options, None, log)
         driver = check_quantize(output_path, grid, options, palette, source.opaque, inputs={"INPUT": input_path})
         (log or _quiet)("Reading {} ({} x {} pixels).".format(source.description, grid.width, grid.height))
-        return quantize_source(source, grid, output_path, options, palette=palette, histogram=histogram,
-                               driver=driver, progress=progress, is_cancelled=is_cancelled, log=log)
+        return quantize_source(source, grid, output_path, options, palette=palette, palette_origin=origin,
+                               histogram=histogram, driver=driver, progress=progress, is_cancelled=is_cancelled,
+                               log=log)
     finally:
         source.close()
 
@@ -480,6 +489,10 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         if not writer.has_colour_table:
             messages.insert(0, ("The {} format cannot hold a colour table: the palette was written beside it as "
                                 "{}.".format(driver, output_path + ".palette.csv"), True))
+        if not writer.keeps_nodata:
+            messages.insert(0, ("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in "
+                                "{}; treat that value as nodata where you use it.".format(
+                                    driver, writer.nodata, os.path.basename(output_path)), True))
         if collector is not None:
             messages.append(("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
                 options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0), False))

@@ -92,6 +92,58 @@ def test_numbers_that_would_be_rounded_or_are_not_numbers_are_refused(qgis_app, 
     assert message in refused(params, tmp_path)
 
 
+@pytest.mark.parametrize("name, value, message", [
+    ("N_COLORS", 1, "Number of colours (N_COLORS) must be a whole number from 2 to 65535, not 1."),
+    ("N_COLORS", 65536, "Number of colours (N_COLORS) must be a whole number from 2 to 65535, not 65536."),
+    ("N_COLORS", "many", "Number of colours (N_COLORS) must be a number, not 'many'."),
+    ("ALPHA_THRESHOLD", 256, "Alpha threshold (ALPHA_THRESHOLD) must be a whole number from 0 to 255, not 256."),
+    ("MIN_REGION", 1, "Sieve: minimum region (pixels) (MIN_REGION) must be a whole number from 2 to 1000, not 1."),
+    ("SEAM_TOLERANCE", -1, "Seam tolerance (ΔE) (SEAM_TOLERANCE) must be a number from 0 up, not -1."),
+    ("SEAM_TOLERANCE", float("inf"), "Seam tolerance (ΔE) (SEAM_TOLERANCE) must be a finite number, not inf."),
+    ("PIXEL_SIZE", -5, "Output pixel size (PIXEL_SIZE) must be greater than 0."),
+])
+def test_numbers_outside_their_range_are_refused_with_the_range(qgis_app, tmp_path, rgba, name, value, message):
+    """QGIS's own check would only say "Incorrect parameter value for N_COLORS"."""
+    params = {"INPUT": rgba, "PALETTE": "kmeans", "CLEANUP": "sieve", name: value, "OUTPUT": str(tmp_path / "out.tif")}
+    assert refused(params, tmp_path).endswith(message)
+
+
+def test_qgis_process_and_extract_palette_give_the_range_too(qgis_app, tmp_path, rgba):
+    import processing
+
+    result = qgis_process("run", "palettize:extractpalette", "--", "INPUT=" + rgba, "N_COLORS=1",
+                          "OUTPUT_PALETTE=" + str(tmp_path / "legend.csv"))
+    assert result.returncode not in (0, 134, -6), result.stdout
+    assert "Number of colours (N_COLORS) must be a whole number from 2 to 65535, not 1." in result.stdout
+    with pytest.raises(QgsProcessingException, match=r"\(N_COLORS\) must be a whole number from 2 to 65535, not 1\."):
+        processing.run("palettize:extractpalette", {"INPUT": rgba, "N_COLORS": 1,
+                                                    "OUTPUT_PALETTE": str(tmp_path / "legend.csv")})
+    assert not os.path.exists(tmp_path / "legend.csv") and not leftovers(str(tmp_path))
+
+
+@pytest.mark.parametrize("extent", ["Kevitsa", "500000,510000,7490000"])
+def test_an_extent_qgis_cannot_read_is_refused_with_its_form(qgis_app, tmp_path, rgba, extent):
+    error = refused({"INPUT": rgba, "EXTENT": extent, "PIXEL_SIZE": 25, "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert error.endswith("Output extent (EXTENT) must be xmin,xmax,ymin,ymax and optionally its CRS, e.g. "
+                          "500000,510000,7490000,7500000 [EPSG:32635], not {!r}.".format(extent))
+
+
+@pytest.mark.parametrize("algorithm, output, label", [("quantize", "OUTPUT", "Indexed raster"),
+                                                     ("extractpalette", "OUTPUT_PALETTE", "Palette file")])
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_required_output_left_empty_is_asked_for_by_name(qgis_app, tmp_path, rgba, algorithm, output, label, value):
+    import processing
+
+    parameters = {"INPUT": rgba, "PALETTE": "vga16"}
+    if value is not None:
+        parameters[output] = value
+    with pytest.raises(QgsProcessingException) as error:
+        processing.run("palettize:" + algorithm, parameters)
+    assert str(error.value).endswith(
+        "{} ({}) needs a value: a file path, or TEMPORARY_OUTPUT for a temporary file.".format(label, output))
+    assert os.listdir(tmp_path) == ["in.tif"]
+
+
 @pytest.mark.parametrize("pixel_size, message", [
     (0.0002, "1,000,000 x 750,000 pixels, 750,000,000,000 pixels in all, up to 750.0 GB (750,000,000,000 bytes)"),
     (1e-9, "GDAL writes at most 2,147,483,647 pixels per side"),

@@ -145,9 +145,102 @@ def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     other = write_raster(str(tmp_path / "other.tif"), random_rgba(4, 4), alpha=True)
     reports = palettize("quantize", path, other, "--out-dir", tmp_path / "out", "--report", tmp_path / "r.html")
     assert reports.returncode == 2 and "must hold {stem}" in reports.stderr
+    tables = palettize("quantize", path, other, "--out-dir", tmp_path / "out", "--table", tmp_path / "t.csv")
+    assert tables.returncode == 2 and tables.stderr.endswith("e.g. {}.\n".format(tmp_path / "{stem}.csv"))
     over = palettize("quantize", path, other, "--out-dir", tmp_path)
     assert over.returncode == 2 and "in.tif would be written over its input: choose another --out-dir." in over.stderr
     assert not os.path.exists(str(tmp_path / "x.tif"))
+
+
+def test_a_dash_for_standard_input_or_output_is_refused_instead_of_naming_a_file(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    output = palettize("quantize", path, "-o", "-", cwd=str(tmp_path))
+    assert output.returncode == 2
+    assert output.stderr == "palettize: error: -o -: palettize writes files, not standard output: give a file name.\n"
+    table = palettize("quantize", path, "-o", "out.tif", "--table", "-", cwd=str(tmp_path))
+    assert table.returncode == 2 and "--table -: palettize writes files" in table.stderr
+    standard_input = palettize("extract", "-", "-o", "legend.csv", cwd=str(tmp_path))
+    assert standard_input.returncode == 2 and standard_input.stderr == (
+        "palettize: error: Input -: palettize reads raster files, not standard input: give the raster's path.\n")
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
+def test_a_grey_raster_is_refused_with_the_bands_that_read_it_and_read_with_them(tmp_path):
+    from palettize.engine.nearest import brute_force_indices
+    from palettize.palettes.palette import builtin_palette
+
+    grey = random_rgba(6, 7, seed=4)[:1]
+    path = write_raster(str(tmp_path / "grey.tif"), grey)
+    refused = palettize("quantize", path, "-o", tmp_path / "out.tif", "--palette", "vga16", "-q")
+    assert refused.returncode == 1 and refused.stderr == (
+        "palettize: error: {0}: {0} has 1 band(s): choose bands from 1 to 1 (red, green, blue[, alpha]); a grey "
+        "image is read with --bands=1,1,1.\n".format(path))
+    assert not os.path.exists(str(tmp_path / "out.tif"))
+    read = palettize("quantize", path, "-o", tmp_path / "out.tif", "--palette", "vga16", "--bands=1,1,1", "-q")
+    assert read.returncode == 0, read.stderr
+    expected = brute_force_indices(np.repeat(grey.reshape(-1, 1), 3, axis=1), builtin_palette("vga16").colours, "rgb")
+    assert np.array_equal(read_indices(str(tmp_path / "out.tif")), expected.reshape(6, 7))
+
+
+def test_a_vrt_mosaic_never_replaces_a_tiles_folder_holding_files_it_did_not_write(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    own = tmp_path / "map_tiles" / "14" / "8000"
+    own.mkdir(parents=True)
+    (own / "5000.png").write_bytes(b"a tile of the user's web map")
+    refused = palettize("quantize", path, "-o", tmp_path / "map.vrt", "-q")
+    assert refused.returncode == 1 and refused.stderr == (
+        "palettize: error: {0}: {1}_tiles holds files Palettize did not write (14), and the tiles of {1}.vrt "
+        "replace that folder: move them or choose another output name.\n".format(path, tmp_path / "map"))
+    assert (own / "5000.png").read_bytes() == b"a tile of the user's web map"
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "map_tiles"]
+    (own / "5000.png").unlink()
+    own.rmdir()
+    own.parent.rmdir()
+    for _ in range(2):  # a mosaic written again replaces its own tiles
+        assert palettize("quantize", path, "-o", tmp_path / "map.vrt", "-q").returncode == 0
+    assert os.listdir(str(tmp_path / "map_tiles")) == ["tile_0_0.tif"]
+
+
+@pytest.mark.parametrize("output", ["out.tif", "map.vrt"])  # a .vrt mosaic's tiles are assembled at the end
+def test_a_table_not_named_as_csv_or_replacing_the_output_is_refused_before_any_work(tmp_path, output):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    result = palettize("quantize", path, "-o", tmp_path / output, "--table", tmp_path / "table.xlsx", "-q")
+    assert result.returncode == 1 and result.stderr == (
+        "palettize: error: {}: The table is written as CSV: give --table a name ending in .csv, not table.xlsx.\n"
+        .format(path))
+    same = palettize("quantize", path, "-o", tmp_path / output, "--table", tmp_path / output, "-q")
+    assert same.returncode == 1 and same.stderr == (
+        "palettize: error: {}: --table would replace the output ({}): choose another path for --table.\n".format(
+            path, tmp_path / output))
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
+def test_a_vrt_mosaic_refuses_before_any_work_what_a_single_raster_refuses(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    legend = tmp_path / "legend.csv"
+    legend.write_text("10,20,30\n")
+    result = palettize("quantize", path, "-o", tmp_path / "map.vrt", "--palette", legend, "--nodata-index", "0", "-q")
+    assert result.returncode == 1 and result.stderr == (
+        "palettize: error: {}: --nodata-index=0 is the palette's only colour: choose an index of 1 or more "
+        "(outside the palette).\n".format(path))
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "legend.csv"]
+
+
+@pytest.mark.parametrize("extension", ["png", "gif", "bmp"])
+def test_a_map_with_transparency_is_written_as_a_byte_picture_with_a_small_fixed_palette(tmp_path, extension):
+    """16 colours + nodata fit in Byte: the check before any work sized the palette by --n-colors (256)."""
+    from palettize.engine.nearest import brute_force_indices
+    from palettize.palettes.palette import builtin_palette
+
+    image = random_rgba(6, 7, seed=5)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    out = str(tmp_path / ("out." + extension))
+    result = palettize("quantize", path, "-o", out, "--palette", "vga16", "-q")
+    assert result.returncode == 0, result.stderr
+    expected = brute_force_indices(image[:3].reshape(3, -1).T, builtin_palette("vga16").colours, "rgb").reshape(6, 7)
+    expected[image[3] == 0] = 255
+    assert np.array_equal(read_indices(out), expected)
+    assert colour_table(out)[:16] == [tuple(c) + (255,) for c in builtin_palette("vga16").colours.tolist()]
 
 
 def test_warnings_are_printed_unless_quiet(tmp_path):
@@ -167,6 +260,25 @@ def test_warnings_name_the_command_lines_flags_not_the_plugins_parameters(tmp_pa
     assert result.returncode == 0, result.stderr
     assert ("warning: No pixel got a palette entry: the output is all nodata. Check --alpha-threshold, the "
             "input's nodata and alpha band, and the extent asked for.") in result.stderr.splitlines()
+
+
+def test_errors_name_the_command_lines_flags_not_the_plugins_parameters(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7, seed=9), alpha=True)
+    out = str(tmp_path / "OUTPUT.tif")  # a setting's id inside a file name stays as it is
+    report = palettize("quantize", path, "-o", out, "--report", out, "-q")
+    assert report.returncode == 1 and report.stderr == (
+        "palettize: error: {}: The report is an HTML page: give --report a name ending in .html, not "
+        "OUTPUT.tif.\n".format(path))
+    table = palettize("quantize", path, "-o", out, "--table", out, "-q")
+    assert table.returncode == 1 and table.stderr == (
+        "palettize: error: {}: --table would replace the output ({}): choose another path for --table.\n".format(
+            path, out))
+    transparent = write_raster(str(tmp_path / "transparent.tif"), random_rgba(6, 7, transparent_share=1.0), alpha=True)
+    extract = palettize("extract", transparent, "-o", tmp_path / "legend.csv", "-q")
+    assert extract.returncode == 1 and extract.stderr == (
+        "palettize: error: The input has no valid pixels to build a palette from: check --alpha-threshold and "
+        "nodata.\n")
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "transparent.tif"]
 
 
 def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path):

@@ -96,6 +96,51 @@ def test_a_picture_without_georeferencing_split_into_tiles_stays_without_it(sche
     assert not leftovers(tmp_path)
 
 
+@pytest.mark.parametrize("geotransform", [(500000.0, 20.0, 5.0, 7500000.0, 4.0, -22.0),
+                                          (500000.0, 25.0, 0.0, 7400000.0, 0.0, 25.0)], ids=["rotated", "south-up"])
+def test_a_rotated_or_south_up_map_split_into_tiles_keeps_its_grid(scheduler, tmp_path, geotransform):
+    """GDAL's mosaics take north-up tiles only: the tiles are placed by their pixel offsets, and
+    the output, its tiles included, carries the map's own geotransform, as in one process."""
+    path = write_raster(str(tmp_path / "map.tif"), gdal.Open(SAMPLE_MAP).ReadAsArray(), geotransform=geotransform,
+                        alpha=True)
+    flags = ["--palette", "vga16", "--cleanup", "seams", "-q"]
+    assert run("quantize", path, "-o", tmp_path / "here.tif", *flags) == 0
+    for output in ("cluster.tif", os.path.join("mosaic", "map.vrt")):
+        assert run("quantize", path, "-o", tmp_path / output, "--scheduler", scheduler, "--split-above", SPLIT,
+                   *flags) == 0
+        assert np.array_equal(read_indices(str(tmp_path / output)), read_indices(str(tmp_path / "here.tif")))
+        assert gdal.Open(str(tmp_path / output)).GetGeoTransform() == geotransform
+    a, b, c, d, e, f = geotransform
+    x, y = 173, 346  # the tile of row 346, column 173
+    assert gdal.Open(str(tmp_path / "mosaic" / "map_tiles" / "tile_346_173.tif")).GetGeoTransform() == pytest.approx(
+        (a + x * b + y * c, b, c, d + x * e + y * f, e, f))
+    assert not leftovers(tmp_path) and not leftovers(tmp_path / "mosaic")
+
+
+def test_a_scan_georeferenced_by_ground_control_points_split_into_tiles_keeps_them(scheduler, tmp_path):
+    from test_georeferencing import scan_with_ground_control_points
+
+    path, gcps = scan_with_ground_control_points(str(tmp_path / "scan.tif"), gdal.Open(SAMPLE_MAP).ReadAsArray())
+    assert run("quantize", path, "-o", tmp_path / "here.tif", "--palette", "vga16", "-q") == 0
+    for output in ("cluster.tif", os.path.join("mosaic", "scan.vrt")):
+        assert run("quantize", path, "-o", tmp_path / output, "--palette", "vga16", "--scheduler", scheduler,
+                   "--split-above", SPLIT, "-q") == 0
+        assert np.array_equal(read_indices(str(tmp_path / output)), read_indices(str(tmp_path / "here.tif")))
+        dataset = gdal.Open(str(tmp_path / output))
+        assert dataset.GetGeoTransform(can_return_null=True) is None
+        assert [(g.GCPPixel, g.GCPLine, g.GCPX, g.GCPY) for g in dataset.GetGCPs()] == [
+            (g.GCPPixel, g.GCPLine, g.GCPX, g.GCPY) for g in gcps]
+
+
+def test_a_file_to_split_into_a_format_that_cannot_hold_indices_is_refused_before_its_tiles(scheduler, tmp_path, capsys):
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "map.jpg", "--scheduler", scheduler, "--split-above", SPLIT,
+               "-q") == 1
+    error = capsys.readouterr().err
+    assert error.startswith("palettize: error: {}: Cannot write map.jpg as JPEG (.jpg): ".format(SAMPLE_MAP))
+    assert error.endswith("Choose a GeoTIFF (.tif).\n")
+    assert os.listdir(str(tmp_path)) == []
+
+
 def test_many_files_share_one_palette_from_a_map_reduce_of_their_histograms(scheduler, tmp_path):
     sample = gdal.Open(SAMPLE_MAP).ReadAsArray()
     inputs = [write_raster(str(tmp_path / "big.tif"), sample, alpha=True),

@@ -89,6 +89,41 @@ def test_a_side_file_that_cannot_be_put_in_place_fails_the_run_and_keeps_the_old
     assert everything_under(str(tmp_path)) == ["out.tif", "out.tif.aux.xml"]  # no report, no table
 
 
+def output_with_external_overviews_and_mask(path, rgba):
+    """An earlier output at ``path`` with the pyramids QGIS builds beside it (<path>.ovr) and an
+    external mask (<path>.msk), which GDAL reads as parts of whatever raster is at ``path``."""
+    from osgeo import gdal
+
+    quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": path})
+    dataset = gdal.Open(path)  # read-only: the overviews go to an external .ovr
+    dataset.BuildOverviews("NEAREST", [2])
+    dataset = None
+    with open(path + ".msk", "wb") as f:
+        f.write(b"an external mask")
+    return path
+
+
+def test_a_new_output_drops_the_overviews_and_mask_of_the_one_it_replaces(qgis_app, tmp_path, rgba):
+    from osgeo import gdal
+
+    out = output_with_external_overviews_and_mask(str(tmp_path / "out.tif"), rgba)
+    quantize({"INPUT": rgba, "PALETTE": "win256", "OUTPUT": out})
+    dataset = gdal.Open(out)
+    assert dataset.GetRasterBand(1).GetOverviewCount() == 0  # no overview of the vga16 classes
+    assert everything_under(str(tmp_path)) == ["out.qml", "out.tif", "out.tif.aux.xml"]
+
+
+def test_a_failed_run_keeps_the_overviews_and_mask_of_the_old_output(qgis_app, tmp_path, rgba):
+    out = output_with_external_overviews_and_mask(str(tmp_path / "out.tif"), rgba)
+    before = {name: (tmp_path / name).read_bytes() for name in ("out.tif", "out.tif.ovr", "out.tif.msk")}
+    os.remove(out + ".aux.xml")
+    (tmp_path / "out.tif.aux.xml").mkdir()  # the raster attribute table cannot go there
+    with pytest.raises(QgsProcessingException, match="is a folder"):
+        quantize({"INPUT": rgba, "PALETTE": "win256", "OUTPUT": out})
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert everything_under(str(tmp_path)) == ["out.qml", "out.tif", "out.tif.aux.xml", "out.tif.msk", "out.tif.ovr"]
+
+
 class CancelsBeforeWriting(QgsProcessingFeedback):
     def pushInfo(self, info):  # noqa: N802 (QGIS API)
         if "nodata" in info:

@@ -33,3 +33,30 @@ def test_input_without_crs_gives_output_without_crs(qgis_app, tmp_path, source):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6), srs=None, alpha=True)
     out = quantize({"INPUT": path, "SOURCE": source, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     assert gdal.Open(out).GetSpatialRef() is None
+
+
+def scan_with_ground_control_points(path, image):
+    """A scanned sheet georeferenced by four ground control points (no geotransform), as GDAL's
+    gdal_translate -gcp or QGIS's Georeferencer writes it."""
+    rows, columns = image.shape[1:]
+    gcps = [gdal.GCP(500000.0 + 25 * x, 7500000.0 - 25 * y + 0.5 * x, 0.0, x, y)
+            for x, y in ((0, 0), (columns, 0), (0, rows), (columns, rows))]
+    plain = write_raster(path + ".plain.tif", image, alpha=True)
+    gdal.Translate(path, plain, GCPs=gcps, outputSRS="EPSG:32635")
+    return path, gcps
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_a_scan_georeferenced_by_ground_control_points_keeps_them(qgis_app, tmp_path, source):
+    image = random_rgba(30, 40, seed=6)
+    path, gcps = scan_with_ground_control_points(str(tmp_path / "scan.tif"), image)
+    reference = write_raster(str(tmp_path / "north_up.tif"), image, alpha=True)
+    out = quantize({"INPUT": path, "SOURCE": source, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    assert dataset.GetGeoTransform(can_return_null=True) is None
+    assert [(g.GCPPixel, g.GCPLine, g.GCPX, g.GCPY) for g in dataset.GetGCPs()] == [
+        (g.GCPPixel, g.GCPLine, g.GCPX, g.GCPY) for g in gcps]
+    assert dataset.GetGCPSpatialRef().IsSame(UTM35N)
+    assert (dataset.RasterXSize, dataset.RasterYSize) == (40, 30)
+    expected = quantize({"INPUT": reference, "SOURCE": source, "OUTPUT": str(tmp_path / "ref.tif")})["OUTPUT"]
+    assert (read_indices(out) == read_indices(expected)).all()

@@ -1,5 +1,7 @@
 """Transparent and nodata pixels become nodata; partly transparent pixels keep their colour."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -93,3 +95,37 @@ def test_an_extent_beside_the_layer_gives_a_warning_with_its_all_nodata_output(q
                     "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)["OUTPUT"]
     assert (read_indices(out) == 255).all()
     assert any("the output is all nodata" in w for w in feedback.warnings)
+
+
+def masked_rgb(path):
+    """An RGB GeoTIFF with a mask (GDAL's per-dataset mask band, which QGIS lists as a 4th band):
+    the left half of each row masked out."""
+    from osgeo import gdal
+
+    rgb = np.array([[[10, 250, 240, 30]], [[10, 250, 20, 30]], [[10, 250, 20, 200]]], dtype=np.uint8)
+    write_raster(path, np.repeat(rgb, 2, axis=1))
+    dataset = gdal.Open(path, gdal.GA_Update)
+    dataset.CreateMaskBand(gdal.GMF_PER_DATASET)
+    dataset.GetRasterBand(1).GetMaskBand().WriteArray(np.array([[0, 0, 255, 255]] * 2, dtype=np.uint8))
+    dataset = None
+    return path
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_pixels_a_files_mask_hides_become_nodata(qgis_app, tmp_path, source):
+    path = masked_rgb(str(tmp_path / "in.tif"))
+    out = quantize({"INPUT": path, "SOURCE": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})
+    expected = [255, 255] + nearest_vga([[240, 20, 20], [30, 30, 200]])
+    assert read_indices(out["OUTPUT"]).tolist() == [expected] * 2
+
+
+def test_the_mask_qgis_lists_as_a_band_is_explained_when_chosen_as_alpha_band(qgis_app, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    path = masked_rgb(str(tmp_path / "in.tif"))
+    with pytest.raises(QgsProcessingException) as error:
+        quantize({"INPUT": path, "SOURCE": "bands", "ALPHA_BAND": 4, "OUTPUT": str(tmp_path / "out.tif")})
+    assert str(error.value).endswith(
+        "Alpha band (ALPHA_BAND) is 4 but layer 'in' has 3 band(s) (QGIS lists the file's mask as band 4; it is "
+        "read as alpha without being chosen): choose a band from 1 to 3.")
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(("out", ".palettize-"))]

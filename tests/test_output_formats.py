@@ -73,3 +73,21 @@ def test_geotiff_which_runs_do_not_probe_passes_the_format_probe_on_every_grid(d
     grid = gdal_io.RasterGrid(3, 2, geotransform, "")
     assert gdal_io.indexed_format_problem(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, grid) == ""
     assert gdal_io._probe_format(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, grid) == ""
+
+
+def test_a_format_without_nodata_gets_a_warning_naming_the_value_nodata_pixels_hold(qgis_app, tmp_path):
+    """An ASCII grid for OpendTect (.xyz) keeps the indices but not the nodata value."""
+    from rasters import feedback_log
+
+    image = random_rgba(6, 9, seed=4)
+    source = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    log = feedback_log()
+    output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.xyz")}, feedback=log)
+    assert gdal.Open(output["OUTPUT"]).GetRasterBand(1).GetNoDataValue() is None
+    assert (read_indices(output["OUTPUT"])[image[3] == 0] == 255).all()
+    assert ("The XYZ format cannot hold a nodata value: transparent and nodata pixels hold 255 in classes.xyz; treat "
+            "that value as nodata where you use it.") in log.warnings
+    opaque = quantize({"INPUT": write_raster(str(tmp_path / "rgb.tif"), image[:3]), "PALETTE": "vga16",
+                       "OUTPUT": str(tmp_path / "opaque.xyz")}, feedback=log)
+    assert not [w for w in log.warnings if "opaque.xyz;" in w]  # no nodata, nothing lost
+    assert os.path.exists(opaque["OUTPUT"])

@@ -77,3 +77,21 @@ def test_pixel_size_alone_resamples_the_whole_layer(qgis_app, tmp_path):
 def test_extent_is_refused_for_raw_bands(qgis_app, tmp_path):
     with pytest.raises(QgsProcessingException, match=r"set Pixel source \(SOURCE\) to rendered"):
         quantize({"INPUT": SAMPLE_MAP, "SOURCE": "bands", "PIXEL_SIZE": 50, "OUTPUT": str(tmp_path / "o.tif")})
+
+
+@pytest.mark.parametrize("layer, extent, reason", [
+    ("rotated", "500000,501000,7499000,7500000 [EPSG:32635]",
+     "the layer's own pixels are rotated, and the output's are not"),
+    ("sample map", "27,27.1,67.5,67.6 [EPSG:4326]", "the layer's own pixel size does not apply to this extent's CRS"),
+])
+def test_an_extent_without_pixel_size_says_why_the_layers_pixel_size_does_not_apply(
+        qgis_app, tmp_path, layer, extent, reason):
+    from rasters import random_rgba, write_raster
+
+    inputs = {"sample map": SAMPLE_MAP,
+              "rotated": write_raster(str(tmp_path / "rotated.tif"), random_rgba(8, 9),
+                                      geotransform=(500000.0, 20.0, 5.0, 7500000.0, 4.0, -22.0), alpha=True)}
+    with pytest.raises(QgsProcessingException) as error:
+        quantize({"INPUT": inputs[layer], "EXTENT": extent, "OUTPUT": str(tmp_path / "out.tif")})
+    assert str(error.value).endswith("Set Output pixel size (PIXEL_SIZE): {}.".format(reason))
+    assert not os.path.exists(tmp_path / "out.tif")

@@ -2,7 +2,10 @@
 is a Byte raster without nodata, as rgb2pct and OpendTect expect; a map with transparent pixels
 keeps a nodata value outside the palette."""
 
+import zipfile
+
 import numpy as np
+import pytest
 from osgeo import gdal
 
 from palettize.engine.nearest import brute_force_indices
@@ -32,6 +35,25 @@ def test_an_opaque_rgb_map_quantized_to_256_colours_is_byte_without_nodata(qgis_
     expected = brute_force_indices(np.transpose(rgb, (1, 2, 0)), win256, "rgb").reshape(40, 50)
     assert np.array_equal(read_indices(out), expected)
     assert "256 colours and an opaque input (no alpha band, mask or nodata): writing Byte without nodata." in log.infos
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_an_opaque_map_inside_a_zip_file_is_read_as_its_bands_like_the_map_itself(qgis_app, tmp_path, source):
+    """A layer QGIS opens through GDAL's /vsizip/ is read with GDAL too: the same Byte raster
+    without nodata as from the unzipped map (not drawn as possibly transparent), and SOURCE=bands works."""
+    from qgis.core import QgsRasterLayer
+
+    rgb = random_rgba(20, 30, seed=4)[:3]
+    path = write_raster(str(tmp_path / "map.tif"), rgb)
+    with zipfile.ZipFile(str(tmp_path / "maps.zip"), "w") as archive:
+        archive.write(path, "sheets/map.tif")
+    layer = QgsRasterLayer("/vsizip/{}/sheets/map.tif".format(tmp_path / "maps.zip"), "zipped", "gdal")
+    assert layer.isValid()
+    out = quantize({"INPUT": layer, "SOURCE": source, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})
+    assert _band(out["OUTPUT"])[:2] == ("Byte", None)
+    expected = brute_force_indices(np.transpose(rgb, (1, 2, 0)), builtin_palette("win256").colours, "rgb")
+    assert np.array_equal(read_indices(out["OUTPUT"]), expected.reshape(20, 30))
+    assert gdal.Open(out["OUTPUT"]).GetGeoTransform() == gdal.Open(path).GetGeoTransform()
 
 
 def test_a_map_with_an_alpha_band_keeps_uint16_and_nodata_65535_for_256_colours(qgis_app, tmp_path):

@@ -44,6 +44,25 @@ def test_every_file_layout_gives_the_same_exact_indices(qgis_app, tmp_path, layo
     assert np.array_equal(read_indices(out), expected)
 
 
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_the_chosen_table_of_a_geopackage_with_several_rasters_is_the_one_quantized(qgis_app, tmp_path, source):
+    """QGIS names such a layer GPKG:maps.gpkg:table; the file alone holds no bands, only its tables."""
+    from qgis.core import QgsRasterLayer
+
+    images = {"north": random_rgba(12, 15, seed=1)[:3], "south": random_rgba(12, 15, seed=2)[:3]}
+    geopackage = str(tmp_path / "maps.gpkg")
+    for number, (table, image) in enumerate(sorted(images.items())):
+        plain = write_raster(str(tmp_path / (table + ".tif")), image)
+        gdal.Translate(geopackage, plain, format="GPKG",
+                       creationOptions=["RASTER_TABLE=" + table] + (["APPEND_SUBDATASET=YES"] if number else []))
+    layer = QgsRasterLayer("GPKG:{}:south".format(geopackage), "south", "gdal")
+    assert layer.isValid()
+    out = quantize({"INPUT": layer, "SOURCE": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})
+    expected = brute_force_image(images["south"], builtin_palette("vga16"), "rgb")
+    assert np.array_equal(read_indices(out["OUTPUT"]), expected)
+    assert gdal.Open(out["OUTPUT"]).GetGeoTransform() == gdal.Open(str(tmp_path / "south.tif")).GetGeoTransform()
+
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_sample_map_matches_brute_force(qgis_app, tmp_path, metric):
     out = quantize({"INPUT": SAMPLE_MAP, "METRIC": metric, "PALETTE": "websafe216",
