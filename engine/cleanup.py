@@ -163,6 +163,49 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     return under, fit
 
 
+_UNDER_MEMO = None  # (palette, tolerance, keys, answers) of the last palette asked for; see _remembered_under
+_UNDER_MEMO_SIZE = 1 << 17  # (code, low, high) keys it holds at most: about 5 MB
+
+
+def _remembered_under(codes, rgba4, low, high, palette4, blend_tolerance):
+    """_best_under for opaque seam pixels of packed ``codes``, each distinct (code, low, high)
+    computed once for the last palette and tolerance asked for (a hundred-megapixel map with
+    outlines holds about ten times as many such seam pixels as triples).
+
+    Its answers depend on nothing else: every step works row by row (the float32 matrix product in
+    _fit_under multiplies and adds whole numbers below 2^24, so exactly), so remembered answers are
+    those a new batch would give. Memory is bounded: once _UNDER_MEMO_SIZE keys are held, new ones
+    are computed but not kept. The memo is replaced, never changed, so threads cleaning other blocks
+    at the same time read a consistent one (at worst one's new keys are lost)."""
+    global _UNDER_MEMO
+    key = (codes.astype(np.uint64) << np.uint64(32)) | (low << 16 | high).astype(np.uint64)  # classes < 65536
+    memo = _UNDER_MEMO
+    if memo is None or memo[1] != blend_tolerance or not np.array_equal(memo[0], palette4):
+        memo = (palette4.copy(), blend_tolerance, np.zeros(0, dtype=np.uint64), None)
+    keys, answers = memo[2], memo[3]
+    at = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
+    new = np.flatnonzero(keys[at] != key) if len(keys) else np.arange(len(key))
+    if answers is not None:
+        under, fit = answers[0][at], tuple(answer[at] for answer in answers[1:])
+    if len(new):
+        fresh, first, again = np.unique(key[new], return_index=True, return_inverse=True)
+        rows = new[first]
+        found, found_fit = _best_under(rgba4[rows], low[rows], high[rows], palette4, blend_tolerance)
+        computed = (found,) + tuple(found_fit)
+        if answers is None:
+            under, fit = found[again], tuple(answer[again] for answer in found_fit)
+        else:
+            under[new] = found[again]
+            for kept, answer in zip(fit, found_fit):
+                kept[new] = answer[again]
+        if len(keys) + len(fresh) <= _UNDER_MEMO_SIZE:
+            place = np.searchsorted(keys, fresh)
+            _UNDER_MEMO = (memo[0], blend_tolerance, np.insert(keys, place, fresh),
+                           computed if answers is None else
+                           tuple(np.insert(kept, place, answer) for kept, answer in zip(answers, computed)))
+    return under, fit
+
+
 _FARTHEST = {}
 
 
@@ -374,10 +417,11 @@ def _over_background(rgba4, low, high, under, palette4, order_neighbours):
     return chosen
 
 
-def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
+def _choose(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
             neighbour_rgba4=None, own=None, neighbour_valid=None, order_neighbours=None):
     """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
-    which of them do not vote (``blocked``) and their votes (``weights``: k).
+    which of them do not vote (``blocked``) and their votes (``weights``: k); the seam pixels'
+    packed ``codes``, colours (``seam_rgb``) and premultiplied colours (``rgba4``).
 
     Most seam pixels lie between one or two classes: those are decided from the lowest and highest
     class voting around them, without a vote table; the others go to _choose_among_many. Both give
@@ -434,7 +478,8 @@ def _choose(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, p
         under = np.full(len(two), -1, dtype=np.int64)
         opaque = np.flatnonzero(colour[:, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
         if len(opaque):
-            found, fit = _best_under(colour[opaque], low[opaque], high[opaque], palette4, blend_tolerance)
+            found, fit = _remembered_under(codes[two[opaque]], colour[opaque], low[opaque], high[opaque], palette4,
+                                           blend_tolerance)
             better = (found >= 0) & (~mixed[opaque] | (fit[0] < residual[opaque]))
             rows = opaque[better]
             under[rows] = found[better]
@@ -660,8 +705,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
             return _opaque_seam_neighbours(*_neighbours(ys[part[picked]], xs[part[picked]], order_offsets, rows, cols),
                                            rgba_flat, valid_flat, blocked)
 
-        chosen = _choose(around_classes, around_blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric,
-                         blend_tolerance, seam_colours, own[part], valid_around, order_neighbours)
+        chosen = _choose(around_classes, around_blocked, weights, codes[part], seam_rgb, rgba4, palette_rgb, palette4,
+                         metric, blend_tolerance, seam_colours, own[part], valid_around, order_neighbours)
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])
