@@ -12,6 +12,8 @@ raster's edges. A block pixel's result depends only on the window within that ma
 cropping the block out of the result gives the same classes whatever the block boundaries.
 """
 
+from threading import Lock
+
 import numpy as np
 
 from .metrics import METRIC_SPACES, REGISTRY
@@ -163,47 +165,65 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     return under, fit
 
 
-_UNDER_MEMO = None  # (palette, tolerance, keys, answers) of the last palette asked for; see _remembered_under
-_UNDER_MEMO_SIZE = 1 << 17  # (code, low, high) keys it holds at most: about 5 MB
+_MEMO_BITS = 17  # slots of the memo of _remembered_under: about 5 MB, written only where used
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # a key times this, top bits: its slot (Fibonacci hashing)
+_UNDER_MEMOS = {}
+
+
+class _Memo:
+    """Answers (arrays of ``dtypes``) for uint64 keys (never 0), in a table of 2^bits slots: each key
+    in the slot its hash picks, a newer key taking an older one's, so that a look-up is a few numpy
+    steps and memory is bounded. A lock keeps a key and its answers together when threads
+    cleaning other blocks look up and add at the same time."""
+
+    def __init__(self, bits, dtypes):
+        self.shift = np.uint64(64 - bits)
+        self.keys = np.zeros(1 << bits, dtype=np.uint64)  # 0: an empty slot
+        self.answers = [np.zeros(1 << bits, dtype=dtype) for dtype in dtypes]
+        self.lock = Lock()
+
+    def get(self, keys):
+        """Which keys are known, and the answers held in their slots (right where they are known)."""
+        slots = (keys * _GOLDEN) >> self.shift
+        with self.lock:
+            known = self.keys[slots] == keys
+            return known, [answer[slots] for answer in self.answers]
+
+    def add(self, keys, answers):
+        """Keep the answers of distinct ``keys`` (one per slot where several share one)."""
+        slots, first = np.unique((keys * _GOLDEN) >> self.shift, return_index=True)
+        with self.lock:
+            self.keys[slots] = keys[first]
+            for kept, answer in zip(self.answers, answers):
+                kept[slots] = answer[first]
 
 
 def _remembered_under(codes, rgba4, low, high, palette4, blend_tolerance):
     """_best_under for opaque seam pixels of packed ``codes``, each distinct (code, low, high)
-    computed once for the last palette and tolerance asked for (a hundred-megapixel map with
-    outlines holds about ten times as many such seam pixels as triples).
+    computed once for the last palette and tolerance asked for (the hundred-megapixel provinces map
+    with outlines holds ten times as many such seam pixels as triples).
 
     Its answers depend on nothing else: every step works row by row (the float32 matrix product in
     _fit_under multiplies and adds whole numbers below 2^24, so exactly), so remembered answers are
-    those a new batch would give. Memory is bounded: once _UNDER_MEMO_SIZE keys are held, new ones
-    are computed but not kept. The memo is replaced, never changed, so threads cleaning other blocks
-    at the same time read a consistent one (at worst one's new keys are lost)."""
-    global _UNDER_MEMO
-    key = (codes.astype(np.uint64) << np.uint64(32)) | (low << 16 | high).astype(np.uint64)  # classes < 65536
-    memo = _UNDER_MEMO
-    if memo is None or memo[1] != blend_tolerance or not np.array_equal(memo[0], palette4):
-        memo = (palette4.copy(), blend_tolerance, np.zeros(0, dtype=np.uint64), None)
-    keys, answers = memo[2], memo[3]
-    at = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
-    new = np.flatnonzero(keys[at] != key) if len(keys) else np.arange(len(key))
-    if answers is not None:
-        under, fit = answers[0][at], tuple(answer[at] for answer in answers[1:])
+    those a new batch would give."""
+    name = (palette4.tobytes(), blend_tolerance)
+    memo = _UNDER_MEMOS.get(name)
+    if memo is None:
+        memo = _Memo(_MEMO_BITS, (np.int64, np.float64, np.int64, np.float64, bool, bool))
+        _UNDER_MEMOS.clear()
+        _UNDER_MEMOS[name] = memo
+    keys = (codes.astype(np.uint64) << np.uint64(32)) | (low << 16 | high).astype(np.uint64)  # classes < 65536
+    known, answers = memo.get(keys)
+    new = np.flatnonzero(~known)
     if len(new):
-        fresh, first, again = np.unique(key[new], return_index=True, return_inverse=True)
+        fresh, first, again = np.unique(keys[new], return_index=True, return_inverse=True)
         rows = new[first]
-        found, found_fit = _best_under(rgba4[rows], low[rows], high[rows], palette4, blend_tolerance)
-        computed = (found,) + tuple(found_fit)
-        if answers is None:
-            under, fit = found[again], tuple(answer[again] for answer in found_fit)
-        else:
-            under[new] = found[again]
-            for kept, answer in zip(fit, found_fit):
-                kept[new] = answer[again]
-        if len(keys) + len(fresh) <= _UNDER_MEMO_SIZE:
-            place = np.searchsorted(keys, fresh)
-            _UNDER_MEMO = (memo[0], blend_tolerance, np.insert(keys, place, fresh),
-                           computed if answers is None else
-                           tuple(np.insert(kept, place, answer) for kept, answer in zip(answers, computed)))
-    return under, fit
+        under, fit = _best_under(rgba4[rows], low[rows], high[rows], palette4, blend_tolerance)
+        computed = (under,) + tuple(fit)
+        for kept, answer in zip(answers, computed):
+            kept[new] = answer[again]
+        memo.add(fresh, computed)
+    return answers[0], answers[1:]
 
 
 _FARTHEST = {}
