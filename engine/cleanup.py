@@ -167,7 +167,7 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
 
 _MEMO_BITS = 17  # slots of the memo of _remembered_under: about 5 MB, written only where used
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # a key times this, top bits: its slot (Fibonacci hashing)
-_UNDER_MEMOS = {}
+_UNDER_MEMOS = {}  # the memo of the last palette and blend tolerance asked for (kept, as _PAIR_TABLES)
 
 
 class _Memo:
@@ -212,7 +212,8 @@ def _remembered_under(codes, rgba4, low, high, palette4, blend_tolerance):
         memo = _Memo(_MEMO_BITS, (np.int64, np.float64, np.int64, np.float64, bool, bool))
         _UNDER_MEMOS.clear()
         _UNDER_MEMOS[name] = memo
-    keys = (codes.astype(np.uint64) << np.uint64(32)) | (low << 16 | high).astype(np.uint64)  # classes < 65536
+    # Classes < 65536; opaque codes (alpha 255 in the top byte): never 0.
+    keys = (codes.astype(np.uint64) << np.uint64(32)) | (low << 16 | high).astype(np.uint64)
     known, answers = memo.get(keys)
     new = np.flatnonzero(~known)
     if len(new):
