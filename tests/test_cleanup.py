@@ -350,6 +350,28 @@ def test_seams_over_an_opaque_background_do_not_depend_on_block_boundaries(qgis_
     assert not np.array_equal(whole, in_blocks(clean, (indices, rgba, valid), 3, 23, 31))
 
 
+def test_seams_over_an_opaque_background_give_the_same_classes_whatever_fits_are_remembered(qgis_app, tmp_path,
+                                                                                           monkeypatch):
+    # Fits of seam pixels are remembered per (colour, classes) across blocks
+    # and runs: a cold memo, a warm one and one of 4 slots (almost every fit evicted) agree.
+    path = str(tmp_path / "provinces.tif")
+    render_world_map(path, "europe", 300, 200, outlines=True, antialiasing=True, background=(200, 200, 200))
+    palette = np.vstack([LEGEND, [[200, 200, 200]]]).astype(np.uint8)
+    indices, rgba, valid = quantized(path, palette)
+
+    def clean():
+        return cleanup.clean_seams(indices, rgba, palette, "rgb", valid)
+
+    monkeypatch.setattr(cleanup, "_MEMOS", {})
+    cold = clean()
+    assert (cold != indices).sum() > 100
+    assert np.array_equal(cold, clean())
+    monkeypatch.setattr(cleanup, "_MEMOS", {})
+    monkeypatch.setattr(cleanup, "_MEMO_BITS", 2)
+    monkeypatch.setattr(cleanup, "_DECIDED", 97)  # the memo fills a few seam pixels at a time
+    assert np.array_equal(cold, clean())
+
+
 @pytest.mark.parametrize("size", [256, 20000])
 def test_large_palettes_and_small_chunks_give_the_same_seams(maps, monkeypatch, size):
     # The legend colours among many others: votes are counted per class present, not per palette entry.
