@@ -192,6 +192,9 @@ def run_palettize(path, output, **extra):
         def pushInfo(self, info):  # noqa: N802 (QGIS API)
             self.messages.append(info)
 
+    from palettize.engine.cleanup import forget_remembered_fits
+
+    forget_remembered_fits()  # each run as a session's first: seams remember fits for the next run
     feedback = Feedback()
     start = time.perf_counter()
     processing.run("palettize:quantize", dict({"INPUT": path, "OUTPUT": output}, **extra), feedback=feedback)

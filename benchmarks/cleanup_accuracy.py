@@ -138,7 +138,10 @@ def write_indices(path, indices, palette):
 def cleaner(cleanup, method, palette, metric):
     """(indices, rgba, valid) -> cleaned indices, or None for none."""
     if method == "seams":
-        return lambda indices, rgba, valid: cleanup.clean_seams(indices, rgba, palette, metric, valid)
+        def clean(indices, rgba, valid):
+            cleanup.forget_remembered_fits()  # every run (and block) as a session's first
+            return cleanup.clean_seams(indices, rgba, palette, metric, valid)
+        return clean
     if method == "sieve":
         return lambda indices, rgba, valid: cleanup.sieve(indices, valid, **SIEVE)
     return None

@@ -203,6 +203,12 @@ class _Memo:
         return answers
 
 
+def forget_remembered_fits():
+    """Drop what seams remembered of earlier runs (see _memo): a benchmark times each run as a
+    session's first, which a later run with the same palette would otherwise beat."""
+    _MEMOS.clear()
+
+
 def _memo(kind, palette4, blend_tolerance, dtypes):
     """The memo of ``kind`` for this palette and blend tolerance (dropping those of any other).
 
