@@ -185,6 +185,7 @@ class RenderedSource:
         self._nodata_settings = [(b, provider.useSourceNoDataValue(b), provider.userNoDataValues(b))
                                  for b in range(1, provider.bandCount() + 1)]
         self._target_crs, self._transform_context = target_crs, transform_context
+        self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
@@ -215,12 +216,16 @@ class RenderedSource:
         xoff, yoff, width, height = window
         gdal.ErrorReset()
         block = layer.pipe().last().block(1, self._extent(window), width, height)
-        if block is None or block.width() != width or block.height() != height:
-            raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, layer.source()))
         if self._provider_key == "gdal" and gdal.GetLastErrorType() >= gdal.CE_Failure:
             # QGIS draws what it could not read as transparent, with only a log message; GDAL's
             # error state (per thread, shared with QGIS's GDAL provider) tells.
             raise unreadable(layer.source(), window)
+        if self._reprojected and block is not None and block.isEmpty():
+            # QGIS's reprojection gives no block where the window misses the layer or its pixels are
+            # larger than the layer, and a map then shows nothing of the layer there: transparent.
+            return np.zeros((height, width), dtype="<u4")
+        if block is None or block.width() != width or block.height() != height:
+            raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, layer.source()))
         return np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
 
     def _open(self, renderer, filters):
@@ -235,7 +240,7 @@ class RenderedSource:
                 provider.setUserNoDataValue(band, user_ranges)
         for interface in filters:
             layer.pipe().set(interface.clone())
-        if self._target_crs is not None and self._target_crs.isValid() and self._target_crs != layer.crs():
+        if self._reprojected:
             layer.pipe().projector().setCrs(layer.crs(), self._target_crs, self._transform_context)
         return layer
 
