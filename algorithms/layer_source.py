@@ -380,7 +380,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                       if crs != layer.crs() else "")
             if reason:
                 raise QgsProcessingException(tr("Set {}: {}.").format(self.named(self.PIXEL_SIZE), reason))
-            pixel_size = abs(native.geotransform[1])
+            pixel_size = (abs(native.geotransform[1]), abs(native.geotransform[5]))  # the layer's, square or not
         if extent.isEmpty():
             raise QgsProcessingException(tr("{} is empty: choose an extent with a width and a height.").format(
                 self.named(self.EXTENT)))

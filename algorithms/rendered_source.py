@@ -65,15 +65,17 @@ def layer_grid(layer, path):
 
 
 def requested_grid(extent, crs, pixel_size):
-    """A north-up grid with its top-left corner at the extent's and square pixels of pixel_size;
-    SourceError when GDAL cannot hold such a grid (see grid_size_problem)."""
-    columns, rows = (max(1.0, math.ceil(side / pixel_size - 1e-9) if math.isfinite(side / pixel_size) else math.inf)
-                     for side in (extent.width(), extent.height()))
+    """A north-up grid with its top-left corner at the extent's and pixels of pixel_size (a number
+    for square pixels, or (width, height)); SourceError when GDAL cannot hold such a grid (see
+    grid_size_problem)."""
+    size_x, size_y = pixel_size if isinstance(pixel_size, tuple) else (pixel_size, pixel_size)
+    columns, rows = (max(1.0, math.ceil(side / size - 1e-9) if math.isfinite(side / size) else math.inf)
+                     for side, size in ((extent.width(), size_x), (extent.height(), size_y)))
     problem = grid_size_problem(columns, rows, resizable=True)
     if problem:
         raise SourceError(problem)
     width, height = int(columns), int(rows)
-    geotransform = (extent.xMinimum(), pixel_size, 0.0, extent.yMaximum(), 0.0, -pixel_size)
+    geotransform = (extent.xMinimum(), size_x, 0.0, extent.yMaximum(), 0.0, -size_y)
     return RasterGrid(width, height, geotransform, crs_wkt(crs))
 
 

@@ -144,3 +144,16 @@ def test_an_extent_in_another_crs_missing_the_layer_gives_nodata_with_a_warning(
                     "PIXEL_SIZE": 0.001, "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
     assert read_indices(out).tolist() == [[255] * 20] * 10
     assert any(warning.startswith("No pixel got a palette entry") for warning in log.warnings)
+
+
+def test_an_extent_alone_keeps_the_layers_pixel_width_and_height_when_they_differ(qgis_app, tmp_path):
+    from rasters import random_rgba, write_raster
+
+    path = write_raster(str(tmp_path / "tall_pixels.tif"), random_rgba(20, 30, seed=4)[:3],
+                        geotransform=(500000.0, 25.0, 0.0, 7500000.0, 0.0, -50.0))
+    whole = read_indices(quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "whole.tif")})["OUTPUT"])
+    # Columns 4-13 and rows 2-9 of the layer's own grid.
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "EXTENT": "500100,500350,7499500,7499900 [EPSG:32635]",
+                    "OUTPUT": str(tmp_path / "window.tif")})["OUTPUT"]
+    assert gdal.Open(out).GetGeoTransform() == (500100.0, 25.0, 0.0, 7499900.0, 0.0, -50.0)
+    assert np.array_equal(read_indices(out), whole[2:10, 4:14])
