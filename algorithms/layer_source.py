@@ -372,6 +372,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("{} must be greater than 0.").format(self.named(self.PIXEL_SIZE)))
         crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context) if has_extent else layer.crs()
         if not crs.isValid():
+            named = re.search(r"\[\s*(.+?)\s*\]\s*$", parameters.get(self.EXTENT)) \
+                if isinstance(parameters.get(self.EXTENT), str) else None
+            if named:  # a CRS written out but unknown: the coordinates are not the layer's
+                raise QgsProcessingException(tr(
+                    "{} names the CRS {}, which QGIS does not know: choose another, e.g. [EPSG:32635], or leave it "
+                    "out for the layer's own CRS.").format(self.named(self.EXTENT), named.group(1)))
             crs = layer.crs()
         extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs) if has_extent else layer.extent()
         if pixel_size is None:
