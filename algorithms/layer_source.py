@@ -372,6 +372,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("{} must be greater than 0.").format(self.named(self.PIXEL_SIZE)))
         crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context) if has_extent else layer.crs()
         if not crs.isValid():
+            named = re.search(r"\[\s*(.+?)\s*\]\s*$", parameters.get(self.EXTENT)) \
+                if isinstance(parameters.get(self.EXTENT), str) else None
+            if named:  # a CRS written out but unknown: the coordinates are not the layer's
+                raise QgsProcessingException(tr(
+                    "{} names the CRS {}, which QGIS does not know: choose another, e.g. [EPSG:32635], or leave it "
+                    "out for the layer's own CRS.").format(self.named(self.EXTENT), named.group(1)))
             crs = layer.crs()
         extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs) if has_extent else layer.extent()
         if pixel_size is None:
@@ -380,7 +386,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                       if crs != layer.crs() else "")
             if reason:
                 raise QgsProcessingException(tr("Set {}: {}.").format(self.named(self.PIXEL_SIZE), reason))
-            pixel_size = abs(native.geotransform[1])
+            pixel_size = (abs(native.geotransform[1]), abs(native.geotransform[5]))  # the layer's, square or not
         if extent.isEmpty():
             raise QgsProcessingException(tr("{} is empty: choose an extent with a width and a height.").format(
                 self.named(self.EXTENT)))

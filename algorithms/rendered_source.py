@@ -65,15 +65,17 @@ def layer_grid(layer, path):
 
 
 def requested_grid(extent, crs, pixel_size):
-    """A north-up grid with its top-left corner at the extent's and square pixels of pixel_size;
-    SourceError when GDAL cannot hold such a grid (see grid_size_problem)."""
-    columns, rows = (max(1.0, math.ceil(side / pixel_size - 1e-9) if math.isfinite(side / pixel_size) else math.inf)
-                     for side in (extent.width(), extent.height()))
+    """A north-up grid with its top-left corner at the extent's and pixels of pixel_size (a number
+    for square pixels, or (width, height)); SourceError when GDAL cannot hold such a grid (see
+    grid_size_problem)."""
+    size_x, size_y = pixel_size if isinstance(pixel_size, tuple) else (pixel_size, pixel_size)
+    columns, rows = (max(1.0, math.ceil(side / size - 1e-9) if math.isfinite(side / size) else math.inf)
+                     for side, size in ((extent.width(), size_x), (extent.height(), size_y)))
     problem = grid_size_problem(columns, rows, resizable=True)
     if problem:
         raise SourceError(problem)
     width, height = int(columns), int(rows)
-    geotransform = (extent.xMinimum(), pixel_size, 0.0, extent.yMaximum(), 0.0, -pixel_size)
+    geotransform = (extent.xMinimum(), size_x, 0.0, extent.yMaximum(), 0.0, -size_y)
     return RasterGrid(width, height, geotransform, crs_wkt(crs))
 
 
@@ -185,6 +187,7 @@ class RenderedSource:
         self._nodata_settings = [(b, provider.useSourceNoDataValue(b), provider.userNoDataValues(b))
                                  for b in range(1, provider.bandCount() + 1)]
         self._target_crs, self._transform_context = target_crs, transform_context
+        self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
@@ -215,12 +218,16 @@ class RenderedSource:
         xoff, yoff, width, height = window
         gdal.ErrorReset()
         block = layer.pipe().last().block(1, self._extent(window), width, height)
-        if block is None or block.width() != width or block.height() != height:
-            raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, layer.source()))
         if self._provider_key == "gdal" and gdal.GetLastErrorType() >= gdal.CE_Failure:
             # QGIS draws what it could not read as transparent, with only a log message; GDAL's
             # error state (per thread, shared with QGIS's GDAL provider) tells.
             raise unreadable(layer.source(), window)
+        if self._reprojected and block is not None and block.isEmpty():
+            # QGIS's reprojection gives no block where the window misses the layer or its pixels are
+            # larger than the layer, and a map then shows nothing of the layer there: transparent.
+            return np.zeros((height, width), dtype="<u4")
+        if block is None or block.width() != width or block.height() != height:
+            raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, layer.source()))
         return np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
 
     def _open(self, renderer, filters):
@@ -235,7 +242,7 @@ class RenderedSource:
                 provider.setUserNoDataValue(band, user_ranges)
         for interface in filters:
             layer.pipe().set(interface.clone())
-        if self._target_crs is not None and self._target_crs.isValid() and self._target_crs != layer.crs():
+        if self._reprojected:
             layer.pipe().projector().setCrs(layer.crs(), self._target_crs, self._transform_context)
         return layer
 

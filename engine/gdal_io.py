@@ -422,7 +422,8 @@ def grid_size_problem(width, height, bytes_per_pixel=1, folder=None, resizable=F
     Without a ``folder`` only GDAL's own limit is checked. ``resizable``: the user chose the grid
     (the plugin's PIXEL_SIZE and EXTENT), so the sentence says how to make it smaller."""
     smaller = " Choose a larger PIXEL_SIZE or a smaller EXTENT." if resizable else ""
-    if not (math.isfinite(width) and math.isfinite(height)):
+    # Sides beyond MAX_SIDE squared are endless for every purpose (their byte count can overflow a float).
+    if not (math.isfinite(width) and math.isfinite(height)) or max(width, height) > MAX_SIDE ** 2:
         return "The output grid would have no end." + smaller
     width, height = int(math.ceil(width)), int(math.ceil(height))
     pixels = width * height

@@ -144,9 +144,17 @@ def test_a_required_output_left_empty_is_asked_for_by_name(qgis_app, tmp_path, r
     assert os.listdir(tmp_path) == ["in.tif"]
 
 
+
+def test_an_extent_naming_a_crs_qgis_does_not_know_is_refused(qgis_app, tmp_path, rgba):
+    error = refused({"INPUT": rgba, "EXTENT": "500000,500100,7499900,7500000 [EPSG:999999]", "PIXEL_SIZE": 25,
+                     "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert error.endswith("Output extent (EXTENT) names the CRS EPSG:999999, which QGIS does not know: choose "
+                          "another, e.g. [EPSG:32635], or leave it out for the layer's own CRS.")
+
 @pytest.mark.parametrize("pixel_size, message", [
     (0.0002, "1,000,000 x 750,000 pixels, 750,000,000,000 pixels in all, up to 750.0 GB (750,000,000,000 bytes)"),
     (1e-9, "GDAL writes at most 2,147,483,647 pixels per side"),
+    (1e-300, "The output grid would have no end"),
     (1e-320, "The output grid would have no end"),
 ])
 def test_an_output_grid_no_disk_or_gdal_can_hold_is_refused_at_once(qgis_app, tmp_path, rgba, pixel_size, message):

@@ -95,3 +95,65 @@ def test_an_extent_without_pixel_size_says_why_the_layers_pixel_size_does_not_ap
         quantize({"INPUT": inputs[layer], "EXTENT": extent, "OUTPUT": str(tmp_path / "out.tif")})
     assert str(error.value).endswith("Set Output pixel size (PIXEL_SIZE): {}.".format(reason))
     assert not os.path.exists(tmp_path / "out.tif")
+
+
+def reprojected_extent(layer, crs, rows_per_layer_height, times_taller):
+    """An extent in ``crs`` as wide as the layer there and ``times_taller`` times as tall around it,
+    and its pixel size: ``rows_per_layer_height`` rows over the layer's own height."""
+    from qgis.core import QgsCoordinateTransform, QgsProject
+
+    bounds = QgsCoordinateTransform(layer.crs(), crs, QgsProject.instance()).transformBoundingBox(layer.extent())
+    middle, half = bounds.center().y(), bounds.height() * times_taller / 2
+    return (bounds.xMinimum(), bounds.xMaximum(), middle - half, middle + half), bounds.height() / rows_per_layer_height
+
+
+def test_an_extent_in_another_crs_reaching_beyond_the_layer_is_nodata_there(qgis_app, tmp_path):
+    from qgis.core import QgsCoordinateReferenceSystem, QgsProject, QgsRasterLayer, QgsRectangle
+
+    from palettize.algorithms.rendered_source import unpremultiply
+    from palettize.engine.nearest import brute_force_indices
+    from rasters import random_rgba, write_raster
+
+    layer = QgsRasterLayer(write_raster(str(tmp_path / "map.tif"), random_rgba(40, 40, seed=2)[:3]), "map")
+    layer.renderer().setOpacity(0.9)  # drawn by QGIS, not read as bands
+    geographic = QgsCoordinateReferenceSystem("EPSG:4326")
+    (west, east, south, north), pixel = reprojected_extent(layer, geographic, 40, 15)  # 600 rows: a block misses the layer
+    out = quantize({"INPUT": layer, "PALETTE": "vga16", "EXTENT": "{},{},{},{} [EPSG:4326]".format(west, east, south, north),
+                    "PIXEL_SIZE": pixel, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    dataset = gdal.Open(out)
+    width, height = dataset.RasterXSize, dataset.RasterYSize
+    assert dataset.GetGeoTransform() == (west, pixel, 0.0, north, 0.0, -pixel)
+    # What QGIS draws for the whole grid at once (outside the layer: transparent).
+    drawn = QgsRasterLayer(layer.source(), "drawn")
+    drawn.pipe().projector().setCrs(drawn.crs(), geographic, QgsProject.instance().transformContext())
+    block = drawn.pipe().last().block(1, QgsRectangle(west, north - height * pixel, west + width * pixel, north),
+                                      width, height)
+    red, green, blue, alpha = unpremultiply(np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width))
+    nearest = brute_force_indices(np.stack([red, green, blue], -1).reshape(-1, 3), np.array(VGA), "rgb")
+    expected = np.where(alpha >= 128, nearest.reshape(height, width), 255)
+    assert (expected == 255).any() and (expected != 255).any()
+    assert np.array_equal(read_indices(out), expected)
+
+
+def test_an_extent_in_another_crs_missing_the_layer_gives_nodata_with_a_warning(qgis_app, tmp_path):
+    from rasters import feedback_log, random_rgba, write_raster
+
+    path = write_raster(str(tmp_path / "map.tif"), random_rgba(40, 40, seed=2)[:3])  # near 27.0 E, 67.61 N
+    log = feedback_log()
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "EXTENT": "27.0,27.02,67.5,67.51 [EPSG:4326]",
+                    "PIXEL_SIZE": 0.001, "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
+    assert read_indices(out).tolist() == [[255] * 20] * 10
+    assert any(warning.startswith("No pixel got a palette entry") for warning in log.warnings)
+
+
+def test_an_extent_alone_keeps_the_layers_pixel_width_and_height_when_they_differ(qgis_app, tmp_path):
+    from rasters import random_rgba, write_raster
+
+    path = write_raster(str(tmp_path / "tall_pixels.tif"), random_rgba(20, 30, seed=4)[:3],
+                        geotransform=(500000.0, 25.0, 0.0, 7500000.0, 0.0, -50.0))
+    whole = read_indices(quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "whole.tif")})["OUTPUT"])
+    # Columns 4-13 and rows 2-9 of the layer's own grid.
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "EXTENT": "500100,500350,7499500,7499900 [EPSG:32635]",
+                    "OUTPUT": str(tmp_path / "window.tif")})["OUTPUT"]
+    assert gdal.Open(out).GetGeoTransform() == (500100.0, 25.0, 0.0, 7499900.0, 0.0, -50.0)
+    assert np.array_equal(read_indices(out), whole[2:10, 4:14])
