@@ -132,12 +132,12 @@ QUANTIZE_PARAMETERS = [
         Excludes `CLEANUP`."""),
     SOURCE, BANDS, ALPHA_BAND, EXTENT, PIXEL_SIZE, ALPHA_THRESHOLD,
     parameter(
-        "SEAM_TOLERANCE", "Seam tolerance (ΔE)", "number", "5.0",
+        "SEAM_TOLERANCE", "Seam tolerance (ΔE)", "number, 0 or more", "5.0",
         "Seams: CIELAB ΔE up to which a pixel counts as well represented.",
         "`seams`: CIELAB ΔE up to which a pixel surrounded by its own class counts as well represented.",
         advanced=True),
     parameter(
-        "MIN_REGION", "Sieve: minimum region (pixels)", "integer", "10",
+        "MIN_REGION", "Sieve: minimum region (pixels)", "integer 2–1,000", "10",
         "Sieve: regions smaller than this many pixels are merged.",
         "`sieve`: regions smaller than this many pixels are merged.", advanced=True),
     parameter(
