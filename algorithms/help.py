@@ -165,7 +165,8 @@ QUANTIZE_PARAMETERS = [
         palette plus nodata fit in 256 values (nodata 255), else UInt16 (nodata 65535); `NODATA_INDEX`
         chooses nodata's index instead. GeoTIFF is tiled and DEFLATE-compressed. Formats without
         colour tables (e.g. `.xyz`) get the palette beside them as `<output>.palette.csv`. A QGIS style
-        (`.qml`) and a raster attribute table are written beside the output."""),
+        (`.qml`) is written beside the output, and a raster attribute table where the format keeps
+        one (GeoTIFF, PNG: in `<output>.aux.xml`)."""),
     parameter(
         "OUTPUT_TABLE", "Palette table", "table, optional", "not created",
         "One row per palette entry with its pixels and share.",
