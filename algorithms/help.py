@@ -132,12 +132,12 @@ QUANTIZE_PARAMETERS = [
         Excludes `CLEANUP`."""),
     SOURCE, BANDS, ALPHA_BAND, EXTENT, PIXEL_SIZE, ALPHA_THRESHOLD,
     parameter(
-        "SEAM_TOLERANCE", "Seam tolerance (ΔE)", "number", "5.0",
+        "SEAM_TOLERANCE", "Seam tolerance (ΔE)", "number, 0 or more", "5.0",
         "Seams: CIELAB ΔE up to which a pixel counts as well represented.",
         "`seams`: CIELAB ΔE up to which a pixel surrounded by its own class counts as well represented.",
         advanced=True),
     parameter(
-        "MIN_REGION", "Sieve: minimum region (pixels)", "integer", "10",
+        "MIN_REGION", "Sieve: minimum region (pixels)", "integer 2–1,000", "10",
         "Sieve: regions smaller than this many pixels are merged.",
         "`sieve`: regions smaller than this many pixels are merged.", advanced=True),
     parameter(
@@ -165,7 +165,8 @@ QUANTIZE_PARAMETERS = [
         palette plus nodata fit in 256 values (nodata 255), else UInt16 (nodata 65535); `NODATA_INDEX`
         chooses nodata's index instead. GeoTIFF is tiled and DEFLATE-compressed. Formats without
         colour tables (e.g. `.xyz`) get the palette beside them as `<output>.palette.csv`. A QGIS style
-        (`.qml`) and a raster attribute table are written beside the output."""),
+        (`.qml`) is written beside the output, and a raster attribute table where the format keeps
+        one (GeoTIFF, PNG: in `<output>.aux.xml`)."""),
     parameter(
         "OUTPUT_TABLE", "Palette table", "table, optional", "not created",
         "One row per palette entry with its pixels and share.",

@@ -345,9 +345,9 @@ def _megapixels(pixels):
 
 def raster_size(path):
     """(width, height) of a raster, or raises run.RunError saying why it cannot be read."""
-    dataset = gdal.Open(path) if os.path.exists(path) or path.startswith("/vsi") else None
+    dataset, problem = gdal_io.open_raster(path)
     if dataset is None:
-        raise run.RunError("Cannot open {} as a raster: {}".format(path, gdal.GetLastErrorMsg() or "no such file"))
+        raise run.RunError("Cannot open {} as a raster: {}".format(path, problem))
     return dataset.RasterXSize, dataset.RasterYSize
 
 

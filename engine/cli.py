@@ -51,17 +51,15 @@ def _positive(kind):
     return parse
 
 
-def _source_arguments(parser):
+def _source_arguments(parser, n_colors_help, report_help):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="rasters GDAL reads (paths or /vsi... paths)")
-    parser.add_argument("--n-colors", type=int, default=256, metavar="N",
-                        help="colours of a palette built from the image or sampled from matplotlib (256)")
+    parser.add_argument("--n-colors", type=int, default=256, metavar="N", help=n_colors_help)
     parser.add_argument("--metric", choices=METRICS, default="rgb", help="colour distance (rgb)")
     parser.add_argument("--alpha-threshold", type=int, default=128, metavar="N",
                         help="pixels with lower alpha become nodata (128)")
     parser.add_argument("--bands", type=_bands, metavar="R,G,B[,A]",
                         help="band numbers of red, green, blue and alpha (1,2,3 with the file's alpha or mask)")
-    parser.add_argument("--report", metavar="FILE",
-                        help="HTML report (with several inputs, a path holding {stem})")
+    parser.add_argument("--report", metavar="FILE", help=report_help)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no notes, errors only")
 
 
@@ -88,7 +86,8 @@ def parser():
     quantize = commands.add_parser("quantize", help="write indexed rasters", description=(
         "Quantize each INPUT to one palette. A palette built from the image (exact, frequent, kmeans, "
         "mediancut) is built once from the colours of all inputs together, so every output has the same classes."))
-    _source_arguments(quantize)
+    _source_arguments(quantize, "colours of a palette built from the image or sampled from matplotlib (256)",
+                      "HTML report (with several inputs, a path holding {stem})")
     out = quantize.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="OUTPUT", help="the output raster (one input)")
     out.add_argument("--out-dir", metavar="DIR", help="write DIR/<input stem>.tif for each input")
@@ -116,7 +115,7 @@ def parser():
 
     extract = commands.add_parser("extract", help="write a palette built from the inputs' colours", description=(
         "Build one palette from the colours of all INPUTs together and write it as a palette file."))
-    _source_arguments(extract)
+    _source_arguments(extract, "colours of the palette (256)", "HTML report (one input only)")
     extract.add_argument("-o", "--output", required=True, metavar="PALETTE_FILE",
                          help="the palette file: {}".format(", ".join(WRITE_EXTENSIONS)))
     extract.add_argument("--method", choices=METHODS, default="frequent", help="how to build it (frequent)")

@@ -204,6 +204,22 @@ def unreadable(path, window):
                        "replace it.".format(window, path, " ({})".format(reason) if reason else ""))
 
 
+def open_raster(path):
+    """(dataset, None) for the raster at ``path``, or (None, why not): GDAL's reason goes into the
+    caller's one message instead of being printed on stderr as well."""
+    if not (os.path.exists(path) or path.startswith("/vsi")):
+        return None, "no such file"
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        dataset = gdal.Open(path)
+        problem = "" if dataset is not None else gdal.GetLastErrorMsg()
+    except RuntimeError as error:  # GDAL exceptions switched on by the caller
+        dataset, problem = None, str(error)
+    finally:
+        gdal.PopErrorHandler()
+    return dataset, (None if dataset is not None else problem or "GDAL cannot read it")
+
+
 def complex_band(path, bands):
     """The first of ``bands`` of the raster at ``path`` that holds complex numbers, or None."""
     dataset = gdal.Open(path)

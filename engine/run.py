@@ -193,13 +193,9 @@ def colour_histogram_files(paths, options, progress=None, is_cancelled=None, log
 def open_file(path, bands=None):
     """(BandSource, RasterGrid) of a raster file: ``bands`` (red, green, blue[, alpha]) or 1, 2, 3
     with the file's alpha band or mask."""
-    try:
-        dataset = gdal.Open(path) if os.path.exists(path) or path.startswith("/vsi") else None
-        problem = "" if dataset is not None else gdal.GetLastErrorMsg() if os.path.exists(path) else "no such file"
-    except RuntimeError as error:  # GDAL exceptions switched on by the caller
-        dataset, problem = None, str(error)
+    dataset, problem = gdal_io.open_raster(path)
     if dataset is None:
-        raise RunError("Cannot open {} as a raster: {}".format(path, problem or "GDAL cannot read it"))
+        raise RunError("Cannot open {} as a raster: {}".format(path, problem))
     count = dataset.RasterCount
     grey = "; a grey image is read with BANDS=1,1,1" if count < 3 and not bands else ""
     bands = tuple(bands) if bands else (1, 2, 3)

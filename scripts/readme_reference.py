@@ -42,6 +42,13 @@ def updated(readme):
 
 
 def main(argv):
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(__doc__.strip())
+        return 0
+    unknown = [arg for arg in argv if arg != "--check"]
+    if unknown:
+        print("readme_reference.py: unknown argument {}; it takes --check or nothing".format(unknown[0]), file=sys.stderr)
+        return 2
     with open(README, encoding="utf-8") as f:
         readme = f.read()
     new = updated(readme)

@@ -111,6 +111,20 @@ def test_a_failed_file_gets_one_error_line_no_output_and_exit_status_1(tmp_path)
     assert not os.path.exists(str(tmp_path / "stopped" / "good.tif"))
 
 
+def test_a_file_that_is_no_raster_gets_one_error_line_without_gdals_own(tmp_path):
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(10, 12, seed=1), alpha=True)
+    junk = tmp_path / "junk.tif"
+    junk.write_text("no raster")
+    for args in (["quantize", junk, good, "--out-dir", tmp_path / "out", "--keep-going", "-q"],
+                 ["extract", junk, "-o", tmp_path / "legend.csv", "-q"]):
+        result = palettize(*args)
+        assert result.returncode == 1
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith("palettize: error: ")
+        assert result.stderr.rstrip().endswith(
+            "Cannot open {} as a raster: `{}' not recognized as a supported file format.".format(junk, junk))
+
+
 def test_a_file_failing_while_it_runs_leaves_nothing_behind(tmp_path):
     many = write_raster(str(tmp_path / "many.tif"), random_rgba(20, 20, seed=3), alpha=True)
     out = tmp_path / "out"

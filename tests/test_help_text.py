@@ -72,6 +72,18 @@ def test_readme_parameter_reference_is_generated_from_the_help():
     assert result.returncode == 0, result.stdout
 
 
+def test_the_readme_script_shows_its_usage_for_help_instead_of_rewriting_the_readme():
+    script = os.path.join(ROOT, "scripts", "readme_reference.py")
+    with open(os.path.join(ROOT, "README.md"), "rb") as f:
+        before = f.read()
+    shown = subprocess.run([sys.executable, script, "--help"], stdout=subprocess.PIPE, universal_newlines=True)
+    assert shown.returncode == 0 and "--check" in shown.stdout
+    mistyped = subprocess.run([sys.executable, script, "--chek"], stderr=subprocess.PIPE, universal_newlines=True)
+    assert mistyped.returncode == 2 and "--chek" in mistyped.stderr
+    with open(os.path.join(ROOT, "README.md"), "rb") as f:
+        assert f.read() == before
+
+
 def test_seam_tolerance_shows_one_decimal(qgis_app):
     definition = algorithm("palettize:quantize").parameterDefinition("SEAM_TOLERANCE")
     assert definition.metadata()["widget_wrapper"]["decimals"] == 1
