@@ -131,7 +131,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         run, results = self.run, {self.OUTPUT: self.run.output}
         result = self.call_engine(quantize_source, feedback, run.output, run.options, palette=run.palette,
-                                  palette_origin=run.palette_origin, driver=run.driver,
+                                  palette_origin=run.palette_origin, driver=run.driver, inputs={self.INPUT: run.path},
                                   before_commit=self.table_writer(parameters, context, lambda r: r.counts, results))
         load_on_completion(self, run.output_request, context, PaletteStyler(result.palette))
         if run.options.report:

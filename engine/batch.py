@@ -233,7 +233,7 @@ def assemble(job, workdir, options, palette, tile_counts):
             _place_mosaic(workdir, vrt_path, job.output)
         else:
             _copy_mosaic(vrt_path, job.output, palette, counts, data_type)
-        if options.style and not style_conflict(job.output):  # never a user's .qml
+        if options.style and not style_conflict(job.output, [job.input]):  # never a user's .qml, nor the input's
             write_style(job.output, palette)
         if job.table:
             run.write_table(job.table, palette, counts)
@@ -498,7 +498,7 @@ class Runner:
         total = sum(job.pixels for job in planned)
         for job in planned:  # files assembled from tiles or run on workers cannot say it themselves
             unsaid = options.style and log and (job.tiles or self.client is not None or len(planned) > 1)
-            kept = unsaid and style_conflict(job.output)
+            kept = unsaid and style_conflict(job.output, [job.input])
             if kept:
                 log("No QGIS style was saved beside the output: {}".format(kept), warning=True)
         progress(0, 0, len(planned), total)

@@ -339,7 +339,7 @@ def quantize_file(input_path, output_path, options, progress=None, is_cancelled=
         (log or _quiet)("Reading {} ({} x {} pixels).".format(source.description, grid.width, grid.height))
         return quantize_source(source, grid, output_path, options, palette=palette, palette_origin=origin,
                                histogram=histogram, driver=driver, progress=progress, is_cancelled=is_cancelled,
-                               log=log)
+                               log=log, inputs={"INPUT": input_path})
     finally:
         source.close()
 
@@ -406,7 +406,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     QuantizeOptions; returns a QuantizeResult. ``palette`` (with ``palette_origin`` for the log)
     skips resolve_palette; ``histogram`` spares a palette built from the image its scan of the source.
     ``driver``: given by a caller that has checked the outputs (check_quantize), else they are
-    checked here, with ``inputs`` ({setting: path}) no output may replace; ``before_commit(result,
+    checked here, with ``inputs`` ({setting: path}) no output may replace (nor the style of an input
+    raster, see style.style_conflict, checked in any case); ``before_commit(result,
     outputs)``: writes the caller's own outputs (staged in or registered with ``outputs``) before
     all go into place."""
     progress, is_cancelled, log = progress or _quiet, is_cancelled or _never, log or _quiet
@@ -467,7 +468,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                                         list(writer.written))
                 merged = merges.merged()
                 if options.style:
-                    messages.append(_style(output_path, palette, outputs, result))
+                    messages.append(_style(output_path, palette, outputs, result, (inputs or {}).values()))
                 if collector is not None:
                     _report(options.report, collector, palette, grid, options.metric, "Quantized to {} colours: {}".format(
                         len(palette), os.path.basename(output_path)), log, merged, outputs)
@@ -516,10 +517,10 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     return result
 
 
-def _style(output_path, palette, outputs, result):
-    """Stage the .qml beside the output, unless a file there is not a style Palettize wrote for it;
-    returns (message, warning) for the log."""
-    problem = style_conflict(output_path)
+def _style(output_path, palette, outputs, result, inputs=()):
+    """Stage the .qml beside the output, unless a file there is not a style Palettize wrote for it
+    or it would be the style of one of the ``inputs`` (paths); returns (message, warning) for the log."""
+    problem = style_conflict(output_path, inputs)
     if problem:
         return "No QGIS style was saved beside the output: {}".format(problem), True
     path, staged = style_path(output_path), outputs.stage(style_path(output_path))

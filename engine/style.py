@@ -23,10 +23,15 @@ def _mark(raster_path):
     return "<!-- Palettize style for {} -->".format(os.path.basename(raster_path).replace("--", "- -"))
 
 
-def style_conflict(raster_path):
-    """Why the style beside ``raster_path`` must not be written (a user's file is there), or ''
-    when it may."""
+def style_conflict(raster_path, inputs=()):
+    """Why the style beside ``raster_path`` must not be written (a user's file is there, or it would
+    be the style QGIS opens one of the ``inputs`` with: map.xyz written beside map.tif), or '' when
+    it may."""
     path = style_path(raster_path)
+    for source in inputs:
+        if source and os.path.normcase(os.path.abspath(style_path(source))) == os.path.normcase(os.path.abspath(path)):
+            return "{} would also be the style QGIS opens the input {} with: it was not written (give the output " \
+                   "another name than the input's)".format(path, os.path.basename(source))
     if not os.path.lexists(path):
         return ""
     try:

@@ -1,10 +1,13 @@
 """The QGIS style written beside the output replaces only a style Palettize wrote for that output,
 never a user's file: a palette file, the input's own style, a style for another raster."""
 
+import os
+import subprocess
+
 from qgis.core import QgsRasterLayer
 
 from palettize.palettes.palette import builtin_palette
-from rasters import feedback_log, quantize, random_rgba, write_raster
+from rasters import ROOT, feedback_log, quantize, random_rgba, write_raster
 
 
 
@@ -35,7 +38,27 @@ def test_the_inputs_own_style_is_not_replaced_by_an_output_of_the_same_name(qgis
     quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "map.png")}, feedback=feedback)
     assert own_style.read_text() == "<!DOCTYPE qgis><qgis><!-- the user's own style --></qgis>\n"
     assert (tmp_path / "map.png").exists()
-    assert any("map.qml exists" in w for w in feedback.warnings)
+    assert any("map.qml would also be the style QGIS opens the input map.tif with" in w for w in feedback.warnings)
+
+
+def test_an_output_named_like_the_input_gets_no_style_that_qgis_would_open_the_input_with(qgis_app, tmp_path):
+    """map.xyz beside map.tif: its style would be map.qml, the style QGIS opens map.tif with."""
+    source = write_raster(str(tmp_path / "map.tif"), random_rgba(5, 6), alpha=True)
+    feedback = feedback_log()
+    quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "map.xyz")}, feedback=feedback)
+    assert (tmp_path / "map.xyz").exists()
+    assert not (tmp_path / "map.qml").exists()
+    assert paletted_classes(source) == []  # QGIS opens the input as before
+    assert any("map.qml would also be the style QGIS opens the input map.tif with" in w for w in feedback.warnings)
+
+
+def test_the_command_line_gives_no_output_the_style_of_its_input(tmp_path):
+    source = write_raster(str(tmp_path / "map.tif"), random_rgba(5, 6), alpha=True)
+    result = subprocess.run([os.path.join(ROOT, "scripts", "palettize"), "quantize", source, "--palette", "vga16",
+                             "-o", str(tmp_path / "map.xyz")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "map.xyz").exists() and not (tmp_path / "map.qml").exists()
+    assert "map.qml would also be the style QGIS opens the input map.tif with" in result.stderr
 
 
 def test_a_style_palettize_wrote_for_the_same_output_is_replaced(qgis_app, tmp_path):
