@@ -65,7 +65,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         self.addParameter(advanced(tolerance))
         self.addParameter(advanced(QgsProcessingParameterNumber(
             self.MIN_REGION, self.label(self.MIN_REGION), QgsProcessingParameterNumber.Integer,
-            cleanup.DEFAULT_MIN_REGION, minValue=2, maxValue=1000,
+            cleanup.DEFAULT_MIN_REGION, minValue=cleanup.MIN_REGION_RANGE[0], maxValue=cleanup.MIN_REGION_RANGE[1],
         )))
         self.addParameter(advanced(self.enum_parameter(self.CONNECTEDNESS, self.label(self.CONNECTEDNESS))))
         self.addParameter(advanced(QgsProcessingParameterNumber(

@@ -35,6 +35,11 @@ DEFAULT_BLEND_TOLERANCE = 6.0
 #: As gdal_sieve's defaults: regions under 10 pixels, 4-connected.
 DEFAULT_MIN_REGION = 10
 DEFAULT_CONNECTEDNESS = 4
+#: The settings' ranges. Blocks are read with margins of twice MIN_REGION and seams look at (2 x
+#: SEAM_RADIUS + 1)^2 neighbours of each seam pixel: beyond these, a run's time and memory grow
+#: without bound (a seam radius of 40: 3 GB on 1.5 megapixels) for nothing a map's edges need.
+MIN_REGION_RANGE = (2, 1000)
+SEAM_RADIUS_RANGE = (1, 10)
 
 _CROSS = ((-1, 0), (0, -1), (0, 1), (1, 0))
 _RING = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))

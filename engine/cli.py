@@ -17,6 +17,7 @@ from ..palettes.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
 from . import batch, gdal_io
 from .adaptive import METHODS
+from .cleanup import MIN_REGION_RANGE, SEAM_RADIUS_RANGE
 from .nearest import METRICS
 from .options import (
     CLEANUPS, DITHERS, CleanupOptions, ExtractOptions, OptionsError, PaletteOptions, QuantizeOptions,
@@ -98,9 +99,11 @@ def parser():
     quantize.add_argument("--seam-tolerance", type=float, default=CleanupOptions.seam_tolerance, metavar="DE",
                           help="seams: delta E up to which a pixel is well represented (%(default)s)")
     quantize.add_argument("--seam-radius", type=int, default=CleanupOptions.seam_radius, metavar="PX",
-                          help="seams: pixels within which a seam pixel finds its class (%(default)s)")
+                          help="seams: pixels within which a seam pixel finds its class, {} to {} (%(default)s)".format(
+                              *SEAM_RADIUS_RANGE))
     quantize.add_argument("--min-region", type=int, default=CleanupOptions.min_region, metavar="PX",
-                          help="sieve: regions smaller than this join a large neighbour (%(default)s)")
+                          help="sieve: regions smaller than this join a large neighbour, {} to {} (%(default)s)".format(
+                              *MIN_REGION_RANGE))
     quantize.add_argument("--connectedness", type=int, choices=(4, 8), default=CleanupOptions.connectedness,
                           help="sieve: 4 or 8 (%(default)s)")
     quantize.add_argument("--dither", choices=DITHERS, default="none",

@@ -138,8 +138,8 @@ class CleanupOptions:
         if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or tolerance < 0:
             raise OptionsError("SEAM_TOLERANCE", "SEAM_TOLERANCE must be a number of 0 or more, not {!r}.".format(
                 tolerance))
-        _integer("SEAM_RADIUS", self.seam_radius, 1)
-        _integer("MIN_REGION", self.min_region, 1)
+        _integer("SEAM_RADIUS", self.seam_radius, *cleanup.SEAM_RADIUS_RANGE)
+        _integer("MIN_REGION", self.min_region, *cleanup.MIN_REGION_RANGE)
         if self.connectedness not in (4, 8) or isinstance(self.connectedness, bool):
             raise OptionsError("CONNECTEDNESS", "CONNECTEDNESS must be 4 or 8, not {}.".format(self.connectedness))
 
