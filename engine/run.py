@@ -121,6 +121,13 @@ def palette_from_image(options, histogram, log=None):
     choice = options.palette
     nodata_index = getattr(options, "nodata_index", None)
     reserve = nodata_index is not None and nodata_index < choice.n_colours  # N_COLORS counts the nodata entry
+    if reserve and choice.name == "exact":  # said here: the builder only sees N_COLORS - 1
+        distinct = len(np.unique(np.asarray(codes, dtype=np.uint32)[np.asarray(counts) > 0] & RGB_BITS))
+        if distinct >= choice.n_colours:
+            raise RunError("The image has {} distinct colours, and N_COLORS={} keeps one entry for NODATA_INDEX={}: "
+                           "raise N_COLORS to {}, choose a NODATA_INDEX of {} or more (outside the palette), or use "
+                           "'frequent' or 'kmeans'.".format(distinct, choice.n_colours, nodata_index, distinct + 1,
+                                                            choice.n_colours))
     try:
         palette, nearest = build_palette_and_nearest(choice.name, codes, counts, choice.n_colours - reserve,
                                                      options.metric)
