@@ -511,7 +511,11 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         result, passed, merged, messages = write(False, False, again=True)
     if getattr(source, "clipped", False):
         log("Some band values were outside 0-255 and were clipped.", warning=True)
-    log("{} distinct colours matched to the palette.".format(passed.distinct_colours))
+    if options.dither == "none":
+        log("{} distinct colours matched to the palette.".format(passed.distinct_colours))
+    else:  # the carried error makes colours the image does not hold, tried ahead on paths not all taken
+        log("Dithering: {} distinct colours (the image's, with the error carried to them) searched for their nearest "
+            "palette entry.".format(passed.distinct_colours))
     for entry in merged:
         log("Merged classes: {}. Use a palette built from the image (PALETTE=frequent) or the map's legend as "
             "palette file to keep them apart.".format(entry.describe(palette)), warning=True)
