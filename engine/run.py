@@ -121,6 +121,13 @@ def palette_from_image(options, histogram, log=None):
     choice = options.palette
     nodata_index = getattr(options, "nodata_index", None)
     reserve = nodata_index is not None and nodata_index < choice.n_colours  # N_COLORS counts the nodata entry
+    if reserve and choice.name == "exact":  # said here: the builder only sees N_COLORS - 1
+        distinct = len(np.unique(np.asarray(codes, dtype=np.uint32)[np.asarray(counts) > 0] & RGB_BITS))
+        if distinct >= choice.n_colours:
+            raise RunError("The image has {} distinct colours, and N_COLORS={} keeps one entry for NODATA_INDEX={}: "
+                           "raise N_COLORS to {}, choose a NODATA_INDEX of {} or more (outside the palette), or use "
+                           "'frequent' or 'kmeans'.".format(distinct, choice.n_colours, nodata_index, distinct + 1,
+                                                            choice.n_colours))
     try:
         palette, nearest = build_palette_and_nearest(choice.name, codes, counts, choice.n_colours - reserve,
                                                      options.metric)
@@ -505,7 +512,11 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         result, passed, merged, messages = write(False, False, again=True)
     if getattr(source, "clipped", False):
         log("Some band values were outside 0-255 and were clipped.", warning=True)
-    log("{} distinct colours matched to the palette.".format(passed.distinct_colours))
+    if options.dither == "none":
+        log("{} distinct colours matched to the palette.".format(passed.distinct_colours))
+    else:  # the carried error makes colours the image does not hold, tried ahead on paths not all taken
+        log("Dithering: {} distinct colours (the image's, with the error carried to them) searched for their nearest "
+            "palette entry.".format(passed.distinct_colours))
     for entry in merged:
         log("Merged classes: {}. Use a palette built from the image (PALETTE=frequent) or the map's legend as "
             "palette file to keep them apart.".format(entry.describe(palette)), warning=True)

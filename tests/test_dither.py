@@ -184,3 +184,27 @@ def test_filling_the_whole_table_midway_changes_nothing():
     assert mapper.complete
     assert np.array_equal(result, reference_floyd_steinberg(rgba, valid, mapper, "rgb"))
 
+
+
+def test_a_dithered_run_logs_its_colour_searches_without_calling_them_the_image_colours_matched(tmp_path):
+    """Dithering searches colours the image does not hold (its colours plus the carried error, tried
+    ahead on paths not all taken): more than the image has pixels, which the log must not present
+    as the image's colours matched to the palette."""
+    from osgeo import gdal
+
+    from palettize.engine.options import PaletteOptions, QuantizeOptions
+    from palettize.engine.run import quantize_file
+
+    rgba, _ = random_image(40, 50, seed=5)
+    path = str(tmp_path / "in.tif")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, 50, 40, 3, gdal.GDT_Byte)
+    for band, channel in enumerate(unpack_rgb(rgba.ravel()).T.reshape(3, 40, 50)):
+        dataset.GetRasterBand(band + 1).WriteArray(channel)
+    dataset = None
+    lines = []
+    result = quantize_file(path, str(tmp_path / "out.tif"), QuantizeOptions(
+        palette=PaletteOptions("kmeans", n_colours=8), dither="floyd-steinberg"), log=lambda text, **_: lines.append(text))
+    assert result.distinct_colours > 40 * 50  # what the mapper searched
+    assert not [line for line in lines if "matched to the palette" in line]
+    assert ("Dithering: {} distinct colours (the image's, with the error carried to them) searched for their nearest "
+            "palette entry.".format(result.distinct_colours)) in lines

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 from osgeo import gdal
-from qgis.core import QgsApplication, QgsProcessingContext
+from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException
 
 from palettize.engine.nearest import brute_force_indices
 from palettize.palettes.palette import builtin_palette
@@ -118,6 +118,25 @@ def test_a_kmeans_palette_hands_on_nearest_entries_that_step_around_the_nodata_o
     _, _, table = band_facts(out)
     colours = np.array([entry[:3] for entry in table[:8]], dtype=np.uint8)
     assert np.array_equal(read_indices(out), expected_indices(rgba, colours, nodata_index))
+
+
+def test_an_exact_palette_with_nodata_inside_says_how_many_colours_n_colors_must_hold(qgis_app, tmp_path):
+    """N_COLORS counts the entry kept for nodata: the message names the N_COLORS the user gave."""
+    rgba = random_rgba(6, 8, seed=17)
+    rgba[:3] = (np.arange(48).reshape(6, 8) % 3 * 80)[None]  # three greys, in every row
+    rgba[3, :, :3] = 255
+    path = write_raster(str(tmp_path / "in.tif"), rgba, alpha=True)  # 3 colours
+    message = (r"^The image has 3 distinct colours, and Number of colours \(N_COLORS\) = 3 keeps one entry for "
+               r"Nodata index \(NODATA_INDEX\) = 0: raise Number of colours \(N_COLORS\) to 4, choose a Nodata index "
+               r"\(NODATA_INDEX\) of 3 or more \(outside the palette\), or use 'frequent' or 'kmeans'\.$")
+    with pytest.raises(QgsProcessingException, match=message):
+        quantize({"INPUT": path, "PALETTE": "exact", "N_COLORS": 3, "NODATA_INDEX": 0,
+                  "OUTPUT": str(tmp_path / "out.tif")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+    out = quantize({"INPUT": path, "PALETTE": "exact", "N_COLORS": 4, "NODATA_INDEX": 0,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    _, _, table = band_facts(out)
+    assert np.array_equal(read_indices(out), expected_indices(rgba, np.array([e[:3] for e in table[:4]]), 0))
 
 
 @pytest.mark.parametrize("value, message", [
