@@ -121,8 +121,9 @@ def test_a_file_that_is_no_raster_gets_one_error_line_without_gdals_own(tmp_path
         assert result.returncode == 1
         assert len(result.stderr.splitlines()) == 1
         assert result.stderr.startswith("palettize: error: ")
-        assert result.stderr.rstrip().endswith(
-            "Cannot open {} as a raster: `{}' not recognized as a supported file format.".format(junk, junk))
+        assert "Cannot open {} as a raster: ".format(junk) in result.stderr
+        reason = result.stderr.split("Cannot open {} as a raster: ".format(junk), 1)[1]
+        assert "not recognized as" in reason and "supported file format" in reason  # GDAL's words, per version
 
 
 def test_a_file_failing_while_it_runs_leaves_nothing_behind(tmp_path):
