@@ -14,6 +14,7 @@ from ..engine.nearest import METRICS
 from ..engine.options import CLEANUPS, DITHERS, CleanupOptions, OptionsError, PaletteOptions, QuantizeOptions
 from ..engine.options import nodata_index as checked_nodata_index
 from ..engine.run import check_quantize, quantize_source, resolve_palette
+from ..palettes.formats import READ_EXTENSIONS
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
 from . import help as help_text
 from .layer_source import LayerSourceAlgorithm, advanced, tr, user_errors
@@ -47,8 +48,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         self.addParameter(self.enum_parameter(self.PALETTE, self.label(self.PALETTE)))
         self.addParameter(QgsProcessingParameterFile(
             self.PALETTE_FILE, self.label(self.PALETTE_FILE), optional=True,
-            fileFilter=tr("Palette files (*.csv *.txt *.gpl *.act *.clr *.qml *.tif *.tiff *.png *.vrt);;"
-                          "All files (*.*)"),
+            fileFilter=tr("Palette files ({});;All files (*.*)").format(" ".join("*" + e for e in READ_EXTENSIONS)),
         ))
         self.addParameter(QgsProcessingParameterNumber(
             self.N_COLORS, self.label(self.N_COLORS), QgsProcessingParameterNumber.Integer, 256, minValue=2,

@@ -84,6 +84,14 @@ def test_the_readme_script_shows_its_usage_for_help_instead_of_rewriting_the_rea
         assert f.read() == before
 
 
+def test_the_palette_file_picker_shows_every_format_palettize_reads(qgis_app):
+    from palettize.palettes.formats import READ_EXTENSIONS
+
+    definition = algorithm("palettize:quantize").parameterDefinition("PALETTE_FILE")
+    shown = definition.fileFilter().split(";;")[0]
+    assert all("*" + extension in shown.split("(")[1].rstrip(")").split() for extension in READ_EXTENSIONS)
+
+
 def test_seam_tolerance_shows_one_decimal(qgis_app):
     definition = algorithm("palettize:quantize").parameterDefinition("SEAM_TOLERANCE")
     assert definition.metadata()["widget_wrapper"]["decimals"] == 1
