@@ -464,6 +464,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             source = self._open_source()
             feedback.pushInfo(tr("Reading {} ({} x {} pixels).").format(
                 source.description, self.run.grid.width, self.run.grid.height))
+            self.warn_of_degrees(feedback)
             return function(source, self.run.grid, *args, **kwargs, **engine_callbacks(feedback))
         except Cancelled:
             raise QgsProcessingException(tr("Cancelled: no output was written."))
@@ -478,6 +479,17 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if source is not None:
                 source.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def warn_of_degrees(self, feedback):
+        """PIXEL_SIZE is in the units of the extent's CRS: with a geographic one, a size meant in metres
+        (25) gives pixels of 25 degrees, a grid of a pixel or two that runs without an error."""
+        crs, size = self.run.target_crs, abs(self.run.grid.geotransform[1])
+        if crs is not None and crs.isGeographic() and size >= 1.0:
+            feedback.pushWarning(tr(
+                "{} = {:g} is in the units of the extent's CRS ({}): pixels of {:g} degrees, a grid of {} x {}. For a "
+                "size in metres, give {} in a projected CRS.").format(
+                self.named(self.PIXEL_SIZE), size, crs.authid() or crs.description(), size, self.run.grid.width,
+                self.run.grid.height, self.named(self.EXTENT)))
 
     def addReportParameter(self):  # noqa: N802 (Qt naming, like addParameter)
         self.addParameter(QgsProcessingParameterFileDestination(

@@ -146,6 +146,21 @@ def test_an_extent_in_another_crs_missing_the_layer_gives_nodata_with_a_warning(
     assert any(warning.startswith("No pixel got a palette entry") for warning in log.warnings)
 
 
+@pytest.mark.parametrize("pixel_size, warned", [(25, True), (0.001, False)])
+def test_a_pixel_size_meant_in_metres_for_an_extent_in_degrees_is_warned_of(qgis_app, tmp_path, pixel_size, warned):
+    from rasters import feedback_log, random_rgba, write_raster
+
+    path = write_raster(str(tmp_path / "map.tif"), random_rgba(40, 40, seed=2)[:3])  # near 27.0 E, 67.61 N
+    log = feedback_log()
+    quantize({"INPUT": path, "PALETTE": "vga16", "EXTENT": "26.99,27.02,67.6,67.62 [EPSG:4326]",
+              "PIXEL_SIZE": pixel_size, "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)
+    degrees = [w for w in log.warnings if "is in the units of the extent's CRS" in w]
+    assert bool(degrees) == warned
+    if warned:
+        assert degrees[0].startswith("Output pixel size (PIXEL_SIZE) = 25 is in the units of the extent's CRS "
+                                     "(EPSG:4326): pixels of 25 degrees, a grid of 1 x 1.")
+
+
 def test_an_extent_alone_keeps_the_layers_pixel_width_and_height_when_they_differ(qgis_app, tmp_path):
     from rasters import random_rgba, write_raster
 
