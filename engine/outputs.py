@@ -27,6 +27,12 @@ def writable_path_problem(path):
     return ""
 
 
+def same_file_key(path):
+    """A key equal for two paths of the same file (links and letter case, where the system ignores
+    it, resolved), existing or not."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 def nearest_existing_folder(path):
     folder = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(folder):

@@ -32,7 +32,7 @@ from .blocks import (HeldPixels, TransparentAfterAll, colour_histogram, output_t
                      reserved_entry)
 from .merged import MergedColourFinder
 from .nearest import RGB_BITS
-from .outputs import OutputFiles, nearest_existing_folder, writable_path_problem
+from .outputs import OutputFiles, nearest_existing_folder, same_file_key, writable_path_problem
 from .report import ReportCollector, area_units, write_report
 from .style import style_conflict, style_path, write_style
 
@@ -263,19 +263,15 @@ def check_output_paths(outputs, inputs=None):
     if report and os.path.splitext(report)[1].lower() not in REPORT_EXTENSIONS:
         raise RunError("The report is an HTML page: give OUTPUT_REPORT a name ending in .html, not {}.".format(
             os.path.basename(report)))
-    seen = {_same_file_key(path): setting for setting, path in (inputs or {}).items() if path}
+    seen = {same_file_key(path): setting for setting, path in (inputs or {}).items() if path}
     for setting, path in outputs.items():
         if not path:
             continue
-        key = _same_file_key(path)
+        key = same_file_key(path)
         if key in seen:
             raise RunError("{} would replace {} ({}): choose another path for {}.".format(setting, seen[key], path,
                                                                                          setting))
         seen[key] = setting
-
-
-def _same_file_key(path):
-    return os.path.normcase(os.path.realpath(path))
 
 
 def check_raster_output(path, driver, grid, palette_size, opaque=False, from_image=False, disk=True,

@@ -12,6 +12,7 @@ import os
 
 from ..palettes.formats import write_palette
 from ..palettes.palette import Palette
+from .outputs import same_file_key
 
 
 def style_path(raster_path):
@@ -29,7 +30,7 @@ def style_conflict(raster_path, inputs=()):
     it may."""
     path = style_path(raster_path)
     for source in inputs:
-        if source and os.path.normcase(os.path.abspath(style_path(source))) == os.path.normcase(os.path.abspath(path)):
+        if source and same_file_key(style_path(source)) == same_file_key(path):
             return "{} would also be the style QGIS opens the input {} with: it was not written (give the output " \
                    "another name than the input's)".format(path, os.path.basename(source))
     if not os.path.lexists(path):
