@@ -440,8 +440,9 @@ class Runner:
                     on_failure(job, run.RunError("Cannot write '.{}' rasters: choose a GeoTIFF (.tif), a mosaic "
                                                  "(.vrt) or another raster format GDAL writes.".format(extension)))
                     continue
-                if is_mosaic(job.output) and tiles_folder_problem(job.output):
-                    on_failure(job, run.RunError(tiles_folder_problem(job.output)))
+                problem = is_mosaic(job.output) and tiles_folder_problem(job.output)
+                if problem:
+                    on_failure(job, run.RunError(problem))
                     continue
                 job.tiles = tile_windows(job.width, job.height, self.split_above) if split else (
                     (0, 0, job.width, job.height),)
