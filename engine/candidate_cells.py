@@ -73,15 +73,13 @@ class CandidateCells:
         keep more than _KEPT_PAIRS cell-entry pairs: palettes of tens of thousands of entries
         (CIELAB above all) would keep millions more at each level, and answers do not depend on
         how fine the cells are."""
-        depth = min(depth, MAX_DEPTH)
-        if depth <= self.depth:
-            return
-        if len(self._entries) > _KEPT_PAIRS:
-            return
+        depth, start = min(depth, MAX_DEPTH), self.depth
         while self.depth < depth and len(self._entries) <= _KEPT_PAIRS:
             self.depth += 1
             self._coordinates = (self._coordinates[:, None, :] * 2 + _OCTANTS[None, :, :]).reshape(-1, 3)
             self._refine_pairs()
+        if self.depth == start:  # no finer level: the lists below are those of the grid as it is
+            return
         count = len(self.targets)
         self.side = 1 << self.depth
         self.size = (self.high - self.low) / self.side
