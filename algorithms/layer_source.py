@@ -30,6 +30,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..engine import gdal_io
 from ..engine.blocks import Cancelled
 from ..engine.options import OptionsError, finite_number, whole_number
+from ..engine.outputs import writable_path_problem
 from ..engine.pointwise import NotPiecewise
 from ..engine.run import RunError
 from . import help as help_text
@@ -504,21 +505,26 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     def table_path(self, parameters, context):
         """The path of the OUTPUT_TABLE file, '' for none or a destination that is no file (a memory
-        layer, a database); refused in a missing folder, where QGIS cannot create it."""
+        layer, a database); refused where no file can be written (missing folders are made, as
+        for the other outputs: see table_writer)."""
         if parameters.get("OUTPUT_TABLE") in (None, ""):
             return ""
         table = resolve_output(self, parameters, "OUTPUT_TABLE", context).path
         if not os.path.splitext(table)[1] or "|" in table or ":" in os.path.splitdrive(table)[1]:
             return ""
-        if not os.path.isdir(os.path.dirname(os.path.abspath(table))):
-            raise QgsProcessingException(tr("Cannot write {} {}: its folder does not exist. Choose an existing "
-                                            "folder.").format(self.named("OUTPUT_TABLE"), table))
+        problem = writable_path_problem(table)
+        if problem:
+            raise QgsProcessingException(tr("Cannot write {} {}: {}. Choose another place.").format(
+                self.named("OUTPUT_TABLE"), table, problem))
         return table
 
     def table_writer(self, parameters, context, usage_of, results):
         """An engine ``before_commit`` that writes the OUTPUT_TABLE (QGIS writes it in place: it is
         removed if the run fails before its outputs go into place) and adds it to ``results``."""
         def write(result, outputs):
+            table = self.table_path(parameters, context)
+            if table:  # QGIS writes the table itself, into folders that must exist
+                outputs.make_folders(os.path.dirname(os.path.abspath(table)))
             written = write_palette_table(self, parameters, context, "OUTPUT_TABLE", result.palette, usage_of(result))
             for table_id in written.values():
                 outputs.written_in_place(table_file(table_id))

@@ -54,7 +54,7 @@ class OutputFiles:
         staging folder, e.g. side files a GDAL driver adds, go into place with it)."""
         folder = os.path.dirname(os.path.abspath(target))
         if folder not in self._staging:
-            self._make_folders(folder)
+            self.make_folders(folder)
             self._staging[folder] = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder)
         return os.path.join(self._staging[folder], os.path.basename(target))
 
@@ -70,7 +70,9 @@ class OutputFiles:
         self.stage(path)  # the staging folder keeps it until commit succeeds
         self._obsolete.append(os.path.abspath(path))
 
-    def _make_folders(self, folder):
+    def make_folders(self, folder):
+        """Make ``folder`` and the folders above it that are missing (for a file others write
+        straight into place, see written_in_place): removed, when empty, if the run fails."""
         missing = []
         while not os.path.isdir(folder):
             missing.append(folder)

@@ -222,10 +222,12 @@ def test_a_report_not_named_as_a_web_page_is_refused(qgis_app, tmp_path, rgba, r
     assert not os.path.exists(tmp_path / report)
 
 
-def test_a_table_in_a_missing_folder_is_refused_before_any_work(qgis_app, tmp_path, rgba):
+def test_a_table_under_a_file_is_refused_before_any_work(qgis_app, tmp_path, rgba):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
     error = refused({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"),
-                     "OUTPUT_TABLE": str(tmp_path / "missing" / "table.csv")}, tmp_path)
-    assert "its folder does not exist" in error
+                     "OUTPUT_TABLE": str(tmp_path / "notes.txt" / "table.csv")}, tmp_path)
+    assert "Cannot write Palette table (OUTPUT_TABLE) {}: {} is not a writable folder. Choose another place.".format(
+        tmp_path / "notes.txt" / "table.csv", tmp_path / "notes.txt") in error
 
 
 def test_complex_bands_are_refused_with_source_bands(qgis_app, tmp_path):

@@ -78,6 +78,23 @@ def test_a_report_in_a_missing_folder_is_written_with_its_folder(qgis_app, tmp_p
     assert "new/report.html" in everything_under(str(tmp_path))
 
 
+def test_a_table_in_a_missing_folder_is_written_with_its_folder_as_the_report_is(qgis_app, tmp_path, rgba):
+    table = tmp_path / "new" / "deeper" / "table.csv"
+    quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"), "OUTPUT_TABLE": str(table)})
+    rows = table.read_text().splitlines()
+    assert len(rows) == 1 + 16 and rows[0].startswith("index,")
+
+
+def test_a_failed_run_removes_the_folder_it_made_for_its_table(qgis_app, tmp_path, rgba):
+    old = tmp_path / "out.tif"
+    old.write_bytes(b"the previous output")
+    (tmp_path / "out.tif.aux.xml").mkdir()  # the raster attribute table cannot go there: the run fails at the end
+    with pytest.raises(QgsProcessingException, match="is a folder"):
+        quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(old),
+                  "OUTPUT_TABLE": str(tmp_path / "new" / "table.csv")})
+    assert everything_under(str(tmp_path)) == ["out.tif", "out.tif.aux.xml"]
+
+
 def test_a_side_file_that_cannot_be_put_in_place_fails_the_run_and_keeps_the_old_output(qgis_app, tmp_path, rgba):
     old = tmp_path / "out.tif"
     old.write_bytes(b"the previous output")
