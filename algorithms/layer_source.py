@@ -101,10 +101,11 @@ def table_file(table_id):
     return path if path and os.path.isfile(path) else ""
 
 
-def engine_callbacks(feedback):
-    """progress, is_cancelled and log for the engine's run API, reporting to ``feedback``."""
+def engine_callbacks(feedback, explained=str):
+    """progress, is_cancelled and log for the engine's run API, reporting to ``feedback``; the
+    log's settings named by ``explained`` (as errors name them: the dialog's label and the id)."""
     def log(text, warning=False):
-        (feedback.pushWarning if warning else feedback.pushInfo)(text)
+        (feedback.pushWarning if warning else feedback.pushInfo)(explained(text))
 
     return {"progress": lambda fraction: feedback.setProgress(100.0 * fraction),
             "is_cancelled": feedback.isCanceled, "log": log}
@@ -466,7 +467,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             feedback.pushInfo(tr("Reading {} ({} x {} pixels).").format(
                 source.description, self.run.grid.width, self.run.grid.height))
             self.warn_of_degrees(feedback)
-            return function(source, self.run.grid, *args, **kwargs, **engine_callbacks(feedback))
+            return function(source, self.run.grid, *args, **kwargs, **engine_callbacks(feedback, self.explained))
         except Cancelled:
             raise QgsProcessingException(tr("Cancelled: no output was written."))
         except RunError as error:

@@ -514,8 +514,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         log("Dithering: {} distinct colours (the image's, with the error carried to them) searched for their nearest "
             "palette entry.".format(passed.distinct_colours))
     for entry in merged:
-        log("Merged classes: {}. Use a palette built from the image (PALETTE=frequent) or the map's legend as "
-            "palette file to keep them apart.".format(entry.describe(palette)), warning=True)
+        log("Merged classes: {}. To keep them apart, set PALETTE=frequent (a palette built from the image) or "
+            "give the map's legend as PALETTE_FILE.".format(entry.describe(palette)), warning=True)
     for text, warning in messages:
         log(text, warning=warning)
     if not passed.counts.any():

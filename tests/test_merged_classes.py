@@ -23,7 +23,7 @@ def test_the_sample_maps_two_blues_become_one_win256_entry_and_the_log_says_so(q
     merged = [w for w in log.warnings if w.startswith("Merged classes")]
     blues = [w for w in merged if "#b2d8e8" in w and "#8bc5e0" in w]
     assert len(blues) == 1, merged
-    assert "entry 9 " in blues[0] and "PALETTE=frequent" in blues[0]
+    assert "entry 9 " in blues[0] and "set Palette (PALETTE) = frequent" in blues[0]
     shares = dict(re.findall(r"(#[0-9a-f]{6}) \((\d+\.\d+)%\)", blues[0]))
     assert abs(float(shares["#b2d8e8"]) - 8.85) < 0.1 and abs(float(shares["#8bc5e0"]) - 6.76) < 0.1
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
@@ -51,8 +51,9 @@ def test_rare_colours_that_share_an_entry_are_not_units_of_the_map(qgis_app, tmp
     write_raster(path, image)
     quantize({"INPUT": path, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out2.tif")}, feedback=log)
     assert [w for w in log.warnings if w.startswith("Merged classes")] == [
-        "Merged classes: #ff0000 (60.00%), #c80000 (1.00%) all become entry 0 (#ff0000, Red). Use a palette "
-        "built from the image (PALETTE=frequent) or the map's legend as palette file to keep them apart."]
+        "Merged classes: #ff0000 (60.00%), #c80000 (1.00%) both become entry 0 (#ff0000, Red). To keep them "
+        "apart, set Palette (PALETTE) = frequent (a palette built from the image) or give the map's legend as "
+        "Palette file (PALETTE_FILE)."]
 
 
 def test_shares_are_exact_on_small_rasters_and_do_not_depend_on_the_blocks():
@@ -76,8 +77,17 @@ def test_shares_are_exact_on_small_rasters_and_do_not_depend_on_the_blocks():
             code = r | g << 8 | b << 16
             assert share == np.count_nonzero(codes == code) / codes.size
     described = [m.describe(palette) for m in finder.merged()]
-    assert sorted(d[d.index("all become"):] for d in described) == [
-        "all become entry 0 (#000000)", "all become entry 1 (#ffffff)"]
+    assert sorted(d[d.index("both become"):] for d in described) == [
+        "both become entry 0 (#000000)", "both become entry 1 (#ffffff)"]
+
+
+def test_three_colours_merged_into_one_entry_are_all_named():
+    from palettize.engine.merged import MergedEntry
+
+    palette = Palette([(0, 0, 0)], ["Black"])
+    merged = MergedEntry(0, [((1, 2, 3), 0.5), ((4, 5, 6), 0.25), ((7, 8, 9), 0.125)])
+    assert merged.describe(palette) == ("#010203 (50.00%), #040506 (25.00%), #070809 (12.50%) all become entry 0 "
+                                        "(#000000, Black)")
 
 
 def test_nodata_pixels_count_for_no_colour_and_no_share():

@@ -52,8 +52,8 @@ def test_256_colours_with_nodata_on_an_entry_are_byte_and_that_entry_is_kept_for
     assert table[nodata_index] == (r, g, b, 0)  # the entry's colour, transparent
     assert [entry for i, entry in enumerate(table) if i != nodata_index] == [
         tuple(c) + (255,) for i, c in enumerate(win256.colours.tolist()) if i != nodata_index]
-    assert ("NODATA_INDEX={0}: nodata pixels are written as {0} (palette entry {0} ({1}) is kept for nodata and "
-            "never chosen as a pixel's colour); 256 colours: writing Byte with nodata {0}.").format(
+    assert ("Nodata index (NODATA_INDEX) = {0}: nodata pixels are written as {0} (palette entry {0} ({1}) is kept "
+            "for nodata and never chosen as a pixel's colour); 256 colours: writing Byte with nodata {0}.").format(
                 nodata_index, win256.label(nodata_index)) in log.infos
 
 

@@ -143,7 +143,9 @@ def test_an_extent_in_another_crs_missing_the_layer_gives_nodata_with_a_warning(
     out = quantize({"INPUT": path, "PALETTE": "vga16", "EXTENT": "27.0,27.02,67.5,67.51 [EPSG:4326]",
                     "PIXEL_SIZE": 0.001, "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
     assert read_indices(out).tolist() == [[255] * 20] * 10
-    assert any(warning.startswith("No pixel got a palette entry") for warning in log.warnings)
+    # named as the dialog names its settings, as errors are
+    assert ("No pixel got a palette entry: the output is all nodata. Check Alpha threshold (ALPHA_THRESHOLD), the "
+            "input's nodata and alpha band, and the extent asked for.") in log.warnings
 
 
 @pytest.mark.parametrize("pixel_size, warned", [(25, True), (0.001, False)])
