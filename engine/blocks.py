@@ -115,7 +115,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     counts = np.zeros(len(palette) if nodata is None else max(len(palette), nodata + 1), dtype=np.int64)
     windows = list(windows)
     cleanup = cleanup or CleanupOptions()
-    map_block = _block_mapper(mapper, palette, metric, dither, cleanup, windows)
+    map_block = _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_threshold)
     margin = cleanup.margin
     reads = [expand_window(window, margin, grid_size) for window in windows] if margin else windows
 
@@ -241,8 +241,9 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
             pending.result()
 
 
-def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
-    """None for plain nearest colours, else a function (rgba, valid) -> indices for one read."""
+def _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_threshold=0):
+    """None for plain nearest colours, else a function (rgba, valid) -> indices for one read (of
+    any class where not valid: alpha below ``alpha_threshold``)."""
     if dither == "floyd-steinberg":
         from .dither import FloydSteinbergDither
 
@@ -253,9 +254,9 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows):
     lock = Lock()  # the mapper learns as it goes: one block at a time
     classes = np.uint8 if len(palette) <= 256 else np.uint16  # the narrower, the faster a cleanup reads them
 
-    def nearest(codes):
+    def nearest(codes):  # class 0 where transparent: a cleanup never reads it
         with lock:
-            return mapper.map_codes(codes, classes)
+            return mapper.map_codes(codes, classes, alpha_threshold, 0)
 
     if cleanup.method == "seams":
         from .cleanup import clean_seams

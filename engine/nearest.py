@@ -190,31 +190,38 @@ class NearestColourMapper:
 
     def map_codes(self, codes, dtype=np.uint16, alpha_threshold=0, nodata=None):
         """Palette indices (``dtype``, same shape) of packed colour codes (see pack_rgba); codes
-        whose alpha is below ``alpha_threshold`` get ``nodata``.
+        whose alpha is below ``alpha_threshold`` get ``nodata``, and their colours are not searched
+        (nor counted among the distinct colours) unless opaque pixels have them too.
 
         Works in steps of _STEP pixels so that every temporary stays in the CPU cache: about
         twice as fast as whole-block numpy operations on a 100-megapixel raster.
         """
         flat = np.ravel(np.asarray(codes, dtype=np.uint32))
+        opaque = np.uint32(alpha_threshold << 24)
         if self._table is None and self._pixels + flat.size <= _SMALL_LOOKUP:
             self._pixels += flat.size
-            found = self._sorted_lookup(flat & RGB_BITS)
-            if alpha_threshold > 0:
-                np.copyto(found, nodata, where=flat < np.uint32(alpha_threshold << 24))
-            return found.astype(dtype, copy=False).reshape(np.shape(codes))
+            if alpha_threshold == 0:
+                return self._sorted_lookup(flat & RGB_BITS).astype(dtype, copy=False).reshape(np.shape(codes))
+            kept = flat >= opaque
+            found = np.full(flat.size, nodata, dtype=dtype)
+            found[kept] = self._sorted_lookup(flat[kept] & RGB_BITS)
+            return found.reshape(np.shape(codes))
         indices = np.empty(flat.size, dtype)
         rgb_scratch = np.empty(min(_STEP, flat.size), np.uint32)
         found_scratch = None if indices.dtype == np.uint16 else np.empty(len(rgb_scratch), np.uint16)
-        opaque = np.uint32(alpha_threshold << 24)
+        transparent_scratch = np.empty(len(rgb_scratch), bool) if alpha_threshold > 0 else None
+        transparent = None
         for start in range(0, flat.size, _STEP):
             part = flat[start:start + _STEP]
             rgb = np.bitwise_and(part, RGB_BITS, out=rgb_scratch[:len(part)])
             found = indices[start:start + len(part)] if found_scratch is None else found_scratch[:len(part)]
             np.take(self.table, rgb, out=found, mode="wrap")  # codes < 2^24: "wrap" never wraps
-            if found.max() == UNKNOWN:
-                self._complete(rgb, found)
             if alpha_threshold > 0:
-                np.copyto(found, nodata, where=part < opaque)
+                transparent = np.less(part, opaque, out=transparent_scratch[:len(part)])
+            if found.max() == UNKNOWN:
+                self._complete(rgb, found, transparent)
+            if alpha_threshold > 0:
+                np.copyto(found, nodata, where=transparent)
             if found_scratch is not None:
                 indices[start:start + len(part)] = found
         return indices.reshape(np.shape(codes))
@@ -242,10 +249,14 @@ class NearestColourMapper:
             self._note_answers(codes)
         self.distinct_colours += len(codes)
 
-    def _complete(self, codes, found):
+    def _complete(self, codes, found, skipped=None):
         """Fill in ``found`` (the table's entries of ``codes``) where it holds UNKNOWN, searching
-        those colours."""
+        those colours; except where ``skipped`` (None or flags like ``codes``), left UNKNOWN."""
         unknown = found == UNKNOWN
+        if skipped is not None:
+            unknown &= ~skipped
+            if not unknown.any():
+                return
         missing = codes[unknown]
         self._learn(missing)
         found[unknown] = self.table[missing]

@@ -509,7 +509,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     if getattr(source, "clipped", False):
         log("Some band values were outside 0-255 and were clipped.", warning=True)
     if options.dither == "none":
-        log("{} distinct colours matched to the palette.".format(passed.distinct_colours))
+        log("{} distinct colour{} matched to the palette.".format(passed.distinct_colours,
+                                                                "" if passed.distinct_colours == 1 else "s"))
     else:  # the carried error makes colours the image does not hold, tried ahead on paths not all taken
         log("Dithering: {} distinct colours (the image's, with the error carried to them) searched for their nearest "
             "palette entry.".format(passed.distinct_colours))

@@ -300,8 +300,24 @@ def test_pixels_mapped_by_sorting_before_the_table_is_made_get_the_same_entries(
         expected = brute_force_indices(block[:3].reshape(3, -1).T, palette, metric)
         expected[block[3].ravel() < 100] = 255
         assert indices.dtype == np.uint8 and np.array_equal(indices.ravel(), expected)
-    both = np.concatenate([first[:3].reshape(3, -1), second[:3].reshape(3, -1)], axis=1)
+    # the colours of the pixels that are not transparent: the others are never searched
+    both = np.concatenate([block[:3].reshape(3, -1)[:, block[3].ravel() >= 100] for block in (first, second)], axis=1)
     assert mapper.distinct_colours == len(np.unique(both, axis=1).T)
+
+
+@pytest.mark.parametrize("pixels", [40 * 30, 2 * (1 << 16)])  # mapped by sorting, through the table
+def test_colours_only_transparent_pixels_have_are_neither_searched_nor_counted(pixels):
+    from palettize.engine.nearest import pack_rgba
+
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (3, pixels), dtype=np.uint8)
+    alpha = np.where(np.arange(pixels) % 2 == 0, 255, 0).astype(np.uint8)
+    rgb[:, ::2] = rgb[:, :1]  # the opaque pixels hold one colour; the transparent ones, hundreds
+    mapper = NearestColourMapper(builtin_palette("vga16").colours, "rgb")
+    indices = mapper.map_codes(pack_rgba(*rgb, alpha), np.uint16, alpha_threshold=128, nodata=999)
+    assert mapper.distinct_colours == 1
+    expected = brute_force_indices(rgb[:, :1].T, builtin_palette("vga16").colours, "rgb")[0]
+    assert indices[::2].tolist() == [expected] * (pixels // 2) and (indices[1::2] == 999).all()
 
 
 @pytest.mark.parametrize("metric", ["rgb", "cielab"])

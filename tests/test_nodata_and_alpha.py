@@ -34,6 +34,19 @@ def test_pixels_below_the_alpha_threshold_become_nodata(qgis_app, tmp_path, thre
     assert set(indices[nodata_count:].tolist()) == set(nearest_vga([[240, 240, 240]]))
 
 
+def test_the_log_counts_the_colours_of_the_pixels_kept_not_of_the_transparent_ones(qgis_app, tmp_path):
+    from rasters import feedback_log
+
+    image = np.zeros((4, 3, 8), dtype=np.uint8)
+    image[:3, :, :4] = 200  # one colour, opaque
+    image[3, :, :4] = 255
+    image[:3, :, 4:] = np.arange(3 * 4 * 3).reshape(3, 3, 4)  # a different colour under every transparent pixel
+    log = feedback_log()
+    quantize({"INPUT": write_raster(str(tmp_path / "in.tif"), image, alpha=True), "PALETTE": "vga16",
+              "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)
+    assert "1 distinct colour matched to the palette." in log.infos
+
+
 @pytest.mark.parametrize("layer_style", ["as is", "stretched (drawn by QGIS)", "bands"])
 def test_partly_transparent_pixels_are_judged_by_their_unpremultiplied_colour(qgis_app, tmp_path, layer_style):
     # Premultiplied by alpha 130, (240, 240, 240) would be about (122, 122, 122): another VGA colour.
