@@ -325,6 +325,27 @@ def test_gimp_palettes_in_gimps_own_layout_read_every_colour_and_name():
     assert palette.labels == ("Butter 1", "Butter 2", "Butter 3", "", "White (255 255 255) #FFFFFF")
 
 
+def test_an_aseprite_gimp_palette_with_alpha_reads_its_colours_and_names_not_the_alpha(tmp_path):
+    # Aseprite writes 'Channels: RGBA' and a fourth column when its palette has alpha.
+    path = write_file(tmp_path, "aseprite.gpl", "GIMP Palette\nChannels: RGBA\n#\n 26  28  44 255\tNight\n"
+                                                " 93  39  93 128\tPlum sky\n255 255 255   0\n")
+    palette, description = read_palette(path)
+    assert description == "GIMP palette (alpha column ignored)"
+    assert palette.colours.tolist() == [[26, 28, 44], [93, 39, 93], [255, 255, 255]]
+    assert palette.labels == ("Night", "Plum sky", "")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("GIMP Palette\nChannels: CMYK\n1 2 3\n", "line 2: 'Channels: CMYK' is not a 'Channels: RGB' or 'Channels: RGBA'"),
+    ("GIMP Palette\n1 2 3 x\nChannels: RGBA\n", "line 3: 'Channels: RGBA' is not a 'Channels: RGB' or"),
+    ("GIMP Palette\nChannels: RGBA\n1 2 3 300 x\n", "line 3: 300 is out of range"),
+    ("GIMP Palette\nChannels: RGBA\n1 2 3\n", "line 3: 3 column(s); need red, green, blue, alpha and an optional name"),
+])
+def test_a_gimp_palette_channels_line_other_than_rgb_or_rgba_or_a_bad_alpha_is_refused_naming_the_line(
+        tmp_path, content, message):
+    refused(write_file(tmp_path, "channels.gpl", content), "palette file channels.gpl, " + message)
+
+
 #: Where Debian's gimp-data, inkscape and qgis packages put the GIMP palettes they ship.
 SHIPPED_PALETTE_FOLDERS = ("/usr/share/gimp/2.0/palettes", "/usr/share/inkscape/palettes",
                            "/usr/share/qgis/resources/palettes")
