@@ -191,6 +191,14 @@ def test_a_qgis_colour_map_export_reads_labels_with_commas_and_drops_placeholder
     assert palette.labels == ("low", "mid, wet", "")
 
 
+def test_a_qgis_export_of_discrete_classes_reads_its_last_class_whose_value_is_inf():
+    # QGIS 3.22's "Export Color Map to File" of a discrete classification: the last value is 'inf'.
+    palette, description = read_palette(sample("qgis_discrete_classes_export.txt"))
+    assert description == "QGIS colour map export"
+    assert palette.colours.tolist() == [[0, 0, 0], [85, 85, 85], [170, 170, 170], [255, 255, 255]]
+    assert palette.labels == ("25", "50", "75", "inf")
+
+
 def test_a_space_separated_colour_map_with_the_interpolation_line_reads_as_qgis(tmp_path):
     path = write_file(tmp_path, "map.txt", "INTERPOLATION:EXACT\n1 255 0 0 255 Granite rock\n2 0 0 255\n")
     palette, description = read_palette(path)
