@@ -124,6 +124,17 @@ def test_unquoted_commas_in_the_last_column_belong_to_the_label(tmp_path):
     assert palette.labels == ("Sand",)
 
 
+@pytest.mark.parametrize("content", [
+    "10,20,30,Sand,\n40,50,60,Clay,,\n70,80,90,,\n",
+    "red,green,blue,label\r\n10,20,30,Sand,\r\n40,50,60,Clay,,\r\n70,80,90,,\r\n",
+    "10;20;30;Sand;;\n40;50;60;Clay;\n70;80;90;;\n",
+], ids=["commas", "header and CRLF", "semicolons"])
+def test_the_empty_columns_a_spreadsheet_adds_at_the_end_of_lines_are_not_part_of_the_label(tmp_path, content):
+    palette, _ = read_palette(write_file(tmp_path, "sheet.csv", content))
+    assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60], [70, 80, 90]]
+    assert palette.labels == ("Sand", "Clay", "")
+
+
 def test_a_label_longer_than_csv_allows_is_refused_naming_the_line(tmp_path):
     path = write_file(tmp_path, "p.csv", "10,20,30,ok\n40,50,60," + "x" * (csv.field_size_limit() + 10) + "\n")
     refused(path, "palette file p.csv, line 2: a field is longer than 131072 characters, the most a CSV field "
