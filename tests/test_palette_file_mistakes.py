@@ -160,6 +160,23 @@ def test_a_hex_colour_among_rgb_lines_is_an_error_not_a_skipped_comment(tmp_path
             "palette file q.csv, line 3: '1,2,3' is not a '#rrggbb' colour like the other lines")
 
 
+def test_a_short_css_hex_colour_among_hex_colours_is_read_not_skipped_as_a_comment(tmp_path):
+    palette, description = read_palette(write_file(tmp_path, "p.csv", "#ff0000,Red\n#0f0,Green\n#00F\n#0000ff,Blue\n"))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255], [0, 0, 255]]
+    assert palette.labels == ("Red", "Green", "", "Blue")
+    assert description == "hex colours (#rrggbb)"
+
+
+def test_a_file_of_short_css_hex_colours_with_a_header_is_read(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "colour;name\n#f00;Red\n#0f0;Green\n"))
+    assert (palette.colours.tolist(), palette.labels) == ([[255, 0, 0], [0, 255, 0]], ("Red", "Green"))
+
+
+def test_a_short_hex_word_among_rgb_lines_stays_a_comment(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "10,20,30\n#add\n40,50,60\n#bad one below\n"))
+    assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60]]
+
+
 def test_an_eight_digit_hex_colour_is_refused_rather_than_guessing_where_alpha_is(tmp_path):
     refused(write_file(tmp_path, "p.csv", "#1f77b4\n#ff7f0e80\n"),
             "palette file p.csv, line 2: '#ff7f0e80' has 8 hex digits; write '#rrggbb' (alpha is not read)")

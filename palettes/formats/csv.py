@@ -14,6 +14,8 @@ line, an optional alpha column (ignored) and an optional label column. Any text 
   empty columns a spreadsheet adds at the end of every line).
 - Lines starting with ``#`` are comments, except ``#rrggbb[,label]`` lines: a file of those is read
   as hex colours (mixed with red,green,blue lines it is an error, not colours silently skipped).
+  CSS's short ``#rgb`` is a colour too (``#f00`` is ``#ff0000``) in a file of hex colours or one
+  with no red,green,blue line; among red,green,blue lines such a line (``#add``) stays a comment.
 """
 
 import csv
@@ -37,16 +39,22 @@ _NAMES = {
 _NUMBER_LIKE = re.compile(r"[-+]?\.?\d")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+$")
 _HEX = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{8})(?=$|[\s,;|])")
+#: CSS's short '#rgb': a colour among '#rrggbb' lines or where no line is red,green,blue, else a comment.
+_SHORT_HEX = re.compile(r"#([0-9a-fA-F]{3})(?=$|[\s,;|])")
 
 
 def read(path, name):
-    lines, hex_lines = [], []
+    lines, hex_lines, short_hex_lines = [], [], []
     for n, line in enumerate(read_text(path, name).splitlines(), 1):
         stripped = line.strip()
         if _HEX.match(stripped):  # '#00ff00' is a colour, not a comment to skip
             hex_lines.append((n, stripped))
+        elif _SHORT_HEX.match(stripped):
+            short_hex_lines.append((n, stripped))
         elif stripped and not stripped.startswith("#"):
             lines.append((n, line))
+    if short_hex_lines and (hex_lines or not lines or (len(lines) == 1 and not _starts_with_a_number(lines[0][1]))):
+        hex_lines = sorted(hex_lines + short_hex_lines)  # '#f00' lines, and at most a header besides them
     if hex_lines:
         return _read_hex(hex_lines, lines, name)
     delimiter = _delimiter(lines[:_SAMPLE_LINES])
@@ -79,11 +87,11 @@ def read(path, name):
 def _read_hex(hex_lines, other_lines, name):
     """'#rrggbb[,label]' lines (any delimiter); only a header line may be something else."""
     first = other_lines[0] if other_lines else None
-    if first and first[0] < hex_lines[0][0] and not _looks_like_a_number(re.split(r"[\s,;|]", first[1].strip())[0]):
+    if first and first[0] < hex_lines[0][0] and not _starts_with_a_number(first[1]):
         other_lines = other_lines[1:]  # a header
     if other_lines and len(other_lines) >= len(hex_lines):
         line, text = hex_lines[0]
-        digits = _HEX.match(text).group(1)
+        digits = _hex_digits(text)
         rgb = ",".join(str(int(digits[i:i + 2], 16)) for i in (0, 2, 4)) if len(digits) == 6 else "red,green,blue"
         raise error(name, line, "{!r} is a hex colour among red,green,blue lines; write it as {}".format(text, rgb))
     if other_lines:
@@ -93,15 +101,24 @@ def _read_hex(hex_lines, other_lines, name):
     check_count(name, len(hex_lines))
     colours, labels = [], []
     for line, text in hex_lines:
-        digits = _HEX.match(text).group(1)
+        written = (_HEX.match(text) or _SHORT_HEX.match(text)).group(1)
+        digits = _hex_digits(text)
         if len(digits) == 8:  # '#rrggbbaa' in CSS, '#aarrggbb' in Qt: refuse rather than guess
             raise error(name, line, "'#{}' has 8 hex digits; write '#rrggbb' (alpha is not read)".format(digits))
         colours.append([int(digits[i:i + 2], 16) for i in (0, 2, 4)])
-        rest = text[7:].strip()
+        rest = text[1 + len(written):].strip()
         if rest[:1] in _DELIMITERS:  # the label is the rest of the line, unquoted if quoted
             rest = rest[0].join(_fields(rest[1:], rest[0], name, line, strip=False))
         labels.append(rest.strip())
     return Palette(np.array(colours, dtype=np.uint8), labels, name=os.path.splitext(name)[0]), "hex colours (#rrggbb)"
+
+
+def _hex_digits(text):
+    """The hex digits of a line starting with '#rrggbb', '#rrggbbaa' or '#rgb' (as '#rrggbb')."""
+    found = _HEX.match(text)
+    if found:
+        return found.group(1)
+    return "".join(c * 2 for c in _SHORT_HEX.match(text).group(1))
 
 
 def write_palette_csv(palette, path):
@@ -156,6 +173,11 @@ def _looks_like_a_number(field):
         return True
     except ValueError:
         return bool(_NUMBER_LIKE.match(field))
+
+
+def _starts_with_a_number(line):
+    """Whether a line's first field looks like a number: a colour line (or a mistyped one), not a header."""
+    return _looks_like_a_number(re.split(r"[\s,;|]", line.strip())[0])
 
 
 def _columns(header, rows):
