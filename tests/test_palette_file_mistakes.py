@@ -363,6 +363,14 @@ def test_an_aseprite_gimp_palette_with_alpha_reads_its_colours_and_names_not_the
     assert palette.labels == ("Night", "Plum sky", "")
 
 
+def test_untitled_the_name_gimp_and_aseprite_give_unnamed_colours_is_no_label(tmp_path):
+    path = write_file(tmp_path, "gimp.gpl", "GIMP Palette\nName: Mine\nColumns: 0\n#\n255   0   0\tUntitled\n"
+                                            "  0 255   0\tGrass\n  0   0 255\tUntitled blue\n")
+    assert read_palette(path)[0].labels == ("", "Grass", "Untitled blue")
+    path = write_file(tmp_path, "aseprite.gpl", "GIMP Palette\n#\n255   0   0\tUntitled\n  0 255   0\tUntitled\n")
+    assert read_palette(path)[0].labels is None
+
+
 @pytest.mark.parametrize("content, message", [
     ("GIMP Palette\nChannels: CMYK\n1 2 3\n", "line 2: 'Channels: CMYK' is not a 'Channels: RGB' or 'Channels: RGBA'"),
     ("GIMP Palette\n1 2 3 x\nChannels: RGBA\n", "line 3: 'Channels: RGBA' is not a 'Channels: RGB' or"),

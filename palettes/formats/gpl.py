@@ -1,11 +1,15 @@
 """GIMP palette (starts with ``GIMP Palette``): ``R G B name`` lines; the names are the labels and
-the ``Name:`` header is the palette's name. GIMP, Inkscape, Krita and QGIS write it; Aseprite
+the ``Name:`` header is the palette's name; ``Untitled``, the name GIMP and Aseprite give every colour
+nobody named, is read as no label. GIMP, Inkscape, Krita and QGIS write it; Aseprite
 writes ``Channels: RGBA`` under the first line when its colours have alpha, and then ``R G B A
 name`` lines, whose alpha is read and ignored."""
 
 import os
 
 from .common import Format, channel, error, make_palette, one_line_labels, text_lines, write_lines
+
+#: What GIMP (in English) and Aseprite write as the name of a colour nobody named.
+UNNAMED = "Untitled"
 
 
 def sniff(text, extension):
@@ -42,7 +46,8 @@ def read(path, name):
         colours.append([channel(field, name, line) for field in fields[:3]])
         if columns == 4:
             channel(fields[3], name, line)
-        labels.append(fields[columns].strip() if len(fields) > columns else "")
+        label = fields[columns].strip() if len(fields) > columns else ""
+        labels.append("" if label == UNNAMED else label)
     return make_palette(name, colours, labels, title), description
 
 
