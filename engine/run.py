@@ -592,11 +592,17 @@ def _extract(histogram, output_path, options, log, outputs):
     result = ExtractResult(palette, usage)
     if output_path:
         try:
-            write_palette(palette, outputs.stage(output_path))
+            write_palette(named_after_file(palette, output_path), outputs.stage(output_path))
         except (PaletteFileError, OSError) as error:
             raise RunError("Could not write the palette: {}".format(error))
         result.written.append(output_path)
     return result, entries
+
+
+def named_after_file(palette, path):
+    """An extracted palette named after the file it is written to (the name a GIMP palette shows),
+    not after the method that built it: palettes extracted from several maps keep apart."""
+    return Palette(palette.colours, palette.labels, os.path.splitext(os.path.basename(path))[0])
 
 
 def histogram_entries(rgba, codes, entries, alpha_threshold):
