@@ -172,6 +172,22 @@ def test_a_file_of_short_css_hex_colours_with_a_header_is_read(tmp_path):
     assert (palette.colours.tolist(), palette.labels) == ([[255, 0, 0], [0, 255, 0]], ("Red", "Green"))
 
 
+def test_a_hex_palette_file_of_bare_rrggbb_lines_is_read_as_hex_colours(tmp_path):
+    # The .hex files Lospec and other palette sites offer: one 'rrggbb' per line, no '#'.
+    palette, description = read_palette(write_file(tmp_path, "endesga.hex", "1a1c2c\r\n5d275d\r\nB13E53\r\n"))
+    assert palette.colours.tolist() == [[26, 28, 44], [93, 39, 93], [177, 62, 83]]
+    assert description == "hex colours (#rrggbb)"
+    assert ".hex" in formats.READ_EXTENSIONS
+
+
+@pytest.mark.parametrize("content, message", [
+    ("ff0000\n10,20,30\n", "line 1: 1 column(s); need red, green, blue; write hex colours as '#rrggbb'"),
+    ("ff0000,Red\n00ff00,Green\n", "line 1: 2 column(s); need red, green, blue; write hex colours as '#rrggbb'"),
+])
+def test_a_hex_colour_without_its_hash_is_an_error_naming_its_line_not_a_header(tmp_path, content, message):
+    refused(write_file(tmp_path, "p.csv", content), "palette file p.csv, " + message)
+
+
 def test_a_short_hex_word_among_rgb_lines_stays_a_comment(tmp_path):
     palette, _ = read_palette(write_file(tmp_path, "p.csv", "10,20,30\n#add\n40,50,60\n#bad one below\n"))
     assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60]]

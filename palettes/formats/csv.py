@@ -16,6 +16,8 @@ line, an optional alpha column (ignored) and an optional label column. Any text 
   as hex colours (mixed with red,green,blue lines it is an error, not colours silently skipped).
   CSS's short ``#rgb`` is a colour too (``#f00`` is ``#ff0000``) in a file of hex colours or one
   with no red,green,blue line; among red,green,blue lines such a line (``#add``) stays a comment.
+  A file of ``rrggbb`` lines without ``#`` (a ``.hex`` palette from Lospec and other sites) is read
+  as hex colours too: a CSV palette cannot have a single column.
 """
 
 import csv
@@ -41,6 +43,8 @@ _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+$")
 _HEX = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{8})(?=$|[\s,;|])")
 #: CSS's short '#rgb': a colour among '#rrggbb' lines or where no line is red,green,blue, else a comment.
 _SHORT_HEX = re.compile(r"#([0-9a-fA-F]{3})(?=$|[\s,;|])")
+#: 'rrggbb' alone on a line, as Lospec's and other sites' .hex palette files hold them.
+_BARE_HEX = re.compile(r"[0-9a-fA-F]{6}$")
 
 
 def read(path, name):
@@ -55,12 +59,14 @@ def read(path, name):
             lines.append((n, line))
     if short_hex_lines and (hex_lines or not lines or (len(lines) == 1 and not _starts_with_a_number(lines[0][1]))):
         hex_lines = sorted(hex_lines + short_hex_lines)  # '#f00' lines, and at most a header besides them
+    if not hex_lines and lines and all(_BARE_HEX.match(text.strip()) for _, text in lines):
+        hex_lines, lines = [(n, "#" + text.strip()) for n, text in lines], []  # a file of them: no CSV has 1 column
     if hex_lines:
         return _read_hex(hex_lines, lines, name)
     delimiter = _delimiter(lines[:_SAMPLE_LINES])
     rows = [(n, line, _fields(line, delimiter, name, n)) for n, line in lines]
     header = None
-    if rows and not any(_looks_like_a_number(field) for field in rows[0][2][:3]):
+    if rows and not any(_looks_like_a_number(field) or _BARE_HEX.match(field) for field in rows[0][2][:3]):
         header, rows = rows[0][2], rows[1:]
     if not rows:
         raise PaletteFileError("palette file {} holds no colours (one 'red,green,blue' per line)".format(name))
@@ -72,7 +78,8 @@ def read(path, name):
     labels = []
     for i, (line, text, fields) in enumerate(rows):
         if len(fields) <= max(rgb):
-            raise error(name, line, "{} column(s); need red, green, blue".format(len(fields)))
+            hint = "; write hex colours as '#rrggbb'" if fields and _BARE_HEX.match(fields[0]) else ""
+            raise error(name, line, "{} column(s); need red, green, blue{}".format(len(fields), hint))
         for j, column in enumerate(rgb):
             if not is_number(fields[column]):
                 hint = "; write decimals with a point" if _DECIMAL_COMMA.match(fields[column]) else ""
@@ -247,4 +254,4 @@ def _to_bytes(values, written_as_floats, rows, rgb, name):
 
 
 FORMAT = Format("csv", "CSV (red,green,blue[,label]; 0-255 integers or 0-1 floats)", read, write_palette_csv,
-                ".csv", extensions=(".csv",))
+                ".csv", extensions=(".csv", ".hex"))
