@@ -9,13 +9,14 @@ import os
 import re
 import sys
 
+import numpy as np
 import pytest
 from osgeo import gdal
 
 from palettize.palettes import formats
 from palettize.palettes.formats import PaletteFileError, read_palette, write_palette
 from palettize.palettes.palette import Palette, matplotlib_palette
-from rasters import ROOT, write_file
+from rasters import ROOT, quantize, read_indices, write_file
 
 DATA = os.path.join(ROOT, "tests", "data", "palettes")
 
@@ -437,6 +438,31 @@ def test_the_quantize_algorithm_refuses_a_bad_palette_file_with_the_readers_mess
     with pytest.raises(QgsProcessingException, match=re.escape(message)):
         quantize({"INPUT": rgba, "PALETTE_FILE": palette, "OUTPUT": str(tmp_path / "out.tif")})
     assert not os.path.exists(tmp_path / "out.tif")
+
+
+def test_palette_entries_repeating_an_earlier_colour_are_warned_of_as_getting_no_pixel(qgis_app, tmp_path):
+    from rasters import feedback_log, random_rgba, write_raster
+
+    rgba = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    palette = write_file(tmp_path, "legend.csv", "255,0,0,Granite\n0,0,255,Schist\n255,0,0,Gneiss\n0,0,255\n")
+    feedback = feedback_log()
+    result = quantize({"INPUT": rgba, "PALETTE_FILE": palette, "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
+    assert ("2 palette entries have the colour of an earlier entry, so no pixel gets them (ties go to the lowest "
+            "index): 2 (Gneiss) as 0 (Granite), #ff0000; 3 as 1 (Schist), #0000ff. Give each class its own colour "
+            "to tell them apart.") in feedback.warnings
+    assert set(np.unique(read_indices(result["OUTPUT"]))) <= {0, 1, 255}
+
+
+def test_a_black_nodata_entry_beside_a_black_colour_of_the_image_is_not_warned_of(qgis_app, tmp_path):
+    from rasters import feedback_log, random_rgba, write_raster
+
+    image = random_rgba(6, 7)
+    image[:3, 0, :] = 0  # black pixels: 'frequent' keeps black, beside the black entry kept for nodata
+    rgba = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    feedback = feedback_log()
+    quantize({"INPUT": rgba, "PALETTE": "frequent", "N_COLORS": 64, "NODATA_INDEX": 0,
+              "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
+    assert not [w for w in feedback.warnings if "earlier entry" in w]
 
 
 def test_the_quantize_algorithm_says_how_to_install_matplotlib_for_an_mpl_palette(qgis_app, tmp_path, monkeypatch):
