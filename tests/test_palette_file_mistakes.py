@@ -136,6 +136,11 @@ def test_the_empty_columns_a_spreadsheet_adds_at_the_end_of_lines_are_not_part_o
     assert palette.labels == ("Sand", "Clay", "")
 
 
+def test_an_empty_column_before_the_label_is_not_part_of_it(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "sheet.csv", "10,20,30,,Sand, fine\n40,50,60,,Clay\n70,80,90,,\n"))
+    assert palette.labels == ("Sand, fine", "Clay", "")
+
+
 def test_a_label_longer_than_csv_allows_is_refused_naming_the_line(tmp_path):
     path = write_file(tmp_path, "p.csv", "10,20,30,ok\n40,50,60," + "x" * (csv.field_size_limit() + 10) + "\n")
     refused(path, "palette file p.csv, line 2: a field is longer than 131072 characters, the most a CSV field "

@@ -10,8 +10,8 @@ line, an optional alpha column (ignored) and an optional label column. Any text 
   ``alpha``/``a``, ``label``/``name``/``class``/...); else red, green, blue come first. Without a
   header, a fourth column holding a number 0-255 on every line is alpha, not a label. The label is
   the named label column, else the first column after blue (and alpha); when it is the last column,
-  the rest of the line is the label, so unquoted commas or spaces in it are kept (but not the
-  empty columns a spreadsheet adds at the end of every line).
+  the rest of the line is the label, so unquoted commas or spaces in it are kept (but not empty
+  columns before it or the empty columns a spreadsheet adds at the end of every line).
 - Lines starting with ``#`` are comments, except ``#rrggbb[,label]`` lines: a file of those is read
   as hex colours (mixed with red,green,blue lines it is an error, not colours silently skipped).
   CSS's short ``#rgb`` is a colour too (``#f00`` is ``#ff0000``) in a file of hex colours or one
@@ -227,6 +227,8 @@ def _label(text, fields, column, delimiter, last):
         rest = _fields(text, delimiter, strip=False)[column:]
         while len(rest) > 1 and not rest[-1].strip():  # 'Sand,,' from a spreadsheet's empty columns
             rest.pop()
+        while len(rest) > 1 and not rest[0].strip():  # ',,Sand': an empty column before the label
+            rest.pop(0)
         return delimiter.join(rest).strip()
     label = text.split(None, column)[column].strip()
     if len(label) > 1 and label[0] == label[-1] == '"':
