@@ -214,6 +214,15 @@ def test_a_plain_csv_with_a_txt_extension_still_reads_as_csv(tmp_path):
     assert (palette.colours.tolist(), palette.labels, description) == ([[255, 0, 0]], ("Granite",), "0-255 integers")
 
 
+def test_a_jasc_palette_reads_its_colours_in_order_with_or_without_alpha(tmp_path):
+    # Paint Shop Pro's format, also written by Aseprite and offered by palette sites as .pal.
+    path = write_file(tmp_path, "sweetie.pal", "JASC-PAL\r\n0100\r\n3\r\n26 28 44\r\n93 39 93\r\n177 62 83\r\n")
+    assert read_palette(path) == (Palette([[26, 28, 44], [93, 39, 93], [177, 62, 83]]), "JASC palette")
+    path = write_file(tmp_path, "alpha.pal", "JASC-PAL\n0100\n2\n255 0 0 255\n0 255 0 128\n")
+    assert read_palette(path)[0].colours.tolist() == [[255, 0, 0], [0, 255, 0]]
+    assert ".pal" in READ_EXTENSIONS
+
+
 def test_a_paletted_qgis_style_reads_its_entries_in_file_order():
     palette, description = read_palette(sample("paletted_qgis322.qml"))
     assert description == "QGIS paletted style"
@@ -368,6 +377,10 @@ def test_content_wins_over_the_extension(tmp_path):
         ("bad.qml", '<qgis><renderer-v2 type="categorizedSymbol"><categories><category symbol="0" label="Gr"/>'
                     '</categories><symbols>\n<symbol name="0"><layer/></symbol></symbols></renderer-v2></qgis>',
          "bad.qml, line 2: symbol '0' has no layer with a colour"),
+        ("bad.pal", "JASC-PAL\n0100\n3\n255 0 0\n0 255 0\n", "bad.pal, line 3: says 3 colours and 2 follow"),
+        ("bad.pal", "JASC-PAL\n0100\n2\n255 0 0\n0 255\n", "bad.pal, line 5: 2 column(s); need red, green, blue"),
+        ("bad.pal", "JASC-PAL\n0100\n1\n255 0 256\n", "bad.pal, line 4: 256 is out of range"),
+        ("bad.pal", "JASC-PAL\n0100\n", "bad.pal: a JASC palette starts with 'JASC-PAL', a version line and the"),
         ("bad.act", bytes(700), "bad.act: 700 bytes; an Adobe colour table (.act) has 768 bytes, or 772"),
         ("bad.act", bytes(768) + struct.pack(">HH", 300, 0xFFFF), "bad.act: bytes 769-770 give 300 colours"),
         ("bad.act", bytes(768) + struct.pack(">HH", 0, 0xFFFF), "bad.act: bytes 769-770 give 0 colours"),
