@@ -107,8 +107,8 @@ QUANTIZE_PARAMETERS = [
         "A palette file (CSV, GIMP, ACT, CLR, QGIS style, a raster with colour table); wins over Palette.",
         """A palette file; wins over `PALETTE`: CSV (`red,green,blue[,label]`, 0–255 integers or 0–1
         floats), GIMP `.gpl`, Adobe `.act`, ESRI `.clr`, QGIS colour map export `.txt`, QGIS `.qml`
-        style (paletted, pseudocolour or categorized) or any raster with a colour table (formats and
-        labels: *Palette files* in the README)."""),
+        style (paletted, pseudocolour or categorized), JASC `.pal` or any raster with a colour table
+        (formats and labels: *Palette files* in the README)."""),
     N_COLORS,
     METRIC,
     parameter(

@@ -642,7 +642,7 @@ class Runner:
         histogram = self._histogram(inputs, options, jobs)
         palette, _ = run.resolve_palette(options, histogram, log)
         try:
-            write_palette(palette, output)
+            write_palette(run.named_after_file(palette, output), output)
         except (PaletteFileError, OSError) as error:
             raise run.RunError("Could not write the palette: {}".format(error))
         progress(len(jobs), total, len(jobs), total)

@@ -141,6 +141,33 @@ def palette_from_image(options, histogram, log=None):
     return palette, nearest
 
 
+def repeated_colours_message(palette, nodata_index=None, shown=5):
+    """A warning naming the palette entries whose colour an earlier entry already has (no pixel can
+    get them: ties go to the lowest index; the entry kept for nodata takes no part), or ''."""
+    reserved = reserved_entry(len(palette), nodata_index)
+    first, repeated = {}, []
+    for index, colour in enumerate(map(tuple, palette.colours.tolist())):
+        if index != reserved:
+            if colour in first:
+                repeated.append((index, first[colour]))
+            else:
+                first[colour] = index
+    if not repeated:
+        return ""
+
+    def entry(index):
+        label = palette.labels[index] if palette.labels else ""
+        return "{} ({})".format(index, label) if label else str(index)
+
+    listed = "; ".join("{} as {}, #{:02x}{:02x}{:02x}".format(entry(i), entry(j), *palette.colours[i].tolist())
+                       for i, j in repeated[:shown])
+    more = " and {} more".format(len(repeated) - shown) if len(repeated) > shown else ""
+    return ("{} palette {} the colour of an earlier entry, so no pixel gets {} (ties go to the lowest index): {}{}. "
+            "Give each class its own colour to tell them apart.".format(
+                len(repeated), "entry has" if len(repeated) == 1 else "entries have",
+                "it" if len(repeated) == 1 else "them", listed, more))
+
+
 def with_nodata_entry(palette, index):
     """``palette`` with an entry for nodata (black, labelled "nodata") inserted at ``index``: a
     palette built from the image keeps all its colours when NODATA_INDEX falls inside it."""
@@ -500,6 +527,9 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
 
     guessed = opaque and getattr(source, "opaque_guessed", False)
     log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
+    repeated = repeated_colours_message(palette, options.nodata_index)
+    if repeated:
+        log(repeated, warning=True)
     try:
         result, passed, merged, messages = write(opaque, guessed)
     except TransparentAfterAll:
@@ -593,11 +623,17 @@ def _extract(histogram, output_path, options, log, outputs):
     result = ExtractResult(palette, usage)
     if output_path:
         try:
-            write_palette(palette, outputs.stage(output_path))
+            write_palette(named_after_file(palette, output_path), outputs.stage(output_path))
         except (PaletteFileError, OSError) as error:
             raise RunError("Could not write the palette: {}".format(error))
         result.written.append(output_path)
     return result, entries
+
+
+def named_after_file(palette, path):
+    """An extracted palette named after the file it is written to (the name a GIMP palette shows),
+    not after the method that built it: palettes extracted from several maps keep apart."""
+    return Palette(palette.colours, palette.labels, os.path.splitext(os.path.basename(path))[0])
 
 
 def histogram_entries(rgba, codes, entries, alpha_threshold):

@@ -9,10 +9,14 @@ style, never a user's file (a palette file, the input's own style, a style for a
 """
 
 import os
+import re
 
 from ..palettes.formats import write_palette
 from ..palettes.palette import Palette
 from .outputs import same_file_key
+
+#: Characters an XML document cannot hold (undecodable bytes of a file name included).
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def style_path(raster_path):
@@ -20,8 +24,12 @@ def style_path(raster_path):
 
 
 def _mark(raster_path):
-    """The comment that marks a .qml as the style Palettize wrote for ``raster_path``."""
-    return "<!-- Palettize style for {} -->".format(os.path.basename(raster_path).replace("--", "- -"))
+    """The comment that marks a .qml as the style Palettize wrote for ``raster_path``: its name, made
+    fit for an XML comment (no "--", which one replace leaves in "---", and no control characters)."""
+    name = _NOT_IN_XML.sub("?", os.path.basename(raster_path))
+    while "--" in name:
+        name = name.replace("--", "- -")
+    return "<!-- Palettize style for {} -->".format(name)
 
 
 def style_conflict(raster_path, inputs=()):

@@ -34,6 +34,15 @@ def test_frequent_recovers_the_legend_colours_of_a_rendered_map(qgis_app, tmp_pa
     assert {tuple(c) for c in palette.colours.tolist()} == legend
 
 
+def test_an_extracted_gimp_palette_is_named_after_its_file_not_after_the_method(qgis_app, tmp_path):
+    # GIMP, Inkscape and QGIS list palettes by this name: two maps' legends must not both be "frequent".
+    for name in ("north_sheet", "south_sheet"):
+        extract({"INPUT": SAMPLE_MAP, "METHOD": "frequent", "N_COLORS": 8,
+                 "OUTPUT_PALETTE": str(tmp_path / (name + ".gpl"))})
+        assert (tmp_path / (name + ".gpl")).read_text(encoding="utf-8").splitlines()[:2] == [
+            "GIMP Palette", "Name: " + name]
+
+
 def test_table_lists_every_entry_with_its_pixels_and_share(qgis_app, tmp_path):
     result = extract({"INPUT": SAMPLE_MAP, "METHOD": "kmeans", "N_COLORS": 8, "METRIC": "cielab",
                       "OUTPUT_PALETTE": str(tmp_path / "palette.csv"), "OUTPUT_TABLE": str(tmp_path / "table.csv")})

@@ -9,13 +9,14 @@ import os
 import re
 import sys
 
+import numpy as np
 import pytest
 from osgeo import gdal
 
 from palettize.palettes import formats
 from palettize.palettes.formats import PaletteFileError, read_palette, write_palette
 from palettize.palettes.palette import Palette, matplotlib_palette
-from rasters import ROOT, write_file
+from rasters import ROOT, quantize, read_indices, write_file
 
 DATA = os.path.join(ROOT, "tests", "data", "palettes")
 
@@ -124,6 +125,22 @@ def test_unquoted_commas_in_the_last_column_belong_to_the_label(tmp_path):
     assert palette.labels == ("Sand",)
 
 
+@pytest.mark.parametrize("content", [
+    "10,20,30,Sand,\n40,50,60,Clay,,\n70,80,90,,\n",
+    "red,green,blue,label\r\n10,20,30,Sand,\r\n40,50,60,Clay,,\r\n70,80,90,,\r\n",
+    "10;20;30;Sand;;\n40;50;60;Clay;\n70;80;90;;\n",
+], ids=["commas", "header and CRLF", "semicolons"])
+def test_the_empty_columns_a_spreadsheet_adds_at_the_end_of_lines_are_not_part_of_the_label(tmp_path, content):
+    palette, _ = read_palette(write_file(tmp_path, "sheet.csv", content))
+    assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60], [70, 80, 90]]
+    assert palette.labels == ("Sand", "Clay", "")
+
+
+def test_an_empty_column_before_the_label_is_not_part_of_it(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "sheet.csv", "10,20,30,,Sand, fine\n40,50,60,,Clay\n70,80,90,,\n"))
+    assert palette.labels == ("Sand, fine", "Clay", "")
+
+
 def test_a_label_longer_than_csv_allows_is_refused_naming_the_line(tmp_path):
     path = write_file(tmp_path, "p.csv", "10,20,30,ok\n40,50,60," + "x" * (csv.field_size_limit() + 10) + "\n")
     refused(path, "palette file p.csv, line 2: a field is longer than 131072 characters, the most a CSV field "
@@ -147,6 +164,39 @@ def test_a_hex_colour_among_rgb_lines_is_an_error_not_a_skipped_comment(tmp_path
             "0,255,0")
     refused(write_file(tmp_path, "q.csv", "#00ff00\n#0000ff\n1,2,3\n"),
             "palette file q.csv, line 3: '1,2,3' is not a '#rrggbb' colour like the other lines")
+
+
+def test_a_short_css_hex_colour_among_hex_colours_is_read_not_skipped_as_a_comment(tmp_path):
+    palette, description = read_palette(write_file(tmp_path, "p.csv", "#ff0000,Red\n#0f0,Green\n#00F\n#0000ff,Blue\n"))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255], [0, 0, 255]]
+    assert palette.labels == ("Red", "Green", "", "Blue")
+    assert description == "hex colours (#rrggbb)"
+
+
+def test_a_file_of_short_css_hex_colours_with_a_header_is_read(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "colour;name\n#f00;Red\n#0f0;Green\n"))
+    assert (palette.colours.tolist(), palette.labels) == ([[255, 0, 0], [0, 255, 0]], ("Red", "Green"))
+
+
+def test_a_hex_palette_file_of_bare_rrggbb_lines_is_read_as_hex_colours(tmp_path):
+    # The .hex files Lospec and other palette sites offer: one 'rrggbb' per line, no '#'.
+    palette, description = read_palette(write_file(tmp_path, "endesga.hex", "1a1c2c\r\n5d275d\r\nB13E53\r\n"))
+    assert palette.colours.tolist() == [[26, 28, 44], [93, 39, 93], [177, 62, 83]]
+    assert description == "hex colours (#rrggbb)"
+    assert ".hex" in formats.READ_EXTENSIONS
+
+
+@pytest.mark.parametrize("content, message", [
+    ("ff0000\n10,20,30\n", "line 1: 1 column(s); need red, green, blue; write hex colours as '#rrggbb'"),
+    ("ff0000,Red\n00ff00,Green\n", "line 1: 2 column(s); need red, green, blue; write hex colours as '#rrggbb'"),
+])
+def test_a_hex_colour_without_its_hash_is_an_error_naming_its_line_not_a_header(tmp_path, content, message):
+    refused(write_file(tmp_path, "p.csv", content), "palette file p.csv, " + message)
+
+
+def test_a_short_hex_word_among_rgb_lines_stays_a_comment(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "10,20,30\n#add\n40,50,60\n#bad one below\n"))
+    assert palette.colours.tolist() == [[10, 20, 30], [40, 50, 60]]
 
 
 def test_an_eight_digit_hex_colour_is_refused_rather_than_guessing_where_alpha_is(tmp_path):
@@ -325,6 +375,35 @@ def test_gimp_palettes_in_gimps_own_layout_read_every_colour_and_name():
     assert palette.labels == ("Butter 1", "Butter 2", "Butter 3", "", "White (255 255 255) #FFFFFF")
 
 
+def test_an_aseprite_gimp_palette_with_alpha_reads_its_colours_and_names_not_the_alpha(tmp_path):
+    # Aseprite writes 'Channels: RGBA' and a fourth column when its palette has alpha.
+    path = write_file(tmp_path, "aseprite.gpl", "GIMP Palette\nChannels: RGBA\n#\n 26  28  44 255\tNight\n"
+                                                " 93  39  93 128\tPlum sky\n255 255 255   0\n")
+    palette, description = read_palette(path)
+    assert description == "GIMP palette (alpha column ignored)"
+    assert palette.colours.tolist() == [[26, 28, 44], [93, 39, 93], [255, 255, 255]]
+    assert palette.labels == ("Night", "Plum sky", "")
+
+
+def test_untitled_the_name_gimp_and_aseprite_give_unnamed_colours_is_no_label(tmp_path):
+    path = write_file(tmp_path, "gimp.gpl", "GIMP Palette\nName: Mine\nColumns: 0\n#\n255   0   0\tUntitled\n"
+                                            "  0 255   0\tGrass\n  0   0 255\tUntitled blue\n")
+    assert read_palette(path)[0].labels == ("", "Grass", "Untitled blue")
+    path = write_file(tmp_path, "aseprite.gpl", "GIMP Palette\n#\n255   0   0\tUntitled\n  0 255   0\tUntitled\n")
+    assert read_palette(path)[0].labels is None
+
+
+@pytest.mark.parametrize("content, message", [
+    ("GIMP Palette\nChannels: CMYK\n1 2 3\n", "line 2: 'Channels: CMYK' is not a 'Channels: RGB' or 'Channels: RGBA'"),
+    ("GIMP Palette\n1 2 3 x\nChannels: RGBA\n", "line 3: 'Channels: RGBA' is not a 'Channels: RGB' or"),
+    ("GIMP Palette\nChannels: RGBA\n1 2 3 300 x\n", "line 3: 300 is out of range"),
+    ("GIMP Palette\nChannels: RGBA\n1 2 3\n", "line 3: 3 column(s); need red, green, blue, alpha and an optional name"),
+])
+def test_a_gimp_palette_channels_line_other_than_rgb_or_rgba_or_a_bad_alpha_is_refused_naming_the_line(
+        tmp_path, content, message):
+    refused(write_file(tmp_path, "channels.gpl", content), "palette file channels.gpl, " + message)
+
+
 #: Where Debian's gimp-data, inkscape and qgis packages put the GIMP palettes they ship.
 SHIPPED_PALETTE_FOLDERS = ("/usr/share/gimp/2.0/palettes", "/usr/share/inkscape/palettes",
                            "/usr/share/qgis/resources/palettes")
@@ -364,6 +443,31 @@ def test_the_quantize_algorithm_refuses_a_bad_palette_file_with_the_readers_mess
     with pytest.raises(QgsProcessingException, match=re.escape(message)):
         quantize({"INPUT": rgba, "PALETTE_FILE": palette, "OUTPUT": str(tmp_path / "out.tif")})
     assert not os.path.exists(tmp_path / "out.tif")
+
+
+def test_palette_entries_repeating_an_earlier_colour_are_warned_of_as_getting_no_pixel(qgis_app, tmp_path):
+    from rasters import feedback_log, random_rgba, write_raster
+
+    rgba = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    palette = write_file(tmp_path, "legend.csv", "255,0,0,Granite\n0,0,255,Schist\n255,0,0,Gneiss\n0,0,255\n")
+    feedback = feedback_log()
+    result = quantize({"INPUT": rgba, "PALETTE_FILE": palette, "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
+    assert ("2 palette entries have the colour of an earlier entry, so no pixel gets them (ties go to the lowest "
+            "index): 2 (Gneiss) as 0 (Granite), #ff0000; 3 as 1 (Schist), #0000ff. Give each class its own colour "
+            "to tell them apart.") in feedback.warnings
+    assert set(np.unique(read_indices(result["OUTPUT"]))) <= {0, 1, 255}
+
+
+def test_a_black_nodata_entry_beside_a_black_colour_of_the_image_is_not_warned_of(qgis_app, tmp_path):
+    from rasters import feedback_log, random_rgba, write_raster
+
+    image = random_rgba(6, 7)
+    image[:3, 0, :] = 0  # black pixels: 'frequent' keeps black, beside the black entry kept for nodata
+    rgba = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    feedback = feedback_log()
+    quantize({"INPUT": rgba, "PALETTE": "frequent", "N_COLORS": 64, "NODATA_INDEX": 0,
+              "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
+    assert not [w for w in feedback.warnings if "earlier entry" in w]
 
 
 def test_the_quantize_algorithm_says_how_to_install_matplotlib_for_an_mpl_palette(qgis_app, tmp_path, monkeypatch):

@@ -191,6 +191,14 @@ def test_a_qgis_colour_map_export_reads_labels_with_commas_and_drops_placeholder
     assert palette.labels == ("low", "mid, wet", "")
 
 
+def test_a_qgis_export_of_discrete_classes_reads_its_last_class_whose_value_is_inf():
+    # QGIS 3.22's "Export Color Map to File" of a discrete classification: the last value is 'inf'.
+    palette, description = read_palette(sample("qgis_discrete_classes_export.txt"))
+    assert description == "QGIS colour map export"
+    assert palette.colours.tolist() == [[0, 0, 0], [85, 85, 85], [170, 170, 170], [255, 255, 255]]
+    assert palette.labels == ("25", "50", "75", "inf")
+
+
 def test_a_space_separated_colour_map_with_the_interpolation_line_reads_as_qgis(tmp_path):
     path = write_file(tmp_path, "map.txt", "INTERPOLATION:EXACT\n1 255 0 0 255 Granite rock\n2 0 0 255\n")
     palette, description = read_palette(path)
@@ -204,6 +212,15 @@ def test_a_plain_csv_with_a_txt_extension_still_reads_as_csv(tmp_path):
     assert (palette.colours.tolist(), description) == ([[255, 0, 0], [0, 128, 255]], "0-1 floats")
     palette, description = read_palette(write_file(tmp_path, "colours.txt", "r g b name\n255 0 0 Granite\n"))
     assert (palette.colours.tolist(), palette.labels, description) == ([[255, 0, 0]], ("Granite",), "0-255 integers")
+
+
+def test_a_jasc_palette_reads_its_colours_in_order_with_or_without_alpha(tmp_path):
+    # Paint Shop Pro's format, also written by Aseprite and offered by palette sites as .pal.
+    path = write_file(tmp_path, "sweetie.pal", "JASC-PAL\r\n0100\r\n3\r\n26 28 44\r\n93 39 93\r\n177 62 83\r\n")
+    assert read_palette(path) == (Palette([[26, 28, 44], [93, 39, 93], [177, 62, 83]]), "JASC palette")
+    path = write_file(tmp_path, "alpha.pal", "JASC-PAL\n0100\n2\n255 0 0 255\n0 255 0 128\n")
+    assert read_palette(path)[0].colours.tolist() == [[255, 0, 0], [0, 255, 0]]
+    assert ".pal" in READ_EXTENSIONS
 
 
 def test_a_paletted_qgis_style_reads_its_entries_in_file_order():
@@ -360,6 +377,10 @@ def test_content_wins_over_the_extension(tmp_path):
         ("bad.qml", '<qgis><renderer-v2 type="categorizedSymbol"><categories><category symbol="0" label="Gr"/>'
                     '</categories><symbols>\n<symbol name="0"><layer/></symbol></symbols></renderer-v2></qgis>',
          "bad.qml, line 2: symbol '0' has no layer with a colour"),
+        ("bad.pal", "JASC-PAL\n0100\n3\n255 0 0\n0 255 0\n", "bad.pal, line 3: says 3 colours and 2 follow"),
+        ("bad.pal", "JASC-PAL\n0100\n2\n255 0 0\n0 255\n", "bad.pal, line 5: 2 column(s); need red, green, blue"),
+        ("bad.pal", "JASC-PAL\n0100\n1\n255 0 256\n", "bad.pal, line 4: 256 is out of range"),
+        ("bad.pal", "JASC-PAL\n0100\n", "bad.pal: a JASC palette starts with 'JASC-PAL', a version line and the"),
         ("bad.act", bytes(700), "bad.act: 700 bytes; an Adobe colour table (.act) has 768 bytes, or 772"),
         ("bad.act", bytes(768) + struct.pack(">HH", 300, 0xFFFF), "bad.act: bytes 769-770 give 300 colours"),
         ("bad.act", bytes(768) + struct.pack(">HH", 0, 0xFFFF), "bad.act: bytes 769-770 give 0 colours"),

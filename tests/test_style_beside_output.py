@@ -69,3 +69,15 @@ def test_a_style_palettize_wrote_for_the_same_output_is_replaced(qgis_app, tmp_p
     quantize({"INPUT": source, "PALETTE": "websafe216", "OUTPUT": str(output)}, feedback=feedback)
     assert not feedback.warnings
     assert paletted_classes(output) == [tuple(c) for c in builtin_palette("websafe216").colours.tolist()]
+
+
+def test_an_output_named_with_three_hyphens_gets_a_style_qgis_can_read_and_a_later_run_replaces(qgis_app, tmp_path):
+    # '--' may not appear in an XML comment; replacing it once leaves '--' in 'map---v2'.
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6), alpha=True)
+    output = tmp_path / "map---v2.tif"
+    quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(output)})
+    assert paletted_classes(output) == [tuple(c) for c in builtin_palette("vga16").colours.tolist()]
+    feedback = feedback_log()
+    quantize({"INPUT": source, "PALETTE": "websafe216", "OUTPUT": str(output)}, feedback=feedback)
+    assert not feedback.warnings
+    assert paletted_classes(output) == [tuple(c) for c in builtin_palette("websafe216").colours.tolist()]

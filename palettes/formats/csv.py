@@ -10,9 +10,14 @@ line, an optional alpha column (ignored) and an optional label column. Any text 
   ``alpha``/``a``, ``label``/``name``/``class``/...); else red, green, blue come first. Without a
   header, a fourth column holding a number 0-255 on every line is alpha, not a label. The label is
   the named label column, else the first column after blue (and alpha); when it is the last column,
-  the rest of the line is the label, so unquoted commas or spaces in it are kept.
+  the rest of the line is the label, so unquoted commas or spaces in it are kept (but not empty
+  columns before it or the empty columns a spreadsheet adds at the end of every line).
 - Lines starting with ``#`` are comments, except ``#rrggbb[,label]`` lines: a file of those is read
   as hex colours (mixed with red,green,blue lines it is an error, not colours silently skipped).
+  CSS's short ``#rgb`` is a colour too (``#f00`` is ``#ff0000``) in a file of hex colours or one
+  with no red,green,blue line; among red,green,blue lines such a line (``#add``) stays a comment.
+  A file of ``rrggbb`` lines without ``#`` (a ``.hex`` palette from Lospec and other sites) is read
+  as hex colours too: a CSV palette cannot have a single column.
 """
 
 import csv
@@ -36,22 +41,32 @@ _NAMES = {
 _NUMBER_LIKE = re.compile(r"[-+]?\.?\d")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+$")
 _HEX = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{8})(?=$|[\s,;|])")
+#: CSS's short '#rgb': a colour among '#rrggbb' lines or where no line is red,green,blue, else a comment.
+_SHORT_HEX = re.compile(r"#([0-9a-fA-F]{3})(?=$|[\s,;|])")
+#: 'rrggbb' alone on a line, as Lospec's and other sites' .hex palette files hold them.
+_BARE_HEX = re.compile(r"[0-9a-fA-F]{6}$")
 
 
 def read(path, name):
-    lines, hex_lines = [], []
+    lines, hex_lines, short_hex_lines = [], [], []
     for n, line in enumerate(read_text(path, name).splitlines(), 1):
         stripped = line.strip()
         if _HEX.match(stripped):  # '#00ff00' is a colour, not a comment to skip
             hex_lines.append((n, stripped))
+        elif _SHORT_HEX.match(stripped):
+            short_hex_lines.append((n, stripped))
         elif stripped and not stripped.startswith("#"):
             lines.append((n, line))
+    if short_hex_lines and (hex_lines or not lines or (len(lines) == 1 and not _starts_with_a_number(lines[0][1]))):
+        hex_lines = sorted(hex_lines + short_hex_lines)  # '#f00' lines, and at most a header besides them
+    if not hex_lines and lines and all(_BARE_HEX.match(text.strip()) for _, text in lines):
+        hex_lines, lines = [(n, "#" + text.strip()) for n, text in lines], []  # a file of them: no CSV has 1 column
     if hex_lines:
         return _read_hex(hex_lines, lines, name)
     delimiter = _delimiter(lines[:_SAMPLE_LINES])
     rows = [(n, line, _fields(line, delimiter, name, n)) for n, line in lines]
     header = None
-    if rows and not any(_looks_like_a_number(field) for field in rows[0][2][:3]):
+    if rows and not any(_looks_like_a_number(field) or _BARE_HEX.match(field) for field in rows[0][2][:3]):
         header, rows = rows[0][2], rows[1:]
     if not rows:
         raise PaletteFileError("palette file {} holds no colours (one 'red,green,blue' per line)".format(name))
@@ -63,7 +78,8 @@ def read(path, name):
     labels = []
     for i, (line, text, fields) in enumerate(rows):
         if len(fields) <= max(rgb):
-            raise error(name, line, "{} column(s); need red, green, blue".format(len(fields)))
+            hint = "; write hex colours as '#rrggbb'" if fields and _BARE_HEX.match(fields[0]) else ""
+            raise error(name, line, "{} column(s); need red, green, blue{}".format(len(fields), hint))
         for j, column in enumerate(rgb):
             if not is_number(fields[column]):
                 hint = "; write decimals with a point" if _DECIMAL_COMMA.match(fields[column]) else ""
@@ -78,11 +94,11 @@ def read(path, name):
 def _read_hex(hex_lines, other_lines, name):
     """'#rrggbb[,label]' lines (any delimiter); only a header line may be something else."""
     first = other_lines[0] if other_lines else None
-    if first and first[0] < hex_lines[0][0] and not _looks_like_a_number(re.split(r"[\s,;|]", first[1].strip())[0]):
+    if first and first[0] < hex_lines[0][0] and not _starts_with_a_number(first[1]):
         other_lines = other_lines[1:]  # a header
     if other_lines and len(other_lines) >= len(hex_lines):
         line, text = hex_lines[0]
-        digits = _HEX.match(text).group(1)
+        digits = _hex_digits(text)
         rgb = ",".join(str(int(digits[i:i + 2], 16)) for i in (0, 2, 4)) if len(digits) == 6 else "red,green,blue"
         raise error(name, line, "{!r} is a hex colour among red,green,blue lines; write it as {}".format(text, rgb))
     if other_lines:
@@ -92,15 +108,24 @@ def _read_hex(hex_lines, other_lines, name):
     check_count(name, len(hex_lines))
     colours, labels = [], []
     for line, text in hex_lines:
-        digits = _HEX.match(text).group(1)
+        written = (_HEX.match(text) or _SHORT_HEX.match(text)).group(1)
+        digits = _hex_digits(text)
         if len(digits) == 8:  # '#rrggbbaa' in CSS, '#aarrggbb' in Qt: refuse rather than guess
             raise error(name, line, "'#{}' has 8 hex digits; write '#rrggbb' (alpha is not read)".format(digits))
         colours.append([int(digits[i:i + 2], 16) for i in (0, 2, 4)])
-        rest = text[7:].strip()
+        rest = text[1 + len(written):].strip()
         if rest[:1] in _DELIMITERS:  # the label is the rest of the line, unquoted if quoted
             rest = rest[0].join(_fields(rest[1:], rest[0], name, line, strip=False))
         labels.append(rest.strip())
     return Palette(np.array(colours, dtype=np.uint8), labels, name=os.path.splitext(name)[0]), "hex colours (#rrggbb)"
+
+
+def _hex_digits(text):
+    """The hex digits of a line starting with '#rrggbb', '#rrggbbaa' or '#rgb' (as '#rrggbb')."""
+    found = _HEX.match(text)
+    if found:
+        return found.group(1)
+    return "".join(c * 2 for c in _SHORT_HEX.match(text).group(1))
 
 
 def write_palette_csv(palette, path):
@@ -157,6 +182,11 @@ def _looks_like_a_number(field):
         return bool(_NUMBER_LIKE.match(field))
 
 
+def _starts_with_a_number(line):
+    """Whether a line's first field looks like a number: a colour line (or a mistyped one), not a header."""
+    return _looks_like_a_number(re.split(r"[\s,;|]", line.strip())[0])
+
+
 def _columns(header, rows):
     """(red, green, blue column indices, alpha index or None, label index or None, notes)."""
     names = [field.strip().strip('"').lower() for field in header] if header else []
@@ -194,7 +224,12 @@ def _label(text, fields, column, delimiter, last):
     if not last or len(fields) == column + 1:
         return fields[column]
     if delimiter is not None:  # 'Sand, fine' unquoted in a comma-separated file
-        return delimiter.join(_fields(text, delimiter, strip=False)[column:]).strip()
+        rest = _fields(text, delimiter, strip=False)[column:]
+        while len(rest) > 1 and not rest[-1].strip():  # 'Sand,,' from a spreadsheet's empty columns
+            rest.pop()
+        while len(rest) > 1 and not rest[0].strip():  # ',,Sand': an empty column before the label
+            rest.pop(0)
+        return delimiter.join(rest).strip()
     label = text.split(None, column)[column].strip()
     if len(label) > 1 and label[0] == label[-1] == '"':
         label = label[1:-1].strip()
@@ -221,4 +256,4 @@ def _to_bytes(values, written_as_floats, rows, rgb, name):
 
 
 FORMAT = Format("csv", "CSV (red,green,blue[,label]; 0-255 integers or 0-1 floats)", read, write_palette_csv,
-                ".csv", extensions=(".csv",))
+                ".csv", extensions=(".csv", ".hex"))

@@ -1,5 +1,6 @@
 """QGIS colour map export (``.txt`` with an ``INTERPOLATION:`` line or the ``# QGIS Generated Color
-Map Export File`` header): ``value,R,G,B,A,label`` lines. Labels QGIS invents for unlabelled entries
+Map Export File`` header): ``value,R,G,B,A,label`` lines; the value may be ``inf`` (QGIS writes it for
+the last class of a discrete ramp) and is not used otherwise. Labels QGIS invents for unlabelled entries
 (``Color entry N`` on entry N) are read as no label. The index is the entry's position in the file.
 A plain CSV named ``.txt`` is read as CSV: only the content recognises this format."""
 
@@ -9,6 +10,7 @@ from .common import Format, channel, error, make_palette, number, one_line_label
 
 QGIS_EXPORT_HEADER = "# QGIS Generated Color Map Export File"
 _QGIS_PLACEHOLDER = re.compile(r"Color entry (\d+)$")
+_INFINITY = ("inf", "+inf", "-inf")
 _INTERPOLATION = re.compile(r"^\s*INTERPOLATION\s*:", re.IGNORECASE | re.MULTILINE)
 
 
@@ -32,7 +34,8 @@ def read(path, name):
             fields = re.split(r"[\s,]+", stripped, maxsplit=5)
         if len(fields) < 4:
             raise error(name, line, "{} column(s); need value,red,green,blue,alpha,label".format(len(fields)))
-        number(fields[0].strip(), name, line)
+        if fields[0].strip().lower() not in _INFINITY:
+            number(fields[0].strip(), name, line)
         colours.append([channel(field.strip(), name, line) for field in fields[1:4]])
         if len(fields) > 4:
             number(fields[4].strip(), name, line)

@@ -6,11 +6,11 @@ extension second; text no format claims is read as CSV. Written formats follow t
 
 import os
 
-from . import act, clr, csv, gpl, qgis_txt, qml, raster
+from . import act, clr, csv, gpl, jasc, qgis_txt, qml, raster
 from .common import HEAD, text_encoding
 
 #: In the order file dialogs list them; detection tries the ``sniff`` functions in this order too.
-FORMATS = (csv.FORMAT, gpl.FORMAT, act.FORMAT, clr.FORMAT, qml.FORMAT, qgis_txt.FORMAT, raster.FORMAT)
+FORMATS = (csv.FORMAT, gpl.FORMAT, act.FORMAT, clr.FORMAT, qml.FORMAT, qgis_txt.FORMAT, jasc.FORMAT, raster.FORMAT)
 #: What any text no format claims is read as.
 DEFAULT = csv.FORMAT
 

@@ -10,8 +10,8 @@ import tempfile
 
 import numpy as np
 from osgeo import gdal
-from qgis.core import (QgsApplication, QgsCategorizedSymbolRenderer, QgsColorRampShader, QgsMapLayer,
-                       QgsPalettedRasterRenderer, QgsRasterLayer, QgsRasterRendererUtils, QgsRasterShader,
+from qgis.core import (QgsApplication, QgsCategorizedSymbolRenderer, QgsColorRampShader, QgsGradientColorRamp,
+                       QgsMapLayer, QgsPalettedRasterRenderer, QgsRasterLayer, QgsRasterRendererUtils, QgsRasterShader,
                        QgsRendererCategory, QgsSingleBandPseudoColorRenderer, QgsSymbol, QgsVectorLayer)
 from qgis.PyQt.QtGui import QColor
 
@@ -30,6 +30,16 @@ def write_colour_table_tif():
         table.SetColorEntry(index, rgb + (255,))
     dataset.GetRasterBand(1).SetRasterColorTable(table)
     dataset = None
+
+
+def write_discrete_classes_export():
+    """What "Export Color Map to File" writes for 4 equal-interval discrete classes: the last
+    class's value is 'inf'."""
+    ramp = QgsColorRampShader(0, 100, QgsGradientColorRamp(QColor(0, 0, 0), QColor(255, 255, 255)),
+                              QgsColorRampShader.Discrete, QgsColorRampShader.EqualInterval)
+    ramp.classifyColorRamp(4)
+    QgsRasterRendererUtils.saveColorMapFile(os.path.join(HERE, "qgis_discrete_classes_export.txt"),
+                                            ramp.colorRampItemList(), QgsColorRampShader.Discrete)
 
 
 def main():
@@ -66,6 +76,7 @@ def main():
     layer.saveNamedStyle(os.path.join(HERE, "pseudocolour_qgis322.qml"), categories=QgsMapLayer.Symbology)
     QgsRasterRendererUtils.saveColorMapFile(os.path.join(HERE, "qgis_colour_map_export.txt"),
                                             ramp.colorRampItemList(), QgsColorRampShader.Discrete)
+    write_discrete_classes_export()
 
     vector = QgsVectorLayer("Polygon?crs=EPSG:32635&field=unit:string", "geology", "memory")
     categories = []
