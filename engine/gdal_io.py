@@ -274,6 +274,14 @@ class WriteError(OSError):
     """GDAL could not write, flush or close an output; the message gives GDAL's reason."""
 
 
+class HiddenClass(WriteError):
+    """The format marks a class of the palette as nodata (ISIS3: 0, whatever it is told)."""
+
+    def __init__(self, what, driver_name, value):
+        self.reason = "it marks {:g} as nodata, which is class {:g}: its pixels would read as nodata".format(value, value)
+        super().__init__("{}: the {} format {}. Choose a GeoTIFF (.tif).".format(what, driver_name, self.reason[3:]))
+
+
 def checked(what, call, *args):
     """``call(*args)``, raising WriteError when GDAL reports a failure (by its return code or its
     error state, whether or not GDAL exceptions are switched on in this process)."""
@@ -342,6 +350,10 @@ class IndexedRasterWriter:
         self.nodata = nodata
         if nodata is not None:
             self._band.SetNoDataValue(nodata)
+        elif is_class_value(self._band.GetNoDataValue(), len(palette)):
+            # A format that marks a value of its own as nodata (RMF: 0) would hide that class: a
+            # value outside the palette instead (check_raster_output refuses a palette without one).
+            self._band.SetNoDataValue(free_nodata(data_type))
         table = colour_table(palette, nodata)
         if data_type == gdal.GDT_Byte and nodata is not None and nodata >= len(palette):
             # PNG and GIF cannot store an index beyond their table
@@ -379,7 +391,11 @@ class IndexedRasterWriter:
         band = check.GetRasterBand(1)  # a palette band has a table: spares reading 65,536 entries back
         self.has_colour_table = (band.GetColorInterpretation() == gdal.GCI_PaletteIndex
                                  or band.GetColorTable() is not None)
-        self.keeps_nodata = self.nodata is None or band.GetNoDataValue() == self.nodata
+        reported = band.GetNoDataValue()
+        self.keeps_nodata = self.nodata is None or reported == self.nodata
+        if reported != self.nodata and is_class_value(reported, len(self.palette)):
+            band = check = None
+            raise HiddenClass(what, self._driver.ShortName, reported)
         band = check = None
         if not self.has_colour_table:
             write_palette_csv(self.palette, self.path + ".palette.csv")
@@ -456,7 +472,18 @@ def grid_size_problem(width, height, bytes_per_pixel=1, folder=None, resizable=F
     return ""
 
 
+def is_class_value(value, palette_size):
+    """Whether a nodata value a format reports is an index pixels of a ``palette_size``-colour palette hold."""
+    return value is not None and float(value).is_integer() and 0 <= value < palette_size
+
+
+def free_nodata(data_type):
+    """The nodata value an output of ``data_type`` gets when it needs one: its largest value."""
+    return 255 if data_type == gdal.GDT_Byte else 65535
+
+
 _FORMAT_PROBLEMS = {}
+_OWN_NODATA = {}
 #: Holds every indexed raster a run writes (Byte or UInt16, colour table, nodata, any
 #: geotransform and CRS): not probed, which spares each sheet of an archive (a grid of its own)
 #: a 3 x 2 test raster.
@@ -515,12 +542,50 @@ def _probe_format(driver_name, extension, data_type, grid):
             return "it does not keep the {} grid's geotransform".format(
                 "rotated" if grid.is_rotated else "south-up" if grid.geotransform[5] > 0 else "input")
         return ""
+    except HiddenClass as error:
+        return error.reason
     except (WriteError, RuntimeError) as error:
         return "GDAL cannot write a {} indexed raster in this format ({})".format(
             "Byte" if byte else "UInt16 (more than 255 colours)", str(error).split(": ", 1)[-1].strip())
     finally:
         if writer is not None:
             writer.discard()
+        dataset = None
+        gdal.PopErrorHandler()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def own_nodata(driver_name, extension, data_type):
+    """The nodata value GDAL's ``driver_name`` gives a raster of ``data_type`` that is given none
+    (SAGA: the type's largest value; RMF: 0), or None; found once per driver and type by writing
+    a 3 x 2 raster."""
+    key = (driver_name, extension, data_type)
+    if key not in _OWN_NODATA:
+        _OWN_NODATA[key] = _probe_own_nodata(driver_name, extension, data_type)
+    return _OWN_NODATA[key]
+
+
+def _probe_own_nodata(driver_name, extension, data_type):
+    if driver_name == KNOWN_GOOD_DRIVER:
+        return None
+    driver = gdal.GetDriverByName(driver_name)
+    folder = tempfile.mkdtemp(prefix="palettize-probe-")
+    path = os.path.join(folder, "probe" + ("." + extension if extension else ""))
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        if driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES":
+            dataset = driver.Create(path, 3, 2, 1, data_type)
+        else:
+            memory = gdal.GetDriverByName("MEM").Create("", 3, 2, 1, data_type)
+            memory.SetGeoTransform((0.0, 1.0, 0.0, 2.0, 0.0, -1.0))
+            dataset = driver.CreateCopy(path, memory)
+            memory = None
+        dataset = None
+        dataset = gdal.Open(path)
+        return None if dataset is None else dataset.GetRasterBand(1).GetNoDataValue()
+    except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+        return None
+    finally:
         dataset = None
         gdal.PopErrorHandler()
         shutil.rmtree(folder, ignore_errors=True)

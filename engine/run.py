@@ -283,7 +283,7 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
     ``nodata_index``: the user's NODATA_INDEX; ``resizable``: the user chose the grid (see
     gdal_io.grid_size_problem)."""
     check_nodata_index(nodata_index, palette_size)
-    dtype, _ = output_type(palette_size, opaque, nodata_index)
+    dtype, nodata = output_type(palette_size, opaque, nodata_index)
     gdal_type, _ = GDAL_TYPES[dtype().itemsize]
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     problem = gdal_io.indexed_format_problem(driver, extension, gdal_type, grid)
@@ -291,6 +291,13 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
         raise RunError("Cannot write {} as {} (.{}): {}. Choose a GeoTIFF (.tif){}.".format(
             os.path.basename(path), driver, extension, problem,
             ", or N_COLORS of at most 255" if from_image and gdal_type != gdal.GDT_Byte else ""))
+    if nodata is None and palette_size > gdal_io.free_nodata(gdal_type) - 1:  # no value left for the writer's nodata
+        own = gdal_io.own_nodata(driver, extension, gdal_type)
+        if gdal_io.is_class_value(own, palette_size):
+            raise RunError("Cannot write {} as {} (.{}): it marks {:g} as nodata in a {} raster, and {:g} is a class of "
+                           "the palette's {} colours. Choose a GeoTIFF (.tif), or a palette of at most {} colours.".format(
+                               os.path.basename(path), driver, extension, own, gdal.GetDataTypeName(gdal_type), own,
+                               palette_size, palette_size - 1))
     problem = gdal_io.grid_size_problem(grid.width, grid.height, dtype().itemsize,
                                         nearest_existing_folder(path) if disk else None, resizable)
     if problem:

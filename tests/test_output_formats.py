@@ -91,3 +91,47 @@ def test_a_format_without_nodata_gets_a_warning_naming_the_value_nodata_pixels_h
                        "OUTPUT": str(tmp_path / "opaque.xyz")}, feedback=log)
     assert not [w for w in log.warnings if "opaque.xyz;" in w]  # no nodata, nothing lost
     assert os.path.exists(opaque["OUTPUT"])
+
+
+def _nodata(path):
+    dataset = gdal.Open(path)
+    return dataset.GetRasterBand(1).GetNoDataValue()
+
+
+@pytest.mark.parametrize("extension", ["rsw", "sdat"])
+def test_an_opaque_output_in_a_format_that_marks_a_nodata_value_of_its_own_keeps_every_class(qgis_app, tmp_path,
+                                                                                           extension):
+    """RMF (.rsw) marks 0 as nodata when a raster is given none, SAGA (.sdat) 255: class 0 or 255 would read as
+    nodata in QGIS. An opaque output there gets a nodata value outside the palette instead."""
+    image = random_rgba(6, 9, seed=4)[:3]
+    source = write_raster(str(tmp_path / "in.tif"), image)
+    palette = "vga16" if extension == "rsw" else "win256"
+    params = {"INPUT": source, "PALETTE": palette, "OUTPUT": str(tmp_path / ("classes." + extension))}
+    if extension == "sdat":  # 256 colours: no Byte value is left for nodata
+        ok, message = qgis_app.processingRegistry().algorithmById("palettize:quantize").checkParameterValues(
+            params, QgsProcessingContext())
+        assert not ok
+        assert message == ("Cannot write classes.sdat as SAGA (.sdat): it marks 255 as nodata in a Byte raster, "
+                           "and 255 is a class of the palette's 256 colours. Choose a GeoTIFF (.tif), or a palette "
+                           "of at most 255 colours.")
+        assert not [name for name in os.listdir(tmp_path) if name.startswith(("classes", ".palettize-"))]
+        return
+    output = quantize(params)["OUTPUT"]
+    reference = quantize(dict(params, OUTPUT=str(tmp_path / "reference.tif")))["OUTPUT"]
+    assert np.array_equal(read_indices(output), read_indices(reference))
+    assert _nodata(output) == 255
+
+
+def test_a_format_that_marks_class_0_as_nodata_whatever_it_is_told_is_refused_before_any_work(qgis_app, tmp_path):
+    """ISIS3 (.lbl) stores 8- and 16-bit rasters with 0 as nodata, whatever nodata value it is given."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    folder = tmp_path / "out"
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(folder / "classes.lbl")}
+    algorithm = qgis_app.processingRegistry().algorithmById("palettize:quantize")
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    assert not ok
+    assert message == ("Cannot write classes.lbl as ISIS3 (.lbl): it marks 0 as nodata, which is class 0: its "
+                       "pixels would read as nodata. Choose a GeoTIFF (.tif).")
+    with pytest.raises(QgsProcessingException, match="it marks 0 as nodata"):
+        quantize(params)
+    assert not os.path.exists(folder)
