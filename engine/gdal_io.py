@@ -12,7 +12,7 @@ import shutil
 import tempfile
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, osr
 
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
@@ -346,6 +346,7 @@ class IndexedRasterWriter:
             dataset.SetProjection(grid.wkt)
         if grid.gcps:
             dataset.SetGCPs(grid.gcps, grid.gcp_wkt)
+        self._wkt = grid.wkt
         self._band = dataset.GetRasterBand(1)
         self.nodata = nodata
         if nodata is not None:
@@ -391,6 +392,8 @@ class IndexedRasterWriter:
         band = check.GetRasterBand(1)  # a palette band has a table: spares reading 65,536 entries back
         self.has_colour_table = (band.GetColorInterpretation() == gdal.GCI_PaletteIndex
                                  or band.GetColorTable() is not None)
+        #: False when the grid has a CRS and the format kept none (an ASCII grid): the caller says so.
+        self.keeps_crs = not self._wkt or check.GetSpatialRef() is not None
         reported = band.GetNoDataValue()
         self.keeps_nodata = self.nodata is None or reported == self.nodata
         if reported != self.nodata and is_class_value(reported, len(self.palette)):
@@ -472,6 +475,41 @@ def grid_size_problem(width, height, bytes_per_pixel=1, folder=None, resizable=F
     return ""
 
 
+def _spatial_reference(crs):
+    """An osr.SpatialReference of a WKT (or the reference itself), None when osr cannot read it."""
+    if isinstance(crs, osr.SpatialReference):
+        return crs
+    srs = osr.SpatialReference()
+    try:
+        return srs if srs.ImportFromWkt(crs) == 0 else None
+    except RuntimeError:  # osr exceptions switched on elsewhere in this process
+        return None
+
+
+def same_crs(written, wkt):
+    """Whether the CRS a format wrote (osr.SpatialReference) is the grid's (WKT), axis order aside;
+    True when osr cannot read the grid's, which is then not judged."""
+    expected = _spatial_reference(wkt)
+    if expected is None:
+        return True
+    try:
+        return bool(written.IsSame(expected, ["IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES",
+                                              "CRITERION=EQUIVALENT_EXCEPT_AXIS_ORDER_GEOGCRS"]))
+    except (RuntimeError, TypeError):
+        return bool(written.IsSame(expected))
+
+
+def crs_name(crs, authority=False):
+    """A CRS (WKT or osr.SpatialReference) by its name, with its authority code when asked and known."""
+    srs = _spatial_reference(crs)
+    if srs is None:
+        return "an unknown CRS"
+    name = srs.GetName() or "an unnamed CRS"
+    srs.AutoIdentifyEPSG()
+    code = srs.GetAuthorityCode(None) if authority else None
+    return "{} ({}:{})".format(name, srs.GetAuthorityName(None), code) if code else name
+
+
 def is_class_value(value, palette_size):
     """Whether a nodata value a format reports is an index pixels of a ``palette_size``-colour palette hold."""
     return value is not None and float(value).is_integer() and 0 <= value < palette_size
@@ -541,6 +579,9 @@ def _probe_format(driver_name, extension, data_type, grid):
                                                      rtol=1e-9, atol=1e-9 * max(1.0, *map(abs, grid.geotransform))):
             return "it does not keep the {} grid's geotransform".format(
                 "rotated" if grid.is_rotated else "south-up" if grid.geotransform[5] > 0 else "input")
+        written_crs = dataset.GetSpatialRef() if grid.wkt else None
+        if written_crs is not None and not same_crs(written_crs, grid.wkt):
+            return "it writes the CRS {} as {}".format(crs_name(grid.wkt), crs_name(written_crs))
         return ""
     except HiddenClass as error:
         return error.reason

@@ -500,6 +500,10 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             messages.insert(0, ("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in "
                                 "{}; treat that value as nodata where you use it.".format(
                                     driver, writer.nodata, os.path.basename(output_path)), True))
+        if not writer.keeps_crs:
+            messages.insert(0, ("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you "
+                                "assign where you use it.".format(driver, os.path.basename(output_path),
+                                                                  gdal_io.crs_name(grid.wkt, authority=True)), True))
         if collector is not None:
             messages.append(("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
                 options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0), False))

@@ -104,7 +104,7 @@ def test_an_opaque_output_in_a_format_that_marks_a_nodata_value_of_its_own_keeps
     """RMF (.rsw) marks 0 as nodata when a raster is given none, SAGA (.sdat) 255: class 0 or 255 would read as
     nodata in QGIS. An opaque output there gets a nodata value outside the palette instead."""
     image = random_rgba(6, 9, seed=4)[:3]
-    source = write_raster(str(tmp_path / "in.tif"), image)
+    source = write_raster(str(tmp_path / "in.tif"), image, srs=None)  # RMF writes UTM zone 35N as 1N: refused
     palette = "vga16" if extension == "rsw" else "win256"
     params = {"INPUT": source, "PALETTE": palette, "OUTPUT": str(tmp_path / ("classes." + extension))}
     if extension == "sdat":  # 256 colours: no Byte value is left for nodata
@@ -135,3 +135,35 @@ def test_a_format_that_marks_class_0_as_nodata_whatever_it_is_told_is_refused_be
     with pytest.raises(QgsProcessingException, match="it marks 0 as nodata"):
         quantize(params)
     assert not os.path.exists(folder)
+
+
+def test_a_format_that_writes_another_crs_than_the_input_s_is_refused_before_any_work(qgis_app, tmp_path):
+    """RMF (.rsw) writes UTM zone 35N as zone 1N: a grid in the wrong place, which is worse than none."""
+    extension = "rsw"
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    folder = tmp_path / "out"
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(folder / ("classes." + extension))}
+    algorithm = qgis_app.processingRegistry().algorithmById("palettize:quantize")
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    assert not ok
+    assert message.startswith("Cannot write classes.{} as {} (.{}): it writes the CRS WGS 84 / UTM zone 35N as ".format(
+        extension, "RMF", extension))
+    assert message.endswith(". Choose a GeoTIFF (.tif).")
+    with pytest.raises(QgsProcessingException, match="it writes the CRS WGS 84 / UTM zone 35N as"):
+        quantize(params)
+    assert not os.path.exists(folder)
+
+
+def test_a_format_without_a_crs_gets_a_warning_naming_the_crs_to_assign(qgis_app, tmp_path):
+    """An ASCII grid for OpendTect (.xyz) keeps the grid but not its CRS: the log says which CRS it had."""
+    from rasters import feedback_log
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
+    log = feedback_log()
+    output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.xyz")}, feedback=log)
+    assert gdal.Open(output["OUTPUT"]).GetSpatialRef() is None
+    assert ("The XYZ format cannot hold a CRS: classes.xyz has none; its coordinates are in WGS 84 / UTM zone 35N "
+            "(EPSG:32635), which you assign where you use it.") in log.warnings
+    log = feedback_log()
+    quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.png")}, feedback=log)
+    assert not [w for w in log.warnings if "CRS" in w]
