@@ -522,6 +522,9 @@ def free_nodata(data_type):
 
 _FORMAT_PROBLEMS = {}
 _OWN_NODATA = {}
+#: Formats whose only compression loses detail: GDAL's own refusal of them speaks of colour tables
+#: and of gdal_translate's options, which a run cannot follow.
+LOSSY_DRIVERS = ("JPEG",)
 #: Holds every indexed raster a run writes (Byte or UInt16, colour table, nodata, any
 #: geotransform and CRS): not probed, which spares each sheet of an archive (a grid of its own)
 #: a 3 x 2 test raster.
@@ -548,6 +551,8 @@ def indexed_format_problem(driver_name, extension, data_type, grid):
 def _probe_format(driver_name, extension, data_type, grid):
     from ..palettes.palette import Palette
 
+    if driver_name in LOSSY_DRIVERS:
+        return "its compression is lossy and would change class indices into others"
     driver = gdal.GetDriverByName(driver_name)
     if driver is None or driver.GetMetadataItem(gdal.DCAP_RASTER) != "YES" or not (
             driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES" or driver.GetMetadataItem(gdal.DCAP_CREATECOPY) == "YES"):

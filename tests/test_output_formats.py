@@ -167,3 +167,18 @@ def test_a_format_without_a_crs_gets_a_warning_naming_the_crs_to_assign(qgis_app
     log = feedback_log()
     quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.png")}, feedback=log)
     assert not [w for w in log.warnings if "CRS" in w]
+
+
+@pytest.mark.parametrize("extension", ["jpg", "jpeg"])
+def test_a_jpeg_output_is_refused_because_its_compression_changes_class_indices(qgis_app, tmp_path, extension):
+    """Not with GDAL's advice for gdal_translate (-expand), which a run cannot follow."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
+    folder = tmp_path / "out"
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(folder / ("classes." + extension))}
+    ok, message = qgis_app.processingRegistry().algorithmById("palettize:quantize").checkParameterValues(
+        params, QgsProcessingContext())
+    assert (ok, message) == (False, "Cannot write classes.{0} as JPEG (.{0}): its compression is lossy and would change "
+                                    "class indices into others. Choose a GeoTIFF (.tif).".format(extension))
+    with pytest.raises(QgsProcessingException, match="its compression is lossy"):
+        quantize(params)
+    assert not os.path.exists(folder)
