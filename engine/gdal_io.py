@@ -100,7 +100,7 @@ def _to_bytes(values):
 class BandSource:
     """Values of three bands, read with GDAL; alpha from an alpha band, else (``use_masks``) the
     dataset's masks, and 0 where a band holds its ``nodata`` value (or, in a float band, NaN or
-    infinity). ``opaque``: no pixel can be transparent (Byte bands without alpha band, mask or
+    infinity). ``opaque``: no pixel can be transparent (integer bands without alpha band, mask or
     nodata)."""
 
     reads_in_background = True  # only GDAL calls: safe in another thread
@@ -120,7 +120,10 @@ class BandSource:
                 if flags != gdal.GMF_ALL_VALID:
                     masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else id(band), band.GetMaskBand())
         self.masks = list(masks.values())
-        self.opaque = self._interleaved and not (alpha_band or self.masks or nodata)
+        # Integer bands hold no value that could be transparent (a float band has NaN).
+        integers = all(gdal.GetDataTypeName(self.dataset.GetRasterBand(b).DataType).startswith(("Byte", "UInt", "Int"))
+                       for b in used)
+        self.opaque = integers and not (alpha_band or self.masks or nodata)
         self.clipped = False
         self.description = "bands {} (red, green, blue){}".format(
             ", ".join(str(b) for b in self.bands),
