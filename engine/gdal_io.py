@@ -349,7 +349,7 @@ class IndexedRasterWriter:
             dataset.SetProjection(grid.wkt)
         if grid.gcps:
             dataset.SetGCPs(grid.gcps, grid.gcp_wkt)
-        self._wkt = grid.wkt
+        self._wkt, self._gcp_count = grid.wkt, len(grid.gcps)
         self._band = dataset.GetRasterBand(1)
         self.nodata = nodata
         if nodata is not None:
@@ -397,6 +397,8 @@ class IndexedRasterWriter:
                                  or band.GetColorTable() is not None)
         #: False when the grid has a CRS and the format kept none (an ASCII grid): the caller says so.
         self.keeps_crs = not self._wkt or check.GetSpatialRef() is not None
+        #: False when the grid's ground control points were lost (an ASCII grid): the output is not georeferenced.
+        self.keeps_gcps = not self._gcp_count or check.GetGCPCount() > 0
         reported = band.GetNoDataValue()
         self.keeps_nodata = self.nodata is None or reported == self.nodata
         if reported != self.nodata and is_class_value(reported, len(self.palette)):

@@ -500,6 +500,11 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             messages.insert(0, ("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in "
                                 "{}; treat that value as nodata where you use it.".format(
                                     driver, writer.nodata, os.path.basename(output_path)), True))
+        if not writer.keeps_gcps:
+            messages.insert(0, ("The {} format cannot hold ground control points: {} is not georeferenced. Choose a "
+                                "GeoTIFF (.tif) to keep the scan's {} points, or warp the scan first (Raster > "
+                                "Projections > Warp).".format(driver, os.path.basename(output_path), len(grid.gcps)),
+                                True))
         if not writer.keeps_crs:
             messages.insert(0, ("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you "
                                 "assign where you use it.".format(driver, os.path.basename(output_path),
