@@ -582,6 +582,10 @@ def _probe_format(driver_name, extension, data_type, grid):
         if dataset.RasterCount != 1:
             return "it stores colours ({} bands), not class indices".format(dataset.RasterCount)
         written = dataset.GetRasterBand(1).ReadAsArray()
+        if written is not None and written.shape == values.shape and np.array_equal(written[::-1].astype(np.float64),
+                                                                                     values):
+            return "it stores rows from north to south, and would turn this {} grid upside down".format(
+                "south-up" if grid.has_geotransform else "ungeoreferenced")
         if written is None or written.shape != values.shape or not np.array_equal(written.astype(np.float64), values):
             return "it does not keep the class indices of a {} raster".format(
                 "Byte" if byte else "UInt16 (more than 255 colours)")

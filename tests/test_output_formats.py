@@ -182,3 +182,22 @@ def test_a_jpeg_output_is_refused_because_its_compression_changes_class_indices(
     with pytest.raises(QgsProcessingException, match="its compression is lossy"):
         quantize(params)
     assert not os.path.exists(folder)
+
+
+@pytest.mark.parametrize("grid", ["south-up", "ungeoreferenced"])
+def test_a_format_that_turns_a_grid_north_up_is_refused_for_what_it_does(qgis_app, tmp_path, grid):
+    """An ASCII grid (.asc) stores rows from north to south: a south-up grid or one without georeferencing
+    would come back upside down. The message says so, not that it cannot keep a Byte raster's indices."""
+    path, image = str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3]
+    if grid == "south-up":
+        write_raster(path, image, geotransform=(500000.0, 25.0, 0.0, 7400000.0, 0.0, 25.0))
+    else:
+        dataset = gdal.GetDriverByName("GTiff").Create(path, 9, 6, 3, gdal.GDT_Byte, ["PHOTOMETRIC=RGB"])
+        for number, values in enumerate(image, 1):
+            dataset.GetRasterBand(number).WriteArray(values)
+        dataset = None
+    params = {"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out" / "classes.asc")}
+    ok, message = qgis_app.processingRegistry().algorithmById("palettize:quantize").checkParameterValues(
+        params, QgsProcessingContext())
+    assert (ok, message) == (False, "Cannot write classes.asc as AAIGrid (.asc): it stores rows from north to south, and "
+                                    "would turn this {} grid upside down. Choose a GeoTIFF (.tif).".format(grid))
