@@ -491,17 +491,29 @@ def _spatial_reference(crs):
         return None
 
 
-def same_crs(written, wkt):
-    """Whether the CRS a format wrote (osr.SpatialReference) is the grid's (WKT), axis order aside;
-    True when osr cannot read the grid's, which is then not judged."""
+def same_crs(written, wkt, points):
+    """Whether the CRS a format wrote (osr.SpatialReference) puts ``points`` (x, y in the grid's
+    CRS, a WKT) where the grid's does: each CRS takes them to longitude and latitude on its own
+    datum, which must agree within 1e-6 degrees. A format that drops a datum shift (TOWGS84) or
+    renames the CRS keeps it; one that writes another zone, projection or unit does not. True when
+    osr cannot tell."""
     expected = _spatial_reference(wkt)
     if expected is None:
         return True
     try:
-        return bool(written.IsSame(expected, ["IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES",
-                                              "CRITERION=EQUIVALENT_EXCEPT_AXIS_ORDER_GEOGCRS"]))
-    except (RuntimeError, TypeError):
-        return bool(written.IsSame(expected))
+        if written.IsSame(expected):
+            return True
+        places = []
+        for srs in (expected, written):
+            srs = srs.Clone()
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+            geographic = srs.CloneGeogCS()
+            geographic.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+            transform = osr.CoordinateTransformation(srs, geographic)
+            places.append([transform.TransformPoint(float(x), float(y))[:2] for x, y in points])
+    except (RuntimeError, TypeError, AttributeError):  # osr exceptions switched on elsewhere, or no transformation
+        return True
+    return bool(np.allclose(places[0], places[1], rtol=0.0, atol=1e-6))
 
 
 def crs_name(crs, authority=False):
@@ -593,8 +605,10 @@ def _probe_format(driver_name, extension, data_type, grid):
                                                      rtol=1e-9, atol=1e-9 * max(1.0, *map(abs, grid.geotransform))):
             return "it does not keep the {} grid's geotransform".format(
                 "rotated" if grid.is_rotated else "south-up" if grid.geotransform[5] > 0 else "input")
-        written_crs = dataset.GetSpatialRef() if grid.wkt else None
-        if written_crs is not None and not same_crs(written_crs, grid.wkt):
+        written_crs = dataset.GetSpatialRef() if grid.wkt and grid.has_geotransform else None
+        corners = [(grid.geotransform[0] + grid.geotransform[1] * x + grid.geotransform[2] * y,
+                    grid.geotransform[3] + grid.geotransform[4] * x + grid.geotransform[5] * y) for x, y in ((0, 0), (3, 2))]
+        if written_crs is not None and not same_crs(written_crs, grid.wkt, corners):
             return "it writes the CRS {} as {}".format(crs_name(grid.wkt), crs_name(written_crs))
         return ""
     except HiddenClass as error:

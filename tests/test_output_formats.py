@@ -201,3 +201,19 @@ def test_a_format_that_turns_a_grid_north_up_is_refused_for_what_it_does(qgis_ap
         params, QgsProcessingContext())
     assert (ok, message) == (False, "Cannot write classes.asc as AAIGrid (.asc): it stores rows from north to south, and "
                                     "would turn this {} grid upside down. Choose a GeoTIFF (.tif).".format(grid))
+
+
+@pytest.mark.parametrize("extension", ["img", "asc", "sdat", "bil"])
+@pytest.mark.parametrize("crs", ["EPSG:2393", "+proj=lcc +lat_1=60 +lat_2=70 +lat_0=65 +lon_0=25 +x_0=500000 +y_0=0 "
+                                               "+ellps=GRS80 +units=m +no_defs"])
+def test_a_format_that_writes_the_same_crs_in_other_words_is_not_refused(qgis_app, tmp_path, extension, crs):
+    """KKJ loses its datum shift (TOWGS84) in these formats and a custom CRS its name: the same
+    projection, which puts the grid in the same place, so the output is written."""
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(crs)
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3], srs=srs)
+    output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / ("classes." + extension))})
+    assert np.array_equal(read_indices(output["OUTPUT"]), read_indices(
+        quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "reference.tif")})["OUTPUT"]))
