@@ -600,7 +600,7 @@ def _probe_format(driver_name, extension, data_type, grid):
                 "south-up" if grid.has_geotransform else "ungeoreferenced")
         if written is None or written.shape != values.shape or not np.array_equal(written.astype(np.float64), values):
             return "it does not keep the class indices of a {} raster".format(
-                "Byte" if byte else "UInt16 (more than 255 colours)")
+                "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)")
         if grid.has_geotransform and not np.allclose(dataset.GetGeoTransform(), grid.geotransform,
                                                      rtol=1e-9, atol=1e-9 * max(1.0, *map(abs, grid.geotransform))):
             return "it does not keep the {} grid's geotransform".format(
@@ -615,7 +615,7 @@ def _probe_format(driver_name, extension, data_type, grid):
         return error.reason
     except (WriteError, RuntimeError) as error:
         return "GDAL cannot write a {} indexed raster in this format ({})".format(
-            "Byte" if byte else "UInt16 (more than 255 colours)", str(error).split(": ", 1)[-1].strip())
+            "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)", str(error).split(": ", 1)[-1].strip())
     finally:
         if writer is not None:
             writer.discard()

@@ -288,9 +288,14 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     problem = gdal_io.indexed_format_problem(driver, extension, gdal_type, grid)
     if problem:
+        hint = ""
+        if gdal_type != gdal.GDT_Byte and from_image:
+            hint = ", or N_COLORS of at most 255"
+        elif gdal_type != gdal.GDT_Byte and palette_size == 256 and nodata_index is None:  # 256 colours + nodata
+            hint = (", or set NODATA_INDEX to an entry kept for nodata (its colour is then given to no pixel), which "
+                    "makes the output Byte")
         raise RunError("Cannot write {} as {} (.{}): {}. Choose a GeoTIFF (.tif){}.".format(
-            os.path.basename(path), driver, extension, problem,
-            ", or N_COLORS of at most 255" if from_image and gdal_type != gdal.GDT_Byte else ""))
+            os.path.basename(path), driver, extension, problem, hint))
     if nodata is None and palette_size > gdal_io.free_nodata(gdal_type) - 1:  # no value left for the writer's nodata
         own = gdal_io.own_nodata(driver, extension, gdal_type)
         if gdal_io.is_class_value(own, palette_size):

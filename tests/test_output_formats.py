@@ -217,3 +217,20 @@ def test_a_format_that_writes_the_same_crs_in_other_words_is_not_refused(qgis_ap
     output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / ("classes." + extension))})
     assert np.array_equal(read_indices(output["OUTPUT"]), read_indices(
         quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "reference.tif")})["OUTPUT"]))
+
+
+def test_a_byte_only_format_refused_for_256_colours_and_nodata_names_nodata_index(qgis_app, tmp_path):
+    """256 colours and transparent pixels need UInt16, which PNG cannot hold: NODATA_INDEX keeps an
+    entry for nodata and the output Byte, which the message says (it spoke of "more than 255 colours"
+    only)."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    params = {"INPUT": source, "PALETTE": "gray256", "OUTPUT": str(tmp_path / "out" / "classes.png")}
+    algorithm = qgis_app.processingRegistry().algorithmById("palettize:quantize")
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    assert not ok
+    assert message.startswith("Cannot write classes.png as PNG (.png): GDAL cannot write a UInt16 (over 256 colours, "
+                              "or 256 and nodata) indexed raster in this format (")
+    assert message.endswith("Choose a GeoTIFF (.tif), or set Nodata index (NODATA_INDEX) to an entry kept for "
+                            "nodata (its colour is then given to no pixel), which makes the output Byte.")
+    output = quantize(dict(params, NODATA_INDEX=0))["OUTPUT"]
+    assert gdal.Open(output).GetRasterBand(1).DataType == gdal.GDT_Byte
