@@ -289,9 +289,11 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
     problem = gdal_io.indexed_format_problem(driver, extension, gdal_type, grid)
     if problem:
         hint = ""
-        if gdal_type != gdal.GDT_Byte and from_image:
+        byte_would_do = gdal_type != gdal.GDT_Byte and not gdal_io.indexed_format_problem(
+            driver, extension, gdal.GDT_Byte, grid)
+        if byte_would_do and from_image:
             hint = ", or N_COLORS of at most 255"
-        elif gdal_type != gdal.GDT_Byte and palette_size == 256 and nodata_index is None:  # 256 colours + nodata
+        elif byte_would_do and palette_size == 256 and nodata_index is None:  # 256 colours + nodata
             hint = (", or set NODATA_INDEX to an entry kept for nodata (its colour is then given to no pixel), which "
                     "makes the output Byte")
         raise RunError("Cannot write {} as {} (.{}): {}. Choose a GeoTIFF (.tif){}.".format(
