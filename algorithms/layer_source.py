@@ -68,6 +68,7 @@ class LayerRun:
     palette: Any = None  # read or sampled in advance; None when built from the image
     palette_origin: str = ""
     output_request: Any = None  # loading.OutputRequest: the output resolved once, loaded by the run that writes it
+    warnings: Any = ()  # sentences to log as warnings when the run starts
 
 
 def unexpected(error):
@@ -325,6 +326,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 layer.name(), self.named(self.SOURCE)))
         grid, target_crs = self._grid(parameters, context, layer, path, source)
         run = LayerRun(layer, path, source, grid, target_crs)
+        if source == "rendered":
+            run.warnings = self.unused_bands(bands, alpha)
         try:
             run.options = self.options(parameters, context, {
                 "alpha_threshold": self.whole_number(parameters, self.ALPHA_THRESHOLD, context),
@@ -335,6 +338,23 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         except (OptionsError, RunError) as error:
             raise QgsProcessingException(self.explained(error))
         return run
+
+    def unused_bands(self, bands, alpha):
+        """A warning for bands chosen for a run that reads the layer as drawn (they are read with
+        SOURCE=bands only), as a tuple of one sentence, or ()."""
+        defaults = [self.parameterDefinition(name).defaultValue() for name in self.BANDS]
+        chosen = []
+        if [str(b) for b in bands] != [str(d) for d in defaults]:
+            chosen.append("{} = {}".format(", ".join(self.named(name) for name in self.BANDS),
+                                           ", ".join(str(b) for b in bands)))
+        if alpha:
+            chosen.append("{} = {}".format(self.named(self.ALPHA_BAND), alpha))
+        if not chosen:
+            return ()
+        return (tr("{} {} read with {} = bands only: this run reads the layer as drawn with its style. Set {} to "
+                   "bands to read those bands.").format(
+            tr(" and ").join(chosen), tr("are") if len(chosen) > 1 or not alpha else tr("is"),
+            self.named(self.SOURCE), self.named(self.SOURCE)),)
 
     def explained(self, error):
         """An engine error with every setting as the dialog names it: its label, and the id for
@@ -467,6 +487,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             feedback.pushInfo(tr("Reading {} ({} x {} pixels).").format(
                 source.description, self.run.grid.width, self.run.grid.height))
             self.warn_of_degrees(feedback)
+            for warning in self.run.warnings:
+                feedback.pushWarning(warning)
             return function(source, self.run.grid, *args, **kwargs, **engine_callbacks(feedback, self.explained))
         except Cancelled:
             raise QgsProcessingException(tr("Cancelled: no output was written."))

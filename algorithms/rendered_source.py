@@ -182,7 +182,9 @@ class RenderedSource:
         if self._renderer.type() == "multibandcolor" and self._renderer.alphaBand() > 0:
             self._alpha_renderer = QgsSingleBandGrayRenderer(None, self._renderer.alphaBand())
             self._renderer.setAlphaBand(-1)
-        self._filters = [f.clone() for f in (layer.brightnessFilter(), layer.hueSaturationFilter()) if f is not None]
+        # The layer's resampling too: on another grid (PIXEL_SIZE, EXTENT) QGIS draws with it.
+        self._filters = [f.clone() for f in (layer.resampleFilter(), layer.brightnessFilter(),
+                                             layer.hueSaturationFilter()) if f is not None]
         provider = layer.dataProvider()
         self._nodata_settings = [(b, provider.useSourceNoDataValue(b), provider.userNoDataValues(b))
                                  for b in range(1, provider.bandCount() + 1)]

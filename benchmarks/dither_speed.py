@@ -6,7 +6,8 @@ for N x N inputs). Inputs, all N x N RGBA:
   gradient  a two-colour diagonal ramp
   map       a crop of benchmarks/data/map-3000.tif (the rendered map of make bench), if present
 and, for the per-pixel cost on a 100-megapixel raster (10000 x 10000), one strip of 10000-pixel rows
-of the photo and of map-10000.tif. The image is dithered in blocks of 256 rows, as the engine
+of the photo and of map-10000.tif; and a column of the photo 2 pixels wide (a tall, narrow raster:
+the cost of a row). The image is dithered in blocks of 256 rows, as the engine
 does. Printed per run: megapixels per second (wall clock and CPU), the seconds that makes per
 100 megapixels, the share of the time spent searching the palette for colours not met before, and how
 often the vectorised scan's guesses missed (chunks, and pixels rescanned in plain Python). "map
@@ -86,6 +87,8 @@ def inputs(size, quick):
     wide = read_map(os.path.join(DATA, "map-10000.tif"), strip_rows, 10000, row_offset=4000)
     if wide is not None:
         found.append(("map-10000 strip", wide))
+    narrow_rows = 2000 if quick else 20000  # rows of 2 pixels: a scan's cost per row, not per pixel
+    found.append(("photo 2-wide column", np.ascontiguousarray(photo(narrow_rows, 200)[:, :2])))
     return found
 
 

@@ -268,13 +268,18 @@ class FloydSteinbergDither:
     same result as one call with the whole raster.
 
     ``chunk``, ``warmup`` and ``offsets`` (where the guesses are taken from the row two above,
-    relative to the start of a chunk's warm-up) only change the speed (see the module's notes).
+    relative to the start of a chunk's warm-up) and ``plain_width`` (default PLAIN_WIDTH) only
+    change the speed (see the module's notes).
     """
 
     _MERGE_EVERY = 8  # warm-up pixels between two merges of the tracks that agree
+    #: Rows up to this wide are scanned one pixel at a time in Python: the chunked scan's fixed cost
+    #: of a few hundred numpy calls a row outweighs it there (a 2 x 100,000 raster took a minute).
+    PLAIN_WIDTH = 256
 
-    def __init__(self, mapper, metric, width, chunk=None, warmup=16, offsets=(-2, -1, 0, 1, 2)):
+    def __init__(self, mapper, metric, width, chunk=None, warmup=16, offsets=(-2, -1, 0, 1, 2), plain_width=None):
         self.width = int(width)
+        self.plain = self.width <= (self.PLAIN_WIDTH if plain_width is None else plain_width)
         self._quantizer = _Quantizer(mapper, metric)
         self._below = np.zeros((3, self.width), dtype=np.int32)
         self._history = [np.zeros((3, self.width), dtype=np.int32)] * 2  # last rows' errors, scan order
@@ -299,6 +304,8 @@ class FloydSteinbergDither:
             raise ValueError("a block must hold full rows of {} pixels, not {}".format(self.width, cols))
         valid = np.asarray(valid, dtype=bool).reshape(rows, cols)
         targets = self._quantizer.target(rgba)
+        if self.plain:  # (the chunked scan's history of rows is not kept: it is never used)
+            return self._dither_plainly(targets, valid)
         result = np.empty((rows, cols), dtype=np.uint16)
         for r in range(rows):
             forward = self._row % 2 == 0
@@ -397,6 +404,37 @@ class FloydSteinbergDither:
             picked[start:stop] = done[0]
         scanned //= np.int32(_RIGHT)
         return scanned, picked
+
+    def _dither_plainly(self, targets, valid):
+        """dither() of narrow rows (see PLAIN_WIDTH), one pixel at a time in Python with the
+        quantizer's arithmetic for one colour; ``targets``: rows x 3 x width fixed-point colours."""
+        quantize_one, width = self._quantizer.quantize_one, self.width
+        rows = targets.shape[0]
+        result = np.empty((rows, width), dtype=np.uint16)
+        below = self._below.tolist()
+        for r, (row, ok) in enumerate(zip(targets.tolist(), valid.tolist())):
+            forward = self._row % 2 == 0
+            step = 1 if forward else -1
+            received, below = below, [[0] * width for _ in range(3)]
+            indices = [0] * width
+            e0 = e1 = e2 = 0
+            for x in range(width) if forward else range(width - 1, -1, -1):
+                if not ok[x]:
+                    e0 = e1 = e2 = 0
+                    continue
+                index, e0, e1, e2 = quantize_one(row[0][x] + received[0][x] + _RIGHT * e0,
+                                                 row[1][x] + received[1][x] + _RIGHT * e1,
+                                                 row[2][x] + received[2][x] + _RIGHT * e2)
+                indices[x] = index
+                for dx, weight in ((-step, _BEHIND), (0, _UNDER), (step, _AHEAD)):
+                    if 0 <= x + dx < width:
+                        below[0][x + dx] += weight * e0
+                        below[1][x + dx] += weight * e1
+                        below[2][x + dx] += weight * e2
+            result[r] = indices
+            self._row += 1
+        self._below = np.array(below, dtype=np.int32).reshape(3, width)
+        return result
 
     def _fallback(self, base, valid, carries, j, first, last, state):
         """Scan chunk j from its true entering state, one pixel at a time, until the carry equals

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, osr
 
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
@@ -100,7 +100,7 @@ def _to_bytes(values):
 class BandSource:
     """Values of three bands, read with GDAL; alpha from an alpha band, else (``use_masks``) the
     dataset's masks, and 0 where a band holds its ``nodata`` value (or, in a float band, NaN or
-    infinity). ``opaque``: no pixel can be transparent (Byte bands without alpha band, mask or
+    infinity). ``opaque``: no pixel can be transparent (integer bands without alpha band, mask or
     nodata)."""
 
     reads_in_background = True  # only GDAL calls: safe in another thread
@@ -120,7 +120,10 @@ class BandSource:
                 if flags != gdal.GMF_ALL_VALID:
                     masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else id(band), band.GetMaskBand())
         self.masks = list(masks.values())
-        self.opaque = self._interleaved and not (alpha_band or self.masks or nodata)
+        # Integer bands hold no value that could be transparent (a float band has NaN).
+        integers = all(gdal.GetDataTypeName(self.dataset.GetRasterBand(b).DataType).startswith(("Byte", "UInt", "Int"))
+                       for b in used)
+        self.opaque = integers and not (alpha_band or self.masks or nodata)
         self.clipped = False
         self.description = "bands {} (red, green, blue){}".format(
             ", ".join(str(b) for b in self.bands),
@@ -274,6 +277,14 @@ class WriteError(OSError):
     """GDAL could not write, flush or close an output; the message gives GDAL's reason."""
 
 
+class HiddenClass(WriteError):
+    """The format marks a class of the palette as nodata (ISIS3: 0, whatever it is told)."""
+
+    def __init__(self, what, driver_name, value):
+        self.reason = "it marks {:g} as nodata, which is class {:g}: its pixels would read as nodata".format(value, value)
+        super().__init__("{}: the {} format {}. Choose a GeoTIFF (.tif).".format(what, driver_name, self.reason[3:]))
+
+
 def checked(what, call, *args):
     """``call(*args)``, raising WriteError when GDAL reports a failure (by its return code or its
     error state, whether or not GDAL exceptions are switched on in this process)."""
@@ -338,10 +349,15 @@ class IndexedRasterWriter:
             dataset.SetProjection(grid.wkt)
         if grid.gcps:
             dataset.SetGCPs(grid.gcps, grid.gcp_wkt)
+        self._wkt, self._gcp_count = grid.wkt, len(grid.gcps)
         self._band = dataset.GetRasterBand(1)
         self.nodata = nodata
         if nodata is not None:
             self._band.SetNoDataValue(nodata)
+        elif is_class_value(self._band.GetNoDataValue(), len(palette)):
+            # A format that marks a value of its own as nodata (RMF: 0) would hide that class: a
+            # value outside the palette instead (check_raster_output refuses a palette without one).
+            self._band.SetNoDataValue(free_nodata(data_type))
         table = colour_table(palette, nodata)
         if data_type == gdal.GDT_Byte and nodata is not None and nodata >= len(palette):
             # PNG and GIF cannot store an index beyond their table
@@ -379,7 +395,15 @@ class IndexedRasterWriter:
         band = check.GetRasterBand(1)  # a palette band has a table: spares reading 65,536 entries back
         self.has_colour_table = (band.GetColorInterpretation() == gdal.GCI_PaletteIndex
                                  or band.GetColorTable() is not None)
-        self.keeps_nodata = self.nodata is None or band.GetNoDataValue() == self.nodata
+        #: False when the grid has a CRS and the format kept none (an ASCII grid): the caller says so.
+        self.keeps_crs = not self._wkt or check.GetSpatialRef() is not None
+        #: False when the grid's ground control points were lost (an ASCII grid): the output is not georeferenced.
+        self.keeps_gcps = not self._gcp_count or check.GetGCPCount() > 0
+        reported = band.GetNoDataValue()
+        self.keeps_nodata = self.nodata is None or reported == self.nodata
+        if reported != self.nodata and is_class_value(reported, len(self.palette)):
+            band = check = None
+            raise HiddenClass(what, self._driver.ShortName, reported)
         band = check = None
         if not self.has_colour_table:
             write_palette_csv(self.palette, self.path + ".palette.csv")
@@ -456,7 +480,68 @@ def grid_size_problem(width, height, bytes_per_pixel=1, folder=None, resizable=F
     return ""
 
 
+def _spatial_reference(crs):
+    """An osr.SpatialReference of a WKT (or the reference itself), None when osr cannot read it."""
+    if isinstance(crs, osr.SpatialReference):
+        return crs
+    srs = osr.SpatialReference()
+    try:
+        return srs if srs.ImportFromWkt(crs) == 0 else None
+    except RuntimeError:  # osr exceptions switched on elsewhere in this process
+        return None
+
+
+def same_crs(written, wkt, points):
+    """Whether the CRS a format wrote (osr.SpatialReference) puts ``points`` (x, y in the grid's
+    CRS, a WKT) where the grid's does: each CRS takes them to longitude and latitude on its own
+    datum, which must agree within 1e-6 degrees. A format that drops a datum shift (TOWGS84) or
+    renames the CRS keeps it; one that writes another zone, projection or unit does not. True when
+    osr cannot tell."""
+    expected = _spatial_reference(wkt)
+    if expected is None:
+        return True
+    try:
+        if written.IsSame(expected):
+            return True
+        places = []
+        for srs in (expected, written):
+            srs = srs.Clone()
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+            geographic = srs.CloneGeogCS()
+            geographic.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+            transform = osr.CoordinateTransformation(srs, geographic)
+            places.append([transform.TransformPoint(float(x), float(y))[:2] for x, y in points])
+    except (RuntimeError, TypeError, AttributeError):  # osr exceptions switched on elsewhere, or no transformation
+        return True
+    return bool(np.allclose(places[0], places[1], rtol=0.0, atol=1e-6))
+
+
+def crs_name(crs, authority=False):
+    """A CRS (WKT or osr.SpatialReference) by its name, with its authority code when asked and known."""
+    srs = _spatial_reference(crs)
+    if srs is None:
+        return "an unknown CRS"
+    name = srs.GetName() or "an unnamed CRS"
+    srs.AutoIdentifyEPSG()
+    code = srs.GetAuthorityCode(None) if authority else None
+    return "{} ({}:{})".format(name, srs.GetAuthorityName(None), code) if code else name
+
+
+def is_class_value(value, palette_size):
+    """Whether a nodata value a format reports is an index pixels of a ``palette_size``-colour palette hold."""
+    return value is not None and float(value).is_integer() and 0 <= value < palette_size
+
+
+def free_nodata(data_type):
+    """The nodata value an output of ``data_type`` gets when it needs one: its largest value."""
+    return 255 if data_type == gdal.GDT_Byte else 65535
+
+
 _FORMAT_PROBLEMS = {}
+_OWN_NODATA = {}
+#: Formats whose only compression loses detail: GDAL's own refusal of them speaks of colour tables
+#: and of gdal_translate's options, which a run cannot follow.
+LOSSY_DRIVERS = ("JPEG",)
 #: Holds every indexed raster a run writes (Byte or UInt16, colour table, nodata, any
 #: geotransform and CRS): not probed, which spares each sheet of an archive (a grid of its own)
 #: a 3 x 2 test raster.
@@ -483,6 +568,8 @@ def indexed_format_problem(driver_name, extension, data_type, grid):
 def _probe_format(driver_name, extension, data_type, grid):
     from ..palettes.palette import Palette
 
+    if driver_name in LOSSY_DRIVERS:
+        return "its compression is lossy and would change class indices into others"
     driver = gdal.GetDriverByName(driver_name)
     if driver is None or driver.GetMetadataItem(gdal.DCAP_RASTER) != "YES" or not (
             driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES" or driver.GetMetadataItem(gdal.DCAP_CREATECOPY) == "YES"):
@@ -507,20 +594,67 @@ def _probe_format(driver_name, extension, data_type, grid):
         if dataset.RasterCount != 1:
             return "it stores colours ({} bands), not class indices".format(dataset.RasterCount)
         written = dataset.GetRasterBand(1).ReadAsArray()
+        if written is not None and written.shape == values.shape and np.array_equal(written[::-1].astype(np.float64),
+                                                                                     values):
+            return "it stores rows from north to south, and would turn this {} grid upside down".format(
+                "south-up" if grid.has_geotransform else "ungeoreferenced")
         if written is None or written.shape != values.shape or not np.array_equal(written.astype(np.float64), values):
             return "it does not keep the class indices of a {} raster".format(
-                "Byte" if byte else "UInt16 (more than 255 colours)")
+                "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)")
         if grid.has_geotransform and not np.allclose(dataset.GetGeoTransform(), grid.geotransform,
                                                      rtol=1e-9, atol=1e-9 * max(1.0, *map(abs, grid.geotransform))):
             return "it does not keep the {} grid's geotransform".format(
                 "rotated" if grid.is_rotated else "south-up" if grid.geotransform[5] > 0 else "input")
+        written_crs = dataset.GetSpatialRef() if grid.wkt and grid.has_geotransform else None
+        corners = [(grid.geotransform[0] + grid.geotransform[1] * x + grid.geotransform[2] * y,
+                    grid.geotransform[3] + grid.geotransform[4] * x + grid.geotransform[5] * y) for x, y in ((0, 0), (3, 2))]
+        if written_crs is not None and not same_crs(written_crs, grid.wkt, corners):
+            return "it writes the CRS {} as {}".format(crs_name(grid.wkt), crs_name(written_crs))
         return ""
+    except HiddenClass as error:
+        return error.reason
     except (WriteError, RuntimeError) as error:
         return "GDAL cannot write a {} indexed raster in this format ({})".format(
-            "Byte" if byte else "UInt16 (more than 255 colours)", str(error).split(": ", 1)[-1].strip())
+            "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)", str(error).split(": ", 1)[-1].strip())
     finally:
         if writer is not None:
             writer.discard()
+        dataset = None
+        gdal.PopErrorHandler()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def own_nodata(driver_name, extension, data_type):
+    """The nodata value GDAL's ``driver_name`` gives a raster of ``data_type`` that is given none
+    (SAGA: the type's largest value; RMF: 0), or None; found once per driver and type by writing
+    a 3 x 2 raster."""
+    key = (driver_name, extension, data_type)
+    if key not in _OWN_NODATA:
+        _OWN_NODATA[key] = _probe_own_nodata(driver_name, extension, data_type)
+    return _OWN_NODATA[key]
+
+
+def _probe_own_nodata(driver_name, extension, data_type):
+    if driver_name == KNOWN_GOOD_DRIVER:
+        return None
+    driver = gdal.GetDriverByName(driver_name)
+    folder = tempfile.mkdtemp(prefix="palettize-probe-")
+    path = os.path.join(folder, "probe" + ("." + extension if extension else ""))
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        if driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES":
+            dataset = driver.Create(path, 3, 2, 1, data_type)
+        else:
+            memory = gdal.GetDriverByName("MEM").Create("", 3, 2, 1, data_type)
+            memory.SetGeoTransform((0.0, 1.0, 0.0, 2.0, 0.0, -1.0))
+            dataset = driver.CreateCopy(path, memory)
+            memory = None
+        dataset = None
+        dataset = gdal.Open(path)
+        return None if dataset is None else dataset.GetRasterBand(1).GetNoDataValue()
+    except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+        return None
+    finally:
         dataset = None
         gdal.PopErrorHandler()
         shutil.rmtree(folder, ignore_errors=True)

@@ -310,14 +310,28 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
     ``nodata_index``: the user's NODATA_INDEX; ``resizable``: the user chose the grid (see
     gdal_io.grid_size_problem)."""
     check_nodata_index(nodata_index, palette_size)
-    dtype, _ = output_type(palette_size, opaque, nodata_index)
+    dtype, nodata = output_type(palette_size, opaque, nodata_index)
     gdal_type, _ = GDAL_TYPES[dtype().itemsize]
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     problem = gdal_io.indexed_format_problem(driver, extension, gdal_type, grid)
     if problem:
+        hint = ""
+        byte_would_do = gdal_type != gdal.GDT_Byte and not gdal_io.indexed_format_problem(
+            driver, extension, gdal.GDT_Byte, grid)
+        if byte_would_do and from_image:
+            hint = ", or N_COLORS of at most 255"
+        elif byte_would_do and palette_size == 256 and nodata_index is None:  # 256 colours + nodata
+            hint = (", or set NODATA_INDEX to an entry kept for nodata (its colour is then given to no pixel), which "
+                    "makes the output Byte")
         raise RunError("Cannot write {} as {} (.{}): {}. Choose a GeoTIFF (.tif){}.".format(
-            os.path.basename(path), driver, extension, problem,
-            ", or N_COLORS of at most 255" if from_image and gdal_type != gdal.GDT_Byte else ""))
+            os.path.basename(path), driver, extension, problem, hint))
+    if nodata is None and palette_size > gdal_io.free_nodata(gdal_type) - 1:  # no value left for the writer's nodata
+        own = gdal_io.own_nodata(driver, extension, gdal_type)
+        if gdal_io.is_class_value(own, palette_size):
+            raise RunError("Cannot write {} as {} (.{}): it marks {:g} as nodata in a {} raster, and {:g} is a class of "
+                           "the palette's {} colours. Choose a GeoTIFF (.tif), or a palette of at most {} colours.".format(
+                               os.path.basename(path), driver, extension, own, gdal.GetDataTypeName(gdal_type), own,
+                               palette_size, palette_size - 1))
     problem = gdal_io.grid_size_problem(grid.width, grid.height, dtype().itemsize,
                                         nearest_existing_folder(path) if disk else None, resizable)
     if problem:
@@ -520,6 +534,15 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             messages.insert(0, ("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in "
                                 "{}; treat that value as nodata where you use it.".format(
                                     driver, writer.nodata, os.path.basename(output_path)), True))
+        if not writer.keeps_gcps:
+            messages.insert(0, ("The {} format cannot hold ground control points: {} is not georeferenced. Choose a "
+                                "GeoTIFF (.tif) to keep the scan's {} points, or warp the scan first (Raster > "
+                                "Projections > Warp).".format(driver, os.path.basename(output_path), len(grid.gcps)),
+                                True))
+        if not writer.keeps_crs:
+            messages.insert(0, ("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you "
+                                "assign where you use it.".format(driver, os.path.basename(output_path),
+                                                                  gdal_io.crs_name(grid.wkt, authority=True)), True))
         if collector is not None:
             messages.append(("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
                 options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0), False))

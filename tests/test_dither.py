@@ -25,6 +25,8 @@ def random_image(rows, cols, seed):
 
 
 def dither_in_blocks(rgba, valid, mapper, metric, block_rows, **settings):
+    """The chunked scan unless ``plain_width`` says otherwise: these images are narrow."""
+    settings.setdefault("plain_width", 0)
     ditherer = FloydSteinbergDither(mapper, metric, rgba.shape[1], **settings)
     blocks = [ditherer.dither(rgba[i:i + block_rows], valid[i:i + block_rows])
               for i in range(0, rgba.shape[0], block_rows)]
@@ -208,3 +210,18 @@ def test_a_dithered_run_logs_its_colour_searches_without_calling_them_the_image_
     assert not [line for line in lines if "matched to the palette" in line]
     assert ("Dithering: {} distinct colours (the image's, with the error carried to them) searched for their nearest "
             "palette entry.".format(result.distinct_colours)) in lines
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("width", [1, 2, 5, 40])
+def test_narrow_rasters_are_dithered_as_the_textbook_scan_in_any_blocks(metric, width):
+    """Rows up to PLAIN_WIDTH pixels are scanned one pixel at a time: the same result."""
+    mapper = NearestColourMapper(builtin_palette("win256").colours, metric)
+    rgba, valid = random_image(31, width, seed=width)
+    expected = reference_floyd_steinberg(rgba, valid, mapper, metric)
+    for block_rows in (31, 4, 1):
+        result, ditherer = dither_in_blocks(rgba, valid, mapper, metric, block_rows,
+                                            plain_width=FloydSteinbergDither.PLAIN_WIDTH)
+        assert ditherer.plain
+        assert result.dtype == np.uint16
+        assert np.array_equal(result, expected), "blocks of {} rows".format(block_rows)

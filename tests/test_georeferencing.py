@@ -60,3 +60,21 @@ def test_a_scan_georeferenced_by_ground_control_points_keeps_them(qgis_app, tmp_
     assert (dataset.RasterXSize, dataset.RasterYSize) == (40, 30)
     expected = quantize({"INPUT": reference, "SOURCE": source, "OUTPUT": str(tmp_path / "ref.tif")})["OUTPUT"]
     assert (read_indices(out) == read_indices(expected)).all()
+
+
+def test_a_scan_with_ground_control_points_written_where_they_are_lost_gets_a_warning(qgis_app, tmp_path):
+    """An ASCII grid (.xyz) keeps no ground control points: the output is not georeferenced, and
+    the log says so instead of a run that looks complete."""
+    from rasters import feedback_log
+
+    path, _ = scan_with_ground_control_points(str(tmp_path / "scan.tif"), random_rgba(6, 9, seed=6))
+    log = feedback_log()
+    out = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.xyz")},
+                   feedback=log)["OUTPUT"]
+    assert gdal.Open(out).GetGCPCount() == 0
+    assert ("The XYZ format cannot hold ground control points: classes.xyz is not georeferenced. Choose a GeoTIFF "
+            "(.tif) to keep the scan's 4 points, or warp the scan first (Raster > Projections > Warp).") in log.warnings
+    log = feedback_log()
+    quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.png")},
+             feedback=log)
+    assert not [w for w in log.warnings if "control points" in w]

@@ -91,3 +91,146 @@ def test_a_format_without_nodata_gets_a_warning_naming_the_value_nodata_pixels_h
                        "OUTPUT": str(tmp_path / "opaque.xyz")}, feedback=log)
     assert not [w for w in log.warnings if "opaque.xyz;" in w]  # no nodata, nothing lost
     assert os.path.exists(opaque["OUTPUT"])
+
+
+def _nodata(path):
+    dataset = gdal.Open(path)
+    return dataset.GetRasterBand(1).GetNoDataValue()
+
+
+@pytest.mark.parametrize("extension", ["rsw", "sdat"])
+def test_an_opaque_output_in_a_format_that_marks_a_nodata_value_of_its_own_keeps_every_class(qgis_app, tmp_path,
+                                                                                           extension):
+    """RMF (.rsw) marks 0 as nodata when a raster is given none, SAGA (.sdat) 255: class 0 or 255 would read as
+    nodata in QGIS. An opaque output there gets a nodata value outside the palette instead."""
+    image = random_rgba(6, 9, seed=4)[:3]
+    source = write_raster(str(tmp_path / "in.tif"), image, srs=None)  # RMF writes UTM zone 35N as 1N: refused
+    palette = "vga16" if extension == "rsw" else "win256"
+    params = {"INPUT": source, "PALETTE": palette, "OUTPUT": str(tmp_path / ("classes." + extension))}
+    if extension == "sdat":  # 256 colours: no Byte value is left for nodata
+        ok, message = qgis_app.processingRegistry().algorithmById("palettize:quantize").checkParameterValues(
+            params, QgsProcessingContext())
+        assert not ok
+        assert message == ("Cannot write classes.sdat as SAGA (.sdat): it marks 255 as nodata in a Byte raster, "
+                           "and 255 is a class of the palette's 256 colours. Choose a GeoTIFF (.tif), or a palette "
+                           "of at most 255 colours.")
+        assert not [name for name in os.listdir(tmp_path) if name.startswith(("classes", ".palettize-"))]
+        return
+    output = quantize(params)["OUTPUT"]
+    reference = quantize(dict(params, OUTPUT=str(tmp_path / "reference.tif")))["OUTPUT"]
+    assert np.array_equal(read_indices(output), read_indices(reference))
+    assert _nodata(output) == 255
+
+
+def test_a_format_that_marks_class_0_as_nodata_whatever_it_is_told_is_refused_before_any_work(qgis_app, tmp_path):
+    """ISIS3 (.lbl) stores 8- and 16-bit rasters with 0 as nodata, whatever nodata value it is given."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    folder = tmp_path / "out"
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(folder / "classes.lbl")}
+    algorithm = qgis_app.processingRegistry().algorithmById("palettize:quantize")
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    assert not ok
+    assert message == ("Cannot write classes.lbl as ISIS3 (.lbl): it marks 0 as nodata, which is class 0: its "
+                       "pixels would read as nodata. Choose a GeoTIFF (.tif).")
+    with pytest.raises(QgsProcessingException, match="it marks 0 as nodata"):
+        quantize(params)
+    assert not os.path.exists(folder)
+
+
+def test_a_format_that_writes_another_crs_than_the_input_s_is_refused_before_any_work(qgis_app, tmp_path):
+    """RMF (.rsw) writes UTM zone 35N as zone 1N: a grid in the wrong place, which is worse than none."""
+    extension = "rsw"
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    folder = tmp_path / "out"
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(folder / ("classes." + extension))}
+    algorithm = qgis_app.processingRegistry().algorithmById("palettize:quantize")
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    assert not ok
+    assert message.startswith("Cannot write classes.{} as {} (.{}): it writes the CRS WGS 84 / UTM zone 35N as ".format(
+        extension, "RMF", extension))
+    assert message.endswith(". Choose a GeoTIFF (.tif).")
+    with pytest.raises(QgsProcessingException, match="it writes the CRS WGS 84 / UTM zone 35N as"):
+        quantize(params)
+    assert not os.path.exists(folder)
+
+
+def test_a_format_without_a_crs_gets_a_warning_naming_the_crs_to_assign(qgis_app, tmp_path):
+    """An ASCII grid for OpendTect (.xyz) keeps the grid but not its CRS: the log says which CRS it had."""
+    from rasters import feedback_log
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
+    log = feedback_log()
+    output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.xyz")}, feedback=log)
+    assert gdal.Open(output["OUTPUT"]).GetSpatialRef() is None
+    assert ("The XYZ format cannot hold a CRS: classes.xyz has none; its coordinates are in WGS 84 / UTM zone 35N "
+            "(EPSG:32635), which you assign where you use it.") in log.warnings
+    log = feedback_log()
+    quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.png")}, feedback=log)
+    assert not [w for w in log.warnings if "CRS" in w]
+
+
+@pytest.mark.parametrize("extension", ["jpg", "jpeg"])
+def test_a_jpeg_output_is_refused_because_its_compression_changes_class_indices(qgis_app, tmp_path, extension):
+    """Not with GDAL's advice for gdal_translate (-expand), which a run cannot follow."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
+    folder = tmp_path / "out"
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(folder / ("classes." + extension))}
+    ok, message = qgis_app.processingRegistry().algorithmById("palettize:quantize").checkParameterValues(
+        params, QgsProcessingContext())
+    assert (ok, message) == (False, "Cannot write classes.{0} as JPEG (.{0}): its compression is lossy and would change "
+                                    "class indices into others. Choose a GeoTIFF (.tif).".format(extension))
+    with pytest.raises(QgsProcessingException, match="its compression is lossy"):
+        quantize(params)
+    assert not os.path.exists(folder)
+
+
+@pytest.mark.parametrize("grid", ["south-up", "ungeoreferenced"])
+def test_a_format_that_turns_a_grid_north_up_is_refused_for_what_it_does(qgis_app, tmp_path, grid):
+    """An ASCII grid (.asc) stores rows from north to south: a south-up grid or one without georeferencing
+    would come back upside down. The message says so, not that it cannot keep a Byte raster's indices."""
+    path, image = str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3]
+    if grid == "south-up":
+        write_raster(path, image, geotransform=(500000.0, 25.0, 0.0, 7400000.0, 0.0, 25.0))
+    else:
+        dataset = gdal.GetDriverByName("GTiff").Create(path, 9, 6, 3, gdal.GDT_Byte, ["PHOTOMETRIC=RGB"])
+        for number, values in enumerate(image, 1):
+            dataset.GetRasterBand(number).WriteArray(values)
+        dataset = None
+    params = {"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out" / "classes.asc")}
+    ok, message = qgis_app.processingRegistry().algorithmById("palettize:quantize").checkParameterValues(
+        params, QgsProcessingContext())
+    assert (ok, message) == (False, "Cannot write classes.asc as AAIGrid (.asc): it stores rows from north to south, and "
+                                    "would turn this {} grid upside down. Choose a GeoTIFF (.tif).".format(grid))
+
+
+@pytest.mark.parametrize("extension", ["img", "asc", "sdat", "bil"])
+@pytest.mark.parametrize("crs", ["EPSG:2393", "+proj=lcc +lat_1=60 +lat_2=70 +lat_0=65 +lon_0=25 +x_0=500000 +y_0=0 "
+                                               "+ellps=GRS80 +units=m +no_defs"])
+def test_a_format_that_writes_the_same_crs_in_other_words_is_not_refused(qgis_app, tmp_path, extension, crs):
+    """KKJ loses its datum shift (TOWGS84) in these formats and a custom CRS its name: the same
+    projection, which puts the grid in the same place, so the output is written."""
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(crs)
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3], srs=srs)
+    output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / ("classes." + extension))})
+    assert np.array_equal(read_indices(output["OUTPUT"]), read_indices(
+        quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "reference.tif")})["OUTPUT"]))
+
+
+def test_a_byte_only_format_refused_for_256_colours_and_nodata_names_nodata_index(qgis_app, tmp_path):
+    """256 colours and transparent pixels need UInt16, which PNG cannot hold: NODATA_INDEX keeps an
+    entry for nodata and the output Byte, which the message says (it spoke of "more than 255 colours"
+    only)."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    params = {"INPUT": source, "PALETTE": "gray256", "OUTPUT": str(tmp_path / "out" / "classes.png")}
+    algorithm = qgis_app.processingRegistry().algorithmById("palettize:quantize")
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    assert not ok
+    assert message.startswith("Cannot write classes.png as PNG (.png): GDAL cannot write a UInt16 (over 256 colours, "
+                              "or 256 and nodata) indexed raster in this format (")
+    assert message.endswith("Choose a GeoTIFF (.tif), or set Nodata index (NODATA_INDEX) to an entry kept for "
+                            "nodata (its colour is then given to no pixel), which makes the output Byte.")
+    output = quantize(dict(params, NODATA_INDEX=0))["OUTPUT"]
+    assert gdal.Open(output).GetRasterBand(1).DataType == gdal.GDT_Byte

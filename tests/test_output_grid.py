@@ -174,3 +174,55 @@ def test_an_extent_alone_keeps_the_layers_pixel_width_and_height_when_they_diffe
                     "OUTPUT": str(tmp_path / "window.tif")})["OUTPUT"]
     assert gdal.Open(out).GetGeoTransform() == (500100.0, 25.0, 0.0, 7499900.0, 0.0, -50.0)
     assert np.array_equal(read_indices(out), whole[2:10, 4:14])
+
+
+def drawn_on_map(layer, extent, width, height):
+    """(rows, columns, 3) RGB and (rows, columns) alpha of ``layer`` as a QGIS map of ``extent`` at ``width`` x
+    ``height`` pixels draws it."""
+    from qgis.core import QgsMapRendererSequentialJob, QgsMapSettings
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor, QImage
+
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(layer.crs())
+    settings.setExtent(extent)
+    settings.setOutputSize(QSize(width, height))
+    settings.setBackgroundColor(QColor(0, 0, 0, 0))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage().convertToFormat(QImage.Format.Format_ARGB32)
+    bits = image.constBits()
+    bits.setsize(image.sizeInBytes())
+    argb = np.frombuffer(bytes(bits), np.uint8).reshape(height, image.bytesPerLine() // 4, 4)[:, :width]
+    return argb[..., 2::-1], argb[..., 3]
+
+
+@pytest.mark.parametrize("pixel_size", [50.0, 12.5, 10.0])
+def test_pixel_size_resamples_with_the_layers_own_resampling_as_qgis_draws_it(qgis_app, tmp_path, pixel_size):
+    """A layer styled with bilinear resampling is drawn smooth on a coarser or finer grid: the output
+    is the nearest colours of what the map shows, not of a nearest-neighbour resampling (which
+    differed in a fifth of the pixels). Compared where the map is opaque: QGIS's own drawing leaves
+    some pixels at its edges partly transparent."""
+    from qgis.core import QgsBilinearRasterResampler, QgsRasterLayer, QgsRectangle
+
+    from palettize.engine.nearest import brute_force_indices
+    from rasters import write_raster
+
+    rows, columns = np.mgrid[0:40, 0:50]
+    image = np.stack([(columns * 5) % 256, (rows * 6) % 256, ((columns + rows) * 3) % 256]).astype(np.uint8)
+    layer = QgsRasterLayer(write_raster(str(tmp_path / "in.tif"), image), "smooth")
+    layer.resampleFilter().setZoomedInResampler(QgsBilinearRasterResampler())
+    layer.resampleFilter().setZoomedOutResampler(QgsBilinearRasterResampler())
+    out = quantize({"INPUT": layer, "PALETTE": "win256", "PIXEL_SIZE": pixel_size,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    indices = read_indices(out)
+    height, width = indices.shape
+    x0, y0 = layer.extent().xMinimum(), layer.extent().yMaximum()
+    drawn, alpha = drawn_on_map(layer, QgsRectangle(x0, y0 - height * pixel_size, x0 + width * pixel_size, y0),
+                                width, height)
+    expected = brute_force_indices(drawn, builtin_palette("win256").colours, "rgb").reshape(height, width)
+    opaque = alpha == 255
+    assert opaque.mean() > 0.9
+    assert np.array_equal(indices[opaque], expected[opaque])

@@ -81,3 +81,22 @@ def test_an_opaque_map_with_fewer_colours_is_byte_without_nodata_and_more_colour
     out = quantize({"INPUT": path, "PALETTE": "exact", "N_COLORS": 600, "OUTPUT": str(tmp_path / "exact.tif")})["OUTPUT"]
     assert _band(out)[:2] == ("UInt16", 65535.0)
     assert read_indices(out).max() < 600
+
+
+@pytest.mark.parametrize("data_type", [gdal.GDT_UInt16, gdal.GDT_Int16, gdal.GDT_Int32])
+def test_integer_bands_without_nodata_mask_or_alpha_are_opaque_and_256_colours_are_byte(qgis_app, tmp_path, data_type):
+    """16- and 32-bit integer bands read with SOURCE=bands have no value that could be transparent (a
+    float band has NaN): the output is Byte without nodata, as from Byte bands, not UInt16."""
+    rgb = random_rgba(20, 30, seed=7)[:3].astype(np.int32)
+    rgb[0, 0, :4] = [-5, 300, 70000 if data_type == gdal.GDT_Int32 else 255, 0]  # clipped to 0-255
+    if data_type == gdal.GDT_UInt16:
+        rgb[0, 0, 0] = 0
+    path = write_raster(str(tmp_path / "in.tif"), rgb, gdal_type=data_type)
+    log = feedback_log()
+    out = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")},
+                   feedback=log)["OUTPUT"]
+    assert _band(out)[:2] == ("Byte", None)
+    expected = brute_force_indices(np.transpose(np.clip(rgb, 0, 255), (1, 2, 0)), builtin_palette("win256").colours,
+                                   "rgb").reshape(20, 30)
+    assert np.array_equal(read_indices(out), expected)
+    assert "256 colours and an opaque input (no alpha band, mask or nodata): writing Byte without nodata." in log.infos

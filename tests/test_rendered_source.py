@@ -87,3 +87,21 @@ def test_drawn_pixels_are_unpremultiplied_exactly_for_every_alpha():
     channels = [np.minimum(rng.integers(0, 256, alpha.shape), alpha).astype(np.uint32) for _ in range(3)]
     argb = (alpha << 24) | (channels[0] << 16) | (channels[1] << 8) | channels[2]
     assert np.array_equal(argb_to_rgba(argb), pack_rgba(*unpremultiply(argb)))
+
+
+def test_bands_chosen_for_a_rendered_run_are_warned_of_as_unused(qgis_app, tmp_path):
+    """RED_BAND, GREEN_BAND, BLUE_BAND and ALPHA_BAND are read with SOURCE=bands only: a run that
+    reads the layer as drawn says so, instead of reading other bands than the ones given without a word."""
+    from rasters import feedback_log
+
+    image = random_rgba(20, 30, seed=8)
+    path = write_raster(str(tmp_path / "five.tif"), np.concatenate([image, image[:1]]))
+    log = feedback_log()
+    quantize({"INPUT": path, "PALETTE": "vga16", "RED_BAND": 5, "GREEN_BAND": 3, "BLUE_BAND": 1, "ALPHA_BAND": 4,
+              "OUTPUT": str(tmp_path / "drawn.tif")}, feedback=log)
+    assert ("Red band (RED_BAND), Green band (GREEN_BAND), Blue band (BLUE_BAND) = 5, 3, 1 and Alpha band (ALPHA_BAND) "
+            "= 4 are read with Pixel source (SOURCE) = bands only: this run reads the layer as drawn with its "
+            "style. Set Pixel source (SOURCE) to bands to read those bands.") in log.warnings
+    log = feedback_log()
+    quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "plain.tif")}, feedback=log)
+    assert not [w for w in log.warnings if "RED_BAND" in w]
