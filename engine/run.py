@@ -536,8 +536,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                                     driver, writer.nodata, os.path.basename(output_path)), True))
         if not writer.keeps_gcps:
             messages.insert(0, ("The {} format cannot hold ground control points: {} is not georeferenced. Choose a "
-                                "GeoTIFF (.tif) to keep the scan's {} points, or warp the scan first (Raster > "
-                                "Projections > Warp).".format(driver, os.path.basename(output_path), len(grid.gcps)),
+                                "GeoTIFF (.tif) to keep the scan's {} points, or warp the scan first (gdalwarp; in QGIS "
+                                "Raster > Projections > Warp).".format(driver, os.path.basename(output_path), len(grid.gcps)),
                                 True))
         if not writer.keeps_crs:
             messages.insert(0, ("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you "

@@ -73,7 +73,8 @@ def test_a_scan_with_ground_control_points_written_where_they_are_lost_gets_a_wa
                    feedback=log)["OUTPUT"]
     assert gdal.Open(out).GetGCPCount() == 0
     assert ("The XYZ format cannot hold ground control points: classes.xyz is not georeferenced. Choose a GeoTIFF "
-            "(.tif) to keep the scan's 4 points, or warp the scan first (Raster > Projections > Warp).") in log.warnings
+            "(.tif) to keep the scan's 4 points, or warp the scan first (gdalwarp; in QGIS Raster > Projections > "
+            "Warp).") in log.warnings
     log = feedback_log()
     quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.png")},
              feedback=log)
