@@ -11,6 +11,7 @@ failed (one line each on stderr), 2 for a command line that cannot run.
 import argparse
 import os
 import re
+import signal
 import sys
 
 from ..palettes.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
@@ -31,6 +32,19 @@ STEM = "{stem}"
 
 class UsageError(Exception):
     """A command line that cannot run; the message says what to change."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a batch system's time limit, systemd): stops the run as Ctrl-C does, so that
+    outputs not finished are removed, and exits with 128 + the signal's number."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
 
 
 def _bands(text):
@@ -289,6 +303,9 @@ def main(argv=None, stdout=None, stderr=None):
     except (batch.BatchError, RunError) as error:
         stderr.write("{}: error: {}\n".format(PROG, _in_flags(error)))
         return 1
+    except Terminated as stop:
+        stderr.write("{}: terminated: outputs not finished were removed\n".format(PROG))
+        return 128 + stop.signum
     except KeyboardInterrupt:
         stderr.write("{}: interrupted: outputs not finished were removed\n".format(PROG))
         return 130
@@ -297,6 +314,7 @@ def main(argv=None, stdout=None, stderr=None):
 def console():
     """The console script's entry point: a process of its own, which states GDAL's error mode."""
     gdal_io.state_error_mode()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = main()
     except BrokenPipeError:  # e.g. `palettize palettes | head`

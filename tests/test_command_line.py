@@ -5,8 +5,10 @@ import configparser
 import os
 import pty
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -135,6 +137,25 @@ def test_a_file_failing_while_it_runs_leaves_nothing_behind(tmp_path):
     assert result.stderr.startswith("palettize: error: ")
     assert "16" in result.stderr and len(result.stderr.splitlines()) == 1
     assert os.listdir(str(out)) == [] and leftovers(str(out)) == []
+
+
+@pytest.mark.parametrize("signal_name, status, word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_a_run_stopped_by_ctrl_c_or_kill_leaves_no_unfinished_output_and_says_so(tmp_path, signal_name, status, word):
+    big = str(tmp_path / "big.tif")
+    gdal.Translate(big, SAMPLE_MAP, width=3000, height=2000)
+    out = tmp_path / "out"
+    out.mkdir()
+    run = subprocess.Popen([SCRIPT, "quantize", big, "--out-dir", str(out), "--metric", "ciede2000", "--cleanup", "seams",
+                            "-q"], stderr=subprocess.PIPE, universal_newlines=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not leftovers(str(out)) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the output is being written
+    assert run.poll() is None, "the run ended before it could be stopped"
+    run.send_signal(getattr(signal, signal_name))
+    stderr = run.communicate(timeout=60)[1]
+    assert run.returncode == status
+    assert stderr == "palettize: {}: outputs not finished were removed\n".format(word)
+    assert os.listdir(str(out)) == []
 
 
 def test_an_output_the_disk_cannot_hold_is_refused_in_the_command_lines_words(tmp_path, small_disk):
