@@ -385,6 +385,11 @@ class Cluster:
                 self.client = Client(self.scheduler, timeout=30)
             except (OSError, TimeoutError) as error:
                 raise BatchError("Cannot reach the Dask scheduler at {}: {}".format(self.scheduler, error))
+            try:
+                check_workers(self.client, self.scheduler)
+            except BaseException:
+                self.close()
+                raise
         else:
             # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
             # warning on stderr when another cluster has it); bokeh's dashboard is optional.
@@ -399,6 +404,33 @@ class Cluster:
         if self._cluster is not None:
             self._cluster.close()
         self.client = self._cluster = None
+
+
+#: Seconds to wait for a first worker on an existing scheduler.
+WORKER_WAIT = 30
+
+
+def worker_ready():
+    """Run on every worker before any task: that a worker can unpickle it (import Palettize) is the check."""
+    return True
+
+
+def check_workers(client, address):
+    """Raise BatchError unless the scheduler at ``address`` has a worker, and every worker imports
+    Palettize (else every task would fail, or the batch would wait for ever)."""
+    from distributed import TimeoutError as DaskTimeout
+
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT)
+    except (DaskTimeout, TimeoutError):
+        raise BatchError("No Dask worker joined the scheduler at {} within {} s: start `dask-worker {}` on each "
+                         "machine.".format(address, WORKER_WAIT, address))
+    try:
+        client.run(worker_ready)
+    except Exception as error:  # distributed hands a worker's import error back as a plain Exception
+        raise BatchError("The Dask workers of the scheduler at {} cannot run Palettize ({}): install Palettize "
+                         "where every worker runs (pip install . in its Python environment) and restart the "
+                         "workers.".format(address, error))
 
 
 def _quiet(*args, **kwargs):

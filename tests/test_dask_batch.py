@@ -5,12 +5,13 @@ import logging
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 from osgeo import gdal
 
-from palettize.engine import cli
+from palettize.engine import batch, cli
 from rasters import ROOT, SAMPLE_MAP, leftovers, random_rgba, read_indices, write_raster
 
 SCRIPT = os.path.join(ROOT, "scripts", "palettize")
@@ -225,3 +226,63 @@ def test_a_users_style_beside_a_tiled_output_is_kept_with_a_warning(scheduler, t
                "--palette", "vga16") == 0
     assert (tmp_path / "map.qml").read_text() == "<qgis>my own style</qgis>"
     assert "map.qml exists and is not a style Palettize wrote for map.tif: it was kept" in capsys.readouterr().err
+
+
+@pytest.fixture
+def bare_scheduler(tmp_path):
+    """A `dask-scheduler` process without workers; yields (address, start_worker), where
+    start_worker() starts a `dask-worker` process that cannot import Palettize (not installed)."""
+    pytest.importorskip("distributed")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    env["DASK_LOGGING__DISTRIBUTED"] = "error"
+    path = str(tmp_path / "scheduler.json")
+    processes = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
+                                   "--no-dashboard", "--scheduler-file", path], cwd=str(tmp_path), env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # the file is complete
+    import json
+
+    with open(path) as f:
+        address = json.load(f)["address"]
+
+    def start_worker():
+        processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                           "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+                                          cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+
+    yield address, start_worker
+    for process in reversed(processes):
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_a_scheduler_without_workers_is_refused_after_a_wait_instead_of_hanging(bare_scheduler, tmp_path, capsys,
+                                                                               monkeypatch):
+    address, _ = bare_scheduler
+    monkeypatch.setattr(batch, "WORKER_WAIT", 2)
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "out.tif", "--scheduler", address, "-q") == 1
+    assert capsys.readouterr().err == (
+        "palettize: error: No Dask worker joined the scheduler at {} within 2 s: start `dask-worker {}` on each "
+        "machine.\n".format(address, address))
+    assert not os.path.exists(str(tmp_path / "out.tif"))
+
+
+def test_workers_without_palettize_give_one_line_saying_to_install_it_not_a_traceback(bare_scheduler, tmp_path):
+    address, start_worker = bare_scheduler
+    start_worker()
+    out = tmp_path / "out"
+    for command in (["quantize", SAMPLE_MAP, "--out-dir", str(out)], ["extract", SAMPLE_MAP, "-o", str(out / "p.csv")]):
+        result = subprocess.run([SCRIPT] + command + ["--scheduler", address, "--palette" if command[0] == "quantize"
+                                                      else "--method", "frequent", "-q"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+        assert result.returncode == 1
+        assert result.stderr.startswith("palettize: error: The Dask workers of the scheduler at {} cannot run "
+                                        "Palettize (".format(address))
+        assert result.stderr.endswith("install Palettize where every worker runs (pip install . in its Python "
+                                      "environment) and restart the workers.\n")
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+        assert not os.path.exists(str(out)) or os.listdir(str(out)) == []
