@@ -534,13 +534,17 @@ class Runner:
             kept = unsaid and style_conflict(job.output, [job.input])
             if kept:
                 log("No QGIS style was saved beside the output: {}".format(kept), warning=True)
-        progress(0, 0, len(planned), total)
         palette = None
         if options.palette.from_image:
-            histogram = self._histogram([job.input for job in planned], options, planned)
+            progress(0, 0, len(planned), total)
+            histogram = self._histogram(planned, options, fail)  # drops the files it cannot read
+            if (failures and not keep_going) or not planned:
+                return failures
+            total = sum(job.pixels for job in planned)
             palette, _ = run.resolve_palette(options, histogram, log)
         elif self.client is not None or len(planned) > 1:
             palette, _ = run.resolve_palette(options, None, log)
+        progress(0, 0, len(planned), total)
         run_batch = self._quantize_here if self.client is None else self._quantize_on_cluster
         run_batch(planned, options, palette, progress, keep_going, log, fail, total)
         return failures
@@ -645,18 +649,37 @@ class Runner:
         while any(self.client.processing().values()) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def _histogram(self, paths, options, jobs=None):
-        """(codes, counts) of all inputs together: here file by file, on a cluster one task per
-        file or tile, merged."""
+    def _histogram(self, jobs, options, fail):
+        """(codes, counts) of the inputs of all ``jobs`` together: here file by file, on a cluster
+        one task per file or tile, merged. A file that cannot be read goes to ``fail`` and out of
+        ``jobs`` (the palette comes from the others)."""
         if self.client is None:
-            return run.colour_histogram_files(paths, options)
-        jobs = jobs or [_sized(path) for path in paths]
+            parts = []
+            for job in list(jobs):
+                try:
+                    parts.append(run.colour_histogram_files([job.input], options))
+                except (run.RunError, gdal_io.SourceError) as error:
+                    jobs.remove(job)
+                    fail(job, _unreadable(error))
+            return parts[0] if len(parts) == 1 else run.merge_histograms(parts)
+        from distributed import wait
+
+        merged = []
         for job in jobs:
             if not job.tiles and job.pixels > self.split_above * 1e6:
                 job.tiles = tile_windows(job.width, job.height, self.split_above)
-        parts = [self.client.submit(histogram_task, job.input, options, tile, pure=False)
-                 for job in jobs for tile in (job.tiles or (None,))]
-        return self.client.submit(run.merge_histograms, parts, pure=False).result()
+            parts = [self.client.submit(histogram_task, job.input, options, tile, pure=False)
+                     for tile in (job.tiles or (None,))]
+            merged.append((job, self.client.submit(run.merge_histograms, parts, pure=False)))
+        wait([future for _, future in merged])
+        readable = []
+        for job, future in merged:
+            if future.status == "error":
+                jobs.remove(job)
+                fail(job, _unreadable(future.exception()))
+            else:
+                readable.append(future)
+        return self.client.submit(run.merge_histograms, readable, pure=False).result()
 
     # -- extract --
 
@@ -671,7 +694,10 @@ class Runner:
         jobs = [_sized(path) for path in inputs]
         total = sum(job.pixels for job in jobs)
         progress(0, 0, len(jobs), total)
-        histogram = self._histogram(inputs, options, jobs)
+        failed = []
+        histogram = self._histogram(jobs, options, lambda job, error: failed.append(error))
+        if failed:
+            raise failed[0]
         palette, _ = run.resolve_palette(options, histogram, log)
         try:
             write_palette(run.named_after_file(palette, output), output)
@@ -679,6 +705,13 @@ class Runner:
             raise run.RunError("Could not write the palette: {}".format(error))
         progress(len(jobs), total, len(jobs), total)
         return run.ExtractResult(palette, palette_usage(histogram[0], histogram[1], palette, options.metric)[1], [output])
+
+
+def _unreadable(error):
+    """A file's error while its colours were counted, as the one-process run words it."""
+    if isinstance(error, gdal_io.SourceError):
+        return run.RunError("Could not read the input: {}".format(error))
+    return error
 
 
 def _sized(path):

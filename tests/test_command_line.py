@@ -158,6 +158,35 @@ def test_a_run_stopped_by_ctrl_c_or_kill_leaves_no_unfinished_output_and_says_so
     assert os.listdir(str(out)) == []
 
 
+def damaged_copy(source, path):
+    """A tiled GeoTIFF copy of ``source`` cut off after its header: it opens, its pixels cannot be read."""
+    gdal.Translate(path, source, creationOptions=["TILED=YES"])
+    with open(path, "r+b") as f:
+        f.truncate(4096)
+    return path
+
+
+def test_a_damaged_file_among_inputs_sharing_a_palette_built_from_them_gets_its_error_line_not_a_traceback(tmp_path):
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(30, 40, seed=5), alpha=True)
+    damaged = damaged_copy(SAMPLE_MAP, str(tmp_path / "damaged.tif"))
+    alone = palettize("quantize", good, "-o", tmp_path / "alone.tif", "--palette", "frequent", "--n-colors", "8", "-q")
+    assert alone.returncode == 0, alone.stderr
+    result = palettize("quantize", damaged, good, "--out-dir", tmp_path / "out", "--palette", "frequent",
+                       "--n-colors", "8", "--keep-going", "-q")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("ERROR ")]
+    assert errors == ["palettize: error: {}: Could not read the input: GDAL could not read pixels (0, 0, 600, 400) of "
+                      "{} (Missing data for block 0). The file may be truncated or damaged: repair or replace "
+                      "it.".format(damaged, damaged)]
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
+    assert np.array_equal(read_indices(str(tmp_path / "out" / "good.tif")), read_indices(str(tmp_path / "alone.tif")))
+    assert colour_table(str(tmp_path / "out" / "good.tif")) == colour_table(str(tmp_path / "alone.tif"))
+
+    stopped = palettize("quantize", damaged, good, "--out-dir", tmp_path / "stopped", "--palette", "frequent", "-q")
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
+    assert not os.path.exists(str(tmp_path / "stopped"))
+
+
 def test_an_output_the_disk_cannot_hold_is_refused_in_the_command_lines_words(tmp_path, small_disk):
     """The output keeps the input's grid here: the remedy is room on the disk, not a plugin setting."""
     big = write_raster(str(tmp_path / "big.tif"), np.zeros((3, 1500, 2000), dtype=np.uint8))

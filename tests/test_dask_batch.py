@@ -184,6 +184,30 @@ def test_a_file_failing_on_a_worker_gets_its_error_line_and_leaves_no_tiles(sche
     assert leftovers(str(out)) == []
 
 
+def test_a_damaged_file_among_inputs_sharing_a_palette_built_on_the_cluster_gets_its_error_line(scheduler, tmp_path,
+                                                                                                 capsys):
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(40, 50, seed=2), alpha=True)
+    damaged = str(tmp_path / "damaged.tif")
+    gdal.Translate(damaged, SAMPLE_MAP, creationOptions=["TILED=YES"])
+    with open(damaged, "r+b") as f:  # the header stays, the pixels are cut off
+        f.truncate(4096)
+    out = tmp_path / "out"
+    assert run("quantize", damaged, good, "--out-dir", out, "--scheduler", scheduler, "--split-above", SPLIT,
+               "--palette", "kmeans", "--n-colors", "6", "--keep-going", "-q") == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Could not read the input: GDAL could not "
+                                                     "read pixels ".format(damaged))
+    assert sorted(os.listdir(str(out))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
+    assert run("quantize", good, "-o", tmp_path / "alone.tif", "--palette", "kmeans", "--n-colors", "6", "-q") == 0
+    assert np.array_equal(read_indices(str(out / "good.tif")), read_indices(str(tmp_path / "alone.tif")))
+
+    assert run("extract", damaged, good, "-o", tmp_path / "legend.csv", "--scheduler", scheduler, "-q") == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: Could not read the input: GDAL could not read "
+                                                     "pixels ")
+    assert not os.path.exists(str(tmp_path / "legend.csv"))
+
+
 def test_workers_start_a_local_cluster_that_prints_nothing_with_quiet(tmp_path):
     pytest.importorskip("distributed")
     assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "here.tif", "--cleanup", "seams", "-q") == 0
