@@ -396,6 +396,7 @@ class Cluster:
             self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                          dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
             self.client = Client(self._cluster)
+            self.client.run(_silence_task_failures)  # each failed file gets its one line from the command line
         return self.client
 
     def close(self):
@@ -404,6 +405,14 @@ class Cluster:
         if self._cluster is not None:
             self._cluster.close()
         self.client = self._cluster = None
+
+
+def _silence_task_failures():
+    """On a worker of our own LocalCluster: no 'Compute Failed' warning with the task's arguments
+    for every failed tile on stderr (the error reaches the command line, which says it once)."""
+    import logging
+
+    logging.getLogger("distributed.worker").setLevel(logging.ERROR)
 
 
 #: Seconds to wait for a first worker on an existing scheduler.
@@ -625,7 +634,7 @@ class Runner:
                 if job.output in failed or stop:
                     continue
                 failed.add(job.output)
-                fail(job, future.exception() if future.status == "error" else "cancelled")
+                fail(job, _unreadable(future.exception()) if future.status == "error" else "cancelled")
                 if not keep_going:
                     stop = True
                     self._cancel([f for f in watched if not f.done()])

@@ -219,6 +219,26 @@ def test_workers_start_a_local_cluster_that_prints_nothing_with_quiet(tmp_path):
     assert np.array_equal(read_indices(str(tmp_path / "cluster.tif")), read_indices(str(tmp_path / "here.tif")))
 
 
+def test_a_damaged_file_split_on_local_workers_gets_one_error_line_not_a_warning_per_tile(tmp_path):
+    pytest.importorskip("distributed")
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(40, 50, seed=2), alpha=True)
+    damaged = str(tmp_path / "damaged.tif")
+    gdal.Translate(damaged, SAMPLE_MAP, creationOptions=["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
+    with open(damaged, "r+b") as f:  # the header stays, the pixels are cut off
+        f.truncate(4096)
+    result = subprocess.run([SCRIPT, "quantize", damaged, good, "--out-dir", str(tmp_path / "out"), "--workers", "2",
+                             "--split-above", SPLIT, "--keep-going"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=300)
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if "error" in line.lower() or "warning" in line.lower()] == [
+        line for line in result.stderr.splitlines() if line.startswith("palettize: error: ")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("palettize: error: ")]
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Could not read the input: GDAL could not "
+                                                     "read pixels ".format(damaged))
+    assert "Compute Failed" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
+
+
 def test_without_dask_the_cluster_flags_say_how_to_install_it(tmp_path):
     code = "import runpy, sys; sys.modules['distributed'] = None; runpy.run_path({!r}, run_name='__main__')".format(
         SCRIPT)
