@@ -23,6 +23,7 @@ from .nearest import METRICS
 from .options import (
     CLEANUPS, DITHERS, CleanupOptions, ExtractOptions, OptionsError, PaletteOptions, QuantizeOptions,
 )
+from .outputs import same_file_key
 from .progress import ProgressBar
 from .run import RunError
 
@@ -178,18 +179,23 @@ def outputs(args):
     if args.output is not None:
         if len(args.inputs) > 1:
             raise UsageError("-o names one output but there are {} inputs: use --out-dir DIR.".format(len(args.inputs)))
-        if os.path.abspath(args.output) == os.path.abspath(args.inputs[0]):
+        if same_file_key(args.output) == same_file_key(args.inputs[0]):
             raise UsageError("-o {} is the input: choose another output.".format(args.output))
         return [args.output]
     paths = [os.path.join(args.out_dir, batch.stem(source) + ".tif") for source in args.inputs]
-    seen = {}
+    seen, inputs = {}, {}
     for source, path in zip(args.inputs, paths):
-        if os.path.abspath(path) == os.path.abspath(source):
+        key = os.path.normcase(os.path.abspath(source))  # the same path twice (links may be meant)
+        if key in inputs:
+            raise UsageError("{} is given twice{}: give each input once.".format(
+                source, "" if inputs[key] == source else " (also as {})".format(inputs[key])))
+        inputs[key] = source
+        if same_file_key(path) == same_file_key(source):
             raise UsageError("{} would be written over its input: choose another --out-dir.".format(path))
-        if path in seen:
+        if same_file_key(path) in seen:
             raise UsageError("{} and {} would both be written to {}: give them different names.".format(
-                seen[path], source, path))
-        seen[path] = source
+                seen[same_file_key(path)], source, path))
+        seen[same_file_key(path)] = source
     return paths
 
 

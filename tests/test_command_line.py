@@ -211,6 +211,14 @@ def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     assert reports.returncode == 2 and "must hold {stem}" in reports.stderr
     tables = palettize("quantize", path, other, "--out-dir", tmp_path / "out", "--table", tmp_path / "t.csv")
     assert tables.returncode == 2 and tables.stderr.endswith("e.g. {}.\n".format(tmp_path / "{stem}.csv"))
+    again = os.path.join(str(tmp_path), ".", "in.tif")
+    twice = palettize("quantize", path, other, again, "--out-dir", tmp_path / "out")
+    assert twice.returncode == 2 and twice.stderr.endswith("{} is given twice (also as {}): give each input once.\n".format(
+        again, path))
+    os.symlink(str(tmp_path), str(tmp_path / "link"))
+    linked = palettize("quantize", path, "-o", tmp_path / "link" / "in.tif")
+    assert linked.returncode == 2 and "-o {} is the input: choose another output.".format(
+        tmp_path / "link" / "in.tif") in linked.stderr
     over = palettize("quantize", path, other, "--out-dir", tmp_path)
     assert over.returncode == 2 and "in.tif would be written over its input: choose another --out-dir." in over.stderr
     assert not os.path.exists(str(tmp_path / "x.tif"))
