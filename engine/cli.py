@@ -61,7 +61,7 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError("must be a number, not {!r}".format(text))
-        if value <= 0:
+        if not value > 0:  # nan too
             raise argparse.ArgumentTypeError("must be greater than 0, not {}".format(text))
         return value
     return parse

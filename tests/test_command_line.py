@@ -224,6 +224,15 @@ def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     assert not os.path.exists(str(tmp_path / "x.tif"))
 
 
+@pytest.mark.parametrize("value", ["nan", "0", "-1"])
+def test_a_split_size_that_is_not_a_positive_number_is_refused(tmp_path, value):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("quantize", path, "-o", tmp_path / "x.tif", "--split-above", value)
+    assert result.returncode == 2
+    assert result.stderr.endswith("error: argument --split-above: must be greater than 0, not {}\n".format(value))
+    assert not os.path.exists(str(tmp_path / "x.tif"))
+
+
 def test_a_dash_for_standard_input_or_output_is_refused_instead_of_naming_a_file(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
     output = palettize("quantize", path, "-o", "-", cwd=str(tmp_path))
