@@ -30,6 +30,7 @@ from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
 from .nearest import RGB_BITS
+from .outputs import OutputFiles
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -235,8 +236,10 @@ def assemble(job, workdir, options, palette, tile_counts):
             _copy_mosaic(vrt_path, job.output, palette, counts, data_type)
         if options.style and not style_conflict(job.output, [job.input]):  # never a user's .qml, nor the input's
             write_style(job.output, palette)
-        if job.table:
-            run.write_table(job.table, palette, counts)
+        if job.table:  # in a folder of its own maybe, which a one-process run makes too
+            with OutputFiles() as outputs:
+                run.write_table(job.table, palette, counts, outputs)
+                outputs.commit()
     except BaseException:
         _remove_new(before)
         raise
@@ -555,7 +558,14 @@ class Runner:
             palette, _ = run.resolve_palette(options, None, log)
         progress(0, 0, len(planned), total)
         run_batch = self._quantize_here if self.client is None else self._quantize_on_cluster
-        run_batch(planned, options, palette, progress, keep_going, log, fail, total)
+        folders = OutputFiles()  # the output folders tiles are written into; those left empty go
+        try:
+            for job in planned:
+                if job.tiles:
+                    folders.make_folders(os.path.dirname(os.path.abspath(job.output)))
+            run_batch(planned, options, palette, progress, keep_going, log, fail, total)
+        finally:
+            folders.discard()
         return failures
 
     def _quantize_here(self, jobs, options, palette, progress, keep_going, log, fail, total):
@@ -573,7 +583,7 @@ class Runner:
                                       progress=file_progress, log=log if len(jobs) == 1 else None)
             except Exception as error:  # one line per failed file; the batch goes on or stops cleanly
                 _remove_new(before)
-                fail(job, error)
+                fail(job, _unreadable(error))
                 if not keep_going:
                     return
             except BaseException:

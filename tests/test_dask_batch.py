@@ -208,6 +208,30 @@ def test_a_damaged_file_among_inputs_sharing_a_palette_built_on_the_cluster_gets
     assert not os.path.exists(str(tmp_path / "legend.csv"))
 
 
+def test_a_file_split_into_tiles_writes_its_table_into_a_new_folder_as_one_process_does(scheduler, tmp_path):
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "here" / "map.tif", "--table", tmp_path / "here" / "t" / "map.csv",
+               "-q") == 0
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "cluster" / "map.tif", "--table",
+               tmp_path / "cluster" / "t" / "map.csv", "--scheduler", scheduler, "--split-above", SPLIT, "-q") == 0
+    with open(str(tmp_path / "cluster" / "t" / "map.csv")) as cluster, open(str(tmp_path / "here" / "t" / "map.csv")) as here:
+        assert cluster.read() == here.read()
+    assert sorted(os.listdir(str(tmp_path / "cluster"))) == ["map.qml", "map.tif", "map.tif.aux.xml", "t"]
+
+
+@pytest.mark.parametrize("output", ["map.tif", "map.vrt"])
+def test_a_damaged_file_split_into_tiles_leaves_no_output_folder_it_made(scheduler, tmp_path, capsys, output):
+    damaged = str(tmp_path / "damaged.tif")
+    gdal.Translate(damaged, SAMPLE_MAP, creationOptions=["TILED=YES"])
+    with open(damaged, "r+b") as f:  # the header stays, the pixels are cut off
+        f.truncate(4096)
+    for flags in (["--scheduler", scheduler], []):
+        assert run("quantize", damaged, "-o", tmp_path / "new" / "deeper" / output, "--split-above", SPLIT,
+                   "--table", tmp_path / "new" / "t.csv", "-q", *flags) == 1
+        errors = capsys.readouterr().err.splitlines()
+        assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Could not read the input: ".format(damaged))
+        assert sorted(os.listdir(str(tmp_path))) == ["damaged.tif"]
+
+
 def test_workers_start_a_local_cluster_that_prints_nothing_with_quiet(tmp_path):
     pytest.importorskip("distributed")
     assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "here.tif", "--cleanup", "seams", "-q") == 0
