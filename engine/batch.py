@@ -710,6 +710,8 @@ class Runner:
                                              progress=lambda f: progress(0, f, len(inputs), 1.0))
         if options.report:
             raise BatchError("--report is not written on a cluster: run extract without --workers/--scheduler.")
+        run.check_extract(output, options, {"INPUT{}".format(i + 1) if len(inputs) > 1 else "INPUT": path
+                                            for i, path in enumerate(inputs)})  # before any work, as in one process
         jobs = [_sized(path) for path in inputs]
         total = sum(job.pixels for job in jobs)
         progress(0, 0, len(jobs), total)
@@ -718,10 +720,15 @@ class Runner:
         if failed:
             raise failed[0]
         palette, _ = run.resolve_palette(options, histogram, log)
-        try:
-            write_palette(run.named_after_file(palette, output), output)
-        except (PaletteFileError, OSError) as error:
-            raise run.RunError("Could not write the palette: {}".format(error))
+        with OutputFiles() as outputs:  # its folder made if missing; nothing left if writing fails
+            try:
+                write_palette(run.named_after_file(palette, output), outputs.stage(output))
+            except (PaletteFileError, OSError) as error:
+                raise run.RunError("Could not write the palette: {}".format(error))
+            try:
+                outputs.commit()
+            except OSError as error:
+                raise run.RunError("Could not write {}: {}. Nothing was written.".format(output, error))
         progress(len(jobs), total, len(jobs), total)
         return run.ExtractResult(palette, palette_usage(histogram[0], histogram[1], palette, options.metric)[1], [output])
 

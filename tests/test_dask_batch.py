@@ -232,6 +232,24 @@ def test_a_damaged_file_split_into_tiles_leaves_no_output_folder_it_made(schedul
         assert sorted(os.listdir(str(tmp_path))) == ["damaged.tif"]
 
 
+def test_extract_on_the_cluster_writes_into_a_new_folder_and_refuses_a_format_before_any_work(scheduler, tmp_path,
+                                                                                                capsys):
+    assert run("extract", SAMPLE_MAP, "-o", tmp_path / "here" / "p" / "legend.gpl", "--n-colors", "12", "-q") == 0
+    assert run("extract", SAMPLE_MAP, "-o", tmp_path / "cluster" / "p" / "legend.gpl", "--n-colors", "12", "--scheduler",
+               scheduler, "--split-above", SPLIT, "-q") == 0
+    with open(str(tmp_path / "cluster" / "p" / "legend.gpl")) as cluster, open(str(tmp_path / "here" / "p" / "legend.gpl")) as here:
+        assert cluster.read() == here.read()
+    capsys.readouterr()
+    assert run("extract", tmp_path / "missing.tif", "-o", tmp_path / "new" / "legend.pal", "--scheduler", scheduler,
+               "-q") == 1
+    assert capsys.readouterr().err == ("palettize: error: Cannot write a palette as '.pal': choose a file ending in .csv, "
+                                       ".gpl, .act, .clr, .qml, .txt.\n")
+    assert run("extract", SAMPLE_MAP, "-o", tmp_path / "new" / "legend.act", "--n-colors", "300", "--scheduler",
+               scheduler, "-q") == 1
+    assert "holds at most 256 colours" in capsys.readouterr().err
+    assert sorted(os.listdir(str(tmp_path))) == ["cluster", "here"]
+
+
 def test_workers_start_a_local_cluster_that_prints_nothing_with_quiet(tmp_path):
     pytest.importorskip("distributed")
     assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "here.tif", "--cleanup", "seams", "-q") == 0
