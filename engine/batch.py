@@ -388,6 +388,9 @@ class Cluster:
                 self.client = Client(self.scheduler, timeout=30)
             except (OSError, TimeoutError) as error:
                 raise BatchError("Cannot reach the Dask scheduler at {}: {}".format(self.scheduler, error))
+            except ValueError as error:  # e.g. no port: distributed cannot parse the address
+                raise BatchError("--scheduler {}: {}; give the scheduler's address as dask-scheduler prints it, "
+                                 "such as tcp://HOST:8786.".format(self.scheduler, error))
             try:
                 check_workers(self.client, self.scheduler)
             except BaseException:
