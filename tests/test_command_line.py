@@ -233,6 +233,24 @@ def test_a_split_size_that_is_not_a_positive_number_is_refused(tmp_path, value):
     assert not os.path.exists(str(tmp_path / "x.tif"))
 
 
+def test_a_paletted_raster_is_refused_with_how_to_expand_it_not_with_bands_that_read_its_indices_as_grey(tmp_path):
+    path = str(tmp_path / "paletted.tif")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, 6, 4, 1, gdal.GDT_Byte)
+    table = gdal.ColorTable()
+    for index, colour in enumerate([(200, 30, 30, 255), (30, 200, 30, 255), (30, 30, 200, 255)]):
+        table.SetColorEntry(index, colour)
+    dataset.GetRasterBand(1).SetColorTable(table)
+    dataset.GetRasterBand(1).WriteArray(np.arange(24, dtype=np.uint8).reshape(4, 6) % 3)
+    dataset = None
+    result = palettize("quantize", path, "-o", tmp_path / "out.tif", "--palette", "vga16")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "palettize: error: {0}: {0} is a paletted raster (band 1 holds indices into a colour table, not colours): expand "
+        "it first, e.g. gdal_translate -expand rgba {0} {1}_rgba.tif, or read it as QGIS draws it (SOURCE=rendered in the "
+        "plugin).\n".format(path, str(tmp_path / "paletted")))
+    assert sorted(os.listdir(str(tmp_path))) == ["paletted.tif"]
+
+
 def test_a_dash_for_standard_input_or_output_is_refused_instead_of_naming_a_file(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
     output = palettize("quantize", path, "-o", "-", cwd=str(tmp_path))
