@@ -30,6 +30,7 @@ from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
 from .nearest import RGB_BITS
+from .outputs import OutputFiles
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -235,8 +236,10 @@ def assemble(job, workdir, options, palette, tile_counts):
             _copy_mosaic(vrt_path, job.output, palette, counts, data_type)
         if options.style and not style_conflict(job.output, [job.input]):  # never a user's .qml, nor the input's
             write_style(job.output, palette)
-        if job.table:
-            run.write_table(job.table, palette, counts)
+        if job.table:  # in a folder of its own maybe, which a one-process run makes too
+            with OutputFiles() as outputs:
+                run.write_table(job.table, palette, counts, outputs)
+                outputs.commit()
     except BaseException:
         _remove_new(before)
         raise
@@ -385,12 +388,21 @@ class Cluster:
                 self.client = Client(self.scheduler, timeout=30)
             except (OSError, TimeoutError) as error:
                 raise BatchError("Cannot reach the Dask scheduler at {}: {}".format(self.scheduler, error))
+            except ValueError as error:  # e.g. no port: distributed cannot parse the address
+                raise BatchError("--scheduler {}: {}; give the scheduler's address as dask-scheduler prints it, "
+                                 "such as tcp://HOST:8786.".format(self.scheduler, error))
+            try:
+                check_workers(self.client, self.scheduler)
+            except BaseException:
+                self.close()
+                raise
         else:
             # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
             # warning on stderr when another cluster has it); bokeh's dashboard is optional.
             self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                          dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
             self.client = Client(self._cluster)
+            self.client.run(_silence_task_failures)  # each failed file gets its one line from the command line
         return self.client
 
     def close(self):
@@ -399,6 +411,41 @@ class Cluster:
         if self._cluster is not None:
             self._cluster.close()
         self.client = self._cluster = None
+
+
+def _silence_task_failures():
+    """On a worker of our own LocalCluster: no 'Compute Failed' warning with the task's arguments
+    for every failed tile on stderr (the error reaches the command line, which says it once)."""
+    import logging
+
+    logging.getLogger("distributed.worker").setLevel(logging.ERROR)
+
+
+#: Seconds to wait for a first worker on an existing scheduler.
+WORKER_WAIT = 30
+
+
+def worker_ready():
+    """Run on every worker before any task: that a worker can unpickle it (import Palettize) is the check."""
+    return True
+
+
+def check_workers(client, address):
+    """Raise BatchError unless the scheduler at ``address`` has a worker, and every worker imports
+    Palettize (else every task would fail, or the batch would wait for ever)."""
+    from distributed import TimeoutError as DaskTimeout
+
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT)
+    except (DaskTimeout, TimeoutError):
+        raise BatchError("No Dask worker joined the scheduler at {} within {} s: start `dask-worker {}` on each "
+                         "machine.".format(address, WORKER_WAIT, address))
+    try:
+        client.run(worker_ready)
+    except Exception as error:  # distributed hands a worker's import error back as a plain Exception
+        raise BatchError("The Dask workers of the scheduler at {} cannot run Palettize ({}): install Palettize "
+                         "where every worker runs (pip install . in its Python environment) and restart the "
+                         "workers.".format(address, error))
 
 
 def _quiet(*args, **kwargs):
@@ -502,15 +549,26 @@ class Runner:
             kept = unsaid and style_conflict(job.output, [job.input])
             if kept:
                 log("No QGIS style was saved beside the output: {}".format(kept), warning=True)
-        progress(0, 0, len(planned), total)
         palette = None
         if options.palette.from_image:
-            histogram = self._histogram([job.input for job in planned], options, planned)
+            progress(0, 0, len(planned), total)
+            histogram = self._histogram(planned, options, fail)  # drops the files it cannot read
+            if (failures and not keep_going) or not planned:
+                return failures
+            total = sum(job.pixels for job in planned)
             palette, _ = run.resolve_palette(options, histogram, log)
         elif self.client is not None or len(planned) > 1:
             palette, _ = run.resolve_palette(options, None, log)
+        progress(0, 0, len(planned), total)
         run_batch = self._quantize_here if self.client is None else self._quantize_on_cluster
-        run_batch(planned, options, palette, progress, keep_going, log, fail, total)
+        folders = OutputFiles()  # the output folders tiles are written into; those left empty go
+        try:
+            for job in planned:
+                if job.tiles:
+                    folders.make_folders(os.path.dirname(os.path.abspath(job.output)))
+            run_batch(planned, options, palette, progress, keep_going, log, fail, total)
+        finally:
+            folders.discard()
         return failures
 
     def _quantize_here(self, jobs, options, palette, progress, keep_going, log, fail, total):
@@ -528,7 +586,7 @@ class Runner:
                                       progress=file_progress, log=log if len(jobs) == 1 else None)
             except Exception as error:  # one line per failed file; the batch goes on or stops cleanly
                 _remove_new(before)
-                fail(job, error)
+                fail(job, _unreadable(error))
                 if not keep_going:
                     return
             except BaseException:
@@ -589,7 +647,7 @@ class Runner:
                 if job.output in failed or stop:
                     continue
                 failed.add(job.output)
-                fail(job, future.exception() if future.status == "error" else "cancelled")
+                fail(job, _unreadable(future.exception()) if future.status == "error" else "cancelled")
                 if not keep_going:
                     stop = True
                     self._cancel([f for f in watched if not f.done()])
@@ -613,18 +671,37 @@ class Runner:
         while any(self.client.processing().values()) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def _histogram(self, paths, options, jobs=None):
-        """(codes, counts) of all inputs together: here file by file, on a cluster one task per
-        file or tile, merged."""
+    def _histogram(self, jobs, options, fail):
+        """(codes, counts) of the inputs of all ``jobs`` together: here file by file, on a cluster
+        one task per file or tile, merged. A file that cannot be read goes to ``fail`` and out of
+        ``jobs`` (the palette comes from the others)."""
         if self.client is None:
-            return run.colour_histogram_files(paths, options)
-        jobs = jobs or [_sized(path) for path in paths]
+            parts = []
+            for job in list(jobs):
+                try:
+                    parts.append(run.colour_histogram_files([job.input], options))
+                except (run.RunError, gdal_io.SourceError) as error:
+                    jobs.remove(job)
+                    fail(job, _unreadable(error))
+            return parts[0] if len(parts) == 1 else run.merge_histograms(parts)
+        from distributed import wait
+
+        merged = []
         for job in jobs:
             if not job.tiles and job.pixels > self.split_above * 1e6:
                 job.tiles = tile_windows(job.width, job.height, self.split_above)
-        parts = [self.client.submit(histogram_task, job.input, options, tile, pure=False)
-                 for job in jobs for tile in (job.tiles or (None,))]
-        return self.client.submit(run.merge_histograms, parts, pure=False).result()
+            parts = [self.client.submit(histogram_task, job.input, options, tile, pure=False)
+                     for tile in (job.tiles or (None,))]
+            merged.append((job, self.client.submit(run.merge_histograms, parts, pure=False)))
+        wait([future for _, future in merged])
+        readable = []
+        for job, future in merged:
+            if future.status == "error":
+                jobs.remove(job)
+                fail(job, _unreadable(future.exception()))
+            else:
+                readable.append(future)
+        return self.client.submit(run.merge_histograms, readable, pure=False).result()
 
     # -- extract --
 
@@ -636,17 +713,34 @@ class Runner:
                                              progress=lambda f: progress(0, f, len(inputs), 1.0))
         if options.report:
             raise BatchError("--report is not written on a cluster: run extract without --workers/--scheduler.")
+        run.check_extract(output, options, {"INPUT{}".format(i + 1) if len(inputs) > 1 else "INPUT": path
+                                            for i, path in enumerate(inputs)})  # before any work, as in one process
         jobs = [_sized(path) for path in inputs]
         total = sum(job.pixels for job in jobs)
         progress(0, 0, len(jobs), total)
-        histogram = self._histogram(inputs, options, jobs)
+        failed = []
+        histogram = self._histogram(jobs, options, lambda job, error: failed.append(error))
+        if failed:
+            raise failed[0]
         palette, _ = run.resolve_palette(options, histogram, log)
-        try:
-            write_palette(run.named_after_file(palette, output), output)
-        except (PaletteFileError, OSError) as error:
-            raise run.RunError("Could not write the palette: {}".format(error))
+        with OutputFiles() as outputs:  # its folder made if missing; nothing left if writing fails
+            try:
+                write_palette(run.named_after_file(palette, output), outputs.stage(output))
+            except (PaletteFileError, OSError) as error:
+                raise run.RunError("Could not write the palette: {}".format(error))
+            try:
+                outputs.commit()
+            except OSError as error:
+                raise run.RunError("Could not write {}: {}. Nothing was written.".format(output, error))
         progress(len(jobs), total, len(jobs), total)
         return run.ExtractResult(palette, palette_usage(histogram[0], histogram[1], palette, options.metric)[1], [output])
+
+
+def _unreadable(error):
+    """A file's error while its colours were counted, as the one-process run words it."""
+    if isinstance(error, gdal_io.SourceError):
+        return run.RunError("Could not read the input: {}".format(error))
+    return error
 
 
 def _sized(path):

@@ -11,6 +11,7 @@ failed (one line each on stderr), 2 for a command line that cannot run.
 import argparse
 import os
 import re
+import signal
 import sys
 
 from ..palettes.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
@@ -22,6 +23,7 @@ from .nearest import METRICS
 from .options import (
     CLEANUPS, DITHERS, CleanupOptions, ExtractOptions, OptionsError, PaletteOptions, QuantizeOptions,
 )
+from .outputs import same_file_key
 from .progress import ProgressBar
 from .run import RunError
 
@@ -31,6 +33,19 @@ STEM = "{stem}"
 
 class UsageError(Exception):
     """A command line that cannot run; the message says what to change."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a batch system's time limit, systemd): stops the run as Ctrl-C does, so that
+    outputs not finished are removed, and exits with 128 + the signal's number."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
 
 
 def _bands(text):
@@ -46,7 +61,7 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError("must be a number, not {!r}".format(text))
-        if value <= 0:
+        if not value > 0:  # nan too
             raise argparse.ArgumentTypeError("must be greater than 0, not {}".format(text))
         return value
     return parse
@@ -164,18 +179,23 @@ def outputs(args):
     if args.output is not None:
         if len(args.inputs) > 1:
             raise UsageError("-o names one output but there are {} inputs: use --out-dir DIR.".format(len(args.inputs)))
-        if os.path.abspath(args.output) == os.path.abspath(args.inputs[0]):
+        if same_file_key(args.output) == same_file_key(args.inputs[0]):
             raise UsageError("-o {} is the input: choose another output.".format(args.output))
         return [args.output]
     paths = [os.path.join(args.out_dir, batch.stem(source) + ".tif") for source in args.inputs]
-    seen = {}
+    seen, inputs = {}, {}
     for source, path in zip(args.inputs, paths):
-        if os.path.abspath(path) == os.path.abspath(source):
+        key = os.path.normcase(os.path.abspath(source))  # the same path twice (links may be meant)
+        if key in inputs:
+            raise UsageError("{} is given twice{}: give each input once.".format(
+                source, "" if inputs[key] == source else " (also as {})".format(inputs[key])))
+        inputs[key] = source
+        if same_file_key(path) == same_file_key(source):
             raise UsageError("{} would be written over its input: choose another --out-dir.".format(path))
-        if path in seen:
+        if same_file_key(path) in seen:
             raise UsageError("{} and {} would both be written to {}: give them different names.".format(
-                seen[path], source, path))
-        seen[path] = source
+                seen[same_file_key(path)], source, path))
+        seen[same_file_key(path)] = source
     return paths
 
 
@@ -289,6 +309,9 @@ def main(argv=None, stdout=None, stderr=None):
     except (batch.BatchError, RunError) as error:
         stderr.write("{}: error: {}\n".format(PROG, _in_flags(error)))
         return 1
+    except Terminated as stop:
+        stderr.write("{}: terminated: outputs not finished were removed\n".format(PROG))
+        return 128 + stop.signum
     except KeyboardInterrupt:
         stderr.write("{}: interrupted: outputs not finished were removed\n".format(PROG))
         return 130
@@ -297,6 +320,7 @@ def main(argv=None, stdout=None, stderr=None):
 def console():
     """The console script's entry point: a process of its own, which states GDAL's error mode."""
     gdal_io.state_error_mode()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = main()
     except BrokenPipeError:  # e.g. `palettize palettes | head`

@@ -8,6 +8,7 @@ writer puts index blocks into a staged raster (see outputs.OutputFiles), every w
 
 import math
 import os
+import sys
 import shutil
 import tempfile
 
@@ -36,6 +37,15 @@ def state_error_mode():
         gdal.UseExceptions()
     else:
         gdal.DontUseExceptions()
+    gdal.SetErrorHandler(_warnings_only)
+
+
+def _warnings_only(error_class, number, message):
+    """GDAL's error handler in processes of our own, in every thread (blocks are read ahead in
+    one): its failures are not printed, as each goes into the one message the engine raises for it
+    (through gdal.GetLastErrorMsg); its warnings are, as GDAL prints them."""
+    if error_class == gdal.CE_Warning:
+        sys.stderr.write("Warning {}: {}\n".format(number, message))
 
 
 class SourceError(Exception):

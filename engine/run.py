@@ -232,6 +232,10 @@ def open_file(path, bands=None):
         raise RunError("Cannot open {} as a raster: {}".format(path, problem))
     count = dataset.RasterCount
     grey = "; a grey image is read with BANDS=1,1,1" if count < 3 and not bands else ""
+    if count < 3 and not bands and dataset.GetRasterBand(1).GetColorTable() is not None:
+        raise RunError("{} is a paletted raster (band 1 holds indices into a colour table, not colours): expand it "
+                       "first, e.g. gdal_translate -expand rgba {} {}_rgba.tif, or read it as QGIS draws it "
+                       "(SOURCE=rendered in the plugin).".format(path, path, os.path.splitext(path)[0]))
     bands = tuple(bands) if bands else (1, 2, 3)
     for band in bands:
         if band > count:

@@ -5,8 +5,10 @@ import configparser
 import os
 import pty
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -137,6 +139,53 @@ def test_a_file_failing_while_it_runs_leaves_nothing_behind(tmp_path):
     assert os.listdir(str(out)) == [] and leftovers(str(out)) == []
 
 
+@pytest.mark.parametrize("signal_name, status, word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_a_run_stopped_by_ctrl_c_or_kill_leaves_no_unfinished_output_and_says_so(tmp_path, signal_name, status, word):
+    big = str(tmp_path / "big.tif")
+    gdal.Translate(big, SAMPLE_MAP, width=3000, height=2000)
+    out = tmp_path / "out"
+    out.mkdir()
+    run = subprocess.Popen([SCRIPT, "quantize", big, "--out-dir", str(out), "--metric", "ciede2000", "--cleanup", "seams",
+                            "-q"], stderr=subprocess.PIPE, universal_newlines=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not leftovers(str(out)) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the output is being written
+    assert run.poll() is None, "the run ended before it could be stopped"
+    run.send_signal(getattr(signal, signal_name))
+    stderr = run.communicate(timeout=60)[1]
+    assert run.returncode == status
+    assert stderr == "palettize: {}: outputs not finished were removed\n".format(word)
+    assert os.listdir(str(out)) == []
+
+
+def damaged_copy(source, path):
+    """A tiled GeoTIFF copy of ``source`` cut off after its header: it opens, its pixels cannot be read."""
+    gdal.Translate(path, source, creationOptions=["TILED=YES"])
+    with open(path, "r+b") as f:
+        f.truncate(4096)
+    return path
+
+
+def test_a_damaged_file_among_inputs_sharing_a_palette_built_from_them_gets_only_its_error_line(tmp_path):
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(30, 40, seed=5), alpha=True)
+    damaged = damaged_copy(SAMPLE_MAP, str(tmp_path / "damaged.tif"))
+    alone = palettize("quantize", good, "-o", tmp_path / "alone.tif", "--palette", "frequent", "--n-colors", "8", "-q")
+    assert alone.returncode == 0, alone.stderr
+    result = palettize("quantize", damaged, good, "--out-dir", tmp_path / "out", "--palette", "frequent",
+                       "--n-colors", "8", "--keep-going", "-q")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["palettize: error: {}: Could not read the input: GDAL could not read pixels (0, 0, 600, 400) of "
+                      "{} (Missing data for block 0). The file may be truncated or damaged: repair or replace "
+                      "it.".format(damaged, damaged)]
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
+    assert np.array_equal(read_indices(str(tmp_path / "out" / "good.tif")), read_indices(str(tmp_path / "alone.tif")))
+    assert colour_table(str(tmp_path / "out" / "good.tif")) == colour_table(str(tmp_path / "alone.tif"))
+
+    stopped = palettize("quantize", damaged, good, "--out-dir", tmp_path / "stopped", "--palette", "frequent", "-q")
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
+    assert not os.path.exists(str(tmp_path / "stopped"))
+
+
 def test_an_output_the_disk_cannot_hold_is_refused_in_the_command_lines_words(tmp_path, small_disk):
     """The output keeps the input's grid here: the remedy is room on the disk, not a plugin setting."""
     big = write_raster(str(tmp_path / "big.tif"), np.zeros((3, 1500, 2000), dtype=np.uint8))
@@ -162,9 +211,44 @@ def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     assert reports.returncode == 2 and "must hold {stem}" in reports.stderr
     tables = palettize("quantize", path, other, "--out-dir", tmp_path / "out", "--table", tmp_path / "t.csv")
     assert tables.returncode == 2 and tables.stderr.endswith("e.g. {}.\n".format(tmp_path / "{stem}.csv"))
+    again = os.path.join(str(tmp_path), ".", "in.tif")
+    twice = palettize("quantize", path, other, again, "--out-dir", tmp_path / "out")
+    assert twice.returncode == 2 and twice.stderr.endswith("{} is given twice (also as {}): give each input once.\n".format(
+        again, path))
+    os.symlink(str(tmp_path), str(tmp_path / "link"))
+    linked = palettize("quantize", path, "-o", tmp_path / "link" / "in.tif")
+    assert linked.returncode == 2 and "-o {} is the input: choose another output.".format(
+        tmp_path / "link" / "in.tif") in linked.stderr
     over = palettize("quantize", path, other, "--out-dir", tmp_path)
     assert over.returncode == 2 and "in.tif would be written over its input: choose another --out-dir." in over.stderr
     assert not os.path.exists(str(tmp_path / "x.tif"))
+
+
+@pytest.mark.parametrize("value", ["nan", "0", "-1"])
+def test_a_split_size_that_is_not_a_positive_number_is_refused(tmp_path, value):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("quantize", path, "-o", tmp_path / "x.tif", "--split-above", value)
+    assert result.returncode == 2
+    assert result.stderr.endswith("error: argument --split-above: must be greater than 0, not {}\n".format(value))
+    assert not os.path.exists(str(tmp_path / "x.tif"))
+
+
+def test_a_paletted_raster_is_refused_with_how_to_expand_it_not_with_bands_that_read_its_indices_as_grey(tmp_path):
+    path = str(tmp_path / "paletted.tif")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, 6, 4, 1, gdal.GDT_Byte)
+    table = gdal.ColorTable()
+    for index, colour in enumerate([(200, 30, 30, 255), (30, 200, 30, 255), (30, 30, 200, 255)]):
+        table.SetColorEntry(index, colour)
+    dataset.GetRasterBand(1).SetColorTable(table)
+    dataset.GetRasterBand(1).WriteArray(np.arange(24, dtype=np.uint8).reshape(4, 6) % 3)
+    dataset = None
+    result = palettize("quantize", path, "-o", tmp_path / "out.tif", "--palette", "vga16")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "palettize: error: {0}: {0} is a paletted raster (band 1 holds indices into a colour table, not colours): expand "
+        "it first, e.g. gdal_translate -expand rgba {0} {1}_rgba.tif, or read it as QGIS draws it (SOURCE=rendered in the "
+        "plugin).\n".format(path, str(tmp_path / "paletted")))
+    assert sorted(os.listdir(str(tmp_path))) == ["paletted.tif"]
 
 
 def test_a_dash_for_standard_input_or_output_is_refused_instead_of_naming_a_file(tmp_path):

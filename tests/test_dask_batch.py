@@ -5,12 +5,13 @@ import logging
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 from osgeo import gdal
 
-from palettize.engine import cli
+from palettize.engine import batch, cli
 from rasters import ROOT, SAMPLE_MAP, leftovers, random_rgba, read_indices, write_raster
 
 SCRIPT = os.path.join(ROOT, "scripts", "palettize")
@@ -183,6 +184,81 @@ def test_a_file_failing_on_a_worker_gets_its_error_line_and_leaves_no_tiles(sche
     assert leftovers(str(out)) == []
 
 
+def test_a_damaged_file_among_inputs_sharing_a_palette_built_on_the_cluster_gets_its_error_line(scheduler, tmp_path,
+                                                                                                 capsys):
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(40, 50, seed=2), alpha=True)
+    damaged = str(tmp_path / "damaged.tif")
+    gdal.Translate(damaged, SAMPLE_MAP, creationOptions=["TILED=YES"])
+    with open(damaged, "r+b") as f:  # the header stays, the pixels are cut off
+        f.truncate(4096)
+    out = tmp_path / "out"
+    assert run("quantize", damaged, good, "--out-dir", out, "--scheduler", scheduler, "--split-above", SPLIT,
+               "--palette", "kmeans", "--n-colors", "6", "--keep-going", "-q") == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Could not read the input: GDAL could not "
+                                                     "read pixels ".format(damaged))
+    assert sorted(os.listdir(str(out))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
+    assert run("quantize", good, "-o", tmp_path / "alone.tif", "--palette", "kmeans", "--n-colors", "6", "-q") == 0
+    assert np.array_equal(read_indices(str(out / "good.tif")), read_indices(str(tmp_path / "alone.tif")))
+
+    assert run("extract", damaged, good, "-o", tmp_path / "legend.csv", "--scheduler", scheduler, "-q") == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: Could not read the input: GDAL could not read "
+                                                     "pixels ")
+    assert not os.path.exists(str(tmp_path / "legend.csv"))
+
+
+def test_a_file_split_into_tiles_writes_its_table_into_a_new_folder_as_one_process_does(scheduler, tmp_path):
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "here" / "map.tif", "--table", tmp_path / "here" / "t" / "map.csv",
+               "-q") == 0
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "cluster" / "map.tif", "--table",
+               tmp_path / "cluster" / "t" / "map.csv", "--scheduler", scheduler, "--split-above", SPLIT, "-q") == 0
+    with open(str(tmp_path / "cluster" / "t" / "map.csv")) as cluster, open(str(tmp_path / "here" / "t" / "map.csv")) as here:
+        assert cluster.read() == here.read()
+    assert sorted(os.listdir(str(tmp_path / "cluster"))) == ["map.qml", "map.tif", "map.tif.aux.xml", "t"]
+
+
+@pytest.mark.parametrize("output", ["map.tif", "map.vrt"])
+def test_a_damaged_file_split_into_tiles_leaves_no_output_folder_it_made(scheduler, tmp_path, capsys, output):
+    damaged = str(tmp_path / "damaged.tif")
+    gdal.Translate(damaged, SAMPLE_MAP, creationOptions=["TILED=YES"])
+    with open(damaged, "r+b") as f:  # the header stays, the pixels are cut off
+        f.truncate(4096)
+    for flags in (["--scheduler", scheduler], []):
+        assert run("quantize", damaged, "-o", tmp_path / "new" / "deeper" / output, "--split-above", SPLIT,
+                   "--table", tmp_path / "new" / "t.csv", "-q", *flags) == 1
+        errors = capsys.readouterr().err.splitlines()
+        assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Could not read the input: ".format(damaged))
+        assert sorted(os.listdir(str(tmp_path))) == ["damaged.tif"]
+
+
+def test_extract_on_the_cluster_writes_into_a_new_folder_and_refuses_a_format_before_any_work(scheduler, tmp_path,
+                                                                                                capsys):
+    assert run("extract", SAMPLE_MAP, "-o", tmp_path / "here" / "p" / "legend.gpl", "--n-colors", "12", "-q") == 0
+    assert run("extract", SAMPLE_MAP, "-o", tmp_path / "cluster" / "p" / "legend.gpl", "--n-colors", "12", "--scheduler",
+               scheduler, "--split-above", SPLIT, "-q") == 0
+    with open(str(tmp_path / "cluster" / "p" / "legend.gpl")) as cluster, open(str(tmp_path / "here" / "p" / "legend.gpl")) as here:
+        assert cluster.read() == here.read()
+    capsys.readouterr()
+    assert run("extract", tmp_path / "missing.tif", "-o", tmp_path / "new" / "legend.pal", "--scheduler", scheduler,
+               "-q") == 1
+    assert capsys.readouterr().err == ("palettize: error: Cannot write a palette as '.pal': choose a file ending in .csv, "
+                                       ".gpl, .act, .clr, .qml, .txt.\n")
+    assert run("extract", SAMPLE_MAP, "-o", tmp_path / "new" / "legend.act", "--n-colors", "300", "--scheduler",
+               scheduler, "-q") == 1
+    assert "holds at most 256 colours" in capsys.readouterr().err
+    assert sorted(os.listdir(str(tmp_path))) == ["cluster", "here"]
+
+
+def test_a_scheduler_address_distributed_cannot_parse_gets_one_line_saying_how_to_write_it(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "out.tif", "--scheduler", "cluster-head", "-q") == 1
+    assert capsys.readouterr().err == (
+        "palettize: error: --scheduler cluster-head: missing port number in address 'cluster-head'; give the "
+        "scheduler's address as dask-scheduler prints it, such as tcp://HOST:8786.\n")
+    assert os.listdir(str(tmp_path)) == []
+
+
 def test_workers_start_a_local_cluster_that_prints_nothing_with_quiet(tmp_path):
     pytest.importorskip("distributed")
     assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "here.tif", "--cleanup", "seams", "-q") == 0
@@ -192,6 +268,26 @@ def test_workers_start_a_local_cluster_that_prints_nothing_with_quiet(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == "" and result.stdout == ""
     assert np.array_equal(read_indices(str(tmp_path / "cluster.tif")), read_indices(str(tmp_path / "here.tif")))
+
+
+def test_a_damaged_file_split_on_local_workers_gets_one_error_line_not_a_warning_per_tile(tmp_path):
+    pytest.importorskip("distributed")
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(40, 50, seed=2), alpha=True)
+    damaged = str(tmp_path / "damaged.tif")
+    gdal.Translate(damaged, SAMPLE_MAP, creationOptions=["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
+    with open(damaged, "r+b") as f:  # the header stays, the pixels are cut off
+        f.truncate(4096)
+    result = subprocess.run([SCRIPT, "quantize", damaged, good, "--out-dir", str(tmp_path / "out"), "--workers", "2",
+                             "--split-above", SPLIT, "--keep-going"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=300)
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if "error" in line.lower() or "warning" in line.lower()] == [
+        line for line in result.stderr.splitlines() if line.startswith("palettize: error: ")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("palettize: error: ")]
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Could not read the input: GDAL could not "
+                                                     "read pixels ".format(damaged))
+    assert "Compute Failed" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
 
 
 def test_without_dask_the_cluster_flags_say_how_to_install_it(tmp_path):
@@ -225,3 +321,63 @@ def test_a_users_style_beside_a_tiled_output_is_kept_with_a_warning(scheduler, t
                "--palette", "vga16") == 0
     assert (tmp_path / "map.qml").read_text() == "<qgis>my own style</qgis>"
     assert "map.qml exists and is not a style Palettize wrote for map.tif: it was kept" in capsys.readouterr().err
+
+
+@pytest.fixture
+def bare_scheduler(tmp_path):
+    """A `dask-scheduler` process without workers; yields (address, start_worker), where
+    start_worker() starts a `dask-worker` process that cannot import Palettize (not installed)."""
+    pytest.importorskip("distributed")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    env["DASK_LOGGING__DISTRIBUTED"] = "error"
+    path = str(tmp_path / "scheduler.json")
+    processes = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
+                                   "--no-dashboard", "--scheduler-file", path], cwd=str(tmp_path), env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # the file is complete
+    import json
+
+    with open(path) as f:
+        address = json.load(f)["address"]
+
+    def start_worker():
+        processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                           "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+                                          cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+
+    yield address, start_worker
+    for process in reversed(processes):
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_a_scheduler_without_workers_is_refused_after_a_wait_instead_of_hanging(bare_scheduler, tmp_path, capsys,
+                                                                               monkeypatch):
+    address, _ = bare_scheduler
+    monkeypatch.setattr(batch, "WORKER_WAIT", 2)
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "out.tif", "--scheduler", address, "-q") == 1
+    assert capsys.readouterr().err == (
+        "palettize: error: No Dask worker joined the scheduler at {} within 2 s: start `dask-worker {}` on each "
+        "machine.\n".format(address, address))
+    assert not os.path.exists(str(tmp_path / "out.tif"))
+
+
+def test_workers_without_palettize_give_one_line_saying_to_install_it_not_a_traceback(bare_scheduler, tmp_path):
+    address, start_worker = bare_scheduler
+    start_worker()
+    out = tmp_path / "out"
+    for command in (["quantize", SAMPLE_MAP, "--out-dir", str(out)], ["extract", SAMPLE_MAP, "-o", str(out / "p.csv")]):
+        result = subprocess.run([SCRIPT] + command + ["--scheduler", address, "--palette" if command[0] == "quantize"
+                                                      else "--method", "frequent", "-q"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+        assert result.returncode == 1
+        assert result.stderr.startswith("palettize: error: The Dask workers of the scheduler at {} cannot run "
+                                        "Palettize (".format(address))
+        assert result.stderr.endswith("install Palettize where every worker runs (pip install . in its Python "
+                                      "environment) and restart the workers.\n")
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+        assert not os.path.exists(str(out)) or os.listdir(str(out)) == []
