@@ -414,11 +414,16 @@ class Cluster:
 
 
 def _silence_task_failures():
-    """On a worker of our own LocalCluster: no 'Compute Failed' warning with the task's arguments
-    for every failed tile on stderr (the error reaches the command line, which says it once)."""
+    """On a worker of our own LocalCluster: no 'Compute Failed' report with the task's arguments
+    for every failed tile on stderr (the error reaches the command line, which says it once). Only
+    those records are dropped: distributed logs them as warnings, or errors in newer releases."""
     import logging
 
-    logging.getLogger("distributed.worker").setLevel(logging.ERROR)
+    class NoComputeFailed(logging.Filter):
+        def filter(self, record):
+            return not str(record.msg).startswith("Compute Failed")
+
+    logging.getLogger("distributed.worker").addFilter(NoComputeFailed())
 
 
 #: Seconds to wait for a first worker on an existing scheduler.

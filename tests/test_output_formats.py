@@ -137,14 +137,32 @@ def test_a_format_that_marks_class_0_as_nodata_whatever_it_is_told_is_refused_be
     assert not os.path.exists(folder)
 
 
+def utm_zone_rmf_writes_for_35n(folder):
+    """The UTM zone GDAL's RMF driver writes for a raster in UTM zone 35N (EPSG:32635)."""
+    from osgeo import osr
+
+    utm35 = osr.SpatialReference()
+    utm35.ImportFromEPSG(32635)
+    dataset = gdal.GetDriverByName("RMF").Create(str(folder / "probe.rsw"), 3, 2, 1, gdal.GDT_Byte)
+    dataset.SetGeoTransform(NORTH_UP)
+    dataset.SetProjection(utm35.ExportToWkt())
+    dataset = None
+    return gdal.Open(str(folder / "probe.rsw")).GetSpatialRef().GetUTMZone()
+
+
 def test_a_format_that_writes_another_crs_than_the_input_s_is_refused_before_any_work(qgis_app, tmp_path):
-    """RMF (.rsw) writes UTM zone 35N as zone 1N: a grid in the wrong place, which is worse than none."""
+    """RMF (.rsw) of GDAL 3.6 writes UTM zone 35N as zone 1N: a grid in the wrong place, which is worse
+    than none (GDAL 3.10 writes zone 35N: the output is then written, in the input's CRS)."""
     extension = "rsw"
     source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
     folder = tmp_path / "out"
     params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(folder / ("classes." + extension))}
     algorithm = qgis_app.processingRegistry().algorithmById("palettize:quantize")
     ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    if utm_zone_rmf_writes_for_35n(tmp_path) == 35:
+        assert ok, message
+        assert gdal.Open(quantize(params)["OUTPUT"]).GetSpatialRef().GetUTMZone() == 35
+        return
     assert not ok
     assert message.startswith("Cannot write classes.{} as {} (.{}): it writes the CRS WGS 84 / UTM zone 35N as ".format(
         extension, "RMF", extension))
