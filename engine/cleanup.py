@@ -798,15 +798,21 @@ def _around(arrays, ys, xs, offsets, rows, cols):
     outside = np.zeros((len(offsets), len(ys)), dtype=bool)
     positions = ys * cols + xs
     steps = [dy * cols + dx for dy, dx in offsets]
-    for start in range(0, len(ys), _CHUNK):
+    reach = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
+    edge = np.flatnonzero((ys < reach) | (ys >= rows - reach) | (xs < reach) | (xs >= cols - reach))
+    # In a window a few rows high (a raster of one row), every pixel is near an edge: gather them
+    # once, clipped, not twice.
+    for start in range(0, len(ys) if len(edge) < len(ys) else 0, _CHUNK):
         end = min(start + _CHUNK, len(ys))
         for row, step in enumerate(steps):
             at = positions[start:end] + step
             for array, values in zip(arrays, gathered):
                 np.take(array, at, out=values[row, start:end], mode="clip")
-    reach = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
-    edge = np.flatnonzero((ys < reach) | (ys >= rows - reach) | (xs < reach) | (xs >= cols - reach))
-    if len(edge):
+    if len(edge) == len(ys):
+        near, outside = _neighbours(ys, xs, offsets, rows, cols)
+        for array, values in zip(arrays, gathered):
+            np.take(array, near, out=values)
+    elif len(edge):
         near, outside[:, edge] = _neighbours(ys[edge], xs[edge], offsets, rows, cols)
         for array, values in zip(arrays, gathered):
             values[:, edge] = array[near]
@@ -820,14 +826,32 @@ def _neighbours(ys, xs, offsets, rows, cols):
     dys = np.array([dy for dy, _dx in offsets])
     dxs = np.array([dx for _dy, dx in offsets])
     reach_y, reach_x = int(np.abs(dys).max()), int(np.abs(dxs).max())
-    around = (dys * cols + dxs)[:, None] + (ys * cols + xs)
-    outside = np.zeros(around.shape, dtype=bool)
     # Only pixels near the window's edges have neighbours outside it: clip those alone.
     edge = np.flatnonzero((ys < reach_y) | (ys >= rows - reach_y) | (xs < reach_x) | (xs >= cols - reach_x))
+    if len(edge) < len(ys):
+        around = (dys * cols + dxs)[:, None] + (ys * cols + xs)
+    else:
+        around = np.empty((len(dys), len(ys)), dtype=np.result_type(dys, ys, xs, int))
+    outside = np.zeros(around.shape, dtype=bool)
     if len(edge):
-        ny, nx = dys[:, None] + ys[edge], dxs[:, None] + xs[edge]
-        outside[:, edge] = (ny < 0) | (ny >= rows) | (nx < 0) | (nx >= cols)
-        around[:, edge] = np.clip(ny, 0, rows - 1) * cols + np.clip(nx, 0, cols - 1)
+        # Rows and columns are clipped once per distinct dy and dx (a radius of 10 has 21 of each
+        # for 440 offsets), then combined: a window a few rows high has every pixel near an edge.
+        ey, ex = ys[edge], xs[edge]
+        uy, iy = np.unique(dys, return_inverse=True)
+        ux, ix = np.unique(dxs, return_inverse=True)
+        ny, nx = uy[:, None] + ey, ux[:, None] + ex
+        out_y, out_x = (ny < 0) | (ny >= rows), (nx < 0) | (nx >= cols)
+        np.maximum(ny, 0, out=ny)
+        np.minimum(ny, rows - 1, out=ny)
+        ny *= cols
+        np.maximum(nx, 0, out=nx)
+        np.minimum(nx, cols - 1, out=nx)
+        if len(edge) == len(ys):
+            np.add(ny[iy], nx[ix], out=around)
+            np.logical_or(out_y[iy], out_x[ix], out=outside)
+        else:
+            outside[:, edge] = out_y[iy] | out_x[ix]
+            around[:, edge] = ny[iy] + nx[ix]
     return around, outside
 
 

@@ -681,3 +681,30 @@ def test_a_run_reads_its_blocks_with_the_margin_its_cleanup_settings_need(qgis_a
     expected[~valid] = 255
     assert np.array_equal(gdal.Open(whole).ReadAsArray(), expected)
     assert np.array_equal(gdal.Open(strips).ReadAsArray(), expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 60), (2, 7), (3, 40), (30, 1), (25, 30)])
+@pytest.mark.parametrize("radius", [1, 4, 10])
+def test_seam_neighbours_of_windows_a_few_pixels_high_or_wide_are_the_clipped_positions_around_each_pixel(
+        shape, radius):
+    # A window a few rows high (a raster of one row) has every pixel near an edge, and those are
+    # gathered on their own path: the same positions, values and outside flags as pixel by pixel.
+    rows, cols = shape
+    rng = np.random.default_rng(rows * 100 + cols + radius)
+    pixels = rng.choice(rows * cols, size=min(rows * cols, 50), replace=False)
+    ys, xs = np.divmod(pixels, cols)
+    offsets = cleanup._seam_offsets(radius)[0]
+    values = rng.integers(0, 1 << 30, rows * cols).astype(np.uint32)
+    flags = rng.random(rows * cols) < 0.5
+    expected_at = np.empty((len(offsets), len(pixels)), dtype=np.int64)
+    expected_outside = np.empty(expected_at.shape, dtype=bool)
+    for k, (dy, dx) in enumerate(offsets):
+        for n, (y, x) in enumerate(zip(ys, xs)):
+            ny, nx = y + dy, x + dx
+            expected_outside[k, n] = not (0 <= ny < rows and 0 <= nx < cols)
+            expected_at[k, n] = min(max(ny, 0), rows - 1) * cols + min(max(nx, 0), cols - 1)
+    at, outside = cleanup._neighbours(ys, xs, offsets, rows, cols)
+    assert np.array_equal(at, expected_at) and np.array_equal(outside, expected_outside)
+    (gathered, gathered_flags), outside = cleanup._around((values, flags), ys, xs, offsets, rows, cols)
+    assert np.array_equal(outside, expected_outside)
+    assert np.array_equal(gathered, values[expected_at]) and np.array_equal(gathered_flags, flags[expected_at])

@@ -362,3 +362,22 @@ def test_a_grey_palette_maps_the_millions_of_colours_of_a_photograph_exactly_in_
     assert peak < 400 * 2 ** 20
     sample = rng.choice(len(colours), 3000, replace=False)
     assert np.array_equal(found[sample], brute_force_indices(colours[sample], palette, metric))
+
+
+def test_a_cielab_palette_of_twenty_thousand_colours_gets_cells_fine_enough_that_no_colour_meets_every_entry():
+    """A grid of a large palette keeps more cell-entry pairs than one of a small palette: a CIELAB
+    palette of tens of thousands of entries stopped at 512 cells, most of them keeping more than a
+    sixteenth of the entries, so that nine colours in ten were measured against every entry."""
+    from palettize.engine import candidate_cells
+    from palettize.engine.metrics import METRIC_SPACES, REGISTRY
+
+    rng = np.random.default_rng(5)
+    palette = unpack(rng.choice(1 << 24, 20000, replace=False))
+    targets = METRIC_SPACES["cielab"](palette)
+    cells = candidate_cells.CandidateCells(targets, *REGISTRY["cielab"].cell_box, 4)
+    colours = unpack(rng.integers(0, 1 << 24, 3000))
+    points = METRIC_SPACES["cielab"](colours)
+    assert cells.depth == 4
+    crowded = cells.counts[cells.cells_of(points)] > max(candidate_cells._FEW, candidate_cells._DENSE_SHARE * len(targets))
+    assert not crowded.any()
+    assert np.array_equal(cells.nearest(points), brute_force_indices(colours, palette, "cielab"))
