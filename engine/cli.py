@@ -69,7 +69,7 @@ def _positive(kind):
 
 def _source_arguments(parser, n_colors_help, report_help):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="rasters GDAL reads (paths or /vsi... paths)")
-    parser.add_argument("--n-colors", type=int, default=256, metavar="N", help=n_colors_help)
+    parser.add_argument("--n-colors", type=int, metavar="N", help=n_colors_help)  # None: 256, see n_colours
     parser.add_argument("--metric", choices=METRICS, default="rgb", help="colour distance (rgb)")
     parser.add_argument("--alpha-threshold", type=int, default=128, metavar="N",
                         help="pixels with lower alpha become nodata (128)")
@@ -146,9 +146,20 @@ def parser():
 # -- options -------------------------------------------------------------------------------------
 
 
-def palette_options(value, n_colours):
-    """--palette: a built-in name, a method, mpl:NAME, or else a palette file."""
-    if value in BUILTIN_NAMES or value in METHODS or value.startswith(MATPLOTLIB_PREFIX):
+def n_colours(args):
+    """--n-colors, 256 when not given."""
+    return 256 if args.n_colors is None else args.n_colors
+
+
+def palette_options(value, n_colours=None):
+    """--palette: a built-in name, a method, mpl:NAME, or else a palette file; ``n_colours``: --n-colors
+    as given (None: not given), refused for a palette whose colours are fixed, which would ignore it."""
+    sized = value in METHODS or value.startswith(MATPLOTLIB_PREFIX)
+    if n_colours is not None and not sized:
+        raise UsageError("--n-colors {} sizes palettes built from the image ({}) and mpl:NAME colormaps; --palette {} "
+                         "has its own colours: leave --n-colors out.".format(n_colours, ", ".join(METHODS), value))
+    n_colours = 256 if n_colours is None else n_colours
+    if value in BUILTIN_NAMES or sized:
         return PaletteOptions(name=value, n_colours=n_colours)
     if not os.path.isfile(value):
         raise UsageError("--palette {}: no such palette file, and not a built-in palette ({}), a method ({}) or "
@@ -179,9 +190,10 @@ def outputs(args):
     if args.output is not None:
         if len(args.inputs) > 1:
             raise UsageError("-o names one output but there are {} inputs: use --out-dir DIR.".format(len(args.inputs)))
-        if same_file_key(args.output) == same_file_key(args.inputs[0]):
-            raise UsageError("-o {} is the input: choose another output.".format(args.output))
-        return [args.output]
+        output = args.output.replace(STEM, batch.stem(args.inputs[0]))  # as in --report and --table
+        if same_file_key(output) == same_file_key(args.inputs[0]):
+            raise UsageError("-o {} is the input: choose another output.".format(output))
+        return [output]
     paths = [os.path.join(args.out_dir, batch.stem(source) + ".tif") for source in args.inputs]
     seen, inputs = {}, {}
     for source, path in zip(args.inputs, paths):
@@ -235,7 +247,7 @@ def run_quantize(args, stderr):
 
 
 def run_extract(args, stderr):
-    options = ExtractOptions(method=args.method, n_colours=args.n_colors, metric=args.metric,
+    options = ExtractOptions(method=args.method, n_colours=n_colours(args), metric=args.metric,
                              alpha_threshold=args.alpha_threshold, bands=args.bands, report=args.report)
     if args.report and len(args.inputs) > 1:
         raise UsageError("--report shows one input: run extract on one input, or leave --report out.")

@@ -221,7 +221,22 @@ def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
         tmp_path / "link" / "in.tif") in linked.stderr
     over = palettize("quantize", path, other, "--out-dir", tmp_path)
     assert over.returncode == 2 and "in.tif would be written over its input: choose another --out-dir." in over.stderr
+    fixed = palettize("quantize", path, "-o", tmp_path / "x.tif", "--palette", "vga16", "--n-colors", "8")
+    assert fixed.returncode == 2 and ("--n-colors 8 sizes palettes built from the image (exact, frequent, kmeans, "
+                                      "mediancut) and mpl:NAME colormaps; --palette vga16 has its own colours: leave "
+                                      "--n-colors out.") in fixed.stderr
     assert not os.path.exists(str(tmp_path / "x.tif"))
+
+
+def test_an_output_named_with_stem_is_named_after_its_input(tmp_path):
+    """-o takes {stem} as --report and --table do: a script can name every output the same way."""
+    path = write_raster(str(tmp_path / "sheet 7.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("quantize", path, "-o", tmp_path / "classes" / "{stem}-classes.tif", "--palette", "vga16")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(str(tmp_path / "classes"))) == [
+        "sheet 7-classes.qml", "sheet 7-classes.tif", "sheet 7-classes.tif.aux.xml"]
+    assert palettize("quantize", path, "-o", tmp_path / "{stem}.tif").stderr.endswith(
+        "-o {} is the input: choose another output.\n".format(path))
 
 
 @pytest.mark.parametrize("value", ["nan", "0", "-1"])
