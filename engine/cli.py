@@ -251,6 +251,8 @@ def run_extract(args, stderr):
                              alpha_threshold=args.alpha_threshold, bands=args.bands, report=args.report)
     if args.report and len(args.inputs) > 1:
         raise UsageError("--report shows one input: run extract on one input, or leave --report out.")
+    if args.report and (args.workers is not None or args.scheduler is not None):
+        raise UsageError("--report is not written on a cluster: run extract without --workers/--scheduler.")
     with batch.Runner(cluster(args), split_above=args.split_above) as runner:
         bar = ProgressBar(stderr, len(args.inputs), 0, enabled=not args.quiet)
         runner.extract(args.inputs, args.output, options, progress=_progress(bar), log=_log(args, bar))

@@ -225,7 +225,11 @@ def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     assert fixed.returncode == 2 and ("--n-colors 8 sizes palettes built from the image (exact, frequent, kmeans, "
                                       "mediancut) and mpl:NAME colormaps; --palette vga16 has its own colours: leave "
                                       "--n-colors out.") in fixed.stderr
-    assert not os.path.exists(str(tmp_path / "x.tif"))
+    clustered = palettize("extract", path, "-o", tmp_path / "legend.csv", "--report", tmp_path / "r.html",
+                          "--workers", "2")
+    assert clustered.returncode == 2 and clustered.stderr.endswith(
+        "--report is not written on a cluster: run extract without --workers/--scheduler.\n")
+    assert not os.path.exists(str(tmp_path / "x.tif")) and not os.path.exists(str(tmp_path / "legend.csv"))
 
 
 def test_an_output_named_with_stem_is_named_after_its_input(tmp_path):
