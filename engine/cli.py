@@ -69,7 +69,7 @@ def _positive(kind):
 
 def _source_arguments(parser, n_colors_help, report_help):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="rasters GDAL reads (paths or /vsi... paths)")
-    parser.add_argument("--n-colors", type=int, metavar="N", help=n_colors_help)  # None: 256, see n_colours
+    parser.add_argument("--n-colors", type=int, metavar="N", help=n_colors_help)  # None: the options' default
     parser.add_argument("--metric", choices=METRICS, default="rgb", help="colour distance (rgb)")
     parser.add_argument("--alpha-threshold", type=int, default=128, metavar="N",
                         help="pixels with lower alpha become nodata (128)")
@@ -146,9 +146,9 @@ def parser():
 # -- options -------------------------------------------------------------------------------------
 
 
-def n_colours(args):
-    """--n-colors, 256 when not given."""
-    return 256 if args.n_colors is None else args.n_colors
+def n_colours_option(n_colors):
+    """--n-colors as options take it: {} when not given, so that the options' own default applies."""
+    return {} if n_colors is None else {"n_colours": n_colors}
 
 
 def palette_options(value, n_colours=None):
@@ -158,13 +158,12 @@ def palette_options(value, n_colours=None):
     if n_colours is not None and not sized:
         raise UsageError("--n-colors {} sizes palettes built from the image ({}) and mpl:NAME colormaps; --palette {} "
                          "has its own colours: leave --n-colors out.".format(n_colours, ", ".join(METHODS), value))
-    n_colours = 256 if n_colours is None else n_colours
     if value in BUILTIN_NAMES or sized:
-        return PaletteOptions(name=value, n_colours=n_colours)
+        return PaletteOptions(name=value, **n_colours_option(n_colours))
     if not os.path.isfile(value):
         raise UsageError("--palette {}: no such palette file, and not a built-in palette ({}), a method ({}) or "
                          "mpl:NAME.".format(value, ", ".join(BUILTIN_NAMES), ", ".join(METHODS)))
-    return PaletteOptions(file=value, n_colours=n_colours)
+    return PaletteOptions(file=value)
 
 
 def quantize_options(args):
@@ -247,7 +246,7 @@ def run_quantize(args, stderr):
 
 
 def run_extract(args, stderr):
-    options = ExtractOptions(method=args.method, n_colours=n_colours(args), metric=args.metric,
+    options = ExtractOptions(method=args.method, metric=args.metric, **n_colours_option(args.n_colors),
                              alpha_threshold=args.alpha_threshold, bands=args.bands, report=args.report)
     if args.report and len(args.inputs) > 1:
         raise UsageError("--report shows one input: run extract on one input, or leave --report out.")
