@@ -6,6 +6,7 @@ nearest.pack_rgba): one array per block, alpha 0 where a pixel is transparent or
 writer puts index blocks into a staged raster (see outputs.OutputFiles), every write checked.
 """
 
+import contextlib
 import math
 import os
 import sys
@@ -589,47 +590,56 @@ def _probe_format(driver_name, extension, data_type, grid):
     palette = Palette(np.array([((7 * i) % 256, (13 * i) % 256, (29 * i) % 256) for i in range(size)], dtype=np.uint8))
     values = np.array([[0, 1, size - 1], [nodata, 2, 0]], dtype=dtype)
     probe_grid = RasterGrid(3, 2, grid.geotransform if grid.has_geotransform else None, grid.wkt)
+    with _probe_path(extension) as path:  # the answer says what went wrong
+        writer = dataset = None
+        try:
+            writer = IndexedRasterWriter(path, driver_name, probe_grid, palette, data_type, nodata)
+            writer.write((0, 0, 3, 2), values)
+            writer.commit()
+            writer.close()
+            dataset = gdal.Open(path)
+            if dataset is None:
+                return "GDAL cannot read back the rasters it writes in this format"
+            if dataset.RasterCount != 1:
+                return "it stores colours ({} bands), not class indices".format(dataset.RasterCount)
+            written = dataset.GetRasterBand(1).ReadAsArray()
+            if written is not None and written.shape == values.shape and np.array_equal(written[::-1].astype(np.float64),
+                                                                                         values):
+                return "it stores rows from north to south, and would turn this {} grid upside down".format(
+                    "south-up" if grid.has_geotransform else "ungeoreferenced")
+            if written is None or written.shape != values.shape or not np.array_equal(written.astype(np.float64), values):
+                return "it does not keep the class indices of a {} raster".format(
+                    "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)")
+            if grid.has_geotransform and not np.allclose(dataset.GetGeoTransform(), grid.geotransform,
+                                                         rtol=1e-9, atol=1e-9 * max(1.0, *map(abs, grid.geotransform))):
+                return "it does not keep the {} grid's geotransform".format(
+                    "rotated" if grid.is_rotated else "south-up" if grid.geotransform[5] > 0 else "input")
+            written_crs = dataset.GetSpatialRef() if grid.wkt and grid.has_geotransform else None
+            corners = [(grid.geotransform[0] + grid.geotransform[1] * x + grid.geotransform[2] * y,
+                        grid.geotransform[3] + grid.geotransform[4] * x + grid.geotransform[5] * y) for x, y in ((0, 0), (3, 2))]
+            if written_crs is not None and not same_crs(written_crs, grid.wkt, corners):
+                return "it writes the CRS {} as {}".format(crs_name(grid.wkt), crs_name(written_crs))
+            return ""
+        except HiddenClass as error:
+            return error.reason
+        except (WriteError, RuntimeError) as error:
+            return "GDAL cannot write a {} indexed raster in this format ({})".format(
+                "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)", str(error).split(": ", 1)[-1].strip())
+        finally:
+            if writer is not None:
+                writer.discard()
+            dataset = None
+
+
+@contextlib.contextmanager
+def _probe_path(extension):
+    """A path for a 3 x 2 test raster in a folder of its own, removed afterwards, with GDAL's
+    messages kept quiet meanwhile (a probe's answer says what went wrong)."""
     folder = tempfile.mkdtemp(prefix="palettize-probe-")
-    path = os.path.join(folder, "probe" + ("." + extension if extension else ""))
-    writer = None
-    gdal.PushErrorHandler("CPLQuietErrorHandler")  # the answer says what went wrong
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
-        writer = IndexedRasterWriter(path, driver_name, probe_grid, palette, data_type, nodata)
-        writer.write((0, 0, 3, 2), values)
-        writer.commit()
-        writer.close()
-        dataset = gdal.Open(path)
-        if dataset is None:
-            return "GDAL cannot read back the rasters it writes in this format"
-        if dataset.RasterCount != 1:
-            return "it stores colours ({} bands), not class indices".format(dataset.RasterCount)
-        written = dataset.GetRasterBand(1).ReadAsArray()
-        if written is not None and written.shape == values.shape and np.array_equal(written[::-1].astype(np.float64),
-                                                                                     values):
-            return "it stores rows from north to south, and would turn this {} grid upside down".format(
-                "south-up" if grid.has_geotransform else "ungeoreferenced")
-        if written is None or written.shape != values.shape or not np.array_equal(written.astype(np.float64), values):
-            return "it does not keep the class indices of a {} raster".format(
-                "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)")
-        if grid.has_geotransform and not np.allclose(dataset.GetGeoTransform(), grid.geotransform,
-                                                     rtol=1e-9, atol=1e-9 * max(1.0, *map(abs, grid.geotransform))):
-            return "it does not keep the {} grid's geotransform".format(
-                "rotated" if grid.is_rotated else "south-up" if grid.geotransform[5] > 0 else "input")
-        written_crs = dataset.GetSpatialRef() if grid.wkt and grid.has_geotransform else None
-        corners = [(grid.geotransform[0] + grid.geotransform[1] * x + grid.geotransform[2] * y,
-                    grid.geotransform[3] + grid.geotransform[4] * x + grid.geotransform[5] * y) for x, y in ((0, 0), (3, 2))]
-        if written_crs is not None and not same_crs(written_crs, grid.wkt, corners):
-            return "it writes the CRS {} as {}".format(crs_name(grid.wkt), crs_name(written_crs))
-        return ""
-    except HiddenClass as error:
-        return error.reason
-    except (WriteError, RuntimeError) as error:
-        return "GDAL cannot write a {} indexed raster in this format ({})".format(
-            "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)", str(error).split(": ", 1)[-1].strip())
+        yield os.path.join(folder, "probe" + ("." + extension if extension else ""))
     finally:
-        if writer is not None:
-            writer.discard()
-        dataset = None
         gdal.PopErrorHandler()
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -648,23 +658,20 @@ def _probe_own_nodata(driver_name, extension, data_type):
     if driver_name == KNOWN_GOOD_DRIVER:
         return None
     driver = gdal.GetDriverByName(driver_name)
-    folder = tempfile.mkdtemp(prefix="palettize-probe-")
-    path = os.path.join(folder, "probe" + ("." + extension if extension else ""))
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        if driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES":
-            dataset = driver.Create(path, 3, 2, 1, data_type)
-        else:
-            memory = gdal.GetDriverByName("MEM").Create("", 3, 2, 1, data_type)
-            memory.SetGeoTransform((0.0, 1.0, 0.0, 2.0, 0.0, -1.0))
-            dataset = driver.CreateCopy(path, memory)
-            memory = None
+    with _probe_path(extension) as path:
         dataset = None
-        dataset = gdal.Open(path)
-        return None if dataset is None else dataset.GetRasterBand(1).GetNoDataValue()
-    except RuntimeError:  # GDAL exceptions switched on by someone else in this process
-        return None
-    finally:
-        dataset = None
-        gdal.PopErrorHandler()
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            if driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES":
+                dataset = driver.Create(path, 3, 2, 1, data_type)
+            else:
+                memory = gdal.GetDriverByName("MEM").Create("", 3, 2, 1, data_type)
+                memory.SetGeoTransform((0.0, 1.0, 0.0, 2.0, 0.0, -1.0))
+                dataset = driver.CreateCopy(path, memory)
+                memory = None
+            dataset = None
+            dataset = gdal.Open(path)
+            return None if dataset is None else dataset.GetRasterBand(1).GetNoDataValue()
+        except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+            return None
+        finally:
+            dataset = None
