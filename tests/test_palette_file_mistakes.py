@@ -114,6 +114,15 @@ def test_a_header_naming_the_columns_places_them(tmp_path):
     assert description == "0-255 integers, columns Red, Green, Blue by the header, alpha column ignored"
 
 
+def test_a_header_naming_some_colour_columns_elsewhere_is_refused_not_read_red_first(tmp_path):
+    # 'bleu' is no name the reader knows: red, green, blue from the first three columns would shift them.
+    refused(write_file(tmp_path, "p.csv", "id,red,green,bleu\n10,255,0,0\n20,0,255,0\n"),
+            "palette file p.csv, line 1: the header names red in column 2 and green in column 3 but no blue column; "
+            "name all three in the header: red, green, blue (or r, g, b)")
+    palette, _ = read_palette(write_file(tmp_path, "q.csv", "Red,Gren,Blue\n255,0,0\n0,255,0\n"))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0]]  # where red, green, blue come anyway
+
+
 def test_numeric_labels_stay_labels_when_the_header_names_their_column(tmp_path):
     palette, description = read_palette(write_file(tmp_path, "p.csv", "r,g,b,class\n255,0,0,1\n0,255,0,2\n"))
     assert (palette.labels, description) == (("1", "2"), "0-255 integers")

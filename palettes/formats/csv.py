@@ -7,7 +7,8 @@ line, an optional alpha column (ignored) and an optional label column. Any text 
   that does not read as a colour is an error naming it: ``1O,20,30`` (a letter O) or ``nan,0,0`` on
   the first line is a mistake, not a header, and skipping it would shift every index by one.
 - Columns: a header naming ``red``/``r``, ``green``/``g`` and ``blue``/``b`` places them (and
-  ``alpha``/``a``, ``label``/``name``/``class``/...); else red, green, blue come first, unless the
+  ``alpha``/``a``, ``label``/``name``/``class``/...); one naming only some of them, elsewhere than
+  first (``id,red,green,bleu``), is refused. Else red, green, blue come first, unless the
   lines start with four integers and the first counts 0, 1, 2, ... (or 1, 2, 3, ...): that is an index
   (``index,red,green,blue``), and colours follow it. A fourth column holding one value throughout
   beside it could be alpha too (a grey ramp ``0,0,0,255``, ``1,1,1,255``, ...), and in a ``.txt``
@@ -71,13 +72,13 @@ def read(path, name):
         return _read_hex(hex_lines, lines, name)
     delimiter = _delimiter(lines[:_SAMPLE_LINES])
     rows = [(n, line, _fields(line, delimiter, name, n)) for n, line in lines]
-    header = None
+    header = header_line = None
     if rows and not any(_looks_like_a_number(field) or _BARE_HEX.match(field) for field in rows[0][2][:3]):
-        header, rows = rows[0][2], rows[1:]
+        header_line, header, rows = rows[0][0], rows[0][2], rows[1:]
     if not rows:
         raise PaletteFileError("palette file {} holds no colours (one 'red,green,blue' per line)".format(name))
     check_count(name, len(rows))
-    rgb, alpha, label, notes = _columns(header, rows, delimiter, name)
+    rgb, alpha, label, notes = _columns(header, header_line, rows, delimiter, name)
     # The last column holds the label: unquoted delimiters (or spaces) in it belong to it.
     last = label is not None and label > max(rgb + (alpha or 0,)) and (header is None or len(header) <= label + 1)
     values = np.empty((len(rows), 3), dtype=np.float64)
@@ -193,7 +194,7 @@ def _starts_with_a_number(line):
     return _looks_like_a_number(re.split(r"[\s,;|]", line.strip())[0])
 
 
-def _columns(header, rows, delimiter, name):
+def _columns(header, header_line, rows, delimiter, name):
     """(red, green, blue column indices, alpha index or None, label index or None, notes)."""
     names = [field.strip().strip('"').lower() for field in header] if header else []
     found = {key: next((i for i, n in enumerate(names) if n in accepted), None) for key, accepted in _NAMES.items()}
@@ -204,6 +205,12 @@ def _columns(header, rows, delimiter, name):
         if start is not None:
             notes.append("the first column read as an index (it counts {}, {}, {}, ...)".format(start, start + 1,
                                                                                                 start + 2))
+        named = ["{} in column {}".format(key, found[key] + 1) for key, column in zip(("red", "green", "blue"), rgb)
+                 if found[key] not in (None, column)]
+        if named:
+            missing = [key for key in ("red", "green", "blue") if found[key] is None]
+            raise error(name, header_line, "the header names {} but no {} column; name all three in the header: red, "
+                        "green, blue (or r, g, b)".format(" and ".join(named), " or ".join(missing)))
     else:
         rgb = (found["red"], found["green"], found["blue"])
         if rgb != (0, 1, 2):
