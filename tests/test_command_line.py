@@ -77,6 +77,27 @@ def test_a_palette_file_and_explicit_bands_work_as_in_the_plugin(qgis_app, tmp_p
     assert colour_table(str(tmp_path / "cli.tif")) == colour_table(plugin)
 
 
+def test_an_esri_colour_map_named_txt_is_read_as_one_when_its_values_count_else_refused(tmp_path):
+    # Red, green / blue, yellow pixels and ESRI colour maps (value red green blue) saved as .txt.
+    image = write_raster(str(tmp_path / "in.tif"), np.array([[[255, 0], [0, 255]], [[0, 255], [0, 255]],
+                                                             [[0, 0], [255, 0]]], dtype=np.uint8))
+    counting = tmp_path / "classes.txt"
+    counting.write_text("0 255 0 0\n1 0 255 0\n2 0 0 255\n3 255 255 0\n")
+    result = palettize("quantize", image, "-o", tmp_path / "classes.tif", "--palette", counting)
+    assert result.returncode == 0, result.stderr
+    assert read_indices(str(tmp_path / "classes.tif")).tolist() == [[0, 1], [2, 3]]
+    assert colour_table(str(tmp_path / "classes.tif"))[:4] == [(255, 0, 0, 255), (0, 255, 0, 255), (0, 0, 255, 255),
+                                                               (255, 255, 0, 255)]
+
+    values = tmp_path / "landcover.txt"
+    values.write_text("11 255 0 0\n21 0 255 0\n31 0 0 255\n41 255 255 0\n")
+    result = palettize("quantize", image, "-o", tmp_path / "landcover.tif", "--palette", values)
+    assert result.returncode == 1
+    assert "palette file landcover.txt, line 1: '11 255 0 0' could be value red green blue" in result.stderr
+    assert "rename an ESRI colour map to .clr" in result.stderr
+    assert not os.path.exists(str(tmp_path / "landcover.tif"))
+
+
 def test_out_dir_gives_every_input_its_output_and_one_palette_built_from_all_inputs(tmp_path):
     first, second = two_sheets(tmp_path)
     result = palettize("quantize", first, second, "--out-dir", tmp_path / "out", "--palette", "frequent",

@@ -4,6 +4,7 @@ Every failure a file can cause comes out of ``read_palette`` as a PaletteFileErr
 (and the line, where there is one) and saying what to fix; the Processing glue catches that one class.
 """
 
+from pathlib import Path
 import csv
 import os
 import re
@@ -16,7 +17,7 @@ from osgeo import gdal
 from palettize.palettes import formats
 from palettize.palettes.formats import PaletteFileError, read_palette, write_palette
 from palettize.palettes.palette import Palette, matplotlib_palette
-from rasters import ROOT, quantize, read_indices, write_file
+from rasters import ROOT, quantize, read_indices, write_file, write_raster
 
 DATA = os.path.join(ROOT, "tests", "data", "palettes")
 
@@ -113,9 +114,94 @@ def test_a_header_naming_the_columns_places_them(tmp_path):
     assert description == "0-255 integers, columns Red, Green, Blue by the header, alpha column ignored"
 
 
+def test_a_header_naming_some_colour_columns_elsewhere_is_refused_not_read_red_first(tmp_path):
+    # 'bleu' is no name the reader knows: red, green, blue from the first three columns would shift them.
+    refused(write_file(tmp_path, "p.csv", "id,red,green,bleu\n10,255,0,0\n20,0,255,0\n"),
+            "palette file p.csv, line 1: the header names red in column 2 and green in column 3 but no blue column; "
+            "name all three in the header: red, green, blue (or r, g, b)")
+    palette, _ = read_palette(write_file(tmp_path, "q.csv", "Red,Gren,Blue\n255,0,0\n0,255,0\n"))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0]]  # where red, green, blue come anyway
+
+
 def test_numeric_labels_stay_labels_when_the_header_names_their_column(tmp_path):
     palette, description = read_palette(write_file(tmp_path, "p.csv", "r,g,b,class\n255,0,0,1\n0,255,0,2\n"))
     assert (palette.labels, description) == (("1", "2"), "0-255 integers")
+
+
+PRIMARIES = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]]
+
+
+def test_a_headerless_csv_of_index_red_green_blue_rows_reads_its_first_column_as_the_index(tmp_path):
+    palette, description = read_palette(write_file(tmp_path, "p.csv", "0,255,0,0\n1,0,255,0\n2,0,0,255\n3,255,255,0\n"))
+    assert (palette.colours.tolist(), palette.labels) == (PRIMARIES, None)
+    assert description == "0-255 integers, the first column read as an index (it counts 0, 1, 2, ...)"
+
+
+def test_an_index_counting_from_one_with_alpha_and_labels_reads_every_column_in_its_place(tmp_path):
+    # A QGIS colour map export whose header lines were cut off: value,R,G,B,A,label.
+    text = "1,255,0,0,255,Granite, pink\n2,0,255,0,128,Schist\n3,0,0,255,255,\n4,255,255,0,0,Sand\n"
+    palette, description = read_palette(write_file(tmp_path, "map.txt", text))
+    assert (palette.colours.tolist(), palette.labels) == (PRIMARIES, ("Granite, pink", "Schist", "", "Sand"))
+    assert description == ("0-255 integers, the first column read as an index (it counts 1, 2, 3, ...), "
+                           "the fifth column read as alpha and ignored (a header naming it 'label' keeps it)")
+
+
+def test_a_header_that_names_no_colour_column_does_not_hide_the_index(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "Wert;Rot;Gruen;Blau\n0;255;0;0\n1;0;255;0\n2;0;0;255\n"
+                                                            "3;255;255;0\n"))
+    assert palette.colours.tolist() == PRIMARIES
+
+
+@pytest.mark.parametrize("text", ["0,0,0\n1,0,0\n2,0,0\n", "0,0,0,Black\n1,0,0,Night\n2,0,0,Dark red\n",
+                                  "0,0,0,255\n1,0,0,128\n2,0,0,64\n5,0,0,255\n"])
+def test_red_green_blue_rows_whose_red_counts_0_1_2_keep_red_first(tmp_path, text):
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", text))
+    assert palette.colours.tolist()[:3] == [[0, 0, 0], [1, 0, 0], [2, 0, 0]]
+
+
+def test_a_counting_first_column_before_a_constant_fourth_one_is_refused_saying_which_header_to_add(tmp_path):
+    # A grey ramp with opaque alpha (i,i,i,255) or an index,red,green,blue file whose blue never changes.
+    grey = "".join("{0},{0},{0},255\n".format(i) for i in range(256))
+    refused(write_file(tmp_path, "grey.csv", grey),
+            "palette file grey.csv, line 1: '0,0,0,255' could be index,red,green,blue or red,green,blue,alpha: the "
+            "first column counts 0, 1, 2, ... and the fourth is 255 on every line; add a header line naming the "
+            "columns, 'red,green,blue,alpha' or 'index,red,green,blue'")
+    palette, _ = read_palette(write_file(tmp_path, "grey.csv", "red,green,blue,alpha\n" + grey))
+    assert palette.colours.tolist() == [[i, i, i] for i in range(256)]
+    palette, _ = read_palette(write_file(tmp_path, "grey.csv", "index,red,green,blue\n" + grey))
+    assert palette.colours.tolist() == [[i, i, 255] for i in range(256)]
+
+
+@pytest.mark.parametrize("text", [
+    "0 255 0 0\n1 0 255 0\n2 0 0 255\n3 255 255 0\n",
+    "1 255 0 0 Granite, pink\n2 0 255 0\n3\t0\t0\t255\tSchist 2\n4 255 255 0\n",
+    "0 255 0 0 255 Granite\n1 0 255 0 255 Schist\n2 0 0 255 128\n3 255 255 0 255 Sand\n",
+], ids=["ESRI", "ESRI with labels", "QGIS with alpha"])
+def test_an_esri_colour_map_saved_as_txt_reads_as_the_clr_it_is(tmp_path, text):
+    palette, _ = read_palette(write_file(tmp_path, "esri.txt", text))
+    assert palette == read_palette(write_file(tmp_path, "esri.clr", text))[0]
+    assert palette.colours.tolist() == PRIMARIES
+
+
+def test_an_esri_colour_map_with_other_values_saved_as_txt_is_refused_saying_to_rename_it(tmp_path):
+    text = Path(DATA, "landcover_esri.clr").read_text(encoding="utf-8")  # values 1, 2, 3, 10
+    refused(write_file(tmp_path, "landcover.txt", text),
+            "palette file landcover.txt, line 2: '1 0 112 255' could be value red green blue, as in a colour map, "
+            "or red green blue alpha; rename an ESRI colour map to .clr, or add a header line naming the columns, "
+            "'value red green blue' or 'red green blue alpha'")
+    expected = read_palette(write_file(tmp_path, "landcover.clr", text))[0].colours.tolist()
+    assert expected == [[0, 112, 255], [38, 115, 0], [255, 255, 190], [168, 0, 0]]
+    palette, _ = read_palette(write_file(tmp_path, "landcover.txt", "value red green blue\n" + text))
+    assert palette.colours.tolist() == expected
+
+
+def test_an_rgba_csv_named_txt_is_refused_as_it_could_be_a_colour_map_but_read_as_a_csv(tmp_path):
+    text = "255,0,0,255\n0,255,0,128\n0,0,255,0\n"
+    refused(write_file(tmp_path, "p.txt", text), "palette file p.txt, line 1: '255,0,0,255' could be value,red,green,"
+                                                 "blue, as in a colour map, or red,green,blue,alpha; add a header line "
+                                                 "naming the columns, 'value,red,green,blue' or 'red,green,blue,alpha'")
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", text))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
 
 
 def test_unquoted_commas_in_the_last_column_belong_to_the_label(tmp_path):
@@ -443,6 +529,27 @@ def test_the_quantize_algorithm_refuses_a_bad_palette_file_with_the_readers_mess
     with pytest.raises(QgsProcessingException, match=re.escape(message)):
         quantize({"INPUT": rgba, "PALETTE_FILE": palette, "OUTPUT": str(tmp_path / "out.tif")})
     assert not os.path.exists(tmp_path / "out.tif")
+
+
+def test_the_quantize_algorithm_reads_an_index_column_as_an_index_and_refuses_a_colour_map_named_txt(qgis_app,
+                                                                                                    tmp_path):
+    from qgis.core import QgsProcessingException
+
+    primaries = np.array(PRIMARIES, dtype=np.uint8).T.reshape(3, 2, 2)  # red, green / blue, yellow
+    image = write_raster(str(tmp_path / "in.tif"), primaries)
+    palette = write_file(tmp_path, "legend.csv", "0,255,0,0\n1,0,255,0\n2,0,0,255\n3,255,255,0\n")
+    result = quantize({"INPUT": image, "PALETTE_FILE": palette, "OUTPUT": str(tmp_path / "out.tif")})
+    assert read_indices(result["OUTPUT"]).tolist() == [[0, 1], [2, 3]]
+    dataset = gdal.Open(result["OUTPUT"])
+    table = dataset.GetRasterBand(1).GetColorTable()
+    assert [list(table.GetColorEntry(i)[:3]) for i in range(4)] == PRIMARIES
+    dataset = None
+
+    landcover = write_file(tmp_path, "landcover.txt", Path(DATA, "landcover_esri.clr").read_text(encoding="utf-8"))
+    with pytest.raises(QgsProcessingException, match=r"landcover\.txt, line 2: '1 0 112 255' could be value red "
+                                                     r"green blue, as in a colour map, or red green blue alpha"):
+        quantize({"INPUT": image, "PALETTE_FILE": landcover, "OUTPUT": str(tmp_path / "map.tif")})
+    assert not os.path.exists(tmp_path / "map.tif")
 
 
 def test_palette_entries_repeating_an_earlier_colour_are_warned_of_as_getting_no_pixel(qgis_app, tmp_path):

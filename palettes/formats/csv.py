@@ -7,11 +7,16 @@ line, an optional alpha column (ignored) and an optional label column. Any text 
   that does not read as a colour is an error naming it: ``1O,20,30`` (a letter O) or ``nan,0,0`` on
   the first line is a mistake, not a header, and skipping it would shift every index by one.
 - Columns: a header naming ``red``/``r``, ``green``/``g`` and ``blue``/``b`` places them (and
-  ``alpha``/``a``, ``label``/``name``/``class``/...); else red, green, blue come first. Without a
-  header, a fourth column holding a number 0-255 on every line is alpha, not a label. The label is
-  the named label column, else the first column after blue (and alpha); when it is the last column,
-  the rest of the line is the label, so unquoted commas or spaces in it are kept (but not empty
-  columns before it or the empty columns a spreadsheet adds at the end of every line).
+  ``alpha``/``a``, ``label``/``name``/``class``/...); one naming only some of them, elsewhere than
+  first (``id,red,green,bleu``), is refused. Else red, green, blue come first, unless the
+  lines start with four integers and the first counts 0, 1, 2, ... (or 1, 2, 3, ...): that is an index
+  (``index,red,green,blue``), and colours follow it. A fourth column holding one value throughout
+  beside it could be alpha too (a grey ramp ``0,0,0,255``, ``1,1,1,255``, ...), and in a ``.txt``
+  any first column could be a colour map's value: such files are refused, saying which header to add.
+  Without a header, the column after blue holding a number 0-255 on every line is alpha, not a
+  label. The label is the named label column, else the first column after blue (and alpha); when it
+  is the last column, the rest of the line is the label, so unquoted commas or spaces in it are kept
+  (but not empty columns before it or the empty columns a spreadsheet adds at the end of every line).
 - Lines starting with ``#`` are comments, except ``#rrggbb[,label]`` lines: a file of those is read
   as hex colours (mixed with red,green,blue lines it is an error, not colours silently skipped).
   CSS's short ``#rgb`` is a colour too (``#f00`` is ``#ff0000``) in a file of hex colours or one
@@ -45,6 +50,8 @@ _HEX = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{8})(?=$|[\s,;|])")
 _SHORT_HEX = re.compile(r"#([0-9a-fA-F]{3})(?=$|[\s,;|])")
 #: 'rrggbb' alone on a line, as Lospec's and other sites' .hex palette files hold them.
 _BARE_HEX = re.compile(r"[0-9a-fA-F]{6}$")
+_INTEGER = re.compile(r"\d+$")
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
 def read(path, name):
@@ -65,13 +72,13 @@ def read(path, name):
         return _read_hex(hex_lines, lines, name)
     delimiter = _delimiter(lines[:_SAMPLE_LINES])
     rows = [(n, line, _fields(line, delimiter, name, n)) for n, line in lines]
-    header = None
+    header = header_line = None
     if rows and not any(_looks_like_a_number(field) or _BARE_HEX.match(field) for field in rows[0][2][:3]):
-        header, rows = rows[0][2], rows[1:]
+        header_line, header, rows = rows[0][0], rows[0][2], rows[1:]
     if not rows:
         raise PaletteFileError("palette file {} holds no colours (one 'red,green,blue' per line)".format(name))
     check_count(name, len(rows))
-    rgb, alpha, label, notes = _columns(header, rows)
+    rgb, alpha, label, notes = _columns(header, header_line, rows, delimiter, name)
     # The last column holds the label: unquoted delimiters (or spaces) in it belong to it.
     last = label is not None and label > max(rgb + (alpha or 0,)) and (header is None or len(header) <= label + 1)
     values = np.empty((len(rows), 3), dtype=np.float64)
@@ -187,13 +194,23 @@ def _starts_with_a_number(line):
     return _looks_like_a_number(re.split(r"[\s,;|]", line.strip())[0])
 
 
-def _columns(header, rows):
+def _columns(header, header_line, rows, delimiter, name):
     """(red, green, blue column indices, alpha index or None, label index or None, notes)."""
     names = [field.strip().strip('"').lower() for field in header] if header else []
     found = {key: next((i for i, n in enumerate(names) if n in accepted), None) for key, accepted in _NAMES.items()}
     notes = []
     if None in (found["red"], found["green"], found["blue"]):
-        rgb = (0, 1, 2)
+        start = _index_start(rows, delimiter, name)
+        rgb = (0, 1, 2) if start is None else (1, 2, 3)
+        if start is not None:
+            notes.append("the first column read as an index (it counts {}, {}, {}, ...)".format(start, start + 1,
+                                                                                                start + 2))
+        named = ["{} in column {}".format(key, found[key] + 1) for key, column in zip(("red", "green", "blue"), rgb)
+                 if found[key] not in (None, column)]
+        if named:
+            missing = [key for key in ("red", "green", "blue") if found[key] is None]
+            raise error(name, header_line, "the header names {} but no {} column; name all three in the header: red, "
+                        "green, blue (or r, g, b)".format(" and ".join(named), " or ".join(missing)))
     else:
         rgb = (found["red"], found["green"], found["blue"])
         if rgb != (0, 1, 2):
@@ -202,13 +219,48 @@ def _columns(header, rows):
     alpha = found["alpha"]
     if alpha is None and len(names) <= after and all(_is_alpha(fields, after) for _, _, fields in rows):
         alpha = after
-        notes.append("the fourth column read as alpha and ignored (a header naming it 'label' keeps it)")
+        column = "the {} column".format(_ORDINALS[after]) if after < len(_ORDINALS) else "column {}".format(after + 1)
+        notes.append("{} read as alpha and ignored (a header naming it 'label' keeps it)".format(column))
     elif alpha is not None:
         notes.append("alpha column ignored")
     label = found["label"]
     if label is None:
         label = after + 1 if alpha == after else after
     return rgb, alpha, label, notes
+
+
+def _index_start(rows, delimiter, name):
+    """0 or 1 when the first column of rows whose colour columns no header names counts from it: an index.
+
+    Only rows starting with four integers, the last three 0-255, are in doubt: index,red,green,blue or
+    red,green,blue,alpha. A first column counting 0, 1, 2, ... (or 1, 2, 3, ...) is an index: red
+    never does that in a palette, except in a ramp (a grey ramp i,i,i,255), whose fourth column, alpha,
+    holds one value throughout; so that shape is refused. In a .txt file, where colour maps
+    (value,red,green,blue) are saved, any other first column is refused too: a .csv is red first.
+    """
+    if not rows or not all(len(fields) >= 4 and all(_INTEGER.match(field) for field in fields[:4])
+                           and max(int(field) for field in fields[1:4]) <= 255 for _, _, fields in rows):
+        return None
+    firsts = [int(fields[0]) for _, _, fields in rows]
+    start = firsts[0]
+    counts = len(rows) > 1 and start in (0, 1) and firsts == list(range(start, start + len(rows)))
+    fourths = {fields[3] for _, _, fields in rows}
+    if counts and len(fourths) > 1:
+        return start
+    line, text, _ = rows[0]
+    columns = (delimiter or " ").join
+    rgba, value = columns(("red", "green", "blue", "alpha")), columns(("value", "red", "green", "blue"))
+    if counts:
+        index = columns(("index", "red", "green", "blue"))
+        raise error(name, line, "{!r} could be {} or {}: the first column counts {}, {}, {}, ... and the fourth is {} "
+                    "on every line; add a header line naming the columns, '{}' or '{}'".format(
+                        text.strip(), index, rgba, start, start + 1, start + 2, fourths.pop(), rgba, index))
+    if os.path.splitext(name)[1].lower() == ".txt":
+        raise error(name, line, "{!r} could be {}, as in a colour map, or {}; {}add a header line naming the columns, "
+                    "'{}' or '{}'".format(text.strip(), value, rgba,
+                                          "rename an ESRI colour map to .clr, or " if delimiter is None else "",
+                                          value, rgba))
+    return None
 
 
 def _is_alpha(fields, column):
