@@ -407,6 +407,24 @@ class IndexedRasterWriter:
         check = gdal.Open(self.path)
         if check is None:
             raise WriteError("GDAL cannot read back {}: {}".format(self.final_path, gdal.GetLastErrorMsg()))
+        try:
+            if self._driver.ShortName == KNOWN_GOOD_DRIVER:
+                # A GeoTIFF keeps all of it: reading it back (PROJ, the .aux.xml) costs each sheet of an archive 2 ms.
+                self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = True
+            else:
+                self._read_back(check, what)
+        finally:
+            check = None
+        if not self.has_colour_table:
+            write_palette_csv(self.palette, self.path + ".palette.csv")
+        # The staging folder holds only the raster's files so far (it is staged first).
+        names = sorted((n for n in os.listdir(os.path.dirname(self.path)) if n != ".replaced"),
+                       key=lambda name: (name != os.path.basename(self.path), name))
+        #: Every file the raster puts in place: the raster first, then its side files (.aux.xml, .palette.csv, ...).
+        self.written = [os.path.join(os.path.dirname(self.final_path), name) for name in names]
+
+    def _read_back(self, check, what):
+        """What the format kept of the colour table, CRS, ground control points and nodata."""
         band = check.GetRasterBand(1)  # a palette band has a table: spares reading 65,536 entries back
         self.has_colour_table = (band.GetColorInterpretation() == gdal.GCI_PaletteIndex
                                  or band.GetColorTable() is not None)
@@ -417,16 +435,8 @@ class IndexedRasterWriter:
         reported = band.GetNoDataValue()
         self.keeps_nodata = self.nodata is None or reported == self.nodata
         if reported != self.nodata and is_class_value(reported, len(self.palette)):
-            band = check = None
+            band = check = None  # closed before the caller removes the files
             raise HiddenClass(what, self._driver.ShortName, reported)
-        band = check = None
-        if not self.has_colour_table:
-            write_palette_csv(self.palette, self.path + ".palette.csv")
-        # The staging folder holds only the raster's files so far (it is staged first).
-        names = sorted((n for n in os.listdir(os.path.dirname(self.path)) if n != ".replaced"),
-                       key=lambda name: (name != os.path.basename(self.path), name))
-        #: Every file the raster puts in place: the raster first, then its side files (.aux.xml, .palette.csv, ...).
-        self.written = [os.path.join(os.path.dirname(self.final_path), name) for name in names]
 
     def commit(self, counts=None):
         """finish(), then (when the writer stages in its own OutputFiles) put the files in place."""
