@@ -573,24 +573,26 @@ LOSSY_DRIVERS = ("JPEG",)
 KNOWN_GOOD_DRIVER = "GTiff"
 
 
-def indexed_format_problem(driver_name, extension, data_type, grid):
+def indexed_format_problem(driver_name, extension, data_type, grid, nodata=None):
     """Why GDAL's ``driver_name`` cannot hold this indexed raster (a phrase), or '' when it can.
 
-    Decided by GDAL itself, once per driver, data type, geotransform and CRS: a 3 x 2 raster with
-    the palette's data type, nodata, colour table, the grid's geotransform (rotation, south-up)
-    and CRS is written exactly as a run writes it, then read back. A format may lose the colour
-    table (the palette then goes beside it as a .palette.csv) but must keep one band of exactly
-    the indices written and the geotransform. GeoTIFF (KNOWN_GOOD_DRIVER) is known to.
+    Decided by GDAL itself, once per driver, data type, nodata, geotransform and CRS: a 3 x 2 raster
+    with the palette's data type, nodata (``nodata``, or the type's largest value), colour table,
+    the grid's geotransform (rotation, south-up) and CRS is written exactly as a run writes it, then
+    read back. A format may lose the colour table (the palette then goes beside it as a .palette.csv)
+    but must keep one band of exactly the indices written, the geotransform, and the nodata value
+    unless it is no class. GeoTIFF (KNOWN_GOOD_DRIVER) is known to.
     """
     if driver_name == KNOWN_GOOD_DRIVER and data_type in (gdal.GDT_Byte, gdal.GDT_UInt16):
         return ""
-    key = (driver_name, extension, data_type, grid.geotransform, grid.has_geotransform, grid.wkt)
+    nodata = free_nodata(data_type) if nodata is None else nodata
+    key = (driver_name, extension, data_type, nodata, grid.geotransform, grid.has_geotransform, grid.wkt)
     if key not in _FORMAT_PROBLEMS:
-        _FORMAT_PROBLEMS[key] = _probe_format(driver_name, extension, data_type, grid)
+        _FORMAT_PROBLEMS[key] = _probe_format(driver_name, extension, data_type, nodata, grid)
     return _FORMAT_PROBLEMS[key]
 
 
-def _probe_format(driver_name, extension, data_type, grid):
+def _probe_format(driver_name, extension, data_type, nodata, grid):
     from ..palettes.palette import Palette
 
     if driver_name in LOSSY_DRIVERS:
@@ -600,7 +602,7 @@ def _probe_format(driver_name, extension, data_type, grid):
             driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES" or driver.GetMetadataItem(gdal.DCAP_CREATECOPY) == "YES"):
         return "GDAL cannot write rasters in this format"
     byte = data_type == gdal.GDT_Byte
-    size, nodata, dtype = (3, 255, np.uint8) if byte else (300, 65535, np.uint16)
+    size, dtype = (3, np.uint8) if byte else (300, np.uint16)
     palette = Palette(np.array([((7 * i) % 256, (13 * i) % 256, (29 * i) % 256) for i in range(size)], dtype=np.uint8))
     values = np.array([[0, 1, size - 1], [nodata, 2, 0]], dtype=dtype)
     probe_grid = RasterGrid(3, 2, grid.geotransform if grid.has_geotransform else None, grid.wkt)

@@ -72,7 +72,7 @@ def test_geotiff_which_runs_do_not_probe_passes_the_format_probe_on_every_grid(d
 
     grid = gdal_io.RasterGrid(3, 2, geotransform, "")
     assert gdal_io.indexed_format_problem(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, grid) == ""
-    assert gdal_io._probe_format(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, grid) == ""
+    assert gdal_io._probe_format(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, gdal_io.free_nodata(data_type), grid) == ""
 
 
 def test_a_format_without_nodata_gets_a_warning_naming_the_value_nodata_pixels_hold(qgis_app, tmp_path):
@@ -131,10 +131,25 @@ def test_a_format_that_marks_class_0_as_nodata_whatever_it_is_told_is_refused_be
     ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
     assert not ok
     assert message == ("Cannot write classes.lbl as ISIS3 (.lbl): it marks 0 as nodata, which is class 0: its "
-                       "pixels would read as nodata. Choose a GeoTIFF (.tif).")
+                       "pixels would read as nodata. Choose a GeoTIFF (.tif).")  # NODATA_INDEX=0: its UTM is refused
     with pytest.raises(QgsProcessingException, match="it marks 0 as nodata"):
         quantize(params)
     assert not os.path.exists(folder)
+
+
+def test_a_format_that_marks_0_as_nodata_writes_when_nodata_index_0_asks_for_just_that(qgis_app, tmp_path):
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), srs=None, alpha=True)
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.lbl")}
+    algorithm = qgis_app.processingRegistry().algorithmById("palettize:quantize")
+    assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (False, (
+        "Cannot write classes.lbl as ISIS3 (.lbl): it marks 0 as nodata, which is class 0: its pixels would read as "
+        "nodata. Choose a GeoTIFF (.tif), or set Nodata index (NODATA_INDEX) to 0 (entry 0 then holds nodata, and its "
+        "colour goes to no pixel)."))
+    params["NODATA_INDEX"] = 0
+    output = quantize(params)["OUTPUT"]
+    reference = quantize(dict(params, OUTPUT=str(tmp_path / "reference.tif")))["OUTPUT"]
+    assert np.array_equal(read_indices(output), read_indices(reference))
+    assert _nodata(output) == 0
 
 
 def utm_zone_rmf_writes_for_35n(folder):
