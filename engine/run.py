@@ -683,9 +683,11 @@ def _report(path, collector, palette, grid, metric, title, log, merged=(), outpu
     (engine.merged)."""
     a, b, _, d, e = (grid.geotransform[i] for i in (1, 2, 3, 4, 5))
     area_unit, km2_factor = area_units(grid.wkt)
+    unrotated = grid.has_geotransform and not grid.is_rotated  # thumbnails shown as on the map
     try:
         write_report(outputs.stage(path) if outputs is not None else path, collector, palette, abs(a * e - b * d),
-                     area_unit, km2_factor=km2_factor, title=title, metric=metric, merged=merged)
+                     area_unit, km2_factor=km2_factor, title=title, metric=metric, merged=merged,
+                     flip_rows=unrotated and e > 0, flip_cols=unrotated and a < 0)
     except OSError as error:
         raise RunError("Could not write the report {}: {}".format(path, error))
 

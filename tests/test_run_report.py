@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rasters import SAMPLE_MAP, quantize, read_indices
+from rasters import SAMPLE_MAP, quantize, read_indices, write_raster
 
 
 def report_numbers(path):
@@ -48,3 +48,39 @@ def test_extract_report_counts_what_quantizing_with_the_palette_gives(qgis_app, 
     assert swatches == 12
     assert {int(row["index"]): int(row["pixels"]) for row in rows} == {
         i: int(n) for i, n in enumerate(np.bincount(indices[alpha >= 128], minlength=12)) if n}
+
+
+def report_images(path):
+    """The report's embedded images by their alt text, as rows x cols x channels uint8 arrays."""
+    import base64
+    import io
+
+    from matplotlib.image import imread
+
+    text = Path(path).read_text(encoding="utf-8")
+    return {alt: np.rint(imread(io.BytesIO(base64.b64decode(data)), format="png") * 255).astype(np.uint8)
+            for alt, data in re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', text)}
+
+
+@pytest.mark.parametrize("geotransform", [(500000.0, 25.0, 0.0, 7400000.0, 0.0, 25.0),
+                                          (501000.0, -25.0, 0.0, 7400000.0, 0.0, 25.0)],
+                         ids=["south-up", "south-up and mirrored"])
+def test_a_south_up_map_is_shown_north_up_in_the_report(qgis_app, tmp_path, geotransform):
+    # Raster rows run north on a south-up grid: its first rows are the south of the map, which
+    # the report's thumbnails show at the bottom, as QGIS draws the map; the west on the left.
+    red, blue, green = (170, 0, 0), (0, 0, 170), (0, 170, 0)
+    bands = np.zeros((3, 30, 40), dtype=np.uint8)
+    bands[:] = np.array(blue, dtype=np.uint8)[:, None, None]
+    bands[:, :10, :] = np.array(red, dtype=np.uint8)[:, None, None]  # the southern 10 rows
+    bands[:, :, -5:] = np.array(green, dtype=np.uint8)[:, None, None]  # the last 5 columns
+    path = write_raster(str(tmp_path / "south-up.tif"), bands, geotransform=geotransform)
+    result = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif"),
+                       "OUTPUT_REPORT": str(tmp_path / "report.html")})
+    columns_run_west = geotransform[1] < 0
+    expected = np.empty((30, 40, 3), dtype=np.uint8)
+    expected[:] = blue
+    expected[-10:] = red  # south at the bottom
+    expected[:, slice(0, 5) if columns_run_west else slice(-5, None)] = green
+    images = report_images(result["OUTPUT_REPORT"])
+    assert np.array_equal(images["original"], expected)
+    assert np.array_equal(images["quantized"], expected)
