@@ -398,7 +398,8 @@ def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=Non
 
 def area_units(wkt):
     """(name of the area unit, factor to km² or None) of a grid's CRS (WKT, '' for none): the
-    squared linear unit of a projected CRS, square degrees without km² for a geographic one."""
+    squared linear unit of a projected CRS, square degrees without km² for a geographic one, map
+    units (of the geotransform; pixels where there is none) without a CRS."""
     from osgeo import osr
 
     srs = osr.SpatialReference()
@@ -407,7 +408,7 @@ def area_units(wkt):
     except RuntimeError:  # osr exceptions switched on elsewhere in this process
         known = False
     if not known:
-        return "pixel units²", None
+        return "map units²", None
     if srs.IsGeographic():
         return "deg²", None
     metres = srs.GetLinearUnits() or 1.0

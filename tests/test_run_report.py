@@ -84,3 +84,16 @@ def test_a_south_up_map_is_shown_north_up_in_the_report(qgis_app, tmp_path, geot
     images = report_images(result["OUTPUT_REPORT"])
     assert np.array_equal(images["original"], expected)
     assert np.array_equal(images["quantized"], expected)
+
+
+def test_areas_of_a_raster_without_crs_are_in_its_map_units_not_pixels(qgis_app, tmp_path):
+    # A scan with a world file and no CRS: 2-unit pixels of unknown units, each 4 units² (not 1 pixel).
+    bands = np.zeros((3, 10, 12), dtype=np.uint8)
+    bands[:, :, 6:] = 170
+    path = write_raster(str(tmp_path / "scan.tif"), bands, geotransform=(1000.0, 2.0, 0.0, 5000.0, 0.0, -2.0), srs=None)
+    result = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif"),
+                       "OUTPUT_REPORT": str(tmp_path / "report.html")})
+    text, rows, _, _ = report_numbers(result["OUTPUT_REPORT"])
+    assert {int(row["index"]): (int(row["pixels"]), float(row["area"])) for row in rows} == {0: (60, 240.0),
+                                                                                             7: (60, 240.0)}
+    assert "<th>Area (map units²)</th>" in text and "pixel" not in re.search(r"<thead>.*?</thead>", text).group(0)
