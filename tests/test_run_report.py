@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rasters import SAMPLE_MAP, quantize, read_indices, write_raster
+from rasters import SAMPLE_MAP, feedback_log, quantize, read_indices, write_raster
 
 
 def report_numbers(path):
@@ -97,3 +97,15 @@ def test_areas_of_a_raster_without_crs_are_in_its_map_units_not_pixels(qgis_app,
     assert {int(row["index"]): (int(row["pixels"]), float(row["area"])) for row in rows} == {0: (60, 240.0),
                                                                                              7: (60, 240.0)}
     assert "<th>Area (map units²)</th>" in text and "pixel" not in re.search(r"<thead>.*?</thead>", text).group(0)
+
+
+def test_the_log_gives_no_colour_error_when_no_pixel_got_a_colour(qgis_app, tmp_path):
+    bands = np.zeros((4, 6, 8), dtype=np.uint8)  # fully transparent
+    path = write_raster(str(tmp_path / "empty.tif"), bands, alpha=True)
+    log = feedback_log()
+    report = str(tmp_path / "report.html")
+    quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif"), "OUTPUT_REPORT": report},
+             feedback=log)
+    assert [line for line in log.infos if line.startswith("Report:")] == [
+        "Report: {} (no pixel got a palette colour: no colour error).".format(report)]
+    assert "No pixel got a palette colour." in Path(report).read_text(encoding="utf-8")
