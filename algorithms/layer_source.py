@@ -546,8 +546,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         removed if the run fails before its outputs go into place) and adds it to ``results``."""
         def write(result, outputs):
             table = self.table_path(parameters, context)
-            if table:  # QGIS writes the table itself, into folders that must exist
+            if table:  # QGIS writes the table itself, into folders that must exist, over last run's table
                 outputs.make_folders(os.path.dirname(os.path.abspath(table)))
+                outputs.back_up(table)
             written = write_palette_table(self, parameters, context, "OUTPUT_TABLE", result.palette, usage_of(result))
             for table_id in written.values():
                 outputs.written_in_place(table_file(table_id))

@@ -47,6 +47,7 @@ class OutputFiles:
         self._staging = {}  # destination folder -> its .palettize-XXXX folder
         self._created = []  # folders this run made, outermost first
         self._in_place = []  # files others wrote straight into place for this run
+        self._backups = []  # (copy, path) of files others overwrite in place, put back if the run fails
         self._obsolete = []  # files beside an output that would describe the file it replaces
 
     def stage(self, target):
@@ -63,6 +64,15 @@ class OutputFiles:
         removed if the run fails before its commit."""
         if path:
             self._in_place.append(path)
+
+    def back_up(self, path):
+        """Keep a copy of the file at ``path``, about to be written straight into place for this
+        run (see written_in_place): put back if the run fails before its commit."""
+        if os.path.isfile(path):
+            backup = os.path.join(os.path.dirname(self.stage(path)), ".replaced", os.path.basename(path))
+            os.makedirs(os.path.dirname(backup), exist_ok=True)
+            shutil.copy2(path, backup)
+            self._backups.append((backup, path))
 
     def obsolete(self, path):
         """A file GDAL would read as part of the output it sits beside (external overviews or mask
@@ -116,17 +126,23 @@ class OutputFiles:
                     pass
             self.discard()
             raise
-        self._created = self._in_place = []  # the folders now hold outputs
+        self._created = self._in_place = self._backups = []  # the folders now hold outputs
         self.discard()
 
     def discard(self):
-        """Remove the staging folders and the folders this run created (when empty)."""
+        """Remove the files written in place (putting back those they replaced), the staging
+        folders and the folders this run created (when empty)."""
+        for path in self._in_place:
+            _remove(path)
+        for backup, path in self._backups:
+            try:
+                os.replace(backup, path)
+            except OSError:
+                pass
         for staging in self._staging.values():
             shutil.rmtree(staging, ignore_errors=True)
         self._staging = {}
-        for path in self._in_place:
-            _remove(path)
-        self._in_place, self._obsolete = [], []
+        self._in_place, self._backups, self._obsolete = [], [], []
         for folder in reversed(self._created):
             try:
                 os.rmdir(folder)

@@ -319,14 +319,16 @@ _INFERNO = (0x000004, 0x0b0724, 0x210c4a, 0x3d0965, 0x57106e, 0x71196e, 0x8a226a
 
 
 def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=None, title="",
-                 metric="rgb", extra_lines=(), merged=()):
+                 metric="rgb", extra_lines=(), merged=(), flip_rows=False, flip_cols=False):
     """Write the report of ``collector`` as one self-contained HTML file at ``path``.
 
     ``pixel_area``: area of one pixel in map units (e.g. 625.0 for 25 m pixels), ``area_unit``:
     its name (e.g. "m²"); ``km2_factor``: map-unit area -> km² (e.g. 1e-6 for m²), None when the
     CRS gives no such conversion (geographic degrees, unknown units); ``metric``: the distance the
     run used to choose entries; ``extra_lines``: plain-text lines about the run (input, palette…);
-    ``merged``: engine.merged.MergedEntry list, palette entries that several frequent colours share.
+    ``merged``: engine.merged.MergedEntry list, palette entries that several frequent colours share;
+    ``flip_rows``, ``flip_cols``: show the thumbnails' rows or columns in reverse, so that a south-up
+    (or mirrored) grid is shown as on the map.
     """
     counts = collector.counts
     valid = collector.valid_pixels
@@ -368,12 +370,13 @@ def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=Non
     out.extend(_share_bars(palette, counts, valid))
 
     out.append("<h2>Original and quantized</h2>")
+    view = (slice(None, None, -1 if flip_rows else 1), slice(None, None, -1 if flip_cols else 1))
     s = collector.stride
     out.append('<div class="side" id="thumbnails" data-stride="{}">'.format(s))
     out.append("<figure>{}<figcaption>Original</figcaption></figure>".format(
-        _img(_checkerboard_under(_unpack_rgba(collector.thumbnail_rgba)), "original")))
+        _img(_checkerboard_under(_unpack_rgba(collector.thumbnail_rgba[view])), "original")))
     out.append("<figure>{}<figcaption>Quantized</figcaption></figure>".format(
-        _img(_checkerboard_under(_indexed_rgba(collector.thumbnail_indices, palette, collector.nodata)),
+        _img(_checkerboard_under(_indexed_rgba(collector.thumbnail_indices[view], palette, collector.nodata)),
              "quantized")))
     out.append("</div>")
     out.append('<p class="note">{}; checkerboard: transparent or nodata.</p>'.format(
@@ -387,7 +390,7 @@ def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=Non
                    'colour it got: mean <span id="mean-delta-e" data-value="{!r}">{:.2f}</span>, '
                    '95th percentile <span id="p95-delta-e" data-value="{!r}">{:.2f}</span> '
                    "(about 2.3 is just noticeable).</p>".format(mean, mean, p95, p95))
-        out.extend(_heat_map(collector.thumbnail_delta_e))
+        out.extend(_heat_map(collector.thumbnail_delta_e[view]))
     out.append("</body></html>")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(out) + "\n")
@@ -395,7 +398,8 @@ def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=Non
 
 def area_units(wkt):
     """(name of the area unit, factor to km² or None) of a grid's CRS (WKT, '' for none): the
-    squared linear unit of a projected CRS, square degrees without km² for a geographic one."""
+    squared linear unit of a projected CRS, square degrees without km² for a geographic one, map
+    units (of the geotransform; pixels where there is none) without a CRS."""
     from osgeo import osr
 
     srs = osr.SpatialReference()
@@ -404,7 +408,7 @@ def area_units(wkt):
     except RuntimeError:  # osr exceptions switched on elsewhere in this process
         known = False
     if not known:
-        return "pixel units²", None
+        return "map units²", None
     if srs.IsGeographic():
         return "deg²", None
     metres = srs.GetLinearUnits() or 1.0

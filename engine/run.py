@@ -562,8 +562,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                                 "assign where you use it.".format(driver, os.path.basename(output_path),
                                                                   gdal_io.crs_name(grid.wkt, authority=True)), True))
         if collector is not None:
-            messages.append(("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
-                options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0), False))
+            messages.append((_report_message(options.report, collector), False))
         return result, passed, merged, messages
 
     guessed = opaque and getattr(source, "opaque_guessed", False)
@@ -650,8 +649,7 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
             before_commit(result, outputs)
         _commit(outputs, output_path or options.report)
     if collector is not None:
-        log("Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
-            options.report, collector.mean_delta_e or 0.0, collector.p95_delta_e or 0.0))
+        log(_report_message(options.report, collector))
     progress(1.0)
     return result
 
@@ -697,11 +695,21 @@ def _report(path, collector, palette, grid, metric, title, log, merged=(), outpu
     (engine.merged)."""
     a, b, _, d, e = (grid.geotransform[i] for i in (1, 2, 3, 4, 5))
     area_unit, km2_factor = area_units(grid.wkt)
+    unrotated = grid.has_geotransform and not grid.is_rotated  # thumbnails shown as on the map
     try:
         write_report(outputs.stage(path) if outputs is not None else path, collector, palette, abs(a * e - b * d),
-                     area_unit, km2_factor=km2_factor, title=title, metric=metric, merged=merged)
+                     area_unit, km2_factor=km2_factor, title=title, metric=metric, merged=merged,
+                     flip_rows=unrotated and e > 0, flip_cols=unrotated and a < 0)
     except OSError as error:
         raise RunError("Could not write the report {}: {}".format(path, error))
+
+
+def _report_message(path, collector):
+    """The log's line about the report at ``path``: its colour error, when any pixel has one."""
+    if collector.mean_delta_e is None:
+        return "Report: {} (no pixel got a palette colour: no colour error).".format(path)
+    return "Report: {} (mean colour error {:.2f} delta E, 95th percentile {:.2f}).".format(
+        path, collector.mean_delta_e, collector.p95_delta_e)
 
 
 TABLE_COLUMNS = ("index", "red", "green", "blue", "hex", "label", "pixels", "share")

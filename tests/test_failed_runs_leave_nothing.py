@@ -95,6 +95,18 @@ def test_a_failed_run_removes_the_folder_it_made_for_its_table(qgis_app, tmp_pat
     assert everything_under(str(tmp_path)) == ["out.tif", "out.tif.aux.xml"]
 
 
+@pytest.mark.parametrize("name", ["table.csv", "table.gpkg"])
+def test_a_failed_run_keeps_the_table_it_would_have_replaced(qgis_app, tmp_path, rgba, name):
+    # QGIS writes the table straight into place, over last run's table, before the run fails at the end.
+    table = tmp_path / name
+    table.write_bytes(b"the previous table")
+    (tmp_path / "out.tif.aux.xml").mkdir()  # the raster attribute table cannot go there
+    with pytest.raises(QgsProcessingException, match="is a folder"):
+        quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"), "OUTPUT_TABLE": str(table)})
+    assert table.read_bytes() == b"the previous table"
+    assert everything_under(str(tmp_path)) == ["out.tif.aux.xml", name]
+
+
 def test_a_side_file_that_cannot_be_put_in_place_fails_the_run_and_keeps_the_old_output(qgis_app, tmp_path, rgba):
     old = tmp_path / "out.tif"
     old.write_bytes(b"the previous output")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rasters import SAMPLE_MAP, quantize, read_indices
+from rasters import SAMPLE_MAP, feedback_log, quantize, read_indices, write_raster
 
 
 def report_numbers(path):
@@ -48,3 +48,64 @@ def test_extract_report_counts_what_quantizing_with_the_palette_gives(qgis_app, 
     assert swatches == 12
     assert {int(row["index"]): int(row["pixels"]) for row in rows} == {
         i: int(n) for i, n in enumerate(np.bincount(indices[alpha >= 128], minlength=12)) if n}
+
+
+def report_images(path):
+    """The report's embedded images by their alt text, as rows x cols x channels uint8 arrays."""
+    import base64
+    import io
+
+    from matplotlib.image import imread
+
+    text = Path(path).read_text(encoding="utf-8")
+    return {alt: np.rint(imread(io.BytesIO(base64.b64decode(data)), format="png") * 255).astype(np.uint8)
+            for alt, data in re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', text)}
+
+
+@pytest.mark.parametrize("geotransform", [(500000.0, 25.0, 0.0, 7400000.0, 0.0, 25.0),
+                                          (501000.0, -25.0, 0.0, 7400000.0, 0.0, 25.0)],
+                         ids=["south-up", "south-up and mirrored"])
+def test_a_south_up_map_is_shown_north_up_in_the_report(qgis_app, tmp_path, geotransform):
+    # Raster rows run north on a south-up grid: its first rows are the south of the map, which
+    # the report's thumbnails show at the bottom, as QGIS draws the map; the west on the left.
+    red, blue, green = (170, 0, 0), (0, 0, 170), (0, 170, 0)
+    bands = np.zeros((3, 30, 40), dtype=np.uint8)
+    bands[:] = np.array(blue, dtype=np.uint8)[:, None, None]
+    bands[:, :10, :] = np.array(red, dtype=np.uint8)[:, None, None]  # the southern 10 rows
+    bands[:, :, -5:] = np.array(green, dtype=np.uint8)[:, None, None]  # the last 5 columns
+    path = write_raster(str(tmp_path / "south-up.tif"), bands, geotransform=geotransform)
+    result = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif"),
+                       "OUTPUT_REPORT": str(tmp_path / "report.html")})
+    columns_run_west = geotransform[1] < 0
+    expected = np.empty((30, 40, 3), dtype=np.uint8)
+    expected[:] = blue
+    expected[-10:] = red  # south at the bottom
+    expected[:, slice(0, 5) if columns_run_west else slice(-5, None)] = green
+    images = report_images(result["OUTPUT_REPORT"])
+    assert np.array_equal(images["original"], expected)
+    assert np.array_equal(images["quantized"], expected)
+
+
+def test_areas_of_a_raster_without_crs_are_in_its_map_units_not_pixels(qgis_app, tmp_path):
+    # A scan with a world file and no CRS: 2-unit pixels of unknown units, each 4 units² (not 1 pixel).
+    bands = np.zeros((3, 10, 12), dtype=np.uint8)
+    bands[:, :, 6:] = 170
+    path = write_raster(str(tmp_path / "scan.tif"), bands, geotransform=(1000.0, 2.0, 0.0, 5000.0, 0.0, -2.0), srs=None)
+    result = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif"),
+                       "OUTPUT_REPORT": str(tmp_path / "report.html")})
+    text, rows, _, _ = report_numbers(result["OUTPUT_REPORT"])
+    assert {int(row["index"]): (int(row["pixels"]), float(row["area"])) for row in rows} == {0: (60, 240.0),
+                                                                                             7: (60, 240.0)}
+    assert "<th>Area (map units²)</th>" in text and "pixel" not in re.search(r"<thead>.*?</thead>", text).group(0)
+
+
+def test_the_log_gives_no_colour_error_when_no_pixel_got_a_colour(qgis_app, tmp_path):
+    bands = np.zeros((4, 6, 8), dtype=np.uint8)  # fully transparent
+    path = write_raster(str(tmp_path / "empty.tif"), bands, alpha=True)
+    log = feedback_log()
+    report = str(tmp_path / "report.html")
+    quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif"), "OUTPUT_REPORT": report},
+             feedback=log)
+    assert [line for line in log.infos if line.startswith("Report:")] == [
+        "Report: {} (no pixel got a palette colour: no colour error).".format(report)]
+    assert "No pixel got a palette colour." in Path(report).read_text(encoding="utf-8")
