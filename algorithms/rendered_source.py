@@ -369,9 +369,11 @@ def _check_windows(width, height, fractions):
 def lookup_plan(layer, path, target_crs):
     """The band to look colours up in, when every pixel's colour as QGIS draws the layer depends
     on its own value alone: a paletted, pseudocolour or grey style of an 8- or 16-bit integer or a
-    Float32 band, drawn on its own grid. Else None."""
+    Float32 band, drawn on its own grid, without a transparency band (another band's value). Else None."""
     renderer = layer.renderer()
     if path is None or target_crs is not None or renderer is None or renderer.type() not in POINTWISE_STYLES:
+        return None
+    if renderer.alphaBand() > 0:
         return None
     bands = renderer.usesBands()
     if len(bands) != 1:

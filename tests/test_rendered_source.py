@@ -1,8 +1,10 @@
 """SOURCE=rendered quantizes the layer as QGIS draws it: pseudocolour, paletted and RGB layers."""
 
 import numpy as np
+import pytest
 from osgeo import gdal
 
+from palettize.engine.nearest import brute_force_indices
 from palettize.palettes.palette import builtin_palette
 from rasters import quantize, random_rgba, read_indices, write_raster
 
@@ -76,6 +78,32 @@ def test_layer_opacity_does_not_turn_pixels_into_nodata(qgis_app, tmp_path):
     faded = read_indices(quantize({"INPUT": layer, "OUTPUT": str(tmp_path / "faded.tif")})["OUTPUT"])
     plain = read_indices(quantize({"INPUT": QgsRasterLayer(path), "OUTPUT": str(tmp_path / "plain.tif")})["OUTPUT"])
     assert np.array_equal(faded, plain)
+
+
+@pytest.mark.parametrize("gdal_type", [gdal.GDT_Byte, gdal.GDT_UInt16, gdal.GDT_Float32], ids=["Byte", "UInt16", "Float32"])
+@pytest.mark.parametrize("alpha_band", [1, 2])
+def test_a_single_band_style_with_a_transparency_band_hides_what_that_band_hides(qgis_app, tmp_path, gdal_type,
+                                                                                  alpha_band):
+    """The transparency band of the layer's Transparency panel: a grey style of one band, made
+    transparent by another band (before or after it), as QGIS draws it."""
+    from qgis.core import QgsContrastEnhancement, QgsRasterLayer, QgsSingleBandGrayRenderer
+
+    grey = np.array([[0, 128, 255, 60, 192], [200, 30, 90, 255, 128]])
+    alpha = np.array([[255, 0, 255, 0, 255], [0, 255, 255, 0, 255]])
+    bands = [grey, alpha] if alpha_band == 2 else [alpha, grey]
+    path = write_raster(str(tmp_path / "masked.tif"), np.stack(bands), gdal_type=gdal_type)
+    layer = QgsRasterLayer(path, "masked", "gdal")
+    renderer = QgsSingleBandGrayRenderer(layer.dataProvider(), 3 - alpha_band)
+    enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(1))
+    enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
+    enhancement.setMinimumValue(0)
+    enhancement.setMaximumValue(255)
+    renderer.setContrastEnhancement(enhancement)
+    renderer.setAlphaBand(alpha_band)
+    layer.setRenderer(renderer)
+    out = quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    nearest = brute_force_indices(np.repeat(grey.reshape(-1, 1), 3, axis=1), np.array(VGA), "rgb").reshape(grey.shape)
+    assert read_indices(out).tolist() == np.where(alpha == 0, 255, nearest).tolist()
 
 
 def test_drawn_pixels_are_unpremultiplied_exactly_for_every_alpha():
