@@ -12,6 +12,7 @@ from osgeo import gdal
 from qgis.core import (
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
     QgsProviderRegistry,
     QgsRasterLayer,
     QgsRectangle,
@@ -151,7 +152,9 @@ class RenderedSource:
     draws has its own copy of the layer (a QGIS layer and its GDAL dataset belong to one thread).
     Drawing several blocks at once in several threads gained nothing (one thread took 0.65-1.13
     times as long): the Python calls into QGIS hold the GIL. Pointwise styles are not drawn block
-    by block at all (LookupSource, StretchedBandSource).
+    by block at all (LookupSource, StretchedBandSource). A style that colours a pixel from its
+    neighbours (hillshade, contours), or a resampling onto another grid, is drawn in the tiles a QGIS
+    map draws it in, so that blocks show no seams a map does not show (see _draw_in_map_tiles).
     """
 
     reads_in_background = True
@@ -193,6 +196,10 @@ class RenderedSource:
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
+        resampled = target_crs is not None and layer.resampleFilter() is not None and (
+            layer.resampleFilter().zoomedInResampler() is not None
+            or layer.resampleFilter().zoomedOutResampler() is not None)
+        self._in_map_tiles = resampled or self._renderer.type() not in POINTWISE_STYLES + ("multibandcolor",)
 
     def _thread_layers(self):
         """This thread's copies of the layer: colours, and the alpha band drawn as grey if any."""
@@ -208,9 +215,10 @@ class RenderedSource:
 
     def read(self, window):
         layers = self._thread_layers()
-        rgba = argb_to_rgba(self._draw(layers[0], window))
+        draw = self._draw_in_map_tiles if self._in_map_tiles else self._draw
+        rgba = argb_to_rgba(draw(layers[0], window))
         if self._alpha_renderer is not None:
-            grey = (self._draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
+            grey = (draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
             alpha = np.where(rgba < _ALPHA_ONE, 0, grey << np.uint32(24)).astype(np.uint32)
             rgba = (rgba & RGB_BITS) | alpha
         return rgba
@@ -231,6 +239,52 @@ class RenderedSource:
         if block is None or block.width() != width or block.height() != height:
             raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, layer.source()))
         return np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
+
+    def _draw_in_map_tiles(self, layer, window):
+        """_draw, for a style that colours a pixel from its neighbours (hillshade, contours) or a
+        resampling onto another grid: QGIS draws the pixels of each tile of a map (MAP_TILE pixels a
+        side, from the top-left corner of the layer's part of the map) from that tile alone, and
+        each block otherwise. The tiles a window meets are drawn once and kept for the next windows
+        while they meet them too (at most two rows of tiles across a window's width)."""
+        xoff, yoff, width, height = window
+        left, top, right, bottom = self._map_area(layer)
+        tiles = getattr(self._local, "tiles", None)
+        if tiles is None:
+            tiles = self._local.tiles = {}
+        argb = np.zeros((height, width), dtype="<u4")
+        for tile_top in range(top + max(0, (yoff - top) // MAP_TILE) * MAP_TILE, min(bottom, yoff + height), MAP_TILE):
+            for tile_left in range(left + max(0, (xoff - left) // MAP_TILE) * MAP_TILE, min(right, xoff + width),
+                                   MAP_TILE):
+                tile = (id(layer), tile_left, tile_top, min(MAP_TILE, right - tile_left), min(MAP_TILE, bottom - tile_top))
+                if tile not in tiles:
+                    for kept in [k for k in tiles if k[0] == id(layer) and not (
+                            k[1] < xoff + width and xoff < k[1] + k[3] and k[2] < yoff + height and yoff < k[2] + k[4])]:
+                        del tiles[kept]  # away from this window: windows come in raster order
+                    tiles[tile] = self._draw(layer, tile[1:])
+                x0, y0 = max(xoff, tile_left), max(yoff, tile_top)
+                x1, y1 = min(xoff + width, tile_left + tile[3]), min(yoff + height, tile_top + tile[4])
+                argb[y0 - yoff:y1 - yoff, x0 - xoff:x1 - xoff] = tiles[tile][y0 - tile_top:y1 - tile_top,
+                                                                             x0 - tile_left:x1 - tile_left]
+        return argb
+
+    def _map_area(self, layer):
+        """(left, top, right, bottom) grid pixels of the layer's part of the grid, as QGIS places it
+        on a map: its extent (in the grid's CRS) widened to whole pixels, within the grid."""
+        extent = layer.extent()
+        if self._reprojected:
+            transform = QgsCoordinateTransform(layer.crs(), self._target_crs, self._transform_context)
+            extent = transform.transformBoundingBox(extent)
+        if self._unrotated:
+            corners = [(extent.xMinimum(), -extent.yMaximum()), (extent.xMaximum(), -extent.yMinimum())]
+        else:
+            x0, dx, _, y0, _, dy = self._grid.geotransform
+            corners = [((extent.xMinimum() - x0) / dx, (extent.yMaximum() - y0) / dy),
+                       ((extent.xMaximum() - x0) / dx, (extent.yMinimum() - y0) / dy)]
+        (left, top), (right, bottom) = corners
+        left, top = (max(0, math.floor(v + 1e-6)) for v in (left, top))
+        right = min(self._grid.width, math.ceil(right - 1e-6))
+        bottom = min(self._grid.height, math.ceil(bottom - 1e-6))
+        return left, top, max(left, right), max(top, bottom)
 
     def _open(self, renderer, filters):
         layer = QgsRasterLayer(self._source, "palettize source", self._provider_key)
@@ -262,6 +316,8 @@ class RenderedSource:
 
 
 _ALPHA_ONE = np.uint32(1 << 24)
+#: The side of the tiles QGIS draws a raster layer of a map in (QgsRasterIterator's largest tile).
+MAP_TILE = 2000
 
 
 def argb_to_rgba(argb):
