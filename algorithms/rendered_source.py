@@ -140,8 +140,9 @@ class RenderedSource:
 
     QGIS draws a rotated GDAL raster on a warped north-up grid, a south-up or mirrored one
     flipped, and one without georeferencing where its own provider places it; to keep the file's
-    own grid, cell for cell, such a raster is opened through a VRT that only replaces the
-    georeferencing by its pixel grid. With a ``target_crs`` (a requested grid in another CRS),
+    own grid, cell for cell, a rotated raster or one without georeferencing is opened through a VRT
+    that only replaces the georeferencing by its pixel grid, and a south-up or mirrored one is drawn
+    north-up as QGIS draws it, each block turned back onto the file's grid. With a ``target_crs`` (a requested grid in another CRS),
     QGIS reprojects while drawing.
 
     QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
@@ -166,6 +167,14 @@ class RenderedSource:
         source, provider_key = layer.source(), layer.providerType()
         if draw_path is not None:
             source, provider_key = draw_path, "gdal"
+        self._flip = None
+        if path is not None and grid.has_geotransform and not grid.is_rotated and not grid.is_north_up:
+            # South-up or mirrored: QGIS draws it turned north-up, cell for cell (a hillshade with its
+            # own pixel size and light direction); drawn so, each block is turned back.
+            x0, dx, _, y0, _, dy = grid.geotransform
+            self._flip = (dx < 0, dy > 0)
+            grid = RasterGrid(grid.width, grid.height, (x0 + min(0.0, dx * grid.width), abs(dx), 0.0,
+                                                        y0 + max(0.0, dy * grid.height), 0.0, -abs(dy)), grid.wkt)
         self._unrotated = path is not None and not grid.is_north_up
         if self._unrotated:
             source = os.path.join(workdir, "unrotated.vrt")
@@ -214,6 +223,16 @@ class RenderedSource:
         return layers
 
     def read(self, window):
+        if self._flip:
+            xoff, yoff, width, height = window
+            flip_x, flip_y = self._flip
+            window = (self._grid.width - xoff - width if flip_x else xoff,
+                      self._grid.height - yoff - height if flip_y else yoff, width, height)
+            rgba = self._read(window)
+            return np.ascontiguousarray(rgba[::-1 if flip_y else 1, ::-1 if flip_x else 1])
+        return self._read(window)
+
+    def _read(self, window):
         layers = self._thread_layers()
         draw = self._draw_in_map_tiles if self._in_map_tiles else self._draw
         rgba = argb_to_rgba(draw(layers[0], window))
