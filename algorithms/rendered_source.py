@@ -10,10 +10,12 @@ import threading
 import numpy as np
 from osgeo import gdal
 from qgis.core import (
+    Qgis,
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsProviderRegistry,
+    QgsRasterDataProvider,
     QgsRasterLayer,
     QgsRectangle,
     QgsSingleBandGrayRenderer,
@@ -200,14 +202,20 @@ class RenderedSource:
         provider = layer.dataProvider()
         self._nodata_settings = [(b, provider.useSourceNoDataValue(b), provider.userNoDataValues(b))
                                  for b in range(1, provider.bandCount() + 1)]
+        # Early resampling (by the data provider, before the style): on another grid QGIS draws with it.
+        self._early_resampling = (layer.resamplingStage(), provider.zoomedInResamplingMethod(),
+                                  provider.zoomedOutResamplingMethod(), provider.maxOversampling())
         self._target_crs, self._transform_context = target_crs, transform_context
         self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
-        resampled = target_crs is not None and layer.resampleFilter() is not None and (
+        nearest = QgsRasterDataProvider.ResamplingMethod.Nearest
+        resampled = target_crs is not None and (layer.resampleFilter() is not None and (
             layer.resampleFilter().zoomedInResampler() is not None
             or layer.resampleFilter().zoomedOutResampler() is not None)
+            or self._early_resampling[0] == Qgis.RasterResamplingStage.Provider
+            and self._early_resampling[1:3] != (nearest, nearest))
         self._in_map_tiles = resampled or self._renderer.type() not in POINTWISE_STYLES + ("multibandcolor",)
 
     def _thread_layers(self):
@@ -317,6 +325,11 @@ class RenderedSource:
                 provider.setUserNoDataValue(band, user_ranges)
         for interface in filters:
             layer.pipe().set(interface.clone())
+        stage, zoomed_in, zoomed_out, oversampling = self._early_resampling
+        layer.setResamplingStage(stage)
+        provider.setZoomedInResamplingMethod(zoomed_in)
+        provider.setZoomedOutResamplingMethod(zoomed_out)
+        provider.setMaxOversampling(oversampling)
         if self._reprojected:
             layer.pipe().projector().setCrs(layer.crs(), self._target_crs, self._transform_context)
         return layer

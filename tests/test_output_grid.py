@@ -204,3 +204,32 @@ def test_pixel_size_resamples_with_the_layers_own_resampling_as_qgis_draws_it(qg
     opaque = alpha == 255
     assert opaque.mean() > 0.9
     assert np.array_equal(indices[opaque], expected[opaque])
+
+
+@pytest.mark.parametrize("method", ["Bilinear", "Cubic"])
+@pytest.mark.parametrize("pixel_size", [62.5, 10.0])
+def test_pixel_size_resamples_early_as_the_layer_is_set_to(qgis_app, tmp_path, method, pixel_size):
+    """Early resampling (Symbology > Resampling > Early resampling: the data provider resamples the
+    values before they are styled) is kept: the output has the nearest colours of what the map shows,
+    not of a nearest-neighbour drawing (which differed in nine pixels of ten)."""
+    from qgis.core import Qgis, QgsRasterDataProvider, QgsRasterLayer, QgsRectangle
+
+    from palettize.engine.nearest import brute_force_indices
+    from rasters import random_rgba, write_raster
+
+    layer = QgsRasterLayer(write_raster(str(tmp_path / "in.tif"), random_rgba(40, 50, seed=3)[:3]), "early")
+    layer.setResamplingStage(Qgis.RasterResamplingStage.Provider)
+    resampling = getattr(QgsRasterDataProvider.ResamplingMethod, method)
+    layer.dataProvider().setZoomedInResamplingMethod(resampling)
+    layer.dataProvider().setZoomedOutResamplingMethod(resampling)
+    out = quantize({"INPUT": layer, "PALETTE": "win256", "PIXEL_SIZE": pixel_size,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    indices = read_indices(out)
+    height, width = indices.shape
+    x0, y0 = layer.extent().xMinimum(), layer.extent().yMaximum()
+    drawn, alpha = drawn_on_map(layer, QgsRectangle(x0, y0 - height * pixel_size, x0 + width * pixel_size, y0),
+                                width, height)
+    expected = brute_force_indices(drawn.reshape(-1, 3), builtin_palette("win256").colours, "rgb").reshape(height, width)
+    opaque = alpha == 255
+    assert opaque.mean() > 0.9
+    assert np.array_equal(indices[opaque], expected[opaque])
