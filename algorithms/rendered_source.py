@@ -50,9 +50,13 @@ def file_band_count(path):
 
 def layer_grid(layer, path):
     """The layer's own grid: from GDAL when it opens the source at ``path`` (keeps rotation; see
-    gdal_path), else from QGIS."""
+    gdal_path), in the CRS QGIS gives the layer (a file without one can be given one), else from QGIS."""
     if path is not None:
-        return RasterGrid.of_dataset(gdal.Open(path))
+        grid = RasterGrid.of_dataset(gdal.Open(path))
+        if grid.has_geotransform and layer.crs().isValid() and (
+                not grid.wkt or QgsCoordinateReferenceSystem.fromWkt(grid.wkt) != layer.crs()):
+            grid.wkt = crs_wkt(layer.crs())
+        return grid
     provider = layer.dataProvider()
     if not provider.capabilities() & provider.Size or layer.width() <= 0:
         raise SourceError(
@@ -206,6 +210,7 @@ class RenderedSource:
         self._early_resampling = (layer.resamplingStage(), provider.zoomedInResamplingMethod(),
                                   provider.zoomedOutResamplingMethod(), provider.maxOversampling())
         self._target_crs, self._transform_context = target_crs, transform_context
+        self._crs = layer.crs()  # as the user set it: a file without a CRS can be given one in QGIS
         self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
@@ -318,6 +323,8 @@ class RenderedSource:
         if not layer.isValid():
             raise SourceError("QGIS could not open '{}'".format(self._source))
         layer.setRenderer(renderer.clone())
+        if not self._unrotated and self._crs.isValid():
+            layer.setCrs(self._crs)
         provider = layer.dataProvider()
         for band, use_source, user_ranges in self._nodata_settings:  # the user's own nodata values
             if band <= provider.bandCount():
