@@ -47,6 +47,11 @@ def test_pseudocolour_layer_is_quantized_as_drawn(qgis_app, tmp_path):
     layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
     out = quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     assert read_indices(out).tolist() == [[4, 10, 9], [9, 10, 4]]
+    # Saved as the file's default style (depth.qml), it is the style a run given the file's path draws,
+    # as QGIS draws the file when it is opened (Processing alone would open it in grey).
+    assert layer.saveDefaultStyle()[1]
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "from_path.tif")})["OUTPUT"]
+    assert read_indices(out).tolist() == [[4, 10, 9], [9, 10, 4]]
 
 
 def test_paletted_layer_from_a_colour_table_is_quantized_as_drawn(qgis_app, tmp_path):
