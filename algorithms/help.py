@@ -31,7 +31,8 @@ SOURCE = parameter(
     "SOURCE", "Pixel source", "`rendered` / `bands`", "`rendered`",
     "rendered: the layer as QGIS draws it; bands: the raw band values.",
     """`rendered`: the pixels as QGIS draws the layer with its current style (pseudocolour, paletted,
-    RGB, brightness/hue filters; the layer's opacity is ignored). Where the style cannot change the
+    RGB, brightness/hue filters; the layer's opacity is ignored); a file given by its path, with its
+    default style (`<name>.qml` beside it), as QGIS opens it. Where the style cannot change the
     values (plain Byte RGB(A), no stretch, no filters) the bands are read directly, with identical
     results. `bands`: the raw values of the bands below, clipped to 0–255.""", advanced=True)
 BANDS = parameter(

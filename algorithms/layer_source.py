@@ -299,6 +299,10 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(tr("The input is not a valid raster layer: choose a raster QGIS can open."))
+        if source == "rendered" and context.temporaryLayerStore().mapLayer(layer.id()) is not None:
+            # A file given by its path, which Processing opens without the default style QGIS draws it
+            # with (<name>.qml beside it, from Save as Default).
+            layer.loadDefaultStyle()
         path = rendered_source.gdal_path(layer)  # None when GDAL cannot open the layer's source
         bands = [self.whole_number(parameters, name, context) for name in self.BANDS]
         alpha = parameters.get(self.ALPHA_BAND)

@@ -10,9 +10,12 @@ import threading
 import numpy as np
 from osgeo import gdal
 from qgis.core import (
+    Qgis,
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
     QgsProviderRegistry,
+    QgsRasterDataProvider,
     QgsRasterLayer,
     QgsRectangle,
     QgsSingleBandGrayRenderer,
@@ -47,9 +50,13 @@ def file_band_count(path):
 
 def layer_grid(layer, path):
     """The layer's own grid: from GDAL when it opens the source at ``path`` (keeps rotation; see
-    gdal_path), else from QGIS."""
+    gdal_path), in the CRS QGIS gives the layer (a file without one can be given one), else from QGIS."""
     if path is not None:
-        return RasterGrid.of_dataset(gdal.Open(path))
+        grid = RasterGrid.of_dataset(gdal.Open(path))
+        if grid.has_geotransform and layer.crs().isValid() and (
+                not grid.wkt or QgsCoordinateReferenceSystem.fromWkt(grid.wkt) != layer.crs()):
+            grid.wkt = crs_wkt(layer.crs())
+        return grid
     provider = layer.dataProvider()
     if not provider.capabilities() & provider.Size or layer.width() <= 0:
         raise SourceError(
@@ -139,8 +146,9 @@ class RenderedSource:
 
     QGIS draws a rotated GDAL raster on a warped north-up grid, a south-up or mirrored one
     flipped, and one without georeferencing where its own provider places it; to keep the file's
-    own grid, cell for cell, such a raster is opened through a VRT that only replaces the
-    georeferencing by its pixel grid. With a ``target_crs`` (a requested grid in another CRS),
+    own grid, cell for cell, a rotated raster or one without georeferencing is opened through a VRT
+    that only replaces the georeferencing by its pixel grid, and a south-up or mirrored one is drawn
+    north-up as QGIS draws it, each block turned back onto the file's grid. With a ``target_crs`` (a requested grid in another CRS),
     QGIS reprojects while drawing.
 
     QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
@@ -151,7 +159,9 @@ class RenderedSource:
     draws has its own copy of the layer (a QGIS layer and its GDAL dataset belong to one thread).
     Drawing several blocks at once in several threads gained nothing (one thread took 0.65-1.13
     times as long): the Python calls into QGIS hold the GIL. Pointwise styles are not drawn block
-    by block at all (LookupSource, StretchedBandSource).
+    by block at all (LookupSource, StretchedBandSource). A style that colours a pixel from its
+    neighbours (hillshade, contours), or a resampling onto another grid, is drawn in the tiles a QGIS
+    map draws it in, so that blocks show no seams a map does not show (see _draw_in_map_tiles).
     """
 
     reads_in_background = True
@@ -163,6 +173,14 @@ class RenderedSource:
         source, provider_key = layer.source(), layer.providerType()
         if draw_path is not None:
             source, provider_key = draw_path, "gdal"
+        self._flip = None
+        if path is not None and grid.has_geotransform and not grid.is_rotated and not grid.is_north_up:
+            # South-up or mirrored: QGIS draws it turned north-up, cell for cell (a hillshade with its
+            # own pixel size and light direction); drawn so, each block is turned back.
+            x0, dx, _, y0, _, dy = grid.geotransform
+            self._flip = (dx < 0, dy > 0)
+            grid = RasterGrid(grid.width, grid.height, (x0 + min(0.0, dx * grid.width), abs(dx), 0.0,
+                                                        y0 + max(0.0, dy * grid.height), 0.0, -abs(dy)), grid.wkt)
         self._unrotated = path is not None and not grid.is_north_up
         if self._unrotated:
             source = os.path.join(workdir, "unrotated.vrt")
@@ -188,11 +206,22 @@ class RenderedSource:
         provider = layer.dataProvider()
         self._nodata_settings = [(b, provider.useSourceNoDataValue(b), provider.userNoDataValues(b))
                                  for b in range(1, provider.bandCount() + 1)]
+        # Early resampling (by the data provider, before the style): on another grid QGIS draws with it.
+        self._early_resampling = (layer.resamplingStage(), provider.zoomedInResamplingMethod(),
+                                  provider.zoomedOutResamplingMethod(), provider.maxOversampling())
         self._target_crs, self._transform_context = target_crs, transform_context
+        self._crs = layer.crs()  # as the user set it: a file without a CRS can be given one in QGIS
         self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
+        nearest = QgsRasterDataProvider.ResamplingMethod.Nearest
+        resampled = target_crs is not None and (layer.resampleFilter() is not None and (
+            layer.resampleFilter().zoomedInResampler() is not None
+            or layer.resampleFilter().zoomedOutResampler() is not None)
+            or self._early_resampling[0] == Qgis.RasterResamplingStage.Provider
+            and self._early_resampling[1:3] != (nearest, nearest))
+        self._in_map_tiles = resampled or self._renderer.type() not in POINTWISE_STYLES + ("multibandcolor",)
 
     def _thread_layers(self):
         """This thread's copies of the layer: colours, and the alpha band drawn as grey if any."""
@@ -207,10 +236,21 @@ class RenderedSource:
         return layers
 
     def read(self, window):
+        if self._flip:
+            xoff, yoff, width, height = window
+            flip_x, flip_y = self._flip
+            window = (self._grid.width - xoff - width if flip_x else xoff,
+                      self._grid.height - yoff - height if flip_y else yoff, width, height)
+            rgba = self._read(window)
+            return np.ascontiguousarray(rgba[::-1 if flip_y else 1, ::-1 if flip_x else 1])
+        return self._read(window)
+
+    def _read(self, window):
         layers = self._thread_layers()
-        rgba = argb_to_rgba(self._draw(layers[0], window))
+        draw = self._draw_in_map_tiles if self._in_map_tiles else self._draw
+        rgba = argb_to_rgba(draw(layers[0], window))
         if self._alpha_renderer is not None:
-            grey = (self._draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
+            grey = (draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
             alpha = np.where(rgba < _ALPHA_ONE, 0, grey << np.uint32(24)).astype(np.uint32)
             rgba = (rgba & RGB_BITS) | alpha
         return rgba
@@ -232,11 +272,59 @@ class RenderedSource:
             raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, layer.source()))
         return np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
 
+    def _draw_in_map_tiles(self, layer, window):
+        """_draw, for a style that colours a pixel from its neighbours (hillshade, contours) or a
+        resampling onto another grid: QGIS draws the pixels of each tile of a map (MAP_TILE pixels a
+        side, from the top-left corner of the layer's part of the map) from that tile alone, and
+        each block otherwise. The tiles a window meets are drawn once and kept for the next windows
+        while they meet them too (at most two rows of tiles across a window's width)."""
+        xoff, yoff, width, height = window
+        left, top, right, bottom = self._map_area(layer)
+        tiles = getattr(self._local, "tiles", None)
+        if tiles is None:
+            tiles = self._local.tiles = {}
+        argb = np.zeros((height, width), dtype="<u4")
+        for tile_top in range(top + max(0, (yoff - top) // MAP_TILE) * MAP_TILE, min(bottom, yoff + height), MAP_TILE):
+            for tile_left in range(left + max(0, (xoff - left) // MAP_TILE) * MAP_TILE, min(right, xoff + width),
+                                   MAP_TILE):
+                tile = (id(layer), tile_left, tile_top, min(MAP_TILE, right - tile_left), min(MAP_TILE, bottom - tile_top))
+                if tile not in tiles:
+                    for kept in [k for k in tiles if k[0] == id(layer) and not (
+                            k[1] < xoff + width and xoff < k[1] + k[3] and k[2] < yoff + height and yoff < k[2] + k[4])]:
+                        del tiles[kept]  # away from this window: windows come in raster order
+                    tiles[tile] = self._draw(layer, tile[1:])
+                x0, y0 = max(xoff, tile_left), max(yoff, tile_top)
+                x1, y1 = min(xoff + width, tile_left + tile[3]), min(yoff + height, tile_top + tile[4])
+                argb[y0 - yoff:y1 - yoff, x0 - xoff:x1 - xoff] = tiles[tile][y0 - tile_top:y1 - tile_top,
+                                                                             x0 - tile_left:x1 - tile_left]
+        return argb
+
+    def _map_area(self, layer):
+        """(left, top, right, bottom) grid pixels of the layer's part of the grid, as QGIS places it
+        on a map: its extent (in the grid's CRS) widened to whole pixels, within the grid."""
+        extent = layer.extent()
+        if self._reprojected:
+            transform = QgsCoordinateTransform(layer.crs(), self._target_crs, self._transform_context)
+            extent = transform.transformBoundingBox(extent)
+        if self._unrotated:
+            corners = [(extent.xMinimum(), -extent.yMaximum()), (extent.xMaximum(), -extent.yMinimum())]
+        else:
+            x0, dx, _, y0, _, dy = self._grid.geotransform
+            corners = [((extent.xMinimum() - x0) / dx, (extent.yMaximum() - y0) / dy),
+                       ((extent.xMaximum() - x0) / dx, (extent.yMinimum() - y0) / dy)]
+        (left, top), (right, bottom) = corners
+        left, top = (max(0, math.floor(v + 1e-6)) for v in (left, top))
+        right = min(self._grid.width, math.ceil(right - 1e-6))
+        bottom = min(self._grid.height, math.ceil(bottom - 1e-6))
+        return left, top, max(left, right), max(top, bottom)
+
     def _open(self, renderer, filters):
         layer = QgsRasterLayer(self._source, "palettize source", self._provider_key)
         if not layer.isValid():
             raise SourceError("QGIS could not open '{}'".format(self._source))
         layer.setRenderer(renderer.clone())
+        if not self._unrotated and self._crs.isValid():
+            layer.setCrs(self._crs)
         provider = layer.dataProvider()
         for band, use_source, user_ranges in self._nodata_settings:  # the user's own nodata values
             if band <= provider.bandCount():
@@ -244,6 +332,11 @@ class RenderedSource:
                 provider.setUserNoDataValue(band, user_ranges)
         for interface in filters:
             layer.pipe().set(interface.clone())
+        stage, zoomed_in, zoomed_out, oversampling = self._early_resampling
+        layer.setResamplingStage(stage)
+        provider.setZoomedInResamplingMethod(zoomed_in)
+        provider.setZoomedOutResamplingMethod(zoomed_out)
+        provider.setMaxOversampling(oversampling)
         if self._reprojected:
             layer.pipe().projector().setCrs(layer.crs(), self._target_crs, self._transform_context)
         return layer
@@ -262,6 +355,8 @@ class RenderedSource:
 
 
 _ALPHA_ONE = np.uint32(1 << 24)
+#: The side of the tiles QGIS draws a raster layer of a map in (QgsRasterIterator's largest tile).
+MAP_TILE = 2000
 
 
 def argb_to_rgba(argb):
@@ -369,9 +464,11 @@ def _check_windows(width, height, fractions):
 def lookup_plan(layer, path, target_crs):
     """The band to look colours up in, when every pixel's colour as QGIS draws the layer depends
     on its own value alone: a paletted, pseudocolour or grey style of an 8- or 16-bit integer or a
-    Float32 band, drawn on its own grid. Else None."""
+    Float32 band, drawn on its own grid, without a transparency band (another band's value). Else None."""
     renderer = layer.renderer()
     if path is None or target_crs is not None or renderer is None or renderer.type() not in POINTWISE_STYLES:
+        return None
+    if renderer.alphaBand() > 0:
         return None
     bands = renderer.usesBands()
     if len(bands) != 1:

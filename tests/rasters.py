@@ -95,3 +95,27 @@ def write_file(tmp_path, name, content):
     else:
         path.write_text(content, encoding="utf-8")
     return str(path)
+
+
+
+def drawn_on_map(layer, extent, width, height):
+    """(rows, columns, 3) RGB and (rows, columns) alpha of ``layer`` as a QGIS map of ``extent`` at ``width`` x
+    ``height`` pixels draws it."""
+    from qgis.core import QgsMapRendererSequentialJob, QgsMapSettings
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor, QImage
+
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(layer.crs())
+    settings.setExtent(extent)
+    settings.setOutputSize(QSize(width, height))
+    settings.setBackgroundColor(QColor(0, 0, 0, 0))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage().convertToFormat(QImage.Format.Format_ARGB32)
+    bits = image.constBits()
+    bits.setsize(image.sizeInBytes())
+    argb = np.frombuffer(bytes(bits), np.uint8).reshape(height, image.bytesPerLine() // 4, 4)[:, :width]
+    return argb[..., 2::-1], argb[..., 3]

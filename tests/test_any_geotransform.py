@@ -87,3 +87,32 @@ def test_image_without_georeferencing_is_drawn_as_its_georeferenced_twin(qgis_ap
     assert np.array_equal(indices, read_indices(reference))
     assert len(np.unique(indices)) > 10  # drawn, not all nodata
     assert output_geotransform(output) is None
+
+
+@pytest.mark.parametrize("kind", ["south-up", "mirrored", "south-up and mirrored"])
+def test_a_hillshade_of_a_flipped_raster_is_shaded_as_qgis_draws_it(qgis_app, tmp_path, kind):
+    """A south-up or mirrored elevation raster (as NetCDF files often are) styled as a hillshade: QGIS
+    shades it turned north-up, with its own pixel size; the output has the same shades, each on its
+    own cell of the input's grid."""
+    from qgis.core import QgsHillshadeRenderer, QgsRasterLayer
+
+    from palettize.engine.nearest import brute_force_indices
+    from rasters import drawn_on_map
+
+    rows, columns = np.mgrid[0:60, 0:50]
+    heights = (np.sin(columns / 7.0) * 80 + np.cos(rows / 9.0) * 60 + rows * 3.0).astype(np.float32)
+    path = str(tmp_path / "dem.tif")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, 50, 60, 1, gdal.GDT_Float32)
+    dataset.SetGeoTransform(GEOTRANSFORMS[kind])
+    dataset.SetSpatialRef(UTM35N)
+    dataset.GetRasterBand(1).WriteArray(heights)
+    dataset = None
+    layer = QgsRasterLayer(path, "dem", "gdal")
+    layer.setRenderer(QgsHillshadeRenderer(layer.dataProvider(), 1, 315, 45))
+    out = quantize({"INPUT": layer, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert output_geotransform(out) == GEOTRANSFORMS[kind]
+    drawn, alpha = drawn_on_map(layer, layer.extent(), 50, 60)
+    assert (alpha == 255).all()
+    north_up = brute_force_indices(drawn.reshape(-1, 3), builtin_palette("win256").colours, "rgb").reshape(60, 50)
+    x_step, y_step = GEOTRANSFORMS[kind][1], GEOTRANSFORMS[kind][5]
+    assert read_indices(out).tolist() == north_up[::1 if y_step < 0 else -1, ::1 if x_step > 0 else -1].tolist()

@@ -79,3 +79,21 @@ def test_a_scan_with_ground_control_points_written_where_they_are_lost_gets_a_wa
     quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.png")},
              feedback=log)
     assert not [w for w in log.warnings if "control points" in w]
+
+
+def test_a_crs_assigned_in_qgis_to_a_file_without_one_places_the_output(qgis_app, tmp_path):
+    """A file without a CRS, given one in QGIS (Layer CRS in its properties): the output has that CRS,
+    and an extent in degrees is reprojected from it, pixel for pixel as for a file that holds it."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsRasterLayer
+
+    image = random_rgba(40, 50, seed=4, transparent_share=0)
+    bare = QgsRasterLayer(write_raster(str(tmp_path / "bare.tif"), image, srs=None, alpha=True), "bare")
+    bare.setCrs(QgsCoordinateReferenceSystem("EPSG:32635"))
+    twin = write_raster(str(tmp_path / "twin.tif"), image, alpha=True)
+    out = quantize({"INPUT": bare, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert gdal.Open(out).GetSpatialRef().IsSame(UTM35N)
+    degrees = {"EXTENT": "27.003,27.025,67.608,67.614 [EPSG:4326]", "PIXEL_SIZE": 0.0002}
+    from_qgis = quantize(dict(degrees, INPUT=bare, OUTPUT=str(tmp_path / "bare-degrees.tif")))["OUTPUT"]
+    from_file = quantize(dict(degrees, INPUT=twin, OUTPUT=str(tmp_path / "twin-degrees.tif")))["OUTPUT"]
+    assert (read_indices(from_file) != 65535).all()  # inside the layer: no nodata
+    assert read_indices(from_qgis).tolist() == read_indices(from_file).tolist()

@@ -8,7 +8,7 @@ from osgeo import gdal, osr
 from qgis.core import QgsProcessingException
 
 from palettize.palettes.palette import builtin_palette
-from rasters import SAMPLE_MAP, quantize, read_indices
+from rasters import SAMPLE_MAP, drawn_on_map, quantize, read_indices
 
 VGA = builtin_palette("vga16").colours.tolist()
 TILE_COLOURS = {(0, 0): 12, (1, 0): 10, (0, 1): 9, (1, 1): 14}  # (x, y) of zoom-1 tiles -> VGA index
@@ -176,35 +176,13 @@ def test_an_extent_alone_keeps_the_layers_pixel_width_and_height_when_they_diffe
     assert np.array_equal(read_indices(out), whole[2:10, 4:14])
 
 
-def drawn_on_map(layer, extent, width, height):
-    """(rows, columns, 3) RGB and (rows, columns) alpha of ``layer`` as a QGIS map of ``extent`` at ``width`` x
-    ``height`` pixels draws it."""
-    from qgis.core import QgsMapRendererSequentialJob, QgsMapSettings
-    from qgis.PyQt.QtCore import QSize
-    from qgis.PyQt.QtGui import QColor, QImage
-
-    settings = QgsMapSettings()
-    settings.setLayers([layer])
-    settings.setDestinationCrs(layer.crs())
-    settings.setExtent(extent)
-    settings.setOutputSize(QSize(width, height))
-    settings.setBackgroundColor(QColor(0, 0, 0, 0))
-    job = QgsMapRendererSequentialJob(settings)
-    job.start()
-    job.waitForFinished()
-    image = job.renderedImage().convertToFormat(QImage.Format.Format_ARGB32)
-    bits = image.constBits()
-    bits.setsize(image.sizeInBytes())
-    argb = np.frombuffer(bytes(bits), np.uint8).reshape(height, image.bytesPerLine() // 4, 4)[:, :width]
-    return argb[..., 2::-1], argb[..., 3]
-
-
-@pytest.mark.parametrize("pixel_size", [50.0, 12.5, 10.0])
+@pytest.mark.parametrize("pixel_size", [50.0, 12.5, 10.0, 1.25])
 def test_pixel_size_resamples_with_the_layers_own_resampling_as_qgis_draws_it(qgis_app, tmp_path, pixel_size):
     """A layer styled with bilinear resampling is drawn smooth on a coarser or finer grid: the output
     is the nearest colours of what the map shows, not of a nearest-neighbour resampling (which
-    differed in a fifth of the pixels). Compared where the map is opaque: QGIS's own drawing leaves
-    some pixels at its edges partly transparent."""
+    differed in a fifth of the pixels), also on a grid taller than one block (1.25: 800 rows, where
+    drawing each block resampled it otherwise). Compared where the map is opaque: QGIS's own drawing
+    leaves some pixels at its edges partly transparent."""
     from qgis.core import QgsBilinearRasterResampler, QgsRasterLayer, QgsRectangle
 
     from palettize.engine.nearest import brute_force_indices
@@ -223,6 +201,35 @@ def test_pixel_size_resamples_with_the_layers_own_resampling_as_qgis_draws_it(qg
     drawn, alpha = drawn_on_map(layer, QgsRectangle(x0, y0 - height * pixel_size, x0 + width * pixel_size, y0),
                                 width, height)
     expected = brute_force_indices(drawn, builtin_palette("win256").colours, "rgb").reshape(height, width)
+    opaque = alpha == 255
+    assert opaque.mean() > 0.9
+    assert np.array_equal(indices[opaque], expected[opaque])
+
+
+@pytest.mark.parametrize("method", ["Bilinear", "Cubic"])
+@pytest.mark.parametrize("pixel_size", [62.5, 10.0])
+def test_pixel_size_resamples_early_as_the_layer_is_set_to(qgis_app, tmp_path, method, pixel_size):
+    """Early resampling (Symbology > Resampling > Early resampling: the data provider resamples the
+    values before they are styled) is kept: the output has the nearest colours of what the map shows,
+    not of a nearest-neighbour drawing (which differed in nine pixels of ten)."""
+    from qgis.core import Qgis, QgsRasterDataProvider, QgsRasterLayer, QgsRectangle
+
+    from palettize.engine.nearest import brute_force_indices
+    from rasters import random_rgba, write_raster
+
+    layer = QgsRasterLayer(write_raster(str(tmp_path / "in.tif"), random_rgba(40, 50, seed=3)[:3]), "early")
+    layer.setResamplingStage(Qgis.RasterResamplingStage.Provider)
+    resampling = getattr(QgsRasterDataProvider.ResamplingMethod, method)
+    layer.dataProvider().setZoomedInResamplingMethod(resampling)
+    layer.dataProvider().setZoomedOutResamplingMethod(resampling)
+    out = quantize({"INPUT": layer, "PALETTE": "win256", "PIXEL_SIZE": pixel_size,
+                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    indices = read_indices(out)
+    height, width = indices.shape
+    x0, y0 = layer.extent().xMinimum(), layer.extent().yMaximum()
+    drawn, alpha = drawn_on_map(layer, QgsRectangle(x0, y0 - height * pixel_size, x0 + width * pixel_size, y0),
+                                width, height)
+    expected = brute_force_indices(drawn.reshape(-1, 3), builtin_palette("win256").colours, "rgb").reshape(height, width)
     opaque = alpha == 255
     assert opaque.mean() > 0.9
     assert np.array_equal(indices[opaque], expected[opaque])

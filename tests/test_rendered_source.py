@@ -1,10 +1,12 @@
 """SOURCE=rendered quantizes the layer as QGIS draws it: pseudocolour, paletted and RGB layers."""
 
 import numpy as np
+import pytest
 from osgeo import gdal
 
+from palettize.engine.nearest import brute_force_indices
 from palettize.palettes.palette import builtin_palette
-from rasters import quantize, random_rgba, read_indices, write_raster
+from rasters import drawn_on_map, quantize, random_rgba, read_indices, write_raster
 
 VGA = builtin_palette("vga16").colours.tolist()
 
@@ -45,6 +47,11 @@ def test_pseudocolour_layer_is_quantized_as_drawn(qgis_app, tmp_path):
     layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
     out = quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     assert read_indices(out).tolist() == [[4, 10, 9], [9, 10, 4]]
+    # Saved as the file's default style (depth.qml), it is the style a run given the file's path draws,
+    # as QGIS draws the file when it is opened (Processing alone would open it in grey).
+    assert layer.saveDefaultStyle()[1]
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "from_path.tif")})["OUTPUT"]
+    assert read_indices(out).tolist() == [[4, 10, 9], [9, 10, 4]]
 
 
 def test_paletted_layer_from_a_colour_table_is_quantized_as_drawn(qgis_app, tmp_path):
@@ -76,6 +83,64 @@ def test_layer_opacity_does_not_turn_pixels_into_nodata(qgis_app, tmp_path):
     faded = read_indices(quantize({"INPUT": layer, "OUTPUT": str(tmp_path / "faded.tif")})["OUTPUT"])
     plain = read_indices(quantize({"INPUT": QgsRasterLayer(path), "OUTPUT": str(tmp_path / "plain.tif")})["OUTPUT"])
     assert np.array_equal(faded, plain)
+
+
+@pytest.mark.parametrize("gdal_type", [gdal.GDT_Byte, gdal.GDT_UInt16, gdal.GDT_Float32], ids=["Byte", "UInt16", "Float32"])
+@pytest.mark.parametrize("alpha_band", [1, 2])
+def test_a_single_band_style_with_a_transparency_band_hides_what_that_band_hides(qgis_app, tmp_path, gdal_type,
+                                                                                  alpha_band):
+    """The transparency band of the layer's Transparency panel: a grey style of one band, made
+    transparent by another band (before or after it), as QGIS draws it."""
+    from qgis.core import QgsContrastEnhancement, QgsRasterLayer, QgsSingleBandGrayRenderer
+
+    grey = np.array([[0, 128, 255, 60, 192], [200, 30, 90, 255, 128]])
+    alpha = np.array([[255, 0, 255, 0, 255], [0, 255, 255, 0, 255]])
+    bands = [grey, alpha] if alpha_band == 2 else [alpha, grey]
+    path = write_raster(str(tmp_path / "masked.tif"), np.stack(bands), gdal_type=gdal_type)
+    layer = QgsRasterLayer(path, "masked", "gdal")
+    renderer = QgsSingleBandGrayRenderer(layer.dataProvider(), 3 - alpha_band)
+    enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(1))
+    enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
+    enhancement.setMinimumValue(0)
+    enhancement.setMaximumValue(255)
+    renderer.setContrastEnhancement(enhancement)
+    renderer.setAlphaBand(alpha_band)
+    layer.setRenderer(renderer)
+    out = quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    nearest = brute_force_indices(np.repeat(grey.reshape(-1, 1), 3, axis=1), np.array(VGA), "rgb").reshape(grey.shape)
+    assert read_indices(out).tolist() == np.where(alpha == 0, 255, nearest).tolist()
+
+
+def _hills(rows, cols):
+    """A Float32 landscape with a hole of nodata."""
+    y, x = np.mgrid[0:rows, 0:cols]
+    heights = (np.sin(x / 7.0) * 80 + np.cos(y / 23.0) * 60 + y * 0.3).astype(np.float32)
+    heights[100:110, 10:20] = -9999
+    return heights
+
+
+@pytest.mark.parametrize("style", ["hillshade", "contours"])
+def test_a_style_drawn_from_neighbouring_pixels_is_quantized_as_qgis_draws_it_on_a_map(qgis_app, tmp_path, style):
+    """Hillshade and contours colour a pixel from its neighbours: a layer taller than one block
+    (512 rows) has no seams where the blocks meet, but the pixels QGIS draws on a map."""
+    from qgis.core import QgsHillshadeRenderer, QgsRasterContourRenderer, QgsRasterLayer
+
+    path = write_raster(str(tmp_path / "dem.tif"), _hills(600, 40)[None], gdal_type=gdal.GDT_Float32, nodata=-9999)
+    layer = QgsRasterLayer(path, "dem", "gdal")
+    if style == "hillshade":
+        layer.setRenderer(QgsHillshadeRenderer(layer.dataProvider(), 1, 315, 45))
+    else:
+        renderer = QgsRasterContourRenderer(layer.dataProvider())
+        renderer.setInputBand(1)
+        renderer.setContourInterval(20)
+        layer.setRenderer(renderer)
+    out = quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    indices = read_indices(out)
+    drawn, alpha = drawn_on_map(layer, layer.extent(), 40, 600)
+    expected = brute_force_indices(drawn.reshape(-1, 3), np.array(VGA), "rgb").reshape(600, 40)
+    opaque = alpha == 255  # contour lines are drawn antialiased over transparency
+    assert np.array_equal(indices[opaque], expected[opaque])
+    assert (indices[alpha < 128] == 255).all() and (indices[alpha >= 128] != 255).all()
 
 
 def test_drawn_pixels_are_unpremultiplied_exactly_for_every_alpha():
