@@ -183,9 +183,8 @@ def test_pixel_size_resamples_with_the_layers_own_resampling_as_qgis_draws_it(qg
     differed in a fifth of the pixels), also on a grid taller than one block (1.25: 800 rows, where
     drawing each block resampled it otherwise). Compared where the map is opaque: QGIS's own drawing
     leaves some pixels at its edges partly transparent."""
-    from qgis.core import QgsBilinearRasterResampler, QgsRasterLayer, QgsRectangle
+    from qgis.core import QgsBilinearRasterResampler, QgsRasterLayer
 
-    from palettize.engine.nearest import brute_force_indices
     from rasters import write_raster
 
     rows, columns = np.mgrid[0:40, 0:50]
@@ -193,17 +192,7 @@ def test_pixel_size_resamples_with_the_layers_own_resampling_as_qgis_draws_it(qg
     layer = QgsRasterLayer(write_raster(str(tmp_path / "in.tif"), image), "smooth")
     layer.resampleFilter().setZoomedInResampler(QgsBilinearRasterResampler())
     layer.resampleFilter().setZoomedOutResampler(QgsBilinearRasterResampler())
-    out = quantize({"INPUT": layer, "PALETTE": "win256", "PIXEL_SIZE": pixel_size,
-                    "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
-    indices = read_indices(out)
-    height, width = indices.shape
-    x0, y0 = layer.extent().xMinimum(), layer.extent().yMaximum()
-    drawn, alpha = drawn_on_map(layer, QgsRectangle(x0, y0 - height * pixel_size, x0 + width * pixel_size, y0),
-                                width, height)
-    expected = brute_force_indices(drawn, builtin_palette("win256").colours, "rgb").reshape(height, width)
-    opaque = alpha == 255
-    assert opaque.mean() > 0.9
-    assert np.array_equal(indices[opaque], expected[opaque])
+    assert_quantized_as_the_map_draws_it(layer, pixel_size, tmp_path)
 
 
 @pytest.mark.parametrize("method", ["Bilinear", "Cubic"])
@@ -212,9 +201,8 @@ def test_pixel_size_resamples_early_as_the_layer_is_set_to(qgis_app, tmp_path, m
     """Early resampling (Symbology > Resampling > Early resampling: the data provider resamples the
     values before they are styled) is kept: the output has the nearest colours of what the map shows,
     not of a nearest-neighbour drawing (which differed in nine pixels of ten)."""
-    from qgis.core import Qgis, QgsRasterDataProvider, QgsRasterLayer, QgsRectangle
+    from qgis.core import Qgis, QgsRasterDataProvider, QgsRasterLayer
 
-    from palettize.engine.nearest import brute_force_indices
     from rasters import random_rgba, write_raster
 
     layer = QgsRasterLayer(write_raster(str(tmp_path / "in.tif"), random_rgba(40, 50, seed=3)[:3]), "early")
@@ -222,6 +210,16 @@ def test_pixel_size_resamples_early_as_the_layer_is_set_to(qgis_app, tmp_path, m
     resampling = getattr(QgsRasterDataProvider.ResamplingMethod, method)
     layer.dataProvider().setZoomedInResamplingMethod(resampling)
     layer.dataProvider().setZoomedOutResamplingMethod(resampling)
+    assert_quantized_as_the_map_draws_it(layer, pixel_size, tmp_path)
+
+
+def assert_quantized_as_the_map_draws_it(layer, pixel_size, tmp_path):
+    """Quantized at ``pixel_size`` (win256), the layer's opaque pixels get the nearest entries of the
+    colours a QGIS map of the output's grid shows."""
+    from qgis.core import QgsRectangle
+
+    from palettize.engine.nearest import brute_force_indices
+
     out = quantize({"INPUT": layer, "PALETTE": "win256", "PIXEL_SIZE": pixel_size,
                     "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     indices = read_indices(out)
