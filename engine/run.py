@@ -443,12 +443,18 @@ def source_windows(source, grid, full_rows=False):
                                      full_rows=full_rows))
 
 
+def _entry_name(palette, index):
+    """A palette entry as the log names it: its label, if any, and colour (``olive #808000``)."""
+    colour = "#{:02x}{:02x}{:02x}".format(*palette.colours[index].tolist())
+    return "{} {}".format(palette.labels[index], colour) if palette.labels and palette.labels[index] else colour
+
+
 def output_type_message(palette_size, opaque, type_name, nodata, palette=None, nodata_index=None):
     """Why the output has its data type, for the log."""
     if nodata_index is not None:
         if nodata_index < palette_size:
-            kept = "palette entry {} ({}) is kept for nodata and never chosen as a pixel's colour".format(
-                nodata_index, palette.label(nodata_index) if palette is not None else nodata_index)
+            kept = "palette entry {}{} is kept for nodata and never chosen as a pixel's colour".format(
+                nodata_index, "" if palette is None else ", {},".format(_entry_name(palette, nodata_index)))
         else:
             kept = "it is outside the palette"
         return "NODATA_INDEX={}: nodata pixels are written as {} ({}); {} colours: writing {} with nodata {}.".format(

@@ -52,9 +52,9 @@ def test_256_colours_with_nodata_on_an_entry_are_byte_and_that_entry_is_kept_for
     assert table[nodata_index] == (r, g, b, 0)  # the entry's colour, transparent
     assert [entry for i, entry in enumerate(table) if i != nodata_index] == [
         tuple(c) + (255,) for i, c in enumerate(win256.colours.tolist()) if i != nodata_index]
-    assert ("Nodata index (NODATA_INDEX) = {0}: nodata pixels are written as {0} (palette entry {0} ({1}) is kept "
-            "for nodata and never chosen as a pixel's colour); 256 colours: writing Byte with nodata {0}.").format(
-                nodata_index, win256.label(nodata_index)) in log.infos
+    assert ("Nodata index (NODATA_INDEX) = {0}: nodata pixels are written as {0} (palette entry {0}, #{1:02x}{2:02x}{3:02x}, "
+            "is kept for nodata and never chosen as a pixel's colour); 256 colours: writing Byte with nodata {0}.").format(
+                nodata_index, r, g, b) in log.infos
 
 
 def test_a_nodata_index_outside_the_palette_pads_the_colour_table_up_to_it(qgis_app, tmp_path):
@@ -80,8 +80,11 @@ def test_a_nodata_index_beyond_byte_makes_uint16(qgis_app, tmp_path):
 def test_an_opaque_input_still_gets_the_chosen_nodata_and_its_entry_stays_unused(qgis_app, tmp_path):
     rgba = random_rgba(20, 30, seed=14, transparent_share=0.0)
     path = write_raster(str(tmp_path / "in.tif"), rgba[:3])
-    out = quantize({"INPUT": path, "PALETTE": "vga16", "NODATA_INDEX": 0, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    log = feedback_log()
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "NODATA_INDEX": 0, "OUTPUT": str(tmp_path / "out.tif")},
+                   feedback=log)["OUTPUT"]
     assert band_facts(out)[:2] == ("Byte", 0.0)
+    assert any("(palette entry 0, black #000000, is kept for nodata" in line for line in log.infos)
     indices = read_indices(out)
     assert np.array_equal(indices, expected_indices(rgba, builtin_palette("vga16").colours, 0))
     assert indices.min() >= 1
