@@ -87,15 +87,11 @@ class RasterGrid:
 
 def iter_windows(width, height, block_pixels=None, full_rows=False):
     """(xoff, yoff, xsize, ysize) windows covering the grid: strips of whole output tile rows,
-    cut into columns when the raster is very wide (unless ``full_rows``), in raster order. A
-    raster that fits in one block is cut into strips one tile row high all the same: reading,
-    mapping and writing (compressing) then overlap in threads (a 6-megapixel sheet in a quarter
-    less time)."""
+    cut into columns when the raster is very wide (unless ``full_rows``), in raster order; one
+    window when the whole raster fits in a block."""
     block_pixels = block_pixels or BLOCK_PIXELS
     cols = width if full_rows else min(width, MAX_STRIP_WIDTH)
     rows = max(1, min(height, block_pixels // cols))
-    if rows == height and cols == width:
-        rows = min(rows, TILE)
     if TILE < rows < height:
         rows -= rows % TILE
     for yoff in range(0, height, rows):

@@ -131,12 +131,3 @@ def test_quantize_file_says_which_input_it_cannot_read(tmp_path):
     with pytest.raises(RunError, match="grey.tif has 1 band"):
         quantize_file(grey, str(tmp_path / "out.tif"), QuantizeOptions())
     assert not (tmp_path / "out.tif").exists()
-
-
-def test_a_sheet_that_fits_in_one_block_is_still_read_mapped_and_written_in_strips_one_tile_row_high():
-    from palettize.engine.gdal_io import BLOCK_PIXELS, TILE, iter_windows
-
-    assert list(iter_windows(2450, 2450)) == [(0, y, 2450, min(TILE, 2450 - y)) for y in range(0, 2450, TILE)]
-    assert list(iter_windows(300, 200)) == [(0, 0, 300, 200)]  # one tile row: nothing to overlap
-    rows = BLOCK_PIXELS // 4000 - BLOCK_PIXELS // 4000 % TILE  # larger rasters: blocks of whole tile rows
-    assert [window[3] for window in iter_windows(4000, 4000)] == [rows] * (4000 // rows) + [4000 % rows]
