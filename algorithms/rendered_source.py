@@ -174,13 +174,14 @@ class RenderedSource:
         if draw_path is not None:
             source, provider_key = draw_path, "gdal"
         self._flip = None
-        if path is not None and grid.has_geotransform and not grid.is_rotated and not grid.is_north_up:
-            # South-up or mirrored: QGIS draws it turned north-up, cell for cell (a hillshade with its
-            # own pixel size and light direction); drawn so, each block is turned back.
+        if path is not None and grid.has_geotransform and not grid.is_rotated and grid.geotransform[1] > 0 < \
+                grid.geotransform[5]:
+            # South-up: QGIS draws it turned north-up, cell for cell (a hillshade with its own pixel
+            # size and light direction); drawn so, each block is turned back. (A mirrored raster is
+            # not: QGIS 3.40 draws it elsewhere than 3.22 does; it keeps the pixel-grid path below.)
             x0, dx, _, y0, _, dy = grid.geotransform
-            self._flip = (dx < 0, dy > 0)
-            grid = RasterGrid(grid.width, grid.height, (x0 + min(0.0, dx * grid.width), abs(dx), 0.0,
-                                                        y0 + max(0.0, dy * grid.height), 0.0, -abs(dy)), grid.wkt)
+            self._flip = (False, True)
+            grid = RasterGrid(grid.width, grid.height, (x0, dx, 0.0, y0 + dy * grid.height, 0.0, -dy), grid.wkt)
         self._unrotated = path is not None and not grid.is_north_up
         if self._unrotated:
             source = os.path.join(workdir, "unrotated.vrt")
