@@ -146,10 +146,10 @@ class RenderedSource:
 
     QGIS draws a rotated GDAL raster on a warped north-up grid, a south-up or mirrored one
     flipped, and one without georeferencing where its own provider places it; to keep the file's
-    own grid, cell for cell, a rotated raster or one without georeferencing is opened through a VRT
-    that only replaces the georeferencing by its pixel grid, and a south-up or mirrored one is drawn
-    north-up as QGIS draws it, each block turned back onto the file's grid. With a ``target_crs`` (a requested grid in another CRS),
-    QGIS reprojects while drawing.
+    own grid, cell for cell, a rotated or mirrored raster or one without georeferencing is opened
+    through a VRT that only replaces the georeferencing by its pixel grid, and a south-up one is
+    drawn north-up as QGIS draws it, each block turned back onto the file's grid. With a
+    ``target_crs`` (a requested grid in another CRS), QGIS reprojects while drawing.
 
     QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
     pixels. For an RGB layer with an alpha band (a map exported by QGIS), the colours are
@@ -173,14 +173,13 @@ class RenderedSource:
         source, provider_key = layer.source(), layer.providerType()
         if draw_path is not None:
             source, provider_key = draw_path, "gdal"
-        self._flip = None
-        if path is not None and grid.has_geotransform and not grid.is_rotated and grid.geotransform[1] > 0 < \
-                grid.geotransform[5]:
-            # South-up: QGIS draws it turned north-up, cell for cell (a hillshade with its own pixel
-            # size and light direction); drawn so, each block is turned back. (A mirrored raster is
-            # not: QGIS 3.40 draws it elsewhere than 3.22 does; it keeps the pixel-grid path below.)
+        self._south_up = path is not None and grid.has_geotransform and not grid.is_rotated and \
+            grid.geotransform[1] > 0 < grid.geotransform[5]
+        if self._south_up:
+            # QGIS draws it turned north-up, cell for cell (a hillshade with its own pixel size and
+            # light direction); drawn so, each block is turned back. (A mirrored raster is not: QGIS
+            # 3.40 draws it elsewhere than 3.22 does; it keeps the pixel-grid path below.)
             x0, dx, _, y0, _, dy = grid.geotransform
-            self._flip = (False, True)
             grid = RasterGrid(grid.width, grid.height, (x0, dx, 0.0, y0 + dy * grid.height, 0.0, -dy), grid.wkt)
         self._unrotated = path is not None and not grid.is_north_up
         if self._unrotated:
@@ -237,13 +236,9 @@ class RenderedSource:
         return layers
 
     def read(self, window):
-        if self._flip:
+        if self._south_up:  # the window's rows as drawn north-up, turned back
             xoff, yoff, width, height = window
-            flip_x, flip_y = self._flip
-            window = (self._grid.width - xoff - width if flip_x else xoff,
-                      self._grid.height - yoff - height if flip_y else yoff, width, height)
-            rgba = self._read(window)
-            return np.ascontiguousarray(rgba[::-1 if flip_y else 1, ::-1 if flip_x else 1])
+            return np.ascontiguousarray(self._read((xoff, self._grid.height - yoff - height, width, height))[::-1])
         return self._read(window)
 
     def _read(self, window):
