@@ -327,10 +327,11 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
         elif byte_would_do and palette_size == 256 and nodata_index is None:  # 256 colours + nodata
             hint = (", or set NODATA_INDEX to an entry kept for nodata (its colour is then given to no pixel), which "
                     "makes the output Byte")
-        elif nodata_index is None and _own_nodata_would_do(driver, extension, grid, palette_size, opaque):
-            own = gdal_io.own_nodata(driver, extension, gdal_type)
-            hint = ", or set NODATA_INDEX to {:g} (entry {:g} then holds nodata, and its colour goes to no pixel)".format(
-                own, own)
+        elif nodata_index is None:
+            own = _own_nodata_as_index(driver, extension, grid, palette_size, opaque, gdal_type)
+            if own is not None:
+                hint = ", or set NODATA_INDEX to {:g} (entry {:g} then holds nodata, and its colour goes to no " \
+                       "pixel)".format(own, own)
         raise RunError("Cannot write {} as {} (.{}): {}. Choose a GeoTIFF (.tif){}.".format(
             os.path.basename(path), driver, extension, problem, hint))
     if nodata is None and palette_size > gdal_io.free_nodata(gdal_type) - 1:  # no value left for the writer's nodata
@@ -346,14 +347,15 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
         raise RunError(problem)
 
 
-def _own_nodata_would_do(driver, extension, grid, palette_size, opaque):
-    """Whether the format holds the raster when NODATA_INDEX is the value it marks as nodata itself
-    (ISIS3: 0), a class of the palette."""
-    own = gdal_io.own_nodata(driver, extension, GDAL_TYPES[output_type(palette_size, opaque)[0]().itemsize][0])
+def _own_nodata_as_index(driver, extension, grid, palette_size, opaque, gdal_type):
+    """The value the format marks as nodata itself in a ``gdal_type`` raster (ISIS3: 0) when it is a
+    class of the palette and the format holds the raster with NODATA_INDEX set to it, else None."""
+    own = gdal_io.own_nodata(driver, extension, gdal_type)
     if not gdal_io.is_class_value(own, palette_size):
-        return False
+        return None
     dtype, nodata = output_type(palette_size, opaque, int(own))
-    return not gdal_io.indexed_format_problem(driver, extension, GDAL_TYPES[dtype().itemsize][0], grid, nodata)
+    return None if gdal_io.indexed_format_problem(driver, extension, GDAL_TYPES[dtype().itemsize][0], grid, nodata) \
+        else own
 
 
 def check_quantize(output_path, grid, options, palette=None, opaque=False, driver=None, inputs=None,
