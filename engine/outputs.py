@@ -69,10 +69,16 @@ class OutputFiles:
         """Keep a copy of the file at ``path``, about to be written straight into place for this
         run (see written_in_place): put back if the run fails before its commit."""
         if os.path.isfile(path):
-            backup = os.path.join(os.path.dirname(self.stage(path)), ".replaced", os.path.basename(path))
-            os.makedirs(os.path.dirname(backup), exist_ok=True)
+            backup = self._replaced(path)
             shutil.copy2(path, backup)
             self._backups.append((backup, path))
+
+    def _replaced(self, target):
+        """Where the file at ``target`` that this run replaces is kept until its commit succeeds: in
+        the staging folder of ``target``'s folder."""
+        backup = os.path.join(os.path.dirname(self.stage(target)), ".replaced", os.path.basename(target))
+        os.makedirs(os.path.dirname(backup), exist_ok=True)
+        return backup
 
     def obsolete(self, path):
         """A file GDAL would read as part of the output it sits beside (external overviews or mask
@@ -97,7 +103,6 @@ class OutputFiles:
         placed, replaced = [], []
         try:
             for folder, staging in self._staging.items():
-                backups = os.path.join(staging, ".replaced")
                 for name in sorted(os.listdir(staging)):
                     if name == ".replaced":
                         continue
@@ -105,15 +110,14 @@ class OutputFiles:
                     if os.path.isdir(target):
                         raise OSError("{} is a folder: it cannot be replaced by a file".format(target))
                     if os.path.lexists(target):
-                        os.makedirs(backups, exist_ok=True)
-                        os.replace(target, os.path.join(backups, name))
-                        replaced.append((os.path.join(backups, name), target))
+                        backup = self._replaced(target)
+                        os.replace(target, backup)
+                        replaced.append((backup, target))
                     os.replace(os.path.join(staging, name), target)
                     placed.append(target)
             for target in self._obsolete:
                 if os.path.isfile(target) and target not in placed:
-                    backup = os.path.join(self._staging[os.path.dirname(target)], ".replaced", os.path.basename(target))
-                    os.makedirs(os.path.dirname(backup), exist_ok=True)
+                    backup = self._replaced(target)
                     os.replace(target, backup)
                     replaced.append((backup, target))
         except OSError:
