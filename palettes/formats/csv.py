@@ -200,9 +200,9 @@ def _columns(header, header_line, rows, delimiter, name):
     found = {key: next((i for i, n in enumerate(names) if n in accepted), None) for key, accepted in _NAMES.items()}
     notes = []
     if None in (found["red"], found["green"], found["blue"]):
-        start = _index_start(rows, delimiter, name)
-        rgb = (0, 1, 2) if start is None else (1, 2, 3)
+        rgb, start = (0, 1, 2), _index_start(rows, delimiter, name)
         if start is not None:
+            rgb = (1, 2, 3)
             notes.append("the first column read as an index (it counts {}, {}, {}, ...)".format(start, start + 1,
                                                                                                 start + 2))
         named = ["{} in column {}".format(key, found[key] + 1) for key, column in zip(("red", "green", "blue"), rgb)
