@@ -98,6 +98,7 @@ def _remove_new(before):
 def quantize_whole(job, options, palette):
     """Quantize one file in one task; on failure nothing new is left behind."""
     gdal_io.state_error_mode()
+    run.STRIP_ROWS = None  # one block where the file fits in one: the other workers keep the cores busy
     before = _snapshot(_side_files(job))
     try:
         result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette)

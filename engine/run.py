@@ -438,11 +438,24 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
 # -- sources -------------------------------------------------------------------------------------
 
 
-def source_windows(source, grid, full_rows=False):
+#: A raster that fits in one block is still quantized in strips of this many rows (one output tile
+#: row: strips cut across tiles would have GDAL decompress and compress them again), so that
+#: reading, mapping and compressing overlap in threads: a 6-megapixel sheet on two cores in about
+#: an eighth less time, for some 5% more CPU time. None: in one block, as the batch's worker tasks
+#: quantize whole files (batch.quantize_whole): there the other workers keep every core busy, and
+#: strips only cost (a fifth more time for 8-megapixel files on two workers).
+STRIP_ROWS = gdal_io.TILE
+
+
+def source_windows(source, grid, full_rows=False, strips=False):
     """The blocks to read: the source's own block size when it has one (a layer drawn by QGIS:
-    one output tile row per block), else the engine's."""
-    return list(gdal_io.iter_windows(grid.width, grid.height, getattr(source, "block_pixels", None),
-                                     full_rows=full_rows))
+    one output tile row per block), else the engine's; ``strips``: a raster that fits in one block
+    cut into strips of STRIP_ROWS rows all the same."""
+    windows = list(gdal_io.iter_windows(grid.width, grid.height, getattr(source, "block_pixels", None),
+                                        full_rows=full_rows))
+    if strips and STRIP_ROWS and len(windows) == 1 and grid.height > STRIP_ROWS:
+        return [(0, y, grid.width, min(STRIP_ROWS, grid.height - y)) for y in range(0, grid.height, STRIP_ROWS)]
+    return windows
 
 
 def _entry_name(palette, index):
@@ -525,7 +538,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                 writer = gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata, outputs)
                 try:
                     passed = quantize_blocks(
-                        held or source, writer, source_windows(source, grid, full_rows=options.full_rows), palette,
+                        held or source, writer, source_windows(source, grid, options.full_rows, strips=True), palette,
                         options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
                         is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
                         grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),

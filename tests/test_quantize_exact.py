@@ -108,6 +108,41 @@ def test_a_small_image_read_once_for_its_palette_and_its_indices_gets_what_two_r
     assert np.array_equal(outputs[0], outputs[1])
 
 
+def map_sheet(rows, cols):
+    """Regions of five colours with blended edges and a transparent corner, like a rendered sheet."""
+    y, x = np.indices((rows, cols))
+    colours = np.array([[230, 200, 140], [120, 170, 90], [180, 215, 235], [200, 90, 70], [250, 250, 250]])
+    rgb = colours[(x // 37 + y // 53 + (x * y) // 4000) % 5].astype(float)
+    rgb = (rgb + np.roll(rgb, 1, axis=0) + np.roll(rgb, 1, axis=1)) / 3  # edge pixels blend two regions
+    alpha = np.where((x < 40) & (y < 90), 0, 255)
+    return np.concatenate([np.moveaxis(np.rint(rgb), -1, 0), alpha[None]]).astype(np.uint8)
+
+
+@pytest.mark.parametrize("options", [{}, {"cleanup": "seams"}, {"cleanup": "sieve"}, {"dither": "floyd-steinberg"}])
+def test_a_sheet_that_fits_in_one_block_is_quantized_in_strips_with_the_indices_of_one_block(tmp_path, monkeypatch,
+                                                                                             options):
+    """Strips one tile row high let reading, mapping and compressing overlap; the indices are
+    those of the whole sheet in one block, cleaned or dithered alike."""
+    from palettize.engine import run
+    from palettize.engine.options import CleanupOptions, QuantizeOptions
+
+    rows = 2 * gdal_io.TILE + 77  # three strips
+    path = write_raster(str(tmp_path / "sheet.tif"), map_sheet(rows, 150), alpha=True)
+    settings = QuantizeOptions(cleanup=CleanupOptions(options.get("cleanup", "none")),
+                               dither=options.get("dither", "none"))
+    source, grid = run.open_file(path)
+    assert run.source_windows(source, grid, strips=True) == [
+        (0, 0, 150, gdal_io.TILE), (0, gdal_io.TILE, 150, gdal_io.TILE), (0, 2 * gdal_io.TILE, 150, 77)]
+    source.close()
+    steps = []
+    in_strips = run.quantize_file(path, str(tmp_path / "strips.tif"), settings, progress=steps.append)
+    monkeypatch.setattr(run, "STRIP_ROWS", None)
+    in_one_block = run.quantize_file(path, str(tmp_path / "one.tif"), settings)
+    assert len(steps) >= 3
+    assert np.array_equal(read_indices(in_strips.output), read_indices(in_one_block.output))
+    assert np.array_equal(in_strips.counts, in_one_block.counts)
+
+
 @pytest.mark.parametrize("palette, data_type, nodata", [
     ("win256", gdal.GDT_UInt16, 65535), ("gray256", gdal.GDT_UInt16, 65535),
     ("websafe216", gdal.GDT_Byte, 255), ("vga16", gdal.GDT_Byte, 255),
