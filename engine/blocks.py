@@ -2,7 +2,6 @@
 
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from threading import Lock
 
 import numpy as np
 
@@ -251,12 +250,10 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_thres
         if any(w[0] != 0 or w[2] != width for w in windows):
             raise ValueError("dithering needs windows of whole rows")
         return FloydSteinbergDither(mapper, metric, width).dither
-    lock = Lock()  # the mapper learns as it goes: one block at a time
     classes = np.uint8 if len(palette) <= 256 else np.uint16  # the narrower, the faster a cleanup reads them
 
     def nearest(codes):  # class 0 where transparent: a cleanup never reads it
-        with lock:
-            return mapper.map_codes(codes, classes, alpha_threshold, 0)
+        return mapper.map_codes(codes, classes, alpha_threshold, 0)
 
     if cleanup.method == "seams":
         from .cleanup import clean_seams

@@ -12,6 +12,7 @@ fill_table).
 """
 
 import time
+from threading import RLock
 
 import numpy as np
 
@@ -157,9 +158,19 @@ class NearestColourMapper:
         self._cells = None  # candidate cells of the palette, made at the first large search
         self.distinct_colours = 0
         self.search_seconds = 0.0
+        #: Held while the mapper learns (searches, writes its table): threads may map blocks at once,
+        #: their look-ups only reading the table.
+        self._lock = RLock()
 
     @property
     def table(self):
+        if self._table is None:
+            with self._lock:
+                return self._made_table()
+        return self._table
+
+    def _made_table(self):
+        """The table, made now unless another thread made it first (see ``table``)."""
         if self._table is None:
             try:
                 self._table, self._new, answered = _SPARE_TABLES.pop()
@@ -199,13 +210,15 @@ class NearestColourMapper:
         flat = np.ravel(np.asarray(codes, dtype=np.uint32))
         opaque = np.uint32(alpha_threshold << 24)
         if self._table is None and self._pixels + flat.size <= _SMALL_LOOKUP:
-            self._pixels += flat.size
-            if alpha_threshold == 0:
-                return self._sorted_lookup(flat & RGB_BITS).astype(dtype, copy=False).reshape(np.shape(codes))
-            kept = flat >= opaque
-            found = np.full(flat.size, nodata, dtype=dtype)
-            found[kept] = self._sorted_lookup(flat[kept] & RGB_BITS)
-            return found.reshape(np.shape(codes))
+            with self._lock:
+                if self._table is None:
+                    self._pixels += flat.size
+                    if alpha_threshold == 0:
+                        return self._sorted_lookup(flat & RGB_BITS).astype(dtype, copy=False).reshape(np.shape(codes))
+                    kept = flat >= opaque
+                    found = np.full(flat.size, nodata, dtype=dtype)
+                    found[kept] = self._sorted_lookup(flat[kept] & RGB_BITS)
+                    return found.reshape(np.shape(codes))
         indices = np.empty(flat.size, dtype)
         rgb_scratch = np.empty(min(_STEP, flat.size), np.uint32)
         found_scratch = None if indices.dtype == np.uint16 else np.empty(len(rgb_scratch), np.uint16)
@@ -258,8 +271,13 @@ class NearestColourMapper:
             if not unknown.any():
                 return
         missing = codes[unknown]
-        self._learn(missing)
-        found[unknown] = self.table[missing]
+        with self._lock:
+            answers = self._table[missing]  # some maybe found by another thread since ``found`` was looked up
+            learn = answers == UNKNOWN
+            if learn.any():
+                self._learn(missing[learn])
+                answers = self._table[missing]
+        found[unknown] = answers
 
     def _learn(self, codes):
         """Find and remember the nearest palette entry of every distinct colour among ``codes``."""

@@ -106,6 +106,31 @@ def test_large_blocks_with_transparency_map_like_pixel_by_pixel(dtype, nodata):
     assert np.array_equal(indices.ravel(), expected)
 
 
+def test_two_threads_mapping_blocks_at_once_get_the_entries_and_count_of_one_thread():
+    """A cleanup maps two blocks at once through one mapper: the look-ups run side by side, and a
+    colour both threads meet is searched, written and counted once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from palettize.engine.nearest import pack_rgba
+
+    palette = builtin_palette("win256").colours
+    rng = np.random.default_rng(4)
+    shared = rng.integers(0, 256, (3, 3000), dtype=np.uint8)
+    blocks = []
+    for seed in range(8):  # each block: colours of its own, and the shared ones again
+        own = np.random.default_rng(seed).integers(0, 256, (3, 200000), dtype=np.uint8)
+        rgb = np.concatenate([own, shared, own[:, :5000]], axis=1)
+        blocks.append(pack_rgba(*rgb, np.full(rgb.shape[1], 255, dtype=np.uint8)))
+    mapper = NearestColourMapper(palette, "rgb")
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        found = list(threads.map(lambda codes: mapper.map_codes(codes, np.uint16, 128, 65535), blocks))
+    every = np.concatenate(blocks) & 0xFFFFFF
+    alone = NearestColourMapper(palette, "rgb")
+    assert np.array_equal(np.concatenate(found), alone.map_codes(np.concatenate(blocks), np.uint16, 128, 65535))
+    assert np.array_equal(np.concatenate(found), nearest_palette_indices(unpack(every), palette, "rgb"))
+    assert mapper.distinct_colours == alone.distinct_colours == len(np.unique(every))
+
+
 @pytest.mark.parametrize("metric", ["rgb", "cielab"])
 def test_colours_met_a_few_at_a_time_get_the_entries_of_one_large_batch(metric):
     """Dithering looks colours up a few at a time (NearestColourMapper.indices_of): small batches
