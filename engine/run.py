@@ -441,9 +441,9 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
 #: A raster that fits in one block is still quantized in strips of this many rows (one output tile
 #: row: strips cut across tiles would have GDAL decompress and compress them again), so that
 #: reading, mapping and compressing overlap in threads: a 6-megapixel sheet on two cores in about
-#: an eighth less time, for some 5% more CPU time. None: in one block, as the batch's worker tasks
+#: a sixth less time, for some 5% more CPU time. None: in one block, as the batch's worker tasks
 #: quantize whole files (batch.quantize_whole): there the other workers keep every core busy, and
-#: strips only cost (a fifth more time for 8-megapixel files on two workers).
+#: strips only cost (a tenth to a quarter more time for 2- to 8-megapixel files on two workers).
 STRIP_ROWS = gdal_io.TILE
 
 
