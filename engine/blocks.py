@@ -139,6 +139,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     else:
         _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, finish, progress,
                           is_cancelled, check_opaque)
+    if is_cancelled():  # asked while the last blocks were mapped or finished, after the last check
+        raise Cancelled()
     mapper.release()
     if reserved is not None:
         counts[reserved] = 0  # its pixels are nodata
@@ -187,7 +189,9 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
             maps.append((done, windows[done], mapping.submit(mapped, read, rgba, windows[done])))
             if len(maps) >= in_flight:
                 finish_first()
-        while maps:
+        while maps:  # the blocks still being mapped once the last is read
+            if is_cancelled():
+                raise Cancelled()
             finish_first()
         if pending is not None:
             pending.result()

@@ -170,20 +170,23 @@ class NearestColourMapper:
         return self._table
 
     def _made_table(self):
-        """The table, made now unless another thread made it first (see ``table``)."""
+        """The table, made now unless another thread made it first (see ``table``). It is set up
+        before it is shown: a thread that finds ``_table`` set reads it without the lock, and a
+        kept table still holds the previous mapper's answers until it is cleared."""
         if self._table is None:
             try:
-                self._table, self._new, answered = _SPARE_TABLES.pop()
+                table, self._new, answered = _SPARE_TABLES.pop()
                 if answered is None:
-                    self._table.fill(UNKNOWN)
+                    table.fill(UNKNOWN)
                 else:  # only the previous mapper's answers are not UNKNOWN
                     for codes in answered:
-                        self._table[codes] = UNKNOWN
+                        table[codes] = UNKNOWN
             except IndexError:
-                self._table = np.full(1 << 24, UNKNOWN, dtype=np.uint16)
+                table = np.full(1 << 24, UNKNOWN, dtype=np.uint16)
                 self._new = np.zeros(1 << 24, dtype=bool)  # all False between searches
-            self._table[self._sorted[0]] = self._sorted[1]
+            table[self._sorted[0]] = self._sorted[1]
             self._note_answers(self._sorted[0])
+            self._table = table
         return self._table
 
     def _note_answers(self, codes):

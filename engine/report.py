@@ -178,9 +178,9 @@ class ReportCollector:
                 continue
             # Many pixels (dithered blocks) repeat few colours: each colour is converted once, and
             # when there are few enough, measured against every entry to look the pairs up.
-            distinct, inverse = np.unique(chunk, return_inverse=True)
-            lab = srgb_to_lab(unpack_rgb(distinct))
-            if len(distinct) * len(self._palette_lab) <= _TABLE_LIMIT:
+            colours, inverse = np.unique(chunk, return_inverse=True)
+            lab = srgb_to_lab(unpack_rgb(colours))
+            if len(colours) * len(self._palette_lab) <= _TABLE_LIMIT:
                 table = _fixed_distance(lab[:, None, :], self._palette_lab[None, :, :])
                 result[done] = table[inverse, chunk_entries]
             else:

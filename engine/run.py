@@ -447,13 +447,16 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
 STRIP_ROWS = gdal_io.TILE
 
 
-def source_windows(source, grid, full_rows=False, strips=False):
+def source_windows(source, grid, full_rows=False, strips=False, margin=0):
     """The blocks to read: the source's own block size when it has one (a layer drawn by QGIS:
     one output tile row per block), else the engine's; ``strips``: a raster that fits in one block
-    cut into strips of STRIP_ROWS rows all the same."""
+    cut into strips of STRIP_ROWS rows all the same, unless each strip would be read with a
+    cleanup's ``margin`` of more than a quarter of its rows on either side: reading and cleaning
+    half as much again (the whole sheet again for each strip with a sieve's MIN_REGION=1000) costs
+    more than the strips' overlap saves."""
     windows = list(gdal_io.iter_windows(grid.width, grid.height, getattr(source, "block_pixels", None),
                                         full_rows=full_rows))
-    if strips and STRIP_ROWS and len(windows) == 1 and grid.height > STRIP_ROWS:
+    if strips and STRIP_ROWS and len(windows) == 1 and grid.height > STRIP_ROWS and 4 * margin <= STRIP_ROWS:
         return [(0, y, grid.width, min(STRIP_ROWS, grid.height - y)) for y in range(0, grid.height, STRIP_ROWS)]
     return windows
 
@@ -537,8 +540,9 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             with OutputFiles() as outputs:  # a failure anywhere removes every file and folder the run made
                 writer = gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata, outputs)
                 try:
+                    windows = source_windows(source, grid, options.full_rows, strips=True, margin=options.margin)
                     passed = quantize_blocks(
-                        held or source, writer, source_windows(source, grid, options.full_rows, strips=True), palette,
+                        held or source, writer, windows, palette,
                         options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
                         is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
                         grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),

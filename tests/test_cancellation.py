@@ -21,3 +21,22 @@ def test_cancel_during_the_run_writes_nothing(qgis_app, tmp_path, monkeypatch, s
         quantize({"INPUT": path, "SOURCE": source, "OUTPUT": str(output)}, feedback=feedback)
     assert len(progress) == 1
     assert not os.path.exists(tmp_path / "out")  # the folder the run made is gone too
+
+
+@pytest.mark.parametrize("cleanup", ["seams", "sieve"])
+def test_cancel_while_the_last_strips_are_cleaned_writes_nothing(qgis_app, tmp_path, cleanup):
+    """A cleanup cleans two strips at once, so the last strip is read before the one above it is
+    written: a cancel then (the progress bar at two thirds of a three-strip sheet) still stops the
+    run, and no output, report or table is left."""
+    image = random_rgba(2 * gdal_io.TILE + 40, 60, seed=4)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    feedback = QgsProcessingFeedback()
+    progress = []
+    feedback.progressChanged.connect(lambda value: (progress.append(value), value > 50 and feedback.cancel()))
+    output = tmp_path / "out"
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        quantize({"INPUT": path, "SOURCE": "bands", "CLEANUP": cleanup, "OUTPUT": str(output / "classes.tif"),
+                  "OUTPUT_REPORT": str(output / "report.html"), "OUTPUT_TABLE": str(output / "table.csv")},
+                 feedback=feedback)
+    assert int(progress[-1]) == 66
+    assert not os.path.exists(str(output))

@@ -131,6 +131,39 @@ def test_two_threads_mapping_blocks_at_once_get_the_entries_and_count_of_one_thr
     assert mapper.distinct_colours == alone.distinct_colours == len(np.unique(every))
 
 
+def test_two_threads_starting_on_the_table_an_earlier_run_left_get_their_own_palettes_entries():
+    """A run with CLEANUP=seams or sieve in a QGIS session that quantized before: its mapper takes
+    over the table the earlier run left (release), still holding that palette's answers until it
+    is cleared, while both cleaning threads start mapping. Neither may read those answers (an entry
+    of the other palette, or past the end of this one)."""
+    import threading
+
+    from palettize.engine.nearest import pack_rgba
+
+    earlier, palette = builtin_palette("win256").colours, builtin_palette("vga16").colours
+    rgb = np.random.default_rng(1).integers(0, 256, (3, 600000), dtype=np.uint8)
+    codes = pack_rgba(*rgb)
+    expected = nearest_palette_indices(unpack(codes & 0xFFFFFF), palette, "rgb")
+    for attempt in range(4):  # the earlier table is cleared in milliseconds: a few tries meet it
+        before = NearestColourMapper(earlier, "rgb")
+        before.map_codes(codes)
+        before.release()
+        mapper = NearestColourMapper(palette, "rgb")
+        start, found = threading.Barrier(2), [None, None]
+
+        def clean(thread):
+            start.wait()
+            found[thread] = mapper.map_codes(codes, np.uint8, 128, 255)
+
+        threads = [threading.Thread(target=clean, args=(thread,)) for thread in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        mapper.release()
+        assert np.array_equal(found[0], expected) and np.array_equal(found[1], expected)
+
+
 @pytest.mark.parametrize("metric", ["rgb", "cielab"])
 def test_colours_met_a_few_at_a_time_get_the_entries_of_one_large_batch(metric):
     """Dithering looks colours up a few at a time (NearestColourMapper.indices_of): small batches

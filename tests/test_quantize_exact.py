@@ -143,6 +143,28 @@ def test_a_sheet_that_fits_in_one_block_is_quantized_in_strips_with_the_indices_
     assert np.array_equal(in_strips.counts, in_one_block.counts)
 
 
+def test_a_sieve_whose_margin_reaches_past_a_strip_reads_a_sheet_that_fits_in_one_block_once(tmp_path, monkeypatch):
+    """MIN_REGION=1000 reads each block with 2000 rows around it: strips one tile row high would each
+    read and sieve the whole sheet again (twice the time, three to four times the CPU and twice the
+    memory on an 8-megapixel sheet), so such a sheet is sieved in one block."""
+    from palettize.engine import run
+    from palettize.engine.options import CleanupOptions, QuantizeOptions
+
+    rows = 2 * gdal_io.TILE + 77
+    path = write_raster(str(tmp_path / "sheet.tif"), map_sheet(rows, 150), alpha=True)
+    read = gdal_io.BandSource.read
+    pixels = []
+    monkeypatch.setattr(gdal_io.BandSource, "read", lambda self, window: pixels.append(window[2] * window[3]) or
+                        read(self, window))
+    settings = QuantizeOptions(cleanup=CleanupOptions("sieve", min_region=1000))
+    sieved = run.quantize_file(path, str(tmp_path / "sieved.tif"), settings)
+    assert sum(pixels) == rows * 150
+    monkeypatch.setattr(run, "STRIP_ROWS", None)
+    in_one_block = run.quantize_file(path, str(tmp_path / "one.tif"), settings)
+    assert np.array_equal(read_indices(sieved.output), read_indices(in_one_block.output))
+    assert np.array_equal(sieved.counts, in_one_block.counts)
+
+
 @pytest.mark.parametrize("palette, data_type, nodata", [
     ("win256", gdal.GDT_UInt16, 65535), ("gray256", gdal.GDT_UInt16, 65535),
     ("websafe216", gdal.GDT_Byte, 255), ("vga16", gdal.GDT_Byte, 255),

@@ -232,6 +232,23 @@ def test_indices_other_than_the_nearest_still_get_their_own_colour_error():
     assert np.array_equal(collector.counts, np.bincount(indices[indices != nodata], minlength=16))
 
 
+def test_a_block_with_over_a_million_pixels_away_from_their_colours_first_entry_gets_its_colour_error():
+    """A cleanup or dithering gives a colour different entries in different places: a block can
+    hold more such pixels than are measured at once (report._CHUNK; CLEANUP=seams on a narrow sheet
+    of 4 megapixels read in one block did), and each chunk of them is measured the same way."""
+    rng = np.random.default_rng(11)
+    colours = rng.integers(0, 256, (3, 40), dtype=np.uint8)
+    bands = colours[:, rng.integers(0, 40, (1400, 1000))]
+    bands = np.concatenate([bands, np.full((1, 1400, 1000), 255, dtype=np.uint8)])
+    rgba = pack_rgba(*bands)
+    palette = builtin_palette("vga16")
+    indices = rng.integers(0, 16, rgba.shape).astype(np.uint8)  # entries as error diffusion scatters them
+    collector = collect(rgba, indices, palette, 255)
+    direct = direct_delta_e(bands, indices, palette, 255)
+    assert collector.mean_delta_e == pytest.approx(direct.mean(), rel=1e-6)
+    assert abs(collector.p95_delta_e - np.percentile(direct, 95)) <= BIN_WIDTH
+
+
 def test_photographs_without_runs_are_counted_pixel_by_pixel():
     rng = np.random.default_rng(5)
     bands = rng.integers(0, 256, (4, 120, 90), dtype=np.uint8)
