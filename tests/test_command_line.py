@@ -500,3 +500,30 @@ def test_pip_install_gives_a_palettize_command_that_needs_no_clone(tmp_path):
     reference = palettize("quantize", path, "-o", tmp_path / "ref.tif", "--palette", "gray256", "-q")
     assert reference.returncode == 0
     assert np.array_equal(read_indices(str(tmp_path / "out.tif")), read_indices(str(tmp_path / "ref.tif")))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["-o", ""], "-o is empty: give the output's file name."),
+    (["--out-dir", ""], "--out-dir is empty: give a folder (. for the current one)."),
+    (["-o", "out.tif", "--table", ""], "--table is empty: give a file name, or leave --table out."),
+    (["-o", "out.tif", "--report", ""], "--report is empty: give a file name, or leave --report out."),
+    (["-o", "out.tif", "--scheduler", ""], "--scheduler is empty: give the scheduler's address, such as "
+                                           "tcp://HOST:8786, or leave --scheduler out to run here."),
+])
+def test_an_empty_value_from_an_unset_shell_variable_is_refused_not_read_as_none_or_here(tmp_path, flags, message):
+    """`--table "$TABLE"` with TABLE unset wrote no table and said nothing; `--scheduler "$SCHEDULER"`
+    started a local cluster of as many workers as cores instead of using the cluster."""
+    (tmp_path / "sheets").mkdir()
+    path = write_raster(str(tmp_path / "sheets" / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("quantize", path, *flags, "-q", cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == "palettize: error: {}\n".format(message)
+    assert sorted(os.listdir(str(tmp_path))) == ["sheets"] and os.listdir(str(tmp_path / "sheets")) == ["in.tif"]
+
+
+def test_an_empty_palette_file_name_for_extract_is_refused(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("extract", path, "-o", "", "-q", cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == "palettize: error: -o is empty: give the palette file's name.\n"
+
