@@ -16,6 +16,8 @@ STAGING_PREFIX = ".palettize-"
 def writable_path_problem(path):
     """Why a file cannot be written at ``path`` (a sentence), or '' when it can: the path must not
     be a folder, and its nearest existing folder must be a writable folder."""
+    if path.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):  # 'classes/', which abspath would cut
+        return "{} ends with a folder separator: it names a folder, not a file".format(path)
     path = os.path.abspath(path)
     if os.path.isdir(path):
         return "{} is a folder".format(path)

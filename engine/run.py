@@ -384,7 +384,7 @@ def check_extract(output_path, options, inputs=None, other_outputs=None):
         extension = os.path.splitext(output_path)[1].lower()
         if extension not in WRITE_EXTENSIONS:
             raise RunError("Cannot write a palette as '{}': choose a file ending in {}.".format(
-                extension or os.path.basename(output_path), ", ".join(WRITE_EXTENSIONS)))
+                extension or os.path.basename(output_path) or output_path, ", ".join(WRITE_EXTENSIONS)))
     outputs = {"OUTPUT_PALETTE": output_path, "OUTPUT_REPORT": options.report}
     outputs.update(other_outputs or {})
     check_output_paths(outputs, inputs)

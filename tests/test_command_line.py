@@ -527,3 +527,26 @@ def test_an_empty_palette_file_name_for_extract_is_refused(tmp_path):
     assert result.returncode == 2
     assert result.stderr == "palettize: error: -o is empty: give the palette file's name.\n"
 
+
+
+@pytest.mark.parametrize("flags, setting", [(["-o", "classes/"], "the output"),
+                                            (["-o", "out.tif", "--table", "tables/"], "--table")])
+def test_an_output_named_as_a_folder_is_refused_before_any_work(tmp_path, flags, setting):
+    """-o classes/ quantized the whole file, then failed saying that classes, which it had made
+    itself, was a folder."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("quantize", path, *flags, "-q", cwd=str(tmp_path))
+    assert result.returncode == 1
+    folder = [flag for flag in flags if flag.endswith("/")][0]
+    assert result.stderr == ("palettize: error: {}: Cannot write {} {}: {} ends with a folder separator: it names a "
+                             "folder, not a file. Choose another path.\n".format(path, setting, folder, folder))
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
+def test_a_palette_file_named_as_a_folder_is_refused_naming_it(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("extract", path, "-o", "legends/", "-q", cwd=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == ("palettize: error: Cannot write a palette as 'legends/': choose a file ending in .csv, "
+                             ".gpl, .act, .clr, .qml, .txt.\n")
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
