@@ -14,10 +14,13 @@ only: a file it would have to split is refused. dask and distributed are importe
 a cluster is asked for.
 """
 
+import contextlib
 import math
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -30,7 +33,7 @@ from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
 from .nearest import RGB_BITS
-from .outputs import OutputFiles
+from .outputs import OutputFiles, remove_tagged, staging_tag
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -73,7 +76,8 @@ def _job_options(job, options):
 
 
 def _side_files(job):
-    paths = [job.output, style_path(job.output), job.output + ".palette.csv", job.output + ".aux.xml"]
+    paths = [job.output, style_path(job.output), job.output + ".palette.csv", job.output + ".aux.xml",
+             job.output + ".part"]
     return [p for p in paths + [job.report, job.table] if p]
 
 
@@ -89,6 +93,13 @@ def _remove_new(before):
                 shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
             except OSError:
                 pass
+
+
+def tagged(tag, task, *args):
+    """``task(*args)`` with its staging folders tagged (outputs.staging_tag): the batch finds what
+    the task left if its worker process is stopped in the middle of it."""
+    with staging_tag(tag):
+        return task(*args)
 
 
 # -- tasks (run in this process or on a worker; plain functions of picklable arguments) ---------
@@ -400,11 +411,17 @@ class Cluster:
         else:
             # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
             # warning on stderr when another cluster has it); bokeh's dashboard is optional.
-            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
+            with _workers_without_ctrl_c():
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
             self.client = Client(self._cluster)
             self.client.run(_silence_task_failures)  # each failed file gets its one line from the command line
         return self.client
+
+    @property
+    def is_local(self):
+        """Its worker processes are ours: stopping them stops their tasks."""
+        return self.scheduler is None
 
     def close(self):
         if self.client is not None:
@@ -412,6 +429,22 @@ class Cluster:
         if self._cluster is not None:
             self._cluster.close()
         self.client = self._cluster = None
+
+
+@contextlib.contextmanager
+def _workers_without_ctrl_c():
+    """SIGINT ignored while the block starts worker processes, which inherit that and keep ignoring
+    it: Ctrl-C, which a terminal sends to the whole process group, then stops only this process,
+    which stops the batch and the workers and cleans up after them, and no worker prints a
+    traceback. A Ctrl-C in these few seconds is lost: press it again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a library caller's thread: signals are the main thread's business
+        return
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def _silence_task_failures():
@@ -467,7 +500,11 @@ class Runner:
 
     def __enter__(self):
         if self.cluster is not None:
-            self.client = self.cluster.start()
+            try:
+                self.client = self.cluster.start()
+            except BaseException:  # e.g. Ctrl-C while it starts: no cluster outlives the run
+                self.cluster.close()
+                raise
         return self
 
     def __exit__(self, *exc):
@@ -567,11 +604,13 @@ class Runner:
             palette, _ = run.resolve_palette(options, None, log)
         progress(0, 0, len(planned), total)
         run_batch = self._quantize_here if self.client is None else self._quantize_on_cluster
-        folders = OutputFiles()  # the output folders tiles are written into; those left empty go
+        folders = OutputFiles()  # the folders tiles and workers write into; those left empty go
         try:
             for job in planned:
-                if job.tiles:
-                    folders.make_folders(os.path.dirname(os.path.abspath(job.output)))
+                if job.tiles or self.client is not None:
+                    for path in (job.output, job.report, job.table):
+                        if path:
+                            folders.make_folders(os.path.dirname(os.path.abspath(path)))
             run_batch(planned, options, palette, progress, keep_going, log, fail, total)
         finally:
             folders.discard()
@@ -619,9 +658,12 @@ class Runner:
 
         client = self.client
         watched, finals, workdirs = {}, {}, {}
+        tag = uuid.uuid4().hex[:8]  # the staging folders of this batch's tasks
+        before = {job.output: _snapshot(_side_files(job) + ([tiles_folder(job.output)] if is_mosaic(job.output) else []))
+                  for job in jobs}
         for job in jobs:
             if not job.tiles:
-                future = client.submit(quantize_whole, job, options, palette, pure=False)
+                future = client.submit(tagged, tag, quantize_whole, job, options, palette, pure=False)
                 watched[future], finals[future] = (job, job.pixels), job
                 continue
             workdir = workdirs[job.output] = _workdir(job)
@@ -629,19 +671,29 @@ class Runner:
                      for tile in job.tiles]
             for future, tile in zip(tiles, job.tiles):
                 watched[future] = (job, tile[2] * tile[3])
-            final = client.submit(assemble, job, workdir, options, palette, tiles, pure=False)
+            final = client.submit(tagged, tag, assemble, job, workdir, options, palette, tiles, pure=False)
             watched[final], finals[final] = (job, 0), job
+        ended = set()  # outputs of the files whose last task ended
         try:
             self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, progress,
-                         len(jobs), total)
-        except BaseException:  # e.g. Ctrl-C: no tile folder outlives the run
-            self._cancel([f for f in watched if not f.done()], timeout=10)
+                         len(jobs), total, ended)
+        except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
+            if self.cluster.is_local:  # our workers: stopped now, in the middle of their tasks
+                self.cluster.close()
+                for job in jobs:
+                    if job.output not in ended:
+                        for folder in {os.path.dirname(os.path.abspath(path)) for path in _side_files(job)}:
+                            remove_tagged(folder, tag)
+                        _remove_new(before[job.output])
+            else:  # another's workers: their running tasks end as they would
+                self._cancel([f for f in watched if not f.done()], timeout=10)
             for workdir in workdirs.values():
                 remove_folder(workdir)
             raise
 
-    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, progress, files, total):
-        """Account for tasks as they finish: progress, one failure per file, cleaning up after it."""
+    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, progress, files, total, ended):
+        """Account for tasks as they finish: progress, one failure per file, cleaning up after it;
+        ``ended``: a set that gets the output of each file whose last task ended."""
         from distributed import wait
 
         client = self.client
@@ -649,6 +701,8 @@ class Runner:
         stop = False
         for future in completed:
             job, pixels = watched[future]
+            if future in finals:
+                ended.add(job.output)
             if future.status in ("error", "cancelled"):
                 if job.output in failed or stop:
                     continue

@@ -3,6 +3,7 @@ files give the same cells as one process, cleanup across tile borders included."
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -381,3 +382,33 @@ def test_workers_without_palettize_give_one_line_saying_to_install_it_not_a_trac
                                       "environment) and restart the workers.\n")
         assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
         assert not os.path.exists(str(out)) or os.listdir(str(out)) == []
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["ctrl-c", "kill"])
+def test_ctrl_c_on_local_workers_stops_them_quietly_and_leaves_no_unfinished_output(tmp_path, group):
+    """Ctrl-C in a terminal reaches the whole process group, the worker processes included: each
+    printed its KeyboardInterrupt traceback, and a file a worker was writing stayed behind half
+    written in a .palettize-... folder, with the output folder the run had made."""
+    pytest.importorskip("distributed")
+    sheets = [str(tmp_path / "sheet{}.tif".format(i)) for i in range(2)]
+    for sheet in sheets:
+        gdal.Translate(sheet, SAMPLE_MAP, width=6000, height=4000, creationOptions=["TILED=YES", "COMPRESS=DEFLATE"])
+    out = tmp_path / "out"
+    run = subprocess.Popen([SCRIPT, "quantize"] + sheets + ["--out-dir", str(out), "--metric", "ciede2000",
+                                                            "--cleanup", "seams", "--workers", "2", "-q"],
+                           stderr=subprocess.PIPE, universal_newlines=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and leftovers(str(out))) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until a worker writes an output
+    assert run.poll() is None, "the run ended before it could be stopped"
+    if group:
+        os.killpg(run.pid, signal.SIGINT)  # as the terminal sends Ctrl-C
+    else:
+        run.send_signal(signal.SIGTERM)  # kill PID
+    stderr = run.communicate(timeout=120)[1]
+    assert (run.returncode, stderr) == ((130, "palettize: interrupted: outputs not finished were removed\n") if group
+                                        else (143, "palettize: terminated: outputs not finished were removed\n"))
+    time.sleep(2)  # what a worker left would be there by now
+    assert not out.exists() or not leftovers(str(out))
+    assert not out.exists() or sorted(os.listdir(str(out))) in ([], ["sheet0.qml", "sheet0.tif", "sheet0.tif.aux.xml"],
+                                                                ["sheet1.qml", "sheet1.tif", "sheet1.tif.aux.xml"])
