@@ -107,16 +107,27 @@ def tagged(tag, task, *args):
 
 
 def quantize_whole(job, options, palette):
-    """Quantize one file in one task; on failure nothing new is left behind."""
+    """Quantize one file in one task; on failure nothing new is left behind. Returns (pixels per
+    entry, the run's warnings)."""
     gdal_io.state_error_mode()
     run.STRIP_ROWS = None  # one block where the file fits in one: the other workers keep the cores busy
     before = _snapshot(_side_files(job))
+    warnings = []
     try:
-        result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette)
+        result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
+                                   log=_warnings_into(warnings))
     except BaseException:
         _remove_new(before)
         raise
-    return result.counts
+    return result.counts, warnings
+
+
+def _warnings_into(warnings):
+    """A log that keeps the warnings in the list ``warnings`` and drops the notes."""
+    def log(text, warning=False):
+        if warning:
+            warnings.append(text)
+    return log
 
 
 #: Below this many pixels a histogram sorts the pixels' colours instead of counting them in a
@@ -185,7 +196,8 @@ def tile_geotransform(geotransform, tile):
 
 
 def quantize_tile(path, workdir, tile, options, palette):
-    """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns pixels per entry.
+    """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns (pixels per entry,
+    whether band values were clipped to 0-255).
 
     Blocks are read with the cleanup margin from the whole raster, across the tile's borders, so
     the tile holds exactly the classes a run over the whole file gives it."""
@@ -208,18 +220,21 @@ def quantize_tile(path, workdir, tile, options, palette):
                                      cleanup=options.cleanup, grid_size=(grid.width, grid.height),
                                      opaque=source.opaque, nodata_index=options.nodata_index)
             writer.commit()
-        return passed.counts
+        return passed.counts, source.clipped
     finally:
         source.close()
 
 
-def assemble(job, workdir, options, palette, tile_counts):
-    """The tiles as one mosaic: <output>.vrt beside its tiles folder, or the output raster itself
-    (written from the mosaic as quantize_file writes it); then the style and table. Removes the
-    work folder, whatever happens."""
+def assemble(job, workdir, options, palette, tiles):
+    """The tiles (quantize_tile's results) as one mosaic: <output>.vrt beside its tiles folder, or
+    the output raster itself (written from the mosaic as quantize_file writes it); then the style
+    and table. Removes the work folder, whatever happens. Returns (pixels per entry, warnings about
+    the output, as quantize_file gives them)."""
     gdal_io.state_error_mode()
     before = _snapshot(_side_files(job) + [tiles_folder(job.output)])
-    counts = sum(tile_counts)
+    counts = sum(tile_counts for tile_counts, _ in tiles)
+    warnings = [text for text, said in ((run.CLIPPED, any(clipped for _, clipped in tiles)),
+                                        (run.ALL_NODATA, not counts.any())) if said]
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
@@ -257,7 +272,7 @@ def assemble(job, workdir, options, palette, tile_counts):
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return counts
+    return counts, warnings
 
 
 def _drop_geotransform(vrt_path):
@@ -602,6 +617,17 @@ class Runner:
             palette, _ = run.resolve_palette(options, histogram, log)
         elif self.client is not None or len(planned) > 1:
             palette, _ = run.resolve_palette(options, None, log)
+        said = set()  # warnings about the palette, given once for all files
+        repeated = palette is not None and run.repeated_colours_message(palette, options.nodata_index)
+        if repeated:
+            log(repeated, warning=True)
+            said.add(repeated)
+
+        def warn(job, text):
+            """A file's warning, naming the file among several."""
+            if text not in said:
+                log(text if len(planned) == 1 else "{}: {}".format(job.input, text), warning=True)
+
         progress(0, 0, len(planned), total)
         run_batch = self._quantize_here if self.client is None else self._quantize_on_cluster
         folders = OutputFiles()  # the folders tiles and workers write into; those left empty go
@@ -611,24 +637,31 @@ class Runner:
                     for path in (job.output, job.report, job.table):
                         if path:
                             folders.make_folders(os.path.dirname(os.path.abspath(path)))
-            run_batch(planned, options, palette, progress, keep_going, log, fail, total)
+            run_batch(planned, options, palette, progress, keep_going, log, warn, fail, total)
         finally:
             folders.discard()
         return failures
 
-    def _quantize_here(self, jobs, options, palette, progress, keep_going, log, fail, total):
+    def _quantize_here(self, jobs, options, palette, progress, keep_going, log, warn, fail, total):
         done_pixels = 0
         for number, job in enumerate(jobs):
             def file_progress(fraction, number=number, start=done_pixels):
                 progress(number, start + fraction * job.pixels, len(jobs), total)
 
+            def file_log(text, warning=False, job=job):  # the notes of one file, the warnings of each
+                if warning:
+                    warn(job, text)
+                elif len(jobs) == 1:
+                    log(text)
+
             before = _snapshot(_side_files(job))
             try:
                 if job.tiles:
-                    self._tiles_here(job, options, palette)
+                    for text in self._tiles_here(job, options, palette):
+                        warn(job, text)
                 else:
                     run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
-                                      progress=file_progress, log=log if len(jobs) == 1 else None)
+                                      progress=file_progress, log=file_log)
             except Exception as error:  # one line per failed file; the batch goes on or stops cleanly
                 _remove_new(before)
                 fail(job, _unreadable(error))
@@ -647,13 +680,13 @@ class Runner:
                                              if options.palette.from_image else None)
         workdir = _workdir(job)
         try:
-            counts = [quantize_tile(job.input, workdir, tile, options, palette) for tile in job.tiles]
+            tiles = [quantize_tile(job.input, workdir, tile, options, palette) for tile in job.tiles]
         except BaseException:
             remove_folder(workdir)
             raise
-        assemble(job, workdir, options, palette, counts)
+        return assemble(job, workdir, options, palette, tiles)[1]
 
-    def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, fail, total):
+    def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, warn, fail, total):
         from distributed import as_completed
 
         client = self.client
@@ -675,7 +708,7 @@ class Runner:
             watched[final], finals[final] = (job, 0), job
         ended = set()  # outputs of the files whose last task ended
         try:
-            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, progress,
+            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, warn, progress,
                          len(jobs), total, ended)
         except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
             if self.cluster.is_local:  # our workers: stopped now, in the middle of their tasks
@@ -691,9 +724,10 @@ class Runner:
                 remove_folder(workdir)
             raise
 
-    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, progress, files, total, ended):
-        """Account for tasks as they finish: progress, one failure per file, cleaning up after it;
-        ``ended``: a set that gets the output of each file whose last task ended."""
+    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, warn, progress, files, total, ended):
+        """Account for tasks as they finish: progress, one failure per file, cleaning up after it,
+        the warnings of each file done; ``ended``: a set that gets the output of each file whose
+        last task ended."""
         from distributed import wait
 
         client = self.client
@@ -721,6 +755,8 @@ class Runner:
             pixels_done += pixels
             if future in finals:
                 files_done += 1
+                for text in future.result()[1]:
+                    warn(job, text)
             progress(files_done, pixels_done, files, total)
 
     def _cancel(self, futures, timeout=60):

@@ -41,6 +41,10 @@ GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
 EXTRACT_NODATA = 65535
 REPORT_EXTENSIONS = (".html", ".htm")
 TABLE_EXTENSIONS = (".csv", ".txt", "")  # the engine writes its table as CSV text
+#: Warnings about a file's output that a batch assembling it from tiles gives too.
+CLIPPED = "Some band values were outside 0-255 and were clipped."
+ALL_NODATA = ("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata and "
+              "alpha band, and the extent asked for.")
 
 
 class RunError(Exception):
@@ -598,7 +602,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             "again with nodata.")
         result, passed, merged, messages = write(False, False, again=True)
     if getattr(source, "clipped", False):
-        log("Some band values were outside 0-255 and were clipped.", warning=True)
+        log(CLIPPED, warning=True)
     if options.dither == "none":
         log("{} distinct colour{} matched to the palette.".format(passed.distinct_colours,
                                                                 "" if passed.distinct_colours == 1 else "s"))
@@ -611,8 +615,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     for text, warning in messages:
         log(text, warning=warning)
     if not passed.counts.any():
-        log("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata "
-            "and alpha band, and the extent asked for.", warning=True)
+        log(ALL_NODATA, warning=True)
     return result
 
 

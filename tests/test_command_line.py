@@ -550,3 +550,35 @@ def test_a_palette_file_named_as_a_folder_is_refused_naming_it(tmp_path):
     assert result.stderr == ("palettize: error: Cannot write a palette as 'legends/': choose a file ending in .csv, "
                              ".gpl, .act, .clr, .qml, .txt.\n")
     assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
+def sheets_to_warn_about(tmp_path):
+    """An 8-bit sheet in two of the legend's colours, a 16-bit one (its values clipped to 0-255)
+    and a transparent one (all nodata), and a legend whose last entry repeats its first colour."""
+    red = (np.indices((6, 7)).sum(axis=0) % 2).astype(np.uint8) * 255
+    sheet = write_raster(str(tmp_path / "sheet.tif"), np.stack([red, 255 - red, np.zeros_like(red)]))
+    deep = write_raster(str(tmp_path / "deep.tif"), random_rgba(6, 7, seed=2)[:3].astype(np.uint16) * 257,
+                        gdal_type=gdal.GDT_UInt16)
+    empty = write_raster(str(tmp_path / "empty.tif"), random_rgba(6, 7, seed=3, transparent_share=1.0), alpha=True)
+    legend = tmp_path / "legend.csv"
+    legend.write_text("255,0,0\n0,255,0\n0,0,255\n0,0,0\n255,255,255\n255,0,0\n")
+    return [sheet, deep, empty], str(legend)
+
+
+BATCH_WARNINGS = [
+    "warning: 1 palette entry has the colour of an earlier entry, so no pixel gets it (ties go to the lowest index): "
+    "5 as 0, #ff0000. Give each class its own colour to tell them apart.",
+    "warning: {deep}: Some band values were outside 0-255 and were clipped.",
+    "warning: {empty}: No pixel got a palette entry: the output is all nodata. Check --alpha-threshold, the input's "
+    "nodata and alpha band, and the extent asked for."]
+
+
+def test_a_batch_prints_each_files_warnings_naming_the_file_and_the_palettes_once(tmp_path):
+    """A 16-bit sheet among 8-bit ones came out of a batch all white without a word: a batch
+    dropped the warnings of its files with their notes."""
+    (sheet, deep, empty), legend = sheets_to_warn_about(tmp_path)
+    result = palettize("quantize", sheet, deep, empty, "--out-dir", tmp_path / "out", "--palette", legend)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [line.format(deep=deep, empty=empty) for line in BATCH_WARNINGS]
+    quiet = palettize("quantize", sheet, deep, empty, "--out-dir", tmp_path / "quiet", "--palette", legend, "-q")
+    assert quiet.returncode == 0 and quiet.stderr == ""

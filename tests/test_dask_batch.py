@@ -412,3 +412,26 @@ def test_ctrl_c_on_local_workers_stops_them_quietly_and_leaves_no_unfinished_out
     assert not out.exists() or not leftovers(str(out))
     assert not out.exists() or sorted(os.listdir(str(out))) in ([], ["sheet0.qml", "sheet0.tif", "sheet0.tif.aux.xml"],
                                                                 ["sheet1.qml", "sheet1.tif", "sheet1.tif.aux.xml"])
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["files", "tiles"])
+def test_a_batch_on_the_cluster_prints_each_files_warnings_naming_the_file(scheduler, tmp_path, capsys, split):
+    from test_command_line import BATCH_WARNINGS, sheets_to_warn_about
+
+    (sheet, deep, empty), legend = sheets_to_warn_about(tmp_path)
+    flags = ["--split-above", "0.00002"] if split else []  # tiles of 16 x 16 pixels: one per sheet
+    assert run("quantize", sheet, deep, empty, "--out-dir", tmp_path / "out", "--palette", legend, "--scheduler",
+               scheduler, *flags) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == BATCH_WARNINGS[0]  # the palette's, before any file's
+    assert sorted(lines[1:]) == [line.format(deep=deep, empty=empty) for line in BATCH_WARNINGS[1:]]
+
+
+def test_one_file_on_the_cluster_prints_its_warnings(scheduler, tmp_path, capsys):
+    deep = write_raster(str(tmp_path / "deep.tif"), random_rgba(6, 7, seed=2)[:3].astype(np.uint16) * 257,
+                        gdal_type=gdal.GDT_UInt16)
+    assert run("quantize", deep, "-o", tmp_path / "classes.xyz", "--palette", "vga16", "--scheduler", scheduler) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert "warning: Some band values were outside 0-255 and were clipped." in lines
+    assert "warning: The XYZ format cannot hold a colour table: the palette was written beside it as {}.".format(
+        tmp_path / "classes.xyz.palette.csv") in lines
