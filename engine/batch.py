@@ -136,17 +136,30 @@ SMALL_HISTOGRAM = 1 << 21
 
 
 def histogram_task(path, options, window=None):
-    """(codes, counts) of one file, or of one tile window of it."""
+    """((codes, counts), whether band values were clipped to 0-255) of one file, or of one tile
+    window of it."""
     gdal_io.state_error_mode()
     source, grid = run.open_file(path, options.bands)
     try:
         window = window or (0, 0, grid.width, grid.height)
         windows = _offset_windows(window)
         if window[2] * window[3] < SMALL_HISTOGRAM:
-            return _sorted_histogram(source, windows, options.alpha_threshold)
-        return colour_histogram(source, windows, options.alpha_threshold)
+            histogram = _sorted_histogram(source, windows, options.alpha_threshold)
+        else:
+            histogram = colour_histogram(source, windows, options.alpha_threshold)
+        return histogram, source.clipped
     finally:
         source.close()
+
+
+def merge_file_histograms(parts):
+    """histogram_task's results for the windows of one file as one: ((codes, counts), clipped)."""
+    return run.merge_histograms([histogram for histogram, _ in parts]), any(clipped for _, clipped in parts)
+
+
+def merge_batch_histograms(files):
+    """((codes, counts) of all files together, [whether each file's values were clipped])."""
+    return run.merge_histograms([histogram for histogram, _ in files]), [clipped for _, clipped in files]
 
 
 def _sorted_histogram(source, windows, alpha_threshold):
@@ -767,10 +780,11 @@ class Runner:
         while any(self.client.processing().values()) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def _histogram(self, jobs, options, fail):
+    def _histogram(self, jobs, options, fail, log=None):
         """(codes, counts) of the inputs of all ``jobs`` together: here file by file, on a cluster
         one task per file or tile, merged. A file that cannot be read goes to ``fail`` and out of
-        ``jobs`` (the palette comes from the others)."""
+        ``jobs`` (the palette comes from the others). ``log``: gets a warning for each file whose
+        values were clipped (on a cluster; here extract_palette_files gives it)."""
         if self.client is None:
             parts = []
             for job in list(jobs):
@@ -788,16 +802,20 @@ class Runner:
                 job.tiles = tile_windows(job.width, job.height, self.split_above)
             parts = [self.client.submit(histogram_task, job.input, options, tile, pure=False)
                      for tile in (job.tiles or (None,))]
-            merged.append((job, self.client.submit(run.merge_histograms, parts, pure=False)))
+            merged.append((job, self.client.submit(merge_file_histograms, parts, pure=False)))
         wait([future for _, future in merged])
-        readable = []
+        readable, several = [], len(jobs) > 1
         for job, future in merged:
             if future.status == "error":
                 jobs.remove(job)
                 fail(job, _unreadable(future.exception()))
             else:
                 readable.append(future)
-        return self.client.submit(run.merge_histograms, readable, pure=False).result()
+        histogram, clipped = self.client.submit(merge_batch_histograms, readable, pure=False).result()
+        for job, was_clipped in zip(jobs, clipped):
+            if was_clipped and log:
+                log("{}: {}".format(job.input, run.CLIPPED) if several else run.CLIPPED, warning=True)
+        return histogram
 
     # -- extract --
 
@@ -815,7 +833,7 @@ class Runner:
         total = sum(job.pixels for job in jobs)
         progress(0, 0, len(jobs), total)
         failed = []
-        histogram = self._histogram(jobs, options, lambda job, error: failed.append(error))
+        histogram = self._histogram(jobs, options, lambda job, error: failed.append(error), log)
         if failed:
             raise failed[0]
         palette, _ = run.resolve_palette(options, histogram, log)

@@ -217,6 +217,8 @@ def colour_histogram_files(paths, options, progress=None, is_cancelled=None, log
             parts.append(histogram_of_source(
                 source, grid, options.alpha_threshold, _span(progress, number / len(paths), (number + 1) / len(paths)),
                 is_cancelled))
+            if source.clipped:
+                (log or _quiet)("{}: {}".format(path, CLIPPED), warning=True)
         finally:
             source.close()
     histogram = parts[0] if len(parts) == 1 else merge_histograms(parts)
@@ -657,6 +659,8 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
                                         is_cancelled, log, on_block=collector.add_thumbnail_sample if collector else None)
     except gdal_io.SourceError as error:
         raise RunError("Could not read the input: {}".format(error))
+    if getattr(source, "clipped", False):
+        (log or _quiet)(CLIPPED, warning=True)
     with OutputFiles() as outputs:  # the palette, the report and the caller's outputs go into place together
         result, entries = _extract(histogram, output_path, options, log, outputs)
         progress(0.9)

@@ -582,3 +582,15 @@ def test_a_batch_prints_each_files_warnings_naming_the_file_and_the_palettes_onc
     assert result.stderr.splitlines() == [line.format(deep=deep, empty=empty) for line in BATCH_WARNINGS]
     quiet = palettize("quantize", sheet, deep, empty, "--out-dir", tmp_path / "quiet", "--palette", legend, "-q")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_extract_warns_that_band_values_were_clipped_as_quantize_does(tmp_path):
+    """A legend extracted from a 16-bit sheet held black and white only, without a word why."""
+    (sheet, deep, _), _ = sheets_to_warn_about(tmp_path)
+    one = palettize("extract", deep, "-o", tmp_path / "one.csv", "--n-colors", "4")
+    assert one.returncode == 0, one.stderr
+    assert "warning: Some band values were outside 0-255 and were clipped." in one.stderr.splitlines()
+    both = palettize("extract", sheet, deep, "-o", tmp_path / "both.csv", "--n-colors", "4")
+    assert both.returncode == 0, both.stderr
+    assert [line for line in both.stderr.splitlines() if line.startswith("warning:")] == [
+        "warning: {}: Some band values were outside 0-255 and were clipped.".format(deep)]

@@ -435,3 +435,13 @@ def test_one_file_on_the_cluster_prints_its_warnings(scheduler, tmp_path, capsys
     assert "warning: Some band values were outside 0-255 and were clipped." in lines
     assert "warning: The XYZ format cannot hold a colour table: the palette was written beside it as {}.".format(
         tmp_path / "classes.xyz.palette.csv") in lines
+
+
+def test_extract_on_the_cluster_warns_that_band_values_were_clipped(scheduler, tmp_path, capsys):
+    from test_command_line import sheets_to_warn_about
+
+    (sheet, deep, _), _ = sheets_to_warn_about(tmp_path)
+    assert run("extract", sheet, deep, "-o", tmp_path / "legend.csv", "--n-colors", "4", "--scheduler", scheduler,
+               "--split-above", "0.00002") == 0
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")] == [
+        "warning: {}: Some band values were outside 0-255 and were clipped.".format(deep)]
