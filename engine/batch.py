@@ -72,6 +72,17 @@ def _job_options(job, options):
     return replace(options, report=job.report, table=job.table)
 
 
+def for_workers(job):
+    """The job with paths that name the same files for a worker started in another folder:
+    absolute (an input only when it is a file here, so that GDAL's /vsi... paths and connection
+    strings such as GPKG:sheets.gpkg:north stay as they are)."""
+    def absolute(path):
+        return path if not path or path.startswith("/vsi") else os.path.abspath(path)
+
+    return replace(job, input=os.path.abspath(job.input) if os.path.exists(job.input) else job.input,
+                   output=absolute(job.output), report=absolute(job.report), table=absolute(job.table))
+
+
 # -- leaving nothing behind ----------------------------------------------------------------------
 
 
@@ -708,16 +719,17 @@ class Runner:
         before = {job.output: _snapshot(_side_files(job) + ([tiles_folder(job.output)] if is_mosaic(job.output) else []))
                   for job in jobs}
         for job in jobs:
+            task = for_workers(job)
             if not job.tiles:
-                future = client.submit(tagged, tag, quantize_whole, job, options, palette, pure=False)
+                future = client.submit(tagged, tag, quantize_whole, task, options, palette, pure=False)
                 watched[future], finals[future] = (job, job.pixels), job
                 continue
             workdir = workdirs[job.output] = _workdir(job)
-            tiles = [client.submit(quantize_tile, job.input, workdir, tile, options, palette, pure=False)
+            tiles = [client.submit(quantize_tile, task.input, workdir, tile, options, palette, pure=False)
                      for tile in job.tiles]
             for future, tile in zip(tiles, job.tiles):
                 watched[future] = (job, tile[2] * tile[3])
-            final = client.submit(tagged, tag, assemble, job, workdir, options, palette, tiles, pure=False)
+            final = client.submit(tagged, tag, assemble, task, workdir, options, palette, tiles, pure=False)
             watched[final], finals[final] = (job, 0), job
         ended = set()  # outputs of the files whose last task ended
         try:
@@ -800,7 +812,7 @@ class Runner:
         for job in jobs:
             if not job.tiles and job.pixels > self.split_above * 1e6:
                 job.tiles = tile_windows(job.width, job.height, self.split_above)
-            parts = [self.client.submit(histogram_task, job.input, options, tile, pure=False)
+            parts = [self.client.submit(histogram_task, for_workers(job).input, options, tile, pure=False)
                      for tile in (job.tiles or (None,))]
             merged.append((job, self.client.submit(merge_file_histograms, parts, pure=False)))
         wait([future for _, future in merged])

@@ -344,10 +344,16 @@ def bare_scheduler(tmp_path):
     with open(path) as f:
         address = json.load(f)["address"]
 
-    def start_worker():
+    def start_worker(cwd=None):
+        """A worker started in ``cwd``: with Palettize importable (as where it is installed), else without."""
+        worker_env = dict(env)
+        if cwd is not None:
+            import palettize
+
+            worker_env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))
         processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
                                            "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
-                                          cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
+                                          cwd=str(cwd or tmp_path), env=worker_env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
 
     yield address, start_worker
@@ -445,3 +451,35 @@ def test_extract_on_the_cluster_warns_that_band_values_were_clipped(scheduler, t
                "--split-above", "0.00002") == 0
     assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")] == [
         "warning: {}: Some band values were outside 0-255 and were clipped.".format(deep)]
+
+
+def test_relative_paths_name_the_same_files_on_workers_started_in_another_folder(bare_scheduler, tmp_path):
+    """A dask-worker started in another folder opened in/sheet.tif in its own folder ('no such file',
+    or another sheet of the same name), and would have written the outputs there."""
+    address, start_worker = bare_scheduler
+    elsewhere, project = tmp_path / "elsewhere", tmp_path / "project"
+    elsewhere.mkdir()
+    (project / "in").mkdir(parents=True)
+    start_worker(cwd=elsewhere)
+    image = random_rgba(20, 30, seed=1)
+    write_raster(str(project / "in" / "sheet.tif"), image, alpha=True)
+    result = subprocess.run([SCRIPT, "quantize", os.path.join("in", "sheet.tif"), "--out-dir", "out", "--table",
+                             os.path.join("tables", "{stem}.csv"), "--palette", "vga16", "--scheduler", address, "-q"],
+                            cwd=str(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(str(project / "out"))) == ["sheet.qml", "sheet.tif", "sheet.tif.aux.xml"]
+    assert os.listdir(str(project / "tables")) == ["sheet.csv"]
+    assert run("quantize", project / "in" / "sheet.tif", "-o", tmp_path / "here.tif", "--palette", "vga16", "-q") == 0
+    assert np.array_equal(read_indices(str(project / "out" / "sheet.tif")), read_indices(str(tmp_path / "here.tif")))
+    mosaic = subprocess.run([SCRIPT, "quantize", os.path.join("in", "sheet.tif"), "-o", os.path.join("mosaic", "map.vrt"),
+                             "--palette", "vga16", "--split-above", "0.0003", "--scheduler", address, "-q"],
+                            cwd=str(project), stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert mosaic.returncode == 0, mosaic.stderr
+    assert np.array_equal(read_indices(str(project / "mosaic" / "map.vrt")), read_indices(str(tmp_path / "here.tif")))
+    assert [name for name in os.listdir(str(elsewhere)) if not name.startswith("dask-worker-space")] == []
+    legend = subprocess.run([SCRIPT, "extract", os.path.join("in", "sheet.tif"), "-o", "legend.csv", "--scheduler",
+                             address, "-q"], cwd=str(project), stderr=subprocess.PIPE, universal_newlines=True,
+                            timeout=300)
+    assert legend.returncode == 0, legend.stderr
+    assert os.path.exists(str(project / "legend.csv"))
