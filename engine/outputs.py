@@ -45,6 +45,8 @@ def writable_path_problem(path):
     be a folder, and its nearest existing folder must be a writable folder."""
     if path.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):  # 'classes/', which abspath would cut
         return "{} ends with a folder separator: it names a folder, not a file".format(path)
+    if not is_utf8(path):
+        return "its name is not UTF-8 text, and GDAL writes only UTF-8 names"
     path = os.path.abspath(path)
     if os.path.isdir(path):
         return "{} is a folder".format(path)
@@ -54,6 +56,16 @@ def writable_path_problem(path):
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         return "{} is not a writable folder".format(existing)
     return ""
+
+
+def is_utf8(path):
+    """Whether GDAL can take ``path``: a name that is not UTF-8 (a Latin-1 name unpacked from an
+    old archive) comes to Python as text it cannot encode."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def same_file_key(path):

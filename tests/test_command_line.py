@@ -594,3 +594,25 @@ def test_extract_warns_that_band_values_were_clipped_as_quantize_does(tmp_path):
     assert both.returncode == 0, both.stderr
     assert [line for line in both.stderr.splitlines() if line.startswith("warning:")] == [
         "warning: {}: Some band values were outside 0-255 and were clipped.".format(deep)]
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_saying_so(tmp_path):
+    """Sheets unpacked from an old archive can have Latin-1 names, which GDAL cannot take: the
+    input was refused as 'not a string', and the output after the work was done."""
+    folder = os.fsencode(str(tmp_path))
+    latin = os.path.join(folder, b"carte g\xe9ologique.tif")
+    shutil.copy(write_raster(str(tmp_path / "good.tif"), random_rgba(4, 5), alpha=True), latin)
+    result = subprocess.run([SCRIPT.encode(), b"quantize", latin, b"-o", os.path.join(folder, b"out.tif"), b"-q"],
+                            stderr=subprocess.PIPE, timeout=300)
+    assert result.returncode == 1
+    shown = os.fsdecode(latin).encode("ascii", "backslashreplace")  # as Python writes it on stderr
+    assert result.stderr == (b"palettize: error: " + shown + b": Cannot open " + shown + b" as a raster: its name is "
+                             b"not UTF-8 text, and GDAL opens only UTF-8 names: rename it\n")
+    output = os.path.join(folder, b"classes g\xe9ologiques.tif")
+    result = subprocess.run([SCRIPT.encode(), b"quantize", os.path.join(folder, b"good.tif"), b"-o", output, b"-q"],
+                            stderr=subprocess.PIPE, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.endswith(b": Cannot write the output " + os.fsdecode(output).encode("ascii", "backslashreplace")
+                                  + b": its name is not UTF-8 text, and GDAL writes only UTF-8 names. Choose another "
+                                  b"path.\n")
+    assert sorted(os.listdir(folder)) == [b"carte g\xe9ologique.tif", b"good.tif"]
