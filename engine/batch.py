@@ -14,10 +14,13 @@ only: a file it would have to split is refused. dask and distributed are importe
 a cluster is asked for.
 """
 
+import contextlib
 import math
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -30,7 +33,7 @@ from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
 from .nearest import RGB_BITS
-from .outputs import OutputFiles
+from .outputs import OutputFiles, remove_tagged, staging_tag
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -69,11 +72,23 @@ def _job_options(job, options):
     return replace(options, report=job.report, table=job.table)
 
 
+def for_workers(job):
+    """The job with paths that name the same files for a worker started in another folder:
+    absolute (an input only when it is a file here, so that GDAL's /vsi... paths and connection
+    strings such as GPKG:sheets.gpkg:north stay as they are)."""
+    def absolute(path):
+        return path if not path or path.startswith("/vsi") else os.path.abspath(path)
+
+    return replace(job, input=os.path.abspath(job.input) if os.path.exists(job.input) else job.input,
+                   output=absolute(job.output), report=absolute(job.report), table=absolute(job.table))
+
+
 # -- leaving nothing behind ----------------------------------------------------------------------
 
 
 def _side_files(job):
-    paths = [job.output, style_path(job.output), job.output + ".palette.csv", job.output + ".aux.xml"]
+    paths = [job.output, style_path(job.output), job.output + ".palette.csv", job.output + ".aux.xml",
+             job.output + ".part"]
     return [p for p in paths + [job.report, job.table] if p]
 
 
@@ -91,21 +106,39 @@ def _remove_new(before):
                 pass
 
 
+def tagged(tag, task, *args):
+    """``task(*args)`` with its staging folders tagged (outputs.staging_tag): the batch finds what
+    the task left if its worker process is stopped in the middle of it."""
+    with staging_tag(tag):
+        return task(*args)
+
+
 # -- tasks (run in this process or on a worker; plain functions of picklable arguments) ---------
 # Each task that uses GDAL states its error mode first: a worker process is the engine's own.
 
 
 def quantize_whole(job, options, palette):
-    """Quantize one file in one task; on failure nothing new is left behind."""
+    """Quantize one file in one task; on failure nothing new is left behind. Returns (pixels per
+    entry, the run's warnings)."""
     gdal_io.state_error_mode()
     run.STRIP_ROWS = None  # one block where the file fits in one: the other workers keep the cores busy
     before = _snapshot(_side_files(job))
+    warnings = []
     try:
-        result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette)
+        result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
+                                   log=_warnings_into(warnings))
     except BaseException:
         _remove_new(before)
         raise
-    return result.counts
+    return result.counts, warnings
+
+
+def _warnings_into(warnings):
+    """A log that keeps the warnings in the list ``warnings`` and drops the notes."""
+    def log(text, warning=False):
+        if warning:
+            warnings.append(text)
+    return log
 
 
 #: Below this many pixels a histogram sorts the pixels' colours instead of counting them in a
@@ -114,17 +147,30 @@ SMALL_HISTOGRAM = 1 << 21
 
 
 def histogram_task(path, options, window=None):
-    """(codes, counts) of one file, or of one tile window of it."""
+    """((codes, counts), whether band values were clipped to 0-255) of one file, or of one tile
+    window of it."""
     gdal_io.state_error_mode()
     source, grid = run.open_file(path, options.bands)
     try:
         window = window or (0, 0, grid.width, grid.height)
         windows = _offset_windows(window)
         if window[2] * window[3] < SMALL_HISTOGRAM:
-            return _sorted_histogram(source, windows, options.alpha_threshold)
-        return colour_histogram(source, windows, options.alpha_threshold)
+            histogram = _sorted_histogram(source, windows, options.alpha_threshold)
+        else:
+            histogram = colour_histogram(source, windows, options.alpha_threshold)
+        return histogram, source.clipped
     finally:
         source.close()
+
+
+def merge_file_histograms(parts):
+    """histogram_task's results for the windows of one file as one: ((codes, counts), clipped)."""
+    return run.merge_histograms([histogram for histogram, _ in parts]), any(clipped for _, clipped in parts)
+
+
+def merge_batch_histograms(files):
+    """((codes, counts) of all files together, [whether each file's values were clipped])."""
+    return run.merge_histograms([histogram for histogram, _ in files]), [clipped for _, clipped in files]
 
 
 def _sorted_histogram(source, windows, alpha_threshold):
@@ -174,7 +220,8 @@ def tile_geotransform(geotransform, tile):
 
 
 def quantize_tile(path, workdir, tile, options, palette):
-    """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns pixels per entry.
+    """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns (pixels per entry,
+    whether band values were clipped to 0-255).
 
     Blocks are read with the cleanup margin from the whole raster, across the tile's borders, so
     the tile holds exactly the classes a run over the whole file gives it."""
@@ -197,18 +244,21 @@ def quantize_tile(path, workdir, tile, options, palette):
                                      cleanup=options.cleanup, grid_size=(grid.width, grid.height),
                                      opaque=source.opaque, nodata_index=options.nodata_index)
             writer.commit()
-        return passed.counts
+        return passed.counts, source.clipped
     finally:
         source.close()
 
 
-def assemble(job, workdir, options, palette, tile_counts):
-    """The tiles as one mosaic: <output>.vrt beside its tiles folder, or the output raster itself
-    (written from the mosaic as quantize_file writes it); then the style and table. Removes the
-    work folder, whatever happens."""
+def assemble(job, workdir, options, palette, tiles):
+    """The tiles (quantize_tile's results) as one mosaic: <output>.vrt beside its tiles folder, or
+    the output raster itself (written from the mosaic as quantize_file writes it); then the style
+    and table. Removes the work folder, whatever happens. Returns (pixels per entry, warnings about
+    the output, as quantize_file gives them)."""
     gdal_io.state_error_mode()
     before = _snapshot(_side_files(job) + [tiles_folder(job.output)])
-    counts = sum(tile_counts)
+    counts = sum(tile_counts for tile_counts, _ in tiles)
+    warnings = [text for text, said in ((run.CLIPPED, any(clipped for _, clipped in tiles)),
+                                        (run.ALL_NODATA, not counts.any())) if said]
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
@@ -246,7 +296,7 @@ def assemble(job, workdir, options, palette, tile_counts):
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return counts
+    return counts, warnings
 
 
 def _drop_geotransform(vrt_path):
@@ -400,11 +450,17 @@ class Cluster:
         else:
             # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
             # warning on stderr when another cluster has it); bokeh's dashboard is optional.
-            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
+            with _workers_without_ctrl_c():
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
             self.client = Client(self._cluster)
             self.client.run(_silence_task_failures)  # each failed file gets its one line from the command line
         return self.client
+
+    @property
+    def is_local(self):
+        """Its worker processes are ours: stopping them stops their tasks."""
+        return self.scheduler is None
 
     def close(self):
         if self.client is not None:
@@ -412,6 +468,22 @@ class Cluster:
         if self._cluster is not None:
             self._cluster.close()
         self.client = self._cluster = None
+
+
+@contextlib.contextmanager
+def _workers_without_ctrl_c():
+    """SIGINT ignored while the block starts worker processes, which inherit that and keep ignoring
+    it: Ctrl-C, which a terminal sends to the whole process group, then stops only this process,
+    which stops the batch and the workers and cleans up after them, and no worker prints a
+    traceback. A Ctrl-C in these few seconds is lost: press it again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a library caller's thread: signals are the main thread's business
+        return
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def _silence_task_failures():
@@ -467,7 +539,11 @@ class Runner:
 
     def __enter__(self):
         if self.cluster is not None:
-            self.client = self.cluster.start()
+            try:
+                self.client = self.cluster.start()
+            except BaseException:  # e.g. Ctrl-C while it starts: no cluster outlives the run
+                self.cluster.close()
+                raise
         return self
 
     def __exit__(self, *exc):
@@ -565,31 +641,51 @@ class Runner:
             palette, _ = run.resolve_palette(options, histogram, log)
         elif self.client is not None or len(planned) > 1:
             palette, _ = run.resolve_palette(options, None, log)
+        said = set()  # warnings about the palette, given once for all files
+        repeated = palette is not None and run.repeated_colours_message(palette, options.nodata_index)
+        if repeated:
+            log(repeated, warning=True)
+            said.add(repeated)
+
+        def warn(job, text):
+            """A file's warning, naming the file among several."""
+            if text not in said:
+                log(text if len(planned) == 1 else "{}: {}".format(job.input, text), warning=True)
+
         progress(0, 0, len(planned), total)
         run_batch = self._quantize_here if self.client is None else self._quantize_on_cluster
-        folders = OutputFiles()  # the output folders tiles are written into; those left empty go
+        folders = OutputFiles()  # the folders tiles and workers write into; those left empty go
         try:
             for job in planned:
-                if job.tiles:
-                    folders.make_folders(os.path.dirname(os.path.abspath(job.output)))
-            run_batch(planned, options, palette, progress, keep_going, log, fail, total)
+                if job.tiles or self.client is not None:
+                    for path in (job.output, job.report, job.table):
+                        if path:
+                            folders.make_folders(os.path.dirname(os.path.abspath(path)))
+            run_batch(planned, options, palette, progress, keep_going, log, warn, fail, total)
         finally:
             folders.discard()
         return failures
 
-    def _quantize_here(self, jobs, options, palette, progress, keep_going, log, fail, total):
+    def _quantize_here(self, jobs, options, palette, progress, keep_going, log, warn, fail, total):
         done_pixels = 0
         for number, job in enumerate(jobs):
             def file_progress(fraction, number=number, start=done_pixels):
                 progress(number, start + fraction * job.pixels, len(jobs), total)
 
+            def file_log(text, warning=False, job=job):  # the notes of one file, the warnings of each
+                if warning:
+                    warn(job, text)
+                elif len(jobs) == 1:
+                    log(text)
+
             before = _snapshot(_side_files(job))
             try:
                 if job.tiles:
-                    self._tiles_here(job, options, palette)
+                    for text in self._tiles_here(job, options, palette):
+                        warn(job, text)
                 else:
                     run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
-                                      progress=file_progress, log=log if len(jobs) == 1 else None)
+                                      progress=file_progress, log=file_log)
             except Exception as error:  # one line per failed file; the batch goes on or stops cleanly
                 _remove_new(before)
                 fail(job, _unreadable(error))
@@ -608,40 +704,55 @@ class Runner:
                                              if options.palette.from_image else None)
         workdir = _workdir(job)
         try:
-            counts = [quantize_tile(job.input, workdir, tile, options, palette) for tile in job.tiles]
+            tiles = [quantize_tile(job.input, workdir, tile, options, palette) for tile in job.tiles]
         except BaseException:
             remove_folder(workdir)
             raise
-        assemble(job, workdir, options, palette, counts)
+        return assemble(job, workdir, options, palette, tiles)[1]
 
-    def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, fail, total):
+    def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, warn, fail, total):
         from distributed import as_completed
 
         client = self.client
         watched, finals, workdirs = {}, {}, {}
+        tag = uuid.uuid4().hex[:8]  # the staging folders of this batch's tasks
+        before = {job.output: _snapshot(_side_files(job) + ([tiles_folder(job.output)] if is_mosaic(job.output) else []))
+                  for job in jobs}
         for job in jobs:
+            task = for_workers(job)
             if not job.tiles:
-                future = client.submit(quantize_whole, job, options, palette, pure=False)
+                future = client.submit(tagged, tag, quantize_whole, task, options, palette, pure=False)
                 watched[future], finals[future] = (job, job.pixels), job
                 continue
             workdir = workdirs[job.output] = _workdir(job)
-            tiles = [client.submit(quantize_tile, job.input, workdir, tile, options, palette, pure=False)
+            tiles = [client.submit(quantize_tile, task.input, workdir, tile, options, palette, pure=False)
                      for tile in job.tiles]
             for future, tile in zip(tiles, job.tiles):
                 watched[future] = (job, tile[2] * tile[3])
-            final = client.submit(assemble, job, workdir, options, palette, tiles, pure=False)
+            final = client.submit(tagged, tag, assemble, task, workdir, options, palette, tiles, pure=False)
             watched[final], finals[final] = (job, 0), job
+        ended = set()  # outputs of the files whose last task ended
         try:
-            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, progress,
-                         len(jobs), total)
-        except BaseException:  # e.g. Ctrl-C: no tile folder outlives the run
-            self._cancel([f for f in watched if not f.done()], timeout=10)
+            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, warn, progress,
+                         len(jobs), total, ended)
+        except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
+            if self.cluster.is_local:  # our workers: stopped now, in the middle of their tasks
+                self.cluster.close()
+                for job in jobs:
+                    if job.output not in ended:
+                        for folder in {os.path.dirname(os.path.abspath(path)) for path in _side_files(job)}:
+                            remove_tagged(folder, tag)
+                        _remove_new(before[job.output])
+            else:  # another's workers: their running tasks end as they would
+                self._cancel([f for f in watched if not f.done()], timeout=10)
             for workdir in workdirs.values():
                 remove_folder(workdir)
             raise
 
-    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, progress, files, total):
-        """Account for tasks as they finish: progress, one failure per file, cleaning up after it."""
+    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, warn, progress, files, total, ended):
+        """Account for tasks as they finish: progress, one failure per file, cleaning up after it,
+        the warnings of each file done; ``ended``: a set that gets the output of each file whose
+        last task ended."""
         from distributed import wait
 
         client = self.client
@@ -649,6 +760,8 @@ class Runner:
         stop = False
         for future in completed:
             job, pixels = watched[future]
+            if future in finals:
+                ended.add(job.output)
             if future.status in ("error", "cancelled"):
                 if job.output in failed or stop:
                     continue
@@ -667,6 +780,8 @@ class Runner:
             pixels_done += pixels
             if future in finals:
                 files_done += 1
+                for text in future.result()[1]:
+                    warn(job, text)
             progress(files_done, pixels_done, files, total)
 
     def _cancel(self, futures, timeout=60):
@@ -677,10 +792,11 @@ class Runner:
         while any(self.client.processing().values()) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def _histogram(self, jobs, options, fail):
+    def _histogram(self, jobs, options, fail, log=None):
         """(codes, counts) of the inputs of all ``jobs`` together: here file by file, on a cluster
         one task per file or tile, merged. A file that cannot be read goes to ``fail`` and out of
-        ``jobs`` (the palette comes from the others)."""
+        ``jobs`` (the palette comes from the others). ``log``: gets a warning for each file whose
+        values were clipped (on a cluster; here extract_palette_files gives it)."""
         if self.client is None:
             parts = []
             for job in list(jobs):
@@ -696,18 +812,22 @@ class Runner:
         for job in jobs:
             if not job.tiles and job.pixels > self.split_above * 1e6:
                 job.tiles = tile_windows(job.width, job.height, self.split_above)
-            parts = [self.client.submit(histogram_task, job.input, options, tile, pure=False)
+            parts = [self.client.submit(histogram_task, for_workers(job).input, options, tile, pure=False)
                      for tile in (job.tiles or (None,))]
-            merged.append((job, self.client.submit(run.merge_histograms, parts, pure=False)))
+            merged.append((job, self.client.submit(merge_file_histograms, parts, pure=False)))
         wait([future for _, future in merged])
-        readable = []
+        readable, several = [], len(jobs) > 1
         for job, future in merged:
             if future.status == "error":
                 jobs.remove(job)
                 fail(job, _unreadable(future.exception()))
             else:
                 readable.append(future)
-        return self.client.submit(run.merge_histograms, readable, pure=False).result()
+        histogram, clipped = self.client.submit(merge_batch_histograms, readable, pure=False).result()
+        for job, was_clipped in zip(jobs, clipped):
+            if was_clipped and log:
+                log("{}: {}".format(job.input, run.CLIPPED) if several else run.CLIPPED, warning=True)
+        return histogram
 
     # -- extract --
 
@@ -725,7 +845,7 @@ class Runner:
         total = sum(job.pixels for job in jobs)
         progress(0, 0, len(jobs), total)
         failed = []
-        histogram = self._histogram(jobs, options, lambda job, error: failed.append(error))
+        histogram = self._histogram(jobs, options, lambda job, error: failed.append(error), log)
         if failed:
             raise failed[0]
         palette, _ = run.resolve_palette(options, histogram, log)

@@ -221,6 +221,22 @@ def refuse_standard_streams(args):
             raise UsageError("{} -: palettize writes files, not standard output: give a file name.".format(flag))
 
 
+EMPTY_VALUE_HINTS = (
+    ("-o", "output", "the output's file name"), ("--out-dir", "out_dir", "a folder (. for the current one)"),
+    ("--table", "table", "a file name, or leave --table out"), ("--report", "report", "a file name, or leave --report out"),
+    ("--scheduler", "scheduler", "the scheduler's address, such as tcp://HOST:8786, or leave --scheduler out to run here"))
+
+
+def refuse_empty_values(args):
+    """An empty value is most often an unset shell variable (--table "$TABLE"): it would silently
+    mean no table, the current folder or a local cluster, so it is refused."""
+    for flag, name, hint in EMPTY_VALUE_HINTS:
+        if getattr(args, name, None) == "":
+            if args.command == "extract" and flag == "-o":
+                hint = "the palette file's name"
+            raise UsageError("{} is empty: give {}.".format(flag, hint))
+
+
 def cluster(args):
     """A batch.Cluster for --workers/--scheduler, or None to run in this process."""
     if args.workers is None and args.scheduler is None:
@@ -312,6 +328,7 @@ def main(argv=None, stdout=None, stderr=None):
     try:
         if args.command == "palettes":
             return list_palettes(stdout)
+        refuse_empty_values(args)
         refuse_standard_streams(args)
         if args.command == "quantize":
             return run_quantize(args, stderr)

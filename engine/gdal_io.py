@@ -18,7 +18,7 @@ from osgeo import gdal, osr
 
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
-from .outputs import OutputFiles
+from .outputs import OutputFiles, is_utf8
 
 
 #: Pixels per block: a few megapixels keep memory flat and numpy efficient.
@@ -223,6 +223,8 @@ def open_raster(path):
     caller's one message instead of being printed on stderr as well."""
     if not (os.path.exists(path) or path.startswith("/vsi")):
         return None, "no such file"
+    if not is_utf8(path):
+        return None, "its name is not UTF-8 text, and GDAL opens only UTF-8 names: rename it"
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
         dataset = gdal.Open(path)

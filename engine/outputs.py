@@ -6,16 +6,47 @@ end, and ``discard()`` (or a failed commit) leaves the disk as it was: no staged
 temporary folder, no folder the run created, and files it would have replaced restored.
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
+import threading
 
 STAGING_PREFIX = ".palettize-"
+_thread = threading.local()
+
+
+@contextlib.contextmanager
+def staging_tag(tag):
+    """Name the staging folders this thread makes .palettize-<tag>-XXXX while the block runs: a
+    batch whose worker processes are stopped in the middle of a task finds what they left by its
+    tag (remove_tagged) and removes it."""
+    _thread.tag = tag
+    try:
+        yield
+    finally:
+        _thread.tag = None
+
+
+def _staging_prefix(tag):
+    return STAGING_PREFIX + tag + "-" if tag else STAGING_PREFIX
+
+
+def remove_tagged(folder, tag):
+    """Remove the staging folders with ``tag`` in ``folder`` (see staging_tag)."""
+    prefix = _staging_prefix(tag)
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        if name.startswith(prefix):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
 
 
 def writable_path_problem(path):
     """Why a file cannot be written at ``path`` (a sentence), or '' when it can: the path must not
     be a folder, and its nearest existing folder must be a writable folder."""
+    if path.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):  # 'classes/', which abspath would cut
+        return "{} ends with a folder separator: it names a folder, not a file".format(path)
+    if not is_utf8(path):
+        return "its name is not UTF-8 text, and GDAL writes only UTF-8 names"
     path = os.path.abspath(path)
     if os.path.isdir(path):
         return "{} is a folder".format(path)
@@ -25,6 +56,16 @@ def writable_path_problem(path):
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         return "{} is not a writable folder".format(existing)
     return ""
+
+
+def is_utf8(path):
+    """Whether GDAL can take ``path``: a name that is not UTF-8 (a Latin-1 name unpacked from an
+    old archive) comes to Python as text it cannot encode."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def same_file_key(path):
@@ -56,7 +97,7 @@ class OutputFiles:
         folder = os.path.dirname(os.path.abspath(target))
         if folder not in self._staging:
             self.make_folders(folder)
-            self._staging[folder] = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder)
+            self._staging[folder] = tempfile.mkdtemp(prefix=_staging_prefix(getattr(_thread, "tag", None)), dir=folder)
         return os.path.join(self._staging[folder], os.path.basename(target))
 
     def written_in_place(self, path):

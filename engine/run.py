@@ -41,6 +41,10 @@ GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
 EXTRACT_NODATA = 65535
 REPORT_EXTENSIONS = (".html", ".htm")
 TABLE_EXTENSIONS = (".csv", ".txt", "")  # the engine writes its table as CSV text
+#: Warnings about a file's output that a batch assembling it from tiles gives too.
+CLIPPED = "Some band values were outside 0-255 and were clipped."
+ALL_NODATA = ("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata and "
+              "alpha band, and the extent asked for.")
 
 
 class RunError(Exception):
@@ -213,6 +217,8 @@ def colour_histogram_files(paths, options, progress=None, is_cancelled=None, log
             parts.append(histogram_of_source(
                 source, grid, options.alpha_threshold, _span(progress, number / len(paths), (number + 1) / len(paths)),
                 is_cancelled))
+            if source.clipped:
+                (log or _quiet)("{}: {}".format(path, CLIPPED), warning=True)
         finally:
             source.close()
     histogram = parts[0] if len(parts) == 1 else merge_histograms(parts)
@@ -384,7 +390,7 @@ def check_extract(output_path, options, inputs=None, other_outputs=None):
         extension = os.path.splitext(output_path)[1].lower()
         if extension not in WRITE_EXTENSIONS:
             raise RunError("Cannot write a palette as '{}': choose a file ending in {}.".format(
-                extension or os.path.basename(output_path), ", ".join(WRITE_EXTENSIONS)))
+                extension or os.path.basename(output_path) or output_path, ", ".join(WRITE_EXTENSIONS)))
     outputs = {"OUTPUT_PALETTE": output_path, "OUTPUT_REPORT": options.report}
     outputs.update(other_outputs or {})
     check_output_paths(outputs, inputs)
@@ -602,7 +608,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             "again with nodata.")
         result, passed, merged, messages = write(False, False, again=True)
     if getattr(source, "clipped", False):
-        log("Some band values were outside 0-255 and were clipped.", warning=True)
+        log(CLIPPED, warning=True)
     if options.dither == "none":
         log("{} distinct colour{} matched to the palette.".format(passed.distinct_colours,
                                                                 "" if passed.distinct_colours == 1 else "s"))
@@ -615,8 +621,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     for text, warning in messages:
         log(text, warning=warning)
     if not passed.counts.any():
-        log("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata "
-            "and alpha band, and the extent asked for.", warning=True)
+        log(ALL_NODATA, warning=True)
     return result
 
 
@@ -658,6 +663,8 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
                                         is_cancelled, log, on_block=collector.add_thumbnail_sample if collector else None)
     except gdal_io.SourceError as error:
         raise RunError("Could not read the input: {}".format(error))
+    if getattr(source, "clipped", False):
+        (log or _quiet)(CLIPPED, warning=True)
     with OutputFiles() as outputs:  # the palette, the report and the caller's outputs go into place together
         result, entries = _extract(histogram, output_path, options, log, outputs)
         progress(0.9)

@@ -500,3 +500,119 @@ def test_pip_install_gives_a_palettize_command_that_needs_no_clone(tmp_path):
     reference = palettize("quantize", path, "-o", tmp_path / "ref.tif", "--palette", "gray256", "-q")
     assert reference.returncode == 0
     assert np.array_equal(read_indices(str(tmp_path / "out.tif")), read_indices(str(tmp_path / "ref.tif")))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["-o", ""], "-o is empty: give the output's file name."),
+    (["--out-dir", ""], "--out-dir is empty: give a folder (. for the current one)."),
+    (["-o", "out.tif", "--table", ""], "--table is empty: give a file name, or leave --table out."),
+    (["-o", "out.tif", "--report", ""], "--report is empty: give a file name, or leave --report out."),
+    (["-o", "out.tif", "--scheduler", ""], "--scheduler is empty: give the scheduler's address, such as "
+                                           "tcp://HOST:8786, or leave --scheduler out to run here."),
+])
+def test_an_empty_value_from_an_unset_shell_variable_is_refused_not_read_as_none_or_here(tmp_path, flags, message):
+    """`--table "$TABLE"` with TABLE unset wrote no table and said nothing; `--scheduler "$SCHEDULER"`
+    started a local cluster of as many workers as cores instead of using the cluster."""
+    (tmp_path / "sheets").mkdir()
+    path = write_raster(str(tmp_path / "sheets" / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("quantize", path, *flags, "-q", cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == "palettize: error: {}\n".format(message)
+    assert sorted(os.listdir(str(tmp_path))) == ["sheets"] and os.listdir(str(tmp_path / "sheets")) == ["in.tif"]
+
+
+def test_an_empty_palette_file_name_for_extract_is_refused(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("extract", path, "-o", "", "-q", cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == "palettize: error: -o is empty: give the palette file's name.\n"
+
+
+
+@pytest.mark.parametrize("flags, setting", [(["-o", "classes/"], "the output"),
+                                            (["-o", "out.tif", "--table", "tables/"], "--table")])
+def test_an_output_named_as_a_folder_is_refused_before_any_work(tmp_path, flags, setting):
+    """-o classes/ quantized the whole file, then failed saying that classes, which it had made
+    itself, was a folder."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("quantize", path, *flags, "-q", cwd=str(tmp_path))
+    assert result.returncode == 1
+    folder = [flag for flag in flags if flag.endswith("/")][0]
+    assert result.stderr == ("palettize: error: {}: Cannot write {} {}: {} ends with a folder separator: it names a "
+                             "folder, not a file. Choose another path.\n".format(path, setting, folder, folder))
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
+def test_a_palette_file_named_as_a_folder_is_refused_naming_it(tmp_path):
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("extract", path, "-o", "legends/", "-q", cwd=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == ("palettize: error: Cannot write a palette as 'legends/': choose a file ending in .csv, "
+                             ".gpl, .act, .clr, .qml, .txt.\n")
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
+def sheets_to_warn_about(tmp_path):
+    """An 8-bit sheet in two of the legend's colours, a 16-bit one (its values clipped to 0-255)
+    and a transparent one (all nodata), and a legend whose last entry repeats its first colour."""
+    red = (np.indices((6, 7)).sum(axis=0) % 2).astype(np.uint8) * 255
+    sheet = write_raster(str(tmp_path / "sheet.tif"), np.stack([red, 255 - red, np.zeros_like(red)]))
+    deep = write_raster(str(tmp_path / "deep.tif"), random_rgba(6, 7, seed=2)[:3].astype(np.uint16) * 257,
+                        gdal_type=gdal.GDT_UInt16)
+    empty = write_raster(str(tmp_path / "empty.tif"), random_rgba(6, 7, seed=3, transparent_share=1.0), alpha=True)
+    legend = tmp_path / "legend.csv"
+    legend.write_text("255,0,0\n0,255,0\n0,0,255\n0,0,0\n255,255,255\n255,0,0\n")
+    return [sheet, deep, empty], str(legend)
+
+
+BATCH_WARNINGS = [
+    "warning: 1 palette entry has the colour of an earlier entry, so no pixel gets it (ties go to the lowest index): "
+    "5 as 0, #ff0000. Give each class its own colour to tell them apart.",
+    "warning: {deep}: Some band values were outside 0-255 and were clipped.",
+    "warning: {empty}: No pixel got a palette entry: the output is all nodata. Check --alpha-threshold, the input's "
+    "nodata and alpha band, and the extent asked for."]
+
+
+def test_a_batch_prints_each_files_warnings_naming_the_file_and_the_palettes_once(tmp_path):
+    """A 16-bit sheet among 8-bit ones came out of a batch all white without a word: a batch
+    dropped the warnings of its files with their notes."""
+    (sheet, deep, empty), legend = sheets_to_warn_about(tmp_path)
+    result = palettize("quantize", sheet, deep, empty, "--out-dir", tmp_path / "out", "--palette", legend)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [line.format(deep=deep, empty=empty) for line in BATCH_WARNINGS]
+    quiet = palettize("quantize", sheet, deep, empty, "--out-dir", tmp_path / "quiet", "--palette", legend, "-q")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_extract_warns_that_band_values_were_clipped_as_quantize_does(tmp_path):
+    """A legend extracted from a 16-bit sheet held black and white only, without a word why."""
+    (sheet, deep, _), _ = sheets_to_warn_about(tmp_path)
+    one = palettize("extract", deep, "-o", tmp_path / "one.csv", "--n-colors", "4")
+    assert one.returncode == 0, one.stderr
+    assert "warning: Some band values were outside 0-255 and were clipped." in one.stderr.splitlines()
+    both = palettize("extract", sheet, deep, "-o", tmp_path / "both.csv", "--n-colors", "4")
+    assert both.returncode == 0, both.stderr
+    assert [line for line in both.stderr.splitlines() if line.startswith("warning:")] == [
+        "warning: {}: Some band values were outside 0-255 and were clipped.".format(deep)]
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_saying_so(tmp_path):
+    """Sheets unpacked from an old archive can have Latin-1 names, which GDAL cannot take: the
+    input was refused as 'not a string', and the output after the work was done."""
+    folder = os.fsencode(str(tmp_path))
+    latin = os.path.join(folder, b"carte g\xe9ologique.tif")
+    shutil.copy(write_raster(str(tmp_path / "good.tif"), random_rgba(4, 5), alpha=True), latin)
+    result = subprocess.run([SCRIPT.encode(), b"quantize", latin, b"-o", os.path.join(folder, b"out.tif"), b"-q"],
+                            stderr=subprocess.PIPE, timeout=300)
+    assert result.returncode == 1
+    shown = os.fsdecode(latin).encode("ascii", "backslashreplace")  # as Python writes it on stderr
+    assert result.stderr == (b"palettize: error: " + shown + b": Cannot open " + shown + b" as a raster: its name is "
+                             b"not UTF-8 text, and GDAL opens only UTF-8 names: rename it\n")
+    output = os.path.join(folder, b"classes g\xe9ologiques.tif")
+    result = subprocess.run([SCRIPT.encode(), b"quantize", os.path.join(folder, b"good.tif"), b"-o", output, b"-q"],
+                            stderr=subprocess.PIPE, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.endswith(b": Cannot write the output " + os.fsdecode(output).encode("ascii", "backslashreplace")
+                                  + b": its name is not UTF-8 text, and GDAL writes only UTF-8 names. Choose another "
+                                  b"path.\n")
+    assert sorted(os.listdir(folder)) == [b"carte g\xe9ologique.tif", b"good.tif"]

@@ -3,6 +3,7 @@ files give the same cells as one process, cleanup across tile borders included."
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -343,10 +344,16 @@ def bare_scheduler(tmp_path):
     with open(path) as f:
         address = json.load(f)["address"]
 
-    def start_worker():
+    def start_worker(cwd=None):
+        """A worker started in ``cwd``: with Palettize importable (as where it is installed), else without."""
+        worker_env = dict(env)
+        if cwd is not None:
+            import palettize
+
+            worker_env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))
         processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
                                            "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
-                                          cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
+                                          cwd=str(cwd or tmp_path), env=worker_env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
 
     yield address, start_worker
@@ -381,3 +388,98 @@ def test_workers_without_palettize_give_one_line_saying_to_install_it_not_a_trac
                                       "environment) and restart the workers.\n")
         assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
         assert not os.path.exists(str(out)) or os.listdir(str(out)) == []
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["ctrl-c", "kill"])
+def test_ctrl_c_on_local_workers_stops_them_quietly_and_leaves_no_unfinished_output(tmp_path, group):
+    """Ctrl-C in a terminal reaches the whole process group, the worker processes included: each
+    printed its KeyboardInterrupt traceback, and a file a worker was writing stayed behind half
+    written in a .palettize-... folder, with the output folder the run had made."""
+    pytest.importorskip("distributed")
+    sheets = [str(tmp_path / "sheet{}.tif".format(i)) for i in range(2)]
+    for sheet in sheets:
+        gdal.Translate(sheet, SAMPLE_MAP, width=6000, height=4000, creationOptions=["TILED=YES", "COMPRESS=DEFLATE"])
+    out = tmp_path / "out"
+    run = subprocess.Popen([SCRIPT, "quantize"] + sheets + ["--out-dir", str(out), "--metric", "ciede2000",
+                                                            "--cleanup", "seams", "--workers", "2", "-q"],
+                           stderr=subprocess.PIPE, universal_newlines=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and leftovers(str(out))) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until a worker writes an output
+    assert run.poll() is None, "the run ended before it could be stopped"
+    if group:
+        os.killpg(run.pid, signal.SIGINT)  # as the terminal sends Ctrl-C
+    else:
+        run.send_signal(signal.SIGTERM)  # kill PID
+    stderr = run.communicate(timeout=120)[1]
+    assert (run.returncode, stderr) == ((130, "palettize: interrupted: outputs not finished were removed\n") if group
+                                        else (143, "palettize: terminated: outputs not finished were removed\n"))
+    time.sleep(2)  # what a worker left would be there by now
+    assert not out.exists() or not leftovers(str(out))
+    assert not out.exists() or sorted(os.listdir(str(out))) in ([], ["sheet0.qml", "sheet0.tif", "sheet0.tif.aux.xml"],
+                                                                ["sheet1.qml", "sheet1.tif", "sheet1.tif.aux.xml"])
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["files", "tiles"])
+def test_a_batch_on_the_cluster_prints_each_files_warnings_naming_the_file(scheduler, tmp_path, capsys, split):
+    from test_command_line import BATCH_WARNINGS, sheets_to_warn_about
+
+    (sheet, deep, empty), legend = sheets_to_warn_about(tmp_path)
+    flags = ["--split-above", "0.00002"] if split else []  # tiles of 16 x 16 pixels: one per sheet
+    assert run("quantize", sheet, deep, empty, "--out-dir", tmp_path / "out", "--palette", legend, "--scheduler",
+               scheduler, *flags) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == BATCH_WARNINGS[0]  # the palette's, before any file's
+    assert sorted(lines[1:]) == [line.format(deep=deep, empty=empty) for line in BATCH_WARNINGS[1:]]
+
+
+def test_one_file_on_the_cluster_prints_its_warnings(scheduler, tmp_path, capsys):
+    deep = write_raster(str(tmp_path / "deep.tif"), random_rgba(6, 7, seed=2)[:3].astype(np.uint16) * 257,
+                        gdal_type=gdal.GDT_UInt16)
+    assert run("quantize", deep, "-o", tmp_path / "classes.xyz", "--palette", "vga16", "--scheduler", scheduler) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert "warning: Some band values were outside 0-255 and were clipped." in lines
+    assert "warning: The XYZ format cannot hold a colour table: the palette was written beside it as {}.".format(
+        tmp_path / "classes.xyz.palette.csv") in lines
+
+
+def test_extract_on_the_cluster_warns_that_band_values_were_clipped(scheduler, tmp_path, capsys):
+    from test_command_line import sheets_to_warn_about
+
+    (sheet, deep, _), _ = sheets_to_warn_about(tmp_path)
+    assert run("extract", sheet, deep, "-o", tmp_path / "legend.csv", "--n-colors", "4", "--scheduler", scheduler,
+               "--split-above", "0.00002") == 0
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")] == [
+        "warning: {}: Some band values were outside 0-255 and were clipped.".format(deep)]
+
+
+def test_relative_paths_name_the_same_files_on_workers_started_in_another_folder(bare_scheduler, tmp_path):
+    """A dask-worker started in another folder opened in/sheet.tif in its own folder ('no such file',
+    or another sheet of the same name), and would have written the outputs there."""
+    address, start_worker = bare_scheduler
+    elsewhere, project = tmp_path / "elsewhere", tmp_path / "project"
+    elsewhere.mkdir()
+    (project / "in").mkdir(parents=True)
+    start_worker(cwd=elsewhere)
+    image = random_rgba(20, 30, seed=1)
+    write_raster(str(project / "in" / "sheet.tif"), image, alpha=True)
+    result = subprocess.run([SCRIPT, "quantize", os.path.join("in", "sheet.tif"), "--out-dir", "out", "--table",
+                             os.path.join("tables", "{stem}.csv"), "--palette", "vga16", "--scheduler", address, "-q"],
+                            cwd=str(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(str(project / "out"))) == ["sheet.qml", "sheet.tif", "sheet.tif.aux.xml"]
+    assert os.listdir(str(project / "tables")) == ["sheet.csv"]
+    assert run("quantize", project / "in" / "sheet.tif", "-o", tmp_path / "here.tif", "--palette", "vga16", "-q") == 0
+    assert np.array_equal(read_indices(str(project / "out" / "sheet.tif")), read_indices(str(tmp_path / "here.tif")))
+    mosaic = subprocess.run([SCRIPT, "quantize", os.path.join("in", "sheet.tif"), "-o", os.path.join("mosaic", "map.vrt"),
+                             "--palette", "vga16", "--split-above", "0.0003", "--scheduler", address, "-q"],
+                            cwd=str(project), stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert mosaic.returncode == 0, mosaic.stderr
+    assert np.array_equal(read_indices(str(project / "mosaic" / "map.vrt")), read_indices(str(tmp_path / "here.tif")))
+    assert [name for name in os.listdir(str(elsewhere)) if not name.startswith("dask-worker-space")] == []
+    legend = subprocess.run([SCRIPT, "extract", os.path.join("in", "sheet.tif"), "-o", "legend.csv", "--scheduler",
+                             address, "-q"], cwd=str(project), stderr=subprocess.PIPE, universal_newlines=True,
+                            timeout=300)
+    assert legend.returncode == 0, legend.stderr
+    assert os.path.exists(str(project / "legend.csv"))
