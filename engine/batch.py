@@ -863,9 +863,13 @@ class Runner:
 
 
 def _unreadable(error):
-    """A file's error while its colours were counted, as the one-process run words it."""
+    """A file's error on the cluster, as the one-process run words it; a scheduler that cannot
+    unpack the tasks (Dask 2024.12 and later do it there) says what to install where."""
     if isinstance(error, gdal_io.SourceError):
         return run.RunError("Could not read the input: {}".format(error))
+    if "deserialization of the task graph" in str(error):
+        return run.RunError("The Dask scheduler could not unpack Palettize's tasks: install Palettize where the Dask "
+                            "scheduler runs too (Dask 2024.12 and later unpack tasks there), and restart it.")
     return error
 
 

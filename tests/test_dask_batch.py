@@ -326,15 +326,20 @@ def test_a_users_style_beside_a_tiled_output_is_kept_with_a_warning(scheduler, t
 
 @pytest.fixture
 def bare_scheduler(tmp_path):
-    """A `dask-scheduler` process without workers; yields (address, start_worker), where
-    start_worker() starts a `dask-worker` process that cannot import Palettize (not installed)."""
+    """A `dask-scheduler` process without workers, where Palettize is installed (Dask 2024.12 and
+    later unpack the tasks on the scheduler); yields (address, start_worker), where start_worker()
+    starts a `dask-worker` process that cannot import Palettize (not installed)."""
     pytest.importorskip("distributed")
+    import palettize
+
     env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     env["DASK_LOGGING__DISTRIBUTED"] = "error"
+    installed = os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))  # the folder holding it
     path = str(tmp_path / "scheduler.json")
     processes = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
-                                   "--no-dashboard", "--scheduler-file", path], cwd=str(tmp_path), env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+                                   "--no-dashboard", "--scheduler-file", path], cwd=str(tmp_path),
+                                  env=dict(env, PYTHONPATH=installed), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)]
     deadline = time.monotonic() + 60
     while not os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -348,9 +353,7 @@ def bare_scheduler(tmp_path):
         """A worker started in ``cwd``: with Palettize importable (as where it is installed), else without."""
         worker_env = dict(env)
         if cwd is not None:
-            import palettize
-
-            worker_env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))
+            worker_env["PYTHONPATH"] = installed
         processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
                                            "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
                                           cwd=str(cwd or tmp_path), env=worker_env, stdout=subprocess.DEVNULL,
@@ -483,3 +486,11 @@ def test_relative_paths_name_the_same_files_on_workers_started_in_another_folder
                             timeout=300)
     assert legend.returncode == 0, legend.stderr
     assert os.path.exists(str(project / "legend.csv"))
+
+
+def test_a_scheduler_that_cannot_unpack_palettizes_tasks_says_to_install_it_there():
+    """Dask 2024.12 and later (Debian 13) unpack the tasks on the scheduler: one without Palettize
+    fails each file with Dask's 'Error during deserialization of the task graph'."""
+    error = batch._unreadable(RuntimeError("Error during deserialization of the task graph. This frequently occurs "
+                                           "if the Scheduler and Client have different environments."))
+    assert "install Palettize where the Dask scheduler runs" in str(error)
