@@ -462,8 +462,8 @@ def source_windows(source, grid, full_rows=False, strips=False, margin=0):
     more than the strips' overlap saves."""
     windows = list(gdal_io.iter_windows(grid.width, grid.height, getattr(source, "block_pixels", None),
                                         full_rows=full_rows))
-    if strips and STRIP_ROWS and len(windows) == 1 and grid.height > STRIP_ROWS and 4 * margin <= STRIP_ROWS:
-        return [(0, y, grid.width, min(STRIP_ROWS, grid.height - y)) for y in range(0, grid.height, STRIP_ROWS)]
+    if strips and STRIP_ROWS and len(windows) == 1 and 4 * margin <= STRIP_ROWS:
+        return list(gdal_io.iter_windows(grid.width, grid.height, STRIP_ROWS * grid.width, full_rows=full_rows))
     return windows
 
 
