@@ -18,7 +18,7 @@ import numpy as np
 
 from .metrics import METRIC_SPACES, REGISTRY
 from .nearest import OPAQUE, pack_rgb, unpack_rgb
-from .runs import flatnonzero_sparse
+from .runs import RunFinder, flatnonzero_sparse
 
 #: The CLEANUP choices, in the order of the enum.
 METHODS = ("none", "seams", "sieve")
@@ -72,6 +72,7 @@ _ON_LINE = 1.0  # squared distance from the line between two fills within which 
 _LOOSE_FIT = 0.15  # within this, a background is retried on the drawing orders' curves
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
 _BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
+_RUNS_WORTH_IT = 0.25  # more runs per pixel than this: pixels are compared one by one
 _ORDER_RADIUS = 4  # over a background, seam pixels this near tell the drawing order of two classes
 _ORDER_CLEAR = 16.0  # squared distances to the two orders' curves this far apart: the pixel's own order
 _ON_CURVE = 4.0  # squared distance (0-255 units) within which a pixel lies on a drawing order's curve
@@ -170,7 +171,7 @@ def _best_under(rgba4, low, high, palette4, blend_tolerance):
     return under, fit
 
 
-_MEMO_BITS = 17  # slots of each memo (see _memo): about 5 MB at most, written only where used
+_MEMO_BITS = 19  # slots of each memo (see _memo): about 5 MB at most, written only where used
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # a key times this, top bits: its slot (Fibonacci hashing)
 _MEMOS = {}  # the memos of the last palette and blend tolerance asked for (kept, as _PAIR_TABLES)
 
@@ -236,18 +237,34 @@ def _key(codes, first, second):
     return (codes.astype(np.uint64) << np.uint64(32)) | (first.astype(np.int64) << 16 | second).astype(np.uint64)
 
 
-def _remembered_under(codes, rgba4, low, high, palette4, blend_tolerance):
-    """_best_under for opaque seam pixels of packed ``codes``, each distinct (code, low, high)
-    computed once for the last palette and tolerance asked for: the hundred-megapixel provinces map
-    with outlines holds ten times as many such seam pixels as triples. (The float32 matrix product
-    in _fit_under multiplies and adds whole numbers below 2^24, so exactly, whatever the batch.)"""
-    def compute(rows):
-        under, fit = _best_under(rgba4[rows], low[rows], high[rows], palette4, blend_tolerance)
-        return (under,) + tuple(fit)
+def _pair_fits(codes, rgba4, low, high, palette4, blend_tolerance):
+    """For seam pixels of packed ``codes`` (premultiplied ``rgba4``) and two classes each, ``low``
+    and ``high``: the squared residual and winning class of their best mix, how much better
+    drawing ``low`` first fits (> 0: first), whether ``low`` wins if drawn first, whether it wins if
+    drawn second, and the background colour under both (-1: transparency), see _pair_blend.
 
-    answers = _memo("under", palette4, blend_tolerance, (np.int64, np.float64, np.int64, np.float64, bool, bool)
-                    ).answer(_key(codes, low, high), compute)
-    return answers[0], answers[1:]
+    Opaque pixels of a legend may be such mixes over a background colour (see _best_under): the
+    closer fit explains them (every entry is tried as the background, which in a large palette
+    would fit by chance). Each distinct (code, low, high) is computed once for the last palette and
+    tolerance asked for: the hundred-megapixel provinces map with outlines holds ten times as many
+    seam pixels as triples. (The float32 matrix product in _fit_under multiplies and adds whole
+    numbers below 2^24, so exactly, whatever the batch.)"""
+    def compute(rows):
+        colour, a, b = rgba4[rows], low[rows], high[rows]
+        residual, winner, lean, a_if_first, a_if_second = _pair_blend(colour, a, b, palette4)[:5]
+        under = np.full(len(rows), -1, dtype=np.int64)
+        opaque = np.flatnonzero(colour[:, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
+        if len(opaque):
+            found, fit = _best_under(colour[opaque], a[opaque], b[opaque], palette4, blend_tolerance)
+            better = (found >= 0) & ((residual[opaque] > blend_tolerance * blend_tolerance) | (fit[0] < residual[opaque]))
+            kept = opaque[better]
+            under[kept] = found[better]
+            for answer, new in zip((residual, winner, lean, a_if_first, a_if_second), fit):
+                answer[kept] = new[better]
+        return residual, winner, lean, a_if_first, a_if_second, under
+
+    return _memo("pair", palette4, blend_tolerance, (np.float64, np.int64, np.float64, bool, bool, np.int64)
+                 ).answer(_key(codes, low, high), compute)
 
 
 def _own_mixes(codes, rgba4, own, other, palette4, blend_tolerance):
@@ -353,10 +370,10 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
     return np.where(found, under, -1), fit[:5]
 
 
-def _best_blend(rgba4, candidates, counts, palette4, blend_tolerance=DEFAULT_BLEND_TOLERANCE):
+def _best_blend(codes, rgba4, candidates, counts, palette4, blend_tolerance=DEFAULT_BLEND_TOLERANCE):
     """Residual and winning class of the best two-class mix for each pixel.
 
-    ``rgba4``: premultiplied colour and alpha (n x 4, 0-255); ``candidates``: n x m classes, the
+    ``codes``: packed colours (n); ``rgba4``: premultiplied colour and alpha (n x 4, 0-255); ``candidates``: n x m classes, the
     first ``counts`` of each row in use. Renderers draw polygons one after another: where X covers a
     share x of a pixel and Y, drawn later, a share y, the pixel holds y*Y + (1 - y)*x*X (premultiplied,
     on a transparent background, so alpha < 255 at seams). The least-squares weights (u, v) of the two
@@ -369,12 +386,7 @@ def _best_blend(rgba4, candidates, counts, palette4, blend_tolerance=DEFAULT_BLE
     pair_a, pair_b = np.triu_indices(m, 1)
     rows, pair = np.nonzero(counts[:, None] > pair_b[None, :])
     ka, kb = candidates[rows, pair_a[pair]], candidates[rows, pair_b[pair]]
-    res, winner = _pair_blend(rgba4[rows], ka, kb, palette4)[:2]
-    opaque = np.flatnonzero(rgba4[rows, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
-    if len(opaque):  # or over a background colour (see _choose), where that fits better
-        under, fit = _best_under(rgba4[rows[opaque]], ka[opaque], kb[opaque], palette4, blend_tolerance)
-        better = (under >= 0) & ((res[opaque] > blend_tolerance * blend_tolerance) | (fit[0] < res[opaque]))
-        res[opaque[better]], winner[opaque[better]] = fit[0][better], fit[1][better]
+    res, winner = _pair_fits(codes[rows], rgba4[rows], ka, kb, palette4, blend_tolerance)[:2]
 
     # The best pair of each row: its smallest residual, the first pair on ties.
     starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
@@ -522,21 +534,9 @@ def _choose(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette
                            _metric_distance(rgb, palette_rgb[low[tied]], metric))
             chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
         colour = rgba4[two]
-        residual, blend_class, lean, a_if_first, a_if_second = _pair_blend(colour, low, high, palette4)[:5]
-        mixed = residual <= blend_tolerance * blend_tolerance
-        # Opaque pixels may be such mixes over a background colour: the closer fit explains them. Legends
-        # only: every entry is tried as the background, which in a large palette would fit by chance.
-        under = np.full(len(two), -1, dtype=np.int64)
-        opaque = np.flatnonzero(colour[:, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
-        if len(opaque):
-            found, fit = _remembered_under(codes[two[opaque]], colour[opaque], low[opaque], high[opaque], palette4,
-                                           blend_tolerance)
-            better = (found >= 0) & (~mixed[opaque] | (fit[0] < residual[opaque]))
-            rows = opaque[better]
-            under[rows] = found[better]
-            mixed[rows] = True
-            for kept, new in zip((blend_class, lean, a_if_first, a_if_second), fit[1:]):
-                kept[rows] = new[better]
+        residual, blend_class, lean, a_if_first, a_if_second, under = _pair_fits(codes[two], colour, low, high,
+                                                                                 palette4, blend_tolerance)
+        mixed = (residual <= blend_tolerance * blend_tolerance) | (under >= 0)
         chosen[two[mixed]] = blend_class[mixed]
         if order_neighbours is not None:
             over = np.flatnonzero(mixed & (under >= 0) & ((a_if_first != a_if_second) | (np.abs(lean) < _LEAN_CLEAR)))
@@ -559,12 +559,12 @@ def _choose(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette
     rest = np.flatnonzero(many)
     if len(rest):
         chosen[rest] = _choose_among_many(neighbour_classes[:, rest].T, blocked[:, rest].T,
-                                          np.tile(weights, len(rest)), seam_rgb[rest], rgba4[rest], palette_rgb,
-                                          palette4, metric, blend_tolerance)
+                                          np.tile(weights, len(rest)), codes[rest], seam_rgb[rest], rgba4[rest],
+                                          palette_rgb, palette4, metric, blend_tolerance)
     return chosen
 
 
-def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, palette_rgb, palette4, metric,
+def _choose_among_many(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette_rgb, palette4, metric,
                        blend_tolerance):
     """_choose with a vote table: ``weights`` (k, repeated n times) summed per class around each pixel.
     Vote tables hold 2 columns per class: fewer pixels at once with more classes."""
@@ -572,8 +572,9 @@ def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, pal
     step = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
     if n > step:
         return np.concatenate([_choose_among_many(neighbour_classes[start:start + step], blocked[start:start + step],
-                                                  weights, seam_rgb[start:start + step], rgba4[start:start + step],
-                                                  palette_rgb, palette4, metric, blend_tolerance)
+                                                  weights, codes[start:start + step], seam_rgb[start:start + step],
+                                                  rgba4[start:start + step], palette_rgb, palette4, metric,
+                                                  blend_tolerance)
                                for start in range(0, n, step)])
     chosen = np.full(n, -1, dtype=np.int64)
     if len(palette_rgb) <= _FEW_CLASSES:  # a column per palette class
@@ -614,7 +615,7 @@ def _choose_among_many(neighbour_classes, blocked, weights, seam_rgb, rgba4, pal
         candidates = np.zeros((len(several), m), dtype=np.int64)
         first = np.cumsum(counts[several]) - counts[several]
         candidates[rows, np.arange(len(rows)) - first[rows]] = present[cols]
-        residual, blend_class = _best_blend(rgba4[several], candidates, counts[several], palette4, blend_tolerance)
+        residual, blend_class = _best_blend(codes[several], rgba4[several], candidates, counts[several], palette4, blend_tolerance)
         mixed = residual <= blend_tolerance
         chosen[several[mixed]] = blend_class[mixed]
     return chosen
@@ -624,24 +625,32 @@ def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
     """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``; with
     ``map_codes``, ``indices`` (contiguous) is first filled with the classes it gives each band.
 
-    Tested pixel by pixel a band at a time, so that every temporary stays in the CPU caches (and a
-    band just mapped is still there): on a rendered map this beats finding the runs of colour, class
-    and validity first."""
+    Tested a band at a time, so that every temporary stays in the CPU caches (and a band just
+    mapped is still there); once per run of one colour, class and validity where runs are long (a
+    rendered map: one pixel in fifty starts a run), else pixel by pixel (a photograph)."""
     codes, classes, valid = rgba.ravel(), indices.reshape(-1), valid.ravel()
-    scratch = np.empty(min(_BAND, len(codes)), dtype=np.uint32)
+    finder = RunFinder()
     found = [np.zeros(0, dtype=np.int64)]
     for start in range(0, len(codes), _BAND):
         band = codes[start:start + _BAND]
         if map_codes is not None:
             classes[start:start + len(band)] = map_codes(band)
-        differ = scratch[:len(band)]
-        np.take(table, classes[start:start + _BAND], out=differ, mode="clip")  # beyond the palette: impossible
+        band_classes, band_valid = classes[start:start + len(band)], valid[start:start + len(band)]
+        runs = finder.find([band, band_classes, band_valid.view(np.uint8)], worth_it=_RUNS_WORTH_IT)
+        if runs.starts is not None:
+            band, band_classes, band_valid = band[runs.starts], band_classes[runs.starts], band_valid[runs.starts]
+        # Valid pixels' classes lie in the palette; the others' wrap to any colour, and do not count.
+        differ = np.take(table, band_classes, mode="wrap")  # "wrap" costs less than "clip"
         differ ^= band
         differ <<= np.uint32(8)  # alpha out
         wrong = differ != 0
-        wrong &= valid[start:start + _BAND]
-        if wrong.any():
-            found.append(np.flatnonzero(wrong) + start)
+        wrong &= band_valid
+        wrong = np.flatnonzero(wrong)
+        if len(wrong) and runs.starts is not None:  # every pixel of the runs found
+            lengths = runs.lengths[wrong]
+            ends = np.cumsum(lengths)
+            wrong = np.repeat(runs.starts[wrong] - (ends - lengths), lengths) + np.arange(ends[-1])
+        found.append(wrong + start)
     return np.concatenate(found)
 
 
@@ -696,10 +705,9 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)
     palette = palette_rgb.astype(np.uint32)
 
-    # Pixels not exactly of their class's colour (indices beyond the palette, i.e. nodata, get an
-    # impossible colour code): few in a rendered map, and the only ones that may change.
-    table = np.full(len(palette) + 1, 0xFFFFFFFF, dtype=np.uint32)
-    table[:len(palette)] = pack_rgb(palette)
+    # Valid pixels not exactly of their class's colour: few in a rendered map, and the only ones
+    # that may change.
+    table = pack_rgb(palette)
     rows, cols = indices.shape
     inexact = _inexact_pixels(indices, rgba, valid, table, map_codes)
     out = indices if in_place else indices.copy()  # changed only at the very end
