@@ -239,6 +239,39 @@ def _key(codes, first, second):
     return (codes.astype(np.uint64) << np.uint64(32)) | (first.astype(np.int64) << 16 | second).astype(np.uint64)
 
 
+def _may_mix(rgb, alpha, palette_rgb, blend_tolerance):
+    """False for pixels (colours ``rgb``, n x 3, and ``alpha``, 0-255, not premultiplied) that no mix
+    of palette colours explains within ``blend_tolerance``: an exact test of this would be
+    _pair_fits itself, for every two classes; this one is a bound, the same for any two.
+
+    A mix of two palette colours over transparency (u*A + v*B, premultiplied, within the tolerance
+    t) has the colour of a point of the segment AB give or take (|AB| + 255) * t / alpha, at most
+    697 * t / alpha; a mix over a background colour (opaque, see _best_under) is a combination of
+    three palette colours whose weights add up to one, none below -_ORDER_FIT, give or take t (or
+    a point of a drawing order's curve, give or take its sqrt(_ON_CURVE)). Either lies within the
+    range of the palette's colours along any direction, widened by those margins: tested along
+    the red, green and blue axes and brightness, which leave out dark outlines between light fills."""
+    palette_rgb = np.asarray(palette_rgb, dtype=np.float64)
+    # Along red, green, blue and (1, 1, 1) (the sum of the channels: sqrt(3) times the distance).
+    red, green, blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    values = (red, green, blue, red + green + blue)
+    palette_values = np.column_stack([palette_rgb, palette_rgb.sum(axis=1)])
+    lengths = (1.0, 1.0, 1.0, 3 ** 0.5)
+    alpha = np.asarray(alpha, dtype=np.float64)
+    over_transparency = np.full(len(alpha), np.inf)
+    np.divide(697.0 * blend_tolerance, alpha, out=over_transparency, where=alpha > 0)
+    inside = np.ones(len(alpha), dtype=bool)
+    # Element-wise on purpose: a matrix product would wake BLAS threads, which spin for the CPU
+    # that the other block's cleaning needs. The margin over a background is granted to every
+    # pixel: wider than need be for some partly transparent ones, never narrower.
+    for value, low, high, length in zip(values, palette_values.min(axis=0), palette_values.max(axis=0), lengths):
+        over_background = _ORDER_FIT * (high - low) + length * max(blend_tolerance, _ON_CURVE ** 0.5)
+        margin = np.maximum(length * over_transparency, over_background)
+        margin += (high - low) / 2 + length  # length: rounding
+        inside &= np.abs(value - (high + low) / 2) <= margin
+    return inside
+
+
 def _pair_fits(codes, rgba4, low, high, palette4, blend_tolerance):
     """For seam pixels of packed ``codes`` (premultiplied ``rgba4``) and two classes each, ``low``
     and ``high``: the squared residual and winning class of their best mix, how much better
@@ -515,6 +548,7 @@ def _choose(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette
         # A sliver too thin for a pixel of its own colour: the pixel is a mix of its own (nearest)
         # class, which a valid pixel around has too, and the one around it, covered mostly by its own.
         rows = one[own[one] != low[one]]
+        rows = rows[_may_mix(seam_rgb[rows], rgba4[rows, 3], palette_rgb, blend_tolerance)]
         rows = rows[_own_mixes(codes[rows], rgba4[rows], own[rows].astype(np.int64), low[rows].astype(np.int64),
                                palette4, blend_tolerance)]  # remembered: the cheapest test first
         if len(rows):
@@ -535,29 +569,36 @@ def _choose(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette
             nearer_high = (_metric_distance(rgb, palette_rgb[high[tied]], metric) <
                            _metric_distance(rgb, palette_rgb[low[tied]], metric))
             chosen[two[tied[nearer_high]]] = high[tied[nearer_high]]
-        colour = rgba4[two]
-        residual, blend_class, lean, a_if_first, a_if_second, under = _pair_fits(codes[two], colour, low, high,
-                                                                                 palette4, blend_tolerance)
+        # On a map with outlines most seam pixels mix no two fills (an outline's core): those that
+        # cannot be mixes are left out before their fits are looked up. The rest are mixes where
+        # their best fit is close enough (over transparency or a background colour, see _pair_fits).
+        maybe = np.flatnonzero(_may_mix(seam_rgb[two], rgba4[two, 3], palette_rgb, blend_tolerance))
+        residual, blend_class, lean, a_if_first, a_if_second, under = _pair_fits(
+            codes[two[maybe]], rgba4[two[maybe]], low[maybe], high[maybe], palette4, blend_tolerance)
         mixed = (residual <= blend_tolerance * blend_tolerance) | (under >= 0)
-        chosen[two[mixed]] = blend_class[mixed]
+        mix = maybe[mixed]  # rows of ``two``
+        blend_class, lean, a_if_first, a_if_second, under = (
+            blend_class[mixed], lean[mixed], a_if_first[mixed], a_if_second[mixed], under[mixed])
+        chosen[two[mix]] = blend_class
+        colour = rgba4[two[mix]]
         if order_neighbours is not None:
-            over = np.flatnonzero(mixed & (under >= 0) & ((a_if_first != a_if_second) | (np.abs(lean) < _LEAN_CLEAR)))
+            over = np.flatnonzero((under >= 0) & ((a_if_first != a_if_second) | (np.abs(lean) < _LEAN_CLEAR)))
             if len(over):
-                on_curves = _over_background(colour[over], low[over], high[over], under[over], palette4,
-                                             lambda picked: order_neighbours(two[over[picked]]))
+                on_curves = _over_background(colour[over], low[mix[over]], high[mix[over]], under[over], palette4,
+                                             lambda picked: order_neighbours(two[mix[over[picked]]]))
                 fits = on_curves >= 0
-                chosen[two[over[fits]]] = on_curves[fits]
-        unsure = np.flatnonzero(mixed & (np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) &
-                                (colour[:, 3] < 255) & (under < 0))  # over transparency
+                chosen[two[mix[over[fits]]]] = on_curves[fits]
+        unsure = np.flatnonzero((np.abs(lean) < _UNSURE_ORDER) & (a_if_first != a_if_second) & (colour[:, 3] < 255) &
+                                (under < 0))  # over transparency
         if len(unsure) and neighbour_rgba4 is not None:
             # Either drawing order explains the pixel, each giving it another class: the seam pixels
             # around it that mix the same two classes tell which polygon was drawn first.
-            order = _drawing_order(neighbour_rgba4(two[unsure]), low[unsure], high[unsure], under[unsure],
-                                   palette4, blend_tolerance)
+            rows = mix[unsure]
+            order = _drawing_order(neighbour_rgba4(two[rows]), low[rows], high[rows], under[unsure], palette4,
+                                   blend_tolerance)
             decided = order != 0
             a_wins = np.where(order > 0, a_if_first[unsure], a_if_second[unsure])
-            rows = two[unsure[decided]]
-            chosen[rows] = np.where(a_wins[decided], low[unsure[decided]], high[unsure[decided]])
+            chosen[two[rows[decided]]] = np.where(a_wins[decided], low[rows[decided]], high[rows[decided]])
     rest = np.flatnonzero(many)
     if len(rest):
         chosen[rest] = _choose_among_many(neighbour_classes[:, rest].T, blocked[:, rest].T,

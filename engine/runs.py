@@ -63,9 +63,10 @@ class RunFinder:
             np.not_equal(values[1:], values[:-1], out=other[1:n])
             words = change.view(np.uint64)
             np.bitwise_or(words, other.view(np.uint64), out=words)
-        if np.count_nonzero(change) > worth_it * n:  # photographs: no list of millions of starts to throw away
+        count = np.count_nonzero(change)
+        if count > worth_it * n:  # photographs: no list of millions of starts to throw away
             return Runs(None, n)
-        return Runs(flatnonzero_sparse(change), n)
+        return Runs(flatnonzero_sparse(change) if count <= n // 64 else np.flatnonzero(change), n)
 
 
 def flatnonzero_sparse(flags):

@@ -147,6 +147,40 @@ def test_seams_beat_none_against_the_unaliased_render(maps, name):
     assert after <= (0.001 * valid.sum() if name == "plain" else before / 2), (before, after)
 
 
+def test_pixels_left_out_before_the_fits_are_no_mixes_of_any_two_classes():
+    """_may_mix leaves pixels out of the two-class fits by a bound: no pixel it leaves out may be a
+    mix of any two legend colours, over transparency or over a third, as the fits judge it."""
+    rng = np.random.default_rng(7)
+    n, entries = 1500, len(LEGEND)
+    colours = LEGEND.astype(np.float64)
+    a, b, g = (colours[rng.integers(0, entries, n)] for _ in range(3))
+    u, f = rng.random(n), rng.random(n)
+    v = (1 - u) * rng.choice([1.0, rng.random()], n)
+    alpha = np.clip(np.rint(255 * (u + v)), 1, 255)
+    over_transparency = (u[:, None] * a + v[:, None] * b) * (255 / alpha)[:, None]
+    over_background = (f * f)[:, None] * a + (1 - f)[:, None] * b + (f * (1 - f))[:, None] * g
+    outlines = a * rng.random(n)[:, None] ** 2  # fills darkened by a black outline
+    anything = np.where(rng.random(n)[:, None] < 0.5, outlines, rng.random((n, 3)) * 255)
+    rgb = np.vstack([over_transparency, over_background, anything]) + rng.normal(0, 3, (3 * n, 3))
+    rgb = np.clip(np.rint(rgb), 0, 255)
+    alpha = np.concatenate([alpha, np.full(n, 255.0), rng.choice([255.0, 128.0, 40.0], n)])
+    codes = pack_rgba(*(rgb[:, i].astype(np.uint8) for i in range(3)), alpha.astype(np.uint8))
+    rgba4 = np.column_stack([rgb * (alpha / 255)[:, None], alpha])
+    palette4 = np.column_stack([colours, np.full(entries, 255.0)])
+    low, high = np.triu_indices(entries, 1)
+    pixel = np.repeat(np.arange(len(codes)), len(low))
+    pair_low, pair_high = np.tile(low, len(codes)), np.tile(high, len(codes))
+    cleanup.forget_remembered_fits()
+    residual, _winner, _lean, _first, _second, under = cleanup._pair_fits(
+        codes[pixel], rgba4[pixel], pair_low, pair_high, palette4, cleanup.DEFAULT_BLEND_TOLERANCE)
+    mixed = np.zeros(len(codes), dtype=bool)
+    mixed[pixel[(residual <= cleanup.DEFAULT_BLEND_TOLERANCE ** 2) | (under >= 0)]] = True
+    may = cleanup._may_mix(rgb, alpha, colours, cleanup.DEFAULT_BLEND_TOLERANCE)
+    assert mixed.sum() > 1000 and (~may).sum() > 500  # both kinds are tried
+    assert not (mixed & ~may).any()
+    cleanup.forget_remembered_fits()
+
+
 def test_inexact_pixels_are_found_band_by_band_on_maps_and_on_noise(maps):
     indices, rgba, valid = maps["outlined"]
     rng = np.random.default_rng(4)
