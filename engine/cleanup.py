@@ -72,7 +72,7 @@ _LEAN_CLEAR = 0.1  # shares this clear about the drawing order and giving one cl
 _ON_LINE = 1.0  # squared distance from the line between two fills within which a pixel is their plain mix
 _LOOSE_FIT = 0.15  # within this, a background is retried on the drawing orders' curves
 _FEW_CLASSES = 64  # palettes up to this size get a vote column per class, larger ones per class present
-_BAND = 1 << 18  # pixels compared with their palette colour at once, for the same reason
+_BAND = 1 << 20  # pixels mapped and compared with their palette colour at once: fewer numpy calls (see _DECIDED)
 _RUNS_WORTH_IT = 0.25  # more runs per pixel than this: pixels are compared one by one
 _ORDER_RADIUS = 4  # over a background, seam pixels this near tell the drawing order of two classes
 _ORDER_CLEAR = 16.0  # squared distances to the two orders' curves this far apart: the pixel's own order
@@ -651,7 +651,7 @@ def _choose_among_many(neighbour_classes, blocked, weights, codes, seam_rgb, rgb
         best[tied] = np.argmin(gap, axis=1)
     chosen[has] = present[best[has]]
 
-    several = np.flatnonzero(counts >= 2)
+    several = np.flatnonzero((counts >= 2) & _may_mix(seam_rgb, rgba4[:, 3], palette_rgb, blend_tolerance))
     if len(several):
         m = int(counts.max())
         rows, cols = np.nonzero(around[several])
