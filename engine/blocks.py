@@ -153,9 +153,13 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
     cleanup's margin). One block is finished (written, compressed with the GIL released, counted)
     in a thread while the next one is read and mapped; a single block has nothing to overlap with.
     A cleanup (``map_block.parallel``) cleans two blocks at once: each block's result depends on
-    its own read alone, and most of a cleanup's time is spent in numpy, which releases the GIL."""
+    its own read alone, and most of a cleanup's time is spent in numpy, which releases the GIL. A
+    third block waits its turn: blocks are finished in order, and a thread done before the other
+    starts it at once instead of idling (the provinces map with outlines: 7% sooner, for one block
+    more in memory)."""
     opaque = np.uint32(alpha_threshold << 24)
-    in_flight = 2 if getattr(map_block, "parallel", False) and len(windows) > 1 else 1
+    cleaners = 2 if getattr(map_block, "parallel", False) and len(windows) > 1 else 1
+    in_flight = cleaners + 1 if cleaners > 1 else 1
 
     def mapped(read, rgba, window):
         if check_opaque and rgba.size and rgba.min() < OPAQUE:
@@ -171,7 +175,7 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
         return rgba, indices
 
     with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing, \
-            ThreadPoolExecutor(max_workers=in_flight) if in_flight > 1 else _Inline() as mapping:
+            ThreadPoolExecutor(max_workers=cleaners) if cleaners > 1 else _Inline() as mapping:
         pending, maps = None, deque()
 
         def finish_first():
