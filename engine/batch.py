@@ -238,7 +238,8 @@ def quantize_tile(path, workdir, tile, options, palette):
         folder = os.path.join(workdir, "tiles")
         os.makedirs(folder, exist_ok=True)
         with gdal_io.IndexedRasterWriter(os.path.join(folder, tile_name(tile)), "GTiff", tile_grid, palette,
-                                         gdal_type, nodata) as writer:
+                                         gdal_type, nodata, compress_in_threads=not options.cleanup.busy
+                                         ) as writer:
             passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows), palette,
                                      options.metric, options.alpha_threshold, dither=options.dither,
                                      cleanup=options.cleanup, grid_size=(grid.width, grid.height),

@@ -148,6 +148,12 @@ class CleanupOptions:
         """Pixels of overlap each block is read with, so results do not depend on block boundaries."""
         return cleanup.margin(self.method, self.min_region, self.seam_radius)
 
+    @property
+    def busy(self):
+        """Whether the pass keeps every core busy: a cleanup cleans blocks in two threads (see
+        blocks.quantize_blocks), and the output is best compressed without threads of GDAL's own."""
+        return self.method != "none"
+
 
 @dataclass(frozen=True)
 class QuantizeOptions:
