@@ -245,8 +245,8 @@ def _may_mix(rgb, alpha, palette_rgb, blend_tolerance):
     _pair_fits itself, for every two classes; this one is a bound, the same for any two.
 
     A mix of two palette colours over transparency (u*A + v*B, premultiplied, within the tolerance
-    t) has the colour of a point of the segment AB give or take (|AB| + 255) * t / alpha, at most
-    697 * t / alpha; a mix over a background colour (opaque, see _best_under) is a combination of
+    t) has the colour of a point M of the segment AB give or take (|M| + 255) * t / alpha, |M| the
+    distance of M's colour from black (at most 255 * sqrt(3)): at most 697 * t / alpha; a mix over a background colour (opaque, see _best_under) is a combination of
     three palette colours whose weights add up to one, none below -_ORDER_FIT, give or take t (or
     a point of a drawing order's curve, give or take its sqrt(_ON_CURVE)). Either lies within the
     range of the palette's colours along any direction, widened by those margins: tested along
