@@ -18,7 +18,7 @@ import numpy as np
 
 from .metrics import METRIC_SPACES, REGISTRY
 from .nearest import OPAQUE, pack_rgb, unpack_rgb
-from .runs import RunFinder, flatnonzero_sparse
+from .runs import RunFinder, flatnonzero_sparse, pixels_of_runs
 
 #: The CLEANUP choices, in the order of the enum.
 METHODS = ("none", "seams", "sieve")
@@ -689,10 +689,8 @@ def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
         wrong = differ != 0
         wrong &= band_valid
         wrong = np.flatnonzero(wrong)
-        if len(wrong) and runs.starts is not None:  # every pixel of the runs found
-            lengths = runs.lengths[wrong]
-            ends = np.cumsum(lengths)
-            wrong = np.repeat(runs.starts[wrong] - (ends - lengths), lengths) + np.arange(ends[-1])
+        if runs.starts is not None:  # every pixel of the runs found
+            wrong = pixels_of_runs(runs.starts[wrong], runs.lengths[wrong])
         found.append(wrong + start)
     return np.concatenate(found)
 
@@ -1016,8 +1014,7 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
 
     # Pixels of small regions, and the classes of their neighbours in large regions.
     run_lengths = lengths[small_run]
-    ends = np.cumsum(run_lengths)
-    positions = np.repeat(starts[small_run] - (ends - run_lengths), run_lengths) + np.arange(ends[-1])
+    positions = pixels_of_runs(starts[small_run], run_lengths)
     mine = np.repeat(root[small_run], run_lengths)
     ys, xs = np.divmod(positions, cols)
     pairs_small, pairs_class = [], []
