@@ -64,8 +64,9 @@ def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):
 # ----------------------------------------------------------------------------------------- seams
 
 _CHUNK = 1 << 14  # seam pixels whose neighbours are found at once: small temporaries stay in the CPU caches
-_DECIDED = 1 << 17  # seam pixels decided at once: a block's in one go on a map (fewer numpy calls, each releasing the GIL
-# for longer: blocks cleaned in two threads wait less for each other), bounded on a scan
+#: Seam pixels decided at once: a block's in one go on a map (fewer numpy calls, each releasing the
+#: GIL for longer: blocks cleaned in two threads wait less for each other), bounded on a scan.
+_DECIDED = 1 << 17
 _UNSURE_ORDER = 0.05  # shares adding up to one within this for both drawing orders: order unknown
 _ORDER_FIT = 0.05  # shares adding up to one within this for one drawing order: a mix over a background
 _LEAN_CLEAR = 0.1  # shares this clear about the drawing order and giving one class: no curve fit needed
@@ -246,9 +247,10 @@ def _may_mix(rgb, alpha, palette_rgb, blend_tolerance):
 
     A mix of two palette colours over transparency (u*A + v*B, premultiplied, within the tolerance
     t) has the colour of a point M of the segment AB give or take (|M| + 255) * t / alpha, |M| the
-    distance of M's colour from black (at most 255 * sqrt(3)): at most 697 * t / alpha; a mix over a background colour (opaque, see _best_under) is a combination of
-    three palette colours whose weights add up to one, none below -_ORDER_FIT, give or take t (or
-    a point of a drawing order's curve, give or take its sqrt(_ON_CURVE)). Either lies within the
+    distance of M's colour from black (at most 255 * sqrt(3)): at most 697 * t / alpha. A mix over
+    a background colour (opaque, see _best_under) is a combination of three palette colours whose
+    weights add up to one, none below -_ORDER_FIT, give or take t (or a point of a drawing order's
+    curve, give or take its sqrt(_ON_CURVE)). Either lies within the
     range of the palette's colours along any direction, widened by those margins: tested along
     the red, green and blue axes and brightness, which leave out dark outlines between light fills."""
     palette_rgb = np.asarray(palette_rgb, dtype=np.float64)
@@ -281,9 +283,9 @@ def _pair_fits(codes, rgba4, low, high, palette4, blend_tolerance):
     Opaque pixels of a legend may be such mixes over a background colour (see _best_under): the
     closer fit explains them (every entry is tried as the background, which in a large palette
     would fit by chance). Each distinct (code, low, high) is computed once for the last palette and
-    tolerance asked for: the hundred-megapixel provinces map with outlines holds ten times as many
-    seam pixels as triples. (The float32 matrix product in _fit_under multiplies and adds whole
-    numbers below 2^24, so exactly, whatever the batch.)"""
+    tolerance asked for: on the hundred-megapixel provinces map with outlines a triple is looked
+    up some four times. (The float32 matrix product in _fit_under multiplies and adds whole numbers
+    below 2^24, so exactly, whatever the batch.)"""
     def compute(rows):
         colour, a, b = rgba4[rows], low[rows], high[rows]
         residual, winner, lean, a_if_first, a_if_second = _pair_blend(colour, a, b, palette4)[:5]
@@ -291,7 +293,8 @@ def _pair_fits(codes, rgba4, low, high, palette4, blend_tolerance):
         opaque = np.flatnonzero(colour[:, 3] == 255) if len(palette4) <= _FEW_CLASSES else ()
         if len(opaque):
             found, fit = _best_under(colour[opaque], a[opaque], b[opaque], palette4, blend_tolerance)
-            better = (found >= 0) & ((residual[opaque] > blend_tolerance * blend_tolerance) | (fit[0] < residual[opaque]))
+            better = (found >= 0) & ((residual[opaque] > blend_tolerance * blend_tolerance) |
+                                     (fit[0] < residual[opaque]))
             kept = opaque[better]
             under[kept] = found[better]
             for answer, new in zip((residual, winner, lean, a_if_first, a_if_second), fit):
@@ -408,13 +411,13 @@ def _fit_under(rgba4, low, high, palette4, blend_tolerance, off_line):
 def _best_blend(codes, rgba4, candidates, counts, palette4, blend_tolerance=DEFAULT_BLEND_TOLERANCE):
     """Residual and winning class of the best two-class mix for each pixel.
 
-    ``codes``: packed colours (n); ``rgba4``: premultiplied colour and alpha (n x 4, 0-255); ``candidates``: n x m classes, the
-    first ``counts`` of each row in use. Renderers draw polygons one after another: where X covers a
-    share x of a pixel and Y, drawn later, a share y, the pixel holds y*Y + (1 - y)*x*X (premultiplied,
-    on a transparent background, so alpha < 255 at seams). The least-squares weights (u, v) of the two
-    colours give the shares for either drawing order; the order whose shares add up closer to one is
-    taken, and the class with the larger share holds the pixel's centre. Opaque blends (u + v = 1)
-    come out as plain mixes.
+    ``codes``: packed colours (n); ``rgba4``: premultiplied colour and alpha (n x 4, 0-255);
+    ``candidates``: n x m classes, the first ``counts`` of each row in use. Renderers draw polygons
+    one after another: where X covers a share x of a pixel and Y, drawn later, a share y, the pixel
+    holds y*Y + (1 - y)*x*X (premultiplied, on a transparent background, so alpha < 255 at seams).
+    The least-squares weights (u, v) of the two colours give the shares for either drawing order;
+    the order whose shares add up closer to one is taken, and the class with the larger share holds
+    the pixel's centre. Opaque blends (u + v = 1) come out as plain mixes.
     """
     n, m = candidates.shape
     # Every pair (a < b) of each row's candidates, row by row.
@@ -658,7 +661,8 @@ def _choose_among_many(neighbour_classes, blocked, weights, codes, seam_rgb, rgb
         candidates = np.zeros((len(several), m), dtype=np.int64)
         first = np.cumsum(counts[several]) - counts[several]
         candidates[rows, np.arange(len(rows)) - first[rows]] = present[cols]
-        residual, blend_class = _best_blend(codes[several], rgba4[several], candidates, counts[several], palette4, blend_tolerance)
+        residual, blend_class = _best_blend(codes[several], rgba4[several], candidates, counts[several], palette4,
+                                            blend_tolerance)
         mixed = residual <= blend_tolerance
         chosen[several[mixed]] = blend_class[mixed]
     return chosen
@@ -668,8 +672,8 @@ def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
     """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``; with
     ``map_codes``, ``indices`` (contiguous) is first filled with the classes it gives each band.
 
-    Tested a band at a time, so that every temporary stays in the CPU caches (and a band just
-    mapped is still there); once per run of one colour, class and validity where runs are long (a
+    Tested a band at a time, just after it is mapped, so that temporaries stay bounded and a band
+    is read from memory once; once per run of one colour, class and validity where runs are long (a
     rendered map: one pixel in fifty starts a run), else pixel by pixel (a photograph)."""
     codes, classes, valid = rgba.ravel(), indices.reshape(-1), valid.ravel()
     finder = RunFinder()
