@@ -122,10 +122,14 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     colour_decides = map_block is None  # each index depends on its pixel's colour code alone
     cut_runs = any(getattr(observer, "needs_runs", True) for observer in observers)
 
-    def finish(window, rgba, indices):
+    def finish(window, rgba, indices, colour_runs=None):
+        """Write, count and show a block to the observers; ``colour_runs``: the runs of its colour
+        codes, found as it was mapped (plain nearest colours), or None."""
         writer.write(window, indices)
         flat = indices.ravel()
-        if cut_runs:  # one cut into runs serves the count and every observer that needs runs
+        if colour_runs is not None and colour_runs.starts is not None:  # one colour along a run: one index
+            runs = colour_runs
+        elif cut_runs:  # one cut into runs serves the count and every observer that needs runs
             runs = finder.find([rgba.ravel()] if colour_decides else [rgba.ravel(), flat])
         else:  # counting alone: runs pay off only when they are long
             runs = finder.find([flat], worth_it=0.125)
@@ -158,21 +162,23 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
     starts it at once instead of idling (the provinces map with outlines: 7% sooner, for one block
     more in memory)."""
     opaque = np.uint32(alpha_threshold << 24)
+    colour_runs = RunFinder()  # of the thread that maps plain nearest colours (one: see cleaners)
     cleaners = 2 if getattr(map_block, "parallel", False) and len(windows) > 1 else 1
     in_flight = cleaners + 1 if cleaners > 1 else 1
 
     def mapped(read, rgba, window):
         if check_opaque and rgba.size and rgba.min() < OPAQUE:
             raise TransparentAfterAll()
-        if map_block is None:  # plain nearest colour: the fast path
-            return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata)
+        if map_block is None:  # plain nearest colour: the fast path, whose runs serve the count too
+            runs = colour_runs.find([rgba.ravel()])
+            return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata, starts=runs.starts), runs
         valid = rgba >= opaque
         indices = map_block(rgba, valid)
         rgba, indices = centre(rgba, read, window), centre(indices, read, window)
         indices = indices.astype(dtype, copy=False)  # the block's own array: changed in place below
         if nodata is not None:
             np.copyto(indices, nodata, where=np.logical_not(centre(valid, read, window)))
-        return rgba, indices
+        return rgba, indices, None
 
     with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing, \
             ThreadPoolExecutor(max_workers=cleaners) if cleaners > 1 else _Inline() as mapping:
@@ -181,10 +187,10 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
         def finish_first():
             nonlocal pending
             done, window, future = maps.popleft()
-            rgba, indices = future.result()
+            rgba, indices, runs = future.result()
             if pending is not None:
                 pending.result()
-            pending = finishing.submit(finish, window, rgba, indices)
+            pending = finishing.submit(finish, window, rgba, indices, runs)
             progress((done + 1) / len(windows))
 
         for done, (read, rgba) in enumerate(_read_ahead(source, reads)):

@@ -106,6 +106,33 @@ def test_large_blocks_with_transparency_map_like_pixel_by_pixel(dtype, nodata):
     assert np.array_equal(indices.ravel(), expected)
 
 
+@pytest.mark.parametrize("dtype, nodata", [(np.uint16, 65535), (np.uint8, 255)])
+def test_a_map_block_whose_runs_are_searched_first_maps_like_pixel_by_pixel(dtype, nodata):
+    """A map's block comes with its runs (engine.blocks): the colours of the runs' first pixels are
+    searched before any pixel is looked up. Transparent runs hold colours no opaque pixel has,
+    which stay unsearched and become nodata, in every step."""
+    from palettize.engine.nearest import _STEP, pack_rgba
+    from palettize.engine.runs import RunFinder
+
+    palette = builtin_palette("win256").colours
+    rng = np.random.default_rng(11)
+    lengths = rng.integers(1, 300, 5000)
+    n = int(lengths.sum())
+    assert n > 2 * _STEP
+    colours = rng.integers(0, 256, (3, len(lengths)), dtype=np.uint8)
+    alpha = np.where(rng.random(len(lengths)) < 0.2, rng.integers(0, 128, len(lengths)), 255).astype(np.uint8)
+    red, green, blue, alpha = (np.repeat(channel, lengths) for channel in (*colours, alpha))
+    codes = pack_rgba(red, green, blue, alpha)
+    runs = RunFinder().find([codes])
+    assert runs.starts is not None and len(runs.starts) < n // 50
+    mapper = NearestColourMapper(palette, "rgb")
+    indices = mapper.map_codes(codes, dtype, alpha_threshold=128, nodata=nodata, starts=runs.starts)
+    expected = nearest_palette_indices(np.stack([red, green, blue], axis=1), palette, "rgb")
+    expected[alpha < 128] = nodata
+    assert indices.dtype == dtype and np.array_equal(indices, expected)
+    assert mapper.distinct_colours == len(np.unique(codes[alpha >= 128] & 0xFFFFFF))
+
+
 def test_two_threads_mapping_blocks_at_once_get_the_entries_and_count_of_one_thread():
     """A cleanup maps two blocks at once through one mapper: the look-ups run side by side, and a
     colour both threads meet is searched, written and counted once."""
