@@ -11,6 +11,7 @@ colours a few at a time, uses the same table and searches (see NearestColourMapp
 fill_table).
 """
 
+import functools
 import time
 from threading import RLock
 
@@ -80,6 +81,19 @@ def nearest_palette_indices(colours, palette_colours, metric):
     for start in range(0, len(points), step):
         result[start:start + step] = np.argmin(distances(points[start:start + step], targets, metric), axis=1)
     return result
+
+
+@functools.lru_cache(maxsize=2)
+def _channel_tables(colours):
+    """Each level's squared difference to each entry, per channel (3 arrays of 256 x entries
+    int32), of palette ``colours`` (RGB bytes): kept for the next run with the same palette (an
+    archive's sheets, a session's runs), which would make them again (0.5 ms for 256 entries)."""
+    levels = np.arange(256, dtype=np.int32)[:, None]
+    tables = [(levels - channel[None, :]) ** 2
+              for channel in np.frombuffer(colours, dtype=np.uint8).reshape(-1, 3).T.astype(np.int32)]
+    for table in tables:
+        table.flags.writeable = False
+    return tables
 
 
 def brute_force_indices(colours, palette_colours, metric):
@@ -362,8 +376,7 @@ class NearestColourMapper:
             return distances(METRIC_SPACES["rgb"](unpack_rgb(codes)), self._palette_space, "rgb").argmin(axis=1)
         if self.metric == "rgb":
             if self._channel_tables is None:
-                levels = np.arange(256, dtype=np.int32)[:, None]
-                self._channel_tables = [(levels - p[None, :]) ** 2 for p in self._searched.T.astype(np.int32)]
+                self._channel_tables = _channel_tables(self._searched.tobytes())
             distance = self._channel_tables[0][codes & 255]
             distance += self._channel_tables[1][(codes >> 8) & 255]
             distance += self._channel_tables[2][(codes >> 16) & 255]

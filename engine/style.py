@@ -11,7 +11,8 @@ style, never a user's file (a palette file, the input's own style, a style for a
 import os
 import re
 
-from ..palettes.formats import write_palette
+from ..palettes.formats import qml
+from ..palettes.formats.common import write_lines
 from ..palettes.palette import Palette
 from .outputs import same_file_key
 
@@ -57,7 +58,5 @@ def write_style(raster_path, palette, path=None):
     (default <output>.qml; a staged path, see outputs.OutputFiles); returns the path written."""
     labelled = Palette(palette.colours, [palette.label(i) for i in range(len(palette))], palette.name)
     path = path or style_path(raster_path)
-    write_palette(labelled, path)
-    with open(path, "a", encoding="utf-8") as f:  # a comment after the root element: QGIS ignores it
-        f.write(_mark(raster_path) + "\n")
+    write_lines(path, qml.lines(labelled) + [_mark(raster_path)])  # a comment after the root element: QGIS ignores it
     return path

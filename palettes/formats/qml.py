@@ -9,6 +9,7 @@ from xml.parsers import expat
 from .common import HEAD, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_XML_PLAIN = re.compile("[^\x00-\x1f&<>\"]*")  # text an XML attribute holds as it is
 
 
 def sniff(text, extension):
@@ -176,12 +177,17 @@ def _encoding_hint(data, problem):
 
 def write(palette, path):
     """A QGIS style with a paletted renderer on band 1: value i is palette entry i."""
+    write_lines(path, lines(palette))
+
+
+def lines(palette):
+    """The lines of ``write``'s style (engine.style adds a line of its own before writing them)."""
     entries = []
     for index, (r, g, b) in enumerate(palette.colours.tolist()):
         label = palette.labels[index] if palette.labels else ""
         entries.append('        <paletteEntry value="{}" color="#{:02x}{:02x}{:02x}" alpha="255"{}/>'.format(
             index, r, g, b, ' label="{}"'.format(_xml_attribute(label)) if label else ""))
-    lines = [
+    return [
         "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>",
         '<qgis version="3.22.0" styleCategories="Symbology">',
         "  <pipe>",
@@ -202,10 +208,11 @@ def write(palette, path):
         "  </pipe>",
         "</qgis>",
     ]
-    write_lines(path, lines)
 
 
 def _xml_attribute(text):
+    if _XML_PLAIN.fullmatch(text):  # most labels (an index, a name): nothing to replace
+        return text
     text = _XML_INVALID.sub("", text)
     for plain, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"),
                            ("\n", "&#10;"), ("\r", "&#13;"), ("\t", "&#9;")):
