@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .nearest import unpack_rgb
+from .nearest import RGB_BITS, unpack_rgb
 from .runs import RunFinder, bincount_runs
 
 #: A colour counts as a unit of the map when it covers at least this share of the valid pixels.
@@ -62,16 +62,16 @@ class MergedColourFinder:
 
     def _add_samples(self, rgba, indices):
         # (colour << 16 | index) of every sample, nodata included: those pairs are dropped at the
-        # end, which costs less than picking the valid samples out of every block.
-        pairs = (rgba.astype(np.uint64) << np.uint64(16)) | indices.astype(np.uint64)
-        pairs &= np.uint64(0xFFFFFFFFFF)  # the colour without its alpha
-        # Sorted here, in the engine's finishing thread, so only the distinct pairs wait for the end;
-        # on a map, whose samples repeat along rows, only the first pair of each run is sorted.
-        runs = self._runs.find([pairs], worth_it=0.5)
+        # end, which costs less than picking the valid samples out of every block. Sorted here, in
+        # the engine's finishing thread, so only the distinct pairs wait for the end; on a map,
+        # whose samples repeat along rows, only the first sample of each run is paired and sorted.
+        runs = self._runs.find([rgba, indices], worth_it=0.5)
+        pairs = (runs.firsts(rgba) & RGB_BITS).astype(np.uint64) << np.uint64(16)  # the colour without its alpha
+        pairs |= runs.firsts(indices).astype(np.uint64)
         if runs.starts is None:
             self._samples.append(np.unique(pairs, return_counts=True))
         else:
-            distinct, where = np.unique(runs.firsts(pairs), return_inverse=True)
+            distinct, where = np.unique(pairs, return_inverse=True)
             self._samples.append((distinct, bincount_runs(where, runs.lengths, len(distinct))))
 
     def merged(self):
