@@ -241,25 +241,28 @@ class NearestColourMapper:
                     found[kept] = self._sorted_lookup(flat[kept] & RGB_BITS)
                     return found.reshape(np.shape(codes))
         known = starts is not None  # then every colour but the transparent ones' is in the table
+        some_transparent = alpha_threshold > 0
         if known:
-            self._learn_runs(flat[starts], opaque)
+            firsts = flat[starts]  # every code of the block: an opaque block is seen here
+            some_transparent = some_transparent and firsts.size > 0 and firsts.min() < opaque
+            self._learn_runs(firsts, opaque)
         indices = np.empty(flat.size, dtype)
         # Indices of the table as numpy's take wants them (intp): taking through uint32 codes
         # converts them on every call, which costs more than the conversion done here.
         rgb_scratch = np.empty(min(_STEP, flat.size), np.intp)
         found_scratch = None if indices.dtype == np.uint16 else np.empty(len(rgb_scratch), np.uint16)
-        transparent_scratch = np.empty(len(rgb_scratch), bool) if alpha_threshold > 0 else None
+        transparent_scratch = np.empty(len(rgb_scratch), bool) if some_transparent else None
         transparent = None
         for start in range(0, flat.size, _STEP):
             part = flat[start:start + _STEP]
             rgb = np.bitwise_and(part, RGB_BITS, out=rgb_scratch[:len(part)])
             found = indices[start:start + len(part)] if found_scratch is None else found_scratch[:len(part)]
             np.take(self.table, rgb, out=found, mode="wrap")  # codes < 2^24: "wrap" never wraps
-            if alpha_threshold > 0:
+            if some_transparent:
                 transparent = np.less(part, opaque, out=transparent_scratch[:len(part)])
             if not known and found.max() == UNKNOWN:
                 self._complete(rgb, found, transparent)
-            if alpha_threshold > 0:
+            if some_transparent:
                 np.copyto(found, nodata, where=transparent)
             if found_scratch is not None:
                 indices[start:start + len(part)] = found

@@ -106,11 +106,13 @@ def test_large_blocks_with_transparency_map_like_pixel_by_pixel(dtype, nodata):
     assert np.array_equal(indices.ravel(), expected)
 
 
-@pytest.mark.parametrize("dtype, nodata", [(np.uint16, 65535), (np.uint8, 255)])
-def test_a_map_block_whose_runs_are_searched_first_maps_like_pixel_by_pixel(dtype, nodata):
+@pytest.mark.parametrize("transparent_runs", [0.2, 0.0])
+@pytest.mark.parametrize("dtype, nodata", [(np.uint16, 65535), (np.uint8, 255), (np.uint16, 999)])
+def test_a_map_block_whose_runs_are_searched_first_maps_like_pixel_by_pixel(dtype, nodata, transparent_runs):
     """A map's block comes with its runs (engine.blocks): the colours of the runs' first pixels are
-    searched before any pixel is looked up. Transparent runs hold colours no opaque pixel has,
-    which stay unsearched and become nodata, in every step."""
+    searched before any pixel is looked up. Transparent runs become nodata in every step, some
+    in colours opaque pixels have too; colours only they have stay unsearched. A block without
+    any is not tested for transparency pixel by pixel."""
     from palettize.engine.nearest import _STEP, pack_rgba
     from palettize.engine.runs import RunFinder
 
@@ -120,7 +122,9 @@ def test_a_map_block_whose_runs_are_searched_first_maps_like_pixel_by_pixel(dtyp
     n = int(lengths.sum())
     assert n > 2 * _STEP
     colours = rng.integers(0, 256, (3, len(lengths)), dtype=np.uint8)
-    alpha = np.where(rng.random(len(lengths)) < 0.2, rng.integers(0, 128, len(lengths)), 255).astype(np.uint8)
+    alpha = np.where(rng.random(len(lengths)) < transparent_runs, rng.integers(0, 128, len(lengths)), 255)
+    alpha = alpha.astype(np.uint8)
+    colours[:, 1::7] = colours[:, ::7][:, :colours[:, 1::7].shape[1]]  # colours of transparent runs met opaque too
     red, green, blue, alpha = (np.repeat(channel, lengths) for channel in (*colours, alpha))
     codes = pack_rgba(red, green, blue, alpha)
     runs = RunFinder().find([codes])
