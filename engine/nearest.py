@@ -305,10 +305,10 @@ class NearestColourMapper:
         """Fill in ``found`` (the table's entries of ``codes``, 24-bit colour codes of any integer
         type) where it holds UNKNOWN, searching those colours; except where ``skipped`` (None or
         flags like ``codes``), left UNKNOWN."""
-        unknown = found == UNKNOWN
+        unknown = np.flatnonzero(found == UNKNOWN)  # positions: a map's step misses a few of its pixels
         if skipped is not None:
-            unknown &= ~skipped
-            if not unknown.any():
+            unknown = unknown[np.logical_not(skipped[unknown])]
+            if not len(unknown):
                 return
         missing = codes[unknown].astype(np.uint32, copy=False)
         with self._lock:
