@@ -266,8 +266,8 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_thres
         return FloydSteinbergDither(mapper, metric, width).dither
     classes = np.uint8 if len(palette) <= 256 else np.uint16  # the narrower, the faster a cleanup reads them
 
-    def nearest(codes):  # class 0 where transparent: a cleanup never reads it
-        return mapper.map_codes(codes, classes, alpha_threshold, 0)
+    def nearest(codes, starts=None):  # class 0 where transparent: a cleanup never reads it
+        return mapper.map_codes(codes, classes, alpha_threshold, 0, starts=starts)
 
     if cleanup.method == "seams":
         from .cleanup import clean_seams

@@ -670,7 +670,8 @@ def _choose_among_many(neighbour_classes, blocked, weights, codes, seam_rgb, rgb
 
 def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
     """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``; with
-    ``map_codes``, ``indices`` (contiguous) is first filled with the classes it gives each band.
+    ``map_codes`` (see clean_seams), ``indices`` (contiguous) is first filled with the classes it
+    gives each band.
 
     Tested a band at a time, just after it is mapped, so that temporaries stay bounded and a band
     is read from memory once; once per run of one colour, class and validity where runs are long (a
@@ -680,10 +681,12 @@ def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
     found = [np.zeros(0, dtype=np.int64)]
     for start in range(0, len(codes), _BAND):
         band = codes[start:start + _BAND]
-        if map_codes is not None:
-            classes[start:start + len(band)] = map_codes(band)
         band_classes, band_valid = classes[start:start + len(band)], valid[start:start + len(band)]
-        runs = finder.find([band, band_classes, band_valid.view(np.uint8)], worth_it=_RUNS_WORTH_IT)
+        if map_codes is not None:  # classes to come from the colours: the runs of colour are theirs
+            runs = finder.find([band, band_valid.view(np.uint8)], worth_it=_RUNS_WORTH_IT)
+            band_classes[:] = map_codes(band, runs.starts)
+        else:
+            runs = finder.find([band, band_classes, band_valid.view(np.uint8)], worth_it=_RUNS_WORTH_IT)
         if runs.starts is not None:
             band, band_classes, band_valid = band[runs.starts], band_classes[runs.starts], band_valid[runs.starts]
         # Valid pixels' classes lie in the palette; the others' wrap to any colour, and do not count.
@@ -706,10 +709,11 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     ``indices``: (rows, cols) exact nearest palette indices (any value where not ``valid``);
     ``rgba``: the window's packed pixels (nearest.pack_rgba); ``valid``: False where nodata.
-    ``map_codes``: None, or the function giving the exact nearest indices of packed codes when
-    ``indices`` is an empty array still to be filled with them (``in_place`` then): the window is
-    mapped band by band as the pixels not of their class's colour are found, each band while it is
-    in the CPU caches.
+    ``map_codes``: None, or the function ``map_codes(codes, starts)`` giving the exact nearest
+    indices of packed codes (``starts``: None or the first pixel of each run of equal codes, see
+    NearestColourMapper.map_codes) when ``indices`` is an empty array still to be filled with them
+    (``in_place`` then): the window is mapped band by band as the pixels not of their class's colour
+    are found, each band while it is in the CPU caches.
 
     A valid pixel is *well represented* when its colour is exactly its class's palette colour; or
     within ``tolerance`` of it (CIELAB delta E, whatever the metric) while its four neighbours are of
