@@ -675,7 +675,8 @@ def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
 
     Tested a band at a time, just after it is mapped, so that temporaries stay bounded and a band
     is read from memory once; once per run of one colour, class and validity where runs are long (a
-    rendered map: one pixel in fifty starts a run), else pixel by pixel (a photograph)."""
+    rendered map: one pixel in fifty starts a run), else pixel by pixel (a photograph). Classes that
+    ``map_codes`` gives follow from the colours: those runs are cut by colour and validity alone."""
     codes, classes, valid = rgba.ravel(), indices.reshape(-1), valid.ravel()
     finder = RunFinder()
     found = [np.zeros(0, dtype=np.int64)]

@@ -281,9 +281,10 @@ class NearestColourMapper:
     def indices_of(self, codes):
         """Palette indices (uint16) of 24-bit RGB codes (integers, any shape), searching the
         colours not met before: the look-up for callers that meet colours a few at a time."""
-        indices = self.table[codes]
+        codes = np.asarray(codes)
+        indices = self.table[codes]  # a new array: its flat view is written in place
         if indices.size and indices.max() == UNKNOWN:
-            self._complete(codes, indices)
+            self._complete(codes.reshape(-1), indices.reshape(-1))
         return indices
 
     def remember(self, codes, indices):
@@ -303,8 +304,8 @@ class NearestColourMapper:
 
     def _complete(self, codes, found, skipped=None):
         """Fill in ``found`` (the table's entries of ``codes``, 24-bit colour codes of any integer
-        type) where it holds UNKNOWN, searching those colours; except where ``skipped`` (None or
-        flags like ``codes``), left UNKNOWN."""
+        type; both 1-D) where it holds UNKNOWN, searching those colours; except where ``skipped``
+        (None or flags like ``codes``), left UNKNOWN."""
         unknown = np.flatnonzero(found == UNKNOWN)  # positions: a map's step misses a few of its pixels
         if skipped is not None:
             unknown = unknown[np.logical_not(skipped[unknown])]

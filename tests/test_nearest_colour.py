@@ -137,6 +137,20 @@ def test_a_map_block_whose_runs_are_searched_first_maps_like_pixel_by_pixel(dtyp
     assert mapper.distinct_colours == len(np.unique(codes[alpha >= 128] & 0xFFFFFF))
 
 
+def test_colours_met_a_few_at_a_time_may_come_in_any_shape():
+    """indices_of (dithering's look-up) takes codes of any shape: a colour not met before is
+    searched wherever it lies."""
+    palette = np.array([[0, 0, 0], [255, 255, 255], [255, 0, 0]], dtype=np.uint8)
+    mapper = NearestColourMapper(palette, "rgb")
+    mapper.indices_of(np.zeros(1, np.uint32))  # black known
+    for shape, where in (((4, 5), (2, 3)), ((20, 5), (0, 3)), ((2, 3, 4), (1, 2, 3))):
+        codes = np.zeros(shape, np.uint32)
+        codes[where] = 0x0000FF  # red, not met before
+        expected = np.zeros(shape, np.uint16)
+        expected[where] = 2
+        assert np.array_equal(mapper.indices_of(codes), expected)
+
+
 def test_two_threads_mapping_blocks_at_once_get_the_entries_and_count_of_one_thread():
     """A cleanup maps two blocks at once through one mapper: the look-ups run side by side, and a
     colour both threads meet is searched, written and counted once."""
