@@ -245,7 +245,7 @@ class NearestColourMapper:
         if known:
             firsts = flat[starts]  # every code of the block: an opaque block is seen here
             some_transparent = some_transparent and firsts.size > 0 and firsts.min() < opaque
-            self._learn_runs(firsts, opaque)
+            self.indices_of(firsts[firsts >= opaque] & RGB_BITS)  # transparent ones' colours not searched
         indices = np.empty(flat.size, dtype)
         # Indices of the table as numpy's take wants them (intp): taking through uint32 codes
         # converts them on every call, which costs more than the conversion done here.
@@ -267,16 +267,6 @@ class NearestColourMapper:
             if found_scratch is not None:
                 indices[start:start + len(part)] = found
         return indices.reshape(np.shape(codes))
-
-    def _learn_runs(self, firsts, opaque):
-        """Search the colours of the runs' first pixels (codes ``firsts``) not in the table yet,
-        those of codes below ``opaque`` (transparent) left out."""
-        if opaque:
-            firsts = firsts[firsts >= opaque]
-        firsts &= RGB_BITS
-        found = np.take(self.table, firsts)
-        if found.size and found.max() == UNKNOWN:
-            self._complete(firsts, found)
 
     def indices_of(self, codes):
         """Palette indices (uint16) of 24-bit RGB codes (integers, any shape), searching the
