@@ -127,8 +127,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         codes, found as it was mapped (plain nearest colours), or None."""
         writer.write(window, indices)
         flat = indices.ravel()
-        if colour_runs is not None and colour_runs.starts is not None:  # one colour along a run: one index
-            runs = colour_runs
+        if colour_runs is not None and (colour_runs.starts is not None or cut_runs):
+            runs = colour_runs  # the cut [rgba] below would make again (one colour along a run: one index)
         elif cut_runs:  # one cut into runs serves the count and every observer that needs runs
             runs = finder.find([rgba.ravel()] if colour_decides else [rgba.ravel(), flat])
         else:  # counting alone: runs pay off only when they are long
