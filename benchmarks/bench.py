@@ -215,8 +215,10 @@ def legend_palette(folder):
     return path
 
 
-def plain_copy(path, output, gdal_type):
-    """Read R, G, B per window and write R as palettize writes its indices; returns seconds."""
+def plain_copy(path, output, gdal_type, indices=None):
+    """Read R, G, B per window and write R as palettize writes its indices; returns seconds.
+    ``indices`` (an array of the raster's shape): written instead of R, as palettize would write
+    them: the reading and writing that palettize cannot avoid, with no work of its own."""
     from osgeo import gdal
     from palettize.engine.gdal_io import GTIFF_OPTIONS, iter_windows
 
@@ -232,7 +234,9 @@ def plain_copy(path, output, gdal_type):
     for window in iter_windows(width, height):
         red, _green, _blue = (b.ReadAsArray(*window) for b in bands)
         source.FlushCache()  # drop the input blocks GDAL cached: faster, and memory stays flat
-        band.WriteArray(red.astype(dtype), window[0], window[1])
+        if indices is not None:
+            red = indices[window[1]:window[1] + window[3], window[0]:window[0] + window[2]]
+        band.WriteArray(red.astype(dtype, copy=False), window[0], window[1])
         band.FlushCache()
     band = target = source = None
     return time.perf_counter() - start
