@@ -11,7 +11,8 @@ Timed in one process, in turns, medians of the rounds:
   plain copy   GDAL read of the RGB blocks of the rendered sheet, its red band written as palettize
                writes its output (the issue's reference)
   I/O alone    for each sheet, GDAL read of its RGB blocks and a write of the indices palettize
-               gives it, as palettize writes them: the reading and writing a run cannot avoid. On
+               gives it, as palettize writes them: less than the reading and writing a run cannot
+               avoid (no alpha band is read, no colour table written). On
                the scanned sheet it is the only fair reference: its noisy indices take about five
                times as long to compress as the rendered sheet's, and its own red band (a copy of it)
                far longer still
