@@ -12,10 +12,9 @@ Timed in one process, in turns, medians of the rounds:
                writes its output (the issue's reference)
   I/O alone    for each sheet, GDAL read of its RGB blocks and a write of the indices palettize
                gives it, as palettize writes them: less than the reading and writing a run cannot
-               avoid (no alpha band is read, no colour table written). On
-               the scanned sheet it is the only fair reference: its noisy indices take about five
-               times as long to compress as the rendered sheet's, and its own red band (a copy of it)
-               far longer still
+               avoid (no alpha band is read, no colour table written). On the scanned sheet it is
+               the only fair reference: its noisy indices take about five times as long to compress
+               as the rendered sheet's, and its own red band (a copy of it) far longer still
   palettize    processing.run("palettize:quantize"), default settings (win256, rgb), each sheet
   cielab       the same with METRIC=cielab, scanned sheet
   tiny sheet   palettize on a 64 x 64 crop of the map: the fixed cost of a run
