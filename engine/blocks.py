@@ -264,23 +264,24 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_thres
         if any(w[0] != 0 or w[2] != width for w in windows):
             raise ValueError("dithering needs windows of whole rows")
         return FloydSteinbergDither(mapper, metric, width).dither
-    classes = np.uint8 if len(palette) <= 256 else np.uint16  # the narrower, the faster a cleanup reads them
-
-    def nearest(codes, starts=None):  # class 0 where transparent: a cleanup never reads it
-        return mapper.map_codes(codes, classes, alpha_threshold, 0, starts=starts)
-
     if cleanup.method == "seams":
-        from .cleanup import clean_seams
+        from .cleanup import classes_type, clean_seams, no_vote_class
+
+        classes = classes_type(len(palette))
 
         def clean(rgba, valid):  # mapped band by band as the seams are found (see clean_seams)
             return clean_seams(np.empty(rgba.shape, classes), rgba, palette.colours, metric, valid,
                                tolerance=cleanup.seam_tolerance, radius=cleanup.seam_radius, in_place=True,
-                               map_codes=nearest)
+                               map_codes=lambda codes, starts: mapper.map_codes(codes, classes, alpha_threshold,
+                                                                                no_vote_class(classes), starts=starts))
     elif cleanup.method == "sieve":
         from .cleanup import sieve
 
-        def clean(rgba, valid):
-            return sieve(nearest(rgba), valid, cleanup.min_region, cleanup.connectedness, in_place=True)
+        classes = np.uint8 if len(palette) <= 256 else np.uint16  # the narrower, the faster a sieve reads them
+
+        def clean(rgba, valid):  # class 0 where transparent: the sieve never reads it
+            return sieve(mapper.map_codes(rgba, classes, alpha_threshold, 0), valid, cleanup.min_region,
+                         cleanup.connectedness, in_place=True)
     else:
         return None
     clean.parallel = True

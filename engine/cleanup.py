@@ -96,6 +96,18 @@ def _seam_offsets(radius):
     return offsets, np.array(weights, dtype=np.float64)
 
 
+def classes_type(palette_size):
+    """The narrowest unsigned type of the classes clean_seams works on: one value above the
+    palette's indices is left for no_vote_class."""
+    return np.uint8 if palette_size < 256 else np.uint16
+
+
+def no_vote_class(dtype):
+    """The class a neighbour that does not vote reads as (nodata, a seam pixel): the type's largest
+    value, above every class, so the lowest class around is a plain minimum."""
+    return np.iinfo(dtype).max
+
+
 def _metric_distance(rgb, palette_rgb, metric):
     """Colour difference under ``metric`` between K colours and K palette colours (K x 3, 0-255)."""
     space, distance = METRIC_SPACES[metric], REGISTRY[metric].distance
@@ -523,28 +535,26 @@ def _over_background(rgba4, low, high, under, palette4, order_neighbours):
     return chosen
 
 
-def _choose(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
-            neighbour_rgba4=None, own=None, neighbour_valid=None, order_neighbours=None):
-    """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n),
-    which of them do not vote (``blocked``) and their votes (``weights``: k); the seam pixels'
-    packed ``codes``, colours (``seam_rgb``) and premultiplied colours (``rgba4``).
+def _choose(neighbour_classes, weights, codes, seam_rgb, rgba4, palette_rgb, palette4, metric, blend_tolerance,
+            neighbour_rgba4=None, own=None, classes_around=None, order_neighbours=None):
+    """The class each seam pixel takes (-1: no voter around), from its neighbours' classes (k x n,
+    unsigned; the type's largest value where a neighbour does not vote, see no_vote_class) and their
+    votes (``weights``: k); the seam pixels' packed ``codes``, colours (``seam_rgb``) and
+    premultiplied colours (``rgba4``).
 
     Most seam pixels lie between one or two classes: those are decided from the lowest and highest
     class voting around them, without a vote table; the others go to _choose_among_many. Both give
     the classes the vote table would."""
     n = neighbour_classes.shape[1]
     chosen = np.full(n, -1, dtype=np.int64)
-    voting = ~blocked
-    if neighbour_classes.dtype.kind == "u":  # blocked neighbours to the largest value (np.where is slow)
-        top = np.iinfo(neighbour_classes.dtype).max
-        low = (neighbour_classes | blocked.astype(neighbour_classes.dtype) * top).min(axis=0)
-    else:
-        low = np.where(voting, neighbour_classes, neighbour_classes.max()).min(axis=0)
-    high = (neighbour_classes * voting).max(axis=0)
+    no_vote = no_vote_class(neighbour_classes.dtype)
+    low = neighbour_classes.min(axis=0)  # no_vote where none votes
+    high = neighbour_classes + neighbour_classes.dtype.type(1)  # no_vote wraps to 0, below every class
+    high = high.max(axis=0) - neighbour_classes.dtype.type(1)
     is_low = neighbour_classes == low
     is_high = neighbour_classes == high
-    many = (voting & ~is_low & ~is_high).any(axis=0)
-    has = voting.any(axis=0)
+    many = (~is_low & ~is_high & (neighbour_classes != no_vote)).any(axis=0)
+    has = low != no_vote
     one = np.flatnonzero(has & (low == high))
     chosen[one] = low[one]
     if own is not None and len(one):
@@ -555,15 +565,16 @@ def _choose(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette
         rows = rows[_own_mixes(codes[rows], rgba4[rows], own[rows].astype(np.int64), low[rows].astype(np.int64),
                                palette4, blend_tolerance)]  # remembered: the cheapest test first
         if len(rows):
-            around = neighbour_classes[:, rows] == own[rows]
-            rows = rows[(around & neighbour_valid(rows)).any(axis=0)]
+            around, inside = classes_around(rows)
+            rows = rows[((around == own[rows]) & inside).any(axis=0)]
             chosen[rows] = own[rows]
     two = np.flatnonzero(has & (low != high) & ~many)
     if len(two):
         # Whole-number votes as bytes, summed in 32 bits: exact, and no float copy of the masks.
         votes = weights.astype(np.uint8)[:, None]
-        low_votes = np.add.reduce((voting & is_low).view(np.uint8) * votes, axis=0, dtype=np.uint32)[two]
-        high_votes = np.add.reduce((voting & is_high).view(np.uint8) * votes, axis=0, dtype=np.uint32)[two]
+        # Where a class votes (``two``), those equal to it are voting neighbours.
+        low_votes = np.add.reduce(is_low.view(np.uint8) * votes, axis=0, dtype=np.uint32)[two]
+        high_votes = np.add.reduce(is_high.view(np.uint8) * votes, axis=0, dtype=np.uint32)[two]
         low, high = low[two].astype(np.int64), high[two].astype(np.int64)
         chosen[two] = np.where(low_votes >= high_votes, low, high)
         tied = np.flatnonzero(low_votes == high_votes)
@@ -604,7 +615,8 @@ def _choose(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette
             chosen[two[rows[decided]]] = np.where(a_wins[decided], low[rows[decided]], high[rows[decided]])
     rest = np.flatnonzero(many)
     if len(rest):
-        chosen[rest] = _choose_among_many(neighbour_classes[:, rest].T, blocked[:, rest].T,
+        rest_classes = neighbour_classes[:, rest].T
+        chosen[rest] = _choose_among_many(rest_classes, rest_classes == no_vote,
                                           np.tile(weights, len(rest)), codes[rest], seam_rgb[rest], rgba4[rest],
                                           palette_rgb, palette4, metric, blend_tolerance)
     return chosen
@@ -712,9 +724,10 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     ``rgba``: the window's packed pixels (nearest.pack_rgba); ``valid``: False where nodata.
     ``map_codes``: None, or the function ``map_codes(codes, starts)`` giving the exact nearest
     indices of packed codes (``starts``: None or the first pixel of each run of equal codes, see
-    NearestColourMapper.map_codes) when ``indices`` is an empty array still to be filled with them
-    (``in_place`` then): the window is mapped band by band as the pixels not of their class's colour
-    are found, each band while it is in the CPU caches.
+    NearestColourMapper.map_codes), and no_vote_class of the type for the codes of pixels not valid,
+    when ``indices`` is an empty array of type classes_type(palette size) still to be filled with
+    them (``in_place`` then; nodata pixels keep that value): the window is mapped band by band as
+    the pixels not of their class's colour are found, each band while it is in the CPU caches.
 
     A valid pixel is *well represented* when its colour is exactly its class's palette colour; or
     within ``tolerance`` of it (CIELAB delta E, whatever the metric) while its four neighbours are of
@@ -754,38 +767,45 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         raise ValueError("indices to be filled by map_codes must be a contiguous array cleaned in place")
     palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)
     palette = palette_rgb.astype(np.uint32)
+    if map_codes is None:  # the classes read around pixels: nodata does not vote
+        work = np.where(valid, indices, no_vote_class(classes_type(len(palette)))).astype(classes_type(len(palette)))
+    elif indices.dtype != classes_type(len(palette)):
+        raise ValueError("indices to be filled by map_codes must be of type {} for {} colours".format(
+            np.dtype(classes_type(len(palette))).name, len(palette)))
+    else:
+        work = indices  # map_codes gives nodata pixels no_vote_class(dtype)
+    no_vote = no_vote_class(work.dtype)
 
     # Valid pixels not exactly of their class's colour: few in a rendered map, and the only ones
     # that may change.
     table = pack_rgb(palette)
     rows, cols = indices.shape
-    inexact = _inexact_pixels(indices, rgba, valid, table, map_codes)
+    inexact = _inexact_pixels(work, rgba, valid, table, map_codes)
     out = indices if in_place else indices.copy()  # changed only at the very end
     if len(inexact) == 0:
         return out
     ys, xs = np.divmod(inexact, cols)
 
     # Only the inexact pixels' neighbourhoods are read, so the arrays are not padded: neighbours
-    # outside the window are "blocked" (they do not vote), as nodata and, below, seam pixels are.
-    classes = indices.ravel()  # read before ``out`` (maybe ``indices`` itself) changes, at the end
+    # outside the window do not vote, as nodata and, below, seam pixels do not (their class reads
+    # as ``no_vote`` while they are looked at).
+    classes = work.ravel()
     rgba_flat, valid_flat = rgba.ravel(), valid.ravel()
-    blocked = np.logical_not(valid_flat)
     codes = rgba_flat[inexact]
     own = classes[inexact]
 
     # Standing of the inexact pixels: inside a patch of one colour (a fill the palette does not
     # match exactly, a wide line), or inside their class and near its colour: they vote; else seams.
-    (cross_blocked, cross_codes, cross_classes), outside = _around((blocked, rgba_flat, classes), ys, xs, _CROSS,
-                                                                   rows, cols)
-    ignored = cross_blocked | outside
+    (cross_codes, cross_classes), outside = _around((rgba_flat, classes), ys, xs, _CROSS, rows, cols)
+    ignored = (cross_classes == no_vote) | outside
     flat = (((cross_codes ^ codes) << np.uint32(8) == 0) | ignored).all(axis=0)
     seam = ((cross_classes != own) & ~ignored).any(axis=0) & ~flat
     inside = np.flatnonzero(~seam & ~flat)
     seam[inside] = _metric_distance(unpack_rgb(codes[inside]).astype(np.float64), palette_rgb[own[inside]], "cielab") > tolerance
-    blocked[inexact[seam]] = True  # seam pixels do not vote
     seam = np.flatnonzero(seam)
     if len(seam) == 0:
         return out
+    classes[inexact[seam]] = no_vote  # seam pixels do not vote (their classes back below)
 
     offsets, weights = _seam_offsets(radius)
     order_offsets = _seam_offsets(_ORDER_RADIUS)[0]
@@ -793,9 +813,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     changed, chosen_classes = [], []
     for start in range(0, len(seam), _DECIDED):
         part = seam[start:start + _DECIDED]
-        (around_classes, around_blocked), outside = _around((classes, blocked), ys[part], xs[part], offsets, rows,
-                                                            cols)
-        around_blocked |= outside
+        (around_classes,), outside = _around((classes,), ys[part], xs[part], offsets, rows, cols)
+        np.copyto(around_classes, no_vote, where=outside)
         seam_rgb = unpack_rgb(codes[part]).astype(np.float64)
         alpha = ((codes[part] >> 24) & 255).astype(np.float64)
         rgba4 = np.concatenate([seam_rgb * (alpha / 255.0)[:, None], alpha[:, None]], axis=1)
@@ -804,41 +823,46 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
             return _neighbours(ys[part[picked]], xs[part[picked]], offsets, rows, cols)
 
         def seam_colours(picked):
-            return _seam_colours(*around(picked), rgba_flat, valid_flat, blocked)
+            return _seam_colours(*around(picked), rgba_flat, valid_flat, classes, no_vote)
 
-        def valid_around(picked):
+        def classes_around(picked):  # seam pixels' own classes too; which are valid pixels in the window
             positions, outside = around(picked)
-            return valid_flat[positions] & ~outside
+            found = classes[positions]
+            hidden = np.flatnonzero((found == no_vote) & valid_flat[positions])
+            found.flat[hidden] = own[seam[np.searchsorted(inexact[seam], positions.flat[hidden])]]
+            return found, valid_flat[positions] & ~outside
 
         def order_neighbours(picked):
             return _opaque_seam_neighbours(*_neighbours(ys[part[picked]], xs[part[picked]], order_offsets, rows, cols),
-                                           rgba_flat, valid_flat, blocked)
+                                           rgba_flat, valid_flat, classes, no_vote)
 
-        chosen = _choose(around_classes, around_blocked, weights, codes[part], seam_rgb, rgba4, palette_rgb, palette4,
-                         metric, blend_tolerance, seam_colours, own[part], valid_around, order_neighbours)
+        chosen = _choose(around_classes, weights, codes[part], seam_rgb, rgba4, palette_rgb, palette4,
+                         metric, blend_tolerance, seam_colours, own[part], classes_around, order_neighbours)
         keep = chosen >= 0
         changed.append(part[keep])
         chosen_classes.append(chosen[keep])
+    classes[inexact[seam]] = own[seam]  # ``work`` may be ``out``
     changed = np.concatenate(changed)
     out[ys[changed], xs[changed]] = np.concatenate(chosen_classes)
     return out
 
 
-def _seam_colours(around, outside, rgba_flat, valid_flat, blocked):
-    """Premultiplied RGBA (k x n x 4) of the seam pixels at ``around``, NaN elsewhere."""
+def _seam_colours(around, outside, rgba_flat, valid_flat, classes, no_vote):
+    """Premultiplied RGBA (k x n x 4) of the seam pixels at ``around``, NaN elsewhere (seam pixels:
+    valid pixels whose class reads as ``no_vote``)."""
     codes = rgba_flat[around]
     colour = unpack_rgb(codes.ravel()).astype(np.float64).reshape(around.shape + (3,))
     alpha = ((codes >> 24) & 255).astype(np.float64)
     out = np.concatenate([colour * (alpha / 255.0)[..., None], alpha[..., None]], axis=-1)
-    out[~(blocked[around] & valid_flat[around] & ~outside)] = np.nan
+    out[~((classes[around] == no_vote) & valid_flat[around] & ~outside)] = np.nan
     return out
 
 
-def _opaque_seam_neighbours(around, outside, rgba_flat, valid_flat, blocked):
+def _opaque_seam_neighbours(around, outside, rgba_flat, valid_flat, classes, no_vote):
     """The opaque seam pixels among ``around`` (k x n flat positions): for each, the column (the pixel
     it is near), its flat position and its colour (premultiplied RGBA, m x 4), offset by offset."""
     codes = rgba_flat[around]
-    seam = blocked[around] & valid_flat[around] & ~outside & (codes >= OPAQUE)
+    seam = (classes[around] == no_vote) & valid_flat[around] & ~outside & (codes >= OPAQUE)
     found = np.flatnonzero(seam)
     codes = codes.ravel()[found]
     colours = np.empty((len(found), 4))
