@@ -58,6 +58,45 @@ def _read_ahead(source, windows, read=None):
             yield window, block
 
 
+def _reads_sharing_rows(source, windows, reads):
+    """(read, block) pairs of ``reads``, the ``windows`` grown by a cleanup's margin, in order, when
+    the windows are strips of whole rows (see _shares_rows): each strip is read once, into the
+    block of its own read (in place where the source can, ``reads_into``), and the margins are
+    copied from the blocks of the strips they belong to. Reading a margin again would read whole
+    tiles of the source for a few rows of them: twice the reading on the provinces map."""
+    def read_strip(j):
+        (_, top, cols, rows), (_, y, _, height) = reads[j], windows[j]
+        block = np.empty((rows, cols), dtype=np.uint32)
+        strip = block[y - top:y - top + height]
+        if getattr(source, "reads_into", False):
+            source.read(windows[j], out=strip)
+        else:
+            strip[...] = source.read(windows[j])
+        return block
+
+    held, strips = {}, _read_ahead(source, list(range(len(windows))), read_strip)
+    for k, (_, top, _, rows) in enumerate(reads):
+        while len(held) == 0 or (max(held) + 1 < len(windows) and windows[max(held) + 1][1] < top + rows):
+            j, held[j] = next(strips)
+        block = held[k]
+        for j, other in held.items():  # the margins: the rows of other strips within this read
+            start, end = max(top, windows[j][1]), min(top + rows, windows[j][1] + windows[j][3])
+            if j != k and start < end:
+                block[start - top:end - top] = other[start - reads[j][1]:end - reads[j][1]]
+        if k + 1 < len(reads):  # strips that end above the next read are done with
+            for j in [j for j in held if windows[j][1] + windows[j][3] <= reads[k + 1][1]]:
+                del held[j]
+        yield reads[k], block
+
+
+def _shares_rows(windows, reads):
+    """Whether the reads (``windows`` grown by a margin) are strips of whole rows, top to bottom,
+    that overlap: the windows' widths were not grown, so they span the raster."""
+    return reads is not windows and len(windows) > 1 and all(
+        read[0] == 0 and read[2] == window[2] == windows[0][2] for read, window in zip(reads, windows)) and all(
+        after[1] == before[1] + before[3] for before, after in zip(windows, windows[1:]))
+
+
 class _Inline:
     """An executor that runs what it is given at once, in the caller's thread."""
 
@@ -193,7 +232,9 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
             pending = finishing.submit(finish, window, rgba, indices, runs)
             progress((done + 1) / len(windows))
 
-        for done, (read, rgba) in enumerate(_read_ahead(source, reads)):
+        blocks = _reads_sharing_rows(source, windows, reads) if _shares_rows(windows, reads) else \
+            _read_ahead(source, reads)
+        for done, (read, rgba) in enumerate(blocks):
             if is_cancelled():
                 raise Cancelled()
             maps.append((done, windows[done], mapping.submit(mapped, read, rgba, windows[done])))

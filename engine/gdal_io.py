@@ -115,6 +115,7 @@ class BandSource:
     nodata)."""
 
     reads_in_background = True  # only GDAL calls: safe in another thread
+    reads_into = True  # read(window, out=...)
 
     def __init__(self, path, bands, alpha_band=None, nodata=None, use_masks=True):
         self.dataset = open_for_strip_reads(path)
@@ -153,21 +154,23 @@ class BandSource:
                 return index
         return None
 
-    def read(self, window):
+    def read(self, window, out=None):
+        """Packed RGBA codes of the pixels of ``window``: a new array, or ``out`` (uint32, C-contiguous,
+        of the window's shape: rows of a larger block) filled with them."""
         xoff, yoff, width, height = window
         if self._interleaved:
             order = self.bands + [self.alpha_band or self.bands[0]]
             try:
-                raw = self.dataset.ReadRaster(xoff, yoff, width, height, band_list=order,
-                                              buf_pixel_space=4, buf_line_space=4 * width, buf_band_space=1)
+                raw = self.dataset.ReadRaster(xoff, yoff, width, height, band_list=order, buf_pixel_space=4,
+                                              buf_line_space=4 * width, buf_band_space=1, buf_obj=out)
             except RuntimeError:  # GDAL exceptions switched on by someone else in this process
                 raw = None
             if raw is None:
                 raise self._read_error(window)
             self.dataset.FlushCache()  # GDAL would otherwise keep every block read so far
-            rgba = np.frombuffer(raw, dtype="<u4").reshape(height, width)
+            rgba = out if out is not None else np.frombuffer(raw, dtype="<u4").reshape(height, width)
             if not self.alpha_band:
-                rgba = rgba | OPAQUE
+                rgba = np.bitwise_or(rgba, OPAQUE, out=out)
         else:
             invalid = []
             channels = [self._read(self.dataset.GetRasterBand(b), window, invalid)
@@ -186,6 +189,9 @@ class BandSource:
                 if value is not None:
                     transparent |= ((rgba >> shift) & 255) == value
             rgba = np.where(transparent, rgba & RGB_BITS, rgba)
+        if out is not None and rgba is not out:
+            out[...] = rgba
+            return out
         return rgba
 
     def _read(self, band, window, invalid=None):

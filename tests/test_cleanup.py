@@ -717,6 +717,31 @@ def test_a_run_reads_its_blocks_with_the_margin_its_cleanup_settings_need(qgis_a
     assert np.array_equal(gdal.Open(strips).ReadAsArray(), expected)
 
 
+@pytest.mark.parametrize("settings", [{"method": "seams"}, {"method": "sieve", "min_region": 6}])
+def test_a_cleanup_reads_each_row_of_its_input_once_whatever_its_margin(qgis_app, tmp_path, monkeypatch, settings):
+    # Margins overlap the strips around (a sieve's 12 rows: two strips of 7): they are copied, not read again.
+    from palettize.engine import gdal_io
+    from palettize.engine.options import CleanupOptions, QuantizeOptions
+    from palettize.engine.run import quantize_file
+
+    path = str(tmp_path / "outlined.tif")
+    render_geology_map(path, 360, 240, outlines=True, antialiasing=True, seed=3)
+    read, rows_read = gdal_io.BandSource.read, []
+
+    def counted(source, window, out=None):
+        rows_read.extend(range(window[1], window[1] + window[3]))
+        return read(source, window, out)
+
+    monkeypatch.setattr(gdal_io.BandSource, "read", counted)
+    monkeypatch.setattr(gdal_io, "BLOCK_PIXELS", 360 * 7)
+    options = QuantizeOptions(cleanup=CleanupOptions(**settings))
+    quantize_file(path, str(tmp_path / "strips.tif"), options)
+    assert sorted(rows_read) == list(range(240))
+    monkeypatch.undo()  # one block, read with no margin
+    assert np.array_equal(gdal.Open(str(tmp_path / "strips.tif")).ReadAsArray(),
+                          gdal.Open(quantize_file(path, str(tmp_path / "whole.tif"), options).output).ReadAsArray())
+
+
 @pytest.mark.parametrize("shape", [(1, 60), (2, 7), (3, 40), (30, 1), (25, 30)])
 @pytest.mark.parametrize("radius", [1, 4, 10])
 def test_seam_neighbours_of_windows_a_few_pixels_high_or_wide_are_the_clipped_positions_around_each_pixel(
