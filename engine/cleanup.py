@@ -253,8 +253,8 @@ def _key(codes, first, second):
 
 
 def _may_mix(rgb, alpha, palette_rgb, blend_tolerance):
-    """False for pixels (colours ``rgb``, n x 3, and ``alpha``, 0-255, not premultiplied) that no mix
-    of palette colours explains within ``blend_tolerance``: an exact test of this would be
+    """False for pixels (colours ``rgb``, n x 3, and ``alpha``, whole numbers 0-255, not
+    premultiplied) that no mix of palette colours explains within ``blend_tolerance``: an exact test of this would be
     _pair_fits itself, for every two classes; this one is a bound, the same for any two.
 
     A mix of two palette colours over transparency (u*A + v*B, premultiplied, within the tolerance
@@ -271,9 +271,11 @@ def _may_mix(rgb, alpha, palette_rgb, blend_tolerance):
     values = (red, green, blue, red + green + blue)
     palette_values = np.column_stack([palette_rgb, palette_rgb.sum(axis=1)])
     lengths = (1.0, 1.0, 1.0, 3 ** 0.5)
-    alpha = np.asarray(alpha, dtype=np.float64)
-    over_transparency = np.full(len(alpha), np.inf)
-    np.divide(697.0 * blend_tolerance, alpha, out=over_transparency, where=alpha > 0)
+    # The margins depend on alpha alone: worked out for its 256 values, then looked up per pixel.
+    alphas = np.arange(256.0)
+    over_transparency = np.full(256, np.inf)
+    np.divide(697.0 * blend_tolerance, alphas, out=over_transparency, where=alphas > 0)
+    alpha = np.asarray(alpha).astype(np.intp)
     inside = np.ones(len(alpha), dtype=bool)
     # Element-wise on purpose: a matrix product would wake BLAS threads, which spin for the CPU
     # that the other block's cleaning needs. The margin over a background is granted to every
@@ -282,7 +284,7 @@ def _may_mix(rgb, alpha, palette_rgb, blend_tolerance):
         over_background = _ORDER_FIT * (high - low) + length * max(blend_tolerance, _ON_CURVE ** 0.5)
         margin = np.maximum(length * over_transparency, over_background)
         margin += (high - low) / 2 + length  # length: rounding
-        inside &= np.abs(value - (high + low) / 2) <= margin
+        inside &= np.abs(value - (high + low) / 2) <= margin[alpha]
     return inside
 
 
