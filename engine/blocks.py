@@ -75,18 +75,21 @@ def _reads_sharing_rows(source, windows, reads):
         return block
 
     held, strips = {}, _read_ahead(source, list(range(len(windows))), read_strip)
-    for k, (_, top, _, rows) in enumerate(reads):
-        while len(held) == 0 or (max(held) + 1 < len(windows) and windows[max(held) + 1][1] < top + rows):
-            j, held[j] = next(strips)
-        block = held[k]
-        for j, other in held.items():  # the margins: the rows of other strips within this read
-            start, end = max(top, windows[j][1]), min(top + rows, windows[j][1] + windows[j][3])
-            if j != k and start < end:
-                block[start - top:end - top] = other[start - reads[j][1]:end - reads[j][1]]
-        if k + 1 < len(reads):  # strips that end above the next read are done with
-            for j in [j for j in held if windows[j][1] + windows[j][3] <= reads[k + 1][1]]:
-                del held[j]
-        yield reads[k], block
+    try:
+        for k, (_, top, _, rows) in enumerate(reads):
+            while len(held) == 0 or (max(held) + 1 < len(windows) and windows[max(held) + 1][1] < top + rows):
+                j, held[j] = next(strips)
+            block = held[k]
+            for j, other in held.items():  # the margins: the rows of other strips within this read
+                start, end = max(top, windows[j][1]), min(top + rows, windows[j][1] + windows[j][3])
+                if j != k and start < end:
+                    block[start - top:end - top] = other[start - reads[j][1]:end - reads[j][1]]
+            if k + 1 < len(reads):  # strips that end above the next read are done with
+                for j in [j for j in held if windows[j][1] + windows[j][3] <= reads[k + 1][1]]:
+                    del held[j]
+            yield reads[k], block
+    finally:  # a read in flight ends before the caller closes the source
+        strips.close()
 
 
 def _shares_rows(windows, reads):
@@ -232,9 +235,8 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
             pending = finishing.submit(finish, window, rgba, indices, runs)
             progress((done + 1) / len(windows))
 
-        blocks = _reads_sharing_rows(source, windows, reads) if _shares_rows(windows, reads) else \
-            _read_ahead(source, reads)
-        for done, (read, rgba) in enumerate(blocks):
+        for done, (read, rgba) in enumerate(_reads_sharing_rows(source, windows, reads)
+                                            if _shares_rows(windows, reads) else _read_ahead(source, reads)):
             if is_cancelled():
                 raise Cancelled()
             maps.append((done, windows[done], mapping.submit(mapped, read, rgba, windows[done])))
