@@ -254,8 +254,9 @@ def _key(codes, first, second):
 
 def _may_mix(rgb, alpha, palette_rgb, blend_tolerance):
     """False for pixels (colours ``rgb``, n x 3, and ``alpha``, whole numbers 0-255, not
-    premultiplied) that no mix of palette colours explains within ``blend_tolerance``: an exact test of this would be
-    _pair_fits itself, for every two classes; this one is a bound, the same for any two.
+    premultiplied) that no mix of palette colours explains within ``blend_tolerance``: an exact
+    test of this would be _pair_fits itself, for every two classes; this one is a bound, the same
+    for any two.
 
     A mix of two palette colours over transparency (u*A + v*B, premultiplied, within the tolerance
     t) has the colour of a point M of the segment AB give or take (|M| + 255) * t / alpha, |M| the
@@ -617,25 +618,25 @@ def _choose(neighbour_classes, weights, codes, seam_rgb, rgba4, palette_rgb, pal
             chosen[two[rows[decided]]] = np.where(a_wins[decided], low[rows[decided]], high[rows[decided]])
     rest = np.flatnonzero(many)
     if len(rest):
-        rest_classes = neighbour_classes[:, rest].T
-        chosen[rest] = _choose_among_many(rest_classes, rest_classes == no_vote,
-                                          np.tile(weights, len(rest)), codes[rest], seam_rgb[rest], rgba4[rest],
-                                          palette_rgb, palette4, metric, blend_tolerance)
+        chosen[rest] = _choose_among_many(neighbour_classes[:, rest].T, np.tile(weights, len(rest)), codes[rest],
+                                          seam_rgb[rest], rgba4[rest], palette_rgb, palette4, metric, blend_tolerance)
     return chosen
 
 
-def _choose_among_many(neighbour_classes, blocked, weights, codes, seam_rgb, rgba4, palette_rgb, palette4, metric,
+def _choose_among_many(neighbour_classes, weights, codes, seam_rgb, rgba4, palette_rgb, palette4, metric,
                        blend_tolerance):
-    """_choose with a vote table: ``weights`` (k, repeated n times) summed per class around each pixel.
-    Vote tables hold 2 columns per class: fewer pixels at once with more classes."""
+    """_choose with a vote table: ``weights`` (k, repeated n times) summed per class around each pixel
+    (``neighbour_classes``: n x k, no_vote_class where a neighbour does not vote). Vote tables hold 2
+    columns per class: fewer pixels at once with more classes."""
     n = len(neighbour_classes)
     step = max(64, _CHUNK * 32 // max(32, min(len(palette_rgb), 256)))
     if n > step:
-        return np.concatenate([_choose_among_many(neighbour_classes[start:start + step], blocked[start:start + step],
-                                                  weights, codes[start:start + step], seam_rgb[start:start + step],
+        return np.concatenate([_choose_among_many(neighbour_classes[start:start + step], weights,
+                                                  codes[start:start + step], seam_rgb[start:start + step],
                                                   rgba4[start:start + step], palette_rgb, palette4, metric,
                                                   blend_tolerance)
                                for start in range(0, n, step)])
+    blocked = neighbour_classes == no_vote_class(neighbour_classes.dtype)
     chosen = np.full(n, -1, dtype=np.int64)
     if len(palette_rgb) <= _FEW_CLASSES:  # a column per palette class
         present = np.arange(len(palette_rgb))
@@ -769,11 +770,12 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         raise ValueError("indices to be filled by map_codes must be a contiguous array cleaned in place")
     palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)
     palette = palette_rgb.astype(np.uint32)
+    dtype = classes_type(len(palette))
     if map_codes is None:  # the classes read around pixels: nodata does not vote
-        work = np.where(valid, indices, no_vote_class(classes_type(len(palette)))).astype(classes_type(len(palette)))
-    elif indices.dtype != classes_type(len(palette)):
+        work = np.where(valid, indices, no_vote_class(dtype)).astype(dtype)
+    elif indices.dtype != dtype:
         raise ValueError("indices to be filled by map_codes must be of type {} for {} colours".format(
-            np.dtype(classes_type(len(palette))).name, len(palette)))
+            np.dtype(dtype).name, len(palette)))
     else:
         work = indices  # map_codes gives nodata pixels no_vote_class(dtype)
     no_vote = no_vote_class(work.dtype)
