@@ -220,13 +220,13 @@ def plain_copy(path, output, gdal_type, indices=None):
     ``indices`` (an array of the raster's shape): written instead of R, as palettize would write
     them: the reading and writing that palettize cannot avoid, with no work of its own."""
     from osgeo import gdal
-    from palettize.engine.gdal_io import GTIFF_OPTIONS, iter_windows
+    from palettize.engine.gdal_io import gtiff_options, iter_windows
 
     start = time.perf_counter()
     source = gdal.Open(path)
     bands = [source.GetRasterBand(b) for b in (1, 2, 3)]
     width, height = source.RasterXSize, source.RasterYSize
-    target = gdal.GetDriverByName("GTiff").Create(output, width, height, 1, gdal_type, GTIFF_OPTIONS)
+    target = gdal.GetDriverByName("GTiff").Create(output, width, height, 1, gdal_type, gtiff_options(width, height))
     target.SetGeoTransform(source.GetGeoTransform())
     target.SetProjection(source.GetProjectionRef())
     band = target.GetRasterBand(1)

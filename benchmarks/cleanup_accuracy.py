@@ -55,9 +55,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ALPHA_THRESHOLD = 128
 NODATA = 255
-# As engine/gdal_io.GTIFF_OPTIONS.
-GTIFF_OPTIONS = ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER",
-                 "NUM_THREADS=ALL_CPUS"]
 VARIANTS = (  # name, outlines, anti-aliasing
     ("fills, aliased", False, False),
     ("fills, anti-aliased", False, True),
@@ -123,8 +120,10 @@ def read_rgba(path):
 
 
 def write_indices(path, indices, palette):
-    dataset = gdal.GetDriverByName("GTiff").Create(path, indices.shape[1], indices.shape[0], 1, gdal.GDT_Byte,
-                                                   GTIFF_OPTIONS)
+    from palettize.engine.gdal_io import gtiff_options  # as palettize writes its outputs
+
+    height, width = indices.shape
+    dataset = gdal.GetDriverByName("GTiff").Create(path, width, height, 1, gdal.GDT_Byte, gtiff_options(width, height))
     band = dataset.GetRasterBand(1)
     table = gdal.ColorTable()
     for index, (r, g, b) in enumerate(palette.tolist()):

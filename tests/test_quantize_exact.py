@@ -205,12 +205,18 @@ def test_palette_file_wins_over_palette_and_log_says_how_values_were_read(qgis_a
     assert any("writing Byte with nodata 255" in line for line in log.lines)
 
 
-def test_tiled_deflate_geotiff_by_default(qgis_app, tmp_path):
-    path = write_raster(str(tmp_path / "in.tif"), random_rgba(8, 8), alpha=True)
+@pytest.mark.parametrize("width, height, tile", [(8, 8, [16, 16]), (600, 40, [512, 48]), (1100, 520, [512, 512])])
+def test_tiled_deflate_geotiff_by_default_with_tiles_no_larger_than_the_raster(qgis_app, tmp_path, width, height,
+                                                                                tile):
+    image = random_rgba(rows=height, cols=width, seed=6)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
     out = quantize({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     dataset = gdal.Open(out)
     assert dataset.GetMetadata("IMAGE_STRUCTURE").get("COMPRESSION") == "DEFLATE"
-    assert dataset.GetRasterBand(1).GetBlockSize() == [512, 512]
+    assert dataset.GetRasterBand(1).GetBlockSize() == tile  # 512, or the raster's side rounded up to 16
+    expected = brute_force_image(image[:3], builtin_palette("win256"), "rgb")
+    expected[image[3] == 0] = 65535
+    assert np.array_equal(read_indices(out), expected)
 
 
 @pytest.mark.parametrize("size, data_type, nodata", [
