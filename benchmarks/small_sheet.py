@@ -18,6 +18,9 @@ Timed in one process, in turns, medians of the rounds:
   palettize    processing.run("palettize:quantize"), default settings (win256, rgb), each sheet
   cielab       the same with METRIC=cielab, scanned sheet
   tiny sheet   palettize on a 64 x 64 crop of the map: the fixed cost of a run
+  QGIS alone   processing.run of the same algorithm and parameters on the crop, with QGIS's own
+               parameter check and nothing else (no check, read or write of ours): the part of
+               the fixed cost that is QGIS's (the issue: "fixed costs cut to what QGIS itself needs")
 Each sheet is judged against the faster of its references. Then the nearest-colour search alone
 (a fresh mapper on each sheet's distinct colours, every metric), and a profile of the tiny run
 (cumulative time per function: where the fixed cost goes).
@@ -102,6 +105,29 @@ def search_seconds(codes, palette, metric, repeat):
     return float(np.median(runs))
 
 
+def qgis_alone(path, output):
+    """processing.run of palettize:quantize's parameters through QGIS alone: QGIS's own check of
+    them (which loads the input layer) and an algorithm that does nothing; returns seconds."""
+    import processing
+    from qgis.core import QgsProcessingAlgorithm, QgsProcessingFeedback
+    from palettize.algorithms.quantize import QuantizeAlgorithm
+
+    class QgisAlone(QuantizeAlgorithm):
+        def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+            return QgsProcessingAlgorithm.checkParameterValues(self, parameters, context)
+
+        def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
+            return True
+
+        def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
+            return {}
+
+    algorithm = QgisAlone().create()  # with its parameters, as the registry gives it (the timed run makes another)
+    start = time.perf_counter()
+    processing.run(algorithm, {"INPUT": path, "OUTPUT": output}, feedback=QgsProcessingFeedback())
+    return time.perf_counter() - start
+
+
 def fixed_cost_profile(path, output, runs, top=16):
     """cProfile (CPU time) of ``runs`` runs on the tiny sheet: rows of (function, calls per run,
     cumulative CPU seconds per run), and the CPU seconds of a run with the profiler."""
@@ -167,6 +193,7 @@ def main(argv=None):
             ("cielab", "palettize METRIC=cielab, scanned sheet",
              lambda out: bench.run_palettize(scanned, out, METRIC="cielab")),
             ("tiny", "palettize on a {0} x {0} crop".format(TINY), lambda out: bench.run_palettize(tiny, out)),
+            ("qgis", "QGIS alone on the crop (its check, no run)", lambda out: qgis_alone(tiny, out)),
         ]
         bench.run_palettize(tiny, os.path.join(tmpdir, "warm-up.tif"))  # first-run imports not counted
         timings = timed_rounds([(key, function, os.path.join(tmpdir, key + ".tif"))
@@ -211,6 +238,9 @@ def main(argv=None):
                         missed.append(key)
                 print("{:<44} {:<20} {:>6.2f} {:>6.2f}  {}".format(labels[key][:44], short[reference], ratio,
                                                                   timings[key][1] / timings[reference][1], verdict))
+        tiny, alone = timings["tiny"][0], timings["qgis"][0]
+        print("\nFixed cost of a run ({0} x {0} crop): {1:.1f} ms, of which QGIS's own check and Processing {2:.1f} ms "
+              "and palettize's {3:.1f} ms".format(TINY, tiny * 1e3, alone * 1e3, (tiny - alone) * 1e3))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
         qgis.close()
