@@ -771,14 +771,14 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     palette_rgb = np.asarray(palette_colours, dtype=np.float64).reshape(-1, 3)
     palette = palette_rgb.astype(np.uint32)
     dtype = classes_type(len(palette))
+    no_vote = no_vote_class(dtype)
     if map_codes is None:  # the classes read around pixels: nodata does not vote
-        work = np.where(valid, indices, no_vote_class(dtype)).astype(dtype)
+        work = np.where(valid, indices, no_vote).astype(dtype)
     elif indices.dtype != dtype:
         raise ValueError("indices to be filled by map_codes must be of type {} for {} colours".format(
             np.dtype(dtype).name, len(palette)))
     else:
-        work = indices  # map_codes gives nodata pixels no_vote_class(dtype)
-    no_vote = no_vote_class(work.dtype)
+        work = indices  # map_codes gives nodata pixels no_vote
 
     # Valid pixels not exactly of their class's colour: few in a rendered map, and the only ones
     # that may change.

@@ -28,14 +28,15 @@ MAX_STRIP_WIDTH = 1 << 14
 TILE = 512
 
 
-def gtiff_options(width, height):
+def gtiff_options(width, height, compress_in_threads=True):
     """Creation options of a GeoTIFF output: DEFLATE-compressed TILE x TILE tiles, no larger than
     the raster (rounded up to 16 pixels, as TIFF tiles must be): a 64 x 64 raster in one 512 x 512
-    tile would compress 64 times its pixels, 1.5 ms of a run's fixed cost."""
+    tile would compress 64 times its pixels, 1.5 ms of a run's fixed cost. ``compress_in_threads``:
+    GDAL compresses tiles in threads of its own (see IndexedRasterWriter)."""
     def side(pixels):
         return TILE if pixels >= TILE else max(16, -(-pixels // 16) * 16)
     return ["TILED=YES", "BLOCKXSIZE=%d" % side(width), "BLOCKYSIZE=%d" % side(height), "COMPRESS=DEFLATE",
-            "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
+            "BIGTIFF=IF_SAFER"] + (["NUM_THREADS=ALL_CPUS"] if compress_in_threads else [])
 
 
 def state_error_mode():
@@ -370,9 +371,8 @@ class IndexedRasterWriter:
         direct = self._driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES"
         self._work = self.path if direct else self.path + ".palettize-work.tif"
         driver = self._driver if direct else gdal.GetDriverByName("GTiff")
-        options = gtiff_options(grid.width, grid.height) if driver.ShortName == "GTiff" else []
-        if not self._compress_in_threads:
-            options = [option for option in options if not option.startswith("NUM_THREADS=")]
+        options = (gtiff_options(grid.width, grid.height, self._compress_in_threads) if driver.ShortName == "GTiff"
+                   else [])
         self._dataset = [checked("GDAL could not create {}".format(self.final_path), driver.Create, self._work,
                                  grid.width, grid.height, 1, data_type, options)]
         if self._dataset[0] is None:
