@@ -90,13 +90,13 @@ def test_runs_of_several_arrays_break_wherever_any_of_them_changes():
 def test_large_blocks_with_transparency_map_like_pixel_by_pixel(dtype, nodata):
     """Blocks are mapped in cache-sized steps: new colours may first appear in any step, and
     transparent pixels (alpha below the threshold) become nodata in every step."""
-    from palettize.engine.nearest import _STEP, pack_rgba
+    from palettize.engine.nearest import _SEARCHING_STEP as STEP, pack_rgba  # the step of colours not met before
 
     palette = builtin_palette("vga16").colours
     rng = np.random.default_rng(3)
-    n = 2 * _STEP + 1234
+    n = 2 * STEP + 1234
     red, green, blue = (rng.integers(0, 256, n, dtype=np.uint8) for _ in range(3))
-    red[:_STEP] = green[:_STEP] = blue[:_STEP] = 7  # the first step holds one colour only
+    red[:STEP] = green[:STEP] = blue[:STEP] = 7  # the first step holds one colour only
     alpha = rng.integers(0, 256, n, dtype=np.uint8)
     codes = pack_rgba(red, green, blue, alpha).reshape(1, n)
     indices = NearestColourMapper(palette, "rgb").map_codes(codes, dtype, alpha_threshold=100, nodata=nodata)
