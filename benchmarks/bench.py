@@ -14,6 +14,7 @@ Timed on the same input, wall clock:
 Cleanup (CLEANUP=seams, sieve) is timed against CLEANUP=none with the map's legend as palette, in the
 same rounds, on that map and on a second one with many more edges: the provinces of Europe from QGIS's
 own world_map.gpkg with thin black outlines (about as many pixels, 1-2% of them not legend colours).
+Each round runs every tool once, in turn; a ratio is the median of the rounds' ratios (paired_ratio).
 Then the peak resident memory of a palettize run through qgis_process next to a trivial
 qgis_process run, and a profile of one palettize run (self time per function).
 """
@@ -353,6 +354,13 @@ def verdict(name, ratio):
     return "{:<44} {:>9.2f}  {}".format(description, ratio, "PASS" if test(ratio) else "MISS")
 
 
+def paired_ratio(numerators, denominators):
+    """The median over the rounds of each round's ratio (seconds of the same rounds): this machine's
+    speed drifts by a third within minutes, and a round's tools run one after the other, so a
+    round's ratio is steadier than the ratio of two medians."""
+    return float(np.median(np.asarray(numerators) / np.asarray(denominators)))
+
+
 def timed_rounds(tools, repeat):
     """{key: (median wall seconds, seconds of each run, result of the last run)} for tools given as
     (key, function(output) -> seconds or (seconds, result), output path). Each of ``repeat``
@@ -372,7 +380,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=10000, help="side of the square input in pixels (10000)")
     parser.add_argument("--quick", action="store_true", help="3000 x 3000 input, for smoke runs")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of runs (each tool once per round); medians are reported (3)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of runs (each tool once per round); medians are reported (5)")
     args = parser.parse_args(argv)
     size = 3000 if args.quick else args.size
     repeat = max(1, args.repeat)
@@ -399,7 +407,8 @@ def main(argv=None):
         warm_cache(path)
         warm_cache(provinces)
         print("Timing: wall clock, median of {} round(s); each round runs every tool once, in turn, so "
-              "changes in the machine's load hit all tools alike; input in the page cache ...".format(repeat),
+              "changes in the machine's load hit all tools alike; a ratio is the median of the rounds' ratios; "
+              "input in the page cache ...".format(repeat),
               flush=True)
         legend = legend_palette(tmpdir)  # the issue's setting for seams: the map's legend as palette
         script = find_rgb2pct()
@@ -440,9 +449,7 @@ def main(argv=None):
         for message in timings["palettize"][2]:
             print("  palettize: " + message)
         out = os.path.join(tmpdir, "palettize.tif")
-        copy_s, pal_s, report_s = (timings[key][0] for key in ("copy", "palettize", "report"))
-        legend_s, seams_s, seed_s = (timings[key][0] for key in ("legend", "seams", "seed"))
-        rgb2pct_s = timings["rgb2pct"][0] if script is not None else None
+        copy_s, pal_s = timings["copy"][0], timings["palettize"][0]
         seed_indices, argmin_s = timings["seed"][2]
         written = gdal.Open(out)
         ours = written.GetRasterBand(1).ReadAsArray(*window).ravel()
@@ -457,17 +464,18 @@ def main(argv=None):
                 name, n, seconds, n / seconds / 1e6, " ".join("{:.2f}".format(r) for r in runs)))
         print("seed vs palettize on the crop: {:.4%} of opaque pixels get the same index".format(agree))
 
-        ratios["copy"] = pal_s / copy_s
+        runs = {key: timings[key][1] for key in timings}
+        ratios["copy"] = paired_ratio(runs["palettize"], runs["copy"])
         if script is not None:
-            ratios["rgb2pct"] = rgb2pct_s / pal_s
-        ratios["seed"] = (seed_s / crop_pixels) / (pal_s / pixels)
+            ratios["rgb2pct"] = paired_ratio(runs["rgb2pct"], runs["palettize"])
+        ratios["seed"] = paired_ratio(np.asarray(runs["seed"]) / crop_pixels, np.asarray(runs["palettize"]) / pixels)
         print("seed's pairwise_distances_argmin alone (last run): {:.2f} s, {:.1f} x palettize's whole run "
               "per pixel".format(argmin_s, (argmin_s / crop_pixels) / (pal_s / pixels)))
-        ratios["report"] = report_s / pal_s
-        ratios["seams"] = seams_s / legend_s
-        ratios["sieve"] = timings["sieve"][0] / legend_s
+        ratios["report"] = paired_ratio(runs["report"], runs["palettize"])
+        ratios["seams"] = paired_ratio(runs["seams"], runs["legend"])
+        ratios["sieve"] = paired_ratio(runs["sieve"], runs["legend"])
         for method in ("seams", "sieve"):
-            ratios["outline-" + method] = timings["outline-" + method][0] / timings["outline-none"][0]
+            ratios["outline-" + method] = paired_ratio(runs["outline-" + method], runs["outline-none"])
         print("provinces map: {:.2%} of its pixels are not legend colours".format(off_legend_share(provinces)))
 
         print("\nPeak memory (qgis_process subprocesses, /usr/bin/time -v) ...", flush=True)

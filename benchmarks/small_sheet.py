@@ -22,11 +22,10 @@ Timed in one process, in turns (each round runs every tool once):
                parameter check and nothing else (no check, read or write of ours): the part of
                the fixed cost that is QGIS's (the issue: "fixed costs cut to what QGIS itself needs")
 Each sheet is judged against the faster of its references, by the median over the rounds of the
-ratio of its time to the reference's in the same round: this machine's speed drifts by a third
-within minutes, which moves a ratio of medians by 0.1 to 0.3 from run to run, and a round's tools
-run a second apart. The spread of the rounds' ratios is printed beside it. Then the nearest-colour search alone
-(a fresh mapper on each sheet's distinct colours, every metric), and a profile of the tiny run
-(cumulative time per function: where the fixed cost goes).
+ratio of its time to the reference's in the same round (bench.paired_ratio: a ratio of medians
+moved by 0.1 to 0.3 from run to run); the middle half of the rounds' ratios is printed beside it.
+Then the nearest-colour search alone (a fresh mapper on each sheet's distinct colours, every
+metric), and a profile of the tiny run (cumulative time per function: where the fixed cost goes).
 """
 
 import argparse
@@ -236,7 +235,7 @@ def main(argv=None):
         for key, references in judged.items():
             for reference in references:
                 walls = timings[key][0] / timings[reference][0]  # round by round
-                ratio = float(np.median(walls))
+                ratio = bench.paired_ratio(timings[key][0], timings[reference][0])
                 verdict = ""
                 if key in ("palettize", "scanned") and reference == min(
                         references, key=lambda r: np.median(timings[r][0])):
@@ -245,7 +244,7 @@ def main(argv=None):
                         missed.append(key)
                 print("{:<44} {:<20} {:>6.2f} {:>5.2f}-{:<5.2f} {:>6.2f}  {}".format(
                     labels[key][:44], short[reference], ratio, np.percentile(walls, 25), np.percentile(walls, 75),
-                    float(np.median(timings[key][1] / timings[reference][1])), verdict))
+                    bench.paired_ratio(timings[key][1], timings[reference][1]), verdict))
         tiny, alone = np.median(timings["tiny"][0]), np.median(timings["qgis"][0])
         print("\nFixed cost of a run ({0} x {0} crop): {1:.1f} ms, of which QGIS's own check and Processing {2:.1f} ms "
               "and palettize's {3:.1f} ms".format(TINY, tiny * 1e3, alone * 1e3, (tiny - alone) * 1e3))
