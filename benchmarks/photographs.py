@@ -21,7 +21,7 @@ against the input:
                        this process; it always dithers
 
 Each tool runs --repeat times, tools interleaved, and the median time is printed with its ratio to
-libimagequant's (pngquant's). Target (issue: adaptive palettes at libimagequant's speed): on every
+libimagequant's (pngquant's): the median of the rounds' ratios (bench.paired_ratio). Target (issue: adaptive palettes at libimagequant's speed): on every
 photograph of 0.25-4 Mpx, palettize kmeans's PSNR >= libimagequant's and its time <= 1.5x
 libimagequant's whole run.
 """
@@ -181,7 +181,7 @@ def psnr(a, b):
 
 
 def run_image(path, tools, n_colours, repeat, folder):
-    """{tool: (PSNR, median seconds, colours)} for one input."""
+    """{tool: (PSNR, median seconds, colours, seconds of each round)} for one input."""
     original = read_rgb(path)
     times = {name: [] for name, _ in tools}
     outputs = {}
@@ -194,14 +194,14 @@ def run_image(path, tools, n_colours, repeat, folder):
     for name, _ in tools:
         rgb, colours = output_rgb(outputs[name])
         results[name] = (psnr(rgb, original), statistics.median(times[name]), len(np.unique(
-            rgb.reshape(-1, 3), axis=0)) if colours > 256 else colours)
+            rgb.reshape(-1, 3), axis=0)) if colours > 256 else colours, times[name])
     return results
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one photograph: " + ", ".join(QUICK))
-    parser.add_argument("--repeat", type=int, default=3, help="runs per tool, median time (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per tool, median time (default 5)")
     parser.add_argument("--colours", type=int, default=256, help="palette size (default 256)")
     parser.add_argument("--sizes", type=lambda text: [float(v) for v in text.split(",")], default=SIZES_MPX,
                         help="megapixels, comma-separated (default: {})".format(",".join(map(str, SIZES_MPX))))
@@ -217,8 +217,8 @@ def main(argv=None):
         print("{}: not run ({})".format(name, problem))
     qgis = bench.Qgis()
     folder = tempfile.mkdtemp(prefix="palettize-photos-out-")
-    print("Whole runs (PNG in, indexed file out), {} colours, median of {} runs; ratio: time / {}'s"
-          .format(args.colours, args.repeat, REFERENCE))
+    print("Whole runs (PNG in, indexed file out), {} colours, median of {} runs; ratio: time / {}'s, the "
+          "median of the rounds' ratios".format(args.colours, args.repeat, REFERENCE))
     verdicts = []
     try:
         for name in names:
@@ -230,13 +230,13 @@ def main(argv=None):
                 print("  {:<22} {:>7} {:>8} {:>8} {:>7}".format("tool", "colours", "PSNR dB", "seconds", "ratio"))
                 results = run_image(path, tools, args.colours, args.repeat, folder)
                 reference = results.get(REFERENCE)
-                for tool, (value, seconds, colours) in results.items():
-                    ratio = "{:7.2f}".format(seconds / reference[1]) if reference else "      -"
+                for tool, (value, seconds, colours, rounds) in results.items():
+                    ratio = "{:7.2f}".format(bench.paired_ratio(rounds, reference[3])) if reference else "      -"
                     print("  {:<22} {:>7} {:>8.2f} {:>8.3f} {}".format(tool, colours, value, seconds, ratio),
                           flush=True)
                 if reference and "palettize kmeans" in results:
                     ours = results["palettize kmeans"]
-                    verdicts.append((name, mpx, ours[0] - reference[0], ours[1] / reference[1]))
+                    verdicts.append((name, mpx, ours[0] - reference[0], bench.paired_ratio(ours[3], reference[3])))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         qgis.close()
