@@ -162,12 +162,13 @@ QUANTIZE_PARAMETERS = [
         "OUTPUT", "Indexed raster", "raster file", "GeoTIFF",
         "The indexed raster (GeoTIFF or any format GDAL writes).",
         """The indexed raster. Byte without nodata when the input is opaque (no alpha band, mask,
-        nodata or transparent style) and the palette has up to 256 colours; otherwise Byte when the
-        palette plus nodata fit in 256 values (nodata 255), else UInt16 (nodata 65535); `NODATA_INDEX`
-        chooses nodata's index instead. GeoTIFF is tiled and DEFLATE-compressed. Formats without
-        colour tables (e.g. `.xyz`) get the palette beside them as `<output>.palette.csv`. A QGIS style
-        (`.qml`) is written beside the output, and a raster attribute table where the format keeps
-        one (GeoTIFF, PNG: in `<output>.aux.xml`)."""),
+        nodata or transparent style, or none that leaves a pixel transparent) and the palette has
+        up to 256 colours; otherwise Byte when the palette plus nodata fit in 256 values (nodata
+        255), else UInt16 (nodata 65535); `NODATA_INDEX` chooses nodata's index instead. GeoTIFF
+        is tiled and DEFLATE-compressed. Formats without colour tables (e.g. `.xyz`) get the palette
+        beside them as `<output>.palette.csv`. A QGIS style (`.qml`) is written beside the output,
+        and a raster attribute table where the format keeps one (GeoTIFF, PNG: in
+        `<output>.aux.xml`)."""),
     parameter(
         "OUTPUT_TABLE", "Palette table", "table, optional", "not created",
         "One row per palette entry with its pixels and share.",

@@ -417,7 +417,7 @@ class StretchedBandSource:
     def _check(self, layer, path, grid, workdir):
         drawn = RenderedSource(layer, path, grid, workdir)
         try:
-            for window in _check_windows(grid.width, grid.height, (0.0, 0.5, 1.0)):
+            for window in gdal_io.diagonal_windows(grid.width, grid.height, _CHECK_WINDOW, (0.0, 0.5, 1.0)):
                 if not np.array_equal(drawn.read(window), self.read(window)):
                     raise pointwise.NotPiecewise("a window is drawn in other colours than its bands stretched")
         finally:
@@ -447,14 +447,6 @@ LOOKUP_TYPES = {gdal.GDT_Byte: (0, 1 << 8), gdal.GDT_UInt16: (0, 1 << 16), gdal.
 POINTWISE_STYLES = ("paletted", "singlebandpseudocolor", "singlebandgray")
 #: Band values of a Float32 band that are drawn to check its pieces (see LookupSource), per window read.
 _CHECK_WINDOW = 256
-
-
-def _check_windows(width, height, fractions):
-    """Windows of up to _CHECK_WINDOW pixels a side along the raster's diagonal, at these fractions
-    of the way from its top-left corner to its bottom-right one."""
-    size_x, size_y = min(width, _CHECK_WINDOW), min(height, _CHECK_WINDOW)
-    return [(int((width - size_x) * fraction), int((height - size_y) * fraction), size_x, size_y)
-            for fraction in fractions]
 
 
 def lookup_plan(layer, path, target_crs):
@@ -509,8 +501,12 @@ class LookupSource:
                                 "drawing {:,} values)").format(len(classifier.colours), len(classifier.starts),
                                                               drawn.count)
         self.opaque = bool(self.table.min() >= OPAQUE)
-        self.opaque_guessed = not self.opaque and self._guess_opaque()
-        self.opaque = self.opaque or self.opaque_guessed
+        self._seems_opaque = not self.opaque and self._guess_opaque()
+
+    def seems_opaque(self, alpha_threshold):
+        """Whether the band seems to hold no value drawn transparent (see _guess_opaque; a colour
+        drawn partly transparent counts as transparent, whatever ``alpha_threshold``)."""
+        return self._seems_opaque
 
     def _guess_opaque(self):
         """Whether a Byte band, some of whose values are drawn transparent (a paletted style leaves
@@ -523,9 +519,7 @@ class LookupSource:
         if self.band.DataType != gdal.GDT_Byte or transparent.all():
             return False
         flags = transparent.astype(np.uint8)
-        width = self.band.XSize
-        windows = _check_windows(width, self.band.YSize, (0.0, 0.25, 0.5, 0.75, 1.0))
-        windows += [(width - cols - xoff, yoff, cols, rows) for xoff, yoff, cols, rows in windows]  # the other diagonal
+        windows = gdal_io.diagonal_windows(self.band.XSize, self.band.YSize, _CHECK_WINDOW, both=True)
         found = any(pointwise.any_of(self._read(window), flags) for window in windows)
         self.dataset.FlushCache()
         return not found
@@ -547,7 +541,7 @@ class LookupSource:
     def _sample_values(self):
         """Values of a few windows of the band, along its diagonal."""
         values = [self._read(window).ravel()
-                  for window in _check_windows(self.band.XSize, self.band.YSize, (0.0, 0.25, 0.5, 0.75, 1.0))]
+                  for window in gdal_io.diagonal_windows(self.band.XSize, self.band.YSize, _CHECK_WINDOW)]
         self.dataset.FlushCache()
         return np.concatenate(values).astype(np.float32)
 

@@ -219,9 +219,9 @@ def tile_geotransform(geotransform, tile):
     return (a + x0 * b + y0 * c, b, c, d + x0 * e + y0 * f, e, f)
 
 
-def quantize_tile(path, workdir, tile, options, palette):
+def quantize_tile(path, workdir, tile, options, palette, opaque):
     """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns (pixels per entry,
-    whether band values were clipped to 0-255).
+    whether band values were clipped to 0-255). ``opaque``: file_opaque's answer for the file.
 
     Blocks are read with the cleanup margin from the whole raster, across the tile's borders, so
     the tile holds exactly the classes a run over the whole file gives it."""
@@ -233,7 +233,7 @@ def quantize_tile(path, workdir, tile, options, palette):
         # coordinates (north-up, as GDAL's mosaics need), which assemble replaces again.
         geotransform = grid.geotransform if grid.is_north_up else _PIXEL_COORDINATES
         tile_grid = gdal_io.RasterGrid(width, height, tile_geotransform(geotransform, tile), grid.wkt)
-        dtype, nodata = output_type(len(palette), source.opaque, options.nodata_index)
+        dtype, nodata = output_type(len(palette), opaque, options.nodata_index)
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
         folder = os.path.join(workdir, "tiles")
         os.makedirs(folder, exist_ok=True)
@@ -243,14 +243,14 @@ def quantize_tile(path, workdir, tile, options, palette):
             passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows), palette,
                                      options.metric, options.alpha_threshold, dither=options.dither,
                                      cleanup=options.cleanup, grid_size=(grid.width, grid.height),
-                                     opaque=source.opaque, nodata_index=options.nodata_index)
+                                     opaque=opaque, nodata_index=options.nodata_index)
             writer.commit()
         return passed.counts, source.clipped
     finally:
         source.close()
 
 
-def assemble(job, workdir, options, palette, tiles):
+def assemble(job, workdir, options, palette, tiles, opaque):
     """The tiles (quantize_tile's results) as one mosaic: <output>.vrt beside its tiles folder, or
     the output raster itself (written from the mosaic as quantize_file writes it); then the style
     and table. Removes the work folder, whatever happens. Returns (pixels per entry, warnings about
@@ -263,7 +263,7 @@ def assemble(job, workdir, options, palette, tiles):
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
-        data_type, grid = file_output(job.input, options, palette)
+        data_type, grid = file_output(job.input, options, palette, opaque)
         nodata = data_type[1]
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
@@ -344,15 +344,27 @@ def _place_mosaic(workdir, vrt_path, output):
     os.replace(output + ".part", output)
 
 
-def file_output(path, options, palette):
-    """((dtype, nodata) of a file's output, the file's RasterGrid): the type as quantize_file
-    decides it for the whole file, so that every tile and the mosaic agree (an opaque input needs
-    no nodata)."""
-    source, grid = run.open_file(path, options.bands)
+def file_opaque(path, options):
+    """Whether no pixel of the file is transparent, decided once for all its tiles and the mosaic,
+    which must agree on the output type: an alpha band or mask is read up to its first transparent
+    pixel (the tiles, written each on their own, cannot be written again as a single run is when
+    its guess of seems_opaque proves wrong)."""
+    gdal_io.state_error_mode()
+    source, _grid = run.open_file(path, options.bands)
     try:
-        return output_type(len(palette), source.opaque, options.nodata_index), grid
+        return source.opaque or options.nodata_index is None and source.none_transparent(options.alpha_threshold)
+    except gdal_io.SourceError as error:
+        raise run.RunError("Could not read the input: {}".format(error))
     finally:
         source.close()
+
+
+def file_output(path, options, palette, opaque):
+    """((dtype, nodata) of a file's output, the file's RasterGrid): the type as quantize_file
+    decides it for the whole file (``opaque``: file_opaque's answer; an opaque input needs no nodata)."""
+    source, grid = run.open_file(path, options.bands)
+    source.close()
+    return output_type(len(palette), opaque, options.nodata_index), grid
 
 
 def _copy_mosaic(vrt_path, output, palette, counts, data_type):
@@ -705,11 +717,12 @@ class Runner:
                                              if options.palette.from_image else None)
         workdir = _workdir(job)
         try:
-            tiles = [quantize_tile(job.input, workdir, tile, options, palette) for tile in job.tiles]
+            opaque = file_opaque(job.input, options)
+            tiles = [quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
         except BaseException:
             remove_folder(workdir)
             raise
-        return assemble(job, workdir, options, palette, tiles)[1]
+        return assemble(job, workdir, options, palette, tiles, opaque)[1]
 
     def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, warn, fail, total):
         from distributed import as_completed
@@ -726,11 +739,13 @@ class Runner:
                 watched[future], finals[future] = (job, job.pixels), job
                 continue
             workdir = workdirs[job.output] = _workdir(job)
-            tiles = [client.submit(quantize_tile, task.input, workdir, tile, options, palette, pure=False)
+            opaque = client.submit(file_opaque, task.input, options, pure=False)  # read once; the tiles wait for it
+            watched[opaque] = (job, 0)
+            tiles = [client.submit(quantize_tile, task.input, workdir, tile, options, palette, opaque, pure=False)
                      for tile in job.tiles]
             for future, tile in zip(tiles, job.tiles):
                 watched[future] = (job, tile[2] * tile[3])
-            final = client.submit(tagged, tag, assemble, task, workdir, options, palette, tiles, pure=False)
+            final = client.submit(tagged, tag, assemble, task, workdir, options, palette, tiles, opaque, pure=False)
             watched[final], finals[final] = (job, 0), job
         ended = set()  # outputs of the files whose last task ended
         try:

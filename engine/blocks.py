@@ -6,7 +6,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from .options import CleanupOptions
-from .nearest import OPAQUE, RGB_BITS, NearestColourMapper, nearest_palette_indices, unpack_rgb
+from .nearest import RGB_BITS, NearestColourMapper, nearest_palette_indices, unpack_rgb
 from .pointwise import any_of, look_up
 from .runs import RunFinder
 
@@ -143,12 +143,13 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     as this pass's mapper finds them (never a kept nodata entry; see NearestColourMapper.remember),
     or None. ``check_opaque``: ``opaque`` is a guess (a scan of the whole source to be sure would
     cost a read of it before writing); every block is checked and TransparentAfterAll raised at
-    the first transparent pixel of an output without nodata.
+    the first pixel of an output without nodata whose alpha is below ``alpha_threshold``.
     """
     dtype, nodata = output_type(len(palette), opaque, nodata_index)
+    # the smallest colour code a guessed-opaque source may hold, else None
+    lowest = np.uint32(alpha_threshold << 24) if check_opaque and nodata is None else None
     if nodata is None:
         alpha_threshold = 0
-    check_opaque = check_opaque and nodata is None
     reserved = reserved_entry(len(palette), nodata)
     mapper = NearestColourMapper(palette.colours, metric, reserved)
     if nearest is not None:
@@ -181,10 +182,10 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
     if map_block is None and getattr(source, "read_codes", None) is not None:
         _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers,
-                        progress, is_cancelled, check_opaque)
+                        progress, is_cancelled, lowest)
     else:
         _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, finish, progress,
-                          is_cancelled, check_opaque)
+                          is_cancelled, lowest)
     if is_cancelled():  # asked while the last blocks were mapped or finished, after the last check
         raise Cancelled()
     mapper.release()
@@ -194,7 +195,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
 
 def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, finish, progress,
-                      is_cancelled, check_opaque=False):
+                      is_cancelled, lowest=None):
     """The pass of quantize_blocks for a source of RGBA codes (``reads``: the windows grown by the
     cleanup's margin). One block is finished (written, compressed with the GIL released, counted)
     in a thread while the next one is read and mapped; a single block has nothing to overlap with.
@@ -209,7 +210,7 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
     in_flight = cleaners + 1 if cleaners > 1 else 1
 
     def mapped(read, rgba, window):
-        if check_opaque and rgba.size and rgba.min() < OPAQUE:
+        if lowest is not None and rgba.size and rgba.min() < lowest:
             raise TransparentAfterAll()
         if map_block is None:  # plain nearest colour: the fast path, whose runs serve the count too
             runs = colour_runs.find([rgba.ravel()])
@@ -251,12 +252,12 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
 
 
 def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers, progress,
-                    is_cancelled, check_opaque=False):
+                    is_cancelled, lowest=None):
     """The pass of quantize_blocks for a source whose pixels are codes into a table of colours
     (``source.read_codes(window)`` -> (codes, colours), see engine.pointwise): each table is mapped
     once, each pixel is one look-up. Observers with an ``add_codes`` see the codes; the others
-    get the colours of every pixel, as from any source. ``check_opaque``: see quantize_blocks (a
-    block whose codes' range holds no transparent colour costs its minimum and maximum)."""
+    get the colours of every pixel, as from any source. ``lowest``: the smallest colour code of a
+    source guessed to be opaque (see quantize_blocks), or None."""
     colours_of_pixels = not all(hasattr(observer, "add_codes") for observer in observers)
     finder = RunFinder()
 
@@ -272,7 +273,7 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
         the finishing thread, which waits for GDAL to compress each block, only writes."""
         codes, colours = source.read_codes(window)
         if mapped[0] is not colours:
-            transparent = (colours < OPAQUE).view(np.uint8) if check_opaque else None
+            transparent = (colours < lowest).view(np.uint8) if lowest is not None else None
             mapped[:] = colours, mapper.map_codes(colours, dtype, alpha_threshold, nodata), transparent
         if mapped[2] is not None and any_of(codes, mapped[2]):
             raise TransparentAfterAll()

@@ -109,6 +109,15 @@ def iter_windows(width, height, block_pixels=None, full_rows=False):
             yield xoff, yoff, min(cols, width - xoff), min(rows, height - yoff)
 
 
+def diagonal_windows(width, height, size=256, fractions=(0.0, 0.25, 0.5, 0.75, 1.0), both=False):
+    """Windows of up to ``size`` pixels a side along the raster's diagonal, at these fractions of
+    the way from its top-left corner to its bottom-right one; ``both``: along the other diagonal too."""
+    size_x, size_y = min(width, size), min(height, size)
+    windows = [(int((width - size_x) * fraction), int((height - size_y) * fraction), size_x, size_y)
+               for fraction in fractions]
+    return windows + ([(width - size_x - xoff, yoff, size_x, size_y) for xoff, yoff, _, _ in windows] if both else [])
+
+
 def _to_bytes(values):
     """Raw band values as 0-255 bytes (clipped, rounded); also whether any value was clipped."""
     if values.dtype == np.uint8:
@@ -122,7 +131,7 @@ class BandSource:
     """Values of three bands, read with GDAL; alpha from an alpha band, else (``use_masks``) the
     dataset's masks, and 0 where a band holds its ``nodata`` value (or, in a float band, NaN or
     infinity). ``opaque``: no pixel can be transparent (integer bands without alpha band, mask or
-    nodata)."""
+    nodata); seems_opaque and none_transparent read the alpha band or masks to tell."""
 
     reads_in_background = True  # only GDAL calls: safe in another thread
     reads_into = True  # read(window, out=...)
@@ -143,9 +152,9 @@ class BandSource:
                     masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else id(band), band.GetMaskBand())
         self.masks = list(masks.values())
         # Integer bands hold no value that could be transparent (a float band has NaN).
-        integers = all(gdal.GetDataTypeName(self.dataset.GetRasterBand(b).DataType).startswith(("Byte", "UInt", "Int"))
-                       for b in used)
-        self.opaque = integers and not (alpha_band or self.masks or nodata)
+        self._integers = all(gdal.GetDataTypeName(self.dataset.GetRasterBand(b).DataType).startswith(
+            ("Byte", "UInt", "Int")) for b in used)
+        self.opaque = self._integers and not (alpha_band or self.masks or nodata)
         self.clipped = False
         self.description = "bands {} (red, green, blue){}".format(
             ", ".join(str(b) for b in self.bands),
@@ -219,6 +228,42 @@ class BandSource:
         values, clipped = _to_bytes(values)
         self.clipped |= clipped
         return values
+
+    def seems_opaque(self, alpha_threshold):
+        """Whether no pixel's alpha (alpha band or masks) seems below ``alpha_threshold``: read in
+        windows along both diagonals, where a map's transparent background, borders and corners
+        show (the first window, for a map on a transparent background). An RGBA map with nothing
+        transparent (a QGIS print layout exported as TIFF or PNG: alpha 255 everywhere) then gets
+        what an RGB map gets: up to 256 colours in a Byte without nodata. A guess: the engine
+        checks every block and writes again with nodata when a pixel proves it wrong, instead of a
+        read of every block before writing (a third of a run of a 6-megapixel sheet)."""
+        width, height = self.dataset.RasterXSize, self.dataset.RasterYSize
+        return self._none_below(alpha_threshold, diagonal_windows(width, height, both=True))
+
+    def none_transparent(self, alpha_threshold):
+        """Whether no pixel's alpha is below ``alpha_threshold``, read block by block up to the first
+        that is: for a file whose tiles are written each on their own and must agree on the type."""
+        alphas = self._alphas()
+        block_x, block_y = alphas[0].GetBlockSize() if alphas else (1, 1)
+        width, height = self.dataset.RasterXSize, self.dataset.RasterYSize
+        block_x = min(block_x, width)  # a tile, or rows of a strip: at least 65,536 pixels a read
+        rows = block_y * max(1, (1 << 16) // (block_x * block_y))
+        return self._none_below(alpha_threshold, ((xoff, yoff, min(block_x, width - xoff), min(rows, height - yoff))
+                                                  for yoff in range(0, height, rows) for xoff in range(0, width, block_x)))
+
+    def _alphas(self):
+        return [self.dataset.GetRasterBand(self.alpha_band)] if self.alpha_band else self.masks
+
+    def _none_below(self, alpha_threshold, windows):
+        """Whether no pixel of ``windows`` has an alpha below ``alpha_threshold``; False for bands
+        with nodata values or float bands (a value there can be transparent too: not read)."""
+        alphas = self._alphas()
+        if self.opaque or self.nodata or not alphas or not self._integers:
+            return self.opaque
+        try:
+            return not any(self._read(alpha, window).min() < alpha_threshold for window in windows for alpha in alphas)
+        finally:
+            self.dataset.FlushCache()
 
     def _read_error(self, window):
         return unreadable(self.dataset.GetDescription(), window)

@@ -473,8 +473,9 @@ def _entry_name(palette, index):
     return "{} {}".format(palette.labels[index], colour) if palette.labels and palette.labels[index] else colour
 
 
-def output_type_message(palette_size, opaque, type_name, nodata, palette=None, nodata_index=None):
-    """Why the output has its data type, for the log."""
+def output_type_message(palette_size, opaque, type_name, nodata, palette=None, nodata_index=None,
+                        opaque_why="no alpha band, mask or nodata"):
+    """Why the output has its data type, for the log (``opaque_why``: how an opaque input is known so)."""
     if nodata_index is not None:
         if nodata_index < palette_size:
             kept = "palette entry {}{} is kept for nodata and never chosen as a pixel's colour".format(
@@ -484,8 +485,7 @@ def output_type_message(palette_size, opaque, type_name, nodata, palette=None, n
         return "NODATA_INDEX={}: nodata pixels are written as {} ({}); {} colours: writing {} with nodata {}.".format(
             nodata_index, nodata_index, kept, palette_size, type_name, nodata)
     if nodata is None:
-        return "{} colours and an opaque input (no alpha band, mask or nodata): writing Byte without nodata.".format(
-            palette_size)
+        return "{} colours and an opaque input ({}): writing Byte without nodata.".format(palette_size, opaque_why)
     because = "" if palette_size > 256 or opaque else (
         " (the input can have transparent pixels: an alpha band, a mask, nodata or a style that leaves some)")
     return "{} colours + nodata {} 256 values: writing {} with nodata {}{}.".format(
@@ -504,6 +504,15 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     all go into place."""
     progress, is_cancelled, log = progress or _quiet, is_cancelled or _never, log or _quiet
     opaque = getattr(source, "opaque", False)
+    seems_opaque = getattr(source, "seems_opaque", None)  # a guess, checked on every block (quantize_blocks)
+    try:
+        guessed = (not opaque and options.nodata_index is None and seems_opaque is not None
+                   and seems_opaque(options.alpha_threshold))
+    except gdal_io.SourceError as error:
+        raise RunError("Could not read the input: {}".format(error))
+    opaque_why = ("no transparent pixel where sampled; every block is checked" if guessed else
+                  "no alpha band, mask or nodata")
+    opaque = opaque or guessed
     start = 0.0
     if palette is None and not options.palette.from_image:
         palette, palette_origin = resolve_palette(options, None, log)
@@ -537,7 +546,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                             nodata_index=options.nodata_index)
         dtype, nodata = output_type(len(palette), opaque, options.nodata_index)
         gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
-        log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index))
+        log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index, opaque_why))
         outside = len(palette) if nodata is None else nodata  # an index no pixel of the palette has
         collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
         merges = MergedColourFinder(grid.width, grid.height, outside)
@@ -597,7 +606,6 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             messages.append((_report_message(options.report, collector), False))
         return result, passed, merged, messages
 
-    guessed = opaque and getattr(source, "opaque_guessed", False)
     log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
     repeated = repeated_colours_message(palette, options.nodata_index)
     if repeated:
@@ -605,8 +613,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     try:
         result, passed, merged, messages = write(opaque, guessed)
     except TransparentAfterAll:
-        log("The input has transparent pixels after all (its style leaves some values transparent): writing it "
-            "again with nodata.")
+        log("The input has transparent pixels after all, where none was sampled: writing it again with nodata.")
         result, passed, merged, messages = write(False, False, again=True)
     if getattr(source, "clipped", False):
         log(CLIPPED, warning=True)

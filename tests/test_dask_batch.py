@@ -301,11 +301,17 @@ def test_without_dask_the_cluster_flags_say_how_to_install_it(tmp_path):
     assert os.listdir(str(tmp_path)) == []
 
 
-def test_an_opaque_map_split_into_tiles_is_byte_without_nodata_as_in_one_process(scheduler, tmp_path):
+@pytest.mark.parametrize("alpha", [False, True], ids=["rgb", "alpha-band-opaque-everywhere"])
+def test_an_opaque_map_split_into_tiles_is_byte_without_nodata_as_in_one_process(scheduler, tmp_path, alpha):
+    """Every tile and the mosaic agree on the type: an alpha band is read once per file, before its tiles."""
     opaque = str(tmp_path / "opaque.tif")
-    gdal.Translate(opaque, SAMPLE_MAP, bandList=[1, 2, 3])
-    for name in ("here.tif", "cluster.tif", "mosaic.vrt"):
-        flags = [] if name == "here.tif" else ["--scheduler", scheduler, "--split-above", SPLIT]
+    gdal.Translate(opaque, SAMPLE_MAP, bandList=[1, 2, 3, 4] if alpha else [1, 2, 3])
+    if alpha:
+        dataset = gdal.Open(opaque, gdal.GA_Update)
+        dataset.GetRasterBand(4).Fill(255)
+        dataset = None
+    for name in ("here.tif", "cluster.tif", "mosaic.vrt", "one-process.vrt"):
+        flags = [] if name in ("here.tif", "one-process.vrt") else ["--scheduler", scheduler, "--split-above", SPLIT]
         assert run("quantize", opaque, "-o", tmp_path / name, "-q", "--palette", "win256", *flags) == 0
         dataset = gdal.Open(str(tmp_path / name))
         band = dataset.GetRasterBand(1)
@@ -314,6 +320,7 @@ def test_an_opaque_map_split_into_tiles_is_byte_without_nodata_as_in_one_process
     here = read_indices(str(tmp_path / "here.tif"))
     assert np.array_equal(read_indices(str(tmp_path / "cluster.tif")), here)
     assert np.array_equal(read_indices(str(tmp_path / "mosaic.vrt")), here)
+    assert np.array_equal(read_indices(str(tmp_path / "one-process.vrt")), here)
 
 
 def test_a_users_style_beside_a_tiled_output_is_kept_with_a_warning(scheduler, tmp_path, capsys):

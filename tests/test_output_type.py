@@ -2,6 +2,7 @@
 is a Byte raster without nodata, as rgb2pct and OpendTect expect; a map with transparent pixels
 keeps a nodata value outside the palette."""
 
+import os
 import zipfile
 
 import numpy as np
@@ -62,6 +63,120 @@ def test_a_map_with_an_alpha_band_keeps_uint16_and_nodata_65535_for_256_colours(
     out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
     assert _band(out)[:2] == ("UInt16", 65535.0)
     assert any("writing UInt16 with nodata 65535 (the input can have transparent pixels" in line for line in log.infos)
+
+
+def _rgba_map(path, alpha, tile=16):
+    """A tiled RGBA GeoTIFF of random colours with this alpha band (the scan reads it tile by tile)."""
+    rgba = random_rgba(*alpha.shape, seed=8)
+    rgba[3] = alpha
+    return write_raster(path, rgba, alpha=True,
+                        options=["TILED=YES", "BLOCKXSIZE={}".format(tile), "BLOCKYSIZE={}".format(tile)]), rgba
+
+
+def _nearest_win256(rgba):
+    return brute_force_indices(np.transpose(rgba[:3], (1, 2, 0)), builtin_palette("win256").colours,
+                               "rgb").reshape(rgba.shape[1:])
+
+
+@pytest.mark.parametrize("alpha", [255, 200], ids=["opaque", "partly-above-threshold"])
+def test_a_map_whose_alpha_band_leaves_no_pixel_transparent_is_byte_without_nodata_like_an_rgb_map(
+        qgis_app, tmp_path, alpha):
+    """An alpha band, but no pixel below ALPHA_THRESHOLD: 256 colours fit in a Byte, as for an RGB map."""
+    path, rgba = _rgba_map(str(tmp_path / "in.tif"), np.full((40, 50), alpha, np.uint8))
+    log = feedback_log()
+    out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
+    assert _band(out)[:2] == ("Byte", None)
+    assert np.array_equal(read_indices(out), _nearest_win256(rgba))
+    assert ("256 colours and an opaque input (no transparent pixel where sampled; every block is checked): writing "
+            "Byte without nodata.") in log.infos
+
+
+def test_a_print_layout_exported_as_tiff_is_quantized_to_byte_without_nodata(qgis_app, tmp_path):
+    """QGIS exports a print layout as a georeferenced RGBA TIFF whose alpha is 255 everywhere."""
+    from qgis.core import (QgsApplication, QgsCoordinateReferenceSystem, QgsLayoutExporter, QgsLayoutItemMap,
+                           QgsLayoutPoint, QgsLayoutSize, QgsPrintLayout, QgsProject, QgsRectangle, QgsVectorLayer)
+
+    countries = os.path.join(QgsApplication.pkgDataPath(), "resources", "data", "world_map.gpkg")
+    project = QgsProject()
+    layer = QgsVectorLayer(countries + "|layername=countries", "countries", "ogr")
+    assert layer.isValid()
+    project.addMapLayer(layer)
+    project.setCrs(QgsCoordinateReferenceSystem("EPSG:4326"))
+    layout = QgsPrintLayout(project)
+    layout.initializeDefaults()
+    item = QgsLayoutItemMap(layout)
+    item.attemptMove(QgsLayoutPoint(0, 0))
+    item.attemptResize(QgsLayoutSize(297, 210))
+    item.setExtent(QgsRectangle(0, 35, 30, 60))
+    item.setLayers([layer])
+    layout.addLayoutItem(item)
+    layout.setReferenceMap(item)
+    settings = QgsLayoutExporter.ImageExportSettings()
+    settings.dpi = 40
+    path = str(tmp_path / "layout.tif")
+    assert QgsLayoutExporter(layout).exportToImage(path, settings) == QgsLayoutExporter.ExportResult.Success
+    rgba = gdal.Open(path).ReadAsArray()
+    assert rgba.shape[0] == 4 and rgba[3].min() == 255
+    out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert _band(out)[:2] == ("Byte", None)
+    assert np.array_equal(read_indices(out), _nearest_win256(rgba))
+    assert gdal.Open(out).GetGeoTransform() == gdal.Open(path).GetGeoTransform()
+
+
+def test_a_single_transparent_pixel_in_the_last_tile_keeps_uint16_and_becomes_nodata(qgis_app, tmp_path):
+    alpha = np.full((40, 50), 255, np.uint8)
+    alpha[-1, -1] = 0
+    path, rgba = _rgba_map(str(tmp_path / "in.tif"), alpha)
+    out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert _band(out)[:2] == ("UInt16", 65535.0)
+    expected = _nearest_win256(rgba)
+    expected[-1, -1] = 65535
+    assert np.array_equal(read_indices(out), expected)
+
+
+def test_a_transparent_pixel_where_the_guess_did_not_look_has_the_map_written_again_with_nodata(qgis_app, tmp_path):
+    """The alpha band is sampled along both diagonals before writing; a transparent pixel elsewhere
+    is found as its block is mapped, and the run writes the output again with nodata."""
+    alpha = np.full((600, 600), 255, np.uint8)
+    alpha[10, 300] = 0  # in no window along either diagonal
+    path, rgba = _rgba_map(str(tmp_path / "in.tif"), alpha, tile=128)
+    log = feedback_log()
+    out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
+    assert _band(out)[:2] == ("UInt16", 65535.0)
+    expected = _nearest_win256(rgba)
+    expected[10, 300] = 65535
+    assert np.array_equal(read_indices(out), expected)
+    assert any("transparent pixels after all" in line for line in log.infos)
+    assert sorted(name for name in os.listdir(str(tmp_path)) if not name.startswith("in.")) == [
+        "out.qml", "out.tif", "out.tif.aux.xml"]  # nothing left of the first pass
+
+
+def test_alpha_threshold_decides_whether_a_partly_transparent_pixel_needs_nodata(qgis_app, tmp_path):
+    alpha = np.full((40, 50), 255, np.uint8)
+    alpha[20, 30] = 100
+    path, rgba = _rgba_map(str(tmp_path / "in.tif"), alpha)
+    strict = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "strict.tif")})["OUTPUT"]
+    assert _band(strict)[:2] == ("UInt16", 65535.0)
+    assert read_indices(strict)[20, 30] == 65535
+    lenient = quantize({"INPUT": path, "PALETTE": "win256", "ALPHA_THRESHOLD": 100,
+                        "OUTPUT": str(tmp_path / "lenient.tif")})["OUTPUT"]
+    assert _band(lenient)[:2] == ("Byte", None)
+    assert np.array_equal(read_indices(lenient), _nearest_win256(rgba))
+
+
+def test_a_map_whose_mask_is_valid_everywhere_read_as_bands_is_byte_without_nodata(qgis_app, tmp_path):
+    """Read as bands (SOURCE=bands, or the command line): QGIS shows a mask as a fourth band, and a
+    layer drawn through it counts as possibly transparent."""
+    rgb = random_rgba(40, 50, seed=9)[:3]
+    path = write_raster(str(tmp_path / "in.tif"), rgb)
+    dataset = gdal.Open(path, gdal.GA_Update)
+    dataset.CreateMaskBand(gdal.GMF_PER_DATASET)
+    dataset.GetRasterBand(1).GetMaskBand().Fill(255)
+    dataset = None
+    assert gdal.Open(path).GetRasterBand(1).GetMaskFlags() == gdal.GMF_PER_DATASET
+    out = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert _band(out)[:2] == ("Byte", None)
+    assert np.array_equal(read_indices(out), _nearest_win256(np.concatenate([rgb, rgb[:1]])))
 
 
 def test_a_map_with_a_nodata_value_keeps_uint16_for_256_colours(qgis_app, tmp_path):
