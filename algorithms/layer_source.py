@@ -32,7 +32,7 @@ from ..engine.blocks import Cancelled
 from ..engine.options import OptionsError, finite_number, whole_number
 from ..engine.outputs import writable_path_problem
 from ..engine.pointwise import NotPiecewise
-from ..engine.run import RunError
+from ..engine.run import RunError, opaque_or_guessed
 from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
@@ -442,14 +442,15 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         return "drawn", None
 
     def opaque_source(self, run):
-        """Whether the source can have no transparent pixel, as far as is known before reading it
-        (which decides the output type, see engine.blocks.output_type): a looked-up style is known
-        only once drawn, so it counts as opaque here and the engine checks again before writing."""
+        """Whether the source can have no transparent pixel, as far as is known or guessed before
+        reading it (which decides the output type, see engine.blocks.output_type, and the engine's
+        opaque_or_guessed): a looked-up style is known only once drawn, so it counts as opaque here;
+        the engine checks again before writing."""
         kind, plan = self.reader(run)
         if kind in ("bands", "stretched"):
             source = gdal_io.BandSource(run.path, *plan)
             try:
-                return source.opaque
+                return opaque_or_guessed(source, run.options)[0]
             finally:
                 source.close()
         return kind == "lookup"

@@ -155,6 +155,7 @@ class BandSource:
         self._integers = all(gdal.GetDataTypeName(self.dataset.GetRasterBand(b).DataType).startswith(
             ("Byte", "UInt", "Int")) for b in used)
         self.opaque = self._integers and not (alpha_band or self.masks or nodata)
+        self._seems_opaque = {}  # seems_opaque's answers, by alpha threshold
         self.clipped = False
         self.description = "bands {} (red, green, blue){}".format(
             ", ".join(str(b) for b in self.bands),
@@ -237,8 +238,11 @@ class BandSource:
         what an RGB map gets: up to 256 colours in a Byte without nodata. A guess: the engine
         checks every block and writes again with nodata when a pixel proves it wrong, instead of a
         read of every block before writing (a third of a run of a 6-megapixel sheet)."""
-        width, height = self.dataset.RasterXSize, self.dataset.RasterYSize
-        return self._none_below(alpha_threshold, diagonal_windows(width, height, both=True))
+        if alpha_threshold not in self._seems_opaque:  # asked by the check before a run, then by the run
+            width, height = self.dataset.RasterXSize, self.dataset.RasterYSize
+            self._seems_opaque[alpha_threshold] = self._none_below(alpha_threshold,
+                                                                   diagonal_windows(width, height, both=True))
+        return self._seems_opaque[alpha_threshold]
 
     def none_transparent(self, alpha_threshold):
         """Whether no pixel's alpha is below ``alpha_threshold``, read block by block up to the first

@@ -405,7 +405,8 @@ def quantize_file(input_path, output_path, options, progress=None, is_cancelled=
         origin = None
         if palette is None and not options.palette.from_image:  # its size decides the output type checked
             palette, origin = resolve_palette(options, None, log)
-        driver = check_quantize(output_path, grid, options, palette, source.opaque, inputs={"INPUT": input_path})
+        driver = check_quantize(output_path, grid, options, palette, opaque_or_guessed(source, options)[0],
+                                inputs={"INPUT": input_path})
         (log or _quiet)("Reading {} ({} x {} pixels).".format(source.description, grid.width, grid.height))
         return quantize_source(source, grid, output_path, options, palette=palette, palette_origin=origin,
                                histogram=histogram, driver=driver, progress=progress, is_cancelled=is_cancelled,
@@ -473,6 +474,21 @@ def _entry_name(palette, index):
     return "{} {}".format(palette.labels[index], colour) if palette.labels and palette.labels[index] else colour
 
 
+def opaque_or_guessed(source, options):
+    """(opaque, guessed): whether no pixel of ``source`` can be transparent, as known or else as
+    guessed from a sample (a source's ``seems_opaque``; the guess is checked on every block, see
+    quantize_blocks), which decides the output type (see output_type); no guess with NODATA_INDEX,
+    whose output does not depend on it."""
+    opaque = getattr(source, "opaque", False)
+    seems_opaque = getattr(source, "seems_opaque", None)
+    try:
+        guessed = (not opaque and options.nodata_index is None and seems_opaque is not None
+                   and seems_opaque(options.alpha_threshold))
+    except gdal_io.SourceError as error:
+        raise RunError("Could not read the input: {}".format(error))
+    return opaque or guessed, guessed
+
+
 def output_type_message(palette_size, opaque, type_name, nodata, palette=None, nodata_index=None,
                         opaque_why="no alpha band, mask or nodata"):
     """Why the output has its data type, for the log (``opaque_why``: how an opaque input is known so)."""
@@ -503,16 +519,9 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     outputs)``: writes the caller's own outputs (staged in or registered with ``outputs``) before
     all go into place."""
     progress, is_cancelled, log = progress or _quiet, is_cancelled or _never, log or _quiet
-    opaque = getattr(source, "opaque", False)
-    seems_opaque = getattr(source, "seems_opaque", None)  # a guess, checked on every block (quantize_blocks)
-    try:
-        guessed = (not opaque and options.nodata_index is None and seems_opaque is not None
-                   and seems_opaque(options.alpha_threshold))
-    except gdal_io.SourceError as error:
-        raise RunError("Could not read the input: {}".format(error))
+    opaque, guessed = opaque_or_guessed(source, options)
     opaque_why = ("no transparent pixel where sampled; every block is checked" if guessed else
                   "no alpha band, mask or nodata")
-    opaque = opaque or guessed
     start = 0.0
     if palette is None and not options.palette.from_image:
         palette, palette_origin = resolve_palette(options, None, log)

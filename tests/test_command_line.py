@@ -616,3 +616,27 @@ def test_a_file_name_that_is_not_utf8_is_refused_saying_so(tmp_path):
                                   + b": its name is not UTF-8 text, and GDAL writes only UTF-8 names. Choose another "
                                   b"path.\n")
     assert sorted(os.listdir(folder)) == [b"carte g\xe9ologique.tif", b"good.tif"]
+
+
+def _nearest_win256(rgba):
+    from palettize.engine.nearest import brute_force_indices
+    from palettize.palettes.palette import builtin_palette
+
+    return brute_force_indices(np.transpose(rgba[:3], (1, 2, 0)), builtin_palette("win256").colours,
+                               "rgb").reshape(rgba.shape[1:])
+
+
+@pytest.mark.parametrize("output", ["map.tif", "map.gif"])
+def test_an_rgba_map_with_nothing_transparent_gives_byte_without_nodata_from_the_command_line(tmp_path, output):
+    """A QGIS print layout exported as TIFF has an alpha band of 255 everywhere: Byte, as in QGIS."""
+    rgba = random_rgba(30, 40, seed=12, transparent_share=0)
+    path = write_raster(str(tmp_path / "in.tif"), rgba, alpha=True)
+    result = palettize("quantize", path, "-o", tmp_path / output, "--palette", "win256")
+    assert result.returncode == 0, result.stderr
+    assert "256 colours and an opaque input (no transparent pixel where sampled" in result.stdout + result.stderr
+    dataset = gdal.Open(str(tmp_path / output))
+    band = dataset.GetRasterBand(1)
+    assert (gdal.GetDataTypeName(band.DataType), band.GetNoDataValue()) == ("Byte", None)
+    band = dataset = None
+    assert np.array_equal(read_indices(str(tmp_path / output)), _nearest_win256(rgba))
+

@@ -23,7 +23,8 @@ def everything_under(folder):
 @pytest.fixture
 def rgba(tmp_path_factory):
     folder = tmp_path_factory.mktemp("input")
-    return write_raster(str(folder / "in.tif"), random_rgba(20, 30, transparent_share=0), alpha=True)
+    # some pixels transparent: 256 colours need nodata, so UInt16, which GIF and BMP cannot hold
+    return write_raster(str(folder / "in.tif"), random_rgba(20, 30), alpha=True)
 
 
 class FillsTheDisk(QgsProcessingFeedback):

@@ -151,6 +151,26 @@ def test_a_transparent_pixel_where_the_guess_did_not_look_has_the_map_written_ag
         "out.qml", "out.tif", "out.tif.aux.xml"]  # nothing left of the first pass
 
 
+@pytest.mark.parametrize("extension", ["gif", "bmp"])
+def test_a_map_whose_alpha_band_is_opaque_can_be_written_in_a_byte_only_format(qgis_app, tmp_path, extension):
+    """The check before the run guesses as the run does: 256 colours without nodata fit a GIF or BMP."""
+    path, rgba = _rgba_map(str(tmp_path / "in.tif"), np.full((40, 50), 255, np.uint8))
+    out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / ("out." + extension))})["OUTPUT"]
+    assert _band(out)[:2] == ("Byte", None)
+    assert np.array_equal(read_indices(out), _nearest_win256(rgba))
+
+
+def test_a_transparent_pixel_the_guess_missed_refuses_a_byte_only_format_and_leaves_nothing(qgis_app, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    alpha = np.full((600, 600), 255, np.uint8)
+    alpha[10, 300] = 0  # in no window along either diagonal
+    path, _rgba = _rgba_map(str(tmp_path / "in.tif"), alpha, tile=128)
+    with pytest.raises(QgsProcessingException, match="Cannot write out.gif as GIF .* Choose a GeoTIFF"):
+        quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.gif")})
+    assert not [name for name in os.listdir(str(tmp_path)) if name.startswith("out")]
+
+
 def test_alpha_threshold_decides_whether_a_partly_transparent_pixel_needs_nodata(qgis_app, tmp_path):
     alpha = np.full((40, 50), 255, np.uint8)
     alpha[20, 30] = 100
