@@ -352,9 +352,7 @@ def file_opaque(path, options):
     gdal_io.state_error_mode()
     source, _grid = run.open_file(path, options.bands)
     try:
-        return source.opaque or options.nodata_index is None and source.none_transparent(options.alpha_threshold)
-    except gdal_io.SourceError as error:
-        raise run.RunError("Could not read the input: {}".format(error))
+        return run.opaque_or_guessed(source, options, read_all=True)[0]
     finally:
         source.close()
 

@@ -474,19 +474,20 @@ def _entry_name(palette, index):
     return "{} {}".format(palette.labels[index], colour) if palette.labels and palette.labels[index] else colour
 
 
-def opaque_or_guessed(source, options):
+def opaque_or_guessed(source, options, read_all=False):
     """(opaque, guessed): whether no pixel of ``source`` can be transparent, as known or else as
     guessed from a sample (a source's ``seems_opaque``; the guess is checked on every block, see
     quantize_blocks), which decides the output type (see output_type); no guess with NODATA_INDEX,
-    whose output does not depend on it."""
+    whose output does not depend on it. ``read_all``: read the alpha band up to its first
+    transparent pixel instead (``none_transparent``, for a file split into tiles: see
+    batch.file_opaque); the answer is then known, not guessed."""
     opaque = getattr(source, "opaque", False)
-    seems_opaque = getattr(source, "seems_opaque", None)
+    read = getattr(source, "none_transparent" if read_all else "seems_opaque", None)
     try:
-        guessed = (not opaque and options.nodata_index is None and seems_opaque is not None
-                   and seems_opaque(options.alpha_threshold))
+        found = not opaque and options.nodata_index is None and read is not None and read(options.alpha_threshold)
     except gdal_io.SourceError as error:
         raise RunError("Could not read the input: {}".format(error))
-    return opaque or guessed, guessed
+    return opaque or found, found and not read_all
 
 
 def output_type_message(palette_size, opaque, type_name, nodata, palette=None, nodata_index=None,
