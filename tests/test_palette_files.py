@@ -65,7 +65,11 @@ def test_round_trip_keeps_colours_and_labels(tmp_path):
         ("10,20\n", "line 1: 2 column(s)"),
         ("10,20,30\n300,0,0\n", "line 2: 300,0,0 is out of range"),
         ("10,-1,30\n", "line 1: 10,-1,30 is out of range"),
-        ("0.5,0.5,2.5\n", "out of range"),
+        ("0.5,0.5,2.5\n", "line 1: 0.5,0.5,2.5 is out of range; use"),
+        # a value above 1 among 0-1 floats: its own line is named, not a good line of fractions
+        ("0.5,0.2,0.1\n0.1,0.2,0.3\n1.5,0.2,0.1\n", "line 3: 1.5,0.2,0.1 is out of range (the other lines hold 0-1"),
+        ("0.5,0.2,0.1\n0.1,0.2,0.3\n128,0,0\n", "line 3: 128,0,0 is out of range (the other lines hold 0-1"),
+        ("0.5,0.5,0.25\n128,0,0\n64,0,0\n", "line 1: 0.5,0.5,0.25 is out of range; use"),
     ],
 )
 def test_malformed_files_are_refused_with_line_and_reason(tmp_path, text, message):

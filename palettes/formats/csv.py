@@ -289,22 +289,23 @@ def _label(text, fields, column, delimiter, last):
 
 
 def _to_bytes(values, written_as_floats, rows, rgb, name):
-    """Scale to 0-255 bytes: 0-1 floats when values are written as floats and all are <= 1."""
-    fractional = values != np.round(values)
-    floats = written_as_floats and values.max() <= 1.0
-    limit, scale = (1.0, "0-1 floats") if floats else (255.0, "0-255 integers")
-    bad = (values < 0) | (values > limit) | (fractional & (not floats))
+    """Scale to 0-255 bytes: 0-1 floats when values are written as floats and all are <= 1. A
+    file that fits neither scale is judged by the one it breaks on fewer lines, so the message
+    names a wrong line (1.5 among 0-1 floats), not a good one."""
+    as_floats = ((values < 0) | (values > 1.0)).any(axis=1) if written_as_floats else None
+    as_integers = ((values < 0) | (values > 255.0) | (values != np.round(values))).any(axis=1)
+    floats = as_floats is not None and (not as_floats.any() or as_floats.sum() < as_integers.sum())
+    bad = as_floats if floats else as_integers
     if bad.any():
-        i = int(np.argwhere(bad)[0][0])
-        line, _, fields = rows[i]
+        line, _, fields = rows[int(np.argmax(bad))]
         raise PaletteFileError(
-            "palette file {}, line {}: {} is out of range; use 0-255 integers or 0-1 floats".format(
-                name, line, ",".join(fields[column] for column in rgb)
-            )
+            "palette file {}, line {}: {} is out of range{}; use 0-255 integers or 0-1 floats".format(
+                name, line, ",".join(fields[column] for column in rgb),
+                " (the other lines hold 0-1 floats)" if floats else "")
         )
     if floats:
         values = np.round(values * 255.0)
-    return values.astype(np.uint8), scale
+    return values.astype(np.uint8), "0-1 floats" if floats else "0-255 integers"
 
 
 FORMAT = Format("csv", "CSV (red,green,blue[,label]; 0-255 integers or 0-1 floats)", read, write_palette_csv,
