@@ -239,7 +239,8 @@ EXTRACT_PARAMETERS = [
     parameter(
         "OUTPUT_PALETTE", "Palette file", "file", "",
         "The palette: .csv, .gpl, .act, .clr, .qml or .txt by extension.",
-        "The palette: `.csv`, `.gpl`, `.act`, `.clr`, `.qml` or `.txt` by extension."),
+        "The palette: `.csv`, `.gpl`, `.act`, `.clr`, `.qml` or `.txt` by extension. A `.qml` that would be the "
+        "input's own style (`map.qml` beside `map.tif`) is refused: QGIS would draw the input with it."),
     parameter(
         "OUTPUT_TABLE", "Palette table", "table, optional", "not created",
         "One row per palette entry with its pixels and share.",

@@ -394,6 +394,11 @@ def check_extract(output_path, options, inputs=None, other_outputs=None):
     outputs = {"OUTPUT_PALETTE": output_path, "OUTPUT_REPORT": options.report}
     outputs.update(other_outputs or {})
     check_output_paths(outputs, inputs)
+    for path in (inputs or {}).values():  # a .qml palette there would be how QGIS draws that raster
+        if output_path and path and same_file_key(style_path(path)) == same_file_key(output_path):
+            raise RunError("OUTPUT_PALETTE ({}) would be the style QGIS opens the input {} with, which QGIS would then "
+                           "draw with this palette instead of its own colours: choose another path for "
+                           "OUTPUT_PALETTE.".format(output_path, os.path.basename(path)))
 
 
 def quantize_file(input_path, output_path, options, progress=None, is_cancelled=None, log=None, palette=None,

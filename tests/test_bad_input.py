@@ -1,6 +1,7 @@
 """Bad input stops the run with a message that says what to fix, and leaves no file behind."""
 
 import os
+import re
 
 import pytest
 from qgis.core import QgsProcessingException
@@ -260,6 +261,25 @@ def test_extract_palette_refuses_a_palette_file_type_it_cannot_write_before_scan
                                                     "OUTPUT_REPORT": str(tmp_path / "report.html")})
     assert not {"legend.docx", "report.html"} & set(os.listdir(tmp_path))
     assert not leftovers(str(tmp_path))
+
+
+@pytest.mark.parametrize("style_there", [True, False], ids=["user-style", "no-style-yet"])
+def test_extract_palette_refuses_to_write_the_style_qgis_opens_the_input_with(qgis_app, tmp_path, rgba, style_there):
+    """in.qml is how QGIS draws in.tif: a palette written there would replace the user's style, or
+    give the input a paletted style of its own where it had none."""
+    import processing
+
+    style = tmp_path / "in.qml"
+    if style_there:
+        style.write_text("<!DOCTYPE qgis><qgis><!-- the user's style --></qgis>")
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(QgsProcessingException, match=(
+            r"Palette file \(OUTPUT_PALETTE\) \({}\) would be the style QGIS opens the input in\.tif with, which QGIS "
+            r"would then draw with this palette").format(re.escape(str(style)))):
+        processing.run("palettize:extractpalette", {"INPUT": rgba, "OUTPUT_PALETTE": str(style)})
+    assert sorted(set(os.listdir(tmp_path)) - {"in.tif.aux.xml"}) == before  # the .aux.xml: QGIS's statistics
+    if style_there:
+        assert style.read_text() == "<!DOCTYPE qgis><qgis><!-- the user's style --></qgis>"
 
 
 def test_qgis_process_reports_a_truncated_geotiff_instead_of_a_traceback(qgis_app, tmp_path_factory, tmp_path):

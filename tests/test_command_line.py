@@ -529,6 +529,17 @@ def test_an_empty_palette_file_name_for_extract_is_refused(tmp_path):
 
 
 
+def test_extract_refuses_to_write_a_palette_as_the_style_qgis_opens_an_input_with(tmp_path):
+    first = write_raster(str(tmp_path / "north.tif"), random_rgba(4, 4), alpha=True)
+    second = write_raster(str(tmp_path / "south.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("extract", first, second, "-o", "south.qml", "-q", cwd=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "palettize: error: -o (south.qml) would be the style QGIS opens the input south.tif with, which QGIS would "
+        "then draw with this palette instead of its own colours: choose another path for -o.\n")
+    assert sorted(os.listdir(str(tmp_path))) == ["north.tif", "south.tif"]
+
+
 @pytest.mark.parametrize("flags, setting", [(["-o", "classes/"], "the output"),
                                             (["-o", "out.tif", "--table", "tables/"], "--table")])
 def test_an_output_named_as_a_folder_is_refused_before_any_work(tmp_path, flags, setting):
