@@ -275,7 +275,14 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         return self.parameterAsInt(parameters, name, context)
 
     def finite_number(self, parameters, name, context):
-        """A number parameter, refused when it is NaN or infinite."""
+        """A number parameter, refused when it is NaN, infinite or text that is no number (QGIS lets
+        an optional parameter's "10m" through, and reads it as 0)."""
+        value = parameters.get(name)
+        if isinstance(value, str) and value.strip():
+            try:
+                float(value)
+            except ValueError:
+                raise QgsProcessingException(tr("{} must be a number, not {!r}.").format(self.named(name), value))
         return self.checked(finite_number, name, self.parameterAsDouble(parameters, name, context))
 
     def checked(self, check, name, value):

@@ -102,6 +102,7 @@ def test_numbers_that_would_be_rounded_or_are_not_numbers_are_refused(qgis_app, 
     ("SEAM_TOLERANCE", -1, "Seam tolerance (ΔE) (SEAM_TOLERANCE) must be a number from 0 up, not -1."),
     ("SEAM_TOLERANCE", float("inf"), "Seam tolerance (ΔE) (SEAM_TOLERANCE) must be a finite number, not inf."),
     ("PIXEL_SIZE", -5, "Output pixel size (PIXEL_SIZE) must be greater than 0."),
+    ("PIXEL_SIZE", "10m", "Output pixel size (PIXEL_SIZE) must be a number, not '10m'."),  # QGIS would read 0
 ])
 def test_numbers_outside_their_range_are_refused_with_the_range(qgis_app, tmp_path, rgba, name, value, message):
     """QGIS's own check would only say "Incorrect parameter value for N_COLORS"."""
@@ -242,6 +243,7 @@ def test_complex_bands_are_refused_with_source_bands(qgis_app, tmp_path):
 
 @pytest.mark.parametrize("argument, message", [
     ("PIXEL_SIZE=nan", "Output pixel size (PIXEL_SIZE) must be a finite number"),
+    ("PIXEL_SIZE=10m", "Output pixel size (PIXEL_SIZE) must be a number, not '10m'."),
     ("N_COLORS=2.5", "Number of colours (N_COLORS) must be a whole number"),
     ("OUTPUT_REPORT=.", "is a folder"),
 ])
