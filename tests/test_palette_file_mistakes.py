@@ -344,6 +344,17 @@ def test_a_utf16_csv_from_a_spreadsheet_reads_with_tabs_and_a_header(tmp_path):
     assert description == "0-255 integers, UTF-16 text"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_csv_without_a_byte_order_mark_reads_with_labels_in_any_script(tmp_path, encoding):
+    """森 has no NUL byte in UTF-16 and 一 (U+4E00) has one in its low byte: the file is still
+    UTF-16 text, not a raster."""
+    text = "red,green,blue,label\r\n255,0,0,森林\r\n0,0,255,一\r\n"
+    palette, description = read_palette(write_file(tmp_path, "units.csv", text.encode(encoding)))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
+    assert palette.labels == ("森林", "一")
+    assert description == "0-255 integers, UTF-16 text"
+
+
 def test_a_latin1_style_without_an_encoding_declaration_says_it_is_not_utf8(tmp_path):
     style = ('<qgis><pipe><rasterrenderer type="paletted"><colorPalette>\n'
              '<paletteEntry value="0" color="#ff0000" label="Löss"/>\n</colorPalette></rasterrenderer></pipe></qgis>')

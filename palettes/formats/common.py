@@ -44,18 +44,20 @@ def text_encoding(head):
     """The encoding of a file starting with the bytes ``head``, or None when they are not text.
 
     A byte-order mark decides (UTF-8, UTF-16, UTF-32: Windows programs write UTF-16 as "Unicode");
-    text with every other byte NUL is UTF-16 without one; any other NUL byte means binary content
-    (a raster); else UTF-8, refused later, naming the line, if it does not decode.
+    text with NUL bytes is UTF-16 without one when it reads as such without a NUL character and
+    mostly ASCII (a palette's digits and commas; labels such as "森林" or "一" have no NUL byte
+    every other byte); any other NUL byte means binary content (a raster); else UTF-8, refused
+    later, naming the line, if it does not decode.
     """
     for bom, encoding in _BOMS:
         if head.startswith(bom):
             return encoding
     if b"\0" not in head:
         return "utf-8-sig"
-    if len(head) >= 4 and b"\0" not in head[0::2] and not head[1::2].strip(b"\0"):
-        return "utf-16-le"
-    if len(head) >= 4 and b"\0" not in head[1::2] and not head[0::2].strip(b"\0"):
-        return "utf-16-be"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        text = head[:len(head) // 2 * 2].decode(encoding, errors="replace")  # a head may cut a character
+        if len(text) >= 2 and "\0" not in text and sum(c < "\x80" for c in text) * 2 >= len(text):
+            return encoding
     return None
 
 
