@@ -160,7 +160,7 @@ def palette_options(value, n_colours=None):
                          "has its own colours: leave --n-colors out.".format(n_colours, ", ".join(METHODS), value))
     if value in BUILTIN_NAMES or sized:
         return PaletteOptions(name=value, **n_colours_option(n_colours))
-    if not os.path.isfile(value):
+    if not os.path.exists(value):  # a folder or a device: read_palette says what it is
         raise UsageError("--palette {}: no such palette file, and not a built-in palette ({}), a method ({}) or "
                          "mpl:NAME.".format(value, ", ".join(BUILTIN_NAMES), ", ".join(METHODS)))
     return PaletteOptions(file=value)
@@ -299,9 +299,16 @@ SETTING_PATTERN = re.compile(r"(?<![\w/\\.])({})(?![\w]|\.\w)".format(
     "|".join(sorted(SETTING_WORDS, key=len, reverse=True))))
 
 
+#: Advice in the plugin's terms that has other words here (the dialog's field can be cleared).
+PHRASES = {"clear PALETTE_FILE": "choose another --palette"}
+
+
 def _in_flags(error):
     """An engine message in the command line's words: N_COLORS becomes --n-colors, OUTPUT_TABLE --table."""
-    return SETTING_PATTERN.sub(lambda match: SETTING_WORDS[match.group(1)], str(error))
+    text = str(error)
+    for phrase, words in PHRASES.items():
+        text = text.replace(phrase, words)
+    return SETTING_PATTERN.sub(lambda match: SETTING_WORDS[match.group(1)], text)
 
 
 def _failure(path, error):

@@ -218,6 +218,18 @@ def test_an_output_the_disk_cannot_hold_is_refused_in_the_command_lines_words(tm
     assert os.listdir(str(small_disk)) == []
 
 
+@pytest.mark.parametrize("palette, what", [("legends", "is a folder"), (os.devnull, "is not a regular file")])
+def test_a_palette_that_is_no_file_says_what_it_is(tmp_path, palette, what):
+    """--palette legends/ named no such palette file, as for a typo."""
+    (tmp_path / "legends").mkdir()
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    result = palettize("quantize", path, "-o", "out.tif", "--palette", palette, "-q", cwd=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == "palettize: error: {}: palette file {} {}; choose a palette file. Fix the file or " \
+        "choose another --palette.\n".format(path, palette, what)
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "legends"]
+
+
 def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
     several = palettize("quantize", path, path, "-o", tmp_path / "x.tif")
