@@ -336,6 +336,20 @@ def test_utf16_and_utf32_palette_files_are_read_saying_so(tmp_path, encoding, sh
     assert description.endswith(", {} text".format(shown))
 
 
+def test_a_spreadsheet_cell_with_a_line_break_is_one_label_and_empty_rows_are_skipped(tmp_path):
+    """A label typed with Alt+Enter is saved quoted over two lines; a spreadsheet saves the rows
+    below the table as ',,,'."""
+    text = 'red,green,blue,label\r\n255,0,0,"Forest\r\nconiferous, ""old"""\r\n0,0,255,Water\r\n,,,\r\n,,,\r\n'
+    palette, _ = read_palette(write_file(tmp_path, "units.csv", text.encode("utf-8")))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
+    assert palette.labels == ('Forest coniferous, "old"', "Water")
+
+
+def test_a_quote_left_open_never_takes_the_next_colour_into_its_label(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "units.csv", b'255,0,0,"Forest\n0,0,255,"Water"\n'))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
+
+
 def test_a_utf16_csv_from_a_spreadsheet_reads_with_tabs_and_a_header(tmp_path):
     text = "Red\tGreen\tBlue\tUnit\r\n10\t20\t30\tSand, fine\r\n40\t50\t60\tLöss\r\n"
     palette, description = read_palette(write_file(tmp_path, "units.csv", b"\xff\xfe" + text.encode("utf-16-le")))

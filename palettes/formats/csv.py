@@ -17,6 +17,8 @@ line, an optional alpha column (ignored) and an optional label column. Any text 
   label. The label is the named label column, else the first column after blue (and alpha); when it
   is the last column, the rest of the line is the label, so unquoted commas or spaces in it are kept
   (but not empty columns before it or the empty columns a spreadsheet adds at the end of every line).
+  A quoted label that goes on over lines (a spreadsheet cell with a line break) is one label, the
+  break a space; the empty rows a spreadsheet saves below a table (``,,,``) are skipped.
 - Lines starting with ``#`` are comments, except ``#rrggbb[,label]`` lines: a file of those is read
   as hex colours (mixed with red,green,blue lines it is an error, not colours silently skipped).
   CSS's short ``#rgb`` is a colour too (``#f00`` is ``#ff0000``) in a file of hex colours or one
@@ -56,13 +58,13 @@ _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", 
 
 def read(path, name):
     lines, hex_lines, short_hex_lines = [], [], []
-    for n, line in enumerate(read_text(path, name).splitlines(), 1):
+    for n, line in _records(read_text(path, name).splitlines()):
         stripped = line.strip()
         if _HEX.match(stripped):  # '#00ff00' is a colour, not a comment to skip
             hex_lines.append((n, stripped))
         elif _SHORT_HEX.match(stripped):
             short_hex_lines.append((n, stripped))
-        elif stripped and not stripped.startswith("#"):
+        elif stripped.strip("".join(_DELIMITERS) + " ") and not stripped.startswith("#"):  # not ',,,' (an empty row)
             lines.append((n, line))
     if short_hex_lines and (hex_lines or not lines or (len(lines) == 1 and not _starts_with_a_number(lines[0][1]))):
         hex_lines = sorted(hex_lines + short_hex_lines)  # '#f00' lines, and at most a header besides them
@@ -96,6 +98,42 @@ def read(path, name):
     written_as_floats = any(c in fields[column] for _, _, fields in rows for column in rgb for c in ".eE")
     colours, scale = _to_bytes(values, written_as_floats, rows, rgb, name)
     return Palette(colours, labels, name=os.path.splitext(name)[0]), ", ".join([scale] + notes)
+
+
+def _records(lines):
+    """(line number, text) of each record: a quoted field whose text goes on over the next lines (a
+    spreadsheet's cell with a line break) joins them into its first line, with a space, as the
+    writers write such a label. A quote still open at a line that starts like a colour or a comment,
+    or never closed, leaves the lines as they are, to be refused: no colour is taken into a label."""
+    n = 0
+    while n < len(lines):
+        record, last = lines[n], n
+        while _open_quote(record) and last + 1 < len(lines) and not (
+                _starts_with_a_number(lines[last + 1]) or lines[last + 1].lstrip().startswith("#")):
+            last += 1
+            record += " " + lines[last]
+        if _open_quote(record):
+            record, last = lines[n], n
+        yield n + 1, record
+        n = last + 1
+
+
+def _open_quote(line):
+    """Whether a quote opened at the start of a field (after a delimiter, spaces allowed) is still
+    open at the end of the line; '""' inside quotes is a quote. Comments are never continued."""
+    if line.lstrip().startswith("#"):
+        return False
+    quoted, i = False, 0
+    while i < len(line):
+        if line[i] == '"':
+            if quoted and line[i + 1:i + 2] == '"':
+                i += 1
+            elif quoted:
+                quoted = False
+            elif not line[:i].strip() or line[:i].rstrip()[-1] in _DELIMITERS:
+                quoted = True
+        i += 1
+    return quoted
 
 
 def _read_hex(hex_lines, other_lines, name):
