@@ -47,6 +47,9 @@ def writable_path_problem(path):
         return "{} ends with a folder separator: it names a folder, not a file".format(path)
     if not is_utf8(path):
         return "its name is not UTF-8 text, and GDAL writes only UTF-8 names"
+    if path.startswith("/vsi"):  # /vsimem would vanish with the process; none holds the staged files' moves
+        return ("it is in GDAL's virtual file system /{}/, where Palettize does not write (its outputs are made "
+                "beside their place and moved into it together); write to a folder on disk").format(path.split("/")[1])
     path = os.path.abspath(path)
     if os.path.isdir(path):
         return "{} is a folder".format(path)

@@ -552,6 +552,21 @@ def test_extract_refuses_to_write_a_palette_as_the_style_qgis_opens_an_input_wit
     assert sorted(os.listdir(str(tmp_path))) == ["north.tif", "south.tif"]
 
 
+@pytest.mark.parametrize("output", ["/vsimem/classes.tif", "/vsizip/{tmp}/classes.zip/classes.tif"])
+def test_an_output_in_a_gdal_virtual_file_system_is_refused_before_any_work(tmp_path, output):
+    """/vsimem/classes.tif exited 0 with the raster gone with the process and a folder /vsimem
+    made on disk for its style; /vsizip failed after the whole run."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
+    output = output.format(tmp=tmp_path)
+    result = palettize("quantize", path, "-o", output, "-q", cwd=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "palettize: error: {}: Cannot write the output {}: it is in GDAL's virtual file system /{}/, where Palettize "
+        "does not write (its outputs are made beside their place and moved into it together); write to a folder on "
+        "disk. Choose another path.\n".format(path, output, output.split("/")[1]))
+    assert os.listdir(str(tmp_path)) == ["in.tif"] and not os.path.exists("/vsimem")
+
+
 @pytest.mark.parametrize("flags, setting", [(["-o", "classes/"], "the output"),
                                             (["-o", "out.tif", "--table", "tables/"], "--table")])
 def test_an_output_named_as_a_folder_is_refused_before_any_work(tmp_path, flags, setting):
