@@ -450,7 +450,7 @@ class IndexedRasterWriter:
             table.SetColorEntry(nodata, (0, 0, 0, 0))
         self._band.SetRasterColorTable(table)
         self._band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
-        self.has_colour_table = True
+        self.has_colour_table, self.cut_table = True, None
 
     def write(self, window, indices):
         what = "GDAL could not write {}".format(self.final_path)
@@ -480,6 +480,7 @@ class IndexedRasterWriter:
             if self._driver.ShortName == KNOWN_GOOD_DRIVER:
                 # A GeoTIFF keeps all of it: reading it back (PROJ, the .aux.xml) costs each sheet of an archive 2 ms.
                 self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = True
+                self.cut_table = None
             else:
                 self._read_back(check, what)
         finally:
@@ -494,9 +495,11 @@ class IndexedRasterWriter:
 
     def _read_back(self, check, what):
         """What the format kept of the colour table, CRS, ground control points and nodata."""
-        band = check.GetRasterBand(1)  # a palette band has a table: spares reading 65,536 entries back
-        self.has_colour_table = (band.GetColorInterpretation() == gdal.GCI_PaletteIndex
-                                 or band.GetColorTable() is not None)
+        band = check.GetRasterBand(1)
+        table = band.GetColorTable()  # whole: Idrisi (.rst) cuts it after the largest index written
+        #: Entries of the colour table the format kept, when it kept fewer than the palette's (else None).
+        self.cut_table = table.GetCount() if table is not None and table.GetCount() < len(self.palette) else None
+        self.has_colour_table = table is not None and self.cut_table is None
         #: False when the grid has a CRS and the format kept none (an ASCII grid): the caller says so.
         self.keeps_crs = not self._wkt or check.GetSpatialRef() is not None
         #: False when the grid's ground control points were lost (an ASCII grid): the output is not georeferenced.
@@ -655,7 +658,8 @@ def indexed_format_problem(driver_name, extension, data_type, grid, nodata=None)
     if driver_name == KNOWN_GOOD_DRIVER and data_type in (gdal.GDT_Byte, gdal.GDT_UInt16):
         return ""
     nodata = free_nodata(data_type) if nodata is None else nodata
-    key = (driver_name, extension, data_type, nodata, grid.geotransform, grid.has_geotransform, grid.wkt)
+    key = (driver_name, extension, data_type, nodata, grid.geotransform, grid.has_geotransform, grid.wkt,
+           bool(grid.gcps))
     if key not in _FORMAT_PROBLEMS:
         _FORMAT_PROBLEMS[key] = _probe_format(driver_name, extension, data_type, nodata, grid)
     return _FORMAT_PROBLEMS[key]
@@ -699,6 +703,9 @@ def _probe_format(driver_name, extension, data_type, nodata, grid):
                                                          rtol=1e-9, atol=1e-9 * max(1.0, *map(abs, grid.geotransform))):
                 return "it does not keep the {} grid's geotransform".format(
                     "rotated" if grid.is_rotated else "south-up" if grid.geotransform[5] > 0 else "input")
+            if grid.gcps and dataset.GetGeoTransform(can_return_null=True) is not None:
+                return ("it gives a raster a geotransform of its own (in pixels), which GDAL and QGIS would use instead "
+                        "of the scan's ground control points")
             written_crs = dataset.GetSpatialRef() if grid.wkt and grid.has_geotransform else None
             corners = [(grid.geotransform[0] + grid.geotransform[1] * x + grid.geotransform[2] * y,
                         grid.geotransform[3] + grid.geotransform[4] * x + grid.geotransform[5] * y) for x, y in ((0, 0), (3, 2))]

@@ -602,8 +602,10 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         except (OSError, RuntimeError) as error:
             raise RunError("Could not write {}: {}. Nothing was written.".format(output_path, error))
         if not writer.has_colour_table:
-            messages.insert(0, ("The {} format cannot hold a colour table: the palette was written beside it as "
-                                "{}.".format(driver, output_path + ".palette.csv"), True))
+            table = ("cannot hold a colour table" if writer.cut_table is None else "kept only {} of the palette's {} "
+                     "colours in its colour table".format(writer.cut_table, len(palette)))
+            messages.insert(0, ("The {} format {}: the palette was written beside it as {}.".format(
+                driver, table, output_path + ".palette.csv"), True))
         if not writer.keeps_nodata:
             messages.insert(0, ("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in "
                                 "{}; treat that value as nodata where you use it.".format(

@@ -1,7 +1,11 @@
 """The indexed raster lies on exactly the input's grid: size, geotransform, CRS."""
 
+import os
+import re
+
 import pytest
 from osgeo import gdal
+from qgis.core import QgsProcessingException
 
 from rasters import UTM35N, quantize, random_rgba, read_indices, write_raster
 
@@ -63,22 +67,37 @@ def test_a_scan_georeferenced_by_ground_control_points_keeps_them(qgis_app, tmp_
 
 
 def test_a_scan_with_ground_control_points_written_where_they_are_lost_gets_a_warning(qgis_app, tmp_path):
-    """An ASCII grid (.xyz) keeps no ground control points: the output is not georeferenced, and
-    the log says so instead of a run that looks complete."""
+    """netCDF keeps no ground control points: the output is not georeferenced, and the log says so
+    instead of a run that looks complete."""
     from rasters import feedback_log
 
     path, _ = scan_with_ground_control_points(str(tmp_path / "scan.tif"), random_rgba(6, 9, seed=6))
     log = feedback_log()
-    out = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.xyz")},
+    out = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.nc")},
                    feedback=log)["OUTPUT"]
-    assert gdal.Open(out).GetGCPCount() == 0
-    assert ("The XYZ format cannot hold ground control points: classes.xyz is not georeferenced. Choose a GeoTIFF "
+    assert gdal.Open(out).GetGCPCount() == 0 and gdal.Open(out).GetGeoTransform(can_return_null=True) is None
+    assert ("The netCDF format cannot hold ground control points: classes.nc is not georeferenced. Choose a GeoTIFF "
             "(.tif) to keep the scan's 4 points, or warp the scan first (gdalwarp; in QGIS Raster > Projections > "
             "Warp).") in log.warnings
     log = feedback_log()
     quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.png")},
              feedback=log)
     assert not [w for w in log.warnings if "control points" in w]
+
+
+@pytest.mark.parametrize("extension, driver", [("sdat", "SAGA"), ("rst", "RST"), ("xyz", "XYZ")])
+def test_a_scan_with_ground_control_points_is_refused_where_the_format_would_make_up_a_geotransform(
+        qgis_app, tmp_path, extension, driver):
+    """SAGA, Idrisi and XYZ give a raster without one a geotransform in pixels, which GDAL and QGIS
+    use before the scan's points: the map would lie at pixel coordinates, with no word."""
+    path, _ = scan_with_ground_control_points(str(tmp_path / "scan.tif"), random_rgba(6, 9, seed=6))
+    with pytest.raises(QgsProcessingException, match=re.escape(
+            "Cannot write classes.{} as {} (.{}): it gives a raster a geotransform of its own (in pixels), which GDAL "
+            "and QGIS would use instead of the scan's ground control points. Choose a GeoTIFF (.tif)".format(
+                extension, driver, extension))):
+        quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16",
+                  "OUTPUT": str(tmp_path / "classes.{}".format(extension))})
+    assert not [name for name in os.listdir(str(tmp_path)) if name.startswith("classes")]
 
 
 def test_a_crs_assigned_in_qgis_to_a_file_without_one_places_the_output(qgis_app, tmp_path):

@@ -58,11 +58,28 @@ def test_output_format_is_written_right_or_refused_before_any_work(qgis_app, alg
     assert np.allclose(dataset.GetGeoTransform(), geotransform, rtol=1e-9)
     table = dataset.GetRasterBand(1).GetColorTable()
     colours = builtin_palette(palette).colours
-    if table is None:
+    if table is None or table.GetCount() < len(colours):  # none, or one cut short (.rst): the palette beside it
         assert read_palette(output + ".palette.csv")[0] == builtin_palette(palette)
     else:
         assert [table.GetColorEntry(i)[:3] for i in range(len(colours))] == [tuple(c) for c in colours.tolist()]
     assert not [name for name in os.listdir(folder) if name.startswith(".palettize-")]
+
+
+def test_a_format_that_cuts_the_colour_table_after_the_largest_index_gets_the_palette_beside_it(qgis_app, tmp_path):
+    """Idrisi (.rst) keeps only the entries up to the largest index written: black and dark red
+    to win256 left a table of 2 entries, with no word."""
+    from rasters import feedback_log
+
+    image = np.zeros((3, 2, 4), np.uint8)
+    image[0, :, 1::2] = 128  # black and dark red: win256 entries 0 and 1
+    source = write_raster(str(tmp_path / "in.tif"), image)
+    log = feedback_log()
+    output = quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": str(tmp_path / "classes.rst")}, feedback=log)["OUTPUT"]
+    assert read_indices(output).tolist() == [[0, 1, 0, 1]] * 2
+    assert gdal.Open(output).GetRasterBand(1).GetColorTable().GetCount() == 2
+    assert read_palette(output + ".palette.csv")[0] == builtin_palette("win256")
+    assert ("The RST format kept only 2 of the palette's 256 colours in its colour table: the palette was written "
+            "beside it as {}.palette.csv.".format(output)) in log.warnings
 
 
 @pytest.mark.parametrize("data_type", [gdal.GDT_Byte, gdal.GDT_UInt16])
