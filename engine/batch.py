@@ -425,6 +425,7 @@ class Cluster:
     def __init__(self, workers=None, scheduler=None, quiet=False):
         self.workers, self.scheduler, self.quiet = workers, scheduler, quiet
         self.client = self._cluster = None
+        self._worker_pids = []  # of our LocalCluster's worker processes
 
     def start(self):
         # Workers log INFO to stderr whatever LocalCluster's silence_logs says: set the level they
@@ -461,11 +462,12 @@ class Cluster:
         else:
             # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
             # warning on stderr when another cluster has it); bokeh's dashboard is optional.
-            with _workers_without_ctrl_c():
+            with _without_ctrl_c():
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                              dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
             self.client = Client(self._cluster)
             self.client.run(_silence_task_failures)  # each failed file gets its one line from the command line
+            self._worker_pids = list(self.client.run(os.getpid).values())
         return self.client
 
     @property
@@ -474,19 +476,64 @@ class Cluster:
         return self.scheduler is None
 
     def close(self):
-        if self.client is not None:
-            self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self.client = self._cluster = None
+        """Stop using the cluster. Our own workers have ended when this returns (distributed's close
+        may give up, or hang for ever after a Ctrl-C: it is given CLOSE_TIMEOUT, and the workers are
+        waited for and killed if need be), so none writes into the folders removed after it."""
+        with _without_ctrl_c():
+            for part in (self.client, self._cluster):
+                try:
+                    if part is not None:
+                        part.close(timeout=CLOSE_TIMEOUT)
+                except Exception:  # a close that hangs (one a Ctrl-C cut short, left waiting for ever): see below
+                    pass
+            self.client = self._cluster = None
+            _stop_processes(self._worker_pids)
+            self._worker_pids = []
+
+
+#: Seconds to wait for the client and the local cluster to close.
+CLOSE_TIMEOUT = 20
+
+
+def _stop_processes(pids, patience=10.0):
+    """Wait up to ``patience`` seconds for the processes ``pids`` to end, then kill those left."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+        time.sleep(0.02)
+    for pid in pids:
+        if _running(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+        time.sleep(0.02)
+
+
+def _running(pid):
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped by its parent, does not)."""
+    if not os.path.isdir("/proc"):  # no /proc to tell: whether it exists at all
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    try:
+        with open("/proc/{}/stat".format(pid)) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 @contextlib.contextmanager
-def _workers_without_ctrl_c():
-    """SIGINT ignored while the block starts worker processes, which inherit that and keep ignoring
+def _without_ctrl_c():
+    """SIGINT ignored in the block. Worker processes started in it inherit that and keep ignoring
     it: Ctrl-C, which a terminal sends to the whole process group, then stops only this process,
     which stops the batch and the workers and cleans up after them, and no worker prints a
-    traceback. A Ctrl-C in these few seconds is lost: press it again."""
+    traceback (a Ctrl-C in the few seconds they take to start is lost: press it again). The
+    cleaning up after a Ctrl-C is not cut short by a second one (`timeout -s INT` sends one to
+    the process and one to its group), which left a tile folder behind and the cluster half closed."""
     if threading.current_thread() is not threading.main_thread():
         yield  # a library caller's thread: signals are the main thread's business
         return
@@ -725,11 +772,34 @@ class Runner:
     def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, warn, fail, total):
         from distributed import as_completed
 
-        client = self.client
         watched, finals, workdirs = {}, {}, {}
         tag = uuid.uuid4().hex[:8]  # the staging folders of this batch's tasks
         before = {job.output: _snapshot(_side_files(job) + ([tiles_folder(job.output)] if is_mosaic(job.output) else []))
                   for job in jobs}
+        ended = set()  # outputs of the files whose last task ended
+        try:  # submitting takes a while too (a few ms a task): a Ctrl-C there is cleaned up after as well
+            self._submit(jobs, options, palette, tag, watched, finals, workdirs)
+            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, warn, progress,
+                         len(jobs), total, ended)
+        except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
+            with _without_ctrl_c():
+                if self.cluster.is_local:  # our workers: stopped now, in the middle of their tasks
+                    self.cluster.close()
+                    for job in jobs:
+                        if job.output not in ended:
+                            for folder in {os.path.dirname(os.path.abspath(path)) for path in _side_files(job)}:
+                                remove_tagged(folder, tag)
+                            _remove_new(before[job.output])
+                else:  # another's workers: their running tasks end as they would
+                    self._cancel([f for f in watched if not f.done()], timeout=10)
+                for workdir in workdirs.values():
+                    remove_folder(workdir)
+            raise
+
+    def _submit(self, jobs, options, palette, tag, watched, finals, workdirs):
+        """Submit every job's tasks, each watched as it is submitted ({future: (job, its pixels)}),
+        ``finals`` ({future: job}) the last task of each job, ``workdirs`` ({output: tiles folder})."""
+        client = self.client
         for job in jobs:
             task = for_workers(job)
             if not job.tiles:
@@ -739,29 +809,12 @@ class Runner:
             workdir = workdirs[job.output] = _workdir(job)
             opaque = client.submit(file_opaque, task.input, options, pure=False)  # read once; the tiles wait for it
             watched[opaque] = (job, 0)
-            tiles = [client.submit(quantize_tile, task.input, workdir, tile, options, palette, opaque, pure=False)
-                     for tile in job.tiles]
-            for future, tile in zip(tiles, job.tiles):
-                watched[future] = (job, tile[2] * tile[3])
+            tiles = []
+            for tile in job.tiles:
+                tiles.append(client.submit(quantize_tile, task.input, workdir, tile, options, palette, opaque, pure=False))
+                watched[tiles[-1]] = (job, tile[2] * tile[3])
             final = client.submit(tagged, tag, assemble, task, workdir, options, palette, tiles, opaque, pure=False)
             watched[final], finals[final] = (job, 0), job
-        ended = set()  # outputs of the files whose last task ended
-        try:
-            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, warn, progress,
-                         len(jobs), total, ended)
-        except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
-            if self.cluster.is_local:  # our workers: stopped now, in the middle of their tasks
-                self.cluster.close()
-                for job in jobs:
-                    if job.output not in ended:
-                        for folder in {os.path.dirname(os.path.abspath(path)) for path in _side_files(job)}:
-                            remove_tagged(folder, tag)
-                        _remove_new(before[job.output])
-            else:  # another's workers: their running tasks end as they would
-                self._cancel([f for f in watched if not f.done()], timeout=10)
-            for workdir in workdirs.values():
-                remove_folder(workdir)
-            raise
 
     def _follow(self, completed, watched, finals, workdirs, keep_going, fail, warn, progress, files, total, ended):
         """Account for tasks as they finish: progress, one failure per file, cleaning up after it,

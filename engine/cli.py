@@ -44,8 +44,13 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-def _terminate(signum, frame):
-    raise Terminated(signum)
+def _stop(signum, frame):
+    """SIGINT (Ctrl-C) or SIGTERM: stop the run, once. Those that follow are ignored: a second
+    Ctrl-C, or the one `timeout -s INT` sends to the process group after the process, would cut
+    short the removal of the outputs not finished and the stopping of the workers."""
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, signal.SIG_IGN)
+    raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def _bands(text):
@@ -357,7 +362,8 @@ def main(argv=None, stdout=None, stderr=None):
 def console():
     """The console script's entry point: a process of its own, which states GDAL's error mode."""
     gdal_io.state_error_mode()
-    signal.signal(signal.SIGTERM, _terminate)
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, _stop)
     try:
         code = main()
     except BrokenPipeError:  # e.g. `palettize palettes | head`

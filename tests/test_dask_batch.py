@@ -1,6 +1,7 @@
 """On a Dask cluster (a real scheduler and two worker processes on localhost), files and tiles of
 files give the same cells as one process, cleanup across tile borders included."""
 
+import glob
 import logging
 import os
 import signal
@@ -428,6 +429,33 @@ def test_ctrl_c_on_local_workers_stops_them_quietly_and_leaves_no_unfinished_out
     assert not out.exists() or not leftovers(str(out))
     assert not out.exists() or sorted(os.listdir(str(out))) in ([], ["sheet0.qml", "sheet0.tif", "sheet0.tif.aux.xml"],
                                                                 ["sheet1.qml", "sheet1.tif", "sheet1.tif.aux.xml"])
+
+
+def test_ctrl_c_twice_on_a_file_split_into_tiles_still_cleans_up_and_stops_the_workers(tmp_path):
+    """`timeout -s INT` sends SIGINT to the process and then to its group, and a user may press
+    Ctrl-C twice: the second one cut the cleaning up short, which left the tiles folder behind and,
+    at times, the run hanging for ever in distributed's close of the cluster."""
+    pytest.importorskip("distributed")
+    sheet = str(tmp_path / "sheet.tif")
+    gdal.Translate(sheet, SAMPLE_MAP, width=6000, height=4000, creationOptions=["TILED=YES"])
+    out = tmp_path / "out"
+    out.mkdir()
+    run = subprocess.Popen([SCRIPT, "quantize", sheet, "-o", str(out / "classes.tif"), "--cleanup", "seams",
+                            "--workers", "2", "--split-above", "1", "-q"],
+                           stderr=subprocess.PIPE, universal_newlines=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not glob.glob(str(out / ".palettize-classes-*" / "tiles" / "*.tif")) and run.poll() is None and \
+            time.monotonic() < deadline:
+        time.sleep(0.01)  # until a worker writes a tile
+    assert run.poll() is None, "the run ended before it could be stopped"
+    workers = [int(pid) for pid in subprocess.run(["pgrep", "-f", "-s", str(run.pid), "multiprocessing.spawn"],
+                                                  stdout=subprocess.PIPE, universal_newlines=True).stdout.split()]
+    run.send_signal(signal.SIGINT)
+    os.killpg(run.pid, signal.SIGINT)  # as timeout does
+    stderr = run.communicate(timeout=120)[1]
+    assert (run.returncode, stderr) == (130, "palettize: interrupted: outputs not finished were removed\n")
+    assert os.listdir(str(out)) == []
+    assert workers and not [pid for pid in workers if os.path.exists("/proc/{}".format(pid))]
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["files", "tiles"])
