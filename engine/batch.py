@@ -32,6 +32,7 @@ from osgeo import gdal
 from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
+from .merged import MergedColourFinder
 from .nearest import RGB_BITS
 from .outputs import OutputFiles, remove_tagged, staging_tag
 from .style import style_conflict, style_path, write_style
@@ -221,7 +222,8 @@ def tile_geotransform(geotransform, tile):
 
 def quantize_tile(path, workdir, tile, options, palette, opaque):
     """Quantize one tile window of a file into workdir/tiles/<tile>.tif; returns (pixels per entry,
-    whether band values were clipped to 0-255). ``opaque``: file_opaque's answer for the file.
+    whether band values were clipped to 0-255, the samples of merged.MergedColourFinder for the
+    whole file). ``opaque``: file_opaque's answer for the file.
 
     Blocks are read with the cleanup margin from the whole raster, across the tile's borders, so
     the tile holds exactly the classes a run over the whole file gives it."""
@@ -237,15 +239,16 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
         folder = os.path.join(workdir, "tiles")
         os.makedirs(folder, exist_ok=True)
+        merges = MergedColourFinder(grid.width, grid.height, len(palette) if nodata is None else nodata)
         with gdal_io.IndexedRasterWriter(os.path.join(folder, tile_name(tile)), "GTiff", tile_grid, palette,
                                          gdal_type, nodata, compress_in_threads=not options.cleanup.busy
                                          ) as writer:
             passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows), palette,
                                      options.metric, options.alpha_threshold, dither=options.dither,
                                      cleanup=options.cleanup, grid_size=(grid.width, grid.height),
-                                     opaque=opaque, nodata_index=options.nodata_index)
+                                     opaque=opaque, nodata_index=options.nodata_index, observers=[merges])
             writer.commit()
-        return passed.counts, source.clipped
+        return passed.counts, source.clipped, merges.samples
     finally:
         source.close()
 
@@ -257,14 +260,17 @@ def assemble(job, workdir, options, palette, tiles, opaque):
     the output, as quantize_file gives them)."""
     gdal_io.state_error_mode()
     before = _snapshot(_side_files(job) + [tiles_folder(job.output)])
-    counts = sum(tile_counts for tile_counts, _ in tiles)
-    warnings = [text for text, said in ((run.CLIPPED, any(clipped for _, clipped in tiles)),
-                                        (run.ALL_NODATA, not counts.any())) if said]
+    counts = sum(tile_counts for tile_counts, _, _ in tiles)
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
         data_type, grid = file_output(job.input, options, palette, opaque)
         nodata = data_type[1]
+        merges = MergedColourFinder(grid.width, grid.height, len(palette) if nodata is None else nodata)
+        for _, _, samples in tiles:
+            merges.take(samples)
+        warnings = ([run.CLIPPED] if any(clipped for _, clipped, _ in tiles) else []) + [
+            run.merged_message(entry, palette) for entry in merges.merged()] + ([] if counts.any() else [run.ALL_NODATA])
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
         if mosaic is None:

@@ -74,6 +74,16 @@ class MergedColourFinder:
             distinct, where = np.unique(pairs, return_inverse=True)
             self._samples.append((distinct, bincount_runs(where, runs.lengths, len(distinct))))
 
+    @property
+    def samples(self):
+        """What it sampled so far, for another finder of the same raster to ``take`` (a tile's)."""
+        return list(self._samples)
+
+    def take(self, samples):
+        """Count the ``samples`` another finder of the same raster took: its sample pixels are this
+        one's, so the tiles of a file together find what a run over the whole file finds."""
+        self._samples.extend(samples)
+
     def merged(self):
         """The merged entries, most affected pixels first."""
         if not self._samples:

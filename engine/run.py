@@ -641,13 +641,18 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         log("Dithering: {} distinct colours (the image's, with the error carried to them) searched for their nearest "
             "palette entry.".format(passed.distinct_colours))
     for entry in merged:
-        log("Merged classes: {}. To keep them apart, set PALETTE=frequent (a palette built from the image) or "
-            "give the map's legend as PALETTE_FILE.".format(entry.describe(palette)), warning=True)
+        log(merged_message(entry, palette), warning=True)
     for text, warning in messages:
         log(text, warning=warning)
     if not passed.counts.any():
         log(ALL_NODATA, warning=True)
     return result
+
+
+def merged_message(entry, palette):
+    """The warning for a palette entry that several frequent colours of the map share (merged.MergedEntry)."""
+    return ("Merged classes: {}. To keep them apart, set PALETTE=frequent (a palette built from the image) or give the "
+            "map's legend as PALETTE_FILE.".format(entry.describe(palette)))
 
 
 def _style(output_path, palette, outputs, result, inputs=()):

@@ -471,6 +471,21 @@ def test_a_batch_on_the_cluster_prints_each_files_warnings_naming_the_file(sched
     assert sorted(lines[1:]) == [line.format(deep=deep, empty=empty) for line in BATCH_WARNINGS[1:]]
 
 
+@pytest.mark.parametrize("where", ["split on the cluster", ".vrt in one process"])
+def test_a_file_split_into_tiles_warns_of_merged_classes_as_a_run_over_the_whole_file_does(
+        scheduler, tmp_path, capsys, where):
+    """The sample map's two blues both become win256 entry 9: a file split into tiles said nothing."""
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "whole.tif") == 0
+    whole = [line for line in capsys.readouterr().err.splitlines() if "Merged classes" in line]
+    assert whole == ["warning: Merged classes: #b2d8e8 (8.85%), #8bc5e0 (6.76%) both become entry 9 (#a6caf0). To "
+                     "keep them apart, set --palette=frequent (a palette built from the image) or give the map's "
+                     "legend as --palette."]
+    flags = (["-o", tmp_path / "tiled.tif", "--scheduler", scheduler, "--split-above", "0.05"]
+             if where.startswith("split") else ["-o", tmp_path / "tiled.vrt"])
+    assert run("quantize", SAMPLE_MAP, *flags) == 0
+    assert [line for line in capsys.readouterr().err.splitlines() if "Merged classes" in line] == whole
+
+
 def test_one_file_on_the_cluster_prints_its_warnings(scheduler, tmp_path, capsys):
     deep = write_raster(str(tmp_path / "deep.tif"), random_rgba(6, 7, seed=2)[:3].astype(np.uint16) * 257,
                         gdal_type=gdal.GDT_UInt16)
