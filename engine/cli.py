@@ -110,7 +110,8 @@ def parser():
     _source_arguments(quantize, "colours of a palette built from the image or sampled from matplotlib (256)",
                       "HTML report (with several inputs, a path holding {stem})")
     out = quantize.add_mutually_exclusive_group(required=True)
-    out.add_argument("-o", "--output", metavar="OUTPUT", help="the output raster (one input)")
+    out.add_argument("-o", "--output", metavar="OUTPUT",
+                     help="the output raster; with several inputs a name holding {stem}, e.g. classes/{stem}.vrt")
     out.add_argument("--out-dir", metavar="DIR", help="write DIR/<input stem>.tif for each input")
     quantize.add_argument("--palette", default="win256", metavar="NAME|FILE", help=(
         "a built-in palette ({}), a method building it from the image ({}), a matplotlib colormap as mpl:NAME, "
@@ -190,15 +191,13 @@ def per_input(path, inputs, flag):
 
 
 def outputs(args):
-    """The output path of each input."""
-    if args.output is not None:
-        if len(args.inputs) > 1:
-            raise UsageError("-o names one output but there are {} inputs: use --out-dir DIR.".format(len(args.inputs)))
-        output = args.output.replace(STEM, batch.stem(args.inputs[0]))  # as in --report and --table
-        if same_file_key(output) == same_file_key(args.inputs[0]):
-            raise UsageError("-o {} is the input: choose another output.".format(output))
-        return [output]
-    paths = [os.path.join(args.out_dir, batch.stem(source) + ".tif") for source in args.inputs]
+    """The output path of each input: -o (holding {stem} when there are several inputs, as in
+    --report and --table), else --out-dir/<stem>.tif."""
+    if args.output is not None and len(args.inputs) > 1 and STEM not in args.output:
+        raise UsageError("-o names one output but there are {} inputs: use --out-dir DIR, or an -o holding {} (e.g. "
+                         "{}).".format(len(args.inputs), STEM, os.path.join("classes", STEM + ".vrt")))
+    template = args.output if args.output is not None else os.path.join(args.out_dir, STEM + ".tif")
+    paths = [template.replace(STEM, batch.stem(source)) for source in args.inputs]
     seen, inputs = {}, {}
     for source, path in zip(args.inputs, paths):
         key = os.path.normcase(os.path.abspath(source))  # the same path twice (links may be meant)
@@ -207,7 +206,8 @@ def outputs(args):
                 source, "" if inputs[key] == source else " (also as {})".format(inputs[key])))
         inputs[key] = source
         if same_file_key(path) == same_file_key(source):
-            raise UsageError("{} would be written over its input: choose another --out-dir.".format(path))
+            raise UsageError("-o {} is the input: choose another output.".format(path) if args.output is not None else
+                             "{} would be written over its input: choose another --out-dir.".format(path))
         if same_file_key(path) in seen:
             raise UsageError("{} and {} would both be written to {}: give them different names.".format(
                 seen[same_file_key(path)], source, path))

@@ -230,11 +230,25 @@ def test_a_palette_that_is_no_file_says_what_it_is(tmp_path, palette, what):
     assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "legends"]
 
 
+def test_several_inputs_take_an_output_name_holding_their_stem_such_as_a_mosaic_each(tmp_path):
+    """-o 'mosaics/{stem}.vrt' was refused with several inputs ("use --out-dir"), which writes .tif only."""
+    first, second = two_sheets(tmp_path)
+    result = palettize("quantize", first, second, "-o", tmp_path / "mosaics" / "{stem}.vrt", "--palette", "vga16", "-q")
+    assert result.returncode == 0, result.stderr
+    for sheet in (first, second):
+        name = os.path.splitext(os.path.basename(sheet))[0]
+        assert palettize("quantize", sheet, "-o", tmp_path / (name + "-whole.tif"), "--palette", "vga16", "-q").returncode == 0
+        mosaic = str(tmp_path / "mosaics" / (name + ".vrt"))
+        assert (read_indices(mosaic) == read_indices(str(tmp_path / (name + "-whole.tif")))).all()
+        assert os.path.isdir(str(tmp_path / "mosaics" / (name + "_tiles")))
+
+
 def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
     several = palettize("quantize", path, path, "-o", tmp_path / "x.tif")
     assert several.returncode == 2
-    assert "-o names one output but there are 2 inputs: use --out-dir DIR." in several.stderr
+    assert "-o names one output but there are 2 inputs: use --out-dir DIR, or an -o holding {stem} (e.g. " \
+        "classes/{stem}.vrt)." in several.stderr
     unknown = palettize("quantize", path, "-o", tmp_path / "x.tif", "--palette", "win257")
     assert unknown.returncode == 2 and "--palette win257: no such palette file" in unknown.stderr
     clash = palettize("quantize", path, "-o", tmp_path / "x.tif", "--cleanup", "seams", "--dither", "floyd-steinberg")
