@@ -120,26 +120,18 @@ def tagged(tag, task, *args):
 
 def quantize_whole(job, options, palette):
     """Quantize one file in one task; on failure nothing new is left behind. Returns (pixels per
-    entry, the run's warnings)."""
+    entry, what the run logged as (text, whether a warning) pairs)."""
     gdal_io.state_error_mode()
     run.STRIP_ROWS = None  # one block where the file fits in one: the other workers keep the cores busy
     before = _snapshot(_side_files(job))
-    warnings = []
+    logged = []
     try:
         result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
-                                   log=_warnings_into(warnings))
+                                   log=lambda text, warning=False: logged.append((text, warning)))
     except BaseException:
         _remove_new(before)
         raise
-    return result.counts, warnings
-
-
-def _warnings_into(warnings):
-    """A log that keeps the warnings in the list ``warnings`` and drops the notes."""
-    def log(text, warning=False):
-        if warning:
-            warnings.append(text)
-    return log
+    return result.counts, logged
 
 
 #: Below this many pixels a histogram sorts the pixels' colours instead of counting them in a
@@ -256,8 +248,8 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
 def assemble(job, workdir, options, palette, tiles, opaque):
     """The tiles (quantize_tile's results) as one mosaic: <output>.vrt beside its tiles folder, or
     the output raster itself (written from the mosaic as quantize_file writes it); then the style
-    and table. Removes the work folder, whatever happens. Returns (pixels per entry, warnings about
-    the output, as quantize_file gives them)."""
+    and table. Removes the work folder, whatever happens. Returns (pixels per entry, the warnings
+    quantize_file would give as (text, True) pairs)."""
     gdal_io.state_error_mode()
     before = _snapshot(_side_files(job) + [tiles_folder(job.output)])
     counts = sum(tile_counts for tile_counts, _, _ in tiles)
@@ -303,7 +295,7 @@ def assemble(job, workdir, options, palette, tiles, opaque):
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return counts, warnings
+    return counts, [(text, True) for text in warnings]
 
 
 def _drop_geotransform(vrt_path):
@@ -745,8 +737,8 @@ class Runner:
             before = _snapshot(_side_files(job))
             try:
                 if job.tiles:
-                    for text in self._tiles_here(job, options, palette):
-                        warn(job, text)
+                    for text, warning in self._tiles_here(job, options, palette):
+                        file_log(text, warning)
                 else:
                     run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
                                       progress=file_progress, log=file_log)
@@ -779,13 +771,20 @@ class Runner:
         from distributed import as_completed
 
         watched, finals, workdirs = {}, {}, {}
+
+        def tell(job, text, warning):  # a file's warnings, and its notes when it is the only file
+            if warning:
+                warn(job, text)
+            elif len(jobs) == 1:
+                log(text)
+
         tag = uuid.uuid4().hex[:8]  # the staging folders of this batch's tasks
         before = {job.output: _snapshot(_side_files(job) + ([tiles_folder(job.output)] if is_mosaic(job.output) else []))
                   for job in jobs}
         ended = set()  # outputs of the files whose last task ended
         try:  # submitting takes a while too (a few ms a task): a Ctrl-C there is cleaned up after as well
             self._submit(jobs, options, palette, tag, watched, finals, workdirs)
-            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, warn, progress,
+            self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, tell, progress,
                          len(jobs), total, ended)
         except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
             with _without_ctrl_c():
@@ -822,10 +821,10 @@ class Runner:
             final = client.submit(tagged, tag, assemble, task, workdir, options, palette, tiles, opaque, pure=False)
             watched[final], finals[final] = (job, 0), job
 
-    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, warn, progress, files, total, ended):
+    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, tell, progress, files, total, ended):
         """Account for tasks as they finish: progress, one failure per file, cleaning up after it,
-        the warnings of each file done; ``ended``: a set that gets the output of each file whose
-        last task ended."""
+        what each file done logged (``tell(job, text, warning)``); ``ended``: a set that gets the
+        output of each file whose last task ended."""
         from distributed import wait
 
         client = self.client
@@ -853,8 +852,8 @@ class Runner:
             pixels_done += pixels
             if future in finals:
                 files_done += 1
-                for text in future.result()[1]:
-                    warn(job, text)
+                for text, warning in future.result()[1]:
+                    tell(job, text, warning)
             progress(files_done, pixels_done, files, total)
 
     def _cancel(self, futures, timeout=60):

@@ -486,7 +486,9 @@ def test_a_file_split_into_tiles_warns_of_merged_classes_as_a_run_over_the_whole
     assert [line for line in capsys.readouterr().err.splitlines() if "Merged classes" in line] == whole
 
 
-def test_one_file_on_the_cluster_prints_its_warnings(scheduler, tmp_path, capsys):
+def test_one_file_on_the_cluster_prints_its_warnings_and_notes_as_in_one_process(scheduler, tmp_path, capsys):
+    """The README: a single file's notes (palette, output type, colours) are printed; on the
+    cluster only its warnings were."""
     deep = write_raster(str(tmp_path / "deep.tif"), random_rgba(6, 7, seed=2)[:3].astype(np.uint16) * 257,
                         gdal_type=gdal.GDT_UInt16)
     assert run("quantize", deep, "-o", tmp_path / "classes.xyz", "--palette", "vga16", "--scheduler", scheduler) == 0
@@ -494,6 +496,14 @@ def test_one_file_on_the_cluster_prints_its_warnings(scheduler, tmp_path, capsys
     assert "warning: Some band values were outside 0-255 and were clipped." in lines
     assert "warning: The XYZ format cannot hold a colour table: the palette was written beside it as {}.".format(
         tmp_path / "classes.xyz.palette.csv") in lines
+    assert run("quantize", deep, "-o", tmp_path / "here.xyz", "--palette", "vga16") == 0
+    here = capsys.readouterr().err.splitlines()
+
+    def notes(lines, name):  # the palette's origin aside: a batch reads the palette once for all its files
+        return [line.replace(name + ".", "OUT.") for line in lines if not line.startswith(("warning: ", "Palette: "))]
+
+    assert notes(lines, "classes") == notes(here, "here") and len(notes(here, "here")) == 4
+    assert "Palette: 16 colours (vga16); metric rgb." in lines
 
 
 def test_extract_on_the_cluster_warns_that_band_values_were_clipped(scheduler, tmp_path, capsys):
