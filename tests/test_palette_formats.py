@@ -166,7 +166,8 @@ def test_a_gimp_palette_reads_colour_names_as_labels():
 
 def test_an_esri_colour_map_reads_entries_in_file_order_whatever_their_values():
     palette, description = read_palette(sample("landcover_esri.clr"))
-    assert description == "ESRI .clr colour map"
+    assert description == ("ESRI .clr colour map; its values 1, 2, 3, ... are not kept: the output's indices are the "
+                           "lines' order, 0, 1, 2, ...")  # in the log: a class value is not its index
     assert palette.colours.tolist() == [[0, 112, 255], [38, 115, 0], [255, 255, 190], [168, 0, 0]]
     assert palette.labels is None
 
@@ -179,7 +180,8 @@ def test_an_esri_colour_map_reads_trailing_text_as_labels(tmp_path):
 
 def test_a_qgis_paletted_export_skips_its_alpha_column():
     palette, description = read_palette(sample("qgis_paletted_export.clr"))
-    assert description == "QGIS .clr colour map (alpha column ignored)"
+    assert description == ("QGIS .clr colour map (alpha column ignored); its values 1, 2, 5, ... are not kept: the "
+                           "output's indices are the lines' order, 0, 1, 2, ...")
     assert palette.colours.tolist() == GEOLOGY_COLOURS
     assert palette.labels == ("Granite", "Schist & gneiss", "Löss", "")
 

@@ -16,18 +16,22 @@ def read(path, name):
         if len(fields) < 4:
             raise error(name, line, "{} column(s); need value, red, green, blue and an optional label"
                         .format(len(fields)))
-        number(fields[0], name, line)
         colour = [channel(field, name, line) for field in fields[1:4]]
-        entries.append((colour, fields[4] if len(fields) > 4 else ""))
+        entries.append((colour, fields[4] if len(fields) > 4 else "", number(fields[0], name, line)))
     # QGIS's paletted export: a fifth column holding an integer 0-255 on every line is alpha.
-    with_alpha = bool(entries) and all(rest and is_byte(rest.split()[0]) for _, rest in entries)
+    with_alpha = bool(entries) and all(rest and is_byte(rest.split()[0]) for _, rest, _ in entries)
     colours, labels = [], []
-    for colour, rest in entries:
+    for colour, rest, _ in entries:
         if with_alpha:
             rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
         colours.append(colour)
         labels.append(rest.strip())
     description = "QGIS .clr colour map (alpha column ignored)" if with_alpha else "ESRI .clr colour map"
+    values = [value for _, _, value in entries]
+    if values != list(range(len(values))):  # a class value of the file is not its index in the output
+        description += "; its values {} are not kept: the output's indices are the lines' order, {}".format(
+            ", ".join("{:g}".format(v) for v in values[:3]) + (", ..." if len(values) > 3 else ""),
+            ", ".join(str(i) for i in range(min(3, len(values)))) + (", ..." if len(values) > 3 else ""))
     return make_palette(name, colours, labels), description
 
 
