@@ -121,7 +121,7 @@ def _records(lines):
 def _open_quote(line):
     """Whether a quote opened at the start of a field (after a delimiter, spaces allowed) is still
     open at the end of the line; '""' inside quotes is a quote. Comments are never continued."""
-    if line.lstrip().startswith("#"):
+    if line.count('"') % 2 == 0 or line.lstrip().startswith("#"):  # quotes that pair up close what they open
         return False
     quoted, i = False, 0
     while i < len(line):
