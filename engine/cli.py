@@ -196,18 +196,23 @@ def outputs(args):
     if args.output is not None and len(args.inputs) > 1 and STEM not in args.output:
         raise UsageError("-o names one output but there are {} inputs: use --out-dir DIR, or an -o holding {} (e.g. "
                          "{}).".format(len(args.inputs), STEM, os.path.join("classes", STEM + ".vrt")))
-    template = args.output if args.output is not None else os.path.join(args.out_dir, STEM + ".tif")
-    paths = [template.replace(STEM, batch.stem(source)) for source in args.inputs]
+    paths = [args.output.replace(STEM, batch.stem(source)) if args.output is not None else
+             os.path.join(args.out_dir, batch.stem(source) + ".tif") for source in args.inputs]
     seen, inputs = {}, {}
-    for source, path in zip(args.inputs, paths):
+    for source in args.inputs:
         key = os.path.normcase(os.path.abspath(source))  # the same path twice (links may be meant)
         if key in inputs:
             raise UsageError("{} is given twice{}: give each input once.".format(
                 source, "" if inputs[key] == source else " (also as {})".format(inputs[key])))
         inputs[key] = source
+    sources = {same_file_key(source): source for source in args.inputs}
+    for source, path in zip(args.inputs, paths):
         if same_file_key(path) == same_file_key(source):
             raise UsageError("-o {} is the input: choose another output.".format(path) if args.output is not None else
                              "{} would be written over its input: choose another --out-dir.".format(path))
+        if same_file_key(path) in sources:  # another input: -o 'sheets/{stem}_c.tif' with sheets/x_c.tif among them
+            raise UsageError("{} would be written over the input {}: choose another {}.".format(
+                path, sources[same_file_key(path)], "-o" if args.output is not None else "--out-dir"))
         if same_file_key(path) in seen:
             raise UsageError("{} and {} would both be written to {}: give them different names.".format(
                 seen[same_file_key(path)], source, path))

@@ -243,6 +243,27 @@ def test_several_inputs_take_an_output_name_holding_their_stem_such_as_a_mosaic_
         assert os.path.isdir(str(tmp_path / "mosaics" / (name + "_tiles")))
 
 
+def test_an_output_name_holding_the_stem_never_writes_over_another_input(tmp_path):
+    """-o 'sheets/{stem}_c.tif' with sheets/x.tif and sheets/x_c.tif wrote x's classes over x_c.tif."""
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    first = write_raster(str(sheets / "x.tif"), random_rgba(4, 4), alpha=True)
+    second = write_raster(str(sheets / "x_c.tif"), random_rgba(4, 4, seed=3), alpha=True)
+    before = (sheets / "x_c.tif").read_bytes()
+    result = palettize("quantize", first, second, "-o", sheets / "{stem}_c.tif", "-q")
+    assert result.returncode == 2
+    assert result.stderr == "palettize: error: {0} would be written over the input {0}: choose another -o.\n".format(
+        second)
+    assert (sheets / "x_c.tif").read_bytes() == before and sorted(os.listdir(str(sheets))) == ["x.tif", "x_c.tif"]
+
+
+def test_an_out_dir_named_with_braces_is_taken_as_it_is(tmp_path):
+    folder = tmp_path / "{stem}"
+    first, second = two_sheets(tmp_path)
+    assert palettize("quantize", first, second, "--out-dir", folder, "-q").returncode == 0
+    assert sorted(name for name in os.listdir(str(folder)) if name.endswith(".tif")) == ["north.tif", "south.tif"]
+
+
 def test_a_command_line_that_cannot_run_says_what_to_change(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 4), alpha=True)
     several = palettize("quantize", path, path, "-o", tmp_path / "x.tif")
