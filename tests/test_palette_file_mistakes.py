@@ -345,6 +345,20 @@ def test_a_spreadsheet_cell_with_a_line_break_is_one_label_and_empty_rows_are_sk
     assert palette.labels == ('Forest coniferous, "old"', "Water")
 
 
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_a_label_over_two_lines_reads_with_any_delimiter(tmp_path, delimiter):
+    text = delimiter.join(["0", "0", "255", '"Water']) + "\nbody\"\n" + delimiter.join(["255", "0", "0", "Red"]) + "\n"
+    palette, _ = read_palette(write_file(tmp_path, "units.csv", text))
+    assert palette.colours.tolist() == [[0, 0, 255], [255, 0, 0]] and palette.labels == ("Water body", "Red")
+
+
+def test_a_text_with_a_quote_left_open_is_refused_at_its_second_line(tmp_path):
+    """Each line after an open quote was joined to it and the whole record scanned again: a page
+    of notes picked by mistake took minutes to be refused."""
+    text = 'He said, "hello there\n' + "word and more words\n" * 4000
+    refused(write_file(tmp_path, "notes.csv", text), "palette file notes.csv, line 2: 'word' is not a number")
+
+
 def test_a_quote_left_open_never_takes_the_next_colour_into_its_label(tmp_path):
     palette, _ = read_palette(write_file(tmp_path, "units.csv", b'255,0,0,"Forest\n0,0,255,"Water"\n'))
     assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
@@ -362,11 +376,24 @@ def test_a_utf16_csv_from_a_spreadsheet_reads_with_tabs_and_a_header(tmp_path):
 def test_a_utf16_csv_without_a_byte_order_mark_reads_with_labels_in_any_script(tmp_path, encoding):
     """森 has no NUL byte in UTF-16 and 一 (U+4E00) has one in its low byte: the file is still
     UTF-16 text, not a raster."""
-    text = "red,green,blue,label\r\n255,0,0,森林\r\n0,0,255,一\r\n"
+    text = "red,green,blue,label\r\n255,0,0,森林\r\n0,0,255,一\r\n0,128,0,Лесной массив хвойный\r\n"
     palette, description = read_palette(write_file(tmp_path, "units.csv", text.encode(encoding)))
-    assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
-    assert palette.labels == ("森林", "一")
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255], [0, 128, 0]]
+    assert palette.labels == ("森林", "一", "Лесной массив хвойный")
     assert description == "0-255 integers, UTF-16 text"
+
+
+@pytest.mark.parametrize("driver, extension", [("EHdr", "bil"), ("ENVI", "dat")])
+def test_a_raw_uint16_raster_is_not_taken_for_utf16_text(tmp_path, driver, extension):
+    """Small 16-bit values read as UTF-16 are control characters: such a file (with a colour table
+    GDAL reads from beside it) was sent to the CSV reader."""
+    from palettize.palettes.formats.registry import detect
+
+    path = str(tmp_path / "classes.{}".format(extension))
+    dataset = gdal.GetDriverByName(driver).Create(path, 40, 30, 1, gdal.GDT_UInt16)
+    dataset.GetRasterBand(1).WriteArray(np.arange(1200, dtype=np.uint16).reshape(30, 40) % 12 + 1)
+    dataset = None
+    assert detect(path)[0].key == "raster"
 
 
 def test_a_latin1_style_without_an_encoding_declaration_says_it_is_not_utf8(tmp_path):

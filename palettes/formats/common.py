@@ -3,6 +3,7 @@ line, the size limit, decoding text, and reading numbers and colour components."
 
 import codecs
 import os
+import re
 
 import numpy as np
 
@@ -44,10 +45,11 @@ def text_encoding(head):
     """The encoding of a file starting with the bytes ``head``, or None when they are not text.
 
     A byte-order mark decides (UTF-8, UTF-16, UTF-32: Windows programs write UTF-16 as "Unicode");
-    text with NUL bytes is UTF-16 without one when it reads as such without a NUL character and
-    mostly ASCII (a palette's digits and commas; labels such as "森林" or "一" have no NUL byte
-    every other byte); any other NUL byte means binary content (a raster); else UTF-8, refused
-    later, naming the line, if it does not decode.
+    text with NUL bytes is UTF-16 without one when it reads as such without control characters
+    (binary values such as a raster's pixels give them), with a digit, and at least a tenth of it a
+    palette's digits, delimiters and markup: labels in any script ("森林", "一", "Лес") pass, the
+    other byte order (U+3130 for "10") does not. Any other NUL byte means binary content (a raster); else
+    UTF-8, refused later, naming the line, if it does not decode.
     """
     for bom, encoding in _BOMS:
         if head.startswith(bom):
@@ -55,10 +57,18 @@ def text_encoding(head):
     if b"\0" not in head:
         return "utf-8-sig"
     for encoding in ("utf-16-le", "utf-16-be"):
-        text = head[:len(head) // 2 * 2].decode(encoding, errors="replace")  # a head may cut a character
-        if len(text) >= 2 and "\0" not in text and sum(c < "\x80" for c in text) * 2 >= len(text):
+        text = head[:len(head) // 2 * 2].decode(encoding, errors="replace")[:-1]  # a head may cut a character
+        if len(text) >= 2 and not _NOT_TEXT.search(text) and _DIGIT.search(text) and \
+                sum(c in _PALETTE_SYNTAX for c in text) * 10 >= len(text):
             return encoding
     return None
+
+
+#: Characters no palette file holds: control characters (tab and line ends aside) and undecodable bytes.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_DIGIT = re.compile("[0-9]")
+#: The characters of a palette file's numbers, delimiters and markup, whatever the script of its labels.
+_PALETTE_SYNTAX = frozenset("0123456789,;|\t\r\n .#-\"'=<>/")
 
 
 def encoding_name(encoding):

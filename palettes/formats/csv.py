@@ -38,6 +38,8 @@ from .common import Format, PaletteFileError, check_count, error, is_number, one
 
 _DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_LINES = 50
+#: Lines a quoted label may go on over (a spreadsheet cell with line breaks).
+_LABEL_LINES = 20
 _NAMES = {
     "red": ("r", "red"),
     "green": ("g", "green"),
@@ -104,35 +106,36 @@ def _records(lines):
     """(line number, text) of each record: a quoted field whose text goes on over the next lines (a
     spreadsheet's cell with a line break) joins them into its first line, with a space, as the
     writers write such a label. A quote still open at a line that starts like a colour or a comment,
-    or never closed, leaves the lines as they are, to be refused: no colour is taken into a label."""
+    after _LABEL_LINES lines, or at the end, leaves the lines as they are, to be refused: no colour
+    is taken into a label, and a text picked by mistake is refused as soon as before."""
     n = 0
     while n < len(lines):
-        record, last = lines[n], n
-        while _open_quote(record) and last + 1 < len(lines) and not (
+        quoted, last = _open_quote(lines[n]), n
+        while quoted and last + 1 < len(lines) and last - n < _LABEL_LINES and not (
                 _starts_with_a_number(lines[last + 1]) or lines[last + 1].lstrip().startswith("#")):
             last += 1
-            record += " " + lines[last]
-        if _open_quote(record):
-            record, last = lines[n], n
-        yield n + 1, record
+            quoted = _open_quote(lines[last], quoted=True)
+        if quoted:
+            last = n
+        yield n + 1, " ".join(lines[n:last + 1])
         n = last + 1
 
 
-def _open_quote(line):
-    """Whether a quote opened at the start of a field (after a delimiter, spaces allowed) is still
-    open at the end of the line; '""' inside quotes is a quote. Comments are never continued."""
-    if line.count('"') % 2 == 0 or line.lstrip().startswith("#"):  # quotes that pair up close what they open
+def _open_quote(line, quoted=False):
+    """Whether a quote is open at the end of ``line`` (``quoted``: open at its start, the line
+    going on with a field of the line before). A quote opens a field right after a delimiter or
+    at the start of the line; '""' inside quotes is a quote. Comments are never continued."""
+    if not quoted and (line.count('"') % 2 == 0 or line.lstrip().startswith("#")):  # quotes that pair up
         return False
-    quoted, i = False, 0
-    while i < len(line):
-        if line[i] == '"':
-            if quoted and line[i + 1:i + 2] == '"':
-                i += 1
-            elif quoted:
-                quoted = False
-            elif not line[:i].strip() or line[:i].rstrip()[-1] in _DELIMITERS:
-                quoted = True
-        i += 1
+    i = line.find('"')
+    while i >= 0:
+        if quoted and line[i + 1:i + 2] == '"':
+            i += 1
+        elif quoted:
+            quoted = False
+        elif i == 0 or line[i - 1] in _DELIMITERS:
+            quoted = True
+        i = line.find('"', i + 1)
     return quoted
 
 
