@@ -31,7 +31,7 @@ from osgeo import gdal
 
 from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
-from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
+from .blocks import absent_index, colour_histogram, output_type, palette_usage, quantize_blocks
 from .merged import MergedColourFinder
 from .nearest import RGB_BITS
 from .outputs import OutputFiles, remove_tagged, staging_tag
@@ -231,7 +231,7 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
         folder = os.path.join(workdir, "tiles")
         os.makedirs(folder, exist_ok=True)
-        merges = MergedColourFinder(grid.width, grid.height, len(palette) if nodata is None else nodata)
+        merges = MergedColourFinder(grid.width, grid.height, absent_index(len(palette), nodata))
         with gdal_io.IndexedRasterWriter(os.path.join(folder, tile_name(tile)), "GTiff", tile_grid, palette,
                                          gdal_type, nodata, compress_in_threads=not options.cleanup.busy
                                          ) as writer:
@@ -258,7 +258,7 @@ def assemble(job, workdir, options, palette, tiles, opaque):
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
         data_type, grid = file_output(job.input, options, palette, opaque)
         nodata = data_type[1]
-        merges = MergedColourFinder(grid.width, grid.height, len(palette) if nodata is None else nodata)
+        merges = MergedColourFinder(grid.width, grid.height, absent_index(len(palette), nodata))
         for _, _, samples in tiles:
             merges.take(samples)
         warnings = ([run.CLIPPED] if any(clipped for _, clipped, _ in tiles) else []) + [
@@ -495,18 +495,24 @@ CLOSE_TIMEOUT = 20
 
 def _stop_processes(pids, patience=10.0):
     """Wait up to ``patience`` seconds for the processes ``pids`` to end, then kill those left."""
+    if not _ended(pids, patience):
+        for pid in pids:
+            if _running(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        _ended(pids, patience)
+
+
+def _ended(pids, patience):
+    """Whether the processes ``pids`` all ended within ``patience`` seconds."""
     deadline = time.monotonic() + patience
-    while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+    while any(_running(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.02)
-    for pid in pids:
-        if _running(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline and any(_running(pid) for pid in pids):
-        time.sleep(0.02)
+    return True
 
 
 def _running(pid):
@@ -703,10 +709,13 @@ class Runner:
             log(repeated, warning=True)
             said.add(repeated)
 
-        def warn(job, text):
-            """A file's warning, naming the file among several."""
-            if text not in said:
+        def tell(job, text, warning=False):
+            """What a file's run logged: its warnings, naming the file among several, and its notes
+            when it is the only file."""
+            if warning and text not in said:
                 log(text if len(planned) == 1 else "{}: {}".format(job.input, text), warning=True)
+            elif not warning and len(planned) == 1:
+                log(text)
 
         progress(0, 0, len(planned), total)
         run_batch = self._quantize_here if self.client is None else self._quantize_on_cluster
@@ -717,22 +726,19 @@ class Runner:
                     for path in (job.output, job.report, job.table):
                         if path:
                             folders.make_folders(os.path.dirname(os.path.abspath(path)))
-            run_batch(planned, options, palette, progress, keep_going, log, warn, fail, total)
+            run_batch(planned, options, palette, progress, keep_going, tell, fail, total)
         finally:
             folders.discard()
         return failures
 
-    def _quantize_here(self, jobs, options, palette, progress, keep_going, log, warn, fail, total):
+    def _quantize_here(self, jobs, options, palette, progress, keep_going, tell, fail, total):
         done_pixels = 0
         for number, job in enumerate(jobs):
             def file_progress(fraction, number=number, start=done_pixels):
                 progress(number, start + fraction * job.pixels, len(jobs), total)
 
-            def file_log(text, warning=False, job=job):  # the notes of one file, the warnings of each
-                if warning:
-                    warn(job, text)
-                elif len(jobs) == 1:
-                    log(text)
+            def file_log(text, warning=False, job=job):
+                tell(job, text, warning)
 
             before = _snapshot(_side_files(job))
             try:
@@ -767,17 +773,10 @@ class Runner:
             raise
         return assemble(job, workdir, options, palette, tiles, opaque)[1]
 
-    def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, log, warn, fail, total):
+    def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, tell, fail, total):
         from distributed import as_completed
 
         watched, finals, workdirs = {}, {}, {}
-
-        def tell(job, text, warning):  # a file's warnings, and its notes when it is the only file
-            if warning:
-                warn(job, text)
-            elif len(jobs) == 1:
-                log(text)
-
         tag = uuid.uuid4().hex[:8]  # the staging folders of this batch's tasks
         before = {job.output: _snapshot(_side_files(job) + ([tiles_folder(job.output)] if is_mosaic(job.output) else []))
                   for job in jobs}

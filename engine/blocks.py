@@ -35,6 +35,12 @@ def output_type(palette_size, opaque=False, nodata_index=None):
     return np.uint16, 65535
 
 
+def absent_index(palette_size, nodata):
+    """An index no pixel of an output of ``palette_size`` colours with ``nodata`` (see output_type)
+    holds as a colour: its nodata, else the palette's size."""
+    return palette_size if nodata is None else nodata
+
+
 def reserved_entry(palette_size, nodata):
     """The palette entry kept for nodata (never a pixel's nearest colour), or None."""
     return nodata if nodata is not None and nodata < palette_size else None

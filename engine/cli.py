@@ -207,16 +207,17 @@ def outputs(args):
         inputs[key] = source
     sources = {same_file_key(source): source for source in args.inputs}
     for source, path in zip(args.inputs, paths):
-        if same_file_key(path) == same_file_key(source):
+        key = same_file_key(path)
+        if key == same_file_key(source):
             raise UsageError("-o {} is the input: choose another output.".format(path) if args.output is not None else
                              "{} would be written over its input: choose another --out-dir.".format(path))
-        if same_file_key(path) in sources:  # another input: -o 'sheets/{stem}_c.tif' with sheets/x_c.tif among them
+        if key in sources:  # another input: -o 'sheets/{stem}_c.tif' with sheets/x_c.tif among them
             raise UsageError("{} would be written over the input {}: choose another {}.".format(
-                path, sources[same_file_key(path)], "-o" if args.output is not None else "--out-dir"))
-        if same_file_key(path) in seen:
+                path, sources[key], "-o" if args.output is not None else "--out-dir"))
+        if key in seen:
             raise UsageError("{} and {} would both be written to {}: give them different names.".format(
-                seen[same_file_key(path)], source, path))
-        seen[same_file_key(path)] = source
+                seen[key], source, path))
+        seen[key] = source
     return paths
 
 

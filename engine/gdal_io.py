@@ -480,7 +480,6 @@ class IndexedRasterWriter:
             if self._driver.ShortName == KNOWN_GOOD_DRIVER:
                 # A GeoTIFF keeps all of it: reading it back (PROJ, the .aux.xml) costs each sheet of an archive 2 ms.
                 self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = True
-                self.cut_table = None
             else:
                 self._read_back(check, what)
         finally:

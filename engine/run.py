@@ -28,8 +28,8 @@ from ..palettes.formats import WRITE_EXTENSIONS, PaletteFileError, read_palette,
 from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
 from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette_and_nearest
-from .blocks import (HeldPixels, TransparentAfterAll, colour_histogram, output_type, palette_usage, quantize_blocks,
-                     reserved_entry)
+from .blocks import (HeldPixels, TransparentAfterAll, absent_index, colour_histogram, output_type, palette_usage,
+                     quantize_blocks, reserved_entry)
 from .merged import MergedColourFinder
 from .nearest import RGB_BITS
 from .outputs import OutputFiles, nearest_existing_folder, same_file_key, writable_path_problem
@@ -562,7 +562,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         dtype, nodata = output_type(len(palette), opaque, options.nodata_index)
         gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
         log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index, opaque_why))
-        outside = len(palette) if nodata is None else nodata  # an index no pixel of the palette has
+        outside = absent_index(len(palette), nodata)
         collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
         merges = MergedColourFinder(grid.width, grid.height, outside)
         messages = []  # logged once the outputs are in place (after the merged classes)
