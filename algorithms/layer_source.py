@@ -194,24 +194,31 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         """Why a number parameter's value is refused, as a sentence ('' when none is): QGIS's own
         check only says "Incorrect parameter value for N_COLORS"."""
         for definition in self.parameterDefinitions():
-            name, value = definition.name(), parameters.get(definition.name())
-            if not isinstance(definition, QgsProcessingParameterNumber) or not isinstance(value, (str, numbers.Real)) \
-                    or isinstance(value, bool) or value == "":
-                continue
-            try:
-                number = float(value)
-            except ValueError:
-                return tr("{} must be a number, not {!r}.").format(self.named(name), value)
-            low, high = definition.minimum(), definition.maximum()
-            if not math.isfinite(number):
-                return tr("{} must be a finite number, not {}.").format(self.named(name), value)
-            if name == self.PIXEL_SIZE and number <= 0:
-                return tr("{} must be greater than 0.").format(self.named(name))
-            if not low <= number <= high:
-                return tr("{} must be a {} from {}{}, not {}.").format(
-                    self.named(name),
-                    tr("whole number") if definition.dataType() == QgsProcessingParameterNumber.Integer else tr("number"),
-                    plain(low), tr(" to {}").format(plain(high)) if high < 1e300 else tr(" up"), value)
+            problem = self._number_problem(definition, parameters.get(definition.name()))
+            if problem:
+                return problem
+        return ""
+
+    def _number_problem(self, definition, value):
+        """number_problem for one parameter ('' when it is no number parameter or holds no value)."""
+        if not isinstance(definition, QgsProcessingParameterNumber) or not isinstance(value, (str, numbers.Real)) \
+                or isinstance(value, bool) or value == "":
+            return ""
+        name = definition.name()
+        try:
+            number = float(value)
+        except ValueError:
+            return tr("{} must be a number, not {!r}.").format(self.named(name), value)
+        low, high = definition.minimum(), definition.maximum()
+        if not math.isfinite(number):
+            return tr("{} must be a finite number, not {}.").format(self.named(name), value)
+        if name == self.PIXEL_SIZE and number <= 0:
+            return tr("{} must be greater than 0.").format(self.named(name))
+        if not low <= number <= high:
+            return tr("{} must be a {} from {}{}, not {}.").format(
+                self.named(name),
+                tr("whole number") if definition.dataType() == QgsProcessingParameterNumber.Integer else tr("number"),
+                plain(low), tr(" to {}").format(plain(high)) if high < 1e300 else tr(" up"), value)
         return ""
 
     def missing_output(self, parameters):
@@ -277,12 +284,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     def finite_number(self, parameters, name, context):
         """A number parameter, refused when it is NaN, infinite or text that is no number (QGIS lets
         an optional parameter's "10m" through, and reads it as 0)."""
-        value = parameters.get(name)
-        if isinstance(value, str) and value.strip():
-            try:
-                float(value)
-            except ValueError:
-                raise QgsProcessingException(tr("{} must be a number, not {!r}.").format(self.named(name), value))
+        problem = self._number_problem(self.parameterDefinition(name), parameters.get(name))
+        if problem:
+            raise QgsProcessingException(problem)
         return self.checked(finite_number, name, self.parameterAsDouble(parameters, name, context))
 
     def checked(self, check, name, value):
