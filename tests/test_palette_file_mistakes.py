@@ -352,6 +352,15 @@ def test_a_label_over_two_lines_reads_with_any_delimiter(tmp_path, delimiter):
     assert palette.colours.tolist() == [[0, 0, 255], [255, 0, 0]] and palette.labels == ("Water body", "Red")
 
 
+def test_a_quoted_label_typed_after_a_comma_and_a_space_loses_its_quotes_on_one_line_or_two(tmp_path):
+    """CSV keeps a quote after a space as text: ', "Meadow"' was the label '"Meadow"', and a label
+    quoted so over two lines was refused. Quotes written as text inside quotes stay."""
+    text = '255,0,0, "Forest\nconiferous"\n0,255,0, "Meadow"\n0,0,255, "Sand, fine"\n9,9,9,"""Big"" rock"\n'
+    palette, _ = read_palette(write_file(tmp_path, "units.csv", text))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9]]
+    assert palette.labels == ("Forest coniferous", "Meadow", "Sand, fine", '"Big" rock')
+
+
 def test_a_text_with_a_quote_left_open_is_refused_at_its_second_line(tmp_path):
     """Each line after an open quote was joined to it and the whole record scanned again: a page
     of notes picked by mistake took minutes to be refused."""

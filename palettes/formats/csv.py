@@ -133,7 +133,7 @@ def _open_quote(line, quoted=False):
             i += 1
         elif quoted:
             quoted = False
-        elif i == 0 or line[i - 1] in _DELIMITERS:
+        elif line[:i].rstrip(" ")[-1:] in _DELIMITERS + ("",):  # after a delimiter and any spaces
             quoted = True
         i = line.find('"', i + 1)
     return quoted
@@ -314,15 +314,18 @@ def _is_alpha(fields, column):
 def _label(text, fields, column, delimiter, last):
     if column is None or column >= len(fields):
         return ""
-    if not last or len(fields) == column + 1:
-        return fields[column]
-    if delimiter is not None:  # 'Sand, fine' unquoted in a comma-separated file
-        rest = _fields(text, delimiter, strip=False)[column:]
+    if delimiter is not None:
+        raw = _fields(text, delimiter, strip=False)
+        rest = raw[column:] if last else raw[column:column + 1]  # 'Sand, fine' unquoted in the last column
         while len(rest) > 1 and not rest[-1].strip():  # 'Sand,,' from a spreadsheet's empty columns
             rest.pop()
         while len(rest) > 1 and not rest[0].strip():  # ',,Sand': an empty column before the label
             rest.pop(0)
-        return delimiter.join(rest).strip()
+        joined = delimiter.join(rest)
+        label = joined.strip()
+        if joined[:1] == " " and len(label) > 1 and label[0] == label[-1] == '"':  # ', "Sand"': CSV keeps a
+            label = label[1:-1].replace('""', '"').strip()  # quote after a space as text
+        return label
     label = text.split(None, column)[column].strip()
     if len(label) > 1 and label[0] == label[-1] == '"':
         label = label[1:-1].strip()
