@@ -248,16 +248,22 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
 def assemble(job, workdir, options, palette, tiles, opaque):
     """The tiles (quantize_tile's results) as one mosaic: <output>.vrt beside its tiles folder, or
     the output raster itself (written from the mosaic as quantize_file writes it); then the style
-    and table. Removes the work folder, whatever happens. Returns (pixels per entry, the warnings
-    quantize_file would give as (text, True) pairs)."""
+    and table. Removes the work folder, whatever happens. Returns (pixels per entry, the notes and
+    warnings quantize_file would give, as (text, warning) pairs)."""
     gdal_io.state_error_mode()
     before = _snapshot(_side_files(job) + [tiles_folder(job.output)])
     counts = sum(tile_counts for tile_counts, _, _ in tiles)
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
-        data_type, grid = file_output(job.input, options, palette, opaque)
+        data_type, grid, read = file_output(job.input, options, palette, opaque)
         nodata = data_type[1]
+        notes = [  # what quantize_file says of the file, but the colours matched (counted tile by tile)
+            "Reading {} ({} x {} pixels) in {} tile{}.".format(read, grid.width, grid.height, len(job.tiles),
+                                                                "" if len(job.tiles) == 1 else "s"),
+            "Palette: {} colours; metric {}.".format(len(palette), options.metric),
+            run.output_type_message(len(palette), opaque, run.GDAL_TYPES[data_type[0]().itemsize][1], nodata, palette,
+                                    options.nodata_index, "no transparent pixel")]
         merges = MergedColourFinder(grid.width, grid.height, absent_index(len(palette), nodata))
         for _, _, samples in tiles:
             merges.take(samples)
@@ -285,7 +291,7 @@ def assemble(job, workdir, options, palette, tiles, opaque):
         else:
             _copy_mosaic(vrt_path, job.output, palette, counts, data_type)
         if options.style and not style_conflict(job.output, [job.input]):  # never a user's .qml, nor the input's
-            write_style(job.output, palette)
+            notes.append("QGIS style with the palette's classes: {}".format(write_style(job.output, palette)))
         if job.table:  # in a folder of its own maybe, which a one-process run makes too
             with OutputFiles() as outputs:
                 run.write_table(job.table, palette, counts, outputs)
@@ -295,7 +301,7 @@ def assemble(job, workdir, options, palette, tiles, opaque):
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return counts, [(text, True) for text in warnings]
+    return counts, [(text, False) for text in notes] + [(text, True) for text in warnings]
 
 
 def _drop_geotransform(vrt_path):
@@ -356,11 +362,12 @@ def file_opaque(path, options):
 
 
 def file_output(path, options, palette, opaque):
-    """((dtype, nodata) of a file's output, the file's RasterGrid): the type as quantize_file
-    decides it for the whole file (``opaque``: file_opaque's answer; an opaque input needs no nodata)."""
+    """((dtype, nodata) of a file's output, the file's RasterGrid, what is read of it): the type as
+    quantize_file decides it for the whole file (``opaque``: file_opaque's answer; an opaque input
+    needs no nodata)."""
     source, grid = run.open_file(path, options.bands)
     source.close()
-    return output_type(len(palette), opaque, options.nodata_index), grid
+    return output_type(len(palette), opaque, options.nodata_index), grid, source.description
 
 
 def _copy_mosaic(vrt_path, output, palette, counts, data_type):

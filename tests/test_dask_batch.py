@@ -486,6 +486,27 @@ def test_a_file_split_into_tiles_warns_of_merged_classes_as_a_run_over_the_whole
     assert [line for line in capsys.readouterr().err.splitlines() if "Merged classes" in line] == whole
 
 
+@pytest.mark.parametrize("where", ["split on the cluster", ".vrt in one process"])
+def test_a_file_split_into_tiles_prints_the_notes_of_a_run_over_the_whole_file(scheduler, tmp_path, capsys, where):
+    """Only the warnings were printed: nothing said what was read, which palette, which type, where the
+    style went. The colours matched are counted tile by tile, so that line is left out."""
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "whole.tif") == 0
+    whole = capsys.readouterr().err.splitlines()
+    tiled = tmp_path / ("tiled.tif" if where.startswith("split") else "tiled.vrt")
+    flags = ["--scheduler", scheduler, "--split-above", "0.05"] if where.startswith("split") else []
+    assert run("quantize", SAMPLE_MAP, "-o", tiled, *flags) == 0
+    tiles = "6 tiles" if where.startswith("split") else "1 tile"
+    assert capsys.readouterr().err.splitlines() == [
+        whole[0].replace(" pixels).", " pixels) in {}.".format(tiles)),
+        "Palette: 256 colours; metric rgb.",
+        whole[2],  # UInt16 with nodata 65535
+        "QGIS style with the palette's classes: {}".format(tmp_path / "tiled.qml"),
+        whole[4],  # the merged classes
+    ]
+    assert whole[3] == "4896 distinct colours matched to the palette."
+    assert whole[5] == "QGIS style with the palette's classes: {}".format(tmp_path / "whole.qml")
+
+
 def test_one_file_on_the_cluster_prints_its_warnings_and_notes_as_in_one_process(scheduler, tmp_path, capsys):
     """The README: a single file's notes (palette, output type, colours) are printed; on the
     cluster only its warnings were."""
