@@ -670,9 +670,17 @@ class Runner:
         palette = None if not tiled or options.palette.from_image else run.resolve_palette(options)[0]
         for job in tiled:
             source, grid = run.open_file(job.input, options.bands)
-            try:
-                run.check_quantize(job.output, grid, _job_options(job, options), palette, source.opaque,
+
+            def check(opaque):
+                run.check_quantize(job.output, grid, _job_options(job, options), palette, opaque,
                                    driver="GTiff" if is_mosaic(job.output) else None, inputs={"INPUT": job.input})
+            try:
+                try:
+                    check(source.opaque)
+                except run.RunError:  # e.g. GIF, which holds 256 colours without nodata only: does the alpha
+                    if source.opaque or not file_opaque(job.input, options):  # band leave any pixel transparent?
+                        raise
+                    check(True)
             except run.RunError as error:
                 on_failure(job, error)
                 planned.remove(job)

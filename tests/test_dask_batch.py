@@ -507,6 +507,29 @@ def test_a_file_split_into_tiles_prints_the_notes_of_a_run_over_the_whole_file(s
     assert whole[5] == "QGIS style with the palette's classes: {}".format(tmp_path / "whole.qml")
 
 
+def test_an_rgba_map_with_nothing_transparent_splits_into_a_gif_as_it_writes_one_in_one_process(
+        scheduler, tmp_path, capsys):
+    """GIF holds 256 colours only without nodata: a tiled run was refused before any work although
+    one process writes it (the alpha band says every pixel is opaque). One transparent pixel is
+    still refused before any work, with the same message as one process gives at its end."""
+    rgba = random_rgba(40, 30, seed=4)
+    rgba[3] = 255
+    opaque = write_raster(str(tmp_path / "opaque.tif"), rgba, alpha=True)
+    assert run("quantize", opaque, "-o", tmp_path / "here.gif") == 0
+    assert run("quantize", opaque, "-o", tmp_path / "tiled.gif", "--scheduler", scheduler,
+               "--split-above", "0.0005") == 0
+    assert "in 4 tiles." in capsys.readouterr().err
+    tiled = gdal.Open(str(tmp_path / "tiled.gif"))
+    assert tiled.GetRasterBand(1).DataType == gdal.GDT_Byte and tiled.GetRasterBand(1).GetNoDataValue() is None
+    np.testing.assert_array_equal(tiled.ReadAsArray(), read_indices(str(tmp_path / "here.gif")))
+    rgba[3, -1, -1] = 0
+    holed = write_raster(str(tmp_path / "holed.tif"), rgba, alpha=True)
+    assert run("quantize", holed, "-o", tmp_path / "holed.gif", "--scheduler", scheduler, "--split-above", "0.0005") == 1
+    assert "GDAL cannot write a UInt16" in capsys.readouterr().err
+    assert sorted(os.listdir(str(tmp_path))) == ["here.gif", "here.gif.aux.xml", "here.qml", "holed.tif", "opaque.tif",
+                                                 "tiled.gif", "tiled.gif.aux.xml", "tiled.qml"]
+
+
 def test_one_file_on_the_cluster_prints_its_warnings_and_notes_as_in_one_process(scheduler, tmp_path, capsys):
     """The README: a single file's notes (palette, output type, colours) are printed; on the
     cluster only its warnings were."""
