@@ -552,6 +552,12 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     else:
         origin = palette_origin or palette.name or "given"
 
+    reached = [start]  # the progress shown so far: a pass that writes again goes on from there
+
+    def shown(fraction):
+        reached[0] = fraction
+        progress(fraction)
+
     def write(opaque, check_opaque, again=False):
         """(result, the pass's QuantizeResult, merged entries, (text, warning) to log after them) of
         the pass that writes (see quantize_blocks for ``check_opaque``). ``again``: a pass that
@@ -574,7 +580,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                     windows = source_windows(source, grid, options.full_rows, strips=True, margin=options.margin)
                     passed = quantize_blocks(
                         held or source, writer, windows, palette,
-                        options.metric, options.alpha_threshold, progress=_span(progress, start, 1.0),
+                        options.metric, options.alpha_threshold, progress=_span(shown, reached[0], 1.0),
                         is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
                         grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),
                         opaque=opaque, nodata_index=options.nodata_index, nearest=nearest,

@@ -137,14 +137,17 @@ def test_a_single_transparent_pixel_in_the_last_tile_keeps_uint16_and_becomes_no
 def test_a_transparent_pixel_where_the_guess_did_not_look_has_the_map_written_again_with_nodata(qgis_app, tmp_path):
     """The alpha band is sampled along both diagonals before writing; a transparent pixel elsewhere
     is found as its block is mapped, and the run writes the output again with nodata."""
-    alpha = np.full((600, 600), 255, np.uint8)
-    alpha[10, 300] = 0  # in no window along either diagonal
+    alpha = np.full((1100, 600), 255, np.uint8)
+    alpha[1050, 300] = 0  # in no window along either diagonal, in the last of three blocks
     path, rgba = _rgba_map(str(tmp_path / "in.tif"), alpha, tile=128)
     log = feedback_log()
+    shown = []
+    log.progressChanged.connect(shown.append)
     out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
+    assert shown == sorted(set(shown)) and shown[-1] == 100  # the bar goes on from where the first pass stopped
     assert _band(out)[:2] == ("UInt16", 65535.0)
     expected = _nearest_win256(rgba)
-    expected[10, 300] = 65535
+    expected[1050, 300] = 65535
     assert np.array_equal(read_indices(out), expected)
     assert any("transparent pixels after all" in line for line in log.infos)
     assert sorted(name for name in os.listdir(str(tmp_path)) if not name.startswith("in.")) == [
@@ -163,8 +166,8 @@ def test_a_map_whose_alpha_band_is_opaque_can_be_written_in_a_byte_only_format(q
 def test_a_transparent_pixel_the_guess_missed_refuses_a_byte_only_format_and_leaves_nothing(qgis_app, tmp_path):
     from qgis.core import QgsProcessingException
 
-    alpha = np.full((600, 600), 255, np.uint8)
-    alpha[10, 300] = 0  # in no window along either diagonal
+    alpha = np.full((1100, 600), 255, np.uint8)
+    alpha[1050, 300] = 0  # in no window along either diagonal, in the last of three blocks
     path, _rgba = _rgba_map(str(tmp_path / "in.tif"), alpha, tile=128)
     with pytest.raises(QgsProcessingException, match="Cannot write out.gif as GIF .* Choose a GeoTIFF"):
         quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.gif")})
