@@ -6,6 +6,7 @@ engine's run API (engine.run) with the subclass's typed options.
 """
 
 import functools
+import glob
 import math
 import numbers
 import os
@@ -24,6 +25,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsVectorFileWriter,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
@@ -42,6 +44,10 @@ from .palette_table import write_palette_table
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
 
+
+#: OGR drivers QGIS picks by a table's extension that cannot write a table without geometry (.txt is
+#: Geoconcept, which wants a CRS): refused before any work instead of failing once the raster is done.
+_NOT_TABLES = ("Geoconcept", "DXF", "GPX", "DGN", "S57", "Interlis 2")
 
 def tr(text):
     return QCoreApplication.translate("Palettize", text)
@@ -551,6 +557,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         table = resolve_output(self, parameters, "OUTPUT_TABLE", context).path
         if not os.path.splitext(table)[1] or "|" in table or ":" in os.path.splitdrive(table)[1]:
             return ""
+        driver = QgsVectorFileWriter.driverForExtension(os.path.splitext(table)[1])
+        if driver in _NOT_TABLES:
+            raise QgsProcessingException(tr(
+                "Cannot write {} {}: QGIS writes {} files as {}, which cannot hold a table without geometry. Write "
+                "it as .csv (or .xlsx, .ods, .gpkg).").format(self.named("OUTPUT_TABLE"), table,
+                                                               os.path.splitext(table)[1], driver))
         problem = writable_path_problem(table)
         if problem:
             raise QgsProcessingException(tr("Cannot write {} {}: {}. Choose another place.").format(
@@ -565,7 +577,14 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if table:  # QGIS writes the table itself, into folders that must exist, over last run's table
                 outputs.make_folders(os.path.dirname(os.path.abspath(table)))
                 outputs.back_up(table)
-            written = write_palette_table(self, parameters, context, "OUTPUT_TABLE", result.palette, usage_of(result))
+            before = set(glob.glob(glob.escape(table) + "*")) if table else set()
+            try:
+                written = write_palette_table(self, parameters, context, "OUTPUT_TABLE", result.palette,
+                                              usage_of(result))
+            except BaseException:  # what QGIS made of it before failing (table.txt.gxt) goes too
+                for made in set(glob.glob(glob.escape(table) + "*")) - before if table else ():
+                    os.remove(made)
+                raise
             for table_id in written.values():
                 outputs.written_in_place(table_file(table_id))
             results.update(written)

@@ -5,6 +5,7 @@ import os
 import subprocess
 
 import numpy as np
+import processing
 import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
@@ -84,6 +85,24 @@ def test_a_table_in_a_missing_folder_is_written_with_its_folder_as_the_report_is
     quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"), "OUTPUT_TABLE": str(table)})
     rows = table.read_text().splitlines()
     assert len(rows) == 1 + 16 and rows[0].startswith("index,")
+
+
+@pytest.mark.parametrize("algorithm", ["quantize", "extractpalette"])
+@pytest.mark.parametrize("extension, driver", [("txt", "Geoconcept"), ("dxf", "DXF"), ("gpx", "GPX"), ("dgn", "DGN"),
+                                               ("000", "S57"), ("xtf", "Interlis 2")])
+def test_a_table_in_a_format_that_holds_no_plain_table_is_refused_before_any_work(
+        qgis_app, tmp_path, rgba, algorithm, extension, driver):
+    """A "palette table" named table.txt: QGIS writes .txt as Geoconcept, which failed once the raster
+    was done ("SRS is mandatory"), leaving table.txt.gxt behind."""
+    table = tmp_path / "out" / ("table." + extension)
+    outputs = {"OUTPUT": str(tmp_path / "out" / "o.tif"), "PALETTE": "vga16"} if algorithm == "quantize" else {
+        "OUTPUT_PALETTE": str(tmp_path / "out" / "legend.csv")}
+    with pytest.raises(QgsProcessingException) as refused:
+        processing.run("palettize:" + algorithm, dict(outputs, INPUT=rgba, OUTPUT_TABLE=str(table)))
+    assert ("Cannot write Palette table (OUTPUT_TABLE) {}: QGIS writes .{} files as {}, which cannot hold a table "
+            "without geometry. Write it as .csv (or .xlsx, .ods, .gpkg).".format(table, extension, driver)
+            in str(refused.value))
+    assert everything_under(str(tmp_path)) == []
 
 
 def test_a_failed_run_removes_the_folder_it_made_for_its_table(qgis_app, tmp_path, rgba):
