@@ -375,6 +375,13 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     outputs = {"OUTPUT": output_path, "OUTPUT_REPORT": options.report, "OUTPUT_TABLE": options.table}
     outputs.update(other_outputs or {})
     check_output_paths(outputs, dict(inputs or {}, PALETTE_FILE=options.palette.file))
+    beside = {same_file_key(output_path + ".palette.csv"): "the palette written beside",  # a format without colour table
+              same_file_key(style_path(output_path)): "the QGIS style of",
+              same_file_key(output_path + ".aux.xml"): "GDAL's side file of"}
+    for setting, path in outputs.items():
+        if path and setting != "OUTPUT" and same_file_key(path) in beside:
+            raise RunError("{} ({}) would replace {} OUTPUT: choose another path for {}.".format(
+                setting, path, beside[same_file_key(path)], setting))
     if options.table and os.path.splitext(options.table)[1].lower() not in TABLE_EXTENSIONS:
         raise RunError("The table is written as CSV: give OUTPUT_TABLE a name ending in .csv, not {}.".format(
             os.path.basename(options.table)))

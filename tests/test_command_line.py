@@ -401,6 +401,18 @@ def test_a_table_not_named_as_csv_or_replacing_the_output_is_refused_before_any_
     assert os.listdir(str(tmp_path)) == ["in.tif"]
 
 
+def test_a_table_at_the_palette_written_beside_an_ascii_grid_is_refused_before_any_work(tmp_path):
+    """An XYZ grid holds no colour table: the palette goes beside it as <output>.palette.csv, and a
+    --table given that path replaced it without a word."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    table = tmp_path / "grid.xyz.palette.csv"
+    result = palettize("quantize", path, "-o", tmp_path / "grid.xyz", "--palette", "vga16", "--table", table, "-q")
+    assert result.returncode == 1 and result.stderr == (
+        "palettize: error: {}: --table ({}) would replace the palette written beside the output: choose another "
+        "path for --table.\n".format(path, table))
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
 def test_a_vrt_mosaic_refuses_before_any_work_what_a_single_raster_refuses(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
     legend = tmp_path / "legend.csv"
