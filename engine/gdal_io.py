@@ -145,11 +145,12 @@ class BandSource:
         # All-Byte bands are read in one call straight into RGBA byte order: the fast path.
         self._interleaved = all(self.dataset.GetRasterBand(b).DataType == gdal.GDT_Byte for b in used)
         masks = {}
-        if use_masks and not alpha_band:
+        if use_masks:
             for band in (self.dataset.GetRasterBand(b) for b in self.bands):
                 flags = band.GetMaskFlags()
-                if flags != gdal.GMF_ALL_VALID:
-                    masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else id(band), band.GetMaskBand())
+                if flags == gdal.GMF_ALL_VALID or alpha_band and not flags & gdal.GMF_NODATA:
+                    continue  # with an alpha band, only the bands' nodata values add to it
+                masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else id(band), band.GetMaskBand())
         self.masks = list(masks.values())
         # Integer bands hold no value that could be transparent (a float band has NaN).
         self._integers = all(gdal.GetDataTypeName(self.dataset.GetRasterBand(b).DataType).startswith(
@@ -164,9 +165,11 @@ class BandSource:
 
     def _alpha_band_of_mask(self, bands):
         """The Byte alpha band that is the bands' mask (an RGBA raster read as bands 1-3), or None:
-        read as the alpha band, in the same call as the colours, it gives the alpha the mask gives."""
+        read as the alpha band, in the same call as the colours, it gives the alpha the mask gives.
+        Where the bands have a nodata value GDAL's mask is made of it alone: the alpha band is
+        still the file's (QGIS draws both transparent), and the nodata masks are read beside it."""
         flags = self.dataset.GetRasterBand(bands[0]).GetMaskFlags()
-        if flags != gdal.GMF_ALPHA | gdal.GMF_PER_DATASET:
+        if flags not in (gdal.GMF_ALPHA | gdal.GMF_PER_DATASET, gdal.GMF_NODATA):
             return None
         for index in range(1, self.dataset.RasterCount + 1):
             band = self.dataset.GetRasterBand(index)
@@ -191,18 +194,20 @@ class BandSource:
             rgba = out if out is not None else np.frombuffer(raw, dtype="<u4").reshape(height, width)
             if not self.alpha_band:
                 rgba = np.bitwise_or(rgba, OPAQUE, out=out)
-        else:
-            invalid = []
+        invalid = []
+        if not self._interleaved:
             channels = [self._read(self.dataset.GetRasterBand(b), window, invalid)
                         for b in self.bands + ([self.alpha_band] if self.alpha_band else [])]
             rgba = pack_rgba(*channels)
-            for mask in invalid:  # NaN or infinity in a float band: nodata, as QGIS draws it
-                rgba = np.where(mask, rgba & RGB_BITS, rgba)
         if self.masks:
             alpha = self._read(self.masks[0], window)
             for mask in self.masks[1:]:
                 alpha = np.minimum(alpha, self._read(mask, window))
+            if self.alpha_band:  # the bands' nodata values as well as the alpha band
+                alpha = np.minimum(alpha, (rgba >> 24).astype(np.uint8))
             rgba = (rgba & RGB_BITS) | (alpha.astype(np.uint32) << 24)
+        for mask in invalid:  # NaN or infinity in a float band: nodata, as QGIS draws it, whatever the masks say
+            rgba = np.where(mask, rgba & RGB_BITS, rgba)
         if self.nodata:
             transparent = np.zeros(rgba.shape, dtype=bool)
             for shift, value in zip((0, 8, 16), self.nodata):
@@ -256,7 +261,7 @@ class BandSource:
                                                   for yoff in range(0, height, rows) for xoff in range(0, width, block_x)))
 
     def _alphas(self):
-        return [self.dataset.GetRasterBand(self.alpha_band)] if self.alpha_band else self.masks
+        return ([self.dataset.GetRasterBand(self.alpha_band)] if self.alpha_band else []) + self.masks
 
     def _none_below(self, alpha_threshold, windows):
         """Whether no pixel of ``windows`` has an alpha below ``alpha_threshold``; False for bands

@@ -93,6 +93,31 @@ def test_nan_and_infinity_in_float_bands_become_nodata_with_source_bands(qgis_ap
     assert [indices[i] for i in finite] == nearest_vga([[10, 90, 60], [90, 10, 60]])
 
 
+@pytest.mark.parametrize("nodata", [-9999.0, float("nan")])
+def test_nan_and_infinity_stay_nodata_when_the_float_bands_have_a_nodata_value(qgis_app, tmp_path, nodata):
+    """GDAL's mask of bands with a nodata value is made of that value alone: it put NaN and infinity
+    back among the colours (read as 0), classes without a word."""
+    from osgeo import gdal
+
+    values = np.array([[10.0, np.nan, 200.0, np.inf, -9999.0, 90.0]], dtype=np.float32)
+    bands = np.stack([values, values[:, ::-1].copy(), np.full_like(values, 60.0)])
+    path = write_raster(str(tmp_path / "in.tif"), bands, gdal_type=gdal.GDT_Float32, nodata=nodata)
+    out = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    indices = read_indices(out)[0].tolist()
+    assert [indices[i] for i in (1, 2, 3, 4)] == [255] * 4  # NaN, infinity or -9999 in a band
+    assert [indices[i] for i in (0, 5)] == nearest_vga([[10, 90, 60], [90, 10, 60]])
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_an_rgba_map_whose_colour_bands_have_a_nodata_value_keeps_its_alpha_band(qgis_app, tmp_path, source):
+    """With a nodata value on the colour bands GDAL's mask is that value alone: the alpha band was
+    ignored when the bands were read, and pixels of alpha 0 got classes."""
+    image = np.array([[[200, 200, 1]], [[200, 200, 1]], [[200, 200, 1]], [[255, 0, 255]]], dtype=np.uint8)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True, nodata=1)
+    out = quantize({"INPUT": path, "SOURCE": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})
+    assert read_indices(out["OUTPUT"]).tolist() == [nearest_vga([[200, 200, 200]]) + [255, 255]]
+
+
 def test_an_extent_beside_the_layer_gives_a_warning_with_its_all_nodata_output(qgis_app, tmp_path):
     from qgis.core import QgsProcessingFeedback
 
