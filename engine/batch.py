@@ -34,7 +34,7 @@ from . import gdal_io, run
 from .blocks import absent_index, colour_histogram, output_type, palette_usage, quantize_blocks
 from .merged import MergedColourFinder
 from .nearest import RGB_BITS
-from .outputs import OutputFiles, remove_tagged, staging_tag
+from .outputs import OutputFiles, connection_parts, remove_tagged, staging_tag
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -48,7 +48,11 @@ class BatchError(Exception):
 
 
 def stem(path):
-    """An input's name without folder and extension (also for /vsi... paths)."""
+    """An input's name without folder and extension (also for /vsi... paths); of a subdataset
+    (NETCDF:"r2.nc":rgb), its file's and its own name (r2_rgb)."""
+    parts = connection_parts(path)
+    if parts:
+        return "_".join([stem(parts[0])] + [re.sub(r"\W+", "_", part).strip("_") for part in parts[1]])
     return os.path.splitext(os.path.basename(path.rstrip("/")))[0]
 
 

@@ -23,7 +23,7 @@ from .nearest import METRICS
 from .options import (
     CLEANUPS, DITHERS, CleanupOptions, ExtractOptions, OptionsError, PaletteOptions, QuantizeOptions,
 )
-from .outputs import same_file_key
+from .outputs import input_key, same_file_key
 from .progress import ProgressBar
 from .run import RunError
 
@@ -73,7 +73,7 @@ def _positive(kind):
 
 
 def _source_arguments(parser, n_colors_help, report_help):
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="rasters GDAL reads (paths or /vsi... paths)")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="rasters GDAL reads (paths, /vsi... paths, or subdatasets such as NETCDF:\"map.nc\":rgb)")
     parser.add_argument("--n-colors", type=int, metavar="N", help=n_colors_help)  # None: the options' default
     parser.add_argument("--metric", choices=METRICS, default="rgb", help="colour distance (rgb)")
     parser.add_argument("--alpha-threshold", type=int, default=128, metavar="N",
@@ -205,10 +205,10 @@ def outputs(args):
             raise UsageError("{} is given twice{}: give each input once.".format(
                 source, "" if inputs[key] == source else " (also as {})".format(inputs[key])))
         inputs[key] = source
-    sources = {same_file_key(source): source for source in args.inputs}
+    sources = {input_key(source): source for source in args.inputs}
     for source, path in zip(args.inputs, paths):
         key = same_file_key(path)
-        if key == same_file_key(source):
+        if key == input_key(source):
             raise UsageError("-o {} is the input: choose another output.".format(path) if args.output is not None else
                              "{} would be written over its input: choose another --out-dir.".format(path))
         if key in sources:  # another input: -o 'sheets/{stem}_c.tif' with sheets/x_c.tif among them

@@ -8,6 +8,7 @@ temporary folder, no folder the run created, and files it would have replaced re
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -75,6 +76,29 @@ def same_file_key(path):
     """A key equal for two paths of the same file (links and letter case, where the system ignores
     it, resolved), existing or not."""
     return os.path.normcase(os.path.realpath(path))
+
+
+#: A GDAL connection string (a subdataset: NETCDF:"file.nc":var, GTIFF_DIR:2:file.tif, HDF5:...),
+#: which is no file's name; a drive letter (C:) is not one.
+_CONNECTION = re.compile(r"[A-Za-z][A-Za-z0-9_]+:")
+
+
+def connection_parts(path):
+    """(file, [the other parts]) of a GDAL connection string (NETCDF:"r2.nc":rgb -> ('r2.nc', ['rgb'])),
+    or None for a path that is no such string (a file that exists by that name included)."""
+    if not _CONNECTION.match(path) or os.path.exists(path):
+        return None
+    parts = [part.strip('"') for part in re.findall(r'"[^"]*"|[^:]+', path[path.index(":") + 1:])]
+    files = [part for part in parts if os.path.exists(part)] or [part for part in parts if "." in part] or parts[-1:]
+    if not files:
+        return None
+    return files[0], [part for part in parts if part != files[0]]
+
+
+def input_key(path):
+    """same_file_key of the file an input reads (of the file inside a GDAL connection string)."""
+    parts = connection_parts(path)
+    return same_file_key(parts[0] if parts else path)
 
 
 def nearest_existing_folder(path):

@@ -32,7 +32,7 @@ from .blocks import (HeldPixels, TransparentAfterAll, absent_index, colour_histo
                      quantize_blocks, reserved_entry)
 from .merged import MergedColourFinder
 from .nearest import RGB_BITS
-from .outputs import OutputFiles, nearest_existing_folder, same_file_key, writable_path_problem
+from .outputs import OutputFiles, input_key, nearest_existing_folder, same_file_key, writable_path_problem
 from .report import ReportCollector, area_units, write_report
 from .style import style_conflict, style_path, write_style
 
@@ -237,6 +237,11 @@ def open_file(path, bands=None):
     if dataset is None:
         raise RunError("Cannot open {} as a raster: {}".format(path, problem))
     count = dataset.RasterCount
+    if count == 0:
+        names = [name for name, _description in dataset.GetSubDatasets()]
+        raise RunError("{} holds no bands of its own{}.".format(path, ": give one of its {} subdatasets as the input, "
+                       "e.g. {}".format(len(names), ", ".join("'{}'".format(name) for name in names[:3]))
+                       if names else ""))
     grey = "; a grey image is read with BANDS=1,1,1" if count < 3 and not bands else ""
     if count < 3 and not bands and dataset.GetRasterBand(1).GetColorTable() is not None:
         raise RunError("{} is a paletted raster (band 1 holds indices into a colour table, not colours): expand it "
@@ -300,7 +305,7 @@ def check_output_paths(outputs, inputs=None):
     if report and os.path.splitext(report)[1].lower() not in REPORT_EXTENSIONS:
         raise RunError("The report is an HTML page: give OUTPUT_REPORT a name ending in .html, not {}.".format(
             os.path.basename(report)))
-    seen = {same_file_key(path): setting for setting, path in (inputs or {}).items() if path}
+    seen = {input_key(path): setting for setting, path in (inputs or {}).items() if path}
     for setting, path in outputs.items():
         if not path:
             continue

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from palettize.engine.nearest import nearest_palette_indices
 from palettize.palettes.formats import read_palette
 from rasters import ROOT, SAMPLE_MAP, leftovers, quantize, random_rgba, read_indices, write_raster
 
@@ -411,6 +412,42 @@ def test_a_table_at_the_palette_written_beside_an_ascii_grid_is_refused_before_a
         "palettize: error: {}: --table ({}) would replace the palette written beside the output: choose another "
         "path for --table.\n".format(path, table))
     assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
+def netcdf_with_two_variables(path):
+    """A netCDF file holding two 3 x 4 x 5 Byte variables, 'rgb' and 'other': GDAL opens it with no
+    bands of its own, and each variable as a subdataset (NETCDF:"file":rgb)."""
+    rgb = np.stack([np.full((4, 5), 10, np.uint8), np.arange(20, dtype=np.uint8).reshape(4, 5) * 12,
+                    np.full((4, 5), 200, np.uint8)])
+    dataset = gdal.GetDriverByName("netCDF").CreateMultiDimensional(path)
+    root = dataset.GetRootGroup()
+    dimensions = [root.CreateDimension(name, None, None, size) for name, size in (("band", 3), ("y", 4), ("x", 5))]
+    for name in ("rgb", "other"):
+        root.CreateMDArray(name, dimensions, gdal.ExtendedDataType.Create(gdal.GDT_Byte)).Write(rgb)
+    dataset = None
+    return path, rgb
+
+
+def test_a_netcdf_variable_is_read_by_its_subdataset_name_and_the_container_says_which_to_choose(tmp_path):
+    """GDAL opens NETCDF:"map.nc":rgb, which was refused as "no such file"; the container itself ended
+    in "'NoneType' object has no attribute 'GetColorTable'" (a traceback for extract)."""
+    path, rgb = netcdf_with_two_variables(str(tmp_path / "map.nc"))
+    for command in ("quantize", "extract"):
+        result = palettize(command, path, "-o", tmp_path / ("out.tif" if command == "quantize" else "out.csv"), "-q")
+        assert result.returncode == 1 and result.stderr.endswith(
+            "{0} holds no bands of its own: give one of its 2 subdatasets as the input, e.g. 'NETCDF:\"{0}\":rgb', "
+            "'NETCDF:\"{0}\":other'.\n".format(path)), result.stderr
+    subdatasets = ['NETCDF:"{}":{}'.format(path, name) for name in ("rgb", "other")]
+    assert palettize("quantize", *subdatasets, "--out-dir", tmp_path / "out", "--palette", "vga16", "-q").returncode == 0
+    read = gdal.Open(subdatasets[0]).ReadAsArray()  # netCDF rows go south to north: GDAL turns them
+    assert sorted(read.reshape(3, -1).T.tolist()) == sorted(rgb.reshape(3, -1).T.tolist())
+    expected = nearest_palette_indices(read.reshape(3, -1).T, read_palette(os.path.join(
+        ROOT, "palettes", "builtin", "vga16.csv"))[0].colours, "rgb").reshape(4, 5)
+    for name in ("map_rgb.tif", "map_other.tif"):  # the file's and the variable's name
+        np.testing.assert_array_equal(read_indices(str(tmp_path / "out" / name)), expected)
+    over = palettize("quantize", subdatasets[0], "-o", path, "-q")
+    assert over.returncode == 2 and over.stderr.endswith("-o {} is the input: choose another output.\n".format(path))
+    assert sorted(os.listdir(str(tmp_path))) == ["map.nc", "out"]
 
 
 def test_a_vrt_mosaic_refuses_before_any_work_what_a_single_raster_refuses(tmp_path):
