@@ -138,6 +138,11 @@ class BandSource:
 
     def __init__(self, path, bands, alpha_band=None, nodata=None, use_masks=True):
         self.dataset = open_for_strip_reads(path)
+        named = alpha_band and self.dataset.GetRasterBand(alpha_band)
+        if use_masks and named and named.DataType != gdal.GDT_Byte and named.GetColorInterpretation() == \
+                gdal.GCI_AlphaBand and self.dataset.GetRasterBand(bands[0]).GetMaskFlags() == gdal.GMF_ALPHA | \
+                gdal.GMF_PER_DATASET:
+            alpha_band = None  # the file's own 16-bit alpha band: read as GDAL's mask scales it to 0-255, as unnamed
         if use_masks and not alpha_band:
             alpha_band = self._alpha_band_of_mask(bands)
         self.bands, self.alpha_band, self.nodata = list(bands), alpha_band, nodata
