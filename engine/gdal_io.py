@@ -12,6 +12,7 @@ import os
 import sys
 import shutil
 import tempfile
+import traceback
 
 import numpy as np
 from osgeo import gdal, osr
@@ -377,13 +378,21 @@ def checked(what, call, *args):
     """``call(*args)``, raising WriteError when GDAL reports a failure (by its return code or its
     error state, whether or not GDAL exceptions are switched on in this process)."""
     gdal.ErrorReset()
+    problem = None
     try:
         result = call(*args)
     except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
-        raise WriteError("{}: {}".format(what, error))
-    failed = isinstance(result, int) and not isinstance(result, bool) and result >= gdal.CE_Failure
-    if failed or gdal.GetLastErrorType() >= gdal.CE_Failure:
-        raise WriteError("{}: {}".format(what, gdal.GetLastErrorMsg() or "GDAL gave no reason"))
+        problem = str(error)
+        traceback.clear_frames(error.__traceback__)  # GDAL's frames hold the datasets passed
+    # A traceback keeps this frame, and the caller may keep the error: no dataset stays open through
+    # it (a raster removed after a failed write would hold its disk space until the process ends).
+    args = None
+    if problem is None:
+        failed = isinstance(result, int) and not isinstance(result, bool) and result >= gdal.CE_Failure
+        if failed or gdal.GetLastErrorType() >= gdal.CE_Failure:
+            problem = gdal.GetLastErrorMsg() or "GDAL gave no reason"
+    if problem is not None:
+        raise WriteError("{}: {}".format(what, problem))
     return result
 
 

@@ -55,6 +55,35 @@ def test_a_full_disk_fails_the_run_and_leaves_nothing(qgis_app, tmp_path, small_
     assert everything_under(str(small_disk)) == ["filler"]
 
 
+def files_open_under(folder):
+    """The files this process holds open below ``folder`` (deleted ones too)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(os.path.join("/proc/self/fd", fd))
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            held.append(target)
+    return held
+
+
+def test_a_format_written_by_copy_that_fills_the_disk_lets_go_of_its_work_file(
+        qgis_app, tmp_path, small_disk, gdal_error_style):
+    """An ASCII grid is written as a GeoTIFF first, then copied: the copy filled the disk, the run
+    failed and removed its files, but the deleted GeoTIFF stayed open (held by the error's
+    traceback), its space used until QGIS ended, the disk impossible to unmount."""
+    rng = np.random.default_rng(5)
+    noise = rng.integers(0, 256, (3, 300, 300), dtype=np.uint8)
+    path = write_raster(str(tmp_path / "noise.tif"), noise)
+    with pytest.raises(QgsProcessingException, match="Could not write"):
+        quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(small_disk / "grid.xyz")},
+                 feedback=FillsTheDisk(str(small_disk), 200 * 1024))
+    os.remove(str(small_disk / "filler"))
+    assert everything_under(str(small_disk)) == []
+    assert files_open_under(small_disk) == []
+
+
 @pytest.mark.parametrize("extension", ["pdf", "bmp", "mbtiles"])
 def test_a_format_gdal_cannot_create_leaves_no_temporary_folder(qgis_app, tmp_path, rgba, extension):
     output = tmp_path / "out" / ("classes." + extension)
