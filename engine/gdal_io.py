@@ -374,9 +374,10 @@ class HiddenClass(WriteError):
         super().__init__("{}: the {} format {}. Choose a GeoTIFF (.tif).".format(what, driver_name, self.reason[3:]))
 
 
-def checked(what, call, *args):
+def checked(what, call, *args, where=None):
     """``call(*args)``, raising WriteError when GDAL reports a failure (by its return code or its
-    error state, whether or not GDAL exceptions are switched on in this process)."""
+    error state, whether or not GDAL exceptions are switched on in this process). ``where``: the
+    folder written to, whose free space is told when GDAL gives no reason (see no_reason)."""
     gdal.ErrorReset()
     problem = None
     try:
@@ -390,17 +391,30 @@ def checked(what, call, *args):
     if problem is None:
         failed = isinstance(result, int) and not isinstance(result, bool) and result >= gdal.CE_Failure
         if failed or gdal.GetLastErrorType() >= gdal.CE_Failure:
-            problem = gdal.GetLastErrorMsg() or "GDAL gave no reason"
+            problem = gdal.GetLastErrorMsg() or no_reason(where)
     if problem is not None:
         raise WriteError("{}: {}".format(what, problem))
     return result
 
 
-def _close(dataset_holder, what):
+def no_reason(folder=None):
+    """What to say of a write GDAL failed without a reason: where the disk holding ``folder`` is
+    (nearly) full, that (GDAL's ASCII grid writer, for one, gives no reason for a full disk)."""
+    try:
+        stat = os.statvfs(folder) if folder else None
+    except OSError:
+        stat = None
+    if stat is not None and stat.f_bavail * stat.f_frsize < 1 << 20:
+        return "GDAL gave no reason, and the disk holding it has {} KB free: free some space or write it " \
+               "elsewhere".format(stat.f_bavail * stat.f_frsize // 1024)
+    return "GDAL gave no reason"
+
+
+def _close(dataset_holder, what, where=None):
     """Close the dataset held in ``dataset_holder[0]`` (GDAL writes what it still holds), checked."""
     def close():
         dataset_holder[0] = None
-    checked(what, close)
+    checked(what, close, where=where)
 
 
 class IndexedRasterWriter:
@@ -427,6 +441,7 @@ class IndexedRasterWriter:
         self._dataset, self._band = [None], None
         try:
             self.path = self._outputs.stage(self.final_path)  # where GDAL writes it
+            self._folder = os.path.dirname(self.path)
             for side_file in (".ovr", ".msk", ".aux.xml"):  # left by earlier tools, they would describe this raster
                 self._outputs.obsolete(self.final_path + side_file)
             self._create(driver_name, grid, palette, data_type, nodata)
@@ -473,8 +488,9 @@ class IndexedRasterWriter:
 
     def write(self, window, indices):
         what = "GDAL could not write {}".format(self.final_path)
-        checked(what, self._band.WriteArray, indices, window[0], window[1])
-        checked(what, self._band.FlushCache)  # keeps GDAL's block cache from growing with the raster
+        checked(what, self._band.WriteArray, indices, window[0], window[1], where=self._folder)
+        # Flushed: GDAL's block cache would otherwise grow with the raster.
+        checked(what, self._band.FlushCache, where=self._folder)
 
     def finish(self, counts=None):
         """Complete the raster (with a raster attribute table when ``counts`` per entry are given)
@@ -482,14 +498,14 @@ class IndexedRasterWriter:
         what = "GDAL could not write {}".format(self.final_path)
         if counts is not None:
             self._band.SetDefaultRAT(attribute_table(self.palette, counts))
-        checked(what, self._dataset[0].FlushCache)
+        checked(what, self._dataset[0].FlushCache, where=self._folder)
         self._band = None
         if self._work != self.path:
-            copy = [checked(what, self._driver.CreateCopy, self.path, self._dataset[0])]
+            copy = [checked(what, self._driver.CreateCopy, self.path, self._dataset[0], where=self._folder)]
             if copy[0] is None:
-                raise WriteError("{}: {}".format(what, gdal.GetLastErrorMsg() or "GDAL gave no reason"))
-            _close(copy, what)
-        _close(self._dataset, what)
+                raise WriteError("{}: {}".format(what, gdal.GetLastErrorMsg() or no_reason(self._folder)))
+            _close(copy, what, self._folder)
+        _close(self._dataset, what, self._folder)
         if self._work != self.path:
             gdal.GetDriverByName("GTiff").Delete(self._work)
         check = gdal.Open(self.path)

@@ -68,20 +68,40 @@ def files_open_under(folder):
     return held
 
 
-def test_a_format_written_by_copy_that_fills_the_disk_lets_go_of_its_work_file(
-        qgis_app, tmp_path, small_disk, gdal_error_style):
+@pytest.mark.parametrize("extension", ["xyz", "asc"])
+def test_an_ascii_grid_that_fills_the_disk_lets_go_of_its_work_file(
+        qgis_app, tmp_path, small_disk, gdal_error_style, extension):
     """An ASCII grid is written as a GeoTIFF first, then copied: the copy filled the disk, the run
     failed and removed its files, but the deleted GeoTIFF stayed open (held by the error's
     traceback), its space used until QGIS ended, the disk impossible to unmount."""
-    rng = np.random.default_rng(5)
-    noise = rng.integers(0, 256, (3, 300, 300), dtype=np.uint8)
-    path = write_raster(str(tmp_path / "noise.tif"), noise)
+    path = write_raster(str(tmp_path / "noise.tif"), np.random.default_rng(5).integers(0, 256, (3, 300, 300),
+                                                                                       dtype=np.uint8))
     with pytest.raises(QgsProcessingException, match="Could not write"):
-        quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(small_disk / "grid.xyz")},
+        quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(small_disk / ("grid." + extension))},
                  feedback=FillsTheDisk(str(small_disk), 200 * 1024))
     os.remove(str(small_disk / "filler"))
     assert everything_under(str(small_disk)) == []
     assert files_open_under(small_disk) == []
+
+
+def test_an_ascii_grid_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app, tmp_path, small_disk):
+    """GDAL gives no reason when the disk fills up as it closes an .asc file (its last lines):
+    "GDAL gave no reason" told the user nothing. The disk is filled to leave room for less and
+    less of the grid, so that it fills up at every stage of the writing."""
+    path = write_raster(str(tmp_path / "noise.tif"), np.random.default_rng(5).integers(0, 256, (3, 300, 300),
+                                                                                       dtype=np.uint8))
+    messages = []
+    for keep_free in range(270 * 1024, 200 * 1024, -2 * 1024):
+        try:
+            quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(small_disk / "grid.asc")},
+                     feedback=FillsTheDisk(str(small_disk), keep_free))
+        except QgsProcessingException as error:
+            messages.append(str(error))
+        for name in os.listdir(str(small_disk)):
+            os.remove(str(small_disk / name))
+    assert len(messages) > 20
+    assert [m for m in messages if "disk full?" not in m and "KB free: free some space or write it elsewhere" not in m] \
+        == []
 
 
 @pytest.mark.parametrize("extension", ["pdf", "bmp", "mbtiles"])
