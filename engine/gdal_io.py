@@ -789,6 +789,8 @@ def _probe_own_nodata(driver_name, extension, data_type):
         try:
             if driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES":
                 dataset = driver.Create(path, 3, 2, 1, data_type)
+                if dataset is not None:  # a GeoPackage raster without one fails as it closes, where an
+                    dataset.SetGeoTransform((0.0, 1.0, 0.0, 2.0, 0.0, -1.0))  # exception cannot be caught
             else:
                 memory = gdal.GetDriverByName("MEM").Create("", 3, 2, 1, data_type)
                 memory.SetGeoTransform((0.0, 1.0, 0.0, 2.0, 0.0, -1.0))

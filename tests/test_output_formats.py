@@ -65,6 +65,25 @@ def test_output_format_is_written_right_or_refused_before_any_work(qgis_app, alg
     assert not [name for name in os.listdir(folder) if name.startswith(".palettize-")]
 
 
+def test_the_format_probe_prints_nothing_when_gdal_exceptions_are_on(tmp_path):
+    """The probe's GeoPackage raster, closed without a geotransform, failed in its destructor: with
+    GDAL exceptions on (another plugin, the console) Python printed "Exception ignored in
+    delete_Dataset ... RuntimeError: Raster table probe not correctly initialized" before the
+    refusal. A new process: the probe's answers are kept for the process."""
+    import subprocess
+    import sys
+
+    import palettize
+
+    script = ("import sys; sys.path.insert(0, {!r}); from osgeo import gdal; gdal.UseExceptions(); "
+              "from palettize.engine import gdal_io; "
+              "print(gdal_io.own_nodata('GPKG', 'gpkg', gdal.GDT_Byte))").format(
+                  os.path.dirname(os.path.dirname(palettize.__file__)))
+    probe = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=60)
+    assert (probe.returncode, probe.stderr) == (0, "")
+
+
 def test_a_format_that_cuts_the_colour_table_after_the_largest_index_gets_the_palette_beside_it(qgis_app, tmp_path):
     """Idrisi (.rst) keeps only the entries up to the largest index written: black and dark red
     to win256 left a table of 2 entries, with no word."""
