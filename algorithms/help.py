@@ -60,7 +60,8 @@ ALPHA_THRESHOLD = parameter(
     "Pixels with lower alpha become nodata.",
     """Pixels with lower alpha become nodata. Partly transparent pixels above it are judged by their
     un-premultiplied colour. At 0 no pixel is nodata: a fully transparent pixel, or one holding a
-    band's nodata value (NaN and infinity too, read as 0), gets the class of the colour its bands hold.""", advanced=True)
+    band's nodata value (NaN and infinity too, read as 0), gets the class of the colour its bands
+    hold.""", advanced=True)
 N_COLORS = parameter(
     "N_COLORS", "Number of colours", "integer 2–65,535", "256",
     "Size of palettes built from the image or sampled from matplotlib.",
