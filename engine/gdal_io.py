@@ -139,13 +139,8 @@ class BandSource:
 
     def __init__(self, path, bands, alpha_band=None, nodata=None, use_masks=True):
         self.dataset = open_for_strip_reads(path)
-        named = alpha_band and self.dataset.GetRasterBand(alpha_band)
-        if use_masks and named and named.DataType != gdal.GDT_Byte and named.GetColorInterpretation() == \
-                gdal.GCI_AlphaBand and self.dataset.GetRasterBand(bands[0]).GetMaskFlags() == gdal.GMF_ALPHA | \
-                gdal.GMF_PER_DATASET:
-            alpha_band = None  # the file's own 16-bit alpha band: read as GDAL's mask scales it to 0-255, as unnamed
         if use_masks and not alpha_band:
-            alpha_band = self._alpha_band_of_mask(bands)
+            alpha_band = self._alpha_band_of(bands)
         self.bands, self.alpha_band, self.nodata = list(bands), alpha_band, nodata
         used = self.bands + ([alpha_band] if alpha_band else [])
         # All-Byte bands are read in one call straight into RGBA byte order: the fast path.
@@ -154,8 +149,8 @@ class BandSource:
         if use_masks:
             for band in (self.dataset.GetRasterBand(b) for b in self.bands):
                 flags = band.GetMaskFlags()
-                if flags == gdal.GMF_ALL_VALID or alpha_band and not flags & gdal.GMF_NODATA:
-                    continue  # with an alpha band, only the bands' nodata values add to it
+                if flags == gdal.GMF_ALL_VALID or alpha_band and flags == gdal.GMF_ALPHA | gdal.GMF_PER_DATASET:
+                    continue  # a mask made of the alpha band read (nodata values add to it)
                 masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else id(band), band.GetMaskBand())
         self.masks = list(masks.values())
         # Integer bands hold no value that could be transparent (a float band has NaN).
@@ -169,17 +164,13 @@ class BandSource:
             ", alpha band {}".format(alpha_band) if alpha_band else ", mask" if self.masks else "",
         )
 
-    def _alpha_band_of_mask(self, bands):
-        """The Byte alpha band that is the bands' mask (an RGBA raster read as bands 1-3), or None:
-        read as the alpha band, in the same call as the colours, it gives the alpha the mask gives.
-        Where the bands have a nodata value GDAL's mask is made of it alone: the alpha band is
-        still the file's (QGIS draws both transparent), and the nodata masks are read beside it."""
-        flags = self.dataset.GetRasterBand(bands[0]).GetMaskFlags()
-        if flags not in (gdal.GMF_ALPHA | gdal.GMF_PER_DATASET, gdal.GMF_NODATA):
-            return None
+    def _alpha_band_of(self, bands):
+        """The file's alpha band (by its colour interpretation) when it is none of ``bands``, or None.
+        Read with the colours (in the same call where all are Byte), it gives the alpha GDAL's mask
+        gives; where the bands have a nodata value GDAL's mask is made of that alone, and QGIS draws
+        both transparent: the nodata masks are read beside it."""
         for index in range(1, self.dataset.RasterCount + 1):
-            band = self.dataset.GetRasterBand(index)
-            if band.GetColorInterpretation() == gdal.GCI_AlphaBand and band.DataType == gdal.GDT_Byte:
+            if index not in bands and self.dataset.GetRasterBand(index).GetColorInterpretation() == gdal.GCI_AlphaBand:
                 return index
         return None
 
@@ -237,6 +228,8 @@ class BandSource:
             if not finite.all():
                 invalid.append(~finite)
                 values = np.where(finite, values, 0)
+        if values.dtype == np.uint16 and band.GetColorInterpretation() == gdal.GCI_AlphaBand:
+            return rescaled_alpha(values)
         values, clipped = _to_bytes(values)
         self.clipped |= clipped
         return values
@@ -285,6 +278,14 @@ class BandSource:
 
     def close(self):
         self.dataset = self.masks = None
+
+
+def rescaled_alpha(values):
+    """A 16-bit alpha band's values (0-65535) as 0-255 alpha, by GDAL's rule for the mask it makes of
+    one: v * 255 // 65535, but 1 for 1-256 (values written on a 0-255 scale stay not transparent)."""
+    alpha = (values.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    alpha[(values > 0) & (values < 257)] = 1
+    return alpha
 
 
 def unreadable(path, window):

@@ -118,18 +118,21 @@ def test_an_rgba_map_whose_colour_bands_have_a_nodata_value_keeps_its_alpha_band
     assert read_indices(out["OUTPUT"]).tolist() == [nearest_vga([[200, 200, 200]]) + [255, 255]]
 
 
-def test_a_16_bit_alpha_band_named_as_alpha_band_gives_the_alpha_it_gives_unnamed(qgis_app, tmp_path):
-    """Unnamed, the alpha band is read through GDAL's mask, which scales 0-65535 to 0-255; named, its
-    values were clipped to 255, so alpha 200 (nearly transparent) and 32768 (half) were opaque."""
+@pytest.mark.parametrize("nodata", [None, 7], ids=["no nodata", "nodata on the colour bands"])
+def test_a_16_bit_alpha_band_is_scaled_as_gdal_scales_it_named_or_not(qgis_app, tmp_path, nodata):
+    """GDAL's mask of a 16-bit alpha band scales 0-65535 to 0-255 (1-256 to 1). Named, the values
+    were clipped to 255, so alpha 200 (nearly transparent) and 32768 (half) were opaque; with a
+    nodata value on the colour bands GDAL's mask is that value alone, and the alpha was ignored."""
     from osgeo import gdal
 
-    image = np.array([[[100] * 4]] * 3 + [[[65535, 0, 200, 32768]]], dtype=np.uint16)
-    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True, gdal_type=gdal.GDT_UInt16,
+    image = np.array([[[100] * 5]] * 3 + [[[65535, 0, 200, 32768, 33000]]], dtype=np.uint16)
+    path = write_raster(str(tmp_path / "in.tif"), image, alpha=True, gdal_type=gdal.GDT_UInt16, nodata=nodata,
                         options=["PHOTOMETRIC=RGB"])
     outputs = [quantize(dict({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16",
                               "OUTPUT": str(tmp_path / "out{}.tif".format(i))}, **named))["OUTPUT"]
                for i, named in enumerate([{}, {"ALPHA_BAND": 4}])]
-    assert [read_indices(out).tolist() for out in outputs] == [[nearest_vga([[100, 100, 100]]) + [255] * 3]] * 2
+    grey = nearest_vga([[100, 100, 100]])
+    assert [read_indices(out).tolist() for out in outputs] == [[grey + [255] * 3 + grey]] * 2  # 33000 -> 128
 
 
 def test_an_extent_beside_the_layer_gives_a_warning_with_its_all_nodata_output(qgis_app, tmp_path):
