@@ -85,14 +85,29 @@ _CONNECTION = re.compile(r"[A-Za-z][A-Za-z0-9_]+:")
 
 def connection_parts(path):
     """(file, [the other parts]) of a GDAL connection string (NETCDF:"r2.nc":rgb -> ('r2.nc', ['rgb'])),
-    or None for a path that is no such string (a file that exists by that name included)."""
+    or None for a path that is no such string (a file that exists by that name included). The file
+    is the longest run of parts naming one that exists (GTIFF_DIR:1:a:b.tif -> 'a:b.tif'), else the
+    quoted part, else the last that looks like a file name."""
     if not _CONNECTION.match(path) or os.path.exists(path):
         return None
-    parts = [part.strip('"') for part in re.findall(r'"[^"]*"|[^:]+', path[path.index(":") + 1:])]
-    files = [part for part in parts if os.path.exists(part)] or [part for part in parts if "." in part] or parts[-1:]
-    if not files:
+    tokens = re.findall(r'"[^"]*"|[^:]+', path[path.index(":") + 1:])
+    parts = [token.strip('"') for token in tokens]
+    if not parts:
         return None
-    return files[0], [part for part in parts if part != files[0]]
+    spans = sorted(((i, j) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)),
+                   key=lambda span: (span[0] - span[1], -span[0]))  # longest first, then the later
+    for i, j in spans:
+        if os.path.exists(":".join(parts[i:j])):
+            return ":".join(parts[i:j]), parts[:i] + parts[j:]
+    quoted = [k for k, token in enumerate(tokens) if token.startswith('"')]
+    named = [k for k, part in enumerate(parts) if "." in part]
+    k = (quoted or named[-1:] or [len(parts) - 1])[0]
+    return parts[k], parts[:k] + parts[k + 1:]
+
+
+#: GDAL's subdataset prefixes whose file part is a file on disk (not a database or web address).
+FILE_CONNECTIONS = ("NETCDF", "HDF5", "HDF4", "HDF4_SDS", "HDF4_EOS", "HDF4_GR", "GTIFF_DIR", "NITF_IM", "GPKG",
+                    "GRIB", "ZARR", "PDF")
 
 
 def input_key(path):

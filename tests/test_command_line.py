@@ -450,6 +450,21 @@ def test_a_netcdf_variable_is_read_by_its_subdataset_name_and_the_container_says
     assert sorted(os.listdir(str(tmp_path))) == ["map.nc", "out"]
 
 
+def test_a_subdataset_of_a_file_with_a_colon_in_its_name_is_that_file_and_a_missing_one_is_said_so(tmp_path):
+    """GTIFF_DIR:1:in:put.tif was split at every colon: the input was taken for put.tif, so -o in:put.tif
+    replaced it. A missing file behind HDF5:"..." let HDF5 print its diagnostics before the error."""
+    path = write_raster(str(tmp_path / "in:put.tif"), random_rgba(6, 7)[:3])
+    subdataset = "GTIFF_DIR:1:{}".format(path)
+    over = palettize("quantize", subdataset, "-o", path, "-q")
+    assert over.returncode == 2 and over.stderr.endswith("-o {} is the input: choose another output.\n".format(path))
+    assert palettize("quantize", subdataset, "--out-dir", tmp_path / "out", "-q").returncode == 0
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["in:put_1.qml", "in:put_1.tif", "in:put_1.tif.aux.xml"]
+    missing = 'HDF5:"{}"://rgb'.format(tmp_path / "missing.h5")
+    result = palettize("quantize", missing, "-o", tmp_path / "x.tif", "-q")
+    assert result.returncode == 1 and result.stderr == "palettize: error: {0}: Cannot open {0} as a raster: no such " \
+        "file: {1}\n".format(missing, tmp_path / "missing.h5")
+
+
 def test_a_vrt_mosaic_refuses_before_any_work_what_a_single_raster_refuses(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
     legend = tmp_path / "legend.csv"
