@@ -696,15 +696,31 @@ def indexed_format_problem(driver_name, extension, data_type, grid, nodata=None)
     """
     if driver_name == KNOWN_GOOD_DRIVER and data_type in (gdal.GDT_Byte, gdal.GDT_UInt16):
         return ""
+    return _probed(driver_name, extension, data_type, grid, nodata)[0]
+
+
+def palette_beside(driver_name, extension, data_type, grid, nodata=None):
+    """Whether a raster this format can hold gets its palette beside it as <path>.palette.csv: the
+    format keeps no colour table (found by indexed_format_problem's probe)."""
+    if driver_name == KNOWN_GOOD_DRIVER:
+        return False
+    return _probed(driver_name, extension, data_type, grid, nodata)[1]
+
+
+def _probed(driver_name, extension, data_type, grid, nodata):
+    """(problem, palette beside) of _probe_format, found once per format, type, nodata and grid."""
     nodata = free_nodata(data_type) if nodata is None else nodata
     key = (driver_name, extension, data_type, nodata, grid.geotransform, grid.has_geotransform, grid.wkt,
            bool(grid.gcps))
     if key not in _FORMAT_PROBLEMS:
-        _FORMAT_PROBLEMS[key] = _probe_format(driver_name, extension, data_type, nodata, grid)
+        beside = []
+        _FORMAT_PROBLEMS[key] = _probe_format(driver_name, extension, data_type, nodata, grid, beside), bool(beside)
     return _FORMAT_PROBLEMS[key]
 
 
-def _probe_format(driver_name, extension, data_type, nodata, grid):
+def _probe_format(driver_name, extension, data_type, nodata, grid, beside):
+    """Why the format cannot hold the raster, or ''; ``beside`` (a list) gets True when it keeps no
+    colour table."""
     from ..palettes.palette import Palette
 
     if driver_name in LOSSY_DRIVERS:
@@ -725,6 +741,8 @@ def _probe_format(driver_name, extension, data_type, nodata, grid):
             writer.write((0, 0, 3, 2), values)
             writer.commit()
             writer.close()
+            if not writer.has_colour_table:
+                beside.append(True)
             dataset = gdal.Open(path)
             if dataset is None:
                 return "GDAL cannot read back the rasters it writes in this format"

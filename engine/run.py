@@ -380,19 +380,24 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     outputs = {"OUTPUT": output_path, "OUTPUT_REPORT": options.report, "OUTPUT_TABLE": options.table}
     outputs.update(other_outputs or {})
     check_output_paths(outputs, dict(inputs or {}, PALETTE_FILE=options.palette.file))
-    beside = {same_file_key(output_path + ".palette.csv"): "the palette written beside",  # a format without colour table
-              same_file_key(style_path(output_path)): "the QGIS style of",
-              same_file_key(output_path + ".aux.xml"): "GDAL's side file of"}
-    for setting, path in outputs.items():
-        if path and setting != "OUTPUT" and same_file_key(path) in beside:
-            raise RunError("{} ({}) would replace {} OUTPUT: choose another path for {}.".format(
-                setting, path, beside[same_file_key(path)], setting))
     if options.table and os.path.splitext(options.table)[1].lower() not in TABLE_EXTENSIONS:
         raise RunError("The table is written as CSV: give OUTPUT_TABLE a name ending in .csv, not {}.".format(
             os.path.basename(options.table)))
     from_image = palette is None
-    check_raster_output(output_path, driver, grid, options.palette.n_colours if from_image else len(palette), opaque,
-                        from_image, nodata_index=options.nodata_index, resizable=resizable)
+    size = options.palette.n_colours if from_image else len(palette)
+    check_raster_output(output_path, driver, grid, size, opaque, from_image, nodata_index=options.nodata_index,
+                        resizable=resizable)
+    beside = {same_file_key(output_path + ".aux.xml"): "GDAL's side file of"}
+    if options.style:
+        beside[same_file_key(style_path(output_path))] = "the QGIS style of"
+    dtype, nodata = output_type(size, opaque, options.nodata_index)
+    if gdal_io.palette_beside(driver, os.path.splitext(output_path)[1].lstrip(".").lower(),
+                              GDAL_TYPES[dtype().itemsize][0], grid, nodata):
+        beside[same_file_key(output_path + ".palette.csv")] = "the palette written beside"
+    for setting, path in outputs.items():
+        if path and setting != "OUTPUT" and same_file_key(path) in beside:
+            raise RunError("{} ({}) would replace {} OUTPUT: choose another path for {}.".format(
+                setting, path, beside[same_file_key(path)], setting))
     return driver
 
 

@@ -412,6 +412,11 @@ def test_a_table_at_the_palette_written_beside_an_ascii_grid_is_refused_before_a
         "palettize: error: {}: --table ({}) would replace the palette written beside the output: choose another "
         "path for --table.\n".format(path, table))
     assert os.listdir(str(tmp_path)) == ["in.tif"]
+    # a GeoTIFF keeps its colour table: nothing is written beside it, and a table may have that name
+    assert palettize("quantize", path, "-o", tmp_path / "map.tif", "--table", tmp_path / "map.tif.palette.csv",
+                     "-q").returncode == 0
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "map.qml", "map.tif", "map.tif.aux.xml",
+                                                 "map.tif.palette.csv"]
 
 
 def netcdf_with_two_variables(path):

@@ -108,7 +108,8 @@ def test_geotiff_which_runs_do_not_probe_passes_the_format_probe_on_every_grid(d
 
     grid = gdal_io.RasterGrid(3, 2, geotransform, "")
     assert gdal_io.indexed_format_problem(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, grid) == ""
-    assert gdal_io._probe_format(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, gdal_io.free_nodata(data_type), grid) == ""
+    assert gdal_io._probe_format(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, gdal_io.free_nodata(data_type), grid,
+                                  []) == ""
 
 
 def test_a_format_without_nodata_gets_a_warning_naming_the_value_nodata_pixels_hold(qgis_app, tmp_path):
