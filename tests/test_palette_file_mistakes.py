@@ -355,10 +355,13 @@ def test_a_label_over_two_lines_reads_with_any_delimiter(tmp_path, delimiter):
 def test_a_quoted_label_typed_after_a_comma_and_a_space_loses_its_quotes_on_one_line_or_two(tmp_path):
     """CSV keeps a quote after a space as text: ', "Meadow"' was the label '"Meadow"', and a label
     quoted so over two lines was refused. Quotes written as text inside quotes stay."""
-    text = '255,0,0, "Forest\nconiferous"\n0,255,0, "Meadow"\n0,0,255, "Sand, fine"\n9,9,9,"""Big"" rock"\n'
+    text = ('255,0,0, "Forest\nconiferous"\n0,255,0, "Meadow"\n0,0,255, "Sand, fine"\n9,9,9,"""Big"" rock"\n'
+            '1,2,3, "Low" or "High"\n')
     palette, _ = read_palette(write_file(tmp_path, "units.csv", text))
-    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9]]
-    assert palette.labels == ("Forest coniferous", "Meadow", "Sand, fine", '"Big" rock')
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9], [1, 2, 3]]
+    assert palette.labels == ("Forest coniferous", "Meadow", "Sand, fine", '"Big" rock', '"Low" or "High"')
+    columns = 'red,green,blue,label,alpha\n4,5,6, "Sand, fine", 255\n'  # the label in a column of its own
+    assert read_palette(write_file(tmp_path, "columns.csv", columns))[0].labels == ("Sand, fine",)
 
 
 def test_a_text_with_a_quote_left_open_is_refused_at_its_second_line(tmp_path):

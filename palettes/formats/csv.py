@@ -189,8 +189,8 @@ def _fields(line, delimiter, name=None, number=None, strip=True):
     """The fields of one line (white space separated when ``delimiter`` is None)."""
     if delimiter is None:
         return line.split()
-    try:
-        fields = next(csv.reader([line], delimiter=delimiter), [])
+    try:  # stripped fields: a quote after the delimiter and spaces opens a quoted field (', "Sand, fine"')
+        fields = next(csv.reader([line], delimiter=delimiter, skipinitialspace=strip), [])
         return [field.strip() for field in fields] if strip else fields
     except csv.Error as problem:
         if name is None:
@@ -314,17 +314,18 @@ def _is_alpha(fields, column):
 def _label(text, fields, column, delimiter, last):
     if column is None or column >= len(fields):
         return ""
-    if delimiter is not None:
-        raw = _fields(text, delimiter, strip=False)
-        rest = raw[column:] if last else raw[column:column + 1]  # 'Sand, fine' unquoted in the last column
+    if not last or len(fields) == column + 1 and delimiter is None:
+        return fields[column]
+    if delimiter is not None:  # 'Sand, fine' unquoted in the last column: the rest of the line as written
+        rest = _fields(text, delimiter, strip=False)[column:]
         while len(rest) > 1 and not rest[-1].strip():  # 'Sand,,' from a spreadsheet's empty columns
             rest.pop()
         while len(rest) > 1 and not rest[0].strip():  # ',,Sand': an empty column before the label
             rest.pop(0)
-        joined = delimiter.join(rest)
-        label = joined.strip()
-        if joined[:1] == " " and len(label) > 1 and label[0] == label[-1] == '"':  # ', "Sand"': CSV keeps a
-            label = label[1:-1].replace('""', '"').strip()  # quote after a space as text
+        label = delimiter.join(rest).strip()
+        inside = label[1:-1].replace('""', "")
+        if len(label) > 1 and label[0] == label[-1] == '"' and '"' not in inside:  # ', "Sand, fine"': one
+            label = label[1:-1].replace('""', '"').strip()  # quoted field after a space, not '"Low" or "High"'
         return label
     label = text.split(None, column)[column].strip()
     if len(label) > 1 and label[0] == label[-1] == '"':
