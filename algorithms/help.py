@@ -175,9 +175,9 @@ QUANTIZE_PARAMETERS = [
         "OUTPUT_TABLE", "Palette table", "table, optional", "not created",
         "One row per palette entry with its pixels and share.",
         """One row per palette entry: `index`, `red`, `green`, `blue`, `hex`, `label`, `pixels`,
-        `share` (of the valid pixels), from the same pass. Any table format QGIS offers: `.csv`,
-        `.xlsx`, `.ods`, `.gpkg`, ...; `.txt` (QGIS's Geoconcept), `.dxf` and `.gpx` hold no plain
-        table and are refused."""),
+        `share` (of the valid pixels), from the same pass. As `.csv`, `.xlsx`, `.ods`, `.gpkg`,
+        `.sqlite`, `.geojson`, `.shp`, `.fgb`, `.gml` or `.tab`; other formats QGIS offers hold no
+        plain table (`.txt` is Geoconcept to QGIS) and are refused."""),
     OUTPUT_REPORT,
 ]
 #: The dialog's palette list, one label per PALETTE option, grouped by kind in the enum's order:
@@ -249,9 +249,9 @@ EXTRACT_PARAMETERS = [
         "OUTPUT_TABLE", "Palette table", "table, optional", "not created",
         "One row per palette entry with its pixels and share.",
         """One row per entry: `index`, `red`, `green`, `blue`, `hex`, `label`, `pixels` (the pixels
-        quantization assigns to the entry under `METRIC`), `share` (of the valid pixels). Any table
-        format QGIS offers: `.csv`, `.xlsx`, `.ods`, `.gpkg`, ...; `.txt` (QGIS's Geoconcept), `.dxf`
-        and `.gpx` hold no plain table and are refused."""),
+        quantization assigns to the entry under `METRIC`), `share` (of the valid pixels). As `.csv`,
+        `.xlsx`, `.ods`, `.gpkg`, `.sqlite`, `.geojson`, `.shp`, `.fgb`, `.gml` or `.tab`; other formats
+        QGIS offers hold no plain table (`.txt` is Geoconcept to QGIS) and are refused."""),
     parameter(
         "OUTPUT_REPORT", "Report", "HTML file, optional", "",
         "An HTML report for quantizing with the extracted palette.",

@@ -45,9 +45,11 @@ SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
 
 
-#: OGR drivers QGIS picks by a table's extension that cannot write a table without geometry (.txt is
-#: Geoconcept, which wants a CRS): refused before any work instead of failing once the raster is done.
-_NOT_TABLES = ("Geoconcept", "DXF", "GPX", "DGN", "S57", "Interlis 2")
+#: OGR drivers QGIS picks by a table's extension that write the table (one row per entry, no
+#: geometry) so that it reads back; any other (.txt is Geoconcept, which wants a CRS; .pdf writes
+#: nothing; .gmt drops every row) is refused before any work, not found out once the raster is done.
+_TABLE_DRIVERS = ("CSV", "XLSX", "ODS", "GPKG", "SQLite", "GeoJSON", "GeoJSONSeq", "ESRI Shapefile", "FlatGeobuf",
+                  "GML", "MapInfo File")
 
 def tr(text):
     return QCoreApplication.translate("Palettize", text)
@@ -557,12 +559,13 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         table = resolve_output(self, parameters, "OUTPUT_TABLE", context).path
         if not os.path.splitext(table)[1] or "|" in table or ":" in os.path.splitdrive(table)[1]:
             return ""
-        driver = QgsVectorFileWriter.driverForExtension(os.path.splitext(table)[1])
-        if driver in _NOT_TABLES:
-            raise QgsProcessingException(tr(
-                "Cannot write {} {}: QGIS writes {} files as {}, which cannot hold a table without geometry. Write "
-                "it as .csv (or .xlsx, .ods, .gpkg).").format(self.named("OUTPUT_TABLE"), table,
-                                                               os.path.splitext(table)[1], driver))
+        extension = os.path.splitext(table)[1]
+        driver = QgsVectorFileWriter.driverForExtension(extension)
+        if driver not in _TABLE_DRIVERS:
+            why = (tr("QGIS writes {} files as {}, which cannot hold a table without geometry").format(extension, driver)
+                   if driver else tr("QGIS knows no table format by the extension {}").format(extension))
+            raise QgsProcessingException(tr("Cannot write {} {}: {}. Write it as .csv (or .xlsx, .ods, .gpkg).").format(
+                self.named("OUTPUT_TABLE"), table, why))
         problem = writable_path_problem(table)
         if problem:
             raise QgsProcessingException(tr("Cannot write {} {}: {}. Choose another place.").format(
