@@ -703,6 +703,7 @@ class Runner:
             failures.append(job)
             on_failure(job, error)
 
+        jobs = list(jobs)
         planned = self._plan(list(jobs), options, fail)
         if failures and not keep_going:
             return failures
@@ -728,12 +729,14 @@ class Runner:
             log(repeated, warning=True)
             said.add(repeated)
 
+        single = len(jobs) == 1  # a batch with one file left (the others could not be read) is still a batch
+
         def tell(job, text, warning=False):
             """What a file's run logged: its warnings, naming the file among several, and its notes
             when it is the only file."""
             if warning and text not in said:
-                log(text if len(planned) == 1 else "{}: {}".format(job.input, text), warning=True)
-            elif not warning and len(planned) == 1:
+                log(text if single else "{}: {}".format(job.input, text), warning=True)
+            elif not warning and single:
                 log(text)
 
         progress(0, 0, len(planned), total)

@@ -135,6 +135,19 @@ def test_a_failed_file_gets_one_error_line_no_output_and_exit_status_1(tmp_path)
     assert not os.path.exists(str(tmp_path / "stopped" / "good.tif"))
 
 
+def test_a_batch_left_with_one_file_prints_its_warnings_naming_it_as_a_batch_does(tmp_path):
+    """With one of two inputs unopenable (--keep-going), the other was reported as a single run:
+    every note, and warnings that did not name the file."""
+    missing = str(tmp_path / "missing.tif")
+    result = palettize("quantize", SAMPLE_MAP, missing, "--out-dir", tmp_path / "out", "--keep-going")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "palettize: error: {0}: Cannot open {0} as a raster: no such file".format(missing),
+        "warning: {}: Merged classes: #b2d8e8 (8.85%), #8bc5e0 (6.76%) both become entry 9 (#a6caf0). To keep them "
+        "apart, set --palette=frequent (a palette built from the image) or give the map's legend as --palette."
+        .format(SAMPLE_MAP)]
+
+
 def test_a_file_that_is_no_raster_gets_one_error_line_without_gdals_own(tmp_path):
     good = write_raster(str(tmp_path / "good.tif"), random_rgba(10, 12, seed=1), alpha=True)
     junk = tmp_path / "junk.tif"
