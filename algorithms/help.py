@@ -54,7 +54,8 @@ PIXEL_SIZE = parameter(
     "The output pixel size in the extent's CRS units (rendered source).",
     """With `SOURCE=rendered`: the output pixel size in the extent's CRS units. Alone, it resamples
     the layer's own extent. Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
-    and `PIXEL_SIZE`; without them the run stops and asks for them.""", advanced=True)
+    and `PIXEL_SIZE`, and so does an `EXTENT` in another CRS than the layer's (the layer's pixel size
+    is in its own CRS units); without them the run stops and asks for them.""", advanced=True)
 ALPHA_THRESHOLD = parameter(
     "ALPHA_THRESHOLD", "Alpha threshold", "integer 0–255", "128",
     "Pixels with lower alpha become nodata.",
