@@ -249,7 +249,7 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
         source.close()
 
 
-def assemble(job, workdir, options, palette, tiles, opaque):
+def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
     """The tiles (quantize_tile's results) as one mosaic: <output>.vrt beside its tiles folder, or
     the output raster itself (written from the mosaic as quantize_file writes it); then the style
     and table. Removes the work folder, whatever happens. Returns (pixels per entry, the notes and
@@ -265,7 +265,8 @@ def assemble(job, workdir, options, palette, tiles, opaque):
         notes = [  # what quantize_file says of the file, but the colours matched (counted tile by tile)
             "Reading {} ({} x {} pixels) in {} tile{}.".format(read, grid.width, grid.height, len(job.tiles),
                                                                 "" if len(job.tiles) == 1 else "s"),
-            "Palette: {} colours; metric {}.".format(len(palette), options.metric),
+            "Palette: {} colours{}; metric {}.".format(len(palette), " ({})".format(origin) if origin else "",
+                                                       options.metric),
             run.output_type_message(len(palette), opaque, run.GDAL_TYPES[data_type[0]().itemsize][1], nodata, palette,
                                     options.nodata_index, "no transparent pixel")]
         merges = MergedColourFinder(grid.width, grid.height, absent_index(len(palette), nodata))
@@ -713,16 +714,16 @@ class Runner:
             kept = unsaid and style_conflict(job.output, [job.input])
             if kept:
                 log("No QGIS style was saved beside the output: {}".format(kept), warning=True)
-        palette = None
+        palette = origin = None
         if options.palette.from_image:
             progress(0, 0, len(planned), total)
             histogram = self._histogram(planned, options, fail)  # drops the files it cannot read
             if (failures and not keep_going) or not planned:
                 return failures
             total = sum(job.pixels for job in planned)
-            palette, _ = run.resolve_palette(options, histogram, log)
+            palette, origin = run.resolve_palette(options, histogram, log)
         elif self.client is not None or len(planned) > 1:
-            palette, _ = run.resolve_palette(options, None, log)
+            palette, origin = run.resolve_palette(options, None, log)
         said = set()  # warnings about the palette, given once for all files
         repeated = palette is not None and run.repeated_colours_message(palette, options.nodata_index)
         if repeated:
@@ -748,12 +749,15 @@ class Runner:
                     for path in (job.output, job.report, job.table):
                         if path:
                             folders.make_folders(os.path.dirname(os.path.abspath(path)))
-            run_batch(planned, options, palette, progress, keep_going, tell, fail, total)
+            run_batch(planned, options, (palette, origin), progress, keep_going, tell, fail, total)
         finally:
             folders.discard()
         return failures
 
     def _quantize_here(self, jobs, options, palette, progress, keep_going, tell, fail, total):
+        """The jobs one after another in this process; ``palette``: (the palette, where it comes from),
+        or (None, None) for each file's own (see quantize_file)."""
+        palette, origin = palette
         done_pixels = 0
         for number, job in enumerate(jobs):
             def file_progress(fraction, number=number, start=done_pixels):
@@ -765,7 +769,7 @@ class Runner:
             before = _snapshot(_side_files(job))
             try:
                 if job.tiles:
-                    for text, warning in self._tiles_here(job, options, palette):
+                    for text, warning in self._tiles_here(job, options, palette, origin):
                         file_log(text, warning)
                 else:
                     run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
@@ -782,10 +786,10 @@ class Runner:
             progress(number + 1, done_pixels, len(jobs), total)
 
     @staticmethod
-    def _tiles_here(job, options, palette):
+    def _tiles_here(job, options, palette, origin):
         if palette is None:
-            palette, _ = run.resolve_palette(options, run.colour_histogram_files([job.input], options)
-                                             if options.palette.from_image else None)
+            palette, origin = run.resolve_palette(options, run.colour_histogram_files([job.input], options)
+                                                  if options.palette.from_image else None)
         workdir = _workdir(job)
         try:
             opaque = file_opaque(job.input, options)
@@ -793,9 +797,10 @@ class Runner:
         except BaseException:
             remove_folder(workdir)
             raise
-        return assemble(job, workdir, options, palette, tiles, opaque)[1]
+        return assemble(job, workdir, options, palette, tiles, opaque, origin)[1]
 
     def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, tell, fail, total):
+        palette, origin = palette  # (the palette, where it comes from): see _quantize_here
         from distributed import as_completed
 
         watched, finals, workdirs = {}, {}, {}
@@ -804,7 +809,7 @@ class Runner:
                   for job in jobs}
         ended = set()  # outputs of the files whose last task ended
         try:  # submitting takes a while too (a few ms a task): a Ctrl-C there is cleaned up after as well
-            self._submit(jobs, options, palette, tag, watched, finals, workdirs)
+            self._submit(jobs, options, palette, origin, tag, watched, finals, workdirs)
             self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, tell, progress,
                          len(jobs), total, ended)
         except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
@@ -822,7 +827,7 @@ class Runner:
                     remove_folder(workdir)
             raise
 
-    def _submit(self, jobs, options, palette, tag, watched, finals, workdirs):
+    def _submit(self, jobs, options, palette, origin, tag, watched, finals, workdirs):
         """Submit every job's tasks, each watched as it is submitted ({future: (job, its pixels)}),
         ``finals`` ({future: job}) the last task of each job, ``workdirs`` ({output: tiles folder})."""
         client = self.client
@@ -839,7 +844,8 @@ class Runner:
             for tile in job.tiles:
                 tiles.append(client.submit(quantize_tile, task.input, workdir, tile, options, palette, opaque, pure=False))
                 watched[tiles[-1]] = (job, tile[2] * tile[3])
-            final = client.submit(tagged, tag, assemble, task, workdir, options, palette, tiles, opaque, pure=False)
+            final = client.submit(tagged, tag, assemble, task, workdir, options, palette, tiles, opaque, origin,
+                                  pure=False)
             watched[final], finals[final] = (job, 0), job
 
     def _follow(self, completed, watched, finals, workdirs, keep_going, fail, tell, progress, files, total, ended):

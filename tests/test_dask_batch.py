@@ -488,8 +488,9 @@ def test_a_file_split_into_tiles_warns_of_merged_classes_as_a_run_over_the_whole
 
 @pytest.mark.parametrize("where", ["split on the cluster", ".vrt in one process"])
 def test_a_file_split_into_tiles_prints_the_notes_of_a_run_over_the_whole_file(scheduler, tmp_path, capsys, where):
-    """Only the warnings were printed: nothing said what was read, which palette, which type, where the
-    style went. The colours matched are counted tile by tile, so that line is left out."""
+    """Only the warnings were printed: nothing said what was read, which palette (and where it came
+    from), which type, where the style went. The colours matched are counted tile by tile, so that
+    line is left out."""
     assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "whole.tif") == 0
     whole = capsys.readouterr().err.splitlines()
     tiled = tmp_path / ("tiled.tif" if where.startswith("split") else "tiled.vrt")
@@ -498,7 +499,7 @@ def test_a_file_split_into_tiles_prints_the_notes_of_a_run_over_the_whole_file(s
     tiles = "6 tiles" if where.startswith("split") else "1 tile"
     assert capsys.readouterr().err.splitlines() == [
         whole[0].replace(" pixels).", " pixels) in {}.".format(tiles)),
-        "Palette: 256 colours; metric rgb.",
+        whole[1],  # Palette: 256 colours (built-in palette); metric rgb.
         whole[2],  # UInt16 with nodata 65535
         "QGIS style with the palette's classes: {}".format(tmp_path / "tiled.qml"),
         whole[4],  # the merged classes
