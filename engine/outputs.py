@@ -177,7 +177,10 @@ class OutputFiles:
             missing.append(folder)
             folder = os.path.dirname(folder)
         for folder in reversed(missing):
-            os.mkdir(folder)
+            try:
+                os.mkdir(folder)
+            except FileExistsError:  # made by another run at the same time: it is that run's to remove
+                continue
             self._created.append(folder)
 
     def commit(self):

@@ -131,3 +131,20 @@ def test_quantize_file_says_which_input_it_cannot_read(tmp_path):
     with pytest.raises(RunError, match="grey.tif has 1 band"):
         quantize_file(grey, str(tmp_path / "out.tif"), QuantizeOptions())
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_two_runs_at_once_into_one_new_folder_both_write_their_raster(tmp_path):
+    """Each run makes the output folders that are missing: the second to make one failed with
+    "File exists" (one run in six or so)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(40, 50, seed=6), alpha=True)
+    palettes = ["vga16", "win256"]
+    for attempt in range(30):
+        folder = tmp_path / str(attempt) / "deeper"
+        with ThreadPoolExecutor(2) as pool:
+            runs = [pool.submit(quantize_file, path, str(folder / (name + ".tif")),
+                                QuantizeOptions(palette=PaletteOptions(name))) for name in palettes]
+            for name, run in zip(palettes, runs):
+                assert run.result().counts.sum() == np.count_nonzero(read_indices(str(folder / (name + ".tif")))
+                                                                     < len(builtin_palette(name)))
