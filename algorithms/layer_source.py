@@ -25,6 +25,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
     QgsVectorFileWriter,
 )
 from qgis.PyQt.QtCore import QCoreApplication
@@ -478,7 +479,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Runs in the main thread: reads the layer's style while it is safe to touch the layer."""
         self.run = run = self.checked_settings(parameters, context)
-        self.workdir = tempfile.mkdtemp(prefix="palettize-")
+        # In QGIS's own temporary folder, which QGIS removes when it ends: a task cancelled while queued
+        # never runs processAlgorithm, whose end removes the folder.
+        self.workdir = tempfile.mkdtemp(prefix="palettize-", dir=QgsProcessingUtils.tempFolder())
         try:
             kind, plan = self.reader(run)
             if kind == "bands":

@@ -147,3 +147,28 @@ def test_palette_table_is_created_only_when_asked_for(qgis_app, algorithm_id):
     algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
     table = algorithm.parameterDefinition("OUTPUT_TABLE")
     assert table.createByDefault() is False
+
+
+def test_a_run_cancelled_while_queued_leaves_its_work_folder_only_where_qgis_removes_it(project, tmp_path):
+    """The task prepares the run when it is made (prepareAlgorithm makes a work folder); a task
+    cancelled in the task list before it starts never runs the end that removes it. The folder is
+    in QGIS's own temporary folder, which QGIS removes when it ends, not in the system's."""
+    import glob
+    import os
+    import tempfile
+
+    from qgis.core import QgsProcessingUtils
+
+    from processing.tools import dataobjects
+
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "palettize-*")))
+    feedback = QgsProcessingFeedback()
+    context = dataobjects.createContext(feedback)
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("palettize:quantize")
+    task = QgsProcessingAlgRunnerTask(algorithm, {"INPUT": SAMPLE_MAP, "PALETTE": "vga16",
+                                                  "OUTPUT": str(tmp_path / "classes.tif")}, context, feedback)
+    task.cancel()
+    del task
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "palettize-*"))) == before
+    assert glob.glob(os.path.join(QgsProcessingUtils.tempFolder(), "palettize-*"))
+    assert os.listdir(str(tmp_path)) == []
