@@ -560,9 +560,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         if parameters.get("OUTPUT_TABLE") in (None, ""):
             return ""
         table = resolve_output(self, parameters, "OUTPUT_TABLE", context).path
-        if not os.path.splitext(table)[1] or "|" in table or ":" in os.path.splitdrive(table)[1]:
-            return ""
         extension = os.path.splitext(table)[1]
+        if not extension or "|" in table or ":" in os.path.splitdrive(table)[1]:
+            return ""
         driver = QgsVectorFileWriter.driverForExtension(extension)
         if driver not in _TABLE_DRIVERS:
             why = (tr("QGIS writes {} files as {}, which cannot hold a table without geometry").format(extension, driver)

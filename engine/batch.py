@@ -754,10 +754,10 @@ class Runner:
             folders.discard()
         return failures
 
-    def _quantize_here(self, jobs, options, palette, progress, keep_going, tell, fail, total):
-        """The jobs one after another in this process; ``palette``: (the palette, where it comes from),
-        or (None, None) for each file's own (see quantize_file)."""
-        palette, origin = palette
+    def _quantize_here(self, jobs, options, resolved, progress, keep_going, tell, fail, total):
+        """The jobs one after another in this process; ``resolved``: (the palette, where it comes
+        from), or (None, None) for each file's own (see quantize_file)."""
+        palette, origin = resolved
         done_pixels = 0
         for number, job in enumerate(jobs):
             def file_progress(fraction, number=number, start=done_pixels):
@@ -799,8 +799,8 @@ class Runner:
             raise
         return assemble(job, workdir, options, palette, tiles, opaque, origin)[1]
 
-    def _quantize_on_cluster(self, jobs, options, palette, progress, keep_going, tell, fail, total):
-        palette, origin = palette  # (the palette, where it comes from): see _quantize_here
+    def _quantize_on_cluster(self, jobs, options, resolved, progress, keep_going, tell, fail, total):
+        palette, origin = resolved  # (the palette, where it comes from): see _quantize_here
         from distributed import as_completed
 
         watched, finals, workdirs = {}, {}, {}

@@ -323,7 +323,8 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
     GDAL or the free disk cannot hold (gdal_io.grid_size_problem). ``from_image``: the palette is
     built from the image, at most ``palette_size`` colours; ``disk``: check the free disk too;
     ``nodata_index``: the user's NODATA_INDEX; ``resizable``: the user chose the grid (see
-    gdal_io.grid_size_problem)."""
+    gdal_io.grid_size_problem). Returns whether the format keeps no colour table: the palette then
+    goes beside the raster as <path>.palette.csv."""
     check_nodata_index(nodata_index, palette_size)
     dtype, nodata = output_type(palette_size, opaque, nodata_index)
     gdal_type, _ = GDAL_TYPES[dtype().itemsize]
@@ -356,6 +357,7 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
                                         nearest_existing_folder(path) if disk else None, resizable)
     if problem:
         raise RunError(problem)
+    return gdal_io.palette_beside(driver, extension, gdal_type, grid, nodata)
 
 
 def _own_nodata_as_index(driver, extension, grid, palette_size, opaque, gdal_type):
@@ -384,20 +386,19 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
         raise RunError("The table is written as CSV: give OUTPUT_TABLE a name ending in .csv, not {}.".format(
             os.path.basename(options.table)))
     from_image = palette is None
-    size = options.palette.n_colours if from_image else len(palette)
-    check_raster_output(output_path, driver, grid, size, opaque, from_image, nodata_index=options.nodata_index,
-                        resizable=resizable)
+    palette_beside = check_raster_output(output_path, driver, grid, options.palette.n_colours if from_image else
+                                         len(palette), opaque, from_image, nodata_index=options.nodata_index,
+                                         resizable=resizable)
     beside = {same_file_key(output_path + ".aux.xml"): "GDAL's side file of"}
     if options.style:
         beside[same_file_key(style_path(output_path))] = "the QGIS style of"
-    dtype, nodata = output_type(size, opaque, options.nodata_index)
-    if gdal_io.palette_beside(driver, os.path.splitext(output_path)[1].lstrip(".").lower(),
-                              GDAL_TYPES[dtype().itemsize][0], grid, nodata):
+    if palette_beside:
         beside[same_file_key(output_path + ".palette.csv")] = "the palette written beside"
     for setting, path in outputs.items():
-        if path and setting != "OUTPUT" and same_file_key(path) in beside:
+        replaced = beside.get(same_file_key(path)) if path and setting != "OUTPUT" else None
+        if replaced:
             raise RunError("{} ({}) would replace {} OUTPUT: choose another path for {}.".format(
-                setting, path, beside[same_file_key(path)], setting))
+                setting, path, replaced, setting))
     return driver
 
 
