@@ -53,7 +53,9 @@ PIXEL_SIZE = parameter(
     "PIXEL_SIZE", "Output pixel size", "number, optional", "the layer's pixel size",
     "The output pixel size in the extent's CRS units (rendered source).",
     """With `SOURCE=rendered`: the output pixel size in the extent's CRS units. Alone, it resamples
-    the layer's own extent. Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
+    the layer's own extent. Each output pixel takes the colour drawn for the layer's pixel under its
+    centre, nodata where its centre is off the layer (as a QGIS map draws it where the layer's style
+    resamples or the extent is in another CRS). Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
     and `PIXEL_SIZE`, and so does an `EXTENT` in another CRS than the layer's (the layer's pixel size
     is in its own CRS units); without them the run stops and asks for them.""", advanced=True)
 ALPHA_THRESHOLD = parameter(

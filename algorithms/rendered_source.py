@@ -243,7 +243,8 @@ class RenderedSource:
 
     def _read(self, window):
         layers = self._thread_layers()
-        draw = self._draw_in_map_tiles if self._in_map_tiles else self._draw
+        draw = (self._draw_in_map_tiles if self._in_map_tiles else self._draw if self._reprojected
+                else self._draw_at_centres)
         rgba = argb_to_rgba(draw(layers[0], window))
         if self._alpha_renderer is not None:
             grey = (draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
@@ -253,9 +254,12 @@ class RenderedSource:
 
     def _draw(self, layer, window):
         """Premultiplied ARGB32 pixels of one window as QGIS draws ``layer``."""
-        xoff, yoff, width, height = window
+        return self._drawn(layer, self._extent(window), window[2], window[3], window)
+
+    def _drawn(self, layer, extent, width, height, window):
+        """Premultiplied ARGB32 pixels of ``extent`` drawn ``width`` x ``height`` (for ``window`` of the grid)."""
         gdal.ErrorReset()
-        block = layer.pipe().last().block(1, self._extent(window), width, height)
+        block = layer.pipe().last().block(1, extent, width, height)
         if self._provider_key == "gdal" and gdal.GetLastErrorType() >= gdal.CE_Failure:
             # QGIS draws what it could not read as transparent, with only a log message; GDAL's
             # error state (per thread, shared with QGIS's GDAL provider) tells.
@@ -267,6 +271,69 @@ class RenderedSource:
         if block is None or block.width() != width or block.height() != height:
             raise SourceError("QGIS could not draw block {} of layer '{}'".format(window, layer.source()))
         return np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width)
+
+    def _draw_at_centres(self, layer, window):
+        """_draw, with every pixel the colour QGIS draws for the layer's own pixel under its centre,
+        or transparent where its centre is off the layer. QGIS draws a block on another grid than the
+        layer's from where it rounds the block's corner, or the layer's edge, to the layer's pixels:
+        pixels up to one pixel away from their centres, differently for each block (an EXTENT or
+        PIXEL_SIZE). The layer's own pixels under the window are therefore drawn, at the layer's
+        resolution, and picked by the centres (a part of the window at a time, for a much coarser grid)."""
+        if not (layer.width() > 0 and layer.height() > 0):  # no pixels of its own (a web service): as it comes
+            return self._draw(layer, window)
+        xoff, yoff, width, height = window
+        left, top, right, bottom = self._layer_span(layer)
+        (x0, x1), (y0, y1) = _centred(xoff, width, left, right), _centred(yoff, height, top, bottom)
+        if (x0, y0, x1 - x0, y1 - y0) == window and self._on_layer_pixels(layer):
+            return self._draw(layer, window)  # the layer's own pixels (or a window of them): drawn as they are
+        argb = np.zeros((height, width), dtype="<u4")
+        if x0 < x1:
+            rows = max(1, (1 << 22) // self._layer_pixels(layer, x1 - x0, 1))
+            for top_row in range(y0, y1, rows):
+                end = min(y1, top_row + rows)
+                argb[top_row - yoff:end - yoff, x0 - xoff:x1 - xoff] = self._draw_layer_pixels(
+                    layer, (x0, top_row, x1 - x0, end - top_row))
+        return argb
+
+    def _draw_layer_pixels(self, layer, window):
+        """_draw of a window whose pixels' centres are all on the layer: the layer's own pixels under
+        them, drawn at the layer's resolution, each picked by the pixel's centre."""
+        xoff, yoff, width, height = window
+        extent, columns, rows = layer.extent(), layer.width(), layer.height()
+        x0, dx, y0, dy = self._draw_geotransform()
+        size_x, size_y = extent.width() / columns, extent.height() / rows
+        cols = np.floor((x0 + (np.arange(xoff, xoff + width) + 0.5) * dx - extent.xMinimum()) / size_x)
+        rows_of = np.floor((extent.yMaximum() - (y0 + (np.arange(yoff, yoff + height) + 0.5) * dy)) / size_y)
+        cols = np.clip(cols, 0, columns - 1).astype(np.int64)
+        rows_of = np.clip(rows_of, 0, rows - 1).astype(np.int64)
+        c0, c1, r0, r1 = int(cols.min()), int(cols.max()) + 1, int(rows_of.min()), int(rows_of.max()) + 1
+        drawn = self._drawn(layer, QgsRectangle(extent.xMinimum() + c0 * size_x, extent.yMaximum() - r1 * size_y,
+                                                extent.xMinimum() + c1 * size_x, extent.yMaximum() - r0 * size_y),
+                            c1 - c0, r1 - r0, window)
+        return drawn[np.ix_(rows_of - r0, cols - c0)]
+
+    def _on_layer_pixels(self, layer):
+        """Whether the grid's pixels are the layer's own (same size, edges on the layer's pixel edges)."""
+        x0, dx, y0, dy = self._draw_geotransform()
+        extent = layer.extent()
+        size_x, size_y = extent.width() / layer.width(), extent.height() / layer.height()
+        offset_x, offset_y = (x0 - extent.xMinimum()) / size_x, (extent.yMaximum() - y0) / size_y
+        return abs(abs(dx) / size_x - 1) < _EDGE_TOLERANCE and abs(abs(dy) / size_y - 1) < _EDGE_TOLERANCE and \
+            dx > 0 > dy and abs(offset_x - round(offset_x)) < 1e-6 and abs(offset_y - round(offset_y)) < 1e-6
+
+    def _layer_pixels(self, layer, columns, rows):
+        """About how many of the layer's own pixels ``columns`` x ``rows`` pixels of the grid cover."""
+        _, dx, _, dy = self._draw_geotransform()
+        extent = layer.extent()
+        return int((columns * abs(dx) / (extent.width() / layer.width()) + 2) *
+                   (rows * abs(dy) / (extent.height() / layer.height()) + 2))
+
+    def _draw_geotransform(self):
+        """(x0, dx, y0, dy) of the grid in the coordinates the layer is drawn in."""
+        if self._unrotated:
+            return 0.0, 1.0, 0.0, -1.0
+        x0, dx, _, y0, _, dy = self._grid.geotransform
+        return x0, dx, y0, dy
 
     def _draw_in_map_tiles(self, layer, window):
         """_draw, for a style that colours a pixel from its neighbours (hillshade, contours) or a
@@ -298,6 +365,14 @@ class RenderedSource:
     def _map_area(self, layer):
         """(left, top, right, bottom) grid pixels of the layer's part of the grid, as QGIS places it
         on a map: its extent (in the grid's CRS) widened to whole pixels, within the grid."""
+        left, top, right, bottom = self._layer_span(layer)
+        left, top = (max(0, math.floor(v + 1e-6)) for v in (left, top))
+        right = min(self._grid.width, math.ceil(right - 1e-6))
+        bottom = min(self._grid.height, math.ceil(bottom - 1e-6))
+        return left, top, max(left, right), max(top, bottom)
+
+    def _layer_span(self, layer):
+        """(left, top, right, bottom): the layer's extent (in the grid's CRS) in grid pixels, not rounded."""
         extent = layer.extent()
         if self._reprojected:
             transform = QgsCoordinateTransform(layer.crs(), self._target_crs, self._transform_context)
@@ -309,10 +384,7 @@ class RenderedSource:
             corners = [((extent.xMinimum() - x0) / dx, (extent.yMaximum() - y0) / dy),
                        ((extent.xMaximum() - x0) / dx, (extent.yMinimum() - y0) / dy)]
         (left, top), (right, bottom) = corners
-        left, top = (max(0, math.floor(v + 1e-6)) for v in (left, top))
-        right = min(self._grid.width, math.ceil(right - 1e-6))
-        bottom = min(self._grid.height, math.ceil(bottom - 1e-6))
-        return left, top, max(left, right), max(top, bottom)
+        return left, top, right, bottom
 
     def _open(self, renderer, filters):
         layer = QgsRasterLayer(self._source, "palettize source", self._provider_key)
@@ -351,6 +423,16 @@ class RenderedSource:
 
 
 _ALPHA_ONE = np.uint32(1 << 24)
+#: Grid pixels whose centres are nearer than this (in pixels) to the layer's first edge are taken as
+#: on it, to its last edge as off it: coordinates computed two ways differ in their last digits.
+_EDGE_TOLERANCE = 1e-9
+
+
+def _centred(offset, size, low, high):
+    """(first, end) of the grid pixels offset..offset+size whose centres are within low..high: a
+    centre on the low edge is on the layer, one on the high edge is not (as GDAL counts pixels)."""
+    first = min(max(offset, math.ceil(low - 0.5 - _EDGE_TOLERANCE)), offset + size)
+    return first, max(first, min(offset + size, math.ceil(high - 0.5 - _EDGE_TOLERANCE)))
 #: The side of the tiles QGIS draws a raster layer of a map in (QgsRasterIterator's largest tile).
 MAP_TILE = 2000
 

@@ -231,3 +231,37 @@ def assert_quantized_as_the_map_draws_it(layer, pixel_size, tmp_path):
     opaque = alpha == 255
     assert opaque.mean() > 0.9
     assert np.array_equal(indices[opaque], expected[opaque])
+
+
+@pytest.mark.parametrize("pixel_size", [0.9, 2.3])
+def test_a_grid_across_the_layers_pixels_and_edge_takes_the_pixel_under_each_centre_in_every_block(
+        qgis_app, tmp_path, pixel_size):
+    """An EXTENT reaching off the layer, on pixels finer or coarser than the layer's and not on its
+    pixel edges: every output pixel holds the class of the layer's pixel under its centre (nodata
+    where that is transparent or off the layer), and a taller extent over the same grid gives the
+    same classes where the two meet. QGIS draws a block reaching off the layer, or on coarser
+    pixels, from where it rounds the block's corner to: pixels up to one away, differently in each
+    block (9,863 of 498,147 pixels changed when the extent grew by 300 rows)."""
+    from rasters import write_raster
+
+    rng = np.random.default_rng(5)
+    classes = rng.integers(0, 16, (700, 650))
+    alpha = np.where(rng.random(classes.shape) < 0.01, 0, 255).astype(np.uint8)
+    bands = np.concatenate([np.array(VGA, dtype=np.uint8)[classes].transpose(2, 0, 1), alpha[None]])
+    x0, y0 = 500000.0, 7500000.0
+    path = write_raster(str(tmp_path / "in.tif"), bands, geotransform=(x0, 1.0, 0.0, y0, 0.0, -1.0), alpha=True)
+    outputs = {}
+    for name, top in (("short", 20.0), ("tall", 20.0 + 300 * pixel_size)):  # metres above the layer
+        outputs[name] = read_indices(quantize({
+            "INPUT": path, "PALETTE": "vga16", "PIXEL_SIZE": pixel_size, "OUTPUT": str(tmp_path / (name + ".tif")),
+            "EXTENT": "{},{},{},{} [EPSG:32635]".format(x0 - 50, x0 + 600, y0 - 600, y0 + top)})["OUTPUT"])
+        height, width = outputs[name].shape
+        rows = np.floor((np.arange(height) + 0.5) * pixel_size - top).astype(int)  # the layer's, under each centre
+        columns = np.floor((np.arange(width) + 0.5) * pixel_size - 50).astype(int)
+        rows, columns = np.meshgrid(rows, columns, indexing="ij")
+        on_layer = (rows >= 0) & (rows < 700) & (columns >= 0) & (columns < 650)
+        under = (np.clip(rows, 0, 699), np.clip(columns, 0, 649))
+        expected = np.where(on_layer & (alpha[under] == 255), classes[under], 255)
+        assert np.array_equal(outputs[name], expected)
+    short, tall = outputs["short"], outputs["tall"]
+    assert np.array_equal(tall[300:300 + short.shape[0]], short)
