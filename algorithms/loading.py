@@ -47,10 +47,11 @@ def resolve_output(algorithm, parameters, name, context):
 
 
 def load_on_completion(algorithm, request, context, post_processor):
-    """Register the written output for loading in ``context`` (the run's own), styled by
-    ``post_processor``; nothing when the caller did not ask for the layer to be loaded."""
+    """Register the written output for loading in ``context`` (the run's own), styled by the
+    post-processor ``post_processor()`` makes (only then: a run that loads nothing keeps none);
+    nothing when the caller did not ask for the layer to be loaded."""
     if not request.wants_loading:
         return
     path = algorithm.parameterAsOutputLayer({request.name: request._definition}, request.name, context)
     if context.willLoadLayerOnCompletion(path):
-        context.layerToLoadOnCompletionDetails(path).setPostProcessor(post_processor)
+        context.layerToLoadOnCompletionDetails(path).setPostProcessor(post_processor())

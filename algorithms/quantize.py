@@ -133,7 +133,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         result = self.call_engine(quantize_source, feedback, run.output, run.options, palette=run.palette,
                                   palette_origin=run.palette_origin, driver=run.driver, inputs={self.INPUT: run.path},
                                   before_commit=self.table_writer(parameters, context, lambda r: r.counts, results))
-        load_on_completion(self, run.output_request, context, PaletteStyler(result.palette))
+        load_on_completion(self, run.output_request, context, lambda: PaletteStyler(result.palette))
         if run.options.report:
             results[self.OUTPUT_REPORT] = run.options.report
         return results

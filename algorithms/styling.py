@@ -24,9 +24,12 @@ class PaletteStyler(QgsProcessingLayerPostProcessorInterface):
 
     def __init__(self, palette):
         super().__init__()
-        self.palette = palette
-        PaletteStyler._alive.append(self)
+        self.palette, self.done = palette, False
+        # Those that styled their layer go once another is made: QGIS is done with them by then
+        # (kept until their layer loads, they would pile up over a session).
+        PaletteStyler._alive = [styler for styler in PaletteStyler._alive if not styler.done] + [self]
 
     def postProcessLayer(self, layer, context, feedback):
         layer.setRenderer(paletted_renderer(layer, self.palette))
         layer.triggerRepaint()
+        self.done = True

@@ -31,6 +31,27 @@ def test_loaded_output_gets_a_paletted_renderer_with_labels(qgis_app, tmp_path):
     assert [c.color.getRgb()[:3] for c in renderer.classes()] == [tuple(c) for c in vga.colours.tolist()]
 
 
+def test_a_session_of_runs_keeps_no_styler_once_its_layer_is_styled(qgis_app, tmp_path):
+    """A run that loads nothing (processing.run) makes no styler, and one that styled the layer it
+    loaded goes when the next run makes one: a session of runs does not pile up palettes (20
+    processing.run calls kept 20, after the plugin was unloaded too)."""
+    from palettize.algorithms.styling import PaletteStyler
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 6), alpha=True)
+    before = list(PaletteStyler._alive)
+    for run in range(3):
+        quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "plain{}.tif".format(run))})
+    assert PaletteStyler._alive == before
+    waiting = [styler for styler in before if not styler.done]  # earlier tests' layers never loaded
+    for run in range(3):
+        output, context = str(tmp_path / "loaded{}.tif".format(run)), QgsProcessingContext()
+        quantize({"INPUT": path, "PALETTE": "vga16",
+                  "OUTPUT": QgsProcessingOutputLayerDefinition(output, QgsProject.instance())}, context=context)
+        styler = context.layerToLoadOnCompletionDetails(output).postProcessor()
+        styler.postProcessLayer(QgsRasterLayer(output, "classes"), context, QgsProcessingFeedback())
+    assert PaletteStyler._alive == waiting + [styler]
+
+
 def test_palette_without_labels_labels_classes_by_index(qgis_app, tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 6), alpha=True)
     output = str(tmp_path / "out.tif")
