@@ -60,12 +60,14 @@ install:
 		rm -rf "$(PLUGINS_DIR)/palettize" && mkdir -p "$(PLUGINS_DIR)/palettize" && \
 		git archive --format=tar "$$tree" | tar -x -C "$(PLUGINS_DIR)/palettize"
 	@echo "Installed the working tree into $(PLUGINS_DIR)/palettize"
-	@if [ "$(PROFILE)" = default ] && [ -n "$(QGIS_PROCESS)" ] && \
-		XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-$$(mktemp -d)} "$(QGIS_PROCESS)" plugins enable palettize >/dev/null 2>&1; then \
+	@runtime=; [ -n "$$XDG_RUNTIME_DIR" ] || runtime=$$(mktemp -d); \
+	if [ "$(PROFILE)" = default ] && [ -n "$(QGIS_PROCESS)" ] && \
+		XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-$$runtime} "$(QGIS_PROCESS)" plugins enable palettize >/dev/null 2>&1; then \
 		echo "Enabled: qgis_process run palettize:quantize works, and QGIS shows Palettize at its next start."; \
 	else \
 		echo "Enable Palettize in Plugins > Manage and Install Plugins (qgis_process: qgis_process plugins enable palettize)."; \
-	fi
+	fi; \
+	[ -z "$$runtime" ] || rm -rf "$$runtime"
 
 # The real QGIS desktop under Xvfb: the dialog, a run, screenshots in desktop-check/ (scripts/desktop_check.py).
 desktop-check: deps

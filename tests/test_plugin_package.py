@@ -61,3 +61,23 @@ def test_every_algorithm_has_help_and_a_help_url_into_the_readme(qgis_app):
         url, _, anchor = algorithm.helpUrl().partition("#")
         assert url.endswith("/README.md")
         assert anchor in anchors, algorithm.id()
+
+
+def test_make_install_copies_the_plugin_enables_it_and_leaves_no_temporary_folder(tmp_path):
+    """``make install`` from a shell without a runtime folder (ssh, cron, CI): the plugin goes into
+    the default profile, qgis_process enables it, and the folder made for qgis_process goes again
+    (each install left an empty one in the temporary folder)."""
+    import subprocess
+
+    home, temporary = tmp_path / "home", tmp_path / "tmp"
+    temporary.mkdir()
+    environment = {key: value for key, value in os.environ.items()  # a user's shell: no test profile either
+                   if key not in ("XDG_RUNTIME_DIR", "QGIS_CUSTOM_CONFIG_PATH")}
+    environment.update(HOME=str(home), TMPDIR=str(temporary), QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Enabled: qgis_process run palettize:quantize works" in done.stdout
+    plugin = home / ".local/share/QGIS/QGIS3/profiles/default/python/plugins/palettize"
+    assert (plugin / "metadata.txt").is_file() and (plugin / "algorithms" / "quantize.py").is_file()
+    assert not (plugin / "tests").exists()
+    assert list(temporary.iterdir()) == []
