@@ -364,6 +364,19 @@ def test_a_quoted_label_typed_after_a_comma_and_a_space_loses_its_quotes_on_one_
     assert read_palette(write_file(tmp_path, "columns.csv", columns))[0].labels == ("Sand, fine",)
 
 
+def test_a_label_in_quotes_keeps_them_through_a_written_csv(tmp_path):
+    """A label that is wholly in quotes ('"Sand, fine"', as a legend quotes a name) is written as CSV
+    writes it (its quotes doubled, the field quoted) and read back with its quotes; they were taken
+    for CSV's own."""
+    from palettize.palettes.formats.csv import write_palette_csv
+    from palettize.palettes.palette import Palette
+
+    labels = ('"Sand, fine"', '"x"', 'say "hi"')
+    path = str(tmp_path / "quoted.csv")
+    write_palette_csv(Palette([[10, 20, 30], [40, 50, 60], [70, 80, 90]], labels, "quoted"), path)
+    assert read_palette(path)[0].labels == labels
+
+
 def test_a_text_with_a_quote_left_open_is_refused_at_its_second_line(tmp_path):
     """Each line after an open quote was joined to it and the whole record scanned again: a page
     of notes picked by mistake took minutes to be refused."""

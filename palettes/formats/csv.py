@@ -324,8 +324,10 @@ def _label(text, fields, column, delimiter, last):
             rest.pop(0)
         label = delimiter.join(rest).strip()
         inside = label[1:-1].replace('""', "")
-        if len(label) > 1 and label[0] == label[-1] == '"' and '"' not in inside:  # ', "Sand, fine"': one
-            label = label[1:-1].replace('""', '"').strip()  # quoted field after a space, not '"Low" or "High"'
+        # ', "Sand, fine"': one field quoted after a space, which CSV keeps as text; not '"Low" or "High"',
+        # nor ',"""Sand, fine"""' (a label in quotes, written as CSV writes it, and unquoted already).
+        if rest[0][:1].isspace() and len(label) > 1 and label[0] == label[-1] == '"' and '"' not in inside:
+            label = label[1:-1].replace('""', '"').strip()
         return label
     label = text.split(None, column)[column].strip()
     if len(label) > 1 and label[0] == label[-1] == '"':
