@@ -318,8 +318,9 @@ class RenderedSource:
         extent = layer.extent()
         size_x, size_y = extent.width() / layer.width(), extent.height() / layer.height()
         offset_x, offset_y = (x0 - extent.xMinimum()) / size_x, (extent.yMaximum() - y0) / size_y
-        return abs(abs(dx) / size_x - 1) < _EDGE_TOLERANCE and abs(abs(dy) / size_y - 1) < _EDGE_TOLERANCE and \
-            dx > 0 > dy and abs(offset_x - round(offset_x)) < 1e-6 and abs(offset_y - round(offset_y)) < 1e-6
+        same_size = abs(abs(dx) / size_x - 1) < 1e-9 and abs(abs(dy) / size_y - 1) < 1e-9
+        return same_size and dx > 0 > dy and abs(offset_x - round(offset_x)) < 1e-6 and \
+            abs(offset_y - round(offset_y)) < 1e-6
 
     def _layer_pixels(self, layer, columns, rows):
         """About how many of the layer's own pixels ``columns`` x ``rows`` pixels of the grid cover."""
@@ -433,6 +434,8 @@ def _centred(offset, size, low, high):
     centre on the low edge is on the layer, one on the high edge is not (as GDAL counts pixels)."""
     first = min(max(offset, math.ceil(low - 0.5 - _EDGE_TOLERANCE)), offset + size)
     return first, max(first, min(offset + size, math.ceil(high - 0.5 - _EDGE_TOLERANCE)))
+
+
 #: The side of the tiles QGIS draws a raster layer of a map in (QgsRasterIterator's largest tile).
 MAP_TILE = 2000
 
