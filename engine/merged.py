@@ -1,10 +1,11 @@
 """Input colours that a palette merges into one entry: on a geological map, two units that come out
 as one class without a word. QGIS-free.
 
-Shares are counted on a regular grid of sample pixels (the same pixels however the raster is cut
-into blocks): every pixel of rasters up to a quarter of a megapixel, and about that many on larger
-ones, which measures a 0.5% share to within a few hundredths of a percent for milliseconds of
-sorting, where counting every pixel per colour would cost as much as the mapping itself.
+Shares are counted on sample pixels (the same pixels however the raster is cut into blocks): every
+pixel of rasters up to a quarter of a megapixel, and about that many on larger ones, spread over
+the raster at random (see sample_positions), which measures a 0.5% share to within a few
+hundredths of a percent for milliseconds of sorting, where counting every pixel per colour would
+cost as much as the mapping itself.
 """
 
 import math
@@ -18,6 +19,29 @@ from .runs import RunFinder, bincount_runs
 MIN_SHARE = 0.005
 #: Sample pixels at most.
 MAX_SAMPLES = 1 << 18
+
+
+def sample_positions(window, step):
+    """(rows, columns) within ``window`` of the raster's sample pixels, one in step x step: each row
+    of the raster is cut into spans of step x step pixels, and one pixel of each span, picked by a
+    hash of its row and span, is a sample. A grid of every step-th row and column missed a map's
+    lines on every other row, or counted them twice; picked at random within every span of every
+    row, a pattern that repeats along rows or columns is sampled in its share."""
+    xoff, yoff, cols, rows = window
+    span = step * step
+    spans = np.arange(xoff // span, (xoff + cols - 1) // span + 1, dtype=np.uint64)  # those the window meets
+    keys = (np.arange(yoff, yoff + rows, dtype=np.uint64)[:, None] << np.uint64(32)) | spans[None, :]
+    columns = (spans * np.uint64(span) + _mixed(keys) % np.uint64(span)).astype(np.int64) - xoff
+    inside = (columns >= 0) & (columns < cols)
+    return np.nonzero(inside)[0], columns[inside]
+
+
+def _mixed(numbers):
+    """A well-mixed 64-bit hash of each of ``numbers`` (uint64; splitmix64's finalizer)."""
+    mixed = (numbers + np.uint64(0x9E3779B97F4A7C15)) * np.uint64(0xBF58476D1CE4E5B9)
+    mixed ^= mixed >> np.uint64(27)
+    mixed *= np.uint64(0x94D049BB133111EB)
+    return mixed ^ (mixed >> np.uint64(31))
 
 
 class MergedEntry:
@@ -57,8 +81,10 @@ class MergedColourFinder:
 
     def _sample(self, window, values):
         xoff, yoff, cols, rows = window
-        step = self.step
-        return np.asarray(values).reshape(rows, cols)[(-yoff) % step::step, (-xoff) % step::step].ravel()
+        values = np.asarray(values).reshape(rows, cols)
+        if self.step == 1:
+            return values.ravel()
+        return values[sample_positions(window, self.step)]
 
     def _add_samples(self, rgba, indices):
         # (colour << 16 | index) of every sample, nodata included: those pairs are dropped at the
@@ -92,22 +118,27 @@ class MergedColourFinder:
         valid = (pairs & np.uint64(0xFFFF)) != self.nodata
         pairs, where = np.unique(pairs[valid], return_inverse=True)
         counts = np.bincount(where, weights=counts[valid], minlength=len(pairs)).astype(np.int64)
-        total = counts.sum()
-        if total == 0:
-            return []
-        codes, entries = (pairs >> np.uint64(16)).astype(np.uint32), (pairs & np.uint64(0xFFFF)).astype(np.int64)
-        # A colour's share counts all its pixels; its entry is the one most of them got (cleanup
-        # and dithering may give one colour several).
-        distinct, first = np.unique(codes, return_index=True)
-        per_colour = np.add.reduceat(counts, first)
-        shares = per_colour / float(total)
-        frequent = np.flatnonzero(shares >= self.min_share)
-        groups = {}
-        for i in frequent:
-            end = first[i + 1] if i + 1 < len(first) else len(codes)
-            entry = int(entries[first[i] + np.argmax(counts[first[i]:end])])
-            colour = tuple(int(v) for v in unpack_rgb(distinct[i:i + 1])[0])
-            groups.setdefault(entry, []).append((colour, float(shares[i])))
-        found = [MergedEntry(entry, sorted(colours, key=lambda c: -c[1]))
-                 for entry, colours in groups.items() if len(colours) > 1]
-        return sorted(found, key=lambda m: -sum(share for _, share in m.colours))
+        return merged_entries((pairs >> np.uint64(16)).astype(np.uint32), (pairs & np.uint64(0xFFFF)).astype(np.int64),
+                              counts, self.min_share)
+
+
+def merged_entries(codes, entries, counts, min_share=MIN_SHARE):
+    """The palette entries that several frequent colours share (MergedEntry, most affected pixels
+    first), from the ``counts`` of valid pixels of (colour code, entry) pairs sorted by code. A
+    colour's share counts all its pixels; its entry is the one most of them got (cleanup and
+    dithering may give one colour several)."""
+    total = counts.sum()
+    if total == 0:
+        return []
+    distinct, first = np.unique(codes, return_index=True)
+    per_colour = np.add.reduceat(counts, first)
+    shares = per_colour / float(total)
+    groups = {}
+    for i in np.flatnonzero(shares >= min_share):
+        end = first[i + 1] if i + 1 < len(first) else len(codes)
+        entry = int(entries[first[i] + np.argmax(counts[first[i]:end])])
+        colour = tuple(int(v) for v in unpack_rgb(distinct[i:i + 1])[0])
+        groups.setdefault(entry, []).append((colour, float(shares[i])))
+    found = [MergedEntry(entry, sorted(colours, key=lambda c: -c[1]))
+             for entry, colours in groups.items() if len(colours) > 1]
+    return sorted(found, key=lambda m: -sum(share for _, share in m.colours))

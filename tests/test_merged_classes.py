@@ -104,3 +104,55 @@ def test_nodata_pixels_count_for_no_colour_and_no_share():
     for m in merged:
         for (r, g, b), share in m.colours:
             assert share == np.count_nonzero(valid == (r | g << 8 | b << 16)) / valid.size
+
+
+def test_a_colour_drawn_in_thin_lines_is_measured_at_its_share_whatever_their_period():
+    """A million-pixel map is sampled (one pixel in four): a colour in 1-pixel lines on every other
+    row (10% of the map) was missed altogether, or counted as 20%, and lines covering 0.3% were
+    reported as 0.6% and merged. Lines along rows or columns, of any period, are measured at their
+    share now, and the estimate does not depend on how the blocks cut the map."""
+    side = 1000
+    red, dark_red, green = 0xFF0000FF, 0xFF0000FA, 0xFF00FF00  # packed RGBA: red is the low byte
+    cases = {"odd rows": (np.s_[451:651:2, :], 0.10), "even rows": (np.s_[450:650:2, :], 0.10),
+             "every other column": (np.s_[450:, 1::2], 0.275), "every fourth column": (np.s_[:, 3::4], 0.25),
+             "three rows": (np.s_[450:456:2, :], 0.003)}
+    for name, (lines, share) in cases.items():
+        rgba = np.full((side, side), green, dtype=np.uint32)
+        rgba[:450] = red
+        rgba[lines] = dark_red
+        indices = np.where(rgba == green, 1, 0).astype(np.uint8)  # dark red becomes red's entry
+        found = []
+        for rows in (side, 512, 37):
+            finder = MergedColourFinder(side, side, 255)
+            for y in range(0, side, rows):
+                finder.add((0, y, side, min(rows, side - y)), rgba[y:y + rows], indices[y:y + rows])
+            found.append([(m.entry, m.colours) for m in finder.merged()])
+        assert found[0] == found[1] == found[2], name
+        shares = {colour: measured for entry, colours in found[0] for colour, measured in colours}
+        if share < 0.005:
+            assert shares == {}, name
+        else:
+            assert abs(shares[(0xFA, 0, 0)] - share) < 0.003, (name, shares)
+            assert abs(shares[(0xFF, 0, 0)] - np.count_nonzero(rgba == red) / rgba.size) < 0.003, (name, shares)
+
+
+def test_extracting_too_few_colours_says_which_units_share_an_entry_in_the_log_and_the_report(qgis_app, tmp_path):
+    """Six colours in three close pairs, extracted as three: each pair becomes one entry. The log
+    warns and the report lists them, with their exact shares (the scan counts every pixel), as
+    quantizing with that palette does; the extract report said nothing."""
+    import processing
+
+    colours = [(255, 0, 0), (250, 0, 0), (0, 255, 0), (0, 250, 0), (0, 0, 255), (0, 0, 250)]
+    path = write_raster(str(tmp_path / "in.tif"), _stripes(colours, [40, 10, 30, 5, 11, 4]))
+    log = feedback_log()
+    processing.run("palettize:extractpalette", {
+        "INPUT": path, "METHOD": "mediancut", "N_COLORS": 3, "OUTPUT_PALETTE": str(tmp_path / "legend.csv"),
+        "OUTPUT_REPORT": str(tmp_path / "report.html")}, feedback=log)
+    merged = sorted(w for w in log.warnings if w.startswith("Merged classes"))
+    assert [re.findall(r"#[0-9a-f]{6} \(\d+\.\d+%\)", w)[:2] for w in merged] == [
+        ["#0000ff (11.00%)", "#0000fa (4.00%)"], ["#00ff00 (30.00%)", "#00fa00 (5.00%)"],
+        ["#ff0000 (40.00%)", "#fa0000 (10.00%)"]]
+    assert all(w.endswith("To keep them apart, set Number of colours (N_COLORS) higher, or Method (METHOD) = exact "
+                          "(the image's own colours).") for w in merged), merged
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert report.count("<li data-entry=") == 3 and "#fa0000 (10.00%)" in report
