@@ -32,7 +32,7 @@ from osgeo import gdal
 from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
 from .blocks import absent_index, colour_histogram, output_type, palette_usage, quantize_blocks
-from .merged import MergedColourFinder
+from .merged import MergedColourFinder, merged_entries
 from .nearest import RGB_BITS
 from .outputs import OutputFiles, connection_parts, remove_tagged, staging_tag
 from .style import style_conflict, style_path, write_style
@@ -958,7 +958,10 @@ class Runner:
             except OSError as error:
                 raise run.RunError("Could not write {}: {}. Nothing was written.".format(output, error))
         progress(len(jobs), total, len(jobs), total)
-        return run.ExtractResult(palette, palette_usage(histogram[0], histogram[1], palette, options.metric)[1], [output])
+        entries, usage = palette_usage(histogram[0], histogram[1], palette, options.metric)
+        for entry in merged_entries(histogram[0], entries, histogram[1]):
+            log(run.extract_merged_message(entry, palette), warning=True)
+        return run.ExtractResult(palette, usage, [output])
 
 
 def _unreadable(error):

@@ -30,7 +30,7 @@ from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette_and_nearest
 from .blocks import (HeldPixels, TransparentAfterAll, absent_index, colour_histogram, output_type, palette_usage,
                      quantize_blocks, reserved_entry)
-from .merged import MergedColourFinder
+from .merged import MergedColourFinder, merged_entries
 from .nearest import RGB_BITS
 from .outputs import OutputFiles, input_key, nearest_existing_folder, same_file_key, writable_path_problem
 from .report import ReportCollector, area_units, write_report
@@ -459,8 +459,10 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
     except gdal_io.SourceError as error:
         raise RunError("Could not read the input: {}".format(error))
     with OutputFiles() as outputs:
-        result, _ = _extract(histogram, output_path, options, log, outputs)
+        result, entries = _extract(histogram, output_path, options, log, outputs)
         _commit(outputs, output_path)
+    for entry in merged_entries(histogram[0], entries, histogram[1]):
+        (log or _quiet)(extract_merged_message(entry, result.palette), warning=True)
     progress(1.0)
     return result
 
@@ -679,6 +681,12 @@ def merged_message(entry, palette):
             "map's legend as PALETTE_FILE.".format(entry.describe(palette)))
 
 
+def extract_merged_message(entry, palette):
+    """The warning for an entry of an extracted palette that several frequent colours share."""
+    return ("Merged classes: {}. To keep them apart, set N_COLORS higher, or METHOD=exact (the image's own "
+            "colours).".format(entry.describe(palette)))
+
+
 def _style(output_path, palette, outputs, result, inputs=()):
     """Stage the .qml beside the output, unless a file there is not a style Palettize wrote for it
     or it would be the style of one of the ``inputs`` (paths); returns (message, warning) for the log."""
@@ -721,19 +729,22 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
         (log or _quiet)(CLIPPED, warning=True)
     with OutputFiles() as outputs:  # the palette, the report and the caller's outputs go into place together
         result, entries = _extract(histogram, output_path, options, log, outputs)
+        codes, counts = histogram
+        merged = merged_entries(codes, entries, counts)  # counted exactly: the scan has every colour's pixels
         progress(0.9)
         if collector is not None:
-            codes, counts = histogram
             collector.set_palette(result.palette)
             collector.add_histogram(codes, entries, counts)
             collector.index_thumbnails(lambda rgba: histogram_entries(rgba, codes, entries, options.alpha_threshold))
             _report(options.report, collector, result.palette, grid, options.metric,
-                    "Palette extracted ({}, {} colours)".format(options.method, len(result.palette)), log, (),
+                    "Palette extracted ({}, {} colours)".format(options.method, len(result.palette)), log, merged,
                     outputs)
             result.written.append(options.report)
         if before_commit is not None:
             before_commit(result, outputs)
         _commit(outputs, output_path or options.report)
+    for entry in merged:
+        (log or _quiet)(extract_merged_message(entry, result.palette), warning=True)
     if collector is not None:
         log(_report_message(options.report, collector))
     progress(1.0)

@@ -599,3 +599,21 @@ def test_a_scheduler_that_cannot_unpack_palettizes_tasks_says_to_install_it_ther
     error = batch._unreadable(RuntimeError("Error during deserialization of the task graph. This frequently occurs "
                                            "if the Scheduler and Client have different environments."))
     assert "install Palettize where the Dask scheduler runs" in str(error)
+
+
+def test_extract_warns_of_the_same_merged_classes_on_the_cluster_as_in_one_process(scheduler, tmp_path, capsys):
+    """Close colours extracted as fewer entries than they are: both ways name the same pairs."""
+    import numpy as np
+
+    row = np.repeat(np.array([(255, 0, 0), (250, 0, 0), (0, 255, 0), (0, 250, 0)], dtype=np.uint8), [40, 10, 30, 20], axis=0)
+    inputs = [write_raster(str(tmp_path / "sheet{}.tif".format(i)), np.tile(row, (5 + i, 1, 1)).transpose(2, 0, 1))
+              for i in range(2)]
+    warnings = []
+    for where in ([], ["--scheduler", scheduler]):
+        assert run("extract", *inputs, "-o", tmp_path / "legend.csv", "--method", "mediancut", "--n-colors", "2",
+                   *where) == 0
+        warnings.append([line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")])
+    assert warnings[0] == warnings[1], warnings
+    assert sorted(line.split(" both become")[0] for line in warnings[0]) == [
+        "warning: Merged classes: #00ff00 (30.00%), #00fa00 (20.00%)",
+        "warning: Merged classes: #ff0000 (40.00%), #fa0000 (10.00%)"]
