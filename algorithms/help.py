@@ -54,8 +54,9 @@ PIXEL_SIZE = parameter(
     "The output pixel size in the extent's CRS units (rendered source).",
     """With `SOURCE=rendered`: the output pixel size in the extent's CRS units. Alone, it resamples
     the layer's own extent. Each output pixel takes the colour drawn for the layer's pixel under its
-    centre, nodata where its centre is off the layer (as a QGIS map draws it where the layer's style
-    resamples or the extent is in another CRS). Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
+    centre (of a rotated raster: of the north-up view QGIS draws it in), nodata where its centre is
+    off the layer (as a QGIS map draws it where the layer's style resamples or the extent is in
+    another CRS). Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
     and `PIXEL_SIZE`, and so does an `EXTENT` in another CRS than the layer's (the layer's pixel size
     is in its own CRS units); without them the run stops and asks for them.""", advanced=True)
 ALPHA_THRESHOLD = parameter(

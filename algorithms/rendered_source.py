@@ -297,20 +297,28 @@ class RenderedSource:
 
     def _draw_layer_pixels(self, layer, window):
         """_draw of a window whose pixels' centres are all on the layer: the layer's own pixels under
-        them, drawn at the layer's resolution, each picked by the pixel's centre."""
+        them, drawn at the layer's resolution, each picked by the pixel's centre (a centre on the
+        edge between two, as on a grid of twice the layer's pixels, picks the right or lower one).
+        On a coarser grid only the rows its centres pick are drawn."""
         xoff, yoff, width, height = window
         extent, columns, rows = layer.extent(), layer.width(), layer.height()
         x0, dx, y0, dy = self._draw_geotransform()
         size_x, size_y = extent.width() / columns, extent.height() / rows
-        cols = np.floor((x0 + (np.arange(xoff, xoff + width) + 0.5) * dx - extent.xMinimum()) / size_x)
-        rows_of = np.floor((extent.yMaximum() - (y0 + (np.arange(yoff, yoff + height) + 0.5) * dy)) / size_y)
-        cols = np.clip(cols, 0, columns - 1).astype(np.int64)
-        rows_of = np.clip(rows_of, 0, rows - 1).astype(np.int64)
-        c0, c1, r0, r1 = int(cols.min()), int(cols.max()) + 1, int(rows_of.min()), int(rows_of.max()) + 1
-        drawn = self._drawn(layer, QgsRectangle(extent.xMinimum() + c0 * size_x, extent.yMaximum() - r1 * size_y,
-                                                extent.xMinimum() + c1 * size_x, extent.yMaximum() - r0 * size_y),
-                            c1 - c0, r1 - r0, window)
-        return drawn[np.ix_(rows_of - r0, cols - c0)]
+        # In the layer's pixels, from the grid's corner: no large coordinates in the sums, whose last
+        # digits would put centres on an edge now on one side of it, now on the other.
+        cols = (x0 - extent.xMinimum()) / size_x + (np.arange(xoff, xoff + width) + 0.5) * (dx / size_x)
+        rows_of = (extent.yMaximum() - y0) / size_y + (np.arange(yoff, yoff + height) + 0.5) * (-dy / size_y)
+        cols = np.clip(np.floor(cols + _EDGE_TOLERANCE), 0, columns - 1).astype(np.int64)
+        rows_of = np.clip(np.floor(rows_of + _EDGE_TOLERANCE), 0, rows - 1).astype(np.int64)
+        c0, c1 = int(cols.min()), int(cols.max()) + 1
+        picked = np.unique(rows_of)
+        spans = [(int(picked[0]), int(picked[-1]) + 1)] if picked[-1] - picked[0] < 2 * len(picked) else \
+            [(int(row), int(row) + 1) for row in picked]  # a coarser grid: the picked rows alone
+        drawn = np.concatenate([self._drawn(layer, QgsRectangle(
+            extent.xMinimum() + c0 * size_x, extent.yMaximum() - r1 * size_y, extent.xMinimum() + c1 * size_x,
+            extent.yMaximum() - r0 * size_y), c1 - c0, r1 - r0, window) for r0, r1 in spans])
+        drawn_rows = np.concatenate([np.arange(r0, r1) for r0, r1 in spans])
+        return drawn[np.ix_(np.searchsorted(drawn_rows, rows_of), cols - c0)]
 
     def _on_layer_pixels(self, layer):
         """Whether the grid's pixels are the layer's own (same size, edges on the layer's pixel edges)."""
@@ -424,9 +432,10 @@ class RenderedSource:
 
 
 _ALPHA_ONE = np.uint32(1 << 24)
-#: Grid pixels whose centres are nearer than this (in pixels) to the layer's first edge are taken as
-#: on it, to its last edge as off it: coordinates computed two ways differ in their last digits.
-_EDGE_TOLERANCE = 1e-9
+#: Pixel centres nearer than this (in pixels) to an edge are taken as on it (on the layer at its first
+#: edge, off it at its last, in the right or lower pixel between two): coordinates computed two ways
+#: differ in their last digits.
+_EDGE_TOLERANCE = 1e-6
 
 
 def _centred(offset, size, low, high):

@@ -265,3 +265,17 @@ def test_a_grid_across_the_layers_pixels_and_edge_takes_the_pixel_under_each_cen
         assert np.array_equal(outputs[name], expected)
     short, tall = outputs["short"], outputs["tall"]
     assert np.array_equal(tall[300:300 + short.shape[0]], short)
+
+
+def test_centres_on_the_edges_between_the_layers_pixels_pick_the_right_and_lower_one_throughout(qgis_app, tmp_path):
+    """PIXEL_SIZE twice the layer's 0.1 m pixels, from its own corner far from the origin: every
+    centre is on an edge between two of the layer's pixels, and each takes the right or lower one,
+    every second pixel; the last digits of the coordinates took now one side, now the other."""
+    from rasters import write_raster
+
+    rng = np.random.default_rng(7)
+    classes = rng.integers(0, 16, (300, 400))
+    bands = np.array(VGA, dtype=np.uint8)[classes].transpose(2, 0, 1)
+    path = write_raster(str(tmp_path / "in.tif"), bands, geotransform=(431234.57, 0.1, 0.0, 7512345.63, 0.0, -0.1))
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "PIXEL_SIZE": 0.2, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert np.array_equal(read_indices(out), classes[1::2, 1::2])
