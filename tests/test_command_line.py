@@ -795,3 +795,14 @@ def test_an_rgba_map_with_nothing_transparent_gives_byte_without_nodata_from_the
     band = dataset = None
     assert np.array_equal(read_indices(str(tmp_path / output)), _nearest_win256(rgba))
 
+
+
+def test_a_gif_taller_than_the_format_holds_is_refused_before_any_work(tmp_path):
+    """GIF holds 65,535 pixels a side: a georeferenced map of 65,536 rows crashed the process in
+    GDAL's GIF writer once every block was written (a signal, no message, its staging folder left)."""
+    path = write_raster(str(tmp_path / "tall.tif"), np.zeros((3, 65536, 1), dtype=np.uint8))
+    result = palettize("quantize", path, "-o", tmp_path / "out" / "tall.gif", "--palette", "vga16")
+    assert result.returncode == 1, result
+    assert result.stderr == ("palettize: error: {}: Cannot write tall.gif as GIF (.gif): it holds at most 65,535 "
+                             "pixels a side, and this raster is 1 x 65,536. Choose a GeoTIFF (.tif).\n".format(path))
+    assert not os.path.exists(tmp_path / "out")
