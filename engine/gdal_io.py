@@ -696,7 +696,7 @@ def indexed_format_problem(driver_name, extension, data_type, grid, nodata=None)
     """
     if driver_name == KNOWN_GOOD_DRIVER and data_type in (gdal.GDT_Byte, gdal.GDT_UInt16):
         return ""
-    side = MAX_SIDE.get(driver_name)
+    side = FORMAT_MAX_SIDE.get(driver_name)
     if side is not None and max(grid.width, grid.height) > side:  # the probe's small raster cannot tell
         return "it holds at most {:,} pixels a side, and this raster is {:,} x {:,}".format(side, grid.width,
                                                                                            grid.height)
@@ -705,7 +705,7 @@ def indexed_format_problem(driver_name, extension, data_type, grid, nodata=None)
 
 #: Formats that hold rasters only up to so many pixels a side. GDAL's GIF writer refuses a larger
 #: one after the whole raster is written, or, with a CRS, crashes the process.
-MAX_SIDE = {"GIF": 65535}
+FORMAT_MAX_SIDE = {"GIF": 65535}
 
 
 def palette_beside(driver_name, extension, data_type, grid, nodata=None):
