@@ -5,6 +5,8 @@ the renderer keeps exactly the palette, with its labels. The same classes are sa
 output as a .qml by the engine (engine.style), for the file opened later.
 """
 
+import threading
+
 from qgis.core import QgsPalettedRasterRenderer, QgsProcessingLayerPostProcessorInterface
 from qgis.PyQt.QtGui import QColor
 
@@ -21,13 +23,16 @@ class PaletteStyler(QgsProcessingLayerPostProcessorInterface):
     """Gives the layer that Processing loads the palette's renderer."""
 
     _alive = []  # QGIS keeps no Python reference to post-processors
+    _lock = threading.Lock()
 
     def __init__(self, palette):
         super().__init__()
         self.palette, self.done = palette, False
         # Those that styled their layer go once another is made: QGIS is done with them by then
-        # (kept until their layer loads, they would pile up over a session).
-        PaletteStyler._alive = [styler for styler in PaletteStyler._alive if not styler.done] + [self]
+        # (kept until their layer loads, they would pile up over a session). Runs in task threads
+        # make them at once: the list is rebuilt under a lock, or one run's styler could be lost.
+        with PaletteStyler._lock:
+            PaletteStyler._alive = [styler for styler in PaletteStyler._alive if not styler.done] + [self]
 
     def postProcessLayer(self, layer, context, feedback):
         layer.setRenderer(paletted_renderer(layer, self.palette))

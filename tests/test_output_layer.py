@@ -52,6 +52,31 @@ def test_a_session_of_runs_keeps_no_styler_once_its_layer_is_styled(qgis_app, tm
     assert PaletteStyler._alive == waiting + [styler]
 
 
+def test_stylers_made_by_runs_at_once_all_wait_for_their_layers(qgis_app):
+    """Runs in task threads make their stylers at once; the list that keeps them alive for QGIS was
+    rebuilt without a lock, and one run's styler could be lost before its layer loaded."""
+    import sys
+    import threading
+
+    from palettize.algorithms.styling import PaletteStyler
+
+    palette, before, interval = builtin_palette("vga16"), list(PaletteStyler._alive), sys.getswitchinterval()
+    made = [[] for _ in range(4)]
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=lambda mine: mine.extend(PaletteStyler(palette) for _ in range(500)),
+                                    args=(mine,)) for mine in made]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        kept = set(map(id, PaletteStyler._alive))
+        assert all(id(styler) in kept for mine in made for styler in mine)
+    finally:
+        sys.setswitchinterval(interval)
+        PaletteStyler._alive = before
+
+
 def test_palette_without_labels_labels_classes_by_index(qgis_app, tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 6), alpha=True)
     output = str(tmp_path / "out.tif")
