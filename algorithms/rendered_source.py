@@ -105,7 +105,8 @@ def direct_read_plan(layer, path, stretched=False):
     used = bands + ([alpha] if alpha else [])
     # A band beyond the file's is the mask QGIS shows as a band (and draws as alpha): drawn.
     if min(bands) < 1 or max(used) > dataset.RasterCount or any(
-            dataset.GetRasterBand(b).DataType != gdal.GDT_Byte for b in used):
+            dataset.GetRasterBand(b).DataType != gdal.GDT_Byte or not _values_as_stored(dataset.GetRasterBand(b))
+            for b in used):
         return None
     enhancements = (renderer.redContrastEnhancement(), renderer.greenContrastEnhancement(),
                     renderer.blueContrastEnhancement())
@@ -127,6 +128,13 @@ def direct_read_plan(layer, path, stretched=False):
         for b in bands
     ]
     return bands, alpha, (nodata if any(v is not None for v in nodata) else None)
+
+
+def _values_as_stored(band):
+    """Whether QGIS takes a band's values as stored: no scale or offset (QGIS draws value x scale +
+    offset) and not signed bytes (a Byte band marked SIGNEDBYTE holds -128 to 127)."""
+    return (band.GetScale() in (None, 1.0) and band.GetOffset() in (None, 0.0)
+            and band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") != "SIGNEDBYTE")
 
 
 def _filters_are_neutral(layer):
@@ -558,6 +566,8 @@ def lookup_plan(layer, path, target_crs):
     dataset = gdal.Open(path)
     band = dataset.GetRasterBand(bands[0]) if 1 <= bands[0] <= dataset.RasterCount else None
     if band is None or band.DataType not in LOOKUP_TYPES and band.DataType != gdal.GDT_Float32:
+        return None
+    if band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE":  # its table would be of 0-255
         return None
     if band.GetMaskFlags() not in (gdal.GMF_ALL_VALID, gdal.GMF_NODATA):
         return None

@@ -184,3 +184,55 @@ def test_a_paletted_layer_written_again_with_nodata_is_refused_when_the_disk_can
         quantize({"INPUT": layer, "PALETTE": "win256", "OUTPUT": str(small_disk / "out.tif")}, feedback=log)
     assert any("transparent pixels after all" in line for line in log.infos)
     assert os.listdir(str(small_disk)) == []
+
+
+def test_a_signed_byte_band_is_drawn_as_qgis_reads_it_negative_values_and_all(qgis_app, tmp_path):
+    """A Byte band marked SIGNEDBYTE holds -128 to 127: a pseudocolour style from -100 up leaves the
+    values below it transparent on the map, and those pixels are nodata. Each value drawn once gave
+    them real classes (its table was drawn from 0-255)."""
+    from qgis.core import QgsRasterLayer
+
+    from rasters import drawn_on_map
+
+    values = np.random.default_rng(6).integers(-128, 128, (40, 60))
+    path = str(tmp_path / "signed.tif")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, 60, 40, 1, gdal.GDT_Byte, ["PIXELTYPE=SIGNEDBYTE"])
+    dataset.SetGeoTransform((500000.0, 25.0, 0.0, 7500000.0, 0.0, -25.0))
+    band = dataset.GetRasterBand(1)  # Int8 itself from GDAL 3.7 on
+    band.WriteArray(values.astype(np.int8) if band.DataType != gdal.GDT_Byte else values.astype(np.int8).view(np.uint8))
+    band = None
+    dataset = None
+    layer = QgsRasterLayer(path, "signed", "gdal")
+    _pseudocolour(layer, -100, 127)
+    out = quantize({"INPUT": layer, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    _, alpha = drawn_on_map(layer, layer.extent(), 60, 40)
+    indices = read_indices(out)
+    assert (alpha == 0).sum() > 100
+    assert (indices[alpha == 0] == 65535).all() and (indices[alpha == 255] != 65535).all()
+
+
+def test_rgb_byte_bands_with_a_scale_and_offset_are_quantized_as_drawn(qgis_app, tmp_path):
+    """Byte bands whose metadata scale them (0.5 x value + 20), styled without contrast enhancement:
+    QGIS draws the scaled values, and they were read raw (58,049 of 60,000 pixels in other classes)."""
+    from qgis.core import QgsRasterLayer
+
+    from palettize.engine.nearest import brute_force_indices
+    from palettize.palettes.palette import builtin_palette
+    from rasters import drawn_on_map
+
+    path = write_raster(str(tmp_path / "scaled.tif"), np.random.default_rng(1).integers(0, 256, (3, 50, 60)))
+    dataset = gdal.Open(path, gdal.GA_Update)
+    for number in (1, 2, 3):
+        dataset.GetRasterBand(number).SetScale(0.5)
+        dataset.GetRasterBand(number).SetOffset(20.0)
+    dataset = None
+    layer = QgsRasterLayer(path, "scaled", "gdal")
+    renderer = layer.renderer()
+    for set_enhancement in (renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement,
+                            renderer.setBlueContrastEnhancement):
+        set_enhancement(None)
+    out = quantize({"INPUT": layer, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    drawn, alpha = drawn_on_map(layer, layer.extent(), 60, 50)
+    expected = brute_force_indices(drawn.reshape(-1, 3), builtin_palette("win256").colours, "rgb").reshape(50, 60)
+    assert (alpha == 255).all()
+    assert np.array_equal(read_indices(out), expected)
