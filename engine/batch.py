@@ -960,7 +960,7 @@ class Runner:
         progress(len(jobs), total, len(jobs), total)
         entries, usage = palette_usage(histogram[0], histogram[1], palette, options.metric)
         for entry in merged_entries(histogram[0], entries, histogram[1]):
-            log(run.extract_merged_message(entry, palette), warning=True)
+            log(run.extract_merged_message(entry, palette, options.method), warning=True)
         return run.ExtractResult(palette, usage, [output])
 
 

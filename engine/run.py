@@ -462,7 +462,7 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
         result, entries = _extract(histogram, output_path, options, log, outputs)
         _commit(outputs, output_path)
     for entry in merged_entries(histogram[0], entries, histogram[1]):
-        (log or _quiet)(extract_merged_message(entry, result.palette), warning=True)
+        (log or _quiet)(extract_merged_message(entry, result.palette, options.method), warning=True)
     progress(1.0)
     return result
 
@@ -681,10 +681,12 @@ def merged_message(entry, palette):
             "map's legend as PALETTE_FILE.".format(entry.describe(palette)))
 
 
-def extract_merged_message(entry, palette):
-    """The warning for an entry of an extracted palette that several frequent colours share."""
-    return ("Merged classes: {}. To keep them apart, set N_COLORS higher, or METHOD=exact (the image's own "
-            "colours).".format(entry.describe(palette)))
+def extract_merged_message(entry, palette, method):
+    """The warning for an entry of an extracted palette that several frequent colours share (by
+    ``method``; METHOD=exact would fail unless N_COLORS holds every colour of the image)."""
+    return "Merged classes: {}. To keep them apart, set N_COLORS higher{}.".format(
+        entry.describe(palette), "" if method == "frequent" else
+        ", or METHOD=frequent (the image's most frequent colours: a map's legend colours)")
 
 
 def _style(output_path, palette, outputs, result, inputs=()):
@@ -744,7 +746,7 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
             before_commit(result, outputs)
         _commit(outputs, output_path or options.report)
     for entry in merged:
-        (log or _quiet)(extract_merged_message(entry, result.palette), warning=True)
+        (log or _quiet)(extract_merged_message(entry, result.palette, options.method), warning=True)
     if collector is not None:
         log(_report_message(options.report, collector))
     progress(1.0)

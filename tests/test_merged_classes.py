@@ -152,7 +152,7 @@ def test_extracting_too_few_colours_says_which_units_share_an_entry_in_the_log_a
     assert [re.findall(r"#[0-9a-f]{6} \(\d+\.\d+%\)", w)[:2] for w in merged] == [
         ["#0000ff (11.00%)", "#0000fa (4.00%)"], ["#00ff00 (30.00%)", "#00fa00 (5.00%)"],
         ["#ff0000 (40.00%)", "#fa0000 (10.00%)"]]
-    assert all(w.endswith("To keep them apart, set Number of colours (N_COLORS) higher, or Method (METHOD) = exact "
-                          "(the image's own colours).") for w in merged), merged
+    assert all(w.endswith("To keep them apart, set Number of colours (N_COLORS) higher, or Method (METHOD) = frequent "
+                          "(the image's most frequent colours: a map's legend colours).") for w in merged), merged
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert report.count("<li data-entry=") == 3 and "#fa0000 (10.00%)" in report
