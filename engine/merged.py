@@ -8,6 +8,7 @@ hundredths of a percent for milliseconds of sorting, where counting every pixel 
 cost as much as the mapping itself.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -21,27 +22,33 @@ MIN_SHARE = 0.005
 MAX_SAMPLES = 1 << 18
 
 
-def sample_positions(window, step):
-    """(rows, columns) within ``window`` of the raster's sample pixels, one in step x step: each row
-    of the raster is cut into spans of step x step pixels, and one pixel of each span, picked by a
-    hash of its row and span, is a sample. A grid of every step-th row and column missed a map's
-    lines on every other row, or counted them twice; picked at random within every span of every
-    row, a pattern that repeats along rows or columns is sampled in its share."""
-    xoff, yoff, cols, rows = window
-    span = step * step
-    spans = np.arange(xoff // span, (xoff + cols - 1) // span + 1, dtype=np.uint64)  # those the window meets
-    keys = (np.arange(yoff, yoff + rows, dtype=np.uint64)[:, None] << np.uint64(32)) | spans[None, :]
-    columns = (spans * np.uint64(span) + _mixed(keys) % np.uint64(span)).astype(np.int64) - xoff
-    inside = (columns >= 0) & (columns < cols)
-    return np.nonzero(inside)[0], columns[inside]
-
-
 def _mixed(numbers):
     """A well-mixed 64-bit hash of each of ``numbers`` (uint64; splitmix64's finalizer)."""
     mixed = (numbers + np.uint64(0x9E3779B97F4A7C15)) * np.uint64(0xBF58476D1CE4E5B9)
     mixed ^= mixed >> np.uint64(27)
     mixed *= np.uint64(0x94D049BB133111EB)
     return mixed ^ (mixed >> np.uint64(31))
+
+
+@functools.lru_cache(maxsize=32)
+def sample_positions(window, step):
+    """Flat positions within ``window`` (a tuple) of the raster's sample pixels, one in step x step:
+    each row of the raster is cut into spans of step x step pixels, and one pixel of each span,
+    picked pseudo-randomly by its row and span, is a sample. A grid of every step-th row and column
+    missed a map's lines on every other row, or counted them twice; picked at random within every
+    span of every row, a pattern that repeats along rows or columns is sampled in its share. Kept
+    for the next run on a raster of the same size (an archive's sheets)."""
+    xoff, yoff, cols, rows = window
+    span = step * step
+    spans = np.arange(xoff // span, (xoff + cols - 1) // span + 1)  # those the window meets
+    keys = (_mixed(np.arange(yoff, yoff + rows, dtype=np.uint64))[:, None] + spans.astype(np.uint64)[None, :])
+    # Fibonacci hashing of (row, span): along a row, the places follow a golden-ratio sequence,
+    # which spreads over a span evenly whatever repeats in the map.
+    places = ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) % np.uint64(span)
+    columns = (spans * span - xoff)[None, :] + places.astype(np.int64)
+    positions = (columns + (np.arange(rows) * cols)[:, None])[(columns >= 0) & (columns < cols)]
+    positions.setflags(write=False)
+    return positions
 
 
 class MergedEntry:
@@ -73,18 +80,21 @@ class MergedColourFinder:
         self._runs = RunFinder()
 
     def add(self, window, rgba, indices, runs=None):
-        self._add_samples(self._sample(window, rgba), self._sample(window, indices))
+        positions = self._positions(window)
+        self._add_samples(self._sample(rgba, positions), self._sample(indices, positions))
 
     def add_codes(self, window, codes, colours, indices):
         """``add`` for a block given as codes into a table of colours (see blocks._quantize_codes)."""
-        self._add_samples(colours[self._sample(window, codes)], self._sample(window, indices))
+        positions = self._positions(window)
+        self._add_samples(colours[self._sample(codes, positions)], self._sample(indices, positions))
 
-    def _sample(self, window, values):
-        xoff, yoff, cols, rows = window
-        values = np.asarray(values).reshape(rows, cols)
-        if self.step == 1:
-            return values.ravel()
-        return values[sample_positions(window, self.step)]
+    def _positions(self, window):
+        return None if self.step == 1 else sample_positions(tuple(int(v) for v in window), self.step)
+
+    @staticmethod
+    def _sample(values, positions):
+        values = np.asarray(values).ravel()
+        return values if positions is None else np.take(values, positions)
 
     def _add_samples(self, rgba, indices):
         # (colour << 16 | index) of every sample, nodata included: those pairs are dropped at the
