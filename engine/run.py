@@ -31,7 +31,7 @@ from .adaptive import PaletteBuildError, build_palette_and_nearest
 from .blocks import (HeldPixels, TransparentAfterAll, absent_index, colour_histogram, output_type, palette_usage,
                      quantize_blocks, reserved_entry)
 from .merged import MergedColourFinder, merged_entries
-from .nearest import RGB_BITS
+from .nearest import RGB_BITS, nearest_palette_indices
 from .outputs import OutputFiles, input_key, nearest_existing_folder, same_file_key, writable_path_problem
 from .report import ReportCollector, area_units, write_report
 from .style import style_conflict, style_path, write_style
@@ -399,6 +399,11 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
         if replaced:
             raise RunError("{} ({}) would replace {} OUTPUT: choose another path for {}.".format(
                 setting, path, replaced, setting))
+    for setting, path in dict(inputs or {}, PALETTE_FILE=options.palette.file).items():
+        replaced = beside.get(same_file_key(path)) if path else None
+        if replaced and replaced != "the QGIS style of":  # a file there that is no style of ours is kept
+            raise RunError("{} OUTPUT would replace {} ({}): choose another path for OUTPUT.".format(
+                replaced[0].upper() + replaced[1:], setting, path))
     return driver
 
 
@@ -667,7 +672,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         log("Dithering: {} distinct colours (the image's, with the error carried to them) searched for their nearest "
             "palette entry.".format(passed.distinct_colours))
     for entry in merged:
-        log(merged_message(entry, palette), warning=True)
+        log(merged_message(entry, palette, options), warning=True)
     for text, warning in messages:
         log(text, warning=warning)
     if not passed.counts.any():
@@ -675,10 +680,17 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     return result
 
 
-def merged_message(entry, palette):
-    """The warning for a palette entry that several frequent colours of the map share (merged.MergedEntry)."""
-    return ("Merged classes: {}. To keep them apart, set PALETTE=frequent (a palette built from the image) or give the "
-            "map's legend as PALETTE_FILE.".format(entry.describe(palette)))
+def merged_message(entry, palette, options):
+    """The warning for a palette entry that several frequent colours of the map share (merged.MergedEntry):
+    when one of them is nearest to the entry NODATA_INDEX keeps for nodata, that is what to change."""
+    reserved = reserved_entry(len(palette), options.nodata_index)
+    colours = np.array([colour for colour, _share in entry.colours])
+    if reserved is not None and reserved in nearest_palette_indices(colours, palette.colours, options.metric):
+        advice = ("choose another NODATA_INDEX, or none: entry {} is kept for nodata, and the colours nearest to it "
+                  "go to other entries".format(reserved))
+    else:
+        advice = "set PALETTE=frequent (a palette built from the image) or give the map's legend as PALETTE_FILE"
+    return "Merged classes: {}. To keep them apart, {}.".format(entry.describe(palette), advice)
 
 
 def extract_merged_message(entry, palette, method):

@@ -415,6 +415,20 @@ def test_a_table_not_named_as_csv_or_replacing_the_output_is_refused_before_any_
     assert os.listdir(str(tmp_path)) == ["in.tif"]
 
 
+def test_the_palette_written_beside_an_ascii_grid_never_replaces_the_palette_file_given(tmp_path):
+    """The palette given as map.xyz.palette.csv, the output map.xyz: the palette written beside the
+    grid replaced the user's own file (its comments, its format) without a word."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    legend = tmp_path / "map.xyz.palette.csv"
+    legend.write_text("# my legend\nred;green;blue;label\n1.0;0.0;0.0;granite\n0.0;0.0;1.0;gabbro\n")
+    result = palettize("quantize", path, "-o", tmp_path / "map.xyz", "--palette", legend, "-q")
+    assert result.returncode == 1, result
+    assert result.stderr.startswith("palettize: error: {}: The palette written beside the output would replace "
+                                    "--palette ({}): choose another path for ".format(path, legend)), result.stderr
+    assert legend.read_text().startswith("# my legend") and sorted(os.listdir(str(tmp_path))) == [
+        "in.tif", "map.xyz.palette.csv"]
+
+
 def test_a_table_at_the_palette_written_beside_an_ascii_grid_is_refused_before_any_work(tmp_path):
     """An XYZ grid holds no colour table: the palette goes beside it as <output>.palette.csv, and a
     --table given that path replaced it without a word."""
