@@ -36,7 +36,7 @@ SOURCE = parameter(
     values (plain Byte RGB(A), no stretch, no filters) the bands are read directly, with identical
     results. `bands`: the raw values of the bands below, clipped to 0–255.""", advanced=True)
 BANDS = parameter(
-    "RED_BAND GREEN_BAND BLUE_BAND", "Red band", "band", "1, 2, 3",
+    "RED_BAND GREEN_BAND BLUE_BAND", "Red band", "band, optional", "1, 2, 3",
     "Band read as red (green, blue) with Pixel source = bands.",
     "Bands read as red, green and blue with `SOURCE=bands` (*Green band*, *Blue band* likewise).",
     advanced=True)

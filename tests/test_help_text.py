@@ -46,6 +46,16 @@ def test_every_parameter_has_a_label_tooltip_and_help_paragraph_from_one_source(
 
 
 @pytest.mark.parametrize("algorithm_id", sorted(ALGORITHMS))
+def test_the_readme_calls_a_parameter_optional_exactly_when_qgis_does(qgis_app, algorithm_id):
+    """RED_BAND, GREEN_BAND and BLUE_BAND are optional to QGIS (qgis_process help says so), and the
+    README's type column said only "band"."""
+    rows = ALGORITHMS[algorithm_id]
+    for definition in algorithm(algorithm_id).parameterDefinitions():
+        optional = bool(definition.flags() & QgsProcessingParameterDefinition.FlagOptional)
+        assert ("optional" in help_text.find(rows, definition.name()).kind) == optional, definition.name()
+
+
+@pytest.mark.parametrize("algorithm_id", sorted(ALGORITHMS))
 def test_dialog_order_is_main_choices_then_advanced_then_outputs(qgis_app, algorithm_id):
     definitions = algorithm(algorithm_id).parameterDefinitions()
     advanced = [d.name() for d in definitions if d.flags() & QgsProcessingParameterDefinition.FlagAdvanced]

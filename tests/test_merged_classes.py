@@ -156,3 +156,19 @@ def test_extracting_too_few_colours_says_which_units_share_an_entry_in_the_log_a
                           "(the image's most frequent colours: a map's legend colours).") for w in merged), merged
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert report.count("<li data-entry=") == 3 and "#fa0000 (10.00%)" in report
+
+
+def test_colours_merged_because_nodata_index_keeps_their_entry_are_told_to_change_it(qgis_app, tmp_path):
+    """The map's own two colours as the palette, entry 0 kept for nodata (NODATA_INDEX=0): red goes to
+    blue's entry. The warning said to give the map's legend, which was given; it names NODATA_INDEX."""
+    from rasters import write_file
+
+    path = write_raster(str(tmp_path / "in.tif"), _stripes([(255, 0, 0), (0, 0, 255)], [30, 30]))
+    legend = write_file(tmp_path, "legend.csv", "255,0,0,red\n0,0,255,blue\n")
+    log = feedback_log()
+    quantize({"INPUT": path, "PALETTE_FILE": legend, "NODATA_INDEX": 0, "OUTPUT": str(tmp_path / "out.tif")},
+             feedback=log)
+    assert [w for w in log.warnings if w.startswith("Merged classes")] == [
+        "Merged classes: #ff0000 (50.00%), #0000ff (50.00%) both become entry 1 (#0000ff, blue). To keep them apart, "
+        "choose another Nodata index (NODATA_INDEX), or none: entry 0 is kept for nodata, and the colours nearest to "
+        "it go to other entries."]
