@@ -34,7 +34,7 @@ from . import gdal_io, run
 from .blocks import absent_index, colour_histogram, output_type, palette_usage, quantize_blocks
 from .merged import MergedColourFinder, merged_entries
 from .nearest import RGB_BITS
-from .outputs import OutputFiles, connection_parts, remove_tagged, staging_tag
+from .outputs import FILE_CONNECTIONS, OutputFiles, connection_parts, remove_tagged, staging_tag
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -79,13 +79,43 @@ def _job_options(job, options):
 
 def for_workers(job):
     """The job with paths that name the same files for a worker started in another folder:
-    absolute (an input only when it is a file here, so that GDAL's /vsi... paths and connection
-    strings such as GPKG:sheets.gpkg:north stay as they are)."""
+    absolute (for an input, the file here it reads: see input_for_workers)."""
     def absolute(path):
         return path if not path or path.startswith("/vsi") else os.path.abspath(path)
 
-    return replace(job, input=os.path.abspath(job.input) if os.path.exists(job.input) else job.input,
-                   output=absolute(job.output), report=absolute(job.report), table=absolute(job.table))
+    return replace(job, input=input_for_workers(job.input), output=absolute(job.output), report=absolute(job.report),
+                   table=absolute(job.table))
+
+
+#: GDAL's archive paths whose archive is a file on disk: /vsizip/maps.zip/sheet.tif.
+ARCHIVES = ("/vsizip/", "/vsitar/", "/vsigzip/", "/vsi7z/", "/vsirar/")
+
+
+def input_for_workers(path):
+    """An input as a worker in another folder finds it: a file here made absolute, and so the
+    relative file inside a connection string (GPKG:sheets.gpkg:north) or an archive path
+    (/vsizip/maps.zip/sheet.tif, /vsizip/{maps.zip}/sheet.tif), keeping the string's form; anything
+    else (a database, a web address) as it is."""
+    if os.path.exists(path):
+        return os.path.abspath(path)
+    parts = connection_parts(path)
+    if parts is not None and path.split(":", 1)[0].upper() in FILE_CONNECTIONS and os.path.exists(parts[0]) \
+            and not os.path.isabs(parts[0]):
+        prefix, rest = path.split(":", 1)
+        return prefix + ":" + rest.replace(parts[0], os.path.abspath(parts[0]), 1)
+    for archive in ARCHIVES:
+        if path.startswith(archive):
+            rest = path[len(archive):]
+            if rest.startswith("{") and "}" in rest:
+                inner = rest[1:rest.index("}")]
+                if not os.path.isabs(inner) and os.path.isfile(inner):
+                    return archive + "{" + os.path.abspath(inner) + rest[rest.index("}"):]
+            elif not rest.startswith("/"):
+                pieces = rest.split("/")
+                for end in range(len(pieces), 0, -1):  # the longest leading part that is a file here
+                    if os.path.isfile("/".join(pieces[:end])):
+                        return archive + os.path.abspath("/".join(pieces[:end])) + rest[len("/".join(pieces[:end])):]
+    return path
 
 
 # -- leaving nothing behind ----------------------------------------------------------------------

@@ -617,3 +617,29 @@ def test_extract_warns_of_the_same_merged_classes_on_the_cluster_as_in_one_proce
     assert sorted(line.split(" both become")[0] for line in warnings[0]) == [
         "warning: Merged classes: #00ff00 (30.00%), #00fa00 (20.00%)",
         "warning: Merged classes: #ff0000 (40.00%), #fa0000 (10.00%)"]
+
+
+def test_relative_files_inside_connection_strings_and_archives_are_found_by_workers_elsewhere(bare_scheduler,
+                                                                                               tmp_path):
+    """GTIFF_DIR:1:in/sheet.tif and /vsizip/in/sheets.zip/sheet.tif work in one process; a worker
+    started in another folder said "no such file" for them (plain relative paths were made absolute,
+    the files inside such strings were not)."""
+    import zipfile
+
+    address, start_worker = bare_scheduler
+    elsewhere, project = tmp_path / "elsewhere", tmp_path / "project"
+    elsewhere.mkdir()
+    (project / "in").mkdir(parents=True)
+    start_worker(cwd=elsewhere)
+    write_raster(str(project / "in" / "sheet.tif"), random_rgba(20, 30, seed=1), alpha=True)
+    with zipfile.ZipFile(str(project / "in" / "sheets.zip"), "w") as archive:
+        archive.write(str(project / "in" / "sheet.tif"), "sheet.tif")
+    assert run("quantize", project / "in" / "sheet.tif", "-o", tmp_path / "here.tif", "--palette", "vga16", "-q") == 0
+    for number, source in enumerate(["GTIFF_DIR:1:" + os.path.join("in", "sheet.tif"), "/vsizip/in/sheets.zip/sheet.tif",
+                                     "/vsizip/{in/sheets.zip}/sheet.tif"]):
+        output = os.path.join("out", "{}.tif".format(number))
+        result = subprocess.run([SCRIPT, "quantize", source, "-o", output, "--palette", "vga16", "--scheduler", address,
+                                 "-q"], cwd=str(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True, timeout=300)
+        assert result.returncode == 0, (source, result.stderr)
+        assert np.array_equal(read_indices(str(project / output)), read_indices(str(tmp_path / "here.tif"))), source
