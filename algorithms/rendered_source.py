@@ -133,8 +133,12 @@ def direct_read_plan(layer, path, stretched=False):
 def _values_as_stored(band):
     """Whether QGIS takes a band's values as stored: no scale or offset (QGIS draws value x scale +
     offset) and not signed bytes (a Byte band marked SIGNEDBYTE holds -128 to 127)."""
-    return (band.GetScale() in (None, 1.0) and band.GetOffset() in (None, 0.0)
-            and band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") != "SIGNEDBYTE")
+    return band.GetScale() in (None, 1.0) and band.GetOffset() in (None, 0.0) and not _signed_bytes(band)
+
+
+def _signed_bytes(band):
+    """Whether a band is Byte marked SIGNEDBYTE (before GDAL 3.7's Int8): values -128 to 127."""
+    return band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE"
 
 
 def _filters_are_neutral(layer):
@@ -309,9 +313,9 @@ class RenderedSource:
         edge between two, as on a grid of twice the layer's pixels, picks the right or lower one).
         On a coarser grid only the rows its centres pick are drawn."""
         xoff, yoff, width, height = window
-        extent, columns, rows = layer.extent(), layer.width(), layer.height()
+        extent, size_x, size_y = _layer_pixel_size(layer)
+        columns, rows = layer.width(), layer.height()
         x0, dx, y0, dy = self._draw_geotransform()
-        size_x, size_y = extent.width() / columns, extent.height() / rows
         # In the layer's pixels, from the grid's corner: no large coordinates in the sums, whose last
         # digits would put centres on an edge now on one side of it, now on the other.
         cols = (x0 - extent.xMinimum()) / size_x + (np.arange(xoff, xoff + width) + 0.5) * (dx / size_x)
@@ -331,8 +335,7 @@ class RenderedSource:
     def _on_layer_pixels(self, layer):
         """Whether the grid's pixels are the layer's own (same size, edges on the layer's pixel edges)."""
         x0, dx, y0, dy = self._draw_geotransform()
-        extent = layer.extent()
-        size_x, size_y = extent.width() / layer.width(), extent.height() / layer.height()
+        extent, size_x, size_y = _layer_pixel_size(layer)
         offset_x, offset_y = (x0 - extent.xMinimum()) / size_x, (extent.yMaximum() - y0) / size_y
         same_size = abs(abs(dx) / size_x - 1) < 1e-9 and abs(abs(dy) / size_y - 1) < 1e-9
         return same_size and dx > 0 > dy and abs(offset_x - round(offset_x)) < 1e-6 and \
@@ -341,9 +344,8 @@ class RenderedSource:
     def _layer_pixels(self, layer, columns, rows):
         """About how many of the layer's own pixels ``columns`` x ``rows`` pixels of the grid cover."""
         _, dx, _, dy = self._draw_geotransform()
-        extent = layer.extent()
-        return int((columns * abs(dx) / (extent.width() / layer.width()) + 2) *
-                   (rows * abs(dy) / (extent.height() / layer.height()) + 2))
+        _, size_x, size_y = _layer_pixel_size(layer)
+        return int((columns * abs(dx) / size_x + 2) * (rows * abs(dy) / size_y + 2))
 
     def _draw_geotransform(self):
         """(x0, dx, y0, dy) of the grid in the coordinates the layer is drawn in."""
@@ -444,6 +446,12 @@ _ALPHA_ONE = np.uint32(1 << 24)
 #: edge, off it at its last, in the right or lower pixel between two): coordinates computed two ways
 #: differ in their last digits.
 _EDGE_TOLERANCE = 1e-6
+
+
+def _layer_pixel_size(layer):
+    """(extent, pixel width, pixel height) of a layer with pixels of its own, in its CRS units."""
+    extent = layer.extent()
+    return extent, extent.width() / layer.width(), extent.height() / layer.height()
 
 
 def _centred(offset, size, low, high):
@@ -567,7 +575,7 @@ def lookup_plan(layer, path, target_crs):
     band = dataset.GetRasterBand(bands[0]) if 1 <= bands[0] <= dataset.RasterCount else None
     if band is None or band.DataType not in LOOKUP_TYPES and band.DataType != gdal.GDT_Float32:
         return None
-    if band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE":  # its table would be of 0-255
+    if _signed_bytes(band):  # its table would be of 0-255
         return None
     if band.GetMaskFlags() not in (gdal.GMF_ALL_VALID, gdal.GMF_NODATA):
         return None

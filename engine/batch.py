@@ -34,7 +34,7 @@ from . import gdal_io, run
 from .blocks import absent_index, colour_histogram, output_type, palette_usage, quantize_blocks
 from .merged import MergedColourFinder, merged_entries
 from .nearest import RGB_BITS
-from .outputs import FILE_CONNECTIONS, OutputFiles, connection_parts, remove_tagged, staging_tag
+from .outputs import OutputFiles, connection_file, connection_parts, remove_tagged, staging_tag
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -98,11 +98,10 @@ def input_for_workers(path):
     else (a database, a web address) as it is."""
     if os.path.exists(path):
         return os.path.abspath(path)
-    parts = connection_parts(path)
-    if parts is not None and path.split(":", 1)[0].upper() in FILE_CONNECTIONS and os.path.exists(parts[0]) \
-            and not os.path.isabs(parts[0]):
+    inside = connection_file(path)
+    if inside and os.path.exists(inside) and not os.path.isabs(inside):
         prefix, rest = path.split(":", 1)
-        return prefix + ":" + rest.replace(parts[0], os.path.abspath(parts[0]), 1)
+        return prefix + ":" + rest.replace(inside, os.path.abspath(inside), 1)
     for archive in ARCHIVES:
         if path.startswith(archive):
             rest = path[len(archive):]
@@ -113,8 +112,9 @@ def input_for_workers(path):
             elif not rest.startswith("/"):
                 pieces = rest.split("/")
                 for end in range(len(pieces), 0, -1):  # the longest leading part that is a file here
-                    if os.path.isfile("/".join(pieces[:end])):
-                        return archive + os.path.abspath("/".join(pieces[:end])) + rest[len("/".join(pieces[:end])):]
+                    leading = "/".join(pieces[:end])
+                    if os.path.isfile(leading):
+                        return archive + os.path.abspath(leading) + rest[len(leading):]
     return path
 
 

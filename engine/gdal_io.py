@@ -19,7 +19,7 @@ from osgeo import gdal, osr
 
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
-from .outputs import FILE_CONNECTIONS, OutputFiles, connection_parts, is_utf8
+from .outputs import OutputFiles, connection_file, connection_parts, is_utf8
 
 
 #: Pixels per block: a few megapixels keep memory flat and numpy efficient.
@@ -298,12 +298,11 @@ def unreadable(path, window):
 def open_raster(path):
     """(dataset, None) for the raster at ``path``, or (None, why not): GDAL's reason goes into the
     caller's one message instead of being printed on stderr as well."""
-    parts = connection_parts(path)
-    if not (os.path.exists(path) or path.startswith("/vsi") or parts):
+    if not (os.path.exists(path) or path.startswith("/vsi") or connection_parts(path)):
         return None, "no such file"
-    if parts and path.split(":", 1)[0].upper() in FILE_CONNECTIONS and not (
-            os.path.exists(parts[0]) or parts[0].startswith("/vsi")):  # before HDF5 prints its own diagnostics
-        return None, "no such file: {}".format(parts[0])
+    inside = connection_file(path)
+    if inside and not (os.path.exists(inside) or inside.startswith("/vsi")):  # before HDF5 prints its diagnostics
+        return None, "no such file: {}".format(inside)
     if not is_utf8(path):
         return None, "its name is not UTF-8 text, and GDAL opens only UTF-8 names: rename it"
     gdal.PushErrorHandler("CPLQuietErrorHandler")

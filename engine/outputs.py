@@ -110,6 +110,13 @@ FILE_CONNECTIONS = ("NETCDF", "HDF5", "HDF4", "HDF4_SDS", "HDF4_EOS", "HDF4_GR",
                     "GRIB", "ZARR", "PDF")
 
 
+def connection_file(path):
+    """The file inside a connection string whose file part is a file on disk (FILE_CONNECTIONS:
+    GPKG:sheets.gpkg:north -> 'sheets.gpkg'), or None (a plain path, a database, a web address)."""
+    parts = connection_parts(path)
+    return parts[0] if parts and path.split(":", 1)[0].upper() in FILE_CONNECTIONS else None
+
+
 def input_key(path):
     """same_file_key of the file an input reads (of the file inside a GDAL connection string)."""
     parts = connection_parts(path)
