@@ -193,8 +193,9 @@ class BandSource:
                 rgba = np.bitwise_or(rgba, OPAQUE, out=out)
         invalid = []
         if not self._interleaved:
-            channels = [self._read(self.dataset.GetRasterBand(b), window, invalid)
-                        for b in self.bands + ([self.alpha_band] if self.alpha_band else [])]
+            channels = [self._read(self.dataset.GetRasterBand(b), window, invalid) for b in self.bands]
+            if self.alpha_band:
+                channels.append(self._read(self.dataset.GetRasterBand(self.alpha_band), window, invalid, alpha=True))
             rgba = pack_rgba(*channels)
         if self.masks:
             alpha = self._read(self.masks[0], window)
@@ -216,7 +217,10 @@ class BandSource:
             return out
         return rgba
 
-    def _read(self, band, window, invalid=None):
+    def _read(self, band, window, invalid=None, alpha=False):
+        """A band's values in ``window`` as 0-255 bytes; ``invalid`` (a list) gets where a float band is
+        NaN or infinite; ``alpha``: the band is read as alpha, so a 16-bit one that says it is alpha is
+        scaled as GDAL scales it (a band read as a colour is clipped, whatever it says it is)."""
         try:
             values = band.ReadAsArray(*window)
         except RuntimeError:  # GDAL exceptions switched on by someone else in this process
@@ -228,7 +232,7 @@ class BandSource:
             if not finite.all():
                 invalid.append(~finite)
                 values = np.where(finite, values, 0)
-        if values.dtype == np.uint16 and band.GetColorInterpretation() == gdal.GCI_AlphaBand:
+        if alpha and values.dtype == np.uint16 and band.GetColorInterpretation() == gdal.GCI_AlphaBand:
             return rescaled_alpha(values)
         values, clipped = _to_bytes(values)
         self.clipped |= clipped
@@ -269,7 +273,8 @@ class BandSource:
         if self.opaque or self.nodata or not alphas or not self._integers:
             return self.opaque
         try:
-            return not any(self._read(alpha, window).min() < alpha_threshold for window in windows for alpha in alphas)
+            return not any(self._read(alpha, window, alpha=True).min() < alpha_threshold for window in windows
+                           for alpha in alphas)
         finally:
             self.dataset.FlushCache()
 

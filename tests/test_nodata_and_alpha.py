@@ -135,6 +135,21 @@ def test_a_16_bit_alpha_band_is_scaled_as_gdal_scales_it_named_or_not(qgis_app, 
     assert [read_indices(out).tolist() for out in outputs] == [[grey + [255] * 3 + grey]] * 2  # 33000 -> 128
 
 
+def test_a_16_bit_band_marked_alpha_but_chosen_as_a_colour_is_read_as_a_colour(qgis_app, tmp_path):
+    """Its values are clipped to 0-255 as every colour band's are; they were scaled as alpha
+    (0, 100, 200 and 255 all became 1)."""
+    from osgeo import gdal
+
+    image = np.array([[[200] * 4], [[0, 100, 200, 255]], [[0] * 4]], dtype=np.uint16)
+    path = write_raster(str(tmp_path / "in.tif"), image, gdal_type=gdal.GDT_UInt16)
+    dataset = gdal.Open(path, gdal.GA_Update)
+    dataset.GetRasterBand(2).SetColorInterpretation(gdal.GCI_AlphaBand)
+    dataset = None
+    out = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "RED_BAND": 1, "GREEN_BAND": 2,
+                    "BLUE_BAND": 3, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert read_indices(out).tolist() == [nearest_vga([[200, green, 0] for green in (0, 100, 200, 255)])]
+
+
 def test_an_extent_beside_the_layer_gives_a_warning_with_its_all_nodata_output(qgis_app, tmp_path):
     from qgis.core import QgsProcessingFeedback
 
