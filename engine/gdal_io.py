@@ -426,6 +426,12 @@ def _close(dataset_holder, what, where=None):
     checked(what, close, where=where)
 
 
+#: Formats that keep only a raster attribute table's colours (EHdr's .clr, Idrisi's .smp), which the
+#: colour table gives them already: GDAL 3.6's EHdr writer, given a table with labels and counts,
+#: warns, and then crashes the process now and then (the command line, after a format probe).
+COLOUR_ONLY_RAT_DRIVERS = ("EHdr", "RST")
+
+
 class IndexedRasterWriter:
     """Writes a single-band indexed raster with a colour table and nodata (None: none, for an
     opaque Byte output) at ``path``, staged in ``outputs`` (outputs.OutputFiles): the raster and
@@ -505,7 +511,7 @@ class IndexedRasterWriter:
         """Complete the raster (with a raster attribute table when ``counts`` per entry are given)
         and check that GDAL reads it back; raises WriteError when anything failed."""
         what = "GDAL could not write {}".format(self.final_path)
-        if counts is not None:
+        if counts is not None and self._driver.ShortName not in COLOUR_ONLY_RAT_DRIVERS:
             self._band.SetDefaultRAT(attribute_table(self.palette, counts))
         checked(what, self._dataset[0].FlushCache, where=self._folder)
         self._band = None

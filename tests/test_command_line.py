@@ -820,3 +820,18 @@ def test_a_gif_taller_than_the_format_holds_is_refused_before_any_work(tmp_path)
     assert result.stderr == ("palettize: error: {}: Cannot write tall.gif as GIF (.gif): it holds at most 65,535 "
                              "pixels a side, and this raster is 1 x 65,536. Choose a GeoTIFF (.tif).\n".format(path))
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_an_ehdr_grid_is_written_by_the_command_line_with_its_header_and_colours(tmp_path):
+    """GDAL 3.6's EHdr writer, given the attribute table of labels and counts it cannot keep,
+    crashed the command line (signal 11 after the format's probe, the staging folder left); it keeps
+    the colours of the table in its .clr, which the colour table gives it."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(30, 40, seed=4)[:3])
+    result = palettize("quantize", path, "-o", tmp_path / "out.bil", "--palette", "vga16")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["in.tif", "out.bil", "out.clr", "out.hdr", "out.prj", "out.qml"]
+    rgb = gdal.Open(path).ReadAsArray().reshape(3, -1).T
+    expected = nearest_palette_indices(rgb, read_palette(str(tmp_path / "out.qml"))[0].colours, "rgb")
+    assert read_indices(str(tmp_path / "out.bil")).ravel().tolist() == expected.tolist()
+    assert colour_table(str(tmp_path / "out.bil"))[:16] == [tuple(c) + (255,) for c in
+                                                            read_palette(str(tmp_path / "out.qml"))[0].colours.tolist()]
