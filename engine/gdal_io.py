@@ -321,6 +321,16 @@ def open_raster(path):
     return dataset, (None if dataset is not None else problem or "GDAL cannot read it")
 
 
+def dataset_files(path):
+    """The files GDAL reads for the raster at ``path`` (its header, its side files), or the file
+    itself when GDAL opens none there (a palette file)."""
+    dataset, _ = open_raster(path)
+    files = (dataset.GetFileList() or []) if dataset is not None else []
+    dataset = None
+    inside = connection_file(path) or path
+    return [os.path.abspath(name) for name in files] or [os.path.abspath(inside)]
+
+
 def complex_band(path, bands):
     """The first of ``bands`` of the raster at ``path`` that holds complex numbers, or None."""
     dataset = gdal.Open(path)
@@ -459,6 +469,9 @@ class IndexedRasterWriter:
             self._folder = os.path.dirname(self.path)
             for side_file in (".ovr", ".msk", ".aux.xml"):  # left by earlier tools, they would describe this raster
                 self._outputs.obsolete(self.final_path + side_file)
+            if os.path.exists(self.final_path):  # the replaced raster's (an .asc's .prj when this one has no CRS)
+                for side_file in format_files(driver_name, self.final_path)[1:]:
+                    self._outputs.obsolete(side_file)
             self._create(driver_name, grid, palette, data_type, nodata)
         except BaseException:
             self.discard()
@@ -810,6 +823,48 @@ def _probe_path(extension):
     finally:
         gdal.PopErrorHandler()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+_FORMAT_FILES = {}
+
+
+def format_files(driver_name, path):
+    """The files GDAL's ``driver_name`` writes for a raster at ``path`` (absolute), the raster first.
+    Besides <path>.aux.xml, some formats write files named after the raster's name without its
+    extension, which may be another raster's or an input's: EHdr's .hdr, .clr and .prj, an ERS
+    raster's data (the name without .ers). Found once per format and extension by writing a small
+    raster with a CRS and a colour table; a GeoTIFF writes none."""
+    stem, extension = os.path.splitext(os.path.abspath(path))
+    if driver_name == KNOWN_GOOD_DRIVER:
+        return [stem + extension, stem + extension + ".aux.xml"]
+    key = (driver_name, extension)
+    if key not in _FORMAT_FILES:
+        _FORMAT_FILES[key] = _probe_files(driver_name, extension)
+    return [stem + suffix for suffix in _FORMAT_FILES[key]]
+
+
+def _probe_files(driver_name, extension):
+    """format_files of "probe<extension>" as the names' parts after "probe", the raster's first."""
+    from ..palettes.palette import Palette
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    grid = RasterGrid(3, 2, (20.0, 0.1, 0.0, 60.0, 0.0, -0.1), srs.ExportToWkt())
+    palette = Palette(np.array([(0, 0, 0), (255, 0, 0), (0, 0, 255)], dtype=np.uint8), ["a", "b", "c"])
+    with _probe_path(extension.lstrip(".")) as path:
+        writer = None
+        try:
+            writer = IndexedRasterWriter(path, driver_name, grid, palette, gdal.GDT_Byte, None)
+            writer.write((0, 0, 3, 2), np.zeros((2, 3), dtype=np.uint8))
+            writer.commit(np.array([6, 0, 0]))
+            names = [os.path.basename(name) for name in writer.written]
+        except (WriteError, RuntimeError):  # the run will say what fails; no side file is known
+            names = [os.path.basename(path)]
+        finally:
+            if writer is not None:
+                writer.close()
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return [extension] + [name[len(stem):] for name in names[1:] if name.startswith(stem)]
 
 
 def own_nodata(driver_name, extension, data_type):

@@ -394,17 +394,40 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
         beside[same_file_key(style_path(output_path))] = "the QGIS style of"
     if palette_beside:
         beside[same_file_key(output_path + ".palette.csv")] = "the palette written beside"
+    format_files = gdal_io.format_files(driver, output_path)
+    for path in format_files[1:]:
+        beside.setdefault(same_file_key(path), "the {} format's side file {} of".format(driver, os.path.basename(path)))
     for setting, path in outputs.items():
         replaced = beside.get(same_file_key(path)) if path and setting != "OUTPUT" else None
         if replaced:
             raise RunError("{} ({}) would replace {} OUTPUT: choose another path for {}.".format(
                 setting, path, replaced, setting))
+    beside[same_file_key(output_path)] = ""
     for setting, path in dict(inputs or {}, PALETTE_FILE=options.palette.file).items():
-        replaced = beside.get(same_file_key(path)) if path else None
-        if replaced and replaced != "the QGIS style of":  # a file there that is no style of ours is kept
-            raise RunError("{} OUTPUT would replace {} ({}): choose another path for OUTPUT.".format(
-                replaced[0].upper() + replaced[1:], setting, path))
+        for name in _files_of_input(path, driver) if path else ():
+            replaced = beside.get(same_file_key(name))
+            if replaced == "" and name != path:  # OUTPUT itself (replacing the input's own file is refused above)
+                raise RunError("OUTPUT would replace {}, a file of {} ({}): choose another path for OUTPUT.".format(
+                    name, setting, path))
+            if replaced and replaced != "the QGIS style of":  # a file there that is no style of ours is kept
+                raise RunError("{} OUTPUT would replace {} ({}): choose another path for OUTPUT.".format(
+                    replaced[0].upper() + replaced[1:], setting, path))
+    if not os.path.exists(output_path):
+        for path in format_files[1:]:
+            if os.path.lexists(path) and not path.startswith(format_files[0] + "."):
+                raise RunError("{} is there already, and OUTPUT as {} would write a file by that name beside it (GDAL "
+                               "reads it as part of OUTPUT): remove it, or choose another path for OUTPUT.".format(
+                                   path, driver))
     return driver
+
+
+def _files_of_input(path, output_driver):
+    """The files of an input that an output of ``output_driver`` could replace: the input's own
+    name, and for any output but a GeoTIFF beside a GeoTIFF, every file GDAL reads for it (an ENVI
+    raster's .hdr, an ERS raster's data)."""
+    if output_driver == gdal_io.KNOWN_GOOD_DRIVER and os.path.splitext(path)[1].lower() in (".tif", ".tiff"):
+        return [path]
+    return [path] + gdal_io.dataset_files(path)
 
 
 def check_extract(output_path, options, inputs=None, other_outputs=None):

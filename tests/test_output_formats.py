@@ -304,3 +304,78 @@ def test_a_byte_only_format_refused_for_256_colours_and_nodata_names_nodata_inde
                             "nodata (its colour is then given to no pixel), which makes the output Byte.")
     output = quantize(dict(params, NODATA_INDEX=0))["OUTPUT"]
     assert gdal.Open(output).GetRasterBand(1).DataType == gdal.GDT_Byte
+
+
+def folder_state(folder):
+    """Every file of ``folder`` with its bytes (QGIS's .aux.xml of an input's statistics aside)."""
+    def content(name):
+        with open(os.path.join(folder, name), "rb") as f:
+            return f.read()
+    return {name: content(name) for name in sorted(os.listdir(folder)) if not name.endswith(".aux.xml")}
+
+
+def test_an_output_whose_format_writes_a_header_by_an_inputs_name_is_refused_before_any_work(algorithm, tmp_path):
+    """EHdr writes scan.hdr beside scan.bil: over an ENVI input's header (scan.dat + scan.hdr) it
+    left the input a one-band EHdr raster; the output was written and the run said nothing."""
+    envi = gdal.GetDriverByName("ENVI").Create(str(tmp_path / "scan.dat"), 9, 6, 3, gdal.GDT_Byte)
+    envi.SetGeoTransform(NORTH_UP)
+    for band, values in enumerate(random_rgba(6, 9, seed=4)[:3], 1):
+        envi.GetRasterBand(band).WriteArray(values)
+    envi = None
+    before = folder_state(str(tmp_path))
+    params = {"INPUT": str(tmp_path / "scan.dat"), "PALETTE": "vga16", "OUTPUT": str(tmp_path / "scan.bil")}
+    assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (False, (
+        "The EHdr format's side file scan.hdr of Indexed raster (OUTPUT) would replace Input raster layer (INPUT) ({}): "
+        "choose another path for Indexed raster (OUTPUT).".format(tmp_path / "scan.dat")))
+    with pytest.raises(QgsProcessingException):
+        quantize(params)
+    assert folder_state(str(tmp_path)) == before
+
+
+def test_an_output_whose_format_writes_its_colours_over_the_palette_file_is_refused(algorithm, tmp_path):
+    """EHdr writes legend.clr beside legend.bil: it replaced the user's palette of that name, labels lost."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
+    (tmp_path / "legend.clr").write_text("0 255 0 0 Granite\n1 0 255 0 Gabbro\n")
+    params = {"INPUT": source, "PALETTE_FILE": str(tmp_path / "legend.clr"), "OUTPUT": str(tmp_path / "legend.bil")}
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    assert (ok, message) == (False, (
+        "The EHdr format's side file legend.clr of Indexed raster (OUTPUT) would replace Palette file (PALETTE_FILE) "
+        "({}): choose another path for Indexed raster (OUTPUT).".format(tmp_path / "legend.clr")))
+
+
+def test_an_ers_output_is_refused_where_its_data_file_would_be_the_input(algorithm, tmp_path):
+    """ERS writes its pixels to the name without .ers: map.tif.ers wrote over map.tif."""
+    source = write_raster(str(tmp_path / "map.tif"), random_rgba(6, 9, seed=4)[:3])
+    before = folder_state(str(tmp_path))
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": source + ".ers"}
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    assert not ok and message.startswith("The ERS format's side file map.tif of Indexed raster (OUTPUT) would replace")
+    with pytest.raises(QgsProcessingException):
+        quantize(params)
+    assert folder_state(str(tmp_path)) == before
+
+
+def test_a_file_by_the_name_a_format_writes_beside_a_new_output_is_kept_and_the_run_refused(algorithm, tmp_path):
+    """roads.asc beside a shapefile's roads.prj would replace it (or, without a CRS, be read with
+    it as its CRS): a file the output does not own yet is left alone, and the message says why."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
+    (tmp_path / "roads.prj").write_text('GEOGCS["WGS 84"]')
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "roads.asc")}
+    assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (False, (
+        "{} is there already, and Indexed raster (OUTPUT) as AAIGrid would write a file by that name beside it (GDAL "
+        "reads it as part of Indexed raster (OUTPUT)): remove it, or choose another path for Indexed raster "
+        "(OUTPUT).".format(tmp_path / "roads.prj")))
+    assert (tmp_path / "roads.prj").read_text() == 'GEOGCS["WGS 84"]'
+
+
+@pytest.mark.parametrize("extension", ["asc", "sdat", "bil"])
+def test_an_output_written_again_without_a_crs_loses_the_crs_file_of_the_one_it_replaces(tmp_path, extension):
+    """The earlier output's .prj stayed, and GDAL read it as the new output's CRS."""
+    pixels = random_rgba(6, 9, seed=4)[:3]
+    output = str(tmp_path / ("classes." + extension))
+    quantize({"INPUT": write_raster(str(tmp_path / "utm.tif"), pixels), "PALETTE": "vga16", "OUTPUT": output})
+    assert gdal.Open(output).GetSpatialRef() is not None
+    quantize({"INPUT": write_raster(str(tmp_path / "plain.tif"), pixels, srs=None), "PALETTE": "vga16",
+              "OUTPUT": output})
+    assert gdal.Open(output).GetSpatialRef() is None
+    assert not os.path.exists(str(tmp_path / "classes.prj"))
