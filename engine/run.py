@@ -34,7 +34,7 @@ from .merged import MergedColourFinder, merged_entries
 from .nearest import RGB_BITS, nearest_palette_indices
 from .outputs import OutputFiles, input_key, nearest_existing_folder, same_file_key, writable_path_problem
 from .report import ReportCollector, area_units, write_report
-from .style import style_conflict, style_path, write_style
+from .style import is_style_of, style_conflict, style_path, write_style
 
 GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
 #: Index of transparent pixels in an extraction report's thumbnails (never a palette index).
@@ -441,7 +441,7 @@ def check_extract(output_path, options, inputs=None, other_outputs=None):
     outputs.update(other_outputs or {})
     check_output_paths(outputs, inputs)
     for path in (inputs or {}).values():  # a .qml palette there would be how QGIS draws that raster
-        if output_path and path and same_file_key(style_path(path)) == same_file_key(output_path):
+        if output_path and path and is_style_of(output_path, path):
             raise RunError("OUTPUT_PALETTE ({}) would be the style QGIS opens the input {} with, which QGIS would then "
                            "draw with this palette instead of its own colours: choose another path for "
                            "OUTPUT_PALETTE.".format(output_path, os.path.basename(path)))

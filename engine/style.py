@@ -14,7 +14,7 @@ import re
 from ..palettes.formats import qml
 from ..palettes.formats.common import write_lines
 from ..palettes.palette import Palette
-from .outputs import same_file_key
+from .outputs import connection_parts, same_file_key
 
 #: Characters an XML document cannot hold (undecodable bytes of a file name included).
 _NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -39,7 +39,7 @@ def style_conflict(raster_path, inputs=()):
     it may."""
     path = style_path(raster_path)
     for source in inputs:
-        if source and same_file_key(style_path(source)) == same_file_key(path):
+        if source and is_style_of(path, source):
             return "{} would also be the style QGIS opens the input {} with: it was not written (give the output " \
                    "another name than the input's)".format(path, os.path.basename(source))
     if not os.path.lexists(path):
@@ -51,6 +51,15 @@ def style_conflict(raster_path, inputs=()):
         ours = False
     return "" if ours else "{} exists and is not a style Palettize wrote for {}: it was kept".format(
         path, os.path.basename(raster_path))
+
+
+def is_style_of(path, source):
+    """Whether ``path`` is the style QGIS opens the raster ``source`` with: the .qml beside it by
+    the name it is given, or by the name of the file it is (through a link, or inside a GDAL
+    connection string such as GTIFF_DIR:1:map.tif)."""
+    parts = connection_parts(source)
+    raster = parts[0] if parts else source
+    return same_file_key(path) in {same_file_key(style_path(name)) for name in (raster, os.path.realpath(raster))}
 
 
 def write_style(raster_path, palette, path=None):

@@ -4,6 +4,7 @@ never a user's file: a palette file, the input's own style, a style for another 
 import os
 import subprocess
 
+import pytest
 from qgis.core import QgsRasterLayer
 
 from palettize.palettes.palette import builtin_palette
@@ -59,6 +60,30 @@ def test_the_command_line_gives_no_output_the_style_of_its_input(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "map.xyz").exists() and not (tmp_path / "map.qml").exists()
     assert "map.qml would also be the style QGIS opens the input map.tif with" in result.stderr
+
+
+@pytest.mark.parametrize("named", ["a link", "a connection string"])
+def test_an_input_named_another_way_still_keeps_its_style_from_an_output_beside_it(tmp_path, named):
+    """alias.tif -> data/map.tif, or GTIFF_DIR:1:data/map.tif, quantized to data/map.xyz wrote
+    data/map.qml: QGIS then opened data/map.tif with the output's classes. Extracting a palette
+    to data/map.qml from it was let through too."""
+    os.mkdir(str(tmp_path / "data"))
+    source = write_raster(str(tmp_path / "data" / "map.tif"), random_rgba(5, 6), alpha=True)
+    if named == "a link":
+        os.symlink(source, str(tmp_path / "alias.tif"))
+        given = str(tmp_path / "alias.tif")
+    else:
+        given = "GTIFF_DIR:1:" + source
+    script = os.path.join(ROOT, "scripts", "palettize")
+    result = subprocess.run([script, "quantize", given, "--palette", "vga16", "-o", str(tmp_path / "data" / "map.xyz")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "map.xyz").exists() and not (tmp_path / "data" / "map.qml").exists()
+    assert "map.qml would also be the style QGIS opens the input" in result.stderr
+    result = subprocess.run([script, "extract", given, "--n-colors", "4", "-o", str(tmp_path / "data" / "map.qml")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "would be the style QGIS opens the input" in result.stderr
+    assert not (tmp_path / "data" / "map.qml").exists()
 
 
 def test_a_style_palettize_wrote_for_the_same_output_is_replaced(qgis_app, tmp_path):
