@@ -84,9 +84,10 @@ def test_the_format_probe_prints_nothing_when_gdal_exceptions_are_on(tmp_path):
     assert (probe.returncode, probe.stderr) == (0, "")
 
 
-def test_a_format_that_cuts_the_colour_table_after_the_largest_index_gets_the_palette_beside_it(qgis_app, tmp_path):
-    """Idrisi (.rst) keeps only the entries up to the largest index written: black and dark red
-    to win256 left a table of 2 entries, with no word."""
+def test_idrisi_keeps_the_whole_colour_table_as_no_attribute_table_cuts_it(qgis_app, tmp_path):
+    """Idrisi (.rst) wrote its colours from the attribute table, up to the largest index written:
+    black and dark red to win256 left a table of 2 entries. Given no attribute table (it keeps
+    none), it keeps the colour table whole."""
     from rasters import feedback_log
 
     image = np.zeros((3, 2, 4), np.uint8)
@@ -95,9 +96,24 @@ def test_a_format_that_cuts_the_colour_table_after_the_largest_index_gets_the_pa
     log = feedback_log()
     output = quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": str(tmp_path / "classes.rst")}, feedback=log)["OUTPUT"]
     assert read_indices(output).tolist() == [[0, 1, 0, 1]] * 2
-    assert gdal.Open(output).GetRasterBand(1).GetColorTable().GetCount() == 2
-    assert read_palette(output + ".palette.csv")[0] == builtin_palette("win256")
-    assert ("The RST format kept only 2 of the palette's 256 colours in its colour table: the palette was written "
+    dataset = gdal.Open(output)
+    table = dataset.GetRasterBand(1).GetColorTable()
+    assert [list(table.GetColorEntry(i)[:3]) for i in range(table.GetCount())] == \
+        builtin_palette("win256").colours.tolist()
+    assert not os.path.exists(output + ".palette.csv") and not log.warnings
+
+
+def test_a_format_that_keeps_fewer_colours_than_the_palette_gets_the_palette_beside_it(qgis_app, tmp_path):
+    """PCIDSK keeps 256 entries of a 300-colour palette's table: the whole palette goes beside it."""
+    from rasters import feedback_log
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
+    log = feedback_log()
+    output = quantize({"INPUT": source, "PALETTE": "mpl:viridis", "N_COLORS": 300,
+                       "OUTPUT": str(tmp_path / "classes.pix")}, feedback=log)["OUTPUT"]
+    assert gdal.Open(output).GetRasterBand(1).GetColorTable().GetCount() == 256
+    assert len(read_palette(output + ".palette.csv")[0]) == 300
+    assert ("The PCIDSK format kept only 256 of the palette's 300 colours in its colour table: the palette was written "
             "beside it as {}.palette.csv.".format(output)) in log.warnings
 
 
