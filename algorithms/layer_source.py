@@ -473,7 +473,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 return opaque_or_guessed(source, run.options)[0]
             finally:
                 source.close()
-        return kind == "lookup"
+        return kind == "lookup" or opaque_or_guessed(None, run.options)[0]
 
     @user_errors
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)

@@ -533,7 +533,10 @@ def opaque_or_guessed(source, options, read_all=False):
     quantize_blocks), which decides the output type (see output_type); no guess with NODATA_INDEX,
     whose output does not depend on it. ``read_all``: read the alpha band up to its first
     transparent pixel instead (``none_transparent``, for a file split into tiles: see
-    batch.file_opaque); the answer is then known, not guessed."""
+    batch.file_opaque); the answer is then known, not guessed. With ALPHA_THRESHOLD=0 no pixel is
+    transparent, whatever the source (``source`` may be None)."""
+    if options.alpha_threshold == 0:
+        return True, False
     opaque = getattr(source, "opaque", False)
     read = getattr(source, "none_transparent" if read_all else "seems_opaque", None)
     try:
@@ -574,7 +577,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     all go into place."""
     progress, is_cancelled, log = progress or _quiet, is_cancelled or _never, log or _quiet
     opaque, guessed = opaque_or_guessed(source, options)
-    opaque_why = ("no transparent pixel where sampled; every block is checked" if guessed else
+    opaque_why = ("ALPHA_THRESHOLD=0, which leaves no pixel transparent" if options.alpha_threshold == 0 else
+                  "no transparent pixel where sampled; every block is checked" if guessed else
                   "no alpha band, mask or nodata")
     start = 0.0
     if palette is None and not options.palette.from_image:

@@ -34,6 +34,32 @@ def test_pixels_below_the_alpha_threshold_become_nodata(qgis_app, tmp_path, thre
     assert set(indices[nodata_count:].tolist()) == set(nearest_vga([[240, 240, 240]]))
 
 
+@pytest.mark.parametrize("source, input_kind", [("rendered", "rgba"), ("rendered", "rgb with nodata"), ("bands", "rgba"),
+                                               ("bands", "rgb with nodata"), ("bands", "float rgb")])
+def test_an_alpha_threshold_of_0_gives_256_colours_a_byte_output_without_nodata(qgis_app, tmp_path, source, input_kind):
+    """No pixel is transparent at ALPHA_THRESHOLD=0, so none needs nodata: the output was UInt16
+    with nodata 65535 that no pixel held, and the log said the input could have transparent pixels."""
+    from osgeo import gdal
+    from rasters import feedback_log
+
+    image = alpha_ramp_image()
+    if input_kind == "rgba":
+        path = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    elif input_kind == "rgb with nodata":
+        path = write_raster(str(tmp_path / "in.tif"), image[:3], nodata=9)
+    else:
+        path = write_raster(str(tmp_path / "in.tif"), image[:3].astype(np.float32), gdal_type=gdal.GDT_Float32)
+    log = feedback_log()
+    out = quantize({"INPUT": path, "SOURCE": source, "PALETTE": "win256", "ALPHA_THRESHOLD": 0,
+                    "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
+    dataset = gdal.Open(out)
+    assert dataset.GetRasterBand(1).DataType == gdal.GDT_Byte and dataset.GetRasterBand(1).GetNoDataValue() is None
+    win256 = builtin_palette("win256").colours
+    assert read_indices(out).tolist() == [nearest_palette_indices(np.array([[240, 240, 240]] * 7), win256, "rgb").tolist()]
+    assert any("opaque input (Alpha threshold (ALPHA_THRESHOLD) = 0, which leaves no pixel transparent): writing Byte "
+               "without nodata" in info for info in log.infos)
+
+
 def test_the_log_counts_the_colours_of_the_pixels_kept_not_of_the_transparent_ones(qgis_app, tmp_path):
     from rasters import feedback_log
 
