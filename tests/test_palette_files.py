@@ -97,3 +97,20 @@ def test_integers_written_with_a_point_are_0_255(tmp_path):
     palette, scale = read_palette(write(tmp_path, "128.0,0,0\n"))
     assert palette.colours.tolist() == [[128, 0, 0]]
     assert scale == "0-255 integers"
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x85", "\x0c"], ids=["line separator", "next line", "form feed"])
+@pytest.mark.parametrize("name, lines", [
+    ("palette.csv", ["red,green,blue,label", "255,0,0,Gabbro{}Norite", "0,255,0,Granite", "0,0,255,Basalt"]),
+    ("palette.gpl", ["GIMP Palette", "255 0 0 Gabbro{}Norite", "0 255 0 Granite", "0 0 255 Basalt"]),
+    ("palette.clr", ["0 255 0 0 Gabbro{}Norite", "1 0 255 0 Granite", "2 0 0 255 Basalt"]),
+])
+def test_a_label_holding_a_character_python_breaks_lines_at_stays_on_its_line(tmp_path, separator, name, lines):
+    """U+2028 (text pasted from a PDF), U+0085 and form feeds broke the line in two: a valid file of
+    three entries was refused, naming a line the editor shows as right."""
+    path = tmp_path / name
+    path.write_text("\n".join(lines).format(separator) + "\n", encoding="utf-8")
+    palette = read_palette(str(path))[0]
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
+    assert palette.labels[0].startswith("Gabbro") and palette.labels[0].endswith("Norite")
+    assert list(palette.labels[1:]) == ["Granite", "Basalt"]

@@ -111,7 +111,18 @@ def read_text(path, name):
 
 
 def text_lines(path, name):
-    return read_text(path, name).splitlines()
+    return split_lines(read_text(path, name))
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text):
+    """The lines of a text file as editors count them, broken at \\n, \\r\\n and \\r alone: a
+    label may hold a form feed, U+0085 or U+2028 (text pasted from a PDF), where str.splitlines
+    breaks too."""
+    lines = _LINE_BREAK.split(text)
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def number(text, name, line):
