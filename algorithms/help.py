@@ -171,7 +171,8 @@ QUANTIZE_PARAMETERS = [
         nodata or transparent style, or none that leaves a pixel transparent) and the palette has
         up to 256 colours; otherwise Byte when the palette plus nodata fit in 256 values (nodata
         255), else UInt16 (nodata 65535); `NODATA_INDEX` chooses nodata's index instead. GeoTIFF
-        is tiled and DEFLATE-compressed. Formats without colour tables (e.g. `.xyz`) get the palette
+        is tiled and DEFLATE-compressed; a temporary output is a GeoTIFF whatever Processing's
+        default raster format. Formats without colour tables (e.g. `.xyz`) get the palette
         beside them as `<output>.palette.csv`. A QGIS style (`.qml`) is written beside the output,
         and a raster attribute table where the format keeps one (GeoTIFF, PNG: in
         `<output>.aux.xml`)."""),

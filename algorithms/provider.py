@@ -40,6 +40,12 @@ class PalettizeProvider(QgsProcessingProvider):
     def svgIconPath(self):
         return ICON
 
+    def defaultRasterFileExtension(self):  # noqa: N802 (QGIS API)
+        """A temporary output is a GeoTIFF, whatever Processing's default format: the format that
+        keeps the colour table, nodata and CRS (a default of gpkg or vrt, which cannot hold an
+        indexed raster of ours, had TEMPORARY_OUTPUT refused)."""
+        return "tif"
+
     def loadAlgorithms(self):
         self.addAlgorithm(QuantizeAlgorithm())
         self.addAlgorithm(ExtractPaletteAlgorithm())

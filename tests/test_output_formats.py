@@ -395,3 +395,24 @@ def test_an_output_written_again_without_a_crs_loses_the_crs_file_of_the_one_it_
               "OUTPUT": output})
     assert gdal.Open(output).GetSpatialRef() is None
     assert not os.path.exists(str(tmp_path / "classes.prj"))
+
+
+@pytest.mark.parametrize("default", ["gpkg", "vrt", "sdat"])
+def test_a_temporary_output_is_a_geotiff_whatever_processings_default_raster_format(qgis_app, tmp_path, default):
+    """With Processing's default raster format set to gpkg (or vrt), TEMPORARY_OUTPUT was refused:
+    "Cannot write OUTPUT.gpkg as GPKG", for a file the user never named."""
+    from processing.core.ProcessingConfig import ProcessingConfig
+
+    setting = ProcessingConfig.settings["DefaultOutputRasterLayerExt"]
+    before = ProcessingConfig.getSetting("DefaultOutputRasterLayerExt")
+    ProcessingConfig.setSettingValue("DefaultOutputRasterLayerExt", setting.options.index(default))
+    try:
+        source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
+        output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": "TEMPORARY_OUTPUT"})["OUTPUT"]
+    finally:
+        ProcessingConfig.setSettingValue("DefaultOutputRasterLayerExt", before)
+    assert output.endswith(".tif") and gdal.Open(output).GetDriver().ShortName == "GTiff"
+    rgb = gdal.Open(source).ReadAsArray().reshape(3, -1).T
+    from palettize.engine.nearest import nearest_palette_indices
+    assert read_indices(output).ravel().tolist() == nearest_palette_indices(
+        rgb, builtin_palette("vga16").colours, "rgb").tolist()
