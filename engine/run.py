@@ -34,7 +34,7 @@ from .merged import MergedColourFinder, merged_entries
 from .nearest import RGB_BITS, nearest_palette_indices
 from .outputs import OutputFiles, input_key, nearest_existing_folder, same_file_key, writable_path_problem
 from .report import ReportCollector, area_units, write_report
-from .style import is_style_of, style_conflict, style_path, write_style
+from .style import style_conflict, style_input_name, style_owner, style_path, write_style
 
 GDAL_TYPES = {1: (gdal.GDT_Byte, "Byte"), 2: (gdal.GDT_UInt16, "UInt16")}
 #: Index of transparent pixels in an extraction report's thumbnails (never a palette index).
@@ -406,19 +406,48 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     for setting, path in dict(inputs or {}, PALETTE_FILE=options.palette.file).items():
         for name in _files_of_input(path, driver) if path else ():
             replaced = beside.get(same_file_key(name))
-            if replaced == "" and name != path:  # OUTPUT itself (replacing the input's own file is refused above)
-                raise RunError("OUTPUT would replace {}, a file of {} ({}): choose another path for OUTPUT.".format(
-                    name, setting, path))
-            if replaced and replaced != "the QGIS style of":  # a file there that is no style of ours is kept
-                raise RunError("{} OUTPUT would replace {} ({}): choose another path for OUTPUT.".format(
-                    replaced[0].upper() + replaced[1:], setting, path))
-    if not os.path.exists(output_path):
-        for path in format_files[1:]:
-            if os.path.lexists(path) and not path.startswith(format_files[0] + "."):
-                raise RunError("{} is there already, and OUTPUT as {} would write a file by that name beside it (GDAL "
-                               "reads it as part of OUTPUT): remove it, or choose another path for OUTPUT.".format(
-                                   path, driver))
+            if replaced is None or replaced == "the QGIS style of":  # a file there that is no style of ours is kept
+                continue
+            whose = "{} ({})".format(setting, path) if same_file_key(name) == same_file_key(path) else \
+                "{}, a file of {} ({})".format(name, setting, path)
+            raise RunError("{} would replace {}: choose another path for OUTPUT.".format(
+                "OUTPUT" if replaced == "" else replaced[0].upper() + replaced[1:] + " OUTPUT", whose))
+    for path, why in _read_beside(format_files, driver, grid):
+        raise RunError("{} is there already, and GDAL would read it as part of OUTPUT ({}). It is no file of an earlier "
+                       "OUTPUT (it may be another raster's, or a shapefile's), so it is kept: choose another path for "
+                       "OUTPUT.".format(path, why))
     return driver
+
+
+def _read_beside(format_files, driver, grid):
+    """(path, why) of the files already there that GDAL would read as part of an output whose files
+    are ``format_files`` (gdal_io.format_files) and that are not an earlier output's: a file by the
+    name of one of the format's side files (an .asc's .prj) while there is no output yet, the same
+    name in capitals (AAIGrid reads classes.PRJ too) in any case, and for an output without
+    georeferencing, a world file (.tfw, .wld), which would give it some."""
+    output, (stem, extension) = format_files[0], os.path.splitext(format_files[0])
+    found = []
+    for path in format_files[1:]:
+        if not path.startswith(output + "."):  # named after the output's name without its extension
+            why = "{} writes and reads a file by that name beside it".format(driver)
+            capitals = stem + path[len(stem):].upper()
+            found += [(path, why)] if not os.path.exists(output) else []
+            found += [(capitals, why)] if capitals != path else []
+    if not grid.has_geotransform and not grid.gcps:
+        letters = extension.lstrip(".")
+        for suffix in dict.fromkeys(([letters[:1] + letters[-1:] + "w", letters + "w"] if letters else []) + ["wld"]):
+            for name in (suffix, suffix.upper()):
+                found.append((stem + "." + name, "as its georeferencing, and OUTPUT has none"))
+    return [(path, why) for path, why in found if os.path.basename(path) in _names_in(os.path.dirname(path))]
+
+
+def _names_in(folder):
+    """The names in ``folder`` as they are spelt (a name in capitals is another file only where
+    the file system tells letter case apart), none when it is no folder yet."""
+    try:
+        return set(os.listdir(folder))
+    except OSError:
+        return set()
 
 
 def _files_of_input(path, output_driver):
@@ -441,10 +470,11 @@ def check_extract(output_path, options, inputs=None, other_outputs=None):
     outputs.update(other_outputs or {})
     check_output_paths(outputs, inputs)
     for path in (inputs or {}).values():  # a .qml palette there would be how QGIS draws that raster
-        if output_path and path and is_style_of(output_path, path):
-            raise RunError("OUTPUT_PALETTE ({}) would be the style QGIS opens the input {} with, which QGIS would then "
-                           "draw with this palette instead of its own colours: choose another path for "
-                           "OUTPUT_PALETTE.".format(output_path, os.path.basename(path)))
+        raster = style_owner(output_path, path) if output_path and path else None
+        if raster:
+            raise RunError("OUTPUT_PALETTE ({}) would be the style QGIS opens {}, which QGIS would then draw with "
+                           "this palette instead of its own colours: choose another path for OUTPUT_PALETTE.".format(
+                               output_path, style_input_name(raster, path)))
 
 
 def quantize_file(input_path, output_path, options, progress=None, is_cancelled=None, log=None, palette=None,

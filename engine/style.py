@@ -39,9 +39,10 @@ def style_conflict(raster_path, inputs=()):
     it may."""
     path = style_path(raster_path)
     for source in inputs:
-        if source and is_style_of(path, source):
-            return "{} would also be the style QGIS opens the input {} with: it was not written (give the output " \
-                   "another name than the input's)".format(path, os.path.basename(source))
+        raster = style_owner(path, source) if source else None
+        if raster:
+            return "{} would also be the style QGIS opens {}: it was not written (give the output another " \
+                   "name)".format(path, style_input_name(raster, source))
     if not os.path.lexists(path):
         return ""
     try:
@@ -53,13 +54,24 @@ def style_conflict(raster_path, inputs=()):
         path, os.path.basename(raster_path))
 
 
-def is_style_of(path, source):
-    """Whether ``path`` is the style QGIS opens the raster ``source`` with: the .qml beside it by
-    the name it is given, or by the name of the file it is (through a link, or inside a GDAL
-    connection string such as GTIFF_DIR:1:map.tif)."""
+def style_owner(path, source):
+    """The file whose style QGIS opens ``path`` as, when it is the input ``source``'s: the .qml
+    beside the input by the name it is given, or beside the file it is (through a link, or inside a
+    GDAL connection string such as GTIFF_DIR:1:map.tif); else None."""
     parts = connection_parts(source)
     raster = parts[0] if parts else source
-    return same_file_key(path) in {same_file_key(style_path(name)) for name in (raster, os.path.realpath(raster))}
+    for name in (raster, os.path.realpath(raster)):
+        if same_file_key(style_path(name)) == same_file_key(path):
+            return name
+    return None
+
+
+def style_input_name(raster, source):
+    """"the input map.tif with", or "map.tif with (the input alias.tif is that file)": the end of a
+    message naming the file ``raster`` whose style QGIS opens (see style_owner) and the input."""
+    if raster == source:
+        return "the input {} with".format(os.path.basename(source))
+    return "{} with (the input {} is that file)".format(os.path.basename(raster), os.path.basename(source))
 
 
 def write_style(raster_path, palette, path=None):

@@ -341,8 +341,9 @@ def test_an_output_whose_format_writes_a_header_by_an_inputs_name_is_refused_bef
     before = folder_state(str(tmp_path))
     params = {"INPUT": str(tmp_path / "scan.dat"), "PALETTE": "vga16", "OUTPUT": str(tmp_path / "scan.bil")}
     assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (False, (
-        "The EHdr format's side file scan.hdr of Indexed raster (OUTPUT) would replace Input raster layer (INPUT) ({}): "
-        "choose another path for Indexed raster (OUTPUT).".format(tmp_path / "scan.dat")))
+        "The EHdr format's side file scan.hdr of Indexed raster (OUTPUT) would replace {}, a file of Input raster layer "
+        "(INPUT) ({}): choose another path for Indexed raster (OUTPUT).".format(tmp_path / "scan.hdr",
+                                                                              tmp_path / "scan.dat")))
     with pytest.raises(QgsProcessingException):
         quantize(params)
     assert folder_state(str(tmp_path)) == before
@@ -373,14 +374,16 @@ def test_an_ers_output_is_refused_where_its_data_file_would_be_the_input(algorit
 
 def test_a_file_by_the_name_a_format_writes_beside_a_new_output_is_kept_and_the_run_refused(algorithm, tmp_path):
     """roads.asc beside a shapefile's roads.prj would replace it (or, without a CRS, be read with
-    it as its CRS): a file the output does not own yet is left alone, and the message says why."""
+    it as its CRS): a file the output does not own yet is left alone, and the message says why
+    (it said "remove it", which would take the CRS from the raster or shapefile it belongs to)."""
     source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
     (tmp_path / "roads.prj").write_text('GEOGCS["WGS 84"]')
     params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "roads.asc")}
     assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (False, (
-        "{} is there already, and Indexed raster (OUTPUT) as AAIGrid would write a file by that name beside it (GDAL "
-        "reads it as part of Indexed raster (OUTPUT)): remove it, or choose another path for Indexed raster "
-        "(OUTPUT).".format(tmp_path / "roads.prj")))
+        "{} is there already, and GDAL would read it as part of Indexed raster (OUTPUT) (AAIGrid writes and reads a "
+        "file by that name beside it). It is no file of an earlier Indexed raster (OUTPUT) (it may be another raster's, "
+        "or a shapefile's), so it is kept: choose another path for Indexed raster (OUTPUT).".format(
+            tmp_path / "roads.prj")))
     assert (tmp_path / "roads.prj").read_text() == 'GEOGCS["WGS 84"]'
 
 
@@ -416,3 +419,33 @@ def test_a_temporary_output_is_a_geotiff_whatever_processings_default_raster_for
     from palettize.engine.nearest import nearest_palette_indices
     assert read_indices(output).ravel().tolist() == nearest_palette_indices(
         rgb, builtin_palette("vga16").colours, "rgb").tolist()
+
+
+def test_a_crs_file_in_capitals_beside_an_ascii_grid_is_kept_and_the_run_refused(algorithm, tmp_path):
+    """AAIGrid reads classes.PRJ when there is no classes.prj: a grid without a CRS came out in WGS 84."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3], srs=None)
+    (tmp_path / "classes.PRJ").write_text('GEOGCS["WGS 84"]')
+    ok, message = algorithm.checkParameterValues({"INPUT": source, "PALETTE": "vga16",
+                                                  "OUTPUT": str(tmp_path / "classes.asc")}, QgsProcessingContext())
+    assert not ok and message.startswith("{} is there already, and GDAL would read it as part of".format(
+        tmp_path / "classes.PRJ"))
+
+
+@pytest.mark.parametrize("output, world_file", [("out.tif", "out.tfw"), ("out.png", "out.wld"), ("out.png", "out.PGW")])
+def test_a_world_file_beside_an_output_without_georeferencing_is_kept_and_the_run_refused(algorithm, tmp_path, output,
+                                                                                         world_file):
+    """GDAL reads out.tfw (out.wld, ...) as the georeferencing of an output that has none of its own:
+    a picture without georeferencing came out placed where another raster is."""
+    picture = gdal.GetDriverByName("MEM").Create("", 9, 6, 3, gdal.GDT_Byte)
+    for band, values in enumerate(random_rgba(6, 9, seed=4)[:3], 1):
+        picture.GetRasterBand(band).WriteArray(values)
+    source = str(tmp_path / "in.png")
+    gdal.GetDriverByName("PNG").CreateCopy(source, picture)
+    picture = None
+    (tmp_path / world_file).write_text("25\n0\n0\n-25\n300000\n7500000\n")
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / output)}
+    assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (False, (
+        "{} is there already, and GDAL would read it as part of Indexed raster (OUTPUT) (as its georeferencing, and "
+        "Indexed raster (OUTPUT) has none). It is no file of an earlier Indexed raster (OUTPUT) (it may be another "
+        "raster's, or a shapefile's), so it is kept: choose another path for Indexed raster (OUTPUT).".format(
+            tmp_path / world_file)))

@@ -79,10 +79,12 @@ def test_an_input_named_another_way_still_keeps_its_style_from_an_output_beside_
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "data" / "map.xyz").exists() and not (tmp_path / "data" / "map.qml").exists()
-    assert "map.qml would also be the style QGIS opens the input" in result.stderr
+    assert "map.qml would also be the style QGIS opens map.tif with (the input {} is that file)".format(
+        os.path.basename(given)) in result.stderr
     result = subprocess.run([script, "extract", given, "--n-colors", "4", "-o", str(tmp_path / "data" / "map.qml")],
                             capture_output=True, text=True)
-    assert result.returncode == 1 and "would be the style QGIS opens the input" in result.stderr
+    assert result.returncode == 1 and "would be the style QGIS opens map.tif with (the input {} is that file)".format(
+        os.path.basename(given)) in result.stderr
     assert not (tmp_path / "data" / "map.qml").exists()
 
 
