@@ -413,9 +413,9 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
             raise RunError("{} would replace {}: choose another path for OUTPUT.".format(
                 "OUTPUT" if replaced == "" else replaced[0].upper() + replaced[1:] + " OUTPUT", whose))
     for path, why in _read_beside(format_files, driver, grid):
-        raise RunError("{} is there already, and GDAL would read it as part of OUTPUT ({}). It is no file of an earlier "
-                       "OUTPUT (it may be another raster's, or a shapefile's), so it is kept: choose another path for "
-                       "OUTPUT.".format(path, why))
+        raise RunError("{} is there already, and GDAL would read it as part of OUTPUT ({}). It is not a file of OUTPUT "
+                       "written earlier (it may be another raster's, or a shapefile's), so it is kept: choose another "
+                       "path for OUTPUT.".format(path, why))
     return driver
 
 

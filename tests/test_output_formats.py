@@ -381,8 +381,8 @@ def test_a_file_by_the_name_a_format_writes_beside_a_new_output_is_kept_and_the_
     params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "roads.asc")}
     assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (False, (
         "{} is there already, and GDAL would read it as part of Indexed raster (OUTPUT) (AAIGrid writes and reads a "
-        "file by that name beside it). It is no file of an earlier Indexed raster (OUTPUT) (it may be another raster's, "
-        "or a shapefile's), so it is kept: choose another path for Indexed raster (OUTPUT).".format(
+        "file by that name beside it). It is not a file of Indexed raster (OUTPUT) written earlier (it may be another "
+        "raster's, or a shapefile's), so it is kept: choose another path for Indexed raster (OUTPUT).".format(
             tmp_path / "roads.prj")))
     assert (tmp_path / "roads.prj").read_text() == 'GEOGCS["WGS 84"]'
 
@@ -446,6 +446,6 @@ def test_a_world_file_beside_an_output_without_georeferencing_is_kept_and_the_ru
     params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / output)}
     assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (False, (
         "{} is there already, and GDAL would read it as part of Indexed raster (OUTPUT) (as its georeferencing, and "
-        "Indexed raster (OUTPUT) has none). It is no file of an earlier Indexed raster (OUTPUT) (it may be another "
-        "raster's, or a shapefile's), so it is kept: choose another path for Indexed raster (OUTPUT).".format(
+        "Indexed raster (OUTPUT) has none). It is not a file of Indexed raster (OUTPUT) written earlier (it may be "
+        "another raster's, or a shapefile's), so it is kept: choose another path for Indexed raster (OUTPUT).".format(
             tmp_path / world_file)))
