@@ -16,7 +16,7 @@ import sys
 
 from ..palettes.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
-from . import batch, gdal_io
+from . import batch, gdal_io, run
 from .adaptive import METHODS
 from .cleanup import MIN_REGION_RANGE, SEAM_RADIUS_RANGE
 from .nearest import METRICS
@@ -218,7 +218,23 @@ def outputs(args):
             raise UsageError("{} and {} would both be written to {}: give them different names.".format(
                 seen[key], source, path))
         seen[key] = source
+    written = {}  # every file of every output, its format's side files too (an ERS raster's data file)
+    for source, path in zip(args.inputs, paths):
+        for name in _files_of_output(path):
+            other = written.setdefault(same_file_key(name), (source, path))
+            if other[0] != source:
+                raise UsageError("The outputs of {} and {} would both write {} ({} and {}): give them different "
+                                 "names.".format(other[0], source, name, other[1], path))
     return paths
+
+
+def _files_of_output(path):
+    """The files an output at ``path`` would write (gdal_io.format_files), or just its own name
+    when its format is refused (the run says why)."""
+    try:
+        return gdal_io.format_files(run.output_driver(path), path)
+    except RunError:
+        return [path]
 
 
 def refuse_standard_streams(args):

@@ -835,3 +835,16 @@ def test_an_ehdr_grid_is_written_by_the_command_line_with_its_header_and_colours
     assert read_indices(str(tmp_path / "out.bil")).ravel().tolist() == expected.tolist()
     assert colour_table(str(tmp_path / "out.bil"))[:16] == [tuple(c) + (255,) for c in
                                                             read_palette(str(tmp_path / "out.qml"))[0].colours.tolist()]
+
+
+def test_outputs_of_a_batch_whose_format_files_meet_are_refused_before_any_work(tmp_path):
+    """-o 'out/{stem}.ers' for m.ers.tif and m.tif: the first output's data file (ERS writes it by
+    the name without .ers) is out/m.ers, the second output: it was written over, exit 0."""
+    pixels = random_rgba(30, 40, seed=4)[:3]
+    inputs = [write_raster(str(tmp_path / name), pixels) for name in ("m.ers.tif", "m.tif")]
+    result = palettize("quantize", *inputs, "-o", tmp_path / "out" / "{stem}.ers", "--palette", "vga16")
+    assert result.returncode == 2
+    assert result.stderr == ("palettize: error: The outputs of {} and {} would both write {} ({} and {}): give them "
+                             "different names.\n".format(inputs[0], inputs[1], tmp_path / "out" / "m.ers",
+                                                         tmp_path / "out" / "m.ers.ers", tmp_path / "out" / "m.ers"))
+    assert not (tmp_path / "out").exists()
