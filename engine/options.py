@@ -9,6 +9,7 @@ from ``PaletteOptions``, whole-row windows from ``dither``.
 
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -72,16 +73,35 @@ def nodata_index(value):
 
 
 def _bands(setting, bands):
-    """None, or a tuple of 3 (red, green, blue) or 4 (with alpha) band numbers from 1."""
+    """None, or a tuple of 3 (red, green, blue) or 4 (with alpha) band numbers from 1 (ints, also
+    when given as numpy integers, which GDAL's bindings refuse)."""
     if bands is None:
         return None
+    if isinstance(bands, (str, bytes, numbers.Number)):
+        raise OptionsError(setting, "{} takes 3 band numbers (red, green, blue) or 4 (with alpha), not {!r}.".format(
+            setting, bands))
     bands = tuple(bands)
     if len(bands) not in (3, 4):
         raise OptionsError(setting, "{} takes 3 band numbers (red, green, blue) or 4 (with alpha), not {}.".format(
             setting, len(bands)))
     for band in bands:
         _integer(setting, band, 1)
-    return bands
+    return tuple(int(band) for band in bands)
+
+
+def _path(setting, value):
+    """None, or a file path as text (a str, or an os.PathLike such as pathlib.Path)."""
+    if value is None:
+        return None
+    path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not isinstance(path, str):
+        raise OptionsError(setting, "{} must be a file path (text or pathlib.Path), not {!r}.".format(setting, value))
+    return path
+
+
+def _instance(setting, value, kind):
+    if not isinstance(value, kind):
+        raise OptionsError(setting, "{} must be a {} (engine.options), not {!r}.".format(setting, kind.__name__, value))
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,7 @@ class PaletteOptions:
     n_colours: int = 256
 
     def __post_init__(self):
+        object.__setattr__(self, "file", _path("PALETTE_FILE", self.file))
         if not self.file and not (self.name in BUILTIN_NAMES or self.name in IMAGE_METHODS or (
                 isinstance(self.name, str) and self.name.startswith(MATPLOTLIB_PREFIX)
                 and len(self.name) > len(MATPLOTLIB_PREFIX))):
@@ -102,6 +123,7 @@ class PaletteOptions:
                                "'mpl:<colormap>', not {!r}.".format(", ".join(BUILTIN_NAMES),
                                                                     ", ".join(IMAGE_METHODS), self.name))
         _integer("N_COLORS", self.n_colours, 2, MAX_COLOURS)
+        object.__setattr__(self, "n_colours", int(self.n_colours))
 
     @property
     def kind(self):
@@ -140,7 +162,8 @@ class CleanupOptions:
                 tolerance))
         _integer("SEAM_RADIUS", self.seam_radius, *cleanup.SEAM_RADIUS_RANGE)
         _integer("MIN_REGION", self.min_region, *cleanup.MIN_REGION_RANGE)
-        if self.connectedness not in (4, 8) or isinstance(self.connectedness, bool):
+        if isinstance(self.connectedness, bool) or not isinstance(self.connectedness, numbers.Integral) or \
+                self.connectedness not in (4, 8):
             raise OptionsError("CONNECTEDNESS", "CONNECTEDNESS must be 4 or 8, not {}.".format(self.connectedness))
 
     @property
@@ -178,12 +201,19 @@ class QuantizeOptions:
     nodata_index: Optional[int] = None
 
     def __post_init__(self):
+        _instance("PALETTE", self.palette, PaletteOptions)
+        _instance("CLEANUP", self.cleanup, CleanupOptions)
         _choice("METRIC", self.metric, METRICS)
         if self.nodata_index is not None:
             _integer("NODATA_INDEX", self.nodata_index, 0, MAX_COLOURS)
+            object.__setattr__(self, "nodata_index", int(self.nodata_index))
         _choice("DITHER", self.dither, DITHERS)
         _integer("ALPHA_THRESHOLD", self.alpha_threshold, 0, 255)
         object.__setattr__(self, "bands", _bands("BANDS", self.bands))
+        object.__setattr__(self, "report", _path("OUTPUT_REPORT", self.report))
+        object.__setattr__(self, "table", _path("OUTPUT_TABLE", self.table))
+        if not isinstance(self.style, bool):
+            raise OptionsError("STYLE", "STYLE must be True or False, not {!r}.".format(self.style))
         if self.cleanup.method != "none" and self.dither != "none":
             raise OptionsError("CLEANUP", "CLEANUP={} would undo DITHER={}: choose one of them.".format(
                 self.cleanup.method, self.dither))
@@ -216,6 +246,7 @@ class ExtractOptions:
         _choice("METRIC", self.metric, METRICS)
         _integer("ALPHA_THRESHOLD", self.alpha_threshold, 0, 255)
         object.__setattr__(self, "bands", _bands("BANDS", self.bands))
+        object.__setattr__(self, "report", _path("OUTPUT_REPORT", self.report))
 
     @property
     def palette(self):

@@ -477,10 +477,20 @@ def check_extract(output_path, options, inputs=None, other_outputs=None):
                                output_path, style_input_name(raster, path)))
 
 
+def text_path(setting, path):
+    """``path`` (text or os.PathLike, such as pathlib.Path) as text; RunError for anything else."""
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(text, str):
+        raise RunError("{} must be a file path (text or pathlib.Path), not {!r}.".format(setting, path))
+    return text
+
+
 def quantize_file(input_path, output_path, options, progress=None, is_cancelled=None, log=None, palette=None,
                   histogram=None):
     """Quantize the raster file ``input_path`` into ``output_path`` (see quantize_source);
-    ``palette`` or ``histogram`` may come from elsewhere, e.g. shared by a batch of inputs."""
+    ``palette`` or ``histogram`` may come from elsewhere, e.g. shared by a batch of inputs. Paths
+    are text or os.PathLike (pathlib.Path)."""
+    input_path, output_path = text_path("INPUT", input_path), text_path("OUTPUT", output_path)
     source, grid = open_file(input_path, options.bands)
     try:
         origin = None
@@ -498,9 +508,14 @@ def quantize_file(input_path, output_path, options, progress=None, is_cancelled=
 
 def extract_palette_files(input_paths, output_path, options, progress=None, is_cancelled=None, log=None):
     """Build one palette from all ``input_paths`` together (ExtractOptions) and write it to
-    ``output_path`` in the format its extension names."""
-    if isinstance(input_paths, str):
+    ``output_path`` in the format its extension names. Paths are text or os.PathLike
+    (pathlib.Path); ``input_paths`` one path or a list of them."""
+    if isinstance(input_paths, (str, bytes, os.PathLike)):
         input_paths = [input_paths]
+    input_paths = [text_path("INPUT", path) for path in input_paths]
+    output_path = text_path("OUTPUT", output_path) if output_path is not None else None
+    if not input_paths:
+        raise RunError("No input was given: give one raster or more to build the palette from.")
     if options.report and len(input_paths) != 1:
         raise RunError("A report shows one input: give one input, or no report.")
     check_extract(output_path, options, {"INPUT{}".format(i + 1) if len(input_paths) > 1 else "INPUT": path
@@ -678,10 +693,10 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                 if collector is not None:
                     _report(options.report, collector, palette, grid, options.metric, "Quantized to {} colours: {}".format(
                         len(palette), os.path.basename(output_path)), log, merged, outputs)
-                    result.written.append(options.report)
+                    result.written.append(os.path.abspath(options.report))
                 if options.table:
                     write_table(options.table, palette, passed.counts, outputs)
-                    result.written.append(options.table)
+                    result.written.append(os.path.abspath(options.table))
                 if before_commit is not None:
                     before_commit(result, outputs)
                 _commit(outputs, output_path)
@@ -771,7 +786,7 @@ def _style(output_path, palette, outputs, result, inputs=()):
         if os.path.exists(staged):  # a partly written style would go into place with the raster
             os.remove(staged)
         return "No QGIS style was saved beside the output: {}".format(error), True
-    result.written.append(path)
+    result.written.append(os.path.abspath(path))
     return "QGIS style with the palette's classes: {}".format(path), False
 
 
@@ -788,7 +803,7 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
     """Build a palette from a source's pixels (ExtractOptions) and write it to ``output_path``
     (None: write no file, e.g. when the caller keeps the palette); returns an ExtractResult.
     ``inputs`` and ``before_commit`` as for quantize_source."""
-    progress = progress or _quiet
+    progress, log = progress or _quiet, log or _quiet
     check_extract(output_path, options, inputs)
     collector = ReportCollector(None, grid.width, grid.height, EXTRACT_NODATA) if options.report else None
     try:
@@ -797,7 +812,7 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
     except gdal_io.SourceError as error:
         raise RunError("Could not read the input: {}".format(error))
     if getattr(source, "clipped", False):
-        (log or _quiet)(CLIPPED, warning=True)
+        log(CLIPPED, warning=True)
     with OutputFiles() as outputs:  # the palette, the report and the caller's outputs go into place together
         result, entries = _extract(histogram, output_path, options, log, outputs)
         codes, counts = histogram
@@ -810,12 +825,12 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
             _report(options.report, collector, result.palette, grid, options.metric,
                     "Palette extracted ({}, {} colours)".format(options.method, len(result.palette)), log, merged,
                     outputs)
-            result.written.append(options.report)
+            result.written.append(os.path.abspath(options.report))
         if before_commit is not None:
             before_commit(result, outputs)
         _commit(outputs, output_path or options.report)
     for entry in merged:
-        (log or _quiet)(extract_merged_message(entry, result.palette, options.method), warning=True)
+        log(extract_merged_message(entry, result.palette, options.method), warning=True)
     if collector is not None:
         log(_report_message(options.report, collector))
     progress(1.0)
@@ -833,7 +848,7 @@ def _extract(histogram, output_path, options, log, outputs):
             write_palette(named_after_file(palette, output_path), outputs.stage(output_path))
         except (PaletteFileError, OSError) as error:
             raise RunError("Could not write the palette: {}".format(error))
-        result.written.append(output_path)
+        result.written.append(os.path.abspath(output_path))
     return result, entries
 
 

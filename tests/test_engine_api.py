@@ -77,6 +77,14 @@ def test_an_rgba_file_read_as_its_colour_bands_takes_the_alpha_its_mask_gives(tm
     (lambda: QuantizeOptions(cleanup=CleanupOptions("sieve"), dither="floyd-steinberg"), "CLEANUP"),
     (lambda: ExtractOptions(method="win256"), "METHOD"),
     (lambda: ExtractOptions(n_colours=2.5), "N_COLORS"),
+    (lambda: CleanupOptions("sieve", connectedness=8.0), "CONNECTEDNESS"),
+    (lambda: QuantizeOptions(palette="vga16"), "PALETTE"),
+    (lambda: QuantizeOptions(cleanup="seams"), "CLEANUP"),
+    (lambda: QuantizeOptions(bands=3), "BANDS"),
+    (lambda: QuantizeOptions(style="no"), "STYLE"),
+    (lambda: QuantizeOptions(report=123), "OUTPUT_REPORT"),
+    (lambda: QuantizeOptions(table=b"t.csv"), "OUTPUT_TABLE"),
+    (lambda: PaletteOptions(file=123), "PALETTE_FILE"),
 ])
 def test_options_refuse_a_bad_setting_and_name_it(make, setting):
     with pytest.raises(OptionsError) as error:
@@ -148,3 +156,40 @@ def test_two_runs_at_once_into_one_new_folder_both_write_their_raster(tmp_path):
             for name, run in zip(palettes, runs):
                 assert run.result().counts.sum() == np.count_nonzero(read_indices(str(folder / (name + ".tif")))
                                                                      < len(builtin_palette(name)))
+
+
+def test_scripts_may_give_paths_as_pathlib_paths_and_numbers_as_numpy_integers(tmp_path):
+    """Each of these failed inside the run (a TypeError from GDAL's bindings or an AttributeError)
+    though the options took them."""
+    rgba = random_rgba(20, 30, seed=3)
+    source = tmp_path / "in.tif"
+    write_raster(str(source), rgba, alpha=True)
+    options = QuantizeOptions(palette=PaletteOptions("vga16"), nodata_index=np.int64(0), bands=np.array([1, 2, 3, 4]),
+                              report=tmp_path / "r.html", table=tmp_path / "t.csv")
+    result = quantize_file(source, tmp_path / "out.tif", options)
+    palette = builtin_palette("vga16").colours
+    nearest = brute_force_indices(rgba[:3].reshape(3, -1).T, palette[1:], "rgb").reshape(20, 30) + 1
+    assert np.array_equal(read_indices(str(tmp_path / "out.tif")), np.where(rgba[3] >= 128, nearest, 0))
+    assert result.written == [str(tmp_path / name) for name in ("out.tif", "out.tif.aux.xml", "out.qml", "r.html",
+                                                                "t.csv")]
+    legend = extract_palette_files(source, tmp_path / "legend.csv", ExtractOptions(n_colours=4, bands=(np.int32(1), 2, 3)))
+    assert legend.written == [str(tmp_path / "legend.csv")]
+
+
+def test_a_report_of_an_extraction_without_a_log_is_written_and_the_run_returns(tmp_path):
+    """The report's closing log line was told to a log that was not given: TypeError after the
+    files were in place."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(20, 30, seed=3)[:3])
+    result = extract_palette_files(source, str(tmp_path / "legend.csv"), ExtractOptions(n_colours=4,
+                                                                                         report=str(tmp_path / "r.html")))
+    assert result.written == [str(tmp_path / "legend.csv"), str(tmp_path / "r.html")]
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ([], "No input was given: give one raster or more to build the palette from."),
+    (b"in.tif", "INPUT must be a file path (text or pathlib.Path), not b'in.tif'."),
+])
+def test_extracting_from_no_input_or_a_bytes_path_says_so(tmp_path, inputs, message):
+    with pytest.raises(RunError) as error:
+        extract_palette_files(inputs, str(tmp_path / "legend.csv"), ExtractOptions())
+    assert str(error.value) == message
