@@ -404,7 +404,7 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
                 setting, path, replaced, setting))
     beside[same_file_key(output_path)] = ""
     for setting, path in dict(inputs or {}, PALETTE_FILE=options.palette.file).items():
-        for name in _files_of_input(path, driver) if path else ():
+        for name in _files_of_input(setting, path, driver) if path else ():
             replaced = beside.get(same_file_key(name))
             if replaced is None or replaced == "the QGIS style of":  # a file there that is no style of ours is kept
                 continue
@@ -450,11 +450,13 @@ def _names_in(folder):
         return set()
 
 
-def _files_of_input(path, output_driver):
+def _files_of_input(setting, path, output_driver):
     """The files of an input that an output of ``output_driver`` could replace: the input's own
-    name, and for any output but a GeoTIFF beside a GeoTIFF, every file GDAL reads for it (an ENVI
-    raster's .hdr, an ERS raster's data)."""
-    if output_driver == gdal_io.KNOWN_GOOD_DRIVER and os.path.splitext(path)[1].lower() in (".tif", ".tiff"):
+    name, and every file GDAL reads for it (an ENVI raster's .hdr, an ERS raster's data); for a
+    GeoTIFF output, a GeoTIFF input's and the palette file's own name alone (neither has files a
+    GeoTIFF's could be, and GDAL's try at a palette file costs a run up to 15 ms)."""
+    if output_driver == gdal_io.KNOWN_GOOD_DRIVER and (
+            setting == "PALETTE_FILE" or os.path.splitext(path)[1].lower() in (".tif", ".tiff")):
         return [path]
     return [path] + gdal_io.dataset_files(path)
 
