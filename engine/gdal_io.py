@@ -650,18 +650,31 @@ def _spatial_reference(crs):
         return None
 
 
+def same_geotransform(written, expected):
+    """Whether a format kept a geotransform: its pixel terms within a millionth of a pixel, its
+    origin within a thousandth of a pixel (or its own last digits). Tolerances by the coordinates'
+    size alone let 1e-9 degree pixels be written as 0."""
+    pixel = max(abs(expected[i]) for i in (1, 2, 4, 5))
+    error = np.abs(np.subtract(written, expected, dtype=np.float64))
+    return all(error[i] <= max(1e-3 * pixel, 1e-12 * abs(expected[i])) for i in (0, 3)) and \
+        all(error[i] <= 1e-6 * pixel for i in (1, 2, 4, 5))
+
+
 def same_crs(written, wkt, points):
     """Whether the CRS a format wrote (osr.SpatialReference) puts ``points`` (x, y in the grid's
     CRS, a WKT) where the grid's does: each CRS takes them to longitude and latitude on its own
     datum, which must agree within 1e-6 degrees. A format that drops a datum shift (TOWGS84) or
-    renames the CRS keeps it; one that writes another zone, projection or unit does not. True when
-    osr cannot tell."""
+    renames the CRS keeps it; one that writes another zone, projection or unit does not, nor one
+    that drops the vertical part of a compound CRS or writes a local CRS for a projected one. True
+    when osr cannot tell."""
     expected = _spatial_reference(wkt)
     if expected is None:
         return True
     try:
         if written.IsSame(expected):
             return True
+        if expected.IsCompound() and not written.IsCompound() or written.IsLocal() and not expected.IsLocal():
+            return False
         places = []
         for srs in (expected, written):
             srs = srs.Clone()
@@ -788,8 +801,7 @@ def _probe_format(driver_name, extension, data_type, nodata, grid, beside):
             if written is None or written.shape != values.shape or not np.array_equal(written.astype(np.float64), values):
                 return "it does not keep the class indices of a {} raster".format(
                     "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)")
-            if grid.has_geotransform and not np.allclose(dataset.GetGeoTransform(), grid.geotransform,
-                                                         rtol=1e-9, atol=1e-9 * max(1.0, *map(abs, grid.geotransform))):
+            if grid.has_geotransform and not same_geotransform(dataset.GetGeoTransform(), grid.geotransform):
                 return "it does not keep the {} grid's geotransform".format(
                     "rotated" if grid.is_rotated else "south-up" if grid.geotransform[5] > 0 else "input")
             if grid.gcps and dataset.GetGeoTransform(can_return_null=True) is not None:
