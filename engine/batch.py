@@ -314,6 +314,8 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
                 gdal.Open(name, gdal.GA_Update).SetGeoTransform(tile_geotransform(grid.geotransform, tile))
         if grid.gcps:  # a scan georeferenced by ground control points: they hold for the mosaic as a whole
             mosaic.SetGCPs(grid.gcps, grid.gcp_wkt)
+        if grid.rpc:  # so do a satellite scene's RPCs
+            mosaic.SetMetadata(grid.rpc, "RPC")
         band = mosaic.GetRasterBand(1)
         band.SetColorTable(gdal_io.colour_table(palette, nodata))  # the palette, not the tiles' padded table
         band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))

@@ -67,7 +67,7 @@ class SourceError(Exception):
 class RasterGrid:
     """Size, geotransform (rotation terms included) and CRS (WKT, '' for none) of a raster."""
 
-    def __init__(self, width, height, geotransform, wkt, gcps=(), gcp_wkt=""):
+    def __init__(self, width, height, geotransform, wkt, gcps=(), gcp_wkt="", rpc=None):
         self.width, self.height = width, height
         #: False for a raster without georeferencing: its pixel grid is then (0, 1, 0, 0, 0, 1), as
         #: GDAL reports it, and the output gets no geotransform either.
@@ -76,6 +76,8 @@ class RasterGrid:
         self.wkt = wkt
         #: A scan georeferenced by ground control points instead (gdal.GCP list and their CRS), kept as they are.
         self.gcps, self.gcp_wkt = tuple(gcps), gcp_wkt
+        #: A satellite scene's rational polynomial coefficients (GDAL's RPC metadata), kept as they are.
+        self.rpc = dict(rpc or {})
 
     @classmethod
     def of_dataset(cls, dataset):
@@ -83,7 +85,7 @@ class RasterGrid:
         geotransform = dataset.GetGeoTransform(can_return_null=True)
         gcps = dataset.GetGCPs() if geotransform is None else ()
         return cls(dataset.RasterXSize, dataset.RasterYSize, geotransform, dataset.GetProjectionRef() or "",
-                   gcps or (), dataset.GetGCPProjection() or "" if gcps else "")
+                   gcps or (), dataset.GetGCPProjection() or "" if gcps else "", dataset.GetMetadata("RPC"))
 
     @property
     def is_rotated(self):
@@ -495,7 +497,9 @@ class IndexedRasterWriter:
             dataset.SetProjection(grid.wkt)
         if grid.gcps:
             dataset.SetGCPs(grid.gcps, grid.gcp_wkt)
-        self._wkt, self._gcp_count = grid.wkt, len(grid.gcps)
+        if grid.rpc:
+            dataset.SetMetadata(grid.rpc, "RPC")
+        self._wkt, self._gcp_count, self._rpc = grid.wkt, len(grid.gcps), bool(grid.rpc)
         self._band = dataset.GetRasterBand(1)
         self.nodata = nodata
         if nodata is not None:
@@ -542,7 +546,7 @@ class IndexedRasterWriter:
         try:
             if self._driver.ShortName == KNOWN_GOOD_DRIVER:
                 # A GeoTIFF keeps all of it: reading it back (PROJ, the .aux.xml) costs each sheet of an archive 2 ms.
-                self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = True
+                self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_rpc = self.keeps_nodata = True
             else:
                 self._read_back(check, what)
         finally:
@@ -566,6 +570,8 @@ class IndexedRasterWriter:
         self.keeps_crs = not self._wkt or check.GetSpatialRef() is not None
         #: False when the grid's ground control points were lost (an ASCII grid): the output is not georeferenced.
         self.keeps_gcps = not self._gcp_count or check.GetGCPCount() > 0
+        #: False when the input's RPCs were lost (an ASCII grid).
+        self.keeps_rpc = not self._rpc or bool(check.GetMetadata("RPC"))
         reported = band.GetNoDataValue()
         self.keeps_nodata = self.nodata is None or reported == self.nodata
         if reported != self.nodata and is_class_value(reported, len(self.palette)):

@@ -720,6 +720,10 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                                 "GeoTIFF (.tif) to keep the scan's {} points, or warp the scan first (gdalwarp; in QGIS "
                                 "Raster > Projections > Warp).".format(driver, os.path.basename(output_path), len(grid.gcps)),
                                 True))
+        if not writer.keeps_rpc:
+            messages.insert(0, ("The {} format cannot hold RPCs (a satellite scene's rational polynomial coefficients): {} "
+                                "has none of the input's. Choose a GeoTIFF (.tif) to keep them.".format(
+                                    driver, os.path.basename(output_path)), True))
         if not writer.keeps_crs:
             messages.insert(0, ("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you "
                                 "assign where you use it.".format(driver, os.path.basename(output_path),

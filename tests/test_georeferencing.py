@@ -119,3 +119,45 @@ def test_a_crs_assigned_in_qgis_to_a_file_without_one_places_the_output(qgis_app
     from_file = quantize(dict(degrees, INPUT=twin, OUTPUT=str(tmp_path / "twin-degrees.tif")))["OUTPUT"]
     assert (read_indices(from_file) != 65535).all()  # inside the layer: no nodata
     assert read_indices(from_qgis).tolist() == read_indices(from_file).tolist()
+
+
+def scene_with_rpcs(path, image):
+    """A satellite scene georeferenced by rational polynomial coefficients (GDAL's RPC metadata)."""
+    rpc = {"LINE_OFF": "11", "SAMP_OFF": "18", "LAT_OFF": "60", "LONG_OFF": "20", "HEIGHT_OFF": "0",
+           "LINE_SCALE": "12", "SAMP_SCALE": "19", "LAT_SCALE": "0.1", "LONG_SCALE": "0.1", "HEIGHT_SCALE": "100",
+           "LINE_NUM_COEFF": " ".join(["0", "0", "-1"] + ["0"] * 17), "LINE_DEN_COEFF": " ".join(["1"] + ["0"] * 19),
+           "SAMP_NUM_COEFF": " ".join(["0", "1"] + ["0"] * 18), "SAMP_DEN_COEFF": " ".join(["1"] + ["0"] * 19)}
+    plain = write_raster(path + ".plain.tif", image, srs=None)
+    gdal.Translate(path, plain)
+    dataset = gdal.Open(path, gdal.GA_Update)
+    dataset.SetMetadata(rpc, "RPC")
+    dataset = None
+    return path, gdal.Open(path).GetMetadata("RPC")
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_a_scene_georeferenced_by_rpcs_keeps_them_and_a_format_that_loses_them_says_so(qgis_app, tmp_path, source):
+    """The RPCs were dropped with no word: the output could no longer be placed."""
+    from rasters import feedback_log
+
+    path, rpc = scene_with_rpcs(str(tmp_path / "scene.tif"), random_rgba(23, 37, seed=6)[:3])
+    out = quantize({"INPUT": path, "SOURCE": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert gdal.Open(out).GetMetadata("RPC") == rpc
+    log = feedback_log()
+    quantize({"INPUT": path, "SOURCE": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.xyz")}, feedback=log)
+    assert ("The XYZ format cannot hold RPCs (a satellite scene's rational polynomial coefficients): out.xyz has none of "
+            "the input's. Choose a GeoTIFF (.tif) to keep them.") in log.warnings
+
+
+def test_a_scene_split_into_tiles_keeps_its_rpcs_in_the_mosaic(tmp_path):
+    import subprocess
+
+    from rasters import ROOT
+
+    path, rpc = scene_with_rpcs(str(tmp_path / "scene.tif"), random_rgba(23, 37, seed=6)[:3])
+    for output in ("out.tif", "out.vrt"):
+        result = subprocess.run([os.path.join(ROOT, "scripts", "palettize"), "quantize", path, "-o",
+                                 str(tmp_path / output), "--palette", "vga16", "--split-above", "0.0002"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert "tiles" in result.stderr and gdal.Open(str(tmp_path / output)).GetMetadata("RPC") == rpc
