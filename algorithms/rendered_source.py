@@ -55,7 +55,7 @@ def layer_grid(layer, path):
         grid = RasterGrid.of_dataset(gdal.Open(path))
         if grid.has_geotransform and layer.crs().isValid() and (
                 not grid.wkt or QgsCoordinateReferenceSystem.fromWkt(grid.wkt) != layer.crs()):
-            grid.wkt = crs_wkt(layer.crs())
+            grid.wkt, grid.epoch = crs_wkt(layer.crs()), 0.0  # the file's epoch was of the file's CRS
         return grid
     provider = layer.dataProvider()
     if not provider.capabilities() & provider.Size or layer.width() <= 0:

@@ -260,7 +260,7 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
         # A picture without georeferencing, or a rotated, south-up or mirrored one: tiles in pixel
         # coordinates (north-up, as GDAL's mosaics need), which assemble replaces again.
         geotransform = grid.geotransform if grid.is_north_up else _PIXEL_COORDINATES
-        tile_grid = gdal_io.RasterGrid(width, height, tile_geotransform(geotransform, tile), grid.wkt)
+        tile_grid = gdal_io.RasterGrid(width, height, tile_geotransform(geotransform, tile), grid.wkt, epoch=grid.epoch)
         dtype, nodata = output_type(len(palette), opaque, options.nodata_index)
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
         folder = os.path.join(workdir, "tiles")

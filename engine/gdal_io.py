@@ -67,7 +67,7 @@ class SourceError(Exception):
 class RasterGrid:
     """Size, geotransform (rotation terms included) and CRS (WKT, '' for none) of a raster."""
 
-    def __init__(self, width, height, geotransform, wkt, gcps=(), gcp_wkt="", rpc=None):
+    def __init__(self, width, height, geotransform, wkt, gcps=(), gcp_wkt="", rpc=None, epoch=0.0):
         self.width, self.height = width, height
         #: False for a raster without georeferencing: its pixel grid is then (0, 1, 0, 0, 0, 1), as
         #: GDAL reports it, and the output gets no geotransform either.
@@ -78,14 +78,19 @@ class RasterGrid:
         self.gcps, self.gcp_wkt = tuple(gcps), gcp_wkt
         #: A satellite scene's rational polynomial coefficients (GDAL's RPC metadata), kept as they are.
         self.rpc = dict(rpc or {})
+        #: The coordinate epoch of a dynamic CRS (0: none), which its WKT does not hold.
+        self.epoch = epoch
 
     @classmethod
     def of_dataset(cls, dataset):
         """The grid of an open GDAL dataset (without a geotransform when it has none)."""
         geotransform = dataset.GetGeoTransform(can_return_null=True)
         gcps = dataset.GetGCPs() if geotransform is None else ()
-        return cls(dataset.RasterXSize, dataset.RasterYSize, geotransform, dataset.GetProjectionRef() or "",
-                   gcps or (), dataset.GetGCPProjection() or "" if gcps else "", dataset.GetMetadata("RPC"))
+        wkt = dataset.GetProjectionRef() or ""
+        srs = dataset.GetSpatialRef() if wkt else None
+        epoch = srs.GetCoordinateEpoch() if srs is not None and hasattr(srs, "GetCoordinateEpoch") else 0.0
+        return cls(dataset.RasterXSize, dataset.RasterYSize, geotransform, wkt, gcps or (),
+                   dataset.GetGCPProjection() or "" if gcps else "", dataset.GetMetadata("RPC"), epoch)
 
     @property
     def is_rotated(self):
@@ -493,7 +498,11 @@ class IndexedRasterWriter:
         dataset = self._dataset[0]
         if grid.has_geotransform:
             dataset.SetGeoTransform(grid.geotransform)
-        if grid.wkt:
+        if grid.wkt and grid.epoch:
+            srs = osr.SpatialReference(grid.wkt)
+            srs.SetCoordinateEpoch(grid.epoch)
+            dataset.SetSpatialRef(srs)
+        elif grid.wkt:
             dataset.SetProjection(grid.wkt)
         if grid.gcps:
             dataset.SetGCPs(grid.gcps, grid.gcp_wkt)

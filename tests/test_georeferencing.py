@@ -28,7 +28,7 @@ def test_rotated_geotransform_is_kept_term_by_term(qgis_app, tmp_path, source):
 def test_crs_is_the_input_crs(qgis_app, tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6), alpha=True)
     out = quantize({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
-    assert gdal.Open(out).GetSpatialRef().IsSame(UTM35N)
+    assert gdal.Open(out).GetSpatialRef().IsSame(srs)
     assert gdal.Open(out).GetGeoTransform() == gdal.Open(path).GetGeoTransform()
 
 
@@ -113,7 +113,7 @@ def test_a_crs_assigned_in_qgis_to_a_file_without_one_places_the_output(qgis_app
     bare.setCrs(QgsCoordinateReferenceSystem("EPSG:32635"))
     twin = write_raster(str(tmp_path / "twin.tif"), image, alpha=True)
     out = quantize({"INPUT": bare, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
-    assert gdal.Open(out).GetSpatialRef().IsSame(UTM35N)
+    assert gdal.Open(out).GetSpatialRef().IsSame(srs)
     degrees = {"EXTENT": "27.003,27.025,67.608,67.614 [EPSG:4326]", "PIXEL_SIZE": 0.0002}
     from_qgis = quantize(dict(degrees, INPUT=bare, OUTPUT=str(tmp_path / "bare-degrees.tif")))["OUTPUT"]
     from_file = quantize(dict(degrees, INPUT=twin, OUTPUT=str(tmp_path / "twin-degrees.tif")))["OUTPUT"]
@@ -161,3 +161,25 @@ def test_a_scene_split_into_tiles_keeps_its_rpcs_in_the_mosaic(tmp_path):
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         assert "tiles" in result.stderr and gdal.Open(str(tmp_path / output)).GetMetadata("RPC") == rpc
+
+
+@pytest.mark.parametrize("how", ["rendered", "bands", "split into tiles"])
+def test_the_coordinate_epoch_of_a_dynamic_crs_is_kept(qgis_app, tmp_path, how):
+    """The output's CRS was copied as WKT, which does not hold the epoch: 2021.5 became none."""
+    import subprocess
+
+    from osgeo import osr
+    from rasters import ROOT
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32635)
+    srs.SetCoordinateEpoch(2021.5)
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(23, 37, seed=6)[:3], srs=srs)
+    out = str(tmp_path / "out.tif")
+    if how == "split into tiles":
+        assert subprocess.run([os.path.join(ROOT, "scripts", "palettize"), "quantize", path, "-o", out, "--palette",
+                               "vga16", "--split-above", "0.0002", "-q"]).returncode == 0
+    else:
+        quantize({"INPUT": path, "SOURCE": how, "PALETTE": "vga16", "OUTPUT": out})
+    assert gdal.Open(out).GetSpatialRef().GetCoordinateEpoch() == 2021.5
+    assert gdal.Open(out).GetSpatialRef().IsSame(srs)
