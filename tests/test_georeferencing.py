@@ -28,7 +28,7 @@ def test_rotated_geotransform_is_kept_term_by_term(qgis_app, tmp_path, source):
 def test_crs_is_the_input_crs(qgis_app, tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6), alpha=True)
     out = quantize({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
-    assert gdal.Open(out).GetSpatialRef().IsSame(srs)
+    assert gdal.Open(out).GetSpatialRef().IsSame(UTM35N)
     assert gdal.Open(out).GetGeoTransform() == gdal.Open(path).GetGeoTransform()
 
 
@@ -113,7 +113,7 @@ def test_a_crs_assigned_in_qgis_to_a_file_without_one_places_the_output(qgis_app
     bare.setCrs(QgsCoordinateReferenceSystem("EPSG:32635"))
     twin = write_raster(str(tmp_path / "twin.tif"), image, alpha=True)
     out = quantize({"INPUT": bare, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
-    assert gdal.Open(out).GetSpatialRef().IsSame(srs)
+    assert gdal.Open(out).GetSpatialRef().IsSame(UTM35N)
     degrees = {"EXTENT": "27.003,27.025,67.608,67.614 [EPSG:4326]", "PIXEL_SIZE": 0.0002}
     from_qgis = quantize(dict(degrees, INPUT=bare, OUTPUT=str(tmp_path / "bare-degrees.tif")))["OUTPUT"]
     from_file = quantize(dict(degrees, INPUT=twin, OUTPUT=str(tmp_path / "twin-degrees.tif")))["OUTPUT"]
