@@ -48,15 +48,18 @@ EXTENT = parameter(
     "EXTENT", "Output extent", "extent, optional", "the layer's own grid",
     "The output grid's extent (rendered source); by default the layer's own grid.",
     """With `SOURCE=rendered`: the output grid's extent, in the extent's CRS (the output gets that
-    CRS; QGIS reprojects while drawing). Its top-left corner is the grid's origin.""", advanced=True)
+    CRS; QGIS reprojects while drawing, by its approximate transform, so a pixel whose centre is
+    near the edge between two layer pixels may take either). Its top-left corner is the grid's
+    origin; a width or height that is not a whole number of pixels is rounded up, so the grid may
+    reach up to one pixel past the right and bottom edges.""", advanced=True)
 PIXEL_SIZE = parameter(
     "PIXEL_SIZE", "Output pixel size", "number, optional", "the layer's pixel size",
     "The output pixel size in the extent's CRS units (rendered source).",
     """With `SOURCE=rendered`: the output pixel size in the extent's CRS units. Alone, it resamples
     the layer's own extent. Each output pixel takes the colour drawn for the layer's pixel under its
     centre (of a rotated raster: of the north-up view QGIS draws it in), nodata where its centre is
-    off the layer (as a QGIS map draws it where the layer's style resamples or the extent is in
-    another CRS). Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
+    off the layer (as a QGIS map draws it where the layer's style resamples; see `EXTENT` for an
+    extent in another CRS). Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
     and `PIXEL_SIZE`, and so does an `EXTENT` in another CRS than the layer's (the layer's pixel size
     is in its own CRS units); without them the run stops and asks for them.""", advanced=True)
 ALPHA_THRESHOLD = parameter(
