@@ -19,7 +19,7 @@ from osgeo import gdal, osr
 
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
-from .outputs import OutputFiles, connection_file, connection_parts, is_utf8
+from .outputs import OutputFiles, connection_file, connection_parts, name_problem
 
 
 #: Pixels per block: a few megapixels keep memory flat and numpy efficient.
@@ -315,8 +315,9 @@ def open_raster(path):
     inside = connection_file(path)
     if inside and not (os.path.exists(inside) or inside.startswith("/vsi")):  # before HDF5 prints its diagnostics
         return None, "no such file: {}".format(inside)
-    if not is_utf8(path):
-        return None, "its name is not UTF-8 text, and GDAL opens only UTF-8 names: rename it"
+    problem = name_problem(path, "opens", ": rename it")
+    if problem:
+        return None, problem
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
         dataset = gdal.Open(path)

@@ -6,10 +6,12 @@ end, and ``discard()`` (or a failed commit) leaves the disk as it was: no staged
 temporary folder, no folder the run created, and files it would have replaced restored.
 """
 
+import codecs
 import contextlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 
@@ -46,8 +48,9 @@ def writable_path_problem(path):
     be a folder, and its nearest existing folder must be a writable folder."""
     if path.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):  # 'classes/', which abspath would cut
         return "{} ends with a folder separator: it names a folder, not a file".format(path)
-    if not is_utf8(path):
-        return "its name is not UTF-8 text, and GDAL writes only UTF-8 names"
+    problem = name_problem(path, "writes")
+    if problem:
+        return problem
     if path.startswith("/vsi"):  # /vsimem would vanish with the process; none holds the staged files' moves
         return ("it is in GDAL's virtual file system /{}/, where Palettize does not write (its outputs are made "
                 "beside their place and moved into it together); write to a folder on disk").format(path.split("/")[1])
@@ -62,14 +65,21 @@ def writable_path_problem(path):
     return ""
 
 
-def is_utf8(path):
-    """Whether GDAL can take ``path``: a name that is not UTF-8 (a Latin-1 name unpacked from an
-    old archive) comes to Python as text it cannot encode."""
+def name_problem(path, verb="opens", rename=""):
+    """Why GDAL cannot take ``path`` by the name Python gives it, or '' when it can (``verb``: what
+    GDAL does with it, for the sentence; ``rename``: said after a name that is not UTF-8). Under a locale whose file names are not UTF-8 (LANG=C
+    without Python's UTF-8 mode, de_DE.ISO-8859-1), a name that is not ASCII reaches GDAL as other
+    bytes than the file's; and a name that is not UTF-8 (a Latin-1 name unpacked from an old
+    archive) comes to Python as text it cannot encode."""
+    encoding = sys.getfilesystemencoding()
+    if not path.isascii() and codecs.lookup(encoding).name != "utf-8":
+        return ("its name is not ASCII, and this process's locale spells file names in {} where GDAL {} them in "
+                "UTF-8: run with a UTF-8 locale (e.g. LC_ALL=C.UTF-8)".format(encoding, verb))
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return "its name is not UTF-8 text, and GDAL {} only UTF-8 names{}".format(verb, rename)
+    return ""
 
 
 def same_file_key(path):

@@ -848,3 +848,23 @@ def test_outputs_of_a_batch_whose_format_files_meet_are_refused_before_any_work(
                              "different names.\n".format(inputs[0], inputs[1], tmp_path / "out" / "m.ers",
                                                          tmp_path / "out" / "m.ers.ers", tmp_path / "out" / "m.ers"))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_name_that_is_not_ascii_under_a_locale_without_utf8_file_names_says_to_choose_one(tmp_path):
+    """Under LANG=C without Python's UTF-8 mode (or de_DE.ISO-8859-1) Python and GDAL spell such a
+    name with other bytes: the output went under another name than its style, and an input that
+    exists was "not found" (or "not UTF-8 text", which it is)."""
+    good = write_raster(str(tmp_path / "carte é.tif"), random_rgba(4, 5), alpha=True)
+    env = dict(os.environ, LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    result = subprocess.run([SCRIPT, "quantize", good, "-o", str(tmp_path / "out.tif"), "-q"], stderr=subprocess.PIPE,
+                            timeout=300, env=env)
+    assert result.returncode == 1
+    assert result.stderr.endswith(b"as a raster: its name is not ASCII, and this process's locale spells file names in "
+                                  b"ascii where GDAL opens them in UTF-8: run with a UTF-8 locale (e.g. LC_ALL=C.UTF-8)\n")
+    plain = write_raster(str(tmp_path / "plain.tif"), random_rgba(4, 5), alpha=True)
+    result = subprocess.run([SCRIPT, "quantize", plain, "-o", str(tmp_path / "classes é.tif"), "-q"],
+                            stderr=subprocess.PIPE, timeout=300, env=env)
+    assert result.returncode == 1
+    assert b"its name is not ASCII, and this process's locale spells file names in ascii where GDAL writes them in " \
+           b"UTF-8" in result.stderr
+    assert sorted(os.listdir(str(tmp_path))) == ["carte é.tif", "plain.tif"]
