@@ -488,7 +488,8 @@ class IndexedRasterWriter:
     def _create(self, driver_name, grid, palette, data_type, nodata):
         self._driver = gdal.GetDriverByName(driver_name)
         direct = self._driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES"
-        self._work = self.path if direct else self.path + ".palettize-work.tif"
+        # A short name in the run's own staging folder: the output's name and a suffix could be too long.
+        self._work = self.path if direct else os.path.join(os.path.dirname(self.path), ".palettize-work.tif")
         driver = self._driver if direct else gdal.GetDriverByName("GTiff")
         options = (gtiff_options(grid.width, grid.height, self._compress_in_threads) if driver.ShortName == "GTiff"
                    else [])

@@ -57,11 +57,41 @@ def writable_path_problem(path):
     path = os.path.abspath(path)
     if os.path.isdir(path):
         return "{} is a folder".format(path)
+    too_long = length_problem(path)
+    if too_long:
+        return too_long
     if os.path.exists(path) and not os.access(path, os.W_OK):
         return "{} is read-only".format(path)
     existing = nearest_existing_folder(path)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         return "{} is not a writable folder".format(existing)
+    return ""
+
+
+#: Bytes a run adds to an output's name (<name>.palette.csv, GDAL's <name>.aux.xml) and to its
+#: path (the staging folder .palettize-XXXXXXXX/ it is written in first).
+NAME_MARGIN = len(".palette.csv")
+PATH_MARGIN = len(STAGING_PREFIX) + len("XXXXXXXX/") + NAME_MARGIN
+
+
+def length_problem(path):
+    """Why ``path`` (absolute) is too long for the files a run writes for it, or '': a name near the
+    file system's limit left GDAL's .aux.xml (the attribute table) unwritten, and a deep path had
+    the staged files refused, naming the staging folder."""
+    folder = nearest_existing_folder(path)
+    try:
+        name_max, path_max = os.pathconf(folder, "PC_NAME_MAX"), os.pathconf(folder, "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):  # no such limits to ask for (Windows)
+        return ""
+    name, whole = len(os.fsencode(os.path.basename(path))), len(os.fsencode(path))
+    if name + NAME_MARGIN > name_max:
+        return ("its name is {} bytes, and the files written beside it (<name>.aux.xml, <name>.palette.csv) need "
+                "{} more, beyond the {} bytes the folder allows: shorten the name to {} bytes or fewer".format(
+                    name, NAME_MARGIN, name_max, name_max - NAME_MARGIN))
+    if whole + PATH_MARGIN > path_max:
+        return ("its path is {} bytes, and writing it needs {} more (its files are made in a folder beside it first), "
+                "beyond the {} bytes the system allows: shorten the path to {} bytes or fewer".format(
+                    whole, PATH_MARGIN, path_max, path_max - PATH_MARGIN))
     return ""
 
 

@@ -479,3 +479,17 @@ def test_a_format_that_changes_the_grid_or_crs_it_is_given_is_refused(driver, ex
     grid = gdal_io.RasterGrid(3, 2, geotransform, wkt_of(crs))
     assert gdal_io.indexed_format_problem(driver, extension, gdal.GDT_Byte, grid) in \
         (problem if isinstance(problem, tuple) else (problem,))
+
+
+def test_an_output_name_too_long_for_the_files_beside_it_is_refused_and_one_that_fits_is_written(algorithm, tmp_path):
+    """A 251-byte name left GDAL's .aux.xml (the attribute table) unwritten, with a warning naming the
+    staging folder; a 240-byte .xyz failed on the name of a work file of Palettize's own."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
+    long_name = "b" * 247 + ".tif"
+    ok, message = algorithm.checkParameterValues({"INPUT": source, "PALETTE": "vga16",
+                                                  "OUTPUT": str(tmp_path / long_name)}, QgsProcessingContext())
+    assert not ok and message.endswith(
+        ": its name is 251 bytes, and the files written beside it (<name>.aux.xml, <name>.palette.csv) need 12 more, "
+        "beyond the 255 bytes the folder allows: shorten the name to 243 bytes or fewer. Choose another path.")
+    output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / ("a" * 236 + ".xyz"))})["OUTPUT"]
+    assert read_indices(output).shape == (6, 9) and os.path.exists(output + ".palette.csv")
