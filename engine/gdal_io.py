@@ -444,10 +444,11 @@ def _close(dataset_holder, what, where=None):
     checked(what, close, where=where)
 
 
-#: Formats that keep only a raster attribute table's colours (EHdr's .clr, Idrisi's .smp), which the
-#: colour table gives them already: GDAL 3.6's EHdr writer, given a table with labels and counts,
-#: warns, and then crashes the process now and then (the command line, after a format probe).
-COLOUR_ONLY_RAT_DRIVERS = ("EHdr", "RST")
+#: Formats that keep only a raster attribute table's colours (EHdr's .clr), which the colour table
+#: gives them already: GDAL 3.6's EHdr writer, given a table with labels and counts, warns, and then
+#: crashes the process now and then (the command line, after a format probe). (Idrisi makes its
+#: legend of one: it keeps the table.)
+COLOUR_ONLY_RAT_DRIVERS = ("EHdr",)
 
 
 class IndexedRasterWriter:
@@ -668,13 +669,14 @@ def _spatial_reference(crs):
 
 
 def same_geotransform(written, expected):
-    """Whether a format kept a geotransform: its pixel terms within a millionth of a pixel, its
-    origin within a thousandth of a pixel (or its own last digits). Tolerances by the coordinates'
-    size alone let 1e-9 degree pixels be written as 0."""
+    """Whether a format kept a geotransform, written on the probe's few pixels: every term within a
+    thousandth of a pixel (or, for the origin, of its own last digits). A format that rounds its
+    corners' coordinates (Idrisi: 7 decimals) errs by that rounding over the probe's 3 pixels, a
+    thousandth of its size over a raster's thousands; tolerances by the coordinates' size alone let
+    1e-9 degree pixels be written as 0."""
     pixel = max(abs(expected[i]) for i in (1, 2, 4, 5))
     error = np.abs(np.subtract(written, expected, dtype=np.float64))
-    return all(error[i] <= max(1e-3 * pixel, 1e-12 * abs(expected[i])) for i in (0, 3)) and \
-        all(error[i] <= 1e-6 * pixel for i in (1, 2, 4, 5))
+    return all(error[i] <= max(1e-3 * pixel, 1e-12 * abs(expected[i])) for i in range(6))
 
 
 def same_crs(written, wkt, points):

@@ -84,10 +84,9 @@ def test_the_format_probe_prints_nothing_when_gdal_exceptions_are_on(tmp_path):
     assert (probe.returncode, probe.stderr) == (0, "")
 
 
-def test_idrisi_keeps_the_whole_colour_table_as_no_attribute_table_cuts_it(qgis_app, tmp_path):
-    """Idrisi (.rst) wrote its colours from the attribute table, up to the largest index written:
-    black and dark red to win256 left a table of 2 entries. Given no attribute table (it keeps
-    none), it keeps the colour table whole."""
+def test_a_format_that_cuts_the_colour_table_after_the_largest_index_gets_the_palette_beside_it(qgis_app, tmp_path):
+    """Idrisi (.rst) keeps only the entries up to the largest index written: black and dark red
+    to win256 left a table of 2 entries, with no word."""
     from rasters import feedback_log
 
     image = np.zeros((3, 2, 4), np.uint8)
@@ -96,11 +95,10 @@ def test_idrisi_keeps_the_whole_colour_table_as_no_attribute_table_cuts_it(qgis_
     log = feedback_log()
     output = quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": str(tmp_path / "classes.rst")}, feedback=log)["OUTPUT"]
     assert read_indices(output).tolist() == [[0, 1, 0, 1]] * 2
-    dataset = gdal.Open(output)
-    table = dataset.GetRasterBand(1).GetColorTable()
-    assert [list(table.GetColorEntry(i)[:3]) for i in range(table.GetCount())] == \
-        builtin_palette("win256").colours.tolist()
-    assert not os.path.exists(output + ".palette.csv") and not log.warnings
+    assert gdal.Open(output).GetRasterBand(1).GetColorTable().GetCount() == 2
+    assert read_palette(output + ".palette.csv")[0] == builtin_palette("win256")
+    assert ("The RST format kept only 2 of the palette's 256 colours in its colour table: the palette was written "
+            "beside it as {}.palette.csv.".format(output)) in log.warnings
 
 
 def test_a_format_that_keeps_fewer_colours_than_the_palette_gets_the_palette_beside_it(qgis_app, tmp_path):
@@ -493,3 +491,12 @@ def test_an_output_name_too_long_for_the_files_beside_it_is_refused_and_one_that
         "beyond the 255 bytes the folder allows: shorten the name to 243 bytes or fewer. Choose another path.")
     output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / ("a" * 236 + ".xyz"))})["OUTPUT"]
     assert read_indices(output).shape == (6, 9) and os.path.exists(output + ".palette.csv")
+
+
+def test_idrisi_keeps_a_grid_of_one_arc_second_pixels():
+    """Idrisi writes its corners to 7 decimals: over the probe's 3 pixels that is 4e-5 of a pixel
+    of 1/3600 degree, which a tolerance of a millionth refused (the whole raster's error is 8e-13)."""
+    from palettize.engine import gdal_io
+
+    grid = gdal_io.RasterGrid(3, 2, (24.0, 1 / 3600, 0.0, 61.0, 0.0, -1 / 3600), wkt_of("EPSG:4326"))
+    assert gdal_io.indexed_format_problem("RST", "rst", gdal.GDT_Byte, grid) == ""
