@@ -68,30 +68,32 @@ def writable_path_problem(path):
     return ""
 
 
-#: Bytes a run adds to an output's name (<name>.palette.csv, GDAL's <name>.aux.xml) and to its
-#: path (the staging folder .palettize-XXXXXXXX/ it is written in first).
-NAME_MARGIN = len(".palette.csv")
-PATH_MARGIN = len(STAGING_PREFIX) + len("XXXXXXXX/") + NAME_MARGIN
+#: Bytes a run adds to an output's path: the staging folder .palettize-XXXXXXXX/ it is written in
+#: first, and in it the .replaced/ folder keeping a file it replaces until the commit.
+PATH_MARGIN = len(STAGING_PREFIX) + len("XXXXXXXX/") + len(".replaced/")
 
 
-def length_problem(path):
-    """Why ``path`` (absolute) is too long for the files a run writes for it, or '': a name near the
-    file system's limit left GDAL's .aux.xml (the attribute table) unwritten, and a deep path had
-    the staged files refused, naming the staging folder."""
+def length_problem(path, beside=()):
+    """Why ``path`` (absolute) is too long for the files a run writes for it, or '': its name, or
+    the name of a file written ``beside`` it (e.g. GDAL's <name>.aux.xml, which held the attribute
+    table and went unwritten), longer than the file system allows, or a path too deep for the
+    staging folder (the staged files were refused, naming it)."""
     folder = nearest_existing_folder(path)
     try:
         name_max, path_max = os.pathconf(folder, "PC_NAME_MAX"), os.pathconf(folder, "PC_PATH_MAX")
     except (OSError, ValueError, AttributeError):  # no such limits to ask for (Windows)
         return ""
-    name, whole = len(os.fsencode(os.path.basename(path))), len(os.fsencode(path))
-    if name + NAME_MARGIN > name_max:
-        return ("its name is {} bytes, and the files written beside it (<name>.aux.xml, <name>.palette.csv) need "
-                "{} more, beyond the {} bytes the folder allows: shorten the name to {} bytes or fewer".format(
-                    name, NAME_MARGIN, name_max, name_max - NAME_MARGIN))
-    if whole + PATH_MARGIN > path_max:
+    longest = max([path] + list(beside), key=lambda name: len(os.fsencode(os.path.basename(name))))
+    over = len(os.fsencode(os.path.basename(longest))) - name_max
+    if over > 0:
+        return "{} is {} bytes longer than the {} bytes a name may have in its folder: shorten the name by {}".format(
+            "its name" if longest == path else "the name of {}, written beside it,".format(os.path.basename(longest)),
+            over, name_max, over)
+    over = len(os.fsencode(path)) + PATH_MARGIN - path_max
+    if over > 0:
         return ("its path is {} bytes, and writing it needs {} more (its files are made in a folder beside it first), "
-                "beyond the {} bytes the system allows: shorten the path to {} bytes or fewer".format(
-                    whole, PATH_MARGIN, path_max, path_max - PATH_MARGIN))
+                "beyond the {} bytes the system allows: shorten the path by {}".format(
+                    len(os.fsencode(path)), PATH_MARGIN, path_max, over))
     return ""
 
 

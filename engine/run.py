@@ -32,7 +32,8 @@ from .blocks import (HeldPixels, TransparentAfterAll, absent_index, colour_histo
                      quantize_blocks, reserved_entry)
 from .merged import MergedColourFinder, merged_entries
 from .nearest import RGB_BITS, nearest_palette_indices
-from .outputs import OutputFiles, input_key, nearest_existing_folder, same_file_key, writable_path_problem
+from .outputs import (OutputFiles, input_key, length_problem, nearest_existing_folder, same_file_key,
+                      writable_path_problem)
 from .report import ReportCollector, area_units, write_report
 from .style import style_conflict, style_input_name, style_owner, style_path, write_style
 
@@ -395,6 +396,10 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     if palette_beside:
         beside[same_file_key(output_path + ".palette.csv")] = "the palette written beside"
     format_files = gdal_io.format_files(driver, output_path)
+    too_long = length_problem(os.path.abspath(output_path), format_files[1:] + [
+        style_path(output_path)] * options.style + [output_path + ".palette.csv"] * palette_beside)
+    if too_long:
+        raise RunError("Cannot write OUTPUT {}: {}.".format(output_path, too_long))
     for path in format_files[1:]:
         beside.setdefault(same_file_key(path), "the {} format's side file {} of".format(driver, os.path.basename(path)))
     for setting, path in outputs.items():

@@ -481,14 +481,19 @@ def test_a_format_that_changes_the_grid_or_crs_it_is_given_is_refused(driver, ex
 
 def test_an_output_name_too_long_for_the_files_beside_it_is_refused_and_one_that_fits_is_written(algorithm, tmp_path):
     """A 251-byte name left GDAL's .aux.xml (the attribute table) unwritten, with a warning naming the
-    staging folder; a 240-byte .xyz failed on the name of a work file of Palettize's own."""
+    staging folder; a 240-byte .xyz failed on the name of a work file of Palettize's own. A name
+    with nothing written beside it may take all 255 bytes."""
     source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
     long_name = "b" * 247 + ".tif"
     ok, message = algorithm.checkParameterValues({"INPUT": source, "PALETTE": "vga16",
                                                   "OUTPUT": str(tmp_path / long_name)}, QgsProcessingContext())
-    assert not ok and message.endswith(
-        ": its name is 251 bytes, and the files written beside it (<name>.aux.xml, <name>.palette.csv) need 12 more, "
-        "beyond the 255 bytes the folder allows: shorten the name to 243 bytes or fewer. Choose another path.")
+    assert (ok, message) == (False, "Cannot write Indexed raster (OUTPUT) {}: the name of {}.aux.xml, written beside "
+                                    "it, is 4 bytes longer than the 255 bytes a name may have in its folder: shorten the "
+                                    "name by 4.".format(tmp_path / long_name, long_name))
+    for name in ("c" * 251 + ".csv", "d" * 250 + ".html"):  # nothing is written beside a table or a report
+        assert algorithm.checkParameterValues({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "o.tif"),
+                                               "OUTPUT_TABLE" if name.endswith("csv") else "OUTPUT_REPORT":
+                                               str(tmp_path / name)}, QgsProcessingContext()) == (True, "")
     output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / ("a" * 236 + ".xyz"))})["OUTPUT"]
     assert read_indices(output).shape == (6, 9) and os.path.exists(output + ".palette.csv")
 
