@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, osr
 
 from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
@@ -316,6 +316,10 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
             mosaic.SetGCPs(grid.gcps, grid.gcp_wkt)
         if grid.rpc:  # so do a satellite scene's RPCs
             mosaic.SetMetadata(grid.rpc, "RPC")
+        if grid.epoch:  # which GDAL's BuildVRT leaves out of the mosaic's CRS
+            srs = osr.SpatialReference(grid.wkt)
+            srs.SetCoordinateEpoch(grid.epoch)
+            mosaic.SetSpatialRef(srs)
         band = mosaic.GetRasterBand(1)
         band.SetColorTable(gdal_io.colour_table(palette, nodata))  # the palette, not the tiles' padded table
         band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))

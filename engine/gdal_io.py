@@ -511,7 +511,7 @@ class IndexedRasterWriter:
             dataset.SetGCPs(grid.gcps, grid.gcp_wkt)
         if grid.rpc:
             dataset.SetMetadata(grid.rpc, "RPC")
-        self._wkt, self._gcp_count, self._rpc = grid.wkt, len(grid.gcps), bool(grid.rpc)
+        self._wkt, self._gcp_count, self._rpc, self._epoch = grid.wkt, len(grid.gcps), bool(grid.rpc), grid.epoch
         self._band = dataset.GetRasterBand(1)
         self.nodata = nodata
         if nodata is not None:
@@ -558,7 +558,8 @@ class IndexedRasterWriter:
         try:
             if self._driver.ShortName == KNOWN_GOOD_DRIVER:
                 # A GeoTIFF keeps all of it: reading it back (PROJ, the .aux.xml) costs each sheet of an archive 2 ms.
-                self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_rpc = self.keeps_nodata = True
+                self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = True
+                self._read_back_georeferencing(check, known_good=True)
             else:
                 self._read_back(check, what)
         finally:
@@ -582,13 +583,25 @@ class IndexedRasterWriter:
         self.keeps_crs = not self._wkt or check.GetSpatialRef() is not None
         #: False when the grid's ground control points were lost (an ASCII grid): the output is not georeferenced.
         self.keeps_gcps = not self._gcp_count or check.GetGCPCount() > 0
-        #: False when the input's RPCs were lost (an ASCII grid).
-        self.keeps_rpc = not self._rpc or bool(check.GetMetadata("RPC"))
+        self._read_back_georeferencing(check)
         reported = band.GetNoDataValue()
         self.keeps_nodata = self.nodata is None or reported == self.nodata
         if reported != self.nodata and is_class_value(reported, len(self.palette)):
             band = check = None  # closed before the caller removes the files
             raise HiddenClass(what, self._driver.ShortName, reported)
+
+    def _read_back_georeferencing(self, check, known_good=False):
+        """What the format kept of the input's RPCs, its CRS's vertical part and coordinate epoch;
+        ``known_good``: a GeoTIFF, which keeps them all (the RPCs when GDAL takes them at all), whose
+        CRS is then not read back (a few milliseconds of each sheet of an archive)."""
+        #: False when the input's RPCs were lost (an ASCII grid, or a set GDAL does not take).
+        self.keeps_rpc = not self._rpc or bool(check.GetMetadata("RPC"))
+        written = check.GetSpatialRef() if self._epoch or self._wkt and not known_good else None
+        #: False when a dynamic CRS lost its coordinate epoch.
+        self.keeps_epoch = not self._epoch or bool(written and written.GetCoordinateEpoch() == self._epoch)
+        expected = None if known_good or not self._wkt else _spatial_reference(self._wkt)
+        #: False when a compound CRS lost its vertical part (HFA, Idrisi): the horizontal one places the output.
+        self.keeps_vertical = expected is None or not expected.IsCompound() or bool(written and written.IsCompound())
 
     def commit(self, counts=None):
         """finish(), then (when the writer stages in its own OutputFiles) put the files in place."""
@@ -683,16 +696,16 @@ def same_crs(written, wkt, points):
     """Whether the CRS a format wrote (osr.SpatialReference) puts ``points`` (x, y in the grid's
     CRS, a WKT) where the grid's does: each CRS takes them to longitude and latitude on its own
     datum, which must agree within 1e-6 degrees. A format that drops a datum shift (TOWGS84) or
-    renames the CRS keeps it; one that writes another zone, projection or unit does not, nor one
-    that drops the vertical part of a compound CRS or writes a local CRS for a projected one. True
-    when osr cannot tell."""
+    renames the CRS keeps it (or drops the vertical part of a compound one: the writer tells); one
+    that writes another zone, projection or unit does not, nor one that writes a local CRS for a
+    projected one. True when osr cannot tell."""
     expected = _spatial_reference(wkt)
     if expected is None:
         return True
     try:
         if written.IsSame(expected):
             return True
-        if expected.IsCompound() and not written.IsCompound() or written.IsLocal() and not expected.IsLocal():
+        if written.IsLocal() and not expected.IsLocal():
             return False
         places = []
         for srs in (expected, written):

@@ -725,10 +725,20 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                                 "GeoTIFF (.tif) to keep the scan's {} points, or warp the scan first (gdalwarp; in QGIS "
                                 "Raster > Projections > Warp).".format(driver, os.path.basename(output_path), len(grid.gcps)),
                                 True))
+        if not writer.keeps_epoch:
+            messages.insert(0, ("The {} format cannot hold the coordinate epoch of a dynamic CRS: {} is in {} without "
+                                "its epoch {:g}; note it where you use it.".format(
+                                    driver, os.path.basename(output_path), gdal_io.crs_name(grid.wkt), grid.epoch), True))
+        if not writer.keeps_vertical:
+            messages.insert(0, ("The {} format cannot hold the vertical part of a compound CRS: {} is in the horizontal "
+                                "part of {} alone, which places it as well.".format(
+                                    driver, os.path.basename(output_path), gdal_io.crs_name(grid.wkt)), True))
         if not writer.keeps_rpc:
-            messages.insert(0, ("The {} format cannot hold RPCs (a satellite scene's rational polynomial coefficients): {} "
-                                "has none of the input's. Choose a GeoTIFF (.tif) to keep them.".format(
-                                    driver, os.path.basename(output_path)), True))
+            messages.insert(0, ("{} has none of the input's RPCs (a satellite scene's rational polynomial coefficients): "
+                                "{}.".format(os.path.basename(output_path), "GDAL writes only a whole set of them, which "
+                                             "the input's {} are not".format(len(grid.rpc))
+                                             if driver == gdal_io.KNOWN_GOOD_DRIVER else "the {} format cannot hold "
+                                             "them. Choose a GeoTIFF (.tif) to keep them".format(driver)), True))
         if not writer.keeps_crs:
             messages.insert(0, ("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you "
                                 "assign where you use it.".format(driver, os.path.basename(output_path),

@@ -145,8 +145,8 @@ def test_a_scene_georeferenced_by_rpcs_keeps_them_and_a_format_that_loses_them_s
     assert gdal.Open(out).GetMetadata("RPC") == rpc
     log = feedback_log()
     quantize({"INPUT": path, "SOURCE": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.xyz")}, feedback=log)
-    assert ("The XYZ format cannot hold RPCs (a satellite scene's rational polynomial coefficients): out.xyz has none of "
-            "the input's. Choose a GeoTIFF (.tif) to keep them.") in log.warnings
+    assert ("out.xyz has none of the input's RPCs (a satellite scene's rational polynomial coefficients): the XYZ format "
+            "cannot hold them. Choose a GeoTIFF (.tif) to keep them.") in log.warnings
 
 
 def test_a_scene_split_into_tiles_keeps_its_rpcs_in_the_mosaic(tmp_path):
@@ -165,7 +165,8 @@ def test_a_scene_split_into_tiles_keeps_its_rpcs_in_the_mosaic(tmp_path):
 
 @pytest.mark.parametrize("how", ["rendered", "bands", "split into tiles"])
 def test_the_coordinate_epoch_of_a_dynamic_crs_is_kept(qgis_app, tmp_path, how):
-    """The output's CRS was copied as WKT, which does not hold the epoch: 2021.5 became none."""
+    """The output's CRS was copied as WKT, which does not hold the epoch: 2021.5 became none (and in
+    tiles split on worker processes, GDAL's mosaic of them left it out)."""
     import subprocess
 
     from osgeo import osr
@@ -178,8 +179,33 @@ def test_the_coordinate_epoch_of_a_dynamic_crs_is_kept(qgis_app, tmp_path, how):
     out = str(tmp_path / "out.tif")
     if how == "split into tiles":
         assert subprocess.run([os.path.join(ROOT, "scripts", "palettize"), "quantize", path, "-o", out, "--palette",
-                               "vga16", "--split-above", "0.0002", "-q"]).returncode == 0
+                               "vga16", "--split-above", "0.0002", "--workers", "2", "-q"]).returncode == 0
     else:
         quantize({"INPUT": path, "SOURCE": how, "PALETTE": "vga16", "OUTPUT": out})
     assert gdal.Open(out).GetSpatialRef().GetCoordinateEpoch() == 2021.5
     assert gdal.Open(out).GetSpatialRef().IsSame(srs)
+
+
+def test_a_format_that_cannot_hold_a_crs_epoch_or_vertical_part_writes_the_output_and_says_so(qgis_app, tmp_path):
+    """HFA keeps neither: the epoch went with no word, and a compound CRS was refused though its
+    horizontal part places the classes as well."""
+    from osgeo import osr
+    from rasters import feedback_log
+
+    dynamic = osr.SpatialReference()
+    dynamic.ImportFromEPSG(32635)
+    dynamic.SetCoordinateEpoch(2021.5)
+    compound = osr.SpatialReference()
+    compound.SetFromUserInput("EPSG:32635+5773")
+    for name, srs, warning in [
+        ("dynamic", dynamic, "The HFA format cannot hold the coordinate epoch of a dynamic CRS: dynamic.img is in WGS 84 "
+                             "/ UTM zone 35N without its epoch 2021.5; note it where you use it."),
+        ("compound", compound, "The HFA format cannot hold the vertical part of a compound CRS: compound.img is in the "
+                               "horizontal part of WGS 84 / UTM zone 35N + EGM96 height alone, which places it as "
+                               "well.")]:
+        path = write_raster(str(tmp_path / (name + ".tif")), random_rgba(6, 9, seed=6)[:3], srs=srs)
+        log = feedback_log()
+        out = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / (name + ".img"))},
+                       feedback=log)["OUTPUT"]
+        assert warning in log.warnings
+        assert gdal.Open(out).GetSpatialRef().IsSame(UTM35N)
