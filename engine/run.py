@@ -25,6 +25,7 @@ import numpy as np
 from osgeo import gdal
 
 from ..palettes.formats import WRITE_EXTENSIONS, PaletteFileError, read_palette, write_palette
+from ..palettes.formats.raster import FORMAT as RASTER_PALETTE
 from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
 from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette_and_nearest
@@ -415,8 +416,11 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
                 continue
             whose = "{} ({})".format(setting, path) if same_file_key(name) == same_file_key(path) else \
                 "{}, a file of {} ({})".format(name, setting, path)
-            raise RunError("{} would replace {}: choose another path for OUTPUT.".format(
-                "OUTPUT" if replaced == "" else replaced[0].upper() + replaced[1:] + " OUTPUT", whose))
+            if replaced == "":  # OUTPUT itself (its own name as an input's is refused above), not first in the sentence
+                raise RunError("{}, a file of {} ({}), would be replaced by OUTPUT: choose another path for "
+                               "OUTPUT.".format(name, setting, path))
+            raise RunError("{} OUTPUT would replace {}: choose another path for OUTPUT.".format(
+                replaced[0].upper() + replaced[1:], whose))
     for path, why in _read_beside(format_files, driver, grid):
         raise RunError("{} is there already, and GDAL would read it as part of OUTPUT ({}). It is not a file of OUTPUT "
                        "written earlier (it may be another raster's, or a shapefile's), so it is kept: choose another "
@@ -457,11 +461,12 @@ def _names_in(folder):
 
 def _files_of_input(setting, path, output_driver):
     """The files of an input that an output of ``output_driver`` could replace: the input's own
-    name, and every file GDAL reads for it (an ENVI raster's .hdr, an ERS raster's data); for a
-    GeoTIFF output, a GeoTIFF input's and the palette file's own name alone (neither has files a
-    GeoTIFF's could be, and GDAL's try at a palette file costs a run up to 15 ms)."""
-    if output_driver == gdal_io.KNOWN_GOOD_DRIVER and (
-            setting == "PALETTE_FILE" or os.path.splitext(path)[1].lower() in (".tif", ".tiff")):
+    name, and every file GDAL reads for it (an ENVI raster's .hdr, an ERS raster's data, a VRT's
+    sources); for a GeoTIFF output, a GeoTIFF input's and a palette file's own name alone unless the
+    palette is a raster of several files (GDAL's try at a text palette costs a run up to 15 ms)."""
+    extension = os.path.splitext(path)[1].lower()
+    if output_driver == gdal_io.KNOWN_GOOD_DRIVER and (extension in (".tif", ".tiff") or (
+            setting == "PALETTE_FILE" and extension not in RASTER_PALETTE.extensions)):
         return [path]
     return [path] + gdal_io.dataset_files(path)
 

@@ -868,3 +868,22 @@ def test_a_name_that_is_not_ascii_under_a_locale_without_utf8_file_names_says_to
     assert b"its name is not ASCII, and this process's locale spells file names in ascii where GDAL writes them in " \
            b"UTF-8" in result.stderr
     assert sorted(os.listdir(str(tmp_path))) == ["carte é.tif", "plain.tif"]
+
+
+def test_an_output_over_a_file_of_a_palette_raster_is_refused_naming_it(tmp_path):
+    """A VRT palette over colours.tif: -o colours.tif wrote over the palette's raster with exit 0."""
+    colours = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "colours.tif"), 4, 1, 1, gdal.GDT_Byte)
+    table = gdal.ColorTable()
+    for index, colour in enumerate([(255, 0, 0, 255), (0, 255, 0, 255), (0, 0, 255, 255), (9, 9, 9, 255)]):
+        table.SetColorEntry(index, colour)
+    colours.GetRasterBand(1).SetRasterColorTable(table)
+    colours.GetRasterBand(1).WriteArray(np.arange(4, dtype=np.uint8)[None])
+    colours = None
+    gdal.Translate(str(tmp_path / "pal.vrt"), str(tmp_path / "colours.tif"), format="VRT")
+    before = open(str(tmp_path / "colours.tif"), "rb").read()
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6)[:3])
+    result = palettize("quantize", source, "-o", tmp_path / "colours.tif", "--palette", tmp_path / "pal.vrt")
+    assert result.returncode == 1
+    assert result.stderr.endswith("{}, a file of --palette ({}), would be replaced by the output: choose another path "
+                                  "for the output.\n".format(tmp_path / "colours.tif", tmp_path / "pal.vrt"))
+    assert open(str(tmp_path / "colours.tif"), "rb").read() == before
