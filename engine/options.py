@@ -89,8 +89,9 @@ def _bands(setting, bands):
     return tuple(int(band) for band in bands)
 
 
-def _path(setting, value):
-    """None, or a file path as text (a str, or an os.PathLike such as pathlib.Path)."""
+def file_path(setting, value):
+    """None, or a file path as text (a str, or an os.PathLike such as pathlib.Path); OptionsError
+    for anything else (bytes, numbers)."""
     if value is None:
         return None
     path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
@@ -115,7 +116,7 @@ class PaletteOptions:
     n_colours: int = 256
 
     def __post_init__(self):
-        object.__setattr__(self, "file", _path("PALETTE_FILE", self.file))
+        object.__setattr__(self, "file", file_path("PALETTE_FILE", self.file))
         if not self.file and not (self.name in BUILTIN_NAMES or self.name in IMAGE_METHODS or (
                 isinstance(self.name, str) and self.name.startswith(MATPLOTLIB_PREFIX)
                 and len(self.name) > len(MATPLOTLIB_PREFIX))):
@@ -210,10 +211,11 @@ class QuantizeOptions:
         _choice("DITHER", self.dither, DITHERS)
         _integer("ALPHA_THRESHOLD", self.alpha_threshold, 0, 255)
         object.__setattr__(self, "bands", _bands("BANDS", self.bands))
-        object.__setattr__(self, "report", _path("OUTPUT_REPORT", self.report))
-        object.__setattr__(self, "table", _path("OUTPUT_TABLE", self.table))
-        if not isinstance(self.style, bool):
+        object.__setattr__(self, "report", file_path("OUTPUT_REPORT", self.report))
+        object.__setattr__(self, "table", file_path("OUTPUT_TABLE", self.table))
+        if not isinstance(self.style, bool) and getattr(getattr(self.style, "dtype", None), "kind", None) != "b":
             raise OptionsError("STYLE", "STYLE must be True or False, not {!r}.".format(self.style))
+        object.__setattr__(self, "style", bool(self.style))  # numpy's bool too
         if self.cleanup.method != "none" and self.dither != "none":
             raise OptionsError("CLEANUP", "CLEANUP={} would undo DITHER={}: choose one of them.".format(
                 self.cleanup.method, self.dither))
@@ -246,7 +248,7 @@ class ExtractOptions:
         _choice("METRIC", self.metric, METRICS)
         _integer("ALPHA_THRESHOLD", self.alpha_threshold, 0, 255)
         object.__setattr__(self, "bands", _bands("BANDS", self.bands))
-        object.__setattr__(self, "report", _path("OUTPUT_REPORT", self.report))
+        object.__setattr__(self, "report", file_path("OUTPUT_REPORT", self.report))
 
     @property
     def palette(self):

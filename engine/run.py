@@ -33,6 +33,7 @@ from .blocks import (HeldPixels, TransparentAfterAll, absent_index, colour_histo
                      quantize_blocks, reserved_entry)
 from .merged import MergedColourFinder, merged_entries
 from .nearest import RGB_BITS, nearest_palette_indices
+from .options import file_path
 from .outputs import (OutputFiles, input_key, length_problem, nearest_existing_folder, same_file_key,
                       writable_path_problem)
 from .report import ReportCollector, area_units, write_report
@@ -214,7 +215,7 @@ def colour_histogram_files(paths, options, progress=None, is_cancelled=None, log
     so that several inputs can share one palette built from the image."""
     progress, parts = progress or _quiet, []
     for number, path in enumerate(paths):
-        source, grid = open_file(path, options.bands)
+        source, grid = open_file(file_path("INPUT", path), options.bands)
         try:
             parts.append(histogram_of_source(
                 source, grid, options.alpha_threshold, _span(progress, number / len(paths), (number + 1) / len(paths)),
@@ -489,20 +490,12 @@ def check_extract(output_path, options, inputs=None, other_outputs=None):
                                output_path, style_input_name(raster, path)))
 
 
-def text_path(setting, path):
-    """``path`` (text or os.PathLike, such as pathlib.Path) as text; RunError for anything else."""
-    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
-    if not isinstance(text, str):
-        raise RunError("{} must be a file path (text or pathlib.Path), not {!r}.".format(setting, path))
-    return text
-
-
 def quantize_file(input_path, output_path, options, progress=None, is_cancelled=None, log=None, palette=None,
                   histogram=None):
     """Quantize the raster file ``input_path`` into ``output_path`` (see quantize_source);
     ``palette`` or ``histogram`` may come from elsewhere, e.g. shared by a batch of inputs. Paths
     are text or os.PathLike (pathlib.Path)."""
-    input_path, output_path = text_path("INPUT", input_path), text_path("OUTPUT", output_path)
+    input_path, output_path = file_path("INPUT", input_path), file_path("OUTPUT", output_path)
     source, grid = open_file(input_path, options.bands)
     try:
         origin = None
@@ -524,8 +517,8 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
     (pathlib.Path); ``input_paths`` one path or a list of them."""
     if isinstance(input_paths, (str, bytes, os.PathLike)):
         input_paths = [input_paths]
-    input_paths = [text_path("INPUT", path) for path in input_paths]
-    output_path = text_path("OUTPUT", output_path) if output_path is not None else None
+    input_paths = [file_path("INPUT", path) for path in input_paths]
+    output_path = file_path("OUTPUT", output_path)
     if not input_paths:
         raise RunError("No input was given: give one raster or more to build the palette from.")
     if options.report and len(input_paths) != 1:

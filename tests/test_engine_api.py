@@ -174,6 +174,9 @@ def test_scripts_may_give_paths_as_pathlib_paths_and_numbers_as_numpy_integers(t
                                                                 "t.csv")]
     legend = extract_palette_files(source, tmp_path / "legend.csv", ExtractOptions(n_colours=4, bands=(np.int32(1), 2, 3)))
     assert legend.written == [str(tmp_path / "legend.csv")]
+    codes, counts = colour_histogram_files([source], ExtractOptions())
+    assert counts.sum() == (rgba[3] >= 128).sum()
+    assert QuantizeOptions(style=np.bool_(False)).style is False
 
 
 def test_a_report_of_an_extraction_without_a_log_is_written_and_the_run_returns(tmp_path):
@@ -185,11 +188,11 @@ def test_a_report_of_an_extraction_without_a_log_is_written_and_the_run_returns(
     assert result.written == [str(tmp_path / "legend.csv"), str(tmp_path / "r.html")]
 
 
-@pytest.mark.parametrize("inputs, message", [
-    ([], "No input was given: give one raster or more to build the palette from."),
-    (b"in.tif", "INPUT must be a file path (text or pathlib.Path), not b'in.tif'."),
+@pytest.mark.parametrize("inputs, error_type, message", [
+    ([], RunError, "No input was given: give one raster or more to build the palette from."),
+    (b"in.tif", OptionsError, "INPUT must be a file path (text or pathlib.Path), not b'in.tif'."),
 ])
-def test_extracting_from_no_input_or_a_bytes_path_says_so(tmp_path, inputs, message):
-    with pytest.raises(RunError) as error:
+def test_extracting_from_no_input_or_a_bytes_path_says_so(tmp_path, inputs, error_type, message):
+    with pytest.raises(error_type) as error:
         extract_palette_files(inputs, str(tmp_path / "legend.csv"), ExtractOptions())
     assert str(error.value) == message
