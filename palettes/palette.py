@@ -27,8 +27,8 @@ class Palette:
         if colours.min() < 0 or colours.max() > 255:
             raise ValueError("palette colours must be 0-255")
         self.colours = colours.astype(np.uint8)
-        if labels is not None:
-            labels = tuple(str(label) for label in labels)
+        if labels is not None:  # on one line, as every format writes them (a form feed or U+2028 too)
+            labels = tuple(" ".join(str(label).splitlines()) for label in labels)
             if len(labels) != len(colours):
                 raise ValueError("a palette needs one label per colour")
             if not any(labels):
