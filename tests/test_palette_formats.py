@@ -307,6 +307,21 @@ def test_raster_category_names_become_labels_and_keep_a_named_trailing_black(tmp
     assert description.endswith("254 trailing black padding entries dropped")
 
 
+def test_a_trailing_black_entry_a_pixel_holds_is_a_class_not_padding(tmp_path):
+    """A legend whose last class is black, read from its GeoTIFF without the .aux.xml naming it: the
+    class was dropped as padding, and its pixels went to other classes."""
+    source = gdal.GetDriverByName("MEM").Create("", 3, 1, 1, gdal.GDT_Byte)
+    table = gdal.ColorTable()
+    for index, colour in enumerate([(250, 240, 180), (90, 160, 80), (0, 0, 0)]):
+        table.SetColorEntry(index, colour + (255,))
+    source.GetRasterBand(1).SetRasterColorTable(table)
+    source.GetRasterBand(1).WriteArray(np.array([[0, 2, 1]], dtype=np.uint8))
+    gdal.GetDriverByName("GTiff").CreateCopy(str(tmp_path / "legend.tif"), source).FlushCache()
+    palette, description = read_palette(str(tmp_path / "legend.tif"))
+    assert palette.colours.tolist() == [[250, 240, 180], [90, 160, 80], [0, 0, 0]]
+    assert description.endswith("253 trailing black padding entries dropped")
+
+
 def test_raster_attribute_table_names_become_labels_by_value(tmp_path):
     path = paletted_raster(tmp_path / "map.tif", [[255, 0, 0], [0, 255, 0], [0, 0, 255]],
                            rat_names=[(2, "Schist"), (0, "Granite")])

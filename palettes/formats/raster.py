@@ -87,13 +87,23 @@ def _read_table(gdal, dataset, name, reason):
     if len(colours) in (256, 65536):
         coloured = [i for i, colour in enumerate(colours) if colour != [0, 0, 0]]
         named = [i for i, label in enumerate(names) if label]
-        keep = max([0] + [i + 1 for i in coloured[-1:] + named[-1:]]) or 1
+        keep = max([0] + [i + 1 for i in coloured[-1:] + named[-1:]] + [_largest_value(band) + 1]) or 1
         if keep < len(colours):
             description += ", {} trailing black padding entries dropped".format(len(colours) - keep)
             colours = colours[:keep]
     labels = [label.strip() for label in names[:len(colours)]]
     labels += [""] * (len(colours) - len(labels))
     return make_palette(name, colours, labels), description
+
+
+def _largest_value(band):
+    """The largest value a pixel of the band holds (its nodata aside), -1 for none: a black entry
+    a pixel holds is a class, not padding (a legend whose last class is black, read without the
+    .aux.xml that names it)."""
+    try:
+        return int(band.ComputeRasterMinMax(False)[1])
+    except (RuntimeError, TypeError, ValueError):  # no valid pixel (or GDAL exceptions on)
+        return -1
 
 
 def _raster_names(gdal, band):
