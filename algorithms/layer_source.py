@@ -48,9 +48,10 @@ README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
 
 #: OGR drivers QGIS picks by a table's extension that write the table (one row per entry, no
 #: geometry) so that it reads back; any other (.txt is Geoconcept, which wants a CRS; .pdf writes
-#: nothing; .gmt drops every row) is refused before any work, not found out once the raster is done.
-_TABLE_DRIVERS = ("CSV", "XLSX", "ODS", "GPKG", "SQLite", "GeoJSON", "GeoJSONSeq", "ESRI Shapefile", "FlatGeobuf",
-                  "GML", "MapInfo File")
+#: nothing; .gmt drops every row; a shapefile's is a .dbf alone, not the .shp asked for, or a .dbf
+#: named .dbf.dbf) is refused before any work, not found out once the raster is done.
+_TABLE_DRIVERS = ("CSV", "XLSX", "ODS", "GPKG", "SQLite", "GeoJSON", "GeoJSONSeq", "FlatGeobuf", "GML",
+                  "MapInfo File")
 
 def tr(text):
     return QCoreApplication.translate("Palettize", text)

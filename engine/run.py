@@ -386,8 +386,8 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     outputs.update(other_outputs or {})
     check_output_paths(outputs, dict(inputs or {}, PALETTE_FILE=options.palette.file))
     if options.table and os.path.splitext(options.table)[1].lower() not in TABLE_EXTENSIONS:
-        raise RunError("The table is written as CSV: give OUTPUT_TABLE a name ending in .csv, not {}.".format(
-            os.path.basename(options.table)))
+        raise RunError("The table is written as CSV text: give OUTPUT_TABLE a name ending in .csv or .txt, not "
+                       "{}.".format(os.path.basename(options.table)))
     from_image = palette is None
     palette_beside = check_raster_output(output_path, driver, grid, options.palette.n_colours if from_image else
                                          len(palette), opaque, from_image, nodata_index=options.nodata_index,

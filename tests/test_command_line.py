@@ -406,7 +406,7 @@ def test_a_table_not_named_as_csv_or_replacing_the_output_is_refused_before_any_
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
     result = palettize("quantize", path, "-o", tmp_path / output, "--table", tmp_path / "table.xlsx", "-q")
     assert result.returncode == 1 and result.stderr == (
-        "palettize: error: {}: The table is written as CSV: give --table a name ending in .csv, not table.xlsx.\n"
+        "palettize: error: {}: The table is written as CSV text: give --table a name ending in .csv or .txt, not table.xlsx.\n"
         .format(path))
     same = palettize("quantize", path, "-o", tmp_path / output, "--table", tmp_path / output, "-q")
     assert same.returncode == 1 and same.stderr == (

@@ -1,5 +1,8 @@
 """In QGIS Desktop the result opens with a paletted renderer showing the palette and its labels."""
 
+import os
+
+import pytest
 from qgis.core import (
     QgsProcessingContext,
     QgsProcessingFeedback,
@@ -141,3 +144,18 @@ def test_style_the_engine_writes_as_text_opens_in_qgis_with_the_palettes_colours
     assert [c.value for c in renderer.classes()] == [0, 1, 2, 3]
     assert [c.color.getRgb()[:3] for c in renderer.classes()] == colours
     assert [c.label for c in renderer.classes()] == ["Sand & gravel <fine>", "1", 'Clay "blue"', "Till\tgrey"]
+
+
+def test_a_table_named_as_a_shapefile_is_refused(qgis_app, tmp_path):
+    """A table without geometry is a shapefile's .dbf alone: OUTPUT_TABLE=table.shp returned a path
+    that did not exist (and table.dbf became table.dbf.dbf)."""
+    from qgis.core import QgsProcessingException
+
+    from rasters import SAMPLE_MAP
+
+    for name in ("table.shp", "table.dbf"):
+        with pytest.raises(QgsProcessingException, match=r"QGIS writes \.{} files as ESRI Shapefile, which cannot hold a "
+                                                         r"table without geometry".format(name[-3:])):
+            quantize({"INPUT": SAMPLE_MAP, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif"),
+                      "OUTPUT_TABLE": str(tmp_path / name)})
+    assert os.listdir(str(tmp_path)) == []
