@@ -882,13 +882,16 @@ def format_files(driver_name, path):
     if driver_name == KNOWN_GOOD_DRIVER:
         return [stem + extension, stem + extension + ".aux.xml"]
     key = (driver_name, extension)
-    if key not in _FORMAT_FILES:
-        _FORMAT_FILES[key] = _probe_files(driver_name, extension)
-    return [stem + suffix for suffix in _FORMAT_FILES[key]]
+    suffixes = _FORMAT_FILES.get(key) or _probe_files(driver_name, extension)
+    if suffixes is None:  # the probe failed (the run will say why): only the raster's own name, known
+        return [stem + extension]
+    _FORMAT_FILES[key] = suffixes
+    return [stem + suffix for suffix in suffixes]
 
 
 def _probe_files(driver_name, extension):
-    """format_files of "probe<extension>" as the names' parts after "probe", the raster's first."""
+    """format_files of "probe<extension>" as the names' parts after "probe", the raster's first;
+    None when the probe fails."""
     from ..palettes.palette import Palette
 
     srs = osr.SpatialReference()
@@ -902,8 +905,8 @@ def _probe_files(driver_name, extension):
             writer.write((0, 0, 3, 2), np.zeros((2, 3), dtype=np.uint8))
             writer.commit(np.array([6, 0, 0]))
             names = [os.path.basename(name) for name in writer.written]
-        except (WriteError, RuntimeError):  # the run will say what fails; no side file is known
-            names = [os.path.basename(path)]
+        except (WriteError, RuntimeError):  # not kept: a probe that fails now (a full disk) may not next time
+            return None
         finally:
             if writer is not None:
                 writer.close()
