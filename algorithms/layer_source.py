@@ -438,9 +438,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("{} is empty: choose an extent with a width and a height.").format(
                 self.named(self.EXTENT)))
         try:
-            return rendered_source.requested_grid(extent, crs, pixel_size), crs
+            grid = rendered_source.requested_grid(extent, crs, pixel_size)
         except gdal_io.SourceError as error:
             raise QgsProcessingException(self.explained(error))
+        if native is not None and crs == layer.crs():  # the layer's dynamic CRS: at its coordinate epoch
+            grid.epoch = native.epoch
+        return grid, crs
 
     # -- the run ----------------------------------------------------------------------------------
 

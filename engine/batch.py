@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 
 from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
@@ -317,9 +317,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
         if grid.rpc:  # so do a satellite scene's RPCs
             mosaic.SetMetadata(grid.rpc, "RPC")
         if grid.epoch:  # which GDAL's BuildVRT leaves out of the mosaic's CRS
-            srs = osr.SpatialReference(grid.wkt)
-            srs.SetCoordinateEpoch(grid.epoch)
-            mosaic.SetSpatialRef(srs)
+            mosaic.SetSpatialRef(grid.spatial_reference())
         band = mosaic.GetRasterBand(1)
         band.SetColorTable(gdal_io.colour_table(palette, nodata))  # the palette, not the tiles' padded table
         band.SetDefaultRAT(gdal_io.attribute_table(palette, counts))

@@ -92,6 +92,14 @@ class RasterGrid:
         return cls(dataset.RasterXSize, dataset.RasterYSize, geotransform, wkt, gcps or (),
                    dataset.GetGCPProjection() or "" if gcps else "", dataset.GetMetadata("RPC"), epoch)
 
+    def spatial_reference(self):
+        """The grid's CRS as an osr.SpatialReference with its coordinate epoch, axes in GIS order
+        (x east, y north) as GDAL's WKT strings have them: a VRT would otherwise write latitude first."""
+        srs = osr.SpatialReference(self.wkt)
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        srs.SetCoordinateEpoch(self.epoch)
+        return srs
+
     @property
     def is_rotated(self):
         return self.geotransform[2] != 0 or self.geotransform[4] != 0
@@ -502,9 +510,7 @@ class IndexedRasterWriter:
         if grid.has_geotransform:
             dataset.SetGeoTransform(grid.geotransform)
         if grid.wkt and grid.epoch:
-            srs = osr.SpatialReference(grid.wkt)
-            srs.SetCoordinateEpoch(grid.epoch)
-            dataset.SetSpatialRef(srs)
+            dataset.SetSpatialRef(grid.spatial_reference())
         elif grid.wkt:
             dataset.SetProjection(grid.wkt)
         if grid.gcps:

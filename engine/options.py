@@ -213,7 +213,8 @@ class QuantizeOptions:
         object.__setattr__(self, "bands", _bands("BANDS", self.bands))
         object.__setattr__(self, "report", file_path("OUTPUT_REPORT", self.report))
         object.__setattr__(self, "table", file_path("OUTPUT_TABLE", self.table))
-        if not isinstance(self.style, bool) and getattr(getattr(self.style, "dtype", None), "kind", None) != "b":
+        if not isinstance(self.style, bool) and not (getattr(getattr(self.style, "dtype", None), "kind", None) == "b"
+                                                     and getattr(self.style, "shape", None) == ()):
             raise OptionsError("STYLE", "STYLE must be True or False, not {!r}.".format(self.style))
         object.__setattr__(self, "style", bool(self.style))  # numpy's bool too
         if self.cleanup.method != "none" and self.dither != "none":

@@ -86,15 +86,19 @@ def length_problem(path, beside=()):
     longest = max([path] + list(beside), key=lambda name: len(os.fsencode(os.path.basename(name))))
     over = len(os.fsencode(os.path.basename(longest))) - name_max
     if over > 0:
-        return "{} is {} bytes longer than the {} bytes a name may have in its folder: shorten the name by {}".format(
+        return "{} is {} longer than the {} bytes a name may have in its folder: shorten the name by {}".format(
             "its name" if longest == path else "the name of {}, written beside it,".format(os.path.basename(longest)),
-            over, name_max, over)
+            _bytes(over), name_max, _bytes(over))
     over = len(os.fsencode(path)) + PATH_MARGIN - path_max
     if over > 0:
         return ("its path is {} bytes, and writing it needs {} more (its files are made in a folder beside it first), "
                 "beyond the {} bytes the system allows: shorten the path by {}".format(
-                    len(os.fsencode(path)), PATH_MARGIN, path_max, over))
+                    len(os.fsencode(path)), PATH_MARGIN, path_max, _bytes(over)))
     return ""
+
+
+def _bytes(count):
+    return "{} byte{}".format(count, "" if count == 1 else "s")
 
 
 def name_problem(path, verb="opens", rename=""):

@@ -725,7 +725,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                                 True))
         if not writer.keeps_epoch:
             messages.insert(0, ("The {} format cannot hold the coordinate epoch of a dynamic CRS: {} is in {} without "
-                                "its epoch {:g}; note it where you use it.".format(
+                                "its epoch {}; note it where you use it.".format(
                                     driver, os.path.basename(output_path), gdal_io.crs_name(grid.wkt), grid.epoch), True))
         if not writer.keeps_vertical:
             messages.insert(0, ("The {} format cannot hold the vertical part of a compound CRS: {} is in the horizontal "

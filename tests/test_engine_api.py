@@ -82,6 +82,7 @@ def test_an_rgba_file_read_as_its_colour_bands_takes_the_alpha_its_mask_gives(tm
     (lambda: QuantizeOptions(cleanup="seams"), "CLEANUP"),
     (lambda: QuantizeOptions(bands=3), "BANDS"),
     (lambda: QuantizeOptions(style="no"), "STYLE"),
+    (lambda: QuantizeOptions(style=np.array([True, False])), "STYLE"),
     (lambda: QuantizeOptions(report=123), "OUTPUT_REPORT"),
     (lambda: QuantizeOptions(table=b"t.csv"), "OUTPUT_TABLE"),
     (lambda: PaletteOptions(file=123), "PALETTE_FILE"),

@@ -7,7 +7,7 @@ import pytest
 from osgeo import gdal
 from qgis.core import QgsProcessingException
 
-from rasters import UTM35N, quantize, random_rgba, read_indices, write_raster
+from rasters import NORTH_UP, UTM35N, quantize, random_rgba, read_indices, write_raster
 
 ROTATED = (500000.0, 20.0, 5.0, 7500000.0, 4.0, -20.0)
 
@@ -163,7 +163,7 @@ def test_a_scene_split_into_tiles_keeps_its_rpcs_in_the_mosaic(tmp_path):
         assert "tiles" in result.stderr and gdal.Open(str(tmp_path / output)).GetMetadata("RPC") == rpc
 
 
-@pytest.mark.parametrize("how", ["rendered", "bands", "split into tiles"])
+@pytest.mark.parametrize("how", ["rendered", "bands", "split into tiles", "on a grid of its own"])
 def test_the_coordinate_epoch_of_a_dynamic_crs_is_kept(qgis_app, tmp_path, how):
     """The output's CRS was copied as WKT, which does not hold the epoch: 2021.5 became none (and in
     tiles split on worker processes, GDAL's mosaic of them left it out)."""
@@ -180,6 +180,9 @@ def test_the_coordinate_epoch_of_a_dynamic_crs_is_kept(qgis_app, tmp_path, how):
     if how == "split into tiles":
         assert subprocess.run([os.path.join(ROOT, "scripts", "palettize"), "quantize", path, "-o", out, "--palette",
                                "vga16", "--split-above", "0.0002", "--workers", "2", "-q"]).returncode == 0
+    elif how == "on a grid of its own":  # an EXTENT in the layer's own CRS
+        quantize({"INPUT": path, "PALETTE": "vga16", "EXTENT": "{},{},{},{} [EPSG:32635]".format(
+            NORTH_UP[0], NORTH_UP[0] + 100, NORTH_UP[3] - 100, NORTH_UP[3]), "PIXEL_SIZE": 10, "OUTPUT": out})
     else:
         quantize({"INPUT": path, "SOURCE": how, "PALETTE": "vga16", "OUTPUT": out})
     assert gdal.Open(out).GetSpatialRef().GetCoordinateEpoch() == 2021.5
@@ -197,9 +200,10 @@ def test_a_format_that_cannot_hold_a_crs_epoch_or_vertical_part_writes_the_outpu
     dynamic.SetCoordinateEpoch(2021.5)
     compound = osr.SpatialReference()
     compound.SetFromUserInput("EPSG:32635+5773")
+    dynamic.SetCoordinateEpoch(2021.123456)
     for name, srs, warning in [
         ("dynamic", dynamic, "The HFA format cannot hold the coordinate epoch of a dynamic CRS: dynamic.img is in WGS 84 "
-                             "/ UTM zone 35N without its epoch 2021.5; note it where you use it."),
+                             "/ UTM zone 35N without its epoch 2021.123456; note it where you use it."),
         ("compound", compound, "The HFA format cannot hold the vertical part of a compound CRS: compound.img is in the "
                                "horizontal part of WGS 84 / UTM zone 35N + EGM96 height alone, which places it as "
                                "well.")]:
@@ -209,3 +213,28 @@ def test_a_format_that_cannot_hold_a_crs_epoch_or_vertical_part_writes_the_outpu
                        feedback=log)["OUTPUT"]
         assert warning in log.warnings
         assert gdal.Open(out).GetSpatialRef().IsSame(UTM35N)
+
+
+def test_a_mosaic_of_a_geographic_crs_with_an_epoch_keeps_longitude_east_and_latitude_north(tmp_path):
+    """The mosaic's CRS, set again with its epoch, was written with its authority's axis order: the
+    .vrt read latitude as longitude (the corner at 50 E, 10 N instead of 10 E, 50 N)."""
+    import subprocess
+
+    from osgeo import osr
+    from rasters import ROOT
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    srs.SetCoordinateEpoch(2021.5)
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(23, 37, seed=6)[:3], geotransform=(10.0, 0.01, 0.0, 50.0,
+                                                                                                   0.0, -0.01), srs=srs)
+    out = str(tmp_path / "out.vrt")
+    assert subprocess.run([os.path.join(ROOT, "scripts", "palettize"), "quantize", path, "-o", out, "--palette",
+                           "vga16", "--split-above", "0.0002", "-q"]).returncode == 0
+    dataset = gdal.Open(out)
+    written = dataset.GetSpatialRef()
+    to_degrees = osr.CoordinateTransformation(written, written.CloneGeogCS())
+    assert written.GetCoordinateEpoch() == 2021.5
+    assert dataset.GetGeoTransform()[0] == 10.0 and written.GetDataAxisToSRSAxisMapping() == [2, 1]
+    assert to_degrees is not None

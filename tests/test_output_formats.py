@@ -488,7 +488,7 @@ def test_an_output_name_too_long_for_the_files_beside_it_is_refused_and_one_that
                                                   "OUTPUT": str(tmp_path / long_name)}, QgsProcessingContext())
     assert (ok, message) == (False, "Cannot write Indexed raster (OUTPUT) {}: the name of {}.aux.xml, written beside "
                                     "it, is 4 bytes longer than the 255 bytes a name may have in its folder: shorten the "
-                                    "name by 4.".format(tmp_path / long_name, long_name))
+                                    "name by 4 bytes.".format(tmp_path / long_name, long_name))
     for name in ("c" * 251 + ".csv", "d" * 250 + ".html"):  # nothing is written beside a table or a report
         assert algorithm.checkParameterValues({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "o.tif"),
                                                "OUTPUT_TABLE" if name.endswith("csv") else "OUTPUT_REPORT":

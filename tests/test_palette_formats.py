@@ -322,6 +322,19 @@ def test_a_trailing_black_entry_a_pixel_holds_is_a_class_not_padding(tmp_path):
     assert description.endswith("253 trailing black padding entries dropped")
 
 
+def test_the_largest_value_of_its_type_is_a_fill_not_a_class(tmp_path):
+    """A UInt16 legend whose background holds 65535, untagged: read as 65,536 colours, it was refused."""
+    source = gdal.GetDriverByName("MEM").Create("", 3, 1, 1, gdal.GDT_UInt16)
+    table = gdal.ColorTable()
+    for index, colour in enumerate([(250, 240, 180), (90, 160, 80)] + [(0, 0, 0)] * 65534):
+        table.SetColorEntry(index, colour + (255,))
+    source.GetRasterBand(1).SetRasterColorTable(table)
+    source.GetRasterBand(1).WriteArray(np.array([[0, 65535, 1]], dtype=np.uint16))
+    gdal.GetDriverByName("GTiff").CreateCopy(str(tmp_path / "legend.tif"), source).FlushCache()
+    palette, _ = read_palette(str(tmp_path / "legend.tif"))
+    assert palette.colours.tolist() == [[250, 240, 180], [90, 160, 80]]
+
+
 def test_raster_attribute_table_names_become_labels_by_value(tmp_path):
     path = paletted_raster(tmp_path / "map.tif", [[255, 0, 0], [0, 255, 0], [0, 0, 255]],
                            rat_names=[(2, "Schist"), (0, "Granite")])

@@ -87,7 +87,9 @@ def _read_table(gdal, dataset, name, reason):
     if len(colours) in (256, 65536):
         coloured = [i for i, colour in enumerate(colours) if colour != [0, 0, 0]]
         named = [i for i, label in enumerate(names) if label]
-        keep = max([0] + [i + 1 for i in coloured[-1:] + named[-1:]] + [_largest_value(band) + 1]) or 1
+        held = _largest_value(band)
+        held = held if held < len(colours) - 1 else -1  # the type's largest value: a fill, often left untagged
+        keep = max([0] + [i + 1 for i in coloured[-1:] + named[-1:]] + [held + 1]) or 1
         if keep < len(colours):
             description += ", {} trailing black padding entries dropped".format(len(colours) - keep)
             colours = colours[:keep]
