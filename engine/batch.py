@@ -328,7 +328,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
         if is_mosaic(job.output):
             _place_mosaic(workdir, vrt_path, job.output)
         else:
-            _copy_mosaic(vrt_path, job.output, palette, counts, data_type)
+            warnings[:0] = _copy_mosaic(vrt_path, job.output, palette, counts, data_type)
         if options.style and not style_conflict(job.output, [job.input]):  # never a user's .qml, nor the input's
             notes.append("QGIS style with the palette's classes: {}".format(write_style(job.output, palette)))
         if job.table:  # in a folder of its own maybe, which a one-process run makes too
@@ -411,17 +411,20 @@ def file_output(path, options, palette, opaque):
 
 def _copy_mosaic(vrt_path, output, palette, counts, data_type):
     """The mosaic written block by block as the output raster, by the writer quantize_file uses;
-    ``data_type``: (dtype, nodata) of the file's output (see file_output)."""
+    ``data_type``: (dtype, nodata) of the file's output (see file_output). Returns the warnings of
+    what its format could not hold (run.format_losses), as quantize_file gives them."""
     source = gdal.Open(vrt_path)
     band = source.GetRasterBand(1)
     grid = gdal_io.RasterGrid.of_dataset(source)
     dtype, nodata = data_type
     gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
-    with gdal_io.IndexedRasterWriter(output, run.output_driver(output), grid, palette, gdal_type, nodata) as writer:
+    driver = run.output_driver(output)
+    with gdal_io.IndexedRasterWriter(output, driver, grid, palette, gdal_type, nodata) as writer:
         for window in gdal_io.iter_windows(grid.width, grid.height):
             writer.write(window, band.ReadAsArray(*window))
         writer.commit(counts)
     source = band = None
+    return run.format_losses(writer, driver, output, grid, palette)
 
 
 def _workdir(job):

@@ -709,38 +709,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             raise RunError("Could not read the input: {}".format(error))
         except (OSError, RuntimeError) as error:
             raise RunError("Could not write {}: {}. Nothing was written.".format(output_path, error))
-        if not writer.has_colour_table:
-            table = ("cannot hold a colour table" if writer.cut_table is None else "kept only {} of the palette's {} "
-                     "colours in its colour table".format(writer.cut_table, len(palette)))
-            messages.insert(0, ("The {} format {}: the palette was written beside it as {}.".format(
-                driver, table, output_path + ".palette.csv"), True))
-        if not writer.keeps_nodata:
-            messages.insert(0, ("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in "
-                                "{}; treat that value as nodata where you use it.".format(
-                                    driver, writer.nodata, os.path.basename(output_path)), True))
-        if not writer.keeps_gcps:
-            messages.insert(0, ("The {} format cannot hold ground control points: {} is not georeferenced. Choose a "
-                                "GeoTIFF (.tif) to keep the scan's {} points, or warp the scan first (gdalwarp; in QGIS "
-                                "Raster > Projections > Warp).".format(driver, os.path.basename(output_path), len(grid.gcps)),
-                                True))
-        if not writer.keeps_epoch:
-            messages.insert(0, ("The {} format cannot hold the coordinate epoch of a dynamic CRS: {} is in {} without "
-                                "its epoch {}; note it where you use it.".format(
-                                    driver, os.path.basename(output_path), gdal_io.crs_name(grid.wkt), grid.epoch), True))
-        if not writer.keeps_vertical:
-            messages.insert(0, ("The {} format cannot hold the vertical part of a compound CRS: {} is in the horizontal "
-                                "part of {} alone, which places it as well.".format(
-                                    driver, os.path.basename(output_path), gdal_io.crs_name(grid.wkt)), True))
-        if not writer.keeps_rpc:
-            messages.insert(0, ("{} has none of the input's RPCs (a satellite scene's rational polynomial coefficients): "
-                                "{}.".format(os.path.basename(output_path), "GDAL writes only a whole set of them, which "
-                                             "the input's {} are not".format(len(grid.rpc))
-                                             if driver == gdal_io.KNOWN_GOOD_DRIVER else "the {} format cannot hold "
-                                             "them. Choose a GeoTIFF (.tif) to keep them".format(driver)), True))
-        if not writer.keeps_crs:
-            messages.insert(0, ("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you "
-                                "assign where you use it.".format(driver, os.path.basename(output_path),
-                                                                  gdal_io.crs_name(grid.wkt, authority=True)), True))
+        messages[:0] = [(text, True) for text in format_losses(writer, driver, output_path, grid, palette)]
         if collector is not None:
             messages.append((_report_message(options.report, collector), False))
         return result, passed, merged, messages
@@ -769,6 +738,39 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     if not passed.counts.any():
         log(ALL_NODATA, warning=True)
     return result
+
+
+def format_losses(writer, driver, output_path, grid, palette):
+    """Warnings for what the format of ``writer`` (a finished gdal_io.IndexedRasterWriter of
+    ``output_path``, by ``driver``, on ``grid``) could not hold of the run's output."""
+    name, lost = os.path.basename(output_path), []
+    if not writer.keeps_crs:
+        lost.append("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you assign where "
+                    "you use it.".format(driver, name, gdal_io.crs_name(grid.wkt, authority=True)))
+    if not writer.keeps_rpc:
+        lost.append("{} has none of the input's RPCs (a satellite scene's rational polynomial coefficients): {}.".format(
+            name, "GDAL writes only a whole set of them, which the input's {} are not".format(len(grid.rpc))
+            if driver == gdal_io.KNOWN_GOOD_DRIVER else
+            "the {} format cannot hold them. Choose a GeoTIFF (.tif) to keep them".format(driver)))
+    if not writer.keeps_vertical:
+        lost.append("The {} format cannot hold the vertical part of a compound CRS: {} is in the horizontal part of {} "
+                    "alone, which places it as well.".format(driver, name, gdal_io.crs_name(grid.wkt)))
+    if not writer.keeps_epoch and writer.keeps_crs:  # without its CRS, its epoch goes without a word of its own
+        lost.append("The {} format cannot hold the coordinate epoch of a dynamic CRS: {} is in {} without its epoch "
+                    "{}; note it where you use it.".format(driver, name, gdal_io.crs_name(grid.wkt), grid.epoch))
+    if not writer.keeps_gcps:
+        lost.append("The {} format cannot hold ground control points: {} is not georeferenced. Choose a GeoTIFF (.tif) "
+                    "to keep the scan's {} points, or warp the scan first (gdalwarp; in QGIS Raster > Projections > "
+                    "Warp).".format(driver, name, len(grid.gcps)))
+    if not writer.keeps_nodata:
+        lost.append("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in {}; treat that "
+                    "value as nodata where you use it.".format(driver, writer.nodata, name))
+    if not writer.has_colour_table:
+        table = ("cannot hold a colour table" if writer.cut_table is None else "kept only {} of the palette's {} "
+                 "colours in its colour table".format(writer.cut_table, len(palette)))
+        lost.append("The {} format {}: the palette was written beside it as {}.".format(
+            driver, table, output_path + ".palette.csv"))
+    return lost
 
 
 def merged_message(entry, palette, options):

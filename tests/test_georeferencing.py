@@ -238,3 +238,25 @@ def test_a_mosaic_of_a_geographic_crs_with_an_epoch_keeps_longitude_east_and_lat
     assert written.GetCoordinateEpoch() == 2021.5
     assert dataset.GetGeoTransform()[0] == 10.0 and written.GetDataAxisToSRSAxisMapping() == [2, 1]
     assert to_degrees is not None
+
+
+def test_a_file_split_into_tiles_on_workers_says_what_its_format_cannot_hold_as_one_run_does(tmp_path):
+    """The warnings of an output assembled from tiles (split on worker processes) left out what its
+    format lost: a one-process run said the epoch was lost, the split run said nothing."""
+    import subprocess
+
+    from osgeo import osr
+    from rasters import ROOT
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32635)
+    srs.SetCoordinateEpoch(2021.5)
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(23, 37, seed=6)[:3], srs=srs)
+    said = []
+    for name, split in (("one.img", []), ("split.img", ["--workers", "2", "--split-above", "0.0002"])):
+        result = subprocess.run([os.path.join(ROOT, "scripts", "palettize"), "quantize", path, "-o",
+                                 str(tmp_path / name), "--palette", "vga16"] + split, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        said.append([line.replace(name, "out.img") for line in result.stderr.splitlines() if line.startswith("warning")])
+    assert said[0] == said[1] == ["warning: The HFA format cannot hold the coordinate epoch of a dynamic CRS: out.img is "
+                                  "in WGS 84 / UTM zone 35N without its epoch 2021.5; note it where you use it."]

@@ -404,14 +404,14 @@ def test_a_temporary_output_is_a_geotiff_whatever_processings_default_raster_for
     "Cannot write OUTPUT.gpkg as GPKG", for a file the user never named."""
     from processing.core.ProcessingConfig import ProcessingConfig
 
-    setting = ProcessingConfig.settings["DefaultOutputRasterLayerExt"]
-    before = ProcessingConfig.getSetting("DefaultOutputRasterLayerExt")
-    ProcessingConfig.setSettingValue("DefaultOutputRasterLayerExt", setting.options.index(default))
+    setting = ProcessingConfig.settings[ProcessingConfig.DEFAULT_OUTPUT_RASTER_LAYER_EXT]
+    before = ProcessingConfig.getSetting(ProcessingConfig.DEFAULT_OUTPUT_RASTER_LAYER_EXT)
+    ProcessingConfig.setSettingValue(ProcessingConfig.DEFAULT_OUTPUT_RASTER_LAYER_EXT, setting.options.index(default))
     try:
         source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4)[:3])
         output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": "TEMPORARY_OUTPUT"})["OUTPUT"]
     finally:
-        ProcessingConfig.setSettingValue("DefaultOutputRasterLayerExt", before)
+        ProcessingConfig.setSettingValue(ProcessingConfig.DEFAULT_OUTPUT_RASTER_LAYER_EXT, before)
     assert output.endswith(".tif") and gdal.Open(output).GetDriver().ShortName == "GTiff"
     rgb = gdal.Open(source).ReadAsArray().reshape(3, -1).T
     from palettize.engine.nearest import nearest_palette_indices
