@@ -26,6 +26,7 @@ from .options import (
 from .outputs import input_key, same_file_key
 from .progress import ProgressBar
 from .run import RunError
+from .style import style_path
 
 PROG = "palettize"
 STEM = "{stem}"
@@ -218,23 +219,42 @@ def outputs(args):
             raise UsageError("{} and {} would both be written to {}: give them different names.".format(
                 seen[key], source, path))
         seen[key] = source
-    written = {}  # every file of every output, its format's side files too (an ERS raster's data file)
-    for source, path in zip(args.inputs, paths):
-        for name in _files_of_output(path):
-            other = written.setdefault(same_file_key(name), (source, path))
-            if other[0] != source:
-                raise UsageError("The outputs of {} and {} would both write {} ({} and {}): give them different "
-                                 "names.".format(other[0], source, name, other[1], path))
     return paths
 
 
-def _files_of_output(path):
-    """The files an output at ``path`` would write (gdal_io.format_files), or just its own name
-    when its format is refused (the run says why)."""
+def check_jobs(jobs, style=True):
+    """Refuse, before any work, a batch in which a file one job writes (its raster and the files
+    its format writes beside it, such as an ERS raster's data file; its style, palette, table and
+    report) is another job's, or is a file an input reads (a VRT's source): each job's own check
+    sees only its own input, once the other jobs may have run."""
+    reads = {}
+    for job in jobs:
+        for name in gdal_io.dataset_files(job.input):
+            reads.setdefault(same_file_key(name), (name, job.input))
+    written = {}
+    for job in jobs:
+        for name in _files_of_job(job, style):
+            key = same_file_key(name)
+            if key in reads:  # (an output over an input's own name is refused by outputs, with its flag)
+                raise UsageError("{}, a file of the input {}, would be replaced by the output of {}: give the outputs "
+                                 "other names.".format(reads[key][0], reads[key][1], job.input))
+            other = written.setdefault(key, job)
+            if other is not job:
+                raise UsageError("The outputs of {} and {} would both write {} ({} and {}): give them different "
+                                 "names.".format(other.input, job.input, name, other.output, job.output))
+
+
+def _files_of_job(job, style):
+    """The files a job writes: its output's (gdal_io.format_files, or just its own name when its
+    format is refused: the run says why), its style, the palette beside a format without colour
+    tables, its report and table."""
     try:
-        return gdal_io.format_files(run.output_driver(path), path)
+        driver = run.output_driver(job.output)
+        files = gdal_io.format_files(driver, job.output)
     except RunError:
-        return [path]
+        driver, files = None, [job.output]
+    beside = [style_path(job.output)] * style + [job.output + ".palette.csv"] * (driver != gdal_io.KNOWN_GOOD_DRIVER)
+    return files + beside + [path for path in (job.report, job.table) if path]
 
 
 def refuse_standard_streams(args):
@@ -280,6 +300,7 @@ def run_quantize(args, stderr):
     reports, tables = per_input(args.report, args.inputs, "--report"), per_input(args.table, args.inputs, "--table")
     jobs = [batch.Job(source, output, report=report, table=table)
             for source, output, report, table in zip(args.inputs, paths, reports, tables)]
+    check_jobs(jobs, options.style)
     with batch.Runner(cluster(args), split_above=args.split_above) as runner:
         bar = ProgressBar(stderr, len(jobs), 0, enabled=not args.quiet)
         failures = runner.quantize(jobs, options, progress=_progress(bar), keep_going=args.keep_going, log=_log(args, bar),

@@ -887,3 +887,30 @@ def test_an_output_over_a_file_of_a_palette_raster_is_refused_naming_it(tmp_path
     assert result.stderr.endswith("{}, a file of --palette ({}), would be replaced by the output: choose another path "
                                   "for the output.\n".format(tmp_path / "colours.tif", tmp_path / "pal.vrt"))
     assert open(str(tmp_path / "colours.tif"), "rb").read() == before
+
+
+def test_a_batch_is_refused_where_one_output_would_replace_a_file_another_input_reads(tmp_path):
+    """mosaic.vrt reads sheet.tif, and sheet.png's output was sheet.tif: the batch wrote over the
+    mosaic's source with exit 0 (or, the other way round, failed on a 'damaged' mosaic)."""
+    sheet = write_raster(str(tmp_path / "sheet.tif"), random_rgba(5, 6)[:3])
+    gdal.BuildVRT(str(tmp_path / "mosaic.vrt"), [sheet])
+    gdal.Translate(str(tmp_path / "sheet.png"), sheet, format="PNG")
+    before = open(sheet, "rb").read()
+    for inputs in ([tmp_path / "mosaic.vrt", tmp_path / "sheet.png"], [tmp_path / "sheet.png", tmp_path / "mosaic.vrt"]):
+        result = palettize("quantize", *inputs, "--out-dir", tmp_path, "--palette", "vga16")
+        assert result.returncode == 2
+        assert result.stderr == ("palettize: error: {}, a file of the input {}, would be replaced by the output of {}: "
+                                 "give the outputs other names.\n".format(sheet, tmp_path / "mosaic.vrt",
+                                                                          tmp_path / "sheet.png"))
+    assert open(sheet, "rb").read() == before and not (tmp_path / "mosaic.qml").exists()
+
+
+def test_a_batch_is_refused_where_one_files_table_is_anothers_palette_beside_it(tmp_path):
+    """a.tif's a.xyz gets a.xyz.palette.csv beside it, which the table of a.xyz.palette.tif was named too."""
+    inputs = [write_raster(str(tmp_path / name), random_rgba(5, 6)[:3]) for name in ("a.tif", "a.xyz.palette.tif")]
+    result = palettize("quantize", *inputs, "-o", tmp_path / "o" / "{stem}.xyz", "--table", tmp_path / "o" / "{stem}.csv",
+                       "--palette", "vga16")
+    assert result.returncode == 2
+    assert result.stderr.startswith("palettize: error: The outputs of {} and {} would both write {} (".format(
+        inputs[0], inputs[1], tmp_path / "o" / "a.xyz.palette.csv"))
+    assert not (tmp_path / "o").exists()
