@@ -415,11 +415,11 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
             replaced = beside.get(same_file_key(name))
             if replaced is None or replaced == "the QGIS style of":  # a file there that is no style of ours is kept
                 continue
-            whose = "{} ({})".format(setting, path) if same_file_key(name) == same_file_key(path) else \
-                "{}, a file of {} ({})".format(name, setting, path)
             if replaced == "":  # OUTPUT itself (its own name as an input's is refused above), not first in the sentence
                 raise RunError("{}, a file of {} ({}), would be replaced by OUTPUT: choose another path for "
                                "OUTPUT.".format(name, setting, path))
+            whose = "{} ({})".format(setting, path) if same_file_key(name) == same_file_key(path) else \
+                "{}, a file of {} ({})".format(name, setting, path)
             raise RunError("{} OUTPUT would replace {}: choose another path for OUTPUT.".format(
                 replaced[0].upper() + replaced[1:], whose))
     for path, why in _read_beside(format_files, driver, grid):
