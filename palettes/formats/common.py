@@ -111,18 +111,13 @@ def read_text(path, name):
 
 
 def text_lines(path, name):
-    return split_lines(read_text(path, name))
+    """The file's lines as editors count them, broken at \\n, \\r\\n and \\r alone: a label may hold
+    a form feed, U+0085 or U+2028 (text pasted from a PDF), where str.splitlines breaks too."""
+    lines = _LINE_BREAK.split(read_text(path, name))
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def split_lines(text):
-    """The lines of a text file as editors count them, broken at \\n, \\r\\n and \\r alone: a
-    label may hold a form feed, U+0085 or U+2028 (text pasted from a PDF), where str.splitlines
-    breaks too."""
-    lines = _LINE_BREAK.split(text)
-    return lines[:-1] if lines[-1] == "" else lines
 
 
 def number(text, name, line):
@@ -155,9 +150,8 @@ def is_byte(text):
 
 
 def one_line_labels(palette):
-    """One label per colour ("" when none), line breaks replaced by spaces."""
-    labels = palette.labels or ("",) * len(palette)
-    return [" ".join(label.splitlines()) if label else "" for label in labels]
+    """One label per colour ("" when none), each on one line as Palette keeps them."""
+    return list(palette.labels or ("",) * len(palette))
 
 
 def write_lines(path, lines):

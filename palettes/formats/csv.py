@@ -34,7 +34,7 @@ import re
 import numpy as np
 
 from ..palette import Palette
-from .common import Format, PaletteFileError, check_count, error, is_number, one_line_labels, read_text, split_lines
+from .common import Format, PaletteFileError, check_count, error, is_number, one_line_labels, text_lines
 
 _DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_LINES = 50
@@ -60,7 +60,7 @@ _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", 
 
 def read(path, name):
     lines, hex_lines, short_hex_lines = [], [], []
-    for n, line in _records(split_lines(read_text(path, name))):
+    for n, line in _records(text_lines(path, name)):
         stripped = line.strip()
         if _HEX.match(stripped):  # '#00ff00' is a colour, not a comment to skip
             hex_lines.append((n, stripped))
