@@ -26,7 +26,6 @@ from .options import (
 from .outputs import input_key, same_file_key
 from .progress import ProgressBar
 from .run import RunError
-from .style import style_path
 
 PROG = "palettize"
 STEM = "{stem}"
@@ -245,16 +244,13 @@ def check_jobs(jobs, style=True):
 
 
 def _files_of_job(job, style):
-    """The files a job writes: its output's (gdal_io.format_files, or just its own name when its
-    format is refused: the run says why), its style, the palette beside a format without colour
-    tables, its report and table."""
+    """The files a job writes: its output's (run.output_files; of a format that is refused, the
+    run says why), its report and table."""
     try:
         driver = run.output_driver(job.output)
-        files = gdal_io.format_files(driver, job.output)
     except RunError:
-        driver, files = None, [job.output]
-    beside = [style_path(job.output)] * style + [job.output + ".palette.csv"] * (driver != gdal_io.KNOWN_GOOD_DRIVER)
-    return files + beside + [path for path in (job.report, job.table) if path]
+        driver = None
+    return run.output_files(job.output, driver, style) + [path for path in (job.report, job.table) if path]
 
 
 def refuse_standard_streams(args):

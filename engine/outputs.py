@@ -103,10 +103,10 @@ def _bytes(count):
 
 def name_problem(path, verb="opens", rename=""):
     """Why GDAL cannot take ``path`` by the name Python gives it, or '' when it can (``verb``: what
-    GDAL does with it, for the sentence; ``rename``: said after a name that is not UTF-8). Under a locale whose file names are not UTF-8 (LANG=C
-    without Python's UTF-8 mode, de_DE.ISO-8859-1), a name that is not ASCII reaches GDAL as other
-    bytes than the file's; and a name that is not UTF-8 (a Latin-1 name unpacked from an old
-    archive) comes to Python as text it cannot encode."""
+    GDAL does with it, for the sentence; ``rename``: said after a name that is not UTF-8). Under a
+    locale whose file names are not UTF-8 (LANG=C without Python's UTF-8 mode, de_DE.ISO-8859-1), a
+    name that is not ASCII reaches GDAL as other bytes than the file's; and a name that is not UTF-8
+    (a Latin-1 name unpacked from an old archive) comes to Python as text it cannot encode."""
     encoding = sys.getfilesystemencoding()
     if not path.isascii() and codecs.lookup(encoding).name != "utf-8":
         return ("its name is not ASCII, and this process's locale spells file names in {} where GDAL {} them in "

@@ -398,8 +398,8 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     if palette_beside:
         beside[same_file_key(output_path + ".palette.csv")] = "the palette written beside"
     format_files = gdal_io.format_files(driver, output_path)
-    too_long = length_problem(os.path.abspath(output_path), format_files[1:] + [
-        style_path(output_path)] * options.style + [output_path + ".palette.csv"] * palette_beside)
+    too_long = length_problem(os.path.abspath(output_path), output_files(output_path, driver, options.style,
+                                                                         palette_beside)[1:])
     if too_long:
         raise RunError("Cannot write OUTPUT {}: {}.".format(output_path, too_long))
     for path in format_files[1:]:
@@ -427,6 +427,17 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
                        "written earlier (it may be another raster's, or a shapefile's), so it is kept: choose another "
                        "path for OUTPUT.".format(path, why))
     return driver
+
+
+def output_files(output_path, driver, style=True, palette_beside=None):
+    """Every file a run writes for an output by ``driver``, the raster first: the format's
+    (gdal_io.format_files; the raster's alone when ``driver`` is None, a format refused), the style,
+    and the palette beside a format without colour tables (``palette_beside`` None: beside any format
+    but GeoTIFF, where the format was not probed)."""
+    if palette_beside is None:
+        palette_beside = driver != gdal_io.KNOWN_GOOD_DRIVER
+    return (gdal_io.format_files(driver, output_path) if driver else [output_path]) + \
+        [style_path(output_path)] * style + [output_path + ".palette.csv"] * palette_beside
 
 
 def _read_beside(format_files, driver, grid):
