@@ -335,6 +335,43 @@ def test_the_largest_value_of_its_type_is_a_fill_not_a_class(tmp_path):
     assert palette.colours.tolist() == [[250, 240, 180], [90, 160, 80]]
 
 
+def test_a_byte_legend_whose_last_class_255_is_black_keeps_it(tmp_path):
+    """A reversed grey ramp of 256 classes read without its .aux.xml: the type's largest value, held
+    by pixels, was taken for a fill and class 255 (black) dropped, its pixels given grey 1."""
+    source = gdal.GetDriverByName("MEM").Create("", 256, 1, 1, gdal.GDT_Byte)
+    table = gdal.ColorTable()
+    for index in range(256):
+        table.SetColorEntry(index, (255 - index,) * 3 + (255,))
+    source.GetRasterBand(1).SetRasterColorTable(table)
+    source.GetRasterBand(1).WriteArray(np.arange(256, dtype=np.uint8).reshape(1, 256))
+    gdal.GetDriverByName("GTiff").CreateCopy(str(tmp_path / "legend.tif"), source).FlushCache()
+    palette, description = read_palette(str(tmp_path / "legend.tif"))
+    assert (len(palette), palette.colours[255].tolist()) == (256, [0, 0, 0])
+    assert description == "GDAL colour table (GTiff, band 1)"
+
+
+def test_a_gif_legend_drops_the_black_its_format_pads_its_table_with(tmp_path):
+    """GIF stores a table of a power of two entries: a five-colour legend read as eight, three of
+    them black classes no legend has."""
+    colours = [[250, 240, 180], [90, 160, 80], [10, 20, 30], [200, 0, 0], [0, 0, 255]]
+    path = paletted_raster(tmp_path / "legend.gif", colours, driver="GIF")
+    assert gdal.Open(path).GetRasterBand(1).GetColorTable().GetCount() == 8
+    palette, description = read_palette(path)
+    assert palette.colours.tolist() == colours
+    assert description == "GDAL colour table (GIF, band 1), 3 trailing black padding entries dropped"
+
+
+def test_an_ascii_grid_output_is_read_as_the_raster_it_is(tmp_path):
+    """An .asc output keeps its colour table and labels in its .aux.xml: given as PALETTE_FILE, the
+    text was read as a CSV and refused ("2 column(s); need red, green, blue")."""
+    path = paletted_raster(tmp_path / "classes.asc", [[255, 0, 0], [0, 255, 0], [0, 0, 255]], driver="AAIGrid",
+                           names=["Sand", "Clay", "Water"])
+    palette, description = read_palette(path)
+    assert (palette.colours.tolist(), palette.labels) == ([[255, 0, 0], [0, 255, 0], [0, 0, 255]],
+                                                          ("Sand", "Clay", "Water"))
+    assert description == "GDAL colour table (AAIGrid, band 1)"
+
+
 def test_raster_attribute_table_names_become_labels_by_value(tmp_path):
     path = paletted_raster(tmp_path / "map.tif", [[255, 0, 0], [0, 255, 0], [0, 0, 255]],
                            rat_names=[(2, "Schist"), (0, "Granite")])

@@ -2,9 +2,10 @@
 is imported only when such a file is read.
 
 A raster's colour table keeps entry i as index i. GeoTIFF pads a table to 256 (Byte) or 65536
-(UInt16) entries with opaque black, so in a table of exactly 256 or 65536 entries trailing black
-entries after the last other colour are dropped (the description says how many) -- except those
-named by the band's category names or raster attribute table, which also give the labels."""
+(UInt16) entries with opaque black, GIF to a power of two, so in such a table trailing black
+entries after the last other colour are dropped (the description says how many) -- except those a
+pixel holds or the band's category names or raster attribute table name (which also give the labels).
+An ESRI ASCII grid (an .asc output, its colour table in the .aux.xml) is text read as a raster."""
 
 import os
 
@@ -16,8 +17,8 @@ EXTENSIONS = (".tif", ".tiff", ".png", ".gif", ".bmp", ".vrt", ".img")
 
 
 def sniff(text, extension):
-    """Binary content, or XML that is no QGIS style (e.g. a GDAL .vrt)."""
-    return text is None or text.startswith("<")
+    """Binary content, XML that is no QGIS style (e.g. a GDAL .vrt), or an ESRI ASCII grid."""
+    return text is None or text.startswith("<") or text[:5].lower() == "ncols"
 
 
 def read(path, name):
@@ -84,11 +85,11 @@ def _read_table(gdal, dataset, name, reason):
     colours = [list(table.GetColorEntry(i)[:3]) for i in range(table.GetCount())]
     names = _raster_names(gdal, band)
     description = "GDAL colour table ({}, band 1)".format(dataset.GetDriver().ShortName)
-    if len(colours) in (256, 65536):
+    if _padded(len(colours), dataset.GetDriver().ShortName):
         coloured = [i for i, colour in enumerate(colours) if colour != [0, 0, 0]]
         named = [i for i, label in enumerate(names) if label]
         held = _largest_value(band)
-        held = held if held < len(colours) - 1 else -1  # the type's largest value: a fill, often left untagged
+        held = held if held < MAX_COLOURS else -1  # a UInt16's 65535: a fill, often left untagged, not a class
         keep = max([0] + [i + 1 for i in coloured[-1:] + named[-1:]] + [held + 1]) or 1
         if keep < len(colours):
             description += ", {} trailing black padding entries dropped".format(len(colours) - keep)
@@ -96,6 +97,11 @@ def _read_table(gdal, dataset, name, reason):
     labels = [label.strip() for label in names[:len(colours)]]
     labels += [""] * (len(colours) - len(labels))
     return make_palette(name, colours, labels), description
+
+
+def _padded(entries, driver):
+    """Whether a table of this many entries may be padded with black by the format (see above)."""
+    return entries in (256, 65536) or driver == "GIF" and entries & (entries - 1) == 0
 
 
 def _largest_value(band):
