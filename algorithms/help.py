@@ -58,8 +58,9 @@ PIXEL_SIZE = parameter(
     """With `SOURCE=rendered`: the output pixel size in the extent's CRS units. Alone, it resamples
     the layer's own extent. Each output pixel takes the colour drawn for the layer's pixel under its
     centre (of a rotated raster: of the north-up view QGIS draws it in), nodata where its centre is
-    off the layer (as a QGIS map draws it where the layer's style resamples; see `EXTENT` for an
-    extent in another CRS). Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
+    off the layer (where the layer's style resamples, the colour resampled at that centre: what a
+    QGIS map draws when the pixel size divides the layer's extent, a map otherwise fitting the layer
+    into whole pixels; see `EXTENT` for an extent in another CRS). Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
     and `PIXEL_SIZE`, and so does an `EXTENT` in another CRS than the layer's (the layer's pixel size
     is in its own CRS units); without them the run stops and asks for them.""", advanced=True)
 ALPHA_THRESHOLD = parameter(
@@ -68,7 +69,8 @@ ALPHA_THRESHOLD = parameter(
     """Pixels with lower alpha become nodata. Partly transparent pixels above it are judged by their
     un-premultiplied colour. At 0 no pixel is nodata: a fully transparent pixel, or one holding a
     band's nodata value (NaN and infinity too, read as 0), gets the class of the colour its bands
-    hold.""", advanced=True)
+    hold; a colour a layer's style draws fully transparent (a paletted class, a transparency list)
+    is black as QGIS draws it (premultiplied by its alpha), and gets black's class.""", advanced=True)
 N_COLORS = parameter(
     "N_COLORS", "Number of colours", "integer 2–65,535", "256",
     "Size of palettes built from the image or sampled from matplotlib.",
