@@ -335,6 +335,12 @@ def test_the_largest_value_of_its_type_is_a_fill_not_a_class(tmp_path):
     assert palette.colours.tolist() == [[250, 240, 180], [90, 160, 80]]
 
 
+def test_excel_s_separator_line_is_skipped(tmp_path):
+    """A CSV saved for Excel notes its delimiter on a first line 'sep=;': it was refused, naming line 2."""
+    palette, _ = read_palette(write_file(tmp_path, "legend.csv", "sep=;\nred;green;blue;unit\n255;0;0;Sand\n0;0;255;Clay\n"))
+    assert (palette.colours.tolist(), palette.labels) == ([[255, 0, 0], [0, 0, 255]], ("Sand", "Clay"))
+
+
 def test_a_byte_legend_whose_last_class_255_is_black_keeps_it(tmp_path):
     """A reversed grey ramp of 256 classes read without its .aux.xml: the type's largest value, held
     by pixels, was taken for a fill and class 255 (black) dropped, its pixels given grey 1."""

@@ -2,7 +2,8 @@
 line, an optional alpha column (ignored) and an optional label column. Any text no other format claims.
 
 - Delimiter: ``,``, ``;``, tab or ``|``, whichever makes most of the first lines start with three
-  numbers (so ``10;20;30;Sand, fine`` reads right); else runs of white space.
+  numbers (so ``10;20;30;Sand, fine`` reads right); else runs of white space. A first line
+  ``sep=;`` (Excel's note of the delimiter) is skipped.
 - Header: the first line when none of its first three fields looks like a number. Any other line
   that does not read as a colour is an error naming it: ``1O,20,30`` (a letter O) or ``nan,0,0`` on
   the first line is a mistake, not a header, and skipping it would shift every index by one.
@@ -49,6 +50,7 @@ _NAMES = {
 }
 _NUMBER_LIKE = re.compile(r"[-+]?\.?\d")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+$")
+_EXCEL_SEPARATOR = re.compile(r"sep=.$", re.IGNORECASE)
 _HEX = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{8})(?=$|[\s,;|])")
 #: CSS's short '#rgb': a colour among '#rrggbb' lines or where no line is red,green,blue, else a comment.
 _SHORT_HEX = re.compile(r"#([0-9a-fA-F]{3})(?=$|[\s,;|])")
@@ -68,6 +70,8 @@ def read(path, name):
             short_hex_lines.append((n, stripped))
         elif stripped.strip("".join(_DELIMITERS) + " ") and not stripped.startswith("#"):  # not ',,,' (an empty row)
             lines.append((n, line))
+    if lines and _EXCEL_SEPARATOR.match(lines[0][1].strip()):  # Excel's 'sep=;': the delimiter, not a header
+        lines = lines[1:]
     if short_hex_lines and (hex_lines or not lines or (len(lines) == 1 and not _starts_with_a_number(lines[0][1]))):
         hex_lines = sorted(hex_lines + short_hex_lines)  # '#f00' lines, and at most a header besides them
     if not hex_lines and lines and all(_BARE_HEX.match(text.strip()) for _, text in lines):
