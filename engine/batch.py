@@ -304,6 +304,10 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
             merges.take(samples)
         warnings = ([run.CLIPPED] if any(clipped for _, clipped, _ in tiles) else []) + [
             run.merged_message(entry, palette, options) for entry in merges.merged()] + ([] if counts.any() else [run.ALL_NODATA])
+        lost = [name for name in names if not os.path.exists(name)]
+        if lost:  # a worker that stopped after its tile was done: its tile written again maybe, never a mosaic with holes
+            raise run.RunError("{} of the {} tiles of {} were lost (a Dask worker stopped?); run it again".format(
+                len(lost), len(names), job.input))
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
         if mosaic is None:
@@ -895,6 +899,8 @@ class Runner:
         files_done, pixels_done, failed = 0, 0, set()
         stop = False
         for future in completed:
+            if future not in watched:  # a task of a file finished and let go (see _release)
+                continue
             job, pixels = watched[future]
             if future in finals:
                 ended.add(job.output)
@@ -918,7 +924,16 @@ class Runner:
                 files_done += 1
                 for text, warning in future.result()[1]:
                     tell(job, text, warning)
+                self._release(job, watched, finals)
             progress(files_done, pixels_done, files, total)
+
+    @staticmethod
+    def _release(job, watched, finals):
+        """Let go of a finished file's tasks: held, a result lost with a worker would be made again,
+        its tiles written into a work folder already removed (and left there)."""
+        for future in [f for f, (other, _) in watched.items() if other is job]:
+            del watched[future]
+            finals.pop(future, None)
 
     def _cancel(self, futures, timeout=60):
         """Cancel tasks and wait until none still runs (a running task cannot be stopped, and its

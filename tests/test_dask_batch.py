@@ -4,6 +4,7 @@ files give the same cells as one process, cleanup across tile borders included."
 import glob
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -184,6 +185,26 @@ def test_a_file_failing_on_a_worker_gets_its_error_line_and_leaves_no_tiles(sche
     assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: ".format(broken))
     assert sorted(os.listdir(str(out))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
     assert leftovers(str(out)) == []
+
+
+def test_a_mosaic_whose_tile_was_lost_is_refused_never_written_with_a_hole(tmp_path):
+    """A worker killed after its tile was done: Dask ran the file's last task again after its work
+    folder was removed, and GDAL built the mosaic without the tiles it could not find (exit 0, a
+    raster of the wrong size). The tasks as a worker runs them, one tile's file gone before the last."""
+    from palettize.engine.options import PaletteOptions, QuantizeOptions
+    from palettize.palettes.palette import builtin_palette
+
+    job = batch.Job(SAMPLE_MAP, str(tmp_path / "out.tif"), width=600, height=400,
+                    tiles=batch.tile_windows(600, 400, float(SPLIT)))
+    options, palette = QuantizeOptions(palette=PaletteOptions("vga16")), builtin_palette("vga16")
+    workdir = batch._workdir(job)
+    opaque = batch.file_opaque(job.input, options)
+    tiles = [batch.quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
+    os.remove(os.path.join(workdir, "tiles", batch.tile_name(job.tiles[5])))
+    with pytest.raises(batch.run.RunError, match=r"^1 of the 12 tiles of {} were lost \(a Dask worker stopped\?\); "
+                                                 r"run it again$".format(re.escape(SAMPLE_MAP))):
+        batch.assemble(job, workdir, options, palette, tiles, opaque)
+    assert os.listdir(str(tmp_path)) == []
 
 
 def test_a_damaged_file_among_inputs_sharing_a_palette_built_on_the_cluster_gets_its_error_line(scheduler, tmp_path,
