@@ -40,16 +40,20 @@ def gtiff_options(width, height, compress_in_threads=True):
             "BIGTIFF=IF_SAFER"] + (["NUM_THREADS=ALL_CPUS"] if compress_in_threads else [])
 
 
-def state_error_mode():
+def state_error_mode(warnings=True):
     """Say GDAL's error mode out loud, keeping the one in force (the engine works with return codes
     and with exceptions): GDAL 3.9 and later print a FutureWarning on stderr in a process where no
     one has. Only for processes that are ours alone (the command line, Dask workers' tasks): never
-    in QGIS's, whose mode is QGIS's."""
+    in QGIS's, whose mode is QGIS's. ``warnings``: GDAL's warnings are printed (not with --quiet)."""
     if gdal.GetUseExceptions():
         gdal.UseExceptions()
     else:
         gdal.DontUseExceptions()
-    gdal.SetErrorHandler(_warnings_only)
+    gdal.SetErrorHandler(_warnings_only if warnings else _silent)
+
+
+def _silent(error_class, number, message):
+    """GDAL's error handler of a command line run with --quiet: errors only, which the engine raises."""
 
 
 def _warnings_only(error_class, number, message):
@@ -412,7 +416,7 @@ class HiddenClass(WriteError):
 def checked(what, call, *args, where=None):
     """``call(*args)``, raising WriteError when GDAL reports a failure (by its return code or its
     error state, whether or not GDAL exceptions are switched on in this process). ``where``: the
-    folder written to, whose free space is told when GDAL gives no reason (see no_reason)."""
+    folder written to, whose free space is told when it is (nearly) full (see reason)."""
     gdal.ErrorReset()
     problem = None
     try:
@@ -421,28 +425,31 @@ def checked(what, call, *args, where=None):
         problem = str(error)
         traceback.clear_frames(error.__traceback__)  # GDAL's frames hold the datasets passed
     # A traceback keeps this frame, and the caller may keep the error: no dataset stays open through
-    # it (a raster removed after a failed write would hold its disk space until the process ends).
-    args = None
+    # it (a raster removed after a failed write would hold its disk space until the process ends),
+    # nor through the call (a band's method holds its dataset).
+    args = call = None
     if problem is None:
         failed = isinstance(result, int) and not isinstance(result, bool) and result >= gdal.CE_Failure
         if failed or gdal.GetLastErrorType() >= gdal.CE_Failure:
-            problem = gdal.GetLastErrorMsg() or no_reason(where)
+            problem = gdal.GetLastErrorMsg()
     if problem is not None:
-        raise WriteError("{}: {}".format(what, problem))
+        raise WriteError("{}: {}".format(what, reason(problem, where)))
     return result
 
 
-def no_reason(folder=None):
-    """What to say of a write GDAL failed without a reason: where the disk holding ``folder`` is
-    (nearly) full, that (GDAL's ASCII grid writer, for one, gives no reason for a full disk)."""
+def reason(problem, folder=None):
+    """What to say of a write GDAL failed with ``problem`` (its message, maybe empty): where the disk
+    holding ``folder`` is (nearly) full, that too. GDAL's ASCII grid writer gives no reason for a
+    full disk, and a GeoTIFF's may give the failed read of a directory it could not write."""
     try:
         stat = os.statvfs(folder) if folder else None
     except OSError:
         stat = None
-    if stat is not None and stat.f_bavail * stat.f_frsize < 1 << 20:
-        return "GDAL gave no reason, and the disk holding it has {} KB free: free some space or write it " \
-               "elsewhere".format(stat.f_bavail * stat.f_frsize // 1024)
-    return "GDAL gave no reason"
+    problem = problem or "GDAL gave no reason"
+    if stat is not None and stat.f_bavail * stat.f_frsize < 1 << 20 and "No space left on device" not in problem:
+        return "{}, and the disk holding it has {} KB free: free some space or write it elsewhere".format(
+            problem, stat.f_bavail * stat.f_frsize // 1024)
+    return problem
 
 
 def _close(dataset_holder, what, where=None):
@@ -553,7 +560,7 @@ class IndexedRasterWriter:
         if self._work != self.path:
             copy = [checked(what, self._driver.CreateCopy, self.path, self._dataset[0], where=self._folder)]
             if copy[0] is None:
-                raise WriteError("{}: {}".format(what, gdal.GetLastErrorMsg() or no_reason(self._folder)))
+                raise WriteError("{}: {}".format(what, reason(gdal.GetLastErrorMsg(), self._folder)))
             _close(copy, what, self._folder)
         _close(self._dataset, what, self._folder)
         if self._work != self.path:

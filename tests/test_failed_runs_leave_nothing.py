@@ -104,6 +104,27 @@ def test_an_ascii_grid_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app
         == []
 
 
+def test_a_geotiff_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app, tmp_path, small_disk):
+    """Where the disk fills up as GDAL writes a GeoTIFF's directory, its message is a failed read
+    ("TIFFReadDirectory: Failed to read directory at offset 8"), not a word of the full disk. And
+    every failed run let go of its removed raster only when QGIS ended (its space still taken):
+    the error QGIS keeps held the band whose write failed."""
+    path = write_raster(str(tmp_path / "noise.tif"), np.random.default_rng(5).integers(0, 256, (3, 300, 300),
+                                                                                       dtype=np.uint8))
+    messages = []
+    for keep_free in range(48 * 1024, 0, -1024):
+        try:
+            quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(small_disk / "classes.tif")},
+                     feedback=FillsTheDisk(str(small_disk), keep_free))
+        except QgsProcessingException as error:
+            messages.append(str(error))
+        for name in os.listdir(str(small_disk)):
+            os.remove(str(small_disk / name))
+        assert (keep_free, files_open_under(small_disk)) == (keep_free, [])
+    assert len(messages) > 20
+    assert [m for m in messages if "No space left on device" not in m and "KB free: free some space" not in m] == []
+
+
 @pytest.mark.parametrize("extension", ["pdf", "bmp", "mbtiles"])
 def test_a_format_gdal_cannot_create_leaves_no_temporary_folder(qgis_app, tmp_path, rgba, extension):
     output = tmp_path / "out" / ("classes." + extension)
