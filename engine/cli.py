@@ -373,9 +373,12 @@ def list_palettes(stdout):
     return 0
 
 
-def main(argv=None, stdout=None, stderr=None):
+def main(argv=None, stdout=None, stderr=None, own_process=False):
+    """The command line; ``own_process``: this process is the command's alone (see console)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     args = parser().parse_args(argv)
+    if own_process and getattr(args, "quiet", False):  # GDAL's own warnings too ("errors only")
+        gdal_io.state_error_mode(warnings=False)
     try:
         if args.command == "palettes":
             return list_palettes(stdout)
@@ -404,7 +407,7 @@ def console():
     for stopping in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stopping, _stop)
     try:
-        code = main()
+        code = main(own_process=True)
     except BrokenPipeError:  # e.g. `palettize palettes | head`
         code = 0
         sys.stdout = None

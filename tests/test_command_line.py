@@ -535,6 +535,17 @@ def test_warnings_are_printed_unless_quiet(tmp_path):
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
+def test_quiet_leaves_out_gdals_own_warnings_too(tmp_path):
+    """--quiet is "errors only": GDAL's warnings were printed still (on a full disk, ones naming the
+    run's staging folder). GDAL is made to warn here by a setting it cannot read."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7, seed=8)[:3])
+    environment = dict(os.environ, GDAL_NUM_THREADS="some")
+    loud = palettize("quantize", path, "-o", tmp_path / "loud.tif", env=environment)
+    assert loud.returncode == 0 and "Invalid value for NUM_THREADS: some" in loud.stderr
+    quiet = palettize("quantize", path, "-o", tmp_path / "quiet.tif", "-q", env=environment)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
 def test_warnings_name_the_command_lines_flags_not_the_plugins_parameters(tmp_path):
     transparent = random_rgba(6, 7, seed=9, transparent_share=1.0)
     path = write_raster(str(tmp_path / "transparent.tif"), transparent, alpha=True)
