@@ -491,6 +491,10 @@ class Cluster:
         import logging
 
         logging.getLogger("distributed").setLevel(level.upper())
+        # A lost scheduler: the client logs it as errors with pages of distributed's tracebacks (its
+        # reconnection cut short under asyncio's name), where the batch says it in one line (Runner._follow).
+        for name in ("distributed.client", "asyncio.events"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's adaptive
         # mmap threshold: every block the engine allocates (tens of MB) is then mapped and zeroed
         # afresh, and a task ran up to 1.5 times slower than in one process.
@@ -633,6 +637,8 @@ def check_workers(client, address):
     except (DaskTimeout, TimeoutError):
         raise BatchError("No Dask worker joined the scheduler at {} within {} s: start `dask-worker {}` on each "
                          "machine.".format(address, WORKER_WAIT, address))
+    except OSError as error:  # the scheduler went away while it was asked
+        raise BatchError("Lost the Dask scheduler at {} while waiting for its workers: {}".format(address, error))
     try:
         client.run(worker_ready)
     except Exception as error:  # distributed hands a worker's import error back as a plain Exception
@@ -855,8 +861,10 @@ class Runner:
                          len(jobs), total, ended)
         except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
             with _without_ctrl_c():
-                if self.cluster.is_local:  # our workers: stopped now, in the middle of their tasks
-                    self.cluster.close()
+                lost = self._scheduler_lost()  # its workers' tasks can be neither cancelled nor waited for
+                if self.cluster.is_local or lost:  # our workers: stopped now, in the middle of their tasks
+                    if self.cluster.is_local:
+                        self.cluster.close()
                     for job in jobs:
                         if job.output not in ended:
                             for folder in {os.path.dirname(os.path.abspath(path)) for path in _side_files(job)}:
@@ -905,6 +913,10 @@ class Runner:
             if future in finals:
                 ended.add(job.output)
             if future.status in ("error", "cancelled"):
+                if future.status == "cancelled" and self._scheduler_lost():
+                    raise BatchError("Lost the Dask scheduler at {}: the files not finished were not written (the "
+                                     "files finished were, with their notes above); start the scheduler again and "
+                                     "run them again.".format(self.cluster.scheduler or "of the local workers"))
                 if job.output in failed or stop:
                     continue
                 failed.add(job.output)
@@ -935,13 +947,22 @@ class Runner:
             del watched[future]
             finals.pop(future, None)
 
+    def _scheduler_lost(self):
+        """Whether the client lost its scheduler (it then cancels every task it was waiting for)."""
+        return self.client.status not in ("running", "newly-created")
+
     def _cancel(self, futures, timeout=60):
         """Cancel tasks and wait until none still runs (a running task cannot be stopped, and its
-        tile must not land in a work folder after the folder is removed)."""
-        self.client.cancel(futures)
-        deadline = time.monotonic() + timeout
-        while any(self.client.processing().values()) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        tile must not land in a work folder after the folder is removed). Nothing to wait for once
+        the scheduler is lost."""
+        try:
+            self.client.cancel(futures)
+            deadline = time.monotonic() + timeout
+            while any(self.client.processing().values()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        except OSError:  # distributed's CommClosedError: the scheduler went away meanwhile
+            if not self._scheduler_lost():
+                raise
 
     def _histogram(self, jobs, options, fail, log=None):
         """(codes, counts) of the inputs of all ``jobs`` together: here file by file, on a cluster

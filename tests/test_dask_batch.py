@@ -582,6 +582,34 @@ def test_extract_on_the_cluster_warns_that_band_values_were_clipped(scheduler, t
         "warning: {}: Some band values were outside 0-255 and were clipped.".format(deep)]
 
 
+def test_a_scheduler_lost_in_the_middle_of_a_batch_gets_one_line_and_leaves_no_work_folders(bare_scheduler, tmp_path):
+    """The scheduler killed after the first file: pages of distributed's tracebacks, a file said to
+    be "cancelled", a traceback of the batch's own cancelling, and tile folders left beside the outputs."""
+    address, start_worker = bare_scheduler
+    start_worker(cwd=tmp_path)
+    inputs = [write_raster(str(tmp_path / "in{}.tif".format(i)), random_rgba(200, 200, seed=i), alpha=True)
+              for i in range(8)]
+    out = tmp_path / "out"
+    batch_run = subprocess.Popen([SCRIPT, "quantize"] + inputs + ["--out-dir", str(out), "--metric", "ciede2000",
+                                                                  "--split-above", "0.01", "--scheduler", address],
+                                 stderr=subprocess.PIPE, universal_newlines=True)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(str(out / "in0.qml")) and time.monotonic() < deadline:  # the first file done
+        time.sleep(0.05)
+    scheduler = subprocess.run(["pgrep", "-f", str(tmp_path / "scheduler.json")], stdout=subprocess.PIPE,
+                               universal_newlines=True).stdout.split()
+    os.kill(int(scheduler[0]), signal.SIGKILL)
+    lines = batch_run.stderr.readlines()
+    assert batch_run.wait(timeout=300) == 1
+    assert os.path.exists(str(out / "in0.tif")) and not os.path.exists(str(out / "in7.tif"))
+    assert lines[-1] == ("palettize: error: Lost the Dask scheduler at {}: the files not finished were not written "
+                         "(the files finished were, with their notes above); start the scheduler again and run them "
+                         "again.\n".format(address))
+    assert [line for line in lines if "Traceback" in line or "ERROR" in line or "cancelled" in line] == []
+    assert [name for name in os.listdir(str(out)) if name.startswith(".")] == []
+    assert leftovers(str(out)) == []
+
+
 def test_relative_paths_name_the_same_files_on_workers_started_in_another_folder(bare_scheduler, tmp_path):
     """A dask-worker started in another folder opened in/sheet.tif in its own folder ('no such file',
     or another sheet of the same name), and would have written the outputs there."""
