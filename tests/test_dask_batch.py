@@ -2,7 +2,6 @@
 files give the same cells as one process, cleanup across tile borders included."""
 
 import glob
-import logging
 import os
 import re
 import signal
@@ -22,16 +21,66 @@ SPLIT = "0.03"  # megapixels: the 600 x 400 sample map becomes 12 tiles of 173 x
 
 
 @pytest.fixture(scope="module")
-def scheduler():
-    """The address of a LocalCluster of two worker processes, as `dask-scheduler` + 2 `dask-worker`."""
+def scheduler(tmp_path_factory):
+    """The address of a `dask-scheduler` process with two `dask-worker` processes, where Palettize is
+    installed. (A LocalCluster in the test process, its scheduler on a thread of it, now and then hung
+    a client started in the same process on Debian 13's distributed.)"""
     pytest.importorskip("distributed")
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-    from distributed import LocalCluster
+    folder = tmp_path_factory.mktemp("cluster")
+    address, processes = start_scheduler(folder)
+    processes.append(start_worker(address, folder, installed=True, workers=2))
+    from distributed import Client
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           scheduler_port=0, silence_logs=logging.ERROR)
-    yield cluster.scheduler_address
-    cluster.close()
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(2, timeout=120)
+    yield address
+    stop(processes)
+
+
+def installed_palettize():
+    """The folder holding the palettize package these tests import."""
+    import palettize
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))
+
+
+def dask_environment(installed):
+    """The environment of a Dask process: Palettize importable where ``installed`` (a folder), else not."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    env["DASK_LOGGING__DISTRIBUTED"] = "error"
+    if installed:
+        env["PYTHONPATH"] = installed_palettize()
+    return env
+
+
+def start_scheduler(folder):
+    """(address, [process]) of a `dask-scheduler` started in ``folder``, where Palettize is installed
+    (Dask 2024.12 and later unpack the tasks on the scheduler)."""
+    path = str(folder / "scheduler.json")
+    process = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
+                                "--no-dashboard", "--scheduler-file", path], cwd=str(folder),
+                               env=dask_environment(True), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # the file is complete
+    import json
+
+    with open(path) as f:
+        return json.load(f)["address"], [process]
+
+
+def start_worker(address, cwd, installed, workers=1):
+    """A `dask-worker` process of ``workers`` one-thread workers, started in ``cwd``."""
+    return subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers",
+                             str(workers), "--nthreads", "1", "--no-dashboard"], cwd=str(cwd),
+                            env=dask_environment(installed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(processes):
+    for process in reversed(processes):
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def run(*args):
@@ -355,43 +404,17 @@ def test_a_users_style_beside_a_tiled_output_is_kept_with_a_warning(scheduler, t
 
 @pytest.fixture
 def bare_scheduler(tmp_path):
-    """A `dask-scheduler` process without workers, where Palettize is installed (Dask 2024.12 and
-    later unpack the tasks on the scheduler); yields (address, start_worker), where start_worker()
-    starts a `dask-worker` process that cannot import Palettize (not installed)."""
+    """A `dask-scheduler` process without workers (see start_scheduler); yields (address,
+    start_worker), where start_worker(cwd=None) starts a `dask-worker` process in ``cwd`` with
+    Palettize importable, or without it (not installed) when no ``cwd`` is given."""
     pytest.importorskip("distributed")
-    import palettize
+    address, processes = start_scheduler(tmp_path)
 
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-    env["DASK_LOGGING__DISTRIBUTED"] = "error"
-    installed = os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__)))  # the folder holding it
-    path = str(tmp_path / "scheduler.json")
-    processes = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
-                                   "--no-dashboard", "--scheduler-file", path], cwd=str(tmp_path),
-                                  env=dict(env, PYTHONPATH=installed), stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)]
-    deadline = time.monotonic() + 60
-    while not os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)  # the file is complete
-    import json
+    def start_one(cwd=None):
+        processes.append(start_worker(address, cwd or tmp_path, installed=cwd is not None))
 
-    with open(path) as f:
-        address = json.load(f)["address"]
-
-    def start_worker(cwd=None):
-        """A worker started in ``cwd``: with Palettize importable (as where it is installed), else without."""
-        worker_env = dict(env)
-        if cwd is not None:
-            worker_env["PYTHONPATH"] = installed
-        processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
-                                           "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
-                                          cwd=str(cwd or tmp_path), env=worker_env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
-
-    yield address, start_worker
-    for process in reversed(processes):
-        process.terminate()
-        process.wait(timeout=60)
+    yield address, start_one
+    stop(processes)
 
 
 def test_a_scheduler_without_workers_is_refused_after_a_wait_instead_of_hanging(bare_scheduler, tmp_path, capsys,
