@@ -121,7 +121,7 @@ def test_a_geotiff_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app, tm
         for name in os.listdir(str(small_disk)):
             os.remove(str(small_disk / name))
         assert (keep_free, files_open_under(small_disk)) == (keep_free, [])
-    assert len(messages) > 20
+    assert len(messages) > 5  # GDAL 3.10 fails at fewer of these points than 3.6
     assert [m for m in messages if "No space left on device" not in m and "KB free: free some space" not in m] == []
 
 
