@@ -522,6 +522,8 @@ class Cluster:
                                              dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
             self.client = Client(self._cluster)
             self.client.run(_silence_task_failures)  # each failed file gets its one line from the command line
+            if self.quiet:  # the workers print on the command line's terminal: GDAL's warnings neither
+                self.client.run(gdal_io.state_error_mode, False)
             self._worker_pids = list(self.client.run(os.getpid).values())
         return self.client
 
@@ -914,9 +916,7 @@ class Runner:
                 ended.add(job.output)
             if future.status in ("error", "cancelled"):
                 if future.status == "cancelled" and self._scheduler_lost():
-                    raise BatchError("Lost the Dask scheduler at {}: the files not finished were not written (the "
-                                     "files finished were, with their notes above); start the scheduler again and "
-                                     "run them again.".format(self.cluster.scheduler or "of the local workers"))
+                    raise self._lost_scheduler()
                 if job.output in failed or stop:
                     continue
                 failed.add(job.output)
@@ -951,6 +951,11 @@ class Runner:
         """Whether the client lost its scheduler (it then cancels every task it was waiting for)."""
         return self.client.status not in ("running", "newly-created")
 
+    def _lost_scheduler(self):
+        return BatchError("Lost the Dask scheduler{}: the files not finished were not written (the files finished "
+                          "were, with their notes above); start the scheduler again and run them again.".format(
+                              " at " + self.cluster.scheduler if self.cluster.scheduler else " of the local workers"))
+
     def _cancel(self, futures, timeout=60):
         """Cancel tasks and wait until none still runs (a running task cannot be stopped, and its
         tile must not land in a work folder after the folder is removed). Nothing to wait for once
@@ -978,6 +983,14 @@ class Runner:
                     jobs.remove(job)
                     fail(job, _unreadable(error))
             return parts[0] if len(parts) == 1 else run.merge_histograms(parts)
+        try:
+            return self._histogram_on_cluster(jobs, options, fail, log)
+        except Exception:  # e.g. the histograms' tasks, cancelled by a client that lost its scheduler
+            if self._scheduler_lost():
+                raise self._lost_scheduler() from None
+            raise
+
+    def _histogram_on_cluster(self, jobs, options, fail, log):
         from distributed import wait
 
         merged = []

@@ -40,16 +40,23 @@ def gtiff_options(width, height, compress_in_threads=True):
             "BIGTIFF=IF_SAFER"] + (["NUM_THREADS=ALL_CPUS"] if compress_in_threads else [])
 
 
-def state_error_mode(warnings=True):
+def state_error_mode(warnings=None):
     """Say GDAL's error mode out loud, keeping the one in force (the engine works with return codes
     and with exceptions): GDAL 3.9 and later print a FutureWarning on stderr in a process where no
     one has. Only for processes that are ours alone (the command line, Dask workers' tasks): never
-    in QGIS's, whose mode is QGIS's. ``warnings``: GDAL's warnings are printed (not with --quiet)."""
+    in QGIS's, whose mode is QGIS's. ``warnings``: whether GDAL's warnings are printed in this
+    process from now on (False with --quiet); None: as said last, printed when never said."""
+    if warnings is not None:
+        _PRINT_WARNINGS[0] = warnings
     if gdal.GetUseExceptions():
         gdal.UseExceptions()
     else:
         gdal.DontUseExceptions()
-    gdal.SetErrorHandler(_warnings_only if warnings else _silent)
+    gdal.SetErrorHandler(_warnings_only if _PRINT_WARNINGS[0] else _silent)
+
+
+#: Whether state_error_mode's handler prints GDAL's warnings in this process.
+_PRINT_WARNINGS = [True]
 
 
 def _silent(error_class, number, message):

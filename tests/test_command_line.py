@@ -535,14 +535,16 @@ def test_warnings_are_printed_unless_quiet(tmp_path):
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
-def test_quiet_leaves_out_gdals_own_warnings_too(tmp_path):
+@pytest.mark.parametrize("output", ["tif", "vrt"])
+def test_quiet_leaves_out_gdals_own_warnings_too(tmp_path, output):
     """--quiet is "errors only": GDAL's warnings were printed still (on a full disk, ones naming the
-    run's staging folder). GDAL is made to warn here by a setting it cannot read."""
-    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7, seed=8)[:3])
-    environment = dict(os.environ, GDAL_NUM_THREADS="some")
-    loud = palettize("quantize", path, "-o", tmp_path / "loud.tif", env=environment)
+    run's staging folder; and the tiles of a mosaic set them printed again). GDAL is made to warn
+    here by a setting it cannot read."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(60, 70, seed=8)[:3])
+    environment, split = dict(os.environ, GDAL_NUM_THREADS="some"), ["--split-above", "0.001"]
+    loud = palettize("quantize", path, "-o", tmp_path / ("loud." + output), *split, env=environment)
     assert loud.returncode == 0 and "Invalid value for NUM_THREADS: some" in loud.stderr
-    quiet = palettize("quantize", path, "-o", tmp_path / "quiet.tif", "-q", env=environment)
+    quiet = palettize("quantize", path, "-o", tmp_path / ("quiet." + output), "-q", *split, env=environment)
     assert (quiet.returncode, quiet.stderr) == (0, "")
 
 

@@ -633,6 +633,25 @@ def test_a_scheduler_lost_in_the_middle_of_a_batch_gets_one_line_and_leaves_no_w
     assert leftovers(str(out)) == []
 
 
+def test_a_scheduler_lost_while_the_palette_is_built_from_the_images_gets_one_line(bare_scheduler, tmp_path):
+    """Lost while the workers counted the images' colours: a traceback of distributed's CancelledError."""
+    address, start_worker = bare_scheduler
+    start_worker(cwd=tmp_path)
+    inputs = [write_raster(str(tmp_path / "in{}.tif".format(i)), random_rgba(1500, 1500, seed=i)) for i in range(4)]
+    batch_run = subprocess.Popen([SCRIPT, "quantize"] + inputs + ["--out-dir", str(tmp_path / "out"), "--palette",
+                                                                  "frequent", "--scheduler", address, "-q"],
+                                 stderr=subprocess.PIPE, universal_newlines=True)
+    time.sleep(3)
+    assert batch_run.poll() is None
+    scheduler = subprocess.run(["pgrep", "-f", str(tmp_path / "scheduler.json")], stdout=subprocess.PIPE,
+                               universal_newlines=True).stdout.split()
+    os.kill(int(scheduler[0]), signal.SIGKILL)
+    errors = batch_run.stderr.readlines()
+    assert batch_run.wait(timeout=300) == 1
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: Lost the Dask scheduler at {}".format(address))
+    assert not os.path.exists(str(tmp_path / "out"))
+
+
 def test_relative_paths_name_the_same_files_on_workers_started_in_another_folder(bare_scheduler, tmp_path):
     """A dask-worker started in another folder opened in/sheet.tif in its own folder ('no such file',
     or another sheet of the same name), and would have written the outputs there."""
