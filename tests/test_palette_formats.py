@@ -337,8 +337,10 @@ def test_the_largest_value_of_its_type_is_a_fill_not_a_class(tmp_path):
 
 def test_excel_s_separator_line_is_skipped(tmp_path):
     """A CSV saved for Excel notes its delimiter on a first line 'sep=;': it was refused, naming line 2."""
-    palette, _ = read_palette(write_file(tmp_path, "legend.csv", "sep=;\nred;green;blue;unit\n255;0;0;Sand\n0;0;255;Clay\n"))
-    assert (palette.colours.tolist(), palette.labels) == ([[255, 0, 0], [0, 0, 255]], ("Sand", "Clay"))
+    for delimiter in ";\t":
+        text = "sep=;\nred;green;blue;unit\n255;0;0;Sand\n0;0;255;Clay\n".replace(";", delimiter)
+        palette, _ = read_palette(write_file(tmp_path, "legend.csv", text))
+        assert (palette.colours.tolist(), palette.labels) == ([[255, 0, 0], [0, 0, 255]], ("Sand", "Clay"))
 
 
 def test_a_byte_legend_whose_last_class_255_is_black_keeps_it(tmp_path):

@@ -70,7 +70,7 @@ def read(path, name):
             short_hex_lines.append((n, stripped))
         elif stripped.strip("".join(_DELIMITERS) + " ") and not stripped.startswith("#"):  # not ',,,' (an empty row)
             lines.append((n, line))
-    if lines and _EXCEL_SEPARATOR.match(lines[0][1].strip()):  # Excel's 'sep=;': the delimiter, not a header
+    if lines and _EXCEL_SEPARATOR.match(lines[0][1].rstrip("\r\n")):  # Excel's 'sep=;': the delimiter, not a header
         lines = lines[1:]
     if short_hex_lines and (hex_lines or not lines or (len(lines) == 1 and not _starts_with_a_number(lines[0][1]))):
         hex_lines = sorted(hex_lines + short_hex_lines)  # '#f00' lines, and at most a header besides them

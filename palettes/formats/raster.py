@@ -101,7 +101,7 @@ def _read_table(gdal, dataset, name, reason):
 
 def _padded(entries, driver):
     """Whether a table of this many entries may be padded with black by the format (see above)."""
-    return entries in (256, 65536) or driver == "GIF" and entries & (entries - 1) == 0
+    return entries in (256, 65536) or driver in ("GIF", "BIGGIF") and entries & (entries - 1) == 0
 
 
 def _largest_value(band):
