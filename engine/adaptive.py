@@ -127,9 +127,10 @@ def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb"):
 
     if method == "exact":
         if len(codes) > n_colours:
-            raise PaletteBuildError(
-                "the image has {} distinct colours, more than N_COLORS={}: raise N_COLORS or use "
-                "'frequent' or 'kmeans'".format(len(codes), n_colours))
+            advice = ("raise N_COLORS or use 'frequent' or 'kmeans'" if n_colours < MAX_COLOURS else
+                      "no palette holds more: use 'frequent', 'kmeans' or 'mediancut'")
+            raise PaletteBuildError("the image has {} distinct colours, more than N_COLORS={}: {}".format(
+                len(codes), n_colours, advice))
         return _palette_by_frequency(codes, counts, method), None
     if method == "frequent" or len(codes) <= n_colours:
         order = _frequency_order(codes, counts)[:n_colours]

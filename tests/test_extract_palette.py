@@ -85,6 +85,17 @@ def test_exact_refuses_an_image_with_more_colours_than_asked(qgis_app, tmp_path)
     assert not (tmp_path / "p.csv").exists()
 
 
+def test_exact_refuses_an_image_with_more_colours_than_any_palette_without_saying_to_ask_for_more(qgis_app, tmp_path):
+    """At N_COLORS=65535 the message said to raise it, which is then refused."""
+    noise = write_raster(str(tmp_path / "noise.tif"), np.random.default_rng(2).integers(0, 256, (3, 300, 300),
+                                                                                        dtype=np.uint8))
+    with pytest.raises(QgsProcessingException) as error:
+        extract({"INPUT": noise, "METHOD": "exact", "N_COLORS": 65535, "OUTPUT_PALETTE": str(tmp_path / "p.csv")})
+    assert str(error.value).endswith("distinct colours, more than Number of colours (N_COLORS) = 65535: no palette "
+                                     "holds more: use 'frequent', 'kmeans' or 'mediancut'")
+    assert not (tmp_path / "p.csv").exists()
+
+
 def test_quantize_to_a_matplotlib_colormap(qgis_app, tmp_path):
     out = quantize({"INPUT": SAMPLE_MAP, "PALETTE": "mpl:gnuplot", "N_COLORS": 32,
                     "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
