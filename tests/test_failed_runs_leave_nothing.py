@@ -84,21 +84,29 @@ def test_an_ascii_grid_that_fills_the_disk_lets_go_of_its_work_file(
     assert files_open_under(small_disk) == []
 
 
-def test_an_ascii_grid_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app, tmp_path, small_disk):
-    """GDAL gives no reason when the disk fills up as it closes an .asc file (its last lines):
-    "GDAL gave no reason" told the user nothing. The disk is filled to leave room for less and
-    less of the grid, so that it fills up at every stage of the writing."""
+def failures_filling_the_disk(tmp_path, disk, output, free_bytes):
+    """The messages of the runs that failed writing ``output`` (a name) of a 300 x 300 noise map to
+    ``disk`` filled to leave each of ``free_bytes`` (for every stage of the writing); after each run
+    the disk is emptied, and no file on it may still be open."""
     path = write_raster(str(tmp_path / "noise.tif"), np.random.default_rng(5).integers(0, 256, (3, 300, 300),
                                                                                        dtype=np.uint8))
     messages = []
-    for keep_free in range(270 * 1024, 200 * 1024, -2 * 1024):
+    for keep_free in free_bytes:
         try:
-            quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(small_disk / "grid.asc")},
-                     feedback=FillsTheDisk(str(small_disk), keep_free))
+            quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(disk / output)},
+                     feedback=FillsTheDisk(str(disk), keep_free))
         except QgsProcessingException as error:
             messages.append(str(error))
-        for name in os.listdir(str(small_disk)):
-            os.remove(str(small_disk / name))
+        for name in os.listdir(str(disk)):
+            os.remove(str(disk / name))
+        assert (keep_free, files_open_under(disk)) == (keep_free, [])
+    return messages
+
+
+def test_an_ascii_grid_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app, tmp_path, small_disk):
+    """GDAL gives no reason when the disk fills up as it closes an .asc file (its last lines):
+    "GDAL gave no reason" told the user nothing."""
+    messages = failures_filling_the_disk(tmp_path, small_disk, "grid.asc", range(270 * 1024, 200 * 1024, -2 * 1024))
     assert len(messages) > 20
     assert [m for m in messages if "disk full?" not in m and "KB free: free some space or write it elsewhere" not in m] \
         == []
@@ -109,18 +117,7 @@ def test_a_geotiff_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app, tm
     ("TIFFReadDirectory: Failed to read directory at offset 8"), not a word of the full disk. And
     every failed run let go of its removed raster only when QGIS ended (its space still taken):
     the error QGIS keeps held the band whose write failed."""
-    path = write_raster(str(tmp_path / "noise.tif"), np.random.default_rng(5).integers(0, 256, (3, 300, 300),
-                                                                                       dtype=np.uint8))
-    messages = []
-    for keep_free in range(48 * 1024, 0, -1024):
-        try:
-            quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(small_disk / "classes.tif")},
-                     feedback=FillsTheDisk(str(small_disk), keep_free))
-        except QgsProcessingException as error:
-            messages.append(str(error))
-        for name in os.listdir(str(small_disk)):
-            os.remove(str(small_disk / name))
-        assert (keep_free, files_open_under(small_disk)) == (keep_free, [])
+    messages = failures_filling_the_disk(tmp_path, small_disk, "classes.tif", range(48 * 1024, 0, -1024))
     assert len(messages) > 5  # GDAL 3.10 fails at fewer of these points than 3.6
     assert [m for m in messages if "No space left on device" not in m and "KB free: free some space" not in m] == []
 
