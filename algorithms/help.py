@@ -186,8 +186,9 @@ QUANTIZE_PARAMETERS = [
         "One row per palette entry with its pixels and share.",
         """One row per palette entry: `index`, `red`, `green`, `blue`, `hex`, `label`, `pixels`,
         `share` (of the valid pixels), from the same pass. As `.csv`, `.xlsx`, `.ods`, `.gpkg`,
-        `.sqlite`, `.geojson`, `.fgb`, `.gml` or `.tab`; other formats QGIS offers hold no plain table
-        (`.txt` is Geoconcept to QGIS; a shapefile's is a `.dbf` alone) and are refused."""),
+        `.geojson`, `.gml` or `.tab`; other formats QGIS offers hold no plain table (`.txt` is
+        Geoconcept to QGIS; a shapefile's is a `.dbf` alone; `.fgb` drops rows without geometry, and
+        `.sqlite` does not list them) and are refused."""),
     OUTPUT_REPORT,
 ]
 #: The dialog's palette list, one label per PALETTE option, grouped by kind in the enum's order:
@@ -260,9 +261,9 @@ EXTRACT_PARAMETERS = [
         "One row per palette entry with its pixels and share.",
         """One row per entry: `index`, `red`, `green`, `blue`, `hex`, `label`, `pixels` (the pixels
         quantization assigns to the entry under `METRIC`), `share` (of the valid pixels). As `.csv`,
-        `.xlsx`, `.ods`, `.gpkg`, `.sqlite`, `.geojson`, `.fgb`, `.gml` or `.tab`; other formats QGIS
-        offers hold no plain table (`.txt` is Geoconcept to QGIS; a shapefile's is a `.dbf` alone) and
-        are refused."""),
+        `.xlsx`, `.ods`, `.gpkg`, `.geojson`, `.gml` or `.tab`; other formats QGIS offers hold no
+        plain table (`.txt` is Geoconcept to QGIS; a shapefile's is a `.dbf` alone; `.fgb` drops rows
+        without geometry, and `.sqlite` does not list them) and are refused."""),
     parameter(
         "OUTPUT_REPORT", "Report", "HTML file, optional", "",
         "An HTML report for quantizing with the extracted palette.",

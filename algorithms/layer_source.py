@@ -48,10 +48,11 @@ README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
 
 #: OGR drivers QGIS picks by a table's extension that write the table (one row per entry, no
 #: geometry) so that it reads back; any other (.txt is Geoconcept, which wants a CRS; .pdf writes
-#: nothing; .gmt drops every row; a shapefile's is a .dbf alone, not the .shp asked for, or a .dbf
-#: named .dbf.dbf) is refused before any work, not found out once the raster is done.
-_TABLE_DRIVERS = ("CSV", "XLSX", "ODS", "GPKG", "SQLite", "GeoJSON", "GeoJSONSeq", "FlatGeobuf", "GML",
-                  "MapInfo File")
+#: nothing; .gmt and GDAL 3.6's .fgb drop every row; .geojsons is written as .geojsons.json; a
+#: .sqlite table without geometry is not listed, so QGIS and GDAL open the file as empty; a
+#: shapefile's is a .dbf alone, not the .shp asked for, or a .dbf named .dbf.dbf) is refused before
+#: any work, not found out once the raster is done.
+_TABLE_DRIVERS = ("CSV", "XLSX", "ODS", "GPKG", "GeoJSON", "GML", "MapInfo File")
 
 def tr(text):
     return QCoreApplication.translate("Palettize", text)

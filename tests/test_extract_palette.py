@@ -78,6 +78,18 @@ def test_exact_palette_is_lossless(qgis_app, tmp_path):
     assert list(counts) == sorted(counts, reverse=True)  # ordered by frequency
 
 
+@pytest.mark.parametrize("extension", ["csv", "xlsx", "ods", "gpkg", "geojson", "gml", "tab"])
+def test_every_table_format_taken_holds_every_row_where_it_was_asked(qgis_app, tmp_path, extension):
+    """A .fgb table came out empty (GDAL 3.6 drops rows without geometry), a .geojsons one under
+    another name, a .sqlite one not listed: the formats taken are those QGIS reads back whole at
+    the path returned."""
+    result = extract({"INPUT": SAMPLE_MAP, "METHOD": "frequent", "N_COLORS": 8,
+                      "OUTPUT_PALETTE": str(tmp_path / "palette.csv"), "OUTPUT_TABLE": str(tmp_path / ("t." + extension))})
+    table = QgsVectorLayer(result["OUTPUT_TABLE"], "table", "ogr")
+    assert result["OUTPUT_TABLE"] == str(tmp_path / ("t." + extension)) and table.isValid()
+    assert [int(f["index"]) for f in table.getFeatures()] == list(range(8))
+
+
 def test_exact_refuses_an_image_with_more_colours_than_asked(qgis_app, tmp_path):
     message = r"4896 distinct colours, more than Number of colours \(N_COLORS\) = 256.*frequent.*kmeans"
     with pytest.raises(QgsProcessingException, match=message):

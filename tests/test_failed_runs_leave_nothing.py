@@ -157,12 +157,14 @@ def test_a_table_in_a_missing_folder_is_written_with_its_folder_as_the_report_is
 @pytest.mark.parametrize("algorithm", ["quantize", "extractpalette"])
 @pytest.mark.parametrize("extension, driver", [("txt", "Geoconcept"), ("dxf", "DXF"), ("gpx", "GPX"), ("dgn", "DGN"),
                                                ("000", "S57"), ("xtf", "Interlis 2"), ("pdf", "PDF"), ("gmt", "OGR_GMT"),
-                                               ("mbtiles", "MBTiles"), ("nc", "netCDF")])
+                                               ("mbtiles", "MBTiles"), ("nc", "netCDF"), ("fgb", "FlatGeobuf"),
+                                               ("geojsons", "GeoJSONSeq"), ("sqlite", "SQLite")])
 def test_a_table_in_a_format_that_holds_no_plain_table_is_refused_before_any_work(
         qgis_app, tmp_path, rgba, algorithm, extension, driver):
     """A "palette table" named table.txt: QGIS writes .txt as Geoconcept, which failed once the raster
     was done ("SRS is mandatory"), leaving table.txt.gxt behind; a .pdf table was said to be written
-    and was not, a .gmt one held no row."""
+    and was not, a .gmt or (GDAL 3.6) .fgb one held no row, a .geojsons one was table.geojsons.json,
+    a .sqlite one opened as empty (its table without geometry not listed)."""
     table = tmp_path / "out" / ("table." + extension)
     outputs = {"OUTPUT": str(tmp_path / "out" / "o.tif"), "PALETTE": "vga16"} if algorithm == "quantize" else {
         "OUTPUT_PALETTE": str(tmp_path / "out" / "legend.csv")}
