@@ -792,6 +792,8 @@ def merged_message(entry, palette, options):
     if reserved is not None and reserved in nearest_palette_indices(colours, palette.colours, options.metric):
         advice = ("choose another NODATA_INDEX, or none: entry {} is kept for nodata, and the colours nearest to it "
                   "go to other entries".format(reserved))
+    elif options.palette.from_image:  # already the image's: more of its colours
+        advice = "{}, or give the map's legend as PALETTE_FILE".format(_more_colours(options.palette.name, "PALETTE"))
     else:
         advice = "set PALETTE=frequent (a palette built from the image) or give the map's legend as PALETTE_FILE"
     return "Merged classes: {}. To keep them apart, {}.".format(entry.describe(palette), advice)
@@ -800,9 +802,14 @@ def merged_message(entry, palette, options):
 def extract_merged_message(entry, palette, method):
     """The warning for an entry of an extracted palette that several frequent colours share (by
     ``method``; METHOD=exact would fail unless N_COLORS holds every colour of the image)."""
-    return "Merged classes: {}. To keep them apart, set N_COLORS higher{}.".format(
-        entry.describe(palette), "" if method == "frequent" else
-        ", or METHOD=frequent (the image's most frequent colours: a map's legend colours)")
+    return "Merged classes: {}. To keep them apart, {}.".format(entry.describe(palette),
+                                                                 _more_colours(method, "METHOD"))
+
+
+def _more_colours(method, setting):
+    """Advice for a palette built from the image by ``method`` (named by ``setting``) that merges colours."""
+    return "set N_COLORS higher{}".format("" if method == "frequent" else ", or {}=frequent (the image's most "
+                                          "frequent colours: a map's legend colours)".format(setting))
 
 
 def _style(output_path, palette, outputs, result, inputs=()):

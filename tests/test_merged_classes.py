@@ -172,3 +172,19 @@ def test_colours_merged_because_nodata_index_keeps_their_entry_are_told_to_chang
         "Merged classes: #ff0000 (50.00%), #0000ff (50.00%) both become entry 1 (#0000ff, blue). To keep them apart, "
         "choose another Nodata index (NODATA_INDEX), or none: entry 0 is kept for nodata, and the colours nearest to "
         "it go to other entries."]
+
+
+def test_a_palette_built_from_the_map_too_small_for_its_units_is_told_to_grow(qgis_app, tmp_path):
+    """PALETTE=frequent with too few colours merged two units, and the warning said to set
+    PALETTE=frequent, which was set: it says to set N_COLORS higher (and frequent, for kmeans)."""
+    colours = [(255, 0, 0), (250, 0, 0), (0, 255, 0), (0, 0, 255)]
+    path = write_raster(str(tmp_path / "in.tif"), _stripes(colours, [40, 10, 30, 20]))
+    for method, besides in (("frequent", ""), ("kmeans", ", or Palette (PALETTE) = frequent (the image's most "
+                                                          "frequent colours: a map's legend colours)")):
+        log = feedback_log()
+        quantize({"INPUT": path, "PALETTE": method, "N_COLORS": 3, "OUTPUT": str(tmp_path / (method + ".tif"))},
+                 feedback=log)
+        merged = [w for w in log.warnings if w.startswith("Merged classes")]
+        assert len(merged) == 1 and merged[0].endswith(
+            "To keep them apart, set Number of colours (N_COLORS) higher{}, or give the map's legend as Palette file "
+            "(PALETTE_FILE).".format(besides)), merged
