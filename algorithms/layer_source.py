@@ -335,6 +335,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     "{} = bands reads files with GDAL, and layer '{}' is not one: choose rendered."
                 ).format(self.named(self.SOURCE), layer.name()))
             count = rendered_source.file_band_count(path)
+            band = gdal_io.paletted_band(path, [b for b in bands if b])
+            if band:
+                raise QgsProcessingException(tr(
+                    "Layer '{}' is a paletted raster (band {} holds indices into a colour table, not colours): set {} "
+                    "to rendered, which reads the colours QGIS draws."
+                ).format(layer.name(), band, self.named(self.SOURCE)))
             for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
                 if band is not None and not 1 <= band <= count:
                     raise QgsProcessingException(tr(

@@ -658,12 +658,13 @@ class LookupSource:
         return np.concatenate(values).astype(np.float32)
 
     def _read(self, window):
+        reason = None
         try:
             values = self.band.ReadAsArray(*window)
-        except RuntimeError:  # GDAL exceptions switched on by someone else in this process
-            values = None
+        except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+            values, reason = None, str(error)
         if values is None:
-            raise unreadable(self.dataset.GetDescription(), window)
+            raise unreadable(self.dataset.GetDescription(), window, reason)
         return values
 
     def read_codes(self, window):

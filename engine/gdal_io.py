@@ -206,13 +206,14 @@ class BandSource:
         xoff, yoff, width, height = window
         if self._interleaved:
             order = self.bands + [self.alpha_band or self.bands[0]]
+            reason = None
             try:
                 raw = self.dataset.ReadRaster(xoff, yoff, width, height, band_list=order, buf_pixel_space=4,
                                               buf_line_space=4 * width, buf_band_space=1, buf_obj=out)
-            except RuntimeError:  # GDAL exceptions switched on by someone else in this process
-                raw = None
+            except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+                raw, reason = None, str(error)
             if raw is None:
-                raise self._read_error(window)
+                raise unreadable(self.dataset.GetDescription(), window, reason)
             self.dataset.FlushCache()  # GDAL would otherwise keep every block read so far
             rgba = out if out is not None else np.frombuffer(raw, dtype="<u4").reshape(height, width)
             if not self.alpha_band:
@@ -247,12 +248,13 @@ class BandSource:
         """A band's values in ``window`` as 0-255 bytes; ``invalid`` (a list) gets where a float band is
         NaN or infinite; ``alpha``: the band is read as alpha, so a 16-bit one that says it is alpha is
         scaled as GDAL scales it (a band read as a colour is clipped, whatever it says it is)."""
+        reason = None
         try:
             values = band.ReadAsArray(*window)
-        except RuntimeError:  # GDAL exceptions switched on by someone else in this process
-            values = None
+        except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+            values, reason = None, str(error)
         if values is None:
-            raise self._read_error(window)
+            raise unreadable(self.dataset.GetDescription(), window, reason)
         if invalid is not None and values.dtype.kind in "fc":
             finite = np.isfinite(values)
             if not finite.all():
@@ -304,9 +306,6 @@ class BandSource:
         finally:
             self.dataset.FlushCache()
 
-    def _read_error(self, window):
-        return unreadable(self.dataset.GetDescription(), window)
-
     def close(self):
         self.dataset = self.masks = None
 
@@ -319,9 +318,10 @@ def rescaled_alpha(values):
     return alpha
 
 
-def unreadable(path, window):
-    """The error for pixels GDAL could not read (GDAL's own reason, when it gave one)."""
-    reason = gdal.GetLastErrorMsg().strip().rstrip(".")
+def unreadable(path, window, reason=None):
+    """The error for pixels GDAL could not read, with GDAL's own reason when it gave one: ``reason``
+    (its exception's, where GDAL raises them), else its last error message."""
+    reason = (reason or gdal.GetLastErrorMsg()).strip().rstrip(".")
     return SourceError("GDAL could not read pixels {} of {}{}. The file may be truncated or damaged: repair or "
                        "replace it.".format(window, path, " ({})".format(reason) if reason else ""))
 
@@ -356,6 +356,16 @@ def dataset_files(path):
     dataset = None
     inside = connection_file(path) or path
     return [os.path.abspath(name) for name in files] or [os.path.abspath(inside)]
+
+
+def paletted_band(path, bands):
+    """The first of ``bands`` (those the raster at ``path`` has) that holds indices into a colour
+    table, in a raster of one or two bands (a paletted raster, whose colours are its table's), or None."""
+    dataset = gdal.Open(path)
+    if dataset.RasterCount >= 3:
+        return None
+    return next((band for band in bands if band <= dataset.RasterCount
+                 and dataset.GetRasterBand(band).GetColorTable() is not None), None)
 
 
 def complex_band(path, bands):

@@ -246,11 +246,12 @@ def open_file(path, bands=None):
                        "e.g. {}".format(len(names), ", ".join("'{}'".format(name) for name in names[:3]))
                        if names else ""))
     grey = "; a grey image is read with BANDS=1,1,1" if count < 3 and not bands else ""
-    if count < 3 and not bands and dataset.GetRasterBand(1).GetColorTable() is not None:
-        raise RunError("{} is a paletted raster (band 1 holds indices into a colour table, not colours): expand it "
-                       "first, e.g. gdal_translate -expand rgba {} {}_rgba.tif, or read it as QGIS draws it "
-                       "(SOURCE=rendered in the plugin).".format(path, path, os.path.splitext(path)[0]))
     bands = tuple(bands) if bands else (1, 2, 3)
+    paletted = gdal_io.paletted_band(path, bands[:3])
+    if paletted:
+        raise RunError("{} is a paletted raster (band {} holds indices into a colour table, not colours): expand it "
+                       "first, e.g. gdal_translate -expand rgba {} {}_rgba.tif, or read it as QGIS draws it "
+                       "(SOURCE=rendered in the plugin).".format(path, paletted, path, os.path.splitext(path)[0]))
     for band in bands:
         if band > count:
             raise RunError("{} has {} band(s): choose bands from 1 to {} (red, green, blue[, alpha]){}.".format(

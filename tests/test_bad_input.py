@@ -3,6 +3,7 @@
 import os
 import re
 
+import numpy as np
 import pytest
 from qgis.core import QgsProcessingException
 
@@ -239,6 +240,49 @@ def test_complex_bands_are_refused_with_source_bands(qgis_app, tmp_path):
     error = refused({"INPUT": source, "SOURCE": "bands", "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
     assert "Band 1 of layer 'complex' holds complex numbers, which are no colours: set Pixel source (SOURCE) to " \
         "rendered." in error
+
+
+@pytest.mark.parametrize("source", ["bands", "rendered"])
+def test_a_mosaic_missing_one_of_its_files_names_it_however_gdal_reports_errors(
+        qgis_app, tmp_path_factory, tmp_path, source, gdal_error_style):
+    """With GDAL exceptions on, GDAL's reason was dropped: an intact .vrt "may be truncated or damaged",
+    and the file it lacks went unnamed."""
+    from osgeo import gdal
+
+    folder = tmp_path_factory.mktemp("input")
+    halves = []
+    for name, xoff in (("a.tif", 0), ("b.tif", 300)):
+        path = write_raster(str(folder / name), random_rgba(200, 300, seed=xoff), alpha=True)
+        dataset = gdal.Open(path, gdal.GA_Update)
+        dataset.SetGeoTransform((xoff, 1, 0, 0, 0, -1))
+        dataset = None
+        halves.append(path)
+    mosaic = str(folder / "mosaic.vrt")
+    gdal.BuildVRT(mosaic, halves).FlushCache()
+    os.remove(halves[1])
+    error = refused({"INPUT": mosaic, "SOURCE": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")},
+                    tmp_path)
+    assert "GDAL could not read pixels" in error and "of {} ({}: No such file or directory)".format(
+        mosaic, halves[1]) in error
+
+
+@pytest.mark.parametrize("bands", [{}, {"RED_BAND": 1, "GREEN_BAND": 1, "BLUE_BAND": 1}], ids=["default", "1,1,1"])
+def test_a_paletted_raster_read_as_bands_is_refused_saying_to_read_it_as_drawn(qgis_app, tmp_path, bands):
+    """SOURCE=bands on a paletted PNG said the layer had one band, and band 1 three times then read
+    its indices 0-3 as the greys #000000-#030303: a four-colour map became one class."""
+    from osgeo import gdal
+
+    source = gdal.GetDriverByName("MEM").Create("", 6, 4, 1, gdal.GDT_Byte)
+    table = gdal.ColorTable()
+    for index, colour in enumerate([(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200)]):
+        table.SetColorEntry(index, colour + (255,))
+    source.GetRasterBand(1).SetColorTable(table)
+    source.GetRasterBand(1).WriteArray(np.arange(24, dtype=np.uint8).reshape(4, 6) % 4)
+    path = str(tmp_path / "legend.png")
+    gdal.GetDriverByName("PNG").CreateCopy(path, source)
+    error = refused(dict(bands, INPUT=path, SOURCE="bands", OUTPUT=str(tmp_path / "out.tif")), tmp_path)
+    assert ("Layer 'legend' is a paletted raster (band 1 holds indices into a colour table, not colours): set Pixel "
+            "source (SOURCE) to rendered, which reads the colours QGIS draws.") in error
 
 
 @pytest.mark.parametrize("argument, message", [

@@ -343,13 +343,14 @@ def test_a_paletted_raster_is_refused_with_how_to_expand_it_not_with_bands_that_
     dataset.GetRasterBand(1).SetColorTable(table)
     dataset.GetRasterBand(1).WriteArray(np.arange(24, dtype=np.uint8).reshape(4, 6) % 3)
     dataset = None
-    result = palettize("quantize", path, "-o", tmp_path / "out.tif", "--palette", "vga16")
-    assert result.returncode == 1
-    assert result.stderr == (
-        "palettize: error: {0}: {0} is a paletted raster (band 1 holds indices into a colour table, not colours): expand "
-        "it first, e.g. gdal_translate -expand rgba {0} {1}_rgba.tif, or read it as QGIS draws it (SOURCE=rendered in the "
-        "plugin).\n".format(path, str(tmp_path / "paletted")))
-    assert sorted(os.listdir(str(tmp_path))) == ["paletted.tif"]
+    for bands in ([], ["--bands", "1,1,1"]):  # its indices 0-2 read as the greys #000000-#020202
+        result = palettize("quantize", path, "-o", tmp_path / "out.tif", "--palette", "vga16", *bands)
+        assert result.returncode == 1
+        assert result.stderr == (
+            "palettize: error: {0}: {0} is a paletted raster (band 1 holds indices into a colour table, not colours): "
+            "expand it first, e.g. gdal_translate -expand rgba {0} {1}_rgba.tif, or read it as QGIS draws it "
+            "(SOURCE=rendered in the plugin).\n".format(path, str(tmp_path / "paletted")))
+        assert sorted(os.listdir(str(tmp_path))) == ["paletted.tif"]
 
 
 def test_a_dash_for_standard_input_or_output_is_refused_instead_of_naming_a_file(tmp_path):
