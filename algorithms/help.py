@@ -34,7 +34,8 @@ SOURCE = parameter(
     RGB, brightness/hue filters; the layer's opacity is ignored); a file given by its path, with its
     default style (`<name>.qml` beside it), as QGIS opens it. Where the style cannot change the
     values (plain Byte RGB(A), no stretch, no filters) the bands are read directly, with identical
-    results. `bands`: the raw values of the bands below, clipped to 0–255.""", advanced=True)
+    results. `bands`: the raw values of the bands below, clipped to 0–255 (a paletted raster's are
+    indices into its colour table, not colours: it is refused, to be read as `rendered`).""", advanced=True)
 BANDS = parameter(
     "RED_BAND GREEN_BAND BLUE_BAND", "Red band", "band, optional", "1, 2, 3",
     "Band read as red (green, blue) with Pixel source = bands.",
