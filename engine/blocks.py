@@ -157,7 +157,11 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     if nodata is None:
         alpha_threshold = 0
     reserved = reserved_entry(len(palette), nodata)
-    mapper = NearestColourMapper(palette.colours, metric, reserved)
+    def check():
+        if is_cancelled():
+            raise Cancelled()
+
+    mapper = NearestColourMapper(palette.colours, metric, reserved, check)
     if nearest is not None:
         mapper.remember(*nearest)
     counts = np.zeros(len(palette) if nodata is None else max(len(palette), nodata + 1), dtype=np.int64)

@@ -73,9 +73,11 @@ def distances(points, targets, metric):
     return total
 
 
-def nearest_palette_indices(colours, palette_colours, metric):
+def nearest_palette_indices(colours, palette_colours, metric, check=None):
     """Index of the nearest palette colour for each of K colours (K x 3, 0-255): the answer of
-    brute_force_indices, through candidate cells where the metric has them."""
+    brute_force_indices, through candidate cells where the metric has them. ``check``: called
+    between chunks of a metric without cells (CIEDE2000: a block of a scan's millions of colours
+    takes minutes), to stop by raising (a cancel)."""
     to_space = METRIC_SPACES[metric]
     points = to_space(np.asarray(colours).reshape(-1, 3))
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
@@ -85,6 +87,8 @@ def nearest_palette_indices(colours, palette_colours, metric):
     result = np.empty(len(points), dtype=np.int64)
     step = max(1, (_PAIRS_PER_CHUNK // REGISTRY[metric].cost) // len(targets))
     for start in range(0, len(points), step):
+        if check is not None:
+            check()
         result[start:start + step] = np.argmin(distances(points[start:start + step], targets, metric), axis=1)
     return result
 
@@ -154,11 +158,13 @@ class NearestColourMapper:
     ``search_seconds`` the time that took (a whole-table fill not included). The table is made
     once more than _SMALL_LOOKUP pixels have been mapped; the first ones are mapped by sorting.
     ``reserved``: a palette index never given to a colour (the entry kept for nodata, see
-    blocks.output_type).
+    blocks.output_type). ``check``: called between chunks of long searches, to stop them by
+    raising (a cancel; see nearest_palette_indices).
     """
 
-    def __init__(self, palette_colours, metric, reserved=None):
+    def __init__(self, palette_colours, metric, reserved=None, check=None):
         registered_metric(metric)  # ValueError naming the choices
+        self._check = check
         self.palette_colours = np.asarray(palette_colours, dtype=np.uint8)
         self._entries = None  # palette index of each searched colour, where an entry is reserved
         self._searched = self.palette_colours
@@ -359,7 +365,7 @@ class NearestColourMapper:
         directly against every entry, larger ones through the mapper's candidate cells, cut finer
         as more colours come (see candidate_cells.depth_for)."""
         if REGISTRY[self.metric].cell_box is None:
-            return nearest_palette_indices(unpack_rgb(codes), self._searched, self.metric)
+            return nearest_palette_indices(unpack_rgb(codes), self._searched, self.metric, self._check)
         if len(codes) * len(self._searched) > _DIRECT_PAIRS.get(self.metric, 0):
             cells = self._candidate_cells(self.distinct_colours + len(codes))
             return cells.nearest(METRIC_SPACES[self.metric](unpack_rgb(codes)))

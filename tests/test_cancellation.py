@@ -40,3 +40,25 @@ def test_cancel_while_the_last_strips_are_cleaned_writes_nothing(qgis_app, tmp_p
                  feedback=feedback)
     assert int(progress[-1]) == 66
     assert not os.path.exists(str(output))
+
+
+def test_cancel_stops_a_ciede2000_search_within_its_block(qgis_app, tmp_path, monkeypatch):
+    """A scan's block of millions of colours is searched entry by entry under CIEDE2000: a cancel
+    was seen only once the block was done (over two minutes on 20 megapixels, QGIS unable to quit).
+    Cancelled at the search's first chunk, it measures at most one more."""
+    from palettize.engine import nearest
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(300, 300, seed=7), alpha=True)  # ~90,000 colours
+    feedback, chunks, measure = QgsProcessingFeedback(), [], nearest.distances
+
+    def measured(points, targets, metric):
+        chunks.append(len(points))
+        feedback.cancel()
+        return measure(points, targets, metric)
+
+    monkeypatch.setattr(nearest, "distances", measured)
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        quantize({"INPUT": path, "SOURCE": "bands", "METRIC": "ciede2000", "OUTPUT": str(tmp_path / "out.tif")},
+                 feedback=feedback)
+    assert 1 <= len(chunks) <= 2 and sum(chunks) < 10000
+    assert not os.path.exists(str(tmp_path / "out.tif"))
