@@ -12,8 +12,8 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import threading
+import uuid
 
 STAGING_PREFIX = ".palettize-"
 _thread = threading.local()
@@ -192,7 +192,14 @@ class OutputFiles:
         folder = os.path.dirname(os.path.abspath(target))
         if folder not in self._staging:
             self.make_folders(folder)
-            self._staging[folder] = tempfile.mkdtemp(prefix=_staging_prefix(getattr(_thread, "tag", None)), dir=folder)
+            prefix = _staging_prefix(getattr(_thread, "tag", None))
+            while True:  # named before it is made: a Ctrl-C just after it is made still finds it to remove
+                self._staging[folder] = os.path.join(folder, prefix + uuid.uuid4().hex[:8])
+                try:
+                    os.mkdir(self._staging[folder], 0o700)
+                    break
+                except FileExistsError:
+                    continue
         return os.path.join(self._staging[folder], os.path.basename(target))
 
     def written_in_place(self, path):
@@ -230,11 +237,11 @@ class OutputFiles:
             missing.append(folder)
             folder = os.path.dirname(folder)
         for folder in reversed(missing):
+            self._created.append(folder)  # before it is made, as a staging folder (see stage)
             try:
                 os.mkdir(folder)
             except FileExistsError:  # made by another run at the same time: it is that run's to remove
-                continue
-            self._created.append(folder)
+                self._created.pop()
 
     def commit(self):
         """Move every staged file into place; on any failure undo the moves (restoring files they

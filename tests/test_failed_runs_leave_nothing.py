@@ -289,3 +289,24 @@ def test_the_command_line_refuses_outputs_before_any_work(tmp_path, rgba, argume
     assert result.returncode != 0
     assert message in result.stderr
     assert everything_under(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("new_folder", [False, True])
+def test_a_ctrl_c_just_as_a_staging_folder_is_made_leaves_no_folder(tmp_path, monkeypatch, new_folder):
+    """The command line's test of Ctrl-C sends it as soon as the staging folder appears: once in a
+    while it came between the folder made and the folder noted, which was then left."""
+    from palettize.engine.outputs import OutputFiles
+
+    make = os.mkdir
+
+    def made_then_interrupted(path, *args):
+        make(path, *args)
+        raise KeyboardInterrupt()
+
+    target = tmp_path / "new" / "classes.tif" if new_folder else tmp_path / "classes.tif"
+    with pytest.raises(KeyboardInterrupt):
+        with OutputFiles() as outputs:
+            monkeypatch.setattr(os, "mkdir", made_then_interrupted)
+            outputs.stage(str(target))
+    monkeypatch.undo()
+    assert everything_under(str(tmp_path)) == []
