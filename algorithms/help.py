@@ -61,9 +61,10 @@ PIXEL_SIZE = parameter(
     centre (of a rotated raster: of the north-up view QGIS draws it in), nodata where its centre is
     off the layer (where the layer's style resamples, the colour resampled at that centre: what a
     QGIS map draws when the pixel size divides the layer's extent, a map otherwise fitting the layer
-    into whole pixels; see `EXTENT` for an extent in another CRS). Layers without a grid of their own (WMS, WMTS, XYZ tiles) need `EXTENT`
-    and `PIXEL_SIZE`, and so does an `EXTENT` in another CRS than the layer's (the layer's pixel size
-    is in its own CRS units); without them the run stops and asks for them.""", advanced=True)
+    into whole pixels; see `EXTENT` for an extent in another CRS). Layers without a grid of their
+    own (WMS, WMTS, XYZ tiles) need `EXTENT` and `PIXEL_SIZE`, and so does an `EXTENT` in another
+    CRS than the layer's (the layer's pixel size is in its own CRS units); without them the run
+    stops and asks for them.""", advanced=True)
 ALPHA_THRESHOLD = parameter(
     "ALPHA_THRESHOLD", "Alpha threshold", "integer 0–255", "128",
     "Pixels with lower alpha become nodata.",

@@ -952,6 +952,7 @@ class Runner:
         return self.client.status not in ("running", "newly-created")
 
     def _lost_scheduler(self):
+        """The error that ends a batch whose client lost its scheduler."""
         return BatchError("Lost the Dask scheduler{}: the files not finished were not written (the files finished "
                           "were, with their notes above); start the scheduler again and run them again.".format(
                               " at " + self.cluster.scheduler if self.cluster.scheduler else " of the local workers"))

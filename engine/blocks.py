@@ -157,7 +157,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     if nodata is None:
         alpha_threshold = 0
     reserved = reserved_entry(len(palette), nodata)
-    def check():
+
+    def check():  # between chunks of the mapper's long searches
         if is_cancelled():
             raise Cancelled()
 
