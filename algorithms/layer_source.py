@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from osgeo import gdal
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -334,13 +335,16 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(tr(
                     "{} = bands reads files with GDAL, and layer '{}' is not one: choose rendered."
                 ).format(self.named(self.SOURCE), layer.name()))
-            count = rendered_source.file_band_count(path)
-            band = gdal_io.paletted_band(path, [b for b in bands if b])
-            if band:
+            dataset = gdal.Open(path)  # QGIS shows one band more for a file with a mask
+            count = dataset.RasterCount
+            paletted = gdal_io.paletted_band(dataset, [b for b in bands if b])
+            complex_band = gdal_io.complex_band(dataset, [b for b in bands + [alpha] if b and 1 <= b <= count])
+            dataset = None
+            if paletted:
                 raise QgsProcessingException(tr(
                     "Layer '{}' is a paletted raster (band {} holds indices into a colour table, not colours): set {} "
                     "to rendered, which reads the colours QGIS draws."
-                ).format(layer.name(), band, self.named(self.SOURCE)))
+                ).format(layer.name(), paletted, self.named(self.SOURCE)))
             for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
                 if band is not None and not 1 <= band <= count:
                     raise QgsProcessingException(tr(
@@ -348,11 +352,10 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     ).format(self.named(name), band, layer.name(), count, tr(
                         " (QGIS lists the file's mask as band {}; it is read as alpha without being chosen)"
                     ).format(count + 1) if band == count + 1 <= layer.bandCount() else "", count))
-            band = gdal_io.complex_band(path, [b for b in bands + [alpha] if b])
-            if band:
+            if complex_band:
                 raise QgsProcessingException(tr(
                     "Band {} of layer '{}' holds complex numbers, which are no colours: set {} to rendered."
-                ).format(band, layer.name(), self.named(self.SOURCE)))
+                ).format(complex_band, layer.name(), self.named(self.SOURCE)))
         elif layer.renderer() is None:
             raise QgsProcessingException(tr("Layer '{}' has no style to draw: set {} to bands.").format(
                 layer.name(), self.named(self.SOURCE)))

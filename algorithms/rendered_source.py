@@ -43,11 +43,6 @@ def gdal_path(layer):
     return path if dataset is not None and dataset.RasterCount > 0 else None  # not a container of subdatasets
 
 
-def file_band_count(path):
-    """The bands of the file GDAL opens at ``path``: QGIS shows one more for a file with a mask."""
-    return gdal.Open(path).RasterCount
-
-
 def layer_grid(layer, path):
     """The layer's own grid: from GDAL when it opens the source at ``path`` (keeps rotation; see
     gdal_path), in the CRS QGIS gives the layer (a file without one can be given one), else from QGIS."""

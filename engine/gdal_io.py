@@ -358,19 +358,17 @@ def dataset_files(path):
     return [os.path.abspath(name) for name in files] or [os.path.abspath(inside)]
 
 
-def paletted_band(path, bands):
-    """The first of ``bands`` (those the raster at ``path`` has) that holds indices into a colour
+def paletted_band(dataset, bands):
+    """The first of ``bands`` (those the GDAL ``dataset`` has) that holds indices into a colour
     table, in a raster of one or two bands (a paletted raster, whose colours are its table's), or None."""
-    dataset = gdal.Open(path)
     if dataset.RasterCount >= 3:
         return None
-    return next((band for band in bands if band <= dataset.RasterCount
+    return next((band for band in bands if 1 <= band <= dataset.RasterCount
                  and dataset.GetRasterBand(band).GetColorTable() is not None), None)
 
 
-def complex_band(path, bands):
-    """The first of ``bands`` of the raster at ``path`` that holds complex numbers, or None."""
-    dataset = gdal.Open(path)
+def complex_band(dataset, bands):
+    """The first of ``bands`` of the GDAL ``dataset`` that holds complex numbers, or None."""
     for band in bands:
         if gdal.DataTypeIsComplex(dataset.GetRasterBand(band).DataType):
             return band

@@ -247,7 +247,7 @@ def open_file(path, bands=None):
                        if names else ""))
     grey = "; a grey image is read with BANDS=1,1,1" if count < 3 and not bands else ""
     bands = tuple(bands) if bands else (1, 2, 3)
-    paletted = gdal_io.paletted_band(path, bands[:3])
+    paletted = gdal_io.paletted_band(dataset, bands[:3])
     if paletted:
         raise RunError("{} is a paletted raster (band {} holds indices into a colour table, not colours): expand it "
                        "first, e.g. gdal_translate -expand rgba {} {}_rgba.tif, or read it as QGIS draws it "
@@ -257,8 +257,8 @@ def open_file(path, bands=None):
             raise RunError("{} has {} band(s): choose bands from 1 to {} (red, green, blue[, alpha]){}.".format(
                 path, count, count, grey))
     grid = gdal_io.RasterGrid.of_dataset(dataset)
+    band = gdal_io.complex_band(dataset, bands)
     dataset = None
-    band = gdal_io.complex_band(path, bands)
     if band:
         raise RunError("Band {} of {} holds complex numbers, which are no colours: choose other bands.".format(
             band, path))
