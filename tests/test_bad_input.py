@@ -287,14 +287,7 @@ def test_a_paletted_raster_read_as_bands_is_refused_saying_to_read_it_as_drawn(q
 
 def test_a_negative_band_of_a_paletted_raster_is_refused_naming_it(qgis_app, tmp_path):
     """The paletted-raster check looked a negative band up: "Palettize failed unexpectedly"."""
-    from osgeo import gdal
-
-    path = str(tmp_path / "legend.tif")
-    dataset = gdal.GetDriverByName("GTiff").Create(path, 5, 5, 1, gdal.GDT_Byte)
-    table = gdal.ColorTable()
-    table.SetColorEntry(0, (230, 25, 75, 255))
-    dataset.GetRasterBand(1).SetColorTable(table)
-    dataset = None
+    path = paletted_geotiff(str(tmp_path / "legend.tif"))
     error = refused({"INPUT": path, "SOURCE": "bands", "RED_BAND": -2, "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
     assert "Red band (RED_BAND) is -2 but layer 'legend' has 1 band(s): choose a band from 1 to 1." in error
 
