@@ -470,6 +470,10 @@ def raster_size(path):
 # -- the runner ----------------------------------------------------------------------------------
 
 
+class AddressError(BatchError):
+    """--scheduler's value is not an address distributed can parse: a wrong command line."""
+
+
 class Cluster:
     """Where tasks run: a LocalCluster of ``workers`` processes, or the cluster at ``scheduler``."""
 
@@ -507,7 +511,7 @@ class Cluster:
             except (OSError, TimeoutError) as error:
                 raise BatchError("Cannot reach the Dask scheduler at {}: {}".format(self.scheduler, error))
             except ValueError as error:  # e.g. no port: distributed cannot parse the address
-                raise BatchError("--scheduler {}: {}; give the scheduler's address as dask-scheduler prints it, "
+                raise AddressError("--scheduler {}: {}; give the scheduler's address as dask-scheduler prints it, "
                                  "such as tcp://HOST:8786.".format(self.scheduler, error))
             try:
                 check_workers(self.client, self.scheduler)

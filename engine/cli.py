@@ -387,7 +387,7 @@ def main(argv=None, stdout=None, stderr=None, own_process=False):
         if args.command == "quantize":
             return run_quantize(args, stderr)
         return run_extract(args, stderr)
-    except (UsageError, OptionsError) as error:
+    except (UsageError, OptionsError, batch.AddressError) as error:
         stderr.write("{}: error: {}\n".format(PROG, _in_flags(error)))
         return 2
     except (batch.BatchError, RunError) as error:

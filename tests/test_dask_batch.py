@@ -322,9 +322,9 @@ def test_extract_on_the_cluster_writes_into_a_new_folder_and_refuses_a_format_be
     assert sorted(os.listdir(str(tmp_path))) == ["cluster", "here"]
 
 
-def test_a_scheduler_address_distributed_cannot_parse_gets_one_line_saying_how_to_write_it(tmp_path, capsys):
+def test_a_scheduler_address_distributed_cannot_parse_is_a_wrong_command_line_saying_how_to_write_it(tmp_path, capsys):
     pytest.importorskip("distributed")
-    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "out.tif", "--scheduler", "cluster-head", "-q") == 1
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "out.tif", "--scheduler", "cluster-head", "-q") == 2
     assert capsys.readouterr().err == (
         "palettize: error: --scheduler cluster-head: missing port number in address 'cluster-head'; give the "
         "scheduler's address as dask-scheduler prints it, such as tcp://HOST:8786.\n")
