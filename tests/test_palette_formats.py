@@ -151,6 +151,7 @@ def test_an_unknown_extension_is_refused_naming_the_supported_ones(tmp_path):
 
 def test_file_dialogs_can_offer_every_writable_format_and_rasters():
     assert set(WRITE_EXTENSIONS) <= set(READ_EXTENSIONS) and ".tif" in READ_EXTENSIONS
+    assert ".asc" in READ_EXTENSIONS  # an ESRI ASCII grid palettize wrote, its table in the .aux.xml
 
 
 # -- reading files made elsewhere ----------------------------------------------------------------

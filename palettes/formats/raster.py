@@ -13,7 +13,7 @@ from ..palette import MAX_COLOURS
 from .common import HEAD, Format, error, make_palette
 
 #: Raster extensions worth offering in a file dialog; any raster GDAL opens is read.
-EXTENSIONS = (".tif", ".tiff", ".png", ".gif", ".bmp", ".vrt", ".img")
+EXTENSIONS = (".tif", ".tiff", ".png", ".gif", ".bmp", ".vrt", ".img", ".asc")
 
 
 def sniff(text, extension):
