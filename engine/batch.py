@@ -290,6 +290,10 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
+        lost = [name for name in names if not os.path.exists(name)]
+        if lost:  # a worker that stopped after its tile was done: its tile written again maybe, never a mosaic with holes
+            raise run.RunError("{} of the {} tiles of {} were lost (a Dask worker stopped?); run it again".format(
+                len(lost), len(names), job.input))
         data_type, grid, read = file_output(job.input, options, palette, opaque)
         nodata = data_type[1]
         notes = [  # what quantize_file says of the file, but the colours matched (counted tile by tile)
@@ -304,10 +308,6 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
             merges.take(samples)
         warnings = ([run.CLIPPED] if any(clipped for _, clipped, _ in tiles) else []) + [
             run.merged_message(entry, palette, options) for entry in merges.merged()] + ([] if counts.any() else [run.ALL_NODATA])
-        lost = [name for name in names if not os.path.exists(name)]
-        if lost:  # a worker that stopped after its tile was done: its tile written again maybe, never a mosaic with holes
-            raise run.RunError("{} of the {} tiles of {} were lost (a Dask worker stopped?); run it again".format(
-                len(lost), len(names), job.input))
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
         if mosaic is None:
