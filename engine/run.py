@@ -787,14 +787,20 @@ def format_losses(writer, driver, output_path, grid, palette):
 
 def merged_message(entry, palette, options):
     """The warning for a palette entry that several frequent colours of the map share (merged.MergedEntry):
-    when one of them is nearest to the entry NODATA_INDEX keeps for nodata, that is what to change."""
+    when one of them is nearest to the entry NODATA_INDEX keeps for nodata, that is what to change; a
+    palette built from the image has one entry fewer for its colours wherever NODATA_INDEX puts it."""
     reserved = reserved_entry(len(palette), options.nodata_index)
     colours = np.array([colour for colour, _share in entry.colours])
-    if reserved is not None and reserved in nearest_palette_indices(colours, palette.colours, options.metric):
+    if options.palette.from_image:  # already the image's: more of its colours
+        wanted, index = options.palette.n_colours, options.nodata_index
+        kept = "" if index is None or index >= wanted else (
+            ", or leave NODATA_INDEX out or set it to {} or more (entry {} is kept for nodata, wherever it is: the "
+            "image's colours get {} of the {} entries)".format(wanted, index, wanted - 1, wanted))
+        advice = "{}{}, or give the map's legend as PALETTE_FILE".format(_more_colours(options.palette.name, "PALETTE"),
+                                                                        kept)
+    elif reserved is not None and reserved in nearest_palette_indices(colours, palette.colours, options.metric):
         advice = ("choose another NODATA_INDEX, or none: entry {} is kept for nodata, and the colours nearest to it "
                   "go to other entries".format(reserved))
-    elif options.palette.from_image:  # already the image's: more of its colours
-        advice = "{}, or give the map's legend as PALETTE_FILE".format(_more_colours(options.palette.name, "PALETTE"))
     else:
         advice = "set PALETTE=frequent (a palette built from the image) or give the map's legend as PALETTE_FILE"
     return "Merged classes: {}. To keep them apart, {}.".format(entry.describe(palette), advice)

@@ -174,6 +174,32 @@ def test_colours_merged_because_nodata_index_keeps_their_entry_are_told_to_chang
         "it go to other entries."]
 
 
+def test_a_palette_built_from_the_map_with_nodata_kept_inside_it_is_told_what_frees_an_entry(qgis_app, tmp_path):
+    """Three units, N_COLORS=3 and NODATA_INDEX=0: the image's colours get two entries. The warning said
+    to set PALETTE=frequent, then (with frequent) to choose another NODATA_INDEX, and neither kept the
+    units apart: any index inside the palette takes one of its entries."""
+    rgba = np.zeros((4, 20, 30), dtype=np.uint8)
+    rgba[:3] = np.array([10, 200, 30])[:, None, None]
+    rgba[:3, :, 20:] = np.array([220, 20, 20])[:, None, None]
+    rgba[:3, 15:] = np.array([0, 0, 250])[:, None, None]
+    rgba[3] = 255
+    rgba[3, :2, :2] = 0  # transparent pixels: nodata
+    path = write_raster(str(tmp_path / "in.tif"), rgba)
+    for method, index in (("kmeans", 0), ("frequent", 0), ("frequent", 2)):
+        log = feedback_log()
+        quantize({"INPUT": path, "PALETTE": method, "N_COLORS": 3, "NODATA_INDEX": index,
+                  "OUTPUT": str(tmp_path / "{}{}.tif".format(method, index))}, feedback=log)
+        merged = [w for w in log.warnings if w.startswith("Merged classes")]
+        assert len(merged) == 1 and "or leave Nodata index (NODATA_INDEX) out or set it to 3 or more (entry {} is kept " \
+            "for nodata, wherever it is: the image's colours get 2 of the 3 entries), or give the map's legend as " \
+            "Palette file (PALETTE_FILE).".format(index) in merged[0], merged
+    for index in (None, 3):  # as it says
+        log = feedback_log()
+        quantize({"INPUT": path, "PALETTE": "frequent", "N_COLORS": 3, "NODATA_INDEX": index,
+                  "OUTPUT": str(tmp_path / "apart{}.tif".format(index))}, feedback=log)
+        assert not [w for w in log.warnings if w.startswith("Merged classes")]
+
+
 def test_a_palette_built_from_the_map_too_small_for_its_units_is_told_to_grow(qgis_app, tmp_path):
     """PALETTE=frequent with too few colours merged two units, and the warning said to set
     PALETTE=frequent, which was set: it says to set N_COLORS higher (and frequent, for kmeans)."""
