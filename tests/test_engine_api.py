@@ -197,3 +197,11 @@ def test_extracting_from_no_input_or_a_bytes_path_says_so(tmp_path, inputs, erro
     with pytest.raises(error_type) as error:
         extract_palette_files(inputs, str(tmp_path / "legend.csv"), ExtractOptions())
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize("value", [5.0, np.float64(5)])
+def test_a_whole_number_given_as_a_float_is_refused_saying_to_give_the_int(value):
+    """The message said 5.0 was not 'a whole number from 2 to 65535', which it is."""
+    with pytest.raises(OptionsError) as error:
+        PaletteOptions("kmeans", n_colours=value)
+    assert str(error.value) == "N_COLORS must be an int, not 5.0: give 5."
