@@ -14,6 +14,7 @@ from qgis.core import (
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsPalettedRasterRenderer,
     QgsProviderRegistry,
     QgsRasterDataProvider,
     QgsRasterLayer,
@@ -584,7 +585,8 @@ class LookupSource:
     nodata.
 
     An 8- or 16-bit band has every possible value drawn once, through the layer's own style,
-    filters and nodata settings: its values are the codes. A Float32 band has its value line cut
+    filters and nodata settings: its values are the codes (a paletted style's partly transparent
+    classes with their own colours, which drawing loses: see class_colours). A Float32 band has its value line cut
     into pieces of one colour by drawing values around the style's breaks (pointwise.find_pieces),
     checked by drawing values of the band itself and more; NotPiecewise when anything disagrees
     (or colour filters could bend the style's ramps), and the layer is then drawn block by block."""
@@ -597,7 +599,8 @@ class LookupSource:
         drawn = _ValueDrawer(layer, path, band, self.band.DataType, workdir)
         if self.band.DataType in LOOKUP_TYPES:
             low, count = LOOKUP_TYPES[self.band.DataType]
-            self.table = drawn.draw(np.arange(low, low + count))
+            values = np.arange(low, low + count)
+            self.table = class_colours(layer, band, values, drawn.draw(values))
             self._codes = _integer_codes
             self.description = "the layer as drawn with its style (each of its {:,} possible values drawn once)".format(
                 count)
@@ -674,6 +677,30 @@ class LookupSource:
 
     def close(self):
         self.band = self.dataset = None
+
+
+def class_colours(layer, band, values, colours):
+    """``colours`` (RGBA codes QGIS drew for ``values`` of ``band``), where a paletted style draws a
+    class partly transparent, replaced by the class's own colour when that colour, premultiplied as
+    Qt does, is what was drawn: QGIS draws 8-bit premultiplied colours, which un-premultiplied are a
+    level or two off the style's (PALETTE=exact gave no legend back). Anything else that changes a
+    class's colour (filters, opacity) makes the check fail, and the drawn colour stays."""
+    renderer = layer.renderer()
+    alpha = colours >> np.uint32(24)
+    partial = np.flatnonzero((alpha > 0) & (alpha < 255))
+    if not len(partial) or not isinstance(renderer, QgsPalettedRasterRenderer) or renderer.band() != band:
+        return colours
+    classes = {entry.value: entry.color for entry in renderer.classes()}
+    colours = colours.copy()
+    for at in partial:
+        colour = classes.get(float(values[at]))
+        if colour is None:
+            continue
+        a, straight = int(alpha[at]), (colour.red(), colour.green(), colour.blue())
+        red, green, blue = ((c * a + ((c * a) >> 8) + 0x80) >> 8 for c in straight)  # qPremultiply's rounding
+        if pack_rgba(*unpremultiply(np.array([a << 24 | red << 16 | green << 8 | blue], np.uint32)))[0] == colours[at]:
+            colours[at] = straight[0] | straight[1] << 8 | straight[2] << 16 | a << 24
+    return colours
 
 
 def _integer_codes(values):

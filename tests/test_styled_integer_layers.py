@@ -118,6 +118,45 @@ def test_user_nodata_ranges_and_colour_filters_are_drawn_as_the_user_set_them(qg
     assert (looked_up[(values >= 1000) & (values <= 20000)] == 65535).all()
 
 
+SEE_THROUGH_CLASSES = [(1, (200, 100, 50, 150)), (2, (13, 77, 201, 200)), (3, (250, 250, 3, 129))]
+
+
+def _colours_given(path):
+    """The colours of the classes the output's pixels got."""
+    dataset = gdal.Open(path)
+    table = dataset.GetRasterBand(1).GetColorTable()
+    return {table.GetColorEntry(int(i))[:3] for i in np.unique(read_indices(path))}
+
+
+@pytest.mark.parametrize("gdal_type", ["Byte", "UInt16"])
+def test_partly_transparent_classes_of_a_paletted_style_give_their_own_colours_back(qgis_app, tmp_path, gdal_type):
+    """A land-cover style drawn see-through, PALETTE=exact: the palette was the classes' colours a
+    level or two off ((200, 100, 50) came back as (201, 100, 49)), as QGIS draws them premultiplied
+    in 8 bits; it is the style's legend. Layer opacity in the style (renderer opacity) keeps the
+    class colours; a brightness filter changes them, and the drawn colours are kept."""
+    from qgis.core import QgsPalettedRasterRenderer, QgsRasterLayer
+    from qgis.PyQt.QtGui import QColor
+
+    values = np.repeat(np.arange(1, 4), 100).reshape(10, 30)
+    path = write_raster(str(tmp_path / "in.tif"), values[None], gdal_type=TYPES[gdal_type][0])
+    legend = {colour[:3] for _, colour in SEE_THROUGH_CLASSES}
+
+    def run(name, opacity=1.0, brightness=0):
+        layer = QgsRasterLayer(path, "land cover", "gdal")
+        renderer = QgsPalettedRasterRenderer(layer.dataProvider(), 1, [
+            QgsPalettedRasterRenderer.Class(value, QColor(*colour), str(value)) for value, colour in SEE_THROUGH_CLASSES])
+        renderer.setOpacity(opacity)
+        layer.setRenderer(renderer)
+        layer.brightnessFilter().setBrightness(brightness)
+        return quantize({"INPUT": layer, "PALETTE": "exact", "N_COLORS": 10, "ALPHA_THRESHOLD": 1,
+                         "OUTPUT": str(tmp_path / (name + ".tif"))})["OUTPUT"]
+
+    assert _colours_given(run("as styled")) == legend
+    assert _colours_given(run("half opaque", opacity=0.5)) == legend
+    brighter = _colours_given(run("brighter", brightness=40))
+    assert len(brighter) == 3 and not brighter & legend
+
+
 def test_a_style_that_draws_every_value_opaque_gives_byte_without_nodata_for_256_colours(qgis_app, tmp_path):
     from qgis.core import QgsRasterLayer
 
