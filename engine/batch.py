@@ -307,7 +307,8 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
         for _, _, samples in tiles:
             merges.take(samples)
         warnings = ([run.CLIPPED] if any(clipped for _, clipped, _ in tiles) else []) + [
-            run.merged_message(entry, palette, options) for entry in merges.merged()] + ([] if counts.any() else [run.ALL_NODATA])
+            run.merged_message(entry, palette, options)
+            for entry in run.merged_classes(merges, palette, options.metric, nodata)] + ([] if counts.any() else [run.ALL_NODATA])
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
         if mosaic is None:

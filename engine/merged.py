@@ -121,8 +121,10 @@ class MergedColourFinder:
         one's, so the tiles of a file together find what a run over the whole file finds."""
         self._samples.extend(samples)
 
-    def merged(self):
-        """The merged entries, most affected pixels first."""
+    def merged(self, nearest=None):
+        """The merged entries, most affected pixels first. ``nearest``: None, or a function giving
+        the palette entries nearest to colour codes (uint32), which then are the colours' entries:
+        a cleanup or dithering gives a colour's pixels other entries than the palette's own."""
         if not self._samples:
             return []
         pairs, counts = (np.concatenate(parts) for parts in zip(*self._samples))
@@ -130,26 +132,28 @@ class MergedColourFinder:
         pairs, where = np.unique(pairs[valid], return_inverse=True)
         counts = np.bincount(where, weights=counts[valid], minlength=len(pairs)).astype(np.int64)
         return merged_entries((pairs >> np.uint64(16)).astype(np.uint32), (pairs & np.uint64(0xFFFF)).astype(np.int64),
-                              counts, self.min_share)
+                              counts, self.min_share, nearest)
 
 
-def merged_entries(codes, entries, counts, min_share=MIN_SHARE):
+def merged_entries(codes, entries, counts, min_share=MIN_SHARE, nearest=None):
     """The palette entries that several frequent colours share (MergedEntry, most affected pixels
     first), from the ``counts`` of valid pixels of (colour code, entry) pairs sorted by code. A
-    colour's share counts all its pixels; its entry is the one most of them got (cleanup and
-    dithering may give one colour several)."""
+    colour's share counts all its pixels; its entry is ``nearest`` of it (see MergedColourFinder.merged),
+    or without one the entry most of its pixels got."""
     total = counts.sum()
     if total == 0:
         return []
     distinct, first = np.unique(codes, return_index=True)
     per_colour = np.add.reduceat(counts, first)
     shares = per_colour / float(total)
+    frequent = np.flatnonzero(shares >= min_share)
+    ends = np.append(first[1:], len(codes))
+    chosen = nearest(distinct[frequent]) if nearest is not None else [
+        entries[first[i] + np.argmax(counts[first[i]:ends[i]])] for i in frequent]
     groups = {}
-    for i in np.flatnonzero(shares >= min_share):
-        end = first[i + 1] if i + 1 < len(first) else len(codes)
-        entry = int(entries[first[i] + np.argmax(counts[first[i]:end])])
+    for i, entry in zip(frequent, chosen):
         colour = tuple(int(v) for v in unpack_rgb(distinct[i:i + 1])[0])
-        groups.setdefault(entry, []).append((colour, float(shares[i])))
+        groups.setdefault(int(entry), []).append((colour, float(shares[i])))
     found = [MergedEntry(entry, sorted(colours, key=lambda c: -c[1]))
              for entry, colours in groups.items() if len(colours) > 1]
     return sorted(found, key=lambda m: -sum(share for _, share in m.colours))

@@ -93,6 +93,15 @@ def nearest_palette_indices(colours, palette_colours, metric, check=None):
     return result
 
 
+def nearest_entries(codes, palette_colours, metric, reserved=None):
+    """The palette index nearest to each colour code (uint32), never ``reserved``: what a
+    NearestColourMapper answers, without its table (for a few colours)."""
+    entries = np.arange(len(palette_colours))
+    if reserved is not None:
+        entries = np.delete(entries, reserved)
+    return entries[nearest_palette_indices(unpack_rgb(codes), np.asarray(palette_colours)[entries], metric)]
+
+
 @functools.lru_cache(maxsize=2)
 def _channel_tables(colours):
     """Each level's squared difference to each entry, per channel (3 arrays of 256 x entries

@@ -32,7 +32,7 @@ from .adaptive import PaletteBuildError, build_palette_and_nearest
 from .blocks import (HeldPixels, TransparentAfterAll, absent_index, colour_histogram, output_type, palette_usage,
                      quantize_blocks, reserved_entry)
 from .merged import MergedColourFinder, merged_entries
-from .nearest import RGB_BITS, nearest_palette_indices
+from .nearest import RGB_BITS, nearest_entries, nearest_palette_indices
 from .options import file_path
 from .outputs import (OutputFiles, input_key, length_problem, nearest_existing_folder, same_file_key,
                       writable_path_problem)
@@ -704,7 +704,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                     writer.close()
                 result = QuantizeResult(output_path, palette, passed.counts, type_name, nodata, passed.distinct_colours,
                                         list(writer.written))
-                merged = merges.merged()
+                merged = merged_classes(merges, palette, options.metric, nodata)
                 if options.style:
                     messages.append(_style(output_path, palette, outputs, result, (inputs or {}).values()))
                 if collector is not None:
@@ -783,6 +783,14 @@ def format_losses(writer, driver, output_path, grid, palette):
         lost.append("The {} format {}: the palette was written beside it as {}.".format(
             driver, table, output_path + ".palette.csv"))
     return lost
+
+
+def merged_classes(finder, palette, metric, nodata):
+    """The merged entries a MergedColourFinder found, each colour at the entry nearest to it as the
+    run's mapper finds it (never one kept for ``nodata``): a cleanup or dithering gives its pixels
+    other entries, and the warning would blame the palette for what they did."""
+    reserved = reserved_entry(len(palette), nodata)
+    return finder.merged(lambda codes: nearest_entries(codes, palette.colours, metric, reserved))
 
 
 def merged_message(entry, palette, options):

@@ -6,7 +6,7 @@ import numpy as np
 
 from palettize.engine.merged import MergedColourFinder
 from palettize.palettes.palette import Palette
-from rasters import SAMPLE_MAP, feedback_log, quantize, write_raster
+from rasters import SAMPLE_MAP, feedback_log, quantize, read_indices, write_raster
 
 
 
@@ -54,6 +54,36 @@ def test_rare_colours_that_share_an_entry_are_not_units_of_the_map(qgis_app, tmp
         "Merged classes: #ff0000 (60.00%), #c80000 (1.00%) both become entry 0 (#ff0000, Red). To keep them "
         "apart, set Palette (PALETTE) = frequent (a palette built from the image) or give the map's legend as "
         "Palette file (PALETTE_FILE)."]
+
+
+def test_what_dithering_or_the_sieve_does_is_not_blamed_on_the_palette(qgis_app, tmp_path):
+    """The warnings named the entry most of a colour's pixels got: a dithered fill "became" the
+    entry a third of its pixels got, merged with that entry's own colour; and with the map's exact
+    legend, specks the sieve (as asked) gave to their surroundings "became" their neighbour's class,
+    the warning saying to give the legend that was given. A colour's entry is its nearest now."""
+    from rasters import write_file
+
+    image = _stripes([(0x68, 0xA4, 0x8C), (0x79, 0x83, 0xC1)], [100, 100], rows=100)
+    path = write_raster(str(tmp_path / "fill.tif"), image)
+    palette = write_file(tmp_path, "palette.csv", "121,131,193\n0,0,0\n255,255,255\n96,170,130\n")
+    log = feedback_log()
+    quantize({"INPUT": path, "PALETTE_FILE": palette, "DITHER": 1, "OUTPUT": str(tmp_path / "dithered.tif")},
+             feedback=log)
+    assert not [w for w in log.warnings if w.startswith("Merged classes")]
+
+    classes = np.zeros((100, 100), dtype=np.int64)
+    classes[:, 50:], classes[50:] = 1, 2
+    for y in range(5, 95, 10):
+        for x in range(5, 95, 10):
+            classes[y:y + 2, x:x + 2] = 3  # specks of four pixels of the fourth unit (3.24% of the map)
+    legend = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (240, 240, 0)]
+    path = write_raster(str(tmp_path / "specks.tif"), np.array(legend, dtype=np.uint8)[classes].transpose(2, 0, 1))
+    legend_file = write_file(tmp_path, "legend.csv", "".join("{},{},{}\n".format(*colour) for colour in legend))
+    log = feedback_log()
+    out = quantize({"INPUT": path, "PALETTE_FILE": legend_file, "CLEANUP": 2, "OUTPUT": str(tmp_path / "sieved.tif")},
+                   feedback=log)
+    assert not (read_indices(out["OUTPUT"]) == 3).any()  # the sieve did what it was asked
+    assert not [w for w in log.warnings if w.startswith("Merged classes")]
 
 
 def test_shares_are_exact_on_small_rasters_and_do_not_depend_on_the_blocks():
