@@ -31,8 +31,8 @@ from osgeo import gdal
 
 from ..palettes.formats import PaletteFileError, write_palette
 from . import gdal_io, run
-from .blocks import absent_index, colour_histogram, output_type, palette_usage, quantize_blocks
-from .merged import MergedColourFinder, merged_entries
+from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
+from .merged import merged_in_histogram
 from .nearest import RGB_BITS
 from .outputs import OutputFiles, connection_file, connection_parts, remove_tagged, staging_tag
 from .style import style_conflict, style_path, write_style
@@ -265,7 +265,7 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
         gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
         folder = os.path.join(workdir, "tiles")
         os.makedirs(folder, exist_ok=True)
-        merges = MergedColourFinder(grid.width, grid.height, absent_index(len(palette), nodata))
+        merges = run.merged_finder(grid, options, nodata)
         with gdal_io.IndexedRasterWriter(os.path.join(folder, tile_name(tile)), "GTiff", tile_grid, palette,
                                          gdal_type, nodata, compress_in_threads=not options.cleanup.busy
                                          ) as writer:
@@ -303,7 +303,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
                                                        options.metric),
             run.output_type_message(len(palette), opaque, run.GDAL_TYPES[data_type[0]().itemsize][1], nodata, palette,
                                     options.nodata_index, "no transparent pixel")]
-        merges = MergedColourFinder(grid.width, grid.height, absent_index(len(palette), nodata))
+        merges = run.merged_finder(grid, options, nodata)
         for _, _, samples in tiles:
             merges.take(samples)
         warnings = ([run.CLIPPED] if any(clipped for _, clipped, _ in tiles) else []) + [
@@ -1051,7 +1051,7 @@ class Runner:
                 raise run.RunError("Could not write {}: {}. Nothing was written.".format(output, error))
         progress(len(jobs), total, len(jobs), total)
         entries, usage = palette_usage(histogram[0], histogram[1], palette, options.metric)
-        for entry in merged_entries(histogram[0], entries, histogram[1]):
+        for entry in merged_in_histogram(histogram[0], histogram[1], entries):
             log(run.extract_merged_message(entry, palette, options.method), warning=True)
         return run.ExtractResult(palette, usage, [output])
 

@@ -69,25 +69,27 @@ class MergedEntry:
 
 class MergedColourFinder:
     """Watches the blocks of a run (as an observer of engine.blocks.quantize_blocks) and finds the
-    palette entries that several frequent colours share."""
+    palette entries that several frequent colours share: each colour at the entry nearest to it,
+    not at the ones a cleanup or dithering gives its pixels (the warning would blame the palette
+    for what they did)."""
 
     needs_runs = False  # it samples pixels; the engine need not cut blocks into runs for it
 
-    def __init__(self, width, height, nodata, min_share=MIN_SHARE):
+    def __init__(self, width, height, alpha_threshold, min_share=MIN_SHARE):
+        """``alpha_threshold``: a pixel with a lower alpha is nodata and counts for no colour (0 for
+        an output without nodata, every pixel of which gets a class)."""
         pixels = max(1, int(width) * int(height))
         self.step = max(1, int(math.ceil(math.sqrt(pixels / float(MAX_SAMPLES)))))
-        self.nodata, self.min_share = int(nodata), min_share
+        self.lowest, self.min_share = np.uint32(int(alpha_threshold) << 24), min_share
         self._samples = []
         self._runs = RunFinder()
 
-    def add(self, window, rgba, indices, runs=None):
-        positions = self._positions(window)
-        self._add_samples(self._sample(rgba, positions), self._sample(indices, positions))
+    def add(self, window, rgba, indices=None, runs=None):
+        self._add_samples(self._sample(rgba, self._positions(window)))
 
-    def add_codes(self, window, codes, colours, indices):
+    def add_codes(self, window, codes, colours, indices=None):
         """``add`` for a block given as codes into a table of colours (see blocks._quantize_codes)."""
-        positions = self._positions(window)
-        self._add_samples(colours[self._sample(codes, positions)], self._sample(indices, positions))
+        self._add_samples(colours[self._sample(codes, self._positions(window))])
 
     def _positions(self, window):
         return None if self.step == 1 else sample_positions(tuple(int(v) for v in window), self.step)
@@ -97,18 +99,16 @@ class MergedColourFinder:
         values = np.asarray(values).ravel()
         return values if positions is None else np.take(values, positions)
 
-    def _add_samples(self, rgba, indices):
-        # (colour << 16 | index) of every sample, nodata included: those pairs are dropped at the
-        # end, which costs less than picking the valid samples out of every block. Sorted here, in
-        # the engine's finishing thread, so only the distinct pairs wait for the end; on a map,
-        # whose samples repeat along rows, only the first sample of each run is paired and sorted.
-        runs = self._runs.find([rgba, indices], worth_it=0.5)
-        pairs = (runs.firsts(rgba) & RGB_BITS).astype(np.uint64) << np.uint64(16)  # the colour without its alpha
-        pairs |= runs.firsts(indices).astype(np.uint64)
+    def _add_samples(self, rgba):
+        # The samples' RGBA codes, nodata included: they are dropped at the end, which costs less
+        # than picking the valid samples out of every block. Sorted here, in the engine's finishing
+        # thread, so only the distinct codes wait for the end; on a map, whose samples repeat along
+        # rows, only the first sample of each run is sorted.
+        runs = self._runs.find([rgba], worth_it=0.5)
         if runs.starts is None:
-            self._samples.append(np.unique(pairs, return_counts=True))
+            self._samples.append(np.unique(rgba, return_counts=True))
         else:
-            distinct, where = np.unique(pairs, return_inverse=True)
+            distinct, where = np.unique(runs.firsts(rgba), return_inverse=True)
             self._samples.append((distinct, bincount_runs(where, runs.lengths, len(distinct))))
 
     @property
@@ -121,39 +121,44 @@ class MergedColourFinder:
         one's, so the tiles of a file together find what a run over the whole file finds."""
         self._samples.extend(samples)
 
-    def merged(self, nearest=None):
-        """The merged entries, most affected pixels first. ``nearest``: None, or a function giving
-        the palette entries nearest to colour codes (uint32), which then are the colours' entries:
-        a cleanup or dithering gives a colour's pixels other entries than the palette's own."""
+    def merged(self, nearest):
+        """The merged entries, most affected pixels first; ``nearest``: a function giving the palette
+        entries nearest to colour codes (uint32 RGB), as the run's mapper finds them."""
         if not self._samples:
             return []
-        pairs, counts = (np.concatenate(parts) for parts in zip(*self._samples))
-        valid = (pairs & np.uint64(0xFFFF)) != self.nodata
-        pairs, where = np.unique(pairs[valid], return_inverse=True)
-        counts = np.bincount(where, weights=counts[valid], minlength=len(pairs)).astype(np.int64)
-        return merged_entries((pairs >> np.uint64(16)).astype(np.uint32), (pairs & np.uint64(0xFFFF)).astype(np.int64),
-                              counts, self.min_share, nearest)
+        codes, counts = (np.concatenate(parts) for parts in zip(*self._samples))
+        valid = codes >= self.lowest
+        colours, where = np.unique(codes[valid] & RGB_BITS, return_inverse=True)  # the colour without its alpha
+        counts = np.bincount(where, weights=counts[valid], minlength=len(colours)).astype(np.int64)
+        at, shares = frequent_colours(counts, self.min_share)
+        return merged_entries(colours[at], shares, nearest(colours[at]))
 
 
-def merged_entries(codes, entries, counts, min_share=MIN_SHARE, nearest=None):
-    """The palette entries that several frequent colours share (MergedEntry, most affected pixels
-    first), from the ``counts`` of valid pixels of (colour code, entry) pairs sorted by code. A
-    colour's share counts all its pixels; its entry is ``nearest`` of it (see MergedColourFinder.merged),
-    or without one the entry most of its pixels got."""
+def frequent_colours(counts, min_share=MIN_SHARE):
+    """(positions, shares of the valid pixels) of the colours whose ``counts`` of valid pixels make
+    at least ``min_share`` of them: the units of a map."""
     total = counts.sum()
     if total == 0:
-        return []
-    distinct, first = np.unique(codes, return_index=True)
-    per_colour = np.add.reduceat(counts, first)
-    shares = per_colour / float(total)
-    frequent = np.flatnonzero(shares >= min_share)
-    ends = np.append(first[1:], len(codes))
-    chosen = nearest(distinct[frequent]) if nearest is not None else [
-        entries[first[i] + np.argmax(counts[first[i]:ends[i]])] for i in frequent]
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    shares = counts / float(total)
+    at = np.flatnonzero(shares >= min_share)
+    return at, shares[at]
+
+
+def merged_entries(codes, shares, entries):
+    """The palette entries that several of the colours ``codes`` (their ``shares`` of the valid
+    pixels, each colour's palette entry in ``entries``) share: MergedEntry, most affected pixels first."""
     groups = {}
-    for i, entry in zip(frequent, chosen):
-        colour = tuple(int(v) for v in unpack_rgb(distinct[i:i + 1])[0])
-        groups.setdefault(int(entry), []).append((colour, float(shares[i])))
+    for code, share, entry in zip(codes.tolist(), shares.tolist(), np.asarray(entries).tolist()):
+        colour = tuple(int(v) for v in unpack_rgb(np.array([code]))[0])
+        groups.setdefault(int(entry), []).append((colour, float(share)))
     found = [MergedEntry(entry, sorted(colours, key=lambda c: -c[1]))
              for entry, colours in groups.items() if len(colours) > 1]
     return sorted(found, key=lambda m: -sum(share for _, share in m.colours))
+
+
+def merged_in_histogram(codes, counts, entries, min_share=MIN_SHARE):
+    """merged_entries of a histogram: distinct colour ``codes``, their ``counts`` of valid pixels and
+    palette ``entries`` (every pixel counted: an extracted palette's scan)."""
+    at, shares = frequent_colours(counts, min_share)
+    return merged_entries(codes[at], shares, np.asarray(entries)[at])

@@ -31,7 +31,7 @@ from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette_and_nearest
 from .blocks import (HeldPixels, TransparentAfterAll, absent_index, colour_histogram, output_type, palette_usage,
                      quantize_blocks, reserved_entry)
-from .merged import MergedColourFinder, merged_entries
+from .merged import MergedColourFinder, merged_in_histogram
 from .nearest import RGB_BITS, nearest_entries, nearest_palette_indices
 from .options import file_path
 from .outputs import (OutputFiles, input_key, length_problem, nearest_existing_folder, same_file_key,
@@ -551,7 +551,7 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
     with OutputFiles() as outputs:
         result, entries = _extract(histogram, output_path, options, log, outputs)
         _commit(outputs, output_path)
-    for entry in merged_entries(histogram[0], entries, histogram[1]):
+    for entry in merged_in_histogram(histogram[0], histogram[1], entries):
         (log or _quiet)(extract_merged_message(entry, result.palette, options.method), warning=True)
     progress(1.0)
     return result
@@ -684,7 +684,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index, opaque_why))
         outside = absent_index(len(palette), nodata)
         collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
-        merges = MergedColourFinder(grid.width, grid.height, outside)
+        merges = merged_finder(grid, options, nodata)
         messages = []  # logged once the outputs are in place (after the merged classes)
         try:
             with OutputFiles() as outputs:  # a failure anywhere removes every file and folder the run made
@@ -785,10 +785,14 @@ def format_losses(writer, driver, output_path, grid, palette):
     return lost
 
 
+def merged_finder(grid, options, nodata):
+    """The MergedColourFinder of a pass writing ``nodata`` (None: none, and every pixel counts)."""
+    return MergedColourFinder(grid.width, grid.height, options.alpha_threshold if nodata is not None else 0)
+
+
 def merged_classes(finder, palette, metric, nodata):
     """The merged entries a MergedColourFinder found, each colour at the entry nearest to it as the
-    run's mapper finds it (never one kept for ``nodata``): a cleanup or dithering gives its pixels
-    other entries, and the warning would blame the palette for what they did."""
+    run's mapper finds it (never one kept for ``nodata``)."""
     reserved = reserved_entry(len(palette), nodata)
     return finder.merged(lambda codes: nearest_entries(codes, palette.colours, metric, reserved))
 
@@ -870,7 +874,7 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
     with OutputFiles() as outputs:  # the palette, the report and the caller's outputs go into place together
         result, entries = _extract(histogram, output_path, options, log, outputs)
         codes, counts = histogram
-        merged = merged_entries(codes, entries, counts)  # counted exactly: the scan has every colour's pixels
+        merged = merged_in_histogram(codes, counts, entries)  # counted exactly: the scan has every colour's pixels
         progress(0.9)
         if collector is not None:
             collector.set_palette(result.palette)

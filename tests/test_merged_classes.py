@@ -5,6 +5,7 @@ import re
 import numpy as np
 
 from palettize.engine.merged import MergedColourFinder
+from palettize.engine.nearest import nearest_entries
 from palettize.palettes.palette import Palette
 from rasters import SAMPLE_MAP, feedback_log, quantize, read_indices, write_raster
 
@@ -14,6 +15,11 @@ def _stripes(colours, widths, rows=10):
     """An RGB image of vertical stripes, ``widths[i]`` columns of ``colours[i]``."""
     row = np.concatenate([np.tile(np.array(c, dtype=np.uint8), (w, 1)) for c, w in zip(colours, widths)])
     return np.transpose(np.tile(row, (rows, 1, 1)), (2, 0, 1))
+
+
+def _nearest(palette):
+    """What a run gives MergedColourFinder.merged: the palette's entry nearest to each colour."""
+    return lambda codes: nearest_entries(codes, palette.colours, "rgb")
 
 
 def test_the_sample_maps_two_blues_become_one_win256_entry_and_the_log_says_so(qgis_app, tmp_path):
@@ -91,14 +97,13 @@ def test_shares_are_exact_on_small_rasters_and_do_not_depend_on_the_blocks():
     rng = np.random.default_rng(1)
     codes = rng.choice(np.array([0x000010, 0x000020, 0xF0F0F0, 0xFFFFFF], dtype=np.uint32), (60, 80))
     rgba = codes | np.uint32(0xFF000000)
-    indices = np.where((codes & 255) > 128, 1, 0).astype(np.uint8)
     results = []
     for cut in (60, 7, 1):
-        finder = MergedColourFinder(80, 60, 255)
+        finder = MergedColourFinder(80, 60, 128)
         for y in range(0, 60, cut):
             window = (0, y, 80, min(cut, 60 - y))
-            finder.add(window, rgba[y:y + cut], indices[y:y + cut])
-        results.append([(m.entry, m.colours) for m in finder.merged()])
+            finder.add(window, rgba[y:y + cut])
+        results.append([(m.entry, m.colours) for m in finder.merged(_nearest(palette))])
     assert results[0] == results[1] == results[2]
     expected = {0: {(0x10, 0, 0), (0x20, 0, 0)}, 1: {(0xF0, 0xF0, 0xF0), (255, 255, 255)}}
     assert {entry: {c for c, _ in colours} for entry, colours in results[0]} == expected
@@ -106,7 +111,7 @@ def test_shares_are_exact_on_small_rasters_and_do_not_depend_on_the_blocks():
         for (r, g, b), share in colours:
             code = r | g << 8 | b << 16
             assert share == np.count_nonzero(codes == code) / codes.size
-    described = [m.describe(palette) for m in finder.merged()]
+    described = [m.describe(palette) for m in finder.merged(_nearest(palette))]
     assert sorted(d[d.index("both become"):] for d in described) == [
         "both become entry 0 (#000000)", "both become entry 1 (#ffffff)"]
 
@@ -124,11 +129,11 @@ def test_nodata_pixels_count_for_no_colour_and_no_share():
     rng = np.random.default_rng(2)
     codes = rng.choice(np.array([0x000010, 0x000020, 0xF0F0F0, 0x0000F0], dtype=np.uint32), (60, 80))
     transparent = rng.random((60, 80)) < 0.3
-    rgba = np.where(transparent, codes, codes | np.uint32(0xFF000000))  # their colours stay in the codes
-    indices = np.where(transparent, 255, np.where((codes & 255) > 128, 1, 0)).astype(np.uint8)
-    finder = MergedColourFinder(80, 60, 255)
-    finder.add((0, 0, 80, 60), rgba, indices)
-    merged = finder.merged()
+    partly = rng.random((60, 80)) < 0.2  # alpha 200: valid, the same colours as opaque pixels of them
+    rgba = np.where(transparent, codes, codes | np.where(partly, np.uint32(0xC8000000), np.uint32(0xFF000000)))
+    finder = MergedColourFinder(80, 60, 128)
+    finder.add((0, 0, 80, 60), rgba)
+    merged = finder.merged(_nearest(Palette([(0, 0, 0), (240, 120, 120)])))
     assert sorted(m.entry for m in merged) == [0, 1]
     valid = codes[~transparent]
     for m in merged:
@@ -150,13 +155,12 @@ def test_a_colour_drawn_in_thin_lines_is_measured_at_its_share_whatever_their_pe
         rgba = np.full((side, side), green, dtype=np.uint32)
         rgba[:450] = red
         rgba[lines] = dark_red
-        indices = np.where(rgba == green, 1, 0).astype(np.uint8)  # dark red becomes red's entry
         found = []
         for rows in (side, 512, 37):
-            finder = MergedColourFinder(side, side, 255)
+            finder = MergedColourFinder(side, side, 128)
             for y in range(0, side, rows):
-                finder.add((0, y, side, min(rows, side - y)), rgba[y:y + rows], indices[y:y + rows])
-            found.append([(m.entry, m.colours) for m in finder.merged()])
+                finder.add((0, y, side, min(rows, side - y)), rgba[y:y + rows])
+            found.append([(m.entry, m.colours) for m in finder.merged(_nearest(Palette([(255, 0, 0), (0, 255, 0)])))])
         assert found[0] == found[1] == found[2], name
         shares = {colour: measured for entry, colours in found[0] for colour, measured in colours}
         if share < 0.005:
