@@ -173,11 +173,13 @@ class BandSource:
         self._interleaved = all(self.dataset.GetRasterBand(b).DataType == gdal.GDT_Byte for b in used)
         masks = {}
         if use_masks:
-            for band in (self.dataset.GetRasterBand(b) for b in self.bands):
+            for number in self.bands:
+                band = self.dataset.GetRasterBand(number)
                 flags = band.GetMaskFlags()
                 if flags == gdal.GMF_ALL_VALID or alpha_band and flags == gdal.GMF_ALPHA | gdal.GMF_PER_DATASET:
                     continue  # a mask made of the alpha band read (nodata values add to it)
-                masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else id(band), band.GetMaskBand())
+                # by band number: a band object's id is reused once it is freed (a band's mask was then skipped)
+                masks.setdefault("dataset" if flags & gdal.GMF_PER_DATASET else number, band.GetMaskBand())
         self.masks = list(masks.values())
         # Integer bands hold no value that could be transparent (a float band has NaN).
         self._integers = all(gdal.GetDataTypeName(self.dataset.GetRasterBand(b).DataType).startswith(

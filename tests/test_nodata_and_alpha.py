@@ -225,3 +225,24 @@ def test_the_mask_qgis_lists_as_a_band_is_explained_when_chosen_as_alpha_band(qg
         "Alpha band (ALPHA_BAND) is 4 but layer 'in' has 3 band(s) (QGIS lists the file's mask as band 4; it is "
         "read as alpha without being chosen): choose a band from 1 to 3.")
     assert not [name for name in os.listdir(tmp_path) if name.startswith(("out", ".palettize-"))]
+
+
+@pytest.mark.parametrize("source", ["rendered", "bands"])
+def test_a_nodata_value_on_the_blue_band_alone_hides_its_pixels_when_green_has_none(qgis_app, tmp_path, source):
+    """A VRT with nodata 0 on its red and blue bands, none on green: pixels where only blue is 0 were
+    classed (exit 0), as QGIS draws them transparent. Each band's mask was kept under the id of its
+    band object, which Python gave blue's once red's was freed (seen also, now and then, on a file
+    with nodata on every band, in a Dask worker: a few pixels of a tile classed)."""
+    from osgeo import gdal
+
+    bands = np.full((3, 1, 4), 200, dtype=np.uint8)
+    for band in range(3):
+        bands[band, 0, band + 1] = 0  # pixel 1: red is 0, pixel 2: green, pixel 3: blue
+    vrt = gdal.Translate(str(tmp_path / "in.vrt"), write_raster(str(tmp_path / "in.tif"), bands), format="VRT")
+    for band in (1, 3):
+        vrt.GetRasterBand(band).SetNoDataValue(0)
+    vrt = None
+    out = quantize({"INPUT": str(tmp_path / "in.vrt"), "SOURCE": source, "PALETTE": "vga16",
+                    "OUTPUT": str(tmp_path / "out.tif")})
+    grey, greenless = nearest_vga([[200, 200, 200], [200, 0, 200]])
+    assert read_indices(out["OUTPUT"]).tolist() == [[grey, 255, greenless, 255]]
