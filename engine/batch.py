@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -390,6 +391,52 @@ def _place_mosaic(workdir, vrt_path, output):
     with open(output + ".part", "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(output + ".part", output)
+
+
+class _Later:
+    """The tasks of files split into tiles, submitted once those they need are done: no task is
+    given another's future. Given one, a task waits on a worker for it; when a worker was lost with
+    the result it waited for, Dask 2022.12's scheduler queued the task making it again behind the
+    waiting ones, which filled every worker: the batch hung for good."""
+
+    def __init__(self, client, options, palette, origin, tag, watched, finals, workdirs):
+        self.client, self.options, self.palette, self.origin, self.tag = client, options, palette, origin, tag
+        self.watched, self.finals, self.workdirs = watched, finals, workdirs  # see Runner._submit
+        self._files = {}  # {future: (job, the file's task, its tile's number or None for its opacity)}
+        self._tiles = {}  # {output: (opacity, [each tile's result or None])}
+
+    def opacity(self, job, task):
+        """Submit the reading of a split file's opacity (see file_opaque), which its tiles need."""
+        future = self.client.submit(file_opaque, task.input, self.options, pure=False)
+        self.watched[future] = (job, 0)
+        self._files[future] = (job, task, None)
+
+    def after(self, future):
+        """The tasks ``future`` (done) makes due: a file's tiles once its opacity is known, its
+        mosaic once its tiles are done."""
+        if future not in self._files:
+            return []
+        job, task, number = self._files.pop(future)
+        if number is None:
+            opaque, due = future.result(), []
+            self._tiles[job.output] = (opaque, [None] * len(job.tiles))
+            for number, tile in enumerate(job.tiles):
+                due.append(self.client.submit(quantize_tile, task.input, self.workdirs[job.output], tile, self.options,
+                                              self.palette, opaque, pure=False))
+                self.watched[due[-1]] = (job, tile[2] * tile[3])
+                self._files[due[-1]] = (job, task, number)
+            return due
+        opaque, results = self._tiles[job.output]
+        results[number] = future.result()
+        if any(result is None for result in results):
+            return []
+        del self._tiles[job.output]
+        with warnings.catch_warnings():  # the tiles' samples of merged classes: a few MB at most, which must travel
+            warnings.filterwarnings("ignore", "Large object of size", UserWarning)
+            final = self.client.submit(tagged, self.tag, assemble, task, self.workdirs[job.output], self.options,
+                                       self.palette, results, opaque, self.origin, pure=False)
+        self.watched[final], self.finals[final] = (job, 0), job
+        return [final]
 
 
 def file_opaque(path, options):
@@ -863,9 +910,10 @@ class Runner:
                   for job in jobs}
         ended = set()  # outputs of the files whose last task ended
         try:  # submitting takes a while too (a few ms a task): a Ctrl-C there is cleaned up after as well
-            self._submit(jobs, options, palette, origin, tag, watched, finals, workdirs)
+            later = _Later(self.client, options, palette, origin, tag, watched, finals, workdirs)
+            self._submit(jobs, later)
             self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, tell, progress,
-                         len(jobs), total, ended)
+                         len(jobs), total, ended, later)
         except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
             with _without_ctrl_c():
                 lost = self._scheduler_lost()  # its workers' tasks can be neither cancelled nor waited for
@@ -883,31 +931,26 @@ class Runner:
                     remove_folder(workdir)
             raise
 
-    def _submit(self, jobs, options, palette, origin, tag, watched, finals, workdirs):
-        """Submit every job's tasks, each watched as it is submitted ({future: (job, its pixels)}),
-        ``finals`` ({future: job}) the last task of each job, ``workdirs`` ({output: tiles folder})."""
-        client = self.client
+    def _submit(self, jobs, later):
+        """Submit every file's first task, each watched as it is submitted (see _Later): a file in
+        one piece is one task; a file split into tiles first has its opacity read, and _Later
+        submits its tiles, then its mosaic, as they become due."""
         for job in jobs:
             task = for_workers(job)
             if not job.tiles:
-                future = client.submit(tagged, tag, quantize_whole, task, options, palette, pure=False)
-                watched[future], finals[future] = (job, job.pixels), job
+                future = later.client.submit(tagged, later.tag, quantize_whole, task, later.options, later.palette,
+                                             pure=False)
+                later.watched[future], later.finals[future] = (job, job.pixels), job
                 continue
-            workdir = workdirs[job.output] = _workdir(job)
-            opaque = client.submit(file_opaque, task.input, options, pure=False)  # read once; the tiles wait for it
-            watched[opaque] = (job, 0)
-            tiles = []
-            for tile in job.tiles:
-                tiles.append(client.submit(quantize_tile, task.input, workdir, tile, options, palette, opaque, pure=False))
-                watched[tiles[-1]] = (job, tile[2] * tile[3])
-            final = client.submit(tagged, tag, assemble, task, workdir, options, palette, tiles, opaque, origin,
-                                  pure=False)
-            watched[final], finals[final] = (job, 0), job
+            later.workdirs[job.output] = _workdir(job)
+            later.opacity(job, task)
 
-    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, tell, progress, files, total, ended):
+    def _follow(self, completed, watched, finals, workdirs, keep_going, fail, tell, progress, files, total, ended,
+                later):
         """Account for tasks as they finish: progress, one failure per file, cleaning up after it,
         what each file done logged (``tell(job, text, warning)``); ``ended``: a set that gets the
-        output of each file whose last task ended."""
+        output of each file whose last task ended; ``later`` (_Later): submits the tasks a task done
+        makes due."""
         from distributed import wait
 
         client = self.client
@@ -937,6 +980,9 @@ class Runner:
                     client.submit(remove_folder, workdir, pure=False).result()
                 continue
             pixels_done += pixels
+            if not stop and job.output not in failed:
+                for due in later.after(future):
+                    completed.add(due)
             if future in finals:
                 files_done += 1
                 for text, warning in future.result()[1]:
