@@ -310,11 +310,20 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
         warnings = ([run.CLIPPED] if any(clipped for _, clipped, _ in tiles) else []) + [
             run.merged_message(entry, palette, options)
             for entry in run.merged_classes(merges, palette, options.metric, nodata)] + ([] if counts.any() else [run.ALL_NODATA])
+        rotated = grid.has_geotransform and not grid.is_north_up  # tiles built in pixel coordinates (quantize_tile)
+        if rotated:  # and so again, if a run of this task that Dask lost with its worker set some as below
+            for tile, name in zip(job.tiles, names):
+                gdal.Open(name, gdal.GA_Update).SetGeoTransform(tile_geotransform(_PIXEL_COORDINATES, tile))
         no_values = {} if nodata is None else {"srcNodata": nodata, "VRTNodata": nodata}
         mosaic = gdal.BuildVRT(vrt_path, names, **no_values)  # tiles relative to it
         if mosaic is None:
             raise OSError("GDAL could not build the mosaic: {}".format(gdal.GetLastErrorMsg()))
-        if grid.has_geotransform and not grid.is_north_up:  # tiles built in pixel coordinates (quantize_tile)
+        sources = [name for name in mosaic.GetFileList() or [] if os.path.abspath(name) != os.path.abspath(vrt_path)]
+        if (mosaic.RasterXSize, mosaic.RasterYSize) != (grid.width, grid.height) or len(sources) != len(names):
+            # BuildVRT skips a tile it cannot use, and only warns
+            raise run.RunError("The mosaic of {} lacks tiles ({}); run it again".format(
+                job.input, gdal.GetLastErrorMsg() or "GDAL skipped some"))
+        if rotated:
             mosaic.SetGeoTransform(grid.geotransform)
             for tile, name in zip(job.tiles, names):
                 gdal.Open(name, gdal.GA_Update).SetGeoTransform(tile_geotransform(grid.geotransform, tile))

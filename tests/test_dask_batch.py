@@ -256,6 +256,42 @@ def test_a_mosaic_whose_tile_was_lost_is_refused_never_written_with_a_hole(tmp_p
     assert os.listdir(str(tmp_path)) == []
 
 
+def test_a_rotated_map_s_mosaic_made_again_after_its_worker_was_lost_is_whole(tmp_path):
+    """A worker killed while it gave a rotated map's tiles their geotransforms: Dask ran the last task
+    again, GDAL's mosaic skipped the tiles already rotated (it takes north-up ones only) and the
+    output came out 1300 x 684 instead of 1300 x 1000, exit 0. The tasks as a worker runs them, half
+    the tiles rotated by the lost run; and a mosaic GDAL skips a tile of is refused."""
+    from palettize.engine.options import PaletteOptions, QuantizeOptions
+    from palettize.palettes.palette import builtin_palette
+
+    geotransform = (500000.0, 20.0, 5.0, 7500000.0, 4.0, -22.0)
+    path = write_raster(str(tmp_path / "map.tif"), gdal.Open(SAMPLE_MAP).ReadAsArray(), geotransform=geotransform,
+                        alpha=True)
+    options, palette = QuantizeOptions(palette=PaletteOptions("vga16")), builtin_palette("vga16")
+    assert run("quantize", path, "-o", tmp_path / "here.tif", "--palette", "vga16", "-q") == 0
+    job = batch.Job(path, str(tmp_path / "out.tif"), width=600, height=400,
+                    tiles=batch.tile_windows(600, 400, float(SPLIT)))
+    workdir = batch._workdir(job)
+    opaque = batch.file_opaque(job.input, options)
+    tiles = [batch.quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
+    for tile in job.tiles[:6]:  # as the lost run left them
+        gdal.Open(os.path.join(workdir, "tiles", batch.tile_name(tile)), gdal.GA_Update).SetGeoTransform(
+            batch.tile_geotransform(geotransform, tile))
+    batch.assemble(job, workdir, options, palette, tiles, opaque)
+    assert np.array_equal(read_indices(job.output), read_indices(str(tmp_path / "here.tif")))
+    assert gdal.Open(job.output).GetGeoTransform() == geotransform
+
+    north_up = batch.Job(SAMPLE_MAP, str(tmp_path / "north-up.tif"), width=600, height=400,
+                         tiles=batch.tile_windows(600, 400, float(SPLIT)))
+    workdir = batch._workdir(north_up)
+    tiles = [batch.quantize_tile(north_up.input, workdir, tile, options, palette, opaque) for tile in north_up.tiles]
+    gdal.Open(os.path.join(workdir, "tiles", batch.tile_name(north_up.tiles[3])), gdal.GA_Update).SetGeoTransform(
+        geotransform)  # a tile GDAL's mosaic cannot take
+    with pytest.raises(batch.run.RunError, match=r"^The mosaic of {} lacks tiles".format(re.escape(SAMPLE_MAP))):
+        batch.assemble(north_up, workdir, options, palette, tiles, opaque)
+    assert not os.path.exists(north_up.output) and not leftovers(tmp_path)
+
+
 def test_a_damaged_file_among_inputs_sharing_a_palette_built_on_the_cluster_gets_its_error_line(scheduler, tmp_path,
                                                                                                  capsys):
     good = write_raster(str(tmp_path / "good.tif"), random_rgba(40, 50, seed=2), alpha=True)
