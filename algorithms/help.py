@@ -31,11 +31,14 @@ SOURCE = parameter(
     "SOURCE", "Pixel source", "`rendered` / `bands`", "`rendered`",
     "rendered: the layer as QGIS draws it; bands: the raw band values.",
     """`rendered`: the pixels as QGIS draws the layer with its current style (pseudocolour, paletted,
-    RGB, brightness/hue filters; the layer's opacity is ignored); a file given by its path, with its
-    default style (`<name>.qml` beside it), as QGIS opens it. Where the style cannot change the
-    values (plain Byte RGB(A), no stretch, no filters) the bands are read directly, with identical
-    results. `bands`: the raw values of the bands below, clipped to 0–255 (a paletted raster's are
-    indices into its colour table, not colours: it is refused, to be read as `rendered`).""", advanced=True)
+    RGB, brightness/hue filters; the layer's opacity is ignored); a file given by its path is the
+    project's layer of that file where one is loaded (Processing's rule: with that layer's style),
+    else the file with its default style (`<name>.qml` beside it), as QGIS opens it. Where the style
+    cannot change the values (plain Byte RGB(A), no stretch, no filters) the bands are read
+    directly, with identical results. `bands`: the raw values of the bands below, clipped to 0–255,
+    read with GDAL (a paletted raster's are indices into its colour table, not colours: it is
+    refused, to be read as `rendered`; so is a layer QGIS opens with GDAL open options, such as a
+    world file's georeferencing or a PDF's resolution, which GDAL would not apply).""", advanced=True)
 BANDS = parameter(
     "RED_BAND GREEN_BAND BLUE_BAND", "Red band", "band, optional", "1, 2, 3",
     "Band read as red (green, blue) with Pixel source = bands.",

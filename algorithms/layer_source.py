@@ -333,8 +333,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         if source == "bands":
             if path is None:
                 raise QgsProcessingException(tr(
-                    "{} = bands reads files with GDAL, and layer '{}' is not one: choose rendered."
-                ).format(self.named(self.SOURCE), layer.name()))
+                    "{} = bands reads the bands of files with GDAL, and layer '{}' cannot be read so: {}. Choose "
+                    "rendered."
+                ).format(self.named(self.SOURCE), layer.name(), rendered_source.why_not_gdal(layer)))
             dataset = gdal.Open(path)  # QGIS shows one band more for a file with a mask
             count = dataset.RasterCount
             paletted = gdal_io.paletted_band(dataset, [b for b in bands if b])

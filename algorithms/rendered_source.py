@@ -28,10 +28,13 @@ from ..engine.nearest import OPAQUE, RGB_BITS, pack_rgba
 
 
 def gdal_path(layer):
-    """The path GDAL opens for a layer, or None when the layer is not a GDAL raster."""
+    """The path GDAL opens for a layer, or None when the layer is not a GDAL raster read as GDAL
+    opens the path (see why_not_gdal)."""
     if layer.providerType() != "gdal":
         return None
     parts = QgsProviderRegistry.instance().decodeUri("gdal", layer.source())
+    if parts.get("openOptions"):  # e.g. a world file's georeferencing, a PDF's DPI: another grid than the path's
+        return None
     path = parts.get("path") or layer.source()
     if parts.get("path") and parts.get("vsiPrefix"):  # a file inside an archive: /vsizip/x.zip/inner.tif
         path = parts["vsiPrefix"] + path + (parts.get("vsiSuffix") or "")
@@ -42,6 +45,16 @@ def gdal_path(layer):
     except RuntimeError:  # GDAL exceptions switched on by someone else in this process
         return None
     return path if dataset is not None and dataset.RasterCount > 0 else None  # not a container of subdatasets
+
+
+def why_not_gdal(layer):
+    """Why gdal_path gives no path for ``layer``, as the end of a sentence."""
+    if layer.providerType() != "gdal":
+        return "it is a {} layer, not a file".format(layer.providerType())
+    options = QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("openOptions")
+    if options:
+        return "it is opened with GDAL open options ({}), which change what it holds".format(", ".join(options))
+    return "GDAL cannot open its source {} (moved or deleted?)".format(layer.source())
 
 
 def layer_grid(layer, path):

@@ -61,6 +61,18 @@ def test_invalid_input_layer_is_refused(qgis_app, tmp_path):
     assert "INPUT" in error
 
 
+def test_a_layer_whose_file_was_deleted_is_refused_naming_the_file(qgis_app, tmp_path):
+    """SOURCE=bands said the layer was no file GDAL reads and to choose rendered, which failed too."""
+    from qgis.core import QgsRasterLayer
+
+    path = write_raster(str(tmp_path / "sheet.tif"), random_rgba(20, 30, seed=1)[:3])
+    layer = QgsRasterLayer(path, "sheet")
+    os.remove(path)
+    error = refused({"INPUT": layer, "SOURCE": "bands", "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert error.endswith("layer 'sheet' cannot be read so: GDAL cannot open its source {} (moved or deleted?). "
+                          "Choose rendered.".format(path))
+
+
 def test_output_inside_a_file_is_refused(qgis_app, tmp_path, rgba):
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a folder")

@@ -121,6 +121,28 @@ def test_a_crs_assigned_in_qgis_to_a_file_without_one_places_the_output(qgis_app
     assert read_indices(from_qgis).tolist() == read_indices(from_file).tolist()
 
 
+def test_a_layer_placed_by_its_world_file_through_an_open_option_keeps_that_grid(qgis_app, tmp_path):
+    """A GeoTIFF QGIS opens with |option:GEOREF_SOURCES=WORLDFILE (placed by its .tfw, as another
+    program placed it): the output had the file's internal geotransform, where the layer is not,
+    exit 0 (a layer QGIS must draw came out all nodata there). GDAL opens the bare path without the
+    option: such a layer is drawn by QGIS, and SOURCE=bands says why it cannot read it."""
+    from qgis.core import QgsRasterLayer
+
+    image = random_rgba(20, 30, seed=30, transparent_share=0)[:3]
+    path = write_raster(str(tmp_path / "sheet.tif"), image)  # internal geotransform: NORTH_UP
+    with open(str(tmp_path / "sheet.tfw"), "w") as world:
+        world.write("20\n0\n0\n-20\n100010\n200010\n")  # pixel centres: the corner is at (100000, 200020)
+    layer = QgsRasterLayer(path + "|option:GEOREF_SOURCES=WORLDFILE", "placed by its world file")
+    out = quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert gdal.Open(out).GetGeoTransform() == (100000.0, 20.0, 0.0, 200020.0, 0.0, -20.0)
+    bands = quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "bands.tif")})
+    assert read_indices(out).tolist() == read_indices(bands["OUTPUT"]).tolist()  # the same pixels, placed anew
+    with pytest.raises(QgsProcessingException, match=re.escape(
+            "layer 'placed by its world file' cannot be read so: it is opened with GDAL open options "
+            "(GEOREF_SOURCES=WORLDFILE), which change what it holds. Choose rendered.")):
+        quantize({"INPUT": layer, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "refused.tif")})
+
+
 def scene_with_rpcs(path, image):
     """A satellite scene georeferenced by rational polynomial coefficients (GDAL's RPC metadata)."""
     rpc = {"LINE_OFF": "11", "SAMP_OFF": "18", "LAT_OFF": "60", "LONG_OFF": "20", "HEIGHT_OFF": "0",
