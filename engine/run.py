@@ -622,7 +622,8 @@ def output_type_message(palette_size, opaque, type_name, nodata, palette=None, n
     if nodata is None:
         return "{} colours and an opaque input ({}): writing Byte without nodata.".format(palette_size, opaque_why)
     because = "" if palette_size > 256 or opaque else (
-        " (the input can have transparent pixels: an alpha band, a mask, nodata or a style that leaves some)")
+        " (the input may have transparent pixels: it has an alpha band, a mask or nodata, or QGIS draws it with a "
+        "style, which may leave some)")
     return "{} colours + nodata {} 256 values: writing {} with nodata {}{}.".format(
         palette_size, "fit in" if type_name == "Byte" else "need more than", type_name, nodata, because)
 
