@@ -291,6 +291,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
+        remove_tagged(os.path.join(workdir, "tiles"), None)  # tile writers' staging folders, left by lost workers
         lost = [name for name in names if not os.path.exists(name)]
         if lost:  # a worker that stopped after its tile was done: its tile written again maybe, never a mosaic with holes
             raise run.RunError("{} of the {} tiles of {} were lost (a Dask worker stopped?); run it again".format(
@@ -365,6 +366,11 @@ def _drop_geotransform(vrt_path):
         text = f.read()
     with open(vrt_path, "w", encoding="utf-8") as f:
         f.write(re.sub(r"\s*<GeoTransform>[^<]*</GeoTransform>", "", text, count=1))
+
+
+def _output_folders(job):
+    """The folders a file's outputs go into."""
+    return {os.path.dirname(os.path.abspath(path)) for path in _side_files(job)}
 
 
 def tiles_folder(output):
@@ -598,6 +604,11 @@ class Cluster:
         may give up, or hang for ever after a Ctrl-C: it is given CLOSE_TIMEOUT, and the workers are
         waited for and killed if need be), so none writes into the folders removed after it."""
         with _without_ctrl_c():
+            if self._cluster is not None and self.client is not None:
+                try:  # a worker its nanny starts again (one was lost) and closed as it starts prints tracebacks
+                    self.client.wait_for_workers(self.workers, timeout=RESTART_TIMEOUT)
+                except Exception:
+                    pass
             for part in (self.client, self._cluster):
                 try:
                     if part is not None:
@@ -611,6 +622,8 @@ class Cluster:
 
 #: Seconds to wait for the client and the local cluster to close.
 CLOSE_TIMEOUT = 20
+#: Seconds to wait for a local worker being started again before the cluster is closed.
+RESTART_TIMEOUT = 10
 
 
 def _stop_processes(pids, patience=10.0):
@@ -931,7 +944,7 @@ class Runner:
                         self.cluster.close()
                     for job in jobs:
                         if job.output not in ended:
-                            for folder in {os.path.dirname(os.path.abspath(path)) for path in _side_files(job)}:
+                            for folder in _output_folders(job):
                                 remove_tagged(folder, tag)
                             _remove_new(before[job.output])
                 else:  # another's workers: their running tasks end as they would
@@ -939,6 +952,9 @@ class Runner:
                 for workdir in workdirs.values():
                     remove_folder(workdir)
             raise
+        for job in jobs:  # a task Dask ran again, its worker lost in the middle, left its staging folder
+            for folder in _output_folders(job):
+                remove_tagged(folder, tag)
 
     def _submit(self, jobs, later):
         """Submit every file's first task, each watched as it is submitted (see _Later): a file in
@@ -997,6 +1013,8 @@ class Runner:
                 for text, warning in future.result()[1]:
                     tell(job, text, warning)
                 self._release(job, watched, finals)
+            elif not stop and job.output not in failed:  # its result taken: let go, see _release
+                del watched[future]
             progress(files_done, pixels_done, files, total)
 
     @staticmethod

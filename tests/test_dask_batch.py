@@ -256,6 +256,28 @@ def test_a_mosaic_whose_tile_was_lost_is_refused_never_written_with_a_hole(tmp_p
     assert os.listdir(str(tmp_path)) == []
 
 
+def test_a_tile_writer_lost_with_its_worker_leaves_nothing_in_the_mosaic_s_tiles_folder(tmp_path):
+    """A worker killed while it wrote a tile of a .vrt mosaic: Dask wrote the tile again, and the
+    lost writer's staging folder went with the tiles into <name>_tiles/ (exit 0); the same command
+    then refused that folder as holding files Palettize did not write. The tasks as a worker runs
+    them, a lost writer's folder beside the tiles."""
+    from palettize.engine.options import PaletteOptions, QuantizeOptions
+    from palettize.palettes.palette import builtin_palette
+
+    job = batch.Job(SAMPLE_MAP, str(tmp_path / "mosaic.vrt"), width=600, height=400,
+                    tiles=batch.tile_windows(600, 400, float(SPLIT)))
+    options, palette = QuantizeOptions(palette=PaletteOptions("vga16")), builtin_palette("vga16")
+    workdir = batch._workdir(job)
+    opaque = batch.file_opaque(job.input, options)
+    tiles = [batch.quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
+    lost = os.path.join(workdir, "tiles", ".palettize-0123abcd")
+    os.makedirs(lost)
+    open(os.path.join(lost, batch.tile_name(job.tiles[2])), "wb").close()
+    batch.assemble(job, workdir, options, palette, tiles, opaque)
+    assert sorted(os.listdir(str(tmp_path / "mosaic_tiles"))) == sorted(batch.tile_name(tile) for tile in job.tiles)
+    assert batch.tiles_folder_problem(job.output) == ""
+
+
 def test_a_rotated_map_s_mosaic_made_again_after_its_worker_was_lost_is_whole(tmp_path):
     """A worker killed while it gave a rotated map's tiles their geotransforms: Dask ran the last task
     again, GDAL's mosaic skipped the tiles already rotated (it takes north-up ones only) and the
