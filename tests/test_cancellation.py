@@ -62,3 +62,29 @@ def test_cancel_stops_a_ciede2000_search_within_its_block(qgis_app, tmp_path, mo
                  feedback=feedback)
     assert 1 <= len(chunks) <= 2 and sum(chunks) < 10000
     assert not os.path.exists(str(tmp_path / "out.tif"))
+
+
+def test_cancel_stops_the_colour_table_a_dithered_run_fills_at_once(qgis_app, tmp_path, monkeypatch):
+    """Dithering fills the whole table of 16.7 million colours once its searches have taken long
+    enough: 88 s with 65,535 CIELAB entries, during which a cancel was not seen. Cancelled at the
+    fill's first chunk, it searches at most one more."""
+    import dataclasses
+
+    from palettize.engine import metrics, nearest
+
+    monkeypatch.setitem(metrics.REGISTRY, "rgb", dataclasses.replace(metrics.REGISTRY["rgb"], fill_after=0.0))
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(60, 60, seed=8), alpha=True)
+    feedback, fill_chunks, search = QgsProcessingFeedback(), [], nearest.NearestColourMapper._search
+
+    def searched(mapper, codes):
+        if len(codes) == 1 << 16:  # a chunk of the fill
+            fill_chunks.append(len(codes))
+            feedback.cancel()
+        return search(mapper, codes)
+
+    monkeypatch.setattr(nearest.NearestColourMapper, "_search", searched)
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "DITHER": "floyd-steinberg",
+                  "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
+    assert 1 <= len(fill_chunks) <= 2
+    assert not os.path.exists(str(tmp_path / "out.tif"))
