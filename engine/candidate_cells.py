@@ -154,40 +154,45 @@ class CandidateCells:
         cells[~inside] = len(self.counts) - 1
         return cells
 
-    def nearest(self, points):
+    def nearest(self, points, check=None):
         """Index of the nearest target of each point (K x 3, float64 in the targets' space), ties to
         the lowest index: what an argmin over the distances to all targets gives. Points whose cell
         keeps more than a share of the entries (off the line of a grey palette, say) are measured
-        against all of them at once, which is then cheaper than pair by pair."""
+        against all of them at once, which is then cheaper than pair by pair. ``check``: called
+        between chunks, to stop by raising (a cancel: 65,535 entries take tens of seconds)."""
         points = np.asfortranarray(np.asarray(points, dtype=np.float64).reshape(-1, 3))  # columns contiguous
         result = np.empty(len(points), dtype=np.int64)
         cells = self.cells_of(points)
         counts = self.counts[cells]
         crowded = counts > max(_FEW, _DENSE_SHARE * len(self.targets))
         if crowded.any():
-            result[crowded] = self._nearest_of_all(points[crowded])
+            result[crowded] = self._nearest_of_all(points[crowded], check)
             few = np.flatnonzero(~crowded)
-            result[few] = self._nearest_of_candidates(points[few], cells[few], counts[few])
+            result[few] = self._nearest_of_candidates(points[few], cells[few], counts[few], check)
         else:
-            result[:] = self._nearest_of_candidates(points, cells, counts)
+            result[:] = self._nearest_of_candidates(points, cells, counts, check)
         return result
 
-    def _nearest_of_candidates(self, points, cells, counts):
+    def _nearest_of_candidates(self, points, cells, counts, check=None):
         result = np.empty(len(points), dtype=np.int64)
         ends = np.cumsum(counts)
         start = 0
         while start < len(points):
+            if check is not None:
+                check()
             done = ends[start - 1] if start else 0
             stop = max(start + 1, int(np.searchsorted(ends, done + _PAIRS_PER_CHUNK)))
             result[start:stop] = self._nearest_chunk(points[start:stop], cells[start:stop], counts[start:stop])
             start = stop
         return result
 
-    def _nearest_of_all(self, points):
+    def _nearest_of_all(self, points, check=None):
         """Brute force: the same term-by-term distances to every target, argmin per point."""
         result = np.empty(len(points), dtype=np.int64)
         step = max(1, _PAIRS_PER_CHUNK // len(self.targets))
         for start in range(0, len(points), step):
+            if check is not None:
+                check()
             chunk = points[start:start + step]
             total = np.zeros((len(chunk), len(self.targets)))
             for channel in range(3):

@@ -76,14 +76,14 @@ def distances(points, targets, metric):
 def nearest_palette_indices(colours, palette_colours, metric, check=None):
     """Index of the nearest palette colour for each of K colours (K x 3, 0-255): the answer of
     brute_force_indices, through candidate cells where the metric has them. ``check``: called
-    between chunks of a metric without cells (CIEDE2000: a block of a scan's millions of colours
-    takes minutes), to stop by raising (a cancel)."""
+    between chunks (CIEDE2000: a block of a scan's millions of colours takes minutes; 65,535 CIELAB
+    entries tens of seconds), to stop by raising (a cancel)."""
     to_space = METRIC_SPACES[metric]
     points = to_space(np.asarray(colours).reshape(-1, 3))
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
     box = REGISTRY[metric].cell_box
     if box is not None:
-        return CandidateCells(targets, *box, depth_for(len(points))).nearest(points)
+        return CandidateCells(targets, *box, depth_for(len(points))).nearest(points, check)
     result = np.empty(len(points), dtype=np.int64)
     step = max(1, (_PAIRS_PER_CHUNK // REGISTRY[metric].cost) // len(targets))
     for start in range(0, len(points), step):
@@ -377,7 +377,7 @@ class NearestColourMapper:
             return nearest_palette_indices(unpack_rgb(codes), self._searched, self.metric, self._check)
         if len(codes) * len(self._searched) > _DIRECT_PAIRS.get(self.metric, 0):
             cells = self._candidate_cells(self.distinct_colours + len(codes))
-            return cells.nearest(METRIC_SPACES[self.metric](unpack_rgb(codes)))
+            return cells.nearest(METRIC_SPACES[self.metric](unpack_rgb(codes)), self._check)
         result = np.empty(len(codes), dtype=np.int64)
         step = max(1, _DIRECT_CHUNK // len(self._searched))
         for start in range(0, len(codes), step):

@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
@@ -87,4 +88,29 @@ def test_cancel_stops_the_colour_table_a_dithered_run_fills_at_once(qgis_app, tm
         quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "DITHER": "floyd-steinberg",
                   "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
     assert 1 <= len(fill_chunks) <= 2
+    assert not os.path.exists(str(tmp_path / "out.tif"))
+
+
+def test_cancel_stops_a_large_palettes_search_through_candidate_cells(qgis_app, tmp_path, monkeypatch):
+    """A 65,535-colour palette file under CIELAB: a block's colours took tens of seconds to search
+    through candidate cells, in which a cancel was not seen (27 s on 5 megapixels). Cancelled at the
+    search's first chunk, it measures at most one more."""
+    from palettize.engine import candidate_cells
+
+    rng = np.random.default_rng(3)
+    legend = tmp_path / "legend.csv"
+    legend.write_text("".join("{},{},{}\n".format(*colour) for colour in rng.integers(0, 256, (4096, 3)).tolist()))
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(200, 200, seed=9), alpha=True)
+    feedback, chunks, measure = QgsProcessingFeedback(), [], candidate_cells.CandidateCells._nearest_chunk
+
+    def measured(cells, points, *args):
+        chunks.append(len(points))
+        feedback.cancel()
+        return measure(cells, points, *args)
+
+    monkeypatch.setattr(candidate_cells.CandidateCells, "_nearest_chunk", measured)
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        quantize({"INPUT": path, "SOURCE": "bands", "PALETTE_FILE": str(legend), "METRIC": "cielab",
+                  "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
+    assert 1 <= len(chunks) <= 2
     assert not os.path.exists(str(tmp_path / "out.tif"))
