@@ -1054,25 +1054,31 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
     positions = pixels_of_runs(starts[small_run], run_lengths)
     mine = np.repeat(root[small_run], run_lengths)
     ys, xs = np.divmod(positions, cols)
-    pairs_small, pairs_class = [], []
+    # Each pixel pair across a small region's border, as small region * classes + the class of the
+    # large region beyond: made per direction, so no larger temporaries than one direction's.
+    classes = int(run_class.max()) + 1
+    keys = []
     for dy, dx in (_CROSS if connectedness == 4 else _RING):
         y, x = ys + dy, xs + dx
         ok = np.flatnonzero((y >= 0) & (y < rows) & (x >= 0) & (x < cols))
+        del y, x
         run = _run_at(starts, lengths, positions[ok] + (dy * cols + dx))
         seen = run >= 0  # not nodata
         ok, run = ok[seen], run[seen]
         large = size[root[run]] >= min_region  # never the pixel's own region, which is small
-        pairs_small.append(mine[ok[large]])
-        pairs_class.append(run_class[run[large]])
-    small_ids, other_class = np.concatenate(pairs_small), np.concatenate(pairs_class).astype(np.int64)
-    if len(small_ids) == 0:
+        key = mine[ok[large]] * classes
+        key += run_class[run[large]]
+        keys.append(key)
+    del positions
+    keys = np.concatenate(keys)
+    if len(keys) == 0:
         return out
 
     # Border length per (small region, class of large neighbours), summed over that class's regions
     # (a window may cut a large region in two, never change the sum). The most border wins, then the
     # lower class: the highest border * classes + (classes - 1 - class).
-    classes = int(run_class.max()) + 1
-    pairs, border = np.unique(small_ids * classes + other_class, return_counts=True)
+    pairs, border = np.unique(keys, return_counts=True)
+    del keys
     small_of, class_of = np.divmod(pairs, classes)
     first = np.flatnonzero(np.concatenate(([True], small_of[1:] != small_of[:-1])))
     best = np.maximum.reduceat(border * classes + (classes - 1 - class_of), first)
