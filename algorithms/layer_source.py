@@ -322,9 +322,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(tr("The input is not a valid raster layer: choose a raster QGIS can open."))
-        if source == "rendered" and context.temporaryLayerStore().mapLayer(layer.id()) is not None:
+        value = parameters.get(self.INPUT)
+        if source == "rendered" and isinstance(value, str) and value not in (layer.id(), layer.name()) and \
+                context.temporaryLayerStore().mapLayer(layer.id()) is not None:
             # A file given by its path, which Processing opens without the default style QGIS draws it
-            # with (<name>.qml beside it, from Save as Default).
+            # with (<name>.qml beside it, from Save as Default); never a layer the caller styled and
+            # put in the context's store (as scripts chaining algorithms do).
             layer.loadDefaultStyle()
         path = rendered_source.gdal_path(layer)  # None when GDAL cannot open the layer's source
         bands = [self.whole_number(parameters, name, context) for name in self.BANDS]

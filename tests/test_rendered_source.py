@@ -54,6 +54,33 @@ def test_pseudocolour_layer_is_quantized_as_drawn(qgis_app, tmp_path):
     assert read_indices(out).tolist() == [[4, 10, 9], [9, 10, 4]]
 
 
+def test_a_layer_a_script_styled_and_keeps_in_its_context_is_drawn_with_that_style(qgis_app, tmp_path):
+    """A script chaining algorithms keeps its styled layer in the context's temporary layer store:
+    the run took it for a file Processing had opened from its path, gave it the default style
+    saved beside the file (grey), changing the script's layer, and quantized that instead."""
+    from qgis.core import (QgsColorRampShader, QgsProcessingContext, QgsProject, QgsRasterLayer, QgsRasterShader,
+                           QgsSingleBandPseudoColorRenderer)
+    from qgis.PyQt.QtGui import QColor
+
+    values = np.array([[0.0, 1.0, 2.0], [2.5, 1.2, 0.1]], dtype=np.float32)
+    path = write_raster(str(tmp_path / "depth.tif"), values[None], gdal_type=gdal.GDT_Float32)
+    assert QgsRasterLayer(path, "grey", "gdal").saveDefaultStyle()[1]  # depth.qml: grey
+    layer = QgsRasterLayer(path, "depth", "gdal")
+    ramp = QgsColorRampShader(0, 3, None, QgsColorRampShader.Discrete)
+    ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(limit, QColor(*VGA[entry]))
+                               for limit, entry in ((0.5, 4), (1.5, 10), (3.0, 9))])
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(ramp)
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    context.temporaryLayerStore().addMapLayer(layer)
+    for given in (layer, layer.id()):
+        out = quantize({"INPUT": given, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")}, context=context)
+        assert read_indices(out["OUTPUT"]).tolist() == [[4, 10, 9], [9, 10, 4]]
+        assert layer.renderer().type() == "singlebandpseudocolor"
+
+
 def test_paletted_layer_from_a_colour_table_is_quantized_as_drawn(qgis_app, tmp_path):
     classes = np.array([[0, 1, 2], [2, 2, 0]], dtype=np.uint8)
     path = write_raster(str(tmp_path / "units.tif"), classes[None])
