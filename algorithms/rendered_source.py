@@ -191,6 +191,7 @@ class RenderedSource:
         """``draw_path``: a GDAL raster to draw with the layer's style instead of the layer's own
         source (see LookupSource)."""
         self.description = "the layer as drawn with its style"
+        self.transparency = "a layer QGIS draws, whose style, nodata or a grid beyond it may leave some"
         source, provider_key = layer.source(), layer.providerType()
         if draw_path is not None:
             source, provider_key = draw_path, "gdal"
@@ -530,7 +531,7 @@ class StretchedBandSource:
         # A colour code's low half holds red and green, its high half blue and alpha.
         self._low = red[levels & np.uint32(255)] | (green[levels >> np.uint32(8)] << np.uint32(8))
         self._high = (blue[levels & np.uint32(255)] << np.uint32(16)) | ((levels >> np.uint32(8)) << np.uint32(24))
-        self.opaque = self._bands.opaque
+        self.opaque, self.transparency = self._bands.opaque, self._bands.transparency
         self._check(layer, path, grid, workdir)
 
     def _check(self, layer, path, grid, workdir):
@@ -624,6 +625,7 @@ class LookupSource:
                                 "drawing {:,} values)").format(len(classifier.colours), len(classifier.starts),
                                                               drawn.count)
         self.opaque = bool(self.table.min() >= OPAQUE)
+        self.transparency = "values its style draws transparent (without a class, nodata)"
         self._seems_opaque = not self.opaque and self._guess_opaque()
 
     def seems_opaque(self, alpha_threshold):

@@ -192,6 +192,14 @@ class BandSource:
             ", alpha band {}".format(alpha_band) if alpha_band else ", mask" if self.masks else "",
         )
 
+    @property
+    def transparency(self):
+        """What may leave its pixels transparent, for the log."""
+        found = (["alpha band {}".format(self.alpha_band)] if self.alpha_band else []) + \
+            (["a mask or nodata value"] if self.masks else []) + (["nodata values"] if self.nodata else []) + \
+            ([] if self._integers else ["NaN or infinity in a float band"])
+        return ", ".join(found) or None
+
     def _alpha_band_of(self, bands):
         """The file's alpha band (by its colour interpretation) when it is none of ``bands``, or None.
         Read with the colours (in the same call where all are Byte), it gives the alpha GDAL's mask

@@ -609,8 +609,10 @@ def opaque_or_guessed(source, options, read_all=False):
 
 
 def output_type_message(palette_size, opaque, type_name, nodata, palette=None, nodata_index=None,
-                        opaque_why="no alpha band, mask or nodata"):
-    """Why the output has its data type, for the log (``opaque_why``: how an opaque input is known so)."""
+                        opaque_why="no alpha band, mask or nodata", transparent_why=None):
+    """Why the output has its data type, for the log (``opaque_why``: how an opaque input is known
+    so; ``transparent_why``: what may leave an input's pixels transparent, a source's
+    ``transparency``)."""
     if nodata_index is not None:
         if nodata_index < palette_size:
             kept = "palette entry {}{} is kept for nodata and never chosen as a pixel's colour".format(
@@ -621,9 +623,8 @@ def output_type_message(palette_size, opaque, type_name, nodata, palette=None, n
             nodata_index, nodata_index, kept, palette_size, type_name, nodata)
     if nodata is None:
         return "{} colours and an opaque input ({}): writing Byte without nodata.".format(palette_size, opaque_why)
-    because = "" if palette_size > 256 or opaque else (
-        " (the input may have transparent pixels: it has an alpha band, a mask or nodata, or QGIS draws it with a "
-        "style, which may leave some)")
+    because = "" if palette_size > 256 or opaque else " (the input may have transparent pixels: {})".format(
+        transparent_why or "an alpha band, a mask or nodata")
     return "{} colours + nodata {} 256 values: writing {} with nodata {}{}.".format(
         palette_size, "fit in" if type_name == "Byte" else "need more than", type_name, nodata, because)
 
@@ -682,7 +683,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                             nodata_index=options.nodata_index)
         dtype, nodata = output_type(len(palette), opaque, options.nodata_index)
         gdal_type, type_name = GDAL_TYPES[dtype().itemsize]
-        log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index, opaque_why))
+        log(output_type_message(len(palette), opaque, type_name, nodata, palette, options.nodata_index, opaque_why,
+                                getattr(source, "transparency", None)))
         outside = absent_index(len(palette), nodata)
         collector = ReportCollector(palette, grid.width, grid.height, outside) if options.report else None
         merges = merged_finder(grid, options, nodata)

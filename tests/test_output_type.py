@@ -62,7 +62,19 @@ def test_a_map_with_an_alpha_band_keeps_uint16_and_nodata_65535_for_256_colours(
     log = feedback_log()
     out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)["OUTPUT"]
     assert _band(out)[:2] == ("UInt16", 65535.0)
-    assert any("writing UInt16 with nodata 65535 (the input may have transparent pixels" in line for line in log.infos)
+    assert "256 colours + nodata need more than 256 values: writing UInt16 with nodata 65535 (the input may have " \
+           "transparent pixels: alpha band 4)." in log.infos
+
+
+def test_the_log_says_what_may_leave_pixels_transparent_where_it_writes_nodata(qgis_app, tmp_path):
+    """An opaque RGB layer drawn on a grid of its own (PIXEL_SIZE) was said to have an alpha band, a
+    mask or nodata, which it has not: it is drawn by QGIS, which may leave pixels transparent."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(20, 30, seed=4)[:3])
+    log = feedback_log()
+    quantize({"INPUT": path, "PALETTE": "win256", "PIXEL_SIZE": 20, "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)
+    assert "256 colours + nodata need more than 256 values: writing UInt16 with nodata 65535 (the input may have " \
+           "transparent pixels: a layer QGIS draws, whose style, nodata or a grid beyond it may leave some)." \
+           in log.infos
 
 
 def _rgba_map(path, alpha, tile=16):
