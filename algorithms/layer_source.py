@@ -26,8 +26,11 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsMapLayer,
     QgsProcessingUtils,
+    QgsRasterLayer,
     QgsVectorFileWriter,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
@@ -193,8 +196,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
                 for name in self.ENUMS:
                     self.enum(self.checkable(parameters), name)
-                return ok, (self.number_problem(parameters) or self.missing_output(parameters)
-                            or self.extent_problem(parameters, context) or message)
+                return ok, (self.input_problem(parameters, context) or self.number_problem(parameters)
+                            or self.missing_output(parameters) or self.extent_problem(parameters, context) or message)
             self._checked = (context, dict(parameters), self.settings(parameters, context))
         except QgsProcessingException as error:
             return False, str(error)
@@ -232,6 +235,20 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 tr("whole number") if definition.dataType() == QgsProcessingParameterNumber.Integer else tr("number"),
                 plain(low), tr(" to {}").format(plain(high)) if high < 1e300 else tr(" up"), value)
         return ""
+
+    def input_problem(self, parameters, context):
+        """A sentence for an INPUT that is a layer or file of another kind ('' otherwise): QGIS's own
+        check says an existing vector file "not found", a vector layer "invalid value"."""
+        value = parameters.get(self.INPUT)
+        layer = value if isinstance(value, QgsMapLayer) else QgsProcessingUtils.mapLayerFromString(
+            value, context) if isinstance(value, str) and value else None
+        if layer is None or isinstance(layer, QgsRasterLayer):
+            return ""
+        kind = "a vector layer (features)" if isinstance(layer, QgsVectorLayer) else "a {} layer".format(
+            type(layer).__name__.replace("Qgs", "").replace("Layer", "").lower() or "map")
+        shown = value if isinstance(value, str) and value != layer.id() else layer.name()
+        return tr("{} ({}) is {}, not a raster: choose a raster layer or file.").format(self.named(self.INPUT), shown,
+                                                                                      kind)
 
     def missing_output(self, parameters):
         """A sentence for a required output left empty ('' when there is none): QGIS's own check

@@ -73,6 +73,27 @@ def test_a_layer_whose_file_was_deleted_is_refused_naming_the_file(qgis_app, tmp
                           "Choose rendered.".format(path))
 
 
+def test_a_vector_layer_or_file_given_as_input_is_refused_as_such(qgis_app, tmp_path):
+    """QGIS's own check said a GeoPackage of polygons that is there was "not found", and a vector
+    layer given as such an "invalid value"."""
+    from osgeo import ogr
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    path = str(tmp_path / "parcels.gpkg")
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    source.CreateLayer("parcels", geom_type=ogr.wkbPolygon)
+    source = None
+    layer = QgsVectorLayer(path, "parcels", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        for given, shown in ((path, path), (layer, "parcels"), (layer.id(), "parcels")):
+            error = refused({"INPUT": given, "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+            assert error.endswith("Input raster layer (INPUT) ({}) is a vector layer (features), not a raster: choose "
+                                  "a raster layer or file.".format(shown)), error
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+
+
 def test_output_inside_a_file_is_refused(qgis_app, tmp_path, rgba):
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a folder")
