@@ -22,6 +22,8 @@ from qgis.core import (
     QgsSingleBandGrayRenderer,
 )
 
+from qgis.PyQt.QtCore import QUrl
+
 from ..engine import gdal_io, pointwise
 from ..engine.gdal_io import RasterGrid, SourceError, grid_size_problem, unreadable
 from ..engine.nearest import OPAQUE, RGB_BITS, pack_rgba
@@ -210,7 +212,7 @@ class RenderedSource:
             vrt.SetGeoTransform((0.0, 1.0, 0.0, 0.0, 0.0, -1.0))
             vrt.SetProjection("")
             vrt = None
-        self._source, self._provider_key, self._grid = source, provider_key, grid
+        self._source, self._provider_key, self._grid, self._name = source, provider_key, grid, layer.name()
         self._renderer = layer.renderer().clone()
         if self._unrotated and max(self._renderer.usesBands() or [0]) > gdal.Open(path).RasterCount:
             # QGIS 3.40 styles a raster that is not north-up by the bands of its own warped view (one
@@ -417,8 +419,9 @@ class RenderedSource:
 
     def _open(self, renderer, filters):
         layer = QgsRasterLayer(self._source, "palettize source", self._provider_key)
-        if not layer.isValid():
-            raise SourceError("QGIS could not open '{}'".format(self._source))
+        if not layer.isValid():  # a file gone since it was loaded; a virtual raster's input gone (its URI in % codes)
+            raise SourceError("QGIS could not open layer '{}' ({}): a file it reads moved or deleted?".format(
+                self._name, QUrl.fromPercentEncoding(self._source.encode("utf-8"))))
         layer.setRenderer(renderer.clone())
         if not self._unrotated and self._crs.isValid():
             layer.setCrs(self._crs)

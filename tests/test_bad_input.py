@@ -94,6 +94,28 @@ def test_a_vector_layer_or_file_given_as_input_is_refused_as_such(qgis_app, tmp_
         QgsProject.instance().removeMapLayer(layer.id())
 
 
+def test_a_virtual_raster_whose_input_was_deleted_names_the_layer_and_its_source_readably(qgis_app, tmp_path):
+    """The message gave the raster calculator's URI in percent codes (%3Fcrs%3DEPSG%3A32635%26...)."""
+    from qgis.core import QgsRasterDataProvider, QgsRasterLayer
+
+    path = write_raster(str(tmp_path / "depth.tif"), random_rgba(20, 30, seed=1)[:1])
+    base = QgsRasterLayer(path, "depth", "gdal")
+    calc = QgsRasterDataProvider.VirtualRasterParameters()
+    calc.crs, calc.extent, calc.width, calc.height, calc.formula = base.crs(), base.extent(), 30, 20, '"depth@1" + 1'
+    entry = QgsRasterDataProvider.VirtualRasterInputLayers()
+    entry.name, entry.provider, entry.uri = "depth", "gdal", path
+    calc.rInputLayers = [entry]
+    layer = QgsRasterLayer(QgsRasterDataProvider.encodeVirtualRasterProviderUri(calc), "depth plus one", "virtualraster")
+    assert layer.isValid()
+    os.remove(path)
+    with pytest.raises(QgsProcessingException) as error:
+        quantize({"INPUT": layer, "OUTPUT": str(tmp_path / "out.tif")})
+    message = str(error.value)
+    assert "QGIS could not open layer 'depth plus one' (?crs=" in message and "depth:uri={}".format(path) in message
+    assert message.endswith("a file it reads moved or deleted?")
+    assert os.listdir(str(tmp_path)) == []
+
+
 def test_output_inside_a_file_is_refused(qgis_app, tmp_path, rgba):
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a folder")
