@@ -58,13 +58,13 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
     def complete(self, run, parameters, context):
         """The palette file, checked with the other outputs before any work (engine.run.check_extract)."""
         run.output = self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context)
-        check_extract(run.output, run.options, {self.INPUT: run.path},
+        check_extract(run.output, run.options, {self.INPUT: run.input_file},
                       {self.OUTPUT_TABLE: self.table_path(parameters, context)})
 
     @user_errors
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         run, results = self.run, {self.OUTPUT_PALETTE: self.run.output}
-        self.call_engine(extract_palette_source, feedback, run.output, run.options, inputs={self.INPUT: run.path},
+        self.call_engine(extract_palette_source, feedback, run.output, run.options, inputs={self.INPUT: run.input_file},
                          before_commit=self.table_writer(parameters, context, lambda r: r.usage, results))
         if run.options.report:
             results[self.OUTPUT_REPORT] = run.options.report

@@ -74,6 +74,7 @@ class LayerRun:
 
     layer: Any
     path: Optional[str]  # what GDAL opens for the layer, None when it cannot
+    input_file: Optional[str]  # the file the layer reads (rendered_source.layer_file), which no output may replace
     source: str  # "rendered" or "bands"
     grid: gdal_io.RasterGrid
     target_crs: Any  # the CRS to draw in when EXTENT/PIXEL_SIZE ask for another grid, else None
@@ -381,7 +382,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("Layer '{}' has no style to draw: set {} to bands.").format(
                 layer.name(), self.named(self.SOURCE)))
         grid, target_crs = self._grid(parameters, context, layer, path, source)
-        run = LayerRun(layer, path, source, grid, target_crs)
+        run = LayerRun(layer, path, rendered_source.layer_file(layer), source, grid, target_crs)
         if source == "rendered":
             run.warnings = self.unused_bands(bands, alpha)
         try:

@@ -123,7 +123,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         run.output_request = resolve_output(self, parameters, self.OUTPUT, context)
         run.output = run.output_request.path
         run.driver = check_quantize(run.output, run.grid, run.options, run.palette, self.opaque_source(run),
-                                    inputs={self.INPUT: run.path},
+                                    inputs={self.INPUT: run.input_file},
                                     other_outputs={self.OUTPUT_TABLE: self.table_path(parameters, context)},
                                     resizable=True)
 
@@ -131,7 +131,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         run, results = self.run, {self.OUTPUT: self.run.output}
         result = self.call_engine(quantize_source, feedback, run.output, run.options, palette=run.palette,
-                                  palette_origin=run.palette_origin, driver=run.driver, inputs={self.INPUT: run.path},
+                                  palette_origin=run.palette_origin, driver=run.driver, inputs={self.INPUT: run.input_file},
                                   before_commit=self.table_writer(parameters, context, lambda r: r.counts, results))
         load_on_completion(self, run.output_request, context, lambda: PaletteStyler(result.palette))
         if run.options.report:

@@ -29,19 +29,26 @@ from ..engine.gdal_io import RasterGrid, SourceError, grid_size_problem, unreada
 from ..engine.nearest import OPAQUE, RGB_BITS, pack_rgba
 
 
-def gdal_path(layer):
-    """The path GDAL opens for a layer, or None when the layer is not a GDAL raster read as GDAL
-    opens the path (see why_not_gdal)."""
+def layer_file(layer):
+    """The file (GDAL's name for it) a GDAL layer reads, its open options left out, or None for
+    another provider: what no output may replace."""
     if layer.providerType() != "gdal":
         return None
     parts = QgsProviderRegistry.instance().decodeUri("gdal", layer.source())
-    if parts.get("openOptions"):  # e.g. a world file's georeferencing, a PDF's DPI: another grid than the path's
-        return None
     path = parts.get("path") or layer.source()
     if parts.get("path") and parts.get("vsiPrefix"):  # a file inside an archive: /vsizip/x.zip/inner.tif
         path = parts["vsiPrefix"] + path + (parts.get("vsiSuffix") or "")
     if parts.get("layerName"):  # one table or subdataset of a file (GPKG:maps.gpkg:sheet): GDAL's own name
         path = layer.source()
+    return path
+
+
+def gdal_path(layer):
+    """The path GDAL opens for a layer, or None when the layer is not a GDAL raster read as GDAL
+    opens the path (see why_not_gdal)."""
+    path = layer_file(layer)
+    if path is None or QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("openOptions"):
+        return None  # open options: a world file's georeferencing, a PDF's DPI give another grid than the path's
     try:
         dataset = gdal.OpenEx(path, gdal.OF_RASTER)
     except RuntimeError:  # GDAL exceptions switched on by someone else in this process

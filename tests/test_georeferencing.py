@@ -141,6 +141,9 @@ def test_a_layer_placed_by_its_world_file_through_an_open_option_keeps_that_grid
             "layer 'placed by its world file' cannot be read so: it is opened with GDAL open options "
             "(GEOREF_SOURCES=WORLDFILE), which change what it holds. Choose rendered.")):
         quantize({"INPUT": layer, "SOURCE": "bands", "PALETTE": "vga16", "OUTPUT": str(tmp_path / "refused.tif")})
+    with pytest.raises(QgsProcessingException, match=re.escape("would replace Input raster layer (INPUT)")):
+        quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": path})  # its own file, as without the option
+    assert gdal.Open(path).RasterCount == 3
 
 
 def scene_with_rpcs(path, image):
