@@ -426,6 +426,12 @@ class _Later:
         self.watched[future] = (job, 0)
         self._files[future] = (job, task, None)
 
+    def forget(self, job):
+        """Let go of a failed file's tasks (see Runner._release)."""
+        for future in [f for f, (other, _, _) in self._files.items() if other is job]:
+            del self._files[future]
+        self._tiles.pop(job.output, None)
+
     def after(self, future):
         """The tasks ``future`` (done) makes due: a file's tiles once its opacity is known, its
         mosaic once its tiles are done."""
@@ -1003,6 +1009,9 @@ class Runner:
                     removed = [workdirs[job.output]] if job.output in workdirs else []
                 for workdir in removed:
                     client.submit(remove_folder, workdir, pure=False).result()
+                if keep_going:  # held, a tile lost with a worker would be made again in the folder just removed
+                    self._release(job, watched, finals)
+                    later.forget(job)
                 continue
             pixels_done += pixels
             if not stop and job.output not in failed:
