@@ -296,7 +296,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
         if lost:  # a worker that stopped after its tile was done: its tile written again maybe, never a mosaic with holes
             raise run.RunError("{} of the {} tiles of {} were lost (a Dask worker stopped?); run it again".format(
                 len(lost), len(names), job.input))
-        data_type, grid, read = file_output(job.input, options, palette, opaque)
+        data_type, grid, read, transparency = file_output(job.input, options, palette, opaque)
         nodata = data_type[1]
         notes = [  # what quantize_file says of the file, but the colours matched (counted tile by tile)
             "Reading {} ({} x {} pixels) in {} tile{}.".format(read, grid.width, grid.height, len(job.tiles),
@@ -304,7 +304,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
             "Palette: {} colours{}; metric {}.".format(len(palette), " ({})".format(origin) if origin else "",
                                                        options.metric),
             run.output_type_message(len(palette), opaque, run.GDAL_TYPES[data_type[0]().itemsize][1], nodata, palette,
-                                    options.nodata_index, "no transparent pixel")]
+                                    options.nodata_index, "no transparent pixel", transparency)]
         merges = run.merged_finder(grid, options, nodata)
         for _, _, samples in tiles:
             merges.take(samples)
@@ -474,12 +474,13 @@ def file_opaque(path, options):
 
 
 def file_output(path, options, palette, opaque):
-    """((dtype, nodata) of a file's output, the file's RasterGrid, what is read of it): the type as
-    quantize_file decides it for the whole file (``opaque``: file_opaque's answer; an opaque input
-    needs no nodata)."""
+    """((dtype, nodata) of a file's output, the file's RasterGrid, what is read of it, what may
+    leave its pixels transparent): the type as quantize_file decides it for the whole file
+    (``opaque``: file_opaque's answer; an opaque input needs no nodata)."""
     source, grid = run.open_file(path, options.bands)
+    described = source.description, source.transparency
     source.close()
-    return output_type(len(palette), opaque, options.nodata_index), grid, source.description
+    return (output_type(len(palette), opaque, options.nodata_index), grid) + described
 
 
 def _copy_mosaic(vrt_path, output, palette, counts, data_type):
