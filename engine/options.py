@@ -39,7 +39,7 @@ def _choice(setting, value, choices):
 def _integer(setting, value, low, high=None):
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)) and \
             float(value).is_integer() and low <= value and (high is None or value <= high):
-        raise OptionsError(setting, "{} must be an int, not {!r}: give {}.".format(setting, value, int(value)))
+        raise OptionsError(setting, "{} must be an int, not {!r}: give {}.".format(setting, float(value), int(value)))
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (high is not None and value > high):
         raise OptionsError(setting, "{} must be a whole number from {}{}, not {!r}.".format(
             setting, low, " to {}".format(high) if high is not None else " up", value))
