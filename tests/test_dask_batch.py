@@ -236,19 +236,25 @@ def test_a_file_failing_on_a_worker_gets_its_error_line_and_leaves_no_tiles(sche
     assert leftovers(str(out)) == []
 
 
-def test_a_mosaic_whose_tile_was_lost_is_refused_never_written_with_a_hole(tmp_path):
-    """A worker killed after its tile was done: Dask ran the file's last task again after its work
-    folder was removed, and GDAL built the mosaic without the tiles it could not find (exit 0, a
-    raster of the wrong size). The tasks as a worker runs them, one tile's file gone before the last."""
+def tiles_as_workers_make_them(path, output, width=600, height=400):
+    """A split file's tasks up to its mosaic, run here as workers run them: (job, options, palette,
+    work folder, opacity, the tiles' results), for assemble."""
     from palettize.engine.options import PaletteOptions, QuantizeOptions
     from palettize.palettes.palette import builtin_palette
 
-    job = batch.Job(SAMPLE_MAP, str(tmp_path / "out.tif"), width=600, height=400,
-                    tiles=batch.tile_windows(600, 400, float(SPLIT)))
+    job = batch.Job(path, output, width=width, height=height, tiles=batch.tile_windows(width, height, float(SPLIT)))
     options, palette = QuantizeOptions(palette=PaletteOptions("vga16")), builtin_palette("vga16")
     workdir = batch._workdir(job)
     opaque = batch.file_opaque(job.input, options)
     tiles = [batch.quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
+    return job, options, palette, workdir, opaque, tiles
+
+
+def test_a_mosaic_whose_tile_was_lost_is_refused_never_written_with_a_hole(tmp_path):
+    """A worker killed after its tile was done: Dask ran the file's last task again after its work
+    folder was removed, and GDAL built the mosaic without the tiles it could not find (exit 0, a
+    raster of the wrong size). The tasks as a worker runs them, one tile's file gone before the last."""
+    job, options, palette, workdir, opaque, tiles = tiles_as_workers_make_them(SAMPLE_MAP, str(tmp_path / "out.tif"))
     os.remove(os.path.join(workdir, "tiles", batch.tile_name(job.tiles[5])))
     with pytest.raises(batch.run.RunError, match=r"^1 of the 12 tiles of {} were lost \(a Dask worker stopped\?\); "
                                                  r"run it again$".format(re.escape(SAMPLE_MAP))):
@@ -261,15 +267,8 @@ def test_a_tile_writer_lost_with_its_worker_leaves_nothing_in_the_mosaic_s_tiles
     lost writer's staging folder went with the tiles into <name>_tiles/ (exit 0); the same command
     then refused that folder as holding files Palettize did not write. The tasks as a worker runs
     them, a lost writer's folder beside the tiles."""
-    from palettize.engine.options import PaletteOptions, QuantizeOptions
-    from palettize.palettes.palette import builtin_palette
-
-    job = batch.Job(SAMPLE_MAP, str(tmp_path / "mosaic.vrt"), width=600, height=400,
-                    tiles=batch.tile_windows(600, 400, float(SPLIT)))
-    options, palette = QuantizeOptions(palette=PaletteOptions("vga16")), builtin_palette("vga16")
-    workdir = batch._workdir(job)
-    opaque = batch.file_opaque(job.input, options)
-    tiles = [batch.quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
+    job, options, palette, workdir, opaque, tiles = tiles_as_workers_make_them(SAMPLE_MAP,
+                                                                               str(tmp_path / "mosaic.vrt"))
     lost = os.path.join(workdir, "tiles", ".palettize-0123abcd")
     os.makedirs(lost)
     open(os.path.join(lost, batch.tile_name(job.tiles[2])), "wb").close()
@@ -283,19 +282,11 @@ def test_a_rotated_map_s_mosaic_made_again_after_its_worker_was_lost_is_whole(tm
     again, GDAL's mosaic skipped the tiles already rotated (it takes north-up ones only) and the
     output came out 1300 x 684 instead of 1300 x 1000, exit 0. The tasks as a worker runs them, half
     the tiles rotated by the lost run; and a mosaic GDAL skips a tile of is refused."""
-    from palettize.engine.options import PaletteOptions, QuantizeOptions
-    from palettize.palettes.palette import builtin_palette
-
     geotransform = (500000.0, 20.0, 5.0, 7500000.0, 4.0, -22.0)
     path = write_raster(str(tmp_path / "map.tif"), gdal.Open(SAMPLE_MAP).ReadAsArray(), geotransform=geotransform,
                         alpha=True)
-    options, palette = QuantizeOptions(palette=PaletteOptions("vga16")), builtin_palette("vga16")
     assert run("quantize", path, "-o", tmp_path / "here.tif", "--palette", "vga16", "-q") == 0
-    job = batch.Job(path, str(tmp_path / "out.tif"), width=600, height=400,
-                    tiles=batch.tile_windows(600, 400, float(SPLIT)))
-    workdir = batch._workdir(job)
-    opaque = batch.file_opaque(job.input, options)
-    tiles = [batch.quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
+    job, options, palette, workdir, opaque, tiles = tiles_as_workers_make_them(path, str(tmp_path / "out.tif"))
     for tile in job.tiles[:6]:  # as the lost run left them
         gdal.Open(os.path.join(workdir, "tiles", batch.tile_name(tile)), gdal.GA_Update).SetGeoTransform(
             batch.tile_geotransform(geotransform, tile))
@@ -303,10 +294,8 @@ def test_a_rotated_map_s_mosaic_made_again_after_its_worker_was_lost_is_whole(tm
     assert np.array_equal(read_indices(job.output), read_indices(str(tmp_path / "here.tif")))
     assert gdal.Open(job.output).GetGeoTransform() == geotransform
 
-    north_up = batch.Job(SAMPLE_MAP, str(tmp_path / "north-up.tif"), width=600, height=400,
-                         tiles=batch.tile_windows(600, 400, float(SPLIT)))
-    workdir = batch._workdir(north_up)
-    tiles = [batch.quantize_tile(north_up.input, workdir, tile, options, palette, opaque) for tile in north_up.tiles]
+    north_up, options, palette, workdir, opaque, tiles = tiles_as_workers_make_them(SAMPLE_MAP,
+                                                                                     str(tmp_path / "north-up.tif"))
     gdal.Open(os.path.join(workdir, "tiles", batch.tile_name(north_up.tiles[3])), gdal.GA_Update).SetGeoTransform(
         geotransform)  # a tile GDAL's mosaic cannot take
     with pytest.raises(batch.run.RunError, match=r"^The mosaic of {} lacks tiles".format(re.escape(SAMPLE_MAP))):
