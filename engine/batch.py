@@ -566,9 +566,9 @@ class Cluster:
 
         logging.getLogger("distributed").setLevel(level.upper())
         # A lost scheduler: the client logs it as errors with pages of distributed's tracebacks (its
-        # reconnection cut short under asyncio's name), where the batch says it in one line (Runner._follow);
+        # reconnection cut short, under asyncio's and tornado's names), where the batch says it in one line (Runner._follow);
         # a lost worker: our local scheduler logs the results it could not gather, which it makes again.
-        for name in ("distributed.client", "asyncio.events", "distributed.scheduler"):
+        for name in ("distributed.client", "asyncio", "tornado", "distributed.scheduler"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's adaptive
         # mmap threshold: every block the engine allocates (tens of MB) is then mapped and zeroed
