@@ -47,7 +47,7 @@ def gdal_path(layer):
     """The path GDAL opens for a layer, or None when the layer is not a GDAL raster read as GDAL
     opens the path (see why_not_gdal)."""
     path = layer_file(layer)
-    if path is None or QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("openOptions"):
+    if path is None or _open_options(layer):
         return None  # open options: a world file's georeferencing, a PDF's DPI give another grid than the path's
     try:
         dataset = gdal.OpenEx(path, gdal.OF_RASTER)
@@ -56,11 +56,16 @@ def gdal_path(layer):
     return path if dataset is not None and dataset.RasterCount > 0 else None  # not a container of subdatasets
 
 
+def _open_options(layer):
+    """The GDAL open options a GDAL layer's source gives (|option:...), none when it gives none."""
+    return QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("openOptions") or []
+
+
 def why_not_gdal(layer):
     """Why gdal_path gives no path for ``layer``, as the end of a sentence."""
     if layer.providerType() != "gdal":
         return "it is a {} layer, not a file".format(layer.providerType())
-    options = QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("openOptions")
+    options = _open_options(layer)
     if options:
         return "it is opened with GDAL open options ({}), which change what it holds".format(", ".join(options))
     return "GDAL cannot open its source {} (moved or deleted?)".format(layer.source())

@@ -1016,7 +1016,8 @@ class Runner:
                     later.forget(job)
                 continue
             pixels_done += pixels
-            if not stop and job.output not in failed:
+            going = not stop and job.output not in failed
+            if going:
                 for due in later.after(future):
                     completed.add(due)
             if future in finals:
@@ -1024,7 +1025,7 @@ class Runner:
                 for text, warning in future.result()[1]:
                     tell(job, text, warning)
                 self._release(job, watched, finals)
-            elif not stop and job.output not in failed:  # its result taken: let go, see _release
+            elif going:  # its result taken: let go, see _release
                 del watched[future]
             progress(files_done, pixels_done, files, total)
 

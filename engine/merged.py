@@ -149,9 +149,8 @@ def merged_entries(codes, shares, entries):
     """The palette entries that several of the colours ``codes`` (their ``shares`` of the valid
     pixels, each colour's palette entry in ``entries``) share: MergedEntry, most affected pixels first."""
     groups = {}
-    for code, share, entry in zip(codes.tolist(), shares.tolist(), np.asarray(entries).tolist()):
-        colour = tuple(int(v) for v in unpack_rgb(np.array([code]))[0])
-        groups.setdefault(int(entry), []).append((colour, float(share)))
+    for colour, share, entry in zip(unpack_rgb(codes).tolist(), shares.tolist(), np.asarray(entries).tolist()):
+        groups.setdefault(int(entry), []).append((tuple(colour), float(share)))
     found = [MergedEntry(entry, sorted(colours, key=lambda c: -c[1]))
              for entry, colours in groups.items() if len(colours) > 1]
     return sorted(found, key=lambda m: -sum(share for _, share in m.colours))
