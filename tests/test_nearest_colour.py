@@ -260,6 +260,16 @@ def hard_colours(palette, rng, count=3000):
     return np.clip(colours, 0, 255).astype(np.uint8)
 
 
+def through_cells(colours, palette, metric):
+    """The nearest entries as candidate cells find them, however few the colours (a search of few
+    colours measures every entry instead: see nearest_palette_indices)."""
+    from palettize.engine.candidate_cells import CandidateCells, depth_for
+    from palettize.engine.metrics import METRIC_SPACES, REGISTRY
+
+    points, targets = (METRIC_SPACES[metric](np.asarray(values).reshape(-1, 3)) for values in (colours, palette))
+    return CandidateCells(targets, *REGISTRY[metric].cell_box, depth_for(len(points))).nearest(points)
+
+
 def random_palette(size, rng):
     """Entries with duplicates and many exactly tied distances: few distinct levels, repeated rows."""
     palette = rng.integers(0, 256, (size, 3))
@@ -275,8 +285,9 @@ def test_random_palettes_of_every_size_give_the_brute_force_entries_ties_include
     rng = np.random.default_rng(size)
     palette = random_palette(size, rng)
     colours = hard_colours(palette, rng, count=min(3000, 3 * 10 ** 6 // size))
-    assert np.array_equal(nearest_palette_indices(colours, palette, metric),
-                          brute_force_indices(colours, palette, metric))
+    expected = brute_force_indices(colours, palette, metric)
+    assert np.array_equal(nearest_palette_indices(colours, palette, metric), expected)
+    assert np.array_equal(through_cells(colours, palette, metric), expected)
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -311,7 +322,9 @@ def test_points_outside_the_colour_cube_are_measured_against_every_entry():
     rng = np.random.default_rng(6)
     targets = rng.uniform(-120, 300, (200, 3))
     points = np.concatenate([rng.uniform(-150, 350, (2000, 3)), targets[:50], rng.uniform(0, 255, (500, 3))])
-    assert np.array_equal(nearest_palette_indices(points, targets, "rgb"), brute_force_indices(points, targets, "rgb"))
+    expected = brute_force_indices(points, targets, "rgb")
+    assert np.array_equal(nearest_palette_indices(points, targets, "rgb"), expected)
+    assert np.array_equal(through_cells(points, targets, "rgb"), expected)
 
 
 def test_points_on_cell_boundaries_between_mirrored_entries_get_the_brute_force_entries():
@@ -324,7 +337,9 @@ def test_points_on_cell_boundaries_between_mirrored_entries_get_the_brute_force_
     offsets = rng.uniform(0.5, 6.0, (300, 3)) * rng.choice([0.0, 1.0], (300, 3))
     centres = walls[rng.integers(0, len(walls), (300, 3))]
     targets = np.concatenate([centres + offsets, centres - offsets, centres[:20]])
-    assert np.array_equal(nearest_palette_indices(points, targets, "rgb"), brute_force_indices(points, targets, "rgb"))
+    expected = brute_force_indices(points, targets, "rgb")
+    assert np.array_equal(nearest_palette_indices(points, targets, "rgb"), expected)
+    assert np.array_equal(through_cells(points, targets, "rgb"), expected)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4, 5, 6])
