@@ -8,8 +8,11 @@ ends with a comment naming the raster it was written for, so a later run replace
 style, never a user's file (a palette file, the input's own style, a style for another raster).
 """
 
+import functools
 import os
 import re
+
+import numpy as np
 
 from ..palettes.formats import qml
 from ..palettes.formats.common import write_lines
@@ -77,7 +80,14 @@ def style_input_name(raster, source):
 def write_style(raster_path, palette, path=None):
     """Write the .qml for the indexed raster at ``raster_path``, marked as Palettize's, at ``path``
     (default <output>.qml; a staged path, see outputs.OutputFiles); returns the path written."""
-    labelled = Palette(palette.colours, [palette.label(i) for i in range(len(palette))], palette.name)
     path = path or style_path(raster_path)
-    write_lines(path, qml.lines(labelled) + [_mark(raster_path)])  # a comment after the root element: QGIS ignores it
+    lines = _labelled_lines(palette.colours.tobytes(), tuple(palette.label(i) for i in range(len(palette))))
+    write_lines(path, list(lines) + [_mark(raster_path)])  # a comment after the root element: QGIS ignores it
     return path
+
+
+@functools.lru_cache(maxsize=4)
+def _labelled_lines(colours, labels):
+    """qml.lines of the palette of RGB bytes ``colours`` with an entry's index where it has no
+    label, kept for the next run with that palette (an archive's sheets): 0.4 ms a run for 256."""
+    return tuple(qml.lines(Palette(np.frombuffer(colours, dtype=np.uint8).reshape(-1, 3), labels)))

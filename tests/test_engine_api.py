@@ -205,3 +205,17 @@ def test_a_whole_number_given_as_a_float_is_refused_saying_to_give_the_int(value
     with pytest.raises(OptionsError) as error:
         PaletteOptions("kmeans", n_colours=value)
     assert str(error.value) == "N_COLORS must be an int, not 5.0: give 5."
+
+
+def test_a_legend_labelled_in_any_script_keeps_its_labels_in_the_outputs_attribute_table(tmp_path):
+    legend = tmp_path / "legend.csv"
+    legend.write_text("red,green,blue,label\n0,0,0,Grès – Jura\n255,255,255,花岗岩\n128,0,0,\"Till, \"\"grey\"\"\"\n",
+                      encoding="utf-8")
+    options = QuantizeOptions(palette=PaletteOptions(file=str(legend)))
+    result = quantize_file(write_raster(str(tmp_path / "map.tif"), random_rgba(4, 5)), str(tmp_path / "classes.tif"),
+                           options)
+    dataset = gdal.Open(result.output)  # kept alive while its band's table is read
+    table = dataset.GetRasterBand(1).GetDefaultRAT()
+    assert [table.GetValueAsString(row, 4) for row in range(table.GetRowCount())] == \
+        ["Grès – Jura", "花岗岩", 'Till, "grey"']
+    assert [table.GetValueAsDouble(row, 5) for row in range(3)] == result.counts.tolist()
