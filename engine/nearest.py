@@ -196,8 +196,9 @@ class NearestColourMapper:
         self.distinct_colours = 0
         self.search_seconds = 0.0
         #: Held while the mapper learns (searches, writes its table): threads may map blocks at once,
-        #: their look-ups only reading the table.
+        #: their look-ups only reading the table (see _look_up).
         self._lock = RLock()
+        self._writes = 0  # odd while answers are written into the table (see _write)
 
     @property
     def table(self):
@@ -281,7 +282,7 @@ class NearestColourMapper:
             part = flat[start:start + step]
             rgb = np.bitwise_and(part, RGB_BITS, out=rgb_scratch[:len(part)])
             found = indices[start:start + len(part)] if found_scratch is None else found_scratch[:len(part)]
-            np.take(self.table, rgb, out=found, mode="wrap")  # codes < 2^24: "wrap" never wraps
+            self._look_up(rgb, found, "wrap")  # codes < 2^24: "wrap" never wraps
             if some_transparent:
                 transparent = np.less(part, opaque, out=transparent_scratch[:len(part)])
             if not known and found.max() == UNKNOWN:
@@ -296,7 +297,7 @@ class NearestColourMapper:
         """Palette indices (uint16) of 24-bit RGB codes (integers, any shape), searching the
         colours not met before: the look-up for callers that meet colours a few at a time."""
         codes = np.asarray(codes)
-        indices = self.table[codes]  # a new array: its flat view is written in place
+        indices = self._look_up(codes)  # a new array: its flat view is written in place
         if indices.size and indices.max() == UNKNOWN:
             self._complete(codes.reshape(-1), indices.reshape(-1))
         return indices
@@ -312,8 +313,9 @@ class NearestColourMapper:
             order = np.argsort(codes, kind="stable") if (codes[1:] <= codes[:-1]).any() else slice(None)
             self._sorted = (codes[order], indices[order])
         else:
-            self.table[codes] = indices
-            self._note_answers(codes)
+            with self._lock:
+                self._write(codes, indices)
+                self._note_answers(codes)
         self.distinct_colours += len(codes)
 
     def _complete(self, codes, found, skipped=None):
@@ -334,11 +336,32 @@ class NearestColourMapper:
                 answers = self._table[missing]
         found[unknown] = answers
 
+    def _look_up(self, codes, out=None, mode="raise"):
+        """The table's entries of 24-bit ``codes`` (np.take, into ``out``), read without the lock,
+        and read again under it when answers were written meanwhile: numpy 2 copies uint16 items
+        byte by byte, so a look-up beside a write could see half an answer (0x00ff, or 0xff08 for
+        entry 8), a wrong class that no check would catch."""
+        table = self.table
+        writes = self._writes
+        found = np.take(table, codes, out=out, mode=mode)
+        if writes % 2 or self._writes != writes:
+            with self._lock:
+                found = np.take(table, codes, out=out, mode=mode)
+        return found
+
+    def _write(self, codes, entries):
+        """table[codes] = entries, with the lock held, counted for readers (see _look_up)."""
+        self._writes += 1
+        try:
+            self.table[codes] = entries
+        finally:
+            self._writes += 1
+
     def _learn(self, codes):
         """Find and remember the nearest palette entry of every distinct colour among ``codes``."""
         started = time.perf_counter()
         new = distinct_codes(codes, self._new)
-        self.table[new] = self._search(new)
+        self._write(new, self._search(new))
         self._note_answers(new)
         self.distinct_colours += len(new)
         self.search_seconds += time.perf_counter() - started
@@ -420,7 +443,8 @@ class NearestColourMapper:
             if self._check is not None:  # a cancel: 88 s with 65,535 CIELAB entries
                 self._check()
             part = unknown[start:start + (1 << 16)]
-            self.table[part] = self._search(part)
+            with self._lock:
+                self._write(part, self._search(part))
         self._answered = None
         self.complete = True
 

@@ -6,6 +6,7 @@ import pytest
 from palettize.engine.colorspace import srgb_to_lab
 from palettize.engine.nearest import (
     METRICS,
+    UNKNOWN,
     NearestColourMapper,
     brute_force_indices,
     nearest_palette_indices,
@@ -207,6 +208,38 @@ def test_two_threads_starting_on_the_table_an_earlier_run_left_get_their_own_pal
             thread.join()
         mapper.release()
         assert np.array_equal(found[0], expected) and np.array_equal(found[1], expected)
+
+
+def test_a_look_up_beside_a_thread_writing_answers_sees_each_answer_whole_or_not_yet():
+    """Two cleaning threads map through one mapper: one writes the answers it found while the other
+    looks colours up without waiting. numpy 2 copies uint16 items byte by byte, so such a look-up
+    read half an answer now and then (0x00ff: class 255), a wrong pixel that no check would catch
+    (about one run in a hundred with CLEANUP=seams in QGIS 3.40, on a busy machine)."""
+    import threading
+
+    palette = np.array([[0, 0, 0], [255, 255, 255]])
+    codes = np.sort(np.random.default_rng(2).choice(1 << 24, 1 << 17, replace=False)).astype(np.uint32)
+    expected = nearest_palette_indices(unpack(codes), palette, "rgb")
+    seen = []
+    for attempt in range(1000):
+        mapper, done = NearestColourMapper(palette, "rgb"), threading.Event()
+        mapper.table  # made (or taken over from the mapper before, every answer unknown again) first
+
+        def look_up_meanwhile():
+            while not done.is_set():
+                wrong = mapper._look_up(codes)
+                wrong = wrong[wrong != expected]
+                seen.extend(wrong[wrong != UNKNOWN].tolist())
+
+        reader = threading.Thread(target=look_up_meanwhile)
+        reader.start()
+        try:
+            mapper.remember(codes, expected)  # every answer written in one go, as a search writes them
+        finally:
+            done.set()
+            reader.join()
+        mapper.release()
+    assert seen == []
 
 
 @pytest.mark.parametrize("metric", ["rgb", "cielab"])
