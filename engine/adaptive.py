@@ -68,6 +68,7 @@ _TIE_TOLERANCE = 1e-6  # squared distances this close count as a tie
 _RELATIVE_MARGIN = 1e-9
 _THREADED_QUERY = 1 << 16  # KD-tree queries of at least this many points run in threads
 _PAIRS_PER_CHUNK = 1 << 18  # point-entry distances measured at once (see _tied_entries)
+_CHECK_SPLITS = 1024  # median-cut splits between two checks for a cancel (65,535 splits: 3 s)
 _MOVERS = 16  # entries measured directly between two rounds of the refinement (see _assign)
 
 _INSTALL_SCIPY = (
@@ -108,11 +109,13 @@ def build_palette(method, codes, counts, n_colours, metric="rgb", seed=0):
     return build_palette_and_nearest(method, codes, counts, n_colours, metric)[0]
 
 
-def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb"):
+def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb", check=None):
     """(palette, nearest) for build_palette's arguments: ``nearest`` is None, or (codes, entries)
     with the index of the nearest palette entry of every distinct colour of the histogram, ties to
     the lowest index: nearest.nearest_palette_indices's answers, for a mapper to take
-    (NearestColourMapper.remember) instead of searching them again."""
+    (NearestColourMapper.remember) instead of searching them again. ``check``: called between the
+    steps of a build, to stop it by raising (a cancel: 65,535 colours of a scan take tens of seconds)."""
+    check = check or _go_on
     if method not in METHODS:
         raise PaletteBuildError("unknown palette method {!r}; choose one of {}".format(method, ", ".join(METHODS)))
     if metric not in _SPACES:
@@ -139,9 +142,9 @@ def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb"):
     space = _SPACES[metric]
     if method == "mediancut":
         _, points, weights = _points(codes, counts, space, MAX_POINTS)
-        centres, totals = _median_cut(points, weights, n_colours, space)
+        centres, totals = _median_cut(points, weights, n_colours, space, check)
         return _palette_by_frequency(pack_rgb(centres), totals, method), None
-    palette, entries = _kmeans_palette(codes, counts, n_colours, space)
+    palette, entries = _kmeans_palette(codes, counts, n_colours, space, check)
     # The entries are the mapper's answers where its metric is the Euclidean distance of the space the
     # palette was built in (not CIEDE2000) and every distinct colour was a point (see _points).
     exact = REGISTRY[metric].distance is None and len(codes) <= MAX_POINTS
@@ -149,6 +152,9 @@ def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb"):
 
 
 # --------------------------------------------------------------------------------------- helpers
+
+def _go_on():
+    """The ``check`` of a build nobody can cancel."""
 
 def _clean_histogram(codes, counts):
     """Codes without alpha, ascending and distinct, with positive int64 counts."""
@@ -235,15 +241,18 @@ class _Box:
                            self.squares - first.squares)
 
 
-def _median_cut_boxes(points, weights, n_boxes):
+def _median_cut_boxes(points, weights, n_boxes, check=_go_on):
     """Split the box with the largest weighted squared error until there are n_boxes (or no more
-    can be split). Returns the boxes, in the order they were made."""
+    can be split). Returns the boxes, in the order they were made; ``check``: called every
+    _CHECK_SPLITS splits."""
     boxes = [_Box.of(np.arange(len(points)), points, weights)]
     columns = [np.ascontiguousarray(points[:, axis]) for axis in range(points.shape[1])]
     heap = [(-boxes[0].error, 0)]
     live = 1
     while heap and live < n_boxes:
         _, i = heapq.heappop(heap)
+        if live % _CHECK_SPLITS == 0:
+            check()
         halves = boxes[i].split(points, weights, columns)
         if halves is None:
             continue  # a single colour: stays as it is
@@ -255,7 +264,7 @@ def _median_cut_boxes(points, weights, n_boxes):
     return [box for box in boxes if box is not None][:n_boxes]
 
 
-def _median_cut(points, weights, n_colours, space):
+def _median_cut(points, weights, n_colours, space, check=_go_on):
     """Median-cut centres as sRGB bytes (K x 3 uint8, distinct) and the pixels of each box.
 
     When two boxes' means round to the same bytes they are merged and more boxes are cut, so the
@@ -263,7 +272,7 @@ def _median_cut(points, weights, n_colours, space):
     """
     n_boxes = n_colours
     while True:
-        boxes = _median_cut_boxes(points, weights, n_boxes)
+        boxes = _median_cut_boxes(points, weights, n_boxes, check)
         rgb = _to_bytes(np.array([box.mean for box in boxes]), space)
         codes, inverse = np.unique(pack_rgb(rgb), return_inverse=True)
         if len(codes) >= n_colours or len(boxes) < n_boxes:
@@ -274,9 +283,9 @@ def _median_cut(points, weights, n_colours, space):
     return unpack_rgb(codes[keep]), totals[keep]
 
 
-def _median_cut_centres(points, weights, n_colours):
+def _median_cut_centres(points, weights, n_colours, check=_go_on):
     """Weighted means of the median-cut boxes, in the points' space (float, K x 3)."""
-    return np.array([box.mean for box in _median_cut_boxes(points, weights, n_colours)])
+    return np.array([box.mean for box in _median_cut_boxes(points, weights, n_colours, check)])
 
 
 # ---------------------------------------------------------------------------------------- k-means
@@ -315,8 +324,9 @@ def _points(codes, counts, space, max_points, points=None):
     return _to_bytes(means, space), means, totals
 
 
-def _kmeans_palette(codes, counts, n_colours, space):
-    """k-means palette; see build_palette and the module docstring.
+def _kmeans_palette(codes, counts, n_colours, space, check=_go_on):
+    """k-means palette; see build_palette and the module docstring (``check``: see
+    build_palette_and_nearest).
 
     1. The distinct colours (merged into 2x2x2 cells ... only beyond MAX_POINTS, see _points) are
        merged into cells that are small where there are many pixels and large where there are few
@@ -345,18 +355,18 @@ def _kmeans_palette(codes, counts, n_colours, space):
     if len(coarse_points) < n_colours:  # too few cells for a start: the colours themselves
         coarse_points, coarse_weights = fine_points, fine_weights = points, weights
         fine_rgb, fine_cells, coarse_cells = rgb, None, None
-    centres = _median_cut_centres(coarse_points, coarse_weights, n_colours)
-    centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER)
+    centres = _median_cut_centres(coarse_points, coarse_weights, n_colours, check)
+    centres = _lloyd(coarse_points, coarse_weights, centres, KMEANS_MAX_ITER, check=check)
     groups = None if coarse_cells is None else (coarse_points, coarse_cells)
-    centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER, groups)
+    centres = _lloyd(fine_points, fine_weights, centres, KMEANS_FINE_ITER, groups, check)
     palette, fine_labels, fine_bound = _refine(_to_bytes(centres, space), fine_rgb, fine_points, fine_weights,
-                                               space, groups)
+                                               space, groups, check)
     guess, bound = fine_labels, fine_bound
     if fine_labels is not None and fine_cells is not None:
         # A colour is as far from every other entry as its cell is, less its distance to the cell.
         guess = fine_labels[fine_cells]
         bound = fine_bound[fine_cells] - np.sqrt(((points - fine_points[fine_cells]) ** 2).sum(axis=1))
-    palette, labels = _order_by_use(palette, points, weights, space, guess, bound)
+    palette, labels = _order_by_use(palette, points, weights, space, guess, bound, check)
     return Palette(palette, name="kmeans"), labels
 
 
@@ -435,7 +445,7 @@ def _merge_cells(rgb, points, weights, max_points):
     return _weighted_means(cells, points, weights, len(kept)) + (cells,)
 
 
-def _lloyd(points, weights, centres, max_iter, groups=None):
+def _lloyd(points, weights, centres, max_iter, groups=None, check=_go_on):
     """Weighted Lloyd iterations while each lowers the total squared error by at least
     KMEANS_MIN_GAIN of it. Each point's KMEANS_CANDIDATES nearest centres are found with a KD-tree
     every KMEANS_REFRESH iterations; in between, a point is assigned to the nearest of those (late
@@ -451,6 +461,7 @@ def _lloyd(points, weights, centres, max_iter, groups=None):
     weighted = [weights * column for column in columns]  # the sums _weighted_means would form each time
     previous = centres
     for iteration in range(max_iter):
+        check()
         if iteration % KMEANS_REFRESH == 0:
             searched, k, group = points, KMEANS_CANDIDATES, slice(None)
             if groups is not None and iteration == 0:
@@ -530,7 +541,7 @@ def _query(tree, points, k):
     return tree.query(points, k=k, workers=-1 if len(points) >= _THREADED_QUERY else 1)
 
 
-def _order_by_use(palette, points, weights, space, guess=None, bound=None):
+def _order_by_use(palette, points, weights, space, guess=None, bound=None, check=_go_on):
     """The palette ordered by the pixels nearest to each entry, most first, ties by code, and the
     index of the nearest entry of each point in that order. Ties between entries go to the lower
     index, so reordering can move the few tied colours: their tied entries are listed once, and
@@ -538,7 +549,8 @@ def _order_by_use(palette, points, weights, space, guess=None, bound=None):
     _nearest_exactly."""
     targets = METRIC_SPACES[space](palette)
     labels, contested = _nearest_exactly(targets, points, guess, bound)
-    starts, tied = _tied_entries(targets, points[contested])
+    check()
+    starts, tied = _tied_entries(targets, points[contested], check)
     position = np.arange(len(palette))  # of each entry of the first order in the current one
     for _ in range(10):
         totals = np.bincount(labels, weights=weights, minlength=len(palette))
@@ -555,13 +567,15 @@ def _order_by_use(palette, points, weights, space, guess=None, bound=None):
     return palette, labels
 
 
-def _tied_entries(targets, points):
+def _tied_entries(targets, points, check=_go_on):
     """(where each point's entries start, the entries at exactly its least distance, point after
-    point), measured as the mapper measures (nearest.distances, term by term)."""
+    point), measured as the mapper measures (nearest.distances, term by term); ``check``: called
+    before each chunk."""
     starts, tied = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
     step = max(1, _PAIRS_PER_CHUNK // len(targets))
     found = 0
     for start in range(0, len(points), step):
+        check()
         exact = distances(points[start:start + step], targets, "rgb")
         rows, entries = np.nonzero(exact == exact.min(axis=1)[:, None])
         starts.append(found + np.flatnonzero(np.diff(rows, prepend=-1)))
@@ -733,13 +747,14 @@ def _fix_dead_entries(palette, labels, error, rgb):
     return palette
 
 
-def _refine(palette, rgb, points, weights, space, groups=None):
+def _refine(palette, rgb, points, weights, space, groups=None, check=_go_on):
     """Lloyd iterations on the rounded palette while the total error goes down; returns the last
     palette that lowered it (distinct colours), the nearest entry of each point and a lower bound
     on its distance to every other entry (both None if duplicates had to be dropped). ``groups``:
     see _assign."""
     labels, error, total, state = _assign(palette, points, weights, space, groups=groups)
     for _ in range(REFINE_MAX_ITER):
+        check()
         candidate = _fix_dead_entries(palette, labels, error, rgb)
         fixing = candidate is not None
         if not fixing:

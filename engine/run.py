@@ -29,8 +29,8 @@ from ..palettes.formats.raster import FORMAT as RASTER_PALETTE
 from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
 from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette_and_nearest
-from .blocks import (HeldPixels, TransparentAfterAll, absent_index, colour_histogram, output_type, palette_usage,
-                     quantize_blocks, reserved_entry)
+from .blocks import (Cancelled, HeldPixels, TransparentAfterAll, absent_index, colour_histogram, output_type,
+                     palette_usage, quantize_blocks, reserved_entry)
 from .merged import MergedColourFinder, merged_in_histogram
 from .nearest import RGB_BITS, nearest_entries, nearest_palette_indices
 from .options import file_path
@@ -115,11 +115,15 @@ def resolve_palette(options, histogram=None, log=None):
     return builtin_palette(choice.name), "built-in palette"
 
 
-def palette_from_image(options, histogram, log=None):
+def palette_from_image(options, histogram, log=None, is_cancelled=None):
     """(palette, nearest) built from the image's ``histogram`` = (codes, counts) as ``options``
     say; ``nearest``: None or the nearest entries of the histogram's colours, found while building
     it (adaptive.build_palette_and_nearest), as the mapper gives them (never a NODATA_INDEX kept
-    inside the palette)."""
+    inside the palette). ``is_cancelled`` is asked between the steps of the build."""
+    def check():
+        if is_cancelled is not None and is_cancelled():
+            raise Cancelled()
+
     if histogram is None:
         raise ValueError("a palette built from the image needs the image's colour histogram")
     codes, counts = histogram
@@ -137,7 +141,7 @@ def palette_from_image(options, histogram, log=None):
                                                             choice.n_colours))
     try:
         palette, nearest = build_palette_and_nearest(choice.name, codes, counts, choice.n_colours - reserve,
-                                                     options.metric)
+                                                     options.metric, check)
     except (PaletteBuildError, ImportError) as error:
         raise RunError(str(error))
     (log or _quiet)("Palette built from the image ({}): {} colours.".format(choice.name, len(palette)))
@@ -549,7 +553,7 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
     except gdal_io.SourceError as error:
         raise RunError("Could not read the input: {}".format(error))
     with OutputFiles() as outputs:
-        result, entries = _extract(histogram, output_path, options, log, outputs)
+        result, entries = _extract(histogram, output_path, options, log, outputs, is_cancelled)
         _commit(outputs, output_path)
     for entry in merged_in_histogram(histogram[0], histogram[1], entries):
         (log or _quiet)(extract_merged_message(entry, result.palette, options.method), warning=True)
@@ -661,7 +665,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             except gdal_io.SourceError as error:
                 raise RunError("Could not read the input: {}".format(error))
             start = 0.5
-        palette, nearest = palette_from_image(options, histogram, log)
+        palette, nearest = palette_from_image(options, histogram, log, is_cancelled)
         origin = "built from the image"
         if not scanned:  # a histogram given by the caller may hold colours this source does not
             nearest = None
@@ -875,7 +879,7 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
     if getattr(source, "clipped", False):
         log(CLIPPED, warning=True)
     with OutputFiles() as outputs:  # the palette, the report and the caller's outputs go into place together
-        result, entries = _extract(histogram, output_path, options, log, outputs)
+        result, entries = _extract(histogram, output_path, options, log, outputs, is_cancelled)
         codes, counts = histogram
         merged = merged_in_histogram(codes, counts, entries)  # counted exactly: the scan has every colour's pixels
         progress(0.9)
@@ -898,9 +902,9 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
     return result
 
 
-def _extract(histogram, output_path, options, log, outputs):
+def _extract(histogram, output_path, options, log, outputs, is_cancelled=None):
     """(ExtractResult, nearest entry of each histogram colour), the palette staged in ``outputs``."""
-    palette, nearest = palette_from_image(options, histogram, log)
+    palette, nearest = palette_from_image(options, histogram, log, is_cancelled)
     known = nearest[1] if nearest is not None and np.array_equal(nearest[0], histogram[0]) else None
     entries, usage = palette_usage(histogram[0], histogram[1], palette, options.metric, known)
     result = ExtractResult(palette, usage)

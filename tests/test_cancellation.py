@@ -114,3 +114,32 @@ def test_cancel_stops_a_large_palettes_search_through_candidate_cells(qgis_app, 
                   "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
     assert 1 <= len(chunks) <= 2
     assert not os.path.exists(str(tmp_path / "out.tif"))
+
+
+@pytest.mark.parametrize("algorithm", ["palettize:quantize", "palettize:extractpalette"])
+@pytest.mark.parametrize("method", ["kmeans", "mediancut"])
+def test_cancel_stops_a_palette_being_built_from_the_image(qgis_app, tmp_path, monkeypatch, algorithm, method):
+    """PALETTE=kmeans with N_COLORS=65535 on a scan built for 35 s, in which a cancel was not seen.
+    Cancelled as the build cuts its first boxes, it stops at the next check, and nothing is written."""
+    import processing
+
+    from palettize.engine import adaptive
+
+    monkeypatch.setattr(adaptive, "_CHECK_SPLITS", 8)
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(100, 100, seed=10), alpha=True)
+    feedback, splits, split = QgsProcessingFeedback(), [], adaptive._Box.split
+
+    def cut(box, *args):
+        splits.append(1)
+        feedback.cancel()
+        return split(box, *args)
+
+    monkeypatch.setattr(adaptive._Box, "split", cut)
+    if algorithm.endswith("quantize"):
+        parameters = {"PALETTE": method, "OUTPUT": str(tmp_path / "out.tif")}
+    else:
+        parameters = {"METHOD": method, "OUTPUT_PALETTE": str(tmp_path / "palette.csv")}
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        processing.run(algorithm, dict(parameters, INPUT=path, N_COLORS=1000), feedback=feedback)
+    assert 1 <= len(splits) <= 8
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
