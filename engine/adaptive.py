@@ -156,6 +156,7 @@ def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb", ch
 def _go_on():
     """The ``check`` of a build nobody can cancel."""
 
+
 def _clean_histogram(codes, counts):
     """Codes without alpha, ascending and distinct, with positive int64 counts."""
     codes = np.asarray(codes, dtype=np.uint32).ravel() & RGB_BITS

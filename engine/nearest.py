@@ -77,9 +77,9 @@ def nearest_palette_indices(colours, palette_colours, metric, check=None):
     """Index of the nearest palette colour for each of K colours (K x 3, 0-255): the answer of
     brute_force_indices, through candidate cells where the metric has them and there are more
     than _DIRECT_PAIRS colour-entry pairs (a run's few frequent colours: 0.4 ms of cutting cells
-    for microseconds of measuring). ``check``: called
-    between chunks (CIEDE2000: a block of a scan's millions of colours takes minutes; 65,535 CIELAB
-    entries tens of seconds), to stop by raising (a cancel)."""
+    for microseconds of measuring). ``check``: called between chunks (CIEDE2000: a block of a
+    scan's millions of colours takes minutes; 65,535 CIELAB entries tens of seconds), to stop by
+    raising (a cancel)."""
     to_space = METRIC_SPACES[metric]
     points = to_space(np.asarray(colours).reshape(-1, 3))
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
