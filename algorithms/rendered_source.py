@@ -231,6 +231,11 @@ class RenderedSource:
             # more, alpha): the file's bands are drawn with the style QGIS gives them on their grid.
             self._styled = QgsRasterLayer(source, "palettize source", provider_key)  # alive with its renderer
             self._renderer = self._styled.renderer().clone()
+        if self._unrotated and self._renderer.alphaBand() > gdal.Open(path).RasterCount:
+            # QGIS 3.40's style of a raster that is not north-up takes its alpha from the warped
+            # view (an RGB or grey raster without one has band 4 or 2): the file's grid has no
+            # pixel off the layer, so the style is kept without it.
+            self._renderer.setAlphaBand(-1)
         self._renderer.setOpacity(1.0)
         self._alpha_renderer = None
         if self._renderer.type() == "multibandcolor" and self._renderer.alphaBand() > 0:

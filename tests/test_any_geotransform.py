@@ -61,6 +61,36 @@ def test_paletted_geotiff_gives_the_brute_force_indices_cell_for_cell(qgis_app, 
     assert output_geotransform(output) == GEOTRANSFORMS[kind]
 
 
+@pytest.mark.parametrize("kind", sorted(GEOTRANSFORMS))
+def test_an_rgb_geotiff_without_alpha_gives_the_brute_force_indices_cell_for_cell(qgis_app, tmp_path, kind):
+    """QGIS 3.40 styles a raster that is not north-up with the alpha band of the warped view it
+    draws it in (band 4 of a 3-band file): drawn on the file's own grid, the run failed ("QGIS
+    could not draw block ... of layer unrotated.vrt")."""
+    values = np.random.default_rng(9).integers(0, 256, (3, 9, 13), dtype=np.uint8)
+    path = save(str(tmp_path / "in.tif"), "GTiff", values, GEOTRANSFORMS[kind])
+    output = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert np.array_equal(read_indices(output), nearest_vga16(np.moveaxis(values, 0, -1)))
+    assert output_geotransform(output) == GEOTRANSFORMS[kind]
+
+
+@pytest.mark.parametrize("kind", sorted(set(GEOTRANSFORMS) - {"north-up"}))
+def test_a_grey_geotiff_is_drawn_as_its_north_up_twin_with_the_same_style(qgis_app, tmp_path, kind):
+    """The style QGIS gives a grey raster: stretched by the statistics of the view it draws it in
+    (QGIS 3.22: the warped view's, its empty corners included), with that view's alpha band (3.40)."""
+    from qgis.core import QgsRasterLayer
+
+    values = np.random.default_rng(10).integers(0, 256, (1, 11, 17), dtype=np.uint8)
+    layer = QgsRasterLayer(save(str(tmp_path / "in.tif"), "GTiff", values, GEOTRANSFORMS[kind]), "grey")
+    twin = QgsRasterLayer(save(str(tmp_path / "twin.tif"), "GTiff", values, NORTH_UP), "twin")
+    style = layer.renderer().clone()
+    style.setAlphaBand(-1)  # the twin has no band 2
+    twin.setRenderer(style)
+    output = quantize({"INPUT": layer, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    reference = quantize({"INPUT": twin, "PALETTE": "win256", "OUTPUT": str(tmp_path / "ref.tif")})["OUTPUT"]
+    assert np.array_equal(read_indices(output), read_indices(reference))
+    assert output_geotransform(output) == GEOTRANSFORMS[kind]
+
+
 @pytest.mark.parametrize("driver,extension", [("PNG", "png"), ("GIF", "gif")])
 def test_paletted_image_without_georeferencing_gives_the_brute_force_indices(qgis_app, tmp_path, driver, extension):
     values = paletted_values()
