@@ -160,8 +160,12 @@ def _values_as_stored(band):
 
 
 def _signed_bytes(band):
-    """Whether a band is Byte marked SIGNEDBYTE (before GDAL 3.7's Int8): values -128 to 127."""
-    return band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE"
+    """Whether a band is Byte marked SIGNEDBYTE (before GDAL 3.7's Int8): values -128 to 127. GDAL
+    3.7 and later read such bands as Int8, and warn whoever asks ("change your code")."""
+    return not _INT8 and band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE"
+
+
+_INT8 = int(gdal.VersionInfo()) >= 3070000
 
 
 def _filters_are_neutral(layer):

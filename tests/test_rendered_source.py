@@ -101,6 +101,19 @@ def test_reading_plain_rgb_directly_gives_what_qgis_draws(qgis_app, tmp_path):
     assert np.array_equal(read_indices(direct), read_indices(drawn["OUTPUT"]))
 
 
+def test_a_plain_rgb_run_gives_gdal_no_reason_to_warn(qgis_app, tmp_path):
+    """GDAL 3.7 and later (QGIS 3.40 on Debian 13) warned six times a run, on the console and
+    qgis_process's stderr, that asking a Byte band whether it is signed "is no longer used"."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(20, 20), alpha=True)
+    warnings = []
+    gdal.PushErrorHandler(lambda kind, number, message: warnings.append(message))
+    try:
+        quantize({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")})
+    finally:
+        gdal.PopErrorHandler()
+    assert warnings == []
+
+
 def test_layer_opacity_does_not_turn_pixels_into_nodata(qgis_app, tmp_path):
     from qgis.core import QgsRasterLayer
 
