@@ -8,7 +8,7 @@ import os
 import threading
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, osr
 from qgis.core import (
     Qgis,
     QgsContrastEnhancement,
@@ -257,6 +257,17 @@ class RenderedSource:
         self._target_crs, self._transform_context = target_crs, transform_context
         self._crs = layer.crs()  # as the user set it: a file without a CRS can be given one in QGIS
         self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
+        # A rotated raster drawn on another grid (PIXEL_SIZE, EXTENT): QGIS draws the north-up view it
+        # warps it into, whose corners beyond the file QGIS 3.22 draws black (3.40 transparent).
+        self._file_grid = None
+        if path is not None and not self._unrotated and not self._south_up and (
+                self._crs.isValid() or not self._reprojected):
+            dataset = gdal.Open(path)
+            own = dataset.GetGeoTransform(can_return_null=True) if dataset is not None else None
+            if own is not None and (own[2] != 0 or own[4] != 0) and layer.width() > 0 and layer.height() > 0:
+                view = layer.extent()
+                self._file_grid = (own, dataset.RasterXSize, dataset.RasterYSize, view.xMinimum(), view.yMaximum(),
+                                   view.width() / layer.width(), view.height() / layer.height())
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
@@ -295,7 +306,33 @@ class RenderedSource:
             grey = (draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
             alpha = np.where(rgba < _ALPHA_ONE, 0, grey << np.uint32(24)).astype(np.uint32)
             rgba = (rgba & RGB_BITS) | alpha
+        if self._file_grid is not None:  # nodata where a pixel's centre is off the layer, as promised
+            rgba = np.where(self._off_the_file(window), rgba & RGB_BITS, rgba)
         return rgba
+
+    def _off_the_file(self, window):
+        """Whether each pixel of ``window`` lies, by its centre, on a pixel of the north-up view QGIS
+        draws the rotated file in (_file_grid) whose centre is beyond the file (GDAL's warper leaves
+        such a pixel empty: QGIS 3.40 draws it transparent)."""
+        (g0, g1, g2, g3, g4, g5), (f, width, height, left, top, x_size, y_size) = \
+            self._grid.geotransform, self._file_grid
+        xoff, yoff, cols, rows = window
+        column, row = np.arange(xoff, xoff + cols) + 0.5, (np.arange(yoff, yoff + rows) + 0.5)[:, None]
+        x, y = g0 + column * g1 + row * g2, g3 + column * g4 + row * g5
+        if self._reprojected:
+            crs = [osr.SpatialReference(c.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED_GDAL))
+                   for c in (self._target_crs, self._crs)]
+            for srs in crs:
+                srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+            points = np.array(osr.CoordinateTransformation(*crs).TransformPoints(
+                np.column_stack([np.broadcast_to(x, (rows, cols)).ravel(), np.broadcast_to(y, (rows, cols)).ravel()])))
+            x, y = points[:, 0].reshape(rows, cols), points[:, 1].reshape(rows, cols)
+        x = left + (np.floor((x - left) / x_size) + 0.5) * x_size  # the centre of the view's pixel
+        y = top - (np.floor((top - y) / y_size) + 0.5) * y_size
+        dx, dy = x - f[0], y - f[3]  # the file's pixel coordinates: its geotransform inverted
+        det = f[1] * f[5] - f[2] * f[4]
+        u, v = (f[5] * dx - f[2] * dy) / det, (f[1] * dy - f[4] * dx) / det
+        return (u < 0) | (u >= width) | (v < 0) | (v >= height)
 
     def _draw(self, layer, window):
         """Premultiplied ARGB32 pixels of one window as QGIS draws ``layer``."""

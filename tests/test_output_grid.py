@@ -279,3 +279,43 @@ def test_centres_on_the_edges_between_the_layers_pixels_pick_the_right_and_lower
     path = write_raster(str(tmp_path / "in.tif"), bands, geotransform=(431234.57, 0.1, 0.0, 7512345.63, 0.0, -0.1))
     out = quantize({"INPUT": path, "PALETTE": "vga16", "PIXEL_SIZE": 0.2, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     assert np.array_equal(read_indices(out), classes[1::2, 1::2])
+
+
+@pytest.mark.parametrize("extent_crs", ["the layer's", "EPSG:4326"])
+def test_a_rotated_raster_on_a_chosen_grid_is_nodata_beyond_the_file_never_black(qgis_app, tmp_path, extent_crs):
+    """QGIS draws a rotated raster in a north-up view warped from it, whose corners beyond the file
+    QGIS 3.22 draws black (3.40 transparent): an all-white map came out with 4,910 pixels of class 0.
+    In another CRS, QGIS's approximate transform may still take a pixel at the file's edge from the
+    view's black corner (24 of 12,036 pixels here, on QGIS 3.22)."""
+    from rasters import UTM35N, write_raster
+
+    geotransform = (500000.0, 10.0, 3.0, 7500000.0, 3.0, -10.0)  # turned about 17 degrees
+    white = np.full((3, 80, 100), 255, dtype=np.uint8)
+    path = write_raster(str(tmp_path / "rotated.tif"), white, geotransform=geotransform)
+    parameters = {"INPUT": path, "PALETTE": "vga16", "PIXEL_SIZE": 10, "OUTPUT": str(tmp_path / "out.tif")}
+    if extent_crs != "the layer's":
+        parameters.update(EXTENT="26.99765,27.03295,67.60655,67.62001 [EPSG:4326]", PIXEL_SIZE=0.0002)
+    out = quantize(parameters)["OUTPUT"]
+    dataset = gdal.Open(out)
+    indices, (x0, dx, _, y0, _, dy) = dataset.ReadAsArray(), dataset.GetGeoTransform()
+    # Each output pixel's centre in the file's own pixels: well inside it is white, well outside nodata.
+    rows, columns = np.mgrid[0:indices.shape[0], 0:indices.shape[1]] + 0.5
+    x, y = x0 + columns * dx, y0 + rows * dy
+    if extent_crs != "the layer's":
+        wgs84 = osr.SpatialReference()
+        wgs84.ImportFromEPSG(4326)
+        utm = UTM35N.Clone()
+        for srs in (wgs84, utm):
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        points = np.array(osr.CoordinateTransformation(wgs84, utm).TransformPoints(
+            np.column_stack([x.ravel(), y.ravel()])))
+        x, y = points[:, 0].reshape(x.shape), points[:, 1].reshape(x.shape)
+    (f0, f1, f2, f3, f4, f5), det = geotransform, geotransform[1] * geotransform[5] - geotransform[2] * geotransform[4]
+    u = (f5 * (x - f0) - f2 * (y - f3)) / det
+    v = (f1 * (y - f3) - f4 * (x - f0)) / det
+    depth = np.minimum.reduce([u, 100 - u, v, 80 - v])  # pixels inside the file's edge (negative: outside)
+    assert (indices[depth > 1.5] == 15).all() and (indices[depth < -1.5] == 255).all()
+    edge = np.abs(depth) <= 1.5
+    assert np.isin(indices[~edge], [15, 255]).all()
+    assert np.isin(indices[edge], [15, 255]).all() if extent_crs == "the layer's" else (indices[edge] == 0).sum() < 50
+    assert (depth > 1.5).sum() > 3000 and (depth < -1.5).sum() > 3000
