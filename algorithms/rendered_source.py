@@ -14,6 +14,7 @@ from qgis.core import (
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsHillshadeRenderer,
     QgsPalettedRasterRenderer,
     QgsProviderRegistry,
     QgsRasterDataProvider,
@@ -153,6 +154,16 @@ def direct_read_plan(layer, path, stretched=False):
     return bands, alpha, (nodata if any(v is not None for v in nodata) else None)
 
 
+def _azimuth_on_grid(azimuth, geotransform):
+    """The light's azimuth (degrees clockwise from north) as seen on a raster's own pixel grid drawn
+    north-up (columns to the east, rows to the south), for a raster of this geotransform."""
+    _, a, b, _, d, e = geotransform
+    east, north = math.sin(math.radians(azimuth)), math.cos(math.radians(azimuth))
+    along_columns = (east * a + north * d) / math.hypot(a, d)
+    up_rows = -(east * b + north * e) / math.hypot(b, e)
+    return math.degrees(math.atan2(along_columns, up_rows)) % 360.0
+
+
 def _values_as_stored(band):
     """Whether QGIS takes a band's values as stored: no scale or offset (QGIS draws value x scale +
     offset) and not signed bytes (a Byte band marked SIGNEDBYTE holds -128 to 127)."""
@@ -222,10 +233,15 @@ class RenderedSource:
             x0, dx, _, y0, _, dy = grid.geotransform
             grid = RasterGrid(grid.width, grid.height, (x0, dx, 0.0, y0 + dy * grid.height, 0.0, -dy), grid.wkt)
         self._unrotated = path is not None and not grid.is_north_up
+        #: The grid's geotransform where the layer is drawn: its own, or the unrotated VRT's, whose
+        #: pixels keep their size (a hillshade's slopes depend on it).
+        self._view = grid.geotransform
         if self._unrotated:
+            _, a, b, _, d, e = grid.geotransform
+            self._view = (0.0, math.hypot(a, d), 0.0, 0.0, 0.0, -math.hypot(b, e))
             source = os.path.join(workdir, "unrotated.vrt")
             vrt = gdal.Translate(source, path, format="VRT")
-            vrt.SetGeoTransform((0.0, 1.0, 0.0, 0.0, 0.0, -1.0))
+            vrt.SetGeoTransform(self._view)
             vrt.SetProjection("")
             vrt = None
         self._source, self._provider_key, self._grid, self._name = source, provider_key, grid, layer.name()
@@ -240,6 +256,10 @@ class RenderedSource:
             # view (an RGB or grey raster without one has band 4 or 2): the file's grid has no
             # pixel off the layer, so the style is kept without it.
             self._renderer.setAlphaBand(-1)
+        if self._unrotated and grid.has_geotransform and isinstance(self._renderer, QgsHillshadeRenderer):
+            # QGIS shades the north-up view it warps the raster into: on the file's grid, the light
+            # comes from where it comes on a map (multidirectional shading keeps its directions).
+            self._renderer.setAzimuth(_azimuth_on_grid(self._renderer.azimuth(), grid.geotransform))
         self._renderer.setOpacity(1.0)
         self._alpha_renderer = None
         if self._renderer.type() == "multibandcolor" and self._renderer.alphaBand() > 0:
@@ -419,9 +439,7 @@ class RenderedSource:
 
     def _draw_geotransform(self):
         """(x0, dx, y0, dy) of the grid in the coordinates the layer is drawn in."""
-        if self._unrotated:
-            return 0.0, 1.0, 0.0, -1.0
-        x0, dx, _, y0, _, dy = self._grid.geotransform
+        x0, dx, _, y0, _, dy = self._view
         return x0, dx, y0, dy
 
     def _draw_in_map_tiles(self, layer, window):
@@ -466,14 +484,9 @@ class RenderedSource:
         if self._reprojected:
             transform = QgsCoordinateTransform(layer.crs(), self._target_crs, self._transform_context)
             extent = transform.transformBoundingBox(extent)
-        if self._unrotated:
-            corners = [(extent.xMinimum(), -extent.yMaximum()), (extent.xMaximum(), -extent.yMinimum())]
-        else:
-            x0, dx, _, y0, _, dy = self._grid.geotransform
-            corners = [((extent.xMinimum() - x0) / dx, (extent.yMaximum() - y0) / dy),
-                       ((extent.xMaximum() - x0) / dx, (extent.yMinimum() - y0) / dy)]
-        (left, top), (right, bottom) = corners
-        return left, top, right, bottom
+        x0, dx, y0, dy = self._draw_geotransform()
+        return ((extent.xMinimum() - x0) / dx, (extent.yMaximum() - y0) / dy,
+                (extent.xMaximum() - x0) / dx, (extent.yMinimum() - y0) / dy)
 
     def _open(self, renderer, filters):
         layer = QgsRasterLayer(self._source, "palettize source", self._provider_key)
@@ -501,9 +514,7 @@ class RenderedSource:
 
     def _extent(self, window):
         xoff, yoff, width, height = window
-        if self._unrotated:
-            return QgsRectangle(xoff, -(yoff + height), xoff + width, -yoff)
-        x0, dx, _, y0, _, dy = self._grid.geotransform
+        x0, dx, y0, dy = self._draw_geotransform()
         return QgsRectangle(x0 + xoff * dx, y0 + (yoff + height) * dy, x0 + (xoff + width) * dx, y0 + yoff * dy)
 
     def close(self):

@@ -146,3 +146,36 @@ def test_a_hillshade_of_a_flipped_raster_is_shaded_as_qgis_draws_it(qgis_app, tm
     north_up = brute_force_indices(drawn.reshape(-1, 3), builtin_palette("win256").colours, "rgb").reshape(60, 50)
     x_step, y_step = GEOTRANSFORMS[kind][1], GEOTRANSFORMS[kind][5]
     assert read_indices(out).tolist() == north_up[::1 if y_step < 0 else -1, ::1 if x_step > 0 else -1].tolist()
+
+
+@pytest.mark.parametrize("turn", ["a quarter turn", "a hair"])
+def test_a_hillshade_of_a_rotated_raster_is_shaded_as_the_same_terrain_north_up(qgis_app, tmp_path, turn):
+    """A rotated elevation raster is drawn on its own grid: with its pixels' size (10 m here; drawn as
+    1 unit wide, its slopes came out ten times as steep) and the light turned with the grid. The
+    same terrain turned a quarter (rows running west) gives the north-up shades cell for cell."""
+    from qgis.core import QgsHillshadeRenderer, QgsRasterLayer
+
+    rows, columns = np.mgrid[0:40, 0:50]
+    heights = (np.sin(columns / 5.0) * 30 + np.cos(rows / 7.0) * 20 + rows * 2.0).astype(np.float32)
+    x0, y0 = 500000.0, 7500000.0
+    if turn == "a quarter turn":  # pixel (row r, column c) is the north-up pixel (c, 49 - r)
+        rotated, geotransform = heights[:, ::-1].T, (x0 + 10.0 * 50, 0.0, -10.0, y0, -10.0, 0.0)
+    else:
+        rotated, geotransform = heights, (x0, 10.0, 1e-6, y0, 1e-6, -10.0)
+    outputs = []
+    for name, values, transform in (("north-up", heights, (x0, 10.0, 0.0, y0, 0.0, -10.0)),
+                                    ("rotated", rotated, geotransform)):
+        path = str(tmp_path / (name + ".tif"))
+        dataset = gdal.GetDriverByName("GTiff").Create(path, values.shape[1], values.shape[0], 1, gdal.GDT_Float32)
+        dataset.SetGeoTransform(transform)
+        dataset.SetSpatialRef(UTM35N)
+        dataset.GetRasterBand(1).WriteArray(np.ascontiguousarray(values))
+        dataset = None
+        layer = QgsRasterLayer(path, name, "gdal")
+        layer.setRenderer(QgsHillshadeRenderer(layer.dataProvider(), 1, 315, 45))
+        out = quantize({"INPUT": layer, "PALETTE": "gray256", "OUTPUT": str(tmp_path / (name + "-shades.tif"))})
+        outputs.append(read_indices(out["OUTPUT"]).astype(int))
+    north_up, shaded = outputs
+    expected = north_up[:, ::-1].T if turn == "a quarter turn" else north_up
+    assert len(np.unique(north_up)) > 50
+    assert np.array_equal(shaded, expected)
