@@ -154,6 +154,16 @@ def direct_read_plan(layer, path, stretched=False):
     return bands, alpha, (nodata if any(v is not None for v in nodata) else None)
 
 
+def _layer_of(source, provider_key, of_our_vrt):
+    """A QGIS layer of ``source``; ``of_our_vrt``: the VRT made of the user's file (unrotated.vrt),
+    whose statistics, computed for the default style QGIS gives a new layer, GDAL would otherwise
+    save beside the user's file (<file>.aux.xml) when the layer is freed."""
+    if not of_our_vrt:
+        return QgsRasterLayer(source, "palettize source", provider_key)
+    with gdal_io.thread_config("GDAL_PAM_ENABLED", "NO"):
+        return QgsRasterLayer(source, "palettize source", provider_key)
+
+
 def _azimuth_on_grid(azimuth, geotransform):
     """The light's azimuth (degrees clockwise from north) as seen on a raster's own pixel grid drawn
     north-up (columns to the east, rows to the south), for a raster of this geotransform."""
@@ -249,7 +259,7 @@ class RenderedSource:
         if self._unrotated and max(self._renderer.usesBands() or [0]) > gdal.Open(path).RasterCount:
             # QGIS 3.40 styles a raster that is not north-up by the bands of its own warped view (one
             # more, alpha): the file's bands are drawn with the style QGIS gives them on their grid.
-            self._styled = QgsRasterLayer(source, "palettize source", provider_key)  # alive with its renderer
+            self._styled = _layer_of(source, provider_key, True)  # alive with its renderer
             self._renderer = self._styled.renderer().clone()
         if self._unrotated and self._renderer.alphaBand() > gdal.Open(path).RasterCount:
             # QGIS 3.40's style of a raster that is not north-up takes its alpha from the warped
@@ -489,7 +499,7 @@ class RenderedSource:
                 (extent.xMaximum() - x0) / dx, (extent.yMinimum() - y0) / dy)
 
     def _open(self, renderer, filters):
-        layer = QgsRasterLayer(self._source, "palettize source", self._provider_key)
+        layer = _layer_of(self._source, self._provider_key, self._unrotated)
         if not layer.isValid():  # a file gone since it was loaded; a virtual raster's input gone (its URI in % codes)
             raise SourceError("QGIS could not open layer '{}' ({}): a file it reads moved or deleted?".format(
                 self._name, QUrl.fromPercentEncoding(self._source.encode("utf-8"))))

@@ -389,15 +389,25 @@ def open_for_strip_reads(path):
     """The GDAL dataset at ``path``, opened so that an uncompressed GeoTIFF is read straight from
     the file, past GDAL's block cache (GTIFF_DIRECT_IO, set for this thread only): about twice
     as fast for reads of whole strips, and ignored for compressed files and other formats."""
+    with thread_config("GTIFF_DIRECT_IO", "YES"):
+        return gdal.Open(path)
+
+
+@contextlib.contextmanager
+def thread_config(name, value):
+    """GDAL's configuration option ``name`` set to ``value`` for this thread alone while in the
+    ``with`` block (left as it is with bindings of a GDAL that cannot: reads then go through the
+    block cache, side files may be written)."""
     get_local = getattr(gdal, "GetThreadLocalConfigOption", None)
-    if get_local is None:  # bindings of an older GDAL: reads go through the block cache
-        return gdal.Open(path)
-    previous = get_local("GTIFF_DIRECT_IO", None)
-    gdal.SetThreadLocalConfigOption("GTIFF_DIRECT_IO", "YES")
+    if get_local is None:
+        yield
+        return
+    previous = get_local(name, None)
+    gdal.SetThreadLocalConfigOption(name, value)
     try:
-        return gdal.Open(path)
+        yield
     finally:
-        gdal.SetThreadLocalConfigOption("GTIFF_DIRECT_IO", previous)
+        gdal.SetThreadLocalConfigOption(name, previous)
 
 
 def colour_table(palette, nodata=None):

@@ -73,6 +73,20 @@ def test_an_rgb_geotiff_without_alpha_gives_the_brute_force_indices_cell_for_cel
     assert output_geotransform(output) == GEOTRANSFORMS[kind]
 
 
+@pytest.mark.parametrize("kind", ["rotated", "mirrored"])
+def test_drawing_a_raster_on_its_own_grid_writes_nothing_beside_it(qgis_app, tmp_path, kind):
+    """Drawn on its own grid through a VRT of it, its default style's statistics were saved by GDAL
+    beside the user's file (in.tif.aux.xml, QGIS 3.40)."""
+    import os
+
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    values = np.random.default_rng(11).integers(0, 256, (3, 9, 13), dtype=np.uint8)
+    path = save(str(folder / "in.tif"), "GTiff", values, GEOTRANSFORMS[kind])
+    quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})
+    assert os.listdir(str(folder)) == ["in.tif"]
+
+
 @pytest.mark.parametrize("kind", sorted(set(GEOTRANSFORMS) - {"north-up"}))
 def test_a_grey_geotiff_is_drawn_as_its_north_up_twin_with_the_same_style(qgis_app, tmp_path, kind):
     """The style QGIS gives a grey raster: stretched by the statistics of the view it draws it in
