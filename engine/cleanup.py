@@ -42,6 +42,7 @@ MIN_REGION_RANGE = (2, 1000)
 SEAM_RADIUS_RANGE = (1, 10)
 
 _CROSS = ((-1, 0), (0, -1), (0, 1), (1, 0))
+_SIEVE_GROUP = 1 << 18  # pixels of small regions joined at once, and runs paired at once (see sieve)
 _RING = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 
@@ -993,20 +994,23 @@ def _region_pairs(starts, lengths, run_class, cols, n, connectedness):
     Two runs touch when their column ranges overlap (or, 8-connected, meet at a corner), which can
     be seen at the first column of one of them: the pixel above or below it, or diagonally before it.
     """
-    first_column = starts % cols == 0
     found_mine, found_other = [], []
     checks = [(-1, 0), (1, 0)] + ([(-1, -1), (1, -1)] if connectedness == 8 else [])
-    for dy, dx in checks:
-        positions = starts + dy * cols + dx
-        ok = (positions >= 0) & (positions < n)
-        if dx:
-            ok &= ~first_column
-        mine = np.flatnonzero(ok)
-        other = _run_at(starts, lengths, positions[mine])
-        same = other >= 0
-        same[same] = run_class[other[same]] == run_class[mine[same]]
-        found_mine.append(mine[same])
-        found_other.append(other[same])
+    for begin in range(0, len(starts), _SIEVE_GROUP):  # a group of runs at a time: temporaries per run
+        own = starts[begin:begin + _SIEVE_GROUP]
+        first_column = own % cols == 0
+        for dy, dx in checks:
+            positions = own + dy * cols + dx
+            ok = (positions >= 0) & (positions < n)
+            if dx:
+                ok &= ~first_column
+            mine = np.flatnonzero(ok)
+            other = _run_at(starts, lengths, positions[mine])
+            mine += begin
+            same = other >= 0
+            same[same] = run_class[other[same]] == run_class[mine[same]]
+            found_mine.append(mine[same])
+            found_other.append(other[same])
     return np.concatenate(found_mine), np.concatenate(found_other)
 
 
@@ -1048,7 +1052,29 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
     small_run = np.flatnonzero(size[root] < min_region)
     if len(small_run) == 0:
         return out
+    # The small regions' runs, region by region, a group of regions of about _SIEVE_GROUP pixels at a
+    # time: their pixels and the pixel pairs across their borders take memory per pixel (150 bytes a
+    # pixel of noise, all of it small regions, when taken at once).
+    small_run = small_run[np.argsort(root[small_run], kind="stable")]
+    first_runs = np.flatnonzero(np.concatenate(([True], root[small_run[1:]] != root[small_run[:-1]])))
+    pixels_before = np.concatenate(([0], np.cumsum(lengths[small_run])))[first_runs]
+    cuts = first_runs[np.unique(np.searchsorted(pixels_before, np.arange(
+        0, pixels_before[-1] + 1, _SIEVE_GROUP), side="left"))]
+    del first_runs, pixels_before
+    classes = int(run_class.max()) + 1
+    target = np.full(n_runs, -1, dtype=np.int64)  # the class each small region joins, by its root (-1: none)
+    for group in np.split(small_run, cuts[1:]):
+        _join_small_regions(out, group, (starts, lengths, run_class, root, size), target, classes, min_region,
+                            connectedness)
+    return out
 
+
+def _join_small_regions(out, small_run, runs, target, classes, min_region, connectedness):
+    """The sieve's joins of the small regions whose runs are ``small_run`` (every run of each), of
+    the window's ``runs`` (starts, lengths, class, root and size of the region of each), written
+    into ``out``; ``target`` (by root, -1 where not decided) gets their decisions."""
+    starts, lengths, run_class, root, size = runs
+    rows, cols = out.shape
     # Pixels of small regions, and the classes of their neighbours in large regions.
     run_lengths = lengths[small_run]
     positions = pixels_of_runs(starts[small_run], run_lengths)
@@ -1056,7 +1082,6 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
     ys, xs = np.divmod(positions, cols)
     # Each pixel pair across a small region's border, as small region * classes + the class of the
     # large region beyond: made per direction, so no larger temporaries than one direction's.
-    classes = int(run_class.max()) + 1
     keys = []
     for dy, dx in (_CROSS if connectedness == 4 else _RING):
         y, x = ys + dy, xs + dx
@@ -1072,7 +1097,7 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
     del positions
     keys = np.concatenate(keys)
     if len(keys) == 0:
-        return out
+        return
 
     # Border length per (small region, class of large neighbours), summed over that class's regions
     # (a window may cut a large region in two, never change the sum). The most border wins, then the
@@ -1082,10 +1107,8 @@ def sieve(indices, valid, min_region=DEFAULT_MIN_REGION, connectedness=DEFAULT_C
     small_of, class_of = np.divmod(pairs, classes)
     first = np.flatnonzero(np.concatenate(([True], small_of[1:] != small_of[:-1])))
     best = np.maximum.reduceat(border * classes + (classes - 1 - class_of), first)
-    target = np.full(n_runs, -1, dtype=np.int64)
     target[small_of[first]] = classes - 1 - best % classes
 
     new = target[mine]
     change = new >= 0
     out[ys[change], xs[change]] = new[change]
-    return out
