@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from osgeo import gdal
 from qgis.core import (
+    Qgis,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBand,
@@ -382,6 +383,10 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("Layer '{}' has no style to draw: set {} to bands.").format(
                 layer.name(), self.named(self.SOURCE)))
         grid, target_crs = self._grid(parameters, context, layer, path, source)
+        problem = rendered_source.own_grid_problem(layer, grid, path) if source == "rendered" and \
+            target_crs is None else None
+        if problem:
+            raise QgsProcessingException(problem)
         run = LayerRun(layer, path, rendered_source.layer_file(layer), source, grid, target_crs)
         if source == "rendered":
             run.warnings = self.unused_bands(bands, alpha)
@@ -466,6 +471,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if reason:
                 raise QgsProcessingException(tr("Set {}: {}.").format(self.named(self.PIXEL_SIZE), reason))
             pixel_size = (abs(native.geotransform[1]), abs(native.geotransform[5]))  # the layer's, square or not
+        if extent.isEmpty() and not has_extent:  # QGIS 3.40 gives a mirrored raster an inverted extent
+            raise QgsProcessingException(tr(
+                "QGIS {} gives layer '{}' an empty extent ({}), so it draws nothing of it on another grid: leave {} "
+                "out to write the layer on its own grid.").format(Qgis.version(), layer.name(),
+                                                                  extent.toString(6), self.named(self.PIXEL_SIZE)))
         if extent.isEmpty():
             raise QgsProcessingException(tr("{} is empty: choose an extent with a width and a height.").format(
                 self.named(self.EXTENT)))

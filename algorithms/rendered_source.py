@@ -164,6 +164,68 @@ def _layer_of(source, provider_key, of_our_vrt):
         return QgsRasterLayer(source, "palettize source", provider_key)
 
 
+_LATTICE = 16  # see RenderedSource._off_the_file
+
+
+def _lattice_points(wkts, x0, dx, y0, dy, cols, rows):
+    """(x, y), each rows x cols, of the points x0 + i dx, y0 + j dy of a north-up grid, from the
+    CRS of WKT wkts[0] into that of wkts[1], transformed every _LATTICE points along both axes (and
+    at the last ones) and interpolated between; None when GDAL cannot transform between them."""
+    try:
+        both = [osr.SpatialReference(wkt) for wkt in wkts]
+        for srs in both:
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        transform = osr.CoordinateTransformation(*both)
+    except (RuntimeError, TypeError):
+        return None
+    if cols == 0 or rows == 0:
+        return np.zeros((rows, cols)), np.zeros((rows, cols))
+    at_x = np.unique(np.append(np.arange(0, cols, _LATTICE), cols - 1))
+    at_y = np.unique(np.append(np.arange(0, rows, _LATTICE), rows - 1))
+    grid_x, grid_y = np.meshgrid(x0 + at_x * dx, y0 + at_y * dy)
+    points = np.array(transform.TransformPoints(np.column_stack([grid_x.ravel(), grid_y.ravel()])))[:, :2]
+    along = [np.array([np.interp(np.arange(cols), at_x, line) for line in values.reshape(len(at_y), len(at_x))])
+             for values in points.T]  # every column of the lattice's rows
+    below = np.clip(np.searchsorted(at_y, np.arange(rows), side="right") - 1, 0, max(0, len(at_y) - 2))
+    above = np.minimum(below + 1, len(at_y) - 1)
+    share = ((np.arange(rows) - at_y[below]) / np.maximum(at_y[above] - at_y[below], 1))[:, None]
+    return tuple(values[below] * (1 - share) + values[above] * share for values in along)
+
+
+def own_grid_problem(layer, grid, path):
+    """Why ``layer`` cannot be drawn on its own ``grid`` as QGIS draws it (None: it can): a
+    multidirectional hillshade shades in directions fixed to the map, which the grid of a rotated
+    or mirrored raster, drawn on its pixel grid, cannot keep (a single light is turned instead)."""
+    renderer = layer.renderer()
+    georeferencing = _georeferencing(grid)
+    if not (isinstance(renderer, QgsHillshadeRenderer) and renderer.multiDirectional() and path is not None
+            and georeferencing is not None and not grid.is_north_up):
+        return None
+    if grid.has_geotransform and not grid.is_rotated and grid.geotransform[1] > 0 < grid.geotransform[5]:
+        return None  # south-up: drawn north-up as QGIS draws it, turned back
+    if all(abs((_azimuth_on_grid(azimuth, georeferencing) - azimuth + 180.0) % 360.0 - 180.0) < 0.5
+           for azimuth in (225.0, 270.0, 315.0, 360.0)):
+        return None  # turned by a hair
+    return ("Layer '{}' is a multidirectional hillshade, whose light directions QGIS fixes to the map, of a "
+            "rotated or mirrored raster: on the raster's own grid its shades would differ from what QGIS draws. "
+            "Set PIXEL_SIZE to write it on a north-up grid as QGIS draws it, or turn multidirectional shading "
+            "off in its style.").format(layer.name())
+
+
+def _georeferencing(grid):
+    """A raster grid's geotransform, or the one its ground control points fit best by least squares
+    (None: neither; GDAL 3.10's GCPsToGeoTransform gives none for a turned grid)."""
+    if grid.has_geotransform:
+        return grid.geotransform
+    design = np.array([[1.0, gcp.GCPPixel, gcp.GCPLine] for gcp in grid.gcps]).reshape(-1, 3)
+    solution, _, rank, _ = np.linalg.lstsq(design, np.array([[gcp.GCPX, gcp.GCPY] for gcp in grid.gcps]).reshape(-1, 2),
+                                           rcond=None)
+    if rank < 3:
+        return None
+    (x0, y0), (a, d), (b, e) = solution.tolist()
+    return x0, a, b, y0, d, e
+
+
 def _azimuth_on_grid(azimuth, geotransform):
     """The light's azimuth (degrees clockwise from north) as seen on a raster's own pixel grid drawn
     north-up (columns to the east, rows to the south), for a raster of this geotransform."""
@@ -247,7 +309,7 @@ class RenderedSource:
         #: pixels keep their size (a hillshade's slopes depend on it).
         self._view = grid.geotransform
         if self._unrotated:
-            _, a, b, _, d, e = grid.geotransform
+            _, a, b, _, d, e = _georeferencing(grid) or (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
             self._view = (0.0, math.hypot(a, d), 0.0, 0.0, 0.0, -math.hypot(b, e))
             source = os.path.join(workdir, "unrotated.vrt")
             vrt = gdal.Translate(source, path, format="VRT")
@@ -266,10 +328,10 @@ class RenderedSource:
             # view (an RGB or grey raster without one has band 4 or 2): the file's grid has no
             # pixel off the layer, so the style is kept without it.
             self._renderer.setAlphaBand(-1)
-        if self._unrotated and grid.has_geotransform and isinstance(self._renderer, QgsHillshadeRenderer):
+        if self._unrotated and _georeferencing(grid) and isinstance(self._renderer, QgsHillshadeRenderer):
             # QGIS shades the north-up view it warps the raster into: on the file's grid, the light
-            # comes from where it comes on a map (multidirectional shading keeps its directions).
-            self._renderer.setAzimuth(_azimuth_on_grid(self._renderer.azimuth(), grid.geotransform))
+            # comes from where it comes on a map (multidirectional shading: see own_grid_problem).
+            self._renderer.setAzimuth(_azimuth_on_grid(self._renderer.azimuth(), _georeferencing(grid)))
         self._renderer.setOpacity(1.0)
         self._alpha_renderer = None
         if self._renderer.type() == "multibandcolor" and self._renderer.alphaBand() > 0:
@@ -294,10 +356,12 @@ class RenderedSource:
                 self._crs.isValid() or not self._reprojected):
             dataset = gdal.Open(path)
             own = dataset.GetGeoTransform(can_return_null=True) if dataset is not None else None
-            if own is not None and (own[2] != 0 or own[4] != 0) and layer.width() > 0 and layer.height() > 0:
+            wkts = (crs_wkt(target_crs), crs_wkt(self._crs)) if self._reprojected else None
+            if own is not None and (own[2] != 0 or own[4] != 0) and layer.width() > 0 and layer.height() > 0 and (
+                    wkts is None or _lattice_points(wkts, 0.0, 1.0, 0.0, -1.0, 0, 0) is not None):
                 view = layer.extent()
                 self._file_grid = (own, dataset.RasterXSize, dataset.RasterYSize, view.xMinimum(), view.yMaximum(),
-                                   view.width() / layer.width(), view.height() / layer.height())
+                                   view.width() / layer.width(), view.height() / layer.height(), wkts)
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
@@ -343,25 +407,24 @@ class RenderedSource:
     def _off_the_file(self, window):
         """Whether each pixel of ``window`` lies, by its centre, on a pixel of the north-up view QGIS
         draws the rotated file in (_file_grid) whose centre is beyond the file (GDAL's warper leaves
-        such a pixel empty: QGIS 3.40 draws it transparent)."""
-        (g0, g1, g2, g3, g4, g5), (f, width, height, left, top, x_size, y_size) = \
-            self._grid.geotransform, self._file_grid
+        such a pixel empty: QGIS 3.40 draws it transparent). The view's pixel is picked as
+        _draw_layer_pixels picks it; in another CRS, by centres transformed on a lattice of every
+        _LATTICE-th pixel and interpolated between (QGIS reprojects by such an approximation too)."""
+        f, width, height, left, top, x_size, y_size, wkts = self._file_grid
+        x0, dx, y0, dy = self._draw_geotransform()
         xoff, yoff, cols, rows = window
-        column, row = np.arange(xoff, xoff + cols) + 0.5, (np.arange(yoff, yoff + rows) + 0.5)[:, None]
-        x, y = g0 + column * g1 + row * g2, g3 + column * g4 + row * g5
-        if self._reprojected:
-            crs = [osr.SpatialReference(c.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED_GDAL))
-                   for c in (self._target_crs, self._crs)]
-            for srs in crs:
-                srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-            points = np.array(osr.CoordinateTransformation(*crs).TransformPoints(
-                np.column_stack([np.broadcast_to(x, (rows, cols)).ravel(), np.broadcast_to(y, (rows, cols)).ravel()])))
-            x, y = points[:, 0].reshape(rows, cols), points[:, 1].reshape(rows, cols)
-        x = left + (np.floor((x - left) / x_size) + 0.5) * x_size  # the centre of the view's pixel
-        y = top - (np.floor((top - y) / y_size) + 0.5) * y_size
-        dx, dy = x - f[0], y - f[3]  # the file's pixel coordinates: its geotransform inverted
+        if wkts is None:
+            x = (x0 - left) / x_size + (np.arange(xoff, xoff + cols) + 0.5) * (dx / x_size)
+            y = (top - y0) / y_size + (np.arange(yoff, yoff + rows) + 0.5) * (-dy / y_size)
+            x, y = x[None, :], y[:, None]
+        else:
+            x, y = _lattice_points(wkts, x0 + (xoff + 0.5) * dx, dx, y0 + (yoff + 0.5) * dy, dy, cols, rows)
+            x, y = (x - left) / x_size, (top - y) / y_size
+        # the view's pixel centres in the file's pixels: its geotransform inverted
+        x = left + (np.floor(x + _EDGE_TOLERANCE) + 0.5) * x_size - f[0]
+        y = top - (np.floor(y + _EDGE_TOLERANCE) + 0.5) * y_size - f[3]
         det = f[1] * f[5] - f[2] * f[4]
-        u, v = (f[5] * dx - f[2] * dy) / det, (f[1] * dy - f[4] * dx) / det
+        u, v = (f[5] * x - f[2] * y) / det, (f[1] * y - f[4] * x) / det
         return (u < 0) | (u >= width) | (v < 0) | (v >= height)
 
     def _draw(self, layer, window):

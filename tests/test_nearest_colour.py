@@ -214,7 +214,8 @@ def test_a_look_up_beside_a_thread_writing_answers_sees_each_answer_whole_or_not
     """Two cleaning threads map through one mapper: one writes the answers it found while the other
     looks colours up without waiting. numpy 2 copies uint16 items byte by byte, so such a look-up
     read half an answer now and then (0x00ff: class 255), a wrong pixel that no check would catch
-    (about one run in a hundred with CLEANUP=seams in QGIS 3.40, on a busy machine)."""
+    (about one run in a hundred with CLEANUP=seams in QGIS 3.40, on a busy machine). numpy 1 copies
+    them whole: this guards numpy 2 (Debian 13's), where it fails without the fix."""
     import threading
 
     palette = np.array([[0, 0, 0], [255, 255, 255]])
