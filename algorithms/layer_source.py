@@ -454,6 +454,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 self.named(self.EXTENT), self.named(self.PIXEL_SIZE), self.named(self.SOURCE)))
         if pixel_size is not None and pixel_size <= 0:
             raise QgsProcessingException(tr("{} must be greater than 0.").format(self.named(self.PIXEL_SIZE)))
+        if native is not None and layer.extent().isEmpty():  # QGIS 3.40 gives a mirrored raster an inverted extent
+            raise QgsProcessingException(tr(
+                "QGIS {} gives layer '{}' an empty extent ({}), so it draws nothing of it on another grid: leave {} "
+                "and {} out to write the layer on its own grid.").format(
+                    Qgis.version(), layer.name(), layer.extent().toString(6), self.named(self.EXTENT),
+                    self.named(self.PIXEL_SIZE)))
         crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context) if has_extent else layer.crs()
         if not crs.isValid():
             named = re.search(r"\[\s*(.+?)\s*\]\s*$", parameters.get(self.EXTENT)) \
@@ -471,11 +477,6 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if reason:
                 raise QgsProcessingException(tr("Set {}: {}.").format(self.named(self.PIXEL_SIZE), reason))
             pixel_size = (abs(native.geotransform[1]), abs(native.geotransform[5]))  # the layer's, square or not
-        if extent.isEmpty() and not has_extent:  # QGIS 3.40 gives a mirrored raster an inverted extent
-            raise QgsProcessingException(tr(
-                "QGIS {} gives layer '{}' an empty extent ({}), so it draws nothing of it on another grid: leave {} "
-                "out to write the layer on its own grid.").format(Qgis.version(), layer.name(),
-                                                                  extent.toString(6), self.named(self.PIXEL_SIZE)))
         if extent.isEmpty():
             raise QgsProcessingException(tr("{} is empty: choose an extent with a width and a height.").format(
                 self.named(self.EXTENT)))

@@ -8,7 +8,7 @@ import os
 import threading
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 from qgis.core import (
     Qgis,
     QgsContrastEnhancement,
@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProviderRegistry,
     QgsRasterDataProvider,
     QgsRasterLayer,
+    QgsRasterResampleFilter,
     QgsRectangle,
     QgsSingleBandGrayRenderer,
 )
@@ -164,32 +165,14 @@ def _layer_of(source, provider_key, of_our_vrt):
         return QgsRasterLayer(source, "palettize source", provider_key)
 
 
-_LATTICE = 16  # see RenderedSource._off_the_file
-
-
-def _lattice_points(wkts, x0, dx, y0, dy, cols, rows):
-    """(x, y), each rows x cols, of the points x0 + i dx, y0 + j dy of a north-up grid, from the
-    CRS of WKT wkts[0] into that of wkts[1], transformed every _LATTICE points along both axes (and
-    at the last ones) and interpolated between; None when GDAL cannot transform between them."""
-    try:
-        both = [osr.SpatialReference(wkt) for wkt in wkts]
-        for srs in both:
-            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        transform = osr.CoordinateTransformation(*both)
-    except (RuntimeError, TypeError):
-        return None
-    if cols == 0 or rows == 0:
-        return np.zeros((rows, cols)), np.zeros((rows, cols))
-    at_x = np.unique(np.append(np.arange(0, cols, _LATTICE), cols - 1))
-    at_y = np.unique(np.append(np.arange(0, rows, _LATTICE), rows - 1))
-    grid_x, grid_y = np.meshgrid(x0 + at_x * dx, y0 + at_y * dy)
-    points = np.array(transform.TransformPoints(np.column_stack([grid_x.ravel(), grid_y.ravel()])))[:, :2]
-    along = [np.array([np.interp(np.arange(cols), at_x, line) for line in values.reshape(len(at_y), len(at_x))])
-             for values in points.T]  # every column of the lattice's rows
-    below = np.clip(np.searchsorted(at_y, np.arange(rows), side="right") - 1, 0, max(0, len(at_y) - 2))
-    above = np.minimum(below + 1, len(at_y) - 1)
-    share = ((np.arange(rows) - at_y[below]) / np.maximum(at_y[above] - at_y[below], 1))[:, None]
-    return tuple(values[below] * (1 - share) + values[above] * share for values in along)
+def _warped_by_qgis(path):
+    """Whether QGIS draws the GDAL raster at ``path`` through a view warped from it: a rotated
+    geotransform, or ground control points instead of one."""
+    dataset = gdal.Open(path)
+    if dataset is None:
+        return False
+    own = dataset.GetGeoTransform(can_return_null=True)
+    return own[2] != 0 or own[4] != 0 if own is not None else bool(dataset.GetGCPCount())
 
 
 def own_grid_problem(layer, grid, path):
@@ -218,11 +201,14 @@ def _georeferencing(grid):
     if grid.has_geotransform:
         return grid.geotransform
     design = np.array([[1.0, gcp.GCPPixel, gcp.GCPLine] for gcp in grid.gcps]).reshape(-1, 3)
-    solution, _, rank, _ = np.linalg.lstsq(design, np.array([[gcp.GCPX, gcp.GCPY] for gcp in grid.gcps]).reshape(-1, 2),
-                                           rcond=None)
+    ground = np.array([[gcp.GCPX, gcp.GCPY] for gcp in grid.gcps]).reshape(-1, 2)
+    solution, _, rank, _ = np.linalg.lstsq(design, ground, rcond=None)
     if rank < 3:
         return None
     (x0, y0), (a, d), (b, e) = solution.tolist()
+    spread = float(np.ptp(ground, axis=0).max())
+    if min(math.hypot(a, d), math.hypot(b, e)) <= 1e-6 * spread or spread == 0:
+        return None  # points on one spot or one line: they place no grid (GDAL: "not solvable")
     return x0, a, b, y0, d, e
 
 
@@ -349,19 +335,15 @@ class RenderedSource:
         self._target_crs, self._transform_context = target_crs, transform_context
         self._crs = layer.crs()  # as the user set it: a file without a CRS can be given one in QGIS
         self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
-        # A rotated raster drawn on another grid (PIXEL_SIZE, EXTENT): QGIS draws the north-up view it
-        # warps it into, whose corners beyond the file QGIS 3.22 draws black (3.40 transparent).
-        self._file_grid = None
-        if path is not None and not self._unrotated and not self._south_up and (
-                self._crs.isValid() or not self._reprojected):
-            dataset = gdal.Open(path)
-            own = dataset.GetGeoTransform(can_return_null=True) if dataset is not None else None
-            wkts = (crs_wkt(target_crs), crs_wkt(self._crs)) if self._reprojected else None
-            if own is not None and (own[2] != 0 or own[4] != 0) and layer.width() > 0 and layer.height() > 0 and (
-                    wkts is None or _lattice_points(wkts, 0.0, 1.0, 0.0, -1.0, 0, 0) is not None):
-                view = layer.extent()
-                self._file_grid = (own, dataset.RasterXSize, dataset.RasterYSize, view.xMinimum(), view.yMaximum(),
-                                   view.width() / layer.width(), view.height() / layer.height(), wkts)
+        # A rotated raster, or one placed by ground control points, drawn on another grid (PIXEL_SIZE,
+        # EXTENT): QGIS draws the north-up view it warps it into, whose corners beyond the file QGIS
+        # 3.22 draws black (3.40 transparent). A twin of the file, all one value, is drawn beside it,
+        # through the same pipe: where the twin is not drawn, the layer's pixel came from beyond the file.
+        self._coverage = None
+        if path is not None and not self._unrotated and not self._south_up and _warped_by_qgis(path):
+            self._coverage = os.path.join(workdir, "coverage.vrt")
+            gdal.Translate(self._coverage, path, format="VRT", bandList=[1], outputType=gdal.GDT_Byte,
+                           scaleParams=[[0, 1, 255, 255]], noData=0)  # 255 wherever the file has a value
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
@@ -374,12 +356,16 @@ class RenderedSource:
         self._in_map_tiles = resampled or self._renderer.type() not in POINTWISE_STYLES + ("multibandcolor",)
 
     def _thread_layers(self):
-        """This thread's copies of the layer: colours, and the alpha band drawn as grey if any."""
+        """This thread's copies of the layer: colours, the alpha band drawn as grey if any, and the
+        file's twin (see _coverage) if any."""
         layers = getattr(self._local, "layers", None)
         if layers is None:
             layers = [self._open(self._renderer, self._filters)]
             if self._alpha_renderer is not None:
                 layers.append(self._open(self._alpha_renderer, []))
+            if self._coverage is not None:  # resampled as the layer is, nothing else
+                layers.append(self._open(QgsSingleBandGrayRenderer(None, 1), [
+                    f for f in self._filters if isinstance(f, QgsRasterResampleFilter)], self._coverage))
             self._local.layers = layers
             with self._lock:
                 self._opened.append(layers)
@@ -400,32 +386,11 @@ class RenderedSource:
             grey = (draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
             alpha = np.where(rgba < _ALPHA_ONE, 0, grey << np.uint32(24)).astype(np.uint32)
             rgba = (rgba & RGB_BITS) | alpha
-        if self._file_grid is not None:  # nodata where a pixel's centre is off the layer, as promised
-            rgba = np.where(self._off_the_file(window), rgba & RGB_BITS, rgba)
+        if self._coverage is not None:  # nodata where the drawing took a pixel from beyond the file
+            twin = draw(layers[-1], window)
+            beyond = (twin < _ALPHA_HALF) | ((twin >> np.uint32(16)) & np.uint32(255) < 128)
+            rgba = np.where(beyond, rgba & RGB_BITS, rgba)
         return rgba
-
-    def _off_the_file(self, window):
-        """Whether each pixel of ``window`` lies, by its centre, on a pixel of the north-up view QGIS
-        draws the rotated file in (_file_grid) whose centre is beyond the file (GDAL's warper leaves
-        such a pixel empty: QGIS 3.40 draws it transparent). The view's pixel is picked as
-        _draw_layer_pixels picks it; in another CRS, by centres transformed on a lattice of every
-        _LATTICE-th pixel and interpolated between (QGIS reprojects by such an approximation too)."""
-        f, width, height, left, top, x_size, y_size, wkts = self._file_grid
-        x0, dx, y0, dy = self._draw_geotransform()
-        xoff, yoff, cols, rows = window
-        if wkts is None:
-            x = (x0 - left) / x_size + (np.arange(xoff, xoff + cols) + 0.5) * (dx / x_size)
-            y = (top - y0) / y_size + (np.arange(yoff, yoff + rows) + 0.5) * (-dy / y_size)
-            x, y = x[None, :], y[:, None]
-        else:
-            x, y = _lattice_points(wkts, x0 + (xoff + 0.5) * dx, dx, y0 + (yoff + 0.5) * dy, dy, cols, rows)
-            x, y = (x - left) / x_size, (top - y) / y_size
-        # the view's pixel centres in the file's pixels: its geotransform inverted
-        x = left + (np.floor(x + _EDGE_TOLERANCE) + 0.5) * x_size - f[0]
-        y = top - (np.floor(y + _EDGE_TOLERANCE) + 0.5) * y_size - f[3]
-        det = f[1] * f[5] - f[2] * f[4]
-        u, v = (f[5] * x - f[2] * y) / det, (f[1] * y - f[4] * x) / det
-        return (u < 0) | (u >= width) | (v < 0) | (v >= height)
 
     def _draw(self, layer, window):
         """Premultiplied ARGB32 pixels of one window as QGIS draws ``layer``."""
@@ -561,8 +526,10 @@ class RenderedSource:
         return ((extent.xMinimum() - x0) / dx, (extent.yMaximum() - y0) / dy,
                 (extent.xMaximum() - x0) / dx, (extent.yMinimum() - y0) / dy)
 
-    def _open(self, renderer, filters):
-        layer = _layer_of(self._source, self._provider_key, self._unrotated)
+    def _open(self, renderer, filters, source=None):
+        """A layer of this thread drawing the source (or ``source``: the file's twin, drawn without
+        the user's nodata settings) with ``renderer`` and ``filters``, as QGIS would draw the layer."""
+        layer = _layer_of(source or self._source, self._provider_key, self._unrotated or source is not None)
         if not layer.isValid():  # a file gone since it was loaded; a virtual raster's input gone (its URI in % codes)
             raise SourceError("QGIS could not open layer '{}' ({}): a file it reads moved or deleted?".format(
                 self._name, QUrl.fromPercentEncoding(self._source.encode("utf-8"))))
@@ -570,7 +537,7 @@ class RenderedSource:
         if not self._unrotated and self._crs.isValid():
             layer.setCrs(self._crs)
         provider = layer.dataProvider()
-        for band, use_source, user_ranges in self._nodata_settings:  # the user's own nodata values
+        for band, use_source, user_ranges in self._nodata_settings if source is None else ():  # the user's own
             if band <= provider.bandCount():
                 provider.setUseSourceNoDataValue(band, use_source)
                 provider.setUserNoDataValue(band, user_ranges)
@@ -597,6 +564,7 @@ class RenderedSource:
 
 
 _ALPHA_ONE = np.uint32(1 << 24)
+_ALPHA_HALF = np.uint32(128 << 24)
 #: Pixel centres nearer than this (in pixels) to an edge are taken as on it (on the layer at its first
 #: edge, off it at its last, in the right or lower pixel between two): coordinates computed two ways
 #: differ in their last digits.
