@@ -127,6 +127,9 @@ def direct_read_plan(layer, path, stretched=False):
     bands = [renderer.redBand(), renderer.greenBand(), renderer.blueBand()]
     alpha = renderer.alphaBand() if renderer.alphaBand() > 0 else None
     dataset = gdal.Open(path)
+    if alpha == dataset.RasterCount + 1 and _warped_by_qgis(path) and all(
+            dataset.GetRasterBand(b).GetMaskFlags() == gdal.GMF_ALL_VALID for b in range(1, dataset.RasterCount + 1)):
+        alpha = None  # QGIS 3.40's alpha of the view it warps the file into: no pixel of the file's own grid is beyond it
     used = bands + ([alpha] if alpha else [])
     # A band beyond the file's is the mask QGIS shows as a band (and draws as alpha): drawn.
     if min(bands) < 1 or max(used) > dataset.RasterCount or any(
@@ -166,13 +169,15 @@ def _layer_of(source, provider_key, of_our_vrt):
 
 
 def _warped_by_qgis(path):
-    """Whether QGIS draws the GDAL raster at ``path`` through a view warped from it: a rotated
-    geotransform, or ground control points instead of one."""
+    """Whether QGIS draws the GDAL raster at ``path`` through a view warped from it: a rotated or
+    mirrored geotransform (not a north-up or south-up one), or ground control points instead of one."""
     dataset = gdal.Open(path)
     if dataset is None:
         return False
     own = dataset.GetGeoTransform(can_return_null=True)
-    return own[2] != 0 or own[4] != 0 if own is not None else bool(dataset.GetGCPCount())
+    if own is None:
+        return bool(dataset.GetGCPCount())
+    return own[2] != 0 or own[4] != 0 or own[1] < 0
 
 
 def own_grid_problem(layer, grid, path):

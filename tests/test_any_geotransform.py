@@ -71,6 +71,7 @@ def test_an_rgb_geotiff_without_alpha_gives_the_brute_force_indices_cell_for_cel
     output = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     assert np.array_equal(read_indices(output), nearest_vga16(np.moveaxis(values, 0, -1)))
     assert output_geotransform(output) == GEOTRANSFORMS[kind]
+    assert gdal.Open(output).GetRasterBand(1).GetNoDataValue() is None  # opaque: no nodata (QGIS 3.40 gave 255)
 
 
 @pytest.mark.parametrize("kind", ["rotated", "mirrored"])
