@@ -1099,6 +1099,8 @@ class Runner:
                 fail(job, _unreadable(future.exception()))
             else:
                 readable.append(future)
+        if not readable:  # every file failed (a scheduler that cannot unpack the tasks fails them all): said
+            return None
         histogram, clipped = self.client.submit(merge_batch_histograms, readable, pure=False).result()
         for job, was_clipped in zip(jobs, clipped):
             if was_clipped and log:
@@ -1110,9 +1112,10 @@ class Runner:
     def extract(self, inputs, output, options, progress=_quiet, log=None):
         """One palette from all inputs together, written to ``output``."""
         log = log or _quiet
-        if self.client is None:
-            return run.extract_palette_files(inputs, output, options, log=log,
-                                             progress=lambda f: progress(0, f, len(inputs), 1.0))
+        if self.client is None:  # the whole run's fraction done, as files and megapixels for the bar
+            total = _pixels_of(inputs)
+            return run.extract_palette_files(inputs, output, options, log=log, progress=lambda f: progress(
+                len(inputs) if f >= 1 else 0, f * total, len(inputs), total))
         if options.report:
             raise BatchError("--report is not written on a cluster: run extract without --workers/--scheduler.")
         run.check_extract(output, options, {"INPUT{}".format(i + 1) if len(inputs) > 1 else "INPUT": path
@@ -1150,6 +1153,14 @@ def _unreadable(error):
         return run.RunError("The Dask scheduler could not unpack Palettize's tasks: install Palettize where the Dask "
                             "scheduler runs too (Dask 2024.12 and later unpack tasks there), and restart it.")
     return error
+
+
+def _pixels_of(paths):
+    """Pixels of the rasters at ``paths`` together; 0 when one cannot be opened (its run says why)."""
+    try:
+        return sum(width * height for width, height in map(raster_size, paths))
+    except run.RunError:
+        return 0
 
 
 def _sized(path):

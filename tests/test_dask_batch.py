@@ -53,13 +53,13 @@ def dask_environment(installed):
     return env
 
 
-def start_scheduler(folder):
+def start_scheduler(folder, installed=True):
     """(address, [process]) of a `dask-scheduler` started in ``folder``, where Palettize is installed
-    (Dask 2024.12 and later unpack the tasks on the scheduler)."""
+    (Dask 2024.12 and later unpack the tasks on the scheduler) unless not ``installed``."""
     path = str(folder / "scheduler.json")
     process = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
                                 "--no-dashboard", "--scheduler-file", path], cwd=str(folder),
-                               env=dask_environment(True), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env=dask_environment(installed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -729,6 +729,32 @@ def test_relative_paths_name_the_same_files_on_workers_started_in_another_folder
                             timeout=300)
     assert legend.returncode == 0, legend.stderr
     assert os.path.exists(str(project / "legend.csv"))
+
+
+def test_a_scheduler_without_palettize_gives_one_line_for_every_kind_of_run(tmp_path):
+    """Dask 2024.12 and later (Debian 13) unpack the tasks on the scheduler: a palette built from the
+    images, and extract, ended in distributed's traceback there (the merge of the files' histograms
+    was sent although every file had failed). Older Dask runs them."""
+    import distributed
+
+    address, processes = start_scheduler(tmp_path, installed=False)
+    processes.append(start_worker(address, tmp_path, installed=True))
+    unpacks = tuple(int(part) for part in distributed.__version__.split(".")[:2]) >= (2024, 12)
+    try:
+        for number, command in enumerate((["quantize", "--palette", "vga16"], ["quantize", "--palette", "frequent"],
+                                          ["extract", "--method", "frequent"])):
+            output = str(tmp_path / "out" / ("{}.csv" if command[0] == "extract" else "{}.tif").format(number))
+            result = subprocess.run([SCRIPT, command[0], SAMPLE_MAP, "-o", output] + command[1:] +
+                                    ["--scheduler", address, "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    universal_newlines=True, timeout=300)
+            if not unpacks:
+                assert result.returncode == 0, result.stderr
+                continue
+            assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+            assert "install Palettize where the Dask scheduler runs too" in result.stderr
+            assert not os.path.exists(output)
+    finally:
+        stop(processes)
 
 
 def test_a_scheduler_that_cannot_unpack_palettizes_tasks_says_to_install_it_there():
