@@ -691,15 +691,19 @@ def _without_ctrl_c():
 
 def _silence_task_failures():
     """On a worker of our own LocalCluster: no 'Compute Failed' report with the task's arguments
-    for every failed tile on stderr (the error reaches the command line, which says it once). Only
-    those records are dropped: distributed logs them as warnings, or errors in newer releases."""
+    for every failed tile on stderr (the error reaches the command line, which says it once), nor,
+    after a Ctrl-C, an 'Async instruction ... ended with CancelledError' for each task it cancelled
+    (Dask 2024.12). Only those records are dropped: distributed logs them as warnings, or errors."""
     import logging
 
     class NoComputeFailed(logging.Filter):
         def filter(self, record):
-            return not str(record.msg).startswith("Compute Failed")
+            message = record.getMessage()
+            return not (message.startswith("Compute Failed") or
+                        message.startswith("Async instruction for") and "CancelledError" in message)
 
-    logging.getLogger("distributed.worker").addFilter(NoComputeFailed())
+    for name in ("distributed.worker", "distributed.worker.state_machine"):
+        logging.getLogger(name).addFilter(NoComputeFailed())
 
 
 #: Seconds to wait for a first worker on an existing scheduler.
