@@ -570,6 +570,10 @@ class Cluster:
         # a lost worker: our local scheduler logs the results it could not gather, which it makes again.
         for name in ("distributed.client", "asyncio", "tornado", "distributed.scheduler"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        # After a Ctrl-C, our cluster's nannies kill the workers still busy with a file (as meant).
+        nanny = logging.getLogger("distributed.nanny")
+        if _NO_KILLING_NOTE not in nanny.filters:
+            nanny.addFilter(_NO_KILLING_NOTE)
         # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's adaptive
         # mmap threshold: every block the engine allocates (tens of MB) is then mapped and zeroed
         # afresh, and a task ran up to 1.5 times slower than in one process.
@@ -687,6 +691,17 @@ def _without_ctrl_c():
         yield
     finally:
         signal.signal(signal.SIGINT, handler)
+
+
+class _NoKillingNote:
+    """Drops distributed's 'Worker process still alive after ... seconds, killing' (a logging filter)."""
+
+    @staticmethod
+    def filter(record):
+        return not record.getMessage().startswith("Worker process still alive after")
+
+
+_NO_KILLING_NOTE = _NoKillingNote()
 
 
 def _silence_task_failures():

@@ -594,36 +594,31 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(50, 60), alpha=True)
     piped = palettize("quantize", path, "-o", tmp_path / "piped.tif", "--palette", "vga16")
     assert piped.returncode == 0 and "MPx/s" not in piped.stderr
-    leader, follower = pty.openpty()
-    try:
-        result = subprocess.run([SCRIPT, "quantize", path, "-o", str(tmp_path / "tty.tif")], stdout=subprocess.PIPE,
-                                stderr=follower, timeout=300)
-        os.close(follower)
-        follower = None
-        drawn = os.read(leader, 65536).decode()
-    finally:
-        os.close(leader)
-        if follower is not None:
-            os.close(follower)
+    result, drawn = on_a_terminal("quantize", path, "-o", tmp_path / "tty.tif")
     assert result.returncode == 0
     assert "1/1 files" in drawn and "0.0/0.0 MPx" in drawn and "MPx/s" in drawn and "left" in drawn
     quiet = palettize("quantize", path, "-o", tmp_path / "quiet.tif", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == ""
     # extract's bar counts its files and megapixels too (it stayed at 0/2 files, 0.0/0.0 MPx)
     other = write_raster(str(tmp_path / "other.tif"), random_rgba(700, 800, seed=3), alpha=True)
+    result, drawn = on_a_terminal("extract", path, other, "-o", tmp_path / "legend.csv")
+    assert result.returncode == 0
+    assert "2/2 files  0.6/0.6 MPx" in drawn, drawn
+
+
+def on_a_terminal(*args):
+    """(result, what it wrote on stderr) of the command line run with stderr on a terminal."""
     leader, follower = pty.openpty()
     try:
-        result = subprocess.run([SCRIPT, "extract", path, other, "-o", str(tmp_path / "legend.csv")],
-                                stdout=subprocess.PIPE, stderr=follower, timeout=300)
+        result = subprocess.run([SCRIPT] + [str(arg) for arg in args], stdout=subprocess.PIPE, stderr=follower,
+                                timeout=300)
         os.close(follower)
         follower = None
-        drawn = os.read(leader, 65536).decode()
+        return result, os.read(leader, 65536).decode()
     finally:
         os.close(leader)
         if follower is not None:
             os.close(follower)
-    assert result.returncode == 0
-    assert "2/2 files  0.6/0.6 MPx" in drawn, drawn
 
 
 def test_palettes_lists_the_built_in_palettes_and_the_file_formats():
