@@ -127,7 +127,7 @@ def direct_read_plan(layer, path, stretched=False):
     bands = [renderer.redBand(), renderer.greenBand(), renderer.blueBand()]
     alpha = renderer.alphaBand() if renderer.alphaBand() > 0 else None
     dataset = gdal.Open(path)
-    if alpha == dataset.RasterCount + 1 and _warped_by_qgis(path) and all(
+    if alpha == dataset.RasterCount + 1 and _warped_by_qgis(dataset) and all(
             dataset.GetRasterBand(b).GetMaskFlags() == gdal.GMF_ALL_VALID for b in range(1, dataset.RasterCount + 1)):
         alpha = None  # QGIS 3.40's alpha of the view it warps the file into: no pixel of the file's own grid is beyond it
     used = bands + ([alpha] if alpha else [])
@@ -168,12 +168,9 @@ def _layer_of(source, provider_key, of_our_vrt):
         return QgsRasterLayer(source, "palettize source", provider_key)
 
 
-def _warped_by_qgis(path):
-    """Whether QGIS draws the GDAL raster at ``path`` through a view warped from it: a rotated or
+def _warped_by_qgis(dataset):
+    """Whether QGIS draws the GDAL raster ``dataset`` through a view warped from it: a rotated or
     mirrored geotransform (not a north-up or south-up one), or ground control points instead of one."""
-    dataset = gdal.Open(path)
-    if dataset is None:
-        return False
     own = dataset.GetGeoTransform(can_return_null=True)
     if own is None:
         return bool(dataset.GetGCPCount())
@@ -189,8 +186,8 @@ def own_grid_problem(layer, grid, path):
     if not (isinstance(renderer, QgsHillshadeRenderer) and renderer.multiDirectional() and path is not None
             and georeferencing is not None and not grid.is_north_up):
         return None
-    if grid.has_geotransform and not grid.is_rotated and grid.geotransform[1] > 0 < grid.geotransform[5]:
-        return None  # south-up: drawn north-up as QGIS draws it, turned back
+    if grid.is_south_up:
+        return None  # drawn north-up as QGIS draws it, turned back
     if all(abs((_azimuth_on_grid(azimuth, georeferencing) - azimuth + 180.0) % 360.0 - 180.0) < 0.5
            for azimuth in (225.0, 270.0, 315.0, 360.0)):
         return None  # turned by a hair
@@ -287,8 +284,7 @@ class RenderedSource:
         source, provider_key = layer.source(), layer.providerType()
         if draw_path is not None:
             source, provider_key = draw_path, "gdal"
-        self._south_up = path is not None and grid.has_geotransform and not grid.is_rotated and \
-            grid.geotransform[1] > 0 < grid.geotransform[5]
+        self._south_up = path is not None and grid.is_south_up
         if self._south_up:
             # QGIS draws it turned north-up, cell for cell (a hillshade with its own pixel size and
             # light direction); drawn so, each block is turned back. (A mirrored raster is not: QGIS
@@ -296,11 +292,13 @@ class RenderedSource:
             x0, dx, _, y0, _, dy = grid.geotransform
             grid = RasterGrid(grid.width, grid.height, (x0, dx, 0.0, y0 + dy * grid.height, 0.0, -dy), grid.wkt)
         self._unrotated = path is not None and not grid.is_north_up
+        dataset = gdal.Open(path) if path is not None else None
+        georeferencing = _georeferencing(grid) if self._unrotated else None
         #: The grid's geotransform where the layer is drawn: its own, or the unrotated VRT's, whose
         #: pixels keep their size (a hillshade's slopes depend on it).
         self._view = grid.geotransform
         if self._unrotated:
-            _, a, b, _, d, e = _georeferencing(grid) or (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+            _, a, b, _, d, e = georeferencing or (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
             self._view = (0.0, math.hypot(a, d), 0.0, 0.0, 0.0, -math.hypot(b, e))
             source = os.path.join(workdir, "unrotated.vrt")
             vrt = gdal.Translate(source, path, format="VRT")
@@ -309,20 +307,20 @@ class RenderedSource:
             vrt = None
         self._source, self._provider_key, self._grid, self._name = source, provider_key, grid, layer.name()
         self._renderer = layer.renderer().clone()
-        if self._unrotated and max(self._renderer.usesBands() or [0]) > gdal.Open(path).RasterCount:
+        if self._unrotated and max(self._renderer.usesBands() or [0]) > dataset.RasterCount:
             # QGIS 3.40 styles a raster that is not north-up by the bands of its own warped view (one
             # more, alpha): the file's bands are drawn with the style QGIS gives them on their grid.
             self._styled = _layer_of(source, provider_key, True)  # alive with its renderer
             self._renderer = self._styled.renderer().clone()
-        if self._unrotated and self._renderer.alphaBand() > gdal.Open(path).RasterCount:
+        if self._unrotated and self._renderer.alphaBand() > dataset.RasterCount:
             # QGIS 3.40's style of a raster that is not north-up takes its alpha from the warped
             # view (an RGB or grey raster without one has band 4 or 2): the file's grid has no
             # pixel off the layer, so the style is kept without it.
             self._renderer.setAlphaBand(-1)
-        if self._unrotated and _georeferencing(grid) and isinstance(self._renderer, QgsHillshadeRenderer):
+        if georeferencing and isinstance(self._renderer, QgsHillshadeRenderer):
             # QGIS shades the north-up view it warps the raster into: on the file's grid, the light
             # comes from where it comes on a map (multidirectional shading: see own_grid_problem).
-            self._renderer.setAzimuth(_azimuth_on_grid(self._renderer.azimuth(), _georeferencing(grid)))
+            self._renderer.setAzimuth(_azimuth_on_grid(self._renderer.azimuth(), georeferencing))
         self._renderer.setOpacity(1.0)
         self._alpha_renderer = None
         if self._renderer.type() == "multibandcolor" and self._renderer.alphaBand() > 0:
@@ -345,7 +343,7 @@ class RenderedSource:
         # 3.22 draws black (3.40 transparent). A twin of the file, all one value, is drawn beside it,
         # through the same pipe: where the twin is not drawn, the layer's pixel came from beyond the file.
         self._coverage = None
-        if path is not None and not self._unrotated and not self._south_up and _warped_by_qgis(path):
+        if dataset is not None and not self._unrotated and not self._south_up and _warped_by_qgis(dataset):
             self._coverage = os.path.join(workdir, "coverage.vrt")
             gdal.Translate(self._coverage, path, format="VRT", bandList=[1], outputType=gdal.GDT_Byte,
                            scaleParams=[[0, 1, 255, 255]], noData=0)  # 255 wherever the file has a value

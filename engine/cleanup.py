@@ -42,8 +42,8 @@ MIN_REGION_RANGE = (2, 1000)
 SEAM_RADIUS_RANGE = (1, 10)
 
 _CROSS = ((-1, 0), (0, -1), (0, 1), (1, 0))
-_SIEVE_GROUP = 1 << 18  # pixels of small regions joined at once, and runs paired at once (see sieve)
 _RING = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+_SIEVE_GROUP = 1 << 18  # pixels of small regions joined at once, and runs paired at once (see sieve)
 
 
 def margin(method, min_region=DEFAULT_MIN_REGION, radius=DEFAULT_SEAM_RADIUS):

@@ -121,6 +121,11 @@ class RasterGrid:
         and rows south)."""
         return self.has_geotransform and not self.is_rotated and self.geotransform[1] > 0 > self.geotransform[5]
 
+    @property
+    def is_south_up(self):
+        """True for a raster whose rows run north, columns east (as NetCDF files often are)."""
+        return self.has_geotransform and not self.is_rotated and self.geotransform[1] > 0 < self.geotransform[5]
+
 
 def iter_windows(width, height, block_pixels=None, full_rows=False):
     """(xoff, yoff, xsize, ysize) windows covering the grid: strips of whole output tile rows,

@@ -313,9 +313,8 @@ class NearestColourMapper:
             order = np.argsort(codes, kind="stable") if (codes[1:] <= codes[:-1]).any() else slice(None)
             self._sorted = (codes[order], indices[order])
         else:
-            with self._lock:
-                self._write(codes, indices)
-                self._note_answers(codes)
+            self._write(codes, indices)
+            self._note_answers(codes)
         self.distinct_colours += len(codes)
 
     def _complete(self, codes, found, skipped=None):
@@ -350,12 +349,13 @@ class NearestColourMapper:
         return found
 
     def _write(self, codes, entries):
-        """table[codes] = entries, with the lock held, counted for readers (see _look_up)."""
-        self._writes += 1
-        try:
-            self.table[codes] = entries
-        finally:
+        """table[codes] = entries, under the lock, counted for readers (see _look_up)."""
+        with self._lock:
             self._writes += 1
+            try:
+                self.table[codes] = entries
+            finally:
+                self._writes += 1
 
     def _learn(self, codes):
         """Find and remember the nearest palette entry of every distinct colour among ``codes``."""
@@ -443,8 +443,7 @@ class NearestColourMapper:
             if self._check is not None:  # a cancel: 88 s with 65,535 CIELAB entries
                 self._check()
             part = unknown[start:start + (1 << 16)]
-            with self._lock:
-                self._write(part, self._search(part))
+            self._write(part, self._search(part))
         self._answered = None
         self.complete = True
 
