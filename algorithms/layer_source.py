@@ -86,6 +86,8 @@ class LayerRun:
     palette_origin: str = ""
     output_request: Any = None  # loading.OutputRequest: the output resolved once, loaded by the run that writes it
     warnings: Any = ()  # sentences to log as warnings when the run starts
+    reading: Any = None  # (kind, plan) of LayerSourceAlgorithm.reader, found by the check
+    opacity_guesses: Any = None  # a BandSource's seems_opaque answers, found by the check
 
 
 def unexpected(error):
@@ -513,12 +515,13 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         reading it (which decides the output type, see engine.blocks.output_type, and the engine's
         opaque_or_guessed): a looked-up style is known only once drawn, so it counts as opaque here;
         the engine checks again before writing."""
-        kind, plan = self.reader(run)
+        run.reading = kind, plan = self.reader(run)
         if kind in ("bands", "stretched"):
             source = gdal_io.BandSource(run.path, *plan)
             try:
                 return opaque_or_guessed(source, run.options)[0]
             finally:
+                run.opacity_guesses = source.opacity_guesses  # the run's source of the same bands guesses alike
                 source.close()
         return kind == "lookup" or opaque_or_guessed(None, run.options)[0]
 
@@ -530,9 +533,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         # never runs processAlgorithm, whose end removes the folder.
         self.workdir = tempfile.mkdtemp(prefix="palettize-", dir=QgsProcessingUtils.tempFolder())
         try:
-            kind, plan = self.reader(run)
+            kind, plan = run.reading or self.reader(run)
             if kind == "bands":
-                self._open_source = lambda: gdal_io.BandSource(run.path, *plan)
+                self._open_source = lambda: gdal_io.BandSource(run.path, *plan, opacity_guesses=run.opacity_guesses)
             elif kind in ("lookup", "stretched"):
                 try:
                     if kind == "lookup":

@@ -168,7 +168,9 @@ class BandSource:
     reads_in_background = True  # only GDAL calls: safe in another thread
     reads_into = True  # read(window, out=...)
 
-    def __init__(self, path, bands, alpha_band=None, nodata=None, use_masks=True):
+    def __init__(self, path, bands, alpha_band=None, nodata=None, use_masks=True, opacity_guesses=None):
+        """``opacity_guesses``: seems_opaque's answers given by another source of the same bands
+        (a check before the run, which a guess checked on every block does not need to repeat)."""
         self.dataset = open_for_strip_reads(path)
         if use_masks and not alpha_band:
             alpha_band = self._alpha_band_of(bands)
@@ -190,7 +192,8 @@ class BandSource:
         self._integers = all(gdal.GetDataTypeName(self.dataset.GetRasterBand(b).DataType).startswith(
             ("Byte", "UInt", "Int")) for b in used)
         self.opaque = self._integers and not (alpha_band or self.masks or nodata)
-        self._seems_opaque = {}  # seems_opaque's answers, by alpha threshold
+        #: seems_opaque's answers, by alpha threshold
+        self.opacity_guesses = dict(opacity_guesses or {})
         self.clipped = False
         self.description = "bands {} (red, green, blue){}".format(
             ", ".join(str(b) for b in self.bands),
@@ -289,11 +292,11 @@ class BandSource:
         what an RGB map gets: up to 256 colours in a Byte without nodata. A guess: the engine
         checks every block and writes again with nodata when a pixel proves it wrong, instead of a
         read of every block before writing (a third of a run of a 6-megapixel sheet)."""
-        if alpha_threshold not in self._seems_opaque:  # asked by the check before a run, then by the run
+        if alpha_threshold not in self.opacity_guesses:
             width, height = self.dataset.RasterXSize, self.dataset.RasterYSize
-            self._seems_opaque[alpha_threshold] = self._none_below(alpha_threshold,
-                                                                   diagonal_windows(width, height, both=True))
-        return self._seems_opaque[alpha_threshold]
+            self.opacity_guesses[alpha_threshold] = self._none_below(alpha_threshold,
+                                                                     diagonal_windows(width, height, both=True))
+        return self.opacity_guesses[alpha_threshold]
 
     def none_transparent(self, alpha_threshold):
         """Whether no pixel's alpha is below ``alpha_threshold``, read block by block up to the first

@@ -175,6 +175,23 @@ def test_a_map_whose_alpha_band_is_opaque_can_be_written_in_a_byte_only_format(q
     assert np.array_equal(read_indices(out), _nearest_win256(rgba))
 
 
+def test_the_run_takes_the_opacity_guess_of_its_check_instead_of_sampling_the_alpha_band_again(
+        qgis_app, tmp_path, monkeypatch):
+    """The check before a run samples the alpha band to choose the output type (see above); the run
+    goes on with that guess, checked on every block, instead of reading the same windows again."""
+    from palettize.engine import gdal_io
+
+    path, rgba = _rgba_map(str(tmp_path / "in.tif"), np.full((300, 200), 255, np.uint8))
+    sampled = []
+    sample = gdal_io.BandSource._none_below
+    monkeypatch.setattr(gdal_io.BandSource, "_none_below",
+                        lambda source, threshold, windows: sampled.append(threshold) or sample(source, threshold, windows))
+    out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert sampled == [128]
+    assert _band(out)[:2] == ("Byte", None)
+    assert np.array_equal(read_indices(out), _nearest_win256(rgba))
+
+
 def test_a_transparent_pixel_the_guess_missed_refuses_a_byte_only_format_and_leaves_nothing(qgis_app, tmp_path):
     from qgis.core import QgsProcessingException
 
