@@ -593,7 +593,7 @@ class IndexedRasterWriter:
 
     def finish(self, counts=None):
         """Complete the raster (with a raster attribute table when ``counts`` per entry are given)
-        and check that GDAL reads it back; raises WriteError when anything failed."""
+        and read back what its format kept; raises WriteError when anything failed."""
         what = "GDAL could not write {}".format(self.final_path)
         if counts is not None and self._driver.ShortName not in COLOUR_ONLY_RAT_DRIVERS:
             self._band.SetDefaultRAT(attribute_table(self.palette, counts))
@@ -607,18 +607,20 @@ class IndexedRasterWriter:
         _close(self._dataset, what, self._folder)
         if self._work != self.path:
             gdal.GetDriverByName("GTiff").Delete(self._work)
-        check = gdal.Open(self.path)
-        if check is None:
-            raise WriteError("GDAL cannot read back {}: {}".format(self.final_path, gdal.GetLastErrorMsg()))
-        try:
-            if self._driver.ShortName == KNOWN_GOOD_DRIVER:
-                # A GeoTIFF keeps all of it: reading it back (PROJ, the .aux.xml) costs each sheet of an archive 2 ms.
-                self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = True
-                self._read_back_georeferencing(check, known_good=True)
-            else:
+        if self._driver.ShortName == KNOWN_GOOD_DRIVER:
+            # A GeoTIFF keeps all of it, and GDAL reports a failed write of it (the checked close, a full
+            # disk wherever it fills up): opened again only for what GDAL may leave out. Opening a UInt16
+            # output reads its 65,536-entry colour map, 1 ms of each sheet of an archive.
+            self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = True
+            self.keeps_rpc = self.keeps_epoch = self.keeps_vertical = True
+            if self._rpc or self._epoch:
+                self._read_back_georeferencing(self._opened_again(), known_good=True)
+        else:
+            check = self._opened_again()
+            try:
                 self._read_back(check, what)
-        finally:
-            check = None
+            finally:
+                check = None
         if not self.has_colour_table:
             write_palette_csv(self.palette, self.path + ".palette.csv")
         # The staging folder holds only the raster's files so far (it is staged first).
@@ -626,6 +628,13 @@ class IndexedRasterWriter:
                        key=lambda name: (name != os.path.basename(self.path), name))
         #: Every file the raster puts in place: the raster first, then its side files (.aux.xml, .palette.csv, ...).
         self.written = [os.path.join(os.path.dirname(self.final_path), name) for name in names]
+
+    def _opened_again(self):
+        """The written raster, as GDAL opens it for a reader."""
+        check = gdal.Open(self.path)
+        if check is None:
+            raise WriteError("GDAL cannot read back {}: {}".format(self.final_path, gdal.GetLastErrorMsg()))
+        return check
 
     def _read_back(self, check, what):
         """What the format kept of the colour table, CRS, ground control points and nodata."""

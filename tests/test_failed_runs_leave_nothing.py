@@ -7,6 +7,7 @@ import subprocess
 import numpy as np
 import processing
 import pytest
+from osgeo import gdal
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 from rasters import quantize, random_rgba, write_raster
@@ -120,6 +121,34 @@ def test_a_geotiff_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app, tm
     messages = failures_filling_the_disk(tmp_path, small_disk, "classes.tif", range(48 * 1024, 0, -1024))
     assert len(messages) > 5  # GDAL 3.10 fails at fewer of these points than 3.6
     assert [m for m in messages if "No space left on device" not in m and "KB free: free some space" not in m] == []
+
+
+def test_a_geotiff_written_as_the_disk_fills_up_is_refused_or_whole(qgis_app, tmp_path, small_disk):
+    """A GeoTIFF output is not opened again to check it (a UInt16 one's 65,536-entry colour map
+    costs each sheet of an archive 1 ms to read): GDAL reports every failed write of it. Wherever
+    the disk fills up, the run fails, or its file holds every index, the colour table and the table
+    of classes."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(300, 300), alpha=True)
+    quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "whole.tif")})
+    whole = gdal.Open(str(tmp_path / "whole.tif")).ReadAsArray()
+    written, broken = 0, []
+    for keep_free in range(640 * 1024, 0, -8 * 1024):  # the output takes about 600 KB
+        try:
+            quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(small_disk / "out.tif")},
+                     feedback=FillsTheDisk(str(small_disk), keep_free))
+        except QgsProcessingException:
+            pass
+        else:
+            written += 1
+            output = gdal.Open(str(small_disk / "out.tif"))
+            band = output.GetRasterBand(1) if output is not None else None
+            if band is None or not np.array_equal(band.ReadAsArray(), whole) or band.GetColorTable() is None or \
+                    band.GetDefaultRAT() is None or band.GetDefaultRAT().GetRowCount() != 256:
+                broken.append(keep_free)
+            band = output = None
+        for name in os.listdir(str(small_disk)):
+            os.remove(str(small_disk / name))
+    assert written > 1 and broken == []
 
 
 @pytest.mark.parametrize("extension", ["pdf", "bmp", "mbtiles"])
