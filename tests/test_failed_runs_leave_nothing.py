@@ -123,6 +123,23 @@ def test_a_geotiff_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app, tm
     assert [m for m in messages if "No space left on device" not in m and "KB free: free some space" not in m] == []
 
 
+def test_a_raster_gdal_fails_to_create_in_the_background_fails_at_its_first_write_and_leaves_nothing(tmp_path):
+    """A run's output is created while its first block is read (engine.gdal_io.IndexedRasterWriter,
+    in_background): GDAL's failure is raised where the raster is first written, with GDAL's reason,
+    and the writer leaves nothing, holding no file."""
+    from palettize.engine.gdal_io import IndexedRasterWriter, RasterGrid, WriteError
+    from palettize.palettes.palette import builtin_palette
+
+    output = tmp_path / "out" / "classes.tif"
+    with pytest.raises(WriteError) as error:
+        with IndexedRasterWriter(str(output), "GTiff", RasterGrid(0, 10, None, ""), builtin_palette("vga16"),
+                                 gdal.GDT_Byte, None, in_background=True) as writer:
+            writer.write((0, 0, 0, 10), np.zeros((10, 0), np.uint8))
+    assert str(error.value).startswith("GDAL could not create {}: Attempt to create 0x10 dataset".format(output))
+    assert everything_under(str(tmp_path)) == []
+    assert files_open_under(tmp_path) == []
+
+
 def test_a_geotiff_written_as_the_disk_fills_up_is_refused_or_whole(qgis_app, tmp_path, small_disk):
     """A GeoTIFF output is not opened again to check it (a UInt16 one's 65,536-entry colour map
     costs each sheet of an archive 1 ms to read): GDAL reports every failed write of it. Wherever
