@@ -340,7 +340,7 @@ def rescaled_alpha(values):
 def unreadable(path, window, reason=None):
     """The error for pixels GDAL could not read, with GDAL's own reason when it gave one: ``reason``
     (its exception's, where GDAL raises them), else its last error message."""
-    reason = (reason or gdal.GetLastErrorMsg()).strip().rstrip(".")
+    reason = one_line((reason or gdal.GetLastErrorMsg()).strip()).rstrip(".")
     return SourceError("GDAL could not read pixels {} of {}{}. The file may be truncated or damaged: repair or "
                        "replace it.".format(window, path, " ({})".format(reason) if reason else ""))
 
@@ -361,7 +361,7 @@ def open_raster(path):
         dataset = gdal.Open(path)
         problem = "" if dataset is not None else gdal.GetLastErrorMsg()
     except RuntimeError as error:  # GDAL exceptions switched on by the caller
-        dataset, problem = None, str(error)
+        dataset, problem = None, one_line(str(error))
     finally:
         gdal.PopErrorHandler()
     return dataset, (None if dataset is not None else problem or "GDAL cannot read it")
@@ -459,14 +459,18 @@ class HiddenClass(WriteError):
 def checked(what, call, *args, where=None):
     """``call(*args)``, raising WriteError when GDAL reports a failure (by its return code or its
     error state, whether or not GDAL exceptions are switched on in this process). ``where``: the
-    folder written to, whose free space is told when it is (nearly) full (see reason)."""
+    folder written to, whose free space is told when it is (nearly) full (see reason). GDAL does not
+    print the errors the WriteError tells (qgis_process printed them as "ERROR 1: ..." lines first)."""
     gdal.ErrorReset()
     problem = None
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
         result = call(*args)
     except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
-        problem = str(error)
+        problem = one_line(str(error))
         traceback.clear_frames(error.__traceback__)  # GDAL's frames hold the datasets passed
+    finally:
+        gdal.PopErrorHandler()
     # A traceback keeps this frame, and the caller may keep the error: no dataset stays open through
     # it (a raster removed after a failed write would hold its disk space until the process ends),
     # nor through the call (a band's method holds its dataset).
@@ -478,6 +482,18 @@ def checked(what, call, *args, where=None):
     if problem is not None:
         raise WriteError("{}: {}".format(what, reason(problem, where)))
     return result
+
+
+def one_line(message):
+    """A GDAL exception's message on one line: GDAL 3.7 and later add the errors before it, a line
+    each ("May be caused by: ...", often the same one again), which are kept once, in brackets."""
+    first, *rest = message.split("\n")
+    causes = []
+    for line in rest:
+        cause = line.split("May be caused by: ", 1)[-1].strip()
+        if cause and cause != first and cause not in causes:
+            causes.append(cause)
+    return "{} (may be caused by: {})".format(first, "; ".join(causes)) if causes else first
 
 
 def reason(problem, folder=None):
@@ -498,8 +514,38 @@ def reason(problem, folder=None):
 def _close(dataset_holder, what, where=None):
     """Close the dataset held in ``dataset_holder[0]`` (GDAL writes what it still holds), checked."""
     def close():
-        dataset_holder[0] = None
+        failure = _let_go(dataset_holder)
+        if failure is not None:
+            raise failure
     checked(what, close, where=where)
+
+
+def _let_go(dataset_holder):
+    """Drop the dataset held in ``dataset_holder[0]``: GDAL closes it, writing what it still holds.
+    Returns the RuntimeError of a close that failed with GDAL exceptions switched on (QGIS 3.40's
+    processes), or None: the bindings raise it inside the dataset's destructor, where Python can
+    only print it, a traceback on the user's terminal ("Exception ignored in: delete_Dataset")."""
+    caught, thread = [], threading.get_ident()
+    with _CLOSING:
+        previous = sys.unraisablehook
+
+        def hook(unraisable):
+            if threading.get_ident() == thread and isinstance(unraisable.exc_value, RuntimeError):
+                caught.append(unraisable.exc_value.with_traceback(None))
+            else:
+                previous(unraisable)
+        sys.unraisablehook = hook
+        gdal.PushErrorHandler("CPLQuietErrorHandler")  # told by checked, or of a write that failed already
+        try:
+            dataset_holder[0] = None
+        finally:
+            gdal.PopErrorHandler()
+            sys.unraisablehook = previous
+    return caught[0] if caught else None
+
+
+#: Held while a dataset is let go: one unraisable hook at a time.
+_CLOSING = threading.RLock()
 
 
 #: Formats that keep only a raster attribute table's colours (EHdr's .clr), which the colour table
@@ -707,7 +753,7 @@ class IndexedRasterWriter:
         by their OutputFiles)."""
         self._created(failure=False)
         self._band = None
-        self._dataset[0] = None
+        _let_go(self._dataset)
 
     def discard(self):
         self.close()
