@@ -21,6 +21,7 @@ from osgeo import gdal, osr
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
 from .outputs import OutputFiles, connection_file, connection_parts, name_problem
+from .tiff_check import cut_short
 
 
 #: Pixels per block: a few megapixels keep memory flat and numpy efficient.
@@ -682,9 +683,13 @@ class IndexedRasterWriter:
         _close(self._dataset, what, self._folder)
         if self._work != self.path:
             gdal.GetDriverByName("GTiff").Delete(self._work)
+        short = cut_short(self.path)
+        if short:
+            raise WriteError("{}: {}".format(what, reason("it was cut short, though GDAL reported no error ({})".format(
+                short), self._folder)))
         if self._driver.ShortName == KNOWN_GOOD_DRIVER:
-            # A GeoTIFF keeps all of it, and GDAL reports a failed write of it (the checked close, a full
-            # disk wherever it fills up): opened again only for what GDAL may leave out. Opening a UInt16
+            # A GeoTIFF keeps all of it, and a failed write shows (the checked close; cut_short where
+            # GDAL 3.10 says nothing): opened again only for what GDAL may leave out. Opening a UInt16
             # output reads its 65,536-entry colour map, 1 ms of each sheet of an archive.
             self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = True
             self.keeps_rpc = self.keeps_epoch = self.keeps_vertical = True

@@ -148,10 +148,10 @@ def test_a_raster_gdal_fails_to_create_in_the_background_fails_at_its_first_writ
 
 
 def test_a_geotiff_written_as_the_disk_fills_up_is_refused_or_whole(qgis_app, tmp_path, small_disk):
-    """A GeoTIFF output is not opened again to check it (a UInt16 one's 65,536-entry colour map
-    costs each sheet of an archive 1 ms to read): GDAL reports every failed write of it. Wherever
-    the disk fills up, the run fails, or its file holds every index, the colour table and the table
-    of classes."""
+    """Wherever the disk fills up, the run fails, or its file holds every index, the colour table and
+    the table of classes. GDAL 3.10 (QGIS 3.40) reports no error where the disk fills up as it writes
+    the last tile: the run ended with exit 0 and a file GDAL could not read. (A GeoTIFF output is not
+    opened again: a UInt16 one's 65,536-entry colour map costs each sheet of an archive 1 ms.)"""
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(300, 300), alpha=True)
     quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "whole.tif")})
     whole = gdal.Open(str(tmp_path / "whole.tif")).ReadAsArray()
@@ -383,3 +383,26 @@ def test_gdal_errors_that_came_before_a_failure_are_told_on_the_same_line_once_e
                                  "TIFFWriteDirectoryTagData:IO error writing tag data)")
     assert one_line("No such file or directory") == "No such file or directory"
 
+
+@pytest.mark.parametrize("options", [["TILED=YES", "COMPRESS=DEFLATE"], ["TILED=YES", "BIGTIFF=YES"], [],
+                                     ["BIGTIFF=YES", "COMPRESS=DEFLATE"]], ids=["tiles", "bigtiff tiles", "strips",
+                                                                              "bigtiff strips"])
+def test_a_tiff_whose_last_bytes_are_missing_is_found_cut_short(tmp_path, options):
+    """What the writer checks after GDAL closes a GeoTIFF (GDAL 3.10 can end with its last tile cut
+    short and no error): a file shorter than where its tiles or strips end."""
+    from palettize.engine.tiff_check import cut_short
+
+    path = str(tmp_path / "whole.tif")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, 300, 200, 1, gdal.GDT_UInt16, options)
+    dataset.GetRasterBand(1).WriteArray(np.random.default_rng(2).integers(0, 60000, (200, 300), dtype=np.uint16))
+    dataset = None
+    assert cut_short(path) == ""
+    size = os.path.getsize(path)
+    with open(path, "r+b") as tiff:
+        tiff.truncate(size - 100)
+    assert cut_short(path).startswith("it holds {:,} bytes where its tiles take ".format(size - 100))
+    with open(path, "r+b") as tiff:
+        tiff.truncate(12)
+    assert cut_short(path).endswith("its end (12 bytes)") or cut_short(path) == "it ends within its header, at byte 12"
+    (tmp_path / "notes.txt").write_text("not a TIFF")
+    assert cut_short(str(tmp_path / "notes.txt")) == ""
