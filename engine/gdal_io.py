@@ -461,7 +461,8 @@ def checked(what, call, *args, where=None):
     """``call(*args)``, raising WriteError when GDAL reports a failure (by its return code or its
     error state, whether or not GDAL exceptions are switched on in this process). ``where``: the
     folder written to, whose free space is told when it is (nearly) full (see reason). GDAL does not
-    print the errors the WriteError tells (qgis_process printed them as "ERROR 1: ..." lines first)."""
+    print the errors the WriteError tells (qgis_process printed them as "ERROR 1: ..." lines first);
+    a warning (the last, when GDAL gives several) goes to GDAL's handler as before."""
     gdal.ErrorReset()
     problem = None
     gdal.PushErrorHandler("CPLQuietErrorHandler")
@@ -479,7 +480,9 @@ def checked(what, call, *args, where=None):
     if problem is None:
         failed = isinstance(result, int) and not isinstance(result, bool) and result >= gdal.CE_Failure
         if failed or gdal.GetLastErrorType() >= gdal.CE_Failure:
-            problem = gdal.GetLastErrorMsg()
+            problem = one_line(gdal.GetLastErrorMsg())
+        elif gdal.GetLastErrorType() == gdal.CE_Warning:  # not the run's to tell: told as GDAL would have
+            gdal.Error(gdal.CE_Warning, gdal.GetLastErrorNo(), gdal.GetLastErrorMsg())
     if problem is not None:
         raise WriteError("{}: {}".format(what, reason(problem, where)))
     return result
@@ -541,13 +544,17 @@ def _let_go(dataset_holder):
             dataset_holder[0] = None
         finally:
             gdal.PopErrorHandler()
-            sys.unraisablehook = previous
+            if sys.unraisablehook is hook:  # not one set meanwhile, which may call this one
+                sys.unraisablehook = previous
     return caught[0] if caught else None
 
 
 #: Held while a dataset is let go: one unraisable hook at a time.
 _CLOSING = threading.RLock()
 
+
+#: Drivers whose output is a TIFF file (see tiff_check.cut_short).
+TIFF_DRIVERS = ("GTiff", "COG")
 
 #: Formats that keep only a raster attribute table's colours (EHdr's .clr), which the colour table
 #: gives them already: GDAL 3.6's EHdr writer, given a table with labels and counts, warns, and then
@@ -592,9 +599,9 @@ class IndexedRasterWriter:
                     self._outputs.obsolete(side_file)
             arguments = driver_name, grid, palette, data_type, nodata
             if in_background:
-                self._creating = threading.Thread(target=self._create_in_background, args=arguments,
-                                                  name="palettize-create")
-                self._creating.start()
+                creating = threading.Thread(target=self._create_in_background, args=arguments, name="palettize-create")
+                creating.start()
+                self._creating = creating
             else:
                 self._create(*arguments)
         except BaseException:
@@ -683,7 +690,7 @@ class IndexedRasterWriter:
         _close(self._dataset, what, self._folder)
         if self._work != self.path:
             gdal.GetDriverByName("GTiff").Delete(self._work)
-        short = cut_short(self.path)
+        short = cut_short(self.path) if self._driver.ShortName in TIFF_DRIVERS else ""
         if short:
             raise WriteError("{}: {}".format(what, reason("it was cut short, though GDAL reported no error ({})".format(
                 short), self._folder)))

@@ -406,3 +406,35 @@ def test_a_tiff_whose_last_bytes_are_missing_is_found_cut_short(tmp_path, option
     assert cut_short(path).endswith("its end (12 bytes)") or cut_short(path) == "it ends within its header, at byte 12"
     (tmp_path / "notes.txt").write_text("not a TIFF")
     assert cut_short(str(tmp_path / "notes.txt")) == ""
+
+
+def test_a_thread_that_cannot_start_fails_the_writer_with_its_own_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """The output is created in a thread of its own: a process out of threads gets that reason, not
+    one about joining a thread never started, and no staging folder is left."""
+    import threading
+
+    from palettize.engine.gdal_io import IndexedRasterWriter, RasterGrid
+    from palettize.palettes.palette import builtin_palette
+
+    def cannot_start(thread):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(threading.Thread, "start", cannot_start)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        IndexedRasterWriter(str(tmp_path / "classes.tif"), "GTiff", RasterGrid(8, 8, None, ""), builtin_palette("vga16"),
+                            gdal.GDT_Byte, None, in_background=True)
+    assert everything_under(str(tmp_path)) == []
+
+
+def test_a_warning_of_a_checked_write_still_reaches_gdals_handler(tmp_path):
+    """checked() keeps GDAL from printing the errors it tells itself, not the warnings it does not
+    (the command line prints them: "Warning 6: driver GTiff does not support creation option ...")."""
+    from palettize.engine.gdal_io import checked
+
+    seen = []
+    gdal.PushErrorHandler(lambda kind, number, message: seen.append((kind, message)))
+    try:
+        checked("GDAL could not create", gdal.GetDriverByName("GTiff").Create, str(tmp_path / "w.tif"), 8, 8, 1,
+                gdal.GDT_Byte, ["NO_SUCH_OPTION=1"])
+    finally:
+        gdal.PopErrorHandler()
+    assert seen == [(gdal.CE_Warning, "driver GTiff does not support creation option NO_SUCH_OPTION")]
