@@ -45,7 +45,7 @@ from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
 from .loading import resolve_output
-from .palette_table import write_palette_table
+from .palette_table import table_file, write_palette_table
 
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
@@ -112,13 +112,6 @@ def user_errors(method):
 def plain(number):
     """A range limit as a user writes it: 2, not 2.0."""
     return int(number) if float(number).is_integer() else number
-
-
-def table_file(table_id):
-    """The file a table output was written to (its id without a layer name), or '' when it is no
-    file (a memory layer, a database)."""
-    path = (table_id or "").split("|")[0]
-    return path if path and os.path.isfile(path) else ""
 
 
 def engine_callbacks(feedback, explained=str):

@@ -1,14 +1,20 @@
 """The palette as a QGIS table: one row per entry with its colour, label, pixels and share."""
 
+import math
+import os
+
+from osgeo import ogr
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
     QgsFields,
+    QgsProcessingException,
     QgsWkbTypes,
 )
 
+from ..engine.gdal_io import reason
 from ..engine.run import TABLE_COLUMNS, table_rows
 from .compat import FIELD_DOUBLE, FIELD_INT, FIELD_LONG, FIELD_STRING
 
@@ -31,11 +37,60 @@ def table_features(palette, usage):
 
 
 def write_palette_table(algorithm, parameters, context, name, palette, usage):
-    """Fill the optional table output ``name``; returns {name: id} when it was asked for."""
+    """Fill the optional table output ``name``; returns {name: id} when it was asked for. A table
+    file that does not hold every row once QGIS has closed it raises QgsProcessingException: on a
+    full disk QGIS's writer drops rows, or its last buffer, and says nothing (an empty or cut .csv,
+    an .gpkg OGR cannot open, after a run that succeeded)."""
     sink, table_id = algorithm.parameterAsSink(parameters, name, context, table_fields(),
                                                QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem())
     if sink is None:
         return {}
-    for feature in table_features(palette, usage):
-        sink.addFeature(feature, QgsFeatureSink.FastInsert)
+    written = all(sink.addFeature(feature, QgsFeatureSink.FastInsert) for feature in table_features(palette, usage))
+    written = sink.flushBuffer() and written
+    error = sink.lastError() if hasattr(sink, "lastError") else ""
+    sink = None  # QGIS closes the file
+    path = table_file(table_id)
+    problem = ("QGIS could not write every row{}".format(": " + error if error else "") if not written else
+               unwritten_rows(path, palette, usage) if path else "")
+    if problem:
+        raise QgsProcessingException("Could not write the table {}: {}. Nothing was written.".format(
+            path or table_id, reason(problem, os.path.dirname(path or table_id))))
     return {name: table_id}
+
+
+def table_file(table_id):
+    """The file a table output was written to (its id without a layer name), or '' when it is no
+    file (a memory layer, a database)."""
+    path = (table_id or "").split("|")[0]
+    return path if path and os.path.isfile(path) else ""
+
+
+def unwritten_rows(path, palette, usage):
+    """Why the table file at ``path`` does not hold the palette's rows as table_rows gives them, or ''."""
+    try:
+        dataset = ogr.Open(path)
+    except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+        dataset = None
+    layer = dataset.GetLayer(0) if dataset is not None and dataset.GetLayerCount() else None
+    if layer is None:
+        return "OGR cannot read it back"
+    expected = list(table_rows(palette, usage))
+    got = [[feature.GetField(name) for name in TABLE_COLUMNS] if all(
+        feature.GetFieldIndex(name) >= 0 for name in TABLE_COLUMNS) else None for feature in layer]
+    dataset = None
+    if len(got) != len(expected):
+        return "it holds {} of its {} rows".format(len(got), len(expected))
+    for number, (row, wanted) in enumerate(zip(got, expected)):
+        if row is None or not all(_same_value(value, want) for value, want in zip(row, wanted)):
+            return "row {} is not as written".format(number + 1)
+    return ""
+
+
+def _same_value(value, wanted):
+    """Whether a value read back (text from a CSV, a number, or a float for an integer) is ``wanted``."""
+    if isinstance(wanted, str):
+        return value == wanted
+    try:
+        return math.isclose(float(value), wanted, rel_tol=1e-9, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return False

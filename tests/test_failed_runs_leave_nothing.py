@@ -438,3 +438,37 @@ def test_a_warning_of_a_checked_write_still_reaches_gdals_handler(tmp_path):
     finally:
         gdal.PopErrorHandler()
     assert seen == [(gdal.CE_Warning, "driver GTiff does not support creation option NO_SUCH_OPTION")]
+
+
+@pytest.mark.parametrize("extension", ["csv", "gpkg"])
+def test_a_table_written_as_the_disk_fills_up_fails_the_run_or_holds_every_row(qgis_app, tmp_path, small_disk,
+                                                                                 extension):
+    """QGIS's table writer says nothing when the disk fills up: the run succeeded with an empty or cut
+    .csv, or a .gpkg OGR could not open. Wherever the disk fills up, the run fails, leaving nothing,
+    or the table holds every row."""
+    from osgeo import ogr
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(120, 120), alpha=True)
+    roomy = tmp_path / "roomy"
+    quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(roomy / "out.tif"),
+              "OUTPUT_TABLE": str(roomy / ("table." + extension))})
+    needed = sum(os.path.getsize(str(roomy / name)) for name in os.listdir(str(roomy)))
+    written, broken = 0, []
+    for keep_free in range(needed + 128 * 1024, needed - 48 * 1024, -4 * 1024):  # the table is written last
+        table = small_disk / ("table." + extension)
+        try:
+            quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(small_disk / "out.tif"),
+                      "OUTPUT_TABLE": str(table)}, feedback=FillsTheDisk(str(small_disk), keep_free))
+        except QgsProcessingException:
+            if sorted(os.listdir(str(small_disk))) != ["filler"]:
+                broken.append((keep_free, "left " + ", ".join(sorted(os.listdir(str(small_disk))))))
+        else:
+            written += 1
+            dataset = ogr.Open(str(table))
+            rows = dataset.GetLayer(0).GetFeatureCount() if dataset is not None else 0
+            dataset = None
+            if rows != 256:
+                broken.append((keep_free, "{} rows".format(rows)))
+        for name in os.listdir(str(small_disk)):
+            os.remove(str(small_disk / name))
+    assert written > 1 and broken == []
