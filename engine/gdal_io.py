@@ -21,7 +21,7 @@ from osgeo import gdal, osr
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
 from .outputs import OutputFiles, connection_file, connection_parts, name_problem
-from .tiff_check import cut_short
+from .tiff_check import cut_short, side_file_cut_short
 
 
 #: Pixels per block: a few megapixels keep memory flat and numpy efficient.
@@ -691,6 +691,8 @@ class IndexedRasterWriter:
         if self._work != self.path:
             gdal.GetDriverByName("GTiff").Delete(self._work)
         short = cut_short(self.path) if self._driver.ShortName in TIFF_DRIVERS else ""
+        short = short or next(filter(None, (side_file_cut_short(os.path.join(self._folder, name))
+                                            for name in os.listdir(self._folder) if name != os.path.basename(self.path))), "")
         if short:
             raise WriteError("{}: {}".format(what, reason("it was cut short, though GDAL reported no error ({})".format(
                 short), self._folder)))

@@ -1,4 +1,5 @@
-"""Whether a TIFF file holds every byte its directories point to (QGIS-free).
+"""Whether GDAL wrote a raster's files whole: a TIFF holding every byte its directories point to,
+side files that end where they should (QGIS-free).
 
 GDAL 3.10 (Debian 13, QGIS 3.40) reports no error when the disk fills up as it writes a GeoTIFF's
 tiles: the short write goes to libtiff's own handler, which prints it and carries on, and the run
@@ -81,3 +82,29 @@ def _values(tiff, order, kind, count, where):
         tiff.seek(where)
         raw = tiff.read(size)
     return list(struct.unpack(order + code * count, raw)) if len(raw) == size else []
+
+
+def side_file_cut_short(path):
+    """How a side file GDAL wrote beside a raster was cut short, or '' (also for other files): its
+    .aux.xml (the colour and attribute tables of formats that keep them there) ends with its root
+    element's end tag, an ASCII grid's .prj holds a whole CRS. GDAL writes them without checking
+    that the disk took every byte: a full disk left an .asc's .aux.xml at 4,096 of its 4,157 bytes,
+    and the run said the format could not hold a colour table."""
+    name = os.path.basename(path)
+    if name.lower().endswith(".aux.xml"):
+        size = os.path.getsize(path)
+        with open(path, "rb") as side_file:
+            side_file.seek(max(0, size - 64))
+            whole = side_file.read().rstrip().endswith(b"</PAMDataset>")
+        return "" if whole else "{} ends before its last element ({:,} bytes)".format(name, size)
+    if name.lower().endswith(".prj"):
+        from osgeo import osr
+
+        with open(path, "rb") as side_file:
+            text = side_file.read().decode("utf-8", "replace").strip()
+        try:
+            whole = bool(text) and osr.SpatialReference().ImportFromWkt(text) == 0
+        except RuntimeError:  # osr exceptions switched on elsewhere in this process
+            whole = False
+        return "" if whole else "{} holds no whole CRS ({:,} bytes)".format(name, len(text))
+    return ""

@@ -472,3 +472,37 @@ def test_a_table_written_as_the_disk_fills_up_fails_the_run_or_holds_every_row(q
         for name in os.listdir(str(small_disk)):
             os.remove(str(small_disk / name))
     assert written > 1 and broken == []
+
+
+@pytest.mark.parametrize("extension", ["asc", "gif"])
+def test_side_files_written_as_the_disk_fills_up_fail_the_run_or_are_whole(qgis_app, tmp_path, small_disk, extension):
+    """Formats that keep the colour table, the attribute table or the CRS in side files GDAL writes
+    (an .asc's .aux.xml and .prj, a GIF's .aux.xml): GDAL wrote them cut short on a full disk without
+    an error, and the run succeeded saying the format could not hold a colour table. Wherever the
+    disk fills up, the run fails, or the output reads back as it does from a roomy disk."""
+    def described(path):
+        dataset = gdal.Open(path)
+        band = dataset.GetRasterBand(1)
+        table, rat = band.GetColorTable(), band.GetDefaultRAT()
+        return (band.ReadAsArray().tolist(), table.GetCount() if table else 0, rat.GetRowCount() if rat else 0,
+                dataset.GetSpatialRef().GetName() if dataset.GetSpatialRef() else None)
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(60, 50)[:3])
+    roomy = tmp_path / "roomy"
+    quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(roomy / ("out." + extension))})
+    whole = described(str(roomy / ("out." + extension)))
+    needed = sum(os.path.getsize(str(roomy / name)) for name in os.listdir(str(roomy)))
+    written, broken = 0, []
+    for keep_free in range(needed + 24 * 1024, 0, -1024):
+        try:
+            quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(small_disk / ("out." + extension))},
+                     feedback=FillsTheDisk(str(small_disk), keep_free))
+        except QgsProcessingException:
+            pass
+        else:
+            written += 1
+            if described(str(small_disk / ("out." + extension))) != whole:
+                broken.append(keep_free)
+        for name in os.listdir(str(small_disk)):
+            os.remove(str(small_disk / name))
+    assert written > 1 and broken == []
