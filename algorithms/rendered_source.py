@@ -27,7 +27,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QUrl
 
 from ..engine import gdal_io, pointwise
-from ..engine.gdal_io import RasterGrid, SourceError, grid_size_problem, unreadable
+from ..engine.gdal_io import RasterGrid, SourceError, grid_size_problem, told_by_caller, unreadable
 from ..engine.nearest import OPAQUE, RGB_BITS, pack_rgba
 
 
@@ -788,10 +788,11 @@ class LookupSource:
 
     def _read(self, window):
         reason = None
-        try:
-            values = self.band.ReadAsArray(*window)
-        except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
-            values, reason = None, str(error)
+        with told_by_caller():
+            try:
+                values = self.band.ReadAsArray(*window)
+            except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+                values, reason = None, str(error)
         if values is None:
             raise unreadable(self.dataset.GetDescription(), window, reason)
         return values

@@ -227,11 +227,12 @@ class BandSource:
         if self._interleaved:
             order = self.bands + [self.alpha_band or self.bands[0]]
             reason = None
-            try:
-                raw = self.dataset.ReadRaster(xoff, yoff, width, height, band_list=order, buf_pixel_space=4,
-                                              buf_line_space=4 * width, buf_band_space=1, buf_obj=out)
-            except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
-                raw, reason = None, str(error)
+            with told_by_caller():
+                try:
+                    raw = self.dataset.ReadRaster(xoff, yoff, width, height, band_list=order, buf_pixel_space=4,
+                                                  buf_line_space=4 * width, buf_band_space=1, buf_obj=out)
+                except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+                    raw, reason = None, str(error)
             if raw is None:
                 raise unreadable(self.dataset.GetDescription(), window, reason)
             self.dataset.FlushCache()  # GDAL would otherwise keep every block read so far
@@ -269,10 +270,11 @@ class BandSource:
         NaN or infinite; ``alpha``: the band is read as alpha, so a 16-bit one that says it is alpha is
         scaled as GDAL scales it (a band read as a colour is clipped, whatever it says it is)."""
         reason = None
-        try:
-            values = band.ReadAsArray(*window)
-        except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
-            values, reason = None, str(error)
+        with told_by_caller():
+            try:
+                values = band.ReadAsArray(*window)
+            except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+                values, reason = None, str(error)
         if values is None:
             raise unreadable(self.dataset.GetDescription(), window, reason)
         if invalid is not None and values.dtype.kind in "fc":
@@ -460,19 +462,15 @@ class HiddenClass(WriteError):
 def checked(what, call, *args, where=None):
     """``call(*args)``, raising WriteError when GDAL reports a failure (by its return code or its
     error state, whether or not GDAL exceptions are switched on in this process). ``where``: the
-    folder written to, whose free space is told when it is (nearly) full (see reason). GDAL does not
-    print the errors the WriteError tells (qgis_process printed them as "ERROR 1: ..." lines first);
-    a warning (the last, when GDAL gives several) goes to GDAL's handler as before."""
-    gdal.ErrorReset()
+    folder written to, whose free space is told when it is (nearly) full (see reason), and GDAL does
+    not print the errors it tells (see told_by_caller)."""
     problem = None
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        result = call(*args)
-    except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
-        problem = one_line(str(error))
-        traceback.clear_frames(error.__traceback__)  # GDAL's frames hold the datasets passed
-    finally:
-        gdal.PopErrorHandler()
+    with told_by_caller():
+        try:
+            result = call(*args)
+        except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+            problem = one_line(str(error))
+            traceback.clear_frames(error.__traceback__)  # GDAL's frames hold the datasets passed
     # A traceback keeps this frame, and the caller may keep the error: no dataset stays open through
     # it (a raster removed after a failed write would hold its disk space until the process ends),
     # nor through the call (a band's method holds its dataset).
@@ -481,11 +479,24 @@ def checked(what, call, *args, where=None):
         failed = isinstance(result, int) and not isinstance(result, bool) and result >= gdal.CE_Failure
         if failed or gdal.GetLastErrorType() >= gdal.CE_Failure:
             problem = one_line(gdal.GetLastErrorMsg())
-        elif gdal.GetLastErrorType() == gdal.CE_Warning:  # not the run's to tell: told as GDAL would have
-            gdal.Error(gdal.CE_Warning, gdal.GetLastErrorNo(), gdal.GetLastErrorMsg())
     if problem is not None:
         raise WriteError("{}: {}".format(what, reason(problem, where)))
     return result
+
+
+@contextlib.contextmanager
+def told_by_caller():
+    """GDAL's errors in this thread, meanwhile, are the caller's to tell in its own message: GDAL's
+    handler would print them first (qgis_process showed "ERROR 1: ..." lines before the run's
+    message). A warning (the last, where GDAL gives several) goes on to GDAL's handler."""
+    gdal.ErrorReset()
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        yield
+    finally:
+        gdal.PopErrorHandler()
+        if gdal.GetLastErrorType() == gdal.CE_Warning:
+            gdal.Error(gdal.CE_Warning, gdal.GetLastErrorNo(), gdal.GetLastErrorMsg())
 
 
 def one_line(message):
@@ -539,11 +550,10 @@ def _let_go(dataset_holder):
             else:
                 previous(unraisable)
         sys.unraisablehook = hook
-        gdal.PushErrorHandler("CPLQuietErrorHandler")  # told by checked, or of a write that failed already
         try:
-            dataset_holder[0] = None
+            with told_by_caller():  # by checked, or of a write that failed already
+                dataset_holder[0] = None
         finally:
-            gdal.PopErrorHandler()
             if sys.unraisablehook is hook:  # not one set meanwhile, which may call this one
                 sys.unraisablehook = previous
     return caught[0] if caught else None

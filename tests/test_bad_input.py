@@ -259,6 +259,30 @@ def test_a_truncated_geotiff_is_reported_as_damaged(qgis_app, tmp_path_factory, 
     assert os.listdir(tmp_path) == []
 
 
+def test_gdal_does_not_print_the_read_errors_the_run_tells(tmp_path, gdal_error_style):
+    """The run's message gives GDAL's reason for a damaged input: GDAL's own handler printed it
+    before that as well, as "ERROR 1: ..." lines (qgis_process)."""
+    from osgeo import gdal
+
+    from palettize.engine.gdal_io import BandSource, SourceError
+
+    whole = write_raster(str(tmp_path / "whole.tif"), random_rgba(300, 400), alpha=True)
+    path = str(tmp_path / "broken.tif")
+    gdal.Translate(path, whole, creationOptions=["TILED=YES", "COMPRESS=DEFLATE"])  # GDAL's decoder fails aloud
+    with open(path, "r+b") as broken:
+        broken.truncate(os.path.getsize(path) // 2)
+    source = BandSource(path, [1, 2, 3], 4)
+    printed = []
+    gdal.PushErrorHandler(lambda kind, number, message: printed.append(message))
+    try:
+        with pytest.raises(SourceError, match="truncated or damaged"):
+            source.read((0, 0, 400, 300))
+    finally:
+        gdal.PopErrorHandler()
+        source.close()
+    assert printed == []
+
+
 @pytest.mark.parametrize("output, message", [
     ("in.tif", r"\(OUTPUT\) would replace Input raster layer \(INPUT\)"),
     ("legend.tif", r"\(OUTPUT\) would replace Palette file \(PALETTE_FILE\)"),
