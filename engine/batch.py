@@ -35,7 +35,7 @@ from . import gdal_io, run
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
 from .merged import merged_in_histogram
 from .nearest import RGB_BITS
-from .outputs import OutputFiles, connection_file, connection_parts, remove_tagged, staging_tag
+from .outputs import OutputFiles, connection_file, connection_parts, put_back_replaced, remove_tagged, staging_tag
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -970,10 +970,15 @@ class Runner:
                     if self.cluster.is_local:
                         self.cluster.close()
                     for job in jobs:
-                        if job.output not in ended:
+                        if job.output not in ended:  # kept where its last task ended (whole), unseen yet
+                            names = {os.path.basename(path) for path in before[job.output]}
+                            unfinished = [put_back_replaced(folder, tag, names) for folder in _output_folders(job)]
+                            if job.tiles:  # its mosaic's task removes the work folder as it ends
+                                unfinished.append(os.path.isdir(workdirs.get(job.output, "")))
                             for folder in _output_folders(job):
                                 remove_tagged(folder, tag)
-                            _remove_new(before[job.output])
+                            if any(unfinished):
+                                _remove_new(before[job.output])
                 else:  # another's workers: their running tasks end as they would
                     self._cancel([f for f in watched if not f.done()], timeout=10)
                 for workdir in workdirs.values():

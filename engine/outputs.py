@@ -37,10 +37,32 @@ def _staging_prefix(tag):
 
 def remove_tagged(folder, tag):
     """Remove the staging folders with ``tag`` in ``folder`` (see staging_tag)."""
+    for staging in _tagged(folder, tag):
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def put_back_replaced(folder, tag, names):
+    """After a task was stopped in the middle (its worker process stopped): where a staging folder
+    with ``tag`` in ``folder`` holds any of the output files ``names``, the task had not finished
+    its commit; the files it had moved aside (see OutputFiles.commit) go back in place, over those
+    it had moved in. Returns whether such a folder was found: the task's outputs are unfinished. A
+    task whose commit ended left no staging folder: its outputs are whole."""
+    unfinished = False
+    for staging in _tagged(folder, tag):
+        moved_aside = os.path.join(staging, ".replaced")
+        aside = os.listdir(moved_aside) if os.path.isdir(moved_aside) else []
+        if not names & set(os.listdir(staging) + aside):
+            continue
+        unfinished = True
+        for name in aside:
+            os.replace(os.path.join(moved_aside, name), os.path.join(folder, name))
+    return unfinished
+
+
+def _tagged(folder, tag):
     prefix = _staging_prefix(tag)
-    for name in os.listdir(folder) if os.path.isdir(folder) else []:
-        if name.startswith(prefix):
-            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    return [os.path.join(folder, name) for name in (os.listdir(folder) if os.path.isdir(folder) else [])
+            if name.startswith(prefix)]
 
 
 def writable_path_problem(path):
@@ -266,7 +288,7 @@ class OutputFiles:
                     backup = self._replaced(target)
                     os.replace(target, backup)
                     replaced.append((backup, target))
-        except OSError:
+        except BaseException:  # a Ctrl-C in the middle too: the files moved aside go back
             for target in placed:
                 _remove(target)
             for backup, target in replaced:

@@ -4,6 +4,7 @@ files give the same cells as one process, cleanup across tile borders included."
 import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -525,6 +526,35 @@ def test_ctrl_c_on_local_workers_stops_them_quietly_and_leaves_no_unfinished_out
     assert not out.exists() or not leftovers(str(out))
     assert not out.exists() or sorted(os.listdir(str(out))) in ([], ["sheet0.qml", "sheet0.tif", "sheet0.tif.aux.xml"],
                                                                 ["sheet1.qml", "sheet1.tif", "sheet1.tif.aux.xml"])
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_stopping_a_batch_on_local_workers_keeps_every_output_it_would_have_replaced(tmp_path, stop):
+    """Each file's outputs are there afterwards, the earlier ones or the new ones whole: a file a
+    worker had finished, before the run heard of it, was removed as unfinished, and the outputs it
+    had replaced were gone too."""
+    pytest.importorskip("distributed")
+    sheets = [str(tmp_path / "sheet{}.tif".format(i)) for i in range(4)]
+    for sheet in sheets:
+        gdal.Translate(sheet, SAMPLE_MAP, width=1500, height=1000)
+    out = tmp_path / "out"
+    command = [SCRIPT, "quantize"] + sheets + ["--out-dir", str(out), "--palette", "websafe216", "--workers", "2", "-q"]
+    subprocess.run(command, check=True)
+    shutil.copytree(str(out), str(tmp_path / "earlier"))
+    earlier = {name: os.stat(str(out / name)).st_ino for name in os.listdir(str(out))}
+    run = subprocess.Popen(command, stderr=subprocess.PIPE, universal_newlines=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while all(os.stat(str(out / name)).st_ino == inode for name, inode in earlier.items() if name.endswith(".tif")) \
+            and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)  # until a worker has put a file's new outputs in place
+    assert run.poll() is None, "the run ended before it could be stopped"
+    run.send_signal(stop)
+    run.communicate(timeout=120)
+    assert run.returncode == 128 + stop
+    assert sorted(os.listdir(str(out))) == sorted(earlier)
+    for sheet in range(4):  # the earlier files, or new ones as whole: the same classes
+        assert np.array_equal(read_indices(str(out / "sheet{}.tif".format(sheet))),
+                              read_indices(str(tmp_path / "earlier" / "sheet{}.tif".format(sheet))))
 
 
 def test_ctrl_c_twice_on_a_file_split_into_tiles_still_cleans_up_and_stops_the_workers(tmp_path):

@@ -506,3 +506,29 @@ def test_side_files_written_as_the_disk_fills_up_fail_the_run_or_are_whole(qgis_
         for name in os.listdir(str(small_disk)):
             os.remove(str(small_disk / name))
     assert written > 1 and broken == []
+
+
+def test_a_ctrl_c_while_outputs_go_into_place_puts_back_the_files_they_replace(tmp_path, monkeypatch):
+    """A commit interrupted between its moves (Ctrl-C) removed the staging folder, with the files
+    it had moved aside in it: neither the old outputs nor the new ones were left."""
+    from palettize.engine import outputs as outputs_module
+
+    for name in ("a.tif", "b.tif"):
+        (tmp_path / name).write_text("old " + name)
+    files = outputs_module.OutputFiles()
+    for name in ("a.tif", "b.tif"):
+        with open(files.stage(str(tmp_path / name)), "w") as staged:
+            staged.write("new " + name)
+    moves, move = [], os.replace
+
+    def interrupted(source, target):
+        moves.append(target)
+        if len(moves) == 4:  # b.tif moved aside, the new b.tif not yet in place
+            raise KeyboardInterrupt()
+        move(source, target)
+    monkeypatch.setattr(outputs_module.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        files.commit()
+    monkeypatch.undo()
+    assert {name: (tmp_path / name).read_text() for name in os.listdir(str(tmp_path))} == {
+        "a.tif": "old a.tif", "b.tif": "old b.tif"}
