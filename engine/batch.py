@@ -682,15 +682,22 @@ def _without_ctrl_c():
     which stops the batch and the workers and cleans up after them, and no worker prints a
     traceback (a Ctrl-C in the few seconds they take to start is lost: press it again). The
     cleaning up after a Ctrl-C is not cut short by a second one (`timeout -s INT` sends one to
-    the process and one to its group), which left a tile folder behind and the cluster half closed."""
+    the process and one to its group), which left a tile folder behind and the cluster half closed.
+    A SIGTERM is held until the block ends: one in the middle of the local cluster's start left it
+    half started, and distributed printed a traceback as the process ended."""
     if threading.current_thread() is not threading.main_thread():
         yield  # a library caller's thread: signals are the main thread's business
         return
+    held = []
     handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    terminate = signal.signal(signal.SIGTERM, lambda signum, frame: held.append(signum))
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if terminate is None else terminate)
+        if held and terminate != signal.SIG_IGN:
+            os.kill(os.getpid(), signal.SIGTERM)  # as it came: the caller's handler, or the end of the process
 
 
 class _NoKillingNote:

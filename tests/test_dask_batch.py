@@ -842,3 +842,20 @@ def test_relative_files_inside_connection_strings_and_archives_are_found_by_work
                                 universal_newlines=True, timeout=300)
         assert result.returncode == 0, (source, result.stderr)
         assert np.array_equal(read_indices(str(project / output)), read_indices(str(tmp_path / "here.tif"))), source
+
+
+def test_a_sigterm_while_the_local_cluster_starts_is_held_until_it_has_started():
+    """`kill` in the seconds the local cluster takes to start left it half started, and distributed
+    printed a traceback (AssertionError: Status.init) after the run's one line as the process ended.
+    The signal is held while the cluster starts (or closes), then comes as it would have."""
+    heard = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))
+    try:
+        with batch._without_ctrl_c():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            assert heard == []
+        time.sleep(0.05)
+        assert heard == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
