@@ -394,18 +394,26 @@ def main(argv=None, stdout=None, stderr=None, own_process=False):
         stderr.write("{}: error: {}\n".format(PROG, _in_flags(error)))
         return 1
     except Terminated as stop:
-        stderr.write("{}: terminated: outputs not finished were removed\n".format(PROG))
-        return 128 + stop.signum
+        return _stopped(stop.signum, stderr)
     except KeyboardInterrupt:
-        stderr.write("{}: interrupted: outputs not finished were removed\n".format(PROG))
-        return 130
+        return _stopped(signal.SIGINT, stderr)
 
 
-def console():
-    """The console script's entry point: a process of its own, which states GDAL's error mode."""
+def _stopped(signum, stderr):
+    """Say that the run was stopped by ``signum``; returns the exit status (128 + its number)."""
+    stderr.write("{}: {}: outputs not finished were removed\n".format(
+        PROG, "terminated" if signum == signal.SIGTERM else "interrupted"))
+    return 128 + signum
+
+
+def console(held=()):
+    """The console script's entry point: a process of its own, which states GDAL's error mode.
+    ``held``: the signals that came while Python loaded the command line (see scripts/palettize)."""
     gdal_io.state_error_mode()
     for stopping in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stopping, _stop)
+    if held:  # nothing begun
+        sys.exit(_stopped(held[0], sys.stderr))
     try:
         code = main(own_process=True)
     except BrokenPipeError:  # e.g. `palettize palettes | head`

@@ -938,3 +938,24 @@ def test_a_batch_is_refused_where_one_files_table_is_anothers_palette_beside_it(
     assert result.stderr.startswith("palettize: error: The outputs of {} and {} would both write {} (".format(
         inputs[0], inputs[1], tmp_path / "o" / "a.xyz.palette.csv"))
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_a_signal_while_python_loads_the_command_line_stops_it_with_one_line(capsys, signum):
+    """scripts/palettize holds Ctrl-C and kill while Python imports the command line, then stops: GDAL's
+    import lost a Ctrl-C, and the run went on and exited 0, replacing the outputs; elsewhere in the
+    imports Ctrl-C ended in a traceback, and kill without a word."""
+    from palettize.engine import cli
+
+    with open(os.path.join(ROOT, "scripts", "palettize"), encoding="utf-8") as script:
+        assert "console(HELD)" in script.read()
+    handlers = {stopping: signal.getsignal(stopping) for stopping in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            cli.console([signum])
+    finally:
+        for stopping, handler in handlers.items():
+            signal.signal(stopping, handler)
+    assert stopped.value.code == 128 + signum
+    assert capsys.readouterr().err == "palettize: {}: outputs not finished were removed\n".format(
+        "interrupted" if signum == signal.SIGINT else "terminated")
