@@ -40,7 +40,7 @@ def write_palette_table(algorithm, parameters, context, name, palette, usage):
     """Fill the optional table output ``name``; returns {name: id} when it was asked for. A table
     file that does not hold every row once QGIS has closed it raises QgsProcessingException: on a
     full disk QGIS's writer drops rows, or its last buffer, and says nothing (an empty or cut .csv,
-    an .gpkg OGR cannot open, after a run that succeeded)."""
+    a .gpkg OGR cannot open, after a run that succeeded)."""
     sink, table_id = algorithm.parameterAsSink(parameters, name, context, table_fields(),
                                                QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem())
     if sink is None:

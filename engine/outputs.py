@@ -55,7 +55,10 @@ def put_back_replaced(folder, tag, names):
             continue
         unfinished = True
         for name in aside:
-            os.replace(os.path.join(moved_aside, name), os.path.join(folder, name))
+            try:
+                os.replace(os.path.join(moved_aside, name), os.path.join(folder, name))
+            except OSError:  # the folder gone or read-only now: the rest still go back
+                pass
     return unfinished
 
 
