@@ -147,7 +147,7 @@ def test_a_raster_gdal_fails_to_create_in_the_background_fails_at_its_first_writ
     assert files_open_under(tmp_path) == []
 
 
-def test_a_geotiff_written_as_the_disk_fills_up_is_refused_or_whole(qgis_app, tmp_path, small_disk):
+def test_a_geotiff_written_as_the_disk_fills_up_is_refused_or_whole(qgis_app, tmp_path, small_disk, gdal_error_style):
     """Wherever the disk fills up, the run fails, or its file holds every index, the colour table and
     the table of classes. GDAL 3.10 (QGIS 3.40) reports no error where the disk fills up as it writes
     the last tile: the run ended with exit 0 and a file GDAL could not read. (A GeoTIFF output is not
@@ -475,7 +475,8 @@ def test_a_table_written_as_the_disk_fills_up_fails_the_run_or_holds_every_row(q
 
 
 @pytest.mark.parametrize("extension", ["asc", "gif"])
-def test_side_files_written_as_the_disk_fills_up_fail_the_run_or_are_whole(qgis_app, tmp_path, small_disk, extension):
+def test_side_files_written_as_the_disk_fills_up_fail_the_run_or_are_whole(qgis_app, tmp_path, small_disk, extension,
+                                                                               gdal_error_style):
     """Formats that keep the colour table, the attribute table or the CRS in side files GDAL writes
     (an .asc's .aux.xml and .prj, a GIF's .aux.xml): GDAL wrote them cut short on a full disk without
     an error, and the run succeeded saying the format could not hold a colour table. Wherever the
