@@ -475,8 +475,8 @@ def test_a_table_written_as_the_disk_fills_up_fails_the_run_or_holds_every_row(q
 
 
 @pytest.mark.parametrize("extension", ["asc", "gif"])
-def test_side_files_written_as_the_disk_fills_up_fail_the_run_or_are_whole(qgis_app, tmp_path, small_disk, extension,
-                                                                               gdal_error_style):
+def test_side_files_written_as_the_disk_fills_up_fail_the_run_or_are_whole(
+        qgis_app, tmp_path, small_disk, extension, gdal_error_style):
     """Formats that keep the colour table, the attribute table or the CRS in side files GDAL writes
     (an .asc's .aux.xml and .prj, a GIF's .aux.xml): GDAL wrote them cut short on a full disk without
     an error, and the run succeeded saying the format could not hold a colour table. Wherever the
