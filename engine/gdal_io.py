@@ -21,7 +21,7 @@ from osgeo import gdal, osr
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
 from .outputs import OutputFiles, connection_file, connection_parts, name_problem
-from .tiff_check import cut_short, side_file_cut_short
+from .written_whole import cut_short, side_file_cut_short
 
 
 #: Pixels per block: a few megapixels keep memory flat and numpy efficient.
@@ -563,7 +563,7 @@ def _let_go(dataset_holder):
 _CLOSING = threading.RLock()
 
 
-#: Drivers whose output is a TIFF file (see tiff_check.cut_short).
+#: Drivers whose output is a TIFF file (see written_whole.cut_short).
 TIFF_DRIVERS = ("GTiff", "COG")
 
 #: Formats that keep only a raster attribute table's colours (EHdr's .clr), which the colour table

@@ -390,7 +390,7 @@ def test_gdal_errors_that_came_before_a_failure_are_told_on_the_same_line_once_e
 def test_a_tiff_whose_last_bytes_are_missing_is_found_cut_short(tmp_path, options):
     """What the writer checks after GDAL closes a GeoTIFF (GDAL 3.10 can end with its last tile cut
     short and no error): a file shorter than where its tiles or strips end."""
-    from palettize.engine.tiff_check import cut_short
+    from palettize.engine.written_whole import cut_short
 
     path = str(tmp_path / "whole.tif")
     dataset = gdal.GetDriverByName("GTiff").Create(path, 300, 200, 1, gdal.GDT_UInt16, options)
