@@ -162,11 +162,24 @@ def quantize_whole(job, options, palette):
     logged = []
     try:
         result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
-                                   log=lambda text, warning=False: logged.append((text, warning)))
+                                   log=lambda text, warning=False: logged.append((text, warning)),
+                                   is_cancelled=_worker_stopping)
     except BaseException:
         _remove_new(before)
         raise
     return result.counts, logged
+
+
+def _worker_stopping():
+    """Whether the Dask worker running this task is being stopped (its local cluster closed after a
+    Ctrl-C): the task then puts nothing in place. Stopping waits for the task, which finished the
+    file and replaced the outputs the user stopped the run to keep. False outside a worker."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().status.name in ("stopping", "stopped", "closing", "closing_gracefully", "closed", "failed")
+    except (ImportError, ValueError):
+        return False
 
 
 #: Below this many pixels a histogram sorts the pixels' colours instead of counting them in a

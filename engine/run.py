@@ -723,6 +723,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                     result.written.append(os.path.abspath(options.table))
                 if before_commit is not None:
                     before_commit(result, outputs)
+                if is_cancelled():  # asked while the outputs were finished: none goes into place
+                    raise Cancelled()
                 _commit(outputs, output_path)
         except gdal_io.SourceError as error:
             raise RunError("Could not read the input: {}".format(error))

@@ -143,3 +143,24 @@ def test_cancel_stops_a_palette_being_built_from_the_image(qgis_app, tmp_path, m
         processing.run(algorithm, dict(parameters, INPUT=path, N_COLORS=1000), feedback=feedback)
     assert 1 <= len(splits) <= 8
     assert os.listdir(str(tmp_path)) == ["in.tif"]
+
+
+def test_a_cancel_asked_as_the_outputs_are_finished_puts_none_in_place(tmp_path):
+    """A Dask worker stopped by a Ctrl-C is let finish its task: the run is asked whether it is
+    cancelled once more just before its outputs go into place, and keeps the ones they would replace."""
+    from palettize.engine.blocks import Cancelled
+    from palettize.engine.options import PaletteOptions, QuantizeOptions
+    from palettize.engine.run import open_file, quantize_source
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(30, 40), alpha=True)
+    (tmp_path / "out.tif").write_bytes(b"the earlier output")
+    options = QuantizeOptions(palette=PaletteOptions("vga16"))
+    source, grid = open_file(path, options.bands)
+    finished = []  # the outputs are all written (before_commit is the last step before they go into place)
+    with pytest.raises(Cancelled):
+        quantize_source(source, grid, str(tmp_path / "out.tif"), options, is_cancelled=lambda: bool(finished),
+                        before_commit=lambda result, outputs: finished.append(result))
+    source.close()
+    assert len(finished) == 1
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "out.tif"]
+    assert (tmp_path / "out.tif").read_bytes() == b"the earlier output"
