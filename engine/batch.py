@@ -177,7 +177,8 @@ def _worker_stopping():
     try:
         from distributed import get_worker
 
-        return get_worker().status.name in ("stopping", "stopped", "closing", "closing_gracefully", "closed", "failed")
+        # not "closing_gracefully": a worker retired by another's cluster (adaptive scaling) waits for its tasks
+        return get_worker().status.name in ("stopping", "stopped", "closing", "closed", "failed")
     except (ImportError, ValueError):
         return False
 
