@@ -20,7 +20,7 @@ from osgeo import gdal, osr
 
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
-from .outputs import OutputFiles, connection_file, connection_parts, name_problem
+from .outputs import REPLACED, OutputFiles, connection_file, connection_parts, name_problem
 from .written_whole import cut_short, side_file_cut_short
 
 
@@ -700,9 +700,12 @@ class IndexedRasterWriter:
         _close(self._dataset, what, self._folder)
         if self._work != self.path:
             gdal.GetDriverByName("GTiff").Delete(self._work)
+        raster = os.path.basename(self.path)
+        # The staging folder holds only the raster's files so far (it is staged first).
+        side_files = sorted(name for name in os.listdir(self._folder) if name not in (raster, REPLACED))
         short = cut_short(self.path) if self._driver.ShortName in TIFF_DRIVERS else ""
         short = short or next(filter(None, (side_file_cut_short(os.path.join(self._folder, name))
-                                            for name in os.listdir(self._folder) if name != os.path.basename(self.path))), "")
+                                            for name in side_files)), "")
         if short:
             raise WriteError("{}: {}".format(what, reason("it was cut short, though GDAL reported no error ({})".format(
                 short), self._folder)))
@@ -722,11 +725,9 @@ class IndexedRasterWriter:
                 check = None
         if not self.has_colour_table:
             write_palette_csv(self.palette, self.path + ".palette.csv")
-        # The staging folder holds only the raster's files so far (it is staged first).
-        names = sorted((n for n in os.listdir(os.path.dirname(self.path)) if n != ".replaced"),
-                       key=lambda name: (name != os.path.basename(self.path), name))
+            side_files = sorted(side_files + [raster + ".palette.csv"])
         #: Every file the raster puts in place: the raster first, then its side files (.aux.xml, .palette.csv, ...).
-        self.written = [os.path.join(os.path.dirname(self.final_path), name) for name in names]
+        self.written = [os.path.join(os.path.dirname(self.final_path), name) for name in [raster] + side_files]
 
     def _opened_again(self):
         """The written raster, as GDAL opens it for a reader."""

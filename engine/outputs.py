@@ -31,6 +31,10 @@ def staging_tag(tag):
         _thread.tag = None
 
 
+#: The folder in a staging folder where its commit keeps the files it replaces until it has ended.
+REPLACED = ".replaced"
+
+
 def _staging_prefix(tag):
     return STAGING_PREFIX + tag + "-" if tag else STAGING_PREFIX
 
@@ -49,7 +53,7 @@ def put_back_replaced(folder, tag, names):
     task whose commit ended left no staging folder: its outputs are whole."""
     unfinished = False
     for staging in _tagged(folder, tag):
-        moved_aside = os.path.join(staging, ".replaced")
+        moved_aside = os.path.join(staging, REPLACED)
         aside = os.listdir(moved_aside) if os.path.isdir(moved_aside) else []
         if not names & set(os.listdir(staging) + aside):
             continue
@@ -244,7 +248,7 @@ class OutputFiles:
     def _replaced(self, target):
         """Where the file at ``target`` that this run replaces is kept until its commit succeeds: in
         the staging folder of ``target``'s folder."""
-        backup = os.path.join(os.path.dirname(self.stage(target)), ".replaced", os.path.basename(target))
+        backup = os.path.join(os.path.dirname(self.stage(target)), REPLACED, os.path.basename(target))
         os.makedirs(os.path.dirname(backup), exist_ok=True)
         return backup
 
@@ -275,7 +279,7 @@ class OutputFiles:
         try:
             for folder, staging in self._staging.items():
                 for name in sorted(os.listdir(staging)):
-                    if name == ".replaced":
+                    if name == REPLACED:
                         continue
                     target = os.path.join(folder, name)
                     if os.path.isdir(target):
