@@ -730,11 +730,27 @@ class IndexedRasterWriter:
         self.written = [os.path.join(os.path.dirname(self.final_path), name) for name in [raster] + side_files]
 
     def _opened_again(self):
-        """The written raster, as GDAL opens it for a reader."""
-        check = gdal.Open(self.path)
+        """The written raster, as GDAL opens it for a reader. A raw format's first pixels can read
+        as another format's signature (indices 73, 73, 42 and 0 are the bytes "II*\\0" of a TIFF):
+        GDAL, and QGIS with it, then takes the file for that format and cannot read it."""
+        expected = "GTiff" if self._driver.ShortName == "COG" else self._driver.ShortName  # COG only writes
+        with told_by_caller():
+            check = gdal.Open(self.path)
+            problem = gdal.GetLastErrorMsg()
+        if check is not None and check.GetDriver().ShortName == expected:
+            return check
+        taken = check.GetDriver() if check is not None else gdal.IdentifyDriver(self.path)
+        if taken is not None and taken.ShortName != expected:
+            with told_by_caller():
+                own = gdal.OpenEx(self.path, gdal.OF_RASTER, allowed_drivers=[expected])
+            if own is not None:  # its own driver reads it: taken for another format
+                own = check = None
+                raise WriteError("GDAL cannot read back {}: its first pixels read as the start of a {} file, and "
+                                 "GDAL (QGIS with it) takes it for one. Choose a GeoTIFF (.tif)".format(
+                                     self.final_path, taken.LongName))
         if check is None:
-            raise WriteError("GDAL cannot read back {}: {}".format(self.final_path, gdal.GetLastErrorMsg()))
-        return check
+            raise WriteError("GDAL cannot read back {}: {}".format(self.final_path, problem))
+        return check  # read as the format it is by another of GDAL's drivers
 
     def _read_back(self, check, what):
         """What the format kept of the colour table, CRS, ground control points and nodata."""
