@@ -1,11 +1,13 @@
 """Input colours that a palette merges into one entry: on a geological map, two units that come out
 as one class without a word. QGIS-free.
 
-Shares are counted on sample pixels (the same pixels however the raster is cut into blocks): every
-pixel of rasters up to a quarter of a megapixel, and about that many on larger ones, spread evenly
-over every row (see sample_positions), which measures a 0.5% share to within a few hundredths of a
-percent for milliseconds of sorting, where counting every pixel per colour would cost as much as
-the mapping itself.
+Shares are counted on every pixel of a block the engine cut into runs of one colour as it mapped
+it (a map's: each run's colour once, with its length). Other blocks (photographs, cleanups) are
+sampled (the same pixels however the raster is cut into blocks): every pixel of rasters up to a
+quarter of a megapixel, and about that many on larger ones, spread evenly over every row (see
+sample_positions), each sample standing for the pixels it was picked among. That measures a 0.5%
+share to within a few hundredths of a percent for milliseconds of sorting, where counting every
+pixel of a photograph per colour would cost as much as the mapping itself.
 """
 
 import functools
@@ -14,7 +16,7 @@ import math
 import numpy as np
 
 from .nearest import RGB_BITS, unpack_rgb
-from .runs import RunFinder, bincount_runs
+from .runs import RunFinder, value_totals
 
 #: A colour counts as a unit of the map when it covers at least this share of the valid pixels.
 MIN_SHARE = 0.005
@@ -73,7 +75,7 @@ class MergedColourFinder:
     not at the ones a cleanup or dithering gives its pixels (the warning would blame the palette
     for what they did)."""
 
-    needs_runs = False  # it samples pixels; the engine need not cut blocks into runs for it
+    needs_runs = False  # it counts the colour runs it is given, and samples the blocks given without
 
     def __init__(self, width, height, alpha_threshold, min_share=MIN_SHARE):
         """``alpha_threshold``: a pixel with a lower alpha is nodata and counts for no colour (0 for
@@ -81,11 +83,15 @@ class MergedColourFinder:
         pixels = max(1, int(width) * int(height))
         self.step = max(1, int(math.ceil(math.sqrt(pixels / float(MAX_SAMPLES)))))
         self.lowest, self.min_share = np.uint32(int(alpha_threshold) << 24), min_share
-        self._samples = []
+        self._samples = []  # (distinct RGBA codes, pixels of each) of every block
         self._runs = RunFinder()
 
     def add(self, window, rgba, indices=None, runs=None):
-        self._add_samples(self._sample(rgba, self._positions(window)))
+        """Count a block: ``runs`` (runs.Runs, each of one colour) or None."""
+        if runs is not None and runs.starts is not None:  # every pixel, a run at a time
+            self._samples.append(value_totals(runs.firsts(np.asarray(rgba).ravel()), runs.lengths))
+        else:
+            self._add_samples(self._sample(rgba, self._positions(window)))
 
     def add_codes(self, window, codes, colours, indices=None):
         """``add`` for a block given as codes into a table of colours (see blocks._quantize_codes)."""
@@ -102,14 +108,12 @@ class MergedColourFinder:
     def _add_samples(self, rgba):
         # The samples' RGBA codes, nodata included: they are dropped at the end, which costs less
         # than picking the valid samples out of every block. Sorted here, in the engine's finishing
-        # thread, so only the distinct codes wait for the end; on a map, whose samples repeat along
-        # rows, only the first sample of each run is sorted.
+        # thread, so only the distinct codes wait for the end; where samples repeat along rows,
+        # only the first sample of each run is sorted. Each stands for the step x step pixels of
+        # its span (see sample_positions).
         runs = self._runs.find([rgba], worth_it=0.5)
-        if runs.starts is None:
-            self._samples.append(np.unique(rgba, return_counts=True))
-        else:
-            distinct, where = np.unique(runs.firsts(rgba), return_inverse=True)
-            self._samples.append((distinct, bincount_runs(where, runs.lengths, len(distinct))))
+        distinct, counts = value_totals(runs.firsts(rgba), runs.lengths)
+        self._samples.append((distinct, counts * (self.step * self.step)))
 
     @property
     def samples(self):
