@@ -49,9 +49,9 @@ def write_palette_table(algorithm, parameters, context, name, palette, usage):
     written = sink.flushBuffer() and written
     error = sink.lastError() if hasattr(sink, "lastError") else ""
     sink = None  # QGIS closes the file
-    path = table_file(table_id)
+    path, layer = table_file(table_id)
     problem = ("QGIS could not write every row{}".format(": " + error if error else "") if not written else
-               unwritten_rows(path, palette, usage) if path else "")
+               unwritten_rows(path, layer, palette, usage) if path else "")
     if problem:
         raise QgsProcessingException("Could not write the table {}: {}. Nothing was written.".format(
             path or table_id, reason(problem, os.path.dirname(path or table_id))))
@@ -59,25 +59,43 @@ def write_palette_table(algorithm, parameters, context, name, palette, usage):
 
 
 def table_file(table_id):
-    """The file a table output was written to (its id without a layer name), or '' when it is no
-    file (a memory layer, a database)."""
-    path = (table_id or "").split("|")[0]
-    return path if path and os.path.isfile(path) else ""
+    """(file, layer name or None) of a table output's id ("table.gpkg|layername=legend"), or
+    ('', None) when it is no file (a memory layer, a database)."""
+    path, *options = (table_id or "").split("|")
+    names = [option[len("layername="):] for option in options if option.startswith("layername=")]
+    return (path, names[0] if names else None) if path and os.path.isfile(path) else ("", None)
 
 
-def unwritten_rows(path, palette, usage):
-    """Why the table file at ``path`` does not hold the palette's rows as table_rows gives them, or ''."""
+def other_layers(path, layer):
+    """The names of the layers of the file at ``path`` besides ``layer`` (None: the file is the
+    table, a .csv): a GeoPackage of the user's the table was added to, which is theirs to keep
+    whatever becomes of the run."""
+    if layer is None:
+        return []
+    dataset = _opened(path)
+    names = [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] if dataset is not None else []
+    return [name for name in names if name != layer]
+
+
+def _opened(path):
     try:
-        dataset = ogr.Open(path)
+        return ogr.Open(path)
     except RuntimeError:  # GDAL exceptions switched on by someone else in this process
-        dataset = None
-    layer = dataset.GetLayer(0) if dataset is not None and dataset.GetLayerCount() else None
+        return None
+
+
+def unwritten_rows(path, layer, palette, usage):
+    """Why the table ``layer`` (None: the first) of the file at ``path`` does not hold the
+    palette's rows as table_rows gives them, or ''."""
+    dataset = _opened(path)
+    layer = (dataset.GetLayerByName(layer) if layer else dataset.GetLayer(0) if dataset.GetLayerCount() else None) \
+        if dataset is not None else None
     if layer is None:
         return "OGR cannot read it back"
     expected = list(table_rows(palette, usage))
     got = [[feature.GetField(name) for name in TABLE_COLUMNS] if all(
         feature.GetFieldIndex(name) >= 0 for name in TABLE_COLUMNS) else None for feature in layer]
-    dataset = None
+    layer = dataset = None
     if len(got) != len(expected):
         return "it holds {} of its {} rows".format(len(got), len(expected))
     for number, (row, wanted) in enumerate(zip(got, expected)):

@@ -4,7 +4,7 @@ import os
 import subprocess
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal, ogr, osr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_MAP = os.path.join(ROOT, "resources", "sample_map.tif")
@@ -40,6 +40,24 @@ def random_rgba(rows=48, cols=64, seed=0, transparent_share=0.1):
     rgb = rng.integers(0, 256, (3, rows, cols), dtype=np.uint8)
     alpha = np.where(rng.random((rows, cols)) < transparent_share, 0, 255).astype(np.uint8)
     return np.concatenate([rgb, alpha[None]])
+
+
+def geopackage_with_a_table(path, name):
+    """A GeoPackage at ``path`` holding one table of a user's, ``name``, of one row."""
+    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = dataset.CreateLayer(name, geom_type=ogr.wkbNone)
+    layer.CreateField(ogr.FieldDefn("depth", ogr.OFTReal))
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetField("depth", 12.5)
+    layer.CreateFeature(feature)
+    feature = layer = dataset = None
+    return str(path)
+
+
+def geopackage_tables(path):
+    """{table name: rows} of the GeoPackage at ``path``."""
+    dataset = ogr.Open(str(path))
+    return {dataset.GetLayer(i).GetName(): dataset.GetLayer(i).GetFeatureCount() for i in range(dataset.GetLayerCount())}
 
 
 def quantize(params, feedback=None, context=None):

@@ -8,7 +8,8 @@ from osgeo import gdal
 from qgis.core import QgsProcessingException, QgsVectorLayer
 
 from palettize.palettes.formats import read_palette
-from rasters import ROOT, SAMPLE_MAP, qgis_process, quantize, read_indices, write_raster
+from rasters import (ROOT, SAMPLE_MAP, geopackage_tables, geopackage_with_a_table, qgis_process, quantize,
+                     read_indices, write_raster)
 
 
 def extract(params):
@@ -88,6 +89,17 @@ def test_every_table_format_taken_holds_every_row_where_it_was_asked(qgis_app, t
     table = QgsVectorLayer(result["OUTPUT_TABLE"], "table", "ogr")
     assert result["OUTPUT_TABLE"] == str(tmp_path / ("t." + extension)) and table.isValid()
     assert [int(f["index"]) for f in table.getFeatures()] == list(range(8))
+
+
+def test_a_table_saved_into_a_geopackage_of_other_tables_is_added_to_it(qgis_app, tmp_path):
+    """The dialog's "Save to GeoPackage..." into a project's GeoPackage: the table was read back
+    from the GeoPackage's first table, the user's own, and the run failed ("it holds 0 of its 8
+    rows") with the table left in it."""
+    project = geopackage_with_a_table(tmp_path / "project.gpkg", "boreholes")
+    result = extract({"INPUT": SAMPLE_MAP, "METHOD": "frequent", "N_COLORS": 8, "OUTPUT_PALETTE": str(tmp_path / "p.csv"),
+                      "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(project)})
+    assert result["OUTPUT_TABLE"] == "{}|layername=legend".format(project)
+    assert geopackage_tables(project) == {"boreholes": 1, "legend": 8}
 
 
 def test_exact_refuses_an_image_with_more_colours_than_asked(qgis_app, tmp_path):

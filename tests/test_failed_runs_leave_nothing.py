@@ -10,7 +10,7 @@ import pytest
 from osgeo import gdal
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from rasters import quantize, random_rgba, write_raster
+from rasters import geopackage_tables, geopackage_with_a_table, quantize, random_rgba, write_raster
 
 
 def everything_under(folder):
@@ -254,6 +254,19 @@ def test_a_failed_run_keeps_the_table_it_would_have_replaced(qgis_app, tmp_path,
         quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"), "OUTPUT_TABLE": str(table)})
     assert table.read_bytes() == b"the previous table"
     assert everything_under(str(tmp_path)) == ["out.tif.aux.xml", name]
+
+
+def test_a_failed_run_keeps_the_geopackage_its_table_was_added_to(qgis_app, tmp_path, rgba):
+    """A table saved into a project's GeoPackage is written straight into it: a run that failed
+    after it (or was cancelled just before putting its outputs in place) deleted the whole
+    GeoPackage, the user's other tables with it."""
+    project = geopackage_with_a_table(tmp_path / "project.gpkg", "boreholes")
+    (tmp_path / "out.tif.aux.xml").mkdir()  # the raster attribute table cannot go there: the run fails at the end
+    with pytest.raises(QgsProcessingException, match="is a folder"):
+        quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"),
+                  "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(project)})
+    assert "boreholes" in geopackage_tables(project)
+    assert everything_under(str(tmp_path)) == ["out.tif.aux.xml", "project.gpkg"]
 
 
 def test_a_side_file_that_cannot_be_put_in_place_fails_the_run_and_keeps_the_old_output(qgis_app, tmp_path, rgba):
