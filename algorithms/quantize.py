@@ -1,12 +1,19 @@
 """palettize:quantize: parameters in, one block pass through the engine, an indexed raster out."""
 
+import os
+
 from qgis.core import (
+    QgsMapLayer,
     QgsProcessing,
+    QgsProcessingException,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
+    QgsProcessingUtils,
+    QgsProviderRegistry,
 )
+from qgis.PyQt.QtCore import QUrl
 
 from ..engine import cleanup
 from ..engine.adaptive import METHODS
@@ -18,6 +25,7 @@ from ..palettes.formats import READ_EXTENSIONS
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
 from . import help as help_text
 from .layer_source import LayerSourceAlgorithm, advanced, tr, user_errors
+from .rendered_source import layer_file
 from .loading import load_on_completion, resolve_output
 from .styling import PaletteStyler
 
@@ -102,7 +110,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         palette_name = parameters.get(self.PALETTE)
         if not (isinstance(palette_name, str) and palette_name.startswith(MATPLOTLIB_PREFIX)):
             palette_name = self.enum(parameters, self.PALETTE)
-        palette = PaletteOptions(palette_name, self.parameterAsFile(parameters, self.PALETTE_FILE, context) or None,
+        palette = PaletteOptions(palette_name, self.palette_file(parameters, context) or None,
                                  self.whole_number(parameters, self.N_COLORS, context))
         cleanup = CleanupOptions(self.enum(parameters, self.CLEANUP),
                                  seam_tolerance=self.finite_number(parameters, self.SEAM_TOLERANCE, context),
@@ -113,6 +121,24 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         return QuantizeOptions(palette=palette, metric=self.enum(parameters, self.METRIC), cleanup=cleanup,
                                dither=self.enum(parameters, self.DITHER), nodata_index=nodata_index,
                                **source_options)
+
+    def palette_file(self, parameters, context):
+        """PALETTE_FILE's path. A layer given for it (a model's layer input, a layer of the project
+        by id or name) stands for the file it reads: QGIS gives no path for a layer, and the run
+        went on with PALETTE's palette."""
+        value = parameters.get(self.PALETTE_FILE)
+        path = "" if isinstance(value, QgsMapLayer) else self.parameterAsFile(parameters, self.PALETTE_FILE, context)
+        if path and os.path.exists(path):
+            return path
+        layer = value if isinstance(value, QgsMapLayer) else \
+            QgsProcessingUtils.mapLayerFromString(path, context, False) if path else None
+        if layer is None:
+            return path
+        found = _file_of_layer(layer)
+        if not found:
+            raise QgsProcessingException(tr("{} is layer '{}', a {} layer that reads no file: give the palette file's "
+                                            "path.").format(self.named(self.PALETTE_FILE), layer.name(), layer.providerType()))
+        return found
 
     def complete(self, run, parameters, context):
         """The output and its driver; a palette that is not built from the image, read now so that
@@ -137,6 +163,19 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         if run.options.report:
             results[self.OUTPUT_REPORT] = run.options.report
         return results
+
+
+def _file_of_layer(layer):
+    """The file a raster, vector or delimited-text layer reads, or '' (a memory layer, a database)."""
+    if layer.providerType() == "gdal":
+        found = layer_file(layer)
+    elif layer.providerType() == "ogr":
+        found = QgsProviderRegistry.instance().decodeUri("ogr", layer.source()).get("path")
+    elif layer.providerType() == "delimitedtext":
+        found = QUrl(layer.source()).toLocalFile()
+    else:
+        found = ""
+    return found if found and os.path.isfile(found) else ""
 
 
 def legacy_values(parameters):

@@ -8,6 +8,7 @@ from osgeo import gdal
 from qgis.core import QgsProcessingException, QgsVectorLayer
 
 from palettize.palettes.formats import read_palette
+from palettize.palettes.palette import builtin_palette
 from rasters import (ROOT, SAMPLE_MAP, geopackage_tables, geopackage_with_a_table, qgis_process, quantize,
                      read_indices, write_raster)
 
@@ -168,6 +169,49 @@ def test_extract_then_quantize_in_a_model_run_by_qgis_process(qgis_app, tmp_path
     band = dataset.GetRasterBand(1)
     assert band.DataType == gdal.GDT_Byte
     assert {band.GetColorTable().GetColorEntry(i)[:3] for i in range(12)} == legend
+
+
+def test_a_legend_raster_given_as_a_layer_is_the_palette_file_in_a_model_and_a_script(qgis_app, tmp_path):
+    """A model's raster-layer input feeding Palette file (PALETTE_FILE), or a layer given to it in
+    a script: QGIS gives no path for a layer, and the run went on with win256 without a word."""
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource as Source,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterRasterLayer,
+        QgsRasterLayer,
+        QgsVectorLayer,
+    )
+    import processing
+
+    legend = quantize({"INPUT": SAMPLE_MAP, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "legend.tif")})["OUTPUT"]
+    by_path = read_indices(quantize({"INPUT": SAMPLE_MAP, "PALETTE_FILE": legend, "OUTPUT": str(tmp_path / "a.tif")})["OUTPUT"])
+    assert set(np.unique(by_path)) <= set(range(16)) | {255}  # 255: nodata, where the map is transparent
+    model = QgsProcessingModelAlgorithm("classes", "palettize tests")
+    for name in ("map", "legend"):
+        model.addModelParameter(QgsProcessingParameterRasterLayer(name, name), QgsProcessingModelParameter(name))
+    step = QgsProcessingModelChildAlgorithm("palettize:quantize")
+    step.setChildId("quantize")
+    step.addParameterSources("INPUT", [Source.fromModelParameter("map")])
+    step.addParameterSources("PALETTE_FILE", [Source.fromModelParameter("legend")])
+    output = QgsProcessingModelOutput("classes")
+    output.setChildOutputName("OUTPUT")
+    step.setModelOutputs({"classes": output})
+    model.addChildAlgorithm(step)
+    layer, vga16 = QgsRasterLayer(legend, "legend"), builtin_palette("vga16").colours
+    processing.run(model, {"map": SAMPLE_MAP, "legend": layer, "quantize:classes": str(tmp_path / "b.tif")})
+    scripted = quantize({"INPUT": SAMPLE_MAP, "PALETTE_FILE": layer, "OUTPUT": str(tmp_path / "c.tif")})["OUTPUT"]
+    for output in (str(tmp_path / "b.tif"), scripted):
+        assert (read_indices(output) == by_path).all()
+        dataset = gdal.Open(output)
+        table = dataset.GetRasterBand(1).GetColorTable()
+        assert [table.GetColorEntry(i)[:3] for i in range(16)] == [tuple(c) for c in vga16.tolist()]
+    memory = QgsVectorLayer("None?field=red:integer", "colours", "memory")
+    with pytest.raises(QgsProcessingException, match=r"Palette file \(PALETTE_FILE\) is layer 'colours', a memory layer "
+                                                    r"that reads no file: give the palette file's path\."):
+        quantize({"INPUT": SAMPLE_MAP, "PALETTE_FILE": memory, "OUTPUT": str(tmp_path / "d.tif")})
 
 
 def test_report_thumbnails_take_each_colours_entry_from_the_scan():
