@@ -29,6 +29,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsMapLayer,
     QgsProcessingUtils,
+    QgsProperty,
     QgsRasterLayer,
     QgsVectorFileWriter,
     QgsVectorLayer,
@@ -186,13 +187,14 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     # -- validation: the same checks stop processing.run, qgis_process and the dialog -------------
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        values = self.evaluated(parameters, context)
         ok, message = super().checkParameterValues(
-            checkable_parameters(self, self.checkable(parameters), {k: v[0] for k, v in self.ENUMS.items()},
+            checkable_parameters(self, self.checkable(values), {k: v[0] for k, v in self.ENUMS.items()},
                                  self.ENUM_LABELS), context)
         try:
             if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
                 for name in self.ENUMS:
-                    self.enum(self.checkable(parameters), name)
+                    self.enum(self.checkable(values), name)
                 return ok, (self.input_problem(parameters, context) or self.number_problem(parameters)
                             or self.missing_output(parameters) or self.extent_problem(parameters, context) or message)
             self._checked = (context, dict(parameters), self.settings(parameters, context))
@@ -330,8 +332,19 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("{} must be one of {} (got {!r}).").format(
                 self.named(name), ", ".join(options), parameters.get(name)))
 
+    def evaluated(self, parameters, context):
+        """``parameters`` with the options given as QGIS properties (QgsProperty: an expression, a
+        model's data-defined value) replaced by what they evaluate to: read as numbers, every
+        property was option 1 (vga16 ran as websafe216)."""
+        values = dict(parameters)
+        for name in self.ENUMS:
+            if isinstance(values.get(name), QgsProperty):
+                values[name] = values[name].value(context.expressionContext())[0]
+        return values
+
     def settings(self, parameters, context):
         """Everything a run needs, checked, as a LayerRun; raises QgsProcessingException saying what to fix."""
+        parameters = self.evaluated(parameters, context)
         source = self.enum(parameters, self.SOURCE)
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():

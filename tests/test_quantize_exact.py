@@ -254,6 +254,21 @@ def test_enum_parameters_take_an_index_as_well_as_the_option_string(qgis_app, tm
         assert np.array_equal(read_indices(out), reference), kind
 
 
+def test_enum_parameters_given_as_qgis_properties_take_the_option_they_evaluate_to(qgis_app, tmp_path):
+    """A data-defined value (QgsProperty: a model's expression, a script's fromValue) was read as
+    a number, and every property is 1: PALETTE=vga16 ran as websafe216, METRIC=rgb as cielab."""
+    from qgis.core import QgsProperty
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    names = {"PALETTE": "vga16", "METRIC": "rgb"}
+    reference = read_indices(quantize(dict(names, INPUT=path, OUTPUT=str(tmp_path / "names.tif")))["OUTPUT"])
+    for kind, values in (("values", {"PALETTE": QgsProperty.fromValue(2), "METRIC": QgsProperty.fromValue(0)}),
+                         ("expressions", {"PALETTE": QgsProperty.fromExpression("'vga' || '16'"),
+                                          "METRIC": QgsProperty.fromExpression("'rgb'")})):
+        out = quantize(dict(values, INPUT=path, OUTPUT=str(tmp_path / (kind + ".tif"))))["OUTPUT"]
+        assert np.array_equal(read_indices(out), reference), kind
+
+
 @pytest.mark.parametrize("static_strings", [False, True], ids=["QGIS 3.22", "QGIS 3.24+"])
 def test_qgis_checks_enum_values_in_the_form_its_enum_holds(qgis_app, monkeypatch, static_strings):
     from palettize.algorithms import compat
