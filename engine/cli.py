@@ -344,7 +344,8 @@ SETTING_PATTERN = re.compile(r"(?<![\w/\\.])({})(?![\w]|\.\w)".format(
 
 
 #: Advice in the plugin's terms that has other words here (the dialog's field can be cleared).
-PHRASES = {"clear PALETTE_FILE": "choose another --palette"}
+PHRASES = {"clear PALETTE_FILE and set PALETTE=frequent": "set --palette=frequent",
+           "clear PALETTE_FILE": "choose another --palette"}  # in this order: the longer phrase first
 
 
 def _in_flags(error):

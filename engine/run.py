@@ -822,6 +822,10 @@ def merged_message(entry, palette, options):
     elif reserved is not None and reserved in nearest_palette_indices(colours, palette.colours, options.metric):
         advice = ("choose another NODATA_INDEX, or none: entry {} is kept for nodata, and the colours nearest to it "
                   "go to other entries".format(reserved))
+    elif options.palette.file:  # PALETTE is not read: the file's entries are what to change
+        advice = ("give each its own entry in the palette file {} (a palette extracted from the map: extract more "
+                  "colours), or clear PALETTE_FILE and set PALETTE=frequent (a palette built from the image)".format(
+                      os.path.basename(options.palette.file)))
     else:
         advice = "set PALETTE=frequent (a palette built from the image) or give the map's legend as PALETTE_FILE"
     return "Merged classes: {}. To keep them apart, {}.".format(entry.describe(palette), advice)

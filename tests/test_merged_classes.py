@@ -1,13 +1,16 @@
 """A palette that merges two units of a map into one class says so, in the log and in the report."""
 
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 
 from palettize.engine.merged import MergedColourFinder
 from palettize.engine.nearest import nearest_entries
 from palettize.palettes.palette import Palette
-from rasters import SAMPLE_MAP, feedback_log, quantize, read_indices, write_raster
+from rasters import ROOT, SAMPLE_MAP, feedback_log, quantize, read_indices, write_raster
 
 
 
@@ -56,10 +59,19 @@ def test_rare_colours_that_share_an_entry_are_not_units_of_the_map(qgis_app, tmp
     image[:, :, 990:] = np.array([200, 0, 0], dtype=np.uint8)[:, None, None]  # 1% of the pixels: now a unit
     write_raster(path, image)
     quantize({"INPUT": path, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out2.tif")}, feedback=log)
+    # The palette file wins over PALETTE: its entries are what to change (the advice was to set PALETTE).
     assert [w for w in log.warnings if w.startswith("Merged classes")] == [
         "Merged classes: #ff0000 (60.00%), #c80000 (1.00%) both become entry 0 (#ff0000, Red). To keep them "
-        "apart, set Palette (PALETTE) = frequent (a palette built from the image) or give the map's legend as "
-        "Palette file (PALETTE_FILE)."]
+        "apart, give each its own entry in the palette file legend.csv (a palette extracted from the map: extract "
+        "more colours), or clear Palette file (PALETTE_FILE) and set Palette (PALETTE) = frequent (a palette built "
+        "from the image)."]
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "palettize"), "quantize", path, "--palette",
+                             str(legend), "-o", str(tmp_path / "out3.tif")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert [line for line in result.stderr.splitlines() if "Merged" in line] == [
+        "warning: Merged classes: #ff0000 (60.00%), #c80000 (1.00%) both become entry 0 (#ff0000, Red). To keep "
+        "them apart, give each its own entry in the palette file legend.csv (a palette extracted from the map: "
+        "extract more colours), or set --palette=frequent (a palette built from the image)."]
 
 
 def test_what_dithering_or_the_sieve_does_is_not_blamed_on_the_palette(qgis_app, tmp_path):
