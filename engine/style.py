@@ -27,6 +27,10 @@ def style_path(raster_path):
     return os.path.splitext(raster_path)[0] + ".qml"
 
 
+#: The mark of a style Palettize wrote (see _mark), with the raster's name.
+_MARKED = re.compile("<!-- Palettize style for (.*?) -->")
+
+
 def _mark(raster_path):
     """The comment that marks a .qml as the style Palettize wrote for ``raster_path``: its name, made
     fit for an XML comment (no "--", which one replace leaves in "---", and no control characters)."""
@@ -50,11 +54,17 @@ def style_conflict(raster_path, inputs=()):
         return ""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            ours = _mark(raster_path) in f.read()
+            text = f.read()
     except OSError:
-        ours = False
-    return "" if ours else "{} exists and is not a style Palettize wrote for {}: it was kept".format(
-        path, os.path.basename(raster_path))
+        text = ""
+    if _mark(raster_path) in text:
+        return ""
+    name, sibling = os.path.basename(raster_path), _MARKED.search(text)
+    if sibling:  # map.img written beside map.tif: QGIS opens both with map.qml
+        return "{} is the style Palettize wrote for {}, which QGIS opens {} with too: it was kept, and QGIS draws " \
+               "{} with the classes of {} (give the output another name)".format(
+                   path, sibling.group(1), name, name, sibling.group(1))
+    return "{} exists and is not a style Palettize wrote for {}: it was kept".format(path, name)
 
 
 def style_owner(path, source):

@@ -31,6 +31,24 @@ def test_a_palette_file_beside_the_output_is_not_replaced_by_its_style(qgis_app,
     assert any("legend.qml exists and is not a style Palettize wrote" in w for w in feedback.warnings)
 
 
+def test_an_output_named_like_an_earlier_one_but_for_its_extension_is_told_whose_classes_qgis_draws(qgis_app,
+                                                                                                     tmp_path):
+    """QGIS opens classes.tif and classes.img with the same classes.qml: the second output's
+    warning said only that the file "is not a style Palettize wrote" for it, and QGIS drew the grey
+    classes.img with the VGA colours of classes.tif."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6), alpha=True)
+    quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif")})
+    style = (tmp_path / "classes.qml").read_text()
+    feedback = feedback_log()
+    quantize({"INPUT": source, "PALETTE": "gray256", "OUTPUT": str(tmp_path / "classes.img")}, feedback=feedback)
+    assert (tmp_path / "classes.qml").read_text() == style
+    assert "No QGIS style was saved beside the output: {} is the style Palettize wrote for classes.tif, which QGIS " \
+        "opens classes.img with too: it was kept, and QGIS draws classes.img with the classes of classes.tif (give " \
+        "the output another name)".format(tmp_path / "classes.qml") in feedback.warnings
+    vga16 = [tuple(c) for c in builtin_palette("vga16").colours.tolist()]
+    assert paletted_classes(tmp_path / "classes.img") == paletted_classes(tmp_path / "classes.tif") == vga16
+
+
 def test_the_inputs_own_style_is_not_replaced_by_an_output_of_the_same_name(qgis_app, tmp_path):
     source = write_raster(str(tmp_path / "map.tif"), random_rgba(5, 6), alpha=True)
     own_style = tmp_path / "map.qml"
