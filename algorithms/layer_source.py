@@ -46,7 +46,7 @@ from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
 from .loading import resolve_output
-from .palette_table import other_layers, table_file, write_palette_table
+from .palette_table import other_layers, remove_layer, table_file, write_palette_table
 
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
@@ -649,7 +649,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 raise
             for table_id in written.values():
                 path, layer = table_file(table_id)
-                if not other_layers(path, layer):  # a table added to the user's GeoPackage: never the file
+                if other_layers(path, layer):  # a table added to the user's GeoPackage: never the file
+                    outputs.undo_on_failure(lambda path=path, layer=layer: remove_layer(path, layer))
+                else:
                     outputs.written_in_place(path)
             results.update(written)
         return write

@@ -77,6 +77,18 @@ def other_layers(path, layer):
     return [name for name in names if name != layer]
 
 
+def remove_layer(path, layer):
+    """Delete the table ``layer`` from the file at ``path`` (a run that failed after adding it)."""
+    try:
+        dataset = ogr.Open(path, 1)
+    except RuntimeError:  # GDAL exceptions switched on by someone else in this process
+        return
+    names = [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] if dataset is not None else []
+    if layer in names:
+        dataset.DeleteLayer(names.index(layer))
+    dataset = None
+
+
 def _opened(path):
     try:
         return ogr.Open(path)

@@ -214,6 +214,7 @@ class OutputFiles:
         self._in_place = []  # files others wrote straight into place for this run
         self._backups = []  # (copy, path) of files others overwrite in place, put back if the run fails
         self._obsolete = []  # files beside an output that would describe the file it replaces
+        self._undo = []  # what to call if the run fails: undoing what others wrote into a file of the user's
 
     def stage(self, target):
         """Where to write the file that ends up at ``target`` (files written beside it in the same
@@ -236,6 +237,11 @@ class OutputFiles:
         removed if the run fails before its commit."""
         if path:
             self._in_place.append(path)
+
+    def undo_on_failure(self, undo):
+        """Call ``undo()`` if the run fails before its commit: for what was written into a file that
+        is not the run's alone (a table added to the user's GeoPackage), which is never removed."""
+        self._undo.append(undo)
 
     def back_up(self, path):
         """Keep a copy of the file at ``path``, about to be written straight into place for this
@@ -305,7 +311,7 @@ class OutputFiles:
                     pass
             self.discard()
             raise
-        self._created = self._in_place = self._backups = []  # the folders now hold outputs
+        self._created = self._in_place = self._backups = self._undo = []  # the folders now hold outputs
         self.discard()
 
     def discard(self):
@@ -313,6 +319,11 @@ class OutputFiles:
         folders and the folders this run created (when empty)."""
         for path in self._in_place:
             _remove(path)
+        for undo in reversed(self._undo):
+            try:
+                undo()
+            except Exception:  # what is left of it stays; the run's own error is the one to tell
+                pass
         for backup, path in self._backups:
             try:
                 os.replace(backup, path)
@@ -321,7 +332,7 @@ class OutputFiles:
         for staging in self._staging.values():
             shutil.rmtree(staging, ignore_errors=True)
         self._staging = {}
-        self._in_place, self._backups, self._obsolete = [], [], []
+        self._in_place, self._backups, self._obsolete, self._undo = [], [], [], []
         for folder in reversed(self._created):
             try:
                 os.rmdir(folder)
