@@ -5,7 +5,17 @@ import os
 import numpy as np
 import pytest
 from osgeo import gdal
-from qgis.core import QgsProcessingException, QgsVectorLayer
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingModelAlgorithm,
+    QgsProcessingModelChildAlgorithm,
+    QgsProcessingModelChildParameterSource as Source,
+    QgsProcessingModelOutput,
+    QgsProcessingModelParameter,
+    QgsProcessingParameterRasterLayer,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
 
 from palettize.palettes.formats import read_palette
 from palettize.palettes.palette import builtin_palette
@@ -133,15 +143,6 @@ def test_quantize_to_a_matplotlib_colormap(qgis_app, tmp_path):
 
 
 def test_extract_then_quantize_in_a_model_run_by_qgis_process(qgis_app, tmp_path):
-    from qgis.core import (
-        QgsProcessingModelAlgorithm,
-        QgsProcessingModelChildAlgorithm,
-        QgsProcessingModelChildParameterSource as Source,
-        QgsProcessingModelOutput,
-        QgsProcessingModelParameter,
-        QgsProcessingParameterRasterLayer,
-    )
-
     model = QgsProcessingModelAlgorithm("legend_classes", "palettize tests")
     model.addModelParameter(QgsProcessingParameterRasterLayer("map", "Map"), QgsProcessingModelParameter("map"))
     extract_step = QgsProcessingModelChildAlgorithm("palettize:extractpalette")
@@ -174,16 +175,6 @@ def test_extract_then_quantize_in_a_model_run_by_qgis_process(qgis_app, tmp_path
 def test_a_legend_raster_given_as_a_layer_is_the_palette_file_in_a_model_and_a_script(qgis_app, tmp_path):
     """A model's raster-layer input feeding Palette file (PALETTE_FILE), or a layer given to it in
     a script: QGIS gives no path for a layer, and the run went on with win256 without a word."""
-    from qgis.core import (
-        QgsProcessingModelAlgorithm,
-        QgsProcessingModelChildAlgorithm,
-        QgsProcessingModelChildParameterSource as Source,
-        QgsProcessingModelOutput,
-        QgsProcessingModelParameter,
-        QgsProcessingParameterRasterLayer,
-        QgsRasterLayer,
-        QgsVectorLayer,
-    )
     import processing
 
     legend = quantize({"INPUT": SAMPLE_MAP, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "legend.tif")})["OUTPUT"]
