@@ -6,7 +6,6 @@ engine's run API (engine.run) with the subclass's typed options.
 """
 
 import functools
-import glob
 import math
 import numbers
 import os
@@ -20,7 +19,9 @@ from osgeo import gdal
 from qgis.core import (
     Qgis,
     QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBand,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterExtent,
@@ -632,24 +633,31 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         return table
 
     def table_writer(self, parameters, context, usage_of, results):
-        """An engine ``before_commit`` that writes the OUTPUT_TABLE (QGIS writes it in place: it is
-        removed if the run fails before its outputs go into place) and adds it to ``results``."""
+        """An engine ``before_commit`` that writes the OUTPUT_TABLE and adds it to ``results``. A
+        table file is written into the run's staging folder and goes into place with the other
+        outputs (written in place, it was put there before them: two runs at once into the same
+        outputs left one's table beside the other's raster). A table added to the user's
+        GeoPackage goes straight into it, and out of it if the run fails."""
         def write(result, outputs):
-            table = self.table_path(parameters, context)
-            if table:  # QGIS writes the table itself, into folders that must exist, over last run's table
-                outputs.make_folders(os.path.dirname(os.path.abspath(table)))
-                outputs.back_up(table)
-            before = set(glob.glob(glob.escape(table) + "*")) if table else set()
-            try:
-                written = write_palette_table(self, parameters, context, "OUTPUT_TABLE", result.palette,
-                                              usage_of(result))
-            except BaseException:  # what QGIS made of it before failing (table.txt.gxt) goes too
-                for made in set(glob.glob(glob.escape(table) + "*")) - before if table else ():
-                    os.remove(made)
-                raise
-            for table_id in written.values():
+            table, value = self.table_path(parameters, context), parameters.get("OUTPUT_TABLE")
+            loading, asked = None, parameters
+            if table:
+                staged = QgsProcessingOutputLayerDefinition(value if isinstance(
+                    value, QgsProcessingOutputLayerDefinition) else table)
+                if staged.destinationProject is not None:  # loaded from where the commit puts it
+                    loading = QgsProcessingOutputLayerDefinition(staged)
+                staged.sink, staged.destinationProject = QgsProperty.fromValue(outputs.stage(table)), None
+                asked = dict(parameters, OUTPUT_TABLE=staged)
+            written = write_palette_table(self, asked, context, "OUTPUT_TABLE", result.palette, usage_of(result), table)
+            for name, table_id in written.items():
                 path, layer = table_file(table_id)
-                if other_layers(path, layer):  # a table added to the user's GeoPackage: never the file
+                if table:
+                    written[name] = table_id.replace(path, os.path.abspath(table), 1)
+                    if loading is not None:
+                        context.addLayerToLoadOnCompletion(written[name], QgsProcessingContext.LayerDetails(
+                            loading.destinationName, loading.destinationProject, name,
+                            QgsProcessingUtils.LayerHint.Vector))
+                elif other_layers(path, layer):  # a table added to the user's GeoPackage: never the file
                     outputs.undo_on_failure(lambda path=path, layer=layer: remove_layer(path, layer))
                 else:
                     outputs.written_in_place(path)

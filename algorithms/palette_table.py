@@ -36,11 +36,12 @@ def table_features(palette, usage):
         yield feature
 
 
-def write_palette_table(algorithm, parameters, context, name, palette, usage):
+def write_palette_table(algorithm, parameters, context, name, palette, usage, shown=""):
     """Fill the optional table output ``name``; returns {name: id} when it was asked for. A table
     file that does not hold every row once QGIS has closed it raises QgsProcessingException: on a
     full disk QGIS's writer drops rows, or its last buffer, and says nothing (an empty or cut .csv,
-    a .gpkg OGR cannot open, after a run that succeeded)."""
+    a .gpkg OGR cannot open, after a run that succeeded). ``shown``: the table's name in messages
+    (where it goes once staged), else where it is written."""
     sink, table_id = algorithm.parameterAsSink(parameters, name, context, table_fields(),
                                                QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem())
     if sink is None:
@@ -54,7 +55,7 @@ def write_palette_table(algorithm, parameters, context, name, palette, usage):
                unwritten_rows(path, layer, palette, usage) if path else "")
     if problem:
         raise QgsProcessingException("Could not write the table {}: {}. Nothing was written.".format(
-            path or table_id, reason(problem, os.path.dirname(path or table_id))))
+            shown or path or table_id, reason(problem, os.path.dirname(path or table_id))))
     return {name: table_id}
 
 

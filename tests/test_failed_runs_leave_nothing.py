@@ -256,6 +256,32 @@ def test_a_failed_run_keeps_the_table_it_would_have_replaced(qgis_app, tmp_path,
     assert everything_under(str(tmp_path)) == ["out.tif.aux.xml", name]
 
 
+def test_the_table_goes_into_place_with_the_other_outputs_when_they_are_complete(qgis_app, tmp_path):
+    """QGIS wrote the table straight into place before the raster and its side files went there:
+    two runs at once into the same outputs (two toolbox runs) left one's raster and the other's
+    table, about one time in twenty-five, and a run failing after its table removed or put back
+    a table the other had written. It is written with the staged outputs now."""
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    from palettize.engine.outputs import OutputFiles
+    from palettize.palettes.palette import builtin_palette
+
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("palettize:quantize")
+    table, results = tmp_path / "classes.csv", {}
+    write = algorithm.table_writer({"OUTPUT_TABLE": str(table)}, QgsProcessingContext(), lambda run: np.arange(16),
+                                   results)
+
+    class Run:
+        palette = builtin_palette("vga16")
+
+    outputs = OutputFiles()
+    write(Run, outputs)
+    assert [name for name in everything_under(str(tmp_path)) if not name.startswith(".palettize-")] == []
+    outputs.commit()
+    assert everything_under(str(tmp_path)) == ["classes.csv"] and results == {"OUTPUT_TABLE": str(table)}
+    assert len(table.read_text().splitlines()) == 17  # the header and one row per entry
+
+
 def test_a_failed_run_keeps_the_geopackage_its_table_was_added_to(qgis_app, tmp_path, rgba):
     """A table saved into a project's GeoPackage is written straight into it: a run that failed
     after it (or was cancelled just before putting its outputs in place) deleted the whole
