@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from osgeo import gdal
 from qgis.core import (
+    NULL,
     Qgis,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
@@ -188,11 +189,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     # -- validation: the same checks stop processing.run, qgis_process and the dialog -------------
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
-        values = self.evaluated(parameters, context)
-        ok, message = super().checkParameterValues(
-            checkable_parameters(self, self.checkable(values), {k: v[0] for k, v in self.ENUMS.items()},
-                                 self.ENUM_LABELS), context)
         try:
+            values = self.evaluated(parameters, context)
+            ok, message = super().checkParameterValues(
+                checkable_parameters(self, self.checkable(values), {k: v[0] for k, v in self.ENUMS.items()},
+                                     self.ENUM_LABELS), context)
             if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
                 for name in self.ENUMS:
                     self.enum(self.checkable(values), name)
@@ -340,7 +341,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         values = dict(parameters)
         for name in self.ENUMS:
             if isinstance(values.get(name), QgsProperty):
-                values[name] = values[name].value(context.expressionContext())[0]
+                value, ok = values[name].value(context.expressionContext())
+                if not ok or value is None or value == NULL:  # never the default without a word
+                    raise QgsProcessingException(tr("{} is given as {}, which gives no value: give one of {}.").format(
+                        self.named(name), values[name].asExpression(), ", ".join(self.ENUMS[name][0])))
+                values[name] = value
         return values
 
     def settings(self, parameters, context):

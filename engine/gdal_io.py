@@ -573,6 +573,17 @@ TIFF_DRIVERS = ("GTiff", "COG")
 COLOUR_ONLY_RAT_DRIVERS = ("EHdr",)
 
 
+def _quietly_opened(path, drivers=None):
+    """(dataset or None, GDAL's reason) for the raster at ``path`` (by one of ``drivers`` when
+    given), GDAL's errors kept for the caller's message whether or not it raises them."""
+    with told_by_caller():
+        try:
+            dataset = gdal.OpenEx(path, gdal.OF_RASTER, allowed_drivers=drivers or [])
+        except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+            return None, str(error)
+        return dataset, gdal.GetLastErrorMsg()
+
+
 class IndexedRasterWriter:
     """Writes a single-band indexed raster with a colour table and nodata (None: none, for an
     opaque Byte output) at ``path``, staged in ``outputs`` (outputs.OutputFiles): the raster and
@@ -734,15 +745,12 @@ class IndexedRasterWriter:
         as another format's signature (indices 73, 73, 42 and 0 are the bytes "II*\\0" of a TIFF):
         GDAL, and QGIS with it, then takes the file for that format and cannot read it."""
         expected = "GTiff" if self._driver.ShortName == "COG" else self._driver.ShortName  # COG only writes
-        with told_by_caller():
-            check = gdal.Open(self.path)
-            problem = gdal.GetLastErrorMsg()
+        check, problem = _quietly_opened(self.path)
         if check is not None and check.GetDriver().ShortName == expected:
             return check
         taken = check.GetDriver() if check is not None else gdal.IdentifyDriver(self.path)
         if taken is not None and taken.ShortName != expected:
-            with told_by_caller():
-                own = gdal.OpenEx(self.path, gdal.OF_RASTER, allowed_drivers=[expected])
+            own, _ = _quietly_opened(self.path, [expected])
             if own is not None:  # its own driver reads it: taken for another format
                 own = check = None
                 raise WriteError("GDAL cannot read back {}: its first pixels read as the start of a {} file, and "

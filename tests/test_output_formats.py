@@ -347,7 +347,8 @@ def test_an_output_whose_format_writes_a_header_by_an_inputs_name_is_refused_bef
     assert folder_state(str(tmp_path)) == before
 
 
-def test_a_raw_output_whose_first_indices_read_as_a_tiff_header_is_refused_for_that_reason(qgis_app, tmp_path, capfd):
+def test_a_raw_output_whose_first_indices_read_as_a_tiff_header_is_refused_for_that_reason(qgis_app, tmp_path, capfd,
+                                                                                           gdal_error_style):
     """Indices 73, 73, 42 and 0 are the bytes "II*\\0" that begin a TIFF: GDAL, and QGIS with it,
     takes such a .bil for a broken TIFF. The run failed, said only that GDAL could not read the
     file back (TIFFReadDirectory ...), and GDAL's two errors were printed before it."""

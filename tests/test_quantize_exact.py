@@ -1,9 +1,12 @@
 """A geologist quantizes a map: every pixel holds exactly its nearest palette index,
 in a raster of the right type whose colour table is the palette."""
 
+import re
+
 import numpy as np
 import pytest
 from osgeo import gdal
+from qgis.core import QgsProcessingException
 
 from palettize.engine import blocks, gdal_io
 from palettize.engine.nearest import METRICS, brute_force_indices
@@ -267,6 +270,12 @@ def test_enum_parameters_given_as_qgis_properties_take_the_option_they_evaluate_
                                           "METRIC": QgsProperty.fromExpression("'rgb'")})):
         out = quantize(dict(values, INPUT=path, OUTPUT=str(tmp_path / (kind + ".tif"))))["OUTPUT"]
         assert np.array_equal(read_indices(out), reference), kind
+    for expression in ("no_such_function()", "NULL"):  # never the default palette without a word
+        with pytest.raises(QgsProcessingException, match=r"Palette \(PALETTE\) is given as {}, which gives no value: "
+                                                         r"give one of win256, ".format(re.escape(expression))):
+            quantize({"INPUT": path, "PALETTE": QgsProperty.fromExpression(expression),
+                      "OUTPUT": str(tmp_path / "none.tif")})
+    assert not (tmp_path / "none.tif").exists()
 
 
 @pytest.mark.parametrize("static_strings", [False, True], ids=["QGIS 3.22", "QGIS 3.24+"])
