@@ -48,7 +48,7 @@ from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
 from .loading import resolve_output
-from .palette_table import other_layers, remove_layer, table_file, write_palette_table
+from .palette_table import layer_names, remove_layer, shared_file, table_file, write_palette_table
 
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
@@ -641,8 +641,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         """An engine ``before_commit`` that writes the OUTPUT_TABLE and adds it to ``results``. A
         table file is written into the run's staging folder and goes into place with the other
         outputs (written in place, it was put there before them: two runs at once into the same
-        outputs left one's table beside the other's raster). A table added to the user's
-        GeoPackage goes straight into it, and out of it if the run fails."""
+        outputs left one's raster beside the other's table). A table added to a file that may
+        hold others (the user's GeoPackage) goes straight into it: if the run fails, a new file
+        is removed, and an existing one loses the table again, or gets back the one it replaced."""
         def write(result, outputs):
             table, value = self.table_path(parameters, context), parameters.get("OUTPUT_TABLE")
             loading, asked = None, parameters
@@ -653,18 +654,21 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     loading = QgsProcessingOutputLayerDefinition(staged)
                 staged.sink, staged.destinationProject = QgsProperty.fromValue(outputs.stage(table)), None
                 asked = dict(parameters, OUTPUT_TABLE=staged)
+            elif value not in (None, ""):
+                shared, layer = shared_file(resolve_output(self, parameters, "OUTPUT_TABLE", context).path)
+                if shared and not os.path.isfile(shared):
+                    outputs.written_in_place(shared)  # registered first: a table that fails its check goes too
+                elif shared and layer in layer_names(shared):
+                    outputs.back_up(shared)  # QGIS overwrites the user's table of that name
+                elif shared:
+                    outputs.undo_on_failure(lambda: remove_layer(shared, layer))
             written = write_palette_table(self, asked, context, "OUTPUT_TABLE", result.palette, usage_of(result), table)
             for name, table_id in written.items():
-                path, layer = table_file(table_id)
-                if table:
-                    written[name] = table_id.replace(path, os.path.abspath(table), 1)
-                    if loading is not None:
-                        context.addLayerToLoadOnCompletion(written[name], QgsProcessingContext.LayerDetails(
-                            loading.destinationName, loading.destinationProject, name,
-                            QgsProcessingUtils.LayerHint.Vector))
-                elif other_layers(path, layer):  # a table added to the user's GeoPackage: never the file
-                    outputs.undo_on_failure(lambda path=path, layer=layer: remove_layer(path, layer))
-                else:
-                    outputs.written_in_place(path)
+                if table:  # where the commit puts it
+                    written[name] = table_id.replace(table_file(table_id)[0], os.path.abspath(table), 1)
+                if loading is not None:  # named as QGIS names the sinks it loads
+                    context.addLayerToLoadOnCompletion(written[name], QgsProcessingContext.LayerDetails(
+                        loading.destinationName or self.parameterDefinition(name).description(),
+                        loading.destinationProject, name, QgsProcessingUtils.LayerHint.Vector))
             results.update(written)
         return write

@@ -6,6 +6,7 @@ import os
 from osgeo import ogr
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsDataSourceUri,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
@@ -62,37 +63,47 @@ def write_palette_table(algorithm, parameters, context, name, palette, usage, sh
 def table_file(table_id):
     """(file, layer name or None) of a table output's id ("table.gpkg|layername=legend"), or
     ('', None) when it is no file (a memory layer, a database)."""
-    path, *options = (table_id or "").split("|")
+    path, layer = _file_and_layer(table_id)
+    return (path, layer) if path and os.path.isfile(path) else ("", None)
+
+
+def shared_file(destination):
+    """(file, table) of a table destination that adds a table to a file, which may hold others:
+    the dialog's "Save to GeoPackage" (ogr:dbname='project.gpkg' table="legend" (geom)) or a
+    "project.gpkg|layername=legend"; ('', None) for any other (a file of its own, a memory layer,
+    a database)."""
+    if destination.startswith("ogr:"):
+        uri = QgsDataSourceUri(destination[len("ogr:"):])
+        return (uri.database(), uri.table() or None) if uri.database() else ("", None)
+    path, layer = _file_and_layer(destination)
+    return (path, layer) if layer else ("", None)
+
+
+def _file_and_layer(text):
+    path, *options = (text or "").split("|")
     names = [option[len("layername="):] for option in options if option.startswith("layername=")]
-    return (path, names[0] if names else None) if path and os.path.isfile(path) else ("", None)
+    return path, names[0] if names else None
 
 
-def other_layers(path, layer):
-    """The names of the layers of the file at ``path`` besides ``layer`` (None: the file is the
-    table, a .csv): a GeoPackage of the user's the table was added to, which is theirs to keep
-    whatever becomes of the run."""
-    if layer is None:
-        return []
+def layer_names(path):
+    """The names of the tables OGR lists in the file at ``path`` ([] when it cannot open it)."""
     dataset = _opened(path)
-    names = [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] if dataset is not None else []
-    return [name for name in names if name != layer]
+    return [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] if dataset is not None else []
 
 
 def remove_layer(path, layer):
     """Delete the table ``layer`` from the file at ``path`` (a run that failed after adding it)."""
-    try:
-        dataset = ogr.Open(path, 1)
-    except RuntimeError:  # GDAL exceptions switched on by someone else in this process
-        return
-    names = [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] if dataset is not None else []
+    names = layer_names(path)
     if layer in names:
-        dataset.DeleteLayer(names.index(layer))
-    dataset = None
+        dataset = _opened(path, update=True)
+        if dataset is not None:
+            dataset.DeleteLayer(names.index(layer))
+        dataset = None
 
 
-def _opened(path):
+def _opened(path, update=False):
     try:
-        return ogr.Open(path)
+        return ogr.Open(path, 1 if update else 0)
     except RuntimeError:  # GDAL exceptions switched on by someone else in this process
         return None
 

@@ -43,8 +43,9 @@ def random_rgba(rows=48, cols=64, seed=0, transparent_share=0.1):
 
 
 def geopackage_with_a_table(path, name):
-    """A GeoPackage at ``path`` holding one table of a user's, ``name``, of one row."""
-    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    """A GeoPackage at ``path`` holding a table of a user's, ``name``, of one row (added to the
+    GeoPackage when there is one)."""
+    dataset = ogr.Open(str(path), 1) if os.path.exists(str(path)) else ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     layer = dataset.CreateLayer(name, geom_type=ogr.wkbNone)
     layer.CreateField(ogr.FieldDefn("depth", ogr.OFTReal))
     feature = ogr.Feature(layer.GetLayerDefn())
@@ -56,8 +57,9 @@ def geopackage_with_a_table(path, name):
 
 def geopackage_tables(path):
     """{table name: rows} of the GeoPackage at ``path``."""
-    dataset = ogr.Open(str(path))
-    return {dataset.GetLayer(i).GetName(): dataset.GetLayer(i).GetFeatureCount() for i in range(dataset.GetLayerCount())}
+    dataset = ogr.Open(str(path))  # None for a GeoPackage of rasters alone
+    return {dataset.GetLayer(i).GetName(): dataset.GetLayer(i).GetFeatureCount()
+            for i in range(dataset.GetLayerCount())} if dataset is not None else {}
 
 
 def quantize(params, feedback=None, context=None):

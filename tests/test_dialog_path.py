@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputLayerDefinition,
     QgsProject,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QEventLoop, QTimer
 
@@ -100,14 +101,21 @@ def test_toolbox_run_without_a_table_adds_only_the_indexed_raster(project):
     assert [layer.source() for layer in project.mapLayers().values()] == [run.results["OUTPUT"]]
 
 
-def test_toolbox_run_with_the_table_loads_both(project):
+@pytest.mark.parametrize("destination", ["TEMPORARY_OUTPUT", "typed path"])
+def test_toolbox_run_with_the_table_loads_both(project, tmp_path, destination):
+    """A table file is written where the other outputs are staged and loaded from where they go,
+    named as QGIS names the tables it loads (by the output's label, not the file's name)."""
+    table = str(tmp_path / "classes.csv") if destination == "typed path" else destination
     run = ToolboxRun("palettize:quantize", {"INPUT": SAMPLE_MAP, "PALETTE": "vga16",
-                                            "OUTPUT": shown("TEMPORARY_OUTPUT"),
-                                            "OUTPUT_TABLE": shown("TEMPORARY_OUTPUT")})
+                                            "OUTPUT": shown("TEMPORARY_OUTPUT"), "OUTPUT_TABLE": shown(table)})
     assert run.ok
     assert set(run.to_load().keys()) == {run.results["OUTPUT"], run.results["OUTPUT_TABLE"]}
+    assert run.to_load()[run.results["OUTPUT_TABLE"]].name == "Palette table"
+    if destination == "typed path":
+        assert run.results["OUTPUT_TABLE"] == table
     assert run.load()
     assert len(project.mapLayers()) == 2
+    assert [layer.featureCount() for layer in project.mapLayers().values() if isinstance(layer, QgsVectorLayer)] == [16]
 
 
 def test_failed_toolbox_run_lists_no_made_up_output(project):

@@ -282,16 +282,23 @@ def test_the_table_goes_into_place_with_the_other_outputs_when_they_are_complete
     assert len(table.read_text().splitlines()) == 17  # the header and one row per entry
 
 
-def test_a_failed_run_keeps_the_geopackage_its_table_was_added_to(qgis_app, tmp_path, rgba):
+@pytest.mark.parametrize("tables", [("boreholes",), ("boreholes", "legend"), ()],
+                         ids=["other tables", "a table by that name", "a raster only"])
+def test_a_failed_run_keeps_the_geopackage_its_table_was_added_to(qgis_app, tmp_path, rgba, tables):
     """A table saved into a project's GeoPackage is written straight into it: a run that failed
     after it (or was cancelled just before putting its outputs in place) deleted the whole
-    GeoPackage, the user's other tables with it. Only the table it added goes."""
-    project = geopackage_with_a_table(tmp_path / "project.gpkg", "boreholes")
+    GeoPackage, the user's other tables and rasters with it. Only the table it added goes, and a
+    table of the user's it replaced comes back."""
+    project = str(tmp_path / "project.gpkg")
+    gdal.Translate(project, rgba, format="GPKG", creationOptions=["RASTER_TABLE=ortho"])
+    for name in tables:
+        geopackage_with_a_table(project, name)
     (tmp_path / "out.tif.aux.xml").mkdir()  # the raster attribute table cannot go there: the run fails at the end
     with pytest.raises(QgsProcessingException, match="is a folder"):
         quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"),
                   "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(project)})
-    assert geopackage_tables(project) == {"boreholes": 1}  # the table added to it is gone
+    assert geopackage_tables(project) == {name: 1 for name in tables}
+    assert gdal.Open(project).RasterXSize == 30
     assert everything_under(str(tmp_path)) == ["out.tif.aux.xml", "project.gpkg"]
 
 
@@ -479,33 +486,37 @@ def test_a_warning_of_a_checked_write_still_reaches_gdals_handler(tmp_path):
     assert seen == [(gdal.CE_Warning, "driver GTiff does not support creation option NO_SUCH_OPTION")]
 
 
-@pytest.mark.parametrize("extension", ["csv", "gpkg"])
+@pytest.mark.parametrize("extension", ["csv", "gpkg", "gpkg of the user's"])
 def test_a_table_written_as_the_disk_fills_up_fails_the_run_or_holds_every_row(qgis_app, tmp_path, small_disk,
                                                                                  extension):
     """QGIS's table writer says nothing when the disk fills up: the run succeeded with an empty or cut
     .csv, or a .gpkg OGR could not open. Wherever the disk fills up, the run fails, leaving nothing,
-    or the table holds every row."""
-    from osgeo import ogr
-
+    or the table holds every row. A table added to the user's GeoPackage, which fails its check,
+    is taken out of it again (it was left there), unless the disk is too full for even that: an
+    empty table may stay."""
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(120, 120), alpha=True)
     roomy = tmp_path / "roomy"
     quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(roomy / "out.tif"),
-              "OUTPUT_TABLE": str(roomy / ("table." + extension))})
+              "OUTPUT_TABLE": str(roomy / ("table." + extension[:4]))})
     needed = sum(os.path.getsize(str(roomy / name)) for name in os.listdir(str(roomy)))
     written, broken = 0, []
     for keep_free in range(needed + 128 * 1024, needed - 48 * 1024, -4 * 1024):  # the table is written last
-        table = small_disk / ("table." + extension)
+        table, layer, before = str(small_disk / ("table." + extension[:4])), None, []
+        if extension == "gpkg of the user's":
+            table, layer, before = geopackage_with_a_table(table, "boreholes"), "legend", ["table.gpkg"]
         try:
             quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(small_disk / "out.tif"),
-                      "OUTPUT_TABLE": str(table)}, feedback=FillsTheDisk(str(small_disk), keep_free))
+                      "OUTPUT_TABLE": "ogr:dbname='{}' table=\"{}\" (geom)".format(table, layer) if layer else table},
+                     feedback=FillsTheDisk(str(small_disk), keep_free))
         except QgsProcessingException:
-            if sorted(os.listdir(str(small_disk))) != ["filler"]:
+            if sorted(os.listdir(str(small_disk))) != sorted(["filler"] + before):
                 broken.append((keep_free, "left " + ", ".join(sorted(os.listdir(str(small_disk))))))
+            elif layer and geopackage_tables(table) not in ({"boreholes": 1}, {"boreholes": 1, "legend": 0}):
+                broken.append((keep_free, "tables {}".format(geopackage_tables(table))))
         else:
             written += 1
-            dataset = ogr.Open(str(table))
-            rows = dataset.GetLayer(0).GetFeatureCount() if dataset is not None else 0
-            dataset = None
+            rows = geopackage_tables(table).get(layer or "table", 0) if extension != "csv" else \
+                len(open(table).read().splitlines()) - 1
             if rows != 256:
                 broken.append((keep_free, "{} rows".format(rows)))
         for name in os.listdir(str(small_disk)):
