@@ -48,7 +48,8 @@ from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
 from .loading import resolve_output
-from .palette_table import layer_names, remove_layer, shared_file, table_file, write_palette_table
+from .palette_table import (copied_layer, layer_names, put_back_layer, remove_layer, shared_file, table_file,
+                            write_palette_table)
 
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
@@ -622,8 +623,14 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         if parameters.get("OUTPUT_TABLE") in (None, ""):
             return ""
         table = resolve_output(self, parameters, "OUTPUT_TABLE", context).path
+        if "|" in table:  # QGIS 3.40 writes a file by that whole name
+            raise QgsProcessingException(tr(
+                "Cannot write {} {}: an output takes no layer name after '|'. To add the table to a GeoPackage, give "
+                "ogr:dbname='{}' table=\"{}\" (what the dialog's Save to GeoPackage gives).").format(
+                    self.named("OUTPUT_TABLE"), table, table.split("|")[0],
+                    table.split("layername=")[-1] if "layername=" in table else "table"))
         extension = os.path.splitext(table)[1]
-        if not extension or "|" in table or ":" in os.path.splitdrive(table)[1]:
+        if not extension or ":" in os.path.splitdrive(table)[1]:
             return ""
         driver = QgsVectorFileWriter.driverForExtension(extension)
         if driver not in _TABLE_DRIVERS:
@@ -657,9 +664,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             elif value not in (None, ""):
                 shared, layer = shared_file(resolve_output(self, parameters, "OUTPUT_TABLE", context).path)
                 if shared and not os.path.isfile(shared):
+                    outputs.make_folders(os.path.dirname(os.path.abspath(shared)))
                     outputs.written_in_place(shared)  # registered first: a table that fails its check goes too
-                elif shared and layer in layer_names(shared):
-                    outputs.back_up(shared)  # QGIS overwrites the user's table of that name
+                elif shared and layer in layer_names(shared):  # QGIS overwrites the user's table of that name
+                    copy = copied_layer(shared, layer, tempfile.mkdtemp(dir=QgsProcessingUtils.tempFolder()))
+                    outputs.undo_on_failure(lambda: put_back_layer(shared, layer, copy))
                 elif shared:
                     outputs.undo_on_failure(lambda: remove_layer(shared, layer))
             written = write_palette_table(self, asked, context, "OUTPUT_TABLE", result.palette, usage_of(result), table)

@@ -69,14 +69,12 @@ def table_file(table_id):
 
 def shared_file(destination):
     """(file, table) of a table destination that adds a table to a file, which may hold others:
-    the dialog's "Save to GeoPackage" (ogr:dbname='project.gpkg' table="legend" (geom)) or a
-    "project.gpkg|layername=legend"; ('', None) for any other (a file of its own, a memory layer,
-    a database)."""
+    the dialog's "Save to GeoPackage" (ogr:dbname='project.gpkg' table="legend" (geom)); ('', None)
+    for any other (a file of its own, a memory layer, a database)."""
     if destination.startswith("ogr:"):
         uri = QgsDataSourceUri(destination[len("ogr:"):])
         return (uri.database(), uri.table() or None) if uri.database() else ("", None)
-    path, layer = _file_and_layer(destination)
-    return (path, layer) if layer else ("", None)
+    return "", None
 
 
 def _file_and_layer(text):
@@ -99,6 +97,27 @@ def remove_layer(path, layer):
         if dataset is not None:
             dataset.DeleteLayer(names.index(layer))
         dataset = None
+
+
+def copied_layer(path, layer, folder):
+    """A copy of the table ``layer`` of the file at ``path``, in a GeoPackage of its own in
+    ``folder``, through OGR: a copy of the file alone would miss what SQLite keeps beside it (the
+    -wal file of a GeoPackage QGIS has open), and putting it back lost the table."""
+    copy = os.path.join(folder, "table.gpkg")
+    source, target = _opened(path), ogr.GetDriverByName("GPKG").CreateDataSource(copy)
+    if source is None or target is None or target.CopyLayer(source.GetLayerByName(layer), layer) is None:
+        raise OSError("cannot copy the table {} of {} before it is replaced".format(layer, path))
+    source = target = None
+    return copy
+
+
+def put_back_layer(path, layer, copy):
+    """Replace the table ``layer`` of the file at ``path`` by the one copied_layer kept in ``copy``."""
+    remove_layer(path, layer)
+    source, target = _opened(copy), _opened(path, update=True)
+    if source is not None and target is not None:
+        target.CopyLayer(source.GetLayerByName(layer), layer)
+    source = target = None
 
 
 def _opened(path, update=False):

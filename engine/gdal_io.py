@@ -581,6 +581,8 @@ def _quietly_opened(path, drivers=None):
             dataset = gdal.OpenEx(path, gdal.OF_RASTER, allowed_drivers=drivers or [])
         except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
             return None, str(error)
+        except UnicodeDecodeError:  # a message quoting the file's first bytes ("<VRTDataset " and binary)
+            return None, "GDAL's message quotes the file's bytes"
         return dataset, gdal.GetLastErrorMsg()
 
 

@@ -111,6 +111,17 @@ def test_a_table_saved_into_a_geopackage_of_other_tables_is_added_to_it(qgis_app
                       "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(project)})
     assert result["OUTPUT_TABLE"] == "{}|layername=legend".format(project)
     assert geopackage_tables(project) == {"boreholes": 1, "legend": 8}
+    # A new GeoPackage in a new folder: the folder is made, as for the other outputs (SQLite could not open it).
+    new = tmp_path / "new" / "legend.gpkg"
+    extract({"INPUT": SAMPLE_MAP, "METHOD": "frequent", "N_COLORS": 8, "OUTPUT_PALETTE": str(tmp_path / "q.csv"),
+             "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(new)})
+    assert geopackage_tables(new) == {"legend": 8}
+    # A layer name after '|' is not taken for an output: QGIS 3.40 wrote a file by that whole name.
+    with pytest.raises(QgsProcessingException, match=r"an output takes no layer name after '\|'. To add the table to "
+                                                     r"a GeoPackage, give ogr:dbname='.*project.gpkg' table=\"legend\""):
+        extract({"INPUT": SAMPLE_MAP, "METHOD": "frequent", "N_COLORS": 8, "OUTPUT_PALETTE": str(tmp_path / "r.csv"),
+                 "OUTPUT_TABLE": "{}|layername=legend".format(project)})
+    assert sorted(os.listdir(str(tmp_path))) == ["new", "p.csv", "project.gpkg", "q.csv"]
 
 
 def test_exact_refuses_an_image_with_more_colours_than_asked(qgis_app, tmp_path):

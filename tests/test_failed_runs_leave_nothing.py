@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import processing
 import pytest
-from osgeo import gdal
+from osgeo import gdal, ogr
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 from rasters import geopackage_tables, geopackage_with_a_table, quantize, random_rgba, write_raster
@@ -300,6 +300,31 @@ def test_a_failed_run_keeps_the_geopackage_its_table_was_added_to(qgis_app, tmp_
     assert geopackage_tables(project) == {name: 1 for name in tables}
     assert gdal.Open(project).RasterXSize == 30
     assert everything_under(str(tmp_path)) == ["out.tif.aux.xml", "project.gpkg"]
+
+
+def test_a_failed_run_puts_back_the_users_table_of_a_geopackage_qgis_has_open(qgis_app, tmp_path, rgba):
+    """The GeoPackage's tables are loaded in QGIS and one was edited and saved: SQLite keeps the
+    GeoPackage's latest pages in project.gpkg-wal. A copy of project.gpkg alone, put back after a
+    failed run, lost the user's table "legend": it then held the run's palette rows."""
+    from qgis.core import QgsFeature, QgsProject, QgsVectorLayer
+
+    project = geopackage_with_a_table(geopackage_with_a_table(tmp_path / "project.gpkg", "boreholes"), "legend")
+    layers = [QgsVectorLayer(project + "|layername=" + name, name, "ogr") for name in ("boreholes", "legend")]
+    QgsProject.instance().addMapLayers(layers)
+    try:
+        layers[0].startEditing()
+        assert layers[0].addFeature(QgsFeature(layers[0].fields())) and layers[0].commitChanges()
+        assert os.path.exists(project + "-wal")
+        (tmp_path / "out.tif.aux.xml").mkdir()  # the run fails at the end
+        with pytest.raises(QgsProcessingException, match="is a folder"):
+            quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"),
+                      "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(project)})
+        assert geopackage_tables(project) == {"boreholes": 2, "legend": 1}
+        dataset = ogr.Open(project)
+        assert [feature.GetField("depth") for feature in dataset.GetLayerByName("legend")] == [12.5]
+        dataset = None
+    finally:
+        QgsProject.instance().removeAllMapLayers()
 
 
 def test_a_side_file_that_cannot_be_put_in_place_fails_the_run_and_keeps_the_old_output(qgis_app, tmp_path, rgba):

@@ -347,24 +347,27 @@ def test_an_output_whose_format_writes_a_header_by_an_inputs_name_is_refused_bef
     assert folder_state(str(tmp_path)) == before
 
 
-def test_a_raw_output_whose_first_indices_read_as_a_tiff_header_is_refused_for_that_reason(qgis_app, tmp_path, capfd,
-                                                                                           gdal_error_style):
+@pytest.mark.parametrize("start, taken_for", [(b"II*\0", "GeoTIFF"), (b"<VRTDataset ", "Virtual Raster")])
+def test_a_raw_output_whose_first_indices_read_as_another_format_is_refused_for_that_reason(
+        qgis_app, tmp_path, capfd, gdal_error_style, start, taken_for):
     """Indices 73, 73, 42 and 0 are the bytes "II*\\0" that begin a TIFF: GDAL, and QGIS with it,
     takes such a .bil for a broken TIFF. The run failed, said only that GDAL could not read the
-    file back (TIFFReadDirectory ...), and GDAL's two errors were printed before it."""
+    file back (TIFFReadDirectory ...), and GDAL's two errors were printed before it; a VRT's start
+    ended, with GDAL exceptions on, in "Palettize failed unexpectedly (UnicodeDecodeError ...)"."""
     colours = builtin_palette("win256").colours
-    image = np.repeat(colours[[73, 73, 42, 0, 1, 2]].T[:, None, :], 2, axis=1)  # (3, 2 rows, 6 cols)
+    indices = list(start) + [1, 2]
+    image = np.repeat(colours[indices].T[:, None, :], 2, axis=1)  # (3, 2 rows, len(indices) cols)
     source = write_raster(str(tmp_path / "in.tif"), image)
     capfd.readouterr()
     with pytest.raises(QgsProcessingException) as error:
         quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": str(tmp_path / "classes.bil")})
-    assert "GDAL cannot read back {}: its first pixels read as the start of a GeoTIFF file, and GDAL (QGIS with it) " \
-        "takes it for one. Choose a GeoTIFF (.tif)".format(tmp_path / "classes.bil") in str(error.value)
+    assert "GDAL cannot read back {}: its first pixels read as the start of a {} file, and GDAL (QGIS with it) " \
+        "takes it for one. Choose a GeoTIFF (.tif)".format(tmp_path / "classes.bil", taken_for) in str(error.value)
     assert "ERROR" not in capfd.readouterr().err
     assert sorted(os.listdir(str(tmp_path))) == ["in.tif"]
     # A format that names its own driver in a header is read back as what it is.
     output = quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": str(tmp_path / "classes.img")})["OUTPUT"]
-    assert read_indices(output).tolist() == [[73, 73, 42, 0, 1, 2]] * 2
+    assert read_indices(output).tolist() == [indices] * 2
 
 
 def test_an_output_whose_format_writes_its_colours_over_the_palette_file_is_refused(algorithm, tmp_path):
