@@ -2,9 +2,10 @@
 as one class without a word. QGIS-free.
 
 Shares are counted on every pixel of a block the engine cut into runs of one colour as it mapped
-it (a map's: each run's colour once, with its length). Other blocks (photographs, cleanups) are
-sampled (the same pixels however the raster is cut into blocks): every pixel of rasters up to a
-quarter of a megapixel, and about that many on larger ones, spread evenly over every row (see
+it, or whose codes into a table of colours (a paletted map's, a styled layer's) come in runs:
+each run's colour once, with its length. Other blocks (photographs, cleanups) are sampled (the
+same pixels however the raster is cut into blocks): every pixel of rasters up to a quarter of a
+megapixel, and about that many on larger ones, spread evenly over every row (see
 sample_positions), each sample standing for the pixels it was picked among. That measures a 0.5%
 share to within a few hundredths of a percent for milliseconds of sorting, where counting every
 pixel of a photograph per colour would cost as much as the mapping itself.
@@ -94,8 +95,16 @@ class MergedColourFinder:
             self._add_samples(self._sample(rgba, self._positions(window)))
 
     def add_codes(self, window, codes, colours, indices=None):
-        """``add`` for a block given as codes into a table of colours (see blocks._quantize_codes)."""
-        self._add_samples(colours[self._sample(codes, self._positions(window))])
+        """``add`` for a block given as codes into a table of colours (see blocks._quantize_codes):
+        a paletted map's or a styled layer's codes are counted a run at a time, as a map's colours."""
+        flat = np.ravel(codes)
+        runs = self._runs.find([flat], worth_it=0.5)
+        if runs.starts is None:
+            self._add_samples(colours[self._sample(codes, self._positions(window))])
+            return
+        counts = np.bincount(runs.firsts(flat), weights=runs.lengths, minlength=len(colours))
+        found = np.flatnonzero(counts)
+        self._samples.append((colours[found], np.rint(counts[found]).astype(np.int64)))
 
     def _positions(self, window):
         return None if self.step == 1 else sample_positions(tuple(int(v) for v in window), self.step)
