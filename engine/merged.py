@@ -2,11 +2,12 @@
 as one class without a word. QGIS-free.
 
 Shares are counted on every pixel of a block the engine cut into runs of one colour as it mapped
-it, or whose codes into a table of colours (a paletted map's, a styled layer's) come in runs:
-each run's colour once, with its length. Other blocks (photographs, cleanups) are sampled (the
-same pixels however the raster is cut into blocks): every pixel of rasters up to a quarter of a
-megapixel, and about that many on larger ones, spread evenly over every row (see
-sample_positions), each sample standing for the pixels it was picked among. That measures a 0.5%
+it, or whose codes into a table of colours (a paletted map's, a styled layer's) come in runs,
+where there are fewer runs than sample pixels: each run's colour once, with its length. Other
+blocks (photographs, cleanups, large maps) are sampled (the same pixels however the raster is
+cut into blocks): every pixel of rasters up to a quarter of a megapixel, and about that many on
+larger ones, spread evenly over every row (see sample_positions), each sample standing for the
+pixels it was picked among. That measures a 0.5%
 share to within a few hundredths of a percent for milliseconds of sorting, where counting every
 pixel of a photograph per colour would cost as much as the mapping itself.
 """
@@ -23,6 +24,14 @@ from .runs import RunFinder, value_totals
 MIN_SHARE = 0.005
 #: Sample pixels at most.
 MAX_SAMPLES = 1 << 18
+#: Codes into a table of colours are cut into runs up to this sampling step (one sample in 8 x 8
+#: pixels: rasters up to about 16 megapixels); beyond, the cut costs more than the samples.
+EXACT_CODES_STEP = 8
+
+
+def _count(positions, values):
+    """How many sample pixels a block has: its ``positions`` (None: every one of ``values``)."""
+    return np.size(values) if positions is None else len(positions)
 
 
 def _mixed(numbers):
@@ -88,19 +97,24 @@ class MergedColourFinder:
         self._runs = RunFinder()
 
     def add(self, window, rgba, indices=None, runs=None):
-        """Count a block: ``runs`` (runs.Runs, each of one colour) or None."""
-        if runs is not None and runs.starts is not None:  # every pixel, a run at a time
+        """Count a block: every pixel, a run at a time, when ``runs`` (runs.Runs, each of one
+        colour, or None) are fewer than its sample pixels, which then cost more to sort; else
+        its sample pixels (a 100-megapixel map with outlines: 70 ms of sorting runs a run)."""
+        positions = self._positions(window)
+        if runs is not None and runs.starts is not None and len(runs.starts) <= _count(positions, rgba):
             self._samples.append(value_totals(runs.firsts(np.asarray(rgba).ravel()), runs.lengths))
         else:
-            self._add_samples(self._sample(rgba, self._positions(window)))
+            self._add_samples(self._sample(rgba, positions))
 
     def add_codes(self, window, codes, colours, indices=None):
         """``add`` for a block given as codes into a table of colours (see blocks._quantize_codes):
-        a paletted map's or a styled layer's codes are counted a run at a time, as a map's colours."""
-        flat = np.ravel(codes)
-        runs = self._runs.find([flat], worth_it=0.5)
-        if runs.starts is None:
-            self._add_samples(colours[self._sample(codes, self._positions(window))])
+        a paletted map's or a styled layer's codes, cut into runs here where there are few enough
+        samples for runs to be worth cutting (rasters up to about 16 megapixels)."""
+        positions, flat = self._positions(window), np.ravel(codes)
+        runs = self._runs.find([flat], worth_it=min(0.5, _count(positions, flat) / max(flat.size, 1))) \
+            if self.step <= EXACT_CODES_STEP else None
+        if runs is None or runs.starts is None:
+            self._add_samples(colours[self._sample(codes, positions)])
             return
         counts = np.bincount(runs.firsts(flat), weights=runs.lengths, minlength=len(colours))
         found = np.flatnonzero(counts)
