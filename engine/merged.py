@@ -7,9 +7,9 @@ where there are fewer runs than sample pixels: each run's colour once, with its 
 blocks (photographs, cleanups, large maps) are sampled (the same pixels however the raster is
 cut into blocks): every pixel of rasters up to a quarter of a megapixel, and about that many on
 larger ones, spread evenly over every row (see sample_positions), each sample standing for the
-pixels it was picked among. That measures a 0.5%
-share to within a few hundredths of a percent for milliseconds of sorting, where counting every
-pixel of a photograph per colour would cost as much as the mapping itself.
+pixels it was picked among. That measures a 0.5% share to within a few hundredths of a percent
+for milliseconds of sorting, where counting every pixel of a photograph per colour would cost as
+much as the mapping itself.
 """
 
 import functools
