@@ -48,8 +48,8 @@ from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
 from .loading import resolve_output
-from .palette_table import (copied_layer, layer_names, put_back_layer, remove_layer, shared_file, table_file,
-                            write_palette_table)
+from .palette_table import (copied_layer, layer_names, put_back_layer, remove_layer, same_name, shared_file,
+                            table_file, write_palette_table)
 
 SOURCES = ("rendered", "bands")
 README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
@@ -666,11 +666,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 if shared and not os.path.isfile(shared):
                     outputs.make_folders(os.path.dirname(os.path.abspath(shared)))
                     outputs.written_in_place(shared)  # registered first: a table that fails its check goes too
-                elif shared and layer in layer_names(shared):  # QGIS overwrites the user's table of that name
-                    copy = copied_layer(shared, layer, tempfile.mkdtemp(dir=QgsProcessingUtils.tempFolder()))
-                    outputs.undo_on_failure(lambda: put_back_layer(shared, layer, copy))
+                elif shared and same_name(layer_names(shared), layer):  # QGIS overwrites the user's table
+                    users = same_name(layer_names(shared), layer)
+                    copy = copied_layer(shared, users, tempfile.mkdtemp(dir=QgsProcessingUtils.tempFolder()))
+                    outputs.undo_on_failure(functools.partial(put_back_layer, shared, users, copy))
                 elif shared:
-                    outputs.undo_on_failure(lambda: remove_layer(shared, layer))
+                    outputs.undo_on_failure(functools.partial(remove_layer, shared, layer))
             written = write_palette_table(self, asked, context, "OUTPUT_TABLE", result.palette, usage_of(result), table)
             for name, table_id in written.items():
                 if table:  # where the commit puts it

@@ -92,11 +92,18 @@ def layer_names(path):
 def remove_layer(path, layer):
     """Delete the table ``layer`` from the file at ``path`` (a run that failed after adding it)."""
     names = layer_names(path)
-    if layer in names:
+    name = same_name(names, layer)
+    if name is not None:
         dataset = _opened(path, update=True)
         if dataset is not None:
-            dataset.DeleteLayer(names.index(layer))
+            dataset.DeleteLayer(names.index(name))
         dataset = None
+
+
+def same_name(names, layer):
+    """The name among ``names`` that is ``layer`` to SQLite, whose table names ignore case (QGIS
+    overwrites the user's "Legend" for a table "legend"), or None."""
+    return next((name for name in names if name.lower() == layer.lower()), None) if layer else None
 
 
 def copied_layer(path, layer, folder):
@@ -105,9 +112,10 @@ def copied_layer(path, layer, folder):
     -wal file of a GeoPackage QGIS has open), and putting it back lost the table."""
     copy = os.path.join(folder, "table.gpkg")
     source, target = _opened(path), ogr.GetDriverByName("GPKG").CreateDataSource(copy)
-    if source is None or target is None or target.CopyLayer(source.GetLayerByName(layer), layer) is None:
+    table = source.GetLayerByName(layer) if source is not None else None
+    if table is None or target is None or target.CopyLayer(table, layer, _kept_names(table)) is None:
         raise OSError("cannot copy the table {} of {} before it is replaced".format(layer, path))
-    source = target = None
+    table = source = target = None
     return copy
 
 
@@ -115,9 +123,19 @@ def put_back_layer(path, layer, copy):
     """Replace the table ``layer`` of the file at ``path`` by the one copied_layer kept in ``copy``."""
     remove_layer(path, layer)
     source, target = _opened(copy), _opened(path, update=True)
-    if source is not None and target is not None:
-        target.CopyLayer(source.GetLayerByName(layer), layer)
-    source = target = None
+    table = source.GetLayerByName(layer) if source is not None else None
+    if table is not None and target is not None:
+        target.CopyLayer(table, layer, _kept_names(table))
+    table = source = target = None
+
+
+def _kept_names(table):
+    """Layer creation options keeping a table's own id and geometry column names and description
+    (a copy otherwise names them fid and geom, and a project or view using them breaks)."""
+    options = ["FID=" + table.GetFIDColumn()] if table.GetFIDColumn() else []
+    options += ["GEOMETRY_NAME=" + table.GetGeometryColumn()] if table.GetGeometryColumn() else []
+    description = table.GetMetadataItem("DESCRIPTION")
+    return options + (["DESCRIPTION=" + description] if description else [])
 
 
 def _opened(path, update=False):

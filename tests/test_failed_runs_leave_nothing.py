@@ -327,6 +327,34 @@ def test_a_failed_run_puts_back_the_users_table_of_a_geopackage_qgis_has_open(qg
         QgsProject.instance().removeAllMapLayers()
 
 
+def test_a_failed_run_puts_back_the_users_table_as_it_was_whatever_its_names(qgis_app, tmp_path, rgba):
+    """The user's "Legend" is the table "legend" to SQLite, which QGIS overwrote: it was not seen,
+    and the failed run removed the only table the GeoPackage had. A table put back kept its rows
+    but had its id and geometry columns renamed fid and geom."""
+    import sqlite3
+
+    project = str(tmp_path / "project.gpkg")
+    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(project)
+    table = dataset.CreateLayer("Legend", None, ogr.wkbPoint, ["FID=unit_id", "GEOMETRY_NAME=the_geom"])
+    table.CreateField(ogr.FieldDefn("depth", ogr.OFTReal))
+    feature = ogr.Feature(table.GetLayerDefn())
+    feature.SetField("depth", 12.5)
+    feature.SetGeometry(ogr.CreateGeometryFromWkt("POINT (1 2)"))
+    table.CreateFeature(feature)
+    feature = table = dataset = None
+
+    def schema():
+        with sqlite3.connect(project) as database:
+            return database.execute("select sql from sqlite_master where name = 'Legend'").fetchone()
+
+    before = schema()
+    (tmp_path / "out.tif.aux.xml").mkdir()  # the run fails at the end
+    with pytest.raises(QgsProcessingException, match="is a folder"):
+        quantize({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"),
+                  "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(project)})
+    assert geopackage_tables(project) == {"Legend": 1} and schema() == before
+
+
 def test_a_side_file_that_cannot_be_put_in_place_fails_the_run_and_keeps_the_old_output(qgis_app, tmp_path, rgba):
     old = tmp_path / "out.tif"
     old.write_bytes(b"the previous output")
