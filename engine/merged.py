@@ -1,11 +1,11 @@
 """Input colours that a palette merges into one entry: on a geological map, two units that come out
 as one class without a word. QGIS-free.
 
-Shares are counted on every pixel of a block the engine cut into runs of one colour as it mapped
-it, or whose codes into a table of colours (a paletted map's, a styled layer's) come in runs,
-where there are fewer runs than sample pixels: each run's colour once, with its length. Other
-blocks (photographs, cleanups, large maps) are sampled (the same pixels however the raster is
-cut into blocks): every pixel of rasters up to a quarter of a megapixel, and about that many on
+Shares are counted on every pixel of rasters of up to about 16 megapixels whose blocks all come
+cut into runs of one colour (as the engine maps them) or of one code into a table of colours (a
+paletted map's, a styled layer's): each run's colour once, with its length. Other rasters
+(photographs, cleanups, large maps) are sampled (the same pixels however the raster is cut into
+blocks): every pixel of rasters up to a quarter of a megapixel, and about that many on
 larger ones, spread evenly over every row (see sample_positions), each sample standing for the
 pixels it was picked among. That measures a 0.5% share to within a few hundredths of a percent
 for milliseconds of sorting, where counting every pixel of a photograph per colour would cost as
@@ -24,14 +24,10 @@ from .runs import RunFinder, value_totals
 MIN_SHARE = 0.005
 #: Sample pixels at most.
 MAX_SAMPLES = 1 << 18
-#: Codes into a table of colours are cut into runs up to this sampling step (one sample in 8 x 8
-#: pixels: rasters up to about 16 megapixels); beyond, the cut costs more than the samples.
-EXACT_CODES_STEP = 8
-
-
-def _count(positions, values):
-    """How many sample pixels a block has: its ``positions`` (None: every one of ``values``)."""
-    return np.size(values) if positions is None else len(positions)
+#: Rasters up to this sampling step (one sample in 8 x 8 pixels: up to about 16 megapixels) are
+#: counted from their runs; larger ones are sampled: counting the runs of the 100-megapixel
+#: provinces map (outlines: 1.5% of its pixels start a run) cost 70 ms a run.
+EXACT_STEP = 8
 
 
 def _mixed(numbers):
@@ -93,32 +89,53 @@ class MergedColourFinder:
         pixels = max(1, int(width) * int(height))
         self.step = max(1, int(math.ceil(math.sqrt(pixels / float(MAX_SAMPLES)))))
         self.lowest, self.min_share = np.uint32(int(alpha_threshold) << 24), min_share
-        self._samples = []  # (distinct RGBA codes, pixels of each) of every block
+        self._samples = []  # (distinct RGBA codes, pixels each stands for) of the sample pixels of every block
+        # While every block so far came in countable runs: (distinct codes, pixels of each) of each
+        # block, and the runs themselves (window, starts, colour codes), to sample them from if a
+        # later block cannot be counted: then the samples speak for every block, whatever the cut.
+        self._counted, self._counted_runs = [], []
         self._runs = RunFinder()
 
     def add(self, window, rgba, indices=None, runs=None):
-        """Count a block: every pixel, a run at a time, when ``runs`` (runs.Runs, each of one
-        colour, or None) are fewer than its sample pixels, which then cost more to sort; else
-        its sample pixels (a 100-megapixel map with outlines: 70 ms of sorting runs a run)."""
-        positions = self._positions(window)
-        if runs is not None and runs.starts is not None and len(runs.starts) <= _count(positions, rgba):
-            self._samples.append(value_totals(runs.firsts(np.asarray(rgba).ravel()), runs.lengths))
+        """Count a block: every pixel, a run at a time, given ``runs`` (runs.Runs, each of one
+        colour, or None) of a raster of up to EXACT_STEP; else its sample pixels."""
+        values = np.asarray(rgba).ravel()
+        if self._counting() and runs is not None and runs.starts is not None:
+            self._count_runs(window, runs.starts, runs.firsts(values), runs.lengths)
         else:
-            self._add_samples(self._sample(rgba, positions))
+            self._sample_every_block()
+            self._add_samples(self._sample(values, self._positions(window)))
 
     def add_codes(self, window, codes, colours, indices=None):
         """``add`` for a block given as codes into a table of colours (see blocks._quantize_codes):
-        a paletted map's or a styled layer's codes, cut into runs here where there are few enough
-        samples for runs to be worth cutting (rasters up to about 16 megapixels)."""
-        positions, flat = self._positions(window), np.ravel(codes)
-        runs = self._runs.find([flat], worth_it=min(0.5, _count(positions, flat) / max(flat.size, 1))) \
-            if self.step <= EXACT_CODES_STEP else None
+        a paletted map's or a styled layer's codes, cut into runs here."""
+        flat = np.ravel(codes)
+        runs = self._runs.find([flat]) if self._counting() else None
         if runs is None or runs.starts is None:
-            self._add_samples(colours[self._sample(codes, positions)])
-            return
-        counts = np.bincount(runs.firsts(flat), weights=runs.lengths, minlength=len(colours))
-        found = np.flatnonzero(counts)
-        self._samples.append((colours[found], np.rint(counts[found]).astype(np.int64)))
+            self._sample_every_block()
+            self._add_samples(colours[self._sample(codes, self._positions(window))])
+        else:
+            self._count_runs(window, runs.starts, colours[runs.firsts(flat)], runs.lengths)
+
+    def _counting(self):
+        """Whether blocks are still counted from their runs (see _sample_every_block)."""
+        return self._counted_runs is not None and self.step <= EXACT_STEP
+
+    def _count_runs(self, window, starts, firsts, lengths):
+        self._counted.append(value_totals(firsts, lengths))
+        self._counted_runs.append((window, starts, firsts))
+
+    def _sample_every_block(self):
+        """Measure every block on its sample pixels from now on, the blocks counted so far too
+        (their samples read off their runs): a raster too large to count, or one with a block
+        that came without runs (a photograph's), is measured on the same pixels whatever the
+        blocks. (Whether a block comes in runs can depend on the cut only where half its pixels
+        or more start one.)"""
+        for window, starts, firsts in self._counted_runs or ():
+            positions = self._positions(window)
+            positions = np.arange(window[2] * window[3]) if positions is None else positions
+            self._add_samples(firsts[np.searchsorted(starts, positions, side="right") - 1])
+        self._counted = self._counted_runs = None
 
     def _positions(self, window):
         return None if self.step == 1 else sample_positions(tuple(int(v) for v in window), self.step)
@@ -140,20 +157,25 @@ class MergedColourFinder:
 
     @property
     def samples(self):
-        """What it sampled so far, for another finder of the same raster to ``take`` (a tile's)."""
+        """What it sampled, for another finder of the same raster to ``take`` (a tile's): the
+        sample pixels of every block (those it counted too), so the tiles of a file are measured
+        alike."""
+        self._sample_every_block()
         return list(self._samples)
 
     def take(self, samples):
         """Count the ``samples`` another finder of the same raster took: its sample pixels are this
         one's, so the tiles of a file together find what a run over the whole file finds."""
+        self._sample_every_block()
         self._samples.extend(samples)
 
     def merged(self, nearest):
         """The merged entries, most affected pixels first; ``nearest``: a function giving the palette
         entries nearest to colour codes (uint32 RGB), as the run's mapper finds them."""
-        if not self._samples:
+        parts = self._counted if self._counted is not None else self._samples
+        if not parts:
             return []
-        codes, counts = (np.concatenate(parts) for parts in zip(*self._samples))
+        codes, counts = (np.concatenate(part) for part in zip(*parts))
         valid = codes >= self.lowest
         colours, where = np.unique(codes[valid] & RGB_BITS, return_inverse=True)  # the colour without its alpha
         counts = np.bincount(where, weights=counts[valid], minlength=len(colours)).astype(np.int64)
