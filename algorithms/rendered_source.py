@@ -27,7 +27,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QUrl
 
 from ..engine import gdal_io, pointwise
-from ..engine.gdal_io import RasterGrid, SourceError, grid_size_problem, told_by_caller, unreadable
+from ..engine.gdal_io import RasterGrid, SourceError, grid_size_problem, read_array, unreadable
 from ..engine.nearest import OPAQUE, RGB_BITS, pack_rgba
 
 
@@ -787,15 +787,7 @@ class LookupSource:
         return np.concatenate(values).astype(np.float32)
 
     def _read(self, window):
-        reason = None
-        with told_by_caller():
-            try:
-                values = self.band.ReadAsArray(*window)
-            except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
-                values, reason = None, str(error)
-        if values is None:
-            raise unreadable(self.dataset.GetDescription(), window, reason)
-        return values
+        return read_array(self.band, window, self.dataset.GetDescription())
 
     def read_codes(self, window):
         """(codes, colours) of a window: see engine.pointwise."""

@@ -269,14 +269,7 @@ class BandSource:
         """A band's values in ``window`` as 0-255 bytes; ``invalid`` (a list) gets where a float band is
         NaN or infinite; ``alpha``: the band is read as alpha, so a 16-bit one that says it is alpha is
         scaled as GDAL scales it (a band read as a colour is clipped, whatever it says it is)."""
-        reason = None
-        with told_by_caller():
-            try:
-                values = band.ReadAsArray(*window)
-            except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
-                values, reason = None, str(error)
-        if values is None:
-            raise unreadable(self.dataset.GetDescription(), window, reason)
+        values = read_array(band, window, self.dataset.GetDescription())
         if invalid is not None and values.dtype.kind in "fc":
             finite = np.isfinite(values)
             if not finite.all():
@@ -338,6 +331,20 @@ def rescaled_alpha(values):
     alpha = (values.astype(np.uint32) * 255 // 65535).astype(np.uint8)
     alpha[(values > 0) & (values < 257)] = 1
     return alpha
+
+
+def read_array(band, window, path):
+    """The values of ``band`` (of the raster at ``path``) in ``window``; SourceError (unreadable)
+    with GDAL's reason, which GDAL does not print, when it cannot read them."""
+    reason = None
+    with told_by_caller():
+        try:
+            values = band.ReadAsArray(*window)
+        except RuntimeError as error:  # GDAL exceptions switched on by someone else in this process
+            values, reason = None, str(error)
+    if values is None:
+        raise unreadable(path, window, reason)
+    return values
 
 
 def unreadable(path, window, reason=None):
