@@ -663,11 +663,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 asked = dict(parameters, OUTPUT_TABLE=staged)
             elif value not in (None, ""):
                 shared, layer = shared_file(resolve_output(self, parameters, "OUTPUT_TABLE", context).path)
+                users = same_name(layer_names(shared), layer) if shared and os.path.isfile(shared) else None
                 if shared and not os.path.isfile(shared):
                     outputs.make_folders(os.path.dirname(os.path.abspath(shared)))
                     outputs.written_in_place(shared)  # registered first: a table that fails its check goes too
-                elif shared and same_name(layer_names(shared), layer):  # QGIS overwrites the user's table
-                    users = same_name(layer_names(shared), layer)
+                elif users:  # QGIS overwrites the user's table
                     copy = copied_layer(shared, users, tempfile.mkdtemp(dir=QgsProcessingUtils.tempFolder()))
                     outputs.undo_on_failure(functools.partial(put_back_layer, shared, users, copy))
                 elif shared:

@@ -85,19 +85,21 @@ def _file_and_layer(text):
 
 def layer_names(path):
     """The names of the tables OGR lists in the file at ``path`` ([] when it cannot open it)."""
-    dataset = _opened(path)
+    return _names(_opened(path))
+
+
+def _names(dataset):
     return [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] if dataset is not None else []
 
 
 def remove_layer(path, layer):
     """Delete the table ``layer`` from the file at ``path`` (a run that failed after adding it)."""
-    names = layer_names(path)
+    dataset = _opened(path, update=True)
+    names = _names(dataset)
     name = same_name(names, layer)
     if name is not None:
-        dataset = _opened(path, update=True)
-        if dataset is not None:
-            dataset.DeleteLayer(names.index(name))
-        dataset = None
+        dataset.DeleteLayer(names.index(name))
+    dataset = None
 
 
 def same_name(names, layer):
@@ -149,8 +151,7 @@ def unwritten_rows(path, layer, palette, usage):
     """Why the table ``layer`` (None: the first) of the file at ``path`` does not hold the
     palette's rows as table_rows gives them, or ''."""
     dataset = _opened(path)
-    layer = (dataset.GetLayerByName(layer) if layer else dataset.GetLayer(0) if dataset.GetLayerCount() else None) \
-        if dataset is not None else None
+    layer = None if dataset is None else dataset.GetLayerByName(layer) if layer else dataset.GetLayer(0)
     if layer is None:
         return "OGR cannot read it back"
     expected = list(table_rows(palette, usage))
