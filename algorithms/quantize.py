@@ -138,6 +138,12 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         if not found:
             raise QgsProcessingException(tr("{} is layer '{}', a {} layer that reads no file: give the palette file's "
                                             "path.").format(self.named(self.PALETTE_FILE), layer.name(), layer.providerType()))
+        subset = layer.subsetString() if hasattr(layer, "subsetString") else ""
+        if subset:  # the file is read whole: the filtered-out rows would be palette entries
+            raise QgsProcessingException(tr("{} is layer '{}', filtered ({}): the palette file is read whole, every row "
+                                            "of it. Clear the filter, or save the rows you want as a palette file "
+                                            "(Export > Save Features As, CSV) and give that.").format(
+                                                self.named(self.PALETTE_FILE), layer.name(), subset))
         return found
 
     def complete(self, run, parameters, context):

@@ -216,6 +216,21 @@ def test_a_legend_raster_given_as_a_layer_is_the_palette_file_in_a_model_and_a_s
         quantize({"INPUT": SAMPLE_MAP, "PALETTE_FILE": memory, "OUTPUT": str(tmp_path / "d.tif")})
 
 
+
+def test_a_legend_table_given_as_a_filtered_layer_is_refused_not_read_whole(qgis_app, tmp_path):
+    """A legend CSV loaded as a layer and filtered to some of its rows: the palette file is read
+    whole, so the rows the user filtered out would have become palette entries without a word."""
+    legend = tmp_path / "legend.csv"
+    legend.write_text("red,green,blue,label\n0,0,255,water\n255,0,0,granite\n0,128,0,schist\n")
+    layer = QgsVectorLayer(str(legend), "legend", "ogr")
+    whole = read_indices(quantize({"INPUT": SAMPLE_MAP, "PALETTE_FILE": layer, "OUTPUT": str(tmp_path / "a.tif")})["OUTPUT"])
+    assert set(np.unique(whole)) == {0, 1, 2, 255}  # 255: nodata, where the map is transparent
+    assert layer.setSubsetString("\"label\" <> 'water'")
+    with pytest.raises(QgsProcessingException, match=r"Palette file \(PALETTE_FILE\) is layer 'legend', filtered "
+                                                    r"\(\"label\" <> 'water'\): the palette file is read whole"):
+        quantize({"INPUT": SAMPLE_MAP, "PALETTE_FILE": layer, "OUTPUT": str(tmp_path / "b.tif")})
+    assert not (tmp_path / "b.tif").exists()
+
 def test_report_thumbnails_take_each_colours_entry_from_the_scan():
     from palettize.engine.run import EXTRACT_NODATA as NODATA, histogram_entries
 
