@@ -19,10 +19,6 @@ from ..palettes.formats.common import write_lines
 from ..palettes.palette import Palette
 from .outputs import connection_parts, same_file_key
 
-#: Characters an XML document cannot hold (undecodable bytes of a file name included).
-_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
 def style_path(raster_path):
     return os.path.splitext(raster_path)[0] + ".qml"
 
@@ -34,7 +30,7 @@ _MARKED = re.compile("<!-- Palettize style for (.*?) -->")
 def _mark(raster_path):
     """The comment that marks a .qml as the style Palettize wrote for ``raster_path``: its name, made
     fit for an XML comment (no "--", which one replace leaves in "---", and no control characters)."""
-    name = _NOT_IN_XML.sub("?", os.path.basename(raster_path))
+    name = qml.NOT_IN_XML.sub("?", os.path.basename(raster_path))
     while "--" in name:
         name = name.replace("--", "- -")
     return "<!-- Palettize style for {} -->".format(name)

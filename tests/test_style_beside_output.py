@@ -126,3 +126,19 @@ def test_an_output_named_with_three_hyphens_gets_a_style_qgis_can_read_and_a_lat
     quantize({"INPUT": source, "PALETTE": "websafe216", "OUTPUT": str(output)}, feedback=feedback)
     assert not feedback.warnings
     assert paletted_classes(output) == [tuple(c) for c in builtin_palette("websafe216").colours.tolist()]
+
+
+def test_labels_holding_characters_xml_cannot_hold_leave_a_style_qgis_loads_with_the_other_characters(qgis_app,
+                                                                                                      tmp_path):
+    """A legend's label with U+FFFF or U+FFFE (UTF-8 carries them) made the .qml invalid XML: QGIS
+    opened the output with the 256 padded entries of its colour table, and the run said nothing."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(5, 6), alpha=True)
+    legend = tmp_path / "legend.csv"
+    legend.write_text("red,green,blue,label\n255,0,0,gran\uffffite\n0,0,255,wa\ufffeter\u0007\n", encoding="utf-8")
+    output = tmp_path / "classes.tif"
+    quantize({"INPUT": source, "PALETTE_FILE": str(legend), "OUTPUT": str(output)})
+    layer = QgsRasterLayer(str(output), "classes")
+    message, loaded = layer.loadNamedStyle(str(tmp_path / "classes.qml"))
+    assert loaded, message
+    classes = layer.renderer().classes()
+    assert [(c.label, c.color.getRgb()[:3]) for c in classes] == [("granite", (255, 0, 0)), ("water", (0, 0, 255))]

@@ -8,8 +8,10 @@ from xml.parsers import expat
 
 from .common import HEAD, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
 
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_XML_PLAIN = re.compile("[^\x00-\x1f&<>\"]*")  # text an XML attribute holds as it is
+#: Characters an XML document cannot hold: control characters, U+FFFE and U+FFFF (a label may
+#: hold them: UTF-8 carries them), and lone surrogates (undecodable bytes of a file name).
+NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XML_PLAIN = re.compile("[^\x00-\x1f&<>\"\ud800-\udfff\ufffe\uffff]*")  # text an XML attribute holds as it is
 
 
 def sniff(text, extension):
@@ -213,7 +215,7 @@ def lines(palette):
 def _xml_attribute(text):
     if _XML_PLAIN.fullmatch(text):  # most labels (an index, a name): nothing to replace
         return text
-    text = _XML_INVALID.sub("", text)
+    text = NOT_IN_XML.sub("", text)
     for plain, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"),
                            ("\n", "&#10;"), ("\r", "&#13;"), ("\t", "&#9;")):
         text = text.replace(plain, escaped)
