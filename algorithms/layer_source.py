@@ -644,6 +644,22 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 self.named("OUTPUT_TABLE"), table, problem))
         return table
 
+    def check_table_labels(self, parameters, context, palette):
+        """Refuse, before any work, a table file whose format would change a label of ``palette``
+        (a MapInfo .tab keeps 254 bytes of it, a spreadsheet no control characters): the table
+        written once the raster is done failed then, and the whole run with it. CSV and
+        GeoPackage keep every label."""
+        table = self.table_path(parameters, context)
+        extension = os.path.splitext(table)[1]
+        if not table or not palette.labels or QgsVectorFileWriter.driverForExtension(extension) in ("CSV", "GPKG"):
+            return
+        folder = tempfile.mkdtemp(dir=QgsProcessingUtils.tempFolder())
+        try:
+            write_palette_table(self, {"OUTPUT_TABLE": os.path.join(folder, "labels" + extension)}, context,
+                                "OUTPUT_TABLE", palette, [0] * len(palette), table)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     def table_writer(self, parameters, context, usage_of, results):
         """An engine ``before_commit`` that writes the OUTPUT_TABLE and adds it to ``results``. A
         table file is written into the run's staging folder and goes into place with the other

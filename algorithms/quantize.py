@@ -158,6 +158,8 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
                                     inputs={self.INPUT: run.input_file},
                                     other_outputs={self.OUTPUT_TABLE: self.table_path(parameters, context)},
                                     resizable=True)
+        if run.palette is not None:
+            self.check_table_labels(parameters, context, run.palette)
 
     @user_errors
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)

@@ -312,6 +312,27 @@ def test_a_table_under_a_file_is_refused_before_any_work(qgis_app, tmp_path, rgb
         tmp_path / "notes.txt" / "table.csv", tmp_path / "notes.txt") in error
 
 
+
+@pytest.mark.parametrize("extension, label", [("tab", "granite" + ", coarse-grained" * 20), ("xlsx", "water\x07")])
+def test_a_table_whose_format_would_change_a_label_is_refused_before_any_work(qgis_app, tmp_path, rgba, extension,
+                                                                              label):
+    """A legend's long description in a MapInfo .tab (254 bytes), a control character in a
+    spreadsheet: the table, written once the raster was done, failed the run at its end with the
+    full disk's "row 2 is not as written"."""
+    legend = tmp_path / "legend.csv"
+    legend.write_text("red,green,blue,label\n255,0,0,schist\n0,0,255,\"{}\"\n".format(label), encoding="utf-8")
+    table = tmp_path / ("table." + extension)
+    error = refused({"INPUT": rgba, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out.tif"),
+                     "OUTPUT_TABLE": str(table)}, tmp_path)
+    assert "Could not write the table {}: its format does not keep the label of entry 1 ({}, {} characters), which " \
+        "it gives back as ".format(table, repr(label[:40] + ("…" if len(label) > 40 else "")), len(label)) in error
+    assert "shorten that label or take out its control characters, or write the table as .csv or .gpkg" in error
+    assert not table.exists() and not (tmp_path / "out.tif").exists()
+    for good in ("csv", "gpkg"):
+        quantize({"INPUT": rgba, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out.tif"),
+                  "OUTPUT_TABLE": str(tmp_path / ("table." + good))})
+        assert (tmp_path / ("table." + good)).exists()
+
 def test_complex_bands_are_refused_with_source_bands(qgis_app, tmp_path):
     from osgeo import gdal
 
