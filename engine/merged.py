@@ -70,7 +70,7 @@ class MergedEntry:
     def describe(self, palette):
         shown = ", ".join("#{:02x}{:02x}{:02x} ({:.2%})".format(r, g, b, share) for (r, g, b), share in self.colours)
         r, g, b = (int(v) for v in palette.colours[self.entry])
-        label = palette.labels[self.entry] if palette.labels else ""
+        label = palette.shown_label(self.entry)
         return "{} {} become entry {} (#{:02x}{:02x}{:02x}{})".format(
             shown, "both" if len(self.colours) == 2 else "all", self.entry, r, g, b, ", " + label if label else "")
 

@@ -167,7 +167,7 @@ def repeated_colours_message(palette, nodata_index=None, shown=5):
         return ""
 
     def entry(index):
-        label = palette.labels[index] if palette.labels else ""
+        label = palette.shown_label(index)
         return "{} ({})".format(index, label) if label else str(index)
 
     listed = "; ".join("{} as {}, #{:02x}{:02x}{:02x}".format(entry(i), entry(j), *palette.colours[i].tolist())
@@ -590,7 +590,7 @@ def source_windows(source, grid, full_rows=False, strips=False, margin=0):
 def _entry_name(palette, index):
     """A palette entry as the log names it: its label, if any, and colour (``olive #808000``)."""
     colour = "#{:02x}{:02x}{:02x}".format(*palette.colours[index].tolist())
-    return "{} {}".format(palette.labels[index], colour) if palette.labels and palette.labels[index] else colour
+    return "{} {}".format(palette.shown_label(index), colour) if palette.shown_label(index) else colour
 
 
 def opaque_or_guessed(source, options, read_all=False):

@@ -2,6 +2,7 @@
 
 import functools
 import os
+import re
 
 import numpy as np
 
@@ -11,6 +12,11 @@ MAX_COLOURS = 65535
 BUILTIN_DIR = os.path.join(os.path.dirname(__file__), "builtin")
 #: Shipped palettes, in the order the PALETTE enum lists them (win256 is the seed's palette).
 BUILTIN_NAMES = ("win256", "websafe216", "vga16", "gray256")
+
+
+#: Characters of a label a log line shows as '?', and its longest length there.
+_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")
+SHOWN_LABEL = 80
 
 
 class Palette:
@@ -44,6 +50,12 @@ class Palette:
         if self.labels and self.labels[index]:
             return self.labels[index]
         return str(index)
+
+    def shown_label(self, index):
+        """The entry's label as a log line quotes it ('' when it has none): control characters
+        (a terminal's escape sequences) as '?', a long description cut."""
+        label = _CONTROL.sub("?", self.labels[index]) if self.labels else ""
+        return label if len(label) <= SHOWN_LABEL else label[:SHOWN_LABEL - 1] + "…"
 
     def __eq__(self, other):
         return (

@@ -271,6 +271,23 @@ def test_extracting_too_few_colours_says_which_units_share_an_entry_in_the_log_a
     assert report.count("<li data-entry=") == 3 and "#fa0000 (10.00%)" in report
 
 
+
+def test_a_label_with_a_terminals_escape_sequence_or_a_page_of_text_is_logged_on_one_readable_line(qgis_app,
+                                                                                                   tmp_path):
+    """A palette file's label went into the warning as it was: an escape sequence cleared the
+    terminal of a qgis_process run, a long description made a line of 10,000 characters."""
+    from rasters import write_file
+
+    path = write_raster(str(tmp_path / "in.tif"), _stripes([(250, 0, 0), (255, 10, 10)], [30, 30]))
+    legend = write_file(tmp_path, "legend.csv", "255,0,0,\x1b[2Jgranite\x07 {}\n0,0,255,water\n".format("x" * 10000))
+    log = feedback_log()
+    quantize({"INPUT": path, "PALETTE_FILE": legend, "OUTPUT": str(tmp_path / "out.tif")}, feedback=log)
+    assert [w for w in log.warnings if w.startswith("Merged classes")] == [
+        "Merged classes: #fa0000 (50.00%), #ff0a0a (50.00%) both become entry 0 (#ff0000, ?[2Jgranite? {}…). To keep "
+        "them apart, give each its own entry in the palette file legend.csv (a palette extracted from the map: "
+        "extract more colours), or clear Palette file (PALETTE_FILE) and set Palette (PALETTE) = frequent (a palette "
+        "built from the image).".format("x" * 66)]
+
 def test_colours_merged_because_nodata_index_keeps_their_entry_are_told_to_change_it(qgis_app, tmp_path):
     """The map's own two colours as the palette, entry 0 kept for nodata (NODATA_INDEX=0): red goes to
     blue's entry. The warning said to give the map's legend, which was given; it names NODATA_INDEX."""
