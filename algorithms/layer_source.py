@@ -100,16 +100,24 @@ def unexpected(error):
 
 
 def user_errors(method):
-    """Let only QgsProcessingException out of a Processing entry point: qgis_process aborts on
-    anything else, and a user needs one sentence, not a traceback."""
+    """Let only QgsProcessingException out of a Processing entry point (``method(algorithm,
+    parameters, context, feedback)``): qgis_process aborts on anything else, and a user needs one
+    sentence, not a traceback. QGIS 3.22 never frees the exception let out: through its frame, and
+    the frames of processing.run that called it, it keeps the run's context and algorithm for the
+    rest of the session. So it is raised outside the except clauses (no chained exception holds the
+    engine's frames and blocks), and the run lets go of what it holds first: every failed or
+    cancelled processing.run kept its input file open and its blocks in memory."""
     @functools.wraps(method)
-    def wrapper(*args, **kwargs):
+    def wrapper(algorithm, parameters, context, feedback):
         try:
-            return method(*args, **kwargs)
-        except QgsProcessingException:
-            raise
+            return method(algorithm, parameters, context, feedback)
+        except QgsProcessingException as error:
+            message = str(error)
         except Exception as error:
-            raise QgsProcessingException(unexpected(error))
+            message = unexpected(error)
+        algorithm.let_go(context)
+        del algorithm, parameters, context, feedback
+        raise QgsProcessingException(message)
     return wrapper
 
 
@@ -567,6 +575,14 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
         return True
+
+    def let_go(self, context):
+        """Drop what a failed run holds: its settings, its source, and the input layer QGIS loaded
+        for it into the context (which holds its file open)."""
+        run, self.run, self._open_source = getattr(self, "run", None), None, None
+        store = context.temporaryLayerStore()
+        if run is not None and run.layer is not None and store.mapLayer(run.layer.id()) is not None:
+            store.removeMapLayer(run.layer.id())
 
     def call_engine(self, function, feedback, *args, **kwargs):
         """Open the source, call an engine run function on it, close it; engine errors become

@@ -636,3 +636,30 @@ def test_a_ctrl_c_while_outputs_go_into_place_puts_back_the_files_they_replace(t
     monkeypatch.undo()
     assert {name: (tmp_path / name).read_text() for name in os.listdir(str(tmp_path))} == {
         "a.tif": "old a.tif", "b.tif": "old b.tif"}
+
+
+def test_failed_and_cancelled_runs_in_a_console_loop_leave_their_input_closed(qgis_app, tmp_path, rgba):
+    """QGIS 3.22 keeps the exception a failed processing.run raised, and with its frames the run's
+    context: each failed or cancelled run kept its input file open (one more descriptor each, and a
+    file Windows would not let the user delete), and a cancelled run its blocks in memory."""
+    def descriptors_on_input():
+        folder = "/proc/self/fd"
+        return sum(1 for fd in os.listdir(folder) if os.path.realpath(os.path.join(folder, fd)) == rgba)
+
+    def cancelling():
+        feedback = QgsProcessingFeedback()
+        feedback.progressChanged.connect(lambda value: feedback.cancel())
+        return feedback
+
+    before = descriptors_on_input()
+    for _ in range(5):
+        for parameters, feedback in [({"PALETTE": "exact", "N_COLORS": 16}, QgsProcessingFeedback()),
+                                     ({"PALETTE": "vga16"}, cancelling())]:
+            with pytest.raises(QgsProcessingException):
+                processing.run("palettize:quantize", dict(parameters, INPUT=rgba, OUTPUT=str(tmp_path / "out.tif")),
+                               feedback=feedback)
+        with pytest.raises(QgsProcessingException):
+            processing.run("palettize:extractpalette", {"INPUT": rgba, "METHOD": "exact", "N_COLORS": 16,
+                                                        "OUTPUT_PALETTE": str(tmp_path / "palette.csv")})
+    assert descriptors_on_input() == before
+    assert everything_under(tmp_path) == []
