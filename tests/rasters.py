@@ -82,6 +82,12 @@ def qgis_process(*args):
     )
 
 
+def listing(folder, inputs=("in.tif",)):
+    """The names in ``folder``, sorted, but the .aux.xml QGIS saves beside an input it opened (the
+    statistics it computed for the layer's style) as it lets the layer go."""
+    return sorted(name for name in os.listdir(str(folder)) if name not in {name + ".aux.xml" for name in inputs})
+
+
 def leftovers(folder):
     """Temporary files or folders a run left in ``folder``."""
     return [name for name in os.listdir(folder) if name.startswith(".palettize-")]

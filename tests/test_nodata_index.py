@@ -11,7 +11,7 @@ from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingExcepti
 
 from palettize.engine.nearest import brute_force_indices
 from palettize.palettes.palette import builtin_palette
-from rasters import ROOT, feedback_log, qgis_process, quantize, random_rgba, read_indices, write_raster
+from rasters import listing, ROOT, feedback_log, qgis_process, quantize, random_rgba, read_indices, write_raster
 
 PALETTIZE = ROOT + "/scripts/palettize"
 
@@ -135,7 +135,7 @@ def test_an_exact_palette_with_nodata_inside_says_how_many_colours_n_colors_must
     with pytest.raises(QgsProcessingException, match=message):
         quantize({"INPUT": path, "PALETTE": "exact", "N_COLORS": 3, "NODATA_INDEX": 0,
                   "OUTPUT": str(tmp_path / "out.tif")})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+    assert listing(tmp_path) == ["in.tif"]
     out = quantize({"INPUT": path, "PALETTE": "exact", "N_COLORS": 4, "NODATA_INDEX": 0,
                     "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     _, _, table = band_facts(out)

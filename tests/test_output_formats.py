@@ -11,7 +11,7 @@ from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingExcepti
 
 from palettize.palettes.formats import read_palette
 from palettize.palettes.palette import builtin_palette
-from rasters import NORTH_UP, quantize, random_rgba, read_indices, write_raster
+from rasters import listing, NORTH_UP, quantize, random_rgba, read_indices, write_raster
 
 ROTATED = (500000.0, 24.0, 7.0, 7500000.0, 7.0, -24.0)
 #: Typed by users though not in the dialog's list on every QGIS (formats GDAL only copies to).
@@ -364,7 +364,7 @@ def test_a_raw_output_whose_first_indices_read_as_another_format_is_refused_for_
     assert "GDAL cannot read back {}: its first pixels read as the start of a {} file, and GDAL (QGIS with it) " \
         "takes it for one. Choose a GeoTIFF (.tif)".format(tmp_path / "classes.bil", taken_for) in str(error.value)
     assert "ERROR" not in capfd.readouterr().err
-    assert sorted(os.listdir(str(tmp_path))) == ["in.tif"]
+    assert listing(tmp_path) == ["in.tif"]
     # A format that names its own driver in a header is read back as what it is.
     output = quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": str(tmp_path / "classes.img")})["OUTPUT"]
     assert read_indices(output).tolist() == [indices] * 2
