@@ -20,7 +20,7 @@ from osgeo import gdal, osr
 
 from ..palettes.formats import write_palette_csv
 from .nearest import OPAQUE, RGB_BITS, pack_rgba
-from .outputs import REPLACED, OutputFiles, connection_file, connection_parts, name_problem
+from .outputs import OWN_ENTRIES, OutputFiles, connection_file, connection_parts, name_problem
 from .written_whole import cut_short, side_file_cut_short
 
 
@@ -722,7 +722,7 @@ class IndexedRasterWriter:
             gdal.GetDriverByName("GTiff").Delete(self._work)
         raster = os.path.basename(self.path)
         # The staging folder holds only the raster's files so far (it is staged first).
-        side_files = sorted(name for name in os.listdir(self._folder) if name not in (raster, REPLACED))
+        side_files = sorted(name for name in os.listdir(self._folder) if name not in (raster,) + OWN_ENTRIES)
         short = cut_short(self.path) if self._driver.ShortName in TIFF_DRIVERS else ""
         short = short or next(filter(None, (side_file_cut_short(os.path.join(self._folder, name))
                                             for name in side_files)), "")

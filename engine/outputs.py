@@ -13,6 +13,7 @@ import re
 import shutil
 import sys
 import threading
+import time
 import uuid
 
 STAGING_PREFIX = ".palettize-"
@@ -33,6 +34,16 @@ def staging_tag(tag):
 
 #: The folder in a staging folder where its commit keeps the files it replaces until it has ended.
 REPLACED = ".replaced"
+#: The file in a staging folder its run holds locked while it lives (see abandoned), and the list of
+#: the names its commit moves into place, written as the commit starts (see roll_back) over room
+#: taken when the folder is made: a commit needs no room on the disk (a full one included).
+OWNER, JOURNAL, JOURNAL_ROOM = ".owner", ".commit", 4096
+#: What a staging folder holds besides the staged outputs.
+OWN_ENTRIES = (REPLACED, OWNER, JOURNAL)
+#: A staging folder whose owner file is younger than this is never taken for abandoned: its run may
+#: not have locked it yet.
+ABANDONED_AFTER = 10.0
+_UNTAGGED = re.compile(re.escape(STAGING_PREFIX) + "[0-9a-f]{8}$")
 
 
 def _staging_prefix(tag):
@@ -64,6 +75,48 @@ def put_back_replaced(folder, tag, names):
             except OSError:  # the folder gone or read-only now: the rest still go back
                 pass
     return unfinished
+
+
+def abandoned(folder):
+    """The staging folders in ``folder`` that no living run holds: a run killed (kill -9, the
+    system out of memory, a SIGTERM to qgis_process) leaves its staging folder, with a partial
+    raster in it, and such folders piled up. A living run holds its folder's owner file locked;
+    folders of a Dask batch's tasks (tagged) are the batch's to clean (see put_back_replaced)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no way to tell a living run's folder from a dead one's
+        return []
+    found = []
+    for name in (os.listdir(folder) if os.path.isdir(folder) else []):
+        owner = os.path.join(folder, name, OWNER)
+        try:
+            if not _UNTAGGED.match(name) or time.time() - os.path.getmtime(owner) < ABANDONED_AFTER:
+                continue
+            with open(owner, "rb") as held:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released as it is closed
+        except OSError:  # no owner file (being made, or not a run's), or locked: a living run's
+            continue
+        found.append(os.path.join(folder, name))
+    return found
+
+
+def roll_back(staging):
+    """Leave the folder of an abandoned ``staging`` folder as it was before its run, and remove the
+    staging folder: a run killed during its commit had moved some of its outputs into place (the
+    names its journal lists that the staging folder no longer holds) and others aside (REPLACED),
+    so one run's raster sat beside another's style and table; they go back."""
+    folder, aside = os.path.dirname(staging), os.path.join(staging, REPLACED)
+    try:
+        with open(os.path.join(staging, JOURNAL), "rb") as f:
+            listed = f.read().split(b"\0\0")[0]
+        moved = {os.fsdecode(name) for name in listed.split(b"\0") if name} - set(os.listdir(staging))
+        for name in moved - set(os.listdir(aside) if os.path.isdir(aside) else []):
+            _remove(os.path.join(folder, name))  # new: nothing was there before
+        for name in os.listdir(aside) if os.path.isdir(aside) else []:
+            os.replace(os.path.join(aside, name), os.path.join(folder, name))
+    except OSError:  # the folder gone or read-only now: what is left stays
+        pass
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _tagged(folder, tag):
@@ -215,6 +268,7 @@ class OutputFiles:
         self._backups = []  # (copy, path) of files others overwrite in place, put back if the run fails
         self._obsolete = []  # files beside an output that would describe the file it replaces
         self._undo = []  # what to call if the run fails: undoing what others wrote into a file of the user's
+        self._owners = []  # the owner files of the staging folders, held locked while the run lives
 
     def stage(self, target):
         """Where to write the file that ends up at ``target`` (files written beside it in the same
@@ -222,6 +276,8 @@ class OutputFiles:
         folder = os.path.dirname(os.path.abspath(target))
         if folder not in self._staging:
             self.make_folders(folder)
+            for staging in abandoned(folder):
+                roll_back(staging)
             prefix = _staging_prefix(getattr(_thread, "tag", None))
             while True:  # named before it is made: a Ctrl-C just after it is made still finds it to remove
                 self._staging[folder] = os.path.join(folder, prefix + uuid.uuid4().hex[:8])
@@ -230,7 +286,24 @@ class OutputFiles:
                     break
                 except FileExistsError:
                     continue
+            self._own(self._staging[folder])
         return os.path.join(self._staging[folder], os.path.basename(target))
+
+    def _own(self, staging):
+        """Take the room of the journal of ``staging``, and hold its owner file locked while this
+        run lives (see abandoned)."""
+        with open(os.path.join(staging, JOURNAL), "wb") as f:
+            f.write(bytes(JOURNAL_ROOM))  # no name listed: no commit started
+        try:
+            import fcntl
+        except ImportError:
+            return
+        owner = open(os.path.join(staging, OWNER), "wb")
+        self._owners.append(owner)
+        try:
+            fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a file system without locks: the folder is never taken for abandoned either
+            pass
 
     def written_in_place(self, path):
         """A file written straight into place for this run (e.g. a table QGIS creates itself):
@@ -283,9 +356,13 @@ class OutputFiles:
         replaced), remove everything and raise OSError."""
         placed, replaced = [], []
         try:
+            for staging in self._staging.values():  # what a killed commit had moved in is known (roll_back)
+                with open(os.path.join(staging, JOURNAL), "r+b") as f:
+                    f.write(b"".join(os.fsencode(name) + b"\0" for name in os.listdir(staging)
+                                     if name not in OWN_ENTRIES) + b"\0")
             for folder, staging in self._staging.items():
                 for name in sorted(os.listdir(staging)):
-                    if name == REPLACED:
+                    if name in OWN_ENTRIES:
                         continue
                     target = os.path.join(folder, name)
                     if os.path.isdir(target):
@@ -331,7 +408,9 @@ class OutputFiles:
                 pass
         for staging in self._staging.values():
             shutil.rmtree(staging, ignore_errors=True)
-        self._staging = {}
+        for owner in self._owners:  # its lock released: the folder is gone
+            owner.close()
+        self._staging, self._owners = {}, []
         self._in_place, self._backups, self._obsolete, self._undo = [], [], [], []
         for folder in reversed(self._created):
             try:

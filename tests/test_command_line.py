@@ -959,3 +959,51 @@ def test_a_signal_while_python_loads_the_command_line_stops_it_with_one_line(cap
     assert stopped.value.code == 128 + signum
     assert capsys.readouterr().err == "palettize: {}: outputs not finished were removed\n".format(
         "interrupted" if signum == signal.SIGINT else "terminated")
+
+
+# A run that dies (kill -9, the system out of memory) as it writes ``.qml`` or as its commit moves
+# its first output into place; runs the command line with ``sys.argv[1:]``.
+DYING = r"""
+import builtins, os, runpy, signal, sys
+moment, real_open, real_replace = sys.argv.pop(1), builtins.open, os.replace
+
+def dying_open(path, *args, **kwargs):
+    if moment == "writing" and "/.palettize-" in str(path) and str(path).endswith(".qml"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_open(path, *args, **kwargs)
+
+def dying_replace(source, target):
+    real_replace(source, target)
+    if moment == "committing" and "/.palettize-" in str(source) and "/.palettize-" not in str(target):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+builtins.open, os.replace = dying_open, dying_replace
+sys.argv[0] = sys.argv.pop(1)
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_runs_killed_as_they_wrote_or_put_their_outputs_in_place_are_cleaned_up_by_the_next_run(tmp_path):
+    """kill -9 (or the system out of memory, or a SIGTERM to qgis_process) leaves a run's staging
+    folder, a partial raster in it, and none was ever removed: they piled up beside the outputs. Killed
+    as its commit moved its outputs into place, a run left its table beside the earlier run's raster
+    and style. The next run into the folder puts back what the killed commit replaced and removes
+    what dead runs left."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(40, 50), alpha=True)
+    outputs = tmp_path / "out"
+    assert palettize("quantize", source, "-o", outputs / "o.tif", "--palette", "vga16", "--table",
+                     outputs / "o.csv").returncode == 0
+    earlier = {name: (outputs / name).read_bytes() for name in os.listdir(outputs)}
+    assert sorted(earlier) == ["o.csv", "o.qml", "o.tif", "o.tif.aux.xml"]
+    for moment in ("writing", "committing"):
+        killed = subprocess.run([sys.executable, "-c", DYING, moment, SCRIPT, "quantize", source, "-o", outputs / "o.tif",
+                                 "--palette", "websafe216", "--table", outputs / "o.csv"], timeout=300)
+        assert killed.returncode == -signal.SIGKILL
+    left = leftovers(outputs)
+    assert len(left) == 2
+    assert {name: (outputs / name).read_bytes() for name in earlier} != earlier  # o.csv is the killed run's
+    for staging in left:  # as old as a dead run's folder must be to be taken for abandoned
+        os.utime(outputs / staging / ".owner", (time.time() - 60,) * 2)
+    assert palettize("quantize", source, "-o", outputs / "other.tif", "--palette", "vga16").returncode == 0
+    assert leftovers(outputs) == []
+    assert {name: (outputs / name).read_bytes() for name in earlier} == earlier
