@@ -16,6 +16,11 @@ import threading
 import time
 import uuid
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 STAGING_PREFIX = ".palettize-"
 _thread = threading.local()
 
@@ -34,16 +39,15 @@ def staging_tag(tag):
 
 #: The folder in a staging folder where its commit keeps the files it replaces until it has ended.
 REPLACED = ".replaced"
-#: The file in a staging folder its run holds locked while it lives (see abandoned), and the list of
-#: the names its commit moves into place, written as the commit starts (see roll_back) over room
-#: taken when the folder is made: a commit needs no room on the disk (a full one included).
-OWNER, JOURNAL, JOURNAL_ROOM = ".owner", ".commit", 4096
-#: What a staging folder holds besides the staged outputs.
-OWN_ENTRIES = (REPLACED, OWNER, JOURNAL)
+#: The file in a staging folder its run holds locked while it lives (see sweep_abandoned).
+OWNER = ".owner"
+#: What a staging folder holds besides the staged outputs: no output may have these names.
+OWN_ENTRIES = (REPLACED, OWNER)
 #: A staging folder whose owner file is younger than this is never taken for abandoned: its run may
 #: not have locked it yet.
 ABANDONED_AFTER = 10.0
 _UNTAGGED = re.compile(re.escape(STAGING_PREFIX) + "[0-9a-f]{8}$")
+_SWEPT = set()  # the folders this process has swept (see sweep_abandoned)
 
 
 def _staging_prefix(tag):
@@ -77,46 +81,28 @@ def put_back_replaced(folder, tag, names):
     return unfinished
 
 
-def abandoned(folder):
-    """The staging folders in ``folder`` that no living run holds: a run killed (kill -9, the
-    system out of memory, a SIGTERM to qgis_process) leaves its staging folder, with a partial
-    raster in it, and such folders piled up. A living run holds its folder's owner file locked;
-    folders of a Dask batch's tasks (tagged) are the batch's to clean (see put_back_replaced)."""
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): no way to tell a living run's folder from a dead one's
-        return []
-    found = []
-    for name in (os.listdir(folder) if os.path.isdir(folder) else []):
-        owner = os.path.join(folder, name, OWNER)
+def sweep_abandoned(folder):
+    """Remove the staging folders in ``folder`` that no living run holds, once per process: a run
+    killed outright (kill -9, the system out of memory, a SIGTERM to qgis_process) leaves its
+    staging folder, a partial raster in it, and such folders piled up. A living run holds its
+    folder's owner file locked (a file system without flock, such as NFS, never lets it be taken).
+    A folder holding files its run had moved aside (REPLACED: it was killed as it put its outputs
+    in place) is the user's to look at, and a Dask batch's tasks' (tagged) are the batch's (see
+    put_back_replaced)."""
+    if fcntl is None or folder in _SWEPT:  # no flock (Windows): a living run's folder looks like a dead one's
+        return
+    _SWEPT.add(folder)
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        staging = os.path.join(folder, name)
         try:
-            if not _UNTAGGED.match(name) or time.time() - os.path.getmtime(owner) < ABANDONED_AFTER:
+            if not _UNTAGGED.match(name) or time.time() - os.path.getmtime(os.path.join(staging, OWNER)) < ABANDONED_AFTER:
                 continue
-            with open(owner, "rb") as held:
-                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released as it is closed
-        except OSError:  # no owner file (being made, or not a run's), or locked: a living run's
+            with open(os.path.join(staging, OWNER), "rb") as owner:
+                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while it is removed: no other run takes it
+                if not os.path.isdir(os.path.join(staging, REPLACED)) or not os.listdir(os.path.join(staging, REPLACED)):
+                    shutil.rmtree(staging, ignore_errors=True)
+        except OSError:  # no owner file (being made, or not a run's folder), or locked: a living run's
             continue
-        found.append(os.path.join(folder, name))
-    return found
-
-
-def roll_back(staging):
-    """Leave the folder of an abandoned ``staging`` folder as it was before its run, and remove the
-    staging folder: a run killed during its commit had moved some of its outputs into place (the
-    names its journal lists that the staging folder no longer holds) and others aside (REPLACED),
-    so one run's raster sat beside another's style and table; they go back."""
-    folder, aside = os.path.dirname(staging), os.path.join(staging, REPLACED)
-    try:
-        with open(os.path.join(staging, JOURNAL), "rb") as f:
-            listed = f.read().split(b"\0\0")[0]
-        moved = {os.fsdecode(name) for name in listed.split(b"\0") if name} - set(os.listdir(staging))
-        for name in moved - set(os.listdir(aside) if os.path.isdir(aside) else []):
-            _remove(os.path.join(folder, name))  # new: nothing was there before
-        for name in os.listdir(aside) if os.path.isdir(aside) else []:
-            os.replace(os.path.join(aside, name), os.path.join(folder, name))
-    except OSError:  # the folder gone or read-only now: what is left stays
-        pass
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _tagged(folder, tag):
@@ -133,6 +119,9 @@ def writable_path_problem(path):
     problem = name_problem(path, "writes")
     if problem:
         return problem
+    if os.path.basename(path) in OWN_ENTRIES:
+        return "{} is a name Palettize keeps for its own files as it writes: choose another name".format(
+            os.path.basename(path))
     if path.startswith("/vsi"):  # /vsimem would vanish with the process; none holds the staged files' moves
         return ("it is in GDAL's virtual file system /{}/, where Palettize does not write (its outputs are made "
                 "beside their place and moved into it together); write to a folder on disk").format(path.split("/")[1])
@@ -265,7 +254,6 @@ class OutputFiles:
         self._staging = {}  # destination folder -> its .palettize-XXXX folder
         self._created = []  # folders this run made, outermost first
         self._in_place = []  # files others wrote straight into place for this run
-        self._backups = []  # (copy, path) of files others overwrite in place, put back if the run fails
         self._obsolete = []  # files beside an output that would describe the file it replaces
         self._undo = []  # what to call if the run fails: undoing what others wrote into a file of the user's
         self._owners = []  # the owner files of the staging folders, held locked while the run lives
@@ -276,8 +264,7 @@ class OutputFiles:
         folder = os.path.dirname(os.path.abspath(target))
         if folder not in self._staging:
             self.make_folders(folder)
-            for staging in abandoned(folder):
-                roll_back(staging)
+            sweep_abandoned(folder)
             prefix = _staging_prefix(getattr(_thread, "tag", None))
             while True:  # named before it is made: a Ctrl-C just after it is made still finds it to remove
                 self._staging[folder] = os.path.join(folder, prefix + uuid.uuid4().hex[:8])
@@ -290,20 +277,14 @@ class OutputFiles:
         return os.path.join(self._staging[folder], os.path.basename(target))
 
     def _own(self, staging):
-        """Take the room of the journal of ``staging``, and hold its owner file locked while this
-        run lives (see abandoned)."""
-        with open(os.path.join(staging, JOURNAL), "wb") as f:
-            f.write(bytes(JOURNAL_ROOM))  # no name listed: no commit started
-        try:
-            import fcntl
-        except ImportError:
-            return
+        """Hold the owner file of ``staging`` locked while this run lives (see sweep_abandoned)."""
         owner = open(os.path.join(staging, OWNER), "wb")
         self._owners.append(owner)
-        try:
-            fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # a file system without locks: the folder is never taken for abandoned either
-            pass
+        if fcntl is not None:
+            try:
+                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a file system without locks: the folder is never taken for abandoned either
+                pass
 
     def written_in_place(self, path):
         """A file written straight into place for this run (e.g. a table QGIS creates itself):
@@ -315,14 +296,6 @@ class OutputFiles:
         """Call ``undo()`` if the run fails before its commit: for what was written into a file that
         is not the run's alone (a table added to the user's GeoPackage), which is never removed."""
         self._undo.append(undo)
-
-    def back_up(self, path):
-        """Keep a copy of the file at ``path``, about to be written straight into place for this
-        run (see written_in_place): put back if the run fails before its commit."""
-        if os.path.isfile(path):
-            backup = self._replaced(path)
-            shutil.copy2(path, backup)
-            self._backups.append((backup, path))
 
     def _replaced(self, target):
         """Where the file at ``target`` that this run replaces is kept until its commit succeeds: in
@@ -356,10 +329,6 @@ class OutputFiles:
         replaced), remove everything and raise OSError."""
         placed, replaced = [], []
         try:
-            for staging in self._staging.values():  # what a killed commit had moved in is known (roll_back)
-                with open(os.path.join(staging, JOURNAL), "r+b") as f:
-                    f.write(b"".join(os.fsencode(name) + b"\0" for name in os.listdir(staging)
-                                     if name not in OWN_ENTRIES) + b"\0")
             for folder, staging in self._staging.items():
                 for name in sorted(os.listdir(staging)):
                     if name in OWN_ENTRIES:
@@ -388,12 +357,12 @@ class OutputFiles:
                     pass
             self.discard()
             raise
-        self._created = self._in_place = self._backups = self._undo = []  # the folders now hold outputs
+        self._created = self._in_place = self._undo = []  # the folders now hold outputs
         self.discard()
 
     def discard(self):
-        """Remove the files written in place (putting back those they replaced), the staging
-        folders and the folders this run created (when empty)."""
+        """Remove the files written in place, undo what was written into the user's files, remove
+        the staging folders and the folders this run created (when empty)."""
         for path in self._in_place:
             _remove(path)
         for undo in reversed(self._undo):
@@ -401,17 +370,12 @@ class OutputFiles:
                 undo()
             except Exception:  # what is left of it stays; the run's own error is the one to tell
                 pass
-        for backup, path in self._backups:
-            try:
-                os.replace(backup, path)
-            except OSError:
-                pass
         for staging in self._staging.values():
             shutil.rmtree(staging, ignore_errors=True)
         for owner in self._owners:  # its lock released: the folder is gone
             owner.close()
         self._staging, self._owners = {}, []
-        self._in_place, self._backups, self._obsolete, self._undo = [], [], [], []
+        self._in_place, self._obsolete, self._undo = [], [], []
         for folder in reversed(self._created):
             try:
                 os.rmdir(folder)

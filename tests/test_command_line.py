@@ -983,27 +983,38 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def test_runs_killed_as_they_wrote_or_put_their_outputs_in_place_are_cleaned_up_by_the_next_run(tmp_path):
+def test_runs_killed_as_they_wrote_leave_folders_the_next_run_removes(tmp_path):
     """kill -9 (or the system out of memory, or a SIGTERM to qgis_process) leaves a run's staging
-    folder, a partial raster in it, and none was ever removed: they piled up beside the outputs. Killed
-    as its commit moved its outputs into place, a run left its table beside the earlier run's raster
-    and style. The next run into the folder puts back what the killed commit replaced and removes
-    what dead runs left."""
+    folder, a partial raster in it, and none was ever removed: they piled up beside the outputs.
+    The next run into the folder removes them; one killed in the moment its commit moved outputs into
+    place holds the files it had moved aside (its table went in beside the earlier run's raster),
+    and stays for the user."""
     source = write_raster(str(tmp_path / "in.tif"), random_rgba(40, 50), alpha=True)
     outputs = tmp_path / "out"
     assert palettize("quantize", source, "-o", outputs / "o.tif", "--palette", "vga16", "--table",
                      outputs / "o.csv").returncode == 0
     earlier = {name: (outputs / name).read_bytes() for name in os.listdir(outputs)}
     assert sorted(earlier) == ["o.csv", "o.qml", "o.tif", "o.tif.aux.xml"]
-    for moment in ("writing", "committing"):
+    for moment in ("writing", "writing", "committing"):
         killed = subprocess.run([sys.executable, "-c", DYING, moment, SCRIPT, "quantize", source, "-o", outputs / "o.tif",
                                  "--palette", "websafe216", "--table", outputs / "o.csv"], timeout=300)
         assert killed.returncode == -signal.SIGKILL
-    left = leftovers(outputs)
-    assert len(left) == 2
-    assert {name: (outputs / name).read_bytes() for name in earlier} != earlier  # o.csv is the killed run's
-    for staging in left:  # as old as a dead run's folder must be to be taken for abandoned
+    assert len(leftovers(outputs)) == 3
+    for staging in leftovers(outputs):  # as old as a dead run's folder must be to be taken for abandoned
         os.utime(outputs / staging / ".owner", (time.time() - 60,) * 2)
     assert palettize("quantize", source, "-o", outputs / "other.tif", "--palette", "vga16").returncode == 0
-    assert leftovers(outputs) == []
-    assert {name: (outputs / name).read_bytes() for name in earlier} == earlier
+    [kept] = leftovers(outputs)
+    assert os.listdir(outputs / kept / ".replaced") == ["o.csv"]
+    assert (outputs / kept / ".replaced" / "o.csv").read_bytes() == earlier["o.csv"]
+    assert all((outputs / name).read_bytes() == earlier[name] for name in earlier if name != "o.csv")
+
+
+def test_an_output_by_the_name_of_a_staging_folders_own_file_is_refused(tmp_path):
+    """A table named .owner was written over the file that says a run is alive, and the run exited
+    0 without it."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 5))
+    for name in (".owner", ".replaced"):
+        run = palettize("quantize", source, "-o", tmp_path / "o.tif", "--table", tmp_path / name)
+        assert run.returncode != 0 and "{} is a name Palettize keeps for its own files as it writes: choose another " \
+            "name".format(name) in run.stderr
+        assert sorted(os.listdir(tmp_path)) == ["in.tif"]
