@@ -94,6 +94,14 @@ class LayerRun:
     opacity_guesses: Any = None  # a BandSource's seems_opaque answers, found by the check
 
 
+def _opened_for_the_run(value, layer, context):
+    """Whether ``layer``, the INPUT given as ``value``, is a file given by its path that Processing
+    opened into the context's store for the run: never a layer the caller put there (styled, and
+    named by its id or name, as scripts chaining algorithms do) or a project's layer."""
+    return isinstance(value, str) and value not in (layer.id(), layer.name()) and \
+        context.temporaryLayerStore().mapLayer(layer.id()) is not None
+
+
 def unexpected(error):
     return tr("Palettize failed unexpectedly ({}: {}); nothing was written. Please report this with the "
               "parameters you used.").format(type(error).__name__, error)
@@ -115,7 +123,7 @@ def user_errors(method):
             message = str(error)
         except Exception as error:
             message = unexpected(error)
-        algorithm.let_go(context)
+        algorithm.let_go(parameters, context)
         del algorithm, parameters, context, feedback
         raise QgsProcessingException(message)
     return wrapper
@@ -364,12 +372,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(tr("The input is not a valid raster layer: choose a raster QGIS can open."))
-        value = parameters.get(self.INPUT)
-        if source == "rendered" and isinstance(value, str) and value not in (layer.id(), layer.name()) and \
-                context.temporaryLayerStore().mapLayer(layer.id()) is not None:
-            # A file given by its path, which Processing opens without the default style QGIS draws it
-            # with (<name>.qml beside it, from Save as Default); never a layer the caller styled and
-            # put in the context's store (as scripts chaining algorithms do).
+        if source == "rendered" and _opened_for_the_run(parameters.get(self.INPUT), layer, context):
+            # Opened without the default style QGIS draws it with (<name>.qml beside it, from Save as Default)
             layer.loadDefaultStyle()
         path = rendered_source.gdal_path(layer)  # None when GDAL cannot open the layer's source
         bands = [self.whole_number(parameters, name, context) for name in self.BANDS]
@@ -576,13 +580,15 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise
         return True
 
-    def let_go(self, context):
-        """Drop what a failed run holds: its settings, its source, and the input layer QGIS loaded
-        for it into the context (which holds its file open)."""
+    def let_go(self, parameters, context):
+        """Drop what a failed run holds: its settings, its source, and the input layer Processing
+        opened for it in the context (which holds its file open)."""
         run, self.run, self._open_source = getattr(self, "run", None), None, None
-        store = context.temporaryLayerStore()
-        if run is not None and run.layer is not None and store.mapLayer(run.layer.id()) is not None:
-            store.removeMapLayer(run.layer.id())
+        try:
+            if run is not None and _opened_for_the_run(parameters.get(self.INPUT), run.layer, context):
+                context.temporaryLayerStore().removeMapLayer(run.layer.id())
+        except RuntimeError:  # the layer deleted already: nothing to let go of
+            pass
 
     def call_engine(self, function, feedback, *args, **kwargs):
         """Open the source, call an engine run function on it, close it; engine errors become

@@ -665,6 +665,20 @@ def test_failed_and_cancelled_runs_in_a_console_loop_leave_their_input_closed(qg
     assert everything_under(tmp_path) == []
 
 
+
+def test_a_failed_run_leaves_the_layer_a_script_put_in_the_context_alone(qgis_app, tmp_path, rgba):
+    """A failed run lets go of the layer Processing opened for it from a path (see above), never of
+    one the script styled and put in the context's store itself, passed by its id or name."""
+    from qgis.core import QgsProcessingContext, QgsRasterLayer
+
+    layer, context = QgsRasterLayer(rgba, "mine"), QgsProcessingContext()
+    context.temporaryLayerStore().addMapLayer(layer)
+    for given in (layer.id(), layer.name()):
+        with pytest.raises(QgsProcessingException):
+            processing.run("palettize:quantize", {"INPUT": given, "PALETTE": "exact", "N_COLORS": 2,
+                                                  "OUTPUT": str(tmp_path / "out.tif")}, context=context)
+        assert layer.name() == "mine" and context.temporaryLayerStore().mapLayer(layer.id()) is layer
+
 def test_the_staging_folder_of_a_run_still_going_is_left_alone_by_another_run_into_the_same_folder(tmp_path,
                                                                                                    monkeypatch):
     """The next run removes what dead runs left (see test_command_line): never the folder of one
