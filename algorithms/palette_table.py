@@ -17,6 +17,7 @@ from qgis.core import (
 
 from ..engine.gdal_io import reason
 from ..engine.run import TABLE_COLUMNS, table_rows
+from ..palettes.palette import shown_text
 from .compat import FIELD_DOUBLE, FIELD_INT, FIELD_LONG, FIELD_STRING
 
 
@@ -161,19 +162,16 @@ def unwritten_rows(path, layer, palette, usage):
     if len(got) != len(expected):
         return "it holds {} of its {} rows".format(len(got), len(expected))
     for number, (row, wanted) in enumerate(zip(got, expected)):
-        changed = [name for name, value, want in zip(TABLE_COLUMNS, row or wanted, wanted) if not _same_value(value, want)]
+        if row is None:
+            return "row {} is not as written".format(number + 1)
+        changed = [name for name, value, want in zip(TABLE_COLUMNS, row, wanted) if not _same_value(value, want)]
         if changed == ["label"]:  # the format's limits (a MapInfo .tab: 254 bytes; .xlsx: no control characters)
-            return ("its format does not keep the label of entry {} ({}, {} characters), which it gives back as {}: "
-                    "shorten that label or take out its control characters, or write the table as .csv or .gpkg".format(
-                        wanted[0], _shown(wanted[5]), len(wanted[5]), _shown(row[5])))
-        if row is None or changed:
+            return ("its format does not keep the label of entry {} ('{}', {} characters), which it gives back as "
+                    "'{}': shorten that label or take out its control characters, or write the table as .csv or "
+                    ".gpkg".format(wanted[0], shown_text(wanted[5]), len(wanted[5]), shown_text(row[5] or "")))
+        if changed:
             return "row {} is not as written".format(number + 1)
     return ""
-
-
-def _shown(label):
-    """A label as a message quotes it: control characters escaped, a long one cut."""
-    return repr(label if label is None or len(label) <= 40 else label[:40] + "…")
 
 
 def _same_value(value, wanted):

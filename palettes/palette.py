@@ -19,6 +19,13 @@ _CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")
 SHOWN_LABEL = 80
 
 
+def shown_text(text):
+    """A label as a message quotes it: control characters (a terminal's escape sequences) as '?', a
+    long description cut."""
+    text = _CONTROL.sub("?", text)
+    return text if len(text) <= SHOWN_LABEL else text[:SHOWN_LABEL - 1] + "…"
+
+
 class Palette:
     """Colours and labels of one palette; index i is colour ``colours[i]``."""
 
@@ -52,10 +59,8 @@ class Palette:
         return str(index)
 
     def shown_label(self, index):
-        """The entry's label as a log line quotes it ('' when it has none): control characters
-        (a terminal's escape sequences) as '?', a long description cut."""
-        label = _CONTROL.sub("?", self.labels[index]) if self.labels else ""
-        return label if len(label) <= SHOWN_LABEL else label[:SHOWN_LABEL - 1] + "…"
+        """The entry's label as a log line quotes it (see shown_text), '' when it has none."""
+        return shown_text(self.labels[index]) if self.labels else ""
 
     def __eq__(self, other):
         return (

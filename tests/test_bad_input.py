@@ -324,8 +324,9 @@ def test_a_table_whose_format_would_change_a_label_is_refused_before_any_work(qg
     table = tmp_path / ("table." + extension)
     error = refused({"INPUT": rgba, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out.tif"),
                      "OUTPUT_TABLE": str(table)}, tmp_path)
-    assert "Could not write the table {}: its format does not keep the label of entry 1 ({}, {} characters), which " \
-        "it gives back as ".format(table, repr(label[:40] + ("…" if len(label) > 40 else "")), len(label)) in error
+    shown = label.replace("\x07", "?") if len(label) <= 80 else label[:79] + "…"
+    assert "Could not write the table {}: its format does not keep the label of entry 1 ('{}', {} characters), which " \
+        "it gives back as '".format(table, shown, len(label)) in error
     assert "shorten that label or take out its control characters, or write the table as .csv or .gpkg" in error
     assert not table.exists() and not (tmp_path / "out.tif").exists()
     for good in ("csv", "gpkg"):
