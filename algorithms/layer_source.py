@@ -11,6 +11,7 @@ import numbers
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -102,6 +103,25 @@ def _opened_for_the_run(value, layer, context):
         context.temporaryLayerStore().mapLayer(layer.id()) is not None
 
 
+#: The frames of entry points that failed (see user_errors), each at the end of a chain of callers.
+_FAILED = []
+
+
+def _release_failed_runs():
+    """Clear what QGIS keeps of the runs that failed before: the frame of each failed entry point
+    and, above it, the finished frames of processing.run, which hold the run's context (the layers
+    it opened, their files open). The caller's own frames are left as they are."""
+    while _FAILED:
+        frame = _FAILED.pop()
+        while frame is not None:
+            above = frame.f_back
+            try:
+                frame.clear()
+            except RuntimeError:  # still running (a model's step, another thread's run)
+                break
+            frame = above if above is not None and above.f_globals.get("__name__", "").startswith("processing.") else None
+
+
 def unexpected(error):
     return tr("Palettize failed unexpectedly ({}: {}); nothing was written. Please report this with the "
               "parameters you used.").format(type(error).__name__, error)
@@ -110,21 +130,24 @@ def unexpected(error):
 def user_errors(method):
     """Let only QgsProcessingException out of a Processing entry point (``method(algorithm,
     parameters, context, feedback)``): qgis_process aborts on anything else, and a user needs one
-    sentence, not a traceback. QGIS 3.22 never frees the exception let out: through its frame, and
-    the frames of processing.run that called it, it keeps the run's context and algorithm for the
-    rest of the session. So it is raised outside the except clauses (no chained exception holds the
-    engine's frames and blocks), and the run lets go of what it holds first: every failed or
-    cancelled processing.run kept its input file open and its blocks in memory."""
+    sentence, not a traceback. QGIS 3.22 never frees what it takes of an exception let out: the
+    frames of the entry point and of processing.run that called it, which hold the run's context and
+    algorithm; every failed or cancelled processing.run kept its input file open and its blocks in
+    memory. So the exception is raised outside the except clauses (no chained exception holds the
+    engine's frames and blocks), the algorithm lets go of its run first, and the next run clears
+    those frames (_release_failed_runs)."""
     @functools.wraps(method)
     def wrapper(algorithm, parameters, context, feedback):
+        _release_failed_runs()
         try:
             return method(algorithm, parameters, context, feedback)
         except QgsProcessingException as error:
             message = str(error)
         except Exception as error:
             message = unexpected(error)
-        algorithm.let_go(parameters, context)
+        algorithm.let_go()
         del algorithm, parameters, context, feedback
+        _FAILED.append(sys._getframe())  # cleared as the next run starts
         raise QgsProcessingException(message)
     return wrapper
 
@@ -580,15 +603,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise
         return True
 
-    def let_go(self, parameters, context):
-        """Drop what a failed run holds: its settings, its source, and the input layer Processing
-        opened for it in the context (which holds its file open)."""
-        run, self.run, self._open_source = getattr(self, "run", None), None, None
-        try:
-            if run is not None and _opened_for_the_run(parameters.get(self.INPUT), run.layer, context):
-                context.temporaryLayerStore().removeMapLayer(run.layer.id())
-        except RuntimeError:  # the layer deleted already: nothing to let go of
-            pass
+    def let_go(self):
+        """Drop what a failed run holds: its settings (the layer among them) and its source."""
+        self.run = self._open_source = None
 
     def call_engine(self, function, feedback, *args, **kwargs):
         """Open the source, call an engine run function on it, close it; engine errors become

@@ -639,9 +639,10 @@ def test_a_ctrl_c_while_outputs_go_into_place_puts_back_the_files_they_replace(t
 
 
 def test_failed_and_cancelled_runs_in_a_console_loop_leave_their_input_closed(qgis_app, tmp_path, rgba):
-    """QGIS 3.22 keeps the exception a failed processing.run raised, and with its frames the run's
-    context: each failed or cancelled run kept its input file open (one more descriptor each, and a
-    file Windows would not let the user delete), and a cancelled run its blocks in memory."""
+    """QGIS 3.22 keeps the frames of a failed processing.run, and with them the run's context: each
+    failed or cancelled run kept its input file open (one more descriptor each, and a file Windows
+    would not let the user delete), and a cancelled run its blocks in memory. The next run lets go
+    of what the failed ones left."""
     def descriptors_on_input():
         folder = "/proc/self/fd"
         return sum(1 for fd in os.listdir(folder) if os.path.realpath(os.path.join(folder, fd)) == rgba)
@@ -661,19 +662,25 @@ def test_failed_and_cancelled_runs_in_a_console_loop_leave_their_input_closed(qg
         with pytest.raises(QgsProcessingException):
             processing.run("palettize:extractpalette", {"INPUT": rgba, "METHOD": "exact", "N_COLORS": 16,
                                                         "OUTPUT_PALETTE": str(tmp_path / "palette.csv")})
+    assert descriptors_on_input() <= before + 1  # the last failed run's, until the next run
+    processing.run("palettize:quantize", {"INPUT": rgba, "OUTPUT": str(tmp_path / "good.tif")})
     assert descriptors_on_input() == before
-    assert everything_under(tmp_path) == []
+    assert everything_under(tmp_path) == ["good.qml", "good.tif", "good.tif.aux.xml"]
 
 
 
 def test_a_failed_run_leaves_the_layer_a_script_put_in_the_context_alone(qgis_app, tmp_path, rgba):
-    """A failed run lets go of the layer Processing opened for it from a path (see above), never of
-    one the script styled and put in the context's store itself, passed by its id or name."""
+    """A failed run lets go of what it holds (see above), never of a layer the script put in the
+    context's store itself, passed by its id, name or path (the first fix deleted it)."""
     from qgis.core import QgsProcessingContext, QgsRasterLayer
+
+    from qgis.core import QgsProcessingUtils
 
     layer, context = QgsRasterLayer(rgba, "mine"), QgsProcessingContext()
     context.temporaryLayerStore().addMapLayer(layer)
-    for given in (layer.id(), layer.name()):
+    loaded = QgsProcessingUtils.mapLayerFromString(rgba, context, True)  # the same layer, found by its path
+    assert loaded is layer
+    for given in (layer.id(), layer.name(), rgba):
         with pytest.raises(QgsProcessingException):
             processing.run("palettize:quantize", {"INPUT": given, "PALETTE": "exact", "N_COLORS": 2,
                                                   "OUTPUT": str(tmp_path / "out.tif")}, context=context)
