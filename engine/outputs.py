@@ -326,7 +326,12 @@ class OutputFiles:
 
     def commit(self):
         """Move every staged file into place; on any failure undo the moves (restoring files they
-        replaced), remove everything and raise OSError."""
+        replaced), remove everything and raise OSError. Runs into the same folders commit one
+        after the other (see _folders_locked)."""
+        with _folders_locked(sorted(self._staging)):
+            self._commit()
+
+    def _commit(self):
         placed, replaced = [], []
         try:
             for folder, staging in self._staging.items():
@@ -390,6 +395,41 @@ class OutputFiles:
         if exc_type is not None:
             self.discard()
         return False
+
+
+#: How long a commit waits for another run's commit into the same folder before it goes on.
+COMMIT_PATIENCE = 30.0
+
+
+@contextlib.contextmanager
+def _folders_locked(folders):
+    """Hold ``folders`` (sorted: two runs never wait for each other) locked while a commit moves
+    files into them: two runs writing the same outputs at once each moved the other's files aside
+    between its own moves, and one failed ("No such file or directory") or left a mix. A folder
+    that cannot be locked (no flock, such as NFS) is not waited for."""
+    held = []
+    try:
+        for folder in folders if fcntl is not None else ():
+            try:
+                descriptor = os.open(folder, os.O_RDONLY)
+            except OSError:
+                continue
+            held.append(descriptor)
+            deadline = time.monotonic() + COMMIT_PATIENCE
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:  # another run's commit: a few renames
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.005)
+                except OSError:  # no locks on this file system
+                    break
+        yield
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
 
 
 def _remove(path):

@@ -706,3 +706,45 @@ def test_the_staging_folder_of_a_run_still_going_is_left_alone_by_another_run_in
         assert os.path.exists(staged)
         going.commit()
     assert everything_under(tmp_path) == ["a.tif"]
+
+
+def test_two_runs_putting_the_same_outputs_in_place_at_once_leave_one_runs_files(tmp_path, monkeypatch):
+    """Two runs writing the same outputs at once: each moved the other's files aside between its own
+    moves, and one failed ("No such file or directory": about 1 run in 300 of four at once) or the
+    folder held one run's raster beside the other's style. Commits into one folder now take turns:
+    the later one wins, whole."""
+    import threading
+    import time
+
+    from palettize.engine.outputs import OutputFiles
+
+    for name in ("map.tif", "map.qml"):
+        (tmp_path / name).write_text("earlier")
+    real_replace = os.replace
+
+    def slow_replace(source, target):  # a slow disk: each move takes a while
+        time.sleep(0.02)
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", slow_replace)
+    errors = []
+
+    def run(text):
+        outputs = OutputFiles()
+        for name in ("map.tif", "map.qml"):
+            with open(outputs.stage(str(tmp_path / name)), "w") as f:
+                f.write(text)
+        try:
+            outputs.commit()
+        except OSError as error:
+            errors.append(error)
+
+    for _ in range(5):
+        runs = [threading.Thread(target=run, args=(text,)) for text in ("A", "B")]
+        for thread in runs:
+            thread.start()
+        for thread in runs:
+            thread.join()
+        assert errors == []
+        assert everything_under(tmp_path) == ["map.qml", "map.tif"]
+        assert (tmp_path / "map.tif").read_text() == (tmp_path / "map.qml").read_text() in ("A", "B")
