@@ -13,6 +13,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -103,21 +104,24 @@ def _opened_for_the_run(value, layer, context):
         context.temporaryLayerStore().mapLayer(layer.id()) is not None
 
 
-#: The frames of entry points that failed (see user_errors), each at the end of a chain of callers.
+#: (thread, frame) of entry points that failed (see user_errors), each at the end of a chain of callers.
 _FAILED = []
 
 
 def _release_failed_runs():
-    """Clear what QGIS keeps of the runs that failed before: the frame of each failed entry point
-    and, above it, the finished frames of processing.run, which hold the run's context (the layers
-    it opened, their files open). The caller's own frames are left as they are."""
-    while _FAILED:
-        frame = _FAILED.pop()
+    """Clear what QGIS keeps of the runs that failed before in this thread (whose Qt objects are
+    this thread's to delete): the frame of each failed entry point and, above it, the finished
+    frames of processing.run, which hold the context it made (the layers it opened, their files
+    open). The caller's own frames are left as they are, with a context the caller made."""
+    thread = threading.get_ident()
+    for kept in [kept for kept in _FAILED if kept[0] == thread]:
+        _FAILED.remove(kept)
+        frame = kept[1]
         while frame is not None:
             above = frame.f_back
             try:
                 frame.clear()
-            except RuntimeError:  # still running (a model's step, another thread's run)
+            except RuntimeError:  # still running (a model's step)
                 break
             frame = above if above is not None and above.f_globals.get("__name__", "").startswith("processing.") else None
 
@@ -147,7 +151,7 @@ def user_errors(method):
             message = unexpected(error)
         algorithm.let_go()
         del algorithm, parameters, context, feedback
-        _FAILED.append(sys._getframe())  # cleared as the next run starts
+        _FAILED.append((threading.get_ident(), sys._getframe()))  # cleared as this thread's next run starts
         raise QgsProcessingException(message)
     return wrapper
 

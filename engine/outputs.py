@@ -328,10 +328,17 @@ class OutputFiles:
         """Move every staged file into place; on any failure undo the moves (restoring files they
         replaced), remove everything and raise OSError. Runs into the same folders commit one
         after the other (see _folders_locked)."""
-        with _folders_locked(sorted(self._staging)):
-            self._commit()
+        try:
+            with _folders_locked(sorted({same_file_key(folder) for folder in self._staging})):
+                self._move_into_place()
+        except BaseException:
+            self.discard()
+            raise
+        self._created = self._in_place = self._undo = []  # the folders now hold outputs
+        self.discard()
 
-    def _commit(self):
+    def _move_into_place(self):
+        """commit's moves; on any failure (a Ctrl-C in the middle too) the files moved aside go back."""
         placed, replaced = [], []
         try:
             for folder, staging in self._staging.items():
@@ -352,7 +359,7 @@ class OutputFiles:
                     backup = self._replaced(target)
                     os.replace(target, backup)
                     replaced.append((backup, target))
-        except BaseException:  # a Ctrl-C in the middle too: the files moved aside go back
+        except BaseException:
             for target in placed:
                 _remove(target)
             for backup, target in replaced:
@@ -360,10 +367,7 @@ class OutputFiles:
                     os.replace(backup, target)
                 except OSError:
                     pass
-            self.discard()
             raise
-        self._created = self._in_place = self._undo = []  # the folders now hold outputs
-        self.discard()
 
     def discard(self):
         """Remove the files written in place, undo what was written into the user's files, remove

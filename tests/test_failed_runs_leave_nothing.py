@@ -748,3 +748,22 @@ def test_two_runs_putting_the_same_outputs_in_place_at_once_leave_one_runs_files
         assert errors == []
         assert everything_under(tmp_path) == ["map.qml", "map.tif"]
         assert (tmp_path / "map.tif").read_text() == (tmp_path / "map.qml").read_text() in ("A", "B")
+
+
+def test_a_run_putting_outputs_into_one_folder_by_two_names_does_not_wait_for_itself(tmp_path):
+    """Commits take turns per folder: a run writing into a folder and into a link to it locked the
+    folder twice and waited out its patience (30 s) for its own lock."""
+    import time
+
+    from palettize.engine import outputs
+
+    (tmp_path / "out").mkdir()
+    os.symlink(str(tmp_path / "out"), str(tmp_path / "link"))
+    files = outputs.OutputFiles()
+    for path in (tmp_path / "out" / "a.tif", tmp_path / "link" / "b.qml"):
+        with open(files.stage(str(path)), "w") as f:
+            f.write("written")
+    start = time.monotonic()
+    files.commit()
+    assert time.monotonic() - start < outputs.COMMIT_PATIENCE / 10
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["a.tif", "b.qml"]
