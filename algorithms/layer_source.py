@@ -687,12 +687,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 self.named("OUTPUT_TABLE"), table, problem))
         return table
 
-    def check_table_labels(self, parameters, context, palette):
-        """Refuse, before any work, a table file whose format would change a label of ``palette``
-        (a MapInfo .tab keeps 254 bytes of it, a spreadsheet no control characters): the table
-        written once the raster is done failed then, and the whole run with it. CSV and
-        GeoPackage keep every label."""
-        table = self.table_path(parameters, context)
+    def check_table_labels(self, table, palette, context):
+        """Refuse, before any work, a table file (``table``: see table_path) whose format would
+        change a label of ``palette`` (a MapInfo .tab keeps 254 bytes of it, a spreadsheet no
+        control characters): the table written once the raster is done failed then, and the whole
+        run with it. CSV and GeoPackage keep every label."""
         extension = os.path.splitext(table)[1]
         if not table or not palette.labels or QgsVectorFileWriter.driverForExtension(extension) in ("CSV", "GPKG"):
             return

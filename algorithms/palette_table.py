@@ -166,9 +166,11 @@ def unwritten_rows(path, layer, palette, usage):
             return "row {} is not as written".format(number + 1)
         changed = [name for name, value, want in zip(TABLE_COLUMNS, row, wanted) if not _same_value(value, want)]
         if changed == ["label"]:  # the format's limits (a MapInfo .tab: 254 bytes; .xlsx: no control characters)
+            written, read = dict(zip(TABLE_COLUMNS, wanted)), dict(zip(TABLE_COLUMNS, row))
             return ("its format does not keep the label of entry {} ('{}', {} characters), which it gives back as "
                     "'{}': shorten that label or take out its control characters, or write the table as .csv or "
-                    ".gpkg".format(wanted[0], shown_text(wanted[5]), len(wanted[5]), shown_text(row[5] or "")))
+                    ".gpkg".format(written["index"], shown_text(written["label"]), len(written["label"]),
+                                   shown_text(read["label"] or "")))
         if changed:
             return "row {} is not as written".format(number + 1)
     return ""

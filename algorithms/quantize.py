@@ -154,12 +154,12 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             run.palette, run.palette_origin = resolve_palette(run.options)
         run.output_request = resolve_output(self, parameters, self.OUTPUT, context)
         run.output = run.output_request.path
+        table = self.table_path(parameters, context)
         run.driver = check_quantize(run.output, run.grid, run.options, run.palette, self.opaque_source(run),
-                                    inputs={self.INPUT: run.input_file},
-                                    other_outputs={self.OUTPUT_TABLE: self.table_path(parameters, context)},
+                                    inputs={self.INPUT: run.input_file}, other_outputs={self.OUTPUT_TABLE: table},
                                     resizable=True)
         if run.palette is not None:
-            self.check_table_labels(parameters, context, run.palette)
+            self.check_table_labels(table, run.palette, context)
 
     @user_errors
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)

@@ -94,12 +94,13 @@ def sweep_abandoned(folder):
     _SWEPT.add(folder)
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
         staging = os.path.join(folder, name)
+        owner, aside = os.path.join(staging, OWNER), os.path.join(staging, REPLACED)
         try:
-            if not _UNTAGGED.match(name) or time.time() - os.path.getmtime(os.path.join(staging, OWNER)) < ABANDONED_AFTER:
+            if not _UNTAGGED.match(name) or time.time() - os.path.getmtime(owner) < ABANDONED_AFTER:
                 continue
-            with open(os.path.join(staging, OWNER), "rb") as owner:
-                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while it is removed: no other run takes it
-                if not os.path.isdir(os.path.join(staging, REPLACED)) or not os.listdir(os.path.join(staging, REPLACED)):
+            with open(owner, "rb") as held:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while it is removed: no other run takes it
+                if not os.path.isdir(aside) or not os.listdir(aside):
                     shutil.rmtree(staging, ignore_errors=True)
         except OSError:  # no owner file (being made, or not a run's folder), or locked: a living run's
             continue
