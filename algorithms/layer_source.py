@@ -96,11 +96,18 @@ class LayerRun:
     opacity_guesses: Any = None  # a BandSource's seems_opaque answers, found by the check
 
 
-def _opened_for_the_run(value, layer, context):
+def _stored_layers(context):
+    """The ids of the layers in the context's temporary store: those there before QGIS opens the
+    input are the caller's (see _opened_for_the_run)."""
+    return frozenset(context.temporaryLayerStore().mapLayers())
+
+
+def _opened_for_the_run(value, layer, context, stored):
     """Whether ``layer``, the INPUT given as ``value``, is a file given by its path that Processing
     opened into the context's store for the run: never a layer the caller put there (styled, and
-    named by its id or name, as scripts chaining algorithms do) or a project's layer."""
-    return isinstance(value, str) and value not in (layer.id(), layer.name()) and \
+    named by its id, name or path, as scripts chaining algorithms do; ``stored``: the store's
+    layers before QGIS opened the input) or a project's layer."""
+    return isinstance(value, str) and value not in (layer.id(), layer.name()) and layer.id() not in stored and \
         context.temporaryLayerStore().mapLayer(layer.id()) is not None
 
 
@@ -234,6 +241,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         try:
+            stored = _stored_layers(context)  # before QGIS's own check opens the input
             values = self.evaluated(parameters, context)
             ok, message = super().checkParameterValues(
                 checkable_parameters(self, self.checkable(values), {k: v[0] for k, v in self.ENUMS.items()},
@@ -243,7 +251,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     self.enum(self.checkable(values), name)
                 return ok, (self.input_problem(parameters, context) or self.number_problem(parameters)
                             or self.missing_output(parameters) or self.extent_problem(parameters, context) or message)
-            self._checked = (context, dict(parameters), self.settings(parameters, context))
+            self._checked = (context, dict(parameters), self.settings(parameters, context, stored))
         except QgsProcessingException as error:
             return False, str(error)
         except Exception as error:  # qgis_process aborts when anything else leaves this method
@@ -392,14 +400,17 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 values[name] = value
         return values
 
-    def settings(self, parameters, context):
-        """Everything a run needs, checked, as a LayerRun; raises QgsProcessingException saying what to fix."""
+    def settings(self, parameters, context, stored=None):
+        """Everything a run needs, checked, as a LayerRun; raises QgsProcessingException saying what
+        to fix. ``stored``: the ids of the layers in the context's temporary store before QGIS opened
+        the input (None: before this call)."""
+        stored = _stored_layers(context) if stored is None else stored
         parameters = self.evaluated(parameters, context)
         source = self.enum(parameters, self.SOURCE)
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(tr("The input is not a valid raster layer: choose a raster QGIS can open."))
-        if source == "rendered" and _opened_for_the_run(parameters.get(self.INPUT), layer, context):
+        if source == "rendered" and _opened_for_the_run(parameters.get(self.INPUT), layer, context, stored):
             # Opened without the default style QGIS draws it with (<name>.qml beside it, from Save as Default)
             layer.loadDefaultStyle()
         path = rendered_source.gdal_path(layer)  # None when GDAL cannot open the layer's source

@@ -57,7 +57,8 @@ def test_pseudocolour_layer_is_quantized_as_drawn(qgis_app, tmp_path):
 def test_a_layer_a_script_styled_and_keeps_in_its_context_is_drawn_with_that_style(qgis_app, tmp_path):
     """A script chaining algorithms keeps its styled layer in the context's temporary layer store:
     the run took it for a file Processing had opened from its path, gave it the default style
-    saved beside the file (grey), changing the script's layer, and quantized that instead."""
+    saved beside the file (grey), changing the script's layer, and quantized that instead. Named
+    by its file's path, it is the layer QGIS finds in the store: the run did the same then."""
     from qgis.core import (QgsColorRampShader, QgsProcessingContext, QgsProject, QgsRasterLayer, QgsRasterShader,
                            QgsSingleBandPseudoColorRenderer)
     from qgis.PyQt.QtGui import QColor
@@ -75,7 +76,7 @@ def test_a_layer_a_script_styled_and_keeps_in_its_context_is_drawn_with_that_sty
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
     context.temporaryLayerStore().addMapLayer(layer)
-    for given in (layer, layer.id()):
+    for given in (layer, layer.id(), path):
         out = quantize({"INPUT": given, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")}, context=context)
         assert read_indices(out["OUTPUT"]).tolist() == [[4, 10, 9], [9, 10, 4]]
         assert layer.renderer().type() == "singlebandpseudocolor"
