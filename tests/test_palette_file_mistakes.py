@@ -674,3 +674,19 @@ def test_qgis_process_refuses_a_label_longer_than_csv_allows_instead_of_aborting
     assert result.returncode not in (0, 134, -6), result.stdout[-2000:]
     assert "palette file long.csv, line 1: a field is longer than 131072 characters" in result.stdout
     assert not os.path.exists(tmp_path / "out.tif")
+
+
+@pytest.mark.parametrize("text, named", [("L,a,b\n50,10,20\n80,5,5\n", "columns L, a, b: CIELAB colours"),
+                                         ("c,m,y,k\n0,100,100,0\n100,0,100,0\n", "columns c, m, y: CMYK colours"),
+                                         ("Hue;Saturation;Lightness\n0;100;50\n", "columns Hue, Saturation, Lightness: "
+                                                                                  "HSV or HSL colours")])
+def test_a_csv_of_another_colour_model_is_refused_not_read_as_red_green_blue(tmp_path, text, named):
+    """Its values read as red, green, blue gave other colours without a word (and the 'a' of L,a,b
+    was said to be an ignored alpha column while it was read as green)."""
+    message = refused(write_file(tmp_path, "p.csv", text), "palette file p.csv, line 1: the header names " + named)
+    assert message.endswith("convert the colours to RGB (0-255) and name the columns red, green, blue")
+
+
+def test_a_header_naming_alpha_where_green_is_read_is_refused(tmp_path):
+    refused(write_file(tmp_path, "p.csv", "x,a,z\n1,2,3\n"), "the header names column 2 'a' (alpha), which would be "
+            "read as green: red, green, blue come first where the header names none of them")
