@@ -443,8 +443,11 @@ def test_content_wins_over_the_extension(tmp_path):
                     '</rasterrenderer></pipe></qgis>', "bad.qml, line 2: <rastershader> has no <colorrampshader>"),
         ("bad.qml", '<qgis><pipe>\n<rasterrenderer type="multibandcolor"/></pipe></qgis>',
          "bad.qml, line 2: a raster renderer of type 'multibandcolor' has no class colours"),
+        ("bad.qml", '<qgis>\n<renderer-v2 type="RuleRenderer"/></qgis>',
+         "bad.qml, line 2: a vector renderer of type 'RuleRenderer' has no list of class colours; use a categorized "
+         "or graduated style"),
         ("bad.qml", '<qgis>\n<renderer-v2 type="graduatedSymbol"/></qgis>',
-         "bad.qml, line 2: a vector renderer of type 'graduatedSymbol' has no class colours"),
+         'bad.qml, line 2: <renderer-v2 type="graduatedSymbol"> has no <ranges>'),
         ("bad.qml", '<qgis><renderer-v2 type="categorizedSymbol"><categories>\n<category symbol="3" label="Gr"/>'
                     '</categories><symbols/></renderer-v2></qgis>',
          "bad.qml, line 2: category 'Gr' names symbol '3', which <symbols> does not hold"),
@@ -452,7 +455,7 @@ def test_content_wins_over_the_extension(tmp_path):
          'bad.qml, line 1: <renderer-v2 type="categorizedSymbol"> has no <symbols>'),
         ("bad.qml", '<qgis><renderer-v2 type="categorizedSymbol"><categories><category symbol="0" label="Gr"/>'
                     '</categories><symbols>\n<symbol name="0"><layer/></symbol></symbols></renderer-v2></qgis>',
-         "bad.qml, line 2: symbol '0' has no layer with a colour"),
+         "bad.qml, line 2: symbol '0' paints no colour (its layers are disabled, or have no brush and no pen)"),
         ("bad.pal", "JASC-PAL\n0100\n3\n255 0 0\n0 255 0\n", "bad.pal, line 3: says 3 colours and 2 follow"),
         ("bad.pal", "JASC-PAL\n0100\n2\n255 0 0\n0 255\n", "bad.pal, line 5: 2 column(s); need red, green, blue"),
         ("bad.pal", "JASC-PAL\n0100\n1\n255 0 256\n", "bad.pal, line 4: 256 is out of range"),
@@ -480,3 +483,104 @@ def test_more_than_65535_colours_are_refused_naming_the_count(tmp_path, name):
         text = text.replace("</colorPalette>", entry * (MAX_COLOURS - 1) + "</colorPalette>")
     with pytest.raises(PaletteFileError, match="has 65536 colours; at most 65535"):
         read_palette(write_file(tmp_path, name, text))
+
+
+def _styled_polygons(renderer, path):
+    """A memory layer of three polygons (cls 0, 1, 2) drawn with ``renderer``, its style saved at
+    ``path``; returns the colours QGIS draws inside each polygon on a white background."""
+    from qgis.core import (QgsFeature, QgsGeometry, QgsMapLayer, QgsMapRendererSequentialJob, QgsMapSettings,
+                           QgsRectangle, QgsVectorLayer)
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor
+
+    layer = QgsVectorLayer("Polygon?field=cls:integer", "units", "memory")
+    features = []
+    for cls in range(3):
+        feature = QgsFeature(layer.fields())
+        feature.setAttribute(0, cls)
+        feature.setGeometry(QgsGeometry.fromWkt("POLYGON(({0} 0,{1} 0,{1} 10,{0} 10,{0} 0))".format(cls * 10, cls * 10 + 10)))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    layer.updateExtents()
+    layer.setRenderer(renderer)
+    layer.saveNamedStyle(path, categories=QgsMapLayer.Symbology)
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setExtent(QgsRectangle(0, 0, 30, 10))
+    settings.setOutputSize(QSize(300, 100))
+    settings.setBackgroundColor(QColor(255, 255, 255))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    inside = [list(QColor(image.pixel(50 + 100 * cls, 50)).getRgb()[:3]) for cls in range(3)]
+    edges = [list(QColor(image.pixel(50 + 100 * cls, 1)).getRgb()[:3]) for cls in range(3)]  # in the top outline
+    return inside, edges
+
+
+def _fill_symbol(layers):
+    """A fill symbol of SimpleFill layers given as (fill colour, brush style, outline colour, enabled)."""
+    from qgis.core import QgsFillSymbol, QgsSimpleFillSymbolLayer
+    from qgis.PyQt.QtGui import QColor
+
+    symbol = QgsFillSymbol()
+    symbol.deleteSymbolLayer(0)
+    for fill, brush, outline, enabled in layers:
+        layer = QgsSimpleFillSymbolLayer(QColor(*fill), brush, QColor(*outline))
+        layer.setStrokeWidth(2.0)  # millimetres: 8 pixels, whose inner ones are the outline's colour alone
+        layer.setEnabled(enabled)
+        symbol.appendSymbolLayer(layer)
+    return symbol
+
+
+def test_a_categorized_style_reads_the_colours_qgis_paints_not_those_of_disabled_layers_or_unpainted_fills(
+        qgis_app, tmp_path):
+    """A disabled symbol layer's colour and a fill without brush (outlines alone) were read as the
+    class colours, which QGIS does not paint."""
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsRendererCategory
+    from qgis.PyQt.QtCore import Qt
+
+    solid, none = Qt.BrushStyle.SolidPattern, Qt.BrushStyle.NoBrush
+    disabled_first = QgsCategorizedSymbolRenderer("cls", [QgsRendererCategory(cls, _fill_symbol(
+        [(rgb, solid, (0, 0, 0), False), ((255, 255, 0), solid, (0, 0, 0), True)]), label)
+        for cls, rgb, label in ((0, (255, 0, 0), "Red"), (1, (0, 255, 0), "Green"), (2, (0, 0, 255), "Blue"))])
+    inside, _ = _styled_polygons(disabled_first, str(tmp_path / "disabled.qml"))
+    palette, description = read_palette(str(tmp_path / "disabled.qml"))
+    assert description == "QGIS categorized style (symbol colours)"
+    assert palette.colours.tolist() == inside == [[255, 255, 0]] * 3
+
+    outlines = QgsCategorizedSymbolRenderer("cls", [QgsRendererCategory(cls, _fill_symbol(
+        [(grey, none, rgb, True)]), label) for cls, grey, rgb, label in (
+        (0, (128, 128, 128), (255, 0, 0), "Red"), (1, (100, 100, 100), (0, 255, 0), "Green"),
+        (2, (90, 90, 90), (0, 0, 255), "Blue"))])
+    inside, edges = _styled_polygons(outlines, str(tmp_path / "outlines.qml"))
+    palette, _ = read_palette(str(tmp_path / "outlines.qml"))
+    assert inside == [[255, 255, 255]] * 3  # the background: the fill is not painted
+    assert palette.colours.tolist() == edges == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
+
+
+def test_a_graduated_style_reads_each_range_colour_and_label(qgis_app, tmp_path):
+    from qgis.core import QgsGraduatedSymbolRenderer, QgsRendererRange
+    from qgis.PyQt.QtCore import Qt
+
+    solid = Qt.BrushStyle.SolidPattern
+    renderer = QgsGraduatedSymbolRenderer("cls", [
+        QgsRendererRange(-0.5, 0.5, _fill_symbol([((200, 30, 30), solid, (0, 0, 0), True)]), "low"),
+        QgsRendererRange(0.5, 2.5, _fill_symbol([((30, 30, 200), solid, (0, 0, 0), True)]), "high")])
+    inside, _ = _styled_polygons(renderer, str(tmp_path / "graduated.qml"))
+    palette, description = read_palette(str(tmp_path / "graduated.qml"))
+    assert description == "QGIS graduated style (symbol colours)"
+    assert (palette.colours.tolist(), palette.labels) == ([[200, 30, 30], [30, 30, 200]], ("low", "high"))
+    assert inside == [[200, 30, 30], [30, 30, 200], [30, 30, 200]]
+
+
+def test_a_qgis_project_is_refused_saying_to_save_the_layer_style(tmp_path):
+    """A project holds the styles of all its layers: the first raster layer's was read without a word."""
+    text = ('<!DOCTYPE qgis PUBLIC \'http://mrcc.com/qgis.dtd\' \'SYSTEM\'>\n<qgis projectname="" version="3.22.16">\n'
+            '  <projectlayers>\n    <maplayer type="raster"><pipe><rasterrenderer type="paletted" band="1">'
+            '<colorPalette><paletteEntry value="0" color="#0000ff" label="B0"/></colorPalette></rasterrenderer>'
+            '</pipe></maplayer>\n  </projectlayers>\n</qgis>\n')
+    with pytest.raises(PaletteFileError, match=re.escape(
+            "palette file project.qgs, line 2: a QGIS project, which holds the styles of all its layers; save the "
+            "style of the layer to use as a .qml file")):
+        read_palette(write_file(tmp_path, "project.qgs", text))

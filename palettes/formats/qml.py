@@ -1,7 +1,8 @@
 """QGIS style (``.qml``, XML under ``<qgis>``): a paletted raster renderer (its palette entries), a
-singleband pseudocolour renderer (its class colours) or a categorized vector renderer (each
-category's symbol colour: the first symbol layer with a ``color``, else ``line_color``). The index
-is the entry's position in the file. Writes a paletted renderer style QGIS 3.22+ loads."""
+singleband pseudocolour renderer (its class colours) or a categorized or graduated vector renderer
+(each category's or range's symbol colour: the colour it paints, see _symbol_colour). The index is
+the entry's position in the file. A QGIS project (``.qgs``), which holds the styles of all its
+layers, is refused. Writes a paletted renderer style QGIS 3.22+ loads."""
 
 import re
 from xml.parsers import expat
@@ -22,6 +23,9 @@ def read(path, name):
     root = _parse_xml(path, name)
     if root.tag != "qgis":
         raise error(name, root.line, "the root element is <{}>; a QGIS style (.qml) has <qgis>".format(root.tag))
+    if root.child("projectlayers") is not None:
+        raise error(name, root.line, "a QGIS project, which holds the styles of all its layers; save the style of "
+                    "the layer to use as a .qml file (Layer Properties, Symbology, Style, Save Style...)")
     raster = next(root.descendants("rasterrenderer"), None)
     if raster is not None:
         kind = raster.attrs.get("type")
@@ -36,13 +40,15 @@ def read(path, name):
         raise error(name, raster.line, "a raster renderer of type '{}' has no class colours; use a paletted "
                     "or singleband pseudocolour style".format(kind))
     renderers = list(root.descendants("renderer-v2"))
-    categorized = next((node for node in renderers if node.attrs.get("type") == "categorizedSymbol"), None)
-    if categorized is not None:
-        colours, labels = _qml_categories(categorized, name)
-        return make_palette(name, colours, labels), "QGIS categorized style (symbol colours)"
+    for renderer in renderers:
+        if renderer.attrs.get("type") in _CLASSES:
+            kind, (classes, tag) = renderer.attrs["type"], _CLASSES[renderer.attrs["type"]]
+            colours, labels = _qml_categories(renderer, classes, tag, name)
+            return make_palette(name, colours, labels), "QGIS {} style (symbol colours)".format(
+                kind.replace("Symbol", ""))
     if renderers:
-        raise error(name, renderers[0].line, "a vector renderer of type '{}' has no class colours; use a "
-                    "categorized style".format(renderers[0].attrs.get("type")))
+        raise error(name, renderers[0].line, "a vector renderer of type '{}' has no list of class colours; use a "
+                    "categorized or graduated style".format(renderers[0].attrs.get("type")))
     raise error(name, None, "no <rasterrenderer> or <renderer-v2> element; use a QGIS style with a paletted, "
                 "singleband pseudocolour or categorized renderer")
 
@@ -70,39 +76,72 @@ def _qml_entries(parent, tag, name):
     return colours, labels
 
 
-def _qml_categories(renderer, name):
-    categories = _required(renderer, ["categories"], name)
+#: The vector renderers whose classes have a colour each: the element listing them, and its entries.
+_CLASSES = {"categorizedSymbol": ("categories", "category"), "graduatedSymbol": ("ranges", "range")}
+#: The colours a symbol layer may paint, each with the property that says how (``no``: not at all):
+#: a fill or marker's ``color`` first, then a line's colour or a fill's outline.
+_PAINTED = (("color", "style"), ("line_color", "line_style"), ("outline_color", "outline_style"))
+
+
+def _qml_categories(renderer, classes, tag, name):
+    """Colours and labels of a categorized (``categories``/``category``) or graduated
+    (``ranges``/``range``) renderer's classes, in the file's order."""
+    listed = _required(renderer, [classes], name)
     symbols = _required(renderer, ["symbols"], name)
     by_name = {symbol.attrs.get("name"): symbol for symbol in symbols.children if symbol.tag == "symbol"}
     colours, labels = [], []
-    for category in categories.children:
-        if category.tag != "category":
+    for entry in listed.children:
+        if entry.tag != tag:
             continue
-        symbol = by_name.get(category.attrs.get("symbol"))
+        symbol = by_name.get(entry.attrs.get("symbol"))
         if symbol is None:
-            raise error(name, category.line, "category '{}' names symbol '{}', which <symbols> does not hold"
-                        .format(category.attrs.get("label", ""), category.attrs.get("symbol")))
+            raise error(name, entry.line, "{} '{}' names symbol '{}', which <symbols> does not hold"
+                        .format(tag, entry.attrs.get("label", ""), entry.attrs.get("symbol")))
         colours.append(_symbol_colour(symbol, name))
-        labels.append(category.attrs.get("label", "").strip())
+        labels.append(entry.attrs.get("label", "").strip())
     if not colours:
-        raise error(name, categories.line, "<categories> has no <category> entries")
+        raise error(name, listed.line, "<{}> has no <{}> entries".format(classes, tag))
     return colours, labels
 
 
 def _symbol_colour(symbol, name):
-    """The colour of a symbol's first layer that has one: ``color``, else ``line_color``."""
-    for key in ("color", "line_color"):
-        for layer in symbol.children:
-            if layer.tag != "layer":
-                continue
-            for node in layer.children:
-                if node.tag == "prop" and node.attrs.get("k") == key:
-                    return _colour(node.attrs.get("v", ""), name, node.line, "prop")
-                if node.tag == "Option" and node.attrs.get("type") == "Map":
-                    for option in node.children:
-                        if option.tag == "Option" and option.attrs.get("name") == key:
-                            return _colour(option.attrs.get("value", ""), name, option.line, "Option")
-    raise error(name, symbol.line, "symbol '{}' has no layer with a colour".format(symbol.attrs.get("name")))
+    """The colour a symbol paints its class with, as QGIS draws it: the first fill or marker
+    ``color`` of its enabled layers, else the first line colour or outline (a fill without brush
+    shows its outline alone); a colour whose style is ``no`` or whose alpha is 0 is not painted."""
+    layers = [_properties(layer) for layer in symbol.children if layer.tag == "layer" and
+              layer.attrs.get("enabled", "1") != "0"]
+    for painted in (_PAINTED[:1], _PAINTED[1:]):
+        for properties in layers:
+            for key, style in painted:
+                if key in properties and properties.get(style, ("",))[0] != "no":
+                    text, line, tag = properties[key]
+                    if not _transparent(text):
+                        return _colour(text, name, line, tag)
+    raise error(name, symbol.line, "symbol '{}' paints no colour (its layers are disabled, or have no brush and "
+                "no pen)".format(symbol.attrs.get("name")))
+
+
+def _properties(layer):
+    """A symbol layer's properties {key: (value, line, tag)}, from ``<prop k v>`` elements and
+    ``<Option type="Map">`` (QGIS 3.22 writes both, later versions the latter alone)."""
+    properties = {}
+    for node in layer.children:
+        if node.tag == "prop" and "k" in node.attrs:
+            properties.setdefault(node.attrs["k"], (node.attrs.get("v", ""), node.line, "prop"))
+        elif node.tag == "Option" and node.attrs.get("type") == "Map":
+            for option in node.children:
+                if option.tag == "Option" and "name" in option.attrs:
+                    properties.setdefault(option.attrs["name"], (option.attrs.get("value", ""), option.line, "Option"))
+    return properties
+
+
+def _transparent(text):
+    """Whether a QGIS colour ('r,g,b,a', '#aarrggbb') has alpha 0."""
+    text = text.strip()
+    parts = text.split(",")
+    if len(parts) >= 4:
+        return parts[3].strip() in ("0", "0.0")
+    return text.startswith("#") and len(text) == 9 and text[1:3] == "00"
 
 
 def _colour(text, name, line, tag):
@@ -222,5 +261,5 @@ def _xml_attribute(text):
     return text
 
 
-FORMAT = Format("qml", "QGIS style (paletted, singleband pseudocolour or categorized renderer)", read, write,
+FORMAT = Format("qml", "QGIS style (paletted, singleband pseudocolour, categorized or graduated renderer)", read, write,
                 ".qml", extensions=(".qml",), sniff=sniff)
