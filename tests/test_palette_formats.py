@@ -388,6 +388,28 @@ def test_raster_attribute_table_names_become_labels_by_value(tmp_path):
     assert palette.labels == ("Granite", "", "Schist")
 
 
+def test_an_attribute_table_of_value_ranges_labels_each_entry_by_the_range_holding_its_value(tmp_path):
+    """Rows of Min and Max columns were taken for values 0, 1, 2, ...: red (value 1) got the
+    second range's label, green and blue none, and unused black entries the rest."""
+    colours = [[0, 0, 0]] * 11
+    colours[1], colours[5], colours[10] = [255, 0, 0], [0, 255, 0], [0, 0, 255]
+    path = paletted_raster(tmp_path / "ranges.tif", colours)
+    dataset = gdal.Open(path, gdal.GA_Update)
+    rat = gdal.RasterAttributeTable()
+    for name, kind, usage in (("Min", gdal.GFT_Integer, gdal.GFU_Min), ("Max", gdal.GFT_Integer, gdal.GFU_Max),
+                              ("Name", gdal.GFT_String, gdal.GFU_Name)):
+        rat.CreateColumn(name, kind, usage)
+    for row, (low, high, name) in enumerate([(0, 3, "low"), (4, 7, "mid"), (8, 12, "high")]):
+        rat.SetValueAsInt(row, 0, low)
+        rat.SetValueAsInt(row, 1, high)
+        rat.SetValueAsString(row, 2, name)
+    dataset.GetRasterBand(1).SetDefaultRAT(rat)
+    dataset = None
+    palette, _ = read_palette(path)
+    assert [palette.labels[entry] for entry in (1, 5, 10)] == ["low", "mid", "high"]
+    assert palette.labels[:8] == ("low",) * 4 + ("mid",) * 4
+
+
 def test_a_raster_without_a_colour_table_is_refused(tmp_path):
     path = str(tmp_path / "rgb.tif")
     gdal.GetDriverByName("GTiff").Create(path, 2, 2, 3, gdal.GDT_Byte).FlushCache()

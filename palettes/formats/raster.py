@@ -83,7 +83,7 @@ def _read_table(gdal, dataset, name, reason):
         raise error(name, None, "the colour table is not RGB (GDAL palette interpretation {}); use an RGB one"
                     .format(table.GetPaletteInterpretation()))
     colours = [list(table.GetColorEntry(i)[:3]) for i in range(table.GetCount())]
-    names = _raster_names(gdal, band)
+    names = _raster_names(gdal, band, len(colours))
     description = "GDAL colour table ({}, band 1)".format(dataset.GetDriver().ShortName)
     if _padded(len(colours), dataset.GetDriver().ShortName):
         coloured = [i for i, colour in enumerate(colours) if colour != [0, 0, 0]]
@@ -114,8 +114,9 @@ def _largest_value(band):
         return -1
 
 
-def _raster_names(gdal, band):
-    """Labels by value: the band's category names, else its attribute table's name column."""
+def _raster_names(gdal, band, entries):
+    """Labels by value: the band's category names, else its attribute table's name column (the
+    row of each of the colour table's ``entries`` values, in a table of value ranges)."""
     names = band.GetCategoryNames()
     if names:
         return list(names)
@@ -125,6 +126,10 @@ def _raster_names(gdal, band):
     usages = {rat.GetUsageOfCol(column): column for column in range(rat.GetColumnCount())}
     if gdal.GFU_Name not in usages:
         return []
+    if gdal.GFU_MinMax not in usages and (gdal.GFU_Min in usages and gdal.GFU_Max in usages or
+                                          rat.GetLinearBinning()[0]):
+        rows = [rat.GetRowOfValue(value) for value in range(entries)]  # -1: in no range
+        return [rat.GetValueAsString(row, usages[gdal.GFU_Name]) if row >= 0 else "" for row in rows]
     by_value = {}
     for row in range(rat.GetRowCount()):
         value = rat.GetValueAsInt(row, usages[gdal.GFU_MinMax]) if gdal.GFU_MinMax in usages else row
