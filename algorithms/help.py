@@ -124,7 +124,7 @@ QUANTIZE_PARAMETERS = [
         "A palette file (CSV, GIMP, ACT, CLR, QGIS style, a raster with colour table); wins over Palette.",
         """A palette file; wins over `PALETTE`: CSV (`red,green,blue[,label]`, 0–255 integers or 0–1
         floats), GIMP `.gpl`, Adobe `.act`, ESRI `.clr`, QGIS colour map export `.txt`, QGIS `.qml`
-        style (paletted, pseudocolour, categorized or graduated), JASC `.pal` or any raster with a colour table
+        style (paletted, pseudocolour, categorized or graduated), JASC or Windows RIFF `.pal` or any raster with a colour table
         (formats and labels: *Palette files* in the README). A layer given for it (a model's layer
         input) stands for the file it reads, read whole: a filtered layer is refused."""),
     N_COLORS,

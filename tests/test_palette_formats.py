@@ -606,3 +606,47 @@ def test_a_qgis_project_is_refused_saying_to_save_the_layer_style(tmp_path):
             "palette file project.qgs, line 2: a QGIS project, which holds the styles of all its layers; save the "
             "style of the layer to use as a .qml file")):
         read_palette(write_file(tmp_path, "project.qgs", text))
+
+
+def riff_palette(colours, extra_chunk=b""):
+    """A Microsoft RIFF palette as Windows writes it (version 0x0300, flags 0), after an optional chunk."""
+    data = struct.pack("<HH", 0x0300, len(colours)) + b"".join(bytes(colour) + b"\0" for colour in colours)
+    body = b"PAL " + extra_chunk + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_a_windows_riff_palette_is_read_in_its_order(tmp_path):
+    """It was refused as no palette file at all."""
+    colours = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [12, 34, 56]]
+    for name, extra in (("win.pal", b""), ("other.pal", b"note" + struct.pack("<I", 3) + b"abc\0")):
+        palette, description = read_palette(write_file(tmp_path, name, riff_palette(colours, extra)))
+        assert (palette.colours.tolist(), palette.labels, description) == (colours, None, "RIFF palette")
+    with pytest.raises(PaletteFileError, match=re.escape("palette file cut.pal: its data chunk says 5 colours and "
+                                                         "holds 4; save the palette again")):
+        read_palette(write_file(tmp_path, "cut.pal", riff_palette(colours)[:-4]))
+
+
+@pytest.mark.parametrize("name, content, kind", [
+    ("ramp.cpt", "0 0 0 255 64 0 255 0\n64 0 255 0 128 255 255 0\n", "a GMT colour palette table"),
+    ("swatches.aco", b"\x00\x01\x00\x02\x00\x00\xff\xff", "Photoshop colour swatches"),
+    ("swatches.ase", b"ASEF\x00\x01\x00\x00", "an Adobe swatch exchange file"),
+    ("krita.kpl", b"PK\x03\x04\x14\x00", "a Krita palette"),
+])
+def test_colour_files_of_other_programs_are_refused_saying_what_they_are(tmp_path, name, content, kind):
+    """A GMT table was read as CSV (its first value column as red, a colour's blue as alpha), a
+    Krita palette was taken for a spreadsheet, swatches for no palette file at all."""
+    with pytest.raises(PaletteFileError, match=re.escape("palette file {}: {}, a format Palettize does not read; "
+                                                         "export its colours as a CSV".format(name, kind))):
+        read_palette(write_file(tmp_path, name, content))
+
+
+@pytest.mark.parametrize("name, content, said", [
+    ("project.qgz", b"PK\x03\x04\x14\x00", "palette file project.qgz: a QGIS project"),
+    ("ramps.xml", "<!DOCTYPE qgis_style>\n<qgis_style version=\"2\"><colorramps/></qgis_style>\n",
+     "palette file ramps.xml, line 2: a QGIS style library"),
+])
+def test_a_zipped_project_or_a_style_library_says_to_save_the_layer_style(tmp_path, name, content, said):
+    with pytest.raises(PaletteFileError, match=re.escape(said)) as caught:
+        read_palette(write_file(tmp_path, name, content))
+    assert str(caught.value).endswith("save the style of the layer to use as a .qml file (Layer Properties, "
+                                      "Symbology, Style, Save Style...)")

@@ -14,6 +14,10 @@ class PaletteFileError(ValueError):
     """A palette file that cannot be used; the message names the file, the line and the fix."""
 
 
+#: What to do with a file holding the styles of several layers, or none (a project, a style library).
+SAVE_LAYER_STYLE = "save the style of the layer to use as a .qml file (Layer Properties, Symbology, Style, Save Style...)"
+
+
 def error(name, line, message):
     """A PaletteFileError naming the file and, when known, the line."""
     if line is None:

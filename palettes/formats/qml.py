@@ -7,7 +7,7 @@ layers, is refused. Writes a paletted renderer style QGIS 3.22+ loads."""
 import re
 from xml.parsers import expat
 
-from .common import HEAD, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
+from .common import HEAD, SAVE_LAYER_STYLE, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
 
 #: Characters an XML document cannot hold: control characters, U+FFFE and U+FFFF (a label may
 #: hold them: UTF-8 carries them), and lone surrogates (undecodable bytes of a file name).
@@ -21,11 +21,13 @@ def sniff(text, extension):
 
 def read(path, name):
     root = _parse_xml(path, name)
+    if root.tag == "qgis_style":
+        raise error(name, root.line, "a QGIS style library (symbols and colour ramps from the Style Manager), which "
+                    "lists no classes; " + SAVE_LAYER_STYLE)
     if root.tag != "qgis":
         raise error(name, root.line, "the root element is <{}>; a QGIS style (.qml) has <qgis>".format(root.tag))
     if root.child("projectlayers") is not None:
-        raise error(name, root.line, "a QGIS project, which holds the styles of all its layers; save the style of "
-                    "the layer to use as a .qml file (Layer Properties, Symbology, Style, Save Style...)")
+        raise error(name, root.line, "a QGIS project, which holds the styles of all its layers; " + SAVE_LAYER_STYLE)
     raster = next(root.descendants("rasterrenderer"), None)
     if raster is not None:
         kind = raster.attrs.get("type")

@@ -1,16 +1,22 @@
 """The one list of palette file formats: adding a format is a module with a ``FORMAT`` and a line here.
 
 A file is recognised by its content first (each format's ``sniff``, in the order below) and its
-extension second; text no format claims is read as CSV. Written formats follow the extension.
+extension second; text no format claims is read as CSV, except in files of other programs' colour
+formats (FOREIGN), which are refused. Written formats follow the extension.
 """
 
 import os
 
-from . import act, clr, csv, gpl, jasc, qgis_txt, qml, raster
-from .common import HEAD, text_encoding
+from . import act, clr, csv, gpl, jasc, qgis_txt, qml, raster, riff
+from .common import HEAD, SAVE_LAYER_STYLE, error, text_encoding
 
 #: In the order file dialogs list them; detection tries the ``sniff`` functions in this order too.
-FORMATS = (csv.FORMAT, gpl.FORMAT, act.FORMAT, clr.FORMAT, qml.FORMAT, qgis_txt.FORMAT, jasc.FORMAT, raster.FORMAT)
+FORMATS = (csv.FORMAT, gpl.FORMAT, act.FORMAT, clr.FORMAT, qml.FORMAT, qgis_txt.FORMAT, jasc.FORMAT, riff.FORMAT,
+           raster.FORMAT)
+#: Files of other programs that hold colours in a form not read here (their text would otherwise be
+#: read as CSV, or their bytes said to be no palette file at all), by extension.
+FOREIGN = {".cpt": "a GMT colour palette table", ".aco": "Photoshop colour swatches",
+           ".ase": "an Adobe swatch exchange file", ".acb": "an Adobe colour book", ".kpl": "a Krita palette"}
 #: What any text no format claims is read as.
 DEFAULT = csv.FORMAT
 
@@ -25,6 +31,13 @@ TEXT_EXTENSIONS = tuple(f.write_extension for f in FORMATS if f.text and f.write
 def detect(path):
     """(format, text encoding or None) of the file at ``path``, from its first bytes and its extension."""
     extension = os.path.splitext(path)[1].lower()
+    if extension == ".qgz":
+        raise error(os.path.basename(path), None, "a QGIS project, which holds the styles of all its layers; " +
+                    SAVE_LAYER_STYLE)
+    if extension in FOREIGN:
+        raise error(os.path.basename(path), None, "{}, a format Palettize does not read; export its colours as a CSV "
+                    "of red,green,blue,label lines (or as {})".format(FOREIGN[extension],
+                                                                     ", ".join(WRITE_EXTENSIONS[1:])))
     with open(path, "rb") as f:
         head = f.read(HEAD)
     encoding = text_encoding(head)
