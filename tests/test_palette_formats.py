@@ -650,3 +650,21 @@ def test_a_zipped_project_or_a_style_library_says_to_save_the_layer_style(tmp_pa
         read_palette(write_file(tmp_path, name, content))
     assert str(caught.value).endswith("save the style of the layer to use as a .qml file (Layer Properties, "
                                       "Symbology, Style, Save Style...)")
+
+
+PAINT_NET = ("; paint.net Palette File\n; Lines that start with a semicolon are comments\n"
+             "; Colors are written as 8-digit hexadecimal numbers: aarrggbb\nFF000000\nFF404040\nFFFF0000\n80123456\n")
+
+
+def test_a_paint_net_palette_is_read_as_aarrggbb_colours(tmp_path):
+    """Its first comment line was taken for a CSV header, its second refused as "';' is not a number"."""
+    palette, description = read_palette(write_file(tmp_path, "paint.txt", PAINT_NET))
+    assert description == "Paint.NET palette (AARRGGBB, alpha ignored)"
+    assert palette.colours.tolist() == [[0, 0, 0], [64, 64, 64], [255, 0, 0], [18, 52, 86]]
+    with pytest.raises(PaletteFileError, match=re.escape("eight hex digits could be AARRGGBB or RRGGBBAA")):
+        read_palette(write_file(tmp_path, "bare.txt", "FFFF0000\nFF00FF00\nFF0000FF\n"))
+
+
+def test_a_hex_palette_file_with_semicolon_comments_is_read(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "lospec.hex", "; comment\nff0000\n00ff00\n0000ff\n"))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]

@@ -6,8 +6,8 @@ one module here (its docstring gives its rules) and ``registry.FORMATS`` lists t
 - CSV (any other text, ``csv``): red, green, blue per line, 0-255 integers or 0-1 floats, optional
   header and label column.
 - GIMP palette (``gpl``), Adobe colour table (``act``), ESRI colour map (``clr``), QGIS colour map
-  export (``qgis_txt``), QGIS style (``qml``), JASC and Windows RIFF palettes (``jasc``, ``riff``, read
-  only) and any raster GDAL opens whose band 1 has a colour table (``raster``).
+  export (``qgis_txt``), QGIS style (``qml``), JASC, Windows RIFF and Paint.NET palettes (``jasc``,
+  ``riff``, ``paintnet``, read only) and any raster GDAL opens whose band 1 has a colour table (``raster``).
 - Colour files of other programs not read here (``registry.FOREIGN``) are refused saying what they are.
 
 In ``.clr``, ``.txt`` and ``.qml`` files the palette index is the entry's position in the file, not

@@ -25,8 +25,8 @@ line, an optional alpha column (ignored) and an optional label column. Any text 
   as hex colours (mixed with red,green,blue lines it is an error, not colours silently skipped).
   CSS's short ``#rgb`` is a colour too (``#f00`` is ``#ff0000``) in a file of hex colours or one
   with no red,green,blue line; among red,green,blue lines such a line (``#add``) stays a comment.
-  A file of ``rrggbb`` lines without ``#`` (a ``.hex`` palette from Lospec and other sites) is read
-  as hex colours too: a CSV palette cannot have a single column.
+  A file of ``rrggbb`` lines without ``#`` (a ``.hex`` palette from Lospec and other sites, ``;``
+  comment lines skipped) is read as hex colours too: a CSV palette cannot have a single column.
 """
 
 import csv
@@ -80,8 +80,9 @@ def read(path, name):
         lines = lines[1:]
     if short_hex_lines and (hex_lines or not lines or (len(lines) == 1 and not _starts_with_a_number(lines[0][1]))):
         hex_lines = sorted(hex_lines + short_hex_lines)  # '#f00' lines, and at most a header besides them
-    if not hex_lines and lines and all(_BARE_HEX.match(text.strip()) for _, text in lines):
-        hex_lines, lines = [(n, "#" + text.strip()) for n, text in lines], []  # a file of them: no CSV has 1 column
+    bare = [(n, text) for n, text in lines if not text.lstrip().startswith(";")]  # a .hex file's ';' comments
+    if not hex_lines and bare and all(_BARE_HEX.match(text.strip()) for _, text in bare):
+        hex_lines, lines = [(n, "#" + text.strip()) for n, text in bare], []  # a file of them: no CSV has 1 column
     if hex_lines:
         return _read_hex(hex_lines, lines, name)
     delimiter = _delimiter(lines[:_SAMPLE_LINES])
@@ -100,6 +101,9 @@ def read(path, name):
     for i, (line, text, fields) in enumerate(rows):
         if len(fields) <= max(rgb):
             hint = "; write hex colours as '#rrggbb'" if fields and _BARE_HEX.match(fields[0]) else ""
+            if fields and re.match(r"[0-9a-fA-F]{8}$", fields[0]):
+                hint = ("; eight hex digits could be AARRGGBB or RRGGBBAA: write '#rrggbb', or start a Paint.NET "
+                        "palette (AARRGGBB) with its line '; paint.net Palette File'")
             raise error(name, line, "{} column(s); need red, green, blue{}".format(len(fields), hint))
         for j, column in enumerate(rgb):
             if not is_number(fields[column]):

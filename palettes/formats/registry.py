@@ -7,12 +7,12 @@ formats (FOREIGN), which are refused. Written formats follow the extension.
 
 import os
 
-from . import act, clr, csv, gpl, jasc, qgis_txt, qml, raster, riff
+from . import act, clr, csv, gpl, jasc, paintnet, qgis_txt, qml, raster, riff
 from .common import HEAD, SAVE_LAYER_STYLE, error, text_encoding
 
 #: In the order file dialogs list them; detection tries the ``sniff`` functions in this order too.
 FORMATS = (csv.FORMAT, gpl.FORMAT, act.FORMAT, clr.FORMAT, qml.FORMAT, qgis_txt.FORMAT, jasc.FORMAT, riff.FORMAT,
-           raster.FORMAT)
+           paintnet.FORMAT, raster.FORMAT)
 #: Files of other programs that hold colours in a form not read here (their text would otherwise be
 #: read as CSV, or their bytes said to be no palette file at all), by extension.
 FOREIGN = {".cpt": "a GMT colour palette table", ".aco": "Photoshop colour swatches",
