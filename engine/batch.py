@@ -315,8 +315,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
         notes = [  # what quantize_file says of the file, but the colours matched (counted tile by tile)
             "Reading {} ({} x {} pixels) in {} tile{}.".format(read, grid.width, grid.height, len(job.tiles),
                                                                 "" if len(job.tiles) == 1 else "s"),
-            "Palette: {} colours{}; metric {}.".format(len(palette), " ({})".format(origin) if origin else "",
-                                                       options.metric),
+            run.palette_message(palette, origin, options.metric),
             run.output_type_message(len(palette), opaque, run.GDAL_TYPES[data_type[0]().itemsize][1], nodata, palette,
                                     options.nodata_index, "no transparent pixel", transparency)]
         merges = run.merged_finder(grid, options, nodata)

@@ -587,6 +587,12 @@ def source_windows(source, grid, full_rows=False, strips=False, margin=0):
     return windows
 
 
+def palette_message(palette, origin, metric):
+    """The log line naming a run's palette (``origin``: where it comes from, or None) and metric."""
+    return "Palette: {} colour{}{}; metric {}.".format(len(palette), "" if len(palette) == 1 else "s",
+                                                       " ({})".format(origin) if origin else "", metric)
+
+
 def _entry_name(palette, index):
     """A palette entry as the log names it: its label, if any, and colour (``olive #808000``)."""
     colour = "#{:02x}{:02x}{:02x}".format(*palette.colours[index].tolist())
@@ -735,7 +741,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             messages.append((_report_message(options.report, collector), False))
         return result, passed, merged, messages
 
-    log("Palette: {} colours ({}); metric {}.".format(len(palette), origin, options.metric))
+    log(palette_message(palette, origin, options.metric))
     repeated = repeated_colours_message(palette, options.nodata_index)
     if repeated:
         log(repeated, warning=True)
