@@ -387,8 +387,7 @@ class RenderedSource:
         rgba = argb_to_rgba(draw(layers[0], window))
         if self._alpha_renderer is not None:
             grey = (draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
-            alpha = np.where(rgba < _ALPHA_ONE, 0, grey << np.uint32(24)).astype(np.uint32)
-            rgba = (rgba & RGB_BITS) | alpha
+            rgba = (rgba & RGB_BITS) | (_times_alpha_band(rgba >> np.uint32(24), grey) << np.uint32(24))
         if self._coverage is not None:  # nodata where the drawing took a pixel from beyond the file
             twin = draw(layers[-1], window)
             beyond = (twin < _ALPHA_HALF) | ((twin >> np.uint32(16)) & np.uint32(255) < 128)
@@ -567,6 +566,14 @@ class RenderedSource:
 
 
 _ALPHA_ONE = np.uint32(1 << 24)
+
+
+def _times_alpha_band(opacity, alpha_band):
+    """The alpha QGIS's multiband renderer draws (uint32) for pixels its style alone makes
+    ``opacity`` opaque (0-255: a transparency list's share, 0 for nodata) whose alpha band holds
+    ``alpha_band``: the product of both, as QGIS computes it (in doubles, truncated; 255 where it is 1)."""
+    product = opacity.astype(np.float64) / 255.0 * (alpha_band.astype(np.float64) / 255.0)
+    return np.where(np.abs(product - 1.0) <= 4 * np.finfo(np.float64).eps, 255, product * 255.0).astype(np.uint32)
 _ALPHA_HALF = np.uint32(128 << 24)
 #: Pixel centres nearer than this (in pixels) to an edge are taken as on it (on the layer at its first
 #: edge, off it at its last, in the right or lower pixel between two): coordinates computed two ways

@@ -211,3 +211,34 @@ def test_bands_chosen_for_a_rendered_run_are_warned_of_as_unused(qgis_app, tmp_p
     log = feedback_log()
     quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "plain.tif")}, feedback=log)
     assert not [w for w in log.warnings if "RED_BAND" in w]
+
+
+@pytest.mark.parametrize("alpha_band, percent", [(255, 60.0), (200, 50.0), (200, 20.0), (255, 30.0)])
+def test_an_rgba_layer_with_a_transparency_list_takes_the_alpha_qgis_draws_the_product_of_both(
+        qgis_app, tmp_path, alpha_band, percent):
+    """QGIS multiplies a transparency list entry's opacity by the alpha band's value: the run took
+    the alpha band's value alone, and classified pixels QGIS draws mostly transparent (alpha 102
+    for a 60 % entry over an alpha band of 255)."""
+    from qgis.core import QgsRasterLayer, QgsRasterTransparency
+
+    bands = np.zeros((4, 5, 7), dtype=np.uint8)
+    bands[:3] = np.array([200, 40, 40])[:, None, None]
+    bands[:3, 2:] = np.array([30, 30, 220])[:, None, None]
+    bands[3] = alpha_band
+    path = write_raster(str(tmp_path / "rgba.tif"), bands, alpha=True)
+    layer = QgsRasterLayer(path, "rgba", "gdal")
+    pixel = QgsRasterTransparency.TransparentThreeValuePixel()
+    pixel.red, pixel.green, pixel.blue, pixel.percentTransparent = 200.0, 40.0, 40.0, percent
+    transparency = QgsRasterTransparency()
+    transparency.setTransparentThreeValuePixelList([pixel])
+    layer.renderer().setRasterTransparency(transparency)
+    assert layer.renderer().alphaBand() == 4
+    _, alpha = drawn_on_map(layer, layer.extent(), 7, 5)
+    out = quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    indices = read_indices(out)
+    dataset = gdal.Open(out)
+    nodata = dataset.GetRasterBand(1).GetNoDataValue()
+    dataset = None
+    expected = np.where(alpha < 128, nodata, np.where(np.arange(5)[:, None] < 2, 4, 1))
+    assert indices.tolist() == expected.tolist()
+    assert (alpha[:2] < 128).all() == (percent == 60.0 or alpha_band == 200 and percent == 50.0)
