@@ -177,6 +177,19 @@ def _warped_by_qgis(dataset):
     return own[2] != 0 or own[4] != 0 or own[1] < 0
 
 
+def empty_style_problem(layer):
+    """Why the layer's style draws no pixel at all, as a sentence ('' when it draws): a paletted
+    style whose classes were never made (QGIS draws the layer transparent), a pseudocolour style
+    without a colour ramp."""
+    renderer = layer.renderer()
+    if renderer.type() == "paletted" and not renderer.classes():
+        return "its paletted style has no classes (Symbology, Classify makes them)"
+    if renderer.type() == "singlebandpseudocolor" and (renderer.shader() is None or
+                                                       renderer.shader().rasterShaderFunction() is None):
+        return "its pseudocolour style has no colour ramp (Symbology, Classify makes one)"
+    return ""
+
+
 def own_grid_problem(layer, grid, path):
     """Why ``layer`` cannot be drawn on its own ``grid`` as QGIS draws it (None: it can): a
     multidirectional hillshade shades in directions fixed to the map, which the grid of a rotated

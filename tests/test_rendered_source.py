@@ -1,5 +1,8 @@
 """SOURCE=rendered quantizes the layer as QGIS draws it: pseudocolour, paletted and RGB layers."""
 
+import os
+import re
+
 import numpy as np
 import pytest
 from osgeo import gdal
@@ -242,3 +245,20 @@ def test_an_rgba_layer_with_a_transparency_list_takes_the_alpha_qgis_draws_the_p
     expected = np.where(alpha < 128, nodata, np.where(np.arange(5)[:, None] < 2, 4, 1))
     assert indices.tolist() == expected.tolist()
     assert (alpha[:2] < 128).all() == (percent == 60.0 or alpha_band == 200 and percent == 50.0)
+
+
+@pytest.mark.parametrize("style, said", [("paletted", "its paletted style has no classes"),
+                                         ("pseudocolour", "its pseudocolour style has no colour ramp")])
+def test_a_style_that_draws_nothing_is_refused_saying_what_to_do(qgis_app, tmp_path, style, said):
+    """A paletted style never classified (QGIS draws the layer transparent) failed 'unexpectedly',
+    naming a temporary file of the run."""
+    from qgis.core import (QgsPalettedRasterRenderer, QgsProcessingException, QgsRasterLayer,
+                           QgsSingleBandPseudoColorRenderer)
+
+    path = write_raster(str(tmp_path / "units.tif"), (np.arange(35).reshape(1, 5, 7) % 5).astype(np.uint8))
+    layer = QgsRasterLayer(path, "units", "gdal")
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, []) if style == "paletted" else
+                      QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, None))
+    with pytest.raises(QgsProcessingException, match=re.escape("Layer 'units' draws nothing: {}".format(said))):
+        quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})
+    assert sorted(os.listdir(tmp_path)) == ["units.tif"]
