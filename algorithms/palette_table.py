@@ -17,6 +17,7 @@ from qgis.core import (
 
 from ..engine.gdal_io import reason
 from ..engine.run import TABLE_COLUMNS, table_rows
+from ..palettes.formats.qml import NOT_IN_XML
 from ..palettes.palette import shown_text
 from .compat import FIELD_DOUBLE, FIELD_INT, FIELD_LONG, FIELD_STRING
 
@@ -160,7 +161,11 @@ def unwritten_rows(path, layer, palette, usage):
         feature.GetFieldIndex(name) >= 0 for name in TABLE_COLUMNS) else None for feature in layer]
     layer = dataset = None
     if len(got) != len(expected):
-        return "it holds {} of its {} rows".format(len(got), len(expected))
+        odd = next((entry for entry, label in enumerate(palette.labels or ()) if NOT_IN_XML.search(label)), None)
+        return "it holds {} of its {} rows{}".format(len(got), len(expected), "" if odd is None else (
+            "; the label of entry {} ('{}') holds characters its format cannot hold (control characters, U+FFFE, "
+            "U+FFFF): take them out, or write the table as .csv or .gpkg".format(
+                odd, shown_text(palette.labels[odd]))))
     for number, (row, wanted) in enumerate(zip(got, expected)):
         if row is None:
             return "row {} is not as written".format(number + 1)

@@ -334,6 +334,19 @@ def test_a_table_whose_format_would_change_a_label_is_refused_before_any_work(qg
                   "OUTPUT_TABLE": str(tmp_path / ("table." + good))})
         assert (tmp_path / ("table." + good)).exists()
 
+def test_a_spreadsheet_table_that_loses_its_rows_over_a_label_names_that_label(qgis_app, tmp_path, rgba):
+    """An .ods table with U+FFFF in a label loses rows: the run said only "it holds 1 of its 2 rows"."""
+    legend = tmp_path / "legend.csv"
+    legend.write_text("red,green,blue,label\n255,0,0,schist\n0,0,255,wa\uffffter\n", encoding="utf-8")
+    table = tmp_path / "table.ods"
+    error = refused({"INPUT": rgba, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out.tif"),
+                     "OUTPUT_TABLE": str(table)}, tmp_path)
+    assert "Could not write the table {}: it holds ".format(table) in error
+    assert "of its 2 rows; the label of entry 1 ('wa\uffffter') holds characters its format cannot hold (control " \
+        "characters, U+FFFE, U+FFFF): take them out, or write the table as .csv or .gpkg" in error
+    assert not table.exists() and not (tmp_path / "out.tif").exists()
+
+
 def test_complex_bands_are_refused_with_source_bands(qgis_app, tmp_path):
     from osgeo import gdal
 
