@@ -35,10 +35,12 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsProperty,
     QgsRasterLayer,
+    QgsReadWriteContext,
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtXml import QDomDocument
 
 from ..engine import gdal_io
 from ..engine.blocks import Cancelled
@@ -104,11 +106,27 @@ def _stored_layers(context):
 
 def _opened_for_the_run(value, layer, context, stored):
     """Whether ``layer``, the INPUT given as ``value``, is a file given by its path that Processing
-    opened into the context's store for the run: never a layer the caller put there (styled, and
-    named by its id, name or path, as scripts chaining algorithms do; ``stored``: the store's
-    layers before QGIS opened the input) or a project's layer."""
-    return isinstance(value, str) and value not in (layer.id(), layer.name()) and layer.id() not in stored and \
-        context.temporaryLayerStore().mapLayer(layer.id()) is not None
+    opened into the context's store (without the default style QGIS draws it with): for this run,
+    or for an earlier step of a model, the layer then still drawn as so opened. Never a layer the
+    caller styled and put there (named by its id, name or path, as scripts chaining algorithms do;
+    ``stored``: the store's layers before QGIS opened the input) or a project's layer."""
+    return isinstance(value, str) and value not in (layer.id(), layer.name()) and \
+        context.temporaryLayerStore().mapLayer(layer.id()) is not None and \
+        (layer.id() not in stored or _symbology(layer) == _symbology(_opened_plain(layer)))
+
+
+def _opened_plain(layer):
+    """The layer's source opened as Processing opens a path: without its default style."""
+    options = QgsRasterLayer.LayerOptions()
+    options.loadDefaultStyle = False
+    return QgsRasterLayer(layer.source(), layer.name(), layer.providerType(), options)
+
+
+def _symbology(layer):
+    """The layer's style (renderer, filters, transparency) as QGIS saves it."""
+    document = QDomDocument()
+    layer.exportNamedStyle(document, QgsReadWriteContext(), QgsMapLayer.Symbology)
+    return document.toString()
 
 
 #: (thread, frame) of entry points that failed (see user_errors), each at the end of a chain of callers.

@@ -262,3 +262,29 @@ def test_a_style_that_draws_nothing_is_refused_saying_what_to_do(qgis_app, tmp_p
     with pytest.raises(QgsProcessingException, match=re.escape("Layer 'units' draws nothing: {}".format(said))):
         quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})
     assert sorted(os.listdir(tmp_path)) == ["units.tif"]
+
+
+def test_a_file_an_earlier_step_opened_into_the_context_is_still_drawn_with_its_default_style(qgis_app, tmp_path):
+    """A model whose steps read the same file: the first step's Processing opened it into the
+    context's store without the style saved beside it; a layer found there is drawn with that
+    style while it keeps the style QGIS gives a file so opened (a script's own style is kept)."""
+    from qgis.core import (QgsColorRampShader, QgsProcessingContext, QgsProcessingUtils, QgsProject, QgsRasterLayer,
+                           QgsRasterShader, QgsSingleBandPseudoColorRenderer)
+    from qgis.PyQt.QtGui import QColor
+
+    values = np.array([[0.0, 1.0, 2.0], [2.5, 1.2, 0.1]], dtype=np.float32)
+    path = write_raster(str(tmp_path / "depth.tif"), values[None], gdal_type=gdal.GDT_Float32)
+    styled = QgsRasterLayer(path, "depth", "gdal")
+    ramp = QgsColorRampShader(0, 3, None, QgsColorRampShader.Discrete)
+    ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(limit, QColor(*VGA[entry]))
+                               for limit, entry in ((0.5, 4), (1.5, 10), (3.0, 9))])
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(ramp)
+    styled.setRenderer(QgsSingleBandPseudoColorRenderer(styled.dataProvider(), 1, shader))
+    assert styled.saveDefaultStyle()[1]  # depth.qml
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    earlier = QgsProcessingUtils.mapLayerFromString(path, context)  # as an earlier step's run opens it
+    assert context.temporaryLayerStore().mapLayer(earlier.id()) is not None
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")}, context=context)
+    assert read_indices(out["OUTPUT"]).tolist() == [[4, 10, 9], [9, 10, 4]]
