@@ -264,12 +264,9 @@ def test_a_style_that_draws_nothing_is_refused_saying_what_to_do(qgis_app, tmp_p
     assert sorted(os.listdir(tmp_path)) == ["units.tif"]
 
 
-def test_a_file_an_earlier_step_opened_into_the_context_is_still_drawn_with_its_default_style(qgis_app, tmp_path):
-    """A model whose steps read the same file: the first step's Processing opened it into the
-    context's store without the style saved beside it; a layer found there is drawn with that
-    style while it keeps the style QGIS gives a file so opened (a script's own style is kept)."""
-    from qgis.core import (QgsColorRampShader, QgsProcessingContext, QgsProcessingUtils, QgsProject, QgsRasterLayer,
-                           QgsRasterShader, QgsSingleBandPseudoColorRenderer)
+def _depth_with_its_default_style(tmp_path):
+    """depth.tif and, beside it, depth.qml: the pseudocolour style QGIS draws it with."""
+    from qgis.core import QgsColorRampShader, QgsRasterLayer, QgsRasterShader, QgsSingleBandPseudoColorRenderer
     from qgis.PyQt.QtGui import QColor
 
     values = np.array([[0.0, 1.0, 2.0], [2.5, 1.2, 0.1]], dtype=np.float32)
@@ -281,10 +278,43 @@ def test_a_file_an_earlier_step_opened_into_the_context_is_still_drawn_with_its_
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(ramp)
     styled.setRenderer(QgsSingleBandPseudoColorRenderer(styled.dataProvider(), 1, shader))
-    assert styled.saveDefaultStyle()[1]  # depth.qml
+    assert styled.saveDefaultStyle()[1]
+    return path
+
+
+def test_a_file_another_step_opened_into_the_context_is_still_drawn_with_its_default_style(qgis_app, tmp_path):
+    """Another algorithm given the same path in the same context (a script, a model's earlier
+    step) opened the file into the context's store without the style saved beside it; the run
+    took that layer for the caller's own and quantized it in grey."""
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProject
+
+    path = _depth_with_its_default_style(tmp_path)
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
-    earlier = QgsProcessingUtils.mapLayerFromString(path, context)  # as an earlier step's run opens it
-    assert context.temporaryLayerStore().mapLayer(earlier.id()) is not None
+    processing.run("native:rasterlayerstatistics", {"INPUT": path, "BAND": 1}, context=context)
     out = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")}, context=context)
     assert read_indices(out["OUTPUT"]).tolist() == [[4, 10, 9], [9, 10, 4]]
+
+
+def test_a_file_given_to_a_model_is_drawn_with_its_default_style(qgis_app, tmp_path):
+    """The model's own check opens its raster input into the store before the step runs."""
+    import processing
+    from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                           QgsProcessingModelChildParameterSource, QgsProcessingModelOutput,
+                           QgsProcessingModelParameter, QgsProcessingParameterRasterLayer)
+
+    path = _depth_with_its_default_style(tmp_path)
+    model = QgsProcessingModelAlgorithm("depths", "palettize tests")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("raster", "raster"), QgsProcessingModelParameter("raster"))
+    step = QgsProcessingModelChildAlgorithm("palettize:quantize")
+    step.setChildId("quantize")
+    step.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("raster")])
+    step.addParameterSources("PALETTE", [QgsProcessingModelChildParameterSource.fromStaticValue("vga16")])
+    output = QgsProcessingModelOutput("classes")
+    output.setChildId("quantize")
+    output.setChildOutputName("OUTPUT")
+    step.setModelOutputs({"classes": output})
+    model.addChildAlgorithm(step)
+    processing.run(model, {"raster": path, "quantize:classes": str(tmp_path / "out.tif")})
+    assert read_indices(str(tmp_path / "out.tif")).tolist() == [[4, 10, 9], [9, 10, 4]]
