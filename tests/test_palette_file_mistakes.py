@@ -679,7 +679,7 @@ def test_qgis_process_refuses_a_label_longer_than_csv_allows_instead_of_aborting
 @pytest.mark.parametrize("text, named", [("L,a,b\n50,10,20\n80,5,5\n", "columns L, a, b: CIELAB colours"),
                                          ("c,m,y,k\n0,100,100,0\n100,0,100,0\n", "columns c, m, y: CMYK colours"),
                                          ("Hue;Saturation;Lightness\n0;100;50\n", "columns Hue, Saturation, Lightness: "
-                                                                                  "HSV or HSL colours")])
+                                                                                  "HSL colours")])
 def test_a_csv_of_another_colour_model_is_refused_not_read_as_red_green_blue(tmp_path, text, named):
     """Its values read as red, green, blue gave other colours without a word (and the 'a' of L,a,b
     was said to be an ignored alpha column while it was read as green)."""
@@ -687,6 +687,11 @@ def test_a_csv_of_another_colour_model_is_refused_not_read_as_red_green_blue(tmp
     assert message.endswith("convert the colours to RGB (0-255) and name the columns red, green, blue")
 
 
-def test_a_header_naming_alpha_where_green_is_read_is_refused(tmp_path):
-    refused(write_file(tmp_path, "p.csv", "x,a,z\n1,2,3\n"), "the header names column 2 'a' (alpha), which would be "
-            "read as green: red, green, blue come first where the header names none of them")
+@pytest.mark.parametrize("text", ["R,V,B,Nom\n255,0,0,Forêt\n0,128,0,Prairie\n",
+                                  "R;V;A;Nombre\n255;0;0;Forêt\n0;128;0;Prairie\n",
+                                  "x y z a\n255 0 0 0\n0 128 0 0\n"])
+def test_headers_in_other_languages_or_of_other_names_keep_red_green_blue_first(tmp_path, text):
+    """French R,V,B (vert) and Spanish R,V,A (azul) are red, green, blue, not HSV or alpha."""
+    palette, description = read_palette(write_file(tmp_path, "p.csv", text))
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 128, 0]]
+    assert ("alpha column ignored" in description) == text.startswith("x y z a")  # a fourth column 'a' is alpha

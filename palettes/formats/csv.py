@@ -10,7 +10,7 @@ line, an optional alpha column (ignored) and an optional label column. Any text 
 - Columns: a header naming ``red``/``r``, ``green``/``g`` and ``blue``/``b`` places them (and
   ``alpha``/``a``, ``label``/``name``/``class``/...); one naming only some of them, elsewhere than
   first (``id,red,green,bleu``), is refused, as is one naming the columns of another colour model
-  (``L,a,b``, ``c,m,y,k``, ``h,s,v``) or alpha where green is. Else red, green, blue come first, unless the
+  (``L,a,b``, ``c,m,y,k``, ``h,s,v``). Else red, green, blue come first, unless the
   lines start with four integers and the first counts 0, 1, 2, ... (or 1, 2, 3, ...): that is an index
   (``index,red,green,blue``), and colours follow it. A fourth column holding one value throughout
   beside it could be alpha too (a grey ramp ``0,0,0,255``, ``1,1,1,255``, ...), and in a ``.txt``
@@ -49,11 +49,12 @@ _NAMES = {
     "alpha": ("a", "alpha", "opacity"),
     "label": ("label", "name", "class", "description", "category", "legend", "title"),
 }
-#: Column names of other colour models, whose values read as red, green, blue would be other colours.
-_OTHER_MODELS = dict([(n, "CIELAB") for n in ("l", "l*", "a*", "b*")]
-                     + [(n, "CMYK") for n in ("c", "m", "y", "k", "cyan", "magenta", "yellow", "black", "key")]
-                     + [(n, "HSV or HSL") for n in ("h", "s", "v", "hue", "saturation", "lightness", "brightness",
-                                                    "luminosity")])
+#: Headers of other colour models' columns, whose values read as red, green, blue would be other
+#: colours (whole names only: French R,V,B and Spanish R,V,A are red, green, blue).
+_OTHER_MODELS = {("l", "a", "b"): "CIELAB", ("l*", "a*", "b*"): "CIELAB", ("c", "m", "y"): "CMYK",
+                 ("cyan", "magenta", "yellow"): "CMYK", ("h", "s", "v"): "HSV", ("h", "s", "l"): "HSL",
+                 ("h", "s", "b"): "HSB", ("hue", "saturation", "value"): "HSV",
+                 ("hue", "saturation", "lightness"): "HSL", ("hue", "saturation", "brightness"): "HSB"}
 _NUMBER_LIKE = re.compile(r"[-+]?\.?\d")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+$")
 _EXCEL_SEPARATOR = re.compile(r"sep=.$", re.IGNORECASE)
@@ -262,17 +263,11 @@ def _columns(header, header_line, rows, delimiter, name):
                                                                                                 start + 2))
         named = ["{} in column {}".format(key, found[key] + 1) for key, column in zip(("red", "green", "blue"), rgb)
                  if found[key] not in (None, column)]
-        models = [_OTHER_MODELS[names[column]] for column in rgb if column < len(names) and names[column] in _OTHER_MODELS]
-        if models:
+        model = _OTHER_MODELS.get(tuple(names[column] for column in rgb if column < len(names)))
+        if model:
             raise error(name, header_line, "the header names columns {}: {} colours, which would be read as red, "
                         "green, blue; convert the colours to RGB (0-255) and name the columns red, green, blue".format(
-                            ", ".join(header[column].strip().strip('"') for column in rgb if column < len(header)),
-                            models[0]))
-        if found["alpha"] in rgb:
-            raise error(name, header_line, "the header names column {} '{}' (alpha), which would be read as {}: red, "
-                        "green, blue come first where the header names none of them; name the columns in the header: "
-                        "red, green, blue".format(found["alpha"] + 1, header[found["alpha"]].strip().strip('"'),
-                                                  ("red", "green", "blue")[rgb.index(found["alpha"])]))
+                            ", ".join(header[column].strip().strip('"') for column in rgb), model))
         if named:
             missing = [key for key in ("red", "green", "blue") if found[key] is None]
             raise error(name, header_line, "the header names {} but no {} column; name all three in the header: red, "
@@ -282,7 +277,7 @@ def _columns(header, header_line, rows, delimiter, name):
         if rgb != (0, 1, 2):
             notes.append("columns {} by the header".format(", ".join(header[i] for i in rgb)))
     after = max(rgb) + 1
-    alpha = found["alpha"]
+    alpha = found["alpha"] if found["alpha"] not in rgb else None  # Spanish R,V,A: 'A' is azul
     if alpha is None and len(names) <= after and all(_is_alpha(fields, after) for _, _, fields in rows):
         alpha = after
         column = "the {} column".format(_ORDINALS[after]) if after < len(_ORDINALS) else "column {}".format(after + 1)
