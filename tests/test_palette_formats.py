@@ -399,15 +399,17 @@ def test_an_attribute_table_of_value_ranges_labels_each_entry_by_the_range_holdi
     for name, kind, usage in (("Min", gdal.GFT_Integer, gdal.GFU_Min), ("Max", gdal.GFT_Integer, gdal.GFU_Max),
                               ("Name", gdal.GFT_String, gdal.GFU_Name)):
         rat.CreateColumn(name, kind, usage)
-    for row, (low, high, name) in enumerate([(0, 3, "low"), (4, 7, "mid"), (8, 12, "high")]):
+    for row, (low, high, name) in enumerate([(0, 3, "low"), (4, 7, "mid"), (8, 255, "high")]):
         rat.SetValueAsInt(row, 0, low)
         rat.SetValueAsInt(row, 1, high)
         rat.SetValueAsString(row, 2, name)
     dataset.GetRasterBand(1).SetDefaultRAT(rat)
     dataset = None
-    palette, _ = read_palette(path)
+    palette, description = read_palette(path)
     assert [palette.labels[entry] for entry in (1, 5, 10)] == ["low", "mid", "high"]
     assert palette.labels[:8] == ("low",) * 4 + ("mid",) * 4
+    # the last range reaches past the colours: the GeoTIFF's black padding is no class for it
+    assert len(palette) == 11 and description.endswith("245 trailing black padding entries dropped")
 
 
 def test_a_raster_without_a_colour_table_is_refused(tmp_path):

@@ -83,11 +83,11 @@ def _read_table(gdal, dataset, name, reason):
         raise error(name, None, "the colour table is not RGB (GDAL palette interpretation {}); use an RGB one"
                     .format(table.GetPaletteInterpretation()))
     colours = [list(table.GetColorEntry(i)[:3]) for i in range(table.GetCount())]
-    names = _raster_names(gdal, band, len(colours))
+    names, by_range = _raster_names(gdal, band, len(colours))
     description = "GDAL colour table ({}, band 1)".format(dataset.GetDriver().ShortName)
     if _padded(len(colours), dataset.GetDriver().ShortName):
         coloured = [i for i, colour in enumerate(colours) if colour != [0, 0, 0]]
-        named = [i for i, label in enumerate(names) if label]
+        named = [] if by_range else [i for i, label in enumerate(names) if label]  # a range names padding too
         held = _largest_value(band)
         held = held if held < MAX_COLOURS else -1  # a UInt16's 65535: a fill, often left untagged, not a class
         keep = max([0] + [i + 1 for i in coloured[-1:] + named[-1:]] + [held + 1]) or 1
@@ -115,27 +115,28 @@ def _largest_value(band):
 
 
 def _raster_names(gdal, band, entries):
-    """Labels by value: the band's category names, else its attribute table's name column (the
-    row of each of the colour table's ``entries`` values, in a table of value ranges)."""
+    """(labels by value, whether they come from ranges of values): the band's category names, else
+    its attribute table's name column (the row of each of the colour table's ``entries`` values,
+    in a table of value ranges)."""
     names = band.GetCategoryNames()
     if names:
-        return list(names)
+        return list(names), False
     rat = band.GetDefaultRAT()
     if rat is None:
-        return []
+        return [], False
     usages = {rat.GetUsageOfCol(column): column for column in range(rat.GetColumnCount())}
     if gdal.GFU_Name not in usages:
-        return []
+        return [], False
     if gdal.GFU_MinMax not in usages and (gdal.GFU_Min in usages and gdal.GFU_Max in usages or
                                           rat.GetLinearBinning()[0]):
         rows = [rat.GetRowOfValue(value) for value in range(entries)]  # -1: in no range
-        return [rat.GetValueAsString(row, usages[gdal.GFU_Name]) if row >= 0 else "" for row in rows]
+        return [rat.GetValueAsString(row, usages[gdal.GFU_Name]) if row >= 0 else "" for row in rows], True
     by_value = {}
     for row in range(rat.GetRowCount()):
         value = rat.GetValueAsInt(row, usages[gdal.GFU_MinMax]) if gdal.GFU_MinMax in usages else row
         if 0 <= value <= MAX_COLOURS:
             by_value[value] = rat.GetValueAsString(row, usages[gdal.GFU_Name])
-    return [by_value.get(value, "") for value in range(max(by_value) + 1)] if by_value else []
+    return ([by_value.get(value, "") for value in range(max(by_value) + 1)] if by_value else []), False
 
 
 FORMAT = Format("raster", "Raster with a colour table (read only)", read, extensions=EXTENSIONS, sniff=sniff,
