@@ -479,7 +479,7 @@ def test_content_wins_over_the_extension(tmp_path):
          'bad.qml, line 1: <renderer-v2 type="categorizedSymbol"> has no <symbols>'),
         ("bad.qml", '<qgis><renderer-v2 type="categorizedSymbol"><categories><category symbol="0" label="Gr"/>'
                     '</categories><symbols>\n<symbol name="0"><layer/></symbol></symbols></renderer-v2></qgis>',
-         "bad.qml, line 2: symbol '0' paints no colour (its layers are disabled, or have no brush and no pen)"),
+         "bad.qml, line 2: class 'Gr' has a symbol (<symbol name=\"0\">) without a colour of its own (a fill of points or markers, say)"),
         ("bad.pal", "JASC-PAL\n0100\n3\n255 0 0\n0 255 0\n", "bad.pal, line 3: says 3 colours and 2 follow"),
         ("bad.pal", "JASC-PAL\n0100\n2\n255 0 0\n0 255\n", "bad.pal, line 5: 2 column(s); need red, green, blue"),
         ("bad.pal", "JASC-PAL\n0100\n1\n255 0 256\n", "bad.pal, line 4: 256 is out of range"),
@@ -581,6 +581,24 @@ def test_a_categorized_style_reads_the_colours_qgis_paints_not_those_of_disabled
     palette, _ = read_palette(str(tmp_path / "outlines.qml"))
     assert inside == [[255, 255, 255]] * 3  # the background: the fill is not painted
     assert palette.colours.tolist() == edges == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
+
+
+def test_a_class_hidden_on_purpose_keeps_its_symbol_colour_and_the_description_says_so(qgis_app, tmp_path):
+    """A 'no data' class drawn fully transparent (alpha 0, no outline) made the whole style refused."""
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsRendererCategory
+    from qgis.PyQt.QtCore import Qt
+
+    solid = Qt.BrushStyle.SolidPattern
+    hidden = _fill_symbol([((0, 0, 255, 0), solid, (0, 0, 0, 0), True)])
+    renderer = QgsCategorizedSymbolRenderer("cls", [
+        QgsRendererCategory(0, _fill_symbol([((200, 0, 0), solid, (200, 0, 0), True)]), "forest"),
+        QgsRendererCategory(1, hidden, "no data"), QgsRendererCategory(2, hidden.clone(), "unknown")])
+    inside, _ = _styled_polygons(renderer, str(tmp_path / "hidden.qml"))
+    assert inside[1:] == [[255, 255, 255]] * 2
+    palette, description = read_palette(str(tmp_path / "hidden.qml"))
+    assert palette.colours.tolist() == [[200, 0, 0], [0, 0, 255], [0, 0, 255]]
+    assert description == ("QGIS categorized style (symbol colours; 'no data', 'unknown' drawn transparent, each "
+                           "symbol's colour taken)")
 
 
 def test_a_graduated_style_reads_each_range_colour_and_label(qgis_app, tmp_path):

@@ -8,6 +8,7 @@ import re
 from xml.parsers import expat
 
 from .common import HEAD, SAVE_LAYER_STYLE, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
+from ..palette import shown_text
 
 #: Characters an XML document cannot hold: control characters, U+FFFE and U+FFFF (a label may
 #: hold them: UTF-8 carries them), and lone surrogates (undecodable bytes of a file name).
@@ -45,14 +46,16 @@ def read(path, name):
     for renderer in renderers:
         if renderer.attrs.get("type") in _CLASSES:
             kind, (classes, tag) = renderer.attrs["type"], _CLASSES[renderer.attrs["type"]]
-            colours, labels = _qml_categories(renderer, classes, tag, name)
-            return make_palette(name, colours, labels), "QGIS {} style (symbol colours)".format(
-                kind.replace("Symbol", ""))
+            colours, labels, hidden = _qml_categories(renderer, classes, tag, name)
+            return make_palette(name, colours, labels), "QGIS {} style (symbol colours{})".format(
+                kind.replace("Symbol", ""), "; {} drawn transparent, {} symbol's colour taken".format(
+                    ", ".join("'{}'".format(shown_text(label)) for label in hidden),
+                    "its" if len(hidden) == 1 else "each") if hidden else "")
     if renderers:
         raise error(name, renderers[0].line, "a vector renderer of type '{}' has no list of class colours; use a "
                     "categorized or graduated style".format(renderers[0].attrs.get("type")))
     raise error(name, None, "no <rasterrenderer> or <renderer-v2> element; use a QGIS style with a paletted, "
-                "singleband pseudocolour or categorized renderer")
+                "singleband pseudocolour, categorized or graduated renderer")
 
 
 def _required(node, path, name):
@@ -87,40 +90,49 @@ _PAINTED = (("color", "style"), ("line_color", "line_style"), ("outline_color", 
 
 def _qml_categories(renderer, classes, tag, name):
     """Colours and labels of a categorized (``categories``/``category``) or graduated
-    (``ranges``/``range``) renderer's classes, in the file's order."""
+    (``ranges``/``range``) renderer's classes, in the file's order, and the labels of those whose
+    symbol QGIS draws transparent (see _symbol_colour)."""
     listed = _required(renderer, [classes], name)
     symbols = _required(renderer, ["symbols"], name)
     by_name = {symbol.attrs.get("name"): symbol for symbol in symbols.children if symbol.tag == "symbol"}
-    colours, labels = [], []
+    colours, labels, hidden = [], [], []
     for entry in listed.children:
         if entry.tag != tag:
             continue
+        label = entry.attrs.get("label", "").strip()
         symbol = by_name.get(entry.attrs.get("symbol"))
         if symbol is None:
             raise error(name, entry.line, "{} '{}' names symbol '{}', which <symbols> does not hold"
-                        .format(tag, entry.attrs.get("label", ""), entry.attrs.get("symbol")))
-        colours.append(_symbol_colour(symbol, name))
-        labels.append(entry.attrs.get("label", "").strip())
+                        .format(tag, label, entry.attrs.get("symbol")))
+        colour, drawn = _symbol_colour(symbol, label, name)
+        colours.append(colour)
+        labels.append(label)
+        if not drawn:
+            hidden.append(label)
     if not colours:
         raise error(name, listed.line, "<{}> has no <{}> entries".format(classes, tag))
-    return colours, labels
+    return colours, labels, hidden
 
 
-def _symbol_colour(symbol, name):
-    """The colour a symbol paints its class with, as QGIS draws it: the first fill or marker
-    ``color`` of its enabled layers, else the first line colour or outline (a fill without brush
-    shows its outline alone); a colour whose style is ``no`` or whose alpha is 0 is not painted."""
-    layers = [_properties(layer) for layer in symbol.children if layer.tag == "layer" and
-              layer.attrs.get("enabled", "1") != "0"]
-    for painted in (_PAINTED[:1], _PAINTED[1:]):
-        for properties in layers:
-            for key, style in painted:
-                if key in properties and properties.get(style, ("",))[0] != "no":
-                    text, line, tag = properties[key]
-                    if not _transparent(text):
-                        return _colour(text, name, line, tag)
-    raise error(name, symbol.line, "symbol '{}' paints no colour (its layers are disabled, or have no brush and "
-                "no pen)".format(symbol.attrs.get("name")))
+def _symbol_colour(symbol, label, name):
+    """(colour, drawn) of the class ``label``'s symbol: the colour QGIS paints it with, the first
+    fill or marker ``color`` of its enabled layers, else the first line colour or outline (a fill
+    without brush shows its outline alone), a colour whose style is ``no`` or whose alpha is 0
+    not being painted; for a symbol that paints nothing (a class hidden on purpose), its first
+    colour, not drawn."""
+    layers = [_properties(layer) for layer in symbol.children if layer.tag == "layer"]
+    enabled = [properties for layer, properties in zip([n for n in symbol.children if n.tag == "layer"], layers)
+               if layer.attrs.get("enabled", "1") != "0"]
+    for among, drawn in ((enabled, True), (enabled, False), (layers, False)):
+        for painted in (_PAINTED[:1], _PAINTED[1:]):
+            for properties in among:
+                for key, style in painted:
+                    if key in properties and (not drawn or properties.get(style, ("",))[0] != "no" and
+                                              not _transparent(properties[key][0])):
+                        text, line, tag = properties[key]
+                        return _colour(text, name, line, tag), drawn
+    raise error(name, symbol.line, "class '{}' has a symbol (<symbol name=\"{}\">) without a colour of its own (a fill "
+                "of points or markers, say); give it a simple fill, line or marker".format(label, symbol.attrs.get("name")))
 
 
 def _properties(layer):
