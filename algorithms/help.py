@@ -121,11 +121,11 @@ QUANTIZE_PARAMETERS = [
         *From the image: k-means (kmeans)*, *Colormap: viridis*)."""),
     parameter(
         "PALETTE_FILE", "Palette file", "file, optional", "",
-        "A palette file (CSV, GIMP, ACT, CLR, QGIS style, a raster with colour table); wins over Palette.",
+        "A palette file (CSV, GIMP, ACT, CLR, PAL, QGIS style, a raster with colour table); wins over Palette.",
         """A palette file; wins over `PALETTE`: CSV (`red,green,blue[,label]`, 0–255 integers or 0–1
         floats), GIMP `.gpl`, Adobe `.act`, ESRI `.clr`, QGIS colour map export `.txt`, QGIS `.qml`
-        style (paletted, pseudocolour, categorized or graduated), JASC or Windows RIFF `.pal` or any raster with a colour table
-        (formats and labels: *Palette files* in the README). A layer given for it (a model's layer
+        style (paletted, pseudocolour, categorized or graduated), JASC or Windows RIFF `.pal`, Paint.NET
+        `.txt` or any raster with a colour table (formats and labels: *Palette files* in the README). A layer given for it (a model's layer
         input) stands for the file it reads, read whole: a filtered layer is refused."""),
     N_COLORS,
     METRIC,

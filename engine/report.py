@@ -347,8 +347,9 @@ def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=Non
     out.append('<li>Raster: {} × {} pixels, <span id="valid-pixels" data-value="{}">{:,}</span> with a '
                "palette colour, {:,} nodata.</li>".format(collector.width, collector.height, valid, valid,
                                                          collector.width * collector.height - valid))
-    out.append("<li>Palette: {} ({} colours), {} used; entries chosen by {} distance.</li>".format(
-        html.escape(palette.name or "unnamed"), len(palette), len(used), html.escape(_metric_name(metric))))
+    out.append("<li>Palette: {} ({} colour{}), {} used; entries chosen by {} distance.</li>".format(
+        html.escape(palette.name or "unnamed"), len(palette), "" if len(palette) == 1 else "s", len(used),
+        html.escape(_metric_name(metric))))
     out.append("</ul>")
 
     if merged:

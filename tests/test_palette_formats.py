@@ -685,6 +685,11 @@ def test_a_paint_net_palette_is_read_as_aarrggbb_colours(tmp_path):
         read_palette(write_file(tmp_path, "bare.txt", "FFFF0000\nFF00FF00\nFF0000FF\n"))
 
 
+def test_a_paint_net_palette_of_one_colour_is_read(tmp_path):
+    palette, _ = read_palette(write_file(tmp_path, "one.txt", "; paint.net Palette File\nFFFF0000"))
+    assert palette.colours.tolist() == [[255, 0, 0]]
+
+
 def test_a_hex_palette_file_with_semicolon_comments_is_read(tmp_path):
     palette, _ = read_palette(write_file(tmp_path, "lospec.hex", "; comment\nff0000\n00ff00\n0000ff\n"))
     assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]

@@ -102,7 +102,7 @@ def read(path, name):
     for i, (line, text, fields) in enumerate(rows):
         if len(fields) <= max(rgb):
             hint = "; write hex colours as '#rrggbb'" if fields and _BARE_HEX.match(fields[0]) else ""
-            if fields and re.match(r"[0-9a-fA-F]{8}$", fields[0]):
+            if fields and re.match(r"(?=.*[a-fA-F])[0-9a-fA-F]{8}$", fields[0]):  # not a date such as 20230101
                 hint = ("; eight hex digits could be AARRGGBB or RRGGBBAA: write '#rrggbb', or start a Paint.NET "
                         "palette (AARRGGBB) with its line '; paint.net Palette File'")
             raise error(name, line, "{} column(s); need red, green, blue{}".format(len(fields), hint))

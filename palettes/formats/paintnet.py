@@ -8,16 +8,17 @@ import re
 from .common import Format, error, make_palette, text_lines
 
 _COLOUR = re.compile(r"[0-9a-fA-F]{8}$")
+_CUT_COLOUR = re.compile(r"[0-9a-fA-F]{1,8}$")
 
 
 def sniff(text, extension):
     if text is None:
         return False
-    lines = [line.strip() for line in text.splitlines()[:-1] or text.splitlines()]  # the last may be cut
-    lines = [line for line in lines if line]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     colours = [line for line in lines if not line.startswith(";")]
-    return bool(lines) and (lines[0].lower().startswith("; paint.net") or len(colours) < len(lines)) and \
-        bool(colours) and all(_COLOUR.match(line) for line in colours)
+    # the last line may be cut where the file's start was
+    return bool(colours) and (lines[0].lower().startswith("; paint.net") or len(colours) < len(lines)) and \
+        all(_COLOUR.match(line) for line in colours[:-1]) and _CUT_COLOUR.match(colours[-1]) is not None
 
 
 def read(path, name):
