@@ -581,7 +581,9 @@ class Cluster:
         # A lost scheduler: the client logs it as errors with pages of distributed's tracebacks (its
         # reconnection cut short, under asyncio's and tornado's names), where the batch says it in one line (Runner._follow);
         # a lost worker: our local scheduler logs the results it could not gather, which it makes again.
-        for name in ("distributed.client", "asyncio", "tornado", "distributed.scheduler"):
+        # (distributed's configuration gives tornado.application a level of its own: distributed's
+        # "cannot access free variable 'future'" after a Ctrl-C at the wrong moment came through.)
+        for name in ("distributed.client", "asyncio", "tornado", "tornado.application", "distributed.scheduler"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         # After a Ctrl-C, our cluster's nannies kill the workers still busy with a file (as meant).
         nanny = logging.getLogger("distributed.nanny")
