@@ -821,6 +821,13 @@ class Runner:
                     continue
                 job.tiles = tile_windows(job.width, job.height, self.split_above) if split else (
                     (0, 0, job.width, job.height),)
+            elif self.client is not None:  # its folders are made here (see quantize), before its task checks it
+                try:
+                    run.check_output_paths({"OUTPUT": job.output, "OUTPUT_REPORT": job.report,
+                                            "OUTPUT_TABLE": job.table}, {"INPUT": job.input})
+                except run.RunError as error:
+                    on_failure(job, error)
+                    continue
             planned.append(job)
         split = [job for job in planned if len(job.tiles) > 1]
         if split and getattr(options, "dither", "none") != "none":
@@ -1050,7 +1057,12 @@ class Runner:
                 fail(job, _unreadable(future.exception()) if future.status == "error" else "cancelled")
                 if not keep_going:
                     stop = True
-                    self._cancel([f for f in watched if not f.done()])
+                    # The tasks workers have begun run to their end (a running task cannot be stopped;
+                    # cancelled, it went on without a word, its staging or work folder removed under it):
+                    # their files are finished and kept, the others not begun.
+                    begun = self._begun(watched)
+                    self.client.cancel([f for f in watched if not f.done() and f not in begun])
+                    wait(list(begun))
                     removed = list(workdirs.values())
                 else:  # the file's other tiles still run: their tiles must not outlive the folder
                     wait([f for f, (other, _) in watched.items() if other is job and f not in finals])
@@ -1092,6 +1104,11 @@ class Runner:
         return BatchError("Lost the Dask scheduler{}: the files not finished were not written (the files finished "
                           "were, with their notes above); start the scheduler again and run them again.".format(
                               " at " + self.cluster.scheduler if self.cluster.scheduler else " of the local workers"))
+
+    def _begun(self, watched):
+        """The watched tasks not done that a worker holds (running, or next in its queue)."""
+        held = {key for keys in self.client.processing().values() for key in keys}
+        return [future for future in watched if not future.done() and future.key in held]
 
     def _cancel(self, futures, timeout=60):
         """Cancel tasks and wait until none still runs (a running task cannot be stopped, and its

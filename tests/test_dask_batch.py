@@ -237,6 +237,33 @@ def test_a_file_failing_on_a_worker_gets_its_error_line_and_leaves_no_tiles(sche
     assert leftovers(str(out)) == []
 
 
+def test_a_failure_without_keep_going_finishes_and_keeps_the_files_workers_have_begun(scheduler, tmp_path, capsys):
+    """As the README says; the file a worker was busy with was thrown away (its staging folder
+    removed under the task, which went on for nothing), and with it the output folder."""
+    sheet = str(tmp_path / "sheet.tif")
+    gdal.Translate(sheet, SAMPLE_MAP, width=3000, height=2000, creationOptions=["TILED=YES"])
+    broken = write_raster(str(tmp_path / "broken.tif"), random_rgba(300, 200, seed=3), alpha=True)
+    with open(broken, "r+b") as f:  # the header stays, the pixels are cut off
+        f.truncate(4096)
+    out = tmp_path / "out"
+    assert run("quantize", sheet, broken, "--out-dir", out, "--cleanup", "seams", "--scheduler", scheduler, "-q") == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: ".format(broken))
+    assert sorted(os.listdir(str(out))) == ["sheet.qml", "sheet.tif", "sheet.tif.aux.xml"]
+    assert run("quantize", sheet, "-o", tmp_path / "here.tif", "--cleanup", "seams", "-q") == 0
+    assert np.array_equal(read_indices(str(out / "sheet.tif")), read_indices(str(tmp_path / "here.tif")))
+
+
+def test_an_output_folder_that_cannot_be_made_gets_its_error_line_on_the_cluster_too(scheduler, tmp_path, capsys):
+    """A file where a folder should be: one process said so, the cluster's batch gave a traceback."""
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(40, 50, seed=2), alpha=True)
+    (tmp_path / "afile").write_text("not a folder")
+    assert run("quantize", good, "--out-dir", tmp_path / "afile" / "new", "--scheduler", scheduler, "-q") == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Cannot write".format(good))
+    assert "{} is not a writable folder".format(tmp_path / "afile") in errors[0]
+
+
 def tiles_as_workers_make_them(path, output, width=600, height=400):
     """A split file's tasks up to its mosaic, run here as workers run them: (job, options, palette,
     work folder, opacity, the tiles' results), for assemble."""
