@@ -465,8 +465,7 @@ class _Later:
         if any(result is None for result in results):
             return []
         del self._tiles[job.output]
-        with warnings.catch_warnings():  # the tiles' samples of merged classes: a few MB at most, which must travel
-            warnings.filterwarnings("ignore", "Large object of size", UserWarning)
+        with _large_graphs_meant():  # the tiles' samples of merged classes: a few MB at most, which must travel
             final = self.client.submit(tagged, self.tag, assemble, task, self.workdirs[job.output], self.options,
                                        self.palette, results, opaque, self.origin, pure=False)
         self.watched[final], self.finals[final] = (job, 0), job
@@ -1153,7 +1152,8 @@ class Runner:
                 job.tiles = tile_windows(job.width, job.height, self.split_above)
             parts = [self.client.submit(histogram_task, for_workers(job).input, options, tile, pure=False)
                      for tile in (job.tiles or (None,))]
-            merged.append((job, self.client.submit(merge_file_histograms, parts, pure=False)))
+            with _large_graphs_meant():  # the list of a file's tiles' tasks: thousands of them
+                merged.append((job, self.client.submit(merge_file_histograms, parts, pure=False)))
         wait([future for _, future in merged])
         readable, several = [], len(jobs) > 1
         for job, future in merged:
@@ -1205,6 +1205,15 @@ class Runner:
         for entry in merged_in_histogram(histogram[0], histogram[1], entries):
             log(run.extract_merged_message(entry, palette, options.method), warning=True)
         return run.ExtractResult(palette, usage, [output])
+
+
+@contextlib.contextmanager
+def _large_graphs_meant():
+    """Tasks submitted in the block carry a few MB on purpose: no Dask warning that they are
+    large (a page of advice and code on stderr, --quiet or not)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Large object of size", UserWarning)
+        yield
 
 
 def _unreadable(error):
