@@ -62,20 +62,11 @@ def test_a_layer_a_script_styled_and_keeps_in_its_context_is_drawn_with_that_sty
     the run took it for a file Processing had opened from its path, gave it the default style
     saved beside the file (grey), changing the script's layer, and quantized that instead. Named
     by its file's path, it is the layer QGIS finds in the store: the run did the same then."""
-    from qgis.core import (QgsColorRampShader, QgsProcessingContext, QgsProject, QgsRasterLayer, QgsRasterShader,
-                           QgsSingleBandPseudoColorRenderer)
-    from qgis.PyQt.QtGui import QColor
+    from qgis.core import QgsProcessingContext, QgsProject, QgsRasterLayer
 
-    values = np.array([[0.0, 1.0, 2.0], [2.5, 1.2, 0.1]], dtype=np.float32)
-    path = write_raster(str(tmp_path / "depth.tif"), values[None], gdal_type=gdal.GDT_Float32)
+    path = _depth_file(tmp_path)
     assert QgsRasterLayer(path, "grey", "gdal").saveDefaultStyle()[1]  # depth.qml: grey
-    layer = QgsRasterLayer(path, "depth", "gdal")
-    ramp = QgsColorRampShader(0, 3, None, QgsColorRampShader.Discrete)
-    ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(limit, QColor(*VGA[entry]))
-                               for limit, entry in ((0.5, 4), (1.5, 10), (3.0, 9))])
-    shader = QgsRasterShader()
-    shader.setRasterShaderFunction(ramp)
-    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
+    layer = _depth_in_colours(path)
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
     context.temporaryLayerStore().addMapLayer(layer)
@@ -264,21 +255,31 @@ def test_a_style_that_draws_nothing_is_refused_saying_what_to_do(qgis_app, tmp_p
     assert sorted(os.listdir(tmp_path)) == ["units.tif"]
 
 
-def _depth_with_its_default_style(tmp_path):
-    """depth.tif and, beside it, depth.qml: the pseudocolour style QGIS draws it with."""
+def _depth_file(tmp_path):
+    """depth.tif: Float32 depths, [[0, 1, 2], [2.5, 1.2, 0.1]]."""
+    values = np.array([[0.0, 1.0, 2.0], [2.5, 1.2, 0.1]], dtype=np.float32)
+    return write_raster(str(tmp_path / "depth.tif"), values[None], gdal_type=gdal.GDT_Float32)
+
+
+def _depth_in_colours(path):
+    """The depths as a layer in three classes of VGA colours, entries [[4, 10, 9], [9, 10, 4]]."""
     from qgis.core import QgsColorRampShader, QgsRasterLayer, QgsRasterShader, QgsSingleBandPseudoColorRenderer
     from qgis.PyQt.QtGui import QColor
 
-    values = np.array([[0.0, 1.0, 2.0], [2.5, 1.2, 0.1]], dtype=np.float32)
-    path = write_raster(str(tmp_path / "depth.tif"), values[None], gdal_type=gdal.GDT_Float32)
-    styled = QgsRasterLayer(path, "depth", "gdal")
+    layer = QgsRasterLayer(path, "depth", "gdal")
     ramp = QgsColorRampShader(0, 3, None, QgsColorRampShader.Discrete)
     ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(limit, QColor(*VGA[entry]))
                                for limit, entry in ((0.5, 4), (1.5, 10), (3.0, 9))])
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(ramp)
-    styled.setRenderer(QgsSingleBandPseudoColorRenderer(styled.dataProvider(), 1, shader))
-    assert styled.saveDefaultStyle()[1]
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
+    return layer
+
+
+def _depth_with_its_default_style(tmp_path):
+    """depth.tif and, beside it, depth.qml: the pseudocolour style QGIS draws it with."""
+    path = _depth_file(tmp_path)
+    assert _depth_in_colours(path).saveDefaultStyle()[1]
     return path
 
 
