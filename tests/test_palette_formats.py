@@ -589,16 +589,25 @@ def test_a_class_hidden_on_purpose_keeps_its_symbol_colour_and_the_description_s
     from qgis.PyQt.QtCore import Qt
 
     solid = Qt.BrushStyle.SolidPattern
-    hidden = _fill_symbol([((0, 0, 255, 0), solid, (0, 0, 0, 0), True)])
-    renderer = QgsCategorizedSymbolRenderer("cls", [
-        QgsRendererCategory(0, _fill_symbol([((200, 0, 0), solid, (200, 0, 0), True)]), "forest"),
-        QgsRendererCategory(1, hidden, "no data"), QgsRendererCategory(2, hidden.clone(), "unknown")])
-    inside, _ = _styled_polygons(renderer, str(tmp_path / "hidden.qml"))
+    def renderer():
+        hidden = _fill_symbol([((0, 0, 255, 0), solid, (0, 0, 0, 0), True)])
+        return QgsCategorizedSymbolRenderer("cls", [
+            QgsRendererCategory(0, _fill_symbol([((200, 0, 0), solid, (200, 0, 0), True)]), "forest"),
+            QgsRendererCategory(1, hidden, "no data"), QgsRendererCategory(2, hidden.clone(), "unknown")])
+
+    inside, _ = _styled_polygons(renderer(), str(tmp_path / "hidden.qml"))
     assert inside[1:] == [[255, 255, 255]] * 2
     palette, description = read_palette(str(tmp_path / "hidden.qml"))
     assert palette.colours.tolist() == [[200, 0, 0], [0, 0, 255], [0, 0, 255]]
-    assert description == ("QGIS categorized style (symbol colours; 'no data', 'unknown' drawn transparent, each "
+    assert description == ("QGIS categorized style (symbol colours; 'no data', 'unknown' not drawn, each "
                            "symbol's colour taken)")
+    unchecked = renderer()
+    unchecked.updateCategoryRenderState(0, False)  # in the legend
+    inside, _ = _styled_polygons(unchecked, str(tmp_path / "unchecked.qml"))
+    assert inside == [[255, 255, 255]] * 3
+    palette, description = read_palette(str(tmp_path / "unchecked.qml"))
+    assert palette.colours.tolist() == [[200, 0, 0], [0, 0, 255], [0, 0, 255]]
+    assert description.startswith("QGIS categorized style (symbol colours; 'forest', 'no data', 'unknown' not drawn")
 
 
 def test_a_graduated_style_reads_each_range_colour_and_label(qgis_app, tmp_path):

@@ -48,7 +48,7 @@ def read(path, name):
             kind, (classes, tag) = renderer.attrs["type"], _CLASSES[renderer.attrs["type"]]
             colours, labels, hidden = _qml_categories(renderer, classes, tag, name)
             return make_palette(name, colours, labels), "QGIS {} style (symbol colours{})".format(
-                kind.replace("Symbol", ""), "; {} drawn transparent, {} symbol's colour taken".format(
+                kind.replace("Symbol", ""), "; {} not drawn, {} symbol's colour taken".format(
                     ", ".join("'{}'".format(shown_text(label)) for label in hidden),
                     "its" if len(hidden) == 1 else "each") if hidden else "")
     if renderers:
@@ -90,8 +90,8 @@ _PAINTED = (("color", "style"), ("line_color", "line_style"), ("outline_color", 
 
 def _qml_categories(renderer, classes, tag, name):
     """Colours and labels of a categorized (``categories``/``category``) or graduated
-    (``ranges``/``range``) renderer's classes, in the file's order, and the labels of those whose
-    symbol QGIS draws transparent (see _symbol_colour)."""
+    (``ranges``/``range``) renderer's classes, in the file's order, and the labels of those QGIS
+    does not draw: unchecked in the legend, or whose symbol is transparent (see _symbol_colour)."""
     listed = _required(renderer, [classes], name)
     symbols = _required(renderer, ["symbols"], name)
     by_name = {symbol.attrs.get("name"): symbol for symbol in symbols.children if symbol.tag == "symbol"}
@@ -107,7 +107,7 @@ def _qml_categories(renderer, classes, tag, name):
         colour, drawn = _symbol_colour(symbol, label, name)
         colours.append(colour)
         labels.append(label)
-        if not drawn:
+        if not drawn or entry.attrs.get("render") == "false":  # transparent, or unchecked in the legend
             hidden.append(label)
     if not colours:
         raise error(name, listed.line, "<{}> has no <{}> entries".format(classes, tag))
