@@ -1050,18 +1050,20 @@ class Runner:
             if future.status in ("error", "cancelled"):
                 if future.status == "cancelled" and self._scheduler_lost():
                     raise self._lost_scheduler()
-                if job.output in failed or stop:
+                if job.output in failed or stop and future.status == "cancelled":
                     continue
                 failed.add(job.output)
                 fail(job, _unreadable(future.exception()) if future.status == "error" else "cancelled")
+                if stop:  # a file begun before the stop that failed too: said, nothing more to stop
+                    continue
                 if not keep_going:
                     stop = True
-                    # The tasks workers have begun run to their end (a running task cannot be stopped;
-                    # cancelled, it went on without a word, its staging or work folder removed under it):
-                    # their files are finished and kept, the others not begun.
-                    begun = self._begun(watched)
-                    self.client.cancel([f for f in watched if not f.done() and f not in begun])
-                    wait(list(begun))
+                    # The tasks running on workers run to their end (a running task cannot be stopped;
+                    # cancelled, it went on, its staging or work folder removed under it): their files
+                    # are finished and kept, the others not begun.
+                    begun = self._running_tasks(watched)
+                    self._cancel([f for f in watched if not f.done() and f not in begun])
+                    wait(begun)
                     removed = list(workdirs.values())
                 else:  # the file's other tiles still run: their tiles must not outlive the folder
                     wait([f for f, (other, _) in watched.items() if other is job and f not in finals])
@@ -1104,21 +1106,36 @@ class Runner:
                           "were, with their notes above); start the scheduler again and run them again.".format(
                               " at " + self.cluster.scheduler if self.cluster.scheduler else " of the local workers"))
 
-    def _begun(self, watched):
-        """The watched tasks not done that a worker holds (running, or next in its queue)."""
-        held = {key for keys in self.client.processing().values() for key in keys}
-        return [future for future in watched if not future.done() and future.key in held]
+    def _running_tasks(self, futures):
+        """The ``futures`` whose tasks a worker is running now (not those only queued on it)."""
+        running = self._running_keys()
+        return [future for future in futures if not future.done() and future.key in running]
+
+    def _running_keys(self):
+        """The keys of the tasks workers are running, cancelled ones included (a worker cannot stop
+        a task it runs); none once the scheduler is lost."""
+        def running(dask_worker):  # sent by value: workers need not have this version of Palettize
+            state = getattr(dask_worker, "state", dask_worker)  # a WorkerState since distributed 2022.08
+            return [task.key for task in list(getattr(state, "executing", ())) + list(getattr(state, "long_running", ()))]
+
+        try:
+            return {key for keys in self.client.run(running).values() for key in keys}
+        except OSError:  # distributed's CommClosedError: the scheduler went away meanwhile
+            if not self._scheduler_lost():
+                raise
+            raise self._lost_scheduler() from None
 
     def _cancel(self, futures, timeout=60):
-        """Cancel tasks and wait until none still runs (a running task cannot be stopped, and its
-        tile must not land in a work folder after the folder is removed). Nothing to wait for once
-        the scheduler is lost."""
+        """Cancel tasks and wait until none of them still runs on a worker (a running task cannot
+        be stopped, and its tile must not land in a work folder after the folder is removed).
+        Nothing to wait for once the scheduler is lost."""
+        keys = {future.key for future in futures}
         try:
             self.client.cancel(futures)
             deadline = time.monotonic() + timeout
-            while any(self.client.processing().values()) and time.monotonic() < deadline:
+            while keys & self._running_keys() and time.monotonic() < deadline:
                 time.sleep(0.1)
-        except OSError:  # distributed's CommClosedError: the scheduler went away meanwhile
+        except (OSError, BatchError):  # the scheduler went away meanwhile
             if not self._scheduler_lost():
                 raise
 

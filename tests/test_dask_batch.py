@@ -254,6 +254,41 @@ def test_a_failure_without_keep_going_finishes_and_keeps_the_files_workers_have_
     assert np.array_equal(read_indices(str(out / "sheet.tif")), read_indices(str(tmp_path / "here.tif")))
 
 
+def test_after_a_failure_only_the_files_running_are_finished_and_one_failing_too_gets_its_line(
+        scheduler, tmp_path, capsys):
+    """Files queued on a worker but not running were taken for begun: in a batch of up to twice the
+    cluster's threads every file ran to its end after the first failure; and a running file that
+    failed as well got no error line."""
+    sheets = []
+    for number in range(4):
+        sheets.append(str(tmp_path / "sheet{}.tif".format(number)))
+        gdal.Translate(sheets[-1], SAMPLE_MAP, width=2400, height=1600, creationOptions=["TILED=YES"])
+    late = str(tmp_path / "late.tif")  # fails at its last tile, once it has run a while
+    gdal.Translate(late, SAMPLE_MAP, width=2400, height=1600, creationOptions=["TILED=YES", "COMPRESS=DEFLATE"])
+    dataset = gdal.Open(late)
+    band = dataset.GetRasterBand(1)
+    last = "{}_{}".format(-(-2400 // 256) - 1, -(-1600 // 256) - 1)
+    offset, size = (int(band.GetMetadataItem("BLOCK_{}_{}".format(what, last), "TIFF")) for what in ("OFFSET", "SIZE"))
+    band = dataset = None
+    with open(late, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * size)
+    broken = write_raster(str(tmp_path / "broken.tif"), random_rgba(300, 200, seed=3), alpha=True)
+    with open(broken, "r+b") as f:
+        f.truncate(4096)
+    out = tmp_path / "out"
+    assert run("quantize", broken, late, *sheets, "--out-dir", out, "--cleanup", "seams", "--scheduler", scheduler,
+               "-q") == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[2] for line in errors] == [broken, late]
+    written = sorted(os.listdir(str(out))) if out.exists() else []
+    finished = {name.split(".")[0] for name in written}
+    # those a worker took after the failure, before the batch heard of it (one, or more on a busy machine)
+    assert len(finished) < 4 and written == sorted(name + extension for name in finished
+                                                  for extension in (".qml", ".tif", ".tif.aux.xml"))
+    assert leftovers(str(tmp_path)) == []
+
+
 def test_an_output_folder_that_cannot_be_made_gets_its_error_line_on_the_cluster_too(scheduler, tmp_path, capsys):
     """A file where a folder should be: one process said so, the cluster's batch gave a traceback."""
     good = write_raster(str(tmp_path / "good.tif"), random_rgba(40, 50, seed=2), alpha=True)
