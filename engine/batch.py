@@ -1113,10 +1113,11 @@ class Runner:
 
     def _running_keys(self):
         """The keys of the tasks workers are running, cancelled ones included (a worker cannot stop
-        a task it runs); none once the scheduler is lost."""
+        a task it runs); the lost scheduler's BatchError once the scheduler is lost."""
         def running(dask_worker):  # sent by value: workers need not have this version of Palettize
             state = getattr(dask_worker, "state", dask_worker)  # a WorkerState since distributed 2022.08
-            return [task.key for task in list(getattr(state, "executing", ())) + list(getattr(state, "long_running", ()))]
+            tasks = list(getattr(state, "executing", ())) + list(getattr(state, "long_running", ()))
+            return [task.key for task in tasks]
 
         try:
             return {key for keys in self.client.run(running).values() for key in keys}
