@@ -1120,7 +1120,8 @@ class Runner:
             return [task.key for task in tasks]
 
         try:
-            return {key for keys in self.client.run(running).values() for key in keys}
+            # A worker just lost (still listed by the scheduler) runs nothing: not asked, nor waited for.
+            return {key for keys in self.client.run(running, on_error="ignore").values() for key in keys}
         except OSError:  # distributed's CommClosedError: the scheduler went away meanwhile
             if not self._scheduler_lost():
                 raise

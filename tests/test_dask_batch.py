@@ -924,3 +924,24 @@ def test_a_sigterm_while_the_local_cluster_starts_is_held_until_it_has_started()
         assert heard == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_worker_lost_while_a_stopped_batch_asks_what_runs_is_passed_over(tmp_path):
+    """Asked right after a worker died (the scheduler still lists it), which tasks the workers run
+    raised distributed's OSError: the stopped batch ended in a traceback."""
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    address, processes = start_scheduler(tmp_path)
+    processes.append(start_worker(address, tmp_path, installed=True, workers=2))
+    try:
+        runner = batch.Runner(batch.Cluster(scheduler=address))
+        runner.client = Client(address, timeout=60)
+        try:
+            runner.client.wait_for_workers(2, timeout=120)
+            os.kill(list(runner.client.run(os.getpid).values())[0], signal.SIGKILL)
+            assert runner._running_keys() == set()  # nothing runs on the worker left, nor on the one lost
+        finally:
+            runner.client.close()
+    finally:
+        stop(processes)
