@@ -465,10 +465,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         elif layer.renderer() is None:
             raise QgsProcessingException(tr("Layer '{}' has no style to draw: set {} to bands.").format(
                 layer.name(), self.named(self.SOURCE)))
-        elif rendered_source.empty_style_problem(layer):
-            raise QgsProcessingException(tr("Layer '{}' draws nothing: {}. Give it a style that draws it, or set {} "
-                                            "to bands.").format(layer.name(), rendered_source.empty_style_problem(layer),
-                                                                self.named(self.SOURCE)))
+        else:
+            empty = rendered_source.empty_style_problem(layer)
+            if empty:
+                raise QgsProcessingException(tr("Layer '{}' draws nothing: {}. Give it a style that draws it, or set "
+                                                "{} to bands.").format(layer.name(), empty, self.named(self.SOURCE)))
         grid, target_crs = self._grid(parameters, context, layer, path, source)
         problem = rendered_source.own_grid_problem(layer, grid, path) if source == "rendered" and \
             target_crs is None else None

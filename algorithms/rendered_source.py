@@ -580,6 +580,12 @@ class RenderedSource:
 
 _ALPHA_ONE = np.uint32(1 << 24)
 
+_ALPHA_HALF = np.uint32(128 << 24)
+#: Pixel centres nearer than this (in pixels) to an edge are taken as on it (on the layer at its first
+#: edge, off it at its last, in the right or lower pixel between two): coordinates computed two ways
+#: differ in their last digits.
+_EDGE_TOLERANCE = 1e-6
+
 
 def _times_alpha_band(opacity, alpha_band):
     """The alpha QGIS's multiband renderer draws (uint32) for pixels its style alone makes
@@ -587,11 +593,6 @@ def _times_alpha_band(opacity, alpha_band):
     ``alpha_band``: the product of both, as QGIS computes it (in doubles, truncated; 255 where it is 1)."""
     product = opacity.astype(np.float64) / 255.0 * (alpha_band.astype(np.float64) / 255.0)
     return np.where(np.abs(product - 1.0) <= 4 * np.finfo(np.float64).eps, 255, product * 255.0).astype(np.uint32)
-_ALPHA_HALF = np.uint32(128 << 24)
-#: Pixel centres nearer than this (in pixels) to an edge are taken as on it (on the layer at its first
-#: edge, off it at its last, in the right or lower pixel between two): coordinates computed two ways
-#: differ in their last digits.
-_EDGE_TOLERANCE = 1e-6
 
 
 def _layer_pixel_size(layer):

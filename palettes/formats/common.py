@@ -16,6 +16,8 @@ class PaletteFileError(ValueError):
 
 #: What to do with a file holding the styles of several layers, or none (a project, a style library).
 SAVE_LAYER_STYLE = "save the style of the layer to use as a .qml file (Layer Properties, Symbology, Style, Save Style...)"
+#: What a QGIS project (.qgs or .qgz) given as a palette file is, and what to give instead.
+QGIS_PROJECT = "a QGIS project, which holds the styles of all its layers; " + SAVE_LAYER_STYLE
 
 
 def error(name, line, message):

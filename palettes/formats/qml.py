@@ -7,7 +7,7 @@ layers, is refused. Writes a paletted renderer style QGIS 3.22+ loads."""
 import re
 from xml.parsers import expat
 
-from .common import HEAD, SAVE_LAYER_STYLE, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
+from .common import HEAD, QGIS_PROJECT, SAVE_LAYER_STYLE, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
 from ..palette import shown_text
 
 #: Characters an XML document cannot hold: control characters, U+FFFE and U+FFFF (a label may
@@ -28,7 +28,7 @@ def read(path, name):
     if root.tag != "qgis":
         raise error(name, root.line, "the root element is <{}>; a QGIS style (.qml) has <qgis>".format(root.tag))
     if root.child("projectlayers") is not None:
-        raise error(name, root.line, "a QGIS project, which holds the styles of all its layers; " + SAVE_LAYER_STYLE)
+        raise error(name, root.line, QGIS_PROJECT)
     raster = next(root.descendants("rasterrenderer"), None)
     if raster is not None:
         kind = raster.attrs.get("type")
@@ -120,9 +120,9 @@ def _symbol_colour(symbol, label, name):
     without brush shows its outline alone), a colour whose style is ``no`` or whose alpha is 0
     not being painted; for a symbol that paints nothing (a class hidden on purpose), its first
     colour, not drawn."""
-    layers = [_properties(layer) for layer in symbol.children if layer.tag == "layer"]
-    enabled = [properties for layer, properties in zip([n for n in symbol.children if n.tag == "layer"], layers)
-               if layer.attrs.get("enabled", "1") != "0"]
+    nodes = [node for node in symbol.children if node.tag == "layer"]
+    layers = [_properties(node) for node in nodes]
+    enabled = [properties for node, properties in zip(nodes, layers) if node.attrs.get("enabled", "1") != "0"]
     for among, drawn in ((enabled, True), (enabled, False), (layers, False)):
         for painted in (_PAINTED[:1], _PAINTED[1:]):
             for properties in among:

@@ -8,7 +8,7 @@ formats (FOREIGN), which are refused. Written formats follow the extension.
 import os
 
 from . import act, clr, csv, gpl, jasc, paintnet, qgis_txt, qml, raster, riff
-from .common import HEAD, SAVE_LAYER_STYLE, error, text_encoding
+from .common import HEAD, QGIS_PROJECT, error, text_encoding
 
 #: In the order file dialogs list them; detection tries the ``sniff`` functions in this order too.
 FORMATS = (csv.FORMAT, gpl.FORMAT, act.FORMAT, clr.FORMAT, qml.FORMAT, qgis_txt.FORMAT, jasc.FORMAT, riff.FORMAT,
@@ -32,8 +32,7 @@ def detect(path):
     """(format, text encoding or None) of the file at ``path``, from its first bytes and its extension."""
     extension = os.path.splitext(path)[1].lower()
     if extension == ".qgz":
-        raise error(os.path.basename(path), None, "a QGIS project, which holds the styles of all its layers; " +
-                    SAVE_LAYER_STYLE)
+        raise error(os.path.basename(path), None, QGIS_PROJECT)
     if extension in FOREIGN:
         raise error(os.path.basename(path), None, "{}, a format Palettize does not read; export its colours as a CSV "
                     "of red,green,blue,label lines (or as {})".format(FOREIGN[extension],
