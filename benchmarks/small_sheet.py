@@ -16,6 +16,9 @@ Timed in one process, in turns (each round runs every tool once):
                the only fair reference: its noisy indices take about five times as long to compress
                as the rendered sheet's, and its own red band (a copy of it) far longer still
   palettize    processing.run("palettize:quantize"), default settings (win256, rgb), each sheet
+  engine       run.quantize_file on the rendered sheet, the same settings: what the command line
+               and a one-process batch run for each sheet of an archive (no Processing, no layer);
+               shown beside the verdict, which is palettize's
   cielab       the same with METRIC=cielab, scanned sheet
   tiny sheet   palettize on a 64 x 64 crop of the map: the fixed cost of a run
   QGIS alone   processing.run of the same algorithm and parameters on the crop, with QGIS's own
@@ -166,6 +169,8 @@ def main(argv=None):
     qgis = bench.Qgis()
     from osgeo import gdal
     from palettize.engine.blocks import output_type
+    from palettize.engine.options import QuantizeOptions
+    from palettize.engine.run import quantize_file
     from palettize.palettes.palette import builtin_palette
 
     palette = builtin_palette("win256")
@@ -191,6 +196,7 @@ def main(argv=None):
             ("io scanned", "I/O alone, scanned sheet",
              lambda out: bench.plain_copy(scanned, out, gdal_type, indices["scanned"])),
             ("palettize", "palettize, rendered sheet", lambda out: bench.run_palettize(path, out)),
+            ("engine", "command line's call (run.quantize_file)", lambda out: quantize_file(path, out, QuantizeOptions())),
             ("scanned", "palettize, scanned sheet", lambda out: bench.run_palettize(scanned, out)),
             ("cielab", "palettize METRIC=cielab, scanned sheet",
              lambda out: bench.run_palettize(scanned, out, METRIC="cielab")),
@@ -228,7 +234,8 @@ def main(argv=None):
         print("\nRatios to the references, medians of the {} rounds' ratios (target: palettize <= {} x the faster "
               "reference, in wall time)".format(repeat, TARGET))
         print("{:<44} {:<20} {:>6} {:>11} {:>6}".format("run", "reference", "wall", "(rounds)", "CPU"))
-        judged = {"palettize": ("copy", "io"), "scanned": ("io scanned",), "cielab": ("io scanned",), "tiny": ("copy",)}
+        judged = {"palettize": ("copy", "io"), "engine": ("copy", "io"), "scanned": ("io scanned",),
+                  "cielab": ("io scanned",), "tiny": ("copy",)}
         labels = {key: label for key, label, _function in tools}
         short = {"copy": "plain copy", "io": "I/O alone", "io scanned": "I/O alone, scanned"}
         missed = []
