@@ -579,7 +579,6 @@ class RenderedSource:
 
 
 _ALPHA_ONE = np.uint32(1 << 24)
-
 _ALPHA_HALF = np.uint32(128 << 24)
 #: Pixel centres nearer than this (in pixels) to an edge are taken as on it (on the layer at its first
 #: edge, off it at its last, in the right or lower pixel between two): coordinates computed two ways

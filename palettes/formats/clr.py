@@ -3,15 +3,12 @@ same form with an alpha column, ``value R G B A [label]``: when every line has a
 the fifth column, that column is read as alpha (and ignored), the rest as the label. The index is
 the entry's position in the file, not its value."""
 
-from .common import Format, channel, error, is_byte, make_palette, number, one_line_labels, text_lines, write_lines
+from .common import Format, channel, content_lines, error, is_byte, make_palette, number, one_line_labels, write_lines
 
 
 def read(path, name):
     entries = []
-    for line, text in enumerate(text_lines(path, name), 1):
-        text = text.strip()
-        if not text or text.startswith("#"):
-            continue
+    for line, text in content_lines(path, name, "#"):
         fields = text.split(None, 4)
         if len(fields) < 4:
             raise error(name, line, "{} column(s); need value, red, green, blue and an optional label"

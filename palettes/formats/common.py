@@ -126,6 +126,15 @@ def text_lines(path, name):
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
+def content_lines(path, name, comment):
+    """(line number, text stripped) of the file's lines that are neither blank nor comments
+    (starting with ``comment``)."""
+    for line, text in enumerate(text_lines(path, name), 1):
+        text = text.strip()
+        if text and not text.startswith(comment):
+            yield line, text
+
+
 def number(text, name, line):
     try:
         value = float(text) if "_" not in text else float("nan")  # float() reads "1_0" as 10

@@ -5,7 +5,7 @@ lines) with ``;`` comments is read as a hex CSV is."""
 
 import re
 
-from .common import Format, error, make_palette, text_lines
+from .common import Format, content_lines, error, make_palette
 
 _COLOUR = re.compile(r"[0-9a-fA-F]{8}$")
 _CUT_COLOUR = re.compile(r"[0-9a-fA-F]{1,8}$")
@@ -23,10 +23,7 @@ def sniff(text, extension):
 
 def read(path, name):
     colours = []
-    for line, text in enumerate(text_lines(path, name), 1):
-        text = text.strip()
-        if not text or text.startswith(";"):
-            continue
+    for line, text in content_lines(path, name, ";"):
         if not _COLOUR.match(text):
             raise error(name, line, "{!r} is not a colour; a Paint.NET palette has one AARRGGBB hex colour per "
                         "line (FF00FF00 is green)".format(text))

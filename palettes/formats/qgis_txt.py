@@ -6,7 +6,7 @@ A plain CSV named ``.txt`` is read as CSV: only the content recognises this form
 
 import re
 
-from .common import Format, channel, error, make_palette, number, one_line_labels, text_lines, write_lines
+from .common import Format, channel, content_lines, error, make_palette, number, one_line_labels, write_lines
 
 QGIS_EXPORT_HEADER = "# QGIS Generated Color Map Export File"
 _QGIS_PLACEHOLDER = re.compile(r"Color entry (\d+)$")
@@ -20,10 +20,7 @@ def sniff(text, extension):
 
 def read(path, name):
     colours, labels = [], []
-    for line, text in enumerate(text_lines(path, name), 1):
-        stripped = text.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for line, stripped in content_lines(path, name, "#"):
         if _INTERPOLATION.match(stripped):
             if len(stripped.split(":")) != 2:
                 raise error(name, line, "{!r} is not 'INTERPOLATION:' and a type".format(stripped))
