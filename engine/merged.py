@@ -177,8 +177,7 @@ class MergedColourFinder:
             return []
         codes, counts = (np.concatenate(part) for part in zip(*parts))
         valid = codes >= self.lowest
-        colours, where = np.unique(codes[valid] & RGB_BITS, return_inverse=True)  # the colour without its alpha
-        counts = np.bincount(where, weights=counts[valid], minlength=len(colours)).astype(np.int64)
+        colours, counts = value_totals(codes[valid] & RGB_BITS, counts[valid])  # each colour without its alpha
         at, shares = frequent_colours(counts, self.min_share)
         return merged_entries(colours[at], shares, nearest(colours[at]))
 
