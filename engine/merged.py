@@ -147,10 +147,10 @@ class MergedColourFinder:
 
     def _add_samples(self, rgba):
         # The samples' RGBA codes, nodata included: they are dropped at the end, which costs less
-        # than picking the valid samples out of every block. Sorted here, in the engine's finishing
-        # thread, so only the distinct codes wait for the end; where samples repeat along rows,
-        # only the first sample of each run is sorted. Each stands for the step x step pixels of
-        # its span (see sample_positions).
+        # than picking the valid samples out of every block. Sorted here, block by block while GDAL
+        # writes the blocks before, so only the distinct codes wait for the end; where samples
+        # repeat along rows, only the first sample of each run is sorted. Each stands for the
+        # step x step pixels of its span (see sample_positions).
         runs = self._runs.find([rgba], worth_it=0.5)
         distinct, counts = value_totals(runs.firsts(rgba), runs.lengths)
         self._samples.append((distinct, counts * (self.step * self.step)))
