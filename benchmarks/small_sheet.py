@@ -7,7 +7,7 @@ The map is rendered like benchmarks/bench.py's (scripts/render_map.py, outlines,
 cached in benchmarks/data/; the "scanned" sheet is the same map with Gaussian noise (sigma 3 levels
 per channel), which gives it about ten times as many distinct colours (~100,000).
 
-Timed in one process, in turns (each round runs every tool once):
+Timed in one process, in turns (each round runs every tool once, in a shuffled order):
   plain copy   GDAL read of the RGB blocks of the rendered sheet, its red band written as palettize
                writes its output (the issue's reference)
   I/O alone    for each sheet, GDAL read of its RGB blocks and a write of the indices palettize
@@ -70,11 +70,16 @@ def scanned_sheet(path, output):
 
 def timed_rounds(tools, repeat):
     """{key: (wall seconds of each round, CPU seconds of this process in each round)} for tools
-    given as (key, function(output), output path), run in turns, ``repeat`` rounds. CPU time (all
-    threads of this process) tells more than wall time on a machine shared with others."""
+    given as (key, function(output), output path), run in turns, ``repeat`` rounds, each round in
+    an order of its own (shuffled, seeded): a run is slower after a heavy one, and in a fixed order
+    the rendered sheet always followed the scanned sheet's I/O while its references followed the
+    light runs on the crop (its ratios 0.03 to 0.05 higher). CPU time (all threads of this process)
+    tells more than wall time on a machine shared with others."""
     walls, cpus = {key: [] for key, _f, _o in tools}, {key: [] for key, _f, _o in tools}
+    order = np.random.default_rng(0)
     for _round in range(repeat):
-        for key, function, output in tools:
+        for index in order.permutation(len(tools)):
+            key, function, output = tools[index]
             wall, cpu = time.perf_counter(), time.process_time()
             function(output)
             walls[key].append(time.perf_counter() - wall)
