@@ -145,11 +145,14 @@ def iter_windows(width, height, block_pixels=None, full_rows=False):
 
 def diagonal_windows(width, height, size=256, fractions=(0.0, 0.25, 0.5, 0.75, 1.0), both=False):
     """Windows of up to ``size`` pixels a side along the raster's diagonal, at these fractions of
-    the way from its top-left corner to its bottom-right one; ``both``: along the other diagonal too."""
+    the way from its top-left corner to its bottom-right one; ``both``: along the other diagonal too.
+    Each window once: a raster no larger than ``size`` has one (read ten times, it cost a 64 x 64
+    sheet's run 0.35 ms)."""
     size_x, size_y = min(width, size), min(height, size)
     windows = [(int((width - size_x) * fraction), int((height - size_y) * fraction), size_x, size_y)
                for fraction in fractions]
-    return windows + ([(width - size_x - xoff, yoff, size_x, size_y) for xoff, yoff, _, _ in windows] if both else [])
+    windows += [(width - size_x - xoff, yoff, size_x, size_y) for xoff, yoff, _, _ in windows] if both else []
+    return list(dict.fromkeys(windows))
 
 
 def _to_bytes(values):

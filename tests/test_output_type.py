@@ -192,6 +192,25 @@ def test_the_run_takes_the_opacity_guess_of_its_check_instead_of_sampling_the_al
     assert np.array_equal(read_indices(out), _nearest_win256(rgba))
 
 
+def test_a_sheet_smaller_than_a_sampling_window_has_its_alpha_band_read_once_for_the_guess(
+        qgis_app, tmp_path, monkeypatch):
+    """The guess reads windows along both diagonals; on a small sheet they are all the whole sheet,
+    which was read ten times."""
+    from palettize.engine import gdal_io
+
+    path, rgba = _rgba_map(str(tmp_path / "in.tif"), np.full((64, 48), 255, np.uint8))
+    read, sample = [], gdal_io.BandSource._none_below
+
+    def sampled(source, threshold, windows):
+        read.extend(windows)
+        return sample(source, threshold, windows)
+    monkeypatch.setattr(gdal_io.BandSource, "_none_below", sampled)
+    out = quantize({"INPUT": path, "PALETTE": "win256", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    assert read == [(0, 0, 48, 64)]
+    assert _band(out)[:2] == ("Byte", None)
+    assert np.array_equal(read_indices(out), _nearest_win256(rgba))
+
+
 def test_a_transparent_pixel_the_guess_missed_refuses_a_byte_only_format_and_leaves_nothing(qgis_app, tmp_path):
     from qgis.core import QgsProcessingException
 
