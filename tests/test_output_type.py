@@ -202,6 +202,7 @@ def test_a_sheet_smaller_than_a_sampling_window_has_its_alpha_band_read_once_for
     read, sample = [], gdal_io.BandSource._none_below
 
     def sampled(source, threshold, windows):
+        windows = list(windows)
         read.extend(windows)
         return sample(source, threshold, windows)
     monkeypatch.setattr(gdal_io.BandSource, "_none_below", sampled)
