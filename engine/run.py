@@ -702,7 +702,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
         try:
             with OutputFiles() as outputs:  # a failure anywhere removes every file and folder the run made
                 writer = gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata, outputs,
-                                                     compress_in_threads=not options.cleanup.busy, in_background=True)
+                                                     compress_in_threads=not options.cleanup.busy)
                 try:
                     windows = source_windows(source, grid, options.full_rows, strips=True, margin=options.margin)
                     passed = quantize_blocks(

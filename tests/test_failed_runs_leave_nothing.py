@@ -130,18 +130,16 @@ def test_a_geotiff_that_fills_the_disk_says_so_wherever_it_fills_up(qgis_app, tm
     assert [m for m in messages if "No space left on device" not in m and "KB free: free some space" not in m] == []
 
 
-def test_a_raster_gdal_fails_to_create_in_the_background_fails_at_its_first_write_and_leaves_nothing(tmp_path):
-    """A run's output is created while its first block is read (engine.gdal_io.IndexedRasterWriter,
-    in_background): GDAL's failure is raised where the raster is first written, with GDAL's reason,
-    and the writer leaves nothing, holding no file."""
+def test_a_raster_gdal_fails_to_create_fails_the_writer_with_gdals_reason_and_leaves_nothing(tmp_path):
+    """GDAL's failure to create the output is raised by the writer (engine.gdal_io.IndexedRasterWriter)
+    with GDAL's reason, and the writer leaves nothing, holding no file."""
     from palettize.engine.gdal_io import IndexedRasterWriter, RasterGrid, WriteError
     from palettize.palettes.palette import builtin_palette
 
     output = tmp_path / "out" / "classes.tif"
     with pytest.raises(WriteError) as error:
-        with IndexedRasterWriter(str(output), "GTiff", RasterGrid(0, 10, None, ""), builtin_palette("vga16"),
-                                 gdal.GDT_Byte, None, in_background=True) as writer:
-            writer.write((0, 0, 0, 10), np.zeros((10, 0), np.uint8))
+        IndexedRasterWriter(str(output), "GTiff", RasterGrid(0, 10, None, ""), builtin_palette("vga16"), gdal.GDT_Byte,
+                            None)
     assert str(error.value).startswith("GDAL could not create {}: Attempt to create 0x10 dataset".format(output))
     assert everything_under(str(tmp_path)) == []
     assert files_open_under(tmp_path) == []
@@ -505,23 +503,6 @@ def test_a_tiff_whose_last_bytes_are_missing_is_found_cut_short(tmp_path, option
     assert cut_short(path).endswith("its end (12 bytes)") or cut_short(path) == "it ends within its header, at byte 12"
     (tmp_path / "notes.txt").write_text("not a TIFF")
     assert cut_short(str(tmp_path / "notes.txt")) == ""
-
-
-def test_a_thread_that_cannot_start_fails_the_writer_with_its_own_error_and_leaves_nothing(tmp_path, monkeypatch):
-    """The output is created in a thread of its own: a process out of threads gets that reason, not
-    one about joining a thread never started, and no staging folder is left."""
-    import threading
-
-    from palettize.engine.gdal_io import IndexedRasterWriter, RasterGrid
-    from palettize.palettes.palette import builtin_palette
-
-    def cannot_start(thread):
-        raise RuntimeError("can't start new thread")
-    monkeypatch.setattr(threading.Thread, "start", cannot_start)
-    with pytest.raises(RuntimeError, match="can't start new thread"):
-        IndexedRasterWriter(str(tmp_path / "classes.tif"), "GTiff", RasterGrid(8, 8, None, ""), builtin_palette("vga16"),
-                            gdal.GDT_Byte, None, in_background=True)
-    assert everything_under(str(tmp_path)) == []
 
 
 def test_a_warning_of_a_checked_write_still_reaches_gdals_handler(tmp_path):
