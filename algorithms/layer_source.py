@@ -308,11 +308,19 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         return ""
 
     def input_problem(self, parameters, context):
-        """A sentence for an INPUT that is a layer or file of another kind ('' otherwise): QGIS's own
-        check says an existing vector file "not found", a vector layer "invalid value"."""
+        """A sentence for an INPUT that is a layer or file of another kind, or a file nothing opens
+        ('' otherwise): QGIS's own check says an existing vector file, an empty file or a damaged
+        one "not found", a vector layer "invalid value"."""
         value = parameters.get(self.INPUT)
         layer = value if isinstance(value, QgsMapLayer) else QgsProcessingUtils.mapLayerFromString(
             value, context) if isinstance(value, str) and value else None
+        if layer is None and isinstance(value, str) and os.path.isfile(value):
+            _dataset, reason = gdal_io.open_raster(value)
+            if _dataset is None:  # GDAL's reason, without the path it quotes again
+                reason = gdal_io.one_line(reason).replace("`{}' ".format(value), "").replace(value + ": ", "")
+                return tr("{} ({}) is there, but GDAL cannot open it as a raster ({}): it may be empty, damaged or no "
+                          "raster. Repair or replace it, or choose another file.").format(
+                    self.named(self.INPUT), value, reason.rstrip("."))
         if layer is None or isinstance(layer, QgsRasterLayer):
             return ""
         kind = "a vector layer (features)" if isinstance(layer, QgsVectorLayer) else "a {} layer".format(

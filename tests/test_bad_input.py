@@ -54,11 +54,25 @@ def test_band_the_layer_does_not_have_is_refused(qgis_app, tmp_path, rgba, band)
     assert "choose a band from 1 to 4" in error
 
 
-def test_invalid_input_layer_is_refused(qgis_app, tmp_path):
+@pytest.mark.parametrize("content, reason", [
+    (b"this is not a raster", "(not recognized as a supported file format)"),
+    (b"", "(not recognized as a supported file format)"),
+    (b"II*\x00\x08\x00\x00\x00", "(TIFFReadDirectory"),
+], ids=["text", "empty", "cut TIFF header"])
+def test_a_file_gdal_cannot_open_is_refused_as_such_not_as_missing(qgis_app, tmp_path, content, reason):
+    """QGIS's own check said such a file, which is there, was "not found"."""
     not_a_raster = tmp_path / "notes.tif"
-    not_a_raster.write_text("this is not a raster")
-    error = refused({"INPUT": str(not_a_raster), "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
-    assert "INPUT" in error
+    not_a_raster.write_bytes(content)
+    parameters = {"INPUT": str(not_a_raster), "OUTPUT": str(tmp_path / "out.tif")}
+    from_console = refused(parameters, tmp_path)
+    from_command_line = qgis_process("run", "palettize:quantize", "--", *("{}={}".format(*p) for p in parameters.items()))
+    assert from_command_line.returncode != 0
+    for error in (from_console, from_command_line.stdout):
+        assert "Input raster layer (INPUT) ({}) is there, but GDAL cannot open it as a raster {}".format(
+            not_a_raster, reason) in error, error
+        assert "it may be empty, damaged or no raster. Repair or replace it, or choose another file." in error
+        assert "not found" not in error
+    assert os.listdir(str(tmp_path)) == ["notes.tif"]
 
 
 def test_a_layer_whose_file_was_deleted_is_refused_naming_the_file(qgis_app, tmp_path):
