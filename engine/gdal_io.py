@@ -9,6 +9,7 @@ writer puts index blocks into a staged raster (see outputs.OutputFiles), every w
 import contextlib
 import math
 import os
+import re
 import sys
 import shutil
 import tempfile
@@ -515,6 +516,9 @@ def one_line(message):
     first, *rest = message.split("\n")
     causes = []
     for line in rest:
+        if not line.startswith("May be caused by: "):  # a message of several lines (DTED's "Requested\n(0,0) ...")
+            first = "{} {}".format(first, line.strip()).strip() if not causes else first
+            continue
         cause = line.split("May be caused by: ", 1)[-1].strip()
         if cause and cause != first and cause not in causes:
             causes.append(cause)
@@ -927,15 +931,17 @@ LOSSY_DRIVERS = ("JPEG",)
 KNOWN_GOOD_DRIVER = "GTiff"
 
 
-def indexed_format_problem(driver_name, extension, data_type, grid, nodata=None):
+def indexed_format_problem(driver_name, extension, data_type, grid, palette_size, nodata=None):
     """Why GDAL's ``driver_name`` cannot hold this indexed raster (a phrase), or '' when it can.
 
-    Decided by GDAL itself, once per driver, data type, nodata, geotransform and CRS: a 3 x 2 raster
-    with the palette's data type, nodata (``nodata``, or the type's largest value), colour table,
-    the grid's geotransform (rotation, south-up) and CRS is written exactly as a run writes it, then
-    read back. A format may lose the colour table (the palette then goes beside it as a .palette.csv)
-    but must keep one band of exactly the indices written, the geotransform, and the nodata value
-    unless it is no class. GeoTIFF (KNOWN_GOOD_DRIVER) is known to.
+    Decided by GDAL itself, once per driver, data type, palette size, nodata (None: none),
+    geotransform and CRS: a 3 x 2 raster with the run's data type, nodata, a colour table of
+    ``palette_size`` entries, its largest index, the grid's geotransform (rotation, south-up) and CRS
+    is written exactly as a run writes it, then read back. A format may lose the colour table (the
+    palette then goes beside it as a .palette.csv) but must keep one band of exactly the indices
+    written, the geotransform, and the nodata value unless it is no class. The palette's size
+    counts: GDAL's XPM writer merges a table of over 86 colours, renumbering the pixels. GeoTIFF
+    (KNOWN_GOOD_DRIVER) is known to hold them all.
     """
     if driver_name == KNOWN_GOOD_DRIVER and data_type in (gdal.GDT_Byte, gdal.GDT_UInt16):
         return ""
@@ -943,7 +949,7 @@ def indexed_format_problem(driver_name, extension, data_type, grid, nodata=None)
     if side is not None and max(grid.width, grid.height) > side:  # the probe's small raster cannot tell
         return "it holds at most {:,} pixels a side, and this raster is {:,} x {:,}".format(side, grid.width,
                                                                                            grid.height)
-    return _probed(driver_name, extension, data_type, grid, nodata)[0]
+    return _probed(driver_name, extension, data_type, grid, palette_size, nodata)[0]
 
 
 #: Formats that hold rasters only up to so many pixels a side. GDAL's GIF writer refuses a larger
@@ -951,26 +957,27 @@ def indexed_format_problem(driver_name, extension, data_type, grid, nodata=None)
 FORMAT_MAX_SIDE = {"GIF": 65535}
 
 
-def palette_beside(driver_name, extension, data_type, grid, nodata=None):
+def palette_beside(driver_name, extension, data_type, grid, palette_size, nodata=None):
     """Whether a raster this format can hold gets its palette beside it as <path>.palette.csv: the
     format keeps no colour table (found by indexed_format_problem's probe)."""
     if driver_name == KNOWN_GOOD_DRIVER:
         return False
-    return _probed(driver_name, extension, data_type, grid, nodata)[1]
+    return _probed(driver_name, extension, data_type, grid, palette_size, nodata)[1]
 
 
-def _probed(driver_name, extension, data_type, grid, nodata):
-    """(problem, palette beside) of _probe_format, found once per format, type, nodata and grid."""
-    nodata = free_nodata(data_type) if nodata is None else nodata
-    key = (driver_name, extension, data_type, nodata, grid.geotransform, grid.has_geotransform, grid.wkt,
-           bool(grid.gcps))
+def _probed(driver_name, extension, data_type, grid, palette_size, nodata):
+    """(problem, palette beside) of _probe_format, found once per format, type, palette size, nodata
+    and grid."""
+    key = (driver_name, extension, data_type, palette_size, nodata, grid.geotransform, grid.has_geotransform,
+           grid.wkt, bool(grid.gcps))
     if key not in _FORMAT_PROBLEMS:
         beside = []
-        _FORMAT_PROBLEMS[key] = _probe_format(driver_name, extension, data_type, nodata, grid, beside), bool(beside)
+        _FORMAT_PROBLEMS[key] = (_probe_format(driver_name, extension, data_type, palette_size, nodata, grid, beside),
+                                 bool(beside))
     return _FORMAT_PROBLEMS[key]
 
 
-def _probe_format(driver_name, extension, data_type, nodata, grid, beside):
+def _probe_format(driver_name, extension, data_type, palette_size, nodata, grid, beside):
     """Why the format cannot hold the raster, or ''; ``beside`` (a list) gets True when it keeps no
     colour table."""
     from ..palettes.palette import Palette
@@ -982,9 +989,9 @@ def _probe_format(driver_name, extension, data_type, nodata, grid, beside):
             driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES" or driver.GetMetadataItem(gdal.DCAP_CREATECOPY) == "YES"):
         return "GDAL cannot write rasters in this format"
     byte = data_type == gdal.GDT_Byte
-    size, dtype = (3, np.uint8) if byte else (300, np.uint16)
+    size, dtype = max(3, palette_size), np.uint8 if byte else np.uint16
     palette = Palette(np.array([((7 * i) % 256, (13 * i) % 256, (29 * i) % 256) for i in range(size)], dtype=np.uint8))
-    values = np.array([[0, 1, size - 1], [nodata, 2, 0]], dtype=dtype)
+    values = np.array([[0, 1, size - 1], [size - 1 if nodata is None else nodata, 2, 0]], dtype=dtype)
     probe_grid = RasterGrid(3, 2, grid.geotransform if grid.has_geotransform else None, grid.wkt)
     with _probe_path(extension) as path:  # the answer says what went wrong
         writer = dataset = None
@@ -1022,9 +1029,11 @@ def _probe_format(driver_name, extension, data_type, nodata, grid, beside):
             return ""
         except HiddenClass as error:
             return error.reason
-        except (WriteError, RuntimeError) as error:
+        except (WriteError, RuntimeError) as error:  # GDAL's reason, naming the test raster as such
+            detail = re.sub(re.escape(os.path.dirname(path)) + r"[^\s,:]*", "a 3 x 2 test raster",
+                            str(error).split(": ", 1)[-1].strip())
             return "GDAL cannot write a {} indexed raster in this format ({})".format(
-                "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)", str(error).split(": ", 1)[-1].strip())
+                "Byte" if byte else "UInt16 (over 256 colours, or 256 and nodata)", detail)
         finally:
             if writer is not None:
                 writer.discard()

@@ -337,11 +337,11 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
     dtype, nodata = output_type(palette_size, opaque, nodata_index)
     gdal_type, _ = GDAL_TYPES[dtype().itemsize]
     extension = os.path.splitext(path)[1].lstrip(".").lower()
-    problem = gdal_io.indexed_format_problem(driver, extension, gdal_type, grid, nodata)
+    problem = gdal_io.indexed_format_problem(driver, extension, gdal_type, grid, palette_size, nodata)
     if problem:
         hint = ""
         byte_would_do = gdal_type != gdal.GDT_Byte and not gdal_io.indexed_format_problem(
-            driver, extension, gdal.GDT_Byte, grid)
+            driver, extension, gdal.GDT_Byte, grid, min(palette_size, 255), 255)
         if byte_would_do and from_image:
             hint = ", or N_COLORS of at most 255"
         elif byte_would_do and palette_size == 256 and nodata_index is None:  # 256 colours + nodata
@@ -365,7 +365,7 @@ def check_raster_output(path, driver, grid, palette_size, opaque=False, from_ima
                                         nearest_existing_folder(path) if disk else None, resizable)
     if problem:
         raise RunError(problem)
-    return gdal_io.palette_beside(driver, extension, gdal_type, grid, nodata)
+    return gdal_io.palette_beside(driver, extension, gdal_type, grid, palette_size, nodata)
 
 
 def _own_nodata_as_index(driver, extension, grid, palette_size, opaque, gdal_type):
@@ -375,7 +375,8 @@ def _own_nodata_as_index(driver, extension, grid, palette_size, opaque, gdal_typ
     if not gdal_io.is_class_value(own, palette_size):
         return None
     dtype, nodata = output_type(palette_size, opaque, int(own))
-    return None if gdal_io.indexed_format_problem(driver, extension, GDAL_TYPES[dtype().itemsize][0], grid, nodata) \
+    return None if gdal_io.indexed_format_problem(driver, extension, GDAL_TYPES[dtype().itemsize][0], grid,
+                                                  palette_size, nodata) \
         else own
 
 

@@ -479,6 +479,10 @@ def test_gdal_errors_that_came_before_a_failure_are_told_on_the_same_line_once_e
     assert one_line(message) == ("TIFFAppendToStrip:Write error at scanline 4294967295 (may be caused by: "
                                  "TIFFWriteDirectoryTagData:IO error writing tag data)")
     assert one_line("No such file or directory") == "No such file or directory"
+    # A message of several lines of its own is one sentence, not a cause (DTED's refusal said
+    # "Requested (may be caused by: (0,0) of size 201x1 ...)").
+    assert one_line("Access window out of range in RasterIO().  Requested\n(0,0) of size 201x1 on raster of 3x2.") == \
+        "Access window out of range in RasterIO().  Requested (0,0) of size 201x1 on raster of 3x2."
 
 
 @pytest.mark.parametrize("options", [["TILED=YES", "COMPRESS=DEFLATE"], ["TILED=YES", "BIGTIFF=YES"], [],

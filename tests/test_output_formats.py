@@ -121,9 +121,10 @@ def test_geotiff_which_runs_do_not_probe_passes_the_format_probe_on_every_grid(d
     from palettize.engine import gdal_io
 
     grid = gdal_io.RasterGrid(3, 2, geotransform, "")
-    assert gdal_io.indexed_format_problem(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, grid) == ""
-    assert gdal_io._probe_format(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, gdal_io.free_nodata(data_type), grid,
-                                  []) == ""
+    colours = 256 if data_type == gdal.GDT_Byte else 300
+    for nodata in (None, gdal_io.free_nodata(data_type)):
+        assert gdal_io.indexed_format_problem(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, grid, colours, nodata) == ""
+        assert gdal_io._probe_format(gdal_io.KNOWN_GOOD_DRIVER, "tif", data_type, colours, nodata, grid, []) == ""
 
 
 def test_a_format_without_nodata_gets_a_warning_naming_the_value_nodata_pixels_hold(qgis_app, tmp_path):
@@ -162,10 +163,16 @@ def test_an_opaque_output_in_a_format_that_marks_a_nodata_value_of_its_own_keeps
         ok, message = qgis_app.processingRegistry().algorithmById("palettize:quantize").checkParameterValues(
             params, QgsProcessingContext())
         assert not ok
-        assert message == ("Cannot write classes.sdat as SAGA (.sdat): it marks 255 as nodata in a Byte raster, "
-                           "and 255 is a class of the palette's 256 colours. Choose a GeoTIFF (.tif), or a palette "
-                           "of at most 255 colours.")
+        assert message == ("Cannot write classes.sdat as SAGA (.sdat): it marks 255 as nodata, which is class 255: its "
+                           "pixels would read as nodata. Choose a GeoTIFF (.tif), or set Nodata index (NODATA_INDEX) "
+                           "to 255 (entry 255 then holds nodata, and its colour goes to no pixel).")
         assert not [name for name in os.listdir(tmp_path) if name.startswith(("classes", ".palettize-"))]
+        params["NODATA_INDEX"] = 255  # as the message says: every other class is kept
+    output = quantize(params)["OUTPUT"]
+    reference = quantize(dict(params, OUTPUT=str(tmp_path / "reference.tif")))["OUTPUT"]
+    assert np.array_equal(read_indices(output), read_indices(reference))
+    assert _nodata(output) == 255
+    if extension == "sdat":
         return
     output = quantize(params)["OUTPUT"]
     reference = quantize(dict(params, OUTPUT=str(tmp_path / "reference.tif")))["OUTPUT"]
@@ -497,7 +504,7 @@ def test_a_format_that_changes_the_grid_or_crs_it_is_given_is_refused(driver, ex
     from palettize.engine import gdal_io
 
     grid = gdal_io.RasterGrid(3, 2, geotransform, wkt_of(crs))
-    assert gdal_io.indexed_format_problem(driver, extension, gdal.GDT_Byte, grid) in \
+    assert gdal_io.indexed_format_problem(driver, extension, gdal.GDT_Byte, grid, 3, 255) in \
         (problem if isinstance(problem, tuple) else (problem,))
 
 
@@ -526,4 +533,28 @@ def test_idrisi_keeps_a_grid_of_one_arc_second_pixels():
     from palettize.engine import gdal_io
 
     grid = gdal_io.RasterGrid(3, 2, (24.0, 1 / 3600, 0.0, 61.0, 0.0, -1 / 3600), wkt_of("EPSG:4326"))
-    assert gdal_io.indexed_format_problem("RST", "rst", gdal.GDT_Byte, grid) == ""
+    assert gdal_io.indexed_format_problem("RST", "rst", gdal.GDT_Byte, grid, 3, 255) == ""
+
+
+def test_xpm_is_refused_for_a_palette_it_would_renumber_and_written_for_one_it_holds(qgis_app, algorithm, tmp_path):
+    """GDAL's XPM writer merges a colour table of over 86 entries, renumbering the pixels: 100 colours
+    with NODATA_INDEX=0 were written with 255 of 1,200 pixels in other classes and exit 0 (the
+    format was judged on a 3-colour test raster); vga16 on an opaque map was refused (judged with a
+    256-entry table that such a run does not write)."""
+    from palettize.palettes.formats import write_palette_csv
+    from palettize.palettes.palette import Palette
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(30, 40, seed=1)[:3])
+    hundred = str(tmp_path / "hundred.csv")
+    write_palette_csv(Palette(np.array([(i, 255 - i, (7 * i) % 256) for i in range(0, 200, 2)], np.uint8)), hundred)
+    params = {"INPUT": source, "PALETTE_FILE": hundred, "NODATA_INDEX": 0, "OUTPUT": str(tmp_path / "out" / "classes.xpm")}
+    ok, message = algorithm.checkParameterValues(params, QgsProcessingContext())
+    assert not ok and message.startswith("Cannot write classes.xpm as XPM (.xpm): it does not keep the class indices of "
+                                         "a Byte raster. Choose a GeoTIFF (.tif)"), message
+    with pytest.raises(QgsProcessingException, match="does not keep the class indices"):
+        quantize(params)
+    assert not os.path.exists(str(tmp_path / "out"))
+    params = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.xpm")}
+    output = quantize(params)["OUTPUT"]
+    reference = quantize(dict(params, OUTPUT=str(tmp_path / "reference.tif")))["OUTPUT"]
+    assert np.array_equal(read_indices(output), read_indices(reference))
