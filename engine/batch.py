@@ -26,6 +26,8 @@ import uuid
 import warnings
 from dataclasses import dataclass, replace
 from typing import Optional
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 import numpy as np
 from osgeo import gdal
@@ -302,6 +304,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
     gdal_io.state_error_mode()
     before = _snapshot(_side_files(job) + [tiles_folder(job.output)])
     counts = sum(tile_counts for tile_counts, _, _ in tiles)
+    put_back = None
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
@@ -354,18 +357,27 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
         mosaic = None
         if not grid.has_geotransform:
             _drop_geotransform(vrt_path)
+        styled = options.style and not style_conflict(job.output, [job.input])  # never a user's .qml, nor the input's
         if is_mosaic(job.output):
-            _place_mosaic(workdir, vrt_path, job.output)
+            style = write_style(job.output, palette, os.path.join(workdir, "style.qml")) if styled else None
+            put_back = _place_mosaic(workdir, vrt_path, job.output, style)
         else:
             warnings[:0] = _copy_mosaic(vrt_path, job.output, palette, counts, data_type)
-        if options.style and not style_conflict(job.output, [job.input]):  # never a user's .qml, nor the input's
-            notes.append("QGIS style with the palette's classes: {}".format(write_style(job.output, palette)))
+            if styled:
+                write_style(job.output, palette)
+        if styled:
+            notes.append("QGIS style with the palette's classes: {}".format(style_path(job.output)))
         if job.table:  # in a folder of its own maybe, which a one-process run makes too
             with OutputFiles() as outputs:
                 run.write_table(job.table, palette, counts, outputs)
                 outputs.commit()
-    except BaseException:
+    except BaseException as error:
+        if put_back is not None:  # the earlier mosaic, as it was (then left alone below: not new)
+            put_back()
         _remove_new(before)
+        if isinstance(error, OSError) and error.errno in run.FULL_DISK:  # said as a run says it
+            raise run.RunError("Could not write {}: {}. Nothing was written: free some space or write it "
+                               "elsewhere.".format(job.output, error.strerror)) from error
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -408,17 +420,50 @@ def tiles_folder_problem(output):
     return ""
 
 
-def _place_mosaic(workdir, vrt_path, output):
-    """Move <name>.vrt and its tiles (as <name>_tiles/) beside each other into place."""
+def _place_mosaic(workdir, vrt_path, output, style=None):
+    """Move <name>.vrt, its tiles (as <name>_tiles/) and ``style`` (its .qml, written in the work
+    folder, or None) into place together; the earlier mosaic's are set aside in the work folder
+    meanwhile, and put back when a move fails. Returns a function that puts them back (an output
+    written after the mosaic failed); the work folder's removal discards them. GDAL says nothing
+    when the disk fills as it writes a .vrt: a mosaic cut short is refused here."""
     tiles = tiles_folder(output)
     with open(vrt_path, encoding="utf-8") as f:
-        text = f.read().replace('relativeToVRT="1">tiles/', 'relativeToVRT="1">{}/'.format(os.path.basename(tiles)))
-    if os.path.isdir(tiles):
-        shutil.rmtree(tiles)
-    os.replace(os.path.join(workdir, "tiles"), tiles)
-    with open(output + ".part", "w", encoding="utf-8") as f:
+        text = f.read()
+    try:
+        ElementTree.fromstring(text)
+    except ElementTree.ParseError:
+        raise gdal_io.WriteError("GDAL could not write the mosaic {}: {}".format(output, gdal_io.reason(
+            "it was cut short, though GDAL reported no error", os.path.dirname(os.path.abspath(output)))))
+    # the tiles folder's name, as XML text (a name with '&' or '<' made a mosaic no program reads)
+    text = text.replace('relativeToVRT="1">tiles/', 'relativeToVRT="1">{}/'.format(escape(os.path.basename(tiles))))
+    with open(output + ".part", "w", encoding="utf-8") as f:  # before anything moves: the disk may be full
         f.write(text)
-    os.replace(output + ".part", output)
+    earlier = os.path.join(workdir, "earlier")
+    os.makedirs(earlier)
+    moves = [(os.path.join(workdir, "tiles"), tiles), (output + ".part", output)] + (
+        [(style, style_path(output))] if style else [])
+    aside = []  # (where an earlier output was, where it waits)
+
+    def put_back():
+        for place, waiting in reversed(aside):
+            if os.path.isdir(place) and not os.path.islink(place):
+                shutil.rmtree(place)
+            elif os.path.lexists(place):
+                os.remove(place)
+            os.replace(waiting, place)
+        del aside[:]
+
+    try:
+        for number, (_, place) in enumerate(moves):
+            if os.path.lexists(place):
+                aside.append((place, os.path.join(earlier, str(number))))
+                os.replace(place, aside[-1][1])
+        for new, place in moves:
+            os.replace(new, place)
+    except BaseException:
+        put_back()
+        raise
+    return put_back
 
 
 class _Later:

@@ -17,6 +17,7 @@ are optional callbacks.
 """
 
 import csv
+import errno
 import os
 from dataclasses import dataclass, field
 from typing import List
@@ -52,6 +53,10 @@ ALL_NODATA = ("No pixel got a palette entry: the output is all nodata. Check ALP
 
 class RunError(Exception):
     """A run that cannot go on; the message says what to change."""
+
+
+#: errno values of a write that found the disk full (or the user's quota spent).
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -863,6 +868,9 @@ def _style(output_path, palette, outputs, result, inputs=()):
     except (OSError, PaletteFileError) as error:
         if os.path.exists(staged):  # a partly written style would go into place with the raster
             os.remove(staged)
+        if isinstance(error, OSError) and error.errno in FULL_DISK:  # a full disk fails the run, as for the raster
+            raise RunError("Could not write {}: no space left on the disk for its QGIS style {}. Nothing was written: "
+                           "free some space or write it elsewhere.".format(output_path, os.path.basename(path)))
         return "No QGIS style was saved beside the output: {}".format(error), True
     result.written.append(os.path.abspath(path))
     return "QGIS style with the palette's classes: {}".format(path), False

@@ -1018,3 +1018,86 @@ def test_an_output_by_the_name_of_a_staging_folders_own_file_is_refused(tmp_path
         assert run.returncode != 0 and "{} is a name Palettize keeps for its own files as it writes: choose another " \
             "name".format(name) in run.stderr
         assert sorted(os.listdir(tmp_path)) == ["in.tif"]
+
+
+@pytest.mark.parametrize("name", ["R&D map.vrt", "x<1.vrt"])
+def test_a_vrt_mosaic_named_with_characters_xml_escapes_reads_whole(tmp_path, name):
+    """A name with '&' or '<' went into the mosaic's XML as it is (its tiles folder's name): exit 0, and
+    a .vrt that GDAL, QGIS and every other program refused to open."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    for output in (tmp_path / name, tmp_path / "whole.tif"):
+        assert palettize("quantize", path, "-o", output, "--palette", "vga16", "-q").returncode == 0
+    assert (read_indices(str(tmp_path / name)) == read_indices(str(tmp_path / "whole.tif"))).all()
+
+
+def test_a_vrt_mosaic_written_again_on_a_filling_disk_is_whole_or_the_earlier_one_stays(tmp_path, small_disk):
+    """On a disk that filled up, a mosaic written again gave a .vrt cut short with exit 0, or removed
+    the earlier mosaic's tiles (its .vrt left pointing at nothing) and said only "[Errno 28]". Each
+    round leaves the disk a little less room for the second run."""
+    path = write_raster(str(tmp_path / "rgb.tif"), np.random.default_rng(1).integers(0, 256, (3, 200, 300), np.uint8))
+    mosaic, filler = str(small_disk / "m.vrt"), str(small_disk / "filler")
+    assert palettize("quantize", path, "-o", tmp_path / "whole.tif", "-q").returncode == 0
+    failed = 0
+    for keep_free in range(8 * 1024, 200 * 1024, 16 * 1024):
+        assert palettize("quantize", path, "-o", mosaic, "--palette", "vga16", "-q").returncode == 0
+        earlier = read_indices(mosaic)
+        free = os.statvfs(str(small_disk)).f_bavail * os.statvfs(str(small_disk)).f_frsize
+        with open(filler, "wb") as f:
+            f.write(b"\0" * max(0, free - keep_free))
+        again = palettize("quantize", path, "-o", mosaic, "-q")  # win256: larger tiles than vga16's
+        if again.returncode == 0:
+            assert (read_indices(mosaic) == read_indices(str(tmp_path / "whole.tif"))).all()
+        else:
+            failed += 1
+            assert again.returncode == 1 and again.stderr.startswith("palettize: error: {}: ".format(path))
+            assert "free some space" in again.stderr or "Free disk space" in again.stderr, again.stderr
+            assert (read_indices(mosaic) == earlier).all()
+            assert sorted(os.listdir(str(small_disk))) == ["filler", "m.qml", "m.vrt", "m_tiles"]
+        for name in os.listdir(str(small_disk)):
+            shutil.rmtree(str(small_disk / name)) if os.path.isdir(str(small_disk / name)) else os.remove(str(small_disk / name))
+    assert failed  # the disk filled up in some of the rounds
+
+
+def test_a_mosaic_gdal_wrote_cut_short_is_refused_and_the_earlier_one_stays(tmp_path):
+    """GDAL says nothing when the disk fills as it writes a .vrt: the text cut short went into place
+    with exit 0. (The disk filling at that instant is hard to stage: the placing is given such a
+    text, as GDAL left it.)"""
+    from palettize.engine import batch, gdal_io
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    mosaic = str(tmp_path / "map.vrt")
+    assert palettize("quantize", path, "-o", mosaic, "--palette", "vga16", "-q").returncode == 0
+    earlier = read_indices(mosaic)
+    work = tmp_path / "work"
+    (work / "tiles").mkdir(parents=True)
+    with open(mosaic, encoding="utf-8") as f:
+        (work / "map.vrt").write_text(f.read()[:300], encoding="utf-8")
+    with pytest.raises(gdal_io.WriteError) as error:
+        batch._place_mosaic(str(work), str(work / "map.vrt"), mosaic)
+    assert str(error.value).startswith("GDAL could not write the mosaic {}: it was cut short, though GDAL reported no "
+                                       "error".format(mosaic))
+    assert (read_indices(mosaic) == earlier).all()
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "map.qml", "map.vrt", "map_tiles", "work"]
+
+
+def test_a_run_on_a_filling_disk_writes_its_style_too_or_fails_leaving_nothing(tmp_path, small_disk):
+    """The disk filled up as the style was written: the raster and table went into place without
+    their .qml, exit 0, and with -q not a word."""
+    path = write_raster(str(tmp_path / "mid.tif"), np.random.default_rng(1).integers(0, 256, (3, 400, 500), np.uint8))
+    filler = str(small_disk / "filler")
+    outcomes = set()
+    for keep_free in range(150 * 1024, 400 * 1024, 10 * 1024):
+        free = os.statvfs(str(small_disk)).f_bavail * os.statvfs(str(small_disk)).f_frsize
+        with open(filler, "wb") as f:
+            f.write(b"\0" * max(0, free - keep_free))
+        result = palettize("quantize", path, "-o", small_disk / "mid.tif", "--table", small_disk / "mid.csv", "-q")
+        outcomes.add(result.returncode)
+        if result.returncode == 0:
+            assert sorted(os.listdir(str(small_disk))) == ["filler", "mid.csv", "mid.qml", "mid.tif", "mid.tif.aux.xml"]
+        else:
+            assert result.returncode == 1 and any(said in result.stderr for said in (
+                "free some space", "Free disk space", "No space left on device")), result.stderr
+            assert os.listdir(str(small_disk)) == ["filler"], result.stderr
+        for name in os.listdir(str(small_disk)):
+            os.remove(str(small_disk / name))
+    assert outcomes == {0, 1}
