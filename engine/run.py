@@ -19,8 +19,11 @@ are optional callbacks.
 import csv
 import errno
 import os
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import List
+from urllib.request import pathname2url
 
 import numpy as np
 from osgeo import gdal
@@ -396,6 +399,10 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     outputs = {"OUTPUT": output_path, "OUTPUT_REPORT": options.report, "OUTPUT_TABLE": options.table}
     outputs.update(other_outputs or {})
     check_output_paths(outputs, dict(inputs or {}, PALETTE_FILE=options.palette.file))
+    others = other_geopackage_layers(output_path, driver)
+    if others:
+        raise RunError("Cannot write OUTPUT {}: it is a GeoPackage holding other layers ({}), which writing the raster "
+                       "would delete. Choose another file, or remove them first.".format(output_path, ", ".join(others)))
     if options.table and os.path.splitext(options.table)[1].lower() not in TABLE_EXTENSIONS:
         raise RunError("The table is written as CSV text: give OUTPUT_TABLE a name ending in .csv or .txt, not "
                        "{}.".format(os.path.basename(options.table)))
@@ -438,6 +445,27 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
                        "written earlier (it may be another raster's, or a shapefile's), so it is kept: choose another "
                        "path for OUTPUT.".format(path, why))
     return driver
+
+
+def other_geopackage_layers(path, driver):
+    """The layers of the GeoPackage at ``path`` other than the raster a run writes there (which GDAL
+    names after the file's stem): the new file goes into place whole, and they went with the old one,
+    without a word. [] for no GeoPackage there, or one SQLite cannot read (nothing to judge: the
+    output is replaced as any other)."""
+    if driver != "GPKG" or not os.path.isfile(path):
+        return []
+    # Read-only. SQLite reads a file in WAL mode (as QGIS may leave it) through a -wal and a -shm file,
+    # which it makes where there are none and leaves behind: with no -wal file, no one writes the file
+    # and what it holds is all there is, read as it is (immutable) with nothing made beside it.
+    how = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
+    try:
+        with closing(sqlite3.connect("file:{}?{}".format(pathname2url(os.path.abspath(path)), how), timeout=2,
+                                     uri=True)) as database:
+            names = [str(name) for name, in database.execute("SELECT table_name FROM gpkg_contents")]
+    except sqlite3.Error:
+        return []
+    own = os.path.splitext(os.path.basename(path))[0].lower()  # SQLite's table names ignore case
+    return [name for name in names if name.lower() != own]
 
 
 def output_files(output_path, driver, style=True, palette_beside=None):

@@ -3,6 +3,7 @@ indices, the input's geotransform, the palette as colour table or beside the fil
 before any work, with a message saying which format to choose."""
 
 import os
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -558,3 +559,59 @@ def test_xpm_is_refused_for_a_palette_it_would_renumber_and_written_for_one_it_h
     output = quantize(params)["OUTPUT"]
     reference = quantize(dict(params, OUTPUT=str(tmp_path / "reference.tif")))["OUTPUT"]
     assert np.array_equal(read_indices(output), read_indices(reference))
+
+
+@pytest.mark.parametrize("case", ["boreholes alone", "boreholes beside an earlier raster", "in WAL mode"])
+def test_a_raster_into_a_geopackage_holding_the_users_layers_is_refused_and_they_are_kept(qgis_app, algorithm, tmp_path,
+                                                                                         case):
+    """project.gpkg held the user's boreholes: the raster's new file went into place over it, and the
+    boreholes were gone, with exit 0 and no word. The dialog's check, the console and the engine's
+    command line refuse it before any work, naming the layers (not the raster a run wrote there),
+    and leave nothing beside it (SQLite reads a GeoPackage in WAL mode, as QGIS may leave one,
+    through a -wal and a -shm file it makes and leaves)."""
+    import sqlite3
+    import subprocess
+
+    from rasters import ROOT, geopackage_tables, geopackage_with_a_table, leftovers
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    project = str(tmp_path / "project.gpkg")
+    if case == "boreholes beside an earlier raster":  # win256 and nodata: UInt16, which a GeoPackage holds
+        quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": project})
+    geopackage_with_a_table(project, "boreholes")
+    if case == "in WAL mode":
+        with closing(sqlite3.connect(project)) as database:
+            assert database.execute("PRAGMA journal_mode=WAL").fetchall() == [("wal",)]
+    names, before = listing(tmp_path), (tmp_path / "project.gpkg").read_bytes()
+    message = ("Cannot write {} {}: it is a GeoPackage holding other layers (boreholes), which writing the raster "
+               "would delete. Choose another file, or remove them first.")
+    params = {"INPUT": source, "PALETTE": "win256", "OUTPUT": project}
+    assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (
+        False, message.format("Indexed raster (OUTPUT)", project))
+    assert listing(tmp_path) == names
+    with pytest.raises(QgsProcessingException) as error:
+        quantize(params)
+    assert str(error.value).endswith(message.format("Indexed raster (OUTPUT)", project))
+    command_line = subprocess.run([os.path.join(ROOT, "scripts", "palettize"), "quantize", source, "-o", project,
+                                   "--palette", "win256", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True, timeout=300)
+    assert (command_line.returncode, command_line.stderr) == (
+        1, "palettize: error: {}: {}\n".format(source, message.format("the output", project)))
+    assert (tmp_path / "project.gpkg").read_bytes() == before
+    assert geopackage_tables(project) == {"boreholes": 1}
+    assert listing(tmp_path) == names and not leftovers(str(tmp_path))
+
+
+def test_a_geopackage_holding_only_the_raster_of_an_earlier_run_is_written_again(qgis_app, tmp_path):
+    """Running the quantization again into its own .gpkg replaces the earlier raster, as for any
+    other format: only layers of others make a GeoPackage worth keeping."""
+    import sqlite3
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    output = str(tmp_path / "classes.gpkg")
+    for palette in ("mpl:viridis", "win256", "win256"):  # another palette, then the same run again
+        assert quantize({"INPUT": source, "PALETTE": palette, "N_COLORS": 300, "OUTPUT": output})["OUTPUT"] == output
+    reference = quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": str(tmp_path / "reference.tif")})["OUTPUT"]
+    assert np.array_equal(read_indices(output), read_indices(reference))
+    with sqlite3.connect(output) as database:
+        assert database.execute("SELECT table_name FROM gpkg_contents").fetchall() == [("classes",)]
