@@ -58,6 +58,8 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
     def complete(self, run, parameters, context):
         """The palette file, checked with the other outputs before any work (engine.run.check_extract)."""
         run.output = self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context)
+        self.check_table_destination(parameters, context, {self.OUTPUT_PALETTE: run.output,
+                                                           self.OUTPUT_REPORT: run.options.report})
         check_extract(run.output, run.options, {self.INPUT: run.input_file},
                       {self.OUTPUT_TABLE: self.table_path(parameters, context)})
 

@@ -45,7 +45,7 @@ from qgis.PyQt.QtXml import QDomDocument
 from ..engine import gdal_io
 from ..engine.blocks import Cancelled
 from ..engine.options import OptionsError, finite_number, whole_number
-from ..engine.outputs import writable_path_problem
+from ..engine.outputs import same_file_key, writable_path_problem
 from ..engine.pointwise import NotPiecewise
 from ..engine.run import RunError, opaque_or_guessed
 from . import help as help_text
@@ -728,6 +728,21 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("Cannot write {} {}: {}. Choose another place.").format(
                 self.named("OUTPUT_TABLE"), table, problem))
         return table
+
+    def check_table_destination(self, parameters, context, outputs):
+        """Refuse, before any work, a table added to a file (the dialog's Save to GeoPackage) that
+        one of the run's ``outputs`` ({setting: path}) replaces: the table went straight into the
+        file, then that output's new file went into place over it, and the table reported written
+        was gone. (A table file of its own is compared with the outputs by the engine.)"""
+        if parameters.get("OUTPUT_TABLE") in (None, ""):
+            return
+        shared, _layer = shared_file(resolve_output(self, parameters, "OUTPUT_TABLE", context).path)
+        for setting, path in outputs.items():
+            if shared and path and same_file_key(path) == same_file_key(shared):
+                raise QgsProcessingException(tr(
+                    "{} would go into {}, which {} replaces with a new file: the table would be lost with the old "
+                    "one. Choose another GeoPackage or file for {}.").format(
+                        self.named("OUTPUT_TABLE"), shared, self.named(setting), self.named("OUTPUT_TABLE")))
 
     def check_table_labels(self, table, palette, context):
         """Refuse, before any work, a table file (``table``: see table_path) whose format would

@@ -154,6 +154,8 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
             run.palette, run.palette_origin = resolve_palette(run.options)
         run.output_request = resolve_output(self, parameters, self.OUTPUT, context)
         run.output = run.output_request.path
+        self.check_table_destination(parameters, context, {self.OUTPUT: run.output,
+                                                           self.OUTPUT_REPORT: run.options.report})
         table = self.table_path(parameters, context)
         run.driver = check_quantize(run.output, run.grid, run.options, run.palette, self.opaque_source(run),
                                     inputs={self.INPUT: run.input_file}, other_outputs={self.OUTPUT_TABLE: table},

@@ -5,9 +5,9 @@ import re
 
 import numpy as np
 import pytest
-from qgis.core import QgsProcessingException
+from qgis.core import QgsProcessingContext, QgsProcessingException
 
-from rasters import leftovers, qgis_process, quantize, random_rgba, write_raster
+from rasters import leftovers, listing, qgis_process, quantize, random_rgba, write_raster
 
 BAD_PALETTES = {
     "missing": (None, "does not exist"),
@@ -471,3 +471,49 @@ def test_qgis_process_reports_a_truncated_geotiff_instead_of_a_traceback(qgis_ap
     assert "broken.tif" in result.stdout and "truncated or damaged" in result.stdout
     assert "Traceback" not in result.stdout
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("spelling", ["as OUTPUT", "through a link to its folder"])
+@pytest.mark.parametrize("earlier_run", [False, True], ids=["new GeoPackage", "GeoPackage of an earlier run"])
+def test_a_table_saved_into_the_geopackage_the_raster_replaces_is_refused_before_any_work(qgis_app, tmp_path, rgba,
+                                                                                         spelling, earlier_run):
+    """OUTPUT x.gpkg, and the table saved into x.gpkg as the dialog's Save to GeoPackage gives it: the
+    table went into the file, then the raster's new file went into place over it, and the run
+    reported a table that was not there. The console, qgis_process and the dialog's check refuse it."""
+    output = tmp_path / "x.gpkg"
+    if earlier_run:
+        quantize({"INPUT": rgba, "OUTPUT": str(output)})
+    (tmp_path / "link").symlink_to(tmp_path)
+    table_file = tmp_path / "link" / "x.gpkg" if spelling != "as OUTPUT" else output
+    names = listing(tmp_path)
+    assert names == (["in.tif", "link", "x.gpkg", "x.gpkg.palette.csv", "x.qml"] if earlier_run else ["in.tif", "link"])
+    before = {name: (tmp_path / name).read_bytes() for name in names if (tmp_path / name).is_file()}
+    params = {"INPUT": rgba, "OUTPUT": str(output),
+              "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(table_file)}
+    message = ("Palette table (OUTPUT_TABLE) would go into {}, which Indexed raster (OUTPUT) replaces with a new file: "
+               "the table would be lost with the old one. Choose another GeoPackage or file for Palette table "
+               "(OUTPUT_TABLE).".format(table_file))
+    algorithm = qgis_app.processingRegistry().algorithmById("palettize:quantize")
+    assert algorithm.checkParameterValues(params, QgsProcessingContext()) == (False, message)
+    with pytest.raises(QgsProcessingException) as error:
+        quantize(params)
+    assert str(error.value).endswith(message)
+    if spelling == "as OUTPUT":
+        from_command_line = qgis_process("run", "palettize:quantize", "--", *("{}={}".format(*p) for p in params.items()))
+        assert from_command_line.returncode not in (0, 134, -6) and message in from_command_line.stdout
+    assert listing(tmp_path) == names and not leftovers(str(tmp_path))
+    assert {name: (tmp_path / name).read_bytes() for name in names if (tmp_path / name).is_file()} == before
+
+
+def test_extract_palette_refuses_a_table_saved_into_its_own_palette_file(qgis_app, tmp_path, rgba):
+    """The palette file goes into place over a table saved into it, as the raster does."""
+    import processing
+
+    palette = tmp_path / "legend.gpkg.csv"
+    with pytest.raises(QgsProcessingException, match=re.escape(
+            "Palette table (OUTPUT_TABLE) would go into {}, which Palette file (OUTPUT_PALETTE) replaces with a new "
+            "file".format(palette))):
+        processing.run("palettize:extractpalette", {
+            "INPUT": rgba, "OUTPUT_PALETTE": str(palette),
+            "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(palette)})
+    assert listing(tmp_path) == ["in.tif"] and not leftovers(str(tmp_path))
