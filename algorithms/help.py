@@ -186,7 +186,8 @@ QUANTIZE_PARAMETERS = [
         default raster format. Formats without colour tables (e.g. `.xyz`) get the palette
         beside them as `<output>.palette.csv`. A QGIS style (`.qml`) is written beside the output,
         and a raster attribute table where the format keeps one (GeoTIFF, PNG: in
-        `<output>.aux.xml`)."""),
+        `<output>.aux.xml`). A GeoPackage (`.gpkg`) is written as a new file: one holding other
+        layers is refused, not replaced."""),
     parameter(
         "OUTPUT_TABLE", "Palette table", "table, optional", "not created",
         "One row per palette entry with its pixels and share.",
@@ -194,7 +195,8 @@ QUANTIZE_PARAMETERS = [
         `share` (of the valid pixels), from the same pass. As `.csv`, `.xlsx`, `.ods`, `.gpkg`,
         `.geojson`, `.gml` or `.tab`; other formats QGIS offers hold no plain table (`.txt` is
         Geoconcept to QGIS; a shapefile's is a `.dbf` alone; `.fgb` drops rows without geometry, and
-        `.sqlite` does not list them) and are refused."""),
+        `.sqlite` does not list them) and are refused. Saved into a GeoPackage, it is added to it,
+        but not to the one *Indexed raster* replaces."""),
     OUTPUT_REPORT,
 ]
 #: The dialog's palette list, one label per PALETTE option, grouped by kind in the enum's order:
