@@ -56,7 +56,10 @@ def stem(path):
     parts = connection_parts(path)
     if parts:
         return "_".join([stem(parts[0])] + [re.sub(r"\W+", "_", part).strip("_") for part in parts[1]])
-    return os.path.splitext(os.path.basename(path.rstrip("/")))[0]
+    name = os.path.basename(path.rstrip("/"))
+    if path.startswith("/vsigzip/") and name.lower().endswith(".gz"):  # /vsigzip/sheet.tif.gz is sheet.tif: 'sheet'
+        name = name[:-3]
+    return os.path.splitext(name)[0]
 
 
 @dataclass

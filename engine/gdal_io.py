@@ -378,7 +378,21 @@ def open_raster(path):
         dataset, problem = None, one_line(str(error))
     finally:
         gdal.PopErrorHandler()
-    return dataset, (None if dataset is not None else problem or "GDAL cannot read it")
+    return dataset, (None if dataset is not None else _holder_of_rasters(path) or problem or "GDAL cannot read it")
+
+
+def _holder_of_rasters(path):
+    """What to give instead of a folder or an archive GDAL does not open as a raster ('' for
+    another path): GDAL only says it is "not recognized as a supported file format"."""
+    if os.path.isdir(path):
+        return "it is a folder: give the rasters in it, e.g. {}".format(os.path.join(path, "*.tif"))
+    archive = next((prefix for ending, prefix in ((".zip", "/vsizip/"), (".tar", "/vsitar/"), (".tgz", "/vsitar/"),
+                                                  (".tar.gz", "/vsitar/")) if path.lower().endswith(ending)), None)
+    if archive is None or not os.path.isfile(path):
+        return ""
+    inside = [name for name in gdal.ReadDirRecursive(archive + path) or [] if not name.endswith("/")]
+    return "it is an archive: give a raster in it as {}{}/{}".format(
+        archive, path, inside[0] if len(inside) == 1 else "<its name in the archive>")
 
 
 def dataset_files(path):

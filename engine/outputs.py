@@ -135,6 +135,8 @@ def writable_path_problem(path):
     if os.path.exists(path) and not os.access(path, os.W_OK):
         return "{} is read-only".format(path)
     existing = nearest_existing_folder(path)
+    if os.path.exists(existing) and not os.path.isdir(existing):
+        return "{} is a file, not a folder".format(existing)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         return "{} is not a writable folder".format(existing)
     return ""

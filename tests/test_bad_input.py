@@ -134,7 +134,7 @@ def test_output_inside_a_file_is_refused(qgis_app, tmp_path, rgba):
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a folder")
     error = refused({"INPUT": rgba, "OUTPUT": str(blocker / "out.tif")}, tmp_path)
-    assert "is not a writable folder" in error
+    assert "{} is a file, not a folder".format(blocker) in error
 
 
 def test_output_format_gdal_cannot_write_is_refused(qgis_app, tmp_path, rgba):
@@ -322,7 +322,7 @@ def test_a_table_under_a_file_is_refused_before_any_work(qgis_app, tmp_path, rgb
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     error = refused({"INPUT": rgba, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif"),
                      "OUTPUT_TABLE": str(tmp_path / "notes.txt" / "table.csv")}, tmp_path)
-    assert "Cannot write Palette table (OUTPUT_TABLE) {}: {} is not a writable folder. Choose another place.".format(
+    assert "Cannot write Palette table (OUTPUT_TABLE) {}: {} is a file, not a folder. Choose another place.".format(
         tmp_path / "notes.txt" / "table.csv", tmp_path / "notes.txt") in error
 
 

@@ -1101,3 +1101,41 @@ def test_a_run_on_a_filling_disk_writes_its_style_too_or_fails_leaving_nothing(t
         for name in os.listdir(str(small_disk)):
             os.remove(str(small_disk / name))
     assert outcomes == {0, 1}
+
+
+def test_a_folder_or_an_archive_given_as_input_says_how_to_give_the_rasters_in_it(tmp_path):
+    """A folder and a .zip were "not recognized as a supported file format", which says nothing of
+    dir/*.tif or of GDAL's /vsizip/ paths."""
+    import zipfile
+
+    path = write_raster(str(tmp_path / "sheet.tif"), random_rgba(4, 5), alpha=True)
+    (tmp_path / "maps").mkdir()
+    with zipfile.ZipFile(str(tmp_path / "maps.zip"), "w") as archive:
+        archive.write(path, "sheet.tif")
+    for given, said in (("maps", "it is a folder: give the rasters in it, e.g. maps/*.tif"),
+                        ("maps.zip", "it is an archive: give a raster in it as /vsizip/maps.zip/sheet.tif")):
+        result = palettize("quantize", given, "--out-dir", "out", "-q", cwd=str(tmp_path))
+        assert (result.returncode, result.stderr) == (1, "palettize: error: {0}: Cannot open {0} as a raster: {1}\n".format(
+            given, said))
+    for given, output in (("/vsizip/maps.zip/sheet.tif", "from-zip.tif"), (path, "direct.tif")):  # as it says
+        assert palettize("quantize", given, "-o", output, "-q", cwd=str(tmp_path)).returncode == 0
+    assert (read_indices(str(tmp_path / "from-zip.tif")) == read_indices(str(tmp_path / "direct.tif"))).all()
+
+
+def test_a_file_given_as_the_output_folder_is_called_a_file(tmp_path):
+    path = write_raster(str(tmp_path / "sheet.tif"), random_rgba(4, 5), alpha=True)
+    (tmp_path / "notes").write_text("not a folder")
+    result = palettize("quantize", path, "--out-dir", tmp_path / "notes", "-q")
+    assert result.returncode == 1 and "{} is a file, not a folder".format(tmp_path / "notes") in result.stderr
+
+
+def test_a_gzipped_input_is_named_after_the_raster_inside(tmp_path):
+    """/vsigzip/sheet.tif.gz was named 'sheet.tif': --out-dir wrote sheet.tif.tif."""
+    import gzip
+
+    path = write_raster(str(tmp_path / "sheet.tif"), random_rgba(4, 5), alpha=True)
+    with open(path, "rb") as raw, gzip.open(str(tmp_path / "sheet.tif.gz"), "wb") as packed:
+        packed.write(raw.read())
+    result = palettize("quantize", "/vsigzip/" + str(tmp_path / "sheet.tif.gz"), "--out-dir", tmp_path / "out", "-q")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["sheet.qml", "sheet.tif", "sheet.tif.aux.xml"]

@@ -296,7 +296,7 @@ def test_an_output_folder_that_cannot_be_made_gets_its_error_line_on_the_cluster
     assert run("quantize", good, "--out-dir", tmp_path / "afile" / "new", "--scheduler", scheduler, "-q") == 1
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Cannot write".format(good))
-    assert "{} is not a writable folder".format(tmp_path / "afile") in errors[0]
+    assert "{} is a file, not a folder".format(tmp_path / "afile") in errors[0]
 
 
 def tiles_as_workers_make_them(path, output, width=600, height=400):
