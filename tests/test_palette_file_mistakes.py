@@ -111,7 +111,8 @@ def test_a_header_naming_the_columns_places_them(tmp_path):
     palette, description = read_palette(write_file(tmp_path, "p.csv", text))
     assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
     assert palette.labels == ("Granite", "Schist")
-    assert description == "0-255 integers, columns Red, Green, Blue by the header, alpha column ignored"
+    assert description == ("0-255 integers, columns Red, Green, Blue by the header, alpha column ignored, its values 7, "
+                           "9 are not kept: the output's indices are the entries' order, 0, 1")
 
 
 def test_a_header_naming_some_colour_columns_elsewhere_is_refused_not_read_red_first(tmp_path):
@@ -153,7 +154,7 @@ def test_a_header_that_names_no_colour_column_does_not_hide_the_index(tmp_path):
 
 
 @pytest.mark.parametrize("text", ["0,0,0\n1,0,0\n2,0,0\n", "0,0,0,Black\n1,0,0,Night\n2,0,0,Dark red\n",
-                                  "0,0,0,255\n1,0,0,128\n2,0,0,64\n5,0,0,255\n"])
+                                  "0,0,0,255\n1,0,0,128\n2,0,0,64\n2,0,0,255\n"])
 def test_red_green_blue_rows_whose_red_counts_0_1_2_keep_red_first(tmp_path, text):
     palette, _ = read_palette(write_file(tmp_path, "p.csv", text))
     assert palette.colours.tolist()[:3] == [[0, 0, 0], [1, 0, 0], [2, 0, 0]]
@@ -695,3 +696,49 @@ def test_headers_in_other_languages_or_of_other_names_keep_red_green_blue_first(
     palette, description = read_palette(write_file(tmp_path, "p.csv", text))
     assert palette.colours.tolist() == [[255, 0, 0], [0, 128, 0]]
     assert ("alpha column ignored" in description) == text.startswith("x y z a")  # a fourth column 'a' is alpha
+
+
+@pytest.mark.parametrize("text", [
+    "11 70 107 161 Open Water\n21 222 197 197 Developed\n41 104 171 95 Forest\n",
+    "1,255,0,0\n5,0,255,0\n9,0,0,255\n",
+    "0,10,20,30\n2,40,50,60\n1,70,80,90\n",
+    "0,0,0,255\n1,0,0,128\n2,0,0,64\n5,0,0,255\n",  # red 0, 1, 2, 5 and alpha, or blue shades of classes 0, 1, 2, 5
+], ids=["land-cover legend", "values 1, 5, 9", "values unsorted", "either"])
+def test_a_headerless_csv_of_class_values_and_colours_is_refused_not_read_as_red_and_alpha(tmp_path, text):
+    """value,red,green,blue was read as red,green,blue,alpha: every class got another colour (the value
+    as red, the real blue dropped as alpha), with a note only."""
+    first = text.splitlines()[0]
+    columns = (" " if " " in first else ",").join
+    refused(write_file(tmp_path, "legend.csv", text), "palette file legend.csv, line 1: {!r} could be {}, as in a "
+            "colour map, or {}".format(first, columns(("value", "red", "green", "blue")),
+                                       columns(("red", "green", "blue", "alpha"))))
+    header = columns(("value", "red", "green", "blue")) + (" label" if "Water" in text else "")
+    palette, description = read_palette(write_file(tmp_path, "named.csv", header + "\n" + text))
+    assert palette.colours.tolist()[0] == [int(v) for v in re.split("[ ,]", first)[1:4]]
+    assert "are not kept: the output's indices are the entries' order, 0, 1, 2" in description
+
+
+def test_a_comment_starting_like_a_short_hex_colour_is_no_colour_among_hex_lines(tmp_path):
+    """'#CAD layer colours' was read as colour #ccaadd labelled 'layer colours': every class one up."""
+    palette, _ = read_palette(write_file(tmp_path, "p.csv", "#CAD layer colours\n#ff0000,Red\n#00ff00,Green\n"))
+    assert (palette.colours.tolist(), palette.labels) == ([[255, 0, 0], [0, 255, 0]], ("Red", "Green"))
+    palette, _ = read_palette(write_file(tmp_path, "q.csv", "#f00,Red\n#00ff00,Green\n"))  # a colour, as before
+    assert palette.colours.tolist() == [[255, 0, 0], [0, 255, 0]]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("classes.txt", "# QGIS Generated Color Map Export File\nINTERPOLATION:EXACT\n9,0,0,255,255,Nine\n1,255,0,0,255,One\n"
+                    "5,0,255,0,255,Five\n"),
+    ("classes.qml", "<qgis><pipe><rasterrenderer type=\"paletted\" band=\"1\"><colorPalette>"
+                    "<paletteEntry value=\"9\" color=\"#0000ff\" label=\"Nine\"/>"
+                    "<paletteEntry value=\"1\" color=\"#ff0000\" label=\"One\"/>"
+                    "<paletteEntry value=\"5\" color=\"#00ff00\" label=\"Five\"/>"
+                    "</colorPalette></rasterrenderer></pipe></qgis>\n"),
+], ids=["QGIS colour map export", "QGIS paletted style"])
+def test_class_values_a_palette_file_does_not_keep_are_said(tmp_path, name, text):
+    """A paletted style's classes 9, 1, 5 became entries 0, 1, 2 and the log said nothing (a .clr's
+    values were said): a map's class numbers changed without a word."""
+    palette, description = read_palette(write_file(tmp_path, name, text))
+    assert palette.colours.tolist() == [[0, 0, 255], [255, 0, 0], [0, 255, 0]]
+    assert description.endswith("; its values 9, 1, 5 are not kept: the output's indices are the entries' order, "
+                                "0, 1, 2")

@@ -168,7 +168,7 @@ def test_a_gimp_palette_reads_colour_names_as_labels():
 def test_an_esri_colour_map_reads_entries_in_file_order_whatever_their_values():
     palette, description = read_palette(sample("landcover_esri.clr"))
     assert description == ("ESRI .clr colour map; its values 1, 2, 3, ... are not kept: the output's indices are the "
-                           "lines' order, 0, 1, 2, ...")  # in the log: a class value is not its index
+                           "entries' order, 0, 1, 2, ...")  # in the log: a class value is not its index
     assert palette.colours.tolist() == [[0, 112, 255], [38, 115, 0], [255, 255, 190], [168, 0, 0]]
     assert palette.labels is None
 
@@ -182,14 +182,15 @@ def test_an_esri_colour_map_reads_trailing_text_as_labels(tmp_path):
 def test_a_qgis_paletted_export_skips_its_alpha_column():
     palette, description = read_palette(sample("qgis_paletted_export.clr"))
     assert description == ("QGIS .clr colour map (alpha column ignored); its values 1, 2, 5, ... are not kept: the "
-                           "output's indices are the lines' order, 0, 1, 2, ...")
+                           "output's indices are the entries' order, 0, 1, 2, ...")
     assert palette.colours.tolist() == GEOLOGY_COLOURS
     assert palette.labels == ("Granite", "Schist & gneiss", "Löss", "")
 
 
 def test_a_qgis_colour_map_export_reads_labels_with_commas_and_drops_placeholders():
     palette, description = read_palette(sample("qgis_colour_map_export.txt"))
-    assert description == "QGIS colour map export"
+    assert description == ("QGIS colour map export; its values 10, 50, 100 are not kept: the output's indices are the "
+                           "entries' order, 0, 1, 2")
     assert palette.colours.tolist() == [[10, 20, 30], [200, 100, 50], [255, 255, 0]]
     assert palette.labels == ("low", "mid, wet", "")
 
@@ -197,7 +198,8 @@ def test_a_qgis_colour_map_export_reads_labels_with_commas_and_drops_placeholder
 def test_a_qgis_export_of_discrete_classes_reads_its_last_class_whose_value_is_inf():
     # QGIS 3.22's "Export Color Map to File" of a discrete classification: the last value is 'inf'.
     palette, description = read_palette(sample("qgis_discrete_classes_export.txt"))
-    assert description == "QGIS colour map export"
+    assert description == ("QGIS colour map export; its values 25, 50, 75, ... are not kept: the output's indices are "
+                           "the entries' order, 0, 1, 2, ...")
     assert palette.colours.tolist() == [[0, 0, 0], [85, 85, 85], [170, 170, 170], [255, 255, 255]]
     assert palette.labels == ("25", "50", "75", "inf")
 
@@ -205,7 +207,8 @@ def test_a_qgis_export_of_discrete_classes_reads_its_last_class_whose_value_is_i
 def test_a_space_separated_colour_map_with_the_interpolation_line_reads_as_qgis(tmp_path):
     path = write_file(tmp_path, "map.txt", "INTERPOLATION:EXACT\n1 255 0 0 255 Granite rock\n2 0 0 255\n")
     palette, description = read_palette(path)
-    assert description == "QGIS colour map export"
+    assert description == ("QGIS colour map export; its values 1, 2 are not kept: the output's indices are the "
+                           "entries' order, 0, 1")
     assert palette.colours.tolist() == [[255, 0, 0], [0, 0, 255]]
     assert palette.labels == ("Granite rock", "")
 
@@ -228,7 +231,8 @@ def test_a_jasc_palette_reads_its_colours_in_order_with_or_without_alpha(tmp_pat
 
 def test_a_paletted_qgis_style_reads_its_entries_in_file_order():
     palette, description = read_palette(sample("paletted_qgis322.qml"))
-    assert description == "QGIS paletted style"
+    assert description == ("QGIS paletted style; its values 1, 2, 5, ... are not kept: the output's indices are the "
+                           "entries' order, 0, 1, 2, ...")
     assert palette.colours.tolist() == GEOLOGY_COLOURS
     assert palette.labels == ("Granite", "Schist & gneiss", "Löss", "")
 
@@ -429,7 +433,7 @@ def test_content_wins_over_the_extension(tmp_path):
     gimp = Path(sample("geology.gpl")).read_text(encoding="utf-8")
     assert read_palette(write_file(tmp_path, "geology.txt", gimp))[1] == "GIMP palette"
     style = Path(sample("paletted_qgis322.qml")).read_text(encoding="utf-8")
-    assert read_palette(write_file(tmp_path, "style.xml", style))[1] == "QGIS paletted style"
+    assert read_palette(write_file(tmp_path, "style.xml", style))[1].startswith("QGIS paletted style; its values 1, 2, 5")
 
 
 # -- malformed files -----------------------------------------------------------------------------

@@ -3,7 +3,8 @@ same form with an alpha column, ``value R G B A [label]``: when every line has a
 the fifth column, that column is read as alpha (and ignored), the rest as the label. The index is
 the entry's position in the file, not its value."""
 
-from .common import Format, channel, content_lines, error, is_byte, make_palette, number, one_line_labels, write_lines
+from .common import (Format, channel, content_lines, error, is_byte, make_palette, number, one_line_labels,
+                     values_not_kept, write_lines)
 
 
 def read(path, name):
@@ -24,12 +25,8 @@ def read(path, name):
         colours.append(colour)
         labels.append(rest.strip())
     description = "QGIS .clr colour map (alpha column ignored)" if with_alpha else "ESRI .clr colour map"
-    values = [value for _, _, value in entries]
-    if values != list(range(len(values))):  # a class value of the file is not its index in the output
-        description += "; its values {} are not kept: the output's indices are the lines' order, {}".format(
-            ", ".join("{:g}".format(v) for v in values[:3]) + (", ..." if len(values) > 3 else ""),
-            ", ".join(str(i) for i in range(min(3, len(values)))) + (", ..." if len(values) > 3 else ""))
-    return make_palette(name, colours, labels), description
+    values = values_not_kept([value for _, _, value in entries])
+    return make_palette(name, colours, labels), description + ("; " + values if values else "")
 
 
 def write(palette, path):

@@ -164,6 +164,18 @@ def is_byte(text):
     return is_number(text) and 0 <= float(text) <= 255 and float(text) == int(float(text))
 
 
+def values_not_kept(values):
+    """'' when a file's class ``values`` are 0, 1, 2, ... (each its entry's index), else what the log
+    says of them: the output's indices are the entries' order, and a map's classes numbered
+    otherwise (a land-cover style's 11, 21, 41) would change number without a word."""
+    if [float(v) for v in values] == list(range(len(values))):
+        return ""
+    def first(items):
+        return ", ".join(items[:3]) + (", ..." if len(items) > 3 else "")
+    return "its values {} are not kept: the output's indices are the entries' order, {}".format(
+        first(["{:g}".format(float(v)) for v in values]), first([str(i) for i in range(len(values))]))
+
+
 def one_line_labels(palette):
     """One label per colour ("" when none), each on one line as Palette keeps them."""
     return list(palette.labels or ("",) * len(palette))

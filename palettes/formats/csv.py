@@ -36,7 +36,8 @@ import re
 import numpy as np
 
 from ..palette import Palette
-from .common import Format, PaletteFileError, check_count, error, is_number, one_line_labels, text_lines
+from .common import (Format, PaletteFileError, check_count, error, is_number, one_line_labels, text_lines,
+                     values_not_kept)
 
 _DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_LINES = 50
@@ -79,6 +80,9 @@ def read(path, name):
             lines.append((n, line))
     if lines and _EXCEL_SEPARATOR.match(lines[0][1].rstrip("\r\n")):  # Excel's 'sep=;': the delimiter, not a header
         lines = lines[1:]
+    if short_hex_lines and hex_lines:  # among '#rrggbb' lines, '#abc' followed by what follows none of them is a
+        after = {_after_hex(text) for _, text in hex_lines}  # comment ('#CAD layer colours'), not a colour
+        short_hex_lines = [(n, text) for n, text in short_hex_lines if _after_hex(text) in after | {""}]
     if short_hex_lines and (hex_lines or not lines or (len(lines) == 1 and not _starts_with_a_number(lines[0][1]))):
         hex_lines = sorted(hex_lines + short_hex_lines)  # '#f00' lines, and at most a header besides them
     bare = [(n, text) for n, text in lines if not text.lstrip().startswith(";")]  # a .hex file's ';' comments
@@ -115,6 +119,12 @@ def read(path, name):
     written_as_floats = any(c in fields[column] for _, _, fields in rows for column in rgb for c in ".eE")
     colours, scale = _to_bytes(values, written_as_floats, rows, rgb, name)
     return Palette(colours, labels, name=os.path.splitext(name)[0]), ", ".join([scale] + notes)
+
+
+def _after_hex(text):
+    """The character after a line's leading hex colour ('' at the line's end): its delimiter."""
+    rest = re.sub(r"^#[0-9a-fA-F]+", "", text)
+    return rest[:1]
 
 
 def _records(lines):
@@ -287,6 +297,11 @@ def _columns(header, header_line, rows, delimiter, name):
     label = found["label"]
     if label is None:
         label = after + 1 if alpha == after else after
+    value = next((i for i, n in enumerate(names) if n in ("value", "index", "code") and i not in rgb + (alpha, label)),
+                 None)
+    values = [fields[value].strip() for _, _, fields in rows if len(fields) > value] if value is not None else []
+    if values and len(values) == len(rows) and all(is_number(v) for v in values) and values_not_kept(values):
+        notes.append(values_not_kept(values))  # a legend's class values: the output's indices are the rows' order
     return rgb, alpha, label, notes
 
 
@@ -297,7 +312,10 @@ def _index_start(rows, delimiter, name):
     red,green,blue,alpha. A first column counting 0, 1, 2, ... (or 1, 2, 3, ...) is an index: red
     never does that in a palette, except in a ramp (a grey ramp i,i,i,255), whose fourth column, alpha,
     holds one value throughout; so that shape is refused. In a .txt file, where colour maps
-    (value,red,green,blue) are saved, any other first column is refused too: a .csv is red first.
+    (value,red,green,blue) are saved, any other first column is refused too; in a .csv, where red
+    comes first, one that differs on every line while the fourth column changes too, as a legend's
+    class values do (a land-cover legend's 11,70,107,161 read as red 11 and alpha 161 gave every
+    class another colour); an RGBA palette's reds repeat, or its alpha holds one value.
     """
     if not rows or not all(len(fields) >= 4 and all(_INTEGER.match(field) for field in fields[:4])
                            and max(int(field) for field in fields[1:4]) <= 255 for _, _, fields in rows):
@@ -316,7 +334,7 @@ def _index_start(rows, delimiter, name):
         raise error(name, line, "{!r} could be {} or {}: the first column counts {}, {}, {}, ... and the fourth is {} "
                     "on every line; add a header line naming the columns, '{}' or '{}'".format(
                         text.strip(), index, rgba, start, start + 1, start + 2, fourths.pop(), rgba, index))
-    if os.path.splitext(name)[1].lower() == ".txt":
+    if os.path.splitext(name)[1].lower() == ".txt" or len(fourths) > 1 and len(set(firsts)) == len(rows):
         raise error(name, line, "{!r} could be {}, as in a colour map, or {}; {}add a header line naming the columns, "
                     "'{}' or '{}'".format(text.strip(), value, rgba,
                                           "rename an ESRI colour map to .clr, or " if delimiter is None else "",

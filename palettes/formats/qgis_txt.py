@@ -6,7 +6,8 @@ A plain CSV named ``.txt`` is read as CSV: only the content recognises this form
 
 import re
 
-from .common import Format, channel, content_lines, error, make_palette, number, one_line_labels, write_lines
+from .common import (Format, channel, content_lines, error, make_palette, number, one_line_labels, values_not_kept,
+                     write_lines)
 
 QGIS_EXPORT_HEADER = "# QGIS Generated Color Map Export File"
 _QGIS_PLACEHOLDER = re.compile(r"Color entry (\d+)$")
@@ -19,7 +20,7 @@ def sniff(text, extension):
 
 
 def read(path, name):
-    colours, labels = [], []
+    colours, labels, values = [], [], []
     for line, stripped in content_lines(path, name, "#"):
         if _INTERPOLATION.match(stripped):
             if len(stripped.split(":")) != 2:
@@ -33,6 +34,7 @@ def read(path, name):
             raise error(name, line, "{} column(s); need value,red,green,blue,alpha,label".format(len(fields)))
         if fields[0].strip().lower() not in _INFINITY:
             number(fields[0].strip(), name, line)
+        values.append(fields[0].strip())
         colours.append([channel(field.strip(), name, line) for field in fields[1:4]])
         if len(fields) > 4:
             number(fields[4].strip(), name, line)
@@ -41,7 +43,8 @@ def read(path, name):
         if placeholder and int(placeholder.group(1)) == len(colours):
             label = ""
         labels.append(label)
-    return make_palette(name, colours, labels), "QGIS colour map export"
+    kept = values_not_kept([float("inf") if value.lower() in _INFINITY else value for value in values])
+    return make_palette(name, colours, labels), "QGIS colour map export" + ("; " + kept if kept else "")
 
 
 def write(palette, path):

@@ -7,7 +7,8 @@ layers, is refused. Writes a paletted renderer style QGIS 3.22+ loads."""
 import re
 from xml.parsers import expat
 
-from .common import HEAD, QGIS_PROJECT, SAVE_LAYER_STYLE, Format, error, is_byte, make_palette, read_bytes, read_text, text_encoding, write_lines
+from .common import (HEAD, QGIS_PROJECT, SAVE_LAYER_STYLE, Format, error, is_byte, is_number, make_palette, read_bytes,
+                     read_text, text_encoding, values_not_kept, write_lines)
 from ..palette import shown_text
 
 #: Characters an XML document cannot hold: control characters, U+FFFE and U+FFFF (a label may
@@ -35,7 +36,9 @@ def read(path, name):
         if kind == "paletted":
             entries = _required(raster, ["colorPalette"], name)
             colours, labels = _qml_entries(entries, "paletteEntry", name)
-            return make_palette(name, colours, labels), "QGIS paletted style"
+            values = [entry.attrs.get("value", "nan") for entry in entries.children if entry.tag == "paletteEntry"]
+            kept = values_not_kept(values) if all(is_number(value) for value in values) else ""
+            return make_palette(name, colours, labels), "QGIS paletted style" + ("; " + kept if kept else "")
         if kind == "singlebandpseudocolor":
             shader = _required(raster, ["rastershader", "colorrampshader"], name)
             colours, labels = _qml_entries(shader, "item", name)
