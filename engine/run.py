@@ -991,7 +991,8 @@ def _report(path, collector, palette, grid, metric, title, log, merged=(), outpu
     km² where they are lengths); ``merged``: palette entries that several frequent colours share
     (engine.merged)."""
     a, b, _, d, e = (grid.geotransform[i] for i in (1, 2, 3, 4, 5))
-    area_unit, km2_factor = area_units(grid.wkt)
+    # without a geotransform (a bare picture, a scan placed by ground control points) a pixel is the unit
+    area_unit, km2_factor = area_units(grid.wkt) if grid.has_geotransform else ("pixels", None)
     unrotated = grid.has_geotransform and not grid.is_rotated  # thumbnails shown as on the map
     try:
         write_report(outputs.stage(path) if outputs is not None else path, collector, palette, abs(a * e - b * d),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rasters import SAMPLE_MAP, feedback_log, quantize, read_indices, write_raster
+from rasters import SAMPLE_MAP, UTM35N, feedback_log, quantize, read_indices, write_raster
 
 
 def report_numbers(path):
@@ -110,3 +110,24 @@ def test_the_log_gives_no_colour_error_when_no_pixel_got_a_colour(qgis_app, tmp_
     assert [line for line in log.infos if line.startswith("Report:")] == [
         "Report: {} (no pixel got a palette colour: no colour error).".format(report)]
     assert "No pixel got a palette colour." in Path(report).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("placed", ["nothing", "ground control points in UTM"])
+def test_areas_of_a_raster_without_geotransform_are_in_pixels(qgis_app, tmp_path, placed):
+    """A scan placed by ground control points in UTM, or not placed at all: its areas were headed
+    'map units²' (or m², with km² beside them) though each was a count of pixels."""
+    from osgeo import gdal
+
+    path = str(tmp_path / "scan.tif")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, 12, 10, 3, gdal.GDT_Byte, ["PHOTOMETRIC=RGB"])
+    for band in range(1, 4):
+        dataset.GetRasterBand(band).WriteArray(np.where(np.arange(12) < 6, 0, 170)[None, :].repeat(10, 0).astype(np.uint8))
+    if placed != "nothing":
+        corners = [(0, 0, 500000.0, 7500000.0), (12, 0, 500300.0, 7500000.0), (0, 10, 500000.0, 7499750.0)]
+        dataset.SetGCPs([gdal.GCP(x, y, 0, px, py) for px, py, x, y in corners], UTM35N.ExportToWkt())
+    dataset = None
+    result = quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif"),
+                       "OUTPUT_REPORT": str(tmp_path / "report.html")})
+    text, rows, _, _ = report_numbers(result["OUTPUT_REPORT"])
+    assert {int(row["index"]): (int(row["pixels"]), float(row["area"])) for row in rows} == {0: (60, 60.0), 7: (60, 60.0)}
+    assert "<th>Area (pixels)</th>" in text and "km²" not in text
