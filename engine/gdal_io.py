@@ -704,6 +704,7 @@ class IndexedRasterWriter:
         """Complete the raster (with a raster attribute table when ``counts`` per entry are given)
         and read back what its format kept; raises WriteError when anything failed."""
         what = "GDAL could not write {}".format(self.final_path)
+        self._counted = counts is not None
         if counts is not None and self._driver.ShortName not in COLOUR_ONLY_RAT_DRIVERS:
             self._band.SetDefaultRAT(attribute_table(self.palette, counts))
         checked(what, self._dataset[0].FlushCache, where=self._folder)
@@ -729,7 +730,7 @@ class IndexedRasterWriter:
             # A GeoTIFF keeps all of it, and a failed write shows (the checked close; cut_short where
             # GDAL 3.10 says nothing): opened again only for what GDAL may leave out. Opening a UInt16
             # output reads its 65,536-entry colour map, 1 ms of each sheet of an archive.
-            self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = True
+            self.has_colour_table = self.keeps_crs = self.keeps_gcps = self.keeps_nodata = self.keeps_counts = True
             self.keeps_rpc = self.keeps_epoch = self.keeps_vertical = True
             if self._rpc or self._epoch:
                 self._read_back_georeferencing(self._opened_again(), known_good=True)
@@ -777,6 +778,12 @@ class IndexedRasterWriter:
         #: False when the grid's ground control points were lost (an ASCII grid): the output is not georeferenced.
         self.keeps_gcps = not self._gcp_count or check.GetGCPCount() > 0
         self._read_back_georeferencing(check)
+        rat = band.GetDefaultRAT()
+        #: False when the run's pixel counts went into no attribute table the format kept (Idrisi keeps
+        #: its legend's names and colours, netCDF and EHdr no table: said in the log).
+        self.keeps_counts = not self._counted or rat is not None and any(
+            rat.GetUsageOfCol(column) == gdal.GFU_PixelCount for column in range(rat.GetColumnCount()))
+        rat = None
         reported = band.GetNoDataValue()
         self.keeps_nodata = self.nodata is None or reported == self.nodata
         if reported != self.nodata and is_class_value(reported, len(self.palette)):

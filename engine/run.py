@@ -826,6 +826,9 @@ def format_losses(writer, driver, output_path, grid, palette):
     if not writer.keeps_nodata:
         lost.append("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in {}; treat that "
                     "value as nodata where you use it.".format(driver, writer.nodata, name))
+    if not writer.keeps_counts:
+        lost.append("The {} format kept no pixel counts in {}'s raster attribute table: OUTPUT_TABLE or "
+                    "OUTPUT_REPORT gives them.".format(driver, name))
     if not writer.has_colour_table:
         table = ("cannot hold a colour table" if writer.cut_table is None else "kept only {} of the palette's {} "
                  "colours in its colour table".format(writer.cut_table, len(palette)))

@@ -615,3 +615,29 @@ def test_a_geopackage_holding_only_the_raster_of_an_earlier_run_is_written_again
     assert np.array_equal(read_indices(output), read_indices(reference))
     with sqlite3.connect(output) as database:
         assert database.execute("SELECT table_name FROM gpkg_contents").fetchall() == [("classes",)]
+
+
+@pytest.mark.parametrize("extension, kept", [("rst", False), ("nc", False), ("bil", False), ("img", True), ("png", True)])
+def test_a_format_that_keeps_no_pixel_counts_says_so(qgis_app, tmp_path, extension, kept):
+    """Idrisi kept its legend's names and colours but dropped the counts of the attribute table,
+    netCDF and EHdr kept no table: the log said nothing, and the counts were only in a GeoTIFF's."""
+    from rasters import feedback_log
+
+    image = random_rgba(6, 9, seed=4)
+    source = write_raster(str(tmp_path / "in.tif"), image, alpha=True)
+    log = feedback_log()
+    output = quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / ("classes." + extension))},
+                      feedback=log)["OUTPUT"]
+    said = [w for w in log.warnings if "pixel counts" in w]
+    if kept:
+        dataset = gdal.Open(output)  # held: its table goes with it
+        rat = dataset.GetRasterBand(1).GetDefaultRAT()
+        column = next(c for c in range(rat.GetColumnCount()) if rat.GetUsageOfCol(c) == gdal.GFU_PixelCount)
+        indices = read_indices(output)
+        counts = np.bincount(indices[indices != 255], minlength=16)
+        assert [int(rat.GetValueAsDouble(row, column)) for row in range(16)] == counts.tolist()
+        assert said == []
+    else:
+        assert said == ["The {} format kept no pixel counts in classes.{}'s raster attribute table: Palette table "
+                        "(OUTPUT_TABLE) or Report (OUTPUT_REPORT) gives them.".format(
+                            gdal.Open(output).GetDriver().ShortName, extension)]
