@@ -317,7 +317,8 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         if layer is None and isinstance(value, str) and os.path.isfile(value):
             _dataset, reason = gdal_io.open_raster(value)
             if _dataset is None:  # GDAL's reason, without the path it quotes again
-                reason = gdal_io.one_line(reason).replace("`{}' ".format(value), "").replace(value + ": ", "")
+                reason = gdal_io.one_line(reason).replace("`{}' ".format(value), "")
+                reason = re.sub(r"^({}|{}): ".format(re.escape(value), re.escape(os.path.basename(value))), "", reason)
                 return tr("{} ({}) is there, but GDAL cannot open it as a raster ({}): it may be empty, damaged or no "
                           "raster. Repair or replace it, or choose another file.").format(
                     self.named(self.INPUT), value, reason.rstrip("."))
