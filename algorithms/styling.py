@@ -35,6 +35,10 @@ class PaletteStyler(QgsProcessingLayerPostProcessorInterface):
             PaletteStyler._alive = [styler for styler in PaletteStyler._alive if not styler.done] + [self]
 
     def postProcessLayer(self, layer, context, feedback):
+        # A run into the output of one whose result is still loaded: QGIS hands that layer back,
+        # which read the file the run replaced (the new palette drew the old pixels). Read again.
+        layer.dataProvider().reloadData()
+        layer.reload()
         layer.setRenderer(paletted_renderer(layer, self.palette))
         layer.triggerRepaint()
         self.done = True

@@ -180,3 +180,26 @@ def test_a_run_cancelled_while_queued_leaves_its_work_folder_only_where_qgis_rem
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "palettize-*"))) == before
     assert glob.glob(os.path.join(QgsProcessingUtils.tempFolder(), "palettize-*"))
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_a_run_into_the_output_still_loaded_shows_the_new_pixels_with_the_new_palette(project, tmp_path):
+    """Run, look, change the palette, run again into the same file: QGIS handed back the layer still
+    loaded, which read the file the run had replaced, and the new palette's style drew the old
+    indices (0.25% of the pixels as the file holds them)."""
+    import numpy as np
+    from osgeo import gdal
+
+    from rasters import write_raster
+
+    source = write_raster(str(tmp_path / "map.tif"), np.random.default_rng(0).integers(0, 256, (3, 60, 80), np.uint8))
+    output = str(tmp_path / "classes.tif")
+    for palette in ("vga16", "websafe216"):
+        run = ToolboxRun("palettize:quantize", {"INPUT": source, "PALETTE": palette, "OUTPUT": shown(output)})
+        assert run.ok and run.load()
+    layers = list(project.mapLayers().values())
+    assert len(layers) == 1
+    on_disk = gdal.Open(output).ReadAsArray()
+    block = layers[0].dataProvider().block(1, layers[0].extent(), layers[0].width(), layers[0].height())
+    drawn = np.frombuffer(bytes(block.data()), np.uint8).reshape(on_disk.shape)
+    assert (drawn == on_disk).all() and on_disk.max() > 15
+    assert len(layers[0].renderer().classes()) == 216
