@@ -486,7 +486,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(problem)
         run = LayerRun(layer, path, rendered_source.layer_file(layer), source, grid, target_crs)
         if source == "rendered":
-            run.warnings = self.unused_bands(bands, alpha)
+            run.warnings = list(self.unused_bands(bands, alpha))
+            opacity = min(layer.opacity(), layer.renderer().opacity())  # the layer's, and its style's global one
+            if opacity < 1.0:  # documented; a user who set it on the map is told so where it matters
+                run.warnings.append(tr("Layer '{}' is drawn at {:.0%} opacity on the map; the opacity is ignored: its "
+                                       "pixels are classified as drawn opaque.").format(layer.name(), opacity))
         try:
             run.options = self.options(parameters, context, {
                 "alpha_threshold": self.whole_number(parameters, self.ALPHA_THRESHOLD, context),

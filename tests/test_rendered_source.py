@@ -9,7 +9,7 @@ from osgeo import gdal
 
 from palettize.engine.nearest import brute_force_indices
 from palettize.palettes.palette import builtin_palette
-from rasters import drawn_on_map, quantize, random_rgba, read_indices, write_raster
+from rasters import drawn_on_map, feedback_log, quantize, random_rgba, read_indices, write_raster
 
 VGA = builtin_palette("vga16").colours.tolist()
 
@@ -115,9 +115,13 @@ def test_layer_opacity_does_not_turn_pixels_into_nodata(qgis_app, tmp_path):
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(10, 10, seed=6, transparent_share=0), alpha=True)
     layer = identity_stretched(path)
     layer.renderer().setOpacity(0.3)
-    faded = read_indices(quantize({"INPUT": layer, "OUTPUT": str(tmp_path / "faded.tif")})["OUTPUT"])
+    log = feedback_log()
+    faded = read_indices(quantize({"INPUT": layer, "OUTPUT": str(tmp_path / "faded.tif")}, feedback=log)["OUTPUT"])
     plain = read_indices(quantize({"INPUT": QgsRasterLayer(path), "OUTPUT": str(tmp_path / "plain.tif")})["OUTPUT"])
     assert np.array_equal(faded, plain)
+    # documented, and said in the run's log: the opacity set on the map is not the output's
+    assert "Layer '{}' is drawn at 30% opacity on the map; the opacity is ignored: its pixels are classified as drawn " \
+           "opaque.".format(layer.name()) in log.warnings
 
 
 @pytest.mark.parametrize("gdal_type", [gdal.GDT_Byte, gdal.GDT_UInt16, gdal.GDT_Float32], ids=["Byte", "UInt16", "Float32"])
