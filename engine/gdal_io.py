@@ -531,7 +531,8 @@ def one_line(message):
     causes = []
     for line in rest:
         if not line.startswith("May be caused by: "):  # a message of several lines (DTED's "Requested\n(0,0) ...")
-            first = "{} {}".format(first, line.strip()).strip() if not causes else first
+            if not causes:
+                first = "{} {}".format(first, line.strip()).strip()
             continue
         cause = line.split("May be caused by: ", 1)[-1].strip()
         if cause and cause != first and cause not in causes:

@@ -4,7 +4,7 @@ the fifth column, that column is read as alpha (and ignored), the rest as the la
 the entry's position in the file, not its value."""
 
 from .common import (Format, channel, content_lines, error, is_byte, make_palette, number, one_line_labels,
-                     values_not_kept, write_lines)
+                     with_values_note, write_lines)
 
 
 def read(path, name):
@@ -25,8 +25,7 @@ def read(path, name):
         colours.append(colour)
         labels.append(rest.strip())
     description = "QGIS .clr colour map (alpha column ignored)" if with_alpha else "ESRI .clr colour map"
-    values = values_not_kept([value for _, _, value in entries])
-    return make_palette(name, colours, labels), description + ("; " + values if values else "")
+    return make_palette(name, colours, labels), with_values_note(description, [value for _, _, value in entries])
 
 
 def write(palette, path):

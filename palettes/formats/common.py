@@ -176,6 +176,12 @@ def values_not_kept(values):
         first(["{:g}".format(float(v)) for v in values]), first([str(i) for i in range(len(values))]))
 
 
+def with_values_note(description, values):
+    """``description`` of a file, with values_not_kept's note on its class ``values`` when it has one."""
+    note = values_not_kept(values)
+    return "{}; {}".format(description, note) if note else description
+
+
 def one_line_labels(palette):
     """One label per colour ("" when none), each on one line as Palette keeps them."""
     return list(palette.labels or ("",) * len(palette))

@@ -300,8 +300,9 @@ def _columns(header, header_line, rows, delimiter, name):
     value = next((i for i, n in enumerate(names) if n in ("value", "index", "code") and i not in rgb + (alpha, label)),
                  None)
     values = [fields[value].strip() for _, _, fields in rows if len(fields) > value] if value is not None else []
-    if values and len(values) == len(rows) and all(is_number(v) for v in values) and values_not_kept(values):
-        notes.append(values_not_kept(values))  # a legend's class values: the output's indices are the rows' order
+    kept = values_not_kept(values) if values and len(values) == len(rows) and all(map(is_number, values)) else ""
+    if kept:
+        notes.append(kept)  # a legend's class values: the output's indices are the rows' order
     return rgb, alpha, label, notes
 
 

@@ -6,7 +6,7 @@ A plain CSV named ``.txt`` is read as CSV: only the content recognises this form
 
 import re
 
-from .common import (Format, channel, content_lines, error, make_palette, number, one_line_labels, values_not_kept,
+from .common import (Format, channel, content_lines, error, make_palette, number, one_line_labels, with_values_note,
                      write_lines)
 
 QGIS_EXPORT_HEADER = "# QGIS Generated Color Map Export File"
@@ -43,8 +43,8 @@ def read(path, name):
         if placeholder and int(placeholder.group(1)) == len(colours):
             label = ""
         labels.append(label)
-    kept = values_not_kept([float("inf") if value.lower() in _INFINITY else value for value in values])
-    return make_palette(name, colours, labels), "QGIS colour map export" + ("; " + kept if kept else "")
+    return make_palette(name, colours, labels), with_values_note(
+        "QGIS colour map export", [float("inf") if value.lower() in _INFINITY else value for value in values])
 
 
 def write(palette, path):

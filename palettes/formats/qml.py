@@ -8,7 +8,7 @@ import re
 from xml.parsers import expat
 
 from .common import (HEAD, QGIS_PROJECT, SAVE_LAYER_STYLE, Format, error, is_byte, is_number, make_palette, read_bytes,
-                     read_text, text_encoding, values_not_kept, write_lines)
+                     read_text, text_encoding, with_values_note, write_lines)
 from ..palette import shown_text
 
 #: Characters an XML document cannot hold: control characters, U+FFFE and U+FFFF (a label may
@@ -37,8 +37,8 @@ def read(path, name):
             entries = _required(raster, ["colorPalette"], name)
             colours, labels = _qml_entries(entries, "paletteEntry", name)
             values = [entry.attrs.get("value", "nan") for entry in entries.children if entry.tag == "paletteEntry"]
-            kept = values_not_kept(values) if all(is_number(value) for value in values) else ""
-            return make_palette(name, colours, labels), "QGIS paletted style" + ("; " + kept if kept else "")
+            return make_palette(name, colours, labels), with_values_note(  # no note where an entry has no value
+                "QGIS paletted style", values if all(map(is_number, values)) else [])
         if kind == "singlebandpseudocolor":
             shader = _required(raster, ["rastershader", "colorrampshader"], name)
             colours, labels = _qml_entries(shader, "item", name)
