@@ -698,6 +698,8 @@ class Cluster:
 CLOSE_TIMEOUT = 20
 #: Seconds to wait for a local worker being started again before the cluster is closed.
 RESTART_TIMEOUT = 10
+#: Seconds the client is given to notice its scheduler is lost after a call to it failed.
+LOST_PATIENCE = 5
 
 
 def _stop_processes(pids, patience=10.0):
@@ -1039,9 +1041,9 @@ class Runner:
             self._submit(jobs, later)
             self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, tell, progress,
                          len(jobs), total, ended, later)
-        except BaseException:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
+        except BaseException as error:  # e.g. Ctrl-C: no tile folder or unfinished output outlives the run
             with _without_ctrl_c():
-                lost = self._scheduler_lost()  # its workers' tasks can be neither cancelled nor waited for
+                lost = self._scheduler_lost(error)  # its workers' tasks can be neither cancelled nor waited for
                 if self.cluster.is_local or lost:  # our workers: stopped now, in the middle of their tasks
                     if self.cluster.is_local:
                         self.cluster.close()
@@ -1059,6 +1061,8 @@ class Runner:
                     self._cancel([f for f in watched if not f.done()], timeout=10)
                 for workdir in workdirs.values():
                     remove_folder(workdir)
+            if lost and isinstance(error, Exception) and not isinstance(error, BatchError):
+                raise self._lost_scheduler() from None  # e.g. a result gathered as the scheduler died
             raise
         for job in jobs:  # a task Dask ran again, its worker lost in the middle, left its staging folder
             for folder in _output_folders(job):
@@ -1144,9 +1148,16 @@ class Runner:
             del watched[future]
             finals.pop(future, None)
 
-    def _scheduler_lost(self):
-        """Whether the client lost its scheduler (it then cancels every task it was waiting for)."""
-        return self.client.status not in ("running", "newly-created")
+    def _scheduler_lost(self, error=None):
+        """Whether the client lost its scheduler (it then cancels every task it was waiting for).
+        After a connection ``error`` (a result gathered as the scheduler died), the client is given a
+        moment to notice: it may still say "running" when the call fails."""
+        deadline = time.monotonic() + (LOST_PATIENCE if isinstance(error, OSError) else 0)
+        while self.client.status in ("running", "newly-created"):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _lost_scheduler(self):
         """The error that ends a batch whose client lost its scheduler."""
@@ -1170,8 +1181,8 @@ class Runner:
         try:
             # A worker just lost (still listed by the scheduler) runs nothing: not asked, nor waited for.
             return {key for keys in self.client.run(running, on_error="ignore").values() for key in keys}
-        except OSError:  # distributed's CommClosedError: the scheduler went away meanwhile
-            if not self._scheduler_lost():
+        except OSError as error:  # distributed's CommClosedError: the scheduler went away meanwhile
+            if not self._scheduler_lost(error):
                 raise
             raise self._lost_scheduler() from None
 
@@ -1185,8 +1196,8 @@ class Runner:
             deadline = time.monotonic() + timeout
             while keys & self._running_keys() and time.monotonic() < deadline:
                 time.sleep(0.1)
-        except (OSError, BatchError):  # the scheduler went away meanwhile
-            if not self._scheduler_lost():
+        except (OSError, BatchError) as error:  # the scheduler went away meanwhile
+            if not self._scheduler_lost(error):
                 raise
 
     def _histogram(self, jobs, options, fail, log=None):
@@ -1205,8 +1216,8 @@ class Runner:
             return parts[0] if len(parts) == 1 else run.merge_histograms(parts)
         try:
             return self._histogram_on_cluster(jobs, options, fail, log)
-        except Exception:  # e.g. the histograms' tasks, cancelled by a client that lost its scheduler
-            if self._scheduler_lost():
+        except Exception as error:  # e.g. the histograms' tasks, cancelled by a client that lost its scheduler
+            if self._scheduler_lost(error):
                 raise self._lost_scheduler() from None
             raise
 
