@@ -52,8 +52,11 @@ EXTENT = parameter(
     "EXTENT", "Output extent", "extent, optional", "the layer's own grid",
     "The output grid's extent (rendered source); by default the layer's own grid.",
     """With `SOURCE=rendered`: the output grid's extent, in the extent's CRS (the output gets that
-    CRS; QGIS reprojects while drawing, by its approximate transform, so a pixel whose centre is
-    near the edge between two layer pixels may take either). Its top-left corner is the grid's
+    CRS). In another CRS than the layer's, each pixel takes the colour drawn for the layer's pixel
+    under its centre, as gdalwarp's nearest neighbour picks it: the centres are transformed exactly,
+    by the transformation the project uses between the two CRSs. A style that resamples (bilinear,
+    cubic) or colours a pixel from its neighbours (hillshade, contours) is drawn by QGIS's own
+    reprojection instead, by its approximate transform, as a map shows it. Its top-left corner is the grid's
     origin; a width or height that is not a whole number of pixels is rounded up, so the grid may
     reach up to one pixel past the right and bottom edges.""", advanced=True)
 PIXEL_SIZE = parameter(

@@ -5,6 +5,7 @@ The QGIS end of a run: everything else (band reading, writing) is in engine.gdal
 
 import math
 import os
+import struct
 import threading
 
 import numpy as np
@@ -14,6 +15,8 @@ from qgis.core import (
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsCsException,
+    QgsGeometry,
     QgsHillshadeRenderer,
     QgsPalettedRasterRenderer,
     QgsProviderRegistry,
@@ -272,7 +275,9 @@ class RenderedSource:
     own grid, cell for cell, a rotated or mirrored raster or one without georeferencing is opened
     through a VRT that only replaces the georeferencing by its pixel grid, and a south-up one is
     drawn north-up as QGIS draws it, each block turned back onto the file's grid. With a
-    ``target_crs`` (a requested grid in another CRS), QGIS reprojects while drawing.
+    ``target_crs`` (a requested grid in another CRS), the layer is drawn in its own CRS and each
+    pixel picked by its centre's exact position (_draw_reprojected); QGIS reprojects while drawing
+    only a layer drawn in map tiles or one without pixels of its own.
 
     QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
     pixels. For an RGB layer with an alpha band (a map exported by QGIS), the colours are
@@ -395,7 +400,7 @@ class RenderedSource:
 
     def _read(self, window):
         layers = self._thread_layers()
-        draw = (self._draw_in_map_tiles if self._in_map_tiles else self._draw if self._reprojected
+        draw = (self._draw_in_map_tiles if self._in_map_tiles else self._draw_reprojected if self._reprojected
                 else self._draw_at_centres)
         rgba = argb_to_rgba(draw(layers[0], window))
         if self._alpha_renderer is not None:
@@ -474,6 +479,63 @@ class RenderedSource:
             extent.yMaximum() - r0 * size_y), c1 - c0, r1 - r0, window) for r0, r1 in spans])
         drawn_rows = np.concatenate([np.arange(r0, r1) for r0, r1 in spans])
         return drawn[np.ix_(np.searchsorted(drawn_rows, rows_of), cols - c0)]
+
+    def _draw_reprojected(self, layer, window):
+        """_draw on a grid in another CRS than the layer's, with every pixel the colour QGIS draws for
+        the layer's own pixel under its centre (as gdalwarp's nearest neighbour picks it), or
+        transparent where its centre is off the layer. QGIS's reprojection draws the layer onto a
+        grid of its own in the layer's CRS first, then picks from that: up to a pixel or two away
+        (most pixels of a map, in a zone next to the layer's). The layer's own pixels under the
+        window are drawn in its CRS instead, a part of the window at a time, and picked by the
+        centres' exact positions (see CentrePositions)."""
+        if not (layer.width() > 0 and layer.height() > 0):  # no pixels of its own (a web service): as it comes
+            return self._draw(layer, window)
+        extent, size_x, size_y = _layer_pixel_size(layer)
+        argb = np.zeros((window[3], window[2]), dtype="<u4")
+        for (top, left), (columns, rows, inside) in self._parts_on_layer(layer, window):
+            if not inside.any():
+                continue
+            columns, rows = columns[inside], rows[inside]
+            c0, c1, r0, r1 = int(columns.min()), int(columns.max()) + 1, int(rows.min()), int(rows.max()) + 1
+            drawn = self._drawn(layer, QgsRectangle(
+                extent.xMinimum() + c0 * size_x, extent.yMaximum() - r1 * size_y, extent.xMinimum() + c1 * size_x,
+                extent.yMaximum() - r0 * size_y), c1 - c0, r1 - r0, window)
+            height, width = inside.shape
+            argb[top:top + height, left:left + width][inside] = drawn[rows - r0, columns - c0]
+        return argb
+
+    def _parts_on_layer(self, layer, window):
+        """[((top, left), (columns, rows, inside))]: the parts of the window, each about
+        _REPROJECTED_PART of the layer's pixels a side, and the layer's pixels under the centres
+        of their pixels; for this thread's last window (the colours, the alpha band and the twin
+        are drawn for the same one)."""
+        kept = getattr(self._local, "parts", None)
+        if kept is not None and kept[0] == window:
+            return kept[1]
+        xoff, yoff, width, height = window
+        x0, dx, y0, dy = self._draw_geotransform()
+        extent, size_x, size_y = _layer_pixel_size(layer)
+        transform = QgsCoordinateTransform(self._target_crs, layer.crs(), self._transform_context)
+
+        def to_layer(x, y):  # grid coordinates -> the layer's pixels, fractional (arrays of x's shape)
+            shape = np.shape(x)
+            x, y = transform_points(transform, x, y)
+            return ((x - extent.xMinimum()) / size_x).reshape(shape), ((extent.yMaximum() - y) / size_y).reshape(shape)
+
+        centres = CentrePositions(to_layer, x0 + (np.arange(xoff, xoff + width) + 0.5) * dx,
+                                  y0 + (np.arange(yoff, yoff + height) + 0.5) * dy)
+        side = max(16, int(_REPROJECTED_PART / max(1.0, centres.scale)))
+        parts = []
+        for top in range(0, height, side):
+            for left in range(0, width, side):
+                columns, rows = centres.part(left, min(width, left + side), top, min(height, top + side))
+                with np.errstate(invalid="ignore"):  # NaN: a centre the transform cannot take to the layer's CRS
+                    columns, rows = np.floor(columns + _EDGE_TOLERANCE), np.floor(rows + _EDGE_TOLERANCE)
+                    inside = (columns >= 0) & (columns < layer.width()) & (rows >= 0) & (rows < layer.height())
+                parts.append(((top, left), (np.where(inside, columns, 0).astype(np.int64),
+                                            np.where(inside, rows, 0).astype(np.int64), inside)))
+        self._local.parts = (window, parts)
+        return parts
 
     def _on_layer_pixels(self, layer):
         """Whether the grid's pixels are the layer's own (same size, edges on the layer's pixel edges)."""
@@ -563,7 +625,8 @@ class RenderedSource:
         provider.setZoomedInResamplingMethod(zoomed_in)
         provider.setZoomedOutResamplingMethod(zoomed_out)
         provider.setMaxOversampling(oversampling)
-        if self._reprojected:
+        if self._reprojected and (self._in_map_tiles or not (layer.width() > 0 and layer.height() > 0)):
+            # drawn by QGIS's reprojection; other layers are drawn in their CRS (_draw_reprojected)
             layer.pipe().projector().setCrs(layer.crs(), self._target_crs, self._transform_context)
         return layer
 
@@ -605,6 +668,102 @@ def _centred(offset, size, low, high):
     centre on the low edge is on the layer, one on the high edge is not (as GDAL counts pixels)."""
     first = min(max(offset, math.ceil(low - 0.5 - _EDGE_TOLERANCE)), offset + size)
     return first, max(first, min(offset + size, math.ceil(high - 0.5 - _EDGE_TOLERANCE)))
+
+
+#: The side, in grid pixels, of the parts of a window drawn at once on a grid in another CRS (see
+#: RenderedSource._draw_reprojected), for a grid as fine as the layer or finer.
+_REPROJECTED_PART = 512
+#: Grid pixels a side between the centres whose positions on the layer are transformed exactly
+#: (see CentrePositions), at first.
+_SAMPLE_STEP = 16
+#: The largest error, in the layer's pixels, of positions interpolated between exact ones.
+_INTERPOLATION_ERROR = 0.01
+
+
+class CentrePositions:
+    """The fractional positions in the layer's pixels (``to_layer(x, y)`` of arrays, NaN where a
+    point cannot be transformed) of the grid pixels' centres at ``xs`` (one row's) by ``ys`` (one
+    column's), as exact as transforming each. Transforming every centre costs about a microsecond a
+    pixel (PROJ's own cost): only every _SAMPLE_STEP-th is, the others are interpolated between
+    them (closer samples where the interpolation misses the exact positions at the samples' middles
+    by more than _INTERPOLATION_ERROR), and the centres closer to a pixel edge than a few times that
+    miss are transformed exactly, as are those whose samples could not be."""
+
+    def __init__(self, to_layer, xs, ys):
+        self._to_layer, self._xs, self._ys = to_layer, xs, ys
+        width, height, step = len(xs), len(ys), _SAMPLE_STEP
+        while True:
+            self._at_x = np.unique(np.r_[np.arange(0, width, step), width - 1])
+            self._at_y = np.unique(np.r_[np.arange(0, height, step), height - 1])
+            self._sampled = to_layer(*np.meshgrid(xs[self._at_x], ys[self._at_y]))
+            mid_x, mid_y = (self._at_x[:-1] + self._at_x[1:]) // 2, (self._at_y[:-1] + self._at_y[1:]) // 2
+            mid_x, mid_y = mid_x if mid_x.size else self._at_x, mid_y if mid_y.size else self._at_y
+            exact = to_layer(*np.meshgrid(xs[mid_x], ys[mid_y]))
+            interpolated = [self._interpolated(values, mid_x, mid_y) for values in self._sampled]
+            with np.errstate(invalid="ignore"):
+                misses = np.concatenate([np.abs(e - i).ravel() for e, i in zip(exact, interpolated)])
+            self._margin = 4 * (float(np.nanmax(misses)) if not np.isnan(misses).all() else 0.0) + 1e-7
+            if self._margin <= 4 * _INTERPOLATION_ERROR or step == 1:
+                break
+            step //= 2
+        #: About how many of the layer's pixels a grid pixel spans.
+        with np.errstate(invalid="ignore"):
+            spans = [np.hypot(*(np.diff(values, axis=axis) for values in self._sampled)) / np.diff(at)[
+                (slice(None), None) if axis == 0 else (None, slice(None))]
+                for axis, at in ((0, self._at_y), (1, self._at_x)) if len(at) > 1]
+            spans = [float(np.nanmax(span)) for span in spans if not np.isnan(span).all()]
+        self.scale = max(spans or [1.0])
+
+    def part(self, left, right, top, bottom):
+        """(columns, rows) of the centres of the grid pixels left..right-1 by top..bottom-1."""
+        x, y = np.arange(left, right), np.arange(top, bottom)
+        columns, rows = (self._interpolated(values, x, y) for values in self._sampled)
+        with np.errstate(invalid="ignore"):
+            redo = np.isnan(columns) | np.isnan(rows) | (np.abs(columns - np.round(columns)) < self._margin) | (
+                np.abs(rows - np.round(rows)) < self._margin)
+        if redo.any():
+            at_y, at_x = np.nonzero(redo)
+            columns[redo], rows[redo] = self._to_layer(self._xs[x[at_x]], self._ys[y[at_y]])
+        return columns, rows
+
+    def _interpolated(self, values, x, y):
+        """``values`` given at the samples, bilinearly interpolated at the grid pixels x by y."""
+        def cells(at, positions):
+            if len(at) == 1:
+                return np.zeros(len(positions), dtype=np.int64), np.zeros(len(positions))
+            cell = np.clip(np.searchsorted(at, positions, side="right") - 1, 0, len(at) - 2)
+            return cell, (positions - at[cell]) / (at[cell + 1] - at[cell])
+
+        (cx, tx), (cy, ty) = cells(self._at_x, x), cells(self._at_y, y)
+        nx, ny = np.minimum(cx + 1, len(self._at_x) - 1), np.minimum(cy + 1, len(self._at_y) - 1)
+        across = values[:, cx] + (values[:, nx] - values[:, cx]) * tx
+        return across[cy] + (across[ny] - across[cy]) * ty[:, None]
+
+
+def transform_points(transform, x, y):
+    """(x, y) arrays of the points at ``x``, ``y`` (arrays) transformed by ``transform`` (a
+    QgsCoordinateTransform: the operation QGIS chooses, in the project's transform context), NaN
+    where one cannot be. In one call, as a line string's vertices (QGIS has no array call in Python)."""
+    x, y = np.ravel(x).astype(np.float64), np.ravel(y).astype(np.float64)
+    if x.size == 0:
+        return x, y
+    points = np.column_stack([x, y] if x.size > 1 else [np.r_[x, x], np.r_[y, y]])  # a line has 2 points
+    line = QgsGeometry()
+    line.fromWkb(struct.pack("<BII", 1, 2, len(points)) + points.astype("<f8").tobytes())
+    try:
+        line.transform(transform)
+        done = np.frombuffer(bytes(line.asWkb()), dtype="<f8", offset=9).reshape(-1, 2)[:x.size].copy()
+    except QgsCsException:  # some point is beyond the operation's reach: point by point
+        done = np.full((x.size, 2), np.nan)
+        for i in range(x.size):
+            try:
+                point = transform.transform(float(x[i]), float(y[i]))
+                done[i] = point.x(), point.y()
+            except QgsCsException:
+                pass
+    with np.errstate(invalid="ignore"):
+        done[~np.isfinite(done).all(axis=1)] = np.nan
+    return done[:, 0], done[:, 1]
 
 
 #: The side of the tiles QGIS draws a raster layer of a map in (QgsRasterIterator's largest tile).

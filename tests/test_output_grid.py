@@ -107,32 +107,81 @@ def reprojected_extent(layer, crs, rows_per_layer_height, times_taller):
     return (bounds.xMinimum(), bounds.xMaximum(), middle - half, middle + half), bounds.height() / rows_per_layer_height
 
 
+def under_the_centres(classes_path, output_path):
+    """The classes of ``classes_path`` (one band, 255 for none) under the centres of the pixels of
+    the output at ``output_path``, as gdalwarp's nearest neighbour picks them with exact transforms;
+    and where a centre is closer than 1e-5 of a pixel to a pixel edge (either may be taken there)."""
+    out = gdal.Open(output_path)
+    x0, dx, _, y0, _, dy = out.GetGeoTransform()
+    width, height = out.RasterXSize, out.RasterYSize
+    expected = gdal.Warp("", classes_path, format="MEM", dstSRS=out.GetProjectionRef(), resampleAlg="near",
+                         errorThreshold=0, outputBounds=(x0, y0 + height * dy, x0 + width * dx, y0), width=width,
+                         height=height, dstNodata=255).ReadAsArray()
+    source = gdal.Open(classes_path)
+    sx, sdx, _, sy, _, sdy = source.GetGeoTransform()
+    target = out.GetSpatialRef()
+    target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    layer_crs = source.GetSpatialRef()
+    layer_crs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    rows, cols = np.mgrid[0:height, 0:width]
+    centres = np.column_stack([(x0 + (cols + 0.5) * dx).ravel(), (y0 + (rows + 0.5) * dy).ravel()])
+    points = np.array(osr.CoordinateTransformation(target, layer_crs).TransformPoints(centres))
+    fractions = np.stack([(points[:, 0] - sx) / sdx, (points[:, 1] - sy) / sdy])
+    on_edge = (np.abs(fractions - np.round(fractions)) < 1e-5).any(axis=0).reshape(height, width)
+    return expected, on_edge
+
+
+def classes_and_colours(tmp_path, rows, cols, seed, alpha=False):
+    """A map of random VGA colours (and a tenth of its pixels transparent, with ``alpha``) and the
+    file of its classes (255 where transparent), on the same grid (UTM zone 35, at 67.6 N)."""
+    from rasters import write_raster
+
+    rng = np.random.default_rng(seed)
+    classes = rng.integers(0, 16, (rows, cols))
+    colours = np.array(VGA, dtype=np.uint8)[classes].transpose(2, 0, 1)
+    if alpha:
+        opaque = rng.random((rows, cols)) >= 0.1
+        colours = np.concatenate([colours, np.where(opaque, 255, 0)[None].astype(np.uint8)])
+        classes = np.where(opaque, classes, 255)
+    return (write_raster(str(tmp_path / "map.tif"), colours, alpha=alpha),
+            write_raster(str(tmp_path / "classes.tif"), classes[None].astype(np.uint8)))
+
+
 def test_an_extent_in_another_crs_reaching_beyond_the_layer_is_nodata_there(qgis_app, tmp_path):
-    from qgis.core import QgsCoordinateReferenceSystem, QgsProject, QgsRasterLayer, QgsRectangle
+    from qgis.core import QgsCoordinateReferenceSystem, QgsRasterLayer
 
-    from palettize.algorithms.rendered_source import unpremultiply
-    from palettize.engine.nearest import brute_force_indices
-    from rasters import random_rgba, write_raster
-
-    layer = QgsRasterLayer(write_raster(str(tmp_path / "map.tif"), random_rgba(40, 40, seed=2)[:3]), "map")
+    path, classes = classes_and_colours(tmp_path, 40, 40, seed=2)
+    layer = QgsRasterLayer(path, "map")
     layer.renderer().setOpacity(0.9)  # drawn by QGIS, not read as bands
     geographic = QgsCoordinateReferenceSystem("EPSG:4326")
     (west, east, south, north), pixel = reprojected_extent(layer, geographic, 40, 15)  # 600 rows: a block misses the layer
     out = quantize({"INPUT": layer, "PALETTE": "vga16", "EXTENT": "{},{},{},{} [EPSG:4326]".format(west, east, south, north),
                     "PIXEL_SIZE": pixel, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
-    dataset = gdal.Open(out)
-    width, height = dataset.RasterXSize, dataset.RasterYSize
-    assert dataset.GetGeoTransform() == (west, pixel, 0.0, north, 0.0, -pixel)
-    # What QGIS draws for the whole grid at once (outside the layer: transparent).
-    drawn = QgsRasterLayer(layer.source(), "drawn")
-    drawn.pipe().projector().setCrs(drawn.crs(), geographic, QgsProject.instance().transformContext())
-    block = drawn.pipe().last().block(1, QgsRectangle(west, north - height * pixel, west + width * pixel, north),
-                                      width, height)
-    red, green, blue, alpha = unpremultiply(np.frombuffer(bytes(block.data()), dtype="<u4").reshape(height, width))
-    nearest = brute_force_indices(np.stack([red, green, blue], -1).reshape(-1, 3), np.array(VGA), "rgb")
-    expected = np.where(alpha >= 128, nearest.reshape(height, width), 255)
+    assert gdal.Open(out).GetGeoTransform() == (west, pixel, 0.0, north, 0.0, -pixel)
+    expected, on_edge = under_the_centres(classes, out)
     assert (expected == 255).any() and (expected != 255).any()
-    assert np.array_equal(read_indices(out), expected)
+    assert np.array_equal(read_indices(out)[~on_edge], expected[~on_edge])
+
+
+@pytest.mark.parametrize("crs, pixel_size, alpha", [
+    ("EPSG:32634", 25, False),    # the next UTM zone, the layer's pixel size
+    ("EPSG:32634", 18, True),     # finer pixels; the alpha band drawn too
+    ("EPSG:32634", 220, False),   # coarser
+    ("EPSG:3857", 66, False),     # about the layer's pixel size there (25 m at 67.6 N)
+])
+def test_an_extent_in_another_crs_takes_the_layer_pixel_under_each_centre(qgis_app, tmp_path, crs, pixel_size, alpha):
+    """QGIS's own reprojection picked a pixel up to two away: in the zone next to a UTM map's,
+    nearly two thirds of the pixels were another class than gdalwarp's nearest neighbour gives."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsRasterLayer
+
+    path, classes = classes_and_colours(tmp_path, 300, 300, seed=5, alpha=alpha)
+    (west, east, south, north), _ = reprojected_extent(QgsRasterLayer(path, "map"), QgsCoordinateReferenceSystem(crs), 1, 0.8)
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "EXTENT": "{},{},{},{} [{}]".format(west, east, south, north, crs),
+                    "PIXEL_SIZE": pixel_size, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
+    expected, on_edge = under_the_centres(classes, out)
+    indices = read_indices(out)
+    assert indices.shape[0] > 20 and (expected != 255).mean() > 0.75 and on_edge.mean() < 0.01
+    assert np.array_equal(indices[~on_edge], expected[~on_edge])
 
 
 def test_an_extent_in_another_crs_missing_the_layer_gives_nodata_with_a_warning(qgis_app, tmp_path):
