@@ -7,7 +7,7 @@ output as a .qml by the engine (engine.style), for the file opened later.
 
 import threading
 
-from qgis.core import QgsPalettedRasterRenderer, QgsProcessingLayerPostProcessorInterface
+from qgis.core import QgsDataProvider, QgsPalettedRasterRenderer, QgsProcessingLayerPostProcessorInterface
 from qgis.PyQt.QtGui import QColor
 
 
@@ -36,9 +36,9 @@ class PaletteStyler(QgsProcessingLayerPostProcessorInterface):
 
     def postProcessLayer(self, layer, context, feedback):
         # A run into the output of one whose result is still loaded: QGIS hands that layer back,
-        # which read the file the run replaced (the new palette drew the old pixels). Read again.
-        layer.dataProvider().reloadData()
-        layer.reload()
+        # which read the file the run replaced (the new palette drew the old pixels). Opened again:
+        # reloaded, it kept the replaced file's data type, CRS and extent.
+        layer.setDataSource(layer.source(), layer.name(), layer.providerType(), QgsDataProvider.ProviderOptions())
         layer.setRenderer(paletted_renderer(layer, self.palette))
         layer.triggerRepaint()
         self.done = True

@@ -203,3 +203,33 @@ def test_a_run_into_the_output_still_loaded_shows_the_new_pixels_with_the_new_pa
     drawn = np.frombuffer(bytes(block.data()), np.uint8).reshape(on_disk.shape)
     assert (drawn == on_disk).all() and on_disk.max() > 15
     assert len(layers[0].renderer().classes()) == 216
+
+
+@pytest.mark.parametrize("second", [
+    {"PALETTE": "mpl:viridis", "N_COLORS": 300},                                  # Byte, then UInt16
+    {"EXTENT": "3006000,3010000,10330000,10333000 [EPSG:3857]", "PIXEL_SIZE": 50},  # another CRS and extent
+])
+def test_a_run_into_the_output_still_loaded_takes_its_new_type_crs_and_extent(project, tmp_path, second):
+    """The layer still loaded kept the replaced file's data type (a UInt16 index above 255 drawn as
+    another class: 13% of the pixels), or its CRS and extent (the result drawn in the wrong place)."""
+    import numpy as np
+    from osgeo import gdal
+    from qgis.core import QgsRasterLayer
+
+    from rasters import write_raster
+
+    source = write_raster(str(tmp_path / "map.tif"), np.random.default_rng(0).integers(0, 256, (3, 60, 80), np.uint8))
+    output = str(tmp_path / "classes.tif")
+    for parameters in ({"PALETTE": "vga16"}, second):
+        run = ToolboxRun("palettize:quantize", dict({"INPUT": source, "OUTPUT": shown(output)}, **parameters))
+        assert run.ok and run.load()
+    loaded, fresh = list(project.mapLayers().values()), QgsRasterLayer(output, "fresh")
+    assert len(loaded) == 1
+    layer = loaded[0]
+    assert layer.dataProvider().dataType(1) == fresh.dataProvider().dataType(1)
+    assert layer.crs() == fresh.crs() and layer.extent() == fresh.extent()
+    assert (layer.width(), layer.height()) == (fresh.width(), fresh.height())
+    on_disk = gdal.Open(output).ReadAsArray()
+    block = layer.dataProvider().block(1, layer.extent(), layer.width(), layer.height())
+    dtype = np.uint16 if on_disk.dtype == np.uint16 else np.uint8
+    assert (np.frombuffer(bytes(block.data()), dtype).reshape(on_disk.shape) == on_disk).all()
