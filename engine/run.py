@@ -111,6 +111,12 @@ def resolve_palette(options, histogram=None, log=None):
             raise RunError("{}. Fix the file or clear PALETTE_FILE.".format(error))
         except (OSError, UnicodeDecodeError) as error:
             raise RunError("Cannot read palette file {}: {}".format(choice.file, error))
+        kept = palette.nodata_index
+        if kept is not None and getattr(options, "nodata_index", None) != kept:
+            # e.g. an earlier output made with NODATA_INDEX: as a colour, its nodata entry took real pixels
+            raise RunError("Palette file {} keeps entry {} for nodata (the raster's nodata value), not for a colour: "
+                           "set NODATA_INDEX={} to keep that entry for nodata here too, or clear PALETTE_FILE."
+                           .format(choice.file, kept, kept))
         return palette, "palette file {}, read as {}".format(choice.file, description)
     if choice.kind == "image":
         return palette_from_image(options, histogram, log)[0], "built from the image"

@@ -48,6 +48,9 @@ class Palette:
                 labels = None
         self.labels = labels
         self.name = name
+        #: The entry a raster read as a palette keeps for its nodata (its pixels of that value are
+        #: nodata): not a colour of the palette; None for none.
+        self.nodata_index = None
 
     def __len__(self):
         return len(self.colours)

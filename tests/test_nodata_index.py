@@ -212,3 +212,23 @@ def test_dithering_cleanup_and_every_metric_leave_the_kept_entry_to_nodata(qgis_
     indices = read_indices(out)
     assert (indices[rgba[3] == 0] == 0).all()
     assert indices[rgba[3] == 255].min() >= 1
+
+
+def test_an_output_with_its_nodata_inside_the_palette_is_its_palette_again_only_with_that_nodata_index(
+        qgis_app, tmp_path):
+    """An output made with NODATA_INDEX=0, given back as the palette file: its nodata entry (black,
+    transparent, 'nodata') was read as a colour, and every black pixel became 'nodata' (exit 0)."""
+    rgba = random_rgba(30, 40, seed=12)
+    rgba[:3, :5] = 0  # five rows of black, a class of their own
+    path = write_raster(str(tmp_path / "in.tif"), rgba, alpha=True)
+    first = quantize({"INPUT": path, "PALETTE": "frequent", "N_COLORS": 16, "NODATA_INDEX": 0,
+                      "OUTPUT": str(tmp_path / "first.tif")})["OUTPUT"]
+    with pytest.raises(QgsProcessingException, match=r"Palette file .*first\.tif keeps entry 0 for nodata \(the "
+                       r"raster's nodata value\), not for a colour: set Nodata index \(NODATA_INDEX\) = 0 to keep"):
+        quantize({"INPUT": path, "PALETTE_FILE": first, "OUTPUT": str(tmp_path / "second.tif")})
+    assert not (tmp_path / "second.tif").exists()
+    again = quantize({"INPUT": path, "PALETTE_FILE": first, "NODATA_INDEX": 0,
+                      "OUTPUT": str(tmp_path / "again.tif")})["OUTPUT"]
+    assert np.array_equal(read_indices(again), read_indices(first)) and band_facts(again) == band_facts(first)
+    black = read_indices(first)[:5][rgba[3, :5] == 255]
+    assert black.size and (black != 0).all() and len(set(black.tolist())) == 1

@@ -96,7 +96,12 @@ def _read_table(gdal, dataset, name, reason):
             colours = colours[:keep]
     labels = [label.strip() for label in names[:len(colours)]]
     labels += [""] * (len(colours) - len(labels))
-    return make_palette(name, colours, labels), description
+    palette = make_palette(name, colours, labels)
+    nodata = band.GetNoDataValue()
+    if nodata is not None and float(nodata).is_integer() and 0 <= nodata < len(colours):
+        palette.nodata_index = int(nodata)
+        description += ", entry {} its nodata".format(palette.nodata_index)
+    return palette, description
 
 
 def _padded(entries, driver):
