@@ -157,11 +157,11 @@ def diagonal_windows(width, height, size=256, fractions=(0.0, 0.25, 0.5, 0.75, 1
 
 
 def _to_bytes(values):
-    """Raw band values as 0-255 bytes (clipped, rounded); also whether any value was clipped."""
+    """Raw band values as 0-255 bytes (clipped, rounded); also where a value was clipped (None where none was)."""
     if values.dtype == np.uint8:
-        return values, False
-    clipped = bool((values < 0).any() or (values > 255).any())
-    return np.rint(np.clip(values, 0, 255)).astype(np.uint8), clipped
+        return values, None
+    beyond = (values < 0) | (values > 255)
+    return np.rint(np.clip(values, 0, 255)).astype(np.uint8), beyond if beyond.any() else None
 
 
 
@@ -243,11 +243,12 @@ class BandSource:
             rgba = out if out is not None else np.frombuffer(raw, dtype="<u4").reshape(height, width)
             if not self.alpha_band:
                 rgba = np.bitwise_or(rgba, OPAQUE, out=out)
-        invalid = []
+        invalid, beyond = [], []
         if not self._interleaved:
-            channels = [self._read(self.dataset.GetRasterBand(b), window, invalid) for b in self.bands]
+            channels = [self._read(self.dataset.GetRasterBand(b), window, invalid, beyond=beyond) for b in self.bands]
             if self.alpha_band:
-                channels.append(self._read(self.dataset.GetRasterBand(self.alpha_band), window, invalid, alpha=True))
+                channels.append(self._read(self.dataset.GetRasterBand(self.alpha_band), window, invalid, alpha=True,
+                                           beyond=beyond))
             rgba = pack_rgba(*channels)
         if self.masks:
             alpha = self._read(self.masks[0], window)
@@ -264,15 +265,18 @@ class BandSource:
                 if value is not None:
                     transparent |= ((rgba >> shift) & 255) == value
             rgba = np.where(transparent, rgba & RGB_BITS, rgba)
+        if beyond and not self.clipped:  # clipped values of transparent pixels (a band's nodata, -9999) are not
+            self.clipped = bool(((rgba >> 24) > 0)[np.logical_or.reduce(beyond)].any())
         if out is not None and rgba is not out:
             out[...] = rgba
             return out
         return rgba
 
-    def _read(self, band, window, invalid=None, alpha=False):
+    def _read(self, band, window, invalid=None, alpha=False, beyond=None):
         """A band's values in ``window`` as 0-255 bytes; ``invalid`` (a list) gets where a float band is
-        NaN or infinite; ``alpha``: the band is read as alpha, so a 16-bit one that says it is alpha is
-        scaled as GDAL scales it (a band read as a colour is clipped, whatever it says it is)."""
+        NaN or infinite, ``beyond`` (a list) where a value was clipped; ``alpha``: the band is read as
+        alpha, so a 16-bit one that says it is alpha is scaled as GDAL scales it (a band read as a
+        colour is clipped, whatever it says it is)."""
         values = read_array(band, window, self.dataset.GetDescription())
         if invalid is not None and values.dtype.kind in "fc":
             finite = np.isfinite(values)
@@ -282,7 +286,8 @@ class BandSource:
         if alpha and values.dtype == np.uint16 and band.GetColorInterpretation() == gdal.GCI_AlphaBand:
             return rescaled_alpha(values)
         values, clipped = _to_bytes(values)
-        self.clipped |= clipped
+        if clipped is not None and beyond is not None:
+            beyond.append(clipped)
         return values
 
     def seems_opaque(self, alpha_threshold):

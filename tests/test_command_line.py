@@ -536,6 +536,22 @@ def test_warnings_are_printed_unless_quiet(tmp_path):
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
+@pytest.mark.parametrize("gdal_type, nodata", [(gdal.GDT_Int16, -1), (gdal.GDT_Float32, -9999)])
+def test_a_nodata_value_outside_0_255_is_not_said_to_be_clipped(tmp_path, gdal_type, nodata):
+    """Every valid value 0-255, the bands' nodata -1 or -9999: extract and quantize warned that
+    values were clipped (those pixels are nodata, not clipped colours)."""
+    values = random_rgba(6, 7, seed=9)[:3].astype(np.float64)
+    values[:, :2, :3] = nodata
+    path = write_raster(str(tmp_path / "in.tif"), values, gdal_type=gdal_type, nodata=nodata)
+    for command in (["extract", path, "-o", tmp_path / "legend.csv", "--n-colors", "4"],
+                    ["quantize", path, "-o", tmp_path / "out.tif", "--palette", "vga16"]):
+        result = palettize(*command)
+        assert result.returncode == 0, result.stderr
+        assert "clipped" not in result.stderr
+    values[0, 3, 3] = 300  # a valid pixel clipped: said
+    path = write_raster(str(tmp_path / "in2.tif"), values, gdal_type=gdal_type, nodata=nodata)
+    result = palettize("quantize", path, "-o", tmp_path / "out2.tif", "--palette", "vga16")
+    assert "warning: Some band values were outside 0-255 and were clipped." in result.stderr.splitlines()
 @pytest.mark.parametrize("output", ["tif", "vrt"])
 def test_quiet_leaves_out_gdals_own_warnings_too(tmp_path, output):
     """--quiet is "errors only": GDAL's warnings were printed still (on a full disk, ones naming the
