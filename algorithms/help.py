@@ -190,7 +190,8 @@ QUANTIZE_PARAMETERS = [
         beside them as `<output>.palette.csv`. A QGIS style (`.qml`) is written beside the output,
         and a raster attribute table where the format keeps one (GeoTIFF, PNG: in
         `<output>.aux.xml`). A GeoPackage (`.gpkg`) is written as a new file: one holding other
-        layers is refused, not replaced."""),
+        layers is refused, not replaced; it holds UInt16 indices only (GDAL stores a Byte raster with
+        a colour table there as colours), so a Byte output there is refused, naming the GeoTIFF."""),
     parameter(
         "OUTPUT_TABLE", "Palette table", "table, optional", "not created",
         "One row per palette entry with its pixels and share.",
