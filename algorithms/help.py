@@ -64,8 +64,9 @@ PIXEL_SIZE = parameter(
     "The output pixel size in the extent's CRS units (rendered source).",
     """With `SOURCE=rendered`: the output pixel size in the extent's CRS units. Alone, it resamples
     the layer's own extent. Each output pixel takes the colour drawn for the layer's pixel under its
-    centre (of a rotated raster: of the north-up view QGIS draws it in), nodata where its centre is
-    off the layer (where the layer's style resamples, the colour resampled at that centre: what a
+    centre (a rotated, mirrored or south-up raster's own pixel, as gdalwarp's nearest neighbour
+    picks it; one placed by ground control points: of the north-up view QGIS warps it into), nodata
+    where its centre is off the layer (where the layer's style resamples, the colour resampled at that centre: what a
     QGIS map draws when the pixel size divides the layer's extent, a map otherwise fitting the layer
     into whole pixels; see `EXTENT` for an extent in another CRS). Layers without a grid of their
     own (WMS, WMTS, XYZ tiles) need `EXTENT` and `PIXEL_SIZE`, and so does an `EXTENT` in another

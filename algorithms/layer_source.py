@@ -555,7 +555,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 self.named(self.EXTENT), self.named(self.PIXEL_SIZE), self.named(self.SOURCE)))
         if pixel_size is not None and pixel_size <= 0:
             raise QgsProcessingException(tr("{} must be greater than 0.").format(self.named(self.PIXEL_SIZE)))
-        if native is not None and layer.extent().isEmpty():  # QGIS 3.40 gives a mirrored raster an inverted extent
+        layer_extent = layer.extent()
+        if native is not None and layer_extent.isEmpty() and native.has_geotransform and path is not None and \
+                not rendered_source.drawn_in_map_tiles(layer, layer.crs()):
+            layer_extent = rendered_source.grid_extent(native)  # its own pixels are drawn (and picked) on another grid
+        elif native is not None and layer_extent.isEmpty():  # QGIS 3.40 gives a mirrored raster an inverted extent
             raise QgsProcessingException(tr(
                 "QGIS {} gives layer '{}' an empty extent ({}), so it draws nothing of it on another grid: leave {} "
                 "and {} out to write the layer on its own grid.").format(
@@ -570,7 +574,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     "{} names the CRS {}, which QGIS does not know: choose another, e.g. [EPSG:32635], or leave it "
                     "out for the layer's own CRS.").format(self.named(self.EXTENT), named.group(1)))
             crs = layer.crs()
-        extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs) if has_extent else layer.extent()
+        extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs) if has_extent else layer_extent
         if pixel_size is None:
             reason = (tr("the layer's own pixels are rotated, and the output's are not") if native.is_rotated else
                       tr("the layer's own pixel size does not apply to this extent's CRS")

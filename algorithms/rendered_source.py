@@ -99,6 +99,14 @@ def layer_grid(layer, path):
     return RasterGrid(layer.width(), layer.height(), geotransform, crs_wkt(layer.crs()))
 
 
+def grid_extent(grid):
+    """The extent (QgsRectangle) of a grid with a geotransform: its corners' bounds."""
+    x0, a, b, y0, d, e = grid.geotransform
+    corners = [(x0 + a * x + b * y, y0 + d * x + e * y) for x in (0, grid.width) for y in (0, grid.height)]
+    xs, ys = zip(*corners)
+    return QgsRectangle(min(xs), min(ys), max(xs), max(ys))
+
+
 def requested_grid(extent, crs, pixel_size):
     """A north-up grid with its top-left corner at the extent's and pixels of pixel_size (a number
     for square pixels, or (width, height)); SourceError when GDAL cannot hold such a grid (see
@@ -169,6 +177,18 @@ def _layer_of(source, provider_key, of_our_vrt):
         return QgsRasterLayer(source, "palettize source", provider_key)
     with gdal_io.thread_config("GDAL_PAM_ENABLED", "NO"):
         return QgsRasterLayer(source, "palettize source", provider_key)
+
+
+def drawn_in_map_tiles(layer, target_crs):
+    """Whether the layer is drawn in the tiles of a map (see RenderedSource._draw_in_map_tiles): a
+    style that colours a pixel from its neighbours, or a resampling onto a requested grid."""
+    provider, nearest = layer.dataProvider(), QgsRasterDataProvider.ResamplingMethod.Nearest
+    resampler = layer.resampleFilter()
+    resampled = target_crs is not None and (resampler is not None and (
+        resampler.zoomedInResampler() is not None or resampler.zoomedOutResampler() is not None)
+        or layer.resamplingStage() == Qgis.RasterResamplingStage.Provider
+        and (provider.zoomedInResamplingMethod(), provider.zoomedOutResamplingMethod()) != (nearest, nearest))
+    return resampled or layer.renderer().type() not in POINTWISE_STYLES + ("multibandcolor",)
 
 
 def _warped_by_qgis(dataset):
@@ -276,8 +296,9 @@ class RenderedSource:
     through a VRT that only replaces the georeferencing by its pixel grid, and a south-up one is
     drawn north-up as QGIS draws it, each block turned back onto the file's grid. With a
     ``target_crs`` (a requested grid in another CRS), the layer is drawn in its own CRS and each
-    pixel picked by its centre's exact position (_draw_reprojected); QGIS reprojects while drawing
-    only a layer drawn in map tiles or one without pixels of its own.
+    pixel picked by its centre's exact position (_draw_at_exact_centres), as is a raster that is not
+    north-up on a requested grid; QGIS reprojects while drawing only a layer drawn in map tiles or
+    one without pixels of its own.
 
     QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
     pixels. For an RGB layer with an alpha band (a map exported by QGIS), the colours are
@@ -311,26 +332,40 @@ class RenderedSource:
             grid = RasterGrid(grid.width, grid.height, (x0, dx, 0.0, y0 + dy * grid.height, 0.0, -dy), grid.wkt)
         self._unrotated = path is not None and not grid.is_north_up
         dataset = gdal.Open(path) if path is not None else None
+        own = dataset.GetGeoTransform(can_return_null=True) if dataset is not None else None
+        self._in_map_tiles = drawn_in_map_tiles(layer, target_crs)
+        #: The inverse of the geotransform of a raster that is not north-up, whose own pixels are picked
+        #: on another grid (PIXEL_SIZE, EXTENT) by the centres' exact positions (_draw_at_exact_centres):
+        #: QGIS draws the north-up view it warps such a raster into, and picking from that took a
+        #: neighbour of the pixel under the centre for a third of the pixels.
+        self._file_pixels = None
+        if target_crs is not None and own is not None and not self._in_map_tiles and \
+                not RasterGrid(1, 1, own, "").is_north_up:
+            self._file_pixels = gdal.InvGeoTransform(own)
         georeferencing = _georeferencing(grid) if self._unrotated else None
         #: The grid's geotransform where the layer is drawn: its own, or the unrotated VRT's, whose
         #: pixels keep their size (a hillshade's slopes depend on it).
         self._view = grid.geotransform
-        if self._unrotated:
-            _, a, b, _, d, e = georeferencing or (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
-            self._view = (0.0, math.hypot(a, d), 0.0, 0.0, 0.0, -math.hypot(b, e))
+        #: Whether the layer is drawn through a VRT of the file on its pixel grid (see above).
+        self._on_pixel_grid = self._unrotated or self._file_pixels is not None
+        if self._on_pixel_grid:
+            _, a, b, _, d, e = georeferencing or (own if self._file_pixels else None) or (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+            pixel_grid = (0.0, math.hypot(a, d), 0.0, 0.0, 0.0, -math.hypot(b, e))
+            if self._unrotated:
+                self._view = pixel_grid
             source = os.path.join(workdir, "unrotated.vrt")
             vrt = gdal.Translate(source, path, format="VRT")
-            vrt.SetGeoTransform(self._view)
+            vrt.SetGeoTransform(pixel_grid)
             vrt.SetProjection("")
             vrt = None
         self._source, self._provider_key, self._grid, self._name = source, provider_key, grid, layer.name()
         self._renderer = layer.renderer().clone()
-        if self._unrotated and max(self._renderer.usesBands() or [0]) > dataset.RasterCount:
+        if self._on_pixel_grid and max(self._renderer.usesBands() or [0]) > dataset.RasterCount:
             # QGIS 3.40 styles a raster that is not north-up by the bands of its own warped view (one
             # more, alpha): the file's bands are drawn with the style QGIS gives them on their grid.
             self._styled = _layer_of(source, provider_key, True)  # alive with its renderer
             self._renderer = self._styled.renderer().clone()
-        if self._unrotated and self._renderer.alphaBand() > dataset.RasterCount:
+        if self._on_pixel_grid and self._renderer.alphaBand() > dataset.RasterCount:
             # QGIS 3.40's style of a raster that is not north-up takes its alpha from the warped
             # view (an RGB or grey raster without one has band 4 or 2): the file's grid has no
             # pixel off the layer, so the style is kept without it.
@@ -356,25 +391,18 @@ class RenderedSource:
         self._target_crs, self._transform_context = target_crs, transform_context
         self._crs = layer.crs()  # as the user set it: a file without a CRS can be given one in QGIS
         self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
-        # A rotated raster, or one placed by ground control points, drawn on another grid (PIXEL_SIZE,
-        # EXTENT): QGIS draws the north-up view it warps it into, whose corners beyond the file QGIS
+        # A raster placed by ground control points, or a rotated one drawn in map tiles, on another grid
+        # (PIXEL_SIZE, EXTENT): QGIS draws the north-up view it warps it into, whose corners beyond the file QGIS
         # 3.22 draws black (3.40 transparent). A twin of the file, all one value, is drawn beside it,
         # through the same pipe: where the twin is not drawn, the layer's pixel came from beyond the file.
         self._coverage = None
-        if dataset is not None and not self._unrotated and not self._south_up and _warped_by_qgis(dataset):
+        if dataset is not None and not self._on_pixel_grid and not self._south_up and _warped_by_qgis(dataset):
             self._coverage = os.path.join(workdir, "coverage.vrt")
             gdal.Translate(self._coverage, path, format="VRT", bandList=[1], outputType=gdal.GDT_Byte,
                            scaleParams=[[0, 1, 255, 255]], noData=0)  # 255 wherever the file has a value
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
         # One output tile row per block: QGIS draws each into an image of its own.
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
-        nearest = QgsRasterDataProvider.ResamplingMethod.Nearest
-        resampled = target_crs is not None and (layer.resampleFilter() is not None and (
-            layer.resampleFilter().zoomedInResampler() is not None
-            or layer.resampleFilter().zoomedOutResampler() is not None)
-            or self._early_resampling[0] == Qgis.RasterResamplingStage.Provider
-            and self._early_resampling[1:3] != (nearest, nearest))
-        self._in_map_tiles = resampled or self._renderer.type() not in POINTWISE_STYLES + ("multibandcolor",)
 
     def _thread_layers(self):
         """This thread's copies of the layer: colours, the alpha band drawn as grey if any, and the
@@ -400,8 +428,8 @@ class RenderedSource:
 
     def _read(self, window):
         layers = self._thread_layers()
-        draw = (self._draw_in_map_tiles if self._in_map_tiles else self._draw_reprojected if self._reprojected
-                else self._draw_at_centres)
+        draw = (self._draw_in_map_tiles if self._in_map_tiles else self._draw_at_centres if not (
+            self._reprojected or self._file_pixels) else self._draw_at_exact_centres)
         rgba = argb_to_rgba(draw(layers[0], window))
         if self._alpha_renderer is not None:
             grey = (draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
@@ -480,14 +508,15 @@ class RenderedSource:
         drawn_rows = np.concatenate([np.arange(r0, r1) for r0, r1 in spans])
         return drawn[np.ix_(np.searchsorted(drawn_rows, rows_of), cols - c0)]
 
-    def _draw_reprojected(self, layer, window):
-        """_draw on a grid in another CRS than the layer's, with every pixel the colour QGIS draws for
-        the layer's own pixel under its centre (as gdalwarp's nearest neighbour picks it), or
-        transparent where its centre is off the layer. QGIS's reprojection draws the layer onto a
-        grid of its own in the layer's CRS first, then picks from that: up to a pixel or two away
-        (most pixels of a map, in a zone next to the layer's). The layer's own pixels under the
-        window are drawn in its CRS instead, a part of the window at a time, and picked by the
-        centres' exact positions (see CentrePositions)."""
+    def _draw_at_exact_centres(self, layer, window):
+        """_draw on a grid in another CRS than the layer's, or of a raster that is not north-up (see
+        _file_pixels), with every pixel the colour QGIS draws for the layer's own pixel under its
+        centre (as gdalwarp's nearest neighbour picks it), or transparent where its centre is off the
+        layer. QGIS's reprojection draws the layer onto a grid of its own in the layer's CRS first,
+        then picks from that: up to a pixel or two away (most pixels of a map, in a zone next to the
+        layer's). The layer's own pixels under the window are drawn in its CRS (or on its pixel
+        grid) instead, a part of the window at a time, and picked by the centres' exact positions
+        (see CentrePositions)."""
         if not (layer.width() > 0 and layer.height() > 0):  # no pixels of its own (a web service): as it comes
             return self._draw(layer, window)
         extent, size_x, size_y = _layer_pixel_size(layer)
@@ -515,12 +544,17 @@ class RenderedSource:
         xoff, yoff, width, height = window
         x0, dx, y0, dy = self._draw_geotransform()
         extent, size_x, size_y = _layer_pixel_size(layer)
-        transform = QgsCoordinateTransform(self._target_crs, layer.crs(), self._transform_context)
+        transform = QgsCoordinateTransform(self._target_crs, self._crs, self._transform_context) \
+            if self._reprojected else None
+        inverse = self._file_pixels or (-extent.xMinimum() / size_x, 1 / size_x, 0.0, extent.yMaximum() / size_y, 0.0,
+                                        -1 / size_y)  # the layer's CRS -> its pixels
 
         def to_layer(x, y):  # grid coordinates -> the layer's pixels, fractional (arrays of x's shape)
             shape = np.shape(x)
-            x, y = transform_points(transform, x, y)
-            return ((x - extent.xMinimum()) / size_x).reshape(shape), ((extent.yMaximum() - y) / size_y).reshape(shape)
+            if transform is not None:
+                x, y = transform_points(transform, x, y)
+            x, y = np.reshape(x, shape), np.reshape(y, shape)
+            return inverse[0] + inverse[1] * x + inverse[2] * y, inverse[3] + inverse[4] * x + inverse[5] * y
 
         centres = CentrePositions(to_layer, x0 + (np.arange(xoff, xoff + width) + 0.5) * dx,
                                   y0 + (np.arange(yoff, yoff + height) + 0.5) * dy)
@@ -606,12 +640,12 @@ class RenderedSource:
     def _open(self, renderer, filters, source=None):
         """A layer of this thread drawing the source (or ``source``: the file's twin, drawn without
         the user's nodata settings) with ``renderer`` and ``filters``, as QGIS would draw the layer."""
-        layer = _layer_of(source or self._source, self._provider_key, self._unrotated or source is not None)
+        layer = _layer_of(source or self._source, self._provider_key, self._on_pixel_grid or source is not None)
         if not layer.isValid():  # a file gone since it was loaded; a virtual raster's input gone (its URI in % codes)
             raise SourceError("QGIS could not open layer '{}' ({}): a file it reads moved or deleted?".format(
                 self._name, QUrl.fromPercentEncoding(self._source.encode("utf-8"))))
         layer.setRenderer(renderer.clone())
-        if not self._unrotated and self._crs.isValid():
+        if not self._on_pixel_grid and self._crs.isValid():
             layer.setCrs(self._crs)
         provider = layer.dataProvider()
         for band, use_source, user_ranges in self._nodata_settings if source is None else ():  # the user's own
@@ -625,8 +659,9 @@ class RenderedSource:
         provider.setZoomedInResamplingMethod(zoomed_in)
         provider.setZoomedOutResamplingMethod(zoomed_out)
         provider.setMaxOversampling(oversampling)
-        if self._reprojected and (self._in_map_tiles or not (layer.width() > 0 and layer.height() > 0)):
-            # drawn by QGIS's reprojection; other layers are drawn in their CRS (_draw_reprojected)
+        if self._reprojected and not self._on_pixel_grid and (
+                self._in_map_tiles or not (layer.width() > 0 and layer.height() > 0)):
+            # drawn by QGIS's reprojection; other layers are drawn in their CRS (_draw_at_exact_centres)
             layer.pipe().projector().setCrs(layer.crs(), self._target_crs, self._transform_context)
         return layer
 
@@ -671,7 +706,7 @@ def _centred(offset, size, low, high):
 
 
 #: The side, in grid pixels, of the parts of a window drawn at once on a grid in another CRS (see
-#: RenderedSource._draw_reprojected), for a grid as fine as the layer or finer.
+#: RenderedSource._draw_at_exact_centres), for a grid as fine as the layer or finer.
 _REPROJECTED_PART = 512
 #: Grid pixels a side between the centres whose positions on the layer are transformed exactly
 #: (see CentrePositions), at first.

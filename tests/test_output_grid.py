@@ -131,10 +131,12 @@ def under_the_centres(classes_path, output_path):
     return expected, on_edge
 
 
-def classes_and_colours(tmp_path, rows, cols, seed, alpha=False):
+def classes_and_colours(tmp_path, rows, cols, seed, alpha=False, geotransform=None):
     """A map of random VGA colours (and a tenth of its pixels transparent, with ``alpha``) and the
     file of its classes (255 where transparent), on the same grid (UTM zone 35, at 67.6 N)."""
-    from rasters import write_raster
+    from rasters import NORTH_UP, write_raster
+
+    geotransform = geotransform or NORTH_UP
 
     rng = np.random.default_rng(seed)
     classes = rng.integers(0, 16, (rows, cols))
@@ -143,8 +145,8 @@ def classes_and_colours(tmp_path, rows, cols, seed, alpha=False):
         opaque = rng.random((rows, cols)) >= 0.1
         colours = np.concatenate([colours, np.where(opaque, 255, 0)[None].astype(np.uint8)])
         classes = np.where(opaque, classes, 255)
-    return (write_raster(str(tmp_path / "map.tif"), colours, alpha=alpha),
-            write_raster(str(tmp_path / "classes.tif"), classes[None].astype(np.uint8)))
+    return (write_raster(str(tmp_path / "map.tif"), colours, geotransform=geotransform, alpha=alpha),
+            write_raster(str(tmp_path / "classes.tif"), classes[None].astype(np.uint8), geotransform=geotransform))
 
 
 def test_an_extent_in_another_crs_reaching_beyond_the_layer_is_nodata_there(qgis_app, tmp_path):
@@ -385,27 +387,43 @@ def test_a_rotated_raster_on_a_chosen_grid_is_nodata_beyond_the_file_never_black
     assert (depth > 1.5).sum() > 1000 and (depth < -1.5).sum() > 1000
 
 
-def test_a_mirrored_raster_on_a_chosen_pixel_size_is_resampled_or_refused_naming_the_cause(qgis_app, tmp_path):
+def test_a_mirrored_raster_on_a_chosen_pixel_size_is_resampled(qgis_app, tmp_path):
     """QGIS 3.40 gives a mirrored raster an inverted (empty) extent and draws nothing of it on another
-    grid: the run said "Output extent (EXTENT) is empty", a setting the user never gave."""
-    from qgis.core import Qgis
-
+    grid: the run said "Output extent (EXTENT) is empty", a setting the user never gave (then it was
+    refused, naming the cause). Its own pixels are drawn and picked now, on every version."""
     from rasters import write_raster
 
     values = np.random.default_rng(14).integers(0, 256, (3, 30, 40), dtype=np.uint8)
     path = write_raster(str(tmp_path / "mirrored.tif"), values, geotransform=(500000.0, -20.0, 0.0, 7500000.0, 0.0,
                                                                               -20.0))
     parameters = {"INPUT": path, "PALETTE": "vga16", "PIXEL_SIZE": 20, "OUTPUT": str(tmp_path / "out.tif")}
-    if Qgis.QGIS_VERSION_INT >= 34000:
-        for chosen in ({}, {"EXTENT": "499200,500000,7499400,7500000 [EPSG:32635]"}):  # an extent too: all nodata
-            with pytest.raises(QgsProcessingException, match="gives layer 'mirrored' an empty extent.*leave Output "
-                                                             r"extent \(EXTENT\) and Output pixel size \(PIXEL_SIZE\) out"):
-                quantize(dict(parameters, **chosen))
-        assert sorted(os.listdir(str(tmp_path))) == ["mirrored.tif"]
-        return
     out = quantize(parameters)["OUTPUT"]
     palette = builtin_palette("vga16").colours.astype(np.int64)
     colours = np.moveaxis(values, 0, -1)[:, ::-1].astype(np.int64)  # turned east-west: north-up
     expected = ((colours[..., None, :] - palette) ** 2).sum(axis=-1).argmin(axis=-1)
     assert gdal.Open(out).GetGeoTransform() == (499200.0, 20.0, 0.0, 7500000.0, 0.0, -20.0)
     assert np.array_equal(read_indices(out), expected)
+
+
+@pytest.mark.parametrize("geotransform", [
+    (500000.0, 20.0, 5.0, 7500000.0, 4.0, -22.0),   # rotated
+    (500000.0, 20.0, 0.0, 7500000.0, 0.0, 22.0),    # south-up
+    (500000.0, -20.0, 0.0, 7500000.0, 0.0, -22.0),  # mirrored
+])
+@pytest.mark.parametrize("crs, pixel_size", [(None, 7), (None, 23), ("EPSG:3857", 40)])
+def test_a_raster_that_is_not_north_up_on_a_chosen_grid_takes_its_pixel_under_each_centre(
+        qgis_app, tmp_path, geotransform, crs, pixel_size):
+    """QGIS draws such a raster as a north-up view it warps it into, and picking from that view took
+    a neighbour of the pixel under the centre for a quarter to a third of the pixels."""
+    path, classes = classes_and_colours(tmp_path, 150, 200, seed=6, alpha=True, geotransform=geotransform)
+    grid = {"PIXEL_SIZE": pixel_size}
+    if crs:  # the raster's bounds there (QGIS 3.40 gives a mirrored raster an empty extent)
+        view = gdal.Warp("", classes, format="VRT", dstSRS=crs)
+        west, size, _, north, _, _ = view.GetGeoTransform()
+        grid["EXTENT"] = "{},{},{},{} [{}]".format(west, west + size * view.RasterXSize,
+                                                   north - size * view.RasterYSize, north, crs)
+    out = quantize(dict({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")}, **grid))["OUTPUT"]
+    expected, on_edge = under_the_centres(classes, out)
+    indices = read_indices(out)
+    assert (expected != 255).mean() > 0.5 and on_edge.mean() < 0.01
+    assert np.array_equal(indices[~on_edge], expected[~on_edge])
