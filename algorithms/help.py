@@ -54,7 +54,9 @@ EXTENT = parameter(
     """With `SOURCE=rendered`: the output grid's extent, in the extent's CRS (the output gets that
     CRS). In another CRS than the layer's, each pixel takes the colour drawn for the layer's pixel
     under its centre, as gdalwarp's nearest neighbour picks it: the centres are transformed exactly,
-    by the transformation the project uses between the two CRSs. A style that resamples (bilinear,
+    by the transformation the project uses between the two CRSs, and a geographic layer's
+    longitudes are wrapped as gdalwarp wraps them (a layer reaching past 180° or given in 0..360 is
+    found across the antimeridian, in its own CRS too). A style that resamples (bilinear,
     cubic) or colours a pixel from its neighbours (hillshade, contours) is drawn by QGIS's own
     reprojection instead, by its approximate transform, as a map shows it. Its top-left corner is the grid's
     origin; a width or height that is not a whole number of pixels is rounded up, so the grid may

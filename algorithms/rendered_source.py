@@ -342,6 +342,9 @@ class RenderedSource:
         if target_crs is not None and own is not None and not self._in_map_tiles and \
                 not RasterGrid(1, 1, own, "").is_north_up:
             self._file_pixels = gdal.InvGeoTransform(own)
+        #: The layer's west edge, in its CRS.
+        self._west = (grid_extent(RasterGrid(dataset.RasterXSize, dataset.RasterYSize, own, "")) if self._file_pixels
+                      else layer.extent()).xMinimum()
         georeferencing = _georeferencing(grid) if self._unrotated else None
         #: The grid's geotransform where the layer is drawn: its own, or the unrotated VRT's, whose
         #: pixels keep their size (a hillshade's slopes depend on it).
@@ -391,6 +394,9 @@ class RenderedSource:
         self._target_crs, self._transform_context = target_crs, transform_context
         self._crs = layer.crs()  # as the user set it: a file without a CRS can be given one in QGIS
         self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
+        # Picked by the centres' exact positions (a geographic layer's longitudes wrapped, as gdalwarp's)
+        self._exact_centres = self._reprojected or self._file_pixels is not None or (
+            target_crs is not None and self._crs.isGeographic())
         # A raster placed by ground control points, or a rotated one drawn in map tiles, on another grid
         # (PIXEL_SIZE, EXTENT): QGIS draws the north-up view it warps it into, whose corners beyond the file QGIS
         # 3.22 draws black (3.40 transparent). A twin of the file, all one value, is drawn beside it,
@@ -428,8 +434,8 @@ class RenderedSource:
 
     def _read(self, window):
         layers = self._thread_layers()
-        draw = (self._draw_in_map_tiles if self._in_map_tiles else self._draw_at_centres if not (
-            self._reprojected or self._file_pixels) else self._draw_at_exact_centres)
+        draw = (self._draw_in_map_tiles if self._in_map_tiles else self._draw_at_exact_centres if self._exact_centres
+                else self._draw_at_centres)
         rgba = argb_to_rgba(draw(layers[0], window))
         if self._alpha_renderer is not None:
             grey = (draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
@@ -548,12 +554,17 @@ class RenderedSource:
             if self._reprojected else None
         inverse = self._file_pixels or (-extent.xMinimum() / size_x, 1 / size_x, 0.0, extent.yMaximum() / size_y, 0.0,
                                         -1 / size_y)  # the layer's CRS -> its pixels
+        # Longitudes come back in -180..180: those of a layer reaching past 180 (or of 0..360) are
+        # brought east of its west edge, as gdalwarp does (a grid in the layer's CRS is wrapped too).
+        west = self._west if self._crs.isGeographic() else None
 
         def to_layer(x, y):  # grid coordinates -> the layer's pixels, fractional (arrays of x's shape)
             shape = np.shape(x)
             if transform is not None:
                 x, y = transform_points(transform, x, y)
             x, y = np.reshape(x, shape), np.reshape(y, shape)
+            if west is not None:
+                x = west + np.mod(x - west, 360.0)
             return inverse[0] + inverse[1] * x + inverse[2] * y, inverse[3] + inverse[4] * x + inverse[5] * y
 
         centres = CentrePositions(to_layer, x0 + (np.arange(xoff, xoff + width) + 0.5) * dx,
@@ -719,58 +730,73 @@ class CentrePositions:
     """The fractional positions in the layer's pixels (``to_layer(x, y)`` of arrays, NaN where a
     point cannot be transformed) of the grid pixels' centres at ``xs`` (one row's) by ``ys`` (one
     column's), as exact as transforming each. Transforming every centre costs about a microsecond a
-    pixel (PROJ's own cost): only every _SAMPLE_STEP-th is, the others are interpolated between
-    them (closer samples where the interpolation misses the exact positions at the samples' middles
-    by more than _INTERPOLATION_ERROR), and the centres closer to a pixel edge than a few times that
-    miss are transformed exactly, as are those whose samples could not be."""
+    pixel (PROJ's own cost): only every _SAMPLE_STEP-th is, the others are interpolated between them.
+    Each cell of samples is checked at its middle and the middles of its sides (where bilinear
+    interpolation of a conformal projection's coordinates misses most: at the middle the misses of
+    its two axes cancel); a cell missing by more than _INTERPOLATION_ERROR somewhere (near a pole,
+    across the antimeridian, off the projection's reach) has all its centres transformed, and in the
+    others the centres closer to a pixel edge than a few times their cell's miss."""
 
     def __init__(self, to_layer, xs, ys):
         self._to_layer, self._xs, self._ys = to_layer, xs, ys
-        width, height, step = len(xs), len(ys), _SAMPLE_STEP
-        while True:
-            self._at_x = np.unique(np.r_[np.arange(0, width, step), width - 1])
-            self._at_y = np.unique(np.r_[np.arange(0, height, step), height - 1])
-            self._sampled = to_layer(*np.meshgrid(xs[self._at_x], ys[self._at_y]))
-            mid_x, mid_y = (self._at_x[:-1] + self._at_x[1:]) // 2, (self._at_y[:-1] + self._at_y[1:]) // 2
-            mid_x, mid_y = mid_x if mid_x.size else self._at_x, mid_y if mid_y.size else self._at_y
-            exact = to_layer(*np.meshgrid(xs[mid_x], ys[mid_y]))
-            interpolated = [self._interpolated(values, mid_x, mid_y) for values in self._sampled]
-            with np.errstate(invalid="ignore"):
-                misses = np.concatenate([np.abs(e - i).ravel() for e, i in zip(exact, interpolated)])
-            self._margin = 4 * (float(np.nanmax(misses)) if not np.isnan(misses).all() else 0.0) + 1e-7
-            if self._margin <= 4 * _INTERPOLATION_ERROR or step == 1:
-                break
-            step //= 2
-        #: About how many of the layer's pixels a grid pixel spans.
+        width, height = len(xs), len(ys)
+        self._at_x = np.unique(np.r_[np.arange(0, width, _SAMPLE_STEP), width - 1])
+        self._at_y = np.unique(np.r_[np.arange(0, height, _SAMPLE_STEP), height - 1])
+        if len(self._at_x) < 2 or len(self._at_y) < 2:  # one row or column: every centre transformed
+            self._at_x, self._at_y = np.arange(width), np.arange(height)
+        self._sampled = to_layer(*np.meshgrid(xs[self._at_x], ys[self._at_y]))
+        mid_x, mid_y = (self._at_x[:-1] + self._at_x[1:]) // 2, (self._at_y[:-1] + self._at_y[1:]) // 2
+        misses = [self._misses(mid_x, mid_y), self._misses(mid_x, self._at_y), self._misses(self._at_x, mid_y)]
+        if len(mid_x) and len(mid_y):
+            middle, across, down = misses
+            self._cell_miss = np.maximum.reduce([middle, across[:-1], across[1:], down[:, :-1], down[:, 1:]])
+        else:  # a sample at every centre
+            self._cell_miss = np.zeros((max(1, len(mid_y)), max(1, len(mid_x))))
+        #: About how many of the layer's pixels a grid pixel spans (most of the grid's).
         with np.errstate(invalid="ignore"):
             spans = [np.hypot(*(np.diff(values, axis=axis) for values in self._sampled)) / np.diff(at)[
                 (slice(None), None) if axis == 0 else (None, slice(None))]
                 for axis, at in ((0, self._at_y), (1, self._at_x)) if len(at) > 1]
-            spans = [float(np.nanmax(span)) for span in spans if not np.isnan(span).all()]
-        self.scale = max(spans or [1.0])
+            spans = np.concatenate([span.ravel() for span in spans]) if spans else np.zeros(0)
+            spans = spans[np.isfinite(spans)]
+        self.scale = float(np.median(spans)) if spans.size else 1.0
+
+    def _misses(self, x, y):
+        """How far the interpolated positions of the centres x by y miss their exact ones (the larger
+        of column and row; infinite where either is NaN)."""
+        exact = self._to_layer(*np.meshgrid(self._xs[x], self._ys[y]))
+        with np.errstate(invalid="ignore"):
+            miss = np.maximum(*(np.abs(e - self._interpolated(values, x, y)) for e, values in zip(exact, self._sampled)))
+        return np.where(np.isnan(miss), np.inf, miss)
 
     def part(self, left, right, top, bottom):
         """(columns, rows) of the centres of the grid pixels left..right-1 by top..bottom-1."""
         x, y = np.arange(left, right), np.arange(top, bottom)
         columns, rows = (self._interpolated(values, x, y) for values in self._sampled)
+        miss = self._cell_miss[np.ix_(self._cells(self._at_y, y), self._cells(self._at_x, x))]
         with np.errstate(invalid="ignore"):
-            redo = np.isnan(columns) | np.isnan(rows) | (np.abs(columns - np.round(columns)) < self._margin) | (
-                np.abs(rows - np.round(rows)) < self._margin)
+            margin = 4 * miss + 1e-7
+            redo = (miss > _INTERPOLATION_ERROR) | np.isnan(columns) | np.isnan(rows) | (
+                np.abs(columns - np.round(columns)) < margin) | (np.abs(rows - np.round(rows)) < margin)
         if redo.any():
             at_y, at_x = np.nonzero(redo)
             columns[redo], rows[redo] = self._to_layer(self._xs[x[at_x]], self._ys[y[at_y]])
         return columns, rows
 
+    @staticmethod
+    def _cells(at, positions):
+        """The cell of samples ``at`` each of ``positions`` falls in."""
+        return np.clip(np.searchsorted(at, positions, side="right") - 1, 0, max(0, len(at) - 2))
+
     def _interpolated(self, values, x, y):
         """``values`` given at the samples, bilinearly interpolated at the grid pixels x by y."""
-        def cells(at, positions):
-            if len(at) == 1:
-                return np.zeros(len(positions), dtype=np.int64), np.zeros(len(positions))
-            cell = np.clip(np.searchsorted(at, positions, side="right") - 1, 0, len(at) - 2)
-            return cell, (positions - at[cell]) / (at[cell + 1] - at[cell])
+        def weights(at, positions):
+            cell = self._cells(at, positions)
+            following = np.minimum(cell + 1, len(at) - 1)
+            span = np.maximum(at[following] - at[cell], 1)
+            return cell, following, (positions - at[cell]) / span
 
-        (cx, tx), (cy, ty) = cells(self._at_x, x), cells(self._at_y, y)
-        nx, ny = np.minimum(cx + 1, len(self._at_x) - 1), np.minimum(cy + 1, len(self._at_y) - 1)
+        (cx, nx, tx), (cy, ny, ty) = weights(self._at_x, x), weights(self._at_y, y)
         across = values[:, cx] + (values[:, nx] - values[:, cx]) * tx
         return across[cy] + (across[ny] - across[cy]) * ty[:, None]
 

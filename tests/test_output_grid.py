@@ -131,10 +131,11 @@ def under_the_centres(classes_path, output_path):
     return expected, on_edge
 
 
-def classes_and_colours(tmp_path, rows, cols, seed, alpha=False, geotransform=None):
+def classes_and_colours(tmp_path, rows, cols, seed, alpha=False, geotransform=None, epsg=None):
     """A map of random VGA colours (and a tenth of its pixels transparent, with ``alpha``) and the
-    file of its classes (255 where transparent), on the same grid (UTM zone 35, at 67.6 N)."""
-    from rasters import NORTH_UP, write_raster
+    file of its classes (255 where transparent), on the same grid (UTM zone 35, at 67.6 N, unless
+    ``geotransform`` and ``epsg`` say otherwise)."""
+    from rasters import NORTH_UP, UTM35N, write_raster
 
     geotransform = geotransform or NORTH_UP
 
@@ -145,8 +146,13 @@ def classes_and_colours(tmp_path, rows, cols, seed, alpha=False, geotransform=No
         opaque = rng.random((rows, cols)) >= 0.1
         colours = np.concatenate([colours, np.where(opaque, 255, 0)[None].astype(np.uint8)])
         classes = np.where(opaque, classes, 255)
-    return (write_raster(str(tmp_path / "map.tif"), colours, geotransform=geotransform, alpha=alpha),
-            write_raster(str(tmp_path / "classes.tif"), classes[None].astype(np.uint8), geotransform=geotransform))
+    srs = UTM35N
+    if epsg:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+    return (write_raster(str(tmp_path / "map.tif"), colours, geotransform=geotransform, srs=srs, alpha=alpha),
+            write_raster(str(tmp_path / "classes.tif"), classes[None].astype(np.uint8), geotransform=geotransform,
+                         srs=srs))
 
 
 def test_an_extent_in_another_crs_reaching_beyond_the_layer_is_nodata_there(qgis_app, tmp_path):
@@ -423,6 +429,32 @@ def test_a_raster_that_is_not_north_up_on_a_chosen_grid_takes_its_pixel_under_ea
         grid["EXTENT"] = "{},{},{},{} [{}]".format(west, west + size * view.RasterXSize,
                                                    north - size * view.RasterYSize, north, crs)
     out = quantize(dict({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")}, **grid))["OUTPUT"]
+    expected, on_edge = under_the_centres(classes, out)
+    indices = read_indices(out)
+    assert (expected != 255).mean() > 0.5 and on_edge.mean() < 0.01
+    assert np.array_equal(indices[~on_edge], expected[~on_edge])
+
+
+@pytest.mark.parametrize("layer, rows, cols, crs, extent, pixel_size", [
+    # 170 E to 170 W, written as 170..190: picked across the antimeridian as gdalwarp wraps longitudes
+    ((170.0, 0.1, 0.0, 10.0, 0.0, -0.1), 100, 200, "EPSG:3832", None, 10000),
+    # 0..360, asked for in -180..180 in its own CRS: the western half wrapped too
+    ((0.0, 1.0, 0.0, 60.0, 0.0, -1.0), 120, 360, "EPSG:4326", (-180, 180, -60, 60), 0.73),
+    # a polar cap, onto a grid holding the pole, where the interpolation between samples misses most
+    ((-180.0, 0.15, 0.0, 90.0, 0.0, -0.15), 600, 2400, "EPSG:3413", (-450000, 450000, -900000, -112500), 2250),
+])
+def test_a_geographic_layer_is_picked_across_the_antimeridian_and_around_the_pole(
+        qgis_app, tmp_path, layer, rows, cols, crs, extent, pixel_size):
+    """Longitudes come back from PROJ in -180..180: a layer reaching past 180 was nodata beyond it.
+    Near the pole the positions interpolated between exact samples missed by more than the margin
+    the interpolation was trusted with (0.19 pixel), and pixels took a neighbour's class."""
+    path, classes = classes_and_colours(tmp_path, rows, cols, seed=8, geotransform=layer, epsg=4326)
+    if extent is None:
+        view = gdal.Warp("", classes, format="VRT", dstSRS=crs)
+        west, size, _, north, _, _ = view.GetGeoTransform()
+        extent = (west, west + size * view.RasterXSize, north - size * view.RasterYSize, north)
+    out = quantize({"INPUT": path, "PALETTE": "vga16", "EXTENT": "{},{},{},{} [{}]".format(*extent, crs),
+                    "PIXEL_SIZE": pixel_size, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"]
     expected, on_edge = under_the_centres(classes, out)
     indices = read_indices(out)
     assert (expected != 255).mean() > 0.5 and on_edge.mean() < 0.01
