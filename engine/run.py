@@ -594,6 +594,7 @@ def extract_palette_files(input_paths, output_path, options, progress=None, is_c
         raise RunError("Could not read the input: {}".format(error))
     with OutputFiles() as outputs:
         result, entries = _extract(histogram, output_path, options, log, outputs, is_cancelled)
+        _unless_cancelled(is_cancelled)
         _commit(outputs, output_path)
     for entry in merged_in_histogram(histogram[0], histogram[1], entries):
         (log or _quiet)(extract_merged_message(entry, result.palette, options.method), warning=True)
@@ -769,8 +770,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                     result.written.append(os.path.abspath(options.table))
                 if before_commit is not None:
                     before_commit(result, outputs)
-                if is_cancelled():  # asked while the outputs were finished: none goes into place
-                    raise Cancelled()
+                _unless_cancelled(is_cancelled)
                 _commit(outputs, output_path)
         except gdal_io.SourceError as error:
             raise RunError("Could not read the input: {}".format(error))
@@ -951,6 +951,7 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
             result.written.append(os.path.abspath(options.report))
         if before_commit is not None:
             before_commit(result, outputs)
+        _unless_cancelled(is_cancelled)
         _commit(outputs, output_path or options.report)
     for entry in merged:
         log(extract_merged_message(entry, result.palette, options.method), warning=True)
@@ -958,6 +959,12 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
         log(_report_message(options.report, collector))
     progress(1.0)
     return result
+
+
+def _unless_cancelled(is_cancelled):
+    """Raise Cancelled when the run was asked to stop while its outputs were finished: none goes into place."""
+    if is_cancelled is not None and is_cancelled():
+        raise Cancelled()
 
 
 def _extract(histogram, output_path, options, log, outputs, is_cancelled=None):

@@ -164,3 +164,29 @@ def test_a_cancel_asked_as_the_outputs_are_finished_puts_none_in_place(tmp_path)
     assert len(finished) == 1
     assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "out.tif"]
     assert (tmp_path / "out.tif").read_bytes() == b"the earlier output"
+
+
+@pytest.mark.parametrize("method", ["frequent", "kmeans"])
+def test_a_palette_extraction_cancelled_after_its_scan_keeps_the_files_it_would_replace(qgis_app, tmp_path, method):
+    """Cancelled once the image was scanned (80%), an extraction still wrote its palette, report
+    and table over the earlier ones: only the scan and the palette build asked."""
+    import processing
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(60, 80, seed=3), alpha=True)
+    outputs = {"OUTPUT_PALETTE": tmp_path / "legend.csv", "OUTPUT_REPORT": tmp_path / "report.html",
+               "OUTPUT_TABLE": tmp_path / "table.csv"}
+    for output in outputs.values():
+        output.write_text("the earlier one")
+
+    class CancelAfterTheScan(QgsProcessingFeedback):
+        def setProgress(self, progress):  # noqa: N802 (QGIS API)
+            super().setProgress(progress)
+            if progress >= 80:
+                self.cancel()
+
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        processing.run("palettize:extractpalette", dict({name: str(output) for name, output in outputs.items()},
+                                                        INPUT=path, METHOD=method, N_COLORS=8),
+                       feedback=CancelAfterTheScan())
+    assert [output.read_text() for output in outputs.values()] == ["the earlier one"] * 3
+    assert listing(tmp_path) == sorted(["in.tif", "legend.csv", "report.html", "table.csv"])
