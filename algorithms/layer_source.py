@@ -792,7 +792,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     outputs.make_folders(os.path.dirname(os.path.abspath(shared)))
                     outputs.written_in_place(shared)  # registered first: a table that fails its check goes too
                 elif users:  # QGIS overwrites the user's table
-                    copy = copied_layer(shared, users, tempfile.mkdtemp(dir=QgsProcessingUtils.tempFolder()))
+                    copy = copied_layer(shared, users, tempfile.mkdtemp(dir=self.workdir))  # removed at the run's end
                     outputs.undo_on_failure(functools.partial(put_back_layer, shared, users, copy))
                 elif shared:
                     outputs.undo_on_failure(functools.partial(remove_layer, shared, layer))

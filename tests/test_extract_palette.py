@@ -124,6 +124,25 @@ def test_a_table_saved_into_a_geopackage_of_other_tables_is_added_to_it(qgis_app
     assert sorted(os.listdir(str(tmp_path))) == ["new", "p.csv", "project.gpkg", "q.csv"]
 
 
+def test_a_table_replaced_in_a_geopackage_leaves_no_copy_of_the_users_table_behind(qgis_app, tmp_path):
+    """The user's table, copied before QGIS replaces it (to be put back if the run fails), was left
+    in QGIS's temporary folder, a copy for each run, until QGIS ended."""
+    from qgis.core import QgsProcessingUtils
+
+    project = geopackage_with_a_table(tmp_path / "project.gpkg", "legend")
+
+    def copies():
+        return [os.path.join(folder, name) for folder, _, names in os.walk(QgsProcessingUtils.tempFolder())
+                for name in names if name == "table.gpkg"]
+
+    before = copies()
+    for run in range(2):
+        extract({"INPUT": SAMPLE_MAP, "METHOD": "frequent", "N_COLORS": 8, "OUTPUT_PALETTE": str(tmp_path / "p.csv"),
+                 "OUTPUT_TABLE": "ogr:dbname='{}' table=\"legend\" (geom)".format(project)})
+        assert geopackage_tables(project) == {"legend": 8}
+    assert copies() == before
+
+
 def test_exact_refuses_an_image_with_more_colours_than_asked(qgis_app, tmp_path):
     message = r"4896 distinct colours, more than Number of colours \(N_COLORS\) = 256.*frequent.*kmeans"
     with pytest.raises(QgsProcessingException, match=message):
