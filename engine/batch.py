@@ -205,7 +205,7 @@ def histogram_task(path, options, window=None):
             histogram = _sorted_histogram(source, windows, options.alpha_threshold)
         else:
             histogram = colour_histogram(source, windows, options.alpha_threshold)
-        return histogram, source.clipped
+        return histogram, run.values_clipped(source, options.alpha_threshold)
     finally:
         source.close()
 
@@ -294,7 +294,7 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
                                      cleanup=options.cleanup, grid_size=(grid.width, grid.height),
                                      opaque=opaque, nodata_index=options.nodata_index, observers=[merges])
             writer.commit()
-        return passed.counts, source.clipped, merges.samples
+        return passed.counts, run.values_clipped(source, options.alpha_threshold), merges.samples
     finally:
         source.close()
 

@@ -200,7 +200,8 @@ class BandSource:
         self.opaque = self._integers and not (alpha_band or self.masks or nodata)
         #: seems_opaque's answers, by alpha threshold
         self.opacity_guesses = dict(opacity_guesses or {})
-        self.clipped = False
+        #: The largest alpha of a pixel one of whose band values was clipped to 0-255 (-1: none).
+        self.clipped_alpha = -1
         self.description = "bands {} (red, green, blue){}".format(
             ", ".join(str(b) for b in self.bands),
             ", alpha band {}".format(alpha_band) if alpha_band else ", mask" if self.masks else "",
@@ -265,8 +266,8 @@ class BandSource:
                 if value is not None:
                     transparent |= ((rgba >> shift) & 255) == value
             rgba = np.where(transparent, rgba & RGB_BITS, rgba)
-        if beyond and not self.clipped:  # clipped values of transparent pixels (a band's nodata, -9999) are not
-            self.clipped = bool(((rgba >> 24) > 0)[np.logical_or.reduce(beyond)].any())
+        if beyond and self.clipped_alpha < 255:  # kept apart: those of transparent pixels (nodata, -9999) are no colours
+            self.clipped_alpha = max(self.clipped_alpha, int((rgba >> 24)[np.logical_or.reduce(beyond)].max()))
         if out is not None and rgba is not out:
             out[...] = rgba
             return out

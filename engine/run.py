@@ -50,6 +50,12 @@ REPORT_EXTENSIONS = (".html", ".htm")
 TABLE_EXTENSIONS = (".csv", ".txt", "")  # the engine writes its table as CSV text
 #: Warnings about a file's output that a batch assembling it from tiles gives too.
 CLIPPED = "Some band values were outside 0-255 and were clipped."
+
+
+def values_clipped(source, alpha_threshold):
+    """Whether a band value of a pixel the run keeps (alpha at least ``alpha_threshold``) was clipped
+    to 0-255 while ``source`` (a gdal_io.BandSource; others clip nothing) was read."""
+    return getattr(source, "clipped_alpha", -1) >= alpha_threshold
 ALL_NODATA = ("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata and "
               "alpha band, and the extent asked for.")
 
@@ -238,7 +244,7 @@ def colour_histogram_files(paths, options, progress=None, is_cancelled=None, log
             parts.append(histogram_of_source(
                 source, grid, options.alpha_threshold, _span(progress, number / len(paths), (number + 1) / len(paths)),
                 is_cancelled))
-            if source.clipped:
+            if values_clipped(source, options.alpha_threshold):
                 (log or _quiet)("{}: {}".format(path, CLIPPED), warning=True)
         finally:
             source.close()
@@ -790,7 +796,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     except TransparentAfterAll:
         log("The input has transparent pixels after all, where none was sampled: writing it again with nodata.")
         result, passed, merged, messages = write(False, False, again=True)
-    if getattr(source, "clipped", False):
+    if values_clipped(source, options.alpha_threshold):
         log(CLIPPED, warning=True)
     if options.dither == "none":
         log("{} distinct colour{} matched to the palette.".format(passed.distinct_colours,
@@ -934,7 +940,7 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
                                         is_cancelled, log, on_block=collector.add_thumbnail_sample if collector else None)
     except gdal_io.SourceError as error:
         raise RunError("Could not read the input: {}".format(error))
-    if getattr(source, "clipped", False):
+    if values_clipped(source, options.alpha_threshold):
         log(CLIPPED, warning=True)
     with OutputFiles() as outputs:  # the palette, the report and the caller's outputs go into place together
         result, entries = _extract(histogram, output_path, options, log, outputs, is_cancelled)

@@ -548,6 +548,8 @@ def test_a_nodata_value_outside_0_255_is_not_said_to_be_clipped(tmp_path, gdal_t
         result = palettize(*command)
         assert result.returncode == 0, result.stderr
         assert "clipped" not in result.stderr
+    kept = palettize("quantize", path, "-o", tmp_path / "kept.tif", "--palette", "vga16", "--alpha-threshold", "0")
+    assert "warning: Some band values were outside 0-255 and were clipped." in kept.stderr.splitlines()  # kept: black
     values[0, 3, 3] = 300  # a valid pixel clipped: said
     path = write_raster(str(tmp_path / "in2.tif"), values, gdal_type=gdal_type, nodata=nodata)
     result = palettize("quantize", path, "-o", tmp_path / "out2.tif", "--palette", "vga16")
