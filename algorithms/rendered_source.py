@@ -394,9 +394,14 @@ class RenderedSource:
         self._target_crs, self._transform_context = target_crs, transform_context
         self._crs = layer.crs()  # as the user set it: a file without a CRS can be given one in QGIS
         self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
-        # Picked by the centres' exact positions (a geographic layer's longitudes wrapped, as gdalwarp's)
+        #: Whether QGIS's reprojection draws the layer (see _open).
+        self._qgis_reprojects = self._reprojected and (self._in_map_tiles or not (layer.width() > 0 and layer.height() > 0))
+        # Picked by the centres' exact positions: in another CRS, a raster that is not north-up, or a
+        # geographic layer on a grid reaching west of it or a turn east of it (its longitudes wrapped).
+        x0, dx = grid.geotransform[0], grid.geotransform[1]
         self._exact_centres = self._reprojected or self._file_pixels is not None or (
-            target_crs is not None and self._crs.isGeographic())
+            target_crs is not None and self._crs.isGeographic() and grid.has_geotransform
+            and not self._west <= min(x0, x0 + dx * grid.width) <= max(x0, x0 + dx * grid.width) <= self._west + 360)
         # A raster placed by ground control points, or a rotated one drawn in map tiles, on another grid
         # (PIXEL_SIZE, EXTENT): QGIS draws the north-up view it warps it into, whose corners beyond the file QGIS
         # 3.22 draws black (3.40 transparent). A twin of the file, all one value, is drawn beside it,
@@ -458,7 +463,7 @@ class RenderedSource:
             # QGIS draws what it could not read as transparent, with only a log message; GDAL's
             # error state (per thread, shared with QGIS's GDAL provider) tells.
             raise unreadable(layer.source(), window)
-        if self._reprojected and block is not None and block.isEmpty():
+        if self._qgis_reprojects and block is not None and block.isEmpty():
             # QGIS's reprojection gives no block where the window misses the layer or its pixels are
             # larger than the layer, and a map then shows nothing of the layer there: transparent.
             return np.zeros((height, width), dtype="<u4")
@@ -528,15 +533,17 @@ class RenderedSource:
         extent, size_x, size_y = _layer_pixel_size(layer)
         argb = np.zeros((window[3], window[2]), dtype="<u4")
         for (top, left), (columns, rows, inside) in self._parts_on_layer(layer, window):
-            if not inside.any():
-                continue
-            columns, rows = columns[inside], rows[inside]
-            c0, c1, r0, r1 = int(columns.min()), int(columns.max()) + 1, int(rows.min()), int(rows.max()) + 1
-            drawn = self._drawn(layer, QgsRectangle(
-                extent.xMinimum() + c0 * size_x, extent.yMaximum() - r1 * size_y, extent.xMinimum() + c1 * size_x,
-                extent.yMaximum() - r0 * size_y), c1 - c0, r1 - r0, window)
             height, width = inside.shape
-            argb[top:top + height, left:left + width][inside] = drawn[rows - r0, columns - c0]
+            picked = np.zeros(int(inside.sum()), dtype="<u4")
+            columns, rows = columns[inside], rows[inside]
+            for cluster in _column_clusters(columns):  # a part across the antimeridian: both ends of the layer
+                c0, c1, r0, r1 = (int(columns[cluster].min()), int(columns[cluster].max()) + 1,
+                                  int(rows[cluster].min()), int(rows[cluster].max()) + 1)
+                drawn = self._drawn(layer, QgsRectangle(
+                    extent.xMinimum() + c0 * size_x, extent.yMaximum() - r1 * size_y, extent.xMinimum() + c1 * size_x,
+                    extent.yMaximum() - r0 * size_y), c1 - c0, r1 - r0, window)
+                picked[cluster] = drawn[rows[cluster] - r0, columns[cluster] - c0]
+            argb[top:top + height, left:left + width][inside] = picked
         return argb
 
     def _parts_on_layer(self, layer, window):
@@ -569,7 +576,7 @@ class RenderedSource:
 
         centres = CentrePositions(to_layer, x0 + (np.arange(xoff, xoff + width) + 0.5) * dx,
                                   y0 + (np.arange(yoff, yoff + height) + 0.5) * dy)
-        side = max(16, int(_REPROJECTED_PART / max(1.0, centres.scale)))
+        side = max(1, int(_REPROJECTED_PART / max(1.0, centres.scale)))
         parts = []
         for top in range(0, height, side):
             for left in range(0, width, side):
@@ -670,9 +677,7 @@ class RenderedSource:
         provider.setZoomedInResamplingMethod(zoomed_in)
         provider.setZoomedOutResamplingMethod(zoomed_out)
         provider.setMaxOversampling(oversampling)
-        if self._reprojected and not self._on_pixel_grid and (
-                self._in_map_tiles or not (layer.width() > 0 and layer.height() > 0)):
-            # drawn by QGIS's reprojection; other layers are drawn in their CRS (_draw_at_exact_centres)
+        if self._qgis_reprojects:  # other layers are drawn in their CRS (_draw_at_exact_centres)
             layer.pipe().projector().setCrs(layer.crs(), self._target_crs, self._transform_context)
         return layer
 
@@ -724,6 +729,15 @@ _REPROJECTED_PART = 512
 _SAMPLE_STEP = 16
 #: The largest error, in the layer's pixels, of positions interpolated between exact ones.
 _INTERPOLATION_ERROR = 0.01
+
+
+def _column_clusters(columns, gap=4 * _REPROJECTED_PART):
+    """Index arrays of ``columns`` in groups apart by more than ``gap`` columns (one group, mostly)."""
+    if columns.size == 0:
+        return []
+    order = np.argsort(columns, kind="stable")
+    breaks = np.flatnonzero(np.diff(columns[order]) > gap) + 1
+    return np.split(order, breaks) if breaks.size else [slice(None)]
 
 
 class CentrePositions:
