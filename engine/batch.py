@@ -343,8 +343,9 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
             # BuildVRT skips a tile it cannot use, and only warns
             raise run.RunError("The mosaic of {} lacks tiles ({}); run it again".format(
                 job.input, gdal.GetLastErrorMsg() or "GDAL skipped some"))
+        if grid.has_geotransform:  # the file's own: BuildVRT works out the pixel size from the tiles' bounds,
+            mosaic.SetGeoTransform(grid.geotransform)  # off in its last digits (more so with more tiles)
         if rotated:
-            mosaic.SetGeoTransform(grid.geotransform)
             for tile, name in zip(job.tiles, names):
                 gdal.Open(name, gdal.GA_Update).SetGeoTransform(tile_geotransform(grid.geotransform, tile))
         if grid.gcps:  # a scan georeferenced by ground control points: they hold for the mosaic as a whole

@@ -151,10 +151,14 @@ def test_a_picture_without_georeferencing_split_into_tiles_stays_without_it(sche
 
 
 @pytest.mark.parametrize("geotransform", [(500000.0, 20.0, 5.0, 7500000.0, 4.0, -22.0),
-                                          (500000.0, 25.0, 0.0, 7400000.0, 0.0, 25.0)], ids=["rotated", "south-up"])
+                                          (500000.0, 25.0, 0.0, 7400000.0, 0.0, 25.0),
+                                          (-180.0, 360 / 1111, 0.0, 90.0, 0.0, -180 / 777)],
+                         ids=["rotated", "south-up", "north-up, pixel sizes of many digits"])
 def test_a_rotated_or_south_up_map_split_into_tiles_keeps_its_grid(scheduler, tmp_path, geotransform):
     """GDAL's mosaics take north-up tiles only: the tiles are placed by their pixel offsets, and
-    the output, its tiles included, carries the map's own geotransform, as in one process."""
+    the output, its tiles included, carries the map's own geotransform, as in one process. (A
+    north-up map's mosaic had the pixel size GDAL works out from the tiles' bounds: 0.32403240324032406
+    for 0.324032403240324.)"""
     path = write_raster(str(tmp_path / "map.tif"), gdal.Open(SAMPLE_MAP).ReadAsArray(), geotransform=geotransform,
                         alpha=True)
     flags = ["--palette", "vga16", "--cleanup", "seams", "-q"]
@@ -167,7 +171,7 @@ def test_a_rotated_or_south_up_map_split_into_tiles_keeps_its_grid(scheduler, tm
     a, b, c, d, e, f = geotransform
     x, y = 173, 346  # the tile of row 346, column 173
     assert gdal.Open(str(tmp_path / "mosaic" / "map_tiles" / "tile_346_173.tif")).GetGeoTransform() == pytest.approx(
-        (a + x * b + y * c, b, c, d + x * e + y * f, e, f))
+        (a + x * b + y * c, b, c, d + x * e + y * f, e, f), rel=1e-12)
     assert not leftovers(tmp_path) and not leftovers(tmp_path / "mosaic")
 
 
