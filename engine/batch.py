@@ -1162,8 +1162,8 @@ class Runner:
 
     def _lost_scheduler(self):
         """The error that ends a batch whose client lost its scheduler."""
-        return BatchError("Lost the Dask scheduler{}: the files not finished were not written (the files finished "
-                          "were, with their notes above); start the scheduler again and run them again.".format(
+        return BatchError("Lost the Dask scheduler{}: the files not finished were not written (those finished "
+                          "were); start the scheduler again and run them again.".format(
                               " at " + self.cluster.scheduler if self.cluster.scheduler else " of the local workers"))
 
     def _running_tasks(self, futures):

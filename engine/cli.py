@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+import threading
 
 from ..palettes.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
 from ..palettes.palette import BUILTIN_NAMES, MATPLOTLIB_NAMES, MATPLOTLIB_PREFIX, MAX_COLOURS
@@ -51,6 +52,21 @@ def _stop(signum, frame):
     for stopping in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stopping, signal.SIG_IGN)
     raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _stop_dropped(unraisable, previous=sys.unraisablehook):
+    """sys.unraisablehook: a stop (see _stop) raised while Python ran a finalizer is printed there
+    ("Exception ignored in ...") and dropped, and the run went on to its end, exit 0, with the
+    signals that followed ignored. The signal is sent again a moment later, from another thread:
+    sent at once, it was raised in this hook or in the rest of the finalizer, and dropped again."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        signum = getattr(unraisable.exc_value, "signum", signal.SIGINT)
+        signal.signal(signum, _stop)
+        again = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        again.daemon = True
+        again.start()
+        return
+    previous(unraisable)
 
 
 def _bands(text):
@@ -413,6 +429,7 @@ def console(held=()):
     gdal_io.state_error_mode()
     for stopping in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stopping, _stop)
+    sys.unraisablehook = _stop_dropped
     if held:  # nothing begun
         sys.exit(_stopped(held[0], sys.stderr))
     try:

@@ -193,6 +193,44 @@ def test_a_run_stopped_by_ctrl_c_or_kill_leaves_no_unfinished_output_and_says_so
     assert os.listdir(str(out)) == []
 
 
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_stop_that_lands_in_a_finalizer_still_stops_the_run(tmp_path, signal_name):
+    """Python drops an exception a finalizer raises ("Exception ignored in ..."): a Ctrl-C that came
+    while one ran (distributed's, GDAL's) was lost, the signals that followed ignored, and the run
+    went on to its end, exit 0 (once in a Debian 13 CI run of the Ctrl-C test on a split file)."""
+    import palettize
+
+    script = tmp_path / "stopped_in_a_finalizer.py"
+    script.write_text("""
+import os, signal, sys, time
+sys.path.insert(0, {package!r})
+from palettize.engine import cli
+
+for stopping in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(stopping, cli._stop)
+sys.unraisablehook = cli._stop_dropped
+
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.{signal_name})
+        for _ in range(10 ** 6):  # the stop is raised here, in the finalizer
+            pass
+
+
+try:
+    Finalized()
+    for _ in range(200):
+        time.sleep(0.01)
+    print("went on")
+except KeyboardInterrupt as stop:
+    print("stopped", type(stop).__name__)
+""".format(package=os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__))), signal_name=signal_name))
+    result = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=60)
+    assert (result.stdout, result.stderr) == (
+        "stopped {}\n".format("KeyboardInterrupt" if signal_name == "SIGINT" else "Terminated"), "")
+
 def damaged_copy(source, path):
     """A tiled GeoTIFF copy of ``source`` cut off after its header: it opens, its pixels cannot be read."""
     gdal.Translate(path, source, creationOptions=["TILED=YES"])

@@ -777,8 +777,7 @@ def test_a_scheduler_lost_in_the_middle_of_a_batch_gets_one_line_and_leaves_no_w
     assert batch_run.wait(timeout=300) == 1
     assert os.path.exists(str(out / "in0.tif")) and not os.path.exists(str(out / "in7.tif"))
     assert lines[-1] == ("palettize: error: Lost the Dask scheduler at {}: the files not finished were not written "
-                         "(the files finished were, with their notes above); start the scheduler again and run them "
-                         "again.\n".format(address))
+                         "(those finished were); start the scheduler again and run them again.\n".format(address))
     assert [line for line in lines if "Traceback" in line or "ERROR" in line or "cancelled" in line] == []
     assert [name for name in os.listdir(str(out)) if name.startswith(".")] == []
     assert leftovers(str(out)) == []
