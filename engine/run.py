@@ -50,14 +50,14 @@ REPORT_EXTENSIONS = (".html", ".htm")
 TABLE_EXTENSIONS = (".csv", ".txt", "")  # the engine writes its table as CSV text
 #: Warnings about a file's output that a batch assembling it from tiles gives too.
 CLIPPED = "Some band values were outside 0-255 and were clipped."
+ALL_NODATA = ("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata and "
+              "alpha band, and the extent asked for.")
 
 
 def values_clipped(source, alpha_threshold):
     """Whether a band value of a pixel the run keeps (alpha at least ``alpha_threshold``) was clipped
     to 0-255 while ``source`` (a gdal_io.BandSource; others clip nothing) was read."""
     return getattr(source, "clipped_alpha", -1) >= alpha_threshold
-ALL_NODATA = ("No pixel got a palette entry: the output is all nodata. Check ALPHA_THRESHOLD, the input's nodata and "
-              "alpha band, and the extent asked for.")
 
 
 class RunError(Exception):
