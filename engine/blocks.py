@@ -1,5 +1,6 @@
 """One quantization pass: blocks of RGBA pixels in, blocks of palette indices out (QGIS-free)."""
 
+import contextlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -167,8 +168,10 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         alpha_threshold = 0
     reserved = reserved_entry(len(palette), nodata)
 
-    def check():  # between chunks of the mapper's long searches
-        if is_cancelled():
+    halted = []  # the run is leaving with an error (a Ctrl-C): see _halting
+
+    def check():  # between chunks of the mapper's long searches, in the threads that map blocks too
+        if halted or is_cancelled():
             raise Cancelled()
 
     mapper = NearestColourMapper(palette.colours, metric, reserved, check)
@@ -207,10 +210,10 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
     if map_block is None and getattr(source, "read_codes", None) is not None:
         _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers,
-                        progress, is_cancelled, lowest)
+                        progress, is_cancelled, lowest, halted)
     else:
         _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, writer.write, tally,
-                          progress, is_cancelled, lowest)
+                          progress, is_cancelled, lowest, halted)
     if is_cancelled():  # asked while the last blocks were mapped or finished, after the last check
         raise Cancelled()
     mapper.release()
@@ -220,7 +223,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
 
 def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, write, tally, progress,
-                      is_cancelled, lowest=None):
+                      is_cancelled, lowest=None, halted=None):
     """The pass of quantize_blocks for a source of RGBA codes (``reads``: the windows grown by the
     cleanup's margin). Blocks are written (compressed by GDAL with the GIL released) in a thread of
     their own while the next ones are read and mapped, and counted and shown to the observers
@@ -251,7 +254,7 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
         return rgba, indices, None
 
     with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing, \
-            ThreadPoolExecutor(max_workers=cleaners) if cleaners > 1 else _Inline() as mapping:
+            ThreadPoolExecutor(max_workers=cleaners) if cleaners > 1 else _Inline() as mapping, _halting(halted):
         maps, writes = deque(), deque()
 
         def finish_first():
@@ -279,7 +282,7 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
 
 
 def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers, progress,
-                    is_cancelled, lowest=None):
+                    is_cancelled, lowest=None, halted=None):
     """The pass of quantize_blocks for a source whose pixels are codes into a table of colours
     (``source.read_codes(window)`` -> (codes, colours), see engine.pointwise): each table is mapped
     once, each pixel is one look-up. Observers with an ``add_codes`` see the codes; the others
@@ -312,7 +315,7 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
                 observer.add_codes(window, codes, colours, indices)
         return codes, colours, indices
 
-    with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing:
+    with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing, _halting(halted):
         pending = None
         for done, (window, (codes, colours, indices)) in enumerate(_read_ahead(source, windows, read_indices)):
             if is_cancelled():
@@ -323,6 +326,20 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
             progress((done + 1) / len(windows))
         if pending is not None:
             pending.result()
+
+
+@contextlib.contextmanager
+def _halting(halted):
+    """Listed after the thread pools of a pass (left first): an error leaving the pass (a Ctrl-C)
+    appends to ``halted`` (None: nothing), which the mapper's checks in the threads still mapping
+    read, before the pools wait for them to end: a CIEDE2000 search of a noisy block went on for
+    half a minute after a Ctrl-C."""
+    try:
+        yield
+    except BaseException:
+        if halted is not None:
+            halted.append(True)
+        raise
 
 
 def _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_threshold=0):
