@@ -15,6 +15,7 @@ a cluster is asked for.
 """
 
 import contextlib
+import gc
 import math
 import os
 import re
@@ -643,6 +644,10 @@ class Cluster:
         environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
         environ.pop("MALLOC_TRIM_THRESHOLD_", None)
         dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
+        # An earlier client of this process left to the garbage collector (a script's, a notebook's)
+        # closed from its __del__ while the new one starts distributed's event loop under its lock:
+        # both waited for ever. Collected now, it closes before.
+        gc.collect()
         if self.scheduler:
             try:
                 self.client = Client(self.scheduler, timeout=30)
@@ -699,6 +704,13 @@ class Cluster:
 CLOSE_TIMEOUT = 20
 #: Seconds to wait for a local worker being started again before the cluster is closed.
 RESTART_TIMEOUT = 10
+def _connection_closed(error):
+    """Whether ``error`` is distributed's own on a connection to the scheduler: its CommClosedError, or
+    the OSError of a connection it could not make again; both without an errno, unlike the system's
+    errors of the batch's own (a broken pipe on stderr, a full disk)."""
+    return isinstance(error, OSError) and error.errno is None
+
+
 #: Seconds the client is given to notice its scheduler is lost after a call to it failed.
 LOST_PATIENCE = 5
 
@@ -1151,9 +1163,10 @@ class Runner:
 
     def _scheduler_lost(self, error=None):
         """Whether the client lost its scheduler (it then cancels every task it was waiting for).
-        After a connection ``error`` (a result gathered as the scheduler died), the client is given a
-        moment to notice: it may still say "running" when the call fails."""
-        deadline = time.monotonic() + (LOST_PATIENCE if isinstance(error, OSError) else 0)
+        After a connection error of distributed's (a result gathered as the scheduler died), the
+        client is given a moment to notice: it may still say "running" when the call fails. (Other
+        errors, such as a broken pipe on stderr, have nothing to wait for.)"""
+        deadline = time.monotonic() + (LOST_PATIENCE if _connection_closed(error) else 0)
         while self.client.status in ("running", "newly-created"):
             if time.monotonic() >= deadline:
                 return False

@@ -117,12 +117,14 @@ def resolve_palette(options, histogram=None, log=None):
             raise RunError("{}. Fix the file or clear PALETTE_FILE.".format(error))
         except (OSError, UnicodeDecodeError) as error:
             raise RunError("Cannot read palette file {}: {}".format(choice.file, error))
-        kept = palette.nodata_index
+        kept, why = palette.nodata_index, "the raster's nodata value"
+        if kept is None:
+            kept, why = _labelled_nodata(palette), 'labelled "nodata"'
         if kept is not None and getattr(options, "nodata_index", None) != kept:
             # e.g. an earlier output made with NODATA_INDEX: as a colour, its nodata entry took real pixels
-            raise RunError("Palette file {} keeps entry {} for nodata (the raster's nodata value), not for a colour: "
-                           "set NODATA_INDEX={} to keep that entry for nodata here too, or clear PALETTE_FILE."
-                           .format(choice.file, kept, kept))
+            raise RunError("Palette file {} keeps entry {} for nodata ({}), not for a colour: set NODATA_INDEX={} to "
+                           "keep that entry for nodata here too, or clear PALETTE_FILE.".format(choice.file, kept, why,
+                                                                                               kept))
         return palette, "palette file {}, read as {}".format(choice.file, description)
     if choice.kind == "image":
         return palette_from_image(options, histogram, log)[0], "built from the image"
@@ -133,6 +135,13 @@ def resolve_palette(options, histogram=None, log=None):
             raise RunError(str(error))
         return palette, "matplotlib colormap sampled at {} colours".format(choice.n_colours)
     return builtin_palette(choice.name), "built-in palette"
+
+
+def _labelled_nodata(palette):
+    """The entry of a palette file labelled "nodata" (as with_nodata_entry labels the one it keeps:
+    the palette an output made with NODATA_INDEX writes beside it, or its style), or None."""
+    named = [i for i, label in enumerate(palette.labels or ()) if label.strip().casefold() in ("nodata", "no data")]
+    return named[0] if len(named) == 1 else None
 
 
 def palette_from_image(options, histogram, log=None, is_cancelled=None):

@@ -1,6 +1,7 @@
 """On a Dask cluster (a real scheduler and two worker processes on localhost), files and tiles of
 files give the same cells as one process, cleanup across tile borders included."""
 
+import gc
 import glob
 import os
 import re
@@ -939,6 +940,7 @@ def test_a_worker_lost_while_a_stopped_batch_asks_what_runs_is_passed_over(tmp_p
     processes.append(start_worker(address, tmp_path, installed=True, workers=2))
     try:
         runner = batch.Runner(batch.Cluster(scheduler=address))
+        gc.collect()  # an earlier test's client, closed from its __del__ as this one starts, waited for ever
         runner.client = Client(address, timeout=60)
         try:
             runner.client.wait_for_workers(2, timeout=120)

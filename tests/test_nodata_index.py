@@ -216,8 +216,9 @@ def test_dithering_cleanup_and_every_metric_leave_the_kept_entry_to_nodata(qgis_
 
 def test_an_output_with_its_nodata_inside_the_palette_is_its_palette_again_only_with_that_nodata_index(
         qgis_app, tmp_path):
-    """An output made with NODATA_INDEX=0, given back as the palette file: its nodata entry (black,
-    transparent, 'nodata') was read as a colour, and every black pixel became 'nodata' (exit 0)."""
+    """An output made with NODATA_INDEX=0, given back as the palette file (or its style, or the
+    .palette.csv an .xyz output gets): its nodata entry (black, transparent, 'nodata') was read as a
+    colour, and every black pixel became 'nodata' (exit 0)."""
     rgba = random_rgba(30, 40, seed=12)
     rgba[:3, :5] = 0  # five rows of black, a class of their own
     path = write_raster(str(tmp_path / "in.tif"), rgba, alpha=True)
@@ -230,5 +231,12 @@ def test_an_output_with_its_nodata_inside_the_palette_is_its_palette_again_only_
     again = quantize({"INPUT": path, "PALETTE_FILE": first, "NODATA_INDEX": 0,
                       "OUTPUT": str(tmp_path / "again.tif")})["OUTPUT"]
     assert np.array_equal(read_indices(again), read_indices(first)) and band_facts(again) == band_facts(first)
+    # Its style beside it, read as a palette: the entry is known by its label, "nodata"
+    with pytest.raises(QgsProcessingException, match=r"Palette file .*first\.qml keeps entry 0 for nodata \(labelled "
+                                                     r'"nodata"\), not for a colour'):
+        quantize({"INPUT": path, "PALETTE_FILE": str(tmp_path / "first.qml"), "OUTPUT": str(tmp_path / "third.tif")})
+    styled = quantize({"INPUT": path, "PALETTE_FILE": str(tmp_path / "first.qml"), "NODATA_INDEX": 0,
+                       "OUTPUT": str(tmp_path / "styled.tif")})["OUTPUT"]
+    assert np.array_equal(read_indices(styled), read_indices(first))
     black = read_indices(first)[:5][rgba[3, :5] == 255]
     assert black.size and (black != 0).all() and len(set(black.tolist())) == 1
