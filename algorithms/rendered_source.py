@@ -395,7 +395,7 @@ class RenderedSource:
         self._crs = layer.crs()  # as the user set it: a file without a CRS can be given one in QGIS
         self._reprojected = target_crs is not None and target_crs.isValid() and target_crs != layer.crs()
         #: Whether QGIS's reprojection draws the layer (see _open).
-        self._qgis_reprojects = self._reprojected and (self._in_map_tiles or not (layer.width() > 0 and layer.height() > 0))
+        self._qgis_reprojects = self._reprojected and (self._in_map_tiles or not _own_pixels(layer))
         # Picked by the centres' exact positions: in another CRS, a raster that is not north-up, or a
         # geographic layer on a grid reaching west of it or a turn east of it (its longitudes wrapped).
         x0, dx = grid.geotransform[0], grid.geotransform[1]
@@ -478,7 +478,7 @@ class RenderedSource:
         pixels up to one pixel away from their centres, differently for each block (an EXTENT or
         PIXEL_SIZE). The layer's own pixels under the window are therefore drawn, at the layer's
         resolution, and picked by the centres (a part of the window at a time, for a much coarser grid)."""
-        if not (layer.width() > 0 and layer.height() > 0):  # no pixels of its own (a web service): as it comes
+        if not _own_pixels(layer):  # a web service: as it comes
             return self._draw(layer, window)
         xoff, yoff, width, height = window
         left, top, right, bottom = self._layer_span(layer)
@@ -528,7 +528,7 @@ class RenderedSource:
         layer's). The layer's own pixels under the window are drawn in its CRS (or on its pixel
         grid) instead, a part of the window at a time, and picked by the centres' exact positions
         (see CentrePositions)."""
-        if not (layer.width() > 0 and layer.height() > 0):  # no pixels of its own (a web service): as it comes
+        if not _own_pixels(layer):  # a web service: as it comes
             return self._draw(layer, window)
         extent, size_x, size_y = _layer_pixel_size(layer)
         argb = np.zeros((window[3], window[2]), dtype="<u4")
@@ -706,6 +706,11 @@ def _times_alpha_band(opacity, alpha_band):
     ``alpha_band``: the product of both, as QGIS computes it (in doubles, truncated; 255 where it is 1)."""
     product = opacity.astype(np.float64) / 255.0 * (alpha_band.astype(np.float64) / 255.0)
     return np.where(np.abs(product - 1.0) <= 4 * np.finfo(np.float64).eps, 255, product * 255.0).astype(np.uint32)
+
+
+def _own_pixels(layer):
+    """Whether the layer has pixels of its own (a web service has none)."""
+    return layer.width() > 0 and layer.height() > 0
 
 
 def _layer_pixel_size(layer):
