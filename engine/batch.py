@@ -244,6 +244,9 @@ class _TileWriter:
     def __init__(self, writer, tile):
         self.writer, self.x0, self.y0 = writer, tile[0], tile[1]
 
+    def open(self):
+        self.writer.open()
+
     def write(self, window, indices):
         self.writer.write((window[0] - self.x0, window[1] - self.y0, window[2], window[3]), indices)
 

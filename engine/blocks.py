@@ -55,17 +55,23 @@ def reserved_entry(palette_size, nodata):
     return nodata if nodata is not None and nodata < palette_size else None
 
 
-def _read_ahead(source, windows, read=None):
+def _read_ahead(source, windows, read=None, meanwhile=None):
     """(window, block) pairs, in order, of ``read`` (default ``source.read``). A source whose
     ``reads_in_background`` is true reads the next block in a thread (GDAL and numpy release the
-    GIL) while the caller works on the current one; a single block has nothing to overlap with."""
+    GIL) while the caller works on the current one; a single block has nothing to overlap with.
+    ``meanwhile()``: called once, while the first block is read (or before it, when nothing is
+    read in the background)."""
     read = read or source.read
     if not getattr(source, "reads_in_background", False) or len(windows) < 2:
+        if meanwhile is not None:
+            meanwhile()
         for window in windows:
             yield window, read(window)
         return
     with ThreadPoolExecutor(max_workers=1) as reading:
         upcoming = reading.submit(read, windows[0])
+        if meanwhile is not None:
+            meanwhile()
         for i, window in enumerate(windows):
             block = upcoming.result()
             if i + 1 < len(windows):
@@ -73,12 +79,13 @@ def _read_ahead(source, windows, read=None):
             yield window, block
 
 
-def _reads_sharing_rows(source, windows, reads):
+def _reads_sharing_rows(source, windows, reads, meanwhile=None):
     """(read, block) pairs of ``reads``, the ``windows`` grown by a cleanup's margin, in order, when
     the windows are strips of whole rows (see _shares_rows): each strip is read once, into the
     block of its own read (in place where the source can, ``reads_into``), and the margins are
     copied from the blocks of the strips they belong to. Reading a margin again would read whole
-    tiles of the source for a few rows of them: twice the reading on the provinces map."""
+    tiles of the source for a few rows of them: twice the reading on the provinces map.
+    ``meanwhile`` as for _read_ahead."""
     def read_strip(j):
         (_, top, cols, rows), (_, y, _, height) = reads[j], windows[j]
         block = np.empty((rows, cols), dtype=np.uint32)
@@ -89,7 +96,7 @@ def _reads_sharing_rows(source, windows, reads):
             strip[...] = source.read(windows[j])
         return block
 
-    held, strips = {}, _read_ahead(source, list(range(len(windows))), read_strip)
+    held, strips = {}, _read_ahead(source, list(range(len(windows))), read_strip, meanwhile)
     try:
         for k, (_, top, _, rows) in enumerate(reads):
             while len(held) == 0 or (max(held) + 1 < len(windows) and windows[max(held) + 1][1] < top + rows):
@@ -151,7 +158,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     (options.CleanupOptions, method "seams" or "sieve") reads each window with its ``margin`` of
     overlap, cleans it and keeps
     the centre, so results do not depend on block boundaries (``grid_size`` = raster size).
-    Each observer's ``add(window, rgba, indices, runs)`` sees every block (e.g. to build a
+    A writer's ``open()``, when it has one, is called while the first block is read (see
+    gdal_io.IndexedRasterWriter.open). Each observer's ``add(window, rgba, indices, runs)`` sees every block (e.g. to build a
     report) without a second read; ``runs`` (runs.Runs) cut the block where colour or index changes,
     or are None when no observer needs them (``needs_runs`` false) and the block was not cut by
     colour as it was mapped.
@@ -208,12 +216,13 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         for observer in observers:
             observer.add(window, rgba, indices, shown)
 
+    opened = getattr(writer, "open", None)
     if map_block is None and getattr(source, "read_codes", None) is not None:
         _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers,
-                        progress, is_cancelled, lowest, halted)
+                        progress, is_cancelled, lowest, halted, opened)
     else:
         _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, writer.write, tally,
-                          progress, is_cancelled, lowest, halted)
+                          progress, is_cancelled, lowest, halted, opened)
     if is_cancelled():  # asked while the last blocks were mapped or finished, after the last check
         raise Cancelled()
     mapper.release()
@@ -223,7 +232,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
 
 def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, write, tally, progress,
-                      is_cancelled, lowest=None, halted=None):
+                      is_cancelled, lowest=None, halted=None, meanwhile=None):
     """The pass of quantize_blocks for a source of RGBA codes (``reads``: the windows grown by the
     cleanup's margin). Blocks are written (compressed by GDAL with the GIL released) in a thread of
     their own while the next ones are read and mapped, and counted and shown to the observers
@@ -233,7 +242,7 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
     its own read alone, and most of a cleanup's time is spent in numpy, which releases the GIL. A
     third block waits its turn: blocks are finished in order, and a thread done before the other
     starts it at once instead of idling (the provinces map with outlines: 7% sooner, for one block
-    more in memory)."""
+    more in memory). ``meanwhile``: see _read_ahead."""
     opaque = np.uint32(alpha_threshold << 24)
     colour_runs = RunFinder()  # of the thread that maps plain nearest colours (one: see cleaners)
     cleaners = 2 if getattr(map_block, "parallel", False) and len(windows) > 1 else 1
@@ -266,8 +275,9 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
                 writes.popleft().result()
             progress((done + 1) / len(windows))
 
-        for done, (read, rgba) in enumerate(_reads_sharing_rows(source, windows, reads)
-                                            if _shares_rows(windows, reads) else _read_ahead(source, reads)):
+        for done, (read, rgba) in enumerate(_reads_sharing_rows(source, windows, reads, meanwhile)
+                                            if _shares_rows(windows, reads) else _read_ahead(source, reads,
+                                                                                             meanwhile=meanwhile)):
             if is_cancelled():
                 raise Cancelled()
             maps.append((done, windows[done], mapping.submit(mapped, read, rgba, windows[done])))
@@ -282,12 +292,12 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
 
 
 def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers, progress,
-                    is_cancelled, lowest=None, halted=None):
+                    is_cancelled, lowest=None, halted=None, meanwhile=None):
     """The pass of quantize_blocks for a source whose pixels are codes into a table of colours
     (``source.read_codes(window)`` -> (codes, colours), see engine.pointwise): each table is mapped
     once, each pixel is one look-up. Observers with an ``add_codes`` see the codes; the others
     get the colours of every pixel, as from any source. ``lowest``: the smallest colour code of a
-    source guessed to be opaque (see quantize_blocks), or None."""
+    source guessed to be opaque (see quantize_blocks), or None; ``meanwhile``: see _read_ahead."""
     colours_of_pixels = not all(hasattr(observer, "add_codes") for observer in observers)
     finder = RunFinder()
 
@@ -317,7 +327,7 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
 
     with ThreadPoolExecutor(max_workers=1) if len(windows) > 1 else _Inline() as finishing, _halting(halted):
         pending = None
-        for done, (window, (codes, colours, indices)) in enumerate(_read_ahead(source, windows, read_indices)):
+        for done, (window, (codes, colours, indices)) in enumerate(_read_ahead(source, windows, read_indices, meanwhile)):
             if is_cancelled():
                 raise Cancelled()
             if pending is not None:

@@ -631,9 +631,11 @@ class IndexedRasterWriter:
     ``compress_in_threads``: GDAL compresses a GeoTIFF's tiles in threads of its own (NUM_THREADS);
     false where the caller keeps every core busy already (a cleanup cleans blocks in two threads:
     GDAL's threads would only take turns with them, 3 to 9% slower on 100 megapixels). The raster
-    is created here, in the caller's thread: created in a thread of its own while the first block
-    was read, its Python calls took turns for the GIL with the caller's, and a 64 x 64 sheet's run
-    took 12% longer, a 6-megapixel sheet's 1 to 2% (paired rounds).
+    is created by ``open()``, in the caller's thread: blocks.quantize_blocks calls it while the
+    first block is read (a 6-megapixel sheet's run 2 to 3% sooner, paired rounds); a write or
+    finish calls it when no one has. (Created in a thread of its own while the first block was
+    read, its Python calls took turns for the GIL with the caller's, and a 64 x 64 sheet's run
+    took 12% longer, a 6-megapixel sheet's 1 to 2%.)
 
     Every GDAL write, flush and close is checked: a full disk raises WriteError, never a
     truncated file. Drivers that cannot create rasters block by block (e.g. XYZ) get a GeoTIFF
@@ -654,7 +656,18 @@ class IndexedRasterWriter:
             if os.path.exists(self.final_path):  # the replaced raster's (an .asc's .prj when this one has no CRS)
                 for side_file in format_files(driver_name, self.final_path)[1:]:
                     self._outputs.obsolete(side_file)
-            self._create(driver_name, grid, palette, data_type, nodata)
+        except BaseException:
+            self.discard()
+            raise
+        self.nodata, self._creation = nodata, (driver_name, grid, palette, data_type, nodata)
+
+    def open(self):
+        """Create the raster (its file, CRS and colour table: a millisecond of a sheet's run), once."""
+        if self._creation is None:
+            return
+        creation, self._creation = self._creation, None
+        try:
+            self._create(*creation)
         except BaseException:
             self.discard()
             raise
@@ -684,7 +697,6 @@ class IndexedRasterWriter:
             dataset.SetMetadata(grid.rpc, "RPC")
         self._wkt, self._gcp_count, self._rpc, self._epoch = grid.wkt, len(grid.gcps), bool(grid.rpc), grid.epoch
         self._band = dataset.GetRasterBand(1)
-        self.nodata = nodata
         if nodata is not None:
             self._band.SetNoDataValue(nodata)
         elif is_class_value(self._band.GetNoDataValue(), len(palette)):
@@ -702,6 +714,7 @@ class IndexedRasterWriter:
         self.has_colour_table, self.cut_table = True, None
 
     def write(self, window, indices):
+        self.open()
         what = "GDAL could not write {}".format(self.final_path)
         checked(what, self._band.WriteArray, indices, window[0], window[1], where=self._folder)
         # Flushed: GDAL's block cache would otherwise grow with the raster.
@@ -710,6 +723,7 @@ class IndexedRasterWriter:
     def finish(self, counts=None):
         """Complete the raster (with a raster attribute table when ``counts`` per entry are given)
         and read back what its format kept; raises WriteError when anything failed."""
+        self.open()
         what = "GDAL could not write {}".format(self.final_path)
         self._counted = counts is not None
         if counts is not None and self._driver.ShortName not in COLOUR_ONLY_RAT_DRIVERS:

@@ -137,9 +137,10 @@ def test_a_raster_gdal_fails_to_create_fails_the_writer_with_gdals_reason_and_le
     from palettize.palettes.palette import builtin_palette
 
     output = tmp_path / "out" / "classes.tif"
+    writer = IndexedRasterWriter(str(output), "GTiff", RasterGrid(0, 10, None, ""), builtin_palette("vga16"),
+                                 gdal.GDT_Byte, None)
     with pytest.raises(WriteError) as error:
-        IndexedRasterWriter(str(output), "GTiff", RasterGrid(0, 10, None, ""), builtin_palette("vga16"), gdal.GDT_Byte,
-                            None)
+        writer.open()  # as a run's first block is read, or at its first write
     assert str(error.value).startswith("GDAL could not create {}: Attempt to create 0x10 dataset".format(output))
     assert everything_under(str(tmp_path)) == []
     assert files_open_under(tmp_path) == []
