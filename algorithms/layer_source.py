@@ -48,6 +48,7 @@ from ..engine.options import OptionsError, finite_number, whole_number
 from ..engine.outputs import same_file_key, writable_path_problem
 from ..engine.pointwise import NotPiecewise
 from ..engine.run import RunError, opaque_or_guessed
+from ..engine.stopping import sigterm_stops_run
 from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
@@ -164,12 +165,14 @@ def user_errors(method):
     algorithm; every failed or cancelled processing.run kept its input file open and its blocks in
     memory. So the exception is raised outside the except clauses (no chained exception holds the
     engine's frames and blocks), the algorithm lets go of its run first, and the next run clears
-    those frames (_release_failed_runs)."""
+    those frames (_release_failed_runs). A SIGTERM to qgis_process (or to a script calling
+    processing.run) stops the run with its unfinished outputs removed (stopping.sigterm_stops_run)."""
     @functools.wraps(method)
     def wrapper(algorithm, parameters, context, feedback):
         _release_failed_runs()
         try:
-            return method(algorithm, parameters, context, feedback)
+            with sigterm_stops_run():
+                return method(algorithm, parameters, context, feedback)
         except QgsProcessingException as error:
             message = str(error)
         except Exception as error:

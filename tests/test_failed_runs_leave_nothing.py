@@ -753,3 +753,81 @@ def test_a_run_putting_outputs_into_one_folder_by_two_names_does_not_wait_for_it
     files.commit()
     assert time.monotonic() - start < outputs.COMMIT_PATIENCE / 10
     assert sorted(os.listdir(str(tmp_path / "out"))) == ["a.tif", "b.qml"]
+
+
+def test_qgis_process_stopped_by_a_sigterm_removes_its_unfinished_output_and_keeps_the_earlier_one(tmp_path):
+    """A batch system's time limit or `kill` sends qgis_process a SIGTERM: the process ended at once
+    and left the run's hidden staging folder, a partial raster in it, beside the outputs. The run
+    now stops as a failed one does, and the process then ends as the signal asked (status 143)."""
+    import signal
+    import time
+
+    from rasters import ROOT, SAMPLE_MAP, leftovers
+
+    big = str(tmp_path / "big.tif")
+    gdal.Translate(big, SAMPLE_MAP, width=3000, height=2000)
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = write_raster(str(out / "classes.tif"), random_rgba(4, 5))
+    before = open(earlier, "rb").read()
+    run = subprocess.Popen([os.path.join(ROOT, "scripts", "qgis-process"), "run", "palettize:quantize", "--",
+                            "INPUT=" + big, "METRIC=ciede2000", "CLEANUP=seams", "OUTPUT=" + earlier],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                           start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not leftovers(str(out)) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the output is being written
+    assert run.poll() is None, "the run ended before it could be stopped"
+    time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGTERM)  # as a batch system signals a job's processes
+    log = run.communicate(timeout=120)[0]
+    assert run.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), log
+    assert os.listdir(str(out)) == ["classes.tif"]
+    assert open(earlier, "rb").read() == before
+
+
+@pytest.mark.parametrize("in_main_thread", [True, False], ids=["main thread", "task thread"])
+def test_a_sigterm_during_a_run_reaches_the_handler_it_would_have_met_once_the_run_stopped(tmp_path, in_main_thread):
+    """engine.stopping.sigterm_stops_run, in a script of the user's with its own SIGTERM handler: the
+    run stops (Terminated), then the script's handler hears the signal. In a thread other than the
+    main one (the toolbox's task) nothing changes: Python runs handlers in the main thread alone."""
+    import sys
+
+    import palettize
+
+    script = tmp_path / "script.py"
+    script.write_text("""
+import os, signal, sys, threading, time
+sys.path.insert(0, {package!r})
+from palettize.engine.stopping import Terminated, sigterm_stops_run
+
+heard = []
+mine = lambda signum, frame: heard.append(signum)
+signal.signal(signal.SIGTERM, mine)
+
+
+def a_run():
+    try:
+        with sigterm_stops_run():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100):
+                time.sleep(0.01)
+        print("ran to its end")
+    except Terminated:
+        print("stopped")
+
+
+if {in_main_thread}:
+    a_run()
+else:
+    thread = threading.Thread(target=a_run)
+    thread.start()
+    thread.join()
+time.sleep(0.05)
+print("heard", heard, "handler kept", signal.getsignal(signal.SIGTERM) is mine)
+""".format(package=os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__))),
+           in_main_thread=in_main_thread))
+    result = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=60)
+    assert result.stderr == ""
+    assert result.stdout == "{}\nheard [15] handler kept True\n".format("stopped" if in_main_thread else "ran to its end")
