@@ -301,8 +301,8 @@ class RenderedSource:
     one without pixels of its own.
 
     QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
-    pixels. For an RGB layer with an alpha band (a map exported by QGIS), the colours are
-    therefore drawn opaque and the alpha band is drawn separately, as grey.
+    pixels. For a layer with an alpha band (a map exported by QGIS, a grey picture with alpha), the
+    colours are therefore drawn opaque and the alpha band is drawn separately, as grey.
 
     Blocks are drawn in a thread of the engine's while it maps the previous one; each thread that
     draws has its own copy of the layer (a QGIS layer and its GDAL dataset belong to one thread).
@@ -379,7 +379,7 @@ class RenderedSource:
             self._renderer.setAzimuth(_azimuth_on_grid(self._renderer.azimuth(), georeferencing))
         self._renderer.setOpacity(1.0)
         self._alpha_renderer = None
-        if self._renderer.type() == "multibandcolor" and self._renderer.alphaBand() > 0:
+        if self._renderer.alphaBand() > 0:  # every style with one: multiband, grey, pseudocolour, paletted
             self._alpha_renderer = QgsSingleBandGrayRenderer(None, self._renderer.alphaBand())
             self._renderer.setAlphaBand(-1)
         # The layer's resampling too: on another grid (PIXEL_SIZE, EXTENT) QGIS draws with it.
@@ -701,7 +701,7 @@ _EDGE_TOLERANCE = 1e-6
 
 
 def _times_alpha_band(opacity, alpha_band):
-    """The alpha QGIS's multiband renderer draws (uint32) for pixels its style alone makes
+    """The alpha QGIS's renderers draw (uint32) for pixels their style alone makes
     ``opacity`` opaque (0-255: a transparency list's share, 0 for nodata) whose alpha band holds
     ``alpha_band``: the product of both, as QGIS computes it (in doubles, truncated; 255 where it is 1)."""
     product = opacity.astype(np.float64) / 255.0 * (alpha_band.astype(np.float64) / 255.0)

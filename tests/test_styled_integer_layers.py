@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from palettize.engine.nearest import nearest_palette_indices
+from palettize.palettes.palette import builtin_palette
 from rasters import feedback_log, quantize, read_indices, write_raster
 
 TYPES = {"Byte": (gdal.GDT_Byte, 0, 255), "UInt16": (gdal.GDT_UInt16, 0, 65535), "Int16": (gdal.GDT_Int16, -32768, 32767)}
@@ -275,3 +277,56 @@ def test_rgb_byte_bands_with_a_scale_and_offset_are_quantized_as_drawn(qgis_app,
     expected = brute_force_indices(drawn.reshape(-1, 3), builtin_palette("win256").colours, "rgb").reshape(50, 60)
     assert (alpha == 255).all()
     assert np.array_equal(read_indices(out), expected)
+
+
+def _drawn_argb(renderer, layer):
+    """QGIS's premultiplied ARGB32 drawing of the layer's pixels by ``renderer``, as a uint32 array."""
+    block = renderer.block(1, layer.extent(), layer.width(), layer.height())
+    return np.frombuffer(bytes(block.data()), dtype=np.uint32).reshape(layer.height(), layer.width())
+
+
+@pytest.mark.parametrize("style", ["default (a grey picture with alpha)"] + sorted(STYLES))
+@pytest.mark.parametrize("threshold", [128, 0])
+def test_a_band_with_an_alpha_band_is_judged_by_its_straight_colour_whatever_its_style(qgis_app, tmp_path, style,
+                                                                                       threshold):
+    """A grey picture with alpha (a 2-band PNG, drawn by QGIS's grey style with its alpha band), or a
+    band styled as paletted or pseudocolour with an alpha band: its partly transparent pixels were
+    judged by the colour QGIS draws premultiplied, rebuilt from 8 bits (at alpha 1 a grey came back
+    as 0 or 255), and at ALPHA_THRESHOLD=0 its transparent pixels took black's class; the same
+    pixels as an RGBA picture were exact. Now as for RGBA: the colour the style draws for the band,
+    opaque, and nodata where the alpha QGIS draws is below the threshold."""
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    rng = np.random.default_rng(7)
+    grey = rng.integers(0, 9 if style == "paletted" else 256, (48, 64)).astype(np.uint8)  # classes of even values
+    alpha = rng.choice(np.array([0, 1, 128, 129, 200, 254, 255], np.uint8), grey.shape)
+    memory = gdal.GetDriverByName("MEM").Create("", 64, 48, 2, gdal.GDT_Byte)
+    for number, (values, interpretation) in enumerate([(grey, gdal.GCI_GrayIndex), (alpha, gdal.GCI_AlphaBand)], 1):
+        memory.GetRasterBand(number).WriteArray(values)
+        memory.GetRasterBand(number).SetColorInterpretation(interpretation)
+    path = str(tmp_path / "grey_alpha.png")
+    gdal.GetDriverByName("PNG").CreateCopy(path, memory)
+    memory = None
+    layer = QgsRasterLayer(path, "grey with alpha")
+    assert layer.renderer().alphaBand() == 2
+    if style in STYLES:
+        STYLES[style](layer, 0, 255)
+        layer.renderer().setAlphaBand(2)
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        opaque = layer.renderer().clone()
+        opaque.setInput(layer.renderer().input())
+        opaque.setAlphaBand(-1)
+        colours, drawn = _drawn_argb(opaque, layer), _drawn_argb(layer.renderer(), layer)
+        indices = read_indices(quantize({"INPUT": layer.id(), "PALETTE": "win256", "ALPHA_THRESHOLD": threshold,
+                                         "OUTPUT": str(tmp_path / "classes.tif")})["OUTPUT"])
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    style_opaque = colours >> 24 == 255  # a paletted style leaves values without a class transparent
+    rgb = np.stack([(colours >> shift) & 255 for shift in (16, 8, 0)], axis=-1).reshape(-1, 3)
+    expected = nearest_palette_indices(rgb, builtin_palette("win256").colours, "rgb").reshape(grey.shape)
+    kept = (drawn >> 24 >= threshold) & style_opaque
+    assert style_opaque.sum() > grey.size // 3 and (threshold == 0 or not kept.all())
+    assert indices[kept].tolist() == expected[kept].tolist()
+    if threshold:  # with 0, every pixel has a class, as documented (nodata none)
+        assert (indices[~kept] == 65535).all()
