@@ -457,6 +457,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             count = dataset.RasterCount
             paletted = gdal_io.paletted_band(dataset, [b for b in bands if b])
             complex_band = gdal_io.complex_band(dataset, [b for b in bands + [alpha] if b and 1 <= b <= count])
+            grey = count < 3 and not gdal_io.paletted_band(dataset, [1])
             dataset = None
             if paletted:
                 raise QgsProcessingException(tr(
@@ -466,10 +467,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             for name, band in list(zip(self.BANDS, bands)) + [(self.ALPHA_BAND, alpha)]:
                 if band is not None and not 1 <= band <= count:
                     raise QgsProcessingException(tr(
-                        "{} is {} but layer '{}' has {} band(s){}: choose a band from 1 to {}."
+                        "{} is {} but layer '{}' has {} band(s){}: choose a band from 1 to {}{}."
                     ).format(self.named(name), band, layer.name(), count, tr(
                         " (QGIS lists the file's mask as band {}; it is read as alpha without being chosen)"
-                    ).format(count + 1) if band == count + 1 <= layer.bandCount() else "", count))
+                    ).format(count + 1) if band == count + 1 <= layer.bandCount() else "", count, tr(
+                        "; a grey image is read with {} set to 1").format(", ".join(
+                            self.named(colour) for colour in self.BANDS)) if grey and name != self.ALPHA_BAND else ""))
             if complex_band:
                 raise QgsProcessingException(tr(
                     "Band {} of layer '{}' holds complex numbers, which are no colours: set {} to rendered."

@@ -413,6 +413,23 @@ def test_a_paletted_raster_read_as_bands_is_refused_saying_to_read_it_as_drawn(q
             "source (SOURCE) to rendered, which reads the colours QGIS draws.") in error
 
 
+def test_a_grey_raster_read_as_bands_is_refused_saying_which_bands_read_it(qgis_app, tmp_path):
+    """The command line says a grey image is read with --bands=1,1,1; the plugin said only which bands exist."""
+    from palettize.engine.nearest import nearest_palette_indices
+    from palettize.palettes.palette import builtin_palette
+    from rasters import read_indices
+
+    path = write_raster(str(tmp_path / "grey.tif"), np.arange(24, dtype=np.uint8).reshape(1, 4, 6))
+    error = refused({"INPUT": path, "SOURCE": "bands", "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert ("Green band (GREEN_BAND) is 2 but layer 'grey' has 1 band(s): choose a band from 1 to 1; a grey image is "
+            "read with Red band (RED_BAND), Green band (GREEN_BAND), Blue band (BLUE_BAND) set to 1.") in error
+    indices = read_indices(quantize({"INPUT": path, "SOURCE": "bands", "RED_BAND": 1, "GREEN_BAND": 1, "BLUE_BAND": 1,
+                                     "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"])
+    grey = np.arange(24).reshape(4, 6)
+    assert indices.tolist() == nearest_palette_indices(np.stack([grey] * 3, axis=-1).reshape(-1, 3),
+                                                       builtin_palette("vga16").colours, "rgb").reshape(4, 6).tolist()
+
+
 def test_a_negative_band_of_a_paletted_raster_is_refused_naming_it(qgis_app, tmp_path):
     """The paletted-raster check looked a negative band up: "Palettize failed unexpectedly"."""
     path = paletted_geotiff(str(tmp_path / "legend.tif"))
