@@ -169,13 +169,16 @@ def direct_read_plan(layer, path, stretched=False):
     return bands, alpha, (nodata if any(v is not None for v in nodata) else None)
 
 
-def _layer_of(source, provider_key, of_our_vrt):
-    """A QGIS layer of ``source``; ``of_our_vrt``: the VRT made of the user's file (unrotated.vrt),
-    whose statistics, computed for the default style QGIS gives a new layer, GDAL would otherwise
-    save beside the user's file (<file>.aux.xml) when the layer is freed."""
-    if not of_our_vrt:
+def _layer_of(source, provider_key, ours):
+    """A QGIS layer of ``source``; ``ours``: a file Palettize made (the VRT of the user's file on its
+    pixel grid, the file's twin, values drawn to learn a style's colours). The default style QGIS
+    gives a new layer, replaced at once, computes statistics: GDAL would save them beside the user's
+    file (<file>.aux.xml) when the layer is freed, and QGIS 3.40 printed GDAL's complaints about bands
+    all one value or all nodata ("ERROR 5: values-1.tif, band 1: dfMax should be strictly greater
+    than dfMin") in runs that went well."""
+    if not ours:
         return QgsRasterLayer(source, "palettize source", provider_key)
-    with gdal_io.thread_config("GDAL_PAM_ENABLED", "NO"):
+    with gdal_io.thread_config("GDAL_PAM_ENABLED", "NO"), gdal_io.quiet_errors():
         return QgsRasterLayer(source, "palettize source", provider_key)
 
 
@@ -362,6 +365,7 @@ class RenderedSource:
             vrt.SetProjection("")
             vrt = None
         self._source, self._provider_key, self._grid, self._name = source, provider_key, grid, layer.name()
+        self._ours = self._on_pixel_grid or draw_path is not None  # the source is a file Palettize made
         self._renderer = layer.renderer().clone()
         if self._on_pixel_grid and max(self._renderer.usesBands() or [0]) > dataset.RasterCount:
             # QGIS 3.40 styles a raster that is not north-up by the bands of its own warped view (one
@@ -658,7 +662,7 @@ class RenderedSource:
     def _open(self, renderer, filters, source=None):
         """A layer of this thread drawing the source (or ``source``: the file's twin, drawn without
         the user's nodata settings) with ``renderer`` and ``filters``, as QGIS would draw the layer."""
-        layer = _layer_of(source or self._source, self._provider_key, self._on_pixel_grid or source is not None)
+        layer = _layer_of(source or self._source, self._provider_key, self._ours or source is not None)
         if not layer.isValid():  # a file gone since it was loaded; a virtual raster's input gone (its URI in % codes)
             raise SourceError("QGIS could not open layer '{}' ({}): a file it reads moved or deleted?".format(
                 self._name, QUrl.fromPercentEncoding(self._source.encode("utf-8"))))

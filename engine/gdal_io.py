@@ -516,6 +516,17 @@ def checked(what, call, *args, where=None):
 
 
 @contextlib.contextmanager
+def quiet_errors():
+    """GDAL's errors and warnings in this thread not printed meanwhile: about files of Palettize's own,
+    whose complaints a user cannot act on."""
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        yield
+    finally:
+        gdal.PopErrorHandler()
+
+
+@contextlib.contextmanager
 def told_by_caller():
     """GDAL's errors in this thread, meanwhile, are the caller's to tell in its own message: GDAL's
     handler would print them first (qgis_process showed "ERROR 1: ..." lines before the run's

@@ -225,3 +225,35 @@ def test_pieces_found_by_drawing_classify_every_float32_as_the_style_draws_it():
                              np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 2.0], np.float32)])
     assert np.array_equal(classifier.colours[classifier.classify(values)], _ramp_oracle(values))
     assert sum(drawn) < 20000  # a search, not a sweep
+
+
+@pytest.mark.parametrize("gdal_type", [gdal.GDT_Float32, gdal.GDT_Int16], ids=["Float32", "Int16"])
+def test_a_style_on_another_band_than_the_first_runs_without_gdal_errors_about_palettizes_own_files(
+        qgis_app, tmp_path, capfd, gdal_type):
+    """A pseudocolour style on band 2 of three: the values drawn to learn its colours go into band 2
+    of a file of Palettize's own, the other bands all 0. QGIS 3.40 computed the default style's
+    statistics of those bands and printed GDAL's "ERROR 5: values-1.tif, band 1: dfMax should be
+    strictly greater than dfMin", 14 lines in a run that went well."""
+    from qgis.core import QgsColorRampShader, QgsRasterLayer, QgsRasterShader, QgsSingleBandPseudoColorRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    rows, cols = np.mgrid[0:150, 0:200]
+    bands = np.stack([rows + cols, cols * 2 - 100 + rows * 0.5, rows * 3 - cols])
+    path = write_raster(str(tmp_path / "in.tif"), bands, gdal_type=gdal_type)
+    layer = QgsRasterLayer(path, "band 2", "gdal")
+    ramp = QgsColorRampShader(-100, 1000, None, QgsColorRampShader.Type.Discrete)
+    ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(value, QColor(*colour)) for value, colour in
+                               [(0, (200, 30, 30)), (150, (30, 200, 30)), (1000, (30, 30, 200))]])
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(ramp)
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 2, shader))
+    capfd.readouterr()
+    indices = read_indices(quantize({"INPUT": layer, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"])
+    assert "ERROR" not in capfd.readouterr().err
+    values = bands[1]
+    expected_colours = np.where((values <= 0)[..., None], [200, 30, 30], np.where((values <= 150)[..., None],
+                                                                                   [30, 200, 30], [30, 30, 200]))
+    from palettize.engine.nearest import nearest_palette_indices
+    from palettize.palettes.palette import builtin_palette
+    expected = nearest_palette_indices(expected_colours.reshape(-1, 3), builtin_palette("vga16").colours, "rgb")
+    assert indices.ravel().tolist() == expected.tolist()
