@@ -159,16 +159,17 @@ def tagged(tag, task, *args):
 # Each task that uses GDAL states its error mode first: a worker process is the engine's own.
 
 
-def quantize_whole(job, options, palette):
-    """Quantize one file in one task; on failure nothing new is left behind. Returns (pixels per
-    entry, what the run logged as (text, whether a warning) pairs)."""
+def quantize_whole(job, options, palette, origin=None):
+    """Quantize one file in one task (``palette`` and ``origin``: see run.quantize_file); on failure
+    nothing new is left behind. Returns (pixels per entry, what the run logged as (text, whether a
+    warning) pairs)."""
     gdal_io.state_error_mode()
     run.STRIP_ROWS = None  # one block where the file fits in one: the other workers keep the cores busy
     before = _snapshot(_side_files(job))
     logged = []
     try:
         result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
-                                   log=lambda text, warning=False: logged.append((text, warning)),
+                                   palette_origin=origin, log=lambda text, warning=False: logged.append((text, warning)),
                                    is_cancelled=_worker_stopping)
     except BaseException:
         _remove_new(before)
@@ -1017,7 +1018,7 @@ class Runner:
                         file_log(text, warning)
                 else:
                     run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
-                                      progress=file_progress, log=file_log)
+                                      palette_origin=origin, progress=file_progress, log=file_log)
             except Exception as error:  # one line per failed file; the batch goes on or stops cleanly
                 _remove_new(before)
                 fail(job, _unreadable(error))
@@ -1092,7 +1093,7 @@ class Runner:
             task = for_workers(job)
             if not job.tiles:
                 future = later.client.submit(tagged, later.tag, quantize_whole, task, later.options, later.palette,
-                                             pure=False)
+                                             later.origin, pure=False)
                 later.watched[future], later.finals[future] = (job, job.pixels), job
                 continue
             later.workdirs[job.output] = _workdir(job)

@@ -562,14 +562,15 @@ def check_extract(output_path, options, inputs=None, other_outputs=None):
 
 
 def quantize_file(input_path, output_path, options, progress=None, is_cancelled=None, log=None, palette=None,
-                  histogram=None):
+                  histogram=None, palette_origin=None):
     """Quantize the raster file ``input_path`` into ``output_path`` (see quantize_source);
-    ``palette`` or ``histogram`` may come from elsewhere, e.g. shared by a batch of inputs. Paths
-    are text or os.PathLike (pathlib.Path)."""
+    ``palette`` (with ``palette_origin``, where resolve_palette found it, for the log) or
+    ``histogram`` may come from elsewhere, e.g. shared by a batch of inputs. Paths are text or
+    os.PathLike (pathlib.Path)."""
     input_path, output_path = file_path("INPUT", input_path), file_path("OUTPUT", output_path)
     source, grid = open_file(input_path, options.bands)
     try:
-        origin = None
+        origin = palette_origin
         if palette is None and not options.palette.from_image:  # its size decides the output type checked
             palette, origin = resolve_palette(options, None, log)
         driver = check_quantize(output_path, grid, options, palette, opaque_or_guessed(source, options)[0],

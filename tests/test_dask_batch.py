@@ -509,6 +509,24 @@ def test_an_opaque_map_split_into_tiles_is_byte_without_nodata_as_in_one_process
     assert np.array_equal(read_indices(str(tmp_path / "one-process.vrt")), here)
 
 
+@pytest.mark.parametrize("palette, said", [
+    ("floats.csv", "Palette: 4 colours (palette file {}, read as 0-1 floats); metric rgb."),
+    ("frequent", "Palette: 12 colours (built from the image); metric rgb."),
+    ("vga16", "Palette: 16 colours (built-in palette); metric rgb.")])
+def test_a_file_quantized_on_a_cluster_logs_where_its_palette_comes_from_as_in_one_process(scheduler, tmp_path, capsys,
+                                                                                          palette, said):
+    """A file quantized whole on a worker logged its palette as "(floats)", "(frequent)" or
+    "(vga16)": the reading of a palette file of 0-1 floats, which the README says the log tells,
+    was not said."""
+    (tmp_path / "floats.csv").write_text("0,0,0\n1,1,1\n0.5,0.5,0.5\n1,0,0\n")
+    flags = ["--palette", str(tmp_path / palette) if palette.endswith(".csv") else palette] + (
+        ["--n-colors", "12"] if palette == "frequent" else [])
+    for where in ([], ["--scheduler", scheduler]):
+        assert run("quantize", SAMPLE_MAP, *where, "--out-dir", tmp_path / "out-{}".format(len(where)), *flags) == 0
+        logged = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Palette: ")]
+        assert logged == [said.format(tmp_path / "floats.csv")], where
+
+
 def test_a_users_style_beside_a_tiled_output_is_kept_with_a_warning(scheduler, tmp_path, capsys):
     (tmp_path / "map.qml").write_text("<qgis>my own style</qgis>")
     assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "map.tif", "--scheduler", scheduler, "--split-above", SPLIT,
