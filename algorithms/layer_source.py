@@ -481,6 +481,16 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("Layer '{}' has no style to draw: set {} to bands.").format(
                 layer.name(), self.named(self.SOURCE)))
         else:
+            undrawable = [band for band in layer.renderer().usesBands() if 1 <= band <= layer.bandCount() and
+                          layer.dataProvider().dataType(band) == Qgis.DataType.UnknownDataType]
+            if undrawable:  # QGIS 3.22 opens 64-bit integer bands, and draws nothing of them
+                dataset = gdal.Open(path) if path else None
+                kind = gdal.GetDataTypeName(dataset.GetRasterBand(undrawable[0]).DataType) if dataset else "unknown"
+                dataset = None
+                raise QgsProcessingException(tr(
+                    "Layer '{}' has band {} of a data type this QGIS cannot draw ({}): convert it first, e.g. "
+                    "gdal_translate -ot Float64 (Raster > Conversion > Translate), or set {} to bands."
+                ).format(layer.name(), undrawable[0], kind, self.named(self.SOURCE)))
             empty = rendered_source.empty_style_problem(layer)
             if empty:
                 raise QgsProcessingException(tr("Layer '{}' draws nothing: {}. Give it a style that draws it, or set "

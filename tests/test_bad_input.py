@@ -430,6 +430,28 @@ def test_a_grey_raster_read_as_bands_is_refused_saying_which_bands_read_it(qgis_
                                                        builtin_palette("vga16").colours, "rgb").reshape(4, 6).tolist()
 
 
+def test_a_64_bit_integer_band_qgis_cannot_draw_is_refused_saying_how_to_convert_it(qgis_app, tmp_path):
+    """QGIS 3.22 opens an Int64 GeoTIFF as a valid layer of an unknown data type and draws nothing of
+    it: the run stopped with "QGIS could not draw block (0, 0, 20, 15)", no reason, no way out.
+    (QGIS 3.40 draws it: the run goes on.)"""
+    from osgeo import gdal
+    from qgis.core import Qgis, QgsRasterLayer
+
+    path = str(tmp_path / "int64.tif")
+    dataset = gdal.GetDriverByName("GTiff").Create(path, 20, 15, 1, gdal.GDT_Int64)
+    dataset.SetGeoTransform((0, 1, 0, 15, 0, -1))
+    dataset.GetRasterBand(1).WriteArray(np.arange(300).reshape(15, 20))
+    dataset = None
+    layer = QgsRasterLayer(path, "int64")
+    drawable, layer = layer.dataProvider().dataType(1) != Qgis.DataType.UnknownDataType, None
+    if drawable:
+        assert os.path.exists(quantize({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")})["OUTPUT"])
+        return
+    error = refused({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert ("Layer 'int64' has band 1 of a data type this QGIS cannot draw (Int64): convert it first, e.g. "
+            "gdal_translate -ot Float64 (Raster > Conversion > Translate), or set Pixel source (SOURCE) to bands.") in error
+
+
 def test_a_negative_band_of_a_paletted_raster_is_refused_naming_it(qgis_app, tmp_path):
     """The paletted-raster check looked a negative band up: "Palettize failed unexpectedly"."""
     path = paletted_geotiff(str(tmp_path / "legend.tif"))
