@@ -1000,9 +1000,10 @@ class LookupSource:
         else:
             classifier = self._pieces(layer, band, drawn)
             self.table, self._codes = classifier.colours, classifier.classify
-            self.description = ("the layer as drawn with its style ({:,} colours, {:,} pieces of its values found by "
-                                "drawing {:,} values)").format(len(classifier.colours), len(classifier.starts),
-                                                              drawn.count)
+            pieces = len(classifier.starts)
+            self.description = ("the layer as drawn with its style ({:,} colour{}, {:,} piece{} of its values found by "
+                                "drawing {:,} values)").format(len(classifier.colours), "" if len(classifier.colours) == 1
+                                                              else "s", pieces, "" if pieces == 1 else "s", drawn.count)
         self.opaque = bool(self.table.min() >= OPAQUE)
         self.transparency = "values its style draws transparent (without a class, nodata)"
         self._seems_opaque = not self.opaque and self._guess_opaque()
