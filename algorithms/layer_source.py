@@ -491,6 +491,13 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     "Layer '{}' has band {} of a data type this QGIS cannot draw ({}): convert it first, e.g. "
                     "gdal_translate -ot Float64 (Raster > Conversion > Translate), or set {} to bands."
                 ).format(layer.name(), undrawable[0], kind, self.named(self.SOURCE)))
+            alpha_band = layer.renderer().alphaBand()
+            if alpha_band > layer.bandCount():  # a style saved for an RGBA raster, given to an RGB one
+                raise QgsProcessingException(tr(
+                    "Layer '{}' has {} band(s), and its style takes the transparency from band {}: QGIS draws "
+                    "nothing of it. Set the style's transparency band to one of the layer's, or to none (Layer "
+                    "Properties > Transparency), or set {} to bands."
+                ).format(layer.name(), layer.bandCount(), alpha_band, self.named(self.SOURCE)))
             empty = rendered_source.empty_style_problem(layer)
             if empty:
                 raise QgsProcessingException(tr("Layer '{}' draws nothing: {}. Give it a style that draws it, or set "

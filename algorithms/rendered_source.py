@@ -304,8 +304,9 @@ class RenderedSource:
     one without pixels of its own.
 
     QGIS draws premultiplied 8-bit colours, which lose the exact colour of partly transparent
-    pixels. For a layer with an alpha band (a map exported by QGIS, a grey picture with alpha), the
-    colours are therefore drawn opaque and the alpha band is drawn separately, as grey.
+    pixels. For a layer whose style has an alpha band (a map exported by QGIS, a grey picture with
+    alpha), the colours are therefore drawn with the style's alpha band switched off, and the alpha
+    taken from a drawing with it, whose alpha is exact.
 
     Blocks are drawn in a thread of the engine's while it maps the previous one; each thread that
     draws has its own copy of the layer (a QGIS layer and its GDAL dataset belong to one thread).
@@ -382,9 +383,12 @@ class RenderedSource:
             # comes from where it comes on a map (multidirectional shading: see own_grid_problem).
             self._renderer.setAzimuth(_azimuth_on_grid(self._renderer.azimuth(), georeferencing))
         self._renderer.setOpacity(1.0)
+        #: The style with its alpha band, drawn for the alpha QGIS draws (exact in its premultiplied drawing,
+        #: resampled, at the layer's edges and of nodata values alike), beside the style without it, drawn
+        #: for the colours (see above); None for a style without an alpha band.
         self._alpha_renderer = None
-        if self._renderer.alphaBand() > 0:  # every style with one: multiband, grey, pseudocolour, paletted
-            self._alpha_renderer = QgsSingleBandGrayRenderer(None, self._renderer.alphaBand())
+        if self._renderer.alphaBand() > 0:
+            self._alpha_renderer = self._renderer.clone()
             self._renderer.setAlphaBand(-1)
         # The layer's resampling too: on another grid (PIXEL_SIZE, EXTENT) QGIS draws with it.
         self._filters = [f.clone() for f in (layer.resampleFilter(), layer.brightnessFilter(),
@@ -426,7 +430,7 @@ class RenderedSource:
         if layers is None:
             layers = [self._open(self._renderer, self._filters)]
             if self._alpha_renderer is not None:
-                layers.append(self._open(self._alpha_renderer, []))
+                layers.append(self._open(self._alpha_renderer, self._filters))
             if self._coverage is not None:  # resampled as the layer is, nothing else
                 layers.append(self._open(QgsSingleBandGrayRenderer(None, 1), [
                     f for f in self._filters if isinstance(f, QgsRasterResampleFilter)], self._coverage))
@@ -446,9 +450,8 @@ class RenderedSource:
         draw = (self._draw_in_map_tiles if self._in_map_tiles else self._draw_at_exact_centres if self._exact_centres
                 else self._draw_at_centres)
         rgba = argb_to_rgba(draw(layers[0], window))
-        if self._alpha_renderer is not None:
-            grey = (draw(layers[1], window) >> np.uint32(16)) & np.uint32(255)
-            rgba = (rgba & RGB_BITS) | (_times_alpha_band(rgba >> np.uint32(24), grey) << np.uint32(24))
+        if self._alpha_renderer is not None:  # the colours drawn opaque, with the alpha QGIS draws
+            rgba = (rgba & RGB_BITS) | (draw(layers[1], window) & ~RGB_BITS)
         if self._coverage is not None:  # nodata where the drawing took a pixel from beyond the file
             twin = draw(layers[-1], window)
             beyond = (twin < _ALPHA_HALF) | ((twin >> np.uint32(16)) & np.uint32(255) < 128)
@@ -702,14 +705,6 @@ _ALPHA_HALF = np.uint32(128 << 24)
 #: edge, off it at its last, in the right or lower pixel between two): coordinates computed two ways
 #: differ in their last digits.
 _EDGE_TOLERANCE = 1e-6
-
-
-def _times_alpha_band(opacity, alpha_band):
-    """The alpha QGIS's renderers draw (uint32) for pixels their style alone makes
-    ``opacity`` opaque (0-255: a transparency list's share, 0 for nodata) whose alpha band holds
-    ``alpha_band``: the product of both, as QGIS computes it (in doubles, truncated; 255 where it is 1)."""
-    product = opacity.astype(np.float64) / 255.0 * (alpha_band.astype(np.float64) / 255.0)
-    return np.where(np.abs(product - 1.0) <= 4 * np.finfo(np.float64).eps, 255, product * 255.0).astype(np.uint32)
 
 
 def _own_pixels(layer):

@@ -452,6 +452,23 @@ def test_a_64_bit_integer_band_qgis_cannot_draw_is_refused_saying_how_to_convert
             "gdal_translate -ot Float64 (Raster > Conversion > Translate), or set Pixel source (SOURCE) to bands.") in error
 
 
+@pytest.mark.parametrize("style", ["multiband", "grey"])
+def test_a_style_taking_its_transparency_from_a_band_the_layer_lacks_is_refused_saying_so(qgis_app, tmp_path, style):
+    """A style saved for an RGBA raster given to an RGB one: QGIS draws nothing of the layer, and the
+    run stopped with "QGIS could not draw block (0, 0, 30, 20)"."""
+    from qgis.core import QgsMultiBandColorRenderer, QgsRasterLayer, QgsSingleBandGrayRenderer
+
+    layer = QgsRasterLayer(write_raster(str(tmp_path / "rgb.tif"), random_rgba(20, 30)[:3]), "rgb")
+    renderer = QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3) if style == "multiband" else \
+        QgsSingleBandGrayRenderer(layer.dataProvider(), 1)
+    renderer.setAlphaBand(4)
+    layer.setRenderer(renderer)
+    error = refused({"INPUT": layer, "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
+    assert ("Layer 'rgb' has 3 band(s), and its style takes the transparency from band 4: QGIS draws nothing of it. "
+            "Set the style's transparency band to one of the layer's, or to none (Layer Properties > Transparency), "
+            "or set Pixel source (SOURCE) to bands.") in error
+
+
 def test_a_negative_band_of_a_paletted_raster_is_refused_naming_it(qgis_app, tmp_path):
     """The paletted-raster check looked a negative band up: "Palettize failed unexpectedly"."""
     path = paletted_geotiff(str(tmp_path / "legend.tif"))

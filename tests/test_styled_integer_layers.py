@@ -279,13 +279,52 @@ def test_rgb_byte_bands_with_a_scale_and_offset_are_quantized_as_drawn(qgis_app,
     assert np.array_equal(read_indices(out), expected)
 
 
-def _drawn_argb(renderer, layer):
-    """QGIS's premultiplied ARGB32 drawing of the layer's pixels by ``renderer``, as a uint32 array."""
-    block = renderer.block(1, layer.extent(), layer.width(), layer.height())
-    return np.frombuffer(bytes(block.data()), dtype=np.uint32).reshape(layer.height(), layer.width())
+def _drawn_argb(renderer, layer, extent=None, width=None, height=None):
+    """QGIS's premultiplied ARGB32 drawing by ``renderer`` of the layer's pixels (or of ``extent`` in
+    ``width`` x ``height`` pixels), as a uint32 array."""
+    width, height = width or layer.width(), height or layer.height()
+    block = renderer.block(1, extent or layer.extent(), width, height)
+    return np.frombuffer(bytes(block.data()), dtype=np.uint32).reshape(height, width)
 
 
-@pytest.mark.parametrize("style", ["default (a grey picture with alpha)"] + sorted(STYLES))
+def _grey_with_alpha(path, values_below=256, nodata=None):
+    """A grey picture with an alpha band of values 0, 1, 128, 129, 200, 254 and 255 (a PNG, or a
+    GeoTIFF with ``nodata`` on both bands, as gdal_translate -a_nodata gives it); its grey values."""
+    rng = np.random.default_rng(7)
+    grey = rng.integers(0, values_below, (48, 64)).astype(np.uint8)
+    alpha = rng.choice(np.array([0, 1, 128, 129, 200, 254, 255], np.uint8), grey.shape)
+    memory = gdal.GetDriverByName("MEM").Create("", 64, 48, 2, gdal.GDT_Byte)
+    memory.SetGeoTransform((500000.0, 10.0, 0.0, 7000000.0, 0.0, -10.0))
+    for number, (values, interpretation) in enumerate([(grey, gdal.GCI_GrayIndex), (alpha, gdal.GCI_AlphaBand)], 1):
+        memory.GetRasterBand(number).WriteArray(values)
+        memory.GetRasterBand(number).SetColorInterpretation(interpretation)
+        if nodata is not None:
+            memory.GetRasterBand(number).SetNoDataValue(nodata)
+    gdal.GetDriverByName("PNG" if path.endswith(".png") else "GTiff").CreateCopy(path, memory)
+    memory = None
+    return grey
+
+
+def _expected(colours, drawn, threshold):
+    """(indices of win256 nearest to the colours of ``colours``, a drawing with the style's alpha
+    band off; the pixels kept: drawn with alpha at least ``threshold`` in ``drawn``; those of them
+    whose colour is known exactly: opaque in ``colours``)."""
+    rgb = np.stack([(colours >> shift) & 255 for shift in (16, 8, 0)], axis=-1).reshape(-1, 3)
+    expected = nearest_palette_indices(rgb, builtin_palette("win256").colours, "rgb").reshape(colours.shape)
+    kept = drawn >> 24 >= threshold
+    return expected, kept, kept & (colours >> 24 == 255)
+
+
+def _opaque(layer):
+    """The layer's style with its alpha band off, drawing through the layer's pipe."""
+    opaque = layer.renderer().clone()
+    opaque.setInput(layer.renderer().input())
+    opaque.setAlphaBand(-1)
+    return opaque
+
+
+@pytest.mark.parametrize("style", ["default (a grey picture with alpha)", "default, nodata 255 on both bands"] +
+                         sorted(STYLES))
 @pytest.mark.parametrize("threshold", [128, 0])
 def test_a_band_with_an_alpha_band_is_judged_by_its_straight_colour_whatever_its_style(qgis_app, tmp_path, style,
                                                                                        threshold):
@@ -294,19 +333,12 @@ def test_a_band_with_an_alpha_band_is_judged_by_its_straight_colour_whatever_its
     judged by the colour QGIS draws premultiplied, rebuilt from 8 bits (at alpha 1 a grey came back
     as 0 or 255), and at ALPHA_THRESHOLD=0 its transparent pixels took black's class; the same
     pixels as an RGBA picture were exact. Now as for RGBA: the colour the style draws for the band,
-    opaque, and nodata where the alpha QGIS draws is below the threshold."""
+    opaque, and nodata where the alpha QGIS draws is below the threshold (QGIS takes a nodata value
+    of the alpha band for an alpha like any other)."""
     from qgis.core import QgsProject, QgsRasterLayer
 
-    rng = np.random.default_rng(7)
-    grey = rng.integers(0, 9 if style == "paletted" else 256, (48, 64)).astype(np.uint8)  # classes of even values
-    alpha = rng.choice(np.array([0, 1, 128, 129, 200, 254, 255], np.uint8), grey.shape)
-    memory = gdal.GetDriverByName("MEM").Create("", 64, 48, 2, gdal.GDT_Byte)
-    for number, (values, interpretation) in enumerate([(grey, gdal.GCI_GrayIndex), (alpha, gdal.GCI_AlphaBand)], 1):
-        memory.GetRasterBand(number).WriteArray(values)
-        memory.GetRasterBand(number).SetColorInterpretation(interpretation)
-    path = str(tmp_path / "grey_alpha.png")
-    gdal.GetDriverByName("PNG").CreateCopy(path, memory)
-    memory = None
+    path = str(tmp_path / ("grey_alpha.tif" if "nodata" in style else "grey_alpha.png"))
+    _grey_with_alpha(path, 9 if style == "paletted" else 256, 255 if "nodata" in style else None)  # even values: classes
     layer = QgsRasterLayer(path, "grey with alpha")
     assert layer.renderer().alphaBand() == 2
     if style in STYLES:
@@ -314,19 +346,40 @@ def test_a_band_with_an_alpha_band_is_judged_by_its_straight_colour_whatever_its
         layer.renderer().setAlphaBand(2)
     QgsProject.instance().addMapLayer(layer)
     try:
-        opaque = layer.renderer().clone()
-        opaque.setInput(layer.renderer().input())
-        opaque.setAlphaBand(-1)
-        colours, drawn = _drawn_argb(opaque, layer), _drawn_argb(layer.renderer(), layer)
+        colours, drawn = _drawn_argb(_opaque(layer), layer), _drawn_argb(layer.renderer(), layer)
         indices = read_indices(quantize({"INPUT": layer.id(), "PALETTE": "win256", "ALPHA_THRESHOLD": threshold,
                                          "OUTPUT": str(tmp_path / "classes.tif")})["OUTPUT"])
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
-    style_opaque = colours >> 24 == 255  # a paletted style leaves values without a class transparent
-    rgb = np.stack([(colours >> shift) & 255 for shift in (16, 8, 0)], axis=-1).reshape(-1, 3)
-    expected = nearest_palette_indices(rgb, builtin_palette("win256").colours, "rgb").reshape(grey.shape)
-    kept = (drawn >> 24 >= threshold) & style_opaque
-    assert style_opaque.sum() > grey.size // 3 and (threshold == 0 or not kept.all())
-    assert indices[kept].tolist() == expected[kept].tolist()
+    expected, kept, exact = _expected(colours, drawn, threshold)
+    assert exact.sum() > colours.size // 3 and (threshold == 0 or not kept.all())
+    assert indices[exact].tolist() == expected[exact].tolist()
     if threshold:  # with 0, every pixel has a class, as documented (nodata none)
-        assert (indices[~kept] == 65535).all()
+        assert (indices != 65535).tolist() == kept.tolist()
+
+
+def test_a_grey_picture_with_alpha_resampled_onto_a_finer_grid_has_the_alpha_a_qgis_map_draws(qgis_app, tmp_path):
+    """With bilinear resampling and PIXEL_SIZE, the alpha band drawn apart was not resampled: a
+    quarter of the pixels were nodata where a map draws them opaque, or the other way round."""
+    from qgis.core import QgsBilinearRasterResampler, QgsProject, QgsRasterLayer, QgsRectangle
+
+    path = str(tmp_path / "grey_alpha.png")
+    _grey_with_alpha(path)
+    layer = QgsRasterLayer(path, "grey with alpha")
+    layer.resampleFilter().setZoomedInResampler(QgsBilinearRasterResampler())
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        output = quantize({"INPUT": layer.id(), "PALETTE": "win256", "PIXEL_SIZE": 2.5,
+                           "OUTPUT": str(tmp_path / "classes.tif")})["OUTPUT"]
+        extent, width, height = QgsRectangle(500000, 6999520, 500640, 7000000), 256, 192
+        opaque = layer.clone()
+        opaque.setRenderer(_opaque(layer))
+        colours = _drawn_argb(opaque.pipe().last(), layer, extent, width, height)
+        drawn = _drawn_argb(layer.pipe().last(), layer, extent, width, height)
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    indices = read_indices(output)
+    expected, kept, exact = _expected(colours, drawn, 128)
+    assert indices.shape == (192, 256) and 0 < kept.sum() < kept.size and exact.sum() > kept.sum() * 0.9
+    assert (indices != 65535).tolist() == kept.tolist()
+    assert indices[exact].tolist() == expected[exact].tolist()
