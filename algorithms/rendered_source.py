@@ -429,8 +429,9 @@ class RenderedSource:
         layers = getattr(self._local, "layers", None)
         if layers is None:
             layers = [self._open(self._renderer, self._filters)]
-            if self._alpha_renderer is not None:
-                layers.append(self._open(self._alpha_renderer, self._filters))
+            if self._alpha_renderer is not None:  # resampled as the layer is (colour filters keep the alpha)
+                layers.append(self._open(self._alpha_renderer, [
+                    f for f in self._filters if isinstance(f, QgsRasterResampleFilter)]))
             if self._coverage is not None:  # resampled as the layer is, nothing else
                 layers.append(self._open(QgsSingleBandGrayRenderer(None, 1), [
                     f for f in self._filters if isinstance(f, QgsRasterResampleFilter)], self._coverage))
