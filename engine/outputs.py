@@ -341,7 +341,10 @@ class OutputFiles:
         self.discard()
 
     def _move_into_place(self):
-        """commit's moves; on any failure (a Ctrl-C in the middle too) the files moved aside go back."""
+        """commit's moves; on any failure (a Ctrl-C in the middle too) the files moved aside go back.
+        Each move is noted before it is made: a stop (SIGTERM) raised just after a rename, before
+        the note, left the user's file moved aside, removed with the staging folder, or a lone new
+        file in place. Undoing a move not made finds no file, and leaves things as they are."""
         placed, replaced = [], []
         try:
             for folder, staging in self._staging.items():
@@ -353,15 +356,15 @@ class OutputFiles:
                         raise OSError("{} is a folder: it cannot be replaced by a file".format(target))
                     if os.path.lexists(target):
                         backup = self._replaced(target)
-                        os.replace(target, backup)
                         replaced.append((backup, target))
+                        os.replace(target, backup)
+                    placed.append(target)  # the user's file there, if any, is aside now
                     os.replace(os.path.join(staging, name), target)
-                    placed.append(target)
             for target in self._obsolete:
                 if os.path.isfile(target) and target not in placed:
                     backup = self._replaced(target)
-                    os.replace(target, backup)
                     replaced.append((backup, target))
+                    os.replace(target, backup)
         except BaseException:
             for target in placed:
                 _remove(target)

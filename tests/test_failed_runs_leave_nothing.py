@@ -831,3 +831,33 @@ print("heard", heard, "handler kept", signal.getsignal(signal.SIGTERM) is mine)
                             universal_newlines=True, timeout=60)
     assert result.stderr == ""
     assert result.stdout == "{}\nheard [15] handler kept True\n".format("stopped" if in_main_thread else "ran to its end")
+
+
+@pytest.mark.parametrize("stopped_after", range(1, 6))  # two files moved aside, three into place
+def test_a_stop_just_after_any_rename_of_the_commit_puts_every_earlier_file_back(tmp_path, monkeypatch, stopped_after):
+    """A SIGTERM or Ctrl-C lands during a rename() and is raised just after it: the commit had not
+    noted that move yet, so the user's file moved aside was removed with the staging folder (their
+    .qml gone), or a lone new file stayed in place."""
+    from palettize.engine.outputs import OutputFiles
+
+    earlier = {"out.tif": b"earlier raster", "out.qml": b"earlier style"}
+    for name, data in earlier.items():
+        (tmp_path / name).write_bytes(data)
+    rename, renames = os.replace, []
+
+    def stopped_after_a_rename(source, target):
+        rename(source, target)
+        renames.append(target)
+        if len(renames) == stopped_after:
+            raise KeyboardInterrupt()
+
+    with pytest.raises(KeyboardInterrupt):
+        with OutputFiles() as outputs:
+            for name in ("out.tif", "out.qml", "out.csv"):
+                with open(outputs.stage(str(tmp_path / name)), "wb") as f:
+                    f.write(b"new " + name.encode())
+            monkeypatch.setattr(os, "replace", stopped_after_a_rename)
+            outputs.commit()
+    monkeypatch.undo()
+    assert len(renames) >= stopped_after  # the commit's, then the undoing's
+    assert {name: (tmp_path / name).read_bytes() for name in os.listdir(str(tmp_path))} == earlier
