@@ -48,7 +48,7 @@ from ..engine.options import OptionsError, finite_number, whole_number
 from ..engine.outputs import same_file_key, writable_path_problem
 from ..engine.pointwise import NotPiecewise
 from ..engine.run import RunError, opaque_or_guessed
-from ..engine.stopping import sigterm_stops_run
+from ..engine.stopping import Terminated, sigterm_stops_run
 from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
@@ -175,6 +175,8 @@ def user_errors(method):
                 return method(algorithm, parameters, context, feedback)
         except QgsProcessingException as error:
             message = str(error)
+        except Terminated:  # a script's own SIGTERM handler is called next (sigterm_stops_run)
+            message = tr("Stopped by a SIGTERM: no output was written, and the files it would have replaced were kept.")
         except Exception as error:
             message = unexpected(error)
         algorithm.let_go()

@@ -18,9 +18,10 @@ class Terminated(KeyboardInterrupt):
 @contextlib.contextmanager
 def sigterm_stops_run():
     """While a run goes on in the main thread of a process that is not Palettize's alone
-    (qgis_process, a script calling processing.run): a SIGTERM stops the run, which removes its
-    unfinished outputs, and is then delivered again to the handler it would have met (by default
-    the end of the process, status 143). Killed outright, a run left its hidden staging folder,
+    (qgis_process, a script calling processing.run): a SIGTERM stops the run (Terminated), which
+    removes its unfinished outputs, and is then delivered again to the handler it would have met:
+    by default the end of the process (status 143), at once; a script's own a moment later, when
+    the run has left (processing.run raised). Killed outright, a run left its hidden staging folder,
     a partial raster in it, beside the outputs. Elsewhere nothing changes: Python runs handlers in
     the main thread alone (the toolbox runs in a task's thread), and a handler set outside Python
     (None here) or an ignored SIGTERM is left as it is."""
@@ -41,5 +42,13 @@ def sigterm_stops_run():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if stopped:  # handled now as it would have been; also where the stop was raised in a callback that swallowed it
+        if stopped and previous == signal.SIG_DFL:  # the end of the process, now (also if a callback swallowed the stop)
             os.kill(os.getpid(), signal.SIGTERM)
+        elif stopped:  # the script's handler, once the run has left: what it raises (SystemExit) cannot pass QGIS's frames
+            again = threading.Timer(RESENT_AFTER, os.kill, (os.getpid(), signal.SIGTERM))
+            again.daemon = True
+            again.start()
+
+
+#: Seconds after a stopped run has left that a script's own SIGTERM handler is given the signal.
+RESENT_AFTER = 0.05

@@ -823,7 +823,7 @@ else:
     thread = threading.Thread(target=a_run)
     thread.start()
     thread.join()
-time.sleep(0.05)
+time.sleep(0.5)
 print("heard", heard, "handler kept", signal.getsignal(signal.SIGTERM) is mine)
 """.format(package=os.path.dirname(os.path.dirname(os.path.abspath(palettize.__file__))),
            in_main_thread=in_main_thread))
@@ -861,3 +861,62 @@ def test_a_stop_just_after_any_rename_of_the_commit_puts_every_earlier_file_back
     monkeypatch.undo()
     assert len(renames) >= stopped_after  # the commit's, then the undoing's
     assert {name: (tmp_path / name).read_bytes() for name in os.listdir(str(tmp_path))} == earlier
+
+
+def test_a_script_whose_sigterm_handler_exits_stops_the_run_and_exits_with_its_status(tmp_path):
+    """A script calling processing.run with its own SIGTERM handler (sys.exit(3)): the handler's
+    SystemExit went out through QGIS's frames, processing.run raised a traceback as its message,
+    and the script went on to exit 0."""
+    import sys
+
+    from rasters import ROOT, SAMPLE_MAP
+
+    big = str(tmp_path / "big.tif")
+    gdal.Translate(big, SAMPLE_MAP, width=3000, height=2000)
+    out = tmp_path / "out"
+    out.mkdir()
+    script = tmp_path / "script.py"
+    script.write_text("""
+import os, signal, sys, tempfile, threading, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+package = tempfile.mkdtemp()
+os.symlink({root!r}, os.path.join(package, "palettize"))
+sys.path[:0] = [package]
+sys.path.append("/usr/share/qgis/python/plugins")
+from qgis.core import QgsApplication, QgsProcessingException
+app = QgsApplication([], False)
+app.initQgis()
+from processing.core.Processing import Processing
+import palettize, processing
+Processing.initialize()
+plugin = palettize.classFactory(None)  # kept: its provider lives with it
+plugin.initProcessing()
+
+
+def leave(signum, frame):
+    print("my handler", flush=True)
+    sys.exit(3)
+
+
+signal.signal(signal.SIGTERM, leave)
+staging = lambda: [name for name in os.listdir({out!r}) if name.startswith(".palettize-")]
+def kill_when_writing():
+    while not staging():
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGTERM)
+threading.Thread(target=kill_when_writing, daemon=True).start()
+try:
+    processing.run("palettize:quantize", {{"INPUT": {big!r}, "METRIC": "ciede2000", "CLEANUP": "seams",
+                                           "OUTPUT": os.path.join({out!r}, "classes.tif")}})
+except QgsProcessingException as error:
+    print(str(error).splitlines()[-1], flush=True)
+    for _ in range(500):  # until the handler runs
+        time.sleep(0.01)
+""".format(root=ROOT, out=str(out), big=big))
+    result = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=300)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.splitlines()[-2:] == [
+        "Stopped by a SIGTERM: no output was written, and the files it would have replaced were kept.", "my handler"]
+    assert "Traceback" not in result.stderr
+    assert os.listdir(str(out)) == []
