@@ -15,7 +15,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..engine.gdal_io import reason
+from ..engine.gdal_io import quiet_errors, reason
 from ..engine.run import TABLE_COLUMNS, table_rows
 from ..palettes.formats.qml import NOT_IN_XML
 from ..palettes.palette import shown_text
@@ -52,7 +52,8 @@ def write_palette_table(algorithm, parameters, context, name, palette, usage, sh
     written = all(sink.addFeature(feature, QgsFeatureSink.FastInsert) for feature in table_features(palette, usage))
     written = sink.flushBuffer() and written
     error = sink.lastError() if hasattr(sink, "lastError") else ""
-    sink = None  # QGIS closes the file
+    with quiet_errors():  # GDAL's "No geometry column" for a GeoPackage table named with one, as the
+        sink = None  # toolbox's "Save to GeoPackage" names it; QGIS closes the file (what it kept is checked below)
     path, layer = table_file(table_id)
     problem = ("QGIS could not write every row{}".format(": " + error if error else "") if not written else
                unwritten_rows(path, layer, palette, usage) if path else "")
