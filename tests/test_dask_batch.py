@@ -758,11 +758,11 @@ def test_one_file_on_the_cluster_prints_its_warnings_and_notes_as_in_one_process
     assert run("quantize", deep, "-o", tmp_path / "here.xyz", "--palette", "vga16") == 0
     here = capsys.readouterr().err.splitlines()
 
-    def notes(lines, name):  # the palette's origin aside: a batch reads the palette once for all its files
-        return [line.replace(name + ".", "OUT.") for line in lines if not line.startswith(("warning: ", "Palette: "))]
+    def notes(lines, name):
+        return [line.replace(name + ".", "OUT.") for line in lines if not line.startswith("warning: ")]
 
-    assert notes(lines, "classes") == notes(here, "here") and len(notes(here, "here")) == 4
-    assert "Palette: 16 colours (vga16); metric rgb." in lines
+    assert notes(lines, "classes") == notes(here, "here") and len(notes(here, "here")) == 5
+    assert "Palette: 16 colours (built-in palette); metric rgb." in lines
 
 
 def test_extract_on_the_cluster_warns_that_band_values_were_clipped(scheduler, tmp_path, capsys):
