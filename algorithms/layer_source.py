@@ -48,7 +48,7 @@ from ..engine.options import OptionsError, finite_number, whole_number
 from ..engine.outputs import same_file_key, writable_path_problem
 from ..engine.pointwise import NotPiecewise
 from ..engine.run import RunError, opaque_or_guessed
-from ..engine.stopping import Terminated, sigterm_stops_run
+from ..engine.stopping import sigterm_stops_run, stop_asked
 from . import help as help_text
 from . import rendered_source
 from .compat import checkable_parameters, enum_parameter, enum_value
@@ -166,24 +166,30 @@ def user_errors(method):
     memory. So the exception is raised outside the except clauses (no chained exception holds the
     engine's frames and blocks), the algorithm lets go of its run first, and the next run clears
     those frames (_release_failed_runs). A SIGTERM to qgis_process (or to a script calling
-    processing.run) stops the run with its unfinished outputs removed (stopping.sigterm_stops_run)."""
+    processing.run) stops the run with its unfinished outputs removed, says so and ends the process
+    (stopping.sigterm_stops_run)."""
     @functools.wraps(method)
     def wrapper(algorithm, parameters, context, feedback):
         _release_failed_runs()
-        try:
-            with sigterm_stops_run():
+        failed = []  # the message of a failed run, for the log before a SIGTERM ends the process
+        with sigterm_stops_run(functools.partial(_report_errors, feedback, failed)):
+            try:
                 return method(algorithm, parameters, context, feedback)
-        except QgsProcessingException as error:
-            message = str(error)
-        except Terminated:  # a script's own SIGTERM handler is called next (sigterm_stops_run)
-            message = tr("Stopped by a SIGTERM: no output was written, and the files it would have replaced were kept.")
-        except Exception as error:
-            message = unexpected(error)
+            except QgsProcessingException as error:
+                message = str(error)
+            except Exception as error:
+                message = unexpected(error)
+            failed.append(message)
         algorithm.let_go()
         del algorithm, parameters, context, feedback
         _FAILED.append((threading.get_ident(), sys._getframe()))  # cleared as this thread's next run starts
         raise QgsProcessingException(message)
     return wrapper
+
+
+def _report_errors(feedback, messages):
+    for message in messages:
+        feedback.reportError(message, True)
 
 
 def plain(number):
@@ -198,7 +204,7 @@ def engine_callbacks(feedback, explained=str):
         (feedback.pushWarning if warning else feedback.pushInfo)(explained(text))
 
     return {"progress": lambda fraction: feedback.setProgress(100.0 * fraction),
-            "is_cancelled": feedback.isCanceled, "log": log}
+            "is_cancelled": lambda: feedback.isCanceled() or stop_asked(), "log": log}
 
 
 class LayerSourceAlgorithm(QgsProcessingAlgorithm):
@@ -700,7 +706,9 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 feedback.pushWarning(warning)
             return function(source, self.run.grid, *args, **kwargs, **engine_callbacks(feedback, self.explained))
         except Cancelled:
-            raise QgsProcessingException(tr("Cancelled: no output was written."))
+            raise QgsProcessingException(tr("Stopped by a SIGTERM: no output was written, and the files it would have "
+                                            "replaced were kept.") if stop_asked() else
+                                         tr("Cancelled: no output was written."))
         except RunError as error:
             raise QgsProcessingException(self.explained(error))
         except gdal_io.SourceError as error:

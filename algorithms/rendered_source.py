@@ -424,8 +424,8 @@ class RenderedSource:
         self.block_pixels = gdal_io.TILE * min(grid.width, gdal_io.MAX_STRIP_WIDTH)
 
     def _thread_layers(self):
-        """This thread's copies of the layer: colours, the alpha band drawn as grey if any, and the
-        file's twin (see _coverage) if any."""
+        """This thread's copies of the layer: colours, the style with its alpha band if it has one
+        (see _alpha_renderer), and the file's twin (see _coverage) if any."""
         layers = getattr(self._local, "layers", None)
         if layers is None:
             layers = [self._open(self._renderer, self._filters)]

@@ -216,13 +216,13 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
         for observer in observers:
             observer.add(window, rgba, indices, shown)
 
-    opened = getattr(writer, "open", None)
+    open_writer = getattr(writer, "open", None)
     if map_block is None and getattr(source, "read_codes", None) is not None:
         _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers,
-                        progress, is_cancelled, lowest, halted, opened)
+                        progress, is_cancelled, lowest, halted, open_writer)
     else:
         _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, writer.write, tally,
-                          progress, is_cancelled, lowest, halted, opened)
+                          progress, is_cancelled, lowest, halted, open_writer)
     if is_cancelled():  # asked while the last blocks were mapped or finished, after the last check
         raise Cancelled()
     mapper.release()

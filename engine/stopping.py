@@ -7,48 +7,48 @@ import threading
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (kill, a batch system's time limit, systemd): stops the run as Ctrl-C does, so that
-    outputs not finished are removed."""
+    """SIGTERM (kill, a batch system's time limit, systemd): stops the command line's run as Ctrl-C
+    does, so that outputs not finished are removed."""
 
     def __init__(self, signum):
         super().__init__(signum)
         self.signum = signum
 
 
+#: The SIGTERMs heard by sigterm_stops_run while its run goes on.
+_ASKED = []
+
+
+def stop_asked():
+    """Whether a SIGTERM asked the run going on in this process to stop (see sigterm_stops_run):
+    the run's ``is_cancelled`` says so, and the engine stops as for a cancel, before its commit."""
+    return bool(_ASKED)
+
+
 @contextlib.contextmanager
-def sigterm_stops_run():
-    """While a run goes on in the main thread of a process that is not Palettize's alone
-    (qgis_process, a script calling processing.run): a SIGTERM stops the run (Terminated), which
-    removes its unfinished outputs, and is then delivered again to the handler it would have met:
-    by default the end of the process (status 143), at once; a script's own a moment later, when
-    the run has left (processing.run raised). Killed outright, a run left its hidden staging folder,
-    a partial raster in it, beside the outputs. Elsewhere nothing changes: Python runs handlers in
-    the main thread alone (the toolbox runs in a task's thread), and a handler set outside Python
-    (None here) or an ignored SIGTERM is left as it is."""
-    previous = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is not threading.main_thread() or previous in (None, signal.SIG_IGN):
+def sigterm_stops_run(before_the_end=None):
+    """While a run goes on in the main thread of a process whose SIGTERM ends it (qgis_process, a
+    script calling processing.run): a SIGTERM asks the run to stop (stop_asked), which removes its
+    unfinished outputs, and ends the process as the signal asks (status 143) once the run has left,
+    after ``before_the_end()`` (e.g. its message printed). Killed at once, a run left its hidden
+    staging folder, a partial raster in it, beside the outputs. Asked, not raised: raised in the
+    middle of the commit, a stop could remove a file the commit had just put in place, or come
+    after it and call a finished run stopped. Elsewhere nothing changes: Python runs handlers in
+    the main thread alone (the toolbox runs in a task's thread), and a script's own handler (or
+    one set outside Python, or SIGTERM ignored) is the script's to keep."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
         return
-
-    stopped = []
-
-    def stop(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second would cut the removal short
-        stopped.append(signum)
-        raise Terminated(signum)
-
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, lambda signum, frame: _ASKED.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        if stopped and previous == signal.SIG_DFL:  # the end of the process, now (also if a callback swallowed the stop)
-            os.kill(os.getpid(), signal.SIGTERM)
-        elif stopped:  # the script's handler, once the run has left: what it raises (SystemExit) cannot pass QGIS's frames
-            again = threading.Timer(RESENT_AFTER, os.kill, (os.getpid(), signal.SIGTERM))
-            again.daemon = True
-            again.start()
-
-
-#: Seconds after a stopped run has left that a script's own SIGTERM handler is given the signal.
-RESENT_AFTER = 0.05
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if _ASKED:
+            del _ASKED[:]
+            try:
+                if before_the_end is not None:
+                    before_the_end()
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)
