@@ -160,20 +160,15 @@ def tagged(tag, task, *args):
 
 
 def quantize_whole(job, options, palette, origin=None):
-    """Quantize one file in one task (``palette`` and ``origin``: see run.quantize_file); on failure
-    nothing new is left behind. Returns (pixels per entry, what the run logged as (text, whether a
-    warning) pairs)."""
+    """Quantize one file in one task (``palette`` and ``origin``: see run.quantize_file, whose
+    outputs go into place together or not at all). Returns (pixels per entry, what the run logged as
+    (text, whether a warning) pairs)."""
     gdal_io.state_error_mode()
     run.STRIP_ROWS = None  # one block where the file fits in one: the other workers keep the cores busy
-    before = _snapshot(_side_files(job))
     logged = []
-    try:
-        result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
-                                   palette_origin=origin, log=lambda text, warning=False: logged.append((text, warning)),
-                                   is_cancelled=_worker_stopping)
-    except BaseException:
-        _remove_new(before)
-        raise
+    result = run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
+                               palette_origin=origin, log=lambda text, warning=False: logged.append((text, warning)),
+                               is_cancelled=_worker_stopping)
     return result.counts, logged
 
 
@@ -1011,8 +1006,7 @@ class Runner:
             def file_log(text, warning=False, job=job):
                 tell(job, text, warning)
 
-            before = _snapshot(_side_files(job))
-            try:
+            try:  # a failed file leaves nothing (quantize_file, assemble): what is at its outputs is another's
                 if job.tiles:
                     for text, warning in self._tiles_here(job, options, palette, origin):
                         file_log(text, warning)
@@ -1020,13 +1014,9 @@ class Runner:
                     run.quantize_file(job.input, job.output, _job_options(job, options), palette=palette,
                                       palette_origin=origin, progress=file_progress, log=file_log)
             except Exception as error:  # one line per failed file; the batch goes on or stops cleanly
-                _remove_new(before)
                 fail(job, _unreadable(error))
                 if not keep_going:
                     return
-            except BaseException:
-                _remove_new(before)
-                raise
             done_pixels += job.pixels
             progress(number + 1, done_pixels, len(jobs), total)
 

@@ -1195,3 +1195,28 @@ def test_a_gzipped_input_is_named_after_the_raster_inside(tmp_path):
     result = palettize("quantize", "/vsigzip/" + str(tmp_path / "sheet.tif.gz"), "--out-dir", tmp_path / "out", "-q")
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(str(tmp_path / "out"))) == ["sheet.qml", "sheet.tif", "sheet.tif.aux.xml"]
+
+
+@pytest.mark.parametrize("ending", ["failed", "stopped"])
+def test_a_run_that_fails_leaves_the_outputs_another_run_put_in_its_place_alone(tmp_path, monkeypatch, capsys, ending):
+    """Two runs into one output: the one that failed or was stopped (Ctrl-C, kill) removed every file
+    at its output paths changed since it began, the other run's whole outputs, which had replaced
+    the user's earlier ones: the folder was left empty."""
+    from palettize.engine import cli
+    from palettize.engine import run as engine
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(30, 40), alpha=True)
+    output = tmp_path / "out" / "classes.tif"
+    real = engine.quantize_file
+
+    def another_run_ends_first(input_path, output_path, options, **kwargs):
+        real(input_path, output_path, options)  # the other run's outputs, whole, in place
+        if ending == "failed":
+            raise engine.RunError("this run failed")
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(engine, "quantize_file", another_run_ends_first)
+    status = cli.main(["quantize", source, "-o", str(output), "--palette", "vga16", "-q"])
+    assert status == (1 if ending == "failed" else 130)
+    assert sorted(os.listdir(str(output.parent))) == ["classes.qml", "classes.tif", "classes.tif.aux.xml"]
+    assert read_indices(str(output)).shape == (30, 40)
