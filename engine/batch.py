@@ -129,8 +129,7 @@ def input_for_workers(path):
 
 
 def _side_files(job):
-    paths = [job.output, style_path(job.output), job.output + ".palette.csv", job.output + ".aux.xml",
-             job.output + ".part"]
+    paths = [job.output, style_path(job.output), job.output + ".palette.csv", job.output + ".aux.xml"]
     return [p for p in paths + [job.report, job.table] if p]
 
 
@@ -440,11 +439,12 @@ def _place_mosaic(workdir, vrt_path, output, style=None):
             "it was cut short, though GDAL reported no error", os.path.dirname(os.path.abspath(output)))))
     # the tiles folder's name, as XML text (a name with '&' or '<' made a mosaic no program reads)
     text = text.replace('relativeToVRT="1">tiles/', 'relativeToVRT="1">{}/'.format(escape(os.path.basename(tiles))))
-    with open(output + ".part", "w", encoding="utf-8") as f:  # before anything moves: the disk may be full
+    written = os.path.join(workdir, "mosaic.part")  # in the work folder: a user's <output>.part was overwritten
+    with open(written, "w", encoding="utf-8") as f:  # before anything moves: the disk may be full
         f.write(text)
     earlier = os.path.join(workdir, "earlier")
     os.makedirs(earlier)
-    moves = [(os.path.join(workdir, "tiles"), tiles), (output + ".part", output)] + (
+    moves = [(os.path.join(workdir, "tiles"), tiles), (written, output)] + (
         [(style, style_path(output))] if style else [])
     aside = []  # (where an earlier output was, where it waits)
 

@@ -1220,3 +1220,13 @@ def test_a_run_that_fails_leaves_the_outputs_another_run_put_in_its_place_alone(
     assert status == (1 if ending == "failed" else 130)
     assert sorted(os.listdir(str(output.parent))) == ["classes.qml", "classes.tif", "classes.tif.aux.xml"]
     assert read_indices(str(output)).shape == (30, 40)
+
+
+def test_a_vrt_mosaic_leaves_a_file_of_the_users_named_after_it_alone(tmp_path):
+    """The mosaic's text was written as <output>.part beside it before it moved into place: a file
+    of the user's by that name was overwritten, then gone."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    (tmp_path / "out.vrt.part").write_text("the user's notes")
+    assert palettize("quantize", path, "-o", tmp_path / "out.vrt", "--palette", "vga16", "-q").returncode == 0
+    assert (tmp_path / "out.vrt.part").read_text() == "the user's notes"
+    assert read_indices(str(tmp_path / "out.vrt")).shape == (6, 7)
