@@ -307,9 +307,14 @@ def test_a_failed_run_puts_back_the_users_table_of_a_geopackage_qgis_has_open(qg
     failed run, lost the user's table "legend": it then held the run's palette rows."""
     from qgis.core import QgsFeature, QgsProject, QgsVectorLayer
 
+    import sqlite3
+
     project = geopackage_with_a_table(geopackage_with_a_table(tmp_path / "project.gpkg", "boreholes"), "legend")
     layers = [QgsVectorLayer(project + "|layername=" + name, name, "ogr") for name in ("boreholes", "legend")]
     QgsProject.instance().addMapLayers(layers)
+    # another program reading the GeoPackage: the -wal stays however soon QGIS closes its own connection
+    reader = sqlite3.connect(project)
+    reader.execute("SELECT COUNT(*) FROM gpkg_contents").fetchall()
     try:
         layers[0].startEditing()
         assert layers[0].addFeature(QgsFeature(layers[0].fields())) and layers[0].commitChanges()
@@ -323,6 +328,7 @@ def test_a_failed_run_puts_back_the_users_table_of_a_geopackage_qgis_has_open(qg
         assert [feature.GetField("depth") for feature in dataset.GetLayerByName("legend")] == [12.5]
         dataset = None
     finally:
+        reader.close()
         QgsProject.instance().removeAllMapLayers()
 
 
