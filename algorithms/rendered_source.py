@@ -429,12 +429,11 @@ class RenderedSource:
         layers = getattr(self._local, "layers", None)
         if layers is None:
             layers = [self._open(self._renderer, self._filters)]
+            resampling = [f for f in self._filters if isinstance(f, QgsRasterResampleFilter)]
             if self._alpha_renderer is not None:  # resampled as the layer is (colour filters keep the alpha)
-                layers.append(self._open(self._alpha_renderer, [
-                    f for f in self._filters if isinstance(f, QgsRasterResampleFilter)]))
+                layers.append(self._open(self._alpha_renderer, resampling))
             if self._coverage is not None:  # resampled as the layer is, nothing else
-                layers.append(self._open(QgsSingleBandGrayRenderer(None, 1), [
-                    f for f in self._filters if isinstance(f, QgsRasterResampleFilter)], self._coverage))
+                layers.append(self._open(QgsSingleBandGrayRenderer(None, 1), resampling, self._coverage))
             self._local.layers = layers
             with self._lock:
                 self._opened.append(layers)

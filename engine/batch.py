@@ -703,15 +703,15 @@ class Cluster:
 CLOSE_TIMEOUT = 20
 #: Seconds to wait for a local worker being started again before the cluster is closed.
 RESTART_TIMEOUT = 10
+#: Seconds the client is given to notice its scheduler is lost after a call to it failed.
+LOST_PATIENCE = 5
+
+
 def _connection_closed(error):
     """Whether ``error`` is distributed's own on a connection to the scheduler: its CommClosedError, or
     the OSError of a connection it could not make again; both without an errno, unlike the system's
     errors of the batch's own (a broken pipe on stderr, a full disk)."""
     return isinstance(error, OSError) and error.errno is None
-
-
-#: Seconds the client is given to notice its scheduler is lost after a call to it failed.
-LOST_PATIENCE = 5
 
 
 def _stop_processes(pids, patience=10.0):

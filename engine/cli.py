@@ -27,7 +27,6 @@ from .options import (
 from .outputs import input_key, same_file_key
 from .progress import ProgressBar
 from .run import RunError
-from .stopping import Terminated
 
 PROG = "palettize"
 STEM = "{stem}"
@@ -35,6 +34,15 @@ STEM = "{stem}"
 
 class UsageError(Exception):
     """A command line that cannot run; the message says what to change."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a batch system's time limit, systemd): stops the run as Ctrl-C does, so that
+    outputs not finished are removed, and exits with 128 + the signal's number."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _stop(signum, frame):

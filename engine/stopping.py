@@ -6,15 +6,6 @@ import signal
 import threading
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (kill, a batch system's time limit, systemd): stops the command line's run as Ctrl-C
-    does, so that outputs not finished are removed."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
-
-
 #: The SIGTERMs heard by sigterm_stops_run while its run goes on.
 _ASKED = []
 
