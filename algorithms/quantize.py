@@ -168,7 +168,9 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         run, results = self.run, {self.OUTPUT: self.run.output}
         result = self.call_engine(quantize_source, feedback, run.output, run.options, palette=run.palette,
                                   palette_origin=run.palette_origin, driver=run.driver, inputs={self.INPUT: run.input_file},
-                                  before_commit=self.table_writer(parameters, context, lambda r: r.counts, results))
+                                  before_commit=self.table_writer(parameters, context, lambda r: r.counts, results),
+                                  counted_in=[self.table_path(parameters, context) or self.named(self.OUTPUT_TABLE)]
+                                  if parameters.get(self.OUTPUT_TABLE) not in (None, "") else [])
         load_on_completion(self, run.output_request, context, lambda: PaletteStyler(result.palette))
         if run.options.report:
             results[self.OUTPUT_REPORT] = run.options.report

@@ -365,7 +365,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
             style = write_style(job.output, palette, os.path.join(workdir, "style.qml")) if styled else None
             put_back = _place_mosaic(workdir, vrt_path, job.output, style)
         else:
-            warnings[:0] = _copy_mosaic(vrt_path, job.output, palette, counts, data_type)
+            warnings[:0] = _copy_mosaic(vrt_path, job.output, palette, counts, data_type, [job.table] if job.table else [])
             if styled:
                 write_style(job.output, palette)
         if styled:
@@ -544,10 +544,11 @@ def file_output(path, options, palette, opaque):
     return (output_type(len(palette), opaque, options.nodata_index), grid) + described
 
 
-def _copy_mosaic(vrt_path, output, palette, counts, data_type):
+def _copy_mosaic(vrt_path, output, palette, counts, data_type, counted_in=()):
     """The mosaic written block by block as the output raster, by the writer quantize_file uses;
     ``data_type``: (dtype, nodata) of the file's output (see file_output). Returns the warnings of
-    what its format could not hold (run.format_losses), as quantize_file gives them."""
+    what its format could not hold (run.format_losses, ``counted_in`` as there), as quantize_file
+    gives them."""
     source = gdal.Open(vrt_path)
     band = source.GetRasterBand(1)
     grid = gdal_io.RasterGrid.of_dataset(source)
@@ -559,7 +560,7 @@ def _copy_mosaic(vrt_path, output, palette, counts, data_type):
             writer.write(window, band.ReadAsArray(*window))
         writer.commit(counts)
     source = band = None
-    return run.format_losses(writer, driver, output, grid, palette)
+    return run.format_losses(writer, driver, output, grid, palette, counted_in)
 
 
 def _workdir(job):

@@ -697,7 +697,8 @@ def output_type_message(palette_size, opaque, type_name, nodata, palette=None, n
 
 
 def quantize_source(source, grid, output_path, options, palette=None, palette_origin=None, histogram=None,
-                    driver=None, progress=None, is_cancelled=None, log=None, inputs=None, before_commit=None):
+                    driver=None, progress=None, is_cancelled=None, log=None, inputs=None, before_commit=None,
+                    counted_in=()):
     """Quantize a source (``read(window)`` -> packed RGBA) on ``grid`` into ``output_path`` with
     QuantizeOptions; returns a QuantizeResult. ``palette`` (with ``palette_origin`` for the log)
     skips resolve_palette; ``histogram`` spares a palette built from the image its scan of the source.
@@ -705,7 +706,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     checked here, with ``inputs`` ({setting: path}) no output may replace (nor the style of an input
     raster, see style.style_conflict, checked in any case); ``before_commit(result,
     outputs)``: writes the caller's own outputs (staged in or registered with ``outputs``) before
-    all go into place."""
+    all go into place; ``counted_in``: those of them that hold the pixel counts (see format_losses)."""
     progress, is_cancelled, log = progress or _quiet, is_cancelled or _never, log or _quiet
     opaque, guessed = opaque_or_guessed(source, options)
     opaque_why = ("ALPHA_THRESHOLD=0, which leaves no pixel transparent" if options.alpha_threshold == 0 else
@@ -792,7 +793,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             raise RunError("Could not read the input: {}".format(error))
         except (OSError, RuntimeError) as error:
             raise RunError("Could not write {}: {}. Nothing was written.".format(output_path, error))
-        messages[:0] = [(text, True) for text in format_losses(writer, driver, output_path, grid, palette)]
+        counted = [path for path in (options.table, options.report) if path] + list(counted_in)
+        messages[:0] = [(text, True) for text in format_losses(writer, driver, output_path, grid, palette, counted)]
         if collector is not None:
             messages.append((_report_message(options.report, collector), False))
         return result, passed, merged, messages
@@ -823,9 +825,10 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     return result
 
 
-def format_losses(writer, driver, output_path, grid, palette):
+def format_losses(writer, driver, output_path, grid, palette, counted_in=()):
     """Warnings for what the format of ``writer`` (a finished gdal_io.IndexedRasterWriter of
-    ``output_path``, by ``driver``, on ``grid``) could not hold of the run's output."""
+    ``output_path``, by ``driver``, on ``grid``) could not hold of the run's output; ``counted_in``:
+    the files the run wrote the pixel counts to as well (its table, its report)."""
     name, lost = os.path.basename(output_path), []
     if not writer.keeps_crs:
         lost.append("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you assign where "
@@ -849,8 +852,9 @@ def format_losses(writer, driver, output_path, grid, palette):
         lost.append("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in {}; treat that "
                     "value as nodata where you use it.".format(driver, writer.nodata, name))
     if not writer.keeps_counts:
-        lost.append("The {} format kept no pixel counts in {}'s raster attribute table: OUTPUT_TABLE or "
-                    "OUTPUT_REPORT gives them.".format(driver, name))
+        lost.append("The {} format kept no pixel counts in {}'s raster attribute table: {}.".format(
+            driver, name, "{} {} them".format(" and ".join(counted_in), "hold" if len(counted_in) > 1 else "holds")
+            if counted_in else "OUTPUT_TABLE or OUTPUT_REPORT gives them"))
     if not writer.has_colour_table:
         table = ("cannot hold a colour table" if writer.cut_table is None else "kept only {} of the palette's {} "
                  "colours in its colour table".format(writer.cut_table, len(palette)))

@@ -641,3 +641,19 @@ def test_a_format_that_keeps_no_pixel_counts_says_so(qgis_app, tmp_path, extensi
         assert said == ["The {} format kept no pixel counts in classes.{}'s raster attribute table: Palette table "
                         "(OUTPUT_TABLE) or Report (OUTPUT_REPORT) gives them.".format(
                             gdal.Open(output).GetDriver().ShortName, extension)]
+
+
+def test_a_format_that_keeps_no_pixel_counts_names_the_table_that_holds_them(qgis_app, tmp_path):
+    """With OUTPUT_TABLE set, the note still told the user to set it."""
+    from rasters import feedback_log
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    log = feedback_log()
+    table = str(tmp_path / "counts.csv")
+    quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.nc"), "OUTPUT_TABLE": table},
+             feedback=log)
+    said = [w for w in log.warnings if "pixel counts" in w]
+    assert said == ["The netCDF format kept no pixel counts in classes.nc's raster attribute table: {} holds "
+                    "them.".format(table)]
+    with open(table) as written:
+        assert written.readline().startswith("index,")
