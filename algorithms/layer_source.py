@@ -497,8 +497,10 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 dataset = None
                 raise QgsProcessingException(tr(
                     "Layer '{}' has band {} of a data type this QGIS cannot draw ({}): convert it first, e.g. "
-                    "gdal_translate -ot Float64 (Raster > Conversion > Translate), or set {} to bands."
-                ).format(layer.name(), undrawable[0], kind, self.named(self.SOURCE)))
+                    "gdal_translate -ot Float64 (Raster > Conversion > Translate), or set {} to bands{}."
+                ).format(layer.name(), undrawable[0], kind, self.named(self.SOURCE), tr(
+                    " and {} to 1 (its values read as grey levels)").format(", ".join(
+                        self.named(colour) for colour in self.BANDS)) if layer.bandCount() < 3 else ""))
             alpha_band = layer.renderer().alphaBand()
             if alpha_band > layer.bandCount():  # a style saved for an RGBA raster, given to an RGB one
                 raise QgsProcessingException(tr(

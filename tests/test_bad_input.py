@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from qgis.core import QgsProcessingContext, QgsProcessingException
 
-from rasters import leftovers, listing, qgis_process, quantize, random_rgba, write_raster
+from rasters import leftovers, listing, qgis_process, quantize, random_rgba, read_indices, write_raster
 
 BAD_PALETTES = {
     "missing": (None, "does not exist"),
@@ -449,7 +449,12 @@ def test_a_64_bit_integer_band_qgis_cannot_draw_is_refused_saying_how_to_convert
         return
     error = refused({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")}, tmp_path)
     assert ("Layer 'int64' has band 1 of a data type this QGIS cannot draw (Int64): convert it first, e.g. "
-            "gdal_translate -ot Float64 (Raster > Conversion > Translate), or set Pixel source (SOURCE) to bands.") in error
+            "gdal_translate -ot Float64 (Raster > Conversion > Translate), or set Pixel source (SOURCE) to bands and ") in error
+    assert error.count("(RED_BAND), ") == 1 and "(BLUE_BAND) to 1 (its values read as grey levels)." in error
+    # followed, the advice works
+    bands = {"SOURCE": "bands", "RED_BAND": 1, "GREEN_BAND": 1, "BLUE_BAND": 1}
+    output = quantize(dict({"INPUT": path, "OUTPUT": str(tmp_path / "out.tif")}, **bands))["OUTPUT"]
+    assert read_indices(output).shape == (15, 20)
 
 
 @pytest.mark.parametrize("style", ["multiband", "grey"])
