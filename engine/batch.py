@@ -133,20 +133,6 @@ def _side_files(job):
     return [p for p in paths + [job.report, job.table] if p]
 
 
-def _snapshot(paths):
-    return {path: (os.stat(path).st_mtime_ns if os.path.exists(path) else None) for path in paths}
-
-
-def _remove_new(before):
-    """Remove the files a failed job created or rewrote (what was there untouched stays)."""
-    for path, stamp in before.items():
-        if os.path.exists(path) and os.stat(path).st_mtime_ns != stamp:
-            try:
-                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-            except OSError:
-                pass
-
-
 def tagged(tag, task, *args):
     """``task(*args)`` with its staging folders tagged (outputs.staging_tag): the batch finds what
     the task left if its worker process is stopped in the middle of it."""
@@ -304,9 +290,7 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
     and table. Removes the work folder, whatever happens. Returns (pixels per entry, the notes and
     warnings quantize_file would give, as (text, warning) pairs)."""
     gdal_io.state_error_mode()
-    before = _snapshot(_side_files(job) + [tiles_folder(job.output)])
     counts = sum(tile_counts for tile_counts, _, _ in tiles)
-    put_back = None
     try:
         vrt_path = os.path.join(workdir, os.path.basename(os.path.splitext(job.output)[0]) + ".vrt")
         names = [os.path.join(workdir, "tiles", tile_name(tile)) for tile in job.tiles]
@@ -361,24 +345,20 @@ def assemble(job, workdir, options, palette, tiles, opaque, origin=None):
         if not grid.has_geotransform:
             _drop_geotransform(vrt_path)
         styled = options.style and not style_conflict(job.output, [job.input])  # never a user's .qml, nor the input's
-        if is_mosaic(job.output):
-            style = write_style(job.output, palette, os.path.join(workdir, "style.qml")) if styled else None
-            put_back = _place_mosaic(workdir, vrt_path, job.output, style)
-        else:
-            warnings[:0] = _copy_mosaic(vrt_path, job.output, palette, counts, data_type, [job.table] if job.table else [])
+        with OutputFiles() as outputs:  # all into place together, or nothing: as quantize_file's
+            if is_mosaic(job.output):
+                _stage_mosaic(workdir, vrt_path, job.output, outputs)
+            else:
+                warnings[:0] = _copy_mosaic(vrt_path, job.output, palette, counts, data_type, outputs,
+                                            [job.table] if job.table else [])
             if styled:
-                write_style(job.output, palette)
-        if styled:
-            notes.append("QGIS style with the palette's classes: {}".format(style_path(job.output)))
-        if job.table:  # in a folder of its own maybe, which a one-process run makes too
-            with OutputFiles() as outputs:
+                write_style(job.output, palette, outputs.stage(style_path(job.output)))
+                notes.append("QGIS style with the palette's classes: {}".format(style_path(job.output)))
+            if job.table:
                 run.write_table(job.table, palette, counts, outputs)
-                outputs.commit()
-    except BaseException as error:
-        if put_back is not None:  # the earlier mosaic, as it was (then left alone below: not new)
-            put_back()
-        _remove_new(before)
-        if isinstance(error, OSError) and error.errno in run.FULL_DISK:  # said as a run says it
+            outputs.commit()
+    except OSError as error:
+        if error.errno in run.FULL_DISK:  # said as a run says it
             raise run.RunError("Could not write {}: {}. Nothing was written: free some space or write it "
                                "elsewhere.".format(job.output, error.strerror)) from error
         raise
@@ -423,13 +403,10 @@ def tiles_folder_problem(output):
     return ""
 
 
-def _place_mosaic(workdir, vrt_path, output, style=None):
-    """Move <name>.vrt, its tiles (as <name>_tiles/) and ``style`` (its .qml, written in the work
-    folder, or None) into place together; the earlier mosaic's are set aside in the work folder
-    meanwhile, and put back when a move fails. Returns a function that puts them back (an output
-    written after the mosaic failed); the work folder's removal discards them. GDAL says nothing
-    when the disk fills as it writes a .vrt: a mosaic cut short is refused here."""
-    tiles = tiles_folder(output)
+def _stage_mosaic(workdir, vrt_path, output, outputs):
+    """Stage <name>.vrt and its tiles (as <name>_tiles/) in ``outputs`` (outputs.OutputFiles), which
+    puts them into place with the run's other outputs, the earlier mosaic's set aside until then.
+    GDAL says nothing when the disk fills as it writes a .vrt: a mosaic cut short is refused here."""
     with open(vrt_path, encoding="utf-8") as f:
         text = f.read()
     try:
@@ -437,37 +414,14 @@ def _place_mosaic(workdir, vrt_path, output, style=None):
     except ElementTree.ParseError:
         raise gdal_io.WriteError("GDAL could not write the mosaic {}: {}".format(output, gdal_io.reason(
             "it was cut short, though GDAL reported no error", os.path.dirname(os.path.abspath(output)))))
+    tiles = tiles_folder(output)
     # the tiles folder's name, as XML text (a name with '&' or '<' made a mosaic no program reads)
     text = text.replace('relativeToVRT="1">tiles/', 'relativeToVRT="1">{}/'.format(escape(os.path.basename(tiles))))
-    written = os.path.join(workdir, "mosaic.part")  # in the work folder: a user's <output>.part was overwritten
-    with open(written, "w", encoding="utf-8") as f:  # before anything moves: the disk may be full
+    for side_file in (".ovr", ".aux.xml"):  # an earlier mosaic's overviews and statistics
+        outputs.obsolete(output + side_file)
+    with open(outputs.stage(output), "w", encoding="utf-8") as f:
         f.write(text)
-    earlier = os.path.join(workdir, "earlier")
-    os.makedirs(earlier)
-    moves = [(os.path.join(workdir, "tiles"), tiles), (written, output)] + (
-        [(style, style_path(output))] if style else [])
-    aside = []  # (where an earlier output was, where it waits)
-
-    def put_back():
-        for place, waiting in reversed(aside):
-            if os.path.isdir(place) and not os.path.islink(place):
-                shutil.rmtree(place)
-            elif os.path.lexists(place):
-                os.remove(place)
-            os.replace(waiting, place)
-        del aside[:]
-
-    try:
-        for number, (_, place) in enumerate(moves):
-            if os.path.lexists(place):
-                aside.append((place, os.path.join(earlier, str(number))))
-                os.replace(place, aside[-1][1])
-        for new, place in moves:
-            os.replace(new, place)
-    except BaseException:
-        put_back()
-        raise
-    return put_back
+    os.replace(os.path.join(workdir, "tiles"), outputs.stage(tiles))  # both beside the output: a rename
 
 
 class _Later:
@@ -479,6 +433,7 @@ class _Later:
     def __init__(self, client, options, palette, origin, tag, watched, finals, workdirs):
         self.client, self.options, self.palette, self.origin, self.tag = client, options, palette, origin, tag
         self.watched, self.finals, self.workdirs = watched, finals, workdirs  # see Runner._submit
+        self.holders = []  # of the work folders (see _workdir)
         self._files = {}  # {future: (job, the file's task, its tile's number or None for its opacity)}
         self._tiles = {}  # {output: (opacity, [each tile's result or None])}
 
@@ -544,18 +499,18 @@ def file_output(path, options, palette, opaque):
     return (output_type(len(palette), opaque, options.nodata_index), grid) + described
 
 
-def _copy_mosaic(vrt_path, output, palette, counts, data_type, counted_in=()):
-    """The mosaic written block by block as the output raster, by the writer quantize_file uses;
-    ``data_type``: (dtype, nodata) of the file's output (see file_output). Returns the warnings of
-    what its format could not hold (run.format_losses, ``counted_in`` as there), as quantize_file
-    gives them."""
+def _copy_mosaic(vrt_path, output, palette, counts, data_type, outputs, counted_in=()):
+    """The mosaic written block by block as the output raster, by the writer quantize_file uses,
+    staged in ``outputs``; ``data_type``: (dtype, nodata) of the file's output (see file_output).
+    Returns the warnings of what its format could not hold (run.format_losses, ``counted_in`` as
+    there), as quantize_file gives them."""
     source = gdal.Open(vrt_path)
     band = source.GetRasterBand(1)
     grid = gdal_io.RasterGrid.of_dataset(source)
     dtype, nodata = data_type
     gdal_type, _ = run.GDAL_TYPES[dtype().itemsize]
     driver = run.output_driver(output)
-    with gdal_io.IndexedRasterWriter(output, driver, grid, palette, gdal_type, nodata) as writer:
+    with gdal_io.IndexedRasterWriter(output, driver, grid, palette, gdal_type, nodata, outputs) as writer:
         for window in gdal_io.iter_windows(grid.width, grid.height):
             writer.write(window, band.ReadAsArray(*window))
         writer.commit(counts)
@@ -563,10 +518,12 @@ def _copy_mosaic(vrt_path, output, palette, counts, data_type, counted_in=()):
     return run.format_losses(writer, driver, output, grid, palette, counted_in)
 
 
-def _workdir(job):
-    """A private folder beside the output for its tiles (where every worker writes it)."""
-    return os.path.join(os.path.dirname(os.path.abspath(job.output)),
-                        ".palettize-{}-{}".format(stem(job.output), uuid.uuid4().hex[:8]))
+def _workdir(job, holders):
+    """A private folder beside the output for its tiles (where every worker writes it), held by
+    an OutputFiles appended to ``holders`` until the batch ends: a batch killed outright (kill -9)
+    left it for good; another run into that folder now sweeps it (outputs.sweep_abandoned)."""
+    holders.append(OutputFiles())
+    return holders[-1].work_folder(os.path.dirname(os.path.abspath(job.output)))
 
 
 def remove_folder(path):
@@ -1026,14 +983,15 @@ class Runner:
         if palette is None:
             palette, origin = run.resolve_palette(options, run.colour_histogram_files([job.input], options)
                                                   if options.palette.from_image else None)
-        workdir = _workdir(job)
+        holders = []
         try:
+            workdir = _workdir(job, holders)
             opaque = file_opaque(job.input, options)
             tiles = [quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
-        except BaseException:
-            remove_folder(workdir)
-            raise
-        return assemble(job, workdir, options, palette, tiles, opaque, origin)[1]
+            return assemble(job, workdir, options, palette, tiles, opaque, origin)[1]
+        finally:
+            for holder in holders:
+                holder.discard()
 
     def _quantize_on_cluster(self, jobs, options, resolved, progress, keep_going, tell, fail, total):
         palette, origin = resolved  # (the palette, where it comes from): see _quantize_here
@@ -1041,11 +999,9 @@ class Runner:
 
         watched, finals, workdirs = {}, {}, {}
         tag = uuid.uuid4().hex[:8]  # the staging folders of this batch's tasks
-        before = {job.output: _snapshot(_side_files(job) + ([tiles_folder(job.output)] if is_mosaic(job.output) else []))
-                  for job in jobs}
         ended = set()  # outputs of the files whose last task ended
+        later = _Later(self.client, options, palette, origin, tag, watched, finals, workdirs)
         try:  # submitting takes a while too (a few ms a task): a Ctrl-C there is cleaned up after as well
-            later = _Later(self.client, options, palette, origin, tag, watched, finals, workdirs)
             self._submit(jobs, later)
             self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, tell, progress,
                          len(jobs), total, ended, later)
@@ -1056,15 +1012,12 @@ class Runner:
                     if self.cluster.is_local:
                         self.cluster.close()
                     for job in jobs:
-                        if job.output not in ended:  # kept where its last task ended (whole), unseen yet
-                            names = {os.path.basename(path) for path in before[job.output]}
-                            unfinished = [put_back_replaced(folder, tag, names) for folder in _output_folders(job)]
-                            if job.tiles:  # its mosaic's task removes the work folder as it ends
-                                unfinished.append(os.path.isdir(workdirs.get(job.output, "")))
-                            for folder in _output_folders(job):
+                        if job.output not in ended:  # its outputs whole where its last task ended, unseen yet
+                            names = {os.path.basename(path) for path in _side_files(job) + (
+                                [tiles_folder(job.output)] if is_mosaic(job.output) else [])}
+                            for folder in _output_folders(job):  # a commit stopped in the middle, undone
+                                put_back_replaced(folder, tag, names)
                                 remove_tagged(folder, tag)
-                            if any(unfinished):
-                                _remove_new(before[job.output])
                 else:  # another's workers: their running tasks end as they would
                     self._cancel([f for f in watched if not f.done()], timeout=10)
                 for workdir in workdirs.values():
@@ -1072,6 +1025,9 @@ class Runner:
             if lost and isinstance(error, Exception) and not isinstance(error, BatchError):
                 raise self._lost_scheduler() from None  # e.g. a result gathered as the scheduler died
             raise
+        finally:
+            for holder in later.holders:  # their work folders removed by now (or with them)
+                holder.discard()
         for job in jobs:  # a task Dask ran again, its worker lost in the middle, left its staging folder
             for folder in _output_folders(job):
                 remove_tagged(folder, tag)
@@ -1087,7 +1043,7 @@ class Runner:
                                              later.origin, pure=False)
                 later.watched[future], later.finals[future] = (job, job.pixels), job
                 continue
-            later.workdirs[job.output] = _workdir(job)
+            later.workdirs[job.output] = _workdir(job, later.holders)
             later.opacity(job, task)
 
     def _follow(self, completed, watched, finals, workdirs, keep_going, fail, tell, progress, files, total, ended,

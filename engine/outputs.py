@@ -41,8 +41,10 @@ def staging_tag(tag):
 REPLACED = ".replaced"
 #: The file in a staging folder its run holds locked while it lives (see sweep_abandoned).
 OWNER = ".owner"
+#: The file listing the outputs a tagged task's commit is putting in place (see put_back_replaced).
+PLACING = ".placing"
 #: What a staging folder holds besides the staged outputs: no output may have these names.
-OWN_ENTRIES = (REPLACED, OWNER)
+OWN_ENTRIES = (REPLACED, OWNER, PLACING)
 #: A staging folder whose owner file is younger than this is never taken for abandoned: its run may
 #: not have locked it yet.
 ABANDONED_AFTER = 10.0
@@ -64,21 +66,28 @@ def put_back_replaced(folder, tag, names):
     """After a task was stopped in the middle (its worker process stopped): where a staging folder
     with ``tag`` in ``folder`` holds any of the output files ``names``, the task had not finished
     its commit; the files it had moved aside (see OutputFiles.commit) go back in place, over those
-    it had moved in. Returns whether such a folder was found: the task's outputs are unfinished. A
-    task whose commit ended left no staging folder: its outputs are whole."""
-    unfinished = False
+    it had moved in, and those it had moved in where there was none are removed. A task whose
+    commit ended left no staging folder: its outputs are whole."""
     for staging in _tagged(folder, tag):
         moved_aside = os.path.join(staging, REPLACED)
         aside = os.listdir(moved_aside) if os.path.isdir(moved_aside) else []
         if not names & set(os.listdir(staging) + aside):
             continue
-        unfinished = True
+        try:
+            with open(os.path.join(staging, PLACING), encoding="utf-8") as placing:
+                placed = set(placing.read().splitlines()) - set(os.listdir(staging))  # moved in already
+        except OSError:  # its commit had not begun
+            placed = set()
+        for name in placed - set(aside):
+            _remove(os.path.join(folder, name), folders=True)
         for name in aside:
             try:
-                os.replace(os.path.join(moved_aside, name), os.path.join(folder, name))
+                place = os.path.join(folder, name)
+                if os.path.isdir(place) and not os.path.islink(place):  # a mosaic's tiles: no rename over a folder
+                    shutil.rmtree(place)
+                os.replace(os.path.join(moved_aside, name), place)
             except OSError:  # the folder gone or read-only now: the rest still go back
                 pass
-    return unfinished
 
 
 def sweep_abandoned(folder):
@@ -263,7 +272,8 @@ class OutputFiles:
 
     def stage(self, target):
         """Where to write the file that ends up at ``target`` (files written beside it in the same
-        staging folder, e.g. side files a GDAL driver adds, go into place with it)."""
+        staging folder, e.g. side files a GDAL driver adds, go into place with it). A folder staged
+        there (a .vrt mosaic's tiles) replaces the folder at ``target`` as a whole."""
         folder = os.path.dirname(os.path.abspath(target))
         if folder not in self._staging:
             self.make_folders(folder)
@@ -278,6 +288,12 @@ class OutputFiles:
                     continue
             self._own(self._staging[folder])
         return os.path.join(self._staging[folder], os.path.basename(target))
+
+    def work_folder(self, folder):
+        """This run's staging folder in ``folder``, for work files that never go into place as they
+        are (a mosaic's tiles, written by any worker): swept as any staging folder once its run is
+        gone (see sweep_abandoned), removed by discard(). Never commit() an OutputFiles used so."""
+        return os.path.dirname(self.stage(os.path.join(folder, OWNER)))
 
     def _own(self, staging):
         """Hold the owner file of ``staging`` locked while this run lives (see sweep_abandoned)."""
@@ -346,13 +362,17 @@ class OutputFiles:
         the note, left the user's file moved aside, removed with the staging folder, or a lone new
         file in place. Undoing a move not made finds no file, and leaves things as they are."""
         placed, replaced = [], []
+        if getattr(_thread, "tag", None):  # a batch's task, whose process may be stopped in the middle
+            for staging in self._staging.values():
+                with open(os.path.join(staging, PLACING), "w", encoding="utf-8") as placing:
+                    placing.write("".join(name + "\n" for name in os.listdir(staging) if name not in OWN_ENTRIES))
         try:
             for folder, staging in self._staging.items():
                 for name in sorted(os.listdir(staging)):
                     if name in OWN_ENTRIES:
                         continue
                     target = os.path.join(folder, name)
-                    if os.path.isdir(target):
+                    if os.path.isdir(target) and not os.path.isdir(os.path.join(staging, name)):
                         raise OSError("{} is a folder: it cannot be replaced by a file".format(target))
                     if os.path.lexists(target):
                         backup = self._replaced(target)
@@ -367,7 +387,7 @@ class OutputFiles:
                     os.replace(target, backup)
         except BaseException:
             for target in placed:
-                _remove(target)
+                _remove(target, folders=True)
             for backup, target in replaced:
                 try:
                     os.replace(backup, target)
@@ -442,8 +462,12 @@ def _folders_locked(folders):
             os.close(descriptor)
 
 
-def _remove(path):
+def _remove(path, folders=False):
+    """Remove the file at ``path`` (with ``folders``, the folder there too), if any."""
     try:
-        os.remove(path)
+        if folders and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
     except OSError:
         pass

@@ -1119,6 +1119,7 @@ def test_a_mosaic_gdal_wrote_cut_short_is_refused_and_the_earlier_one_stays(tmp_
     with exit 0. (The disk filling at that instant is hard to stage: the placing is given such a
     text, as GDAL left it.)"""
     from palettize.engine import batch, gdal_io
+    from palettize.engine.outputs import OutputFiles
 
     path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
     mosaic = str(tmp_path / "map.vrt")
@@ -1128,8 +1129,9 @@ def test_a_mosaic_gdal_wrote_cut_short_is_refused_and_the_earlier_one_stays(tmp_
     (work / "tiles").mkdir(parents=True)
     with open(mosaic, encoding="utf-8") as f:
         (work / "map.vrt").write_text(f.read()[:300], encoding="utf-8")
-    with pytest.raises(gdal_io.WriteError) as error:
-        batch._place_mosaic(str(work), str(work / "map.vrt"), mosaic)
+    with pytest.raises(gdal_io.WriteError) as error, OutputFiles() as outputs:
+        batch._stage_mosaic(str(work), str(work / "map.vrt"), mosaic, outputs)
+        outputs.commit()
     assert str(error.value).startswith("GDAL could not write the mosaic {}: it was cut short, though GDAL reported no "
                                        "error".format(mosaic))
     assert (read_indices(mosaic) == earlier).all()
@@ -1230,3 +1232,115 @@ def test_a_vrt_mosaic_leaves_a_file_of_the_users_named_after_it_alone(tmp_path):
     assert palettize("quantize", path, "-o", tmp_path / "out.vrt", "--palette", "vga16", "-q").returncode == 0
     assert (tmp_path / "out.vrt.part").read_text() == "the user's notes"
     assert read_indices(str(tmp_path / "out.vrt")).shape == (6, 7)
+
+
+def test_a_vrt_mosaic_that_fails_leaves_the_outputs_another_run_put_in_its_place_alone(tmp_path, monkeypatch):
+    """The same for a .vrt mosaic (a file split into tiles): its clean-up removed every file at its
+    output paths changed since it began, another run's finished .vrt, tiles, style and table among them."""
+    from palettize.engine import batch, cli
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(40, 50), alpha=True)
+    output, table = tmp_path / "out" / "classes.vrt", tmp_path / "out" / "classes.csv"
+    split = ["--split-above", "0.0005", "--table", str(table), "-q"]
+    real = batch.run.write_table
+
+    def another_run_ends_first(*args, **kwargs):
+        done = palettize("quantize", source, "-o", output, "--palette", "websafe216", *split)
+        assert done.returncode == 0, done.stderr
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(batch.run, "write_table", another_run_ends_first)
+    assert cli.main(["quantize", source, "-o", str(output), "--palette", "vga16"] + split) == 1
+    monkeypatch.setattr(batch.run, "write_table", real)
+    assert sorted(os.listdir(str(output.parent))) == ["classes.csv", "classes.qml", "classes.vrt", "classes_tiles"]
+    assert len(colour_table(str(output))) >= 216  # the other run's (websafe216), whole
+    assert read_indices(str(output)).shape == (40, 50)
+
+
+def test_a_new_mosaic_drops_the_overviews_of_the_one_it_replaces(tmp_path):
+    """An earlier mosaic's overviews (gdaladdo's <name>.vrt.ovr) stayed beside the new one, which
+    GDAL and QGIS then drew zoomed out with the earlier classes."""
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(40, 50), alpha=True)
+    mosaic = str(tmp_path / "m.vrt")
+    split = ["--split-above", "0.0005", "-q"]
+    assert palettize("quantize", path, "-o", mosaic, "--palette", "vga16", *split).returncode == 0
+    dataset = gdal.Open(mosaic)
+    dataset.BuildOverviews("NEAREST", [2])
+    dataset = None
+    assert os.path.exists(mosaic + ".ovr")
+    assert palettize("quantize", path, "-o", mosaic, "--palette", "websafe216", *split).returncode == 0
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "m.qml", "m.vrt", "m_tiles"]
+    assert gdal.Open(mosaic).GetRasterBand(1).GetOverviewCount() == 0
+
+
+STOPPED_COMMIT = r"""
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from palettize.engine import outputs
+folder, stop_after = sys.argv[2], int(sys.argv[3])
+renames, real = [0], os.replace
+
+def replace(source, target):
+    if renames[0] == stop_after:
+        os._exit(9)  # the worker process killed, nothing undone
+    renames[0] += 1
+    real(source, target)
+
+with outputs.staging_tag("0123abcd"):
+    files = outputs.OutputFiles()
+    for name in ("m.vrt", "m.qml", "m.csv"):
+        with open(files.stage(os.path.join(folder, name)), "w") as f:
+            f.write("new " + name)
+    tiles = files.stage(os.path.join(folder, "m_tiles"))
+    os.mkdir(tiles)
+    with open(os.path.join(tiles, "tile_0_0.tif"), "w") as f:
+        f.write("new tile")
+    outputs.os.replace = replace
+    files.commit()
+"""
+
+
+@pytest.mark.parametrize("stop_after", range(8))
+def test_a_worker_stopped_after_any_rename_of_a_mosaics_commit_leaves_the_earlier_outputs_whole(tmp_path, stop_after):
+    """A Dask worker killed in the middle of a mosaic's commit: the batch put back the files it had
+    moved aside, but removed its new ones by their times, another run's files too (see above)."""
+    from palettize.engine import outputs
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(outputs.__file__)))
+    folder = tmp_path / "out"
+    (folder / "m_tiles").mkdir(parents=True)
+    (folder / "m_tiles" / "tile_0_0.tif").write_text("earlier tile")
+    (folder / "m.vrt").write_text("earlier m.vrt")
+    (folder / "m.qml").write_text("earlier m.qml")  # no table before: m.csv is new
+    ended = subprocess.run([sys.executable, "-c", STOPPED_COMMIT, package_parent, str(folder), str(stop_after)])
+    whole = ended.returncode == 0
+    outputs.put_back_replaced(str(folder), "0123abcd", {"m.vrt", "m.qml", "m.csv", "m_tiles"})
+    outputs.remove_tagged(str(folder), "0123abcd")
+    found = {os.path.relpath(os.path.join(root, name), str(folder)): open(os.path.join(root, name)).read()
+             for root, _, names in os.walk(str(folder)) for name in names}
+    if whole:  # the commit had ended
+        assert found == {"m.vrt": "new m.vrt", "m.qml": "new m.qml", "m.csv": "new m.csv",
+                         os.path.join("m_tiles", "tile_0_0.tif"): "new tile"}
+    else:
+        assert ended.returncode == 9
+        assert found == {"m.vrt": "earlier m.vrt", "m.qml": "earlier m.qml",
+                         os.path.join("m_tiles", "tile_0_0.tif"): "earlier tile"}
+
+
+def test_the_work_folder_of_a_mosaic_run_killed_outright_is_swept_by_the_next_run(tmp_path):
+    """A .vrt run killed with -9 (the system out of memory, a batch system's hard limit) left its
+    hidden work folder of tiles for good: no later run took it for abandoned."""
+    path = write_raster(str(tmp_path / "in.tif"), np.random.default_rng(2).integers(0, 256, (4, 600, 800), np.uint8))
+    folder = tmp_path / "out"
+    killed = subprocess.Popen([SCRIPT, "quantize", path, "-o", str(folder / "m.vrt"), "--split-above", "0.0003", "-q"])
+    deadline = time.monotonic() + 60
+    while not list(folder.glob(".palettize-*/tiles/tile_*.tif")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    killed.kill()
+    killed.wait()
+    left = list(folder.glob(".palettize-*"))
+    assert left and not (folder / "m.vrt").exists()
+    for owner in folder.glob(".palettize-*/.owner"):  # abandoned a while ago (see outputs.ABANDONED_AFTER)
+        os.utime(str(owner), (time.time() - 60, time.time() - 60))
+    assert palettize("quantize", path, "-o", folder / "m.vrt", "--split-above", "0.0003", "-q").returncode == 0
+    assert sorted(os.listdir(str(folder))) == ["m.qml", "m.vrt", "m_tiles"]

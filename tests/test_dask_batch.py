@@ -312,7 +312,7 @@ def tiles_as_workers_make_them(path, output, width=600, height=400):
 
     job = batch.Job(path, output, width=width, height=height, tiles=batch.tile_windows(width, height, float(SPLIT)))
     options, palette = QuantizeOptions(palette=PaletteOptions("vga16")), builtin_palette("vga16")
-    workdir = batch._workdir(job)
+    workdir = batch._workdir(job, [])  # its holder let go: as a worker, which holds none
     opaque = batch.file_opaque(job.input, options)
     tiles = [batch.quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
     return job, options, palette, workdir, opaque, tiles
@@ -658,7 +658,7 @@ def test_ctrl_c_twice_on_a_file_split_into_tiles_still_cleans_up_and_stops_the_w
                             "--workers", "2", "--split-above", "1", "-q"],
                            stderr=subprocess.PIPE, universal_newlines=True, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not glob.glob(str(out / ".palettize-classes-*" / "tiles" / "*.tif")) and run.poll() is None and \
+    while not glob.glob(str(out / ".palettize-*" / "tiles" / "*.tif")) and run.poll() is None and \
             time.monotonic() < deadline:
         time.sleep(0.01)  # until a worker writes a tile
     assert run.poll() is None, "the run ended before it could be stopped"
