@@ -202,8 +202,10 @@ QUANTIZE_PARAMETERS = [
         `share` (of the valid pixels), from the same pass. As `.csv`, `.xlsx`, `.ods`, `.gpkg`,
         `.geojson`, `.gml` or `.tab`; other formats QGIS offers hold no plain table (`.txt` is
         Geoconcept to QGIS; a shapefile's is a `.dbf` alone; `.fgb` drops rows without geometry, and
-        `.sqlite` does not list them) and are refused. Saved into a GeoPackage, it is added to it,
-        but not to the one *Indexed raster* replaces."""),
+        `.sqlite` does not list them) and are refused. Saved into a GeoPackage (the dialog's *Save
+        to GeoPackage*, `ogr:dbname='x.gpkg' table="legend"`), it is added to it, but not to the one
+        *Indexed raster* replaces; a GeoPackage of other layers given by its path alone is refused,
+        since QGIS would write the table as a new file in its place."""),
     OUTPUT_REPORT,
 ]
 #: The dialog's palette list, one label per PALETTE option, grouped by kind in the enum's order:

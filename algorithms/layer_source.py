@@ -47,7 +47,7 @@ from ..engine.blocks import Cancelled
 from ..engine.options import OptionsError, finite_number, whole_number
 from ..engine.outputs import same_file_key, writable_path_problem
 from ..engine.pointwise import NotPiecewise
-from ..engine.run import RunError, opaque_or_guessed
+from ..engine.run import RunError, opaque_or_guessed, other_geopackage_layers
 from ..engine.stopping import sigterm_stops_run, stop_asked
 from . import help as help_text
 from . import rendered_source
@@ -771,6 +771,14 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         if problem:
             raise QgsProcessingException(tr("Cannot write {} {}: {}. Choose another place.").format(
                 self.named("OUTPUT_TABLE"), table, problem))
+        others = other_geopackage_layers(table, driver)
+        if others:  # QGIS writes a table given by a file's path as a new file: the user's layers went with the old
+            raise QgsProcessingException(tr(
+                "Cannot write {} {}: it is a GeoPackage holding other layers ({}), which writing the table as a new file "
+                "would delete. To add the table to it, give ogr:dbname='{}' table=\"{}\" (what the dialog's Save to "
+                "GeoPackage gives), or choose another file.").format(
+                    self.named("OUTPUT_TABLE"), table, ", ".join(others), table,
+                    os.path.splitext(os.path.basename(table))[0]))
         return table
 
     def check_table_destination(self, parameters, context, outputs):

@@ -301,6 +301,29 @@ def test_a_failed_run_keeps_the_geopackage_its_table_was_added_to(qgis_app, tmp_
     assert everything_under(str(tmp_path)) == ["out.tif.aux.xml", "project.gpkg"]
 
 
+@pytest.mark.parametrize("algorithm", ["quantize", "extractpalette"])
+def test_a_table_given_as_the_path_of_a_geopackage_of_other_layers_is_refused_before_any_work(
+        qgis_app, tmp_path, rgba, algorithm):
+    """OUTPUT_TABLE=project.gpkg (a path, not the dialog's Save to GeoPackage): QGIS wrote the table
+    as a new file, and the user's other layers in it were gone, the run a success."""
+    project = geopackage_with_a_table(tmp_path / "project.gpkg", "boreholes")
+    own = {"quantize": {"PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")},
+           "extractpalette": {"N_COLORS": 8, "OUTPUT_PALETTE": str(tmp_path / "p.gpl")}}[algorithm]
+    parameters = dict(own, INPUT=rgba, OUTPUT_TABLE=project)
+    with pytest.raises(QgsProcessingException) as error:
+        processing.run("palettize:" + algorithm, parameters)
+    assert ("Cannot write Palette table (OUTPUT_TABLE) {0}: it is a GeoPackage holding other layers (boreholes), "
+            "which writing the table as a new file would delete. To add the table to it, give ogr:dbname='{0}' "
+            "table=\"project\" (what the dialog's Save to GeoPackage gives), or choose another file.").format(
+                project) in str(error.value)
+    assert geopackage_tables(project) == {"boreholes": 1}
+    assert everything_under(str(tmp_path)) == ["project.gpkg"]
+    # followed, the advice adds the table
+    processing.run("palettize:" + algorithm, dict(parameters, OUTPUT_TABLE="ogr:dbname='{}' table=\"project\"".format(
+        project)))
+    assert sorted(geopackage_tables(project)) == ["boreholes", "project"]
+
+
 def test_a_failed_run_puts_back_the_users_table_of_a_geopackage_qgis_has_open(qgis_app, tmp_path, rgba):
     """The GeoPackage's tables are loaded in QGIS and one was edited and saved: SQLite keeps the
     GeoPackage's latest pages in project.gpkg-wal. A copy of project.gpkg alone, put back after a
