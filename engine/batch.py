@@ -911,7 +911,7 @@ class Runner:
             unsaid = options.style and log and (job.tiles or self.client is not None or len(planned) > 1)
             kept = unsaid and style_conflict(job.output, [job.input])
             if kept:
-                log("No QGIS style was saved beside the output: {}".format(kept), warning=True)
+                log(run.style_not_saved(kept), warning=True)
         palette = origin = None
         if options.palette.from_image:
             progress(0, 0, len(planned), total)

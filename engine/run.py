@@ -852,7 +852,7 @@ def format_losses(writer, driver, output_path, grid, palette, counted_in=()):
         lost.append("The {} format cannot hold a nodata value: transparent and nodata pixels hold {} in {}; treat that "
                     "value as nodata where you use it.".format(driver, writer.nodata, name))
     if not writer.keeps_counts:
-        lost.append("The {} format kept no pixel counts in {}'s raster attribute table: {}.".format(
+        lost.append("The {} format keeps no pixel counts with {} (no raster attribute table of them): {}.".format(
             driver, name, "{} {} them".format(" and ".join(counted_in), "hold" if len(counted_in) > 1 else "holds")
             if counted_in else "OUTPUT_TABLE or OUTPUT_REPORT gives them"))
     if not writer.has_colour_table:
@@ -913,12 +913,17 @@ def _more_colours(method, setting):
                                           "frequent colours: a map's legend colours)".format(setting))
 
 
+def style_not_saved(why):
+    """The log's warning that no .qml was written beside the output, and ``why`` (a phrase, or an error)."""
+    return "No QGIS style was saved beside the output: {}.".format(str(why).rstrip("."))
+
+
 def _style(output_path, palette, outputs, result, inputs=()):
     """Stage the .qml beside the output, unless a file there is not a style Palettize wrote for it
     or it would be the style of one of the ``inputs`` (paths); returns (message, warning) for the log."""
     problem = style_conflict(output_path, inputs)
     if problem:
-        return "No QGIS style was saved beside the output: {}".format(problem), True
+        return style_not_saved(problem), True
     path, staged = style_path(output_path), outputs.stage(style_path(output_path))
     try:
         write_style(output_path, palette, staged)
@@ -928,7 +933,7 @@ def _style(output_path, palette, outputs, result, inputs=()):
         if isinstance(error, OSError) and error.errno in FULL_DISK:  # a full disk fails the run, as for the raster
             raise RunError("Could not write {}: no space left on the disk for its QGIS style {}. Nothing was written: "
                            "free some space or write it elsewhere.".format(output_path, os.path.basename(path)))
-        return "No QGIS style was saved beside the output: {}".format(error), True
+        return style_not_saved(error), True
     result.written.append(os.path.abspath(path))
     return "QGIS style with the palette's classes: {}".format(path), False
 

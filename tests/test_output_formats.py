@@ -638,8 +638,8 @@ def test_a_format_that_keeps_no_pixel_counts_says_so(qgis_app, tmp_path, extensi
         assert [int(rat.GetValueAsDouble(row, column)) for row in range(16)] == counts.tolist()
         assert said == []
     else:
-        assert said == ["The {} format kept no pixel counts in classes.{}'s raster attribute table: Palette table "
-                        "(OUTPUT_TABLE) or Report (OUTPUT_REPORT) gives them.".format(
+        assert said == ["The {} format keeps no pixel counts with classes.{} (no raster attribute table of them): "
+                        "Palette table (OUTPUT_TABLE) or Report (OUTPUT_REPORT) gives them.".format(
                             gdal.Open(output).GetDriver().ShortName, extension)]
 
 
@@ -653,7 +653,7 @@ def test_a_format_that_keeps_no_pixel_counts_names_the_table_that_holds_them(qgi
     quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.nc"), "OUTPUT_TABLE": table},
              feedback=log)
     said = [w for w in log.warnings if "pixel counts" in w]
-    assert said == ["The netCDF format kept no pixel counts in classes.nc's raster attribute table: {} holds "
-                    "them.".format(table)]
+    assert said == ["The netCDF format keeps no pixel counts with classes.nc (no raster attribute table of them): "
+                    "{} holds them.".format(table)]
     with open(table) as written:
         assert written.readline().startswith("index,")

@@ -44,7 +44,7 @@ def test_an_output_named_like_an_earlier_one_but_for_its_extension_is_told_whose
     assert (tmp_path / "classes.qml").read_text() == style
     assert "No QGIS style was saved beside the output: {} is the style Palettize wrote for classes.tif, which QGIS " \
         "opens classes.img with too: it was kept, and QGIS draws classes.img with the classes of classes.tif (give " \
-        "the output another name)".format(tmp_path / "classes.qml") in feedback.warnings
+        "the output another name).".format(tmp_path / "classes.qml") in feedback.warnings
     vga16 = [tuple(c) for c in builtin_palette("vga16").colours.tolist()]
     assert paletted_classes(tmp_path / "classes.img") == paletted_classes(tmp_path / "classes.tif") == vga16
 
