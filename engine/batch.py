@@ -271,14 +271,19 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
         folder = os.path.join(workdir, "tiles")
         os.makedirs(folder, exist_ok=True)
         merges = run.merged_finder(grid, options, nodata)
-        with gdal_io.IndexedRasterWriter(os.path.join(folder, tile_name(tile)), "GTiff", tile_grid, palette,
-                                         gdal_type, nodata, compress_in_threads=not options.cleanup.busy
-                                         ) as writer:
-            passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows), palette,
-                                     options.metric, options.alpha_threshold, dither=options.dither,
-                                     cleanup=options.cleanup, grid_size=(grid.width, grid.height),
-                                     opaque=opaque, nodata_index=options.nodata_index, observers=[merges])
-            writer.commit()
+        try:
+            with gdal_io.IndexedRasterWriter(os.path.join(folder, tile_name(tile)), "GTiff", tile_grid, palette,
+                                             gdal_type, nodata, compress_in_threads=not options.cleanup.busy
+                                             ) as writer:
+                passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows),
+                                         palette, options.metric, options.alpha_threshold, dither=options.dither,
+                                         cleanup=options.cleanup, grid_size=(grid.width, grid.height),
+                                         opaque=opaque, nodata_index=options.nodata_index, observers=[merges])
+                writer.commit()
+        except gdal_io.WriteError as error:  # said of the output's folder, not of the hidden tile's file
+            detail = str(error).split(": ", 1)[-1]
+            raise run.RunError("Could not write the tiles of the output in {}: {}. Nothing was written.".format(
+                os.path.dirname(workdir), detail.rstrip("."))) from None
         return passed.counts, run.values_clipped(source, options.alpha_threshold), merges.samples
     finally:
         source.close()
@@ -403,10 +408,9 @@ def tiles_folder_problem(output):
     return ""
 
 
-def _stage_mosaic(workdir, vrt_path, output, outputs):
-    """Stage <name>.vrt and its tiles (as <name>_tiles/) in ``outputs`` (outputs.OutputFiles), which
-    puts them into place with the run's other outputs, the earlier mosaic's set aside until then.
-    GDAL says nothing when the disk fills as it writes a .vrt: a mosaic cut short is refused here."""
+def _mosaic_text(vrt_path, output):
+    """The text of the mosaic GDAL wrote at ``vrt_path`` for ``output``: GDAL says nothing when the
+    disk fills as it writes a .vrt, and one cut short is refused (WriteError)."""
     with open(vrt_path, encoding="utf-8") as f:
         text = f.read()
     try:
@@ -414,6 +418,14 @@ def _stage_mosaic(workdir, vrt_path, output, outputs):
     except ElementTree.ParseError:
         raise gdal_io.WriteError("GDAL could not write the mosaic {}: {}".format(output, gdal_io.reason(
             "it was cut short, though GDAL reported no error", os.path.dirname(os.path.abspath(output)))))
+    return text
+
+
+def _stage_mosaic(workdir, vrt_path, output, outputs):
+    """Stage <name>.vrt and its tiles (as <name>_tiles/) in ``outputs`` (outputs.OutputFiles), which
+    puts them into place with the run's other outputs, the earlier mosaic's set aside until then.
+    GDAL says nothing when the disk fills as it writes a .vrt: a mosaic cut short is refused here."""
+    text = _mosaic_text(vrt_path, output)
     tiles = tiles_folder(output)
     # the tiles folder's name, as XML text (a name with '&' or '<' made a mosaic no program reads)
     text = text.replace('relativeToVRT="1">tiles/', 'relativeToVRT="1">{}/'.format(escape(os.path.basename(tiles))))
@@ -504,6 +516,7 @@ def _copy_mosaic(vrt_path, output, palette, counts, data_type, outputs, counted_
     staged in ``outputs``; ``data_type``: (dtype, nodata) of the file's output (see file_output).
     Returns the warnings of what its format could not hold (run.format_losses, ``counted_in`` as
     there), as quantize_file gives them."""
+    _mosaic_text(vrt_path, output)  # whole, or GDAL cannot open it (None, no reason)
     source = gdal.Open(vrt_path)
     band = source.GetRasterBand(1)
     grid = gdal_io.RasterGrid.of_dataset(source)

@@ -566,7 +566,9 @@ def reason(problem, folder=None):
     except OSError:
         stat = None
     problem = problem or "GDAL gave no reason"
-    if stat is not None and stat.f_bavail * stat.f_frsize < 1 << 20 and "No space left on device" not in problem:
+    if "No space left on device" in problem:
+        return "{}: free some space or write it elsewhere".format(problem)
+    if stat is not None and stat.f_bavail * stat.f_frsize < 1 << 20:
         return "{}, and the disk holding it has {} KB free: free some space or write it elsewhere".format(
             problem, stat.f_bavail * stat.f_frsize // 1024)
     return problem

@@ -1138,6 +1138,26 @@ def test_a_mosaic_gdal_wrote_cut_short_is_refused_and_the_earlier_one_stays(tmp_
     assert sorted(os.listdir(str(tmp_path))) == ["in.tif", "map.qml", "map.vrt", "map_tiles", "work"]
 
 
+def test_a_mosaic_cut_short_for_a_tif_output_is_refused_saying_so(tmp_path):
+    """The same mosaic, written into a .tif (a file split into tiles on a cluster): GDAL opened
+    nothing of it, and the run failed with "'NoneType' object has no attribute 'GetRasterBand'"."""
+    import numpy
+    from palettize.engine import batch, gdal_io
+    from palettize.engine.outputs import OutputFiles
+    from palettize.palettes.palette import builtin_palette
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 7), alpha=True)
+    assert palettize("quantize", path, "-o", tmp_path / "map.vrt", "--palette", "vga16", "-q").returncode == 0
+    with open(str(tmp_path / "map.vrt"), encoding="utf-8") as f:
+        (tmp_path / "cut.vrt").write_text(f.read()[:300], encoding="utf-8")
+    output = str(tmp_path / "out" / "map.tif")
+    with pytest.raises(gdal_io.WriteError) as error, OutputFiles() as outputs:
+        batch._copy_mosaic(str(tmp_path / "cut.vrt"), output, builtin_palette("vga16"), numpy.zeros(16, numpy.int64),
+                           (numpy.uint8, 255), outputs)
+    assert str(error.value).startswith("GDAL could not write the mosaic {}: it was cut short".format(output))
+    assert not os.path.exists(str(tmp_path / "out"))
+
+
 def test_a_run_on_a_filling_disk_writes_its_style_too_or_fails_leaving_nothing(tmp_path, small_disk):
     """The disk filled up as the style was written: the raster and table went into place without
     their .qml, exit 0, and with -q not a word."""

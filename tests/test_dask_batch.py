@@ -968,3 +968,25 @@ def test_a_worker_lost_while_a_stopped_batch_asks_what_runs_is_passed_over(tmp_p
             runner.client.close()
     finally:
         stop(processes)
+
+
+def test_a_tile_that_fills_the_disk_is_told_of_the_outputs_folder_not_of_a_hidden_file(tmp_path, small_disk):
+    """GDAL's raw error named the tile's file in the hidden work folder, with no word of what to do:
+    "GDAL could not write .../.palettize-big-ab3ab787/tiles/tile_632_316.tif: _tiffWriteProc:No space
+    left on device"."""
+    from palettize.engine.options import PaletteOptions, QuantizeOptions
+    from palettize.palettes.palette import builtin_palette
+
+    noise = np.random.default_rng(5).integers(0, 256, (3, 400, 600), np.uint8)
+    path = write_raster(str(tmp_path / "noise.tif"), noise)
+    job = batch.Job(path, str(small_disk / "big.tif"), width=600, height=400, tiles=batch.tile_windows(600, 400, 0.1))
+    options, palette = QuantizeOptions(palette=PaletteOptions("win256")), builtin_palette("win256")
+    workdir = batch._workdir(job, [])
+    with open(str(small_disk / "filler"), "wb") as filler:  # 16 KB left: less than a tile
+        stat = os.statvfs(str(small_disk))
+        filler.write(b"\0" * (stat.f_bavail * stat.f_frsize - 16 * 1024))
+    with pytest.raises(batch.run.RunError) as error:
+        batch.quantize_tile(path, workdir, job.tiles[0], options, palette, True)
+    message = str(error.value)
+    assert message.startswith("Could not write the tiles of the output in {}: ".format(small_disk)), message
+    assert message.endswith("free some space or write it elsewhere. Nothing was written.") and ".palettize" not in message
