@@ -70,7 +70,9 @@ PIXEL_SIZE = parameter(
     picks it; one placed by ground control points: of the north-up view QGIS warps it into), nodata
     where its centre is off the layer (where the layer's style resamples, the colour resampled at that centre: what a
     QGIS map draws when the pixel size divides the layer's extent, a map otherwise fitting the layer
-    into whole pixels; see `EXTENT` for an extent in another CRS). Layers without a grid of their
+    into whole pixels; a style that colours a pixel from its neighbours, such as hillshade, is drawn
+    by QGIS on the output grid, as a map at that pixel size shows it; see `EXTENT` for an extent in
+    another CRS). Layers without a grid of their
     own (WMS, WMTS, XYZ tiles) need `EXTENT` and `PIXEL_SIZE`, and so does an `EXTENT` in another
     CRS than the layer's (the layer's pixel size is in its own CRS units); without them the run
     stops and asks for them.""", advanced=True)

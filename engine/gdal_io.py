@@ -1039,6 +1039,9 @@ def _probe_format(driver_name, extension, data_type, palette_size, nodata, grid,
 
     if driver_name in LOSSY_DRIVERS:
         return "its compression is lossy and would change class indices into others"
+    if driver_name == "VRT":  # GDAL's own refusal speaks of VRTSourcedRasterBand
+        return ("a .vrt holds no pixels of its own, only a mosaic of other rasters (the command line writes one of "
+                "GeoTIFF tiles: palettize quantize map.tif -o map.vrt)")
     driver = gdal.GetDriverByName(driver_name)
     if driver is None or driver.GetMetadataItem(gdal.DCAP_RASTER) != "YES" or not (
             driver.GetMetadataItem(gdal.DCAP_CREATE) == "YES" or driver.GetMetadataItem(gdal.DCAP_CREATECOPY) == "YES"):

@@ -657,3 +657,14 @@ def test_a_format_that_keeps_no_pixel_counts_names_the_table_that_holds_them(qgi
                     "{} holds them.".format(table)]
     with open(table) as written:
         assert written.readline().startswith("index,")
+
+
+def test_a_vrt_output_in_processing_is_refused_saying_where_vrt_mosaics_are_written(qgis_app, tmp_path):
+    """OUTPUT=x.vrt was refused with GDAL's "Writing through VRTSourcedRasterBand is not supported"."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    with pytest.raises(QgsProcessingException) as error:
+        quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.vrt")})
+    assert ("Cannot write classes.vrt as VRT (.vrt): a .vrt holds no pixels of its own, only a mosaic of other "
+            "rasters (the command line writes one of GeoTIFF tiles: palettize quantize map.tif -o map.vrt). Choose a "
+            "GeoTIFF (.tif).") in str(error.value)
+    assert sorted(os.listdir(str(tmp_path))) == ["in.tif"]
