@@ -38,7 +38,8 @@ from . import gdal_io, run
 from .blocks import colour_histogram, output_type, palette_usage, quantize_blocks
 from .merged import merged_in_histogram
 from .nearest import RGB_BITS
-from .outputs import OutputFiles, connection_file, connection_parts, put_back_replaced, remove_tagged, staging_tag
+from .outputs import (OutputFiles, connection_file, connection_parts, put_back_replaced, remove_tagged, staging_tag,
+                      sweep_abandoned)
 from .style import style_conflict, style_path, write_style
 
 #: Files above this many megapixels are split into tiles on a cluster.
@@ -1014,6 +1015,8 @@ class Runner:
         tag = uuid.uuid4().hex[:8]  # the staging folders of this batch's tasks
         ended = set()  # outputs of the files whose last task ended
         later = _Later(self.client, options, palette, origin, tag, watched, finals, workdirs)
+        for folder in {folder for job in jobs for folder in _output_folders(job)}:
+            sweep_abandoned(folder)  # here, where the tasks (on other machines maybe) sweep none
         try:  # submitting takes a while too (a few ms a task): a Ctrl-C there is cleaned up after as well
             self._submit(jobs, later)
             self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, tell, progress,

@@ -277,8 +277,10 @@ class OutputFiles:
         folder = os.path.dirname(os.path.abspath(target))
         if folder not in self._staging:
             self.make_folders(folder)
-            sweep_abandoned(folder)
-            prefix = _staging_prefix(getattr(_thread, "tag", None))
+            tag = getattr(_thread, "tag", None)
+            if tag is None:  # a batch's task never sweeps: its batch's work folders are in use (see Runner)
+                sweep_abandoned(folder)
+            prefix = _staging_prefix(tag)
             while True:  # named before it is made: a Ctrl-C just after it is made still finds it to remove
                 self._staging[folder] = os.path.join(folder, prefix + uuid.uuid4().hex[:8])
                 try:

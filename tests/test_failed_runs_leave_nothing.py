@@ -3,6 +3,7 @@ no temporary folder, no folder it made, and the files it would have replaced int
 
 import os
 import subprocess
+import time
 
 import numpy as np
 import processing
@@ -700,6 +701,26 @@ def test_a_failed_run_leaves_the_layer_a_script_put_in_the_context_alone(qgis_ap
             processing.run("palettize:quantize", {"INPUT": given, "PALETTE": "exact", "N_COLORS": 2,
                                                   "OUTPUT": str(tmp_path / "out.tif")}, context=context)
         assert layer.name() == "mine" and context.temporaryLayerStore().mapLayer(layer.id()) is layer
+
+def test_a_batchs_task_sweeps_no_folder_its_batch_may_still_use(tmp_path, monkeypatch):
+    """A batch's work folder of tiles lives as long as the batch, and its tasks stage their outputs
+    beside it, on other machines maybe, where a lock taken on a shared file system (NFS without
+    lock service) does not show: they never sweep; a run of its own, or the batch itself, does."""
+    from palettize.engine import outputs
+    from palettize.engine.outputs import OutputFiles, staging_tag
+
+    left = OutputFiles()
+    work = left.work_folder(str(tmp_path))
+    os.utime(os.path.join(work, ".owner"), (time.time() - 3600,) * 2)
+    left._owners.pop().close()  # its lock let go: as it looks from another machine
+    for tag, kept in (("0123abcd", True), (None, False)):
+        monkeypatch.setattr(outputs, "_SWEPT", set())  # as in another process
+        with staging_tag(tag):
+            task = OutputFiles()
+            task.stage(str(tmp_path / "out.tif"))
+            task.discard()
+        assert os.path.isdir(work) == kept
+
 
 def test_the_staging_folder_of_a_run_still_going_is_left_alone_by_another_run_into_the_same_folder(tmp_path,
                                                                                                    monkeypatch):
