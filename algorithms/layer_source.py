@@ -773,12 +773,16 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 self.named("OUTPUT_TABLE"), table, problem))
         others = other_geopackage_layers(table, driver)
         if others:  # QGIS writes a table given by a file's path as a new file: the user's layers went with the old
+            names, free = layer_names(table), os.path.splitext(os.path.basename(table))[0] + "_palette"
+            for number in range(2, len(names) + 2):  # a name none of its layers has: the advice replaces none
+                if same_name(names, free) is None:
+                    break
+                free = "{}_palette_{}".format(os.path.splitext(os.path.basename(table))[0], number)
             raise QgsProcessingException(tr(
                 "Cannot write {} {}: it is a GeoPackage holding other layers ({}), which writing the table as a new file "
                 "would delete. To add the table to it, give ogr:dbname='{}' table=\"{}\" (what the dialog's Save to "
                 "GeoPackage gives), or choose another file.").format(
-                    self.named("OUTPUT_TABLE"), table, ", ".join(others), table,
-                    os.path.splitext(os.path.basename(table))[0]))
+                    self.named("OUTPUT_TABLE"), table, ", ".join(others), table, free))
         return table
 
     def check_table_destination(self, parameters, context, outputs):

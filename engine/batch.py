@@ -272,8 +272,9 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
         folder = os.path.join(workdir, "tiles")
         os.makedirs(folder, exist_ok=True)
         merges = run.merged_finder(grid, options, nodata)
+        written = os.path.join(folder, tile_name(tile))
         try:
-            with gdal_io.IndexedRasterWriter(os.path.join(folder, tile_name(tile)), "GTiff", tile_grid, palette,
+            with gdal_io.IndexedRasterWriter(written, "GTiff", tile_grid, palette,
                                              gdal_type, nodata, compress_in_threads=not options.cleanup.busy
                                              ) as writer:
                 passed = quantize_blocks(source, _TileWriter(writer, tile), _offset_windows(tile, options.full_rows),
@@ -282,9 +283,9 @@ def quantize_tile(path, workdir, tile, options, palette, opaque):
                                          opaque=opaque, nodata_index=options.nodata_index, observers=[merges])
                 writer.commit()
         except gdal_io.WriteError as error:  # said of the output's folder, not of the hidden tile's file
-            detail = str(error).split(": ", 1)[-1]
+            detail = str(error).replace("GDAL could not write {}: ".format(os.path.abspath(written)), "", 1)
             raise run.RunError("Could not write the tiles of the output in {}: {}. Nothing was written.".format(
-                os.path.dirname(workdir), detail.rstrip("."))) from None
+                os.path.dirname(os.path.dirname(workdir)), detail.rstrip("."))) from None  # see _workdir
         return passed.counts, run.values_clipped(source, options.alpha_threshold), merges.samples
     finally:
         source.close()
@@ -382,6 +383,15 @@ def _drop_geotransform(vrt_path):
         f.write(re.sub(r"\s*<GeoTransform>[^<]*</GeoTransform>", "", text, count=1))
 
 
+def _undo_unfinished_commits(job, tag):
+    """Put back the earlier outputs of ``job`` that a task of the batch ``tag``, stopped in the
+    middle of its commit (its worker process killed), had moved aside (outputs.put_back_replaced)."""
+    names = {os.path.basename(path) for path in _side_files(job) + (
+        [tiles_folder(job.output)] if is_mosaic(job.output) else [])}
+    for folder in _output_folders(job):
+        put_back_replaced(folder, tag, names)
+
+
 def _output_folders(job):
     """The folders a file's outputs go into."""
     return {os.path.dirname(os.path.abspath(path)) for path in _side_files(job)}
@@ -446,7 +456,7 @@ class _Later:
     def __init__(self, client, options, palette, origin, tag, watched, finals, workdirs):
         self.client, self.options, self.palette, self.origin, self.tag = client, options, palette, origin, tag
         self.watched, self.finals, self.workdirs = watched, finals, workdirs  # see Runner._submit
-        self.holders = []  # of the work folders (see _workdir)
+        self.holders = {}  # of the work folders (see _workdir)
         self._files = {}  # {future: (job, the file's task, its tile's number or None for its opacity)}
         self._tiles = {}  # {output: (opacity, [each tile's result or None])}
 
@@ -533,11 +543,21 @@ def _copy_mosaic(vrt_path, output, palette, counts, data_type, outputs, counted_
 
 
 def _workdir(job, holders):
-    """A private folder beside the output for its tiles (where every worker writes it), held by
-    an OutputFiles appended to ``holders`` until the batch ends: a batch killed outright (kill -9)
-    left it for good; another run into that folder now sweeps it (outputs.sweep_abandoned)."""
-    holders.append(OutputFiles())
-    return holders[-1].work_folder(os.path.dirname(os.path.abspath(job.output)))
+    """A private folder beside the output for its tiles (where every worker writes it), made in
+    the staging folder that ``holders`` ({folder: outputs.OutputFiles}) holds in the output's
+    folder until the batch ends (one open file a folder, not a file): a batch killed outright
+    (kill -9) left its work folders for good; another run into that folder now sweeps them
+    (outputs.sweep_abandoned). RunError when it cannot be made."""
+    folder = os.path.dirname(os.path.abspath(job.output))
+    try:
+        holder = holders.setdefault(folder, OutputFiles())
+        workdir = os.path.join(holder.work_folder(folder), uuid.uuid4().hex[:8])
+        os.mkdir(workdir)
+    except OSError as error:
+        raise run.RunError("Could not make a folder for the tiles of {} in {}: {}.{}".format(
+            job.output, folder, error.strerror or error, " Free some space or write it elsewhere."
+            if error.errno in run.FULL_DISK else "")) from None
+    return workdir
 
 
 def remove_folder(path):
@@ -997,14 +1017,14 @@ class Runner:
         if palette is None:
             palette, origin = run.resolve_palette(options, run.colour_histogram_files([job.input], options)
                                                   if options.palette.from_image else None)
-        holders = []
+        holders = {}
         try:
             workdir = _workdir(job, holders)
             opaque = file_opaque(job.input, options)
             tiles = [quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
             return assemble(job, workdir, options, palette, tiles, opaque, origin)[1]
         finally:
-            for holder in holders:
+            for holder in holders.values():
                 holder.discard()
 
     def _quantize_on_cluster(self, jobs, options, resolved, progress, keep_going, tell, fail, total):
@@ -1018,6 +1038,14 @@ class Runner:
         for folder in {folder for job in jobs for folder in _output_folders(job)}:
             sweep_abandoned(folder)  # here, where the tasks (on other machines maybe) sweep none
         try:  # submitting takes a while too (a few ms a task): a Ctrl-C there is cleaned up after as well
+            for job in [job for job in jobs if job.tiles]:
+                try:
+                    workdirs[job.output] = _workdir(job, later.holders)
+                except run.RunError as error:
+                    fail(job, error)
+                    if not keep_going:
+                        return
+                    jobs = [other for other in jobs if other is not job]
             self._submit(jobs, later)
             self._follow(as_completed(list(watched)), watched, finals, workdirs, keep_going, fail, tell, progress,
                          len(jobs), total, ended, later)
@@ -1029,10 +1057,8 @@ class Runner:
                         self.cluster.close()
                     for job in jobs:
                         if job.output not in ended:  # its outputs whole where its last task ended, unseen yet
-                            names = {os.path.basename(path) for path in _side_files(job) + (
-                                [tiles_folder(job.output)] if is_mosaic(job.output) else [])}
-                            for folder in _output_folders(job):  # a commit stopped in the middle, undone
-                                put_back_replaced(folder, tag, names)
+                            _undo_unfinished_commits(job, tag)
+                            for folder in _output_folders(job):
                                 remove_tagged(folder, tag)
                 else:  # another's workers: their running tasks end as they would
                     self._cancel([f for f in watched if not f.done()], timeout=10)
@@ -1042,7 +1068,7 @@ class Runner:
                 raise self._lost_scheduler() from None  # e.g. a result gathered as the scheduler died
             raise
         finally:
-            for holder in later.holders:  # their work folders removed by now (or with them)
+            for holder in later.holders.values():  # their work folders removed by now (or with them)
                 holder.discard()
         for job in jobs:  # a task Dask ran again, its worker lost in the middle, left its staging folder
             for folder in _output_folders(job):
@@ -1059,7 +1085,6 @@ class Runner:
                                              later.origin, pure=False)
                 later.watched[future], later.finals[future] = (job, job.pixels), job
                 continue
-            later.workdirs[job.output] = _workdir(job, later.holders)
             later.opacity(job, task)
 
     def _follow(self, completed, watched, finals, workdirs, keep_going, fail, tell, progress, files, total, ended,
@@ -1085,6 +1110,7 @@ class Runner:
                 if job.output in failed or stop and future.status == "cancelled":
                     continue
                 failed.add(job.output)
+                _undo_unfinished_commits(job, later.tag)  # of a task Dask lost with its worker, then ran again
                 fail(job, _unreadable(future.exception()) if future.status == "error" else "cancelled")
                 if stop:  # a file begun before the stop that failed too: said, nothing more to stop
                     continue

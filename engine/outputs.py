@@ -64,20 +64,22 @@ def remove_tagged(folder, tag):
 
 def put_back_replaced(folder, tag, names):
     """After a task was stopped in the middle (its worker process stopped): where a staging folder
-    with ``tag`` in ``folder`` holds any of the output files ``names``, the task had not finished
-    its commit; the files it had moved aside (see OutputFiles.commit) go back in place, over those
-    it had moved in, and those it had moved in where there was none are removed. A task whose
-    commit ended left no staging folder: its outputs are whole."""
+    with ``tag`` in ``folder`` holds the list of a commit of ``names`` that had begun and not
+    ended (PLACING, see OutputFiles.commit), the files it had moved aside go back in place, over
+    those it had moved in, and those it had moved in where there was none are removed. A task
+    stopped before its commit, or after it (as its staging folder was being removed), left the
+    outputs as they were, or whole."""
     for staging in _tagged(folder, tag):
-        moved_aside = os.path.join(staging, REPLACED)
-        aside = os.listdir(moved_aside) if os.path.isdir(moved_aside) else []
-        if not names & set(os.listdir(staging) + aside):
-            continue
         try:
             with open(os.path.join(staging, PLACING), encoding="utf-8") as placing:
-                placed = set(placing.read().splitlines()) - set(os.listdir(staging))  # moved in already
-        except OSError:  # its commit had not begun
-            placed = set()
+                listed = set(placing.read().splitlines())
+        except OSError:  # its commit had not begun, or had ended
+            continue
+        if not names & listed:
+            continue
+        moved_aside = os.path.join(staging, REPLACED)
+        aside = os.listdir(moved_aside) if os.path.isdir(moved_aside) else []
+        placed = listed - set(os.listdir(staging))  # moved in already
         for name in placed - set(aside):
             _remove(os.path.join(folder, name), folders=True)
         for name in aside:
@@ -352,6 +354,8 @@ class OutputFiles:
         try:
             with _folders_locked(sorted({same_file_key(folder) for folder in self._staging})):
                 self._move_into_place()
+                for staging in self._staging.values():  # the commit has ended (see put_back_replaced)
+                    _remove(os.path.join(staging, PLACING))
         except BaseException:
             self.discard()
             raise

@@ -482,7 +482,7 @@ def other_geopackage_layers(path, driver):
     try:
         with closing(sqlite3.connect("file:{}?{}".format(pathname2url(os.path.abspath(path)), how), timeout=2,
                                      uri=True)) as database:
-            names = [str(name) for name, in database.execute("SELECT table_name FROM gpkg_contents")]
+            names = [str(name) for name, in database.execute("SELECT table_name FROM gpkg_contents ORDER BY table_name")]
     except sqlite3.Error:
         return []
     own = os.path.splitext(os.path.basename(path))[0].lower()  # SQLite's table names ignore case

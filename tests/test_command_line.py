@@ -1294,17 +1294,29 @@ def test_a_new_mosaic_drops_the_overviews_of_the_one_it_replaces(tmp_path):
 
 
 STOPPED_COMMIT = r"""
-import os, sys
+import os, shutil, sys
 sys.path.insert(0, sys.argv[1])
 from palettize.engine import outputs
-folder, stop_after = sys.argv[2], int(sys.argv[3])
-renames, real = [0], os.replace
+folder, stage, stop_after = sys.argv[2], sys.argv[3], int(sys.argv[4])
+done = [0]
 
-def replace(source, target):
-    if renames[0] == stop_after:
+def stop_here():
+    if done[0] == stop_after:
         os._exit(9)  # the worker process killed, nothing undone
-    renames[0] += 1
+    done[0] += 1
+
+def replace(source, target, real=os.replace):
+    stop_here()
     real(source, target)
+
+def rmtree(path, ignore_errors=False):  # entry by entry, as shutil's, stopped after some
+    for root, folders, files in os.walk(path, topdown=False):
+        for name in files:
+            stop_here()
+            os.remove(os.path.join(root, name))
+        for name in folders:
+            os.rmdir(os.path.join(root, name))
+    os.rmdir(path)
 
 with outputs.staging_tag("0123abcd"):
     files = outputs.OutputFiles()
@@ -1313,38 +1325,47 @@ with outputs.staging_tag("0123abcd"):
             f.write("new " + name)
     tiles = files.stage(os.path.join(folder, "m_tiles"))
     os.mkdir(tiles)
-    with open(os.path.join(tiles, "tile_0_0.tif"), "w") as f:
-        f.write("new tile")
-    outputs.os.replace = replace
+    for number in range(3):
+        with open(os.path.join(tiles, "tile_{}.tif".format(number)), "w") as f:
+            f.write("new tile")
+    if stage == "rename":
+        outputs.os.replace = replace
+    else:  # as the staging folder is removed, once the commit has put everything in place
+        outputs.shutil.rmtree = rmtree
     files.commit()
 """
 
 
-@pytest.mark.parametrize("stop_after", range(8))
-def test_a_worker_stopped_after_any_rename_of_a_mosaics_commit_leaves_the_earlier_outputs_whole(tmp_path, stop_after):
+@pytest.mark.parametrize("stage, stop_after", [("rename", n) for n in range(6)] + [("removal", n) for n in range(6)])
+def test_a_worker_stopped_at_any_moment_of_a_mosaics_commit_leaves_the_earlier_or_the_new_outputs_whole(
+        tmp_path, stage, stop_after):
     """A Dask worker killed in the middle of a mosaic's commit: the batch put back the files it had
-    moved aside, but removed its new ones by their times, another run's files too (see above)."""
-    from palettize.engine import outputs
+    moved aside, but removed its new ones by their times, another run's files too (see above); one
+    killed as it removed its staging folder after the commit had ended put back what was left of
+    the earlier tiles over the new ones."""
+    from palettize.engine import batch, outputs
 
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(outputs.__file__)))
     folder = tmp_path / "out"
     (folder / "m_tiles").mkdir(parents=True)
-    (folder / "m_tiles" / "tile_0_0.tif").write_text("earlier tile")
+    for number in range(3):
+        (folder / "m_tiles" / "tile_{}.tif".format(number)).write_text("earlier tile")
     (folder / "m.vrt").write_text("earlier m.vrt")
     (folder / "m.qml").write_text("earlier m.qml")  # no table before: m.csv is new
-    ended = subprocess.run([sys.executable, "-c", STOPPED_COMMIT, package_parent, str(folder), str(stop_after)])
-    whole = ended.returncode == 0
-    outputs.put_back_replaced(str(folder), "0123abcd", {"m.vrt", "m.qml", "m.csv", "m_tiles"})
+    ended = subprocess.run([sys.executable, "-c", STOPPED_COMMIT, package_parent, str(folder), stage, str(stop_after)])
+    assert ended.returncode == 9
+    job = batch.Job("in.tif", str(folder / "m.vrt"), table=str(folder / "m.csv"))
+    batch._undo_unfinished_commits(job, "0123abcd")
     outputs.remove_tagged(str(folder), "0123abcd")
     found = {os.path.relpath(os.path.join(root, name), str(folder)): open(os.path.join(root, name)).read()
              for root, _, names in os.walk(str(folder)) for name in names}
-    if whole:  # the commit had ended
-        assert found == {"m.vrt": "new m.vrt", "m.qml": "new m.qml", "m.csv": "new m.csv",
-                         os.path.join("m_tiles", "tile_0_0.tif"): "new tile"}
+    tiles = [os.path.join("m_tiles", "tile_{}.tif".format(number)) for number in range(3)]
+    if stage == "removal":  # the commit had ended
+        assert found == dict({"m.vrt": "new m.vrt", "m.qml": "new m.qml", "m.csv": "new m.csv"},
+                             **{tile: "new tile" for tile in tiles})
     else:
-        assert ended.returncode == 9
-        assert found == {"m.vrt": "earlier m.vrt", "m.qml": "earlier m.qml",
-                         os.path.join("m_tiles", "tile_0_0.tif"): "earlier tile"}
+        assert found == dict({"m.vrt": "earlier m.vrt", "m.qml": "earlier m.qml"},
+                             **{tile: "earlier tile" for tile in tiles})
 
 
 def test_the_work_folder_of_a_mosaic_run_killed_outright_is_swept_by_the_next_run(tmp_path):
@@ -1354,7 +1375,7 @@ def test_the_work_folder_of_a_mosaic_run_killed_outright_is_swept_by_the_next_ru
     folder = tmp_path / "out"
     killed = subprocess.Popen([SCRIPT, "quantize", path, "-o", str(folder / "m.vrt"), "--split-above", "0.0003", "-q"])
     deadline = time.monotonic() + 60
-    while not list(folder.glob(".palettize-*/tiles/tile_*.tif")) and time.monotonic() < deadline:
+    while not list(folder.glob(".palettize-*/*/tiles/tile_*.tif")) and time.monotonic() < deadline:
         time.sleep(0.01)
     killed.kill()
     killed.wait()

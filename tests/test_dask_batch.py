@@ -312,7 +312,8 @@ def tiles_as_workers_make_them(path, output, width=600, height=400):
 
     job = batch.Job(path, output, width=width, height=height, tiles=batch.tile_windows(width, height, float(SPLIT)))
     options, palette = QuantizeOptions(palette=PaletteOptions("vga16")), builtin_palette("vga16")
-    workdir = batch._workdir(job, [])  # its holder let go: as a worker, which holds none
+    workdir = os.path.join(os.path.dirname(output), ".palettize-work")  # as workers see it (see batch._workdir)
+    os.makedirs(workdir)
     opaque = batch.file_opaque(job.input, options)
     tiles = [batch.quantize_tile(job.input, workdir, tile, options, palette, opaque) for tile in job.tiles]
     return job, options, palette, workdir, opaque, tiles
@@ -658,7 +659,7 @@ def test_ctrl_c_twice_on_a_file_split_into_tiles_still_cleans_up_and_stops_the_w
                             "--workers", "2", "--split-above", "1", "-q"],
                            stderr=subprocess.PIPE, universal_newlines=True, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not glob.glob(str(out / ".palettize-*" / "tiles" / "*.tif")) and run.poll() is None and \
+    while not glob.glob(str(out / ".palettize-*" / "*" / "tiles" / "*.tif")) and run.poll() is None and \
             time.monotonic() < deadline:
         time.sleep(0.01)  # until a worker writes a tile
     assert run.poll() is None, "the run ended before it could be stopped"
@@ -981,7 +982,7 @@ def test_a_tile_that_fills_the_disk_is_told_of_the_outputs_folder_not_of_a_hidde
     path = write_raster(str(tmp_path / "noise.tif"), noise)
     job = batch.Job(path, str(small_disk / "big.tif"), width=600, height=400, tiles=batch.tile_windows(600, 400, 0.1))
     options, palette = QuantizeOptions(palette=PaletteOptions("win256")), builtin_palette("win256")
-    workdir = batch._workdir(job, [])
+    workdir = batch._workdir(job, {})
     with open(str(small_disk / "filler"), "wb") as filler:  # 16 KB left: less than a tile
         stat = os.statvfs(str(small_disk))
         filler.write(b"\0" * (stat.f_bavail * stat.f_frsize - 16 * 1024))
@@ -990,3 +991,54 @@ def test_a_tile_that_fills_the_disk_is_told_of_the_outputs_folder_not_of_a_hidde
     message = str(error.value)
     assert message.startswith("Could not write the tiles of the output in {}: ".format(small_disk)), message
     assert message.endswith("free some space or write it elsewhere. Nothing was written.") and ".palettize" not in message
+
+
+def open_files_named(name):
+    """The files this process holds open whose names end with ``name``."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(os.path.join("/proc/self/fd", fd))
+        except OSError:  # the listing's own, closed by now
+            continue
+        if target.endswith(name):
+            found.append(target)
+    return found
+
+
+def test_the_work_folders_of_many_split_files_hold_one_open_file_a_folder(tmp_path):
+    """Each split file's work folder held its own owner file open for the whole batch: a batch of
+    over a thousand split files stopped with "Too many open files", nothing written."""
+    holders = {}
+    workdirs = [batch._workdir(batch.Job("in{}.tif".format(n), str(tmp_path / "out{}.vrt".format(n))), holders)
+                for n in range(50)]
+    assert len(set(workdirs)) == 50 and len({os.path.dirname(workdir) for workdir in workdirs}) == 1
+    assert len(open_files_named(".owner")) == 1 and len(holders) == 1
+    for holder in holders.values():
+        holder.discard()
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_a_work_folder_that_cannot_be_made_fails_its_file_alone(scheduler, tmp_path, capsys, monkeypatch):
+    """The work folder made for each split file, in the batch's process: a disk without free inodes
+    (or quota, or permission) there stopped the whole batch with a traceback, the other files too,
+    --keep-going or not; in one process the message named the hidden folder."""
+    real = batch._workdir
+    good = write_raster(str(tmp_path / "good.tif"), random_rgba(300, 200, seed=2), alpha=True)
+    full = write_raster(str(tmp_path / "full.tif"), random_rgba(300, 200, seed=3), alpha=True)
+    (tmp_path / "nowhere").write_text("a file where a folder should be")
+    no_room = str(tmp_path / "nowhere" / "full.vrt")
+    with pytest.raises(batch.run.RunError) as error:
+        real(batch.Job(full, no_room), {})
+    assert str(error.value).startswith("Could not make a folder for the tiles of {} in {}: ".format(
+        no_room, tmp_path / "nowhere")) and ".palettize" not in str(error.value)
+
+    def no_room_for_full(job, holders):  # the batch's own checks passed: the folder fails as it is made
+        return real(batch.Job(job.input, no_room) if job.input == full else job, holders)
+
+    monkeypatch.setattr(batch, "_workdir", no_room_for_full)
+    assert run("quantize", full, good, "--out-dir", tmp_path / "out", "--split-above", SPLIT, "--keep-going",
+               "--scheduler", scheduler, "-q") == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Could not make a folder".format(full))
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["good.qml", "good.tif", "good.tif.aux.xml"]

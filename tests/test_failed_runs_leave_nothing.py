@@ -308,21 +308,25 @@ def test_a_table_given_as_the_path_of_a_geopackage_of_other_layers_is_refused_be
     """OUTPUT_TABLE=project.gpkg (a path, not the dialog's Save to GeoPackage): QGIS wrote the table
     as a new file, and the user's other layers in it were gone, the run a success."""
     project = geopackage_with_a_table(tmp_path / "project.gpkg", "boreholes")
+    geopackage_with_a_table(project, "project")  # the stem: the advice must not replace this one either
+    geopackage_with_a_table(project, "Project_palette")
     own = {"quantize": {"PALETTE": "vga16", "OUTPUT": str(tmp_path / "out.tif")},
            "extractpalette": {"N_COLORS": 8, "OUTPUT_PALETTE": str(tmp_path / "p.gpl")}}[algorithm]
     parameters = dict(own, INPUT=rgba, OUTPUT_TABLE=project)
     with pytest.raises(QgsProcessingException) as error:
         processing.run("palettize:" + algorithm, parameters)
-    assert ("Cannot write Palette table (OUTPUT_TABLE) {0}: it is a GeoPackage holding other layers (boreholes), "
-            "which writing the table as a new file would delete. To add the table to it, give ogr:dbname='{0}' "
-            "table=\"project\" (what the dialog's Save to GeoPackage gives), or choose another file.").format(
-                project) in str(error.value)
-    assert geopackage_tables(project) == {"boreholes": 1}
+    assert ("Cannot write Palette table (OUTPUT_TABLE) {0}: it is a GeoPackage holding other layers (Project_palette, "
+            "boreholes), which writing the table as a new file would delete. To add the table to it, give "
+            "ogr:dbname='{0}' table=\"project_palette_2\" (what the dialog's Save to GeoPackage gives), or choose "
+            "another file.").format(project) in str(error.value)
+    users = {"boreholes": 1, "project": 1, "Project_palette": 1}
+    assert geopackage_tables(project) == users
     assert everything_under(str(tmp_path)) == ["project.gpkg"]
-    # followed, the advice adds the table
-    processing.run("palettize:" + algorithm, dict(parameters, OUTPUT_TABLE="ogr:dbname='{}' table=\"project\"".format(
-        project)))
-    assert sorted(geopackage_tables(project)) == ["boreholes", "project"]
+    # followed, the advice adds the table, and replaces none of the user's
+    processing.run("palettize:" + algorithm, dict(parameters, OUTPUT_TABLE="ogr:dbname='{}' table=\"{}\"".format(
+        project, "project_palette_2")))
+    tables = geopackage_tables(project)
+    assert {name: rows for name, rows in tables.items() if name in users} == users and len(tables) == 4
 
 
 def test_a_failed_run_puts_back_the_users_table_of_a_geopackage_qgis_has_open(qgis_app, tmp_path, rgba):
