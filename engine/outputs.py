@@ -41,7 +41,7 @@ def staging_tag(tag):
 REPLACED = ".replaced"
 #: The file in a staging folder its run holds locked while it lives (see sweep_abandoned).
 OWNER = ".owner"
-#: The file listing the outputs a tagged task's commit is putting in place (see put_back_replaced).
+#: The file listing the outputs a commit is putting in place, there until it has ended (see _undo_commit).
 PLACING = ".placing"
 #: What a staging folder holds besides the staged outputs: no output may have these names.
 OWN_ENTRIES = (REPLACED, OWNER, PLACING)
@@ -63,33 +63,42 @@ def remove_tagged(folder, tag):
 
 
 def put_back_replaced(folder, tag, names):
-    """After a task was stopped in the middle (its worker process stopped): where a staging folder
-    with ``tag`` in ``folder`` holds the list of a commit of ``names`` that had begun and not
-    ended (PLACING, see OutputFiles.commit), the files it had moved aside go back in place, over
-    those it had moved in, and those it had moved in where there was none are removed. A task
-    stopped before its commit, or after it (as its staging folder was being removed), left the
-    outputs as they were, or whole."""
+    """After a batch's task was stopped in the middle (its worker process stopped): where a staging
+    folder with ``tag`` in ``folder`` holds the list of a commit of ``names`` that had begun and
+    not ended, that commit is undone (see _undo_commit). A task stopped before its commit, or
+    after it (as its staging folder was being removed), left the outputs as they were, or whole."""
     for staging in _tagged(folder, tag):
+        if names & _placing(staging):
+            _undo_commit(staging, folder)
+
+
+def _placing(staging):
+    """The names a commit from ``staging`` was putting in place, if it had begun and not ended."""
+    try:
+        with open(os.path.join(staging, PLACING), encoding="utf-8") as placing:
+            return set(placing.read().splitlines())
+    except OSError:  # its commit had not begun, or had ended
+        return set()
+
+
+def _undo_commit(staging, folder):
+    """Undo the commit from ``staging`` into ``folder`` that a process killed in the middle of it
+    left (see OutputFiles._move_into_place): the files it had moved aside go back in place, over
+    those it had moved in, and those it had moved in where there was none are removed."""
+    moved_aside = os.path.join(staging, REPLACED)
+    aside = os.listdir(moved_aside) if os.path.isdir(moved_aside) else []
+    placed = _placing(staging) - set(os.listdir(staging))  # moved in already
+    for name in placed - set(aside):
+        _remove(os.path.join(folder, name), folders=True)
+    for name in aside:
         try:
-            with open(os.path.join(staging, PLACING), encoding="utf-8") as placing:
-                listed = set(placing.read().splitlines())
-        except OSError:  # its commit had not begun, or had ended
-            continue
-        if not names & listed:
-            continue
-        moved_aside = os.path.join(staging, REPLACED)
-        aside = os.listdir(moved_aside) if os.path.isdir(moved_aside) else []
-        placed = listed - set(os.listdir(staging))  # moved in already
-        for name in placed - set(aside):
-            _remove(os.path.join(folder, name), folders=True)
-        for name in aside:
-            try:
-                place = os.path.join(folder, name)
-                if os.path.isdir(place) and not os.path.islink(place):  # a mosaic's tiles: no rename over a folder
-                    shutil.rmtree(place)
-                os.replace(os.path.join(moved_aside, name), place)
-            except OSError:  # the folder gone or read-only now: the rest still go back
-                pass
+            place = os.path.join(folder, name)
+            if os.path.isdir(place) and not os.path.islink(place):  # a mosaic's tiles: no rename over a folder
+                shutil.rmtree(place)
+            os.replace(os.path.join(moved_aside, name), place)
+        except OSError:  # the folder gone or read-only now: the rest still go back
+            pass
+    _remove(os.path.join(staging, PLACING))
 
 
 def sweep_abandoned(folder):
@@ -97,22 +106,25 @@ def sweep_abandoned(folder):
     killed outright (kill -9, the system out of memory, a SIGTERM to qgis_process) leaves its
     staging folder, a partial raster in it, and such folders piled up. A living run holds its
     folder's owner file locked (a file system without flock, such as NFS, never lets it be taken).
-    A folder holding files its run had moved aside (REPLACED: it was killed as it put its outputs
-    in place) is the user's to look at, and a Dask batch's tasks' (tagged) are the batch's (see
-    put_back_replaced)."""
+    One killed in the middle of its commit has its commit undone first, under the folder's lock
+    (the earlier outputs back whole, see _undo_commit); one killed after it, as its staging folder
+    was being removed, had put its outputs in place whole. A Dask batch's tasks' (tagged) are the
+    batch's (see put_back_replaced)."""
     if fcntl is None or folder in _SWEPT:  # no flock (Windows): a living run's folder looks like a dead one's
         return
     _SWEPT.add(folder)
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
         staging = os.path.join(folder, name)
-        owner, aside = os.path.join(staging, OWNER), os.path.join(staging, REPLACED)
+        owner = os.path.join(staging, OWNER)
         try:
             if not _UNTAGGED.match(name) or time.time() - os.path.getmtime(owner) < ABANDONED_AFTER:
                 continue
             with open(owner, "rb") as held:
                 fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while it is removed: no other run takes it
-                if not os.path.isdir(aside) or not os.listdir(aside):
-                    shutil.rmtree(staging, ignore_errors=True)
+                if _placing(staging):
+                    with _folders_locked([same_file_key(folder)]):  # no other run's commit meanwhile
+                        _undo_commit(staging, folder)
+                shutil.rmtree(staging, ignore_errors=True)
         except OSError:  # no owner file (being made, or not a run's folder), or locked: a living run's
             continue
 
@@ -368,10 +380,9 @@ class OutputFiles:
         the note, left the user's file moved aside, removed with the staging folder, or a lone new
         file in place. Undoing a move not made finds no file, and leaves things as they are."""
         placed, replaced = [], []
-        if getattr(_thread, "tag", None):  # a batch's task, whose process may be stopped in the middle
-            for staging in self._staging.values():
-                with open(os.path.join(staging, PLACING), "w", encoding="utf-8") as placing:
-                    placing.write("".join(name + "\n" for name in os.listdir(staging) if name not in OWN_ENTRIES))
+        for staging in self._staging.values():  # for a process killed in the middle (see _undo_commit)
+            with open(os.path.join(staging, PLACING), "w", encoding="utf-8") as placing:
+                placing.write("".join(name + "\n" for name in os.listdir(staging) if name not in OWN_ENTRIES))
         try:
             for folder, staging in self._staging.items():
                 for name in sorted(os.listdir(staging)):

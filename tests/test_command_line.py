@@ -1318,7 +1318,7 @@ def rmtree(path, ignore_errors=False):  # entry by entry, as shutil's, stopped a
             os.rmdir(os.path.join(root, name))
     os.rmdir(path)
 
-with outputs.staging_tag("0123abcd"):
+with outputs.staging_tag(None if sys.argv[5] == "next run" else "0123abcd"):
     files = outputs.OutputFiles()
     for name in ("m.vrt", "m.qml", "m.csv"):
         with open(files.stage(os.path.join(folder, name)), "w") as f:
@@ -1336,13 +1336,16 @@ with outputs.staging_tag("0123abcd"):
 """
 
 
+@pytest.mark.parametrize("cleaner", ["batch", "next run"])
 @pytest.mark.parametrize("stage, stop_after", [("rename", n) for n in range(6)] + [("removal", n) for n in range(6)])
-def test_a_worker_stopped_at_any_moment_of_a_mosaics_commit_leaves_the_earlier_or_the_new_outputs_whole(
-        tmp_path, stage, stop_after):
+def test_a_process_killed_at_any_moment_of_a_mosaics_commit_leaves_the_earlier_or_the_new_outputs_whole(
+        tmp_path, monkeypatch, stage, stop_after, cleaner):
     """A Dask worker killed in the middle of a mosaic's commit: the batch put back the files it had
     moved aside, but removed its new ones by their times, another run's files too (see above); one
     killed as it removed its staging folder after the commit had ended put back what was left of
-    the earlier tiles over the new ones."""
+    the earlier tiles over the new ones. A one-process run killed so (kill -9, out of memory) left
+    the mix, and its staging folder with the earlier files for good: the next run into the folder
+    now undoes the unfinished commit, or removes what an ended one left."""
     from palettize.engine import batch, outputs
 
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(outputs.__file__)))
@@ -1352,11 +1355,19 @@ def test_a_worker_stopped_at_any_moment_of_a_mosaics_commit_leaves_the_earlier_o
         (folder / "m_tiles" / "tile_{}.tif".format(number)).write_text("earlier tile")
     (folder / "m.vrt").write_text("earlier m.vrt")
     (folder / "m.qml").write_text("earlier m.qml")  # no table before: m.csv is new
-    ended = subprocess.run([sys.executable, "-c", STOPPED_COMMIT, package_parent, str(folder), stage, str(stop_after)])
+    ended = subprocess.run([sys.executable, "-c", STOPPED_COMMIT, package_parent, str(folder), stage, str(stop_after),
+                            cleaner])
     assert ended.returncode == 9
-    job = batch.Job("in.tif", str(folder / "m.vrt"), table=str(folder / "m.csv"))
-    batch._undo_unfinished_commits(job, "0123abcd")
-    outputs.remove_tagged(str(folder), "0123abcd")
+    if cleaner == "batch":
+        job = batch.Job("in.tif", str(folder / "m.vrt"), table=str(folder / "m.csv"))
+        batch._undo_unfinished_commits(job, "0123abcd")
+        outputs.remove_tagged(str(folder), "0123abcd")
+    else:
+        for owner in folder.glob(".palettize-*/.owner"):  # abandoned a while ago (see outputs.ABANDONED_AFTER)
+            os.utime(str(owner), (time.time() - 60, time.time() - 60))
+        monkeypatch.setattr(outputs, "_SWEPT", set())  # as in another process
+        outputs.OutputFiles().stage(str(folder / "other.tif"))  # another run into the folder, not committed
+        outputs.remove_tagged(str(folder), None)  # its own staging folder
     found = {os.path.relpath(os.path.join(root, name), str(folder)): open(os.path.join(root, name)).read()
              for root, _, names in os.walk(str(folder)) for name in names}
     tiles = [os.path.join("m_tiles", "tile_{}.tif".format(number)) for number in range(3)]
