@@ -17,6 +17,7 @@ a cluster is asked for.
 import contextlib
 import gc
 import math
+import multiprocessing
 import os
 import re
 import shutil
@@ -656,8 +657,20 @@ class Cluster:
             # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
             # warning on stderr when another cluster has it); bokeh's dashboard is optional.
             with _without_ctrl_c():
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=":0", scheduler_port=0, silence_logs=level.upper())
+                nanny_level = nanny.level
+                nanny.setLevel(logging.CRITICAL)  # its errors of a worker that did not start: said below
+                try:
+                    self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                                 dashboard_address=":0", scheduler_port=0,
+                                                 silence_logs=level.upper(), death_timeout=WORKER_START_TIMEOUT)
+                except Exception:  # distributed waited for ever for a worker killed as it started
+                    for child in multiprocessing.active_children():  # the workers that did start
+                        child.kill()
+                    raise BatchError("The local Dask cluster did not start: a worker process stopped, or did not "
+                                     "answer within {} s, as it started (short of memory?). Run it again, maybe "
+                                     "with fewer --workers.".format(WORKER_START_TIMEOUT)) from None
+                finally:
+                    nanny.setLevel(nanny_level)
             self.client = Client(self._cluster)
             self.client.run(_silence_task_failures)  # each failed file gets its one line from the command line
             if self.quiet:  # the workers print on the command line's terminal: GDAL's warnings neither
@@ -691,6 +704,8 @@ class Cluster:
             self._worker_pids = []
 
 
+#: Seconds a local worker process is given to start (distributed waited for ever for one killed as it started).
+WORKER_START_TIMEOUT = 60
 #: Seconds to wait for the client and the local cluster to close.
 CLOSE_TIMEOUT = 20
 #: Seconds to wait for a local worker being started again before the cluster is closed.

@@ -1042,3 +1042,40 @@ def test_a_work_folder_that_cannot_be_made_fails_its_file_alone(scheduler, tmp_p
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 1 and errors[0].startswith("palettize: error: {}: Could not make a folder".format(full))
     assert sorted(os.listdir(str(tmp_path / "out"))) == ["good.qml", "good.tif", "good.tif.aux.xml"]
+
+
+def test_a_local_worker_killed_as_the_cluster_starts_fails_the_batch_with_a_message(tmp_path, capsys, monkeypatch):
+    """A worker process killed as --workers started the local cluster (out of memory, a kill -9):
+    distributed waited for it for ever, the command hung, deaf to Ctrl-C and SIGTERM."""
+    import threading
+
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(batch, "WORKER_START_TIMEOUT", 5)
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(300, 200, seed=2), alpha=True)
+    killed = []
+
+    def kill_the_first_worker():
+        deadline = time.monotonic() + 30
+        while not killed and time.monotonic() < deadline:
+            for pid in os.listdir("/proc"):
+                try:
+                    with open("/proc/{}/cmdline".format(pid), "rb") as cmdline, open("/proc/{}/stat".format(pid)) as stat:
+                        ours = b"spawn_main" in cmdline.read() and int(stat.read().split()[3]) == os.getpid()
+                except (OSError, ValueError):
+                    continue
+                if ours:
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed.append(pid)
+                    break
+            time.sleep(0.001)
+
+    killer = threading.Thread(target=kill_the_first_worker)
+    killer.start()
+    started = time.monotonic()
+    status = run("quantize", source, "-o", tmp_path / "out.tif", "--workers", "2", "--split-above", SPLIT, "-q")
+    killer.join()
+    assert killed and status == 1 and time.monotonic() - started < 60
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "palettize: error: The local Dask cluster did not start: a worker process stopped, or did not answer within "
+        "5 s, as it started (short of memory?). Run it again, maybe with fewer --workers.")
+    assert os.listdir(str(tmp_path)) == ["in.tif"]
