@@ -657,14 +657,14 @@ class Cluster:
             # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
             # warning on stderr when another cluster has it); bokeh's dashboard is optional.
             with _without_ctrl_c():
-                nanny_level = nanny.level
+                nanny_level, children = nanny.level, set(multiprocessing.active_children())
                 nanny.setLevel(logging.CRITICAL)  # its errors of a worker that did not start: said below
                 try:
                     self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                                  dashboard_address=":0", scheduler_port=0,
                                                  silence_logs=level.upper(), death_timeout=WORKER_START_TIMEOUT)
                 except Exception:  # distributed waited for ever for a worker killed as it started
-                    for child in multiprocessing.active_children():  # the workers that did start
+                    for child in set(multiprocessing.active_children()) - children:  # the workers that did start
                         child.kill()
                     raise BatchError("The local Dask cluster did not start: a worker process stopped, or did not "
                                      "answer within {} s, as it started (short of memory?). Run it again, maybe "

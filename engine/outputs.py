@@ -381,8 +381,11 @@ class OutputFiles:
         file in place. Undoing a move not made finds no file, and leaves things as they are."""
         placed, replaced = [], []
         for staging in self._staging.values():  # for a process killed in the middle (see _undo_commit)
-            with open(os.path.join(staging, PLACING), "w", encoding="utf-8") as placing:
-                placing.write("".join(name + "\n" for name in os.listdir(staging) if name not in OWN_ENTRIES))
+            try:
+                with open(os.path.join(staging, PLACING), "w", encoding="utf-8") as placing:
+                    placing.write("".join(name + "\n" for name in os.listdir(staging) if name not in OWN_ENTRIES))
+            except OSError:  # a full disk: the renames need no room, and the outputs are complete
+                _remove(os.path.join(staging, PLACING))
         try:
             for folder, staging in self._staging.items():
                 for name in sorted(os.listdir(staging)):

@@ -1074,8 +1074,11 @@ def test_a_local_worker_killed_as_the_cluster_starts_fails_the_batch_with_a_mess
     started = time.monotonic()
     status = run("quantize", source, "-o", tmp_path / "out.tif", "--workers", "2", "--split-above", SPLIT, "-q")
     killer.join()
-    assert killed and status == 1 and time.monotonic() - started < 60
-    assert capsys.readouterr().err.splitlines()[-1] == (
+    assert killed and time.monotonic() - started < 60
+    if status == 0:  # killed a moment too late to stop the start: its nanny started it again
+        assert read_indices(str(tmp_path / "out.tif")).shape == (200, 300)
+        return
+    assert status == 1 and capsys.readouterr().err.splitlines()[-1] == (
         "palettize: error: The local Dask cluster did not start: a worker process stopped, or did not answer within "
         "5 s, as it started (short of memory?). Run it again, maybe with fewer --workers.")
     assert os.listdir(str(tmp_path)) == ["in.tif"]
