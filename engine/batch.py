@@ -657,15 +657,20 @@ class Cluster:
             # dashboard_address=":0": any free port for its HTTP server (None means 8787, and a
             # warning on stderr when another cluster has it); bokeh's dashboard is optional.
             with _without_ctrl_c():
+                from distributed.deploy.spec import SpecCluster
                 nanny_level, children = nanny.level, set(multiprocessing.active_children())
+                clusters = set(getattr(SpecCluster, "_instances", ()))
                 nanny.setLevel(logging.CRITICAL)  # its errors of a worker that did not start: said below
                 try:
-                    self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                                 dashboard_address=":0", scheduler_port=0,
-                                                 silence_logs=level.upper(), death_timeout=WORKER_START_TIMEOUT)
+                    with _deadline(WORKER_START_TIMEOUT + 10):  # distributed 2024.12 waits on past death_timeout
+                        self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                                     dashboard_address=":0", scheduler_port=0,
+                                                     silence_logs=level.upper(), death_timeout=WORKER_START_TIMEOUT)
                 except Exception:  # distributed waited for ever for a worker killed as it started
                     for child in set(multiprocessing.active_children()) - children:  # the workers that did start
                         child.kill()
+                    for started in set(getattr(SpecCluster, "_instances", ())) - clusters:  # closed at exit: for ever too
+                        SpecCluster._instances.discard(started)
                     raise BatchError("The local Dask cluster did not start: a worker process stopped, or did not "
                                      "answer within {} s, as it started (short of memory?). Run it again, maybe "
                                      "with fewer --workers.".format(WORKER_START_TIMEOUT)) from None
@@ -781,6 +786,28 @@ def _without_ctrl_c():
         signal.signal(signal.SIGTERM, signal.SIG_DFL if terminate is None else terminate)
         if held and terminate != signal.SIG_IGN:
             os.kill(os.getpid(), signal.SIGTERM)  # as it came: the caller's handler, or the end of the process
+
+
+class _Expired(Exception):
+    """A _deadline passed."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds):
+    """_Expired raised in the block once ``seconds`` have passed (SIGALRM; in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum, frame):
+        raise _Expired()
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class _NoKillingNote:
