@@ -60,8 +60,8 @@ class ExtractPaletteAlgorithm(LayerSourceAlgorithm):
         run.output = self.parameterAsFileOutput(parameters, self.OUTPUT_PALETTE, context)
         self.check_table_destination(parameters, context, {self.OUTPUT_PALETTE: run.output,
                                                            self.OUTPUT_REPORT: run.options.report})
-        check_extract(run.output, run.options, {self.INPUT: run.input_file},
-                      {self.OUTPUT_TABLE: self.table_path(parameters, context)})
+        run.table = self.table_path(parameters, context)
+        check_extract(run.output, run.options, {self.INPUT: run.input_file}, {self.OUTPUT_TABLE: run.table})
 
     @user_errors
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)

@@ -93,6 +93,7 @@ class LayerRun:
     driver: str = ""
     palette: Any = None  # read or sampled in advance; None when built from the image
     palette_origin: str = ""
+    table: str = ""  # the OUTPUT_TABLE file, '' for none or a destination that is no file (see table_path)
     output_request: Any = None  # loading.OutputRequest: the output resolved once, loaded by the run that writes it
     warnings: Any = ()  # sentences to log as warnings when the run starts
     reading: Any = None  # (kind, plan) of LayerSourceAlgorithm.reader, found by the check
@@ -773,11 +774,12 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 self.named("OUTPUT_TABLE"), table, problem))
         others = other_geopackage_layers(table, driver)
         if others:  # QGIS writes a table given by a file's path as a new file: the user's layers went with the old
-            names, free = layer_names(table), os.path.splitext(os.path.basename(table))[0] + "_palette"
+            names, stem = layer_names(table), os.path.splitext(os.path.basename(table))[0]
+            free = stem + "_palette"
             for number in range(2, len(names) + 2):  # a name none of its layers has: the advice replaces none
                 if same_name(names, free) is None:
                     break
-                free = "{}_palette_{}".format(os.path.splitext(os.path.basename(table))[0], number)
+                free = "{}_palette_{}".format(stem, number)
             raise QgsProcessingException(tr(
                 "Cannot write {} {}: it is a GeoPackage holding other layers ({}), which writing the table as a new file "
                 "would delete. To add the table to it, give ogr:dbname='{}' table=\"{}\" (what the dialog's Save to "

@@ -156,12 +156,12 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         run.output = run.output_request.path
         self.check_table_destination(parameters, context, {self.OUTPUT: run.output,
                                                            self.OUTPUT_REPORT: run.options.report})
-        table = self.table_path(parameters, context)
+        run.table = self.table_path(parameters, context)
         run.driver = check_quantize(run.output, run.grid, run.options, run.palette, self.opaque_source(run),
-                                    inputs={self.INPUT: run.input_file}, other_outputs={self.OUTPUT_TABLE: table},
+                                    inputs={self.INPUT: run.input_file}, other_outputs={self.OUTPUT_TABLE: run.table},
                                     resizable=True)
         if run.palette is not None:
-            self.check_table_labels(table, run.palette, context)
+            self.check_table_labels(run.table, run.palette, context)
 
     @user_errors
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
@@ -169,7 +169,7 @@ class QuantizeAlgorithm(LayerSourceAlgorithm):
         result = self.call_engine(quantize_source, feedback, run.output, run.options, palette=run.palette,
                                   palette_origin=run.palette_origin, driver=run.driver, inputs={self.INPUT: run.input_file},
                                   before_commit=self.table_writer(parameters, context, lambda r: r.counts, results),
-                                  counted_in=[self.table_path(parameters, context) or self.named(self.OUTPUT_TABLE)]
+                                  counted_in=[run.table or self.named(self.OUTPUT_TABLE)]
                                   if parameters.get(self.OUTPUT_TABLE) not in (None, "") else [])
         load_on_completion(self, run.output_request, context, lambda: PaletteStyler(result.palette))
         if run.options.report:

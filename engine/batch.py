@@ -552,7 +552,7 @@ def _workdir(job, holders):
     folder = os.path.dirname(os.path.abspath(job.output))
     try:
         holder = holders.setdefault(folder, OutputFiles())
-        workdir = os.path.join(holder.work_folder(folder), uuid.uuid4().hex[:8])
+        workdir = os.path.join(holder.staging_folder(folder), uuid.uuid4().hex[:8])
         os.mkdir(workdir)
     except OSError as error:
         raise run.RunError("Could not make a folder for the tiles of {} in {}: {}.{}".format(

@@ -288,7 +288,12 @@ class OutputFiles:
         """Where to write the file that ends up at ``target`` (files written beside it in the same
         staging folder, e.g. side files a GDAL driver adds, go into place with it). A folder staged
         there (a .vrt mosaic's tiles) replaces the folder at ``target`` as a whole."""
-        folder = os.path.dirname(os.path.abspath(target))
+        return os.path.join(self.staging_folder(os.path.dirname(os.path.abspath(target))), os.path.basename(target))
+
+    def staging_folder(self, folder):
+        """This run's staging folder in ``folder``, made now if it has none there. Also a work folder
+        (a mosaic's tiles, written by any worker, then staged elsewhere): one swept as any staging
+        folder once its run is gone (see sweep_abandoned), removed by discard(), never committed."""
         if folder not in self._staging:
             self.make_folders(folder)
             tag = getattr(_thread, "tag", None)
@@ -303,13 +308,7 @@ class OutputFiles:
                 except FileExistsError:
                     continue
             self._own(self._staging[folder])
-        return os.path.join(self._staging[folder], os.path.basename(target))
-
-    def work_folder(self, folder):
-        """This run's staging folder in ``folder``, for work files that never go into place as they
-        are (a mosaic's tiles, written by any worker): swept as any staging folder once its run is
-        gone (see sweep_abandoned), removed by discard(). Never commit() an OutputFiles used so."""
-        return os.path.dirname(self.stage(os.path.join(folder, OWNER)))
+        return self._staging[folder]
 
     def _own(self, staging):
         """Hold the owner file of ``staging`` locked while this run lives (see sweep_abandoned)."""

@@ -714,7 +714,7 @@ def test_a_batchs_task_sweeps_no_folder_its_batch_may_still_use(tmp_path, monkey
     from palettize.engine.outputs import OutputFiles, staging_tag
 
     left = OutputFiles()
-    work = left.work_folder(str(tmp_path))
+    work = left.staging_folder(str(tmp_path))
     os.utime(os.path.join(work, ".owner"), (time.time() - 3600,) * 2)
     left._owners.pop().close()  # its lock let go: as it looks from another machine
     for tag, kept in (("0123abcd", True), (None, False)):
