@@ -1076,7 +1076,7 @@ def test_a_local_worker_killed_as_the_cluster_starts_fails_the_batch_with_a_mess
     killer.join()
     assert killed and time.monotonic() - started < 60
     if status == 0:  # killed a moment too late to stop the start: its nanny started it again
-        assert read_indices(str(tmp_path / "out.tif")).shape == (200, 300)
+        assert read_indices(str(tmp_path / "out.tif")).shape == read_indices(source).shape[-2:]
         return
     assert status == 1 and capsys.readouterr().err.splitlines()[-1] == (
         "palettize: error: The local Dask cluster did not start: a worker process stopped, or did not answer within "
