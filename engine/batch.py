@@ -527,7 +527,7 @@ def _copy_mosaic(vrt_path, output, palette, counts, data_type, outputs, counted_
     """The mosaic written block by block as the output raster, by the writer quantize_file uses,
     staged in ``outputs``; ``data_type``: (dtype, nodata) of the file's output (see file_output).
     Returns the warnings of what its format could not hold (run.format_losses, ``counted_in`` as
-    there), as quantize_file gives them."""
+    there: a split file gets no report), as quantize_file gives them."""
     _mosaic_text(vrt_path, output)  # whole, or GDAL cannot open it (None, no reason)
     source = gdal.Open(vrt_path)
     band = source.GetRasterBand(1)
@@ -540,7 +540,7 @@ def _copy_mosaic(vrt_path, output, palette, counts, data_type, outputs, counted_
             writer.write(window, band.ReadAsArray(*window))
         writer.commit(counts)
     source = band = None
-    return run.format_losses(writer, driver, output, grid, palette, counted_in)
+    return run.format_losses(writer, driver, output, grid, palette, counted_in, ("OUTPUT_TABLE",))
 
 
 def _workdir(job, holders):

@@ -825,10 +825,11 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     return result
 
 
-def format_losses(writer, driver, output_path, grid, palette, counted_in=()):
+def format_losses(writer, driver, output_path, grid, palette, counted_in=(), count_outputs=("OUTPUT_TABLE", "OUTPUT_REPORT")):
     """Warnings for what the format of ``writer`` (a finished gdal_io.IndexedRasterWriter of
     ``output_path``, by ``driver``, on ``grid``) could not hold of the run's output; ``counted_in``:
-    the files the run wrote the pixel counts to as well (its table, its report)."""
+    the files the run wrote the pixel counts to as well (its table, its report); else the
+    ``count_outputs`` that would have (a file split into tiles has no report)."""
     name, lost = os.path.basename(output_path), []
     if not writer.keeps_crs:
         lost.append("The {} format cannot hold a CRS: {} has none; its coordinates are in {}, which you assign where "
@@ -854,7 +855,7 @@ def format_losses(writer, driver, output_path, grid, palette, counted_in=()):
     if not writer.keeps_counts:
         lost.append("The {} format keeps no pixel counts with {} (no raster attribute table of them): {}.".format(
             driver, name, "{} {} them".format(" and ".join(counted_in), "hold" if len(counted_in) > 1 else "holds")
-            if counted_in else "OUTPUT_TABLE or OUTPUT_REPORT gives them"))
+            if counted_in else "{} gives them".format(" or ".join(count_outputs))))
     if not writer.has_colour_table:
         table = ("cannot hold a colour table" if writer.cut_table is None else "kept only {} of the palette's {} "
                  "colours in its colour table".format(writer.cut_table, len(palette)))

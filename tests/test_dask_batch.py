@@ -191,6 +191,14 @@ def test_a_scan_georeferenced_by_ground_control_points_split_into_tiles_keeps_th
             (g.GCPPixel, g.GCPLine, g.GCPX, g.GCPY) for g in gcps]
 
 
+def test_a_split_file_in_a_format_without_pixel_counts_is_told_of_the_table_alone(scheduler, tmp_path, capsys):
+    """The note offered "--table or --report", and --report is refused for a file split into tiles."""
+    assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "map.xyz", "--palette", "vga16", "--scheduler", scheduler,
+               "--split-above", SPLIT) == 0
+    assert ("warning: The XYZ format keeps no pixel counts with map.xyz (no raster attribute table of them): --table "
+            "gives them.\n") in capsys.readouterr().err
+
+
 def test_a_file_to_split_into_a_format_that_cannot_hold_indices_is_refused_before_its_tiles(scheduler, tmp_path, capsys):
     assert run("quantize", SAMPLE_MAP, "-o", tmp_path / "map.jpg", "--scheduler", scheduler, "--split-above", SPLIT,
                "-q") == 1
