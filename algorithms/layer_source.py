@@ -279,7 +279,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             if not ok:  # say which value is wrong as the dialog names it, where QGIS's message does not
                 for name in self.ENUMS:
                     self.enum(self.checkable(values), name)
-                return ok, (self.input_problem(parameters, context) or self.number_problem(parameters)
+                return ok, (self.input_problem(parameters, context) or self.number_problem(values)
                             or self.missing_output(parameters) or self.extent_problem(parameters, context) or message)
             self._checked = (context, dict(parameters), self.settings(parameters, context, stored))
         except QgsProcessingException as error:
@@ -394,12 +394,10 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         round 2.5 to 2 without a word)."""
         value = parameters.get(name)
         if isinstance(value, (str, numbers.Real)) and not isinstance(value, bool) and value != "":
-            try:
-                float(value)
-            except ValueError:  # not a number: an expression QGIS evaluates, or QGIS's own refusal
-                pass
-            else:
-                self.checked(whole_number, name, value)
+            problem = self._number_problem(self.parameterDefinition(name), value)  # text: a model's evaluated value
+            if problem:
+                raise QgsProcessingException(problem)
+            self.checked(whole_number, name, value)
         return self.parameterAsInt(parameters, name, context)
 
     def finite_number(self, parameters, name, context):
@@ -426,16 +424,27 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 self.named(name), ", ".join(options), parameters.get(name)))
 
     def evaluated(self, parameters, context):
-        """``parameters`` with the options given as QGIS properties (QgsProperty: an expression, a
-        model's data-defined value) replaced by what they evaluate to: read as numbers, every
-        property was option 1 (vga16 ran as websafe216)."""
+        """``parameters`` with the options and numbers given as QGIS properties (QgsProperty: an
+        expression, the dialog's data-defined override, a model's data-defined value) replaced by
+        what they evaluate to, so that they are checked as typed values are: read as numbers, every
+        property was option 1 (vga16 ran as websafe216); QGIS rounded a number's 2.5, read text as
+        the default, and NULL as 0 (an entry of the palette reserved for nodata). A property that
+        gives no value leaves an optional parameter unset; other properties are QGIS's to read."""
         values = dict(parameters)
-        for name in self.ENUMS:
-            if isinstance(values.get(name), QgsProperty):
-                value, ok = values[name].value(context.expressionContext())
-                if not ok or value is None or value == NULL:  # never the default without a word
+        for name, property_ in parameters.items():
+            definition = self.parameterDefinition(name)
+            if not isinstance(property_, QgsProperty) or definition is None or definition.isDestination():
+                continue
+            value, ok = property_.value(context.expressionContext())
+            unset = not ok or value is None or value == NULL
+            if name in self.ENUMS:
+                if unset:  # never the default without a word
                     raise QgsProcessingException(tr("{} is given as {}, which gives no value: give one of {}.").format(
-                        self.named(name), values[name].asExpression(), ", ".join(self.ENUMS[name][0])))
+                        self.named(name), property_.asExpression(), ", ".join(self.ENUMS[name][0])))
+                values[name] = value
+            elif unset:
+                values[name] = None
+            elif isinstance(definition, QgsProcessingParameterNumber):
                 values[name] = value
         return values
 

@@ -278,6 +278,64 @@ def test_enum_parameters_given_as_qgis_properties_take_the_option_they_evaluate_
     assert not (tmp_path / "none.tif").exists()
 
 
+def test_number_parameters_given_as_qgis_properties_are_checked_as_typed_numbers_are(qgis_app, tmp_path):
+    """The dialog's data-defined override (a QgsProperty) skipped the checks: NODATA_INDEX = NULL
+    reserved entry 0 (black pixels got other classes, exit 0), 2.5 was rounded, text read as the
+    default, and NULL PIXEL_SIZE, EXTENT or ALPHA_BAND were refused as values nobody gave."""
+    from qgis.core import QgsProperty
+
+    image = random_rgba(6, 9, seed=4)
+    image[:3, 0] = 0  # a row of black, entry 0 of vga16
+    path = write_raster(str(tmp_path / "in.tif"), image[:3])
+    unset = read_indices(quantize({"INPUT": path, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "unset.tif")})["OUTPUT"])
+    assert (unset[0] == 0).all()
+    for name in ("NODATA_INDEX", "PIXEL_SIZE", "EXTENT", "ALPHA_BAND"):
+        output = str(tmp_path / (name + ".tif"))
+        quantize({"INPUT": path, "PALETTE": "vga16", "SOURCE": "bands", name: QgsProperty.fromExpression("NULL"),
+                  "OUTPUT": output})
+        assert np.array_equal(read_indices(output), unset), name
+        assert gdal.Open(output).GetRasterBand(1).GetNoDataValue() is None, name
+    for name, expression, message in (
+            ("NODATA_INDEX", "2.5", r"Nodata index \(NODATA_INDEX\) must be a whole number, not 2.5\."),
+            ("N_COLORS", "2.5", r"Number of colours \(N_COLORS\) must be a whole number, not 2.5\."),
+            ("N_COLORS", "'abc'", r"Number of colours \(N_COLORS\) must be a number, not 'abc'\."),
+            ("ALPHA_THRESHOLD", "'x'", r"Alpha threshold \(ALPHA_THRESHOLD\) must be a number, not 'x'\.")):
+        with pytest.raises(QgsProcessingException, match=message):
+            quantize({"INPUT": path, "PALETTE": "frequent", name: QgsProperty.fromExpression(expression),
+                      "OUTPUT": str(tmp_path / "refused.tif")})
+    assert not (tmp_path / "refused.tif").exists()
+
+
+def test_a_model_step_given_text_for_a_number_is_refused_not_run_with_the_default(qgis_app, tmp_path):
+    """QGIS 3.22 does not check a model step's values: N_COLORS = 'abc' ran with 256 colours."""
+    import processing
+    from qgis.core import (QgsProcessingFeedback, QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                           QgsProcessingModelChildParameterSource as Source, QgsProcessingModelOutput)
+
+    class Errors(QgsProcessingFeedback):
+        said = []
+
+        def reportError(self, error, fatal_error=False):  # noqa: N802 (QGIS API)
+            self.said.append(error)
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    model = QgsProcessingModelAlgorithm("classes", "palettize tests")
+    step = QgsProcessingModelChildAlgorithm("palettize:quantize")
+    step.setChildId("quantize")
+    for name, source in (("INPUT", Source.fromStaticValue(path)), ("PALETTE", Source.fromStaticValue("frequent")),
+                         ("N_COLORS", Source.fromExpression("'abc'"))):
+        step.addParameterSources(name, [source])
+    output = QgsProcessingModelOutput("classes")
+    output.setChildOutputName("OUTPUT")
+    step.setModelOutputs({"classes": output})
+    model.addChildAlgorithm(step)
+    errors = Errors()
+    with pytest.raises(QgsProcessingException):
+        processing.run(model, {"quantize:classes": str(tmp_path / "out.tif")}, feedback=errors)
+    assert "Number of colours (N_COLORS) must be a number, not 'abc'." in errors.said
+    assert not (tmp_path / "out.tif").exists()
+
+
 @pytest.mark.parametrize("static_strings", [False, True], ids=["QGIS 3.22", "QGIS 3.24+"])
 def test_qgis_checks_enum_values_in_the_form_its_enum_holds(qgis_app, monkeypatch, static_strings):
     from palettize.algorithms import compat
