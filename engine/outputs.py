@@ -273,6 +273,10 @@ def nearest_existing_folder(path):
     return folder
 
 
+#: Files SQLite keeps beside a database and reads as part of it (see OutputFiles._move_into_place).
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
 class OutputFiles:
     """Staging folders, one per destination folder, and what commit moves out of them."""
 
@@ -399,7 +403,11 @@ class OutputFiles:
                         os.replace(target, backup)
                     placed.append(target)  # the user's file there, if any, is aside now
                     os.replace(os.path.join(staging, name), target)
-            for target in self._obsolete:
+            # SQLite (a GeoPackage) reads a file's write-ahead log and hot journal as part of it: left
+            # beside the file replacing it, another program's changes not yet written into the file
+            # went into the new one (GeoPackages corrupt for good, or holding the earlier tables).
+            journals = [target + suffix for _backup, target in replaced for suffix in SQLITE_SIDE_FILES]
+            for target in self._obsolete + journals:
                 if os.path.isfile(target) and target not in placed:
                     backup = self._replaced(target)
                     replaced.append((backup, target))

@@ -617,6 +617,57 @@ def test_a_geopackage_holding_only_the_raster_of_an_earlier_run_is_written_again
         assert database.execute("SELECT table_name FROM gpkg_contents").fetchall() == [("classes",)]
 
 
+HOLDER = r"""
+import sqlite3, sys
+database = sqlite3.connect(sys.argv[1], isolation_level=None)
+database.execute("PRAGMA journal_mode=WAL")
+database.execute("PRAGMA wal_autocheckpoint=0")
+database.execute("CREATE TABLE notes (note TEXT)")
+database.execute("INSERT INTO notes VALUES ('of the earlier file')")
+database.execute("BEGIN")
+database.execute("SELECT count(*) FROM notes").fetchone()
+print("edited", flush=True)
+sys.stdin.readline()
+database.execute("COMMIT")
+database.close()
+"""
+
+
+@pytest.mark.parametrize("table", [False, True], ids=["raster", "table"])
+def test_a_geopackage_another_program_has_open_with_changes_not_yet_in_it_is_replaced_whole(qgis_app, tmp_path, table):
+    """QGIS keeps a GeoPackage's changes in its write-ahead log (<name>-wal) while the layer is
+    open: the log stayed beside the run's new GeoPackage, which SQLite then read as part of it (a
+    table "malformed" for good, or a raster GeoPackage holding the earlier file's tables), exit 0."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    output = str(tmp_path / "classes.gpkg")
+    runs = [{"OUTPUT": str(tmp_path / "classes.tif"), "OUTPUT_TABLE": output} if table else {"OUTPUT": output}
+            for _ in range(2)]
+    quantize(dict(runs[0], INPUT=source, PALETTE="mpl:viridis", N_COLORS=300))  # UInt16: a GeoPackage holds it
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, output], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              universal_newlines=True)
+    try:
+        assert holder.stdout.readline() == "edited\n"
+        assert os.path.getsize(output + "-wal") > 0
+        quantize(dict(runs[1], INPUT=source, PALETTE="win256"))
+    finally:
+        holder.communicate("\n", timeout=60)
+    with closing(sqlite3.connect(output)) as database:
+        assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert not database.execute("SELECT name FROM sqlite_master WHERE name = 'notes'").fetchall()
+        tables = [row[0] for row in database.execute("SELECT table_name FROM gpkg_contents")]
+        if table:
+            labels = [row[0] for row in database.execute('SELECT label FROM "{}"'.format(tables[0]))]
+            assert len(labels) == 256
+    if not table:
+        assert tables == ["classes"]
+        reference = quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": str(tmp_path / "reference.tif")})
+        assert np.array_equal(read_indices(output), read_indices(reference["OUTPUT"]))
+
+
 @pytest.mark.parametrize("extension, kept", [("rst", False), ("nc", False), ("bil", False), ("img", True), ("png", True)])
 def test_a_format_that_keeps_no_pixel_counts_says_so(qgis_app, tmp_path, extension, kept):
     """Idrisi kept its legend's names and colours but dropped the counts of the attribute table,
