@@ -154,13 +154,16 @@ def unwritten_rows(path, layer, palette, usage):
     """Why the table ``layer`` (None: the first) of the file at ``path`` does not hold the
     palette's rows as table_rows gives them, or ''."""
     dataset = _opened(path)
-    layer = None if dataset is None else dataset.GetLayerByName(layer) if layer else dataset.GetLayer(0)
-    if layer is None:
+    try:
+        layer = None if dataset is None else dataset.GetLayerByName(layer) if layer else dataset.GetLayer(0)
+        got = None if layer is None else [[feature.GetField(name) for name in TABLE_COLUMNS] if all(
+            feature.GetFieldIndex(name) >= 0 for name in TABLE_COLUMNS) else None for feature in layer]
+    except RuntimeError:  # OGR's exceptions on: an .ods whose XML it cannot parse (a U+FFFF label) gives no rows
+        got = []
+    layer = dataset = None
+    if got is None:
         return "OGR cannot read it back"
     expected = list(table_rows(palette, usage))
-    got = [[feature.GetField(name) for name in TABLE_COLUMNS] if all(
-        feature.GetFieldIndex(name) >= 0 for name in TABLE_COLUMNS) else None for feature in layer]
-    layer = dataset = None
     if len(got) != len(expected):
         odd = next((entry for entry, label in enumerate(palette.labels or ()) if NOT_IN_XML.search(label)), None)
         return "it holds {} of its {} rows{}".format(len(got), len(expected), "" if odd is None else (

@@ -45,12 +45,15 @@ def qgis_app():
 
 @pytest.fixture(params=["GDAL errors as return codes", "GDAL exceptions"])
 def gdal_error_style(request):
-    """Both ways GDAL reports errors: another plugin may switch exceptions on for the process."""
-    from osgeo import gdal
+    """Both ways GDAL reports errors: another plugin may switch exceptions on for the process
+    (GDAL's and OGR's: before GDAL 3.7 each module has its own switch)."""
+    from osgeo import gdal, ogr
 
     if request.param == "GDAL exceptions":
         gdal.UseExceptions()
+        ogr.UseExceptions()
         yield
+        ogr.DontUseExceptions()
         gdal.DontUseExceptions()
     else:
         yield
