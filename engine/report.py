@@ -31,6 +31,7 @@ import numpy as np
 
 from .colorspace import srgb_to_lab
 from .nearest import RGB_BITS, distinct_codes, unpack_rgb
+from ..palettes.palette import colour_count
 from .runs import RunFinder, bincount_runs
 
 #: Delta E is kept as an integer number of 2^-FIXED_BITS (CIE76 delta E in sRGB stays below 260).
@@ -347,8 +348,8 @@ def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=Non
     out.append('<li>Raster: {} × {} pixels, <span id="valid-pixels" data-value="{}">{:,}</span> with a '
                "palette colour, {:,} nodata.</li>".format(collector.width, collector.height, valid, valid,
                                                          collector.width * collector.height - valid))
-    out.append("<li>Palette: {} ({} colour{}), {} used; entries chosen by {} distance.</li>".format(
-        html.escape(palette.name or "unnamed"), len(palette), "" if len(palette) == 1 else "s", len(used),
+    out.append("<li>Palette: {} ({}), {} used; entries chosen by {} distance.</li>".format(
+        html.escape(palette.name or "unnamed"), colour_count(len(palette)), len(used),
         html.escape(_metric_name(metric))))
     out.append("</ul>")
 

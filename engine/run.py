@@ -30,7 +30,7 @@ from osgeo import gdal
 
 from ..palettes.formats import WRITE_EXTENSIONS, PaletteFileError, read_palette, write_palette
 from ..palettes.formats.raster import FORMAT as RASTER_PALETTE
-from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, matplotlib_palette
+from ..palettes.palette import MATPLOTLIB_PREFIX, Palette, builtin_palette, colour_count, matplotlib_palette
 from . import gdal_io
 from .adaptive import PaletteBuildError, build_palette_and_nearest
 from .blocks import (Cancelled, HeldPixels, TransparentAfterAll, absent_index, colour_histogram, output_type,
@@ -173,7 +173,7 @@ def palette_from_image(options, histogram, log=None, is_cancelled=None):
                                                      options.metric, check)
     except (PaletteBuildError, ImportError) as error:
         raise RunError(str(error))
-    (log or _quiet)("Palette built from the image ({}): {} colours.".format(choice.name, len(palette)))
+    (log or _quiet)("Palette built from the image ({}): {}.".format(choice.name, colour_count(len(palette))))
     if reserve and nodata_index < len(palette):
         palette = with_nodata_entry(palette, nodata_index)
         if nearest is not None:  # the entries from the nodata one on move up by one
@@ -646,8 +646,7 @@ def source_windows(source, grid, full_rows=False, strips=False, margin=0):
 
 def palette_message(palette, origin, metric):
     """The log line naming a run's palette (``origin``: where it comes from, or None) and metric."""
-    return "Palette: {} colour{}{}; metric {}.".format(len(palette), "" if len(palette) == 1 else "s",
-                                                       " ({})".format(origin) if origin else "", metric)
+    return "Palette: {}{}; metric {}.".format(colour_count(len(palette)), " ({})".format(origin) if origin else "", metric)
 
 
 def _entry_name(palette, index):
@@ -686,14 +685,14 @@ def output_type_message(palette_size, opaque, type_name, nodata, palette=None, n
                 nodata_index, "" if palette is None else ", {},".format(_entry_name(palette, nodata_index)))
         else:
             kept = "it is outside the palette"
-        return "NODATA_INDEX={}: nodata pixels are written as {} ({}); {} colours: writing {} with nodata {}.".format(
-            nodata_index, nodata_index, kept, palette_size, type_name, nodata)
+        return "NODATA_INDEX={}: nodata pixels are written as {} ({}); {}: writing {} with nodata {}.".format(
+            nodata_index, nodata_index, kept, colour_count(palette_size), type_name, nodata)
     if nodata is None:
-        return "{} colours and an opaque input ({}): writing Byte without nodata.".format(palette_size, opaque_why)
+        return "{} and an opaque input ({}): writing Byte without nodata.".format(colour_count(palette_size), opaque_why)
     because = "" if palette_size > 256 or opaque else " (the input may have transparent pixels: {})".format(
         transparent_why or "an alpha band, a mask or nodata")
-    return "{} colours + nodata {} 256 values: writing {} with nodata {}{}.".format(
-        palette_size, "fit in" if type_name == "Byte" else "need more than", type_name, nodata, because)
+    return "{} + nodata {} 256 values: writing {} with nodata {}{}.".format(
+        colour_count(palette_size), "fit in" if type_name == "Byte" else "need more than", type_name, nodata, because)
 
 
 def quantize_source(source, grid, output_path, options, palette=None, palette_origin=None, histogram=None,
@@ -779,8 +778,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                 if options.style:
                     messages.append(_style(output_path, palette, outputs, result, (inputs or {}).values()))
                 if collector is not None:
-                    _report(options.report, collector, palette, grid, options.metric, "Quantized to {} colours: {}".format(
-                        len(palette), os.path.basename(output_path)), log, merged, outputs)
+                    _report(options.report, collector, palette, grid, options.metric, "Quantized to {}: {}".format(
+                        colour_count(len(palette)), os.path.basename(output_path)), log, merged, outputs)
                     result.written.append(os.path.abspath(options.report))
                 if options.table:
                     write_table(options.table, palette, passed.counts, outputs)
@@ -881,7 +880,7 @@ def merged_message(entry, palette, options):
     when one of them is nearest to the entry NODATA_INDEX keeps for nodata, that is what to change; a
     palette built from the image has one entry fewer for its colours wherever NODATA_INDEX puts it."""
     reserved = reserved_entry(len(palette), options.nodata_index)
-    colours = np.array([colour for colour, _share in entry.colours])
+    merged_colours = np.array([colour for colour, _share in entry.colours])
     if options.palette.from_image:  # already the image's: more of its colours
         wanted, index = options.palette.n_colours, options.nodata_index
         kept = "" if index is None or index >= wanted else (
@@ -889,7 +888,7 @@ def merged_message(entry, palette, options):
             "image's colours get {} of the {} entries)".format(wanted, index, wanted - 1, wanted))
         advice = "{}{}, or give the map's legend as PALETTE_FILE".format(_more_colours(options.palette.name, "PALETTE"),
                                                                         kept)
-    elif reserved is not None and reserved in nearest_palette_indices(colours, palette.colours, options.metric):
+    elif reserved is not None and reserved in nearest_palette_indices(merged_colours, palette.colours, options.metric):
         advice = ("choose another NODATA_INDEX, or none: entry {} is kept for nodata, and the colours nearest to it "
                   "go to other entries".format(reserved))
     elif options.palette.file:  # PALETTE is not read: the file's entries are what to change
@@ -972,7 +971,7 @@ def extract_palette_source(source, grid, output_path, options, progress=None, is
             collector.add_histogram(codes, entries, counts)
             collector.index_thumbnails(lambda rgba: histogram_entries(rgba, codes, entries, options.alpha_threshold))
             _report(options.report, collector, result.palette, grid, options.metric,
-                    "Palette extracted ({}, {} colours)".format(options.method, len(result.palette)), log, merged,
+                    "Palette extracted ({}, {})".format(options.method, colour_count(len(result.palette))), log, merged,
                     outputs)
             result.written.append(os.path.abspath(options.report))
         if before_commit is not None:

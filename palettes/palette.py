@@ -26,6 +26,11 @@ def shown_text(text):
     return text if len(text) <= SHOWN_LABEL else text[:SHOWN_LABEL - 1] + "…"
 
 
+def colour_count(count):
+    """'1 colour', '16 colours': a count of colours as a message says it."""
+    return "1 colour" if count == 1 else "{} colours".format(count)
+
+
 class Palette:
     """Colours and labels of one palette; index i is colour ``colours[i]``."""
 

@@ -24,6 +24,20 @@ def _band(path):
     return gdal.GetDataTypeName(band.DataType), band.GetNoDataValue(), colours
 
 
+def test_a_one_colour_palette_is_told_as_one_colour(qgis_app, tmp_path):
+    """The log said "1 colours" (and the report "Quantized to 1 colours")."""
+    (tmp_path / "one.csv").write_text("red,green,blue,label\n200,10,10,granite\n")
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(4, 5, seed=3), alpha=True)
+    log = feedback_log()
+    out = quantize({"INPUT": path, "PALETTE_FILE": str(tmp_path / "one.csv"), "OUTPUT": str(tmp_path / "out.tif"),
+                    "OUTPUT_REPORT": str(tmp_path / "report.html")}, feedback=log)["OUTPUT"]
+    assert set(np.unique(read_indices(out))) == {0, 255}
+    assert any(line.startswith("Palette: 1 colour (palette file ") for line in log.infos)
+    assert any(line.startswith("1 colour + nodata fit in 256 values: writing Byte with nodata 255") for line in log.infos)
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Quantized to 1 colour: out.tif" in report and "(1 colour)," in report and "1 colours" not in report
+
+
 def test_an_opaque_rgb_map_quantized_to_256_colours_is_byte_without_nodata(qgis_app, tmp_path):
     rgb = random_rgba(40, 50, seed=3)[:3]
     path = write_raster(str(tmp_path / "in.tif"), rgb)
