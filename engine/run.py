@@ -437,10 +437,15 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     if palette_beside:
         beside[same_file_key(output_path + ".palette.csv")] = "the palette written beside"
     format_files = gdal_io.format_files(driver, output_path)
-    too_long = length_problem(os.path.abspath(output_path), output_files(output_path, driver, options.style,
-                                                                         palette_beside)[1:])
+    side_files = output_files(output_path, driver, options.style, palette_beside)[1:]
+    too_long = length_problem(os.path.abspath(output_path), side_files)
     if too_long:
         raise RunError("Cannot write OUTPUT {}: {}.".format(output_path, too_long))
+    kept_style = options.style and style_conflict(output_path, [path for path in (inputs or {}).values() if path])
+    for path in side_files:  # replaced by the run's own (a style not the run's is kept)
+        if os.path.lexists(path) and not os.access(path, os.W_OK) and not (kept_style and path == style_path(output_path)):
+            raise RunError("Cannot write OUTPUT {}: {} beside it is read-only, and the run would replace it. Make it "
+                           "writable, or choose another path for OUTPUT.".format(output_path, path))
     for path in format_files[1:]:
         beside.setdefault(same_file_key(path), "the {} format's side file {} of".format(driver, os.path.basename(path)))
     for setting, path in outputs.items():

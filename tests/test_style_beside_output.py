@@ -5,6 +5,7 @@ import os
 import subprocess
 
 import pytest
+from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
 from palettize.palettes.palette import builtin_palette
@@ -142,3 +143,39 @@ def test_labels_holding_characters_xml_cannot_hold_leave_a_style_qgis_loads_with
     assert loaded, message
     classes = layer.renderer().classes()
     assert [(c.label, c.color.getRgb()[:3]) for c in classes] == [("granite", (255, 0, 0)), ("water", (0, 0, 255))]
+
+
+@pytest.fixture
+def immutable():
+    """chattr +i on the given paths (even root cannot replace them), undone after the test."""
+    made = []
+
+    def make(path):
+        if subprocess.run(["chattr", "+i", str(path)], stderr=subprocess.DEVNULL).returncode != 0:
+            pytest.skip("chattr +i is not available here")
+        made.append(str(path))
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", path])
+
+
+def test_a_style_the_run_cannot_replace_is_refused_before_any_work(qgis_app, tmp_path, immutable):
+    """An earlier run's .qml that cannot be replaced (immutable) failed the run after all its work,
+    with a raw "[Errno 1] Operation not permitted" naming Palettize's staging folder."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    output = str(tmp_path / "out.tif")
+    quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": output})
+    before = {name: (tmp_path / name).read_bytes() for name in ("out.tif", "out.qml")}
+    immutable(tmp_path / "out.qml")
+    with pytest.raises(Exception) as error:
+        quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": output})
+    assert "Cannot write Indexed raster (OUTPUT) {}: {} beside it is read-only, and the run would replace it. Make it " \
+        "writable, or choose another path for Indexed raster (OUTPUT).".format(output, tmp_path / "out.qml") in str(error.value)
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    subprocess.run(["chattr", "-i", str(tmp_path / "out.qml")])
+    (tmp_path / "user.qml").write_text("<qgis>a style of the user's</qgis>")
+    os.replace(str(tmp_path / "user.qml"), str(tmp_path / "out.qml"))
+    immutable(tmp_path / "out.qml")  # not the run's: kept, as any user's style is, and no reason to refuse
+    quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": output})
+    assert gdal.Open(output).GetRasterBand(1).GetColorTable().GetCount() >= 256  # the new run's
+    assert (tmp_path / "out.qml").read_text() == "<qgis>a style of the user's</qgis>"
