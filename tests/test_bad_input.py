@@ -339,9 +339,14 @@ def test_a_table_whose_format_would_change_a_label_is_refused_before_any_work(qg
     error = refused({"INPUT": rgba, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out.tif"),
                      "OUTPUT_TABLE": str(table)}, tmp_path)
     shown = label.replace("\x07", "?") if len(label) <= 80 else label[:79] + "…"
-    assert "Could not write the table {}: its format does not keep the label of entry 1 ('{}', {} characters), which " \
-        "it gives back as '".format(table, shown, len(label)) in error
-    assert "shorten that label or take out its control characters, or write the table as .csv or .gpkg" in error
+    if extension == "tab":
+        assert "Could not write the table {}: its format does not keep the label of entry 1 ('{}', {} characters), " \
+            "which it gives back as '".format(table, shown, len(label)) in error
+        assert "shorten that label or take out its control characters, or write the table as .csv or .gpkg" in error
+    else:
+        assert "Could not write the table {}: it does not hold its labels as written: the label of entry 1 ('{}') " \
+            "holds characters its format cannot hold (control characters, U+FFFE, U+FFFF): take them out, or write " \
+            "the table as .csv or .gpkg".format(table, shown) in error
     assert not table.exists() and not (tmp_path / "out.tif").exists()
     for good in ("csv", "gpkg"):
         quantize({"INPUT": rgba, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out.tif"),
@@ -359,6 +364,12 @@ def test_a_spreadsheet_table_that_loses_its_rows_over_a_label_names_that_label(q
     assert "Could not write the table {}: it holds ".format(table) in error
     assert "of its 2 rows; the label of entry 1 ('wa\uffffter') holds characters its format cannot hold (control " \
         "characters, U+FFFE, U+FFFF): take them out, or write the table as .csv or .gpkg" in error
+    assert not table.exists() and not (tmp_path / "out.tif").exists()
+    table = tmp_path / "table.xlsx"  # its rows kept, the label read back as the place of a broken string ('1')
+    error = refused({"INPUT": rgba, "PALETTE_FILE": str(legend), "OUTPUT": str(tmp_path / "out.tif"),
+                     "OUTPUT_TABLE": str(table)}, tmp_path)
+    assert "Could not write the table {}: it does not hold its labels as written: the label of entry 1 " \
+        "('wa\uffffter') holds characters its format cannot hold".format(table) in error
     assert not table.exists() and not (tmp_path / "out.tif").exists()
 
 
