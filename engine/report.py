@@ -354,9 +354,9 @@ def write_report(path, collector, palette, pixel_area, area_unit, km2_factor=Non
     out.append("</ul>")
 
     if merged:
+        # how to keep them apart depends on the run (a palette built from the image, NODATA_INDEX): its log says
         out.append('<h2>Merged colours</h2><p class="note">Frequent colours of the input that became one '
-                   "palette entry: a palette built from the image (frequent) or the map's legend keeps them "
-                   "apart.</p>")
+                   "palette entry; the run's log says how to keep them apart.</p>")
         out.append('<ul id="merged">')
         for entry in merged:
             out.append('<li data-entry="{}">{}</li>'.format(entry.entry, html.escape(entry.describe(palette))))

@@ -40,6 +40,17 @@ def test_the_sample_maps_two_blues_become_one_win256_entry_and_the_log_says_so(q
     assert '<ul id="merged">' in report and "#b2d8e8" in report and 'data-entry="9"' in report
 
 
+def test_the_report_of_merged_colours_gives_no_advice_the_run_has_followed(qgis_app, tmp_path):
+    """Its note advised a palette built from the image to a run that had built one."""
+    log = feedback_log()
+    quantize({"INPUT": SAMPLE_MAP, "PALETTE": "frequent", "N_COLORS": 4, "OUTPUT": str(tmp_path / "out.tif"),
+              "OUTPUT_REPORT": str(tmp_path / "report.html")}, feedback=log)
+    assert any(w.startswith("Merged classes") and "set Number of colours (N_COLORS) higher" in w for w in log.warnings)
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert '<ul id="merged">' in report and "(frequent)" not in report
+    assert "palette entry; the run's log says how to keep them apart." in report
+
+
 def test_a_palette_built_from_the_map_keeps_its_units_apart_and_says_nothing(qgis_app, tmp_path):
     log = feedback_log()
     quantize({"INPUT": SAMPLE_MAP, "PALETTE": "frequent", "N_COLORS": 32, "OUTPUT": str(tmp_path / "out.tif"),
