@@ -67,6 +67,8 @@ README_URL = "https://github.com/palettize/palettize/blob/main/README.md"
 #: shapefile's is a .dbf alone, not the .shp asked for, or a .dbf named .dbf.dbf) is refused before
 #: any work, not found out once the raster is done.
 _TABLE_DRIVERS = ("CSV", "XLSX", "ODS", "GPKG", "GeoJSON", "GML", "MapInfo File")
+#: Parameters whose values are numbers (a band: its number), checked as typed (see number_problem).
+NUMBER_PARAMETERS = (QgsProcessingParameterNumber, QgsProcessingParameterBand)
 
 def tr(text):
     return QCoreApplication.translate("Palettize", text)
@@ -299,7 +301,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     def _number_problem(self, definition, value):
         """number_problem for one parameter ('' when it is no number parameter or holds no value)."""
-        if not isinstance(definition, QgsProcessingParameterNumber) or not isinstance(value, (str, numbers.Real)) \
+        if not isinstance(definition, NUMBER_PARAMETERS) or not isinstance(value, (str, numbers.Real)) \
                 or isinstance(value, bool) or value == "":
             return ""
         name = definition.name()
@@ -307,9 +309,11 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             number = float(value)
         except ValueError:
             return tr("{} must be a number, not {!r}.").format(self.named(name), value)
-        low, high = definition.minimum(), definition.maximum()
         if not math.isfinite(number):
             return tr("{} must be a finite number, not {}.").format(self.named(name), value)
+        if isinstance(definition, QgsProcessingParameterBand):  # its range is the layer's bands (see settings)
+            return ""
+        low, high = definition.minimum(), definition.maximum()
         if name == self.PIXEL_SIZE and number <= 0:
             return tr("{} must be greater than 0.").format(self.named(name))
         if not low <= number <= high:
@@ -424,12 +428,13 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 self.named(name), ", ".join(options), parameters.get(name)))
 
     def evaluated(self, parameters, context):
-        """``parameters`` with the options and numbers given as QGIS properties (QgsProperty: an
-        expression, the dialog's data-defined override, a model's data-defined value) replaced by
+        """``parameters`` with the options, numbers and bands given as QGIS properties (QgsProperty:
+        an expression, the dialog's data-defined override, a model's data-defined value) replaced by
         what they evaluate to, so that they are checked as typed values are: read as numbers, every
         property was option 1 (vga16 ran as websafe216); QGIS rounded a number's 2.5, read text as
         the default, and NULL as 0 (an entry of the palette reserved for nodata). A property that
-        gives no value leaves an optional parameter unset; other properties are QGIS's to read."""
+        gives no value leaves an optional parameter unset, and is refused for an option or number
+        that must have one; other properties (layers, files, outputs) are QGIS's to read."""
         values = dict(parameters)
         for name, property_ in parameters.items():
             definition = self.parameterDefinition(name)
@@ -437,14 +442,14 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 continue
             value, ok = property_.value(context.expressionContext())
             unset = not ok or value is None or value == NULL
-            if name in self.ENUMS:
-                if unset:  # never the default without a word
-                    raise QgsProcessingException(tr("{} is given as {}, which gives no value: give one of {}.").format(
-                        self.named(name), property_.asExpression(), ", ".join(self.ENUMS[name][0])))
-                values[name] = value
-            elif unset:
+            typed = name in self.ENUMS or isinstance(definition, NUMBER_PARAMETERS)
+            if unset and (name in self.ENUMS or typed and not definition.flags() & QgsProcessingParameterDefinition.FlagOptional):
+                raise QgsProcessingException(tr("{} is given as {}, which gives no value: give {}.").format(
+                    self.named(name), property_.asExpression(), tr("one of {}").format(", ".join(self.ENUMS[name][0]))
+                    if name in self.ENUMS else tr("a number")))
+            if unset and definition.flags() & QgsProcessingParameterDefinition.FlagOptional:
                 values[name] = None
-            elif isinstance(definition, QgsProcessingParameterNumber):
+            elif typed:
                 values[name] = value
         return values
 

@@ -164,20 +164,19 @@ def unwritten_rows(path, layer, palette, usage):
     if got is None:
         return "OGR cannot read it back"
     expected = list(table_rows(palette, usage))
-    odd = next((entry for entry, label in enumerate(palette.labels or ()) if NOT_IN_XML.search(label)), None)
-    odd_label = "" if odd is None else (
-        "the label of entry {} ('{}') holds characters its format cannot hold (control characters, U+FFFE, U+FFFF): "
-        "take them out, or write the table as .csv or .gpkg".format(odd, shown_text(palette.labels[odd])))
     if len(got) != len(expected):
-        return "it holds {} of its {} rows{}".format(len(got), len(expected), odd_label and "; " + odd_label)
+        odd = next((entry for entry, label in enumerate(palette.labels or ()) if NOT_IN_XML.search(label)), None)
+        return "it holds {} of its {} rows{}".format(len(got), len(expected), "" if odd is None else "; " + _odd_label(
+            odd, palette.labels[odd]))
     for number, (row, wanted) in enumerate(zip(got, expected)):
         if row is None:
             return "row {} is not as written".format(number + 1)
         changed = [name for name, value, want in zip(TABLE_COLUMNS, row, wanted) if not _same_value(value, want)]
-        if changed == ["label"] and odd_label:  # an .xlsx gives back its broken strings' places
-            return "it does not hold its labels as written: " + odd_label
+        written, read = dict(zip(TABLE_COLUMNS, wanted)), dict(zip(TABLE_COLUMNS, row))
+        if changed == ["label"] and NOT_IN_XML.search(written["label"]) and path.lower().endswith(XML_TABLES):
+            # an .xlsx gives back the places of its broken strings
+            return "it does not hold its labels as written: " + _odd_label(written["index"], written["label"])
         if changed == ["label"]:  # the format's limits (a MapInfo .tab: 254 bytes; .xlsx: no control characters)
-            written, read = dict(zip(TABLE_COLUMNS, wanted)), dict(zip(TABLE_COLUMNS, row))
             return ("its format does not keep the label of entry {} ('{}', {} characters), which it gives back as "
                     "'{}': shorten that label or take out its control characters, or write the table as .csv or "
                     ".gpkg".format(written["index"], shown_text(written["label"]), len(written["label"]),
@@ -185,6 +184,15 @@ def unwritten_rows(path, layer, palette, usage):
         if changed:
             return "row {} is not as written".format(number + 1)
     return ""
+
+
+#: Table files that are XML inside, where NOT_IN_XML characters break a label.
+XML_TABLES = (".xlsx", ".ods", ".gml")
+
+
+def _odd_label(entry, label):
+    return ("the label of entry {} ('{}') holds characters its format cannot hold (control characters, U+FFFE, "
+            "U+FFFF): take them out, or write the table as .csv or .gpkg".format(entry, shown_text(label)))
 
 
 def _same_value(value, wanted):

@@ -404,9 +404,10 @@ class OutputFiles:
                     placed.append(target)  # the user's file there, if any, is aside now
                     os.replace(os.path.join(staging, name), target)
             # SQLite (a GeoPackage) reads a file's write-ahead log and hot journal as part of it: left
-            # beside the file replacing it, another program's changes not yet written into the file
-            # went into the new one (GeoPackages corrupt for good, or holding the earlier tables).
-            journals = [target + suffix for _backup, target in replaced for suffix in SQLITE_SIDE_FILES]
+            # beside the file put in place (of a file replaced, or removed while a program had it
+            # open), another program's changes not yet written into it went into the new one
+            # (GeoPackages corrupt for good, or holding the earlier tables).
+            journals = [target + suffix for target in placed for suffix in SQLITE_SIDE_FILES]
             for target in self._obsolete + journals:
                 if os.path.isfile(target) and target not in placed:
                     backup = self._replaced(target)

@@ -38,7 +38,7 @@ from .blocks import (Cancelled, HeldPixels, TransparentAfterAll, absent_index, c
 from .merged import MergedColourFinder, merged_in_histogram
 from .nearest import RGB_BITS, nearest_entries, nearest_palette_indices
 from .options import file_path
-from .outputs import (OutputFiles, input_key, length_problem, nearest_existing_folder, same_file_key,
+from .outputs import (SQLITE_SIDE_FILES, OutputFiles, input_key, length_problem, nearest_existing_folder, same_file_key,
                       writable_path_problem)
 from .report import ReportCollector, area_units, write_report
 from .style import style_conflict, style_input_name, style_owner, style_path, write_style
@@ -442,10 +442,12 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     if too_long:
         raise RunError("Cannot write OUTPUT {}: {}.".format(output_path, too_long))
     kept_style = options.style and style_conflict(output_path, [path for path in (inputs or {}).values() if path])
-    for path in side_files:  # replaced by the run's own (a style not the run's is kept)
-        if os.path.lexists(path) and not os.access(path, os.W_OK) and not (kept_style and path == style_path(output_path)):
-            raise RunError("Cannot write OUTPUT {}: {} beside it is read-only, and the run would replace it. Make it "
-                           "writable, or choose another path for OUTPUT.".format(output_path, path))
+    moved_aside = [output_path + suffix for suffix in (".ovr", ".msk") + SQLITE_SIDE_FILES]  # describe the earlier file
+    for path in side_files + moved_aside:  # replaced by the run's own or removed (a style not the run's is kept)
+        if os.path.isfile(path) and not os.path.islink(path) and not os.access(path, os.W_OK) and \
+                not (kept_style and path == style_path(output_path)):  # a link is moved as itself, never written
+            raise RunError("Cannot write OUTPUT {}: {} beside it is read-only, and the run would replace or remove it. "
+                           "Make it writable, or choose another path for OUTPUT.".format(output_path, path))
     for path in format_files[1:]:
         beside.setdefault(same_file_key(path), "the {} format's side file {} of".format(driver, os.path.basename(path)))
     for setting, path in outputs.items():

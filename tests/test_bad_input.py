@@ -327,7 +327,8 @@ def test_a_table_under_a_file_is_refused_before_any_work(qgis_app, tmp_path, rgb
 
 
 
-@pytest.mark.parametrize("extension, label", [("tab", "granite" + ", coarse-grained" * 20), ("xlsx", "water\x07")])
+@pytest.mark.parametrize("extension, label", [("tab", "granite" + ", coarse-grained" * 20), ("xlsx", "water\x07"),
+                                              ("tab", "granite" + ", coarse-grained" * 20 + "\x07")])
 def test_a_table_whose_format_would_change_a_label_is_refused_before_any_work(qgis_app, tmp_path, rgba, extension,
                                                                               label):
     """A legend's long description in a MapInfo .tab (254 bytes), a control character in a

@@ -633,8 +633,10 @@ database.close()
 """
 
 
-@pytest.mark.parametrize("table", [False, True], ids=["raster", "table"])
-def test_a_geopackage_another_program_has_open_with_changes_not_yet_in_it_is_replaced_whole(qgis_app, tmp_path, table):
+@pytest.mark.parametrize("table, removed", [(False, False), (True, False), (False, True)],
+                         ids=["raster", "table", "raster removed by the user"])
+def test_a_geopackage_another_program_has_open_with_changes_not_yet_in_it_is_replaced_whole(qgis_app, tmp_path, table,
+                                                                                           removed):
     """QGIS keeps a GeoPackage's changes in its write-ahead log (<name>-wal) while the layer is
     open: the log stayed beside the run's new GeoPackage, which SQLite then read as part of it (a
     table "malformed" for good, or a raster GeoPackage holding the earlier file's tables), exit 0."""
@@ -652,6 +654,8 @@ def test_a_geopackage_another_program_has_open_with_changes_not_yet_in_it_is_rep
     try:
         assert holder.stdout.readline() == "edited\n"
         assert os.path.getsize(output + "-wal") > 0
+        if removed:  # its log stays beside the name, for the file the program still has open
+            os.remove(output)
         quantize(dict(runs[1], INPUT=source, PALETTE="win256"))
     finally:
         holder.communicate("\n", timeout=60)

@@ -299,9 +299,13 @@ def test_number_parameters_given_as_qgis_properties_are_checked_as_typed_numbers
             ("NODATA_INDEX", "2.5", r"Nodata index \(NODATA_INDEX\) must be a whole number, not 2.5\."),
             ("N_COLORS", "2.5", r"Number of colours \(N_COLORS\) must be a whole number, not 2.5\."),
             ("N_COLORS", "'abc'", r"Number of colours \(N_COLORS\) must be a number, not 'abc'\."),
-            ("ALPHA_THRESHOLD", "'x'", r"Alpha threshold \(ALPHA_THRESHOLD\) must be a number, not 'x'\.")):
+            ("ALPHA_THRESHOLD", "'x'", r"Alpha threshold \(ALPHA_THRESHOLD\) must be a number, not 'x'\."),
+            ("ALPHA_BAND", "1.5", r"\(ALPHA_BAND\) must be a whole number, not 1.5\."),
+            ("RED_BAND", "'abc'", r"\(RED_BAND\) must be a number, not 'abc'\."),
+            ("N_COLORS", "NULL", r"Number of colours \(N_COLORS\) is given as NULL, which gives no value: give a "
+                                 r"number\.")):
         with pytest.raises(QgsProcessingException, match=message):
-            quantize({"INPUT": path, "PALETTE": "frequent", name: QgsProperty.fromExpression(expression),
+            quantize({"INPUT": path, "PALETTE": "frequent", "SOURCE": "bands", name: QgsProperty.fromExpression(expression),
                       "OUTPUT": str(tmp_path / "refused.tif")})
     assert not (tmp_path / "refused.tif").exists()
 

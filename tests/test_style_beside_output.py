@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 from osgeo import gdal
-from qgis.core import QgsRasterLayer
+from qgis.core import QgsProcessingException, QgsRasterLayer
 
 from palettize.palettes.palette import builtin_palette
 from rasters import ROOT, feedback_log, quantize, random_rgba, write_raster
@@ -159,23 +159,30 @@ def immutable():
         subprocess.run(["chattr", "-i", path])
 
 
-def test_a_style_the_run_cannot_replace_is_refused_before_any_work(qgis_app, tmp_path, immutable):
-    """An earlier run's .qml that cannot be replaced (immutable) failed the run after all its work,
-    with a raw "[Errno 1] Operation not permitted" naming Palettize's staging folder."""
+def test_a_file_beside_the_output_the_run_cannot_replace_is_refused_before_any_work(qgis_app, tmp_path, immutable):
+    """An earlier run's .qml, or an earlier raster's .ovr, that cannot be replaced or removed
+    (immutable) failed the run after all its work, with a raw "[Errno 1] Operation not permitted"
+    naming Palettize's staging folder. A link is moved as itself: a dangling one is no obstacle."""
     source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
     output = str(tmp_path / "out.tif")
     quantize({"INPUT": source, "PALETTE": "vga16", "OUTPUT": output})
-    before = {name: (tmp_path / name).read_bytes() for name in ("out.tif", "out.qml")}
-    immutable(tmp_path / "out.qml")
-    with pytest.raises(Exception) as error:
-        quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": output})
-    assert "Cannot write Indexed raster (OUTPUT) {}: {} beside it is read-only, and the run would replace it. Make it " \
-        "writable, or choose another path for Indexed raster (OUTPUT).".format(output, tmp_path / "out.qml") in str(error.value)
-    assert {name: (tmp_path / name).read_bytes() for name in before} == before
-    subprocess.run(["chattr", "-i", str(tmp_path / "out.qml")])
+    said = "Cannot write Indexed raster (OUTPUT) {}: {} beside it is read-only, and the run would replace or remove " \
+        "it. Make it writable, or choose another path for Indexed raster (OUTPUT)."
+    (tmp_path / "out.tif.ovr").write_bytes(b"an earlier raster's overviews, removed with it")
+    for name in ("out.qml", "out.tif.ovr"):
+        before = {name: (tmp_path / name).read_bytes() for name in ("out.tif", "out.qml", "out.tif.ovr")}
+        immutable(tmp_path / name)
+        with pytest.raises(QgsProcessingException) as error:
+            quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": output})
+        assert said.format(output, tmp_path / name) in str(error.value)
+        assert {name: (tmp_path / name).read_bytes() for name in before} == before
+        subprocess.run(["chattr", "-i", str(tmp_path / name)])
+    os.remove(str(tmp_path / "out.tif.aux.xml"))
+    os.symlink(str(tmp_path / "gone.xml"), str(tmp_path / "out.tif.aux.xml"))
     (tmp_path / "user.qml").write_text("<qgis>a style of the user's</qgis>")
     os.replace(str(tmp_path / "user.qml"), str(tmp_path / "out.qml"))
     immutable(tmp_path / "out.qml")  # not the run's: kept, as any user's style is, and no reason to refuse
     quantize({"INPUT": source, "PALETTE": "win256", "OUTPUT": output})
     assert gdal.Open(output).GetRasterBand(1).GetColorTable().GetCount() >= 256  # the new run's
     assert (tmp_path / "out.qml").read_text() == "<qgis>a style of the user's</qgis>"
+    assert not os.path.lexists(str(tmp_path / "out.tif.ovr"))
