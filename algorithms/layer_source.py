@@ -442,12 +442,13 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                 continue
             value, ok = property_.value(context.expressionContext())
             unset = not ok or value is None or value == NULL
+            optional = bool(definition.flags() & QgsProcessingParameterDefinition.FlagOptional)
             typed = name in self.ENUMS or isinstance(definition, NUMBER_PARAMETERS)
-            if unset and (name in self.ENUMS or typed and not definition.flags() & QgsProcessingParameterDefinition.FlagOptional):
+            if unset and typed and (name in self.ENUMS or not optional):  # never the default without a word
                 raise QgsProcessingException(tr("{} is given as {}, which gives no value: give {}.").format(
                     self.named(name), property_.asExpression(), tr("one of {}").format(", ".join(self.ENUMS[name][0]))
                     if name in self.ENUMS else tr("a number")))
-            if unset and definition.flags() & QgsProcessingParameterDefinition.FlagOptional:
+            if unset and optional:
                 values[name] = None
             elif typed:
                 values[name] = value

@@ -29,9 +29,9 @@ import zlib
 
 import numpy as np
 
+from ..palettes.palette import colour_count
 from .colorspace import srgb_to_lab
 from .nearest import RGB_BITS, distinct_codes, unpack_rgb
-from ..palettes.palette import colour_count
 from .runs import RunFinder, bincount_runs
 
 #: Delta E is kept as an integer number of 2^-FIXED_BITS (CIE76 delta E in sRGB stays below 260).

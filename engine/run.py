@@ -38,8 +38,8 @@ from .blocks import (Cancelled, HeldPixels, TransparentAfterAll, absent_index, c
 from .merged import MergedColourFinder, merged_in_histogram
 from .nearest import RGB_BITS, nearest_entries, nearest_palette_indices
 from .options import file_path
-from .outputs import (SQLITE_SIDE_FILES, OutputFiles, input_key, length_problem, nearest_existing_folder, same_file_key,
-                      writable_path_problem)
+from .outputs import (SQLITE_SIDE_FILES, OutputFiles, input_key, length_problem, nearest_existing_folder,
+                      same_file_key, writable_path_problem)
 from .report import ReportCollector, area_units, write_report
 from .style import style_conflict, style_input_name, style_owner, style_path, write_style
 
@@ -441,11 +441,11 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     too_long = length_problem(os.path.abspath(output_path), side_files)
     if too_long:
         raise RunError("Cannot write OUTPUT {}: {}.".format(output_path, too_long))
-    kept_style = options.style and style_conflict(output_path, [path for path in (inputs or {}).values() if path])
     moved_aside = [output_path + suffix for suffix in (".ovr", ".msk") + SQLITE_SIDE_FILES]  # describe the earlier file
-    for path in side_files + moved_aside:  # replaced by the run's own or removed (a style not the run's is kept)
-        if os.path.isfile(path) and not os.path.islink(path) and not os.access(path, os.W_OK) and \
-                not (kept_style and path == style_path(output_path)):  # a link is moved as itself, never written
+    for path in side_files + moved_aside:  # replaced by the run's own, or removed (a link: moved as itself)
+        if os.path.isfile(path) and not os.path.islink(path) and not os.access(path, os.W_OK):
+            if path == style_path(output_path) and style_conflict(output_path, [p for p in (inputs or {}).values() if p]):
+                continue  # a style not the run's is kept
             raise RunError("Cannot write OUTPUT {}: {} beside it is read-only, and the run would replace or remove it. "
                            "Make it writable, or choose another path for OUTPUT.".format(output_path, path))
     for path in format_files[1:]:
@@ -653,7 +653,8 @@ def source_windows(source, grid, full_rows=False, strips=False, margin=0):
 
 def palette_message(palette, origin, metric):
     """The log line naming a run's palette (``origin``: where it comes from, or None) and metric."""
-    return "Palette: {}{}; metric {}.".format(colour_count(len(palette)), " ({})".format(origin) if origin else "", metric)
+    return "Palette: {}{}; metric {}.".format(colour_count(len(palette)), " ({})".format(origin) if origin else "",
+                                               metric)
 
 
 def _entry_name(palette, index):
@@ -831,7 +832,8 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
     return result
 
 
-def format_losses(writer, driver, output_path, grid, palette, counted_in=(), count_outputs=("OUTPUT_TABLE", "OUTPUT_REPORT")):
+def format_losses(writer, driver, output_path, grid, palette, counted_in=(),
+                  count_outputs=("OUTPUT_TABLE", "OUTPUT_REPORT")):
     """Warnings for what the format of ``writer`` (a finished gdal_io.IndexedRasterWriter of
     ``output_path``, by ``driver``, on ``grid``) could not hold of the run's output; ``counted_in``:
     the files the run wrote the pixel counts to as well (its table, its report); else the
