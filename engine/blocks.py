@@ -188,7 +188,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     counts = np.zeros(len(palette) if nodata is None else max(len(palette), nodata + 1), dtype=np.int64)
     windows = list(windows)
     cleanup = cleanup or CleanupOptions()
-    map_block = _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_threshold)
+    map_block = _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_threshold, check)
     margin = cleanup.margin
     reads = [expand_window(window, margin, grid_size) for window in windows] if margin else windows
 
@@ -352,16 +352,17 @@ def _halting(halted):
         raise
 
 
-def _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_threshold=0):
+def _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_threshold=0, check=None):
     """None for plain nearest colours, else a function (rgba, valid) -> indices for one read (of
-    any class where not valid: alpha below ``alpha_threshold``)."""
+    any class where not valid: alpha below ``alpha_threshold``); ``check`` stops a long block by
+    raising (a cancel)."""
     if dither == "floyd-steinberg":
         from .dither import FloydSteinbergDither
 
         width = windows[0][2] if windows else 0
         if any(w[0] != 0 or w[2] != width for w in windows):
             raise ValueError("dithering needs windows of whole rows")
-        return FloydSteinbergDither(mapper, metric, width).dither
+        return FloydSteinbergDither(mapper, metric, width, check=check).dither
     if cleanup.method == "seams":
         from .cleanup import classes_type, clean_seams, no_vote_class
 
@@ -371,7 +372,8 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_thres
             return clean_seams(np.empty(rgba.shape, classes), rgba, palette.colours, metric, valid,
                                tolerance=cleanup.seam_tolerance, radius=cleanup.seam_radius, in_place=True,
                                map_codes=lambda codes, starts: mapper.map_codes(codes, classes, alpha_threshold,
-                                                                                no_vote_class(classes), starts=starts))
+                                                                                no_vote_class(classes), starts=starts),
+                               check=check)
     elif cleanup.method == "sieve":
         from .cleanup import sieve
 

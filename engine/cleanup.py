@@ -720,7 +720,8 @@ def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
 
 
 def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT_SEAM_TOLERANCE,
-                radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE, in_place=False, map_codes=None):
+                radius=DEFAULT_SEAM_RADIUS, blend_tolerance=DEFAULT_BLEND_TOLERANCE, in_place=False, map_codes=None,
+                check=None):
     """Classes of a window with its seam pixels reassigned: a new array of ``indices``' dtype, or
     ``indices`` itself, changed, when ``in_place`` (for callers that own it: saves a copy).
 
@@ -817,6 +818,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     palette4 = np.concatenate([palette_rgb, np.full((len(palette_rgb), 1), 255.0)], axis=1)
     changed, chosen_classes = [], []
     for start in range(0, len(seam), _DECIDED):
+        if check is not None:  # a cancel: a noisy block's seams took seconds
+            check()
         part = seam[start:start + _DECIDED]
         (around_classes,), outside = _around((classes,), ys[part], xs[part], offsets, rows, cols)
         np.copyto(around_classes, no_vote, where=outside)

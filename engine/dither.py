@@ -277,8 +277,10 @@ class FloydSteinbergDither:
     #: of a few hundred numpy calls a row outweighs it there (a 2 x 100,000 raster took a minute).
     PLAIN_WIDTH = 256
 
-    def __init__(self, mapper, metric, width, chunk=None, warmup=16, offsets=(-2, -1, 0, 1, 2), plain_width=None):
+    def __init__(self, mapper, metric, width, chunk=None, warmup=16, offsets=(-2, -1, 0, 1, 2), plain_width=None,
+                 check=None):
         self.width = int(width)
+        self._check = check  # called between rows, to stop by raising (a cancel: a block's rows took seconds)
         self.plain = self.width <= (self.PLAIN_WIDTH if plain_width is None else plain_width)
         self._quantizer = _Quantizer(mapper, metric)
         self._below = np.zeros((3, self.width), dtype=np.int32)
@@ -308,6 +310,8 @@ class FloydSteinbergDither:
             return self._dither_plainly(targets, valid)
         result = np.empty((rows, cols), dtype=np.uint16)
         for r in range(rows):
+            if self._check is not None:
+                self._check()
             forward = self._row % 2 == 0
             base = targets[r] + self._below
             ok = valid[r]
@@ -413,6 +417,8 @@ class FloydSteinbergDither:
         result = np.empty((rows, width), dtype=np.uint16)
         below = self._below.tolist()
         for r, (row, ok) in enumerate(zip(targets.tolist(), valid.tolist())):
+            if self._check is not None:
+                self._check()
             forward = self._row % 2 == 0
             step = 1 if forward else -1
             received, below = below, [[0] * width for _ in range(3)]

@@ -65,6 +65,59 @@ def test_cancel_stops_a_ciede2000_search_within_its_block(qgis_app, tmp_path, mo
     assert not os.path.exists(str(tmp_path / "out.tif"))
 
 
+@pytest.mark.parametrize("width", [300, 8], ids=["rows in chunks", "narrow rows pixel by pixel"])
+def test_cancel_stops_dithering_within_its_block(qgis_app, tmp_path, monkeypatch, width):
+    """A block's rows were dithered to its end before a cancel was seen: up to 6.6 s with CIELAB on
+    20 megapixels. Cancelled in its first row, a block dithers at most one more."""
+    from palettize.engine import dither
+
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(200, width, seed=7), alpha=True)
+    feedback, rows = QgsProcessingFeedback(), []
+    for name in ("_scan_row", "_dither_plainly"):
+        real = getattr(dither.FloydSteinbergDither, name)
+
+        def counted(ditherer, *args, real=real, name=name):
+            rows.append(name)
+            feedback.cancel()
+            return real(ditherer, *args)
+        monkeypatch.setattr(dither.FloydSteinbergDither, name, counted)
+    monkeypatch.setattr(dither._Quantizer, "quantize_one", _counted_quantize_one(dither._Quantizer.quantize_one, rows))
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "DITHER": "floyd-steinberg",
+                  "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
+    assert rows.count("_scan_row") <= 2 and rows.count("pixel") <= 2 * width
+    assert not os.path.exists(str(tmp_path / "out.tif"))
+
+
+def _counted_quantize_one(real, calls):
+    def counted(quantizer, *args):
+        calls.append("pixel")
+        return real(quantizer, *args)
+    return counted
+
+
+def test_cancel_stops_seams_being_cleaned_within_their_block(qgis_app, tmp_path, monkeypatch):
+    """A noisy block's seams were cleaned to its end before a cancel was seen: up to 5.5 s on 100
+    megapixels. Cancelled at its first chunk of seam pixels, a block cleans at most one more."""
+    from palettize.engine import cleanup
+
+    monkeypatch.setattr(cleanup, "_DECIDED", 64)  # many chunks in a small block
+    path = write_raster(str(tmp_path / "in.tif"), random_rgba(200, 200, seed=7), alpha=True)
+    feedback, chunks, around = QgsProcessingFeedback(), [], cleanup._around
+
+    def gathered(*args, **kwargs):
+        chunks.append(1)
+        feedback.cancel()
+        return around(*args, **kwargs)
+
+    monkeypatch.setattr(cleanup, "_around", gathered)
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        quantize({"INPUT": path, "SOURCE": "bands", "PALETTE": "vga16", "CLEANUP": "seams",
+                  "OUTPUT": str(tmp_path / "out.tif")}, feedback=feedback)
+    assert 1 <= len(chunks) <= 2
+    assert not os.path.exists(str(tmp_path / "out.tif"))
+
+
 def test_cancel_stops_the_colour_table_a_dithered_run_fills_at_once(qgis_app, tmp_path, monkeypatch):
     """Dithering fills the whole table of 16.7 million colours once its searches have taken long
     enough: 88 s with 65,535 CIELAB entries, during which a cancel was not seen. Cancelled at the
