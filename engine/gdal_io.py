@@ -634,6 +634,11 @@ def _quietly_opened(path, drivers=None):
         return dataset, gdal.GetLastErrorMsg()
 
 
+#: Files beside a raster, left by earlier tools, that GDAL would read as describing the raster
+#: written in its place (overviews, mask, statistics): removed when it is replaced.
+EARLIER_SIDE_FILES = (".ovr", ".msk", ".aux.xml")
+
+
 class IndexedRasterWriter:
     """Writes a single-band indexed raster with a colour table and nodata (None: none, for an
     opaque Byte output) at ``path``, staged in ``outputs`` (outputs.OutputFiles): the raster and
@@ -664,7 +669,7 @@ class IndexedRasterWriter:
         try:
             self.path = self._outputs.stage(self.final_path)  # where GDAL writes it
             self._folder = os.path.dirname(self.path)
-            for side_file in (".ovr", ".msk", ".aux.xml"):  # left by earlier tools, they would describe this raster
+            for side_file in EARLIER_SIDE_FILES:
                 self._outputs.obsolete(self.final_path + side_file)
             if os.path.exists(self.final_path):  # the replaced raster's (an .asc's .prj when this one has no CRS)
                 for side_file in format_files(driver_name, self.final_path)[1:]:
