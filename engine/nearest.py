@@ -20,6 +20,7 @@ import numpy as np
 from .candidate_cells import CandidateCells, depth_for
 from .colorspace import levels_to_lab
 from .metrics import METRIC_SPACES, METRICS, REGISTRY, metric as registered_metric
+from .runs import value_totals
 
 __all__ = ["METRIC_SPACES", "METRICS"]  # the registry's (engine.metrics), here for old imports
 
@@ -28,14 +29,13 @@ __all__ = ["METRIC_SPACES", "METRICS"]  # the registry's (engine.metrics), here 
 UNKNOWN = np.uint16(0xFFFF)
 _SMALL_SEARCH = 256  # fewer colours than this are sorted as they come (see distinct_codes)
 #: A batch of at most this many colour-entry pairs is measured directly against every entry, which
-#: costs less than candidate cells and their set-up: about 1 ns a pair for RGB (exact integer
-#: tables), 5 ns for CIELAB. Mapping a 6-megapixel map meets its 9,400 colours in some twenty
-#: batches of a few hundred: 2.5 ms measured directly against win256, 27 ms through cells.
+#: costs less than candidate cells and their set-up: about 0.4 ns a pair for RGB (an exact matrix
+#: product, see _rgb_scores), 5 ns for CIELAB. Mapping a 6-megapixel map meets its 9,400 colours in
+#: a few batches of a few thousand: 1 ms measured directly against win256, 27 ms through cells.
 _DIRECT_PAIRS = {"rgb": 1 << 22, "cielab": 1 << 18}
-_DIRECT_CHUNK = 1 << 17  # pairs measured at once: temporaries stay in the CPU cache
-#: RGB palettes up to this size are measured through tables of each level's squared difference to
-#: each entry (3 x 256 x entries int32: 12 MB here, 200 MB for 65,535 entries).
-_CHANNEL_TABLE_ENTRIES = 4096
+#: Pairs measured at once: temporaries stay in the CPU cache; RGB's matrix products no larger than
+#: OpenBLAS multiplies in one thread (in threads, 1.6 times as long on two cores: their start and wait).
+_DIRECT_CHUNK = {"rgb": 1 << 16, "cielab": 1 << 17}
 #: The colour bits of a packed code (see pack_rgba), and the lowest code of an opaque pixel.
 RGB_BITS = np.uint32(0xFFFFFF)
 OPAQUE = np.uint32(0xFF000000)
@@ -105,16 +105,16 @@ def nearest_entries(codes, palette_colours, metric, reserved=None):
 
 
 @functools.lru_cache(maxsize=2)
-def _channel_tables(colours):
-    """Each level's squared difference to each entry, per channel (3 arrays of 256 x entries
-    int32), of palette ``colours`` (RGB bytes): kept for the next run with the same palette (an
-    archive's sheets, a session's runs), which would make them again (0.5 ms for 256 entries)."""
-    levels = np.arange(256, dtype=np.int32)[:, None]
-    tables = [(levels - channel[None, :]) ** 2
-              for channel in np.frombuffer(colours, dtype=np.uint8).reshape(-1, 3).T.astype(np.int32)]
-    for table in tables:
-        table.flags.writeable = False
-    return tables
+def _rgb_scores(colours):
+    """The 4 x entries float32 matrix W of palette ``colours`` (RGB bytes) whose product with a colour
+    [r, g, b, 1] gives, for each entry p, |p|^2 - 2 c.p: the squared distance |c - p|^2 less |c|^2, in the
+    same order, ties alike. Every term and partial sum is an integer below 2^24 in size, which float32
+    holds exactly in any order of summation: the nearest entry is the exact one, at the speed of a
+    matrix product (half the time of per-level tables). Kept for the next run with the same palette."""
+    entries = np.frombuffer(colours, dtype=np.uint8).reshape(-1, 3).astype(np.float32)
+    scores = np.vstack([-2 * entries.T, (entries ** 2).sum(axis=1)[None, :]])
+    scores.flags.writeable = False
+    return scores
 
 
 def brute_force_indices(colours, palette_colours, metric):
@@ -149,12 +149,13 @@ def unpack_rgb(codes):
 
 def distinct_codes(codes, bitmap):
     """The distinct values of uint32 colour ``codes``. Rendered maps repeat each colour along runs,
-    so dropping repeats leaves few to sort; photographs, with few repeats, are marked in
-    ``bitmap`` (2^24 booleans, all False, left all False) instead of being sorted."""
+    so dropping repeats leaves few to sort (by radix: a third of np.unique's time on a strip's
+    9,000); photographs, with few repeats, are marked in ``bitmap`` (2^24 booleans, all False, left
+    all False) instead of being sorted."""
     if len(codes) > _SMALL_SEARCH:
         codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
     if len(codes) < 1 << 18:
-        return np.unique(codes)
+        return value_totals(codes)[0]
     bitmap[codes] = True
     distinct = np.flatnonzero(bitmap).astype(np.uint32)
     bitmap[distinct] = False
@@ -191,7 +192,6 @@ class NearestColourMapper:
         self._pixels = 0  # pixels mapped before the table
         self.complete = False  # True once fill_table has run
         self._palette_space = METRIC_SPACES[metric](self._searched.reshape(-1, 3))
-        self._channel_tables = None  # RGB: squared difference of each level to each entry, per channel
         self._cells = None  # candidate cells of the palette, made at the first large search
         self.distinct_colours = 0
         self.search_seconds = 0.0
@@ -404,24 +404,20 @@ class NearestColourMapper:
             cells = self._candidate_cells(self.distinct_colours + len(codes))
             return cells.nearest(METRIC_SPACES[self.metric](unpack_rgb(codes)), self._check)
         result = np.empty(len(codes), dtype=np.int64)
-        step = max(1, _DIRECT_CHUNK // len(self._searched))
+        step = max(1, _DIRECT_CHUNK.get(self.metric, 1 << 17) // len(self._searched))
         for start in range(0, len(codes), step):
             result[start:start + step] = self._measure_all(codes[start:start + step])
         return result
 
     def _measure_all(self, codes):
-        """Nearest entry of each code, measured against every entry: exact integers for RGB
-        (per-channel tables, for palettes of up to _CHANNEL_TABLE_ENTRIES), plain squared
-        differences (``distances``, exact too for RGB levels) otherwise."""
-        if self.metric == "rgb" and len(self._searched) > _CHANNEL_TABLE_ENTRIES:
-            return distances(METRIC_SPACES["rgb"](unpack_rgb(codes)), self._palette_space, "rgb").argmin(axis=1)
+        """Nearest entry of each code, measured against every entry: exact integer scores for RGB
+        (see _rgb_scores), plain squared differences (``distances``) otherwise."""
         if self.metric == "rgb":
-            if self._channel_tables is None:
-                self._channel_tables = _channel_tables(self._searched.tobytes())
-            distance = self._channel_tables[0][codes & 255]
-            distance += self._channel_tables[1][(codes >> 8) & 255]
-            distance += self._channel_tables[2][(codes >> 16) & 255]
-            return distance.argmin(axis=1)
+            levels = np.empty((len(codes), 4), dtype=np.float32)
+            for channel in range(3):
+                np.bitwise_and(codes >> np.uint32(8 * channel), np.uint32(255), out=levels[:, channel], casting="unsafe")
+            levels[:, 3] = 1
+            return (levels @ _rgb_scores(self._searched.tobytes())).argmin(axis=1)
         lab = np.stack(levels_to_lab(codes & 255, (codes >> 8) & 255, (codes >> 16) & 255), axis=-1)
         return distances(lab, self._palette_space, self.metric).argmin(axis=1)
 

@@ -316,12 +316,16 @@ def random_palette(size, rng):
 @pytest.mark.parametrize("metric", ["rgb", "cielab"])  # the metrics searched through candidate cells
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 16, 100, 255, 256, 257, 1000, 4096, 65535])
 def test_random_palettes_of_every_size_give_the_brute_force_entries_ties_included(metric, size):
+    from palettize.engine.nearest import pack_rgb
+
     rng = np.random.default_rng(size)
     palette = random_palette(size, rng)
     colours = hard_colours(palette, rng, count=min(3000, 3 * 10 ** 6 // size))
     expected = brute_force_indices(colours, palette, metric)
     assert np.array_equal(nearest_palette_indices(colours, palette, metric), expected)
     assert np.array_equal(through_cells(colours, palette, metric), expected)
+    # a mapper measures a batch this small against every entry (RGB: as an exact matrix product)
+    assert np.array_equal(NearestColourMapper(palette, metric).indices_of(pack_rgb(colours)), expected)
 
 
 @pytest.mark.parametrize("metric", METRICS)
