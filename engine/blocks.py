@@ -253,7 +253,7 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
             raise TransparentAfterAll()
         if map_block is None:  # plain nearest colour: the fast path, whose runs serve the count too
             runs = colour_runs.find([rgba.ravel()])
-            return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata, starts=runs.starts), runs
+            return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata, runs=runs), runs
         valid = rgba >= opaque
         indices = map_block(rgba, valid)
         rgba, indices = centre(rgba, read, window), centre(indices, read, window)
@@ -371,8 +371,8 @@ def _block_mapper(mapper, palette, metric, dither, cleanup, windows, alpha_thres
         def clean(rgba, valid):  # mapped band by band as the seams are found (see clean_seams)
             return clean_seams(np.empty(rgba.shape, classes), rgba, palette.colours, metric, valid,
                                tolerance=cleanup.seam_tolerance, radius=cleanup.seam_radius, in_place=True,
-                               map_codes=lambda codes, starts: mapper.map_codes(codes, classes, alpha_threshold,
-                                                                                no_vote_class(classes), starts=starts),
+                               map_codes=lambda codes, runs: mapper.map_codes(codes, classes, alpha_threshold,
+                                                                              no_vote_class(classes), runs=runs),
                                check=check)
     elif cleanup.method == "sieve":
         from .cleanup import sieve

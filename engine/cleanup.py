@@ -701,7 +701,7 @@ def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
         band_classes, band_valid = classes[start:start + len(band)], valid[start:start + len(band)]
         if map_codes is not None:  # classes to come from the colours: the runs of colour are theirs
             runs = finder.find([band, band_valid.view(np.uint8)], worth_it=_RUNS_WORTH_IT)
-            band_classes[:] = map_codes(band, runs.starts)
+            band_classes[:] = map_codes(band, runs)
         else:
             runs = finder.find([band, band_classes, band_valid.view(np.uint8)], worth_it=_RUNS_WORTH_IT)
         if runs.starts is not None:
@@ -727,9 +727,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     ``indices``: (rows, cols) exact nearest palette indices (any value where not ``valid``);
     ``rgba``: the window's packed pixels (nearest.pack_rgba); ``valid``: False where nodata.
-    ``map_codes``: None, or the function ``map_codes(codes, starts)`` giving the exact nearest
-    indices of packed codes (``starts``: None or the first pixel of each run of equal codes, see
-    NearestColourMapper.map_codes), and no_vote_class of the type for the codes of pixels not valid,
+    ``map_codes``: None, or the function ``map_codes(codes, runs)`` giving the exact nearest
+    indices of packed codes (``runs``: runs.Runs of equal codes, see NearestColourMapper.map_codes), and no_vote_class of the type for the codes of pixels not valid,
     when ``indices`` is an empty array of type classes_type(palette size) still to be filled with
     them (``in_place`` then; nodata pixels keep that value): the window is mapped band by band as
     the pixels not of their class's colour are found, each band while it is in the CPU caches.

@@ -240,14 +240,14 @@ class NearestColourMapper:
             _SPARE_TABLES.append((self._table, self._new, self._answered))
         self._table = self._new = None
 
-    def map_codes(self, codes, dtype=np.uint16, alpha_threshold=0, nodata=None, starts=None):
+    def map_codes(self, codes, dtype=np.uint16, alpha_threshold=0, nodata=None, runs=None):
         """Palette indices (``dtype``, same shape) of packed colour codes (see pack_rgba); codes
         whose alpha is below ``alpha_threshold`` get ``nodata``, and their colours are not searched
-        (nor counted among the distinct colours) unless opaque pixels have them too. ``starts``:
-        None, or the first pixel of each run of equal codes (runs.Runs.starts of the flattened
-        codes), whose colours are then searched before any pixel is looked up: a fresh table's
-        misses cost a look-up per run instead of masks over every step (on a 6-megapixel map 1%
-        of the pixels start a run, and the first blocks miss often).
+        (nor counted among the distinct colours) unless opaque pixels have them too. ``runs``:
+        None, or runs.Runs of equal codes (of the flattened codes), whose colours are then searched
+        before any pixel is looked up: a fresh table's misses cost a look-up per run instead of
+        masks over every step (on a 6-megapixel map 1% of the pixels start a run, and the first
+        blocks miss often); the runs then know the index of each (Runs.know).
 
         Works in steps (_STEP, _SEARCHING_STEP) so that every temporary stays in the CPU cache:
         about twice as fast as whole-block numpy operations on a 100-megapixel raster.
@@ -264,13 +264,18 @@ class NearestColourMapper:
                     found = np.full(flat.size, nodata, dtype=dtype)
                     found[kept] = self._sorted_lookup(flat[kept] & RGB_BITS)
                     return found.reshape(np.shape(codes))
-        known = starts is not None  # then every colour but the transparent ones' is in the table
+        known = runs is not None and runs.starts is not None  # then every colour but the transparent ones' is in the table
         some_transparent = alpha_threshold > 0
-        if known:
-            firsts = flat[starts]  # every code of the block: an opaque block is seen here
-            some_transparent = some_transparent and firsts.size > 0 and firsts.min() < opaque
-            self.indices_of(firsts[firsts >= opaque] & RGB_BITS)  # transparent ones' colours not searched
         indices = np.empty(flat.size, dtype)
+        if known:
+            firsts = runs.firsts(flat)  # every code of the block: an opaque block is seen here
+            kept = firsts >= opaque
+            some_transparent = some_transparent and not kept.all()
+            run_indices = np.empty(len(firsts), dtype)
+            run_indices[kept] = self.indices_of(firsts[kept] & RGB_BITS)  # transparent ones' colours not searched
+            if some_transparent:
+                run_indices[np.logical_not(kept)] = nodata
+            runs.know(indices, run_indices)
         step = _STEP if known else _SEARCHING_STEP
         # Indices of the table as numpy's take wants them (intp): taking through uint32 codes
         # converts them on every call, which costs more than the conversion done here.

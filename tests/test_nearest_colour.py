@@ -131,10 +131,13 @@ def test_a_map_block_whose_runs_are_searched_first_maps_like_pixel_by_pixel(dtyp
     runs = RunFinder().find([codes])
     assert runs.starts is not None and len(runs.starts) < n // 50
     mapper = NearestColourMapper(palette, "rgb")
-    indices = mapper.map_codes(codes, dtype, alpha_threshold=128, nodata=nodata, starts=runs.starts)
+    indices = mapper.map_codes(codes, dtype, alpha_threshold=128, nodata=nodata, runs=runs)
     expected = nearest_palette_indices(np.stack([red, green, blue], axis=1), palette, "rgb")
     expected[alpha < 128] = nodata
     assert indices.dtype == dtype and np.array_equal(indices, expected)
+    # the runs know each one's index, which the count reads instead of the pixels
+    assert np.array_equal(runs.firsts(indices.ravel()), expected[runs.starts])
+    assert np.array_equal(runs.count(indices.ravel(), 300), np.bincount(expected, minlength=300))
     assert mapper.distinct_colours == len(np.unique(codes[alpha >= 128] & 0xFFFFFF))
 
 
