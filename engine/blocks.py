@@ -147,7 +147,7 @@ class QuantizeResult:
 def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
                     progress=lambda fraction: None, is_cancelled=lambda: False, observers=(),
                     dither="none", cleanup=None, grid_size=None, opaque=False, nodata_index=None,
-                    nearest=None, check_opaque=False):
+                    nearest=None, check_opaque=False, while_writing=None):
     """Map every window of ``source`` to palette indices and hand them to ``writer``.
 
     ``source.read(window)`` gives packed RGBA codes (see nearest.pack_rgba). Pixels whose
@@ -168,6 +168,8 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     or None. ``check_opaque``: ``opaque`` is a guess (a scan of the whole source to be sure would
     cost a read of it before writing); every block is checked and TransparentAfterAll raised at
     the first pixel of an output without nodata whose alpha is below ``alpha_threshold``.
+    ``while_writing()``: called once every block is mapped and counted, while the last ones are
+    still being written (GDAL compressing them: the end of a small sheet's run, one core idle).
     """
     dtype, nodata = output_type(len(palette), opaque, nodata_index)
     # the smallest colour code a guessed-opaque source may hold, else None
@@ -219,10 +221,10 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     open_writer = getattr(writer, "open", None)
     if map_block is None and getattr(source, "read_codes", None) is not None:
         _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers,
-                        progress, is_cancelled, lowest, halted, open_writer)
+                        progress, is_cancelled, lowest, halted, open_writer, while_writing)
     else:
         _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, writer.write, tally,
-                          progress, is_cancelled, lowest, halted, open_writer)
+                          progress, is_cancelled, lowest, halted, open_writer, while_writing)
     if is_cancelled():  # asked while the last blocks were mapped or finished, after the last check
         raise Cancelled()
     mapper.release()
@@ -232,7 +234,7 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
 
 
 def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_threshold, nodata, write, tally, progress,
-                      is_cancelled, lowest=None, halted=None, meanwhile=None):
+                      is_cancelled, lowest=None, halted=None, meanwhile=None, while_writing=None):
     """The pass of quantize_blocks for a source of RGBA codes (``reads``: the windows grown by the
     cleanup's margin). Blocks are written (compressed by GDAL with the GIL released) in a thread of
     their own while the next ones are read and mapped, and counted and shown to the observers
@@ -242,7 +244,7 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
     its own read alone, and most of a cleanup's time is spent in numpy, which releases the GIL. A
     third block waits its turn: blocks are finished in order, and a thread done before the other
     starts it at once instead of idling (the provinces map with outlines: 7% sooner, for one block
-    more in memory). ``meanwhile``: see _read_ahead."""
+    more in memory). ``meanwhile``: see _read_ahead; ``while_writing``: see quantize_blocks."""
     opaque = np.uint32(alpha_threshold << 24)
     colour_runs = RunFinder()  # of the thread that maps plain nearest colours (one: see cleaners)
     cleaners = 2 if getattr(map_block, "parallel", False) and len(windows) > 1 else 1
@@ -287,17 +289,20 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
             if is_cancelled():
                 raise Cancelled()
             finish_first()
+        if while_writing is not None:
+            while_writing()
         while writes:
             writes.popleft().result()
 
 
 def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nodata, finish, counts, observers, progress,
-                    is_cancelled, lowest=None, halted=None, meanwhile=None):
+                    is_cancelled, lowest=None, halted=None, meanwhile=None, while_writing=None):
     """The pass of quantize_blocks for a source whose pixels are codes into a table of colours
     (``source.read_codes(window)`` -> (codes, colours), see engine.pointwise): each table is mapped
     once, each pixel is one look-up. Observers with an ``add_codes`` see the codes; the others
     get the colours of every pixel, as from any source. ``lowest``: the smallest colour code of a
-    source guessed to be opaque (see quantize_blocks), or None; ``meanwhile``: see _read_ahead."""
+    source guessed to be opaque (see quantize_blocks), or None; ``meanwhile``: see _read_ahead;
+    ``while_writing``: see quantize_blocks."""
     colours_of_pixels = not all(hasattr(observer, "add_codes") for observer in observers)
     finder = RunFinder()
 
@@ -336,6 +341,8 @@ def _quantize_codes(source, writer, windows, mapper, dtype, alpha_threshold, nod
             progress((done + 1) / len(windows))
         if pending is not None:
             pending.result()
+        if while_writing is not None:  # after the last write, which counts its block where colours_of_pixels
+            while_writing()
 
 
 @contextlib.contextmanager

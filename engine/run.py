@@ -768,6 +768,7 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
             with OutputFiles() as outputs:  # a failure anywhere removes every file and folder the run made
                 writer = gdal_io.IndexedRasterWriter(output_path, driver, grid, palette, gdal_type, nodata, outputs,
                                                      compress_in_threads=not options.cleanup.busy)
+                merged = []  # found once every block is counted, while GDAL compresses the last ones
                 try:
                     windows = source_windows(source, grid, options.full_rows, strips=True, margin=options.margin)
                     passed = quantize_blocks(
@@ -776,13 +777,13 @@ def quantize_source(source, grid, output_path, options, palette=None, palette_or
                         is_cancelled=is_cancelled, dither=options.dither, cleanup=options.cleanup,
                         grid_size=(grid.width, grid.height), observers=[merges] + ([collector] if collector else []),
                         opaque=opaque, nodata_index=options.nodata_index, nearest=nearest,
-                        check_opaque=check_opaque)
+                        check_opaque=check_opaque,
+                        while_writing=lambda: merged.extend(merged_classes(merges, palette, options.metric, nodata)))
                     writer.finish(passed.counts)
                 finally:
                     writer.close()
                 result = QuantizeResult(output_path, palette, passed.counts, type_name, nodata, passed.distinct_colours,
                                         list(writer.written))
-                merged = merged_classes(merges, palette, options.metric, nodata)
                 if options.style:
                     messages.append(_style(output_path, palette, outputs, result, (inputs or {}).values()))
                 if collector is not None:

@@ -206,6 +206,47 @@ def test_a_unit_just_under_its_share_is_not_reported_whatever_the_blocks(qgis_ap
         assert finder.merged(_nearest(palette)) == [], cut
 
 
+def test_merged_classes_are_found_while_the_last_blocks_are_still_being_written():
+    """A run looks for merged classes once every block is counted, while GDAL still compresses the
+    last blocks (quantize_blocks' while_writing): found after the writes, they kept a small sheet's
+    run waiting with a core idle."""
+    import threading
+
+    from palettize.engine.blocks import quantize_blocks
+
+    side = 300
+    rgba = np.where(np.arange(side)[:, None] < side // 2, np.uint32(0xFF0000FF), np.uint32(0xFF00FF00))
+    rgba = np.broadcast_to(rgba, (side, side)).copy()
+    windows = [(0, y, side, 50) for y in range(0, side, 50)]
+    finding, events = threading.Event(), []
+
+    class Source:
+        def read(self, window):
+            x, y, cols, rows = window
+            return rgba[y:y + rows, x:x + cols].copy()
+
+    class Writer:
+        def write(self, window, indices):
+            if window == windows[-1]:  # the last block: still being written when the classes are found
+                events.append(("found while written", finding.wait(timeout=5)))
+
+    class Counted:
+        needs_runs = False
+
+        def add(self, window, rgba, indices=None, runs=None):
+            events.append(("counted", window))
+
+    def while_writing():
+        events.append(("found", None))
+        finding.set()
+
+    quantize_blocks(Source(), Writer(), windows, Palette([(255, 0, 0), (0, 255, 0)]), "rgb", 128,
+                    observers=[Counted()], while_writing=while_writing)
+    found = events.index(("found", None))
+    assert events[:found] == [("counted", window) for window in windows]
+    assert events[found + 1:] == [("found while written", True)]
+
+
 def test_three_colours_merged_into_one_entry_are_all_named():
     from palettize.engine.merged import MergedEntry
 
