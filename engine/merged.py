@@ -90,9 +90,11 @@ class MergedColourFinder:
         self.step = max(1, int(math.ceil(math.sqrt(pixels / float(MAX_SAMPLES)))))
         self.lowest, self.min_share = np.uint32(int(alpha_threshold) << 24), min_share
         self._samples = []  # (distinct RGBA codes, pixels each stands for) of the sample pixels of every block
-        # While every block so far came in countable runs: (distinct codes, pixels of each) of each
-        # block, and the runs themselves (window, starts, colour codes), to sample them from if a
-        # later block cannot be counted: then the samples speak for every block, whatever the cut.
+        # While every block so far came in countable runs: (colour code, length) of each block's runs,
+        # totalled per colour at the end (see merged: while GDAL compresses the last blocks, not in
+        # the thread that maps them), and the runs' places (window, starts, colour codes), to sample
+        # them from if a later block cannot be counted: then the samples speak for every block,
+        # whatever the cut.
         self._counted, self._counted_runs = [], []
         self._runs = RunFinder()
 
@@ -122,7 +124,7 @@ class MergedColourFinder:
         return self._counted_runs is not None and self.step <= EXACT_STEP
 
     def _count_runs(self, window, starts, firsts, lengths):
-        self._counted.append(value_totals(firsts, lengths))
+        self._counted.append((firsts, lengths))
         self._counted_runs.append((window, starts, firsts))
 
     def _sample_every_block(self):
