@@ -90,12 +90,11 @@ class MergedColourFinder:
         self.step = max(1, int(math.ceil(math.sqrt(pixels / float(MAX_SAMPLES)))))
         self.lowest, self.min_share = np.uint32(int(alpha_threshold) << 24), min_share
         self._samples = []  # (distinct RGBA codes, pixels each stands for) of the sample pixels of every block
-        # While every block so far came in countable runs: (colour code, length) of each block's runs,
-        # totalled per colour at the end (see merged: while GDAL compresses the last blocks, not in
-        # the thread that maps them), and the runs' places (window, starts, colour codes), to sample
-        # them from if a later block cannot be counted: then the samples speak for every block,
-        # whatever the cut.
-        self._counted, self._counted_runs = [], []
+        # While every block so far came in countable runs: the runs of each block (window, starts,
+        # colour codes), totalled per colour at the end (see merged: while GDAL compresses the last
+        # blocks, not in the thread that maps them), or sampled if a later block cannot be counted:
+        # then the samples speak for every block, whatever the cut.
+        self._counted_runs = []
         self._runs = RunFinder()
 
     def add(self, window, rgba, indices=None, runs=None):
@@ -103,7 +102,7 @@ class MergedColourFinder:
         colour, or None) of a raster of up to EXACT_STEP; else its sample pixels."""
         values = np.asarray(rgba).ravel()
         if self._counting() and runs is not None and runs.starts is not None:
-            self._count_runs(window, runs.starts, runs.firsts(values), runs.lengths)
+            self._count_runs(window, runs.starts, runs.firsts(values))
         else:
             self._sample_every_block()
             self._add_samples(self._sample(values, self._positions(window)))
@@ -117,14 +116,13 @@ class MergedColourFinder:
             self._sample_every_block()
             self._add_samples(colours[self._sample(codes, self._positions(window))])
         else:
-            self._count_runs(window, runs.starts, colours[runs.firsts(flat)], runs.lengths)
+            self._count_runs(window, runs.starts, colours[runs.firsts(flat)])
 
     def _counting(self):
         """Whether blocks are still counted from their runs (see _sample_every_block)."""
         return self._counted_runs is not None and self.step <= EXACT_STEP
 
-    def _count_runs(self, window, starts, firsts, lengths):
-        self._counted.append((firsts, lengths))
+    def _count_runs(self, window, starts, firsts):
         self._counted_runs.append((window, starts, firsts))
 
     def _sample_every_block(self):
@@ -137,7 +135,7 @@ class MergedColourFinder:
             positions = self._positions(window)
             positions = np.arange(window[2] * window[3]) if positions is None else positions
             self._add_samples(firsts[np.searchsorted(starts, positions, side="right") - 1])
-        self._counted = self._counted_runs = None
+        self._counted_runs = None
 
     def _positions(self, window):
         return None if self.step == 1 else sample_positions(tuple(int(v) for v in window), self.step)
@@ -174,7 +172,8 @@ class MergedColourFinder:
     def merged(self, nearest):
         """The merged entries, most affected pixels first; ``nearest``: a function giving the palette
         entries nearest to colour codes (uint32 RGB), as the run's mapper finds them."""
-        parts = self._counted if self._counted is not None else self._samples
+        parts = self._samples if self._counted_runs is None else [
+            (firsts, np.diff(starts, append=window[2] * window[3])) for window, starts, firsts in self._counted_runs]
         if not parts:
             return []
         codes, counts = (np.concatenate(part) for part in zip(*parts))
