@@ -56,7 +56,7 @@ class CandidateCells:
     (none, when the box holds the space's gamut) are compared with every entry.
     """
 
-    def __init__(self, targets, low, high, depth=1):
+    def __init__(self, targets, low, high, depth=1, check=None):
         self.targets = np.ascontiguousarray(targets, dtype=np.float64).reshape(-1, 3)
         self._columns = [np.ascontiguousarray(self.targets[:, axis]) for axis in range(3)]
         self.low = np.asarray(low, dtype=np.float64)
@@ -67,23 +67,30 @@ class CandidateCells:
         self._coordinates = np.zeros((1, 3), dtype=np.int64)  # of each cell of the current level
         self._cells = np.zeros(count, dtype=np.int32)
         self._entries = np.arange(count, dtype=np.int32)
-        self.refine(depth)
+        self.refine(depth, check)
 
-    def refine(self, depth):
+    def refine(self, depth, check=None):
         """Cut the cells until there are 2**depth per axis (never coarser than now), or until they
         keep more than _KEPT_PAIRS cell-entry pairs: palettes of tens of thousands of entries
         (CIELAB above all) would keep millions more at each level, and answers do not depend on
         how fine the cells are. Large palettes may keep more pairs: a CIELAB palette of 65,535
         entries stopped at 64 cells, each keeping thousands of entries, so that every colour was
-        measured against every entry (35 s for 250,000 colours, 12 s at 4,096 cells)."""
+        measured against every entry (35 s for 250,000 colours, 12 s at 4,096 cells). ``check``:
+        called between chunks of the cutting, to stop by raising (a cancel: that palette takes 9 s
+        to cut to 32 cells a side); the cells stay as they were at the last whole level."""
         depth, start = min(depth, MAX_DEPTH), self.depth
         kept = max(_KEPT_PAIRS, _KEPT_PER_ENTRY * len(self.targets))
-        while self.depth < depth and len(self._entries) <= kept:
-            self.depth += 1
-            self._coordinates = (self._coordinates[:, None, :] * 2 + _OCTANTS[None, :, :]).reshape(-1, 3)
-            self._refine_pairs()
-        if self.depth == start:  # no finer level: the lists below are those of the grid as it is
-            return
+        try:
+            while self.depth < depth and len(self._entries) <= kept:
+                coordinates = (self._coordinates[:, None, :] * 2 + _OCTANTS[None, :, :]).reshape(-1, 3)
+                self._cells, self._entries = self._refine_pairs(coordinates, check)
+                self._coordinates, self.depth = coordinates, self.depth + 1
+        finally:
+            if self.depth != start:  # else the lists below are those of the grid as it is
+                self._list_candidates()
+
+    def _list_candidates(self):
+        """The candidate lists of the current level's cells, as ``nearest`` reads them."""
         count = len(self.targets)
         self.side = 1 << self.depth
         self.size = (self.high - self.low) / self.side
@@ -94,26 +101,29 @@ class CandidateCells:
         self.starts = np.cumsum(self.counts) - self.counts
         self._morton = _spread_bits(np.arange(self.side, dtype=np.int64))
 
-    def _refine_pairs(self):
-        """Pairs of the cells one level finer from the pairs of their parents, a few parents at a
-        time: each parent pair becomes 8, and a palette of thousands of entries would otherwise
-        make hundreds of megabytes of temporaries (65,535 entries: 1.5 GB at MAX_DEPTH)."""
-        counts = np.bincount(self._cells, minlength=len(self._coordinates) // 8)
+    def _refine_pairs(self, coordinates, check=None):
+        """(cells, entries): the pairs of the cells one level finer (at ``coordinates``) from the
+        pairs of their parents, a few parents at a time: each parent pair becomes 8, and a palette
+        of thousands of entries would otherwise make hundreds of megabytes of temporaries (65,535
+        entries: 1.5 GB at MAX_DEPTH). ``check``: see refine."""
+        counts = np.bincount(self._cells, minlength=len(coordinates) // 8)
         starts = np.cumsum(counts) - counts
         ends = starts + counts
         cells, entries = [], []
         parent = 0
         while parent < len(counts):
+            if check is not None:
+                check()
             stop = max(parent + 1, int(np.searchsorted(ends, starts[parent] + _REFINED_PAIRS // 8, side="right")))
-            kept = self._children(np.arange(parent, stop), counts[parent:stop], starts[parent:stop])
+            kept = self._children(np.arange(parent, stop), counts[parent:stop], starts[parent:stop], coordinates)
             cells.append(kept[0])
             entries.append(kept[1])
             parent = stop
-        self._cells, self._entries = np.concatenate(cells), np.concatenate(entries)
+        return np.concatenate(cells), np.concatenate(entries)
 
-    def _children(self, parents, counts, starts):
+    def _children(self, parents, counts, starts, coordinates):
         """(cell, entry) pairs kept in the children of ``parents`` (consecutive cells, with their
-        pairs' ``counts`` and ``starts``)."""
+        pairs' ``counts`` and ``starts``), the cells of the finer level being at ``coordinates``."""
         repeats = 8 * counts
         within = np.arange(repeats.sum()) - np.repeat(8 * (starts - starts[0]), repeats)  # position among the parent's
         block = np.repeat(counts, repeats)
@@ -121,7 +131,7 @@ class CandidateCells:
         entries = self._entries[np.repeat(starts, repeats) + within % block]
         if len(child) == 0:
             return child, entries
-        least, greatest = self._box_distances(entries, self._coordinates[child], 1 << self.depth)
+        least, greatest = self._box_distances(entries, coordinates[child], 1 << (self.depth + 1))
         first = np.flatnonzero(np.concatenate(([True], child[1:] != child[:-1])))
         bound = np.minimum.reduceat(greatest, first)
         bound += _ABSOLUTE_MARGIN + _RELATIVE_MARGIN * bound

@@ -85,7 +85,7 @@ def nearest_palette_indices(colours, palette_colours, metric, check=None):
     targets = to_space(np.asarray(palette_colours).reshape(-1, 3))
     box = REGISTRY[metric].cell_box
     if box is not None and len(points) * len(targets) > _DIRECT_PAIRS.get(metric, 0):
-        return CandidateCells(targets, *box, depth_for(len(points))).nearest(points, check)
+        return CandidateCells(targets, *box, depth_for(len(points)), check).nearest(points, check)
     result = np.empty(len(points), dtype=np.int64)
     step = max(1, (_PAIRS_PER_CHUNK // REGISTRY[metric].cost) // len(targets))
     for start in range(0, len(points), step):
@@ -429,8 +429,8 @@ class NearestColourMapper:
     def _candidate_cells(self, colours):
         """The palette's candidate cells, cut as fine as pays for searching this many colours."""
         if self._cells is None:
-            self._cells = CandidateCells(self._palette_space, *REGISTRY[self.metric].cell_box)
-        self._cells.refine(depth_for(colours))
+            self._cells = CandidateCells(self._palette_space, *REGISTRY[self.metric].cell_box, check=self._check)
+        self._cells.refine(depth_for(colours), self._check)
         return self._cells
 
     def fill_table(self):

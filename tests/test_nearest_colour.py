@@ -540,3 +540,32 @@ def test_a_cielab_palette_of_twenty_thousand_colours_gets_cells_fine_enough_that
     crowded = cells.counts[cells.cells_of(points)] > max(candidate_cells._FEW, candidate_cells._DENSE_SHARE * len(targets))
     assert not crowded.any()
     assert np.array_equal(cells.nearest(points), brute_force_indices(colours, palette, "cielab"))
+
+
+def test_cutting_a_large_palettes_cells_stops_at_a_cancel_and_leaves_whole_cells():
+    """Cutting the candidate cells of a large palette finer takes seconds (65,535 CIELAB entries: 9 s
+    to 32 cells a side, where a Cancel waited for the end); the run's check is called between
+    chunks of the cutting. Stopped there, the cells are those of the last whole level, and still
+    give the brute-force entries."""
+    from palettize.engine import candidate_cells
+    from palettize.engine.metrics import METRIC_SPACES, REGISTRY
+
+    class Cancelled(Exception):
+        pass
+
+    calls = []
+
+    def check():
+        calls.append(True)
+        if len(calls) == 5:
+            raise Cancelled()
+
+    rng = np.random.default_rng(6)
+    palette = unpack(rng.choice(1 << 24, 20000, replace=False))
+    targets = METRIC_SPACES["cielab"](palette)
+    cells = candidate_cells.CandidateCells(targets, *REGISTRY["cielab"].cell_box, 1)
+    with pytest.raises(Cancelled):
+        cells.refine(4, check)
+    assert len(calls) == 5 and cells.depth in (2, 3)
+    colours = unpack(rng.integers(0, 1 << 24, 3000))
+    assert np.array_equal(cells.nearest(METRIC_SPACES["cielab"](colours)), brute_force_indices(colours, palette, "cielab"))
