@@ -141,7 +141,7 @@ def build_palette_and_nearest(method, codes, counts, n_colours, metric="rgb", ch
 
     space = _SPACES[metric]
     if method == "mediancut":
-        _, points, weights = _points(codes, counts, space, MAX_POINTS)
+        _, points, weights = _points(codes, counts, space, MAX_POINTS, check=check)
         centres, totals = _median_cut(points, weights, n_colours, space, check)
         return _palette_by_frequency(pack_rgb(centres), totals, method), None
     palette, entries = _kmeans_palette(codes, counts, n_colours, space, check)
@@ -291,17 +291,19 @@ def _median_cut_centres(points, weights, n_colours, check=_go_on):
 
 # ---------------------------------------------------------------------------------------- k-means
 
-def _points(codes, counts, space, max_points, points=None):
+def _points(codes, counts, space, max_points, points=None, check=_go_on):
     """(sRGB bytes K x 3, points in the space K x 3, weights K) of the colours; when there are more
     than max_points, they are merged into RGB cells of 2x2x2 values (7 bits per channel), or 4x4x4
     (6 bits), ... until at most max_points cells are left, and each cell becomes the count-weighted
     mean of its colours' points (bytes: the mean rounded). ``points``, if given, are the colours'
-    points already; otherwise they are computed a chunk at a time, so memory stays small."""
+    points already; otherwise they are computed a chunk at a time, so memory stays small. ``check``:
+    called between steps, to stop by raising (a cancel: 2 s for a photograph's 11.7 million colours)."""
     if len(codes) <= max_points:
         rgb = unpack_rgb(codes)
         return rgb, METRIC_SPACES[space](rgb) if points is None else points, counts.astype(np.float64)
     red, green, blue = ((codes >> np.uint32(shift)) & np.uint32(255) for shift in (0, 8, 16))
     for bits in range(1, 8):
+        check()
         side = np.uint32(256 >> bits)
         keys = ((red >> np.uint32(bits)) * side + (green >> np.uint32(bits))) * side + (blue >> np.uint32(bits))
         occupied = np.flatnonzero(np.bincount(keys, minlength=int(side) ** 3))
@@ -316,6 +318,7 @@ def _points(codes, counts, space, max_points, points=None):
     sums = np.zeros((len(occupied), 3))
     step = 1 << 20
     for start in range(0, len(codes), step):
+        check()
         chunk = slice(start, start + step)
         chunk_points = METRIC_SPACES[space](unpack_rgb(codes[chunk])) if points is None else points[chunk]
         for axis in range(3):
@@ -348,11 +351,12 @@ def _kmeans_palette(codes, counts, n_colours, space, check=_go_on):
     ties to the lower index as the mapper settles them (for ciede2000: nearest by CIE76).
     Returns the Palette and the index of the nearest entry of each of _points's points.
     """
-    rgb, points, weights = _points(codes, counts, space, MAX_POINTS)
-    fine_points, fine_weights, fine_cells = _merge_cells(rgb, points, weights, max(KMEANS_FINE_POINTS, 32 * n_colours))
+    rgb, points, weights = _points(codes, counts, space, MAX_POINTS, check=check)
+    fine_points, fine_weights, fine_cells = _merge_cells(rgb, points, weights, max(KMEANS_FINE_POINTS, 32 * n_colours),
+                                                         check)
     fine_rgb = _to_bytes(fine_points, space)
     coarse_points, coarse_weights, coarse_cells = _merge_cells(fine_rgb, fine_points, fine_weights,
-                                                               max(KMEANS_COARSE_POINTS, 8 * n_colours))
+                                                               max(KMEANS_COARSE_POINTS, 8 * n_colours), check)
     if len(coarse_points) < n_colours:  # too few cells for a start: the colours themselves
         coarse_points, coarse_weights = fine_points, fine_weights = points, weights
         fine_rgb, fine_cells, coarse_cells = rgb, None, None
@@ -371,13 +375,14 @@ def _kmeans_palette(codes, counts, n_colours, space, check=_go_on):
     return Palette(palette, name="kmeans"), labels
 
 
-def _cell_levels(rgb, weights):
+def _cell_levels(rgb, weights, check=_go_on):
     """For each level of RGB cells, finest first: (cell number of each colour, number of cells,
     pixels in each colour's cell). Level 0 is the colour itself; level b (1 to 7) cells of 2^b
-    values a side."""
+    values a side. ``check``: called between levels (see _points)."""
     levels = [(np.arange(len(rgb)), len(rgb), weights)]
     channels = [rgb[:, axis].copy() for axis in range(3)]
     for bits in range(1, 8):
+        check()
         side_bits = 8 - bits
         for channel in channels:
             channel >>= 1
@@ -388,7 +393,7 @@ def _cell_levels(rgb, weights):
     return levels
 
 
-def _merge_cells(rgb, points, weights, max_points):
+def _merge_cells(rgb, points, weights, max_points, check=_go_on):
     """At most max_points weighted points (the weighted means of the colours of each cell, and the
     cell's pixels) from colours (``rgb``: their bytes) at these points: each colour joins the
     smallest cell around it, of the levels of _cell_levels, that holds at least a threshold of
@@ -398,7 +403,7 @@ def _merge_cells(rgb, points, weights, max_points):
     cells. Also returns the cell of each colour (None: each colour is its own cell)."""
     if len(points) <= max_points:
         return points, weights, None
-    levels = _cell_levels(rgb, weights)
+    levels = _cell_levels(rgb, weights, check)
     # Every cell of every level gets one number: the levels one after another, finest first.
     offsets = np.cumsum([0] + [size for _, size, _ in levels[:-1]])
     numbers = np.stack([keys.astype(np.int32) + np.int32(offset) for (keys, _, _), offset in zip(levels, offsets)])
@@ -407,6 +412,7 @@ def _merge_cells(rgb, points, weights, max_points):
 
     def choose(threshold):
         """The number of the cell each colour joins, and the number of cells."""
+        check()
         level = np.zeros(len(points), dtype=np.intp)  # cells nest, so pixels grow with the level
         for _, _, pixels in levels[:-1]:
             level += pixels < threshold
