@@ -168,8 +168,9 @@ def quantize_blocks(source, writer, windows, palette, metric, alpha_threshold,
     or None. ``check_opaque``: ``opaque`` is a guess (a scan of the whole source to be sure would
     cost a read of it before writing); every block is checked and TransparentAfterAll raised at
     the first pixel of an output without nodata whose alpha is below ``alpha_threshold``.
-    ``while_writing()``: called once every block is mapped and counted, while the last ones are
-    still being written (GDAL compressing them: the end of a small sheet's run, one core idle).
+    ``while_writing()``: called once every block is mapped and counted; for blocks of colours
+    written in a thread of their own, while the last ones are still being written (GDAL compressing
+    them: the end of a small sheet's run, one core idle), else after the last write.
     """
     dtype, nodata = output_type(len(palette), opaque, nodata_index)
     # the smallest colour code a guessed-opaque source may hold, else None

@@ -728,7 +728,8 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     ``indices``: (rows, cols) exact nearest palette indices (any value where not ``valid``);
     ``rgba``: the window's packed pixels (nearest.pack_rgba); ``valid``: False where nodata.
     ``map_codes``: None, or the function ``map_codes(codes, runs)`` giving the exact nearest
-    indices of packed codes (``runs``: runs.Runs of equal codes, see NearestColourMapper.map_codes), and no_vote_class of the type for the codes of pixels not valid,
+    indices of packed codes (``runs``: runs.Runs of equal codes, see NearestColourMapper.map_codes),
+    and no_vote_class of the type for the codes of pixels not valid,
     when ``indices`` is an empty array of type classes_type(palette size) still to be filled with
     them (``in_place`` then; nodata pixels keep that value): the window is mapped band by band as
     the pixels not of their class's colour are found, each band while it is in the CPU caches.

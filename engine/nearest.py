@@ -29,9 +29,9 @@ __all__ = ["METRIC_SPACES", "METRICS"]  # the registry's (engine.metrics), here 
 UNKNOWN = np.uint16(0xFFFF)
 _SMALL_SEARCH = 256  # fewer colours than this are sorted as they come (see distinct_codes)
 #: A batch of at most this many colour-entry pairs is measured directly against every entry, which
-#: costs less than candidate cells and their set-up: about 0.4 ns a pair for RGB (an exact matrix
-#: product, see _rgb_scores), 5 ns for CIELAB. Mapping a 6-megapixel map meets its 9,400 colours in
-#: a few batches of a few thousand: 1 ms measured directly against win256, 27 ms through cells.
+#: costs less than candidate cells and their set-up: about 0.4 ns a pair for RGB in the mapper (an
+#: exact matrix product, see _rgb_scores), 5 ns for CIELAB. Mapping a 6-megapixel map meets its
+#: 9,400 colours in a few batches of a few thousand: 1 ms measured against win256, 27 ms through cells.
 _DIRECT_PAIRS = {"rgb": 1 << 22, "cielab": 1 << 18}
 #: Pairs measured at once: temporaries stay in the CPU cache; RGB's matrix products no larger than
 #: OpenBLAS multiplies in one thread (in threads, 1.6 times as long on two cores: their start and wait).
@@ -110,7 +110,8 @@ def _rgb_scores(colours):
     [r, g, b, 1] gives, for each entry p, |p|^2 - 2 c.p: the squared distance |c - p|^2 less |c|^2, in the
     same order, ties alike. Every term and partial sum is an integer below 2^24 in size, which float32
     holds exactly in any order of summation: the nearest entry is the exact one, at the speed of a
-    matrix product (half the time of per-level tables). Kept for the next run with the same palette."""
+    matrix product (a sixth to half the time of per-level tables for a few hundred entries, about the
+    same for thousands). Kept for the next run with the same palette."""
     entries = np.frombuffer(colours, dtype=np.uint8).reshape(-1, 3).astype(np.float32)
     scores = np.vstack([-2 * entries.T, (entries ** 2).sum(axis=1)[None, :]])
     scores.flags.writeable = False
@@ -247,7 +248,8 @@ class NearestColourMapper:
         None, or runs.Runs of equal codes (of the flattened codes), whose colours are then searched
         before any pixel is looked up: a fresh table's misses cost a look-up per run instead of
         masks over every step (on a 6-megapixel map 1% of the pixels start a run, and the first
-        blocks miss often); the runs then know the index of each (Runs.know).
+        blocks miss often); the runs then know the index of each (Runs.know), except for the first
+        pixels a mapper maps, by sorting, before its table is made.
 
         Works in steps (_STEP, _SEARCHING_STEP) so that every temporary stays in the CPU cache:
         about twice as fast as whole-block numpy operations on a 100-megapixel raster.
@@ -264,7 +266,7 @@ class NearestColourMapper:
                     found = np.full(flat.size, nodata, dtype=dtype)
                     found[kept] = self._sorted_lookup(flat[kept] & RGB_BITS)
                     return found.reshape(np.shape(codes))
-        known = runs is not None and runs.starts is not None  # then every colour but the transparent ones' is in the table
+        known = runs is not None and runs.starts is not None  # then every colour but transparent ones' is in the table
         some_transparent = alpha_threshold > 0
         indices = np.empty(flat.size, dtype)
         if known:
@@ -420,7 +422,8 @@ class NearestColourMapper:
         if self.metric == "rgb":
             levels = np.empty((len(codes), 4), dtype=np.float32)
             for channel in range(3):
-                np.bitwise_and(codes >> np.uint32(8 * channel), np.uint32(255), out=levels[:, channel], casting="unsafe")
+                np.bitwise_and(codes >> np.uint32(8 * channel), np.uint32(255), out=levels[:, channel],
+                               casting="unsafe")
             levels[:, 3] = 1
             return (levels @ _rgb_scores(self._searched.tobytes())).argmin(axis=1)
         lab = np.stack(levels_to_lab(codes & 255, (codes >> 8) & 255, (codes >> 16) & 255), axis=-1)

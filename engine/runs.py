@@ -23,7 +23,8 @@ class Runs:
     def firsts(self, values):
         """The value of each run (every value when pixel by pixel), taken once per array: the
         mapping, the count and the observers of a block read the firsts of the same arrays, whose
-        millions of pixels are out of the CPU caches by then (the count's took 1.3 ms a sheet)."""
+        millions of pixels are out of the CPU caches by then (the count's took 1.3 ms a sheet).
+        Remembered by the array's memory: an array must not change while its runs are used."""
         if self.starts is None:
             return values
         for known, firsts in self._known:

@@ -172,6 +172,17 @@ def test_a_map_too_large_to_count_pixel_by_pixel_is_measured_exactly_from_its_ru
         "Merged classes: #b2d8e8 (9.19%), #8bc5e0 (5.24%)"]
 
 
+class ArraySource:
+    """A source of packed RGBA codes held in memory, as engine.blocks reads them."""
+
+    def __init__(self, rgba):
+        self.rgba = rgba
+
+    def read(self, window):
+        x, y, cols, rows = window
+        return self.rgba[y:y + rows, x:x + cols].copy()
+
+
 def test_a_unit_just_under_its_share_is_not_reported_whatever_the_blocks(qgis_app):
     """Counted from runs in blocks with fewer runs than sample pixels and sampled in the others, a
     near-red covering 0.4977% of a map (stripes above, red below) was reported at 0.5056% when the
@@ -188,11 +199,6 @@ def test_a_unit_just_under_its_share_is_not_reported_whatever_the_blocks(qgis_ap
     assert "{:.4%}".format(np.mean(rgba == near)) == "0.4977%"
     palette = Palette([(255, 0, 0), (0, 255, 0), (0, 0, 255)])
 
-    class Source:
-        def read(self, window):
-            x, y, cols, rows = window
-            return rgba[y:y + rows, x:x + cols].copy()
-
     class Writer:
         def write(self, window, indices):
             pass
@@ -202,7 +208,7 @@ def test_a_unit_just_under_its_share_is_not_reported_whatever_the_blocks(qgis_ap
                                 for x in range(0, side, 256)]}
     for cut, windows in cuts.items():
         finder = MergedColourFinder(side, side, 128)
-        quantize_blocks(Source(), Writer(), windows, palette, "rgb", 128, observers=[finder])
+        quantize_blocks(ArraySource(rgba), Writer(), windows, palette, "rgb", 128, observers=[finder])
         assert finder.merged(_nearest(palette)) == [], cut
 
 
@@ -220,11 +226,6 @@ def test_merged_classes_are_found_while_the_last_blocks_are_still_being_written(
     windows = [(0, y, side, 50) for y in range(0, side, 50)]
     finding, events = threading.Event(), []
 
-    class Source:
-        def read(self, window):
-            x, y, cols, rows = window
-            return rgba[y:y + rows, x:x + cols].copy()
-
     class Writer:
         def write(self, window, indices):
             if window == windows[-1]:  # the last block: still being written when the classes are found
@@ -240,7 +241,7 @@ def test_merged_classes_are_found_while_the_last_blocks_are_still_being_written(
         events.append(("found", None))
         finding.set()
 
-    quantize_blocks(Source(), Writer(), windows, Palette([(255, 0, 0), (0, 255, 0)]), "rgb", 128,
+    quantize_blocks(ArraySource(rgba), Writer(), windows, Palette([(255, 0, 0), (0, 255, 0)]), "rgb", 128,
                     observers=[Counted()], while_writing=while_writing)
     found = events.index(("found", None))
     assert events[:found] == [("counted", window) for window in windows]

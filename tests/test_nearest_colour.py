@@ -568,4 +568,5 @@ def test_cutting_a_large_palettes_cells_stops_at_a_cancel_and_leaves_whole_cells
         cells.refine(4, check)
     assert len(calls) == 5 and cells.depth in (2, 3)
     colours = unpack(rng.integers(0, 1 << 24, 3000))
-    assert np.array_equal(cells.nearest(METRIC_SPACES["cielab"](colours)), brute_force_indices(colours, palette, "cielab"))
+    expected = brute_force_indices(colours, palette, "cielab")
+    assert np.array_equal(cells.nearest(METRIC_SPACES["cielab"](colours)), expected)
