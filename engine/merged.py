@@ -172,8 +172,9 @@ class MergedColourFinder:
     def merged(self, nearest):
         """The merged entries, most affected pixels first; ``nearest``: a function giving the palette
         entries nearest to colour codes (uint32 RGB), as the run's mapper finds them."""
-        parts = self._samples if self._counted_runs is None else [
-            (firsts, np.diff(starts, append=window[2] * window[3])) for window, starts, firsts in self._counted_runs]
+        parts = self._samples if self._counted_runs is None else [  # block by block: temporaries stay small
+            value_totals(firsts, np.diff(starts, append=window[2] * window[3]))
+            for window, starts, firsts in self._counted_runs]
         if not parts:
             return []
         codes, counts = (np.concatenate(part) for part in zip(*parts))
