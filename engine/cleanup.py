@@ -684,7 +684,7 @@ def _choose_among_many(neighbour_classes, weights, codes, seam_rgb, rgba4, palet
     return chosen
 
 
-def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
+def _inexact_pixels(indices, rgba, valid, table, map_codes=None, check=None):
     """Flat positions of the valid pixels whose colour (alpha aside) is not ``table[index]``; with
     ``map_codes`` (see clean_seams), ``indices`` (contiguous) is first filled with the classes it
     gives each band.
@@ -697,6 +697,8 @@ def _inexact_pixels(indices, rgba, valid, table, map_codes=None):
     finder = RunFinder()
     found = [np.zeros(0, dtype=np.int64)]
     for start in range(0, len(codes), _BAND):
+        if check is not None:  # a cancel: a noisy 8-megapixel block's bands took 1.8 s
+            check()
         band = codes[start:start + _BAND]
         band_classes, band_valid = classes[start:start + len(band)], valid[start:start + len(band)]
         if map_codes is not None:  # classes to come from the colours: the runs of colour are theirs
@@ -786,7 +788,7 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
     # that may change.
     table = pack_rgb(palette)
     rows, cols = indices.shape
-    inexact = _inexact_pixels(work, rgba, valid, table, map_codes)
+    inexact = _inexact_pixels(work, rgba, valid, table, map_codes, check)
     out = indices if in_place else indices.copy()  # changed only at the very end
     if len(inexact) == 0:
         return out
@@ -802,12 +804,20 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
 
     # Standing of the inexact pixels: inside a patch of one colour (a fill the palette does not
     # match exactly, a wide line), or inside their class and near its colour: they vote; else seams.
-    (cross_codes, cross_classes), outside = _around((rgba_flat, classes), ys, xs, _CROSS, rows, cols)
-    ignored = (cross_classes == no_vote) | outside
-    flat = (((cross_codes ^ codes) << np.uint32(8) == 0) | ignored).all(axis=0)
-    seam = ((cross_classes != own) & ~ignored).any(axis=0) & ~flat
-    inside = np.flatnonzero(~seam & ~flat)
-    seam[inside] = _metric_distance(unpack_rgb(codes[inside]).astype(np.float64), palette_rgb[own[inside]], "cielab") > tolerance
+    # A band of them at a time: a noisy block's millions took seconds, deaf to a cancel.
+    seam = np.zeros(len(inexact), dtype=bool)
+    for start in range(0, len(inexact), _BAND):
+        if check is not None:
+            check()
+        part = slice(start, start + _BAND)
+        (cross_codes, cross_classes), outside = _around((rgba_flat, classes), ys[part], xs[part], _CROSS, rows, cols)
+        ignored = (cross_classes == no_vote) | outside
+        flat = (((cross_codes ^ codes[part]) << np.uint32(8) == 0) | ignored).all(axis=0)
+        band_seam = ((cross_classes != own[part]) & ~ignored).any(axis=0) & ~flat
+        inside = np.flatnonzero(~band_seam & ~flat) + start
+        band_seam[inside - start] = _metric_distance(unpack_rgb(codes[inside]).astype(np.float64),
+                                                     palette_rgb[own[inside]], "cielab") > tolerance
+        seam[part] = band_seam
     seam = np.flatnonzero(seam)
     if len(seam) == 0:
         return out

@@ -798,3 +798,31 @@ def test_seam_neighbours_of_windows_a_few_pixels_high_or_wide_are_the_clipped_po
     (gathered, gathered_flags), outside = cleanup._around((values, flags), ys, xs, offsets, rows, cols)
     assert np.array_equal(outside, expected_outside)
     assert np.array_equal(gathered, values[expected_at]) and np.array_equal(gathered_flags, flags[expected_at])
+
+
+def test_a_cancel_during_the_seams_of_a_noisy_block_is_seen_before_its_pixels_are_judged(monkeypatch):
+    """A noisy scan's block has millions of pixels off their class's colour; telling the seams among
+    them (their neighbours' classes and colours, their CIELAB distance) took 2 s of an 8-megapixel
+    block with no check for a cancel. The run's check is called for each band of them."""
+    from palettize.engine.nearest import nearest_palette_indices
+
+    rng = np.random.default_rng(0)
+    rgba = pack_rgba(*rng.integers(0, 256, (3, 1200, 1250), dtype=np.uint8))  # 1.5 Mpx: two bands
+    rgb = np.stack([(rgba >> shift) & 255 for shift in (0, 8, 16)], axis=-1).reshape(-1, 3)
+    indices = nearest_palette_indices(rgb, LEGEND, "rgb").reshape(rgba.shape).astype(cleanup.classes_type(len(LEGEND)))
+    judged = []
+    monkeypatch.setattr(cleanup, "_metric_distance", lambda *args: judged.append(True) or np.zeros(len(args[0])))
+
+    class Cancelled(Exception):
+        pass
+
+    calls = []
+
+    def check():
+        calls.append(True)
+        if len(calls) == 3:  # the two bands of pixels compared with their class's colour, then a cancel
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        cleanup.clean_seams(indices, rgba, LEGEND, "rgb", np.ones(rgba.shape, dtype=bool), check=check)
+    assert judged == []
