@@ -2,7 +2,8 @@
 
 An archive of thousands of small sheets pays a run's fixed costs and its nearest-colour search on
 every sheet, where a 100-megapixel map hides them. Run as
-``/usr/bin/python3 benchmarks/small_sheet.py`` (``--size N`` for N x N sheets, ``--repeat R``).
+``/usr/bin/python3 benchmarks/small_sheet.py`` (``--size N`` for N x N sheets, ``--repeat R``
+rounds in each of ``--processes P``).
 The map is rendered like benchmarks/bench.py's (scripts/render_map.py, outlines, anti-aliasing) and
 cached in benchmarks/data/; the "scanned" sheet is the same map with Gaussian noise (sigma 3 levels
 per channel), which gives it about ten times as many distinct colours (~100,000).
@@ -27,6 +28,9 @@ Timed in one process, in turns (each round runs every tool once, in a shuffled o
 Each sheet is judged against the faster of its references, by the median over the rounds of the
 ratio of its time to the reference's in the same round (bench.paired_ratio: a ratio of medians
 moved by 0.1 to 0.3 from run to run); the middle half of the rounds' ratios is printed beside it.
+The rounds are run in several processes (``--processes``, 3), one after the other, and pooled:
+what a process's allocator and caches happen to hold moved the references by a third, and a
+sheet's median ratio by 0.1 to 0.2, from one invocation to the next.
 Then the nearest-colour search alone (a fresh mapper on each sheet's distinct colours, every
 metric), and a profile of the tiny run (cumulative time per function: where the fixed cost goes).
 """
@@ -68,7 +72,7 @@ def scanned_sheet(path, output):
     target = None
 
 
-def timed_rounds(tools, repeat):
+def timed_rounds(tools, repeat, seed=0):
     """{key: (wall seconds of each round, CPU seconds of this process in each round)} for tools
     given as (key, function(output), output path), run in turns, ``repeat`` rounds, each round in
     an order of its own (shuffled, seeded): a run is slower after a heavy one, and in a fixed order
@@ -76,7 +80,7 @@ def timed_rounds(tools, repeat):
     light runs on the crop (its ratios 0.03 to 0.05 higher). CPU time (all threads of this process)
     tells more than wall time on a machine shared with others."""
     walls, cpus = {key: [] for key, _f, _o in tools}, {key: [] for key, _f, _o in tools}
-    order = np.random.default_rng(0)
+    order = np.random.default_rng(seed)
     for _round in range(repeat):
         for index in order.permutation(len(tools)):
             key, function, output = tools[index]
@@ -164,10 +168,29 @@ def fixed_cost_profile(path, output, runs, top=16):
     return rows[:top], total
 
 
+def pooled_from(args, tmpdir, index):
+    """The timings of the rounds of a process started afresh (number ``index``): the same sheets,
+    the rounds in an order of its own."""
+    import subprocess
+
+    path = os.path.join(tmpdir, "rounds-{}.npz".format(index))
+    subprocess.run([sys.executable, os.path.abspath(__file__), "--size", str(args.size), "--repeat", str(args.repeat),
+                    "--rounds-to", path, "--seed", str(index)], check=True, stdout=subprocess.DEVNULL)
+    with np.load(path) as saved:
+        timings = {}
+        for name in saved.files:
+            key, kind = name.split("|")
+            timings.setdefault(key, [None, None])[("wall", "cpu").index(kind)] = saved[name]
+    return {key: tuple(pair) for key, pair in timings.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=2450, help="side of the square sheet in pixels (2450: 6 Mpx)")
-    parser.add_argument("--repeat", type=int, default=15, help="rounds of runs; medians are reported (15)")
+    parser.add_argument("--repeat", type=int, default=15, help="rounds of runs in each process (15)")
+    parser.add_argument("--processes", type=int, default=3, help="processes the rounds are run in, pooled (3)")
+    parser.add_argument("--rounds-to", help=argparse.SUPPRESS)  # a process started by another: its timings, to this file
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)  # of its rounds' order
     args = parser.parse_args(argv)
     repeat = max(1, args.repeat)
 
@@ -210,13 +233,22 @@ def main(argv=None):
         ]
         bench.run_palettize(tiny, os.path.join(tmpdir, "warm-up.tif"))  # first-run imports not counted
         timings = timed_rounds([(key, function, os.path.join(tmpdir, key + ".tif"))
-                                for key, _label, function in tools], repeat)
-        print("Sheets: {0} x {0} ({1:.1f} Mpx), medians of {2} rounds".format(args.size, args.size ** 2 / 1e6, repeat))
-        print("{:<44} {:>9} {:>9}  {}".format("run", "wall s", "CPU s", "wall s of each run"))
+                                for key, _label, function in tools], repeat, args.seed)
+        if args.rounds_to:
+            np.savez(args.rounds_to, **{key + "|" + kind: values for key, pair in timings.items()
+                                        for kind, values in zip(("wall", "cpu"), pair)})
+            return 0
+        processes = [timings] + [pooled_from(args, tmpdir, index) for index in range(1, max(1, args.processes))]
+        timings = {key: tuple(np.concatenate([process[key][kind] for process in processes]) for kind in (0, 1))
+                   for key in timings}
+        print("Sheets: {0} x {0} ({1:.1f} Mpx), medians of {2} rounds: {3} in each of {4} process{5}".format(
+            args.size, args.size ** 2 / 1e6, repeat * len(processes), repeat, len(processes),
+            "" if len(processes) == 1 else "es"))
+        print("{:<44} {:>9} {:>9}  {}".format("run", "wall s", "CPU s", "wall s, median of each process"))
         for key, label, _function in tools:
             walls, cpus = timings[key]
-            print("{:<44} {:>9.3f} {:>9.3f}  {}".format(label, np.median(walls), np.median(cpus),
-                                                        " ".join("{:.3f}".format(r) for r in walls)))
+            print("{:<44} {:>9.3f} {:>9.3f}  {}".format(label, np.median(walls), np.median(cpus), " ".join(
+                "{:.3f}".format(np.median(process[key][0])) for process in processes)))
 
         print("\nNearest-colour search of a sheet's distinct colours against win256 (a fresh mapper, "
               "one batch, median of {}):".format(repeat))
@@ -237,7 +269,7 @@ def main(argv=None):
             print("  {:<64} {:>4.0f} x {:>7.1f} ms".format(name, calls, seconds * 1e3))
 
         print("\nRatios to the references, medians of the {} rounds' ratios (target: palettize <= {} x the faster "
-              "reference, in wall time)".format(repeat, TARGET))
+              "reference, in wall time)".format(repeat * len(processes), TARGET))
         print("{:<44} {:<20} {:>6} {:>11} {:>6}".format("run", "reference", "wall", "(rounds)", "CPU"))
         judged = {"palettize": ("copy", "io"), "engine": ("copy", "io"), "scanned": ("io scanned",),
                   "cielab": ("io scanned",), "tiny": ("copy",)}
