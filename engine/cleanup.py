@@ -814,9 +814,9 @@ def clean_seams(indices, rgba, palette_colours, metric, valid, tolerance=DEFAULT
         ignored = (cross_classes == no_vote) | outside
         flat = (((cross_codes ^ codes[part]) << np.uint32(8) == 0) | ignored).all(axis=0)
         band_seam = ((cross_classes != own[part]) & ~ignored).any(axis=0) & ~flat
-        inside = np.flatnonzero(~band_seam & ~flat) + start
-        band_seam[inside - start] = _metric_distance(unpack_rgb(codes[inside]).astype(np.float64),
-                                                     palette_rgb[own[inside]], "cielab") > tolerance
+        inside = np.flatnonzero(~band_seam & ~flat)
+        band_seam[inside] = _metric_distance(unpack_rgb(codes[part][inside]).astype(np.float64),
+                                             palette_rgb[own[part][inside]], "cielab") > tolerance
         seam[part] = band_seam
     seam = np.flatnonzero(seam)
     if len(seam) == 0:
