@@ -251,12 +251,16 @@ def _quantize_colours(source, windows, reads, mapper, map_block, dtype, alpha_th
     cleaners = 2 if getattr(map_block, "parallel", False) and len(windows) > 1 else 1
     in_flight = cleaners + 1 if cleaners > 1 else 1
 
-    def mapped(read, rgba, window):
-        if lowest is not None and rgba.size and rgba.min() < lowest:
+    def check_opaque(codes):
+        if lowest is not None and codes.size and codes.min() < lowest:
             raise TransparentAfterAll()
+
+    def mapped(read, rgba, window):
         if map_block is None:  # plain nearest colour: the fast path, whose runs serve the count too
             runs = colour_runs.find([rgba.ravel()])
+            check_opaque(runs.firsts(rgba.ravel()))  # a run's pixels are alike: its first speaks for all
             return rgba, mapper.map_codes(rgba, dtype, alpha_threshold, nodata, runs=runs), runs
+        check_opaque(rgba)
         valid = rgba >= opaque
         indices = map_block(rgba, valid)
         rgba, indices = centre(rgba, read, window), centre(indices, read, window)
