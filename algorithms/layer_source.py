@@ -223,6 +223,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
 
     #: The README heading of the algorithm's parameter reference, as a GitHub anchor.
     HELP_ANCHOR = ""
+    _workdir = None  # see workdir()
 
     def helpUrl(self):  # noqa: N802 (QGIS API)
         return "{}#{}".format(README_URL, self.HELP_ANCHOR)
@@ -681,9 +682,6 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Runs in the main thread: reads the layer's style while it is safe to touch the layer."""
         self.run = run = self.checked_settings(parameters, context)
-        # In QGIS's own temporary folder, which QGIS removes when it ends: a task cancelled while queued
-        # never runs processAlgorithm, whose end removes the folder.
-        self.workdir = tempfile.mkdtemp(prefix="palettize-", dir=QgsProcessingUtils.tempFolder())
         try:
             kind, plan = run.reading or self.reader(run)
             if kind == "bands":
@@ -691,21 +689,35 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
             elif kind in ("lookup", "stretched"):
                 try:
                     if kind == "lookup":
-                        looked_up = rendered_source.LookupSource(run.layer, run.path, plan, self.workdir)
+                        looked_up = rendered_source.LookupSource(run.layer, run.path, plan, self.workdir())
                     else:
                         looked_up = rendered_source.StretchedBandSource(run.layer, run.path, plan[:3], run.grid,
-                                                                        self.workdir)
+                                                                        self.workdir())
                     self._open_source = lambda: looked_up
                 except NotPiecewise:  # colours that could not be looked up: drawn
                     kind = "drawn"
             if kind == "drawn":
-                rendered = rendered_source.RenderedSource(run.layer, run.path, run.grid, self.workdir,
+                rendered = rendered_source.RenderedSource(run.layer, run.path, run.grid, self.workdir(),
                                                           run.target_crs, context.transformContext())
                 self._open_source = lambda: rendered
         except BaseException:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.remove_workdir()
             raise
         return True
+
+    def workdir(self):
+        """The run's folder for files of its own (a drawn layer's), made when first asked for: a file
+        read with GDAL needs none (0.2 ms of a sheet's run). In QGIS's own temporary folder, which QGIS
+        removes when it ends: a task cancelled while queued never runs processAlgorithm, whose end
+        removes the folder."""
+        if self._workdir is None:
+            self._workdir = tempfile.mkdtemp(prefix="palettize-", dir=QgsProcessingUtils.tempFolder())
+        return self._workdir
+
+    def remove_workdir(self):
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     def let_go(self):
         """Drop what a failed run holds: its settings (the layer among them) and its source."""
@@ -737,7 +749,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
         finally:
             if source is not None:
                 source.close()
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.remove_workdir()
 
     def warn_of_degrees(self, feedback):
         """PIXEL_SIZE is in the units of the extent's CRS: with a geographic one, a size meant in metres
@@ -856,7 +868,7 @@ class LayerSourceAlgorithm(QgsProcessingAlgorithm):
                     outputs.make_folders(os.path.dirname(os.path.abspath(shared)))
                     outputs.written_in_place(shared)  # registered first: a table that fails its check goes too
                 elif users:  # QGIS overwrites the user's table
-                    copy = copied_layer(shared, users, tempfile.mkdtemp(dir=self.workdir))  # removed at the run's end
+                    copy = copied_layer(shared, users, tempfile.mkdtemp(dir=self.workdir()))  # removed at the run's end
                     outputs.undo_on_failure(functools.partial(put_back_layer, shared, users, copy))
                 elif shared:
                     outputs.undo_on_failure(functools.partial(remove_layer, shared, layer))

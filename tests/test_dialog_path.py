@@ -157,29 +157,44 @@ def test_palette_table_is_created_only_when_asked_for(qgis_app, algorithm_id):
     assert table.createByDefault() is False
 
 
-def test_a_run_cancelled_while_queued_leaves_its_work_folder_only_where_qgis_removes_it(project, tmp_path):
-    """The task prepares the run when it is made (prepareAlgorithm makes a work folder); a task
-    cancelled in the task list before it starts never runs the end that removes it. The folder is
-    in QGIS's own temporary folder, which QGIS removes when it ends, not in the system's."""
+@pytest.mark.parametrize("drawn", [False, True], ids=["read with GDAL", "drawn by QGIS"])
+def test_a_run_cancelled_while_queued_leaves_its_work_folder_only_where_qgis_removes_it(project, tmp_path, drawn):
+    """The task prepares the run when it is made (prepareAlgorithm makes a work folder for a layer
+    it draws, a hillshade; a file read with GDAL needs none); a task cancelled in the task list
+    before it starts never runs the end that removes it. The folder is in QGIS's own temporary
+    folder, which QGIS removes when it ends, not in the system's."""
     import glob
     import os
     import tempfile
 
-    from qgis.core import QgsProcessingUtils
+    import numpy as np
+    from osgeo import gdal
+    from qgis.core import QgsHillshadeRenderer, QgsProcessingUtils, QgsRasterLayer
 
     from processing.tools import dataobjects
 
-    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "palettize-*")))
+    layer = SAMPLE_MAP
+    if drawn:
+        dem = str(tmp_path / "dem.tif")
+        dataset = gdal.GetDriverByName("GTiff").Create(dem, 40, 30, 1, gdal.GDT_Float32)
+        dataset.SetGeoTransform((500000, 10, 0, 4000000, 0, -10))
+        dataset.GetRasterBand(1).WriteArray(np.add.outer(np.arange(30.0), np.arange(40.0)) ** 1.5)
+        dataset = None
+        layer = QgsRasterLayer(dem, "dem")
+        layer.setRenderer(QgsHillshadeRenderer(layer.dataProvider(), 1, 315, 45))
+        project.addMapLayer(layer)
+    work_folders = os.path.join(QgsProcessingUtils.tempFolder(), "palettize-*")
+    before, made_before = set(glob.glob(os.path.join(tempfile.gettempdir(), "palettize-*"))), set(glob.glob(work_folders))
     feedback = QgsProcessingFeedback()
     context = dataobjects.createContext(feedback)
     algorithm = QgsApplication.processingRegistry().createAlgorithmById("palettize:quantize")
-    task = QgsProcessingAlgRunnerTask(algorithm, {"INPUT": SAMPLE_MAP, "PALETTE": "vga16",
+    task = QgsProcessingAlgRunnerTask(algorithm, {"INPUT": layer, "PALETTE": "vga16",
                                                   "OUTPUT": str(tmp_path / "classes.tif")}, context, feedback)
     task.cancel()
     del task
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "palettize-*"))) == before
-    assert glob.glob(os.path.join(QgsProcessingUtils.tempFolder(), "palettize-*"))
-    assert os.listdir(str(tmp_path)) == []
+    assert len(set(glob.glob(work_folders)) - made_before) == (1 if drawn else 0)
+    assert sorted(os.listdir(str(tmp_path))) == (["dem.tif"] if drawn else [])
 
 
 def test_a_run_into_the_output_still_loaded_shows_the_new_pixels_with_the_new_palette(project, tmp_path):
