@@ -58,6 +58,10 @@ _LISTED_ANSWERS = 1 << 20
 #: A mapper maps its first pixels by sorting them, without a table, up to this many: a small sheet
 #: then costs no table at all (5 ms and more in a new process).
 _SMALL_LOOKUP = 1 << 16
+#: A block with at most one transparent run in 2^10 pixels gives them nodata a run (a slice) at a
+#: time instead of testing every pixel's alpha: a map's transparent margins, 800 runs of a strip of
+#: 1.25 million pixels, in 0.2 ms instead of 0.37.
+_SPANS_PER_PIXEL_BITS = 10
 
 
 def distances(points, targets, metric):
@@ -269,6 +273,7 @@ class NearestColourMapper:
         known = runs is not None and runs.starts is not None  # then every colour but transparent ones' is in the table
         some_transparent = alpha_threshold > 0
         indices = np.empty(flat.size, dtype)
+        spans = ()  # (start, end) of the transparent runs, given nodata after the look-ups
         if known:
             firsts = runs.firsts(flat)  # every code of the block: an opaque block is seen here
             kept = firsts >= opaque
@@ -276,7 +281,11 @@ class NearestColourMapper:
             run_indices = np.empty(len(firsts), dtype)
             run_indices[kept] = self.indices_of(firsts[kept] & RGB_BITS)  # transparent ones' colours not searched
             if some_transparent:
-                run_indices[np.logical_not(kept)] = nodata
+                gone = np.flatnonzero(np.logical_not(kept))
+                run_indices[gone] = nodata
+                if len(gone) <= flat.size >> _SPANS_PER_PIXEL_BITS:  # a margin: a slice for each run beats a mask
+                    starts = runs.starts[gone]
+                    spans, some_transparent = zip(starts.tolist(), (starts + runs.lengths[gone]).tolist()), False
             runs.know(indices, run_indices)
         step = _STEP if known else _SEARCHING_STEP
         # Indices of the table as numpy's take wants them (intp): taking through uint32 codes
@@ -298,6 +307,8 @@ class NearestColourMapper:
                 np.copyto(found, nodata, where=transparent)
             if found_scratch is not None:
                 indices[start:start + len(part)] = found
+        for start, end in spans:
+            indices[start:end] = nodata
         return indices.reshape(np.shape(codes))
 
     def indices_of(self, codes):
