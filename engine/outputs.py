@@ -152,6 +152,12 @@ def writable_path_problem(path):
     path = os.path.abspath(path)
     if os.path.isdir(path):
         return "{} is a folder".format(path)
+    if os.path.splitext(path)[1].lower() in SQLITE_EXTENSIONS:
+        for suffix, what in SQLITE_SIDE_FILES.items():
+            if os.path.isdir(path + suffix):  # SQLite fails to open the file, and the run ended with exit 0
+                return ("the folder {} is beside it, where SQLite keeps the file's {}: SQLite, and QGIS with it, "
+                        "could not open or edit the file written there (remove or rename that folder)").format(
+                            path + suffix, what)
     too_long = length_problem(path)
     if too_long:
         return too_long
@@ -273,8 +279,11 @@ def nearest_existing_folder(path):
     return folder
 
 
-#: Files SQLite keeps beside a database and reads as part of it (see OutputFiles._move_into_place).
-SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+#: Files SQLite keeps beside a database and reads as part of it (see OutputFiles._move_into_place):
+#: suffix, what it holds.
+SQLITE_SIDE_FILES = {"-wal": "write-ahead log", "-shm": "shared-memory index", "-journal": "rollback journal"}
+#: Extensions of the SQLite files an output may be (a GeoPackage raster or table, MBTiles, SpatiaLite).
+SQLITE_EXTENSIONS = (".gpkg", ".mbtiles", ".sqlite", ".sqlite3", ".db")
 
 
 class OutputFiles:

@@ -441,7 +441,7 @@ def check_quantize(output_path, grid, options, palette=None, opaque=False, drive
     too_long = length_problem(os.path.abspath(output_path), side_files)
     if too_long:
         raise RunError("Cannot write OUTPUT {}: {}.".format(output_path, too_long))
-    moved_aside = [output_path + suffix for suffix in gdal_io.EARLIER_SIDE_FILES + SQLITE_SIDE_FILES]
+    moved_aside = [output_path + suffix for suffix in gdal_io.EARLIER_SIDE_FILES + tuple(SQLITE_SIDE_FILES)]
     for path in dict.fromkeys(side_files + moved_aside):  # replaced by the run's own, or removed (a link: moved as itself)
         if os.path.isfile(path) and not os.path.islink(path) and not os.access(path, os.W_OK):
             if path == style_path(output_path) and style_conflict(output_path, [p for p in (inputs or {}).values() if p]):

@@ -135,6 +135,21 @@ def test_a_failed_file_gets_one_error_line_no_output_and_exit_status_1(tmp_path)
     assert not os.path.exists(str(tmp_path / "stopped" / "good.tif"))
 
 
+def test_a_geopackage_beside_a_folder_named_as_its_write_ahead_log_is_refused_with_exit_status_1(tmp_path):
+    """SQLite could not open the GeoPackage put in place beside a folder classes.gpkg-wal: the run
+    ended with exit 0 and an output nothing could read."""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(10, 12, seed=1), alpha=True)
+    output = str(tmp_path / "classes.gpkg")
+    os.mkdir(output + "-wal")
+    result = palettize("quantize", source, "-o", output, "-q")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "palettize: error: {}: Cannot write the output {}: the folder {}-wal is beside it, where SQLite keeps the "
+        "file's write-ahead log: SQLite, and QGIS with it, could not open or edit the file written there (remove or "
+        "rename that folder). Choose another path.".format(source, output, output)]
+    assert sorted(os.listdir(str(tmp_path))) == ["classes.gpkg-wal", "in.tif"]
+
+
 def test_a_batch_left_with_one_file_prints_its_warnings_naming_it_as_a_batch_does(tmp_path):
     """With one of two inputs unopenable (--keep-going), the other was reported as a single run:
     every note, and warnings that did not name the file."""

@@ -672,6 +672,26 @@ def test_a_geopackage_another_program_has_open_with_changes_not_yet_in_it_is_rep
         assert np.array_equal(read_indices(output), read_indices(reference["OUTPUT"]))
 
 
+@pytest.mark.parametrize("setting, suffix", [("OUTPUT", "-wal"), ("OUTPUT", "-journal"), ("OUTPUT_TABLE", "-wal"),
+                                             ("OUTPUT", "-shm")])
+def test_a_geopackage_beside_a_folder_sqlite_takes_for_its_log_is_refused_before_any_work(qgis_app, tmp_path, setting,
+                                                                                        suffix):
+    """A folder named classes.gpkg-wal (or -journal) beside the output: SQLite could not open the
+    GeoPackage the run put in place ("unable to open database file", "disk I/O error"), exit 0.
+    (-shm: the file opens until QGIS edits it in WAL mode.)"""
+    source = write_raster(str(tmp_path / "in.tif"), random_rgba(6, 9, seed=4), alpha=True)
+    geopackage = str(tmp_path / "classes.gpkg")
+    os.mkdir(geopackage + suffix)
+    parameters = {"INPUT": source, "PALETTE": "vga16", "OUTPUT": str(tmp_path / "classes.tif")}
+    parameters[setting] = geopackage
+    with pytest.raises(QgsProcessingException, match=r"the folder .*classes\.gpkg{} is beside it, where SQLite keeps "
+                       r"the file's .*remove or rename that folder".format(suffix)):
+        quantize(parameters)
+    assert sorted(name for name in os.listdir(str(tmp_path)) if not name.endswith(".aux.xml")) == [
+        "classes.gpkg" + suffix, "in.tif"]  # nothing written
+    assert os.listdir(geopackage + suffix) == []
+
+
 @pytest.mark.parametrize("extension, kept", [("rst", False), ("nc", False), ("bil", False), ("img", True), ("png", True)])
 def test_a_format_that_keeps_no_pixel_counts_says_so(qgis_app, tmp_path, extension, kept):
     """Idrisi kept its legend's names and colours but dropped the counts of the attribute table,
