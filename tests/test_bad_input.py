@@ -374,6 +374,21 @@ def test_a_spreadsheet_table_that_loses_its_rows_over_a_label_names_that_label(q
     assert not table.exists() and not (tmp_path / "out.tif").exists()
 
 
+def test_a_table_of_another_format_missing_rows_blames_no_label(qgis_app, tmp_path):
+    """A table read back with rows missing named a label with characters XML cannot hold whatever
+    its format: a .csv cut short (a full disk) blamed a label it keeps as it is."""
+    import numpy as np
+
+    from palettize.algorithms.palette_table import unwritten_rows
+    from palettize.palettes.palette import Palette
+
+    palette = Palette(np.array([[255, 0, 0], [0, 0, 255]], dtype=np.uint8), ["schist", "wa\x07ter"])
+    table = tmp_path / "table.csv"
+    table.write_text("index,red,green,blue,hex,label,pixels,share\n0,255,0,0,#ff0000,schist,3,0.5\n",
+                     encoding="utf-8")
+    assert unwritten_rows(str(table), None, palette, [3, 3]) == "it holds 1 of its 2 rows"
+
+
 def test_complex_bands_are_refused_with_source_bands(qgis_app, tmp_path):
     from osgeo import gdal
 
