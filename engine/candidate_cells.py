@@ -164,12 +164,13 @@ class CandidateCells:
         cells[~inside] = len(self.counts) - 1
         return cells
 
-    def nearest(self, points, check=None):
+    def nearest(self, points, check=None, progress=None):
         """Index of the nearest target of each point (K x 3, float64 in the targets' space), ties to
         the lowest index: what an argmin over the distances to all targets gives. Points whose cell
         keeps more than a share of the entries (off the line of a grey palette, say) are measured
         against all of them at once, which is then cheaper than pair by pair. ``check``: called
-        between chunks, to stop by raising (a cancel: 65,535 entries take tens of seconds)."""
+        between chunks, to stop by raising (a cancel: 65,535 entries take tens of seconds);
+        ``progress``: called there too with the share of the points measured pair by pair."""
         points = np.asfortranarray(np.asarray(points, dtype=np.float64).reshape(-1, 3))  # columns contiguous
         result = np.empty(len(points), dtype=np.int64)
         cells = self.cells_of(points)
@@ -178,18 +179,20 @@ class CandidateCells:
         if crowded.any():
             result[crowded] = self._nearest_of_all(points[crowded], check)
             few = np.flatnonzero(~crowded)
-            result[few] = self._nearest_of_candidates(points[few], cells[few], counts[few], check)
+            result[few] = self._nearest_of_candidates(points[few], cells[few], counts[few], check, progress)
         else:
-            result[:] = self._nearest_of_candidates(points, cells, counts, check)
+            result[:] = self._nearest_of_candidates(points, cells, counts, check, progress)
         return result
 
-    def _nearest_of_candidates(self, points, cells, counts, check=None):
+    def _nearest_of_candidates(self, points, cells, counts, check=None, progress=None):
         result = np.empty(len(points), dtype=np.int64)
         ends = np.cumsum(counts)
         start = 0
         while start < len(points):
             if check is not None:
                 check()
+            if progress is not None:
+                progress(start / len(points))
             done = ends[start - 1] if start else 0
             stop = max(start + 1, int(np.searchsorted(ends, done + _PAIRS_PER_CHUNK)))
             result[start:stop] = self._nearest_chunk(points[start:stop], cells[start:stop], counts[start:stop])
