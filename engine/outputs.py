@@ -154,7 +154,7 @@ def writable_path_problem(path):
         return "{} is a folder".format(path)
     if os.path.splitext(path)[1].lower() in SQLITE_EXTENSIONS:
         for suffix, what in SQLITE_SIDE_FILES.items():
-            if os.path.isdir(path + suffix):  # SQLite fails to open the file, and the run ended with exit 0
+            if os.path.isdir(path + suffix):  # SQLite could not open the file put in place beside it
                 return ("the folder {} is beside it, where SQLite keeps the file's {}: SQLite, and QGIS with it, "
                         "could not open or edit the file written there (remove or rename that folder)").format(
                             path + suffix, what)
